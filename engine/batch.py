@@ -1,0 +1,306 @@
+"""Settling many bills with the kernel: validate, sort, build arrays, run, read back.
+
+``settle_batch`` is the public wrapper (stumpy style): it checks every bill against its policy,
+orders bills by household then (discharge date, admission date, bill id), numbers the
+person-year and household-year account slots, and hands the kernel nothing but arrays.
+``reference_batch`` settles the same bills with the plain reference, for comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import kernel as K
+from engine.accounts import ACCOUNT_FIELDS, LayerAccount, Opening, YearAccounts
+from engine.bill import Bill
+from engine.checks import check_bill
+from engine.errors import InputError, Problem
+from engine.policy.compiled import CompiledPolicies, compile_tables, mask
+from engine.policy.model import PolicyTable
+from engine.policy.policyset import PolicySet
+from engine.reference import settle_bill
+from engine.result import CAPS, REASONS, Buckets, LayerResult, Settlement
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    settlements: list[Settlement]  # in the order the bills were given
+    closing: Opening  # accounts after the batch (opening accounts not touched are carried over)
+
+
+def order_key(bill: Bill) -> tuple[str, object, object, str]:
+    """Settlement order (domain.md section 6): within a household, by discharge date,
+    admission date, bill id. Any order that keeps this within each household gives the same
+    result."""
+    return (bill.person.household, bill.discharge_date, bill.admission_date, bill.id)
+
+
+def resolve(bills: Sequence[Bill], policies: PolicySet) -> list[PolicyTable]:
+    """The table for each bill, checking every bill; one InputError with every problem."""
+    problems: list[Problem] = []
+    tables: list[PolicyTable] = []
+    seen: dict[str, int] = {}
+    homes: dict[str, tuple[str, int]] = {}
+    for i, bill in enumerate(bills):
+        try:
+            if bill.id in seen:
+                raise InputError.one(
+                    "id",
+                    bill.id,
+                    f"is used by bill {seen[bill.id]} too; bill ids are unique in a batch",
+                )
+            seen[bill.id] = i
+            home = homes.setdefault(bill.person.id, (bill.person.household, i))
+            if home[0] != bill.person.household:
+                raise InputError.one(
+                    "person.household",
+                    bill.person.household,
+                    f"differs from {home[0]!r} given for person "
+                    f"{bill.person.id!r} in bill {home[1]}; a person belongs "
+                    "to one household",
+                )
+            table = policies.table_for(bill.region, bill.discharge_date)
+            check_bill(bill, table)
+            tables.append(table)
+        except InputError as err:
+            problems += [Problem(f"bills[{i}].{p.field}", p.value, p.rule) for p in err.problems]
+    if problems:
+        raise InputError(problems)
+    return tables
+
+
+def reference_batch(
+    bills: Sequence[Bill], policies: PolicySet, opening: Opening | None = None
+) -> BatchResult:
+    """The plain reference over a batch: one bill at a time in settlement order."""
+    opening = opening or Opening()
+    tables = resolve(bills, policies)
+    person = dict(opening.person)
+    household = dict(opening.household)
+    out: list[Settlement | None] = [None] * len(bills)
+    for i in sorted(range(len(bills)), key=lambda i: order_key(bills[i])):
+        bill = bills[i]
+        pk, hk = (bill.person.id, bill.year), (bill.person.household, bill.year)
+        s, person[pk], household[hk] = settle_bill(
+            bill, tables[i], person.get(pk, YearAccounts()), household.get(hk, YearAccounts())
+        )
+        out[i] = s
+    return BatchResult([s for s in out if s is not None], Opening(person, household))
+
+
+@dataclass
+class KernelBatch:
+    """Everything the kernel reads and writes for one batch, already in settlement order."""
+
+    compiled: CompiledPolicies
+    order: np.ndarray  # settlement position -> index in the caller's list
+    item_start: np.ndarray
+    cat: np.ndarray
+    qty: np.ndarray
+    amount: np.ndarray
+    price_cap: np.ndarray
+    sp_ratio: np.ndarray
+    b_policy: np.ndarray
+    b_level: np.ndarray
+    b_tags: np.ndarray
+    b_age: np.ndarray
+    b_pslot: np.ndarray
+    b_hslot: np.ndarray
+    p_acc: np.ndarray
+    p_adm: np.ndarray
+    h_acc: np.ndarray
+    out_bill: np.ndarray
+    out_layer: np.ndarray
+    chunk_start: np.ndarray  # bill offsets of household-aligned chunks for parallel runs
+
+    @property
+    def n_bills(self) -> int:
+        return len(self.b_policy)
+
+    def args(self) -> tuple[np.ndarray, ...]:
+        return (
+            self.item_start,
+            self.cat,
+            self.qty,
+            self.amount,
+            self.price_cap,
+            self.sp_ratio,
+            self.b_policy,
+            self.b_level,
+            self.b_tags,
+            self.b_age,
+            self.b_pslot,
+            self.b_hslot,
+            *self.compiled.kernel_args(),
+            self.p_acc,
+            self.p_adm,
+            self.h_acc,
+            self.out_bill,
+            self.out_layer,
+        )
+
+    def run(self, threads: int = 1) -> None:
+        K.settle_arrays(self.args(), self.n_bills, self.chunk_start if threads > 1 else None)
+
+
+def chunks_at_households(household_codes: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Bill offsets splitting sorted bills into about ``n_chunks`` runs of whole households."""
+    n = len(household_codes)
+    if n == 0 or n_chunks <= 1:
+        return np.array([0, n], dtype=np.int64)
+    starts = [0]
+    for c in range(1, n_chunks):
+        j = int(c * n // n_chunks)
+        while 0 < j < n and household_codes[j] == household_codes[j - 1]:
+            j += 1
+        if starts[-1] < j < n:
+            starts.append(j)
+    starts.append(n)
+    return np.array(starts, dtype=np.int64)
+
+
+def prepare(
+    bills: Sequence[Bill],
+    policies: PolicySet,
+    opening: Opening | None = None,
+    n_chunks: int = 1,
+) -> tuple[KernelBatch, list[tuple[str, int]], list[tuple[str, int]]]:
+    """Arrays for the kernel; also the person-year and household-year key of each slot."""
+    opening = opening or Opening()
+    tables = resolve(bills, policies)
+    used: list[PolicyTable] = []
+    for t in tables:
+        if not any(t is u for u in used):
+            used.append(t)
+    compiled = compile_tables(used)
+    pidx = [next(j for j, u in enumerate(used) if u is t) for t in tables]
+    order = sorted(range(len(bills)), key=lambda i: order_key(bills[i]))
+    n = len(bills)
+    n_items = sum(len(b.items) for b in bills)
+    item_start = np.zeros(n + 1, dtype=np.int64)
+    cols = {k: np.zeros(n_items, dtype=np.int64) for k in ("cat", "qty", "amount")}
+    price_cap = np.full(n_items, -1, dtype=np.int64)
+    sp_ratio = np.full(n_items, -1, dtype=np.int64)
+    per_bill = {
+        k: np.zeros(n, dtype=np.int64) for k in ("policy", "level", "tags", "age", "pslot", "hslot")
+    }
+    pslots: dict[tuple[str, int], int] = {}
+    hslots: dict[tuple[str, int], int] = {}
+    hh_code = np.zeros(n, dtype=np.int64)
+    j = 0
+    for pos, i in enumerate(order):
+        bill, t = bills[i], tables[i]
+        for it in bill.items:
+            cols["cat"][j] = int(it.category)
+            cols["qty"][j] = it.qty_e4
+            cols["amount"][j] = it.amount
+            if it.unit_price_cap is not None:
+                price_cap[j] = it.unit_price_cap
+            if it.selfpay_ratio is not None:
+                sp_ratio[j] = it.selfpay_ratio
+            j += 1
+        item_start[pos + 1] = j
+        day = bill.admission_date
+        per_bill["policy"][pos] = pidx[i]
+        per_bill["level"][pos] = t.hospital_levels.index(bill.hospital_level)
+        per_bill["tags"][pos] = mask(bill.person.tags_on(day), t.tags)
+        per_bill["age"][pos] = bill.person.age_on(day)
+        per_bill["pslot"][pos] = pslots.setdefault((bill.person.id, bill.year), len(pslots))
+        hkey = (bill.person.household, bill.year)
+        per_bill["hslot"][pos] = hslots.setdefault(hkey, len(hslots))
+        hh_code[pos] = hh_code[pos - 1] + (
+            pos > 0 and bill.person.household != bills[order[pos - 1]].person.household
+        )
+    S = compiled.n_slots
+    p_acc = np.zeros((len(pslots), S, 4), dtype=np.int64)
+    p_adm = np.zeros(len(pslots), dtype=np.int64)
+    h_acc = np.zeros((len(hslots), S, 4), dtype=np.int64)
+    for key, s in pslots.items():
+        ya = opening.person_year(*key)
+        p_adm[s] = ya.admissions
+        for li, lid in enumerate(compiled.layer_ids):
+            p_acc[s, li] = ya.get(lid).as_tuple()
+    for key, s in hslots.items():
+        ya = opening.household_year(*key)
+        for li, lid in enumerate(compiled.layer_ids):
+            h_acc[s, li] = ya.get(lid).as_tuple()
+    kb = KernelBatch(
+        compiled=compiled, order=np.array(order, dtype=np.int64), item_start=item_start,
+        cat=cols["cat"], qty=cols["qty"], amount=cols["amount"], price_cap=price_cap,
+        sp_ratio=sp_ratio, b_policy=per_bill["policy"], b_level=per_bill["level"],
+        b_tags=per_bill["tags"], b_age=per_bill["age"], b_pslot=per_bill["pslot"],
+        b_hslot=per_bill["hslot"], p_acc=p_acc, p_adm=p_adm, h_acc=h_acc,
+        out_bill=np.zeros((n, K.N_BILL), dtype=np.int64),
+        out_layer=np.zeros((n, compiled.max_layers, K.N_FIELDS), dtype=np.int64),
+        chunk_start=chunks_at_households(hh_code, n_chunks),
+    )  # fmt: skip
+    return kb, list(pslots), list(hslots)
+
+
+def settle_batch(
+    bills: Sequence[Bill],
+    policies: PolicySet,
+    opening: Opening | None = None,
+    threads: int = 1,
+) -> BatchResult:
+    """Settle ``bills`` with the kernel from ``opening`` accounts (zero where missing)."""
+    opening = opening or Opening()
+    kb, pkeys, hkeys = prepare(bills, policies, opening, n_chunks=max(1, threads * 4))
+    kb.run(threads)
+    return BatchResult(read_settlements(kb, bills), closing(kb, opening, pkeys, hkeys))
+
+
+def read_settlements(kb: KernelBatch, bills: Sequence[Bill]) -> list[Settlement]:
+    out: list[Settlement | None] = [None] * len(bills)
+    c = kb.compiled
+    for pos, i in enumerate(kb.order):
+        bill = bills[int(i)]
+        p = int(kb.b_policy[pos])
+        t = c.tables[p]
+        ob = kb.out_bill[pos].tolist()
+        layers = []
+        for li, layer in enumerate(t.layers):
+            o = kb.out_layer[pos, li].tolist()
+            vi = o[K.F_VARIANT]
+            layers.append(LayerResult(
+                layer.id, layer.kind, layer.fund_code, layer.settle_at, layer.scope,
+                REASONS[o[K.F_REASON]], vi, layer.variants[vi].label if vi >= 0 else "",
+                o[K.F_BASE], o[K.F_DED], o[K.F_ELIGIBLE], o[K.F_PAY], o[K.F_RELIEF],
+                CAPS[o[K.F_CAP]], LayerAccount(*o[K.F_ACC:K.F_ACC + 4]), bool(o[K.F_ALERT]),
+            ))  # fmt: skip
+        out[int(i)] = Settlement(
+            bill_id=bill.id, person_id=bill.person.id, household=bill.person.household,
+            region=t.region.code, policy=t.label, year=bill.year,
+            discharge_date=bill.discharge_date, admission_no=ob[K.B_ADMNO],
+            buckets=Buckets(ob[K.B_TOTAL], ob[K.B_IN_SCOPE], ob[K.B_PRE], ob[K.B_OVER],
+                            ob[K.B_OOC]),
+            layers=tuple(layers), window_pay=ob[K.B_WINDOW], net_selfpay=ob[K.B_NET],
+            admissions_after=ob[K.B_ADMNO],
+        )  # fmt: skip
+    return [s for s in out if s is not None]
+
+
+def closing(
+    kb: KernelBatch, opening: Opening, pkeys: list[tuple[str, int]], hkeys: list[tuple[str, int]]
+) -> Opening:
+    ids = kb.compiled.layer_ids
+    person = dict(opening.person)
+    household = dict(opening.household)
+    for s, key in enumerate(pkeys):
+        layers = dict(opening.person_year(*key).layers)
+        for li, lid in enumerate(ids):
+            layers[lid] = LayerAccount(*kb.p_acc[s, li].tolist())
+        person[key] = YearAccounts(layers, int(kb.p_adm[s]))
+    for s, key in enumerate(hkeys):
+        ya = opening.household_year(*key)
+        layers = dict(ya.layers)
+        for li, lid in enumerate(ids):
+            layers[lid] = LayerAccount(*kb.h_acc[s, li].tolist())
+        household[key] = YearAccounts(layers, ya.admissions)
+    return Opening(person, household)
+
+
+__all__ = ["ACCOUNT_FIELDS", "BatchResult", "reference_batch", "settle_batch"]

@@ -1,0 +1,162 @@
+"""The bill a hospital cashier system sends at discharge (domain.md sections 3 and 4).
+
+Amounts are integer fen, ratios integer basis points, quantities integer ten-thousandths.
+These models check what can be checked without a policy (types, signs, dates); the checks that
+need the policy (is the hospital level declared? is the tag known?) are in ``engine.checks``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import IntEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from engine.errors import InputError
+from engine.money import BP, MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
+from engine.validation import problems_from
+
+
+class Category(IntEnum):
+    """NHSA ``chrgitm_lv``: 01 甲类 (A), 02 乙类 (B), 03 丙类 / out of catalogue (C)."""
+
+    A = 1
+    B = 2
+    C = 3
+
+
+_CATEGORY_NAMES = {
+    "A": Category.A, "01": Category.A, "1": Category.A, "甲": Category.A,
+    "B": Category.B, "02": Category.B, "2": Category.B, "乙": Category.B,
+    "C": Category.C, "03": Category.C, "3": Category.C, "丙": Category.C,
+}  # fmt: skip
+
+
+def _category(v: Any) -> Category:
+    if isinstance(v, Category):
+        return v
+    key = str(v).strip().upper() if isinstance(v, str | int) and not isinstance(v, bool) else None
+    if key is None or key not in _CATEGORY_NAMES:
+        raise ValueError("is not a category; use A/B/C (or NHSA 01/02/03)")
+    return _CATEGORY_NAMES[key]
+
+
+def _whole(lo: int, hi: int, unit: str) -> Any:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            else:
+                raise ValueError(f"is not a whole number; {unit}")
+        if v < lo:
+            raise ValueError(f"is negative; {unit}" if lo == 0 else f"is below {lo}; {unit}")
+        if v > hi:
+            raise ValueError(f"is above the limit {hi}; {unit}")
+        return v
+
+    return BeforeValidator(check)
+
+
+Fen = Annotated[int, _whole(0, MAX_AMOUNT, "amounts are non-negative fen")]
+UnitFen = Annotated[int, _whole(0, MAX_UNIT_PRICE, "unit prices are non-negative fen")]
+QtyE4 = Annotated[int, _whole(0, MAX_QTY_E4, "quantities are non-negative ten-thousandths")]
+Bp = Annotated[int, _whole(0, BP, "ratios are basis points from 0 to 10000")]
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class TagSpan(BaseModel):
+    """A person tag with an optional validity range (both ends inclusive)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tag: Id
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain(cls, v: Any) -> Any:
+        return {"tag": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _range(self) -> TagSpan:
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError(f"valid_to {self.valid_to} is before valid_from {self.valid_from}")
+        return self
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_to is None or day <= self.valid_to
+        )
+
+
+class Person(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: Id
+    birth_date: date
+    household: Id
+    tags: tuple[TagSpan, ...] = ()
+
+    def tags_on(self, day: date) -> frozenset[str]:
+        return frozenset(t.tag for t in self.tags if t.valid_on(day))
+
+    def age_on(self, day: date) -> int:
+        """Full years on ``day``."""
+        years = day.year - self.birth_date.year
+        if (day.month, day.day) < (self.birth_date.month, self.birth_date.day):
+            years -= 1
+        return years
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    code: Annotated[str, Field(max_length=64)] = ""
+    name: Annotated[str, Field(max_length=200)] = ""
+    category: Annotated[Category, BeforeValidator(_category)]
+    qty_e4: QtyE4 = BP
+    unit_price: UnitFen = 0
+    amount: Fen
+    unit_price_cap: UnitFen | None = None
+    selfpay_ratio: Bp | None = None
+
+    @model_validator(mode="after")
+    def _b_only(self) -> Item:
+        if self.selfpay_ratio is not None and self.category != Category.B:
+            raise ValueError(
+                f"selfpay_ratio {self.selfpay_ratio} is given for a category "
+                f"{self.category.name} item; only category B items have a first self-pay ratio"
+            )
+        return self
+
+
+class Bill(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: Id
+    region: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    person: Person
+    hospital_level: Id
+    admission_date: date
+    discharge_date: date
+    items: Annotated[tuple[Item, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _dates(self) -> Bill:
+        if self.discharge_date < self.admission_date:
+            raise ValueError(
+                f"discharge_date {self.discharge_date} is before admission_date "
+                f"{self.admission_date}; discharge must be on or after admission"
+            )
+        return self
+
+    @property
+    def year(self) -> int:
+        """The accounting year: the calendar year of the discharge date."""
+        return self.discharge_date.year
+
+
+def parse_bill(data: Any) -> Bill:
+    """A bill from plain data (JSON-like), or InputError naming every bad field."""
+    try:
+        return Bill.model_validate(data)
+    except ValidationError as err:
+        raise InputError(problems_from(err)) from None

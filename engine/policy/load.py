@@ -1,0 +1,153 @@
+"""Loading policy tables from YAML files, refusing bad ones loudly.
+
+Every problem names the file, the line where YAML puts it, the path inside the table and the
+reason. A directory is loaded as one ``PolicySet``: all of its ``*.yaml`` files or none.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from engine.errors import PolicyError, PolicyProblem
+from engine.policy.checks import check_table
+from engine.policy.model import PolicyTable
+from engine.policy.policyset import PolicySet
+from engine.validation import dotted
+
+
+class _Lines:
+    """Path ('layers[1].variants[0].segments') -> line number, from YAML's node tree."""
+
+    def __init__(self, root: yaml.Node | None):
+        self.root = root
+
+    def line(self, path: tuple[Any, ...]) -> int | None:
+        node, best = self.root, None
+        for part in path:
+            if node is None:
+                break
+            best = node.start_mark.line + 1
+            if isinstance(node, yaml.MappingNode):
+                node = next((v for k, v in node.value if k.value == str(part)), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                node = node.value[part] if 0 <= part < len(node.value) else None
+            else:
+                node = None
+        if node is not None:
+            best = node.start_mark.line + 1
+        return best
+
+
+def _duplicate_keys(node: yaml.Node | None, path: str = "") -> list[tuple[str, int]]:
+    found: list[tuple[str, int]] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for k, v in node.value:
+            sub = f"{path}.{k.value}" if path else str(k.value)
+            if k.value in seen:
+                found.append((sub, k.start_mark.line + 1))
+            seen.add(k.value)
+            found += _duplicate_keys(v, sub)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            found += _duplicate_keys(v, f"{path}[{i}]")
+    return found
+
+
+def _parse_path(path: str) -> tuple[Any, ...]:
+    parts: list[Any] = []
+    for chunk in path.replace("]", "").split("."):
+        head, *idx = chunk.split("[")
+        if head:
+            parts.append(head)
+        parts += [int(i) for i in idx]
+    return tuple(parts)
+
+
+def parse_table(text: str, file: str = "<text>") -> PolicyTable:
+    """One table from YAML text; PolicyError with every problem found."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise PolicyError([PolicyProblem(file, "", f"is not valid YAML: {err}", line)]) from None
+    dupes = _duplicate_keys(node)
+    if dupes:
+        raise PolicyError(
+            [PolicyProblem(file, p, "is given twice; each key once", line) for p, line in dupes]
+        )
+    if not isinstance(data, dict):
+        raise PolicyError(
+            [
+                PolicyProblem(
+                    file,
+                    "",
+                    "is not a mapping; a policy table is a YAML "
+                    "mapping with region, effective_from, layers, ...",
+                )
+            ]
+        )
+    lines = _Lines(node)
+    try:
+        table = PolicyTable.model_validate(data)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            loc = tuple(p for p in e["loc"] if not str(p).startswith("function-"))
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "missing":
+                msg = "is missing; it is required"
+            elif e["type"] == "extra_forbidden":
+                msg = "is not a known field; check its spelling"
+            elif (
+                "input" in e
+                and not isinstance(e["input"], dict | list)
+                and repr(e["input"]) not in msg
+            ):
+                msg = f"{e['input']!r}: {msg}"
+            problems.append(PolicyProblem(file, dotted(loc), msg, lines.line(loc)))
+        raise PolicyError(problems) from None
+    found = check_table(table)
+    if found:
+        raise PolicyError([PolicyProblem(file, p, r, lines.line(_parse_path(p))) for p, r in found])
+    return table
+
+
+def load_table(path: str | Path) -> PolicyTable:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise PolicyError([PolicyProblem(str(p), "", f"cannot be read: {err.strerror}")]) from None
+    return parse_table(text, str(p))
+
+
+def policy_files(path: str | Path) -> list[Path]:
+    p = Path(path)
+    if p.is_dir():
+        return sorted(q for q in p.rglob("*.y*ml") if q.is_file())
+    return [p]
+
+
+def load_policies(*paths: str | Path) -> PolicySet:
+    """Every table under the given files or directories, as one set; all problems at once."""
+    tables: list[tuple[str, PolicyTable]] = []
+    problems: list[PolicyProblem] = []
+    files = [f for path in paths for f in policy_files(path)]
+    if not files:
+        where = ", ".join(str(p) for p in paths)
+        raise PolicyError([PolicyProblem(where, "", "holds no policy tables (*.yaml)")])
+    for f in files:
+        try:
+            tables.append((str(f), load_table(f)))
+        except PolicyError as err:
+            problems += err.problems
+    if problems:
+        raise PolicyError(problems)
+    return PolicySet.of(tables)
