@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -75,7 +76,7 @@ def overlaps(pairs: list[tuple[str, PolicyTable]]) -> list[PolicyProblem]:
         by_region.setdefault(t.region.code, []).append((f, t))
     for code, group in by_region.items():
         group.sort(key=lambda ft: ft[1].effective_from)
-        for (fa, a), (fb, b) in zip(group, group[1:], strict=False):
+        for (fa, a), (fb, b) in itertools.pairwise(group):
             if a.effective_to is None or a.effective_to >= b.effective_from:
                 end = a.effective_to or "open end"
                 problems.append(
