@@ -146,6 +146,22 @@ class KernelBatch:
         K.settle_arrays(self.args(), self.n_bills, self.chunk_start if threads > 1 else None)
 
 
+_COMPILED: dict[tuple[int, ...], tuple[list[PolicyTable], CompiledPolicies]] = {}
+
+
+def compiled_for(tables: list[PolicyTable]) -> CompiledPolicies:
+    """Compiled arrays for these table objects, cached by identity (tables are immutable)."""
+    key = tuple(id(t) for t in tables)
+    hit = _COMPILED.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], tables, strict=True)):
+        return hit[1]
+    if len(_COMPILED) > 256:
+        _COMPILED.clear()
+    compiled = compile_tables(tables)
+    _COMPILED[key] = (list(tables), compiled)
+    return compiled
+
+
 def chunks_at_households(household_codes: np.ndarray, n_chunks: int) -> np.ndarray:
     """Bill offsets splitting sorted bills into about ``n_chunks`` runs of whole households."""
     n = len(household_codes)
@@ -175,7 +191,7 @@ def prepare(
     for t in tables:
         if not any(t is u for u in used):
             used.append(t)
-    compiled = compile_tables(used)
+    compiled = compiled_for(used)
     pidx = [next(j for j, u in enumerate(used) if u is t) for t in tables]
     order = sorted(range(len(bills)), key=lambda i: order_key(bills[i]))
     n = len(bills)

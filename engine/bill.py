@@ -129,6 +129,14 @@ class Item(BaseModel):
         return self
 
 
+def _check_dates(admission: date, discharge: date) -> None:
+    if discharge < admission:
+        raise ValueError(
+            f"discharge_date {discharge} is before admission_date {admission}; "
+            "discharge must be on or after admission"
+        )
+
+
 class Bill(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: Id
@@ -141,17 +149,44 @@ class Bill(BaseModel):
 
     @model_validator(mode="after")
     def _dates(self) -> Bill:
-        if self.discharge_date < self.admission_date:
-            raise ValueError(
-                f"discharge_date {self.discharge_date} is before admission_date "
-                f"{self.admission_date}; discharge must be on or after admission"
-            )
+        _check_dates(self.admission_date, self.discharge_date)
         return self
 
     @property
     def year(self) -> int:
         """The accounting year: the calendar year of the discharge date."""
         return self.discharge_date.year
+
+
+class BillRequest(BaseModel):
+    """A bill as a hospital cashier system sends it to the service: the person by id only,
+    looked up in the person registry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: Id
+    region: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    person_id: Id
+    hospital_level: Id
+    admission_date: date
+    discharge_date: date
+    items: Annotated[tuple[Item, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _dates(self) -> BillRequest:
+        _check_dates(self.admission_date, self.discharge_date)
+        return self
+
+    def with_person(self, person: Person) -> Bill:
+        data = self.model_dump()
+        del data["person_id"]
+        return Bill.model_validate({**data, "person": person})
+
+
+def parse_bill_request(data: Any) -> BillRequest:
+    try:
+        return BillRequest.model_validate(data)
+    except ValidationError as err:
+        raise InputError(problems_from(err)) from None
 
 
 def parse_bill(data: Any) -> Bill:

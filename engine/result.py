@@ -106,3 +106,17 @@ class Settlement:
         d["funds_total"] = self.funds_total
         d["alerts"] = [asdict(a) for a in self.alerts]
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Settlement:
+        """Inverse of ``to_dict`` (derived fields are recomputed, not read)."""
+        layers = tuple(
+            LayerResult(**{**r, "account": LayerAccount(**r["account"])}) for r in d["layers"]
+        )
+        skip = {"layers", "buckets", "discharge_date", "funds_total", "alerts"}
+        return cls(
+            **{k: v for k, v in d.items() if k not in skip},
+            discharge_date=date.fromisoformat(d["discharge_date"]),
+            buckets=Buckets(**d["buckets"]),
+            layers=layers,
+        )

@@ -1,0 +1,1 @@
+"""Everything that talks to the outside: gRPC, SQL, files, Dask, the CLI."""

@@ -1,0 +1,1 @@
+"""Stores behind engine.service.ports: SQL (SQLAlchemy) and in-memory."""

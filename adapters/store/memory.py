@@ -1,0 +1,183 @@
+"""An in-memory store behind the service ports: for tests, what-if runs and demos.
+
+Not durable. Writes are staged in the unit of work and applied on commit; ``lock`` holds a
+per household-year lock until the unit of work ends, as the SQL store's row lock does.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import datetime
+
+from engine.accounts import YearAccounts
+from engine.bill import Person
+from engine.policy.model import PolicyTable
+from engine.service.ports import PolicyVersion, SettlementRecord
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.person_acc: dict[tuple[str, int], YearAccounts] = {}
+        self.household_acc: dict[tuple[str, int], YearAccounts] = {}
+        self.settlements: dict[str, SettlementRecord] = {}
+        self.persons: dict[str, Person] = {}
+        self.versions: list[PolicyVersion] = []
+        self.mutex = threading.Lock()
+        self._locks: dict[tuple[str, int], threading.Lock] = {}
+
+    def key_lock(self, key: tuple[str, int]) -> threading.Lock:
+        with self.mutex:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def uow(self) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self)
+
+
+class _Accounts:
+    def __init__(self, uow: MemoryUnitOfWork):
+        self.u = uow
+
+    def person_year(self, person_id: str, year: int) -> YearAccounts:
+        k = (person_id, year)
+        return self.u.staged_p.get(k) or self.u.s.person_acc.get(k, YearAccounts())
+
+    def household_year(self, household_id: str, year: int) -> YearAccounts:
+        k = (household_id, year)
+        return self.u.staged_h.get(k) or self.u.s.household_acc.get(k, YearAccounts())
+
+    def save_person_year(self, person_id: str, year: int, acc: YearAccounts) -> None:
+        self.u.staged_p[(person_id, year)] = acc
+
+    def save_household_year(self, household_id: str, year: int, acc: YearAccounts) -> None:
+        self.u.staged_h[(household_id, year)] = acc
+
+
+class _Settlements:
+    def __init__(self, uow: MemoryUnitOfWork):
+        self.u = uow
+
+    def _all(self) -> dict[str, SettlementRecord]:
+        return {**self.u.s.settlements, **self.u.staged_s}
+
+    def by_id(self, settlement_id: str) -> SettlementRecord | None:
+        return self._all().get(settlement_id)
+
+    def by_request(self, request_id: str) -> SettlementRecord | None:
+        return next((r for r in self._all().values() if r.request_id == request_id), None)
+
+    def active_for_bill(self, bill_id: str) -> SettlementRecord | None:
+        return next(
+            (
+                r
+                for r in self._all().values()
+                if r.settlement.bill_id == bill_id and r.status == "settled"
+            ),
+            None,
+        )
+
+    def add(self, record: SettlementRecord) -> None:
+        self.u.staged_s[record.settlement_id] = record
+
+    def mark_reversed(self, settlement_id: str, reversal_request_id: str, at: datetime) -> None:
+        rec = self._all()[settlement_id]
+        self.u.staged_s[settlement_id] = replace(
+            rec, status="reversed", reversed_at=at, reversal_request_id=reversal_request_id
+        )
+
+    def for_person(self, person_id: str, year: int | None) -> list[SettlementRecord]:
+        rows = [
+            r
+            for r in self._all().values()
+            if r.settlement.person_id == person_id and (year is None or r.settlement.year == year)
+        ]
+        return sorted(rows, key=lambda r: r.created_at)
+
+
+class _Registry:
+    def __init__(self, uow: MemoryUnitOfWork):
+        self.u = uow
+
+    def get(self, person_id: str) -> Person | None:
+        return self.u.staged_persons.get(person_id) or self.u.s.persons.get(person_id)
+
+    def upsert(self, persons: list[Person]) -> int:
+        for p in persons:
+            self.u.staged_persons[p.id] = p
+        return len(persons)
+
+
+class _Policies:
+    def __init__(self, uow: MemoryUnitOfWork):
+        self.u = uow
+
+    def add(self, text: str, source_name: str, table: PolicyTable, at: datetime) -> PolicyVersion:
+        n = len(self.u.s.versions) + len(self.u.staged_v) + 1
+        v = PolicyVersion(
+            n,
+            table.region.code,
+            table.effective_from,
+            table.effective_to,
+            text,
+            source_name,
+            at,
+            table,
+        )
+        self.u.staged_v.append(v)
+        return v
+
+    def all(self) -> list[PolicyVersion]:
+        return [*self.u.s.versions, *self.u.staged_v]
+
+
+class MemoryUnitOfWork:
+    def __init__(self, store: MemoryStore):
+        self.s = store
+        self.accounts = _Accounts(self)
+        self.settlements = _Settlements(self)
+        self.registry = _Registry(self)
+        self.policies = _Policies(self)
+        self._held: list[threading.Lock] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        self.staged_p: dict[tuple[str, int], YearAccounts] = {}
+        self.staged_h: dict[tuple[str, int], YearAccounts] = {}
+        self.staged_s: dict[str, SettlementRecord] = {}
+        self.staged_persons: dict[str, Person] = {}
+        self.staged_v: list[PolicyVersion] = []
+
+    def __enter__(self) -> MemoryUnitOfWork:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.rollback()
+
+    def lock(self, household_id: str, year: int) -> None:
+        lk = self.s.key_lock((household_id, year))
+        if lk not in self._held:
+            lk.acquire()
+            self._held.append(lk)
+
+    def commit(self) -> None:
+        with self.s.mutex:
+            for r in self.staged_s.values():
+                if r.settlement_id not in self.s.settlements and any(
+                    o.request_id == r.request_id for o in self.s.settlements.values()
+                ):
+                    raise RuntimeError(f"request_id {r.request_id!r} committed twice")
+            self.s.person_acc.update(self.staged_p)
+            self.s.household_acc.update(self.staged_h)
+            self.s.settlements.update(self.staged_s)
+            self.s.persons.update(self.staged_persons)
+            self.s.versions.extend(self.staged_v)
+        self._reset()
+        self._release()
+
+    def rollback(self) -> None:
+        self._reset()
+        self._release()
+
+    def _release(self) -> None:
+        while self._held:
+            self._held.pop().release()

@@ -1,0 +1,252 @@
+"""The settlement service's use cases, over a unit of work (``engine.service.ports``).
+
+NHSA semantics: ``pre_settle`` is 2303 (trial, changes nothing), ``settle`` is 2304
+(idempotent by the client's request id), ``reverse`` is 2305/2601 (restores the accounts the
+settlement moved; later settlements are not recomputed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from engine.accounts import YearAccounts
+from engine.bill import Bill, BillRequest, Person
+from engine.checks import check_bill
+from engine.errors import Conflict, InputError, NotFound, PolicyError, PolicyProblem
+from engine.policy.load import parse_table
+from engine.policy.policyset import PolicySet
+from engine.result import Settlement
+from engine.service.ports import AccountMove, PolicyVersion, SettlementRecord, UnitOfWork
+from engine.settle import Outcome, settle_one, undo
+
+
+def digest(req: BillRequest) -> str:
+    canonical = json.dumps(req.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def effective(versions: list[PolicyVersion]) -> list[PolicyVersion]:
+    """The versions in force: for each region and start date, the latest version."""
+    latest: dict[tuple[str, object], PolicyVersion] = {}
+    for v in sorted(versions, key=lambda v: v.version):
+        latest[(v.region, v.effective_from)] = v
+    return list(latest.values())
+
+
+class SettlementService:
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWork],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ):
+        self._uow = uow
+        self._clock = clock
+        self._new_id = new_id
+        self._lock = threading.Lock()
+        self._policies: PolicySet | None = None
+
+    # --- policies -------------------------------------------------------------------------
+    def policies(self) -> PolicySet:
+        with self._lock:
+            if self._policies is None:
+                with self._uow() as uow:
+                    versions = effective(uow.policies.all())
+                if not versions:
+                    raise NotFound("policy table", "any", "load policy tables first")
+                self._policies = PolicySet.of([(f"version {v.version}", v.table) for v in versions])
+            return self._policies
+
+    def put_policy(self, text: str, source_name: str = "<request>") -> PolicyVersion:
+        """Validate and store a table as a new version. A table with the same region and
+        effective_from as an earlier version supersedes it; other overlaps are refused."""
+        table = parse_table(text, source_name)
+        with self._uow() as uow:
+            current = [
+                v
+                for v in effective(uow.policies.all())
+                if not (v.region == table.region.code and v.effective_from == table.effective_from)
+            ]
+            PolicySet.of(
+                [(f"version {v.version}", v.table) for v in current] + [(source_name, table)]
+            )  # refuses overlaps with PolicyError
+            version = uow.policies.add(text, source_name, table, self._clock())
+            uow.commit()
+        with self._lock:
+            self._policies = None
+        return version
+
+    def policy_versions(self) -> list[PolicyVersion]:
+        with self._uow() as uow:
+            return uow.policies.all()
+
+    # --- registry -------------------------------------------------------------------------
+    def import_registry(self, persons: list[Person]) -> int:
+        seen: dict[str, int] = {}
+        for i, p in enumerate(persons):
+            if p.id in seen:
+                raise InputError.one(
+                    f"persons[{i}].id", p.id, f"is given twice (also persons[{seen[p.id]}])"
+                )
+            seen[p.id] = i
+        with self._uow() as uow:
+            n = uow.registry.upsert(persons)
+            uow.commit()
+        return n
+
+    def person(self, person_id: str) -> Person:
+        with self._uow() as uow:
+            p = uow.registry.get(person_id)
+        if p is None:
+            raise NotFound("person", person_id, "import the person registry first")
+        return p
+
+    # --- settlement -----------------------------------------------------------------------
+    def _bill(self, uow: UnitOfWork, req: BillRequest) -> Bill:
+        person = uow.registry.get(req.person_id)
+        if person is None:
+            raise InputError.one(
+                "person_id", req.person_id, "is not in the person registry; import the person first"
+            )
+        bill = req.with_person(person)
+        check_bill(bill, self.policies().table_for(bill.region, bill.discharge_date))
+        return bill
+
+    def _settle(self, uow: UnitOfWork, bill: Bill) -> Outcome:
+        p = uow.accounts.person_year(bill.person.id, bill.year)
+        h = uow.accounts.household_year(bill.person.household, bill.year)
+        return settle_one(bill, self.policies(), p, h)
+
+    def pre_settle(self, req: BillRequest) -> Settlement:
+        """Trial settlement (2303): what settling now would pay. Changes nothing."""
+        with self._uow() as uow:
+            bill = self._bill(uow, req)
+            return self._settle(uow, bill).settlement
+
+    def settle(self, request_id: str, req: BillRequest) -> tuple[SettlementRecord, bool]:
+        """Settle (2304). Returns the record and whether it is a replay of an earlier request
+        with the same id. The same id with a different bill is a Conflict."""
+        if not request_id or len(request_id) > 128:
+            raise InputError.one("request_id", request_id, "must be 1 to 128 characters")
+        d = digest(req)
+        with self._uow() as uow:
+            found = uow.settlements.by_request(request_id)
+            if found is not None:
+                return self._replay(found, d, request_id), True
+            bill = self._bill(uow, req)
+            uow.lock(bill.person.household, bill.year)
+            found = uow.settlements.by_request(request_id)  # a twin may have won the lock
+            if found is not None:
+                return self._replay(found, d, request_id), True
+            active = uow.settlements.active_for_bill(bill.id)
+            if active is not None:
+                raise Conflict(
+                    f"bill {bill.id!r} is already settled as settlement "
+                    f"{active.settlement_id} (request {active.request_id!r}); "
+                    "reverse that settlement first to settle the bill again"
+                )
+            out = self._settle(uow, bill)
+            y = bill.year
+            moves = tuple(
+                [
+                    AccountMove("person", bill.person.id, y, k, v)
+                    for k, v in sorted(out.person_moves.items())
+                ]
+                + [
+                    AccountMove("household", bill.person.household, y, k, v)
+                    for k, v in sorted(out.household_moves.items())
+                ]
+            )
+            uow.accounts.save_person_year(bill.person.id, y, out.person_after)
+            uow.accounts.save_household_year(bill.person.household, y, out.household_after)
+            rec = SettlementRecord(
+                settlement_id=self._new_id(), request_id=request_id, bill_digest=d,
+                bill=req.model_dump(mode="json"), settlement=out.settlement, moves=moves,
+                created_at=self._clock(),
+            )  # fmt: skip
+            uow.settlements.add(rec)
+            uow.commit()
+        return rec, False
+
+    @staticmethod
+    def _replay(found: SettlementRecord, d: str, request_id: str) -> SettlementRecord:
+        if found.bill_digest != d:
+            raise Conflict(
+                f"request_id {request_id!r} was already used for bill "
+                f"{found.bill.get('id')!r} with different content; use a new "
+                "request id for a new bill"
+            )
+        return found
+
+    def reverse(
+        self, *, settlement_id: str = "", request_id: str = "", reversal_request_id: str = ""
+    ) -> tuple[SettlementRecord, bool]:
+        """Reverse (2305/2601) a settlement by its id or the original request id: take back
+        every account move. Reversing a reversed settlement returns it unchanged (replay)."""
+        with self._uow() as uow:
+            rec = self._find(uow, settlement_id, request_id)
+            if rec.status == "reversed":
+                return rec, True
+            s = rec.settlement
+            uow.lock(s.household, s.year)
+            rec = self._find(uow, rec.settlement_id, "")
+            if rec.status == "reversed":
+                return rec, True
+            pm = {m.layer_id: m.delta for m in rec.moves if m.scope == "person"}
+            hm = {m.layer_id: m.delta for m in rec.moves if m.scope == "household"}
+            pa = uow.accounts.person_year(s.person_id, s.year)
+            ha = uow.accounts.household_year(s.household, s.year)
+            uow.accounts.save_person_year(s.person_id, s.year, undo(pa, pm, 1))
+            uow.accounts.save_household_year(s.household, s.year, undo(ha, hm, 0))
+            now = self._clock()
+            rid = reversal_request_id or f"reverse:{rec.settlement_id}"
+            uow.settlements.mark_reversed(rec.settlement_id, rid, now)
+            uow.commit()
+        return replace(rec, status="reversed", reversed_at=now, reversal_request_id=rid), False
+
+    @staticmethod
+    def _find(uow: UnitOfWork, settlement_id: str, request_id: str) -> SettlementRecord:
+        if settlement_id:
+            rec = uow.settlements.by_id(settlement_id)
+            if rec is None:
+                raise NotFound("settlement", settlement_id)
+            return rec
+        if request_id:
+            rec = uow.settlements.by_request(request_id)
+            if rec is None:
+                raise NotFound("settlement with request_id", request_id)
+            return rec
+        raise InputError.one(
+            "settlement_id",
+            "",
+            "is empty and so is request_id; name the settlement to reverse by one of them",
+        )
+
+    # --- queries --------------------------------------------------------------------------
+    def get(self, settlement_id: str = "", request_id: str = "") -> SettlementRecord:
+        with self._uow() as uow:
+            return self._find(uow, settlement_id, request_id)
+
+    def list(self, person_id: str, year: int | None = None) -> list[SettlementRecord]:
+        with self._uow() as uow:
+            return uow.settlements.for_person(person_id, year)
+
+    def accounts(self, person_id: str, year: int) -> tuple[Person, YearAccounts, YearAccounts]:
+        with self._uow() as uow:
+            person = uow.registry.get(person_id)
+            if person is None:
+                raise NotFound("person", person_id, "import the person registry first")
+            return (
+                person,
+                uow.accounts.person_year(person_id, year),
+                uow.accounts.household_year(person.household, year),
+            )
+
+
+__all__ = ["PolicyError", "PolicyProblem", "SettlementService", "digest"]

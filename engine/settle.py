@@ -1,0 +1,57 @@
+"""Settling one bill from given year-to-date accounts, with the kernel (or the reference).
+
+This is what the service calls per request: resolve the table in force, check the bill against
+it, settle, and report the accounts after and how each account moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from engine.accounts import ZERO, LayerAccount, Opening, YearAccounts
+from engine.batch import reference_batch, settle_batch
+from engine.bill import Bill
+from engine.policy.policyset import PolicySet
+from engine.result import Settlement
+
+
+@dataclass(frozen=True)
+class Outcome:
+    settlement: Settlement
+    person_after: YearAccounts
+    household_after: YearAccounts
+    person_moves: dict[str, LayerAccount]  # layer id -> after minus before (non-zero only)
+    household_moves: dict[str, LayerAccount]
+
+
+def settle_one(
+    bill: Bill,
+    policies: PolicySet,
+    person: YearAccounts,
+    household: YearAccounts,
+    engine: Literal["kernel", "reference"] = "kernel",
+) -> Outcome:
+    pk, hk = (bill.person.id, bill.year), (bill.person.household, bill.year)
+    opening = Opening({pk: person}, {hk: household})
+    run = settle_batch if engine == "kernel" else reference_batch
+    result = run([bill], policies, opening)
+    pa, ha = result.closing.person[pk], result.closing.household[hk]
+    return Outcome(result.settlements[0], pa, ha, moves(person, pa), moves(household, ha))
+
+
+def moves(before: YearAccounts, after: YearAccounts) -> dict[str, LayerAccount]:
+    out = {}
+    for lid in set(before.layers) | set(after.layers):
+        d = after.get(lid).minus(before.get(lid))
+        if d != ZERO:
+            out[lid] = d
+    return out
+
+
+def undo(acc: YearAccounts, moved: dict[str, LayerAccount], admissions: int) -> YearAccounts:
+    """Accounts with the given moves taken back (a reversal)."""
+    layers = dict(acc.layers)
+    for lid, d in moved.items():
+        layers[lid] = acc.get(lid).minus(d)
+    return YearAccounts(layers, acc.admissions - admissions)
