@@ -1,0 +1,483 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class StreamMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STREAM_MODE_UNSPECIFIED: _ClassVar[StreamMode]
+    STREAM_MODE_TRIAL: _ClassVar[StreamMode]
+    STREAM_MODE_SETTLE: _ClassVar[StreamMode]
+STREAM_MODE_UNSPECIFIED: StreamMode
+STREAM_MODE_TRIAL: StreamMode
+STREAM_MODE_SETTLE: StreamMode
+
+class Item(_message.Message):
+    __slots__ = ("code", "name", "category", "qty_e4", "unit_price", "amount", "unit_price_cap", "selfpay_ratio")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    QTY_E4_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_CAP_FIELD_NUMBER: _ClassVar[int]
+    SELFPAY_RATIO_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    name: str
+    category: str
+    qty_e4: int
+    unit_price: int
+    amount: int
+    unit_price_cap: int
+    selfpay_ratio: int
+    def __init__(self, code: _Optional[str] = ..., name: _Optional[str] = ..., category: _Optional[str] = ..., qty_e4: _Optional[int] = ..., unit_price: _Optional[int] = ..., amount: _Optional[int] = ..., unit_price_cap: _Optional[int] = ..., selfpay_ratio: _Optional[int] = ...) -> None: ...
+
+class Bill(_message.Message):
+    __slots__ = ("id", "region", "person_id", "hospital_level", "admission_date", "discharge_date", "items")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    HOSPITAL_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    ADMISSION_DATE_FIELD_NUMBER: _ClassVar[int]
+    DISCHARGE_DATE_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    region: str
+    person_id: str
+    hospital_level: str
+    admission_date: str
+    discharge_date: str
+    items: _containers.RepeatedCompositeFieldContainer[Item]
+    def __init__(self, id: _Optional[str] = ..., region: _Optional[str] = ..., person_id: _Optional[str] = ..., hospital_level: _Optional[str] = ..., admission_date: _Optional[str] = ..., discharge_date: _Optional[str] = ..., items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ...) -> None: ...
+
+class Buckets(_message.Message):
+    __slots__ = ("total", "out_of_catalogue", "over_limit", "pre_selfpay", "in_scope")
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_CATALOGUE_FIELD_NUMBER: _ClassVar[int]
+    OVER_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PRE_SELFPAY_FIELD_NUMBER: _ClassVar[int]
+    IN_SCOPE_FIELD_NUMBER: _ClassVar[int]
+    total: int
+    out_of_catalogue: int
+    over_limit: int
+    pre_selfpay: int
+    in_scope: int
+    def __init__(self, total: _Optional[int] = ..., out_of_catalogue: _Optional[int] = ..., over_limit: _Optional[int] = ..., pre_selfpay: _Optional[int] = ..., in_scope: _Optional[int] = ...) -> None: ...
+
+class Account(_message.Message):
+    __slots__ = ("deductible_used", "eligible_cum", "paid", "selfpay_cum")
+    DEDUCTIBLE_USED_FIELD_NUMBER: _ClassVar[int]
+    ELIGIBLE_CUM_FIELD_NUMBER: _ClassVar[int]
+    PAID_FIELD_NUMBER: _ClassVar[int]
+    SELFPAY_CUM_FIELD_NUMBER: _ClassVar[int]
+    deductible_used: int
+    eligible_cum: int
+    paid: int
+    selfpay_cum: int
+    def __init__(self, deductible_used: _Optional[int] = ..., eligible_cum: _Optional[int] = ..., paid: _Optional[int] = ..., selfpay_cum: _Optional[int] = ...) -> None: ...
+
+class LayerResult(_message.Message):
+    __slots__ = ("layer_id", "kind", "fund_code", "settle_at", "scope", "applied", "reason", "variant", "variant_label", "base", "deductible", "eligible", "pay", "relief", "cap", "account_after", "alert")
+    LAYER_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FUND_CODE_FIELD_NUMBER: _ClassVar[int]
+    SETTLE_AT_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_LABEL_FIELD_NUMBER: _ClassVar[int]
+    BASE_FIELD_NUMBER: _ClassVar[int]
+    DEDUCTIBLE_FIELD_NUMBER: _ClassVar[int]
+    ELIGIBLE_FIELD_NUMBER: _ClassVar[int]
+    PAY_FIELD_NUMBER: _ClassVar[int]
+    RELIEF_FIELD_NUMBER: _ClassVar[int]
+    CAP_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    layer_id: str
+    kind: str
+    fund_code: str
+    settle_at: str
+    scope: str
+    applied: bool
+    reason: str
+    variant: int
+    variant_label: str
+    base: int
+    deductible: int
+    eligible: int
+    pay: int
+    relief: int
+    cap: str
+    account_after: Account
+    alert: bool
+    def __init__(self, layer_id: _Optional[str] = ..., kind: _Optional[str] = ..., fund_code: _Optional[str] = ..., settle_at: _Optional[str] = ..., scope: _Optional[str] = ..., applied: _Optional[bool] = ..., reason: _Optional[str] = ..., variant: _Optional[int] = ..., variant_label: _Optional[str] = ..., base: _Optional[int] = ..., deductible: _Optional[int] = ..., eligible: _Optional[int] = ..., pay: _Optional[int] = ..., relief: _Optional[int] = ..., cap: _Optional[str] = ..., account_after: _Optional[_Union[Account, _Mapping]] = ..., alert: _Optional[bool] = ...) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("person_id", "household", "layer_id", "year", "selfpay_cum", "relief")
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
+    LAYER_ID_FIELD_NUMBER: _ClassVar[int]
+    YEAR_FIELD_NUMBER: _ClassVar[int]
+    SELFPAY_CUM_FIELD_NUMBER: _ClassVar[int]
+    RELIEF_FIELD_NUMBER: _ClassVar[int]
+    person_id: str
+    household: str
+    layer_id: str
+    year: int
+    selfpay_cum: int
+    relief: int
+    def __init__(self, person_id: _Optional[str] = ..., household: _Optional[str] = ..., layer_id: _Optional[str] = ..., year: _Optional[int] = ..., selfpay_cum: _Optional[int] = ..., relief: _Optional[int] = ...) -> None: ...
+
+class SettlementResult(_message.Message):
+    __slots__ = ("bill_id", "person_id", "household", "region", "policy", "year", "discharge_date", "admission_no", "buckets", "layers", "window_pay", "net_selfpay", "funds_total", "alerts", "admissions_after")
+    BILL_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    YEAR_FIELD_NUMBER: _ClassVar[int]
+    DISCHARGE_DATE_FIELD_NUMBER: _ClassVar[int]
+    ADMISSION_NO_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_PAY_FIELD_NUMBER: _ClassVar[int]
+    NET_SELFPAY_FIELD_NUMBER: _ClassVar[int]
+    FUNDS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    ADMISSIONS_AFTER_FIELD_NUMBER: _ClassVar[int]
+    bill_id: str
+    person_id: str
+    household: str
+    region: str
+    policy: str
+    year: int
+    discharge_date: str
+    admission_no: int
+    buckets: Buckets
+    layers: _containers.RepeatedCompositeFieldContainer[LayerResult]
+    window_pay: int
+    net_selfpay: int
+    funds_total: int
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    admissions_after: int
+    def __init__(self, bill_id: _Optional[str] = ..., person_id: _Optional[str] = ..., household: _Optional[str] = ..., region: _Optional[str] = ..., policy: _Optional[str] = ..., year: _Optional[int] = ..., discharge_date: _Optional[str] = ..., admission_no: _Optional[int] = ..., buckets: _Optional[_Union[Buckets, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerResult, _Mapping]]] = ..., window_pay: _Optional[int] = ..., net_selfpay: _Optional[int] = ..., funds_total: _Optional[int] = ..., alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., admissions_after: _Optional[int] = ...) -> None: ...
+
+class SettlementRecord(_message.Message):
+    __slots__ = ("settlement_id", "request_id", "status", "created_at", "reversed_at", "reversal_request_id", "result", "bill_digest")
+    SETTLEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVERSED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVERSAL_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    BILL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    settlement_id: str
+    request_id: str
+    status: str
+    created_at: str
+    reversed_at: str
+    reversal_request_id: str
+    result: SettlementResult
+    bill_digest: str
+    def __init__(self, settlement_id: _Optional[str] = ..., request_id: _Optional[str] = ..., status: _Optional[str] = ..., created_at: _Optional[str] = ..., reversed_at: _Optional[str] = ..., reversal_request_id: _Optional[str] = ..., result: _Optional[_Union[SettlementResult, _Mapping]] = ..., bill_digest: _Optional[str] = ...) -> None: ...
+
+class PreSettleRequest(_message.Message):
+    __slots__ = ("bill",)
+    BILL_FIELD_NUMBER: _ClassVar[int]
+    bill: Bill
+    def __init__(self, bill: _Optional[_Union[Bill, _Mapping]] = ...) -> None: ...
+
+class PreSettleResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: SettlementResult
+    def __init__(self, result: _Optional[_Union[SettlementResult, _Mapping]] = ...) -> None: ...
+
+class SettleRequest(_message.Message):
+    __slots__ = ("request_id", "bill")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    BILL_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    bill: Bill
+    def __init__(self, request_id: _Optional[str] = ..., bill: _Optional[_Union[Bill, _Mapping]] = ...) -> None: ...
+
+class SettleResponse(_message.Message):
+    __slots__ = ("settlement", "replay")
+    SETTLEMENT_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_FIELD_NUMBER: _ClassVar[int]
+    settlement: SettlementRecord
+    replay: bool
+    def __init__(self, settlement: _Optional[_Union[SettlementRecord, _Mapping]] = ..., replay: _Optional[bool] = ...) -> None: ...
+
+class ReverseRequest(_message.Message):
+    __slots__ = ("settlement_id", "request_id", "reversal_request_id")
+    SETTLEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REVERSAL_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    settlement_id: str
+    request_id: str
+    reversal_request_id: str
+    def __init__(self, settlement_id: _Optional[str] = ..., request_id: _Optional[str] = ..., reversal_request_id: _Optional[str] = ...) -> None: ...
+
+class ReverseResponse(_message.Message):
+    __slots__ = ("settlement", "replay")
+    SETTLEMENT_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_FIELD_NUMBER: _ClassVar[int]
+    settlement: SettlementRecord
+    replay: bool
+    def __init__(self, settlement: _Optional[_Union[SettlementRecord, _Mapping]] = ..., replay: _Optional[bool] = ...) -> None: ...
+
+class GetSettlementRequest(_message.Message):
+    __slots__ = ("settlement_id", "request_id")
+    SETTLEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    settlement_id: str
+    request_id: str
+    def __init__(self, settlement_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ListSettlementsRequest(_message.Message):
+    __slots__ = ("person_id", "year")
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    YEAR_FIELD_NUMBER: _ClassVar[int]
+    person_id: str
+    year: int
+    def __init__(self, person_id: _Optional[str] = ..., year: _Optional[int] = ...) -> None: ...
+
+class ListSettlementsResponse(_message.Message):
+    __slots__ = ("settlements",)
+    SETTLEMENTS_FIELD_NUMBER: _ClassVar[int]
+    settlements: _containers.RepeatedCompositeFieldContainer[SettlementRecord]
+    def __init__(self, settlements: _Optional[_Iterable[_Union[SettlementRecord, _Mapping]]] = ...) -> None: ...
+
+class GetAccountsRequest(_message.Message):
+    __slots__ = ("person_id", "year")
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    YEAR_FIELD_NUMBER: _ClassVar[int]
+    person_id: str
+    year: int
+    def __init__(self, person_id: _Optional[str] = ..., year: _Optional[int] = ...) -> None: ...
+
+class LayerAccount(_message.Message):
+    __slots__ = ("layer_id", "account")
+    LAYER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    layer_id: str
+    account: Account
+    def __init__(self, layer_id: _Optional[str] = ..., account: _Optional[_Union[Account, _Mapping]] = ...) -> None: ...
+
+class YearAccounts(_message.Message):
+    __slots__ = ("admissions", "layers")
+    ADMISSIONS_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    admissions: int
+    layers: _containers.RepeatedCompositeFieldContainer[LayerAccount]
+    def __init__(self, admissions: _Optional[int] = ..., layers: _Optional[_Iterable[_Union[LayerAccount, _Mapping]]] = ...) -> None: ...
+
+class GetAccountsResponse(_message.Message):
+    __slots__ = ("person_id", "household", "year", "person", "household_accounts")
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
+    YEAR_FIELD_NUMBER: _ClassVar[int]
+    PERSON_FIELD_NUMBER: _ClassVar[int]
+    HOUSEHOLD_ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    person_id: str
+    household: str
+    year: int
+    person: YearAccounts
+    household_accounts: YearAccounts
+    def __init__(self, person_id: _Optional[str] = ..., household: _Optional[str] = ..., year: _Optional[int] = ..., person: _Optional[_Union[YearAccounts, _Mapping]] = ..., household_accounts: _Optional[_Union[YearAccounts, _Mapping]] = ...) -> None: ...
+
+class PackedBills(_message.Message):
+    __slots__ = ("bill_ids", "person_ids", "level_index", "levels", "admission_dates", "discharge_dates", "regions", "request_ids", "item_offsets", "category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price")
+    BILL_IDS_FIELD_NUMBER: _ClassVar[int]
+    PERSON_IDS_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LEVELS_FIELD_NUMBER: _ClassVar[int]
+    ADMISSION_DATES_FIELD_NUMBER: _ClassVar[int]
+    DISCHARGE_DATES_FIELD_NUMBER: _ClassVar[int]
+    REGIONS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_IDS_FIELD_NUMBER: _ClassVar[int]
+    ITEM_OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    QTY_E4_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_CAP_FIELD_NUMBER: _ClassVar[int]
+    SELFPAY_RATIO_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    bill_ids: _containers.RepeatedScalarFieldContainer[str]
+    person_ids: _containers.RepeatedScalarFieldContainer[str]
+    level_index: _containers.RepeatedScalarFieldContainer[int]
+    levels: _containers.RepeatedScalarFieldContainer[str]
+    admission_dates: _containers.RepeatedScalarFieldContainer[str]
+    discharge_dates: _containers.RepeatedScalarFieldContainer[str]
+    regions: _containers.RepeatedScalarFieldContainer[str]
+    request_ids: _containers.RepeatedScalarFieldContainer[str]
+    item_offsets: _containers.RepeatedScalarFieldContainer[int]
+    category: _containers.RepeatedScalarFieldContainer[int]
+    qty_e4: _containers.RepeatedScalarFieldContainer[int]
+    amount: _containers.RepeatedScalarFieldContainer[int]
+    unit_price_cap: _containers.RepeatedScalarFieldContainer[int]
+    selfpay_ratio: _containers.RepeatedScalarFieldContainer[int]
+    unit_price: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, bill_ids: _Optional[_Iterable[str]] = ..., person_ids: _Optional[_Iterable[str]] = ..., level_index: _Optional[_Iterable[int]] = ..., levels: _Optional[_Iterable[str]] = ..., admission_dates: _Optional[_Iterable[str]] = ..., discharge_dates: _Optional[_Iterable[str]] = ..., regions: _Optional[_Iterable[str]] = ..., request_ids: _Optional[_Iterable[str]] = ..., item_offsets: _Optional[_Iterable[int]] = ..., category: _Optional[_Iterable[int]] = ..., qty_e4: _Optional[_Iterable[int]] = ..., amount: _Optional[_Iterable[int]] = ..., unit_price_cap: _Optional[_Iterable[int]] = ..., selfpay_ratio: _Optional[_Iterable[int]] = ..., unit_price: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class BillList(_message.Message):
+    __slots__ = ("bills",)
+    BILLS_FIELD_NUMBER: _ClassVar[int]
+    bills: _containers.RepeatedCompositeFieldContainer[SettleRequest]
+    def __init__(self, bills: _Optional[_Iterable[_Union[SettleRequest, _Mapping]]] = ...) -> None: ...
+
+class SettleStreamRequest(_message.Message):
+    __slots__ = ("mode", "bills", "packed", "packed_results")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    BILLS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
+    PACKED_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    mode: StreamMode
+    bills: BillList
+    packed: PackedBills
+    packed_results: bool
+    def __init__(self, mode: _Optional[_Union[StreamMode, str]] = ..., bills: _Optional[_Union[BillList, _Mapping]] = ..., packed: _Optional[_Union[PackedBills, _Mapping]] = ..., packed_results: _Optional[bool] = ...) -> None: ...
+
+class PackedResults(_message.Message):
+    __slots__ = ("bill_ids", "total", "in_scope", "pre_selfpay", "over_limit", "out_of_catalogue", "window_pay", "net_selfpay", "funds_total", "layer_offsets", "layer_ids", "fund_codes", "layer_pay", "layer_relief", "settlement_ids")
+    BILL_IDS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    IN_SCOPE_FIELD_NUMBER: _ClassVar[int]
+    PRE_SELFPAY_FIELD_NUMBER: _ClassVar[int]
+    OVER_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_CATALOGUE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_PAY_FIELD_NUMBER: _ClassVar[int]
+    NET_SELFPAY_FIELD_NUMBER: _ClassVar[int]
+    FUNDS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    LAYER_OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    LAYER_IDS_FIELD_NUMBER: _ClassVar[int]
+    FUND_CODES_FIELD_NUMBER: _ClassVar[int]
+    LAYER_PAY_FIELD_NUMBER: _ClassVar[int]
+    LAYER_RELIEF_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    bill_ids: _containers.RepeatedScalarFieldContainer[str]
+    total: _containers.RepeatedScalarFieldContainer[int]
+    in_scope: _containers.RepeatedScalarFieldContainer[int]
+    pre_selfpay: _containers.RepeatedScalarFieldContainer[int]
+    over_limit: _containers.RepeatedScalarFieldContainer[int]
+    out_of_catalogue: _containers.RepeatedScalarFieldContainer[int]
+    window_pay: _containers.RepeatedScalarFieldContainer[int]
+    net_selfpay: _containers.RepeatedScalarFieldContainer[int]
+    funds_total: _containers.RepeatedScalarFieldContainer[int]
+    layer_offsets: _containers.RepeatedScalarFieldContainer[int]
+    layer_ids: _containers.RepeatedScalarFieldContainer[str]
+    fund_codes: _containers.RepeatedScalarFieldContainer[str]
+    layer_pay: _containers.RepeatedScalarFieldContainer[int]
+    layer_relief: _containers.RepeatedScalarFieldContainer[int]
+    settlement_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, bill_ids: _Optional[_Iterable[str]] = ..., total: _Optional[_Iterable[int]] = ..., in_scope: _Optional[_Iterable[int]] = ..., pre_selfpay: _Optional[_Iterable[int]] = ..., over_limit: _Optional[_Iterable[int]] = ..., out_of_catalogue: _Optional[_Iterable[int]] = ..., window_pay: _Optional[_Iterable[int]] = ..., net_selfpay: _Optional[_Iterable[int]] = ..., funds_total: _Optional[_Iterable[int]] = ..., layer_offsets: _Optional[_Iterable[int]] = ..., layer_ids: _Optional[_Iterable[str]] = ..., fund_codes: _Optional[_Iterable[str]] = ..., layer_pay: _Optional[_Iterable[int]] = ..., layer_relief: _Optional[_Iterable[int]] = ..., settlement_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SettleStreamResponse(_message.Message):
+    __slots__ = ("n_bills", "n_items", "results", "settlement_ids", "replay", "packed")
+    N_BILLS_FIELD_NUMBER: _ClassVar[int]
+    N_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
+    n_bills: int
+    n_items: int
+    results: _containers.RepeatedCompositeFieldContainer[SettlementResult]
+    settlement_ids: _containers.RepeatedScalarFieldContainer[str]
+    replay: _containers.RepeatedScalarFieldContainer[bool]
+    packed: PackedResults
+    def __init__(self, n_bills: _Optional[int] = ..., n_items: _Optional[int] = ..., results: _Optional[_Iterable[_Union[SettlementResult, _Mapping]]] = ..., settlement_ids: _Optional[_Iterable[str]] = ..., replay: _Optional[_Iterable[bool]] = ..., packed: _Optional[_Union[PackedResults, _Mapping]] = ...) -> None: ...
+
+class PutPolicyRequest(_message.Message):
+    __slots__ = ("yaml", "source_name")
+    YAML_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_NAME_FIELD_NUMBER: _ClassVar[int]
+    yaml: str
+    source_name: str
+    def __init__(self, yaml: _Optional[str] = ..., source_name: _Optional[str] = ...) -> None: ...
+
+class PolicyVersion(_message.Message):
+    __slots__ = ("version", "region", "region_name", "effective_from", "effective_to", "title", "source_name", "created_at", "in_force", "layer_ids", "yaml")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    REGION_NAME_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_FROM_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_TO_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    IN_FORCE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_IDS_FIELD_NUMBER: _ClassVar[int]
+    YAML_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    region: str
+    region_name: str
+    effective_from: str
+    effective_to: str
+    title: str
+    source_name: str
+    created_at: str
+    in_force: bool
+    layer_ids: _containers.RepeatedScalarFieldContainer[str]
+    yaml: str
+    def __init__(self, version: _Optional[int] = ..., region: _Optional[str] = ..., region_name: _Optional[str] = ..., effective_from: _Optional[str] = ..., effective_to: _Optional[str] = ..., title: _Optional[str] = ..., source_name: _Optional[str] = ..., created_at: _Optional[str] = ..., in_force: _Optional[bool] = ..., layer_ids: _Optional[_Iterable[str]] = ..., yaml: _Optional[str] = ...) -> None: ...
+
+class ListPoliciesRequest(_message.Message):
+    __slots__ = ("region",)
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    region: str
+    def __init__(self, region: _Optional[str] = ...) -> None: ...
+
+class ListPoliciesResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[PolicyVersion]
+    def __init__(self, versions: _Optional[_Iterable[_Union[PolicyVersion, _Mapping]]] = ...) -> None: ...
+
+class GetPolicyRequest(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class TagSpan(_message.Message):
+    __slots__ = ("tag", "valid_from", "valid_to")
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_TO_FIELD_NUMBER: _ClassVar[int]
+    tag: str
+    valid_from: str
+    valid_to: str
+    def __init__(self, tag: _Optional[str] = ..., valid_from: _Optional[str] = ..., valid_to: _Optional[str] = ...) -> None: ...
+
+class Person(_message.Message):
+    __slots__ = ("id", "birth_date", "household", "tags")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
+    HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    birth_date: str
+    household: str
+    tags: _containers.RepeatedCompositeFieldContainer[TagSpan]
+    def __init__(self, id: _Optional[str] = ..., birth_date: _Optional[str] = ..., household: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[TagSpan, _Mapping]]] = ...) -> None: ...
+
+class ImportRegistryRequest(_message.Message):
+    __slots__ = ("persons",)
+    PERSONS_FIELD_NUMBER: _ClassVar[int]
+    persons: _containers.RepeatedCompositeFieldContainer[Person]
+    def __init__(self, persons: _Optional[_Iterable[_Union[Person, _Mapping]]] = ...) -> None: ...
+
+class ImportRegistryResponse(_message.Message):
+    __slots__ = ("imported",)
+    IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    imported: int
+    def __init__(self, imported: _Optional[int] = ...) -> None: ...
