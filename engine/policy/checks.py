@@ -4,6 +4,8 @@ the path inside the table and the reason. Structure and types were already check
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from engine.policy.model import BUCKETS, Layer, PolicyTable, Variant
 
 # parameters each kind may use (everything else on its variants is an error)
@@ -141,8 +143,8 @@ def _check_variant(
     if kind == "alert" and v.segments is None:
         out.append((q, "an alert variant needs segments (the relief ratios above the threshold)"))
 
-    for k in _LEVEL_PARAMS:
-        _level_map(out, f"{q}.{k}", getattr(v, k), levels, applies)
+    for name in _LEVEL_PARAMS:
+        _level_map(out, f"{q}.{name}", getattr(v, name), levels, applies)
     if v.deductible is not None:
         d = v.deductible
         _level_map(out, f"{q}.deductible.amount", d.amount, levels, applies)
@@ -159,30 +161,30 @@ def _check_variant(
         if not v.segments:
             out.append((f"{q}.segments", "is empty; give at least one segment (the last open)"))
         prev = 0
-        for k, s in enumerate(v.segments):
+        for k, seg in enumerate(v.segments):
             sp = f"{q}.segments[{k}]"
-            _level_map(out, f"{sp}.ratio", s.ratio, levels, applies)
+            _level_map(out, f"{sp}.ratio", seg.ratio, levels, applies)
             last = k == len(v.segments) - 1
-            if s.up_to is None and not last:
+            if seg.up_to is None and not last:
                 out.append((f"{sp}.up_to", "is missing; only the last segment is open"))
-            elif s.up_to is not None and last:
+            elif seg.up_to is not None and last:
                 out.append(
                     (
                         f"{sp}.up_to",
-                        f"{s.up_to}: the last segment must be open (no "
+                        f"{seg.up_to}: the last segment must be open (no "
                         "up_to) so that every amount falls in a segment",
                     )
                 )
-            if s.up_to is not None:
-                if s.up_to <= prev:
+            if seg.up_to is not None:
+                if seg.up_to <= prev:
                     out.append(
                         (
                             f"{sp}.up_to",
-                            f"{s.up_to} is not above the previous bound "
+                            f"{seg.up_to} is not above the previous bound "
                             f"{prev}; segments must be strictly increasing",
                         )
                     )
-                prev = max(prev, s.up_to)
+                prev = max(prev, seg.up_to)
 
 
 def _level_map(
@@ -229,19 +231,22 @@ def _known(
             )
 
 
-def _dupes(out: list[tuple[str, str]], path: str, names: object, what: str) -> None:
-    seen: set[object] = set()
-    for i, n in enumerate(names):  # type: ignore[call-overload]
+def _dupes(out: list[tuple[str, str]], path: str, names: Iterable[str], what: str) -> None:
+    seen: set[str] = set()
+    for i, n in enumerate(names):
         if n in seen:
             out.append((f"{path}[{i}]", f"{n!r} is a duplicate {what}"))
         seen.add(n)
 
 
 def _cites(
-    out: list[tuple[str, str]], path: str, source: dict[str, object], cited: set[str]
+    out: list[tuple[str, str]],
+    path: str,
+    source: Mapping[str, str | tuple[str, ...]],
+    cited: set[str],
 ) -> None:
     for param, keys in source.items():
-        for key in (keys,) if isinstance(keys, str) else keys:  # type: ignore[union-attr]
+        for key in (keys,) if isinstance(keys, str) else keys:
             if key not in cited:
                 out.append(
                     (

@@ -1,0 +1,1 @@
+"""The onestop command line."""

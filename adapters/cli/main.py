@@ -1,0 +1,157 @@
+"""``onestop``: settle bills, check policy tables, run the server, batch runs.
+
+Exit codes: 0 done, 1 the input or a policy table was refused (every problem is printed),
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapters.cli.files import opening_to_json, read_bills, read_opening
+from adapters.cli.slip import print_slip
+from engine.batch import reference_batch, settle_batch
+from engine.errors import InputError, OnestopError, PolicyError
+from engine.explain import explain
+from engine.policy.load import load_policies, policy_files
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="onestop: one-stop discharge settlement, to the fen.",
+)
+policy_app = typer.Typer(no_args_is_help=True, help="Policy tables: check them.")
+app.add_typer(policy_app, name="policy")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(e: OnestopError) -> None:
+    if isinstance(e, InputError):
+        err.print(f"[red]refused:[/red] {len(e.problems)} problem(s)")
+        for p in e.problems:
+            err.print(f"  {p}", highlight=False, markup=False)
+    elif isinstance(e, PolicyError):
+        err.print(f"[red]policy refused:[/red] {len(e.problems)} problem(s)")
+        for p in e.problems:
+            err.print(f"  {p}", highlight=False, markup=False)
+    else:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def settle(
+    bills: Annotated[list[Path], typer.Argument(help="Bill JSON files (one bill or a list each)")],
+    policy: Annotated[
+        list[Path] | None, typer.Option(help="Policy table file or directory [policies/]")
+    ] = None,
+    accounts: Annotated[
+        Path | None, typer.Option(help="Opening year-to-date accounts (JSON)")
+    ] = None,
+    accounts_out: Annotated[Path | None, typer.Option(help="Write the accounts after")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the slip")] = False,
+    engine: Annotated[
+        str, typer.Option(help="kernel (fast) or reference (plain rules)")
+    ] = "kernel",
+) -> None:
+    """Settle bills (in settlement order, from the opening accounts) and print the slip."""
+    policy = policy or [Path("policies")]
+    if engine not in ("kernel", "reference"):
+        raise typer.BadParameter(f"{engine!r}: use kernel or reference", param_hint="--engine")
+    try:
+        policies = load_policies(*policy)
+        bill_list = read_bills(bills)
+        opening = read_opening(accounts)
+        run = settle_batch if engine == "kernel" else reference_batch
+        result = run(bill_list, policies, opening)
+    except OnestopError as e:
+        _fail(e)
+        return
+    closing = result.closing
+    if accounts_out is not None:
+        accounts_out.write_text(json.dumps(opening_to_json(closing), indent=2) + "\n")
+    if as_json:
+        docs = []
+        for s, b in zip(result.settlements, bill_list, strict=True):
+            table = policies.table_for(b.region, b.discharge_date)
+            d = s.to_dict()
+            d["explanation"] = [{"en": x.en, "zh": x.zh} for x in explain(s, table)]
+            docs.append(d)
+        print(json.dumps(docs if len(docs) > 1 else docs[0], indent=2, ensure_ascii=False))
+        return
+    order = sorted(
+        range(len(bill_list)),
+        key=lambda i: (bill_list[i].discharge_date, bill_list[i].admission_date, bill_list[i].id),
+    )
+    for i in order:
+        s, b = result.settlements[i], bill_list[i]
+        print_slip(
+            out,
+            s,
+            policies.table_for(b.region, b.discharge_date),
+            closing.person_year(s.person_id, s.year),
+            closing.household_year(s.household, s.year),
+        )
+
+
+@policy_app.command("check")
+def policy_check(
+    paths: Annotated[list[Path], typer.Argument(help="Policy files or directories")],
+) -> None:
+    """Validate policy tables; print every problem found (file:line, path, reason)."""
+    try:
+        ps = load_policies(*paths)
+    except PolicyError as e:
+        _fail(e)
+        return
+    t = Table(title=f"{len(ps.tables)} policy table(s) OK")
+    for col in ("region", "name", "in force", "layers"):
+        t.add_column(col)
+    for table in ps.tables:
+        t.add_row(
+            table.region.code,
+            table.region.name,
+            table.label.split(" ", 1)[1],
+            ", ".join(f"{la.id} ({la.kind})" for la in table.layers),
+        )
+    out.print(t)
+    out.print(
+        f"files: {', '.join(str(f) for p in paths for f in policy_files(p))}", highlight=False
+    )
+
+
+def _mount() -> None:
+    """Commands that live with their adapters (server, window client, batch)."""
+    for module, attr, name, kind in (
+        ("adapters.grpc.commands", "serve", "serve", "command"),
+        ("adapters.grpc.commands", "window_app", "window", "group"),
+        ("adapters.batch.cli", "batch", "batch", "command"),
+    ):
+        try:
+            obj = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            continue
+        if kind == "command":
+            app.command(name)(obj)
+        else:
+            app.add_typer(obj, name=name)
+
+
+_mount()
+
+
+def main() -> None:
+    app(prog_name="onestop")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

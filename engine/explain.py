@@ -1,0 +1,114 @@
+"""The settlement in words, English and Chinese, built only from the figures of the result.
+
+One line per layer (what it took as its base, the deductible, what it paid, which limit bound,
+or why it did not apply), then the patient's share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.money import yuan
+from engine.policy.model import PolicyTable
+from engine.result import LayerResult, Settlement
+
+_WHY = {
+    "tags_any": ("the person has none of the tags this fund is for", "参保人不属于该项保障对象"),
+    "tags_none": ("the person has a tag this fund excludes", "参保人属于该项保障排除的人群"),
+    "age_min": ("the person is younger than this fund's minimum age", "年龄低于该项保障的下限"),
+    "age_max": ("the person is older than this fund's maximum age", "年龄高于该项保障的上限"),
+    "level": ("this fund does not pay at this hospital level", "该项保障不支付此级别医院的费用"),
+    "no_variant": ("no rule of this fund matches the person and hospital",
+                   "没有与参保人和医院级别相符的支付规则"),
+}  # fmt: skip
+_CAP = {
+    "admission_cap": ("limited by the per-admission cap", "受单次住院支付限额限制"),
+    "annual_cap": ("limited by the annual cap", "受年度支付限额限制"),
+    "max_share": ("the patient's share is limited to a set share of the cost",
+                  "个人负担不超过费用的规定比例"),
+    "annual_ceiling": ("the patient's share is limited by the annual self-pay ceiling",
+                       "个人负担受年度自付封顶额限制"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Line:
+    en: str
+    zh: str
+
+
+def _names(table: PolicyTable | None, r: LayerResult) -> tuple[str, str]:
+    if table is not None:
+        for layer in table.layers:
+            if layer.id == r.layer_id:
+                return layer.name, layer.name_zh or layer.name
+    return r.layer_id, r.layer_id
+
+
+def layer_line(r: LayerResult, table: PolicyTable | None = None) -> Line:
+    en_name, zh_name = _names(table, r)
+    head_en, head_zh = f"{en_name} ({r.fund_code})", f"{zh_name}（{r.fund_code}）"
+    if not r.applied:
+        why_en, why_zh = _WHY[r.reason]
+        return Line(f"{head_en}: does not apply: {why_en}.", f"{head_zh}：不适用，{why_zh}。")
+    cap_en, cap_zh = _CAP.get(r.cap, ("", ""))
+    later_en = " (paid after discharge)" if r.settle_at == "after_discharge" else ""
+    later_zh = "（出院后理赔支付）" if r.settle_at == "after_discharge" else ""
+    if r.kind == "reimburse":
+        en = f"{head_en}: base {yuan(r.base)}"
+        zh = f"{head_zh}：计算基数 {yuan(r.base)} 元"
+        if r.deductible:
+            en += f", less deductible {yuan(r.deductible)} = {yuan(r.eligible)}"
+            zh += f"，扣除起付线 {yuan(r.deductible)} 元后 {yuan(r.eligible)} 元"
+        en += f"; pays {yuan(r.pay)}{later_en}"
+        zh += f"，支付 {yuan(r.pay)} 元{later_zh}"
+    elif r.kind == "backstop":
+        kept = r.base - r.pay
+        en = (
+            f"{head_en}: of {yuan(r.base)} left, the patient keeps {yuan(kept)}; "
+            f"pays {yuan(r.pay)}{later_en}"
+        )
+        zh = (
+            f"{head_zh}：剩余 {yuan(r.base)} 元，个人负担 {yuan(kept)} 元，"
+            f"兜底支付 {yuan(r.pay)} 元{later_zh}"
+        )
+    else:
+        cum = r.account.selfpay_cum
+        en = f"{head_en}: self-pay this year {yuan(cum)}"
+        zh = f"{head_zh}：本年度累计自付 {yuan(cum)} 元"
+        if r.alert:
+            en += (
+                f", above the warning line; suggested relief {yuan(r.relief)} (not paid at "
+                "the window; follow-up by the county)"
+            )
+            zh += f"，超过预警线；建议救助 {yuan(r.relief)} 元（不在窗口支付，由县里跟进核查）"
+        else:
+            en += ", below the warning line"
+            zh += "，未超过预警线"
+    if cap_en:
+        en += f" ({cap_en})"
+        zh += f"（{cap_zh}）"
+    return Line(en + ".", zh + "。")
+
+
+def explain(s: Settlement, table: PolicyTable | None = None) -> list[Line]:
+    b = s.buckets
+    lines = [Line(
+        f"Total {yuan(b.total)}: in scope {yuan(b.in_scope)}, category B first self-pay "
+        f"{yuan(b.pre_selfpay)}, over price limits {yuan(b.over_limit)}, out of catalogue "
+        f"{yuan(b.out_of_catalogue)}. Admission no. {s.admission_no} this year.",
+        f"医疗费用总额 {yuan(b.total)} 元：政策范围内 {yuan(b.in_scope)} 元，乙类先行自付 "
+        f"{yuan(b.pre_selfpay)} 元，超限价自付 {yuan(b.over_limit)} 元，全自费 "
+        f"{yuan(b.out_of_catalogue)} 元。本年度第 {s.admission_no} 次住院。",
+    )]  # fmt: skip
+    lines += [layer_line(r, table) for r in s.layers]
+    after = s.window_pay - s.net_selfpay
+    tail_en = (
+        f"Funds pay {yuan(s.funds_total)}. The patient pays {yuan(s.window_pay)} at the window"
+    )
+    tail_zh = f"各项基金合计支付 {yuan(s.funds_total)} 元。个人在窗口支付 {yuan(s.window_pay)} 元"
+    if after:
+        tail_en += f", and gets {yuan(after)} back after discharge (net {yuan(s.net_selfpay)})"
+        tail_zh += f"，出院后另获理赔 {yuan(after)} 元（个人实际负担 {yuan(s.net_selfpay)} 元）"
+    lines.append(Line(tail_en + ".", tail_zh + "。"))
+    return lines
