@@ -31,7 +31,7 @@ test-fast: $(STAMP) ## Tests with the small hypothesis profile, no lint
 	$(BIN)/pytest -q -x
 
 nojit: $(STAMP) ## Kernel tests again with NUMBA_DISABLE_JIT=1 so coverage sees inside the kernel
-	NUMBA_DISABLE_JIT=1 HYPOTHESIS_PROFILE=nojit $(BIN)/pytest -q -p no:cacheprovider \
+	NUMBA_DISABLE_JIT=1 HYPOTHESIS_PROFILE=dev $(BIN)/pytest -q -p no:cacheprovider \
 	  --cov=engine --cov-report=term:skip-covered --cov-fail-under=85 \
 	  tests/test_golden.py $(wildcard tests/test_kernel_edges.py tests/test_properties.py tests/test_samples.py)
 
