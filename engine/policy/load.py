@@ -98,8 +98,13 @@ def parse_table(text: str, file: str = "<text>") -> PolicyTable:
         table = PolicyTable.model_validate(data)
     except ValidationError as err:
         problems = []
-        for e in err.errors():
-            loc = tuple(p for p in e["loc"] if not str(p).startswith("function-"))
+        errors = err.errors()
+        locs = [tuple(p for p in e["loc"] if not str(p).startswith("function-")) for e in errors]
+        for e, loc in zip(errors, locs, strict=True):
+            if e["type"] == "too_short" and any(
+                len(o) > len(loc) and o[: len(loc)] == loc for o in locs
+            ):
+                continue  # a list emptied by its own bad items: the items' errors say it all
             msg = e["msg"].removeprefix("Value error, ")
             if e["type"] == "missing":
                 msg = "is missing; it is required"
