@@ -121,3 +121,19 @@ def test_policy_check_ok_and_refused(case: tuple[Path, Path], tmp_path: Path) ->
     r = runner.invoke(app, ["policy", "check", str(broken)])
     assert r.exit_code == 1
     assert "broken.yaml" in r.output and "17000" in r.output and "ratio" in r.output
+
+
+def test_policy_whatif_shows_the_change_per_fund(case: tuple[Path, Path], tmp_path: Path) -> None:
+    policy, bill = case
+    cand = tmp_path / "candidate.yaml"
+    # basic insurance 70% -> 75%: basic pays (50,000 - 300) x 75% = 37,275.00
+    cand.write_text(policy.read_text().replace("ratio: 7000", "ratio: 7500", 1))
+    r = CliRunner().invoke(
+        app,
+        ["policy", "whatif", str(bill), "--base", str(policy), "--candidate", str(cand)],
+        env={"COLUMNS": "200"},
+    )
+    assert r.exit_code == 0, r.output
+    assert "34,790.00" in r.output and "37,275.00" in r.output
+    assert "1 bill(s) change" in r.output
+    assert "yubei-1: window 5,625.20 -> 5,327.00" in r.output

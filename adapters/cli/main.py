@@ -19,8 +19,10 @@ from rich.table import Table
 from adapters.cli.files import opening_to_json, read_bills, read_opening
 from adapters.cli.slip import print_slip
 from engine.batch import reference_batch, settle_batch
+from engine.compare import compare
 from engine.errors import InputError, OnestopError, PolicyError
 from engine.explain import explain
+from engine.money import yuan
 from engine.policy.load import load_policies, policy_files
 
 app = typer.Typer(
@@ -28,7 +30,7 @@ app = typer.Typer(
     add_completion=False,
     help="onestop: one-stop discharge settlement, to the fen.",
 )
-policy_app = typer.Typer(no_args_is_help=True, help="Policy tables: check them.")
+policy_app = typer.Typer(no_args_is_help=True, help="Policy tables: check them, try them.")
 app.add_typer(policy_app, name="policy")
 out = Console()
 err = Console(stderr=True)
@@ -127,6 +129,63 @@ def policy_check(
     out.print(
         f"files: {', '.join(str(f) for p in paths for f in policy_files(p))}", highlight=False
     )
+
+
+@policy_app.command("whatif")
+def policy_whatif(
+    bills: Annotated[list[Path], typer.Argument(help="Bill JSON files to settle under both")],
+    candidate: Annotated[list[Path], typer.Option(help="The candidate tables (file or dir)")],
+    base: Annotated[list[Path] | None, typer.Option(help="The tables in force [policies/]")] = None,
+    accounts: Annotated[Path | None, typer.Option(help="Opening accounts (JSON)")] = None,
+) -> None:
+    """What-if: settle the same bills under the tables in force and under candidate tables;
+    print the totals per fund and every bill whose figures change."""
+    try:
+        cmp = compare(
+            read_bills(bills),
+            load_policies(*(base or [Path("policies")])),
+            load_policies(*candidate),
+            read_opening(accounts),
+        )
+    except OnestopError as e:
+        _fail(e)
+        return
+    t = Table(title=f"What-if over {len(cmp.base)} bill(s): per fund")
+    for col in (
+        "fund",
+        "layers",
+        "bills base",
+        "amount base",
+        "bills cand.",
+        "amount cand.",
+        "change",
+    ):
+        t.add_column(col, justify="left" if col in ("fund", "layers") else "right")
+    for f in sorted(set(cmp.base_funds) | set(cmp.candidate_funds)):
+        a, b = cmp.base_funds.get(f), cmp.candidate_funds.get(f)
+        ids = sorted(set(a.layer_ids if a else ()) | set(b.layer_ids if b else ()))
+        aa, ba = (a.amount if a else 0), (b.amount if b else 0)
+        t.add_row(
+            f,
+            ", ".join(ids),
+            str(a.bills if a else 0),
+            yuan(aa),
+            str(b.bills if b else 0),
+            yuan(ba),
+            yuan(ba - aa),
+        )
+    for label, i in (("funds total", 0), ("patients at the window", 1), ("patients net", 2)):
+        x, y = cmp.totals("base")[i], cmp.totals("candidate")[i]
+        t.add_row(label, "", "", yuan(x), "", yuan(y), yuan(y - x))
+    out.print(t)
+    changed = cmp.changed
+    out.print(f"{len(changed)} bill(s) change")
+    for a, b in changed[:50]:
+        out.print(
+            f"  {a.bill_id}: window {yuan(a.window_pay)} -> {yuan(b.window_pay)}, "
+            f"net {yuan(a.net_selfpay)} -> {yuan(b.net_selfpay)}",
+            highlight=False,
+        )
 
 
 def _mount() -> None:
