@@ -23,6 +23,25 @@ def dotted(loc: Sequence[Any]) -> str:
 
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 
+#: What a whole-number field holds, by its name: the end of its error messages.
+UNITS = {
+    "amount": "amounts are non-negative fen",
+    "unit_price": "unit prices are non-negative fen",
+    "unit_price_cap": "unit prices are non-negative fen",
+    "qty_e4": "quantities are non-negative ten-thousandths",
+    "selfpay_ratio": "ratios are basis points from 0 to 10000",
+}
+_NUMBER_ERRORS = {"int_type", "int_parsing", "int_from_float", "greater_than_equal",
+                  "less_than_equal"}  # fmt: skip
+
+
+def _number_rule(kind: str, ctx: dict[str, Any], unit: str) -> str:
+    if kind == "greater_than_equal":
+        return f"is negative; {unit}" if ctx.get("ge") == 0 else f"is below {ctx.get('ge')}; {unit}"
+    if kind == "less_than_equal":
+        return f"is above the limit {ctx.get('le')}; {unit}"
+    return f"is not a whole number; {unit}"
+
 
 def problems_from(err: ValidationError, prefix: str = "") -> list[Problem]:
     problems = []
@@ -36,7 +55,12 @@ def problems_from(err: ValidationError, prefix: str = "") -> list[Problem]:
         if prefix:
             field = f"{prefix}.{field}" if field != "(root)" else prefix
         value = e.get("input", NO_VALUE)
-        if e["type"] == "missing":
+        name = loc[-1] if loc else ""
+        if e["type"] in _NUMBER_ERRORS and name in UNITS:
+            problems.append(
+                Problem(field, value, _number_rule(e["type"], e.get("ctx", {}), UNITS[str(name)]))
+            )
+        elif e["type"] == "missing":
             problems.append(Problem(field, NO_VALUE, "is missing; it is required"))
         elif e["type"] == "extra_forbidden":
             problems.append(Problem(field, NO_VALUE, "is not a known field; check its spelling"))
