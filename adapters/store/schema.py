@@ -1,0 +1,203 @@
+"""The SQL schema of the store (SQLAlchemy Core tables), shared by SQLite and PostgreSQL.
+
+Money is integer fen in BIGINT columns. Timestamps are UTC (``UtcDateTime``: timestamptz on
+PostgreSQL, naive UTC text on SQLite, always read back as aware UTC datetimes).
+
+The migrations in ``adapters/store/migrations`` create exactly these tables; a test compares
+them with Alembic's autogenerate so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (a naive value is taken to be UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _fen(name: str) -> sa.Column[int]:
+    return sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
+
+
+def _four(prefix: str = "") -> list[sa.Column[int]]:
+    return [
+        _fen(f"{prefix}deductible_used"),
+        _fen(f"{prefix}eligible_cum"),
+        _fen(f"{prefix}paid"),
+        _fen(f"{prefix}selfpay_cum"),
+    ]
+
+
+# --- year-to-date accounts (domain.md section 6) -------------------------------------------
+
+person_years = sa.Table(
+    "person_years",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("admissions", sa.Integer, nullable=False, server_default="0"),
+)
+
+person_year_layers = sa.Table(
+    "person_year_layers",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("layer_id", sa.String(64), primary_key=True),
+    *_four(),
+)
+
+# One row per household-year: its admissions field and the row that ``lock`` takes
+# (SELECT ... FOR UPDATE on PostgreSQL) to serialize settlements moving its accounts.
+household_years = sa.Table(
+    "household_years",
+    metadata,
+    sa.Column("household_id", sa.String(64), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("admissions", sa.Integer, nullable=False, server_default="0"),
+)
+
+household_year_layers = sa.Table(
+    "household_year_layers",
+    metadata,
+    sa.Column("household_id", sa.String(64), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("layer_id", sa.String(64), primary_key=True),
+    *_four(),
+)
+
+# --- settlements ---------------------------------------------------------------------------
+
+settlements = sa.Table(
+    "settlements",
+    metadata,
+    sa.Column("settlement_id", sa.String(64), primary_key=True),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("bill_id", sa.String(64), nullable=False),
+    sa.Column("bill_digest", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("household", sa.String(64), nullable=False),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("funds_total", sa.BigInteger, nullable=False),
+    sa.Column("window_pay", sa.BigInteger, nullable=False),
+    sa.Column("net_selfpay", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("reversed_at", UtcDateTime, nullable=True),
+    sa.Column("reversal_request_id", sa.Text, nullable=True),
+    sa.Column("bill", sa.JSON, nullable=False),
+    sa.Column("settlement", sa.JSON, nullable=False),
+    sa.UniqueConstraint("request_id", name="uq_settlements_request_id"),
+    sa.CheckConstraint("status IN ('settled', 'reversed')", name="ck_settlements_status"),
+)
+sa.Index("ix_settlements_person_year", settlements.c.person_id, settlements.c.year)
+sa.Index("ix_settlements_bill_id", settlements.c.bill_id)
+
+settlement_moves = sa.Table(
+    "settlement_moves",
+    metadata,
+    sa.Column(
+        "settlement_id",
+        sa.String(64),
+        sa.ForeignKey("settlements.settlement_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("layer_id", sa.String(64), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    *_four("d_"),
+    sa.CheckConstraint("scope IN ('person', 'household')", name="ck_settlement_moves_scope"),
+)
+
+# Per-layer results, one row per layer of each settlement: what bureaus query by fund.
+settlement_layers = sa.Table(
+    "settlement_layers",
+    metadata,
+    sa.Column(
+        "settlement_id",
+        sa.String(64),
+        sa.ForeignKey("settlements.settlement_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("layer_id", sa.String(64), nullable=False),
+    sa.Column("fund_code", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("settle_at", sa.String(16), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(16), nullable=False),
+    sa.Column("variant", sa.Integer, nullable=False),
+    sa.Column("base", sa.BigInteger, nullable=False),
+    sa.Column("deductible", sa.BigInteger, nullable=False),
+    sa.Column("eligible", sa.BigInteger, nullable=False),
+    sa.Column("pay", sa.BigInteger, nullable=False),
+    sa.Column("relief", sa.BigInteger, nullable=False),
+    sa.Column("cap", sa.String(16), nullable=False),
+)
+sa.Index("ix_settlement_layers_fund_code", settlement_layers.c.fund_code)
+
+# --- person registry -----------------------------------------------------------------------
+
+persons = sa.Table(
+    "persons",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("birth_date", sa.Date, nullable=False),
+    sa.Column("household", sa.String(64), nullable=False),
+)
+sa.Index("ix_persons_household", persons.c.household)
+
+person_tags = sa.Table(
+    "person_tags",
+    metadata,
+    sa.Column(
+        "person_id",
+        sa.String(64),
+        sa.ForeignKey("persons.person_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("tag", sa.String(64), nullable=False),
+    sa.Column("valid_from", sa.Date, nullable=True),
+    sa.Column("valid_to", sa.Date, nullable=True),
+)
+
+# --- policy tables -------------------------------------------------------------------------
+
+policy_versions = sa.Table(
+    "policy_versions",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("effective_from", sa.Date, nullable=False),
+    sa.Column("effective_to", sa.Date, nullable=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("source_name", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+sa.Index("ix_policy_versions_region", policy_versions.c.region, policy_versions.c.effective_from)
