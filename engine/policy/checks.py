@@ -129,10 +129,10 @@ def _check_variant(
     given = {k for k in _ALL_PARAMS if getattr(v, k) is not None and k != "tiers_basis"}
     if v.tiers_basis != "admission":
         given.add("tiers_basis")
-    for k in sorted(given - KIND_PARAMS[kind]):
+    for param in sorted(given - KIND_PARAMS[kind]):
         out.append(
             (
-                f"{q}.{k}",
+                f"{q}.{param}",
                 f"is not a parameter of a {kind} layer (it takes "
                 f"{', '.join(sorted(KIND_PARAMS[kind]))})",
             )
