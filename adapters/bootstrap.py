@@ -1,0 +1,149 @@
+"""The composition root: a store from a URL, the settlement service over it, the policy tables
+of a directory and the sample registry loaded. Everything that runs the service (the gRPC
+server, tests, benchmarks) builds it here and nowhere else.
+
+URLs: ``sqlite:///var/onestop.db`` (the default; ``var/`` is created), any SQLAlchemy URL such
+as ``postgresql+psycopg://user@host/db``, or ``memory://`` for the in-memory store. When the SQL
+store (``adapters.store.sql.SqlStore``) is not available the in-memory store is used with a
+warning: nothing is durable then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.bill import Person
+from engine.errors import InputError
+from engine.service.ports import UnitOfWork
+from engine.service.usecases import SettlementService, effective
+from engine.validation import problems_from
+
+log = logging.getLogger("onestop.bootstrap")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DB = "sqlite:///var/onestop.db"
+DEFAULT_POLICIES = ROOT / "policies"
+DEFAULT_REGISTRY = DEFAULT_POLICIES / "samples" / "registry.json"
+
+
+@dataclass
+class App:
+    service: SettlementService
+    store: Any
+    url: str
+    durable: bool
+    policies_loaded: list[str] = field(default_factory=list)  # files stored as new versions
+    policies_skipped: list[str] = field(default_factory=list)  # identical text already stored
+    persons_imported: int = 0
+
+    def close(self) -> None:
+        dispose = getattr(self.store, "close", None) or getattr(self.store, "dispose", None)
+        if callable(dispose):
+            dispose()
+
+
+def make_store(url: str = DEFAULT_DB) -> tuple[Any, bool]:
+    """(store, durable) for a URL."""
+    if url.startswith("memory:"):
+        from adapters.store.memory import MemoryStore
+
+        return MemoryStore(), False
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        from adapters.store.sql import SqlStore
+    except ImportError as err:
+        warnings.warn(
+            f"the SQL store is not available ({err}); using the in-memory store: "
+            "NOTHING IS DURABLE",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        from adapters.store.memory import MemoryStore
+
+        return MemoryStore(), False
+    return SqlStore(url, migrate=True), True
+
+
+def policy_files(directory: Path) -> list[Path]:
+    """Every ``*.yaml`` under ``directory`` (recursively; ``samples/`` holds bills, not tables),
+    in a stable order."""
+    if not directory.exists():
+        return []
+    return sorted(
+        p for p in directory.rglob("*.yaml") if "samples" not in p.relative_to(directory).parts[:-1]
+    )
+
+
+def load_policies(service: SettlementService, directory: Path) -> tuple[list[str], list[str]]:
+    """Store every table of ``directory`` whose exact text is not stored yet (a changed file
+    becomes a new version). Raises PolicyError (file, path, reason) for a bad table."""
+    stored = {v.text for v in service.policy_versions()}
+    loaded, skipped = [], []
+    for p in policy_files(directory):
+        text = p.read_text(encoding="utf-8")
+        name = str(p.relative_to(directory.parent))
+        if text in stored:
+            skipped.append(name)
+            continue
+        service.put_policy(text, name)
+        stored.add(text)
+        loaded.append(name)
+    return loaded, skipped
+
+
+def read_registry(path: Path) -> list[Person]:
+    """Persons from a JSON list of person objects; InputError naming ``persons[i].<field>``."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, dict) and "persons" in data:
+        data = data["persons"]
+    if not isinstance(data, list):
+        raise InputError.one(str(path), type(data).__name__, "is not a list of person objects")
+    from pydantic import ValidationError
+
+    out, problems = [], []
+    for i, d in enumerate(data):
+        try:
+            out.append(Person.model_validate(d))
+        except ValidationError as err:
+            problems += problems_from(err, prefix=f"persons[{i}]")
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def build(
+    url: str = DEFAULT_DB,
+    policies: Path | str | None = DEFAULT_POLICIES,
+    registry: Path | str | None = DEFAULT_REGISTRY,
+    *,
+    service_factory: Callable[[Callable[[], UnitOfWork]], SettlementService] = SettlementService,
+) -> App:
+    """The service over the store at ``url`` with the tables of ``policies`` and the persons
+    of ``registry`` loaded (each step skipped when the path is None or missing)."""
+    store, durable = make_store(url)
+    service = service_factory(store.uow)
+    app = App(service, store, url, durable)
+    if policies is not None:
+        app.policies_loaded, app.policies_skipped = load_policies(service, Path(policies))
+    if registry is not None and Path(registry).exists():
+        app.persons_imported = service.import_registry(read_registry(Path(registry)))
+    n = len(effective(service.policy_versions()))
+    log.info(
+        "store %s (%s); %d tables in force (%d new, %d already stored); %d persons imported",
+        url,
+        "durable" if durable else "in memory",
+        n,
+        len(app.policies_loaded),
+        len(app.policies_skipped),
+        app.persons_imported,
+    )
+    return app

@@ -1,0 +1,124 @@
+"""A small synchronous client over the generated stubs (window commands, tests, benchmarks)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from adapters.grpc import convert as cv
+from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
+from adapters.grpc.server import MAX_MESSAGE
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+
+
+class Client:
+    def __init__(self, target: str = DEFAULT_SERVER, timeout: float = 30.0):
+        self.channel = grpc.insecure_channel(
+            target,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE),
+                ("grpc.max_send_message_length", MAX_MESSAGE),
+            ],
+        )
+        self.settlement = pbg.SettlementStub(self.channel)
+        self.admin = pbg.PolicyAdminStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.timeout = timeout
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- health ---------------------------------------------------------------------------
+    def status(self, service: str = "") -> str:
+        r = self.health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
+
+    def wait_serving(self, timeout: float = 120.0) -> None:
+        import time
+
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                if self.status() == "SERVING":
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > end:
+                raise TimeoutError("server not SERVING in time")
+            time.sleep(0.05)
+
+    # --- cashier ---------------------------------------------------------------------------
+    def pre_settle(self, bill: dict[str, Any] | pb.Bill) -> pb.PreSettleResponse:
+        return self.settlement.PreSettle(
+            pb.PreSettleRequest(bill=_bill(bill)), timeout=self.timeout
+        )
+
+    def settle(self, bill: dict[str, Any] | pb.Bill, request_id: str) -> pb.SettleResponse:
+        return self.settlement.Settle(
+            pb.SettleRequest(request_id=request_id, bill=_bill(bill)), timeout=self.timeout
+        )
+
+    def reverse(
+        self, settlement_id: str = "", request_id: str = "", reversal_request_id: str = ""
+    ) -> pb.ReverseResponse:
+        req = pb.ReverseRequest(reversal_request_id=reversal_request_id)
+        if request_id:
+            req.request_id = request_id
+        else:
+            req.settlement_id = settlement_id
+        return self.settlement.Reverse(req, timeout=self.timeout)
+
+    def get(self, settlement_id: str = "", request_id: str = "") -> pb.SettlementRecord:
+        req = pb.GetSettlementRequest()
+        if request_id:
+            req.request_id = request_id
+        else:
+            req.settlement_id = settlement_id
+        return self.settlement.GetSettlement(req, timeout=self.timeout)
+
+    def list(self, person_id: str, year: int | None = None) -> list[pb.SettlementRecord]:
+        req = pb.ListSettlementsRequest(person_id=person_id)
+        if year is not None:
+            req.year = year
+        return list(self.settlement.ListSettlements(req, timeout=self.timeout).settlements)
+
+    def accounts(self, person_id: str, year: int | None = None) -> pb.GetAccountsResponse:
+        req = pb.GetAccountsRequest(person_id=person_id)
+        if year is not None:
+            req.year = year
+        return self.settlement.GetAccounts(req, timeout=self.timeout)
+
+    # --- bureau ----------------------------------------------------------------------------
+    def put_policy(self, text: str, source_name: str = "") -> pb.PolicyVersion:
+        return self.admin.PutPolicy(
+            pb.PutPolicyRequest(yaml=text, source_name=source_name), timeout=self.timeout
+        )
+
+    def import_registry(self, persons: list[dict[str, Any]]) -> int:
+        req = pb.ImportRegistryRequest(persons=[cv.person_to_pb(p) for p in persons])
+        return self.admin.ImportRegistry(req, timeout=self.timeout).imported
+
+
+def _bill(bill: dict[str, Any] | pb.Bill) -> pb.Bill:
+    return bill if isinstance(bill, pb.Bill) else cv.bill_to_pb(bill)
+
+
+def read_bill(path: Path) -> dict[str, Any]:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, dict) and "bill" in data and "items" not in data:
+        data = data["bill"]
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not one bill object")
+    return data

@@ -1,0 +1,236 @@
+"""Commands of the gRPC adapter: ``serve`` and the window client (``window settle``, ...).
+
+Mounted by the ``onestop`` CLI (``onestop serve``, ``onestop window ...``); also runnable alone:
+
+    python -m adapters.grpc.commands serve
+    python -m adapters.grpc.commands window settle policies/samples/longzhou-1.json
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import grpc
+import typer
+from rich.console import Console
+
+from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
+from adapters.grpc.client import DEFAULT_SERVER, Client, read_bill
+from adapters.grpc.convert import settlement_from_pb, year_accounts_from_pb
+from adapters.grpc.errors import bad_request
+from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.slip import accounts_table, print_slip
+
+out = Console()
+err = Console(stderr=True)
+
+#: exit codes of the window client by gRPC status (0 = ok)
+EXIT = {
+    grpc.StatusCode.INVALID_ARGUMENT: 2,
+    grpc.StatusCode.NOT_FOUND: 3,
+    grpc.StatusCode.ALREADY_EXISTS: 4,
+    grpc.StatusCode.UNAVAILABLE: 5,
+}
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 50051,
+    db: Annotated[
+        str, typer.Option(help="Store URL: sqlite:///path, postgresql+psycopg://..., memory://")
+    ] = DEFAULT_DB,
+    policies: Annotated[
+        Path, typer.Option(help="Directory of policy tables (*.yaml) to load.")
+    ] = DEFAULT_POLICIES,
+    registry: Annotated[
+        Path, typer.Option(help="Person registry (JSON list) to import, if present.")
+    ] = DEFAULT_REGISTRY,
+    workers: Annotated[int, typer.Option(help="Threads running the use cases.")] = 8,
+    grace: Annotated[float, typer.Option(help="Seconds to drain calls on SIGTERM.")] = 10.0,
+) -> None:
+    """Run the settlement server (gRPC, with health and reflection) until SIGTERM/Ctrl-C."""
+    from adapters.bootstrap import build
+    from adapters.grpc.server import Server, serve_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    app = build(db, policies, registry)
+    out.print(
+        f"onestop: store {app.url} ({'durable' if app.durable else 'IN MEMORY'}); "
+        f"{len(app.policies_loaded)} policy tables stored, {len(app.policies_skipped)} "
+        f"already there; {app.persons_imported} persons imported",
+        highlight=False,
+    )
+    samples = Path(registry).parent if Path(registry).exists() else None
+    server = Server(app, host, port, workers=workers, samples=samples)
+    out.print(f"onestop: serving on {host}:{port} (Ctrl-C to stop)", highlight=False)
+    asyncio.run(serve_forever(server, grace))
+
+
+window_app = typer.Typer(
+    help="Window client: settle, trial, reverse and look up accounts on a running server.",
+    no_args_is_help=True,
+)
+
+ServerOpt = Annotated[str, typer.Option("--server", help="host:port of the server.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of the slip.")]
+
+
+def _fail(e: grpc.RpcError) -> None:
+    code = e.code()  # type: ignore[attr-defined]
+    err.print(f"[red]refused: {code.name}[/red] {e.details()}", highlight=False)  # type: ignore[attr-defined]
+    for f, d in bad_request(e):
+        err.print(f"  {f}: {d}", highlight=False)
+    raise typer.Exit(EXIT.get(code, 1))
+
+
+def _record_json(rec: pb.SettlementRecord, replay: bool | None = None) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "settlement_id": rec.settlement_id,
+        "request_id": rec.request_id,
+        "status": rec.status,
+        "created_at": rec.created_at,
+        "reversed_at": rec.reversed_at or None,
+        "result": settlement_from_pb(rec.result).to_dict(),
+    }
+    if replay is not None:
+        d["replay"] = replay
+    return d
+
+
+def _accounts(c: Client, person_id: str, year: int) -> pb.GetAccountsResponse | None:
+    try:
+        return c.accounts(person_id, year)
+    except grpc.RpcError:
+        return None
+
+
+def _show(c: Client, result: pb.SettlementResult, header: str, as_json: bool, extra: Any) -> None:
+    acc = _accounts(c, result.person_id, result.year)
+    if as_json:
+        d = dict(extra)
+        if acc is not None:
+            d["accounts"] = {
+                "person": year_accounts_from_pb(acc.person).to_dict(),
+                "household": year_accounts_from_pb(acc.household_accounts).to_dict(),
+            }
+        out.print_json(json.dumps(d, ensure_ascii=False))
+        return
+    out.print(header, highlight=False)
+    print_slip(
+        out,
+        settlement_from_pb(result),
+        year_accounts_from_pb(acc.person) if acc else None,
+        year_accounts_from_pb(acc.household_accounts) if acc else None,
+    )
+
+
+@window_app.command("settle")
+def window_settle(
+    bill: Annotated[Path, typer.Argument(help="Bill JSON (person by person_id or person.id).")],
+    request_id: Annotated[
+        str | None, typer.Option("--request-id", help="Idempotency key (default: new uuid).")
+    ] = None,
+    server: ServerOpt = DEFAULT_SERVER,
+    as_json: JsonOpt = False,
+) -> None:
+    """Settle a bill (2304). Retrying with the same --request-id pays once."""
+    rid = request_id or uuid.uuid4().hex
+    with Client(server) as c:
+        try:
+            r = c.settle(read_bill(bill), rid)
+        except grpc.RpcError as e:
+            _fail(e)
+            return
+        rec = r.settlement
+        head = f"settlement {rec.settlement_id} (request {rec.request_id})" + (
+            " [yellow]replay: already settled, nothing paid again[/yellow]" if r.replay else ""
+        )
+        _show(c, rec.result, head, as_json, _record_json(rec, r.replay))
+
+
+@window_app.command("pre-settle")
+def window_pre_settle(
+    bill: Annotated[Path, typer.Argument(help="Bill JSON.")],
+    server: ServerOpt = DEFAULT_SERVER,
+    as_json: JsonOpt = False,
+) -> None:
+    """Trial settlement (2303): what settling now would pay. Changes nothing."""
+    with Client(server) as c:
+        try:
+            r = c.pre_settle(read_bill(bill))
+        except grpc.RpcError as e:
+            _fail(e)
+            return
+        s = settlement_from_pb(r.result)
+        _show(c, r.result, "trial settlement (nothing stored)", as_json, {"result": s.to_dict()})
+
+
+@window_app.command("reverse")
+def window_reverse(
+    target: Annotated[str, typer.Argument(help="Settlement id (or request id with --by-request).")],
+    by_request: Annotated[
+        bool, typer.Option("--by-request", help="TARGET is the original request id.")
+    ] = False,
+    server: ServerOpt = DEFAULT_SERVER,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reverse a settlement (2305): its account moves are taken back. Idempotent."""
+    with Client(server) as c:
+        try:
+            r = c.reverse(request_id=target) if by_request else c.reverse(settlement_id=target)
+        except grpc.RpcError as e:
+            _fail(e)
+            return
+        rec = r.settlement
+        head = f"settlement {rec.settlement_id} reversed" + (
+            " [yellow](it already was: nothing moved)[/yellow]" if r.replay else ""
+        )
+        _show(c, rec.result, head, as_json, _record_json(rec, r.replay))
+
+
+@window_app.command("accounts")
+def window_accounts(
+    person: Annotated[str, typer.Argument(help="Person id.")],
+    year: Annotated[int | None, typer.Option(help="Accounting year (default: this year).")] = None,
+    server: ServerOpt = DEFAULT_SERVER,
+    as_json: JsonOpt = False,
+) -> None:
+    """A person's and household's year-to-date accounts."""
+    with Client(server) as c:
+        try:
+            a = c.accounts(person, year)
+        except grpc.RpcError as e:
+            _fail(e)
+            return
+    pa, ha = year_accounts_from_pb(a.person), year_accounts_from_pb(a.household_accounts)
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "person_id": a.person_id,
+                    "household": a.household,
+                    "year": a.year,
+                    "person": pa.to_dict(),
+                    "household_accounts": ha.to_dict(),
+                }
+            )
+        )
+        return
+    out.print(accounts_table(f"Year-to-date {a.year}: person {a.person_id}", pa))
+    out.print(accounts_table(f"Household {a.household} {a.year}", ha))
+
+
+app = typer.Typer(help="onestop gRPC adapter (standalone).", no_args_is_help=True)
+app.command("serve")(serve)
+app.add_typer(window_app, name="window")
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,353 @@
+"""The gRPC server: thin servicers over ``SettlementService``, health, reflection, shutdown.
+
+Each rpc converts the request to core types, runs the synchronous use case in a thread pool
+(never on the event loop), and converts the result back. Errors go through the one table in
+``adapters.grpc.errors``. Health (grpc.health.v1) says NOT_SERVING until the kernels are
+compiled and warmed by a trial settlement of a sample bill, then SERVING; on SIGTERM/SIGINT it
+says NOT_SERVING again, new calls are refused and calls in flight get a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from adapters.bootstrap import App
+from adapters.grpc import convert as cv
+from adapters.grpc import stream as st
+from adapters.grpc.errors import abort
+from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
+from engine.accounts import YearAccounts
+from engine.bill import Bill, Item, Person
+from engine.errors import InputError, NotFound
+from engine.policy.load import parse_table
+from engine.policy.policyset import PolicySet
+from engine.service.usecases import SettlementService, effective
+from engine.settle import settle_one
+
+log = logging.getLogger("onestop.grpc")
+
+T = TypeVar("T")
+
+SERVICE_NAMES = (
+    pb.DESCRIPTOR.services_by_name["Settlement"].full_name,
+    pb.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name,
+)
+MAX_MESSAGE = 512 * 1024 * 1024
+
+
+def _unary(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An rpc whose body runs in the thread pool; domain errors become statuses."""
+
+    @functools.wraps(fn)
+    async def call(self: _Base, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await self.run(fn, self, request)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:
+            await abort(context, exc)
+
+    return call
+
+
+class _Base:
+    def __init__(self, service: SettlementService, executor: ThreadPoolExecutor):
+        self.service = service
+        self.executor = executor
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
+
+
+class SettlementServicer(_Base, pbg.SettlementServicer):
+    @_unary
+    def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse:
+        s = self.service.pre_settle(cv.bill_request(request.bill))
+        return pb.PreSettleResponse(result=cv.result_pb(s))
+
+    @_unary
+    def Settle(self, request: pb.SettleRequest) -> pb.SettleResponse:
+        rec, replay = self.service.settle(request.request_id, cv.bill_request(request.bill))
+        return pb.SettleResponse(settlement=cv.record_pb(rec), replay=replay)
+
+    @_unary
+    def Reverse(self, request: pb.ReverseRequest) -> pb.ReverseResponse:
+        which = request.WhichOneof("target")
+        rec, replay = self.service.reverse(
+            settlement_id=request.settlement_id if which == "settlement_id" else "",
+            request_id=request.request_id if which == "request_id" else "",
+            reversal_request_id=request.reversal_request_id,
+        )
+        return pb.ReverseResponse(settlement=cv.record_pb(rec), replay=replay)
+
+    @_unary
+    def GetSettlement(self, request: pb.GetSettlementRequest) -> pb.SettlementRecord:
+        which = request.WhichOneof("target")
+        rec = self.service.get(
+            settlement_id=request.settlement_id if which == "settlement_id" else "",
+            request_id=request.request_id if which == "request_id" else "",
+        )
+        return cv.record_pb(rec)
+
+    @_unary
+    def ListSettlements(self, request: pb.ListSettlementsRequest) -> pb.ListSettlementsResponse:
+        if not request.person_id:
+            raise InputError.one("person_id", "", "is empty; name the person")
+        year = request.year if request.HasField("year") else None
+        recs = self.service.list(request.person_id, year)
+        return pb.ListSettlementsResponse(settlements=[cv.record_pb(r) for r in recs])
+
+    @_unary
+    def GetAccounts(self, request: pb.GetAccountsRequest) -> pb.GetAccountsResponse:
+        if not request.person_id:
+            raise InputError.one("person_id", "", "is empty; name the person")
+        year = request.year or datetime.now(UTC).year
+        person, pa, ha = self.service.accounts(request.person_id, year)
+        return pb.GetAccountsResponse(
+            person_id=person.id,
+            household=person.household,
+            year=year,
+            person=cv.year_accounts_pb(pa),
+            household_accounts=cv.year_accounts_pb(ha),
+        )
+
+    async def SettleStream(
+        self, request_iterator: AsyncIterator[pb.SettleStreamRequest], context: Any
+    ) -> AsyncIterator[pb.SettleStreamResponse]:
+        try:
+            async for request in request_iterator:
+                yield await self.run(st.handle, self.service, request)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:
+            await abort(context, exc)
+
+
+class PolicyAdminServicer(_Base, pbg.PolicyAdminServicer):
+    @_unary
+    def PutPolicy(self, request: pb.PutPolicyRequest) -> pb.PolicyVersion:
+        v = self.service.put_policy(request.yaml, request.source_name or "<request>")
+        return cv.policy_pb(v, in_force=True, text=True)
+
+    @_unary
+    def ListPolicies(self, request: pb.ListPoliciesRequest) -> pb.ListPoliciesResponse:
+        versions = self.service.policy_versions()
+        live = {v.version for v in effective(versions)}
+        return pb.ListPoliciesResponse(
+            versions=[
+                cv.policy_pb(v, in_force=v.version in live, text=False)
+                for v in sorted(versions, key=lambda v: v.version)
+                if not request.region or v.region == request.region
+            ]
+        )
+
+    @_unary
+    def GetPolicy(self, request: pb.GetPolicyRequest) -> pb.PolicyVersion:
+        versions = self.service.policy_versions()
+        live = {v.version for v in effective(versions)}
+        for v in versions:
+            if v.version == request.version:
+                return cv.policy_pb(v, in_force=v.version in live, text=True)
+        raise NotFound("policy version", request.version, "see ListPolicies")
+
+    @_unary
+    def ImportRegistry(self, request: pb.ImportRegistryRequest) -> pb.ImportRegistryResponse:
+        n = self.service.import_registry(cv.persons(request.persons))
+        return pb.ImportRegistryResponse(imported=n)
+
+
+# --------------------------------------------------------------------------- warm-up
+
+_WARM_TABLE = """
+region: {code: "warmup", name: "warm-up table (never stored)"}
+effective_from: 2000-01-01
+hospital_levels: [l1, l2]
+tags: [poor]
+b_selfpay_ratio: 1000
+layers:
+  - {id: basic, name: basic, fund_code: "390100", kind: reimburse,
+     variants: [{deductible: {basis: admission, amount: 30000}, segments: [{ratio: 7000}]}]}
+  - {id: ci, name: ci, fund_code: "390200", kind: reimburse,
+     variants: [{deductible: {basis: year, amount: 1000000},
+                 segments: [{up_to: 5000000, ratio: 6000}, {ratio: 7000}]}]}
+  - {id: backstop, name: backstop, fund_code: "640100", kind: backstop,
+     covers: [in_scope, pre_selfpay], eligibility: {tags_any: [poor]},
+     variants: [{max_share: 1000, annual_ceiling: 500000}]}
+  - {id: alert, name: alert, fund_code: "370200", kind: alert, scope: household,
+     covers: [in_scope, pre_selfpay, over_limit, out_of_catalogue],
+     variants: [{threshold: 1000000, segments: [{ratio: 5000}]}]}
+"""
+
+
+def _sample_bill(table: Any) -> Bill:
+    day = table.effective_from
+    return Bill(
+        id="__warmup__",
+        region=table.region.code,
+        person=Person(
+            id="__warmup__",
+            birth_date=date(1970, 1, 1),
+            household="__warmup__",
+            tags=tuple({"tag": t} for t in table.tags),
+        ),
+        hospital_level=table.hospital_levels[0],
+        admission_date=day,
+        discharge_date=day,
+        items=(
+            Item(category="A", amount=5_000_000),
+            Item(category="B", qty_e4=20000, unit_price=150_000, amount=300_000,
+                 unit_price_cap=120_000),
+            Item(category="C", amount=200_000),
+        ),
+    )  # fmt: skip
+
+
+def warm_up(service: SettlementService, samples: Path | None = None) -> int:
+    """Compile (or load from the numba cache) and run the kernels: a trial settlement of a
+    sample bill for every table in force, from zero accounts; nothing is stored. Then trial
+    settlements of the sample bills in ``samples`` (``*.json``) whose persons are registered.
+    Returns the number of trial settlements run."""
+    try:
+        policies = service.policies()
+    except NotFound:
+        policies = PolicySet.of([parse_table(_WARM_TABLE, "<warm-up>")])
+    n = 0
+    for table in policies.tables:
+        settle_one(_sample_bill(table), policies, YearAccounts(), YearAccounts())
+        n += 1
+    if samples is not None and samples.is_dir():
+        import json
+
+        for f in sorted(samples.glob("*.json")):
+            if f.name == "registry.json":
+                continue
+            try:
+                data = json.loads(f.read_text(encoding="utf-8"))
+                for b in data if isinstance(data, list) else [data]:
+                    service.pre_settle(cv.bill_request(cv.bill_to_pb(b)))
+                    n += 1
+            except Exception as exc:  # a sample that does not fit is not fatal
+                log.warning("warm-up: sample %s not settled: %s", f.name, exc)
+    return n
+
+
+# --------------------------------------------------------------------------- server
+
+
+class Server:
+    """One gRPC server over one App. ``start`` binds and serves with health NOT_SERVING;
+    ``warm`` runs the warm-up and switches health to SERVING; ``stop`` drains."""
+
+    def __init__(
+        self,
+        app: App,
+        host: str = "127.0.0.1",
+        port: int = 50051,
+        *,
+        workers: int = 8,
+        samples: Path | None = None,
+    ):
+        self.app = app
+        self.address = f"{host}:{port}"
+        self.samples = samples
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onestop")
+        self.health = health.aio.HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> int:
+        options = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE),
+            ("grpc.so_reuseport", 0),
+        ]
+        server = grpc.aio.server(options=options)
+        svc = self.app.service
+        pbg.add_SettlementServicer_to_server(SettlementServicer(svc, self.executor), server)
+        pbg.add_PolicyAdminServicer_to_server(PolicyAdminServicer(svc, self.executor), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        self.port = server.add_insecure_port(self.address)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.address}")
+        await server.start()
+        self.server = server
+        log.info("listening on %s (health NOT_SERVING until warm)", self.address)
+        return self.port
+
+    async def warm(self) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        n = await loop.run_in_executor(self.executor, warm_up, self.app.service, self.samples)
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("warm after %d trial settlements in %.2f s: SERVING", n, loop.time() - t0)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        if self.server is None:
+            return
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        self.server = None
+        self.executor.shutdown(wait=True, cancel_futures=False)
+        log.info("stopped")
+
+
+async def serve_forever(server: Server, grace: float = 10.0) -> None:
+    """Start, warm, serve until SIGTERM or SIGINT, then drain for ``grace`` seconds."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    warm = asyncio.create_task(server.warm())
+    await stop.wait()
+    log.info("signal received: draining (grace %.0f s)", grace)
+    warm.cancel()
+    await server.stop(grace)
+    server.app.close()
+
+
+@contextmanager
+def running(app: App, *, host: str = "127.0.0.1", port: int = 0, workers: int = 8,
+            warm: bool = True, samples: Path | None = None) -> Iterator[Server]:  # fmt: skip
+    """A server on its own event loop in a background thread (tests, benchmarks).
+    ``port=0`` picks a free port: read ``server.port``."""
+    server = Server(app, host, port, workers=workers, samples=samples)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="grpc-loop", daemon=True)
+    thread.start()
+
+    def call(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    try:
+        call(server.start())
+        if warm:
+            call(server.warm())
+        yield server
+    finally:
+        call(server.stop(grace=1.0))
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()

@@ -1,0 +1,418 @@
+"""SettleStream: one request message (a list of bills or packed columns) -> one response.
+
+TRIAL mode settles the message as one batch from the stored accounts and writes nothing:
+bills as messages go through ``engine.batch.settle_batch``; packed columns go straight into
+``engine.columnar`` (no per-item Python objects: the fast path). SETTLE mode calls the
+``settle`` use case bill by bill (each its own transaction), exactly as the Settle rpc does.
+
+Only public use cases are used (``policies``, ``person``, ``accounts``, ``settle``); a batch
+trial use case in the service would read the registry and the accounts in one unit of work
+(see the report in benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from adapters.grpc import convert as cv
+from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from engine import columnar as col
+from engine.accounts import ACCOUNT_FIELDS, Opening
+from engine.batch import settle_batch
+from engine.bill import BillRequest, Person
+from engine.errors import InputError, NotFound, Problem
+from engine.service.usecases import SettlementService
+
+
+def handle(service: SettlementService, req: pb.SettleStreamRequest) -> pb.SettleStreamResponse:
+    if req.mode not in (pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE):
+        raise InputError.one("mode", req.mode, "is not TRIAL (1) or SETTLE (2)")
+    which = req.WhichOneof("payload")
+    if which == "packed" and req.mode == pb.STREAM_MODE_TRIAL:
+        return trial_packed(service, req.packed)
+    if which == "packed":
+        reqs = packed_requests(req.packed)
+    elif which == "bills":
+        reqs = list_requests(req.bills)
+    else:
+        raise InputError.one("payload", None, "is missing; send bills or packed")
+    n_items = sum(len(r.items) for _, r in reqs)
+    if req.mode == pb.STREAM_MODE_TRIAL:
+        results = trial_many(service, [r for _, r in reqs])
+        return _respond(results, [], [], req.packed_results, n_items)
+    return settle_many(service, reqs, req.packed_results, n_items)
+
+
+def _respond(
+    results: list[Any], ids: list[str], replay: list[bool], packed: bool, n_items: int
+) -> pb.SettleStreamResponse:
+    out = pb.SettleStreamResponse(
+        n_bills=len(results), n_items=n_items, settlement_ids=ids, replay=replay
+    )
+    if packed:
+        out.packed.CopyFrom(pack_results(results, ids))
+    else:
+        out.results.extend(cv.result_pb(s) for s in results)
+    return out
+
+
+def pack_results(results: list[Any], ids: list[str]) -> pb.PackedResults:
+    p = pb.PackedResults(bill_ids=[s.bill_id for s in results], settlement_ids=ids)
+    for name in ("total", "in_scope", "pre_selfpay", "over_limit", "out_of_catalogue"):
+        getattr(p, name).extend(getattr(s.buckets, name) for s in results)
+    p.window_pay.extend(s.window_pay for s in results)
+    p.net_selfpay.extend(s.net_selfpay for s in results)
+    p.funds_total.extend(s.funds_total for s in results)
+    off = [0]
+    for s in results:
+        off.append(off[-1] + len(s.layers))
+        p.layer_ids.extend(r.layer_id for r in s.layers)
+        p.fund_codes.extend(r.fund_code for r in s.layers)
+        p.layer_pay.extend(r.pay for r in s.layers)
+        p.layer_relief.extend(r.relief for r in s.layers)
+    p.layer_offsets.extend(off)
+    return p
+
+
+# --------------------------------------------------------------------------- bills as messages
+
+
+def list_requests(bills: pb.BillList) -> list[tuple[str, BillRequest]]:
+    out, problems = [], []
+    for i, r in enumerate(bills.bills):
+        try:
+            out.append((r.request_id, cv.bill_request(r.bill, prefix=f"bills[{i}]")))
+        except InputError as err:
+            problems += err.problems
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def trial_many(service: SettlementService, reqs: list[BillRequest]) -> list[Any]:
+    """Trial of many bills as one batch from the stored accounts (chained per person)."""
+    persons = _persons(service, [r.person_id for r in reqs])
+    bills, problems = [], []
+    for i, r in enumerate(reqs):
+        try:
+            bills.append(r.with_person(persons[r.person_id]))
+        except Exception as err:  # the person is valid; a bill that fails here is bad input
+            problems.append(Problem(f"bills[{i}]", r.id, f"cannot be built: {err}"))
+    if problems:
+        raise InputError(problems)
+    opening = _opening(service, {(b.person.id, b.year) for b in bills})
+    return settle_batch(bills, service.policies(), opening).settlements
+
+
+def _persons(service: SettlementService, ids: list[str]) -> dict[str, Person]:
+    out: dict[str, Person] = {}
+    problems = []
+    for i, pid in enumerate(ids):
+        if pid in out:
+            continue
+        try:
+            out[pid] = service.person(pid)
+        except NotFound:
+            problems.append(
+                Problem(
+                    f"bills[{i}].person_id",
+                    pid,
+                    "is not in the person registry; import the person first",
+                )
+            )
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def _opening(service: SettlementService, keys: set[tuple[str, int]]) -> Opening:
+    person, household = {}, {}
+    for pid, year in keys:
+        p, pa, ha = service.accounts(pid, year)
+        person[(pid, year)] = pa
+        household[(p.household, year)] = ha
+    return Opening(person, household)
+
+
+def settle_many(
+    service: SettlementService, reqs: list[tuple[str, BillRequest]], packed: bool, n_items: int
+) -> pb.SettleStreamResponse:
+    results, ids, replay = [], [], []
+    for i, (rid, r) in enumerate(reqs):
+        try:
+            rec, again = service.settle(rid, r)
+        except InputError as err:
+            raise InputError(
+                [Problem(f"bills[{i}].{p.field}", p.value, p.rule) for p in err.problems]
+            ) from None
+        results.append(rec.settlement)
+        ids.append(rec.settlement_id)
+        replay.append(again)
+    return _respond(results, ids, replay, packed, n_items)
+
+
+# --------------------------------------------------------------------------- packed columns
+
+
+def _check_packed(p: pb.PackedBills) -> tuple[int, int, np.ndarray]:
+    nb = len(p.bill_ids)
+    off = np.array(p.item_offsets, dtype=np.int64)
+    problems = []
+    for name in ("person_ids", "level_index", "admission_dates", "discharge_dates"):
+        if len(getattr(p, name)) != nb:
+            problems.append(
+                Problem(f"packed.{name}", len(getattr(p, name)), f"entries; expected {nb}")
+            )
+    if p.regions and len(p.regions) != nb:
+        problems.append(Problem("packed.regions", len(p.regions), f"entries; expected {nb}"))
+    if len(off) != nb + 1 or (nb >= 0 and len(off) and off[0] != 0) or np.any(np.diff(off) < 0):
+        problems.append(
+            Problem(
+                "packed.item_offsets",
+                len(off),
+                f"entries; expected {nb + 1} non-decreasing offsets starting at 0",
+            )
+        )
+    ni = int(off[-1]) if len(off) else 0
+    for name in ("category", "amount"):
+        if len(getattr(p, name)) != ni:
+            problems.append(
+                Problem(f"packed.{name}", len(getattr(p, name)), f"entries; expected {ni}")
+            )
+    for name in ("qty_e4", "unit_price_cap", "selfpay_ratio", "unit_price"):
+        k = len(getattr(p, name))
+        if k not in (0, ni):
+            problems.append(Problem(f"packed.{name}", k, f"entries; expected 0 or {ni}"))
+    if len(p.level_index) and (
+        min(p.level_index) < 0 or max(p.level_index) >= max(len(p.levels), 1)
+    ):
+        problems.append(
+            Problem("packed.level_index", max(p.level_index), "is not an index into levels")
+        )
+    if problems:
+        raise InputError(problems)
+    return nb, ni, off
+
+
+def packed_requests(p: pb.PackedBills) -> list[tuple[str, BillRequest]]:
+    """Packed bills as bill requests (SETTLE mode: each bill goes through the use case)."""
+    nb, _, off = _check_packed(p)
+    if len(p.request_ids) != nb:
+        raise InputError.one(
+            "packed.request_ids", len(p.request_ids), f"entries; SETTLE mode needs {nb}"
+        )
+    cols = {
+        k: list(getattr(p, k))
+        for k in ("category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price")
+    }
+    out, problems = [], []
+    for b in range(nb):
+        items = []
+        for j in range(int(off[b]), int(off[b + 1])):
+            it: dict[str, Any] = {"category": cols["category"][j], "amount": cols["amount"][j]}
+            if cols["qty_e4"]:
+                it["qty_e4"] = cols["qty_e4"][j]
+            if cols["unit_price"]:
+                it["unit_price"] = cols["unit_price"][j]
+            if cols["unit_price_cap"] and cols["unit_price_cap"][j] != -1:
+                it["unit_price_cap"] = cols["unit_price_cap"][j]
+            if cols["selfpay_ratio"] and cols["selfpay_ratio"][j] != -1:
+                it["selfpay_ratio"] = cols["selfpay_ratio"][j]
+            items.append(it)
+        d: dict[str, Any] = {
+            "id": p.bill_ids[b],
+            "person_id": p.person_ids[b],
+            "hospital_level": p.levels[p.level_index[b]],
+            "admission_date": p.admission_dates[b],
+            "discharge_date": p.discharge_dates[b],
+            "items": items,
+        }
+        if p.regions and p.regions[b]:
+            d["region"] = p.regions[b]
+        try:
+            out.append((p.request_ids[b], BillRequest.model_validate(d)))
+        except Exception as err:
+            try:
+                cv.parse_bill_request(d)
+            except InputError as e2:
+                problems += [Problem(f"bills[{b}].{q.field}", q.value, q.rule) for q in e2.problems]
+            else:  # pragma: no cover
+                raise err from None
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStreamResponse:
+    """TRIAL of packed columns through ``engine.columnar``: vectorized checks, the kernel,
+    results read back as columns. Any reject fails the message (nothing is written anyway)."""
+    nb, ni, off = _check_packed(p)
+    counts = np.diff(off)
+    levels = np.array(list(p.levels), dtype=object)
+    bills = col.BillCols(
+        bill_id=np.array(list(p.bill_ids), dtype=object),
+        person_id=np.array(list(p.person_ids), dtype=object),
+        hospital_level=levels[np.array(p.level_index, dtype=np.int64)]
+        if nb
+        else np.zeros(0, dtype=object),
+        admission_date=_dates(p.admission_dates),
+        discharge_date=_dates(p.discharge_dates),
+        region=np.array(list(p.regions), dtype=object) if p.regions else None,
+        file="bills",
+    )
+    cap = np.array(p.unit_price_cap, dtype=np.int64) if len(p.unit_price_cap) else None
+    ratio = np.array(p.selfpay_ratio, dtype=np.int64) if len(p.selfpay_ratio) else None
+    items = col.ItemCols(
+        category=np.array(p.category, dtype=np.int64),
+        amount=np.array(p.amount, dtype=np.int64),
+        bill_row=np.repeat(np.arange(nb, dtype=np.int64), counts),
+        qty_e4=np.array(p.qty_e4, dtype=np.int64) if len(p.qty_e4) else None,
+        unit_price=np.array(p.unit_price, dtype=np.int64) if len(p.unit_price) else None,
+        unit_price_cap=cap,
+        unit_price_cap_null=(cap == -1) if cap is not None else None,
+        selfpay_ratio=ratio,
+        selfpay_ratio_null=(ratio == -1) if ratio is not None else None,
+        file="items",
+    )
+    uniq = list(dict.fromkeys(p.person_ids))
+    first = {pid: i for i, pid in reversed(list(enumerate(p.person_ids)))}
+    persons: dict[str, Person] = {}
+    problems = []
+    for pid in uniq:
+        try:
+            persons[pid] = service.person(pid)
+        except NotFound:
+            problems.append(
+                Problem(
+                    f"bills[{first[pid]}].person_id",
+                    pid,
+                    "is not in the person registry; import the person first",
+                )
+            )
+    if problems:
+        raise InputError(problems)
+    years = {int(d[:4]) for d in p.discharge_dates if len(d) >= 4 and d[:4].isdigit()}
+    prep = col.prepare_columns(
+        bills,
+        items,
+        _person_cols(persons.values()),
+        service.policies(),
+        _opening_cols(service, persons.values(), years),
+    )
+    if prep.rejects:
+        raise InputError(
+            [
+                Problem(
+                    f"{'bills' if r.file == 'bills' else 'items'}[{r.row}].{r.field}"
+                    if r.file in ("bills", "items")
+                    else f"{r.file}[{r.row}].{r.field}",
+                    r.value,
+                    r.rule,
+                )
+                for r in prep.rejects
+            ]
+        )
+    prep.kb.run(1)
+    out = pb.SettleStreamResponse(n_bills=nb, n_items=ni)
+    out.packed.CopyFrom(_packed_from_prep(prep))
+    return out
+
+
+def _dates(values: Any) -> np.ndarray:
+    try:
+        return np.array(list(values), dtype="M8[D]")
+    except ValueError:
+        problems = []
+        for i, v in enumerate(values):
+            try:
+                np.datetime64(v, "D")
+            except ValueError:
+                problems.append(Problem(f"bills[{i}].date", v, "is not a date YYYY-MM-DD"))
+        raise InputError(problems or [Problem("dates", None, "are not dates")]) from None
+
+
+def _person_cols(persons: Any) -> col.PersonCols:
+    rows: list[tuple[Any, ...]] = []
+    for p in persons:
+        if not p.tags:
+            rows.append((p.id, p.birth_date, p.household, "", None, None))
+        for t in p.tags:
+            rows.append((p.id, p.birth_date, p.household, t.tag, t.valid_from, t.valid_to))
+    return col.PersonCols(
+        person_id=np.array([r[0] for r in rows], dtype=object),
+        birth_date=np.array([r[1] for r in rows], dtype="M8[D]"),
+        household_id=np.array([r[2] for r in rows], dtype=object),
+        tag=np.array([r[3] for r in rows], dtype=object),
+        tag_valid_from=np.array([r[4] or "NaT" for r in rows], dtype="M8[D]"),
+        tag_valid_to=np.array([r[5] or "NaT" for r in rows], dtype="M8[D]"),
+    )
+
+
+def _opening_cols(service: SettlementService, persons: Any, years: set[int]) -> col.OpeningCols:
+    rows: list[tuple[Any, ...]] = []
+    seen_h: set[tuple[str, int]] = set()
+    for p in persons:
+        for y in years:
+            _, pa, ha = service.accounts(p.id, y)
+            rows.append(("person", p.id, y, "", 0, 0, 0, 0, pa.admissions))
+            for lid, a in pa.layers.items():
+                rows.append(("person", p.id, y, lid, *a.as_tuple(), pa.admissions))
+            if (p.household, y) not in seen_h:
+                seen_h.add((p.household, y))
+                for lid, a in ha.layers.items():
+                    rows.append(("household", p.household, y, lid, *a.as_tuple(), 0))
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 9
+    return col.OpeningCols(
+        scope=np.array(cols[0], dtype=object),
+        id=np.array(cols[1], dtype=object),
+        year=np.array(cols[2], dtype=np.int64),
+        layer_id=np.array(cols[3], dtype=object),
+        **{f: np.array(cols[4 + k], dtype=np.int64) for k, f in enumerate(ACCOUNT_FIELDS)},
+        admissions=np.array(cols[8], dtype=np.int64),
+    )
+
+
+def _packed_from_prep(prep: col.Prepared) -> pb.PackedResults:
+    """Results as columns, in the order of the request (the kernel works in settlement order)."""
+    kb, c = prep.kb, prep.kb.compiled
+    from engine import kernel as K
+
+    n = kb.n_bills
+    kept = np.asarray(prep.kept)  # settlement position -> request index
+    inv = np.empty(n, dtype=np.int64)
+    inv[kept] = np.arange(n)  # request index -> settlement position
+    ob = kb.out_bill[inv]
+    nl = c.n_layers[kb.b_policy[inv]]
+    offsets = np.concatenate([[0], np.cumsum(nl)])
+    L = c.max_layers
+    mask = np.arange(L)[None, :] < nl[:, None]
+    b, li = np.nonzero(mask)
+    o = kb.out_layer[inv[b], li]
+    pl = kb.b_policy[inv[b]] * L + li
+    ids = np.empty(len(c.tables) * L, dtype=object)
+    funds = np.empty(len(c.tables) * L, dtype=object)
+    ids[:] = ""
+    funds[:] = ""
+    for pi, t in enumerate(c.tables):
+        for lj, layer in enumerate(t.layers):
+            ids[pi * L + lj] = layer.id
+            funds[pi * L + lj] = layer.fund_code
+    res = pb.PackedResults(
+        bill_ids=np.asarray(prep.bills.bill_id)[kept[inv]].tolist(),
+        layer_ids=ids[pl].tolist(),
+        fund_codes=funds[pl].tolist(),
+    )
+    res.total.extend((ob[:, K.B_TOTAL]).tolist())
+    res.in_scope.extend((ob[:, K.B_IN_SCOPE]).tolist())
+    res.pre_selfpay.extend((ob[:, K.B_PRE]).tolist())
+    res.over_limit.extend((ob[:, K.B_OVER]).tolist())
+    res.out_of_catalogue.extend((ob[:, K.B_OOC]).tolist())
+    res.window_pay.extend((ob[:, K.B_WINDOW]).tolist())
+    res.net_selfpay.extend((ob[:, K.B_NET]).tolist())
+    res.funds_total.extend((ob[:, K.B_TOTAL] - ob[:, K.B_NET]).tolist())
+    res.layer_offsets.extend((offsets).tolist())
+    res.layer_pay.extend((o[:, K.F_PAY]).tolist())
+    res.layer_relief.extend((o[:, K.F_RELIEF]).tolist())
+    return res
