@@ -1,0 +1,416 @@
+"""The SQL store (adapters/store/sql.py) on SQLite and on a real PostgreSQL server.
+
+Repositories round-trip, the whole service flow through ``SettlementService(store.uow)``
+(compared step by step with the in-memory store), all-or-nothing commits, durability across a
+restart, and migrations that match ``schema.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from adapters.store import schema
+from adapters.store.memory import MemoryStore
+from adapters.store.sql import DuplicateRequest, SqlStore, alembic_config, upgrade
+from engine.accounts import LayerAccount, YearAccounts
+from engine.bill import BillRequest, Person, TagSpan, parse_bill_request
+from engine.errors import Conflict, NotFound
+from engine.policy.load import parse_table
+from engine.service.ports import AccountMove
+from engine.service.usecases import SettlementService
+from tests.pg import db_url, pg_url  # noqa: F401  (fixtures)
+
+GOLDEN = Path(__file__).parent / "golden" / "yubei_2023_chain.yaml"
+
+
+class Clock:
+    """Deterministic, thread-safe, strictly increasing UTC clock."""
+
+    def __init__(self, start: datetime = datetime(2023, 6, 1, 8, tzinfo=UTC)):
+        self.t = start
+        self.mu = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self.mu:
+            self.t += timedelta(milliseconds=1)
+            return self.t
+
+
+def ids() -> Any:
+    n = itertools.count(1)
+    return lambda: f"s{next(n):05d}"
+
+
+def golden() -> tuple[str, Person, BillRequest]:
+    doc = yaml.safe_load(GOLDEN.read_text(encoding="utf-8"))
+    text = yaml.safe_dump(doc["policy"], allow_unicode=True, sort_keys=False)
+    b = doc["bills"][0]
+    person = Person.model_validate(b["person"])
+    req = parse_bill_request(
+        {**{k: v for k, v in b.items() if k != "person"}, "person_id": "jiang"}
+    )
+    return text, person, req
+
+
+def bill(req: BillRequest, bill_id: str, amount: int) -> BillRequest:
+    items = [replace_item(req.items[0], amount), *req.items[1:]]
+    return req.model_copy(update={"id": bill_id, "items": tuple(items)})
+
+
+def replace_item(item: Any, amount: int) -> Any:
+    return item.model_copy(update={"amount": amount})
+
+
+@pytest.fixture
+def store(db_url: str) -> Any:  # noqa: F811
+    s = SqlStore(db_url)
+    yield s
+    s.dispose()
+
+
+def service(uow: Any) -> SettlementService:
+    return SettlementService(uow, clock=Clock(), new_id=ids())
+
+
+# --- repositories ----------------------------------------------------------------------------
+
+
+def test_accounts_round_trip(store: SqlStore) -> None:
+    p = YearAccounts(
+        {"basic": LayerAccount(1, 2, 3, 4), "ci": LayerAccount(0, 9_000_000_000_000, 7, 0)}, 3
+    )
+    h = YearAccounts({"alert": LayerAccount(0, 0, 5, 123_456_789_012)}, 0)
+    with store.uow() as u:
+        assert u.accounts.person_year("p", 2023) == YearAccounts()
+        u.accounts.save_person_year("p", 2023, p)
+        u.accounts.save_household_year("h", 2023, h)
+        u.commit()
+    with store.uow() as u:
+        assert u.accounts.person_year("p", 2023) == p
+        assert u.accounts.household_year("h", 2023) == h
+        assert u.accounts.person_year("p", 2024) == YearAccounts()
+        assert u.accounts.person_year("h", 2023) == YearAccounts()  # scopes are separate
+        # a save replaces the year's accounts: changed, added and dropped layers, admissions
+        p2 = YearAccounts({"basic": LayerAccount(1, 2, 3, 5), "new": LayerAccount(1, 0, 0, 0)}, 4)
+        u.accounts.save_person_year("p", 2023, p2)
+        assert u.accounts.person_year("p", 2023) == p2
+        u.commit()
+    with store.uow() as u:
+        assert u.accounts.person_year("p", 2023) == p2
+
+
+def test_registry_round_trip(store: SqlStore) -> None:
+    a = Person(
+        id="a",
+        birth_date=date(1960, 2, 29),
+        household="h1",
+        tags=(
+            TagSpan(tag="registered_poor", valid_from=date(2020, 1, 1), valid_to=date(2023, 6, 30)),
+            TagSpan(tag="subsistence"),
+            TagSpan(tag="monitored", valid_from=date(2023, 7, 1)),
+        ),
+    )
+    b = Person(id="b", birth_date=date(2001, 1, 1), household="h1")
+    with store.uow() as u:
+        assert u.registry.upsert([a, b]) == 2
+        u.commit()
+    with store.uow() as u:
+        assert u.registry.get("a") == a
+        assert u.registry.get("b") == b
+        assert u.registry.get("nobody") is None
+    a2 = a.model_copy(update={"household": "h2", "tags": (TagSpan(tag="low_income"),)})
+    with store.uow() as u:
+        assert u.registry.upsert([a2]) == 1
+        u.commit()
+    with store.uow() as u:
+        assert u.registry.get("a") == a2
+        assert u.registry.get("b") == b
+
+
+def test_policy_versions_round_trip(store: SqlStore) -> None:
+    text, _, _ = golden()
+    table = parse_table(text, "yubei.yaml")
+    at = datetime(2023, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    with store.uow() as u:
+        v1 = u.policies.add(text, "yubei.yaml", table, at)
+        v2 = u.policies.add(text, "again.yaml", table, at + timedelta(days=1))
+        u.commit()
+    assert (v1.version, v2.version) == (1, 2)
+    with store.uow() as u:
+        got = u.policies.all()
+    assert got == [v1, v2]
+    assert got[0].table == table and got[1].table == table
+    assert got[0].effective_to == date(2023, 12, 31)
+
+
+def test_settlement_record_round_trip(store: SqlStore) -> None:
+    text, person, req = golden()
+    svc = service(store.uow)
+    svc.put_policy(text, "yubei.yaml")
+    svc.import_registry([person])
+    rec, replay = svc.settle("req-1", req)
+    assert not replay
+    assert rec.moves and all(isinstance(m, AccountMove) for m in rec.moves)
+    with store.uow() as u:
+        assert u.settlements.by_id(rec.settlement_id) == rec
+        assert u.settlements.by_request("req-1") == rec
+        assert u.settlements.active_for_bill(req.id) == rec
+        assert u.settlements.for_person("jiang", 2023) == [rec]
+        assert u.settlements.for_person("jiang", None) == [rec]
+        assert u.settlements.for_person("jiang", 2024) == []
+        assert u.settlements.by_id("nope") is None
+        assert u.settlements.by_request("nope") is None
+        # the per-layer rows, queryable by fund
+        assert u.settlements.by_fund("390100", 2023) == [(rec.settlement_id, "basic", 3479000)]
+        assert u.settlements.by_fund("610100") == [(rec.settlement_id, "major_assistance", 1064700)]
+    rev, _ = svc.reverse(settlement_id=rec.settlement_id, reversal_request_id="undo-1")
+    with store.uow() as u:
+        assert u.settlements.by_id(rec.settlement_id) == rev
+        assert u.settlements.active_for_bill(req.id) is None
+        assert u.settlements.by_fund("390100") == []
+        with pytest.raises(NotFound):
+            u.settlements.mark_reversed("nope", "x", datetime.now(UTC))
+
+
+def test_duplicate_request_id_at_insert(store: SqlStore) -> None:
+    """Two transactions adding the same request id: the later one gets DuplicateRequest (a
+    Conflict) and its transaction stays usable to read the twin."""
+    text, person, req = golden()
+    svc = service(store.uow)
+    svc.put_policy(text, "yubei.yaml")
+    svc.import_registry([person])
+    rec, _ = svc.settle("req-1", req)
+    twin = replace(rec, settlement_id="other")
+    with store.uow() as u:
+        with pytest.raises(DuplicateRequest) as err:
+            u.settlements.add(twin)
+        assert isinstance(err.value, Conflict)
+        assert u.settlements.by_request("req-1") == rec
+    with store.uow() as u:
+        assert u.settlements.by_id("other") is None
+
+
+# --- the service flow ------------------------------------------------------------------------
+
+
+def test_service_flow_matches_memory_store(store: SqlStore) -> None:
+    """Every use case through the SQL store gives exactly what the in-memory store gives."""
+    text, person, req = golden()
+    sql, mem = service(store.uow), service(MemoryStore().uow)
+
+    def both(f: Any) -> Any:
+        a, b = f(sql), f(mem)
+        assert a == b
+        return a
+
+    v = both(lambda s: s.put_policy(text, "yubei.yaml"))
+    assert v.version == 1
+    both(lambda s: s.policy_versions())
+    assert both(lambda s: s.import_registry([person])) == 1
+    both(lambda s: s.person("jiang"))
+    before = both(lambda s: s.accounts("jiang", 2023))
+    trial = both(lambda s: s.pre_settle(req))
+    assert trial.net_selfpay == 562520
+    rec, replay = both(lambda s: s.settle("req-1", req))
+    assert not replay and rec.settlement == trial
+    assert [r.pay for r in rec.settlement.layers] == [3479000, 1064700, 93780]
+    # replay: same request id and bill -> the same settlement, nothing moves again
+    again, replay = both(lambda s: s.settle("req-1", req))
+    assert replay and again.settlement_id == rec.settlement_id and again == rec
+    # the same request id with another bill is refused
+    other = bill(req, "yubei-2", 4_000_000)
+    for s in (sql, mem):
+        with pytest.raises(Conflict):
+            s.settle("req-1", other)
+    # the same bill under a new request id is refused while it is settled
+    for s in (sql, mem):
+        with pytest.raises(Conflict):
+            s.settle("req-x", req)
+    after1 = both(lambda s: s.accounts("jiang", 2023))
+    assert after1[1].admissions == 1
+    # a second admission: the admission deductible and counts move on
+    rec2, _ = both(lambda s: s.settle("req-2", other))
+    assert rec2.settlement.admission_no == 2
+    both(lambda s: s.list("jiang", 2023))
+    both(lambda s: s.get(request_id="req-2"))
+    # reverse the first: its moves come back out exactly, the second stays
+    rev, replay = both(lambda s: s.reverse(request_id="req-1"))
+    assert not replay and rev.status == "reversed"
+    rev2, replay = both(lambda s: s.reverse(settlement_id=rec.settlement_id))
+    assert replay and rev2 == rev  # idempotent
+    # reverse the second too: back to the opening accounts, to the fen
+    both(lambda s: s.reverse(settlement_id=rec2.settlement_id))
+    end = both(lambda s: s.accounts("jiang", 2023))
+    assert end[1].to_dict() == before[1].to_dict() and end[2].to_dict() == before[2].to_dict()
+    assert end[1].admissions == 0
+    # a reversed bill can be settled again
+    rec3, replay = both(lambda s: s.settle("req-3", req))
+    assert not replay and rec3.settlement == trial
+    with pytest.raises(NotFound):
+        sql.reverse(settlement_id="nope")
+    with pytest.raises(NotFound):
+        sql.get(request_id="nope")
+
+
+def test_policy_supersede_and_overlap(store: SqlStore) -> None:
+    text, _, _ = golden()
+    svc = service(store.uow)
+    svc.put_policy(text, "a.yaml")
+    svc.put_policy(text, "b.yaml")  # same region and start: supersedes
+    shifted = text.replace("2023-01-01", "2023-03-01")
+    assert shifted != text
+    from engine.errors import PolicyError
+
+    with pytest.raises(PolicyError):
+        svc.put_policy(shifted, "c.yaml")  # overlaps the version in force
+    assert [v.source_name for v in svc.policy_versions()] == ["a.yaml", "b.yaml"]
+    # a fresh service over the same store sees the same table
+    assert service(store.uow).policies().tables == svc.policies().tables
+
+
+# --- all or nothing --------------------------------------------------------------------------
+
+
+class FailAtCommit:
+    """A unit of work that dies just before committing (power cut, crash)."""
+
+    def __init__(self, uow: Any):
+        self.u = uow
+        self.accounts, self.settlements = uow.accounts, uow.settlements
+        self.registry, self.policies = uow.registry, uow.policies
+
+    def __enter__(self) -> FailAtCommit:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.u.__exit__(*exc)
+
+    def lock(self, household_id: str, year: int) -> None:
+        self.u.lock(household_id, year)
+
+    def rollback(self) -> None:
+        self.u.rollback()
+
+    def commit(self) -> None:
+        raise RuntimeError("crash before commit")
+
+
+def test_nothing_written_without_commit(store: SqlStore) -> None:
+    text, person, req = golden()
+    svc = service(store.uow)
+    svc.put_policy(text, "yubei.yaml")
+    svc.import_registry([person])
+    before = svc.accounts("jiang", 2023)
+    failing = SettlementService(lambda: FailAtCommit(store.uow()), clock=Clock(), new_id=ids())
+    with pytest.raises(RuntimeError, match="crash"):
+        failing.settle("req-1", req)
+    assert svc.list("jiang") == []
+    assert svc.accounts("jiang", 2023) == before
+    with store.uow() as u:
+        assert u.settlements.by_request("req-1") is None
+    # the real thing still works afterwards, and a failing reversal changes nothing
+    rec, _ = svc.settle("req-1", req)
+    settled = svc.accounts("jiang", 2023)
+    with pytest.raises(RuntimeError, match="crash"):
+        failing.reverse(settlement_id=rec.settlement_id)
+    assert svc.get(rec.settlement_id).status == "settled"
+    assert svc.accounts("jiang", 2023) == settled
+
+
+def test_failure_inside_a_transaction_rolls_back_everything(store: SqlStore) -> None:
+    """A database error half-way (a bad move row after the settlement row and the accounts
+    were written) leaves nothing behind."""
+    text, person, req = golden()
+    svc = service(store.uow)
+    svc.put_policy(text, "yubei.yaml")
+    svc.import_registry([person])
+    rec, _ = svc.settle("req-1", req)
+    bad = replace(
+        rec,
+        settlement_id="bad",
+        request_id="req-bad",
+        moves=(*rec.moves, AccountMove("nonsense", "x", 2023, "basic", LayerAccount(1, 0, 0, 0))),  # type: ignore[arg-type]
+    )
+    with pytest.raises(sa.exc.IntegrityError), store.uow() as u:
+        u.lock("h-jiang", 2023)
+        u.accounts.save_person_year("jiang", 2023, YearAccounts({"basic": LayerAccount(9)}, 9))
+        u.registry.upsert([person.model_copy(update={"household": "elsewhere"})])
+        u.settlements.add(bad)
+        u.commit()
+    with store.uow() as u:
+        assert u.settlements.by_id("bad") is None
+        assert u.accounts.person_year("jiang", 2023).admissions == 1
+        assert u.registry.get("jiang") == person
+    # an exception in the caller before commit: likewise
+    with pytest.raises(KeyError), store.uow() as u:
+        u.accounts.save_person_year("jiang", 2023, YearAccounts())
+        raise KeyError("boom")
+    assert svc.accounts("jiang", 2023)[1].admissions == 1
+
+
+# --- durability and migrations ---------------------------------------------------------------
+
+
+def test_restart_loses_no_committed_settlement(db_url: str) -> None:  # noqa: F811
+    text, person, req = golden()
+    s1 = SqlStore(db_url)
+    svc = service(s1.uow)
+    svc.put_policy(text, "yubei.yaml")
+    svc.import_registry([person])
+    recs = [svc.settle(f"req-{i}", bill(req, f"b{i}", 1_000_000 * (i + 1)))[0] for i in range(3)]
+    svc.reverse(request_id="req-1")
+    listed = svc.list("jiang", 2023)
+    accounts = svc.accounts("jiang", 2023)
+    # a writer that dies mid-transaction: its connection goes away without a commit
+    dying = s1.uow()
+    dying.accounts.save_person_year("jiang", 2023, YearAccounts())
+    dying.conn().invalidate()
+    dying.rollback()
+    s1.dispose()
+    s2 = SqlStore(db_url)  # migrating again is a no-op
+    try:
+        svc2 = service(s2.uow)
+        assert svc2.list("jiang", 2023) == listed
+        assert [r.settlement_id for r in listed] == [r.settlement_id for r in recs]
+        assert svc2.accounts("jiang", 2023) == accounts
+        assert [v.version for v in svc2.policy_versions()] == [1]
+        again, replay = svc2.settle("req-2", bill(req, "b2", 3_000_000))
+        assert replay and again == recs[2]
+    finally:
+        s2.dispose()
+
+
+def test_migrations_match_schema(store: SqlStore) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with store.engine.connect() as conn:
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), schema.metadata
+        )
+        rev = MigrationContext.configure(conn).get_current_revision()
+    assert diff == []
+    assert rev == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    upgrade(store.engine)  # idempotent
+
+
+def test_sqlite_settings(tmp_path: Path) -> None:
+    s = SqlStore(f"sqlite:///{tmp_path / 'a' / 'b.db'}")
+    try:
+        with s.engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    finally:
+        s.dispose()
+    assert (tmp_path / "a" / "b.db").exists()
