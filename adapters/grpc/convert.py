@@ -66,7 +66,7 @@ def bill_request(b: pb.Bill, prefix: str = "") -> BillRequest:
 
 
 def _prefixed(prefix: str, p: Any) -> Any:
-    return type(p)(f"{prefix}.{p.field}" if p.field != "(root)" else prefix, p.value, p.rule)
+    return type(p)(f"{prefix}.{p.field}", p.value, p.rule)
 
 
 def bill_to_pb(data: dict[str, Any]) -> pb.Bill:

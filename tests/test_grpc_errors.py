@@ -1,0 +1,182 @@
+"""Every bad input of domain.md section 9 is refused with INVALID_ARGUMENT whose BadRequest names
+the field, and writes nothing; the error table's other rows (NOT_FOUND, ALREADY_EXISTS are in
+test_grpc_service.py; INTERNAL here) leak no internals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from adapters.grpc.client import Client
+from adapters.grpc.errors import bad_request
+from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.testing import CHAIN, YUBEI, YUBEI_BILL, chain_bill, served
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('grpc-err') / 'onestop.db'}"
+    with served(url, (YUBEI, CHAIN)) as (app, server, client):
+        client.settle(YUBEI_BILL, "seed-1")  # some accounts to watch
+        client.settle(chain_bill(1), "seed-2")
+        yield app, server, client
+
+
+def snapshot(c: Client) -> Any:
+    out = []
+    for person, year in (("jiang", 2023), ("wang", 2024)):
+        a = c.accounts(person, year)
+        out.append(a.SerializeToString())
+        out.append(tuple(r.SerializeToString() for r in c.list(person)))
+    out.append(
+        tuple(
+            v.SerializeToString() for v in c.admin.ListPolicies(pb.ListPoliciesRequest()).versions
+        )
+    )
+    return out
+
+
+def item(**kw: Any) -> dict[str, Any]:
+    return {"code": "X", "name": "x", "category": "A", "amount": 10000, **kw}
+
+
+BAD_BILLS = {
+    "negative amount": (
+        dict(YUBEI_BILL, id="bad-1", items=[item(), item(amount=-120)]),
+        "items[1].amount",
+        "-120",
+    ),
+    "B selfpay_ratio above 10000": (
+        dict(YUBEI_BILL, id="bad-2", items=[item(category="B", selfpay_ratio=12000)]),
+        "items[0].selfpay_ratio",
+        "12000",
+    ),
+    "unknown category": (
+        dict(YUBEI_BILL, id="bad-3", items=[item(category="D")]),
+        "items[0].category",
+        "'D'",
+    ),
+    "unknown hospital level": (
+        dict(YUBEI_BILL, id="bad-4", hospital_level="level9"),
+        "hospital_level",
+        "'level9'",
+    ),
+    "unknown person": (
+        dict(YUBEI_BILL, id="bad-5", person_id="nobody"),
+        "person_id",
+        "'nobody'",
+    ),
+    "discharge before admission": (
+        dict(YUBEI_BILL, id="bad-6", admission_date="2023-05-20", discharge_date="2023-05-01"),
+        "discharge_date",
+        "2023-05-01",
+    ),
+    "no items": (dict(YUBEI_BILL, id="bad-7", items=[]), "items", ""),
+    "date not a date": (
+        dict(YUBEI_BILL, id="bad-8", admission_date="2023-02-30"),
+        "admission_date",
+        "",
+    ),
+    "unknown region": (dict(YUBEI_BILL, id="bad-9", region="000000"), "region", "'000000'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BILLS))
+@pytest.mark.parametrize("rpc", ["settle", "pre_settle"])
+def test_bad_bill_is_invalid_argument_naming_the_field(env, case: str, rpc: str) -> None:
+    _, _, c = env
+    bill, field, value = BAD_BILLS[case]
+    before = snapshot(c)
+    with pytest.raises(grpc.RpcError) as e:
+        if rpc == "settle":
+            c.settle(bill, f"req-{case}")
+        else:
+            c.pre_settle(bill)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    violations = bad_request(e.value)
+    assert any(f == field for f, _ in violations), violations
+    desc = next(d for f, d in violations if f == field)
+    assert value in desc
+    assert snapshot(c) == before
+    if rpc == "settle":  # nothing stored under that request id
+        with pytest.raises(grpc.RpcError) as nf:
+            c.get(request_id=f"req-{case}")
+        assert nf.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_error_info_detail(env) -> None:
+    _, _, c = env
+    with pytest.raises(grpc.RpcError) as e:
+        c.pre_settle(BAD_BILLS["negative amount"][0])
+    status = rpc_status.from_call(e.value)
+    info = [d for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
+    assert info
+    ei = error_details_pb2.ErrorInfo()
+    info[0].Unpack(ei)
+    assert (ei.domain, ei.reason) == ("onestop", "INPUT_ERROR")
+
+
+def test_empty_request_id_is_invalid(env) -> None:
+    _, _, c = env
+    with pytest.raises(grpc.RpcError) as e:
+        c.settle(dict(YUBEI_BILL, id="rid"), "")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request(e.value)[0][0] == "request_id"
+
+
+BAD_TABLES = {
+    "ratio above 10000": (
+        YUBEI.replace("ratio: 7000}]\n  - id: major", "ratio: 12000}]\n  - id: major").replace(
+            '"500112"', '"500199"'
+        ),
+        "layers[0].variants[0].segments",
+    ),
+    "undeclared tag": (
+        YUBEI.replace(
+            "tags_any: [low_income_edge]}\n    variants:\n      - segments",
+            "tags_any: [poor]}\n    variants:\n      - segments",
+        ).replace('"500112"', '"500199"'),
+        "layers[1].eligibility.tags_any",
+    ),
+    "overlapping range": (
+        YUBEI.replace("effective_from: 2023-01-01", "effective_from: 2023-06-01").replace(
+            "effective_to: 2023-12-31", "effective_to: 2024-06-30"
+        ),
+        "effective_from",
+    ),
+    "not YAML": ("region: [unclosed", ""),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TABLES))
+def test_bad_policy_table_is_invalid_argument_naming_the_path(env, case: str) -> None:
+    _, _, c = env
+    text, path = BAD_TABLES[case]
+    assert text != YUBEI
+    before = snapshot(c)
+    with pytest.raises(grpc.RpcError) as e:
+        c.put_policy(text, f"{case}.yaml")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    violations = bad_request(e.value)
+    assert violations
+    assert any(f.startswith(path) for f, _ in violations), violations
+    assert all(f"{case}.yaml" in d for _, d in violations), violations
+    assert snapshot(c) == before
+
+
+def test_unexpected_error_is_internal_without_details(env, monkeypatch: pytest.MonkeyPatch) -> None:
+    app, _, c = env
+
+    def boom(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("secret connection string postgres://admin:hunter2@db")
+
+    monkeypatch.setattr(app.service, "pre_settle", boom)
+    with pytest.raises(grpc.RpcError) as e:
+        c.pre_settle(YUBEI_BILL)
+    assert e.value.code() == grpc.StatusCode.INTERNAL
+    text = e.value.details() + str(e.value.debug_error_string())
+    assert "hunter2" not in text and "Traceback" not in text and "incident" in text
