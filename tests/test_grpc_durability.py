@@ -1,0 +1,104 @@
+"""A server process stopped with SIGTERM (while settling) and started again over the same
+SQLite file has every settlement it acknowledged, and the accounts they moved."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from adapters.grpc.client import Client
+from adapters.grpc.convert import account_from_pb, year_accounts_from_pb
+from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.testing import CHAIN, CHAIN_PERSONS, JIANG, YUBEI, chain_bill
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(db: Path, policies: Path, registry: Path, port: int, log: Path) -> subprocess.Popen:
+    cmd = [
+        sys.executable, "-m", "adapters.grpc.commands", "serve",
+        "--db", f"sqlite:///{db}", "--port", str(port),
+        "--policies", str(policies), "--registry", str(registry),
+    ]  # fmt: skip
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def test_sigterm_loses_no_acknowledged_settlement(tmp_path: Path) -> None:
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "yubei.yaml").write_text(YUBEI)
+    (pol / "chain.yaml").write_text(CHAIN)
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps([JIANG, *CHAIN_PERSONS]))
+    db, log = tmp_path / "var" / "onestop.db", tmp_path / "server.log"
+    port = free_port()
+    proc = start(db, pol, reg, port, log)
+    acked: list[tuple[str, str]] = []
+    try:
+        with Client(f"127.0.0.1:{port}", timeout=10) as c:
+            c.wait_serving(120)
+            stop = threading.Event()
+
+            def settle_loop() -> None:
+                i = 0
+                while not stop.is_set():
+                    try:
+                        r = c.settle(chain_bill(i, "wang", seed=9), f"dur-{i}")
+                        acked.append((f"dur-{i}", r.settlement.settlement_id))
+                    except grpc.RpcError:
+                        return  # the server is going away
+                    i += 1
+
+            t = threading.Thread(target=settle_loop)
+            t.start()
+            time.sleep(1.0)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0, log.read_text()
+            stop.set()
+            t.join(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(acked) >= 3, log.read_text()
+
+    port = free_port()
+    proc = start(db, pol, reg, port, log)
+    try:
+        with Client(f"127.0.0.1:{port}", timeout=10) as c:
+            c.wait_serving(120)
+            for rid, sid in acked:
+                assert c.get(request_id=rid).settlement_id == sid
+            recs = c.list("wang", 2024)
+            assert len(recs) >= len(acked)
+            # the accounts are the sum of what the stored settlements moved
+            acc = year_accounts_from_pb(c.accounts("wang", 2024).person)
+            assert acc.admissions == len(recs)
+            # ... and those the last one left
+            last = max(recs, key=lambda r: r.created_at).result
+            for r in last.layers:
+                if r.scope == "person":
+                    assert acc.get(r.layer_id) == account_from_pb(r.account_after)
+            # no table stored twice on restart
+            assert len(c.admin.ListPolicies(pb.ListPoliciesRequest()).versions) == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("server did not stop on SIGTERM")
