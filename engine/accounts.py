@@ -51,6 +51,12 @@ class YearAccounts:
     def with_layer(self, layer_id: str, acc: LayerAccount) -> YearAccounts:
         return replace(self, layers={**self.layers, layer_id: acc})
 
+    def normalized(self) -> YearAccounts:
+        """The same accounts without all-zero layer entries (zero and absent are the same)."""
+        if all(a != ZERO for a in self.layers.values()):
+            return self
+        return YearAccounts({k: a for k, a in self.layers.items() if a != ZERO}, self.admissions)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "admissions": self.admissions,

@@ -88,7 +88,13 @@ def reference_batch(
             bill, tables[i], person.get(pk, YearAccounts()), household.get(hk, YearAccounts())
         )
         out[i] = s
-    return BatchResult([s for s in out if s is not None], Opening(person, household))
+    return BatchResult(
+        [s for s in out if s is not None],
+        Opening(
+            {k: v.normalized() for k, v in person.items()},
+            {k: v.normalized() for k, v in household.items()},
+        ),
+    )
 
 
 @dataclass
@@ -309,13 +315,13 @@ def closing(
         layers = dict(opening.person_year(*key).layers)
         for li, lid in enumerate(ids):
             layers[lid] = LayerAccount(*kb.p_acc[s, li].tolist())
-        person[key] = YearAccounts(layers, int(kb.p_adm[s]))
+        person[key] = YearAccounts(layers, int(kb.p_adm[s])).normalized()
     for s, key in enumerate(hkeys):
         ya = opening.household_year(*key)
         layers = dict(ya.layers)
         for li, lid in enumerate(ids):
             layers[lid] = LayerAccount(*kb.h_acc[s, li].tolist())
-        household[key] = YearAccounts(layers, ya.admissions)
+        household[key] = YearAccounts(layers, ya.admissions).normalized()
     return Opening(person, household)
 
 

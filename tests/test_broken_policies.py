@@ -22,26 +22,9 @@ HERE = Path(__file__).resolve().parent / "broken_policies"
 FILES = sorted(HERE.glob("*.yaml"))
 
 # refused wrongly (not as PolicyError) or not refused at all: both tests fail today
-KNOWN_BUGS = {
-    "bad_month.yaml": "engine bug: a calendar-invalid date (2020-13-01) makes yaml.safe_load "
-    "raise a bare ValueError, which parse_table does not catch (only yaml.YAMLError)",
-    "bad_day.yaml": "engine bug: 2020-02-30 escapes as a bare ValueError, not PolicyError",
-    "empty_when_before_variant.yaml": "checks gap: 'when: {}' matches every bill like a "
-    "fallback, but checks.py treats only a missing 'when' as one, so the variant after it is "
-    "never used and the table loads",
-}
+KNOWN_BUGS: dict[str, str] = {}
 # refused as PolicyError, but the message lacks the unit or the fix
-UNCLEAR = {
-    "b_selfpay_ratio_fraction.yaml": "unclear: pydantic's 'Input should be a valid integer' "
-    "without the unit (basis points, 1000 = 10%)",
-    "b_selfpay_ratio_above_10000.yaml": "unclear: 'Input should be less than or equal to "
-    "10000' without saying the unit is basis points",
-    "bare_region_code.yaml": "unclear: 'Input should be a valid string' does not say to "
-    "quote the code",
-    "bare_fund_code.yaml": "unclear: 'Input should be a valid string' does not say to "
-    "quote the code",
-    "bad_fund_code.yaml": "unclear: the message is a regex ('^[0-9]{6}$'), not 'six digits'",
-}
+UNCLEAR: dict[str, str] = {}
 KNOWN_ISSUES = {**KNOWN_BUGS, **UNCLEAR}
 
 

@@ -102,20 +102,31 @@ def _check_layer(
 
     layer_levels = set(e.levels) or levels
     fallback_at = None
+    whens: dict[object, int] = {}
     for j, v in enumerate(layer.variants):
         q = f"{p}.variants[{j}]"
         if fallback_at is not None:
             out.append(
                 (
                     q,
-                    f"is never used: variant {fallback_at} before it has no 'when' and "
+                    f"is never used: variant {fallback_at} before it has no 'when' conditions and "
                     "matches every bill; put fallbacks last",
                 )
             )
-        if v.when is None:
+        when_key = (frozenset(v.when.tags_any), frozenset(v.when.levels)) if v.when else None
+        if v.when is None or when_key == (frozenset(), frozenset()):
             fallback_at = j if fallback_at is None else fallback_at
             applies = layer_levels
         else:
+            if when_key in whens and fallback_at is None:
+                out.append(
+                    (
+                        q,
+                        f"is never used: variant {whens[when_key]} before it has the "
+                        "same 'when' and is chosen first",
+                    )
+                )
+            whens.setdefault(when_key, j)
             _known(out, f"{q}.when.tags_any", v.when.tags_any, tags, "tag", "tags")
             _known(out, f"{q}.when.levels", v.when.levels, levels, "level", "hospital_levels")
             applies = layer_levels & set(v.when.levels) if v.when.levels else layer_levels
@@ -139,7 +150,7 @@ def _check_variant(
         )
     need, words = KIND_REQUIRED[kind]
     if not (given & need):
-        out.append((q, f"a {kind} variant needs {words}"))
+        out.append((q, f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} variant needs {words}"))
     if kind == "alert" and v.segments is None:
         out.append((q, "an alert variant needs segments (the relief ratios above the threshold)"))
 

@@ -6,6 +6,7 @@ reason. A directory is loaded as one ``PolicySet``: all of its ``*.yaml`` files 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,28 @@ def _parse_path(path: str) -> tuple[Any, ...]:
     return tuple(parts)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, but dates stay text: pydantic parses them and names a bad one
+    (2020-13-01) with its path, instead of YAML failing with no location."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _named(text: str, name: str) -> io.StringIO:
+    stream = io.StringIO(text)
+    stream.name = name
+    return stream
+
+
 def parse_table(text: str, file: str = "<text>") -> PolicyTable:
     """One table from YAML text; PolicyError with every problem found."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(_named(text, file), Loader=_Loader)
+        data = yaml.load(_named(text, file), Loader=_Loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -110,6 +128,8 @@ def parse_table(text: str, file: str = "<text>") -> PolicyTable:
                 msg = "is missing; it is required"
             elif e["type"] == "extra_forbidden":
                 msg = "is not a known field; check its spelling"
+            elif e["type"] == "too_short":
+                msg = "is empty; give at least one"
             elif (
                 "input" in e
                 and not isinstance(e["input"], dict | list)

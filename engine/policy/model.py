@@ -10,6 +10,7 @@ hospital level is written either as one number or as a map ``{level: number}``.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -49,6 +50,36 @@ RatioByLevel = Annotated[
     _number_or_map(BP, "ratios are basis points from 0 to 10000 (7000 = 70%)"),
 ]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _code(pattern: str, what: str) -> Any:
+    rx = re.compile(pattern)
+
+    def check(v: Any) -> str:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            raise ValueError(f'{v!r} is a number; write codes as text in quotes, e.g. "{v}"')
+        if not isinstance(v, str) or not rx.fullmatch(v):
+            raise ValueError(f"{v!r} is not {what}")
+        return v
+
+    return BeforeValidator(check)
+
+
+def _ratio(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(
+            f"{v!r} is not a whole number; ratios are basis points from 0 to 10000 (1000 = 10%)"
+        )
+    if not 0 <= v <= BP:
+        raise ValueError(f"{v} is outside 0..10000; ratios are basis points (1000 = 10%)")
+    return v
+
+
+Ratio = Annotated[int, BeforeValidator(_ratio)]
+FundCode = Annotated[str, _code(r"[0-9]{6}", 'six digits (NHSA fund_pay_type, e.g. "390100")')]
+RegionCode = Annotated[
+    str, _code(r"[A-Za-z0-9_.\-]{1,64}", 'a region code (letters, digits, _ . -; e.g. "451423")')
+]
 Key = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
@@ -104,7 +135,7 @@ class Layer(_Strict):
     id: Key
     name: Name
     name_zh: Annotated[str, Field(max_length=200)] = ""
-    fund_code: Annotated[str, Field(pattern=r"^[0-9]{6}$")]
+    fund_code: FundCode
     kind: Literal["reimburse", "backstop", "alert"]
     covers: tuple[Bucket, ...] = ("in_scope",)
     settle_at: Literal["window", "after_discharge"] = "window"
@@ -116,7 +147,7 @@ class Layer(_Strict):
 
 
 class Region(_Strict):
-    code: Key
+    code: RegionCode
     name: Name
 
 
@@ -127,7 +158,7 @@ class PolicyTable(_Strict):
     title: str = ""
     hospital_levels: Annotated[tuple[Key, ...], Field(min_length=1)]
     tags: tuple[Key, ...] = ()
-    b_selfpay_ratio: Annotated[int, Field(ge=0, le=BP)]
+    b_selfpay_ratio: Ratio
     layers: Annotated[tuple[Layer, ...], Field(min_length=1)]
     sources: dict[Key, str] = {}
     assumptions: dict[Key, str] = {}
