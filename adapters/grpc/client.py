@@ -122,3 +122,41 @@ def read_bill(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not one bill object")
     return data
+
+
+def pack_bills(bills: list[dict[str, Any]], request_ids: list[str] | None = None) -> pb.PackedBills:
+    """JSON bills as the packed (columnar) message of SettleStream."""
+    levels: dict[str, int] = {}
+    p = pb.PackedBills(
+        bill_ids=[b["id"] for b in bills],
+        person_ids=[b.get("person_id") or b["person"]["id"] for b in bills],
+        admission_dates=[str(b["admission_date"]) for b in bills],
+        discharge_dates=[str(b["discharge_date"]) for b in bills],
+        request_ids=request_ids or [],
+    )
+    if any(b.get("region") for b in bills):
+        p.regions.extend(str(b.get("region") or "") for b in bills)
+    p.level_index.extend(levels.setdefault(b["hospital_level"], len(levels)) for b in bills)
+    p.levels.extend(levels)
+    cats = {"A": 1, "B": 2, "C": 3, "01": 1, "02": 2, "03": 3}
+    off, cat, qty, amount, cap, ratio, price = [0], [], [], [], [], [], []
+    for b in bills:
+        for it in b["items"]:
+            c = it["category"]
+            cat.append(cats.get(str(c), c if isinstance(c, int) else 0))
+            qty.append(it.get("qty_e4", 10000))
+            amount.append(it["amount"])
+            cap.append(-1 if it.get("unit_price_cap") is None else it["unit_price_cap"])
+            ratio.append(-1 if it.get("selfpay_ratio") is None else it["selfpay_ratio"])
+            price.append(it.get("unit_price", 0))
+        off.append(len(amount))
+    p.item_offsets.extend(off)
+    p.category.extend(cat)
+    p.qty_e4.extend(qty)
+    p.amount.extend(amount)
+    if any(x != -1 for x in cap):
+        p.unit_price_cap.extend(cap)
+    if any(x != -1 for x in ratio):
+        p.selfpay_ratio.extend(ratio)
+    p.unit_price.extend(price)
+    return p
