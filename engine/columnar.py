@@ -21,6 +21,7 @@ No file formats here: the adapters read and write the files.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -44,6 +45,22 @@ DAY_MAX = np.iinfo(np.int64).max
 # --------------------------------------------------------------------------- inputs
 
 
+@dataclass(frozen=True)
+class Coded:
+    """A column of repeated strings: ``labels[codes]``. As an input column, ``sorted=True``
+    promises that ``labels`` are unique and sorted (then no sort is needed here)."""
+
+    codes: np.ndarray
+    labels: np.ndarray
+    sorted: bool = False
+
+    def values(self) -> np.ndarray:
+        return self.labels[self.codes]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
 @dataclass
 class BillCols:
     bill_id: np.ndarray
@@ -64,6 +81,7 @@ class BillCols:
 class ItemCols:
     category: np.ndarray  # 1/2/3 or 'A'/'B'/'C' (NHSA '01'/'02'/'03', 甲/乙/丙)
     amount: np.ndarray
+    amount_null: np.ndarray | None = None
     bill_id: np.ndarray | None = None  # link by bill id ...
     bill_row: np.ndarray | None = None  # ... or by position in the bills table
     qty_e4: np.ndarray | None = None  # default 10000 (one unit)
@@ -166,13 +184,15 @@ class _Rejects:
             for k in range(len(rows)):
                 bid = None
                 if bills is not None and bills[k] >= 0:
-                    bid = _py(bill_ids[bills[k]])
+                    bid = _py(_plain_at(bill_ids, np.array([bills[k]]))[0])
                 out.append(Reject(int(rows[k]), file, fld, _py(vals[k]), str(rule[k]), bid))
         out.sort(key=lambda r: (r.file, r.row, r.field))
         return out
 
 
 def _pick(v: Any, shape: tuple[int, ...], idx: np.ndarray) -> np.ndarray:
+    if isinstance(v, Coded):
+        return v.labels[v.codes[idx]]
     if isinstance(v, np.ndarray) and v.shape == shape:
         return v[idx]
     out = np.empty(len(idx), dtype=object)
@@ -208,14 +228,46 @@ def _days(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     raise TypeError(f"dates must be datetime64[D] or int days, not {a.dtype}")
 
 
-def _factor(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _factor(a: Any) -> tuple[np.ndarray, np.ndarray]:
     """(sorted unique values, code of each value); codes keep the order of the values."""
-    u, inv = np.unique(np.asarray(a), return_inverse=True)
+    if isinstance(a, Coded):
+        codes = a.codes.astype(np.int64, copy=False)
+        if a.sorted:
+            used = np.zeros(len(a.labels), dtype=bool)
+            used[codes] = True
+            if used.all():
+                return a.labels, codes
+            new = np.cumsum(used) - 1  # drop labels no row uses (order kept)
+            return a.labels[used], new[codes]
+        u, inv = np.unique(a.labels[np.unique(codes)], return_inverse=True)
+        remap = np.full(len(a.labels), -1, dtype=np.int64)
+        remap[np.unique(codes)] = inv.reshape(-1)
+        return u, remap[codes]
+    a = np.asarray(a)
+    if a.dtype == object and len(a) > 1000:
+        with contextlib.suppress(TypeError, ValueError):
+            a = a.astype(str)  # numpy sorts fixed-width strings much faster than objects
+    u, inv = np.unique(a, return_inverse=True)
     return u, inv.astype(np.int64).reshape(-1)
+
+
+def _take(a: Any, idx: np.ndarray) -> Any:
+    """Rows ``idx`` of a column, keeping ``Coded`` columns coded."""
+    if isinstance(a, Coded):
+        return Coded(a.codes[idx], a.labels)
+    return np.asarray(a)[idx]
+
+
+def _plain_at(a: Any, idx: np.ndarray) -> np.ndarray:
+    if isinstance(a, Coded):
+        return a.labels[a.codes[idx]]
+    return np.asarray(a)[idx]
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Index of each value in sorted unique ``keys``, -1 where absent."""
+    if isinstance(values, Coded):
+        return _lookup(keys, values.labels)[values.codes]
     if len(keys) == 0:
         return np.full(len(values), -1, dtype=np.int64)
     values = np.asarray(values)
@@ -229,7 +281,9 @@ def _lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(hit, pos, -1).astype(np.int64)
 
 
-def _empty_id(a: np.ndarray) -> np.ndarray:
+def _empty_id(a: Any) -> np.ndarray:
+    if isinstance(a, Coded):
+        return _empty_id(a.labels)[a.codes]
     a = np.asarray(a)
     if a.dtype.kind in "US":
         return a == ""
@@ -257,6 +311,8 @@ _CAT_NAMES = {k: int(v) for k, v in _CATEGORY_NAMES.items()}
 
 def category_codes(a: np.ndarray) -> np.ndarray:
     """Categories as int8 1/2/3; 0 where unknown."""
+    if isinstance(a, Coded):
+        return category_codes(np.asarray(a.labels))[a.codes]
     a = np.asarray(a)
     if a.dtype.kind in "iu":
         ok = (a >= 1) & (a <= 3)
@@ -280,9 +336,9 @@ class Prepared:
     bills: BillCols
     kept: np.ndarray  # settlement position -> index in the bills table
     rejects: list[Reject]
-    region: np.ndarray  # per kept bill (settlement order): region code
-    person: np.ndarray  # per kept bill: person id
-    household: np.ndarray  # per kept bill: household id
+    region: Coded  # per kept bill (settlement order): region code
+    person: Coded  # per kept bill: person id
+    household: Coded  # per kept bill: household id
     year: np.ndarray
     admission: np.ndarray  # int days
     discharge: np.ndarray
@@ -365,7 +421,7 @@ def prepare_columns(
     )  # fmt: skip
     p_bad[pcode_rows[backwards]] = True
     if len(t_idx):
-        gu, g_of = _factor(np.asarray(persons.tag)[t_idx])
+        gu, g_of = _factor(_take(persons.tag, t_idx))
     else:
         gu, g_of = np.array([], dtype=object), np.zeros(0, dtype=np.int64)
     if len(gu) > MAX_BITS:
@@ -531,6 +587,10 @@ def prepare_columns(
         cat == 0, "category", items.category, "is not a category; use A/B/C (or NHSA 01/02/03)"
     )
     amount = np.asarray(items.amount)
+    if items.amount_null is not None:
+        a_null = np.asarray(items.amount_null, dtype=bool)
+        item_rule(a_null, "amount", None, "is missing; it is required")
+        amount = np.where(a_null, 0, amount)
     item_rule(amount < 0, "amount", amount, "is negative; amounts are non-negative fen")
     item_rule(
         amount > MAX_AMOUNT,
@@ -638,9 +698,8 @@ def prepare_columns(
     tbit = g_known[pol[rep], tg] if len(rep) else np.zeros(0, dtype=np.int64)
     unknown_tag = (tbit < 0) & (policy[rep] >= 0)
     if unknown_tag.any():
-        tag_col = np.asarray(persons.tag)
         rj.add(
-            unknown_tag, prow[trow], pf, "tag", tag_col[trow],
+            unknown_tag, prow[trow], pf, "tag", _plain_at(persons.tag, trow),
             np.array([f"is not a tag of policy {tables[p].label}; tags are "
                       f"{', '.join(tables[p].tags) or '(none)'}" for p in pol[rep]], dtype=object),
             rep,
@@ -701,10 +760,10 @@ def prepare_columns(
         out_layer=np.zeros((n, compiled.max_layers, K.N_FIELDS), dtype=np.int64),
         chunk_start=chunks_at_households(hu_code[order], n_chunks),
     )  # fmt: skip
-    region = rnames[rcode[kept]] if bills.region is not None else np.repeat(rnames, n)
+    region = Coded(rcode[kept], np.asarray(rnames, dtype=object))
     return Prepared(
-        kb=kb, bills=bills, kept=kept, rejects=rj.build(np.asarray(bills.bill_id)),
-        region=region, person=pu[pk], household=hu[hc[kept]], year=year,
+        kb=kb, bills=bills, kept=kept, rejects=rj.build(bills.bill_id),
+        region=region, person=Coded(pk, pu), household=Coded(hc[kept], hu), year=year,
         admission=adm[kept], discharge=dis[kept], pslot_keys=pslot_keys, hslot_keys=hslot_keys,
     )  # fmt: skip
 
@@ -791,17 +850,6 @@ def check_opening(op: OpeningCols, compiled: CompiledPolicies) -> list[Reject]:
 # --------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True)
-class Coded:
-    """A column of repeated strings: ``labels[codes]``."""
-
-    codes: np.ndarray
-    labels: np.ndarray
-
-    def values(self) -> np.ndarray:
-        return self.labels[self.codes]
-
-
 def run(prep: Prepared, threads: int = 1) -> None:
     prep.kb.run(threads)
 
@@ -813,10 +861,10 @@ def bill_columns(prep: Prepared) -> dict[str, Any]:
     ob = kb.out_bill
     n = kb.n_bills
     labels = np.array([t.label for t in c.tables], dtype=object)
-    bid = np.asarray(prep.bills.bill_id)
+    bid = _take(prep.bills.bill_id, prep.kept)
     out: dict[str, Any] = {
         "row": _rows(prep.bills.row, len(prep.bills))[prep.kept],
-        "bill_id": bid[prep.kept],
+        "bill_id": bid,
         "person_id": prep.person,
         "household_id": prep.household,
         "region": prep.region,
@@ -879,9 +927,9 @@ def layer_columns(prep: Prepared) -> dict[str, Any]:
                 vlabels[(pi * L + lj) * V + vk] = v.label
     vi = o[:, K.F_VARIANT]
     vcode = np.where(vi >= 0, pl * V + vi, P * L * V)
-    bid = np.asarray(prep.bills.bill_id)[prep.kept]
+    bid = _take(prep.bills.bill_id, prep.kept)
     return {
-        "bill_id": Coded(b, bid),
+        "bill_id": _take(bid, b) if isinstance(bid, Coded) else Coded(b, bid),
         "year": prep.year[b],
         "layer_no": li,
         "layer_id": Coded(pl, per_layer(lambda la: la.id)),
@@ -923,11 +971,10 @@ def alert_columns(prep: Prepared) -> dict[str, Any]:
     for pi, t in enumerate(c.tables):
         for lj, layer in enumerate(t.layers):
             ids[pi * L + lj] = layer.id
-    bid = np.asarray(prep.bills.bill_id)[prep.kept]
     return {
-        "bill_id": bid[b],
-        "person_id": prep.person[b],
-        "household_id": prep.household[b],
+        "bill_id": _plain_at(prep.bills.bill_id, prep.kept[b]),
+        "person_id": _plain_at(prep.person, b),
+        "household_id": _plain_at(prep.household, b),
         "layer_id": Coded(kb.b_policy[b] * L + li, ids),
         "year": prep.year[b],
         "selfpay_cum": o[:, K.F_ACC + 3],

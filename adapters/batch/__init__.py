@@ -1,0 +1,1 @@
+"""Batch settlement of many bills from Parquet/CSV, locally or on Dask."""

@@ -1,0 +1,291 @@
+"""Parquet and CSV in and out for batch runs (pyarrow), and Arrow <-> engine.columnar columns.
+
+Inputs (column names; extra columns are ignored):
+- bills: bill_id, person_id, hospital_level, admission_date, discharge_date, [household_id],
+  [region]
+- items: bill_id, category, amount, [qty_e4], [unit_price], [unit_price_cap], [selfpay_ratio]
+- persons: person_id, birth_date, household_id, [tag], [tag_valid_from], [tag_valid_to]
+  (one row per person and tag; a person without tags has one row with an empty tag)
+- opening: scope, id, year, layer_id, deductible_used, eligible_cum, paid, selfpay_cum,
+  [admissions]
+
+Parquet files are read by row groups (only the rows of the part being settled); CSV files are
+read whole (convert large CSV inputs to Parquet first).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from engine.columnar import BillCols, Coded, ItemCols, OpeningCols, PersonCols
+
+STR, DATE, INT = pa.string(), pa.date32(), pa.int64()
+SCHEMAS: dict[str, dict[str, tuple[pa.DataType, bool]]] = {
+    # name: (type as read from CSV, required)
+    "bills": {
+        "bill_id": (STR, True), "person_id": (STR, True), "hospital_level": (STR, True),
+        "admission_date": (DATE, True), "discharge_date": (DATE, True),
+        "household_id": (STR, False), "region": (STR, False),
+    },
+    "items": {
+        "bill_id": (STR, True), "category": (STR, True), "amount": (INT, True),
+        "qty_e4": (INT, False), "unit_price": (INT, False), "unit_price_cap": (INT, False),
+        "selfpay_ratio": (INT, False),
+    },
+    "persons": {
+        "person_id": (STR, True), "birth_date": (DATE, True), "household_id": (STR, True),
+        "tag": (STR, False), "tag_valid_from": (DATE, False), "tag_valid_to": (DATE, False),
+    },
+    "opening": {
+        "scope": (STR, True), "id": (STR, True), "year": (INT, True), "layer_id": (STR, True),
+        "deductible_used": (INT, True), "eligible_cum": (INT, True), "paid": (INT, True),
+        "selfpay_cum": (INT, True), "admissions": (INT, False),
+    },
+}  # fmt: skip
+
+
+class InputFileError(Exception):
+    """A whole input file is unusable (missing column, unsorted, unreadable)."""
+
+
+def is_csv(path: str | Path) -> bool:
+    return str(path).lower().endswith((".csv", ".csv.gz", ".tsv"))
+
+
+def columns_of(path: str | Path, kind: str) -> list[str]:
+    """The columns of ``kind`` present in the file; InputFileError if a required one lacks."""
+    names = _names(str(path))
+    missing = [c for c, (_, req) in SCHEMAS[kind].items() if req and c not in names]
+    if missing:
+        raise InputFileError(
+            f"{path}: column(s) {', '.join(missing)} missing; a {kind} file has "
+            f"{', '.join(SCHEMAS[kind])} (optional: "
+            f"{', '.join(c for c, (_, r) in SCHEMAS[kind].items() if not r) or 'none'}); "
+            f"found {', '.join(names)}"
+        )
+    return [c for c in SCHEMAS[kind] if c in names]
+
+
+@lru_cache(maxsize=16)
+def _names(path: str) -> tuple[str, ...]:
+    if is_csv(path):
+        with open(path, encoding="utf-8") as f:
+            head = f.readline().strip()
+        return tuple(h.strip().strip('"') for h in head.split(","))
+    return tuple(pq.ParquetFile(path).schema_arrow.names)
+
+
+def n_rows(path: str | Path, kind: str) -> int:
+    if is_csv(path):
+        return read_all(str(path), kind).num_rows
+    return pq.ParquetFile(str(path)).metadata.num_rows
+
+
+@lru_cache(maxsize=8)
+def read_all(path: str, kind: str | None) -> pa.Table:
+    """A whole file (CSV with the types of ``kind``); cached per process."""
+    if is_csv(path):
+        types = {c: t for c, (t, _) in SCHEMAS[kind].items()} if kind else {}
+        opts = pcsv.ConvertOptions(column_types=types, strings_can_be_null=True)
+        return pcsv.read_csv(path, convert_options=opts)
+    return pq.read_table(path)
+
+
+def read_rows(path: str | Path, kind: str, lo: int, hi: int, columns: list[str]) -> pa.Table:
+    """Rows [lo, hi) of a file: for Parquet only the row groups that hold them are read."""
+    path = str(path)
+    if is_csv(path):
+        return read_all(path, kind).select(columns).slice(lo, hi - lo)
+    f = pq.ParquetFile(path)
+    md = f.metadata
+    groups, start, first = [], 0, None
+    for g in range(md.num_row_groups):
+        n = md.row_group(g).num_rows
+        if start < hi and start + n > lo:
+            groups.append(g)
+            if first is None:
+                first = start
+        start += n
+    if not groups:
+        return f.schema_arrow.empty_table().select(columns)
+    t = f.read_row_groups(groups, columns=columns)
+    return t.slice(lo - (first or 0), hi - lo)
+
+
+def iter_column(path: str | Path, kind: str, column: str, batch_rows: int = 1 << 20):
+    """Batches of one column (Parquet: streamed by record batches)."""
+    path = str(path)
+    if is_csv(path):
+        t = read_all(path, kind).column(column)
+        yield from t.chunks
+        return
+    f = pq.ParquetFile(path)
+    for b in f.iter_batches(batch_size=batch_rows, columns=[column]):
+        yield b.column(0)
+
+
+# --------------------------------------------------------------------------- Arrow -> numpy
+
+
+def coded(col: pa.ChunkedArray | pa.Array) -> Coded:
+    """A string (or dictionary) column as sorted-unique labels and codes; nulls become ''."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.unify_dictionaries() if pa.types.is_dictionary(col.type) else col
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_dictionary(col.type) and (col.null_count or col.dictionary.null_count):
+        col = col.cast(col.type.value_type)
+    if not pa.types.is_dictionary(col.type):
+        if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+            col = col.cast(pa.string())
+        col = pc.fill_null(col, "") if col.null_count else col
+        col = pc.dictionary_encode(col)
+    d = col.dictionary
+    idx = pc.array_sort_indices(d).to_numpy()
+    labels = d.take(pa.array(idx)).to_numpy(zero_copy_only=False).astype(object)
+    rank = np.empty(len(idx), dtype=np.int64)
+    rank[idx] = np.arange(len(idx))
+    codes = rank[col.indices.to_numpy(zero_copy_only=False).astype(np.int64)]
+    if len(labels) > 1 and np.any(labels[1:] == labels[:-1]):  # a dictionary with repeats
+        u, inv = np.unique(labels, return_inverse=True)
+        return Coded(inv.reshape(-1)[codes], u, sorted=True)
+    return Coded(codes, labels, sorted=True)
+
+
+def ints(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """(values with -1 for nulls, null mask or None) of an integer column."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_floating(col.type) or pa.types.is_decimal(col.type):
+        raise InputFileError(
+            f"column of type {col.type}: money, quantities and ratios are whole numbers "
+            "(fen, ten-thousandths, basis points); store them as integers"
+        )
+    if not pa.types.is_integer(col.type):
+        col = col.cast(pa.int64())
+    if col.null_count:
+        null = col.is_null().to_numpy(zero_copy_only=False)
+        return pc.fill_null(col, -1).to_numpy(), null
+    return col.to_numpy(), None
+
+
+def dates(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_timestamp(col.type):
+        col = col.cast(pa.date32())
+    if not pa.types.is_date(col.type):
+        col = col.cast(pa.date32())  # strings 'YYYY-MM-DD'
+    return col.to_numpy(zero_copy_only=False).astype("M8[D]")
+
+
+def _rows(t: pa.Table, lo: int) -> np.ndarray:
+    return np.arange(lo, lo + t.num_rows, dtype=np.int64)
+
+
+def bill_cols(t: pa.Table, file: str, lo: int = 0) -> BillCols:
+    g = t.column_names
+    return BillCols(
+        bill_id=coded(t["bill_id"]), person_id=coded(t["person_id"]),
+        hospital_level=coded(t["hospital_level"]),
+        admission_date=dates(t["admission_date"]), discharge_date=dates(t["discharge_date"]),
+        household_id=coded(t["household_id"]) if "household_id" in g else None,
+        region=coded(t["region"]) if "region" in g else None,
+        row=_rows(t, lo), file=file,
+    )  # fmt: skip
+
+
+def item_cols(t: pa.Table, file: str, lo: int = 0) -> ItemCols:
+    g = t.column_names
+    amount, amount_null = ints(t["amount"])
+    price = None
+    if "unit_price" in g:
+        price, price_null = ints(t["unit_price"])
+        if price_null is not None:
+            price = np.where(price_null, 0, price)  # not given = 0
+    cap, cap_null = ints(t["unit_price_cap"]) if "unit_price_cap" in g else (None, None)
+    ratio, ratio_null = ints(t["selfpay_ratio"]) if "selfpay_ratio" in g else (None, None)
+    qty = None
+    if "qty_e4" in g:
+        qty, qty_null = ints(t["qty_e4"])
+        if qty_null is not None:
+            qty = np.where(qty_null, 10000, qty)  # not given = one unit
+    return ItemCols(
+        bill_id=coded(t["bill_id"]), category=coded(t["category"]), amount=amount,
+        amount_null=amount_null, qty_e4=qty, unit_price=price,
+        unit_price_cap=cap, unit_price_cap_null=cap_null,
+        selfpay_ratio=ratio, selfpay_ratio_null=ratio_null, row=_rows(t, lo), file=file,
+    )  # fmt: skip
+
+
+def person_cols(t: pa.Table, file: str, rows: np.ndarray) -> PersonCols:
+    g = t.column_names
+    return PersonCols(
+        person_id=coded(t["person_id"]), birth_date=dates(t["birth_date"]),
+        household_id=coded(t["household_id"]),
+        tag=coded(t["tag"]) if "tag" in g else None,
+        tag_valid_from=dates(t["tag_valid_from"]) if "tag_valid_from" in g else None,
+        tag_valid_to=dates(t["tag_valid_to"]) if "tag_valid_to" in g else None,
+        row=rows, file=file,
+    )  # fmt: skip
+
+
+def opening_cols(t: pa.Table, file: str) -> OpeningCols:
+    g = t.column_names
+
+    def i(c: str) -> np.ndarray:
+        return ints(t[c])[0]
+
+    def s(c: str) -> np.ndarray:
+        return coded(t[c]).values()
+
+    return OpeningCols(
+        scope=s("scope"), id=s("id"), year=i("year"), layer_id=s("layer_id"),
+        deductible_used=i("deductible_used"), eligible_cum=i("eligible_cum"), paid=i("paid"),
+        selfpay_cum=i("selfpay_cum"), admissions=i("admissions") if "admissions" in g else None,
+        row=np.arange(t.num_rows), file=file,
+    )  # fmt: skip
+
+
+def read_opening(path: str | Path) -> pa.Table:
+    """An opening file (or a directory of parts, e.g. the closing/ of an earlier run)."""
+    p = Path(path)
+    if p.is_dir():
+        return pq.read_table(p)
+    return read_all(str(p), "opening")
+
+
+# --------------------------------------------------------------------------- numpy -> Arrow
+
+
+def to_arrow(cols: dict[str, Any]) -> pa.Table:
+    arrays, names = [], []
+    for k, v in cols.items():
+        if isinstance(v, Coded):
+            labels = pa.array(np.asarray(v.labels, dtype=object), pa.string())
+            a: pa.Array = pa.DictionaryArray.from_arrays(
+                pa.array(np.asarray(v.codes, dtype=np.int32)), labels
+            )
+        else:
+            v = np.asarray(v)
+            if v.dtype.kind == "M":
+                a = pa.array(v.astype("M8[D]"), pa.date32())
+            elif v.dtype == object:
+                a = pa.array(v, pa.string())
+            else:
+                a = pa.array(np.ascontiguousarray(v))
+        arrays.append(a)
+        names.append(k)
+    return pa.table(arrays, names=names)
+
+
+def write_parquet(table: pa.Table, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, str(path), compression="zstd")

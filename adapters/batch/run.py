@@ -1,0 +1,379 @@
+"""Batch runs: plan parts cut at household boundaries, settle each part, locally or on Dask.
+
+The same function, ``settle_part``, settles one part wherever it runs: it reads only its rows
+of the bills and items files (Parquet row groups), the persons of its bills, checks and settles
+them with the kernel and writes its results as ``part-NNNNN.parquet`` files. A part holds whole
+households, so no account crosses two parts and the parts can be settled in any order, in any
+process: the files are the same however they were computed.
+
+Inputs must be stored sorted: bills by household_id, discharge_date, admission_date, bill_id;
+items grouped by bill in the bills' order. ``plan`` checks this on a scan of the key columns
+(memory: a few int64 per bill, never the items) and refuses unsorted input.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adapters.batch import io
+from engine import columnar as C
+from engine.columnar import Reject
+from engine.policy.compiled import CompiledPolicies, compile_tables
+from engine.policy.load import load_policies
+from engine.policy.policyset import PolicySet
+
+OUTPUTS = ("bills", "layers", "alerts", "closing")
+SORT_HINT = (
+    "sort the bills by household_id, discharge_date, admission_date, bill_id and store the "
+    "items grouped by bill in the same order, e.g. with polars: "
+    "pl.scan_parquet(BILLS).sort(['household_id', 'discharge_date', 'admission_date', "
+    "'bill_id']).sink_parquet(OUT) (then join the items on bill_id keeping that order)"
+)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What to settle and where to write it (picklable: sent to Dask workers)."""
+
+    bills: str
+    items: str
+    persons: str
+    policy: tuple[str, ...]
+    out: str | None = None  # directory; parts go to out/_tmp until the run succeeds
+    opening: str | None = None
+    threads: int = 1
+    keep_going: bool = False  # settle the good bills when some rows are rejected
+
+
+@dataclass(frozen=True)
+class Part:
+    k: int
+    bill_lo: int
+    bill_hi: int
+    item_lo: int
+    item_hi: int
+    extra: tuple[tuple[int, str, Any, str], ...] = ()  # (local bill, field, value, rule)
+
+
+@dataclass
+class PartResult:
+    k: int
+    n_bills: int  # bills read
+    n_settled: int
+    n_items: int
+    rejects: list[Reject]
+    written: bool
+    totals: dict[str, int] = field(default_factory=dict)
+    layers: dict[str, dict[str, Any]] = field(default_factory=dict)  # layer id -> figures
+
+
+class UnsortedInput(io.InputFileError):
+    pass
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def _key_order_problem(h: np.ndarray, d: np.ndarray, a: np.ndarray, b: np.ndarray,
+                       na: np.ndarray) -> int:  # fmt: skip
+    """Index i of the first row that sorts before row i-1, or -1."""
+    if len(h) < 2:
+        return -1
+    lt = h[1:] < h[:-1]
+    eq = h[1:] == h[:-1]
+    ok = ~(na[1:] | na[:-1])
+    lt |= eq & ok & (d[1:] < d[:-1])
+    eq &= ok & (d[1:] == d[:-1])
+    lt |= eq & (a[1:] < a[:-1])
+    eq &= a[1:] == a[:-1]
+    lt |= eq & (b[1:] < b[:-1])
+    bad = np.flatnonzero(lt)
+    return int(bad[0]) + 1 if len(bad) else -1
+
+
+def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
+    """Parts of about ``chunk_bills`` bills each, cut at household boundaries; also the
+    numbers of bills and items. UnsortedInput if the files are not stored in order."""
+    bills_cols = io.columns_of(spec.bills, "bills")
+    io.columns_of(spec.items, "items")
+    io.columns_of(spec.persons, "persons")
+    if "household_id" not in bills_cols:
+        raise io.InputFileError(
+            f"{spec.bills}: column household_id missing; a batch run checks the order and cuts "
+            "parts at households, so the bills file carries each bill's household_id"
+        )
+    nb = io.n_rows(spec.bills, "bills")
+    keys = io.read_rows(
+        spec.bills, "bills", 0, nb,
+        ["household_id", "discharge_date", "admission_date", "bill_id"],
+    )  # fmt: skip
+    h = io.coded(keys["household_id"])
+    bid = io.coded(keys["bill_id"])
+    d_raw, a_raw = io.dates(keys["discharge_date"]), io.dates(keys["admission_date"])
+    na = np.isnat(d_raw) | np.isnat(a_raw)
+    d, a = d_raw.astype(np.int64), a_raw.astype(np.int64)
+    bad = _key_order_problem(h.codes, d, a, bid.codes, na)
+    if bad >= 0:
+        raise UnsortedInput(
+            f"{spec.bills} is not sorted: row {bad} (household {h.labels[h.codes[bad]]!r}, "
+            f"discharge {d_raw[bad]}, admission {a_raw[bad]}, bill {bid.labels[bid.codes[bad]]!r})"
+            f" comes after row {bad - 1} (household {h.labels[h.codes[bad - 1]]!r}, discharge "
+            f"{d_raw[bad - 1]}, admission {a_raw[bad - 1]}, bill "
+            f"{bid.labels[bid.codes[bad - 1]]!r}); {SORT_HINT}"
+        )
+    # cut points at household starts
+    starts = np.flatnonzero(np.diff(h.codes) != 0) + 1 if nb else np.zeros(0, np.int64)
+    cuts = [0]
+    step = max(1, chunk_bills)
+    while cuts[-1] + step < nb:
+        j = int(np.searchsorted(starts, cuts[-1] + step))
+        if j >= len(starts):
+            break
+        cuts.append(int(starts[j]))
+    cuts.append(nb)
+    # bill id -> first bill row
+    first = np.full(len(bid.labels), nb, dtype=np.int64)
+    np.minimum.at(first, bid.codes, np.arange(nb))
+    # items: runs of one bill id, mapped to the bill's row; must not go backwards
+    run_start, run_pos, n_items = [], [], 0
+    for batch in io.iter_column(spec.items, "items", "bill_id"):
+        c = io.coded(batch)
+        if len(c.codes):
+            s = np.concatenate([[0], np.flatnonzero(np.diff(c.codes) != 0) + 1])
+            lab = c.labels[c.codes[s]]
+            pos = C._lookup(bid.labels, lab)
+            run_start.append(s + n_items)
+            run_pos.append(np.where(pos >= 0, first[np.maximum(pos, 0)], -1))
+        n_items += len(batch)
+    rs = np.concatenate(run_start) if run_start else np.zeros(0, np.int64)
+    rp = np.concatenate(run_pos) if run_pos else np.zeros(0, np.int64)
+    known = rp >= 0  # orphan runs (no such bill) go with the run before them
+    filled = np.maximum.accumulate(np.where(known, rp, -1)) if len(rp) else rp
+    back = np.flatnonzero(known[1:] & (rp[1:] < filled[:-1])) + 1 if len(rp) else []
+    if len(back):
+        i = int(back[0])
+        raise UnsortedInput(
+            f"{spec.items} is not in the order of the bills: items row {int(rs[i])} belongs to "
+            f"bill row {int(rp[i])} but comes after items of bill row {int(filled[i - 1])}; "
+            f"{SORT_HINT}"
+        )
+    filled = np.maximum(filled, 0)
+    # bill id used again in a later part: reported in that part
+    part_of = np.searchsorted(np.array(cuts), np.arange(nb), side="right") - 1
+    dup = np.flatnonzero(part_of != part_of[first[bid.codes]]) if nb else []
+    extra: dict[int, list[tuple[int, str, Any, str]]] = {}
+    for r in dup:
+        k = int(part_of[r])
+        extra.setdefault(k, []).append((
+            int(r - cuts[k]), "bill_id", str(bid.labels[bid.codes[r]]),
+            f"is used by {Path(spec.bills).name} row {int(first[bid.codes[r]])} too; bill ids "
+            "are unique in a batch",
+        ))  # fmt: skip
+    parts = []
+    for k in range(len(cuts) - 1):
+        lo, hi = cuts[k], cuts[k + 1]
+        j_lo, j_hi = np.searchsorted(filled, lo), np.searchsorted(filled, hi)
+        ilo = 0 if k == 0 else (int(rs[j_lo]) if j_lo < len(rs) else n_items)
+        ihi = int(rs[j_hi]) if j_hi < len(rs) else n_items
+        parts.append(Part(k, lo, hi, ilo, ihi, tuple(extra.get(k, ()))))
+    return parts, nb, n_items
+
+
+# --------------------------------------------------------------------------- one part
+
+
+@lru_cache(maxsize=4)
+def _policies(paths: tuple[str, ...]) -> tuple[PolicySet, CompiledPolicies]:
+    ps = load_policies(*paths)
+    return ps, compile_tables(ps.tables)
+
+
+@lru_cache(maxsize=2)
+def _persons(path: str) -> tuple[Any, C.Coded]:
+    t = io.read_all(path, "persons").select(io.columns_of(path, "persons"))
+    return t, io.coded(t["person_id"])
+
+
+@lru_cache(maxsize=2)
+def _opening(path: str) -> C.OpeningCols:
+    t = io.read_opening(path)
+    return io.opening_cols(t, Path(path).name)
+
+
+def persons_for(spec: Spec, person_ids: C.Coded) -> C.PersonCols:
+    """The rows of the persons file for these person ids (any order in the file)."""
+    t, pid = _persons(spec.persons)
+    want = C._lookup(pid.labels, person_ids.labels)
+    want = np.unique(want[want >= 0])
+    rows = np.flatnonzero(np.isin(pid.codes, want))
+    return io.person_cols(t.take(rows), Path(spec.persons).name, rows)
+
+
+def settle_part(spec: Spec, part: Part) -> PartResult:
+    """Read, check, settle and write one part; returns its figures and rejects."""
+    if spec.threads > 1:
+        import numba
+
+        numba.set_num_threads(min(spec.threads, numba.config.NUMBA_NUM_THREADS))
+    policies, compiled = _policies(spec.policy)
+    bt = io.read_rows(spec.bills, "bills", part.bill_lo, part.bill_hi,
+                      io.columns_of(spec.bills, "bills"))  # fmt: skip
+    it = io.read_rows(spec.items, "items", part.item_lo, part.item_hi,
+                      io.columns_of(spec.items, "items"))  # fmt: skip
+    bc = io.bill_cols(bt, Path(spec.bills).name, part.bill_lo)
+    ic = io.item_cols(it, Path(spec.items).name, part.item_lo)
+    del bt, it
+    pcols = persons_for(spec, bc.person_id)
+    opening = _opening(spec.opening) if spec.opening else None
+    prep = C.prepare_columns(
+        bc, ic, pcols, policies, opening, n_chunks=max(1, spec.threads * 4),
+        compiled=compiled, extra_rejects=list(part.extra),
+    )  # fmt: skip
+    res = PartResult(part.k, len(bc), prep.kb.n_bills, len(ic), prep.rejects, False)
+    if prep.rejects and not spec.keep_going:
+        return res
+    prep.kb.run(spec.threads)
+    figures(prep, res)
+    if spec.out is not None:
+        tmp = Path(spec.out) / "_tmp"
+        name = f"part-{part.k:05d}.parquet"
+        io.write_parquet(io.to_arrow(C.bill_columns(prep)), tmp / "bills" / name)
+        io.write_parquet(io.to_arrow(C.layer_columns(prep)), tmp / "layers" / name)
+        io.write_parquet(io.to_arrow(C.alert_columns(prep)), tmp / "alerts" / name)
+        io.write_parquet(io.to_arrow(C.closing_columns(prep)), tmp / "closing" / name)
+        res.written = True
+    return res
+
+
+def figures(prep: C.Prepared, res: PartResult) -> None:
+    """Sums for the summary: per layer bills, persons and amount paid; patients' shares."""
+    kb, c = prep.kb, prep.kb.compiled
+    ob = kb.out_bill
+    K = C.K
+    res.totals = {
+        "bills": kb.n_bills,
+        "total": int(ob[:, K.B_TOTAL].sum()),
+        "window_pay": int(ob[:, K.B_WINDOW].sum()),
+        "net_selfpay": int(ob[:, K.B_NET].sum()),
+        "alerts": int((kb.out_layer[:, :, K.F_ALERT] == 1).sum()) if kb.n_bills else 0,
+        "relief": int(kb.out_layer[:, :, K.F_RELIEF].sum()) if kb.n_bills else 0,
+    }
+    slot = c.slot[kb.b_policy] if kb.n_bills else np.zeros((0, c.max_layers), np.int64)
+    valid = np.arange(c.max_layers)[None, :] < c.n_layers[kb.b_policy][:, None]
+    for s, lid in enumerate(c.layer_ids):
+        m = valid & (slot == s)
+        b, li = np.nonzero(m)
+        pay = kb.out_layer[b, li, K.F_PAY]
+        relief = kb.out_layer[b, li, K.F_RELIEF]
+        paid = (pay > 0) | (relief > 0)
+        layer = next(la for t in c.tables for la in t.layers if la.id == lid)
+        res.layers[lid] = {
+            "fund_code": layer.fund_code, "name": layer.name, "kind": layer.kind,
+            "bills": int(paid.sum()),
+            "persons": len(np.unique(prep.person.codes[b[paid]])),
+            "amount": int(pay.sum()), "relief": int(relief.sum()),
+        }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def combine(results: list[PartResult]) -> dict[str, Any]:
+    tot: dict[str, int] = {}
+    layers: dict[str, dict[str, Any]] = {}
+    for r in results:
+        for k, v in r.totals.items():
+            tot[k] = tot.get(k, 0) + v
+        for lid, f in r.layers.items():
+            if lid not in layers:
+                layers[lid] = dict(f)
+            else:
+                for k in ("bills", "persons", "amount", "relief"):
+                    layers[lid][k] += f[k]
+    tot["read"] = sum(r.n_bills for r in results)
+    tot["items"] = sum(r.n_items for r in results)
+    tot["rejected_rows"] = sum(len(r.rejects) for r in results)
+    return {"totals": tot, "layers": layers}
+
+
+def _begin(spec: Spec) -> None:
+    if spec.out is not None:
+        shutil.rmtree(Path(spec.out) / "_tmp", ignore_errors=True)
+
+
+def finish(spec: Spec, ok: bool) -> None:
+    """Move the parts into place after a good run; drop them after a failed one."""
+    if spec.out is None:
+        return
+    out = Path(spec.out)
+    tmp = out / "_tmp"
+    if ok:
+        for name in OUTPUTS:
+            shutil.rmtree(out / name, ignore_errors=True)
+            if (tmp / name).exists():
+                (tmp / name).rename(out / name)
+            else:
+                (out / name).mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_local(
+    spec: Spec, parts: list[Part], on_part: Callable[[PartResult], None] | None = None
+) -> Iterator[PartResult]:
+    """Settle the parts one after the other in this process (the kernel uses
+    ``spec.threads`` threads inside each part). Stops at the first part with rejects unless
+    ``spec.keep_going``."""
+    _begin(spec)
+    for p in parts:
+        r = settle_part(spec, p)
+        if on_part:
+            on_part(r)
+        yield r
+        if r.rejects and not spec.keep_going:
+            return
+
+
+def run_dask(
+    spec: Spec,
+    parts: list[Part],
+    address: str | None = None,
+    local_workers: int | None = None,
+    client: Any = None,
+) -> Iterator[PartResult]:
+    """The same parts on a dask.distributed cluster (an existing scheduler ``address``, a new
+    LocalCluster of ``local_workers`` processes, or a ``client``). Workers read the inputs and
+    write the parts themselves: the paths must be visible to them (shared storage)."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    _begin(spec)
+    cluster = None
+    own = client is None
+    if client is None:
+        if address:
+            client = Client(address)
+        else:
+            cluster = LocalCluster(
+                n_workers=local_workers or 2, threads_per_worker=1, processes=True,
+                dashboard_address=None,
+            )  # fmt: skip
+            client = Client(cluster)
+    try:
+        futures = client.map(settle_part, [spec] * len(parts), parts, pure=False)
+        for fut in as_completed(futures):
+            r = fut.result()
+            yield r
+            if r.rejects and not spec.keep_going:
+                client.cancel(futures)
+                return
+    finally:
+        if own:
+            client.close()
+            if cluster is not None:
+                cluster.close()

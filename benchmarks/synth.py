@@ -1,0 +1,195 @@
+"""Seeded synthetic bills, items and persons with a realistic shape, written sorted.
+
+- households of 1-6 persons, ages 0-90, a tag mix declared by the sample policy:
+  registered_poor (about 30% of households, some leaving the register mid-period),
+  extreme_poverty, subsistence, low_income;
+- several admissions per person per year (a frequent-patient minority), stays of 0-60 days,
+  hospital levels township/county/city/province;
+- 20-300 items per bill (a long tail around the requested mean), lognormal unit prices, an
+  A/B/C mix, unit price caps on a quarter of A/B items (some bills go over the cap), first
+  self-pay ratios on some B items.
+
+Bills are sorted by household, discharge date, admission date, bill id; items follow the bills
+(grouped by bill, in the bills' order); persons are sorted by household and person. Same seed,
+same files.
+
+    python -m benchmarks.synth --bills 100000 --items 40 --out benchmarks/out/data [--csv]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import typer
+
+REGION = "450000"
+LEVELS = ["township", "county", "city", "province"]
+TAGS = ["registered_poor", "extreme_poverty", "subsistence", "low_income"]
+START = np.datetime64("2019-01-01")
+END = np.datetime64("2020-12-31")
+
+
+def _ids(prefix: str, n: int) -> pa.Array:
+    return pa.array(np.char.add(prefix, np.char.zfill(np.arange(n).astype(str), 9)).astype(object))
+
+
+def generate(
+    n_bills: int, mean_items: float = 40, seed: int = 0
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """(bills, items, persons) as Arrow tables, sorted as the batch command wants them."""
+    rng = np.random.default_rng(seed)
+    n_persons = max(1, n_bills // 3)
+    # households: runs of 1-6 persons
+    sizes = rng.integers(1, 7, size=n_persons)
+    hh_of_person = np.repeat(np.arange(len(sizes)), sizes)[:n_persons]
+    n_households = int(hh_of_person[-1]) + 1
+    birth = START - rng.integers(0, 91 * 365, size=n_persons).astype("m8[D]")
+
+    # bills: most persons rarely, a frequent minority often
+    frequent = rng.random(n_bills) < 0.4
+    person = np.where(
+        frequent,
+        rng.integers(0, max(1, n_persons // 10), size=n_bills),
+        rng.integers(0, n_persons, size=n_bills),
+    )
+    days = int((END - START).astype(int)) + 1
+    adm = START + rng.integers(0, days - 1, size=n_bills).astype("m8[D]")
+    stay = np.minimum(rng.geometric(1 / 7, size=n_bills) - 1, 60).astype("m8[D]")
+    dis = np.minimum(adm + stay, END)
+    bill_no = rng.permutation(n_bills)
+    hh = hh_of_person[person]
+    order = np.lexsort((bill_no, adm, dis, hh))
+    person, adm, dis, bill_no, hh = (a[order] for a in (person, adm, dis, bill_no, hh))
+    level = rng.choice(4, size=n_bills, p=[0.4, 0.4, 0.15, 0.05]).astype(np.int8)
+
+    # items per bill: at least min(20, mean/2), a lognormal tail, at most 300
+    lo = int(min(20, max(1, mean_items // 2)))
+    extra = max(mean_items - lo, 0.5)
+    sigma = 0.9
+    n_items = lo + np.round(rng.lognormal(np.log(extra) - sigma**2 / 2, sigma, n_bills))
+    n_items = np.clip(n_items, lo, 300).astype(np.int64)
+    N = int(n_items.sum())
+    item_bill = np.repeat(np.arange(n_bills, dtype=np.int32), n_items)
+    cat = rng.choice(3, size=N, p=[0.55, 0.30, 0.15]).astype(np.int8)  # 0=A 1=B 2=C
+    price = np.clip(np.round(rng.lognormal(np.log(1500), 1.3, N)), 1, 10**8).astype(np.int32)
+    qty = np.where(
+        rng.random(N) < 0.9, rng.integers(1, 11, size=N) * 10000, rng.integers(1, 40000, size=N)
+    ).astype(np.int32)
+    amount = (price.astype(np.int64) * qty + 5000) // 10000
+    capped = (cat < 2) & (rng.random(N) < 0.25)
+    cap = np.round(price * rng.uniform(0.85, 1.15, size=N)).astype(np.int32)
+    ratio_given = (cat == 1) & (rng.random(N) < 0.4)
+    ratio = rng.choice(np.array([500, 1000, 1500, 2000], dtype=np.int16), size=N)
+
+    bill_ids = np.char.add("B", np.char.zfill(bill_no.astype(str), 9)).astype(object)
+    person_ids = _ids("P", n_persons)
+    hh_ids = _ids("H", n_households)
+    bills = pa.table(
+        {
+            "bill_id": pa.array(bill_ids, pa.string()),
+            "person_id": pa.DictionaryArray.from_arrays(person.astype(np.int32), person_ids),
+            "household_id": pa.DictionaryArray.from_arrays(hh.astype(np.int32), hh_ids),
+            "region": pa.DictionaryArray.from_arrays(
+                np.zeros(n_bills, dtype=np.int8), pa.array([REGION])
+            ),
+            "hospital_level": pa.DictionaryArray.from_arrays(level, pa.array(LEVELS)),
+            "admission_date": pa.array(adm.astype("M8[D]"), pa.date32()),
+            "discharge_date": pa.array(dis.astype("M8[D]"), pa.date32()),
+        }
+    )
+    items = pa.table(
+        {
+            "bill_id": pa.DictionaryArray.from_arrays(item_bill, pa.array(bill_ids, pa.string())),
+            "category": pa.DictionaryArray.from_arrays(cat, pa.array(["A", "B", "C"])),
+            "qty_e4": pa.array(qty),
+            "unit_price": pa.array(price),
+            "amount": pa.array(amount),
+            "unit_price_cap": pa.array(cap, mask=~capped),
+            "selfpay_ratio": pa.array(ratio, mask=~ratio_given),
+        }
+    )
+    # tags by household, some registered_poor spans ending mid-period
+    hh_tags = {
+        "registered_poor": rng.random(n_households) < 0.30,
+        "extreme_poverty": rng.random(n_households) < 0.03,
+        "subsistence": rng.random(n_households) < 0.10,
+        "low_income": rng.random(n_households) < 0.06,
+    }
+    rows_p, rows_t, rows_to = [], [], []
+    for t, has in hh_tags.items():
+        ps = np.flatnonzero(has[hh_of_person])
+        rows_p.append(ps)
+        rows_t.append(np.full(len(ps), TAGS.index(t), dtype=np.int8))
+        ends = rng.random(len(ps)) < (0.15 if t == "registered_poor" else 0.0)
+        to = START + rng.integers(0, days, size=len(ps)).astype("m8[D]")
+        rows_to.append(np.where(ends, to, np.datetime64("NaT")))
+    tagged = np.concatenate(rows_p)
+    untagged = np.setdiff1d(np.arange(n_persons), tagged)
+    p_all = np.concatenate([tagged, untagged])
+    t_all = np.concatenate([*rows_t, np.full(len(untagged), -1, dtype=np.int8)])
+    to_all = np.concatenate([*rows_to, np.full(len(untagged), np.datetime64("NaT"), "M8[D]")])
+    o = np.lexsort((t_all, p_all))  # persons are numbered in household order
+    p_all, t_all, to_all = p_all[o], t_all[o], to_all[o]
+    persons = pa.table(
+        {
+            "person_id": pa.DictionaryArray.from_arrays(p_all.astype(np.int32), person_ids),
+            "birth_date": pa.array(birth[p_all].astype("M8[D]"), pa.date32()),
+            "household_id": pa.DictionaryArray.from_arrays(
+                hh_of_person[p_all].astype(np.int32), hh_ids
+            ),
+            "tag": pa.DictionaryArray.from_arrays(
+                pa.array(np.maximum(t_all, 0), mask=t_all < 0), pa.array(TAGS)
+            ),
+            "tag_valid_from": pa.nulls(len(p_all), pa.date32()),
+            "tag_valid_to": pa.array(to_all.astype("M8[D]"), pa.date32()),
+        }
+    )
+    return bills, items, persons
+
+
+def write(
+    out: str | Path, tables: tuple[pa.Table, pa.Table, pa.Table], csv: bool = False
+) -> list[Path]:
+    """bills/items/persons .parquet (row groups of 100k bills, 1M items) or .csv."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, t, rg in zip(
+        ("bills", "items", "persons"), tables, (100_000, 1_000_000, 200_000), strict=True
+    ):
+        if csv:
+            p = out / f"{name}.csv"
+            plain = pa.table(
+                [
+                    c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c
+                    for c in t.columns
+                ],
+                names=t.column_names,
+            )
+            pcsv.write_csv(plain, p)
+        else:
+            p = out / f"{name}.parquet"
+            pq.write_table(t, p, row_group_size=rg)
+        paths.append(p)
+    return paths
+
+
+def main(
+    bills: int = typer.Option(100_000, help="number of bills"),
+    items: float = typer.Option(40, help="mean items per bill"),
+    seed: int = typer.Option(0),
+    out: Path = typer.Option(Path("benchmarks/out/data")),
+    csv: bool = typer.Option(False, help="write CSV instead of Parquet"),
+) -> None:
+    paths = write(out, generate(bills, items, seed), csv=csv)
+    for p in paths:
+        print(p)
+
+
+if __name__ == "__main__":
+    typer.run(main)

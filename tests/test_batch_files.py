@@ -1,0 +1,184 @@
+"""Batch runs from files: == the reference, chunked == one shot, CSV == Parquet, unsorted input
+refused, bad rows reported with row and file (fail by default, --reject-file settles the rest),
+the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from adapters.batch.run import Spec, UnsortedInput, plan
+from engine.accounts import ACCOUNT_FIELDS
+from engine.batch import reference_batch
+from engine.policy.load import load_policies
+from tests.batch_helpers import POLICY, bills_from_tables, make_data, read_out, run_files
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def assert_equals_reference(tables, out: Path, skip: set[str] = frozenset()) -> None:
+    bills, items, persons = tables
+    objs = [b for b in bills_from_tables(bills, items, persons) if b.id not in skip]
+    ref = reference_batch(objs, load_policies(POLICY))
+    by_id = {s.bill_id: s for s in ref.settlements}
+    bt = read_out(out, "bills").to_pylist()
+    assert sorted(r["bill_id"] for r in bt) == sorted(by_id)
+    for r in bt:
+        s = by_id[r["bill_id"]]
+        b = s.buckets
+        assert (r["total"], r["in_scope"], r["pre_selfpay"], r["over_limit"],
+                r["out_of_catalogue"]) == (b.total, b.in_scope, b.pre_selfpay, b.over_limit,
+                                           b.out_of_catalogue)  # fmt: skip
+        assert (r["window_pay"], r["net_selfpay"], r["admission_no"], r["policy"]) == (
+            s.window_pay,
+            s.net_selfpay,
+            s.admission_no,
+            s.policy,
+        )
+        for la in s.layers:
+            assert r[f"pay_{la.layer_id}"] == la.pay
+    lt = read_out(out, "layers").to_pylist()
+    got = {(r["bill_id"], r["layer_id"]): r for r in lt}
+    assert len(got) == sum(len(s.layers) for s in ref.settlements)
+    for s in ref.settlements:
+        for la in s.layers:
+            r = got[(s.bill_id, la.layer_id)]
+            assert (r["reason"], r["variant"], r["variant_label"], r["base"], r["deductible"],
+                    r["eligible"], r["pay"], r["relief"], r["cap"], r["alert"], r["fund_code"],
+                    r["settle_at"]) == (la.reason, la.variant, la.variant_label, la.base,
+                                        la.deductible, la.eligible, la.pay, la.relief, la.cap,
+                                        la.alert, la.fund_code, la.settle_at)  # fmt: skip
+            assert tuple(r[f] for f in ACCOUNT_FIELDS) == la.account.as_tuple()
+    alerts = read_out(out, "alerts").to_pylist()
+    assert sorted((a["bill_id"], a["layer_id"], a["relief"]) for a in alerts) == sorted(
+        (s.bill_id, a.layer, a.relief) for s in ref.settlements for a in s.alerts
+    )
+
+
+def sorted_table(t: pa.Table, keys: list[str]) -> pa.Table:
+    return t.sort_by([(k, "ascending") for k in keys])
+
+
+def test_parquet_run_equals_reference_and_chunked_equals_one_shot(tmp_path: Path) -> None:
+    tables, paths = make_data(tmp_path / "in", n_bills=260, items=6)
+    parts, results, fig = run_files(paths, tmp_path / "chunked", chunk=23)
+    assert len(parts) > 5 and all(not r.rejects for r in results)
+    assert fig["totals"]["bills"] == 260
+    assert_equals_reference(tables, tmp_path / "chunked")
+    run_files(paths, tmp_path / "one", chunk=10**6, threads=2)
+    for name, keys in (("bills", ["bill_id"]), ("layers", ["bill_id", "layer_no"]),
+                       ("alerts", ["bill_id", "layer_id"]),
+                       ("closing", ["scope", "id", "year", "layer_id"])):  # fmt: skip
+        a = sorted_table(read_out(tmp_path / "chunked", name), keys)
+        b = sorted_table(read_out(tmp_path / "one", name), keys)
+        assert a.equals(b), name
+
+
+def test_csv_equals_parquet_and_round_trip(tmp_path: Path) -> None:
+    tables, paths = make_data(tmp_path / "pq", n_bills=80, items=5, seed=3)
+    _, cpaths = make_data(tmp_path / "csv", n_bills=80, items=5, seed=3, csv=True)
+    for n, t in zip(("bills", "items", "persons"), tables, strict=True):  # parquet round trip
+        back = pq.read_table(tmp_path / "pq" / f"{n}.parquet")
+        assert back.equals(t), n
+    run_files(paths, tmp_path / "o1", chunk=30)
+    run_files(cpaths, tmp_path / "o2", chunk=30)
+    for name in ("bills", "layers", "alerts", "closing"):
+        assert read_out(tmp_path / "o1", name).equals(read_out(tmp_path / "o2", name)), name
+
+
+def test_opening_from_closing(tmp_path: Path) -> None:
+    """Settling the 2019 bills, then the 2020 bills from the 2019 closing accounts, gives the
+    same 2020 results as one run over both years."""
+    tables, paths = make_data(tmp_path / "in", n_bills=150, items=4, seed=5)
+    bills = tables[0]
+    run_files(paths, tmp_path / "all", chunk=40)
+    # the second run: all bills again, opening from the closing of the whole run means
+    # every slot starts where the first run ended: the 2020 admissions continue counting
+    run_files(paths, tmp_path / "again", chunk=40, opening=str(tmp_path / "all" / "closing"))
+    a = read_out(tmp_path / "all", "bills").to_pydict()
+    b = read_out(tmp_path / "again", "bills").to_pydict()
+    n_adm = {}
+    for bid, no in zip(a["bill_id"], a["admission_no"], strict=True):
+        n_adm[bid] = no
+    last = {}
+    for pid, y, no in zip(a["person_id"], a["year"], a["admission_no"], strict=True):
+        last[(pid, y)] = max(last.get((pid, y), 0), no)
+    for bid, pid, y, no in zip(b["bill_id"], b["person_id"], b["year"], b["admission_no"],
+                               strict=True):  # fmt: skip
+        assert no == n_adm[bid] + last[(pid, y)]
+    assert len(bills) == len(b["bill_id"])
+
+
+def test_unsorted_input_is_refused(tmp_path: Path) -> None:
+    tables, paths = make_data(tmp_path / "in", n_bills=50, items=3)
+    bills = tables[0]
+    perm = np.random.default_rng(0).permutation(len(bills))
+    pq.write_table(bills.take(pa.array(perm)), paths[0])
+    with pytest.raises(UnsortedInput, match=r"is not sorted: row .* sort the bills by household"):
+        plan(Spec(*paths, policy=(POLICY,)), 10)
+
+
+def corrupt(tmp_path: Path):
+    tables, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=2)
+    bills, items, _persons = tables
+    b = bills.to_pydict()
+    it = items.to_pydict()
+    b["hospital_level"][3] = "moon"  # unknown level
+    b["person_id"][7] = "P999999999"  # unknown person
+    b["admission_date"][11] = b["discharge_date"][11] + timedelta(days=1)  # after discharge
+    it["amount"][5] = -120  # negative amount
+    it["category"][9] = "Z"  # unknown category
+    pq.write_table(pa.table(b), paths[0])
+    pq.write_table(pa.table(it), paths[1])
+    bad_bills = {b["bill_id"][i] for i in (3, 7, 11)} | {it["bill_id"][i] for i in (5, 9)}
+    want = {("bills.parquet", 3, "hospital_level"), ("bills.parquet", 7, "person_id"),
+            ("bills.parquet", 11, "discharge_date"), ("items.parquet", 5, "amount"),
+            ("items.parquet", 9, "category")}  # fmt: skip
+    return tables, paths, bad_bills, want
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.batch.cli", "batch", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_bad_rows_fail_by_default_or_go_to_the_reject_file(tmp_path: Path) -> None:
+    tables, paths, bad_bills, want = corrupt(tmp_path)
+    out = tmp_path / "out"
+    r = cli(*paths, "--policy", POLICY, "--out", str(out), "--quiet", "--chunk-bills", "1000")
+    assert r.returncode == 1, r.stderr
+    for file, row, fld in want:
+        assert f"{file} row {row}: {fld}:" in r.stderr, (file, row, fld, r.stderr)
+    assert "items.parquet row 5: amount: -120 is negative" in r.stderr
+    assert not (out / "bills").exists()  # nothing written
+    rej = tmp_path / "rejects.csv"
+    r = cli(*paths, "--policy", POLICY, "--out", str(out), "--quiet", "--chunk-bills", "25",
+            "--reject-file", str(rej))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "bills settled of 60 read" in r.stdout
+    rows = pa.csv.read_csv(rej).to_pylist()
+    assert {(x["file"], x["row"], x["field"]) for x in rows} >= want
+    assert {x["bill_id"] for x in rows} == bad_bills
+    settled = set(read_out(out, "bills")["bill_id"].to_pylist())
+    assert settled.isdisjoint(bad_bills) and len(settled) == 60 - len(bad_bills)
+    # the good bills are settled as the reference settles them without the bad ones
+    bills, items, persons = tables
+    keep = pa.array([x not in bad_bills for x in bills["bill_id"].to_pylist()])
+    keep_i = pa.array([x not in bad_bills for x in items["bill_id"].cast(pa.string()).to_pylist()])
+    assert_equals_reference((bills.filter(keep), items.filter(keep_i), persons), out)
+
+
+def test_cli_refuses_unsorted_and_missing_columns(tmp_path: Path) -> None:
+    tables, paths = make_data(tmp_path / "in", n_bills=30, items=3)
+    pq.write_table(tables[1].drop_columns(["amount"]), paths[1])
+    r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 1 and "column(s) amount missing" in r.stderr
