@@ -83,7 +83,9 @@ class ItemCols:
     amount: np.ndarray
     amount_null: np.ndarray | None = None
     bill_id: np.ndarray | None = None  # link by bill id ...
-    bill_row: np.ndarray | None = None  # ... or by position in the bills table
+    bill_row: np.ndarray | None = None  # ... or by position in the bills table ...
+    bill_start: np.ndarray | None = None  # ... or as runs: bill b's items are rows
+    #   bill_start[b]:bill_start[b+1] (items grouped by bill in the bills' order; no copy)
     qty_e4: np.ndarray | None = None  # default 10000 (one unit)
     unit_price: np.ndarray | None = None
     unit_price_cap: np.ndarray | None = None
@@ -161,12 +163,12 @@ class _Rejects:
     def add(
         self,
         where: np.ndarray,
-        rows: np.ndarray,
+        rows: Any,
         file: str,
         field: str,
         values: Any,
         rule: Any,
-        bills: np.ndarray | None,
+        bills: Any,
     ) -> np.ndarray:
         """Record the rows where ``where`` holds; ``bills`` = bill index per row (or -1);
         ``values`` and ``rule`` are one for all rows or one per row."""
@@ -174,7 +176,7 @@ class _Rejects:
         if len(idx):
             vals = _pick(values, where.shape, idx)
             rules = _pick(rule, where.shape, idx)
-            b = None if bills is None else np.asarray(bills)[idx]
+            b = None if bills is None else bills(idx) if callable(bills) else np.asarray(bills)[idx]
             self.items.append((rows[idx], file, field, vals, rules, b))
         return idx
 
@@ -208,8 +210,23 @@ def _py(v: Any) -> Any:
     return v
 
 
-def _rows(rows: np.ndarray | None, n: int) -> np.ndarray:
-    return np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+class _Offset:
+    """Row numbers ``offset + i`` without an array of them."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def __getitem__(self, idx: Any) -> Any:
+        return np.asarray(idx, dtype=np.int64) + self.offset
+
+
+def _rows(rows: np.ndarray | int | None, n: int) -> Any:
+    """Row numbers: an array, or an offset (the rows are ``offset + 0..n-1``)."""
+    if rows is None:
+        return _Offset(0)
+    if isinstance(rows, int | np.integer):
+        return _Offset(int(rows))
+    return np.asarray(rows, dtype=np.int64)
 
 
 def _days(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -556,7 +573,13 @@ def prepare_columns(
     bad |= level < 0
 
     # ---- items
-    if items.bill_row is not None:
+    bs = None
+    ib: Any = None
+    if items.bill_start is not None:
+        bs = np.asarray(items.bill_start, dtype=np.int64)
+        if len(bs) != nb + 1 or bs[0] != 0 or bs[-1] != ni or np.any(bs[1:] < bs[:-1]):
+            raise ValueError(f"{itf}: bill_start is not a run index of {nb} bills over {ni} items")
+    elif items.bill_row is not None:
         ib = np.asarray(items.bill_row, dtype=np.int64)
         ib = np.where((ib >= 0) & (ib < nb), ib, -1)
         link_field, link_vals = "bill_row", items.bill_row
@@ -569,19 +592,30 @@ def prepare_columns(
             first_b[bcode[::-1]] = np.arange(nb)[::-1]  # the first bill with that id
         ib = np.where(code >= 0, first_b[np.maximum(code, 0)], -1) if ni else code
         link_field, link_vals = "bill_id", items.bill_id
-    rj.add(
-        ib < 0, irow, itf, link_field, link_vals,
-        f"names no bill of the bills table ({bf}); every item belongs to a bill", None,
-    )  # fmt: skip
-    linked = ib >= 0
-    ibs = np.maximum(ib, 0)
+    if bs is None:
+        rj.add(
+            ib < 0, irow, itf, link_field, link_vals,
+            f"names no bill of the bills table ({bf}); every item belongs to a bill", None,
+        )  # fmt: skip
+        linked: Any = ib >= 0
+        ibs = np.maximum(ib, 0)
+
+        def ib_of(idx: np.ndarray) -> np.ndarray:
+            return ib[idx]
+    else:
+        linked = True
+
+        def ib_of(idx: np.ndarray) -> np.ndarray:
+            return np.searchsorted(bs, idx, side="right") - 1
+
     cat = category_codes(items.category)
     item_bad = np.zeros(ni, dtype=bool)
 
     def item_rule(where: np.ndarray, fld: str, vals: Any, rule: str) -> None:
-        w = where & linked
-        rj.add(w, irow, itf, fld, vals, rule, ib)
-        item_bad[w] = True
+        w = where if linked is True else where & linked
+        if w.any():
+            rj.add(w, irow, itf, fld, vals, rule, ib_of)
+            item_bad[w] = True
 
     item_rule(
         cat == 0, "category", items.category, "is not a category; use A/B/C (or NHSA 01/02/03)"
@@ -666,9 +700,12 @@ def prepare_columns(
             "self-pay ratio",
         )  # fmt: skip
     bad_from_items = np.zeros(nb, dtype=bool)
-    bad_from_items[ib[item_bad]] = True
+    bad_from_items[ib_of(np.flatnonzero(item_bad))] = True
     bad |= bad_from_items
-    n_items_of = np.bincount(ibs[linked], minlength=nb) if nb else np.zeros(0, dtype=np.int64)
+    if bs is not None:
+        n_items_of = np.diff(bs)
+    else:
+        n_items_of = np.bincount(ibs[linked], minlength=nb) if nb else np.zeros(0, np.int64)
     noitems = (n_items_of == 0) & ~bad
     rj.add(
         noitems,
@@ -715,18 +752,28 @@ def prepare_columns(
     order = np.lexsort((bcode[keep], adm[keep], dis[keep], hu_code))
     kept = keep[order]
     n = len(kept)
-    pos_of = np.full(nb, -1, dtype=np.int64)
-    pos_of[kept] = np.arange(n)
-    ipos = np.where(linked, pos_of[ibs], -1)
-    counts = np.bincount(ipos[ipos >= 0], minlength=n) if n else np.zeros(0, dtype=np.int64)
-    item_start = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=item_start[1:])
-    in_order = ni > 0 and bool(np.all(ipos >= 0)) and bool(np.all(ipos[1:] >= ipos[:-1]))
-    if in_order:  # items already stored in settlement order: no copies
-        sel = None
+    sel: np.ndarray | None
+    if bs is not None:
+        cnt = n_items_of[kept]
+        item_start = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(cnt, out=item_start[1:])
+        if n == nb and np.array_equal(kept, np.arange(nb)):
+            sel = None  # every bill kept, already in settlement order: no copies
+        else:
+            sel = np.repeat(bs[kept] - item_start[:-1], cnt) + np.arange(item_start[-1])
     else:
-        mine = np.flatnonzero(ipos >= 0)
-        sel = mine[np.argsort(ipos[mine], kind="stable")]
+        pos_of = np.full(nb, -1, dtype=np.int64)
+        pos_of[kept] = np.arange(n)
+        ipos = np.where(linked, pos_of[ibs], -1)
+        counts = np.bincount(ipos[ipos >= 0], minlength=n) if n else np.zeros(0, np.int64)
+        item_start = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=item_start[1:])
+        in_order = ni > 0 and bool(np.all(ipos >= 0)) and bool(np.all(ipos[1:] >= ipos[:-1]))
+        if in_order:  # items already stored in settlement order: no copies
+            sel = None
+        else:
+            mine = np.flatnonzero(ipos >= 0)
+            sel = mine[np.argsort(ipos[mine], kind="stable")]
 
     def gather(a: np.ndarray) -> np.ndarray:
         return a if sel is None else a[sel]

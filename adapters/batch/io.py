@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from engine.columnar import BillCols, Coded, ItemCols, OpeningCols, PersonCols
+from engine.columnar import BillCols, Coded, ItemCols, OpeningCols, PersonCols, category_codes
 
 STR, DATE, INT = pa.string(), pa.date32(), pa.int64()
 SCHEMAS: dict[str, dict[str, tuple[pa.DataType, bool]]] = {
@@ -202,8 +202,51 @@ def bill_cols(t: pa.Table, file: str, lo: int = 0) -> BillCols:
     )  # fmt: skip
 
 
-def item_cols(t: pa.Table, file: str, lo: int = 0) -> ItemCols:
+def _one(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        if pa.types.is_dictionary(col.type):
+            col = col.unify_dictionaries()
+        return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    return col
+
+
+def category(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Categories as int8 1/2/3 (0 = unknown) without widening: a lookup per dictionary."""
+    col = _one(col)
+    if pa.types.is_integer(col.type):
+        return category_codes(pc.fill_null(col, 0).to_numpy())
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(pc.fill_null(col.cast(pa.string()), ""))
+    lut = category_codes(col.dictionary.to_numpy(zero_copy_only=False).astype(object))
+    idx = pc.fill_null(col.indices, -1).to_numpy() if col.null_count else col.indices.to_numpy()
+    lut = np.append(lut, np.int8(0))  # index -1 (null) -> unknown
+    return lut[idx]
+
+
+def bill_runs(col: pa.ChunkedArray | pa.Array, bill_ids: Coded) -> np.ndarray | None:
+    """``bill_start`` when the items are grouped by bill exactly in the bills' order, else
+    None (then items are linked by bill id)."""
+    col = _one(col)
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    if col.null_count:
+        return None
+    idx = col.indices.to_numpy()
+    n = len(idx)
+    starts = np.concatenate([[0], np.flatnonzero(idx[1:] != idx[:-1]) + 1]) if n else idx[:0]
+    if len(starts) != len(bill_ids):
+        return None
+    labels = col.dictionary.take(pa.array(idx[starts])).to_numpy(zero_copy_only=False)
+    if not np.array_equal(labels.astype(object), bill_ids.values()):
+        return None
+    return np.append(starts, n).astype(np.int64)
+
+
+def item_cols(t: pa.Table, file: str, lo: int = 0, bill_ids: Coded | None = None) -> ItemCols:
+    """Item columns; with ``bill_ids`` (the bills of the same part) items stored in the bills'
+    order are linked as runs, without any per-item index array."""
     g = t.column_names
+    runs = bill_runs(t["bill_id"], bill_ids) if bill_ids is not None else None
     amount, amount_null = ints(t["amount"])
     price = None
     if "unit_price" in g:
@@ -218,10 +261,11 @@ def item_cols(t: pa.Table, file: str, lo: int = 0) -> ItemCols:
         if qty_null is not None:
             qty = np.where(qty_null, 10000, qty)  # not given = one unit
     return ItemCols(
-        bill_id=coded(t["bill_id"]), category=coded(t["category"]), amount=amount,
+        bill_id=coded(t["bill_id"]) if runs is None else None, bill_start=runs,
+        category=category(t["category"]), amount=amount,
         amount_null=amount_null, qty_e4=qty, unit_price=price,
         unit_price_cap=cap, unit_price_cap_null=cap_null,
-        selfpay_ratio=ratio, selfpay_ratio_null=ratio_null, row=_rows(t, lo), file=file,
+        selfpay_ratio=ratio, selfpay_ratio_null=ratio_null, row=lo, file=file,
     )  # fmt: skip
 
 

@@ -228,7 +228,7 @@ def settle_part(spec: Spec, part: Part) -> PartResult:
     it = io.read_rows(spec.items, "items", part.item_lo, part.item_hi,
                       io.columns_of(spec.items, "items"))  # fmt: skip
     bc = io.bill_cols(bt, Path(spec.bills).name, part.bill_lo)
-    ic = io.item_cols(it, Path(spec.items).name, part.item_lo)
+    ic = io.item_cols(it, Path(spec.items).name, part.item_lo, bc.bill_id)
     del bt, it
     pcols = persons_for(spec, bc.person_id)
     opening = _opening(spec.opening) if spec.opening else None
