@@ -1,0 +1,23 @@
+"""Shared test set-up. Append only: other fixtures may be added below.
+
+Hypothesis profiles (chosen by the env var HYPOTHESIS_PROFILE, default "dev"):
+- dev: 200 examples per property;
+- ci: derandomized, 300 examples per property (the kernel == reference property reads its own
+  count from ONESTOP_HYPOTHESIS_EXAMPLES, default 10000; see tests/test_properties.py);
+- quick: 20 examples, e.g. for a run with NUMBA_DISABLE_JIT=1.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+_common = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+settings.register_profile("dev", max_examples=200, **_common)
+settings.register_profile("ci", max_examples=300, derandomize=True, database=None, **_common)
+settings.register_profile("quick", max_examples=20, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

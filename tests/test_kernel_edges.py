@@ -1,0 +1,392 @@
+"""Targeted examples for the kernel (and the reference): each figure computed by hand from
+domain.md. Every batch is settled three ways (reference, kernel, kernel on two threads) and the
+three must agree before the figures are checked."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from engine.accounts import LayerAccount, Opening, YearAccounts
+from engine.batch import BatchResult, reference_batch, settle_batch
+from engine.bill import Bill, parse_bill
+from engine.money import MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
+from engine.policy.policyset import PolicySet
+from engine.result import Settlement
+from tests.strategies import build_table
+
+REGION = {"code": "450900", "name": "edge county"}
+LEVELS = ("township", "county", "city")
+TAGS = ("poor", "low_income")
+
+
+def table(*layers: dict[str, Any], start: date = date(2019, 1, 1), end: date | None = None,
+          b_ratio: int = 1000) -> Any:  # fmt: skip
+    d: dict[str, Any] = {
+        "region": REGION,
+        "effective_from": start,
+        "hospital_levels": list(LEVELS),
+        "tags": list(TAGS),
+        "b_selfpay_ratio": b_ratio,
+        "layers": list(layers),
+    }
+    if end is not None:
+        d["effective_to"] = end
+    return build_table(d)
+
+
+def reimburse(lid: str = "basic", covers: tuple[str, ...] = ("in_scope",), **variant: Any) -> dict:
+    variant.setdefault("segments", [{"ratio": 10000}])
+    return {"id": lid, "name": lid, "fund_code": "390100", "kind": "reimburse",
+            "covers": list(covers), "variants": [variant]}  # fmt: skip
+
+
+def person(pid: str = "p1", household: str = "h1", birth: date = date(1970, 6, 15),
+           tags: tuple[Any, ...] = ()) -> dict:  # fmt: skip
+    return {"id": pid, "birth_date": birth, "household": household, "tags": list(tags)}
+
+
+def bill(bid: str, items: list[dict], who: dict | None = None, level: str = "county",
+         admission: date = date(2023, 3, 1), discharge: date | None = None) -> Bill:  # fmt: skip
+    return parse_bill({
+        "id": bid, "person": who or person(), "hospital_level": level,
+        "admission_date": admission, "discharge_date": discharge or admission, "items": items,
+    })  # fmt: skip
+
+
+def A(amount: int, **kw: Any) -> dict:
+    return {"category": "A", "amount": amount, **kw}
+
+
+def B(amount: int, **kw: Any) -> dict:
+    return {"category": "B", "amount": amount, **kw}
+
+
+def C(amount: int) -> dict:
+    return {"category": "C", "amount": amount}
+
+
+def settle(tables: Any, bills: list[Bill], opening: Opening | None = None) -> BatchResult:
+    """Kernel result, after checking it equals the reference (and the two-thread kernel)."""
+    policies = PolicySet.of(tables if isinstance(tables, list) else [tables])
+    ref = reference_batch(bills, policies, opening)
+    for threads in (1, 2):
+        ker = settle_batch(bills, policies, opening, threads=threads)
+        assert ker.settlements == ref.settlements
+        for mine, theirs in ((ker.closing.person, ref.closing.person),
+                             (ker.closing.household, ref.closing.household)):  # fmt: skip
+            assert {k: v.to_dict() for k, v in mine.items()} == {
+                k: v.to_dict() for k, v in theirs.items()
+            }
+    for s in ker.settlements:
+        s.check_conservation()
+    return ker
+
+
+def one(tables: Any, b: Bill, opening: Opening | None = None) -> Settlement:
+    return settle(tables, [b], opening).settlements[0]
+
+
+def pays(s: Settlement) -> dict[str, int]:
+    return {r.layer_id: r.pay for r in s.layers}
+
+
+# --------------------------------------------------------------------------- buckets
+
+
+def test_zero_amount_bill() -> None:
+    t = table(
+        reimburse(deductible={"basis": "admission", "amount": 30000}, segments=[{"ratio": 7000}]),
+        {"id": "backstop", "name": "b", "fund_code": "640100", "kind": "backstop",
+         "variants": [{"max_share": 1000, "annual_ceiling": 500000}]},
+        {"id": "alert", "name": "a", "fund_code": "999999", "kind": "alert",
+         "variants": [{"threshold": 0, "segments": [{"ratio": 5000}]}]},
+    )  # fmt: skip
+    s = one(t, bill("z", [A(0), B(0), C(0)]))
+    assert s.buckets.total == 0 and s.window_pay == 0 and s.net_selfpay == 0
+    assert all(r.applied and r.base == r.pay == r.deductible == 0 for r in s.layers)
+    assert not s.alerts  # self-pay 0 is not above a threshold of 0
+    assert s.admission_no == 1
+    assert all(r.account == LayerAccount() for r in s.layers)
+
+
+def test_bill_of_only_c_items() -> None:
+    t = table(
+        reimburse(),  # in_scope only
+        reimburse(
+            "backbone",
+            covers=("in_scope", "pre_selfpay", "over_limit", "out_of_catalogue"),
+            segments=[{"ratio": 5000}],
+        ),
+    )
+    s = one(t, bill("c", [C(10000), C(5001)]))
+    assert (s.buckets.total, s.buckets.out_of_catalogue, s.buckets.in_scope) == (15001, 15001, 0)
+    assert pays(s) == {"basic": 0, "backbone": 7501}  # 7500.5 rounds half up
+    assert s.layers[0].base == 0 and s.layers[1].base == 15001
+    assert s.net_selfpay == 7500
+
+
+def test_after_discharge_layer_is_not_paid_at_the_window() -> None:
+    backbone = reimburse("backbone", covers=("out_of_catalogue",), segments=[{"ratio": 5000}])
+    t = table(reimburse(), {**backbone, "settle_at": "after_discharge"})
+    s = one(t, bill("c", [A(1000), C(2000)]))
+    assert pays(s) == {"basic": 1000, "backbone": 1000}
+    assert (s.window_pay, s.net_selfpay) == (2000, 1000)
+
+
+def test_b_item_with_full_first_selfpay_and_default_ratio_half_up() -> None:
+    t = table(reimburse(covers=("in_scope", "pre_selfpay")))
+    s = one(t, bill("b", [B(12345, selfpay_ratio=10000), B(10005)]))
+    # 12345 all first self-pay; 10005 at the table's 10%: 1000.5 -> 1001, in scope 9004
+    assert (s.buckets.pre_selfpay, s.buckets.in_scope) == (12345 + 1001, 9004)
+    assert s.layers[0].base == s.buckets.total  # covers both buckets
+    zero = one(t, bill("b0", [B(777, selfpay_ratio=0)]))
+    assert (zero.buckets.pre_selfpay, zero.buckets.in_scope) == (0, 777)
+
+
+def test_price_caps() -> None:
+    t = table(reimburse())
+    s = one(t, bill("cap", [
+        A(4000, qty_e4=25000, unit_price_cap=1000),  # cap 2500: 1500 over the limit
+        B(5000, qty_e4=10000, unit_price_cap=3000, selfpay_ratio=2000),  # 2000 over; 600 pre
+        A(5, qty_e4=3333, unit_price_cap=15),  # cap 4.9995 -> 5: nothing over
+        A(6, qty_e4=3333, unit_price_cap=15),  # 1 over
+        A(100, unit_price_cap=1000),  # cap above the amount
+    ]))  # fmt: skip
+    b = s.buckets
+    assert b.over_limit == 1500 + 2000 + 0 + 1 + 0
+    assert b.pre_selfpay == 600
+    assert b.in_scope == 2500 + 2400 + 5 + 5 + 100
+    assert b.total == 4000 + 5000 + 5 + 6 + 100
+
+
+def test_largest_allowed_values_stay_exact() -> None:
+    """MAX_AMOUNT items, MAX_UNIT_PRICE x MAX_QTY_E4 caps: the kernel's int64 stays exact."""
+    t = table(reimburse(segments=[{"up_to": MAX_AMOUNT, "ratio": 9999}, {"ratio": 1}]))
+    s = one(t, bill("max", [
+        A(MAX_AMOUNT, qty_e4=MAX_QTY_E4, unit_price_cap=MAX_UNIT_PRICE),
+        B(MAX_AMOUNT, selfpay_ratio=3333), A(MAX_AMOUNT), A(MAX_AMOUNT),
+    ]))  # fmt: skip
+    pre = (MAX_AMOUNT * 3333 + 5000) // 10000
+    in_scope = 4 * MAX_AMOUNT - pre
+    assert s.buckets.in_scope == in_scope
+    exact = MAX_AMOUNT * 9999 + (in_scope - MAX_AMOUNT) * 1
+    assert s.layers[0].pay == (exact + 5000) // 10000
+
+
+# --------------------------------------------------------------------------- deductibles, caps
+
+
+def test_later_admissions_deductible_on_the_second_admission() -> None:
+    t = table(reimburse(deductible={"basis": "admission", "amount": 30000,
+                                    "later_admissions": 15000}))  # fmt: skip
+    res = settle(t, [
+        bill("second", [A(100000)], admission=date(2023, 5, 1)),
+        bill("first", [A(100000)], admission=date(2023, 3, 1)),
+        bill("next-year", [A(100000)], admission=date(2024, 1, 2)),
+    ])  # fmt: skip
+    s = {x.bill_id: x for x in res.settlements}
+    assert [s[b].admission_no for b in ("first", "second", "next-year")] == [1, 2, 1]
+    assert [s[b].layers[0].deductible for b in ("first", "second", "next-year")] == [
+        30000, 15000, 30000,
+    ]  # fmt: skip
+    assert s["second"].layers[0].pay == 85000
+    # an admission already settled this year (opening accounts) makes the first bill a 2nd one
+    opening = Opening(person={("p1", 2023): YearAccounts(admissions=1)})
+    again = one(t, bill("x", [A(100000)]), opening)
+    assert (again.admission_no, again.layers[0].deductible) == (2, 15000)
+
+
+def test_yearly_deductible_spans_bills() -> None:
+    t = table(reimburse(deductible={"basis": "year", "amount": 50000},
+                        segments=[{"ratio": 8000}]))  # fmt: skip
+    res = settle(t, [
+        bill("b1", [A(30000)], admission=date(2023, 2, 1)),
+        bill("b2", [A(100000)], admission=date(2023, 3, 1)),
+        bill("b3", [A(10000)], admission=date(2023, 4, 1)),
+    ])  # fmt: skip
+    r = [s.layers[0] for s in res.settlements]
+    assert [(x.deductible, x.eligible, x.pay) for x in r] == [
+        (30000, 0, 0), (20000, 80000, 64000), (0, 10000, 8000),
+    ]  # fmt: skip
+    assert [x.account.deductible_used for x in r] == [30000, 50000, 50000]
+
+
+def test_annual_cap_hit_mid_bill() -> None:
+    t = table(reimburse(segments=[{"ratio": 9000}], annual_cap=100000))
+    res = settle(t, [
+        bill("b1", [A(100000)], admission=date(2023, 2, 1)),
+        bill("b2", [A(50000)], admission=date(2023, 3, 1)),
+        bill("b3", [A(20000)], admission=date(2023, 4, 1)),
+    ])  # fmt: skip
+    r = [s.layers[0] for s in res.settlements]
+    assert [(x.pay, x.cap, x.account.paid) for x in r] == [
+        (90000, "", 90000), (10000, "annual_cap", 100000), (0, "annual_cap", 100000),
+    ]  # fmt: skip
+    assert res.settlements[1].net_selfpay == 40000
+
+
+def test_admission_cap_then_annual_cap() -> None:
+    t = table(reimburse(segments=[{"ratio": 9000}], admission_cap=30000, annual_cap=50000))
+    res = settle(t, [
+        bill("b1", [A(100000)], admission=date(2023, 2, 1)),
+        bill("b2", [A(100000)], admission=date(2023, 3, 1)),
+    ])  # fmt: skip
+    r = [s.layers[0] for s in res.settlements]
+    assert [(x.pay, x.cap) for x in r] == [(30000, "admission_cap"), (20000, "annual_cap")]
+
+
+def test_level_maps_pick_the_bills_level() -> None:
+    t = table(reimburse(deductible={"basis": "admission",
+                                    "amount": {"township": 0, "county": 30000, "city": 60000}},
+                        segments=[{"ratio": {"township": 9500, "county": 8000, "city": 6500}}]))  # fmt: skip
+    res = settle(t, [bill(lv, [A(100000)], level=lv, who=person(lv, lv)) for lv in LEVELS])
+    assert [s.layers[0].pay for s in res.settlements] == [95000, 56000, 26000]
+
+
+# --------------------------------------------------------------------------- backstop, alerts
+
+
+def test_backstop_with_both_limits() -> None:
+    basic = reimburse(segments=[{"ratio": 5000}])
+    t = table(basic, {"id": "backstop", "name": "b", "fund_code": "640100", "kind": "backstop",
+                      "variants": [{"max_share": 1000, "annual_ceiling": 500000}]})  # fmt: skip
+    res = settle(t, [
+        # small bill: 10% of 200,000 = 20,000 binds before the 500,000 ceiling
+        bill("small", [A(200000)], who=person("q", "hq")),
+        # big bill: 10% would be 1,000,000; the yearly ceiling leaves 500,000
+        bill("big", [A(10_000_000)], admission=date(2023, 3, 1)),
+        # after the ceiling is used up the patient keeps nothing of the covered cost
+        bill("after", [A(100000), C(7000)], admission=date(2023, 4, 1)),
+    ])  # fmt: skip
+    s = {x.bill_id: x for x in res.settlements}
+    small, big, after = (s[k].layers[1] for k in ("small", "big", "after"))
+    assert (small.pay, small.cap, small.account.selfpay_cum) == (80000, "max_share", 20000)
+    assert (big.pay, big.cap, big.account.selfpay_cum) == (4_500_000, "annual_ceiling", 500000)
+    assert (after.pay, after.cap, after.account.selfpay_cum) == (50000, "annual_ceiling", 500000)
+    assert s["after"].net_selfpay == 7000  # out of catalogue, not covered
+
+
+def test_household_alert_across_two_persons() -> None:
+    alert = {"id": "watch", "name": "w", "fund_code": "999999", "kind": "alert",
+             "scope": "household",
+             "variants": [{"threshold": 100000, "segments": [{"ratio": 5000}],
+                           "annual_cap": 30000}]}  # fmt: skip
+    mine = {**alert, "id": "mine", "scope": "person"}
+    mine["variants"] = [{"threshold": 100000, "segments": [{"ratio": 5000}]}]
+    t = table(alert, mine)
+    a, b, other = person("a", "h"), person("b", "h"), person("c", "elsewhere")
+    res = settle(t, [
+        bill("a1", [A(80000)], a, admission=date(2023, 3, 1)),
+        bill("b1", [A(60000)], b, admission=date(2023, 4, 1)),
+        bill("c1", [A(90000)], other, admission=date(2023, 4, 2)),
+        bill("a2", [A(50000)], a, admission=date(2023, 5, 1)),
+    ])  # fmt: skip
+    s = {x.bill_id: x for x in res.settlements}
+    hh = {k: s[k].layers[0] for k in s}
+    assert [(hh[k].relief, hh[k].alert, hh[k].account.selfpay_cum) for k in ("a1", "b1", "a2")] == [
+        (0, False, 80000), (20000, True, 140000), (10000, True, 190000),
+    ]  # fmt: skip
+    assert hh["a2"].cap == "annual_cap" and hh["a2"].account.paid == 30000
+    assert (hh["c1"].relief, hh["c1"].alert) == (0, False)  # another household
+    # the person-scope alert sees each person alone: a reaches 130,000, b only 60,000
+    assert (s["a2"].layers[1].relief, s["a2"].layers[1].account.selfpay_cum) == (15000, 130000)
+    assert not s["b1"].layers[1].alert
+    # alerts pay nothing: the patient still bears all
+    assert all(x.net_selfpay == x.buckets.total for x in res.settlements)
+    assert [(al.person, al.household, al.layer, al.relief) for al in s["b1"].alerts] == [
+        ("b", "h", "watch", 20000)
+    ]
+    assert res.closing.household[("h", 2023)].get("watch").selfpay_cum == 190000
+
+
+# --------------------------------------------------------------------------- years, tables
+
+
+def test_year_boundary_resets_accounts() -> None:
+    t = table(reimburse(deductible={"basis": "year", "amount": 50000}))
+    res = settle(t, [
+        bill("dec", [A(30000)], admission=date(2022, 12, 1), discharge=date(2022, 12, 10)),
+        # admitted in 2022, discharged in 2023: accounting year 2023, fresh accounts
+        bill("cross", [A(30000)], admission=date(2022, 12, 28), discharge=date(2023, 1, 3)),
+        bill("feb", [A(30000)], admission=date(2023, 2, 1)),
+    ])  # fmt: skip
+    s = {x.bill_id: x for x in res.settlements}
+    assert [(s[k].year, s[k].admission_no, s[k].layers[0].deductible)
+            for k in ("dec", "cross", "feb")] == [(2022, 1, 30000), (2023, 1, 30000),
+                                                  (2023, 2, 20000)]  # fmt: skip
+    assert res.closing.person[("p1", 2022)].get("basic").deductible_used == 30000
+    assert res.closing.person[("p1", 2023)].get("basic").deductible_used == 50000
+
+
+def test_policy_change_mid_year_continues_accounts() -> None:
+    segs = [{"up_to": 50000, "ratio": 5000}, {"ratio": 8000}]
+    crit = reimburse("crit", deductible={"basis": "year", "amount": 20000}, segments=segs,
+                     tiers_basis="year")  # fmt: skip
+    crit2 = reimburse("crit", deductible={"basis": "year", "amount": 20000},
+                      segments=[segs[0], {"ratio": 9000}], tiers_basis="year")  # fmt: skip
+    t1 = table(crit, start=date(2023, 1, 1), end=date(2023, 6, 30))
+    t2 = table(reimburse("new", segments=[{"ratio": 0}]), crit2, start=date(2023, 7, 1))
+    res = settle([t1, t2], [
+        bill("june", [A(60000)], admission=date(2023, 6, 1)),
+        # admitted under the old table, discharged under the new: the new one settles it
+        bill("july", [A(30000)], admission=date(2023, 6, 25), discharge=date(2023, 7, 2)),
+    ])  # fmt: skip
+    june, july = res.settlements
+    assert june.policy.endswith("2023-06-30") and july.policy.endswith("open")
+    j = june.layers[0]
+    assert (j.deductible, j.eligible, j.pay, j.account.eligible_cum) == (20000, 40000, 20000, 40000)
+    k = july.layers[1]
+    assert k.layer_id == "crit"
+    # the deductible is used up; tiers continue from 40,000: R(70,000) - R(40,000) at the new
+    # ratios = (25,000 + 18,000) - 20,000
+    assert (k.deductible, k.eligible, k.pay) == (0, 30000, 23000)
+    assert k.account == LayerAccount(20000, 70000, 43000, 0)
+    assert july.admission_no == 2
+
+
+# --------------------------------------------------------------------------- why not applied
+
+
+@pytest.mark.parametrize(
+    ("eligibility", "variants", "who", "level", "reason"),
+    [
+        ({"tags_any": ["poor"]}, None, person(), "county", "tags_any"),
+        ({"tags_none": ["low_income"]}, None, person(tags=("low_income",)), "county", "tags_none"),
+        ({"age_min": 18}, None, person(birth=date(2005, 3, 2)), "county", "age_min"),
+        ({"age_max": 60}, None, person(birth=date(1962, 3, 1)), "county", "age_max"),
+        ({"levels": ["city"]}, None, person(), "county", "level"),
+        ({}, [{"when": {"tags_any": ["poor"]}, "segments": [{"ratio": 9000}]}], person(),
+         "county", "no_variant"),
+        ({}, [{"when": {"levels": ["city"]}, "segments": [{"ratio": 9000}]}], person(),
+         "county", "no_variant"),
+        # a tag that expired the day before admission does not count
+        ({"tags_any": ["poor"]}, None,
+         person(tags=({"tag": "poor", "valid_to": date(2023, 2, 28)},)), "county", "tags_any"),
+        # 18 on the admission day (birthday): old enough; 60 until the day before 61
+        ({"age_min": 18}, None, person(birth=date(2005, 3, 1)), "county", ""),
+        ({"age_max": 60}, None, person(birth=date(1962, 3, 2)), "county", ""),
+        ({"tags_any": ["poor"]}, None,
+         person(tags=({"tag": "poor", "valid_from": date(2023, 3, 1)},)), "county", ""),
+    ],
+)  # fmt: skip
+def test_layers_not_applying_record_why(
+    eligibility: dict, variants: list | None, who: dict, level: str, reason: str
+) -> None:
+    layer = reimburse("extra", segments=[{"ratio": 5000}])
+    layer["eligibility"] = eligibility
+    if variants is not None:
+        layer["variants"] = variants
+    t = table(reimburse(segments=[{"ratio": 1000}]), layer)
+    opening = Opening(person={("p1", 2023): YearAccounts({"extra": LayerAccount(1, 2, 3, 4)})})
+    s = one(t, bill("w", [A(10000)], who, level=level, admission=date(2023, 3, 1)), opening)
+    r = s.layers[1]
+    assert r.reason == reason
+    if reason:
+        assert (r.applied, r.variant, r.base, r.pay) == (False, -1, 0, 0)
+        assert r.account == LayerAccount(1, 2, 3, 4)  # untouched
+        assert s.net_selfpay == 9000
+    else:
+        assert r.applied and r.pay == 4500 and r.account.paid == 3 + 4500
