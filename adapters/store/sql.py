@@ -26,10 +26,13 @@ URLs: ``sqlite:///var/onestop.db`` (relative path; parent directories are create
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -169,6 +172,7 @@ class SqlStore:
         # one shared connection, so a unit of work holds it (reentrant) from start to end.
         self.writer = threading.Lock() if self.sqlite and not memory else None
         self.memory = threading.RLock() if memory else None
+        self.x = _Dialect(self.sqlite)
         self._tables: dict[int, PolicyTable] = {}
         self._tables_lock = threading.Lock()
         if migrate:
@@ -244,7 +248,17 @@ class SqlUnitOfWork:
                 self._end()
                 raise
         if not self.s.sqlite:
-            self._mode = "write" if write else (self._mode or "read")
+            # READ COMMITTED gives each statement its own snapshot, so reads before the first
+            # write or lock run in autocommit (no BEGIN/ROLLBACK round trips); from then on
+            # one transaction.
+            if write and self._mode != "write":
+                c.connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]
+                if not c.in_transaction():
+                    c.begin()  # so that SQLAlchemy's commit reaches the driver
+                self._mode = "write"
+            elif not self._mode:
+                c.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+                self._mode = "read"
             return c
         if write and self._mode != "write":
             if self._mode == "read":
@@ -263,6 +277,30 @@ class SqlUnitOfWork:
             self._mode = "read"
         return c
 
+    def run(self, sql: str, params: Any = (), write: bool = False) -> Any:
+        """Execute hand-written SQL (``:name`` parameters) on the driver's cursor: the hot
+        path, without SQLAlchemy's per-statement overhead. Driver errors are raised as
+        SQLAlchemy's exceptions (IntegrityError, OperationalError, ...)."""
+        raw = self.conn(write).connection.dbapi_connection
+        assert raw is not None
+        q = self.s.x.sql(sql)
+        cur = raw.cursor()
+        try:
+            cur.execute(q, params)
+        except self.s.x.errors as err:
+            raise sa.exc.DBAPIError.instance(q, params, err, self.s.x.errors) from err
+        return cur
+
+    def run_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
+        raw = self.conn(True).connection.dbapi_connection
+        assert raw is not None
+        q = self.s.x.sql(sql)
+        cur = raw.cursor()
+        try:
+            cur.executemany(q, rows)
+        except self.s.x.errors as err:
+            raise sa.exc.DBAPIError.instance(q, rows, err, self.s.x.errors) from err
+
     def lock(self, household_id: str, year: int) -> None:
         key = (household_id, year)
         if key in self._locked:
@@ -270,18 +308,10 @@ class SqlUnitOfWork:
         if self.s.sqlite:
             self.conn(write=True)  # BEGIN IMMEDIATE: the one writer until commit or rollback
         else:
-            c = self.conn(write=True)
-            hy = T.household_years
-            c.execute(
-                pg_insert(hy)
-                .values(household_id=household_id, year=year, admissions=0)
-                .on_conflict_do_nothing(index_elements=["household_id", "year"])
-            )
-            c.execute(
-                sa.select(hy.c.admissions)
-                .where(hy.c.household_id == household_id, hy.c.year == year)
-                .with_for_update()
-            )
+            k = {"h": household_id, "y": year}
+            if self.run(_LOCK, k, write=True).fetchone() is None:
+                self.run(_LOCK_ROW, k, write=True)
+                self.run(_LOCK, k, write=True).fetchone()
         self.accounts.forget()  # anything read before the lock may be stale
         self._locked.add(key)
 
@@ -306,6 +336,10 @@ class SqlUnitOfWork:
         conn, self._conn = self._conn, None
         try:
             if conn is not None:
+                if not self.s.sqlite and not conn.invalidated:
+                    raw = conn.connection.dbapi_connection
+                    if raw is not None and not raw.closed and raw.autocommit:
+                        raw.autocommit = False  # back to the driver's default for the pool
                 conn.close()
         finally:
             self._mode = ""
@@ -324,9 +358,99 @@ class SqlUnitOfWork:
 # --- repositories ----------------------------------------------------------------------------
 
 
+class _Dialect:
+    """What differs between the drivers on the hand-written hot path: parameter style and how
+    JSON, dates and timestamps go in and come out (matching what SQLAlchemy's types write)."""
+
+    def __init__(self, sqlite: bool):
+        self.sqlite = sqlite
+        self._sql: dict[str, str] = {}
+        if sqlite:
+            import sqlite3
+
+            self.errors: type[Exception] = sqlite3.Error
+            self.json_in: Any = lambda v: json.dumps(v, ensure_ascii=False)
+        else:
+            import psycopg
+            from psycopg.types.json import Json
+
+            self.errors = psycopg.Error
+            self.json_in = Json
+
+    def sql(self, q: str) -> str:
+        """``:name`` parameters as the driver wants them (sqlite3 takes them as they are)."""
+        if self.sqlite:
+            return q
+        out = self._sql.get(q)
+        if out is None:
+            out = self._sql[q] = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", q.replace("%", "%%"))
+        return out
+
+    def json_out(self, v: Any) -> Any:
+        return json.loads(v) if isinstance(v, str | bytes) else v
+
+    def ts_in(self, v: datetime | None) -> Any:
+        if v is None:
+            return None
+        v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+        return v.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else v
+
+    def ts_out(self, v: Any) -> datetime | None:
+        if v is None:
+            return None
+        if isinstance(v, str):
+            v = datetime.fromisoformat(v)
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+    def date_in(self, v: date | None) -> Any:
+        return v.isoformat() if self.sqlite and v is not None else v
+
+    def date_out(self, v: Any) -> date | None:
+        return date.fromisoformat(v) if isinstance(v, str) else v
+
+
 def _chunks(xs: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(xs), n):
         yield xs[i : i + n]
+
+
+_LOCK = "SELECT 1 FROM household_years WHERE household_id = :h AND year = :y FOR UPDATE"
+_LOCK_ROW = (
+    "INSERT INTO household_years (household_id, year, admissions) VALUES (:h, :y, 0) "
+    "ON CONFLICT (household_id, year) DO NOTHING"
+)
+_FOUR = ", ".join(ACCOUNT_FIELDS)
+
+
+@functools.cache
+def _values(cols: tuple[str, ...], n: int, p: str = "") -> str:
+    """``(:a_0, :b_0), (:a_1, :b_1), ...``: n rows of parameters, one statement."""
+    return ", ".join("(" + ", ".join(f":{p}{c}_{i}" for c in cols) + ")" for i in range(n))
+
+
+def _flat(rows: list[dict[str, Any]], cols: tuple[str, ...], p: str = "") -> dict[str, Any]:
+    return {f"{p}{c}_{i}": r[c] for i, r in enumerate(rows) for c in cols}
+
+
+_ACC_COLS = ("k", "y", "l", *ACCOUNT_FIELDS)
+
+
+def _account_sql(years: str, layers: str, col: str) -> tuple[str, tuple[str, str], str, str]:
+    read = (
+        f"SELECT layer_id, {_FOUR} FROM {layers} WHERE {col} = :k AND year = :y "
+        f"UNION ALL SELECT NULL, admissions, 0, 0, 0 FROM {years} WHERE {col} = :k AND year = :y"
+    )
+    upsert_layers = (  # + VALUES ... + ON CONFLICT
+        f"INSERT INTO {layers} ({col}, year, layer_id, {_FOUR}) VALUES ",
+        f" ON CONFLICT ({col}, year, layer_id) DO UPDATE SET "
+        + ", ".join(f"{f} = excluded.{f}" for f in ACCOUNT_FIELDS),
+    )
+    delete_layer = f"DELETE FROM {layers} WHERE {col} = :k AND year = :y AND layer_id = :l"
+    upsert_year = (
+        f"INSERT INTO {years} ({col}, year, admissions) VALUES (:k, :y, :a) "
+        f"ON CONFLICT ({col}, year) DO UPDATE SET admissions = excluded.admissions"
+    )
+    return read, upsert_layers, delete_layer, upsert_year
 
 
 class _Accounts:
@@ -334,9 +458,9 @@ class _Accounts:
     per key and year for the admissions count. Saves write only what changed since the last
     read of the key in this transaction."""
 
-    _KINDS: ClassVar[dict[str, tuple[sa.Table, sa.Table, str]]] = {
-        "person": (T.person_years, T.person_year_layers, "person_id"),
-        "household": (T.household_years, T.household_year_layers, "household_id"),
+    _SQL: ClassVar[dict[str, tuple[str, tuple[str, str], str, str]]] = {
+        "person": _account_sql("person_years", "person_year_layers", "person_id"),
+        "household": _account_sql("household_years", "household_year_layers", "household_id"),
     }
 
     def __init__(self, uow: SqlUnitOfWork):
@@ -347,23 +471,9 @@ class _Accounts:
         self._seen.clear()
 
     def _read(self, scope: str, key: str, year: int) -> YearAccounts:
-        years, layers, col = self._KINDS[scope]
-        q = sa.union_all(
-            sa.select(
-                layers.c.layer_id,
-                *(layers.c[f] for f in ACCOUNT_FIELDS),
-            ).where(layers.c[col] == key, layers.c.year == year),
-            sa.select(
-                sa.cast(sa.null(), sa.String(64)).label("layer_id"),
-                sa.cast(years.c.admissions, sa.BigInteger),
-                sa.cast(sa.literal(0), sa.BigInteger),
-                sa.cast(sa.literal(0), sa.BigInteger),
-                sa.cast(sa.literal(0), sa.BigInteger),
-            ).where(years.c[col] == key, years.c.year == year),
-        )
         adm = 0
         acc: dict[str, LayerAccount] = {}
-        for lid, a, b, c, d in self.u.conn().execute(q):
+        for lid, a, b, c, d in self.u.run(self._SQL[scope][0], {"k": key, "y": year}):
             if lid is None:
                 adm = int(a)
             else:
@@ -373,34 +483,25 @@ class _Accounts:
         return ya
 
     def _save(self, scope: str, key: str, year: int, acc: YearAccounts) -> None:
-        years, layers, col = self._KINDS[scope]
-        c = self.u.conn(write=True)
+        _, upsert_layers, delete_layer, upsert_year = self._SQL[scope]
+        self.u.conn(write=True)
         before = self._seen.get((scope, key, year))
         if before is None:
             before = self._read(scope, key, year)
         changed = [
-            {
-                col: key,
-                "year": year,
-                "layer_id": lid,
-                **dict(zip(ACCOUNT_FIELDS, v.as_tuple(), strict=True)),
-            }
+            {"k": key, "y": year, "l": lid, **dict(zip(ACCOUNT_FIELDS, v.as_tuple(), strict=True))}
             for lid, v in acc.layers.items()
             if before.layers.get(lid) != v
         ]
-        gone = [lid for lid in before.layers if lid not in acc.layers]
         if changed:
-            c.execute(self.u.s.upsert(layers), changed)
-        if gone:
-            c.execute(
-                layers.delete().where(
-                    layers.c[col] == key, layers.c.year == year, layers.c.layer_id.in_(gone)
-                )
-            )
+            head, tail = upsert_layers
+            sql = head + _values(_ACC_COLS, len(changed)) + tail
+            self.u.run(sql, _flat(changed, _ACC_COLS), write=True)
+        for lid in before.layers:
+            if lid not in acc.layers:
+                self.u.run(delete_layer, {"k": key, "y": year, "l": lid}, write=True)
         if acc.admissions != before.admissions:
-            c.execute(
-                self.u.s.upsert(years), {col: key, "year": year, "admissions": acc.admissions}
-            )
+            self.u.run(upsert_year, {"k": key, "y": year, "a": acc.admissions}, write=True)
         self._seen[(scope, key, year)] = acc
 
     def person_year(self, person_id: str, year: int) -> YearAccounts:
@@ -417,9 +518,77 @@ class _Accounts:
 
 
 _S = T.settlements
-_M = T.settlement_moves
 _L = T.settlement_layers
-_HEAD = [c for c in _S.c if c.name not in ("total", "funds_total", "window_pay", "net_selfpay")]
+_HEAD_COLS = (
+    "settlement_id, request_id, bill_digest, bill, settlement, created_at, status, "
+    "reversed_at, reversal_request_id"
+)
+_MOVE_COLS = "settlement_id, scope, key, year, layer_id, " + ", ".join(
+    f"d_{f}" for f in ACCOUNT_FIELDS
+)
+_BY_ID = f"SELECT {_HEAD_COLS} FROM settlements WHERE settlement_id = :id"
+_BY_REQUEST = f"SELECT {_HEAD_COLS} FROM settlements WHERE request_id = :id"
+_MOVES_OF = f"SELECT {_MOVE_COLS} FROM settlement_moves WHERE settlement_id = :id ORDER BY position"
+_ACTIVE = (
+    "SELECT settlement_id FROM settlements WHERE bill_id = :id AND status = 'settled' "
+    "ORDER BY created_at LIMIT 1"
+)
+_SETTLEMENT_COLS = (
+    "settlement_id", "request_id", "bill_id", "bill_digest", "person_id", "household",
+    "region", "year", "total", "funds_total", "window_pay", "net_selfpay", "status",
+    "created_at", "reversed_at", "reversal_request_id", "bill", "settlement",
+)  # fmt: skip
+_ADD = (
+    f"INSERT INTO settlements ({', '.join(_SETTLEMENT_COLS)}) "
+    f"VALUES ({', '.join(':' + c for c in _SETTLEMENT_COLS)}) "
+    "ON CONFLICT (request_id) DO NOTHING RETURNING settlement_id"
+)
+_M_COLS = (
+    "settlement_id", "position", "scope", "key", "year", "layer_id",
+    *(f"d_{f}" for f in ACCOUNT_FIELDS),
+)  # fmt: skip
+_L_COLS = (
+    "settlement_id", "position", "layer_id", "fund_code", "kind", "settle_at", "scope",
+    "reason", "variant", "base", "deductible", "eligible", "pay", "relief", "cap",
+)  # fmt: skip
+
+
+@functools.cache
+def _add_rows_sql(table: str, cols: tuple[str, ...], n: int) -> str:
+    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES {_values(cols, n)}"
+
+
+@functools.cache
+def _add_all_sql(n_moves: int, n_layers: int) -> str:
+    """PostgreSQL: the settlement, its moves and its layer rows in one statement; when the
+    request id is taken, nothing is inserted and no row comes back."""
+    parts = [f"WITH s AS ({_ADD})"]
+    for name, table, cols, n in (
+        ("m", "settlement_moves", _M_COLS, n_moves),
+        ("l", "settlement_layers", _L_COLS, n_layers),
+    ):
+        if n:
+            rest = cols[1:]
+            parts.append(
+                f", {name} AS (INSERT INTO {table} ({', '.join(cols)}) "
+                f"SELECT s.settlement_id, {', '.join('v.' + c for c in rest)} FROM s, "
+                f"(VALUES {_values(rest, n, name)}) AS v({', '.join(rest)}))"
+            )
+    parts.append(" SELECT settlement_id FROM s")
+    return "".join(parts)
+
+
+_REVERSE = (
+    "UPDATE settlements SET status = 'reversed', reversed_at = :at, reversal_request_id = :rid "
+    "WHERE settlement_id = :id"
+)
+_FOR_PERSON = f"SELECT {_HEAD_COLS} FROM settlements WHERE person_id = :p"
+_MOVES_FOR_PERSON = (
+    "SELECT "
+    + ", ".join(f"m.{c.strip()}" for c in _MOVE_COLS.split(","))
+    + " FROM settlement_moves m JOIN settlements s ON s.settlement_id = m.settlement_id "
+    "WHERE s.person_id = :p"
+)
 
 
 class _Settlements:
@@ -427,64 +596,50 @@ class _Settlements:
         self.u = uow
 
     def _records(self, rows: Sequence[Any], moves: Iterable[Any]) -> list[SettlementRecord]:
+        x = self.u.s.x
         by: dict[str, list[AccountMove]] = {}
-        for m in moves:
-            by.setdefault(m.settlement_id, []).append(
-                AccountMove(
-                    m.scope,
-                    m.key,
-                    m.year,
-                    m.layer_id,
-                    LayerAccount(m.d_deductible_used, m.d_eligible_cum, m.d_paid, m.d_selfpay_cum),
-                )
+        for sid, scope, key, year, lid, a, b, c, d in moves:
+            by.setdefault(sid, []).append(
+                AccountMove(scope, key, year, lid, LayerAccount(int(a), int(b), int(c), int(d)))
             )
         return [
             SettlementRecord(
-                settlement_id=r.settlement_id,
-                request_id=r.request_id,
-                bill_digest=r.bill_digest,
-                bill=r.bill,
-                settlement=Settlement.from_dict(r.settlement),
-                moves=tuple(by.get(r.settlement_id, ())),
-                created_at=r.created_at,
-                status=r.status,
-                reversed_at=r.reversed_at,
-                reversal_request_id=r.reversal_request_id,
+                settlement_id=sid,
+                request_id=rid,
+                bill_digest=digest,
+                bill=x.json_out(bill),
+                settlement=Settlement.from_dict(x.json_out(settlement)),
+                moves=tuple(by.get(sid, ())),
+                created_at=x.ts_out(created),  # type: ignore[arg-type]
+                status=status,
+                reversed_at=x.ts_out(reversed_at),
+                reversal_request_id=rrid,
             )
-            for r in rows
+            for sid, rid, digest, bill, settlement, created, status, reversed_at, rrid in rows
         ]
 
-    def _one(self, where: Any) -> SettlementRecord | None:
-        c = self.u.conn()
-        row = c.execute(sa.select(*_HEAD).where(where)).first()
+    def _one(self, sql: str, key: str) -> SettlementRecord | None:
+        row = self.u.run(sql, {"id": key}).fetchone()
         if row is None:
             return None
-        moves = c.execute(
-            sa.select(_M).where(_M.c.settlement_id == row.settlement_id).order_by(_M.c.position)
-        )
-        return self._records([row], moves)[0]
+        return self._records([row], self.u.run(_MOVES_OF, {"id": row[0]}).fetchall())[0]
 
     def by_id(self, settlement_id: str) -> SettlementRecord | None:
-        return self._one(_S.c.settlement_id == settlement_id)
+        return self._one(_BY_ID, settlement_id)
 
     def by_request(self, request_id: str) -> SettlementRecord | None:
-        return self._one(_S.c.request_id == request_id)
+        return self._one(_BY_REQUEST, request_id)
 
     def active_for_bill(self, bill_id: str) -> SettlementRecord | None:
-        c = self.u.conn()
-        sid = c.execute(
-            sa.select(_S.c.settlement_id)
-            .where(_S.c.bill_id == bill_id, _S.c.status == "settled")
-            .order_by(_S.c.created_at)
-            .limit(1)
-        ).scalar()
-        return None if sid is None else self.by_id(sid)
+        row = self.u.run(_ACTIVE, {"id": bill_id}).fetchone()
+        return None if row is None else self.by_id(row[0])
 
     def add(self, record: SettlementRecord) -> None:
-        c = self.u.conn(write=True)
+        x = self.u.s.x
         s = record.settlement
+        sid = record.settlement_id
         row = {
-            "settlement_id": record.settlement_id,
+            "settlement_id": sid,
             "request_id": record.request_id,
             "bill_id": s.bill_id,
             "bill_digest": record.bill_digest,
@@ -497,92 +652,83 @@ class _Settlements:
             "window_pay": s.window_pay,
             "net_selfpay": s.net_selfpay,
             "status": record.status,
-            "created_at": record.created_at,
-            "reversed_at": record.reversed_at,
+            "created_at": x.ts_in(record.created_at),
+            "reversed_at": x.ts_in(record.reversed_at),
             "reversal_request_id": record.reversal_request_id,
-            "bill": record.bill,
-            "settlement": s.to_dict(),
+            "bill": x.json_in(record.bill),
+            "settlement": x.json_in(s.to_dict()),
         }
+        moves = [
+            {
+                "settlement_id": sid,
+                "position": i,
+                "scope": m.scope,
+                "key": m.key,
+                "year": m.year,
+                "layer_id": m.layer_id,
+                **{f"d_{f}": v for f, v in zip(ACCOUNT_FIELDS, m.delta.as_tuple(), strict=True)},
+            }
+            for i, m in enumerate(record.moves)
+        ]
+        layers = [
+            {
+                "settlement_id": sid,
+                "position": i,
+                "layer_id": r.layer_id,
+                "fund_code": r.fund_code,
+                "kind": r.kind,
+                "settle_at": r.settle_at,
+                "scope": r.scope,
+                "reason": r.reason,
+                "variant": r.variant,
+                "base": r.base,
+                "deductible": r.deductible,
+                "eligible": r.eligible,
+                "pay": r.pay,
+                "relief": r.relief,
+                "cap": r.cap,
+            }
+            for i, r in enumerate(s.layers)
+        ]
         # ON CONFLICT (request_id) DO NOTHING: a twin that committed first leaves this
         # transaction usable (PostgreSQL waits for the twin, then skips the row).
-        stmt = (
-            self.u.s.insert(_S)
-            .values(row)
-            .on_conflict_do_nothing(index_elements=["request_id"])
-            .returning(_S.c.settlement_id)
-        )
-        if c.execute(stmt).scalar() is None:
+        if not x.sqlite:
+            row.update(_flat(moves, _M_COLS[1:], "m"))
+            row.update(_flat(layers, _L_COLS[1:], "l"))
+            if self.u.run(_add_all_sql(len(moves), len(layers)), row, True).fetchone() is None:
+                raise DuplicateRequest(record.request_id)
+            return
+        if self.u.run(_ADD, row, write=True).fetchone() is None:
             raise DuplicateRequest(record.request_id)
-        if record.moves:
-            c.execute(
-                _M.insert(),
-                [
-                    {
-                        "settlement_id": record.settlement_id,
-                        "position": i,
-                        "scope": m.scope,
-                        "key": m.key,
-                        "year": m.year,
-                        "layer_id": m.layer_id,
-                        **{
-                            f"d_{f}": v
-                            for f, v in zip(ACCOUNT_FIELDS, m.delta.as_tuple(), strict=True)
-                        },
-                    }
-                    for i, m in enumerate(record.moves)
-                ],
-            )
-        if s.layers:
-            c.execute(
-                _L.insert(),
-                [
-                    {
-                        "settlement_id": record.settlement_id,
-                        "position": i,
-                        "layer_id": r.layer_id,
-                        "fund_code": r.fund_code,
-                        "kind": r.kind,
-                        "settle_at": r.settle_at,
-                        "scope": r.scope,
-                        "reason": r.reason,
-                        "variant": r.variant,
-                        "base": r.base,
-                        "deductible": r.deductible,
-                        "eligible": r.eligible,
-                        "pay": r.pay,
-                        "relief": r.relief,
-                        "cap": r.cap,
-                    }
-                    for i, r in enumerate(s.layers)
-                ],
-            )
+        if moves:
+            sql = _add_rows_sql("settlement_moves", _M_COLS, len(moves))
+            self.u.run(sql, _flat(moves, _M_COLS), write=True)
+        if layers:
+            sql = _add_rows_sql("settlement_layers", _L_COLS, len(layers))
+            self.u.run(sql, _flat(layers, _L_COLS), write=True)
 
     def mark_reversed(self, settlement_id: str, reversal_request_id: str, at: datetime) -> None:
-        c = self.u.conn(write=True)
-        n = c.execute(
-            _S.update()
-            .where(_S.c.settlement_id == settlement_id)
-            .values(status="reversed", reversed_at=at, reversal_request_id=reversal_request_id)
-        ).rowcount
-        if n != 1:
+        params = {"id": settlement_id, "rid": reversal_request_id, "at": self.u.s.x.ts_in(at)}
+        if self.u.run(_REVERSE, params, write=True).rowcount != 1:
             raise NotFound("settlement", settlement_id)
 
     def for_person(self, person_id: str, year: int | None) -> list[SettlementRecord]:
-        c = self.u.conn()
-        where = [_S.c.person_id == person_id]
+        params: dict[str, Any] = {"p": person_id}
+        cond = ""
         if year is not None:
-            where.append(_S.c.year == year)
-        rows = c.execute(
-            sa.select(*_HEAD).where(*where).order_by(_S.c.created_at, _S.c.settlement_id)
-        ).all()
+            params["y"] = year
+            cond = " AND year = :y"
+        rows = self.u.run(
+            _FOR_PERSON + cond + " ORDER BY created_at, settlement_id", params
+        ).fetchall()
         if not rows:
             return []
-        moves = c.execute(
-            sa.select(_M)
-            .join(_S, _S.c.settlement_id == _M.c.settlement_id)
-            .where(*where)
-            .order_by(_M.c.settlement_id, _M.c.position)
-        )
+        moves = self.u.run(
+            _MOVES_FOR_PERSON
+            + cond.replace("year", "s.year")
+            + " ORDER BY m.settlement_id, m.position",
+            params,
+        ).fetchall()
         return self._records(rows, moves)
 
     def by_fund(self, fund_code: str, year: int | None = None) -> list[tuple[str, str, int]]:
@@ -602,6 +748,11 @@ class _Settlements:
 
 _P = T.persons
 _TG = T.person_tags
+_PERSON = (
+    "SELECT p.birth_date, p.household, t.tag, t.valid_from, t.valid_to FROM persons p "
+    "LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id "
+    "WHERE p.person_id = :id ORDER BY t.position"
+)
 
 
 class _Registry:
@@ -609,28 +760,18 @@ class _Registry:
         self.u = uow
 
     def get(self, person_id: str) -> Person | None:
-        rows = (
-            self.u.conn()
-            .execute(
-                sa.select(
-                    _P.c.birth_date, _P.c.household, _TG.c.tag, _TG.c.valid_from, _TG.c.valid_to
-                )
-                .select_from(_P.outerjoin(_TG, _TG.c.person_id == _P.c.person_id))
-                .where(_P.c.person_id == person_id)
-                .order_by(_TG.c.position)
-            )
-            .all()
-        )
+        rows = self.u.run(_PERSON, {"id": person_id}).fetchall()
         if not rows:
             return None
+        d = self.u.s.x.date_out
         return Person(
             id=person_id,
-            birth_date=rows[0].birth_date,
-            household=rows[0].household,
+            birth_date=d(rows[0][0]),  # type: ignore[arg-type]
+            household=rows[0][1],
             tags=tuple(
-                TagSpan(tag=r.tag, valid_from=r.valid_from, valid_to=r.valid_to)
-                for r in rows
-                if r.tag is not None
+                TagSpan(tag=tag, valid_from=d(vf), valid_to=d(vt))
+                for _, _, tag, vf, vt in rows
+                if tag is not None
             ),
         )
 
