@@ -414,3 +414,34 @@ def test_sqlite_settings(tmp_path: Path) -> None:
     finally:
         s.dispose()
     assert (tmp_path / "a" / "b.db").exists()
+
+
+def test_in_memory_sqlite_flow() -> None:
+    text, person, req = golden()
+    with SqlStore("sqlite://") as store:
+        svc = service(store.uow)
+        svc.put_policy(text, "yubei.yaml")
+        svc.import_registry([person])
+        rec, _ = svc.settle("r", req)
+        assert svc.get(request_id="r") == rec
+
+
+def test_url_forms() -> None:
+    from adapters.store.sql import normalize_url
+
+    assert normalize_url("postgresql://u:p@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("postgres://u@h:5433/db").drivername == "postgresql+psycopg"
+    assert normalize_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
+    with pytest.raises(ValueError, match="only sqlite"):
+        SqlStore("mysql://u@h/db", migrate=False)
+
+
+def test_postgres_missing_skips_locally_but_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests import pg
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="cannot run in CI"):
+        pg.unavailable("no binaries")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        pg.unavailable("no binaries")

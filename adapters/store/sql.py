@@ -19,7 +19,7 @@ Serialization (``lock(household, year)``):
   first, so they are handed the write lock in turn instead of polling ``busy_timeout``.
 
 URLs: ``sqlite:///var/onestop.db`` (relative path; parent directories are created),
-``sqlite:////abs/path.db``, ``sqlite://`` (in memory, one connection, for tests only),
+``sqlite:////abs/path.db``, ``sqlite://`` (a throwaway file, deleted by ``dispose``),
 ``postgresql+psycopg://user:password@host:5432/dbname`` (``postgresql://`` and
 ``postgres://`` are taken to mean psycopg 3).
 """
@@ -29,6 +29,8 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -39,7 +41,6 @@ from typing import Any, ClassVar, Literal
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.pool import StaticPool
 
 from adapters.store import schema as T
 from engine.accounts import ACCOUNT_FIELDS, LayerAccount, YearAccounts
@@ -92,8 +93,9 @@ def make_engine(url: str | sa.URL) -> sa.Engine:
     u = normalize_url(url)
     backend = u.get_backend_name()
     if backend == "sqlite":
-        memory = _is_memory(u)
-        if not memory and u.database:
+        if _is_memory(u):
+            raise ValueError("make_engine needs a database file; SqlStore maps sqlite:// to one")
+        if u.database:
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             u,
@@ -102,14 +104,14 @@ def make_engine(url: str | sa.URL) -> sa.Engine:
                 "isolation_level": None,  # autocommit driver: BEGIN is ours
                 "timeout": BUSY_TIMEOUT_S,
             },
-            **({"poolclass": StaticPool} if memory else {"pool_size": 10, "max_overflow": 20}),
+            pool_size=10,
+            max_overflow=20,
         )
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            if not memory:
-                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")  # a committed settlement survives power loss
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
@@ -164,14 +166,15 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
 class SqlStore:
     def __init__(self, url: str, *, migrate: bool = True):
         self.url = normalize_url(url)
+        self._tmp: str | None = None
+        if _is_memory(self.url):  # one database for every connection: a throwaway file
+            self._tmp = tempfile.mkdtemp(prefix="onestop-")
+            self.url = self.url.set(database=str(Path(self._tmp) / "onestop.db"), query={})
         self.engine = make_engine(self.url)
         self.dialect: Literal["sqlite", "postgresql"] = self.engine.dialect.name  # type: ignore[assignment]
         self.sqlite = self.dialect == "sqlite"
-        memory = _is_memory(self.url)
-        # SQLite: in-process writers queue here before BEGIN IMMEDIATE. In memory there is
-        # one shared connection, so a unit of work holds it (reentrant) from start to end.
-        self.writer = threading.Lock() if self.sqlite and not memory else None
-        self.memory = threading.RLock() if memory else None
+        # SQLite: in-process writers queue here before BEGIN IMMEDIATE
+        self.writer = threading.Lock() if self.sqlite else None
         self.x = _Dialect(self.sqlite)
         self._tables: dict[int, PolicyTable] = {}
         self._tables_lock = threading.Lock()
@@ -186,6 +189,8 @@ class SqlStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> SqlStore:
         return self
@@ -226,7 +231,6 @@ class SqlUnitOfWork:
         self._conn: sa.Connection | None = None
         self._mode: Literal["", "read", "write"] = ""
         self._writer = False
-        self._memory = False
         self._locked: set[tuple[str, int]] = set()
 
     def __enter__(self) -> SqlUnitOfWork:
@@ -239,14 +243,7 @@ class SqlUnitOfWork:
         """The transaction's connection; ``write`` makes sure it may write (SQLite: IMMEDIATE)."""
         c = self._conn
         if c is None:
-            if self.s.memory is not None:
-                self.s.memory.acquire()
-                self._memory = True
-            try:
-                c = self._conn = self.s.engine.connect()
-            except BaseException:
-                self._end()
-                raise
+            c = self._conn = self.s.engine.connect()
         if not self.s.sqlite:
             # READ COMMITTED gives each statement its own snapshot, so reads before the first
             # write or lock run in autocommit (no BEGIN/ROLLBACK round trips); from then on
@@ -291,16 +288,6 @@ class SqlUnitOfWork:
             raise sa.exc.DBAPIError.instance(q, params, err, self.s.x.errors) from err
         return cur
 
-    def run_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
-        raw = self.conn(True).connection.dbapi_connection
-        assert raw is not None
-        q = self.s.x.sql(sql)
-        cur = raw.cursor()
-        try:
-            cur.executemany(q, rows)
-        except self.s.x.errors as err:
-            raise sa.exc.DBAPIError.instance(q, rows, err, self.s.x.errors) from err
-
     def lock(self, household_id: str, year: int) -> None:
         key = (household_id, year)
         if key in self._locked:
@@ -337,9 +324,12 @@ class SqlUnitOfWork:
         try:
             if conn is not None:
                 if not self.s.sqlite and not conn.invalidated:
-                    raw = conn.connection.dbapi_connection
-                    if raw is not None and not raw.closed and raw.autocommit:
-                        raw.autocommit = False  # back to the driver's default for the pool
+                    try:
+                        raw = conn.connection.dbapi_connection
+                        if raw is not None and not raw.closed and raw.autocommit:
+                            raw.autocommit = False  # the driver's default, for the pool
+                    except Exception:
+                        conn.invalidate()  # in an unknown state: do not pool it
                 conn.close()
         finally:
             self._mode = ""
@@ -349,10 +339,6 @@ class SqlUnitOfWork:
                 self._writer = False
                 assert self.s.writer is not None
                 self.s.writer.release()
-            if self._memory:
-                self._memory = False
-                assert self.s.memory is not None
-                self.s.memory.release()
 
 
 # --- repositories ----------------------------------------------------------------------------
