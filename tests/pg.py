@@ -145,14 +145,15 @@ def fresh_database(pg_url: str) -> str:
     return create_database(pg_url, f"t{os.getpid()}_{next(_counter)}")
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """URL of an empty database on a throwaway PostgreSQL server (skips locally, fails in CI
-    when PostgreSQL cannot be started)."""
-    given = os.environ.get("ONESTOP_PG_URL")
-    if given:
-        yield given
-        return
+_cluster: Cluster | None = None
+_cluster_url: str | None = None
+
+
+def _start() -> str:
+    """Start the one test server of this process (again after ``_stop``); its database URL."""
+    global _cluster, _cluster_url
+    if _cluster_url is not None:
+        return _cluster_url
     bindir = find_bindir()
     if bindir is None:
         unavailable("no initdb/pg_ctl/postgres found (pg_config --bindir, /usr/lib/postgresql)")
@@ -161,13 +162,42 @@ def pg_url() -> Iterator[str]:
         unavailable("running as root and runuser is missing (initdb refuses to run as root)")
     cluster = Cluster(bindir)
     try:
-        try:
-            cluster.start()
-        except (RuntimeError, OSError, subprocess.SubprocessError, KeyError, LookupError) as err:
-            unavailable(str(err))
-        yield create_database(cluster.url(), "onestop_test")
-    finally:
+        cluster.start()
+        url = create_database(cluster.url(), "onestop_test")
+    except (
+        RuntimeError,
+        OSError,
+        subprocess.SubprocessError,
+        LookupError,
+        sa.exc.DBAPIError,
+    ) as err:
         cluster.stop()
+        unavailable(str(err))
+        raise
+    _cluster, _cluster_url = cluster, url
+    return url
+
+
+def _stop() -> None:
+    global _cluster, _cluster_url
+    cluster, _cluster, _cluster_url = _cluster, None, None
+    if cluster is not None:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a database on a throwaway PostgreSQL server (skips locally, fails in CI when
+    PostgreSQL cannot be started). One server per test process, however many modules import
+    this fixture."""
+    given = os.environ.get("ONESTOP_PG_URL")
+    if given:
+        yield given
+        return
+    try:
+        yield _start()
+    finally:
+        _stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
