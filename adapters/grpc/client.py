@@ -124,8 +124,14 @@ def read_bill(path: Path) -> dict[str, Any]:
     return data
 
 
-def pack_bills(bills: list[dict[str, Any]], request_ids: list[str] | None = None) -> pb.PackedBills:
-    """JSON bills as the packed (columnar) message of SettleStream."""
+def pack_bills(
+    bills: list[dict[str, Any]],
+    request_ids: list[str] | None = None,
+    *,
+    unit_price: bool = False,
+) -> pb.PackedBills:
+    """JSON bills as the packed (columnar) message of SettleStream. Unit prices are left out
+    unless asked for: the rules do not use them (the amount is authoritative)."""
     levels: dict[str, int] = {}
     p = pb.PackedBills(
         bill_ids=[b["id"] for b in bills],
@@ -158,5 +164,6 @@ def pack_bills(bills: list[dict[str, Any]], request_ids: list[str] | None = None
         p.unit_price_cap.extend(cap)
     if any(x != -1 for x in ratio):
         p.selfpay_ratio.extend(ratio)
-    p.unit_price.extend(price)
+    if unit_price:
+        p.unit_price.extend(price)
     return p

@@ -276,30 +276,13 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
         selfpay_ratio_null=(ratio == -1) if ratio is not None else None,
         file="items",
     )
-    uniq = list(dict.fromkeys(p.person_ids))
-    first = {pid: i for i, pid in reversed(list(enumerate(p.person_ids)))}
-    persons: dict[str, Person] = {}
-    problems = []
-    for pid in uniq:
-        try:
-            persons[pid] = service.person(pid)
-        except NotFound:
-            problems.append(
-                Problem(
-                    f"bills[{first[pid]}].person_id",
-                    pid,
-                    "is not in the person registry; import the person first",
-                )
-            )
-    if problems:
-        raise InputError(problems)
-    years = {int(d[:4]) for d in p.discharge_dates if len(d) >= 4 and d[:4].isdigit()}
+    persons, opening = _lookup(service, bills)
     prep = col.prepare_columns(
         bills,
         items,
         _person_cols(persons.values()),
         service.policies(),
-        _opening_cols(service, persons.values(), years),
+        opening,
     )
     if prep.rejects:
         raise InputError(
@@ -316,7 +299,7 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
         )
     prep.kb.run(1)
     out = pb.SettleStreamResponse(n_bills=nb, n_items=ni)
-    out.packed.CopyFrom(_packed_from_prep(prep))
+    _packed_from_prep(prep, out.packed)
     return out
 
 
@@ -350,21 +333,49 @@ def _person_cols(persons: Any) -> col.PersonCols:
     )
 
 
-def _opening_cols(service: SettlementService, persons: Any, years: set[int]) -> col.OpeningCols:
+def _lookup(
+    service: SettlementService, bills: col.BillCols
+) -> tuple[dict[str, Person], col.OpeningCols]:
+    """The registry entry and the stored accounts of every (person, year) of the message: one
+    ``accounts`` use case call per pair (it reads the person too). Unknown persons are named."""
+    pids = list(bills.person_id)
+    dis = bills.discharge_date
+    ok = ~np.isnat(dis)
+    years = np.zeros(len(pids), dtype=np.int64)
+    years[ok] = dis[ok].astype("M8[Y]").astype(np.int64) + 1970
+    persons: dict[str, Person] = {}
+    missing: dict[str, int] = {}
     rows: list[tuple[Any, ...]] = []
     seen_h: set[tuple[str, int]] = set()
-    for p in persons:
-        for y in years:
-            _, pa, ha = service.accounts(p.id, y)
-            rows.append(("person", p.id, y, "", 0, 0, 0, 0, pa.admissions))
-            for lid, a in pa.layers.items():
-                rows.append(("person", p.id, y, lid, *a.as_tuple(), pa.admissions))
-            if (p.household, y) not in seen_h:
-                seen_h.add((p.household, y))
-                for lid, a in ha.layers.items():
-                    rows.append(("household", p.household, y, lid, *a.as_tuple(), 0))
+    for pid, y in dict.fromkeys(zip(pids, years.tolist(), strict=True)):
+        if pid in missing:
+            continue
+        try:
+            person, pa, ha = service.accounts(pid, y)
+        except NotFound:
+            missing[pid] = pids.index(pid)
+            continue
+        persons[pid] = person
+        rows.append(("person", pid, y, "", 0, 0, 0, 0, pa.admissions))
+        for lid, a in pa.layers.items():
+            rows.append(("person", pid, y, lid, *a.as_tuple(), pa.admissions))
+        if (person.household, y) not in seen_h:
+            seen_h.add((person.household, y))
+            for lid, a in ha.layers.items():
+                rows.append(("household", person.household, y, lid, *a.as_tuple(), 0))
+    if missing:
+        raise InputError(
+            [
+                Problem(
+                    f"bills[{i}].person_id",
+                    pid,
+                    "is not in the person registry; import the person first",
+                )
+                for pid, i in missing.items()
+            ]
+        )
     cols = list(zip(*rows, strict=True)) if rows else [()] * 9
-    return col.OpeningCols(
+    opening = col.OpeningCols(
         scope=np.array(cols[0], dtype=object),
         id=np.array(cols[1], dtype=object),
         year=np.array(cols[2], dtype=np.int64),
@@ -372,9 +383,10 @@ def _opening_cols(service: SettlementService, persons: Any, years: set[int]) -> 
         **{f: np.array(cols[4 + k], dtype=np.int64) for k, f in enumerate(ACCOUNT_FIELDS)},
         admissions=np.array(cols[8], dtype=np.int64),
     )
+    return persons, opening
 
 
-def _packed_from_prep(prep: col.Prepared) -> pb.PackedResults:
+def _packed_from_prep(prep: col.Prepared, res: pb.PackedResults) -> None:
     """Results as columns, in the order of the request (the kernel works in settlement order)."""
     kb, c = prep.kb, prep.kb.compiled
     from engine import kernel as K
@@ -399,11 +411,9 @@ def _packed_from_prep(prep: col.Prepared) -> pb.PackedResults:
         for lj, layer in enumerate(t.layers):
             ids[pi * L + lj] = layer.id
             funds[pi * L + lj] = layer.fund_code
-    res = pb.PackedResults(
-        bill_ids=np.asarray(prep.bills.bill_id)[kept[inv]].tolist(),
-        layer_ids=ids[pl].tolist(),
-        fund_codes=funds[pl].tolist(),
-    )
+    res.bill_ids.extend(np.asarray(prep.bills.bill_id)[kept[inv]].tolist())
+    res.layer_ids.extend(ids[pl].tolist())
+    res.fund_codes.extend(funds[pl].tolist())
     res.total.extend((ob[:, K.B_TOTAL]).tolist())
     res.in_scope.extend((ob[:, K.B_IN_SCOPE]).tolist())
     res.pre_selfpay.extend((ob[:, K.B_PRE]).tolist())
@@ -415,4 +425,3 @@ def _packed_from_prep(prep: col.Prepared) -> pb.PackedResults:
     res.layer_offsets.extend((offsets).tolist())
     res.layer_pay.extend((o[:, K.F_PAY]).tolist())
     res.layer_relief.extend((o[:, K.F_RELIEF]).tolist())
-    return res
