@@ -411,9 +411,13 @@ def test_sqlite_settings(tmp_path: Path) -> None:
             assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+            assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
     finally:
         s.dispose()
     assert (tmp_path / "a" / "b.db").exists()
+    s2 = SqlStore(f"sqlite:///{tmp_path / 'c.db'}?synchronous=normal")
+    with s2, s2.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 1
 
 
 def test_in_memory_sqlite_flow() -> None:
@@ -427,11 +431,13 @@ def test_in_memory_sqlite_flow() -> None:
 
 
 def test_url_forms() -> None:
-    from adapters.store.sql import normalize_url
+    from adapters.store.sql import make_engine, normalize_url
 
     assert normalize_url("postgresql://u:p@h/db").drivername == "postgresql+psycopg"
     assert normalize_url("postgres://u@h:5433/db").drivername == "postgresql+psycopg"
     assert normalize_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url(normalize_url("postgres://u:s3cret@h/db")).password == "s3cret"
+    assert make_engine(normalize_url("postgresql://u:s3cret@h/db")).url.password == "s3cret"
     with pytest.raises(ValueError, match="only sqlite"):
         SqlStore("mysql://u@h/db", migrate=False)
 

@@ -18,7 +18,8 @@ Serialization (``lock(household, year)``):
   lets readers go on meanwhile. Within one process the writers queue on a ``threading.Lock``
   first, so they are handed the write lock in turn instead of polling ``busy_timeout``.
 
-URLs: ``sqlite:///var/onestop.db`` (relative path; parent directories are created),
+URLs: ``sqlite:///var/onestop.db`` (relative path; parent directories are created;
+``?synchronous=normal`` trades power-loss durability for speed, default ``full``),
 ``sqlite:////abs/path.db``, ``sqlite://`` (a throwaway file, deleted by ``dispose``),
 ``postgresql+psycopg://user:password@host:5432/dbname`` (``postgresql://`` and
 ``postgres://`` are taken to mean psycopg 3).
@@ -75,7 +76,11 @@ class DuplicateRequest(Conflict):
 
 
 def normalize_url(url: str | sa.URL) -> sa.URL:
-    u = sa.make_url(str(url).replace("postgres://", "postgresql://", 1))
+    if isinstance(url, str):
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        url = sa.make_url(url)
+    u = url
     if u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")
     return u
@@ -97,6 +102,10 @@ def make_engine(url: str | sa.URL) -> sa.Engine:
             raise ValueError("make_engine needs a database file; SqlStore maps sqlite:// to one")
         if u.database:
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        sync = str(u.query.get("synchronous", "full")).lower()
+        if sync not in ("off", "normal", "full", "extra"):
+            raise ValueError(f"synchronous={sync!r}: use off, normal, full or extra")
+        u = u.difference_update_query(["synchronous"])
         engine = sa.create_engine(
             u,
             connect_args={
@@ -112,7 +121,8 @@ def make_engine(url: str | sa.URL) -> sa.Engine:
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")  # a committed settlement survives power loss
+            # FULL (default): a committed settlement survives a power cut, not only a crash
+            cur.execute(f"PRAGMA synchronous={sync.upper()}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             cur.close()
