@@ -65,7 +65,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, work: Path, workers: int) -> tuple[subprocess.Popen, str]:
+def start_server(
+    url: str, work: Path, workers: int, processes: int = 1
+) -> tuple[subprocess.Popen, str]:
     (work / "policies").mkdir(exist_ok=True)
     (work / "policies" / "chain.yaml").write_text(CHAIN)
     (work / "registry.json").write_text(json.dumps(persons()))
@@ -74,6 +76,7 @@ def start_server(url: str, work: Path, workers: int) -> tuple[subprocess.Popen, 
         sys.executable, "-m", "adapters.grpc.commands", "serve", "--db", url,
         "--port", str(port), "--policies", str(work / "policies"),
         "--registry", str(work / "registry.json"), "--workers", str(workers),
+        "--processes", str(processes),
     ]  # fmt: skip
     log = (work / "server.log").open("ab")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -81,6 +84,10 @@ def start_server(url: str, work: Path, workers: int) -> tuple[subprocess.Popen, 
     try:
         with Client(target) as c:
             c.wait_serving(180)
+            if processes > 1:  # every child answers (new connections spread over them)
+                for _ in range(4 * processes):
+                    with Client(target) as c2:
+                        c2.wait_serving(180)
     except TimeoutError:
         proc.kill()
         raise SystemExit(f"server did not start:\n{(work / 'server.log').read_text()}") from None
@@ -208,7 +215,7 @@ def machine() -> str:
 
 
 def run_store(name: str, url: str, work: Path, ns: argparse.Namespace) -> list[dict[str, Any]]:
-    proc, target = start_server(url, work, ns.workers)
+    proc, target = start_server(url, work, ns.workers, ns.processes)
     rows: list[dict[str, Any]] = []
     try:
         for rpc in ("PreSettle", "Settle"):
@@ -245,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--items", type=int, default=100)
     ap.add_argument("--workers", type=int, default=8, help="server thread pool")
+    ap.add_argument("--processes", type=int, default=1, help="server processes (reuseport)")
     ap.add_argument("--stream-bills", type=int, default=2000, help="bills per stream message")
     ap.add_argument("--no-stream", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the rows here")

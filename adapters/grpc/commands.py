@@ -52,11 +52,18 @@ def serve(
         Path, typer.Option(help="Person registry (JSON list) to import, if present.")
     ] = DEFAULT_REGISTRY,
     workers: Annotated[int, typer.Option(help="Threads running the use cases.")] = 8,
+    processes: Annotated[
+        int,
+        typer.Option(
+            help="Server processes sharing the port (SO_REUSEPORT; SQL stores only). Each "
+            "caches the tables in force: restart after PutPolicy when above 1."
+        ),
+    ] = 1,
     grace: Annotated[float, typer.Option(help="Seconds to drain calls on SIGTERM.")] = 10.0,
 ) -> None:
     """Run the settlement server (gRPC, with health and reflection) until SIGTERM/Ctrl-C."""
     from adapters.bootstrap import build
-    from adapters.grpc.server import Server, serve_forever
+    from adapters.grpc.server import Server, serve_forever, serve_processes
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -68,6 +75,18 @@ def serve(
         highlight=False,
     )
     samples = Path(registry).parent if Path(registry).exists() else None
+    if processes > 1:
+        app.close()
+        out.print(
+            f"onestop: serving on {host}:{port} from {processes} processes (Ctrl-C to stop)",
+            highlight=False,
+        )
+        raise typer.Exit(
+            serve_processes(
+                db, host, port, processes=processes, workers=workers, grace=grace,
+                samples=samples,
+            )
+        )  # fmt: skip
     server = Server(app, host, port, workers=workers, samples=samples)
     out.print(f"onestop: serving on {host}:{port} (Ctrl-C to stop)", highlight=False)
     asyncio.run(serve_forever(server, grace))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -262,10 +263,12 @@ class Server:
         *,
         workers: int = 8,
         samples: Path | None = None,
+        reuse_port: bool = False,
     ):
         self.app = app
         self.address = f"{host}:{port}"
         self.samples = samples
+        self.reuse_port = reuse_port
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onestop")
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
@@ -275,7 +278,7 @@ class Server:
         options = [
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if self.reuse_port else 0),
         ]
         server = grpc.aio.server(options=options)
         svc = self.app.service
@@ -326,6 +329,57 @@ async def serve_forever(server: Server, grace: float = 10.0) -> None:
     warm.cancel()
     await server.stop(grace)
     server.app.close()
+
+
+def _child(
+    url: str, host: str, port: int, workers: int, grace: float, samples: Path | None
+) -> None:
+    from adapters.bootstrap import build
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    app = build(url, policies=None, registry=None)
+    server = Server(app, host, port, workers=workers, samples=samples, reuse_port=True)
+    asyncio.run(serve_forever(server, grace))
+
+
+def serve_processes(
+    url: str,
+    host: str,
+    port: int,
+    *,
+    processes: int,
+    workers: int = 8,
+    grace: float = 10.0,
+    samples: Path | None = None,
+) -> int:
+    """Serve from ``processes`` processes sharing one port (SO_REUSEPORT): the use cases are
+    CPU-bound Python, so one process uses one core at most. The store must be shared (SQL, not
+    memory://), and the caller has already loaded policies and registry. SIGTERM/SIGINT to this
+    process is passed on; each child drains its calls. Caveat: each process caches the tables
+    in force; a PutPolicy reaches only the process that took it until the others restart."""
+    import multiprocessing
+
+    if url.startswith("memory:"):
+        raise ValueError("several processes need a shared store; memory:// is per process")
+    ctx = multiprocessing.get_context("spawn")
+    children = [
+        ctx.Process(target=_child, args=(url, host, port, workers, grace, samples), daemon=False)
+        for _ in range(processes)
+    ]
+    for c in children:
+        c.start()
+
+    def forward(signum: int, _frame: Any) -> None:
+        for c in children:
+            if c.is_alive() and c.pid is not None:
+                os.kill(c.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for c in children:
+        c.join()
+    return max((c.exitcode or 0) for c in children)
 
 
 @contextmanager

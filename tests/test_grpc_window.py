@@ -1,0 +1,58 @@
+"""The window client commands (``onestop window ...``) against a running server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters.grpc.commands import app
+from adapters.grpc.testing import YUBEI, YUBEI_BILL, YUBEI_PAYS, YUBEI_WINDOW, served
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('window') / 'onestop.db'}"
+    with served(url, (YUBEI,)) as (_, srv, _client):
+        yield f"127.0.0.1:{srv.port}"
+
+
+def win(*args: str) -> tuple[int, str]:
+    r = runner.invoke(app, ["window", *args])
+    return r.exit_code, r.output
+
+
+def test_settle_slip_retry_reverse_and_accounts(server: str, tmp_path: Path) -> None:
+    bill = tmp_path / "bill.json"
+    bill.write_text(json.dumps(YUBEI_BILL))
+    code, out = win("pre-settle", str(bill), "--server", server)
+    assert code == 0 and "trial settlement" in out and "5,625.20" in out
+    code, out = win("settle", str(bill), "--request-id", "w-1", "--server", server, "--json")
+    assert code == 0, out
+    d = json.loads(out)
+    assert {la["layer_id"]: la["pay"] for la in d["result"]["layers"]} == YUBEI_PAYS
+    assert d["result"]["window_pay"] == YUBEI_WINDOW and d["replay"] is False
+    assert d["accounts"]["person"]["admissions"] == 1
+    code, out = win("settle", str(bill), "--request-id", "w-1", "--server", server)
+    assert code == 0 and "replay" in out and "390100" in out and "5,625.20" in out
+    code, out = win("accounts", "jiang", "--year", "2023", "--server", server, "--json")
+    assert json.loads(out)["person"]["layers"]["basic"]["paid"] == YUBEI_PAYS["basic"]
+    code, out = win("reverse", "w-1", "--by-request", "--server", server, "--json")
+    assert code == 0 and json.loads(out)["status"] == "reversed"
+    code, out = win("accounts", "jiang", "--year", "2023", "--server", server, "--json")
+    assert json.loads(out)["person"] == {"admissions": 0, "layers": {}}
+    code, out = win("reverse", "w-1", "--by-request", "--server", server)
+    assert code == 0 and "already" in out
+
+
+def test_refusals_have_exit_codes_and_name_the_field(server: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(dict(YUBEI_BILL, items=[{"category": "A", "amount": -3}])))
+    code, out = win("settle", str(bad), "--server", server)
+    assert code == 2 and "INVALID_ARGUMENT" in out and "items[0].amount" in out
+    code, out = win("reverse", "no-such-settlement", "--server", server)
+    assert code == 3 and "NOT_FOUND" in out
