@@ -419,19 +419,22 @@ _FOUR = ", ".join(ACCOUNT_FIELDS)
 
 
 @functools.cache
-def _values(cols: tuple[str, ...], n: int, p: str = "") -> str:
-    """``(:a_0, :b_0), (:a_1, :b_1), ...``: n rows of parameters, one statement."""
-    return ", ".join("(" + ", ".join(f":{p}{c}_{i}" for c in cols) + ")" for i in range(n))
+def _values(cols: tuple[str, ...], n: int, p: str = "r") -> str:
+    """``(:r0_0, :r0_1), (:r1_0, :r1_1), ...``: n rows of parameters in one statement. Short
+    names keep the SQL small (psycopg caches and prepares statements up to 4 kB)."""
+    return ", ".join(
+        "(" + ", ".join(f":{p}{i}_{j}" for j in range(len(cols))) + ")" for i in range(n)
+    )
 
 
-def _flat(rows: list[dict[str, Any]], cols: tuple[str, ...], p: str = "") -> dict[str, Any]:
-    return {f"{p}{c}_{i}": r[c] for i, r in enumerate(rows) for c in cols}
+def _flat(rows: list[dict[str, Any]], cols: tuple[str, ...], p: str = "r") -> dict[str, Any]:
+    return {f"{p}{i}_{j}": r[c] for i, r in enumerate(rows) for j, c in enumerate(cols)}
 
 
 _ACC_COLS = ("k", "y", "l", *ACCOUNT_FIELDS)
 
 
-def _account_sql(years: str, layers: str, col: str) -> tuple[str, tuple[str, str], str, str]:
+def _account_sql(years: str, layers: str, col: str) -> tuple[str, tuple[str, str], str, str, str]:
     read = (
         f"SELECT layer_id, {_FOUR} FROM {layers} WHERE {col} = :k AND year = :y "
         f"UNION ALL SELECT NULL, admissions, 0, 0, 0 FROM {years} WHERE {col} = :k AND year = :y"
@@ -442,11 +445,19 @@ def _account_sql(years: str, layers: str, col: str) -> tuple[str, tuple[str, str
         + ", ".join(f"{f} = excluded.{f}" for f in ACCOUNT_FIELDS),
     )
     delete_layer = f"DELETE FROM {layers} WHERE {col} = :k AND year = :y AND layer_id = :l"
+    # PostgreSQL: every changed layer in one statement of constant text (arrays, unnest)
+    upsert_layers_pg = (
+        f"INSERT INTO {layers} ({col}, year, layer_id, {_FOUR}) "
+        f"SELECT :k, :y, v.* FROM unnest(CAST(:l AS text[]), "
+        + ", ".join(f"CAST(:{f} AS bigint[])" for f in ACCOUNT_FIELDS)
+        + ") AS v"
+        + upsert_layers[1]
+    )
     upsert_year = (
         f"INSERT INTO {years} ({col}, year, admissions) VALUES (:k, :y, :a) "
         f"ON CONFLICT ({col}, year) DO UPDATE SET admissions = excluded.admissions"
     )
-    return read, upsert_layers, delete_layer, upsert_year
+    return read, upsert_layers, delete_layer, upsert_year, upsert_layers_pg
 
 
 class _Accounts:
@@ -454,7 +465,7 @@ class _Accounts:
     per key and year for the admissions count. Saves write only what changed since the last
     read of the key in this transaction."""
 
-    _SQL: ClassVar[dict[str, tuple[str, tuple[str, str], str, str]]] = {
+    _SQL: ClassVar[dict[str, tuple[str, tuple[str, str], str, str, str]]] = {
         "person": _account_sql("person_years", "person_year_layers", "person_id"),
         "household": _account_sql("household_years", "household_year_layers", "household_id"),
     }
@@ -479,7 +490,7 @@ class _Accounts:
         return ya
 
     def _save(self, scope: str, key: str, year: int, acc: YearAccounts) -> None:
-        _, upsert_layers, delete_layer, upsert_year = self._SQL[scope]
+        _, upsert_layers, delete_layer, upsert_year, upsert_layers_pg = self._SQL[scope]
         self.u.conn(write=True)
         before = self._seen.get((scope, key, year))
         if before is None:
@@ -489,15 +500,27 @@ class _Accounts:
             for lid, v in acc.layers.items()
             if before.layers.get(lid) != v
         ]
-        if changed:
+        k = {"k": key, "y": year, "a": acc.admissions}
+        admissions = acc.admissions != before.admissions
+        if changed and not self.u.s.sqlite:
+            k["l"] = [r["l"] for r in changed]
+            for f in ACCOUNT_FIELDS:
+                k[f] = [r[f] for r in changed]
+            # the admissions row rides along in the same statement
+            sql = (
+                f"WITH y AS ({upsert_year}) {upsert_layers_pg}" if admissions else upsert_layers_pg
+            )
+            self.u.run(sql, k, write=True)
+            admissions = False
+        elif changed:
             head, tail = upsert_layers
             sql = head + _values(_ACC_COLS, len(changed)) + tail
             self.u.run(sql, _flat(changed, _ACC_COLS), write=True)
         for lid in before.layers:
             if lid not in acc.layers:
                 self.u.run(delete_layer, {"k": key, "y": year, "l": lid}, write=True)
-        if acc.admissions != before.admissions:
-            self.u.run(upsert_year, {"k": key, "y": year, "a": acc.admissions}, write=True)
+        if admissions:
+            self.u.run(upsert_year, k, write=True)
         self._seen[(scope, key, year)] = acc
 
     def person_year(self, person_id: str, year: int) -> YearAccounts:
@@ -554,24 +577,31 @@ def _add_rows_sql(table: str, cols: tuple[str, ...], n: int) -> str:
     return f"INSERT INTO {table} ({', '.join(cols)}) VALUES {_values(cols, n)}"
 
 
-@functools.cache
-def _add_all_sql(n_moves: int, n_layers: int) -> str:
-    """PostgreSQL: the settlement, its moves and its layer rows in one statement; when the
-    request id is taken, nothing is inserted and no row comes back."""
-    parts = [f"WITH s AS ({_ADD})"]
-    for name, table, cols, n in (
-        ("m", "settlement_moves", _M_COLS, n_moves),
-        ("l", "settlement_layers", _L_COLS, n_layers),
-    ):
-        if n:
-            rest = cols[1:]
-            parts.append(
-                f", {name} AS (INSERT INTO {table} ({', '.join(cols)}) "
-                f"SELECT s.settlement_id, {', '.join('v.' + c for c in rest)} FROM s, "
-                f"(VALUES {_values(rest, n, name)}) AS v({', '.join(rest)}))"
-            )
-    parts.append(" SELECT settlement_id FROM s")
-    return "".join(parts)
+def _pg_type(col: str) -> str:
+    if col in ("position", "year", "variant"):
+        return "integer"
+    if col.startswith("d_") or col in ("base", "deductible", "eligible", "pay", "relief"):
+        return "bigint"
+    return "text"
+
+
+def _unnest_insert(name: str, table: str, cols: tuple[str, ...]) -> str:
+    rest = cols[1:]
+    arrays = ", ".join(f"CAST(:{name}_{c} AS {_pg_type(c)}[])" for c in rest)
+    return (
+        f", {name} AS (INSERT INTO {table} ({', '.join(cols)}) "
+        f"SELECT s.settlement_id, v.* FROM s, unnest({arrays}) AS v)"
+    )
+
+
+# PostgreSQL: the settlement, its moves and its layer rows in one statement of constant text
+# (rows as arrays); when the request id is taken, nothing is inserted and no row comes back.
+_ADD_ALL_PG = (
+    f"WITH s AS ({_ADD})"
+    + _unnest_insert("m", "settlement_moves", _M_COLS)
+    + _unnest_insert("l", "settlement_layers", _L_COLS)
+    + " SELECT settlement_id FROM s"
+)
 
 
 _REVERSE = (
@@ -689,9 +719,10 @@ class _Settlements:
         # ON CONFLICT (request_id) DO NOTHING: a twin that committed first leaves this
         # transaction usable (PostgreSQL waits for the twin, then skips the row).
         if not x.sqlite:
-            row.update(_flat(moves, _M_COLS[1:], "m"))
-            row.update(_flat(layers, _L_COLS[1:], "l"))
-            if self.u.run(_add_all_sql(len(moves), len(layers)), row, True).fetchone() is None:
+            for name, rows, cols in (("m", moves, _M_COLS), ("l", layers, _L_COLS)):
+                for c in cols[1:]:
+                    row[f"{name}_{c}"] = [r[c] for r in rows]
+            if self.u.run(_ADD_ALL_PG, row, write=True).fetchone() is None:
                 raise DuplicateRequest(record.request_id)
             return
         if self.u.run(_ADD, row, write=True).fetchone() is None:
