@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the rows here")
     ns = ap.parse_args(argv)
     ns.clients = [int(x) for x in ns.clients.split(",")]
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine: {machine()}; load average at the start: {os.getloadavg()}", flush=True)
     rows: list[dict[str, Any]] = []
     for name in ns.stores.split(","):
         with tempfile.TemporaryDirectory(prefix=f"onestop-bench-{name}-") as tmp:
@@ -284,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                     cluster.stop()
             else:
                 raise SystemExit(f"unknown store {name!r}")
+    print(f"load average at the end: {os.getloadavg()}", flush=True)
     if ns.json:
         ns.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
     return 0

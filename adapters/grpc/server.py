@@ -10,6 +10,7 @@ says NOT_SERVING again, new calls are refused and calls in flight get a grace pe
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import os
@@ -49,6 +50,7 @@ SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name,
 )
 MAX_MESSAGE = 512 * 1024 * 1024
+PIPELINE = 2  # TRIAL stream messages settled at once
 
 
 def _unary(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -131,13 +133,29 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
     async def SettleStream(
         self, request_iterator: AsyncIterator[pb.SettleStreamRequest], context: Any
     ) -> AsyncIterator[pb.SettleStreamResponse]:
+        # TRIAL messages are independent (each reads the stored accounts and writes nothing):
+        # up to PIPELINE of them run at once, answered in order. A SETTLE message waits for
+        # everything before it, so that commits keep the order of the stream.
+        pending: collections.deque[asyncio.Future[pb.SettleStreamResponse]] = collections.deque()
         try:
             async for request in request_iterator:
-                yield await self.run(st.handle, self.service, request)
+                if request.mode != pb.STREAM_MODE_TRIAL:
+                    while pending:
+                        yield await pending.popleft()
+                    yield await self.run(st.handle, self.service, request)
+                    continue
+                pending.append(asyncio.ensure_future(self.run(st.handle, self.service, request)))
+                if len(pending) >= PIPELINE:
+                    yield await pending.popleft()
+            while pending:
+                yield await pending.popleft()
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except Exception as exc:
             await abort(context, exc)
+        finally:
+            for f in pending:
+                f.cancel()
 
 
 class PolicyAdminServicer(_Base, pbg.PolicyAdminServicer):
