@@ -242,3 +242,32 @@ def test_lock_blocks_a_second_writer_until_commit(db_url: str) -> None:  # noqa:
             b.rollback()
     finally:
         store.dispose()
+
+
+def test_two_stores_on_one_database(db_url: str) -> None:  # noqa: F811
+    """Two SqlStore objects on one database (as two server processes would be): their writers
+    do not share the in-process queue, only the database's own locking."""
+    a, b = SqlStore(db_url), SqlStore(db_url)
+    try:
+        clock, new_id = Clock(), ids()
+        sa_ = SettlementService(a.uow, clock=clock, new_id=new_id)
+        sb = SettlementService(b.uow, clock=clock, new_id=new_id)
+        sa_.put_policy(POLICY, "concurrency.yaml")
+        sa_.import_registry([PERSON])
+        sa_.pre_settle(request(0))
+        sb.pre_settle(request(0))
+        results = all_at_once(
+            [lambda i=i: (sa_ if i % 2 else sb).settle(f"req-{i}", request(i)) for i in range(6)]
+        )
+        assert all(not replay for _, replay in results)
+        committed = sb.list("p1", 2024)
+        opening = Opening()
+        for rec in committed:
+            bill = BillRequest.model_validate(rec.bill).with_person(PERSON)
+            out = reference_batch([bill], sa_.policies(), opening)
+            assert out.settlements[0] == rec.settlement
+            opening = out.closing
+        assert sa_.accounts("p1", 2024)[1].to_dict() == opening.person_year("p1", 2024).to_dict()
+    finally:
+        a.dispose()
+        b.dispose()
