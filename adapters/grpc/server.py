@@ -319,7 +319,11 @@ class Server:
     async def warm(self) -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        n = await loop.run_in_executor(self.executor, warm_up, self.app.service, self.samples)
+        try:
+            n = await loop.run_in_executor(self.executor, warm_up, self.app.service, self.samples)
+        except Exception:
+            log.exception("warm-up failed: health stays NOT_SERVING")
+            raise
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("warm after %d trial settlements in %.2f s: SERVING", n, loop.time() - t0)
