@@ -183,20 +183,23 @@ def test_settlement_record_round_trip(store: SqlStore) -> None:
 
 def test_duplicate_request_id_at_insert(store: SqlStore) -> None:
     """Two transactions adding the same request id: the later one gets DuplicateRequest (a
-    Conflict) and its transaction stays usable to read the twin."""
+    Conflict) from ``add`` or at the latest from ``commit``, and writes nothing."""
     text, person, req = golden()
     svc = service(store.uow)
     svc.put_policy(text, "yubei.yaml")
     svc.import_registry([person])
     rec, _ = svc.settle("req-1", req)
     twin = replace(rec, settlement_id="other")
-    with store.uow() as u:
-        with pytest.raises(DuplicateRequest) as err:
-            u.settlements.add(twin)
-        assert isinstance(err.value, Conflict)
-        assert u.settlements.by_request("req-1") == rec
+    with pytest.raises(DuplicateRequest) as err, store.uow() as u:
+        u.lock("h-jiang", 2023)
+        u.accounts.save_person_year("jiang", 2023, YearAccounts({"basic": LayerAccount(7)}, 7))
+        u.settlements.add(twin)
+        u.commit()
+    assert isinstance(err.value, Conflict) and err.value.request_id == "req-1"
     with store.uow() as u:
         assert u.settlements.by_id("other") is None
+        assert u.settlements.by_request("req-1") == rec
+        assert u.accounts.person_year("jiang", 2023).admissions == 1
 
 
 # --- the service flow ------------------------------------------------------------------------

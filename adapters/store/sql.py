@@ -7,10 +7,13 @@ rolls back.
 
 Serialization (``lock(household, year)``):
 
-- PostgreSQL: the household-year's row in ``household_years`` is created if missing
-  (``INSERT ... ON CONFLICT DO NOTHING``) and locked with ``SELECT ... FOR UPDATE`` until the
-  transaction ends. Transactions are READ COMMITTED, so what is read after the lock is what
-  the previous holder committed.
+- PostgreSQL: a row lock on the household-year's row in ``household_years``, held until the
+  transaction ends. One statement creates the row if it is missing and locks it either way:
+  ``INSERT ... ON CONFLICT (household_id, year) DO UPDATE SET admissions = admissions`` (like
+  ``INSERT ... ON CONFLICT DO NOTHING`` + ``SELECT ... FOR UPDATE``, in one round trip).
+  Transactions are READ COMMITTED, so what is read after the lock is what the previous holder
+  committed. Reads before the first write or lock run in autocommit; the writes of a unit of
+  work are held back and sent in one pipeline with COMMIT (or before the next read).
 - SQLite: the driver runs in autocommit mode and the unit of work issues its own ``BEGIN``.
   Reads run in a deferred (snapshot) transaction; the first write or ``lock`` ends that read
   transaction (nothing was written in it) and opens ``BEGIN IMMEDIATE``, which takes the
@@ -242,6 +245,9 @@ class SqlUnitOfWork:
         self._mode: Literal["", "read", "write"] = ""
         self._writer = False
         self._locked: set[tuple[str, int]] = set()
+        # PostgreSQL: writes wait here and go to the server in one pipeline with the next read
+        # or with COMMIT (one round trip for all of a settlement's writes and its commit)
+        self._pending: list[tuple[str, dict[str, Any], str | None]] = []
 
     def __enter__(self) -> SqlUnitOfWork:
         return self
@@ -250,7 +256,13 @@ class SqlUnitOfWork:
         self.rollback()
 
     def conn(self, write: bool = False) -> sa.Connection:
-        """The transaction's connection; ``write`` makes sure it may write (SQLite: IMMEDIATE)."""
+        """The transaction's connection, for SQLAlchemy statements (pending writes sent
+        first); ``write`` makes sure it may write (SQLite: BEGIN IMMEDIATE)."""
+        if self._pending:
+            self._flush()
+        return self._connection(write)
+
+    def _connection(self, write: bool = False) -> sa.Connection:
         c = self._conn
         if c is None:
             c = self._conn = self.s.engine.connect()
@@ -298,25 +310,62 @@ class SqlUnitOfWork:
             raise sa.exc.DBAPIError.instance(q, params, err, self.s.x.errors) from err
         return cur
 
+    def defer(self, sql: str, params: dict[str, Any], request_id: str | None = None) -> None:
+        """A write whose result is not needed: on PostgreSQL it waits for the next read or
+        COMMIT and goes with it in one pipeline; on SQLite it runs now. ``request_id``
+        marks the settlement insert, whose unique violation becomes DuplicateRequest."""
+        if self.s.sqlite:
+            self.run(sql, params, write=True)
+            return
+        self._connection(write=True)
+        self._pending.append((sql, params, request_id))
+
+    def _flush(self, commit: bool = False) -> None:
+        pending, self._pending = self._pending, []
+        raw = self._connection(write=True).connection.dbapi_connection
+        assert raw is not None
+        cur = raw.cursor()
+        try:
+            with raw.pipeline():
+                for sql, params, _ in pending:
+                    cur.execute(self.s.x.sql(sql), params)
+                if commit:
+                    raw.commit()
+        except self.s.x.errors as err:
+            if getattr(getattr(err, "diag", None), "constraint_name", "") == _REQUEST_UNIQUE:
+                rid = next((r for _, _, r in pending if r is not None), "")
+                raise DuplicateRequest(rid) from err
+            sql = "; ".join(q for q, _, _ in pending)
+            raise sa.exc.DBAPIError.instance(sql, {}, err, self.s.x.errors) from err
+
+    @property
+    def exclusive(self) -> bool:
+        """Whether this transaction holds a lock (SQLite: the write lock), so that what it
+        reads of the locked accounts stays current until it ends."""
+        return bool(self._locked) or (self.s.sqlite and self._mode == "write")
+
     def lock(self, household_id: str, year: int) -> None:
         key = (household_id, year)
         if key in self._locked:
             return
         if self.s.sqlite:
             self.conn(write=True)  # BEGIN IMMEDIATE: the one writer until commit or rollback
+            self.accounts.forget()  # anything read before the lock may be stale
         else:
-            k = {"h": household_id, "y": year}
-            if self.run(_LOCK, k, write=True).fetchone() is None:
-                self.run(_LOCK_ROW, k, write=True)
-                self.run(_LOCK, k, write=True).fetchone()
-        self.accounts.forget()  # anything read before the lock may be stale
+            # one statement: creates the household-year's row if missing and, either way,
+            # holds its row lock until the transaction ends (a concurrent one waits here)
+            self.run(_LOCK, {"h": household_id, "y": year}, write=True)
+            self.accounts.forget()  # anything read before the lock may be stale
         self._locked.add(key)
 
     def commit(self) -> None:
         if self._conn is None:
+            self._pending.clear()
             return
         try:
-            self._conn.commit()
+            if self._pending:
+                self._flush(commit=True)  # the writes and COMMIT in one round trip
+            self._conn.commit()  # (the driver is idle by now when the pipeline committed)
         finally:
             self._end()
 
@@ -330,6 +379,7 @@ class SqlUnitOfWork:
             self._end()
 
     def _end(self) -> None:
+        self._pending.clear()
         conn, self._conn = self._conn, None
         try:
             if conn is not None:
@@ -410,10 +460,9 @@ def _chunks(xs: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
         yield xs[i : i + n]
 
 
-_LOCK = "SELECT 1 FROM household_years WHERE household_id = :h AND year = :y FOR UPDATE"
-_LOCK_ROW = (
+_LOCK = (
     "INSERT INTO household_years (household_id, year, admissions) VALUES (:h, :y, 0) "
-    "ON CONFLICT (household_id, year) DO NOTHING"
+    "ON CONFLICT (household_id, year) DO UPDATE SET admissions = household_years.admissions"
 )
 _FOUR = ", ".join(ACCOUNT_FIELDS)
 
@@ -472,29 +521,39 @@ class _Accounts:
 
     def __init__(self, uow: SqlUnitOfWork):
         self.u = uow
-        self._seen: dict[tuple[str, str, int], YearAccounts] = {}
+        self._seen: dict[tuple[str, str, int], YearAccounts] = {}  # last read or saved
+        self._fresh: set[tuple[str, str, int]] = set()  # ... and still current (lock held)
 
     def forget(self) -> None:
         self._seen.clear()
+        self._fresh.clear()
 
-    def _read(self, scope: str, key: str, year: int) -> YearAccounts:
+    @staticmethod
+    def _from_rows(rows: Iterable[Any]) -> YearAccounts:
         adm = 0
         acc: dict[str, LayerAccount] = {}
-        for lid, a, b, c, d in self.u.run(self._SQL[scope][0], {"k": key, "y": year}):
+        for lid, a, b, c, d in rows:
             if lid is None:
                 adm = int(a)
             else:
                 acc[lid] = LayerAccount(int(a), int(b), int(c), int(d))
-        ya = YearAccounts(layers=dict(sorted(acc.items())), admissions=adm)
-        self._seen[(scope, key, year)] = ya
+        return YearAccounts(layers=dict(sorted(acc.items())), admissions=adm)
+
+    def _read(self, scope: str, key: str, year: int) -> YearAccounts:
+        k = (scope, key, year)
+        if k in self._fresh:
+            return self._seen[k]
+        ya = self._from_rows(self.u.run(self._SQL[scope][0], {"k": key, "y": year}))
+        self._seen[k] = ya
+        if self.u.exclusive:  # read under the lock: nobody else changes it before we end
+            self._fresh.add(k)
         return ya
 
     def _save(self, scope: str, key: str, year: int, acc: YearAccounts) -> None:
         _, upsert_layers, delete_layer, upsert_year, upsert_layers_pg = self._SQL[scope]
-        self.u.conn(write=True)
-        before = self._seen.get((scope, key, year))
-        if before is None:
-            before = self._read(scope, key, year)
+        self.u._connection(write=True)
+        k0 = (scope, key, year)
+        before = self._seen[k0] if k0 in self._fresh else self._read(scope, key, year)
         changed = [
             {"k": key, "y": year, "l": lid, **dict(zip(ACCOUNT_FIELDS, v.as_tuple(), strict=True))}
             for lid, v in acc.layers.items()
@@ -510,18 +569,20 @@ class _Accounts:
             sql = (
                 f"WITH y AS ({upsert_year}) {upsert_layers_pg}" if admissions else upsert_layers_pg
             )
-            self.u.run(sql, k, write=True)
+            self.u.defer(sql, k)
             admissions = False
         elif changed:
             head, tail = upsert_layers
             sql = head + _values(_ACC_COLS, len(changed)) + tail
-            self.u.run(sql, _flat(changed, _ACC_COLS), write=True)
+            self.u.defer(sql, _flat(changed, _ACC_COLS))
         for lid in before.layers:
             if lid not in acc.layers:
-                self.u.run(delete_layer, {"k": key, "y": year, "l": lid}, write=True)
+                self.u.defer(delete_layer, {"k": key, "y": year, "l": lid})
         if admissions:
-            self.u.run(upsert_year, k, write=True)
+            self.u.defer(upsert_year, k)
+        # what this transaction wrote is current until it ends: our row locks keep others out
         self._seen[(scope, key, year)] = acc
+        self._fresh.add((scope, key, year))
 
     def person_year(self, person_id: str, year: int) -> YearAccounts:
         return self._read("person", person_id, year)
@@ -595,9 +656,11 @@ def _unnest_insert(name: str, table: str, cols: tuple[str, ...]) -> str:
 
 
 # PostgreSQL: the settlement, its moves and its layer rows in one statement of constant text
-# (rows as arrays); when the request id is taken, nothing is inserted and no row comes back.
+# (rows as arrays). It is sent with COMMIT; a taken request id fails it (unique violation of
+# uq_settlements_request_id -> DuplicateRequest) and the whole transaction with it.
+_REQUEST_UNIQUE = "uq_settlements_request_id"
 _ADD_ALL_PG = (
-    f"WITH s AS ({_ADD})"
+    f"WITH s AS ({_ADD.split(' ON CONFLICT')[0]} RETURNING settlement_id)"
     + _unnest_insert("m", "settlement_moves", _M_COLS)
     + _unnest_insert("l", "settlement_layers", _L_COLS)
     + " SELECT settlement_id FROM s"
@@ -722,8 +785,7 @@ class _Settlements:
             for name, rows, cols in (("m", moves, _M_COLS), ("l", layers, _L_COLS)):
                 for c in cols[1:]:
                     row[f"{name}_{c}"] = [r[c] for r in rows]
-            if self.u.run(_ADD_ALL_PG, row, write=True).fetchone() is None:
-                raise DuplicateRequest(record.request_id)
+            self.u.defer(_ADD_ALL_PG, row, record.request_id)
             return
         if self.u.run(_ADD, row, write=True).fetchone() is None:
             raise DuplicateRequest(record.request_id)
