@@ -64,9 +64,11 @@ _CHUNK = 500  # ids per IN (...) list
 class DuplicateRequest(Conflict):
     """Another transaction committed a settlement with this request id first.
 
-    Raised by ``settlements.add`` (the transaction is still usable: the twin's row is
-    committed and ``by_request`` in the same or a new unit of work returns it). The use case
-    should answer with a replay of that record (or a Conflict if its bill differs)."""
+    Raised by ``settlements.add`` (SQLite) or at the latest by ``commit`` (PostgreSQL, where
+    the insert goes to the server with COMMIT); nothing of the unit of work is written. The
+    twin is committed: ``by_request`` in a new unit of work returns it, and the use case
+    should answer with a replay of it (or a Conflict when its bill differs). A Conflict, so
+    callers that do not handle it still refuse the request cleanly."""
 
     def __init__(self, request_id: str):
         self.request_id = request_id
@@ -779,8 +781,8 @@ class _Settlements:
             }
             for i, r in enumerate(s.layers)
         ]
-        # ON CONFLICT (request_id) DO NOTHING: a twin that committed first leaves this
-        # transaction usable (PostgreSQL waits for the twin, then skips the row).
+        # PostgreSQL: one statement, sent with COMMIT (see _ADD_ALL_PG). SQLite: the writer
+        # lock is held, so a twin has committed already; ON CONFLICT DO NOTHING detects it.
         if not x.sqlite:
             for name, rows, cols in (("m", moves, _M_COLS), ("l", layers, _L_COLS)):
                 for c in cols[1:]:
