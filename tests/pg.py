@@ -200,9 +200,24 @@ def pg_url() -> Iterator[str]:
         _stop()
 
 
+def drop_database(url: str) -> None:
+    u = sa.make_url(url)
+    engine = sa.create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database per test: a SQLite file, or a new database on the test server."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database per test: a SQLite file, or a new database on the test server
+    (dropped afterwards when the server is an outside one, ONESTOP_PG_URL)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'var' / 'onestop.db'}"
-    return fresh_database(request.getfixturevalue("pg_url"))
+        yield f"sqlite:///{tmp_path / 'var' / 'onestop.db'}"
+        return
+    url = fresh_database(request.getfixturevalue("pg_url"))
+    yield url
+    if os.environ.get("ONESTOP_PG_URL"):
+        drop_database(url)
