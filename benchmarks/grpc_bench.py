@@ -214,6 +214,57 @@ def machine() -> str:
     )
 
 
+def stages(n_items: int, url: str, work: Path) -> None:
+    """Per-call cost of each stage of PreSettle and Settle, in-process (no gRPC)."""
+    from adapters.bootstrap import build
+    from adapters.grpc import convert as cv
+    from engine.accounts import YearAccounts
+    from engine.bill import Person, parse_bill_request
+    from engine.settle import settle_one
+
+    (work / "policies").mkdir(exist_ok=True)
+    (work / "policies" / "chain.yaml").write_text(CHAIN)
+    app = build(url, work / "policies", None)
+    svc = app.service
+    svc.import_registry([Person.model_validate(p) for p in persons()])
+    raw = pb.PreSettleRequest(bill=bill_to_pb(bill(0, "p1", n_items))).SerializeToString()
+    req = pb.PreSettleRequest.FromString(raw)
+    d = cv.bill_dict(req.bill)
+    br = parse_bill_request(d)
+    b = br.with_person(svc.person("p1"))
+    pol = svc.policies()
+    s = svc.pre_settle(br)
+    k = [0]
+
+    def settle() -> None:
+        k[0] += 1
+        svc.settle(f"st-{k[0]}", br.model_copy(update={"id": f"st-{k[0]}"}))
+
+    def t(f: Any, n: int = 300) -> float:
+        for _ in range(10):
+            f()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            f()
+        return (time.perf_counter() - t0) / n * 1e6
+
+    rows = {
+        "protobuf parse of the request": t(lambda: pb.PreSettleRequest.FromString(raw)),
+        "adapter: proto -> dict": t(lambda: cv.bill_dict(req.bill)),
+        "engine: parse_bill_request (pydantic)": t(lambda: parse_bill_request(d)),
+        "store: registry + accounts (one unit of work)": t(lambda: svc.accounts("p1", 2024)),
+        "engine: settle_one": t(lambda: settle_one(b, pol, YearAccounts(), YearAccounts())),
+        "use case pre_settle (store + checks + settle_one)": t(lambda: svc.pre_settle(br)),
+        "adapter: result -> proto, serialize": t(
+            lambda: pb.PreSettleResponse(result=cv.result_pb(s)).SerializeToString()
+        ),
+        "use case settle (durable)": t(settle, 100),
+    }
+    app.close()
+    for k_, v in rows.items():
+        print(f"{url.split(':')[0]:10s} {k_:52s} {v:8.0f} us", flush=True)
+
+
 def run_store(name: str, url: str, work: Path, ns: argparse.Namespace) -> list[dict[str, Any]]:
     proc, target = start_server(url, work, ns.workers, ns.processes)
     rows: list[dict[str, Any]] = []
@@ -255,11 +306,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--processes", type=int, default=1, help="server processes (reuseport)")
     ap.add_argument("--stream-bills", type=int, default=2000, help="bills per stream message")
     ap.add_argument("--no-stream", action="store_true")
+    ap.add_argument("--stages", action="store_true", help="in-process cost per stage only")
     ap.add_argument("--json", type=Path, help="also write the rows here")
     ns = ap.parse_args(argv)
     ns.clients = [int(x) for x in ns.clients.split(",")]
     print(f"machine: {machine()}; load average at the start: {os.getloadavg()}", flush=True)
     rows: list[dict[str, Any]] = []
+    if ns.stages:
+        with tempfile.TemporaryDirectory(prefix="onestop-stages-") as tmp:
+            stages(ns.items, f"sqlite:///{Path(tmp) / 'onestop.db'}", Path(tmp))
+        return 0
     for name in ns.stores.split(","):
         with tempfile.TemporaryDirectory(prefix=f"onestop-bench-{name}-") as tmp:
             work = Path(tmp)
