@@ -40,6 +40,29 @@ def item_dict(it: pb.Item) -> dict[str, Any]:
     return d
 
 
+def _items(items: Any) -> list[dict[str, Any]]:
+    """``item_dict`` inlined over a list (the hot loop of every bill: ~1 us per item)."""
+    out: list[dict[str, Any]] = []
+    add = out.append
+    for it in items:
+        d = {
+            "code": it.code,
+            "name": it.name,
+            "category": it.category,
+            "unit_price": it.unit_price,
+            "amount": it.amount,
+        }
+        has = it.HasField
+        if has("qty_e4"):
+            d["qty_e4"] = it.qty_e4
+        if has("unit_price_cap"):
+            d["unit_price_cap"] = it.unit_price_cap
+        if has("selfpay_ratio"):
+            d["selfpay_ratio"] = it.selfpay_ratio
+        add(d)
+    return out
+
+
 def bill_dict(b: pb.Bill) -> dict[str, Any]:
     """The bill as the plain data a JSON bill would be (empty region = None)."""
     d: dict[str, Any] = {
@@ -48,7 +71,7 @@ def bill_dict(b: pb.Bill) -> dict[str, Any]:
         "hospital_level": b.hospital_level,
         "admission_date": b.admission_date,
         "discharge_date": b.discharge_date,
-        "items": [item_dict(it) for it in b.items],
+        "items": _items(b.items),
     }
     if b.region:
         d["region"] = b.region
