@@ -270,6 +270,8 @@ def settle_batch(
 ) -> BatchResult:
     """Settle ``bills`` with the kernel from ``opening`` accounts (zero where missing)."""
     opening = opening or Opening()
+    if not bills:  # nothing to settle and no table to compile: the accounts stay as opened
+        return BatchResult([], opening)
     kb, pkeys, hkeys = prepare(bills, policies, opening, n_chunks=max(1, threads * 4))
     kb.run(threads)
     return BatchResult(read_settlements(kb, bills), closing(kb, opening, pkeys, hkeys))
