@@ -102,3 +102,38 @@ def test_sigterm_loses_no_acknowledged_settlement(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             pytest.fail("server did not stop on SIGTERM")
+
+
+def test_several_processes_share_the_port_and_the_store(tmp_path: Path) -> None:
+    """``serve --processes 2``: both children answer on one port, settle into one SQLite
+    file, and stop on SIGTERM to the parent."""
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "chain.yaml").write_text(CHAIN)
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(CHAIN_PERSONS))
+    db, log = tmp_path / "onestop.db", tmp_path / "server.log"
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "adapters.grpc.commands", "serve", "--db", f"sqlite:///{db}",
+        "--port", str(port), "--policies", str(pol), "--registry", str(reg), "--processes", "2",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    try:
+        ids = []
+        for i in range(6):  # a new connection each time: spread over the children
+            with Client(f"127.0.0.1:{port}", timeout=10) as c:
+                c.wait_serving(120)
+                ids.append(
+                    c.settle(chain_bill(i, "wang", seed=2), f"mp-{i}").settlement.settlement_id
+                )
+        with Client(f"127.0.0.1:{port}") as c:
+            assert [r.settlement_id for r in c.list("wang", 2024)] == ids
+            assert year_accounts_from_pb(c.accounts("wang", 2024).person).admissions == 6
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    served_by = {line.split()[2] for line in log.read_text().splitlines() if "SERVING" in line}
+    assert len(served_by) == 2, log.read_text()  # two processes warmed up
