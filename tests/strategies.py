@@ -22,7 +22,7 @@ import functools
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
@@ -40,6 +40,7 @@ LEVEL_POOL = ("township", "county", "city", "province")
 TAG_POOL = ("registered_poor", "extreme_poverty", "subsistence", "low_income")
 FUND_CODES = ("390100", "390200", "610100", "610200", "640100", "370200")
 REGION = {"code": "450900", "name": "Yulin (test)"}
+OTHER_REGION = {"code": "451400", "name": "Chongzuo (test)"}
 OPEN_FROM = date(2019, 1, 1)
 YEARS = (2020, 2021, 2022, 2023, 2024)
 MAX_ITEM = 10**8  # fen per item in random bills (one million yuan)
@@ -143,7 +144,7 @@ def _by_level(src: Source, value: Any, keys: list[str], levels: tuple[str, ...])
     return {lv: value() for lv in chosen}
 
 
-def _segments(src: Source, keys: list[str], levels: tuple[str, ...]) -> list[dict[str, Any]]:
+def gen_segments(src: Source, keys: list[str], levels: tuple[str, ...]) -> list[dict[str, Any]]:
     """1-4 segments with strictly increasing ``up_to``; the last one open."""
     n = src.int(1, 4)
     bounds = sorted({src.fen(MAX_ITEM) or 1 for _ in range(n - 1)})
@@ -166,7 +167,7 @@ def _variant_params(src: Source, kind: str, keys: list[str], levels: tuple[str, 
             if basis == "admission" and src.flag():
                 d["later_admissions"] = _by_level(src, small, keys, levels)
             out["deductible"] = d
-        out["segments"] = _segments(src, keys, levels)
+        out["segments"] = gen_segments(src, keys, levels)
         if src.flag():
             out["tiers_basis"] = "year" if src.flag() else "admission"
         if src.one_in(4):
@@ -181,7 +182,7 @@ def _variant_params(src: Source, kind: str, keys: list[str], levels: tuple[str, 
             out["annual_ceiling"] = _by_level(src, small, keys, levels)
     else:
         out["threshold"] = _by_level(src, small, keys, levels)
-        out["segments"] = _segments(src, keys, levels)
+        out["segments"] = gen_segments(src, keys, levels)
         if src.flag():
             out["annual_cap"] = _by_level(src, small, keys, levels)
     return out
@@ -305,37 +306,60 @@ def build_table(data: dict[str, Any]) -> PolicyTable:
 
 
 def _share_ids(src: Source, first: dict[str, Any], second: dict[str, Any]) -> None:
-    """Rename layers of ``second`` to continue layers of ``first`` of the same kind and scope
-    (a policy change mid-year that keeps some layers); the others get fresh ids."""
+    """Rename layers of ``second`` to continue layers of ``first``, mostly of the same kind and
+    scope (a policy change mid-year that keeps some layers); the others get fresh ids."""
     pool = [(la["kind"], la.get("scope", "person"), la["id"]) for la in first["layers"]]
     for i, la in enumerate(second["layers"]):
         same = [p for p in pool if p[:2] == (la["kind"], la.get("scope", "person"))]
+        if pool and src.one_in(8):  # rarely, an id that changes kind or scope: odd but legal
+            same = pool
         if same and not src.one_in(4):
-            pool.remove(same[0])
-            la["id"] = same[0][2]
+            chosen = same[0]
+            pool.remove(chosen)
+            la["id"] = chosen[2]
         else:
             la["id"] = f"M{i}"
         for v in la["variants"]:
             v["label"] = f"{la['id']}.{v['label'].rsplit('.', 1)[-1]}"
 
 
+def _declared_again(src: Source, names: list[str], pool: tuple[str, ...]) -> tuple[str, ...]:
+    """The same names in another order, maybe with more from ``pool``: a later table (or
+    another region) that declares what the bills use, with other bit positions in the kernel."""
+    more = [x for x in src.subset(pool) if x not in names]
+    return tuple(src.permutation([*names, *more]))
+
+
 def gen_policy_set(src: Source, allow_change: bool = True, max_layers: int = 6) -> PolicySet:
-    """One open-ended table from 2019-01-01, or (a policy change) two consecutive tables of one
-    region with the same levels and tags, the second continuing some layer ids of the first."""
+    """One open-ended table from 2019-01-01; or (a policy change) two consecutive tables of one
+    region, the second continuing some layer ids of the first; sometimes also a second region.
+    Every table declares the first table's levels and tags (perhaps in another order, perhaps
+    more), so a bill valid for one is valid for all."""
     first = gen_policy(src, max_layers=max_layers)
-    if not allow_change or not src.one_in(4):
-        return PolicySet.of([build_table(first)])
-    change = date(YEARS[0], 1, 2) + timedelta(days=src.int(0, 365 * len(YEARS) - 2))
-    first["effective_to"] = change - timedelta(days=1)
-    second = gen_policy(
-        src,
-        levels=tuple(first["hospital_levels"]),
-        tags=tuple(first["tags"]),
-        effective_from=change,
-        max_layers=max_layers,
-    )
-    _share_ids(src, first, second)
-    return PolicySet.of([build_table(first), build_table(second)])
+    tables = [first]
+    if allow_change and src.one_in(4):
+        change = date(YEARS[0], 1, 2) + timedelta(days=src.int(0, 365 * len(YEARS) - 2))
+        first["effective_to"] = change - timedelta(days=1)
+        second = gen_policy(
+            src,
+            levels=_declared_again(src, first["hospital_levels"], LEVEL_POOL),
+            tags=_declared_again(src, first["tags"], TAG_POOL),
+            effective_from=change,
+            max_layers=max_layers,
+        )
+        _share_ids(src, first, second)
+        tables.append(second)
+    if allow_change and src.one_in(6):
+        other = gen_policy(
+            src,
+            levels=_declared_again(src, first["hospital_levels"], LEVEL_POOL),
+            tags=_declared_again(src, first["tags"], TAG_POOL),
+            max_layers=max_layers,
+        )
+        other["region"] = dict(OTHER_REGION)
+        _share_ids(src, first, other)
+        tables.append(other)
+    return PolicySet.of([build_table(t) for t in tables])
 
 
 # --------------------------------------------------------------------------- bills
@@ -433,7 +457,8 @@ def gen_bills(
     # every person has a bill
     owners = [i if i < n_persons else src.int(0, n_persons - 1) for i in range(n_bills)]
     ids = src.permutation(range(n_bills))
-    region = first.region.code if src.flag() else None
+    regions = policies.regions
+    region = first.region.code if src.flag() or len(regions) > 1 else None
     raw = []
     for i, owner in enumerate(owners):
         admission = _in_year(src, src.choice(years), birthdays[owner])
@@ -468,8 +493,8 @@ def gen_bills(
                 "discharge_date": discharge,
                 "items": [_item(src) for _ in range(src.int(1, max_items))],
             }
-            if region is not None:
-                bill["region"] = region
+            if region is not None:  # with two regions, each bill names one
+                bill["region"] = src.choice(regions) if len(regions) > 1 else region
             out.append(parse_bill(bill))
     return src.permutation(out)
 
@@ -503,6 +528,28 @@ class Batch:
     policies: PolicySet
     bills: list[Bill]
     opening: Opening | None
+    seed: int | None = None  # fast mode: ``gen_batch(Source(rnd=random.Random(seed)))`` again
+
+    def __repr__(self) -> str:  # the seed first: the rest can be long
+        return (
+            f"Batch(seed={self.seed}, policies={self.policies!r}, bills={self.bills!r}, "
+            f"opening={self.opening!r})"
+        )
+
+
+def gen_batch(
+    src: Source,
+    max_bills: int = 12,
+    max_items: int = 8,
+    opening: bool | None = None,
+    allow_change: bool = True,
+) -> Batch:
+    """A policy set, bills for it and opening accounts (``opening`` None: sometimes; True:
+    always; False: never)."""
+    ps = gen_policy_set(src, allow_change=allow_change)
+    bills = gen_bills(src, ps, max_bills=max_bills, max_items=max_items)
+    want = src.flag() if opening is None else opening
+    return Batch(ps, bills, gen_opening(src, ps, bills) if want else None)
 
 
 @st.composite
@@ -519,7 +566,8 @@ def policy_tables(draw: Any, fast: bool = False, **kw: Any) -> PolicyTable:
 
 @st.composite
 def policy_sets(draw: Any, fast: bool = False, **kw: Any) -> PolicySet:
-    """One table, or two consecutive tables of one region (a policy change)."""
+    """One table; or two consecutive tables of one region (a policy change); maybe a second
+    region."""
     return gen_policy_set(_source(draw, fast), **kw)
 
 
@@ -538,10 +586,11 @@ def batches(
     opening: bool | None = None,
     allow_change: bool = True,
 ) -> Batch:
-    """A policy set, bills for it and opening accounts (``opening`` None: sometimes; True:
-    always; False: never)."""
-    src = _source(draw, fast)
-    ps = gen_policy_set(src, allow_change=allow_change)
-    bills = gen_bills(src, ps, max_bills=max_bills, max_items=max_items)
-    want = src.flag() if opening is None else opening
-    return Batch(ps, bills, gen_opening(src, ps, bills) if want else None)
+    """A ``Batch`` (see ``gen_batch``); with ``fast`` it carries the seed that rebuilds it:
+    ``gen_batch(Source(rnd=random.Random(seed)), ...)`` with the same keywords."""
+    kw = {"max_bills": max_bills, "max_items": max_items, "opening": opening,
+          "allow_change": allow_change}  # fmt: skip
+    if not fast:
+        return gen_batch(Source(draw=draw), **kw)
+    seed = draw(st.integers(0, 2**64 - 1))
+    return replace(gen_batch(Source(rnd=random.Random(seed)), **kw), seed=seed)

@@ -390,3 +390,18 @@ def test_layers_not_applying_record_why(
         assert s.net_selfpay == 9000
     else:
         assert r.applied and r.pay == 4500 and r.account.paid == 3 + 4500
+
+
+def test_empty_batch_settles_nothing_and_keeps_the_opening() -> None:
+    """Found by the A-then-B property when one part is empty: the kernel wrapper used to fail
+    (no table to compile) where the reference returned an empty result."""
+    t = table(reimburse())
+    opening = Opening(person={("p1", 2023): YearAccounts({"basic": LayerAccount(0, 0, 5, 0)}, 1)})
+    ref = reference_batch([], PolicySet.of([t]), opening)
+    assert ref.settlements == []
+    for threads in (1, 2):
+        ker = settle_batch([], PolicySet.of([t]), opening, threads=threads)
+        assert ker.settlements == []
+        assert (
+            ker.closing.person[("p1", 2023)].to_dict() == ref.closing.person[("p1", 2023)].to_dict()
+        )

@@ -21,7 +21,7 @@ from dataclasses import fields
 from datetime import date, timedelta
 from typing import Any
 
-from hypothesis import given, note, settings
+from hypothesis import Phase, given, note, settings
 from hypothesis import strategies as st
 
 from engine.accounts import ACCOUNT_FIELDS, Opening, YearAccounts
@@ -30,22 +30,23 @@ from engine.bill import Bill, parse_bill
 from engine.policy.model import PolicyTable, Variant, by_level
 from engine.policy.policyset import PolicySet
 from engine.result import LayerResult, Settlement
-from tests.strategies import SMALL, Batch, Source, _segments, batches, build_table
+from tests.strategies import SMALL, Batch, Source, batches, build_table, gen_segments
 
-PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
-_env = os.environ.get("ONESTOP_HYPOTHESIS_EXAMPLES")
-REF_EXAMPLES = (
-    int(_env) if _env else 10_000 if PROFILE == "ci" else settings.default.max_examples  # type: ignore[attr-defined]
-)
+
+def _ref_examples() -> int:
+    """ONESTOP_HYPOTHESIS_EXAMPLES if set; else 10,000 in the "ci" profile; else the profile's."""
+    env = os.environ.get("ONESTOP_HYPOTHESIS_EXAMPLES")
+    if env:
+        return int(env)
+    if settings.get_current_profile_name() == "ci":  # loaded in tests/conftest.py
+        return 10_000
+    return settings().max_examples
+
+
+REF_EXAMPLES = _ref_examples()
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def closing_dicts(op: Opening) -> tuple[dict, dict]:
-    p = {k: v.to_dict() for k, v in op.person.items()}
-    h = {k: v.to_dict() for k, v in op.household.items()}
-    return p, h
 
 
 def assert_same_closing(a: Opening, b: Opening) -> None:
@@ -131,10 +132,13 @@ def _kernel_equals_reference(batch: Batch) -> None:
     assert_same(settle_batch(batch.bills, batch.policies, batch.opening, threads=2), ref)
 
 
-@settings(max_examples=REF_EXAMPLES)
+# no shrinking: in fast mode a batch is a function of one seed, shrinking it gains nothing
+@settings(max_examples=REF_EXAMPLES, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(batches(fast=True))
 def test_kernel_equals_reference(batch: Batch) -> None:
-    """Seeded fast mode: many examples (10,000 in CI), one kernel call per batch and mode."""
+    """Seeded fast mode: many examples (10,000 in CI), one kernel call per batch and mode.
+    A failure prints the batch with its seed; rebuild it with
+    ``gen_batch(Source(rnd=random.Random(seed)))``."""
     _kernel_equals_reference(batch)
 
 
@@ -183,6 +187,7 @@ def test_yearly_limits_never_exceeded(batch: Batch) -> None:
     caps: dict[tuple, list[int | None]] = defaultdict(list)
     deds: dict[tuple, list[int | None]] = defaultdict(list)
     ceilings: dict[tuple, list[int | None]] = defaultdict(list)
+    kinds: dict[tuple, set[str]] = defaultdict(set)
     for s in res.settlements:
         bill = bills[s.bill_id]
         level = bill.hospital_level
@@ -190,6 +195,7 @@ def test_yearly_limits_never_exceeded(batch: Batch) -> None:
         for layer, r in zip(table.layers, s.layers, strict=True):
             who = s.household if layer.scope == "household" else s.person_id
             key = (layer.scope, who, s.year, layer.id)
+            kinds[key].add(layer.kind)
             if not r.applied:
                 continue
             v: Variant = layer.variants[r.variant]
@@ -206,6 +212,8 @@ def test_yearly_limits_never_exceeded(batch: Batch) -> None:
                     None if v.annual_ceiling is None else by_level(v.annual_ceiling, level)
                 )
     for key, acc_list in _accounts_by_key(res, batch).items():
+        if len(kinds[key]) > 1:  # one id for layers of different kinds: no common limit
+            continue
         paid = max(a.paid for a in acc_list)
         used = max(a.deductible_used for a in acc_list)
         spent = max(a.selfpay_cum for a in acc_list)
@@ -263,7 +271,7 @@ def split_cases(draw: Any) -> tuple[PolicySet, list[Bill], list[Bill]]:
                     if src.flag()
                     else {"county": src.fen(SMALL), "city": src.fen(SMALL)},
                 },
-                "segments": _segments(src, list(levels), levels),
+                "segments": gen_segments(src, list(levels), levels),
                 "tiers_basis": "year",
             }
         ],
@@ -325,21 +333,16 @@ def test_two_batches_in_turn_equal_one_batch(batch: Batch, data: st.DataObject) 
     """Cut the bills at a point of settlement order (discharge, admission, id): settling the
     first part, then the second from the first part's closing accounts, equals settling all."""
     ordered = settlement_order(batch.bills)
-    cut = data.draw(st.integers(1, len(ordered)), label="cut")
+    cut = data.draw(st.integers(0, len(ordered)), label="cut")  # either part may be empty
     first = {b.id for b in ordered[:cut]}
     part_a = [b for b in batch.bills if b.id in first]
     part_b = [b for b in batch.bills if b.id not in first]
     for settle in (settle_batch, reference_batch):
         whole = settle(batch.bills, batch.policies, batch.opening)
         a = settle(part_a, batch.policies, batch.opening)
-        if part_b:
-            b = settle(part_b, batch.policies, a.closing)
-            closing = b.closing
-        else:
-            b, closing = BatchResult([], a.closing), a.closing
-        in_turn = {**by_id(a), **by_id(b)}
-        assert in_turn == by_id(whole)
-        assert_same_closing(closing, whole.closing)
+        b = settle(part_b, batch.policies, a.closing)
+        assert {**by_id(a), **by_id(b)} == by_id(whole)
+        assert_same_closing(b.closing, whole.closing)
 
 
 # --------------------------------------------------------------------------- order of the input
