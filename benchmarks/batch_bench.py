@@ -135,14 +135,12 @@ def load(data: Path, policy: Path) -> tuple[Any, Any, Any, Any]:
     b = io.read_rows(data / "bills.parquet", "bills", 0,
                      io.n_rows(data / "bills.parquet", "bills"),
                      io.columns_of(data / "bills.parquet", "bills"))  # fmt: skip
-    i = io.read_rows(data / "items.parquet", "items", 0,
-                     io.n_rows(data / "items.parquet", "items"),
-                     io.columns_of(data / "items.parquet", "items"))  # fmt: skip
     p = io.read_all(str(data / "persons.parquet"), "persons")
     bc = io.bill_cols(b, "bills.parquet")
-    ic = io.item_cols(i, "items.parquet", 0, bc.bill_id)
+    ic = io.read_item_cols(data / "items.parquet", 0, io.n_rows(data / "items.parquet", "items"),
+                           bc.bill_id)  # fmt: skip
     pc = io.person_cols(p, "persons.parquet", np.arange(p.num_rows))
-    return bc, ic, pc, (b, i, p)
+    return bc, ic, pc, (b, p, data / "items.parquet")
 
 
 def col_bytes(*cols: Any) -> int:
@@ -233,17 +231,19 @@ def reference_subset(tables: Any, kb: Any, ps: Any, n_ref: int) -> tuple[float, 
     number of bills, and whether its results equal the kernel's."""
     import pyarrow as pa
 
+    from adapters.batch import io
     from engine.batch import reference_batch
     from engine.bill import Bill, Item, Person, TagSpan
 
-    b, it, p = tables
+    b, p, items_path = tables
     hh = b["household_id"].combine_chunks().indices.to_numpy()
     n = min(n_ref, len(hh))
     while 0 < n < len(hh) and hh[n] == hh[n - 1]:
         n += 1
     n_items = int(kb.item_start[n])
     bl = b.slice(0, n).to_pylist()
-    il = it.slice(0, n_items).to_pylist()
+    il = io.read_rows(items_path, "items", 0, n_items,
+                      io.columns_of(items_path, "items")).to_pylist()  # fmt: skip
     want = set(x["person_id"] for x in bl)
     pcol = p["person_id"].cast(pa.string())
     pl_ = p.filter(pa.compute.is_in(pcol, pa.array(sorted(want)))).to_pylist()

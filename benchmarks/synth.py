@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import typer
 
 REGION = "450000"
@@ -149,6 +150,24 @@ def generate(
     return bills, items, persons
 
 
+def _compact(t: pa.Table) -> pa.Table:
+    """Dictionary columns with only the values their rows use (so that each row group's
+    Parquet dictionary stays small and readers get the dictionary back without hashing)."""
+    cols = []
+    for c in t.columns:
+        c = c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+        if pa.types.is_dictionary(c.type) and len(c):
+            idx = pc.fill_null(c.indices, 0).to_numpy()
+            valid = ~c.is_null().to_numpy(zero_copy_only=False)
+            used = np.unique(idx[valid])
+            remap = np.zeros(len(c.dictionary), dtype=np.int64)
+            remap[used] = np.arange(len(used))
+            new = pa.array(remap[idx], mask=~valid).cast(c.type.index_type)
+            c = pa.DictionaryArray.from_arrays(new, c.dictionary.take(pa.array(used)))
+        cols.append(c)
+    return pa.table(cols, names=t.column_names)
+
+
 def write(
     out: str | Path, tables: tuple[pa.Table, pa.Table, pa.Table], csv: bool = False
 ) -> list[Path]:
@@ -174,7 +193,9 @@ def write(
             pcsv.write_csv(plain, p)
         else:
             p = out / f"{name}.parquet"
-            pq.write_table(t, p, row_group_size=rg)
+            with pq.ParquetWriter(p, t.schema) as w:
+                for off in range(0, max(t.num_rows, 1), rg):
+                    w.write_table(_compact(t.slice(off, rg)))
         paths.append(p)
     return paths
 

@@ -827,11 +827,11 @@ def _nullable(a: np.ndarray | None, null: np.ndarray | None, n: int, dtype: Any)
             return np.where(a < 0, -1, a)
         return a
     null = np.asarray(null, dtype=bool)
-    if null.any() and not np.all(a[null] == -1):
-        return np.where(null | (a < 0), -1, a)
-    if a.size and a.min() < -1:
-        return np.where(a < 0, -1, a)
-    return a
+    # nulls already say -1 (as the adapters fill them): no copy. A -1 that is not null is
+    # rejected by the caller and its bill left out, so it never reaches the kernel.
+    if (a.size == 0 or a.min() >= -1) and not np.any(null & (a != -1)):
+        return a
+    return np.where(null | (a < 0), -1, a)
 
 
 def _open(

@@ -144,6 +144,20 @@ def batch(
     except io.InputFileError as e:
         err.print(f"[red]refused:[/red] {e}", highlight=False, markup=False)
         raise typer.Exit(1) from None
+    if opening is not None:
+        from adapters.batch.run import _opening, _policies
+        from engine.columnar import check_opening
+
+        try:
+            bad = check_opening(_opening(str(opening)), _policies(spec.policy)[1])
+        except io.InputFileError as e:
+            err.print(f"[red]refused:[/red] {opening}: {e}", highlight=False, markup=False)
+            raise typer.Exit(1) from None
+        if bad:
+            err.print(f"[red]refused:[/red] {len(bad)} bad opening row(s):")
+            for x in bad[:50]:
+                err.print(f"  {x}", highlight=False, markup=False)
+            raise typer.Exit(1)
     results: list[PartResult] = []
     where = (
         f"Dask {dask_scheduler}" if dask_scheduler

@@ -333,3 +333,138 @@ def to_arrow(cols: dict[str, Any]) -> pa.Table:
 def write_parquet(table: pa.Table, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, str(path), compression="zstd")
+
+
+# --------------------------------------------------------------------------- streaming items
+
+
+def row_batches(path: str | Path, kind: str, lo: int, hi: int, columns: list[str]):
+    """Record batches holding rows [lo, hi), one Parquet row group at a time (CSV: slices of
+    the table read once)."""
+    path = str(path)
+    if is_csv(path):
+        yield from read_all(path, kind).select(columns).slice(lo, hi - lo).to_batches()
+        return
+    f = pq.ParquetFile(path, read_dictionary=[c for c in ("bill_id", "category") if c in columns])
+    start = 0
+    for g in range(f.metadata.num_row_groups):
+        n = f.metadata.row_group(g).num_rows
+        if start < hi and start + n > lo:
+            t = f.read_row_group(g, columns=columns)
+            a, b = max(lo, start) - start, min(hi, start + n) - start
+            yield from t.slice(a, b - a).to_batches()
+            del t
+        start += n
+
+
+def _np_dtype(t: pa.DataType) -> np.dtype:
+    if pa.types.is_integer(t):
+        return np.dtype(t.to_pandas_dtype())
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        raise InputFileError(
+            f"a column of type {t}: money, quantities and ratios are whole numbers "
+            "(fen, ten-thousandths, basis points); store them as integers"
+        )
+    return np.dtype(np.int64)  # strings etc.: cast per batch
+
+
+class _Runs:
+    """Run starts and run labels of the items' bill_id, across batches."""
+
+    def __init__(self) -> None:
+        self.starts: list[np.ndarray] = []
+        self.labels: list[np.ndarray] = []
+        self.last: Any = None
+        self.ok = True
+
+    def add(self, col: pa.Array, pos: int) -> None:
+        if not self.ok or len(col) == 0:
+            return
+        if col.null_count:
+            self.ok = False
+            return
+        if pa.types.is_dictionary(col.type):
+            idx = col.indices.to_numpy()
+            s = np.flatnonzero(idx[1:] != idx[:-1]) + 1
+            s = np.concatenate([[0], s])
+            lab = col.dictionary.take(pa.array(idx[s])).to_numpy(zero_copy_only=False)
+        else:
+            if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+                col = col.cast(pa.string())
+            ne = pc.not_equal(col.slice(1), col.slice(0, len(col) - 1))
+            s = np.concatenate([[0], np.flatnonzero(ne.to_numpy(zero_copy_only=False)) + 1])
+            lab = col.take(pa.array(s)).to_numpy(zero_copy_only=False)
+        lab = lab.astype(object)
+        if self.last is not None and lab[0] == self.last:  # run continues from the last batch
+            s, lab = s[1:], lab[1:]
+        if len(lab):
+            self.last = lab[-1]
+        self.starts.append(s + pos)
+        self.labels.append(lab)
+
+    def bill_start(self, bill_ids: Coded, n: int) -> np.ndarray | None:
+        if not self.ok:
+            return None
+        s = np.concatenate(self.starts) if self.starts else np.zeros(0, np.int64)
+        lab = np.concatenate(self.labels) if self.labels else np.zeros(0, object)
+        if len(s) != len(bill_ids) or not np.array_equal(lab, bill_ids.values()):
+            return None
+        return np.append(s, n).astype(np.int64)
+
+
+def read_item_cols(
+    path: str | Path, lo: int, hi: int, bill_ids: Coded | None, file: str | None = None
+) -> ItemCols:
+    """Items rows [lo, hi) straight into preallocated numpy columns, one row group at a time
+    (memory: the columns plus one row group). Items grouped by bill in the bills' order are
+    linked as runs; otherwise (or without ``bill_ids``) the bill_id column is read again and
+    items are linked by id."""
+    path = str(path)
+    cols = columns_of(path, "items")
+    n = hi - lo
+    schema = (read_all(path, "items").schema if is_csv(path)
+              else pq.ParquetFile(path).schema_arrow)  # fmt: skip
+    num = [c for c in ("qty_e4", "unit_price", "amount", "unit_price_cap", "selfpay_ratio")
+           if c in cols]  # fmt: skip
+    out = {c: np.empty(n, dtype=_np_dtype(schema.field(c).type)) for c in num}
+    nulls: dict[str, np.ndarray] = {}
+    fill = {"qty_e4": 10000, "unit_price": 0, "amount": 0, "unit_price_cap": -1,
+            "selfpay_ratio": -1}  # fmt: skip
+    keep_null = ("amount", "unit_price_cap", "selfpay_ratio")
+    cat = np.empty(n, dtype=np.int8)
+    runs = _Runs()
+    pos = 0
+    for batch in row_batches(path, "items", lo, hi, cols):
+        m = batch.num_rows
+        cat[pos : pos + m] = category(batch.column("category"))
+        for c in num:
+            a = batch.column(c)
+            if not pa.types.is_integer(a.type):
+                _np_dtype(a.type)  # refuses floats
+                a = a.cast(out[c].dtype.name)
+            if a.null_count:
+                if c in keep_null:
+                    if c not in nulls:
+                        nulls[c] = np.zeros(n, dtype=bool)
+                    nulls[c][pos : pos + m] = a.is_null().to_numpy(zero_copy_only=False)
+                a = pc.fill_null(a, fill[c])
+            out[c][pos : pos + m] = a.to_numpy()
+        if bill_ids is not None:
+            runs.add(batch.column("bill_id"), pos)
+        pos += m
+        del batch
+    assert pos == n, (pos, n)
+    starts = runs.bill_start(bill_ids, n) if bill_ids is not None else None
+    link = None
+    if starts is None:
+        link = coded(pa.concat_arrays([
+            b.column("bill_id").cast(pa.string()) for b in row_batches(path, "items", lo, hi,
+                                                                      ["bill_id"])
+        ]) if n else pa.array([], pa.string()))  # fmt: skip
+    return ItemCols(
+        bill_id=link, bill_start=starts, category=cat, amount=out["amount"],
+        amount_null=nulls.get("amount"), qty_e4=out.get("qty_e4"),
+        unit_price=out.get("unit_price"), unit_price_cap=out.get("unit_price_cap"),
+        unit_price_cap_null=nulls.get("unit_price_cap"), selfpay_ratio=out.get("selfpay_ratio"),
+        selfpay_ratio_null=nulls.get("selfpay_ratio"), row=lo, file=file or Path(path).name,
+    )  # fmt: skip

@@ -225,11 +225,9 @@ def settle_part(spec: Spec, part: Part) -> PartResult:
     policies, compiled = _policies(spec.policy)
     bt = io.read_rows(spec.bills, "bills", part.bill_lo, part.bill_hi,
                       io.columns_of(spec.bills, "bills"))  # fmt: skip
-    it = io.read_rows(spec.items, "items", part.item_lo, part.item_hi,
-                      io.columns_of(spec.items, "items"))  # fmt: skip
     bc = io.bill_cols(bt, Path(spec.bills).name, part.bill_lo)
-    ic = io.item_cols(it, Path(spec.items).name, part.item_lo, bc.bill_id)
-    del bt, it
+    del bt
+    ic = io.read_item_cols(spec.items, part.item_lo, part.item_hi, bc.bill_id)
     pcols = persons_for(spec, bc.person_id)
     opening = _opening(spec.opening) if spec.opening else None
     prep = C.prepare_columns(
