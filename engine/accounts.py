@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.errors import InputError, Problem
+from engine.money import MAX_ACCOUNT
 
 ACCOUNT_FIELDS = ("deductible_used", "eligible_cum", "paid", "selfpay_cum")
 
@@ -102,6 +103,8 @@ class YearAccounts:
                     )
                 elif isinstance(v, bool) or not isinstance(v, int) or v < 0:
                     problems.append(Problem(f"{p}.{k}", v, "is not non-negative whole fen"))
+                elif v > MAX_ACCOUNT:
+                    problems.append(Problem(f"{p}.{k}", v, f"is above the limit {MAX_ACCOUNT} fen"))
             layers[str(lid)] = LayerAccount(
                 **{k: v for k, v in vals.items() if k in ACCOUNT_FIELDS and isinstance(v, int)}
             )

@@ -18,11 +18,12 @@ from pydantic import (
     Field,
     Strict,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from engine.errors import InputError
-from engine.money import BP, MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
+from engine.money import BP, MAX_AMOUNT, MAX_BILL_TOTAL, MAX_QTY_E4, MAX_UNIT_PRICE
 from engine.validation import problems_from
 
 
@@ -131,6 +132,15 @@ def _check_dates(admission: date, discharge: date) -> None:
         )
 
 
+def _check_total(items: tuple[Item, ...]) -> None:
+    total = sum(i.amount for i in items)
+    if total > MAX_BILL_TOTAL:
+        raise ValueError(
+            f"items add up to {total} fen, above the limit {MAX_BILL_TOTAL} "
+            "fen for one bill; split the bill"
+        )
+
+
 class Bill(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: Id
@@ -145,6 +155,12 @@ class Bill(BaseModel):
     def _dates(self) -> Bill:
         _check_dates(self.admission_date, self.discharge_date)
         return self
+
+    @field_validator("items")
+    @classmethod
+    def _total(cls, items: tuple[Item, ...]) -> tuple[Item, ...]:
+        _check_total(items)
+        return items
 
     @property
     def year(self) -> int:
@@ -169,6 +185,12 @@ class BillRequest(BaseModel):
     def _dates(self) -> BillRequest:
         _check_dates(self.admission_date, self.discharge_date)
         return self
+
+    @field_validator("items")
+    @classmethod
+    def _total(cls, items: tuple[Item, ...]) -> tuple[Item, ...]:
+        _check_total(items)
+        return items
 
     def with_person(self, person: Person) -> Bill:
         """The full bill; every field was validated already, so nothing is checked twice."""
