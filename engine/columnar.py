@@ -332,6 +332,8 @@ def category_codes(a: np.ndarray) -> np.ndarray:
         return category_codes(np.asarray(a.labels))[a.codes]
     a = np.asarray(a)
     if a.dtype.kind in "iu":
+        if a.dtype == np.int8 and a.size and a.min() >= 1 and a.max() <= 3:
+            return a  # already the kernel's codes: no copy
         ok = (a >= 1) & (a <= 3)
         return np.where(ok, a, 0).astype(np.int8)
     u, inv = np.unique(a.astype(object) if a.dtype == object else a, return_inverse=True)
@@ -610,97 +612,20 @@ def prepare_columns(
 
     cat = category_codes(items.category)
     item_bad = np.zeros(ni, dtype=bool)
-
-    def item_rule(where: np.ndarray, fld: str, vals: Any, rule: str) -> None:
-        w = where if linked is True else where & linked
-        if w.any():
-            rj.add(w, irow, itf, fld, vals, rule, ib_of)
-            item_bad[w] = True
-
-    item_rule(
-        cat == 0, "category", items.category, "is not a category; use A/B/C (or NHSA 01/02/03)"
-    )
     amount = np.asarray(items.amount)
     if items.amount_null is not None:
-        a_null = np.asarray(items.amount_null, dtype=bool)
-        item_rule(a_null, "amount", None, "is missing; it is required")
-        amount = np.where(a_null, 0, amount)
-    item_rule(amount < 0, "amount", amount, "is negative; amounts are non-negative fen")
-    item_rule(
-        amount > MAX_AMOUNT,
-        "amount",
-        amount,
-        f"is above the limit {MAX_AMOUNT}; amounts are non-negative fen",
-    )
-    if items.qty_e4 is None:
-        qty = np.full(ni, BP, dtype=np.int32)
-    else:
-        qty = np.asarray(items.qty_e4)
-        item_rule(
-            qty < 0, "qty_e4", qty, "is negative; quantities are non-negative ten-thousandths"
-        )
-        item_rule(
-            qty > MAX_QTY_E4,
-            "qty_e4",
-            qty,
-            f"is above the limit {MAX_QTY_E4}; quantities are non-negative ten-thousandths",
-        )
-    if items.unit_price is not None:
-        up = np.asarray(items.unit_price)
-        item_rule(up < 0, "unit_price", up, "is negative; unit prices are non-negative fen")
-        item_rule(
-            up > MAX_UNIT_PRICE,
-            "unit_price",
-            up,
-            f"is above the limit {MAX_UNIT_PRICE}; unit prices are non-negative fen",
-        )
+        amount = np.where(np.asarray(items.amount_null, dtype=bool), 0, amount)
+    qty = np.full(ni, BP, dtype=np.int32) if items.qty_e4 is None else np.asarray(items.qty_e4)
+    # item checks block by block, so that their temporary masks stay small
+    for lo_ in range(0, ni, ITEM_BLOCK):
+        hi_ = min(ni, lo_ + ITEM_BLOCK)
+        _check_items(items, cat, amount, lo_, hi_, rj, irow, itf,
+                     linked if linked is True else linked[lo_:hi_], ib_of, item_bad)  # fmt: skip
     price_cap = _nullable(items.unit_price_cap, items.unit_price_cap_null, ni, np.int32)
-    pc_given = price_cap >= 0
-    raw_cap = items.unit_price_cap
-    if raw_cap is not None:
-        given = (
-            np.ones(ni, dtype=bool)
-            if items.unit_price_cap_null is None
-            else ~np.asarray(items.unit_price_cap_null)
-        )
-        rc = np.asarray(raw_cap)
-        item_rule(
-            given & (rc < 0), "unit_price_cap", rc, "is negative; unit prices are non-negative fen"
-        )
-        item_rule(
-            given & (rc > MAX_UNIT_PRICE),
-            "unit_price_cap",
-            rc,
-            f"is above the limit {MAX_UNIT_PRICE}; unit prices are non-negative fen",
-        )
-    del pc_given
     sp_ratio = _nullable(items.selfpay_ratio, items.selfpay_ratio_null, ni, np.int16)
-    if items.selfpay_ratio is not None:
-        given = (
-            np.ones(ni, dtype=bool)
-            if items.selfpay_ratio_null is None
-            else ~np.asarray(items.selfpay_ratio_null)
-        )
-        rr = np.asarray(items.selfpay_ratio)
-        item_rule(
-            given & (rr < 0),
-            "selfpay_ratio",
-            rr,
-            "is negative; ratios are basis points from 0 to 10000",
-        )
-        item_rule(
-            given & (rr > BP),
-            "selfpay_ratio",
-            rr,
-            "is above 10000; ratios are basis points from 0 to 10000",
-        )
-        item_rule(
-            given & (rr >= 0) & (rr <= BP) & (cat != 2) & (cat != 0), "selfpay_ratio", rr,
-            "is given for an item that is not category B; only category B items have a first "
-            "self-pay ratio",
-        )  # fmt: skip
     bad_from_items = np.zeros(nb, dtype=bool)
     bad_from_items[ib_of(np.flatnonzero(item_bad))] = True
+    del item_bad
     bad |= bad_from_items
     if bs is not None:
         n_items_of = np.diff(bs)
@@ -813,6 +738,69 @@ def prepare_columns(
         region=region, person=Coded(pk, pu), household=Coded(hc[kept], hu), year=year,
         admission=adm[kept], discharge=dis[kept], pslot_keys=pslot_keys, hslot_keys=hslot_keys,
     )  # fmt: skip
+
+
+ITEM_BLOCK = 1 << 20
+
+
+def _check_items(
+    items: ItemCols, cat: np.ndarray, amount: np.ndarray, lo: int, hi: int, rj: _Rejects,
+    irow: Any, itf: str, linked: Any, ib_of: Any, item_bad: np.ndarray,
+) -> None:  # fmt: skip
+    """The rules of one item (bill.Item) on rows [lo, hi): each bad value is a reject."""
+    rows = irow[np.arange(lo, hi)] if isinstance(irow, _Offset) else irow[lo:hi]
+
+    def sl(a: Any) -> Any:
+        if a is None:
+            return None
+        if isinstance(a, Coded):
+            return Coded(a.codes[lo:hi], a.labels)
+        return np.asarray(a)[lo:hi]
+
+    def rule(where: np.ndarray, fld: str, vals: Any, text: str) -> None:
+        w = where if linked is True else where & linked
+        if w.any():
+            rj.add(w, rows, itf, fld, vals, text, lambda idx: ib_of(idx + lo))
+            item_bad[lo:hi] |= w
+
+    c = cat[lo:hi]
+    rule(c == 0, "category", sl(items.category), "is not a category; use A/B/C (or NHSA 01/02/03)")
+    if items.amount_null is not None:
+        rule(sl(items.amount_null).astype(bool), "amount", None, "is missing; it is required")
+    a = amount[lo:hi]
+    rule(a < 0, "amount", a, "is negative; amounts are non-negative fen")
+    rule(
+        a > MAX_AMOUNT,
+        "amount",
+        a,
+        f"is above the limit {MAX_AMOUNT}; amounts are non-negative fen",
+    )
+    unit = "quantities are non-negative ten-thousandths"
+    if items.qty_e4 is not None:
+        q = sl(items.qty_e4)
+        rule(q < 0, "qty_e4", q, f"is negative; {unit}")
+        rule(q > MAX_QTY_E4, "qty_e4", q, f"is above the limit {MAX_QTY_E4}; {unit}")
+    unit = "unit prices are non-negative fen"
+    for name in ("unit_price", "unit_price_cap"):
+        v = sl(getattr(items, name))
+        if v is None:
+            continue
+        null = sl(getattr(items, name + "_null", None))
+        given = np.ones(hi - lo, dtype=bool) if null is None else ~null.astype(bool)
+        rule(given & (v < 0), name, v, f"is negative; {unit}")
+        rule(given & (v > MAX_UNIT_PRICE), name, v, f"is above the limit {MAX_UNIT_PRICE}; {unit}")
+    r = sl(items.selfpay_ratio)
+    if r is not None:
+        null = sl(items.selfpay_ratio_null)
+        given = np.ones(hi - lo, dtype=bool) if null is None else ~null.astype(bool)
+        unit = "ratios are basis points from 0 to 10000"
+        rule(given & (r < 0), "selfpay_ratio", r, f"is negative; {unit}")
+        rule(given & (r > BP), "selfpay_ratio", r, f"is above 10000; {unit}")
+        rule(
+            given & (r >= 0) & (r <= BP) & (c != 2) & (c != 0), "selfpay_ratio", r,
+            "is given for an item that is not category B; only category B items have a first "
+            "self-pay ratio",
+        )  # fmt: skip
 
 
 def _nullable(a: np.ndarray | None, null: np.ndarray | None, n: int, dtype: Any) -> np.ndarray:
