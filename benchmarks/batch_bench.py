@@ -338,7 +338,7 @@ def main(
     _floor(*cols)
     fig["floor_s"] = best(lambda: _floor(*cols), 5)
     kb.run(1)
-    fig["settle_1t_s"] = best(lambda: kb.run(1), 3, reset)
+    fig["settle_1t_s"] = best(lambda: kb.run(1), 5, reset)
     # where the time goes: the item pass (3.1) alone, as the kernel writes it and branch-free
     buckets = np.zeros((kb.n_bills, 4), dtype=np.int64)
     iargs = (kb.item_start, *cols, int(kb.compiled.b_ratio[0]), buckets)
@@ -352,7 +352,7 @@ def main(
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
     reset()
     kb.run(2)
-    fig["settle_2t_s"] = best(lambda: kb.run(2), 3, reset)
+    fig["settle_2t_s"] = best(lambda: kb.run(2), 5, reset)
     reset()
     kb.run(1)  # leave the one-thread results in place for the checks
     fig["x_floor"] = fig["settle_1t_s"] / fig["floor_s"]

@@ -940,8 +940,12 @@ def layer_columns(prep: Prepared) -> dict[str, Any]:
     P = len(c.tables)
     nl = c.n_layers[kb.b_policy] if n else np.zeros(0, dtype=np.int64)
     m = np.arange(L)[None, :] < nl[:, None]
-    b, li = np.nonzero(m)
-    o = kb.out_layer[b, li]  # (rows, N_FIELDS)
+    if m.all():  # every bill has L layers: a view, no gather
+        b, li = np.repeat(np.arange(n), L), np.tile(np.arange(L), n)
+        o = kb.out_layer.reshape(n * L, K.N_FIELDS)
+    else:
+        b, li = np.nonzero(m)
+        o = kb.out_layer[b, li]  # (rows, N_FIELDS)
     p = kb.b_policy[b]
     pl = p * L + li
 

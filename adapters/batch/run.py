@@ -142,18 +142,30 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     first = np.full(len(bid.labels), nb, dtype=np.int64)
     np.minimum.at(first, bid.codes, np.arange(nb))
     # items: runs of one bill id, mapped to the bill's row; must not go backwards
-    run_start, run_pos, n_items = [], [], 0
+    runs, n_items = io._Runs(), 0
     for batch in io.iter_column(spec.items, "items", "bill_id"):
-        c = io.coded(batch)
-        if len(c.codes):
-            s = np.concatenate([[0], np.flatnonzero(np.diff(c.codes) != 0) + 1])
-            lab = c.labels[c.codes[s]]
-            pos = C._lookup(bid.labels, lab)
-            run_start.append(s + n_items)
-            run_pos.append(np.where(pos >= 0, first[np.maximum(pos, 0)], -1))
+        runs.add(batch, n_items)
         n_items += len(batch)
-    rs = np.concatenate(run_start) if run_start else np.zeros(0, np.int64)
-    rp = np.concatenate(run_pos) if run_pos else np.zeros(0, np.int64)
+    if runs.ok:
+        rs = np.concatenate(runs.starts) if runs.starts else np.zeros(0, np.int64)
+        labs = np.concatenate(runs.labels) if runs.labels else np.zeros(0, object)
+        if len(labs) == nb and np.array_equal(labs, bid.values()):
+            rp = np.arange(nb)  # the usual case: one run per bill, in the bills' order
+        else:
+            pos = C._lookup(bid.labels, labs)
+            rp = np.where(pos >= 0, first[np.maximum(pos, 0)], -1)
+    else:  # null bill ids: look at every batch (nulls are items of no bill)
+        run_start, run_pos, n_items = [], [], 0
+        for batch in io.iter_column(spec.items, "items", "bill_id"):
+            c = io.coded(batch)
+            if len(c.codes):
+                s = np.concatenate([[0], np.flatnonzero(np.diff(c.codes) != 0) + 1])
+                pos = C._lookup(bid.labels, c.labels[c.codes[s]])
+                run_start.append(s + n_items)
+                run_pos.append(np.where(pos >= 0, first[np.maximum(pos, 0)], -1))
+            n_items += len(batch)
+        rs = np.concatenate(run_start) if run_start else np.zeros(0, np.int64)
+        rp = np.concatenate(run_pos) if run_pos else np.zeros(0, np.int64)
     known = rp >= 0  # orphan runs (no such bill) go with the run before them
     filled = np.maximum.accumulate(np.where(known, rp, -1)) if len(rp) else rp
     back = np.flatnonzero(known[1:] & (rp[1:] < filled[:-1])) + 1 if len(rp) else []
