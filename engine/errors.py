@@ -93,3 +93,17 @@ class NotFound(OnestopError):
 class Conflict(OnestopError):
     """The request contradicts what is already stored (a reused request id with another bill,
     an overlapping policy range, a reversal of a reversal)."""
+
+
+class DuplicateRequest(Conflict):
+    """Another transaction committed a settlement with this request id first.
+
+    A store raises it from ``settlements.add`` or at the latest from ``commit``; nothing of the
+    unit of work is written. The twin is committed, so the use case answers with a replay of it
+    (or a Conflict when its bill differs)."""
+
+    def __init__(self, request_id: str):
+        self.request_id = request_id
+        super().__init__(
+            f"request_id {request_id!r} was committed by another request at the same time"
+        )

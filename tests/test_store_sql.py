@@ -20,10 +20,10 @@ import yaml
 
 from adapters.store import schema
 from adapters.store.memory import MemoryStore
-from adapters.store.sql import DuplicateRequest, SqlStore, alembic_config, upgrade
+from adapters.store.sql import SqlStore, alembic_config, upgrade
 from engine.accounts import LayerAccount, YearAccounts
 from engine.bill import BillRequest, Person, TagSpan, parse_bill_request
-from engine.errors import Conflict, NotFound
+from engine.errors import Conflict, DuplicateRequest, NotFound
 from engine.policy.load import parse_table
 from engine.service.ports import AccountMove
 from engine.service.usecases import SettlementService

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from engine.accounts import YearAccounts
 from engine.bill import Person
+from engine.errors import DuplicateRequest
 from engine.policy.model import PolicyTable
 from engine.service.ports import PolicyVersion, SettlementRecord
 
@@ -165,7 +166,7 @@ class MemoryUnitOfWork:
                 if r.settlement_id not in self.s.settlements and any(
                     o.request_id == r.request_id for o in self.s.settlements.values()
                 ):
-                    raise RuntimeError(f"request_id {r.request_id!r} committed twice")
+                    raise DuplicateRequest(r.request_id)
             self.s.person_acc.update(self.staged_p)
             self.s.household_acc.update(self.staged_h)
             self.s.settlements.update(self.staged_s)

@@ -49,7 +49,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from adapters.store import schema as T
 from engine.accounts import ACCOUNT_FIELDS, LayerAccount, YearAccounts
 from engine.bill import Person, TagSpan
-from engine.errors import Conflict, NotFound
+from engine.errors import DuplicateRequest, NotFound
 from engine.policy.load import parse_table
 from engine.policy.model import PolicyTable
 from engine.result import Settlement
@@ -59,22 +59,6 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_S = 30.0
 _MIGRATION_LOCK_KEY = 0x6F6E6573746F70  # pg_advisory_xact_lock key ("onestop")
 _CHUNK = 500  # ids per IN (...) list
-
-
-class DuplicateRequest(Conflict):
-    """Another transaction committed a settlement with this request id first.
-
-    Raised by ``settlements.add`` (SQLite) or at the latest by ``commit`` (PostgreSQL, where
-    the insert goes to the server with COMMIT); nothing of the unit of work is written. The
-    twin is committed: ``by_request`` in a new unit of work returns it, and the use case
-    should answer with a replay of it (or a Conflict when its bill differs). A Conflict, so
-    callers that do not handle it still refuse the request cleanly."""
-
-    def __init__(self, request_id: str):
-        self.request_id = request_id
-        super().__init__(
-            f"request_id {request_id!r} was committed by another request at the same time"
-        )
 
 
 # --- engine and migrations -------------------------------------------------------------------
@@ -944,4 +928,4 @@ class _Policies:
         ]
 
 
-__all__ = ["DuplicateRequest", "SqlStore", "SqlUnitOfWork", "make_engine", "upgrade"]
+__all__ = ["SqlStore", "SqlUnitOfWork", "make_engine", "upgrade"]

@@ -18,7 +18,14 @@ from datetime import UTC, datetime
 from engine.accounts import YearAccounts
 from engine.bill import Bill, BillRequest, Person
 from engine.checks import check_bill
-from engine.errors import Conflict, InputError, NotFound, PolicyError, PolicyProblem
+from engine.errors import (
+    Conflict,
+    DuplicateRequest,
+    InputError,
+    NotFound,
+    PolicyError,
+    PolicyProblem,
+)
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
 from engine.result import Settlement
@@ -68,6 +75,7 @@ class SettlementService:
         effective_from as an earlier version supersedes it; other overlaps are refused."""
         table = parse_table(text, source_name)
         with self._uow() as uow:
+            uow.lock(f"policy:{table.region.code}", 0)  # two bureaus' puts check in turn
             current = [
                 v
                 for v in effective(uow.policies.all())
@@ -170,8 +178,16 @@ class SettlementService:
                 bill=req.model_dump(mode="json"), settlement=out.settlement, moves=moves,
                 created_at=self._clock(),
             )  # fmt: skip
-            uow.settlements.add(rec)
-            uow.commit()
+            try:
+                uow.settlements.add(rec)
+                uow.commit()
+            except DuplicateRequest:
+                uow.rollback()
+                with self._uow() as again:
+                    twin = again.settlements.by_request(request_id)
+                if twin is None:
+                    raise
+                return self._replay(twin, d, request_id), True
         return rec, False
 
     @staticmethod
