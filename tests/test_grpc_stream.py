@@ -149,3 +149,18 @@ def test_many_messages_one_stream(env) -> None:
     ]
     out = stream(c, *reqs)
     assert [r.n_bills for r in out] == [len(BILLS[k::3]) for k in range(3)]
+
+
+def test_packed_settle_with_a_malformed_bill_settles_none(env) -> None:
+    _, _, c = env
+    bills = [chain_bill(40 + i, "wang-wife", seed=8) for i in range(3)]
+    bills[1]["items"][2]["amount"] = -1
+    before = snapshot(c)
+    req = pb.SettleStreamRequest(
+        mode=pb.STREAM_MODE_SETTLE, packed=pack_bills(bills, [f"mal-{i}" for i in range(3)])
+    )
+    with pytest.raises(grpc.RpcError) as e:
+        stream(c, req)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request(e.value)[0][0] == "bills[1].items[2].amount"
+    assert snapshot(c) == before

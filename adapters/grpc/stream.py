@@ -21,7 +21,7 @@ from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from engine import columnar as col
 from engine.accounts import ACCOUNT_FIELDS, Opening
 from engine.batch import settle_batch
-from engine.bill import BillRequest, Person
+from engine.bill import BillRequest, Person, parse_bill_request
 from engine.errors import InputError, NotFound, Problem
 from engine.service.usecases import SettlementService
 
@@ -232,14 +232,9 @@ def packed_requests(p: pb.PackedBills) -> list[tuple[str, BillRequest]]:
         if p.regions and p.regions[b]:
             d["region"] = p.regions[b]
         try:
-            out.append((p.request_ids[b], BillRequest.model_validate(d)))
-        except Exception as err:
-            try:
-                cv.parse_bill_request(d)
-            except InputError as e2:
-                problems += [Problem(f"bills[{b}].{q.field}", q.value, q.rule) for q in e2.problems]
-            else:  # pragma: no cover
-                raise err from None
+            out.append((p.request_ids[b], parse_bill_request(d)))
+        except InputError as err:
+            problems += [Problem(f"bills[{b}].{q.field}", q.value, q.rule) for q in err.problems]
     if problems:
         raise InputError(problems)
     return out
