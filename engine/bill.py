@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     Strict,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -127,8 +128,7 @@ class Item(BaseModel):
 def _check_dates(admission: date, discharge: date) -> None:
     if discharge < admission:
         raise ValueError(
-            f"discharge_date {discharge} is before admission_date {admission}; "
-            "discharge must be on or after admission"
+            f"is before admission_date {admission}; discharge must be on or after admission"
         )
 
 
@@ -151,10 +151,13 @@ class Bill(BaseModel):
     discharge_date: date
     items: Annotated[tuple[Item, ...], Field(min_length=1)]
 
-    @model_validator(mode="after")
-    def _dates(self) -> Bill:
-        _check_dates(self.admission_date, self.discharge_date)
-        return self
+    @field_validator("discharge_date")
+    @classmethod
+    def _dates(cls, discharge: date, info: ValidationInfo) -> date:
+        admission = info.data.get("admission_date")
+        if admission is not None:
+            _check_dates(admission, discharge)
+        return discharge
 
     @field_validator("items")
     @classmethod
@@ -181,10 +184,13 @@ class BillRequest(BaseModel):
     discharge_date: date
     items: Annotated[tuple[Item, ...], Field(min_length=1)]
 
-    @model_validator(mode="after")
-    def _dates(self) -> BillRequest:
-        _check_dates(self.admission_date, self.discharge_date)
-        return self
+    @field_validator("discharge_date")
+    @classmethod
+    def _dates(cls, discharge: date, info: ValidationInfo) -> date:
+        admission = info.data.get("admission_date")
+        if admission is not None:
+            _check_dates(admission, discharge)
+        return discharge
 
     @field_validator("items")
     @classmethod

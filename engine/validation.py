@@ -45,8 +45,14 @@ def _number_rule(kind: str, ctx: dict[str, Any], unit: str) -> str:
 
 def problems_from(err: ValidationError, prefix: str = "") -> list[Problem]:
     problems = []
-    for e in err.errors():
-        loc = [p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    errors = err.errors()
+    locs = [tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            for e in errors]  # fmt: skip
+    for e, loc in zip(errors, locs, strict=True):
+        if e["type"] == "too_short" and any(
+            len(o) > len(loc) and o[: len(loc)] == loc for o in locs
+        ):
+            continue  # a list emptied by its own bad items: the items' errors say it all
         msg = e["msg"]
         for p in _PREFIXES:
             if msg.startswith(p):

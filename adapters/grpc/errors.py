@@ -23,7 +23,6 @@ ALREADY_EXISTS says exactly that and lets a HIS tell it apart from other refusal
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from typing import Any
 
@@ -47,27 +46,13 @@ TABLE: tuple[tuple[type[BaseException], grpc.StatusCode, str], ...] = (
 )
 
 
-_LEADING_FIELD = re.compile(r"^([a-z_][a-z0-9_]*(?:\[\d+\])?(?:\.[a-z_][a-z0-9_]*)*) ")
-
-
-def _field(field: str, rule: str) -> str:
-    """The path of a problem. A whole-object check (``(root)``, e.g. discharge before
-    admission) names its field first in the rule: use that name."""
-    if field.endswith("(root)"):
-        m = _LEADING_FIELD.match(rule)
-        if m:
-            head = field[: -len("(root)")]
-            return f"{head}{m.group(1)}"
-    return field
-
-
 def violations(exc: BaseException) -> list[tuple[str, str]]:
     """(field, description) pairs for BadRequest."""
     if isinstance(exc, InputError):
         out = []
         for p in exc.problems:
             desc = p.rule if p.value is NO_VALUE else f"{show(p.value)} {p.rule}"
-            out.append((_field(p.field, p.rule), desc))
+            out.append((p.field, desc))
         return out
     if isinstance(exc, PolicyError):
         out = []
