@@ -37,10 +37,20 @@ def _ids(prefix: str, n: int) -> pa.Array:
 
 
 def generate(
-    n_bills: int, mean_items: float = 40, seed: int = 0
+    n_bills: int,
+    mean_items: float = 40,
+    seed: int = 0,
+    region: str = REGION,
+    levels: list[str] | None = None,
+    start: str | np.datetime64 = START,
+    end: str | np.datetime64 = END,
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """(bills, items, persons) as Arrow tables, sorted as the batch command wants them."""
+    """(bills, items, persons) as Arrow tables, sorted as the batch command wants them.
+    ``levels`` (most frequent first), ``region`` and the date range can follow a policy table
+    (see ``for_table``)."""
     rng = np.random.default_rng(seed)
+    levels = list(levels or LEVELS)
+    START, END = np.datetime64(start, "D"), np.datetime64(end, "D")
     n_persons = max(1, n_bills // 3)
     # households: runs of 1-6 persons
     sizes = rng.integers(1, 7, size=n_persons)
@@ -63,7 +73,8 @@ def generate(
     hh = hh_of_person[person]
     order = np.lexsort((bill_no, adm, dis, hh))
     person, adm, dis, bill_no, hh = (a[order] for a in (person, adm, dis, bill_no, hh))
-    level = rng.choice(4, size=n_bills, p=[0.4, 0.4, 0.15, 0.05]).astype(np.int8)
+    w = np.array([0.4, 0.4, 0.15, 0.05] + [0.02] * max(0, len(levels) - 4))[: len(levels)]
+    level = rng.choice(len(levels), size=n_bills, p=w / w.sum()).astype(np.int8)
 
     # items per bill: at least min(20, mean/2), a lognormal tail, at most 300
     lo = int(min(20, max(1, mean_items // 2)))
@@ -93,9 +104,9 @@ def generate(
             "person_id": pa.DictionaryArray.from_arrays(person.astype(np.int32), person_ids),
             "household_id": pa.DictionaryArray.from_arrays(hh.astype(np.int32), hh_ids),
             "region": pa.DictionaryArray.from_arrays(
-                np.zeros(n_bills, dtype=np.int8), pa.array([REGION])
+                np.zeros(n_bills, dtype=np.int8), pa.array([region])
             ),
-            "hospital_level": pa.DictionaryArray.from_arrays(level, pa.array(LEVELS)),
+            "hospital_level": pa.DictionaryArray.from_arrays(level, pa.array(levels)),
             "admission_date": pa.array(adm.astype("M8[D]"), pa.date32()),
             "discharge_date": pa.array(dis.astype("M8[D]"), pa.date32()),
         }
@@ -148,6 +159,23 @@ def generate(
         }
     )
     return bills, items, persons
+
+
+def for_table(table: object) -> dict[str, object]:
+    """``generate`` keywords that fit one policy table: its region, its levels (in the
+    table's order, the first ones most frequent), and dates inside its effective range (two
+    years from effective_from, cut at effective_to). The tags are the four of this module:
+    the table must declare them."""
+    t: object = table
+    start = np.datetime64(t.effective_from, "D")  # type: ignore[attr-defined]
+    end = start + np.timedelta64(730, "D")
+    if t.effective_to is not None:  # type: ignore[attr-defined]
+        end = min(end, np.datetime64(t.effective_to, "D"))  # type: ignore[attr-defined]
+    missing = [x for x in TAGS if x not in t.tags]  # type: ignore[attr-defined]
+    if missing:
+        raise ValueError(f"policy {t.label} does not declare the tags {missing}")  # type: ignore[attr-defined]
+    return {"region": t.region.code, "levels": list(t.hospital_levels),  # type: ignore[attr-defined]
+            "start": start, "end": end}  # fmt: skip
 
 
 def _compact(t: pa.Table) -> pa.Table:
