@@ -89,6 +89,20 @@ def test_columnar_two_threads_equal_reference(batch) -> None:
     compare(batch.bills, batch.policies, batch.opening, prep)
 
 
+@settings(max_examples=60)
+@given(batches())
+def test_items_as_runs_in_any_bill_order_equal_reference(batch) -> None:
+    """Items linked as runs (``bill_start``, the adapters' form), bills in the random order the
+    strategy gives them (so the prepare sorts them and gathers the items), ids as ``Coded``."""
+    bc, ic, pc, oc = C.columns_from_bills(batch.bills, batch.opening)
+    ic.bill_start = np.searchsorted(ic.bill_row, np.arange(len(bc) + 1))
+    ic.bill_row = None
+    labels, codes = np.unique(bc.bill_id.astype(str), return_inverse=True)
+    bc.bill_id = C.Coded(codes.reshape(-1), labels.astype(object), sorted=True)
+    prep = C.settle_columns(bc, ic, pc, batch.policies, oc)
+    compare(batch.bills, batch.policies, batch.opening, prep)
+
+
 # --------------------------------------------------------------------------- bad rows
 
 POLICY = {
