@@ -205,3 +205,22 @@ def test_bad_opening_rows_are_refused(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "opening.csv row 1: layer_id: 'nosuch' is not a layer" in r.stderr
     assert "opening.csv row 2: paid: -5 is negative" in r.stderr
+
+
+def test_bill_id_used_again_in_a_later_part(tmp_path: Path) -> None:
+    tables, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=6)
+    b, it = tables[0].to_pydict(), tables[1].to_pydict()
+    old, new = b["bill_id"][50], b["bill_id"][2]
+    b["bill_id"][50] = new
+    it["bill_id"] = [new if x == old else x for x in it["bill_id"]]
+    pq.write_table(pa.table(b), paths[0])
+    pq.write_table(pa.table(it), paths[1])
+    rej = tmp_path / "rejects.parquet"
+    r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet",
+            "--chunk-bills", "10", "--reject-file", str(rej))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = pq.read_table(rej).to_pylist()
+    assert [(x["row"], x["field"], x["bill_id"]) for x in rows] == [(50, "bill_id", new)]
+    assert "is used by bills.parquet row 2 too" in rows[0]["rule"]
+    settled = read_out(tmp_path / "o", "bills")["bill_id"].to_pylist()
+    assert settled.count(new) == 1 and len(settled) == 59
