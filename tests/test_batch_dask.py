@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from adapters.batch.run import Spec, finish, plan, run_dask
-from tests.batch_helpers import POLICY, make_data, read_out, run_files
+from tests.test_batch_helpers import POLICY, make_data, read_out, run_files
 
 
 def test_dask_equals_local(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from adapters.batch.run import Spec, UnsortedInput, plan
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import reference_batch
 from engine.policy.load import load_policies
-from tests.batch_helpers import POLICY, bills_from_tables, make_data, read_out, run_files
+from tests.test_batch_helpers import POLICY, bills_from_tables, make_data, read_out, run_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -224,3 +224,22 @@ def test_bill_id_used_again_in_a_later_part(tmp_path: Path) -> None:
     assert "is used by bills.parquet row 2 too" in rows[0]["rule"]
     settled = read_out(tmp_path / "o", "bills")["bill_id"].to_pylist()
     assert settled.count(new) == 1 and len(settled) == 59
+
+
+def test_item_of_no_bill_is_reported(tmp_path: Path) -> None:
+    tables, paths = make_data(tmp_path / "in", n_bills=40, items=3, seed=7)
+    it = tables[1].to_pydict()
+    it["bill_id"][20] = "NO-SUCH-BILL"
+    pq.write_table(pa.table(it), paths[1])
+    rej = tmp_path / "rejects.csv"
+    r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet",
+            "--chunk-bills", "10", "--reject-file", str(rej))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = pa.csv.read_csv(rej).to_pylist()
+    assert [(x["file"], x["row"], x["field"], x["value"]) for x in rows][:1] == [
+        ("items.parquet", 20, "bill_id", "NO-SUCH-BILL")
+    ]
+    # the bill that lost that item is settled with the rest of its items, never silently
+    # dropped: 40 bills settled (or the bill is reported if it had no other item)
+    settled = len(read_out(tmp_path / "o", "bills"))
+    assert settled + len({x["bill_id"] for x in rows if x["bill_id"]}) == 40

@@ -1,4 +1,4 @@
-"""Helpers of the batch tests: synthetic files, Arrow tables -> Bill objects, reading outputs."""
+"""Helpers of the batch tests (no tests here): synthetic files, Arrow tables -> Bill objects, reading outputs."""
 
 from __future__ import annotations
 
