@@ -32,7 +32,7 @@ from engine import kernel as K
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import KernelBatch, chunks_at_households
 from engine.bill import _CATEGORY_NAMES
-from engine.money import BP, MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
+from engine.money import BP, MAX_ACCOUNT, MAX_AMOUNT, MAX_BILL_TOTAL, MAX_QTY_E4, MAX_UNIT_PRICE
 from engine.policy.compiled import MAX_BITS, CompiledPolicies, compile_tables
 from engine.policy.policyset import PolicySet
 from engine.result import CAPS, REASONS
@@ -631,6 +631,22 @@ def prepare_columns(
         n_items_of = np.diff(bs)
     else:
         n_items_of = np.bincount(ibs[linked], minlength=nb) if nb else np.zeros(0, np.int64)
+    # a bill's items add up to at most MAX_BILL_TOTAL (year-to-date sums stay exact)
+    totals = np.zeros(nb, dtype=np.int64)
+    if bs is not None:
+        has = n_items_of > 0
+        if ni and has.any():
+            totals[has] = np.add.reduceat(amount, bs[:-1][has], dtype=np.int64)
+    elif ni:
+        np.add.at(totals, ibs[linked], amount[linked])
+    big = totals > MAX_BILL_TOTAL
+    if big.any():
+        rj.add(
+            big, brow, bf, "items", totals,
+            f"is the sum of the bill's item amounts in fen, above the limit {MAX_BILL_TOTAL} "
+            "fen for one bill; split the bill", bidx,
+        )  # fmt: skip
+        bad |= big
     noitems = (n_items_of == 0) & ~bad
     rj.add(
         noitems,
@@ -879,6 +895,9 @@ def check_opening(op: OpeningCols, compiled: CompiledPolicies) -> list[Reject]:
         a = np.asarray(a)
         rj.add(a < 0, rows, op.file, f, a, "is negative; accounts are non-negative whole fen",
                None)  # fmt: skip
+        if f != "admissions":
+            rj.add(a > MAX_ACCOUNT, rows, op.file, f, a, f"is above the limit {MAX_ACCOUNT} fen",
+                   None)  # fmt: skip
     return rj.build(np.array([], dtype=object))
 
 

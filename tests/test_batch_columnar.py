@@ -204,6 +204,26 @@ def test_bad_rows_are_reported_with_row_and_file() -> None:
     assert int(C.bill_columns(prep)["total"][0]) == 300
 
 
+def test_bill_total_above_the_limit_is_rejected() -> None:
+    bills, items, persons, policies = small_set()
+    items.amount = items.amount.copy()
+    items.amount[0] = 10**12
+    items.amount[1] = 10**12  # b0: 2 * 10^12 <= 10^13 is fine
+    prep = C.prepare_columns(bills, items, persons, policies)
+    assert not [r for r in prep.rejects if r.bill_id == "b0"]
+    many = C.ItemCols(
+        bill_start=np.array([0, 11]), category=np.ones(11, dtype=np.int8),
+        amount=np.full(11, 10**12, dtype=np.int64), file="items.parquet",
+    )  # fmt: skip
+    one = C.BillCols(**{k: (v[:1] if isinstance(v, np.ndarray) else v)
+                        for k, v in vars(bills).items()})  # fmt: skip
+    prep = C.prepare_columns(one, many, persons, policies)
+    (r,) = prep.rejects
+    assert (r.file, r.row, r.field, r.value, r.bill_id) == ("bills.parquet", 0, "items",
+                                                             11 * 10**12, "b0")  # fmt: skip
+    assert "above the limit 10000000000000" in r.rule
+
+
 def test_region_and_tables() -> None:
     bills, items, persons, policies = small_set()
     bills.region = np.array(["450900"] * 7 + ["999999"], dtype=object)
