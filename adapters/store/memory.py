@@ -127,6 +127,9 @@ class _Policies:
         self.u.staged_v.append(v)
         return v
 
+    def latest_version(self) -> int:
+        return len(self.u.s.versions) + len(self.u.staged_v)
+
     def all(self) -> list[PolicyVersion]:
         return [*self.u.s.versions, *self.u.staged_v]
 

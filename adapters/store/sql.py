@@ -911,6 +911,9 @@ class _Policies:
             table,
         )
 
+    def latest_version(self) -> int:
+        return int(self.u.conn().execute(sa.select(sa.func.max(_V.c.version))).scalar() or 0)
+
     def all(self) -> list[PolicyVersion]:
         rows = self.u.conn().execute(sa.select(_V).order_by(_V.c.version))
         return [

@@ -79,6 +79,7 @@ class Policies(Protocol):
     def add(
         self, text: str, source_name: str, table: PolicyTable, at: datetime
     ) -> PolicyVersion: ...
+    def latest_version(self) -> int: ...  # 0 when none stored
     def all(self) -> list[PolicyVersion]: ...
 
 

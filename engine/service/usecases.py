@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -58,16 +59,31 @@ class SettlementService:
         self._new_id = new_id
         self._lock = threading.Lock()
         self._policies: PolicySet | None = None
+        self._version = 0
+        self._checked = 0.0
 
     # --- policies -------------------------------------------------------------------------
+    #: how often (seconds) another process's PutPolicy is looked for
+    POLICY_RECHECK = 2.0
+
     def policies(self) -> PolicySet:
+        """The tables in force, cached; reloaded when this service stores a version, and when
+        another process sharing the store has stored one (checked every POLICY_RECHECK s)."""
         with self._lock:
-            if self._policies is None:
-                with self._uow() as uow:
+            now = time.monotonic()
+            if self._policies is not None and now - self._checked < self.POLICY_RECHECK:
+                return self._policies
+            with self._uow() as uow:
+                latest = uow.policies.latest_version()
+                if self._policies is None or latest != self._version:
                     versions = effective(uow.policies.all())
-                if not versions:
-                    raise NotFound("policy table", "any", "load policy tables first")
-                self._policies = PolicySet.of([(f"version {v.version}", v.table) for v in versions])
+                    if not versions:
+                        raise NotFound("policy table", "any", "load policy tables first")
+                    self._policies = PolicySet.of(
+                        [(f"version {v.version}", v.table) for v in versions]
+                    )
+                    self._version = latest
+            self._checked = now
             return self._policies
 
     def put_policy(self, text: str, source_name: str = "<request>") -> PolicyVersion:

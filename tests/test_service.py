@@ -1,0 +1,85 @@
+"""Use cases over the in-memory store: the parts not reached through gRPC or SQL tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.grpc.testing import JIANG, YUBEI, YUBEI_BILL
+from adapters.store.memory import MemoryStore, MemoryUnitOfWork
+from engine.bill import Person, parse_bill_request
+from engine.errors import Conflict, InputError
+from engine.service.usecases import SettlementService
+
+
+def service(store: MemoryStore) -> SettlementService:
+    svc = SettlementService(store.uow)
+    svc.POLICY_RECHECK = 0.0
+    return svc
+
+
+def test_a_table_put_through_one_process_reaches_the_others() -> None:
+    store = MemoryStore()
+    a, b = service(store), service(store)
+    a.put_policy(YUBEI, "yubei.yaml")
+    a.import_registry([Person.model_validate(JIANG)])
+    req = parse_bill_request(YUBEI_BILL)
+    assert b.pre_settle(req).window_pay == 562520
+    # a new version (same region and start) supersedes the old one in both services
+    a.put_policy(YUBEI.replace("ratio: 7000}]", "ratio: 7500}]", 1), "yubei-2.yaml")
+    assert b.pre_settle(req).window_pay == a.pre_settle(req).window_pay < 562520
+
+
+def test_overlapping_table_is_refused_and_stores_nothing() -> None:
+    store = MemoryStore()
+    svc = service(store)
+    svc.put_policy(YUBEI, "yubei.yaml")
+    with pytest.raises(Exception, match="overlaps"):
+        svc.put_policy(YUBEI.replace("effective_from: 2023-01-01", "effective_from: 2023-06-01"))
+    assert len(svc.policy_versions()) == 1
+
+
+class _RaceUoW(MemoryUnitOfWork):
+    """A unit of work whose commit loses a race: a twin with the same request id (another
+    household's window, same id) commits just before it."""
+
+    twin: dict | None = None
+
+    def commit(self) -> None:
+        if self.staged_s and _RaceUoW.twin is not None:
+            twin, _RaceUoW.twin = _RaceUoW.twin, None
+            other = SettlementService(self.s.uow)
+            other.settle(twin["request_id"], twin["bill"])
+        super().commit()
+
+
+def test_a_request_id_race_across_households_is_a_conflict_and_writes_nothing() -> None:
+    """Two households' windows send one request id at once (the household locks do not
+    serialize them): the loser's commit meets the winner's row, and the loser gets a Conflict
+    naming the request id; only the winner's settlement and accounts are stored."""
+    store = MemoryStore()
+    svc = SettlementService(lambda: _RaceUoW(store))
+    svc.put_policy(YUBEI, "yubei.yaml")
+    wang = {**JIANG, "id": "wang", "household": "h-wang"}
+    svc.import_registry([Person.model_validate(JIANG), Person.model_validate(wang)])
+    req = parse_bill_request(YUBEI_BILL)
+    twin = parse_bill_request({**YUBEI_BILL, "id": "yubei-wang", "person_id": "wang"})
+    _RaceUoW.twin = {"request_id": "r-1", "bill": twin}
+    with pytest.raises(Conflict, match="'r-1' was already used for bill 'yubei-wang'"):
+        svc.settle("r-1", req)
+    assert [r.settlement.person_id for r in store.settlements.values()] == ["wang"]
+    assert ("jiang", 2023) not in store.person_acc
+    # the winner's retry replays
+    rec, replay = svc.settle("r-1", twin)
+    assert replay and rec.settlement.person_id == "wang"
+
+
+def test_request_id_and_unknown_person_are_input_errors() -> None:
+    store = MemoryStore()
+    svc = service(store)
+    svc.put_policy(YUBEI, "yubei.yaml")
+    req = parse_bill_request(YUBEI_BILL)
+    with pytest.raises(InputError, match="request_id"):
+        svc.settle("", req)
+    with pytest.raises(InputError, match="person_id: 'jiang' is not in the person registry"):
+        svc.settle("r", req)
+    assert store.settlements == {}
