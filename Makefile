@@ -47,10 +47,10 @@ typecheck: $(STAMP) ## mypy on the pure core (engine/)
 	$(BIN)/mypy
 
 protos: $(STAMP) ## Regenerate the gRPC code from protos/ (never edit adapters/grpc/gen by hand)
-	$(BIN)/python tools/gen_protos.py
+	$(BIN)/python -m adapters.grpc.codegen
 
 protos-check: $(STAMP) ## Fail if the committed generated code differs from protos/
-	@if [ -f tools/gen_protos.py ]; then $(BIN)/python tools/gen_protos.py --check; fi
+	$(BIN)/python -m adapters.grpc.codegen --check
 
 bench-batch: $(STAMP) ## Batch benchmark (1 M bills x 40 items; see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.batch_bench

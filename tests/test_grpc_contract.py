@@ -1,4 +1,4 @@
-"""The committed generated code matches protos/ (tools/gen_protos.py --check)."""
+"""The committed generated code matches protos/ (python -m adapters.grpc.codegen --check)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_generated_code_is_up_to_date() -> None:
     run = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "gen_protos.py"), "--check"],
+        [sys.executable, "-m", "adapters.grpc.codegen", "--check"],
         cwd=ROOT,
         capture_output=True,
         text=True,

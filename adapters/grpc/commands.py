@@ -21,11 +21,11 @@ import typer
 from rich.console import Console
 
 from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
+from adapters.cli.slip import accounts_table, print_slip
 from adapters.grpc.client import DEFAULT_SERVER, Client, read_bill
 from adapters.grpc.convert import settlement_from_pb, year_accounts_from_pb
 from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
-from adapters.grpc.slip import accounts_table, print_slip
 
 out = Console()
 err = Console(stderr=True)
@@ -145,6 +145,7 @@ def _show(c: Client, result: pb.SettlementResult, header: str, as_json: bool, ex
     print_slip(
         out,
         settlement_from_pb(result),
+        None,
         year_accounts_from_pb(acc.person) if acc else None,
         year_accounts_from_pb(acc.household_accounts) if acc else None,
     )
