@@ -136,16 +136,17 @@ def _check_total(items: tuple[Item, ...]) -> None:
     total = sum(i.amount for i in items)
     if total > MAX_BILL_TOTAL:
         raise ValueError(
-            f"items add up to {total} fen, above the limit {MAX_BILL_TOTAL} "
+            f"add up to {total} fen, above the limit {MAX_BILL_TOTAL} "
             "fen for one bill; split the bill"
         )
 
 
-class Bill(BaseModel):
+class _BillFields(BaseModel):
+    """What a bill says besides who the patient is."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: Id
     region: Annotated[str, Field(min_length=1, max_length=32)] | None = None
-    person: Person
     hospital_level: Id
     admission_date: date
     discharge_date: date
@@ -164,6 +165,10 @@ class Bill(BaseModel):
     def _total(cls, items: tuple[Item, ...]) -> tuple[Item, ...]:
         _check_total(items)
         return items
+
+
+class Bill(_BillFields):
+    person: Person
 
     @property
     def year(self) -> int:
@@ -171,36 +176,15 @@ class Bill(BaseModel):
         return self.discharge_date.year
 
 
-class BillRequest(BaseModel):
+class BillRequest(_BillFields):
     """A bill as a hospital cashier system sends it to the service: the person by id only,
     looked up in the person registry."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    id: Id
-    region: Annotated[str, Field(min_length=1, max_length=32)] | None = None
     person_id: Id
-    hospital_level: Id
-    admission_date: date
-    discharge_date: date
-    items: Annotated[tuple[Item, ...], Field(min_length=1)]
-
-    @field_validator("discharge_date")
-    @classmethod
-    def _dates(cls, discharge: date, info: ValidationInfo) -> date:
-        admission = info.data.get("admission_date")
-        if admission is not None:
-            _check_dates(admission, discharge)
-        return discharge
-
-    @field_validator("items")
-    @classmethod
-    def _total(cls, items: tuple[Item, ...]) -> tuple[Item, ...]:
-        _check_total(items)
-        return items
 
     def with_person(self, person: Person) -> Bill:
         """The full bill; every field was validated already, so nothing is checked twice."""
-        fields = {k: getattr(self, k) for k in type(self).model_fields if k != "person_id"}
+        fields = {k: getattr(self, k) for k in _BillFields.model_fields}
         return Bill.model_construct(**fields, person=person)
 
 
