@@ -294,6 +294,7 @@ def read_settlements(kb: KernelBatch, bills: Sequence[Bill]) -> list[Settlement]
                 REASONS[o[K.F_REASON]], vi, layer.variants[vi].label if vi >= 0 else "",
                 o[K.F_BASE], o[K.F_DED], o[K.F_ELIGIBLE], o[K.F_PAY], o[K.F_RELIEF],
                 CAPS[o[K.F_CAP]], LayerAccount(*o[K.F_ACC:K.F_ACC + 4]), bool(o[K.F_ALERT]),
+                layer.name, layer.name_zh,
             ))  # fmt: skip
         out[int(i)] = Settlement(
             bill_id=bill.id, person_id=bill.person.id, household=bill.person.household,

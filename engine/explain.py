@@ -38,6 +38,8 @@ class Line:
 
 
 def _names(table: PolicyTable | None, r: LayerResult) -> tuple[str, str]:
+    if r.name:
+        return r.name, r.name_zh or r.name
     if table is not None:
         for layer in table.layers:
             if layer.id == r.layer_id:

@@ -143,7 +143,7 @@ def settle_bill(
             person = person.with_layer(layer.id, acc)
         results.append(LayerResult(
             layer.id, layer.kind, layer.fund_code, layer.settle_at, layer.scope, "", vi, v.label,
-            base, ded, eligible, pay, relief, cap, acc, alert,
+            base, ded, eligible, pay, relief, cap, acc, alert, layer.name, layer.name_zh,
         ))  # fmt: skip
 
     person = YearAccounts(person.layers, admission_no)
@@ -174,6 +174,9 @@ def _not_applied(layer: Layer, why: str, acc: LayerAccount) -> LayerResult:
         0,
         "",
         acc,
+        False,
+        layer.name,
+        layer.name_zh,
     )
 
 

@@ -45,6 +45,8 @@ class LayerResult:
     cap: str  # '' or a code of CAPS
     account: LayerAccount  # the layer's year-to-date account after this bill
     alert: bool = False
+    name: str = ""  # the layer's display name, and its Chinese name, from the table
+    name_zh: str = ""
 
     @property
     def applied(self) -> bool:

@@ -40,6 +40,7 @@ def slip(s: Settlement, table: PolicyTable | None = None, *, zh: bool = True) ->
         if amount:
             t.add_row(label, "", yuan(amount), "", "", "")
     names = {la.id: la.name_zh or la.name for la in table.layers} if table else {}
+    names.update({r.layer_id: r.name_zh or r.name for r in s.layers if r.name})
     for r in s.layers:
         if not r.applied:
             t.add_row(

@@ -16,6 +16,7 @@ from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from engine.accounts import LayerAccount, YearAccounts
 from engine.bill import BillRequest, Person, parse_bill_request
 from engine.errors import InputError
+from engine.explain import explain
 from engine.result import Buckets, LayerResult, Settlement
 from engine.service.ports import PolicyVersion, SettlementRecord
 from engine.validation import problems_from
@@ -184,7 +185,7 @@ def layer_pb(r: LayerResult) -> pb.LayerResult:
         scope=r.scope, applied=r.applied, reason=r.reason, variant=r.variant,
         variant_label=r.variant_label, base=r.base, deductible=r.deductible,
         eligible=r.eligible, pay=r.pay, relief=r.relief, cap=r.cap,
-        account_after=account_pb(r.account), alert=r.alert,
+        account_after=account_pb(r.account), alert=r.alert, name=r.name, name_zh=r.name_zh,
     )  # fmt: skip
 
 
@@ -206,6 +207,7 @@ def result_pb(s: Settlement) -> pb.SettlementResult:
             for a in s.alerts
         ],
         admissions_after=s.admissions_after,
+        explanation=[pb.ExplanationLine(en=x.en, zh=x.zh) for x in explain(s)],
     )  # fmt: skip
 
 
@@ -265,7 +267,7 @@ def settlement_from_pb(m: pb.SettlementResult) -> Settlement:
             LayerResult(
                 r.layer_id, r.kind, r.fund_code, r.settle_at, r.scope, r.reason, r.variant,
                 r.variant_label, r.base, r.deductible, r.eligible, r.pay, r.relief, r.cap,
-                account_from_pb(r.account_after), r.alert,
+                account_from_pb(r.account_after), r.alert, r.name, r.name_zh,
             )
             for r in m.layers
         ),

@@ -81,7 +81,7 @@ class Account(_message.Message):
     def __init__(self, deductible_used: _Optional[int] = ..., eligible_cum: _Optional[int] = ..., paid: _Optional[int] = ..., selfpay_cum: _Optional[int] = ...) -> None: ...
 
 class LayerResult(_message.Message):
-    __slots__ = ("layer_id", "kind", "fund_code", "settle_at", "scope", "applied", "reason", "variant", "variant_label", "base", "deductible", "eligible", "pay", "relief", "cap", "account_after", "alert")
+    __slots__ = ("layer_id", "kind", "fund_code", "settle_at", "scope", "applied", "reason", "variant", "variant_label", "base", "deductible", "eligible", "pay", "relief", "cap", "account_after", "alert", "name", "name_zh")
     LAYER_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     FUND_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,8 @@ class LayerResult(_message.Message):
     CAP_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_AFTER_FIELD_NUMBER: _ClassVar[int]
     ALERT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NAME_ZH_FIELD_NUMBER: _ClassVar[int]
     layer_id: str
     kind: str
     fund_code: str
@@ -116,7 +118,9 @@ class LayerResult(_message.Message):
     cap: str
     account_after: Account
     alert: bool
-    def __init__(self, layer_id: _Optional[str] = ..., kind: _Optional[str] = ..., fund_code: _Optional[str] = ..., settle_at: _Optional[str] = ..., scope: _Optional[str] = ..., applied: _Optional[bool] = ..., reason: _Optional[str] = ..., variant: _Optional[int] = ..., variant_label: _Optional[str] = ..., base: _Optional[int] = ..., deductible: _Optional[int] = ..., eligible: _Optional[int] = ..., pay: _Optional[int] = ..., relief: _Optional[int] = ..., cap: _Optional[str] = ..., account_after: _Optional[_Union[Account, _Mapping]] = ..., alert: _Optional[bool] = ...) -> None: ...
+    name: str
+    name_zh: str
+    def __init__(self, layer_id: _Optional[str] = ..., kind: _Optional[str] = ..., fund_code: _Optional[str] = ..., settle_at: _Optional[str] = ..., scope: _Optional[str] = ..., applied: _Optional[bool] = ..., reason: _Optional[str] = ..., variant: _Optional[int] = ..., variant_label: _Optional[str] = ..., base: _Optional[int] = ..., deductible: _Optional[int] = ..., eligible: _Optional[int] = ..., pay: _Optional[int] = ..., relief: _Optional[int] = ..., cap: _Optional[str] = ..., account_after: _Optional[_Union[Account, _Mapping]] = ..., alert: _Optional[bool] = ..., name: _Optional[str] = ..., name_zh: _Optional[str] = ...) -> None: ...
 
 class Alert(_message.Message):
     __slots__ = ("person_id", "household", "layer_id", "year", "selfpay_cum", "relief")
@@ -135,7 +139,7 @@ class Alert(_message.Message):
     def __init__(self, person_id: _Optional[str] = ..., household: _Optional[str] = ..., layer_id: _Optional[str] = ..., year: _Optional[int] = ..., selfpay_cum: _Optional[int] = ..., relief: _Optional[int] = ...) -> None: ...
 
 class SettlementResult(_message.Message):
-    __slots__ = ("bill_id", "person_id", "household", "region", "policy", "year", "discharge_date", "admission_no", "buckets", "layers", "window_pay", "net_selfpay", "funds_total", "alerts", "admissions_after")
+    __slots__ = ("bill_id", "person_id", "household", "region", "policy", "year", "discharge_date", "admission_no", "buckets", "layers", "window_pay", "net_selfpay", "funds_total", "alerts", "admissions_after", "explanation")
     BILL_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
     HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
@@ -151,6 +155,7 @@ class SettlementResult(_message.Message):
     FUNDS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     ALERTS_FIELD_NUMBER: _ClassVar[int]
     ADMISSIONS_AFTER_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     bill_id: str
     person_id: str
     household: str
@@ -166,7 +171,16 @@ class SettlementResult(_message.Message):
     funds_total: int
     alerts: _containers.RepeatedCompositeFieldContainer[Alert]
     admissions_after: int
-    def __init__(self, bill_id: _Optional[str] = ..., person_id: _Optional[str] = ..., household: _Optional[str] = ..., region: _Optional[str] = ..., policy: _Optional[str] = ..., year: _Optional[int] = ..., discharge_date: _Optional[str] = ..., admission_no: _Optional[int] = ..., buckets: _Optional[_Union[Buckets, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerResult, _Mapping]]] = ..., window_pay: _Optional[int] = ..., net_selfpay: _Optional[int] = ..., funds_total: _Optional[int] = ..., alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., admissions_after: _Optional[int] = ...) -> None: ...
+    explanation: _containers.RepeatedCompositeFieldContainer[ExplanationLine]
+    def __init__(self, bill_id: _Optional[str] = ..., person_id: _Optional[str] = ..., household: _Optional[str] = ..., region: _Optional[str] = ..., policy: _Optional[str] = ..., year: _Optional[int] = ..., discharge_date: _Optional[str] = ..., admission_no: _Optional[int] = ..., buckets: _Optional[_Union[Buckets, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerResult, _Mapping]]] = ..., window_pay: _Optional[int] = ..., net_selfpay: _Optional[int] = ..., funds_total: _Optional[int] = ..., alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., admissions_after: _Optional[int] = ..., explanation: _Optional[_Iterable[_Union[ExplanationLine, _Mapping]]] = ...) -> None: ...
+
+class ExplanationLine(_message.Message):
+    __slots__ = ("en", "zh")
+    EN_FIELD_NUMBER: _ClassVar[int]
+    ZH_FIELD_NUMBER: _ClassVar[int]
+    en: str
+    zh: str
+    def __init__(self, en: _Optional[str] = ..., zh: _Optional[str] = ...) -> None: ...
 
 class SettlementRecord(_message.Message):
     __slots__ = ("settlement_id", "request_id", "status", "created_at", "reversed_at", "reversal_request_id", "result", "bill_digest")
