@@ -84,7 +84,7 @@ def test_pre_settle_pays_golden_figures_and_changes_nothing(env) -> None:
     assert r.funds_total + r.net_selfpay == r.buckets.total
     assert (accounts(c, "jiang", 2023), c.list("jiang")) == before
     # the result names each layer and explains itself in both languages
-    assert [r.name for r in r.layers][0] == "Basic medical insurance"
+    assert r.layers[0].name == "Basic medical insurance"
     words = [(x.en, x.zh) for x in r.explanation]
     assert len(words) == len(r.layers) + 2
     assert "pays 34,790.00" in words[1][0] and "支付 34,790.00 元" in words[1][1]
