@@ -56,3 +56,25 @@ def test_refusals_have_exit_codes_and_name_the_field(server: str, tmp_path: Path
     assert code == 2 and "INVALID_ARGUMENT" in out and "items[0].amount" in out
     code, out = win("reverse", "no-such-settlement", "--server", server)
     assert code == 3 and "NOT_FOUND" in out
+
+
+def test_bureau_puts_a_table_lists_versions_and_imports_persons(server: str, tmp_path: Path):
+    def bureau(*args: str) -> tuple[int, str]:
+        r = runner.invoke(app, ["bureau", *args, "--server", server], env={"COLUMNS": "200"})
+        return r.exit_code, r.output
+
+    table = tmp_path / "yubei-2024.yaml"
+    table.write_text(YUBEI.replace("2023-01-01", "2024-01-01").replace("2023-12-31", "2024-12-31"))
+    code, out = bureau("put-policy", str(table))
+    assert code == 0 and "region 500112" in out and "2024-01-01..2024-12-31" in out, out
+    # the same range again under another start overlaps: refused, naming the field
+    clash = tmp_path / "clash.yaml"
+    clash.write_text(YUBEI.replace("2023-01-01", "2024-06-01").replace("2023-12-31", "2025-06-30"))
+    code, out = bureau("put-policy", str(clash))
+    assert code == 2 and "INVALID_ARGUMENT" in out and "overlaps" in out
+    code, out = bureau("policies")
+    assert code == 0 and "2024-01-01" in out and "2024-06-01" not in out
+    persons = tmp_path / "persons.json"
+    persons.write_text(json.dumps([{"id": "li", "birth_date": "1980-02-02", "household": "h-li"}]))
+    code, out = bureau("import-registry", str(persons))
+    assert code == 0 and "1 person(s) imported" in out

@@ -193,6 +193,7 @@ def _mount() -> None:
     for module, attr, name, kind in (
         ("adapters.grpc.commands", "serve", "serve", "command"),
         ("adapters.grpc.commands", "window_app", "window", "group"),
+        ("adapters.grpc.commands", "bureau_app", "bureau", "group"),
         ("adapters.batch.cli", "batch", "batch", "command"),
     ):
         try:

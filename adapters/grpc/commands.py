@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import grpc
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
 from adapters.cli.slip import accounts_table, print_slip
@@ -56,7 +57,7 @@ def serve(
         int,
         typer.Option(
             help="Server processes sharing the port (SO_REUSEPORT; SQL stores only). Each "
-            "caches the tables in force: restart after PutPolicy when above 1."
+            "reloads the tables in force within 2 s of a PutPolicy to any of them."
         ),
     ] = 1,
     grace: Annotated[float, typer.Option(help="Seconds to drain calls on SIGTERM.")] = 10.0,
@@ -247,9 +248,81 @@ def window_accounts(
     out.print(accounts_table(f"Household {a.household} {a.year}", ha))
 
 
+bureau_app = typer.Typer(
+    help="County bureau client: put policy tables, list versions, import the person registry "
+    "on a running server.",
+    no_args_is_help=True,
+)
+
+
+@bureau_app.command("put-policy")
+def bureau_put_policy(
+    files: Annotated[list[Path], typer.Argument(help="Policy table YAML files.")],
+    server: ServerOpt = DEFAULT_SERVER,
+) -> None:
+    """Store each table as a new version (validated; overlapping ranges refused). A table with
+    the same region and effective_from as a stored one supersedes it."""
+    with Client(server) as c:
+        for f in files:
+            try:
+                v = c.put_policy(f.read_text(encoding="utf-8"), str(f))
+            except grpc.RpcError as e:
+                _fail(e)
+                return
+            end = v.effective_to or "open"
+            out.print(f"{f}: version {v.version}, region {v.region} {v.region_name}, "
+                      f"{v.effective_from}..{end}, layers {', '.join(v.layer_ids)}",
+                      highlight=False)  # fmt: skip
+
+
+@bureau_app.command("policies")
+def bureau_policies(
+    region: Annotated[str, typer.Option(help="Only this region.")] = "",
+    server: ServerOpt = DEFAULT_SERVER,
+) -> None:
+    """Every stored version, oldest first, and whether it settles bills now."""
+    with Client(server) as c:
+        try:
+            r = c.admin.ListPolicies(pb.ListPoliciesRequest(region=region), timeout=c.timeout)
+        except grpc.RpcError as e:
+            _fail(e)
+            return
+    t = Table(title="Policy table versions")
+    for col in ("version", "region", "in force from", "to", "source", "stored", "settles now"):
+        t.add_column(col)
+    for v in r.versions:
+        t.add_row(str(v.version), f"{v.region} {v.region_name}", v.effective_from,
+                  v.effective_to or "open", v.source_name, v.created_at,
+                  "yes" if v.in_force else "superseded")  # fmt: skip
+    out.print(t)
+
+
+@bureau_app.command("import-registry")
+def bureau_import_registry(
+    file: Annotated[
+        Path, typer.Argument(help="JSON list of persons (id, birth_date, household, tags).")
+    ],
+    server: ServerOpt = DEFAULT_SERVER,
+) -> None:
+    """Import (insert or update) the persons of the registry file."""
+    try:
+        persons = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        err.print(f"[red]refused:[/red] {file}: {e}", highlight=False)
+        raise typer.Exit(2) from None
+    with Client(server) as c:
+        try:
+            n = c.import_registry(persons)
+        except grpc.RpcError as e:
+            _fail(e)
+            return
+    out.print(f"{n} person(s) imported from {file}", highlight=False)
+
+
 app = typer.Typer(help="onestop gRPC adapter (standalone).", no_args_is_help=True)
 app.command("serve")(serve)
 app.add_typer(window_app, name="window")
+app.add_typer(bureau_app, name="bureau")
 
 
 if __name__ == "__main__":
