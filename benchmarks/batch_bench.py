@@ -386,7 +386,7 @@ def main(
     cnt = np.diff(starts)[perm]
     new_start = np.concatenate([[0], np.cumsum(cnt)])
     sel = np.repeat(starts[:-1][perm] - new_start[:-1], cnt) + np.arange(new_start[-1])
-    ub = C.BillCols(**{k: (C._take(v, perm) if k in ("bill_id", "person_id", "household_id",
+    ub = C.BillCols(**{k: (C.take(v, perm) if k in ("bill_id", "person_id", "household_id",
                                                       "hospital_level", "region", "admission_date",
                                                       "discharge_date") and v is not None else v)
                        for k, v in vars(bc).items()})  # fmt: skip

@@ -36,7 +36,7 @@ class Category(IntEnum):
     C = 3
 
 
-_CATEGORY_NAMES = {
+CATEGORY_NAMES = {
     "A": Category.A, "01": Category.A, "1": Category.A, "甲": Category.A,
     "B": Category.B, "02": Category.B, "2": Category.B, "乙": Category.B,
     "C": Category.C, "03": Category.C, "3": Category.C, "丙": Category.C,
@@ -47,9 +47,9 @@ def _category(v: Any) -> Category:
     if isinstance(v, Category):
         return v
     key = str(v).strip().upper() if isinstance(v, str | int) and not isinstance(v, bool) else None
-    if key is None or key not in _CATEGORY_NAMES:
+    if key is None or key not in CATEGORY_NAMES:
         raise ValueError("is not a category; use A/B/C (or NHSA 01/02/03)")
-    return _CATEGORY_NAMES[key]
+    return CATEGORY_NAMES[key]
 
 
 # Native (Rust-side) constraints keep parsing a 100-item bill fast; the error messages are

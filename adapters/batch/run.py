@@ -152,7 +152,7 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
         if len(labs) == nb and np.array_equal(labs, bid.values()):
             rp = np.arange(nb)  # the usual case: one run per bill, in the bills' order
         else:
-            pos = C._lookup(bid.labels, labs)
+            pos = C.lookup(bid.labels, labs)
             rp = np.where(pos >= 0, first[np.maximum(pos, 0)], -1)
     else:  # null bill ids: look at every batch (nulls are items of no bill)
         run_start, run_pos, n_items = [], [], 0
@@ -160,7 +160,7 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
             c = io.coded(batch)
             if len(c.codes):
                 s = np.concatenate([[0], np.flatnonzero(np.diff(c.codes) != 0) + 1])
-                pos = C._lookup(bid.labels, c.labels[c.codes[s]])
+                pos = C.lookup(bid.labels, c.labels[c.codes[s]])
                 run_start.append(s + n_items)
                 run_pos.append(np.where(pos >= 0, first[np.maximum(pos, 0)], -1))
             n_items += len(batch)
@@ -222,7 +222,7 @@ def _opening(path: str) -> C.OpeningCols:
 def persons_for(spec: Spec, person_ids: C.Coded) -> C.PersonCols:
     """The rows of the persons file for these person ids (any order in the file)."""
     t, pid = _persons(spec.persons)
-    want = C._lookup(pid.labels, person_ids.labels)
+    want = C.lookup(pid.labels, person_ids.labels)
     want = np.unique(want[want >= 0])
     rows = np.flatnonzero(np.isin(pid.codes, want))
     return io.person_cols(t.take(rows), Path(spec.persons).name, rows)

@@ -1,0 +1,72 @@
+"""Batches straight from columns: numpy arrays in, a ``KernelBatch`` and result columns out.
+
+No Bill objects: the three input tables (bills, items, persons with one row per tag) are plain
+numpy arrays, checked and turned into the kernel's arrays with vectorized numpy (sorting by
+household and date, CSR item offsets, person-year and household-year slots by ``np.unique``,
+tag masks valid on the admission date, age in full years on the admission date, the table in
+force by region and discharge date). Bad rows are not dropped silently: each one comes back as
+a ``Reject`` (row, table or file, field, value, rule), and the bills they touch are left out of
+the batch (a rejected bill changes no account and writes nothing). The caller decides whether
+any reject fails the run.
+
+Conventions of the input columns
+- ids (bill, person, household, region, level, tag, layer): arrays of str (or int) without nulls;
+- dates: ``datetime64[D]`` (NaT = missing) or int days since 1970-01-01;
+- money, quantities, ratios: integer arrays; a nullable column comes with a boolean ``*_null``
+  mask (True = null); where the mask is set the value is ignored;
+- ``row``: the row number of each record in its source (default ``0..n-1``), used in rejects.
+
+Modules: ``inputs`` (the column tables, ``Reject``, array helpers), ``prepare`` (checks and the
+kernel's arrays), ``results`` (running the kernel, result columns). No file formats here: the
+adapters read and write the files.
+"""
+
+from engine import kernel as K
+from engine.columnar.inputs import (
+    BillCols,
+    Coded,
+    ItemCols,
+    OpeningCols,
+    PersonCols,
+    Reject,
+    age_on,
+    category_codes,
+    lookup,
+    take,
+)
+from engine.columnar.prepare import Prepared, check_opening, prepare_columns
+from engine.columnar.results import (
+    alert_columns,
+    bill_columns,
+    closing_columns,
+    columns_from_bills,
+    layer_columns,
+    plain,
+    run,
+    settle_columns,
+)
+
+__all__ = [
+    "BillCols",
+    "Coded",
+    "ItemCols",
+    "K",
+    "OpeningCols",
+    "PersonCols",
+    "Prepared",
+    "Reject",
+    "age_on",
+    "alert_columns",
+    "bill_columns",
+    "category_codes",
+    "check_opening",
+    "closing_columns",
+    "columns_from_bills",
+    "layer_columns",
+    "lookup",
+    "plain",
+    "prepare_columns",
+    "run",
+    "settle_columns",
+    "take",
+]  # fmt: skip

@@ -1,0 +1,594 @@
+"""Checking the columns and building the kernel's arrays (``prepare_columns``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine import kernel as K
+from engine.accounts import ACCOUNT_FIELDS
+from engine.batch import KernelBatch, chunks_at_households
+from engine.columnar.inputs import (
+    DAY_MAX,
+    DAY_MIN,
+    EPOCH,
+    BillCols,
+    Coded,
+    ItemCols,
+    Offset,
+    OpeningCols,
+    PersonCols,
+    Reject,
+    Rejects,
+    age_on,
+    category_codes,
+    days_of,
+    empty_id,
+    factor,
+    lookup,
+    plain_at,
+    rows_of,
+    take,
+    year_of,
+)
+from engine.money import BP, MAX_ACCOUNT, MAX_AMOUNT, MAX_BILL_TOTAL, MAX_QTY_E4, MAX_UNIT_PRICE
+from engine.policy.compiled import MAX_BITS, CompiledPolicies, compile_tables
+from engine.policy.policyset import PolicySet
+
+# --------------------------------------------------------------------------- prepare
+
+
+@dataclass
+class Prepared:
+    """A checked batch ready to run, and what is needed to read its results back."""
+
+    kb: KernelBatch
+    bills: BillCols
+    kept: np.ndarray  # settlement position -> index in the bills table
+    rejects: list[Reject]
+    region: Coded  # per kept bill (settlement order): region code
+    person: Coded  # per kept bill: person id
+    household: Coded  # per kept bill: household id
+    year: np.ndarray
+    admission: np.ndarray  # int days
+    discharge: np.ndarray
+    pslot_keys: tuple[np.ndarray, np.ndarray] = field(default=(np.empty(0), np.empty(0)))
+    hslot_keys: tuple[np.ndarray, np.ndarray] = field(default=(np.empty(0), np.empty(0)))
+
+
+def prepare_columns(
+    bills: BillCols,
+    items: ItemCols,
+    persons: PersonCols,
+    policies: PolicySet,
+    opening: OpeningCols | None = None,
+    n_chunks: int = 1,
+    compiled: CompiledPolicies | None = None,
+    extra_rejects: list[tuple[int, str, Any, str]] | None = None,
+) -> Prepared:
+    """Check the three tables, leave out bad bills (as rejects) and build the kernel's arrays.
+
+    ``extra_rejects``: (bill index, field, value, rule) found by the caller (e.g. a bill id
+    already used in an earlier chunk). ``compiled`` defaults to all tables of ``policies``.
+    """
+    nb, ni, npr = len(bills), len(items), len(persons)
+    rj = Rejects()
+    bad = np.zeros(nb, dtype=bool)
+    brow = rows_of(bills.row, nb)
+    irow = rows_of(items.row, ni)
+    prow = rows_of(persons.row, npr)
+    bf, itf, pf = bills.file, items.file, persons.file
+    bidx = np.arange(nb, dtype=np.int64)
+
+    # ---- persons: one household and birth date per person, tags
+    pu, pcode_rows = factor(persons.person_id)
+    p_birth_rows, p_birth_missing = days_of(persons.birth_date)
+    hu, hcode_rows = factor(persons.household_id)
+    n_p = len(pu)
+    first = np.full(n_p, npr, dtype=np.int64)
+    np.minimum.at(first, pcode_rows, np.arange(npr))
+    p_house = hcode_rows[first] if npr else np.zeros(0, dtype=np.int64)
+    p_birth = p_birth_rows[first] if npr else np.zeros(0, dtype=np.int64)
+    p_bad = np.zeros(n_p, dtype=bool)
+    empty_pid = empty_id(persons.person_id)
+    rj.add(empty_pid, prow, pf, "person_id", persons.person_id, "is empty; give an id", None)
+    empty_hid = empty_id(persons.household_id)
+    rj.add(empty_hid, prow, pf, "household_id", persons.household_id, "is empty; give an id", None)
+    p_bad[pcode_rows[empty_hid]] = True
+    rj.add(p_birth_missing, prow, pf, "birth_date", None, "is missing; it is required", None)
+    p_bad[pcode_rows[p_birth_missing]] = True
+    other_house = hcode_rows != p_house[pcode_rows]
+    rj.add(
+        other_house, prow, pf, "household_id", persons.household_id,
+        "differs from the household on an earlier row of this person; a person belongs to "
+        "one household", None,
+    )  # fmt: skip
+    p_bad[pcode_rows[other_house]] = True
+    other_birth = (p_birth_rows != p_birth[pcode_rows]) & ~p_birth_missing
+    rj.add(
+        other_birth, prow, pf, "birth_date", persons.birth_date,
+        "differs from the birth date on an earlier row of this person", None,
+    )  # fmt: skip
+    p_bad[pcode_rows[other_birth]] = True
+
+    # tag rows
+    has_tag = ~empty_id(persons.tag) if persons.tag is not None else np.zeros(npr, dtype=bool)
+    t_idx = np.flatnonzero(has_tag)
+    if persons.tag_valid_from is not None:
+        t_from, t_from_na = days_of(persons.tag_valid_from)
+        t_from = np.where(t_from_na, DAY_MIN, t_from)
+    else:
+        t_from = np.full(npr, DAY_MIN, dtype=np.int64)
+    if persons.tag_valid_to is not None:
+        t_to, t_to_na = days_of(persons.tag_valid_to)
+        t_to = np.where(t_to_na, DAY_MAX, t_to)
+    else:
+        t_to = np.full(npr, DAY_MAX, dtype=np.int64)
+    backwards = has_tag & (t_to < t_from)
+    rj.add(
+        backwards, prow, pf, "tag_valid_to", persons.tag_valid_to,
+        "is before tag_valid_from; a tag's validity range runs forwards", None,
+    )  # fmt: skip
+    p_bad[pcode_rows[backwards]] = True
+    if len(t_idx):
+        gu, g_of = factor(take(persons.tag, t_idx))
+    else:
+        gu, g_of = np.array([], dtype=object), np.zeros(0, dtype=np.int64)
+    if len(gu) > MAX_BITS:
+        raise ValueError(f"{pf}: {len(gu)} distinct tags; at most {MAX_BITS} in one batch")
+    t_order = np.argsort(pcode_rows[t_idx], kind="stable")
+    t_rows = t_idx[t_order]  # tag rows sorted by person
+    t_g = g_of[t_order]
+    t_cnt = np.bincount(pcode_rows[t_rows], minlength=n_p)
+    t_start = np.zeros(n_p + 1, dtype=np.int64)
+    np.cumsum(t_cnt, out=t_start[1:])
+
+    # ---- bills
+    adm, adm_na = days_of(bills.admission_date)
+    dis, dis_na = days_of(bills.discharge_date)
+    for name, col in (("bill_id", bills.bill_id), ("person_id", bills.person_id)):
+        e = empty_id(col)
+        rj.add(e, brow, bf, name, col, "is empty; give an id", bidx)
+        bad |= e
+    rj.add(adm_na, brow, bf, "admission_date", None, "is missing; it is required", bidx)
+    rj.add(dis_na, brow, bf, "discharge_date", None, "is missing; it is required", bidx)
+    bad |= adm_na | dis_na
+    early = ~adm_na & ~dis_na & (dis < adm)
+    rj.add(
+        early, brow, bf, "discharge_date", bills.discharge_date,
+        "is before admission_date; discharge must be on or after admission", bidx,
+    )  # fmt: skip
+    bad |= early
+
+    bu, bcode = factor(bills.bill_id)
+    if nb:
+        o = np.argsort(bcode, kind="stable")
+        dup = np.zeros(nb, dtype=bool)
+        dup[o[1:]] = bcode[o[1:]] == bcode[o[:-1]]
+        first_of = np.full(len(bu), nb, dtype=np.int64)
+        np.minimum.at(first_of, bcode, np.arange(nb))
+        rj.add(
+            dup, brow, bf, "bill_id", bills.bill_id,
+            np.array([f"is used by {bf} row {brow[first_of[c]]} too; bill ids are unique in a "
+                      "batch" for c in bcode], dtype=object) if dup.any() else "",
+            bidx,
+        )  # fmt: skip
+        bad |= dup
+    for b, fld, val, rule in extra_rejects or ():
+        rj.add(bidx == b, brow, bf, fld, val, rule, bidx)
+        bad[b] = True
+
+    pc = lookup(pu, bills.person_id)
+    unknown = pc < 0
+    rj.add(
+        unknown, brow, bf, "person_id", bills.person_id,
+        f"is not in the persons table ({pf}); every bill's person must be listed", bidx,
+    )  # fmt: skip
+    bad |= pc < 0
+    pcs = np.maximum(pc, 0)
+    pbad = (pc >= 0) & p_bad[pcs] if n_p else np.zeros(nb, dtype=bool)
+    rj.add(
+        pbad & ~bad, brow, bf, "person_id", bills.person_id,
+        f"has a rejected row in the persons table ({pf})", bidx,
+    )  # fmt: skip
+    bad |= pbad
+    hc = p_house[pcs] if n_p else np.zeros(nb, dtype=np.int64)
+    if bills.household_id is not None and n_p:
+        given = lookup(hu, bills.household_id)
+        wrong = (pc >= 0) & (given != hc)
+        rj.add(
+            wrong & ~bad, brow, bf, "household_id", bills.household_id,
+            f"differs from the person's household in the persons table ({pf})", bidx,
+        )  # fmt: skip
+        bad |= wrong
+
+    # ---- the table in force: region + discharge date
+    tables = policies.tables
+    regions = policies.regions
+    if bills.region is None:
+        if len(regions) != 1:
+            raise ValueError(
+                f"{bf}: the column region is missing; the policies cover several regions "
+                f"({', '.join(regions)}): say which"
+            )
+        rcode = np.zeros(nb, dtype=np.int64)
+        rnames = np.array(regions, dtype=object)
+    else:
+        rnames, rcode = factor(bills.region)
+        known_r = np.array([str(r) in regions for r in rnames], dtype=bool)
+        unk = ~known_r[rcode] if nb else np.zeros(0, dtype=bool)
+        rj.add(
+            unk & ~bad, brow, bf, "region", bills.region,
+            f"has no policy table; known regions are {', '.join(regions)}", bidx,
+        )  # fmt: skip
+        bad |= unk
+    policy = np.full(nb, -1, dtype=np.int64)
+    for p, t in enumerate(tables):
+        ri = [i for i, r in enumerate(rnames) if str(r) == t.region.code]
+        if not ri:
+            continue
+        lo = (t.effective_from - EPOCH).days
+        hi = DAY_MAX
+        if t.effective_to is not None:
+            hi = (t.effective_to - EPOCH).days
+        m = (rcode == ri[0]) & (dis >= lo) & (dis <= hi)
+        policy[m] = p
+    out_of = (policy < 0) & ~bad
+    if out_of.any():
+        labels = {
+            str(r): ", ".join(t.label for t in tables if t.region.code == str(r)) for r in rnames
+        }
+        rj.add(
+            out_of, brow, bf, "discharge_date", bills.discharge_date,
+            np.array([f"is outside every policy table of region {rnames[c]} (tables: "
+                      f"{labels[str(rnames[c])]})" for c in rcode], dtype=object),
+            bidx,
+        )  # fmt: skip
+    bad |= policy < 0
+    pol = np.maximum(policy, 0)
+
+    # ---- hospital level, per table
+    lu, lcode = factor(bills.hospital_level)
+    lv_of = np.full((len(tables), len(lu)), -1, dtype=np.int64)
+    for p, t in enumerate(tables):
+        for j, name in enumerate(lu):
+            if str(name) in t.hospital_levels:
+                lv_of[p, j] = t.hospital_levels.index(str(name))
+    level = lv_of[pol, lcode] if nb else np.zeros(0, dtype=np.int64)
+    nolevel = (level < 0) & (policy >= 0)
+    if nolevel.any():
+        rj.add(
+            nolevel, brow, bf, "hospital_level", bills.hospital_level,
+            np.array([f"is not a level of policy {tables[p].label}; levels are "
+                      f"{', '.join(tables[p].hospital_levels)}" for p in pol], dtype=object),
+            bidx,
+        )  # fmt: skip
+    bad |= level < 0
+
+    # ---- items
+    bs = None
+    ib: Any = None
+    if items.bill_start is not None:
+        bs = np.asarray(items.bill_start, dtype=np.int64)
+        if len(bs) != nb + 1 or bs[0] != 0 or bs[-1] != ni or np.any(bs[1:] < bs[:-1]):
+            raise ValueError(f"{itf}: bill_start is not a run index of {nb} bills over {ni} items")
+    elif items.bill_row is not None:
+        ib = np.asarray(items.bill_row, dtype=np.int64)
+        ib = np.where((ib >= 0) & (ib < nb), ib, -1)
+        link_field, link_vals = "bill_row", items.bill_row
+    else:
+        if items.bill_id is None:
+            raise ValueError(f"{itf}: give bill_id or bill_row to link items to bills")
+        code = lookup(bu, items.bill_id)
+        first_b = np.full(len(bu), -1, dtype=np.int64)
+        if nb:
+            first_b[bcode[::-1]] = np.arange(nb)[::-1]  # the first bill with that id
+        ib = np.where(code >= 0, first_b[np.maximum(code, 0)], -1) if ni else code
+        link_field, link_vals = "bill_id", items.bill_id
+    if bs is None:
+        rj.add(
+            ib < 0, irow, itf, link_field, link_vals,
+            f"names no bill of the bills table ({bf}); every item belongs to a bill", None,
+        )  # fmt: skip
+        linked: Any = ib >= 0
+        ibs = np.maximum(ib, 0)
+
+        def ib_of(idx: np.ndarray) -> np.ndarray:
+            return ib[idx]
+    else:
+        linked = True
+
+        def ib_of(idx: np.ndarray) -> np.ndarray:
+            return np.searchsorted(bs, idx, side="right") - 1
+
+    cat = category_codes(items.category)
+    item_bad = np.zeros(ni, dtype=bool)
+    amount = np.asarray(items.amount)
+    if items.amount_null is not None:
+        amount = np.where(np.asarray(items.amount_null, dtype=bool), 0, amount)
+    qty = np.full(ni, BP, dtype=np.int32) if items.qty_e4 is None else np.asarray(items.qty_e4)
+    # item checks block by block, so that their temporary masks stay small
+    for lo_ in range(0, ni, ITEM_BLOCK):
+        hi_ = min(ni, lo_ + ITEM_BLOCK)
+        _check_items(items, cat, amount, lo_, hi_, rj, irow, itf,
+                     linked if linked is True else linked[lo_:hi_], ib_of, item_bad)  # fmt: skip
+    price_cap = _nullable(items.unit_price_cap, items.unit_price_cap_null, ni, np.int32)
+    sp_ratio = _nullable(items.selfpay_ratio, items.selfpay_ratio_null, ni, np.int16)
+    bad_from_items = np.zeros(nb, dtype=bool)
+    bad_from_items[ib_of(np.flatnonzero(item_bad))] = True
+    del item_bad
+    bad |= bad_from_items
+    if bs is not None:
+        n_items_of = np.diff(bs)
+    else:
+        n_items_of = np.bincount(ibs[linked], minlength=nb) if nb else np.zeros(0, np.int64)
+    # a bill's items add up to at most MAX_BILL_TOTAL (year-to-date sums stay exact)
+    totals = np.zeros(nb, dtype=np.int64)
+    if bs is not None:
+        has = n_items_of > 0
+        if ni and has.any():
+            totals[has] = np.add.reduceat(amount, bs[:-1][has], dtype=np.int64)
+    elif ni:
+        np.add.at(totals, ibs[linked], amount[linked])
+    big = totals > MAX_BILL_TOTAL
+    if big.any():
+        rj.add(
+            big, brow, bf, "items", totals,
+            f"is the sum of the bill's item amounts in fen, above the limit {MAX_BILL_TOTAL} "
+            "fen for one bill; split the bill", bidx,
+        )  # fmt: skip
+        bad |= big
+    noitems = (n_items_of == 0) & ~bad
+    rj.add(
+        noitems,
+        brow,
+        bf,
+        "bill_id",
+        bills.bill_id,
+        f"has no items in {itf}; a bill has at least one item",
+        bidx,
+    )
+    bad |= n_items_of == 0
+
+    # ---- tags per bill (on the admission date), unknown tags per table
+    g_known = np.zeros((len(tables), max(len(gu), 1)), dtype=np.int64) - 1
+    for p, t in enumerate(tables):
+        for g, name in enumerate(gu):
+            if str(name) in t.tags:
+                g_known[p, g] = t.tags.index(str(name))
+    cnt = t_cnt[pcs] if n_p else np.zeros(nb, dtype=np.int64)
+    cnt = np.where(pc >= 0, cnt, 0)
+    rep = np.repeat(bidx, cnt)
+    off = np.zeros(nb + 1, dtype=np.int64)
+    np.cumsum(cnt, out=off[1:])
+    tr = t_start[pcs[rep]] + (np.arange(len(rep)) - off[rep])  # index into t_rows
+    trow = t_rows[tr]
+    tg = t_g[tr]
+    tbit = g_known[pol[rep], tg] if len(rep) else np.zeros(0, dtype=np.int64)
+    unknown_tag = (tbit < 0) & (policy[rep] >= 0)
+    if unknown_tag.any():
+        rj.add(
+            unknown_tag, prow[trow], pf, "tag", plain_at(persons.tag, trow),
+            np.array([f"is not a tag of policy {tables[p].label}; tags are "
+                      f"{', '.join(tables[p].tags) or '(none)'}" for p in pol[rep]], dtype=object),
+            rep,
+        )  # fmt: skip
+        bad[rep[unknown_tag]] = True
+    valid = (t_from[trow] <= adm[rep]) & (adm[rep] <= t_to[trow]) & (tbit >= 0)
+    b_tags = np.zeros(nb, dtype=np.int64)
+    np.bitwise_or.at(b_tags, rep[valid], np.left_shift(1, tbit[valid]).astype(np.int64))
+
+    # ---- keep the good bills, in settlement order
+    keep = np.flatnonzero(~bad)
+    hu_code = hc[keep]
+    order = np.lexsort((bcode[keep], adm[keep], dis[keep], hu_code))
+    kept = keep[order]
+    n = len(kept)
+    sel: np.ndarray | None
+    if bs is not None:
+        cnt = n_items_of[kept]
+        item_start = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(cnt, out=item_start[1:])
+        if n == nb and np.array_equal(kept, np.arange(nb)):
+            sel = None  # every bill kept, already in settlement order: no copies
+        else:
+            sel = np.repeat(bs[kept] - item_start[:-1], cnt) + np.arange(item_start[-1])
+    else:
+        pos_of = np.full(nb, -1, dtype=np.int64)
+        pos_of[kept] = np.arange(n)
+        ipos = np.where(linked, pos_of[ibs], -1)
+        counts = np.bincount(ipos[ipos >= 0], minlength=n) if n else np.zeros(0, np.int64)
+        item_start = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=item_start[1:])
+        in_order = ni > 0 and bool(np.all(ipos >= 0)) and bool(np.all(ipos[1:] >= ipos[:-1]))
+        if in_order:  # items already stored in settlement order: no copies
+            sel = None
+        else:
+            mine = np.flatnonzero(ipos >= 0)
+            sel = mine[np.argsort(ipos[mine], kind="stable")]
+
+    def gather(a: np.ndarray) -> np.ndarray:
+        return a if sel is None else a[sel]
+
+    year = year_of(dis[kept])
+    pk = pc[kept]
+    ymin = int(year.min()) if n else 0
+    span = int(year.max()) - ymin + 1 if n else 1
+    pkey_u, pslot = np.unique(pk * span + (year - ymin), return_inverse=True)
+    hkey_u, hslot = np.unique(hc[kept] * span + (year - ymin), return_inverse=True)
+    if compiled is None:
+        compiled = compile_tables(tables)
+    S = compiled.n_slots
+    p_acc = np.zeros((len(pkey_u), S, 4), dtype=np.int64)
+    p_adm = np.zeros(len(pkey_u), dtype=np.int64)
+    h_acc = np.zeros((len(hkey_u), S, 4), dtype=np.int64)
+    pslot_keys = (pu[pkey_u // span] if n else pu[:0], pkey_u % span + ymin)
+    hslot_keys = (hu[hkey_u // span] if n else hu[:0], hkey_u % span + ymin)
+    if opening is not None and len(opening):
+        _open(opening, compiled, pslot_keys, hslot_keys, p_acc, p_adm, h_acc)
+
+    tags_k = b_tags[kept]
+    kb = KernelBatch(
+        compiled=compiled, order=kept, item_start=item_start,
+        cat=gather(cat), qty=gather(qty), amount=gather(amount), price_cap=gather(price_cap),
+        sp_ratio=gather(sp_ratio), b_policy=policy[kept], b_level=level[kept],
+        b_tags=tags_k, b_age=age_on(p_birth[pk], adm[kept]) if n else np.zeros(0, np.int64),
+        b_pslot=pslot.astype(np.int64).reshape(-1), b_hslot=hslot.astype(np.int64).reshape(-1),
+        p_acc=p_acc, p_adm=p_adm, h_acc=h_acc,
+        out_bill=np.zeros((n, K.N_BILL), dtype=np.int64),
+        out_layer=np.zeros((n, compiled.max_layers, K.N_FIELDS), dtype=np.int64),
+        chunk_start=chunks_at_households(hu_code[order], n_chunks),
+    )  # fmt: skip
+    region = Coded(rcode[kept], np.asarray(rnames, dtype=object))
+    return Prepared(
+        kb=kb, bills=bills, kept=kept, rejects=rj.build(bills.bill_id),
+        region=region, person=Coded(pk, pu), household=Coded(hc[kept], hu), year=year,
+        admission=adm[kept], discharge=dis[kept], pslot_keys=pslot_keys, hslot_keys=hslot_keys,
+    )  # fmt: skip
+
+
+ITEM_BLOCK = 1 << 20
+
+
+def _check_items(
+    items: ItemCols, cat: np.ndarray, amount: np.ndarray, lo: int, hi: int, rj: Rejects,
+    irow: Any, itf: str, linked: Any, ib_of: Any, item_bad: np.ndarray,
+) -> None:  # fmt: skip
+    """The rules of one item (bill.Item) on rows [lo, hi): each bad value is a reject."""
+    rows = irow[np.arange(lo, hi)] if isinstance(irow, Offset) else irow[lo:hi]
+
+    def sl(a: Any) -> Any:
+        if a is None:
+            return None
+        if isinstance(a, Coded):
+            return Coded(a.codes[lo:hi], a.labels)
+        return np.asarray(a)[lo:hi]
+
+    def rule(where: np.ndarray, fld: str, vals: Any, text: str) -> None:
+        w = where if linked is True else where & linked
+        if w.any():
+            rj.add(w, rows, itf, fld, vals, text, lambda idx: ib_of(idx + lo))
+            item_bad[lo:hi] |= w
+
+    c = cat[lo:hi]
+    rule(c == 0, "category", sl(items.category), "is not a category; use A/B/C (or NHSA 01/02/03)")
+    if items.amount_null is not None:
+        rule(sl(items.amount_null).astype(bool), "amount", None, "is missing; it is required")
+    a = amount[lo:hi]
+    rule(a < 0, "amount", a, "is negative; amounts are non-negative fen")
+    rule(
+        a > MAX_AMOUNT,
+        "amount",
+        a,
+        f"is above the limit {MAX_AMOUNT}; amounts are non-negative fen",
+    )
+    unit = "quantities are non-negative ten-thousandths"
+    if items.qty_e4 is not None:
+        q = sl(items.qty_e4)
+        rule(q < 0, "qty_e4", q, f"is negative; {unit}")
+        rule(q > MAX_QTY_E4, "qty_e4", q, f"is above the limit {MAX_QTY_E4}; {unit}")
+    unit = "unit prices are non-negative fen"
+    for name in ("unit_price", "unit_price_cap"):
+        v = sl(getattr(items, name))
+        if v is None:
+            continue
+        null = sl(getattr(items, name + "_null", None))
+        given = np.ones(hi - lo, dtype=bool) if null is None else ~null.astype(bool)
+        rule(given & (v < 0), name, v, f"is negative; {unit}")
+        rule(given & (v > MAX_UNIT_PRICE), name, v, f"is above the limit {MAX_UNIT_PRICE}; {unit}")
+    r = sl(items.selfpay_ratio)
+    if r is not None:
+        null = sl(items.selfpay_ratio_null)
+        given = np.ones(hi - lo, dtype=bool) if null is None else ~null.astype(bool)
+        unit = "ratios are basis points from 0 to 10000"
+        rule(given & (r < 0), "selfpay_ratio", r, f"is negative; {unit}")
+        rule(given & (r > BP), "selfpay_ratio", r, f"is above 10000; {unit}")
+        rule(
+            given & (r >= 0) & (r <= BP) & (c != 2) & (c != 0), "selfpay_ratio", r,
+            "is given for an item that is not category B; only category B items have a first "
+            "self-pay ratio",
+        )  # fmt: skip
+
+
+def _nullable(a: np.ndarray | None, null: np.ndarray | None, n: int, dtype: Any) -> np.ndarray:
+    """The kernel's form of a nullable column: -1 = not given. Values are kept as they are
+    (no copy) when they already say -1 under the mask; bad (negative) values are rejected by
+    the caller and also become -1 here, so that the array is always well formed."""
+    if a is None:
+        return np.full(n, -1, dtype=dtype)
+    a = np.asarray(a)
+    if null is None:
+        if a.size and a.min() < -1:
+            return np.where(a < 0, -1, a)
+        return a
+    null = np.asarray(null, dtype=bool)
+    # nulls already say -1 (as the adapters fill them): no copy. A -1 that is not null is
+    # rejected by the caller and its bill left out, so it never reaches the kernel.
+    if (a.size == 0 or a.min() >= -1) and not np.any(null & (a != -1)):
+        return a
+    return np.where(null | (a < 0), -1, a)
+
+
+def _open(
+    op: OpeningCols,
+    compiled: CompiledPolicies,
+    pkeys: tuple[np.ndarray, np.ndarray],
+    hkeys: tuple[np.ndarray, np.ndarray],
+    p_acc: np.ndarray,
+    p_adm: np.ndarray,
+    h_acc: np.ndarray,
+) -> None:
+    """Fill the slots that have opening rows (rows of other persons are ignored here)."""
+    scope = np.asarray(op.scope).astype(str)
+    lid = np.asarray(op.layer_id).astype(str)
+    ids = np.asarray(op.id)
+    year = np.asarray(op.year, dtype=np.int64)
+    vals = np.stack([np.asarray(getattr(op, f), dtype=np.int64) for f in ACCOUNT_FIELDS], axis=1)
+    slot_of = {name: i for i, name in enumerate(compiled.layer_ids)}
+    lslot = np.array([slot_of.get(x, -1) for x in lid], dtype=np.int64)
+    for sc, (kid, kyear), acc in (("person", pkeys, p_acc), ("household", hkeys, h_acc)):
+        if len(kid) == 0:
+            continue
+        m = scope == sc
+        if not m.any():
+            continue
+        # slots are sorted by (id code, year): find each row's slot by id then year
+        code = lookup(np.asarray(kid), ids[m])
+        span = 10000
+        keys = np.asarray(lookup(np.asarray(kid), kid)) * span + kyear
+        rk = code * span + year[m]
+        pos = np.searchsorted(keys, rk)
+        pos = np.minimum(pos, len(keys) - 1)
+        hit = (code >= 0) & (keys[pos] == rk)
+        ls = lslot[m]
+        use = hit & (ls >= 0)
+        acc[pos[use], ls[use]] = vals[m][use]
+        if sc == "person" and op.admissions is not None:
+            adm = np.asarray(op.admissions, dtype=np.int64)[m]
+            np.maximum.at(p_adm, pos[hit], adm[hit])
+
+
+def check_opening(op: OpeningCols, compiled: CompiledPolicies) -> list[Reject]:
+    """Rejects for bad opening rows (unknown scope or layer, negative values)."""
+    rows = rows_of(op.row, len(op))
+    rj = Rejects()
+    scope = np.asarray(op.scope).astype(str)
+    rj.add(~np.isin(scope, ["person", "household"]), rows, op.file, "scope", scope,
+           "is not a scope; use person or household", None)  # fmt: skip
+    lid = np.asarray(op.layer_id).astype(str)
+    known = np.isin(lid, [*compiled.layer_ids, ""])
+    rj.add(~known, rows, op.file, "layer_id", lid,
+           f"is not a layer of the policies ({', '.join(compiled.layer_ids)})", None)  # fmt: skip
+    for f in (*ACCOUNT_FIELDS, "admissions"):
+        a = getattr(op, f)
+        if a is None:
+            continue
+        a = np.asarray(a)
+        rj.add(a < 0, rows, op.file, f, a, "is negative; accounts are non-negative whole fen",
+               None)  # fmt: skip
+        if f != "admissions":
+            rj.add(a > MAX_ACCOUNT, rows, op.file, f, a, f"is above the limit {MAX_ACCOUNT} fen",
+                   None)  # fmt: skip
+    return rj.build(np.array([], dtype=object))

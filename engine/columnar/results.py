@@ -1,0 +1,275 @@
+"""Running the kernel on prepared columns and reading results back as columns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine import kernel as K
+from engine.accounts import ACCOUNT_FIELDS
+from engine.columnar.inputs import (
+    BillCols,
+    Coded,
+    ItemCols,
+    OpeningCols,
+    PersonCols,
+    plain_at,
+    rows_of,
+    take,
+)
+from engine.columnar.prepare import Prepared, prepare_columns
+from engine.policy.policyset import PolicySet
+from engine.result import CAPS, REASONS
+
+# --------------------------------------------------------------------------- results
+
+
+def run(prep: Prepared, threads: int = 1) -> None:
+    prep.kb.run(threads)
+
+
+def bill_columns(prep: Prepared) -> dict[str, Any]:
+    """One row per settled bill, in settlement order: buckets, pays per layer id, window and
+    net shares, admission number (domain.md section 7)."""
+    kb, c = prep.kb, prep.kb.compiled
+    ob = kb.out_bill
+    n = kb.n_bills
+    labels = np.array([t.label for t in c.tables], dtype=object)
+    bid = take(prep.bills.bill_id, prep.kept)
+    out: dict[str, Any] = {
+        "row": rows_of(prep.bills.row, len(prep.bills))[prep.kept],
+        "bill_id": bid,
+        "person_id": prep.person,
+        "household_id": prep.household,
+        "region": prep.region,
+        "policy": Coded(kb.b_policy, labels),
+        "year": prep.year,
+        "admission_date": prep.admission.astype("M8[D]"),
+        "discharge_date": prep.discharge.astype("M8[D]"),
+        "admission_no": ob[:, K.B_ADMNO],
+        "total": ob[:, K.B_TOTAL],
+        "in_scope": ob[:, K.B_IN_SCOPE],
+        "pre_selfpay": ob[:, K.B_PRE],
+        "over_limit": ob[:, K.B_OVER],
+        "out_of_catalogue": ob[:, K.B_OOC],
+    }
+    pays = kb.out_layer[:, :, K.F_PAY] if n else np.zeros((0, c.max_layers), dtype=np.int64)
+    for s, lid in enumerate(c.layer_ids):
+        li = np.where(c.slot[kb.b_policy] == s)  # (bill, layer index) where this slot sits
+        col = np.zeros(n, dtype=np.int64)
+        ok = li[1] < c.n_layers[kb.b_policy[li[0]]]
+        col[li[0][ok]] = pays[li[0][ok], li[1][ok]]
+        out[f"pay_{lid}"] = col
+    out["funds_total"] = ob[:, K.B_TOTAL] - ob[:, K.B_NET]
+    out["window_pay"] = ob[:, K.B_WINDOW]
+    out["net_selfpay"] = ob[:, K.B_NET]
+    return out
+
+
+LAYER_FIELDS = (
+    "base", "deductible", "eligible", "pay", "relief",
+    *ACCOUNT_FIELDS,
+)  # fmt: skip
+
+
+def layer_columns(prep: Prepared) -> dict[str, Any]:
+    """One row per settled bill and layer of its table (domain.md section 7)."""
+    kb, c = prep.kb, prep.kb.compiled
+    n, L = kb.n_bills, c.max_layers
+    P = len(c.tables)
+    nl = c.n_layers[kb.b_policy] if n else np.zeros(0, dtype=np.int64)
+    m = np.arange(L)[None, :] < nl[:, None]
+    if m.all():  # every bill has L layers: a view, no gather
+        b, li = np.repeat(np.arange(n), L), np.tile(np.arange(L), n)
+        o = kb.out_layer.reshape(n * L, K.N_FIELDS)
+    else:
+        b, li = np.nonzero(m)
+        o = kb.out_layer[b, li]  # (rows, N_FIELDS)
+    p = kb.b_policy[b]
+    pl = p * L + li
+
+    def per_layer(get: Any) -> np.ndarray:
+        arr = np.empty(P * L, dtype=object)
+        arr[:] = ""
+        for pi, t in enumerate(c.tables):
+            for lj, layer in enumerate(t.layers):
+                arr[pi * L + lj] = get(layer)
+        return arr
+
+    V = c.w_tags_any.shape[2]
+    vlabels = np.empty(P * L * V + 1, dtype=object)
+    vlabels[:] = ""
+    for pi, t in enumerate(c.tables):
+        for lj, layer in enumerate(t.layers):
+            for vk, v in enumerate(layer.variants):
+                vlabels[(pi * L + lj) * V + vk] = v.label
+    vi = o[:, K.F_VARIANT]
+    vcode = np.where(vi >= 0, pl * V + vi, P * L * V)
+    bid = take(prep.bills.bill_id, prep.kept)
+    return {
+        "bill_id": take(bid, b) if isinstance(bid, Coded) else Coded(b, bid),
+        "year": prep.year[b],
+        "layer_no": li,
+        "layer_id": Coded(pl, per_layer(lambda la: la.id)),
+        "layer_name": Coded(pl, per_layer(lambda la: la.name)),
+        "kind": Coded(pl, per_layer(lambda la: la.kind)),
+        "fund_code": Coded(pl, per_layer(lambda la: la.fund_code)),
+        "settle_at": Coded(pl, per_layer(lambda la: la.settle_at)),
+        "scope": Coded(pl, per_layer(lambda la: la.scope)),
+        "applied": o[:, K.F_REASON] == 0,
+        "reason": Coded(o[:, K.F_REASON], np.array(REASONS, dtype=object)),
+        "variant": vi,
+        "variant_label": Coded(vcode, vlabels),
+        "base": o[:, K.F_BASE],
+        "deductible": o[:, K.F_DED],
+        "eligible": o[:, K.F_ELIGIBLE],
+        "pay": o[:, K.F_PAY],
+        "relief": o[:, K.F_RELIEF],
+        "cap": Coded(o[:, K.F_CAP], np.array(CAPS, dtype=object)),
+        "deductible_used": o[:, K.F_ACC + 0],
+        "eligible_cum": o[:, K.F_ACC + 1],
+        "paid": o[:, K.F_ACC + 2],
+        "selfpay_cum": o[:, K.F_ACC + 3],
+        "alert": o[:, K.F_ALERT] == 1,
+    }
+
+
+def alert_columns(prep: Prepared) -> dict[str, Any]:
+    """One row per alert (an alert layer whose yearly self-pay passed its threshold)."""
+    kb, c = prep.kb, prep.kb.compiled
+    L = c.max_layers
+    if kb.n_bills == 0:
+        b, li = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    else:
+        b, li = np.nonzero(kb.out_layer[:, :, K.F_ALERT] == 1)
+    o = kb.out_layer[b, li]
+    P = len(c.tables)
+    ids = np.empty(P * L, dtype=object)
+    ids[:] = ""
+    for pi, t in enumerate(c.tables):
+        for lj, layer in enumerate(t.layers):
+            ids[pi * L + lj] = layer.id
+    return {
+        "bill_id": plain_at(prep.bills.bill_id, prep.kept[b]),
+        "person_id": plain_at(prep.person, b),
+        "household_id": plain_at(prep.household, b),
+        "layer_id": Coded(kb.b_policy[b] * L + li, ids),
+        "year": prep.year[b],
+        "selfpay_cum": o[:, K.F_ACC + 3],
+        "relief": o[:, K.F_RELIEF],
+    }
+
+
+def closing_columns(prep: Prepared) -> dict[str, Any]:
+    """The accounts after the batch, one row per slot (person-year or household-year) and
+    layer that is not all zero; person rows carry the year's admission count."""
+    kb, c = prep.kb, prep.kb.compiled
+    parts = []
+    for scope, (ids, years), acc, adm in (
+        ("person", prep.pslot_keys, kb.p_acc, kb.p_adm),
+        ("household", prep.hslot_keys, kb.h_acc, None),
+    ):
+        S = acc.shape[1]
+        s, li = np.nonzero(np.any(acc != 0, axis=2) | (
+            (adm[:, None] != 0) if adm is not None else np.zeros(acc.shape[:2], bool)
+        ))  # fmt: skip
+        parts.append({
+            "scope": np.full(len(s), scope, dtype=object),
+            "id": np.asarray(ids)[s],
+            "year": np.asarray(years)[s],
+            "layer_id": np.array(c.layer_ids, dtype=object)[li] if S else np.zeros(0, object),
+            **{f: acc[s, li, k] for k, f in enumerate(ACCOUNT_FIELDS)},
+            "admissions": adm[s] if adm is not None else np.zeros(len(s), dtype=np.int64),
+        })  # fmt: skip
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def plain(col: Any) -> np.ndarray:
+    """A column as a plain array (``Coded`` expanded)."""
+    return col.values() if isinstance(col, Coded) else np.asarray(col)
+
+
+def settle_columns(
+    bills: BillCols,
+    items: ItemCols,
+    persons: PersonCols,
+    policies: PolicySet,
+    opening: OpeningCols | None = None,
+    threads: int = 1,
+) -> Prepared:
+    """Check, prepare and settle; read results with ``bill_columns`` and friends."""
+    prep = prepare_columns(bills, items, persons, policies, opening, n_chunks=max(1, threads * 4))
+    prep.kb.run(threads)
+    return prep
+
+
+def columns_from_bills(
+    bills: Any, opening: Any = None
+) -> tuple[BillCols, ItemCols, PersonCols, OpeningCols | None]:
+    """The column form of a list of ``Bill`` objects (and an ``Opening``): for tests and for
+    comparing with the reference."""
+    n = len(bills)
+    ids = np.array([b.id for b in bills], dtype=object)
+    region = [b.region for b in bills]
+    bc = BillCols(
+        bill_id=ids,
+        person_id=np.array([b.person.id for b in bills], dtype=object),
+        household_id=np.array([b.person.household for b in bills], dtype=object),
+        region=None if all(r is None for r in region) else np.array(region, dtype=object),
+        hospital_level=np.array([b.hospital_level for b in bills], dtype=object),
+        admission_date=np.array([b.admission_date for b in bills], dtype="M8[D]"),
+        discharge_date=np.array([b.discharge_date for b in bills], dtype="M8[D]"),
+    )
+    its = [(i, it) for i in range(n) for it in bills[i].items]
+    cap = [it.unit_price_cap for _, it in its]
+    ratio = [it.selfpay_ratio for _, it in its]
+    ic = ItemCols(
+        bill_row=np.array([i for i, _ in its], dtype=np.int64),
+        category=np.array([int(it.category) for _, it in its], dtype=np.int8),
+        amount=np.array([it.amount for _, it in its], dtype=np.int64),
+        qty_e4=np.array([it.qty_e4 for _, it in its], dtype=np.int64),
+        unit_price=np.array([it.unit_price for _, it in its], dtype=np.int64),
+        unit_price_cap=np.array([-1 if c is None else c for c in cap], dtype=np.int64),
+        unit_price_cap_null=np.array([c is None for c in cap], dtype=bool),
+        selfpay_ratio=np.array([-1 if r is None else r for r in ratio], dtype=np.int64),
+        selfpay_ratio_null=np.array([r is None for r in ratio], dtype=bool),
+    )
+    people: dict[str, Any] = {}
+    for b in bills:
+        people.setdefault(b.person.id, b.person)
+    prow: list[tuple[Any, ...]] = []
+    for p in people.values():
+        if not p.tags:
+            prow.append((p.id, p.birth_date, p.household, "", None, None))
+        for t in p.tags:
+            prow.append((p.id, p.birth_date, p.household, t.tag, t.valid_from, t.valid_to))
+    pc = PersonCols(
+        person_id=np.array([r[0] for r in prow], dtype=object),
+        birth_date=np.array([r[1] for r in prow], dtype="M8[D]"),
+        household_id=np.array([r[2] for r in prow], dtype=object),
+        tag=np.array([r[3] for r in prow], dtype=object),
+        tag_valid_from=np.array([r[4] if r[4] else "NaT" for r in prow], dtype="M8[D]"),
+        tag_valid_to=np.array([r[5] if r[5] else "NaT" for r in prow], dtype="M8[D]"),
+    )
+    oc = None
+    if opening is not None:
+        orow: list[tuple[Any, ...]] = []
+        for scope, d in (("person", opening.person), ("household", opening.household)):
+            for (key, year), ya in d.items():
+                orow.append((scope, key, year, "", 0, 0, 0, 0, ya.admissions))
+                for lid, acc in ya.layers.items():
+                    orow.append((scope, key, year, lid, *acc.as_tuple(), ya.admissions))
+        cols = list(zip(*orow, strict=True)) if orow else [()] * 9
+        oc = OpeningCols(
+            scope=np.array(cols[0], dtype=object),
+            id=np.array(cols[1], dtype=object),
+            year=np.array(cols[2], dtype=np.int64),
+            layer_id=np.array(cols[3], dtype=object),
+            deductible_used=np.array(cols[4], dtype=np.int64),
+            eligible_cum=np.array(cols[5], dtype=np.int64),
+            paid=np.array(cols[6], dtype=np.int64),
+            selfpay_cum=np.array(cols[7], dtype=np.int64),
+            admissions=np.array(cols[8], dtype=np.int64),
+        )
+    return bc, ic, pc, oc
