@@ -3,16 +3,14 @@ of a directory and the sample registry loaded. Everything that runs the service 
 server, tests, benchmarks) builds it here and nowhere else.
 
 URLs: ``sqlite:///var/onestop.db`` (the default; ``var/`` is created), any SQLAlchemy URL such
-as ``postgresql+psycopg://user@host/db``, or ``memory://`` for the in-memory store. When the SQL
-store (``adapters.store.sql.SqlStore``) is not available the in-memory store is used with a
-warning: nothing is durable then.
+as ``postgresql+psycopg://user@host/db``, or ``memory://`` for the in-memory store (not
+durable: tests and demos).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 from engine.bill import Person
 from engine.errors import InputError
+from engine.policy.load import policy_files
 from engine.service.ports import UnitOfWork
 from engine.service.usecases import SettlementService, effective
 from engine.validation import problems_from
@@ -58,29 +57,9 @@ def make_store(url: str = DEFAULT_DB) -> tuple[Any, bool]:
         path = url[len("sqlite:///") :]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        from adapters.store.sql import SqlStore
-    except ImportError as err:
-        warnings.warn(
-            f"the SQL store is not available ({err}); using the in-memory store: "
-            "NOTHING IS DURABLE",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        from adapters.store.memory import MemoryStore
+    from adapters.store.sql import SqlStore
 
-        return MemoryStore(), False
     return SqlStore(url, migrate=True), True
-
-
-def policy_files(directory: Path) -> list[Path]:
-    """Every ``*.yaml`` under ``directory`` (recursively; ``samples/`` holds bills, not tables),
-    in a stable order."""
-    if not directory.exists():
-        return []
-    return sorted(
-        p for p in directory.rglob("*.yaml") if "samples" not in p.relative_to(directory).parts[:-1]
-    )
 
 
 def load_policies(service: SettlementService, directory: Path) -> tuple[list[str], list[str]]:
@@ -88,6 +67,8 @@ def load_policies(service: SettlementService, directory: Path) -> tuple[list[str
     becomes a new version). Raises PolicyError (file, path, reason) for a bad table."""
     stored = {v.text for v in service.policy_versions()}
     loaded, skipped = [], []
+    if not directory.exists():
+        return [], []
     for p in policy_files(directory):
         text = p.read_text(encoding="utf-8")
         name = str(p.relative_to(directory.parent))

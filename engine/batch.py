@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import kernel as K
-from engine.accounts import ACCOUNT_FIELDS, LayerAccount, Opening, YearAccounts
+from engine.accounts import LayerAccount, Opening, YearAccounts
 from engine.bill import Bill
 from engine.checks import check_bill
 from engine.errors import InputError, Problem
@@ -326,6 +326,3 @@ def closing(
             layers[lid] = LayerAccount(*kb.h_acc[s, li].tolist())
         household[key] = YearAccounts(layers, ya.admissions).normalized()
     return Opening(person, household)
-
-
-__all__ = ["ACCOUNT_FIELDS", "BatchResult", "reference_batch", "settle_batch"]

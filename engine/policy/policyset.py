@@ -61,12 +61,6 @@ class PolicySet:
             f"is outside every policy table of region {code} (tables: {ranges})",
         )
 
-    def index_of(self, table: PolicyTable) -> int:
-        for i, t in enumerate(self.tables):
-            if t is table:
-                return i
-        raise KeyError(table.label)
-
 
 def overlaps(pairs: list[tuple[str, PolicyTable]]) -> list[PolicyProblem]:
     """Problems for every two tables of one region whose effective ranges overlap."""

@@ -24,8 +24,6 @@ from engine.errors import (
     DuplicateRequest,
     InputError,
     NotFound,
-    PolicyError,
-    PolicyProblem,
 )
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
@@ -279,6 +277,3 @@ class SettlementService:
                 uow.accounts.person_year(person_id, year),
                 uow.accounts.household_year(person.household, year),
             )
-
-
-__all__ = ["PolicyError", "PolicyProblem", "SettlementService", "digest"]
