@@ -1,4 +1,4 @@
-"""The SQL store (adapters/store/sql.py) on SQLite and on a real PostgreSQL server.
+"""The SQL store (adapters/store/sql/) on SQLite and on a real PostgreSQL server.
 
 Repositories round-trip, the whole service flow through ``SettlementService(store.uow)``
 (compared step by step with the in-memory store), all-or-nothing commits, durability across a

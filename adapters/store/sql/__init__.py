@@ -1,0 +1,52 @@
+"""The SQL store behind ``engine.service.ports``: SQLAlchemy 2 Core, SQLite or PostgreSQL.
+
+``SqlStore(url)`` migrates the database to the newest schema (Alembic, ``migrations/``) and
+hands out units of work. A unit of work is one database transaction on one pooled connection:
+everything written through it commits together or not at all; leaving it without ``commit``
+rolls back.
+
+Serialization (``lock(household, year)``):
+
+- PostgreSQL: a row lock on the household-year's row in ``household_years``, held until the
+  transaction ends. One statement creates the row if it is missing and locks it either way:
+  ``INSERT ... ON CONFLICT (household_id, year) DO UPDATE SET admissions = admissions`` (like
+  ``INSERT ... ON CONFLICT DO NOTHING`` + ``SELECT ... FOR UPDATE``, in one round trip).
+  Transactions are READ COMMITTED, so what is read after the lock is what the previous holder
+  committed. Reads before the first write or lock run in autocommit; the writes of a unit of
+  work are held back and sent in one pipeline with COMMIT (or before the next read).
+- SQLite: the driver runs in autocommit mode and the unit of work issues its own ``BEGIN``.
+  Reads run in a deferred (snapshot) transaction; the first write or ``lock`` ends that read
+  transaction (nothing was written in it) and opens ``BEGIN IMMEDIATE``, which takes the
+  database's single write lock, so two writers can never both read stale accounts. WAL mode
+  lets readers go on meanwhile. Within one process the writers queue on a ``threading.Lock``
+  first, so they are handed the write lock in turn instead of polling ``busy_timeout``.
+
+URLs: ``sqlite:///var/onestop.db`` (relative path; parent directories are created;
+``?synchronous=normal`` trades power-loss durability for speed, default ``full``),
+``sqlite:////abs/path.db``, ``sqlite://`` (a throwaway file, deleted by ``dispose``),
+``postgresql+psycopg://user:password@host:5432/dbname`` (``postgresql://`` and
+``postgres://`` are taken to mean psycopg 3).
+
+Modules: ``connect`` (engines, URLs, migrations), ``uow`` (the store and its unit of work),
+one module per repository (``accounts``, ``settlements``, ``registry``, ``policies``) and
+``rows`` (what they share).
+"""
+
+from adapters.store.sql.connect import (
+    alembic_config,
+    make_engine,
+    migration_transaction,
+    normalize_url,
+    upgrade,
+)
+from adapters.store.sql.uow import SqlStore, SqlUnitOfWork
+
+__all__ = [
+    "SqlStore",
+    "SqlUnitOfWork",
+    "alembic_config",
+    "make_engine",
+    "migration_transaction",
+    "normalize_url",
+    "upgrade",
+]

@@ -1,0 +1,130 @@
+"""Year-to-date accounts of persons and households."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from adapters.store.sql.rows import _flat, _values
+from engine.accounts import ACCOUNT_FIELDS, LayerAccount, YearAccounts
+
+if TYPE_CHECKING:
+    from adapters.store.sql.uow import SqlUnitOfWork
+
+_FOUR = ", ".join(ACCOUNT_FIELDS)
+
+_ACC_COLS = ("k", "y", "l", *ACCOUNT_FIELDS)
+
+
+def _account_sql(years: str, layers: str, col: str) -> tuple[str, tuple[str, str], str, str, str]:
+    read = (
+        f"SELECT layer_id, {_FOUR} FROM {layers} WHERE {col} = :k AND year = :y "
+        f"UNION ALL SELECT NULL, admissions, 0, 0, 0 FROM {years} WHERE {col} = :k AND year = :y"
+    )
+    upsert_layers = (  # + VALUES ... + ON CONFLICT
+        f"INSERT INTO {layers} ({col}, year, layer_id, {_FOUR}) VALUES ",
+        f" ON CONFLICT ({col}, year, layer_id) DO UPDATE SET "
+        + ", ".join(f"{f} = excluded.{f}" for f in ACCOUNT_FIELDS),
+    )
+    delete_layer = f"DELETE FROM {layers} WHERE {col} = :k AND year = :y AND layer_id = :l"
+    # PostgreSQL: every changed layer in one statement of constant text (arrays, unnest)
+    upsert_layers_pg = (
+        f"INSERT INTO {layers} ({col}, year, layer_id, {_FOUR}) "
+        f"SELECT :k, :y, v.* FROM unnest(CAST(:l AS text[]), "
+        + ", ".join(f"CAST(:{f} AS bigint[])" for f in ACCOUNT_FIELDS)
+        + ") AS v"
+        + upsert_layers[1]
+    )
+    upsert_year = (
+        f"INSERT INTO {years} ({col}, year, admissions) VALUES (:k, :y, :a) "
+        f"ON CONFLICT ({col}, year) DO UPDATE SET admissions = excluded.admissions"
+    )
+    return read, upsert_layers, delete_layer, upsert_year, upsert_layers_pg
+
+
+class Accounts:
+    """Person-year and household-year accounts: one row per key, year and layer, and one row
+    per key and year for the admissions count. Saves write only what changed since the last
+    read of the key in this transaction."""
+
+    _SQL: ClassVar[dict[str, tuple[str, tuple[str, str], str, str, str]]] = {
+        "person": _account_sql("person_years", "person_year_layers", "person_id"),
+        "household": _account_sql("household_years", "household_year_layers", "household_id"),
+    }
+
+    def __init__(self, uow: SqlUnitOfWork):
+        self.u = uow
+        self._seen: dict[tuple[str, str, int], YearAccounts] = {}  # last read or saved
+        self._fresh: set[tuple[str, str, int]] = set()  # ... and still current (lock held)
+
+    def forget(self) -> None:
+        self._seen.clear()
+        self._fresh.clear()
+
+    @staticmethod
+    def _from_rows(rows: Iterable[Any]) -> YearAccounts:
+        adm = 0
+        acc: dict[str, LayerAccount] = {}
+        for lid, a, b, c, d in rows:
+            if lid is None:
+                adm = int(a)
+            else:
+                acc[lid] = LayerAccount(int(a), int(b), int(c), int(d))
+        return YearAccounts(layers=dict(sorted(acc.items())), admissions=adm)
+
+    def _read(self, scope: str, key: str, year: int) -> YearAccounts:
+        k = (scope, key, year)
+        if k in self._fresh:
+            return self._seen[k]
+        ya = self._from_rows(self.u.run(self._SQL[scope][0], {"k": key, "y": year}))
+        self._seen[k] = ya
+        if self.u.exclusive:  # read under the lock: nobody else changes it before we end
+            self._fresh.add(k)
+        return ya
+
+    def _save(self, scope: str, key: str, year: int, acc: YearAccounts) -> None:
+        _, upsert_layers, delete_layer, upsert_year, upsert_layers_pg = self._SQL[scope]
+        self.u._connection(write=True)
+        k0 = (scope, key, year)
+        before = self._seen[k0] if k0 in self._fresh else self._read(scope, key, year)
+        changed = [
+            {"k": key, "y": year, "l": lid, **dict(zip(ACCOUNT_FIELDS, v.as_tuple(), strict=True))}
+            for lid, v in acc.layers.items()
+            if before.layers.get(lid) != v
+        ]
+        k = {"k": key, "y": year, "a": acc.admissions}
+        admissions = acc.admissions != before.admissions
+        if changed and not self.u.s.sqlite:
+            k["l"] = [r["l"] for r in changed]
+            for f in ACCOUNT_FIELDS:
+                k[f] = [r[f] for r in changed]
+            # the admissions row rides along in the same statement
+            sql = (
+                f"WITH y AS ({upsert_year}) {upsert_layers_pg}" if admissions else upsert_layers_pg
+            )
+            self.u.defer(sql, k)
+            admissions = False
+        elif changed:
+            head, tail = upsert_layers
+            sql = head + _values(_ACC_COLS, len(changed)) + tail
+            self.u.defer(sql, _flat(changed, _ACC_COLS))
+        for lid in before.layers:
+            if lid not in acc.layers:
+                self.u.defer(delete_layer, {"k": key, "y": year, "l": lid})
+        if admissions:
+            self.u.defer(upsert_year, k)
+        # what this transaction wrote is current until it ends: our row locks keep others out
+        self._seen[(scope, key, year)] = acc
+        self._fresh.add((scope, key, year))
+
+    def person_year(self, person_id: str, year: int) -> YearAccounts:
+        return self._read("person", person_id, year)
+
+    def household_year(self, household_id: str, year: int) -> YearAccounts:
+        return self._read("household", household_id, year)
+
+    def save_person_year(self, person_id: str, year: int, acc: YearAccounts) -> None:
+        self._save("person", person_id, year, acc)
+
+    def save_household_year(self, household_id: str, year: int, acc: YearAccounts) -> None:
+        self._save("household", household_id, year, acc)

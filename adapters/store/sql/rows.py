@@ -1,0 +1,81 @@
+"""What the repositories share: the drivers' differences and multi-row statement text."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+_CHUNK = 500  # ids per IN (...) list
+
+
+class Dialect:
+    """What differs between the drivers on the hand-written hot path: parameter style and how
+    JSON, dates and timestamps go in and come out (matching what SQLAlchemy's types write)."""
+
+    def __init__(self, sqlite: bool):
+        self.sqlite = sqlite
+        self._sql: dict[str, str] = {}
+        if sqlite:
+            import sqlite3
+
+            self.errors: type[Exception] = sqlite3.Error
+            self.json_in: Any = lambda v: json.dumps(v, ensure_ascii=False)
+        else:
+            import psycopg
+            from psycopg.types.json import Json
+
+            self.errors = psycopg.Error
+            self.json_in = Json
+
+    def sql(self, q: str) -> str:
+        """``:name`` parameters as the driver wants them (sqlite3 takes them as they are)."""
+        if self.sqlite:
+            return q
+        out = self._sql.get(q)
+        if out is None:
+            out = self._sql[q] = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", q.replace("%", "%%"))
+        return out
+
+    def json_out(self, v: Any) -> Any:
+        return json.loads(v) if isinstance(v, str | bytes) else v
+
+    def ts_in(self, v: datetime | None) -> Any:
+        if v is None:
+            return None
+        v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+        return v.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else v
+
+    def ts_out(self, v: Any) -> datetime | None:
+        if v is None:
+            return None
+        if isinstance(v, str):
+            v = datetime.fromisoformat(v)
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+    def date_in(self, v: date | None) -> Any:
+        return v.isoformat() if self.sqlite and v is not None else v
+
+    def date_out(self, v: Any) -> date | None:
+        return date.fromisoformat(v) if isinstance(v, str) else v
+
+
+def _chunks(xs: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(xs), n):
+        yield xs[i : i + n]
+
+
+@functools.cache
+def _values(cols: tuple[str, ...], n: int, p: str = "r") -> str:
+    """``(:r0_0, :r0_1), (:r1_0, :r1_1), ...``: n rows of parameters in one statement. Short
+    names keep the SQL small (psycopg caches and prepares statements up to 4 kB)."""
+    return ", ".join(
+        "(" + ", ".join(f":{p}{i}_{j}" for j in range(len(cols))) + ")" for i in range(n)
+    )
+
+
+def _flat(rows: list[dict[str, Any]], cols: tuple[str, ...], p: str = "r") -> dict[str, Any]:
+    return {f"{p}{i}_{j}": r[c] for i, r in enumerate(rows) for j, c in enumerate(cols)}

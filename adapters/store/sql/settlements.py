@@ -1,0 +1,257 @@
+"""Settlements, their account moves and per-layer rows."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from adapters.store import schema as T
+from adapters.store.sql.rows import _flat, _values
+from engine.accounts import ACCOUNT_FIELDS, LayerAccount
+from engine.errors import DuplicateRequest, NotFound
+from engine.result import Settlement
+from engine.service.ports import AccountMove, SettlementRecord
+
+if TYPE_CHECKING:
+    from adapters.store.sql.uow import SqlUnitOfWork
+
+_S = T.settlements
+_L = T.settlement_layers
+_HEAD_COLS = (
+    "settlement_id, request_id, bill_digest, bill, settlement, created_at, status, "
+    "reversed_at, reversal_request_id"
+)
+_MOVE_COLS = "settlement_id, scope, key, year, layer_id, " + ", ".join(
+    f"d_{f}" for f in ACCOUNT_FIELDS
+)
+_BY_ID = f"SELECT {_HEAD_COLS} FROM settlements WHERE settlement_id = :id"
+_BY_REQUEST = f"SELECT {_HEAD_COLS} FROM settlements WHERE request_id = :id"
+_MOVES_OF = f"SELECT {_MOVE_COLS} FROM settlement_moves WHERE settlement_id = :id ORDER BY position"
+_ACTIVE = (
+    "SELECT settlement_id FROM settlements WHERE bill_id = :id AND status = 'settled' "
+    "ORDER BY created_at LIMIT 1"
+)
+_SETTLEMENT_COLS = (
+    "settlement_id", "request_id", "bill_id", "bill_digest", "person_id", "household",
+    "region", "year", "total", "funds_total", "window_pay", "net_selfpay", "status",
+    "created_at", "reversed_at", "reversal_request_id", "bill", "settlement",
+)  # fmt: skip
+_ADD = (
+    f"INSERT INTO settlements ({', '.join(_SETTLEMENT_COLS)}) "
+    f"VALUES ({', '.join(':' + c for c in _SETTLEMENT_COLS)}) "
+    "ON CONFLICT (request_id) DO NOTHING RETURNING settlement_id"
+)
+_M_COLS = (
+    "settlement_id", "position", "scope", "key", "year", "layer_id",
+    *(f"d_{f}" for f in ACCOUNT_FIELDS),
+)  # fmt: skip
+_L_COLS = (
+    "settlement_id", "position", "layer_id", "fund_code", "kind", "settle_at", "scope",
+    "reason", "variant", "base", "deductible", "eligible", "pay", "relief", "cap",
+)  # fmt: skip
+
+
+@functools.cache
+def _add_rows_sql(table: str, cols: tuple[str, ...], n: int) -> str:
+    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES {_values(cols, n)}"
+
+
+def _pg_type(col: str) -> str:
+    if col in ("position", "year", "variant"):
+        return "integer"
+    if col.startswith("d_") or col in ("base", "deductible", "eligible", "pay", "relief"):
+        return "bigint"
+    return "text"
+
+
+def _unnest_insert(name: str, table: str, cols: tuple[str, ...]) -> str:
+    rest = cols[1:]
+    arrays = ", ".join(f"CAST(:{name}_{c} AS {_pg_type(c)}[])" for c in rest)
+    return (
+        f", {name} AS (INSERT INTO {table} ({', '.join(cols)}) "
+        f"SELECT s.settlement_id, v.* FROM s, unnest({arrays}) AS v)"
+    )
+
+
+# PostgreSQL: the settlement, its moves and its layer rows in one statement of constant text
+# (rows as arrays). It is sent with COMMIT; a taken request id fails it (unique violation of
+# uq_settlements_request_id -> DuplicateRequest) and the whole transaction with it.
+REQUEST_UNIQUE = "uq_settlements_request_id"
+_ADD_ALL_PG = (
+    f"WITH s AS ({_ADD.split(' ON CONFLICT')[0]} RETURNING settlement_id)"
+    + _unnest_insert("m", "settlement_moves", _M_COLS)
+    + _unnest_insert("l", "settlement_layers", _L_COLS)
+    + " SELECT settlement_id FROM s"
+)
+
+
+_REVERSE = (
+    "UPDATE settlements SET status = 'reversed', reversed_at = :at, reversal_request_id = :rid "
+    "WHERE settlement_id = :id"
+)
+_FOR_PERSON = f"SELECT {_HEAD_COLS} FROM settlements WHERE person_id = :p"
+_MOVES_FOR_PERSON = (
+    "SELECT "
+    + ", ".join(f"m.{c.strip()}" for c in _MOVE_COLS.split(","))
+    + " FROM settlement_moves m JOIN settlements s ON s.settlement_id = m.settlement_id "
+    "WHERE s.person_id = :p"
+)
+
+
+class Settlements:
+    def __init__(self, uow: SqlUnitOfWork):
+        self.u = uow
+
+    def _records(self, rows: Sequence[Any], moves: Iterable[Any]) -> list[SettlementRecord]:
+        x = self.u.s.x
+        by: dict[str, list[AccountMove]] = {}
+        for sid, scope, key, year, lid, a, b, c, d in moves:
+            by.setdefault(sid, []).append(
+                AccountMove(scope, key, year, lid, LayerAccount(int(a), int(b), int(c), int(d)))
+            )
+        return [
+            SettlementRecord(
+                settlement_id=sid,
+                request_id=rid,
+                bill_digest=digest,
+                bill=x.json_out(bill),
+                settlement=Settlement.from_dict(x.json_out(settlement)),
+                moves=tuple(by.get(sid, ())),
+                created_at=x.ts_out(created),  # type: ignore[arg-type]
+                status=status,
+                reversed_at=x.ts_out(reversed_at),
+                reversal_request_id=rrid,
+            )
+            for sid, rid, digest, bill, settlement, created, status, reversed_at, rrid in rows
+        ]
+
+    def _one(self, sql: str, key: str) -> SettlementRecord | None:
+        row = self.u.run(sql, {"id": key}).fetchone()
+        if row is None:
+            return None
+        return self._records([row], self.u.run(_MOVES_OF, {"id": row[0]}).fetchall())[0]
+
+    def by_id(self, settlement_id: str) -> SettlementRecord | None:
+        return self._one(_BY_ID, settlement_id)
+
+    def by_request(self, request_id: str) -> SettlementRecord | None:
+        return self._one(_BY_REQUEST, request_id)
+
+    def active_for_bill(self, bill_id: str) -> SettlementRecord | None:
+        row = self.u.run(_ACTIVE, {"id": bill_id}).fetchone()
+        return None if row is None else self.by_id(row[0])
+
+    def add(self, record: SettlementRecord) -> None:
+        x = self.u.s.x
+        s = record.settlement
+        sid = record.settlement_id
+        row = {
+            "settlement_id": sid,
+            "request_id": record.request_id,
+            "bill_id": s.bill_id,
+            "bill_digest": record.bill_digest,
+            "person_id": s.person_id,
+            "household": s.household,
+            "region": s.region,
+            "year": s.year,
+            "total": s.buckets.total,
+            "funds_total": s.funds_total,
+            "window_pay": s.window_pay,
+            "net_selfpay": s.net_selfpay,
+            "status": record.status,
+            "created_at": x.ts_in(record.created_at),
+            "reversed_at": x.ts_in(record.reversed_at),
+            "reversal_request_id": record.reversal_request_id,
+            "bill": x.json_in(record.bill),
+            "settlement": x.json_in(s.to_dict()),
+        }
+        moves = [
+            {
+                "settlement_id": sid,
+                "position": i,
+                "scope": m.scope,
+                "key": m.key,
+                "year": m.year,
+                "layer_id": m.layer_id,
+                **{f"d_{f}": v for f, v in zip(ACCOUNT_FIELDS, m.delta.as_tuple(), strict=True)},
+            }
+            for i, m in enumerate(record.moves)
+        ]
+        layers = [
+            {
+                "settlement_id": sid,
+                "position": i,
+                "layer_id": r.layer_id,
+                "fund_code": r.fund_code,
+                "kind": r.kind,
+                "settle_at": r.settle_at,
+                "scope": r.scope,
+                "reason": r.reason,
+                "variant": r.variant,
+                "base": r.base,
+                "deductible": r.deductible,
+                "eligible": r.eligible,
+                "pay": r.pay,
+                "relief": r.relief,
+                "cap": r.cap,
+            }
+            for i, r in enumerate(s.layers)
+        ]
+        # PostgreSQL: one statement, sent with COMMIT (see _ADD_ALL_PG). SQLite: the writer
+        # lock is held, so a twin has committed already; ON CONFLICT DO NOTHING detects it.
+        if not x.sqlite:
+            for name, rows, cols in (("m", moves, _M_COLS), ("l", layers, _L_COLS)):
+                for c in cols[1:]:
+                    row[f"{name}_{c}"] = [r[c] for r in rows]
+            self.u.defer(_ADD_ALL_PG, row, record.request_id)
+            return
+        if self.u.run(_ADD, row, write=True).fetchone() is None:
+            raise DuplicateRequest(record.request_id)
+        if moves:
+            sql = _add_rows_sql("settlement_moves", _M_COLS, len(moves))
+            self.u.run(sql, _flat(moves, _M_COLS), write=True)
+        if layers:
+            sql = _add_rows_sql("settlement_layers", _L_COLS, len(layers))
+            self.u.run(sql, _flat(layers, _L_COLS), write=True)
+
+    def mark_reversed(self, settlement_id: str, reversal_request_id: str, at: datetime) -> None:
+        params = {"id": settlement_id, "rid": reversal_request_id, "at": self.u.s.x.ts_in(at)}
+        if self.u.run(_REVERSE, params, write=True).rowcount != 1:
+            raise NotFound("settlement", settlement_id)
+
+    def for_person(self, person_id: str, year: int | None) -> list[SettlementRecord]:
+        params: dict[str, Any] = {"p": person_id}
+        cond = ""
+        if year is not None:
+            params["y"] = year
+            cond = " AND year = :y"
+        rows = self.u.run(
+            _FOR_PERSON + cond + " ORDER BY created_at, settlement_id", params
+        ).fetchall()
+        if not rows:
+            return []
+        moves = self.u.run(
+            _MOVES_FOR_PERSON
+            + cond.replace("year", "s.year")
+            + " ORDER BY m.settlement_id, m.position",
+            params,
+        ).fetchall()
+        return self._records(rows, moves)
+
+    def by_fund(self, fund_code: str, year: int | None = None) -> list[tuple[str, str, int]]:
+        """(settlement id, layer id, pay) of every settled (not reversed) settlement paid by
+        a fund: the bureaus' query (not part of the port)."""
+        where = [_L.c.fund_code == fund_code, _S.c.status == "settled"]
+        if year is not None:
+            where.append(_S.c.year == year)
+        rows = self.u.conn().execute(
+            sa.select(_L.c.settlement_id, _L.c.layer_id, _L.c.pay)
+            .join(_S, _S.c.settlement_id == _L.c.settlement_id)
+            .where(*where)
+            .order_by(_S.c.created_at, _L.c.settlement_id, _L.c.position)
+        )
+        return [(r.settlement_id, r.layer_id, int(r.pay)) for r in rows]

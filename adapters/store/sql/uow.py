@@ -1,0 +1,262 @@
+"""The store and its unit of work: one database transaction on one pooled connection."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from adapters.store.sql.accounts import Accounts
+from adapters.store.sql.connect import (
+    BUSY_TIMEOUT_S,
+    _is_memory,
+    make_engine,
+    normalize_url,
+    upgrade,
+)
+from adapters.store.sql.policies import Policies
+from adapters.store.sql.registry import Registry
+from adapters.store.sql.rows import Dialect
+from adapters.store.sql.settlements import REQUEST_UNIQUE, Settlements
+from engine.errors import DuplicateRequest
+from engine.policy.load import parse_table
+from engine.policy.model import PolicyTable
+
+_LOCK = (
+    "INSERT INTO household_years (household_id, year, admissions) VALUES (:h, :y, 0) "
+    "ON CONFLICT (household_id, year) DO UPDATE SET admissions = household_years.admissions"
+)
+
+
+# --- the store -------------------------------------------------------------------------------
+
+
+class SqlStore:
+    def __init__(self, url: str, *, migrate: bool = True):
+        self.url = normalize_url(url)
+        self._tmp: str | None = None
+        if _is_memory(self.url):  # one database for every connection: a throwaway file
+            self._tmp = tempfile.mkdtemp(prefix="onestop-")
+            self.url = self.url.set(database=str(Path(self._tmp) / "onestop.db"), query={})
+        self.engine = make_engine(self.url)
+        self.dialect: Literal["sqlite", "postgresql"] = self.engine.dialect.name  # type: ignore[assignment]
+        self.sqlite = self.dialect == "sqlite"
+        # SQLite: in-process writers queue here before BEGIN IMMEDIATE
+        self.writer = threading.Lock() if self.sqlite else None
+        self.x = Dialect(self.sqlite)
+        self._tables: dict[int, PolicyTable] = {}
+        self._tables_lock = threading.Lock()
+        if migrate:
+            upgrade(self.engine)
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.url.render_as_string(hide_password=True)!r})"
+
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dispose()
+
+    def table(self, version: int, text: str, source_name: str) -> PolicyTable:
+        """The parsed table of a stored version (rows never change, so parsed once)."""
+        with self._tables_lock:
+            t = self._tables.get(version)
+        if t is None:
+            t = parse_table(text, source_name)
+            with self._tables_lock:
+                self._tables[version] = t
+        return t
+
+    def insert(self, table: sa.Table) -> Any:
+        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+
+    def upsert(self, table: sa.Table) -> Any:
+        stmt = self.insert(table)
+        keys = [c.name for c in table.primary_key.columns]
+        rest = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+        return stmt.on_conflict_do_update(index_elements=keys, set_=rest)
+
+
+# --- unit of work ----------------------------------------------------------------------------
+
+
+class SqlUnitOfWork:
+    def __init__(self, store: SqlStore):
+        self.s = store
+        self.accounts = Accounts(self)
+        self.settlements = Settlements(self)
+        self.registry = Registry(self)
+        self.policies = Policies(self)
+        self._conn: sa.Connection | None = None
+        self._mode: Literal["", "read", "write"] = ""
+        self._writer = False
+        self._locked: set[tuple[str, int]] = set()
+        # PostgreSQL: writes wait here and go to the server in one pipeline with the next read
+        # or with COMMIT (one round trip for all of a settlement's writes and its commit)
+        self._pending: list[tuple[str, dict[str, Any], str | None]] = []
+
+    def __enter__(self) -> SqlUnitOfWork:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.rollback()
+
+    def conn(self, write: bool = False) -> sa.Connection:
+        """The transaction's connection, for SQLAlchemy statements (pending writes sent
+        first); ``write`` makes sure it may write (SQLite: BEGIN IMMEDIATE)."""
+        if self._pending:
+            self._flush()
+        return self._connection(write)
+
+    def _connection(self, write: bool = False) -> sa.Connection:
+        c = self._conn
+        if c is None:
+            c = self._conn = self.s.engine.connect()
+        if not self.s.sqlite:
+            # READ COMMITTED gives each statement its own snapshot, so reads before the first
+            # write or lock run in autocommit (no BEGIN/ROLLBACK round trips); from then on
+            # one transaction.
+            if write and self._mode != "write":
+                c.connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]
+                if not c.in_transaction():
+                    c.begin()  # so that SQLAlchemy's commit reaches the driver
+                self._mode = "write"
+            elif not self._mode:
+                c.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+                self._mode = "read"
+            return c
+        if write and self._mode != "write":
+            if self._mode == "read":
+                c.rollback()  # a read snapshot cannot become a writer safely; nothing written
+                self.accounts.forget()
+            if self.s.writer is not None:
+                if not self.s.writer.acquire(timeout=BUSY_TIMEOUT_S):
+                    raise sa.exc.OperationalError(
+                        "BEGIN IMMEDIATE", None, Exception("timed out waiting for the writer")
+                    )
+                self._writer = True
+            c.exec_driver_sql("BEGIN IMMEDIATE")
+            self._mode = "write"
+        elif not self._mode:
+            c.exec_driver_sql("BEGIN")
+            self._mode = "read"
+        return c
+
+    def run(self, sql: str, params: Any = (), write: bool = False) -> Any:
+        """Execute hand-written SQL (``:name`` parameters) on the driver's cursor: the hot
+        path, without SQLAlchemy's per-statement overhead. Driver errors are raised as
+        SQLAlchemy's exceptions (IntegrityError, OperationalError, ...)."""
+        raw = self.conn(write).connection.dbapi_connection
+        assert raw is not None
+        q = self.s.x.sql(sql)
+        cur = raw.cursor()
+        try:
+            cur.execute(q, params)
+        except self.s.x.errors as err:
+            raise sa.exc.DBAPIError.instance(q, params, err, self.s.x.errors) from err
+        return cur
+
+    def defer(self, sql: str, params: dict[str, Any], request_id: str | None = None) -> None:
+        """A write whose result is not needed: on PostgreSQL it waits for the next read or
+        COMMIT and goes with it in one pipeline; on SQLite it runs now. ``request_id``
+        marks the settlement insert, whose unique violation becomes DuplicateRequest."""
+        if self.s.sqlite:
+            self.run(sql, params, write=True)
+            return
+        self._connection(write=True)
+        self._pending.append((sql, params, request_id))
+
+    def _flush(self, commit: bool = False) -> None:
+        pending, self._pending = self._pending, []
+        raw = self._connection(write=True).connection.dbapi_connection
+        assert raw is not None
+        cur = raw.cursor()
+        try:
+            with raw.pipeline():
+                for sql, params, _ in pending:
+                    cur.execute(self.s.x.sql(sql), params)
+                if commit:
+                    raw.commit()
+        except self.s.x.errors as err:
+            if getattr(getattr(err, "diag", None), "constraint_name", "") == REQUEST_UNIQUE:
+                rid = next((r for _, _, r in pending if r is not None), "")
+                raise DuplicateRequest(rid) from err
+            sql = "; ".join(q for q, _, _ in pending)
+            raise sa.exc.DBAPIError.instance(sql, {}, err, self.s.x.errors) from err
+
+    @property
+    def exclusive(self) -> bool:
+        """Whether this transaction holds a lock (SQLite: the write lock), so that what it
+        reads of the locked accounts stays current until it ends."""
+        return bool(self._locked) or (self.s.sqlite and self._mode == "write")
+
+    def lock(self, household_id: str, year: int) -> None:
+        key = (household_id, year)
+        if key in self._locked:
+            return
+        if self.s.sqlite:
+            self.conn(write=True)  # BEGIN IMMEDIATE: the one writer until commit or rollback
+            self.accounts.forget()  # anything read before the lock may be stale
+        else:
+            # one statement: creates the household-year's row if missing and, either way,
+            # holds its row lock until the transaction ends (a concurrent one waits here)
+            self.run(_LOCK, {"h": household_id, "y": year}, write=True)
+            self.accounts.forget()  # anything read before the lock may be stale
+        self._locked.add(key)
+
+    def commit(self) -> None:
+        if self._conn is None:
+            self._pending.clear()
+            return
+        try:
+            if self._pending:
+                self._flush(commit=True)  # the writes and COMMIT in one round trip
+            self._conn.commit()  # (the driver is idle by now when the pipeline committed)
+        finally:
+            self._end()
+
+    def rollback(self) -> None:
+        if self._conn is None:
+            self._end()
+            return
+        try:
+            self._conn.rollback()
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        self._pending.clear()
+        conn, self._conn = self._conn, None
+        try:
+            if conn is not None:
+                if not self.s.sqlite and not conn.invalidated:
+                    try:
+                        raw = conn.connection.dbapi_connection
+                        if raw is not None and not raw.closed and raw.autocommit:
+                            raw.autocommit = False  # the driver's default, for the pool
+                    except Exception:
+                        conn.invalidate()  # in an unknown state: do not pool it
+                conn.close()
+        finally:
+            self._mode = ""
+            self._locked.clear()
+            self.accounts.forget()
+            if self._writer:
+                self._writer = False
+                assert self.s.writer is not None
+                self.s.writer.release()
