@@ -1,4 +1,5 @@
-"""Real-database concurrency after a household move (issue 7, defect 3).
+"""The lock rule (``engine.service.ports``) on real databases, after a household move (issue 7,
+defect 3), and the global lock order.
 
 A settlement records the household it was settled in; ``ImportRegistry`` may then move the
 person to another household. A Reverse of that settlement (old household) and a Settle of a new
@@ -12,17 +13,20 @@ was acknowledged, in commit order (settlement and reversal times are taken under
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
 from functools import partial
 from typing import Any
 
 import pytest
 
+from adapters.store.memory import MemoryStore
 from adapters.store.sql import SqlStore
-from engine.accounts import Opening
+from engine.accounts import LayerAccount, Opening, YearAccounts
 from engine.batch import reference_batch
 from engine.bill import BillRequest, Person, TagSpan, parse_bill_request
-from engine.service.ports import SettlementRecord
+from engine.service.ports import LockOrderError, SettlementRecord, account_locks
 from engine.service.usecases import SettlementService
 from engine.settle import moves, undo
 from tests.pg import db_url, pg_url  # noqa: F401  (fixtures)
@@ -175,3 +179,98 @@ def test_two_persons_moving_between_two_households_in_opposite_directions(svc: A
     assert not wrong, f"{lost} of {len(persons)} persons lost an update:\n" + "\n".join(wrong[:12])
     for p in persons:
         assert s.accounts(p.id, YEAR)[1].admissions == 1
+
+
+# --- the lock rule at the store: one global order, no disturbed accounts -------------------
+
+H1, H2 = ("household", "h1", YEAR), ("household", "h2", YEAR)
+P1 = ("person", "p1", YEAR)
+
+
+def uow_factory(db: str) -> tuple[Callable[[], Any], Callable[[], None]]:
+    if db == "memory":
+        return MemoryStore().uow, lambda: None
+    store = SqlStore(db)
+    return store.uow, store.dispose
+
+
+def test_locks_asked_in_opposite_orders_do_not_deadlock(db_url: str) -> None:  # noqa: F811
+    """Two transactions each lock h1, h2 and p1, asked for in opposite orders, at once, many
+    times; each adds one admission to all three. The locks are taken sorted, so neither waits
+    for the other in a cycle: no deadlock error, no lost admission."""
+    for db in ("memory", db_url):
+        uow, dispose = uow_factory(db)
+        try:
+
+            def bump(keys: tuple[Any, ...], uow: Callable[[], Any] = uow) -> None:
+                with uow() as u:
+                    u.lock(*keys)
+                    for kind, key, year in keys:
+                        if kind == "person":
+                            a = u.accounts.person_year(key, year)
+                            u.accounts.save_person_year(
+                                key, year, replace(a, admissions=a.admissions + 1)
+                            )
+                        else:
+                            a = u.accounts.household_year(key, year)
+                            u.accounts.save_household_year(
+                                key, year, replace(a, admissions=a.admissions + 1)
+                            )
+                    u.commit()
+
+            for _ in range(ROUNDS):
+                all_at_once([partial(bump, (H1, H2, P1)), partial(bump, (P1, H2, H1))])
+            with uow() as u:
+                assert u.accounts.household_year("h1", YEAR).admissions == 2 * ROUNDS
+                assert u.accounts.household_year("h2", YEAR).admissions == 2 * ROUNDS
+                assert u.accounts.person_year("p1", YEAR).admissions == 2 * ROUNDS
+        finally:
+            dispose()
+
+
+def test_a_lock_out_of_the_global_order_is_refused(db_url: str) -> None:  # noqa: F811
+    """All of a transaction's locks come in one call: a later call may only add keys that sort
+    after those held; anything else, and a key of the old (household, year) form, is refused
+    before anything is locked."""
+    for db in ("memory", db_url):
+        uow, dispose = uow_factory(db)
+        try:
+            with uow() as u:
+                u.lock(P1)
+                u.lock(P1, ("person", "p2", YEAR))  # held again, and one after: fine
+                with pytest.raises(LockOrderError):
+                    u.lock(H1)  # "household" sorts before "person"
+                with pytest.raises(TypeError, match="kind, key, year"):
+                    u.lock("h1", YEAR)
+                u.lock(("policy", "990001", 0))
+                u.rollback()
+            with uow() as u:  # a new transaction starts from nothing held
+                u.lock(H1, P1)
+                u.commit()
+        finally:
+            dispose()
+
+
+def test_lock_rows_do_not_disturb_the_accounts(db_url: str) -> None:  # noqa: F811
+    """PostgreSQL creates a missing person-year or household-year row to lock it: it reads as
+    no accounts, and an existing row keeps its admissions and layers."""
+    store = SqlStore(db_url)
+    try:
+        acc = YearAccounts({"basic": LayerAccount(1, 2, 3, 4)}, 3)
+        with store.uow() as u:
+            u.accounts.save_person_year("p1", YEAR, acc)
+            u.accounts.save_household_year("h1", YEAR, acc)
+            u.commit()
+        with store.uow() as u:
+            u.lock(*account_locks("p1", "h1", YEAR), *account_locks("p9", "h9", YEAR))
+            assert u.accounts.person_year("p1", YEAR) == acc
+            assert u.accounts.household_year("h1", YEAR) == acc
+            assert u.accounts.person_year("p9", YEAR) == YearAccounts()
+            u.commit()
+        with store.uow() as u:
+            assert u.accounts.person_year("p1", YEAR) == acc
+            assert u.accounts.household_year("h1", YEAR) == acc
+            assert u.accounts.person_year("p9", YEAR) == YearAccounts()
+            assert u.accounts.household_year("h9", YEAR) == YearAccounts()
+    finally:
+        store.dispose()
