@@ -65,19 +65,33 @@ def request(pid: str, n: int) -> BillRequest:
     )
 
 
-@pytest.fixture
-def svc(db_url: str) -> Any:  # noqa: F811
-    store = SqlStore(db_url)
-    s = SettlementService(store.uow, clock=Clock(), new_id=ids())
+def service(store: SqlStore | MemoryStore) -> SettlementService:
+    s = SettlementService(store.uow, clock=Clock(), new_id=ids())  # type: ignore[arg-type]
     s.put_policy(POLICY, "concurrency.yaml")
     s.import_registry([person("warm", "h0")])
     s.pre_settle(request("warm", 0))  # warm the kernel before the race
-    yield s, store
+    return s
+
+
+@pytest.fixture
+def svc(db_url: str) -> Any:  # noqa: F811
+    store = SqlStore(db_url)
+    yield service(store), store
     store.dispose()
 
 
+@pytest.fixture
+def memory_svc() -> Any:
+    """The in-memory store (the fake the service tests use) must lock as the SQL store does."""
+    store = MemoryStore()
+    return service(store), store
+
+
 def replay(
-    s: SettlementService, store: SqlStore, persons: list[Person], households: list[str]
+    s: SettlementService,
+    store: SqlStore | MemoryStore,
+    persons: list[Person],
+    households: list[str],
 ) -> list[str]:
     """Replay every acknowledged settlement and reversal of ``persons`` through the reference
     in commit order; return what differs from the store (empty when nothing was lost)."""
@@ -126,7 +140,14 @@ def replay(
 def test_reverse_and_settle_after_a_household_move_serialize(svc: Any) -> None:
     """Per round a fresh person P: settle in h1 (or h2), move P to the other household, then
     Reverse that settlement and Settle a new bill of P at the same moment."""
-    s, store = svc
+    move_race(*svc)
+
+
+def test_reverse_and_settle_after_a_household_move_in_memory(memory_svc: Any) -> None:
+    move_race(*memory_svc)
+
+
+def move_race(s: SettlementService, store: SqlStore | MemoryStore) -> None:
     persons = []
     for i in range(ROUNDS):
         old, new = ("h1", "h2") if i % 2 == 0 else ("h2", "h1")
@@ -154,7 +175,14 @@ def test_two_persons_moving_between_two_households_in_opposite_directions(svc: A
     """P moves h1 -> h2 while Q moves h2 -> h1; the Reverses and Settles of both, four calls
     at once, touch h1 and h2 in opposite roles. Locks taken in one fixed order: no deadlock
     surfaces (PostgreSQL would abort one with a deadlock error), and nothing is lost."""
-    s, store = svc
+    opposite_moves(*svc)
+
+
+def test_two_persons_moving_in_opposite_directions_in_memory(memory_svc: Any) -> None:
+    opposite_moves(*memory_svc)
+
+
+def opposite_moves(s: SettlementService, store: SqlStore | MemoryStore) -> None:
     persons = []
     for i in range(ROUNDS // 2):
         p, q = person(f"p{i}", "h1"), person(f"q{i}", "h2")
