@@ -218,12 +218,12 @@ def test_lock_blocks_a_second_writer_until_commit(db_url: str) -> None:  # noqa:
     store = SqlStore(db_url)
     try:
         first = store.uow()
-        first.lock("h1", 2024)
+        first.lock(("household", "h1", 2024))
         entered = threading.Event()
 
         def second() -> None:
             with store.uow() as u:
-                u.lock("h1", 2024)
+                u.lock(("household", "h1", 2024))
                 entered.set()
                 u.commit()
 
@@ -236,8 +236,8 @@ def test_lock_blocks_a_second_writer_until_commit(db_url: str) -> None:  # noqa:
         # a different household is not blocked on PostgreSQL (on SQLite the writer is global)
         if store.dialect == "postgresql":
             a, b = store.uow(), store.uow()
-            a.lock("h1", 2024)
-            b.lock("h2", 2024)
+            a.lock(("household", "h1", 2024))
+            b.lock(("household", "h2", 2024))
             a.rollback()
             b.rollback()
     finally:

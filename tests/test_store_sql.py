@@ -25,7 +25,7 @@ from engine.accounts import LayerAccount, YearAccounts
 from engine.bill import BillRequest, Person, TagSpan, parse_bill_request
 from engine.errors import Conflict, DuplicateRequest, NotFound
 from engine.policy.load import parse_table
-from engine.service.ports import AccountMove
+from engine.service.ports import AccountMove, LockKey, account_locks
 from engine.service.usecases import SettlementService
 from tests.pg import db_url, pg_url  # noqa: F401  (fixtures)
 
@@ -191,7 +191,7 @@ def test_duplicate_request_id_at_insert(store: SqlStore) -> None:
     rec, _ = svc.settle("req-1", req)
     twin = replace(rec, settlement_id="other")
     with pytest.raises(DuplicateRequest) as err, store.uow() as u:
-        u.lock("h-jiang", 2023)
+        u.lock(*account_locks("jiang", "h-jiang", 2023))
         u.accounts.save_person_year("jiang", 2023, YearAccounts({"basic": LayerAccount(7)}, 7))
         u.settlements.add(twin)
         u.commit()
@@ -297,8 +297,8 @@ class FailAtCommit:
     def __exit__(self, *exc: object) -> None:
         self.u.__exit__(*exc)
 
-    def lock(self, household_id: str, year: int) -> None:
-        self.u.lock(household_id, year)
+    def lock(self, *keys: LockKey) -> None:
+        self.u.lock(*keys)
 
     def rollback(self) -> None:
         self.u.rollback()
@@ -344,7 +344,7 @@ def test_failure_inside_a_transaction_rolls_back_everything(store: SqlStore) -> 
         moves=(*rec.moves, AccountMove("nonsense", "x", 2023, "basic", LayerAccount(1, 0, 0, 0))),  # type: ignore[arg-type]
     )
     with pytest.raises(sa.exc.IntegrityError), store.uow() as u:
-        u.lock("h-jiang", 2023)
+        u.lock(*account_locks("jiang", "h-jiang", 2023))
         u.accounts.save_person_year("jiang", 2023, YearAccounts({"basic": LayerAccount(9)}, 9))
         u.registry.upsert([person.model_copy(update={"household": "elsewhere"})])
         u.settlements.add(bad)

@@ -1,7 +1,8 @@
 """An in-memory store behind the service ports: for tests, what-if runs and demos.
 
-Not durable. Writes are staged in the unit of work and applied on commit; ``lock`` holds a
-per household-year lock until the unit of work ends, as the SQL store's row lock does.
+Not durable. Writes are staged in the unit of work and applied on commit; ``lock`` holds one
+lock per key (person-year, household-year, policy region) until the unit of work ends, taken in
+the global order, as the SQL store's row locks are (the rule: ``engine.service.ports``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from engine.accounts import YearAccounts
 from engine.bill import Person
 from engine.errors import DuplicateRequest
 from engine.policy.model import PolicyTable
-from engine.service.ports import PolicyVersion, SettlementRecord
+from engine.service.ports import LockKey, PolicyVersion, SettlementRecord, lock_order
 
 
 class MemoryStore:
@@ -25,9 +26,9 @@ class MemoryStore:
         self.persons: dict[str, Person] = {}
         self.versions: list[PolicyVersion] = []
         self.mutex = threading.Lock()
-        self._locks: dict[tuple[str, int], threading.Lock] = {}
+        self._locks: dict[LockKey, threading.Lock] = {}
 
-    def key_lock(self, key: tuple[str, int]) -> threading.Lock:
+    def key_lock(self, key: LockKey) -> threading.Lock:
         with self.mutex:
             return self._locks.setdefault(key, threading.Lock())
 
@@ -142,6 +143,7 @@ class MemoryUnitOfWork:
         self.registry = _Registry(self)
         self.policies = _Policies(self)
         self._held: list[threading.Lock] = []
+        self._keys: set[LockKey] = set()
         self._reset()
 
     def _reset(self) -> None:
@@ -157,11 +159,12 @@ class MemoryUnitOfWork:
     def __exit__(self, *exc: object) -> None:
         self.rollback()
 
-    def lock(self, household_id: str, year: int) -> None:
-        lk = self.s.key_lock((household_id, year))
-        if lk not in self._held:
+    def lock(self, *keys: LockKey) -> None:
+        for key in lock_order(self._keys, keys):
+            lk = self.s.key_lock(key)
             lk.acquire()
             self._held.append(lk)
+            self._keys.add(key)
 
     def commit(self) -> None:
         with self.s.mutex:
@@ -183,5 +186,6 @@ class MemoryUnitOfWork:
         self._release()
 
     def _release(self) -> None:
+        self._keys.clear()
         while self._held:
             self._held.pop().release()

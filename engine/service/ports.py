@@ -1,20 +1,68 @@
 """The interfaces the use cases need from a store. Adapters implement them (SQL, in-memory).
 
 A unit of work is one transaction: everything done through it commits together or not at all.
-``lock(household, year)`` serializes settlements and reversals that move the same accounts
-(all persons of a household share its household-scope accounts), until commit or rollback.
+
+Locking rule: a transaction that writes an account row first locks every account-year it
+writes, ``lock(("person", P, year), ("household", H, year))`` (``account_locks``), and holds the
+locks until commit or rollback. So every writer of one person-year (or household-year) holds the
+same lock, whichever household it goes through: a Settle (the person's current household) and a
+Reverse (the household recorded on the settlement) of one person serialize on the person-year
+even after a household move. A transaction takes all of its locks in one ``lock`` call; they are
+acquired in one global order (sorted by kind, key, year), and a later call may only add keys
+that sort after every key already held (``lock_order`` refuses the rest), so two transactions
+never wait for each other in a cycle (no deadlock). ``("policy", region, 0)`` serializes the
+policy writes of one region.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from engine.accounts import LayerAccount, YearAccounts
 from engine.bill import Person
 from engine.policy.model import PolicyTable
 from engine.result import Settlement
+
+LockKind = Literal["household", "person", "policy"]
+#: what a unit of work locks: ("person", person id, year), ("household", household id, year)
+#: or ("policy", region code, 0); the global lock order is the tuples' order
+LockKey = tuple[LockKind, str, int]
+_KINDS = frozenset(get_args(LockKind))
+
+
+class LockOrderError(RuntimeError):
+    """A lock asked for out of the global order (a programming error: it could deadlock)."""
+
+
+def account_locks(person_id: str, household_id: str, year: int) -> tuple[LockKey, LockKey]:
+    """The locks of a transaction that writes one person-year and one household-year."""
+    return ("person", person_id, year), ("household", household_id, year)
+
+
+def lock_order(held: set[LockKey], keys: tuple[LockKey, ...]) -> list[LockKey]:
+    """The keys not yet held, in the global lock order (sorted). Refuses a malformed key, and
+    a key that would be taken after a key that sorts after it (LockOrderError)."""
+    for k in keys:
+        if (
+            not isinstance(k, tuple)
+            or len(k) != 3
+            or k[0] not in _KINDS
+            or not isinstance(k[1], str)
+            or not isinstance(k[2], int)
+        ):
+            raise TypeError(
+                f"lock key {k!r} is not a (kind, key, year) tuple with kind one of "
+                f"{sorted(_KINDS)}; take all of a transaction's locks in one lock(*keys) call"
+            )
+    new = sorted(set(keys) - held)
+    if new and held and new[0] < max(held):
+        raise LockOrderError(
+            f"lock {new[0]!r} asked for while holding {max(held)!r}, which sorts after it; "
+            "take all of a transaction's locks in one lock() call"
+        )
+    return new
 
 
 @dataclass(frozen=True)
@@ -93,4 +141,7 @@ class UnitOfWork(Protocol):
     def __exit__(self, *exc: object) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
-    def lock(self, household_id: str, year: int) -> None: ...
+    def lock(self, *keys: LockKey) -> None:
+        """Hold these locks until the unit of work ends, taken in the global order (see the
+        module docstring); what was read before may be stale and is read again."""
+        ...

@@ -28,7 +28,13 @@ from engine.errors import (
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
 from engine.result import Settlement
-from engine.service.ports import AccountMove, PolicyVersion, SettlementRecord, UnitOfWork
+from engine.service.ports import (
+    AccountMove,
+    PolicyVersion,
+    SettlementRecord,
+    UnitOfWork,
+    account_locks,
+)
 from engine.settle import Outcome, settle_one, undo
 
 
@@ -89,7 +95,7 @@ class SettlementService:
         effective_from as an earlier version supersedes it; other overlaps are refused."""
         table = parse_table(text, source_name)
         with self._uow() as uow:
-            uow.lock(f"policy:{table.region.code}", 0)  # two bureaus' puts check in turn
+            uow.lock(("policy", table.region.code, 0))  # two bureaus' puts check in turn
             current = [
                 v
                 for v in effective(uow.policies.all())
@@ -162,7 +168,7 @@ class SettlementService:
             if found is not None:
                 return self._replay(found, d, request_id), True
             bill = self._bill(uow, req)
-            uow.lock(bill.person.household, bill.year)
+            uow.lock(*account_locks(bill.person.id, bill.person.household, bill.year))
             found = uow.settlements.by_request(request_id)  # a twin may have won the lock
             if found is not None:
                 return self._replay(found, d, request_id), True
@@ -224,7 +230,7 @@ class SettlementService:
             if rec.status == "reversed":
                 return rec, True
             s = rec.settlement
-            uow.lock(s.household, s.year)
+            uow.lock(*account_locks(s.person_id, s.household, s.year))  # the moved rows
             rec = self._find(uow, rec.settlement_id, "")
             if rec.status == "reversed":
                 return rec, True

@@ -5,12 +5,21 @@ hands out units of work. A unit of work is one database transaction on one poole
 everything written through it commits together or not at all; leaving it without ``commit``
 rolls back.
 
-Serialization (``lock(household, year)``):
+Serialization (``lock(*keys)``; the rule is in ``engine.service.ports``): every transaction that
+writes an account row first locks each account-year it writes, ``("person", P, year)`` and
+``("household", H, year)``, all in one call, taken in one global order (sorted by kind, key,
+year); a later call may only add keys that sort after those held. Settle locks the person-year
+and the person's current household-year, Reverse the person-year and the household-year recorded
+on the settlement, so after a household move they still serialize on the person-year, and no two
+transactions wait for each other in a cycle. ``("policy", region, 0)`` serializes PutPolicy.
 
-- PostgreSQL: a row lock on the household-year's row in ``household_years``, held until the
-  transaction ends. One statement creates the row if it is missing and locks it either way:
-  ``INSERT ... ON CONFLICT (household_id, year) DO UPDATE SET admissions = admissions`` (like
-  ``INSERT ... ON CONFLICT DO NOTHING`` + ``SELECT ... FOR UPDATE``, in one round trip).
+- PostgreSQL: a row lock on the key's row in ``person_years`` or ``household_years`` (a policy
+  region: the row ``("policy:<region>", 0)`` of ``household_years``; year 0 is no accounting
+  year), held until the transaction ends. One statement per key creates the row if it is
+  missing (admissions 0, which reads as no accounts) and locks it either way, changing nothing:
+  ``INSERT ... ON CONFLICT (person_id, year) DO UPDATE SET admissions = admissions`` (like
+  ``INSERT ... ON CONFLICT DO NOTHING`` + ``SELECT ... FOR UPDATE``); a call's statements go in
+  one pipeline, which the server runs in order (one round trip).
   Transactions are READ COMMITTED, so what is read after the lock is what the previous holder
   committed. Reads before the first write or lock run in autocommit; the writes of a unit of
   work are held back and sent in one pipeline with COMMIT (or before the next read).

@@ -78,7 +78,7 @@ class Accounts:
             return self._seen[k]
         ya = self._from_rows(self.u.run(self._SQL[scope][0], {"k": key, "y": year}))
         self._seen[k] = ya
-        if self.u.exclusive:  # read under the lock: nobody else changes it before we end
+        if self.u.holds(scope, key, year):  # read under its lock: nobody else changes it
             self._fresh.add(k)
         return ya
 

@@ -27,11 +27,25 @@ from adapters.store.sql.settlements import REQUEST_UNIQUE, Settlements
 from engine.errors import DuplicateRequest
 from engine.policy.load import parse_table
 from engine.policy.model import PolicyTable
+from engine.service.ports import LockKey, lock_order
 
-_LOCK = (
-    "INSERT INTO household_years (household_id, year, admissions) VALUES (:h, :y, 0) "
-    "ON CONFLICT (household_id, year) DO UPDATE SET admissions = household_years.admissions"
-)
+
+def _lock_sql(years: str, col: str) -> str:
+    """PostgreSQL: create the year's row if missing (admissions 0, as a missing row reads) and,
+    either way, hold its row lock until the transaction ends; changes no value."""
+    return (
+        f"INSERT INTO {years} ({col}, year, admissions) VALUES (:k, :y, 0) "
+        f"ON CONFLICT ({col}, year) DO UPDATE SET admissions = {years}.admissions"
+    )
+
+
+_LOCK = {
+    "person": _lock_sql("person_years", "person_id"),
+    "household": _lock_sql("household_years", "household_id"),
+    # a region's policy writes: the row ("policy:<region>", year 0) of household_years, as
+    # before (year 0 is no accounting year, so no household's accounts share it)
+    "policy": _lock_sql("household_years", "household_id"),
+}
 
 
 # --- the store -------------------------------------------------------------------------------
@@ -105,7 +119,7 @@ class SqlUnitOfWork:
         self._conn: sa.Connection | None = None
         self._mode: Literal["", "read", "write"] = ""
         self._writer = False
-        self._locked: set[tuple[str, int]] = set()
+        self._locked: set[LockKey] = set()
         # PostgreSQL: writes wait here and go to the server in one pipeline with the next read
         # or with COMMIT (one round trip for all of a settlement's writes and its commit)
         self._pending: list[tuple[str, dict[str, Any], str | None]] = []
@@ -199,25 +213,27 @@ class SqlUnitOfWork:
             sql = "; ".join(q for q, _, _ in pending)
             raise sa.exc.DBAPIError.instance(sql, {}, err, self.s.x.errors) from err
 
-    @property
-    def exclusive(self) -> bool:
-        """Whether this transaction holds a lock (SQLite: the write lock), so that what it
-        reads of the locked accounts stays current until it ends."""
-        return bool(self._locked) or (self.s.sqlite and self._mode == "write")
+    def holds(self, scope: str, key: str, year: int) -> bool:
+        """Whether this transaction holds the lock of an account-year (SQLite: the write lock,
+        which covers all), so that what it reads of it stays current until it ends."""
+        return (self.s.sqlite and self._mode == "write") or (scope, key, year) in self._locked
 
-    def lock(self, household_id: str, year: int) -> None:
-        key = (household_id, year)
-        if key in self._locked:
+    def lock(self, *keys: LockKey) -> None:
+        """Hold these locks until the transaction ends (the rule: ``engine.service.ports``).
+        PostgreSQL: row locks taken one after another in the global order, sent in one
+        pipeline; SQLite: BEGIN IMMEDIATE, the database's one write lock."""
+        new = lock_order(self._locked, keys)
+        if not new:
             return
         if self.s.sqlite:
             self.conn(write=True)  # BEGIN IMMEDIATE: the one writer until commit or rollback
-            self.accounts.forget()  # anything read before the lock may be stale
         else:
-            # one statement: creates the household-year's row if missing and, either way,
-            # holds its row lock until the transaction ends (a concurrent one waits here)
-            self.run(_LOCK, {"h": household_id, "y": year}, write=True)
-            self.accounts.forget()  # anything read before the lock may be stale
-        self._locked.add(key)
+            for kind, key, year in new:  # in order: the server runs a pipeline in order
+                k = f"policy:{key}" if kind == "policy" else key
+                self._pending.append((_LOCK[kind], {"k": k, "y": year}, None))
+            self._flush()  # (with any writes deferred before: one round trip)
+        self.accounts.forget()  # anything read before the lock may be stale
+        self._locked.update(new)
 
     def commit(self) -> None:
         if self._conn is None:
