@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from adapters.grpc import convert as cv
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
-from adapters.grpc.server import MAX_MESSAGE
+from adapters.grpc.limits import DEFAULT as LIMITS
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 
@@ -22,8 +22,8 @@ class Client:
         self.channel = grpc.insecure_channel(
             target,
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE),
-                ("grpc.max_send_message_length", MAX_MESSAGE),
+                ("grpc.max_receive_message_length", LIMITS.max_message_bytes),
+                ("grpc.max_send_message_length", LIMITS.max_message_bytes),
             ],
         )
         self.settlement = pbg.SettlementStub(self.channel)

@@ -27,6 +27,8 @@ from adapters.grpc.client import DEFAULT_SERVER, Client, read_bill
 from adapters.grpc.convert import settlement_from_pb, year_accounts_from_pb
 from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.limits import DEFAULT as DEFAULT_LIMITS
+from adapters.grpc.limits import MIB, Limits
 
 out = Console()
 err = Console(stderr=True)
@@ -61,10 +63,29 @@ def serve(
         ),
     ] = 1,
     grace: Annotated[float, typer.Option(help="Seconds to drain calls on SIGTERM.")] = 10.0,
+    max_message_mib: Annotated[
+        int, typer.Option(help="Largest request or response message, MiB.")
+    ] = DEFAULT_LIMITS.max_message_bytes // MIB,
+    max_concurrent_streams: Annotated[
+        int, typer.Option(help="Calls in flight per client connection.")
+    ] = DEFAULT_LIMITS.max_concurrent_streams,
+    max_bills_per_message: Annotated[
+        int, typer.Option(help="Bills in one SettleStream message.")
+    ] = DEFAULT_LIMITS.max_bills_per_message,
+    max_items_per_message: Annotated[
+        int, typer.Option(help="Items in one SettleStream message.")
+    ] = DEFAULT_LIMITS.max_items_per_message,
 ) -> None:
     """Run the settlement server (gRPC, with health and reflection) until SIGTERM/Ctrl-C."""
     from adapters.bootstrap import build
     from adapters.grpc.server import Server, serve_forever, serve_processes
+
+    limits = Limits(
+        max_message_bytes=max_message_mib * MIB,
+        max_concurrent_streams=max_concurrent_streams,
+        max_bills_per_message=max_bills_per_message,
+        max_items_per_message=max_items_per_message,
+    )
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -85,10 +106,10 @@ def serve(
         raise typer.Exit(
             serve_processes(
                 db, host, port, processes=processes, workers=workers, grace=grace,
-                samples=samples,
+                samples=samples, limits=limits,
             )
         )  # fmt: skip
-    server = Server(app, host, port, workers=workers, samples=samples)
+    server = Server(app, host, port, workers=workers, samples=samples, limits=limits)
     out.print(f"onestop: serving on {host}:{port} (Ctrl-C to stop)", highlight=False)
     asyncio.run(serve_forever(server, grace))
 

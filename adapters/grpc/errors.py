@@ -6,6 +6,8 @@
 |                                     |                   | description = value + rule         |
 | PolicyError (table refused)         | INVALID_ARGUMENT  | BadRequest: field = path in table, |
 |                                     |                   | description = file:line: reason    |
+| Undecodable (bytes not the message) | INVALID_ARGUMENT  | ErrorInfo (UNDECODABLE)            |
+| LimitExceeded (items, persons, ...) | RESOURCE_EXHAUSTED| ErrorInfo, metadata limit, maximum |
 | NotFound                            | NOT_FOUND         | ErrorInfo                          |
 | Conflict                            | ALREADY_EXISTS    | ErrorInfo                          |
 | anything else                       | INTERNAL          | none; no stack trace is sent       |
@@ -18,6 +20,15 @@ Conflict -> ALREADY_EXISTS (not FAILED_PRECONDITION): every Conflict the use cas
 different bill, or a bill id already settled under another request_id. The client must not
 retry the same request; it either uses a new request_id or reverses the earlier settlement.
 ALREADY_EXISTS says exactly that and lets a HIS tell it apart from other refusals.
+
+Size: every echoed value is clipped (``engine.errors.show``), at most MAX_PROBLEMS violations
+are listed (then one "and N more problems"), and the whole status is kept under
+MAX_STATUS_BYTES: C-core clients refuse trailers above 8 KiB (they would see
+RESOURCE_EXHAUSTED instead of the real refusal).
+
+INTERNAL: the log gets an incident id, the exception classes and, for a failed SQL statement,
+its first words; never its parameters or any exception message (a driver's message can quote
+a row). The client gets the incident id only.
 """
 
 from __future__ import annotations
@@ -31,36 +42,70 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from engine.errors import NO_VALUE, Conflict, InputError, NotFound, PolicyError, show
+from engine.errors import (
+    MAX_PROBLEMS,
+    NO_VALUE,
+    Conflict,
+    InputError,
+    LimitExceeded,
+    NotFound,
+    PolicyError,
+    clip,
+    show,
+)
 
 log = logging.getLogger("onestop.grpc")
 
 DOMAIN = "onestop"
+#: The serialized google.rpc.Status (message and details) stays under this: the trailer that
+#: carries it is base64 (x4/3) and clients cap all trailers at 8 KiB.
+MAX_STATUS_BYTES = 4096
+
+
+class Undecodable(Exception):
+    """The bytes of a request are not a message of the method's type (a client built from
+    another proto, or garbage). Raised by the servicers for what the deserializer marked."""
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+        super().__init__(
+            f"the request is not a valid {type_name} message; check the client's proto version"
+        )
+
 
 #: domain error class -> (gRPC code, ErrorInfo reason). Checked in order (first isinstance wins).
 TABLE: tuple[tuple[type[BaseException], grpc.StatusCode, str], ...] = (
     (InputError, grpc.StatusCode.INVALID_ARGUMENT, "INPUT_ERROR"),
+    (Undecodable, grpc.StatusCode.INVALID_ARGUMENT, "UNDECODABLE"),
+    (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED"),
     (PolicyError, grpc.StatusCode.INVALID_ARGUMENT, "POLICY_ERROR"),
     (NotFound, grpc.StatusCode.NOT_FOUND, "NOT_FOUND"),
     (Conflict, grpc.StatusCode.ALREADY_EXISTS, "CONFLICT"),
 )
 
 
-def violations(exc: BaseException) -> list[tuple[str, str]]:
-    """(field, description) pairs for BadRequest."""
+def violations(exc: BaseException, limit: int = MAX_PROBLEMS) -> list[tuple[str, str]]:
+    """(field, description) pairs for BadRequest: at most ``limit``, then one that says how
+    many more there are; every value clipped."""
+    out: list[tuple[str, str]] = []
+    n = 0
     if isinstance(exc, InputError):
-        out = []
-        for p in exc.problems:
-            desc = p.rule if p.value is NO_VALUE else f"{show(p.value)} {p.rule}"
-            out.append((p.field, desc))
-        return out
-    if isinstance(exc, PolicyError):
-        out = []
-        for p in exc.problems:
-            where = p.file if p.line is None else f"{p.file}:{p.line}"
-            out.append((p.path or "(table)", f"{where}: {p.reason}"))
-        return out
-    return []
+        n = len(exc.problems)
+        for p in exc.problems[:limit]:
+            rule = clip(p.rule, 300)
+            desc = rule if p.value is NO_VALUE else f"{show(p.value)} {rule}"
+            out.append((clip(p.field, 120), desc))
+    elif isinstance(exc, PolicyError):
+        n = len(exc.problems)
+        for p in exc.problems[:limit]:
+            where = clip(p.file) if p.line is None else f"{clip(p.file)}:{p.line}"
+            out.append((clip(p.path, 120) or "(table)", f"{where}: {clip(p.reason, 300)}"))
+    elif isinstance(exc, LimitExceeded):
+        out.append((exc.field, f"{exc.given} exceed the limit {exc.limit} = {exc.maximum}"))
+    if n > limit:
+        more = n - limit
+        out.append(("(more)", f"and {more} more problem{'s' if more > 1 else ''}"))
+    return out
 
 
 def _pack(msg: Any) -> any_pb2.Any:
@@ -69,27 +114,56 @@ def _pack(msg: Any) -> any_pb2.Any:
     return a
 
 
+def _status(code: grpc.StatusCode, reason: str, exc: BaseException) -> status_pb2.Status:
+    limit = MAX_PROBLEMS
+    meta = {}
+    if isinstance(exc, LimitExceeded):
+        meta = {"limit": exc.limit, "maximum": str(exc.maximum), "field": exc.field}
+    info = _pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=meta))
+    message = clip(str(exc), 1024)
+    while True:
+        details = []
+        v = violations(exc, limit)
+        if v:
+            fvs = [
+                error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in v
+            ]
+            details.append(_pack(error_details_pb2.BadRequest(field_violations=fvs)))
+        st = status_pb2.Status(code=code.value[0], message=message, details=[*details, info])
+        if st.ByteSize() <= MAX_STATUS_BYTES or limit == 0:
+            return st
+        limit //= 2  # long paths and reasons: list fewer, saying how many are left out
+        message = clip(message, 256)
+
+
+def _log_internal(incident: str, exc: BaseException) -> None:
+    """The incident in the log without any value: the chain of exception classes, the first
+    words of a failed SQL statement, and where it happened (file, line, function)."""
+    import traceback
+
+    chain, e, seen = [], exc, set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        chain.append(type(e).__module__ + "." + type(e).__qualname__)
+        e = e.__cause__ or e.__context__
+    statement = getattr(exc, "statement", None)
+    what = f"; statement {' '.join(str(statement).split()[:4])} ..." if statement else ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " <- ".join(
+        f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in frames[::-1][:8]
+    )
+    log.error(
+        "internal error, incident %s: %s%s; at %s", incident, " from ".join(chain), what, where
+    )
+
+
 def to_status(exc: BaseException) -> status_pb2.Status:
     """The rich status for a domain error; INTERNAL (with an incident id only) otherwise."""
     for cls, code, reason in TABLE:
         if isinstance(exc, cls):
-            details = []
-            v = violations(exc)
-            if v:
-                details.append(
-                    _pack(
-                        error_details_pb2.BadRequest(
-                            field_violations=[
-                                error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
-                                for f, d in v
-                            ]
-                        )
-                    )
-                )
-            details.append(_pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN)))
-            return status_pb2.Status(code=code.value[0], message=str(exc), details=details)
+            return _status(code, reason, exc)
     incident = uuid.uuid4().hex[:12]
-    log.error("internal error, incident %s", incident, exc_info=exc)
+    _log_internal(incident, exc)
     return status_pb2.Status(
         code=code_pb2.INTERNAL,
         message=f"internal error (incident {incident}); the server log has the details",

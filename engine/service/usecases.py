@@ -23,6 +23,7 @@ from engine.errors import (
     Conflict,
     DuplicateRequest,
     InputError,
+    LimitExceeded,
     NotFound,
 )
 from engine.policy.load import parse_table
@@ -30,6 +31,28 @@ from engine.policy.policyset import PolicySet
 from engine.result import Settlement
 from engine.service.ports import AccountMove, PolicyVersion, SettlementRecord, UnitOfWork
 from engine.settle import Outcome, settle_one, undo
+
+#: Limits of the use cases (the gRPC server states them with its own: adapters/grpc/limits.py).
+MAX_VERSIONS_PER_REGION = 1_000  # stored policy versions of one region
+MAX_PERSONS_PER_IMPORT = 100_000  # persons in one import_registry call
+MAX_SOURCE_NAME = 200  # characters of a policy table's source name
+MAX_PAGE_SIZE = 1_000  # settlements per page of ``list``
+DEFAULT_PAGE_SIZE = 100
+
+
+def check_source_name(name: str) -> None:
+    """A policy table's source name is stored and shown: printable text, 1 to 200 characters."""
+    if not name or len(name) > MAX_SOURCE_NAME:
+        raise InputError.one("source_name", name, f"must be 1 to {MAX_SOURCE_NAME} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InputError.one(
+            "source_name", name, "holds a control character (NUL, newline, ...); use plain text"
+        )
+
+
+def check_persons_count(n: int) -> None:
+    if n > MAX_PERSONS_PER_IMPORT:
+        raise LimitExceeded("persons", "MAX_PERSONS_PER_IMPORT", MAX_PERSONS_PER_IMPORT, n)
 
 
 def digest(req: BillRequest) -> str:
@@ -87,9 +110,19 @@ class SettlementService:
     def put_policy(self, text: str, source_name: str = "<request>") -> PolicyVersion:
         """Validate and store a table as a new version. A table with the same region and
         effective_from as an earlier version supersedes it; other overlaps are refused."""
+        check_source_name(source_name)
         table = parse_table(text, source_name)
         with self._uow() as uow:
             uow.lock(f"policy:{table.region.code}", 0)  # two bureaus' puts check in turn
+            stored = sum(1 for v in uow.policies.all() if v.region == table.region.code)
+            if stored >= MAX_VERSIONS_PER_REGION:
+                raise LimitExceeded(
+                    "region",
+                    "MAX_VERSIONS_PER_REGION",
+                    MAX_VERSIONS_PER_REGION,
+                    stored + 1,
+                    f"region {table.region.code} has as many stored versions as allowed",
+                )
             current = [
                 v
                 for v in effective(uow.policies.all())
@@ -110,6 +143,7 @@ class SettlementService:
 
     # --- registry -------------------------------------------------------------------------
     def import_registry(self, persons: list[Person]) -> int:
+        check_persons_count(len(persons))
         seen: dict[str, int] = {}
         for i, p in enumerate(persons):
             if p.id in seen:
