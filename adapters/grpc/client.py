@@ -88,11 +88,28 @@ class Client:
             req.settlement_id = settlement_id
         return self.settlement.GetSettlement(req, timeout=self.timeout)
 
-    def list(self, person_id: str, year: int | None = None) -> list[pb.SettlementRecord]:
-        req = pb.ListSettlementsRequest(person_id=person_id)
+    def list(
+        self, person_id: str, year: int | None = None, page_size: int = 0
+    ) -> list[pb.SettlementRecord]:
+        """Every settlement of the person, following the pages to the last."""
+        out: list[pb.SettlementRecord] = []
+        token = ""
+        while True:
+            r = self.list_page(person_id, year, page_size, token)
+            out += r.settlements
+            token = r.next_page_token
+            if not token:
+                return out
+
+    def list_page(
+        self, person_id: str, year: int | None = None, page_size: int = 0, page_token: str = ""
+    ) -> pb.ListSettlementsResponse:
+        req = pb.ListSettlementsRequest(
+            person_id=person_id, page_size=page_size, page_token=page_token
+        )
         if year is not None:
             req.year = year
-        return list(self.settlement.ListSettlements(req, timeout=self.timeout).settlements)
+        return self.settlement.ListSettlements(req, timeout=self.timeout)
 
     def accounts(self, person_id: str, year: int | None = None) -> pb.GetAccountsResponse:
         req = pb.GetAccountsRequest(person_id=person_id)

@@ -269,6 +269,32 @@ def window_accounts(
     out.print(accounts_table(f"Household {a.household} {a.year}", ha))
 
 
+@window_app.command("settlements")
+def window_settlements(
+    person: Annotated[str, typer.Argument(help="Person id.")],
+    year: Annotated[int | None, typer.Option(help="Accounting year (default: every year).")] = None,
+    server: ServerOpt = DEFAULT_SERVER,
+    as_json: JsonOpt = False,
+) -> None:
+    """A person's settlements, oldest first (every page of ListSettlements)."""
+    with Client(server) as c:
+        try:
+            recs = c.list(person, year)
+        except grpc.RpcError as e:
+            _fail(e)
+            return
+    if as_json:
+        out.print_json(json.dumps([_record_json(r) for r in recs], ensure_ascii=False))
+        return
+    t = Table(title=f"Settlements of {person}" + (f" in {year}" if year else ""))
+    for col in ("settlement", "request", "bill", "status", "stored", "window pay", "funds"):
+        t.add_column(col)
+    for r in recs:
+        t.add_row(r.settlement_id, r.request_id, r.result.bill_id, r.status, r.created_at,
+                  f"{r.result.window_pay / 100:,.2f}", f"{r.result.funds_total / 100:,.2f}")  # fmt: skip
+    out.print(t)
+
+
 bureau_app = typer.Typer(
     help="County bureau client: put policy tables, list versions, import the person registry "
     "on a running server.",

@@ -119,8 +119,12 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
         if not request.person_id:
             raise InputError.one("person_id", "", "is empty; name the person")
         year = request.year if request.HasField("year") else None
-        recs = self.service.list(request.person_id, year)
-        return pb.ListSettlementsResponse(settlements=[cv.record_pb(r) for r in recs])
+        recs, token = self.service.list_page(
+            request.person_id, year, request.page_size, request.page_token
+        )
+        return pb.ListSettlementsResponse(
+            settlements=[cv.record_pb(r) for r in recs], next_page_token=token
+        )
 
     @_unary
     def GetAccounts(self, request: pb.GetAccountsRequest) -> pb.GetAccountsResponse:
