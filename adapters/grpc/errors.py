@@ -22,9 +22,9 @@ retry the same request; it either uses a new request_id or reverses the earlier 
 ALREADY_EXISTS says exactly that and lets a HIS tell it apart from other refusals.
 
 Size: every echoed value is clipped (``engine.errors.show``), at most MAX_PROBLEMS violations
-are listed (then one "and N more problems"), and the whole status is kept under
-MAX_STATUS_BYTES: C-core clients refuse trailers above 8 KiB (they would see
-RESOURCE_EXHAUSTED instead of the real refusal).
+are listed in the details (three in the message, then "and N more problems"), and the
+trailers are kept under MAX_TRAILER_BYTES: C-core clients refuse trailers above 8 KiB (they
+would see RESOURCE_EXHAUSTED instead of the real refusal).
 
 INTERNAL: the log gets an incident id, the exception classes and, for a failed SQL statement,
 its first words; never its parameters or any exception message (a driver's message can quote
@@ -57,9 +57,10 @@ from engine.errors import (
 log = logging.getLogger("onestop.grpc")
 
 DOMAIN = "onestop"
-#: The serialized google.rpc.Status (message and details) stays under this: the trailer that
-#: carries it is base64 (x4/3) and clients cap all trailers at 8 KiB.
-MAX_STATUS_BYTES = 4096
+#: The trailers of an error (the message, percent-encoded, and the google.rpc.Status with its
+#: details, base64) stay under this: clients cap all trailers at 8 KiB.
+MAX_TRAILER_BYTES = 6 * 1024
+MAX_MESSAGE = 600  # characters of the status message
 
 
 class Undecodable(Exception):
@@ -114,13 +115,33 @@ def _pack(msg: Any) -> any_pb2.Any:
     return a
 
 
+def _message(exc: BaseException, shown: int) -> str:
+    """The status message: for a list of problems, the first ``shown`` of them and how many
+    more (the BadRequest detail lists up to MAX_PROBLEMS); clipped."""
+    problems = exc.problems if isinstance(exc, InputError | PolicyError) else None
+    if problems is None or len(problems) <= shown:
+        return clip(str(exc), MAX_MESSAGE)
+    sep = "; " if isinstance(exc, InputError) else "\n"
+    head = sep.join(str(p) for p in problems[:shown])
+    more = len(problems) - shown
+    text = f"{head}{sep}and {more} more problem{'s' if more > 1 else ''}"
+    return clip(text, MAX_MESSAGE)
+
+
+def wire_size(st: status_pb2.Status) -> int:
+    """Bytes of the trailers carrying ``st``: grpc-status-details-bin (base64) and
+    grpc-message (percent-encoded: 3 bytes for each byte outside printable ASCII)."""
+    details = (st.ByteSize() + 2) // 3 * 4
+    msg = sum(1 if 0x20 <= b < 0x7F and b != 0x25 else 3 for b in st.message.encode())
+    return details + msg + 64  # header names, grpc-status
+
+
 def _status(code: grpc.StatusCode, reason: str, exc: BaseException) -> status_pb2.Status:
-    limit = MAX_PROBLEMS
+    limit, shown = MAX_PROBLEMS, 3
     meta = {}
     if isinstance(exc, LimitExceeded):
         meta = {"limit": exc.limit, "maximum": str(exc.maximum), "field": exc.field}
     info = _pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=meta))
-    message = clip(str(exc), 1024)
     while True:
         details = []
         v = violations(exc, limit)
@@ -129,11 +150,13 @@ def _status(code: grpc.StatusCode, reason: str, exc: BaseException) -> status_pb
                 error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in v
             ]
             details.append(_pack(error_details_pb2.BadRequest(field_violations=fvs)))
+        message = _message(exc, shown)
         st = status_pb2.Status(code=code.value[0], message=message, details=[*details, info])
-        if st.ByteSize() <= MAX_STATUS_BYTES or limit == 0:
+        if wire_size(st) <= MAX_TRAILER_BYTES or limit == 0:
             return st
-        limit //= 2  # long paths and reasons: list fewer, saying how many are left out
-        message = clip(message, 256)
+        # long paths and reasons (or non-ASCII text): list fewer, saying how many are left out
+        limit //= 2
+        shown = min(shown, limit, 1)
 
 
 def _log_internal(incident: str, exc: BaseException) -> None:

@@ -149,7 +149,9 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
         pending: collections.deque[asyncio.Future[pb.SettleStreamResponse]] = collections.deque()
         try:
             async for request in request_iterator:
-                if isinstance(request, Undecodable):
+                if isinstance(request, Undecodable):  # answer what came before, then refuse
+                    while pending:
+                        yield await pending.popleft()
                     raise request
                 if request.mode != pb.STREAM_MODE_TRIAL:
                     while pending:
