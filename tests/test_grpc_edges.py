@@ -576,3 +576,16 @@ def test_page_token_of_another_listing(many) -> None:
     with pytest.raises(grpc.RpcError) as e:
         c.list_page("wang", 2024, -1)
     assert [f for f, _ in bad_request(e.value)] == ["page_size"]
+
+
+def test_window_settlements_follows_every_page(many) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from adapters.grpc.commands import app
+
+    c, ids = many
+    r = CliRunner().invoke(app, ["window", "settlements", "wang", "--server", c.target, "--json"])
+    assert r.exit_code == 0, r.output
+    assert [d["settlement_id"] for d in json.loads(r.output)] == ids

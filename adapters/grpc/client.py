@@ -19,6 +19,7 @@ DEFAULT_SERVER = "127.0.0.1:50051"
 
 class Client:
     def __init__(self, target: str = DEFAULT_SERVER, timeout: float = 30.0):
+        self.target = target
         self.channel = grpc.insecure_channel(
             target,
             options=[
