@@ -159,25 +159,27 @@ def _status(code: grpc.StatusCode, reason: str, exc: BaseException) -> status_pb
         shown = min(shown, limit, 1)
 
 
-def _log_internal(incident: str, exc: BaseException) -> None:
-    """The incident in the log without any value: the chain of exception classes, the first
-    words of a failed SQL statement, and where it happened (file, line, function)."""
+def log_incident(exc: BaseException, what: str = "internal error") -> str:
+    """Log ``exc`` under a new incident id, without any value: the chain of exception classes,
+    the first words of a failed SQL statement, and where it happened (file, line, function).
+    Never the exception's text: a driver's message may quote a row (PostgreSQL's "Failing row
+    contains (...)"), a statement's parameters hold person data. Returns the incident id."""
     import traceback
 
-    chain, e, seen = [], exc, set()
+    incident = uuid.uuid4().hex[:12]
+    chain, e, seen, statement = [], exc, set(), None
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         chain.append(type(e).__module__ + "." + type(e).__qualname__)
+        statement = statement or getattr(e, "statement", None)
         e = e.__cause__ or e.__context__
-    statement = getattr(exc, "statement", None)
-    what = f"; statement {' '.join(str(statement).split()[:4])} ..." if statement else ""
+    sql = f"; statement {' '.join(str(statement).split()[:4])} ..." if statement else ""
     frames = traceback.extract_tb(exc.__traceback__)
     where = " <- ".join(
         f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in frames[::-1][:8]
     )
-    log.error(
-        "internal error, incident %s: %s%s; at %s", incident, " from ".join(chain), what, where
-    )
+    log.error("%s, incident %s: %s%s; at %s", what, incident, " from ".join(chain), sql, where)
+    return incident
 
 
 def to_status(exc: BaseException) -> status_pb2.Status:
@@ -185,8 +187,7 @@ def to_status(exc: BaseException) -> status_pb2.Status:
     for cls, code, reason in TABLE:
         if isinstance(exc, cls):
             return _status(code, reason, exc)
-    incident = uuid.uuid4().hex[:12]
-    _log_internal(incident, exc)
+    incident = log_incident(exc)
     return status_pb2.Status(
         code=code_pb2.INTERNAL,
         message=f"internal error (incident {incident}); the server log has the details",

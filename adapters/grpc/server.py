@@ -31,13 +31,13 @@ from grpc_reflection.v1alpha import reflection
 from adapters.bootstrap import App
 from adapters.grpc import convert as cv
 from adapters.grpc import stream as st
-from adapters.grpc.errors import Undecodable, abort
+from adapters.grpc.errors import Undecodable, abort, log_incident
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
 from adapters.grpc.limits import Limits
 from engine.accounts import YearAccounts
 from engine.bill import Bill, Item, Person
-from engine.errors import InputError, NotFound
+from engine.errors import InputError, NotFound, OnestopError
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
 from engine.service.usecases import SettlementService, effective
@@ -316,8 +316,10 @@ def warm_up(service: SettlementService, samples: Path | None = None) -> int:
                 for b in data if isinstance(data, list) else [data]:
                     service.pre_settle(cv.bill_request(cv.bill_to_pb(b)))
                     n += 1
-            except Exception as exc:  # a sample that does not fit is not fatal
+            except OnestopError as exc:  # a sample that does not fit is not fatal
                 log.warning("warm-up: sample %s not settled: %s", f.name, exc)
+            except Exception as exc:
+                log_incident(exc, f"warm-up: sample {f.name} not settled")
     return n
 
 
@@ -374,8 +376,8 @@ class Server:
         t0 = loop.time()
         try:
             n = await loop.run_in_executor(self.executor, warm_up, self.app.service, self.samples)
-        except Exception:
-            log.exception("warm-up failed: health stays NOT_SERVING")
+        except Exception as exc:
+            log_incident(exc, "warm-up failed: health stays NOT_SERVING")
             raise
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
