@@ -162,3 +162,40 @@ def test_merge_keys_need_aliases_and_are_refused() -> None:
     with pytest.raises(PolicyError) as e:
         parse_table("base: &b {x: 1}\nother:\n  <<: *b\n" + text, "merge.yaml")
     assert "merge.yaml:1" in str(e.value)
+
+
+# --- items per bill: the same limit for the server, the CLI and the batch runs -----------------
+
+
+def test_items_per_bill_in_the_engine() -> None:
+    from engine.bill import MAX_ITEMS_PER_BILL, parse_bill_request
+
+    _, _, req = golden()
+    data = req.model_dump(mode="json")
+    data["items"] = [data["items"][0]] * (MAX_ITEMS_PER_BILL + 1)
+    with pytest.raises(LimitExceeded) as e:
+        parse_bill_request(data)
+    assert (e.value.limit, e.value.maximum) == ("MAX_ITEMS_PER_BILL", MAX_ITEMS_PER_BILL)
+    data["items"] = data["items"][:MAX_ITEMS_PER_BILL]
+    assert len(parse_bill_request(data).items) == MAX_ITEMS_PER_BILL
+
+
+def test_items_per_bill_in_columnar_batches() -> None:
+    import numpy as np
+
+    from engine import columnar as C
+    from engine.bill import MAX_ITEMS_PER_BILL
+    from tests.test_batch_columnar import small_set
+
+    bills, _, persons, policies = small_set()
+    n = MAX_ITEMS_PER_BILL + 1
+    many = C.ItemCols(
+        bill_start=np.array([0, n]), category=np.ones(n, dtype=np.int8),
+        amount=np.full(n, 100, dtype=np.int64), file="items.parquet",
+    )  # fmt: skip
+    one = C.BillCols(**{k: (v[:1] if isinstance(v, np.ndarray) else v)
+                        for k, v in vars(bills).items()})  # fmt: skip
+    prep = C.prepare_columns(one, many, persons, policies)
+    (r,) = prep.rejects
+    assert (r.row, r.field, r.value) == (0, "items", n)
+    assert f"MAX_ITEMS_PER_BILL = {MAX_ITEMS_PER_BILL}" in r.rule
