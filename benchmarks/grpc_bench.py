@@ -37,7 +37,7 @@ from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.limits import DEFAULT as LIMITS
 from adapters.grpc.testing import CHAIN, chain_bill
 
-MAX_MESSAGE = LIMITS.max_message_bytes
+MAX_MESSAGE = LIMITS.max_response_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 N_PERSONS = 64

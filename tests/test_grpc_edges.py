@@ -314,10 +314,23 @@ def test_region_lists_are_short(tmp_path) -> None:
 # --------------------------------------------------------------------------- limits
 
 
+def test_a_full_stream_message_is_answered_within_the_response_limit(env) -> None:
+    _, _, c = env
+    bills = [
+        pb.SettleRequest(bill=as_pb(chain_bill(i, n_items=1)))
+        for i in range(DEFAULT.max_bills_per_message)
+    ]
+    msg = pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, bills=pb.BillList(bills=bills))
+    assert msg.ByteSize() < DEFAULT.max_message_bytes
+    (r,) = list(c.settlement.SettleStream(iter([msg]), timeout=120))
+    assert r.n_bills == DEFAULT.max_bills_per_message
+    assert r.ByteSize() > DEFAULT.max_message_bytes  # hence the larger response limit
+
+
 def test_limits_have_defaults_and_reach_grpc() -> None:
     opts = dict(DEFAULT.options())
     assert opts["grpc.max_receive_message_length"] == 16 * 1024 * 1024
-    assert opts["grpc.max_send_message_length"] == 16 * 1024 * 1024
+    assert opts["grpc.max_send_message_length"] == 64 * 1024 * 1024
     assert opts["grpc.max_concurrent_streams"] == 64
     assert (DEFAULT.max_bills_per_message, DEFAULT.max_items_per_message) == (10_000, 1_000_000)
 

@@ -23,7 +23,7 @@ class Client:
         self.channel = grpc.insecure_channel(
             target,
             options=[
-                ("grpc.max_receive_message_length", LIMITS.max_message_bytes),
+                ("grpc.max_receive_message_length", LIMITS.max_response_bytes),
                 ("grpc.max_send_message_length", LIMITS.max_message_bytes),
             ],
         )

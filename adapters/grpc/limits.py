@@ -30,10 +30,14 @@ MIB = 1024 * 1024
 
 @dataclass(frozen=True)
 class Limits:
-    #: Largest request (and response) message, bytes. gRPC itself refuses a larger one with
+    #: Largest request message, bytes. gRPC itself refuses a larger one with
     #: RESOURCE_EXHAUSTED before it is decoded (a 10^6-item bill once took the server from
-    #: 250 MB to 1.86 GB). Clients should send at most this; responses are bounded likewise.
+    #: 250 MB to 1.86 GB).
     max_message_bytes: int = 16 * MIB
+    #: Largest response message, bytes: a SettleStream message of max_bills_per_message bills
+    #: answered with one SettlementResult each (about 1.7 KB for a 4-layer table) must fit.
+    #: Clients receiving such answers set their receive limit to this (or ask packed_results).
+    max_response_bytes: int = 64 * MIB
     #: Calls in flight on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); more wait
     #: in the client until one ends.
     max_concurrent_streams: int = 64
@@ -46,7 +50,7 @@ class Limits:
         """The channel arguments that enforce the transport limits."""
         return [
             ("grpc.max_receive_message_length", self.max_message_bytes),
-            ("grpc.max_send_message_length", self.max_message_bytes),
+            ("grpc.max_send_message_length", self.max_response_bytes),
             ("grpc.max_concurrent_streams", self.max_concurrent_streams),
         ]
 
