@@ -64,8 +64,11 @@ def serve(
     ] = 1,
     grace: Annotated[float, typer.Option(help="Seconds to drain calls on SIGTERM.")] = 10.0,
     max_message_mib: Annotated[
-        int, typer.Option(help="Largest request or response message, MiB.")
+        int, typer.Option(help="Largest request message, MiB.")
     ] = DEFAULT_LIMITS.max_message_bytes // MIB,
+    max_response_mib: Annotated[
+        int, typer.Option(help="Largest response message, MiB.")
+    ] = DEFAULT_LIMITS.max_response_bytes // MIB,
     max_concurrent_streams: Annotated[
         int, typer.Option(help="Calls in flight per client connection.")
     ] = DEFAULT_LIMITS.max_concurrent_streams,
@@ -82,6 +85,7 @@ def serve(
 
     limits = Limits(
         max_message_bytes=max_message_mib * MIB,
+        max_response_bytes=max_response_mib * MIB,
         max_concurrent_streams=max_concurrent_streams,
         max_bills_per_message=max_bills_per_message,
         max_items_per_message=max_items_per_message,
