@@ -34,8 +34,10 @@ import grpc
 from adapters.grpc.client import Client, pack_bills
 from adapters.grpc.convert import bill_to_pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
-from adapters.grpc.server import MAX_MESSAGE
+from adapters.grpc.limits import DEFAULT as LIMITS
 from adapters.grpc.testing import CHAIN, chain_bill
+
+MAX_MESSAGE = LIMITS.max_response_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 N_PERSONS = 64

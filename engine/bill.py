@@ -23,9 +23,12 @@ from pydantic import (
     model_validator,
 )
 
-from engine.errors import InputError
+from engine.errors import InputError, LimitExceeded
 from engine.money import BP, MAX_AMOUNT, MAX_BILL_TOTAL, MAX_QTY_E4, MAX_UNIT_PRICE
 from engine.validation import problems_from
+
+#: Items of one bill: a real inpatient bill has hundreds; above this, split the bill.
+MAX_ITEMS_PER_BILL = 10_000
 
 
 class Category(IntEnum):
@@ -150,7 +153,7 @@ class _BillFields(BaseModel):
     hospital_level: Id
     admission_date: date
     discharge_date: date
-    items: Annotated[tuple[Item, ...], Field(min_length=1)]
+    items: Annotated[tuple[Item, ...], Field(min_length=1, max_length=MAX_ITEMS_PER_BILL)]
 
     @field_validator("discharge_date")
     @classmethod
@@ -188,7 +191,21 @@ class BillRequest(_BillFields):
         return Bill.model_construct(**fields, person=person)
 
 
+def check_items_count(n: int, field: str = "items") -> None:
+    """LimitExceeded when a bill has more than MAX_ITEMS_PER_BILL items (checked before any
+    item is parsed)."""
+    if n > MAX_ITEMS_PER_BILL:
+        raise LimitExceeded(field, "MAX_ITEMS_PER_BILL", MAX_ITEMS_PER_BILL, n, "split the bill")
+
+
+def _precheck(data: Any) -> None:
+    items = data.get("items") if isinstance(data, dict) else None
+    if isinstance(items, list | tuple):
+        check_items_count(len(items))
+
+
 def parse_bill_request(data: Any) -> BillRequest:
+    _precheck(data)
     try:
         return BillRequest.model_validate(data)
     except ValidationError as err:
@@ -197,6 +214,7 @@ def parse_bill_request(data: Any) -> BillRequest:
 
 def parse_bill(data: Any) -> Bill:
     """A bill from plain data (JSON-like), or InputError naming every bad field."""
+    _precheck(data)
     try:
         return Bill.model_validate(data)
     except ValidationError as err:

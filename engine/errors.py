@@ -8,12 +8,47 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+#: How much of one value an error message echoes, and how many problems it lists: a message
+#: (and a gRPC status, whose trailers clients cap at 8 KiB) stays small whatever was sent.
+MAX_SHOWN = 80
+MAX_PROBLEMS = 20
+MAX_FIELD = 120  # a field path (a mistyped key of any length may be part of it)
+MAX_REASON = 300  # a rule or reason (which may quote the input, as YAML's errors do)
+
+
+def clip(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was: 'abc… (6000 characters)'."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
+
 
 def show(value: Any) -> str:
-    """A value as an error message shows it: strings quoted, everything else as Python prints it."""
+    """A value as an error message shows it: strings quoted, everything else as Python prints it;
+    at most MAX_SHOWN characters of it (a 6,000-character name is not echoed in full)."""
     if isinstance(value, str):
-        return repr(value)
-    return str(value)
+        if len(value) <= MAX_SHOWN:
+            return repr(value)
+        return f"{value[:MAX_SHOWN]!r}… ({len(value)} characters)"
+    return clip(str(value))
+
+
+def some(names: list[str], n: int = 10) -> str:
+    """At most ``n`` names, comma-separated, then how many more: for rules that list choices."""
+    head = ", ".join(names[:n])
+    return f"{head} and {len(names) - n} more" if len(names) > n else head
+
+
+def listed(problems: list[Any], sep: str) -> str:
+    """The first MAX_PROBLEMS problems as text, joined, then 'and N more problems'."""
+    head = sep.join(str(p) for p in problems[:MAX_PROBLEMS])
+    return head + sep + more_problems(len(problems)) if len(problems) > MAX_PROBLEMS else head
+
+
+def more_problems(n: int) -> str:
+    """What stands for the problems after the first MAX_PROBLEMS of ``n``."""
+    more = n - MAX_PROBLEMS
+    return f"and {more} more problem{'s' if more > 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -26,8 +61,8 @@ class Problem:
 
     def __str__(self) -> str:
         if self.value is _NO_VALUE:
-            return f"{self.field}: {self.rule}"
-        return f"{self.field}: {show(self.value)} {self.rule}"
+            return f"{clip(self.field, MAX_FIELD)}: {clip(self.rule, MAX_REASON)}"
+        return f"{clip(self.field, MAX_FIELD)}: {show(self.value)} {clip(self.rule, MAX_REASON)}"
 
 
 class _NoValue:
@@ -50,7 +85,7 @@ class InputError(OnestopError):
         if not problems:
             raise ValueError("InputError needs at least one problem")
         self.problems = list(problems)
-        super().__init__("; ".join(str(p) for p in self.problems))
+        super().__init__(listed(self.problems, "; "))
 
     @classmethod
     def one(cls, field: str, value: Any, rule: str) -> InputError:
@@ -68,7 +103,8 @@ class PolicyProblem:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.path}: {self.reason}" if self.path else f"{where}: {self.reason}"
+        reason = clip(self.reason, MAX_REASON)
+        return f"{where}: {self.path}: {reason}" if self.path else f"{where}: {reason}"
 
 
 class PolicyError(OnestopError):
@@ -78,7 +114,7 @@ class PolicyError(OnestopError):
         if not problems:
             raise ValueError("PolicyError needs at least one problem")
         self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+        super().__init__(listed(self.problems, "\n"))
 
 
 class NotFound(OnestopError):
@@ -88,6 +124,17 @@ class NotFound(OnestopError):
         self.what, self.key = what, key
         msg = f"{what} {show(key)} not found"
         super().__init__(f"{msg}; {hint}" if hint else msg)
+
+
+class LimitExceeded(OnestopError):
+    """A request is larger than a stated limit (items per bill, persons per import, ...).
+    Nothing was changed; split the request. ``limit`` is the setting's name."""
+
+    def __init__(
+        self, field: str, limit: str, maximum: int, given: int, hint: str = "split the request"
+    ):
+        self.field, self.limit, self.maximum, self.given = field, limit, maximum, given
+        super().__init__(f"{field}: {given} exceed the limit {limit} = {maximum}; {hint}")
 
 
 class Conflict(OnestopError):

@@ -12,18 +12,19 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from adapters.grpc import convert as cv
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
-from adapters.grpc.server import MAX_MESSAGE
+from adapters.grpc.limits import DEFAULT as LIMITS
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 
 
 class Client:
     def __init__(self, target: str = DEFAULT_SERVER, timeout: float = 30.0):
+        self.target = target
         self.channel = grpc.insecure_channel(
             target,
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE),
-                ("grpc.max_send_message_length", MAX_MESSAGE),
+                ("grpc.max_receive_message_length", LIMITS.max_response_bytes),
+                ("grpc.max_send_message_length", LIMITS.max_message_bytes),
             ],
         )
         self.settlement = pbg.SettlementStub(self.channel)
@@ -88,11 +89,28 @@ class Client:
             req.settlement_id = settlement_id
         return self.settlement.GetSettlement(req, timeout=self.timeout)
 
-    def list(self, person_id: str, year: int | None = None) -> list[pb.SettlementRecord]:
-        req = pb.ListSettlementsRequest(person_id=person_id)
+    def list(
+        self, person_id: str, year: int | None = None, page_size: int = 0
+    ) -> list[pb.SettlementRecord]:
+        """Every settlement of the person, following the pages to the last."""
+        out: list[pb.SettlementRecord] = []
+        token = ""
+        while True:
+            r = self.list_page(person_id, year, page_size, token)
+            out += r.settlements
+            token = r.next_page_token
+            if not token:
+                return out
+
+    def list_page(
+        self, person_id: str, year: int | None = None, page_size: int = 0, page_token: str = ""
+    ) -> pb.ListSettlementsResponse:
+        req = pb.ListSettlementsRequest(
+            person_id=person_id, page_size=page_size, page_token=page_token
+        )
         if year is not None:
             req.year = year
-        return list(self.settlement.ListSettlements(req, timeout=self.timeout).settlements)
+        return self.settlement.ListSettlements(req, timeout=self.timeout)
 
     def accounts(self, person_id: str, year: int | None = None) -> pb.GetAccountsResponse:
         req = pb.GetAccountsRequest(person_id=person_id)

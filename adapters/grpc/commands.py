@@ -27,6 +27,8 @@ from adapters.grpc.client import DEFAULT_SERVER, Client, read_bill
 from adapters.grpc.convert import settlement_from_pb, year_accounts_from_pb
 from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.limits import DEFAULT as DEFAULT_LIMITS
+from adapters.grpc.limits import MIB, Limits
 
 out = Console()
 err = Console(stderr=True)
@@ -61,10 +63,33 @@ def serve(
         ),
     ] = 1,
     grace: Annotated[float, typer.Option(help="Seconds to drain calls on SIGTERM.")] = 10.0,
+    max_message_mib: Annotated[
+        int, typer.Option(help="Largest request message, MiB.")
+    ] = DEFAULT_LIMITS.max_message_bytes // MIB,
+    max_response_mib: Annotated[
+        int, typer.Option(help="Largest response message, MiB.")
+    ] = DEFAULT_LIMITS.max_response_bytes // MIB,
+    max_concurrent_streams: Annotated[
+        int, typer.Option(help="Calls in flight per client connection.")
+    ] = DEFAULT_LIMITS.max_concurrent_streams,
+    max_bills_per_message: Annotated[
+        int, typer.Option(help="Bills in one SettleStream message.")
+    ] = DEFAULT_LIMITS.max_bills_per_message,
+    max_items_per_message: Annotated[
+        int, typer.Option(help="Items in one SettleStream message.")
+    ] = DEFAULT_LIMITS.max_items_per_message,
 ) -> None:
     """Run the settlement server (gRPC, with health and reflection) until SIGTERM/Ctrl-C."""
     from adapters.bootstrap import build
     from adapters.grpc.server import Server, serve_forever, serve_processes
+
+    limits = Limits(
+        max_message_bytes=max_message_mib * MIB,
+        max_response_bytes=max_response_mib * MIB,
+        max_concurrent_streams=max_concurrent_streams,
+        max_bills_per_message=max_bills_per_message,
+        max_items_per_message=max_items_per_message,
+    )
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -85,10 +110,10 @@ def serve(
         raise typer.Exit(
             serve_processes(
                 db, host, port, processes=processes, workers=workers, grace=grace,
-                samples=samples,
+                samples=samples, limits=limits,
             )
         )  # fmt: skip
-    server = Server(app, host, port, workers=workers, samples=samples)
+    server = Server(app, host, port, workers=workers, samples=samples, limits=limits)
     out.print(f"onestop: serving on {host}:{port} (Ctrl-C to stop)", highlight=False)
     asyncio.run(serve_forever(server, grace))
 
@@ -246,6 +271,32 @@ def window_accounts(
         return
     out.print(accounts_table(f"Year-to-date {a.year}: person {a.person_id}", pa))
     out.print(accounts_table(f"Household {a.household} {a.year}", ha))
+
+
+@window_app.command("settlements")
+def window_settlements(
+    person: Annotated[str, typer.Argument(help="Person id.")],
+    year: Annotated[int | None, typer.Option(help="Accounting year (default: every year).")] = None,
+    server: ServerOpt = DEFAULT_SERVER,
+    as_json: JsonOpt = False,
+) -> None:
+    """A person's settlements, oldest first (every page of ListSettlements)."""
+    with Client(server) as c:
+        try:
+            recs = c.list(person, year)
+        except grpc.RpcError as e:
+            _fail(e)
+            return
+    if as_json:
+        out.print_json(json.dumps([_record_json(r) for r in recs], ensure_ascii=False))
+        return
+    t = Table(title=f"Settlements of {person}" + (f" in {year}" if year else ""))
+    for col in ("settlement", "request", "bill", "status", "stored", "window pay", "funds"):
+        t.add_column(col)
+    for r in recs:
+        t.add_row(r.settlement_id, r.request_id, r.result.bill_id, r.status, r.created_at,
+                  f"{r.result.window_pay / 100:,.2f}", f"{r.result.funds_total / 100:,.2f}")  # fmt: skip
+    out.print(t)
 
 
 bureau_app = typer.Typer(

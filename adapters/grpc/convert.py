@@ -14,11 +14,12 @@ from pydantic import ValidationError
 
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from engine.accounts import LayerAccount, YearAccounts
-from engine.bill import BillRequest, Person, parse_bill_request
+from engine.bill import BillRequest, Person, check_items_count, parse_bill_request
 from engine.errors import InputError
 from engine.explain import explain
 from engine.result import Buckets, LayerResult, Settlement
 from engine.service.ports import PolicyVersion, SettlementRecord
+from engine.service.usecases import check_persons_count
 from engine.validation import problems_from
 
 # --------------------------------------------------------------------------- requests
@@ -80,7 +81,9 @@ def bill_dict(b: pb.Bill) -> dict[str, Any]:
 
 
 def bill_request(b: pb.Bill, prefix: str = "") -> BillRequest:
-    """The core's bill request, or InputError naming every bad field (paths under ``prefix``)."""
+    """The core's bill request, or InputError naming every bad field (paths under ``prefix``);
+    LimitExceeded before anything is parsed when the bill has too many items."""
+    check_items_count(len(b.items), f"{prefix}.items" if prefix else "items")
     try:
         return parse_bill_request(bill_dict(b))
     except InputError as err:
@@ -128,7 +131,9 @@ def person_dict(p: pb.Person) -> dict[str, Any]:
 
 
 def persons(msgs: Any) -> list[Person]:
-    """Registry persons, or one InputError naming every bad field as ``persons[i].<field>``."""
+    """Registry persons, or one InputError naming every bad field as ``persons[i].<field>``;
+    LimitExceeded before anything is parsed when there are too many."""
+    check_persons_count(len(msgs))
     out: list[Person] = []
     problems = []
     for i, m in enumerate(msgs):

@@ -24,18 +24,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from adapters.bootstrap import App
 from adapters.grpc import convert as cv
 from adapters.grpc import stream as st
-from adapters.grpc.errors import abort
+from adapters.grpc.errors import Undecodable, abort, log_incident
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
+from adapters.grpc.limits import Limits
 from engine.accounts import YearAccounts
 from engine.bill import Bill, Item, Person
-from engine.errors import InputError, NotFound
+from engine.errors import InputError, NotFound, OnestopError
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
 from engine.service.usecases import SettlementService, effective
@@ -49,7 +51,6 @@ SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["Settlement"].full_name,
     pb.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name,
 )
-MAX_MESSAGE = 512 * 1024 * 1024
 PIPELINE = 2  # TRIAL stream messages settled at once
 
 
@@ -59,6 +60,8 @@ def _unary(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     async def call(self: _Base, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
+            if isinstance(request, Undecodable):
+                raise request
             return await self.run(fn, self, request)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
@@ -69,9 +72,12 @@ def _unary(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _Base:
-    def __init__(self, service: SettlementService, executor: ThreadPoolExecutor):
+    def __init__(
+        self, service: SettlementService, executor: ThreadPoolExecutor, limits: Limits = Limits()
+    ):
         self.service = service
         self.executor = executor
+        self.limits = limits
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -113,8 +119,12 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
         if not request.person_id:
             raise InputError.one("person_id", "", "is empty; name the person")
         year = request.year if request.HasField("year") else None
-        recs = self.service.list(request.person_id, year)
-        return pb.ListSettlementsResponse(settlements=[cv.record_pb(r) for r in recs])
+        recs, token = self.service.list_page(
+            request.person_id, year, request.page_size, request.page_token
+        )
+        return pb.ListSettlementsResponse(
+            settlements=[cv.record_pb(r) for r in recs], next_page_token=token
+        )
 
     @_unary
     def GetAccounts(self, request: pb.GetAccountsRequest) -> pb.GetAccountsResponse:
@@ -139,12 +149,18 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
         pending: collections.deque[asyncio.Future[pb.SettleStreamResponse]] = collections.deque()
         try:
             async for request in request_iterator:
+                if isinstance(request, Undecodable):  # answer what came before, then refuse
+                    while pending:
+                        yield await pending.popleft()
+                    raise request
                 if request.mode != pb.STREAM_MODE_TRIAL:
                     while pending:
                         yield await pending.popleft()
-                    yield await self.run(st.handle, self.service, request)
+                    yield await self.run(st.handle, self.service, request, self.limits)
                     continue
-                pending.append(asyncio.ensure_future(self.run(st.handle, self.service, request)))
+                pending.append(
+                    asyncio.ensure_future(self.run(st.handle, self.service, request, self.limits))
+                )
                 if len(pending) >= PIPELINE:
                     yield await pending.popleft()
             while pending:
@@ -189,6 +205,45 @@ class PolicyAdminServicer(_Base, pbg.PolicyAdminServicer):
     def ImportRegistry(self, request: pb.ImportRegistryRequest) -> pb.ImportRegistryResponse:
         n = self.service.import_registry(cv.persons(request.persons))
         return pb.ImportRegistryResponse(imported=n)
+
+
+def _deserializer(cls: Any) -> Callable[[bytes], Any]:
+    """``cls.FromString``, but bytes that are not such a message give an ``Undecodable`` (the
+    servicer raises it: INVALID_ARGUMENT) instead of an exception inside gRPC (UNKNOWN for a
+    unary call, INTERNAL for a stream message, with a Python class name in the message)."""
+    name = cls.DESCRIPTOR.full_name
+
+    def parse(data: bytes) -> Any:
+        try:
+            return cls.FromString(data)
+        except DecodeError:
+            return Undecodable(name)
+
+    return parse
+
+
+def add_servicer(server: grpc.aio.Server, servicer: Any, service: str) -> None:
+    """Register a servicer's methods as the generated ``add_*_to_server`` does, with the
+    deserializers above."""
+    desc = pb.DESCRIPTOR.services_by_name[service]
+    handlers = {}
+    for m in desc.methods:
+        kind = (
+            grpc.stream_stream_rpc_method_handler
+            if m.client_streaming and m.server_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        if m.client_streaming != m.server_streaming:
+            raise NotImplementedError(f"{m.full_name}: only unary and bidi methods are served")
+        handlers[m.name] = kind(
+            getattr(servicer, m.name),
+            request_deserializer=_deserializer(getattr(pb, m.input_type.name)),
+            response_serializer=getattr(pb, m.output_type.name).SerializeToString,
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(desc.full_name, handlers),)
+    )
+    server.add_registered_method_handlers(desc.full_name, handlers)
 
 
 # --------------------------------------------------------------------------- warm-up
@@ -261,8 +316,10 @@ def warm_up(service: SettlementService, samples: Path | None = None) -> int:
                 for b in data if isinstance(data, list) else [data]:
                     service.pre_settle(cv.bill_request(cv.bill_to_pb(b)))
                     n += 1
-            except Exception as exc:  # a sample that does not fit is not fatal
+            except OnestopError as exc:  # a sample that does not fit is not fatal
                 log.warning("warm-up: sample %s not settled: %s", f.name, exc)
+            except Exception as exc:
+                log_incident(exc, f"warm-up: sample {f.name} not settled")
     return n
 
 
@@ -282,8 +339,10 @@ class Server:
         workers: int = 8,
         samples: Path | None = None,
         reuse_port: bool = False,
+        limits: Limits = Limits(),
     ):
         self.app = app
+        self.limits = limits
         self.address = f"{host}:{port}"
         self.samples = samples
         self.reuse_port = reuse_port
@@ -293,15 +352,11 @@ class Server:
         self.port = 0
 
     async def start(self) -> int:
-        options = [
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-            ("grpc.max_send_message_length", MAX_MESSAGE),
-            ("grpc.so_reuseport", 1 if self.reuse_port else 0),
-        ]
+        options = [*self.limits.options(), ("grpc.so_reuseport", 1 if self.reuse_port else 0)]
         server = grpc.aio.server(options=options)
-        svc = self.app.service
-        pbg.add_SettlementServicer_to_server(SettlementServicer(svc, self.executor), server)
-        pbg.add_PolicyAdminServicer_to_server(PolicyAdminServicer(svc, self.executor), server)
+        svc, ex, lim = self.app.service, self.executor, self.limits
+        add_servicer(server, SettlementServicer(svc, ex, lim), "Settlement")
+        add_servicer(server, PolicyAdminServicer(svc, ex, lim), "PolicyAdmin")
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -321,8 +376,8 @@ class Server:
         t0 = loop.time()
         try:
             n = await loop.run_in_executor(self.executor, warm_up, self.app.service, self.samples)
-        except Exception:
-            log.exception("warm-up failed: health stays NOT_SERVING")
+        except Exception as exc:
+            log_incident(exc, "warm-up failed: health stays NOT_SERVING")
             raise
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -354,14 +409,17 @@ async def serve_forever(server: Server, grace: float = 10.0) -> None:
 
 
 def _child(
-    url: str, host: str, port: int, workers: int, grace: float, samples: Path | None
-) -> None:
+    url: str, host: str, port: int, workers: int, grace: float, samples: Path | None,
+    limits: Limits,
+) -> None:  # fmt: skip
     from adapters.bootstrap import build
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app = build(url, policies=None, registry=None)
-    server = Server(app, host, port, workers=workers, samples=samples, reuse_port=True)
+    server = Server(
+        app, host, port, workers=workers, samples=samples, reuse_port=True, limits=limits
+    )
     asyncio.run(serve_forever(server, grace))
 
 
@@ -374,6 +432,7 @@ def serve_processes(
     workers: int = 8,
     grace: float = 10.0,
     samples: Path | None = None,
+    limits: Limits = Limits(),
 ) -> int:
     """Serve from ``processes`` processes sharing one port (SO_REUSEPORT): the use cases are
     CPU-bound Python, so one process uses one core at most. The store must be shared (SQL, not
@@ -386,7 +445,9 @@ def serve_processes(
         raise ValueError("several processes need a shared store; memory:// is per process")
     ctx = multiprocessing.get_context("spawn")
     children = [
-        ctx.Process(target=_child, args=(url, host, port, workers, grace, samples), daemon=False)
+        ctx.Process(
+            target=_child, args=(url, host, port, workers, grace, samples, limits), daemon=False
+        )
         for _ in range(processes)
     ]
     for c in children:
@@ -406,10 +467,11 @@ def serve_processes(
 
 @contextmanager
 def running(app: App, *, host: str = "127.0.0.1", port: int = 0, workers: int = 8,
-            warm: bool = True, samples: Path | None = None) -> Iterator[Server]:  # fmt: skip
+            warm: bool = True, samples: Path | None = None,
+            limits: Limits = Limits()) -> Iterator[Server]:  # fmt: skip
     """A server on its own event loop in a background thread (tests, benchmarks).
     ``port=0`` picks a free port: read ``server.port``."""
-    server = Server(app, host, port, workers=workers, samples=samples)
+    server = Server(app, host, port, workers=workers, samples=samples, limits=limits)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="grpc-loop", daemon=True)
     thread.start()

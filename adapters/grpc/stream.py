@@ -18,18 +18,25 @@ import numpy as np
 
 from adapters.grpc import convert as cv
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.limits import DEFAULT, Limits
 from engine import columnar as col
 from engine.accounts import ACCOUNT_FIELDS, Opening
 from engine.batch import settle_batch
-from engine.bill import BillRequest, Person, parse_bill_request
+from engine.bill import BillRequest, Person, check_items_count, parse_bill_request
 from engine.errors import InputError, NotFound, Problem
 from engine.service.usecases import SettlementService
 
 
-def handle(service: SettlementService, req: pb.SettleStreamRequest) -> pb.SettleStreamResponse:
+def handle(
+    service: SettlementService, req: pb.SettleStreamRequest, limits: Limits = DEFAULT
+) -> pb.SettleStreamResponse:
     if req.mode not in (pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE):
         raise InputError.one("mode", req.mode, "is not TRIAL (1) or SETTLE (2)")
     which = req.WhichOneof("payload")
+    if which == "packed":
+        limits.check_message(len(req.packed.bill_ids), len(req.packed.amount))
+    elif which == "bills":
+        limits.check_message(len(req.bills.bills), sum(len(r.bill.items) for r in req.bills.bills))
     if which == "packed" and req.mode == pb.STREAM_MODE_TRIAL:
         return trial_packed(service, req.packed)
     if which == "packed":
@@ -185,14 +192,26 @@ def _check_packed(p: pb.PackedBills) -> tuple[int, int, np.ndarray]:
         k = len(getattr(p, name))
         if k not in (0, ni):
             problems.append(Problem(f"packed.{name}", k, f"entries; expected 0 or {ni}"))
-    if len(p.level_index) and (
-        min(p.level_index) < 0 or max(p.level_index) >= max(len(p.levels), 1)
-    ):
-        problems.append(
-            Problem("packed.level_index", max(p.level_index), "is not an index into levels")
-        )
+    n_levels = len(p.levels)
+    for i, k in enumerate(p.level_index):
+        if not 0 <= k < n_levels:
+            problems.append(
+                Problem(
+                    f"packed.level_index[{i}]",
+                    k,
+                    f"is not an index into levels ({n_levels} given)"
+                    if n_levels
+                    else "is not an index into levels: levels is empty",
+                )
+            )
+            if len(problems) > 20:
+                break
     if problems:
         raise InputError(problems)
+    if nb:
+        counts = np.diff(off)
+        b = int(np.argmax(counts))
+        check_items_count(int(counts[b]), f"bills[{b}].items")
     return nb, ni, off
 
 

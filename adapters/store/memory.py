@@ -87,13 +87,24 @@ class _Settlements:
             rec, status="reversed", reversed_at=at, reversal_request_id=reversal_request_id
         )
 
-    def for_person(self, person_id: str, year: int | None) -> list[SettlementRecord]:
-        rows = [
-            r
-            for r in self._all().values()
-            if r.settlement.person_id == person_id and (year is None or r.settlement.year == year)
-        ]
-        return sorted(rows, key=lambda r: r.created_at)
+    def for_person(
+        self,
+        person_id: str,
+        year: int | None,
+        limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[SettlementRecord]:
+        rows = sorted(
+            (
+                r
+                for r in self._all().values()
+                if r.settlement.person_id == person_id
+                and (year is None or r.settlement.year == year)
+                and (after is None or (r.created_at, r.settlement_id) > after)
+            ),
+            key=lambda r: (r.created_at, r.settlement_id),
+        )
+        return rows if limit is None else rows[:limit]
 
 
 class _Registry:

@@ -10,6 +10,7 @@ import numpy as np
 from engine import kernel as K
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import KernelBatch, chunks_at_households
+from engine.bill import MAX_ITEMS_PER_BILL
 from engine.columnar.inputs import (
     DAY_MAX,
     DAY_MIN,
@@ -340,6 +341,14 @@ def prepare_columns(
             "fen for one bill; split the bill", bidx,
         )  # fmt: skip
         bad |= big
+    many = n_items_of > MAX_ITEMS_PER_BILL
+    if many.any():
+        rj.add(
+            many, brow, bf, "items", n_items_of,
+            f"items exceed the limit MAX_ITEMS_PER_BILL = {MAX_ITEMS_PER_BILL}; split the bill",
+            bidx,
+        )  # fmt: skip
+        bad |= many
     noitems = (n_items_of == 0) & ~bad
     rj.add(
         noitems,

@@ -2,6 +2,11 @@
 
 Every problem names the file, the line where YAML puts it, the path inside the table and the
 reason. A directory is loaded as one ``PolicySet``: all of its ``*.yaml`` files or none.
+
+Hostile text is refused before any walk of the document (``_scan``, over YAML's event stream,
+which is not recursive): a table above MAX_TABLE_BYTES, nested deeper than MAX_TABLE_DEPTH
+(the composer and the constructor recurse), with an anchor or alias (an "alias bomb" of a few
+hundred bytes expands to billions of nodes; tables never need them), or with a NUL character.
 """
 
 from __future__ import annotations
@@ -69,9 +74,23 @@ def _parse_path(path: str) -> tuple[Any, ...]:
     return tuple(parts)
 
 
+#: Limits of one policy table (the sample tables are 12 KB and 8 levels deep).
+MAX_TABLE_BYTES = 256 * 1024
+MAX_TABLE_DEPTH = 32
+
+
 class _Loader(yaml.SafeLoader):
     """YAML's safe loader, but dates stay text: pydantic parses them and names a bad one
-    (2020-13-01) with its path, instead of YAML failing with no location."""
+    (2020-13-01) with its path, instead of YAML failing with no location. Aliases are refused
+    here too (``_scan`` refuses them first; this guards any other use of the loader)."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -86,11 +105,54 @@ def _named(text: str, name: str) -> io.StringIO:
     return stream
 
 
+def _refuse(file: str, reason: str, line: int | None = None) -> PolicyError:
+    return PolicyError([PolicyProblem(file, "", reason, line)])
+
+
+def _scan(text: str, file: str) -> None:
+    """Refuse what would make composing the document costly (see the module's doc), before
+    the composer runs. YAML syntax errors are left to the loader (it names them the same)."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_TABLE_BYTES:
+        raise _refuse(file, f"is {size} bytes, above the limit MAX_TABLE_BYTES = {MAX_TABLE_BYTES}")
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise _refuse(file, "holds a NUL character; a table is text", text.count("\n", 0, nul) + 1)
+    depth = 0
+    try:
+        for event in yaml.parse(_named(text, file), Loader=_Loader):
+            line = event.start_mark.line + 1 if event.start_mark is not None else None
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise _refuse(
+                    file,
+                    "uses a YAML anchor or alias (& or *); they are not allowed in policy "
+                    "tables: write the values out",
+                    line,
+                )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_TABLE_DEPTH:
+                    raise _refuse(
+                        file,
+                        f"is nested deeper than the limit MAX_TABLE_DEPTH = {MAX_TABLE_DEPTH}",
+                        line,
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return
+
+
 def parse_table(text: str, file: str = "<text>") -> PolicyTable:
     """One table from YAML text; PolicyError with every problem found."""
+    _scan(text, file)
     try:
-        node = yaml.compose(_named(text, file), Loader=_Loader)
-        data = yaml.load(_named(text, file), Loader=_Loader)
+        loader = _Loader(_named(text, file))
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

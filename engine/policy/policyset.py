@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from engine.errors import InputError, PolicyError, PolicyProblem
+from engine.errors import InputError, PolicyError, PolicyProblem, some
 from engine.policy.model import PolicyTable
 
 
@@ -37,7 +37,7 @@ class PolicySet:
                 raise InputError.one(
                     "region",
                     region,
-                    f"has no policy table; known regions are {', '.join(self.regions)}",
+                    f"has no policy table; known regions are {some(self.regions)}",
                 )
             return region
         if len(self.regions) == 1:
@@ -46,7 +46,7 @@ class PolicySet:
             "region",
             None,
             "is missing; the loaded policies cover several "
-            f"regions ({', '.join(self.regions)}): say which",
+            f"regions ({some(self.regions)}): say which",
         )
 
     def table_for(self, region: str | None, discharge: date) -> PolicyTable:
@@ -54,7 +54,7 @@ class PolicySet:
         for t in self.tables:
             if t.region.code == code and t.covers_date(discharge):
                 return t
-        ranges = ", ".join(t.label for t in self.tables if t.region.code == code)
+        ranges = some([t.label for t in self.tables if t.region.code == code])
         raise InputError.one(
             "discharge_date",
             discharge.isoformat(),

@@ -115,7 +115,16 @@ class Settlements(Protocol):
     def active_for_bill(self, bill_id: str) -> SettlementRecord | None: ...
     def add(self, record: SettlementRecord) -> None: ...
     def mark_reversed(self, settlement_id: str, reversal_request_id: str, at: datetime) -> None: ...
-    def for_person(self, person_id: str, year: int | None) -> list[SettlementRecord]: ...
+    def for_person(
+        self,
+        person_id: str,
+        year: int | None,
+        limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[SettlementRecord]:
+        """In commit order (created_at, settlement_id); with ``limit``, at most that many;
+        with ``after``, only those after that (created_at, settlement_id): a keyset page."""
+        ...
 
 
 class Registry(Protocol):

@@ -7,6 +7,8 @@ settlement moved; later settlements are not recomputed).
 
 from __future__ import annotations
 
+import base64
+import builtins
 import hashlib
 import json
 import threading
@@ -23,6 +25,7 @@ from engine.errors import (
     Conflict,
     DuplicateRequest,
     InputError,
+    LimitExceeded,
     NotFound,
 )
 from engine.policy.load import parse_table
@@ -36,6 +39,53 @@ from engine.service.ports import (
     account_locks,
 )
 from engine.settle import Outcome, settle_one, undo
+
+#: Limits of the use cases (the gRPC server states them with its own: adapters/grpc/limits.py).
+MAX_VERSIONS_PER_REGION = 1_000  # stored policy versions of one region
+MAX_PERSONS_PER_IMPORT = 100_000  # persons in one import_registry call
+MAX_SOURCE_NAME = 200  # characters of a policy table's source name
+MAX_PAGE_SIZE = 1_000  # settlements per page of ``list``
+DEFAULT_PAGE_SIZE = 100
+
+
+def check_source_name(name: str) -> None:
+    """A policy table's source name is stored and shown: printable text, 1 to 200 characters."""
+    if not name or len(name) > MAX_SOURCE_NAME:
+        raise InputError.one("source_name", name, f"must be 1 to {MAX_SOURCE_NAME} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InputError.one(
+            "source_name", name, "holds a control character (NUL, newline, ...); use plain text"
+        )
+
+
+def check_persons_count(n: int) -> None:
+    if n > MAX_PERSONS_PER_IMPORT:
+        raise LimitExceeded("persons", "MAX_PERSONS_PER_IMPORT", MAX_PERSONS_PER_IMPORT, n)
+
+
+def _page_token(person_id: str, year: int | None, created_at: datetime, sid: str) -> str:
+    raw = json.dumps([1, person_id, year, created_at.isoformat(), sid], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _read_token(token: str, person_id: str, year: int | None) -> tuple[datetime, str]:
+    """(created_at, settlement_id) of the token's last settlement; InputError naming
+    page_token when it is not a token of this listing (same person and year)."""
+    bad = InputError.one(
+        "page_token",
+        token,
+        "is not a next_page_token of this listing (same person_id and year); "
+        "start again with an empty page_token",
+    )
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        v, pid, y, created, sid = json.loads(raw)
+        at = datetime.fromisoformat(created)
+    except (ValueError, TypeError):
+        raise bad from None
+    if v != 1 or pid != person_id or y != year or not isinstance(sid, str) or at.tzinfo is None:
+        raise bad
+    return at, sid
 
 
 def digest(req: BillRequest) -> str:
@@ -93,9 +143,19 @@ class SettlementService:
     def put_policy(self, text: str, source_name: str = "<request>") -> PolicyVersion:
         """Validate and store a table as a new version. A table with the same region and
         effective_from as an earlier version supersedes it; other overlaps are refused."""
+        check_source_name(source_name)
         table = parse_table(text, source_name)
         with self._uow() as uow:
             uow.lock(("policy", table.region.code, 0))  # two bureaus' puts check in turn
+            stored = sum(1 for v in uow.policies.all() if v.region == table.region.code)
+            if stored >= MAX_VERSIONS_PER_REGION:
+                raise LimitExceeded(
+                    "region",
+                    "MAX_VERSIONS_PER_REGION",
+                    MAX_VERSIONS_PER_REGION,
+                    stored + 1,
+                    f"region {table.region.code} has as many stored versions as allowed",
+                )
             current = [
                 v
                 for v in effective(uow.policies.all())
@@ -116,6 +176,7 @@ class SettlementService:
 
     # --- registry -------------------------------------------------------------------------
     def import_registry(self, persons: list[Person]) -> int:
+        check_persons_count(len(persons))
         seen: dict[str, int] = {}
         for i, p in enumerate(persons):
             if p.id in seen:
@@ -270,8 +331,30 @@ class SettlementService:
             return self._find(uow, settlement_id, request_id)
 
     def list(self, person_id: str, year: int | None = None) -> list[SettlementRecord]:
+        """Every settlement of the person (in the year), in commit order."""
         with self._uow() as uow:
             return uow.settlements.for_person(person_id, year)
+
+    def list_page(
+        self, person_id: str, year: int | None = None, page_size: int = 0, page_token: str = ""
+    ) -> tuple[builtins.list[SettlementRecord], str]:
+        """One page of ``list``: at most ``page_size`` settlements (0 = DEFAULT_PAGE_SIZE; at
+        most MAX_PAGE_SIZE) after the one ``page_token`` names, and the next page's token
+        ('' after the last page). A token names the last settlement of its page (created_at,
+        settlement_id): pages stay exact while settlements are added."""
+        if page_size < 0:
+            raise InputError.one(
+                "page_size", page_size, "is negative; give 0 (the default) or more"
+            )
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        after = _read_token(page_token, person_id, year) if page_token else None
+        with self._uow() as uow:
+            recs = uow.settlements.for_person(person_id, year, limit=size + 1, after=after)
+        if len(recs) <= size:
+            return recs, ""
+        recs = recs[:size]
+        last = recs[-1]
+        return recs, _page_token(person_id, year, last.created_at, last.settlement_id)
 
     def accounts(self, person_id: str, year: int) -> tuple[Person, YearAccounts, YearAccounts]:
         with self._uow() as uow:

@@ -54,6 +54,7 @@ def make_engine(url: str | sa.URL) -> sa.Engine:
             },
             pool_size=10,
             max_overflow=20,
+            hide_parameters=True,  # an error's text never carries person data
         )
 
         @sa.event.listens_for(engine, "connect")
@@ -68,7 +69,7 @@ def make_engine(url: str | sa.URL) -> sa.Engine:
 
         return engine
     if backend == "postgresql":
-        return sa.create_engine(u, pool_size=10, max_overflow=20)
+        return sa.create_engine(u, pool_size=10, max_overflow=20, hide_parameters=True)
     raise ValueError(
         f"store URL {u.render_as_string(hide_password=True)!r}: only sqlite:/// and "
         "postgresql+psycopg:// are supported"

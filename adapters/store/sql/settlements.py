@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from adapters.store import schema as T
-from adapters.store.sql.rows import _flat, _values
+from adapters.store.sql.rows import _chunks, _flat, _values
 from engine.accounts import ACCOUNT_FIELDS, LayerAccount
 from engine.errors import DuplicateRequest, NotFound
 from engine.result import Settlement
@@ -223,23 +223,49 @@ class Settlements:
         if self.u.run(_REVERSE, params, write=True).rowcount != 1:
             raise NotFound("settlement", settlement_id)
 
-    def for_person(self, person_id: str, year: int | None) -> list[SettlementRecord]:
+    def for_person(
+        self,
+        person_id: str,
+        year: int | None,
+        limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[SettlementRecord]:
+        """The person's settlements in commit order; a keyset page of at most ``limit`` of
+        them when asked, those after (created_at, settlement_id) ``after``."""
+        x = self.u.s.x
         params: dict[str, Any] = {"p": person_id}
         cond = ""
         if year is not None:
             params["y"] = year
             cond = " AND year = :y"
-        rows = self.u.run(
-            _FOR_PERSON + cond + " ORDER BY created_at, settlement_id", params
-        ).fetchall()
+        page = ""
+        if after is not None:
+            params["ac"], params["aid"] = x.ts_in(after[0]), after[1]
+            page += " AND (created_at > :ac OR (created_at = :ac AND settlement_id > :aid))"
+        page += " ORDER BY created_at, settlement_id"
+        if limit is not None:
+            params["n"] = limit
+            page += " LIMIT :n"
+        rows = self.u.run(_FOR_PERSON + cond + page, params).fetchall()
         if not rows:
             return []
-        moves = self.u.run(
-            _MOVES_FOR_PERSON
-            + cond.replace("year", "s.year")
-            + " ORDER BY m.settlement_id, m.position",
-            params,
-        ).fetchall()
+        if limit is None and after is None:
+            moves = self.u.run(
+                _MOVES_FOR_PERSON
+                + cond.replace("year", "s.year")
+                + " ORDER BY m.settlement_id, m.position",
+                params,
+            ).fetchall()
+        else:
+            ids = [r[0] for r in rows]
+            moves = []
+            for part in _chunks(ids):
+                names = {f"i{k}": v for k, v in enumerate(part)}
+                moves += self.u.run(
+                    f"SELECT {_MOVE_COLS} FROM settlement_moves WHERE settlement_id IN "
+                    f"({', '.join(':' + k for k in names)}) ORDER BY settlement_id, position",
+                    names,
+                ).fetchall()
         return self._records(rows, moves)
 
     def by_fund(self, fund_code: str, year: int | None = None) -> list[tuple[str, str, int]]:

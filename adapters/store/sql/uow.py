@@ -182,7 +182,9 @@ class SqlUnitOfWork:
         try:
             cur.execute(q, params)
         except self.s.x.errors as err:
-            raise sa.exc.DBAPIError.instance(q, params, err, self.s.x.errors) from err
+            raise sa.exc.DBAPIError.instance(
+                q, params, err, self.s.x.errors, hide_parameters=True
+            ) from err
         return cur
 
     def defer(self, sql: str, params: dict[str, Any], request_id: str | None = None) -> None:
@@ -211,7 +213,9 @@ class SqlUnitOfWork:
                 rid = next((r for _, _, r in pending if r is not None), "")
                 raise DuplicateRequest(rid) from err
             sql = "; ".join(q for q, _, _ in pending)
-            raise sa.exc.DBAPIError.instance(sql, {}, err, self.s.x.errors) from err
+            raise sa.exc.DBAPIError.instance(
+                sql, {}, err, self.s.x.errors, hide_parameters=True
+            ) from err
 
     def holds(self, scope: str, key: str, year: int) -> bool:
         """Whether this transaction holds the lock of an account-year (SQLite: the write lock,

@@ -257,18 +257,24 @@ class GetSettlementRequest(_message.Message):
     def __init__(self, settlement_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ListSettlementsRequest(_message.Message):
-    __slots__ = ("person_id", "year")
+    __slots__ = ("person_id", "year", "page_size", "page_token")
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
     YEAR_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     person_id: str
     year: int
-    def __init__(self, person_id: _Optional[str] = ..., year: _Optional[int] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, person_id: _Optional[str] = ..., year: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListSettlementsResponse(_message.Message):
-    __slots__ = ("settlements",)
+    __slots__ = ("settlements", "next_page_token")
     SETTLEMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     settlements: _containers.RepeatedCompositeFieldContainer[SettlementRecord]
-    def __init__(self, settlements: _Optional[_Iterable[_Union[SettlementRecord, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, settlements: _Optional[_Iterable[_Union[SettlementRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetAccountsRequest(_message.Message):
     __slots__ = ("person_id", "year")

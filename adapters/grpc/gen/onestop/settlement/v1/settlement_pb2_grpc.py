@@ -117,7 +117,8 @@ class SettlementServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListSettlements(self, request, context):
-        """A person's settlements (settled and reversed), in commit order (oldest first).
+        """A person's settlements (settled and reversed), in commit order (oldest first), a page at a
+        time (page_size, page_token; follow next_page_token until it is '').
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
