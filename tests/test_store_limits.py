@@ -18,20 +18,20 @@ from engine.errors import InputError, LimitExceeded, PolicyError
 from engine.policy.load import MAX_TABLE_DEPTH, parse_table
 from engine.service import usecases
 from engine.service.usecases import SettlementService
-from tests.pg import db_url, pg_url  # noqa: F401  (fixtures)
+from tests.pg import db_url, fresh_database, pg_url  # noqa: F401  (fixtures)
 from tests.test_store_sql import Clock, bill, golden, ids
 
 SECRET = "PERSON-SECRET-0012"
 
 
-@pytest.fixture(params=["sql", "memory"])
-def svc(request: pytest.FixtureRequest, db_url: str) -> Any:  # noqa: F811
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "memory"])
+def svc(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
     if request.param == "memory":
-        if "postgres" in request.node.name:
-            pytest.skip("memory store once")
         store: Any = MemoryStore()
+    elif request.param == "sqlite":
+        store = SqlStore(f"sqlite:///{tmp_path / 'onestop.db'}")
     else:
-        store = SqlStore(db_url)
+        store = SqlStore(fresh_database(request.getfixturevalue("pg_url")))
     text, person, _ = golden()
     s = SettlementService(store.uow, clock=Clock(), new_id=ids())
     s.put_policy(text, "yubei.yaml")
