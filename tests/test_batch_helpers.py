@@ -43,7 +43,7 @@ def bills_from_tables(bills: pa.Table, items: pa.Table, persons: pa.Table) -> li
     for r in bills.to_pylist():
         p = people[r["person_id"]]
         out.append(Bill(
-            id=r["bill_id"], region=r.get("region"),
+            id=r["bill_id"], hospital=r["hospital"], region=r.get("region"),
             person=Person(id=p["id"], birth_date=p["birth_date"], household=p["household"],
                           tags=tuple(p["tags"])),
             hospital_level=r["hospital_level"], admission_date=r["admission_date"],
