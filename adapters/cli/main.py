@@ -182,7 +182,7 @@ def policy_whatif(
     out.print(f"{len(changed)} bill(s) change")
     for a, b in changed[:50]:
         out.print(
-            f"  {a.bill_id}: window {yuan(a.window_pay)} -> {yuan(b.window_pay)}, "
+            f"  {a.hospital}/{a.bill_id}: window {yuan(a.window_pay)} -> {yuan(b.window_pay)}, "
             f"net {yuan(a.net_selfpay)} -> {yuan(b.net_selfpay)}",
             highlight=False,
         )
