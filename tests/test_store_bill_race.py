@@ -103,10 +103,9 @@ def undo_in_opening(rec: Any, opening: Opening) -> Opening:
 
 def race(s: SettlementService) -> None:
     for r in range(ROUNDS):
-        if r % 2 == 0:  # one person at two windows (the same household lock)
-            senders = ["p1", "p1"]
-        else:  # two persons of one household and one of another (different locks)
-            senders = ["p1", "p2", "q1"]
+        # even rounds: one person at two windows (the same household lock); odd rounds: two
+        # persons of one household and one of another (different locks)
+        senders = ["p1", "p1"] if r % 2 == 0 else ["p1", "p2", "q1"]
         calls = [
             lambda r=r, k=k, pid=pid: outcome(s, f"r{r}-w{k}", same_bill(r, pid))
             for k, pid in enumerate(senders)
