@@ -254,7 +254,7 @@ def test_settlement_order_ends_with_the_hospital() -> None:
                 "discharge_date": "2020-03-02",
                 "items": [{"category": "A", "amount": a}],
             }
-        )  # fmt: skip
+        )
         for h, a in (("HB", 900_000), ("HA", 50_000))
     ]
     policies = PolicySet.of([build_table(POLICY)])
