@@ -92,8 +92,11 @@ def settle(
         return
     order = sorted(
         range(len(bill_list)),
-        key=lambda i: (bill_list[i].discharge_date, bill_list[i].admission_date, bill_list[i].id),
-    )
+        key=lambda i: (
+            bill_list[i].discharge_date, bill_list[i].admission_date, bill_list[i].id,
+            bill_list[i].hospital,
+        ),
+    )  # fmt: skip
     for i in order:
         s, b = result.settlements[i], bill_list[i]
         print_slip(
