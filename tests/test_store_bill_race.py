@@ -12,7 +12,7 @@ replay through the reference. Only the partial unique index makes this hold on P
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -198,76 +198,86 @@ def test_bad_hospital_code_is_refused_at_parsing() -> None:
         assert parse_bill_request(request(1, "p1").model_dump(mode="json") | {"hospital": ok})
 
 
-def test_migration_from_0001_keeps_rows_and_adds_the_index(tmp_path: Any) -> None:
+_COLS = ("settlement_id", "request_id", "bill_id", "bill_digest", "person_id", "household",
+         "region", "year", "total", "funds_total", "window_pay", "net_selfpay", "status",
+         "created_at", "bill", "settlement")  # fmt: skip
+
+
+def old_store(url: str, rows: list[tuple[str, str, str, str]]) -> SqlStore:
+    """A store at revision 0001 holding settlements (id, bill id, bill JSON, status)."""
+    store = SqlStore(url, migrate=False)
+    upgrade(store.engine, "0001")
+    pg = store.dialect == "postgresql"
+    values = ", ".join(
+        f"CAST(:{c} AS json)" if pg and c in ("bill", "settlement") else f":{c}" for c in _COLS
+    )
+    with store.engine.begin() as conn:
+        for sid, bid, bill, status in rows:
+            conn.execute(
+                sa.text(f"INSERT INTO settlements ({', '.join(_COLS)}) VALUES ({values})"),
+                dict(
+                    settlement_id=sid, request_id="r" + sid, bill_id=bid, bill_digest="d",
+                    person_id="p", household="h", region="r", year=2024, total=1,
+                    funds_total=0, window_pay=1, net_selfpay=1, status=status,
+                    created_at=datetime(2024, 1, 1, tzinfo=UTC) if pg else "2024-01-01 00:00:00",
+                    bill=bill, settlement="{}",
+                ),
+            )  # fmt: skip
+    return store
+
+
+def test_migration_from_0001_keeps_rows_and_adds_the_index(db_url: str) -> None:  # noqa: F811
     """A database at 0001 with settlements (bills without a hospital, one with) upgrades: the
     rows keep their data, take the hospital from their stored bill (else ''), and the
     partial unique index holds from then on."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    store = SqlStore(url, migrate=False)
+    store = old_store(
+        db_url,
+        [
+            ("s1", "b1", '{"id": "b1"}', "settled"),
+            ("s2", "b2", '{"id": "b2", "hospital": "H7"}', "settled"),
+            ("s3", "b1", '{"id": "b1"}', "reversed"),
+        ],
+    )
     try:
-        upgrade(store.engine, "0001")
-        cols = ["settlement_id", "request_id", "bill_id", "bill_digest", "person_id",
-                "household", "region", "year", "total", "funds_total", "window_pay",
-                "net_selfpay", "status", "created_at", "bill", "settlement"]  # fmt: skip
-        rows = [
-            ("s1", "r1", "b1", '{"id": "b1"}', "settled"),
-            ("s2", "r2", "b2", '{"id": "b2", "hospital": "H7"}', "settled"),
-            ("s3", "r3", "b1", '{"id": "b1"}', "reversed"),
-        ]
-        with store.engine.begin() as conn:
-            for sid, rid, bid, bill, status in rows:
-                conn.execute(
-                    sa.text(
-                        f"INSERT INTO settlements ({', '.join(cols)}) VALUES "
-                        f"({', '.join(':' + c for c in cols)})"
-                    ),
-                    dict(
-                        settlement_id=sid, request_id=rid, bill_id=bid, bill_digest="d",
-                        person_id="p", household="h", region="r", year=2024, total=1,
-                        funds_total=0, window_pay=1, net_selfpay=1, status=status,
-                        created_at="2024-01-01 00:00:00.000000", bill=bill, settlement="{}",
-                    ),
-                )  # fmt: skip
         upgrade(store.engine)
         with store.engine.connect() as conn:
             got = conn.execute(
                 sa.text("SELECT settlement_id, hospital FROM settlements ORDER BY 1")
             ).fetchall()
             assert [tuple(r) for r in got] == [("s1", ""), ("s2", "H7"), ("s3", "")]
-            idx = conn.execute(
-                sa.text("SELECT sql FROM sqlite_master WHERE name = 'uq_settlements_active_bill'")
-            ).scalar_one()
-            assert "UNIQUE" in idx.upper() and "status = 'settled'" in idx
-            with pytest.raises(sa.exc.IntegrityError):
-                conn.execute(
-                    sa.text("UPDATE settlements SET status = 'settled' WHERE settlement_id = 's3'")
-                )
+            (idx,) = [
+                i
+                for i in sa.inspect(conn).get_indexes("settlements")
+                if i["name"] == "uq_settlements_active_bill"
+            ]
+            assert idx["unique"] and idx["column_names"] == ["hospital", "bill_id"]
+        with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE settlements SET status = 'settled' WHERE settlement_id = 's3'")
+            )
+        with store.engine.begin() as conn:  # another hospital's b1: fine
+            conn.execute(
+                sa.text("UPDATE settlements SET hospital = 'H8' WHERE settlement_id = 's3'")
+            )
+            conn.execute(
+                sa.text("UPDATE settlements SET status = 'settled' WHERE settlement_id = 's3'")
+            )
     finally:
         store.dispose()
 
 
-def test_migration_refuses_two_active_settlements_of_one_bill(tmp_path: Any) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    store = SqlStore(url, migrate=False)
+def test_migration_refuses_two_active_settlements_of_one_bill(db_url: str) -> None:  # noqa: F811
+    store = old_store(
+        db_url, [("s1", "b1", '{"id": "b1"}', "settled"), ("s2", "b1", "{}", "settled")]
+    )
     try:
-        upgrade(store.engine, "0001")
-        with store.engine.begin() as conn:
-            for sid in ("s1", "s2"):
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO settlements (settlement_id, request_id, bill_id, "
-                        "bill_digest, person_id, household, region, year, total, funds_total, "
-                        "window_pay, net_selfpay, status, created_at, bill, settlement) VALUES "
-                        "(:s, :s, 'b1', 'd', 'p', 'h', 'r', 2024, 1, 0, 1, 1, 'settled', "
-                        "'2024-01-01 00:00:00', '{}', '{}')"
-                    ),
-                    {"s": sid},
-                )
         with pytest.raises(RuntimeError, match="reverse all but one"):
             upgrade(store.engine)
         with store.engine.connect() as conn:  # nothing changed: still at 0001
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == (
                 "0001"
             )
+            cols = [c["name"] for c in sa.inspect(conn).get_columns("settlements")]
+            assert "hospital" not in cols
     finally:
         store.dispose()
