@@ -15,6 +15,7 @@ from adapters.grpc.convert import bill_to_pb
 from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.testing import CHAIN, YUBEI, YUBEI_BILL, chain_bill, served
+from tests.pg import db_url, pg_url  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +117,58 @@ def test_packed_trial_keys_bills_by_hospital(env: Any) -> None:
         )
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "bills[1].bill_id" in dict(bad_request(e.value))
+
+
+def test_racing_settles_of_one_bill_through_grpc(db_url: str) -> None:  # noqa: F811
+    """Defect 1 end to end: each round, three Settle calls of one (hospital, bill id) from
+    two households, released together: one settles, the others are ALREADY_EXISTS naming no
+    other settlement; the stored settlements equal a serial replay through the reference."""
+    from adapters.grpc.convert import settlement_from_pb
+    from adapters.grpc.testing import CHAIN_PERSONS
+    from engine.accounts import Opening
+    from engine.batch import reference_batch
+    from engine.bill import Person, parse_bill_request
+    from engine.policy.load import parse_table
+    from engine.policy.policyset import PolicySet
+    from tests.test_store_concurrency import all_at_once
+
+    li = {"id": "li", "birth_date": "1966-01-01", "household": "h-li", "tags": []}
+    persons = [*CHAIN_PERSONS, li]
+    with served(db_url, (YUBEI, CHAIN), persons=persons, workers=6) as (_, _, c):
+        won_ids = []
+        for r in range(10):
+            bills = [
+                chain_bill(r, p, seed=4) | {"id": f"race-{r}", "hospital": "H990001001"}
+                for p in ("wang", "wang-wife", "li")
+            ]
+
+            def go(k: int, r: int = r, bills: list = bills) -> Any:
+                try:
+                    return c.settle(bills[k], f"g{r}-{k}")
+                except grpc.RpcError as e:
+                    return e
+
+            out = all_at_once([lambda k=k: go(k) for k in range(3)])
+            won = [o for o in out if not isinstance(o, grpc.RpcError)]
+            lost = [o for o in out if isinstance(o, grpc.RpcError)]
+            assert len(won) == 1, f"round {r}: {len(won)} settled"
+            for refused in lost:
+                msg = refused.details()
+                assert refused.code() == grpc.StatusCode.ALREADY_EXISTS, msg
+                assert won[0].settlement.settlement_id not in msg
+                assert won[0].settlement.request_id not in msg
+            won_ids.append(won[0].settlement.request_id)
+        recs = sorted(
+            (x for p in persons for x in c.list(p["id"], 2024)), key=lambda x: x.created_at
+        )
+        assert sorted(x.request_id for x in recs) == sorted(won_ids)
+        people = {p["id"]: Person.model_validate(p) for p in persons}
+        policies, opening = PolicySet.of([parse_table(CHAIN, "chain")]), Opening()
+        for x in recs:
+            req = parse_bill_request(
+                chain_bill(int(x.result.bill_id.split("-")[1]), x.result.person_id, seed=4)
+                | {"id": x.result.bill_id, "hospital": "H990001001"}
+            )
+            res = reference_batch([req.with_person(people[req.person_id])], policies, opening)
+            assert settlement_from_pb(x.result) == res.settlements[0]
+            opening = res.closing
