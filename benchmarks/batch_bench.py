@@ -207,6 +207,7 @@ n = 10
 d = np.datetime64("2019-03-01") + np.arange(n).astype("m8[D]")
 bills = C.BillCols(
     bill_id=np.array([f"b{i}" for i in range(n)], dtype=object),
+    hospital=np.array(["H1"] * n, dtype=object),
     person_id=np.array(["p0"] * n, dtype=object), household_id=np.array(["h0"] * n, dtype=object),
     hospital_level=np.array(["county"] * n, dtype=object), admission_date=d, discharge_date=d,
 )
@@ -273,7 +274,8 @@ def reference_subset(tables: Any, kb: Any, ps: Any, n_ref: int) -> tuple[float, 
             category=r["category"], qty_e4=r["qty_e4"], unit_price=r["unit_price"],
             amount=r["amount"], unit_price_cap=r["unit_price_cap"],
             selfpay_ratio=r["selfpay_ratio"]))  # fmt: skip
-    bills = [Bill(id=r["bill_id"], region=r["region"], person=persons[r["person_id"]],
+    bills = [Bill(id=r["bill_id"], hospital=r["hospital"], region=r["region"],
+                  person=persons[r["person_id"]],
                   hospital_level=r["hospital_level"], admission_date=r["admission_date"],
                   discharge_date=r["discharge_date"], items=tuple(by_bill[r["bill_id"]]))
              for r in bl]  # fmt: skip
@@ -386,7 +388,7 @@ def main(
     cnt = np.diff(starts)[perm]
     new_start = np.concatenate([[0], np.cumsum(cnt)])
     sel = np.repeat(starts[:-1][perm] - new_start[:-1], cnt) + np.arange(new_start[-1])
-    ub = C.BillCols(**{k: (C.take(v, perm) if k in ("bill_id", "person_id", "household_id",
+    ub = C.BillCols(**{k: (C.take(v, perm) if k in ("bill_id", "hospital", "person_id", "household_id",
                                                       "hospital_level", "region", "admission_date",
                                                       "discharge_date") and v is not None else v)
                        for k, v in vars(bc).items()})  # fmt: skip

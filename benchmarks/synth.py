@@ -28,6 +28,7 @@ import typer
 REGION = "450000"
 LEVELS = ["township", "county", "city", "province"]
 TAGS = ["registered_poor", "extreme_poverty", "subsistence", "low_income"]
+N_HOSPITALS = 40  # hospitals of a county (bills spread over them)
 START = np.datetime64("2019-01-01")
 END = np.datetime64("2020-12-31")
 
@@ -101,6 +102,13 @@ def generate(
     bills = pa.table(
         {
             "bill_id": pa.array(bill_ids, pa.string()),
+            # the hospital (NHSA fixmedins_code) of each bill: one of a county's few dozen
+            "hospital": pa.DictionaryArray.from_arrays(
+                np.random.default_rng([seed, 7])  # own stream: the other columns unchanged
+                .integers(0, N_HOSPITALS, size=n_bills)
+                .astype(np.int16),
+                pa.array([f"H{region}{h:03d}" for h in range(N_HOSPITALS)]),
+            ),
             "person_id": pa.DictionaryArray.from_arrays(person.astype(np.int32), person_ids),
             "household_id": pa.DictionaryArray.from_arrays(hh.astype(np.int32), hh_ids),
             "region": pa.DictionaryArray.from_arrays(

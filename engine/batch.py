@@ -31,28 +31,32 @@ class BatchResult:
     closing: Opening  # accounts after the batch (opening accounts not touched are carried over)
 
 
-def order_key(bill: Bill) -> tuple[str, object, object, str]:
-    """Settlement order (domain.md section 6): within a household, by discharge date,
-    admission date, bill id. Any order that keeps this within each household gives the same
-    result."""
-    return (bill.person.household, bill.discharge_date, bill.admission_date, bill.id)
+def order_key(bill: Bill) -> tuple[str, object, object, str, str]:
+    """Settlement order (domain.md sections 6 and 12): within a household, by discharge date,
+    admission date, bill id, hospital. Any order that keeps this within each household gives
+    the same result."""
+    return (
+        bill.person.household, bill.discharge_date, bill.admission_date, bill.id, bill.hospital
+    )  # fmt: skip
 
 
 def resolve(bills: Sequence[Bill], policies: PolicySet) -> list[PolicyTable]:
     """The table for each bill, checking every bill; one InputError with every problem."""
     problems: list[Problem] = []
     tables: list[PolicyTable] = []
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}
     homes: dict[str, tuple[str, int]] = {}
     for i, bill in enumerate(bills):
         try:
-            if bill.id in seen:
+            key = (bill.hospital, bill.id)
+            if key in seen:
                 raise InputError.one(
                     "id",
                     bill.id,
-                    f"is used by bill {seen[bill.id]} too; bill ids are unique in a batch",
+                    f"is used by bill {seen[key]} of the same hospital {bill.hospital!r} too; "
+                    "a bill id is unique within its hospital",
                 )
-            seen[bill.id] = i
+            seen[key] = i
             home = homes.setdefault(bill.person.id, (bill.person.household, i))
             if home[0] != bill.person.household:
                 raise InputError.one(
@@ -297,8 +301,8 @@ def read_settlements(kb: KernelBatch, bills: Sequence[Bill]) -> list[Settlement]
                 layer.name, layer.name_zh,
             ))  # fmt: skip
         out[int(i)] = Settlement(
-            bill_id=bill.id, person_id=bill.person.id, household=bill.person.household,
-            region=t.region.code, policy=t.label, year=bill.year,
+            bill_id=bill.id, hospital=bill.hospital, person_id=bill.person.id,
+            household=bill.person.household, region=t.region.code, policy=t.label, year=bill.year,
             discharge_date=bill.discharge_date, admission_no=ob[K.B_ADMNO],
             buckets=Buckets(ob[K.B_TOTAL], ob[K.B_IN_SCOPE], ob[K.B_PRE], ob[K.B_OVER],
                             ob[K.B_OOC]),

@@ -63,6 +63,23 @@ QtyE4 = Annotated[int, Strict(), Field(ge=0, le=MAX_QTY_E4)]
 Bp = Annotated[int, Strict(), Field(ge=0, le=BP)]
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 
+#: NHSA ``fixmedins_code``: 1 to 30 ASCII letters and digits (domain.md section 3).
+HOSPITAL_RULE = "is not a hospital code; use the NHSA fixmedins_code, 1 to 30 letters and digits"
+_HOSPITAL_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def is_hospital_code(v: object) -> bool:
+    return isinstance(v, str) and 1 <= len(v) <= 30 and _HOSPITAL_CHARS.issuperset(v)
+
+
+def _hospital(v: Any) -> str:
+    if not is_hospital_code(v):
+        raise ValueError(HOSPITAL_RULE)
+    return v
+
+
+Hospital = Annotated[str, BeforeValidator(_hospital)]
+
 
 class TagSpan(BaseModel):
     """A person tag with an optional validity range (both ends inclusive)."""
@@ -149,6 +166,7 @@ class _BillFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: Id
+    hospital: Hospital
     region: Annotated[str, Field(min_length=1, max_length=32)] | None = None
     hospital_level: Id
     admission_date: date

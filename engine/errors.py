@@ -154,3 +154,19 @@ class DuplicateRequest(Conflict):
         super().__init__(
             f"request_id {request_id!r} was committed by another request at the same time"
         )
+
+
+class BillSettled(Conflict):
+    """The bill (hospital, bill id) has a settlement that is settled and not reversed.
+
+    Raised by the use case's check and, when two transactions race past it, by the store (a
+    unique index on the active settlements of a bill); nothing of the unit of work is written.
+    The message names only the bill: never another window's settlement or request id."""
+
+    def __init__(self, hospital: str, bill_id: str):
+        self.hospital, self.bill_id = hospital, bill_id
+        super().__init__(
+            f"bill {bill_id!r} of hospital {hospital!r} is already settled and not reversed; "
+            "to settle it again, reverse that settlement first (by the request id it was "
+            "settled with), or check the bill id and hospital code"
+        )

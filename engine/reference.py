@@ -148,8 +148,8 @@ def settle_bill(
 
     person = YearAccounts(person.layers, admission_no)
     settlement = Settlement(
-        bill_id=bill.id, person_id=bill.person.id, household=bill.person.household,
-        region=table.region.code, policy=table.label, year=bill.year,
+        bill_id=bill.id, hospital=bill.hospital, person_id=bill.person.id,
+        household=bill.person.household, region=table.region.code, policy=table.label, year=bill.year,
         discharge_date=bill.discharge_date, admission_no=admission_no, buckets=buckets,
         layers=tuple(results), window_pay=buckets.total - window_paid,
         net_selfpay=buckets.total - all_paid, admissions_after=admission_no,

@@ -66,6 +66,7 @@ class Alert:
 @dataclass(frozen=True)
 class Settlement:
     bill_id: str
+    hospital: str  # the hospital's code (NHSA fixmedins_code): a bill is (hospital, bill_id)
     person_id: str
     household: str
     region: str
@@ -115,9 +116,10 @@ class Settlement:
         layers = tuple(
             LayerResult(**{**r, "account": LayerAccount(**r["account"])}) for r in d["layers"]
         )
-        skip = {"layers", "buckets", "discharge_date", "funds_total", "alerts"}
+        skip = {"layers", "buckets", "discharge_date", "funds_total", "alerts", "hospital"}
         return cls(
             **{k: v for k, v in d.items() if k not in skip},
+            hospital=d.get("hospital", ""),  # settlements stored before hospitals: ''
             discharge_date=date.fromisoformat(d["discharge_date"]),
             buckets=Buckets(**d["buckets"]),
             layers=layers,

@@ -37,6 +37,7 @@ from engine.policy.policyset import PolicySet
 T = TypeVar("T")
 
 LEVEL_POOL = ("township", "county", "city", "province")
+HOSPITAL_POOL = ("H1", "H2", "450100001")  # NHSA fixmedins_code: letters and digits
 TAG_POOL = ("registered_poor", "extreme_poverty", "subsistence", "low_income")
 FUND_CODES = ("390100", "390200", "610100", "610200", "640100", "370200")
 REGION = {"code": "450900", "name": "Yulin (test)"}
@@ -487,6 +488,7 @@ def gen_bills(
         for i, _, admission, discharge in mine:
             bill: dict[str, Any] = {
                 "id": f"B{ids[i]:02d}",
+                "hospital": src.choice(HOSPITAL_POOL),
                 "person": person,
                 "hospital_level": src.choice(levels),
                 "admission_date": admission,

@@ -124,6 +124,7 @@ def small_set():
     d = np.array
     bills = C.BillCols(
         bill_id=d(["b0", "b1", "b2", "b3", "b4", "b5", "b1", "b7"], dtype=object),
+        hospital=d(["H1"] * 8, dtype=object),
         person_id=d(["p0", "p0", "p1", "nobody", "p1", "p0", "p1", "p1"], dtype=object),
         hospital_level=d(
             ["township", "moon", "county", "county", "county", "county", "county", "county"],
@@ -202,6 +203,66 @@ def test_bad_rows_are_reported_with_row_and_file() -> None:
     prep.kb.run()
     assert C.bill_columns(prep)["bill_id"].tolist() == ["b0"]
     assert int(C.bill_columns(prep)["total"][0]) == 300
+
+
+def test_bills_are_keyed_by_hospital_and_id() -> None:
+    """The same id at two hospitals is two bills (items linked by hospital and id, or as
+    runs); without a hospital column the items of such an id are refused, not guessed; the
+    same (hospital, id) twice and a bad hospital code are rejects naming the field."""
+    bills, items, persons, policies = small_set()
+    bills.hospital = np.array(["H1", "H1", "H1", "H1", "H1", "H1", "H2", "H-3"], dtype=object)
+    items.hospital = np.array(["H1"] * 10, dtype=object)
+    items.hospital[2] = "H2"  # b1's item: the county bill of H2 (row 6), not H1's (row 1)
+    persons.tag = np.array(["", "registered_poor", ""], dtype=object)  # p1's bills may settle
+    prep = C.prepare_columns(bills, items, persons, policies)
+    got = {(r.file, r.row, r.field): r for r in prep.rejects}
+    assert ("bills.parquet", 6, "bill_id") not in got  # b1 at H2 is another bill
+    bad = got[("bills.parquet", 7, "hospital")]
+    assert bad.value == "H-3" and "fixmedins_code" in bad.rule and bad.hospital == "H-3"
+    prep.kb.run()
+    out = C.bill_columns(prep)
+    settled = sorted(zip(C.plain(out["hospital"]), C.plain(out["bill_id"]), strict=True))
+    assert settled == [("H1", "b0"), ("H2", "b1")]
+    assert C.plain(C.layer_columns(prep)["hospital"]).tolist()[0] in ("H1", "H2")
+    # items without hospitals: an id used by two hospitals cannot be linked
+    items.hospital = None
+    prep = C.prepare_columns(bills, items, persons, policies)
+    amb = [r for r in prep.rejects if r.file == "items.parquet" and r.row == 2]
+    assert amb and "several hospitals" in amb[0].rule and "hospital column" in amb[0].rule
+    # the same (hospital, id) twice is a reject
+    bills.hospital = np.array(["H1"] * 8, dtype=object)
+    prep = C.prepare_columns(bills, items, persons, policies)
+    dup = next(r for r in prep.rejects if (r.row, r.field) == (6, "bill_id"))
+    assert "same hospital 'H1'" in dup.rule and dup.hospital == "H1"
+
+
+def test_settlement_order_ends_with_the_hospital() -> None:
+    """Two bills of one person with the same dates and id at two hospitals: settled in the
+    order of the hospital codes (domain.md 12), as the reference does."""
+    from engine.batch import reference_batch
+    from engine.bill import parse_bill
+
+    person = {"id": "p0", "birth_date": "1970-01-01", "household": "h0"}
+    bills = [
+        parse_bill(
+            {
+                "id": "x",
+                "hospital": h,
+                "person": person,
+                "hospital_level": "county",
+                "admission_date": "2020-03-01",
+                "discharge_date": "2020-03-02",
+                "items": [{"category": "A", "amount": a}],
+            }
+        )
+        for h, a in (("HB", 900_000), ("HA", 50_000))
+    ]
+    policies = PolicySet.of([build_table(POLICY)])
+    ref = reference_batch(bills, policies)
+    assert [s.admission_no for s in ref.settlements] == [2, 1]  # HA first
+    bc, ic, pc, _ = C.columns_from_bills(bills)
+    prep = C.settle_columns(bc, ic, pc, policies)
+    assert C.plain(C.bill_columns(prep)["hospital"]).tolist() == ["HA", "HB"]
 
 
 def test_bill_total_above_the_limit_is_rejected() -> None:

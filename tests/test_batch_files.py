@@ -27,11 +27,11 @@ def assert_equals_reference(tables, out: Path, skip: set[str] = frozenset()) -> 
     bills, items, persons = tables
     objs = [b for b in bills_from_tables(bills, items, persons) if b.id not in skip]
     ref = reference_batch(objs, load_policies(POLICY))
-    by_id = {s.bill_id: s for s in ref.settlements}
+    by_id = {(s.hospital, s.bill_id): s for s in ref.settlements}  # a bill is (hospital, id)
     bt = read_out(out, "bills").to_pylist()
-    assert sorted(r["bill_id"] for r in bt) == sorted(by_id)
+    assert sorted((r["hospital"], r["bill_id"]) for r in bt) == sorted(by_id)
     for r in bt:
-        s = by_id[r["bill_id"]]
+        s = by_id[(r["hospital"], r["bill_id"])]
         b = s.buckets
         assert (r["total"], r["in_scope"], r["pre_selfpay"], r["over_limit"],
                 r["out_of_catalogue"]) == (b.total, b.in_scope, b.pre_selfpay, b.over_limit,
@@ -45,11 +45,11 @@ def assert_equals_reference(tables, out: Path, skip: set[str] = frozenset()) -> 
         for la in s.layers:
             assert r[f"pay_{la.layer_id}"] == la.pay
     lt = read_out(out, "layers").to_pylist()
-    got = {(r["bill_id"], r["layer_id"]): r for r in lt}
+    got = {(r["hospital"], r["bill_id"], r["layer_id"]): r for r in lt}
     assert len(got) == sum(len(s.layers) for s in ref.settlements)
     for s in ref.settlements:
         for la in s.layers:
-            r = got[(s.bill_id, la.layer_id)]
+            r = got[(s.hospital, s.bill_id, la.layer_id)]
             assert (r["reason"], r["variant"], r["variant_label"], r["base"], r["deductible"],
                     r["eligible"], r["pay"], r["relief"], r["cap"], r["alert"], r["fund_code"],
                     r["settle_at"]) == (la.reason, la.variant, la.variant_label, la.base,
@@ -57,8 +57,10 @@ def assert_equals_reference(tables, out: Path, skip: set[str] = frozenset()) -> 
                                         la.alert, la.fund_code, la.settle_at)  # fmt: skip
             assert tuple(r[f] for f in ACCOUNT_FIELDS) == la.account.as_tuple()
     alerts = read_out(out, "alerts").to_pylist()
-    assert sorted((a["bill_id"], a["layer_id"], a["relief"]) for a in alerts) == sorted(
-        (s.bill_id, a.layer, a.relief) for s in ref.settlements for a in s.alerts
+    assert sorted((a["hospital"], a["bill_id"], a["layer_id"], a["relief"]) for a in alerts) == (
+        sorted(
+            (s.hospital, s.bill_id, a.layer, a.relief) for s in ref.settlements for a in s.alerts
+        )
     )
 
 
@@ -212,6 +214,7 @@ def test_bill_id_used_again_in_a_later_part(tmp_path: Path) -> None:
     b, it = tables[0].to_pydict(), tables[1].to_pydict()
     old, new = b["bill_id"][50], b["bill_id"][2]
     b["bill_id"][50] = new
+    b["hospital"][50] = b["hospital"][2]  # the same (hospital, bill id): the same bill twice
     it["bill_id"] = [new if x == old else x for x in it["bill_id"]]
     pq.write_table(pa.table(b), paths[0])
     pq.write_table(pa.table(it), paths[1])
@@ -243,3 +246,57 @@ def test_item_of_no_bill_is_reported(tmp_path: Path) -> None:
     # dropped: 40 bills settled (or the bill is reported if it had no other item)
     settled = len(read_out(tmp_path / "o", "bills"))
     assert settled + len({x["bill_id"] for x in rows if x["bill_id"]}) == 40
+
+
+def same_id_at_two_hospitals(tmp_path: Path, items_hospital: bool):
+    """Bill row 40 takes bill row 3's id at another hospital (rows in other households)."""
+    tables, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=8)
+    b, it = tables[0].to_pydict(), tables[1].to_pydict()
+    assert b["household_id"][3] != b["household_id"][40]
+    hosp = {bid: h for bid, h in zip(b["bill_id"], b["hospital"], strict=True)}
+    old, new = b["bill_id"][40], b["bill_id"][3]
+    b["bill_id"][40] = new
+    b["hospital"][40] = "HOTHER1" if b["hospital"][3] != "HOTHER1" else "HOTHER2"
+    hosp[(old, "moved")] = b["hospital"][40]
+    it_h = [hosp[(x, "moved")] if x == old else hosp[x] for x in it["bill_id"]]
+    it["bill_id"] = [new if x == old else x for x in it["bill_id"]]
+    if items_hospital:
+        it["hospital"] = it_h
+    tables = (pa.table(b), pa.table(it), tables[2])
+    pq.write_table(tables[0], paths[0])
+    pq.write_table(tables[1], paths[1])
+    return tables, paths, new
+
+
+def test_same_bill_id_at_two_hospitals_is_two_bills(tmp_path: Path) -> None:
+    tables, paths, shared = same_id_at_two_hospitals(tmp_path, items_hospital=True)
+    _, results, fig = run_files(paths, tmp_path / "o", chunk=10)
+    assert all(not r.rejects for r in results) and fig["totals"]["bills"] == 60
+    out = read_out(tmp_path / "o", "bills").to_pylist()
+    assert len([r for r in out if r["bill_id"] == shared]) == 2
+    assert_equals_reference(tables, tmp_path / "o")
+
+
+def test_items_without_hospital_cannot_name_a_shared_bill_id(tmp_path: Path) -> None:
+    _, paths, shared = same_id_at_two_hospitals(tmp_path, items_hospital=False)
+    r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 1
+    assert "column hospital missing" in r.stderr and repr(shared) in r.stderr
+
+
+def test_bills_without_hospital_column_are_refused(tmp_path: Path) -> None:
+    tables, paths = make_data(tmp_path / "in", n_bills=20, items=3)
+    pq.write_table(tables[0].drop_columns(["hospital"]), paths[0])
+    r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 1 and "column(s) hospital missing" in r.stderr, r.stderr
+    assert not (tmp_path / "o" / "bills").exists()
+
+
+def test_bad_hospital_code_is_a_reject_naming_the_field(tmp_path: Path) -> None:
+    tables, paths = make_data(tmp_path / "in", n_bills=30, items=3, seed=9)
+    b = tables[0].to_pydict()
+    b["hospital"][4] = "H-4"
+    pq.write_table(pa.table(b), paths[0])
+    r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 1
+    assert "bills.parquet row 4: hospital: 'H-4' is not a hospital code" in r.stderr, r.stderr

@@ -32,9 +32,9 @@ def bills_from_tables(bills: pa.Table, items: pa.Table, persons: pa.Table) -> li
         if r.get("tag"):
             p["tags"].append(TagSpan(tag=r["tag"], valid_from=r.get("tag_valid_from"),
                                      valid_to=r.get("tag_valid_to")))  # fmt: skip
-    by_bill: dict[str, list[Item]] = {}
-    for r in items.to_pylist():
-        by_bill.setdefault(r["bill_id"], []).append(Item(
+    by_bill: dict[tuple[str | None, str], list[Item]] = {}
+    for r in items.to_pylist():  # items name their bill by (hospital, bill_id) or bill_id
+        by_bill.setdefault((r.get("hospital"), r["bill_id"]), []).append(Item(
             category=r["category"], qty_e4=r["qty_e4"], unit_price=r["unit_price"],
             amount=r["amount"], unit_price_cap=r["unit_price_cap"],
             selfpay_ratio=r["selfpay_ratio"],
@@ -43,11 +43,13 @@ def bills_from_tables(bills: pa.Table, items: pa.Table, persons: pa.Table) -> li
     for r in bills.to_pylist():
         p = people[r["person_id"]]
         out.append(Bill(
-            id=r["bill_id"], region=r.get("region"),
+            id=r["bill_id"], hospital=r["hospital"], region=r.get("region"),
             person=Person(id=p["id"], birth_date=p["birth_date"], household=p["household"],
                           tags=tuple(p["tags"])),
             hospital_level=r["hospital_level"], admission_date=r["admission_date"],
-            discharge_date=r["discharge_date"], items=tuple(by_bill[r["bill_id"]]),
+            discharge_date=r["discharge_date"],
+            items=tuple(by_bill[(r["hospital"] if "hospital" in items.column_names else None,
+                                 r["bill_id"])]),
         ))  # fmt: skip
     return out
 

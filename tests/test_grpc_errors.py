@@ -82,6 +82,13 @@ BAD_BILLS = {
         "",
     ),
     "unknown region": (dict(YUBEI_BILL, id="bad-9", region="000000"), "region", "'000000'"),
+    "hospital not a code": (dict(YUBEI_BILL, id="bad-10", hospital="H-1"), "hospital", "'H-1'"),
+    "hospital missing": (
+        {k: v for k, v in YUBEI_BILL.items() if k != "hospital"} | {"id": "bad-11"},
+        "hospital",
+        "fixmedins_code",
+    ),
+    "hospital too long": (dict(YUBEI_BILL, id="bad-12", hospital="H" * 31), "hospital", "30"),
 }
 
 

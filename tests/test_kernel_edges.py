@@ -51,7 +51,7 @@ def person(pid: str = "p1", household: str = "h1", birth: date = date(1970, 6, 1
 def bill(bid: str, items: list[dict], who: dict | None = None, level: str = "county",
          admission: date = date(2023, 3, 1), discharge: date | None = None) -> Bill:  # fmt: skip
     return parse_bill({
-        "id": bid, "person": who or person(), "hospital_level": level,
+        "id": bid, "hospital": "H1", "person": who or person(), "hospital_level": level,
         "admission_date": admission, "discharge_date": discharge or admission, "items": items,
     })  # fmt: skip
 

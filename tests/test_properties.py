@@ -298,7 +298,7 @@ def split_cases(draw: Any) -> tuple[PolicySet, list[Bill], list[Bill]]:
         cut = sorted(src.int(0, amount) for _ in range(n_items - 1))
         amounts = [b - a for a, b in zip([0, *cut], [*cut, amount], strict=True)]
         return parse_bill({
-            "id": f"b{i}", "person": person, "hospital_level": level,
+            "id": f"b{i}", "hospital": "H1", "person": person, "hospital_level": level,
             "admission_date": day, "discharge_date": day,
             "items": [{"category": "A", "amount": a} for a in amounts],
         })  # fmt: skip

@@ -439,6 +439,7 @@ def test_registry_holds_every_sample_person(bills):
 def _minimal_bill() -> dict:
     return {
         "id": "x",
+        "hospital": "H1",
         "hospital_level": "county",
         "admission_date": "2019-01-01",
         "discharge_date": "2019-01-01",

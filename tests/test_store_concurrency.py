@@ -88,6 +88,7 @@ def request(i: int, person: str = "p1") -> BillRequest:
     return parse_bill_request(
         {
             "id": f"{person}-bill-{i}",
+            "hospital": "H990001",
             "person_id": person,
             "hospital_level": "county" if i % 2 else "township",
             "admission_date": f"2024-03-{1 + i:02d}",

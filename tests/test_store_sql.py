@@ -163,7 +163,7 @@ def test_settlement_record_round_trip(store: SqlStore) -> None:
     with store.uow() as u:
         assert u.settlements.by_id(rec.settlement_id) == rec
         assert u.settlements.by_request("req-1") == rec
-        assert u.settlements.active_for_bill(req.id) == rec
+        assert u.settlements.active_for_bill(req.hospital, req.id) == rec
         assert u.settlements.for_person("jiang", 2023) == [rec]
         assert u.settlements.for_person("jiang", None) == [rec]
         assert u.settlements.for_person("jiang", 2024) == []
@@ -175,7 +175,7 @@ def test_settlement_record_round_trip(store: SqlStore) -> None:
     rev, _ = svc.reverse(settlement_id=rec.settlement_id, reversal_request_id="undo-1")
     with store.uow() as u:
         assert u.settlements.by_id(rec.settlement_id) == rev
-        assert u.settlements.active_for_bill(req.id) is None
+        assert u.settlements.active_for_bill(req.hospital, req.id) is None
         assert u.settlements.by_fund("390100") == []
         with pytest.raises(NotFound):
             u.settlements.mark_reversed("nope", "x", datetime.now(UTC))
@@ -341,6 +341,7 @@ def test_failure_inside_a_transaction_rolls_back_everything(store: SqlStore) -> 
         rec,
         settlement_id="bad",
         request_id="req-bad",
+        settlement=replace(rec.settlement, bill_id="other-bill"),
         moves=(*rec.moves, AccountMove("nonsense", "x", 2023, "basic", LayerAccount(1, 0, 0, 0))),  # type: ignore[arg-type]
     )
     with pytest.raises(sa.exc.IntegrityError), store.uow() as u:

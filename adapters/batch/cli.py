@@ -47,6 +47,7 @@ def write_rejects(rejects: list[Reject], path: Path) -> None:
         "value": pa.array([None if r.value is None else str(r.value) for r in rejects], pa.string()),
         "rule": pa.array([r.rule for r in rejects], pa.string()),
         "bill_id": pa.array([r.bill_id for r in rejects], pa.string()),
+        "hospital": pa.array([r.hospital for r in rejects], pa.string()),
     })  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     if io.is_csv(path):

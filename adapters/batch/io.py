@@ -1,9 +1,11 @@
 """Parquet and CSV in and out for batch runs (pyarrow), and Arrow <-> engine.columnar columns.
 
 Inputs (column names; extra columns are ignored):
-- bills: bill_id, person_id, hospital_level, admission_date, discharge_date, [household_id],
-  [region]
-- items: bill_id, category, amount, [qty_e4], [unit_price], [unit_price_cap], [selfpay_ratio]
+- bills: bill_id, hospital, person_id, hospital_level, admission_date, discharge_date,
+  [household_id], [region]. A bill is (hospital, bill_id): ``hospital`` is the NHSA
+  fixmedins_code (1 to 30 letters and digits); two hospitals may use one bill id.
+- items: bill_id, [hospital], category, amount, [qty_e4], [unit_price], [unit_price_cap],
+  [selfpay_ratio]. ``hospital`` is needed when a bill id is used by several hospitals.
 - persons: person_id, birth_date, household_id, [tag], [tag_valid_from], [tag_valid_to]
   (one row per person and tag; a person without tags has one row with an empty tag)
 - opening: scope, id, year, layer_id, deductible_used, eligible_cum, paid, selfpay_cum,
@@ -31,12 +33,14 @@ STR, DATE, INT = pa.string(), pa.date32(), pa.int64()
 SCHEMAS: dict[str, dict[str, tuple[pa.DataType, bool]]] = {
     # name: (type as read from CSV, required)
     "bills": {
-        "bill_id": (STR, True), "person_id": (STR, True), "hospital_level": (STR, True),
+        "bill_id": (STR, True), "hospital": (STR, True), "person_id": (STR, True),
+        "hospital_level": (STR, True),
         "admission_date": (DATE, True), "discharge_date": (DATE, True),
         "household_id": (STR, False), "region": (STR, False),
     },
     "items": {
-        "bill_id": (STR, True), "category": (STR, True), "amount": (INT, True),
+        "bill_id": (STR, True), "hospital": (STR, False), "category": (STR, True),
+        "amount": (INT, True),
         "qty_e4": (INT, False), "unit_price": (INT, False), "unit_price_cap": (INT, False),
         "selfpay_ratio": (INT, False),
     },
@@ -193,13 +197,29 @@ def _rows(t: pa.Table, lo: int) -> np.ndarray:
 def bill_cols(t: pa.Table, file: str, lo: int = 0) -> BillCols:
     g = t.column_names
     return BillCols(
-        bill_id=coded(t["bill_id"]), person_id=coded(t["person_id"]),
+        bill_id=coded(t["bill_id"]), hospital=coded(t["hospital"]),
+        person_id=coded(t["person_id"]),
         hospital_level=coded(t["hospital_level"]),
         admission_date=dates(t["admission_date"]), discharge_date=dates(t["discharge_date"]),
         household_id=coded(t["household_id"]) if "household_id" in g else None,
         region=coded(t["region"]) if "region" in g else None,
         row=_rows(t, lo), file=file,
     )  # fmt: skip
+
+
+def bill_key(t: pa.Table | pa.RecordBatch) -> pa.Array | pa.ChunkedArray:
+    """What identifies a bill in a bills or items table: (hospital, bill_id) as one string
+    column when the table has a hospital column, else bill_id alone."""
+    if "hospital" not in t.schema.names:
+        return t.column("bill_id")
+
+    def text(c: Any) -> Any:
+        c = c.cast(pa.string()) if not pa.types.is_string(c.type) else c
+        return pc.fill_null(c, "")
+
+    return pc.binary_join_element_wise(
+        text(_one(t.column("hospital"))), text(_one(t.column("bill_id"))), "\x1f"
+    )
 
 
 def _one(col: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -345,7 +365,9 @@ def row_batches(path: str | Path, kind: str, lo: int, hi: int, columns: list[str
     if is_csv(path):
         yield from read_all(path, kind).select(columns).slice(lo, hi - lo).to_batches()
         return
-    f = pq.ParquetFile(path, read_dictionary=[c for c in ("bill_id", "category") if c in columns])
+    f = pq.ParquetFile(
+        path, read_dictionary=[c for c in ("bill_id", "hospital", "category") if c in columns]
+    )
     start = 0
     for g in range(f.metadata.num_row_groups):
         n = f.metadata.row_group(g).num_rows
@@ -418,7 +440,8 @@ def read_item_cols(
     """Items rows [lo, hi) straight into preallocated numpy columns, one row group at a time
     (memory: the columns plus one row group). Items grouped by bill in the bills' order are
     linked as runs; otherwise (or without ``bill_ids``) the bill_id column is read again and
-    items are linked by id."""
+    items are linked by id (and hospital, when the items have that column). ``bill_ids``:
+    the bills' ``bill_key`` (the same form as the items' key)."""
     path = str(path)
     cols = columns_of(path, "items")
     n = hi - lo
@@ -450,19 +473,24 @@ def read_item_cols(
                 a = pc.fill_null(a, fill[c])
             out[c][pos : pos + m] = a.to_numpy()
         if bill_ids is not None:
-            runs.add(batch.column("bill_id"), pos)
+            runs.add(_one(bill_key(batch)), pos)
         pos += m
         del batch
     assert pos == n, (pos, n)
     starts = runs.bill_start(bill_ids, n) if bill_ids is not None else None
-    link = None
+    link = hosp = None
     if starts is None:
-        link = coded(pa.concat_arrays([
-            b.column("bill_id").cast(pa.string()) for b in row_batches(path, "items", lo, hi,
-                                                                      ["bill_id"])
-        ]) if n else pa.array([], pa.string()))  # fmt: skip
+
+        def column(name: str) -> Coded:
+            return coded(pa.concat_arrays([
+                b.column(name).cast(pa.string()) for b in row_batches(path, "items", lo, hi,
+                                                                     [name])
+            ]) if n else pa.array([], pa.string()))  # fmt: skip
+
+        link = column("bill_id")
+        hosp = column("hospital") if "hospital" in cols else None
     return ItemCols(
-        bill_id=link, bill_start=starts, category=cat, amount=out["amount"],
+        bill_id=link, hospital=hosp, bill_start=starts, category=cat, amount=out["amount"],
         amount_null=nulls.get("amount"), qty_e4=out.get("qty_e4"),
         unit_price=out.get("unit_price"), unit_price_cap=out.get("unit_price_cap"),
         unit_price_cap_null=nulls.get("unit_price_cap"), selfpay_ratio=out.get("selfpay_ratio"),

@@ -6,8 +6,10 @@ them with the kernel and writes its results as ``part-NNNNN.parquet`` files. A p
 households, so no account crosses two parts and the parts can be settled in any order, in any
 process: the files are the same however they were computed.
 
-Inputs must be stored sorted: bills by household_id, discharge_date, admission_date, bill_id;
-items grouped by bill in the bills' order. ``plan`` checks this on a scan of the key columns
+Inputs must be stored sorted: bills by household_id, discharge_date, admission_date, bill_id,
+hospital; items grouped by bill in the bills' order. A bill is (hospital, bill_id): the same id
+at two hospitals is two bills (then the items need a hospital column too), the same
+(hospital, bill_id) twice is an error. ``plan`` checks this on a scan of the key columns
 (memory: a few int64 per bill, never the items) and refuses unsorted input.
 """
 
@@ -31,10 +33,11 @@ from engine.policy.policyset import PolicySet
 
 OUTPUTS = ("bills", "layers", "alerts", "closing")
 SORT_HINT = (
-    "sort the bills by household_id, discharge_date, admission_date, bill_id and store the "
-    "items grouped by bill in the same order, e.g. with polars: "
+    "sort the bills by household_id, discharge_date, admission_date, bill_id, hospital and "
+    "store the items grouped by bill in the same order, e.g. with polars: "
     "pl.scan_parquet(BILLS).sort(['household_id', 'discharge_date', 'admission_date', "
-    "'bill_id']).sink_parquet(OUT) (then join the items on bill_id keeping that order)"
+    "'bill_id', 'hospital']).sink_parquet(OUT) (then join the items on hospital and bill_id "
+    "keeping that order)"
 )
 
 
@@ -82,7 +85,7 @@ class UnsortedInput(io.InputFileError):
 
 
 def _key_order_problem(h: np.ndarray, d: np.ndarray, a: np.ndarray, b: np.ndarray,
-                       na: np.ndarray) -> int:  # fmt: skip
+                       na: np.ndarray, hosp: np.ndarray | None = None) -> int:  # fmt: skip
     """Index i of the first row that sorts before row i-1, or -1."""
     if len(h) < 2:
         return -1
@@ -94,6 +97,9 @@ def _key_order_problem(h: np.ndarray, d: np.ndarray, a: np.ndarray, b: np.ndarra
     lt |= eq & (a[1:] < a[:-1])
     eq &= a[1:] == a[:-1]
     lt |= eq & (b[1:] < b[:-1])
+    if hosp is not None:
+        eq &= b[1:] == b[:-1]
+        lt |= eq & (hosp[1:] < hosp[:-1])
     bad = np.flatnonzero(lt)
     return int(bad[0]) + 1 if len(bad) else -1
 
@@ -102,7 +108,7 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     """Parts of about ``chunk_bills`` bills each, cut at household boundaries; also the
     numbers of bills and items. UnsortedInput if the files are not stored in order."""
     bills_cols = io.columns_of(spec.bills, "bills")
-    io.columns_of(spec.items, "items")
+    items_by_hospital = "hospital" in io.columns_of(spec.items, "items")
     io.columns_of(spec.persons, "persons")
     if "household_id" not in bills_cols:
         raise io.InputFileError(
@@ -112,22 +118,39 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     nb = io.n_rows(spec.bills, "bills")
     keys = io.read_rows(
         spec.bills, "bills", 0, nb,
-        ["household_id", "discharge_date", "admission_date", "bill_id"],
+        ["household_id", "discharge_date", "admission_date", "bill_id", "hospital"],
     )  # fmt: skip
     h = io.coded(keys["household_id"])
     bid = io.coded(keys["bill_id"])
+    hosp = io.coded(keys["hospital"])
     d_raw, a_raw = io.dates(keys["discharge_date"]), io.dates(keys["admission_date"])
     na = np.isnat(d_raw) | np.isnat(a_raw)
     d, a = d_raw.astype(np.int64), a_raw.astype(np.int64)
-    bad = _key_order_problem(h.codes, d, a, bid.codes, na)
+    bad = _key_order_problem(h.codes, d, a, bid.codes, na, hosp.codes)
     if bad >= 0:
+
+        def at(r: int) -> str:
+            return (
+                f"household {h.labels[h.codes[r]]!r}, discharge {d_raw[r]}, admission "
+                f"{a_raw[r]}, bill {bid.labels[bid.codes[r]]!r}, hospital "
+                f"{hosp.labels[hosp.codes[r]]!r}"
+            )
+
         raise UnsortedInput(
-            f"{spec.bills} is not sorted: row {bad} (household {h.labels[h.codes[bad]]!r}, "
-            f"discharge {d_raw[bad]}, admission {a_raw[bad]}, bill {bid.labels[bid.codes[bad]]!r})"
-            f" comes after row {bad - 1} (household {h.labels[h.codes[bad - 1]]!r}, discharge "
-            f"{d_raw[bad - 1]}, admission {a_raw[bad - 1]}, bill "
-            f"{bid.labels[bid.codes[bad - 1]]!r}); {SORT_HINT}"
+            f"{spec.bills} is not sorted: row {bad} ({at(bad)}) comes after row {bad - 1} "
+            f"({at(bad - 1)}); {SORT_HINT}"
         )
+    # a bill is (hospital, bill_id); items name their bill by bill_id (and hospital, if given)
+    key = io.coded(io.bill_key(keys))
+    shared = [] if items_by_hospital else _shared_ids(bid, hosp)
+    if shared:
+        raise io.InputFileError(
+            f"{spec.items}: column hospital missing; bill ids of {spec.bills} used by several "
+            f"hospitals ({', '.join(repr(x) for x in shared[:5])}"
+            f"{f' and {len(shared) - 5} more' if len(shared) > 5 else ''}) need it: add a "
+            "hospital column to the items so that each item names its bill (hospital, bill_id)"
+        )
+    link = key if items_by_hospital else bid
     # cut points at household starts
     starts = np.flatnonzero(np.diff(h.codes) != 0) + 1 if nb else np.zeros(0, np.int64)
     cuts = [0]
@@ -138,29 +161,29 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
             break
         cuts.append(int(starts[j]))
     cuts.append(nb)
-    # bill id -> first bill row
-    first = np.full(len(bid.labels), nb, dtype=np.int64)
-    np.minimum.at(first, bid.codes, np.arange(nb))
+    # bill (key as the items give it) -> first bill row
+    first = np.full(len(link.labels), nb, dtype=np.int64)
+    np.minimum.at(first, link.codes, np.arange(nb))
     # items: runs of one bill id, mapped to the bill's row; must not go backwards
     runs, n_items = io._Runs(), 0
-    for batch in io.iter_column(spec.items, "items", "bill_id"):
+    for batch in _item_keys(spec.items, items_by_hospital):
         runs.add(batch, n_items)
         n_items += len(batch)
     if runs.ok:
         rs = np.concatenate(runs.starts) if runs.starts else np.zeros(0, np.int64)
         labs = np.concatenate(runs.labels) if runs.labels else np.zeros(0, object)
-        if len(labs) == nb and np.array_equal(labs, bid.values()):
+        if len(labs) == nb and np.array_equal(labs, link.values()):
             rp = np.arange(nb)  # the usual case: one run per bill, in the bills' order
         else:
-            pos = C.lookup(bid.labels, labs)
+            pos = C.lookup(link.labels, labs)
             rp = np.where(pos >= 0, first[np.maximum(pos, 0)], -1)
     else:  # null bill ids: look at every batch (nulls are items of no bill)
         run_start, run_pos, n_items = [], [], 0
-        for batch in io.iter_column(spec.items, "items", "bill_id"):
+        for batch in _item_keys(spec.items, items_by_hospital):
             c = io.coded(batch)
             if len(c.codes):
                 s = np.concatenate([[0], np.flatnonzero(np.diff(c.codes) != 0) + 1])
-                pos = C.lookup(bid.labels, c.labels[c.codes[s]])
+                pos = C.lookup(link.labels, c.labels[c.codes[s]])
                 run_start.append(s + n_items)
                 run_pos.append(np.where(pos >= 0, first[np.maximum(pos, 0)], -1))
             n_items += len(batch)
@@ -177,16 +200,19 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
             f"{SORT_HINT}"
         )
     filled = np.maximum(filled, 0)
-    # bill id used again in a later part: reported in that part
+    # (hospital, bill id) used again in a later part: reported in that part
     part_of = np.searchsorted(np.array(cuts), np.arange(nb), side="right") - 1
-    dup = np.flatnonzero(part_of != part_of[first[bid.codes]]) if nb else []
+    first_key = np.full(len(key.labels), nb, dtype=np.int64)
+    np.minimum.at(first_key, key.codes, np.arange(nb))
+    dup = np.flatnonzero(part_of != part_of[first_key[key.codes]]) if nb else []
     extra: dict[int, list[tuple[int, str, Any, str]]] = {}
     for r in dup:
         k = int(part_of[r])
         extra.setdefault(k, []).append((
             int(r - cuts[k]), "bill_id", str(bid.labels[bid.codes[r]]),
-            f"is used by {Path(spec.bills).name} row {int(first[bid.codes[r]])} too; bill ids "
-            "are unique in a batch",
+            f"is used by {Path(spec.bills).name} row {int(first_key[key.codes[r]])} too, at "
+            f"the same hospital {hosp.labels[hosp.codes[r]]!r}; a bill id is unique within "
+            "its hospital",
         ))  # fmt: skip
     parts = []
     for k in range(len(cuts) - 1):
@@ -196,6 +222,27 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
         ihi = int(rs[j_hi]) if j_hi < len(rs) else n_items
         parts.append(Part(k, lo, hi, ilo, ihi, tuple(extra.get(k, ()))))
     return parts, nb, n_items
+
+
+def _shared_ids(bid: C.Coded, hosp: C.Coded) -> list[str]:
+    """Bill ids used by more than one hospital."""
+    pairs = np.unique(bid.codes * max(len(hosp.labels), 1) + hosp.codes)
+    per_id = np.bincount(pairs // max(len(hosp.labels), 1), minlength=len(bid.labels))
+    return [str(x) for x in bid.labels[per_id > 1]]
+
+
+def _item_keys(path: str, by_hospital: bool) -> Iterator[Any]:
+    """The items' bill key (``io.bill_key``), batch by batch."""
+    if not by_hospital:
+        yield from io.iter_column(path, "items", "bill_id")
+        return
+    if io.is_csv(path):
+        yield from io.bill_key(io.read_all(path, "items")).chunks
+        return
+    import pyarrow.parquet as pq
+
+    for b in pq.ParquetFile(path).iter_batches(batch_size=1 << 20, columns=["bill_id", "hospital"]):
+        yield io.bill_key(b)
 
 
 # --------------------------------------------------------------------------- one part
@@ -238,8 +285,10 @@ def settle_part(spec: Spec, part: Part) -> PartResult:
     bt = io.read_rows(spec.bills, "bills", part.bill_lo, part.bill_hi,
                       io.columns_of(spec.bills, "bills"))  # fmt: skip
     bc = io.bill_cols(bt, Path(spec.bills).name, part.bill_lo)
+    by_hospital = "hospital" in io.columns_of(spec.items, "items")
+    runs_key = io.coded(io.bill_key(bt)) if by_hospital else bc.bill_id
     del bt
-    ic = io.read_item_cols(spec.items, part.item_lo, part.item_hi, bc.bill_id)
+    ic = io.read_item_cols(spec.items, part.item_lo, part.item_hi, runs_key)
     pcols = persons_for(spec, bc.person_id)
     opening = _opening(spec.opening) if spec.opening else None
     prep = C.prepare_columns(

@@ -92,8 +92,11 @@ def settle(
         return
     order = sorted(
         range(len(bill_list)),
-        key=lambda i: (bill_list[i].discharge_date, bill_list[i].admission_date, bill_list[i].id),
-    )
+        key=lambda i: (
+            bill_list[i].discharge_date, bill_list[i].admission_date, bill_list[i].id,
+            bill_list[i].hospital,
+        ),
+    )  # fmt: skip
     for i in order:
         s, b = result.settlements[i], bill_list[i]
         print_slip(
@@ -182,7 +185,7 @@ def policy_whatif(
     out.print(f"{len(changed)} bill(s) change")
     for a, b in changed[:50]:
         out.print(
-            f"  {a.bill_id}: window {yuan(a.window_pay)} -> {yuan(b.window_pay)}, "
+            f"  {a.hospital}/{a.bill_id}: window {yuan(a.window_pay)} -> {yuan(b.window_pay)}, "
             f"net {yuan(a.net_selfpay)} -> {yuan(b.net_selfpay)}",
             highlight=False,
         )

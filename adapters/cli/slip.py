@@ -16,7 +16,7 @@ from engine.result import Settlement
 
 def slip(s: Settlement, table: PolicyTable | None = None, *, zh: bool = True) -> Table:
     t = Table(
-        title=f"Settlement slip 结算单 · bill {s.bill_id} · person {s.person_id} · "
+        title=f"Settlement slip 结算单 · hospital {s.hospital} · bill {s.bill_id} · person {s.person_id} · "
         f"{s.discharge_date} · policy {s.policy}",
         show_lines=False,
     )

@@ -153,6 +153,7 @@ def pack_bills(
     levels: dict[str, int] = {}
     p = pb.PackedBills(
         bill_ids=[b["id"] for b in bills],
+        hospitals=[str(b.get("hospital", "")) for b in bills],
         person_ids=[b.get("person_id") or b["person"]["id"] for b in bills],
         admission_dates=[str(b["admission_date"]) for b in bills],
         discharge_dates=[str(b["discharge_date"]) for b in bills],

@@ -69,6 +69,7 @@ def bill_dict(b: pb.Bill) -> dict[str, Any]:
     """The bill as the plain data a JSON bill would be (empty region = None)."""
     d: dict[str, Any] = {
         "id": b.id,
+        "hospital": b.hospital,
         "person_id": b.person_id,
         "hospital_level": b.hospital_level,
         "admission_date": b.admission_date,
@@ -109,6 +110,7 @@ def bill_to_pb(data: dict[str, Any]) -> pb.Bill:
     person_id = data.get("person_id") or (data.get("person") or {}).get("id", "")
     return pb.Bill(
         id=str(data.get("id", "")),
+        hospital=str(data.get("hospital", "")),
         region=str(data.get("region") or ""),
         person_id=str(person_id),
         hospital_level=str(data.get("hospital_level", "")),
@@ -197,8 +199,9 @@ def layer_pb(r: LayerResult) -> pb.LayerResult:
 def result_pb(s: Settlement) -> pb.SettlementResult:
     b = s.buckets
     return pb.SettlementResult(
-        bill_id=s.bill_id, person_id=s.person_id, household=s.household, region=s.region,
-        policy=s.policy, year=s.year, discharge_date=s.discharge_date.isoformat(),
+        bill_id=s.bill_id, hospital=s.hospital, person_id=s.person_id, household=s.household,
+        region=s.region, policy=s.policy, year=s.year,
+        discharge_date=s.discharge_date.isoformat(),
         admission_no=s.admission_no,
         buckets=pb.Buckets(
             total=b.total, out_of_catalogue=b.out_of_catalogue, over_limit=b.over_limit,
@@ -264,8 +267,9 @@ def policy_pb(v: PolicyVersion, *, in_force: bool, text: bool) -> pb.PolicyVersi
 def settlement_from_pb(m: pb.SettlementResult) -> Settlement:
     b = m.buckets
     return Settlement(
-        bill_id=m.bill_id, person_id=m.person_id, household=m.household, region=m.region,
-        policy=m.policy, year=m.year, discharge_date=date.fromisoformat(m.discharge_date),
+        bill_id=m.bill_id, hospital=m.hospital, person_id=m.person_id, household=m.household,
+        region=m.region, policy=m.policy, year=m.year,
+        discharge_date=date.fromisoformat(m.discharge_date),
         admission_no=m.admission_no,
         buckets=Buckets(b.total, b.in_scope, b.pre_selfpay, b.over_limit, b.out_of_catalogue),
         layers=tuple(

@@ -273,6 +273,7 @@ def _sample_bill(table: Any) -> Bill:
     day = table.effective_from
     return Bill(
         id="__warmup__",
+        hospital="WARMUP",
         region=table.region.code,
         person=Person(
             id="__warmup__",

@@ -167,7 +167,7 @@ def _check_packed(p: pb.PackedBills) -> tuple[int, int, np.ndarray]:
     nb = len(p.bill_ids)
     off = np.array(p.item_offsets, dtype=np.int64)
     problems = []
-    for name in ("person_ids", "level_index", "admission_dates", "discharge_dates"):
+    for name in ("hospitals", "person_ids", "level_index", "admission_dates", "discharge_dates"):
         if len(getattr(p, name)) != nb:
             problems.append(
                 Problem(f"packed.{name}", len(getattr(p, name)), f"entries; expected {nb}")
@@ -242,6 +242,7 @@ def packed_requests(p: pb.PackedBills) -> list[tuple[str, BillRequest]]:
             items.append(it)
         d: dict[str, Any] = {
             "id": p.bill_ids[b],
+            "hospital": p.hospitals[b],
             "person_id": p.person_ids[b],
             "hospital_level": p.levels[p.level_index[b]],
             "admission_date": p.admission_dates[b],
@@ -267,6 +268,7 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
     levels = np.array(list(p.levels), dtype=object)
     bills = col.BillCols(
         bill_id=np.array(list(p.bill_ids), dtype=object),
+        hospital=np.array(list(p.hospitals), dtype=object),
         person_id=np.array(list(p.person_ids), dtype=object),
         hospital_level=levels[np.array(p.level_index, dtype=np.int64)]
         if nb

@@ -54,6 +54,7 @@ JIANG = {
 
 YUBEI_BILL = {
     "id": "yubei-1",
+    "hospital": "H500112001",
     "region": "500112",
     "person_id": "jiang",
     "hospital_level": "level2",
@@ -155,6 +156,7 @@ def chain_bill(i: int, person: str = "wang", n_items: int = 6, seed: int = 0) ->
     items[0]["amount"] += 300000 * (1 + i % 5)  # a big in-scope item, varying
     return {
         "id": f"{person}-{i}",
+        "hospital": "H990001001",
         "region": "990001",
         "person_id": person,
         "hospital_level": ["township", "county", "city"][i % 3],

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from engine.accounts import YearAccounts
 from engine.bill import Person
-from engine.errors import DuplicateRequest
+from engine.errors import BillSettled, DuplicateRequest
 from engine.policy.model import PolicyTable
 from engine.service.ports import LockKey, PolicyVersion, SettlementRecord, lock_order
 
@@ -68,13 +68,10 @@ class _Settlements:
     def by_request(self, request_id: str) -> SettlementRecord | None:
         return next((r for r in self._all().values() if r.request_id == request_id), None)
 
-    def active_for_bill(self, bill_id: str) -> SettlementRecord | None:
+    def active_for_bill(self, hospital: str, bill_id: str) -> SettlementRecord | None:
+        key = (hospital, bill_id)
         return next(
-            (
-                r
-                for r in self._all().values()
-                if r.settlement.bill_id == bill_id and r.status == "settled"
-            ),
+            (r for r in self._all().values() if r.status == "settled" and _bill_key(r) == key),
             None,
         )
 
@@ -105,6 +102,10 @@ class _Settlements:
             key=lambda r: (r.created_at, r.settlement_id),
         )
         return rows if limit is None else rows[:limit]
+
+
+def _bill_key(r: SettlementRecord) -> tuple[str, str]:
+    return (r.settlement.hospital, r.settlement.bill_id)
 
 
 class _Registry:
@@ -184,6 +185,14 @@ class MemoryUnitOfWork:
                     o.request_id == r.request_id for o in self.s.settlements.values()
                 ):
                     raise DuplicateRequest(r.request_id)
+            # as the SQL store's partial unique index: one active settlement per bill
+            merged = {**self.s.settlements, **self.staged_s}
+            active: set[tuple[str, str]] = set()
+            for r in merged.values():
+                if r.status == "settled":
+                    if _bill_key(r) in active:
+                        raise BillSettled(*_bill_key(r))
+                    active.add(_bill_key(r))
             self.s.person_acc.update(self.staged_p)
             self.s.household_acc.update(self.staged_h)
             self.s.settlements.update(self.staged_s)

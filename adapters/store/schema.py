@@ -95,6 +95,9 @@ settlements = sa.Table(
     sa.Column("settlement_id", sa.String(64), primary_key=True),
     sa.Column("request_id", sa.String(128), nullable=False),
     sa.Column("bill_id", sa.String(64), nullable=False),
+    # the hospital's code (NHSA fixmedins_code): a bill is (hospital, bill_id); '' for rows
+    # settled before migration 0002 whose stored bill had no hospital
+    sa.Column("hospital", sa.String(30), nullable=False, server_default=""),
     sa.Column("bill_digest", sa.String(64), nullable=False),
     sa.Column("person_id", sa.String(64), nullable=False),
     sa.Column("household", sa.String(64), nullable=False),
@@ -115,6 +118,17 @@ settlements = sa.Table(
 )
 sa.Index("ix_settlements_person_year", settlements.c.person_id, settlements.c.year)
 sa.Index("ix_settlements_bill_id", settlements.c.bill_id)
+# A bill settled and not reversed cannot be settled again: at most one active settlement per
+# (hospital, bill_id), enforced by the database (two racing windows cannot both commit).
+ACTIVE_BILL_UNIQUE = "uq_settlements_active_bill"
+sa.Index(
+    ACTIVE_BILL_UNIQUE,
+    settlements.c.hospital,
+    settlements.c.bill_id,
+    unique=True,
+    sqlite_where=sa.text("status = 'settled'"),
+    postgresql_where=sa.text("status = 'settled'"),
+)
 
 settlement_moves = sa.Table(
     "settlement_moves",

@@ -38,6 +38,7 @@ class Coded:
 @dataclass
 class BillCols:
     bill_id: np.ndarray
+    hospital: np.ndarray  # NHSA fixmedins_code: a bill is (hospital, bill_id)
     person_id: np.ndarray
     hospital_level: np.ndarray
     admission_date: np.ndarray
@@ -56,7 +57,8 @@ class ItemCols:
     category: np.ndarray  # 1/2/3 or 'A'/'B'/'C' (NHSA '01'/'02'/'03', 甲/乙/丙)
     amount: np.ndarray
     amount_null: np.ndarray | None = None
-    bill_id: np.ndarray | None = None  # link by bill id ...
+    bill_id: np.ndarray | None = None  # link by bill id (and hospital, if given) ...
+    hospital: np.ndarray | None = None  # needed when one bill id is used by two hospitals
     bill_row: np.ndarray | None = None  # ... or by position in the bills table ...
     bill_start: np.ndarray | None = None  # ... or as runs: bill b's items are rows
     #   bill_start[b]:bill_start[b+1] (items grouped by bill in the bills' order; no copy)
@@ -122,9 +124,11 @@ class Reject:
     value: Any
     rule: str
     bill_id: str | None = None  # the bill left out because of it (None: no bill)
+    hospital: str | None = None  # and its hospital
 
     def __str__(self) -> str:
-        bill = f" (bill {self.bill_id!r} not settled)" if self.bill_id is not None else ""
+        at = f" of hospital {self.hospital!r}" if self.hospital else ""
+        bill = f" (bill {self.bill_id!r}{at} not settled)" if self.bill_id is not None else ""
         return f"{self.file} row {self.row}: {self.field}: {self.value!r} {self.rule}{bill}"
 
 
@@ -154,14 +158,17 @@ class Rejects:
             self.items.append((rows[idx], file, field, vals, rules, b))
         return idx
 
-    def build(self, bill_ids: np.ndarray) -> list[Reject]:
+    def build(self, bill_ids: np.ndarray, hospitals: Any = None) -> list[Reject]:
         out: list[Reject] = []
         for rows, file, fld, vals, rule, bills in self.items:
             for k in range(len(rows)):
-                bid = None
+                bid = hosp = None
                 if bills is not None and bills[k] >= 0:
-                    bid = _py(plain_at(bill_ids, np.array([bills[k]]))[0])
-                out.append(Reject(int(rows[k]), file, fld, _py(vals[k]), str(rule[k]), bid))
+                    at = np.array([bills[k]])
+                    bid = _py(plain_at(bill_ids, at)[0])
+                    if hospitals is not None:
+                        hosp = _py(plain_at(hospitals, at)[0])
+                out.append(Reject(int(rows[k]), file, fld, _py(vals[k]), str(rule[k]), bid, hosp))
         out.sort(key=lambda r: (r.file, r.row, r.field))
         return out
 
@@ -240,6 +247,16 @@ def factor(a: Any) -> tuple[np.ndarray, np.ndarray]:
             a = a.astype(str)  # numpy sorts fixed-width strings much faster than objects
     u, inv = np.unique(a, return_inverse=True)
     return u, inv.astype(np.int64).reshape(-1)
+
+
+def no_nulls(a: Any) -> Any:
+    """A string column with None as ''."""
+    if isinstance(a, Coded):
+        return a if not any(v is None for v in a.labels) else Coded(a.codes, no_nulls(a.labels))
+    a = np.asarray(a)
+    if a.dtype == object and any(v is None for v in a):
+        a = np.array(["" if v is None else v for v in a], dtype=object)
+    return a
 
 
 def take(a: Any, idx: np.ndarray) -> Any:

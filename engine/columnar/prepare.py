@@ -10,7 +10,7 @@ import numpy as np
 from engine import kernel as K
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import KernelBatch, chunks_at_households
-from engine.bill import MAX_ITEMS_PER_BILL
+from engine.bill import HOSPITAL_RULE, MAX_ITEMS_PER_BILL, is_hospital_code
 from engine.columnar.inputs import (
     DAY_MAX,
     DAY_MIN,
@@ -29,6 +29,7 @@ from engine.columnar.inputs import (
     empty_id,
     factor,
     lookup,
+    no_nulls,
     plain_at,
     rows_of,
     take,
@@ -163,20 +164,32 @@ def prepare_columns(
     )  # fmt: skip
     bad |= early
 
+    # a bill is (hospital, bill id): the same id at two hospitals is two bills
+    hosp = no_nulls(bills.hospital)
+    hosp_u, hosp_code = factor(hosp)
+    hosp_ok = np.array([is_hospital_code(str(h)) for h in hosp_u], dtype=bool)
+    bad_hosp = ~hosp_ok[hosp_code] if nb else np.zeros(0, dtype=bool)
+    rj.add(bad_hosp, brow, bf, "hospital", hosp, HOSPITAL_RULE, bidx)
+    bad |= bad_hosp
     bu, bcode = factor(bills.bill_id)
+    nh = max(len(hosp_u), 1)
+    bkey = bcode * nh + hosp_code
     if nb:
-        o = np.argsort(bcode, kind="stable")
+        o = np.argsort(bkey, kind="stable")
         dup = np.zeros(nb, dtype=bool)
-        dup[o[1:]] = bcode[o[1:]] == bcode[o[:-1]]
-        first_of = np.full(len(bu), nb, dtype=np.int64)
-        np.minimum.at(first_of, bcode, np.arange(nb))
+        dup[o[1:]] = bkey[o[1:]] == bkey[o[:-1]]
+        key_u, key_first = np.unique(bkey, return_index=True)
+        first_of = key_first[np.searchsorted(key_u, bkey)]
         rj.add(
             dup, brow, bf, "bill_id", bills.bill_id,
-            np.array([f"is used by {bf} row {brow[first_of[c]]} too; bill ids are unique in a "
-                      "batch" for c in bcode], dtype=object) if dup.any() else "",
+            np.array([f"is used by {bf} row {brow[first_of[i]]} too, at the same hospital "
+                      f"{hosp_u[hosp_code[i]]!r}; a bill id is unique within its hospital"
+                      for i in range(nb)], dtype=object) if dup.any() else "",
             bidx,
         )  # fmt: skip
         bad |= dup
+    else:
+        key_u, key_first = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     for b, fld, val, rule in extra_rejects or ():
         rj.add(bidx == b, brow, bf, fld, val, rule, bidx)
         bad[b] = True
@@ -283,14 +296,29 @@ def prepare_columns(
         if items.bill_id is None:
             raise ValueError(f"{itf}: give bill_id or bill_row to link items to bills")
         code = lookup(bu, items.bill_id)
-        first_b = np.full(len(bu), -1, dtype=np.int64)
-        if nb:
-            first_b[bcode[::-1]] = np.arange(nb)[::-1]  # the first bill with that id
-        ib = np.where(code >= 0, first_b[np.maximum(code, 0)], -1) if ni else code
-        link_field, link_vals = "bill_id", items.bill_id
+        if items.hospital is not None:  # by (hospital, bill id)
+            hc_i = lookup(hosp_u, no_nulls(items.hospital))
+            ikey = np.where((code >= 0) & (hc_i >= 0), code * nh + hc_i, -1)
+            kpos = lookup(key_u, ikey) if len(key_u) else np.full(ni, -1, dtype=np.int64)
+            ib = np.where((ikey >= 0) & (kpos >= 0), key_first[np.maximum(kpos, 0)], -1)
+            link_field, link_vals = "bill_id", items.bill_id
+        else:  # by bill id alone: only where the id names the bills of one hospital
+            first_b = np.full(len(bu), -1, dtype=np.int64)
+            if nb:
+                first_b[bcode[::-1]] = np.arange(nb)[::-1]  # the first bill with that id
+            hospitals_of = np.bincount(key_u // nh, minlength=len(bu)) if nb else first_b
+            ib = np.where(code >= 0, first_b[np.maximum(code, 0)], -1) if ni else code
+            several = (code >= 0) & (hospitals_of[np.maximum(code, 0)] > 1) if ni else code < 0
+            rj.add(
+                several, irow, itf, "bill_id", items.bill_id,
+                f"names bills of several hospitals in {bf}; give {itf} a hospital column "
+                "(a bill is identified by hospital and bill id)", None,
+            )  # fmt: skip
+            ib = np.where(several, -2, ib)
+            link_field, link_vals = "bill_id", items.bill_id
     if bs is None:
         rj.add(
-            ib < 0, irow, itf, link_field, link_vals,
+            ib == -1, irow, itf, link_field, link_vals,
             f"names no bill of the bills table ({bf}); every item belongs to a bill", None,
         )  # fmt: skip
         linked: Any = ib >= 0
@@ -392,7 +420,8 @@ def prepare_columns(
     # ---- keep the good bills, in settlement order
     keep = np.flatnonzero(~bad)
     hu_code = hc[keep]
-    order = np.lexsort((bcode[keep], adm[keep], dis[keep], hu_code))
+    # settlement order: household, discharge, admission, bill id, hospital (domain.md 6, 12)
+    order = np.lexsort((hosp_code[keep], bcode[keep], adm[keep], dis[keep], hu_code))
     kept = keep[order]
     n = len(kept)
     sel: np.ndarray | None
@@ -452,7 +481,7 @@ def prepare_columns(
     )  # fmt: skip
     region = Coded(rcode[kept], np.asarray(rnames, dtype=object))
     return Prepared(
-        kb=kb, bills=bills, kept=kept, rejects=rj.build(bills.bill_id),
+        kb=kb, bills=bills, kept=kept, rejects=rj.build(bills.bill_id, hosp),
         region=region, person=Coded(pk, pu), household=Coded(hc[kept], hu), year=year,
         admission=adm[kept], discharge=dis[kept], pslot_keys=pslot_keys, hslot_keys=hslot_keys,
     )  # fmt: skip

@@ -40,6 +40,7 @@ def bill_columns(prep: Prepared) -> dict[str, Any]:
     out: dict[str, Any] = {
         "row": rows_of(prep.bills.row, len(prep.bills))[prep.kept],
         "bill_id": bid,
+        "hospital": take(prep.bills.hospital, prep.kept),
         "person_id": prep.person,
         "household_id": prep.household,
         "region": prep.region,
@@ -107,8 +108,10 @@ def layer_columns(prep: Prepared) -> dict[str, Any]:
     vi = o[:, K.F_VARIANT]
     vcode = np.where(vi >= 0, pl * V + vi, P * L * V)
     bid = take(prep.bills.bill_id, prep.kept)
+    hosp = take(prep.bills.hospital, prep.kept)
     return {
         "bill_id": take(bid, b) if isinstance(bid, Coded) else Coded(b, bid),
+        "hospital": take(hosp, b) if isinstance(hosp, Coded) else Coded(b, hosp),
         "year": prep.year[b],
         "layer_no": li,
         "layer_id": Coded(pl, per_layer(lambda la: la.id)),
@@ -152,6 +155,7 @@ def alert_columns(prep: Prepared) -> dict[str, Any]:
             ids[pi * L + lj] = layer.id
     return {
         "bill_id": plain_at(prep.bills.bill_id, prep.kept[b]),
+        "hospital": plain_at(prep.bills.hospital, prep.kept[b]),
         "person_id": plain_at(prep.person, b),
         "household_id": plain_at(prep.household, b),
         "layer_id": Coded(kb.b_policy[b] * L + li, ids),
@@ -214,6 +218,7 @@ def columns_from_bills(
     region = [b.region for b in bills]
     bc = BillCols(
         bill_id=ids,
+        hospital=np.array([b.hospital for b in bills], dtype=object),
         person_id=np.array([b.person.id for b in bills], dtype=object),
         household_id=np.array([b.person.household for b in bills], dtype=object),
         region=None if all(r is None for r in region) else np.array(region, dtype=object),

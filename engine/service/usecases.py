@@ -22,6 +22,7 @@ from engine.accounts import YearAccounts
 from engine.bill import Bill, BillRequest, Person
 from engine.checks import check_bill
 from engine.errors import (
+    BillSettled,
     Conflict,
     DuplicateRequest,
     InputError,
@@ -233,13 +234,10 @@ class SettlementService:
             found = uow.settlements.by_request(request_id)  # a twin may have won the lock
             if found is not None:
                 return self._replay(found, d, request_id), True
-            active = uow.settlements.active_for_bill(bill.id)
-            if active is not None:
-                raise Conflict(
-                    f"bill {bill.id!r} is already settled as settlement "
-                    f"{active.settlement_id} (request {active.request_id!r}); "
-                    "reverse that settlement first to settle the bill again"
-                )
+            # a bill is (hospital, id); the store's unique index on active settlements backs
+            # this check when two requests race past it (BillSettled from add or commit)
+            if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
+                raise BillSettled(bill.hospital, bill.id)  # names no other settlement
             out = self._settle(uow, bill)
             y = bill.year
             moves = tuple(
@@ -262,7 +260,7 @@ class SettlementService:
             try:
                 uow.settlements.add(rec)
                 uow.commit()
-            except DuplicateRequest:
+            except (DuplicateRequest, BillSettled):  # a twin of this request may have won
                 uow.rollback()
                 with self._uow() as again:
                     twin = again.settlements.by_request(request_id)

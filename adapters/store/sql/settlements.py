@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from adapters.store import schema as T
 from adapters.store.sql.rows import _chunks, _flat, _values
 from engine.accounts import ACCOUNT_FIELDS, LayerAccount
-from engine.errors import DuplicateRequest, NotFound
+from engine.errors import BillSettled, DuplicateRequest, NotFound
 from engine.result import Settlement
 from engine.service.ports import AccountMove, SettlementRecord
 
@@ -32,11 +32,11 @@ _BY_ID = f"SELECT {_HEAD_COLS} FROM settlements WHERE settlement_id = :id"
 _BY_REQUEST = f"SELECT {_HEAD_COLS} FROM settlements WHERE request_id = :id"
 _MOVES_OF = f"SELECT {_MOVE_COLS} FROM settlement_moves WHERE settlement_id = :id ORDER BY position"
 _ACTIVE = (
-    "SELECT settlement_id FROM settlements WHERE bill_id = :id AND status = 'settled' "
-    "ORDER BY created_at LIMIT 1"
+    "SELECT settlement_id FROM settlements WHERE hospital = :h AND bill_id = :id "
+    "AND status = 'settled' ORDER BY created_at LIMIT 1"
 )
 _SETTLEMENT_COLS = (
-    "settlement_id", "request_id", "bill_id", "bill_digest", "person_id", "household",
+    "settlement_id", "request_id", "bill_id", "hospital", "bill_digest", "person_id", "household",
     "region", "year", "total", "funds_total", "window_pay", "net_selfpay", "status",
     "created_at", "reversed_at", "reversal_request_id", "bill", "settlement",
 )  # fmt: skip
@@ -79,8 +79,10 @@ def _unnest_insert(name: str, table: str, cols: tuple[str, ...]) -> str:
 
 # PostgreSQL: the settlement, its moves and its layer rows in one statement of constant text
 # (rows as arrays). It is sent with COMMIT; a taken request id fails it (unique violation of
-# uq_settlements_request_id -> DuplicateRequest) and the whole transaction with it.
+# uq_settlements_request_id -> DuplicateRequest), as does a bill with an active settlement
+# (uq_settlements_active_bill -> BillSettled), and the whole transaction with it.
 REQUEST_UNIQUE = "uq_settlements_request_id"
+ACTIVE_BILL_UNIQUE = T.ACTIVE_BILL_UNIQUE
 _ADD_ALL_PG = (
     f"WITH s AS ({_ADD.split(' ON CONFLICT')[0]} RETURNING settlement_id)"
     + _unnest_insert("m", "settlement_moves", _M_COLS)
@@ -141,8 +143,8 @@ class Settlements:
     def by_request(self, request_id: str) -> SettlementRecord | None:
         return self._one(_BY_REQUEST, request_id)
 
-    def active_for_bill(self, bill_id: str) -> SettlementRecord | None:
-        row = self.u.run(_ACTIVE, {"id": bill_id}).fetchone()
+    def active_for_bill(self, hospital: str, bill_id: str) -> SettlementRecord | None:
+        row = self.u.run(_ACTIVE, {"h": hospital, "id": bill_id}).fetchone()
         return None if row is None else self.by_id(row[0])
 
     def add(self, record: SettlementRecord) -> None:
@@ -153,6 +155,7 @@ class Settlements:
             "settlement_id": sid,
             "request_id": record.request_id,
             "bill_id": s.bill_id,
+            "hospital": s.hospital,
             "bill_digest": record.bill_digest,
             "person_id": s.person_id,
             "household": s.household,
@@ -209,7 +212,13 @@ class Settlements:
                     row[f"{name}_{c}"] = [r[c] for r in rows]
             self.u.defer(_ADD_ALL_PG, row, record.request_id)
             return
-        if self.u.run(_ADD, row, write=True).fetchone() is None:
+        try:
+            added = self.u.run(_ADD, row, write=True).fetchone()
+        except sa.exc.IntegrityError as err:  # ON CONFLICT covers the request id only
+            if "settlements.hospital, settlements.bill_id" in str(err.orig):
+                raise BillSettled(s.hospital, s.bill_id) from None
+            raise
+        if added is None:
             raise DuplicateRequest(record.request_id)
         if moves:
             sql = _add_rows_sql("settlement_moves", _M_COLS, len(moves))

@@ -23,8 +23,8 @@ from adapters.store.sql.connect import (
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.registry import Registry
 from adapters.store.sql.rows import Dialect
-from adapters.store.sql.settlements import REQUEST_UNIQUE, Settlements
-from engine.errors import DuplicateRequest
+from adapters.store.sql.settlements import ACTIVE_BILL_UNIQUE, REQUEST_UNIQUE, Settlements
+from engine.errors import BillSettled, DuplicateRequest
 from engine.policy.load import parse_table
 from engine.policy.model import PolicyTable
 from engine.service.ports import LockKey, lock_order
@@ -190,7 +190,8 @@ class SqlUnitOfWork:
     def defer(self, sql: str, params: dict[str, Any], request_id: str | None = None) -> None:
         """A write whose result is not needed: on PostgreSQL it waits for the next read or
         COMMIT and goes with it in one pipeline; on SQLite it runs now. ``request_id``
-        marks the settlement insert, whose unique violation becomes DuplicateRequest."""
+        marks the settlement insert, whose unique violations become DuplicateRequest (request
+        id) or BillSettled (the bill's active settlement)."""
         if self.s.sqlite:
             self.run(sql, params, write=True)
             return
@@ -209,9 +210,13 @@ class SqlUnitOfWork:
                 if commit:
                     raw.commit()
         except self.s.x.errors as err:
-            if getattr(getattr(err, "diag", None), "constraint_name", "") == REQUEST_UNIQUE:
+            constraint = getattr(getattr(err, "diag", None), "constraint_name", "")
+            if constraint == REQUEST_UNIQUE:
                 rid = next((r for _, _, r in pending if r is not None), "")
                 raise DuplicateRequest(rid) from err
+            if constraint == ACTIVE_BILL_UNIQUE:
+                p = next((p for _, p, r in pending if r is not None), {})
+                raise BillSettled(p.get("hospital", ""), p.get("bill_id", "")) from None
             sql = "; ".join(q for q, _, _ in pending)
             raise sa.exc.DBAPIError.instance(
                 sql, {}, err, self.s.x.errors, hide_parameters=True

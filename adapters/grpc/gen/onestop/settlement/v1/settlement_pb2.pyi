@@ -37,7 +37,7 @@ class Item(_message.Message):
     def __init__(self, code: _Optional[str] = ..., name: _Optional[str] = ..., category: _Optional[str] = ..., qty_e4: _Optional[int] = ..., unit_price: _Optional[int] = ..., amount: _Optional[int] = ..., unit_price_cap: _Optional[int] = ..., selfpay_ratio: _Optional[int] = ...) -> None: ...
 
 class Bill(_message.Message):
-    __slots__ = ("id", "region", "person_id", "hospital_level", "admission_date", "discharge_date", "items")
+    __slots__ = ("id", "region", "person_id", "hospital_level", "admission_date", "discharge_date", "items", "hospital")
     ID_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class Bill(_message.Message):
     ADMISSION_DATE_FIELD_NUMBER: _ClassVar[int]
     DISCHARGE_DATE_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    HOSPITAL_FIELD_NUMBER: _ClassVar[int]
     id: str
     region: str
     person_id: str
@@ -52,7 +53,8 @@ class Bill(_message.Message):
     admission_date: str
     discharge_date: str
     items: _containers.RepeatedCompositeFieldContainer[Item]
-    def __init__(self, id: _Optional[str] = ..., region: _Optional[str] = ..., person_id: _Optional[str] = ..., hospital_level: _Optional[str] = ..., admission_date: _Optional[str] = ..., discharge_date: _Optional[str] = ..., items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ...) -> None: ...
+    hospital: str
+    def __init__(self, id: _Optional[str] = ..., region: _Optional[str] = ..., person_id: _Optional[str] = ..., hospital_level: _Optional[str] = ..., admission_date: _Optional[str] = ..., discharge_date: _Optional[str] = ..., items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ..., hospital: _Optional[str] = ...) -> None: ...
 
 class Buckets(_message.Message):
     __slots__ = ("total", "out_of_catalogue", "over_limit", "pre_selfpay", "in_scope")
@@ -139,7 +141,7 @@ class Alert(_message.Message):
     def __init__(self, person_id: _Optional[str] = ..., household: _Optional[str] = ..., layer_id: _Optional[str] = ..., year: _Optional[int] = ..., selfpay_cum: _Optional[int] = ..., relief: _Optional[int] = ...) -> None: ...
 
 class SettlementResult(_message.Message):
-    __slots__ = ("bill_id", "person_id", "household", "region", "policy", "year", "discharge_date", "admission_no", "buckets", "layers", "window_pay", "net_selfpay", "funds_total", "alerts", "admissions_after", "explanation")
+    __slots__ = ("bill_id", "person_id", "household", "region", "policy", "year", "discharge_date", "admission_no", "buckets", "layers", "window_pay", "net_selfpay", "funds_total", "alerts", "admissions_after", "explanation", "hospital")
     BILL_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
     HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +158,7 @@ class SettlementResult(_message.Message):
     ALERTS_FIELD_NUMBER: _ClassVar[int]
     ADMISSIONS_AFTER_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    HOSPITAL_FIELD_NUMBER: _ClassVar[int]
     bill_id: str
     person_id: str
     household: str
@@ -172,7 +175,8 @@ class SettlementResult(_message.Message):
     alerts: _containers.RepeatedCompositeFieldContainer[Alert]
     admissions_after: int
     explanation: _containers.RepeatedCompositeFieldContainer[ExplanationLine]
-    def __init__(self, bill_id: _Optional[str] = ..., person_id: _Optional[str] = ..., household: _Optional[str] = ..., region: _Optional[str] = ..., policy: _Optional[str] = ..., year: _Optional[int] = ..., discharge_date: _Optional[str] = ..., admission_no: _Optional[int] = ..., buckets: _Optional[_Union[Buckets, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerResult, _Mapping]]] = ..., window_pay: _Optional[int] = ..., net_selfpay: _Optional[int] = ..., funds_total: _Optional[int] = ..., alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., admissions_after: _Optional[int] = ..., explanation: _Optional[_Iterable[_Union[ExplanationLine, _Mapping]]] = ...) -> None: ...
+    hospital: str
+    def __init__(self, bill_id: _Optional[str] = ..., person_id: _Optional[str] = ..., household: _Optional[str] = ..., region: _Optional[str] = ..., policy: _Optional[str] = ..., year: _Optional[int] = ..., discharge_date: _Optional[str] = ..., admission_no: _Optional[int] = ..., buckets: _Optional[_Union[Buckets, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerResult, _Mapping]]] = ..., window_pay: _Optional[int] = ..., net_selfpay: _Optional[int] = ..., funds_total: _Optional[int] = ..., alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., admissions_after: _Optional[int] = ..., explanation: _Optional[_Iterable[_Union[ExplanationLine, _Mapping]]] = ..., hospital: _Optional[str] = ...) -> None: ...
 
 class ExplanationLine(_message.Message):
     __slots__ = ("en", "zh")
@@ -315,7 +319,7 @@ class GetAccountsResponse(_message.Message):
     def __init__(self, person_id: _Optional[str] = ..., household: _Optional[str] = ..., year: _Optional[int] = ..., person: _Optional[_Union[YearAccounts, _Mapping]] = ..., household_accounts: _Optional[_Union[YearAccounts, _Mapping]] = ...) -> None: ...
 
 class PackedBills(_message.Message):
-    __slots__ = ("bill_ids", "person_ids", "level_index", "levels", "admission_dates", "discharge_dates", "regions", "request_ids", "item_offsets", "category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price")
+    __slots__ = ("bill_ids", "person_ids", "level_index", "levels", "admission_dates", "discharge_dates", "regions", "request_ids", "item_offsets", "category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price", "hospitals")
     BILL_IDS_FIELD_NUMBER: _ClassVar[int]
     PERSON_IDS_FIELD_NUMBER: _ClassVar[int]
     LEVEL_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -331,6 +335,7 @@ class PackedBills(_message.Message):
     UNIT_PRICE_CAP_FIELD_NUMBER: _ClassVar[int]
     SELFPAY_RATIO_FIELD_NUMBER: _ClassVar[int]
     UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    HOSPITALS_FIELD_NUMBER: _ClassVar[int]
     bill_ids: _containers.RepeatedScalarFieldContainer[str]
     person_ids: _containers.RepeatedScalarFieldContainer[str]
     level_index: _containers.RepeatedScalarFieldContainer[int]
@@ -346,7 +351,8 @@ class PackedBills(_message.Message):
     unit_price_cap: _containers.RepeatedScalarFieldContainer[int]
     selfpay_ratio: _containers.RepeatedScalarFieldContainer[int]
     unit_price: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, bill_ids: _Optional[_Iterable[str]] = ..., person_ids: _Optional[_Iterable[str]] = ..., level_index: _Optional[_Iterable[int]] = ..., levels: _Optional[_Iterable[str]] = ..., admission_dates: _Optional[_Iterable[str]] = ..., discharge_dates: _Optional[_Iterable[str]] = ..., regions: _Optional[_Iterable[str]] = ..., request_ids: _Optional[_Iterable[str]] = ..., item_offsets: _Optional[_Iterable[int]] = ..., category: _Optional[_Iterable[int]] = ..., qty_e4: _Optional[_Iterable[int]] = ..., amount: _Optional[_Iterable[int]] = ..., unit_price_cap: _Optional[_Iterable[int]] = ..., selfpay_ratio: _Optional[_Iterable[int]] = ..., unit_price: _Optional[_Iterable[int]] = ...) -> None: ...
+    hospitals: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, bill_ids: _Optional[_Iterable[str]] = ..., person_ids: _Optional[_Iterable[str]] = ..., level_index: _Optional[_Iterable[int]] = ..., levels: _Optional[_Iterable[str]] = ..., admission_dates: _Optional[_Iterable[str]] = ..., discharge_dates: _Optional[_Iterable[str]] = ..., regions: _Optional[_Iterable[str]] = ..., request_ids: _Optional[_Iterable[str]] = ..., item_offsets: _Optional[_Iterable[int]] = ..., category: _Optional[_Iterable[int]] = ..., qty_e4: _Optional[_Iterable[int]] = ..., amount: _Optional[_Iterable[int]] = ..., unit_price_cap: _Optional[_Iterable[int]] = ..., selfpay_ratio: _Optional[_Iterable[int]] = ..., unit_price: _Optional[_Iterable[int]] = ..., hospitals: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BillList(_message.Message):
     __slots__ = ("bills",)

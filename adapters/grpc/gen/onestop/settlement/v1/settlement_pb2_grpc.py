@@ -91,8 +91,9 @@ class SettlementServicer:
     def Settle(self, request, context):
         """Settlement (NHSA 2304). Idempotent by request_id: the same request_id with the same bill
         returns the stored settlement (same settlement_id, replay = true) and pays nothing more;
-        the same request_id with a different bill is refused with ALREADY_EXISTS. A bill id that
-        is already settled (and not reversed) under another request_id is refused likewise.
+        the same request_id with a different bill is refused with ALREADY_EXISTS. A bill
+        (hospital, id) that is already settled (and not reversed) under another request_id is
+        refused likewise, also when the two requests race (a database constraint holds it).
         The settlement, its per-layer results and the account moves commit in one transaction.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -137,7 +138,8 @@ class SettlementServicer:
         Each request message carries either a list of bills or the packed (columnar) form, which
         is the fast path: parallel int64 arrays for all items with per-bill offsets.
         Mode TRIAL settles the bills of one message as a batch from the stored accounts (bills of
-        the same person chain in settlement order: discharge date, admission date, bill id) and
+        the same person chain in settlement order: discharge date, admission date, bill id,
+        hospital) and
         writes nothing. Mode SETTLE settles each bill durably, in order, exactly as Settle would
         (each with its own request_id, each its own transaction).
         A bad bill fails the whole message with INVALID_ARGUMENT (field paths are prefixed with
