@@ -30,6 +30,17 @@ from engine.policy.policyset import PolicySet
 from engine.result import Settlement
 from engine.service.ports import AccountMove, PolicyVersion, SettlementRecord, UnitOfWork
 from engine.settle import Outcome, settle_one, undo
+from engine.validation import ID_RULE, bad_id_chars
+
+
+def check_key(field: str, value: str, limit: int = 128) -> None:
+    """A request id or lookup key that would reach SQL: InputError if it holds a control
+    character (NUL makes PostgreSQL fail) or is longer than ``limit``. Empty is the caller's
+    business (it often means "not given")."""
+    if bad_id_chars(value):
+        raise InputError.one(field, value, ID_RULE)
+    if len(value) > limit:
+        raise InputError.one(field, value, f"is {len(value)} characters long; at most {limit}")
 
 
 def digest(req: BillRequest) -> str:
@@ -123,6 +134,7 @@ class SettlementService:
         return n
 
     def person(self, person_id: str) -> Person:
+        check_key("person_id", person_id)
         with self._uow() as uow:
             p = uow.registry.get(person_id)
         if p is None:
@@ -156,6 +168,7 @@ class SettlementService:
         with the same id. The same id with a different bill is a Conflict."""
         if not request_id or len(request_id) > 128:
             raise InputError.one("request_id", request_id, "must be 1 to 128 characters")
+        check_key("request_id", request_id)
         d = digest(req)
         with self._uow() as uow:
             found = uow.settlements.by_request(request_id)
@@ -219,6 +232,9 @@ class SettlementService:
     ) -> tuple[SettlementRecord, bool]:
         """Reverse (2305/2601) a settlement by its id or the original request id: take back
         every account move. Reversing a reversed settlement returns it unchanged (replay)."""
+        check_key("settlement_id", settlement_id)
+        check_key("request_id", request_id)
+        check_key("reversal_request_id", reversal_request_id)
         with self._uow() as uow:
             rec = self._find(uow, settlement_id, request_id)
             if rec.status == "reversed":
@@ -260,14 +276,18 @@ class SettlementService:
 
     # --- queries --------------------------------------------------------------------------
     def get(self, settlement_id: str = "", request_id: str = "") -> SettlementRecord:
+        check_key("settlement_id", settlement_id)
+        check_key("request_id", request_id)
         with self._uow() as uow:
             return self._find(uow, settlement_id, request_id)
 
     def list(self, person_id: str, year: int | None = None) -> list[SettlementRecord]:
+        check_key("person_id", person_id)
         with self._uow() as uow:
             return uow.settlements.for_person(person_id, year)
 
     def accounts(self, person_id: str, year: int) -> tuple[Person, YearAccounts, YearAccounts]:
+        check_key("person_id", person_id)
         with self._uow() as uow:
             person = uow.registry.get(person_id)
             if person is None:
