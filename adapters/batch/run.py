@@ -116,7 +116,8 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     )  # fmt: skip
     h = io.coded(keys["household_id"])
     bid = io.coded(keys["bill_id"])
-    d_raw, a_raw = io.dates(keys["discharge_date"]), io.dates(keys["admission_date"])
+    d_raw = io.dates(keys["discharge_date"], f"{spec.bills}: discharge_date")
+    a_raw = io.dates(keys["admission_date"], f"{spec.bills}: admission_date")
     na = np.isnat(d_raw) | np.isnat(a_raw)
     d, a = d_raw.astype(np.int64), a_raw.astype(np.int64)
     bad = _key_order_problem(h.codes, d, a, bid.codes, na)
