@@ -214,9 +214,9 @@ def prepare_columns(
     unborn = (pc >= 0) & ~bad & (adm < (p_birth[pcs] if n_p else adm))
     if unborn.any():
         why = np.empty(nb, dtype=object)
-        for b in np.flatnonzero(unborn):
-            born = np.datetime64(int(p_birth[pcs[b]]), "D")
-            why[b] = (f"is before the patient's birth_date {born} (person {str(pu[pcs[b]])!r}); "
+        for bi in np.flatnonzero(unborn).tolist():
+            born = np.datetime64(int(p_birth[pcs[bi]]), "D")
+            why[bi] = (f"is before the patient's birth_date {born} (person {str(pu[pcs[bi]])!r}); "
                       "a patient is admitted on or after their birth")  # fmt: skip
         rj.add(unborn, brow, bf, "admission_date", bills.admission_date, why, bidx)
         bad |= unborn
