@@ -203,29 +203,10 @@ def _check_packed(p: pb.PackedBills) -> tuple[int, int, np.ndarray]:
         k = len(getattr(p, name))
         if k not in (0, ni):
             problems.append(Problem(f"packed.{name}", k, f"entries; expected 0 or {ni}"))
-    for name, field, limit, rule, bad in (
-        ("item_codes", "code", 64, ID_RULE, bad_id_chars),
-        ("item_names", "name", 200, TEXT_RULE, _has_nul),
-    ):
-        vals = getattr(p, name)
-        if len(vals) not in (0, ni):
-            problems.append(Problem(f"packed.{name}", len(vals), f"entries; expected 0 or {ni}"))
-        elif len(vals) and (bad("".join(vals)) or max(map(len, vals)) > limit):
-            for k, v in enumerate(vals):
-                if bad(v):
-                    problems.append(Problem(f"items[{k}].{field}", v, rule))
-                elif len(v) > limit:
-                    problems.append(
-                        Problem(f"items[{k}].{field}", v, f"is longer than {limit} characters")
-                    )
-    for name, field in (("bill_ids", "id"), ("person_ids", "person_id"), ("regions", "region")):
-        vals = getattr(p, name)
-        if bad_id_chars("".join(vals)):
-            problems += [Problem(f"bills[{i}].{field}", v, ID_RULE)
-                         for i, v in enumerate(vals) if bad_id_chars(v)]  # fmt: skip
-    if bad_id_chars("".join(p.levels)):
-        problems += [Problem(f"packed.levels[{i}]", v, ID_RULE)
-                     for i, v in enumerate(p.levels) if bad_id_chars(v)]  # fmt: skip
+    for name in ("item_codes", "item_names"):
+        k = len(getattr(p, name))
+        if k not in (0, ni):
+            problems.append(Problem(f"packed.{name}", k, f"entries; expected 0 or {ni}"))
     if len(p.level_index) and (
         min(p.level_index) < 0 or max(p.level_index) >= max(len(p.levels), 1)
     ):
@@ -297,10 +278,44 @@ def packed_requests(p: pb.PackedBills) -> list[tuple[str, BillRequest]]:
     return out
 
 
+def _check_packed_text(p: pb.PackedBills) -> None:
+    """TRIAL mode: the strings the message form's bill would refuse (SETTLE mode parses every
+    bill, which names them as bills[b].<field>). Cheap when clean: one scan of each column."""
+    problems = []
+    for name, field, limit, rule, bad in (
+        ("item_codes", "code", 64, ID_RULE, bad_id_chars),
+        ("item_names", "name", 200, TEXT_RULE, _has_nul),
+    ):
+        vals = getattr(p, name)
+        if len(vals) and (bad("".join(vals)) or max(map(len, vals)) > limit):
+            for k, v in enumerate(vals):
+                if bad(v):
+                    problems.append(Problem(f"items[{k}].{field}", v, rule))
+                elif len(v) > limit:
+                    problems.append(
+                        Problem(
+                            f"items[{k}].{field}",
+                            v,
+                            f"string should have at most {limit} characters",
+                        )
+                    )
+    for name, field in (("bill_ids", "id"), ("person_ids", "person_id"), ("regions", "region")):
+        vals = getattr(p, name)
+        if bad_id_chars("".join(vals)):
+            problems += [Problem(f"bills[{i}].{field}", v, ID_RULE)
+                         for i, v in enumerate(vals) if bad_id_chars(v)]  # fmt: skip
+    if bad_id_chars("".join(p.levels)):
+        problems += [Problem(f"packed.levels[{i}]", v, ID_RULE)
+                     for i, v in enumerate(p.levels) if bad_id_chars(v)]  # fmt: skip
+    if problems:
+        raise InputError(problems)
+
+
 def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStreamResponse:
     """TRIAL of packed columns through ``engine.columnar``: vectorized checks, the kernel,
     results read back as columns. Any reject fails the message (nothing is written anyway)."""
     nb, ni, off = _check_packed(p)
+    _check_packed_text(p)
     counts = np.diff(off)
     levels = np.array(list(p.levels), dtype=object)
     bills = col.BillCols(
