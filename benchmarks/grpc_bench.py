@@ -162,7 +162,9 @@ async def load(
 
 async def stream_bench(target: str, seconds: float, n_bills: int, n_items: int) -> dict[str, Any]:
     bills = [bill(i, f"p{i % N_PERSONS}", n_items) for i in range(n_bills)]
-    msg = pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(bills))
+    msg = pb.SettleStreamRequest(
+        mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(bills, unit_price=False, item_text=False)
+    )
     raw = msg.SerializeToString()
     opts = [
         ("grpc.max_receive_message_length", MAX_MESSAGE),

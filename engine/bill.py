@@ -7,7 +7,8 @@ need the policy (is the hospital level declared? is the tag known?) are in ``eng
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 from enum import IntEnum
 from typing import Annotated, Any
 
@@ -23,9 +24,9 @@ from pydantic import (
     model_validator,
 )
 
-from engine.errors import InputError, LimitExceeded
+from engine.errors import InputError, LimitExceeded, Problem
 from engine.money import BP, MAX_AMOUNT, MAX_BILL_TOTAL, MAX_QTY_E4, MAX_UNIT_PRICE
-from engine.validation import problems_from
+from engine.validation import ID_PATTERN, TEXT_PATTERN, problems_from
 
 #: Items of one bill: a real inpatient bill has hundreds; above this, split the bill.
 MAX_ITEMS_PER_BILL = 10_000
@@ -39,21 +40,53 @@ class Category(IntEnum):
     C = 3
 
 
+#: The codes the contract lists (proto ``Item.category``, README), and nothing else: no
+#: lower case, no padding, no "1" or 甲 (a lenient reading would hide a HIS sending the wrong
+#: column).
 CATEGORY_NAMES = {
-    "A": Category.A, "01": Category.A, "1": Category.A, "甲": Category.A,
-    "B": Category.B, "02": Category.B, "2": Category.B, "乙": Category.B,
-    "C": Category.C, "03": Category.C, "3": Category.C, "丙": Category.C,
+    "A": Category.A, "01": Category.A,
+    "B": Category.B, "02": Category.B,
+    "C": Category.C, "03": Category.C,
 }  # fmt: skip
+CATEGORY_RULE = "is not a category; use A, B or C (NHSA 01, 02, 03)"
 
 
 def _category(v: Any) -> Category:
     if isinstance(v, Category):
         return v
-    key = str(v).strip().upper() if isinstance(v, str | int) and not isinstance(v, bool) else None
-    if key is None or key not in CATEGORY_NAMES:
-        raise ValueError("is not a category; use A/B/C (or NHSA 01/02/03)")
-    return CATEGORY_NAMES[key]
+    if not isinstance(v, str) or v not in CATEGORY_NAMES:
+        raise ValueError(CATEGORY_RULE)
+    return CATEGORY_NAMES[v]
 
+
+#: Plausible dates: every date of a bill, a person or a tag lies in this range (README "Rules:
+#: our choices"). Wide enough for any living patient and any table, narrow enough to catch a
+#: unix timestamp or a typo in the year.
+DATE_MIN = date(1900, 1, 1)
+DATE_MAX = date(2199, 12, 31)
+DATE_RULE = "is not a date; use YYYY-MM-DD"
+RANGE_RULE = f"is outside {DATE_MIN} to {DATE_MAX}; dates are YYYY-MM-DD in that range"
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(v: Any) -> date:
+    """Strict ISO ``YYYY-MM-DD`` (or a ``date``, not a datetime) within DATE_MIN..DATE_MAX.
+    pydantic alone takes ``"1552608000"`` (a unix timestamp) and ``"2019-03-15T00:00:00"``."""
+    if isinstance(v, date) and not isinstance(v, datetime):
+        d = v
+    elif isinstance(v, str) and _ISO_DATE.fullmatch(v):
+        try:
+            d = date.fromisoformat(v)
+        except ValueError:
+            raise ValueError(DATE_RULE) from None
+    else:
+        raise ValueError(DATE_RULE)
+    if not DATE_MIN <= d <= DATE_MAX:
+        raise ValueError(RANGE_RULE)
+    return d
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 # Native (Rust-side) constraints keep parsing a 100-item bill fast; the error messages are
 # rewritten per field by ``engine.validation.problems_from`` (see ``UNITS`` there).
@@ -61,7 +94,7 @@ Fen = Annotated[int, Strict(), Field(ge=0, le=MAX_AMOUNT)]
 UnitFen = Annotated[int, Strict(), Field(ge=0, le=MAX_UNIT_PRICE)]
 QtyE4 = Annotated[int, Strict(), Field(ge=0, le=MAX_QTY_E4)]
 Bp = Annotated[int, Strict(), Field(ge=0, le=BP)]
-Id = Annotated[str, Field(min_length=1, max_length=64)]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
 #: NHSA ``fixmedins_code``: 1 to 30 ASCII letters and digits (domain.md section 3).
 HOSPITAL_RULE = "is not a hospital code; use the NHSA fixmedins_code, 1 to 30 letters and digits"
@@ -86,8 +119,8 @@ class TagSpan(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     tag: Id
-    valid_from: date | None = None
-    valid_to: date | None = None
+    valid_from: IsoDate | None = None
+    valid_to: IsoDate | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -109,7 +142,7 @@ class TagSpan(BaseModel):
 class Person(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: Id
-    birth_date: date
+    birth_date: IsoDate
     household: Id
     tags: tuple[TagSpan, ...] = ()
 
@@ -126,8 +159,8 @@ class Person(BaseModel):
 
 class Item(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    code: Annotated[str, Field(max_length=64)] = ""
-    name: Annotated[str, Field(max_length=200)] = ""
+    code: Annotated[str, Field(max_length=64, pattern=ID_PATTERN)] = ""
+    name: Annotated[str, Field(max_length=200, pattern=TEXT_PATTERN)] = ""
     category: Annotated[Category, BeforeValidator(_category)]
     qty_e4: QtyE4 = BP
     unit_price: UnitFen = 0
@@ -152,6 +185,18 @@ def _check_dates(admission: date, discharge: date) -> None:
         )
 
 
+def born_by(admission: date, person: Person) -> Problem | None:
+    """The problem of a bill admitting ``person`` before their birth, if it does."""
+    if admission >= person.birth_date:
+        return None
+    return Problem(
+        "admission_date",
+        admission,
+        f"is before the patient's birth_date {person.birth_date} (person {person.id!r}); "
+        "a patient is admitted on or after their birth",
+    )
+
+
 def _check_total(items: tuple[Item, ...]) -> None:
     total = sum(i.amount for i in items)
     if total > MAX_BILL_TOTAL:
@@ -167,10 +212,10 @@ class _BillFields(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: Id
     hospital: Hospital
-    region: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    region: Annotated[str, Field(min_length=1, max_length=32, pattern=ID_PATTERN)] | None = None
     hospital_level: Id
-    admission_date: date
-    discharge_date: date
+    admission_date: IsoDate
+    discharge_date: IsoDate
     items: Annotated[tuple[Item, ...], Field(min_length=1, max_length=MAX_ITEMS_PER_BILL)]
 
     @field_validator("discharge_date")
@@ -204,7 +249,11 @@ class BillRequest(_BillFields):
     person_id: Id
 
     def with_person(self, person: Person) -> Bill:
-        """The full bill; every field was validated already, so nothing is checked twice."""
+        """The full bill; every field was validated already, so only what needs the person is
+        checked: InputError if the admission is before the person's birth."""
+        p = born_by(self.admission_date, person)
+        if p is not None:
+            raise InputError([p])
         fields = {k: getattr(self, k) for k in _BillFields.model_fields}
         return Bill.model_construct(**fields, person=person)
 
@@ -234,6 +283,10 @@ def parse_bill(data: Any) -> Bill:
     """A bill from plain data (JSON-like), or InputError naming every bad field."""
     _precheck(data)
     try:
-        return Bill.model_validate(data)
+        bill = Bill.model_validate(data)
     except ValidationError as err:
         raise InputError(problems_from(err)) from None
+    p = born_by(bill.admission_date, bill.person)
+    if p is not None:
+        raise InputError([p])
+    return bill

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from engine.bill import Bill
+from engine.bill import Bill, born_by
 from engine.errors import InputError, Problem
 from engine.policy.model import PolicyTable
 
 
 def check_bill(bill: Bill, table: PolicyTable) -> None:
-    """InputError naming every field of ``bill`` that ``table`` does not know."""
+    """InputError naming every field of ``bill`` that ``table`` does not know, and an
+    admission before the patient's birth (the bill meets the person here in a batch)."""
     problems = []
+    born = born_by(bill.admission_date, bill.person)
+    if born is not None:
+        problems.append(born)
     if bill.hospital_level not in table.hospital_levels:
         problems.append(
             Problem(

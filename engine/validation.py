@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from engine.errors import NO_VALUE, Problem
+
+#: Strings that reach SQL never hold NUL (PostgreSQL refuses it); ids hold no C0 control
+#: character or DEL at all. The patterns are checked natively by pydantic (``engine.bill``);
+#: ``problems_from`` words their errors with the rules below.
+ID_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+TEXT_PATTERN = r"^[^\x00]*$"
+ID_RULE = "contains a control character (NUL, tab, newline, ...); ids are printable text"
+TEXT_RULE = "contains a NUL character; text may not hold NUL"
+_ID_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def bad_id_chars(value: str) -> bool:
+    """True if ``value`` holds a character an id may not hold (see ID_PATTERN)."""
+    return _ID_CHARS.search(value) is not None
 
 
 def dotted(loc: Sequence[Any]) -> str:
@@ -31,6 +46,8 @@ UNITS = {
     "qty_e4": "quantities are non-negative ten-thousandths",
     "selfpay_ratio": "ratios are basis points from 0 to 10000",
 }
+#: What a string pattern (``engine.bill``) forbids, in words.
+RULES = {ID_PATTERN: ID_RULE, TEXT_PATTERN: TEXT_RULE}
 _NUMBER_ERRORS = {"int_type", "int_parsing", "int_from_float", "greater_than_equal",
                   "less_than_equal"}  # fmt: skip
 
@@ -68,6 +85,8 @@ def problems_from(err: ValidationError, prefix: str = "") -> list[Problem]:
             )
         elif e["type"] == "missing":
             problems.append(Problem(field, NO_VALUE, "is missing; it is required"))
+        elif e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") in RULES:
+            problems.append(Problem(field, value, RULES[e["ctx"]["pattern"]]))
         elif e["type"] == "extra_forbidden":
             problems.append(Problem(field, NO_VALUE, "is not a known field; check its spelling"))
         elif isinstance(value, dict | list) and len(repr(value)) > 80:

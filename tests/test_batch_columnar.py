@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from engine import columnar as C
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import reference_batch
+from engine.bill import CATEGORY_RULE, RANGE_RULE
 from engine.policy.policyset import PolicySet
 from tests.strategies import batches, build_table
 
@@ -302,3 +303,63 @@ def test_age_in_full_years(birth: str, day: str, age: int) -> None:
     b = np.array([birth], dtype="M8[D]").astype(np.int64)
     d = np.array([day], dtype="M8[D]").astype(np.int64)
     assert C.age_on(b, d).tolist() == [age]
+
+
+# --------------------------------------------------------------------------- strict input
+
+
+@pytest.mark.parametrize("value", ["a", " B ", "b", "1", "甲", "C\x00", "001", ""])
+def test_categories_are_exactly_the_contract_codes(value: str) -> None:
+    bills, items, persons, policies = small_set()
+    items.category = items.category.copy()
+    items.category[0] = value  # an item of b0, the only clean bill
+    prep = C.prepare_columns(bills, items, persons, policies)
+    (r,) = [x for x in prep.rejects if (x.file, x.row) == ("items.parquet", 0)]
+    assert (r.field, r.value, r.bill_id) == ("category", value, "b0")
+    assert r.rule == CATEGORY_RULE
+    prep.kb.run()
+    assert C.bill_columns(prep)["bill_id"].tolist() == []
+
+
+def test_nhsa_category_codes_are_read() -> None:
+    bills, items, persons, policies = small_set()
+    items.category = items.category.copy()
+    items.category[0], items.category[1] = "01", "03"
+    prep = C.prepare_columns(bills, items, persons, policies)
+    assert not [r for r in prep.rejects if r.bill_id == "b0"]
+    assert C.category_codes(np.array(["A", "B", "C", "01", "02", "03"], dtype=object)).tolist() == [
+        1, 2, 3, 1, 2, 3,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("table", "column", "row", "value", "rule"), [
+    ("bills", "admission_date", 0, "1899-12-31", RANGE_RULE),
+    ("bills", "discharge_date", 0, "2200-01-01", RANGE_RULE),
+    ("persons", "birth_date", 0, "1850-06-01", RANGE_RULE),
+    ("persons", "tag_valid_from", 0, "1800-01-01", RANGE_RULE),
+    ("persons", "tag_valid_to", 0, "2300-01-01", RANGE_RULE),
+    # p0 born after b0's admission (2020-01-01)
+    ("persons", "birth_date", 0, "2020-01-02", "is before the patient's birth_date 2020-01-02"),
+])  # fmt: skip
+def test_implausible_dates_and_admission_before_birth_are_rejected(
+    table: str, column: str, row: int, value: str, rule: str
+) -> None:
+    bills, items, persons, policies = small_set()
+    persons.tag = np.array(["registered_poor", "registered_poor", "pirate"], dtype=object)
+    persons.tag_valid_from = np.array(["NaT"] * 3, dtype="M8[D]")
+    persons.tag_valid_to = np.array(["NaT"] * 3, dtype="M8[D]")
+    t = bills if table == "bills" else persons
+    col = getattr(t, column).copy()
+    col[row] = np.datetime64(value)
+    setattr(t, column, col)
+    prep = C.prepare_columns(bills, items, persons, policies)
+    if rule == RANGE_RULE:
+        (r,) = [x for x in prep.rejects if (x.file, x.row, x.field) == (t.file, row, column)]
+        assert r.value == value and r.rule == rule
+    else:  # the bill is refused, naming its admission date and the birth date
+        (r,) = [x for x in prep.rejects if x.bill_id == "b0"]
+        assert (r.file, r.row, r.field, r.value) == ("bills.parquet", 0, "admission_date",
+                                                     "2020-01-01")  # fmt: skip
+        assert rule in r.rule and "'p0'" in r.rule
+    prep.kb.run()
+    assert "b0" not in C.bill_columns(prep)["bill_id"].tolist()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from adapters.batch.io import InputFileError
 from adapters.batch.run import Spec, UnsortedInput, plan
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import reference_batch
@@ -300,3 +301,53 @@ def test_bad_hospital_code_is_a_reject_naming_the_field(tmp_path: Path) -> None:
     r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
     assert r.returncode == 1
     assert "bills.parquet row 4: hospital: 'H-4' is not a hospital code" in r.stderr, r.stderr
+
+
+# --------------------------------------------------------------------------- strict input
+
+
+def test_categories_in_files_are_exactly_the_contract_codes(tmp_path: Path) -> None:
+    tables, paths = make_data(tmp_path / "in", n_bills=30, items=3, seed=5)
+    it = tables[1].to_pydict()
+    it["category"] = [str(c) for c in it["category"]]
+    bad = {2: "a", 4: " B", 6: "1", 8: "甲", 10: "c"}
+    for row, v in bad.items():
+        it["category"][row] = v
+    it["category"][12], it["category"][13] = "01", "03"  # NHSA codes are fine
+    pq.write_table(pa.table(it), paths[1])
+    _, results, _ = run_files(paths, tmp_path / "out", chunk=10, keep_going=True)
+    got = {(r.row, r.value) for x in results for r in x.rejects if r.field == "category"}
+    assert {row for row, _ in got} == set(bad)
+    # a column of numbers is read as text: 1, 2, 3 are not codes
+    it["category"] = [{"A": 1, "B": 2, "C": 3, "01": 1, "03": 3}.get(c, 9) for c in it["category"]]
+    pq.write_table(pa.table(it), paths[1])
+    _, results, _ = run_files(paths, tmp_path / "out2", chunk=10, keep_going=True)
+    rows = {r.row for x in results for r in x.rejects if r.field == "category"}
+    assert rows == set(range(len(it["category"])))
+
+
+@pytest.mark.parametrize(("table", "column", "value", "said"), [
+    (0, "admission_date", "1552608000", "'1552608000' is not a date; use YYYY-MM-DD"),
+    (0, "discharge_date", "2019-03-15T00:00:00", "'2019-03-15T00:00:00' is not a date"),
+    (2, "birth_date", "19700101", "'19700101' is not a date"),
+    (0, "admission_date", datetime(2019, 3, 15, 10, 30), "has a time of day"),
+    (2, "birth_date", 17000, "is a column of int64; dates are a date column"),
+])  # fmt: skip
+def test_dates_in_files_are_never_guessed(
+    tmp_path: Path, table: int, column: str, value: object, said: str
+) -> None:
+    tables, paths = make_data(tmp_path / "in", n_bills=30, items=3, seed=6)
+    d = tables[table].to_pydict()
+    if isinstance(value, str):
+        d[column] = [x.isoformat() for x in d[column]]
+    elif isinstance(value, datetime):
+        d[column] = [datetime(x.year, x.month, x.day) for x in d[column]]
+    else:
+        d[column] = [(x - date(1970, 1, 1)).days for x in d[column]]
+    d[column][3] = value
+    pq.write_table(pa.table(d), paths[table])
+    with pytest.raises(InputFileError) as e:
+        run_files(paths, tmp_path / "out", chunk=10)
+    assert column in str(e.value) and said in str(e.value), str(e.value)
+    if not isinstance(value, int):
+        assert "row 3" in str(e.value)

@@ -97,6 +97,30 @@ def test_bad_bill_is_refused_with_field_and_value(case: tuple[Path, Path], tmp_p
     assert "hospital_level: 'clinic' is not a level of policy 500112" in r.output
 
 
+@pytest.mark.parametrize(("change", "said"), [
+    ({"admission_date": "1552608000"}, "admission_date: '1552608000' is not a date; use YYYY-MM-DD"),
+    ({"discharge_date": "2023-05-20T00:00:00"}, "discharge_date: '2023-05-20T00:00:00' is not a"),
+    ({"admission_date": "1969-12-31"},
+     "admission_date: 1969-12-31 is before the patient's birth_date 1970-01-01"),
+    ({"person": {"id": "jiang", "birth_date": "1552608000", "household": "h"}},
+     "person.birth_date: '1552608000' is not a date"),
+    ({"items": [{"category": "a", "amount": 1}]},
+     "items[0].category: 'a' is not a category; use A, B or C (NHSA 01, 02, 03)"),
+    ({"items": [{"category": "甲", "amount": 1}]}, "items[0].category: '甲' is not a category"),
+    ({"id": "yubei\u0000"}, "id: 'yubei\\x00' contains a control character"),
+])  # fmt: skip
+def test_loose_dates_and_categories_in_a_bill_file_are_refused(
+    case: tuple[Path, Path], tmp_path: Path, change: dict, said: str
+) -> None:
+    policy, bill = case
+    data = {**json.loads(bill.read_text()), **change}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    r = CliRunner().invoke(app, ["settle", str(bad), "--policy", str(policy)])
+    assert r.exit_code == 1
+    assert said in " ".join(r.output.split()), r.output
+
+
 def test_bad_accounts_file_is_refused(case: tuple[Path, Path], tmp_path: Path) -> None:
     policy, bill = case
     acc = tmp_path / "acc.json"

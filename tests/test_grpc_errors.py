@@ -89,6 +89,63 @@ BAD_BILLS = {
         "fixmedins_code",
     ),
     "hospital too long": (dict(YUBEI_BILL, id="bad-12", hospital="H" * 31), "hospital", "30"),
+    # strict dates: ISO YYYY-MM-DD only, 1900-01-01..2199-12-31, not before the birth
+    "unix timestamp as date": (
+        dict(YUBEI_BILL, id="bad-30", admission_date="1552608000"),
+        "admission_date",
+        "'1552608000' is not a date; use YYYY-MM-DD",
+    ),
+    "datetime as date": (
+        dict(YUBEI_BILL, id="bad-31", discharge_date="2023-05-20T00:00:00"),
+        "discharge_date",
+        "'2023-05-20T00:00:00' is not a date",
+    ),
+    "date before 1900": (
+        dict(YUBEI_BILL, id="bad-32", admission_date="1899-12-31"),
+        "admission_date",
+        "'1899-12-31' is outside 1900-01-01 to 2199-12-31",
+    ),
+    "admission before birth": (  # jiang was born 1970-01-01
+        dict(YUBEI_BILL, id="bad-13", admission_date="1969-12-31"),
+        "admission_date",
+        "1969-12-31 is before the patient's birth_date 1970-01-01",
+    ),
+    # exact category codes: A, B, C, 01, 02, 03 and nothing else
+    **{
+        f"category {c!r}": (
+            dict(YUBEI_BILL, id=f"bad-cat-{k}", items=[item(), item(category=c)]),
+            "items[1].category",
+            f"{c!r} is not a category; use A, B or C (NHSA 01, 02, 03)",
+        )
+        for k, c in enumerate(["a", " b ", "1", "甲", "3", "c", "A "])
+    },
+    # NUL (PostgreSQL refuses it: INTERNAL before) and other control characters in ids
+    "NUL in bill id": (dict(YUBEI_BILL, id="bad\x00-14"), "id", "contains a control character"),
+    "NUL in person id": (
+        dict(YUBEI_BILL, id="bad-15", person_id="ji\x00ang"),
+        "person_id",
+        "contains a control character",
+    ),
+    "newline in hospital level": (
+        dict(YUBEI_BILL, id="bad-16", hospital_level="level2\n"),
+        "hospital_level",
+        "contains a control character",
+    ),
+    "NUL in region": (
+        dict(YUBEI_BILL, id="bad-17", region="500112\x00"),
+        "region",
+        "contains a control character",
+    ),
+    "NUL in item code": (
+        dict(YUBEI_BILL, id="bad-18", items=[item(code="X\x00")]),
+        "items[0].code",
+        "contains a control character",
+    ),
+    "NUL in item name": (
+        dict(YUBEI_BILL, id="bad-19", items=[item(name="x\x00y")]),
+        "items[0].name",
+        "contains a NUL character",
+    ),
 }
 
 
@@ -113,6 +170,83 @@ def test_bad_bill_is_invalid_argument_naming_the_field(env, case: str, rpc: str)
         with pytest.raises(grpc.RpcError) as nf:
             c.get(request_id=f"req-{case}")
         assert nf.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_exact_codes_and_iso_dates_are_accepted(env) -> None:
+    _, _, c = env
+    bill = dict(YUBEI_BILL, items=[item(category=x) for x in ("A", "B", "C", "01", "02", "03")])
+    c.pre_settle(bill)  # every code the contract lists
+    c.pre_settle(dict(bill, admission_date="1970-01-01"))  # admitted on the day of birth
+
+
+BAD_PERSONS = {
+    "unix timestamp birth date": ({"birth_date": "1552608000"}, "persons[0].birth_date"),
+    "datetime birth date": ({"birth_date": "1970-01-01T00:00:00"}, "persons[0].birth_date"),
+    "birth date after 2199": ({"birth_date": "2200-01-01"}, "persons[0].birth_date"),
+    "datetime tag valid_from": (
+        {"tags": [{"tag": "low_income_edge", "valid_from": "2023-01-01T08:00:00"}]},
+        "persons[0].tags[0].valid_from",
+    ),
+    "unix timestamp tag valid_to": (
+        {"tags": [{"tag": "low_income_edge", "valid_to": "1700000000"}]},
+        "persons[0].tags[0].valid_to",
+    ),
+    "NUL in person id": ({"id": "new\x00"}, "persons[0].id"),
+    "NUL in household": ({"household": "h\x00"}, "persons[0].household"),
+    "NUL in tag": ({"tags": [{"tag": "low\x00"}]}, "persons[0].tags[0].tag"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PERSONS))
+def test_bad_registry_person_is_invalid_argument_naming_the_field(env, case: str) -> None:
+    _, _, c = env
+    change, field = BAD_PERSONS[case]
+    person = {"id": "newcomer", "birth_date": "1980-02-03", "household": "h-new", **change}
+    before = snapshot(c)
+    with pytest.raises(grpc.RpcError) as e:
+        c.import_registry([person])
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in [f for f, _ in bad_request(e.value)], bad_request(e.value)
+    assert snapshot(c) == before
+    with pytest.raises(grpc.RpcError) as nf:
+        c.accounts("newcomer", 2023)
+    assert nf.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+LOOKUPS = {
+    "GetSettlement by id": (lambda c: c.get(settlement_id="s\x00"), "settlement_id"),
+    "GetSettlement by request id": (lambda c: c.get(request_id="seed-1\x00"), "request_id"),
+    "ListSettlements": (lambda c: c.list("jiang\x00"), "person_id"),
+    "GetAccounts": (lambda c: c.accounts("jiang\x00", 2023), "person_id"),
+    "Reverse by id": (lambda c: c.reverse(settlement_id="s\x00"), "settlement_id"),
+    "Reverse by request id": (lambda c: c.reverse(request_id="seed-1\x00"), "request_id"),
+    "Reverse with a NUL reversal id": (
+        lambda c: c.reverse(request_id="seed-1", reversal_request_id="rv\x00"),
+        "reversal_request_id",
+    ),
+    "Settle with a NUL request id": (
+        lambda c: c.settle(dict(YUBEI_BILL, id="nul-rid"), "req\x00"),
+        "request_id",
+    ),
+    "Settle with a tab in the request id": (
+        lambda c: c.settle(dict(YUBEI_BILL, id="tab-rid"), "req\t1"),
+        "request_id",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LOOKUPS))
+def test_control_characters_in_keys_are_invalid_argument(env, case: str) -> None:
+    """A NUL in a key is bad input, not INTERNAL (PostgreSQL) nor NOT_FOUND (SQLite)."""
+    _, _, c = env
+    call, field = LOOKUPS[case]
+    before = snapshot(c)
+    with pytest.raises(grpc.RpcError) as e:
+        call(c)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
+    assert [f for f, _ in bad_request(e.value)] == [field]
+    assert snapshot(c) == before
+    assert c.get(request_id="seed-1").status == "settled"
 
 
 def test_error_info_detail(env) -> None:

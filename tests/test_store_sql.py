@@ -23,7 +23,7 @@ from adapters.store.memory import MemoryStore
 from adapters.store.sql import SqlStore, alembic_config, upgrade
 from engine.accounts import LayerAccount, YearAccounts
 from engine.bill import BillRequest, Person, TagSpan, parse_bill_request
-from engine.errors import Conflict, DuplicateRequest, NotFound
+from engine.errors import Conflict, DuplicateRequest, InputError, NotFound
 from engine.policy.load import parse_table
 from engine.service.ports import AccountMove, LockKey, account_locks
 from engine.service.usecases import SettlementService
@@ -455,3 +455,84 @@ def test_postgres_missing_skips_locally_but_fails_in_ci(monkeypatch: pytest.Monk
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
         pg.unavailable("no binaries")
+
+
+# --- strings that PostgreSQL cannot hold ------------------------------------------------------
+
+
+def _every_row(store: SqlStore) -> dict[str, list[str]]:
+    with store.engine.connect() as c:
+        return {
+            t.name: sorted(repr(tuple(r)) for r in c.execute(sa.select(t)))
+            for t in schema.metadata.sorted_tables
+        }
+
+
+#: field -> change to a bill (as plain data) that puts a NUL (or a control character) in it
+NUL_IN_BILL = {
+    "id": lambda d: d.update(id="yubei\x00-2"),
+    "person_id": lambda d: d.update(person_id="jiang\x00"),
+    "hospital_level": lambda d: d.update(hospital_level="level2\x00"),
+    "region": lambda d: d.update(region="500112\x00"),
+    "items[0].code": lambda d: d["items"][0].update(code="A\x00"),
+    "items[1].name": lambda d: d["items"][1].update(name="out\x00"),
+}
+NUL_IN_PERSON = {
+    "persons[0].id": {"id": "li\x00"},
+    "persons[0].household": {"household": "h-li\x00"},
+    "persons[0].tags[0].tag": {"tags": ["low_income_edge\x00"]},
+}
+
+
+def test_nul_is_bad_input_on_every_store_and_writes_nothing(store: SqlStore) -> None:
+    """A NUL in any string that reaches SQL is an InputError naming the field, on SQLite and on
+    PostgreSQL (which gave INTERNAL: text fields cannot contain NUL), before anything is
+    written; lookups by such a key are input errors too, not database errors."""
+    from adapters.grpc import convert as cv
+
+    text, person, req = golden()
+    svc = service(store.uow)
+    svc.put_policy(text, "yubei.yaml")
+    svc.import_registry([person])
+    rec, _ = svc.settle("req-1", req)
+    before = _every_row(store)
+    for field, change in NUL_IN_BILL.items():
+        data = req.model_dump()
+        data["id"] = "yubei-2"
+        change(data)
+        with pytest.raises(InputError) as e:
+            svc.settle("req-2", parse_bill_request(data))
+        assert [p.field for p in e.value.problems] == [field]
+    other = bill(req, "yubei-3", 100)
+    calls = {
+        "settle request_id": (lambda: svc.settle("req\x00-3", other), "request_id"),
+        "settle request_id with a tab": (lambda: svc.settle("req\t3", other), "request_id"),
+        "pre_settle person": (
+            lambda: svc.pre_settle(parse_bill_request({**other.model_dump(), "person_id": "j\x00"})),
+            "person_id",
+        ),
+        "reverse by id": (lambda: svc.reverse(settlement_id=rec.settlement_id + "\x00"),
+                          "settlement_id"),
+        "reverse by request": (lambda: svc.reverse(request_id="req-1\x00"), "request_id"),
+        "reversal request id": (
+            lambda: svc.reverse(request_id="req-1", reversal_request_id="rv\x00"),
+            "reversal_request_id",
+        ),
+        "get by id": (lambda: svc.get(settlement_id="\x00"), "settlement_id"),
+        "get by request": (lambda: svc.get(request_id="req-1\x00"), "request_id"),
+        "list": (lambda: svc.list("jiang\x00", 2023), "person_id"),
+        "accounts": (lambda: svc.accounts("jiang\x00", 2023), "person_id"),
+        "person": (lambda: svc.person("jiang\x00"), "person_id"),
+    }  # fmt: skip
+    for name, (call, field) in calls.items():
+        with pytest.raises(InputError) as e:
+            call()
+        assert [p.field for p in e.value.problems] == [field], name
+    for field, change in NUL_IN_PERSON.items():
+        msg = cv.person_to_pb({"id": "li", "birth_date": "1980-01-01", "household": "h-li",
+                               **change})  # fmt: skip
+        with pytest.raises(InputError) as e:
+            svc.import_registry(cv.persons([msg]))
+        assert [p.field for p in e.value.problems] == [field]
+    assert _every_row(store) == before
+    assert svc.get(rec.settlement_id).status == "settled"

@@ -17,6 +17,7 @@ read whole (convert large CSV inputs to Parquet first).
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -180,14 +181,47 @@ def ints(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray | None
     return col.to_numpy(), None
 
 
-def dates(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def dates(col: pa.ChunkedArray | pa.Array, where: str = "dates", rows: Any = None) -> np.ndarray:
+    """Days as datetime64[D] from a date column, strict ISO strings ``YYYY-MM-DD``, or
+    timestamps at midnight. Anything else (a time of day, numbers, other spellings) refuses the
+    file (InputFileError naming ``where``, the row and the value): a date is never guessed."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if pa.types.is_timestamp(col.type):
+        unit = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[col.type.unit] * 86400
+        ticks = pc.fill_null(col.cast(pa.int64()), 0).to_numpy()
+        timed = np.flatnonzero(ticks % unit)
+        if len(timed):
+            _not_a_date(where, rows, int(timed[0]), col[int(timed[0])].as_py(),
+                        "has a time of day; dates are YYYY-MM-DD")  # fmt: skip
         col = col.cast(pa.date32())
-    if not pa.types.is_date(col.type):
-        col = col.cast(pa.date32())  # strings 'YYYY-MM-DD'
+    elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        try:
+            col = col.cast(pa.date32())  # Arrow takes exactly 'YYYY-MM-DD'
+        except pa.ArrowInvalid:
+            ok = pc.match_substring_regex(col, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+            for i, v in enumerate(col.to_pylist()):
+                if v is not None and not (ok[i].as_py() and _is_day(v)):
+                    _not_a_date(where, rows, i, v, "is not a date; use YYYY-MM-DD")
+            raise
+    elif not pa.types.is_date(col.type):
+        raise InputFileError(
+            f"{where}: is a column of {col.type}; dates are a date column or strings YYYY-MM-DD"
+        )
     return col.to_numpy(zero_copy_only=False).astype("M8[D]")
+
+
+def _is_day(v: str) -> bool:
+    try:
+        date.fromisoformat(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _not_a_date(where: str, rows: Any, i: int, value: Any, rule: str) -> None:
+    row = i if rows is None else int(rows[i])
+    raise InputFileError(f"{where} row {row}: {value!r} {rule}")
 
 
 def _rows(t: pa.Table, lo: int) -> np.ndarray:
@@ -200,7 +234,8 @@ def bill_cols(t: pa.Table, file: str, lo: int = 0) -> BillCols:
         bill_id=coded(t["bill_id"]), hospital=coded(t["hospital"]),
         person_id=coded(t["person_id"]),
         hospital_level=coded(t["hospital_level"]),
-        admission_date=dates(t["admission_date"]), discharge_date=dates(t["discharge_date"]),
+        admission_date=dates(t["admission_date"], f"{file}: admission_date", _rows(t, lo)),
+        discharge_date=dates(t["discharge_date"], f"{file}: discharge_date", _rows(t, lo)),
         household_id=coded(t["household_id"]) if "household_id" in g else None,
         region=coded(t["region"]) if "region" in g else None,
         row=_rows(t, lo), file=file,
@@ -231,10 +266,12 @@ def _one(col: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 def category(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Categories as int8 1/2/3 (0 = unknown) without widening: a lookup per dictionary."""
+    """Categories as int8 1/2/3 (0 = unknown) without widening: a lookup per dictionary.
+    Exactly the contract's codes A, B, C, 01, 02, 03: a column of numbers is read as their
+    text ('1' is not a code)."""
     col = _one(col)
     if pa.types.is_integer(col.type):
-        return category_codes(pc.fill_null(col, 0).to_numpy())
+        col = col.cast(pa.string())
     if not pa.types.is_dictionary(col.type):
         col = pc.dictionary_encode(pc.fill_null(col.cast(pa.string()), ""))
     lut = category_codes(col.dictionary.to_numpy(zero_copy_only=False).astype(object))
@@ -292,11 +329,14 @@ def item_cols(t: pa.Table, file: str, lo: int = 0, bill_ids: Coded | None = None
 def person_cols(t: pa.Table, file: str, rows: np.ndarray) -> PersonCols:
     g = t.column_names
     return PersonCols(
-        person_id=coded(t["person_id"]), birth_date=dates(t["birth_date"]),
+        person_id=coded(t["person_id"]),
+        birth_date=dates(t["birth_date"], f"{file}: birth_date", rows),
         household_id=coded(t["household_id"]),
         tag=coded(t["tag"]) if "tag" in g else None,
-        tag_valid_from=dates(t["tag_valid_from"]) if "tag_valid_from" in g else None,
-        tag_valid_to=dates(t["tag_valid_to"]) if "tag_valid_to" in g else None,
+        tag_valid_from=dates(t["tag_valid_from"], f"{file}: tag_valid_from", rows)
+        if "tag_valid_from" in g else None,
+        tag_valid_to=dates(t["tag_valid_to"], f"{file}: tag_valid_to", rows)
+        if "tag_valid_to" in g else None,
         row=rows, file=file,
     )  # fmt: skip
 

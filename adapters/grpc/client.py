@@ -146,10 +146,13 @@ def pack_bills(
     bills: list[dict[str, Any]],
     request_ids: list[str] | None = None,
     *,
-    unit_price: bool = False,
+    unit_price: bool | None = None,
+    item_text: bool | None = None,
 ) -> pb.PackedBills:
-    """JSON bills as the packed (columnar) message of SettleStream. Unit prices are left out
-    unless asked for: the rules do not use them (the amount is authoritative)."""
+    """JSON bills as the packed (columnar) message of SettleStream. Unit prices and item codes
+    and names are sent when a bill has any (None), always (True) or never (False): the rules
+    do not use them, but SETTLE mode stores them, so a bill settled packed is stored exactly as
+    one settled as a message."""
     levels: dict[str, int] = {}
     p = pb.PackedBills(
         bill_ids=[b["id"] for b in bills],
@@ -165,15 +168,19 @@ def pack_bills(
     p.levels.extend(levels)
     cats = {"A": 1, "B": 2, "C": 3, "01": 1, "02": 2, "03": 3}
     off, cat, qty, amount, cap, ratio, price = [0], [], [], [], [], [], []
+    codes: list[str] = []
+    names: list[str] = []
     for b in bills:
         for it in b["items"]:
             c = it["category"]
-            cat.append(cats.get(str(c), c if isinstance(c, int) else 0))
+            cat.append(cats.get(c, 0) if isinstance(c, str) else c)
             qty.append(it.get("qty_e4", 10000))
             amount.append(it["amount"])
             cap.append(-1 if it.get("unit_price_cap") is None else it["unit_price_cap"])
             ratio.append(-1 if it.get("selfpay_ratio") is None else it["selfpay_ratio"])
             price.append(it.get("unit_price", 0))
+            codes.append(it.get("code", ""))
+            names.append(it.get("name", ""))
         off.append(len(amount))
     p.item_offsets.extend(off)
     p.category.extend(cat)
@@ -183,6 +190,10 @@ def pack_bills(
         p.unit_price_cap.extend(cap)
     if any(x != -1 for x in ratio):
         p.selfpay_ratio.extend(ratio)
-    if unit_price:
+    if unit_price or (unit_price is None and any(price)):
         p.unit_price.extend(price)
+    if item_text or (item_text is None and any(codes)):
+        p.item_codes.extend(codes)
+    if item_text or (item_text is None and any(names)):
+        p.item_names.extend(names)
     return p

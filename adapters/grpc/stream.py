@@ -12,6 +12,9 @@ trial use case in the service would read the registry and the accounts in one un
 
 from __future__ import annotations
 
+import contextlib
+import re
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -22,9 +25,10 @@ from adapters.grpc.limits import DEFAULT, Limits
 from engine import columnar as col
 from engine.accounts import ACCOUNT_FIELDS, Opening
 from engine.batch import settle_batch
-from engine.bill import BillRequest, Person, check_items_count, parse_bill_request
-from engine.errors import InputError, NotFound, Problem
-from engine.service.usecases import SettlementService
+from engine.bill import DATE_RULE, BillRequest, Person, check_items_count, parse_bill_request
+from engine.errors import NO_VALUE, InputError, NotFound, Problem
+from engine.service.usecases import SettlementService, check_key
+from engine.validation import ID_RULE, TEXT_RULE, bad_id_chars
 
 
 def handle(
@@ -93,6 +97,7 @@ def list_requests(bills: pb.BillList) -> list[tuple[str, BillRequest]]:
             out.append((r.request_id, cv.bill_request(r.bill, prefix=f"bills[{i}]")))
         except InputError as err:
             problems += err.problems
+        problems += _request_id_problems(f"bills[{i}].request_id", r.request_id)
     if problems:
         raise InputError(problems)
     return out
@@ -105,6 +110,8 @@ def trial_many(service: SettlementService, reqs: list[BillRequest]) -> list[Any]
     for i, r in enumerate(reqs):
         try:
             bills.append(r.with_person(persons[r.person_id]))
+        except InputError as err:  # e.g. admitted before the person's birth
+            problems += [Problem(f"bills[{i}].{q.field}", q.value, q.rule) for q in err.problems]
         except Exception as err:  # the person is valid; a bill that fails here is bad input
             problems.append(Problem(f"bills[{i}]", r.id, f"cannot be built: {err}"))
     if problems:
@@ -141,6 +148,17 @@ def _opening(service: SettlementService, keys: set[tuple[str, int]]) -> Opening:
         person[(pid, year)] = pa
         household[(p.household, year)] = ha
     return Opening(person, household)
+
+
+def _request_id_problems(field: str, rid: str) -> list[Problem]:
+    """What ``settle`` would refuse in a request id, found before any bill of the message is
+    settled (so a bad id late in a message does not leave the earlier bills settled). An empty
+    id is left to ``settle`` (TRIAL mode ignores request ids)."""
+    try:
+        check_key(field, rid)
+    except InputError as err:
+        return err.problems
+    return []
 
 
 def settle_many(
@@ -206,6 +224,10 @@ def _check_packed(p: pb.PackedBills) -> tuple[int, int, np.ndarray]:
             )
             if len(problems) > 20:
                 break
+    for name in ("item_codes", "item_names"):
+        k = len(getattr(p, name))
+        if k not in (0, ni):
+            problems.append(Problem(f"packed.{name}", k, f"entries; expected 0 or {ni}"))
     if problems:
         raise InputError(problems)
     if nb:
@@ -213,6 +235,14 @@ def _check_packed(p: pb.PackedBills) -> tuple[int, int, np.ndarray]:
         b = int(np.argmax(counts))
         check_items_count(int(counts[b]), f"bills[{b}].items")
     return nb, ni, off
+
+
+def _has_nul(v: str) -> bool:
+    return "\x00" in v
+
+
+#: Packed category numbers -> the contract's codes (other numbers are passed on and refused).
+_PACKED_CATEGORY = {1: "A", 2: "B", 3: "C"}
 
 
 def packed_requests(p: pb.PackedBills) -> list[tuple[str, BillRequest]]:
@@ -224,13 +254,20 @@ def packed_requests(p: pb.PackedBills) -> list[tuple[str, BillRequest]]:
         )
     cols = {
         k: list(getattr(p, k))
-        for k in ("category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price")
-    }
+        for k in ("category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price",
+                  "item_codes", "item_names")
+    }  # fmt: skip
+    cat = _PACKED_CATEGORY
     out, problems = [], []
     for b in range(nb):
         items = []
         for j in range(int(off[b]), int(off[b + 1])):
-            it: dict[str, Any] = {"category": cols["category"][j], "amount": cols["amount"][j]}
+            c = cols["category"][j]
+            it: dict[str, Any] = {"category": cat.get(c, c), "amount": cols["amount"][j]}
+            if cols["item_codes"]:
+                it["code"] = cols["item_codes"][j]
+            if cols["item_names"]:
+                it["name"] = cols["item_names"][j]
             if cols["qty_e4"]:
                 it["qty_e4"] = cols["qty_e4"][j]
             if cols["unit_price"]:
@@ -255,15 +292,50 @@ def packed_requests(p: pb.PackedBills) -> list[tuple[str, BillRequest]]:
             out.append((p.request_ids[b], parse_bill_request(d)))
         except InputError as err:
             problems += [Problem(f"bills[{b}].{q.field}", q.value, q.rule) for q in err.problems]
+        problems += _request_id_problems(f"bills[{b}].request_id", p.request_ids[b])
     if problems:
         raise InputError(problems)
     return out
+
+
+def _check_packed_text(p: pb.PackedBills) -> None:
+    """TRIAL mode: the strings the message form's bill would refuse (SETTLE mode parses every
+    bill, which names them as bills[b].<field>). Cheap when clean: one scan of each column."""
+    problems = []
+    for name, field, limit, rule, bad in (
+        ("item_codes", "code", 64, ID_RULE, bad_id_chars),
+        ("item_names", "name", 200, TEXT_RULE, _has_nul),
+    ):
+        vals = getattr(p, name)
+        if len(vals) and (bad("".join(vals)) or max(map(len, vals)) > limit):
+            for k, v in enumerate(vals):
+                if bad(v):
+                    problems.append(Problem(f"items[{k}].{field}", v, rule))
+                elif len(v) > limit:
+                    problems.append(
+                        Problem(
+                            f"items[{k}].{field}",
+                            v,
+                            f"string should have at most {limit} characters",
+                        )
+                    )
+    for name, field in (("bill_ids", "id"), ("person_ids", "person_id"), ("regions", "region")):
+        vals = getattr(p, name)
+        if bad_id_chars("".join(vals)):
+            problems += [Problem(f"bills[{i}].{field}", v, ID_RULE)
+                         for i, v in enumerate(vals) if bad_id_chars(v)]  # fmt: skip
+    if bad_id_chars("".join(p.levels)):
+        problems += [Problem(f"packed.levels[{i}]", v, ID_RULE)
+                     for i, v in enumerate(p.levels) if bad_id_chars(v)]  # fmt: skip
+    if problems:
+        raise InputError(problems)
 
 
 def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStreamResponse:
     """TRIAL of packed columns through ``engine.columnar``: vectorized checks, the kernel,
     results read back as columns. Any reject fails the message (nothing is written anyway)."""
     nb, ni, off = _check_packed(p)
+    _check_packed_text(p)
     counts = np.diff(off)
     levels = np.array(list(p.levels), dtype=object)
     bills = col.BillCols(
@@ -273,8 +345,8 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
         hospital_level=levels[np.array(p.level_index, dtype=np.int64)]
         if nb
         else np.zeros(0, dtype=object),
-        admission_date=_dates(p.admission_dates),
-        discharge_date=_dates(p.discharge_dates),
+        admission_date=_dates(p.admission_dates, "admission_date"),
+        discharge_date=_dates(p.discharge_dates, "discharge_date"),
         region=np.array(list(p.regions), dtype=object) if p.regions else None,
         file="bills",
     )
@@ -319,17 +391,38 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
     return out
 
 
-def _dates(values: Any) -> np.ndarray:
-    try:
-        return np.array(list(values), dtype="M8[D]")
-    except ValueError:
-        problems = []
-        for i, v in enumerate(values):
-            try:
-                np.datetime64(v, "D")
-            except ValueError:
-                problems.append(Problem(f"bills[{i}].date", v, "is not a date YYYY-MM-DD"))
-        raise InputError(problems or [Problem("dates", None, "are not dates")]) from None
+_DASH, _ZERO, _NINE = ord("-"), ord("0"), ord("9")
+
+
+def _dates(values: Any, field: str) -> np.ndarray:
+    """Strict ISO dates ``YYYY-MM-DD`` as datetime64[D], checked as columns (numpy alone would
+    take '1552608000' as a year and '2019-03-15T10:00' as a day); InputError naming
+    ``bills[i].<field>`` for each other value."""
+    vals = list(values)
+    a = np.array(vals, dtype=str) if vals else np.zeros(0, dtype="U10")
+    if a.dtype.itemsize == 40:  # 'U10': every value at most 10 characters
+        cp = a.view(np.uint32).reshape(len(a), 10)
+        digit = (cp >= _ZERO) & (cp <= _NINE)
+        shape = (
+            np.all(digit[:, [0, 1, 2, 3, 5, 6, 8, 9]], axis=1)
+            & (cp[:, 4] == _DASH)
+            & (cp[:, 7] == _DASH)
+        )
+        if shape.all():
+            with contextlib.suppress(ValueError):  # e.g. 2023-02-30: named below
+                return a.astype("M8[D]")
+    problems = []
+    for i, v in enumerate(vals):
+        try:
+            ok = _ISO_DAY.fullmatch(v) is not None and date.fromisoformat(v) is not None
+        except ValueError:
+            ok = False
+        if not ok:
+            problems.append(Problem(f"bills[{i}].{field}", v, DATE_RULE))
+    raise InputError(problems or [Problem(f"bills.{field}", NO_VALUE, DATE_RULE)])
+
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _person_cols(persons: Any) -> col.PersonCols:

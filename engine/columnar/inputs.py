@@ -9,11 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.bill import CATEGORY_NAMES
+from engine.bill import CATEGORY_NAMES, DATE_MAX, DATE_MIN
 
 EPOCH = date(1970, 1, 1)
 DAY_MIN = np.iinfo(np.int64).min
 DAY_MAX = np.iinfo(np.int64).max
+#: The plausible dates (engine.bill.DATE_MIN..DATE_MAX) as int days since EPOCH.
+PLAUSIBLE = ((DATE_MIN - EPOCH).days, (DATE_MAX - EPOCH).days)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -54,7 +56,7 @@ class BillCols:
 
 @dataclass
 class ItemCols:
-    category: np.ndarray  # 1/2/3 or 'A'/'B'/'C' (NHSA '01'/'02'/'03', 甲/乙/丙)
+    category: np.ndarray  # int codes 1/2/3, or exactly 'A'/'B'/'C' (NHSA '01'/'02'/'03')
     amount: np.ndarray
     amount_null: np.ndarray | None = None
     bill_id: np.ndarray | None = None  # link by bill id (and hospital, if given) ...
@@ -318,7 +320,8 @@ _CAT_NAMES = {k: int(v) for k, v in CATEGORY_NAMES.items()}
 
 
 def category_codes(a: np.ndarray) -> np.ndarray:
-    """Categories as int8 1/2/3; 0 where unknown."""
+    """Categories as int8 1/2/3; 0 where unknown. Integers are the kernel's codes 1/2/3;
+    strings must be exactly a code of the contract (no case folding, padding or aliases)."""
     if isinstance(a, Coded):
         return category_codes(np.asarray(a.labels))[a.codes]
     a = np.asarray(a)
@@ -329,7 +332,7 @@ def category_codes(a: np.ndarray) -> np.ndarray:
         return np.where(ok, a, 0).astype(np.int8)
     u, inv = np.unique(a.astype(object) if a.dtype == object else a, return_inverse=True)
     m = np.array(
-        [_CAT_NAMES.get(str(v).strip().upper(), 0) if v is not None else 0 for v in u],
+        [_CAT_NAMES.get(v, 0) if isinstance(v, str) else 0 for v in u],
         dtype=np.int8,
     )
     return m[inv.reshape(-1)]

@@ -10,11 +10,18 @@ import numpy as np
 from engine import kernel as K
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import KernelBatch, chunks_at_households
-from engine.bill import HOSPITAL_RULE, MAX_ITEMS_PER_BILL, is_hospital_code
+from engine.bill import (
+    CATEGORY_RULE,
+    HOSPITAL_RULE,
+    MAX_ITEMS_PER_BILL,
+    RANGE_RULE,
+    is_hospital_code,
+)
 from engine.columnar.inputs import (
     DAY_MAX,
     DAY_MIN,
     EPOCH,
+    PLAUSIBLE,
     BillCols,
     Coded,
     ItemCols,
@@ -101,6 +108,9 @@ def prepare_columns(
     p_bad[pcode_rows[empty_hid]] = True
     rj.add(p_birth_missing, prow, pf, "birth_date", None, "is missing; it is required", None)
     p_bad[pcode_rows[p_birth_missing]] = True
+    odd = ~p_birth_missing & _implausible(p_birth_rows)
+    rj.add(odd, prow, pf, "birth_date", persons.birth_date, RANGE_RULE, None)
+    p_bad[pcode_rows[odd]] = True
     other_house = hcode_rows != p_house[pcode_rows]
     rj.add(
         other_house, prow, pf, "household_id", persons.household_id,
@@ -128,6 +138,11 @@ def prepare_columns(
         t_to = np.where(t_to_na, DAY_MAX, t_to)
     else:
         t_to = np.full(npr, DAY_MAX, dtype=np.int64)
+    for name, col, d in (("tag_valid_from", persons.tag_valid_from, t_from),
+                         ("tag_valid_to", persons.tag_valid_to, t_to)):  # fmt: skip
+        odd = has_tag & (d != DAY_MIN) & (d != DAY_MAX) & _implausible(d)
+        rj.add(odd, prow, pf, name, col, RANGE_RULE, None)
+        p_bad[pcode_rows[odd]] = True
     backwards = has_tag & (t_to < t_from)
     rj.add(
         backwards, prow, pf, "tag_valid_to", persons.tag_valid_to,
@@ -157,7 +172,14 @@ def prepare_columns(
     rj.add(adm_na, brow, bf, "admission_date", None, "is missing; it is required", bidx)
     rj.add(dis_na, brow, bf, "discharge_date", None, "is missing; it is required", bidx)
     bad |= adm_na | dis_na
-    early = ~adm_na & ~dis_na & (dis < adm)
+    odd_day = np.zeros(nb, dtype=bool)
+    for name, col, d, na in (("admission_date", bills.admission_date, adm, adm_na),
+                             ("discharge_date", bills.discharge_date, dis, dis_na)):  # fmt: skip
+        odd = ~na & _implausible(d)
+        rj.add(odd, brow, bf, name, col, RANGE_RULE, bidx)
+        odd_day |= odd
+    bad |= odd_day
+    early = ~adm_na & ~dis_na & (dis < adm) & ~odd_day
     rj.add(
         early, brow, bf, "discharge_date", bills.discharge_date,
         "is before admission_date; discharge must be on or after admission", bidx,
@@ -208,6 +230,15 @@ def prepare_columns(
         f"has a rejected row in the persons table ({pf})", bidx,
     )  # fmt: skip
     bad |= pbad
+    unborn = (pc >= 0) & ~bad & (adm < (p_birth[pcs] if n_p else adm))
+    if unborn.any():
+        why = np.empty(nb, dtype=object)
+        for bi in np.flatnonzero(unborn).tolist():
+            born = np.datetime64(int(p_birth[pcs[bi]]), "D")
+            why[bi] = (f"is before the patient's birth_date {born} (person {str(pu[pcs[bi]])!r}); "
+                      "a patient is admitted on or after their birth")  # fmt: skip
+        rj.add(unborn, brow, bf, "admission_date", bills.admission_date, why, bidx)
+        bad |= unborn
     hc = p_house[pcs] if n_p else np.zeros(nb, dtype=np.int64)
     if bills.household_id is not None and n_p:
         given = lookup(hu, bills.household_id)
@@ -511,7 +542,7 @@ def _check_items(
             item_bad[lo:hi] |= w
 
     c = cat[lo:hi]
-    rule(c == 0, "category", sl(items.category), "is not a category; use A/B/C (or NHSA 01/02/03)")
+    rule(c == 0, "category", sl(items.category), CATEGORY_RULE)
     if items.amount_null is not None:
         rule(sl(items.amount_null).astype(bool), "amount", None, "is missing; it is required")
     a = amount[lo:hi]
@@ -548,6 +579,11 @@ def _check_items(
             "is given for an item that is not category B; only category B items have a first "
             "self-pay ratio",
         )  # fmt: skip
+
+
+def _implausible(days: np.ndarray) -> np.ndarray:
+    """Days outside the plausible dates (engine.bill.DATE_MIN..DATE_MAX)."""
+    return (days < PLAUSIBLE[0]) | (days > PLAUSIBLE[1])
 
 
 def _nullable(a: np.ndarray | None, null: np.ndarray | None, n: int, dtype: Any) -> np.ndarray:

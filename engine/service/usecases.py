@@ -40,6 +40,18 @@ from engine.service.ports import (
     account_locks,
 )
 from engine.settle import Outcome, settle_one, undo
+from engine.validation import ID_RULE, bad_id_chars
+
+
+def check_key(field: str, value: str, limit: int = 128) -> None:
+    """A request id or lookup key that would reach SQL: InputError if it holds a control
+    character (NUL makes PostgreSQL fail) or is longer than ``limit``. Empty is the caller's
+    business (it often means "not given")."""
+    if bad_id_chars(value):
+        raise InputError.one(field, value, ID_RULE)
+    if len(value) > limit:
+        raise InputError.one(field, value, f"is {len(value)} characters long; at most {limit}")
+
 
 #: Limits of the use cases (the gRPC server states them with its own: adapters/grpc/limits.py).
 MAX_VERSIONS_PER_REGION = 1_000  # stored policy versions of one region
@@ -191,6 +203,7 @@ class SettlementService:
         return n
 
     def person(self, person_id: str) -> Person:
+        check_key("person_id", person_id)
         with self._uow() as uow:
             p = uow.registry.get(person_id)
         if p is None:
@@ -224,6 +237,7 @@ class SettlementService:
         with the same id. The same id with a different bill is a Conflict."""
         if not request_id or len(request_id) > 128:
             raise InputError.one("request_id", request_id, "must be 1 to 128 characters")
+        check_key("request_id", request_id)
         d = digest(req)
         with self._uow() as uow:
             found = uow.settlements.by_request(request_id)
@@ -284,6 +298,9 @@ class SettlementService:
     ) -> tuple[SettlementRecord, bool]:
         """Reverse (2305/2601) a settlement by its id or the original request id: take back
         every account move. Reversing a reversed settlement returns it unchanged (replay)."""
+        check_key("settlement_id", settlement_id)
+        check_key("request_id", request_id)
+        check_key("reversal_request_id", reversal_request_id)
         with self._uow() as uow:
             rec = self._find(uow, settlement_id, request_id)
             if rec.status == "reversed":
@@ -325,11 +342,14 @@ class SettlementService:
 
     # --- queries --------------------------------------------------------------------------
     def get(self, settlement_id: str = "", request_id: str = "") -> SettlementRecord:
+        check_key("settlement_id", settlement_id)
+        check_key("request_id", request_id)
         with self._uow() as uow:
             return self._find(uow, settlement_id, request_id)
 
     def list(self, person_id: str, year: int | None = None) -> list[SettlementRecord]:
         """Every settlement of the person (in the year), in commit order."""
+        check_key("person_id", person_id)
         with self._uow() as uow:
             return uow.settlements.for_person(person_id, year)
 
@@ -355,6 +375,7 @@ class SettlementService:
         return recs, _page_token(person_id, year, last.created_at, last.settlement_id)
 
     def accounts(self, person_id: str, year: int) -> tuple[Person, YearAccounts, YearAccounts]:
+        check_key("person_id", person_id)
         with self._uow() as uow:
             person = uow.registry.get(person_id)
             if person is None:

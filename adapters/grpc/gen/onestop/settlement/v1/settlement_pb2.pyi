@@ -319,7 +319,7 @@ class GetAccountsResponse(_message.Message):
     def __init__(self, person_id: _Optional[str] = ..., household: _Optional[str] = ..., year: _Optional[int] = ..., person: _Optional[_Union[YearAccounts, _Mapping]] = ..., household_accounts: _Optional[_Union[YearAccounts, _Mapping]] = ...) -> None: ...
 
 class PackedBills(_message.Message):
-    __slots__ = ("bill_ids", "person_ids", "level_index", "levels", "admission_dates", "discharge_dates", "regions", "request_ids", "item_offsets", "category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price", "hospitals")
+    __slots__ = ("bill_ids", "person_ids", "level_index", "levels", "admission_dates", "discharge_dates", "regions", "request_ids", "item_offsets", "category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price", "hospitals", "item_codes", "item_names")
     BILL_IDS_FIELD_NUMBER: _ClassVar[int]
     PERSON_IDS_FIELD_NUMBER: _ClassVar[int]
     LEVEL_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -336,6 +336,8 @@ class PackedBills(_message.Message):
     SELFPAY_RATIO_FIELD_NUMBER: _ClassVar[int]
     UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
     HOSPITALS_FIELD_NUMBER: _ClassVar[int]
+    ITEM_CODES_FIELD_NUMBER: _ClassVar[int]
+    ITEM_NAMES_FIELD_NUMBER: _ClassVar[int]
     bill_ids: _containers.RepeatedScalarFieldContainer[str]
     person_ids: _containers.RepeatedScalarFieldContainer[str]
     level_index: _containers.RepeatedScalarFieldContainer[int]
@@ -352,7 +354,9 @@ class PackedBills(_message.Message):
     selfpay_ratio: _containers.RepeatedScalarFieldContainer[int]
     unit_price: _containers.RepeatedScalarFieldContainer[int]
     hospitals: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, bill_ids: _Optional[_Iterable[str]] = ..., person_ids: _Optional[_Iterable[str]] = ..., level_index: _Optional[_Iterable[int]] = ..., levels: _Optional[_Iterable[str]] = ..., admission_dates: _Optional[_Iterable[str]] = ..., discharge_dates: _Optional[_Iterable[str]] = ..., regions: _Optional[_Iterable[str]] = ..., request_ids: _Optional[_Iterable[str]] = ..., item_offsets: _Optional[_Iterable[int]] = ..., category: _Optional[_Iterable[int]] = ..., qty_e4: _Optional[_Iterable[int]] = ..., amount: _Optional[_Iterable[int]] = ..., unit_price_cap: _Optional[_Iterable[int]] = ..., selfpay_ratio: _Optional[_Iterable[int]] = ..., unit_price: _Optional[_Iterable[int]] = ..., hospitals: _Optional[_Iterable[str]] = ...) -> None: ...
+    item_codes: _containers.RepeatedScalarFieldContainer[str]
+    item_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, bill_ids: _Optional[_Iterable[str]] = ..., person_ids: _Optional[_Iterable[str]] = ..., level_index: _Optional[_Iterable[int]] = ..., levels: _Optional[_Iterable[str]] = ..., admission_dates: _Optional[_Iterable[str]] = ..., discharge_dates: _Optional[_Iterable[str]] = ..., regions: _Optional[_Iterable[str]] = ..., request_ids: _Optional[_Iterable[str]] = ..., item_offsets: _Optional[_Iterable[int]] = ..., category: _Optional[_Iterable[int]] = ..., qty_e4: _Optional[_Iterable[int]] = ..., amount: _Optional[_Iterable[int]] = ..., unit_price_cap: _Optional[_Iterable[int]] = ..., selfpay_ratio: _Optional[_Iterable[int]] = ..., unit_price: _Optional[_Iterable[int]] = ..., hospitals: _Optional[_Iterable[str]] = ..., item_codes: _Optional[_Iterable[str]] = ..., item_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BillList(_message.Message):
     __slots__ = ("bills",)
