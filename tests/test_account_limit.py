@@ -14,9 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import pytest
 
+from adapters.grpc.client import pack_bills
+from adapters.grpc.convert import bill_to_pb
+from adapters.grpc.errors import bad_request
+from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.testing import served
 from adapters.store.memory import MemoryStore
 from adapters.store.sql import SqlStore
 from engine import columnar as C
@@ -174,3 +180,41 @@ def test_the_batch_rejects_the_bill_with_its_row_and_settles_the_others() -> Non
     # the Bill-object batch refuses the whole batch, naming the bill
     with pytest.raises(InputError, match=r"^bills\[1\]\.accounts\.critical\.eligible_cum: "):
         settle_batch(bills, policies, opening)
+
+
+# --------------------------------------------------------------------------- gRPC
+
+
+def test_grpc_refuses_past_the_limit_in_every_form_and_writes_nothing() -> None:
+    """Stored accounts 5 * 10^12 fen under the limit, a maximum bill: PreSettle, Settle and
+    SettleStream (TRIAL and SETTLE, bills and packed) answer INVALID_ARGUMENT naming the
+    account; the stored accounts and settlements do not change."""
+    with served("memory://", (POLICY,), [PERSON]) as (app, _server, c):
+        app.store.person_acc[("P1", 2019)] = YearAccounts(
+            {"critical": LayerAccount(1200000, MAX_ACCOUNT - 5 * 10**12, 0, 0)}, 3
+        )
+        before = c.accounts("P1", 2019).SerializeToString()
+        bill = max_bill(0)
+        one = [pb.SettleRequest(request_id="s-1", bill=bill_to_pb(bill))]
+        calls = {
+            "PreSettle": (lambda: c.pre_settle(bill), "accounts"),
+            "Settle": (lambda: c.settle(bill, "s-1"), "accounts"),
+        }
+        for mode in (pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE):
+            for form, req in (
+                ("bills", pb.SettleStreamRequest(mode=mode, bills=pb.BillList(bills=one))),
+                ("packed", pb.SettleStreamRequest(mode=mode, packed=pack_bills([bill], ["s-1"]))),
+            ):
+                calls[f"SettleStream {mode} {form}"] = (
+                    lambda req=req: list(c.settlement.SettleStream(iter([req]), timeout=60)),
+                    "bills[0].accounts",
+                )
+        for name, (call, prefix) in calls.items():
+            with pytest.raises(grpc.RpcError) as e:
+                call()
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
+            (field, text), *_ = bad_request(e.value)
+            assert field == f"{prefix}.critical.eligible_cum", (name, field)
+            assert "above the limit 1,000,000,000,000,000 fen (10^15)" in text, (name, text)
+        assert c.accounts("P1", 2019).SerializeToString() == before
+        assert len(c.list("P1")) == 0
