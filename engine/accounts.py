@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from engine.errors import InputError, Problem
+from engine.errors import NO_VALUE, InputError, Problem
 from engine.money import MAX_ACCOUNT
 
 ACCOUNT_FIELDS = ("deductible_used", "eligible_cum", "paid", "selfpay_cum")
@@ -37,6 +37,35 @@ class LayerAccount:
 
 
 ZERO = LayerAccount()
+
+
+def above_limit(acc: LayerAccount) -> tuple[int, int] | None:
+    """(index in ACCOUNT_FIELDS, value) of the first field above MAX_ACCOUNT, or None."""
+    for k, v in enumerate(acc.as_tuple()):
+        if v > MAX_ACCOUNT:
+            return k, v
+    return None
+
+
+def limit_rule(scope: str, owner: str, year: int, layer_name: str, value: int) -> str:
+    """Why a bill that would take an account field to ``value`` is refused (README, Limits)."""
+    return (
+        f"would reach {value:,} fen for {scope} {owner!r} in {year} ({layer_name}), above the "
+        f"limit {MAX_ACCOUNT:,} fen (10^15) of a year-to-date account; the bill is refused and "
+        "nothing is written"
+    )
+
+
+def limit_problem(
+    layer_id: str, field: int, value: int, scope: str, owner: str, year: int, layer_name: str
+) -> Problem:
+    """The InputError problem of a bill refused at the account limit, field
+    ``accounts.<layer id>.<account field>``."""
+    return Problem(
+        f"accounts.{layer_id}.{ACCOUNT_FIELDS[field]}",
+        NO_VALUE,
+        limit_rule(scope, owner, year, layer_name, value),
+    )
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@
 orders bills by household then (discharge date, admission date, bill id), numbers the
 person-year and household-year account slots, and hands the kernel nothing but arrays.
 ``reference_batch`` settles the same bills with the plain reference, for comparison.
+Both refuse a batch in which a bill would take an account field above MAX_ACCOUNT (README,
+Limits): one InputError naming each such bill (settled in order, a refused bill moving nothing).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import kernel as K
-from engine.accounts import LayerAccount, Opening, YearAccounts
+from engine.accounts import LayerAccount, Opening, YearAccounts, limit_problem
 from engine.bill import Bill
 from engine.checks import check_bill
 from engine.errors import InputError, Problem
@@ -85,13 +87,23 @@ def reference_batch(
     person = dict(opening.person)
     household = dict(opening.household)
     out: list[Settlement | None] = [None] * len(bills)
+    refused: list[tuple[int, InputError]] = []
     for i in sorted(range(len(bills)), key=lambda i: order_key(bills[i])):
         bill = bills[i]
         pk, hk = (bill.person.id, bill.year), (bill.person.household, bill.year)
-        s, person[pk], household[hk] = settle_bill(
-            bill, tables[i], person.get(pk, YearAccounts()), household.get(hk, YearAccounts())
-        )
+        try:
+            s, person[pk], household[hk] = settle_bill(
+                bill, tables[i], person.get(pk, YearAccounts()), household.get(hk, YearAccounts())
+            )
+        except InputError as err:  # the account limit: this bill moves nothing, go on
+            refused.append((i, err))
+            continue
         out[i] = s
+    if refused:
+        raise InputError([
+            Problem(f"bills[{i}].{p.field}", p.value, p.rule)
+            for i, err in sorted(refused, key=lambda x: x[0]) for p in err.problems
+        ])  # fmt: skip
     return BatchResult(
         [s for s in out if s is not None],
         Opening(
@@ -154,6 +166,25 @@ class KernelBatch:
 
     def run(self, threads: int = 1) -> None:
         K.settle_arrays(self.args(), self.n_bills, self.chunk_start if threads > 1 else None)
+
+    def refused(self) -> np.ndarray:
+        """Settlement positions of the bills the kernel refused at the account limit (they
+        moved no account); empty after a run without any."""
+        return np.flatnonzero(self.out_bill[:, K.B_STATUS])
+
+    def limit_why(self, pos: int) -> tuple[str, int, int, str, str]:
+        """(layer id, account field index, value it would reach, scope, layer name) of the
+        refused bill at settlement position ``pos``."""
+        li, f = K.refused_at(int(self.out_bill[pos, K.B_STATUS]))
+        layer = self.compiled.tables[int(self.b_policy[pos])].layers[li]
+        value = int(self.out_layer[pos, li, K.F_ACC + f])
+        return layer.id, f, value, layer.scope, layer.name or layer.id
+
+    def limit_problem(self, pos: int, bill: Bill) -> Problem:
+        """The problem of the refused bill at position ``pos`` (the same as the reference's)."""
+        lid, f, value, scope, name = self.limit_why(pos)
+        owner = bill.person.household if scope == "household" else bill.person.id
+        return limit_problem(lid, f, value, scope, owner, bill.year, name)
 
 
 _COMPILED: dict[tuple[int, ...], tuple[list[PolicyTable], CompiledPolicies]] = {}
@@ -278,6 +309,15 @@ def settle_batch(
         return BatchResult([], opening)
     kb, pkeys, hkeys = prepare(bills, policies, opening, n_chunks=max(1, threads * 4))
     kb.run(threads)
+    refused = kb.refused()
+    if len(refused):
+        raise InputError([
+            Problem(f"bills[{i}].{p.field}", p.value, p.rule)
+            for i, p in sorted(
+                ((int(kb.order[pos]), kb.limit_problem(pos, bills[int(kb.order[pos])]))
+                 for pos in refused), key=lambda x: x[0],
+            )
+        ])  # fmt: skip
     return BatchResult(read_settlements(kb, bills), closing(kb, opening, pkeys, hkeys))
 
 

@@ -5,6 +5,12 @@ account slots) and settles a batch in one pass, in the order given; the wrapper 
 ``engine.batch`` validates, sorts and builds those arrays. No floats, no fastmath.
 
 Layer output fields (last axis of ``out_layer``) are named by ``F_*``.
+
+Overflow (README "Limits"): with bills of at most MAX_BILL_TOTAL fen and accounts of at most
+MAX_ACCOUNT fen no sum can leave int64, and ``_tiered`` splits its products so that they stay
+exact for any amount in int64 (``x * ratio`` itself would leave it from x ~ 9.2e14). A bill that would take any account field of a
+layer above MAX_ACCOUNT is refused: ``out_bill[b, B_STATUS]`` says which layer and field
+(``refused_at``), none of its account moves is written and the admission is not counted.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from engine.money import MAX_ACCOUNT
+
 F_REASON, F_VARIANT, F_BASE, F_DED, F_ELIGIBLE, F_PAY, F_RELIEF, F_CAP, F_ALERT = range(9)
 F_ACC = 9  # 9..12: deductible_used, eligible_cum, paid, selfpay_cum after the bill
 N_FIELDS = 13
 #: per-bill output columns of ``out_bill``
-B_TOTAL, B_IN_SCOPE, B_PRE, B_OVER, B_OOC, B_WINDOW, B_NET, B_ADMNO = range(8)
-N_BILL = 8
+B_TOTAL, B_IN_SCOPE, B_PRE, B_OVER, B_OOC, B_WINDOW, B_NET, B_ADMNO, B_STATUS = range(9)
+N_BILL = 9
 
 # reason codes (engine.result.REASONS) and cap codes (engine.result.CAPS)
 R_TAGS_ANY, R_TAGS_NONE, R_AGE_MIN, R_AGE_MAX, R_LEVEL, R_NO_VARIANT = 1, 2, 3, 4, 5, 6
@@ -29,18 +37,29 @@ def _round_bp(amount, ratio):
     return (amount * ratio + 5000) // 10000
 
 
+def refused_at(status: int) -> tuple[int, int]:
+    """(layer index, account field index in ACCOUNT_FIELDS) of a non-zero ``B_STATUS``
+    (``1 + layer index * 4 + field``; 0 = settled)."""
+    return (status - 1) // 4, (status - 1) % 4
+
+
 @njit(cache=True)
 def _tiered(x, n_seg, upto, ratio, p, li, vi, lv):
-    total = 0
+    """R(x), exact without forming ``x * ratio`` (which leaves int64 from x ~ 9.2e14): each
+    overlap is taken as 10000 * q + r, so R(x) = sum(q * ratio) + round(sum(r * ratio))."""
+    whole = 0
+    part = 0
     lo = 0
     for k in range(n_seg):
         up = upto[p, li, vi, k]
         hi = up if up >= 0 else max(x, lo)
         ov = min(x, hi) - lo
         if ov > 0:
-            total += ov * ratio[p, li, vi, k, lv]
+            rt = ratio[p, li, vi, k, lv]
+            whole += (ov // 10000) * rt
+            part += (ov % 10000) * rt
         lo = hi
-    return (total + 5000) // 10000
+    return whole + (part + 5000) // 10000
 
 
 @njit(cache=True)
@@ -90,6 +109,7 @@ def _settle_range(
         admno = p_adm[ps] + 1
         window_paid = 0
         all_paid = 0
+        status = 0
         lbit = np.int64(1) << lv
         for li in range(n_layers[p]):
             s = slot[p, li]
@@ -235,12 +255,29 @@ def _settle_range(
             o[F_ACC + 1] = e_cum
             o[F_ACC + 2] = paid
             o[F_ACC + 3] = sp_cum
-            for f in range(4):
-                if hh:
-                    h_acc[hs, s, f] = o[F_ACC + f]
+            # the account limit: the first layer and field above it refuses the bill
+            if status == 0:
+                if d_used > MAX_ACCOUNT:
+                    status = 1 + li * 4
+                elif e_cum > MAX_ACCOUNT:
+                    status = 2 + li * 4
+                elif paid > MAX_ACCOUNT:
+                    status = 3 + li * 4
+                elif sp_cum > MAX_ACCOUNT:
+                    status = 4 + li * 4
+        if status == 0:  # write the moves of the layers that applied
+            for li in range(n_layers[p]):
+                o = out_layer[b, li]
+                if o[F_REASON] != 0:
+                    continue
+                s = slot[p, li]
+                if household[p, li] == 1:
+                    for f in range(4):
+                        h_acc[hs, s, f] = o[F_ACC + f]
                 else:
-                    p_acc[ps, s, f] = o[F_ACC + f]
-        p_adm[ps] = admno
+                    for f in range(4):
+                        p_acc[ps, s, f] = o[F_ACC + f]
+            p_adm[ps] = admno
         ob = out_bill[b]
         ob[B_TOTAL] = total
         ob[B_IN_SCOPE] = bk[0]
@@ -250,6 +287,7 @@ def _settle_range(
         ob[B_WINDOW] = total - window_paid
         ob[B_NET] = total - all_paid
         ob[B_ADMNO] = admno
+        ob[B_STATUS] = status
 
 
 @njit(cache=True, parallel=True)

@@ -11,8 +11,10 @@ BP = 10_000  # 100% in basis points, and the divisor for qty_e4
 
 #: Upper bounds that keep every product below 2**63 (checked on input, documented in README).
 MAX_AMOUNT = 10**12  # fen per item or per policy amount: 10 billion yuan
-MAX_BILL_TOTAL = 10**13  # fen per bill: year-to-date sums of ~90,000 such bills stay exact
-MAX_ACCOUNT = 10**15  # fen in one year-to-date account field
+MAX_BILL_TOTAL = 10**13  # fen per bill
+#: fen in one year-to-date account field: checked on opening accounts and after every bill (a
+#: bill that would pass it is refused: engine.reference.settle_bill, the kernel's B_STATUS)
+MAX_ACCOUNT = 10**15
 MAX_QTY_E4 = 10**9  # 100,000 units
 MAX_UNIT_PRICE = 10**9  # fen: 10 million yuan per unit
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from engine.accounts import LayerAccount, YearAccounts
+from engine.accounts import LayerAccount, YearAccounts, above_limit, limit_problem
 from engine.bill import Bill, Category, Item
+from engine.errors import InputError
 from engine.money import BP, round_bp
 from engine.policy.model import BUCKETS, Eligibility, Layer, PolicyTable, Segment, Variant, by_level
 from engine.result import Buckets, LayerResult, Settlement
@@ -100,6 +101,8 @@ def settle_bill(
     """Settle one bill from the person's and household's accounts of the bill's year.
 
     Returns the settlement and both accounts after it. The inputs are not changed.
+    InputError if an account field of a layer would go above MAX_ACCOUNT (the first such layer
+    and field, in order).
     """
     day: date = bill.admission_date
     tags = bill.person.tags_on(day)
@@ -133,6 +136,12 @@ def settle_bill(
         else:
             ded, eligible, pay = 0, base, 0
             relief, alert, cap, acc = _alert(v, base, acc, level)
+        over = above_limit(acc)
+        if over is not None:  # README, Limits: no account field above MAX_ACCOUNT
+            owner = bill.person.household if layer.scope == "household" else bill.person.id
+            raise InputError([limit_problem(
+                layer.id, over[0], over[1], layer.scope, owner, bill.year, layer.name or layer.id
+            )])  # fmt: skip
         take(remaining, layer.covers, pay)
         all_paid += pay
         if layer.settle_at == "window":

@@ -12,6 +12,7 @@ from typing import Literal
 from engine.accounts import ZERO, LayerAccount, Opening, YearAccounts
 from engine.batch import reference_batch, settle_batch
 from engine.bill import Bill
+from engine.errors import InputError, Problem
 from engine.policy.policyset import PolicySet
 from engine.result import Settlement
 
@@ -35,7 +36,12 @@ def settle_one(
     pk, hk = (bill.person.id, bill.year), (bill.person.household, bill.year)
     opening = Opening({pk: person}, {hk: household})
     run = settle_batch if engine == "kernel" else reference_batch
-    result = run([bill], policies, opening)
+    try:
+        result = run([bill], policies, opening)
+    except InputError as err:  # one bill: its problems without the batch's "bills[0]."
+        raise InputError([
+            Problem(p.field.removeprefix("bills[0]."), p.value, p.rule) for p in err.problems
+        ]) from None  # fmt: skip
     pa, ha = result.closing.person[pk], result.closing.household[hk]
     return Outcome(result.settlements[0], pa, ha, moves(person, pa), moves(household, ha))
 

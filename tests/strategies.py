@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from engine.accounts import LayerAccount, Opening, YearAccounts
 from engine.bill import Bill, parse_bill
+from engine.money import MAX_ACCOUNT
 from engine.policy.checks import check_table
 from engine.policy.model import BUCKETS, PolicyTable
 from engine.policy.policyset import PolicySet
@@ -501,23 +502,37 @@ def gen_bills(
     return src.permutation(out)
 
 
-def gen_opening(src: Source, policies: PolicySet, bills: list[Bill]) -> Opening:
+#: Amounts above which x * ratio leaves int64, for ratios of 10000, 9999 and 9500 bp (a
+#: ratio below 9224 bp cannot get there with accounts within MAX_ACCOUNT).
+WRAPS = (2**63 // 10_000, 2**63 // 9_999, 2**63 // 9_500)
+
+
+def gen_opening(
+    src: Source, policies: PolicySet, bills: list[Bill], near_limit: bool = False
+) -> Opening:
     """Random opening accounts for some of the person-years and household-years of ``bills``
-    (and one that no bill touches, which must be carried over to the closing accounts)."""
+    (and one that no bill touches, which must be carried over to the closing accounts).
+    ``near_limit``: every key has accounts and each field given is at most 10^9 fen under
+    MAX_ACCOUNT (or under one of WRAPS), so that a few bills reach the account limit."""
     ids = sorted({la.id for t in policies.tables for la in t.layers})
+
+    def value() -> int:
+        if not near_limit:
+            return src.fen(3_000_000)
+        return src.choice((MAX_ACCOUNT, *WRAPS)) - src.edged(FEN_EDGES, 0, 10**9)
 
     def account() -> LayerAccount:
         given = src.int(0, 15)  # which of the four fields are not zero
-        return LayerAccount(*(src.fen(3_000_000) if given >> k & 1 else 0 for k in range(4)))
+        return LayerAccount(*(value() if given >> k & 1 else 0 for k in range(4)))
 
     person: dict[tuple[str, int], YearAccounts] = {}
     household: dict[tuple[str, int], YearAccounts] = {}
     for key in [*sorted({(b.person.id, b.year) for b in bills}), ("nobody", 2020)]:
-        if src.flag():
+        if near_limit or src.flag():
             layers = {lid: account() for lid in src.subset(ids)}
             person[key] = YearAccounts(layers, src.int(0, 3))
     for key in sorted({(b.person.household, b.year) for b in bills}):
-        if src.flag():
+        if near_limit or src.flag():
             household[key] = YearAccounts({lid: account() for lid in src.subset(ids)})
     return Opening(person, household)
 
@@ -545,13 +560,14 @@ def gen_batch(
     max_items: int = 8,
     opening: bool | None = None,
     allow_change: bool = True,
+    near_limit: bool = False,
 ) -> Batch:
     """A policy set, bills for it and opening accounts (``opening`` None: sometimes; True:
-    always; False: never)."""
+    always; False: never; ``near_limit``: always, close to the account limit)."""
     ps = gen_policy_set(src, allow_change=allow_change)
     bills = gen_bills(src, ps, max_bills=max_bills, max_items=max_items)
-    want = src.flag() if opening is None else opening
-    return Batch(ps, bills, gen_opening(src, ps, bills) if want else None)
+    want = near_limit or (src.flag() if opening is None else opening)
+    return Batch(ps, bills, gen_opening(src, ps, bills, near_limit) if want else None)
 
 
 @st.composite
@@ -587,11 +603,12 @@ def batches(
     max_items: int = 8,
     opening: bool | None = None,
     allow_change: bool = True,
+    near_limit: bool = False,
 ) -> Batch:
     """A ``Batch`` (see ``gen_batch``); with ``fast`` it carries the seed that rebuilds it:
     ``gen_batch(Source(rnd=random.Random(seed)), ...)`` with the same keywords."""
     kw = {"max_bills": max_bills, "max_items": max_items, "opening": opening,
-          "allow_change": allow_change}  # fmt: skip
+          "allow_change": allow_change, "near_limit": near_limit}  # fmt: skip
     if not fast:
         return gen_batch(Source(draw=draw), **kw)
     seed = draw(st.integers(0, 2**64 - 1))

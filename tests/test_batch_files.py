@@ -351,3 +351,38 @@ def test_dates_in_files_are_never_guessed(
     assert column in str(e.value) and said in str(e.value), str(e.value)
     if not isinstance(value, int):
         assert "row 3" in str(e.value)
+
+
+def test_a_bill_past_the_account_limit_is_a_rejected_row(tmp_path: Path) -> None:
+    """Opening accounts at the limit (README, Limits): the household's bills that would take
+    its alert self-pay above 10^15 fen are rejected rows naming the account and the limit;
+    the run fails without --reject-file (nothing written) and settles the rest with it."""
+    tables, paths = make_data(tmp_path / "in", n_bills=40, items=3, seed=8)
+    b = tables[0].to_pydict()
+    hh, year = b["household_id"][0], b["discharge_date"][0].year
+    op = tmp_path / "opening.csv"
+    op.write_text(
+        "scope,id,year,layer_id,deductible_used,eligible_cum,paid,selfpay_cum,admissions\n"
+        f"household,{hh},{year},prevention,0,0,0,{10**15 - 1},0\n"
+    )
+    out = tmp_path / "o"
+    r = cli(*paths, "--policy", POLICY, "--out", str(out), "--quiet", "--opening", str(op))
+    assert r.returncode == 1, r.stderr
+    assert "bills.parquet row 0: accounts.prevention.selfpay_cum: " in r.stderr, r.stderr
+    assert f"for household {hh!r} in {year} (" in r.stderr
+    assert "above the limit 1,000,000,000,000,000 fen (10^15)" in r.stderr
+    assert not (out / "bills").exists()
+    rej = tmp_path / "rejects.csv"
+    r = cli(*paths, "--policy", POLICY, "--out", str(out), "--quiet", "--opening", str(op),
+            "--chunk-bills", "10", "--reject-file", str(rej))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = pa.csv.read_csv(rej).to_pylist()
+    mine = [i for i, (h, d) in enumerate(zip(b["household_id"], b["discharge_date"],
+                                             strict=True)) if h == hh and d.year == year]  # fmt: skip
+    assert [(x["file"], x["row"], x["field"]) for x in rows] == [
+        ("bills.parquet", i, "accounts.prevention.selfpay_cum") for i in mine
+    ]
+    assert all(int(x["value"]) > 10**15 for x in rows)
+    settled = read_out(out, "bills")["bill_id"].to_pylist()
+    assert len(settled) == 40 - len(mine)
+    assert set(settled).isdisjoint(x["bill_id"] for x in rows)

@@ -12,7 +12,8 @@ import pytest
 from engine.accounts import LayerAccount, Opening, YearAccounts
 from engine.batch import BatchResult, reference_batch, settle_batch
 from engine.bill import Bill, parse_bill
-from engine.money import MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
+from engine.errors import InputError
+from engine.money import MAX_ACCOUNT, MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
 from engine.policy.policyset import PolicySet
 from engine.result import Settlement
 from tests.strategies import build_table
@@ -405,3 +406,111 @@ def test_empty_batch_settles_nothing_and_keeps_the_opening() -> None:
         assert (
             ker.closing.person[("p1", 2023)].to_dict() == ref.closing.person[("p1", 2023)].to_dict()
         )
+
+
+# --------------------------------------------------------------------------- the account limit
+
+
+def refusal(tables: Any, bills: list[Bill], opening: Opening | None = None) -> list[str]:
+    """The problems of a batch refused at the account limit: the same from the reference and
+    the kernel (one and two threads)."""
+    policies = PolicySet.of(tables if isinstance(tables, list) else [tables])
+    got = []
+    for run in (reference_batch, settle_batch, lambda *a: settle_batch(*a, threads=2)):
+        with pytest.raises(InputError) as err:
+            run(bills, policies, opening)
+        got.append([str(p) for p in err.value.problems])
+    assert got[0] == got[1] == got[2]
+    return got[0]
+
+
+def opened(lid: str, acc: LayerAccount, who: str = "p1", household: bool = False) -> Opening:
+    ya = {(who, 2023): YearAccounts({lid: acc})}
+    return Opening(household=ya) if household else Opening(person=ya)
+
+
+def test_year_tiers_stay_exact_up_to_the_account_limit() -> None:
+    """R(x) for x from 2**63 // ratio to MAX_ACCOUNT: x * ratio leaves int64 there (the kernel
+    used to wrap R(end) to a negative number and pay 0); the split product is exact, and an
+    account may reach the limit itself."""
+    t = table(reimburse("critical", segments=[{"ratio": 10000}], tiers_basis="year"))
+    alert = table({"id": "watch", "name": "w", "fund_code": "999999", "kind": "alert",
+                   "variants": [{"threshold": 0, "segments": [{"ratio": 9999}]}]})  # fmt: skip
+    for end in (2**63 // 10000 + 1, 2**63 // 9999 + 1, MAX_ACCOUNT):
+        s = one(t, bill("b", [A(100)]), opened("critical", LayerAccount(0, end - 100, 0, 0)))
+        assert (s.layers[0].pay, s.layers[0].account.eligible_cum) == (100, end)
+        s = one(alert, bill("w", [A(100)]), opened("watch", LayerAccount(0, 0, 0, end - 100)))
+        exact = (end * 9999 + 5000) // 10000 - ((end - 100) * 9999 + 5000) // 10000
+        assert (s.layers[0].relief, s.layers[0].account.selfpay_cum) == (exact, end)
+
+
+ALERT_HH = {
+    "id": "watch",
+    "name": "Poverty watch",
+    "fund_code": "999999",
+    "kind": "alert",
+    "scope": "household",
+    "variants": [{"threshold": 0, "segments": [{"ratio": 5000}]}],
+}
+BACKSTOP = {
+    "id": "backstop",
+    "name": "Backstop",
+    "fund_code": "640100",
+    "kind": "backstop",
+    "variants": [{"max_share": 10000}],
+}  # the patient keeps all: selfpay_cum grows
+M = MAX_ACCOUNT
+
+
+@pytest.mark.parametrize(
+    ("layer", "acc", "household", "refused"),
+    [
+        (reimburse("critical", tiers_basis="year"), LayerAccount(0, M - 99, 0, 0), False,
+         [(1, "critical.eligible_cum", M + 2)]),
+        (reimburse("critical"), LayerAccount(0, 0, M - 99, 0), False,
+         [(1, "critical.paid", M + 2)]),
+        (BACKSTOP, LayerAccount(0, 0, 0, M - 99), False, [(1, "backstop.selfpay_cum", M + 2)]),
+        (ALERT_HH, LayerAccount(0, 0, 0, M - 99), True, [(1, "watch.selfpay_cum", M + 2)]),
+        # relief: R(1) - R(0) = 1 on the first bill, R(101) - R(1) = 50 on the second
+        (ALERT_HH, LayerAccount(0, 0, M - 9, 0), True, [(1, "watch.paid", M + 42)]),
+        # an opening above the limit (refused on input by the adapters) is refused here too
+        (reimburse("critical", deductible={"basis": "year", "amount": 100}),
+         LayerAccount(M + 1, 0, 0, 0), False,
+         [(0, "critical.deductible_used", M + 1), (1, "critical.deductible_used", M + 1)]),
+    ],
+)  # fmt: skip
+def test_a_bill_that_would_pass_the_account_limit_is_refused(
+    layer: dict, acc: LayerAccount, household: bool, refused: list[tuple[int, str, int]]
+) -> None:
+    """The first layer and field above MAX_ACCOUNT, with the value it would reach, named the
+    same by the kernel and the reference; the bill before it is settled (and moves the
+    account the refused bill sees)."""
+    who, scope = ("h1", "household") if household else ("p1", "person")
+    bills = [bill("ok", [A(1)]), bill("big", [A(100)], admission=date(2023, 4, 1))]
+    problems = refusal(table(layer), bills, opened(layer["id"], acc, who, household))
+    assert problems == [
+        f"bills[{i}].accounts.{field}: would reach {value:,} fen for {scope} {who!r} in 2023 "
+        f"({layer['name']}), above the limit 1,000,000,000,000,000 fen (10^15) of a "
+        "year-to-date account; the bill is refused and nothing is written"
+        for i, field, value in refused
+    ]
+    if len(refused) == 1:  # the first bill alone is settled, by both, to the same accounts
+        one(table(layer), bills[0], opened(layer["id"], acc, who, household))
+
+
+def test_a_refused_bill_moves_nothing_and_later_bills_go_on() -> None:
+    """In settlement order: 100 fits, 100 more would pass the limit (refused, no account
+    moved, no admission counted), then 50 fits exactly up to the limit."""
+    t = table(reimburse("critical", tiers_basis="year"))
+    op = opened("critical", LayerAccount(0, M - 150, 0, 0))
+    bills = [
+        bill("b0", [A(100)], admission=date(2023, 3, 1)),
+        bill("b1", [A(100)], admission=date(2023, 4, 1)),
+        bill("b2", [A(50)], admission=date(2023, 5, 1)),
+    ]
+    assert [p.split(":")[0] for p in refusal(t, bills, op)] == [
+        "bills[1].accounts.critical.eligible_cum"
+    ]
+    res = settle(t, [bills[0], bills[2]], op)
+    assert [s.admission_no for s in res.settlements] == [1, 2]
+    assert res.closing.person[("p1", 2023)].get("critical").eligible_cum == M

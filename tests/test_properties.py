@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from engine.accounts import ACCOUNT_FIELDS, Opening, YearAccounts
 from engine.batch import BatchResult, reference_batch, settle_batch
 from engine.bill import Bill, parse_bill
+from engine.errors import InputError
 from engine.policy.model import PolicyTable, Variant, by_level
 from engine.policy.policyset import PolicySet
 from engine.result import LayerResult, Settlement
@@ -146,6 +147,51 @@ def test_kernel_equals_reference(batch: Batch) -> None:
 def test_kernel_equals_reference_shrinking(batch: Batch) -> None:
     """The same property with every choice a Hypothesis draw, so a failure shrinks."""
     _kernel_equals_reference(batch)
+
+
+# --------------------------------------------------------------------------- the account limit
+
+
+def _outcome(run: Any, batch: Batch, bills: list[Bill] | None = None) -> Any:
+    """A batch's result, or the problems (as text) of its refusal at the account limit."""
+    try:
+        return run(batch.bills if bills is None else bills, batch.policies, batch.opening)
+    except InputError as err:
+        return [str(p) for p in err.problems]
+
+
+def _near_limit(batch: Batch) -> None:
+    note(f"{len(batch.bills)} bills, {len(batch.policies.tables)} table(s)")
+    ref = _outcome(reference_batch, batch)
+    for threads in (1, 2):
+        ker = _outcome(lambda *a, t=threads: settle_batch(*a, threads=t), batch)
+        if isinstance(ref, list):  # refused: the same bills, layers, fields and values
+            assert ker == ref
+        else:
+            assert not isinstance(ker, list), ker
+            assert_same(ker, ref)
+    if isinstance(ref, list):
+        # a refused bill moves nothing: without it the others settle as they did, none refused
+        gone = {int(p[len("bills[") : p.index("]")]) for p in ref}
+        assert all(".accounts." in p and "above the limit" in p for p in ref)
+        rest = [b for i, b in enumerate(batch.bills) if i not in gone]
+        ker, again = _outcome(settle_batch, batch, rest), _outcome(reference_batch, batch, rest)
+        assert not isinstance(ker, list) and not isinstance(again, list), (ker, again)
+        assert_same(ker, again)
+
+
+@settings(phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(batches(fast=True, near_limit=True))
+def test_kernel_equals_reference_near_the_account_limit(batch: Batch) -> None:
+    """Opening accounts up to 10^9 fen under MAX_ACCOUNT (or under 2**63 // 10000, where the
+    tier products used to wrap): the kernel and the reference settle the same bills to the same
+    fen and refuse the same bills naming the same layer, field and value."""
+    _near_limit(batch)
+
+
+@given(batches(near_limit=True))
+def test_kernel_equals_reference_near_the_account_limit_shrinking(batch: Batch) -> None:
+    _near_limit(batch)
 
 
 # --------------------------------------------------------------------------- conservation, signs

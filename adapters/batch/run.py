@@ -299,7 +299,11 @@ def settle_part(spec: Spec, part: Part) -> PartResult:
     res = PartResult(part.k, len(bc), prep.kb.n_bills, len(ic), prep.rejects, False)
     if prep.rejects and not spec.keep_going:
         return res
-    prep.kb.run(spec.threads)
+    refused = C.run(prep, spec.threads)  # bills refused at the account limit: rejects too
+    if refused:
+        res.rejects, res.n_settled = prep.rejects, prep.kb.n_bills
+        if not spec.keep_going:
+            return res
     figures(prep, res)
     if spec.out is not None:
         tmp = Path(spec.out) / "_tmp"

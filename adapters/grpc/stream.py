@@ -372,7 +372,16 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
         service.policies(),
         opening,
     )
-    if prep.rejects:
+    _refuse(prep.rejects)
+    _refuse(col.run(prep))  # bills the kernel refused at the account limit
+    out = pb.SettleStreamResponse(n_bills=nb, n_items=ni)
+    _packed_from_prep(prep, out.packed)
+    return out
+
+
+def _refuse(rejects: list[col.Reject]) -> None:
+    """Any reject fails the message: one InputError naming each bad row."""
+    if rejects:
         raise InputError(
             [
                 Problem(
@@ -382,13 +391,9 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
                     r.value,
                     r.rule,
                 )
-                for r in prep.rejects
+                for r in rejects
             ]
         )
-    prep.kb.run(1)
-    out = pb.SettleStreamResponse(n_bills=nb, n_items=ni)
-    _packed_from_prep(prep, out.packed)
-    return out
 
 
 _DASH, _ZERO, _NINE = ord("-"), ord("0"), ord("9")

@@ -7,13 +7,15 @@ from typing import Any
 import numpy as np
 
 from engine import kernel as K
-from engine.accounts import ACCOUNT_FIELDS
+from engine.accounts import ACCOUNT_FIELDS, limit_rule
 from engine.columnar.inputs import (
     BillCols,
     Coded,
     ItemCols,
     OpeningCols,
     PersonCols,
+    Reject,
+    _py,
     plain_at,
     rows_of,
     take,
@@ -25,8 +27,46 @@ from engine.result import CAPS, REASONS
 # --------------------------------------------------------------------------- results
 
 
-def run(prep: Prepared, threads: int = 1) -> None:
+def run(prep: Prepared, threads: int = 1) -> list[Reject]:
+    """Run the kernel, then leave out the bills it refused at the account limit (README,
+    Limits): each becomes a ``Reject`` of its bills row (added to ``prep.rejects`` and returned)
+    and the result arrays keep only the settled bills. A prepared batch runs once."""
     prep.kb.run(threads)
+    return _refuse(prep)
+
+
+def _refuse(prep: Prepared) -> list[Reject]:
+    kb = prep.kb
+    pos = kb.refused()
+    if len(pos) == 0:
+        return []
+    rows = rows_of(prep.bills.row, len(prep.bills))
+    new = []
+    for q in pos.tolist():
+        lid, f, value, scope, name = kb.limit_why(q)
+        who = prep.household if scope == "household" else prep.person
+        i = int(prep.kept[q])
+        new.append(Reject(
+            int(rows[np.array([i])][0]), prep.bills.file, f"accounts.{lid}.{ACCOUNT_FIELDS[f]}",
+            value, limit_rule(scope, str(plain_at(who, np.array([q]))[0]), int(prep.year[q]),
+                              name, value),
+            _py(plain_at(prep.bills.bill_id, np.array([i]))[0]),
+        ))  # fmt: skip
+    keep = np.ones(kb.n_bills, dtype=bool)
+    keep[pos] = False
+    for name in ("order", "b_policy", "b_level", "b_tags", "b_age", "b_pslot", "b_hslot",
+                 "out_bill", "out_layer"):  # fmt: skip
+        setattr(kb, name, getattr(kb, name)[keep])
+    kb.chunk_start = np.array([0, int(keep.sum())], dtype=np.int64)
+    prep.kept = prep.kept[keep]
+    for name in ("region", "person", "household"):
+        c = getattr(prep, name)
+        setattr(prep, name, Coded(c.codes[keep], c.labels))
+    prep.year, prep.admission, prep.discharge = (
+        prep.year[keep], prep.admission[keep], prep.discharge[keep],
+    )  # fmt: skip
+    prep.rejects = sorted([*prep.rejects, *new], key=lambda r: (r.file, r.row, r.field))
+    return new
 
 
 def bill_columns(prep: Prepared) -> dict[str, Any]:
@@ -202,9 +242,10 @@ def settle_columns(
     opening: OpeningCols | None = None,
     threads: int = 1,
 ) -> Prepared:
-    """Check, prepare and settle; read results with ``bill_columns`` and friends."""
+    """Check, prepare and settle; read results with ``bill_columns`` and friends. Bills the
+    kernel refused at the account limit are in ``prep.rejects`` and not in the results."""
     prep = prepare_columns(bills, items, persons, policies, opening, n_chunks=max(1, threads * 4))
-    prep.kb.run(threads)
+    run(prep, threads)
     return prep
 
 
