@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     Strict,
     ValidationError,
     ValidationInfo,
@@ -161,7 +162,12 @@ class Item(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     code: Annotated[str, Field(max_length=64, pattern=ID_PATTERN)] = ""
     name: Annotated[str, Field(max_length=200, pattern=TEXT_PATTERN)] = ""
-    category: Annotated[Category, BeforeValidator(_category)]
+    # JSON (stored bills, digests, files) carries the contract's code, so it parses back
+    category: Annotated[
+        Category,
+        BeforeValidator(_category),
+        PlainSerializer(lambda c: c.name, return_type=str, when_used="json"),
+    ]
     qty_e4: QtyE4 = BP
     unit_price: UnitFen = 0
     amount: Fen

@@ -69,7 +69,7 @@ def max_bill(i: int) -> dict[str, Any]:
     """A bill of MAX_BILL_TOTAL fen, all category A (10 items of MAX_AMOUNT)."""
     n = MAX_BILL_TOTAL // MAX_AMOUNT
     return {
-        "id": f"max-{i:03d}", "region": "990002", "person_id": "P1", "hospital_level": "county",
+        "id": f"max-{i:03d}", "region": "990002", "person_id": "P1", "hospital": "H1", "hospital_level": "county",
         "admission_date": "2019-03-01", "discharge_date": "2019-03-02",
         "items": [{"code": f"A{k}", "name": "care", "category": "A", "amount": MAX_AMOUNT}
                   for k in range(n)],
@@ -149,7 +149,7 @@ def test_the_batch_rejects_the_bill_with_its_row_and_settles_the_others() -> Non
 
     def bill(bid: str, day: int, n: int) -> Any:
         return parse_bill({
-            "id": bid, "person": person, "hospital_level": "county",
+            "id": bid, "hospital": "H1", "person": person, "hospital_level": "county",
             "admission_date": f"2019-04-{day:02d}", "discharge_date": f"2019-04-{day:02d}",
             "items": [{"category": "A", "amount": MAX_AMOUNT}] * n,
         })  # fmt: skip

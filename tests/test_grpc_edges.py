@@ -139,6 +139,7 @@ def as_pb(d: dict[str, Any]) -> pb.Bill:
 def packed_one(levels: list[str], level_index: list[int], **kw: Any) -> pb.PackedBills:
     return pb.PackedBills(
         bill_ids=["p-1"],
+        hospitals=["H500112001"],
         person_ids=["jiang"],
         level_index=level_index,
         levels=levels,
@@ -376,6 +377,7 @@ def packed(n_bills: int, items_per_bill: int, mode: int = pb.STREAM_MODE_TRIAL) 
     n = n_bills * items_per_bill
     p = pb.PackedBills(
         bill_ids=[f"b{i}" for i in range(n_bills)],
+        hospitals=["H500112001"] * n_bills,
         person_ids=["jiang"] * n_bills,
         level_index=[0] * n_bills,
         levels=["level2"],

@@ -24,6 +24,7 @@ from engine.accounts import Opening
 from engine.batch import reference_batch
 from engine.bill import BillRequest, Person
 from engine.errors import BillSettled, Conflict, InputError
+from engine.service.ports import account_locks
 from engine.service.usecases import SettlementService
 from tests.pg import db_url, pg_url  # noqa: F401  (fixtures)
 from tests.test_store_concurrency import MATE, PERSON, POLICY, all_at_once, request
@@ -150,7 +151,7 @@ def test_the_database_refuses_a_second_active_settlement(svc: SettlementService)
     twin = type(rec)(**{**rec.__dict__, "settlement_id": "twin", "request_id": "second"})
     before = svc.accounts("p1", 2024)
     with pytest.raises(BillSettled) as err, store_uow() as u:
-        u.lock("h1", 2024)
+        u.lock(*account_locks("p1", "h1", 2024))
         u.accounts.save_person_year("p1", 2024, before[1].__class__({}, 99))
         u.settlements.add(twin)
         u.commit()

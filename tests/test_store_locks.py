@@ -53,6 +53,7 @@ def request(pid: str, n: int) -> BillRequest:
         {
             "id": f"{pid}-bill-{n}",
             "person_id": pid,
+            "hospital": "H451423001",
             "hospital_level": "county" if n % 2 else "township",
             "admission_date": start.isoformat(),
             "discharge_date": (start + timedelta(days=5)).isoformat(),

@@ -360,6 +360,7 @@ class SettlementService:
         most MAX_PAGE_SIZE) after the one ``page_token`` names, and the next page's token
         ('' after the last page). A token names the last settlement of its page (created_at,
         settlement_id): pages stay exact while settlements are added."""
+        check_key("person_id", person_id)
         if page_size < 0:
             raise InputError.one(
                 "page_size", page_size, "is negative; give 0 (the default) or more"
