@@ -541,6 +541,13 @@ def test_grpc_round_trip(served: Any) -> None:
     with pytest.raises(grpc.RpcError) as e:
         c.daily_totals(REGION, "2024-03-01", "")
     assert [f for f, _ in bad_request(e.value)] == ["to_date"]
+    twice = pb.HospitalTotals(funds=pb.FundAmounts(funds=[pb.FundAmount(fund_code="390100")] * 2))
+    with pytest.raises(grpc.RpcError) as e:
+        c.reconcile(h, "2024-03-01", "2024-03-31", twice)
+    assert [f for f, _ in bad_request(e.value)] == ["theirs.funds.funds[1].fund_code"]
+    with pytest.raises(grpc.RpcError) as e:
+        c.reconcile(h, "2024-01-01", "2025-01-01")
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     # daily totals
     rows = c.daily_totals(REGION, d0.isoformat(), d1.isoformat()).rows
     assert {(x.date, x.hospital, x.settle_at, x.fund_code): (x.count, x.pay) for x in rows} == (
