@@ -325,6 +325,12 @@ def test_random_totals_equal_independent_sums(env: Any) -> None:
         one = svc.daily_totals(REGION, d0, d1, hospital="H002")
         assert [x for x in rows if x.hospital == "H002"] == one
     assert svc.daily_totals("other-region", "2024-03-01", "2024-05-31") == []
+    # a bureau's scope: only the settlements of its region count
+    d0, d1 = RANGES[-2]
+    assert svc.reconcile("H001", d0, d1, region=REGION).totals == expected_totals(
+        recs, "H001", d0, d1
+    )
+    assert svc.reconcile("H001", d0, d1, region="other-region").totals == Totals()
 
 
 def lines_of(recs: list[SettlementRecord], hospital: str, d0: date, d1: date) -> list[Any]:

@@ -211,7 +211,8 @@ class PolicyAdminServicer(_Base, pbg.PolicyAdminServicer):
 class ReconciliationServicer(_Base, pbg.ReconciliationServicer):
     """NHSA 3201 / 3202 and the bureau's daily totals: reads only. The use cases take the
     hospital (or region) explicitly: a principal's scope (a bureau of region R reconciles
-    only R; a cashier of hospital H only H) is checked here, before calling them."""
+    only R; a cashier of hospital H only H) is checked here, before calling them; a bureau's
+    Reconcile passes ``region=R`` so that only settlements of its region are counted."""
 
     @_unary
     def Reconcile(self, request: pb.ReconcileRequest) -> pb.ReconcileResponse:

@@ -403,10 +403,13 @@ class SettlementService:
         end: str | date,
         theirs: HospitalTotals | None = None,
         lines: Sequence[HospitalLine] | None = None,
+        *,
+        region: str | None = None,
     ) -> Reconciliation:
         """The totals of a hospital's settlements and reversals dated start..end (Asia/Shanghai
         commit dates, inclusive), compared with the hospital's own totals (3201) and list of
-        settlements (3202) when given."""
+        settlements (3202) when given. ``region``: count only the settlements of that region
+        (a bureau's scope; None = every region)."""
         if not is_hospital_code(hospital):
             raise InputError.one("hospital", hospital, HOSPITAL_RULE)
         a, b = date_range(start, end)
@@ -431,7 +434,7 @@ class SettlementService:
                 )
         lo, hi = utc_bounds(a, b)
         with self._uow() as uow:
-            facts = uow.reconciliation.facts(lo, hi, hospital=hospital, region=None)
+            facts = uow.reconciliation.facts(lo, hi, hospital=hospital, region=region)
         return reconcile(hospital, a, b, facts, theirs, lines)
 
     def daily_totals(
