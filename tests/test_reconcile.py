@@ -646,3 +646,22 @@ def test_cli_totals_csv_parquet_json_and_text(served: Any, tmp_path: Path) -> No
         assert f"{day}\t{h}\t{code}\t{at}\t{n}\t{sign}{abs(pay) // 100}.{abs(pay) % 100:02d}" in (
             r.output
         )
+
+
+def test_terminal_tables_fold_figures_never_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    import adapters.grpc.commands as cmd
+
+    console = Console(force_terminal=True, width=40, record=True)
+    monkeypatch.setattr(cmd, "out", console)
+    big = cmd.yuan(-123_456_789_012_345)
+    assert big == "-1234567890123.45" and cmd.yuan(5) == "0.05"
+    cmd._emit("t", ["date", "hospital", "fund_code", "settle_at", "pay (yuan)"],
+              [["2024-03-01", "H5001120012345678901", "390100", "after_discharge", big]])  # fmt: skip
+    assert "…" not in console.export_text()
+    narrow = Console(force_terminal=True, width=9, record=True)
+    monkeypatch.setattr(cmd, "out", narrow)
+    cmd._emit("", ["pay"], [[big]])
+    text = narrow.export_text()
+    assert "…" not in text and "".join(c for c in text if c.isdigit()) == "123456789012345"
