@@ -26,7 +26,11 @@ def test_generated_code_imports_as_a_package() -> None:
     from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
 
     assert pb.DESCRIPTOR.package == "onestop.settlement.v1"
-    assert {s for s in pb.DESCRIPTOR.services_by_name} == {"Settlement", "PolicyAdmin"}
+    assert {s for s in pb.DESCRIPTOR.services_by_name} == {
+        "Settlement",
+        "PolicyAdmin",
+        "Reconciliation",
+    }
     assert hasattr(pbg, "SettlementStub") and hasattr(pbg, "PolicyAdminServicer")
 
 

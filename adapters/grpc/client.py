@@ -29,6 +29,7 @@ class Client:
         )
         self.settlement = pbg.SettlementStub(self.channel)
         self.admin = pbg.PolicyAdminStub(self.channel)
+        self.reconciliation = pbg.ReconciliationStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.timeout = timeout
 
@@ -127,6 +128,30 @@ class Client:
     def import_registry(self, persons: list[dict[str, Any]]) -> int:
         req = pb.ImportRegistryRequest(persons=[cv.person_to_pb(p) for p in persons])
         return self.admin.ImportRegistry(req, timeout=self.timeout).imported
+
+    # --- reconciliation (NHSA 3201 / 3202) --------------------------------------------------
+    def reconcile(
+        self,
+        hospital: str,
+        from_date: str,
+        to_date: str,
+        theirs: pb.HospitalTotals | None = None,
+        their_list: pb.HospitalList | None = None,
+    ) -> pb.ReconcileResponse:
+        req = pb.ReconcileRequest(hospital=hospital, from_date=from_date, to_date=to_date)
+        if theirs is not None:
+            req.theirs.CopyFrom(theirs)
+        if their_list is not None:
+            req.their_list.CopyFrom(their_list)
+        return self.reconciliation.Reconcile(req, timeout=self.timeout)
+
+    def daily_totals(
+        self, region: str, from_date: str, to_date: str, hospital: str = ""
+    ) -> pb.DailyTotalsResponse:
+        req = pb.DailyTotalsRequest(
+            region=region, from_date=from_date, to_date=to_date, hospital=hospital
+        )
+        return self.reconciliation.DailyTotals(req, timeout=self.timeout)
 
 
 def _bill(bill: dict[str, Any] | pb.Bill) -> pb.Bill:

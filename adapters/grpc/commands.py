@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +25,7 @@ from rich.table import Table
 from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
 from adapters.cli.slip import accounts_table, print_slip
 from adapters.grpc.client import DEFAULT_SERVER, Client, read_bill
-from adapters.grpc.convert import settlement_from_pb, year_accounts_from_pb
+from adapters.grpc.convert import settlement_from_pb, theirs_from_json, year_accounts_from_pb
 from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.limits import DEFAULT as DEFAULT_LIMITS
@@ -300,8 +301,8 @@ def window_settlements(
 
 
 bureau_app = typer.Typer(
-    help="County bureau client: put policy tables, list versions, import the person registry "
-    "on a running server.",
+    help="County bureau client: put policy tables, list versions, import the person registry, "
+    "reconcile with hospitals (3201/3202) and fund totals, on a running server.",
     no_args_is_help=True,
 )
 
@@ -368,6 +369,332 @@ def bureau_import_registry(
             _fail(e)
             return
     out.print(f"{n} person(s) imported from {file}", highlight=False)
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+
+def yuan(fen: int) -> str:
+    """Exact yuan with 2 decimals (no float, no thousands separators, never shortened)."""
+    sign = "-" if fen < 0 else ""
+    y, f = divmod(abs(fen), 100)
+    return f"{sign}{y}.{f:02d}"
+
+
+def _emit(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    """A table on a terminal (cells fold, never cut); plain tab-separated text otherwise,
+    every figure in full."""
+    if out.is_terminal:
+        t = Table(title=title)
+        for c in columns:
+            t.add_column(c, overflow="fold", justify="right" if c in _RIGHT else "left")
+        for r in rows:
+            t.add_row(*r)
+        out.print(t)
+        return
+    typer.echo(f"# {title}")
+    typer.echo("\t".join(columns))
+    for r in rows:
+        typer.echo("\t".join(r))
+
+
+_RIGHT = {"ours", "theirs", "count", "pay", "amount", "medfee_sumamt", "fund_pay_sumamt",
+          "psn_cash_pay", "pay (yuan)"}  # fmt: skip
+
+
+def _say(text: str) -> None:
+    if out.is_terminal:
+        out.print(text, highlight=False)
+    else:
+        typer.echo(text)
+
+
+def _funds_json(xs: Any) -> dict[str, int]:
+    return {f.fund_code: f.pay for f in xs}
+
+
+def _entry_json(e: pb.ReconEntry) -> dict[str, Any]:
+    return {
+        "settlement_id": e.settlement_id,
+        "reversal": e.reversal,
+        "date": e.date,
+        "at": e.at,
+        "hospital": e.hospital,
+        "medfee_sumamt": e.medfee_sumamt,
+        "fund_pay_sumamt": e.fund_pay_sumamt,
+        "psn_cash_pay": e.psn_cash_pay,
+        "window_funds": _funds_json(e.window_funds),
+        "after_discharge_funds": _funds_json(e.after_discharge_funds),
+    }
+
+
+def _line_json(x: pb.HospitalSettlement) -> dict[str, Any]:
+    d: dict[str, Any] = {"settlement_id": x.settlement_id, "reversal": x.reversal}
+    for k in ("medfee_sumamt", "fund_pay_sumamt", "psn_cash_pay"):
+        if x.HasField(k):
+            d[k] = getattr(x, k)
+    return d
+
+
+def reconcile_json(r: pb.ReconcileResponse) -> dict[str, Any]:
+    """The Reconcile answer as JSON (money in integer fen)."""
+    t = r.totals
+    return {
+        "hospital": r.hospital,
+        "from_date": r.from_date,
+        "to_date": r.to_date,
+        "totals": {
+            "fixmedins_setl_cnt": t.fixmedins_setl_cnt,
+            "medfee_sumamt": t.medfee_sumamt,
+            "fund_pay_sumamt": t.fund_pay_sumamt,
+            "psn_cash_pay": t.psn_cash_pay,
+            "window_funds": _funds_json(t.window_funds),
+            "after_discharge_funds": _funds_json(t.after_discharge_funds),
+        },
+        "compared": r.compared,
+        "match": r.match,
+        "differences": [
+            {
+                "field": d.field,
+                "ours": d.ours,
+                "theirs": d.theirs,
+                "entries": [_entry_json(e) for e in d.entries],
+            }
+            for d in r.differences
+        ],
+        "line_differences": [
+            {
+                "settlement_id": d.settlement_id,
+                "reversal": d.reversal,
+                "problem": d.problem,
+                "fields": list(d.fields),
+                "ours": _entry_json(d.ours) if d.HasField("ours") else None,
+                "theirs": _line_json(d.theirs) if d.HasField("theirs") else None,
+            }
+            for d in r.line_differences
+        ],
+        "entries": [_entry_json(e) for e in r.entries],
+    }
+
+
+def _amount(name: str, v: int) -> str:
+    return str(v) if name == "fixmedins_setl_cnt" else yuan(v)
+
+
+def _entry_rows(es: Any) -> list[list[str]]:
+    return [
+        [e.settlement_id, "reversal" if e.reversal else "settlement", e.date, e.at,
+         yuan(e.medfee_sumamt), yuan(e.fund_pay_sumamt), yuan(e.psn_cash_pay),
+         " ".join(f"{f.fund_code}={yuan(f.pay)}" for f in e.window_funds)]
+        for e in es
+    ]  # fmt: skip
+
+
+_ENTRY_COLS = ["settlement", "kind", "date", "at (UTC)", "medfee_sumamt", "fund_pay_sumamt",
+               "psn_cash_pay", "window funds"]  # fmt: skip
+
+
+FromOpt = Annotated[
+    str, typer.Option("--from", help="First settlement date, YYYY-MM-DD (Asia/Shanghai).")
+]
+ToOpt = Annotated[
+    str, typer.Option("--to", help="Last settlement date, inclusive, YYYY-MM-DD (Asia/Shanghai).")
+]
+
+
+@bureau_app.command("reconcile")
+def bureau_reconcile(
+    hospital: Annotated[str, typer.Option(help="Hospital code (NHSA fixmedins_code).")],
+    from_date: FromOpt,
+    to_date: ToOpt,
+    theirs: Annotated[
+        Path | None,
+        typer.Option(
+            help='The hospital\'s own figures, JSON: {"totals": {fixmedins_setl_cnt, '
+            "medfee_sumamt, fund_pay_sumamt, psn_cash_pay, funds: {code: fen}}, "
+            '"settlements": [{settlement_id, reversal, medfee_sumamt, ...}]} (fen).'
+        ),
+    ] = None,
+    server: ServerOpt = DEFAULT_SERVER,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (fen).")] = False,
+) -> None:
+    """Reconcile a hospital's settlements over a range of settlement dates (NHSA 3201 totals,
+    3202 detail; domain.md section 14). Exit 1 when the hospital's figures differ."""
+    their_totals = their_list = None
+    if theirs is not None:
+        try:
+            their_totals, their_list = theirs_from_json(
+                json.loads(theirs.read_text(encoding="utf-8"))
+            )
+        except (OSError, ValueError) as e:
+            err.print(f"[red]refused:[/red] {theirs}: {e}", highlight=False)
+            raise typer.Exit(2) from None
+    with Client(server) as c:
+        try:
+            r = c.reconcile(hospital, from_date, to_date, their_totals, their_list)
+        except grpc.RpcError as e:
+            _fail(e)
+            return
+    code = 1 if r.compared and not r.match else 0
+    if as_json:
+        typer.echo(json.dumps(reconcile_json(r), ensure_ascii=False, indent=2))
+        raise typer.Exit(code)
+    t = r.totals
+    theirs_of = {d.field: d.theirs for d in r.differences}
+    sent = their_totals
+    rows = []
+    for name, v in (("fixmedins_setl_cnt", t.fixmedins_setl_cnt),
+                    ("medfee_sumamt", t.medfee_sumamt),
+                    ("fund_pay_sumamt", t.fund_pay_sumamt),
+                    ("psn_cash_pay", t.psn_cash_pay),
+                    *((f"fund:{f.fund_code}", f.pay) for f in t.window_funds)):  # fmt: skip
+        if name in theirs_of:
+            th, mark = _amount(name, theirs_of[name]), "DIFFERS"
+        elif sent is not None and (
+            (name.startswith("fund:") and sent.HasField("funds"))
+            or (not name.startswith("fund:") and sent.HasField(name))
+        ):
+            th, mark = _amount(name, v), "ok"
+        else:
+            th, mark = "", ""
+        rows.append([name, _amount(name, v), th, mark])
+    for name in theirs_of:  # a fund only the hospital has
+        if name.startswith("fund:") and name not in {x[0] for x in rows}:
+            rows.append([name, yuan(0), _amount(name, theirs_of[name]), "DIFFERS"])
+    for f in t.after_discharge_funds:
+        rows.append([f"after_discharge:{f.fund_code}", yuan(f.pay), "", "not compared"])
+    _emit(
+        f"Reconciliation of {r.hospital}, settlement dates {r.from_date}..{r.to_date} "
+        "(Asia/Shanghai; yuan)",
+        ["total", "ours", "theirs", ""],
+        rows,
+    )
+    if not r.compared:
+        _say("nothing to compare (no --theirs)")
+    elif r.match:
+        _say("MATCH (stmt_rslt 0)")
+    else:
+        _say(f"DIFFERENT: {len(r.differences)} total(s), "
+             f"{len(r.line_differences)} settlement line(s)")  # fmt: skip
+    for d in r.differences:
+        _emit(
+            f"{d.field}: ours {_amount(d.field, d.ours)}, theirs {_amount(d.field, d.theirs)}; "
+            f"the {len(d.entries)} entries behind ours",
+            _ENTRY_COLS,
+            _entry_rows(d.entries),
+        )
+    if r.line_differences:
+        _emit(
+            "Settlements the lists disagree on",
+            ["settlement", "kind", "problem", "amounts", "ours", "theirs"],
+            [
+                [d.settlement_id, "reversal" if d.reversal else "settlement", d.problem,
+                 " ".join(d.fields),
+                 " ".join(f"{k}={yuan(getattr(d.ours, k))}" for k in
+                          ("medfee_sumamt", "fund_pay_sumamt", "psn_cash_pay"))
+                 if d.HasField("ours") else "",
+                 " ".join(f"{k}={yuan(getattr(d.theirs, k))}" for k in
+                          ("medfee_sumamt", "fund_pay_sumamt", "psn_cash_pay")
+                          if d.theirs.HasField(k))
+                 if d.HasField("theirs") else ""]
+                for d in r.line_differences
+            ],
+        )  # fmt: skip
+    raise typer.Exit(code)
+
+
+TOTALS_COLUMNS = ("date", "hospital", "fund_code", "settle_at", "count", "pay_fen")
+
+
+def _totals_table(rows: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "date": pa.array([date.fromisoformat(x.date) for x in rows], pa.date32()),
+            "hospital": pa.array([x.hospital for x in rows], pa.string()),
+            "fund_code": pa.array([x.fund_code for x in rows], pa.string()),
+            "settle_at": pa.array([x.settle_at for x in rows], pa.string()),
+            "count": pa.array([x.count for x in rows], pa.int64()),
+            "pay_fen": pa.array([x.pay for x in rows], pa.int64()),
+        }
+    )
+
+
+@bureau_app.command("totals")
+def bureau_totals(
+    region: Annotated[str, typer.Option(help="Region code.")],
+    from_date: FromOpt,
+    to_date: ToOpt,
+    hospital: Annotated[str, typer.Option(help="Only this hospital ('' = all).")] = "",
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Write the rows as CSV (pay in fen).")
+    ] = None,
+    parquet_file: Annotated[
+        Path | None, typer.Option("--parquet", help="Write the rows as Parquet (pay in fen).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows (fen).")] = False,
+    server: ServerOpt = DEFAULT_SERVER,
+) -> None:
+    """Totals per day, hospital and fund of a region (settlement dates in Asia/Shanghai,
+    reversals netted on their own date): the bureau's monthly settlement with its hospitals."""
+    if sum(x is not None and x is not False for x in (csv_file, parquet_file, as_json)) > 1:
+        err.print("[red]refused:[/red] give one of --csv, --parquet, --json", highlight=False)
+        raise typer.Exit(2)
+    with Client(server) as c:
+        try:
+            r = c.daily_totals(region, from_date, to_date, hospital)
+        except grpc.RpcError as e:
+            _fail(e)
+            return
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    dict(
+                        zip(
+                            TOTALS_COLUMNS,
+                            (x.date, x.hospital, x.fund_code, x.settle_at, x.count, x.pay),
+                            strict=True,
+                        )
+                    )
+                    for x in r.rows
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    if csv_file is not None or parquet_file is not None:
+        table = _totals_table(r.rows)
+        if csv_file is not None:
+            import pyarrow.csv as pcsv
+
+            pcsv.write_csv(table, csv_file)
+            target = csv_file
+        else:
+            import pyarrow.parquet as pq
+
+            assert parquet_file is not None
+            pq.write_table(table, parquet_file)
+            target = parquet_file
+        _say(f"{len(r.rows)} row(s) written to {target}")
+        return
+    _emit(
+        f"Totals of region {region}, settlement dates {from_date}..{to_date} (Asia/Shanghai; yuan)",
+        ["date", "hospital", "fund_code", "settle_at", "count", "pay (yuan)"],
+        [[x.date, x.hospital, x.fund_code, x.settle_at, str(x.count), yuan(x.pay)] for x in r.rows],
+    )
+    per: dict[tuple[str, str], list[int]] = {}
+    for x in r.rows:
+        acc = per.setdefault((x.settle_at, x.fund_code), [0, 0])
+        acc[0] += x.count
+        acc[1] += x.pay
+    _emit(
+        "Per fund over the range",
+        ["settle_at", "fund_code", "count", "pay (yuan)"],
+        [[at, code, str(n), yuan(p)] for (at, code), (n, p) in sorted(per.items())],
+    )
 
 
 app = typer.Typer(help="onestop gRPC adapter (standalone).", no_args_is_help=True)

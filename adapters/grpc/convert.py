@@ -17,6 +17,16 @@ from engine.accounts import LayerAccount, YearAccounts
 from engine.bill import BillRequest, Person, check_items_count, parse_bill_request
 from engine.errors import InputError
 from engine.explain import explain
+from engine.reconcile import (
+    DailyFund,
+    Difference,
+    Entry,
+    HospitalLine,
+    HospitalTotals,
+    LineDifference,
+    Reconciliation,
+    Totals,
+)
 from engine.result import Buckets, LayerResult, Settlement
 from engine.service.ports import PolicyVersion, SettlementRecord
 from engine.service.usecases import check_persons_count
@@ -290,3 +300,182 @@ def account_from_pb(a: pb.Account) -> LayerAccount:
 
 def year_accounts_from_pb(m: pb.YearAccounts) -> YearAccounts:
     return YearAccounts({la.layer_id: account_from_pb(la.account) for la in m.layers}, m.admissions)
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+
+def _opt(m: Any, name: str) -> int | None:
+    return getattr(m, name) if m.HasField(name) else None
+
+
+def hospital_totals(m: pb.HospitalTotals) -> HospitalTotals:
+    """The hospital's 3201 totals; a fund code given twice is refused (naming it)."""
+    funds: dict[str, int] | None = None
+    if m.HasField("funds"):
+        funds = {}
+        for i, f in enumerate(m.funds.funds):
+            if f.fund_code in funds:
+                raise InputError.one(
+                    f"theirs.funds.funds[{i}].fund_code", f.fund_code, "is given twice"
+                )
+            funds[f.fund_code] = f.pay
+    return HospitalTotals(
+        fixmedins_setl_cnt=_opt(m, "fixmedins_setl_cnt"),
+        medfee_sumamt=_opt(m, "medfee_sumamt"),
+        fund_pay_sumamt=_opt(m, "fund_pay_sumamt"),
+        psn_cash_pay=_opt(m, "psn_cash_pay"),
+        funds=funds,
+    )
+
+
+def hospital_lines(m: pb.HospitalList) -> list[HospitalLine]:
+    return [
+        HospitalLine(
+            settlement_id=x.settlement_id,
+            reversal=x.reversal,
+            medfee_sumamt=_opt(x, "medfee_sumamt"),
+            fund_pay_sumamt=_opt(x, "fund_pay_sumamt"),
+            psn_cash_pay=_opt(x, "psn_cash_pay"),
+        )
+        for x in m.settlements
+    ]
+
+
+def _funds_pb(xs: Any) -> list[pb.FundAmount]:
+    return [pb.FundAmount(fund_code=k, pay=v) for k, v in sorted(xs.items())]
+
+
+def totals_pb(t: Totals) -> pb.ReconTotals:
+    return pb.ReconTotals(
+        fixmedins_setl_cnt=t.fixmedins_setl_cnt,
+        medfee_sumamt=t.medfee_sumamt,
+        fund_pay_sumamt=t.fund_pay_sumamt,
+        psn_cash_pay=t.psn_cash_pay,
+        window_funds=_funds_pb(t.funds),
+        after_discharge_funds=_funds_pb(t.after_discharge),
+    )
+
+
+def entry_pb(e: Entry) -> pb.ReconEntry:
+    return pb.ReconEntry(
+        settlement_id=e.settlement_id, reversal=e.reversal, date=_iso(e.day), at=_iso(e.at),
+        hospital=e.hospital, medfee_sumamt=e.medfee_sumamt, fund_pay_sumamt=e.fund_pay_sumamt,
+        psn_cash_pay=e.psn_cash_pay, window_funds=_funds_pb(e.funds),
+        after_discharge_funds=_funds_pb(e.after_discharge),
+    )  # fmt: skip
+
+
+def line_pb(ln: HospitalLine) -> pb.HospitalSettlement:
+    m = pb.HospitalSettlement(settlement_id=ln.settlement_id, reversal=ln.reversal)
+    for name in ("medfee_sumamt", "fund_pay_sumamt", "psn_cash_pay"):
+        v = getattr(ln, name)
+        if v is not None:
+            setattr(m, name, v)
+    return m
+
+
+def difference_pb(d: Difference) -> pb.TotalDifference:
+    return pb.TotalDifference(
+        field=d.name, ours=d.ours, theirs=d.theirs, entries=[entry_pb(e) for e in d.entries]
+    )
+
+
+def line_difference_pb(d: LineDifference) -> pb.LineDifference:
+    m = pb.LineDifference(
+        settlement_id=d.settlement_id, reversal=d.reversal, problem=d.problem, fields=d.fields
+    )
+    if d.ours is not None:
+        m.ours.CopyFrom(entry_pb(d.ours))
+    if d.theirs is not None:
+        m.theirs.CopyFrom(line_pb(d.theirs))
+    return m
+
+
+def reconciliation_pb(r: Reconciliation) -> pb.ReconcileResponse:
+    return pb.ReconcileResponse(
+        hospital=r.hospital,
+        from_date=_iso(r.start),
+        to_date=_iso(r.end),
+        totals=totals_pb(r.totals),
+        compared=r.compared,
+        match=r.match,
+        differences=[difference_pb(d) for d in r.differences],
+        line_differences=[line_difference_pb(d) for d in r.line_differences],
+        entries=[entry_pb(e) for e in r.entries],
+    )
+
+
+def daily_pb(rows: list[DailyFund]) -> pb.DailyTotalsResponse:
+    return pb.DailyTotalsResponse(
+        rows=[
+            pb.DailyFundTotal(
+                date=_iso(x.day), hospital=x.hospital, fund_code=x.fund_code,
+                settle_at=x.settle_at, count=x.count, pay=x.pay,
+            )
+            for x in rows
+        ]
+    )  # fmt: skip
+
+
+def _fen(where: str, v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"{where}: {v!r} is not an integer amount in fen")
+    return v
+
+
+def theirs_from_json(data: Any) -> tuple[pb.HospitalTotals | None, pb.HospitalList | None]:
+    """The hospital's side from a JSON object (``onestop bureau reconcile --theirs``):
+    ``{"totals": {"fixmedins_setl_cnt": n, "medfee_sumamt": fen, "fund_pay_sumamt": fen,
+    "psn_cash_pay": fen, "funds": {"390100": fen, ...}}, "settlements": [{"settlement_id"
+    (or "setl_id"), "reversal" (or "refd_setl_flag"), "medfee_sumamt", "fund_pay_sumamt",
+    "psn_cash_pay" (or "cash_payamt")}, ...]}``; either part may be left out. Amounts are
+    integer fen, a reversal line's negative. ValueError naming the place of a bad value."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object with 'totals' and/or 'settlements'")
+    unknown = set(data) - {"totals", "settlements"}
+    if unknown:
+        raise ValueError(f"unknown key(s) {sorted(unknown)}; use 'totals' and 'settlements'")
+    totals = None
+    if "totals" in data:
+        t = data["totals"]
+        if not isinstance(t, dict):
+            raise ValueError("totals: not an object")
+        totals = pb.HospitalTotals()
+        for k, v in t.items():
+            if k == "funds":
+                if not isinstance(v, dict):
+                    raise ValueError("totals.funds: not an object {fund_code: fen}")
+                totals.funds.SetInParent()
+                for code, pay in v.items():
+                    totals.funds.funds.add(
+                        fund_code=str(code), pay=_fen(f"totals.funds.{code}", pay)
+                    )
+            elif k in ("fixmedins_setl_cnt", "medfee_sumamt", "fund_pay_sumamt", "psn_cash_pay"):
+                setattr(totals, k, _fen(f"totals.{k}", v))
+            else:
+                raise ValueError(f"totals.{k}: unknown total")
+    lines = None
+    if "settlements" in data:
+        xs = data["settlements"]
+        if not isinstance(xs, list):
+            raise ValueError("settlements: not a list")
+        lines = pb.HospitalList()
+        alias = {"setl_id": "settlement_id", "refd_setl_flag": "reversal",
+                 "cash_payamt": "psn_cash_pay"}  # fmt: skip
+        for i, x in enumerate(xs):
+            if not isinstance(x, dict):
+                raise ValueError(f"settlements[{i}]: not an object")
+            line = lines.settlements.add()
+            for k, v in x.items():
+                k = alias.get(k, k)
+                where = f"settlements[{i}].{k}"
+                if k == "settlement_id":
+                    line.settlement_id = str(v)
+                elif k == "reversal":
+                    line.reversal = v in (True, 1, "1", "true", "yes")
+                elif k in ("medfee_sumamt", "fund_pay_sumamt", "psn_cash_pay"):
+                    setattr(line, k, _fen(where, v))
+                else:
+                    raise ValueError(f"{where}: unknown field")
+    return totals, lines

@@ -50,6 +50,7 @@ T = TypeVar("T")
 SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["Settlement"].full_name,
     pb.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name,
+    pb.DESCRIPTOR.services_by_name["Reconciliation"].full_name,
 )
 PIPELINE = 2  # TRIAL stream messages settled at once
 
@@ -207,6 +208,31 @@ class PolicyAdminServicer(_Base, pbg.PolicyAdminServicer):
         return pb.ImportRegistryResponse(imported=n)
 
 
+class ReconciliationServicer(_Base, pbg.ReconciliationServicer):
+    """NHSA 3201 / 3202 and the bureau's daily totals: reads only. The use cases take the
+    hospital (or region) explicitly: a principal's scope (a bureau of region R reconciles
+    only R; a cashier of hospital H only H) is checked here, before calling them; a bureau's
+    Reconcile passes ``region=R`` so that only settlements of its region are counted."""
+
+    @_unary
+    def Reconcile(self, request: pb.ReconcileRequest) -> pb.ReconcileResponse:
+        r = self.service.reconcile(
+            request.hospital,
+            request.from_date,
+            request.to_date,
+            cv.hospital_totals(request.theirs) if request.HasField("theirs") else None,
+            cv.hospital_lines(request.their_list) if request.HasField("their_list") else None,
+        )
+        return cv.reconciliation_pb(r)
+
+    @_unary
+    def DailyTotals(self, request: pb.DailyTotalsRequest) -> pb.DailyTotalsResponse:
+        rows = self.service.daily_totals(
+            request.region, request.from_date, request.to_date, request.hospital or None
+        )
+        return cv.daily_pb(rows)
+
+
 def _deserializer(cls: Any) -> Callable[[bytes], Any]:
     """``cls.FromString``, but bytes that are not such a message give an ``Undecodable`` (the
     servicer raises it: INVALID_ARGUMENT) instead of an exception inside gRPC (UNKNOWN for a
@@ -358,6 +384,7 @@ class Server:
         svc, ex, lim = self.app.service, self.executor, self.limits
         add_servicer(server, SettlementServicer(svc, ex, lim), "Settlement")
         add_servicer(server, PolicyAdminServicer(svc, ex, lim), "PolicyAdmin")
+        add_servicer(server, ReconciliationServicer(svc, ex, lim), "Reconciliation")
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -15,6 +15,7 @@ from engine.accounts import YearAccounts
 from engine.bill import Person
 from engine.errors import BillSettled, DuplicateRequest
 from engine.policy.model import PolicyTable
+from engine.reconcile import Fact
 from engine.service.ports import LockKey, PolicyVersion, SettlementRecord, lock_order
 
 
@@ -104,6 +105,41 @@ class _Settlements:
         return rows if limit is None else rows[:limit]
 
 
+class _Reconciliation:
+    def __init__(self, uow: MemoryUnitOfWork):
+        self.u = uow
+
+    def facts(
+        self, start: datetime, end: datetime, *, hospital: str | None, region: str | None
+    ) -> list[Fact]:
+        def within(t: datetime | None) -> bool:
+            return t is not None and start <= t < end
+
+        rows = sorted(
+            (
+                r
+                for r in {**self.u.s.settlements, **self.u.staged_s}.values()
+                if (hospital is None or r.settlement.hospital == hospital)
+                and (region is None or r.settlement.region == region)
+                and (within(r.created_at) or within(r.reversed_at))
+            ),
+            key=lambda r: (r.created_at, r.settlement_id),
+        )
+        return [
+            Fact(
+                settlement_id=r.settlement_id,
+                hospital=r.settlement.hospital,
+                region=r.settlement.region,
+                committed_at=r.created_at,
+                reversed_at=r.reversed_at,
+                total=r.settlement.buckets.total,
+                window_pay=r.settlement.window_pay,
+                layers=tuple((x.fund_code, x.settle_at, x.pay) for x in r.settlement.layers),
+            )
+            for r in rows
+        ]
+
+
 def _bill_key(r: SettlementRecord) -> tuple[str, str]:
     return (r.settlement.hospital, r.settlement.bill_id)
 
@@ -152,6 +188,7 @@ class MemoryUnitOfWork:
         self.s = store
         self.accounts = _Accounts(self)
         self.settlements = _Settlements(self)
+        self.reconciliation = _Reconciliation(self)
         self.registry = _Registry(self)
         self.policies = _Policies(self)
         self._held: list[threading.Lock] = []

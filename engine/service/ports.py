@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol, get_args
 from engine.accounts import LayerAccount, YearAccounts
 from engine.bill import Person
 from engine.policy.model import PolicyTable
+from engine.reconcile import Fact
 from engine.result import Settlement
 
 LockKind = Literal["household", "person", "policy"]
@@ -142,9 +143,20 @@ class Policies(Protocol):
     def all(self) -> list[PolicyVersion]: ...
 
 
+class ReconcileFacts(Protocol):
+    def facts(
+        self, start: datetime, end: datetime, *, hospital: str | None, region: str | None
+    ) -> list[Fact]:
+        """The settlements committed, or reversed, at a time in [start, end) (aware UTC
+        datetimes), of the hospital and/or the region (None: any), in commit order
+        (created_at, settlement_id); each with its per-layer (fund_code, settle_at, pay)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     accounts: Accounts
     settlements: Settlements
+    reconciliation: ReconcileFacts
     registry: Registry
     policies: Policies
 

@@ -14,12 +14,12 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from engine.accounts import YearAccounts
-from engine.bill import Bill, BillRequest, Person
+from engine.bill import HOSPITAL_RULE, Bill, BillRequest, Person, is_hospital_code
 from engine.checks import check_bill
 from engine.errors import (
     BillSettled,
@@ -31,6 +31,17 @@ from engine.errors import (
 )
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
+from engine.reconcile import (
+    DailyFund,
+    HospitalLine,
+    HospitalTotals,
+    Reconciliation,
+    daily,
+    duplicate_lines,
+    entries,
+    reconcile,
+    utc_bounds,
+)
 from engine.result import Settlement
 from engine.service.ports import (
     AccountMove,
@@ -59,6 +70,34 @@ MAX_PERSONS_PER_IMPORT = 100_000  # persons in one import_registry call
 MAX_SOURCE_NAME = 200  # characters of a policy table's source name
 MAX_PAGE_SIZE = 1_000  # settlements per page of ``list``
 DEFAULT_PAGE_SIZE = 100
+MAX_RECONCILE_DAYS = 366  # days in one reconciliation or totals range
+MAX_HOSPITAL_LINES = 200_000  # lines of a hospital's own settlement list (3202)
+
+
+def parse_day(field: str, value: str | date) -> date:
+    """A date YYYY-MM-DD (an Asia/Shanghai calendar date); InputError naming ``field``."""
+    if isinstance(value, date):
+        return value
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except (ValueError, TypeError):
+        raise InputError.one(
+            field, value, "is not a date YYYY-MM-DD (a calendar date in Asia/Shanghai)"
+        ) from None
+
+
+def date_range(start: str | date, end: str | date) -> tuple[date, date]:
+    """from_date..to_date inclusive: both dates, in order, at most MAX_RECONCILE_DAYS."""
+    a, b = parse_day("from_date", start), parse_day("to_date", end)
+    if b < a:
+        raise InputError.one("to_date", b.isoformat(), f"is before from_date {a.isoformat()}")
+    days = (b - a).days + 1
+    if days > MAX_RECONCILE_DAYS:
+        raise LimitExceeded("to_date", "MAX_RECONCILE_DAYS", MAX_RECONCILE_DAYS, days,
+                            "ask for a shorter range (a month at a time)")  # fmt: skip
+    return a, b
 
 
 def check_source_name(name: str) -> None:
@@ -374,6 +413,65 @@ class SettlementService:
         recs = recs[:size]
         last = recs[-1]
         return recs, _page_token(person_id, year, last.created_at, last.settlement_id)
+
+    # --- reconciliation (domain.md section 14; NHSA 3201 / 3202) -----------------------------
+    # Scope: the hospital (or region) is an explicit argument, so the caller (the gRPC layer,
+    # which knows the principal) checks that it may see it before calling.
+    def reconcile(
+        self,
+        hospital: str,
+        start: str | date,
+        end: str | date,
+        theirs: HospitalTotals | None = None,
+        lines: Sequence[HospitalLine] | None = None,
+        *,
+        region: str | None = None,
+    ) -> Reconciliation:
+        """The totals of a hospital's settlements and reversals dated start..end (Asia/Shanghai
+        commit dates, inclusive), compared with the hospital's own totals (3201) and list of
+        settlements (3202) when given. ``region``: count only the settlements of that region
+        (a bureau's scope; None = every region)."""
+        if not is_hospital_code(hospital):
+            raise InputError.one("hospital", hospital, HOSPITAL_RULE)
+        a, b = date_range(start, end)
+        if lines is not None:
+            if len(lines) > MAX_HOSPITAL_LINES:
+                raise LimitExceeded(
+                    "their_list.settlements", "MAX_HOSPITAL_LINES", MAX_HOSPITAL_LINES, len(lines)
+                )
+            for i, ln in enumerate(lines):
+                if not ln.settlement_id:
+                    raise InputError.one(
+                        f"their_list.settlements[{i}].settlement_id", "", "is empty"
+                    )
+            dup = duplicate_lines(lines)
+            if dup:
+                i, first = dup[0]
+                raise InputError.one(
+                    f"their_list.settlements[{i}].settlement_id",
+                    lines[i].settlement_id,
+                    f"is listed twice with the same reversal flag "
+                    f"(also their_list.settlements[{first}])",
+                )
+        lo, hi = utc_bounds(a, b)
+        with self._uow() as uow:
+            facts = uow.reconciliation.facts(lo, hi, hospital=hospital, region=region)
+        return reconcile(hospital, a, b, facts, theirs, lines)
+
+    def daily_totals(
+        self, region: str, start: str | date, end: str | date, hospital: str | None = None
+    ) -> builtins.list[DailyFund]:
+        """Per day, hospital and fund code, the settlements and reversals of a region dated
+        start..end (Asia/Shanghai): the bureau's monthly settlement with its hospitals."""
+        if not region:
+            raise InputError.one("region", "", "is empty; name the region (its code)")
+        if hospital is not None and not is_hospital_code(hospital):
+            raise InputError.one("hospital", hospital, HOSPITAL_RULE)
+        a, b = date_range(start, end)
+        lo, hi = utc_bounds(a, b)
+        with self._uow() as uow:
+            facts = uow.reconciliation.facts(lo, hi, hospital=hospital, region=region)
+        return daily(entries(facts, a, b))
 
     def accounts(self, person_id: str, year: int) -> tuple[Person, YearAccounts, YearAccounts]:
         check_key("person_id", person_id)

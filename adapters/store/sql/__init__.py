@@ -37,7 +37,8 @@ URLs: ``sqlite:///var/onestop.db`` (relative path; parent directories are create
 ``postgres://`` are taken to mean psycopg 3).
 
 Modules: ``connect`` (engines, URLs, migrations), ``uow`` (the store and its unit of work),
-one module per repository (``accounts``, ``settlements``, ``registry``, ``policies``) and
+one module per repository (``accounts``, ``settlements``, ``reconcile``, ``registry``,
+``policies``) and
 ``rows`` (what they share).
 """
 

@@ -21,6 +21,7 @@ from adapters.store.sql.connect import (
     upgrade,
 )
 from adapters.store.sql.policies import Policies
+from adapters.store.sql.reconcile import ReconcileFacts
 from adapters.store.sql.registry import Registry
 from adapters.store.sql.rows import Dialect
 from adapters.store.sql.settlements import ACTIVE_BILL_UNIQUE, REQUEST_UNIQUE, Settlements
@@ -114,6 +115,7 @@ class SqlUnitOfWork:
         self.s = store
         self.accounts = Accounts(self)
         self.settlements = Settlements(self)
+        self.reconciliation = ReconcileFacts(self)
         self.registry = Registry(self)
         self.policies = Policies(self)
         self._conn: sa.Connection | None = None

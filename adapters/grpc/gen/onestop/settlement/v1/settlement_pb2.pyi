@@ -511,3 +511,189 @@ class ImportRegistryResponse(_message.Message):
     IMPORTED_FIELD_NUMBER: _ClassVar[int]
     imported: int
     def __init__(self, imported: _Optional[int] = ...) -> None: ...
+
+class FundAmount(_message.Message):
+    __slots__ = ("fund_code", "pay")
+    FUND_CODE_FIELD_NUMBER: _ClassVar[int]
+    PAY_FIELD_NUMBER: _ClassVar[int]
+    fund_code: str
+    pay: int
+    def __init__(self, fund_code: _Optional[str] = ..., pay: _Optional[int] = ...) -> None: ...
+
+class FundAmounts(_message.Message):
+    __slots__ = ("funds",)
+    FUNDS_FIELD_NUMBER: _ClassVar[int]
+    funds: _containers.RepeatedCompositeFieldContainer[FundAmount]
+    def __init__(self, funds: _Optional[_Iterable[_Union[FundAmount, _Mapping]]] = ...) -> None: ...
+
+class HospitalTotals(_message.Message):
+    __slots__ = ("fixmedins_setl_cnt", "medfee_sumamt", "fund_pay_sumamt", "psn_cash_pay", "funds")
+    FIXMEDINS_SETL_CNT_FIELD_NUMBER: _ClassVar[int]
+    MEDFEE_SUMAMT_FIELD_NUMBER: _ClassVar[int]
+    FUND_PAY_SUMAMT_FIELD_NUMBER: _ClassVar[int]
+    PSN_CASH_PAY_FIELD_NUMBER: _ClassVar[int]
+    FUNDS_FIELD_NUMBER: _ClassVar[int]
+    fixmedins_setl_cnt: int
+    medfee_sumamt: int
+    fund_pay_sumamt: int
+    psn_cash_pay: int
+    funds: FundAmounts
+    def __init__(self, fixmedins_setl_cnt: _Optional[int] = ..., medfee_sumamt: _Optional[int] = ..., fund_pay_sumamt: _Optional[int] = ..., psn_cash_pay: _Optional[int] = ..., funds: _Optional[_Union[FundAmounts, _Mapping]] = ...) -> None: ...
+
+class HospitalSettlement(_message.Message):
+    __slots__ = ("settlement_id", "reversal", "medfee_sumamt", "fund_pay_sumamt", "psn_cash_pay")
+    SETTLEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REVERSAL_FIELD_NUMBER: _ClassVar[int]
+    MEDFEE_SUMAMT_FIELD_NUMBER: _ClassVar[int]
+    FUND_PAY_SUMAMT_FIELD_NUMBER: _ClassVar[int]
+    PSN_CASH_PAY_FIELD_NUMBER: _ClassVar[int]
+    settlement_id: str
+    reversal: bool
+    medfee_sumamt: int
+    fund_pay_sumamt: int
+    psn_cash_pay: int
+    def __init__(self, settlement_id: _Optional[str] = ..., reversal: _Optional[bool] = ..., medfee_sumamt: _Optional[int] = ..., fund_pay_sumamt: _Optional[int] = ..., psn_cash_pay: _Optional[int] = ...) -> None: ...
+
+class HospitalList(_message.Message):
+    __slots__ = ("settlements",)
+    SETTLEMENTS_FIELD_NUMBER: _ClassVar[int]
+    settlements: _containers.RepeatedCompositeFieldContainer[HospitalSettlement]
+    def __init__(self, settlements: _Optional[_Iterable[_Union[HospitalSettlement, _Mapping]]] = ...) -> None: ...
+
+class ReconcileRequest(_message.Message):
+    __slots__ = ("hospital", "from_date", "to_date", "theirs", "their_list")
+    HOSPITAL_FIELD_NUMBER: _ClassVar[int]
+    FROM_DATE_FIELD_NUMBER: _ClassVar[int]
+    TO_DATE_FIELD_NUMBER: _ClassVar[int]
+    THEIRS_FIELD_NUMBER: _ClassVar[int]
+    THEIR_LIST_FIELD_NUMBER: _ClassVar[int]
+    hospital: str
+    from_date: str
+    to_date: str
+    theirs: HospitalTotals
+    their_list: HospitalList
+    def __init__(self, hospital: _Optional[str] = ..., from_date: _Optional[str] = ..., to_date: _Optional[str] = ..., theirs: _Optional[_Union[HospitalTotals, _Mapping]] = ..., their_list: _Optional[_Union[HospitalList, _Mapping]] = ...) -> None: ...
+
+class ReconTotals(_message.Message):
+    __slots__ = ("fixmedins_setl_cnt", "medfee_sumamt", "fund_pay_sumamt", "psn_cash_pay", "window_funds", "after_discharge_funds")
+    FIXMEDINS_SETL_CNT_FIELD_NUMBER: _ClassVar[int]
+    MEDFEE_SUMAMT_FIELD_NUMBER: _ClassVar[int]
+    FUND_PAY_SUMAMT_FIELD_NUMBER: _ClassVar[int]
+    PSN_CASH_PAY_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FUNDS_FIELD_NUMBER: _ClassVar[int]
+    AFTER_DISCHARGE_FUNDS_FIELD_NUMBER: _ClassVar[int]
+    fixmedins_setl_cnt: int
+    medfee_sumamt: int
+    fund_pay_sumamt: int
+    psn_cash_pay: int
+    window_funds: _containers.RepeatedCompositeFieldContainer[FundAmount]
+    after_discharge_funds: _containers.RepeatedCompositeFieldContainer[FundAmount]
+    def __init__(self, fixmedins_setl_cnt: _Optional[int] = ..., medfee_sumamt: _Optional[int] = ..., fund_pay_sumamt: _Optional[int] = ..., psn_cash_pay: _Optional[int] = ..., window_funds: _Optional[_Iterable[_Union[FundAmount, _Mapping]]] = ..., after_discharge_funds: _Optional[_Iterable[_Union[FundAmount, _Mapping]]] = ...) -> None: ...
+
+class ReconEntry(_message.Message):
+    __slots__ = ("settlement_id", "reversal", "date", "at", "hospital", "medfee_sumamt", "fund_pay_sumamt", "psn_cash_pay", "window_funds", "after_discharge_funds")
+    SETTLEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REVERSAL_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    HOSPITAL_FIELD_NUMBER: _ClassVar[int]
+    MEDFEE_SUMAMT_FIELD_NUMBER: _ClassVar[int]
+    FUND_PAY_SUMAMT_FIELD_NUMBER: _ClassVar[int]
+    PSN_CASH_PAY_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FUNDS_FIELD_NUMBER: _ClassVar[int]
+    AFTER_DISCHARGE_FUNDS_FIELD_NUMBER: _ClassVar[int]
+    settlement_id: str
+    reversal: bool
+    date: str
+    at: str
+    hospital: str
+    medfee_sumamt: int
+    fund_pay_sumamt: int
+    psn_cash_pay: int
+    window_funds: _containers.RepeatedCompositeFieldContainer[FundAmount]
+    after_discharge_funds: _containers.RepeatedCompositeFieldContainer[FundAmount]
+    def __init__(self, settlement_id: _Optional[str] = ..., reversal: _Optional[bool] = ..., date: _Optional[str] = ..., at: _Optional[str] = ..., hospital: _Optional[str] = ..., medfee_sumamt: _Optional[int] = ..., fund_pay_sumamt: _Optional[int] = ..., psn_cash_pay: _Optional[int] = ..., window_funds: _Optional[_Iterable[_Union[FundAmount, _Mapping]]] = ..., after_discharge_funds: _Optional[_Iterable[_Union[FundAmount, _Mapping]]] = ...) -> None: ...
+
+class TotalDifference(_message.Message):
+    __slots__ = ("field", "ours", "theirs", "entries")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    OURS_FIELD_NUMBER: _ClassVar[int]
+    THEIRS_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    ours: int
+    theirs: int
+    entries: _containers.RepeatedCompositeFieldContainer[ReconEntry]
+    def __init__(self, field: _Optional[str] = ..., ours: _Optional[int] = ..., theirs: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[ReconEntry, _Mapping]]] = ...) -> None: ...
+
+class LineDifference(_message.Message):
+    __slots__ = ("settlement_id", "reversal", "problem", "fields", "ours", "theirs")
+    SETTLEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REVERSAL_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    OURS_FIELD_NUMBER: _ClassVar[int]
+    THEIRS_FIELD_NUMBER: _ClassVar[int]
+    settlement_id: str
+    reversal: bool
+    problem: str
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    ours: ReconEntry
+    theirs: HospitalSettlement
+    def __init__(self, settlement_id: _Optional[str] = ..., reversal: _Optional[bool] = ..., problem: _Optional[str] = ..., fields: _Optional[_Iterable[str]] = ..., ours: _Optional[_Union[ReconEntry, _Mapping]] = ..., theirs: _Optional[_Union[HospitalSettlement, _Mapping]] = ...) -> None: ...
+
+class ReconcileResponse(_message.Message):
+    __slots__ = ("hospital", "from_date", "to_date", "totals", "compared", "match", "differences", "line_differences", "entries")
+    HOSPITAL_FIELD_NUMBER: _ClassVar[int]
+    FROM_DATE_FIELD_NUMBER: _ClassVar[int]
+    TO_DATE_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    COMPARED_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
+    LINE_DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    hospital: str
+    from_date: str
+    to_date: str
+    totals: ReconTotals
+    compared: bool
+    match: bool
+    differences: _containers.RepeatedCompositeFieldContainer[TotalDifference]
+    line_differences: _containers.RepeatedCompositeFieldContainer[LineDifference]
+    entries: _containers.RepeatedCompositeFieldContainer[ReconEntry]
+    def __init__(self, hospital: _Optional[str] = ..., from_date: _Optional[str] = ..., to_date: _Optional[str] = ..., totals: _Optional[_Union[ReconTotals, _Mapping]] = ..., compared: _Optional[bool] = ..., match: _Optional[bool] = ..., differences: _Optional[_Iterable[_Union[TotalDifference, _Mapping]]] = ..., line_differences: _Optional[_Iterable[_Union[LineDifference, _Mapping]]] = ..., entries: _Optional[_Iterable[_Union[ReconEntry, _Mapping]]] = ...) -> None: ...
+
+class DailyTotalsRequest(_message.Message):
+    __slots__ = ("region", "from_date", "to_date", "hospital")
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    FROM_DATE_FIELD_NUMBER: _ClassVar[int]
+    TO_DATE_FIELD_NUMBER: _ClassVar[int]
+    HOSPITAL_FIELD_NUMBER: _ClassVar[int]
+    region: str
+    from_date: str
+    to_date: str
+    hospital: str
+    def __init__(self, region: _Optional[str] = ..., from_date: _Optional[str] = ..., to_date: _Optional[str] = ..., hospital: _Optional[str] = ...) -> None: ...
+
+class DailyFundTotal(_message.Message):
+    __slots__ = ("date", "hospital", "fund_code", "settle_at", "count", "pay")
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    HOSPITAL_FIELD_NUMBER: _ClassVar[int]
+    FUND_CODE_FIELD_NUMBER: _ClassVar[int]
+    SETTLE_AT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    PAY_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    hospital: str
+    fund_code: str
+    settle_at: str
+    count: int
+    pay: int
+    def __init__(self, date: _Optional[str] = ..., hospital: _Optional[str] = ..., fund_code: _Optional[str] = ..., settle_at: _Optional[str] = ..., count: _Optional[int] = ..., pay: _Optional[int] = ...) -> None: ...
+
+class DailyTotalsResponse(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[DailyFundTotal]
+    def __init__(self, rows: _Optional[_Iterable[_Union[DailyFundTotal, _Mapping]]] = ...) -> None: ...

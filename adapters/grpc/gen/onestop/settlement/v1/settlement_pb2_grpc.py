@@ -609,3 +609,147 @@ class PolicyAdmin:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class ReconciliationStub:
+    """============================================================================================
+    Service for reconciliation between the bureau and its hospitals (NHSA 3201 / 3202).
+    A separate service from PolicyAdmin: it only reads, and it is what a hospital and its
+    bureau call each month, so access to it is granted on its own (a bureau of region R may
+    reconcile only hospitals and totals of region R).
+    ============================================================================================
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Reconcile = channel.unary_unary(
+                '/onestop.settlement.v1.Reconciliation/Reconcile',
+                request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileRequest.SerializeToString,
+                response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileResponse.FromString,
+                _registered_method=True)
+        self.DailyTotals = channel.unary_unary(
+                '/onestop.settlement.v1.Reconciliation/DailyTotals',
+                request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsRequest.SerializeToString,
+                response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsResponse.FromString,
+                _registered_method=True)
+
+
+class ReconciliationServicer:
+    """============================================================================================
+    Service for reconciliation between the bureau and its hospitals (NHSA 3201 / 3202).
+    A separate service from PolicyAdmin: it only reads, and it is what a hospital and its
+    bureau call each month, so access to it is granted on its own (a bureau of region R may
+    reconcile only hospitals and totals of region R).
+    ============================================================================================
+    """
+
+    def Reconcile(self, request, context):
+        """Totals of one hospital's settlements over a range of settlement dates (domain.md section
+        14; NHSA 3201 医药机构费用结算对总账 and 3202 对明细账). A settlement's date, and a
+        reversal's, is the Asia/Shanghai calendar date of its commit time, not a date of the bill;
+        a reversal counts -1 with the figures of the settlement it reverses, in the range of the
+        reversal's date. The hospital may send its own totals (3201) and its own list of
+        settlements (3202): the answer says "match" or exactly the totals that differ, each with
+        the entries behind it, and the settlements missing on either side or with other amounts.
+        Bad dates or codes: INVALID_ARGUMENT naming the field (from_date, to_date, hospital,
+        their_list.settlements[i].settlement_id); a range over 366 days: RESOURCE_EXHAUSTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DailyTotals(self, request, context):
+        """Totals per day, hospital and fund code of one region, for the bureau's monthly
+        settlement with its hospitals (same dating and netting as Reconcile).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ReconciliationServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Reconcile': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reconcile,
+                    request_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileRequest.FromString,
+                    response_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileResponse.SerializeToString,
+            ),
+            'DailyTotals': grpc.unary_unary_rpc_method_handler(
+                    servicer.DailyTotals,
+                    request_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsRequest.FromString,
+                    response_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'onestop.settlement.v1.Reconciliation', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('onestop.settlement.v1.Reconciliation', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Reconciliation:
+    """============================================================================================
+    Service for reconciliation between the bureau and its hospitals (NHSA 3201 / 3202).
+    A separate service from PolicyAdmin: it only reads, and it is what a hospital and its
+    bureau call each month, so access to it is granted on its own (a bureau of region R may
+    reconcile only hospitals and totals of region R).
+    ============================================================================================
+    """
+
+    @staticmethod
+    def Reconcile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/onestop.settlement.v1.Reconciliation/Reconcile',
+            onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileRequest.SerializeToString,
+            onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DailyTotals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/onestop.settlement.v1.Reconciliation/DailyTotals',
+            onestop_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsRequest.SerializeToString,
+            onestop_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
