@@ -393,7 +393,7 @@ def verify(
                     "moved to another seq)"
                 )
             digests.append(d)
-        for seq, es in sorted(by_seq.items()):
+        for _seq, es in sorted(by_seq.items()):
             for e in es:
                 r.problems.append(f"{e.label()}: outside {where}'s range")
         if digests and len(digests) == h.n and merkle_root(digests) != h.merkle_root:
