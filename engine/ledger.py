@@ -307,6 +307,8 @@ class StoredEvent:
     content: str
     seq: int | None = None
     digest: str | None = None
+    method: str = ""
+    subject: str = ""  # the event's main object id (settlement id, policy version, ...)
 
     def event(self) -> dict[str, Any]:
         body = loads(self.content)
@@ -315,12 +317,8 @@ class StoredEvent:
         return {**body, "seq": self.seq}
 
     def label(self) -> str:
-        try:
-            body = loads(self.content)
-            what = f" ({body.get('method')} {body.get('subject', '')})".replace(" )", ")")
-        except Exception:
-            what = ""
-        return f"event seq {self.seq} (row {self.id}){what}"
+        what = " ".join(x for x in (self.method, self.subject) if x)
+        return f"event seq {self.seq} (row {self.id})" + (f" ({what})" if what else "")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -221,7 +222,7 @@ def chain(sizes: list[int]) -> list[tuple[L.StoredBlock, list[L.StoredEvent]]]:
         for _ in range(n):
             content = L.canonical({"method": "Settle", "subject": f"s{seq}", "total": seq})
             d = L.event_digest({**json.loads(content), "seq": seq})
-            rows.append(L.StoredEvent(seq + 100, content.decode(), seq, d))
+            rows.append(L.StoredEvent(seq + 100, content.decode(), seq, d, "Settle", f"s{seq}"))
             seq += 1
         h = L.make_block(prev, rows[0].seq or 0, [r.digest or "" for r in rows], datetime.now(UTC))
         out.append((L.StoredBlock(h, h.hash()), rows))
@@ -236,7 +237,7 @@ def test_verify_intact_and_each_tampering() -> None:
 
     edited = [(b, list(rs)) for b, rs in c]
     e = edited[1][1][0]
-    edited[1][1][0] = L.StoredEvent(e.id, e.content.replace('"total":4', '"total":5'), 4, e.digest)
+    edited[1][1][0] = replace(e, content=e.content.replace('"total":4', '"total":5'))
     assert L.verify(edited).problems[0].startswith("event seq 4 (row 104) (Settle s4)")
 
     deleted = [(b, list(rs)) for b, rs in c]

@@ -20,6 +20,7 @@ from adapters.store.sql.connect import (
     normalize_url,
     upgrade,
 )
+from adapters.store.sql.ledger import Ledger
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.registry import Registry
 from adapters.store.sql.rows import Dialect
@@ -116,6 +117,7 @@ class SqlUnitOfWork:
         self.settlements = Settlements(self)
         self.registry = Registry(self)
         self.policies = Policies(self)
+        self.ledger = Ledger(self)
         self._conn: sa.Connection | None = None
         self._mode: Literal["", "read", "write"] = ""
         self._writer = False
