@@ -317,3 +317,35 @@ def test_prove_and_check_proof_round_trip(tmp_path: Path) -> None:
         res = runner.invoke(cli, args)
         assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
         assert "Traceback" not in res.output
+
+
+# --- the server's sealer ----------------------------------------------------------------
+
+
+def test_server_seals_in_the_background_and_on_stop(tmp_path: Path) -> None:
+    import time
+
+    from adapters.grpc.testing import YUBEI, YUBEI_BILL, served
+
+    url = f"sqlite:///{tmp_path / 'var' / 'onestop.db'}"
+    with served(url, (YUBEI,)) as (app, server, c):
+        assert app.ledger is not None
+        server.sealer.interval = 0.05
+        server.sealer.trigger()
+        deadline = time.monotonic() + 10
+        while app.ledger.pending() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert app.ledger.pending() == 0  # PutPolicy and ImportRegistry sealed meanwhile
+        server.sealer.interval = 3600.0  # from now on only stop() seals
+        time.sleep(0.2)
+        sid = c.settle(YUBEI_BILL, "req-1").settlement.settlement_id
+        report, _ = app.ledger.verify()
+        assert report.ok
+    store = SqlStore(url)
+    try:
+        led = LedgerService(store.uow)
+        assert led.pending() == 0  # sealed when the server stopped
+        assert led.prove(sid)["event"]["settlement_id"] == sid
+        assert led.verify()[0].ok
+    finally:
+        store.dispose()
