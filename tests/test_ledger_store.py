@@ -349,3 +349,62 @@ def test_server_seals_in_the_background_and_on_stop(tmp_path: Path) -> None:
         assert led.verify()[0].ok
     finally:
         store.dispose()
+
+
+def test_late_commit_lands_in_a_later_block_without_gap(store: SqlStore) -> None:
+    """A transaction that took its storage id first but commits after a seal: the sealer never
+    saw it uncommitted, so it is sealed later with the next seq; no gap, no reordering of seqs.
+    (SQLite has one writer at a time, so only PostgreSQL can interleave them.)"""
+    if store.sqlite:
+        pytest.skip("SQLite runs one write transaction at a time")
+    led = LedgerService(store.uow)
+    early = store.uow()
+    early.ledger.append("Test", "early", '{"method":"Test","n":1}')
+    early.conn()  # sent: its row (and storage id) exists, uncommitted
+    with store.uow() as u:
+        u.ledger.append("Test", "late", '{"method":"Test","n":2}')
+        u.commit()
+    [h0] = led.seal()
+    assert (h0.first_seq, h0.last_seq) == (1, 1)
+    early.commit()
+    [h1] = led.seal()
+    assert (h1.first_seq, h1.last_seq) == (2, 2)
+    with store.uow() as u:
+        rows = u.ledger.events(1, 2)
+    assert [(r.seq, r.subject) for r in rows] == [(1, "late"), (2, "early")]
+    assert rows[0].id > rows[1].id  # storage order differs from seal order
+    assert led.verify()[0].ok
+
+
+def test_settles_do_not_wait_for_the_sealer(store: SqlStore) -> None:
+    """PostgreSQL: while a sealer holds its lock (mid-seal), settlements still commit."""
+    if store.sqlite:
+        pytest.skip("SQLite: the sealer is one more writer, as every settlement is")
+    svc, led, req = setup(store)
+    sealer = store.uow()
+    sealer.ledger.lock_sealer()
+    assert sealer.ledger.unsealed(100)  # it holds the lock and is reading
+    done: list[str] = []
+    t = threading.Thread(
+        target=lambda: done.append(svc.settle("r1", req)[0].settlement_id), daemon=True
+    )
+    t.start()
+    t.join(20)
+    assert done, "a settlement waited for the sealer's lock"
+    other = threading.Thread(target=led.seal, daemon=True)  # a second sealer waits, though
+    other.start()
+    other.join(0.5)
+    assert other.is_alive()
+    sealer.rollback()
+    other.join(20)
+    assert not other.is_alive() and led.pending() == 0
+
+
+def test_fast_paths_give_the_checked_bytes(any_store: Any) -> None:
+    from engine.service import ledger as SL
+
+    svc, _, req = setup(any_store)
+    rec, _ = svc.settle("r1", req)
+    d = rec.settlement.to_dict()
+    assert SL.settlement_content(rec.settlement) == d
+    assert SL._fast_digest(d) == L.sha256_hex(L.canonical(d))

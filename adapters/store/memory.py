@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -173,9 +174,9 @@ class _Ledger:
         with self.u.s.mutex:
             return [b for b in self.u.s.blocks if b.header.height > after][:limit]
 
-    def _sealed(self, keep: object) -> list[StoredEvent]:
+    def _sealed(self, keep: Callable[[int], bool]) -> list[StoredEvent]:
         with self.u.s.mutex:
-            rows = [e for e in self.u.s.events.values() if e.seq is not None and keep(e.seq)]  # type: ignore[operator]
+            rows = [e for e in self.u.s.events.values() if e.seq is not None and keep(e.seq)]
         return sorted(rows, key=lambda e: (e.seq, e.id))
 
     def events(self, first_seq: int, last_seq: int) -> list[StoredEvent]:
