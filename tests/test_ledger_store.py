@@ -408,3 +408,34 @@ def test_fast_paths_give_the_checked_bytes(any_store: Any) -> None:
     d = rec.settlement.to_dict()
     assert L.canonical(SL.settlement_content(rec.settlement)) == L.canonical(d)
     assert SL._fast_digest(d) == L.sha256_hex(L.canonical(d))
+
+
+def test_verify_ignores_a_seal_landing_while_it_reads() -> None:
+    """PostgreSQL reads each statement afresh: events sealed after verify read the blocks are
+    in a newer block, not stray rows."""
+    store = MemoryStore()
+    svc, led, req = setup(store)
+    led.seal()
+    svc.settle("r1", req)
+
+    class Racing:
+        def __init__(self) -> None:
+            self.u = store.uow()
+            self.ledger = self
+
+        def __enter__(self) -> Racing:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.u.__exit__(*exc)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.u.ledger, name)
+
+        def stray(self, last_seq: int) -> Any:
+            LedgerService(store.uow).seal()  # lands between the block reads and this one
+            return self.u.ledger.stray(last_seq)
+
+    report, _ = LedgerService(Racing).verify()  # type: ignore[arg-type]
+    assert report.ok, report.problems
+    assert report.blocks == 1 and LedgerService(store.uow).verify()[0].blocks == 2
