@@ -19,6 +19,7 @@ from typing import Any
 from engine.bill import Person
 from engine.errors import InputError
 from engine.policy.load import policy_files
+from engine.service.ledger import LedgerService
 from engine.service.ports import UnitOfWork
 from engine.service.usecases import SettlementService, effective
 from engine.validation import problems_from
@@ -40,6 +41,11 @@ class App:
     policies_loaded: list[str] = field(default_factory=list)  # files stored as new versions
     policies_skipped: list[str] = field(default_factory=list)  # identical text already stored
     persons_imported: int = 0
+    ledger: LedgerService | None = None  # the audit ledger over the same store
+
+    def __post_init__(self) -> None:
+        if self.ledger is None:
+            self.ledger = LedgerService(self.store.uow)
 
     def close(self) -> None:
         dispose = getattr(self.store, "close", None) or getattr(self.store, "dispose", None)

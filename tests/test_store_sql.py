@@ -290,6 +290,7 @@ class FailAtCommit:
         self.u = uow
         self.accounts, self.settlements = uow.accounts, uow.settlements
         self.registry, self.policies = uow.registry, uow.policies
+        self.ledger = uow.ledger
 
     def __enter__(self) -> FailAtCommit:
         return self

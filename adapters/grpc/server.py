@@ -40,6 +40,7 @@ from engine.bill import Bill, Item, Person
 from engine.errors import InputError, NotFound, OnestopError
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
+from engine.service.ledger import Sealer
 from engine.service.usecases import SettlementService, effective
 from engine.settle import settle_one
 
@@ -354,8 +355,10 @@ def warm_up(service: SettlementService, samples: Path | None = None) -> int:
 
 
 class Server:
-    """One gRPC server over one App. ``start`` binds and serves with health NOT_SERVING;
-    ``warm`` runs the warm-up and switches health to SERVING; ``stop`` drains."""
+    """One gRPC server over one App. ``start`` binds and serves with health NOT_SERVING and
+    starts the ledger's sealer (every ``seal_interval`` s); ``warm`` runs the warm-up and
+    switches health to SERVING; ``stop`` drains, then seals what was committed and stops the
+    sealer."""
 
     def __init__(
         self,
@@ -367,9 +370,12 @@ class Server:
         samples: Path | None = None,
         reuse_port: bool = False,
         limits: Limits = Limits(),
+        seal_interval: float = 1.0,
     ):
         self.app = app
         self.limits = limits
+        assert app.ledger is not None
+        self.sealer = Sealer(app.ledger, seal_interval)
         self.address = f"{host}:{port}"
         self.samples = samples
         self.reuse_port = reuse_port
@@ -396,6 +402,7 @@ class Server:
             raise OSError(f"cannot listen on {self.address}")
         await server.start()
         self.server = server
+        self.sealer.start()
         log.info("listening on %s (health NOT_SERVING until warm)", self.address)
         return self.port
 
@@ -418,6 +425,7 @@ class Server:
         await self.server.stop(grace)
         self.server = None
         self.executor.shutdown(wait=True, cancel_futures=False)
+        await asyncio.to_thread(self.sealer.stop)  # seals the calls just drained
         log.info("stopped")
 
 

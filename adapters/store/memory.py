@@ -7,13 +7,16 @@ the global order, as the SQL store's row locks are (the rule: ``engine.service.p
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
 from engine.accounts import YearAccounts
 from engine.bill import Person
 from engine.errors import BillSettled, DuplicateRequest
+from engine.ledger import StoredBlock, StoredEvent
 from engine.policy.model import PolicyTable
 from engine.reconcile import Fact
 from engine.service.ports import LockKey, PolicyVersion, SettlementRecord, lock_order
@@ -28,6 +31,11 @@ class MemoryStore:
         self.versions: list[PolicyVersion] = []
         self.mutex = threading.Lock()
         self._locks: dict[LockKey, threading.Lock] = {}
+        # the ledger: events by storage id (given at commit), blocks by height
+        self.events: dict[int, StoredEvent] = {}
+        self.blocks: list[StoredBlock] = []
+        self.event_ids = itertools.count(1)
+        self.sealer = threading.Lock()
 
     def key_lock(self, key: LockKey) -> threading.Lock:
         with self.mutex:
@@ -183,6 +191,63 @@ class _Policies:
         return [*self.u.s.versions, *self.u.staged_v]
 
 
+class _Ledger:
+    def __init__(self, uow: MemoryUnitOfWork):
+        self.u = uow
+
+    def append(self, method: str, subject: str, content: str) -> None:
+        self.u.staged_events.append(StoredEvent(0, content, None, None, method, subject))
+
+    def lock_sealer(self) -> None:
+        if self.u.s.sealer not in self.u._held:
+            self.u.s.sealer.acquire()
+            self.u._held.append(self.u.s.sealer)
+
+    def head(self) -> StoredBlock | None:
+        with self.u.s.mutex:
+            return self.u.s.blocks[-1] if self.u.s.blocks else None
+
+    def unsealed(self, limit: int) -> list[StoredEvent]:
+        with self.u.s.mutex:
+            return [e for e in self.u.s.events.values() if e.seq is None][:limit]
+
+    def seal(self, events: list[StoredEvent], block: StoredBlock) -> None:
+        self.u.staged_seal = (events, block)
+
+    def pending(self) -> int:
+        with self.u.s.mutex:
+            return sum(e.seq is None for e in self.u.s.events.values())
+
+    def blocks(self, after: int, limit: int) -> list[StoredBlock]:
+        with self.u.s.mutex:
+            return [b for b in self.u.s.blocks if b.header.height > after][:limit]
+
+    def _sealed(self, keep: Callable[[int], bool]) -> list[StoredEvent]:
+        with self.u.s.mutex:
+            rows = [e for e in self.u.s.events.values() if e.seq is not None and keep(e.seq)]
+        return sorted(rows, key=lambda e: (e.seq, e.id))
+
+    def events(self, first_seq: int, last_seq: int) -> list[StoredEvent]:
+        return self._sealed(lambda s: first_seq <= s <= last_seq)
+
+    def stray(self, last_seq: int) -> list[StoredEvent]:
+        return self._sealed(lambda s: s < 1 or s > last_seq)
+
+    def find(self, method: str, subject: str) -> StoredEvent | None:
+        with self.u.s.mutex:
+            found = [
+                e for e in self.u.s.events.values() if e.method == method and e.subject == subject
+            ]
+        return found[-1] if found else None
+
+    def block_with(self, seq: int) -> StoredBlock | None:
+        with self.u.s.mutex:
+            return next(
+                (b for b in self.u.s.blocks if b.header.first_seq <= seq <= b.header.last_seq),
+                None,
+            )
+
+
 class MemoryUnitOfWork:
     def __init__(self, store: MemoryStore):
         self.s = store
@@ -191,6 +256,7 @@ class MemoryUnitOfWork:
         self.reconciliation = _Reconciliation(self)
         self.registry = _Registry(self)
         self.policies = _Policies(self)
+        self.ledger = _Ledger(self)
         self._held: list[threading.Lock] = []
         self._keys: set[LockKey] = set()
         self._reset()
@@ -201,6 +267,8 @@ class MemoryUnitOfWork:
         self.staged_s: dict[str, SettlementRecord] = {}
         self.staged_persons: dict[str, Person] = {}
         self.staged_v: list[PolicyVersion] = []
+        self.staged_events: list[StoredEvent] = []
+        self.staged_seal: tuple[list[StoredEvent], StoredBlock] | None = None
 
     def __enter__(self) -> MemoryUnitOfWork:
         return self
@@ -235,6 +303,14 @@ class MemoryUnitOfWork:
             self.s.settlements.update(self.staged_s)
             self.s.persons.update(self.staged_persons)
             self.s.versions.extend(self.staged_v)
+            for e in self.staged_events:
+                i = next(self.s.event_ids)
+                self.s.events[i] = replace(e, id=i)
+            if self.staged_seal is not None:
+                events, block = self.staged_seal
+                for e in events:
+                    self.s.events[e.id] = e
+                self.s.blocks.append(block)
         self._reset()
         self._release()
 

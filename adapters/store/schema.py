@@ -215,3 +215,39 @@ policy_versions = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 sa.Index("ix_policy_versions_region", policy_versions.c.region, policy_versions.c.effective_from)
+
+# --- audit ledger (domain.md section 15) ---------------------------------------------------
+
+# One row per event, written in the transaction of its effect with its storage id ``id``
+# and its content (canonical JSON without seq); ``seq`` and ``digest`` are given by the
+# sealer, in ``id`` order among the committed rows, when it seals them into a block.
+ledger_events = sa.Table(
+    "ledger_events",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("method", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(128), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=True),
+    sa.Column("digest", sa.String(64), nullable=True),
+)
+sa.Index("ix_ledger_events_seq", ledger_events.c.seq)
+sa.Index("ix_ledger_events_subject", ledger_events.c.subject)
+
+ledger_blocks = sa.Table(
+    "ledger_blocks",
+    metadata,
+    sa.Column("height", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("merkle_root", sa.String(64), nullable=False),
+    sa.Column("first_seq", sa.BigInteger, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column("sealed_at", sa.String(40), nullable=False),  # the header's exact text
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("first_seq", name="uq_ledger_blocks_first_seq"),
+)

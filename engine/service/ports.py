@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol, get_args
 
 from engine.accounts import LayerAccount, YearAccounts
 from engine.bill import Person
+from engine.ledger import StoredBlock, StoredEvent
 from engine.policy.model import PolicyTable
 from engine.reconcile import Fact
 from engine.result import Settlement
@@ -153,12 +154,57 @@ class ReconcileFacts(Protocol):
         ...
 
 
+class Ledger(Protocol):
+    """The audit ledger's rows (domain.md section 15). ``append`` writes an event in the
+    transaction of its effect, without seq (a storage id orders it); only the sealer, holding
+    ``lock_sealer``, gives the committed events their seqs and digests and adds a block."""
+
+    def append(self, method: str, subject: str, content: str) -> None:
+        """``content``: the canonical JSON of the event without its seq."""
+        ...
+
+    def lock_sealer(self) -> None:
+        """Be the one sealer until the unit of work ends (it does not block appends)."""
+        ...
+
+    def head(self) -> StoredBlock | None: ...
+    def unsealed(self, limit: int) -> list[StoredEvent]:
+        """Committed events without seq, by storage id."""
+        ...
+
+    def seal(self, events: list[StoredEvent], block: StoredBlock) -> None:
+        """Store the seqs and digests given to ``events`` and the block holding them."""
+        ...
+
+    def pending(self) -> int: ...
+    def blocks(self, after: int, limit: int) -> list[StoredBlock]:
+        """Blocks of height > ``after``, by height."""
+        ...
+
+    def events(self, first_seq: int, last_seq: int) -> list[StoredEvent]:
+        """Events with first_seq <= seq <= last_seq, by seq then storage id."""
+        ...
+
+    def stray(self, last_seq: int) -> list[StoredEvent]:
+        """Events with a seq below 1 or above ``last_seq``, by seq then storage id."""
+        ...
+
+    def find(self, method: str, subject: str) -> StoredEvent | None:
+        """The latest event of ``method`` about ``subject``."""
+        ...
+
+    def block_with(self, seq: int) -> StoredBlock | None:
+        """The block whose range holds ``seq``."""
+        ...
+
+
 class UnitOfWork(Protocol):
     accounts: Accounts
     settlements: Settlements
     reconciliation: ReconcileFacts
     registry: Registry
     policies: Policies
+    ledger: Ledger
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

@@ -43,6 +43,7 @@ from engine.reconcile import (
     utc_bounds,
 )
 from engine.result import Settlement
+from engine.service import ledger
 from engine.service.ports import (
     AccountMove,
     PolicyVersion,
@@ -192,9 +193,12 @@ class SettlementService:
             self._checked = now
             return self._policies
 
-    def put_policy(self, text: str, source_name: str = "<request>") -> PolicyVersion:
+    def put_policy(
+        self, text: str, source_name: str = "<request>", *, principal: str = "local"
+    ) -> PolicyVersion:
         """Validate and store a table as a new version. A table with the same region and
-        effective_from as an earlier version supersedes it; other overlaps are refused."""
+        effective_from as an earlier version supersedes it; other overlaps are refused.
+        Every use case that changes state appends its ledger event in its own transaction."""
         check_source_name(source_name)
         table = parse_table(text, source_name)
         with self._uow() as uow:
@@ -217,6 +221,7 @@ class SettlementService:
                 [(f"version {v.version}", v.table) for v in current] + [(source_name, table)]
             )  # refuses overlaps with PolicyError
             version = uow.policies.add(text, source_name, table, self._clock())
+            ledger.append(uow, ledger.policy_event(version, principal))
             uow.commit()
         with self._lock:
             self._policies = None
@@ -227,7 +232,7 @@ class SettlementService:
             return uow.policies.all()
 
     # --- registry -------------------------------------------------------------------------
-    def import_registry(self, persons: list[Person]) -> int:
+    def import_registry(self, persons: list[Person], *, principal: str = "local") -> int:
         check_persons_count(len(persons))
         seen: dict[str, int] = {}
         for i, p in enumerate(persons):
@@ -238,6 +243,7 @@ class SettlementService:
             seen[p.id] = i
         with self._uow() as uow:
             n = uow.registry.upsert(persons)
+            ledger.append(uow, ledger.registry_event(persons, self._clock(), principal))
             uow.commit()
         return n
 
@@ -271,7 +277,9 @@ class SettlementService:
             bill = self._bill(uow, req)
             return self._settle(uow, bill).settlement
 
-    def settle(self, request_id: str, req: BillRequest) -> tuple[SettlementRecord, bool]:
+    def settle(
+        self, request_id: str, req: BillRequest, *, principal: str = "local"
+    ) -> tuple[SettlementRecord, bool]:
         """Settle (2304). Returns the record and whether it is a replay of an earlier request
         with the same id. The same id with a different bill is a Conflict."""
         if not request_id or len(request_id) > 128:
@@ -312,6 +320,7 @@ class SettlementService:
             )  # fmt: skip
             try:
                 uow.settlements.add(rec)
+                ledger.append(uow, ledger.settle_event(rec, principal))
                 uow.commit()
             except (DuplicateRequest, BillSettled):  # a twin of this request may have won
                 uow.rollback()
@@ -333,7 +342,12 @@ class SettlementService:
         return found
 
     def reverse(
-        self, *, settlement_id: str = "", request_id: str = "", reversal_request_id: str = ""
+        self,
+        *,
+        settlement_id: str = "",
+        request_id: str = "",
+        reversal_request_id: str = "",
+        principal: str = "local",
     ) -> tuple[SettlementRecord, bool]:
         """Reverse (2305/2601) a settlement by its id or the original request id: take back
         every account move. Reversing a reversed settlement returns it unchanged (replay)."""
@@ -358,8 +372,10 @@ class SettlementService:
             now = self._clock()
             rid = reversal_request_id or f"reverse:{rec.settlement_id}"
             uow.settlements.mark_reversed(rec.settlement_id, rid, now)
+            done = replace(rec, status="reversed", reversed_at=now, reversal_request_id=rid)
+            ledger.append(uow, ledger.reverse_event(done, principal))
             uow.commit()
-        return replace(rec, status="reversed", reversed_at=now, reversal_request_id=rid), False
+        return done, False
 
     @staticmethod
     def _find(uow: UnitOfWork, settlement_id: str, request_id: str) -> SettlementRecord:

@@ -20,6 +20,7 @@ from adapters.store.sql.connect import (
     normalize_url,
     upgrade,
 )
+from adapters.store.sql.ledger import Ledger
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
 from adapters.store.sql.registry import Registry
@@ -118,6 +119,7 @@ class SqlUnitOfWork:
         self.reconciliation = ReconcileFacts(self)
         self.registry = Registry(self)
         self.policies = Policies(self)
+        self.ledger = Ledger(self)
         self._conn: sa.Connection | None = None
         self._mode: Literal["", "read", "write"] = ""
         self._writer = False
