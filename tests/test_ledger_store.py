@@ -22,7 +22,7 @@ from engine.bill import BillRequest, Person
 from engine.errors import Conflict
 from engine.service.ledger import LedgerService
 from engine.service.usecases import SettlementService
-from tests.pg import db_url, pg_url  # noqa: F401  (fixtures)
+from tests.pg import db_url, fresh_database, pg_url  # noqa: F401  (fixtures)
 from tests.test_store_sql import Clock, FailAtCommit, bill, golden, ids
 
 runner = CliRunner()
@@ -41,6 +41,14 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 @pytest.fixture
 def store(db_url: str) -> Any:  # noqa: F811
     s = SqlStore(db_url)
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Any:  # noqa: F811
+    """PostgreSQL only: what needs two write transactions interleaved (SQLite has one writer)."""
+    s = SqlStore(fresh_database(pg_url))
     yield s
     s.dispose()
 
@@ -351,12 +359,12 @@ def test_server_seals_in_the_background_and_on_stop(tmp_path: Path) -> None:
         store.dispose()
 
 
-def test_late_commit_lands_in_a_later_block_without_gap(store: SqlStore) -> None:
+@pytest.mark.postgres
+def test_late_commit_lands_in_a_later_block_without_gap(pg_store: SqlStore) -> None:
     """A transaction that took its storage id first but commits after a seal: the sealer never
     saw it uncommitted, so it is sealed later with the next seq; no gap, no reordering of seqs.
     (SQLite has one writer at a time, so only PostgreSQL can interleave them.)"""
-    if store.sqlite:
-        pytest.skip("SQLite runs one write transaction at a time")
+    store = pg_store
     led = LedgerService(store.uow)
     early = store.uow()
     early.ledger.append("Test", "early", '{"method":"Test","n":1}')
@@ -376,10 +384,10 @@ def test_late_commit_lands_in_a_later_block_without_gap(store: SqlStore) -> None
     assert led.verify()[0].ok
 
 
-def test_settles_do_not_wait_for_the_sealer(store: SqlStore) -> None:
+@pytest.mark.postgres
+def test_settles_do_not_wait_for_the_sealer(pg_store: SqlStore) -> None:
     """PostgreSQL: while a sealer holds its lock (mid-seal), settlements still commit."""
-    if store.sqlite:
-        pytest.skip("SQLite: the sealer is one more writer, as every settlement is")
+    store = pg_store
     svc, led, req = setup(store)
     sealer = store.uow()
     sealer.ledger.lock_sealer()
