@@ -129,6 +129,7 @@ def person_dict(p: pb.Person) -> dict[str, Any]:
             {"tag": t.tag, "valid_from": t.valid_from or None, "valid_to": t.valid_to or None}
             for t in p.tags
         ],
+        "region": p.region or None,
     }
 
 
@@ -167,6 +168,7 @@ def person_to_pb(data: dict[str, Any]) -> pb.Person:
         birth_date=str(data.get("birth_date", "")),
         household=str(data.get("household", "")),
         tags=tags,
+        region=str(data.get("region") or ""),
     )
 
 

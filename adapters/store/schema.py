@@ -183,6 +183,7 @@ persons = sa.Table(
     sa.Column("person_id", sa.String(64), primary_key=True),
     sa.Column("birth_date", sa.Date, nullable=False),
     sa.Column("household", sa.String(64), nullable=False),
+    sa.Column("region", sa.String(32), nullable=True),  # 0004
 )
 sa.Index("ix_persons_household", persons.c.household)
 

@@ -141,7 +141,9 @@ class SettlementService:
             self._checked = now
             return self._policies
 
-    def put_policy(self, text: str, source_name: str = "<request>") -> PolicyVersion:
+    def put_policy(
+        self, text: str, source_name: str = "<request>", *, principal: str = "local"
+    ) -> PolicyVersion:
         """Validate and store a table as a new version. A table with the same region and
         effective_from as an earlier version supersedes it; other overlaps are refused."""
         check_source_name(source_name)
@@ -176,7 +178,16 @@ class SettlementService:
             return uow.policies.all()
 
     # --- registry -------------------------------------------------------------------------
-    def import_registry(self, persons: list[Person]) -> int:
+    def import_registry(
+        self,
+        persons: list[Person],
+        *,
+        principal: str = "local",
+        check: Callable[[int, Person, Person | None], None] | None = None,
+    ) -> int:
+        """Insert or replace persons. ``check(i, new, stored)`` (the caller's scope check) is
+        called for each person with its stored version, in the transaction that writes them;
+        whatever it raises refuses the whole import."""
         check_persons_count(len(persons))
         seen: dict[str, int] = {}
         for i, p in enumerate(persons):
@@ -186,6 +197,9 @@ class SettlementService:
                 )
             seen[p.id] = i
         with self._uow() as uow:
+            if check is not None:
+                for i, p in enumerate(persons):
+                    check(i, p, uow.registry.get(p.id))
             n = uow.registry.upsert(persons)
             uow.commit()
         return n
@@ -219,7 +233,9 @@ class SettlementService:
             bill = self._bill(uow, req)
             return self._settle(uow, bill).settlement
 
-    def settle(self, request_id: str, req: BillRequest) -> tuple[SettlementRecord, bool]:
+    def settle(
+        self, request_id: str, req: BillRequest, *, principal: str = "local"
+    ) -> tuple[SettlementRecord, bool]:
         """Settle (2304). Returns the record and whether it is a replay of an earlier request
         with the same id. The same id with a different bill is a Conflict."""
         if not request_id or len(request_id) > 128:
@@ -280,7 +296,12 @@ class SettlementService:
         return found
 
     def reverse(
-        self, *, settlement_id: str = "", request_id: str = "", reversal_request_id: str = ""
+        self,
+        *,
+        settlement_id: str = "",
+        request_id: str = "",
+        reversal_request_id: str = "",
+        principal: str = "local",
     ) -> tuple[SettlementRecord, bool]:
         """Reverse (2305/2601) a settlement by its id or the original request id: take back
         every account move. Reversing a reversed settlement returns it unchanged (replay)."""
@@ -334,12 +355,19 @@ class SettlementService:
             return uow.settlements.for_person(person_id, year)
 
     def list_page(
-        self, person_id: str, year: int | None = None, page_size: int = 0, page_token: str = ""
+        self,
+        person_id: str,
+        year: int | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+        visible: Callable[[SettlementRecord], bool] | None = None,
     ) -> tuple[builtins.list[SettlementRecord], str]:
         """One page of ``list``: at most ``page_size`` settlements (0 = DEFAULT_PAGE_SIZE; at
         most MAX_PAGE_SIZE) after the one ``page_token`` names, and the next page's token
         ('' after the last page). A token names the last settlement of its page (created_at,
-        settlement_id): pages stay exact while settlements are added."""
+        settlement_id): pages stay exact while settlements are added. With ``visible`` (the
+        caller's scope), only the settlements it accepts are listed and counted: a page is
+        full unless it is the last, so nothing hints at the others."""
         if page_size < 0:
             raise InputError.one(
                 "page_size", page_size, "is negative; give 0 (the default) or more"
@@ -347,7 +375,16 @@ class SettlementService:
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         after = _read_token(page_token, person_id, year) if page_token else None
         with self._uow() as uow:
-            recs = uow.settlements.for_person(person_id, year, limit=size + 1, after=after)
+            if visible is None:
+                recs = uow.settlements.for_person(person_id, year, limit=size + 1, after=after)
+            else:
+                recs = []
+                while len(recs) <= size:
+                    chunk = uow.settlements.for_person(person_id, year, limit=size + 1, after=after)
+                    recs += [r for r in chunk if visible(r)]
+                    if len(chunk) <= size:
+                        break
+                    after = (chunk[-1].created_at, chunk[-1].settlement_id)
         if len(recs) <= size:
             return recs, ""
         recs = recs[:size]

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 _P = T.persons
 _TG = T.person_tags
 _PERSON = (
-    "SELECT p.birth_date, p.household, t.tag, t.valid_from, t.valid_to FROM persons p "
+    "SELECT p.birth_date, p.household, t.tag, t.valid_from, t.valid_to, p.region FROM persons p "
     "LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id "
     "WHERE p.person_id = :id ORDER BY t.position"
 )
@@ -35,9 +35,10 @@ class Registry:
             household=rows[0][1],
             tags=tuple(
                 TagSpan(tag=tag, valid_from=d(vf), valid_to=d(vt))
-                for _, _, tag, vf, vt in rows
+                for _, _, tag, vf, vt, _ in rows
                 if tag is not None
             ),
+            region=rows[0][5],
         )
 
     def upsert(self, persons: list[Person]) -> int:
@@ -48,7 +49,12 @@ class Registry:
             c.execute(
                 self.u.s.upsert(_P),
                 [
-                    {"person_id": p.id, "birth_date": p.birth_date, "household": p.household}
+                    {
+                        "person_id": p.id,
+                        "birth_date": p.birth_date,
+                        "household": p.household,
+                        "region": p.region,
+                    }
                     for p in part
                 ],
             )

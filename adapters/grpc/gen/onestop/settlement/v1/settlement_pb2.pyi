@@ -485,16 +485,18 @@ class TagSpan(_message.Message):
     def __init__(self, tag: _Optional[str] = ..., valid_from: _Optional[str] = ..., valid_to: _Optional[str] = ...) -> None: ...
 
 class Person(_message.Message):
-    __slots__ = ("id", "birth_date", "household", "tags")
+    __slots__ = ("id", "birth_date", "household", "tags", "region")
     ID_FIELD_NUMBER: _ClassVar[int]
     BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
     HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
     id: str
     birth_date: str
     household: str
     tags: _containers.RepeatedCompositeFieldContainer[TagSpan]
-    def __init__(self, id: _Optional[str] = ..., birth_date: _Optional[str] = ..., household: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[TagSpan, _Mapping]]] = ...) -> None: ...
+    region: str
+    def __init__(self, id: _Optional[str] = ..., birth_date: _Optional[str] = ..., household: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[TagSpan, _Mapping]]] = ..., region: _Optional[str] = ...) -> None: ...
 
 class ImportRegistryRequest(_message.Message):
     __slots__ = ("persons",)
