@@ -125,7 +125,8 @@ class ScopedService:
 
     def _request_id_free(self, request_id: str) -> None:
         """A request id another hospital used is refused as if it were not ours to see (the
-        use case's Conflict would name that hospital's bill)."""
+        use case's Conflict would name that hospital's bill). Asked only after a Conflict:
+        a request id another hospital used always conflicts (its bill differs by hospital)."""
         try:
             found = self.service.get(request_id=request_id)
         except NotFound:
@@ -139,13 +140,11 @@ class ScopedService:
         self.check_hospitals([req.hospital])
         if self.p.unrestricted:
             return self.service.settle(request_id, req, principal=self.p.name)
-        if request_id:
-            self._request_id_free(request_id)
         try:
             return self.service.settle(request_id, req, principal=self.p.name)
         except Conflict:
             if request_id:
-                self._request_id_free(request_id)  # another hospital's twin won the race
+                self._request_id_free(request_id)
             raise
 
     def reverse(
@@ -153,7 +152,7 @@ class ScopedService:
     ) -> tuple[SettlementRecord, bool]:
         if not self.p.unrestricted:
             rec = self.get(settlement_id, request_id)  # PermissionDenied outside the scope
-            self.check_hospitals([rec.settlement.hospital])
+            self.check_hospitals([rec.settlement.hospital])  # seeing is not reversing
             settlement_id, request_id = rec.settlement_id, ""
         return self.service.reverse(
             settlement_id=settlement_id,

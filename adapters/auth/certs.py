@@ -19,7 +19,9 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -207,3 +209,46 @@ def make_all(
         _write(out / f"{c.identity}.key", got.key_pem, secret=True)
     (out / "principals.yaml").write_text(principals_yaml(clients), encoding="utf-8")
     return ca
+
+
+def certs(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write into.")],
+    hospital: Annotated[
+        list[str] | None, typer.Option("--hospital", help="A cashier of this hospital (code).")
+    ] = None,
+    bureau: Annotated[
+        list[str] | None, typer.Option("--bureau", help="A bureau of this region (code).")
+    ] = None,
+    auditor: Annotated[
+        list[str] | None, typer.Option("--auditor", help="An auditor of this name.")
+    ] = None,
+    fund: Annotated[
+        list[str] | None, typer.Option("--fund", help="An operator of this fund code.")
+    ] = None,
+    server_name: Annotated[
+        list[str] | None,
+        typer.Option("--server-name", help="Another DNS name for the server certificate."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite a CA already in --out.")
+    ] = False,
+) -> None:
+    """Make a local CA, a server certificate (localhost, 127.0.0.1) and client certificates,
+    and the principals file that maps them to their roles (for `onestop serve --principals`).
+    An existing CA in --out is reused unless --force."""
+    from adapters.auth.principals import PrincipalsError, load_principals
+
+    clients = clients_for(hospital or [], bureau or [], auditor or [], fund or [])
+    existing = None
+    if (out / "ca.pem").exists() and (out / "ca.key").exists() and not force:
+        existing = Authority.load((out / "ca.pem").read_bytes(), (out / "ca.key").read_bytes())
+    make_all(out, clients, tuple(server_name or ()), existing)
+    try:
+        load_principals(out / "principals.yaml")
+    except PrincipalsError as e:  # a bad hospital or region code given on the command line
+        typer.echo(f"onestop certs: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{'reused' if existing else 'new'} CA {out / 'ca.pem'}; server {out}/server.pem")
+    for c in clients:
+        typer.echo(f"{c.role:8} {c.identity}: {out}/{c.identity}.pem, .key")
+    typer.echo(f"principals: {out / 'principals.yaml'}")

@@ -198,6 +198,7 @@ def _mount() -> None:
         ("adapters.grpc.commands", "window_app", "window", "group"),
         ("adapters.grpc.commands", "bureau_app", "bureau", "group"),
         ("adapters.batch.cli", "batch", "batch", "command"),
+        ("adapters.auth.certs", "certs", "certs", "command"),
     ):
         try:
             obj = getattr(importlib.import_module(module), attr)

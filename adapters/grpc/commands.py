@@ -117,7 +117,7 @@ def serve(
     from adapters.grpc.server import Server, serve_forever, serve_processes
 
     def usage(msg: str) -> None:
-        err.print(f"onestop serve: {msg}", highlight=False, markup=False)
+        typer.echo(f"onestop serve: {msg}", err=True)  # one line, unwrapped
         raise typer.Exit(2)
 
     given = {"--tls-cert": tls_cert, "--tls-key": tls_key, "--client-ca": client_ca,
@@ -136,7 +136,7 @@ def serve(
         try:
             who = PrincipalsFile(principals)  # type: ignore[arg-type]
         except PrincipalsError as e:
-            err.print(f"onestop serve: --principals refused:\n{e}", highlight=False, markup=False)
+            typer.echo(f"onestop serve: --principals refused:\n{e}", err=True)
             raise typer.Exit(2) from None
     elif not is_loopback(host) and not insecure:
         usage(f"--host {host} is not a loopback address without TLS: serve TLS (--tls-cert, "
