@@ -62,15 +62,15 @@ class ScopedService:
     def _record(self, rec: SettlementRecord) -> bool:
         return self.sees(rec.settlement)
 
-    def check_hospitals(self, hospitals: Iterable[str]) -> None:
+    def check_hospitals(self, hospitals: Iterable[str], field: str = "bills[{i}]") -> None:
         """Bills may be settled (or tried) only by a cashier of their hospital."""
         if self.p.unrestricted:
             return
         for i, h in enumerate(hospitals):
             if self.p.role != "cashier" or h not in self.p.hospitals:
                 raise PermissionDenied(
-                    f"bill {i}: hospital {h!r} is not yours; a cashier settles bills of "
-                    f"{', '.join(sorted(self.p.hospitals)) or 'no hospital'} only"
+                    f"{field.format(i=i)}: hospital {h!r} is not yours; a cashier settles "
+                    f"bills of {', '.join(sorted(self.p.hospitals)) or 'no hospital'} only"
                 )
 
     # --- reads ------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ class ScopedService:
 
     # --- writes -----------------------------------------------------------------------------
     def pre_settle(self, req: BillRequest) -> Settlement:
-        self.check_hospitals([req.hospital])
+        self.check_hospitals([req.hospital], "bill.hospital")
         return self.service.pre_settle(req)
 
     def _request_id_free(self, request_id: str) -> None:
@@ -137,7 +137,7 @@ class ScopedService:
             )
 
     def settle(self, request_id: str, req: BillRequest) -> tuple[SettlementRecord, bool]:
-        self.check_hospitals([req.hospital])
+        self.check_hospitals([req.hospital], "bill.hospital")
         if self.p.unrestricted:
             return self.service.settle(request_id, req, principal=self.p.name)
         try:
@@ -152,7 +152,7 @@ class ScopedService:
     ) -> tuple[SettlementRecord, bool]:
         if not self.p.unrestricted:
             rec = self.get(settlement_id, request_id)  # PermissionDenied outside the scope
-            self.check_hospitals([rec.settlement.hospital])  # seeing is not reversing
+            self.check_hospitals([rec.settlement.hospital], "settlement")  # seeing isn't reversing
             settlement_id, request_id = rec.settlement_id, ""
         return self.service.reverse(
             settlement_id=settlement_id,

@@ -45,9 +45,11 @@ def handle(
         limits.check_message(len(req.bills.bills), sum(len(r.bill.items) for r in req.bills.bills))
     if scoped is not None:
         if which == "packed":
-            scoped.check_hospitals(req.packed.hospitals)
+            scoped.check_hospitals(req.packed.hospitals, "packed.hospitals[{i}]")
         elif which == "bills":
-            scoped.check_hospitals(r.bill.hospital for r in req.bills.bills)
+            scoped.check_hospitals(
+                (r.bill.hospital for r in req.bills.bills), "bills[{i}].hospital"
+            )
     if which == "packed" and req.mode == pb.STREAM_MODE_TRIAL:
         return trial_packed(service, req.packed)
     if which == "packed":
