@@ -515,3 +515,39 @@ def test_scope_layer_reverse_needs_a_cashier_of_the_hospital_not_only_sight(
         with pytest.raises(PermissionDenied):
             scoped.reverse(settlement_id=sid)
     assert world.app.service.get(sid).status == "settled"
+
+
+# --------------------------------------------------------------------------- person region
+
+
+def test_person_region_round_trips_and_migration_0004(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from adapters.store.memory import MemoryStore
+    from adapters.store.sql import SqlStore, upgrade
+
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    engine = sa.create_engine(url)
+    upgrade(engine, "0002")  # a store from before regions, with a person in it
+    with engine.begin() as c:
+        c.execute(sa.text("INSERT INTO persons VALUES ('old', '1950-01-01', 'h-old')"))
+    engine.dispose()
+    store = SqlStore(url, migrate=True)
+    try:
+        for s in (store, MemoryStore()):
+            with s.uow() as u:
+                if s is store:
+                    assert u.registry.get("old").region is None  # type: ignore[union-attr]
+                u.registry.upsert(
+                    [Person.model_validate(p) for p in (JIANG_R, JIANG | {"id": "x"})]
+                )
+                u.commit()
+            with s.uow() as u:
+                assert u.registry.get("jiang").region == R1  # type: ignore[union-attr]
+                assert u.registry.get("x").region is None  # type: ignore[union-attr]
+    finally:
+        store.dispose()
+    from adapters.grpc.convert import person_dict, person_to_pb
+
+    assert person_dict(person_to_pb(JIANG_R))["region"] == R1
+    assert person_dict(person_to_pb(JIANG))["region"] is None
