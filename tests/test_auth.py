@@ -551,3 +551,54 @@ def test_person_region_round_trips_and_migration_0004(tmp_path: Path) -> None:
 
     assert person_dict(person_to_pb(JIANG_R))["region"] == R1
     assert person_dict(person_to_pb(JIANG))["region"] is None
+
+
+# --------------------------------------------------------------------------- registry history
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_registry_keeps_history_and_settlements_name_the_version_used(
+    kind: str, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from engine.service.usecases import SettlementService
+
+    url = "memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'o.db'}"
+    app = build(url, policies=None, registry=None)
+    t = [datetime(2024, 1, 1, tzinfo=UTC)]
+
+    def clock() -> datetime:
+        t[0] += timedelta(minutes=1)
+        return t[0]
+
+    svc = SettlementService(app.store.uow, clock=clock)
+    try:
+        svc.put_policy(YUBEI, "yubei.yaml")
+        first = Person.model_validate(JIANG_R)
+        svc.import_registry([first], principal=BUREAU1)
+        rec1, _ = svc.settle("r1", bill_request(_pb_bill(bill(H1, "b1"))))
+        second = first.model_copy(update={"tags": (), "household": "h-new"})
+        svc.import_registry([second], principal="bureau-other")
+        rec2, _ = svc.settle("r2", bill_request(_pb_bill(bill(H1, "b2"))))
+        history = svc.person_history("jiang")
+        assert [(v.version, v.person, v.imported_by) for v in history] == [
+            (1, first, BUREAU1),
+            (2, second, "bureau-other"),
+        ]
+        assert history[0].valid_from < history[1].valid_from
+        assert svc.person("jiang") == second  # the one in force
+        assert (rec1.registry_version, rec2.registry_version) == (1, 2)
+        assert svc.get(rec1.settlement_id).registry_version == 1  # stored, not recomputed
+        assert svc.get(rec2.settlement_id).registry_version == 2
+        assert svc.person_history("nobody") == []
+    finally:
+        app.close()
+
+
+def test_imports_through_tls_record_who_imported(world: World) -> None:
+    world.client(BUREAU2).import_registry([WIFE_R])
+    assert world.app.service.person_history("wang-wife")[-1].imported_by == BUREAU2
+    r = world.client(CASHIER1).settle(bill(H1), uuid.uuid4().hex)
+    versions = world.app.service.person_history("jiang")
+    assert r.settlement.registry_version == versions[-1].version > 0

@@ -231,6 +231,7 @@ def record_pb(r: SettlementRecord) -> pb.SettlementRecord:
         reversal_request_id=r.reversal_request_id or "",
         result=result_pb(r.settlement),
         bill_digest=r.bill_digest,
+        registry_version=r.registry_version or 0,
     )
 
 

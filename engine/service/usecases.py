@@ -34,6 +34,7 @@ from engine.policy.policyset import PolicySet
 from engine.result import Settlement
 from engine.service.ports import (
     AccountMove,
+    PersonVersion,
     PolicyVersion,
     SettlementRecord,
     UnitOfWork,
@@ -197,12 +198,18 @@ class SettlementService:
                 )
             seen[p.id] = i
         with self._uow() as uow:
+            uow.lock(("policy", "~registry", 0))  # imports number versions in turn
             if check is not None:
                 for i, p in enumerate(persons):
                     check(i, p, uow.registry.get(p.id))
-            n = uow.registry.upsert(persons)
+            n = uow.registry.upsert(persons, by=principal, at=self._clock())
             uow.commit()
         return n
+
+    def person_history(self, person_id: str) -> list[PersonVersion]:
+        """Every imported version of the person, oldest first (each with when and by whom)."""
+        with self._uow() as uow:
+            return uow.registry.history(person_id)
 
     def person(self, person_id: str) -> Person:
         with self._uow() as uow:
@@ -213,14 +220,19 @@ class SettlementService:
 
     # --- settlement -----------------------------------------------------------------------
     def _bill(self, uow: UnitOfWork, req: BillRequest) -> Bill:
-        person = uow.registry.get(req.person_id)
-        if person is None:
+        return self._versioned_bill(uow, req)[0]
+
+    def _versioned_bill(self, uow: UnitOfWork, req: BillRequest) -> tuple[Bill, int | None]:
+        """The bill with its person from the registry, and the registry version used."""
+        found = uow.registry.get_versioned(req.person_id)
+        if found is None:
             raise InputError.one(
                 "person_id", req.person_id, "is not in the person registry; import the person first"
             )
+        person, version = found
         bill = req.with_person(person)
         check_bill(bill, self.policies().table_for(bill.region, bill.discharge_date))
-        return bill
+        return bill, version
 
     def _settle(self, uow: UnitOfWork, bill: Bill) -> Outcome:
         p = uow.accounts.person_year(bill.person.id, bill.year)
@@ -245,7 +257,7 @@ class SettlementService:
             found = uow.settlements.by_request(request_id)
             if found is not None:
                 return self._replay(found, d, request_id), True
-            bill = self._bill(uow, req)
+            bill, person_version = self._versioned_bill(uow, req)
             uow.lock(*account_locks(bill.person.id, bill.person.household, bill.year))
             found = uow.settlements.by_request(request_id)  # a twin may have won the lock
             if found is not None:
@@ -271,7 +283,7 @@ class SettlementService:
             rec = SettlementRecord(
                 settlement_id=self._new_id(), request_id=request_id, bill_digest=d,
                 bill=req.model_dump(mode="json"), settlement=out.settlement, moves=moves,
-                created_at=self._clock(),
+                created_at=self._clock(), registry_version=person_version,
             )  # fmt: skip
             try:
                 uow.settlements.add(rec)
