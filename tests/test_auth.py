@@ -97,6 +97,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     stranger = ca.issue("stranger", dns=("stranger",))  # signed by our CA, not a principal
     (d / "stranger.pem").write_bytes(stranger.cert_pem)
     (d / "stranger.key").write_bytes(stranger.key_pem)
+    # CN of one principal, SAN of another: which one it is cannot be told
+    twofaced = ca.issue(AUDITOR, dns=(CASHIER1,))
+    (d / "twofaced.pem").write_bytes(twofaced.cert_pem)
+    (d / "twofaced.key").write_bytes(twofaced.key_pem)
     other = tmp_path_factory.mktemp("other-pki")
     make_all(other, clients_for([H1], [], [], []))  # another CA, same identity names
     app = build("memory://", policies=None, registry=None)
@@ -340,6 +344,8 @@ def test_unknown_callers(world: World) -> None:
     code, msg = details_of(lambda: s.get("x"))
     assert code == UNAUTH and "principal" in msg
     assert s.status() == "SERVING"  # health is open to any certificate of the client CA
+    code, msg = details_of(lambda: world.client("twofaced").get("x"))
+    assert code == UNAUTH and "more than one principal" in msg
     # no certificate, or one of another CA: refused in the TLS handshake (see adapters.grpc.auth)
     for c in (
         Client(world.target, 5, ca=world.dir / "ca.pem"),
