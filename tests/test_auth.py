@@ -34,6 +34,7 @@ from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.server import Server, running
 from adapters.grpc.testing import CHAIN, CHAIN_PERSONS, JIANG, YUBEI, YUBEI_BILL, chain_bill
 from engine.bill import Person
+from tests.pg import db_url, pg_url  # noqa: F401  (fixtures)
 
 H1, H2, H3 = "H500112001", "H500112002", "H990001001"  # H3 is in region R2
 R1, R2 = "500112", "990001"
@@ -562,16 +563,21 @@ def test_person_region_round_trips_and_migration_0004(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- registry history
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_registry_keeps_history_and_settlements_name_the_version_used(
-    kind: str, tmp_path: Path
-) -> None:
+def test_registry_history_on_sqlite_and_postgres(db_url: str) -> None:  # noqa: F811
+    registry_history(db_url)
+
+
+def test_registry_history_in_memory() -> None:
+    registry_history("memory://")
+
+
+def registry_history(any_url: str) -> None:
+    """The registry keeps every import, and settlements name the version they used."""
     from datetime import UTC, datetime, timedelta
 
     from engine.service.usecases import SettlementService
 
-    url = "memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'o.db'}"
-    app = build(url, policies=None, registry=None)
+    app = build(any_url, policies=None, registry=None)
     t = [datetime(2024, 1, 1, tzinfo=UTC)]
 
     def clock() -> datetime:
