@@ -589,6 +589,7 @@ def registry_history(any_url: str) -> None:
         svc.put_policy(YUBEI, "yubei.yaml")
         first = Person.model_validate(JIANG_R)
         svc.import_registry([first], principal=BUREAU1)
+        svc.import_registry([first], principal="again")  # unchanged: no new version
         rec1, _ = svc.settle("r1", bill_request(_pb_bill(bill(H1, "b1"))))
         second = first.model_copy(update={"tags": (), "household": "h-new"})
         svc.import_registry([second], principal="bureau-other")
@@ -609,7 +610,7 @@ def registry_history(any_url: str) -> None:
 
 
 def test_imports_through_tls_record_who_imported(world: World) -> None:
-    world.client(BUREAU2).import_registry([WIFE_R])
+    world.client(BUREAU2).import_registry([dict(WIFE_R, birth_date="1961-07-10")])
     assert world.app.service.person_history("wang-wife")[-1].imported_by == BUREAU2
     r = world.client(CASHIER1).settle(bill(H1), uuid.uuid4().hex)
     versions = world.app.service.person_history("jiang")

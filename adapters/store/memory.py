@@ -129,7 +129,10 @@ class _Registry:
     def upsert(self, persons: list[Person], by: str = "local", at: datetime | None = None) -> int:
         at = at or datetime.now(UTC)
         for p in persons:
-            n = len(self.history(p.id)) + 1
+            history = self.history(p.id)
+            if history and history[-1].person == p:
+                continue  # stored exactly so: no new version
+            n = len(history) + 1
             self.u.staged_persons[p.id] = p
             self.u.staged_pv.setdefault(p.id, []).append(PersonVersion(p, n, at, by))
         return len(persons)

@@ -149,7 +149,8 @@ class Registry(Protocol):
         registry kept versions)."""
         ...
 
-    #: insert or replace; each person's new version is appended to its history
+    #: insert or replace; each person's new version is appended to its history (a person
+    #: stored exactly so already gets no new version)
     def upsert(
         self, persons: list[Person], by: str = "local", at: datetime | None = None
     ) -> int: ...

@@ -4,6 +4,7 @@ overwritten."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,11 @@ _PERSON = (
     "SELECT p.birth_date, p.household, t.tag, t.valid_from, t.valid_to, p.region, p.version "
     "FROM persons p LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id "
     "WHERE p.person_id = :id ORDER BY t.position"
+)
+_CURRENT = (
+    "SELECT p.person_id, p.birth_date, p.household, p.region, p.version, t.tag, t.valid_from, "
+    "t.valid_to FROM persons p LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id "
+    "WHERE p.person_id IN :ids ORDER BY p.person_id, t.position"
 )
 _HISTORY = (
     "SELECT version, valid_from, imported_by, person FROM person_versions "
@@ -57,6 +63,33 @@ class Registry:
         found = self.get_versioned(person_id)
         return None if found is None else found[0]
 
+    def _unchanged(self, persons: Sequence[Person]) -> set[str]:
+        """Ids of the persons stored exactly so, with a version: importing them again adds no
+        version (a server start imports its registry file each time)."""
+        d = self.u.s.x.date_out
+        rows = self.u.conn(write=True).execute(
+            sa.text(_CURRENT).bindparams(sa.bindparam("ids", expanding=True)),
+            {"ids": [p.id for p in persons]},
+        )
+        stored: dict[str, tuple[dict[str, object], list[TagSpan]]] = {}
+        for pid, birth, household, region, version, tag, vf, vt in rows:
+            if pid not in stored:
+                head = {"birth_date": d(birth), "household": household, "region": region}
+                stored[pid] = (head | {"version": version}, [])
+            if tag is not None:
+                stored[pid][1].append(TagSpan(tag=tag, valid_from=d(vf), valid_to=d(vt)))
+        same = set()
+        for p in persons:
+            got = stored.get(p.id)
+            if got is None or got[0]["version"] is None:
+                continue
+            head, tags = got
+            if (p.birth_date, p.household, p.region, p.tags) == (
+                head["birth_date"], head["household"], head["region"], tuple(tags),
+            ):  # fmt: skip
+                same.add(p.id)
+        return same
+
     def history(self, person_id: str) -> list[PersonVersion]:
         x = self.u.s.x
         return [
@@ -74,7 +107,11 @@ class Registry:
             return 0
         at = at or datetime.now(UTC)
         c = self.u.conn(write=True)
-        for part in _chunks(persons):
+        for chunk in _chunks(persons):
+            same = self._unchanged(chunk)
+            part = [p for p in chunk if p.id not in same]
+            if not part:
+                continue
             ids = [p.id for p in part]
             latest = dict(
                 c.execute(
