@@ -138,12 +138,10 @@ class ScopedService:
 
     def settle(self, request_id: str, req: BillRequest) -> tuple[SettlementRecord, bool]:
         self.check_hospitals([req.hospital], "bill.hospital")
-        if self.p.unrestricted:
-            return self.service.settle(request_id, req, principal=self.p.name)
         try:
             return self.service.settle(request_id, req, principal=self.p.name)
         except Conflict:
-            if request_id:
+            if request_id and not self.p.unrestricted:
                 self._request_id_free(request_id)
             raise
 

@@ -129,7 +129,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        method = details.method  # type: ignore[attr-defined]
+        method = details.method
         if handler is None or method.startswith(OPEN):
             return handler
         if handler.unary_unary is not None:
