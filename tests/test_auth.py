@@ -615,3 +615,66 @@ def test_imports_through_tls_record_who_imported(world: World) -> None:
     r = world.client(CASHIER1).settle(bill(H1), uuid.uuid4().hex)
     versions = world.app.service.person_history("jiang")
     assert r.settlement.registry_version == versions[-1].version > 0
+
+
+# --------------------------------------------------------------------------- the README set-up
+
+
+def test_readme_secure_setup_end_to_end(tmp_path: Path) -> None:
+    """`onestop certs`, `onestop serve` with the TLS options (a real process), then the window
+    and bureau commands with the certificates, as the README shows."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    pki = tmp_path / "pki"
+    onestop = [sys.executable, "-m", "adapters.cli.main"]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    subprocess.run(
+        [*onestop, "certs", "--out", str(pki), "--hospital", "H451423001", "--bureau", "451423"],
+        check=True, cwd=root, env=env, capture_output=True,
+    )  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "serve.log"
+    server = subprocess.Popen(
+        [*onestop, "serve", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'o.db'}",
+         "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
+         "--client-ca", str(pki / "ca.pem"), "--principals", str(pki / "principals.yaml")],
+        cwd=root, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    cashier = {"ONESTOP_CA": str(pki / "ca.pem"), "ONESTOP_CERT": str(pki / "cashier-H451423001.pem"),
+               "ONESTOP_KEY": str(pki / "cashier-H451423001.key")}  # fmt: skip
+    target = f"127.0.0.1:{port}"
+    try:
+        with Client(target, ca=pki / "ca.pem", cert=pki / "bureau-451423.pem",
+                    key=pki / "bureau-451423.key") as c:  # fmt: skip
+            c.wait_serving(120)
+        sample = root / "policies" / "samples"
+        r = runner.invoke(
+            grpc_app, ["window", "settle", str(sample / "longzhou-1.json"), "--server", target,
+                       "--json"], env=cashier,
+        )  # fmt: skip
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(
+            grpc_app,
+            ["window", "settle", str(sample / "hongan-1.json"), "--server", target],
+            env=cashier,
+        )
+        assert r.exit_code == 7 and "PERMISSION_DENIED" in r.output
+        bureau = ["--cert", str(pki / "bureau-451423.pem"), "--key", str(pki / "bureau-451423.key")]
+        hongan = sorted((root / "policies" / "hongan").glob("*.yaml"))[0]
+        r = runner.invoke(
+            grpc_app,
+            ["bureau", "put-policy", str(hongan), "--server", target, *bureau],
+            env=cashier,
+        )
+        assert r.exit_code == 7 and "PERMISSION_DENIED" in r.output
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    assert "TLS, client certificates required" in log.read_text()
