@@ -502,6 +502,12 @@ def test_certs_command_writes_a_working_set(tmp_path: Path) -> None:
     ca_before = (out / "ca.pem").read_bytes()
     r = runner.invoke(cli, ["certs", "--out", str(out), "--hospital", H2])
     assert r.exit_code == 0 and "reused CA" in r.output
+    cashier1 = (out / f"{CASHIER1}.pem").read_bytes()
+    got = parse_principals((out / "principals.yaml").read_text())
+    assert set(got) == {CASHIER1, BUREAU1, AUDITOR, FUND_MAJOR, CASHIER2}  # kept and added
+    assert got[FUND_MAJOR].funds == {"610100"} and got[BUREAU1].regions == {R1}
+    runner.invoke(cli, ["certs", "--out", str(out), "--auditor", "li"])
+    assert (out / f"{CASHIER1}.pem").read_bytes() == cashier1  # issued once
     assert (out / "ca.pem").read_bytes() == ca_before
     assert Authority.load(ca_before, (out / "ca.key").read_bytes()).cert.subject
     r = runner.invoke(cli, ["certs", "--out", str(tmp_path / "x"), "--hospital", "H 1!"])

@@ -9,6 +9,8 @@
   ``bureau-R``, ``auditor-NAME``, ``fund-CODE``) is the certificate's subject CN and a DNS SAN,
 - ``principals.yaml``: each identity with its role and scope, for ``onestop serve --principals``.
 
+Run again on the same directory, it reuses the CA, issues certificates for the clients named
+and adds them to ``principals.yaml`` (``--force``: a new CA, and only the clients named).
 Keys are EC P-256, written owner-read-only. Tests build their certificates with the same code.
 """
 
@@ -19,7 +21,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from cryptography import x509
@@ -192,8 +194,10 @@ def make_all(
     clients: list[Client],
     server_names: tuple[str, ...] = (),
     authority: Authority | None = None,
+    kept: list[Client] | None = None,
 ) -> Authority:
-    """CA (new unless given), server and client certificates and principals.yaml in ``out``."""
+    """CA (new unless given), server and client certificates and principals.yaml in ``out``
+    (listing ``kept``, clients issued before, too)."""
     out.mkdir(parents=True, exist_ok=True)
     ca = authority or Authority.new()
     _write(out / "ca.pem", ca.cert_pem)
@@ -207,8 +211,13 @@ def make_all(
         got = ca.issue(c.identity, dns=(c.identity,) if _dns_ok(c.identity) else ())
         _write(out / f"{c.identity}.pem", got.cert_pem)
         _write(out / f"{c.identity}.key", got.key_pem, secret=True)
-    (out / "principals.yaml").write_text(principals_yaml(clients), encoding="utf-8")
+    (out / "principals.yaml").write_text(principals_yaml([*(kept or []), *clients]), "utf-8")
     return ca
+
+
+def _client_of(p: Any) -> Client:
+    scope = {"cashier": p.hospitals, "bureau": p.regions, "fund": p.funds}.get(p.role, ())
+    return Client(p.name, p.role, tuple(sorted(scope)))
 
 
 def certs(
@@ -240,9 +249,18 @@ def certs(
 
     clients = clients_for(hospital or [], bureau or [], auditor or [], fund or [])
     existing = None
+    kept: list[Client] = []
     if (out / "ca.pem").exists() and (out / "ca.key").exists() and not force:
         existing = Authority.load((out / "ca.pem").read_bytes(), (out / "ca.key").read_bytes())
-    make_all(out, clients, tuple(server_name or ()), existing)
+        if (out / "principals.yaml").exists():  # keep the principals issued before
+            try:
+                before = load_principals(out / "principals.yaml")
+            except PrincipalsError as e:
+                typer.echo(f"onestop certs: {e}", err=True)
+                raise typer.Exit(2) from None
+            new = {c.identity for c in clients}
+            kept = [_client_of(p) for name, p in before.items() if name not in new]
+    make_all(out, clients, tuple(server_name or ()), existing, kept)
     try:
         load_principals(out / "principals.yaml")
     except PrincipalsError as e:  # a bad hospital or region code given on the command line
