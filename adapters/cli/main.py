@@ -199,6 +199,7 @@ def _mount() -> None:
         ("adapters.grpc.commands", "bureau_app", "bureau", "group"),
         ("adapters.batch.cli", "batch", "batch", "command"),
         ("adapters.cli.ledger", "ledger_app", "ledger", "group"),
+        ("adapters.auth.certs", "certs", "certs", "command"),
     ):
         try:
             obj = getattr(importlib.import_module(module), attr)

@@ -1,8 +1,13 @@
-"""A small synchronous client over the generated stubs (window commands, tests, benchmarks)."""
+"""A small synchronous client over the generated stubs (window commands, tests, benchmarks).
+
+Against a TLS server give ``ca`` (the CA of the server's certificate), ``cert`` and ``key``
+(this client's certificate, from the server's client CA); ``Client.from_env`` reads them from
+ONESTOP_CA, ONESTOP_CERT and ONESTOP_KEY. Without them the channel is plaintext."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +20,42 @@ from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
 from adapters.grpc.limits import DEFAULT as LIMITS
 
 DEFAULT_SERVER = "127.0.0.1:50051"
+ENV = ("ONESTOP_CA", "ONESTOP_CERT", "ONESTOP_KEY")
 
 
 class Client:
-    def __init__(self, target: str = DEFAULT_SERVER, timeout: float = 30.0):
+    def __init__(
+        self,
+        target: str = DEFAULT_SERVER,
+        timeout: float = 30.0,
+        *,
+        ca: str | Path | None = None,
+        cert: str | Path | None = None,
+        key: str | Path | None = None,
+    ):
         self.target = target
-        self.channel = grpc.insecure_channel(
-            target,
-            options=[
-                ("grpc.max_receive_message_length", LIMITS.max_response_bytes),
-                ("grpc.max_send_message_length", LIMITS.max_message_bytes),
-            ],
-        )
+        options = [
+            ("grpc.max_receive_message_length", LIMITS.max_response_bytes),
+            ("grpc.max_send_message_length", LIMITS.max_message_bytes),
+        ]
+        if ca or cert or key:
+            from adapters.grpc.auth import channel_credentials
+
+            creds = channel_credentials(ca, cert, key)
+            self.channel = grpc.secure_channel(target, creds, options=options)
+        else:
+            self.channel = grpc.insecure_channel(target, options=options)
         self.settlement = pbg.SettlementStub(self.channel)
         self.admin = pbg.PolicyAdminStub(self.channel)
         self.reconciliation = pbg.ReconciliationStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.timeout = timeout
+
+    @classmethod
+    def from_env(cls, target: str = DEFAULT_SERVER, timeout: float = 30.0) -> Client:
+        """A client with the TLS files named by ONESTOP_CA, ONESTOP_CERT, ONESTOP_KEY."""
+        ca, cert, key = (os.environ.get(k) or None for k in ENV)
+        return cls(target, timeout, ca=ca, cert=cert, key=key)
 
     def close(self) -> None:
         self.channel.close()

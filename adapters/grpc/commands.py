@@ -40,6 +40,8 @@ EXIT = {
     grpc.StatusCode.NOT_FOUND: 3,
     grpc.StatusCode.ALREADY_EXISTS: 4,
     grpc.StatusCode.UNAVAILABLE: 5,
+    grpc.StatusCode.UNAUTHENTICATED: 6,
+    grpc.StatusCode.PERMISSION_DENIED: 7,
 }
 
 
@@ -79,10 +81,75 @@ def serve(
     max_items_per_message: Annotated[
         int, typer.Option(help="Items in one SettleStream message.")
     ] = DEFAULT_LIMITS.max_items_per_message,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="Server certificate (PEM): serve TLS.")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="Server private key (PEM).")
+    ] = None,
+    client_ca: Annotated[
+        Path | None,
+        typer.Option("--client-ca", help="CA that signs client certificates (required)."),
+    ] = None,
+    principals: Annotated[
+        Path | None,
+        typer.Option(
+            "--principals",
+            help="Principals file (YAML): certificate identity -> role and scope; read again "
+            "when it changes.",
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Serve plaintext on a non-loopback address (every caller has every role).",
+        ),
+    ] = False,
 ) -> None:
-    """Run the settlement server (gRPC, with health and reflection) until SIGTERM/Ctrl-C."""
+    """Run the settlement server (gRPC, with health and reflection) until SIGTERM/Ctrl-C.
+
+    With --tls-cert, --tls-key, --client-ca and --principals: TLS, client certificates
+    required, each caller's role and scope from the principals file. Without them: plaintext
+    on loopback only, every caller with every role."""
+    from adapters.auth.principals import PrincipalsError, PrincipalsFile
     from adapters.bootstrap import build
+    from adapters.grpc.auth import Tls, is_loopback
     from adapters.grpc.server import Server, serve_forever, serve_processes
+
+    def usage(msg: str) -> None:
+        typer.echo(f"onestop serve: {msg}", err=True)  # one line, unwrapped
+        raise typer.Exit(2)
+
+    given = {"--tls-cert": tls_cert, "--tls-key": tls_key, "--client-ca": client_ca,
+             "--principals": principals}  # fmt: skip
+    tls: Tls | None = None
+    who: PrincipalsFile | None = None
+    if any(v is not None for v in given.values()):
+        missing = [k for k, v in given.items() if v is None]
+        if missing:
+            usage(f"TLS needs {', '.join(missing)} too (--tls-cert, --tls-key, --client-ca, "
+                  "--principals go together)")  # fmt: skip
+        for k, v in given.items():
+            if not Path(v).is_file():  # type: ignore[arg-type]
+                usage(f"{k} {v}: no such file")
+        tls = Tls(tls_cert, tls_key, client_ca)  # type: ignore[arg-type]
+        try:
+            who = PrincipalsFile(principals)  # type: ignore[arg-type]
+        except PrincipalsError as e:
+            typer.echo(f"onestop serve: --principals refused:\n{e}", err=True)
+            raise typer.Exit(2) from None
+    elif not is_loopback(host) and not insecure:
+        usage(f"--host {host} is not a loopback address without TLS: serve TLS (--tls-cert, "
+              "--tls-key, --client-ca, --principals) or give --insecure")  # fmt: skip
+    if tls is None:
+        err.print(
+            "[bold red]onestop: WARNING: plaintext, no TLS and no client certificates: every "
+            f"caller that reaches {host}:{port} is the local principal with every role (settle, "
+            "reverse, put policies, import the registry, read everything). Serve with "
+            "--tls-cert --tls-key --client-ca --principals (see `onestop certs`).[/bold red]",
+            highlight=False,
+        )
 
     limits = Limits(
         max_message_bytes=max_message_mib * MIB,
@@ -111,11 +178,16 @@ def serve(
         raise typer.Exit(
             serve_processes(
                 db, host, port, processes=processes, workers=workers, grace=grace,
-                samples=samples, limits=limits,
+                samples=samples, limits=limits, tls=tls, principals=principals,
+                insecure=insecure,
             )
         )  # fmt: skip
-    server = Server(app, host, port, workers=workers, samples=samples, limits=limits)
-    out.print(f"onestop: serving on {host}:{port} (Ctrl-C to stop)", highlight=False)
+    server = Server(
+        app, host, port, workers=workers, samples=samples, limits=limits, tls=tls,
+        principals=who, insecure=insecure,
+    )  # fmt: skip
+    mode = "TLS, client certificates required" if tls else "PLAINTEXT"
+    out.print(f"onestop: serving on {host}:{port}, {mode} (Ctrl-C to stop)", highlight=False)
     asyncio.run(serve_forever(server, grace))
 
 
@@ -126,6 +198,31 @@ window_app = typer.Typer(
 
 ServerOpt = Annotated[str, typer.Option("--server", help="host:port of the server.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of the slip.")]
+CaOpt = Annotated[
+    Path | None,
+    typer.Option("--ca", envvar="ONESTOP_CA", help="CA of the server's certificate (TLS)."),
+]
+CertOpt = Annotated[
+    Path | None,
+    typer.Option("--cert", envvar="ONESTOP_CERT", help="This client's certificate (TLS)."),
+]
+KeyOpt = Annotated[
+    Path | None,
+    typer.Option("--key", envvar="ONESTOP_KEY", help="This client's private key (TLS)."),
+]
+
+
+def _client(server: str, ca: Path | None, cert: Path | None, key: Path | None) -> Client:
+    """A client for ``server``: TLS when any of --ca/--cert/--key is given (all three for a
+    server that requires client certificates), plaintext otherwise."""
+    if (cert is None) != (key is None):
+        err.print("[red]refused:[/red] give --cert and --key together", highlight=False)
+        raise typer.Exit(2)
+    for name, f in (("--ca", ca), ("--cert", cert), ("--key", key)):
+        if f is not None and not f.is_file():
+            err.print(f"[red]refused:[/red] {name} {f}: no such file", highlight=False)
+            raise typer.Exit(2)
+    return Client(server, ca=ca, cert=cert, key=key)
 
 
 def _fail(e: grpc.RpcError) -> None:
@@ -133,6 +230,12 @@ def _fail(e: grpc.RpcError) -> None:
     err.print(f"[red]refused: {code.name}[/red] {e.details()}", highlight=False)  # type: ignore[attr-defined]
     for f, d in bad_request(e):
         err.print(f"  {f}: {d}", highlight=False)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        err.print(
+            "  (a server that requires client certificates closes the connection of a client "
+            "without one, or with one its client CA did not sign: check --ca, --cert, --key)",
+            highlight=False,
+        )
     raise typer.Exit(EXIT.get(code, 1))
 
 
@@ -185,11 +288,14 @@ def window_settle(
         str | None, typer.Option("--request-id", help="Idempotency key (default: new uuid).")
     ] = None,
     server: ServerOpt = DEFAULT_SERVER,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Settle a bill (2304). Retrying with the same --request-id pays once."""
     rid = request_id or uuid.uuid4().hex
-    with Client(server) as c:
+    with _client(server, ca, cert, key) as c:
         try:
             r = c.settle(read_bill(bill), rid)
         except grpc.RpcError as e:
@@ -206,10 +312,13 @@ def window_settle(
 def window_pre_settle(
     bill: Annotated[Path, typer.Argument(help="Bill JSON.")],
     server: ServerOpt = DEFAULT_SERVER,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Trial settlement (2303): what settling now would pay. Changes nothing."""
-    with Client(server) as c:
+    with _client(server, ca, cert, key) as c:
         try:
             r = c.pre_settle(read_bill(bill))
         except grpc.RpcError as e:
@@ -226,10 +335,13 @@ def window_reverse(
         bool, typer.Option("--by-request", help="TARGET is the original request id.")
     ] = False,
     server: ServerOpt = DEFAULT_SERVER,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Reverse a settlement (2305): its account moves are taken back. Idempotent."""
-    with Client(server) as c:
+    with _client(server, ca, cert, key) as c:
         try:
             r = c.reverse(request_id=target) if by_request else c.reverse(settlement_id=target)
         except grpc.RpcError as e:
@@ -247,10 +359,13 @@ def window_accounts(
     person: Annotated[str, typer.Argument(help="Person id.")],
     year: Annotated[int | None, typer.Option(help="Accounting year (default: this year).")] = None,
     server: ServerOpt = DEFAULT_SERVER,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A person's and household's year-to-date accounts."""
-    with Client(server) as c:
+    with _client(server, ca, cert, key) as c:
         try:
             a = c.accounts(person, year)
         except grpc.RpcError as e:
@@ -279,10 +394,13 @@ def window_settlements(
     person: Annotated[str, typer.Argument(help="Person id.")],
     year: Annotated[int | None, typer.Option(help="Accounting year (default: every year).")] = None,
     server: ServerOpt = DEFAULT_SERVER,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A person's settlements, oldest first (every page of ListSettlements)."""
-    with Client(server) as c:
+    with _client(server, ca, cert, key) as c:
         try:
             recs = c.list(person, year)
         except grpc.RpcError as e:
@@ -311,10 +429,13 @@ bureau_app = typer.Typer(
 def bureau_put_policy(
     files: Annotated[list[Path], typer.Argument(help="Policy table YAML files.")],
     server: ServerOpt = DEFAULT_SERVER,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Store each table as a new version (validated; overlapping ranges refused). A table with
     the same region and effective_from as a stored one supersedes it."""
-    with Client(server) as c:
+    with _client(server, ca, cert, key) as c:
         for f in files:
             try:
                 v = c.put_policy(f.read_text(encoding="utf-8"), str(f))
@@ -331,9 +452,12 @@ def bureau_put_policy(
 def bureau_policies(
     region: Annotated[str, typer.Option(help="Only this region.")] = "",
     server: ServerOpt = DEFAULT_SERVER,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Every stored version, oldest first, and whether it settles bills now."""
-    with Client(server) as c:
+    with _client(server, ca, cert, key) as c:
         try:
             r = c.admin.ListPolicies(pb.ListPoliciesRequest(region=region), timeout=c.timeout)
         except grpc.RpcError as e:
@@ -355,6 +479,9 @@ def bureau_import_registry(
         Path, typer.Argument(help="JSON list of persons (id, birth_date, household, tags).")
     ],
     server: ServerOpt = DEFAULT_SERVER,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Import (insert or update) the persons of the registry file."""
     try:
@@ -362,7 +489,7 @@ def bureau_import_registry(
     except (OSError, json.JSONDecodeError) as e:
         err.print(f"[red]refused:[/red] {file}: {e}", highlight=False)
         raise typer.Exit(2) from None
-    with Client(server) as c:
+    with _client(server, ca, cert, key) as c:
         try:
             n = c.import_registry(persons)
         except grpc.RpcError as e:

@@ -139,6 +139,7 @@ def person_dict(p: pb.Person) -> dict[str, Any]:
             {"tag": t.tag, "valid_from": t.valid_from or None, "valid_to": t.valid_to or None}
             for t in p.tags
         ],
+        "region": p.region or None,
     }
 
 
@@ -177,6 +178,7 @@ def person_to_pb(data: dict[str, Any]) -> pb.Person:
         birth_date=str(data.get("birth_date", "")),
         household=str(data.get("household", "")),
         tags=tags,
+        region=str(data.get("region") or ""),
     )
 
 
@@ -239,6 +241,7 @@ def record_pb(r: SettlementRecord) -> pb.SettlementRecord:
         reversal_request_id=r.reversal_request_id or "",
         result=result_pb(r.settlement),
         bill_digest=r.bill_digest,
+        registry_version=r.registry_version or 0,
     )
 
 

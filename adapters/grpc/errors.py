@@ -10,10 +10,16 @@
 | LimitExceeded (items, persons, ...) | RESOURCE_EXHAUSTED| ErrorInfo, metadata limit, maximum |
 | NotFound                            | NOT_FOUND         | ErrorInfo                          |
 | Conflict                            | ALREADY_EXISTS    | ErrorInfo                          |
+| PermissionDenied (adapters.auth)    | PERMISSION_DENIED | ErrorInfo; never says what exists  |
+| Unauthenticated (adapters.auth)     | UNAUTHENTICATED   | ErrorInfo                          |
 | anything else                       | INTERNAL          | none; no stack trace is sent       |
 
 Every status also carries a ``google.rpc.ErrorInfo`` (domain "onestop", reason the error class
-in upper snake case: INPUT_ERROR, POLICY_ERROR, NOT_FOUND, CONFLICT, INTERNAL).
+in upper snake case: INPUT_ERROR, POLICY_ERROR, NOT_FOUND, CONFLICT, PERMISSION_DENIED,
+UNAUTHENTICATED, INTERNAL).
+
+PERMISSION_DENIED is also the answer for something a scoped caller cannot see, whether or not
+it exists (a settlement of another hospital and an unknown settlement id look the same).
 
 Conflict -> ALREADY_EXISTS (not FAILED_PRECONDITION): every Conflict the use cases raise means
 "what you are creating already exists in another form": a request_id already used for a
@@ -42,6 +48,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from adapters.auth.principals import PermissionDenied, Unauthenticated
 from engine.errors import (
     MAX_PROBLEMS,
     NO_VALUE,
@@ -82,6 +89,8 @@ TABLE: tuple[tuple[type[BaseException], grpc.StatusCode, str], ...] = (
     (PolicyError, grpc.StatusCode.INVALID_ARGUMENT, "POLICY_ERROR"),
     (NotFound, grpc.StatusCode.NOT_FOUND, "NOT_FOUND"),
     (Conflict, grpc.StatusCode.ALREADY_EXISTS, "CONFLICT"),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED"),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
 )
 
 

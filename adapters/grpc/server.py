@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import functools
 import logging
 import os
@@ -28,7 +29,10 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from adapters.auth.access import ScopedService
+from adapters.auth.principals import PrincipalsFile
 from adapters.bootstrap import App
+from adapters.grpc import auth
 from adapters.grpc import convert as cv
 from adapters.grpc import stream as st
 from adapters.grpc.errors import Undecodable, abort, log_incident
@@ -82,25 +86,31 @@ class _Base:
         self.limits = limits
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the thread pool, in this call's context (its principal)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
+        ctx = contextvars.copy_context()
+        return await loop.run_in_executor(self.executor, ctx.run, functools.partial(fn, *args))
+
+    def scoped(self) -> ScopedService:
+        """The use cases as the caller may call them (``adapters.auth.access``)."""
+        return ScopedService(self.service, auth.current())
 
 
 class SettlementServicer(_Base, pbg.SettlementServicer):
     @_unary
     def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse:
-        s = self.service.pre_settle(cv.bill_request(request.bill))
+        s = self.scoped().pre_settle(cv.bill_request(request.bill))
         return pb.PreSettleResponse(result=cv.result_pb(s))
 
     @_unary
     def Settle(self, request: pb.SettleRequest) -> pb.SettleResponse:
-        rec, replay = self.service.settle(request.request_id, cv.bill_request(request.bill))
+        rec, replay = self.scoped().settle(request.request_id, cv.bill_request(request.bill))
         return pb.SettleResponse(settlement=cv.record_pb(rec), replay=replay)
 
     @_unary
     def Reverse(self, request: pb.ReverseRequest) -> pb.ReverseResponse:
         which = request.WhichOneof("target")
-        rec, replay = self.service.reverse(
+        rec, replay = self.scoped().reverse(
             settlement_id=request.settlement_id if which == "settlement_id" else "",
             request_id=request.request_id if which == "request_id" else "",
             reversal_request_id=request.reversal_request_id,
@@ -110,7 +120,7 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
     @_unary
     def GetSettlement(self, request: pb.GetSettlementRequest) -> pb.SettlementRecord:
         which = request.WhichOneof("target")
-        rec = self.service.get(
+        rec = self.scoped().get(
             settlement_id=request.settlement_id if which == "settlement_id" else "",
             request_id=request.request_id if which == "request_id" else "",
         )
@@ -121,7 +131,7 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
         if not request.person_id:
             raise InputError.one("person_id", "", "is empty; name the person")
         year = request.year if request.HasField("year") else None
-        recs, token = self.service.list_page(
+        recs, token = self.scoped().list_page(
             request.person_id, year, request.page_size, request.page_token
         )
         return pb.ListSettlementsResponse(
@@ -133,7 +143,7 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
         if not request.person_id:
             raise InputError.one("person_id", "", "is empty; name the person")
         year = request.year or datetime.now(UTC).year
-        person, pa, ha = self.service.accounts(request.person_id, year)
+        person, pa, ha = self.scoped().accounts(request.person_id, year)
         return pb.GetAccountsResponse(
             person_id=person.id,
             household=person.household,
@@ -150,6 +160,7 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
         # everything before it, so that commits keep the order of the stream.
         pending: collections.deque[asyncio.Future[pb.SettleStreamResponse]] = collections.deque()
         try:
+            scoped = self.scoped()
             async for request in request_iterator:
                 if isinstance(request, Undecodable):  # answer what came before, then refuse
                     while pending:
@@ -158,10 +169,12 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
                 if request.mode != pb.STREAM_MODE_TRIAL:
                     while pending:
                         yield await pending.popleft()
-                    yield await self.run(st.handle, self.service, request, self.limits)
+                    yield await self.run(st.handle, self.service, request, self.limits, scoped)
                     continue
                 pending.append(
-                    asyncio.ensure_future(self.run(st.handle, self.service, request, self.limits))
+                    asyncio.ensure_future(
+                        self.run(st.handle, self.service, request, self.limits, scoped)
+                    )
                 )
                 if len(pending) >= PIPELINE:
                     yield await pending.popleft()
@@ -179,12 +192,12 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
 class PolicyAdminServicer(_Base, pbg.PolicyAdminServicer):
     @_unary
     def PutPolicy(self, request: pb.PutPolicyRequest) -> pb.PolicyVersion:
-        v = self.service.put_policy(request.yaml, request.source_name or "<request>")
+        v = self.scoped().put_policy(request.yaml, request.source_name or "<request>")
         return cv.policy_pb(v, in_force=True, text=True)
 
     @_unary
     def ListPolicies(self, request: pb.ListPoliciesRequest) -> pb.ListPoliciesResponse:
-        versions = self.service.policy_versions()
+        versions = self.scoped().policy_versions()
         live = {v.version for v in effective(versions)}
         return pb.ListPoliciesResponse(
             versions=[
@@ -196,7 +209,7 @@ class PolicyAdminServicer(_Base, pbg.PolicyAdminServicer):
 
     @_unary
     def GetPolicy(self, request: pb.GetPolicyRequest) -> pb.PolicyVersion:
-        versions = self.service.policy_versions()
+        versions = self.scoped().policy_versions()
         live = {v.version for v in effective(versions)}
         for v in versions:
             if v.version == request.version:
@@ -205,19 +218,18 @@ class PolicyAdminServicer(_Base, pbg.PolicyAdminServicer):
 
     @_unary
     def ImportRegistry(self, request: pb.ImportRegistryRequest) -> pb.ImportRegistryResponse:
-        n = self.service.import_registry(cv.persons(request.persons))
+        n = self.scoped().import_registry(cv.persons(request.persons))
         return pb.ImportRegistryResponse(imported=n)
 
 
 class ReconciliationServicer(_Base, pbg.ReconciliationServicer):
-    """NHSA 3201 / 3202 and the bureau's daily totals: reads only. The use cases take the
-    hospital (or region) explicitly: a principal's scope (a bureau of region R reconciles
-    only R; a cashier of hospital H only H) is checked here, before calling them; a bureau's
-    Reconcile passes ``region=R`` so that only settlements of its region are counted."""
+    """NHSA 3201 / 3202 and the bureau's daily totals: reads only. The caller's scope (a
+    bureau of region R reconciles only R's settlements; a cashier of hospital H only H) is
+    checked by ``ScopedService.reconcile`` / ``daily_totals`` (adapters/auth/access.py)."""
 
     @_unary
     def Reconcile(self, request: pb.ReconcileRequest) -> pb.ReconcileResponse:
-        r = self.service.reconcile(
+        r = self.scoped().reconcile(
             request.hospital,
             request.from_date,
             request.to_date,
@@ -228,7 +240,7 @@ class ReconciliationServicer(_Base, pbg.ReconciliationServicer):
 
     @_unary
     def DailyTotals(self, request: pb.DailyTotalsRequest) -> pb.DailyTotalsResponse:
-        rows = self.service.daily_totals(
+        rows = self.scoped().daily_totals(
             request.region, request.from_date, request.to_date, request.hospital or None
         )
         return cv.daily_pb(rows)
@@ -358,7 +370,12 @@ class Server:
     """One gRPC server over one App. ``start`` binds and serves with health NOT_SERVING and
     starts the ledger's sealer (every ``seal_interval`` s); ``warm`` runs the warm-up and
     switches health to SERVING; ``stop`` drains, then seals what was committed and stops the
-    sealer."""
+    sealer.
+
+    With ``tls`` (and ``principals``): TLS with client certificates required, each caller
+    mapped to its principal (``adapters.grpc.auth``). Without: plaintext, every caller is the
+    one ``local`` principal with every role, and only a loopback address is served unless
+    ``insecure``."""
 
     def __init__(
         self,
@@ -371,11 +388,23 @@ class Server:
         reuse_port: bool = False,
         limits: Limits = Limits(),
         seal_interval: float = 1.0,
+        tls: auth.Tls | None = None,
+        principals: PrincipalsFile | None = None,
+        insecure: bool = False,
     ):
+        if tls is not None and principals is None:
+            raise ValueError("a TLS server needs a principals file (--principals)")
+        if tls is None and not insecure and not auth.is_loopback(host):
+            raise ValueError(
+                f"{host} is not a loopback address: serve it with TLS (--tls-cert, --tls-key, "
+                "--client-ca, --principals), or give --insecure"
+            )
         self.app = app
         self.limits = limits
         assert app.ledger is not None
         self.sealer = Sealer(app.ledger, seal_interval)
+        self.tls = tls
+        self.principals = principals
         self.address = f"{host}:{port}"
         self.samples = samples
         self.reuse_port = reuse_port
@@ -386,7 +415,8 @@ class Server:
 
     async def start(self) -> int:
         options = [*self.limits.options(), ("grpc.so_reuseport", 1 if self.reuse_port else 0)]
-        server = grpc.aio.server(options=options)
+        interceptor = auth.AuthInterceptor(self.principals if self.tls else None)
+        server = grpc.aio.server(options=options, interceptors=[interceptor])
         svc, ex, lim = self.app.service, self.executor, self.limits
         add_servicer(server, SettlementServicer(svc, ex, lim), "Settlement")
         add_servicer(server, PolicyAdminServicer(svc, ex, lim), "PolicyAdmin")
@@ -397,13 +427,25 @@ class Server:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        self.port = server.add_insecure_port(self.address)
+        if self.tls is not None:
+            self.port = server.add_secure_port(self.address, self.tls.server_credentials())
+        else:
+            self.port = server.add_insecure_port(self.address)
+            log.warning(
+                "PLAINTEXT on %s: no TLS, no client certificates; every caller is the local "
+                "principal with every role",
+                self.address,
+            )
         if self.port == 0:
             raise OSError(f"cannot listen on {self.address}")
         await server.start()
         self.server = server
         self.sealer.start()
-        log.info("listening on %s (health NOT_SERVING until warm)", self.address)
+        log.info(
+            "listening on %s%s (health NOT_SERVING until warm)",
+            self.address,
+            " with TLS, client certificates required" if self.tls else "",
+        )
         return self.port
 
     async def warm(self) -> None:
@@ -446,7 +488,7 @@ async def serve_forever(server: Server, grace: float = 10.0) -> None:
 
 def _child(
     url: str, host: str, port: int, workers: int, grace: float, samples: Path | None,
-    limits: Limits,
+    limits: Limits, tls: auth.Tls | None, principals: Path | None, insecure: bool,
 ) -> None:  # fmt: skip
     from adapters.bootstrap import build
 
@@ -454,8 +496,10 @@ def _child(
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app = build(url, policies=None, registry=None)
     server = Server(
-        app, host, port, workers=workers, samples=samples, reuse_port=True, limits=limits
-    )
+        app, host, port, workers=workers, samples=samples, reuse_port=True, limits=limits,
+        tls=tls, principals=PrincipalsFile(principals) if principals else None,
+        insecure=insecure,
+    )  # fmt: skip
     asyncio.run(serve_forever(server, grace))
 
 
@@ -469,6 +513,9 @@ def serve_processes(
     grace: float = 10.0,
     samples: Path | None = None,
     limits: Limits = Limits(),
+    tls: auth.Tls | None = None,
+    principals: Path | None = None,
+    insecure: bool = False,
 ) -> int:
     """Serve from ``processes`` processes sharing one port (SO_REUSEPORT): the use cases are
     CPU-bound Python, so one process uses one core at most. The store must be shared (SQL, not
@@ -482,7 +529,9 @@ def serve_processes(
     ctx = multiprocessing.get_context("spawn")
     children = [
         ctx.Process(
-            target=_child, args=(url, host, port, workers, grace, samples, limits), daemon=False
+            target=_child,
+            args=(url, host, port, workers, grace, samples, limits, tls, principals, insecure),
+            daemon=False,
         )
         for _ in range(processes)
     ]
@@ -504,10 +553,14 @@ def serve_processes(
 @contextmanager
 def running(app: App, *, host: str = "127.0.0.1", port: int = 0, workers: int = 8,
             warm: bool = True, samples: Path | None = None,
-            limits: Limits = Limits()) -> Iterator[Server]:  # fmt: skip
+            limits: Limits = Limits(), tls: auth.Tls | None = None,
+            principals: PrincipalsFile | None = None) -> Iterator[Server]:  # fmt: skip
     """A server on its own event loop in a background thread (tests, benchmarks).
     ``port=0`` picks a free port: read ``server.port``."""
-    server = Server(app, host, port, workers=workers, samples=samples, limits=limits)
+    server = Server(
+        app, host, port, workers=workers, samples=samples, limits=limits, tls=tls,
+        principals=principals,
+    )  # fmt: skip
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="grpc-loop", daemon=True)
     thread.start()

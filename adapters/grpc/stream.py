@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from adapters.auth.access import ScopedService
 from adapters.grpc import convert as cv
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.limits import DEFAULT, Limits
@@ -32,8 +33,13 @@ from engine.validation import ID_RULE, TEXT_RULE, bad_id_chars
 
 
 def handle(
-    service: SettlementService, req: pb.SettleStreamRequest, limits: Limits = DEFAULT
+    service: SettlementService,
+    req: pb.SettleStreamRequest,
+    limits: Limits = DEFAULT,
+    scoped: ScopedService | None = None,
 ) -> pb.SettleStreamResponse:
+    """One message. With ``scoped`` (the caller's scope), every bill's hospital is checked
+    before anything is tried or settled, and SETTLE goes through its ``settle``."""
     if req.mode not in (pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE):
         raise InputError.one("mode", req.mode, "is not TRIAL (1) or SETTLE (2)")
     which = req.WhichOneof("payload")
@@ -41,6 +47,13 @@ def handle(
         limits.check_message(len(req.packed.bill_ids), len(req.packed.amount))
     elif which == "bills":
         limits.check_message(len(req.bills.bills), sum(len(r.bill.items) for r in req.bills.bills))
+    if scoped is not None:
+        if which == "packed":
+            scoped.check_hospitals(req.packed.hospitals, "packed.hospitals[{i}]")
+        elif which == "bills":
+            scoped.check_hospitals(
+                (r.bill.hospital for r in req.bills.bills), "bills[{i}].hospital"
+            )
     if which == "packed" and req.mode == pb.STREAM_MODE_TRIAL:
         return trial_packed(service, req.packed)
     if which == "packed":
@@ -53,7 +66,7 @@ def handle(
     if req.mode == pb.STREAM_MODE_TRIAL:
         results = trial_many(service, [r for _, r in reqs])
         return _respond(results, [], [], req.packed_results, n_items)
-    return settle_many(service, reqs, req.packed_results, n_items)
+    return settle_many(scoped or service, reqs, req.packed_results, n_items)
 
 
 def _respond(
@@ -162,7 +175,10 @@ def _request_id_problems(field: str, rid: str) -> list[Problem]:
 
 
 def settle_many(
-    service: SettlementService, reqs: list[tuple[str, BillRequest]], packed: bool, n_items: int
+    service: SettlementService | ScopedService,
+    reqs: list[tuple[str, BillRequest]],
+    packed: bool,
+    n_items: int,
 ) -> pb.SettleStreamResponse:
     results, ids, replay = [], [], []
     for i, (rid, r) in enumerate(reqs):

@@ -11,7 +11,7 @@ import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from engine.accounts import YearAccounts
 from engine.bill import Person
@@ -19,7 +19,13 @@ from engine.errors import BillSettled, DuplicateRequest
 from engine.ledger import StoredBlock, StoredEvent
 from engine.policy.model import PolicyTable
 from engine.reconcile import Fact
-from engine.service.ports import LockKey, PolicyVersion, SettlementRecord, lock_order
+from engine.service.ports import (
+    LockKey,
+    PersonVersion,
+    PolicyVersion,
+    SettlementRecord,
+    lock_order,
+)
 
 
 class MemoryStore:
@@ -28,6 +34,7 @@ class MemoryStore:
         self.household_acc: dict[tuple[str, int], YearAccounts] = {}
         self.settlements: dict[str, SettlementRecord] = {}
         self.persons: dict[str, Person] = {}
+        self.person_versions: dict[str, list[PersonVersion]] = {}
         self.versions: list[PolicyVersion] = []
         self.mutex = threading.Lock()
         self._locks: dict[LockKey, threading.Lock] = {}
@@ -159,10 +166,26 @@ class _Registry:
     def get(self, person_id: str) -> Person | None:
         return self.u.staged_persons.get(person_id) or self.u.s.persons.get(person_id)
 
-    def upsert(self, persons: list[Person]) -> int:
+    def get_versioned(self, person_id: str) -> tuple[Person, int | None] | None:
+        p = self.get(person_id)
+        return None if p is None else (p, len(self.history(person_id)) or None)
+
+    def upsert(self, persons: list[Person], by: str = "local", at: datetime | None = None) -> int:
+        at = at or datetime.now(UTC)
         for p in persons:
+            history = self.history(p.id)
+            if history and history[-1].person == p:
+                continue  # stored exactly so: no new version
+            n = len(history) + 1
             self.u.staged_persons[p.id] = p
+            self.u.staged_pv.setdefault(p.id, []).append(PersonVersion(p, n, at, by))
         return len(persons)
+
+    def history(self, person_id: str) -> list[PersonVersion]:
+        return [
+            *self.u.s.person_versions.get(person_id, []),
+            *self.u.staged_pv.get(person_id, []),
+        ]
 
 
 class _Policies:
@@ -266,6 +289,7 @@ class MemoryUnitOfWork:
         self.staged_h: dict[tuple[str, int], YearAccounts] = {}
         self.staged_s: dict[str, SettlementRecord] = {}
         self.staged_persons: dict[str, Person] = {}
+        self.staged_pv: dict[str, list[PersonVersion]] = {}
         self.staged_v: list[PolicyVersion] = []
         self.staged_events: list[StoredEvent] = []
         self.staged_seal: tuple[list[StoredEvent], StoredBlock] | None = None
@@ -302,6 +326,8 @@ class MemoryUnitOfWork:
             self.s.household_acc.update(self.staged_h)
             self.s.settlements.update(self.staged_s)
             self.s.persons.update(self.staged_persons)
+            for pid, vs in self.staged_pv.items():
+                self.s.person_versions.setdefault(pid, []).extend(vs)
             self.s.versions.extend(self.staged_v)
             for e in self.staged_events:
                 i = next(self.s.event_ids)

@@ -113,6 +113,8 @@ settlements = sa.Table(
     sa.Column("reversal_request_id", sa.Text, nullable=True),
     sa.Column("bill", sa.JSON, nullable=False),
     sa.Column("settlement", sa.JSON, nullable=False),
+    # the person's registry version used (0004); NULL for earlier settlements
+    sa.Column("registry_version", sa.Integer, nullable=True),
     sa.UniqueConstraint("request_id", name="uq_settlements_request_id"),
     sa.CheckConstraint("status IN ('settled', 'reversed')", name="ck_settlements_status"),
 )
@@ -183,6 +185,20 @@ persons = sa.Table(
     sa.Column("person_id", sa.String(64), primary_key=True),
     sa.Column("birth_date", sa.Date, nullable=False),
     sa.Column("household", sa.String(64), nullable=False),
+    sa.Column("region", sa.String(32), nullable=True),  # 0004
+    # the version in force (person_versions); NULL: imported before 0004, no history
+    sa.Column("version", sa.Integer, nullable=True),
+)
+
+#: every imported version of every person (0004): the registry is never overwritten
+person_versions = sa.Table(
+    "person_versions",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("valid_from", UtcDateTime, nullable=False),
+    sa.Column("imported_by", sa.String(255), nullable=False),
+    sa.Column("person", sa.JSON, nullable=False),
 )
 sa.Index("ix_persons_household", persons.c.household)
 

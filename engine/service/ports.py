@@ -11,7 +11,7 @@ even after a household move. A transaction takes all of its locks in one ``lock`
 acquired in one global order (sorted by kind, key, year), and a later call may only add keys
 that sort after every key already held (``lock_order`` refuses the rest), so two transactions
 never wait for each other in a cycle (no deadlock). ``("policy", region, 0)`` serializes the
-policy writes of one region.
+policy writes of one region, ``("policy", "~registry", 0)`` the registry imports.
 """
 
 from __future__ import annotations
@@ -90,6 +90,19 @@ class SettlementRecord:
     status: Literal["settled", "reversed"] = "settled"
     reversed_at: datetime | None = None
     reversal_request_id: str | None = None
+    #: the version of the person's registry entry the settlement used (None: settled before
+    #: the registry kept versions)
+    registry_version: int | None = None
+
+
+@dataclass(frozen=True)
+class PersonVersion:
+    """One import of one person: the registry keeps every version, none is overwritten."""
+
+    person: Person
+    version: int  # 1, 2, ... per person
+    valid_from: datetime  # when it was imported; in force until the next version
+    imported_by: str  # the principal that imported it
 
 
 @dataclass(frozen=True)
@@ -133,7 +146,17 @@ class Settlements(Protocol):
 
 class Registry(Protocol):
     def get(self, person_id: str) -> Person | None: ...
-    def upsert(self, persons: list[Person]) -> int: ...
+    def get_versioned(self, person_id: str) -> tuple[Person, int | None] | None:
+        """The person in force and its version (None for a person imported before the
+        registry kept versions)."""
+        ...
+
+    #: insert or replace; each person's new version is appended to its history (a person
+    #: stored exactly so already gets no new version)
+    def upsert(
+        self, persons: list[Person], by: str = "local", at: datetime | None = None
+    ) -> int: ...
+    def history(self, person_id: str) -> list[PersonVersion]: ...  # oldest first
 
 
 class Policies(Protocol):

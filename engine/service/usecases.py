@@ -46,6 +46,7 @@ from engine.result import Settlement
 from engine.service import ledger
 from engine.service.ports import (
     AccountMove,
+    PersonVersion,
     PolicyVersion,
     SettlementRecord,
     UnitOfWork,
@@ -232,7 +233,16 @@ class SettlementService:
             return uow.policies.all()
 
     # --- registry -------------------------------------------------------------------------
-    def import_registry(self, persons: list[Person], *, principal: str = "local") -> int:
+    def import_registry(
+        self,
+        persons: list[Person],
+        *,
+        principal: str = "local",
+        check: Callable[[int, Person, Person | None], None] | None = None,
+    ) -> int:
+        """Insert or replace persons. ``check(i, new, stored)`` (the caller's scope check) is
+        called for each person with its stored version, in the transaction that writes them;
+        whatever it raises refuses the whole import."""
         check_persons_count(len(persons))
         seen: dict[str, int] = {}
         for i, p in enumerate(persons):
@@ -242,10 +252,19 @@ class SettlementService:
                 )
             seen[p.id] = i
         with self._uow() as uow:
-            n = uow.registry.upsert(persons)
+            uow.lock(("policy", "~registry", 0))  # imports number versions in turn
+            if check is not None:
+                for i, p in enumerate(persons):
+                    check(i, p, uow.registry.get(p.id))
+            n = uow.registry.upsert(persons, by=principal, at=self._clock())
             ledger.append(uow, ledger.registry_event(persons, self._clock(), principal))
             uow.commit()
         return n
+
+    def person_history(self, person_id: str) -> list[PersonVersion]:
+        """Every imported version of the person, oldest first (each with when and by whom)."""
+        with self._uow() as uow:
+            return uow.registry.history(person_id)
 
     def person(self, person_id: str) -> Person:
         check_key("person_id", person_id)
@@ -257,14 +276,19 @@ class SettlementService:
 
     # --- settlement -----------------------------------------------------------------------
     def _bill(self, uow: UnitOfWork, req: BillRequest) -> Bill:
-        person = uow.registry.get(req.person_id)
-        if person is None:
+        return self._versioned_bill(uow, req)[0]
+
+    def _versioned_bill(self, uow: UnitOfWork, req: BillRequest) -> tuple[Bill, int | None]:
+        """The bill with its person from the registry, and the registry version used."""
+        found = uow.registry.get_versioned(req.person_id)
+        if found is None:
             raise InputError.one(
                 "person_id", req.person_id, "is not in the person registry; import the person first"
             )
+        person, version = found
         bill = req.with_person(person)
         check_bill(bill, self.policies().table_for(bill.region, bill.discharge_date))
-        return bill
+        return bill, version
 
     def _settle(self, uow: UnitOfWork, bill: Bill) -> Outcome:
         p = uow.accounts.person_year(bill.person.id, bill.year)
@@ -290,7 +314,7 @@ class SettlementService:
             found = uow.settlements.by_request(request_id)
             if found is not None:
                 return self._replay(found, d, request_id), True
-            bill = self._bill(uow, req)
+            bill, person_version = self._versioned_bill(uow, req)
             uow.lock(*account_locks(bill.person.id, bill.person.household, bill.year))
             found = uow.settlements.by_request(request_id)  # a twin may have won the lock
             if found is not None:
@@ -316,7 +340,7 @@ class SettlementService:
             rec = SettlementRecord(
                 settlement_id=self._new_id(), request_id=request_id, bill_digest=d,
                 bill=req.model_dump(mode="json"), settlement=out.settlement, moves=moves,
-                created_at=self._clock(),
+                created_at=self._clock(), registry_version=person_version,
             )  # fmt: skip
             try:
                 uow.settlements.add(rec)
@@ -409,12 +433,19 @@ class SettlementService:
             return uow.settlements.for_person(person_id, year)
 
     def list_page(
-        self, person_id: str, year: int | None = None, page_size: int = 0, page_token: str = ""
+        self,
+        person_id: str,
+        year: int | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+        visible: Callable[[SettlementRecord], bool] | None = None,
     ) -> tuple[builtins.list[SettlementRecord], str]:
         """One page of ``list``: at most ``page_size`` settlements (0 = DEFAULT_PAGE_SIZE; at
         most MAX_PAGE_SIZE) after the one ``page_token`` names, and the next page's token
         ('' after the last page). A token names the last settlement of its page (created_at,
-        settlement_id): pages stay exact while settlements are added."""
+        settlement_id): pages stay exact while settlements are added. With ``visible`` (the
+        caller's scope), only the settlements it accepts are listed and counted: a page is
+        full unless it is the last, so nothing hints at the others."""
         check_key("person_id", person_id)
         if page_size < 0:
             raise InputError.one(
@@ -423,7 +454,16 @@ class SettlementService:
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         after = _read_token(page_token, person_id, year) if page_token else None
         with self._uow() as uow:
-            recs = uow.settlements.for_person(person_id, year, limit=size + 1, after=after)
+            if visible is None:
+                recs = uow.settlements.for_person(person_id, year, limit=size + 1, after=after)
+            else:
+                recs = []
+                while len(recs) <= size:
+                    chunk = uow.settlements.for_person(person_id, year, limit=size + 1, after=after)
+                    recs += [r for r in chunk if visible(r)]
+                    if len(chunk) <= size:
+                        break
+                    after = (chunk[-1].created_at, chunk[-1].settlement_id)
         if len(recs) <= size:
             return recs, ""
         recs = recs[:size]

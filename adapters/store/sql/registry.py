@@ -1,22 +1,39 @@
-"""The person registry."""
+"""The person registry: the persons in force (``persons``, ``person_tags``) and every imported
+version of each (``person_versions``: valid from its import, who imported it), never
+overwritten."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
 
 from adapters.store import schema as T
 from adapters.store.sql.rows import _chunks
 from engine.bill import Person, TagSpan
+from engine.service.ports import PersonVersion
 
 if TYPE_CHECKING:
     from adapters.store.sql.uow import SqlUnitOfWork
 
 _P = T.persons
 _TG = T.person_tags
+_V = T.person_versions
 _PERSON = (
-    "SELECT p.birth_date, p.household, t.tag, t.valid_from, t.valid_to FROM persons p "
-    "LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id "
+    "SELECT p.birth_date, p.household, t.tag, t.valid_from, t.valid_to, p.region, p.version "
+    "FROM persons p LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id "
     "WHERE p.person_id = :id ORDER BY t.position"
+)
+_CURRENT = (
+    "SELECT p.person_id, p.birth_date, p.household, p.region, p.version, t.tag, t.valid_from, "
+    "t.valid_to FROM persons p LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id "
+    "WHERE p.person_id IN :ids ORDER BY p.person_id, t.position"
+)
+_HISTORY = (
+    "SELECT version, valid_from, imported_by, person FROM person_versions "
+    "WHERE person_id = :id ORDER BY version"
 )
 
 
@@ -24,35 +41,113 @@ class Registry:
     def __init__(self, uow: SqlUnitOfWork):
         self.u = uow
 
-    def get(self, person_id: str) -> Person | None:
+    def get_versioned(self, person_id: str) -> tuple[Person, int | None] | None:
         rows = self.u.run(_PERSON, {"id": person_id}).fetchall()
         if not rows:
             return None
         d = self.u.s.x.date_out
-        return Person(
+        person = Person(
             id=person_id,
             birth_date=d(rows[0][0]),  # type: ignore[arg-type]
             household=rows[0][1],
             tags=tuple(
                 TagSpan(tag=tag, valid_from=d(vf), valid_to=d(vt))
-                for _, _, tag, vf, vt in rows
+                for _, _, tag, vf, vt, _, _ in rows
                 if tag is not None
             ),
+            region=rows[0][5],
         )
+        return person, rows[0][6]
 
-    def upsert(self, persons: list[Person]) -> int:
+    def get(self, person_id: str) -> Person | None:
+        found = self.get_versioned(person_id)
+        return None if found is None else found[0]
+
+    def _unchanged(self, persons: Sequence[Person]) -> set[str]:
+        """Ids of the persons stored exactly so, with a version: importing them again adds no
+        version (a server start imports its registry file each time)."""
+        d = self.u.s.x.date_out
+        rows = self.u.conn(write=True).execute(
+            sa.text(_CURRENT).bindparams(sa.bindparam("ids", expanding=True)),
+            {"ids": [p.id for p in persons]},
+        )
+        stored: dict[str, tuple[dict[str, object], list[TagSpan]]] = {}
+        for pid, birth, household, region, version, tag, vf, vt in rows:
+            if pid not in stored:
+                head = {"birth_date": d(birth), "household": household, "region": region}
+                stored[pid] = (head | {"version": version}, [])
+            if tag is not None:
+                stored[pid][1].append(TagSpan(tag=tag, valid_from=d(vf), valid_to=d(vt)))
+        same = set()
+        for p in persons:
+            got = stored.get(p.id)
+            if got is None or got[0]["version"] is None:
+                continue
+            head, tags = got
+            if (p.birth_date, p.household, p.region, p.tags) == (
+                head["birth_date"], head["household"], head["region"], tuple(tags),
+            ):  # fmt: skip
+                same.add(p.id)
+        return same
+
+    def history(self, person_id: str) -> list[PersonVersion]:
+        x = self.u.s.x
+        return [
+            PersonVersion(
+                Person.model_validate(x.json_out(data)),
+                version,
+                x.ts_out(at),  # type: ignore[arg-type]
+                by,
+            )
+            for version, at, by, data in self.u.run(_HISTORY, {"id": person_id}).fetchall()
+        ]
+
+    def upsert(self, persons: list[Person], by: str = "local", at: datetime | None = None) -> int:
         if not persons:
             return 0
+        at = at or datetime.now(UTC)
         c = self.u.conn(write=True)
-        for part in _chunks(persons):
+        for chunk in _chunks(persons):
+            same = self._unchanged(chunk)
+            part = [p for p in chunk if p.id not in same]
+            if not part:
+                continue
+            ids = [p.id for p in part]
+            latest = dict(
+                c.execute(
+                    sa.select(_V.c.person_id, sa.func.max(_V.c.version))
+                    .where(_V.c.person_id.in_(ids))
+                    .group_by(_V.c.person_id)
+                ).all()
+            )
+            version = {p.id: (latest.get(p.id) or 0) + 1 for p in part}
             c.execute(
                 self.u.s.upsert(_P),
                 [
-                    {"person_id": p.id, "birth_date": p.birth_date, "household": p.household}
+                    {
+                        "person_id": p.id,
+                        "birth_date": p.birth_date,
+                        "household": p.household,
+                        "region": p.region,
+                        "version": version[p.id],
+                    }
                     for p in part
                 ],
             )
-            c.execute(_TG.delete().where(_TG.c.person_id.in_([p.id for p in part])))
+            c.execute(
+                _V.insert(),
+                [
+                    {
+                        "person_id": p.id,
+                        "version": version[p.id],
+                        "valid_from": at,
+                        "imported_by": by[:255],
+                        "person": p.model_dump(mode="json"),
+                    }
+                    for p in part
+                ],
+            )
+            c.execute(_TG.delete().where(_TG.c.person_id.in_(ids)))
             tags = [
                 {
                     "person_id": p.id,

@@ -23,7 +23,7 @@ _S = T.settlements
 _L = T.settlement_layers
 _HEAD_COLS = (
     "settlement_id, request_id, bill_digest, bill, settlement, created_at, status, "
-    "reversed_at, reversal_request_id"
+    "reversed_at, reversal_request_id, registry_version"
 )
 _MOVE_COLS = "settlement_id, scope, key, year, layer_id, " + ", ".join(
     f"d_{f}" for f in ACCOUNT_FIELDS
@@ -38,7 +38,7 @@ _ACTIVE = (
 _SETTLEMENT_COLS = (
     "settlement_id", "request_id", "bill_id", "hospital", "bill_digest", "person_id", "household",
     "region", "year", "total", "funds_total", "window_pay", "net_selfpay", "status",
-    "created_at", "reversed_at", "reversal_request_id", "bill", "settlement",
+    "created_at", "reversed_at", "reversal_request_id", "bill", "settlement", "registry_version",
 )  # fmt: skip
 _ADD = (
     f"INSERT INTO settlements ({', '.join(_SETTLEMENT_COLS)}) "
@@ -127,8 +127,9 @@ class Settlements:
                 status=status,
                 reversed_at=x.ts_out(reversed_at),
                 reversal_request_id=rrid,
+                registry_version=rv,
             )
-            for sid, rid, digest, bill, settlement, created, status, reversed_at, rrid in rows
+            for sid, rid, digest, bill, settlement, created, status, reversed_at, rrid, rv in rows
         ]
 
     def _one(self, sql: str, key: str) -> SettlementRecord | None:
@@ -171,6 +172,7 @@ class Settlements:
             "reversal_request_id": record.reversal_request_id,
             "bill": x.json_in(record.bill),
             "settlement": x.json_in(s.to_dict()),
+            "registry_version": record.registry_version,
         }
         moves = [
             {

@@ -187,7 +187,7 @@ class ExplanationLine(_message.Message):
     def __init__(self, en: _Optional[str] = ..., zh: _Optional[str] = ...) -> None: ...
 
 class SettlementRecord(_message.Message):
-    __slots__ = ("settlement_id", "request_id", "status", "created_at", "reversed_at", "reversal_request_id", "result", "bill_digest")
+    __slots__ = ("settlement_id", "request_id", "status", "created_at", "reversed_at", "reversal_request_id", "result", "bill_digest", "registry_version")
     SETTLEMENT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -196,6 +196,7 @@ class SettlementRecord(_message.Message):
     REVERSAL_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     BILL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_VERSION_FIELD_NUMBER: _ClassVar[int]
     settlement_id: str
     request_id: str
     status: str
@@ -204,7 +205,8 @@ class SettlementRecord(_message.Message):
     reversal_request_id: str
     result: SettlementResult
     bill_digest: str
-    def __init__(self, settlement_id: _Optional[str] = ..., request_id: _Optional[str] = ..., status: _Optional[str] = ..., created_at: _Optional[str] = ..., reversed_at: _Optional[str] = ..., reversal_request_id: _Optional[str] = ..., result: _Optional[_Union[SettlementResult, _Mapping]] = ..., bill_digest: _Optional[str] = ...) -> None: ...
+    registry_version: int
+    def __init__(self, settlement_id: _Optional[str] = ..., request_id: _Optional[str] = ..., status: _Optional[str] = ..., created_at: _Optional[str] = ..., reversed_at: _Optional[str] = ..., reversal_request_id: _Optional[str] = ..., result: _Optional[_Union[SettlementResult, _Mapping]] = ..., bill_digest: _Optional[str] = ..., registry_version: _Optional[int] = ...) -> None: ...
 
 class PreSettleRequest(_message.Message):
     __slots__ = ("bill",)
@@ -489,16 +491,18 @@ class TagSpan(_message.Message):
     def __init__(self, tag: _Optional[str] = ..., valid_from: _Optional[str] = ..., valid_to: _Optional[str] = ...) -> None: ...
 
 class Person(_message.Message):
-    __slots__ = ("id", "birth_date", "household", "tags")
+    __slots__ = ("id", "birth_date", "household", "tags", "region")
     ID_FIELD_NUMBER: _ClassVar[int]
     BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
     HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
     id: str
     birth_date: str
     household: str
     tags: _containers.RepeatedCompositeFieldContainer[TagSpan]
-    def __init__(self, id: _Optional[str] = ..., birth_date: _Optional[str] = ..., household: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[TagSpan, _Mapping]]] = ...) -> None: ...
+    region: str
+    def __init__(self, id: _Optional[str] = ..., birth_date: _Optional[str] = ..., household: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[TagSpan, _Mapping]]] = ..., region: _Optional[str] = ...) -> None: ...
 
 class ImportRegistryRequest(_message.Message):
     __slots__ = ("persons",)

@@ -1,0 +1,246 @@
+"""Principals: who a certificate's identity is, and what it may touch.
+
+The principals file (YAML) maps identities (a certificate's SAN or subject CN) to one role and
+its scope::
+
+    principals:
+      - {identity: cashier-H500112001, role: cashier, hospital: H500112001}
+      - {identity: bureau-500112, role: bureau, region: "500112"}
+      - {identity: auditor-zhang, role: auditor}
+      - {identity: fund-610100, role: fund, funds: ["610100"]}
+
+It is validated like a policy table: a bad file is refused as a whole, each problem naming the
+file, the line, the path and the value (``PrincipalsError``). ``PrincipalsFile`` reads it again
+when it changes (mtime, size or inode), at most once per ``recheck`` seconds; a bad new version
+is logged and the previous one stays in force.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.bill import HOSPITAL_RULE, is_hospital_code
+from engine.errors import OnestopError, PolicyProblem, listed
+from engine.policy.load import _duplicate_keys, _Lines, _Loader, _named
+from engine.validation import dotted
+
+log = logging.getLogger("onestop.auth")
+
+Role = Literal["cashier", "bureau", "auditor", "fund"]
+ROLES: tuple[Role, ...] = ("cashier", "bureau", "auditor", "fund")
+MAX_PRINCIPALS_BYTES = 1024 * 1024
+
+
+class PermissionDenied(OnestopError):
+    """The caller is known but the call is outside its role or scope. The message never says
+    whether what was asked for exists."""
+
+    def __init__(self, msg: str = "outside your role or scope"):
+        super().__init__(msg)
+
+
+class Unauthenticated(OnestopError):
+    """The caller could not be identified (no certificate identity, or one not in the
+    principals file)."""
+
+    def __init__(self, msg: str = "unknown caller"):
+        super().__init__(msg)
+
+
+class PrincipalsError(OnestopError):
+    """A principals file was refused; every problem names file:line, path and reason."""
+
+    def __init__(self, problems: list[PolicyProblem]):
+        self.problems = list(problems)
+        super().__init__(listed(self.problems, "\n"))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """One caller: a name (the identity that matched), its role and scope. ``local`` is the
+    one principal of a plaintext loopback server: every role, no scope limit."""
+
+    name: str
+    role: Role | Literal["local"]
+    hospitals: frozenset[str] = field(default_factory=frozenset)
+    regions: frozenset[str] = field(default_factory=frozenset)
+    funds: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.role == "local"
+
+    def has(self, roles: frozenset[str]) -> bool:
+        return self.role == "local" or self.role in roles
+
+
+LOCAL = Principal("local", "local")
+
+Identity = Annotated[str, Field(min_length=1, max_length=255)]
+Code = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    identity: Identity
+    role: Role
+    hospital: str | None = None
+    region: Code | None = None
+    funds: tuple[Code, ...] | None = None
+
+    @model_validator(mode="after")
+    def _scope(self) -> Entry:
+        need = {"cashier": "hospital", "bureau": "region", "fund": "funds"}.get(self.role)
+        for name in ("hospital", "region", "funds"):
+            given = getattr(self, name) is not None
+            if given and name != need:
+                raise ValueError(
+                    f"{name} is given for role {self.role}; "
+                    + (f"a {self.role} has {need}" if need else "an auditor has no scope")
+                )
+        if need and getattr(self, need) in (None, ()):
+            raise ValueError(f"a {self.role} needs {need}")
+        if self.hospital is not None and not is_hospital_code(self.hospital):
+            raise ValueError(f"hospital {self.hospital!r} {HOSPITAL_RULE}")
+        return self
+
+    def principal(self) -> Principal:
+        return Principal(
+            self.identity,
+            self.role,
+            hospitals=frozenset([self.hospital] if self.hospital else []),
+            regions=frozenset([self.region] if self.region else []),
+            funds=frozenset(self.funds or ()),
+        )
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    principals: tuple[Entry, ...] = ()
+
+
+def parse_principals(text: str, file: str = "<principals>") -> dict[str, Principal]:
+    """identity -> Principal from the YAML text; PrincipalsError naming every problem."""
+
+    def refuse(reason: str, path: str = "", line: int | None = None) -> PrincipalsError:
+        return PrincipalsError([PolicyProblem(file, path, reason, line)])
+
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_PRINCIPALS_BYTES:
+        raise refuse(f"is above the limit of {MAX_PRINCIPALS_BYTES} bytes")
+    try:
+        loader = _Loader(_named(text, file))
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise refuse(f"is not valid YAML: {err}", "", mark.line + 1 if mark else None) from None
+    dupes = _duplicate_keys(node)
+    if dupes:
+        raise PrincipalsError(
+            [PolicyProblem(file, p, "is given twice; each key once", ln) for p, ln in dupes]
+        )
+    if not isinstance(data, dict):
+        raise refuse("is not a mapping; write 'principals:' and a list of entries")
+    lines = _Lines(node)
+    try:
+        doc = Document.model_validate(data)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            loc = tuple(e["loc"])
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                msg = "is not a known field (identity, role, hospital, region, funds)"
+            elif e["type"] == "missing":
+                msg = "is missing; it is required"
+            elif "input" in e and not isinstance(e["input"], dict | list):
+                msg = f"{e['input']!r}: {msg}"
+            problems.append(PolicyProblem(file, dotted(loc), msg, lines.line(loc)))
+        raise PrincipalsError(problems) from None
+    out: dict[str, Principal] = {}
+    problems = []
+    for i, entry in enumerate(doc.principals):
+        if entry.identity in out:
+            path = f"principals[{i}].identity"
+            problems.append(
+                PolicyProblem(
+                    file,
+                    path,
+                    f"{entry.identity!r} is given twice; one identity, one role",
+                    lines.line(("principals", i, "identity")),
+                )
+            )
+        out[entry.identity] = entry.principal()
+    if problems:
+        raise PrincipalsError(problems)
+    return out
+
+
+def load_principals(path: str | Path) -> dict[str, Principal]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise PrincipalsError([PolicyProblem(str(p), "", f"cannot be read: {err}")]) from None
+    return parse_principals(text, str(p))
+
+
+class PrincipalsFile:
+    """The principals of a file, read again when the file changes (checked at most every
+    ``recheck`` seconds). A bad new version is logged, once, and the old one kept."""
+
+    def __init__(self, path: str | Path, recheck: float = 1.0):
+        self.path = Path(path)
+        self.recheck = recheck
+        self._lock = threading.Lock()
+        self._stamp = self._stat()
+        self._principals = load_principals(self.path)  # a bad file at start fails loudly
+        self._checked = time.monotonic()
+        self._refused: Any = None
+
+    def _stat(self) -> Any:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def get(self, identity: str) -> Principal | None:
+        return self.current().get(identity)
+
+    def current(self) -> dict[str, Principal]:
+        now = time.monotonic()
+        if now - self._checked < self.recheck:
+            return self._principals
+        with self._lock:
+            self._checked = now
+            stamp = self._stat()
+            if stamp == self._stamp or stamp == self._refused:
+                return self._principals
+            try:
+                new = load_principals(self.path)
+            except PrincipalsError as err:
+                self._refused = stamp
+                log.error(
+                    "principals file %s changed but was refused; the previous version stays "
+                    "in force (%d identities):\n%s",
+                    self.path,
+                    len(self._principals),
+                    err,
+                )
+                return self._principals
+            self._stamp, self._refused, self._principals = stamp, None, new
+            log.info("principals file %s reloaded: %d identities", self.path, len(new))
+            return new

@@ -1,0 +1,217 @@
+"""Who is calling, and may it call this method: the server's one authentication point.
+
+- Identity: read here and nowhere else, by ``AuthInterceptor`` from the TLS peer
+  (``context.auth_context()``: the certificate's SANs, then its subject CN; the certificate
+  itself was verified against ``--client-ca`` by the TLS handshake). Each name is looked up in
+  the principals file; exactly one principal must match, else UNAUTHENTICATED. A plaintext
+  server (loopback only) has one principal, ``local``, with every role.
+- Role: ``METHOD_ROLES`` below, the one table of which roles may call which method; a method
+  not in it is refused to everyone but ``local`` (PERMISSION_DENIED), so a new rpc is closed
+  until it is given a row. Health and reflection are open (``OPEN``).
+- Scope (which hospital, region or fund): ``adapters.auth.access.ScopedService``, the thin
+  layer over the use cases that the servicers call with ``current()``.
+
+With ``require_client_auth`` a caller with no certificate, or one not signed by the client CA,
+is refused in the TLS handshake: it never reaches gRPC, and the client sees UNAVAILABLE
+("Socket closed"; the server logs the handshake failure). UNAUTHENTICATED is what a caller
+whose verified certificate names no principal gets. Health needs a certificate of the client
+CA too (any identity, listed or not): the handshake comes before any method.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from adapters.auth.principals import (
+    LOCAL,
+    PermissionDenied,
+    Principal,
+    PrincipalsFile,
+    Unauthenticated,
+)
+from adapters.grpc.errors import abort
+
+log = logging.getLogger("onestop.auth")
+
+_S = "/onestop.settlement.v1.Settlement/"
+_A = "/onestop.settlement.v1.PolicyAdmin/"
+_R = "/onestop.settlement.v1.Reconciliation/"
+_READ = frozenset({"cashier", "bureau", "auditor", "fund"})
+
+#: method -> roles that may call it (scope is checked by adapters.auth.access.ScopedService)
+METHOD_ROLES: dict[str, frozenset[str]] = {
+    _S + "PreSettle": frozenset({"cashier"}),
+    _S + "Settle": frozenset({"cashier"}),
+    _S + "Reverse": frozenset({"cashier"}),
+    _S + "SettleStream": frozenset({"cashier"}),
+    _S + "GetSettlement": _READ,
+    _S + "ListSettlements": _READ,
+    _S + "GetAccounts": frozenset({"cashier", "bureau", "auditor"}),
+    _A + "PutPolicy": frozenset({"bureau"}),
+    _A + "ImportRegistry": frozenset({"bureau"}),
+    _A + "ListPolicies": frozenset({"bureau", "auditor"}),
+    _A + "GetPolicy": frozenset({"bureau", "auditor"}),
+    _R + "Reconcile": frozenset({"cashier", "bureau", "auditor"}),
+    _R + "DailyTotals": frozenset({"cashier", "bureau", "auditor"}),
+}
+
+#: methods anyone who completed the TLS handshake may call (no principal needed)
+OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+_current: ContextVar[Principal | None] = ContextVar("onestop_principal", default=None)
+
+
+def current() -> Principal:
+    """The caller of the rpc being served (set by ``AuthInterceptor``); Unauthenticated when
+    none was set, so a servicer reached without the interceptor fails closed."""
+    p = _current.get()
+    if p is None:
+        raise Unauthenticated("no caller identity")
+    return p
+
+
+def names(auth: dict[str, list[bytes]]) -> list[str]:
+    """The names a TLS peer's certificate gives: its SANs, then its subject CN."""
+    out: list[str] = []
+    for key in ("x509_subject_alternative_name", "x509_common_name"):
+        for v in auth.get(key, []):
+            s = v.decode("utf-8", "replace")
+            if s not in out:
+                out.append(s)
+    return out
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Identity -> principal, then the role table, for every call but the open ones.
+    ``principals`` None: a plaintext loopback server, every caller is ``LOCAL``."""
+
+    def __init__(self, principals: PrincipalsFile | None):
+        self.principals = principals
+
+    def identify(self, context: grpc.aio.ServicerContext) -> Principal:
+        if self.principals is None:
+            return LOCAL
+        auth = context.auth_context()
+        if auth.get("transport_security_type") != [b"ssl"]:
+            raise Unauthenticated("a client certificate is required")
+        found = {self.principals.get(n) for n in names(auth)} - {None}
+        if len(found) != 1:
+            log.warning(
+                "unauthenticated: certificate names %s match %d principals",
+                names(auth)[:4],
+                len(found),
+            )
+            raise Unauthenticated(
+                "the client certificate names no principal of this server"
+                if not found
+                else "the client certificate names more than one principal"
+            )
+        return found.pop()  # type: ignore[return-value]
+
+    def admit(self, method: str, context: grpc.aio.ServicerContext) -> Principal:
+        p = self.identify(context)
+        roles = METHOD_ROLES.get(method)
+        if p.unrestricted:
+            return p
+        if roles is None or not p.has(roles):
+            log.warning("permission denied: %s (%s) called %s", p.name, p.role, method)
+            raise PermissionDenied(f"{method.rsplit('/', 1)[-1]} is not allowed to a {p.role}")
+        return p
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method = details.method
+        if handler is None or method.startswith(OPEN):
+            return handler
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    p = self.admit(method, context)
+                except (PermissionDenied, Unauthenticated) as exc:
+                    await abort(context, exc)
+                _current.set(p)  # this call's task only
+                return await inner(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            inner_s = handler.stream_stream
+
+            async def stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator:
+                try:
+                    p = self.admit(method, context)
+                except (PermissionDenied, Unauthenticated) as exc:
+                    await abort(context, exc)
+                _current.set(p)
+                async for r in inner_s(requests, context):
+                    yield r
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await abort(context, PermissionDenied("this method is not served"))
+
+        return grpc.unary_unary_rpc_method_handler(refuse)
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+@dataclass(frozen=True)
+class Tls:
+    """The server's certificate and key, and the CA its clients' certificates must chain to."""
+
+    cert: Path
+    key: Path
+    client_ca: Path
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials(
+            [(self.key.read_bytes(), self.cert.read_bytes())],
+            root_certificates=self.client_ca.read_bytes(),
+            require_client_auth=True,
+        )
+
+
+def is_loopback(host: str) -> bool:
+    h = host.strip("[]")
+    if h == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+def channel_credentials(
+    ca: str | Path | None, cert: str | Path | None, key: str | Path | None
+) -> grpc.ChannelCredentials:
+    """Client side: trust ``ca`` (the server's CA) and present ``cert``/``key``."""
+    if (cert is None) != (key is None):
+        raise ValueError("give both --cert and --key (or neither)")
+    return grpc.ssl_channel_credentials(
+        root_certificates=Path(ca).read_bytes() if ca else None,
+        private_key=Path(key).read_bytes() if key else None,
+        certificate_chain=Path(cert).read_bytes() if cert else None,
+    )
