@@ -707,3 +707,36 @@ def test_readme_secure_setup_end_to_end(tmp_path: Path) -> None:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
     assert "TLS, client certificates required" in log.read_text()
+
+
+# --------------------------------------------------------------------------- access log
+
+
+def test_one_access_line_per_call_without_personal_fields(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json as _json
+    import logging as _logging
+
+    c1, c2 = world.client(CASHIER1), world.client(CASHIER2)
+    with caplog.at_level(_logging.INFO, logger="onestop.access"):
+        c1.pre_settle(bill())
+        assert code_of(lambda: c2.get(world.settle(bill(H1)))) == PD
+        assert code_of(lambda: c1.get("no-such")) == PD
+        deadline = time.monotonic() + 5  # the server logs after the answer has gone out
+        while time.monotonic() < deadline:
+            lines = [
+                _json.loads(r.getMessage()) for r in caplog.records if r.name == "onestop.access"
+            ]
+            if len(lines) >= 3:
+                break
+            time.sleep(0.02)
+    assert [(x["principal"], x["method"].rsplit("/", 1)[1], x["status"]) for x in lines] == [
+        (CASHIER1, "PreSettle", "OK"),
+        (CASHIER2, "GetSettlement", "PERMISSION_DENIED"),
+        (CASHIER1, "GetSettlement", "PERMISSION_DENIED"),
+    ]
+    assert all(x["role"] == "cashier" and x["ms"] >= 0 and x["incident"] is None for x in lines)
+    text = caplog.text
+    for personal in ("jiang", JIANG["birth_date"], JIANG["household"]):
+        assert personal not in text

@@ -136,9 +136,9 @@ class ScopedService:
         """Per-day totals: a bureau for its region; a cashier for its own hospital only."""
         if not self.everything:
             p = self.p
-            if p.role == "bureau" and region in p.regions:
-                pass
-            elif p.role == "cashier" and hospital is not None and hospital in p.hospitals:
+            if (p.role == "bureau" and region in p.regions) or (
+                p.role == "cashier" and hospital is not None and hospital in p.hospitals
+            ):
                 pass
             else:
                 raise PermissionDenied("totals of this region or hospital are outside your scope")

@@ -21,7 +21,9 @@ CA too (any identity, listed or not): the handshake comes before any method.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -37,7 +39,7 @@ from adapters.auth.principals import (
     PrincipalsFile,
     Unauthenticated,
 )
-from adapters.grpc.errors import abort
+from adapters.grpc.errors import abort, last_incident
 
 log = logging.getLogger("onestop.auth")
 
@@ -87,6 +89,34 @@ def names(auth: dict[str, list[bytes]]) -> list[str]:
             if s not in out:
                 out.append(s)
     return out
+
+
+access_log = logging.getLogger("onestop.access")
+
+
+def log_call(
+    principal: Principal | None,
+    method: str,
+    context: grpc.aio.ServicerContext,
+    t0: float,
+    failed: BaseException | None = None,
+) -> None:
+    """One structured line per call: principal, role, method, status, duration, incident id.
+    Never a request field (no person data)."""
+    code = context.code() if hasattr(context, "code") else None
+    if code is None:
+        code = grpc.StatusCode.OK if failed is None else grpc.StatusCode.UNKNOWN
+    if isinstance(code, int):  # the aio context may give the raw int
+        code = next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
+    line = {
+        "principal": principal.name if principal else None,
+        "role": principal.role if principal else None,
+        "method": method,
+        "status": code.name,
+        "ms": round((time.perf_counter() - t0) * 1000, 3),
+        "incident": last_incident.get(),
+    }
+    access_log.info(json.dumps(line, separators=(",", ":")))
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
@@ -139,12 +169,20 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             inner = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                t0, p = time.perf_counter(), None
+                failed: BaseException | None = None
                 try:
-                    p = self.admit(method, context)
-                except (PermissionDenied, Unauthenticated) as exc:
-                    await abort(context, exc)
-                _current.set(p)  # this call's task only
-                return await inner(request, context)
+                    try:
+                        p = self.admit(method, context)
+                    except (PermissionDenied, Unauthenticated) as exc:
+                        await abort(context, exc)
+                    _current.set(p)  # this call's task only
+                    return await inner(request, context)
+                except BaseException as exc:
+                    failed = exc
+                    raise
+                finally:
+                    log_call(p, method, context, t0, failed)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
@@ -155,13 +193,21 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             inner_s = handler.stream_stream
 
             async def stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator:
+                t0, p = time.perf_counter(), None
+                failed: BaseException | None = None
                 try:
-                    p = self.admit(method, context)
-                except (PermissionDenied, Unauthenticated) as exc:
-                    await abort(context, exc)
-                _current.set(p)
-                async for r in inner_s(requests, context):
-                    yield r
+                    try:
+                        p = self.admit(method, context)
+                    except (PermissionDenied, Unauthenticated) as exc:
+                        await abort(context, exc)
+                    _current.set(p)
+                    async for r in inner_s(requests, context):
+                        yield r
+                except BaseException as exc:
+                    failed = exc
+                    raise
+                finally:
+                    log_call(p, method, context, t0, failed)
 
             return grpc.stream_stream_rpc_method_handler(
                 stream,

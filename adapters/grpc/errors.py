@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
@@ -168,6 +169,10 @@ def _status(code: grpc.StatusCode, reason: str, exc: BaseException) -> status_pb
         shown = min(shown, limit, 1)
 
 
+#: the incident id of the call being served, if it had one (for its access log line)
+last_incident: ContextVar[str | None] = ContextVar("onestop_incident", default=None)
+
+
 def log_incident(exc: BaseException, what: str = "internal error") -> str:
     """Log ``exc`` under a new incident id, without any value: the chain of exception classes,
     the first words of a failed SQL statement, and where it happened (file, line, function).
@@ -176,6 +181,7 @@ def log_incident(exc: BaseException, what: str = "internal error") -> str:
     import traceback
 
     incident = uuid.uuid4().hex[:12]
+    last_incident.set(incident)
     chain, e, seen, statement = [], exc, set(), None
     while e is not None and id(e) not in seen:
         seen.add(id(e))
