@@ -670,6 +670,7 @@ class Call:
     stream_pos: int = 0  # position of the message in its stream
     stream: tuple[bytes, ...] = ()  # every message of the stream (stream calls)
     violations: tuple[str, ...] = ()
+    cause: str = ""  # for INTERNAL: the exception in the server log
 
 
 def _norm(s: str) -> str:
@@ -714,6 +715,25 @@ class Report:
             if len(ex) < 3:
                 ex.append(c)
 
+    def causes(self, log: str) -> None:
+        """Attach the server log's exception line to each INTERNAL example (by incident)."""
+        for exs in self.failures.values():
+            for c in exs:
+                m = re.search(r"incident ([0-9a-f]{12})", c.details)
+                if not m:
+                    continue
+                at = log.find(f"incident {m.group(1)}")
+                if at < 0:
+                    continue
+                block = log[at : at + 20000].split("\n")[1:]
+                last = ""
+                for line in block:
+                    if re.match(r"^\d{4}-\d\d-\d\d ", line):
+                        break
+                    if re.match(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b", line):
+                        last = line
+                c.cause = last[:240]
+
     def problem(self, text: str) -> None:
         if len(self.problems) < 200:
             self.problems.append(text)
@@ -744,6 +764,8 @@ class Report:
                     f"    #{c.index} [{c.label[:160]}] msg {c.stream_pos} "
                     f"details={c.details[:160]!r} request={hexed}{more} ({len(c.request)} bytes)"
                 )
+                if c.cause:
+                    out.append(f"      server log: {c.cause}")
         for p in self.problems:
             out.append(f"- store: {p}")
         return "\n".join(out)
@@ -1225,7 +1247,16 @@ def check_admin(view: StoreView, before: dict[str, Any], acks: Acks, report: Rep
     """Policy versions: exactly the earlier ones plus one per acknowledged PutPolicy;
     persons: the earlier ones or an acknowledged import of them; nothing else changed."""
     after = view.snapshot()
-    for p in diff_tables(before, after, SETTLEMENT_TABLES | ACCOUNT_TABLES):
+    # PutPolicy serializes on a household_years row "policy:<region>" (year 0): expected for
+    # the regions of acknowledged versions, a write of a refused request otherwise
+    old = {r[0] for r in before["policy_versions"]}
+    locks = {f"policy:{r[1]}" for r in after["policy_versions"] if r[0] not in old}
+    had = set(before["household_years"])
+    after_h = dict(
+        after,
+        household_years=[r for r in after["household_years"] if r in had or r[0] not in locks],
+    )
+    for p in diff_tables(before, after_h, SETTLEMENT_TABLES | ACCOUNT_TABLES):
         report.problem(f"admin phase: {p}")
     if acks.unknown_admin:
         return

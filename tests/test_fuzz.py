@@ -65,7 +65,7 @@ def run_fuzz(url: str, n: int, seed: int, root: Path) -> tuple[F.Report, dict[st
     corpus = F.Corpus.load()
     report = F.Report(seed)
     times: dict[str, float] = {}
-    with F.server_process(url, root, corpus) as (target, _log):
+    with F.server_process(url, root, corpus) as (target, log):
         view = F.StoreView(url)
         try:
             pools, acks = F.Pools(), F.Acks()
@@ -106,6 +106,7 @@ def run_fuzz(url: str, n: int, seed: int, root: Path) -> tuple[F.Report, dict[st
             F.probe(target, report, "at the end")
         finally:
             view.close()
+    report.causes(log.read_text(errors="replace"))
     for m in [*SETTLEMENT_METHODS, *ADMIN_METHODS, "PutPolicy"]:
         if report.calls[m] < n:
             report.problem(f"{m}: only {report.calls[m]} requests sent, {n} wanted")
