@@ -784,7 +784,7 @@ class Report:
                 if c.cause:
                     out.append(f"      server log: {c.cause}")
         for p in self.problems:
-            out.append(f"- store: {p}")
+            out.append(f"- check: {p}")
         return "\n".join(out)
 
 
