@@ -709,6 +709,7 @@ class Report:
     problems: list[str] = field(default_factory=list)  # store / replay checks
     seconds: Counter[str] = field(default_factory=Counter)
     biggest: Counter[str] = field(default_factory=Counter)
+    internal: list[Call] = field(default_factory=list)  # regrouped by ``causes``
     kinds: dict[tuple[str, str, str], Counter[str]] = field(default_factory=dict)
     slowest: Counter[str] = field(default_factory=Counter)
 
@@ -723,6 +724,8 @@ class Report:
         elif c.status_bytes > MAX_STATUS_BYTES:
             why = f"{c.code.name} with status message + trailers over {MAX_STATUS_BYTES} bytes"
             self.biggest[c.method] = max(self.biggest[c.method], c.status_bytes)
+        if why == "INTERNAL" and "incident" in c.details:
+            self.internal.append(c)
         if why:
             key = (c.method, why, _norm(c.details) if "over" not in why else "")
             self.counts[key] += 1
@@ -732,23 +735,30 @@ class Report:
                 ex.append(c)
 
     def causes(self, log: str) -> None:
-        """Attach the server log's exception line to each INTERNAL example (by incident)."""
-        for exs in self.failures.values():
-            for c in exs:
-                m = re.search(r"incident ([0-9a-f]{12})", c.details)
-                if not m:
-                    continue
-                at = log.find(f"incident {m.group(1)}")
-                if at < 0:
-                    continue
-                block = log[at : at + 20000].split("\n")[1:]
-                last = ""
-                for line in block:
-                    if re.match(r"^\d{4}-\d\d-\d\d ", line):
-                        break
-                    if re.match(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b", line):
-                        last = line
-                c.cause = last[:240]
+        """Regroup the INTERNAL failures by the exception the server logged for their
+        incident, and attach it to each example."""
+        found: dict[str, str] = {}
+        stamp = re.compile(r"\n\d{4}-\d\d-\d\d ")
+        exc = re.compile(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b.*$", re.M)
+        for m in re.finditer(r"internal error, incident ([0-9a-f]{12})\n", log):
+            end = stamp.search(log, m.end())
+            block = log[m.end() : end.start() if end else len(log)]
+            lines = [x.group(0) for x in exc.finditer(block)]
+            found[m.group(1)] = (lines[-1] if lines else "")[:240]
+        for key in [k for k in self.failures if "incident" in k[2]]:
+            del self.failures[key]
+            kinds = self.kinds.pop(key, Counter())
+            del kinds
+            self.counts.pop(key, None)
+        for c in self.internal:
+            m = re.search(r"incident ([0-9a-f]{12})", c.details)
+            c.cause = found.get(m.group(1), "") if m else ""
+            key = (c.method, "INTERNAL", "server log: " + _norm(c.cause or "(not found)"))
+            self.counts[key] += 1
+            self.kinds.setdefault(key, Counter()).update(_kinds(c.label))
+            ex = self.failures.setdefault(key, [])
+            if len(ex) < 3:
+                ex.append(c)
 
     def problem(self, text: str) -> None:
         if len(self.problems) < 200:
