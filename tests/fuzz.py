@@ -62,6 +62,7 @@ POLICIES = ROOT / "policies"
 SAMPLES = POLICIES / "samples"
 
 DEADLINE_S = 5.0
+KEEP_ANSWERS = 50_000  # acknowledged answers kept to compare with the replay
 MAX_STATUS_BYTES = 8192
 #: codes a refusal may have; anything else (INTERNAL, UNKNOWN, DEADLINE_EXCEEDED,
 #: UNAVAILABLE, ...) is a failure
@@ -481,6 +482,14 @@ class Pools:
     settle_bytes: list[bytes] = field(default_factory=list)
     versions: int = 1
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def remember(self, pool: list[Any], x: Any, cap: int = 20_000) -> None:
+        """Append, or past ``cap`` replace a random entry (bounded memory at nightly size)."""
+        if len(pool) < cap:
+            pool.append(x)
+        else:
+            pool[self.rng.randrange(cap)] = x
 
 
 class Generator:
@@ -724,8 +733,18 @@ class Report:
         elif c.status_bytes > MAX_STATUS_BYTES:
             why = f"{c.code.name} with status message + trailers over {MAX_STATUS_BYTES} bytes"
             self.biggest[c.method] = max(self.biggest[c.method], c.status_bytes)
-        if why == "INTERNAL" and "incident" in c.details:
-            self.internal.append(c)
+        if why == "INTERNAL" and "incident" in c.details:  # light copies: nightly runs are big
+            self.internal.append(
+                Call(
+                    c.method,
+                    c.index,
+                    c.label[:300],
+                    c.request[:400],
+                    c.code,
+                    c.details,
+                    stream_pos=c.stream_pos,
+                )
+            )
         if why:
             key = (c.method, why, _norm(c.details) if "over" not in why else "")
             self.counts[key] += 1
@@ -940,13 +959,14 @@ def record_ack(c: Call, acks: Acks, pools: Pools) -> None:
         if ok:
             r = pb.SettleResponse.FromString(c.response)
             sid, rid = r.settlement.settlement_id, r.settlement.request_id
+            keep = len(acks.settled) < KEEP_ANSWERS  # answers compared: the first ones
             if r.replay:
-                acks.replays.append((sid, r.settlement.result))
+                acks.replays.append((sid, r.settlement.result if keep else None))
             else:
-                acks.settled.append((sid, rid, r.settlement.result))
-                pools.settle_bytes.append(c.request)
-            pools.settlement_ids.append(sid)
-            pools.request_ids.append(rid)
+                acks.settled.append((sid, rid, r.settlement.result if keep else None))
+                pools.remember(pools.settle_bytes, c.request)
+            pools.remember(pools.settlement_ids, sid)
+            pools.remember(pools.request_ids, rid)
         elif unknown and req is not None:
             acks.unknown_rids.add(req.request_id)  # type: ignore[attr-defined]
     elif c.method == "Reverse":
@@ -965,6 +985,7 @@ def record_ack(c: Call, acks: Acks, pools: Pools) -> None:
             r = pb.SettleStreamResponse.FromString(c.response)
             for i, (sid, again) in enumerate(zip(r.settlement_ids, r.replay, strict=False)):
                 res = r.results[i] if len(r.results) > i else None
+                res = res if len(acks.settled) < KEEP_ANSWERS else None
                 if again:
                     acks.replays.append((sid, res))
                 else:
@@ -972,8 +993,8 @@ def record_ack(c: Call, acks: Acks, pools: Pools) -> None:
                     if res is None and len(r.packed.total) > i:
                         p = r.packed
                         acks.packed.append((sid, p.total[i], p.window_pay[i], p.funds_total[i]))
-                pools.settlement_ids.append(sid)
-                pools.request_ids.append(rids[i])
+                pools.remember(pools.settlement_ids, sid)
+                pools.remember(pools.request_ids, rids[i])
         elif unknown:
             acks.unknown_rids.update(rids)
         elif rids:
