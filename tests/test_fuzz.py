@@ -34,7 +34,7 @@ Runtime: the server process is the bottleneck (one core: gRPC per call, pydantic
 of pure-Python YAML parsing per PutPolicy). Measured on the shared 2-core machine under load
 (load average 7-9): CI size on SQLite 14.6 min (Settlement rpcs 80,000 requests in 342 s,
 ListPolicies/GetPolicy/ImportRegistry 74 s, PutPolicy 400 s, reference replay of 9,420
-settlements 11 s); the same run on an idle machine should take about a third of that.
+settlements 11 s); the PostgreSQL round (1,000 per method) 2.6 min; the same run on an idle machine should take about a third of that.
 
 A failure lists each class (method, bad status or size, message with numbers and quoted values
 blurred) with its count and up to three examples: request number, mutation labels, the
