@@ -21,8 +21,10 @@ asserts:
   reference (engine.settle with engine="reference", reversals undone) in commit order, and
   the stored accounts equal the replay's.
 
-Phases: (1) the Settlement service, all rpcs at once; (2) PolicyAdmin, all rpcs at once
-(last, so that new tables and persons do not change what phase 1 settled).
+Phases: (1) the Settlement service, all rpcs at once; (2) ListPolicies, GetPolicy and
+ImportRegistry at once; (3) PutPolicy alone (PolicyAdmin last, so that new tables and persons
+do not change what phase 1 settled; PutPolicy alone, since every version it stores makes the
+others slower).
 
 Runs:
     PYTHONPATH=. .venv/bin/python -m pytest -q tests/test_fuzz.py            # CI size, SQLite + PG
@@ -34,7 +36,8 @@ Runtime: the server process is the bottleneck (one core: gRPC per call, pydantic
 of pure-Python YAML parsing per PutPolicy). Measured on the shared 2-core machine under load
 (load average 7-9): CI size on SQLite 14.6 min (Settlement rpcs 80,000 requests in 342 s,
 ListPolicies/GetPolicy/ImportRegistry 74 s, PutPolicy 400 s, reference replay of 9,420
-settlements 11 s); the PostgreSQL round (1,000 per method) 2.6 min; the same run on an idle machine should take about a third of that.
+settlements 11 s); the PostgreSQL round (1,000 per method) 2.6 min. Not measured on an idle
+machine; the server had well under one core to itself here.
 
 A failure lists each class (method, bad status or size, message with numbers and quoted values
 blurred) with its count and up to three examples: request number, mutation labels, the
