@@ -293,3 +293,32 @@ def test_a_bill_is_stored_the_same_whichever_form_settled_it(tmp_path) -> None:
     assert bill_p == bill_m
     assert digest_p == digest_m
     assert s_p == s_m
+
+
+def test_each_message_is_answered_before_the_next_is_sent(env) -> None:
+    """A HIS that sends one message and waits for its answer (request/response over one
+    stream) gets it: answers are not held back until more messages arrive (before: a single
+    TRIAL message waited for a second one or the end of the stream)."""
+    import queue
+
+    _, _, c = env
+    outbox: queue.Queue = queue.Queue()
+
+    def requests():
+        while (m := outbox.get()) is not None:
+            yield m
+
+    answers = c.settlement.SettleStream(requests(), timeout=60)
+    try:
+        for mode, bills in [
+            (pb.STREAM_MODE_TRIAL, BILLS[:2]),
+            (pb.STREAM_MODE_TRIAL, BILLS[2:4]),
+            (pb.STREAM_MODE_SETTLE, BILLS[4:5]),
+            (pb.STREAM_MODE_TRIAL, BILLS[5:6]),
+        ]:
+            outbox.put(bills_msg(mode, bills, prefix="lockstep"))
+            got = next(answers)  # would block forever (then DEADLINE_EXCEEDED) before
+            assert got.n_bills == len(bills)
+    finally:
+        outbox.put(None)
+    assert list(answers) == []

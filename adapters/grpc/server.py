@@ -10,7 +10,6 @@ says NOT_SERVING again, new calls are refused and calls in flight get a grace pe
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextvars
 import functools
 import logging
@@ -155,37 +154,63 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
     async def SettleStream(
         self, request_iterator: AsyncIterator[pb.SettleStreamRequest], context: Any
     ) -> AsyncIterator[pb.SettleStreamResponse]:
-        # TRIAL messages are independent (each reads the stored accounts and writes nothing):
-        # up to PIPELINE of them run at once, answered in order. A SETTLE message waits for
-        # everything before it, so that commits keep the order of the stream.
-        pending: collections.deque[asyncio.Future[pb.SettleStreamResponse]] = collections.deque()
-        try:
-            scoped = self.scoped()
-            async for request in request_iterator:
-                if isinstance(request, Undecodable):  # answer what came before, then refuse
-                    while pending:
-                        yield await pending.popleft()
-                    raise request
-                if request.mode != pb.STREAM_MODE_TRIAL:
-                    while pending:
-                        yield await pending.popleft()
-                    yield await self.run(st.handle, self.service, request, self.limits, scoped)
-                    continue
-                pending.append(
-                    asyncio.ensure_future(
+        # Each message is answered as soon as it is done, in order, whether or not the client
+        # sends more: a reader task takes the messages and starts their work; this generator
+        # yields the answers. TRIAL messages are independent (each reads the stored accounts
+        # and writes nothing): up to PIPELINE of them run at once. A SETTLE message starts
+        # only when everything before it is done, and the messages after it only when it is
+        # done, so commits keep the order of the stream and a later trial sees them.
+        answers: asyncio.Queue[Any] = asyncio.Queue(maxsize=PIPELINE)
+        started: list[asyncio.Future[pb.SettleStreamResponse]] = []
+
+        async def settled_before() -> bool:
+            """Wait for everything started so far; False if any of it failed."""
+            if started:
+                await asyncio.wait(started)
+            ok = all(f.cancelled() or f.exception() is None for f in started)
+            started.clear()
+            return ok
+
+        async def read(scoped: Any) -> None:
+            try:
+                barrier = False  # a SETTLE is in flight: the next message waits for it
+                async for request in request_iterator:
+                    if isinstance(request, Undecodable):  # answered after what came before
+                        await answers.put(request)
+                        return
+                    settle = request.mode != pb.STREAM_MODE_TRIAL
+                    if (settle or barrier) and not await settled_before():
+                        return  # an earlier message failed: its answer ends the stream
+                    fut = asyncio.ensure_future(
                         self.run(st.handle, self.service, request, self.limits, scoped)
                     )
-                )
-                if len(pending) >= PIPELINE:
-                    yield await pending.popleft()
-            while pending:
-                yield await pending.popleft()
+                    started.append(fut)
+                    barrier = settle
+                    await answers.put(fut)
+                await answers.put(None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the client's stream failed: end ours with it
+                await answers.put(exc)
+
+        reader: asyncio.Future[None] | None = None
+        try:
+            reader = asyncio.ensure_future(read(self.scoped()))
+            while True:
+                item = await answers.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield await item
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except Exception as exc:
             await abort(context, exc)
         finally:
-            for f in pending:
+            if reader is not None:
+                reader.cancel()
+            for f in started:
                 f.cancel()
 
 
