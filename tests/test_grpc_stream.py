@@ -322,3 +322,14 @@ def test_each_message_is_answered_before_the_next_is_sent(env) -> None:
     finally:
         outbox.put(None)
     assert list(answers) == []
+
+
+def test_packed_trial_without_regions_over_several_regions_names_the_column(env) -> None:
+    """Before: INTERNAL (a ValueError inside the columnar path)."""
+    _, _, c = env
+    p = pack_bills(BILLS[:2])
+    del p.regions[:]
+    with pytest.raises(grpc.RpcError) as e:
+        stream(c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=p))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in bad_request(e.value)] == ["packed.regions"]

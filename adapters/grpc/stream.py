@@ -352,6 +352,15 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
     results read back as columns. Any reject fails the message (nothing is written anyway)."""
     nb, ni, off = _check_packed(p)
     _check_packed_text(p)
+    regions = service.policies().regions
+    if nb and not p.regions and len(regions) != 1:
+        raise InputError.one(
+            "packed.regions",
+            NO_VALUE,
+            f"is empty, and the tables in force cover {len(regions)} regions "
+            f"({', '.join(regions[:10])}{', ...' if len(regions) > 10 else ''}); "
+            "give the region of each bill",
+        )
     counts = np.diff(off)
     levels = np.array(list(p.levels), dtype=object)
     bills = col.BillCols(
