@@ -98,6 +98,17 @@ _Loader.yaml_implicit_resolvers = {
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _FastLoader(yaml.CSafeLoader):
+        """The same loader on libyaml's parser: about 4x faster (PutPolicy, start-up).
+        Aliases never reach it: ``_scan`` refuses them first."""
+
+    _FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+    _LOADER: Any = _FastLoader
+else:  # pragma: no cover - PyYAML built without libyaml
+    _LOADER = _Loader
+
 
 def _named(text: str, name: str) -> io.StringIO:
     stream = io.StringIO(text)
@@ -120,7 +131,7 @@ def _scan(text: str, file: str) -> None:
         raise _refuse(file, "holds a NUL character; a table is text", text.count("\n", 0, nul) + 1)
     depth = 0
     try:
-        for event in yaml.parse(_named(text, file), Loader=_Loader):
+        for event in yaml.parse(_named(text, file), Loader=_LOADER):
             line = event.start_mark.line + 1 if event.start_mark is not None else None
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 raise _refuse(
@@ -147,7 +158,7 @@ def parse_table(text: str, file: str = "<text>") -> PolicyTable:
     """One table from YAML text; PolicyError with every problem found."""
     _scan(text, file)
     try:
-        loader = _Loader(_named(text, file))
+        loader = _LOADER(_named(text, file))
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None
