@@ -185,17 +185,18 @@ def print_slip(
     reversal: Reversal | None = None,
 ) -> None:
     show(console, slip(s, table, reversal=reversal))
-    if words:
-        if reversal:
-            console.print(text(
-                f"  Reversal: every amount of settlement {reversal.settlement_id} is taken back; "
-                "its account moves are undone. The slip below the line was:"
-            ))  # fmt: skip
-            console.print(
-                text(
-                    f"  冲正：结算 {reversal.settlement_id} 的各项金额全部冲回，累计账户同时恢复。原结算说明："
-                )
-            )
+    if reversal:
+        wf, back = window_funds(s), s.window_pay
+        console.print(text(
+            f"  Reversal of settlement {reversal.settlement_id} (settled {reversal.settled_at}): "
+            f"the window funds take back {yuan(wf)}, the patient gets {yuan(back)} back at the "
+            "window; the year-to-date accounts are as before it."
+        ))  # fmt: skip
+        console.print(text(
+            f"  冲正结算 {reversal.settlement_id}（结算时间 {reversal.settled_at}）：窗口基金冲回 "
+            f"{yuan(wf)} 元，退还个人 {yuan(back)} 元，累计账户恢复到该次结算之前。"
+        ))  # fmt: skip
+    elif words:
         for line in explain(s, table):
             console.print(text(f"  {line.en}"))
             console.print(text(f"  {line.zh}"))
