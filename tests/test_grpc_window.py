@@ -113,6 +113,7 @@ def test_reversal_prints_a_reversal_slip(server: str, tmp_path: Path) -> None:
     bill = tmp_path / "bill.json"
     bill.write_text(json.dumps(dict(YUBEI_BILL, id="w9-rev")))
     code, out = win("settle", str(bill), "--request-id", "w9-rev", "--server", server, "--json")
+    assert code == 0, out
     rec = json.loads(out)
     r = runner.invoke(app, ["window", "reverse", "w9-rev", "--by-request", "--server", server],
                       env={"COLUMNS": "40"})  # fmt: skip
