@@ -32,8 +32,8 @@ MEANING: dict[Exit, str] = {
     "choice, options that exclude each other)",
     Exit.NOT_FOUND: "not found: the settlement, person, policy or sealed block asked for "
     "does not exist",
-    Exit.CONFLICT: "conflict: it exists already in another form (a request id used for "
-    "another bill, a bill settled under another request id)",
+    Exit.CONFLICT: "conflict: it clashes with what is stored (a request id used for another "
+    "bill, a bill settled under another request id; ledger: the event is not sealed yet)",
     Exit.UNAVAILABLE: "unavailable: the server or store cannot be reached or opened (down, "
     "wrong address, timed out); try again",
     Exit.DENIED: "denied: the server does not accept this client (certificate, permission)",
