@@ -318,6 +318,9 @@ def test_help_is_conventional() -> None:
     assert "Exit codes" in r.stdout and "3  not found" in r.stdout
     r = shell("policy", "whatif", "--help", columns=120)
     assert "(default: policies/)" in r.stdout and "list[Path]" not in r.stdout
+    for cmd in (["bureau", "put-policy"], ["batch"], ["window", "settle"]):
+        r = shell(*cmd, "--help", columns=120)
+        assert r.returncode == 0 and "list[" not in r.stdout and "{" not in r.stdout, r.stdout
     r = shell("settle", "x.json", "--engine", "fast")
     said = " ".join(r.stderr.replace("│", " ").split())
     assert r.returncode == 2 and "'fast' is not one of 'kernel', 'reference'" in said

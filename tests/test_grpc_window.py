@@ -158,3 +158,18 @@ def test_unreachable_server_exits_5_and_markup_is_not_printed(tmp_path: Path) ->
     r = runner.invoke(app, ["window", "pre-settle", str(bill), "--server", "127.0.0.1:9"])
     assert r.exit_code == 5 and "UNAVAILABLE" in r.output and "127.0.0.1:9" in r.output
     assert "[red]" not in r.output and "[/" not in r.output
+
+
+def test_default_year_is_the_year_in_shanghai(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    import adapters.grpc.commands as cmd
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[no-untyped-def, override]
+            # 1 January 2024, 01:00 in Beijing: still 31 December 2023 in UTC
+            return datetime(2023, 12, 31, 17, 0, tzinfo=UTC).astimezone(tz)
+
+    monkeypatch.setattr(cmd, "datetime", Clock)
+    assert cmd.this_year() == 2024

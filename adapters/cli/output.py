@@ -99,8 +99,15 @@ def _tidy_help() -> None:
     except ImportError:  # pragma: no cover - another typer
         return
 
+    def plain(shown: str | None) -> str | None:
+        # "<list[Path]>" -> "<path>": the usage line already says it repeats ("...")
+        if shown and "list[" in shown:
+            inner = shown.split("list[", 1)[1].split("]", 1)[0]
+            return f"<{inner.lower()}>"
+        return shown
+
     def arg_type(self: Any, ctx: Any) -> str | None:
-        return None if self.metavar else TyperArgument.display_type(self, ctx)
+        return None if self.metavar else plain(TyperArgument.display_type(self, ctx))
 
     def arg_usage(self: Any) -> str:
         name = self.metavar or self.name.upper()
@@ -111,7 +118,7 @@ def _tidy_help() -> None:
     flag_type = TyperOption.display_type_rich
 
     def opt_type(self: Any, ctx: Any) -> str | None:
-        return None if self.is_flag else flag_type(self, ctx)
+        return None if self.is_flag else plain(flag_type(self, ctx))
 
     if hasattr(TyperArgument, "_usage_display_name"):
         TyperArgument._usage_display_name = arg_usage  # type: ignore[method-assign]
