@@ -343,3 +343,22 @@ def test_exit_codes_are_one_table_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for code, meaning in MEANING.items():
         assert f"| {int(code)} | {meaning} |" in readme
+
+
+def test_on_a_narrow_terminal_cells_fold_never_ellipsize() -> None:
+    import io
+
+    from rich.console import Console
+
+    from adapters.cli.output import new_table, show
+
+    term = Console(file=io.StringIO(), force_terminal=True, width=30, color_system=None)
+    t = new_table("a long title of a table", [("fund", "left"), ("amount", "right")])
+    t.add_row("390100 basic medical insurance", "136,201,234.56")
+    show(term, t)
+    said = term.file.getvalue()  # type: ignore[attr-defined]
+    assert "…" not in said
+    # every character kept: a cell too long folds onto the next line (a terminal too narrow
+    # for a figure folds it rather than cut it)
+    cells = "".join(x.split("│")[2].strip() for x in said.splitlines() if x.count("│") == 3)
+    assert cells == "136,201,234.56", said
