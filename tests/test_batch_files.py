@@ -291,6 +291,8 @@ def test_bills_without_hospital_column_are_refused(tmp_path: Path) -> None:
     r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
     assert r.returncode == 1 and "column(s) hospital missing" in r.stderr, r.stderr
     assert not (tmp_path / "o" / "bills").exists()
+    # issue 9: the refusal is text, never rich markup printed literally
+    assert r.stderr.startswith("refused: ") and "[red]" not in r.stderr, r.stderr
 
 
 def test_bad_hospital_code_is_a_reject_naming_the_field(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from adapters.cli.main import app
+from engine.money import yuan
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT / "tests" / "golden" / "yubei_2023_chain.yaml"
@@ -47,7 +48,7 @@ def test_settle_json_and_accounts_chain(case: tuple[Path, Path], tmp_path: Path)
     r = runner.invoke(app, ["settle", str(bill), "--policy", str(policy), "--json",
                             "--accounts-out", str(after)])  # fmt: skip
     assert r.exit_code == 0, r.output
-    doc = json.loads(r.stdout)
+    [doc] = json.loads(r.stdout)  # always a list, one settlement per bill
     assert doc["window_pay"] == 562520
     assert [la["pay"] for la in doc["layers"]] == [3479000, 1064700, 93780]
     assert doc["explanation"][0]["zh"].startswith("医疗费用总额")
@@ -63,7 +64,7 @@ def test_settle_json_and_accounts_chain(case: tuple[Path, Path], tmp_path: Path)
     r = runner.invoke(app, ["settle", str(bill2), "--policy", str(policy), "--json",
                             "--accounts", str(after)])  # fmt: skip
     assert r.exit_code == 0, r.output
-    doc2 = json.loads(r.stdout)
+    [doc2] = json.loads(r.stdout)
     assert doc2["admission_no"] == 2
     assert doc2["window_pay"] == 562520
 
@@ -161,3 +162,203 @@ def test_policy_whatif_shows_the_change_per_fund(case: tuple[Path, Path], tmp_pa
     assert "34,790.00" in r.output and "37,275.00" in r.output
     assert "1 bill(s) change" in r.output
     assert "yubei-1: window 5,625.20 -> 5,327.00" in r.output
+
+
+# --- issue 9: what people read is right, whole and conventional ---------------------------
+
+SAMPLES = ROOT / "policies" / "samples"
+
+
+def shell(*args: str, columns: int = 40) -> subprocess.CompletedProcess[str]:
+    """The CLI from a shell, its output captured (not a terminal), on a narrow COLUMNS."""
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli.main", *args],
+        capture_output=True, text=True, cwd=ROOT,
+        env={"COLUMNS": str(columns), "PATH": "", "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+
+
+def test_each_slip_shows_the_accounts_after_its_own_bill(tmp_path: Path) -> None:
+    after = tmp_path / "after.json"
+    r = shell("settle", str(SAMPLES / "longzhou-1.json"), str(SAMPLES / "longzhou-2.json"),
+              "--policy", "policies", "--accounts-out", str(after))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    first, second = r.stdout.split("Settlement slip")[1:]
+    # bill 1 paid 6,261.60 from basic insurance: its slip's accounts say so, admission 1
+    acc1 = first.split("Year-to-date accounts")[1]
+    assert "6,261.60" in acc1 and "25,504.85" not in acc1
+    assert "admissions this year: 1" in acc1
+    acc2 = second.split("Year-to-date accounts")[1]
+    assert "25,504.85" in acc2 and "admissions this year: 2" in acc2
+    # the last slip's accounts are the closing accounts the engine wrote
+    closing = json.loads(after.read_text())["persons"]["lz-p1"]["2019"]
+    assert closing["layers"]["basic"]["paid"] == 2550485 and closing["admissions"] == 2
+
+
+def test_output_not_a_terminal_is_whole_at_40_columns(case: tuple[Path, Path], tmp_path: Path):
+    policy, bill = case
+    r = shell("settle", str(bill), "--policy", str(policy))
+    assert r.returncode == 0, r.stderr
+    assert "…" not in r.stdout
+    for figure in ("34,790.00", "10,647.00", "937.80", "5,625.20", "admission no. 1"):
+        assert figure in r.stdout
+    # the title and every explanation are whole lines, never wrapped mid-sentence
+    assert "· bill yubei-1 · person jiang · 2023-" in r.stdout
+    lines = r.stdout.splitlines()
+    assert "  Funds pay 46,374.80. The patient pays 5,625.20 at the window." in lines
+    assert "  各项基金合计支付 46,374.80 元。个人在窗口支付 5,625.20 元。" in lines
+    # policy check: names, ranges and paths whole
+    r = shell("policy", "check", str(policy))
+    assert r.returncode == 0 and "…" not in r.stdout
+    assert f"files: {policy}" in r.stdout
+    # what-if: every figure whole
+    cand = tmp_path / "candidate.yaml"
+    cand.write_text(policy.read_text().replace("ratio: 7000", "ratio: 7500", 1))
+    r = shell("policy", "whatif", str(bill), "--base", str(policy), "--candidate", str(cand))
+    assert r.returncode == 0, r.stderr
+    assert "…" not in r.stdout
+    for figure in ("34,790.00", "37,275.00", "2,485.00", "yubei-1: window 5,625.20 -> 5,327.00"):
+        assert figure in r.stdout
+
+
+def test_whatif_json(case: tuple[Path, Path], tmp_path: Path) -> None:
+    policy, bill = case
+    cand = tmp_path / "candidate.yaml"
+    cand.write_text(policy.read_text().replace("ratio: 7000", "ratio: 7500", 1))
+    r = shell("policy", "whatif", str(bill), "--base", str(policy), "--candidate", str(cand),
+              "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["bills"] == 1 and d["totals"]["window_pay"] == {
+        "base": 562520, "candidate": 532700, "change": -29820}  # fmt: skip
+    [ch] = d["changed"]
+    assert ch["bill_id"] == "yubei-1" and ch["layers"]["candidate"]["basic"] == 3727500
+
+
+def test_whatif_refusal_says_base_or_candidate(case: tuple[Path, Path], tmp_path: Path) -> None:
+    policy, bill = case
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(policy.read_text().replace("ratio: 7000", "ratio: 17000", 1))
+    r = shell("policy", "whatif", str(bill), "--base", str(policy), "--candidate", str(broken))
+    assert r.returncode == 1 and "candidate tables" in r.stderr and "base tables" not in r.stderr
+    r = shell("policy", "whatif", str(bill), "--base", str(broken), "--candidate", str(policy))
+    assert r.returncode == 1 and "base tables" in r.stderr and "candidate tables" not in r.stderr
+
+
+def test_slip_shows_window_and_after_discharge_funds_apart(
+    case: tuple[Path, Path], tmp_path: Path
+) -> None:
+    policy, bill = case
+    doc = yaml.safe_load(policy.read_text())
+    # tilted assistance pays the patient after discharge (a claim), not at the window
+    for la in doc["layers"]:
+        if la["id"] == "tilted_assistance":
+            la["settle_at"] = "after_discharge"
+    later = tmp_path / "later.yaml"
+    later.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    r = shell("settle", str(bill), "--policy", str(later), "--json")
+    assert r.returncode == 0, r.stderr
+    [s] = json.loads(r.stdout)
+    after = sum(la["pay"] for la in s["layers"] if la["settle_at"] == "after_discharge")
+    window = sum(la["pay"] for la in s["layers"] if la["settle_at"] == "window")
+    assert after > 0 and s["buckets"]["total"] - window == s["window_pay"]
+    r = shell("settle", str(bill), "--policy", str(later))
+    line = {x.split("│")[1].strip(): x for x in r.stdout.splitlines() if x.count("│") > 2}
+    assert yuan(window) in line["funds at the window 窗口基金支付"]
+    assert yuan(after) in line["funds after discharge 出院后基金支付"]
+    assert yuan(window + after) in line["funds in all 基金合计"]
+
+
+def test_settle_json_is_always_a_list(case: tuple[Path, Path]) -> None:
+    policy, bill = case
+    one = shell("settle", str(bill), "--policy", str(policy), "--json")
+    assert one.returncode == 0, one.stderr
+    assert isinstance(json.loads(one.stdout), list) and len(json.loads(one.stdout)) == 1
+    two = shell("settle", str(SAMPLES / "longzhou-1.json"), str(SAMPLES / "longzhou-2.json"),
+                "--policy", "policies", "--json")  # fmt: skip
+    docs = json.loads(two.stdout)
+    assert [d["bill_id"] for d in docs] == ["longzhou-1", "longzhou-2"]
+    assert all(d["explanation"] for d in docs)
+
+
+def test_no_empty_tables_and_no_household_admissions(case: tuple[Path, Path]) -> None:
+    import io
+
+    from adapters.cli.output import console
+    from adapters.cli.slip import print_accounts
+    from engine.accounts import LayerAccount, YearAccounts
+
+    con = console()
+    con.file = io.StringIO()
+    print_accounts(con, 2019, "p1", YearAccounts(), "h1", YearAccounts())
+    said = con.file.getvalue()
+    assert said.strip() == "person p1: no accounts yet for 2019"
+    con.file = io.StringIO()
+    acc = YearAccounts({"critical": LayerAccount(deductible_used=100)}, 0)
+    print_accounts(con, 2019, "p1", YearAccounts(), "h1", acc)
+    said = con.file.getvalue()
+    assert "Household h1 2019" in said and "admissions" not in said
+
+
+def test_the_default_year_is_the_year_in_shanghai() -> None:
+    from datetime import UTC, datetime
+
+    from engine.reconcile import local_date
+
+    # 1 January 2024, 03:00 in Beijing is still 31 December 2023 in UTC
+    assert local_date(datetime(2023, 12, 31, 19, 0, tzinfo=UTC)).year == 2024
+
+
+def test_help_is_conventional() -> None:
+    r = shell("settle", "--help", columns=120)
+    assert r.returncode == 0
+    assert "{bills}" not in r.stdout and "list[Path]" not in r.stdout and "<bool>" not in r.stdout
+    assert "BILL.json..." in r.stdout and "(default: policies/)" in r.stdout
+    assert "kernel|reference" in r.stdout
+    assert "Exit codes" in r.stdout and "3  not found" in r.stdout
+    r = shell("policy", "whatif", "--help", columns=120)
+    assert "(default: policies/)" in r.stdout and "list[Path]" not in r.stdout
+    for cmd in (["bureau", "put-policy"], ["batch"], ["window", "settle"]):
+        r = shell(*cmd, "--help", columns=120)
+        assert r.returncode == 0 and "list[" not in r.stdout and "{" not in r.stdout, r.stdout
+    r = shell("settle", "x.json", "--engine", "fast")
+    said = " ".join(r.stderr.replace("│", " ").split())
+    assert r.returncode == 2 and "'fast' is not one of 'kernel', 'reference'" in said
+
+
+def test_refusals_are_not_markup(case: tuple[Path, Path], tmp_path: Path) -> None:
+    policy, bill = case
+    data = json.loads(bill.read_text())
+    data["items"][0]["amount"] = -120
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    r = shell("settle", str(bad), "--policy", str(policy))
+    assert r.returncode == 1 and r.stderr.startswith("refused: 1 problem(s)")
+    assert "[red]" not in r.stderr and "[/" not in r.stderr
+
+
+def test_exit_codes_are_one_table_in_the_readme() -> None:
+    from adapters.cli.exitcodes import MEANING
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for code, meaning in MEANING.items():
+        assert f"| {int(code)} | {meaning} |" in readme
+
+
+def test_on_a_narrow_terminal_cells_fold_never_ellipsize() -> None:
+    import io
+
+    from rich.console import Console
+
+    from adapters.cli.output import new_table, show
+
+    term = Console(file=io.StringIO(), force_terminal=True, width=30, color_system=None)
+    t = new_table("a long title of a table", [("fund", "left"), ("amount", "right")])
+    t.add_row("390100 basic medical insurance", "136,201,234.56")
+    show(term, t)
+    said = term.file.getvalue()  # type: ignore[attr-defined]
+    assert "…" not in said
+    # every character kept: a cell too long folds onto the next line (a terminal too narrow
+    # for a figure folds it rather than cut it)
+    cells = "".join(x.split("│")[2].strip() for x in said.splitlines() if x.count("│") == 3)
+    assert cells == "136,201,234.56", said

@@ -53,7 +53,8 @@ def test_refusals_have_exit_codes_and_name_the_field(server: str, tmp_path: Path
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(dict(YUBEI_BILL, items=[{"category": "A", "amount": -3}])))
     code, out = win("settle", str(bad), "--server", server)
-    assert code == 2 and "INVALID_ARGUMENT" in out and "items[0].amount" in out
+    # exit codes of the one table (adapters/cli/exitcodes.py): 1 refused input, not 2 (usage)
+    assert code == 1 and "INVALID_ARGUMENT" in out and "items[0].amount" in out
     code, out = win("reverse", "no-such-settlement", "--server", server)
     assert code == 3 and "NOT_FOUND" in out
 
@@ -71,10 +72,104 @@ def test_bureau_puts_a_table_lists_versions_and_imports_persons(server: str, tmp
     clash = tmp_path / "clash.yaml"
     clash.write_text(YUBEI.replace("2023-01-01", "2024-06-01").replace("2023-12-31", "2025-06-30"))
     code, out = bureau("put-policy", str(clash))
-    assert code == 2 and "INVALID_ARGUMENT" in out and "overlaps" in out
+    assert code == 1 and "INVALID_ARGUMENT" in out and "overlaps" in out
+    assert out.count("overlaps") == 1, out  # every problem once
     code, out = bureau("policies")
     assert code == 0 and "2024-01-01" in out and "2024-06-01" not in out
     persons = tmp_path / "persons.json"
     persons.write_text(json.dumps([{"id": "li", "birth_date": "1980-02-02", "household": "h-li"}]))
     code, out = bureau("import-registry", str(persons))
     assert code == 0 and "1 person(s) imported" in out
+
+
+# --- issue 9: output, JSON and exit codes of the window and bureau commands ----------------
+
+
+def test_window_json_has_the_explanation_and_text_is_whole(server: str, tmp_path: Path) -> None:
+    bill = tmp_path / "bill.json"
+    bill.write_text(json.dumps(dict(YUBEI_BILL, id="w9-1")))
+    r = runner.invoke(app, ["window", "pre-settle", str(bill), "--server", server, "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["explanation"][0]["zh"].startswith("医疗费用总额")
+    r = runner.invoke(app, ["window", "settle", str(bill), "--request-id", "w9-1", "--server",
+                            server, "--json"])  # fmt: skip
+    d = json.loads(r.output)
+    assert d["explanation"][-1]["en"].startswith("Funds pay")
+    # not a terminal, 40 columns: every figure, id and time whole
+    r = runner.invoke(app, ["window", "settlements", "jiang", "--server", server],
+                      env={"COLUMNS": "40"})  # fmt: skip
+    assert r.exit_code == 0 and "…" not in r.output, r.output
+    assert d["settlement_id"] in r.output and d["created_at"] in r.output
+    assert "5,625.20" in r.output
+    r = runner.invoke(app, ["bureau", "policies", "--server", server], env={"COLUMNS": "40"})
+    assert r.exit_code == 0 and "…" not in r.output and "2023-12-31" in r.output, r.output
+    r = runner.invoke(app, ["bureau", "policies", "--server", server, "--json"])
+    assert any(v["effective_from"] == "2023-01-01" for v in json.loads(r.output))
+    runner.invoke(app, ["window", "reverse", "w9-1", "--by-request", "--server", server])
+
+
+def test_reversal_prints_a_reversal_slip(server: str, tmp_path: Path) -> None:
+    bill = tmp_path / "bill.json"
+    bill.write_text(json.dumps(dict(YUBEI_BILL, id="w9-rev")))
+    code, out = win("settle", str(bill), "--request-id", "w9-rev", "--server", server, "--json")
+    assert code == 0, out
+    rec = json.loads(out)
+    r = runner.invoke(app, ["window", "reverse", "w9-rev", "--by-request", "--server", server],
+                      env={"COLUMNS": "40"})  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "冲正" in r.output and "REVERSAL slip" in r.output
+    assert f"takes back settlement {rec['settlement_id']} of {rec['created_at']}" in r.output
+    assert "-5,625.20" in r.output and "-34,790.00" in r.output
+    rows = [x for x in r.output.splitlines() if x.count("│") > 2]
+    window = next(x for x in rows if "window 个人现金支付" in x)
+    assert "-5,625.20" in window and "net self-pay 个人负担 -5,625.20" in window
+    assert all("-" in x.split("│")[5] or not x.split("│")[5].strip() for x in rows), rows
+    assert "gets 5,625.20 back" in r.output
+
+
+def test_trial_on_a_new_person_prints_no_empty_table(server: str, tmp_path: Path) -> None:
+    persons = tmp_path / "persons.json"
+    persons.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "new-9",
+                    "birth_date": "1970-01-01",
+                    "household": "h-new-9",
+                    "tags": ["low_income_edge"],
+                }
+            ]
+        )
+    )
+    r = runner.invoke(app, ["bureau", "import-registry", str(persons), "--server", server])
+    assert r.exit_code == 0, r.output
+    bill = tmp_path / "bill.json"
+    bill.write_text(json.dumps(dict(YUBEI_BILL, id="w9-trial", person_id="new-9")))
+    r = runner.invoke(app, ["window", "pre-settle", str(bill), "--server", server])
+    assert r.exit_code == 0, r.output
+    assert "no accounts yet for 2023" in r.output and "admissions this year: 0" not in r.output
+    assert "Household" not in r.output
+
+
+def test_unreachable_server_exits_5_and_markup_is_not_printed(tmp_path: Path) -> None:
+    bill = tmp_path / "bill.json"
+    bill.write_text(json.dumps(YUBEI_BILL))
+    r = runner.invoke(app, ["window", "pre-settle", str(bill), "--server", "127.0.0.1:9"])
+    assert r.exit_code == 5 and "UNAVAILABLE" in r.output and "127.0.0.1:9" in r.output
+    assert "[red]" not in r.output and "[/" not in r.output
+
+
+def test_default_year_is_the_year_in_shanghai(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    import adapters.grpc.commands as cmd
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[no-untyped-def, override]
+            # 1 January 2024, 01:00 in Beijing: still 31 December 2023 in UTC
+            return datetime(2023, 12, 31, 17, 0, tzinfo=UTC).astimezone(tz)
+
+    monkeypatch.setattr(cmd, "datetime", Clock)
+    assert cmd.this_year() == 2024

@@ -263,7 +263,7 @@ def test_prove_and_check_proof_round_trip(tmp_path: Path) -> None:
     res = runner.invoke(
         cli, ["ledger", "prove", rec.settlement_id, "--db", url, "--out", str(proof)]
     )
-    assert res.exit_code == 2 and "not sealed yet" in res.output
+    assert res.exit_code == 4 and "not sealed yet" in res.output  # exitcodes: conflict
     assert runner.invoke(cli, ["ledger", "seal", "--db", url]).exit_code == 0
     res = runner.invoke(cli, ["ledger", "checkpoint", "--db", url, "--json"])
     cp = json.loads(res.output)
@@ -317,13 +317,13 @@ def test_prove_and_check_proof_round_trip(tmp_path: Path) -> None:
         assert why in json.loads(res.output)["reason"], res.output
 
     # user errors: one line, no traceback
-    for args in (
-        ["ledger", "prove", "nope", "--db", url],
-        ["ledger", "verify", "--db", f"sqlite:///{tmp_path / 'missing.db'}"],
-        ["ledger", "check-proof", str(tmp_path / "missing.json"), "--root", root0],
+    for args, code in (
+        (["ledger", "prove", "nope", "--db", url], 3),  # exitcodes: not found
+        (["ledger", "verify", "--db", f"sqlite:///{tmp_path / 'missing.db'}"], 5),  # unavailable
+        (["ledger", "check-proof", str(tmp_path / "missing.json"), "--root", root0], 1),
     ):
         res = runner.invoke(cli, args)
-        assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+        assert res.exit_code == code and len(res.output.strip().splitlines()) == 1, res.output
         assert "Traceback" not in res.output
 
 

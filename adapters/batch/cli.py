@@ -5,8 +5,9 @@
         [--dask-scheduler ADDR | --dask-local N]
 
 Writes DIR/bills, DIR/layers, DIR/alerts and DIR/closing (Parquet parts, one per chunk; the
-closing accounts can be the --opening of the next run). Exit codes: 0 done, 1 input refused
-(rejected rows without --reject-file, unsorted input, a bad policy table), 2 usage error.
+closing accounts can be the --opening of the next run). Exit codes (the one table,
+adapters/cli/exitcodes.py): 0 done, 1 input refused (a missing file, rejected rows without
+--reject-file, unsorted input, a bad policy table), 2 usage error.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from rich.table import Table
 
 from adapters.batch import io
 from adapters.batch.run import PartResult, Spec, combine, finish, plan, run_dask, run_local
+from adapters.cli.exitcodes import Exit
+from adapters.cli.output import problem_line
 from engine.columnar import Reject
 from engine.errors import PolicyError
 from engine.money import yuan
@@ -126,8 +129,8 @@ def batch(
         raise typer.Exit(2)
     for p in (bills, items, persons, *policy, *([opening] if opening else [])):
         if not p.exists():
-            err.print(f"[red]error:[/red] {p} does not exist")
-            raise typer.Exit(2)
+            problem_line(err, "refused:", f"{p} does not exist")
+            raise typer.Exit(Exit.REFUSED)
     try:
         load_policies(*policy)
     except PolicyError as e:
@@ -143,7 +146,7 @@ def batch(
     try:
         parts, nb, _ni = plan(spec, chunk_bills)
     except io.InputFileError as e:
-        err.print(f"[red]refused:[/red] {e}", highlight=False, markup=False)
+        problem_line(err, "refused:", str(e))
         raise typer.Exit(1) from None
     if opening is not None:
         from adapters.batch.run import _opening, _policies
@@ -152,7 +155,7 @@ def batch(
         try:
             bad = check_opening(_opening(str(opening)), _policies(spec.policy)[1])
         except io.InputFileError as e:
-            err.print(f"[red]refused:[/red] {opening}: {e}", highlight=False, markup=False)
+            problem_line(err, "refused:", f"{opening}: {e}")
             raise typer.Exit(1) from None
         if bad:
             err.print(f"[red]refused:[/red] {len(bad)} bad opening row(s):")
@@ -179,7 +182,7 @@ def batch(
                 bar.advance(task, r.n_bills)
         except io.InputFileError as e:
             finish(spec, ok=False)
-            err.print(f"[red]refused:[/red] {e}", highlight=False, markup=False)
+            problem_line(err, "refused:", str(e))
             raise typer.Exit(1) from None
     rejects = sorted(
         (x for r in results for x in r.rejects), key=lambda x: (x.file, x.row, x.field)

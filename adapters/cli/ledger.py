@@ -7,8 +7,10 @@
     onestop ledger headers --after HEIGHT --out later.json    # headers up to the newest block
     onestop ledger check-proof proof.json --root HASH [--headers later.json]   # offline
 
-Exit codes: 0 done (intact, valid), 1 damaged ledger or invalid proof, 2 a user error (one
-line: a missing file, an unknown settlement, a store that cannot be opened).
+Exit codes (the one table, adapters/cli/exitcodes.py): 0 done (intact, valid), 1 damaged
+ledger, invalid proof, or a file that cannot be read or written, 2 usage (memory:// holds no
+ledger), 3 an unknown settlement or no block yet, 4 the event is not sealed yet, 5 a store that
+cannot be opened. Every error is one line.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from typing import Annotated, Any, NoReturn, cast
 import typer
 
 from adapters.bootstrap import DEFAULT_DB
+from adapters.cli.exitcodes import Exit
 from engine import ledger as L
-from engine.errors import OnestopError
+from engine.errors import Conflict, NotFound, OnestopError
 from engine.service.ledger import LedgerService
 
 ledger_app = typer.Typer(
@@ -42,15 +45,17 @@ def _say(text: str, err: bool = False) -> None:
     print(text, file=sys.stderr if err else sys.stdout, flush=True)
 
 
-def _user_error(msg: str) -> NoReturn:
+def _user_error(msg: str, code: Exit = Exit.REFUSED) -> NoReturn:
     _say(f"error: {msg}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 @contextmanager
 def _ledger(db: str) -> Iterator[LedgerService]:
     if db.startswith("memory:"):
-        _user_error("memory:// holds no ledger between runs; give the server's --db URL")
+        _user_error(
+            "memory:// holds no ledger between runs; give the server's --db URL", Exit.USAGE
+        )
     import sqlalchemy as sa
 
     from adapters.store.sql import SqlStore
@@ -58,18 +63,25 @@ def _ledger(db: str) -> Iterator[LedgerService]:
     if db.startswith("sqlite:///"):
         path = Path(db[len("sqlite:///") :].split("?")[0])
         if not path.is_file():
-            _user_error(f"no database at {path} (give the server's --db URL)")
+            _user_error(f"no database at {path} (give the server's --db URL)", Exit.UNAVAILABLE)
     try:  # not migrated here: the ledger commands change no schema
         store = SqlStore(db, migrate=False)
     except Exception as e:  # a bad URL, a missing driver
-        _user_error(f"cannot open the store {db!r}: {str(e).splitlines()[0]}")
+        _user_error(f"cannot open the store {db!r}: {str(e).splitlines()[0]}", Exit.UNAVAILABLE)
     try:
         yield LedgerService(cast(Any, store.uow))
     except OnestopError as e:
-        _user_error(str(e))
+        code = (
+            Exit.NOT_FOUND if isinstance(e, NotFound)
+            else Exit.CONFLICT if isinstance(e, Conflict) else Exit.REFUSED
+        )  # fmt: skip
+        _user_error(str(e), code)
     except sa.exc.SQLAlchemyError as e:  # unreachable, or a database without the ledger
         first = str(getattr(e, "orig", None) or e).splitlines()[0]
-        _user_error(f"store {store!r}: {first} (is it an onestop store, migrated by serve?)")
+        _user_error(
+            f"store {store!r}: {first} (is it an onestop store, migrated by serve?)",
+            Exit.UNAVAILABLE,
+        )
     finally:
         store.dispose()
 
@@ -126,7 +138,7 @@ def checkpoint(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
     with _ledger(db) as svc:
         head = svc.checkpoint()
     if head is None:
-        _user_error("no block sealed yet (onestop ledger seal)")
+        _user_error("no block sealed yet (onestop ledger seal)", Exit.NOT_FOUND)
     h = head.header
     if as_json:
         _say(json.dumps({

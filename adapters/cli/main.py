@@ -1,7 +1,12 @@
 """``onestop``: settle bills, check policy tables, run the server, batch runs.
 
-Exit codes: 0 done, 1 the input or a policy table was refused (every problem is printed),
-2 usage error.
+Exit codes: one table for every command (adapters/cli/exitcodes.py, printed by ``--help``):
+0 done, 1 refused (every problem is printed), 2 usage, 3 not found, 4 conflict,
+5 server or store unavailable, 6 denied, 7 server error.
+
+Output that is not a terminal is plain and whole (adapters/cli/output.py); ``--json`` prints
+money in integer fen. ``settle --json`` is always a list, one object per bill, in the order
+the bills were given.
 """
 
 from __future__ import annotations
@@ -9,86 +14,114 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from adapters.cli.exitcodes import Exit, help_epilog
 from adapters.cli.files import opening_to_json, read_bills, read_opening
-from adapters.cli.slip import print_slip
+from adapters.cli.output import console, new_table, print_json, problem_line, show, text
+from adapters.cli.slip import accounts_after_each, explanation_json, print_slip
 from engine.batch import reference_batch, settle_batch
-from engine.compare import compare
+from engine.compare import Comparison, by_fund
 from engine.errors import InputError, OnestopError, PolicyError
-from engine.explain import explain
 from engine.money import yuan
 from engine.policy.load import load_policies, policy_files
+
+EPILOG = help_epilog()
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="onestop: one-stop discharge settlement, to the fen.",
+    epilog=EPILOG,
 )
-policy_app = typer.Typer(no_args_is_help=True, help="Policy tables: check them, try them.")
+policy_app = typer.Typer(
+    no_args_is_help=True, help="Policy tables: check them, try them.", epilog=EPILOG
+)
 app.add_typer(policy_app, name="policy")
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 
 
-def _fail(e: OnestopError) -> None:
+class Engine(StrEnum):
+    kernel = "kernel"
+    reference = "reference"
+
+
+def _fail(e: OnestopError, what: str = "") -> NoReturn:
+    """Print every problem (as text, never markup) and exit 1 (refused)."""
+    pre = f"{what}: " if what else ""
     if isinstance(e, InputError):
-        err.print(f"[red]refused:[/red] {len(e.problems)} problem(s)")
+        problem_line(err, "refused:", f"{pre}{len(e.problems)} problem(s)")
         for p in e.problems:
-            err.print(f"  {p}", highlight=False, markup=False)
+            err.print(text(f"  {p}"))
     elif isinstance(e, PolicyError):
-        err.print(f"[red]policy refused:[/red] {len(e.problems)} problem(s)")
+        problem_line(err, "policy refused:", f"{pre}{len(e.problems)} problem(s)")
         for p in e.problems:
-            err.print(f"  {p}", highlight=False, markup=False)
+            err.print(text(f"  {p}"))
     else:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
-    raise typer.Exit(1)
+        problem_line(err, "error:", f"{pre}{e}")
+    raise typer.Exit(Exit.REFUSED)
 
 
-@app.command()
+Bills = Annotated[
+    list[Path],
+    typer.Argument(metavar="BILL.json...", help="Bill JSON files (one bill or a list each)."),
+]
+PolicyOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        metavar="PATH",
+        help="Policy table file or directory, repeatable (default: policies/).",
+    ),
+]
+
+
+@app.command(epilog=EPILOG)
 def settle(
-    bills: Annotated[list[Path], typer.Argument(help="Bill JSON files (one bill or a list each)")],
-    policy: Annotated[
-        list[Path] | None, typer.Option(help="Policy table file or directory [policies/]")
-    ] = None,
+    bills: Bills,
+    policy: PolicyOpt = None,
     accounts: Annotated[
-        Path | None, typer.Option(help="Opening year-to-date accounts (JSON)")
+        Path | None, typer.Option(metavar="FILE", help="Opening year-to-date accounts (JSON).")
     ] = None,
-    accounts_out: Annotated[Path | None, typer.Option(help="Write the accounts after")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the slip")] = False,
+    accounts_out: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Write the accounts after (JSON).")
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print JSON instead of the slip: always a list, one settlement per bill in "
+            "the order given, each with its explanation (money in fen).",
+        ),
+    ] = False,
     engine: Annotated[
-        str, typer.Option(help="kernel (fast) or reference (plain rules)")
-    ] = "kernel",
+        Engine, typer.Option(help="kernel (fast) or reference (the plain rules).")
+    ] = Engine.kernel,
 ) -> None:
     """Settle bills (in settlement order, from the opening accounts) and print the slip."""
     policy = policy or [Path("policies")]
-    if engine not in ("kernel", "reference"):
-        raise typer.BadParameter(f"{engine!r}: use kernel or reference", param_hint="--engine")
     try:
         policies = load_policies(*policy)
         bill_list = read_bills(bills)
         opening = read_opening(accounts)
-        run = settle_batch if engine == "kernel" else reference_batch
+        run = settle_batch if engine is Engine.kernel else reference_batch
         result = run(bill_list, policies, opening)
     except OnestopError as e:
         _fail(e)
-        return
     closing = result.closing
     if accounts_out is not None:
         accounts_out.write_text(json.dumps(opening_to_json(closing), indent=2) + "\n")
     if as_json:
         docs = []
         for s, b in zip(result.settlements, bill_list, strict=True):
-            table = policies.table_for(b.region, b.discharge_date)
             d = s.to_dict()
-            d["explanation"] = [{"en": x.en, "zh": x.zh} for x in explain(s, table)]
+            d["explanation"] = explanation_json(s, policies.table_for(b.region, b.discharge_date))
             docs.append(d)
-        print(json.dumps(docs if len(docs) > 1 else docs[0], indent=2, ensure_ascii=False))
+        print_json(docs)
         return
     order = sorted(
         range(len(bill_list)),
@@ -97,98 +130,146 @@ def settle(
             bill_list[i].hospital,
         ),
     )  # fmt: skip
+    after = accounts_after_each(bill_list, result.settlements, opening)
     for i in order:
         s, b = result.settlements[i], bill_list[i]
-        print_slip(
-            out,
-            s,
-            policies.table_for(b.region, b.discharge_date),
-            closing.person_year(s.person_id, s.year),
-            closing.household_year(s.household, s.year),
-        )
+        person, household = after[i]
+        print_slip(out, s, policies.table_for(b.region, b.discharge_date), person, household)
 
 
-@policy_app.command("check")
+@policy_app.command("check", epilog=EPILOG)
 def policy_check(
-    paths: Annotated[list[Path], typer.Argument(help="Policy files or directories")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH...", help="Policy files or directories.")
+    ],
 ) -> None:
     """Validate policy tables; print every problem found (file:line, path, reason)."""
     try:
         ps = load_policies(*paths)
     except PolicyError as e:
         _fail(e)
-        return
-    t = Table(title=f"{len(ps.tables)} policy table(s) OK")
-    for col in ("region", "name", "in force", "layers"):
-        t.add_column(col)
+    t = new_table(f"{len(ps.tables)} policy table(s) OK", ["region", "name", "in force", "layers"])
     for table in ps.tables:
         t.add_row(
-            table.region.code,
-            table.region.name,
-            table.label.split(" ", 1)[1],
-            ", ".join(f"{la.id} ({la.kind})" for la in table.layers),
+            text(table.region.code),
+            text(table.region.name),
+            text(table.label.split(" ", 1)[1]),
+            text(", ".join(f"{la.id} ({la.kind})" for la in table.layers)),
         )
-    out.print(t)
-    out.print(
-        f"files: {', '.join(str(f) for p in paths for f in policy_files(p))}", highlight=False
-    )
+    show(out, t)
+    out.print(text(f"files: {', '.join(str(f) for p in paths for f in policy_files(p))}"))
 
 
-@policy_app.command("whatif")
-def policy_whatif(
-    bills: Annotated[list[Path], typer.Argument(help="Bill JSON files to settle under both")],
-    candidate: Annotated[list[Path], typer.Option(help="The candidate tables (file or dir)")],
-    base: Annotated[list[Path] | None, typer.Option(help="The tables in force [policies/]")] = None,
-    accounts: Annotated[Path | None, typer.Option(help="Opening accounts (JSON)")] = None,
-) -> None:
-    """What-if: settle the same bills under the tables in force and under candidate tables;
-    print the totals per fund and every bill whose figures change."""
-    try:
-        cmp = compare(
-            read_bills(bills),
-            load_policies(*(base or [Path("policies")])),
-            load_policies(*candidate),
-            read_opening(accounts),
-        )
-    except OnestopError as e:
-        _fail(e)
-        return
-    t = Table(title=f"What-if over {len(cmp.base)} bill(s): per fund")
-    for col in (
-        "fund",
-        "layers",
-        "bills base",
-        "amount base",
-        "bills cand.",
-        "amount cand.",
-        "change",
-    ):
-        t.add_column(col, justify="left" if col in ("fund", "layers") else "right")
+def _whatif_json(cmp: Comparison) -> dict[str, Any]:
+    funds = []
     for f in sorted(set(cmp.base_funds) | set(cmp.candidate_funds)):
         a, b = cmp.base_funds.get(f), cmp.candidate_funds.get(f)
-        ids = sorted(set(a.layer_ids if a else ()) | set(b.layer_ids if b else ()))
         aa, ba = (a.amount if a else 0), (b.amount if b else 0)
+        funds.append({
+            "fund_code": f,
+            "layers": sorted(set(a.layer_ids if a else ()) | set(b.layer_ids if b else ())),
+            "bills_base": a.bills if a else 0, "amount_base": aa,
+            "bills_candidate": b.bills if b else 0, "amount_candidate": ba,
+            "change": ba - aa,
+        })  # fmt: skip
+    totals = {}
+    for label, i in (("funds", 0), ("window_pay", 1), ("net_selfpay", 2)):
+        x, y = cmp.totals("base")[i], cmp.totals("candidate")[i]
+        totals[label] = {"base": x, "candidate": y, "change": y - x}
+    return {
+        "bills": len(cmp.base),
+        "funds": funds,
+        "totals": totals,
+        "changed": [
+            {
+                "hospital": a.hospital, "bill_id": a.bill_id,
+                "window_pay": {"base": a.window_pay, "candidate": b.window_pay},
+                "net_selfpay": {"base": a.net_selfpay, "candidate": b.net_selfpay},
+                "layers": {
+                    "base": {r.layer_id: r.pay for r in a.layers},
+                    "candidate": {r.layer_id: r.pay for r in b.layers},
+                },
+            }
+            for a, b in cmp.changed
+        ],
+    }  # fmt: skip
+
+
+@policy_app.command("whatif", epilog=EPILOG)
+def policy_whatif(
+    bills: Annotated[
+        list[Path],
+        typer.Argument(metavar="BILL.json...", help="Bill JSON files to settle under both."),
+    ],
+    candidate: Annotated[
+        list[Path],
+        typer.Option(metavar="PATH", help="The candidate tables (file or dir), repeatable."),
+    ],
+    base: Annotated[
+        list[Path] | None,
+        typer.Option(metavar="PATH", help="The tables in force (default: policies/)."),
+    ] = None,
+    accounts: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Opening accounts (JSON).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (money in fen), every changed bill.")
+    ] = False,
+) -> None:
+    """What-if: settle the same bills under the tables in force and under candidate tables;
+    print the totals per fund and every bill whose figures change. A refusal says whether
+    the base or the candidate tables failed."""
+    try:
+        bill_list = read_bills(bills)
+        opening = read_opening(accounts)
+    except OnestopError as e:
+        _fail(e)
+    settled = []
+    for which, paths in (
+        ("base tables", base or [Path("policies")]),
+        ("candidate tables", candidate),
+    ):
+        where = f"{which} ({', '.join(str(p) for p in paths)})"
+        try:
+            settled.append(settle_batch(bill_list, load_policies(*paths), opening).settlements)
+        except OnestopError as e:
+            _fail(e, where)
+    a, b = settled
+    cmp = Comparison(a, b, by_fund(a), by_fund(b))
+    if as_json:
+        print_json(_whatif_json(cmp))
+        return
+    t = new_table(
+        f"What-if over {len(cmp.base)} bill(s): per fund (yuan)",
+        [("fund", "left"), ("layers", "left"), ("bills base", "right"), ("amount base", "right"),
+         ("bills cand.", "right"), ("amount cand.", "right"), ("change", "right")],
+    )  # fmt: skip
+    for f in sorted(set(cmp.base_funds) | set(cmp.candidate_funds)):
+        fa, fb = cmp.base_funds.get(f), cmp.candidate_funds.get(f)
+        ids = sorted(set(fa.layer_ids if fa else ()) | set(fb.layer_ids if fb else ()))
+        aa, ba = (fa.amount if fa else 0), (fb.amount if fb else 0)
         t.add_row(
-            f,
-            ", ".join(ids),
-            str(a.bills if a else 0),
+            text(f),
+            text(", ".join(ids)),
+            str(fa.bills if fa else 0),
             yuan(aa),
-            str(b.bills if b else 0),
+            str(fb.bills if fb else 0),
             yuan(ba),
             yuan(ba - aa),
         )
     for label, i in (("funds total", 0), ("patients at the window", 1), ("patients net", 2)):
         x, y = cmp.totals("base")[i], cmp.totals("candidate")[i]
         t.add_row(label, "", "", yuan(x), "", yuan(y), yuan(y - x))
-    out.print(t)
+    show(out, t)
     changed = cmp.changed
     out.print(f"{len(changed)} bill(s) change")
-    for a, b in changed[:50]:
-        out.print(
-            f"  {a.hospital}/{a.bill_id}: window {yuan(a.window_pay)} -> {yuan(b.window_pay)}, "
-            f"net {yuan(a.net_selfpay)} -> {yuan(b.net_selfpay)}",
-            highlight=False,
-        )
+    for sa, sb in changed[:50]:
+        out.print(text(
+            f"  {sa.hospital}/{sa.bill_id}: window {yuan(sa.window_pay)} -> "
+            f"{yuan(sb.window_pay)}, net {yuan(sa.net_selfpay)} -> {yuan(sb.net_selfpay)}"
+        ))  # fmt: skip
+    if len(changed) > 50:
+        out.print(f"  ... and {len(changed) - 50} more (--json lists every one)")
 
 
 def _mount() -> None:
@@ -206,7 +287,7 @@ def _mount() -> None:
         except (ImportError, AttributeError):
             continue
         if kind == "command":
-            app.command(name)(obj)
+            app.command(name, epilog=EPILOG)(obj)
         else:
             app.add_typer(obj, name=name)
 

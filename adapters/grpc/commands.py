@@ -13,36 +13,35 @@ import json
 import logging
 import sys
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import grpc
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
-from adapters.cli.slip import accounts_table, print_slip
+from adapters.cli.exitcodes import Exit, for_status, help_epilog
+from adapters.cli.output import console, new_table, print_json, problem_line, show, text
+from adapters.cli.slip import Reversal, explanation_json, print_accounts, print_slip
 from adapters.grpc.client import DEFAULT_SERVER, Client, read_bill
 from adapters.grpc.convert import settlement_from_pb, theirs_from_json, year_accounts_from_pb
 from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.limits import DEFAULT as DEFAULT_LIMITS
 from adapters.grpc.limits import MIB, Limits
+from engine.reconcile import local_date
 
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
+EPILOG = help_epilog()
 
-#: exit codes of the window client by gRPC status (0 = ok)
-EXIT = {
-    grpc.StatusCode.INVALID_ARGUMENT: 2,
-    grpc.StatusCode.NOT_FOUND: 3,
-    grpc.StatusCode.ALREADY_EXISTS: 4,
-    grpc.StatusCode.UNAVAILABLE: 5,
-    grpc.StatusCode.UNAUTHENTICATED: 6,
-    grpc.StatusCode.PERMISSION_DENIED: 7,
-}
+
+def this_year() -> int:
+    """The current accounting year in the region's time zone (Asia/Shanghai, UTC+8): from
+    00:00 to 08:00 Beijing time on 1 January it is already the new year, while UTC is not."""
+    return local_date(datetime.now(UTC)).year
 
 
 def serve(
@@ -194,6 +193,7 @@ def serve(
 window_app = typer.Typer(
     help="Window client: settle, trial, reverse and look up accounts on a running server.",
     no_args_is_help=True,
+    epilog=EPILOG,
 )
 
 ServerOpt = Annotated[str, typer.Option("--server", help="host:port of the server.")]
@@ -225,28 +225,43 @@ def _client(server: str, ca: Path | None, cert: Path | None, key: Path | None) -
     return Client(server, ca=ca, cert=cert, key=key)
 
 
-def _fail(e: grpc.RpcError) -> None:
+def _fail(e: grpc.RpcError, server: str = "") -> NoReturn:
+    """Print the refusal once (the problems of its BadRequest, else its message) and exit with
+    the code of the table (adapters/cli/exitcodes.py)."""
     code = e.code()  # type: ignore[attr-defined]
-    err.print(f"[red]refused: {code.name}[/red] {e.details()}", highlight=False)  # type: ignore[attr-defined]
-    for f, d in bad_request(e):
-        err.print(f"  {f}: {d}", highlight=False)
-    if code == grpc.StatusCode.UNAVAILABLE:
+    details = e.details() or ""  # type: ignore[attr-defined]
+    fields = bad_request(e)
+    exit_code = for_status(code.name)
+    if exit_code is Exit.UNAVAILABLE:
+        where = f" {server}" if server else ""
+        problem_line(err, f"unavailable: {code.name}", f"server{where} not reachable: {details}")
         err.print(
-            "  (a server that requires client certificates closes the connection of a client "
-            "without one, or with one its client CA did not sign: check --ca, --cert, --key)",
-            highlight=False,
+            text(
+                "  (a server that requires client certificates closes the connection of a "
+                "client without one, or with one its client CA did not sign: check --ca, "
+                "--cert, --key)"
+            )
         )
-    raise typer.Exit(EXIT.get(code, 1))
+    elif fields:
+        n = sum(1 for f, _ in fields if f != "(more)")
+        problem_line(err, f"refused: {code.name}", f"{n} problem(s)")
+        for f, d in fields:
+            err.print(text(f"  {d}" if f == "(more)" else f"  {f}: {d}"))
+    else:
+        problem_line(err, f"refused: {code.name}", details)
+    raise typer.Exit(exit_code)
 
 
 def _record_json(rec: pb.SettlementRecord, replay: bool | None = None) -> dict[str, Any]:
+    s = settlement_from_pb(rec.result)
     d: dict[str, Any] = {
         "settlement_id": rec.settlement_id,
         "request_id": rec.request_id,
         "status": rec.status,
         "created_at": rec.created_at,
         "reversed_at": rec.reversed_at or None,
-        "result": settlement_from_pb(rec.result).to_dict(),
+        "result": s.to_dict(),
+        "explanation": explanation_json(s),
     }
     if replay is not None:
         d["replay"] = replay
@@ -260,7 +275,14 @@ def _accounts(c: Client, person_id: str, year: int) -> pb.GetAccountsResponse | 
         return None
 
 
-def _show(c: Client, result: pb.SettlementResult, header: str, as_json: bool, extra: Any) -> None:
+def _show(
+    c: Client,
+    result: pb.SettlementResult,
+    header: str,
+    as_json: bool,
+    extra: Any,
+    reversal: Reversal | None = None,
+) -> None:
     acc = _accounts(c, result.person_id, result.year)
     if as_json:
         d = dict(extra)
@@ -269,19 +291,20 @@ def _show(c: Client, result: pb.SettlementResult, header: str, as_json: bool, ex
                 "person": year_accounts_from_pb(acc.person).to_dict(),
                 "household": year_accounts_from_pb(acc.household_accounts).to_dict(),
             }
-        out.print_json(json.dumps(d, ensure_ascii=False))
+        print_json(d)
         return
-    out.print(header, highlight=False)
+    out.print(text(header))
     print_slip(
         out,
         settlement_from_pb(result),
         None,
         year_accounts_from_pb(acc.person) if acc else None,
         year_accounts_from_pb(acc.household_accounts) if acc else None,
+        reversal=reversal,
     )
 
 
-@window_app.command("settle")
+@window_app.command("settle", epilog=EPILOG)
 def window_settle(
     bill: Annotated[Path, typer.Argument(help="Bill JSON (person by person_id or person.id).")],
     request_id: Annotated[
@@ -299,16 +322,15 @@ def window_settle(
         try:
             r = c.settle(read_bill(bill), rid)
         except grpc.RpcError as e:
-            _fail(e)
-            return
+            _fail(e, server)
         rec = r.settlement
         head = f"settlement {rec.settlement_id} (request {rec.request_id})" + (
-            " [yellow]replay: already settled, nothing paid again[/yellow]" if r.replay else ""
+            " replay: already settled, nothing paid again" if r.replay else ""
         )
         _show(c, rec.result, head, as_json, _record_json(rec, r.replay))
 
 
-@window_app.command("pre-settle")
+@window_app.command("pre-settle", epilog=EPILOG)
 def window_pre_settle(
     bill: Annotated[Path, typer.Argument(help="Bill JSON.")],
     server: ServerOpt = DEFAULT_SERVER,
@@ -322,13 +344,15 @@ def window_pre_settle(
         try:
             r = c.pre_settle(read_bill(bill))
         except grpc.RpcError as e:
-            _fail(e)
-            return
+            _fail(e, server)
         s = settlement_from_pb(r.result)
-        _show(c, r.result, "trial settlement (nothing stored)", as_json, {"result": s.to_dict()})
+        _show(
+            c, r.result, "trial settlement (nothing stored; the accounts are as they stand)",
+            as_json, {"result": s.to_dict(), "explanation": explanation_json(s)},
+        )  # fmt: skip
 
 
-@window_app.command("reverse")
+@window_app.command("reverse", epilog=EPILOG)
 def window_reverse(
     target: Annotated[str, typer.Argument(help="Settlement id (or request id with --by-request).")],
     by_request: Annotated[
@@ -345,19 +369,24 @@ def window_reverse(
         try:
             r = c.reverse(request_id=target) if by_request else c.reverse(settlement_id=target)
         except grpc.RpcError as e:
-            _fail(e)
-            return
+            _fail(e, server)
         rec = r.settlement
-        head = f"settlement {rec.settlement_id} reversed" + (
-            " [yellow](it already was: nothing moved)[/yellow]" if r.replay else ""
+        head = f"settlement {rec.settlement_id} reversed (冲正)" + (
+            " (it already was: nothing moved)" if r.replay else ""
         )
-        _show(c, rec.result, head, as_json, _record_json(rec, r.replay))
+        _show(
+            c, rec.result, head, as_json, _record_json(rec, r.replay),
+            reversal=Reversal(rec.settlement_id, rec.created_at, rec.reversed_at),
+        )  # fmt: skip
 
 
-@window_app.command("accounts")
+@window_app.command("accounts", epilog=EPILOG)
 def window_accounts(
     person: Annotated[str, typer.Argument(help="Person id.")],
-    year: Annotated[int | None, typer.Option(help="Accounting year (default: this year).")] = None,
+    year: Annotated[
+        int | None,
+        typer.Option(help="Accounting year (default: this year in Asia/Shanghai, UTC+8)."),
+    ] = None,
     server: ServerOpt = DEFAULT_SERVER,
     ca: CaOpt = None,
     cert: CertOpt = None,
@@ -367,29 +396,25 @@ def window_accounts(
     """A person's and household's year-to-date accounts."""
     with _client(server, ca, cert, key) as c:
         try:
-            a = c.accounts(person, year)
+            a = c.accounts(person, year if year is not None else this_year())
         except grpc.RpcError as e:
-            _fail(e)
-            return
+            _fail(e, server)
     pa, ha = year_accounts_from_pb(a.person), year_accounts_from_pb(a.household_accounts)
     if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "person_id": a.person_id,
-                    "household": a.household,
-                    "year": a.year,
-                    "person": pa.to_dict(),
-                    "household_accounts": ha.to_dict(),
-                }
-            )
+        print_json(
+            {
+                "person_id": a.person_id,
+                "household": a.household,
+                "year": a.year,
+                "person": pa.to_dict(),
+                "household_accounts": ha.to_dict(),
+            }
         )
         return
-    out.print(accounts_table(f"Year-to-date {a.year}: person {a.person_id}", pa))
-    out.print(accounts_table(f"Household {a.household} {a.year}", ha))
+    print_accounts(out, a.year, a.person_id, pa, a.household, ha)
 
 
-@window_app.command("settlements")
+@window_app.command("settlements", epilog=EPILOG)
 def window_settlements(
     person: Annotated[str, typer.Argument(help="Person id.")],
     year: Annotated[int | None, typer.Option(help="Accounting year (default: every year).")] = None,
@@ -404,28 +429,34 @@ def window_settlements(
         try:
             recs = c.list(person, year)
         except grpc.RpcError as e:
-            _fail(e)
-            return
+            _fail(e, server)
     if as_json:
-        out.print_json(json.dumps([_record_json(r) for r in recs], ensure_ascii=False))
+        print_json([_record_json(r) for r in recs])
         return
-    t = Table(title=f"Settlements of {person}" + (f" in {year}" if year else ""))
-    for col in ("settlement", "request", "bill", "status", "stored", "window pay", "funds"):
-        t.add_column(col)
+    if not recs:
+        out.print(text(f"no settlements of {person}" + (f" in {year}" if year else "")))
+        return
+    t = new_table(
+        f"Settlements of {person}" + (f" in {year}" if year else ""),
+        ["settlement", "request", "bill", "status", "stored (UTC)", ("window pay", "right"),
+         ("funds", "right")],  # type: ignore[list-item]
+    )  # fmt: skip
     for r in recs:
-        t.add_row(r.settlement_id, r.request_id, r.result.bill_id, r.status, r.created_at,
-                  f"{r.result.window_pay / 100:,.2f}", f"{r.result.funds_total / 100:,.2f}")  # fmt: skip
-    out.print(t)
+        t.add_row(text(r.settlement_id), text(r.request_id), text(r.result.bill_id),
+                  text(r.status), text(r.created_at), money(r.result.window_pay),
+                  money(r.result.funds_total))  # fmt: skip
+    show(out, t)
 
 
 bureau_app = typer.Typer(
     help="County bureau client: put policy tables, list versions, import the person registry, "
     "reconcile with hospitals (3201/3202) and fund totals, on a running server.",
     no_args_is_help=True,
+    epilog=EPILOG,
 )
 
 
-@bureau_app.command("put-policy")
+@bureau_app.command("put-policy", epilog=EPILOG)
 def bureau_put_policy(
     files: Annotated[list[Path], typer.Argument(help="Policy table YAML files.")],
     server: ServerOpt = DEFAULT_SERVER,
@@ -440,40 +471,51 @@ def bureau_put_policy(
             try:
                 v = c.put_policy(f.read_text(encoding="utf-8"), str(f))
             except grpc.RpcError as e:
-                _fail(e)
-                return
+                _fail(e, server)
             end = v.effective_to or "open"
-            out.print(f"{f}: version {v.version}, region {v.region} {v.region_name}, "
-                      f"{v.effective_from}..{end}, layers {', '.join(v.layer_ids)}",
-                      highlight=False)  # fmt: skip
+            out.print(text(f"{f}: version {v.version}, region {v.region} {v.region_name}, "
+                           f"{v.effective_from}..{end}, layers {', '.join(v.layer_ids)}"))  # fmt: skip
 
 
-@bureau_app.command("policies")
+@bureau_app.command("policies", epilog=EPILOG)
 def bureau_policies(
     region: Annotated[str, typer.Option(help="Only this region.")] = "",
     server: ServerOpt = DEFAULT_SERVER,
     ca: CaOpt = None,
     cert: CertOpt = None,
     key: KeyOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every stored version, oldest first, and whether it settles bills now."""
     with _client(server, ca, cert, key) as c:
         try:
             r = c.admin.ListPolicies(pb.ListPoliciesRequest(region=region), timeout=c.timeout)
         except grpc.RpcError as e:
-            _fail(e)
-            return
-    t = Table(title="Policy table versions")
-    for col in ("version", "region", "in force from", "to", "source", "stored", "settles now"):
-        t.add_column(col)
+            _fail(e, server)
+    if as_json:
+        print_json([
+            {"version": v.version, "region": v.region, "region_name": v.region_name,
+             "effective_from": v.effective_from, "effective_to": v.effective_to or None,
+             "source_name": v.source_name, "created_at": v.created_at,
+             "in_force": v.in_force, "layer_ids": list(v.layer_ids)}
+            for v in r.versions
+        ])  # fmt: skip
+        return
+    if not r.versions:
+        out.print(text("no policy table stored" + (f" for region {region}" if region else "")))
+        return
+    t = new_table(
+        "Policy table versions",
+        ["version", "region", "in force from", "to", "source", "stored (UTC)", "settles now"],
+    )
     for v in r.versions:
-        t.add_row(str(v.version), f"{v.region} {v.region_name}", v.effective_from,
-                  v.effective_to or "open", v.source_name, v.created_at,
+        t.add_row(text(v.version), text(f"{v.region} {v.region_name}"), text(v.effective_from),
+                  text(v.effective_to or "open"), text(v.source_name), text(v.created_at),
                   "yes" if v.in_force else "superseded")  # fmt: skip
-    out.print(t)
+    show(out, t)
 
 
-@bureau_app.command("import-registry")
+@bureau_app.command("import-registry", epilog=EPILOG)
 def bureau_import_registry(
     file: Annotated[
         Path, typer.Argument(help="JSON list of persons (id, birth_date, household, tags).")
@@ -487,18 +529,24 @@ def bureau_import_registry(
     try:
         persons = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
-        err.print(f"[red]refused:[/red] {file}: {e}", highlight=False)
-        raise typer.Exit(2) from None
+        problem_line(err, "refused:", f"{file}: {e}")
+        raise typer.Exit(Exit.REFUSED) from None
     with _client(server, ca, cert, key) as c:
         try:
             n = c.import_registry(persons)
         except grpc.RpcError as e:
-            _fail(e)
-            return
-    out.print(f"{n} person(s) imported from {file}", highlight=False)
+            _fail(e, server)
+    out.print(text(f"{n} person(s) imported from {file}"))
 
 
 # --------------------------------------------------------------------------- reconciliation
+
+
+def money(fen: int) -> str:
+    """Yuan with thousands separators, exact (integer arithmetic)."""
+    from engine.money import yuan as grouped
+
+    return grouped(fen)
 
 
 def yuan(fen: int) -> str:
@@ -629,7 +677,7 @@ ToOpt = Annotated[
 ]
 
 
-@bureau_app.command("reconcile")
+@bureau_app.command("reconcile", epilog=EPILOG)
 def bureau_reconcile(
     hospital: Annotated[str, typer.Option(help="Hospital code (NHSA fixmedins_code).")],
     from_date: FromOpt,
@@ -643,6 +691,9 @@ def bureau_reconcile(
         ),
     ] = None,
     server: ServerOpt = DEFAULT_SERVER,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (fen).")] = False,
 ) -> None:
     """Reconcile a hospital's settlements over a range of settlement dates (NHSA 3201 totals,
@@ -654,15 +705,14 @@ def bureau_reconcile(
                 json.loads(theirs.read_text(encoding="utf-8"))
             )
         except (OSError, ValueError) as e:
-            err.print(f"[red]refused:[/red] {theirs}: {e}", highlight=False)
-            raise typer.Exit(2) from None
-    with Client(server) as c:
+            problem_line(err, "refused:", f"{theirs}: {e}")
+            raise typer.Exit(Exit.REFUSED) from None
+    with _client(server, ca, cert, key) as c:
         try:
             r = c.reconcile(hospital, from_date, to_date, their_totals, their_list)
         except grpc.RpcError as e:
-            _fail(e)
-            return
-    code = 1 if r.compared and not r.match else 0
+            _fail(e, server)
+    code = Exit.REFUSED if r.compared and not r.match else Exit.OK
     if as_json:
         typer.echo(json.dumps(reconcile_json(r), ensure_ascii=False, indent=2))
         raise typer.Exit(code)
@@ -748,7 +798,7 @@ def _totals_table(rows: Any) -> Any:
     )
 
 
-@bureau_app.command("totals")
+@bureau_app.command("totals", epilog=EPILOG)
 def bureau_totals(
     region: Annotated[str, typer.Option(help="Region code.")],
     from_date: FromOpt,
@@ -762,18 +812,20 @@ def bureau_totals(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows (fen).")] = False,
     server: ServerOpt = DEFAULT_SERVER,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Totals per day, hospital and fund of a region (settlement dates in Asia/Shanghai,
     reversals netted on their own date): the bureau's monthly settlement with its hospitals."""
     if sum(x is not None and x is not False for x in (csv_file, parquet_file, as_json)) > 1:
-        err.print("[red]refused:[/red] give one of --csv, --parquet, --json", highlight=False)
-        raise typer.Exit(2)
-    with Client(server) as c:
+        problem_line(err, "usage:", "give one of --csv, --parquet, --json")
+        raise typer.Exit(Exit.USAGE)
+    with _client(server, ca, cert, key) as c:
         try:
             r = c.daily_totals(region, from_date, to_date, hospital)
         except grpc.RpcError as e:
-            _fail(e)
-            return
+            _fail(e, server)
     if as_json:
         typer.echo(
             json.dumps(
@@ -824,8 +876,8 @@ def bureau_totals(
     )
 
 
-app = typer.Typer(help="onestop gRPC adapter (standalone).", no_args_is_help=True)
-app.command("serve")(serve)
+app = typer.Typer(help="onestop gRPC adapter (standalone).", no_args_is_help=True, epilog=EPILOG)
+app.command("serve", epilog=EPILOG)(serve)
 app.add_typer(window_app, name="window")
 app.add_typer(bureau_app, name="bureau")
 

@@ -43,6 +43,7 @@ from engine.bill import Bill, Item, Person
 from engine.errors import InputError, NotFound, OnestopError
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
+from engine.reconcile import local_date
 from engine.service.ledger import Sealer
 from engine.service.usecases import SettlementService, effective
 from engine.settle import settle_one
@@ -141,7 +142,8 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
     def GetAccounts(self, request: pb.GetAccountsRequest) -> pb.GetAccountsResponse:
         if not request.person_id:
             raise InputError.one("person_id", "", "is empty; name the person")
-        year = request.year or datetime.now(UTC).year
+        # the default year is the region's (Asia/Shanghai, UTC+8), not the UTC year
+        year = request.year or local_date(datetime.now(UTC)).year
         person, pa, ha = self.scoped().accounts(request.person_id, year)
         return pb.GetAccountsResponse(
             person_id=person.id,

@@ -1,0 +1,129 @@
+"""How every command prints: never a cut figure, never markup printed literally.
+
+On a terminal, tables fit the window and a cell too long folds onto the next line (never
+``…``). Anywhere else (a pipe, a file, a test) the text is plain and whole: no width limit,
+nothing wrapped or cut, a table's title and caption on lines of their own. Data (ids, names,
+reasons, explanations) is printed as text, never read as rich markup.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console, ConsoleDimensions
+from rich.table import Table
+from rich.text import Text
+
+#: the width of "no limit" when the output is not a terminal
+WIDE = 1_000_000
+
+
+class Out(Console):
+    """A console that is as wide as its content when it is not a terminal."""
+
+    @property  # type: ignore[override]
+    def size(self) -> ConsoleDimensions:
+        dims = Console.size.fget(self)  # type: ignore[attr-defined]
+        if self.is_terminal:
+            return dims  # type: ignore[no-any-return]
+        return ConsoleDimensions(WIDE, dims.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+    def print(self, *objects: Any, **kw: Any) -> None:
+        if not self.is_terminal:
+            kw.setdefault("soft_wrap", True)
+        super().print(*objects, **kw)
+
+
+def console(stderr: bool = False) -> Out:
+    return Out(stderr=stderr, highlight=False)
+
+
+def text(x: object) -> Text:
+    """A cell or line of data: printed as it is, never as markup."""
+    return x if isinstance(x, Text) else Text(str(x))
+
+
+def new_table(title: str, columns: list[tuple[str, str]] | list[str]) -> Table:
+    """A table whose cells fold (never ``…``); columns (name, "left"|"right") or names."""
+    t = Table(title=title)
+    for c in columns:
+        name, just = (c, "left") if isinstance(c, str) else c
+        t.add_column(name, justify=just, overflow="fold")  # type: ignore[arg-type]
+    return t
+
+
+def show(con: Console, t: Table) -> None:
+    """Print a table: on a terminal as it is (cells fold); elsewhere with its title and caption
+    as whole lines of their own, never wrapped to the table's width."""
+    for c in t.columns:
+        c.overflow = "fold"
+    if con.is_terminal:
+        con.print(t)
+        return
+    title, caption = t.title, t.caption
+    t.title = t.caption = None
+    if title:
+        con.print(text(title) if isinstance(title, str) else title)
+    con.print(t)
+    if caption:
+        con.print(text(caption) if isinstance(caption, str) else caption)
+    t.title, t.caption = title, caption
+
+
+def print_json(doc: Any) -> None:
+    """JSON on stdout, whole and plain (money in integer fen)."""
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def problem_line(con: Console, label: str, rest: str = "") -> None:
+    """``label`` in red (on a terminal), then ``rest`` as plain text, never markup."""
+    line = Text(label, style="red")
+    if rest:
+        line.append(" " + rest)
+    con.print(line)
+
+
+def _tidy_help() -> None:
+    """typer's --help shows an argument's Python type (``<list[Path]>``) even when it has a
+    metavar, and writes required arguments as ``{bills}...``; a flag gets ``<bool>``. Show
+    the metavar (``BILL.json...``), ``[X]`` only for optional arguments, nothing for flags."""
+    try:
+        from typer.core import TyperArgument, TyperOption
+    except ImportError:  # pragma: no cover - another typer
+        return
+
+    def plain(shown: str | None) -> str | None:
+        # "<list[Path]>" -> "<path>": the usage line already says it repeats ("...")
+        if shown and "list[" in shown:
+            inner = shown.split("list[", 1)[1].split("]", 1)[0]
+            return f"<{inner.lower()}>"
+        return shown
+
+    def arg_type(self: Any, ctx: Any) -> str | None:
+        return None if self.metavar else plain(TyperArgument.display_type(self, ctx))
+
+    def arg_usage(self: Any) -> str:
+        name = self.metavar or self.name.upper()
+        if self.nargs != 1 and not name.endswith("..."):
+            name += "..."
+        return name if self.required else f"[{name}]"
+
+    flag_type = TyperOption.display_type_rich
+
+    def opt_type(self: Any, ctx: Any) -> str | None:
+        return None if self.is_flag else plain(flag_type(self, ctx))
+
+    if hasattr(TyperArgument, "_usage_display_name"):
+        TyperArgument._usage_display_name = arg_usage  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = arg_type  # type: ignore[method-assign]
+    TyperOption.display_type_rich = opt_type  # type: ignore[method-assign]
+
+
+_tidy_help()
