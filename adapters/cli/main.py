@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adapters.cli.files import opening_to_json, read_bills, read_opening
+from adapters.cli.files import layer_ids, opening_to_json, read_bills, read_opening
 from adapters.cli.slip import print_slip
 from engine.batch import reference_batch, settle_batch
 from engine.compare import compare
@@ -72,7 +72,7 @@ def settle(
     try:
         policies = load_policies(*policy)
         bill_list = read_bills(bills)
-        opening = read_opening(accounts)
+        opening = read_opening(accounts, layer_ids(policies))
         run = settle_batch if engine == "kernel" else reference_batch
         result = run(bill_list, policies, opening)
     except OnestopError as e:
@@ -144,11 +144,13 @@ def policy_whatif(
     """What-if: settle the same bills under the tables in force and under candidate tables;
     print the totals per fund and every bill whose figures change."""
     try:
+        base_ps = load_policies(*(base or [Path("policies")]))
+        cand_ps = load_policies(*candidate)
         cmp = compare(
             read_bills(bills),
-            load_policies(*(base or [Path("policies")])),
-            load_policies(*candidate),
-            read_opening(accounts),
+            base_ps,
+            cand_ps,
+            read_opening(accounts, layer_ids(base_ps) | layer_ids(cand_ps)),
         )
     except OnestopError as e:
         _fail(e)
