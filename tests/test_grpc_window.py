@@ -78,3 +78,21 @@ def test_bureau_puts_a_table_lists_versions_and_imports_persons(server: str, tmp
     persons.write_text(json.dumps([{"id": "li", "birth_date": "1980-02-02", "household": "h-li"}]))
     code, out = bureau("import-registry", str(persons))
     assert code == 0 and "1 person(s) imported" in out
+
+
+def test_bureau_import_registry_refuses_a_tag_no_table_declares(server: str, tmp_path: Path):
+    persons = tmp_path / "persons.json"
+    persons.write_text(json.dumps([
+        {"id": "zhao", "birth_date": "1980-02-02", "household": "h-zhao",
+         "tags": [{"tag": "low_income_edge"}]},
+        {"id": "qian", "birth_date": "1981-03-03", "household": "h-qian",
+         "tags": [{"tag": "low_incom_edge"}]},
+    ]))  # fmt: skip
+    r = runner.invoke(app, ["bureau", "import-registry", str(persons), "--server", server],
+                      env={"COLUMNS": "300"})  # fmt: skip
+    out = " ".join(r.output.split())
+    assert r.exit_code != 0 and "INVALID_ARGUMENT" in out, out
+    assert "persons[1].tags[0]" in out and "'low_incom_edge'" in out, out
+    assert "low_income_edge" in out.split("low_incom_edge", 1)[1]
+    code, out = win("accounts", "zhao", "--year", "2023", "--server", server)
+    assert code == 3 and "NOT_FOUND" in out  # nothing imported

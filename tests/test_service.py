@@ -83,3 +83,20 @@ def test_request_id_and_unknown_person_are_input_errors() -> None:
     with pytest.raises(InputError, match="person_id: 'jiang' is not in the person registry"):
         svc.settle("r", req)
     assert store.settlements == {}
+
+
+def test_a_tag_no_table_declares_is_refused_at_import() -> None:
+    """A typo in a tag was accepted at import and refused only at the window at discharge:
+    now the import is refused, naming persons[i].tags[j], the value and the declared tags."""
+    store = MemoryStore()
+    svc = service(store)
+    svc.put_policy(YUBEI, "yubei.yaml")
+    odd = {**JIANG, "id": "wang", "tags": [JIANG["tags"][0], "low_incom_edge"]}
+    with pytest.raises(InputError) as e:
+        svc.import_registry([Person.model_validate(JIANG), Person.model_validate(odd)])
+    (p,) = e.value.problems
+    assert (p.field, p.value) == ("persons[1].tags[1]", "low_incom_edge")
+    assert "is not a tag declared by the policy tables in force (" in p.rule
+    assert "low_income_edge" in p.rule
+    assert store.persons == {}
+    assert svc.import_registry([Person.model_validate(JIANG)]) == 1

@@ -28,6 +28,7 @@ from engine.errors import (
     InputError,
     LimitExceeded,
     NotFound,
+    Problem,
 )
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
@@ -242,6 +243,17 @@ class SettlementService:
                 )
             seen[p.id] = i
         with self._uow() as uow:
+            declared = {tag for v in effective(uow.policies.all()) for tag in v.table.tags}
+            undeclared = [
+                Problem(f"persons[{i}].tags[{j}]", t.tag,
+                        f"is not a tag declared by the policy tables in force "
+                        f"({', '.join(sorted(declared)) or 'none: load the policy tables first'})")
+                for i, p in enumerate(persons)
+                for j, t in enumerate(p.tags)
+                if t.tag not in declared
+            ]  # fmt: skip
+            if undeclared:
+                raise InputError(undeclared)
             n = uow.registry.upsert(persons)
             ledger.append(uow, ledger.registry_event(persons, self._clock(), principal))
             uow.commit()
