@@ -487,3 +487,29 @@ def test_csv_with_a_byte_order_mark_tsv_and_gbk_read_as_the_parquet(tmp_path: Pa
     r = cli(*gpaths, "--policy", POLICY, "--out", str(tmp_path / "o-bad"), "--quiet")
     assert r.returncode == 1 and "bills.csv: cannot be read as CSV" in r.stderr, r.stderr
     assert "--encoding gbk" in r.stderr
+
+
+def test_sort_settles_unsorted_input_as_the_sorted_one(tmp_path: Path) -> None:
+    """--sort: shuffled bills and items, sorted out of core in small buckets, settle to the
+    same figures as the sorted files; without it the run is refused, pointing at --sort."""
+    from adapters.batch.sort import sort_inputs
+
+    tables, paths = make_data(tmp_path / "in", n_bills=70, items=4, seed=11)
+    want = _settle(paths, tmp_path / "o-sorted")
+    bills, items = tables[0], tables[1]
+    rng = np.random.default_rng(1)
+    shuf = tmp_path / "shuf"
+    shuf.mkdir()
+    sb, si = shuf / "bills.parquet", shuf / "items.csv"
+    pq.write_table(bills.take(pa.array(rng.permutation(len(bills)))), sb, row_group_size=16)
+    pa.csv.write_csv(decoded(items.take(pa.array(rng.permutation(len(items))))), si)
+    got_b, got_i = sort_inputs(str(sb), str(si), tmp_path / "sorted", bucket_rows=50)
+    mine = pq.read_table(got_b)
+    assert mine.equals(decoded(bills).select(mine.column_names))
+    assert _settle([got_b, got_i, paths[2]], tmp_path / "o-mine").equals(want)
+    r = cli(str(sb), str(si), paths[2], "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 1 and "is not sorted" in r.stderr and "--sort" in r.stderr
+    r = cli(str(sb), str(si), paths[2], "--policy", POLICY, "--out", str(tmp_path / "o"),
+            "--quiet", "--sort")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert read_out(tmp_path / "o", "bills").equals(want)

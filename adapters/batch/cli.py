@@ -144,15 +144,19 @@ def _file_entry(path: str | Path) -> dict[str, Any]:
 def manifest(
     spec: Spec, fig: dict[str, Any], started: datetime, ended: datetime, n_parts: int,
     chunk_bills: int, where: str, reject_file: Path | None,
+    sorted_from: dict[str, str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """What a run read and with what: inputs and policy files with their SHA-256, the engine
     version, counts, start and end (UTC). Reading the inputs again for the digests costs one
     sequential pass over them (memory: one 1 MiB block)."""
     inputs = {"bills": spec.bills, "items": spec.items, "persons": spec.persons}
+    if sorted_from:  # the files given; the run read the sorted copies (listed as "sorted")
+        inputs.update(sorted_from)
     if spec.opening:
         inputs["opening"] = spec.opening
     tot = fig["totals"]
     return {
+        **({"sorted": {"bills": spec.bills, "items": spec.items}} if sorted_from else {}),
         "engine_version": ENGINE_VERSION,
         "started_at": started.isoformat(timespec="seconds"),
         "ended_at": ended.isoformat(timespec="seconds"),
@@ -191,6 +195,12 @@ def batch(
     dask_local: Annotated[
         int | None, typer.Option(help="Run the parts on a local Dask cluster of N processes")
     ] = None,
+    sort: Annotated[
+        bool,
+        typer.Option(
+            help="Sort BILLS and ITEMS first (out of core) into OUT/sorted/, then settle those"
+        ),
+    ] = False,
     encoding: Annotated[
         str,
         typer.Option(
@@ -227,6 +237,17 @@ def batch(
         err.print(f"--encoding {encoding!r} is not an encoding Python knows (e.g. utf-8, gbk, "
                   "gb18030)", highlight=False, markup=False)  # fmt: skip
         raise typer.Exit(2) from None
+    given = {"bills": str(bills), "items": str(items)}
+    if sort:
+        from adapters.batch.sort import sort_inputs
+
+        io.use_encoding([str(bills), str(items)], encoding)
+        try:
+            b, i = sort_inputs(str(bills), str(items), out_dir / "sorted")
+        except io.InputFileError as e:
+            err.print(f"[red]refused:[/red] {e}", highlight=False, markup=False)
+            raise typer.Exit(1) from None
+        bills, items = Path(b), Path(i)
     spec = Spec(
         str(bills), str(items), str(persons), tuple(str(p) for p in policy), str(out_dir),
         str(opening) if opening else None, threads, keep_going=reject_file is not None,
@@ -299,7 +320,7 @@ def batch(
     summary = summary_doc(fig)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     doc = manifest(spec, fig, started, datetime.now(UTC), len(parts), chunk_bills, where,
-                   reject_file)  # fmt: skip
+                   reject_file, given if sort else None)  # fmt: skip
     (out_dir / "manifest.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))

@@ -36,11 +36,9 @@ from engine.policy.policyset import PolicySet
 
 OUTPUTS = ("bills", "layers", "alerts", "closing")
 SORT_HINT = (
-    "sort the bills by household_id, discharge_date, admission_date, bill_id, hospital and "
-    "store the items grouped by bill in the same order, e.g. with polars: "
-    "pl.scan_parquet(BILLS).sort(['household_id', 'discharge_date', 'admission_date', "
-    "'bill_id', 'hospital']).sink_parquet(OUT) (then join the items on hospital and bill_id "
-    "keeping that order)"
+    "give --sort to have them sorted first (out of core), or sort the bills by household_id, "
+    "discharge_date, admission_date, bill_id, hospital and store the items grouped by bill in "
+    "the same order"
 )
 
 
