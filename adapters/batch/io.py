@@ -77,7 +77,8 @@ def use_encoding(paths: list[str | Path] | tuple[str, ...], encoding: str) -> No
     to UTF-8 block by block. LookupError if Python does not know the encoding."""
     import codecs
 
-    codecs.lookup(encoding)
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf8"  # read natively by pyarrow, not transcoded
     for p in paths:
         _ENCODING[str(p)] = encoding
 
@@ -123,7 +124,7 @@ def _names_in(path: str, encoding: str) -> tuple[str, ...]:
 
 
 def _csv_hint(path: str) -> str:
-    enc = _ENCODING.get(path, "utf-8")
+    enc = _ENCODING.get(path, "utf8").replace("utf8", "utf-8")
     return f"encoding {enc}; give --encoding gbk or gb18030 for files saved in those"
 
 
