@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from adapters.batch.io import InputFileError
-from adapters.batch.run import Spec, UnsortedInput, plan
+from adapters.batch.run import Spec, UnsortedInput, finish, plan, run_local
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import reference_batch
 from engine.policy.load import load_policies
@@ -388,3 +388,130 @@ def test_a_bill_past_the_account_limit_is_a_rejected_row(tmp_path: Path) -> None
     settled = read_out(out, "bills")["bill_id"].to_pylist()
     assert len(settled) == 40 - len(mine)
     assert set(settled).isdisjoint(x["bill_id"] for x in rows)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def test_summary_and_manifest_are_written_and_ids_are_plain_strings(tmp_path: Path) -> None:
+    """The summary per fund is written (summary.json, and --json prints it), with a manifest
+    of inputs and policies with their digests; every part names the policy in its schema
+    metadata; id columns are plain strings (pandas: object, not categorical)."""
+    import hashlib
+    import json
+
+    import pandas as pd
+
+    tables, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=4)
+    out = tmp_path / "o"
+    r = cli(*paths, "--policy", POLICY, "--out", str(out), "--quiet", "--chunk-bills", "20",
+            "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    printed = json.loads(r.stdout)
+    summary = json.loads((out / "summary.json").read_text())
+    assert printed == summary and summary["unit"] == "fen"
+    assert summary["counts"] == {"bills_read": 60, "bills_settled": 60,
+                                 "items": len(tables[1]), "rejected_rows": 0}  # fmt: skip
+    bills = read_out(out, "bills")
+    by_fund = {f["layer_id"]: f["amount"] for f in summary["funds"]}
+    for lid, amount in by_fund.items():
+        assert amount == sum(bills[f"pay_{lid}"].to_pylist()), lid
+    assert summary["patients"]["billed"] == sum(bills["total"].to_pylist())
+    m = json.loads((out / "manifest.json").read_text())
+    for k, p in zip(("bills", "items", "persons"), paths, strict=True):
+        assert m["inputs"][k]["sha256"] == hashlib.sha256(Path(p).read_bytes()).hexdigest()
+    (pol,) = m["policies"]
+    assert pol["sha256"] == hashlib.sha256(Path(POLICY).read_bytes()).hexdigest()
+    assert m["counts"]["bills_read"] == 60 and m["counts"]["parts"] >= 3
+    assert m["engine_version"] and m["started_at"] <= m["ended_at"]
+    for name in ("bills", "layers", "alerts", "closing"):
+        for f in (out / name).glob("part-*.parquet"):
+            md = pq.read_schema(f).metadata
+            assert json.loads(md[b"onestop.policy"])[0]["sha256"] == pol["sha256"], f
+    df = pd.read_parquet(out / "bills")
+    for c in ("bill_id", "hospital", "person_id"):
+        assert not isinstance(df[c].dtype, pd.CategoricalDtype), c
+    assert pq.read_schema(next((out / "layers").glob("*.parquet"))).field("layer_id").type == (
+        pa.string()
+    )
+    assert sorted(df["bill_id"]) == sorted(bills["bill_id"].to_pylist())
+
+
+def test_a_float_column_is_refused_naming_its_file_and_column(tmp_path: Path) -> None:
+    tables, paths = make_data(tmp_path / "in", n_bills=20, items=3, seed=4)
+    it = tables[1]
+    i = it.column_names.index("unit_price")
+    pq.write_table(it.set_column(i, "unit_price", it["unit_price"].cast(pa.float64())), paths[1])
+    r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 1, r.stderr
+    assert "items.parquet: unit_price: is a column of double" in r.stderr, r.stderr
+
+
+# --------------------------------------------------------------------------- CSV dialects
+
+
+def _settle(paths: list[str], out: Path, encoding: str = "utf-8") -> pa.Table:
+    spec = Spec(*paths, policy=(POLICY,), out=str(out), encoding=encoding)
+    parts, _, _ = plan(spec, 25)
+    results = list(run_local(spec, parts))
+    assert all(not r.rejects for r in results), results[0].rejects[:3]
+    finish(spec, ok=True)
+    return read_out(out, "bills")
+
+
+def test_csv_with_a_byte_order_mark_tsv_and_gbk_read_as_the_parquet(tmp_path: Path) -> None:
+    """Spreadsheet programs in China write a UTF-8 BOM or GBK; .tsv files are split on tabs.
+    Header and body are read by the same reader, so all three give the Parquet figures."""
+    import pyarrow.csv as pcsv
+
+    _, paths = make_data(tmp_path / "pq", n_bills=40, items=3, seed=3)
+    _, cpaths = make_data(tmp_path / "csv", n_bills=40, items=3, seed=3, csv=True)
+    want = _settle(paths, tmp_path / "o-pq")
+    bom = tmp_path / "bom"
+    bom.mkdir()
+    bills = bom / "bills.csv"
+    bills.write_bytes(b"\xef\xbb\xbf" + Path(cpaths[0]).read_bytes())
+    items = bom / "items.tsv"
+    pcsv.write_csv(pcsv.read_csv(cpaths[1]), items, pcsv.WriteOptions(delimiter="\t"))
+    assert "\t" in items.read_text().splitlines()[0]
+    got = _settle([str(bills), str(items), cpaths[2]], tmp_path / "o-bom")
+    assert got.equals(want)
+    # GBK: every file transcoded, with a column of Chinese text (extra columns are ignored)
+    gbk = tmp_path / "gbk"
+    gbk.mkdir()
+    gpaths = []
+    for p in cpaths:
+        lines = Path(p).read_text(encoding="utf-8").splitlines()
+        text = "\n".join([lines[0] + ",备注"] + [x + ",住院 甲类" for x in lines[1:]]) + "\n"
+        (gbk / Path(p).name).write_bytes(text.encode("gbk"))
+        gpaths.append(str(gbk / Path(p).name))
+    assert _settle(gpaths, tmp_path / "o-gbk", encoding="gbk").equals(want)
+    r = cli(*gpaths, "--policy", POLICY, "--out", str(tmp_path / "o-bad"), "--quiet")
+    assert r.returncode == 1 and "bills.csv: cannot be read as CSV" in r.stderr, r.stderr
+    assert "--encoding gbk" in r.stderr
+
+
+def test_sort_settles_unsorted_input_as_the_sorted_one(tmp_path: Path) -> None:
+    """--sort: shuffled bills and items, sorted out of core in small buckets, settle to the
+    same figures as the sorted files; without it the run is refused, pointing at --sort."""
+    from adapters.batch.sort import sort_inputs
+
+    tables, paths = make_data(tmp_path / "in", n_bills=70, items=4, seed=11)
+    want = _settle(paths, tmp_path / "o-sorted")
+    bills, items = tables[0], tables[1]
+    rng = np.random.default_rng(1)
+    shuf = tmp_path / "shuf"
+    shuf.mkdir()
+    sb, si = shuf / "bills.parquet", shuf / "items.csv"
+    pq.write_table(bills.take(pa.array(rng.permutation(len(bills)))), sb, row_group_size=16)
+    pa.csv.write_csv(decoded(items.take(pa.array(rng.permutation(len(items))))), si)
+    got_b, got_i = sort_inputs(str(sb), str(si), tmp_path / "sorted", bucket_rows=50)
+    mine = pq.read_table(got_b)
+    assert mine.equals(decoded(bills).select(mine.column_names))
+    assert _settle([got_b, got_i, paths[2]], tmp_path / "o-mine").equals(want)
+    r = cli(str(sb), str(si), paths[2], "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 1 and "is not sorted" in r.stderr and "--sort" in r.stderr
+    r = cli(str(sb), str(si), paths[2], "--policy", POLICY, "--out", str(tmp_path / "o"),
+            "--quiet", "--sort")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert read_out(tmp_path / "o", "bills").equals(want)

@@ -134,6 +134,56 @@ def test_bad_accounts_file_is_refused(case: tuple[Path, Path], tmp_path: Path) -
     assert "persons.jiang.2023.layers.basic.paid: -1 is not non-negative whole fen" in r.output
 
 
+def test_accounts_of_an_unknown_layer_are_refused(case: tuple[Path, Path], tmp_path: Path) -> None:
+    """A typo in a layer id must not start that layer from zero (the deductible already used
+    would be charged again): refused, naming the file, the layer id and the known ones."""
+    policy, bill = case
+    acc = tmp_path / "acc.json"
+    acc.write_text(
+        json.dumps(
+            {
+                "persons": {
+                    "jiang": {
+                        "2023": {
+                            "admissions": 1,
+                            "layers": {
+                                "basci": {
+                                    "deductible_used": 60000,
+                                    "eligible_cum": 0,
+                                    "paid": 0,
+                                    "selfpay_cum": 0,
+                                }
+                            },
+                        }
+                    }
+                }
+            }
+        )
+    )
+    r = CliRunner().invoke(app, ["settle", str(bill), "--policy", str(policy), "--accounts",
+                                 str(acc)])  # fmt: skip
+    assert r.exit_code == 1, r.output
+    said = " ".join(r.output.split())
+    assert f"{acc}: persons.jiang.2023.layers.basci: 'basci' is not a layer" in said, said
+    assert "(basic, major_assistance, tilted_assistance)" in said
+    r = CliRunner().invoke(app, ["policy", "whatif", str(bill), "--base", str(policy),
+                                 "--candidate", str(policy), "--accounts", str(acc)])  # fmt: skip
+    assert r.exit_code == 1 and "'basci' is not a layer" in r.output
+
+
+def test_the_readme_accounts_example_is_read_by_the_tables_in_force(tmp_path: Path) -> None:
+    from adapters.cli.files import layer_ids, read_opening
+    from engine.policy.load import load_policies
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = tmp_path / "accounts.json"
+    example.write_text(
+        text.split("### Accounts file (JSON)")[1].split("```json")[1].split("```")[0]
+    )
+    o = read_opening(example, layer_ids(load_policies(ROOT / "policies")))
+    assert o.household[("H1", 2019)].layers["fangpinbao"].selfpay_cum == 120000
+
+
 def test_policy_check_ok_and_refused(case: tuple[Path, Path], tmp_path: Path) -> None:
     policy, _ = case
     runner = CliRunner()

@@ -173,3 +173,49 @@ def test_default_year_is_the_year_in_shanghai(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(cmd, "datetime", Clock)
     assert cmd.this_year() == 2024
+
+
+def test_bureau_import_registry_refuses_a_tag_no_table_declares(server: str, tmp_path: Path):
+    persons = tmp_path / "persons.json"
+    persons.write_text(json.dumps([
+        {"id": "zhao", "birth_date": "1980-02-02", "household": "h-zhao",
+         "tags": [{"tag": "low_income_edge"}]},
+        {"id": "qian", "birth_date": "1981-03-03", "household": "h-qian",
+         "tags": [{"tag": "low_incom_edge"}]},
+    ]))  # fmt: skip
+    r = runner.invoke(app, ["bureau", "import-registry", str(persons), "--server", server],
+                      env={"COLUMNS": "300"})  # fmt: skip
+    out = " ".join(r.output.split())
+    assert r.exit_code != 0 and "INVALID_ARGUMENT" in out, out
+    assert "persons[1].tags[0]" in out and "'low_incom_edge'" in out, out
+    assert "low_income_edge" in out.split("low_incom_edge", 1)[1]
+    code, out = win("accounts", "zhao", "--year", "2023", "--server", server)
+    assert code == 3 and "NOT_FOUND" in out  # nothing imported
+
+
+def test_bureau_put_policy_same_text_is_unchanged_and_dry_run_shows_the_difference(
+    server: str, tmp_path: Path
+) -> None:
+    def bureau(*args: str) -> tuple[int, str]:
+        r = runner.invoke(app, ["bureau", *args, "--server", server], env={"COLUMNS": "300"})
+        return r.exit_code, r.output
+
+    code, before = bureau("policies")
+    table = tmp_path / "yubei.yaml"
+    table.write_text(YUBEI)  # the text the server was started with
+    code, out = bureau("put-policy", str(table))
+    assert code == 0 and "unchanged: the same text as version 1 in force" in out, out
+    code, after = bureau("policies")
+    assert after.count("500112") == before.count("500112")  # no new version
+    changed = tmp_path / "yubei-7500.yaml"
+    changed.write_text(YUBEI.replace("ratio: 7000}]", "ratio: 7500}]", 1))
+    code, out = bureau("put-policy", str(changed), "--dry-run")
+    assert code == 0, out
+    assert "dry run, nothing stored: would supersede version 1" in out
+    assert ": 7000 -> 7500" in out and "-" in out and "+" in out and "@@" in out
+    code, after = bureau("policies")
+    assert after.count("500112") == before.count("500112")
+    bad = tmp_path / "overlap.yaml"
+    bad.write_text(YUBEI.replace("2023-01-01", "2023-06-01"))
+    code, out = bureau("put-policy", str(bad), "--dry-run")
+    assert code != 0 and "overlaps" in out

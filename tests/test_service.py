@@ -83,3 +83,48 @@ def test_request_id_and_unknown_person_are_input_errors() -> None:
     with pytest.raises(InputError, match="person_id: 'jiang' is not in the person registry"):
         svc.settle("r", req)
     assert store.settlements == {}
+
+
+def test_a_tag_no_table_declares_is_refused_at_import() -> None:
+    """A typo in a tag was accepted at import and refused only at the window at discharge:
+    now the import is refused, naming persons[i].tags[j], the value and the declared tags."""
+    store = MemoryStore()
+    svc = service(store)
+    svc.put_policy(YUBEI, "yubei.yaml")
+    odd = {**JIANG, "id": "wang", "tags": [JIANG["tags"][0], "low_incom_edge"]}
+    with pytest.raises(InputError) as e:
+        svc.import_registry([Person.model_validate(JIANG), Person.model_validate(odd)])
+    (p,) = e.value.problems
+    assert (p.field, p.value) == ("persons[1].tags[1]", "low_incom_edge")
+    assert "is not a tag declared by the policy tables in force (" in p.rule
+    assert "low_income_edge" in p.rule
+    assert store.persons == {}
+    assert svc.import_registry([Person.model_validate(JIANG)]) == 1
+
+
+def test_the_same_table_text_again_is_the_same_version_and_dry_run_stores_nothing() -> None:
+    store = MemoryStore()
+    svc = service(store)
+    v1 = svc.put_policy(YUBEI, "yubei.yaml")
+    again = svc.put_policy(YUBEI, "yubei-again.yaml")
+    assert again.unchanged and again.version == v1.version and again.source_name == "yubei.yaml"
+    assert len(svc.policy_versions()) == 1 and not v1.unchanged
+    other = YUBEI.replace("ratio: 7000}]", "ratio: 7500}]", 1)
+    dry = svc.put_policy(other, "yubei-2.yaml", dry_run=True)
+    assert dry.version == 0 and not dry.unchanged and len(svc.policy_versions()) == 1
+    with pytest.raises(Exception, match="overlaps"):  # a dry run validates as a put does
+        svc.put_policy(other.replace("effective_from: 2023-01-01", "effective_from: 2023-06-01"),
+                       dry_run=True)  # fmt: skip
+    v2 = svc.put_policy(other, "yubei-2.yaml")
+    assert v2.version == 2 and not v2.unchanged
+    # the first text again is not the version in force: it is stored as a new version
+    assert svc.put_policy(YUBEI, "yubei.yaml").version == 3
+
+
+def test_policy_changes_name_layers_and_parameters() -> None:
+    from engine.policy.diff import changes, unified
+
+    other = YUBEI.replace("ratio: 7000}]", "ratio: 7500}]", 1)
+    got = changes(YUBEI, other)
+    assert len(got) == 1 and got[0].startswith("layer ") and got[0].endswith(": 7000 -> 7500")
+    assert "-" in unified(YUBEI, other) and unified(YUBEI, YUBEI) == ""

@@ -185,7 +185,7 @@ class ScopedService:
             principal=self.p.name,
         )
 
-    def put_policy(self, text: str, source_name: str) -> PolicyVersion:
+    def put_policy(self, text: str, source_name: str, dry_run: bool = False) -> PolicyVersion:
         if not self.p.unrestricted:
             table = parse_table(text, source_name)  # a bad table: PolicyError as before
             if self.p.role != "bureau" or table.region.code not in self.p.regions:
@@ -193,7 +193,7 @@ class ScopedService:
                     f"the table is for region {table.region.code}; you put tables of "
                     f"{', '.join(sorted(self.p.regions)) or 'no region'} only"
                 )
-        return self.service.put_policy(text, source_name, principal=self.p.name)
+        return self.service.put_policy(text, source_name, principal=self.p.name, dry_run=dry_run)
 
     def import_registry(self, persons: list[Person]) -> int:
         if self.p.unrestricted:

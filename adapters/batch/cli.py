@@ -5,16 +5,21 @@
         [--dask-scheduler ADDR | --dask-local N]
 
 Writes DIR/bills, DIR/layers, DIR/alerts and DIR/closing (Parquet parts, one per chunk; the
-closing accounts can be the --opening of the next run). Exit codes (the one table,
-adapters/cli/exitcodes.py): 0 done, 1 input refused (a missing file, rejected rows without
---reject-file, unsorted input, a bad policy table), 2 usage error.
+closing accounts can be the --opening of the next run; every part's schema metadata names the
+engine version and the policy tables with their SHA-256), DIR/summary.json (the summary per
+fund, integer fen) and DIR/manifest.json (inputs and policy files with their SHA-256, engine
+version, counts, start and end). Exit codes (the one table, adapters/cli/exitcodes.py): 0 done,
+1 input refused (a missing file, rejected rows without --reject-file, unsorted input, a bad
+policy table), 2 usage error.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
@@ -24,9 +29,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters.batch import io
-from adapters.batch.run import PartResult, Spec, combine, finish, plan, run_dask, run_local
+from adapters.batch.run import (
+    OUTPUTS,
+    PartResult,
+    Spec,
+    combine,
+    finish,
+    plan,
+    policy_manifest,
+    run_dask,
+    run_local,
+    sha256_of,
+)
 from adapters.cli.exitcodes import Exit
 from adapters.cli.output import problem_line
+from engine import __version__ as ENGINE_VERSION
 from engine.columnar import Reject
 from engine.errors import PolicyError
 from engine.money import yuan
@@ -96,6 +113,69 @@ def print_summary(fig: dict, seconds: float) -> None:
     )
 
 
+def summary_doc(fig: dict[str, Any]) -> dict[str, Any]:
+    """The summary per fund as written to summary.json (amounts in integer fen)."""
+    tot = fig["totals"]
+    total, net = tot.get("total", 0), tot.get("net_selfpay", 0)
+    return {
+        "unit": "fen",
+        "funds": [
+            {"layer_id": lid, "fund_code": f["fund_code"], "name": f["name"], "kind": f["kind"],
+             "bills": f["bills"], "persons": f["persons"],
+             # an alert layer pays nothing: its relief is suggested, not paid
+             "amount": f["amount"], "relief": f["relief"]}
+            for lid, f in fig["layers"].items()
+        ],
+        "patients": {
+            "billed": total, "funds": total - net, "window_pay": tot.get("window_pay", 0),
+            "net_selfpay": net, "alerts": tot.get("alerts", 0), "relief": tot.get("relief", 0),
+        },
+        "counts": {
+            "bills_read": tot.get("read", 0), "bills_settled": tot.get("bills", 0),
+            "items": tot.get("items", 0), "rejected_rows": tot.get("rejected_rows", 0),
+        },
+    }  # fmt: skip
+
+
+def _file_entry(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if p.is_dir():  # an opening directory (the closing/ of an earlier run): every part
+        return {"path": str(p), "files": [_file_entry(f) for f in sorted(p.glob("*.parquet"))]}
+    return {"path": str(p), "bytes": p.stat().st_size, "sha256": sha256_of(p)}
+
+
+def manifest(
+    spec: Spec, fig: dict[str, Any], started: datetime, ended: datetime, n_parts: int,
+    chunk_bills: int, where: str, reject_file: Path | None,
+    sorted_from: dict[str, str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """What a run read and with what: inputs and policy files with their SHA-256, the engine
+    version, counts, start and end (UTC). Reading the inputs again for the digests costs one
+    sequential pass over them (memory: one 1 MiB block)."""
+    inputs = {"bills": spec.bills, "items": spec.items, "persons": spec.persons}
+    if sorted_from:  # the files given; the run read the sorted copies (listed as "sorted")
+        inputs.update(sorted_from)
+    if spec.opening:
+        inputs["opening"] = spec.opening
+    tot = fig["totals"]
+    return {
+        **({"sorted": {"bills": spec.bills, "items": spec.items}} if sorted_from else {}),
+        "engine_version": ENGINE_VERSION,
+        "started_at": started.isoformat(timespec="seconds"),
+        "ended_at": ended.isoformat(timespec="seconds"),
+        "inputs": {k: _file_entry(v) for k, v in inputs.items()},
+        "policies": list(policy_manifest(spec.policy)),
+        "counts": {
+            "bills_read": tot.get("read", 0), "bills_settled": tot.get("bills", 0),
+            "items": tot.get("items", 0), "rejected_rows": tot.get("rejected_rows", 0),
+            "parts": n_parts,
+        },
+        "options": {"chunk_bills": chunk_bills, "threads": spec.threads, "where": where,
+                    "reject_file": str(reject_file) if reject_file else None},
+        "outputs": [*OUTPUTS, "summary.json"],
+    }  # fmt: skip
+
+
 @app.command()
 def batch(
     bills: Annotated[Path, typer.Argument(help="Bills (Parquet or CSV), sorted by household")],
@@ -118,7 +198,23 @@ def batch(
     dask_local: Annotated[
         int | None, typer.Option(help="Run the parts on a local Dask cluster of N processes")
     ] = None,
+    sort: Annotated[
+        bool,
+        typer.Option(
+            help="Sort BILLS and ITEMS first (out of core) into OUT/sorted/, then settle those"
+        ),
+    ] = False,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            help="Text encoding of CSV inputs, e.g. gbk or gb18030 (default utf-8; "
+            "a UTF-8 byte-order mark is skipped)"
+        ),
+    ] = "utf-8",
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON (as in summary.json)")
+    ] = False,
 ) -> None:
     """Settle BILLS with their ITEMS and PERSONS; write per-bill, per-layer and alert results."""
     if dask_scheduler and dask_local:
@@ -138,11 +234,30 @@ def batch(
         for p in e.problems:
             err.print(f"  {p}", highlight=False, markup=False)
         raise typer.Exit(1) from None
+    try:
+        io.use_encoding([], encoding)
+    except LookupError:
+        err.print(f"--encoding {encoding!r} is not an encoding Python knows (e.g. utf-8, gbk, "
+                  "gb18030)", highlight=False, markup=False)  # fmt: skip
+        raise typer.Exit(2) from None
+    given = {"bills": str(bills), "items": str(items)}
+    if sort:
+        from adapters.batch.sort import sort_inputs
+
+        io.use_encoding([str(bills), str(items)], encoding)
+        try:
+            b, i = sort_inputs(str(bills), str(items), out_dir / "sorted")
+        except io.InputFileError as e:
+            err.print(f"[red]refused:[/red] {e}", highlight=False, markup=False)
+            raise typer.Exit(1) from None
+        bills, items = Path(b), Path(i)
     spec = Spec(
         str(bills), str(items), str(persons), tuple(str(p) for p in policy), str(out_dir),
         str(opening) if opening else None, threads, keep_going=reject_file is not None,
+        encoding=encoding,
     )  # fmt: skip
     t0 = time.perf_counter()
+    started = datetime.now(UTC)
     try:
         parts, nb, _ni = plan(spec, chunk_bills)
     except io.InputFileError as e:
@@ -203,9 +318,19 @@ def batch(
         if rejects:
             err.print(f"{len(rejects)} rejected row(s) written to {reject_file}")
     finish(spec, ok=True)
-    print_summary(combine(sorted(results, key=lambda r: r.k)), time.perf_counter() - t0)
-    out.print(f"results in {out_dir}/ (bills, layers, alerts, closing); {where}, "
-              f"{len(parts)} part(s)", highlight=False)  # fmt: skip
+    fig = combine(sorted(results, key=lambda r: r.k))
+    seconds = time.perf_counter() - t0
+    summary = summary_doc(fig)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    doc = manifest(spec, fig, started, datetime.now(UTC), len(parts), chunk_bills, where,
+                   reject_file, given if sort else None)  # fmt: skip
+    (out_dir / "manifest.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    if as_json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    print_summary(fig, seconds)
+    out.print(f"results in {out_dir}/ (bills, layers, alerts, closing, summary.json, "
+              f"manifest.json); {where}, {len(parts)} part(s)", highlight=False)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ Inputs (column names; extra columns are ignored):
   [admissions]
 
 Parquet files are read by row groups (only the rows of the part being settled); CSV files are
-read whole (convert large CSV inputs to Parquet first).
+read whole (convert large CSV inputs to Parquet first). CSV headers and bodies are read by
+pyarrow.csv: a UTF-8 byte-order mark is skipped, ``.tsv`` files are split on tabs, and other
+encodings (gbk, gb18030: ``--encoding``) are transcoded to UTF-8 as the file is read.
 """
 
 from __future__ import annotations
@@ -62,7 +64,31 @@ class InputFileError(Exception):
 
 
 def is_csv(path: str | Path) -> bool:
-    return str(path).lower().endswith((".csv", ".csv.gz", ".tsv"))
+    return str(path).lower().endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz"))
+
+
+#: The text encoding of CSV inputs, by path (default UTF-8; a UTF-8 byte-order mark is
+#: skipped). Set per process from the run's Spec (``use_encoding``), on Dask workers too.
+_ENCODING: dict[str, str] = {}
+
+
+def use_encoding(paths: list[str | Path] | tuple[str, ...], encoding: str) -> None:
+    """Read these CSV files in ``encoding`` (e.g. gbk, gb18030): pyarrow transcodes the stream
+    to UTF-8 block by block. LookupError if Python does not know the encoding."""
+    import codecs
+
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf8"  # read natively by pyarrow, not transcoded
+    for p in paths:
+        _ENCODING[str(p)] = encoding
+
+
+def _csv_options(path: str) -> tuple[pcsv.ReadOptions, pcsv.ParseOptions]:
+    """How a CSV file is read: the header and the body by the same reader; ``.tsv`` split on
+    tabs, anything else on commas; the encoding set by ``use_encoding``."""
+    enc = _ENCODING.get(path, "utf8")
+    tab = path.lower().endswith((".tsv", ".tsv.gz"))
+    return pcsv.ReadOptions(encoding=enc), pcsv.ParseOptions(delimiter="\t" if tab else ",")
 
 
 def columns_of(path: str | Path, kind: str) -> list[str]:
@@ -79,13 +105,27 @@ def columns_of(path: str | Path, kind: str) -> list[str]:
     return [c for c in SCHEMAS[kind] if c in names]
 
 
-@lru_cache(maxsize=16)
 def _names(path: str) -> tuple[str, ...]:
+    return _names_in(path, _ENCODING.get(path, "utf8"))
+
+
+@lru_cache(maxsize=16)
+def _names_in(path: str, encoding: str) -> tuple[str, ...]:
     if is_csv(path):
-        with open(path, encoding="utf-8") as f:
-            head = f.readline().strip()
-        return tuple(h.strip().strip('"') for h in head.split(","))
+        read, parse = _csv_options(path)
+        try:
+            with pcsv.open_csv(path, read_options=read, parse_options=parse) as r:
+                return tuple(r.schema.names)
+        except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+            raise InputFileError(
+                f"{path}: cannot be read as CSV ({_csv_hint(path)}): {e}"
+            ) from None
     return tuple(pq.ParquetFile(path).schema_arrow.names)
+
+
+def _csv_hint(path: str) -> str:
+    enc = _ENCODING.get(path, "utf8").replace("utf8", "utf-8")
+    return f"encoding {enc}; give --encoding gbk or gb18030 for files saved in those"
 
 
 def n_rows(path: str | Path, kind: str) -> int:
@@ -94,13 +134,24 @@ def n_rows(path: str | Path, kind: str) -> int:
     return pq.ParquetFile(str(path)).metadata.num_rows
 
 
-@lru_cache(maxsize=8)
 def read_all(path: str, kind: str | None) -> pa.Table:
     """A whole file (CSV with the types of ``kind``); cached per process."""
+    return _read_all(path, kind, _ENCODING.get(path, "utf8"))
+
+
+@lru_cache(maxsize=8)
+def _read_all(path: str, kind: str | None, encoding: str) -> pa.Table:
     if is_csv(path):
         types = {c: t for c, (t, _) in SCHEMAS[kind].items()} if kind else {}
         opts = pcsv.ConvertOptions(column_types=types, strings_can_be_null=True)
-        return pcsv.read_csv(path, convert_options=opts)
+        read, parse = _csv_options(path)
+        try:
+            return pcsv.read_csv(path, read_options=read, parse_options=parse,
+                                 convert_options=opts)  # fmt: skip
+        except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+            raise InputFileError(
+                f"{path}: cannot be read as CSV ({_csv_hint(path)}): {e}"
+            ) from None
     return pq.read_table(path)
 
 
@@ -164,15 +215,14 @@ def coded(col: pa.ChunkedArray | pa.Array) -> Coded:
     return Coded(codes, labels, sorted=True)
 
 
-def ints(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
-    """(values with -1 for nulls, null mask or None) of an integer column."""
+def ints(
+    col: pa.ChunkedArray | pa.Array, where: str = "a column"
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(values with -1 for nulls, null mask or None) of an integer column; ``where`` (file:
+    column) names it if it is refused."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if pa.types.is_floating(col.type) or pa.types.is_decimal(col.type):
-        raise InputFileError(
-            f"column of type {col.type}: money, quantities and ratios are whole numbers "
-            "(fen, ten-thousandths, basis points); store them as integers"
-        )
+    _np_dtype(col.type, where)  # refuses floats and decimals
     if not pa.types.is_integer(col.type):
         col = col.cast(pa.int64())
     if col.null_count:
@@ -304,17 +354,19 @@ def item_cols(t: pa.Table, file: str, lo: int = 0, bill_ids: Coded | None = None
     order are linked as runs, without any per-item index array."""
     g = t.column_names
     runs = bill_runs(t["bill_id"], bill_ids) if bill_ids is not None else None
-    amount, amount_null = ints(t["amount"])
+    amount, amount_null = ints(t["amount"], f"{file}: amount")
     price = None
     if "unit_price" in g:
-        price, price_null = ints(t["unit_price"])
+        price, price_null = ints(t["unit_price"], f"{file}: unit_price")
         if price_null is not None:
             price = np.where(price_null, 0, price)  # not given = 0
-    cap, cap_null = ints(t["unit_price_cap"]) if "unit_price_cap" in g else (None, None)
-    ratio, ratio_null = ints(t["selfpay_ratio"]) if "selfpay_ratio" in g else (None, None)
+    cap, cap_null = (ints(t["unit_price_cap"], f"{file}: unit_price_cap")
+                     if "unit_price_cap" in g else (None, None))  # fmt: skip
+    ratio, ratio_null = (ints(t["selfpay_ratio"], f"{file}: selfpay_ratio")
+                         if "selfpay_ratio" in g else (None, None))  # fmt: skip
     qty = None
     if "qty_e4" in g:
-        qty, qty_null = ints(t["qty_e4"])
+        qty, qty_null = ints(t["qty_e4"], f"{file}: qty_e4")
         if qty_null is not None:
             qty = np.where(qty_null, 10000, qty)  # not given = one unit
     return ItemCols(
@@ -345,7 +397,7 @@ def opening_cols(t: pa.Table, file: str) -> OpeningCols:
     g = t.column_names
 
     def i(c: str) -> np.ndarray:
-        return ints(t[c])[0]
+        return ints(t[c], f"{file}: {c}")[0]
 
     def s(c: str) -> np.ndarray:
         return coded(t[c]).values()
@@ -372,11 +424,10 @@ def read_opening(path: str | Path) -> pa.Table:
 def to_arrow(cols: dict[str, Any]) -> pa.Table:
     arrays, names = [], []
     for k, v in cols.items():
-        if isinstance(v, Coded):
+        if isinstance(v, Coded):  # plain strings: a dictionary column loads as a pandas
+            # categorical, whose categories differ per part and do not sort alphabetically
             labels = pa.array(np.asarray(v.labels, dtype=object), pa.string())
-            a: pa.Array = pa.DictionaryArray.from_arrays(
-                pa.array(np.asarray(v.codes, dtype=np.int32)), labels
-            )
+            a: pa.Array = labels.take(pa.array(np.asarray(v.codes, dtype=np.int64)))
         else:
             v = np.asarray(v)
             if v.dtype.kind == "M":
@@ -390,8 +441,13 @@ def to_arrow(cols: dict[str, Any]) -> pa.Table:
     return pa.table(arrays, names=names)
 
 
-def write_parquet(table: pa.Table, path: str | Path) -> None:
+def write_parquet(
+    table: pa.Table, path: str | Path, metadata: dict[str, str] | None = None
+) -> None:
+    """Write one Parquet file; ``metadata`` goes into the schema's key-value metadata."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     pq.write_table(table, str(path), compression="zstd")
 
 
@@ -419,13 +475,13 @@ def row_batches(path: str | Path, kind: str, lo: int, hi: int, columns: list[str
         start += n
 
 
-def _np_dtype(t: pa.DataType) -> np.dtype:
+def _np_dtype(t: pa.DataType, where: str = "a column") -> np.dtype:
     if pa.types.is_integer(t):
         return np.dtype(t.to_pandas_dtype())
     if pa.types.is_floating(t) or pa.types.is_decimal(t):
         raise InputFileError(
-            f"a column of type {t}: money, quantities and ratios are whole numbers "
-            "(fen, ten-thousandths, basis points); store them as integers"
+            f"{where}: is a column of {t}; money, quantities and ratios are whole numbers "
+            "(fen, ten-thousandths, basis points): store them as integers"
         )
     return np.dtype(np.int64)  # strings etc.: cast per batch
 
@@ -489,7 +545,8 @@ def read_item_cols(
               else pq.ParquetFile(path).schema_arrow)  # fmt: skip
     num = [c for c in ("qty_e4", "unit_price", "amount", "unit_price_cap", "selfpay_ratio")
            if c in cols]  # fmt: skip
-    out = {c: np.empty(n, dtype=_np_dtype(schema.field(c).type)) for c in num}
+    name = file or Path(path).name
+    out = {c: np.empty(n, dtype=_np_dtype(schema.field(c).type, f"{name}: {c}")) for c in num}
     nulls: dict[str, np.ndarray] = {}
     fill = {"qty_e4": 10000, "unit_price": 0, "amount": 0, "unit_price_cap": -1,
             "selfpay_ratio": -1}  # fmt: skip
@@ -503,7 +560,7 @@ def read_item_cols(
         for c in num:
             a = batch.column(c)
             if not pa.types.is_integer(a.type):
-                _np_dtype(a.type)  # refuses floats
+                _np_dtype(a.type, f"{name}: {c}")  # refuses floats
                 a = a.cast(out[c].dtype.name)
             if a.null_count:
                 if c in keep_null:

@@ -15,6 +15,8 @@ at two hospitals is two bills (then the items need a hospital column too), the s
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from adapters.batch import io
+from engine import __version__ as ENGINE_VERSION
 from engine import columnar as C
 from engine.columnar import Reject
 from engine.policy.compiled import CompiledPolicies, compile_tables
@@ -33,11 +36,9 @@ from engine.policy.policyset import PolicySet
 
 OUTPUTS = ("bills", "layers", "alerts", "closing")
 SORT_HINT = (
-    "sort the bills by household_id, discharge_date, admission_date, bill_id, hospital and "
-    "store the items grouped by bill in the same order, e.g. with polars: "
-    "pl.scan_parquet(BILLS).sort(['household_id', 'discharge_date', 'admission_date', "
-    "'bill_id', 'hospital']).sink_parquet(OUT) (then join the items on hospital and bill_id "
-    "keeping that order)"
+    "give --sort to have them sorted first (out of core), or sort the bills by household_id, "
+    "discharge_date, admission_date, bill_id, hospital and store the items grouped by bill in "
+    "the same order"
 )
 
 
@@ -53,6 +54,10 @@ class Spec:
     opening: str | None = None
     threads: int = 1
     keep_going: bool = False  # settle the good bills when some rows are rejected
+    encoding: str = "utf-8"  # of CSV inputs (a UTF-8 byte-order mark is skipped)
+
+    def inputs(self) -> list[str]:
+        return [self.bills, self.items, self.persons, *([self.opening] if self.opening else [])]
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ def _key_order_problem(h: np.ndarray, d: np.ndarray, a: np.ndarray, b: np.ndarra
 def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     """Parts of about ``chunk_bills`` bills each, cut at household boundaries; also the
     numbers of bills and items. UnsortedInput if the files are not stored in order."""
+    io.use_encoding(spec.inputs(), spec.encoding)
     bills_cols = io.columns_of(spec.bills, "bills")
     items_by_hospital = "hospital" in io.columns_of(spec.items, "items")
     io.columns_of(spec.persons, "persons")
@@ -255,6 +261,39 @@ def _policies(paths: tuple[str, ...]) -> tuple[PolicySet, CompiledPolicies]:
     return ps, compile_tables(ps.tables)
 
 
+def sha256_of(path: str | Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks (memory: one block)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=4)
+def policy_manifest(paths: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
+    """The policy tables of a run: file, its SHA-256, region and effective range (label)."""
+    ps = _policies(paths)[0]
+    return tuple(
+        {"file": f, "sha256": sha256_of(f), "label": t.label, "region": t.region.code,
+         "effective_from": t.effective_from.isoformat(),
+         "effective_to": t.effective_to.isoformat() if t.effective_to else None}
+        for f, t in zip(ps.files, ps.tables, strict=True)
+    )  # fmt: skip
+
+
+def parquet_metadata(paths: tuple[str, ...]) -> dict[str, str]:
+    """Schema metadata of every output part: the engine version and the policy tables
+    (label and digest) the figures were computed with."""
+    return {
+        "onestop.engine_version": ENGINE_VERSION,
+        "onestop.policy": json.dumps(
+            [{k: p[k] for k in ("label", "file", "sha256")} for p in policy_manifest(paths)],
+            ensure_ascii=False,
+        ),
+    }
+
+
 @lru_cache(maxsize=2)
 def _persons(path: str) -> tuple[Any, C.Coded]:
     t = io.read_all(path, "persons").select(io.columns_of(path, "persons"))
@@ -278,6 +317,7 @@ def persons_for(spec: Spec, person_ids: C.Coded) -> C.PersonCols:
 
 def settle_part(spec: Spec, part: Part) -> PartResult:
     """Read, check, settle and write one part; returns its figures and rejects."""
+    io.use_encoding(spec.inputs(), spec.encoding)
     if spec.threads > 1:
         import numba
 
@@ -308,10 +348,11 @@ def settle_part(spec: Spec, part: Part) -> PartResult:
     if spec.out is not None:
         tmp = Path(spec.out) / "_tmp"
         name = f"part-{part.k:05d}.parquet"
-        io.write_parquet(io.to_arrow(C.bill_columns(prep)), tmp / "bills" / name)
-        io.write_parquet(io.to_arrow(C.layer_columns(prep)), tmp / "layers" / name)
-        io.write_parquet(io.to_arrow(C.alert_columns(prep)), tmp / "alerts" / name)
-        io.write_parquet(io.to_arrow(C.closing_columns(prep)), tmp / "closing" / name)
+        md = parquet_metadata(spec.policy)
+        io.write_parquet(io.to_arrow(C.bill_columns(prep)), tmp / "bills" / name, md)
+        io.write_parquet(io.to_arrow(C.layer_columns(prep)), tmp / "layers" / name, md)
+        io.write_parquet(io.to_arrow(C.alert_columns(prep)), tmp / "alerts" / name, md)
+        io.write_parquet(io.to_arrow(C.closing_columns(prep)), tmp / "closing" / name, md)
         res.written = True
     return res
 

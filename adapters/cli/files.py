@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from engine.accounts import Opening, YearAccounts
 from engine.bill import Bill, parse_bill
 from engine.errors import InputError, Problem
+from engine.policy.policyset import PolicySet
 
 
 def read_json(path: Path) -> Any:
@@ -40,8 +42,12 @@ def read_bills(paths: list[Path]) -> list[Bill]:
     return bills
 
 
-def read_opening(path: Path | None) -> Opening:
-    """``{"persons": {id: {year: accounts}}, "households": {id: {year: accounts}}}``."""
+def read_opening(path: Path | None, layer_ids: Iterable[str] | None = None) -> Opening:
+    """``{"persons": {id: {year: accounts}}, "households": {id: {year: accounts}}}``.
+
+    With ``layer_ids`` (the layers of the tables loaded), an account of any other layer is
+    refused, naming the file, the layer id and the known ones: a typo must not start a
+    layer from zero (a deductible already used would be charged again)."""
     if path is None:
         return Opening()
     data = read_json(path)
@@ -50,6 +56,8 @@ def read_opening(path: Path | None) -> Opening:
             str(path), type(data).__name__, "is not a mapping with persons and households"
         )
     out: dict[str, dict[tuple[str, int], YearAccounts]] = {"persons": {}, "households": {}}
+    known = sorted(set(layer_ids or ()))
+    problems: list[Problem] = []
     for k in data:
         if k not in out:
             raise InputError.one(f"{path}: {k}", k, "is not known; use persons, households")
@@ -60,6 +68,15 @@ def read_opening(path: Path | None) -> Opening:
                 if not str(year).isdigit():
                     raise InputError.one(where, year, "is not a year")
                 by_id[(str(key), int(year))] = YearAccounts.from_dict(acc, where)
+                if layer_ids is not None and isinstance(acc, dict):
+                    problems += [
+                        Problem(f"{where}.layers.{lid}", lid,
+                                f"is not a layer of the policy tables ({', '.join(known)})")
+                        for lid in (acc.get("layers") or {})
+                        if lid not in known
+                    ]  # fmt: skip
+    if problems:
+        raise InputError(problems)
     return Opening(out["persons"], out["households"])
 
 
@@ -73,3 +90,8 @@ def opening_to_json(o: Opening) -> dict[str, Any]:
         if d["layers"]:
             out["households"].setdefault(key, {})[str(year)] = d
     return out
+
+
+def layer_ids(policies: PolicySet) -> set[str]:
+    """The layer ids of every table loaded."""
+    return {la.id for t in policies.tables for la in t.layers}

@@ -21,7 +21,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from adapters.cli.exitcodes import Exit, help_epilog
-from adapters.cli.files import opening_to_json, read_bills, read_opening
+from adapters.cli.files import layer_ids, opening_to_json, read_bills, read_opening
 from adapters.cli.output import console, new_table, print_json, problem_line, show, text
 from adapters.cli.slip import accounts_after_each, explanation_json, print_slip
 from engine.batch import reference_batch, settle_batch
@@ -107,7 +107,7 @@ def settle(
     try:
         policies = load_policies(*policy)
         bill_list = read_bills(bills)
-        opening = read_opening(accounts)
+        opening = read_opening(accounts, layer_ids(policies))
         run = settle_batch if engine is Engine.kernel else reference_batch
         result = run(bill_list, policies, opening)
     except OnestopError as e:
@@ -219,19 +219,25 @@ def policy_whatif(
     """What-if: settle the same bills under the tables in force and under candidate tables;
     print the totals per fund and every bill whose figures change. A refusal says whether
     the base or the candidate tables failed."""
-    try:
-        bill_list = read_bills(bills)
-        opening = read_opening(accounts)
-    except OnestopError as e:
-        _fail(e)
-    settled = []
+    loaded = []
     for which, paths in (
         ("base tables", base or [Path("policies")]),
         ("candidate tables", candidate),
     ):
         where = f"{which} ({', '.join(str(p) for p in paths)})"
         try:
-            settled.append(settle_batch(bill_list, load_policies(*paths), opening).settlements)
+            loaded.append((where, load_policies(*paths)))
+        except OnestopError as e:
+            _fail(e, where)
+    try:
+        bill_list = read_bills(bills)
+        opening = read_opening(accounts, set().union(*(layer_ids(ps) for _, ps in loaded)))
+    except OnestopError as e:
+        _fail(e)
+    settled = []
+    for where, ps in loaded:
+        try:
+            settled.append(settle_batch(bill_list, ps, opening).settlements)
         except OnestopError as e:
             _fail(e, where)
     a, b = settled

@@ -144,9 +144,12 @@ class Client:
         return self.settlement.GetAccounts(req, timeout=self.timeout)
 
     # --- bureau ----------------------------------------------------------------------------
-    def put_policy(self, text: str, source_name: str = "") -> pb.PolicyVersion:
+    def put_policy(
+        self, text: str, source_name: str = "", dry_run: bool = False
+    ) -> pb.PolicyVersion:
         return self.admin.PutPolicy(
-            pb.PutPolicyRequest(yaml=text, source_name=source_name), timeout=self.timeout
+            pb.PutPolicyRequest(yaml=text, source_name=source_name, dry_run=dry_run),
+            timeout=self.timeout,
         )
 
     def import_registry(self, persons: list[dict[str, Any]]) -> int:

@@ -459,22 +459,67 @@ bureau_app = typer.Typer(
 @bureau_app.command("put-policy", epilog=EPILOG)
 def bureau_put_policy(
     files: Annotated[list[Path], typer.Argument(help="Policy table YAML files.")],
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Validate and show the difference from the version in "
+            "force (unified diff, layers and parameters); store nothing.",
+        ),
+    ] = False,
     server: ServerOpt = DEFAULT_SERVER,
     ca: CaOpt = None,
     cert: CertOpt = None,
     key: KeyOpt = None,
 ) -> None:
     """Store each table as a new version (validated; overlapping ranges refused). A table with
-    the same region and effective_from as a stored one supersedes it."""
+    the same region and effective_from as a stored one supersedes it; the same text as the
+    version in force stores nothing (that version is answered, unchanged)."""
     with _client(server, ca, cert, key) as c:
         for f in files:
+            text = f.read_text(encoding="utf-8")
             try:
-                v = c.put_policy(f.read_text(encoding="utf-8"), str(f))
+                v = c.put_policy(text, str(f), dry_run=dry_run)
+                before = _in_force_text(c, v) if dry_run and not v.unchanged else None
             except grpc.RpcError as e:
                 _fail(e, server)
             end = v.effective_to or "open"
-            out.print(text(f"{f}: version {v.version}, region {v.region} {v.region_name}, "
-                           f"{v.effective_from}..{end}, layers {', '.join(v.layer_ids)}"))  # fmt: skip
+            what = f"region {v.region} {v.region_name}, {v.effective_from}..{end}"
+            if v.unchanged:
+                out.print(f"{f}: unchanged: the same text as version {v.version} in force "
+                          f"({what}); nothing stored", highlight=False, markup=False)  # fmt: skip
+            elif dry_run:
+                _print_dry_run(f, what, text, before)
+            else:
+                out.print(
+                    text(f"{f}: version {v.version}, {what}, layers {', '.join(v.layer_ids)}")
+                )
+
+
+def _in_force_text(c: Client, v: pb.PolicyVersion) -> tuple[int, str] | None:
+    """(version, text) in force for the region and effective_from of ``v``, if any."""
+    r = c.admin.ListPolicies(pb.ListPoliciesRequest(region=v.region), timeout=c.timeout)
+    live = [x for x in r.versions if x.in_force and x.effective_from == v.effective_from]
+    if not live:
+        return None
+    got = c.admin.GetPolicy(pb.GetPolicyRequest(version=live[-1].version), timeout=c.timeout)
+    return got.version, got.yaml
+
+
+def _print_dry_run(f: Path, what: str, text: str, before: tuple[int, str] | None) -> None:
+    from engine.policy.diff import changes, unified
+
+    if before is None:
+        out.print(f"{f}: valid; dry run, nothing stored: a new table ({what}), no version in "
+                  "force for this region and start", highlight=False, markup=False)  # fmt: skip
+        return
+    version, old = before
+    out.print(f"{f}: valid; dry run, nothing stored: would supersede version {version} "
+              f"({what})", highlight=False, markup=False)  # fmt: skip
+    out.print("changes:", highlight=False)
+    for line in changes(old, text) or ["(none in layers or parameters; text only)"]:
+        out.print(f"  {line}", highlight=False, markup=False)
+    print(unified(old, text, f"version {version}", str(f)), end="")
 
 
 @bureau_app.command("policies", epilog=EPILOG)

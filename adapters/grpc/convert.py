@@ -270,6 +270,7 @@ def policy_pb(v: PolicyVersion, *, in_force: bool, text: bool) -> pb.PolicyVersi
         in_force=in_force,
         layer_ids=[la.id for la in t.layers],
         yaml=v.text if text else "",
+        unchanged=v.unchanged,
     )
 
 

@@ -219,8 +219,10 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
 class PolicyAdminServicer(_Base, pbg.PolicyAdminServicer):
     @_unary
     def PutPolicy(self, request: pb.PutPolicyRequest) -> pb.PolicyVersion:
-        v = self.scoped().put_policy(request.yaml, request.source_name or "<request>")
-        return cv.policy_pb(v, in_force=True, text=True)
+        v = self.scoped().put_policy(
+            request.yaml, request.source_name or "<request>", dry_run=request.dry_run
+        )
+        return cv.policy_pb(v, in_force=v.version != 0, text=True)
 
     @_unary
     def ListPolicies(self, request: pb.ListPoliciesRequest) -> pb.ListPoliciesResponse:

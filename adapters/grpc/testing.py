@@ -181,7 +181,13 @@ def served(
         with running(app, workers=workers) as server, Client(f"127.0.0.1:{server.port}") as c:
             for i, text in enumerate(policies):
                 c.put_policy(text, f"test-{i}.yaml")
-            c.import_registry(persons if persons is not None else [JIANG, *CHAIN_PERSONS])
+            if persons is None:  # the sample persons whose tags the tables declare
+                from engine.policy.load import parse_table
+
+                declared = {tag for text in policies for tag in parse_table(text).tags}
+                persons = [p for p in (JIANG, *CHAIN_PERSONS)
+                           if all(t["tag"] in declared for t in p.get("tags", ()))]  # fmt: skip
+            c.import_registry(persons)
             yield app, server, c
     finally:
         app.close()

@@ -115,6 +115,9 @@ class PolicyVersion:
     source_name: str
     created_at: datetime
     table: PolicyTable = field(compare=False)
+    #: answers to put_policy only: the same text was in force for this region and start, so
+    #: that version is returned and nothing is stored
+    unchanged: bool = field(default=False, compare=False)
 
 
 class Accounts(Protocol):

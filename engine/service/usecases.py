@@ -28,6 +28,7 @@ from engine.errors import (
     InputError,
     LimitExceeded,
     NotFound,
+    Problem,
 )
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
@@ -195,15 +196,27 @@ class SettlementService:
             return self._policies
 
     def put_policy(
-        self, text: str, source_name: str = "<request>", *, principal: str = "local"
+        self,
+        text: str,
+        source_name: str = "<request>",
+        *,
+        principal: str = "local",
+        dry_run: bool = False,
     ) -> PolicyVersion:
         """Validate and store a table as a new version. A table with the same region and
         effective_from as an earlier version supersedes it; other overlaps are refused.
-        Every use case that changes state appends its ledger event in its own transaction."""
+        The same text as the version in force for its region and effective_from stores
+        nothing: that version is returned, marked ``unchanged`` (a retried put is no new
+        version). ``dry_run``: validate only; the answer is the version that would be stored
+        (version 0) or the unchanged one. Every use case that changes state appends its
+        ledger event in its own transaction."""
         check_source_name(source_name)
         table = parse_table(text, source_name)
         with self._uow() as uow:
             uow.lock(("policy", table.region.code, 0))  # two bureaus' puts check in turn
+            now = self.in_force_for(uow.policies.all(), table.region.code, table.effective_from)
+            if now is not None and now.text == text:
+                return replace(now, unchanged=True)
             stored = sum(1 for v in uow.policies.all() if v.region == table.region.code)
             if stored >= MAX_VERSIONS_PER_REGION:
                 raise LimitExceeded(
@@ -221,12 +234,24 @@ class SettlementService:
             PolicySet.of(
                 [(f"version {v.version}", v.table) for v in current] + [(source_name, table)]
             )  # refuses overlaps with PolicyError
+            if dry_run:
+                return PolicyVersion(0, table.region.code, table.effective_from,
+                                     table.effective_to, text, source_name, self._clock(),
+                                     table)  # fmt: skip
             version = uow.policies.add(text, source_name, table, self._clock())
             ledger.append(uow, ledger.policy_event(version, principal))
             uow.commit()
         with self._lock:
             self._policies = None
         return version
+
+    @staticmethod
+    def in_force_for(
+        versions: Sequence[PolicyVersion], region: str, effective_from: date
+    ) -> PolicyVersion | None:
+        """The version in force for this region and start date, if any."""
+        same = [v for v in versions if v.region == region and v.effective_from == effective_from]
+        return max(same, key=lambda v: v.version) if same else None
 
     def policy_versions(self) -> list[PolicyVersion]:
         with self._uow() as uow:
@@ -252,6 +277,17 @@ class SettlementService:
                 )
             seen[p.id] = i
         with self._uow() as uow:
+            declared = {tag for v in effective(uow.policies.all()) for tag in v.table.tags}
+            undeclared = [
+                Problem(f"persons[{i}].tags[{j}]", t.tag,
+                        f"is not a tag declared by the policy tables in force "
+                        f"({', '.join(sorted(declared)) or 'none: load the policy tables first'})")
+                for i, p in enumerate(persons)
+                for j, t in enumerate(p.tags)
+                if t.tag not in declared
+            ]  # fmt: skip
+            if undeclared:
+                raise InputError(undeclared)
             uow.lock(("policy", "~registry", 0))  # imports number versions in turn
             if check is not None:
                 for i, p in enumerate(persons):

@@ -429,15 +429,17 @@ class SettleStreamResponse(_message.Message):
     def __init__(self, n_bills: _Optional[int] = ..., n_items: _Optional[int] = ..., results: _Optional[_Iterable[_Union[SettlementResult, _Mapping]]] = ..., settlement_ids: _Optional[_Iterable[str]] = ..., replay: _Optional[_Iterable[bool]] = ..., packed: _Optional[_Union[PackedResults, _Mapping]] = ...) -> None: ...
 
 class PutPolicyRequest(_message.Message):
-    __slots__ = ("yaml", "source_name")
+    __slots__ = ("yaml", "source_name", "dry_run")
     YAML_FIELD_NUMBER: _ClassVar[int]
     SOURCE_NAME_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     yaml: str
     source_name: str
-    def __init__(self, yaml: _Optional[str] = ..., source_name: _Optional[str] = ...) -> None: ...
+    dry_run: bool
+    def __init__(self, yaml: _Optional[str] = ..., source_name: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
 
 class PolicyVersion(_message.Message):
-    __slots__ = ("version", "region", "region_name", "effective_from", "effective_to", "title", "source_name", "created_at", "in_force", "layer_ids", "yaml")
+    __slots__ = ("version", "region", "region_name", "effective_from", "effective_to", "title", "source_name", "created_at", "in_force", "layer_ids", "yaml", "unchanged")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     REGION_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -449,6 +451,7 @@ class PolicyVersion(_message.Message):
     IN_FORCE_FIELD_NUMBER: _ClassVar[int]
     LAYER_IDS_FIELD_NUMBER: _ClassVar[int]
     YAML_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     version: int
     region: str
     region_name: str
@@ -460,7 +463,8 @@ class PolicyVersion(_message.Message):
     in_force: bool
     layer_ids: _containers.RepeatedScalarFieldContainer[str]
     yaml: str
-    def __init__(self, version: _Optional[int] = ..., region: _Optional[str] = ..., region_name: _Optional[str] = ..., effective_from: _Optional[str] = ..., effective_to: _Optional[str] = ..., title: _Optional[str] = ..., source_name: _Optional[str] = ..., created_at: _Optional[str] = ..., in_force: _Optional[bool] = ..., layer_ids: _Optional[_Iterable[str]] = ..., yaml: _Optional[str] = ...) -> None: ...
+    unchanged: bool
+    def __init__(self, version: _Optional[int] = ..., region: _Optional[str] = ..., region_name: _Optional[str] = ..., effective_from: _Optional[str] = ..., effective_to: _Optional[str] = ..., title: _Optional[str] = ..., source_name: _Optional[str] = ..., created_at: _Optional[str] = ..., in_force: _Optional[bool] = ..., layer_ids: _Optional[_Iterable[str]] = ..., yaml: _Optional[str] = ..., unchanged: _Optional[bool] = ...) -> None: ...
 
 class ListPoliciesRequest(_message.Message):
     __slots__ = ("region",)

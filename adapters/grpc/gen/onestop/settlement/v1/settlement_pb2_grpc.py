@@ -437,7 +437,9 @@ class PolicyAdminServicer:
         """Validate a policy table (YAML text, the format of policies/*.yaml) and store it as a new
         version. A table for the same region and effective_from as an earlier version supersedes
         it; a table whose effective range overlaps another table of its region is refused with
-        INVALID_ARGUMENT, as is any inconsistent table (field = path inside the table).
+        INVALID_ARGUMENT, as is any inconsistent table (field = path inside the table). The same
+        text as the version in force for its region and effective_from stores nothing and answers
+        that version with unchanged = true. dry_run validates without storing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
