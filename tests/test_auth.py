@@ -492,7 +492,7 @@ def test_window_and_bureau_cli_against_the_tls_server(world: World, tmp_path: Pa
     r = runner.invoke(
         grpc_app, ["window", "settle", str(f), "--server", world.target, "--json"], env=env
     )
-    assert r.exit_code == 7 and "PERMISSION_DENIED" in r.output  # a bill of H1 at H2's window
+    assert r.exit_code == 6 and "PERMISSION_DENIED" in r.output  # a bill of H1 at H2's window
     r = runner.invoke(grpc_app, ["window", "settle", str(f), "--server", world.target])
     assert r.exit_code == 5 and "--cert" in r.output  # no certificate: handshake refused
     t = tmp_path / "chain.yaml"
@@ -500,7 +500,7 @@ def test_window_and_bureau_cli_against_the_tls_server(world: World, tmp_path: Pa
     b = ["--ca", str(d / "ca.pem"), "--cert", str(d / f"{BUREAU1}.pem"),
          "--key", str(d / f"{BUREAU1}.key")]  # fmt: skip
     r = runner.invoke(grpc_app, ["bureau", "put-policy", str(t), "--server", world.target, *b])
-    assert r.exit_code == 7 and "PERMISSION_DENIED" in r.output
+    assert r.exit_code == 6 and "PERMISSION_DENIED" in r.output
 
 
 def test_python_client_from_env(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -694,7 +694,7 @@ def test_readme_secure_setup_end_to_end(tmp_path: Path) -> None:
             ["window", "settle", str(sample / "hongan-1.json"), "--server", target],
             env=cashier,
         )
-        assert r.exit_code == 7 and "PERMISSION_DENIED" in r.output
+        assert r.exit_code == 6 and "PERMISSION_DENIED" in r.output
         bureau = ["--cert", str(pki / "bureau-451423.pem"), "--key", str(pki / "bureau-451423.key")]
         hongan = sorted((root / "policies" / "hongan").glob("*.yaml"))[0]
         r = runner.invoke(
@@ -702,7 +702,7 @@ def test_readme_secure_setup_end_to_end(tmp_path: Path) -> None:
             ["bureau", "put-policy", str(hongan), "--server", target, *bureau],
             env=cashier,
         )
-        assert r.exit_code == 7 and "PERMISSION_DENIED" in r.output
+        assert r.exit_code == 6 and "PERMISSION_DENIED" in r.output
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)

@@ -477,9 +477,9 @@ def bureau_put_policy(
     version in force stores nothing (that version is answered, unchanged)."""
     with _client(server, ca, cert, key) as c:
         for f in files:
-            text = f.read_text(encoding="utf-8")
+            yaml_text = f.read_text(encoding="utf-8")
             try:
-                v = c.put_policy(text, str(f), dry_run=dry_run)
+                v = c.put_policy(yaml_text, str(f), dry_run=dry_run)
                 before = _in_force_text(c, v) if dry_run and not v.unchanged else None
             except grpc.RpcError as e:
                 _fail(e, server)
@@ -489,7 +489,7 @@ def bureau_put_policy(
                 out.print(f"{f}: unchanged: the same text as version {v.version} in force "
                           f"({what}); nothing stored", highlight=False, markup=False)  # fmt: skip
             elif dry_run:
-                _print_dry_run(f, what, text, before)
+                _print_dry_run(f, what, yaml_text, before)
             else:
                 out.print(
                     text(f"{f}: version {v.version}, {what}, layers {', '.join(v.layer_ids)}")
