@@ -147,7 +147,7 @@ class Person(BaseModel):
     household: Id
     tags: tuple[TagSpan, ...] = ()
     #: the insured region (the policy tables' region code); a bureau imports only its own
-    region: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    region: Annotated[str, Field(min_length=1, max_length=32, pattern=ID_PATTERN)] | None = None
 
     def tags_on(self, day: date) -> frozenset[str]:
         return frozenset(t.tag for t in self.tags if t.valid_on(day))

@@ -1008,8 +1008,9 @@ def record_ack(c: Call, acks: Acks, pools: Pools) -> None:
         if ok:
             v = pb.PolicyVersion.FromString(c.response)
             req = pb.PutPolicyRequest.FromString(c.request)
-            acks.policies[v.version] = (req.yaml, req.source_name or "<request>")
-            pools.versions = max(pools.versions, v.version)
+            if not (v.unchanged or req.dry_run):  # those store nothing (answered as stored)
+                acks.policies[v.version] = (req.yaml, req.source_name or "<request>")
+                pools.versions = max(pools.versions, v.version)
         elif unknown:
             acks.unknown_admin = True
     elif c.method == "ImportRegistry":

@@ -333,3 +333,12 @@ def test_packed_trial_without_regions_over_several_regions_names_the_column(env)
         stream(c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=p))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in bad_request(e.value)] == ["packed.regions"]
+
+
+def test_an_empty_packed_trial_is_answered_with_no_bills(env) -> None:
+    """Zero bills, no regions column, several regions in force (found by the fuzz test:
+    INTERNAL before)."""
+    _, _, c = env
+    req = pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=pb.PackedBills(item_offsets=[0]))
+    [out] = stream(c, req)
+    assert out.n_bills == 0 and out.n_items == 0

@@ -268,7 +268,8 @@ def test_policy_supersede_and_overlap(store: SqlStore) -> None:
     text, _, _ = golden()
     svc = service(store.uow)
     svc.put_policy(text, "a.yaml")
-    svc.put_policy(text, "b.yaml")  # same region and start: supersedes
+    assert svc.put_policy(text, "a-again.yaml").unchanged  # the same text: nothing stored
+    svc.put_policy(text + "\n# revised\n", "b.yaml")  # same region and start: supersedes
     shifted = text.replace("2023-01-01", "2023-03-01")
     assert shifted != text
     from engine.errors import PolicyError

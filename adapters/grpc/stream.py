@@ -372,7 +372,7 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
         else np.zeros(0, dtype=object),
         admission_date=_dates(p.admission_dates, "admission_date"),
         discharge_date=_dates(p.discharge_dates, "discharge_date"),
-        region=np.array(list(p.regions), dtype=object) if p.regions else None,
+        region=np.array(list(p.regions), dtype=object) if p.regions or not nb else None,
         file="bills",
     )
     cap = np.array(p.unit_price_cap, dtype=np.int64) if len(p.unit_price_cap) else None
