@@ -6,7 +6,6 @@ Exit codes: 0 done, 1 the input or a policy table was refused (every problem is 
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.cli.files import opening_to_json, read_bills, read_opening
+from adapters.cli.lazy import LazyGroup
 from adapters.cli.slip import print_slip
 from engine.batch import reference_batch, settle_batch
 from engine.compare import compare
@@ -26,6 +26,7 @@ from engine.money import yuan
 from engine.policy.load import load_policies, policy_files
 
 app = typer.Typer(
+    cls=LazyGroup,  # serve, window, bureau, batch, ledger: imported on first use (adapters/cli/lazy.py)
     no_args_is_help=True,
     add_completion=False,
     help="onestop: one-stop discharge settlement, to the fen.",
@@ -34,6 +35,24 @@ policy_app = typer.Typer(no_args_is_help=True, help="Policy tables: check them, 
 app.add_typer(policy_app, name="policy")
 out = Console()
 err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from engine import __version__
+
+        print(f"onestop {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_version, help="Print the version."),
+    ] = False,
+) -> None:
+    """onestop: one-stop discharge settlement, to the fen."""
 
 
 def _fail(e: OnestopError) -> None:
@@ -189,28 +208,6 @@ def policy_whatif(
             f"net {yuan(a.net_selfpay)} -> {yuan(b.net_selfpay)}",
             highlight=False,
         )
-
-
-def _mount() -> None:
-    """Commands that live with their adapters (server, window client, batch)."""
-    for module, attr, name, kind in (
-        ("adapters.grpc.commands", "serve", "serve", "command"),
-        ("adapters.grpc.commands", "window_app", "window", "group"),
-        ("adapters.grpc.commands", "bureau_app", "bureau", "group"),
-        ("adapters.batch.cli", "batch", "batch", "command"),
-        ("adapters.cli.ledger", "ledger_app", "ledger", "group"),
-    ):
-        try:
-            obj = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
-        if kind == "command":
-            app.command(name)(obj)
-        else:
-            app.add_typer(obj, name=name)
-
-
-_mount()
 
 
 def main() -> None:
