@@ -11,6 +11,7 @@ closing accounts can be the --opening of the next run). Exit codes: 0 done, 1 in
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -23,11 +24,24 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters.batch import io
-from adapters.batch.run import PartResult, Spec, combine, finish, plan, run_dask, run_local
+from adapters.batch.run import (
+    PartResult,
+    SchedulerUnreachable,
+    Spec,
+    combine,
+    connect_dask,
+    finish,
+    plan,
+    run_dask,
+    run_local,
+)
 from engine.columnar import Reject
 from engine.errors import PolicyError
 from engine.money import yuan
 from engine.policy.load import load_policies
+
+#: the scheduler cannot be reached (adapters/cli/exitcodes.py: UNAVAILABLE)
+EXIT_UNAVAILABLE = 5
 
 app = typer.Typer(add_completion=False, help="Batch settlement of bills from Parquet/CSV.")
 out = Console()
@@ -115,6 +129,9 @@ def batch(
     dask_local: Annotated[
         int | None, typer.Option(help="Run the parts on a local Dask cluster of N processes")
     ] = None,
+    dask_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the --dask-scheduler to answer")
+    ] = 10.0,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
 ) -> None:
     """Settle BILLS with their ITEMS and PERSONS; write per-bill, per-layer and alert results."""
@@ -135,6 +152,13 @@ def batch(
         for p in e.problems:
             err.print(f"  {p}", highlight=False, markup=False)
         raise typer.Exit(1) from None
+    client = None
+    if dask_scheduler:  # before any input is read: an unreachable scheduler fails in seconds
+        try:
+            client = connect_dask(dask_scheduler, dask_timeout)
+        except SchedulerUnreachable as e:
+            print(f"onestop batch: {e}", file=sys.stderr)
+            raise typer.Exit(2 if e.usage else EXIT_UNAVAILABLE) from None
     spec = Spec(
         str(bills), str(items), str(persons), tuple(str(p) for p in policy), str(out_dir),
         str(opening) if opening else None, threads, keep_going=reject_file is not None,
@@ -170,7 +194,7 @@ def batch(
     ) as bar:  # fmt: skip
         task = bar.add_task("settle", total=nb)
         if dask_scheduler or dask_local:
-            it = run_dask(spec, parts, address=dask_scheduler, local_workers=dask_local)
+            it = run_dask(spec, parts, local_workers=dask_local, client=client)
         else:
             it = run_local(spec, parts)
         try:
@@ -181,6 +205,9 @@ def batch(
             finish(spec, ok=False)
             err.print(f"[red]refused:[/red] {e}", highlight=False, markup=False)
             raise typer.Exit(1) from None
+        finally:
+            if client is not None:
+                client.close()
     rejects = sorted(
         (x for r in results for x in r.rejects), key=lambda x: (x.file, x.row, x.field)
     )

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
 from adapters.cli.slip import accounts_table, print_slip
-from adapters.grpc.client import DEFAULT_SERVER, Client, read_bill
+from adapters.grpc.client import DEFAULT_SERVER, BillFileError, Client, read_bill
 from adapters.grpc.convert import settlement_from_pb, theirs_from_json, year_accounts_from_pb
 from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
@@ -41,6 +41,57 @@ EXIT = {
     grpc.StatusCode.ALREADY_EXISTS: 4,
     grpc.StatusCode.UNAVAILABLE: 5,
 }
+#: a user mistake in a file or option (adapters/cli/exitcodes.py: REFUSED), and a server or
+#: address that cannot be reached or used (UNAVAILABLE)
+EXIT_REFUSED, EXIT_UNAVAILABLE = 1, 5
+
+
+def _one_line(message: str, code: int) -> None:
+    """A user mistake: one line on stderr (no markup, no wrapping), then exit ``code``."""
+    print(f"onestop: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _bill_file(path: Path) -> dict[str, Any]:
+    try:
+        return read_bill(path)
+    except BillFileError as e:
+        _one_line(f"refused: {e}", EXIT_REFUSED)
+        raise
+
+
+def _safe_url(url: str) -> str:
+    """The store URL without its password."""
+    import re
+
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Refuse an address in use before the store is opened and the tables loaded (a probe with
+    SO_REUSEADDR fails only when something listens there)."""
+    import errno
+    import socket
+
+    if not 0 <= port <= 65535:
+        _one_line(f"--port {port}: a port is 0..65535", 2)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        _one_line(f"--host {host}: cannot be resolved ({e.strerror})", 2)
+        return
+    family, kind, proto, _name, addr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(addr)
+        except OSError as e:
+            why = (
+                "is already in use (another server running there?); choose another --port"
+                if e.errno == errno.EADDRINUSE
+                else f"cannot be used: {e.strerror}"
+            )
+            _one_line(f"cannot listen on {host}:{port}: the address {why}", EXIT_UNAVAILABLE)
 
 
 def serve(
@@ -81,8 +132,11 @@ def serve(
     ] = DEFAULT_LIMITS.max_items_per_message,
 ) -> None:
     """Run the settlement server (gRPC, with health and reflection) until SIGTERM/Ctrl-C."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from adapters.bootstrap import build
     from adapters.grpc.server import Server, serve_forever, serve_processes
+    from engine.errors import OnestopError
 
     limits = Limits(
         max_message_bytes=max_message_mib * MIB,
@@ -92,9 +146,27 @@ def serve(
         max_items_per_message=max_items_per_message,
     )
 
+    _check_listen(host, port)
+    for opt, path, default in (("--policies", policies, DEFAULT_POLICIES),
+                               ("--registry", registry, DEFAULT_REGISTRY)):  # fmt: skip
+        if Path(path) != Path(default) and not Path(path).exists():
+            _one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    app = build(db, policies, registry)
+    try:
+        app = build(db, policies, registry)
+    except OnestopError as e:
+        problems = getattr(e, "problems", None) or [e]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        _one_line(f"refused: {problems[0]}{more}", EXIT_REFUSED)
+        return
+    except ValueError as e:  # a store URL of another kind
+        _one_line(f"--db: {e}", EXIT_REFUSED)
+        return
+    except (OSError, SQLAlchemyError) as e:
+        reason = " ".join(str(getattr(e, "orig", None) or e).split())[:300]
+        _one_line(f"cannot open the store {_safe_url(db)}: {reason}", EXIT_UNAVAILABLE)
+        return
     out.print(
         f"onestop: store {app.url} ({'durable' if app.durable else 'IN MEMORY'}); "
         f"{len(app.policies_loaded)} policy tables stored, {len(app.policies_skipped)} "
@@ -191,7 +263,7 @@ def window_settle(
     rid = request_id or uuid.uuid4().hex
     with Client(server) as c:
         try:
-            r = c.settle(read_bill(bill), rid)
+            r = c.settle(_bill_file(bill), rid)
         except grpc.RpcError as e:
             _fail(e)
             return
@@ -211,7 +283,7 @@ def window_pre_settle(
     """Trial settlement (2303): what settling now would pay. Changes nothing."""
     with Client(server) as c:
         try:
-            r = c.pre_settle(read_bill(bill))
+            r = c.pre_settle(_bill_file(bill))
         except grpc.RpcError as e:
             _fail(e)
             return
