@@ -186,3 +186,12 @@ def test_settle_does_not_import_the_server_or_batch_libraries(tmp_path: Path) ->
     r = onestop("settle", str(SAMPLE), pythonpath=probe)
     assert r.returncode == 0, r.stderr
     assert "LOADED []" in r.stderr, r.stderr
+
+
+def test_unreadable_or_unwritable_paths_are_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    r = onestop("bureau", "put-policy", str(missing), "--server", "127.0.0.1:1")
+    one_line(r, REFUSED, str(missing), "No such file")
+    out = tmp_path / "no-dir" / "after.json"
+    r = onestop("settle", str(SAMPLE), "--accounts-out", str(out))
+    one_line(r, REFUSED, str(out), "No such file")

@@ -211,7 +211,12 @@ def policy_whatif(
 
 
 def main() -> None:
-    app(prog_name="onestop")
+    try:
+        app(prog_name="onestop")
+    except OSError as e:  # a file or directory the user named cannot be read or written
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"onestop: {where}{e.strerror or e}", file=sys.stderr)
+        sys.exit(1)  # the input was refused (adapters/cli/exitcodes.py)
 
 
 if __name__ == "__main__":
