@@ -10,8 +10,9 @@ MIN_STAMP := $(MIN_VENV)/.installed-$(shell cat pyproject.toml tools/deps.py | c
 HOST ?= 127.0.0.1
 PORT ?= 50051
 # the lower-bound smoke test: quick tests that touch every dependency of base, server and batch
-MIN_TESTS := tests/test_cli.py tests/test_cli_errors.py tests/test_samples.py \
-  tests/test_grpc_service.py tests/test_store_sql.py tests/test_batch_files.py
+MIN_TESTS := tests/test_cli.py tests/test_samples.py tests/test_grpc_service.py \
+  tests/test_store_sql.py tests/test_batch_files.py tests/test_cli_errors.py::test_version \
+  tests/test_cli_errors.py::test_window_bill_file_mistakes_are_one_line
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
@@ -86,7 +87,7 @@ test-min: $(MIN_STAMP) ## Smoke test at the lower bounds of pyproject.toml (its 
 	$(MIN_VENV)/bin/pip check
 	$(MIN_VENV)/bin/onestop --version
 	$(MIN_VENV)/bin/onestop settle policies/samples/longzhou-1.json > /dev/null
-	HYPOTHESIS_PROFILE=dev $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	HYPOTHESIS_PROFILE=quick $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider \
 	  -m 'not postgres and not slow' $(MIN_TESTS)
 
 bench-micro: $(STAMP) ## Micro-benchmarks (pytest-benchmark): kernel, reference, bill parsing
