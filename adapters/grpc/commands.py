@@ -188,7 +188,12 @@ def serve(
         )  # fmt: skip
     server = Server(app, host, port, workers=workers, samples=samples, limits=limits)
     out.print(f"onestop: serving on {host}:{port} (Ctrl-C to stop)", highlight=False)
-    asyncio.run(serve_forever(server, grace))
+    try:
+        asyncio.run(serve_forever(server, grace))
+    except (OSError, RuntimeError) as e:  # taken between the check above and the bind
+        if "bind" not in str(e).lower() and "listen" not in str(e).lower():
+            raise
+        _one_line(f"cannot listen on {host}:{port}: {' '.join(str(e).split())}", EXIT_UNAVAILABLE)
 
 
 window_app = typer.Typer(
