@@ -2,25 +2,46 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+DEPS   := $(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-dev-$(DEPS)
+SERVE_STAMP := $(VENV)/.installed-server-$(DEPS)
+MIN_VENV  := .venv-min
+MIN_STAMP := $(MIN_VENV)/.installed-$(shell cat pyproject.toml tools/deps.py | cksum | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 50051
+# the lower-bound smoke test: quick tests that touch every dependency of base, server and batch
+MIN_TESTS := tests/test_cli.py tests/test_samples.py tests/test_grpc_service.py \
+  tests/test_store_sql.py tests/test_batch_files.py tests/test_cli_errors.py::test_version \
+  tests/test_cli_errors.py::test_window_bill_file_mistakes_are_one_line
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test test-fast lint format typecheck protos protos-check nojit bench-batch bench-grpc clean
+.PHONY: help setup lock serve test test-min bench-micro test-fast lint format typecheck protos protos-check nojit bench-batch bench-grpc clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	rm -f $(VENV)/.installed-*; touch $@
 
-setup: $(STAMP) ## Create .venv and install onestop with every extra (idempotent)
+# The tested versions (requirements.lock) of everything: tools, every extra.
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	rm -f $(VENV)/.installed-*; touch $@ $(SERVE_STAMP)
 
-serve: $(STAMP) ## Run the settlement server on 127.0.0.1:50051 (SQLite in var/, sample policies and registry)
-	$(BIN)/onestop serve
+# What the server needs and no more (the dev install includes it).
+$(SERVE_STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install -q -c requirements.lock -e '.[server]'
+	touch $@
+
+setup: $(STAMP) ## Create .venv and install onestop with every extra and the dev tools (idempotent)
+
+lock: $(STAMP) ## Rewrite requirements.lock from .venv (after `make test` passes with newer versions)
+	$(BIN)/python tools/deps.py lock > requirements.lock
+
+serve: $(SERVE_STAMP) ## Run the settlement server on HOST:PORT (127.0.0.1:50051; SQLite in var/, sample policies and registry)
+	$(BIN)/onestop serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP) ## The whole suite: lint, types, proto drift, tests (CI profile), then a no-JIT coverage pass
 	$(MAKE) --no-print-directory lint typecheck protos-check
@@ -54,6 +75,24 @@ protos: $(STAMP) ## Regenerate the gRPC code from protos/ (never edit adapters/g
 protos-check: $(STAMP) ## Fail if the committed generated code differs from protos/
 	$(BIN)/python -m adapters.grpc.codegen --check
 
+# Installed once: the lowest versions pyproject.toml allows (base, server, batch; pytest, hypothesis).
+$(MIN_STAMP): pyproject.toml tools/deps.py
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(PYTHON) tools/deps.py lowest > $(MIN_VENV)/lowest.txt
+	$(MIN_VENV)/bin/pip install -q -c $(MIN_VENV)/lowest.txt -e '.[server,batch]' pytest hypothesis
+	touch $@
+
+test-min: $(MIN_STAMP) ## Smoke test at the lower bounds of pyproject.toml (its own venv, .venv-min)
+	$(MIN_VENV)/bin/pip check
+	$(MIN_VENV)/bin/onestop --version
+	$(MIN_VENV)/bin/onestop settle policies/samples/longzhou-1.json > /dev/null
+	HYPOTHESIS_PROFILE=quick $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	  -m 'not postgres and not slow' $(MIN_TESTS)
+
+bench-micro: $(STAMP) ## Micro-benchmarks (pytest-benchmark): kernel, reference, bill parsing
+	$(BIN)/pytest -q -p no:cacheprovider benchmarks/test_micro.py
+
 bench-batch: $(STAMP) ## Batch benchmark (1 M bills x 40 items; see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.batch_bench
 
@@ -61,4 +100,4 @@ bench-grpc: $(STAMP) ## gRPC service benchmark (PreSettle, Settle, streaming)
 	$(BIN)/python -m benchmarks.grpc_bench
 
 clean: ## Remove the virtualenv, caches and the local database
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
+	rm -rf $(VENV) $(MIN_VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage

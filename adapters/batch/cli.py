@@ -16,6 +16,7 @@ policy table), 2 usage error.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +33,10 @@ from adapters.batch import io
 from adapters.batch.run import (
     OUTPUTS,
     PartResult,
+    SchedulerUnreachable,
     Spec,
     combine,
+    connect_dask,
     finish,
     plan,
     policy_manifest,
@@ -48,6 +51,9 @@ from engine.columnar import Reject
 from engine.errors import PolicyError
 from engine.money import yuan
 from engine.policy.load import load_policies
+
+#: the scheduler cannot be reached (adapters/cli/exitcodes.py: UNAVAILABLE)
+EXIT_UNAVAILABLE = 5
 
 app = typer.Typer(add_completion=False, help="Batch settlement of bills from Parquet/CSV.")
 out = Console()
@@ -211,6 +217,9 @@ def batch(
             "a UTF-8 byte-order mark is skipped)"
         ),
     ] = "utf-8",
+    dask_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the --dask-scheduler to answer")
+    ] = 10.0,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON (as in summary.json)")
@@ -234,6 +243,13 @@ def batch(
         for p in e.problems:
             err.print(f"  {p}", highlight=False, markup=False)
         raise typer.Exit(1) from None
+    client = None
+    if dask_scheduler:  # before any input is read: an unreachable scheduler fails in seconds
+        try:
+            client = connect_dask(dask_scheduler, dask_timeout)
+        except SchedulerUnreachable as e:
+            print(f"onestop batch: {e}", file=sys.stderr)
+            raise typer.Exit(2 if e.usage else EXIT_UNAVAILABLE) from None
     try:
         io.use_encoding([], encoding)
     except LookupError:
@@ -288,7 +304,7 @@ def batch(
     ) as bar:  # fmt: skip
         task = bar.add_task("settle", total=nb)
         if dask_scheduler or dask_local:
-            it = run_dask(spec, parts, address=dask_scheduler, local_workers=dask_local)
+            it = run_dask(spec, parts, local_workers=dask_local, client=client)
         else:
             it = run_local(spec, parts)
         try:
@@ -299,6 +315,9 @@ def batch(
             finish(spec, ok=False)
             problem_line(err, "refused:", str(e))
             raise typer.Exit(1) from None
+        finally:
+            if client is not None:
+                client.close()
     rejects = sorted(
         (x for r in results for x in r.rejects), key=lambda x: (x.file, x.row, x.field)
     )

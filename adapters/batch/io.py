@@ -477,7 +477,9 @@ def row_batches(path: str | Path, kind: str, lo: int, hi: int, columns: list[str
 
 def _np_dtype(t: pa.DataType, where: str = "a column") -> np.dtype:
     if pa.types.is_integer(t):
-        return np.dtype(t.to_pandas_dtype())
+        # not t.to_pandas_dtype(): older pyarrow imports pandas for it, which batch runs need not have
+        kind = "u" if pa.types.is_unsigned_integer(t) else "i"
+        return np.dtype(f"{kind}{t.bit_width // 8}")
     if pa.types.is_floating(t) or pa.types.is_decimal(t):
         raise InputFileError(
             f"{where}: is a column of {t}; money, quantities and ratios are whole numbers "

@@ -445,6 +445,42 @@ def run_local(
             return
 
 
+class SchedulerUnreachable(Exception):
+    """The Dask scheduler of ``--dask-scheduler`` cannot be reached (``usage``: the address is
+    not one)."""
+
+    def __init__(self, message: str, usage: bool = False):
+        super().__init__(message)
+        self.usage = usage
+
+
+def connect_dask(address: str, timeout: float) -> Any:
+    """A client of the scheduler at ``address``, or SchedulerUnreachable after ``timeout``
+    seconds (one line; the half-made client's complaints while it is collected are dropped)."""
+    import sys
+
+    from dask.distributed import Client
+
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda _u: None
+    try:
+        return Client(address, timeout=timeout)
+    except ValueError as e:
+        raise SchedulerUnreachable(
+            f"--dask-scheduler {address!r}: {e} (give tcp://host:8786)", usage=True
+        ) from None
+    except (OSError, TimeoutError) as e:
+        raise SchedulerUnreachable(
+            f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
+            f"({type(e).__name__}); is it running, and is the address right?"
+        ) from None
+    finally:
+        import gc
+
+        gc.collect()
+        sys.unraisablehook = hook
+
+
 def run_dask(
     spec: Spec,
     parts: list[Part],

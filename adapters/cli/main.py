@@ -11,7 +11,6 @@ the bills were given.
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from enum import StrEnum
@@ -22,6 +21,7 @@ import typer
 
 from adapters.cli.exitcodes import Exit, help_epilog
 from adapters.cli.files import layer_ids, opening_to_json, read_bills, read_opening
+from adapters.cli.lazy import LazyGroup
 from adapters.cli.output import console, new_table, print_json, problem_line, show, text
 from adapters.cli.slip import accounts_after_each, explanation_json, print_slip
 from engine.batch import reference_batch, settle_batch
@@ -33,6 +33,7 @@ from engine.policy.load import load_policies, policy_files
 EPILOG = help_epilog()
 
 app = typer.Typer(
+    cls=LazyGroup,  # serve, window, bureau, batch, ledger: imported on first use (adapters/cli/lazy.py)
     no_args_is_help=True,
     add_completion=False,
     help="onestop: one-stop discharge settlement, to the fen.",
@@ -44,6 +45,24 @@ policy_app = typer.Typer(
 app.add_typer(policy_app, name="policy")
 out = console()
 err = console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from engine import __version__
+
+        print(f"onestop {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_version, help="Print the version."),
+    ] = False,
+) -> None:
+    """onestop: one-stop discharge settlement, to the fen."""
 
 
 class Engine(StrEnum):
@@ -278,31 +297,13 @@ def policy_whatif(
         out.print(f"  ... and {len(changed) - 50} more (--json lists every one)")
 
 
-def _mount() -> None:
-    """Commands that live with their adapters (server, window client, batch)."""
-    for module, attr, name, kind in (
-        ("adapters.grpc.commands", "serve", "serve", "command"),
-        ("adapters.grpc.commands", "window_app", "window", "group"),
-        ("adapters.grpc.commands", "bureau_app", "bureau", "group"),
-        ("adapters.batch.cli", "batch", "batch", "command"),
-        ("adapters.cli.ledger", "ledger_app", "ledger", "group"),
-        ("adapters.auth.certs", "certs", "certs", "command"),
-    ):
-        try:
-            obj = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
-        if kind == "command":
-            app.command(name, epilog=EPILOG)(obj)
-        else:
-            app.add_typer(obj, name=name)
-
-
-_mount()
-
-
 def main() -> None:
-    app(prog_name="onestop")
+    try:
+        app(prog_name="onestop")
+    except OSError as e:  # a file or directory the user named cannot be read or written
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"onestop: {where}{e.strerror or e}", file=sys.stderr)
+        sys.exit(1)  # the input was refused (adapters/cli/exitcodes.py)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
 from adapters.cli.exitcodes import Exit, for_status, help_epilog
 from adapters.cli.output import console, new_table, print_json, problem_line, show, text
 from adapters.cli.slip import Reversal, explanation_json, print_accounts, print_slip
-from adapters.grpc.client import DEFAULT_SERVER, Client, read_bill
+from adapters.grpc.client import DEFAULT_SERVER, BillFileError, Client, read_bill
 from adapters.grpc.convert import settlement_from_pb, theirs_from_json, year_accounts_from_pb
 from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
@@ -42,6 +42,59 @@ def this_year() -> int:
     """The current accounting year in the region's time zone (Asia/Shanghai, UTC+8): from
     00:00 to 08:00 Beijing time on 1 January it is already the new year, while UTC is not."""
     return local_date(datetime.now(UTC)).year
+
+
+#: a user mistake in a file or option (adapters/cli/exitcodes.py: REFUSED), and a server or
+#: address that cannot be reached or used (UNAVAILABLE)
+EXIT_REFUSED, EXIT_UNAVAILABLE = Exit.REFUSED, Exit.UNAVAILABLE
+
+
+def _one_line(message: str, code: int) -> None:
+    """A user mistake: one line on stderr (no markup, no wrapping), then exit ``code``."""
+    print(f"onestop: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _bill_file(path: Path) -> dict[str, Any]:
+    try:
+        return read_bill(path)
+    except BillFileError as e:
+        _one_line(f"refused: {e}", EXIT_REFUSED)
+        raise
+
+
+def _safe_url(url: str) -> str:
+    """The store URL without its password."""
+    import re
+
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Refuse an address in use before the store is opened and the tables loaded (a probe with
+    SO_REUSEADDR fails only when something listens there)."""
+    import errno
+    import socket
+
+    if not 0 <= port <= 65535:
+        _one_line(f"--port {port}: a port is 0..65535", 2)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        _one_line(f"--host {host}: cannot be resolved ({e.strerror})", 2)
+        return
+    family, kind, proto, _name, addr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(addr)
+        except OSError as e:
+            why = (
+                "is already in use (another server running there?); choose another --port"
+                if e.errno == errno.EADDRINUSE
+                else f"cannot be used: {e.strerror}"
+            )
+            _one_line(f"cannot listen on {host}:{port}: the address {why}", EXIT_UNAVAILABLE)
 
 
 def serve(
@@ -111,10 +164,13 @@ def serve(
     With --tls-cert, --tls-key, --client-ca and --principals: TLS, client certificates
     required, each caller's role and scope from the principals file. Without them: plaintext
     on loopback only, every caller with every role."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from adapters.auth.principals import PrincipalsError, PrincipalsFile
     from adapters.bootstrap import build
     from adapters.grpc.auth import Tls, is_loopback
     from adapters.grpc.server import Server, serve_forever, serve_processes
+    from engine.errors import OnestopError
 
     def usage(msg: str) -> None:
         typer.echo(f"onestop serve: {msg}", err=True)  # one line, unwrapped
@@ -158,9 +214,27 @@ def serve(
         max_items_per_message=max_items_per_message,
     )
 
+    _check_listen(host, port)
+    for opt, path, default in (("--policies", policies, DEFAULT_POLICIES),
+                               ("--registry", registry, DEFAULT_REGISTRY)):  # fmt: skip
+        if Path(path) != Path(default) and not Path(path).exists():
+            _one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    app = build(db, policies, registry)
+    try:
+        app = build(db, policies, registry)
+    except OnestopError as e:
+        problems = getattr(e, "problems", None) or [e]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        _one_line(f"refused: {problems[0]}{more}", EXIT_REFUSED)
+        return
+    except ValueError as e:  # a store URL of another kind
+        _one_line(f"--db: {e}", EXIT_REFUSED)
+        return
+    except (OSError, SQLAlchemyError) as e:
+        reason = " ".join(str(getattr(e, "orig", None) or e).split())[:300]
+        _one_line(f"cannot open the store {_safe_url(db)}: {reason}", EXIT_UNAVAILABLE)
+        return
     out.print(
         f"onestop: store {app.url} ({'durable' if app.durable else 'IN MEMORY'}); "
         f"{len(app.policies_loaded)} policy tables stored, {len(app.policies_skipped)} "
@@ -187,7 +261,12 @@ def serve(
     )  # fmt: skip
     mode = "TLS, client certificates required" if tls else "PLAINTEXT"
     out.print(f"onestop: serving on {host}:{port}, {mode} (Ctrl-C to stop)", highlight=False)
-    asyncio.run(serve_forever(server, grace))
+    try:
+        asyncio.run(serve_forever(server, grace))
+    except (OSError, RuntimeError) as e:  # taken between the check above and the bind
+        if "bind" not in str(e).lower() and "listen" not in str(e).lower():
+            raise
+        _one_line(f"cannot listen on {host}:{port}: {' '.join(str(e).split())}", EXIT_UNAVAILABLE)
 
 
 window_app = typer.Typer(
@@ -320,7 +399,7 @@ def window_settle(
     rid = request_id or uuid.uuid4().hex
     with _client(server, ca, cert, key) as c:
         try:
-            r = c.settle(read_bill(bill), rid)
+            r = c.settle(_bill_file(bill), rid)
         except grpc.RpcError as e:
             _fail(e, server)
         rec = r.settlement
@@ -342,7 +421,7 @@ def window_pre_settle(
     """Trial settlement (2303): what settling now would pay. Changes nothing."""
     with _client(server, ca, cert, key) as c:
         try:
-            r = c.pre_settle(read_bill(bill))
+            r = c.pre_settle(_bill_file(bill))
         except grpc.RpcError as e:
             _fail(e, server)
         s = settlement_from_pb(r.result)

@@ -1,0 +1,197 @@
+"""User mistakes and missing pieces, as a user meets them from a shell: one line on stderr naming
+the file, field or address, the exit code of the table, never a traceback; and the offline
+commands keep working when the server's libraries are missing or of the wrong version."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import __version__
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "policies" / "samples" / "longzhou-1.json"
+# the exit codes (adapters/cli/exitcodes.py)
+REFUSED, USAGE, UNAVAILABLE = 1, 2, 5
+
+
+def onestop(
+    *args: str, pythonpath: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ.get("PATH", ""), "COLUMNS": "160", "PYTHONDONTWRITEBYTECODE": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (pythonpath, ROOT) if p is not None)
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli.main", *args],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout,
+    )  # fmt: skip
+
+
+def one_line(r: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
+    assert "Traceback" not in r.stderr + r.stdout, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert r.returncode == code, (r.returncode, r.stderr)
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    return lines[0]
+
+
+# ---- window settle: the bill file ----------------------------------------------------------
+
+
+def _bad_bills(tmp: Path) -> list[tuple[Path, tuple[str, ...]]]:
+    bill = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    cases = []
+    p = tmp / "missing.json"
+    cases.append((p, (str(p), "no such file")))
+    p = tmp / "invalid.json"
+    p.write_text('{"id": "B1", "items": [', encoding="utf-8")
+    cases.append((p, (str(p), "not valid JSON", "line 1")))
+    p = tmp / "list.json"
+    p.write_text(json.dumps([bill]), encoding="utf-8")
+    cases.append((p, (str(p), "a list", "one bill object")))
+    p = tmp / "string-amount.json"
+    b = json.loads(json.dumps(bill))
+    b["items"][1]["amount"] = str(b["items"][1]["amount"])
+    p.write_text(json.dumps(b), encoding="utf-8")
+    cases.append((p, (str(p), "items[1].amount", "whole number")))
+    return cases
+
+
+@pytest.mark.parametrize("command", ["settle", "pre-settle"])
+def test_window_bill_file_mistakes_are_one_line(tmp_path: Path, command: str) -> None:
+    for path, words in _bad_bills(tmp_path):
+        # the file is checked before the server is called: no server is needed
+        r = onestop("window", command, str(path), "--server", "127.0.0.1:1")
+        one_line(r, REFUSED, *words)
+
+
+# ---- serve ---------------------------------------------------------------------------------
+
+
+def test_serve_on_an_address_in_use_says_so_at_once(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        t0 = time.monotonic()
+        r = onestop("serve", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'x.db'}")
+    one_line(r, UNAVAILABLE, f"127.0.0.1:{port}", "in use")
+    assert time.monotonic() - t0 < 60
+    assert not (tmp_path / "x.db").exists()  # refused before the store is opened
+
+
+def test_serve_bad_store_url_and_missing_policies(tmp_path: Path) -> None:
+    one_line(onestop("serve", "--port", "0", "--db", "mysql://u@h/x"), REFUSED, "--db", "mysql://")
+    missing = tmp_path / "no-such-dir"
+    r = onestop("serve", "--port", "0", "--db", "memory://", "--policies", str(missing))
+    one_line(r, REFUSED, "--policies", str(missing))
+
+
+def test_serve_unreachable_store_hides_the_password() -> None:
+    url = "postgresql+psycopg://onestop:s3cret@127.0.0.1:1/onestop"
+    line = one_line(onestop("serve", "--port", "0", "--db", url), UNAVAILABLE, "127.0.0.1:1")
+    assert "s3cret" not in line
+
+
+# ---- batch on an unreachable Dask scheduler ------------------------------------------------
+
+
+def test_batch_unreachable_dask_scheduler_fails_in_seconds(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    files = []
+    for name in ("bills", "items", "persons"):
+        files.append(tmp_path / f"{name}.parquet")
+        files[-1].write_bytes(b"")
+    t0 = time.monotonic()
+    r = onestop(
+        "batch", *map(str, files), "--policy", "policies", "--out", str(tmp_path / "out"),
+        "--dask-scheduler", "tcp://127.0.0.1:1", "--dask-timeout", "2", "--quiet",
+    )  # fmt: skip
+    one_line(r, UNAVAILABLE, "tcp://127.0.0.1:1", "2 s")
+    assert time.monotonic() - t0 < 30
+    assert not (tmp_path / "out").exists()
+    r = onestop(
+        "batch", *map(str, files), "--policy", "policies", "--out", str(tmp_path / "out"),
+        "--dask-scheduler", "scheduler-without-port",
+    )  # fmt: skip
+    one_line(r, USAGE, "--dask-scheduler", "scheduler-without-port")
+
+
+# ---- version, missing extras, protobuf of the wrong version --------------------------------
+
+
+def test_version() -> None:
+    r = onestop("--version")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"onestop {__version__}"
+
+
+def _blocked(tmp: Path, code: str) -> Path:
+    d = tmp / "site"
+    d.mkdir()
+    (d / "sitecustomize.py").write_text(code, encoding="utf-8")
+    return d
+
+
+NO_GRPC = "import sys\nsys.modules['grpc'] = None  # as if the server extra were not installed\n"
+OLD_PROTOBUF = """\
+from google.protobuf import runtime_version as rv
+
+def _mismatch(*args, **kwargs):  # what protobuf 6 says of code generated for 7.35.1
+    raise rv.VersionError("Detected incompatible Protobuf Gencode/Runtime versions when loading "
+                          "onestop/settlement/v1/settlement.proto: gencode 7.35.1 runtime 6.31.1")
+
+rv.ValidateProtobufRuntimeVersion = _mismatch
+"""
+
+
+@pytest.mark.parametrize("site", [NO_GRPC, OLD_PROTOBUF], ids=["no-grpc", "old-protobuf"])
+def test_offline_commands_work_without_a_working_server_extra(tmp_path: Path, site: str) -> None:
+    if site is OLD_PROTOBUF:
+        pytest.importorskip("google.protobuf.runtime_version")
+    path = _blocked(tmp_path, site)
+    r = onestop("settle", str(SAMPLE), pythonpath=path)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    r = onestop("policy", "check", "policies", pythonpath=path)
+    assert r.returncode == 0, r.stderr
+    r = onestop("--help", pythonpath=path)
+    assert r.returncode == 0, r.stderr
+    assert "serve" in r.stdout and "settle" in r.stdout
+    for args in (["serve"], ["window", "settle", str(SAMPLE)], ["bureau", "policies"]):
+        r = onestop(*args, pythonpath=path)
+        line = one_line(r, USAGE, f"onestop {args[0]}", "pip install 'onestop[server]'")
+        assert "No such command" not in line
+        if site is OLD_PROTOBUF:
+            assert "VersionError" in line
+        else:
+            assert "'grpc' is not installed" in line
+
+
+def test_settle_does_not_import_the_server_or_batch_libraries(tmp_path: Path) -> None:
+    probe = _blocked(
+        tmp_path,
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('LOADED', sorted(m for m in ('grpc', 'google.protobuf',"
+        " 'sqlalchemy', 'pyarrow', 'dask') if m in sys.modules), file=sys.stderr))\n",
+    )
+    r = onestop("settle", str(SAMPLE), pythonpath=probe)
+    assert r.returncode == 0, r.stderr
+    assert "LOADED []" in r.stderr, r.stderr
+
+
+def test_unreadable_or_unwritable_paths_are_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    r = onestop("bureau", "put-policy", str(missing), "--server", "127.0.0.1:1")
+    one_line(r, REFUSED, str(missing), "No such file")
+    out = tmp_path / "no-dir" / "after.json"
+    r = onestop("settle", str(SAMPLE), "--accounts-out", str(out))
+    one_line(r, REFUSED, str(out), "No such file")
