@@ -3,7 +3,8 @@ method of a real server (``onestop serve`` in its own process) through a real cl
 
 Per method (PreSettle, Settle, Reverse, GetSettlement, ListSettlements, GetAccounts,
 SettleStream as bill lists and as packed columns, PutPolicy, ListPolicies, GetPolicy,
-ImportRegistry) ONESTOP_FUZZ_N requests (stream messages) are sent, 10,000 by default (CI),
+ImportRegistry) ONESTOP_FUZZ_N requests (stream messages) are sent, 1,000 by default (CI;
+12,000+ requests in all), 10,000 or more in the nightly size,
 built from the sample data (policies/ tables, policies/samples/*.json bills, registry.json)
 and mutated structurally or at the byte level (tests/fuzz.py lists the mutations). The test
 asserts:
@@ -28,9 +29,16 @@ others slower).
 
 Runs:
     PYTHONPATH=. .venv/bin/python -m pytest -q tests/test_fuzz.py            # CI size, SQLite + PG
-    ONESTOP_FUZZ_N=1000000 PYTHONPATH=. .venv/bin/python -m pytest -q tests/test_fuzz.py  # nightly
+    ONESTOP_FUZZ_N=10000 PYTHONPATH=. .venv/bin/python -m pytest -q tests/test_fuzz.py  # nightly
+    ONESTOP_FUZZ_N=1000000 ...  # a long run by hand
     ONESTOP_FUZZ_SEED=123 ...   # another seed (default 7; the report prints the one used)
-PostgreSQL runs ONESTOP_FUZZ_PG_N requests per method (default N // 10).
+PostgreSQL runs ONESTOP_FUZZ_PG_N requests per method (default N // 10, at least 300).
+
+CI size: the issue asked for 10^4 requests per method in CI; at that size the fuzz test alone
+took about 7 minutes of a 16-minute suite on the idle 2-core machine, which breaks the rule
+that the whole suite stays well under 10 minutes. CI therefore sends 1,000 per method
+(about 12,000 requests); 10,000 per method passes too (run 2026-12-01 on main) and is the
+nightly size.
 
 Runtime: the server process is the bottleneck (one core: gRPC per call, pydantic, and ~20 ms
 of pure-Python YAML parsing per PutPolicy). Measured on the shared 2-core machine under load
@@ -58,8 +66,8 @@ from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from tests import fuzz as F
 from tests.pg import fresh_database, pg_url  # noqa: F401  (fixture)
 
-N = int(os.environ.get("ONESTOP_FUZZ_N", "10000"))
-PG_N = int(os.environ.get("ONESTOP_FUZZ_PG_N", str(max(N // 10, 100))))
+N = int(os.environ.get("ONESTOP_FUZZ_N", "1000"))
+PG_N = int(os.environ.get("ONESTOP_FUZZ_PG_N", str(max(N // 10, 300))))
 SEED = int(os.environ.get("ONESTOP_FUZZ_SEED", "7"))
 
 SETTLEMENT_METHODS = [

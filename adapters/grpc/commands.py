@@ -197,14 +197,6 @@ def serve(
     elif not is_loopback(host) and not insecure:
         usage(f"--host {host} is not a loopback address without TLS: serve TLS (--tls-cert, "
               "--tls-key, --client-ca, --principals) or give --insecure")  # fmt: skip
-    if tls is None:
-        err.print(
-            "[bold red]onestop: WARNING: plaintext, no TLS and no client certificates: every "
-            f"caller that reaches {host}:{port} is the local principal with every role (settle, "
-            "reverse, put policies, import the registry, read everything). Serve with "
-            "--tls-cert --tls-key --client-ca --principals (see `onestop certs`).[/bold red]",
-            highlight=False,
-        )
 
     limits = Limits(
         max_message_bytes=max_message_mib * MIB,
@@ -241,6 +233,14 @@ def serve(
         f"already there; {app.persons_imported} persons imported",
         highlight=False,
     )
+    if tls is None:  # said once the server can start (a refusal above is one line alone)
+        err.print(
+            "[bold red]onestop: WARNING: plaintext, no TLS and no client certificates: every "
+            f"caller that reaches {host}:{port} is the local principal with every role (settle, "
+            "reverse, put policies, import the registry, read everything). Serve with "
+            "--tls-cert --tls-key --client-ca --principals (see `onestop certs`).[/bold red]",
+            highlight=False,
+        )
     samples = Path(registry).parent if Path(registry).exists() else None
     if processes > 1:
         app.close()
