@@ -115,7 +115,9 @@ def _tidy_help() -> None:
             name += "..."
         return name if self.required else f"[{name}]"
 
-    flag_type = TyperOption.display_type_rich
+    flag_type = getattr(TyperOption, "display_type_rich", None)
+    if flag_type is None:  # pragma: no cover - a typer without the hook: its own help
+        return
 
     def opt_type(self: Any, ctx: Any) -> str | None:
         return None if self.is_flag else plain(flag_type(self, ctx))
