@@ -398,9 +398,8 @@ def test_summary_and_manifest_are_written_and_ids_are_plain_strings(tmp_path: Pa
     of inputs and policies with their digests; every part names the policy in its schema
     metadata; id columns are plain strings (pandas: object, not categorical)."""
     import hashlib
+    import importlib.util
     import json
-
-    import pandas as pd
 
     tables, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=4)
     out = tmp_path / "o"
@@ -428,13 +427,20 @@ def test_summary_and_manifest_are_written_and_ids_are_plain_strings(tmp_path: Pa
         for f in (out / name).glob("part-*.parquet"):
             md = pq.read_schema(f).metadata
             assert json.loads(md[b"onestop.policy"])[0]["sha256"] == pol["sha256"], f
-    df = pd.read_parquet(out / "bills")
-    for c in ("bill_id", "hospital", "person_id"):
-        assert not isinstance(df[c].dtype, pd.CategoricalDtype), c
+    schema = pq.read_schema(next((out / "bills").glob("*.parquet")))
+    for c in ("bill_id", "hospital", "person_id"):  # plain strings, not dictionary-encoded
+        assert schema.field(c).type == pa.string(), c
     assert pq.read_schema(next((out / "layers").glob("*.parquet"))).field("layer_id").type == (
         pa.string()
     )
-    assert sorted(df["bill_id"]) == sorted(bills["bill_id"].to_pylist())
+    ids = pq.read_table(out / "bills", columns=["bill_id"]).column("bill_id").to_pylist()
+    assert sorted(ids) == sorted(bills["bill_id"].to_pylist())
+    if importlib.util.find_spec("pandas") is not None:  # the bench extra; absent at the minimums
+        import pandas as pd
+
+        df = pd.read_parquet(out / "bills")
+        for c in ("bill_id", "hospital", "person_id"):
+            assert not isinstance(df[c].dtype, pd.CategoricalDtype), c
 
 
 def test_a_float_column_is_refused_naming_its_file_and_column(tmp_path: Path) -> None:
