@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engine.bill import HOSPITAL_RULE, is_hospital_code
-from engine.errors import OnestopError, PolicyProblem, listed
-from engine.policy.load import _duplicate_keys, _Lines, _Loader, _named
+from engine.errors import OnestopError, PolicyError, PolicyProblem, listed
+from engine.policy.load import _Lines, compose
 from engine.validation import dotted
 
 log = logging.getLogger("onestop.auth")
@@ -137,20 +136,9 @@ def parse_principals(text: str, file: str = "<principals>") -> dict[str, Princip
     if len(text.encode("utf-8", "surrogatepass")) > MAX_PRINCIPALS_BYTES:
         raise refuse(f"is above the limit of {MAX_PRINCIPALS_BYTES} bytes")
     try:
-        loader = _Loader(_named(text, file))
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise refuse(f"is not valid YAML: {err}", "", mark.line + 1 if mark else None) from None
-    dupes = _duplicate_keys(node)
-    if dupes:
-        raise PrincipalsError(
-            [PolicyProblem(file, p, "is given twice; each key once", ln) for p, ln in dupes]
-        )
+        node, data = compose(text, file)  # the policy tables' YAML rules: no aliases, bounded
+    except PolicyError as err:
+        raise PrincipalsError(err.problems) from None
     if not isinstance(data, dict):
         raise refuse("is not a mapping; write 'principals:' and a list of entries")
     lines = _Lines(node)

@@ -154,8 +154,10 @@ def _scan(text: str, file: str) -> None:
         return
 
 
-def parse_table(text: str, file: str = "<text>") -> PolicyTable:
-    """One table from YAML text; PolicyError with every problem found."""
+def compose(text: str, file: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML document of a table-like file (policy tables, the principals file) and its node
+    tree (for line numbers): refused before composing when it would be costly (``_scan``),
+    composed on the fast loader; PolicyError for invalid YAML or a key given twice."""
     _scan(text, file)
     try:
         loader = _LOADER(_named(text, file))
@@ -173,6 +175,12 @@ def parse_table(text: str, file: str = "<text>") -> PolicyTable:
         raise PolicyError(
             [PolicyProblem(file, p, "is given twice; each key once", line) for p, line in dupes]
         )
+    return node, data
+
+
+def parse_table(text: str, file: str = "<text>") -> PolicyTable:
+    """One table from YAML text; PolicyError with every problem found."""
+    node, data = compose(text, file)
     if not isinstance(data, dict):
         raise PolicyError(
             [
