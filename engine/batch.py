@@ -10,8 +10,8 @@ Limits): one InputError naming each such bill (settled in order, a refused bill 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,11 +26,17 @@ from engine.policy.policyset import PolicySet
 from engine.reference import settle_bill
 from engine.result import CAPS, REASONS, Buckets, LayerResult, Settlement
 
+#: (region code, fund code, accounting year) of a fund's budget (domain.md section 12)
+FundYearKey = tuple[str, str, int]
+
 
 @dataclass(frozen=True)
 class BatchResult:
     settlements: list[Settlement]  # in the order the bills were given
     closing: Opening  # accounts after the batch (opening accounts not touched are carried over)
+    #: the remaining balance of each hard-budget fund-year after the batch (the opening
+    #: ``budgets`` given, less what the batch paid from them)
+    balances: dict[FundYearKey, int] = field(default_factory=dict)
 
 
 def order_key(bill: Bill) -> tuple[str, object, object, str, str]:
@@ -40,6 +46,34 @@ def order_key(bill: Bill) -> tuple[str, object, object, str, str]:
     return (
         bill.person.household, bill.discharge_date, bill.admission_date, bill.id, bill.hospital
     )  # fmt: skip
+
+
+def budget_order_key(bill: Bill) -> tuple[object, object, str, str]:
+    """Settlement order across a whole region (domain.md section 12), used when a hard budget
+    couples the region's households: (discharge date, admission date, bill id, hospital).
+    Within one household it is ``order_key``'s order."""
+    return (bill.discharge_date, bill.admission_date, bill.id, bill.hospital)
+
+
+def bill_balances(
+    bill: Bill, table: PolicyTable, balances: dict[FundYearKey, int]
+) -> dict[str, int]:
+    """The hard-budget balances a bill's layers see: fund code -> balance."""
+    region, year = table.region.code, bill.year
+    out = {}
+    for layer in table.layers:
+        key = (region, layer.fund_code, year)
+        if key in balances:
+            out[layer.fund_code] = balances[key]
+    return out
+
+
+def spend(s: Settlement, balances: dict[FundYearKey, int]) -> None:
+    """Take a settlement's pays (and reliefs) from the hard-budget balances it drew on."""
+    for r in s.layers:
+        key = (s.region, r.fund_code, s.year)
+        if key in balances and (r.pay or r.relief):
+            balances[key] -= r.pay + r.relief
 
 
 def resolve(bills: Sequence[Bill], policies: PolicySet) -> list[PolicyTable]:
@@ -79,25 +113,35 @@ def resolve(bills: Sequence[Bill], policies: PolicySet) -> list[PolicyTable]:
 
 
 def reference_batch(
-    bills: Sequence[Bill], policies: PolicySet, opening: Opening | None = None
+    bills: Sequence[Bill],
+    policies: PolicySet,
+    opening: Opening | None = None,
+    budgets: Mapping[FundYearKey, int] | None = None,
 ) -> BatchResult:
-    """The plain reference over a batch: one bill at a time in settlement order."""
+    """The plain reference over a batch: one bill at a time in settlement order.
+
+    ``budgets``: the opening balance of each hard-budget fund-year (region, fund code, year);
+    with any, the bills are settled in the region-wide order of section 12."""
     opening = opening or Opening()
     tables = resolve(bills, policies)
     person = dict(opening.person)
     household = dict(opening.household)
+    balances = dict(budgets or {})
     out: list[Settlement | None] = [None] * len(bills)
     refused: list[tuple[int, InputError]] = []
-    for i in sorted(range(len(bills)), key=lambda i: order_key(bills[i])):
+    key = budget_order_key if balances else order_key
+    for i in sorted(range(len(bills)), key=lambda i: key(bills[i])):
         bill = bills[i]
         pk, hk = (bill.person.id, bill.year), (bill.person.household, bill.year)
         try:
             s, person[pk], household[hk] = settle_bill(
-                bill, tables[i], person.get(pk, YearAccounts()), household.get(hk, YearAccounts())
-            )
+                bill, tables[i], person.get(pk, YearAccounts()), household.get(hk, YearAccounts()),
+                bill_balances(bill, tables[i], balances),
+            )  # fmt: skip
         except InputError as err:  # the account limit: this bill moves nothing, go on
             refused.append((i, err))
             continue
+        spend(s, balances)
         out[i] = s
     if refused:
         raise InputError([
@@ -110,6 +154,7 @@ def reference_batch(
             {k: v.normalized() for k, v in person.items()},
             {k: v.normalized() for k, v in household.items()},
         ),
+        balances,
     )
 
 
@@ -302,11 +347,15 @@ def settle_batch(
     policies: PolicySet,
     opening: Opening | None = None,
     threads: int = 1,
+    budgets: Mapping[FundYearKey, int] | None = None,
 ) -> BatchResult:
-    """Settle ``bills`` with the kernel from ``opening`` accounts (zero where missing)."""
+    """Settle ``bills`` with the kernel from ``opening`` accounts (zero where missing);
+    ``budgets`` as in ``reference_batch``."""
     opening = opening or Opening()
     if not bills:  # nothing to settle and no table to compile: the accounts stay as opened
-        return BatchResult([], opening)
+        return BatchResult([], opening, dict(budgets or {}))
+    if budgets:  # TODO(kernel budgets): the kernel does not take budgets yet
+        return reference_batch(bills, policies, opening, budgets)
     kb, pkeys, hkeys = prepare(bills, policies, opening, n_chunks=max(1, threads * 4))
     kb.run(threads)
     refused = kb.refused()

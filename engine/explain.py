@@ -28,6 +28,8 @@ _CAP = {
                   "个人负担不超过费用的规定比例"),
     "annual_ceiling": ("the patient's share is limited by the annual self-pay ceiling",
                        "个人负担受年度自付封顶额限制"),
+    "budget": ("limited by what is left of the fund's budget this year",
+               "受本基金本年度剩余预算限制"),
 }  # fmt: skip
 
 

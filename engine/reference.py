@@ -6,6 +6,7 @@ agree with this to the fen on every input; the property tests compare the two.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from engine.accounts import LayerAccount, YearAccounts, above_limit, limit_problem
@@ -96,9 +97,17 @@ def take(remaining: dict[str, int], covers: tuple[str, ...], pay: int) -> None:
 
 
 def settle_bill(
-    bill: Bill, table: PolicyTable, person: YearAccounts, household: YearAccounts
+    bill: Bill,
+    table: PolicyTable,
+    person: YearAccounts,
+    household: YearAccounts,
+    balances: Mapping[str, int] | None = None,
 ) -> tuple[Settlement, YearAccounts, YearAccounts]:
     """Settle one bill from the person's and household's accounts of the bill's year.
+
+    ``balances``: the remaining balance of each fund (by fund code) of the bill's region and
+    year whose budget is hard (domain.md section 12); funds not in it are not limited. A layer
+    pays at most its fund's balance; a later layer of the same fund sees what is left.
 
     Returns the settlement and both accounts after it. The inputs are not changed.
     InputError if an account field of a layer would go above MAX_ACCOUNT (the first such layer
@@ -111,6 +120,7 @@ def settle_bill(
     buckets = bill_buckets(bill, table)
     remaining = {b: getattr(buckets, b) for b in BUCKETS}
     admission_no = person.admissions + 1
+    left = dict(balances or {})  # each hard fund's balance as this bill's layers use it
     results = []
     window_paid = all_paid = 0
 
@@ -126,16 +136,19 @@ def settle_bill(
             continue
         v = layer.variants[vi]
         base = sum(remaining[b] for b in layer.covers)
+        bal = left.get(layer.fund_code)
         if layer.kind == "reimburse":
-            ded, eligible, pay, cap, acc = _reimburse(v, base, acc, level, admission_no)
+            ded, eligible, pay, cap, acc = _reimburse(v, base, acc, level, admission_no, bal)
             relief, alert = 0, False
         elif layer.kind == "backstop":
             covered_total = sum(getattr(buckets, b) for b in layer.covers)
             ded, eligible, relief, alert = 0, base, 0, False
-            pay, cap, acc = _backstop(v, base, covered_total, acc, level)
+            pay, cap, acc = _backstop(v, base, covered_total, acc, level, bal)
         else:
             ded, eligible, pay = 0, base, 0
-            relief, alert, cap, acc = _alert(v, base, acc, level)
+            relief, alert, cap, acc = _alert(v, base, acc, level, bal)
+        if bal is not None:
+            left[layer.fund_code] = bal - pay - relief
         over = above_limit(acc)
         if over is not None:  # README, Limits: no account field above MAX_ACCOUNT
             owner = bill.person.household if layer.scope == "household" else bill.person.id
@@ -190,7 +203,7 @@ def _not_applied(layer: Layer, why: str, acc: LayerAccount) -> LayerResult:
 
 
 def _reimburse(
-    v: Variant, base: int, acc: LayerAccount, level: str, admission_no: int
+    v: Variant, base: int, acc: LayerAccount, level: str, admission_no: int, bal: int | None
 ) -> tuple[int, int, int, str, LayerAccount]:
     """Section 5.2."""
     d = v.deductible
@@ -216,6 +229,8 @@ def _reimburse(
         pay, cap = by_level(v.admission_cap, level), "admission_cap"
     if v.annual_cap is not None and by_level(v.annual_cap, level) - acc.paid < pay:
         pay, cap = by_level(v.annual_cap, level) - acc.paid, "annual_cap"
+    if bal is not None and bal < pay:  # section 12: a hard budget's balance
+        pay, cap = bal, "budget"
     pay = max(pay, 0)
     return (
         ded,
@@ -227,7 +242,7 @@ def _reimburse(
 
 
 def _backstop(
-    v: Variant, base: int, covered_total: int, acc: LayerAccount, level: str
+    v: Variant, base: int, covered_total: int, acc: LayerAccount, level: str, bal: int | None
 ) -> tuple[int, str, LayerAccount]:
     """Section 5.3: cap the patient's share."""
     allowed, cap = base, ""
@@ -240,15 +255,17 @@ def _backstop(
         if left < allowed:
             allowed, cap = left, "annual_ceiling"
     pay = base - allowed
+    if bal is not None and bal < pay:  # section 12: the patient keeps what the budget cannot pay
+        pay, cap = bal, "budget"
     return (
         pay,
         cap,
-        LayerAccount(acc.deductible_used, acc.eligible_cum, acc.paid, acc.selfpay_cum + allowed),
+        LayerAccount(acc.deductible_used, acc.eligible_cum, acc.paid, acc.selfpay_cum + base - pay),
     )
 
 
 def _alert(
-    v: Variant, base: int, acc: LayerAccount, level: str
+    v: Variant, base: int, acc: LayerAccount, level: str, bal: int | None
 ) -> tuple[int, bool, str, LayerAccount]:
     """Section 5.4: watch yearly self-pay, suggest relief (paid nowhere, changes no bucket)."""
     assert v.threshold is not None and v.segments is not None
@@ -262,6 +279,8 @@ def _alert(
     if v.annual_cap is not None and by_level(v.annual_cap, level) - acc.paid < relief:
         relief, cap = by_level(v.annual_cap, level) - acc.paid, "annual_cap"
     relief = max(0, relief)
+    if bal is not None and bal < relief:  # section 12
+        relief, cap = bal, "budget"
     return (
         relief,
         after > threshold,

@@ -11,7 +11,8 @@ from engine.accounts import LayerAccount
 #: Why a layer did not apply; index = the code the kernel writes. '' = it applied.
 REASONS = ("", "tags_any", "tags_none", "age_min", "age_max", "level", "no_variant")
 #: Which limit bound a layer's pay (or the patient's share, for a backstop).
-CAPS = ("", "admission_cap", "annual_cap", "max_share", "annual_ceiling")
+#: "budget": the remaining balance of the fund's hard budget (domain.md section 12).
+CAPS = ("", "admission_cap", "annual_cap", "max_share", "annual_ceiling", "budget")
 
 
 @dataclass(frozen=True)

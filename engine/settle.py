@@ -6,11 +6,12 @@ it, settle, and report the accounts after and how each account moved.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from engine.accounts import ZERO, LayerAccount, Opening, YearAccounts
-from engine.batch import reference_batch, settle_batch
+from engine.batch import FundYearKey, reference_batch, settle_batch
 from engine.bill import Bill
 from engine.errors import InputError, Problem
 from engine.policy.policyset import PolicySet
@@ -32,12 +33,15 @@ def settle_one(
     person: YearAccounts,
     household: YearAccounts,
     engine: Literal["kernel", "reference"] = "kernel",
+    budgets: Mapping[FundYearKey, int] | None = None,
 ) -> Outcome:
+    """``budgets``: the balance of each hard-budget fund-year the bill may draw on (domain.md
+    section 12), keyed (region, fund code, year); the service reads them under the fund's lock."""
     pk, hk = (bill.person.id, bill.year), (bill.person.household, bill.year)
     opening = Opening({pk: person}, {hk: household})
     run = settle_batch if engine == "kernel" else reference_batch
     try:
-        result = run([bill], policies, opening)
+        result = run([bill], policies, opening, budgets=budgets)
     except InputError as err:  # one bill: its problems without the batch's "bills[0]."
         raise InputError([
             Problem(p.field.removeprefix("bills[0]."), p.value, p.rule) for p in err.problems

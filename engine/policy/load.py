@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from engine.errors import PolicyError, PolicyProblem
 from engine.policy.checks import check_table
@@ -178,23 +178,14 @@ def compose(text: str, file: str) -> tuple[yaml.Node | None, Any]:
     return node, data
 
 
-def parse_table(text: str, file: str = "<text>") -> PolicyTable:
-    """One table from YAML text; PolicyError with every problem found."""
-    node, data = compose(text, file)
-    if not isinstance(data, dict):
-        raise PolicyError(
-            [
-                PolicyProblem(
-                    file,
-                    "",
-                    "is not a mapping; a policy table is a YAML "
-                    "mapping with region, effective_from, layers, ...",
-                )
-            ]
-        )
-    lines = _Lines(node)
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], data: Any, file: str, lines: _Lines) -> M:
+    """``model`` from a composed table-like document; PolicyError with every problem, each
+    naming file:line and the path (shared by policy tables and fund declarations)."""
     try:
-        table = PolicyTable.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as err:
         problems = []
         errors = err.errors()
@@ -219,6 +210,24 @@ def parse_table(text: str, file: str = "<text>") -> PolicyTable:
                 msg = f"{e['input']!r}: {msg}"
             problems.append(PolicyProblem(file, dotted(loc), msg, lines.line(loc)))
         raise PolicyError(problems) from None
+
+
+def parse_table(text: str, file: str = "<text>") -> PolicyTable:
+    """One table from YAML text; PolicyError with every problem found."""
+    node, data = compose(text, file)
+    if not isinstance(data, dict):
+        raise PolicyError(
+            [
+                PolicyProblem(
+                    file,
+                    "",
+                    "is not a mapping; a policy table is a YAML "
+                    "mapping with region, effective_from, layers, ...",
+                )
+            ]
+        )
+    lines = _Lines(node)
+    table = validated(PolicyTable, data, file, lines)
     found = check_table(table)
     if found:
         raise PolicyError([PolicyProblem(file, p, r, lines.line(_parse_path(p))) for p, r in found])
@@ -234,10 +243,16 @@ def load_table(path: str | Path) -> PolicyTable:
     return parse_table(text, str(p))
 
 
+#: a file of this name in a policy directory declares the region's funds (engine.funds), not a table
+FUNDS_FILE = "funds.yaml"
+
+
 def policy_files(path: str | Path) -> list[Path]:
+    """The policy tables under ``path`` (a file, or every *.yaml / *.yml below a directory
+    except the fund declarations, FUNDS_FILE)."""
     p = Path(path)
     if p.is_dir():
-        return sorted(q for q in p.rglob("*.y*ml") if q.is_file())
+        return sorted(q for q in p.rglob("*.y*ml") if q.is_file() and q.name != FUNDS_FILE)
     return [p]
 
 
