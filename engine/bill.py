@@ -148,6 +148,9 @@ class Person(BaseModel):
     tags: tuple[TagSpan, ...] = ()
     #: the insured region (the policy tables' region code); a bureau imports only its own
     region: Annotated[str, Field(min_length=1, max_length=32, pattern=ID_PATTERN)] | None = None
+    #: where the person lives, for a cadre's cover list (村 and 乡镇 names or codes); optional
+    township: Annotated[str, Field(max_length=100, pattern=TEXT_PATTERN)] = ""
+    village: Annotated[str, Field(max_length=100, pattern=TEXT_PATTERN)] = ""
 
     def tags_on(self, day: date) -> frozenset[str]:
         return frozenset(t.tag for t in self.tags if t.valid_on(day))

@@ -495,18 +495,22 @@ class TagSpan(_message.Message):
     def __init__(self, tag: _Optional[str] = ..., valid_from: _Optional[str] = ..., valid_to: _Optional[str] = ...) -> None: ...
 
 class Person(_message.Message):
-    __slots__ = ("id", "birth_date", "household", "tags", "region")
+    __slots__ = ("id", "birth_date", "household", "tags", "region", "township", "village")
     ID_FIELD_NUMBER: _ClassVar[int]
     BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
     HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
+    TOWNSHIP_FIELD_NUMBER: _ClassVar[int]
+    VILLAGE_FIELD_NUMBER: _ClassVar[int]
     id: str
     birth_date: str
     household: str
     tags: _containers.RepeatedCompositeFieldContainer[TagSpan]
     region: str
-    def __init__(self, id: _Optional[str] = ..., birth_date: _Optional[str] = ..., household: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[TagSpan, _Mapping]]] = ..., region: _Optional[str] = ...) -> None: ...
+    township: str
+    village: str
+    def __init__(self, id: _Optional[str] = ..., birth_date: _Optional[str] = ..., household: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[TagSpan, _Mapping]]] = ..., region: _Optional[str] = ..., township: _Optional[str] = ..., village: _Optional[str] = ...) -> None: ...
 
 class ImportRegistryRequest(_message.Message):
     __slots__ = ("persons",)
