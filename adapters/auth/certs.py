@@ -157,7 +157,9 @@ def _write(path: Path, data: bytes, secret: bool = False) -> None:
 
 
 def _dns_ok(name: str) -> bool:
-    return name.isascii() and all(c.isalnum() or c in "-." for c in name) and not name.startswith("-")
+    return (
+        name.isascii() and all(c.isalnum() or c in "-." for c in name) and not name.startswith("-")
+    )
 
 
 @dataclass(frozen=True)
@@ -289,9 +291,7 @@ def certs(
     ] = None,
     cadre_village: Annotated[
         list[str] | None,
-        typer.Option(
-            "--cadre-village", metavar="REGION/VILLAGE", help="A cadre of this village."
-        ),
+        typer.Option("--cadre-village", metavar="REGION/VILLAGE", help="A cadre of this village."),
     ] = None,
     server_name: Annotated[
         list[str] | None,
