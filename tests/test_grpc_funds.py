@@ -1,0 +1,413 @@
+"""The Funds service (issue 10) through a real TLS server and real clients with certificates:
+the claim lifecycle, every new rpc's role and scope refusals (table-driven), a person's own
+cover, the cadre's cover list, and the CLI (``onestop fund|person|cadre``) with --json checked
+against the rpc."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from typer.testing import CliRunner
+
+from adapters.auth.certs import clients_for, make_all
+from adapters.auth.principals import PrincipalsFile, parse_principals
+from adapters.bootstrap import build
+from adapters.grpc.auth import Tls
+from adapters.grpc.client import Client
+from adapters.grpc.convert import bill_request, bill_to_pb
+from adapters.grpc.server import running
+from adapters.grpc.testing import JIANG, YUBEI, YUBEI_BILL
+from engine.bill import Person
+from tests.funds_double import fund_service
+
+R1, R2 = "500112", "990001"
+H1, H2 = "H500112001", "H500112002"
+TILTED, MAJOR = "610200", "610100"  # tilted_assistance pays after discharge
+PD = grpc.StatusCode.PERMISSION_DENIED
+
+#: Yubei with its tilted assistance paid after discharge (a claim per bill)
+YUBEI_AD = YUBEI.replace(
+    '    fund_code: "610200"\n    kind: reimburse\n',
+    '    fund_code: "610200"\n    kind: reimburse\n    settle_at: after_discharge\n',
+)
+FUNDS_YAML = f"""\
+region: "{R1}"
+funds:
+  - fund_code: "{TILTED}"
+    name: Tilted assistance
+    name_zh: 倾斜救助
+    operator: Yubei civil affairs
+    years:
+      2023: {{budget: 50000000, budget_mode: hard}}
+  - fund_code: "{MAJOR}"
+    name: Major-expense medical assistance
+    years:
+      2023: {{budget: 90000000}}
+"""
+JIANG_P = dict(JIANG, region=R1, township="T1", village="V1")
+LI_P = dict(JIANG, id="li", household="h-li", region=R1, township="T2", village="V2")
+
+CLIENTS = clients_for(
+    [H1, H2], [R1, R2], ["zhang"], [TILTED, MAJOR], ["jiang", "li"], [f"{R1}/T1"],
+    [f"{R1}/V2"],
+)  # fmt: skip
+CASHIER1, CASHIER2 = f"cashier-{H1}", f"cashier-{H2}"
+BUREAU1, BUREAU2, AUDITOR = f"bureau-{R1}", f"bureau-{R2}", "auditor-zhang"
+FUND_T, FUND_M = f"fund-{TILTED}", f"fund-{MAJOR}"
+JIANG_ID, LI_ID = "psn-jiang", "psn-li"
+CADRE_T1, CADRE_V2 = f"cadre-{R1}-T1", f"cadre-{R1}-V2"
+EVERYONE = [c.identity for c in CLIENTS]
+
+runner = CliRunner()
+
+
+class World:
+    def __init__(self, d: Path, srv: Any, app: Any):
+        self.dir, self.srv, self.app = d, srv, app
+        self.target = f"127.0.0.1:{srv.port}"
+        self._clients: dict[str, Client] = {}
+
+    def c(self, identity: str) -> Client:
+        if identity not in self._clients:
+            self._clients[identity] = Client(
+                self.target, 10, ca=self.dir / "ca.pem", cert=self.dir / f"{identity}.pem",
+                key=self.dir / f"{identity}.key",
+            )  # fmt: skip
+        return self._clients[identity]
+
+    def tls_args(self, identity: str) -> list[str]:
+        d = self.dir
+        return ["--server", self.target, "--ca", str(d / "ca.pem"),
+                "--cert", str(d / f"{identity}.pem"), "--key", str(d / f"{identity}.key")]  # fmt: skip
+
+    def settle(self, person: str = "jiang", hospital: str = H1) -> str:
+        b = dict(YUBEI_BILL, id=f"b-{uuid.uuid4().hex[:10]}", person_id=person, hospital=hospital)
+        rec, _ = self.app.service.settle(uuid.uuid4().hex, bill_request(bill_to_pb(b)))
+        return rec.settlement_id
+
+    def claim_of(self, settlement_id: str, filer: str = CASHIER1) -> Any:
+        """The claim of the settlement's after-discharge layer: made at settlement by the
+        fund use cases, or filed now (the stand-in makes none at settlement)."""
+        got = [
+            c for c in self.c(AUDITOR).list_claims(person_id="jiang")
+            if c.settlement_id == settlement_id
+        ]  # fmt: skip
+        return got[0] if got else self.c(filer).file_claim(settlement_id, "tilted_assistance")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    d = tmp_path_factory.mktemp("pki")
+    make_all(d, CLIENTS)
+    app = build("memory://", policies=None, registry=None)
+    app.service.put_policy(YUBEI_AD, "yubei.yaml")
+    app.service.import_registry([Person.model_validate(p) for p in (JIANG_P, LI_P)])
+    funds = fund_service(app)
+    funds.put_funds(FUNDS_YAML, "funds.yaml")
+    principals = PrincipalsFile(d / "principals.yaml", recheck=0)
+    tls = Tls(d / "server.pem", d / "server.key", d / "ca.pem")
+    with running(app, tls=tls, principals=principals, funds=funds) as srv:
+        w = World(d, srv, app)
+        try:
+            yield w
+        finally:
+            for c in w._clients.values():
+                c.close()
+            app.close()
+
+
+def code_of(fn: Callable[[], Any]) -> grpc.StatusCode | None:
+    try:
+        fn()
+    except grpc.RpcError as e:
+        return e.code()  # type: ignore[no-any-return]
+    return None
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def test_claim_lifecycle(world: World) -> None:
+    sid = world.settle()
+    claim = world.claim_of(sid)
+    assert claim.status == "filed" and claim.kind == "claim"
+    assert claim.fund_code == TILTED and claim.person_id == "jiang" and claim.hospital == H1
+    assert claim.filed_amount == 93780 == claim.current_amount  # the golden tilted pay
+    assert not claim.HasField("approved_amount")
+    # a second claim for the same layer of the same settlement: ALREADY_EXISTS
+    assert code_of(lambda: world.c(CASHIER1).file_claim(sid, "tilted_assistance")) == (
+        grpc.StatusCode.ALREADY_EXISTS
+    )
+    # paying before approval is refused; the claim stays filed
+    assert code_of(lambda: world.c(FUND_T).pay_claim(claim.claim_id, "2023-06-30", "TX1")) == (
+        grpc.StatusCode.ALREADY_EXISTS
+    )
+    # approval above the filed amount: INVALID_ARGUMENT naming amount
+    with pytest.raises(grpc.RpcError) as e:
+        world.c(FUND_T).approve_claim(claim.claim_id, claim.filed_amount + 1, "too much")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    approved = world.c(FUND_T).approve_claim(claim.claim_id, 90000, "receipts for 900 yuan")
+    assert (approved.status, approved.approved_amount, approved.current_amount) == (
+        "approved", 90000, 90000,
+    )  # fmt: skip
+    assert approved.note == "receipts for 900 yuan" and approved.decided_by == FUND_T
+    # the person sees the status of their claim
+    seen = world.c(JIANG_ID).get_claim(claim.claim_id)
+    assert seen.status == "approved" and seen.approved_amount == 90000
+    paid = world.c(FUND_T).pay_claim(claim.claim_id, "2023-06-30", "TX-2023-0001")
+    assert paid.status == "paid" and paid.paid_date == "2023-06-30"
+    assert paid.payment_ref == "TX-2023-0001" and paid.paid_by == FUND_T
+    assert paid.days_to_payment == 41  # discharged 2023-05-20
+    # nothing after paid
+    assert code_of(lambda: world.c(FUND_T).reject_claim(claim.claim_id, "late")) == (
+        grpc.StatusCode.ALREADY_EXISTS
+    )
+    # the statement counts it as paid; money in makes the loss ratio
+    rid = uuid.uuid4().hex
+    r = world.c(FUND_T).record_money_in(rid, R1, TILTED, 2023, "donation", "Tencent charity",
+                                        9_000_000, "2023-03-01", "March platform total")  # fmt: skip
+    assert not r.replay and r.record.amount == 9_000_000 and r.record.recorded_by == FUND_T
+    again = world.c(FUND_T).record_money_in(rid, R1, TILTED, 2023, "donation",
+                                            "Tencent charity", 9_000_000, "2023-03-01")  # fmt: skip
+    assert again.replay
+    st = world.c(FUND_T).fund_statement(R1, TILTED, 2023)
+    assert st.claims_paid >= 90000 and st.money_in >= 9_000_000
+    assert st.budget == 50000000 and st.budget_mode == "hard"
+    assert st.balance == st.budget + st.carried_in - st.used
+    paid_total = st.window_paid + st.claims_paid
+    assert st.loss_ratio_bp == (
+        paid_RATIO := (paid_total * 20000 + st.money_in) // (2 * st.money_in)
+    )
+    assert paid_RATIO >= 0
+    assert {(t.kind, t.status) for t in st.claims} >= {("claim", "paid")}
+    # the rejection path: a reason is required, then it is final
+    claim2 = world.claim_of(world.settle())
+    with pytest.raises(grpc.RpcError) as e:
+        world.c(FUND_T).reject_claim(claim2.claim_id, "  ")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    rejected = world.c(FUND_T).reject_claim(claim2.claim_id, "not an in-patient stay")
+    assert (rejected.status, rejected.current_amount) == ("rejected", 0)
+    assert rejected.reason == "not an in-patient stay"
+
+
+def test_list_claims_filters_and_pages(world: World) -> None:
+    ids = [world.claim_of(world.settle()).claim_id for _ in range(3)]
+    fund = world.c(FUND_T)
+    pages, token = [], ""
+    while True:
+        r = fund.list_claims_page(2, token, region=R1, fund_code=TILTED, year=2023)
+        assert len(r.claims) <= 2
+        pages.append([c.claim_id for c in r.claims])
+        token = r.next_page_token
+        if not token:
+            break
+    listed = [i for p in pages for i in p]
+    assert set(ids) <= set(listed) and len(listed) == len(set(listed))
+    assert all(len(p) == 2 for p in pages[:-1])  # full pages but the last
+    filed = fund.list_claims(region=R1, fund_code=TILTED, year=2023, status="filed")
+    assert {c.status for c in filed} == {"filed"} and set(ids) <= {c.claim_id for c in filed}
+    # a fund operator of one fund: its fund is the default; region and year are needed
+    assert {c.claim_id for c in fund.list_claims(region=R1, year=2023)} == set(listed)
+    assert code_of(lambda: fund.list_claims(year=2023)) == grpc.StatusCode.INVALID_ARGUMENT
+    # a token of another listing, a bad status: INVALID_ARGUMENT
+    bad = fund.list_claims_page(1, "", region=R1, fund_code=TILTED, year=2023).next_page_token
+    assert code_of(lambda: fund.list_claims_page(1, bad, region=R1, fund_code=TILTED,
+                                                 year=2023, status="filed")) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )  # fmt: skip
+    assert code_of(lambda: fund.list_claims(region=R1, year=2023, status="open")) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    # the other fund's operator lists nothing of TILTED (left out without a sign)
+    assert world.c(FUND_M).list_claims(region=R1, fund_code=TILTED, year=2023) == []
+    # a person lists only their own
+    mine = world.c(JIANG_ID).list_claims()
+    assert mine and {c.person_id for c in mine} == {"jiang"}
+
+
+# --------------------------------------------------------------------------- denials
+
+
+def _calls(w: World, claim_id: str, sid: str) -> dict[str, Callable[[Client], Any]]:
+    return {
+        "PutFunds": lambda c: c.put_funds(FUNDS_YAML, "funds.yaml", dry_run=True),
+        "RecordMoneyIn": lambda c: c.record_money_in(
+            uuid.uuid4().hex, R1, TILTED, 2023, "premium", "county", 100, "2023-01-02"),
+        "FileClaim": lambda c: c.file_claim(sid, "tilted_assistance"),
+        "GetClaim": lambda c: c.get_claim(claim_id),
+        "ListClaimsPerson": lambda c: c.list_claims(person_id="jiang"),
+        "ApproveClaim": lambda c: c.approve_claim(claim_id, None, "ok"),
+        "RejectClaim": lambda c: c.reject_claim(claim_id, "no"),
+        "PayClaim": lambda c: c.pay_claim(claim_id, "2023-07-01", "TX"),
+        "FundStatement": lambda c: c.fund_statement(R1, TILTED, 2023),
+        "PersonCover": lambda c: c.person_cover("jiang", 2023),
+        "CoverList": lambda c: c.cover_list(R1, "T1"),
+        "PublicFigures": lambda c: c.public_figures(R1, TILTED, 2023),
+    }  # fmt: skip
+
+
+#: method -> identities allowed on jiang's claim of fund TILTED at H1 (everyone else: denied)
+ALLOWED: dict[str, set[str]] = {
+    "PutFunds": {BUREAU1},  # a fund operator: the file declares both funds (see below)
+    "RecordMoneyIn": {FUND_T},
+    "FileClaim": set(),  # the layer has its claim already: ALREADY_EXISTS for those in scope
+    "GetClaim": {FUND_T, BUREAU1, AUDITOR, CASHIER1, JIANG_ID, CADRE_T1},
+    # fund M and cashier 2 get an empty list (left out without a sign)
+    "ListClaimsPerson": {FUND_T, FUND_M, BUREAU1, AUDITOR, CASHIER1, CASHIER2, JIANG_ID, CADRE_T1},
+    "ApproveClaim": set(),  # checked separately (a decision changes the claim)
+    "RejectClaim": set(),
+    "PayClaim": set(),
+    "FundStatement": {FUND_T, BUREAU1, AUDITOR},
+    "PersonCover": {JIANG_ID, CADRE_T1, BUREAU1, AUDITOR},
+    "CoverList": {CADRE_T1, BUREAU1, AUDITOR},
+    "PublicFigures": set(EVERYONE),
+}
+FILE_IN_SCOPE = {CASHIER1, JIANG_ID, CADRE_T1}  # may file: answered ALREADY_EXISTS
+DECIDE_IN_SCOPE = {FUND_T}  # may decide: answered per the claim's state
+
+
+@pytest.mark.parametrize("method", sorted(ALLOWED))
+def test_role_and_scope_table(world: World, method: str) -> None:
+    sid = world.settle()
+    claim = world.claim_of(sid)
+    call = _calls(world, claim.claim_id, sid)[method]
+    for who in EVERYONE:
+        if method in ("ApproveClaim", "RejectClaim", "PayClaim") and who in DECIDE_IN_SCOPE:
+            continue  # the lifecycle test decides; here only the refusals
+        got = code_of(lambda who=who: call(world.c(who)))
+        if method == "FileClaim" and who in FILE_IN_SCOPE:
+            assert got == grpc.StatusCode.ALREADY_EXISTS, (method, who, got)
+        elif who in ALLOWED[method]:
+            assert got is None, (method, who, got)
+        else:
+            assert got == PD, (method, who, got)
+
+
+def test_fund_operator_puts_only_its_own_funds(world: World) -> None:
+    only_t = FUNDS_YAML.split(f'  - fund_code: "{MAJOR}"')[0]
+    r = world.c(FUND_T).put_funds(only_t, "t.yaml", dry_run=True)
+    assert (r.region, list(r.fund_codes), r.stored) == (R1, [TILTED], False)
+    assert code_of(lambda: world.c(FUND_M).put_funds(only_t, "t.yaml", dry_run=True)) == PD
+    assert code_of(lambda: world.c(BUREAU2).put_funds(only_t, "t.yaml", dry_run=True)) == PD
+    with pytest.raises(grpc.RpcError) as e:  # a bad file: every problem, file:line
+        world.c(FUND_T).put_funds(only_t.replace("hard}", "hard, budget: -1}"), "t.yaml")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "t.yaml" in e.value.details()
+
+
+def test_denial_never_tells_what_exists(world: World) -> None:
+    sid = world.settle()
+    claim = world.claim_of(sid)
+
+    def message(fn: Callable[[], Any]) -> tuple[Any, str]:
+        try:
+            fn()
+        except grpc.RpcError as e:
+            return e.code(), e.details()
+        return None, ""
+
+    for who, real, unknown in [
+        (FUND_M, lambda c: c.get_claim(claim.claim_id), lambda c: c.get_claim("no-such")),
+        (FUND_M, lambda c: c.approve_claim(claim.claim_id), lambda c: c.approve_claim("nope")),
+        (LI_ID, lambda c: c.get_claim(claim.claim_id), lambda c: c.get_claim("no-such")),
+        (CASHIER2, lambda c: c.file_claim(sid, "tilted_assistance"),
+         lambda c: c.file_claim("no-such-settlement", "tilted_assistance")),
+        (CADRE_V2, lambda c: c.person_cover("jiang"), lambda c: c.person_cover("nobody")),
+        (LI_ID, lambda c: c.person_cover("jiang"), lambda c: c.person_cover("nobody")),
+    ]:  # fmt: skip
+        a = message(lambda real=real, who=who: real(world.c(who)))
+        b = message(lambda unknown=unknown, who=who: unknown(world.c(who)))
+        assert a == b and a[0] == PD, (who, a, b)
+    # an auditor (unscoped) is told NOT_FOUND
+    assert code_of(lambda: world.c(AUDITOR).get_claim("no-such")) == grpc.StatusCode.NOT_FOUND
+
+
+def test_access_log_line_for_funds(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import time
+
+    with caplog.at_level(logging.INFO, logger="onestop.access"):
+        code_of(lambda: world.c(LI_ID).person_cover("jiang"))
+        deadline = time.monotonic() + 5  # the server logs after the answer has gone out
+        while time.monotonic() < deadline:
+            lines = [json.loads(r.getMessage()) for r in caplog.records
+                     if r.name == "onestop.access"]  # fmt: skip
+            mine = [x for x in lines if x["method"] == "/onestop.settlement.v1.Funds/PersonCover"]
+            if mine:
+                break
+            time.sleep(0.02)
+    assert mine
+    assert mine[-1]["principal"] == LI_ID and mine[-1]["role"] == "person"
+    assert mine[-1]["status"] == "PERMISSION_DENIED"
+    assert "jiang" not in json.dumps(mine[-1])  # no request field in the log
+
+
+# --------------------------------------------------------------------------- cover
+
+
+def test_person_sees_only_their_own_cover(world: World) -> None:
+    world.claim_of(world.settle())
+    own = world.c(JIANG_ID).person_cover("jiang", 2023)
+    assert own.person_id == "jiang" and own.township == "T1" and own.village == "V1"
+    assert {f.fund_code for f in own.funds} == {TILTED, MAJOR}
+    assert own.settlements and {s.status for s in own.settlements} <= {"settled", "reversed"}
+    assert own.claims and {c.person_id for c in own.claims} == {"jiang"}
+    assert code_of(lambda: world.c(JIANG_ID).person_cover("li", 2023)) == PD
+    assert code_of(lambda: world.c(JIANG_ID).list_claims(person_id="li")) == PD
+    li = world.c(LI_ID).person_cover("li", 2023)
+    assert li.person_id == "li" and all(c.person_id == "li" for c in li.claims)
+
+
+def test_cadre_cover_list_is_their_villages(world: World) -> None:
+    t1 = world.c(CADRE_T1).cover_list(R1, "T1")
+    assert [p.person_id for p in t1.persons] == ["jiang"]
+    assert set(t1.persons[0].fund_codes) == {TILTED, MAJOR}
+    everyone_seen = world.c(CADRE_T1).cover_list(R1)  # no township: the ones it sees
+    assert [p.person_id for p in everyone_seen.persons] == ["jiang"]
+    v2 = world.c(CADRE_V2).cover_list(R1, village="V2")
+    assert [p.person_id for p in v2.persons] == ["li"]
+    for who, args in [(CADRE_T1, (R1, "T2")), (CADRE_V2, (R1, "", "V1")), (CADRE_T1, (R2, "T1"))]:
+        assert code_of(lambda who=who, args=args: world.c(who).cover_list(*args)) == PD
+    bureau = world.c(BUREAU1).cover_list(R1)
+    assert [p.person_id for p in bureau.persons] == ["jiang", "li"]
+    # a cadre files a claim for a villager, not for a person of another village
+    assert code_of(lambda: world.c(CADRE_V2).file_claim(world.settle(), "tilted_assistance")) == PD
+    filed = world.c(CADRE_T1).file_claim(world.settle(), "tilted_assistance") if not (
+        world.c(AUDITOR).list_claims(person_id="jiang", status="filed")
+    ) else None  # fmt: skip
+    assert filed is None or filed.filed_by == CADRE_T1
+
+
+def test_public_figures_hold_no_personal_data(world: World) -> None:
+    world.claim_of(world.settle())
+    r = world.c(LI_ID).public_figures(R1, TILTED, 2023)
+    assert r.fund_code == TILTED and r.claims_filed >= 1 and r.enrolled == 2
+    text = str(r)
+    for personal in ("jiang", "li", "h-jiang", H1, "TX-"):
+        assert personal not in text
+
+
+def test_principals_person_and_cadre() -> None:
+    ps = parse_principals(
+        'principals:\n'
+        '  - {identity: psn-1, role: person, person: "p1"}\n'
+        '  - {identity: c-1, role: cadre, region: "500112", villages: [李家村]}\n'
+        '  - {identity: f-1, role: fund, funds: ["610200"], regions: ["500112"]}\n'
+    )  # fmt: skip
+    assert ps["psn-1"].person == "p1" and ps["c-1"].villages == {"李家村"}
+    assert ps["f-1"].regions == {"500112"}
+    from adapters.auth.principals import PrincipalsError
+
+    for bad, why in [
+        ('{identity: c, role: cadre, region: "1"}', "needs townships or villages"),
+        ('{identity: c, role: person}', "needs person"),
+        ('{identity: c, role: bureau, region: "1", villages: [x]}', "villages is given"),
+        ('{identity: c, role: person, person: "a\\nb"}', r"principals\[0\]\.person"),
+    ]:  # fmt: skip
+        with pytest.raises(PrincipalsError, match=why):
+            parse_principals(f"principals:\n  - {bad}\n")
