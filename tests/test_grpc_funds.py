@@ -411,3 +411,84 @@ def test_principals_person_and_cadre() -> None:
     ]:  # fmt: skip
         with pytest.raises(PrincipalsError, match=why):
             parse_principals(f"principals:\n  - {bad}\n")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def cli(world: World, who: str, *args: str) -> Any:
+    from adapters.cli.main import app
+
+    return runner.invoke(app, [*args, *world.tls_args(who)])
+
+
+def test_cli_json_is_the_rpc(world: World) -> None:
+    from adapters.grpc.fundcommands import msg_json
+
+    claim = world.claim_of(world.settle())
+    got = cli(world, FUND_T, "fund", "claim", claim.claim_id, "--json")
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.output) == msg_json(world.c(FUND_T).get_claim(claim.claim_id))
+    assert json.loads(got.output)["approved_amount"] is None  # unset: null, not 0
+    got = cli(world, FUND_T, "fund", "claims", "--region", R1, "--fund", TILTED, "--year",
+              "2023", "--status", "filed", "--json")  # fmt: skip
+    assert got.exit_code == 0, got.output
+    rpc = world.c(FUND_T).list_claims(region=R1, fund_code=TILTED, year=2023, status="filed")
+    assert json.loads(got.output) == [msg_json(c) for c in rpc]
+    got = cli(world, FUND_T, "fund", "approve", claim.claim_id, "--amount", "50000",
+              "--note", "half the receipts", "--json")  # fmt: skip
+    assert got.exit_code == 0, got.output
+    d = json.loads(got.output)
+    assert (d["status"], d["approved_amount"], d["note"]) == (
+        "approved",
+        50000,
+        "half the receipts",
+    )
+    got = cli(world, FUND_T, "fund", "pay", claim.claim_id, "--date", "2023-07-01", "--ref",
+              "TX-77", "--json")  # fmt: skip
+    assert got.exit_code == 0 and json.loads(got.output)["payment_ref"] == "TX-77"
+    got = cli(world, FUND_T, "fund", "statement", "--region", R1, "--fund", TILTED, "--year",
+              "2023", "--as-of", "2023-12-31", "--json")  # fmt: skip
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.output) == msg_json(
+        world.c(FUND_T).fund_statement(R1, TILTED, 2023, "2023-12-31")
+    )
+    assert isinstance(json.loads(got.output)["used"], int)  # int64 as a number
+    got = cli(world, JIANG_ID, "person", "cover", "jiang", "--year", "2023", "--json")
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.output) == msg_json(world.c(JIANG_ID).person_cover("jiang", 2023))
+    got = cli(world, CADRE_T1, "cadre", "cover-list", "--region", R1, "--township", "T1",
+              "--as-of", "2023-06-01", "--json")  # fmt: skip
+    assert got.exit_code == 0, got.output
+    assert [p["person_id"] for p in json.loads(got.output)["persons"]] == ["jiang"]
+    got = cli(world, FUND_T, "fund", "money-in", "--region", R1, "--fund", TILTED, "--year",
+              "2023", "--amount", "123456", "--on", "2023-04-01", "--payer", "county finance",
+              "--kind", "government", "--request-id", "mi-cli-1", "--json")  # fmt: skip
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.output)["record"]["amount"] == 123456
+
+
+def test_cli_text_is_whole_and_refusals_are_one_line(world: World) -> None:
+    sid = world.settle()
+    got = cli(world, CADRE_T1, "cadre", "file-claim", sid, "tilted_assistance")
+    if got.exit_code == 4:  # the use cases made the claim at settlement already
+        assert "ALREADY_EXISTS" in got.output
+    else:
+        assert got.exit_code == 0, got.output
+        assert "filed for 937.80 yuan" in got.output
+    got = cli(world, FUND_T, "fund", "statement", "--region", R1, "--fund", TILTED,
+              "--year", "2023")  # fmt: skip
+    assert got.exit_code == 0 and "500000.00" in got.output  # whole yuan, never shortened
+    # refusals: denied 6, not found 3, bad input 1, usage 2
+    got = cli(world, CADRE_V2, "cadre", "file-claim", sid, "tilted_assistance")
+    assert got.exit_code == 6 and "PERMISSION_DENIED" in got.output
+    assert "Traceback" not in got.output
+    assert cli(world, AUDITOR, "fund", "claim", "no-such").exit_code == 3
+    got = cli(world, FUND_T, "fund", "pay", "x", "--date", "30/06/2023", "--ref", "r")
+    assert got.exit_code in (1, 6)  # unknown claim: denied before the date is looked at
+    got = cli(world, FUND_T, "fund", "claims", "--region", R1, "--year", "2023",
+              "--status", "open")  # fmt: skip
+    assert got.exit_code == 1 and "status" in got.output
+    assert cli(world, FUND_T, "fund", "reject", "x").exit_code == 2  # --reason missing
+    got = cli(world, JIANG_ID, "person", "cover", "li")
+    assert got.exit_code == 6

@@ -1,7 +1,7 @@
 """Commands loaded on first use, so that an offline command never imports what it does not need.
 
 ``onestop settle`` and ``onestop policy check`` need the base install only. ``serve``,
-``window``, ``bureau`` and ``ledger`` need the ``server`` extra (grpcio, protobuf, SQLAlchemy),
+``window``, ``bureau``, ``fund``, ``person``, ``cadre`` and ``ledger`` need the ``server`` extra (grpcio, protobuf, SQLAlchemy),
 ``batch`` the ``batch`` extra (pyarrow, dask). Each is imported when it is invoked (or when
 ``--help`` lists it); if its imports fail (the extra is not installed, or an installed protobuf
 or grpcio is older than the generated code needs), the command is replaced by one that says so
@@ -27,6 +27,9 @@ LAZY: dict[str, tuple[str, str, str, str]] = {
     "batch": ("adapters.batch.cli", "batch", "command", "batch"),
     "ledger": ("adapters.cli.ledger", "ledger_app", "group", "server"),
     "certs": ("adapters.auth.certs", "certs", "command", "server"),
+    "fund": ("adapters.grpc.fundcommands", "fund_app", "group", "server"),
+    "person": ("adapters.grpc.fundcommands", "person_app", "group", "server"),
+    "cadre": ("adapters.grpc.fundcommands", "cadre_app", "group", "server"),
 }
 
 #: exit code of a command whose extra is missing (like an unknown command: a usage error)
