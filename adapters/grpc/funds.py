@@ -18,6 +18,7 @@ from engine.reconcile import local_date
 from engine.service.claimviews import (
     ClaimFilter,
     CoverRow,
+    FundCover,
     Statement,
     as_of_default,
     fund_covers,
@@ -114,6 +115,15 @@ def brief_pb(r: SettlementRecord) -> fpb.SettlementBrief:
     )  # fmt: skip
 
 
+def fund_cover_pb(f: FundCover) -> fpb.FundCover:
+    return fpb.FundCover(
+        region=f.region, fund_code=f.fund_code, fund_name=f.name, fund_name_zh=f.name_zh,
+        operator=f.operator, covered=f.covered, budget_mode=f.budget_mode,
+        layers=[fpb.LayerCover(layer_id=la.layer_id, name=la.name, name_zh=la.name_zh,
+                               settle_at=la.settle_at, covered=la.covered) for la in f.layers],
+    )  # fmt: skip
+
+
 def cover_row_pb(r: CoverRow) -> fpb.CoverEntry:
     return fpb.CoverEntry(
         person_id=r.person_id,
@@ -175,6 +185,7 @@ class FundsServicer(_Base, fpbg.FundsServicer):
             fund_codes=[f.fund_code for f in getattr(file, "funds", ())],
             stored=not request.dry_run and not unchanged,
             unchanged=unchanged,
+            version=int(getattr(v, "version", 0) or 0),
         )
 
     @_unary
@@ -273,20 +284,26 @@ class FundsServicer(_Base, fpbg.FundsServicer):
         check_key("person_id", pid)
         year = _year("year", request.year, default=_today().year)
         cover = self.scoped_funds().person_cover(pid, year)  # PermissionDenied outside the scope
-        try:
-            person = self.service.person(pid)
-        except NotFound:
-            raise NotFound("person", pid, "not in the registry") from None
-        recs = self.service.list(pid, year)
-        claims = self.funds.claims_for_person(pid, year)
+        person = getattr(cover, "person", None)
+        if person is None:
+            try:
+                person = self.service.person(pid)
+            except NotFound:
+                raise NotFound("person", pid, "not in the registry") from None
+        recs = getattr(cover, "settlements", None)
+        if recs is None:
+            recs = self.service.list(pid, year)
+        claims = getattr(cover, "claims", None)
+        if claims is None:
+            claims = self.funds.claims_for_person(pid, year)
+        on = getattr(cover, "on", None)
         return fpb.PersonCoverResponse(
             person_id=person.id, household=person.household, region=person.region or "",
             township=person.township, village=person.village, year=year,
-            funds=[fpb.FundCover(region=f.region, fund_code=f.fund_code, fund_name=f.name,
-                                 fund_name_zh=f.name_zh, operator=f.operator)
-                   for f in fund_covers(cover, person.region or "")],
+            funds=[fund_cover_pb(f) for f in fund_covers(cover, person.region or "")],
             settlements=[brief_pb(r) for r in recs],
             claims=[claim_pb(c) for c in sorted(claims, key=lambda c: (c.filed_at, c.claim_id))],
+            cover_date=_iso(on),
         )  # fmt: skip
 
     @_unary

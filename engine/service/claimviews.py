@@ -253,14 +253,26 @@ class CoverRow:
 
 
 @dataclass(frozen=True)
+class LayerCover:
+    layer_id: str
+    name: str = ""
+    name_zh: str = ""
+    settle_at: str = ""
+    covered: bool = True
+
+
+@dataclass(frozen=True)
 class FundCover:
-    """A fund that covers a person."""
+    """A fund of a person's region, and whether it covers them."""
 
     region: str
     fund_code: str
     name: str = ""
     name_zh: str = ""
     operator: str = ""
+    covered: bool = True
+    budget_mode: str = ""
+    layers: tuple[LayerCover, ...] = ()
 
 
 def _codes(x: object) -> tuple[str, ...]:
@@ -288,7 +300,7 @@ def cover_row(x: object) -> CoverRow:
 
 def fund_covers(x: object, region: str) -> list[FundCover]:
     """The funds of ``person_cover``'s answer (an object with ``funds``, or a list of funds,
-    or of (region, fund) pairs)."""
+    or of (region, fund) pairs), each with ``covered`` (True when the answer does not say)."""
     items = getattr(x, "funds", x)
     out: list[FundCover] = []
     for f in items or ():
@@ -305,6 +317,18 @@ def fund_covers(x: object, region: str) -> list[FundCover]:
                 name=str(getattr(f, "name", "") or getattr(f, "fund_name", "") or ""),
                 name_zh=str(getattr(f, "name_zh", "") or getattr(f, "fund_name_zh", "") or ""),
                 operator=str(getattr(f, "operator", "") or ""),
+                covered=bool(getattr(f, "covered", True)),
+                budget_mode=str(getattr(f, "budget_mode", "") or ""),
+                layers=tuple(
+                    LayerCover(
+                        layer_id=str(getattr(la, "layer_id", "")),
+                        name=str(getattr(la, "name", "") or ""),
+                        name_zh=str(getattr(la, "name_zh", "") or ""),
+                        settle_at=str(getattr(la, "settle_at", "") or ""),
+                        covered=bool(getattr(la, "covered", True)),
+                    )
+                    for la in getattr(f, "layers", ()) or ()
+                ),
             )
         )
     return out

@@ -17,16 +17,18 @@ class PutFundsRequest(_message.Message):
     def __init__(self, yaml: _Optional[str] = ..., source_name: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
 
 class PutFundsResponse(_message.Message):
-    __slots__ = ("region", "fund_codes", "stored", "unchanged")
+    __slots__ = ("region", "fund_codes", "stored", "unchanged", "version")
     REGION_FIELD_NUMBER: _ClassVar[int]
     FUND_CODES_FIELD_NUMBER: _ClassVar[int]
     STORED_FIELD_NUMBER: _ClassVar[int]
     UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     region: str
     fund_codes: _containers.RepeatedScalarFieldContainer[str]
     stored: bool
     unchanged: bool
-    def __init__(self, region: _Optional[str] = ..., fund_codes: _Optional[_Iterable[str]] = ..., stored: _Optional[bool] = ..., unchanged: _Optional[bool] = ...) -> None: ...
+    version: int
+    def __init__(self, region: _Optional[str] = ..., fund_codes: _Optional[_Iterable[str]] = ..., stored: _Optional[bool] = ..., unchanged: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
 
 class RecordMoneyInRequest(_message.Message):
     __slots__ = ("request_id", "region", "fund_code", "year", "kind", "payer", "amount", "on", "note")
@@ -299,18 +301,38 @@ class PersonCoverRequest(_message.Message):
     def __init__(self, person_id: _Optional[str] = ..., year: _Optional[int] = ...) -> None: ...
 
 class FundCover(_message.Message):
-    __slots__ = ("region", "fund_code", "fund_name", "fund_name_zh", "operator")
+    __slots__ = ("region", "fund_code", "fund_name", "fund_name_zh", "operator", "covered", "budget_mode", "layers")
     REGION_FIELD_NUMBER: _ClassVar[int]
     FUND_CODE_FIELD_NUMBER: _ClassVar[int]
     FUND_NAME_FIELD_NUMBER: _ClassVar[int]
     FUND_NAME_ZH_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    COVERED_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_MODE_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
     region: str
     fund_code: str
     fund_name: str
     fund_name_zh: str
     operator: str
-    def __init__(self, region: _Optional[str] = ..., fund_code: _Optional[str] = ..., fund_name: _Optional[str] = ..., fund_name_zh: _Optional[str] = ..., operator: _Optional[str] = ...) -> None: ...
+    covered: bool
+    budget_mode: str
+    layers: _containers.RepeatedCompositeFieldContainer[LayerCover]
+    def __init__(self, region: _Optional[str] = ..., fund_code: _Optional[str] = ..., fund_name: _Optional[str] = ..., fund_name_zh: _Optional[str] = ..., operator: _Optional[str] = ..., covered: _Optional[bool] = ..., budget_mode: _Optional[str] = ..., layers: _Optional[_Iterable[_Union[LayerCover, _Mapping]]] = ...) -> None: ...
+
+class LayerCover(_message.Message):
+    __slots__ = ("layer_id", "name", "name_zh", "settle_at", "covered")
+    LAYER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NAME_ZH_FIELD_NUMBER: _ClassVar[int]
+    SETTLE_AT_FIELD_NUMBER: _ClassVar[int]
+    COVERED_FIELD_NUMBER: _ClassVar[int]
+    layer_id: str
+    name: str
+    name_zh: str
+    settle_at: str
+    covered: bool
+    def __init__(self, layer_id: _Optional[str] = ..., name: _Optional[str] = ..., name_zh: _Optional[str] = ..., settle_at: _Optional[str] = ..., covered: _Optional[bool] = ...) -> None: ...
 
 class SettlementBrief(_message.Message):
     __slots__ = ("settlement_id", "hospital", "bill_id", "discharge_date", "status", "total", "funds_total", "window_pay")
@@ -333,7 +355,7 @@ class SettlementBrief(_message.Message):
     def __init__(self, settlement_id: _Optional[str] = ..., hospital: _Optional[str] = ..., bill_id: _Optional[str] = ..., discharge_date: _Optional[str] = ..., status: _Optional[str] = ..., total: _Optional[int] = ..., funds_total: _Optional[int] = ..., window_pay: _Optional[int] = ...) -> None: ...
 
 class PersonCoverResponse(_message.Message):
-    __slots__ = ("person_id", "household", "region", "township", "village", "year", "funds", "settlements", "claims")
+    __slots__ = ("person_id", "household", "region", "township", "village", "year", "funds", "settlements", "claims", "cover_date")
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
     HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
@@ -343,6 +365,7 @@ class PersonCoverResponse(_message.Message):
     FUNDS_FIELD_NUMBER: _ClassVar[int]
     SETTLEMENTS_FIELD_NUMBER: _ClassVar[int]
     CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    COVER_DATE_FIELD_NUMBER: _ClassVar[int]
     person_id: str
     household: str
     region: str
@@ -352,7 +375,8 @@ class PersonCoverResponse(_message.Message):
     funds: _containers.RepeatedCompositeFieldContainer[FundCover]
     settlements: _containers.RepeatedCompositeFieldContainer[SettlementBrief]
     claims: _containers.RepeatedCompositeFieldContainer[Claim]
-    def __init__(self, person_id: _Optional[str] = ..., household: _Optional[str] = ..., region: _Optional[str] = ..., township: _Optional[str] = ..., village: _Optional[str] = ..., year: _Optional[int] = ..., funds: _Optional[_Iterable[_Union[FundCover, _Mapping]]] = ..., settlements: _Optional[_Iterable[_Union[SettlementBrief, _Mapping]]] = ..., claims: _Optional[_Iterable[_Union[Claim, _Mapping]]] = ...) -> None: ...
+    cover_date: str
+    def __init__(self, person_id: _Optional[str] = ..., household: _Optional[str] = ..., region: _Optional[str] = ..., township: _Optional[str] = ..., village: _Optional[str] = ..., year: _Optional[int] = ..., funds: _Optional[_Iterable[_Union[FundCover, _Mapping]]] = ..., settlements: _Optional[_Iterable[_Union[SettlementBrief, _Mapping]]] = ..., claims: _Optional[_Iterable[_Union[Claim, _Mapping]]] = ..., cover_date: _Optional[str] = ...) -> None: ...
 
 class CoverListRequest(_message.Message):
     __slots__ = ("region", "township", "village", "as_of")

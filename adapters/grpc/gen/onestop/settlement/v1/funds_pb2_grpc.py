@@ -124,9 +124,11 @@ class FundsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def FileClaim(self, request, context):
-        """File a claim after discharge for a settled bill's layer (settle_at after_discharge) that
-        has none yet (settlement creates one automatically; this is for one filed later). By
-        the person, a cadre of the person's village, or a cashier of the bill's hospital.
+        """File the claim after discharge of a settled bill's layer (settle_at after_discharge, paid
+        more than 0) or the relief case of an alert layer. Settlement files them itself; this is
+        for a bill settled before claims were kept. Idempotent: a claim that exists is answered
+        as it is. By the person, a cadre of the person's village, or a cashier of the bill's
+        hospital.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
