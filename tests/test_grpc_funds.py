@@ -491,3 +491,19 @@ def test_cli_text_is_whole_and_refusals_are_one_line(world: World) -> None:
     assert cli(world, FUND_T, "fund", "reject", "x").exit_code == 2  # --reason missing
     got = cli(world, JIANG_ID, "person", "cover", "li")
     assert got.exit_code == 6
+
+
+def test_undecodable_bytes_to_every_funds_method(world: World) -> None:
+    from adapters.grpc.auth import METHOD_ROLES
+    from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2
+
+    who = {"fund": FUND_T, "bureau": BUREAU1, "auditor": AUDITOR, "cashier": CASHIER1,
+           "cadre": CADRE_T1, "person": JIANG_ID}  # fmt: skip
+    for m in funds_pb2.DESCRIPTOR.services_by_name["Funds"].methods:
+        path = f"/onestop.settlement.v1.Funds/{m.name}"
+        c = world.c(who[sorted(METHOD_ROLES[path])[0]])
+        call = c.channel.unary_unary(path, request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as e:
+            call(b"\xff", timeout=10)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, m.name
+        assert f"not a valid {m.input_type.full_name} message" in e.value.details()
