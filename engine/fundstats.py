@@ -459,3 +459,28 @@ def figures(facts: FundFacts, checkpoint: Checkpoint | None = None) -> FundFigur
         monthly=monthly,
         checkpoint=checkpoint,
     )
+
+
+_FEN_LEAVES = ("fen", "money_in", "paid_out", "average_paid")
+_FEN_KEYS = {
+    "budget", "carried_in", "money_out", "payable", "balance", "budget_used", "budget_left",
+}  # fmt: skip
+_DAY_LEAVES = ("median", "mean", "p90", "min", "max")
+
+
+def unit_of(key: str) -> str:
+    """The unit of a ``flat`` key: ``fen``, ``count``, ``bp``, ``days`` or ``text``."""
+    leaf = key.rsplit(".", 1)[-1]
+    if key in _FEN_KEYS or leaf in _FEN_LEAVES:
+        return "fen"
+    if key == "loss_ratio_bp":
+        return "bp"
+    if "days_to_payment" in key and leaf in _DAY_LEAVES:
+        return "days"
+    if (
+        key in ("enrolled", "year")
+        or leaf in ("count", "settlements", "reversed", "height")
+        or (key.startswith("monthly."))
+    ):
+        return "count"
+    return "text"
