@@ -180,12 +180,23 @@ def test_claim_lifecycle(world: World) -> None:
     st = world.c(FUND_T).fund_statement(R1, TILTED, 2023)
     assert st.claims_paid >= 90000 and st.money_in >= 9_000_000
     assert st.budget == 50000000 and st.budget_mode == "hard"
-    assert st.balance == st.budget + st.carried_in - st.used
-    paid_total = st.window_paid + st.claims_paid
-    assert st.loss_ratio_bp == (
-        paid_RATIO := (paid_total * 20000 + st.money_in) // (2 * st.money_in)
+    assert st.budget_left == max(0, st.budget + st.carried_in - st.used)
+    assert st.money_out == st.window_paid + st.claims_paid
+    assert st.balance == st.money_in + st.carried_in - st.money_out
+    assert st.loss_ratio_bp == (st.money_out * 20000 + st.money_in) // (2 * st.money_in)
+    assert st.days_to_payment.count >= 1 and st.days_to_payment.HasField("median")
+    # the figures are the published page's (engine.fundstats): one set of definitions
+    from engine.fundstats import figures
+
+    g = figures(world.app.funds.facts(R1, TILTED, 2023, st.as_of))
+    assert (g.money_out, g.balance, g.loss_ratio_bp, g.budget_left) == (
+        st.money_out,
+        st.balance,
+        st.loss_ratio_bp,
+        st.budget_left,
     )
-    assert paid_RATIO >= 0
+    pub = world.c(LI_ID).public_figures(R1, TILTED, 2023)
+    assert (pub.money_out, pub.balance, pub.payable) == (g.money_out, g.balance, g.payable)
     assert {(t.kind, t.status) for t in st.claims} >= {("claim", "paid")}
     # the rejection path: a reason is required, then it is final
     claim2 = world.claim_of(world.settle())

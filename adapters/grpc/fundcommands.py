@@ -296,11 +296,19 @@ def fund_statement(
         ("budget (yuan)", yuan(s.budget) if s.HasField("budget") else "none"),
         ("budget mode", s.budget_mode), ("carried in (yuan)", yuan(s.carried_in)),
         ("money in (yuan)", yuan(s.money_in)),
-        ("window paid (yuan)", f"{yuan(s.window_paid)} ({s.window_count} settlements)"),
+        ("window paid (yuan)", f"{yuan(s.window_paid)} ({s.window_count} settlements; "
+                               f"{s.window_reversed} reversed)"),
         ("claims paid (yuan)", yuan(s.claims_paid)),
         ("claims payable (yuan)", yuan(s.claims_payable)),
-        ("claims pending (yuan)", yuan(s.claims_pending)), ("used (yuan)", yuan(s.used)),
-        ("balance (yuan)", yuan(s.balance) if s.HasField("balance") else "no budget"),
+        ("claims pending (yuan)", yuan(s.claims_pending)),
+        ("money out (yuan)", yuan(s.money_out)),
+        ("balance (yuan)", f"{yuan(s.balance)} (money in + carried in - money out)"),
+        ("used (yuan)", yuan(s.used)),
+        ("budget left (yuan)", yuan(s.budget_left) if s.HasField("budget_left")
+         else "no hard budget"),
+        ("days to payment", "none paid" if not s.days_to_payment.count
+         else f"median {s.days_to_payment.median}, mean {s.days_to_payment.mean}, "
+              f"90% within {s.days_to_payment.p90} ({s.days_to_payment.count} paid)"),
         ("loss ratio", "none (no money in)" if ratio is None
          else f"{ratio // 100}.{ratio % 100:02d}%"),
     ]  # fmt: skip

@@ -14,6 +14,7 @@ from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2_grpc as fpbg
 from adapters.grpc.server import _Base, _unary
 from engine.claims import Claim, MoneyIn
 from engine.errors import InputError, NotFound
+from engine.fundstats import Days
 from engine.reconcile import local_date
 from engine.service.claimviews import (
     ClaimFilter,
@@ -22,7 +23,6 @@ from engine.service.claimviews import (
     Statement,
     as_of_default,
     fund_covers,
-    median_days,
     statement,
 )
 from engine.service.ports import SettlementRecord
@@ -62,47 +62,60 @@ def money_in_pb(r: MoneyIn) -> fpb.MoneyIn:
     )  # fmt: skip
 
 
+def days_pb(d: Days) -> fpb.DaysToPayment:
+    m = fpb.DaysToPayment(count=d.count)
+    for name in ("median", "mean", "p90", "min", "max"):
+        v = getattr(d, name)
+        if v is not None:
+            setattr(m, name, v)
+    return m
+
+
 def statement_pb(s: Statement) -> fpb.FundStatementResponse:
-    f = s.facts
+    g = s.figures
+    paid = g.claims.paid.fen + g.relief.paid.fen
     m = fpb.FundStatementResponse(
-        region=f.region, region_name=f.region_name, fund_code=f.fund_code,
-        fund_name=f.fund_name, fund_name_zh=f.fund_name_zh, year=f.year, as_of=_iso(f.as_of),
-        enrolled=f.enrolled, carried_in=f.carried_in, budget_mode=f.budget_mode,
-        money_in=s.money_in, money_in_records=[money_in_pb(r) for r in s.records],
-        window_paid=s.window_paid, window_count=s.window_count, claims_paid=s.claims_paid,
-        claims_payable=s.claims_payable, claims_pending=s.claims_pending, used=s.used,
+        region=g.region, region_name=g.region_name, fund_code=g.fund_code,
+        fund_name=g.fund_name, fund_name_zh=g.fund_name_zh, year=g.year, as_of=_iso(g.as_of),
+        enrolled=g.enrolled, carried_in=g.carried_in, budget_mode=g.budget_mode,
+        money_in=g.money_in.fen, money_in_records=[money_in_pb(r) for r in s.records],
+        window_paid=g.window.fen, window_count=g.window.settlements,
+        window_reversed=g.window.reversed, claims_paid=paid, claims_payable=g.payable,
+        claims_pending=g.claims.filed.fen + g.relief.filed.fen, used=s.used,
+        money_out=g.money_out, balance=g.balance,
         claims=[fpb.ClaimTotals(kind=t.kind, status=t.status, count=t.count,
                                 filed_amount=t.filed_amount, current_amount=t.current_amount)
                 for t in s.totals],
+        days_to_payment=days_pb(g.days_to_payment),
     )  # fmt: skip
-    if f.budget is not None:
-        m.budget = f.budget
-    if s.balance is not None:
-        m.balance = s.balance
-    if s.loss_ratio_bp is not None:
-        m.loss_ratio_bp = s.loss_ratio_bp
-    if f.checkpoint is not None:
-        m.checkpoint_height, m.checkpoint_digest = f.checkpoint
+    if g.budget is not None:
+        m.budget = g.budget
+    if g.budget_left is not None:
+        m.budget_left = g.budget_left
+    if g.loss_ratio_bp is not None:
+        m.loss_ratio_bp = g.loss_ratio_bp
+    if g.checkpoint is not None:
+        m.checkpoint_height, m.checkpoint_digest = g.checkpoint.height, g.checkpoint.hash
     return m
 
 
 def public_pb(s: Statement) -> fpb.PublicFiguresResponse:
     """Aggregates only: no person, household, bill, claim, payer or operator's note."""
-    f = s.facts
+    g = s.figures
     m = fpb.PublicFiguresResponse(
-        region=f.region, region_name=f.region_name, fund_code=f.fund_code,
-        fund_name=f.fund_name, year=f.year, enrolled=f.enrolled, money_in=s.money_in,
-        paid=s.paid, claims_filed=len(f.claims),
-        claims_paid=sum(1 for c in f.claims if c.status == "paid"),
-        claims_rejected=sum(1 for c in f.claims if c.status == "rejected"),
+        region=g.region, region_name=g.region_name, fund_code=g.fund_code,
+        fund_name=g.fund_name, fund_name_zh=g.fund_name_zh, year=g.year, as_of=_iso(g.as_of),
+        enrolled=g.enrolled, money_in=g.money_in.fen, money_out=g.money_out,
+        payable=g.payable, balance=g.balance,
+        claims_filed=g.claims.all.count + g.relief.all.count,
+        claims_paid=g.claims.paid.count + g.relief.paid.count,
+        claims_rejected=g.claims.rejected.count + g.relief.rejected.count,
+        days_to_payment=days_pb(g.days_to_payment),
     )  # fmt: skip
-    if s.loss_ratio_bp is not None:
-        m.loss_ratio_bp = s.loss_ratio_bp
-    if s.balance is not None:
-        m.balance = s.balance
-    days = median_days(f.claims)
-    if days is not None:
-        m.median_days_to_payment = days
+    if g.loss_ratio_bp is not None:
+        m.loss_ratio_bp = g.loss_ratio_bp
+    if g.budget_left is not None:
+        m.budget_left = g.budget_left
     return m
 
 

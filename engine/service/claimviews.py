@@ -1,7 +1,7 @@
 """What the funds surface (gRPC ``Funds`` service, ``onestop fund ...``) reads that the fund
 use cases do not give as such: a claim listing with filters and keyset pages, and the sums of
-one fund's ``FundFacts`` for a statement and for the public figures (counts and sums only; the
-published page's figures are ``engine.fundstats``).
+one fund's ``FundFacts`` for a statement (the published page's figures, ``engine.fundstats``,
+and the operator's details).
 
 Kept apart from ``engine.service.funds`` (the use cases) so that the two evolve separately.
 """
@@ -16,6 +16,7 @@ from datetime import date
 
 from engine.claims import Claim, FundFacts, MoneyIn
 from engine.errors import InputError, LimitExceeded
+from engine.fundstats import FundFigures, figures
 
 MAX_CLAIMS_PAGE = 1_000
 DEFAULT_CLAIMS_PAGE = 100
@@ -121,43 +122,18 @@ class ClaimTotal:
 
 @dataclass(frozen=True)
 class Statement:
-    """One fund of one region and year, summed (domain.md section 12)."""
+    """One fund of one region and year: the published figures (``engine.fundstats``, one set
+    of definitions for the operator, the bureau and the public) and what the operator reads
+    besides: section 12's ``used`` for any fund, per kind and status totals, the records."""
 
-    facts: FundFacts
-    money_in: int
-    window_paid: int
-    window_count: int
-    claims_paid: int
-    claims_payable: int
-    claims_pending: int
+    figures: FundFigures
     used: int
-    balance: int | None
-    loss_ratio_bp: int | None
     totals: tuple[ClaimTotal, ...] = field(default=())
     records: tuple[MoneyIn, ...] = field(default=())
 
-    @property
-    def paid(self) -> int:
-        """Money out: window pays and paid claims and cases."""
-        return self.window_paid + self.claims_paid
-
-
-def ratio_bp(num: int, den: int) -> int | None:
-    """num / den in basis points, rounded half-up (integers only); None when den is 0."""
-    if den <= 0:
-        return None
-    return (num * 10000 * 2 + den) // (2 * den)
-
 
 def statement(f: FundFacts) -> Statement:
-    live = [p for p in f.window_pays if not p.reversed]
-    window = sum(p.pay for p in live)
-    paid = sum(c.current_amount for c in f.claims if c.status == "paid")
-    payable = sum(c.current_amount for c in f.claims if c.status == "approved")
-    pending = sum(c.current_amount for c in f.claims if c.status == "filed")
-    used = window + paid + payable + pending
-    money_in = sum(m.amount for m in f.money_in)
-    balance = None if f.budget is None else max(0, f.budget + f.carried_in - used)
+    fig = figures(f)
     totals: dict[tuple[str, str], list[int]] = {}
     for c in f.claims:
         t = totals.setdefault((c.kind, c.status), [0, 0, 0])
@@ -165,16 +141,8 @@ def statement(f: FundFacts) -> Statement:
         t[1] += c.filed_amount
         t[2] += c.current_amount
     return Statement(
-        facts=f,
-        money_in=money_in,
-        window_paid=window,
-        window_count=len(live),
-        claims_paid=paid,
-        claims_payable=payable,
-        claims_pending=pending,
-        used=used,
-        balance=balance,
-        loss_ratio_bp=ratio_bp(window + paid, money_in),
+        figures=fig,
+        used=fig.window.fen + sum(c.current_amount for c in f.claims),
         totals=tuple(
             ClaimTotal(k, s, *v)
             for (k, s), v in sorted(
@@ -183,12 +151,6 @@ def statement(f: FundFacts) -> Statement:
         ),
         records=tuple(sorted(f.money_in, key=lambda m: (m.on, m.record_id))),
     )
-
-
-def median_days(claims: Iterable[Claim]) -> int | None:
-    """Median days from discharge to payment of the paid claims (lower median); None if none."""
-    days = sorted(d for c in claims if (d := c.days_to_payment) is not None)
-    return days[(len(days) - 1) // 2] if days else None
 
 
 def as_of_default(year: int, today: date) -> date:

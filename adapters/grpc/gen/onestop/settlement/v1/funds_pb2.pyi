@@ -240,8 +240,24 @@ class ClaimTotals(_message.Message):
     current_amount: int
     def __init__(self, kind: _Optional[str] = ..., status: _Optional[str] = ..., count: _Optional[int] = ..., filed_amount: _Optional[int] = ..., current_amount: _Optional[int] = ...) -> None: ...
 
+class DaysToPayment(_message.Message):
+    __slots__ = ("count", "median", "mean", "p90", "min", "max")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    MEDIAN_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    P90_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    median: int
+    mean: int
+    p90: int
+    min: int
+    max: int
+    def __init__(self, count: _Optional[int] = ..., median: _Optional[int] = ..., mean: _Optional[int] = ..., p90: _Optional[int] = ..., min: _Optional[int] = ..., max: _Optional[int] = ...) -> None: ...
+
 class FundStatementResponse(_message.Message):
-    __slots__ = ("region", "region_name", "fund_code", "fund_name", "fund_name_zh", "year", "as_of", "enrolled", "budget", "carried_in", "budget_mode", "money_in", "money_in_records", "window_paid", "window_count", "claims_paid", "claims_payable", "claims_pending", "used", "balance", "loss_ratio_bp", "claims", "checkpoint_height", "checkpoint_digest")
+    __slots__ = ("region", "region_name", "fund_code", "fund_name", "fund_name_zh", "year", "as_of", "enrolled", "budget", "carried_in", "budget_mode", "money_in", "money_in_records", "window_paid", "window_count", "claims_paid", "claims_payable", "claims_pending", "used", "budget_left", "loss_ratio_bp", "claims", "checkpoint_height", "checkpoint_digest", "balance", "money_out", "window_reversed", "days_to_payment")
     REGION_FIELD_NUMBER: _ClassVar[int]
     REGION_NAME_FIELD_NUMBER: _ClassVar[int]
     FUND_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -261,11 +277,15 @@ class FundStatementResponse(_message.Message):
     CLAIMS_PAYABLE_FIELD_NUMBER: _ClassVar[int]
     CLAIMS_PENDING_FIELD_NUMBER: _ClassVar[int]
     USED_FIELD_NUMBER: _ClassVar[int]
-    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_LEFT_FIELD_NUMBER: _ClassVar[int]
     LOSS_RATIO_BP_FIELD_NUMBER: _ClassVar[int]
     CLAIMS_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    MONEY_OUT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_REVERSED_FIELD_NUMBER: _ClassVar[int]
+    DAYS_TO_PAYMENT_FIELD_NUMBER: _ClassVar[int]
     region: str
     region_name: str
     fund_code: str
@@ -285,12 +305,16 @@ class FundStatementResponse(_message.Message):
     claims_payable: int
     claims_pending: int
     used: int
-    balance: int
+    budget_left: int
     loss_ratio_bp: int
     claims: _containers.RepeatedCompositeFieldContainer[ClaimTotals]
     checkpoint_height: int
     checkpoint_digest: str
-    def __init__(self, region: _Optional[str] = ..., region_name: _Optional[str] = ..., fund_code: _Optional[str] = ..., fund_name: _Optional[str] = ..., fund_name_zh: _Optional[str] = ..., year: _Optional[int] = ..., as_of: _Optional[str] = ..., enrolled: _Optional[int] = ..., budget: _Optional[int] = ..., carried_in: _Optional[int] = ..., budget_mode: _Optional[str] = ..., money_in: _Optional[int] = ..., money_in_records: _Optional[_Iterable[_Union[MoneyIn, _Mapping]]] = ..., window_paid: _Optional[int] = ..., window_count: _Optional[int] = ..., claims_paid: _Optional[int] = ..., claims_payable: _Optional[int] = ..., claims_pending: _Optional[int] = ..., used: _Optional[int] = ..., balance: _Optional[int] = ..., loss_ratio_bp: _Optional[int] = ..., claims: _Optional[_Iterable[_Union[ClaimTotals, _Mapping]]] = ..., checkpoint_height: _Optional[int] = ..., checkpoint_digest: _Optional[str] = ...) -> None: ...
+    balance: int
+    money_out: int
+    window_reversed: int
+    days_to_payment: DaysToPayment
+    def __init__(self, region: _Optional[str] = ..., region_name: _Optional[str] = ..., fund_code: _Optional[str] = ..., fund_name: _Optional[str] = ..., fund_name_zh: _Optional[str] = ..., year: _Optional[int] = ..., as_of: _Optional[str] = ..., enrolled: _Optional[int] = ..., budget: _Optional[int] = ..., carried_in: _Optional[int] = ..., budget_mode: _Optional[str] = ..., money_in: _Optional[int] = ..., money_in_records: _Optional[_Iterable[_Union[MoneyIn, _Mapping]]] = ..., window_paid: _Optional[int] = ..., window_count: _Optional[int] = ..., claims_paid: _Optional[int] = ..., claims_payable: _Optional[int] = ..., claims_pending: _Optional[int] = ..., used: _Optional[int] = ..., budget_left: _Optional[int] = ..., loss_ratio_bp: _Optional[int] = ..., claims: _Optional[_Iterable[_Union[ClaimTotals, _Mapping]]] = ..., checkpoint_height: _Optional[int] = ..., checkpoint_digest: _Optional[str] = ..., balance: _Optional[int] = ..., money_out: _Optional[int] = ..., window_reversed: _Optional[int] = ..., days_to_payment: _Optional[_Union[DaysToPayment, _Mapping]] = ...) -> None: ...
 
 class PersonCoverRequest(_message.Message):
     __slots__ = ("person_id", "year")
@@ -425,7 +449,7 @@ class PublicFiguresRequest(_message.Message):
     def __init__(self, region: _Optional[str] = ..., fund_code: _Optional[str] = ..., year: _Optional[int] = ...) -> None: ...
 
 class PublicFiguresResponse(_message.Message):
-    __slots__ = ("region", "region_name", "fund_code", "fund_name", "year", "enrolled", "money_in", "paid", "claims_filed", "claims_paid", "claims_rejected", "loss_ratio_bp", "balance", "median_days_to_payment")
+    __slots__ = ("region", "region_name", "fund_code", "fund_name", "year", "enrolled", "money_in", "money_out", "claims_filed", "claims_paid", "claims_rejected", "loss_ratio_bp", "balance", "days_to_payment", "payable", "budget_left", "fund_name_zh", "as_of")
     REGION_FIELD_NUMBER: _ClassVar[int]
     REGION_NAME_FIELD_NUMBER: _ClassVar[int]
     FUND_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -433,13 +457,17 @@ class PublicFiguresResponse(_message.Message):
     YEAR_FIELD_NUMBER: _ClassVar[int]
     ENROLLED_FIELD_NUMBER: _ClassVar[int]
     MONEY_IN_FIELD_NUMBER: _ClassVar[int]
-    PAID_FIELD_NUMBER: _ClassVar[int]
+    MONEY_OUT_FIELD_NUMBER: _ClassVar[int]
     CLAIMS_FILED_FIELD_NUMBER: _ClassVar[int]
     CLAIMS_PAID_FIELD_NUMBER: _ClassVar[int]
     CLAIMS_REJECTED_FIELD_NUMBER: _ClassVar[int]
     LOSS_RATIO_BP_FIELD_NUMBER: _ClassVar[int]
     BALANCE_FIELD_NUMBER: _ClassVar[int]
-    MEDIAN_DAYS_TO_PAYMENT_FIELD_NUMBER: _ClassVar[int]
+    DAYS_TO_PAYMENT_FIELD_NUMBER: _ClassVar[int]
+    PAYABLE_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_LEFT_FIELD_NUMBER: _ClassVar[int]
+    FUND_NAME_ZH_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     region: str
     region_name: str
     fund_code: str
@@ -447,11 +475,15 @@ class PublicFiguresResponse(_message.Message):
     year: int
     enrolled: int
     money_in: int
-    paid: int
+    money_out: int
     claims_filed: int
     claims_paid: int
     claims_rejected: int
     loss_ratio_bp: int
     balance: int
-    median_days_to_payment: int
-    def __init__(self, region: _Optional[str] = ..., region_name: _Optional[str] = ..., fund_code: _Optional[str] = ..., fund_name: _Optional[str] = ..., year: _Optional[int] = ..., enrolled: _Optional[int] = ..., money_in: _Optional[int] = ..., paid: _Optional[int] = ..., claims_filed: _Optional[int] = ..., claims_paid: _Optional[int] = ..., claims_rejected: _Optional[int] = ..., loss_ratio_bp: _Optional[int] = ..., balance: _Optional[int] = ..., median_days_to_payment: _Optional[int] = ...) -> None: ...
+    days_to_payment: DaysToPayment
+    payable: int
+    budget_left: int
+    fund_name_zh: str
+    as_of: str
+    def __init__(self, region: _Optional[str] = ..., region_name: _Optional[str] = ..., fund_code: _Optional[str] = ..., fund_name: _Optional[str] = ..., year: _Optional[int] = ..., enrolled: _Optional[int] = ..., money_in: _Optional[int] = ..., money_out: _Optional[int] = ..., claims_filed: _Optional[int] = ..., claims_paid: _Optional[int] = ..., claims_rejected: _Optional[int] = ..., loss_ratio_bp: _Optional[int] = ..., balance: _Optional[int] = ..., days_to_payment: _Optional[_Union[DaysToPayment, _Mapping]] = ..., payable: _Optional[int] = ..., budget_left: _Optional[int] = ..., fund_name_zh: _Optional[str] = ..., as_of: _Optional[str] = ...) -> None: ...
