@@ -15,6 +15,7 @@ import grpc
 import pytest
 from typer.testing import CliRunner
 
+from adapters.auth.certs import Client as CertClient
 from adapters.auth.certs import clients_for, make_all
 from adapters.auth.principals import PrincipalsFile, parse_principals
 from adapters.bootstrap import build
@@ -22,7 +23,7 @@ from adapters.grpc.auth import Tls
 from adapters.grpc.client import Client
 from adapters.grpc.convert import bill_request, bill_to_pb
 from adapters.grpc.server import running
-from adapters.grpc.testing import JIANG, YUBEI, YUBEI_BILL
+from adapters.grpc.testing import CHAIN, CHAIN_PERSONS, JIANG, YUBEI, YUBEI_BILL, chain_bill
 from engine.bill import Person
 
 R1, R2 = "500112", "990001"
@@ -62,7 +63,10 @@ FUND_T, FUND_M = f"fund-{TILTED}", f"fund-{MAJOR}"
 JIANG_ID, LI_ID = "psn-jiang", "psn-li"
 CADRE_T1, CADRE_V2 = f"cadre-{R1}-T1", f"cadre-{R1}-V2"
 CADRE_ZH = f"cadre-{R1}-新集镇"  # a CN in UTF-8, no DNS SAN
-EVERYONE = [c.identity for c in CLIENTS if c.identity != CADRE_ZH]
+#: the operator of the CHAIN table's household alert fund, in region R2 only
+FUND_P = "fund-370200-r2"
+CLIENTS.append(CertClient(FUND_P, "fund", ("370200",), regions=(R2,)))
+EVERYONE = [c.identity for c in CLIENTS if c.identity not in (CADRE_ZH, FUND_P)]
 
 runner = CliRunner()
 
@@ -107,7 +111,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     make_all(d, CLIENTS)
     app = build("memory://", policies=None, registry=None)
     app.service.put_policy(YUBEI_AD, "yubei.yaml")
-    app.service.import_registry([Person.model_validate(p) for p in (JIANG_P, LI_P)])
+    app.service.put_policy(CHAIN, "chain.yaml")
+    wang = [dict(p, region=R2) for p in CHAIN_PERSONS]
+    app.service.import_registry([Person.model_validate(p) for p in (JIANG_P, LI_P, *wang)])
     assert app.funds is not None
     app.funds.put_funds(FUNDS_YAML, "funds.yaml")
     principals = PrincipalsFile(d / "principals.yaml", recheck=0)
@@ -546,3 +552,33 @@ def test_a_cadre_named_in_chinese_is_identified(world: World) -> None:
     r = world.c(CADRE_ZH).cover_list(R1, "新集镇", as_of="2023-06-01")
     assert r.persons == []  # nobody lives there; the call was identified and admitted
     assert code_of(lambda: world.c(CADRE_ZH).cover_list(R1, "T1")) == PD
+
+
+def test_relief_case_lifecycle(world: World) -> None:
+    """An alert opens a relief case at settlement; the fund's operator (limited to region R2)
+    verifies, approves a lower amount and pays; the bureau of R2 reads it, R1's does not."""
+    b = chain_bill(0)  # the first bill of the year crosses the alert threshold
+    b["id"] = f"wang-{uuid.uuid4().hex[:8]}"
+    rec, _ = world.app.service.settle(uuid.uuid4().hex, bill_request(bill_to_pb(b)))
+    fund = world.c(FUND_P)
+    made = world.app.funds.claims_of(rec.settlement_id)
+    assert [c.kind for c in made] == ["relief"], made
+    cases = [c for c in fund.list_claims(region=R2, year=2024, kind="relief")
+             if c.settlement_id == rec.settlement_id]  # fmt: skip
+    assert len(cases) == 1
+    case = cases[0]
+    assert (case.kind, case.fund_code, case.layer_id, case.status) == (
+        "relief", "370200", "prevention", "filed",
+    )  # fmt: skip
+    assert world.c(BUREAU2).get_claim(case.claim_id).claim_id == case.claim_id
+    assert code_of(lambda: world.c(BUREAU1).get_claim(case.claim_id)) == PD
+    assert code_of(lambda: fund.list_claims(region=R1, fund_code="370200", year=2024)) is None
+    lower = case.filed_amount // 2
+    approved = fund.approve_claim(case.claim_id, lower, "verified: half is covered elsewhere")
+    assert (approved.status, approved.approved_amount) == ("approved", lower)
+    paid = fund.pay_claim(case.claim_id, "2024-03-15", "RELIEF-001")
+    assert paid.status == "paid" and paid.current_amount == lower
+    st = fund.fund_statement(R2, "370200", 2024)
+    assert ("relief", "paid") in {(t.kind, t.status) for t in st.claims}
+    assert st.claims_paid >= lower
+    assert code_of(lambda: world.c(FUND_T).approve_claim(case.claim_id)) == PD
