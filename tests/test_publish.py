@@ -431,3 +431,80 @@ def test_store_site_has_no_personal_data(store_site: tuple[str, Path, Expect, An
         for s in ex.secret:
             assert s not in text, (p, s)
         assert "4711" not in text and "PID-" not in text and "BILL-" not in text
+
+
+# --- mistakes: one line naming the value, the documented exit code ----------------------
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A store with the claims county's table and funds and one donation: nothing sealed."""
+    from adapters.store.sql import SqlStore
+    from engine.service.funds import FundService
+    from engine.service.usecases import SettlementService
+    from tests.claims_fixtures import REGION, TABLE, funds_yaml
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('small')}/onestop.db"
+    store = SqlStore(url, migrate=True)
+    svc = SettlementService(store.uow)
+    fs = FundService(svc)
+    svc.put_policy(TABLE)
+    fs.put_funds(funds_yaml())
+    fs.record_money_in(
+        "d1", REGION, "370200", 2024, "donation", "Platform", 123_456_789, "2024-03-01"
+    )
+    store.dispose()
+    return url
+
+
+def run_publish(*args: str) -> Any:
+    return CliRunner().invoke(cli, ["publish", *args])
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--fund", "999999"], 3, "'999999'"),
+        (["--fund", "370200", "--region", "000000"], 3, "000000/370200"),
+        (["--fund", "370200", "--region", "990010", "--year", "2023"], 3, "no data for fund '370200' of region '990010' in 2023"),
+        (["--fund", "370200", "--as-of", "2024-13-01"], 2, "'2024-13-01'"),
+        (["--fund", "370200", "--year", "99"], 2, "--year 99"),
+    ],
+)  # fmt: skip
+def test_mistakes(small_store: str, tmp_path: Path, args: list[str], code: int, words: str) -> None:
+    res = run_publish(*args, "--out", str(tmp_path / "site"), "--db", small_store)
+    assert res.exit_code == code, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], res.output
+
+
+def test_unwritable_out_and_bad_store(small_store: str, tmp_path: Path) -> None:
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    res = run_publish("--fund", "370200", "--out", str(afile / "site"), "--db", small_store)
+    assert res.exit_code == 1, res.output
+    assert res.output.strip().splitlines() == [res.output.strip()]
+    assert f"--out {afile / 'site'}" in res.output
+    res = run_publish("--fund", "370200", "--out", str(tmp_path / "s"), "--db", "memory://")
+    assert res.exit_code == 2 and "memory://" in res.output
+    missing = tmp_path / "none.db"
+    res = run_publish(
+        "--fund", "370200", "--out", str(tmp_path / "s"), "--db", f"sqlite:///{missing}"
+    )
+    assert res.exit_code == 5 and str(missing) in res.output
+
+
+def test_not_sealed_is_said(browser: Any, small_store: str, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    res = run_publish("--fund", "370200", "--year", "2024", "--out", str(out), "--db", small_store,
+                      "--no-seal")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "ledger not sealed" in res.output and "event(s) not sealed" in res.output
+    doc = json.loads((out / "990010-370200-2024" / "figures.json").read_text(encoding="utf-8"))
+    assert doc["checkpoint"] is None and doc["money_in"]["fen"] == 123_456_789
+    shown = check_page(browser, out / "990010-370200-2024" / "index.html", doc, charts=3)
+    assert shown["money_in.fen"] == 123_456_789
+    got = load(browser, out / "990010-370200-2024" / "index.html")
+    assert "1,234,567.89" in got.page.locator("#summary-zh").inner_text()
+    assert "Not sealed" in got.page.locator("#checkpoint").inner_text()
+    got.page.close()
