@@ -550,7 +550,8 @@ def test_certs_for_persons_and_cadres(tmp_path: Path) -> None:
 
 def test_a_cadre_named_in_chinese_is_identified(world: World) -> None:
     r = world.c(CADRE_ZH).cover_list(R1, "新集镇", as_of="2023-06-01")
-    assert r.persons == []  # nobody lives there; the call was identified and admitted
+    # identified and admitted: only persons of that township (zhao, once imported)
+    assert {x.township for x in r.persons} <= {"新集镇"}
     assert code_of(lambda: world.c(CADRE_ZH).cover_list(R1, "T1")) == PD
 
 
@@ -582,3 +583,17 @@ def test_relief_case_lifecycle(world: World) -> None:
     assert ("relief", "paid") in {(t.kind, t.status) for t in st.claims}
     assert st.claims_paid >= lower
     assert code_of(lambda: world.c(FUND_T).approve_claim(case.claim_id)) == PD
+
+
+def test_township_and_village_over_grpc_both_ways(world: World) -> None:
+    from adapters.grpc.convert import person_dict, person_to_pb, persons
+
+    d = dict(JIANG, id="zhao", household="h-zhao", region=R1, township="新集镇", village="李家村")
+    m = person_to_pb(d)
+    assert (m.township, m.village) == ("新集镇", "李家村")
+    (p,) = persons([m])
+    assert (p.township, p.village) == ("新集镇", "李家村")
+    assert person_dict(m)["village"] == "李家村"
+    assert world.c(BUREAU1).import_registry([d]) == 1  # stored as sent, read by the cadre
+    r = world.c(CADRE_ZH).cover_list(R1, "新集镇", as_of="2023-06-01")
+    assert [(x.person_id, x.village) for x in r.persons] == [("zhao", "李家村")]

@@ -251,6 +251,7 @@ class ScopedFunds:
         self.funds = funds
         self.settlements = settlements
         self.p = principal
+        self._persons: dict[str, Person | None] = {}  # looked up once per call
 
     @property
     def everything(self) -> bool:
@@ -262,10 +263,12 @@ class ScopedFunds:
         return p.role == "fund" and fund_code in p.funds and (not p.regions or region in p.regions)
 
     def _person(self, person_id: str) -> Person | None:
-        try:
-            return self.settlements.person(person_id)
-        except NotFound:
-            return None
+        if person_id not in self._persons:
+            try:
+                self._persons[person_id] = self.settlements.person(person_id)
+            except NotFound:
+                self._persons[person_id] = None
+        return self._persons[person_id]
 
     def _cadre_sees(self, person: Person) -> bool:
         p = self.p
