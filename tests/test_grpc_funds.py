@@ -234,6 +234,11 @@ def test_list_claims_filters_and_pages(world: World) -> None:
     # a fund operator of one fund: its fund is the default; region and year are needed
     assert {c.claim_id for c in fund.list_claims(region=R1, year=2023)} == set(listed)
     assert code_of(lambda: fund.list_claims(year=2023)) == grpc.StatusCode.INVALID_ARGUMENT
+    # a bureau: every fund of its region (its region is the default); a cadre: its villagers
+    every = world.c(BUREAU1).list_claims(year=2023)
+    assert set(ids) <= {c.claim_id for c in every} and {c.region for c in every} == {R1}
+    assert set(ids) <= {c.claim_id for c in world.c(CADRE_T1).list_claims(year=2023)}
+    assert world.c(CADRE_V2).list_claims(year=2023) == []  # li has no claims
     # a token of another listing, a bad status: INVALID_ARGUMENT
     bad = fund.list_claims_page(1, "", region=R1, fund_code=TILTED, year=2023).next_page_token
     assert code_of(lambda: fund.list_claims_page(1, bad, region=R1, fund_code=TILTED,

@@ -355,8 +355,9 @@ class ScopedFunds:
         return self.funds.file_claim(settlement_id, layer_id, principal=p.name)
 
     def list_claims(self, f: ClaimFilter, size: int, token: str) -> tuple[list[Claim], str]:
-        """Claims of a person (``person_id``) or of one fund-region-year; scope defaults
-        (a person's own id; a fund operator's or bureau's one fund or region) fill the rest."""
+        """Claims of a person (``person_id``), or of a region and year (one fund, or every fund
+        of the region: declared or on a layer; a fund operator's own only). Scope defaults fill
+        what is not given: a person's own id, a caller's only region, an operator's only fund."""
         p = self.p
         person_id, region, fund_code = f.person_id, f.region, f.fund_code
         if p.role == "person" and not person_id:
@@ -373,15 +374,30 @@ class ScopedFunds:
                 raise PermissionDenied(PERSON_HIDDEN)
             claims = self.funds.claims_for_person(person_id, f.year)
         else:
-            missing = [n for n, v in (("region", region), ("fund_code", fund_code),
-                                      ("year", f.year)) if not v]  # fmt: skip
+            missing = [n for n, v in (("region", region), ("year", f.year)) if not v]
             if missing:
                 raise InputError.one(
-                    missing[0], "", "is empty; name a person_id, or a region, fund_code and year"
+                    missing[0], "", "is empty; name a person_id, or a region and year"
                 )
-            claims = self.funds.claims_for_fund(region, fund_code, f.year)
+            codes = [fund_code] if fund_code else self._region_funds(region)
+            if p.role == "fund":
+                codes = [c for c in codes if c in p.funds]
+            claims = [c for code in codes for c in self.funds.claims_for_fund(region, code, f.year)]
         visible = None if self.everything else self.sees_claim
         return claim_page(claims, f, size, token, visible=visible)
+
+    def _region_funds(self, region: str) -> list[str]:
+        """The fund codes of a region: declared in its funds.yaml or on a layer of a table."""
+        codes: set[str] = set()
+        book = getattr(self.funds, "book", None)
+        if callable(book):
+            codes |= {c for (r, c) in book().funds if r == region}
+        try:
+            tables = self.settlements.policies().tables
+        except NotFound:
+            tables = ()
+        codes |= {la.fund_code for t in tables if t.region.code == region for la in t.layers}
+        return sorted(codes)
 
     # --- funds ------------------------------------------------------------------------------
     def _statement_ok(self, region: str, fund_code: str) -> None:

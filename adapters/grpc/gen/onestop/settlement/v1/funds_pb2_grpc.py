@@ -143,8 +143,11 @@ class FundsServicer:
 
     def ListClaims(self, request, context):
         """Claims and relief cases, filtered, oldest first (filed_at, claim_id), a page at a time
-        (page_size, page_token; follow next_page_token until it is ''). Only what the caller may
-        see is listed: a listing leaves out the rest without a sign.
+        (page_size, page_token; follow next_page_token until it is ''). Name a person_id, or a
+        region and year (and optionally a fund_code: else every fund of the region). Defaults from
+        the caller's scope: a person's own id, its only region, a fund operator's only fund; else
+        INVALID_ARGUMENT naming the missing field. Only what the caller may see is listed: a
+        listing leaves out the rest without a sign.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
