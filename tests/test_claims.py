@@ -516,3 +516,51 @@ def test_claim_steps_on_postgres(pg_url: str) -> None:  # noqa: F811
         assert report.ok
     finally:
         store.dispose()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_steps_keep_the_accounts_equal_to_the_replay(seed: int) -> None:
+    """Random bills of one household and one other person, random decisions on their claims
+    and cases, random reversals (refused when something is paid): after every step the
+    stored accounts equal the replay."""
+    import random
+
+    rnd = random.Random(seed)
+    svc, funds, _ = make(MemoryStore())
+    rp = Replay()
+    live: list[str] = []
+    for n in range(14):
+        action = rnd.random()
+        if action < 0.45 or not live:
+            pid = rnd.choice(["p1", "p2", "p3"])
+            req = bill(f"b{n}", pid, rnd.randrange(50_000, 2_500_000, 1000),
+                       day=rnd.randrange(1, 20), month=rnd.randrange(1, 13),
+                       c=rnd.choice([0, 0, 200_000]))  # fmt: skip
+            rec, _ = svc.settle(f"r{n}", req)
+            assert rp.settle(rec.settlement_id, req) == rec.settlement
+            live.append(rec.settlement_id)
+        elif action < 0.85:
+            sid = rnd.choice(live)
+            open_ = [c for c in funds.claims_of(sid) if c.status in ("filed", "approved")]
+            if not open_:
+                continue
+            c = rnd.choice(open_)
+            if c.status == "approved":
+                funds.pay(c.claim_id, "2024-12-31", f"P{n}")
+            elif rnd.random() < 0.4:
+                funds.reject(c.claim_id, "random")
+                rp.reject(sid, c.layer_id, c.kind)
+            else:
+                amount = rnd.choice([c.filed_amount, rnd.randrange(0, c.filed_amount + 1)])
+                funds.approve(c.claim_id, amount)
+                rp.approve(sid, c.layer_id, c.kind, amount)
+        else:
+            sid = rnd.choice(live)
+            if any(c.status == "paid" for c in funds.claims_of(sid)):
+                with pytest.raises(FailedPrecondition, match="is paid"):
+                    svc.reverse(settlement_id=sid)
+            else:
+                svc.reverse(settlement_id=sid)
+                rp.reverse(sid)
+                live.remove(sid)
+        rp.check(svc)
