@@ -382,6 +382,8 @@ def store_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Exp
         ex.add(code, "money_in.count", 1)
         ex.add(code, f"money_in.by_kind.{kind}.fen", amount)
         ex.secret.add(payer)
+    # the service's own section 12 balance of the hard fund (its fund_used row)
+    ex.v["370200"]["budget_left"] = fs.balance(REGION, "370200", 2024) or 0
     for v in ex.v.values():
         v["money_out"] = v["window.fen"] + v["claims.paid.fen"] + v["relief.paid.fen"]
         v["balance"] = v["money_in.fen"] - v["money_out"]
@@ -417,9 +419,12 @@ def test_published_from_the_store(browser: Any, store_site: tuple[str, Path, Exp
     head = json.loads(res.stdout)
     assert all(d["checkpoint"]["hash"] == head["hash"] for d in printed)
     assert all(d["checkpoint"]["height"] == head["height"] for d in printed)
-    # the hard budget: used = the claims at their current amounts (the window layer is 390100)
+    # the hard budget: used = the claims at their current amounts (the window layer is 390100),
+    # the same balance the settlement service limits the fund with
     bb = dict(flat(printed[0]))
-    assert bb["budget_left"] == 5_000_000 - bb["budget_used"]
+    assert bb["budget_left"] == 5_000_000 - bb["budget_used"] == ex.v["370200"]["budget_left"]
+    # bill 0's claim paid in full, bill 1's approved lower and paid; rejected ones give theirs back
+    assert bb["budget_used"] == 225_000 + 800_000
 
 
 def test_store_site_has_no_personal_data(store_site: tuple[str, Path, Expect, Any]) -> None:

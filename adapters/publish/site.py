@@ -135,12 +135,13 @@ def _marker(values: dict[str, Any]) -> Callable[..., Markup]:
     return n
 
 
-def render_page(page: Page, root: str = "../") -> str:
+def render_page(page: Page, root: str = "../", charts: bool = True) -> str:
+    """One fund page (``charts=False``: without the charts, for quick checks of the text)."""
     f = page.figures
     doc = f.to_json()
     values = dict(flat(doc))
     return _env().get_template("fund.html").render(
-        f=f, doc=doc, n=_marker(values), charts=[(c, Markup(svg)) for c, svg in all_charts(f)],
+        f=f, doc=doc, n=_marker(values), charts=[(c, Markup(svg)) for c, svg in (all_charts(f) if charts else [])],
         statuses=STATUSES, status_labels=STATUS_LABELS, kind_labels=KIND_LABELS,
         mode=MODE_LABELS.get(f.budget_mode, (f.budget_mode, f.budget_mode)),
         pending=page.pending, root=root, title=f"{f.fund_name_zh or f.fund_name} · "
