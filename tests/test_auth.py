@@ -194,12 +194,16 @@ def test_role_table(world: World, role: str) -> None:
 
 def test_every_served_method_is_in_the_role_table() -> None:
     from adapters.grpc.auth import METHOD_ROLES
-    from adapters.grpc.server import SERVICE_NAMES
+    from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2
+    from adapters.grpc.server import FUNDS_SERVICE, SERVICE_NAMES
 
     served = {
         f"/{s}/{m.name}"
         for s in SERVICE_NAMES
         for m in pb.DESCRIPTOR.services_by_name[s.rsplit(".", 1)[1]].methods
+    }
+    served |= {
+        f"/{FUNDS_SERVICE}/{m.name}" for m in funds_pb2.DESCRIPTOR.services_by_name["Funds"].methods
     }
     assert served == set(METHOD_ROLES)
 

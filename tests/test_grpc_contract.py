@@ -37,15 +37,16 @@ def test_generated_code_imports_as_a_package() -> None:
 def test_every_field_and_rpc_is_documented() -> None:
     """Each rpc, field and enum value of the contract has a comment on its line or just above
     it (a comment may head a group of fields on consecutive lines)."""
-    lines = (ROOT / "protos/onestop/settlement/v1/settlement.proto").read_text().splitlines()
     decl = re.compile(r"^\s*(rpc |(optional |repeated )?[\w.]+ \w+ = \d+|[A-Z_0-9]+ = \d+;)")
     undocumented = []
-    for i, line in enumerate(lines):
-        if not decl.match(line) or "//" in line:
-            continue
-        j = i - 1
-        while j >= 0 and decl.match(lines[j]):
-            j -= 1  # a group of fields under one comment
-        if j < 0 or not lines[j].strip().startswith("//"):
-            undocumented.append(f"{i + 1}: {line.strip()}")
+    for proto in sorted((ROOT / "protos").rglob("*.proto")):  # settlement.proto, funds.proto
+        lines = proto.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if not decl.match(line) or "//" in line:
+                continue
+            j = i - 1
+            while j >= 0 and decl.match(lines[j]):
+                j -= 1  # a group of fields under one comment
+            if j < 0 or not lines[j].strip().startswith("//"):
+                undocumented.append(f"{proto.name}:{i + 1}: {line.strip()}")
     assert not undocumented, undocumented

@@ -22,14 +22,17 @@ settlement get the same answer, and a listing leaves out what it cannot see with
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from adapters.auth.principals import PermissionDenied, Principal
 from engine.accounts import YearAccounts
 from engine.bill import BillRequest, Person
-from engine.errors import Conflict, NotFound
+from engine.claims import Claim, FundFacts
+from engine.errors import Conflict, InputError, NotFound
 from engine.policy.load import parse_table
 from engine.result import Settlement
+from engine.service.claimviews import ClaimFilter, CoverRow, claim_page, cover_row
 from engine.service.ports import PolicyVersion, SettlementRecord
 from engine.service.usecases import SettlementService
 
@@ -215,3 +218,267 @@ class ScopedService:
                 )
 
         return self.service.import_registry(persons, principal=self.p.name, check=check)
+
+
+# --------------------------------------------------------------------------- funds (issue 10)
+
+CLAIM_HIDDEN = "no such claim in your scope"
+PERSON_HIDDEN = "this person is outside your scope"
+
+
+class ScopedFunds:
+    """The fund use cases (``engine.service.claimviews.FundsSurface``) as one principal may
+    call them. What a scoped caller cannot see is refused with PermissionDenied whether it
+    exists or not (an unknown claim id and another fund's claim look the same).
+
+    | role    | sees a claim when                  | sees a person when                   |
+    |---------|------------------------------------|--------------------------------------|
+    | fund    | its fund is F (and region, if set) | never (statements only)              |
+    | bureau  | its region is R                    | the person's region is R             |
+    | cashier | its hospital is H                  | never                                |
+    | cadre   | its person lives in the cadre's    | region R and township in T or        |
+    |         | townships or villages              | village in V                         |
+    | person  | it is their own                    | it is them                           |
+    | auditor | always                             | always                               |
+
+    Decisions (approve, reject, pay) are the fund operator's, on claims of its funds. Filing:
+    a cashier for its hospital's settlements, a cadre for persons it sees, a person for their
+    own settlements. Money in and funds.yaml: the fund operator for its funds (a bureau may put
+    its region's funds.yaml too). Statements: the fund operator and the bureau.
+    """
+
+    def __init__(self, funds: Any, settlements: SettlementService, principal: Principal):
+        self.funds = funds
+        self.settlements = settlements
+        self.p = principal
+        self._persons: dict[str, Person | None] = {}  # looked up once per call
+
+    @property
+    def everything(self) -> bool:
+        return self.p.unrestricted or self.p.role == "auditor"
+
+    # --- predicates -------------------------------------------------------------------------
+    def _fund_ok(self, region: str, fund_code: str) -> bool:
+        p = self.p
+        return p.role == "fund" and fund_code in p.funds and (not p.regions or region in p.regions)
+
+    def _person(self, person_id: str) -> Person | None:
+        if person_id not in self._persons:
+            try:
+                self._persons[person_id] = self.settlements.person(person_id)
+            except NotFound:
+                self._persons[person_id] = None
+        return self._persons[person_id]
+
+    def _cadre_sees(self, person: Person) -> bool:
+        p = self.p
+        return person.region in p.regions and (
+            (bool(person.township) and person.township in p.townships)
+            or (bool(person.village) and person.village in p.villages)
+        )
+
+    def sees_person(self, person_id: str) -> bool:
+        p = self.p
+        if self.everything:
+            return True
+        if p.role == "person":
+            return bool(person_id) and person_id == p.person
+        if p.role in ("cadre", "bureau"):
+            person = self._person(person_id)
+            if person is None:
+                return False
+            return self._cadre_sees(person) if p.role == "cadre" else person.region in p.regions
+        return False
+
+    def sees_claim(self, c: Claim) -> bool:
+        p = self.p
+        if self.everything:
+            return True
+        if p.role == "fund":
+            return self._fund_ok(c.region, c.fund_code)
+        if p.role == "bureau":
+            return c.region in p.regions
+        if p.role == "cashier":
+            return c.hospital in p.hospitals
+        if p.role in ("person", "cadre"):
+            return self.sees_person(c.person_id)
+        return False
+
+    # --- claims -----------------------------------------------------------------------------
+    def get_claim(self, claim_id: str) -> Claim:
+        if self.everything:
+            return self.funds.get_claim(claim_id)
+        try:
+            c = self.funds.get_claim(claim_id)
+        except NotFound:
+            raise PermissionDenied(CLAIM_HIDDEN) from None
+        if not self.sees_claim(c):
+            raise PermissionDenied(CLAIM_HIDDEN)
+        return c
+
+    def _decides(self, claim_id: str) -> None:
+        """Only the operator of the claim's fund approves, rejects or pays it."""
+        if self.p.unrestricted:
+            return
+        c = self.get_claim(claim_id)  # PermissionDenied outside the scope
+        if not self._fund_ok(c.region, c.fund_code):  # seeing is not deciding
+            raise PermissionDenied("only the operator of the claim's fund decides or pays it")
+
+    def approve(self, claim_id: str, amount: int | None, note: str) -> Claim:
+        self._decides(claim_id)
+        return self.funds.approve(claim_id, amount, note, principal=self.p.name)
+
+    def reject(self, claim_id: str, reason: str) -> Claim:
+        self._decides(claim_id)
+        return self.funds.reject(claim_id, reason, principal=self.p.name)
+
+    def pay(self, claim_id: str, paid_date: Any, payment_ref: str) -> Claim:
+        self._decides(claim_id)
+        return self.funds.pay(claim_id, paid_date, payment_ref, principal=self.p.name)
+
+    def file_claim(self, settlement_id: str, layer_id: str) -> Claim:
+        p = self.p
+        if not p.unrestricted:
+            try:
+                rec = self.settlements.get(settlement_id=settlement_id)
+            except NotFound:
+                raise PermissionDenied(HIDDEN) from None
+            s = rec.settlement
+            if p.role == "cashier":
+                ok = s.hospital in p.hospitals
+            elif p.role in ("person", "cadre"):
+                ok = self.sees_person(s.person_id)
+            else:
+                ok = False
+            if not ok:
+                raise PermissionDenied(HIDDEN)
+        return self.funds.file_claim(settlement_id, layer_id, principal=p.name)
+
+    def list_claims(self, f: ClaimFilter, size: int, token: str) -> tuple[list[Claim], str]:
+        """Claims of a person (``person_id``), or of a region and year (one fund, or every fund
+        of the region: declared or on a layer; a fund operator's own only). Scope defaults fill
+        what is not given: a person's own id, a caller's only region, an operator's only fund."""
+        p = self.p
+        person_id, region, fund_code = f.person_id, f.region, f.fund_code
+        if p.role == "person" and not person_id:
+            person_id = p.person
+        if not region and len(p.regions) == 1:
+            (region,) = p.regions
+        if not fund_code and p.role == "fund" and len(p.funds) == 1:
+            (fund_code,) = p.funds
+        f = replace(f, person_id=person_id, region=region, fund_code=fund_code)
+        f.check()
+        if person_id:
+            scoped = not self.everything and p.role in ("person", "cadre", "bureau")
+            if scoped and not self.sees_person(person_id):
+                raise PermissionDenied(PERSON_HIDDEN)
+            claims = self.funds.claims_for_person(person_id, f.year)
+        else:
+            missing = [n for n, v in (("region", region), ("year", f.year)) if not v]
+            if missing:
+                raise InputError.one(
+                    missing[0], "", "is empty; name a person_id, or a region and year"
+                )
+            codes = [fund_code] if fund_code else self._region_funds(region)
+            if p.role == "fund":
+                codes = [c for c in codes if c in p.funds]
+            claims = [c for code in codes for c in self.funds.claims_for_fund(region, code, f.year)]
+        visible = None if self.everything else self.sees_claim
+        return claim_page(claims, f, size, token, visible=visible)
+
+    def _region_funds(self, region: str) -> list[str]:
+        """The fund codes of a region: declared in its funds.yaml or on a layer of a table."""
+        codes: set[str] = set()
+        book = getattr(self.funds, "book", None)
+        if callable(book):
+            codes |= {c for (r, c) in book().funds if r == region}
+        try:
+            tables = self.settlements.policies().tables
+        except NotFound:
+            tables = ()
+        codes |= {la.fund_code for t in tables if t.region.code == region for la in t.layers}
+        return sorted(codes)
+
+    # --- funds ------------------------------------------------------------------------------
+    def _statement_ok(self, region: str, fund_code: str) -> None:
+        p = self.p
+        if self.everything or self._fund_ok(region, fund_code):
+            return
+        if p.role == "bureau" and region in p.regions:
+            return
+        raise PermissionDenied("this fund's statement is outside your scope")
+
+    def facts(self, region: str, fund_code: str, year: int, as_of: Any) -> FundFacts:
+        self._statement_ok(region, fund_code)
+        return self.funds.facts(region, fund_code, year, as_of)
+
+    def public_facts(self, region: str, fund_code: str, year: int, as_of: Any) -> FundFacts:
+        """Every authenticated role: the servicer gives out aggregates only."""
+        return self.funds.facts(region, fund_code, year, as_of)
+
+    def record_money_in(self, request_id: str, region: str, fund_code: str, year: int,
+                        kind: str, payer: str, amount: int, on: Any, note: str) -> Any:  # fmt: skip
+        if not self.p.unrestricted and not self._fund_ok(region, fund_code):
+            raise PermissionDenied(
+                f"fund {fund_code} of region {region} is not yours; you record money in for "
+                f"{', '.join(sorted(self.p.funds)) or 'no fund'} only"
+            )
+        return self.funds.record_money_in(
+            request_id, region, fund_code, year, kind, payer, amount, on, note,
+            principal=self.p.name,
+        )  # fmt: skip
+
+    def put_funds(self, text: str, source_name: str, dry_run: bool) -> Any:
+        p = self.p
+        if not p.unrestricted:
+            from engine.funds import parse_funds
+
+            file = parse_funds(text, source_name)  # a bad file: PolicyError as before
+            codes = [f.fund_code for f in file.funds]
+            if p.role == "bureau":
+                ok = file.region in p.regions
+            elif p.role == "fund":
+                ok = all(self._fund_ok(file.region, c) for c in codes)
+            else:
+                ok = False
+            if not ok:
+                raise PermissionDenied(
+                    f"the file declares funds {', '.join(codes) or '(none)'} of region "
+                    f"{file.region}; outside your scope"
+                )
+        return self.funds.put_funds(text, source_name, principal=p.name, dry_run=dry_run)
+
+    # --- cover ------------------------------------------------------------------------------
+    def person_cover(self, person_id: str, year: int) -> Any:
+        if not self.sees_person(person_id):
+            raise PermissionDenied(PERSON_HIDDEN)
+        return self.funds.person_cover(person_id, year)
+
+    def cover_list(self, region: str, township: str, village: str, as_of: Any) -> list[CoverRow]:
+        """A cadre names a region of its own and a township or village of its own (or none:
+        every person it sees); the rows are only those of persons it sees. A bureau: its
+        region."""
+        p = self.p
+        if not self.everything:
+            if p.role == "bureau":
+                if region not in p.regions:
+                    raise PermissionDenied("the cover list of this region is outside your scope")
+            elif p.role == "cadre":
+                named_ok = (
+                    region in p.regions
+                    and (not township or township in p.townships or bool(village))
+                    and (not village or village in p.villages or township in p.townships)
+                )
+                if not named_ok:
+                    raise PermissionDenied("this cover list is outside your villages")
+            else:
+                raise PermissionDenied("the cover list is for village cadres and bureaus")
+        raw = self.funds.cover_list(region, township or None, village or None, as_of)
+        rows = [cover_row(x) for x in raw]
+        if p.role == "cadre" and not self.everything:
+            rows = [
+                r for r in rows
+                if (r.township and r.township in p.townships)
+                or (r.village and r.village in p.villages)
+            ]  # fmt: skip
+        return rows

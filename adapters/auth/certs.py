@@ -1,12 +1,14 @@
 """A local certificate authority and its certificates, made with ``cryptography``.
 
-``onestop certs --out DIR --hospital H --bureau R --auditor NAME --fund CODE`` writes:
+``onestop certs --out DIR --hospital H --bureau R --auditor NAME --fund CODE --person ID
+--cadre R/TOWNSHIP --cadre-village R/VILLAGE`` writes:
 
 - ``ca.pem`` / ``ca.key``: the CA (signs everything below; keep ca.key offline),
 - ``server.pem`` / ``server.key``: the server, for ``localhost`` and ``127.0.0.1`` (and any
   ``--server-name``),
 - one ``<identity>.pem`` / ``<identity>.key`` per client: its identity (``cashier-H``,
-  ``bureau-R``, ``auditor-NAME``, ``fund-CODE``) is the certificate's subject CN and a DNS SAN,
+  ``bureau-R``, ``auditor-NAME``, ``fund-CODE``, ``psn-ID``, ``cadre-R-PLACE``) is the
+  certificate's subject CN and, when it is ASCII, a DNS SAN,
 - ``principals.yaml``: each identity with its role and scope, for ``onestop serve --principals``.
 
 Run again on the same directory, it reuses the CA, issues certificates for the clients named
@@ -141,6 +143,10 @@ class Authority:
 
 def identity(role: str, scope: str) -> str:
     """The identity (certificate CN and DNS SAN) ``onestop certs`` gives a client."""
+    if role == "person":
+        return f"psn-{scope}"
+    if role == "cadre":
+        return "cadre-" + scope.replace("/", "-")
     return f"{role}-{scope}".lower() if role != "cashier" else f"cashier-{scope}"
 
 
@@ -151,29 +157,60 @@ def _write(path: Path, data: bytes, secret: bool = False) -> None:
 
 
 def _dns_ok(name: str) -> bool:
-    return all(c.isalnum() or c in "-." for c in name) and not name.startswith("-")
+    return (
+        name.isascii() and all(c.isalnum() or c in "-." for c in name) and not name.startswith("-")
+    )
 
 
 @dataclass(frozen=True)
 class Client:
     identity: str
     role: str
-    scope: tuple[str, ...] = ()
+    scope: tuple[str, ...] = ()  # hospital, region, funds or person; a cadre: its region
+    townships: tuple[str, ...] = ()  # a cadre's
+    villages: tuple[str, ...] = ()  # a cadre's
+    regions: tuple[str, ...] = ()  # a fund operator's, if limited
+
+
+def _cadre(spec: str, village: bool) -> Client:
+    """A cadre from REGION/PLACE (a township, or with ``village`` a village)."""
+    region, sep, place = spec.partition("/")
+    if not sep or not region or not place:
+        raise ValueError(f"{spec!r}: give REGION/{'VILLAGE' if village else 'TOWNSHIP'}")
+    return Client(
+        identity("cadre", spec), "cadre", (region,),
+        townships=() if village else (place,), villages=(place,) if village else (),
+    )  # fmt: skip
 
 
 def clients_for(
-    hospitals: list[str], bureaus: list[str], auditors: list[str], funds: list[str]
+    hospitals: list[str],
+    bureaus: list[str],
+    auditors: list[str],
+    funds: list[str],
+    persons: list[str] | tuple[str, ...] = (),
+    cadres: list[str] | tuple[str, ...] = (),
+    cadre_villages: list[str] | tuple[str, ...] = (),
 ) -> list[Client]:
     out = [Client(identity("cashier", h), "cashier", (h,)) for h in hospitals]
     out += [Client(identity("bureau", r), "bureau", (r,)) for r in bureaus]
     out += [Client(identity("auditor", a), "auditor") for a in auditors]
     out += [Client(identity("fund", f), "fund", (f,)) for f in funds]
+    out += [Client(identity("person", p), "person", (p,)) for p in persons]
+    out += [_cadre(c, village=False) for c in cadres]
+    out += [_cadre(c, village=True) for c in cadre_villages]
     return out
+
+
+def _list(xs: tuple[str, ...]) -> str:
+    import json
+
+    return "[" + ", ".join(json.dumps(x, ensure_ascii=False) for x in xs) + "]"
 
 
 def principals_yaml(clients: list[Client]) -> str:
     """The principals file for ``clients`` (see ``adapters.auth.principals``)."""
-    key = {"cashier": "hospital", "bureau": "region", "fund": "funds"}
+    key = {"cashier": "hospital", "bureau": "region", "cadre": "region", "person": "person"}
     lines = [
         "# onestop principals: certificate identity (SAN or subject CN) -> role and scope.",
         "# Edited while the server runs: it is read again within a second of a change.",
@@ -183,9 +220,15 @@ def principals_yaml(clients: list[Client]) -> str:
         lines.append(f'  - identity: "{c.identity}"')
         lines.append(f"    role: {c.role}")
         if c.role == "fund":
-            lines.append(f"    funds: [{', '.join(repr(s) for s in c.scope)}]".replace("'", '"'))
+            lines.append(f"    funds: {_list(c.scope)}")
+            if c.regions:
+                lines.append(f"    regions: {_list(c.regions)}")
         elif c.role in key:
-            lines.append(f'    {key[c.role]}: "{c.scope[0]}"')
+            lines.append(f"    {key[c.role]}: {_list(c.scope[:1])[1:-1]}")
+        if c.townships:
+            lines.append(f"    townships: {_list(c.townships)}")
+        if c.villages:
+            lines.append(f"    villages: {_list(c.villages)}")
     return "\n".join(lines) + "\n"
 
 
@@ -216,8 +259,13 @@ def make_all(
 
 
 def _client_of(p: Any) -> Client:
-    scope = {"cashier": p.hospitals, "bureau": p.regions, "fund": p.funds}.get(p.role, ())
-    return Client(p.name, p.role, tuple(sorted(scope)))
+    scope = {"cashier": p.hospitals, "bureau": p.regions, "fund": p.funds, "cadre": p.regions,
+             "person": [p.person] if p.person else []}.get(p.role, ())  # fmt: skip
+    return Client(
+        p.name, p.role, tuple(sorted(scope)), townships=tuple(sorted(p.townships)),
+        villages=tuple(sorted(p.villages)),
+        regions=tuple(sorted(p.regions)) if p.role == "fund" else (),
+    )  # fmt: skip
 
 
 def certs(
@@ -234,6 +282,17 @@ def certs(
     fund: Annotated[
         list[str] | None, typer.Option("--fund", help="An operator of this fund code.")
     ] = None,
+    person: Annotated[
+        list[str] | None, typer.Option("--person", help="An insured person (their id).")
+    ] = None,
+    cadre: Annotated[
+        list[str] | None,
+        typer.Option("--cadre", metavar="REGION/TOWNSHIP", help="A cadre of this township."),
+    ] = None,
+    cadre_village: Annotated[
+        list[str] | None,
+        typer.Option("--cadre-village", metavar="REGION/VILLAGE", help="A cadre of this village."),
+    ] = None,
     server_name: Annotated[
         list[str] | None,
         typer.Option("--server-name", help="Another DNS name for the server certificate."),
@@ -247,7 +306,14 @@ def certs(
     An existing CA in --out is reused unless --force."""
     from adapters.auth.principals import PrincipalsError, load_principals
 
-    clients = clients_for(hospital or [], bureau or [], auditor or [], fund or [])
+    try:
+        clients = clients_for(
+            hospital or [], bureau or [], auditor or [], fund or [], person or [], cadre or [],
+            cadre_village or [],
+        )  # fmt: skip
+    except ValueError as e:
+        typer.echo(f"onestop certs: {e}", err=True)
+        raise typer.Exit(2) from None
     existing = None
     kept: list[Client] = []
     if (out / "ca.pem").exists() and (out / "ca.key").exists() and not force:

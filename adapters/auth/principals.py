@@ -8,6 +8,15 @@ its scope::
       - {identity: bureau-500112, role: bureau, region: "500112"}
       - {identity: auditor-zhang, role: auditor}
       - {identity: fund-610100, role: fund, funds: ["610100"]}
+      - {identity: fund-cfpa, role: fund, funds: ["370200"], regions: ["421122"]}
+      - {identity: cadre-421122-xinji, role: cadre, region: "421122", townships: [新集镇]}
+      - {identity: cadre-421122-lijia, role: cadre, region: "421122", villages: [李家村]}
+      - {identity: psn-ha-p1, role: person, person: "ha-p1"}
+
+Scope: a cashier its ``hospital``; a bureau its ``region``; a fund operator its ``funds`` (and,
+if given, only in ``regions``); a village cadre its ``region`` and ``townships`` and/or
+``villages`` (a person of the region living in one of those townships, or in one of those
+villages); a person their own ``person`` id; an auditor everything (reads only).
 
 It is validated like a policy table: a bad file is refused as a whole, each problem naming the
 file, the line, the path and the value (``PrincipalsError``). ``PrincipalsFile`` reads it again
@@ -34,8 +43,8 @@ from engine.validation import dotted
 
 log = logging.getLogger("onestop.auth")
 
-Role = Literal["cashier", "bureau", "auditor", "fund"]
-ROLES: tuple[Role, ...] = ("cashier", "bureau", "auditor", "fund")
+Role = Literal["cashier", "bureau", "auditor", "fund", "cadre", "person"]
+ROLES: tuple[Role, ...] = ("cashier", "bureau", "auditor", "fund", "cadre", "person")
 MAX_PRINCIPALS_BYTES = 1024 * 1024
 
 
@@ -73,6 +82,11 @@ class Principal:
     hospitals: frozenset[str] = field(default_factory=frozenset)
     regions: frozenset[str] = field(default_factory=frozenset)
     funds: frozenset[str] = field(default_factory=frozenset)
+    #: a cadre's townships and villages (a person living in any of them is in scope)
+    townships: frozenset[str] = field(default_factory=frozenset)
+    villages: frozenset[str] = field(default_factory=frozenset)
+    #: a person's own id (role person)
+    person: str = ""
 
     @property
     def unrestricted(self) -> bool:
@@ -86,6 +100,23 @@ LOCAL = Principal("local", "local")
 
 Identity = Annotated[str, Field(min_length=1, max_length=255)]
 Code = Annotated[str, Field(min_length=1, max_length=32)]
+Place = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+PersonId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+#: role -> the scope fields it must give (all of them) and may give
+_NEED: dict[str, tuple[str, ...]] = {
+    "cashier": ("hospital",),
+    "bureau": ("region",),
+    "fund": ("funds",),
+    "cadre": ("region",),
+    "person": ("person",),
+    "auditor": (),
+}
+_MAY: dict[str, tuple[str, ...]] = {
+    "fund": ("regions",),
+    "cadre": ("townships", "villages"),
+}
+_SCOPES = ("hospital", "region", "funds", "regions", "townships", "villages", "person")
 
 
 class Entry(BaseModel):
@@ -95,19 +126,26 @@ class Entry(BaseModel):
     hospital: str | None = None
     region: Code | None = None
     funds: tuple[Code, ...] | None = None
+    regions: tuple[Code, ...] | None = None
+    townships: tuple[Place, ...] | None = None
+    villages: tuple[Place, ...] | None = None
+    person: PersonId | None = None
 
     @model_validator(mode="after")
     def _scope(self) -> Entry:
-        need = {"cashier": "hospital", "bureau": "region", "fund": "funds"}.get(self.role)
-        for name in ("hospital", "region", "funds"):
+        need, may = _NEED[self.role], _MAY.get(self.role, ())
+        has = " and ".join((*need, *(f"optionally {m}" for m in may))) or "no scope"
+        for name in _SCOPES:
             given = getattr(self, name) is not None
-            if given and name != need:
-                raise ValueError(
-                    f"{name} is given for role {self.role}; "
-                    + (f"a {self.role} has {need}" if need else "an auditor has no scope")
-                )
-        if need and getattr(self, need) in (None, ()):
-            raise ValueError(f"a {self.role} needs {need}")
+            if given and name not in need and name not in may:
+                raise ValueError(f"{name} is given for role {self.role}; a {self.role} has {has}")
+        for name in need:
+            if getattr(self, name) in (None, ()):
+                raise ValueError(f"a {self.role} needs {name}")
+        if self.role == "cadre" and not (self.townships or self.villages):
+            raise ValueError("a cadre needs townships or villages (or both)")
+        if self.role == "fund" and self.regions == ():
+            raise ValueError("regions is empty; leave it out for every region")
         if self.hospital is not None and not is_hospital_code(self.hospital):
             raise ValueError(f"hospital {self.hospital!r} {HOSPITAL_RULE}")
         return self
@@ -117,8 +155,11 @@ class Entry(BaseModel):
             self.identity,
             self.role,
             hospitals=frozenset([self.hospital] if self.hospital else []),
-            regions=frozenset([self.region] if self.region else []),
+            regions=frozenset([self.region] if self.region else self.regions or ()),
             funds=frozenset(self.funds or ()),
+            townships=frozenset(self.townships or ()),
+            villages=frozenset(self.villages or ()),
+            person=self.person or "",
         )
 
 
@@ -150,7 +191,10 @@ def parse_principals(text: str, file: str = "<principals>") -> dict[str, Princip
             loc = tuple(e["loc"])
             msg = e["msg"].removeprefix("Value error, ")
             if e["type"] == "extra_forbidden":
-                msg = "is not a known field (identity, role, hospital, region, funds)"
+                msg = (
+                    "is not a known field (identity, role, hospital, region, funds, regions, "
+                    "townships, villages, person)"
+                )
             elif e["type"] == "missing":
                 msg = "is missing; it is required"
             elif "input" in e and not isinstance(e["input"], dict | list):

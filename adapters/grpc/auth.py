@@ -34,6 +34,7 @@ import grpc
 
 from adapters.auth.principals import (
     LOCAL,
+    ROLES,
     PermissionDenied,
     Principal,
     PrincipalsFile,
@@ -46,7 +47,10 @@ log = logging.getLogger("onestop.auth")
 _S = "/onestop.settlement.v1.Settlement/"
 _A = "/onestop.settlement.v1.PolicyAdmin/"
 _R = "/onestop.settlement.v1.Reconciliation/"
+_F = "/onestop.settlement.v1.Funds/"
 _READ = frozenset({"cashier", "bureau", "auditor", "fund"})
+#: who reads claims (each its own scope: adapters.auth.access.ScopedFunds)
+_CLAIM_READ = frozenset({"fund", "bureau", "auditor", "cashier", "cadre", "person"})
 
 #: method -> roles that may call it (scope is checked by adapters.auth.access.ScopedService)
 METHOD_ROLES: dict[str, frozenset[str]] = {
@@ -63,6 +67,18 @@ METHOD_ROLES: dict[str, frozenset[str]] = {
     _A + "GetPolicy": frozenset({"bureau", "auditor"}),
     _R + "Reconcile": frozenset({"cashier", "bureau", "auditor"}),
     _R + "DailyTotals": frozenset({"cashier", "bureau", "auditor"}),
+    _F + "PutFunds": frozenset({"fund", "bureau"}),
+    _F + "RecordMoneyIn": frozenset({"fund"}),
+    _F + "FileClaim": frozenset({"cashier", "cadre", "person"}),
+    _F + "GetClaim": _CLAIM_READ,
+    _F + "ListClaims": _CLAIM_READ,
+    _F + "ApproveClaim": frozenset({"fund"}),
+    _F + "RejectClaim": frozenset({"fund"}),
+    _F + "PayClaim": frozenset({"fund"}),
+    _F + "FundStatement": frozenset({"fund", "bureau", "auditor"}),
+    _F + "PersonCover": frozenset({"person", "cadre", "bureau", "auditor"}),
+    _F + "CoverList": frozenset({"cadre", "bureau", "auditor"}),
+    _F + "PublicFigures": frozenset(ROLES),  # aggregates only: every authenticated role
 }
 
 #: methods anyone who completed the TLS handshake may call (no principal needed)

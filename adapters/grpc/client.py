@@ -15,6 +15,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from adapters.grpc import convert as cv
+from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2 as fpb
+from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2_grpc as fpbg
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
 from adapters.grpc.limits import DEFAULT as LIMITS
@@ -48,6 +50,7 @@ class Client:
         self.settlement = pbg.SettlementStub(self.channel)
         self.admin = pbg.PolicyAdminStub(self.channel)
         self.reconciliation = pbg.ReconciliationStub(self.channel)
+        self.funds = fpbg.FundsStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.timeout = timeout
 
@@ -179,6 +182,77 @@ class Client:
             region=region, from_date=from_date, to_date=to_date, hospital=hospital
         )
         return self.reconciliation.DailyTotals(req, timeout=self.timeout)
+
+    # --- funds, claims and relief cases (funds.proto) --------------------------------------
+    def put_funds(self, text: str, source_name: str = "", dry_run: bool = False) -> Any:
+        req = fpb.PutFundsRequest(yaml=text, source_name=source_name, dry_run=dry_run)
+        return self.funds.PutFunds(req, timeout=self.timeout)
+
+    def record_money_in(self, request_id: str, region: str, fund_code: str, year: int,
+                        kind: str, payer: str, amount: int, on: str, note: str = "") -> Any:  # fmt: skip
+        req = fpb.RecordMoneyInRequest(
+            request_id=request_id, region=region, fund_code=fund_code, year=year, kind=kind,
+            payer=payer, amount=amount, on=on, note=note,
+        )  # fmt: skip
+        return self.funds.RecordMoneyIn(req, timeout=self.timeout)
+
+    def file_claim(self, settlement_id: str, layer_id: str) -> Any:
+        req = fpb.FileClaimRequest(settlement_id=settlement_id, layer_id=layer_id)
+        return self.funds.FileClaim(req, timeout=self.timeout)
+
+    def get_claim(self, claim_id: str) -> Any:
+        return self.funds.GetClaim(fpb.GetClaimRequest(claim_id=claim_id), timeout=self.timeout)
+
+    def list_claims_page(self, page_size: int = 0, page_token: str = "", **filters: Any) -> Any:
+        """One page of ListClaims; filters: region, fund_code, person_id, status, kind, year."""
+        year = filters.pop("year", None)
+        req = fpb.ListClaimsRequest(page_size=page_size, page_token=page_token, **filters)
+        if year is not None:
+            req.year = year
+        return self.funds.ListClaims(req, timeout=self.timeout)
+
+    def list_claims(self, page_size: int = 0, **filters: Any) -> list[Any]:
+        """Every claim the filters keep, following the pages to the last."""
+        out: list[Any] = []
+        token = ""
+        while True:
+            r = self.list_claims_page(page_size, token, **filters)
+            out += r.claims
+            token = r.next_page_token
+            if not token:
+                return out
+
+    def approve_claim(self, claim_id: str, amount: int | None = None, note: str = "") -> Any:
+        req = fpb.ApproveClaimRequest(claim_id=claim_id, note=note)
+        if amount is not None:
+            req.amount = amount
+        return self.funds.ApproveClaim(req, timeout=self.timeout)
+
+    def reject_claim(self, claim_id: str, reason: str) -> Any:
+        req = fpb.RejectClaimRequest(claim_id=claim_id, reason=reason)
+        return self.funds.RejectClaim(req, timeout=self.timeout)
+
+    def pay_claim(self, claim_id: str, paid_date: str, payment_ref: str) -> Any:
+        req = fpb.PayClaimRequest(claim_id=claim_id, paid_date=paid_date, payment_ref=payment_ref)
+        return self.funds.PayClaim(req, timeout=self.timeout)
+
+    def fund_statement(self, region: str, fund_code: str, year: int, as_of: str = "") -> Any:
+        req = fpb.FundStatementRequest(region=region, fund_code=fund_code, year=year, as_of=as_of)
+        return self.funds.FundStatement(req, timeout=self.timeout)
+
+    def person_cover(self, person_id: str, year: int = 0) -> Any:
+        req = fpb.PersonCoverRequest(person_id=person_id, year=year)
+        return self.funds.PersonCover(req, timeout=self.timeout)
+
+    def cover_list(
+        self, region: str, township: str = "", village: str = "", as_of: str = ""
+    ) -> Any:
+        req = fpb.CoverListRequest(region=region, township=township, village=village, as_of=as_of)
+        return self.funds.CoverList(req, timeout=self.timeout)
+
+    def public_figures(self, region: str, fund_code: str, year: int) -> Any:
+        req = fpb.PublicFiguresRequest(region=region, fund_code=fund_code, year=year)
+        return self.funds.PublicFigures(req, timeout=self.timeout)
 
 
 def _bill(bill: dict[str, Any] | pb.Bill) -> pb.Bill:

@@ -140,6 +140,8 @@ def person_dict(p: pb.Person) -> dict[str, Any]:
             for t in p.tags
         ],
         "region": p.region or None,
+        "township": p.township,
+        "village": p.village,
     }
 
 
@@ -179,6 +181,8 @@ def person_to_pb(data: dict[str, Any]) -> pb.Person:
         household=str(data.get("household", "")),
         tags=tags,
         region=str(data.get("region") or ""),
+        township=str(data.get("township") or ""),
+        village=str(data.get("village") or ""),
     )
 
 

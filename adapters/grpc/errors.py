@@ -9,6 +9,7 @@
 | Undecodable (bytes not the message) | INVALID_ARGUMENT  | ErrorInfo (UNDECODABLE)            |
 | LimitExceeded (items, persons, ...) | RESOURCE_EXHAUSTED| ErrorInfo, metadata limit, maximum |
 | NotFound                            | NOT_FOUND         | ErrorInfo                          |
+| FailedPrecondition (a Conflict)     | FAILED_PRECONDITION | ErrorInfo                        |
 | Conflict                            | ALREADY_EXISTS    | ErrorInfo                          |
 | PermissionDenied (adapters.auth)    | PERMISSION_DENIED | ErrorInfo; never says what exists  |
 | Unauthenticated (adapters.auth)     | UNAUTHENTICATED   | ErrorInfo                          |
@@ -21,7 +22,12 @@ UNAUTHENTICATED, INTERNAL).
 PERMISSION_DENIED is also the answer for something a scoped caller cannot see, whether or not
 it exists (a settlement of another hospital and an unknown settlement id look the same).
 
-Conflict -> ALREADY_EXISTS (not FAILED_PRECONDITION): every Conflict the use cases raise means
+FailedPrecondition -> FAILED_PRECONDITION: the state of what the request names does not allow
+it (a claim asked for a step its status does not have: paying a filed claim, deciding a paid
+one; reversing a settlement with a paid claim). Nothing exists in another form; the request
+may succeed once the state changes (approve, then pay). Checked before Conflict, its base.
+
+Conflict -> ALREADY_EXISTS (not FAILED_PRECONDITION): every other Conflict the use cases raise means
 "what you are creating already exists in another form": a request_id already used for a
 different bill, or a bill id already settled under another request_id. The client must not
 retry the same request; it either uses a new request_id or reverses the earlier settlement.
@@ -54,6 +60,7 @@ from engine.errors import (
     MAX_PROBLEMS,
     NO_VALUE,
     Conflict,
+    FailedPrecondition,
     InputError,
     LimitExceeded,
     NotFound,
@@ -89,6 +96,7 @@ TABLE: tuple[tuple[type[BaseException], grpc.StatusCode, str], ...] = (
     (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED"),
     (PolicyError, grpc.StatusCode.INVALID_ARGUMENT, "POLICY_ERROR"),
     (NotFound, grpc.StatusCode.NOT_FOUND, "NOT_FOUND"),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION"),
     (Conflict, grpc.StatusCode.ALREADY_EXISTS, "CONFLICT"),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED"),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),

@@ -57,6 +57,8 @@ SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name,
     pb.DESCRIPTOR.services_by_name["Reconciliation"].full_name,
 )
+#: the fund service (funds.proto), served when the app has fund use cases
+FUNDS_SERVICE = "onestop.settlement.v1.Funds"
 PIPELINE = 2  # TRIAL stream messages settled at once
 
 
@@ -290,10 +292,10 @@ def _deserializer(cls: Any) -> Callable[[bytes], Any]:
     return parse
 
 
-def add_servicer(server: grpc.aio.Server, servicer: Any, service: str) -> None:
+def add_servicer(server: grpc.aio.Server, servicer: Any, service: str, module: Any = pb) -> None:
     """Register a servicer's methods as the generated ``add_*_to_server`` does, with the
-    deserializers above."""
-    desc = pb.DESCRIPTOR.services_by_name[service]
+    deserializers above. ``module``: the generated ``*_pb2`` module declaring the service."""
+    desc = module.DESCRIPTOR.services_by_name[service]
     handlers = {}
     for m in desc.methods:
         kind = (
@@ -305,8 +307,8 @@ def add_servicer(server: grpc.aio.Server, servicer: Any, service: str) -> None:
             raise NotImplementedError(f"{m.full_name}: only unary and bidi methods are served")
         handlers[m.name] = kind(
             getattr(servicer, m.name),
-            request_deserializer=_deserializer(getattr(pb, m.input_type.name)),
-            response_serializer=getattr(pb, m.output_type.name).SerializeToString,
+            request_deserializer=_deserializer(getattr(module, m.input_type.name)),
+            response_serializer=getattr(module, m.output_type.name).SerializeToString,
         )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(desc.full_name, handlers),)
@@ -420,6 +422,7 @@ class Server:
         tls: auth.Tls | None = None,
         principals: PrincipalsFile | None = None,
         insecure: bool = False,
+        funds: Any = None,
     ):
         if tls is not None and principals is None:
             raise ValueError("a TLS server needs a principals file (--principals)")
@@ -430,6 +433,9 @@ class Server:
             )
         self.app = app
         self.limits = limits
+        #: the fund use cases (the Funds service); None: app.funds, if the app has them
+        self.funds = funds if funds is not None else getattr(app, "funds", None)
+        self.service_names = SERVICE_NAMES + (FUNDS_SERVICE,) * (self.funds is not None)
         assert app.ledger is not None
         self.sealer = Sealer(app.ledger, seal_interval)
         self.tls = tls
@@ -450,11 +456,18 @@ class Server:
         add_servicer(server, SettlementServicer(svc, ex, lim), "Settlement")
         add_servicer(server, PolicyAdminServicer(svc, ex, lim), "PolicyAdmin")
         add_servicer(server, ReconciliationServicer(svc, ex, lim), "Reconciliation")
+        if self.funds is not None:
+            from adapters.grpc.funds import FundsServicer
+            from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2
+            from engine.service.claimviews import FundsSurface
+
+            surface = FundsSurface(self.funds, getattr(self.app.store, "uow", None))
+            add_servicer(server, FundsServicer(svc, ex, lim, surface), "Funds", funds_pb2)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        for name in ("", *SERVICE_NAMES):
+        for name in ("", *self.service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+            (*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         if self.tls is not None:
             self.port = server.add_secure_port(self.address, self.tls.server_credentials())
@@ -485,7 +498,7 @@ class Server:
         except Exception as exc:
             log_incident(exc, "warm-up failed: health stays NOT_SERVING")
             raise
-        for name in ("", *SERVICE_NAMES):
+        for name in ("", *self.service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("warm after %d trial settlements in %.2f s: SERVING", n, loop.time() - t0)
 
@@ -583,12 +596,13 @@ def serve_processes(
 def running(app: App, *, host: str = "127.0.0.1", port: int = 0, workers: int = 8,
             warm: bool = True, samples: Path | None = None,
             limits: Limits = Limits(), tls: auth.Tls | None = None,
-            principals: PrincipalsFile | None = None) -> Iterator[Server]:  # fmt: skip
+            principals: PrincipalsFile | None = None, funds: Any = None,
+            ) -> Iterator[Server]:  # fmt: skip
     """A server on its own event loop in a background thread (tests, benchmarks).
     ``port=0`` picks a free port: read ``server.port``."""
     server = Server(
         app, host, port, workers=workers, samples=samples, limits=limits, tls=tls,
-        principals=principals,
+        principals=principals, funds=funds,
     )  # fmt: skip
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="grpc-loop", daemon=True)
