@@ -17,10 +17,10 @@ whose budget is hard (-1: not limited), ``fund[p, li]`` (compiled) the fund of e
 ``b_fyear[b]`` the bill's year as an index into ``bal``'s second axis. Without budgets ``bal``
 and ``b_fyear`` are None: numba prunes the ``bal is not None`` branches at compile time, so the
 no-budget kernel is the one it was before budgets. With them a layer pays at most its fund's
-balance and takes what it pays
-(and an alert's relief) from it at once, so that a later layer of the same fund on the same bill
-sees what is left; a refused bill gives back what its layers took. A balance couples every
-household of a region: the caller runs such a batch serially, in the region-wide order.
+balance and takes what it pays (and an alert's relief) from it at once, so that a later layer
+of the same fund on the same bill sees what is left; a refused bill gives back what its layers
+took. A balance couples every household of a region: the caller runs such a batch serially, in
+the region-wide order (``engine.batch.KernelBatch.run``).
 """
 
 from __future__ import annotations
