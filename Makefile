@@ -16,7 +16,7 @@ MIN_TESTS := tests/test_cli.py tests/test_samples.py tests/test_grpc_service.py 
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock serve test test-min bench-micro test-fast warm lint format typecheck protos protos-check nojit bench-batch bench-grpc clean
+.PHONY: help setup lock serve test test-min min-venv bench-micro test-fast warm lint format typecheck protos protos-check nojit bench-batch bench-grpc clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -96,6 +96,8 @@ $(MIN_STAMP): pyproject.toml tools/deps.py
 	$(PYTHON) tools/deps.py lowest > $(MIN_VENV)/lowest.txt
 	$(MIN_VENV)/bin/pip install -q -c $(MIN_VENV)/lowest.txt -e '.[server,batch]' pytest hypothesis
 	touch $@
+
+min-venv: $(MIN_STAMP) ## Install .venv-min only (the lower bounds; .ci/run does it beside make test)
 
 # The lower-bound numba keeps its compiled kernels in the venv: numba keeps one cache index per
 # source file and a numba of another version discards and rewrites it, so sharing
