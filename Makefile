@@ -16,7 +16,7 @@ MIN_TESTS := tests/test_cli.py tests/test_samples.py tests/test_grpc_service.py 
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock serve test test-min bench-micro test-fast lint format typecheck protos protos-check nojit bench-batch bench-grpc clean
+.PHONY: help setup lock serve test test-min min-venv bench-micro test-fast warm lint format typecheck protos protos-check nojit bench-batch bench-grpc clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -43,16 +43,30 @@ lock: $(STAMP) ## Rewrite requirements.lock from .venv (after `make test` passes
 serve: $(SERVE_STAMP) ## Run the settlement server on HOST:PORT (127.0.0.1:50051; SQLite in var/, sample policies and registry)
 	$(BIN)/onestop serve --host $(HOST) --port $(PORT)
 
+# pytest-xdist: one test process per core (XDIST= runs in one process). loadgroup: tests marked
+# @pytest.mark.xdist_group(name) run in one worker; the others go to whichever worker is free.
+XDIST ?= -n auto --dist loadgroup
+
 test: $(STAMP) ## The whole suite: lint, types, proto drift, tests (CI profile), then a no-JIT coverage pass
-	$(MAKE) --no-print-directory lint typecheck protos-check
-	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory -j3 lint typecheck protos-check warm
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -p no:cacheprovider $(XDIST)
 	$(MAKE) --no-print-directory nojit
+
+# The numba kernels compiled once into their cache (engine/__pycache__), beside lint and mypy,
+# so that the test workers and the servers they start load them instead of each compiling them
+# (about 25 s of CPU each in a fresh clone; concurrent cache writes are safe, just wasted).
+warm: $(STAMP)
+	$(BIN)/python -c 'import json, pathlib; from engine.batch import settle_batch; \
+	  from engine.bill import parse_bill; from engine.policy.load import load_policies; \
+	  s = sorted(pathlib.Path("policies/samples").glob("*.json")); \
+	  b = [parse_bill(json.loads(f.read_text("utf-8"))) for f in s if f.name != "registry.json"]; \
+	  p = load_policies(pathlib.Path("policies")); settle_batch(b, p); settle_batch(b, p, threads=2)'
 
 test-fast: $(STAMP) ## Tests with the small hypothesis profile, no lint
 	$(BIN)/pytest -q -x
 
 nojit: $(STAMP) ## Kernel tests again with NUMBA_DISABLE_JIT=1 so coverage sees inside the kernel
-	NUMBA_DISABLE_JIT=1 HYPOTHESIS_PROFILE=dev $(BIN)/pytest -q -p no:cacheprovider \
+	NUMBA_DISABLE_JIT=1 HYPOTHESIS_PROFILE=dev $(BIN)/pytest -q -p no:cacheprovider $(XDIST) \
 	  --cov=engine --cov-report= \
 	  tests/test_golden.py tests/test_kernel_edges.py tests/test_properties.py tests/test_samples.py \
 	  tests/test_budgets.py
@@ -84,6 +98,13 @@ $(MIN_STAMP): pyproject.toml tools/deps.py
 	$(MIN_VENV)/bin/pip install -q -c $(MIN_VENV)/lowest.txt -e '.[server,batch]' pytest hypothesis
 	touch $@
 
+min-venv: $(MIN_STAMP) ## Install .venv-min only (the lower bounds; .ci/run does it beside make test)
+
+# The lower-bound numba keeps its compiled kernels in the venv: numba keeps one cache index per
+# source file and a numba of another version discards and rewrites it, so sharing
+# engine/__pycache__ with .venv made each of make test and make test-min recompile the kernels
+# the other had cached.
+test-min: export NUMBA_CACHE_DIR := $(abspath $(MIN_VENV))/numba-cache
 test-min: $(MIN_STAMP) ## Smoke test at the lower bounds of pyproject.toml (its own venv, .venv-min)
 	$(MIN_VENV)/bin/pip check
 	$(MIN_VENV)/bin/onestop --version

@@ -36,7 +36,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -56,6 +55,7 @@ from adapters.grpc import convert as cv
 from adapters.grpc.client import Client, pack_bills
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.testing import JIANG, YUBEI, YUBEI_BILL
+from tests.ports import start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"
@@ -1068,26 +1068,23 @@ async def fuzz_phase(
 # --------------------------------------------------------------------------- the server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def server_process(url: str, root: Path, corpus: Corpus) -> Iterator[tuple[str, Path]]:
     """``onestop serve`` in its own process over ``url`` with the corpus's tables and
     registry; yields (target, log path) once SERVING; SIGTERM at the end."""
     pol, reg = corpus.write_server_inputs(root)
-    port = free_port()
     log = root / "server.log"
-    cmd = [
-        sys.executable, "-m", "adapters.grpc.commands", "serve", "--db", url,
-        "--port", str(port), "--policies", str(pol), "--registry", str(reg), "--grace", "2",
-    ]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    def popen(port: int) -> subprocess.Popen:
+        cmd = [
+            sys.executable, "-m", "adapters.grpc.commands", "serve", "--db", url,
+            "--port", str(port), "--policies", str(pol), "--registry", str(reg), "--grace", "2",
+        ]  # fmt: skip
+        with log.open("ab") as out:
+            return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    proc, port = start_server(popen, log)
     try:
         target = f"127.0.0.1:{port}"
         with Client(target, timeout=10) as c:

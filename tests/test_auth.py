@@ -658,9 +658,10 @@ def test_readme_secure_setup_end_to_end(tmp_path: Path) -> None:
     and bureau commands with the certificates, as the README shows."""
     import os
     import signal
-    import socket
     import subprocess
     import sys
+
+    from tests.ports import start_server
 
     root = Path(__file__).resolve().parents[1]
     pki = tmp_path / "pki"
@@ -670,16 +671,18 @@ def test_readme_secure_setup_end_to_end(tmp_path: Path) -> None:
         [*onestop, "certs", "--out", str(pki), "--hospital", "H451423001", "--bureau", "451423"],
         check=True, cwd=root, env=env, capture_output=True,
     )  # fmt: skip
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = tmp_path / "serve.log"
-    server = subprocess.Popen(
-        [*onestop, "serve", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'o.db'}",
-         "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
-         "--client-ca", str(pki / "ca.pem"), "--principals", str(pki / "principals.yaml")],
-        cwd=root, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+
+    def popen(port: int) -> subprocess.Popen:
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [*onestop, "serve", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'o.db'}",
+                 "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
+                 "--client-ca", str(pki / "ca.pem"), "--principals", str(pki / "principals.yaml")],
+                cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    server, port = start_server(popen, log)
     cashier = {"ONESTOP_CA": str(pki / "ca.pem"), "ONESTOP_CERT": str(pki / "cashier-H451423001.pem"),
                "ONESTOP_KEY": str(pki / "cashier-H451423001.key")}  # fmt: skip
     target = f"127.0.0.1:{port}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,23 +18,22 @@ from adapters.grpc.client import Client
 from adapters.grpc.convert import account_from_pb, year_accounts_from_pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.testing import CHAIN, CHAIN_PERSONS, JIANG, YUBEI, chain_bill
+from tests.ports import start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def start(db: Path, policies: Path, registry: Path, log: Path) -> tuple[subprocess.Popen, int]:
+    def popen(port: int) -> subprocess.Popen:
+        cmd = [
+            sys.executable, "-m", "adapters.grpc.commands", "serve",
+            "--db", f"sqlite:///{db}", "--port", str(port),
+            "--policies", str(policies), "--registry", str(registry),
+        ]  # fmt: skip
+        with log.open("ab") as out:
+            return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
-
-def start(db: Path, policies: Path, registry: Path, port: int, log: Path) -> subprocess.Popen:
-    cmd = [
-        sys.executable, "-m", "adapters.grpc.commands", "serve",
-        "--db", f"sqlite:///{db}", "--port", str(port),
-        "--policies", str(policies), "--registry", str(registry),
-    ]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    return start_server(popen, log)
 
 
 def test_sigterm_loses_no_acknowledged_settlement(tmp_path: Path) -> None:
@@ -46,8 +44,7 @@ def test_sigterm_loses_no_acknowledged_settlement(tmp_path: Path) -> None:
     reg = tmp_path / "registry.json"
     reg.write_text(json.dumps([JIANG, *CHAIN_PERSONS]))
     db, log = tmp_path / "var" / "onestop.db", tmp_path / "server.log"
-    port = free_port()
-    proc = start(db, pol, reg, port, log)
+    proc, port = start(db, pol, reg, log)
     acked: list[tuple[str, str]] = []
     try:
         with Client(f"127.0.0.1:{port}", timeout=10) as c:
@@ -76,8 +73,7 @@ def test_sigterm_loses_no_acknowledged_settlement(tmp_path: Path) -> None:
             proc.kill()
     assert len(acked) >= 3, log.read_text()
 
-    port = free_port()
-    proc = start(db, pol, reg, port, log)
+    proc, port = start(db, pol, reg, log)
     try:
         with Client(f"127.0.0.1:{port}", timeout=10) as c:
             c.wait_serving(120)
@@ -113,12 +109,16 @@ def test_several_processes_share_the_port_and_the_store(tmp_path: Path) -> None:
     reg = tmp_path / "registry.json"
     reg.write_text(json.dumps(CHAIN_PERSONS))
     db, log = tmp_path / "onestop.db", tmp_path / "server.log"
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "adapters.grpc.commands", "serve", "--db", f"sqlite:///{db}",
-        "--port", str(port), "--policies", str(pol), "--registry", str(reg), "--processes", "2",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+    def popen(port: int) -> subprocess.Popen:
+        cmd = [
+            sys.executable, "-m", "adapters.grpc.commands", "serve", "--db", f"sqlite:///{db}",
+            "--port", str(port), "--policies", str(pol), "--registry", str(reg), "--processes", "2",
+        ]  # fmt: skip
+        with log.open("ab") as out:
+            return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+
+    proc, port = start_server(popen, log)
     try:
         ids = []
         for i in range(6):  # a new connection each time: spread over the children

@@ -12,7 +12,8 @@
 
 Example counts come from the Hypothesis profile (tests/conftest.py); the kernel == reference
 property takes its own count from ONESTOP_HYPOTHESIS_EXAMPLES (default 10,000 in the "ci"
-profile) and draws its batches in the seeded fast mode to make that many affordable.
+profile) and draws its batches in the seeded fast mode to make that many affordable; the count
+is split over REF_SHARDS tests with seeds of their own, so that xdist workers share it.
 """
 
 from __future__ import annotations
@@ -135,14 +136,34 @@ def _kernel_equals_reference(batch: Batch) -> None:
     assert_same(settle_batch(batch.bills, batch.policies, batch.opening, threads=2), ref)
 
 
-# no shrinking: in fast mode a batch is a function of one seed, shrinking it gains nothing
-@settings(max_examples=REF_EXAMPLES, phases=[Phase.explicit, Phase.reuse, Phase.generate])
-@given(batches(fast=True))
-def test_kernel_equals_reference(batch: Batch) -> None:
-    """Seeded fast mode: many examples (10,000 in CI), one kernel call per batch and mode.
-    A failure prints the batch with its seed; rebuild it with
-    ``gen_batch(Source(rnd=random.Random(seed)))``."""
-    _kernel_equals_reference(batch)
+#: the REF_EXAMPLES examples are split over this many tests, so that pytest-xdist runs them on
+#: every core at once (one test of 10,000 was the longest of the suite by far: 95 s idle); the
+#: shards XOR their drawn seeds with constants of their own, so that they never draw the same
+#: batch (with the same seeds, 11% of 4 x 2,500 examples were repeats)
+REF_SHARDS = 4
+_SHARD_XOR = (0, 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)
+
+
+def _kernel_equals_reference_shard(k: int) -> Any:
+    n = -(-REF_EXAMPLES // REF_SHARDS)  # ceil: never fewer than REF_EXAMPLES in all
+
+    # no shrinking: in fast mode a batch is a function of one seed, shrinking it gains nothing
+    @settings(max_examples=n, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+    @given(batches(fast=True, seed_xor=_SHARD_XOR[k]))
+    def test(batch: Batch) -> None:
+        """Seeded fast mode: many examples (10,000 in CI over the shards), one kernel call per
+        batch and mode. A failure prints the batch with its seed; rebuild it with
+        ``gen_batch(Source(rnd=random.Random(seed)))``."""
+        _kernel_equals_reference(batch)
+
+    test.__name__ = test.__qualname__ = f"test_kernel_equals_reference_shard{k}"
+    return test
+
+
+test_kernel_equals_reference_shard0 = _kernel_equals_reference_shard(0)
+test_kernel_equals_reference_shard1 = _kernel_equals_reference_shard(1)
+test_kernel_equals_reference_shard2 = _kernel_equals_reference_shard(2)
+test_kernel_equals_reference_shard3 = _kernel_equals_reference_shard(3)
 
 
 @given(batches())
