@@ -27,6 +27,7 @@ LAZY: dict[str, tuple[str, str, str, str]] = {
     "batch": ("adapters.batch.cli", "batch", "command", "batch"),
     "ledger": ("adapters.cli.ledger", "ledger_app", "group", "server"),
     "certs": ("adapters.auth.certs", "certs", "command", "server"),
+    "example": ("adapters.examples.cli", "example_app", "group", "batch"),
 }
 
 #: exit code of a command whose extra is missing (like an unknown command: a usage error)
