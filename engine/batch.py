@@ -76,6 +76,17 @@ def spend(s: Settlement, balances: dict[FundYearKey, int]) -> None:
             balances[key] -= r.pay + r.relief
 
 
+def check_budgets(budgets: Mapping[FundYearKey, int] | None) -> None:
+    """InputError for a balance that is not a non-negative integer (fen)."""
+    problems = [
+        Problem(f"budgets[{k!r}]", v, "is not a balance; balances are non-negative whole fen")
+        for k, v in (budgets or {}).items()
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0
+    ]
+    if problems:
+        raise InputError(problems)
+
+
 def resolve(bills: Sequence[Bill], policies: PolicySet) -> list[PolicyTable]:
     """The table for each bill, checking every bill; one InputError with every problem."""
     problems: list[Problem] = []
@@ -123,6 +134,7 @@ def reference_batch(
     ``budgets``: the opening balance of each hard-budget fund-year (region, fund code, year);
     with any, the bills are settled in the region-wide order of section 12."""
     opening = opening or Opening()
+    check_budgets(budgets)
     tables = resolve(bills, policies)
     person = dict(opening.person)
     household = dict(opening.household)
@@ -182,10 +194,46 @@ class KernelBatch:
     out_bill: np.ndarray
     out_layer: np.ndarray
     chunk_start: np.ndarray  # bill offsets of household-aligned chunks for parallel runs
+    #: hard budgets (domain.md section 12): the balance of each (fund, year - bal_year0), -1
+    #: where the fund's budget is not hard; the kernel takes the pays from it. Empty: none.
+    bal: np.ndarray = field(default_factory=lambda: np.full((0, 0), -1, dtype=np.int64))
+    bal_year0: int = 0
+    b_fyear: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def n_bills(self) -> int:
         return len(self.b_policy)
+
+    @property
+    def has_budgets(self) -> bool:
+        """Some fund-year of the batch has a hard budget: the bills must run serially, in the
+        region-wide order (``budget_order_key``)."""
+        return bool(self.bal.size) and bool((self.bal >= 0).any())
+
+    def set_budgets(self, budgets: Mapping[FundYearKey, int], years: np.ndarray) -> None:
+        """Fill ``bal`` and ``b_fyear`` from the opening balances (``years``: each bill's
+        accounting year, in settlement order). Keys of funds or years no bill has are left out
+        (they keep their balance)."""
+        fi = self.compiled.fund_index()
+        y0 = int(years.min()) if len(years) else 0
+        ny = int(years.max()) - y0 + 1 if len(years) else 0
+        bal = np.full((len(fi), ny), -1, dtype=np.int64)
+        for (region, code, year), v in budgets.items():
+            f = fi.get((region, code))
+            if f is not None and 0 <= year - y0 < ny:
+                bal[f, year - y0] = v
+        self.bal, self.bal_year0 = bal, y0
+        self.b_fyear = np.asarray(years, dtype=np.int64) - y0
+
+    def closing_balances(self, budgets: Mapping[FundYearKey, int]) -> dict[FundYearKey, int]:
+        """The ``budgets`` after a run: each balance less what the batch paid from it."""
+        fi = self.compiled.fund_index()
+        out = dict(budgets)
+        for key in out:
+            f, y = fi.get(key[:2]), key[2] - self.bal_year0
+            if f is not None and 0 <= y < self.bal.shape[1]:
+                out[key] = int(self.bal[f, y])
+        return out
 
     def args(self) -> tuple[np.ndarray, ...]:
         return (
@@ -207,10 +255,16 @@ class KernelBatch:
             self.h_acc,
             self.out_bill,
             self.out_layer,
+            self.has_budgets,
+            self.b_fyear,
+            self.bal,
         )
 
     def run(self, threads: int = 1) -> None:
-        K.settle_arrays(self.args(), self.n_bills, self.chunk_start if threads > 1 else None)
+        """Run the kernel; in parallel over household chunks if ``threads > 1`` and no hard
+        budget couples the households (a balance is taken in region-wide order)."""
+        parallel = threads > 1 and not self.has_budgets
+        K.settle_arrays(self.args(), self.n_bills, self.chunk_start if parallel else None)
 
     def refused(self) -> np.ndarray:
         """Settlement positions of the bills the kernel refused at the account limit (they
@@ -269,8 +323,10 @@ def prepare(
     policies: PolicySet,
     opening: Opening | None = None,
     n_chunks: int = 1,
+    budgets: Mapping[FundYearKey, int] | None = None,
 ) -> tuple[KernelBatch, list[tuple[str, int]], list[tuple[str, int]]]:
-    """Arrays for the kernel; also the person-year and household-year key of each slot."""
+    """Arrays for the kernel; also the person-year and household-year key of each slot.
+    With ``budgets`` the bills are in the region-wide order (``budget_order_key``), one chunk."""
     opening = opening or Opening()
     tables = resolve(bills, policies)
     used: list[PolicyTable] = []
@@ -279,7 +335,8 @@ def prepare(
             used.append(t)
     compiled = compiled_for(used)
     pidx = [next(j for j, u in enumerate(used) if u is t) for t in tables]
-    order = sorted(range(len(bills)), key=lambda i: order_key(bills[i]))
+    key = budget_order_key if budgets else order_key
+    order = sorted(range(len(bills)), key=lambda i: key(bills[i]))
     n = len(bills)
     n_items = sum(len(b.items) for b in bills)
     item_start = np.zeros(n + 1, dtype=np.int64)
@@ -337,8 +394,10 @@ def prepare(
         b_hslot=per_bill["hslot"], p_acc=p_acc, p_adm=p_adm, h_acc=h_acc,
         out_bill=np.zeros((n, K.N_BILL), dtype=np.int64),
         out_layer=np.zeros((n, compiled.max_layers, K.N_FIELDS), dtype=np.int64),
-        chunk_start=chunks_at_households(hh_code, n_chunks),
+        chunk_start=chunks_at_households(hh_code, 1 if budgets else n_chunks),
     )  # fmt: skip
+    if budgets:
+        kb.set_budgets(budgets, np.array([bills[i].year for i in order], dtype=np.int64))
     return kb, list(pslots), list(hslots)
 
 
@@ -352,11 +411,10 @@ def settle_batch(
     """Settle ``bills`` with the kernel from ``opening`` accounts (zero where missing);
     ``budgets`` as in ``reference_batch``."""
     opening = opening or Opening()
+    check_budgets(budgets)
     if not bills:  # nothing to settle and no table to compile: the accounts stay as opened
         return BatchResult([], opening, dict(budgets or {}))
-    if budgets:  # TODO(kernel budgets): the kernel does not take budgets yet
-        return reference_batch(bills, policies, opening, budgets)
-    kb, pkeys, hkeys = prepare(bills, policies, opening, n_chunks=max(1, threads * 4))
+    kb, pkeys, hkeys = prepare(bills, policies, opening, max(1, threads * 4), budgets)
     kb.run(threads)
     refused = kb.refused()
     if len(refused):
@@ -367,7 +425,10 @@ def settle_batch(
                  for pos in refused), key=lambda x: x[0],
             )
         ])  # fmt: skip
-    return BatchResult(read_settlements(kb, bills), closing(kb, opening, pkeys, hkeys))
+    return BatchResult(
+        read_settlements(kb, bills), closing(kb, opening, pkeys, hkeys),
+        kb.closing_balances(budgets or {}),
+    )  # fmt: skip
 
 
 def read_settlements(kb: KernelBatch, bills: Sequence[Bill]) -> list[Settlement]:

@@ -11,6 +11,14 @@ MAX_ACCOUNT fen no sum can leave int64, and ``_tiered`` splits its products so t
 exact for any amount in int64 (``x * ratio`` itself would leave it from x ~ 9.2e14). A bill that would take any account field of a
 layer above MAX_ACCOUNT is refused: ``out_bill[b, B_STATUS]`` says which layer and field
 (``refused_at``), none of its account moves is written and the admission is not counted.
+
+Hard budgets (domain.md section 12): ``bal[fund, year]`` holds the balance of each fund-year
+whose budget is hard (-1: not limited), ``fund[p, li]`` (compiled) the fund of each layer and
+``b_fyear[b]`` the bill's year as an index into ``bal``'s second axis. Only when ``has_bud``
+is set is any of them read; then a layer pays at most its fund's balance and takes what it pays
+(and an alert's relief) from it at once, so that a later layer of the same fund on the same bill
+sees what is left; a refused bill gives back what its layers took. A balance couples every
+household of a region: the caller runs such a batch serially, in the region-wide order.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ N_BILL = 9
 
 # reason codes (engine.result.REASONS) and cap codes (engine.result.CAPS)
 R_TAGS_ANY, R_TAGS_NONE, R_AGE_MIN, R_AGE_MAX, R_LEVEL, R_NO_VARIANT = 1, 2, 3, 4, 5, 6
-C_ADM, C_ANN, C_SHARE, C_CEIL = 1, 2, 3, 4
+C_ADM, C_ANN, C_SHARE, C_CEIL, C_BUD = 1, 2, 3, 4, 5
 
 
 @njit(cache=True, inline="always")
@@ -70,9 +78,10 @@ def _settle_range(
     b_ratio, n_layers, kind, covers, after, household, slot, el_tags_any, el_tags_none,
     el_age_min, el_age_max, el_levels, n_variants, w_tags_any, w_levels, ded_year, ded,
     ded_later, tiers_year, n_seg, seg_upto, seg_ratio, adm_cap, ann_cap, max_share,
-    ann_ceiling, threshold,
+    ann_ceiling, threshold, fund,
     p_acc, p_adm, h_acc,
     out_bill, out_layer,
+    has_bud, b_fyear, bal,
 ):  # fmt: skip
     bk = np.zeros(4, dtype=np.int64)  # original buckets: in_scope, pre, over, ooc
     rem = np.zeros(4, dtype=np.int64)
@@ -157,6 +166,10 @@ def _settle_range(
                     base += rem[k]
                     covered_total += bk[k]
             k_ = kind[p, li]
+            # section 12: the balance of the layer's fund this year, if its budget is hard
+            bl = -1
+            if has_bud:
+                bl = bal[fund[p, li], b_fyear[b]]
             d_used = o[F_ACC + 0]
             e_cum = o[F_ACC + 1]
             paid = o[F_ACC + 2]
@@ -193,6 +206,9 @@ def _settle_range(
                 if an >= 0 and an - paid < pay:
                     pay = an - paid
                     cap = C_ANN
+                if bl >= 0 and bl < pay:
+                    pay = bl
+                    cap = C_BUD
                 if pay < 0:
                     pay = 0
                 paid += pay
@@ -214,7 +230,10 @@ def _settle_range(
                         allowed = left
                         cap = C_CEIL
                 pay = base - allowed
-                sp_cum += allowed
+                if bl >= 0 and bl < pay:  # the patient keeps what the budget cannot pay
+                    pay = bl
+                    cap = C_BUD
+                sp_cum += base - pay
             else:
                 # 5.4 alert: no pay, no bucket change
                 th = threshold[p, li, vi, lv]
@@ -232,10 +251,15 @@ def _settle_range(
                     cap = C_ANN
                 if relief < 0:
                     relief = 0
+                if bl >= 0 and bl < relief:
+                    relief = bl
+                    cap = C_BUD
                 paid += relief
                 sp_cum = aft
                 o[F_RELIEF] = relief
                 o[F_ALERT] = 1 if aft > th else 0
+            if bl >= 0:
+                bal[fund[p, li], b_fyear[b]] = bl - pay - o[F_RELIEF]
             # take pay from the covered buckets in the fixed order
             left_pay = pay
             for k in range(4):
@@ -278,6 +302,11 @@ def _settle_range(
                     for f in range(4):
                         p_acc[ps, s, f] = o[F_ACC + f]
             p_adm[ps] = admno
+        elif has_bud:  # a refused bill uses no balance: give back what its layers took
+            for li in range(n_layers[p]):
+                o = out_layer[b, li]
+                if o[F_REASON] == 0 and bal[fund[p, li], b_fyear[b]] >= 0:
+                    bal[fund[p, li], b_fyear[b]] += o[F_PAY] + o[F_RELIEF]
         ob = out_bill[b]
         ob[B_TOTAL] = total
         ob[B_IN_SCOPE] = bk[0]

@@ -41,6 +41,8 @@ LEVEL_POOL = ("township", "county", "city", "province")
 HOSPITAL_POOL = ("H1", "H2", "450100001")  # NHSA fixmedins_code: letters and digits
 TAG_POOL = ("registered_poor", "extreme_poverty", "subsistence", "low_income")
 FUND_CODES = ("390100", "390200", "610100", "610200", "640100", "370200")
+#: a small pool, so that several layers of a table often share a fund (and its budget)
+SHARED_FUNDS = ("370200", "610100")
 REGION = {"code": "450900", "name": "Yulin (test)"}
 OTHER_REGION = {"code": "451400", "name": "Chongzuo (test)"}
 OPEN_FROM = date(2019, 1, 1)
@@ -215,15 +217,16 @@ def _eligibility(src: Source, levels: tuple[str, ...], tags: tuple[str, ...]) ->
 
 
 def _layer(
-    src: Source, lid: str, kind: str, after: bool, levels: tuple[str, ...], tags: tuple[str, ...]
-) -> dict[str, Any]:
+    src: Source, lid: str, kind: str, after: bool, levels: tuple[str, ...], tags: tuple[str, ...],
+    funds: tuple[str, ...] = FUND_CODES,
+) -> dict[str, Any]:  # fmt: skip
     covers = src.subset(BUCKETS, min_size=1)
     if src.flag():  # the order given in the table does not matter
         covers.reverse()
     layer: dict[str, Any] = {
         "id": lid,
         "name": f"layer {lid}",
-        "fund_code": src.choice(FUND_CODES),
+        "fund_code": src.choice(funds),
         "kind": kind,
         "covers": covers,
     }
@@ -269,6 +272,7 @@ def gen_policy(
     effective_from: date = OPEN_FROM,
     effective_to: date | None = None,
     max_layers: int = 6,
+    funds: tuple[str, ...] = FUND_CODES,
 ) -> dict[str, Any]:
     """A valid policy table as a dict: 1-4 levels, 0-4 tags, 1-6 layers in a legal order
     (window paying layers, then after-discharge paying layers, then alerts)."""
@@ -283,7 +287,7 @@ def gen_policy(
     kinds = ["backstop" if src.one_in(3) else "reimburse" for _ in range(n_paying)]
     kinds += ["alert"] * n_alert
     layers = [
-        _layer(src, f"L{i}", k, n_paying - n_after <= i < n_paying, levels, tags)
+        _layer(src, f"L{i}", k, n_paying - n_after <= i < n_paying, levels, tags, funds)
         for i, k in enumerate(kinds)
     ]
     d: dict[str, Any] = {
@@ -332,12 +336,15 @@ def _declared_again(src: Source, names: list[str], pool: tuple[str, ...]) -> tup
     return tuple(src.permutation([*names, *more]))
 
 
-def gen_policy_set(src: Source, allow_change: bool = True, max_layers: int = 6) -> PolicySet:
+def gen_policy_set(
+    src: Source, allow_change: bool = True, max_layers: int = 6,
+    funds: tuple[str, ...] = FUND_CODES,
+) -> PolicySet:  # fmt: skip
     """One open-ended table from 2019-01-01; or (a policy change) two consecutive tables of one
     region, the second continuing some layer ids of the first; sometimes also a second region.
     Every table declares the first table's levels and tags (perhaps in another order, perhaps
     more), so a bill valid for one is valid for all."""
-    first = gen_policy(src, max_layers=max_layers)
+    first = gen_policy(src, max_layers=max_layers, funds=funds)
     tables = [first]
     if allow_change and src.one_in(4):
         change = date(YEARS[0], 1, 2) + timedelta(days=src.int(0, 365 * len(YEARS) - 2))
@@ -348,6 +355,7 @@ def gen_policy_set(src: Source, allow_change: bool = True, max_layers: int = 6) 
             tags=_declared_again(src, first["tags"], TAG_POOL),
             effective_from=change,
             max_layers=max_layers,
+            funds=funds,
         )
         _share_ids(src, first, second)
         tables.append(second)
@@ -357,6 +365,7 @@ def gen_policy_set(src: Source, allow_change: bool = True, max_layers: int = 6) 
             levels=_declared_again(src, first["hospital_levels"], LEVEL_POOL),
             tags=_declared_again(src, first["tags"], TAG_POOL),
             max_layers=max_layers,
+            funds=funds,
         )
         other["region"] = dict(OTHER_REGION)
         _share_ids(src, first, other)
@@ -537,6 +546,30 @@ def gen_opening(
     return Opening(person, household)
 
 
+def gen_budgets(
+    src: Source, policies: PolicySet, bills: list[Bill]
+) -> dict[tuple[str, str, int], int]:
+    """Opening balances of hard budgets (domain.md section 12) for the funds and years of
+    ``bills``: each absent, 0, tiny (a few yuan), any (edge values) or large; and one for a
+    fund-year no bill draws on (carried over unchanged)."""
+    funds = sorted({(t.region.code, la.fund_code) for t in policies.tables for la in t.layers})
+    years = sorted({b.year for b in bills})
+    out: dict[tuple[str, str, int], int] = {}
+    for region, code in funds:
+        for year in years:
+            how = src.int(0, 4)
+            if how == 1:
+                out[(region, code, year)] = 0
+            elif how == 2:
+                out[(region, code, year)] = src.int(1, 500)
+            elif how == 3:
+                out[(region, code, year)] = src.fen()
+            elif how == 4:
+                out[(region, code, year)] = 10**12
+    out[(REGION["code"], "999999", YEARS[0])] = src.fen()
+    return out
+
+
 # --------------------------------------------------------------------------- strategies
 
 
@@ -546,11 +579,13 @@ class Batch:
     bills: list[Bill]
     opening: Opening | None
     seed: int | None = None  # fast mode: ``gen_batch(Source(rnd=random.Random(seed)))`` again
+    #: opening balances of hard budgets, (region, fund code, year) -> fen (``budgets=True``)
+    budgets: dict[tuple[str, str, int], int] | None = None
 
     def __repr__(self) -> str:  # the seed first: the rest can be long
         return (
             f"Batch(seed={self.seed}, policies={self.policies!r}, bills={self.bills!r}, "
-            f"opening={self.opening!r})"
+            f"opening={self.opening!r}, budgets={self.budgets!r})"
         )
 
 
@@ -561,13 +596,17 @@ def gen_batch(
     opening: bool | None = None,
     allow_change: bool = True,
     near_limit: bool = False,
+    budgets: bool = False,
 ) -> Batch:
     """A policy set, bills for it and opening accounts (``opening`` None: sometimes; True:
-    always; False: never; ``near_limit``: always, close to the account limit)."""
-    ps = gen_policy_set(src, allow_change=allow_change)
+    always; False: never; ``near_limit``: always, close to the account limit). ``budgets``:
+    layers drawn from two fund codes (often shared) and random hard budgets for them."""
+    ps = gen_policy_set(src, allow_change=allow_change,
+                        funds=SHARED_FUNDS if budgets else FUND_CODES)  # fmt: skip
     bills = gen_bills(src, ps, max_bills=max_bills, max_items=max_items)
     want = near_limit or (src.flag() if opening is None else opening)
-    return Batch(ps, bills, gen_opening(src, ps, bills, near_limit) if want else None)
+    op = gen_opening(src, ps, bills, near_limit) if want else None
+    return Batch(ps, bills, op, budgets=gen_budgets(src, ps, bills) if budgets else None)
 
 
 @st.composite
@@ -604,11 +643,13 @@ def batches(
     opening: bool | None = None,
     allow_change: bool = True,
     near_limit: bool = False,
+    budgets: bool = False,
 ) -> Batch:
     """A ``Batch`` (see ``gen_batch``); with ``fast`` it carries the seed that rebuilds it:
     ``gen_batch(Source(rnd=random.Random(seed)), ...)`` with the same keywords."""
     kw = {"max_bills": max_bills, "max_items": max_items, "opening": opening,
-          "allow_change": allow_change, "near_limit": near_limit}  # fmt: skip
+          "allow_change": allow_change, "near_limit": near_limit,
+          "budgets": budgets}  # fmt: skip
     if not fast:
         return gen_batch(Source(draw=draw), **kw)
     seed = draw(st.integers(0, 2**64 - 1))

@@ -1,12 +1,13 @@
 """``onestop batch``: settle bills from Parquet/CSV files in household and date order.
 
     python -m adapters.batch.cli batch BILLS ITEMS PERSONS --policy P --out DIR
-        [--opening FILE] [--chunk-bills N] [--reject-file F] [--threads N]
+        [--opening FILE] [--fund-used FILE] [--chunk-bills N] [--reject-file F] [--threads N]
         [--dask-scheduler ADDR | --dask-local N]
 
 Writes DIR/bills, DIR/layers, DIR/alerts and DIR/closing (Parquet parts, one per chunk; the
 closing accounts can be the --opening of the next run; every part's schema metadata names the
-engine version and the policy tables with their SHA-256), DIR/summary.json (the summary per
+engine version and the policy tables with their SHA-256), DIR/funds (the fund budgets of
+domain.md section 12: adapters/batch/funds.py), DIR/summary.json (the summary per
 fund, integer fen) and DIR/manifest.json (inputs and policy files with their SHA-256, engine
 version, counts, start and end). Exit codes (the one table, adapters/cli/exitcodes.py): 0 done,
 1 input refused (a missing file, rejected rows without --reject-file, unsorted input, a bad
@@ -30,6 +31,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters.batch import io
+from adapters.batch.funds import (
+    FundUsedError,
+    fund_rows,
+    fund_table,
+    opening_budgets,
+    read_fund_used,
+)
 from adapters.batch.run import (
     OUTPUTS,
     PartResult,
@@ -38,6 +46,7 @@ from adapters.batch.run import (
     combine,
     connect_dask,
     finish,
+    parquet_metadata,
     plan,
     policy_manifest,
     run_dask,
@@ -49,6 +58,7 @@ from adapters.cli.output import problem_line
 from engine import __version__ as ENGINE_VERSION
 from engine.columnar import Reject
 from engine.errors import PolicyError
+from engine.funds import FundBook, load_funds
 from engine.money import yuan
 from engine.policy.load import load_policies
 
@@ -110,6 +120,22 @@ def print_summary(fig: dict, seconds: float) -> None:
               _share(tot.get("net_selfpay", 0), total))  # fmt: skip
     s.add_row("alerts", f"{tot.get('alerts', 0):,}", f"relief {yuan(tot.get('relief', 0))}")
     out.print(s)
+    rows = fig.get("fund_budgets") or []
+    if rows:
+        b = Table(title="Fund budgets (yuan)", title_justify="left")
+        cols = ("region", "fund", "year", "mode", "budget", "carried in", "used before", "paid",
+                "balance after", "bound bills")  # fmt: skip
+        for c in cols:
+            b.add_column(c, justify="left" if c in ("region", "fund", "mode") else "right")
+
+        def y(v: int | None) -> str:
+            return "-" if v is None else yuan(v)
+
+        for r in rows:
+            b.add_row(r["region"], r["fund_code"], str(r["year"]), r["budget_mode"],
+                      y(r["budget"]), y(r["carried_in"]), y(r["used_before"]), y(r["paid"]),
+                      y(r["closing_balance"]), f"{r['bound_bills']:,}")  # fmt: skip
+        out.print(b)
     rate = tot.get("read", 0) / seconds if seconds else 0
     out.print(
         f"{tot.get('bills', 0):,} bills settled of {tot.get('read', 0):,} read "
@@ -140,6 +166,8 @@ def summary_doc(fig: dict[str, Any]) -> dict[str, Any]:
             "bills_read": tot.get("read", 0), "bills_settled": tot.get("bills", 0),
             "items": tot.get("items", 0), "rejected_rows": tot.get("rejected_rows", 0),
         },
+        # domain.md section 12: one row per fund-year, as in DIR/funds
+        "fund_budgets": fig.get("fund_budgets", []),
     }  # fmt: skip
 
 
@@ -153,7 +181,8 @@ def _file_entry(path: str | Path) -> dict[str, Any]:
 def manifest(
     spec: Spec, fig: dict[str, Any], started: datetime, ended: datetime, n_parts: int,
     chunk_bills: int, where: str, reject_file: Path | None,
-    sorted_from: dict[str, str] | None = None,
+    sorted_from: dict[str, str] | None = None, fund_used: str | None = None,
+    funds_files: tuple[str, ...] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """What a run read and with what: inputs and policy files with their SHA-256, the engine
     version, counts, start and end (UTC). Reading the inputs again for the digests costs one
@@ -163,6 +192,8 @@ def manifest(
         inputs.update(sorted_from)
     if spec.opening:
         inputs["opening"] = spec.opening
+    if fund_used:
+        inputs["fund_used"] = fund_used
     tot = fig["totals"]
     return {
         **({"sorted": {"bills": spec.bills, "items": spec.items}} if sorted_from else {}),
@@ -171,6 +202,7 @@ def manifest(
         "ended_at": ended.isoformat(timespec="seconds"),
         "inputs": {k: _file_entry(v) for k, v in inputs.items()},
         "policies": list(policy_manifest(spec.policy)),
+        "funds": [{"file": f, "sha256": sha256_of(f)} for f in funds_files],
         "counts": {
             "bills_read": tot.get("read", 0), "bills_settled": tot.get("bills", 0),
             "items": tot.get("items", 0), "rejected_rows": tot.get("rejected_rows", 0),
@@ -191,6 +223,13 @@ def batch(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory")],
     opening: Annotated[
         Path | None, typer.Option(help="Opening accounts (file, or a closing/ directory)")
+    ] = None,
+    fund_used: Annotated[
+        Path | None,
+        typer.Option(
+            help="What each fund used before this batch (CSV or JSON: region, "
+            "fund_code, year, used); default 0"
+        ),
     ] = None,
     chunk_bills: Annotated[int, typer.Option(help="Bills per part (memory bound)")] = 200_000,
     reject_file: Annotated[
@@ -232,17 +271,25 @@ def batch(
     if chunk_bills < 1 or threads < 1:
         err.print("--chunk-bills and --threads are at least 1")
         raise typer.Exit(2)
-    for p in (bills, items, persons, *policy, *([opening] if opening else [])):
+    for p in (bills, items, persons, *policy, *([opening] if opening else []),
+              *([fund_used] if fund_used else [])):  # fmt: skip
         if not p.exists():
             problem_line(err, "refused:", f"{p} does not exist")
             raise typer.Exit(Exit.REFUSED)
     try:
-        load_policies(*policy)
+        policies = load_policies(*policy)
+        book: FundBook = load_funds(*policy)
     except PolicyError as e:
         err.print(f"[red]policy refused:[/red] {len(e.problems)} problem(s)")
         for p in e.problems:
             err.print(f"  {p}", highlight=False, markup=False)
         raise typer.Exit(1) from None
+    try:
+        used = read_fund_used(fund_used, book) if fund_used else {}
+    except FundUsedError as e:
+        problem_line(err, "refused:", str(e))
+        raise typer.Exit(Exit.REFUSED) from None
+    budgets = opening_budgets(book, used, policies.regions)
     client = None
     if dask_scheduler:  # before any input is read: an unreachable scheduler fails in seconds
         try:
@@ -270,7 +317,7 @@ def batch(
     spec = Spec(
         str(bills), str(items), str(persons), tuple(str(p) for p in policy), str(out_dir),
         str(opening) if opening else None, threads, keep_going=reject_file is not None,
-        encoding=encoding,
+        encoding=encoding, budgets=tuple(sorted(budgets.items())),
     )  # fmt: skip
     t0 = time.perf_counter()
     started = datetime.now(UTC)
@@ -293,6 +340,9 @@ def batch(
             for x in bad[:50]:
                 err.print(f"  {x}", highlight=False, markup=False)
             raise typer.Exit(1)
+    if budgets:
+        err.print(f"hard budgets for {len(budgets)} fund-year(s): one part, settled in the "
+                  "region-wide order (domain.md section 12)", highlight=False, markup=False)  # fmt: skip
     results: list[PartResult] = []
     where = (
         f"Dask {dask_scheduler}" if dask_scheduler
@@ -338,17 +388,21 @@ def batch(
             err.print(f"{len(rejects)} rejected row(s) written to {reject_file}")
     finish(spec, ok=True)
     fig = combine(sorted(results, key=lambda r: r.k))
+    fig["fund_budgets"] = fund_rows(book, used, fig["funds"], policies.regions)
+    io.write_parquet(fund_table(fig["fund_budgets"]), out_dir / "funds" / "part-00000.parquet",
+                     parquet_metadata(spec.policy))  # fmt: skip
     seconds = time.perf_counter() - t0
     summary = summary_doc(fig)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     doc = manifest(spec, fig, started, datetime.now(UTC), len(parts), chunk_bills, where,
-                   reject_file, given if sort else None)  # fmt: skip
+                   reject_file, given if sort else None, str(fund_used) if fund_used else None,
+                   book.files)  # fmt: skip
     (out_dir / "manifest.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
         return
     print_summary(fig, seconds)
-    out.print(f"results in {out_dir}/ (bills, layers, alerts, closing, summary.json, "
+    out.print(f"results in {out_dir}/ (bills, layers, alerts, closing, funds, summary.json, "
               f"manifest.json); {where}, {len(parts)} part(s)", highlight=False)  # fmt: skip
 
 

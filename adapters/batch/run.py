@@ -34,7 +34,7 @@ from engine.policy.compiled import CompiledPolicies, compile_tables
 from engine.policy.load import load_policies
 from engine.policy.policyset import PolicySet
 
-OUTPUTS = ("bills", "layers", "alerts", "closing")
+OUTPUTS = ("bills", "layers", "alerts", "closing", "funds")
 SORT_HINT = (
     "give --sort to have them sorted first (out of core), or sort the bills by household_id, "
     "discharge_date, admission_date, bill_id, hospital and store the items grouped by bill in "
@@ -55,6 +55,9 @@ class Spec:
     threads: int = 1
     keep_going: bool = False  # settle the good bills when some rows are rejected
     encoding: str = "utf-8"  # of CSV inputs (a UTF-8 byte-order mark is skipped)
+    #: opening balances of hard budgets, ((region, fund_code, year), fen) (domain.md 12); with
+    #: any, the run is one part settled in the region-wide order (a balance couples households)
+    budgets: tuple[tuple[tuple[str, str, int], int], ...] = ()
 
     def inputs(self) -> list[str]:
         return [self.bills, self.items, self.persons, *([self.opening] if self.opening else [])]
@@ -80,6 +83,8 @@ class PartResult:
     written: bool
     totals: dict[str, int] = field(default_factory=dict)
     layers: dict[str, dict[str, Any]] = field(default_factory=dict)  # layer id -> figures
+    #: (region, fund_code, year) -> {"paid", "bound_bills"} (engine.columnar.fund_figures)
+    funds: dict[tuple[str, str, int], dict[str, int]] = field(default_factory=dict)
 
 
 class UnsortedInput(io.InputFileError):
@@ -111,7 +116,8 @@ def _key_order_problem(h: np.ndarray, d: np.ndarray, a: np.ndarray, b: np.ndarra
 
 def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     """Parts of about ``chunk_bills`` bills each, cut at household boundaries; also the
-    numbers of bills and items. UnsortedInput if the files are not stored in order."""
+    numbers of bills and items. UnsortedInput if the files are not stored in order. With hard
+    budgets (``spec.budgets``) one part: the region-wide order crosses households."""
     io.use_encoding(spec.inputs(), spec.encoding)
     bills_cols = io.columns_of(spec.bills, "bills")
     items_by_hospital = "hospital" in io.columns_of(spec.items, "items")
@@ -122,6 +128,8 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
             "parts at households, so the bills file carries each bill's household_id"
         )
     nb = io.n_rows(spec.bills, "bills")
+    if spec.budgets:
+        chunk_bills = max(chunk_bills, nb)
     keys = io.read_rows(
         spec.bills, "bills", 0, nb,
         ["household_id", "discharge_date", "admission_date", "bill_id", "hospital"],
@@ -334,7 +342,7 @@ def settle_part(spec: Spec, part: Part) -> PartResult:
     opening = _opening(spec.opening) if spec.opening else None
     prep = C.prepare_columns(
         bc, ic, pcols, policies, opening, n_chunks=max(1, spec.threads * 4),
-        compiled=compiled, extra_rejects=list(part.extra),
+        compiled=compiled, extra_rejects=list(part.extra), budgets=dict(spec.budgets) or None,
     )  # fmt: skip
     res = PartResult(part.k, len(bc), prep.kb.n_bills, len(ic), prep.rejects, False)
     if prep.rejects and not spec.keep_going:
@@ -353,6 +361,7 @@ def settle_part(spec: Spec, part: Part) -> PartResult:
         io.write_parquet(io.to_arrow(C.layer_columns(prep)), tmp / "layers" / name, md)
         io.write_parquet(io.to_arrow(C.alert_columns(prep)), tmp / "alerts" / name, md)
         io.write_parquet(io.to_arrow(C.closing_columns(prep)), tmp / "closing" / name, md)
+        # the funds output is written once for the run, from every part's figures (cli)
         res.written = True
     return res
 
@@ -385,6 +394,7 @@ def figures(prep: C.Prepared, res: PartResult) -> None:
             "persons": len(np.unique(prep.person.codes[b[paid]])),
             "amount": int(pay.sum()), "relief": int(relief.sum()),
         }  # fmt: skip
+    res.funds = C.fund_figures(prep)
 
 
 # --------------------------------------------------------------------------- runs
@@ -393,7 +403,12 @@ def figures(prep: C.Prepared, res: PartResult) -> None:
 def combine(results: list[PartResult]) -> dict[str, Any]:
     tot: dict[str, int] = {}
     layers: dict[str, dict[str, Any]] = {}
+    funds: dict[tuple[str, str, int], dict[str, int]] = {}
     for r in results:
+        for key, f in r.funds.items():
+            acc = funds.setdefault(key, {"paid": 0, "bound_bills": 0})
+            acc["paid"] += f["paid"]
+            acc["bound_bills"] += f["bound_bills"]
         for k, v in r.totals.items():
             tot[k] = tot.get(k, 0) + v
         for lid, f in r.layers.items():
@@ -405,7 +420,7 @@ def combine(results: list[PartResult]) -> dict[str, Any]:
     tot["read"] = sum(r.n_bills for r in results)
     tot["items"] = sum(r.n_items for r in results)
     tot["rejected_rows"] = sum(len(r.rejects) for r in results)
-    return {"totals": tot, "layers": layers}
+    return {"totals": tot, "layers": layers, "funds": funds}
 
 
 def _begin(spec: Spec) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from engine import kernel as K
 from engine.accounts import ACCOUNT_FIELDS
-from engine.batch import KernelBatch, chunks_at_households
+from engine.batch import FundYearKey, KernelBatch, check_budgets, chunks_at_households
 from engine.bill import (
     CATEGORY_RULE,
     HOSPITAL_RULE,
@@ -76,12 +77,16 @@ def prepare_columns(
     n_chunks: int = 1,
     compiled: CompiledPolicies | None = None,
     extra_rejects: list[tuple[int, str, Any, str]] | None = None,
+    budgets: Mapping[FundYearKey, int] | None = None,
 ) -> Prepared:
     """Check the three tables, leave out bad bills (as rejects) and build the kernel's arrays.
 
     ``extra_rejects``: (bill index, field, value, rule) found by the caller (e.g. a bill id
     already used in an earlier chunk). ``compiled`` defaults to all tables of ``policies``.
+    ``budgets``: opening balances of hard budgets (as for ``engine.batch.settle_batch``); with
+    any, the bills are settled serially in the region-wide order of domain.md section 12.
     """
+    check_budgets(budgets)
     nb, ni, npr = len(bills), len(items), len(persons)
     rj = Rejects()
     bad = np.zeros(nb, dtype=bool)
@@ -451,8 +456,12 @@ def prepare_columns(
     # ---- keep the good bills, in settlement order
     keep = np.flatnonzero(~bad)
     hu_code = hc[keep]
-    # settlement order: household, discharge, admission, bill id, hospital (domain.md 6, 12)
-    order = np.lexsort((hosp_code[keep], bcode[keep], adm[keep], dis[keep], hu_code))
+    # settlement order: household, discharge, admission, bill id, hospital (domain.md 6, 12);
+    # with hard budgets the same without household (a balance couples the households)
+    if budgets:
+        order = np.lexsort((hosp_code[keep], bcode[keep], adm[keep], dis[keep]))
+    else:
+        order = np.lexsort((hosp_code[keep], bcode[keep], adm[keep], dis[keep], hu_code))
     kept = keep[order]
     n = len(kept)
     sel: np.ndarray | None
@@ -508,8 +517,10 @@ def prepare_columns(
         p_acc=p_acc, p_adm=p_adm, h_acc=h_acc,
         out_bill=np.zeros((n, K.N_BILL), dtype=np.int64),
         out_layer=np.zeros((n, compiled.max_layers, K.N_FIELDS), dtype=np.int64),
-        chunk_start=chunks_at_households(hu_code[order], n_chunks),
+        chunk_start=chunks_at_households(hu_code[order], 1 if budgets else n_chunks),
     )  # fmt: skip
+    if budgets:
+        kb.set_budgets(budgets, year)
     region = Coded(rcode[kept], np.asarray(rnames, dtype=object))
     return Prepared(
         kb=kb, bills=bills, kept=kept, rejects=rj.build(bills.bill_id, hosp),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from engine import kernel as K
 from engine.accounts import ACCOUNT_FIELDS, limit_rule
+from engine.batch import FundYearKey
 from engine.columnar.inputs import (
     BillCols,
     Coded,
@@ -57,6 +59,8 @@ def _refuse(prep: Prepared) -> list[Reject]:
     for name in ("order", "b_policy", "b_level", "b_tags", "b_age", "b_pslot", "b_hslot",
                  "out_bill", "out_layer"):  # fmt: skip
         setattr(kb, name, getattr(kb, name)[keep])
+    if len(kb.b_fyear) == len(keep):
+        kb.b_fyear = kb.b_fyear[keep]
     kb.chunk_start = np.array([0, int(keep.sum())], dtype=np.int64)
     prep.kept = prep.kept[keep]
     for name in ("region", "person", "household"):
@@ -205,6 +209,39 @@ def alert_columns(prep: Prepared) -> dict[str, Any]:
     }
 
 
+def fund_figures(prep: Prepared) -> dict[tuple[str, str, int], dict[str, int]]:
+    """Per (region, fund code, year) the layers of the batch drew on: ``paid`` (pays and alert
+    reliefs: what a hard budget's balance gives) and ``bound_bills`` (bills where the fund's
+    hard budget bound a layer, cap ``budget``)."""
+    kb, c = prep.kb, prep.kb.compiled
+    n, L = kb.n_bills, c.max_layers
+    if n == 0:
+        return {}
+    applied = (np.arange(L)[None, :] < c.n_layers[kb.b_policy][:, None]) & (
+        kb.out_layer[:, :, K.F_REASON] == 0
+    )
+    b, li = np.nonzero(applied)
+    o = kb.out_layer[b, li]
+    ymin = int(prep.year.min())
+    span = int(prep.year.max()) - ymin + 1
+    key = c.fund[kb.b_policy[b], li] * span + (prep.year[b] - ymin)
+    uk, inv = np.unique(key, return_inverse=True)
+    inv = inv.reshape(-1)
+    paid = np.zeros(len(uk), dtype=np.int64)
+    np.add.at(paid, inv, o[:, K.F_PAY] + o[:, K.F_RELIEF])
+    bound = o[:, K.F_CAP] == K.C_BUD
+    pairs = np.unique(inv[bound] * n + b[bound])  # (fund-year, bill) where the budget bound
+    n_bound = np.bincount(pairs // n, minlength=len(uk)) if len(pairs) else np.zeros(len(uk), int)
+    out = {}
+    for j, k in enumerate(uk.tolist()):
+        region, code = c.fund_keys[k // span]
+        out[(region, code, k % span + ymin)] = {
+            "paid": int(paid[j]),
+            "bound_bills": int(n_bound[j]),
+        }
+    return out
+
+
 def closing_columns(prep: Prepared) -> dict[str, Any]:
     """The accounts after the batch, one row per slot (person-year or household-year) and
     layer that is not all zero; person rows carry the year's admission count."""
@@ -241,10 +278,13 @@ def settle_columns(
     policies: PolicySet,
     opening: OpeningCols | None = None,
     threads: int = 1,
+    budgets: Mapping[FundYearKey, int] | None = None,
 ) -> Prepared:
     """Check, prepare and settle; read results with ``bill_columns`` and friends. Bills the
-    kernel refused at the account limit are in ``prep.rejects`` and not in the results."""
-    prep = prepare_columns(bills, items, persons, policies, opening, n_chunks=max(1, threads * 4))
+    kernel refused at the account limit are in ``prep.rejects`` and not in the results.
+    ``budgets``: opening balances of hard budgets; ``prep.kb.closing_balances(budgets)`` after."""
+    prep = prepare_columns(bills, items, persons, policies, opening,
+                           n_chunks=max(1, threads * 4), budgets=budgets)  # fmt: skip
     run(prep, threads)
     return prep
 

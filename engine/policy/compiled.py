@@ -50,6 +50,10 @@ class CompiledPolicies:
     max_share: np.ndarray  # [P, L, V, Lv]
     ann_ceiling: np.ndarray  # [P, L, V, Lv]
     threshold: np.ndarray  # [P, L, V, Lv]
+    #: [P, L] the layer's fund: index in ``fund_keys`` of (region code, fund code); every
+    #: layer with that code in any table of the region draws on one balance (domain.md 12)
+    fund: np.ndarray
+    fund_keys: tuple[tuple[str, str], ...] = ()
 
     @property
     def n_slots(self) -> int:
@@ -89,7 +93,12 @@ class CompiledPolicies:
             self.max_share,
             self.ann_ceiling,
             self.threshold,
+            self.fund,
         )
+
+    def fund_index(self) -> dict[tuple[str, str], int]:
+        """(region code, fund code) -> its index in ``fund_keys``."""
+        return {k: i for i, k in enumerate(self.fund_keys)}
 
 
 def mask(names: tuple[str, ...] | list[str] | frozenset[str], order: tuple[str, ...]) -> int:
@@ -112,10 +121,13 @@ def compile_tables(tables: tuple[PolicyTable, ...] | list[PolicyTable]) -> Compi
     K = max([len(v.segments or ()) for t in tables for la in t.layers for v in la.variants] + [1])
     Lv = max(len(t.hospital_levels) for t in tables)
     ids: list[str] = []
+    funds: list[tuple[str, str]] = []
     for t in tables:
         for layer in t.layers:
             if layer.id not in ids:
                 ids.append(layer.id)
+            if (t.region.code, layer.fund_code) not in funds:
+                funds.append((t.region.code, layer.fund_code))
 
     def z(*shape: int, fill: int = 0) -> np.ndarray:
         return np.full(shape, fill, dtype=np.int64)
@@ -132,6 +144,7 @@ def compile_tables(tables: tuple[PolicyTable, ...] | list[PolicyTable]) -> Compi
             "el_tags_none",
             "el_levels",
             "n_variants",
+            "fund",
         )
     }
     a["el_age_min"], a["el_age_max"] = z(P, L, fill=NONE), z(P, L, fill=NONE)
@@ -153,6 +166,7 @@ def compile_tables(tables: tuple[PolicyTable, ...] | list[PolicyTable]) -> Compi
             a["after"][p, li] = int(layer.settle_at == "after_discharge")
             a["household"][p, li] = int(layer.scope == "household")
             a["slot"][p, li] = ids.index(layer.id)
+            a["fund"][p, li] = funds.index((t.region.code, layer.fund_code))
             a["el_tags_any"][p, li] = mask(e.tags_any, tags)
             a["el_tags_none"][p, li] = mask(e.tags_none, tags)
             a["el_levels"][p, li] = mask(e.levels, levels)
@@ -188,7 +202,7 @@ def compile_tables(tables: tuple[PolicyTable, ...] | list[PolicyTable]) -> Compi
                         if value is not None:
                             a[name][p, li, vi, lv] = _at(value, level)
     return CompiledPolicies(
-        tables=tables, layer_ids=tuple(ids),
+        tables=tables, layer_ids=tuple(ids), fund_keys=tuple(funds),
         b_ratio=np.array([t.b_selfpay_ratio for t in tables], dtype=np.int64),
         n_layers=np.array([len(t.layers) for t in tables], dtype=np.int64), **a,
     )  # fmt: skip
