@@ -18,7 +18,9 @@ from typing import Any
 
 from engine.bill import Person
 from engine.errors import InputError
+from engine.funds import funds_files
 from engine.policy.load import policy_files
+from engine.service.funds import FundService
 from engine.service.ledger import LedgerService
 from engine.service.ports import UnitOfWork
 from engine.service.usecases import SettlementService, effective
@@ -42,10 +44,14 @@ class App:
     policies_skipped: list[str] = field(default_factory=list)  # identical text already stored
     persons_imported: int = 0
     ledger: LedgerService | None = None  # the audit ledger over the same store
+    funds_loaded: list[str] = field(default_factory=list)  # funds files stored as new versions
+    funds: FundService | None = None  # funds, claims, relief cases, money in (issue 10)
 
     def __post_init__(self) -> None:
         if self.ledger is None:
             self.ledger = LedgerService(self.store.uow)
+        if self.funds is None:
+            self.funds = FundService(self.service)
 
     def close(self) -> None:
         dispose = getattr(self.store, "close", None) or getattr(self.store, "dispose", None)
@@ -87,6 +93,20 @@ def load_policies(service: SettlementService, directory: Path) -> tuple[list[str
     return loaded, skipped
 
 
+def load_funds(funds: FundService, directory: Path) -> list[str]:
+    """Store every funds.yaml of ``directory`` whose text is not the version in force for its
+    region (a changed file becomes a new version). Raises PolicyError for a bad file."""
+    if not directory.exists():
+        return []
+    loaded = []
+    for p in funds_files(directory):
+        name = str(p.relative_to(directory.parent))
+        v = funds.put_funds(p.read_text(encoding="utf-8"), name)
+        if not v.unchanged:
+            loaded.append(name)
+    return loaded
+
+
 def read_registry(path: Path) -> list[Person]:
     """Persons from a JSON list of person objects; InputError naming ``persons[i].<field>``."""
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -121,6 +141,8 @@ def build(
     app = App(service, store, url, durable)
     if policies is not None:
         app.policies_loaded, app.policies_skipped = load_policies(service, Path(policies))
+        assert app.funds is not None
+        app.funds_loaded = load_funds(app.funds, Path(policies))
     if registry is not None and Path(registry).exists():
         app.persons_imported = service.import_registry(read_registry(Path(registry)))
     n = len(effective(service.policy_versions()))

@@ -170,3 +170,10 @@ class BillSettled(Conflict):
             "to settle it again, reverse that settlement first (by the request id it was "
             "settled with), or check the bill id and hospital code"
         )
+
+
+class FailedPrecondition(Conflict):
+    """The request is well formed but the state of what it names does not allow it: a claim
+    asked to take a transition its status does not have, a settlement with a paid claim asked
+    to be reversed. Nothing was changed. (A Conflict, so every adapter that knows Conflict
+    refuses it; an adapter may map it first, e.g. to gRPC FAILED_PRECONDITION.)"""

@@ -292,6 +292,7 @@ class FailAtCommit:
         self.accounts, self.settlements = uow.accounts, uow.settlements
         self.registry, self.policies = uow.registry, uow.policies
         self.ledger = uow.ledger
+        self.funds, self.claims = uow.funds, uow.claims
 
     def __enter__(self) -> FailAtCommit:
         return self

@@ -15,11 +15,14 @@ from datetime import UTC, datetime
 
 from engine.accounts import YearAccounts
 from engine.bill import Person
-from engine.errors import BillSettled, DuplicateRequest
+from engine.claims import Claim, FundPay, MoneyIn
+from engine.errors import BillSettled, Conflict, DuplicateRequest
+from engine.funds import FundsFile
 from engine.ledger import StoredBlock, StoredEvent
 from engine.policy.model import PolicyTable
 from engine.reconcile import Fact
 from engine.service.ports import (
+    FundVersion,
     LockKey,
     PersonVersion,
     PolicyVersion,
@@ -43,6 +46,11 @@ class MemoryStore:
         self.blocks: list[StoredBlock] = []
         self.event_ids = itertools.count(1)
         self.sealer = threading.Lock()
+        # funds, claims and money in (domain.md sections 12-13)
+        self.fund_versions: list[FundVersion] = []
+        self.fund_used: dict[tuple[str, str, int], int] = {}
+        self.claims: dict[str, Claim] = {}
+        self.money_in: dict[str, tuple[MoneyIn, str]] = {}  # record id -> (record, request id)
 
     def key_lock(self, key: LockKey) -> threading.Lock:
         with self.mutex:
@@ -187,6 +195,106 @@ class _Registry:
             *self.u.staged_pv.get(person_id, []),
         ]
 
+    def in_region(
+        self, region: str, township: str | None = None, village: str | None = None
+    ) -> list[Person]:
+        every = {**self.u.s.persons, **self.u.staged_persons}
+        return [
+            p
+            for _, p in sorted(every.items())
+            if p.region == region
+            and (township is None or p.township == township)
+            and (village is None or p.village == village)
+        ]
+
+
+class _Funds:
+    def __init__(self, uow: MemoryUnitOfWork):
+        self.u = uow
+
+    def add(self, text: str, source_name: str, file: FundsFile, at: datetime) -> FundVersion:
+        v = FundVersion(self.latest_version() + 1, file.region, text, source_name, at, file)
+        self.u.staged_fv.append(v)
+        return v
+
+    def latest_version(self) -> int:
+        return len(self.u.s.fund_versions) + len(self.u.staged_fv)
+
+    def all(self) -> list[FundVersion]:
+        return [*self.u.s.fund_versions, *self.u.staged_fv]
+
+    def used(self, region: str, fund_code: str, year: int) -> int:
+        k = (region, fund_code, year)
+        return self.u.s.fund_used.get(k, 0) + self.u.staged_used.get(k, 0)
+
+    def add_used(self, region: str, fund_code: str, year: int, delta: int) -> None:
+        k = (region, fund_code, year)
+        self.u.staged_used[k] = self.u.staged_used.get(k, 0) + delta
+
+    def window_pays(self, region: str, fund_code: str, year: int) -> list[FundPay]:
+        rows = sorted(
+            {**self.u.s.settlements, **self.u.staged_s}.values(),
+            key=lambda r: (r.created_at, r.settlement_id),
+        )
+        return [
+            FundPay(r.settlement_id, x.layer_id, x.settle_at, x.pay, r.settlement.person_id,
+                    r.settlement.discharge_date, r.created_at, r.status == "reversed")
+            for r in rows
+            if r.settlement.region == region and r.settlement.year == year
+            for x in r.settlement.layers
+            if x.fund_code == fund_code and x.settle_at == "window" and x.pay > 0
+        ]  # fmt: skip
+
+
+class _Claims:
+    def __init__(self, uow: MemoryUnitOfWork):
+        self.u = uow
+
+    def _all(self) -> dict[str, Claim]:
+        return {**self.u.s.claims, **self.u.staged_c}
+
+    def add(self, claim: Claim) -> None:
+        if any(
+            (c.settlement_id, c.layer_id) == (claim.settlement_id, claim.layer_id)
+            for c in self._all().values()
+        ):
+            raise Conflict(f"claim {claim.claim_id!r} exists already")
+        self.u.staged_c[claim.claim_id] = claim
+
+    def get(self, claim_id: str) -> Claim | None:
+        return self._all().get(claim_id)
+
+    def update(self, claim: Claim) -> None:
+        self.u.staged_c[claim.claim_id] = claim
+
+    def _sorted(self, keep: Callable[[Claim], bool]) -> list[Claim]:
+        return sorted(
+            (c for c in self._all().values() if keep(c)), key=lambda c: (c.filed_at, c.claim_id)
+        )
+
+    def for_settlement(self, settlement_id: str) -> list[Claim]:
+        return self._sorted(lambda c: c.settlement_id == settlement_id)
+
+    def for_fund(self, region: str, fund_code: str, year: int) -> list[Claim]:
+        return self._sorted(lambda c: (c.region, c.fund_code, c.year) == (region, fund_code, year))
+
+    def for_person(self, person_id: str, year: int | None) -> list[Claim]:
+        return self._sorted(lambda c: c.person_id == person_id and (year is None or c.year == year))
+
+    def add_money_in(self, record: MoneyIn, request_id: str) -> None:
+        self.u.staged_m[record.record_id] = (record, request_id)
+
+    def money_in_by_request(self, request_id: str) -> MoneyIn | None:
+        every = {**self.u.s.money_in, **self.u.staged_m}
+        return next((m for m, r in every.values() if r == request_id), None)
+
+    def money_in_for(self, region: str, fund_code: str, year: int) -> list[MoneyIn]:
+        every = {**self.u.s.money_in, **self.u.staged_m}
+        return sorted(
+            (m for m, _ in every.values() if (m.region, m.fund_code, m.year) == (region, fund_code, year)),
+            key=lambda m: (m.on, m.recorded_at or datetime.min.replace(tzinfo=UTC), m.record_id),
+        )  # fmt: skip
+
 
 class _Policies:
     def __init__(self, uow: MemoryUnitOfWork):
@@ -280,6 +388,8 @@ class MemoryUnitOfWork:
         self.registry = _Registry(self)
         self.policies = _Policies(self)
         self.ledger = _Ledger(self)
+        self.funds = _Funds(self)
+        self.claims = _Claims(self)
         self._held: list[threading.Lock] = []
         self._keys: set[LockKey] = set()
         self._reset()
@@ -293,6 +403,10 @@ class MemoryUnitOfWork:
         self.staged_v: list[PolicyVersion] = []
         self.staged_events: list[StoredEvent] = []
         self.staged_seal: tuple[list[StoredEvent], StoredBlock] | None = None
+        self.staged_fv: list[FundVersion] = []
+        self.staged_used: dict[tuple[str, str, int], int] = {}
+        self.staged_c: dict[str, Claim] = {}
+        self.staged_m: dict[str, tuple[MoneyIn, str]] = {}
 
     def __enter__(self) -> MemoryUnitOfWork:
         return self
@@ -322,6 +436,15 @@ class MemoryUnitOfWork:
                     if _bill_key(r) in active:
                         raise BillSettled(*_bill_key(r))
                     active.add(_bill_key(r))
+            for _m, rid in self.staged_m.values():
+                if any(r == rid for _, r in self.s.money_in.values()):
+                    raise DuplicateRequest(rid)
+            for c in self.staged_c.values():
+                if c.claim_id not in self.s.claims and any(
+                    (o.settlement_id, o.layer_id) == (c.settlement_id, c.layer_id)
+                    for o in self.s.claims.values()
+                ):
+                    raise Conflict(f"claim {c.claim_id!r} exists already")
             self.s.person_acc.update(self.staged_p)
             self.s.household_acc.update(self.staged_h)
             self.s.settlements.update(self.staged_s)
@@ -329,6 +452,11 @@ class MemoryUnitOfWork:
             for pid, vs in self.staged_pv.items():
                 self.s.person_versions.setdefault(pid, []).extend(vs)
             self.s.versions.extend(self.staged_v)
+            self.s.fund_versions.extend(self.staged_fv)
+            for k, d in self.staged_used.items():
+                self.s.fund_used[k] = self.s.fund_used.get(k, 0) + d
+            self.s.claims.update(self.staged_c)
+            self.s.money_in.update(self.staged_m)
             for e in self.staged_events:
                 i = next(self.s.event_ids)
                 self.s.events[i] = replace(e, id=i)

@@ -191,6 +191,9 @@ persons = sa.Table(
     sa.Column("region", sa.String(32), nullable=True),  # 0004
     # the version in force (person_versions); NULL: imported before 0004, no history
     sa.Column("version", sa.Integer, nullable=True),
+    # where the person lives (0006): a cadre's cover list by township and village
+    sa.Column("township", sa.String(100), nullable=False, server_default=""),
+    sa.Column("village", sa.String(100), nullable=False, server_default=""),
 )
 
 #: every imported version of every person (0004): the registry is never overwritten
@@ -202,8 +205,11 @@ person_versions = sa.Table(
     sa.Column("valid_from", UtcDateTime, nullable=False),
     sa.Column("imported_by", sa.String(255), nullable=False),
     sa.Column("person", sa.JSON, nullable=False),
+    sa.Column("township", sa.String(100), nullable=False, server_default=""),  # 0006
+    sa.Column("village", sa.String(100), nullable=False, server_default=""),
 )
 sa.Index("ix_persons_household", persons.c.household)
+sa.Index("ix_persons_region", persons.c.region, persons.c.township, persons.c.village)
 
 person_tags = sa.Table(
     "person_tags",
@@ -234,6 +240,88 @@ policy_versions = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 sa.Index("ix_policy_versions_region", policy_versions.c.region, policy_versions.c.effective_from)
+
+# --- funds, claims and money in (domain.md sections 12-13; 0006) --------------------------
+
+#: every stored funds.yaml of a region (the latest version of a region is in force)
+fund_versions = sa.Table(
+    "fund_versions",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("source_name", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+sa.Index("ix_fund_versions_region", fund_versions.c.region)
+
+#: what a hard-budget fund has used in a year (section 12); its row is the fund's lock
+fund_used = sa.Table(
+    "fund_used",
+    metadata,
+    sa.Column("region", sa.String(64), primary_key=True),
+    sa.Column("fund_code", sa.String(16), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
+    _fen("used"),
+)
+
+claims = sa.Table(
+    "claims",
+    metadata,
+    sa.Column("claim_id", sa.String(160), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("settlement_id", sa.String(64), nullable=False),
+    sa.Column("layer_id", sa.String(64), nullable=False),
+    sa.Column("fund_code", sa.String(16), nullable=False),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("household", sa.String(64), nullable=False),
+    sa.Column("hospital", sa.String(30), nullable=False),
+    sa.Column("bill_id", sa.String(64), nullable=False),
+    sa.Column("discharge_date", sa.Date, nullable=False),
+    sa.Column("filed_amount", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("filed_at", UtcDateTime, nullable=False),
+    sa.Column("filed_by", sa.String(255), nullable=False),
+    sa.Column("approved_amount", sa.BigInteger, nullable=True),
+    sa.Column("decided_at", UtcDateTime, nullable=True),
+    sa.Column("decided_by", sa.String(255), nullable=False, server_default=""),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("paid_at", UtcDateTime, nullable=True),
+    sa.Column("paid_date", sa.Date, nullable=True),
+    sa.Column("payment_ref", sa.String(128), nullable=False, server_default=""),
+    sa.Column("paid_by", sa.String(255), nullable=False, server_default=""),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("scope_key", sa.String(64), nullable=False),
+    sa.UniqueConstraint("settlement_id", "layer_id", name="uq_claims_settlement_layer"),
+    sa.CheckConstraint(
+        "status IN ('filed', 'approved', 'rejected', 'paid')", name="ck_claims_status"
+    ),
+    sa.CheckConstraint("kind IN ('claim', 'relief')", name="ck_claims_kind"),
+)
+sa.Index("ix_claims_fund", claims.c.region, claims.c.fund_code, claims.c.year)
+sa.Index("ix_claims_person", claims.c.person_id, claims.c.year)
+
+money_in = sa.Table(
+    "money_in",
+    metadata,
+    sa.Column("record_id", sa.String(64), primary_key=True),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("fund_code", sa.String(16), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("payer", sa.String(200), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("value_date", sa.Date, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("recorded_by", sa.String(255), nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("request_id", name="uq_money_in_request_id"),
+)
+sa.Index("ix_money_in_fund", money_in.c.region, money_in.c.fund_code, money_in.c.year)
 
 # --- audit ledger (domain.md section 15) ---------------------------------------------------
 

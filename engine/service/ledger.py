@@ -23,9 +23,10 @@ from typing import Any
 
 from engine import ledger as L
 from engine.bill import Person
+from engine.claims import Claim, MoneyIn
 from engine.errors import Conflict, NotFound
 from engine.result import Settlement
-from engine.service.ports import PolicyVersion, SettlementRecord, UnitOfWork
+from engine.service.ports import FundVersion, PolicyVersion, SettlementRecord, UnitOfWork
 
 log = logging.getLogger("onestop.ledger")
 
@@ -136,7 +137,75 @@ def registry_event(persons: list[Person], at: datetime, principal: str) -> dict[
     }
 
 
+#: the ledger method of each claim step (domain.md section 13)
+CLAIM_METHODS = {
+    "filed": "FileClaim",
+    "approved": "ApproveClaim",
+    "rejected": "RejectClaim",
+    "paid": "PayClaim",
+}
+
+
+def claim_event(c: Claim, at: datetime, principal: str) -> dict[str, Any]:
+    """A claim's or relief case's step (filed, approved, rejected, paid): its ids, status and
+    amounts; its free texts (note, reason, payment reference) as a digest."""
+    return {
+        "method": CLAIM_METHODS[c.status],
+        "at": L.rfc3339(at),
+        "principal": principal,
+        "claim_id": c.claim_id,
+        "kind": c.kind,
+        "settlement_id": c.settlement_id,
+        "layer_id": c.layer_id,
+        "fund_code": c.fund_code,
+        "region": c.region,
+        "year": c.year,
+        "status": c.status,
+        "filed_amount": c.filed_amount,
+        "approved_amount": c.approved_amount,
+        "amount": c.current_amount,
+        "paid_date": None if c.paid_date is None else c.paid_date.isoformat(),
+        "content_digest": _digest([c.note, c.reason, c.payment_ref]),
+    }
+
+
+def funds_event(v: FundVersion, principal: str) -> dict[str, Any]:
+    return {
+        "method": "PutFunds",
+        "at": L.rfc3339(v.created_at),
+        "principal": principal,
+        "region": v.region,
+        "funds_version": v.version,
+        "source_name": v.source_name,
+        "content_digest": _digest(v.text),
+    }
+
+
+def money_in_event(m: MoneyIn, request_id: str, principal: str) -> dict[str, Any]:
+    assert m.recorded_at is not None
+    return {
+        "method": "RecordMoneyIn",
+        "at": L.rfc3339(m.recorded_at),
+        "principal": principal,
+        "record_id": m.record_id,
+        "request_id": request_id,
+        "region": m.region,
+        "fund_code": m.fund_code,
+        "year": m.year,
+        "kind": m.kind,
+        "amount": m.amount,
+        "on": m.on.isoformat(),
+        "content_digest": _digest([m.payer, m.note]),
+    }
+
+
 def subject_of(event: dict[str, Any]) -> str:
+    if "claim_id" in event:
+        return str(event["claim_id"])
+    if "record_id" in event:
+        return f"money_in:{event['record_id']}"
+    if "funds_version" in event:
+        return f"funds:{event['funds_version']}"
     if "settlement_id" in event:
         return str(event["settlement_id"])
     if "version" in event:

@@ -12,6 +12,10 @@ acquired in one global order (sorted by kind, key, year), and a later call may o
 that sort after every key already held (``lock_order`` refuses the rest), so two transactions
 never wait for each other in a cycle (no deadlock). ``("policy", region, 0)`` serializes the
 policy writes of one region, ``("policy", "~registry", 0)`` the registry imports.
+``("fund", "<region>/<fund code>", year)`` (``fund_lock``) serializes the writers of a
+hard-budget fund's ``used`` (domain.md section 12): a Settle, a Reverse or a claim decision
+takes it in the same ``lock`` call as its account locks ("fund" sorts before "household" and
+"person", so the fund locks are always taken first).
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ from typing import Any, Literal, Protocol, get_args
 
 from engine.accounts import LayerAccount, YearAccounts
 from engine.bill import Person
+from engine.claims import Claim, FundPay, MoneyIn
+from engine.funds import FundsFile
 from engine.ledger import StoredBlock, StoredEvent
 from engine.policy.model import PolicyTable
 from engine.reconcile import Fact
 from engine.result import Settlement
 
-LockKind = Literal["household", "person", "policy"]
-#: what a unit of work locks: ("person", person id, year), ("household", household id, year)
-#: or ("policy", region code, 0); the global lock order is the tuples' order
+LockKind = Literal["fund", "household", "person", "policy"]
+#: what a unit of work locks: ("person", person id, year), ("household", household id, year),
+#: ("fund", "<region>/<fund code>", year) or ("policy", region code, 0); the global lock order
+#: is the tuples' order
 LockKey = tuple[LockKind, str, int]
 _KINDS = frozenset(get_args(LockKind))
 
@@ -41,6 +48,11 @@ class LockOrderError(RuntimeError):
 def account_locks(person_id: str, household_id: str, year: int) -> tuple[LockKey, LockKey]:
     """The locks of a transaction that writes one person-year and one household-year."""
     return ("person", person_id, year), ("household", household_id, year)
+
+
+def fund_lock(region: str, fund_code: str, year: int) -> LockKey:
+    """The lock of a hard-budget fund-year (its ``used``)."""
+    return ("fund", f"{region}/{fund_code}", year)
 
 
 def lock_order(held: set[LockKey], keys: tuple[LockKey, ...]) -> list[LockKey]:
@@ -120,6 +132,20 @@ class PolicyVersion:
     unchanged: bool = field(default=False, compare=False)
 
 
+@dataclass(frozen=True)
+class FundVersion:
+    """One stored ``funds.yaml`` of a region; the latest version of a region is in force."""
+
+    version: int
+    region: str
+    text: str  # the YAML as submitted
+    source_name: str
+    created_at: datetime
+    file: FundsFile = field(compare=False)
+    #: answers to put_funds only: the same text is in force for the region; nothing stored
+    unchanged: bool = field(default=False, compare=False)
+
+
 class Accounts(Protocol):
     def person_year(self, person_id: str, year: int) -> YearAccounts: ...
     def household_year(self, household_id: str, year: int) -> YearAccounts: ...
@@ -160,6 +186,11 @@ class Registry(Protocol):
         self, persons: list[Person], by: str = "local", at: datetime | None = None
     ) -> int: ...
     def history(self, person_id: str) -> list[PersonVersion]: ...  # oldest first
+    def in_region(
+        self, region: str, township: str | None = None, village: str | None = None
+    ) -> list[Person]:
+        """The persons in force of a region (and township, village), by id."""
+        ...
 
 
 class Policies(Protocol):
@@ -168,6 +199,36 @@ class Policies(Protocol):
     ) -> PolicyVersion: ...
     def latest_version(self) -> int: ...  # 0 when none stored
     def all(self) -> list[PolicyVersion]: ...
+
+
+class Funds(Protocol):
+    """Fund declarations (versions of each region's funds.yaml), what each hard-budget fund
+    has used, and the fund's window pays (read from the settlements)."""
+
+    def add(self, text: str, source_name: str, file: FundsFile, at: datetime) -> FundVersion: ...
+    def latest_version(self) -> int: ...  # 0 when none stored
+    def all(self) -> list[FundVersion]: ...  # by version
+    def used(self, region: str, fund_code: str, year: int) -> int: ...  # 0 when no row
+    #: add ``delta`` (fen, may be negative) to the fund-year's used; the caller holds fund_lock
+    def add_used(self, region: str, fund_code: str, year: int, delta: int) -> None: ...
+    def window_pays(self, region: str, fund_code: str, year: int) -> list[FundPay]:
+        """Pays > 0 of the fund's window layers in settlements of the region and year (settled
+        and reversed), in commit order."""
+        ...
+
+
+class Claims(Protocol):
+    """Claims and relief cases (one per settlement and layer) and money into funds."""
+
+    def add(self, claim: Claim) -> None: ...  # Conflict if (settlement, layer) has one
+    def get(self, claim_id: str) -> Claim | None: ...
+    def update(self, claim: Claim) -> None: ...  # the stored claim with this id, replaced
+    def for_settlement(self, settlement_id: str) -> list[Claim]: ...  # by layer order of filing
+    def for_fund(self, region: str, fund_code: str, year: int) -> list[Claim]: ...
+    def for_person(self, person_id: str, year: int | None) -> list[Claim]: ...
+    def add_money_in(self, record: MoneyIn, request_id: str) -> None: ...
+    def money_in_by_request(self, request_id: str) -> MoneyIn | None: ...
+    def money_in_for(self, region: str, fund_code: str, year: int) -> list[MoneyIn]: ...
 
 
 class ReconcileFacts(Protocol):
@@ -231,6 +292,8 @@ class UnitOfWork(Protocol):
     registry: Registry
     policies: Policies
     ledger: Ledger
+    funds: Funds
+    claims: Claims
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

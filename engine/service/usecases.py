@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from engine.accounts import YearAccounts
+from engine.batch import FundYearKey
 from engine.bill import HOSPITAL_RULE, Bill, BillRequest, Person, is_hospital_code
 from engine.checks import check_bill
 from engine.errors import (
@@ -30,6 +31,7 @@ from engine.errors import (
     NotFound,
     Problem,
 )
+from engine.funds import FundBook, balance
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
 from engine.reconcile import (
@@ -44,6 +46,7 @@ from engine.reconcile import (
     utc_bounds,
 )
 from engine.result import Settlement
+from engine.service import funds as F
 from engine.service import ledger
 from engine.service.ports import (
     AccountMove,
@@ -170,6 +173,9 @@ class SettlementService:
         self._policies: PolicySet | None = None
         self._version = 0
         self._checked = 0.0
+        self._funds: FundBook | None = None
+        self._funds_version = 0
+        self._funds_checked = 0.0
 
     # --- policies -------------------------------------------------------------------------
     #: how often (seconds) another process's PutPolicy is looked for
@@ -194,6 +200,26 @@ class SettlementService:
                     self._version = latest
             self._checked = now
             return self._policies
+
+    def fund_book(self) -> FundBook:
+        """The fund declarations in force (domain.md section 12), cached like ``policies``:
+        reloaded when a funds file is stored (here, or by another process: checked every
+        POLICY_RECHECK s). No funds file: an empty book (no fund is limited)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._funds is not None and now - self._funds_checked < self.POLICY_RECHECK:
+                return self._funds
+            with self._uow() as uow:
+                latest = uow.funds.latest_version()
+                if self._funds is None or latest != self._funds_version:
+                    self._funds = F.book_of(uow.funds.all())
+                    self._funds_version = latest
+            self._funds_checked = now
+            return self._funds
+
+    def forget_funds(self) -> None:
+        with self._lock:
+            self._funds = None
 
     def put_policy(
         self,
@@ -326,16 +352,35 @@ class SettlementService:
         check_bill(bill, self.policies().table_for(bill.region, bill.discharge_date))
         return bill, version
 
-    def _settle(self, uow: UnitOfWork, bill: Bill) -> Outcome:
+    def _hard_keys(self, bill: Bill) -> list[FundYearKey]:
+        """The hard-budget fund-years the bill's table draws on (section 12)."""
+        table = self.policies().table_for(bill.region, bill.discharge_date)
+        codes = [x.fund_code for x in table.layers]
+        return F.hard_keys(self.fund_book(), table.region.code, bill.year, codes)
+
+    def _budgets(self, uow: UnitOfWork, keys: list[FundYearKey]) -> dict[FundYearKey, int] | None:
+        """Each hard fund-year's balance as stored (read under its lock when settling)."""
+        book = self.fund_book()
+        out = {}
+        for k in keys:
+            total = book.hard_total(*k)
+            if total is not None:
+                out[k] = balance(total, uow.funds.used(*k))
+        return out or None
+
+    def _settle(
+        self, uow: UnitOfWork, bill: Bill, budgets: dict[FundYearKey, int] | None = None
+    ) -> Outcome:
         p = uow.accounts.person_year(bill.person.id, bill.year)
         h = uow.accounts.household_year(bill.person.household, bill.year)
-        return settle_one(bill, self.policies(), p, h)
+        return settle_one(bill, self.policies(), p, h, budgets=budgets)
 
     def pre_settle(self, req: BillRequest) -> Settlement:
-        """Trial settlement (2303): what settling now would pay. Changes nothing."""
+        """Trial settlement (2303): what settling now would pay (hard budgets at their
+        balance now, read without a lock). Changes nothing."""
         with self._uow() as uow:
             bill = self._bill(uow, req)
-            return self._settle(uow, bill).settlement
+            return self._settle(uow, bill, self._budgets(uow, self._hard_keys(bill))).settlement
 
     def settle(
         self, request_id: str, req: BillRequest, *, principal: str = "local"
@@ -351,7 +396,11 @@ class SettlementService:
             if found is not None:
                 return self._replay(found, d, request_id), True
             bill, person_version = self._versioned_bill(uow, req)
-            uow.lock(*account_locks(bill.person.id, bill.person.household, bill.year))
+            keys = self._hard_keys(bill)
+            uow.lock(
+                *F.fund_locks(keys),
+                *account_locks(bill.person.id, bill.person.household, bill.year),
+            )
             found = uow.settlements.by_request(request_id)  # a twin may have won the lock
             if found is not None:
                 return self._replay(found, d, request_id), True
@@ -359,7 +408,7 @@ class SettlementService:
             # this check when two requests race past it (BillSettled from add or commit)
             if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
                 raise BillSettled(bill.hospital, bill.id)  # names no other settlement
-            out = self._settle(uow, bill)
+            out = self._settle(uow, bill, self._budgets(uow, keys))
             y = bill.year
             moves = tuple(
                 [
@@ -381,6 +430,13 @@ class SettlementService:
             try:
                 uow.settlements.add(rec)
                 ledger.append(uow, ledger.settle_event(rec, principal))
+                for k in keys:  # section 12: the bill's pays and reliefs are used
+                    spent = sum(r.pay + r.relief for r in out.settlement.layers
+                                if r.fund_code == k[1])  # fmt: skip
+                    uow.funds.add_used(*k, spent)
+                for c in F.new_claims(rec, rec.created_at, principal):  # section 13
+                    uow.claims.add(c)
+                    ledger.append(uow, ledger.claim_event(c, c.filed_at, principal))
                 uow.commit()
             except (DuplicateRequest, BillSettled):  # a twin of this request may have won
                 uow.rollback()
@@ -410,7 +466,9 @@ class SettlementService:
         principal: str = "local",
     ) -> tuple[SettlementRecord, bool]:
         """Reverse (2305/2601) a settlement by its id or the original request id: take back
-        every account move. Reversing a reversed settlement returns it unchanged (replay)."""
+        every account move as it stands, reject its filed and approved claims and relief
+        cases, give its pays back to hard budgets. Refused (FailedPrecondition) when a claim
+        or case of it is paid. Reversing a reversed settlement returns it unchanged (replay)."""
         check_key("settlement_id", settlement_id)
         check_key("request_id", request_id)
         check_key("reversal_request_id", reversal_request_id)
@@ -419,17 +477,35 @@ class SettlementService:
             if rec.status == "reversed":
                 return rec, True
             s = rec.settlement
-            uow.lock(*account_locks(s.person_id, s.household, s.year))  # the moved rows
+            F.refuse_paid(uow.claims.for_settlement(rec.settlement_id), rec.settlement_id)
+            codes = [r.fund_code for r in s.layers]
+            keys = F.hard_keys(self.fund_book(), s.region, s.year, codes)
+            uow.lock(
+                *F.fund_locks(keys), *account_locks(s.person_id, s.household, s.year)
+            )  # the moved rows, and the hard budgets given back
             rec = self._find(uow, rec.settlement_id, "")
             if rec.status == "reversed":
                 return rec, True
-            pm = {m.layer_id: m.delta for m in rec.moves if m.scope == "person"}
-            hm = {m.layer_id: m.delta for m in rec.moves if m.scope == "household"}
+            claims = uow.claims.for_settlement(rec.settlement_id)
+            F.refuse_paid(claims, rec.settlement_id)
+            pm, hm = F.standing_moves(rec, claims)
+            now = self._clock()
+            for _, code, _ in keys:  # section 12: a reversal gives its amount back
+                back = sum(r.pay for r in s.layers
+                           if r.fund_code == code and r.settle_at == "window")  # fmt: skip
+                back += sum(c.current_amount for c in claims if c.fund_code == code)
+                used = uow.funds.used(s.region, code, s.year)
+                uow.funds.add_used(s.region, code, s.year, -min(back, used))
+            for c in claims:  # section 13: a reversal rejects what is filed or approved
+                if c.status in ("filed", "approved"):
+                    done_c = replace(c, status="rejected", decided_at=now,
+                                     decided_by=principal, reason=F.REVERSAL_REASON)  # fmt: skip
+                    uow.claims.update(done_c)
+                    ledger.append(uow, ledger.claim_event(done_c, now, principal))
             pa = uow.accounts.person_year(s.person_id, s.year)
             ha = uow.accounts.household_year(s.household, s.year)
             uow.accounts.save_person_year(s.person_id, s.year, undo(pa, pm, 1))
             uow.accounts.save_household_year(s.household, s.year, undo(ha, hm, 0))
-            now = self._clock()
             rid = reversal_request_id or f"reverse:{rec.settlement_id}"
             uow.settlements.mark_reversed(rec.settlement_id, rid, now)
             done = replace(rec, status="reversed", reversed_at=now, reversal_request_id=rid)

@@ -22,14 +22,14 @@ _P = T.persons
 _TG = T.person_tags
 _V = T.person_versions
 _PERSON = (
-    "SELECT p.birth_date, p.household, t.tag, t.valid_from, t.valid_to, p.region, p.version "
-    "FROM persons p LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id "
+    "SELECT p.birth_date, p.household, t.tag, t.valid_from, t.valid_to, p.region, p.version, "
+    "p.township, p.village FROM persons p LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id "
     "WHERE p.person_id = :id ORDER BY t.position"
 )
 _CURRENT = (
-    "SELECT p.person_id, p.birth_date, p.household, p.region, p.version, t.tag, t.valid_from, "
-    "t.valid_to FROM persons p LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id "
-    "WHERE p.person_id IN :ids ORDER BY p.person_id, t.position"
+    "SELECT p.person_id, p.birth_date, p.household, p.region, p.version, p.township, "
+    "p.village, t.tag, t.valid_from, t.valid_to FROM persons p LEFT OUTER JOIN person_tags t "
+    "ON t.person_id = p.person_id WHERE p.person_id IN :ids ORDER BY p.person_id, t.position"
 )
 _HISTORY = (
     "SELECT version, valid_from, imported_by, person FROM person_versions "
@@ -52,10 +52,12 @@ class Registry:
             household=rows[0][1],
             tags=tuple(
                 TagSpan(tag=tag, valid_from=d(vf), valid_to=d(vt))
-                for _, _, tag, vf, vt, _, _ in rows
+                for _, _, tag, vf, vt, _, _, _, _ in rows
                 if tag is not None
             ),
             region=rows[0][5],
+            township=rows[0][7] or "",
+            village=rows[0][8] or "",
         )
         return person, rows[0][6]
 
@@ -72,9 +74,10 @@ class Registry:
             {"ids": [p.id for p in persons]},
         )
         stored: dict[str, tuple[dict[str, object], list[TagSpan]]] = {}
-        for pid, birth, household, region, version, tag, vf, vt in rows:
+        for pid, birth, household, region, version, town, village, tag, vf, vt in rows:
             if pid not in stored:
-                head = {"birth_date": d(birth), "household": household, "region": region}
+                head = {"birth_date": d(birth), "household": household, "region": region,
+                        "township": town or "", "village": village or ""}  # fmt: skip
                 stored[pid] = (head | {"version": version}, [])
             if tag is not None:
                 stored[pid][1].append(TagSpan(tag=tag, valid_from=d(vf), valid_to=d(vt)))
@@ -84,8 +87,9 @@ class Registry:
             if got is None or got[0]["version"] is None:
                 continue
             head, tags = got
-            if (p.birth_date, p.household, p.region, p.tags) == (
-                head["birth_date"], head["household"], head["region"], tuple(tags),
+            if (p.birth_date, p.household, p.region, p.township, p.village, p.tags) == (
+                head["birth_date"], head["household"], head["region"], head["township"],
+                head["village"], tuple(tags),
             ):  # fmt: skip
                 same.add(p.id)
         return same
@@ -100,6 +104,39 @@ class Registry:
                 by,
             )
             for version, at, by, data in self.u.run(_HISTORY, {"id": person_id}).fetchall()
+        ]
+
+    def in_region(
+        self, region: str, township: str | None = None, village: str | None = None
+    ) -> list[Person]:
+        cond = [_P.c.region == region]
+        if township is not None:
+            cond.append(_P.c.township == township)
+        if village is not None:
+            cond.append(_P.c.village == village)
+        q = (
+            sa.select(_P, _TG.c.tag, _TG.c.valid_from.label("tag_from"),
+                      _TG.c.valid_to.label("tag_to"))
+            .select_from(_P.outerjoin(_TG, _TG.c.person_id == _P.c.person_id))
+            .where(*cond)
+            .order_by(_P.c.person_id, _TG.c.position)
+        )  # fmt: skip
+        out: dict[str, dict[str, object]] = {}
+        tags: dict[str, list[TagSpan]] = {}
+        for r in self.u.conn().execute(q):
+            if r.person_id not in out:
+                out[r.person_id] = {
+                    "id": r.person_id, "birth_date": r.birth_date, "household": r.household,
+                    "region": r.region, "township": r.township, "village": r.village,
+                }  # fmt: skip
+                tags[r.person_id] = []
+            if r.tag is not None:
+                tags[r.person_id].append(
+                    TagSpan(tag=r.tag, valid_from=r.tag_from, valid_to=r.tag_to)
+                )
+        return [
+            Person.model_construct(**d, tags=tuple(tags[pid]))  # type: ignore[arg-type]
+            for pid, d in out.items()
         ]
 
     def upsert(self, persons: list[Person], by: str = "local", at: datetime | None = None) -> int:
@@ -130,6 +167,8 @@ class Registry:
                         "household": p.household,
                         "region": p.region,
                         "version": version[p.id],
+                        "township": p.township,
+                        "village": p.village,
                     }
                     for p in part
                 ],
@@ -143,6 +182,8 @@ class Registry:
                         "valid_from": at,
                         "imported_by": by[:255],
                         "person": p.model_dump(mode="json"),
+                        "township": p.township,
+                        "village": p.village,
                     }
                     for p in part
                 ],

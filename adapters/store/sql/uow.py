@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.store.sql.accounts import Accounts
+from adapters.store.sql.claims import Claims
 from adapters.store.sql.connect import (
     BUSY_TIMEOUT_S,
     _is_memory,
@@ -20,6 +21,7 @@ from adapters.store.sql.connect import (
     normalize_url,
     upgrade,
 )
+from adapters.store.sql.funds import Funds
 from adapters.store.sql.ledger import Ledger
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
@@ -27,6 +29,7 @@ from adapters.store.sql.registry import Registry
 from adapters.store.sql.rows import Dialect
 from adapters.store.sql.settlements import ACTIVE_BILL_UNIQUE, REQUEST_UNIQUE, Settlements
 from engine.errors import BillSettled, DuplicateRequest
+from engine.funds import FundsFile, parse_funds
 from engine.policy.load import parse_table
 from engine.policy.model import PolicyTable
 from engine.service.ports import LockKey, lock_order
@@ -47,7 +50,19 @@ _LOCK = {
     # a region's policy writes: the row ("policy:<region>", year 0) of household_years, as
     # before (year 0 is no accounting year, so no household's accounts share it)
     "policy": _lock_sql("household_years", "household_id"),
+    # a hard-budget fund-year: its fund_used row (created at 0 if missing), as for accounts
+    "fund": (
+        "INSERT INTO fund_used (region, fund_code, year, used) VALUES (:r, :c, :y, 0) "
+        "ON CONFLICT (region, fund_code, year) DO UPDATE SET used = fund_used.used"
+    ),
 }
+
+
+def _lock_params(kind: str, key: str, year: int) -> dict[str, Any]:
+    if kind == "fund":
+        region, _, code = key.rpartition("/")
+        return {"r": region, "c": code, "y": year}
+    return {"k": f"policy:{key}" if kind == "policy" else key, "y": year}
 
 
 # --- the store -------------------------------------------------------------------------------
@@ -68,6 +83,7 @@ class SqlStore:
         self.x = Dialect(self.sqlite)
         self._tables: dict[int, PolicyTable] = {}
         self._tables_lock = threading.Lock()
+        self._funds: dict[int, FundsFile] = {}
         if migrate:
             upgrade(self.engine)
 
@@ -98,6 +114,16 @@ class SqlStore:
                 self._tables[version] = t
         return t
 
+    def funds_file(self, version: int, text: str, source_name: str) -> FundsFile:
+        """The parsed funds.yaml of a stored version (rows never change, so parsed once)."""
+        with self._tables_lock:
+            f = self._funds.get(version)
+        if f is None:
+            f = parse_funds(text, source_name)
+            with self._tables_lock:
+                self._funds[version] = f
+        return f
+
     def insert(self, table: sa.Table) -> Any:
         return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
 
@@ -120,6 +146,8 @@ class SqlUnitOfWork:
         self.registry = Registry(self)
         self.policies = Policies(self)
         self.ledger = Ledger(self)
+        self.funds = Funds(self)
+        self.claims = Claims(self)
         self._conn: sa.Connection | None = None
         self._mode: Literal["", "read", "write"] = ""
         self._writer = False
@@ -242,8 +270,7 @@ class SqlUnitOfWork:
             self.conn(write=True)  # BEGIN IMMEDIATE: the one writer until commit or rollback
         else:
             for kind, key, year in new:  # in order: the server runs a pipeline in order
-                k = f"policy:{key}" if kind == "policy" else key
-                self._pending.append((_LOCK[kind], {"k": k, "y": year}, None))
+                self._pending.append((_LOCK[kind], _lock_params(kind, key, year), None))
             self._flush()  # (with any writes deferred before: one round trip)
         self.accounts.forget()  # anything read before the lock may be stale
         self._locked.update(new)
