@@ -2,7 +2,8 @@
 
 ``onestop settle`` and ``onestop policy check`` need the base install only. ``serve``,
 ``window``, ``bureau`` and ``ledger`` need the ``server`` extra (grpcio, protobuf, SQLAlchemy),
-``batch`` the ``batch`` extra (pyarrow, dask). Each is imported when it is invoked (or when
+``batch`` the ``batch`` extra (pyarrow, dask), ``publish`` the ``server`` and ``report`` extras
+(SQLAlchemy; matplotlib, jinja2). Each is imported when it is invoked (or when
 ``--help`` lists it); if its imports fail (the extra is not installed, or an installed protobuf
 or grpcio is older than the generated code needs), the command is replaced by one that says so
 in one line and which extra to install, exit code 2, and every other command works as before.
@@ -27,7 +28,8 @@ LAZY: dict[str, tuple[str, str, str, str]] = {
     "batch": ("adapters.batch.cli", "batch", "command", "batch"),
     "ledger": ("adapters.cli.ledger", "ledger_app", "group", "server"),
     "certs": ("adapters.auth.certs", "certs", "command", "server"),
-    "example": ("adapters.examples.cli", "example_app", "group", "batch"),
+    "publish": ("adapters.cli.publish", "publish", "command", "server,report"),
+    "example": ("adapters.examples.cli", "example_app", "group", "batch,server"),
 }
 
 #: exit code of a command whose extra is missing (like an unknown command: a usage error)
@@ -36,14 +38,15 @@ EXIT_MISSING_EXTRA = 2
 
 def _message(name: str, extra: str, e: BaseException) -> str:
     fix = f"pip install 'onestop[{extra}]'"
+    which = (
+        f"the {extra} extra" if "," not in extra else f"the {extra.replace(',', ' and ')} extras"
+    )
     if isinstance(e, ModuleNotFoundError) and e.name:
-        return (
-            f"onestop {name}: needs the {extra} extra (module {e.name!r} is not installed): {fix}"
-        )
+        return f"onestop {name}: needs {which} (module {e.name!r} is not installed): {fix}"
     text = " ".join(str(e).split())[:300]
     return (
         f"onestop {name}: cannot load ({type(e).__name__}: {text}); "
-        f"install the versions the {extra} extra declares: {fix}"
+        f"install the versions {which} declare{'' if ',' in extra else 's'}: {fix}"
     )
 
 

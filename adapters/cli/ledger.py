@@ -51,10 +51,12 @@ def _user_error(msg: str, code: Exit = Exit.REFUSED) -> NoReturn:
 
 
 @contextmanager
-def _ledger(db: str) -> Iterator[LedgerService]:
+def open_store(db: str, what: str = "ledger") -> Iterator[Any]:
+    """The SQL store at ``db``, not migrated (these commands change no schema); every failure
+    inside (an OnestopError, a database error) becomes one line and its exit code."""
     if db.startswith("memory:"):
         _user_error(
-            "memory:// holds no ledger between runs; give the server's --db URL", Exit.USAGE
+            f"memory:// holds no {what} between runs; give the server's --db URL", Exit.USAGE
         )
     import sqlalchemy as sa
 
@@ -69,13 +71,13 @@ def _ledger(db: str) -> Iterator[LedgerService]:
     except Exception as e:  # a bad URL, a missing driver
         _user_error(f"cannot open the store {db!r}: {str(e).splitlines()[0]}", Exit.UNAVAILABLE)
     try:
-        yield LedgerService(cast(Any, store.uow))
+        yield store
     except OnestopError as e:
         code = (
             Exit.NOT_FOUND if isinstance(e, NotFound)
             else Exit.CONFLICT if isinstance(e, Conflict) else Exit.REFUSED
         )  # fmt: skip
-        _user_error(str(e), code)
+        _user_error(" ".join(str(e).split()), code)
     except sa.exc.SQLAlchemyError as e:  # unreachable, or a database without the ledger
         first = str(getattr(e, "orig", None) or e).splitlines()[0]
         _user_error(
@@ -84,6 +86,12 @@ def _ledger(db: str) -> Iterator[LedgerService]:
         )
     finally:
         store.dispose()
+
+
+@contextmanager
+def _ledger(db: str) -> Iterator[LedgerService]:
+    with open_store(db) as store:
+        yield LedgerService(cast(Any, store.uow))
 
 
 @ledger_app.command()

@@ -33,7 +33,7 @@ from engine.policy.load import load_policies, policy_files
 EPILOG = help_epilog()
 
 app = typer.Typer(
-    cls=LazyGroup,  # serve, window, bureau, batch, ledger: imported on first use (adapters/cli/lazy.py)
+    cls=LazyGroup,  # serve, window, bureau, batch, ledger, certs, publish: imported on first use (adapters/cli/lazy.py)
     no_args_is_help=True,
     add_completion=False,
     help="onestop: one-stop discharge settlement, to the fen.",

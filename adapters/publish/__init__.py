@@ -1,0 +1,1 @@
+"""The published fund pages (onestop publish): figures rendered as a static site."""
