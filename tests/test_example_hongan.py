@@ -1,5 +1,6 @@
 """The Hong'an 2018 example (adapters/examples/hongan2018.py): deterministic input files from a
-seed, and a small run through ``onestop batch`` that completes in seconds."""
+seed, and a small run (2,000 people) through ``onestop batch`` and the service use cases on
+SQLite that completes in seconds."""
 
 from __future__ import annotations
 
@@ -61,10 +62,28 @@ def test_small_run_completes_with_backbone_claims(tmp_path):
     b = doc["batch"]
     assert doc["people"] == 2000 and doc["bills"] > 0
     assert b["claims"] > 0 and b["paid"] > 0 and b["persons"] <= b["claims"]
-    assert b["loss_ratio_bp"] == ex.loss_ratio_bp(b["paid"], ex.MONEY_IN)
+    money = ex.money_in_for(2000)
+    assert doc["money_in"] == money == 5398847  # 178,000,000 x 2,000 / 65,940, half-up
+    assert b["loss_ratio_bp"] == ex.loss_ratio_bp(b["paid"], money)
     assert json.loads((tmp_path / "figures.json").read_text()) == doc
     summary = json.loads((tmp_path / "batch" / "summary.json").read_text())
     assert summary["counts"]["bills_settled"] == doc["bills"]
+    # the service year: every bill settled, the claims the batch found filed, approved and
+    # paid 3-7 days after discharge, the same fen as the batch
+    v = doc["service"]
+    assert v["settled"] == doc["bills"] and v["enrolled"] == 2000
+    assert v["claims"] == v["paid_claims"] == b["claims"]
+    assert v["paid"] == b["paid"] and v["money_in"] == money
+    assert v["loss_ratio_bp"] == b["loss_ratio_bp"]
+    d = v["days_to_payment"]
+    assert d["count"] == b["claims"] and 3 <= d["min"] <= d["max"] <= 7
+    fig = json.loads((tmp_path / "service" / "fund-figures.json").read_text())
+    assert fig["fund_code"] == ex.BACKBONE_FUND and fig["budget_mode"] == "report"
+
+
+def test_money_in_scales_with_the_registry():
+    assert ex.money_in_for(ex.PEOPLE) == 178_000_000
+    assert ex.money_in_for(65_940 * 2) == 356_000_000
 
 
 def test_loss_ratio_rounds_half_up():

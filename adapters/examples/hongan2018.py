@@ -18,7 +18,7 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -242,7 +242,9 @@ def _household_index(p: dict[str, Any]) -> int:
     return int(p["household"][3:]) - 1
 
 
-def run_batch(files: Files, out: str | Path, policies: str | Path = POLICIES) -> dict[str, Any]:
+def run_batch(
+    files: Files, out: str | Path, policies: str | Path = POLICIES, money_in: int = MONEY_IN
+) -> dict[str, Any]:
     """Settle the files with ``onestop batch`` (a subprocess of this Python) and return its
     summary (summary.json) with the Backbone figures."""
     out = Path(out)
@@ -253,10 +255,12 @@ def run_batch(files: Files, out: str | Path, policies: str | Path = POLICIES) ->
     if r.returncode != 0:
         raise RuntimeError(f"onestop batch failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
     summary = json.loads(r.stdout)
-    return {"summary": summary, "backbone": backbone_figures(out, summary)}
+    return {"summary": summary, "backbone": backbone_figures(out, summary, money_in)}
 
 
-def backbone_figures(out: Path, summary: dict[str, Any]) -> dict[str, Any]:
+def backbone_figures(
+    out: Path, summary: dict[str, Any], money_in: int = MONEY_IN
+) -> dict[str, Any]:
     """Claims (bills the Backbone pays > 0), persons, paid, loss ratio against the money in,
     and the largest payouts, from the batch's layers/ output."""
     import pyarrow.compute as pc
@@ -272,8 +276,8 @@ def backbone_figures(out: Path, summary: dict[str, Any]) -> dict[str, Any]:
         "claims": f["bills"],
         "persons": f["persons"],
         "paid": f["amount"],
-        "money_in": MONEY_IN,
-        "loss_ratio_bp": loss_ratio_bp(f["amount"], MONEY_IN),
+        "money_in": money_in,
+        "loss_ratio_bp": loss_ratio_bp(f["amount"], money_in),
         "largest": int(pays[0]) if len(pays) else 0,
         "at_least_16000_yuan": int((pays >= 1_600_000).sum()),
         "mean_claim": (2 * f["amount"] + f["bills"]) // (2 * f["bills"]) if f["bills"] else 0,
@@ -288,17 +292,192 @@ def loss_ratio_bp(paid: int, money_in: int) -> int | None:
     return (paid * 10000 * 2 + money_in) // (2 * money_in)
 
 
-def run(out: str | Path, seed: int = YEAR, people: int = PEOPLE) -> dict[str, Any]:
-    """Generate, settle, and write ``figures.json`` under ``out``."""
+def money_in_for(people: int) -> int:
+    """The premium for ``people`` insured: the seed's 1.78 million yuan for 65,940, in
+    proportion for a smaller or larger registry (rounded half-up to the fen)."""
+    if people == PEOPLE:
+        return MONEY_IN
+    return (2 * MONEY_IN * people + PEOPLE) // (2 * PEOPLE)
+
+
+def run(
+    out: str | Path, seed: int = YEAR, people: int = PEOPLE, service: bool = True
+) -> dict[str, Any]:
+    """Generate, settle with ``onestop batch``, then (``service``) run the year through the
+    service use cases; write ``figures.json`` under ``out``."""
     out = Path(out)
     files = generate(out / "input", seed, people)
-    res = run_batch(files, out / "batch")
+    res = run_batch(files, out / "batch", money_in=money_in_for(people))
     with files.bills.open(encoding="utf-8") as f:
         n_bills = sum(1 for _ in f) - 1
-    doc = {
-        "seed": seed, "people": people, "bills": n_bills,
-        "batch": res["backbone"], "seed_facts": SEED,
-        "patients": res["summary"]["patients"],
+    doc: dict[str, Any] = {
+        "seed": seed, "people": people, "bills": n_bills, "money_in": money_in_for(people),
+        "batch": res["backbone"], "patients": res["summary"]["patients"],
     }  # fmt: skip
+    if service:
+        svc = run_service(files, out / "service", seed)
+        fig = svc["figures"]
+        doc["service"] = {
+            "settled": svc["settled"],
+            "claims": fig["claims"]["all"]["count"],
+            "paid_claims": fig["claims"]["paid"]["count"],
+            "paid": fig["claims"]["paid"]["fen"],
+            "money_in": fig["money_in"]["fen"],
+            "loss_ratio_bp": fig["loss_ratio_bp"],
+            "days_to_payment": {
+                k: v for k, v in fig["days_to_payment"].items() if k != "histogram"
+            },
+            "enrolled": fig["enrolled"],
+        }
+        (out / "service" / "fund-figures.json").write_text(
+            json.dumps(fig, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+    doc["seed_facts"] = SEED
+    doc["assumptions"] = {**ASSUMPTIONS, **(SERVICE_ASSUMPTIONS if service else {})}
     (out / "figures.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     return doc
+
+
+# --------------------------------------------------------------------------- the service year
+
+#: when things happen, in Asia/Shanghai: discharges are settled at 10:00 on the discharge day
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+MONEY_IN_DAY = date(YEAR, 1, 1)
+REVIEW_DAYS = (1, 2)  # the operator approves 1 or 2 days after filing
+PAY_DAYS = (3, 7)  # and pays 3 to 7 days after filing (both inclusive)
+SERVICE_ASSUMPTIONS: dict[str, str] = {
+    "money_in": (
+        "ASSUMPTION: the 1.78 million yuan is recorded as one premium from CFPA on 2018-01-01 "
+        "(CFPA gives the amount for 2018, not the date); a registry of another size gets the "
+        "same premium per person (1.78 million x people / 65,940, half-up to the fen)"
+    ),
+    "filing": (
+        "ASSUMPTION: every Backbone pay is a claim filed at settlement (domain.md section 13: "
+        "the service files it when the bill is settled at 10:00 on the discharge day); in "
+        "reality the patient or the village doctor files through Alipay and some never do"
+    ),
+    "operator": (
+        "ASSUMPTION: a simulated operator approves every claim at its filed amount 1-2 days "
+        "after filing and pays it 3-7 days after filing (uniform, from the seed): policy-sources.md "
+        "§8.1 and §12 report money 'in about 3 days to 1 week' (Xishui, Zhenxiong, Xide)"
+    ),
+}
+
+
+class _Clock:
+    """The service's clock, moved by the simulation (time only goes forward)."""
+
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at(self, t: datetime) -> None:
+        self.now = max(self.now, t)
+
+
+def _at(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def bill_requests(files: Files) -> list[dict[str, Any]]:
+    """The batch input files as service bill requests (person by id), in discharge order."""
+    items: dict[str, list[dict[str, Any]]] = {}
+    with files.items.open(encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            it: dict[str, Any] = {
+                "code": r["code"], "name": r["name"], "category": r["category"],
+                "qty_e4": int(r["qty_e4"]), "unit_price": int(r["unit_price"]),
+                "amount": int(r["amount"]),
+            }  # fmt: skip
+            if r["unit_price_cap"]:
+                it["unit_price_cap"] = int(r["unit_price_cap"])
+            items.setdefault(r["bill_id"], []).append(it)
+    with files.bills.open(encoding="utf-8") as f:
+        bills = [
+            {"id": r["bill_id"], "hospital": r["hospital"], "region": r["region"],
+             "hospital_level": r["hospital_level"], "admission_date": r["admission_date"],
+             "discharge_date": r["discharge_date"], "person_id": r["person_id"],
+             "items": items[r["bill_id"]]}
+            for r in csv.DictReader(f)
+        ]  # fmt: skip
+    # the service settles in commit order: discharge, admission, bill id
+    bills.sort(key=lambda b: (b["discharge_date"], b["admission_date"], b["id"]))
+    return bills
+
+
+def run_service(
+    files: Files, out: str | Path, seed: int = YEAR, money_in: int | None = None
+) -> dict[str, Any]:
+    """The year through the service use cases, in-process on SQLite (``out/store.db``):
+    record the premium as money in, settle every discharge on its day (claims are filed at
+    settlement), let a simulated operator approve and pay each claim after a delay, and
+    compute the fund's figures (engine.fundstats) from ``FundService.facts``."""
+    import heapq
+
+    from adapters.bootstrap import build
+    from engine.bill import BillRequest
+    from engine.fundstats import figures
+    from engine.service.usecases import SettlementService
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "store.db"
+    db.unlink(missing_ok=True)
+    clock = _Clock(_at(MONEY_IN_DAY, 9))
+    ids = iter(range(1, 10**9))
+    app = build(
+        f"sqlite:///{db}", policies=POLICIES, registry=files.registry,
+        service_factory=lambda uow: SettlementService(
+            uow, clock=clock, new_id=lambda: f"s{next(ids):08d}"
+        ),
+    )  # fmt: skip
+    try:
+        funds = app.funds
+        assert funds is not None
+        people = len(json.loads(files.registry.read_text(encoding="utf-8")))
+        if money_in is None:
+            money_in = money_in_for(people)
+        funds.record_money_in(
+            "hongan-2018-backbone-premium", REGION, BACKBONE_FUND, YEAR, "premium",
+            "China Foundation for Poverty Alleviation (CFPA)", money_in, MONEY_IN_DAY,
+            f"Backbone 2018 premium for {people:,} insured (CFPA artid 205: 1.78 million yuan "
+            "for 65,940)", principal="cfpa",
+        )  # fmt: skip
+        rng = np.random.default_rng([seed, 13])
+        events: list[tuple[datetime, int, str, Any]] = []
+        n = 0
+        for b in bill_requests(files):
+            n += 1
+            heapq.heappush(
+                events, (_at(date.fromisoformat(b["discharge_date"]), 10), n, "settle", b)
+            )
+        settled = claims_filed = 0
+        while events:
+            t, _, what, x = heapq.heappop(events)
+            clock.at(t)
+            if what == "settle":
+                rec, _replay = app.service.settle(x["id"], BillRequest.model_validate(x),
+                                                  principal="hospital")  # fmt: skip
+                settled += 1
+                for c in funds.claims_of(rec.settlement_id):
+                    if c.kind != "claim" or c.fund_code != BACKBONE_FUND:
+                        continue
+                    claims_filed += 1
+                    review = int(rng.integers(REVIEW_DAYS[0], REVIEW_DAYS[1] + 1))
+                    pay = int(rng.integers(PAY_DAYS[0], PAY_DAYS[1] + 1))
+                    n += 1
+                    heapq.heappush(events, (t + timedelta(days=review), n, "approve", c.claim_id))
+                    n += 1
+                    heapq.heappush(events, (t + timedelta(days=pay), n, "pay", c.claim_id))
+            elif what == "approve":
+                funds.approve(x, principal="operator")
+            else:
+                day = clock.now.astimezone(SHANGHAI).date()
+                funds.pay(x, day, f"pay-{x}", principal="operator")
+        facts = funds.facts(REGION, BACKBONE_FUND, YEAR, date(YEAR, 1, 1))
+        fig = figures(facts).to_json()
+    finally:
+        app.close()
+    return {"settled": settled, "claims_filed": claims_filed, "figures": fig}
