@@ -220,8 +220,7 @@ def generate(out: str | Path, seed: int = YEAR, people: int = PEOPLE) -> Files:
                   out / "registry.json", out / "assumptions.json")  # fmt: skip
     _csv(files.bills, ["bill_id", "hospital", "person_id", "hospital_level", "admission_date",
                        "discharge_date", "household_id", "region"], bills)  # fmt: skip
-    # no hospital column: bill ids are unique in the county (and a CSV items file with one
-    # trips adapters/batch/run.py _item_keys: a StringArray has no .chunks)
+    # no hospital column: bill ids are unique in the county
     _csv(files.items, ["bill_id", "code", "name", "category", "qty_e4", "unit_price", "amount",
                        "unit_price_cap"], items)  # fmt: skip
     prow = [
