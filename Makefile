@@ -54,7 +54,8 @@ test-fast: $(STAMP) ## Tests with the small hypothesis profile, no lint
 nojit: $(STAMP) ## Kernel tests again with NUMBA_DISABLE_JIT=1 so coverage sees inside the kernel
 	NUMBA_DISABLE_JIT=1 HYPOTHESIS_PROFILE=dev $(BIN)/pytest -q -p no:cacheprovider \
 	  --cov=engine --cov-report= \
-	  tests/test_golden.py tests/test_kernel_edges.py tests/test_properties.py tests/test_samples.py
+	  tests/test_golden.py tests/test_kernel_edges.py tests/test_properties.py tests/test_samples.py \
+	  tests/test_budgets.py
 	$(BIN)/coverage report --show-missing --fail-under=95 \
 	  --include='engine/kernel.py,engine/reference.py,engine/batch.py,engine/policy/compiled.py'
 

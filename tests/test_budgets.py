@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -332,6 +333,12 @@ def _policy_dir(tmp: Path) -> Path:
     return d
 
 
+#: the CLI runs in a subprocess, where coverage does not look: the nojit pass skips it
+needs_jit = pytest.mark.skipif(
+    os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="CLI subprocess: no coverage to gain"
+)
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "adapters.batch.cli", "batch", *args],
@@ -339,6 +346,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@needs_jit
 def test_batch_cli_with_funds_yaml_equals_settle_batch(tmp_path: Path) -> None:
     tables, paths = make_data(tmp_path / "in", n_bills=300, items=5, seed=7)
     pol = _policy_dir(tmp_path)
@@ -396,6 +404,7 @@ def test_batch_cli_with_funds_yaml_equals_settle_batch(tmp_path: Path) -> None:
     assert r.returncode == 0 and "Fund budgets" in r.stdout, r.stderr
 
 
+@needs_jit
 def test_batch_cli_on_dask_settles_a_budget_region_in_one_task(tmp_path: Path) -> None:
     pytest.importorskip("dask.distributed")
     _, paths = make_data(tmp_path / "in", n_bills=120, items=4, seed=3)
@@ -409,6 +418,7 @@ def test_batch_cli_on_dask_settles_a_budget_region_in_one_task(tmp_path: Path) -
         assert read_out(local, name).equals(read_out(dask, name)), name
 
 
+@needs_jit
 @pytest.mark.parametrize(
     ("name", "text", "where"),
     [
@@ -438,6 +448,7 @@ def test_a_bad_fund_used_file_is_one_line(tmp_path: Path, name: str, text: str,
     assert not (tmp_path / "o" / "bills").exists()
 
 
+@needs_jit
 def test_fund_used_json_and_no_funds_file(tmp_path: Path) -> None:
     """JSON --fund-used is read like CSV; without any funds.yaml the funds output is empty."""
     from adapters.batch.funds import read_fund_used

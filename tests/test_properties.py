@@ -6,7 +6,9 @@
 - annual caps, yearly deductibles and backstop ceilings are never exceeded over a year;
 - splitting a year's cost over more bills does not change a year-basis layer's total;
 - settling A then B (closing of A as opening of B) equals settling A + B;
-- the order of the bills in the input changes nothing.
+- the order of the bills in the input changes nothing;
+- with hard fund budgets (domain.md 12; more in tests/test_budgets.py) the same two, the second
+  part starting from the first part's closing balances.
 
 Example counts come from the Hypothesis profile (tests/conftest.py); the kernel == reference
 property takes its own count from ONESTOP_HYPOTHESIS_EXAMPLES (default 10,000 in the "ci"
@@ -25,7 +27,7 @@ from hypothesis import Phase, given, note, settings
 from hypothesis import strategies as st
 
 from engine.accounts import ACCOUNT_FIELDS, Opening, YearAccounts
-from engine.batch import BatchResult, reference_batch, settle_batch
+from engine.batch import BatchResult, budget_order_key, reference_batch, settle_batch
 from engine.bill import Bill, parse_bill
 from engine.errors import InputError
 from engine.policy.model import PolicyTable, Variant, by_level
@@ -405,3 +407,37 @@ def test_input_order_changes_nothing(batch: Batch, data: st.DataObject) -> None:
         assert_same_closing(a.closing, b.closing)
     b2 = settle_batch(shuffled, batch.policies, batch.opening, threads=2)
     assert by_id(b2) == by_id(a)
+
+
+# --------------------------------------------------------------------------- hard budgets
+
+
+@given(batches(budgets=True), st.data())
+def test_two_batches_in_turn_equal_one_batch_with_budgets(
+    batch: Batch, data: st.DataObject
+) -> None:
+    """With hard budgets (domain.md 12) cut at a point of the region-wide order: the second
+    part starts from the first part's closing accounts and closing balances."""
+    ordered = sorted(batch.bills, key=budget_order_key)
+    cut = data.draw(st.integers(0, len(ordered)), label="cut")
+    first = {(b.hospital, b.id) for b in ordered[:cut]}
+    part_a = [b for b in batch.bills if (b.hospital, b.id) in first]
+    part_b = [b for b in batch.bills if (b.hospital, b.id) not in first]
+    for settle in (settle_batch, reference_batch):
+        whole = settle(batch.bills, batch.policies, batch.opening, budgets=batch.budgets)
+        a = settle(part_a, batch.policies, batch.opening, budgets=batch.budgets)
+        b = settle(part_b, batch.policies, a.closing, budgets=a.balances)
+        assert {**by_id(a), **by_id(b)} == by_id(whole)
+        assert_same_closing(b.closing, whole.closing)
+        assert b.balances == whole.balances
+
+
+@given(batches(budgets=True), st.data())
+def test_input_order_changes_nothing_with_budgets(batch: Batch, data: st.DataObject) -> None:
+    shuffled = data.draw(st.permutations(batch.bills), label="shuffled")
+    want = reference_batch(batch.bills, batch.policies, batch.opening, budgets=batch.budgets)
+    for threads in (1, 2):
+        got = settle_batch(shuffled, batch.policies, batch.opening, threads, batch.budgets)
+        assert [s.bill_id for s in got.settlements] == [x.id for x in shuffled]
+        assert by_id(got) == by_id(want)
+        assert got.balances == want.balances
