@@ -220,7 +220,9 @@ class Funds(Protocol):
 class Claims(Protocol):
     """Claims and relief cases (one per settlement and layer) and money into funds."""
 
-    def add(self, claim: Claim) -> None: ...  # Conflict if (settlement, layer) has one
+    #: a claim (settlement, layer) stored twice is refused (Conflict or IntegrityError, at the
+    #: latest at commit): callers look first, under the account locks
+    def add(self, claim: Claim) -> None: ...
     def get(self, claim_id: str) -> Claim | None: ...
     def update(self, claim: Claim) -> None: ...  # the stored claim with this id, replaced
     def for_settlement(self, settlement_id: str) -> list[Claim]: ...  # by layer order of filing

@@ -10,13 +10,15 @@ import sqlalchemy as sa
 
 from adapters.store import schema as T
 from engine.claims import Claim, MoneyIn
-from engine.errors import Conflict, DuplicateRequest
+from engine.errors import DuplicateRequest
 
 if TYPE_CHECKING:
     from adapters.store.sql.uow import SqlUnitOfWork
 
 _C = T.claims
 _M = T.money_in
+_COLS = tuple(c.name for c in _C.columns)
+_ADD = f"INSERT INTO claims ({', '.join(_COLS)}) VALUES ({', '.join(':' + c for c in _COLS)})"
 
 
 def _claim(r: Any) -> Claim:
@@ -35,13 +37,16 @@ class Claims:
         self.u = uow
 
     def add(self, claim: Claim) -> None:
-        c = self.u.conn(write=True)
-        done = c.execute(self.u.s.insert(_C).values(**asdict(claim)).on_conflict_do_nothing())
-        if done.rowcount != 1:
-            raise Conflict(
-                f"claim {claim.claim_id!r} (settlement {claim.settlement_id!r}, layer "
-                f"{claim.layer_id!r}) exists already"
-            )
+        """Deferred (PostgreSQL: sent with the settlement's other writes and COMMIT); a claim
+        id is new with its settlement, and ``file_claim`` checks under the account lock, so a
+        duplicate can only be a programming error (IntegrityError at the latest at commit)."""
+        x = self.u.s.x
+        d = asdict(claim)
+        for k in ("filed_at", "decided_at", "paid_at"):
+            d[k] = x.ts_in(d[k])
+        for k in ("discharge_date", "paid_date"):
+            d[k] = x.date_in(d[k])
+        self.u.defer(_ADD, d)
 
     def get(self, claim_id: str) -> Claim | None:
         r = self.u.conn().execute(sa.select(_C).where(_C.c.claim_id == claim_id)).first()
@@ -74,9 +79,9 @@ class Claims:
         d["value_date"] = d.pop("on")
         stmt = self.u.s.insert(_M).values(**d, request_id=request_id)
         done = self.u.conn(write=True).execute(
-            stmt.on_conflict_do_nothing(index_elements=["request_id"])
+            stmt.on_conflict_do_nothing(index_elements=["request_id"]).returning(_M.c.record_id)
         )
-        if done.rowcount != 1:
+        if done.first() is None:
             raise DuplicateRequest(request_id)
 
     def money_in_by_request(self, request_id: str) -> MoneyIn | None:
