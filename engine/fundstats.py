@@ -305,9 +305,11 @@ class FundFigures:
 
     @property
     def has_data(self) -> bool:
+        """Any record at all: money in, a window pay (reversed or not), a claim or case
+        (enrolment alone is not data of the year)."""
         return bool(
-            self.enrolled or self.money_in.count or self.window.settlements
-            or self.window.reversed or self.claims.all.count or self.relief.all.count
+            self.money_in.count or self.window.settlements or self.window.reversed
+            or self.claims.all.count or self.relief.all.count
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.fundstats import BINS, STATUSES, div_half_up, figures, flat
@@ -129,3 +130,25 @@ def test_sums_add_up(facts) -> None:  # type: ignore[no-untyped-def]
     for marker in ("PID-", "BILL-", "SET-", "CLM-", "HH-", "PAYER-", "WS-", "MI-"):
         assert marker not in text
     assert all(not isinstance(v, float) for _, v in flat(doc))
+
+
+@settings(max_examples=40)
+@given(fund_facts())
+def test_page_text_equals_the_figures(facts) -> None:  # type: ignore[no-untyped-def]
+    """Every marked number of a page (charts left out: they take a second each) reads back as
+    its figures.json value: yuan with 2 decimals exactly, negatives and none included."""
+    import re
+
+    pytest.importorskip("jinja2")
+    pytest.importorskip("matplotlib")
+    from adapters.publish.site import Page, parse_shown, render_page
+
+    f = figures(facts)
+    values = dict(flat(f.to_json()))
+    html = render_page(Page(f), charts=False)
+    marked = re.findall(r'data-key="([^"]+)" data-unit="([^"]+)">([^<]*)<', html)
+    assert len(marked) > 50
+    for key, unit, text in marked:
+        assert parse_shown(text, unit) == values[key], (key, text)
+    for m in f.monthly:
+        assert f'data-key="monthly.{m.month}.paid_out"' in html

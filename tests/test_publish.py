@@ -21,6 +21,9 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("jinja2")
 sync_api = pytest.importorskip("playwright.sync_api")
 
+from typer.testing import CliRunner  # noqa: E402
+
+from adapters.cli.main import app as cli  # noqa: E402
 from adapters.publish.site import Page, parse_shown, write_site  # noqa: E402
 from engine.claims import FundFacts  # noqa: E402
 from engine.fundstats import Checkpoint, figures, flat  # noqa: E402
@@ -274,3 +277,239 @@ def test_times_read_in_shanghai() -> None:
     s1 = next(p for p in golden_facts().window_pays if p.settlement_id == "S1")
     assert s1.settled_at.astimezone(UTC).month == 2
     assert march.paid_out >= s1.pay
+
+
+# --- the command over a real store, data made through the use cases ---------------------
+
+
+class Expect:
+    """What each fund's page must show, summed here from what the use cases returned."""
+
+    def __init__(self) -> None:
+        self.v: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.secret: set[str] = set()
+
+    def add(self, fund: str, key: str, n: int) -> None:
+        self.v[fund][key] += n
+
+
+@pytest.fixture(scope="module")
+def store_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Expect, Any]:
+    from adapters.store.sql import SqlStore
+    from engine.service.funds import FundService
+    from engine.service.usecases import SettlementService
+    from tests.claims_fixtures import PERSONS, REGION, TABLE, bill, funds_yaml, person
+
+    d = tmp_path_factory.mktemp("store")
+    url = f"sqlite:///{d}/onestop.db"
+    store = SqlStore(url, migrate=True)
+    svc = SettlementService(store.uow)
+    fs = FundService(svc)
+    svc.put_policy(TABLE)
+    fs.put_funds(funds_yaml(budget=5_000_000, mode="hard"))
+    # the fixture's persons under ids long enough to look for in the site
+    ids = {p.id: f"PID-{p.id}-4711" for p in PERSONS}
+    svc.import_registry([
+        person(ids[p.id], f"HH-{p.household}-4711", poor=any(t.tag == "poor" for t in p.tags),
+               birth_date=p.birth_date.isoformat(), township=p.township, village=p.village)
+        for p in PERSONS
+    ])  # fmt: skip
+    ex = Expect()
+    ex.add("370200", "enrolled", 2)  # p1, p2: poor and 18-60 (p3 not poor, p4 too old)
+    ex.add("390100", "enrolled", 4)  # no eligibility: every person of the region
+    ex.add("610900", "enrolled", 4)
+    recs = {}
+    for i, (pid, amount, month) in enumerate(
+        [("p1", 900_000, 3), ("p2", 2_500_000, 4), ("p4", 1_200_000, 5), ("p3", 700_000, 6),
+         ("p1", 300_000, 7)]
+    ):  # fmt: skip
+        rec, _ = svc.settle(f"req-{i}-4711", bill(f"BILL-{i}-4711", ids[pid], amount, month=month))
+        recs[i] = rec
+        ex.secret |= {ids[pid], f"BILL-{i}-4711", rec.settlement_id, f"req-{i}-4711",
+                      rec.settlement.household}  # fmt: skip
+    svc.reverse(settlement_id=recs[4].settlement_id, reversal_request_id="rev-4")
+    for i, rec in recs.items():
+        for r in rec.settlement.layers:
+            if r.settle_at == "window" and not r.alert and i != 4:
+                ex.add(r.fund_code, "window.fen", r.pay)
+                ex.add(r.fund_code, "window.settlements", 1)
+    # claims (370200) and relief cases (610900): approve, pay, reject
+    claims = {i: {c.kind: c for c in fs.claims_of(rec.settlement_id)} for i, rec in recs.items()}
+    for by in claims.values():
+        for c in by.values():
+            ex.secret.add(c.claim_id)
+            name = "claims" if c.kind == "claim" else "relief"
+            ex.add(c.fund_code, f"{name}.all.count", 1)
+            ex.add(c.fund_code, f"{name}.all.fen", c.filed_amount)
+    steps = [  # (bill, kind, step, amount, paid date)
+        (0, "claim", "pay", None, "2024-04-20"),
+        (1, "claim", "pay", 800_000, "2024-06-30"),
+        (2, "claim", "reject", None, None),
+        (0, "relief", "pay", None, "2024-05-01"),
+        (1, "relief", "approve", 200_000, None),
+        (3, "relief", "reject", None, None),
+    ]  # p4's relief case stays filed; bill 4's claims were rejected by its reversal
+    for i, kind, step, amount, paid in steps:
+        c = claims[i][kind]
+        name = "claims" if kind == "claim" else "relief"
+        if step == "reject":
+            fs.reject(c.claim_id, "not covered")
+            ex.add(c.fund_code, f"{name}.rejected.count", 1)
+            continue
+        c = fs.approve(c.claim_id, amount, "checked")
+        if step == "approve":
+            ex.add(c.fund_code, f"{name}.approved.fen", c.approved_amount or 0)
+            ex.add(c.fund_code, "payable", c.approved_amount or 0)
+            continue
+        c = fs.pay(c.claim_id, paid, f"PAYREF-{i}-{kind}")
+        ex.secret.add(f"PAYREF-{i}-{kind}")
+        ex.add(c.fund_code, f"{name}.paid.count", 1)
+        ex.add(c.fund_code, f"{name}.paid.fen", c.approved_amount or 0)
+    for kind, by in (("claim", "claims"), ("relief", "relief")):
+        c4 = claims[4].get(kind)
+        if c4 is not None:
+            ex.add(c4.fund_code, f"{by}.rejected.count", 1)  # by the reversal
+    ex.add("610900", "relief.filed.count", 1)  # p4's case
+    money = [
+        ("370200", "donation", "Donor Zhang San", 2_500_050, "2024-01-10"),
+        ("370200", "premium", "Insurer PAYER-X", 1_499_951, "2024-02-01"),
+        ("610900", "government", "County finance", 1_000_000, "2024-01-05"),
+        ("390100", "premium", "Medical insurance fund", 9_000_000, "2024-01-02"),
+    ]
+    for j, (code, kind, payer, amount, on) in enumerate(money):
+        fs.record_money_in(f"mi-{j}", REGION, code, 2024, kind, payer, amount, on)
+        ex.add(code, "money_in.fen", amount)
+        ex.add(code, "money_in.count", 1)
+        ex.add(code, f"money_in.by_kind.{kind}.fen", amount)
+        ex.secret.add(payer)
+    # the service's own section 12 balance of the hard fund (its fund_used row)
+    ex.v["370200"]["budget_left"] = fs.balance(REGION, "370200", 2024) or 0
+    for v in ex.v.values():
+        v["money_out"] = v["window.fen"] + v["claims.paid.fen"] + v["relief.paid.fen"]
+        v["balance"] = v["money_in.fen"] - v["money_out"]
+    store.dispose()
+
+    out = d / "site"
+    res = CliRunner().invoke(cli, [
+        "publish", "--fund", "370200", "--fund", "610900", "--fund", "390100",
+        "--region", REGION, "--year", "2024", "--as-of", "2024-12-31",
+        "--out", str(out), "--db", url, "--json",
+    ])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    return url, out, ex, json.loads(res.stdout)
+
+
+def test_published_from_the_store(browser: Any, store_site: tuple[str, Path, Expect, Any]) -> None:
+    url, out, ex, printed = store_site
+    assert [d["fund_code"] for d in printed] == ["370200", "610900", "390100"]
+    for doc in printed:
+        slug = f"{doc['region']}-{doc['fund_code']}-{doc['year']}"
+        assert json.loads((out / slug / "figures.json").read_text(encoding="utf-8")) == doc
+        shown = check_page(browser, out / slug / "index.html", doc, charts=3)
+        values = dict(flat(doc))
+        want = ex.v[doc["fund_code"]]
+        for key in set(want) | {"money_in.fen", "money_out", "balance", "enrolled", "payable",
+                                "window.fen", "claims.paid.fen", "relief.paid.fen"}:  # fmt: skip
+            assert values[key] == want.get(key, 0), (doc["fund_code"], key)
+            if key in shown:
+                assert shown[key] == want.get(key, 0), (doc["fund_code"], key)
+        # sealed after reading: the stamp is the ledger's head now
+        assert doc["checkpoint"] is not None
+    res = CliRunner().invoke(cli, ["ledger", "checkpoint", "--db", url, "--json"])
+    head = json.loads(res.stdout)
+    assert all(d["checkpoint"]["hash"] == head["hash"] for d in printed)
+    assert all(d["checkpoint"]["height"] == head["height"] for d in printed)
+    # the hard budget: used = the claims at their current amounts (the window layer is 390100),
+    # the same balance the settlement service limits the fund with
+    bb = dict(flat(printed[0]))
+    assert bb["budget_left"] == 5_000_000 - bb["budget_used"] == ex.v["370200"]["budget_left"]
+    # bill 0's claim paid in full, bill 1's approved lower and paid; rejected ones give theirs back
+    assert bb["budget_used"] == 225_000 + 800_000
+
+
+def test_store_site_has_no_personal_data(store_site: tuple[str, Path, Expect, Any]) -> None:
+    _, out, ex, _ = store_site
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) == 3 * 3 + 3
+    for p in files:
+        text = p.read_text(encoding="utf-8")
+        for s in ex.secret:
+            assert s not in text, (p, s)
+        assert "4711" not in text and "PID-" not in text and "BILL-" not in text
+
+
+# --- mistakes: one line naming the value, the documented exit code ----------------------
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A store with the claims county's table and funds and one donation: nothing sealed."""
+    from adapters.store.sql import SqlStore
+    from engine.service.funds import FundService
+    from engine.service.usecases import SettlementService
+    from tests.claims_fixtures import REGION, TABLE, funds_yaml
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('small')}/onestop.db"
+    store = SqlStore(url, migrate=True)
+    svc = SettlementService(store.uow)
+    fs = FundService(svc)
+    svc.put_policy(TABLE)
+    fs.put_funds(funds_yaml())
+    fs.record_money_in(
+        "d1", REGION, "370200", 2024, "donation", "Platform", 123_456_789, "2024-03-01"
+    )
+    store.dispose()
+    return url
+
+
+def run_publish(*args: str) -> Any:
+    return CliRunner().invoke(cli, ["publish", *args])
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--fund", "999999"], 3, "'999999'"),
+        (["--fund", "370200", "--region", "000000"], 3, "000000/370200"),
+        (["--fund", "370200", "--region", "990010", "--year", "2023"], 3, "no data for fund '370200' of region '990010' in 2023"),
+        (["--fund", "370200", "--as-of", "2024-13-01"], 2, "'2024-13-01'"),
+        (["--fund", "370200", "--year", "99"], 2, "--year 99"),
+    ],
+)  # fmt: skip
+def test_mistakes(small_store: str, tmp_path: Path, args: list[str], code: int, words: str) -> None:
+    res = run_publish(*args, "--out", str(tmp_path / "site"), "--db", small_store)
+    assert res.exit_code == code, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], res.output
+
+
+def test_unwritable_out_and_bad_store(small_store: str, tmp_path: Path) -> None:
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    res = run_publish("--fund", "370200", "--out", str(afile / "site"), "--db", small_store)
+    assert res.exit_code == 1, res.output
+    assert res.output.strip().splitlines() == [res.output.strip()]
+    assert f"--out {afile / 'site'}" in res.output
+    res = run_publish("--fund", "370200", "--out", str(tmp_path / "s"), "--db", "memory://")
+    assert res.exit_code == 2 and "memory://" in res.output
+    missing = tmp_path / "none.db"
+    res = run_publish(
+        "--fund", "370200", "--out", str(tmp_path / "s"), "--db", f"sqlite:///{missing}"
+    )
+    assert res.exit_code == 5 and str(missing) in res.output
+
+
+def test_not_sealed_is_said(browser: Any, small_store: str, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    res = run_publish("--fund", "370200", "--year", "2024", "--out", str(out), "--db", small_store,
+                      "--no-seal")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "ledger not sealed" in res.output and "event(s) not sealed" in res.output
+    doc = json.loads((out / "990010-370200-2024" / "figures.json").read_text(encoding="utf-8"))
+    assert doc["checkpoint"] is None and doc["money_in"]["fen"] == 123_456_789
+    shown = check_page(browser, out / "990010-370200-2024" / "index.html", doc, charts=3)
+    assert shown["money_in.fen"] == 123_456_789
+    got = load(browser, out / "990010-370200-2024" / "index.html")
+    assert "1,234,567.89" in got.page.locator("#summary-zh").inner_text()
+    assert "Not sealed" in got.page.locator("#checkpoint").inner_text()
+    got.page.close()

@@ -30,8 +30,8 @@ MEANING: dict[Exit, str] = {
     "figures differ; ledger: damaged, or the proof is invalid",
     Exit.USAGE: "usage: the command line is wrong (unknown option, missing argument, a bad "
     "choice, options that exclude each other)",
-    Exit.NOT_FOUND: "not found: the settlement, person, policy or sealed block asked for "
-    "does not exist",
+    Exit.NOT_FOUND: "not found: the settlement, person, policy, fund or sealed block asked for "
+    "does not exist (publish: or the fund has no data for the year)",
     Exit.CONFLICT: "conflict: it clashes with what is stored (a request id used for another "
     "bill, a bill settled under another request id; ledger: the event is not sealed yet)",
     Exit.UNAVAILABLE: "unavailable: the server or store cannot be reached or opened (down, "

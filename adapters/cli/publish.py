@@ -24,6 +24,7 @@ error is one line naming the value.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -95,31 +96,31 @@ def gather(
                 )
             for region in asked:
                 facts.append(funds.facts(region, code, year, as_of))
+        out: list[FundFigures] = []
+        for f in facts:
+            fig = figures(f)
+            if not fig.has_data:
+                what = f"fund {f.fund_code!r} of region {f.region!r} in {year}"
+                if regions:
+                    _user_error(
+                        f"no data for {what}: no money in, no pays, no claims or relief cases",
+                        Exit.NOT_FOUND,
+                    )
+                _say(f"skipped {what}: no data", err=True)
+                continue
+            out.append(fig)
+        if not out:
+            _user_error(
+                f"no data for fund(s) {', '.join(repr(c) for c in codes)} in {year} in any region",
+                Exit.NOT_FOUND,
+            )
         ledger = LedgerService(uow)
         if seal:  # after the reads: the checkpoint covers every record read
             ledger.seal()
         head = ledger.checkpoint()
         pending = ledger.pending()
     cp = None if head is None else Checkpoint(head.header.height, head.hash, head.header.sealed_at)
-    out: list[FundFigures] = []
-    for f in facts:
-        fig = figures(f, cp)
-        if not fig.has_data:
-            what = f"fund {f.fund_code!r} of region {f.region!r} in {year}"
-            if regions:
-                _user_error(
-                    f"no data for {what}: no one enrolled on {as_of.isoformat()}, no money in, "
-                    "no pays, no claims",
-                    Exit.NOT_FOUND,
-                )
-            _say(f"skipped {what}: no data", err=True)
-            continue
-        out.append(fig)
-    if not out:
-        _user_error(
-            f"no data for fund(s) {', '.join(repr(c) for c in codes)} in {year} in any region",
-            Exit.NOT_FOUND,
-        )
+    out = [replace(f, checkpoint=cp) for f in out]
     return out, pending
 
 

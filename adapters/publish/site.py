@@ -135,12 +135,13 @@ def _marker(values: dict[str, Any]) -> Callable[..., Markup]:
     return n
 
 
-def render_page(page: Page, root: str = "../") -> str:
+def render_page(page: Page, root: str = "../", charts: bool = True) -> str:
+    """One fund page (``charts=False``: without the charts, for quick checks of the text)."""
     f = page.figures
     doc = f.to_json()
     values = dict(flat(doc))
     return _env().get_template("fund.html").render(
-        f=f, doc=doc, n=_marker(values), charts=[(c, Markup(svg)) for c, svg in all_charts(f)],
+        f=f, doc=doc, n=_marker(values), charts=[(c, Markup(svg)) for c, svg in (all_charts(f) if charts else [])],
         statuses=STATUSES, status_labels=STATUS_LABELS, kind_labels=KIND_LABELS,
         mode=MODE_LABELS.get(f.budget_mode, (f.budget_mode, f.budget_mode)),
         pending=page.pending, root=root, title=f"{f.fund_name_zh or f.fund_name} · "
@@ -246,7 +247,10 @@ FUND_PAGE = (
 <p><a href="{{ root }}index.html">全部基金 All funds</a></p>
 <h1>{{ f.fund_name_zh or f.fund_name }} · {{ f.region_name or f.region }} · {{ f.year }}年</h1>
 <div class="en">{{ f.fund_name }} — region {{ f.region }}{% if f.region_name %} ({{ f.region_name }}){% endif %},
-fund {{ f.fund_code }}, year {{ f.year }}; figures as of {{ f.as_of.isoformat() }}.</div>
+fund {{ f.fund_code }}, year {{ f.year }}.</div>
+<p>覆盖人数按 {{ f.as_of.isoformat() }} 计算；其余数字为生成本页时库中该基金本年度的全部记录（见下方检查点）。
+<span class="en">Persons covered are counted on {{ f.as_of.isoformat() }}; every other figure is the
+fund-year's records as stored when this page was built (the checkpoint below).</span></p>
 """
     + STAMP
     + """
