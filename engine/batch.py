@@ -235,7 +235,7 @@ class KernelBatch:
                 out[key] = int(self.bal[f, y])
         return out
 
-    def args(self) -> tuple[np.ndarray, ...]:
+    def args(self) -> tuple[np.ndarray | None, ...]:
         return (
             self.item_start,
             self.cat,
@@ -255,9 +255,8 @@ class KernelBatch:
             self.h_acc,
             self.out_bill,
             self.out_layer,
-            self.has_budgets,
-            self.b_fyear,
-            self.bal,
+            # None without budgets: the kernel is compiled without the budget branches
+            *((self.b_fyear, self.bal) if self.has_budgets else (None, None)),
         )
 
     def run(self, threads: int = 1) -> None:
@@ -335,8 +334,8 @@ def prepare(
             used.append(t)
     compiled = compiled_for(used)
     pidx = [next(j for j, u in enumerate(used) if u is t) for t in tables]
-    key = budget_order_key if budgets else order_key
-    order = sorted(range(len(bills)), key=lambda i: key(bills[i]))
+    sort_key = budget_order_key if budgets else order_key
+    order = sorted(range(len(bills)), key=lambda i: sort_key(bills[i]))
     n = len(bills)
     n_items = sum(len(b.items) for b in bills)
     item_start = np.zeros(n + 1, dtype=np.int64)

@@ -14,11 +14,13 @@ layer above MAX_ACCOUNT is refused: ``out_bill[b, B_STATUS]`` says which layer a
 
 Hard budgets (domain.md section 12): ``bal[fund, year]`` holds the balance of each fund-year
 whose budget is hard (-1: not limited), ``fund[p, li]`` (compiled) the fund of each layer and
-``b_fyear[b]`` the bill's year as an index into ``bal``'s second axis. Only when ``has_bud``
-is set is any of them read; then a layer pays at most its fund's balance and takes what it pays
-(and an alert's relief) from it at once, so that a later layer of the same fund on the same bill
-sees what is left; a refused bill gives back what its layers took. A balance couples every
-household of a region: the caller runs such a batch serially, in the region-wide order.
+``b_fyear[b]`` the bill's year as an index into ``bal``'s second axis. Without budgets ``bal``
+and ``b_fyear`` are None: numba prunes the ``bal is not None`` branches at compile time, so the
+no-budget kernel is the one it was before budgets. With them a layer pays at most its fund's
+balance and takes what it pays (and an alert's relief) from it at once, so that a later layer
+of the same fund on the same bill sees what is left; a refused bill gives back what its layers
+took. A balance couples every household of a region: the caller runs such a batch serially, in
+the region-wide order (``engine.batch.KernelBatch.run``).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def _settle_range(
     ann_ceiling, threshold, fund,
     p_acc, p_adm, h_acc,
     out_bill, out_layer,
-    has_bud, b_fyear, bal,
+    b_fyear, bal,
 ):  # fmt: skip
     bk = np.zeros(4, dtype=np.int64)  # original buckets: in_scope, pre, over, ooc
     rem = np.zeros(4, dtype=np.int64)
@@ -168,7 +170,7 @@ def _settle_range(
             k_ = kind[p, li]
             # section 12: the balance of the layer's fund this year, if its budget is hard
             bl = -1
-            if has_bud:
+            if bal is not None:
                 bl = bal[fund[p, li], b_fyear[b]]
             d_used = o[F_ACC + 0]
             e_cum = o[F_ACC + 1]
@@ -258,8 +260,9 @@ def _settle_range(
                 sp_cum = aft
                 o[F_RELIEF] = relief
                 o[F_ALERT] = 1 if aft > th else 0
-            if bl >= 0:
-                bal[fund[p, li], b_fyear[b]] = bl - pay - o[F_RELIEF]
+            if bal is not None:  # noqa: SIM102 (a branch of its own: numba prunes it)
+                if bl >= 0:
+                    bal[fund[p, li], b_fyear[b]] = bl - pay - o[F_RELIEF]
             # take pay from the covered buckets in the fixed order
             left_pay = pay
             for k in range(4):
@@ -302,7 +305,7 @@ def _settle_range(
                     for f in range(4):
                         p_acc[ps, s, f] = o[F_ACC + f]
             p_adm[ps] = admno
-        elif has_bud:  # a refused bill uses no balance: give back what its layers took
+        elif bal is not None:  # a refused bill uses no balance: give back what its layers took
             for li in range(n_layers[p]):
                 o = out_layer[b, li]
                 if o[F_REASON] == 0 and bal[fund[p, li], b_fyear[b]] >= 0:
@@ -327,7 +330,7 @@ def _settle_chunks(chunk_start, *args):
 
 
 def settle_arrays(
-    args: tuple[np.ndarray, ...], n_bills: int, chunk_start: np.ndarray | None = None
+    args: tuple[np.ndarray | None, ...], n_bills: int, chunk_start: np.ndarray | None = None
 ) -> None:
     """Run the kernel over all bills: serially, or in parallel over household chunks."""
     if chunk_start is None or len(chunk_start) <= 2:

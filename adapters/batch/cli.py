@@ -11,7 +11,7 @@ domain.md section 12: adapters/batch/funds.py), DIR/summary.json (the summary pe
 fund, integer fen) and DIR/manifest.json (inputs and policy files with their SHA-256, engine
 version, counts, start and end). Exit codes (the one table, adapters/cli/exitcodes.py): 0 done,
 1 input refused (a missing file, rejected rows without --reject-file, unsorted input, a bad
-policy table), 2 usage error.
+policy table, funds.yaml or --fund-used file), 2 usage error.
 """
 
 from __future__ import annotations

@@ -220,16 +220,17 @@ def fund_figures(prep: Prepared) -> dict[tuple[str, str, int], dict[str, int]]:
     applied = (np.arange(L)[None, :] < c.n_layers[kb.b_policy][:, None]) & (
         kb.out_layer[:, :, K.F_REASON] == 0
     )
-    b, li = np.nonzero(applied)
-    o = kb.out_layer[b, li]
+    b, li = np.nonzero(applied)  # the masks below take the same (row-major) order
+    ol = kb.out_layer
+    took = ol[:, :, K.F_PAY][applied] + ol[:, :, K.F_RELIEF][applied]
+    bound = ol[:, :, K.F_CAP][applied] == K.C_BUD
     ymin = int(prep.year.min())
     span = int(prep.year.max()) - ymin + 1
     key = c.fund[kb.b_policy[b], li] * span + (prep.year[b] - ymin)
     uk, inv = np.unique(key, return_inverse=True)
     inv = inv.reshape(-1)
     paid = np.zeros(len(uk), dtype=np.int64)
-    np.add.at(paid, inv, o[:, K.F_PAY] + o[:, K.F_RELIEF])
-    bound = o[:, K.F_CAP] == K.C_BUD
+    np.add.at(paid, inv, took)
     pairs = np.unique(inv[bound] * n + b[bound])  # (fund-year, bill) where the budget bound
     n_bound = np.bincount(pairs // n, minlength=len(uk)) if len(pairs) else np.zeros(len(uk), int)
     out = {}
