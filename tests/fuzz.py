@@ -125,6 +125,7 @@ class Corpus:
         tables = {
             str(p.relative_to(POLICIES)): p.read_text(encoding="utf-8")
             for p in sorted(POLICIES.glob("*/*.yaml"))
+            if p.name != "funds.yaml"  # fund declarations, not tables (engine.funds)
         }
         persons = json.loads((SAMPLES / "registry.json").read_text(encoding="utf-8"))
         bills = []

@@ -102,7 +102,7 @@ def test_zero_amount_bill() -> None:
         reimburse(deductible={"basis": "admission", "amount": 30000}, segments=[{"ratio": 7000}]),
         {"id": "backstop", "name": "b", "fund_code": "640100", "kind": "backstop",
          "variants": [{"max_share": 1000, "annual_ceiling": 500000}]},
-        {"id": "alert", "name": "a", "fund_code": "999999", "kind": "alert",
+        {"id": "alert", "name": "a", "fund_code": "999109", "kind": "alert",
          "variants": [{"threshold": 0, "segments": [{"ratio": 5000}]}]},
     )  # fmt: skip
     s = one(t, bill("z", [A(0), B(0), C(0)]))
@@ -271,7 +271,7 @@ def test_backstop_with_both_limits() -> None:
 
 
 def test_household_alert_across_two_persons() -> None:
-    alert = {"id": "watch", "name": "w", "fund_code": "999999", "kind": "alert",
+    alert = {"id": "watch", "name": "w", "fund_code": "999109", "kind": "alert",
              "scope": "household",
              "variants": [{"threshold": 100000, "segments": [{"ratio": 5000}],
                            "annual_cap": 30000}]}  # fmt: skip
@@ -434,7 +434,7 @@ def test_year_tiers_stay_exact_up_to_the_account_limit() -> None:
     used to wrap R(end) to a negative number and pay 0); the split product is exact, and an
     account may reach the limit itself."""
     t = table(reimburse("critical", segments=[{"ratio": 10000}], tiers_basis="year"))
-    alert = table({"id": "watch", "name": "w", "fund_code": "999999", "kind": "alert",
+    alert = table({"id": "watch", "name": "w", "fund_code": "999109", "kind": "alert",
                    "variants": [{"threshold": 0, "segments": [{"ratio": 9999}]}]})  # fmt: skip
     for end in (2**63 // 10000 + 1, 2**63 // 9999 + 1, MAX_ACCOUNT):
         s = one(t, bill("b", [A(100)]), opened("critical", LayerAccount(0, end - 100, 0, 0)))
@@ -447,7 +447,7 @@ def test_year_tiers_stay_exact_up_to_the_account_limit() -> None:
 ALERT_HH = {
     "id": "watch",
     "name": "Poverty watch",
-    "fund_code": "999999",
+    "fund_code": "999109",
     "kind": "alert",
     "scope": "household",
     "variants": [{"threshold": 0, "segments": [{"ratio": 5000}]}],

@@ -41,9 +41,11 @@ EXPECTED: dict[str, dict] = {
     # assistance (registered poor 70%): round(15654*0.7) = round(10957.8) = 10958; left 4696
     # backstop (in_scope+pre): base 4696+16300 = 20996; 10% of 799000 = 79900 > base -> pay 0
     # net = 4696 + 16300 + 16500 + 90000 = 127496 = 905500 - 778004
+    # China Life relief (household lz-h1, filed-poor line 500000): 0 -> 127496, under the line
     "longzhou-1": {
         "buckets": (905500, 782700, 16300, 16500, 90000),
         "pay": {"basic": 626160, "second_pass": 140886, "assistance": 10958},
+        "alerts": 0,
         "window_pay": 127496,
         "net_selfpay": 127496,
     },
@@ -63,6 +65,8 @@ EXPECTED: dict[str, dict] = {
     #   10% = 356500 -> pay 617888-356500 = 261388 (max_share binds)
     # net = 356500 + 810000 + 120000 = 1286500;
     # check: 1924325+589901+401647+31239+261388 = 3208500 = 4495000-1286500
+    # China Life relief (household lz-h1): 127496 -> 127496+1286500 = 1413996; above the
+    #   500000 line by 913996, all in the first segment (up to 1000000) at 50% -> 456998
     "longzhou-2": {
         "buckets": (4495000, 2960500, 604500, 810000, 120000),
         "pay": {
@@ -73,6 +77,8 @@ EXPECTED: dict[str, dict] = {
             "backstop": 261388,
         },
         "cap": {"backstop": "max_share"},
+        "relief": {"chinalife_relief": 456998},
+        "alerts": 1,
         "window_pay": 1286500,
         "net_selfpay": 1286500,
     },
@@ -85,7 +91,12 @@ EXPECTED: dict[str, dict] = {
     "longzhou-3": {
         "buckets": (420000, 390000, 10000, 0, 20000),
         "pay": {"basic": 270000},
-        "why": {"second_pass": "tags_any", "assistance": "tags_any", "backstop": "tags_any"},
+        "why": {
+            "second_pass": "tags_any",
+            "assistance": "tags_any",
+            "backstop": "tags_any",
+            "chinalife_relief": "tags_any",
+        },
         "window_pay": 150000,
         "net_selfpay": 150000,
     },
@@ -100,7 +111,12 @@ EXPECTED: dict[str, dict] = {
     "longzhou-4": {
         "buckets": (12620000, 11840000, 200000, 80000, 500000),
         "pay": {"basic": 6495500, "critical": 2935150},
-        "why": {"second_pass": "tags_any", "assistance": "tags_any", "backstop": "tags_any"},
+        "why": {
+            "second_pass": "tags_any",
+            "assistance": "tags_any",
+            "backstop": "tags_any",
+            "chinalife_relief": "tags_any",
+        },
         "window_pay": 3189350,
         "net_selfpay": 3189350,
     },
@@ -110,7 +126,7 @@ EXPECTED: dict[str, dict] = {
     # second pass: round(14750*0.9) = 13275; left 1475
     # assistance (特困 variant first, 90%): round(1475*0.9) = round(1327.5) = 1328; left 147
     # backstop: base 147+5000 = 5147 < 10% of 300000 -> pay 0
-    # net = 147 + 5000 = 5147
+    # net = 147 + 5000 = 5147; China Life relief: household lz-h3 at 5147, under 500000
     "longzhou-5": {
         "buckets": (300000, 295000, 5000, 0, 0),
         "pay": {"basic": 280250, "second_pass": 13275, "assistance": 1328},
@@ -126,7 +142,7 @@ EXPECTED: dict[str, dict] = {
     # second pass: 592000*0.9 = 532800; left 59200
     # assistance (registered poor 70%): 41440; left 17760
     # backstop: not paid outside Guangxi (eligibility levels) -> reason 'level'
-    # net = 17760 + 300000 = 317760
+    # net = 17760 + 300000 = 317760; China Life relief: household lz-h4 at 317760 < 500000
     "longzhou-6": {
         "buckets": (2300000, 2000000, 0, 0, 300000),
         "pay": {
@@ -137,8 +153,29 @@ EXPECTED: dict[str, dict] = {
         },
         "variant": {"assistance": 1},
         "why": {"backstop": "level"},
+        "alerts": 0,
         "window_pay": 317760,
         "net_selfpay": 317760,
+    },
+    # lz-l1, non-poor low-income household lz-h5 (tag low_income only), county, 1st admission:
+    #   A 9000000; C 1000000. in_scope 9000000.
+    # basic (general county: first-admission deductible 30000, 75%): 8970000*0.75 = 6727500;
+    #   left 2272500
+    # critical (general 700000 a year; 60% to 4000000 above it): eligible 1572500 -> 943500;
+    #   left 1329000
+    # second pass, assistance, backstop: not registered poor / no assistance tag
+    # net = 1329000 + 1000000 = 2329000
+    # China Life relief (low-income line 2000000): 0 -> 2329000; 329000 above the line, first
+    #   segment (up to 2000000) at 50% -> 164500; one alert
+    "longzhou-7": {
+        "buckets": (10000000, 9000000, 0, 0, 1000000),
+        "pay": {"basic": 6727500, "critical": 943500},
+        "why": {"second_pass": "tags_any", "assistance": "tags_any", "backstop": "tags_any"},
+        "variant": {"chinalife_relief": 1},
+        "relief": {"chinalife_relief": 164500},
+        "alerts": 1,
+        "window_pay": 2329000,
+        "net_selfpay": 2329000,
     },
     # ------------------------------------------------------------------ Hong'an 2018 (421122)
     # ha-p1, registered poor aged 44, county: A 4000000; B 1000000 -> pre 100000, in 900000;
@@ -148,43 +185,43 @@ EXPECTED: dict[str, dict] = {
     # critical (poor: 500000 a year; 60% up to 2500000 above it): eligible 490800 -> 294480;
     #   left 696320
     # assistance 70%: 696320*0.7 = 487424; left 208896
-    # PICC backstop, every bucket: base 208896+100000+36000+800000 = 1144896;
-    #   10% of 5890000 = 589000; ceiling 500000-0 = 500000 -> allowed 500000 (annual_ceiling)
-    #   pay 644896: in_scope, pre, over emptied, out_of_catalogue 800000 -> 500000
-    # window pay = 500000
-    # Backbone (after discharge): base 500000, yearly deductible 190000, 60% of 310000 = 186000
-    # net = 500000 - 186000 = 314000
+    # PICC backstop, in-catalogue only (in_scope + pre): base 208896+100000 = 308896;
+    #   10% of 4954000+100000 = 505400; ceiling 500000-0 -> allowed 308896, pay 0
+    #   (selfpay_cum 308896)
+    # window pay = 308896 + 36000 + 800000 = 1144896
+    # Backbone (after discharge, every bucket): base 1144896, yearly deductible 190000,
+    #   round(954896*0.6) = round(572937.6) = 572938
+    # net = 1144896 - 572938 = 571958
     "hongan-1": {
         "buckets": (5890000, 4954000, 100000, 36000, 800000),
         "pay": {
             "basic": 3963200,
             "critical": 294480,
             "assistance": 487424,
-            "picc_supplementary": 644896,
-            "backbone": 186000,
+            "backbone": 572938,
         },
-        "cap": {"picc_supplementary": "annual_ceiling"},
-        "window_pay": 500000,
-        "net_selfpay": 314000,
+        "window_pay": 1144896,
+        "net_selfpay": 571958,
     },
     # ha-p1 again, township: A 200000; C 30000.
     # basic (poor township 90%): 180000; left 20000
     # critical: deductible used up; eligible 20000; year tiers 490800 -> 510800, all at 60%:
     #   round(510800*0.6) - round(490800*0.6) = 306480 - 294480 = 12000; left 8000
     # assistance 70%: 5600 (paid 487424+5600 = 493024 < 1000000); left 2400
-    # PICC: base 2400+30000 = 32400; ceiling left 500000-500000 = 0 -> allowed 0, pay 32400
-    # Backbone: base 0 -> pay 0; patient pays nothing
+    # PICC (in_scope + pre): base 2400; 10% of 200000 = 20000, ceiling left 500000-308896
+    #   -> allowed 2400, pay 0 (selfpay_cum 311296)
+    # window pay = 2400 + 30000 = 32400
+    # Backbone: yearly deductible used up; 60% of 32400 = 19440; net = 32400 - 19440 = 12960
     "hongan-2": {
         "buckets": (230000, 200000, 0, 0, 30000),
         "pay": {
             "basic": 180000,
             "critical": 12000,
             "assistance": 5600,
-            "picc_supplementary": 32400,
+            "backbone": 19440,
         },
-        "cap": {"picc_supplementary": "annual_ceiling"},
-        "window_pay": 0,
-        "net_selfpay": 0,
+        "window_pay": 32400,
+        "net_selfpay": 12960,
     },
     # ha-g1, general resident, city: A 15000000; B 3000000 -> pre 300000, in 2700000; C 1000000.
     # in_scope 17700000.
@@ -208,21 +245,44 @@ EXPECTED: dict[str, dict] = {
     # basic (poor province: deductible 50000, 70%): 1950000*0.7 = 1365000; left 635000
     # critical: deductible 500000, eligible 135000*0.6 = 81000; left 554000
     # assistance 70%: 387800; left 166200
-    # PICC: base 166200+600000 = 766200; 10% of 2600000 = 260000 < ceiling 500000
-    #   -> allowed 260000 (max_share), pay 506200
-    # Backbone: aged 65 > 60 -> does not apply; net = 260000
+    # PICC (in_scope only here): base 166200; 10% of 2000000 = 200000 -> allowed 166200, pay 0
+    # Backbone: aged 65 > 60 -> does not apply; net = 166200 + 600000 = 766200
     "hongan-4": {
         "buckets": (2600000, 2000000, 0, 0, 600000),
         "pay": {
             "basic": 1365000,
             "critical": 81000,
             "assistance": 387800,
-            "picc_supplementary": 506200,
         },
-        "cap": {"picc_supplementary": "max_share"},
         "why": {"backbone": "age_max"},
-        "window_pay": 260000,
-        "net_selfpay": 260000,
+        "window_pay": 766200,
+        "net_selfpay": 766200,
+    },
+    # ha-p3, registered poor aged 46, Huanggang city hospital, lung cancer (the seed's
+    #   16,000-yuan Backbone beneficiary, in scale): A 12000000; B 2000000 -> pre 200000,
+    #   in 1800000; C (targeted drug, out of catalogue) 2400000. in_scope 13800000.
+    # basic (poor city: deductible 40000, 70%): 13760000*0.7 = 9632000; left 4168000
+    # critical (poor: 500000 a year): eligible 3668000 -> 2500000*0.6 + 1168000*0.7
+    #   = 1500000 + 817600 = 2317600; left 1850400
+    # assistance 70%: 1295280 > annual cap 1000000 -> 1000000 (annual_cap); left 850400
+    # PICC (in_scope + pre): base 850400+200000 = 1050400; 10% of 14000000 = 1400000;
+    #   ceiling 500000 -> allowed 500000 (annual_ceiling), pay 550400; in_scope left 300000
+    # window pay = 300000 + 200000 + 2400000 = 2900000
+    # Backbone: base 2900000, deductible 190000, 60% of 2710000 = 1626000 (16,260 yuan)
+    # net = 2900000 - 1626000 = 1274000;
+    # check: 9632000+2317600+1000000+550400+1626000 = 15126000 = 16400000-1274000
+    "hongan-5": {
+        "buckets": (16400000, 13800000, 200000, 0, 2400000),
+        "pay": {
+            "basic": 9632000,
+            "critical": 2317600,
+            "assistance": 1000000,
+            "picc_supplementary": 550400,
+            "backbone": 1626000,
+        },
+        "cap": {"assistance": "annual_cap", "picc_supplementary": "annual_ceiling"},
+        "window_pay": 2900000,
+        "net_selfpay": 1274000,
     },
     # ------------------------------------------------------------------- Xishui 2017 (520330)
     # xs-p1, registered poor aged 50, provincial hospital: A 5000000; B 3000000 -> pre 300000,
@@ -287,15 +347,42 @@ EXPECTED: dict[str, dict] = {
     # basic (poor township: deductible 5000, 95%): 295000*0.95 = 280250; left 19750
     # critical: deductible 19750, eligible 0
     # assistance: 特困 not valid on 2017-06-01 -> the 70% variant: 13825; left 5925
-    # Backbone: aged 19 < 20 -> does not apply
+    # Backbone: discharged 2017-06-08, before the launch: the table in force
+    #   (xishui/2017-01.yaml) has no Backbone layer
     # net = 5925 + 20000 = 25925
     "xishui-4": {
         "buckets": (320000, 300000, 0, 0, 20000),
         "pay": {"basic": 280250, "assistance": 13825},
         "variant": {"assistance": 1},
-        "why": {"backbone": "age_min"},
         "window_pay": 25925,
         "net_selfpay": 25925,
+    },
+    # xs-p3, registered poor aged 40, county, discharged 2017-07-05 (before the Backbone launch):
+    #   A 2000000; C 500000.
+    # basic (poor county: deductible 20000, 85%): 1980000*0.85 = 1683000; left 317000
+    # critical (poor 300000 a year): deductible 300000, eligible 17000*0.6 = 10200; left 306800
+    # assistance 70%: 214760; left 92040
+    # no Backbone layer in the table in force; net = 92040 + 500000 = 592040
+    "xishui-5": {
+        "buckets": (2500000, 2000000, 0, 0, 500000),
+        "pay": {"basic": 1683000, "critical": 10200, "assistance": 214760},
+        "window_pay": 592040,
+        "net_selfpay": 592040,
+    },
+    # xs-p3 again, county, admitted 2017-07-10 and discharged 2017-07-25: the discharge date
+    #   picks xishui/2017-07.yaml. A 1000000; C 800000.
+    # basic: 980000*0.85 = 833000; left 167000
+    # critical: the account continues across the table versions (same layer id): deductible
+    #   used up, year tiers 17000 -> 184000 at 60%: 110400 - 10200 = 100200; left 66800
+    # assistance 70%: 46760 (paid 214760+46760 < 1000000); left 20040
+    # window pay = 20040 + 800000 = 820040
+    # Backbone (first bill under it this year): deductible 300000, 40% of 520040 = 208016
+    # net = 820040 - 208016 = 612024
+    "xishui-6": {
+        "buckets": (1800000, 1000000, 0, 0, 800000),
+        "pay": {"basic": 833000, "critical": 100200, "assistance": 46760, "backbone": 208016},
+        "window_pay": 820040,
+        "net_selfpay": 612024,
     },
     # -------------------------------------------------------------- Wei county 2018 (130434)
     # wx-c1, child of household wx-h1 (non_robust), county: A 3000000; C 400000.
@@ -337,6 +424,20 @@ EXPECTED: dict[str, dict] = {
         "alerts": 0,
         "window_pay": 2045000,
         "net_selfpay": 2045000,
+    },
+    # wx-l1, household wx-h3, non-poor low-income (the second group the source names), county:
+    #   A 2000000; C 300000.
+    # basic (county: deductible 50000, 80%): 1950000*0.8 = 1560000; left 440000
+    # critical (1800000 a year): deductible 440000, eligible 0
+    # alert (low-income variant, line 0, 50%): self-pay 440000+300000 = 740000 -> relief 370000
+    "weixian-4": {
+        "buckets": (2300000, 2000000, 0, 0, 300000),
+        "pay": {"basic": 1560000},
+        "variant": {"fangpinbao": 1},
+        "relief": {"fangpinbao": 370000},
+        "alerts": 1,
+        "window_pay": 740000,
+        "net_selfpay": 740000,
     },
 }
 
@@ -415,15 +516,27 @@ def test_year_accounts_after_the_samples(bills, policies):
     assert lz.get("critical").deductible_used == 350000
     assert lz.get("critical").eligible_cum == 842715
     assert lz.get("assistance").paid == 10958 + 31239
-    # Hong'an ha-p1: PICC self-pay ceiling reached: 500000 + 0
+    # Hong'an ha-p1: PICC in-catalogue self-pay 308896 + 2400; Backbone 572938 + 19440
     ha = closing.person_year("ha-p1", 2018)
-    assert ha.get("picc_supplementary").selfpay_cum == 500000
-    assert ha.get("backbone").paid == 186000
+    assert ha.get("picc_supplementary").selfpay_cum == 308896 + 2400
+    assert ha.get("backbone").paid == 572938 + 19440
+    assert ha.get("backbone").deductible_used == 190000
+    # Xishui xs-p3: the critical account runs across the two 2017 table versions
+    xs3 = closing.person_year("xs-p3", 2017)
+    assert xs3.admissions == 2
+    assert (xs3.get("critical").deductible_used, xs3.get("critical").eligible_cum) == (
+        300000,
+        17000 + 167000,
+    )
+    assert xs3.get("backbone").paid == 208016
     # Xishui xs-p1: Backbone annual cap used up: 744024 + 255976 = 1000000
     assert closing.person_year("xs-p1", 2017).get("backbone").paid == 1000000
     # Wei county household wx-h1: self-pay 1040000 + 760000, relief 520000 + 380000
     wx = closing.household_year("wx-h1", 2018).get("fangpinbao")
     assert (wx.selfpay_cum, wx.paid) == (1800000, 900000)
+    # Longzhou household lz-h1: self-pay 127496 + 1286500, relief 456998
+    lz1 = closing.household_year("lz-h1", 2019).get("chinalife_relief")
+    assert (lz1.selfpay_cum, lz1.paid) == (127496 + 1286500, 456998)
 
 
 def test_registry_holds_every_sample_person(bills):

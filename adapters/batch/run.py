@@ -252,7 +252,8 @@ def _item_keys(path: str, by_hospital: bool) -> Iterator[Any]:
         yield from io.iter_column(path, "items", "bill_id")
         return
     if io.is_csv(path):
-        yield from io.bill_key(io.read_all(path, "items")).chunks
+        key = io.bill_key(io.read_all(path, "items"))  # an Array or a ChunkedArray
+        yield from key.chunks if hasattr(key, "chunks") else [key]
         return
     import pyarrow.parquet as pq
 

@@ -33,6 +33,7 @@ LAZY: dict[str, tuple[str, str, str, str]] = {
     "person": ("adapters.grpc.fundcommands", "person_app", "group", "server"),
     "cadre": ("adapters.grpc.fundcommands", "cadre_app", "group", "server"),
     "publish": ("adapters.cli.publish", "publish", "command", "server,report"),
+    "example": ("adapters.examples.cli", "example_app", "group", "batch,server"),
 }
 
 #: exit code of a command whose extra is missing (like an unknown command: a usage error)
