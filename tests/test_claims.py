@@ -21,6 +21,7 @@ from engine.policy.load import parse_table
 from engine.reference import settle_bill
 from engine.service.funds import FundService
 from engine.service.ledger import LedgerService
+from engine.service.ports import ClaimQuery
 from engine.service.usecases import SettlementService
 from tests.claims_fixtures import PERSONS, REGION, TABLE, bill, funds_yaml
 from tests.pg import db_url, pg_url  # noqa: F401  (fixtures)
@@ -448,15 +449,79 @@ def test_facts_cover_and_cover_list(env: Any) -> None:
     assert p4 == {"390100": True, "370200": False, "610900": True}
 
     rows = funds.cover_list(REGION, as_of="2024-06-30")
-    assert [(r.person_id, r.funds) for r in rows] == [
-        ("p1", ("390100", "370200", "610900")),
+    assert [(r.person_id, r.fund_codes) for r in rows] == [  # by township, village, id
         ("p2", ("390100", "370200", "610900")),
+        ("p1", ("390100", "370200", "610900")),
         ("p3", ("390100", "610900")),
         ("p4", ("390100", "610900")),
     ]
     assert [r.person_id for r in funds.cover_list(REGION, "West", "Ash", "2024-06-30")] == [
         "p3", "p4"]  # fmt: skip
-    assert [r.person_id for r in funds.cover_list(REGION, township="East")] == ["p1", "p2"]
+    assert [r.person_id for r in funds.cover_list(REGION, township="East")] == ["p2", "p1"]
+
+
+def test_fund_cover_names_the_declared_operator(env: Any) -> None:
+    _, funds, _ = env
+    by = {x.fund_code: x for x in funds.person_cover("p1", 2024, "2024-06-30").funds}
+    assert by["370200"].operator == "County charity federation"
+    assert by["610900"].operator == ""  # declared without one
+    assert by["390100"].operator == ""  # only on a layer: no declaration
+    assert {x.region for x in by.values()} == {REGION}
+
+
+def test_cover_list_pages_by_township_village_and_person(env: Any) -> None:
+    _, funds, _ = env
+    whole = funds.cover_list(REGION, as_of="2024-06-30")
+    got, after = [], None
+    while True:
+        page = funds.cover_list(REGION, as_of="2024-06-30", after=after, limit=3)
+        got += page
+        if len(page) < 3:
+            break
+        after = cover_key_of(page[-1])
+    assert got == whole and len(whole) == 4
+    west = funds.cover_list(REGION, as_of="2024-06-30", keep=lambda p: p.township == "West")
+    assert [r.person_id for r in west] == ["p3", "p4"]
+    assert funds.cover_list(REGION, as_of="2024-06-30", after=("East", "Oak", "p1")) == whole[2:]
+
+
+def cover_key_of(r: Any) -> tuple[str, str, str]:
+    return (r.township, r.village, r.person_id)
+
+
+def test_claims_page_is_the_store_keyset_page(env: Any) -> None:
+    """``Claims.page`` (memory and SQL): the filters, the order (filed_at, claim_id), pages
+    after a key that join up to the whole listing."""
+    svc, funds, _ = env
+    svc.settle("r1", bill("b1", "p1", 1_500_000, c=300_000))
+    svc.settle("r2", bill("b2", "p3", 420_000))
+    svc.settle("r3", bill("b3", "p3", 9_000_000, day=20))
+    svc.settle("r4", bill("b4", "p2", 2_000_000, day=21))
+    every = funds.claims_page(ClaimQuery(), None, 100)
+    assert len(every) >= 4
+    assert [(c.filed_at, c.claim_id) for c in every] == sorted(
+        (c.filed_at, c.claim_id) for c in every
+    )
+    backbone = funds.claims_page(ClaimQuery(REGION, ("370200",), year=2024), None, 100)
+    assert backbone and {c.fund_code for c in backbone} == {"370200"}
+    both = funds.claims_page(ClaimQuery(REGION, ("370200", "610900"), year=2024), None, 100)
+    assert {c.fund_code for c in both} == {"370200", "610900"}
+    assert funds.claims_page(ClaimQuery(REGION, ("370200",), year=2023), None, 100) == []
+    relief = funds.claims_page(ClaimQuery(kind="relief"), None, 100)
+    assert relief and {c.kind for c in relief} == {"relief"}
+    p3 = funds.claims_page(ClaimQuery(person_id="p3", year=2024), None, 100)
+    assert p3 and {c.person_id for c in p3} == {"p3"}
+    funds.reject(every[0].claim_id, "no")
+    rejected = funds.claims_page(ClaimQuery(status="rejected"), None, 100)
+    assert [c.claim_id for c in rejected] == [every[0].claim_id]
+    pages, after = [], None
+    while True:
+        page = funds.claims_page(ClaimQuery(), after, 2)
+        pages += page
+        if len(page) < 2:
+            break
+        after = (page[-1].filed_at, page[-1].claim_id)
+    assert [c.claim_id for c in pages] == [c.claim_id for c in every]
 
 
 # --- ledger --------------------------------------------------------------------------------
