@@ -238,8 +238,9 @@ class ScopedFunds:
     | fund    | its fund is F (and region, if set) | never (statements only)              |
     | bureau  | its region is R                    | the person's region is R             |
     | cashier | its hospital is H                  | never                                |
-    | cadre   | its person lives in the cadre's    | region R and township in T or        |
-    |         | townships or villages              | village in V                         |
+    | cadre   | its person lives in the cadre's    | region R and township in T, or       |
+    |         | townships or villages              | village in V (a (township, village)  |
+    |         |                                    | pair, or a name in any township)     |
     | person  | it is their own                    | it is them                           |
     | auditor | always                             | always                               |
 
@@ -274,10 +275,7 @@ class ScopedFunds:
 
     def _cadre_sees(self, person: Person) -> bool:
         p = self.p
-        return person.region in p.regions and (
-            (bool(person.township) and person.township in p.townships)
-            or (bool(person.village) and person.village in p.villages)
-        )
+        return person.region in p.regions and p.lives_in_scope(person.township, person.village)
 
     def sees_person(self, person_id: str) -> bool:
         p = self.p
@@ -460,8 +458,10 @@ class ScopedFunds:
         if township and township in p.townships:
             return True
         if village:
-            return village in p.villages
-        return not township
+            return village in p.villages or any(
+                v == village and (not township or t == township) for t, v in p.township_villages
+            )
+        return not township or any(t == township for t, _ in p.township_villages)
 
     def cover_list(
         self,
