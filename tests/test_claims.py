@@ -629,3 +629,49 @@ def test_random_steps_keep_the_accounts_equal_to_the_replay(seed: int) -> None:
                 rp.reverse(sid)
                 live.remove(sid)
         rp.check(svc)
+
+
+def test_claim_page_reads_more_while_the_scope_leaves_claims_out() -> None:
+    """``claim_page`` over a fake page reader: pages are full but the last when ``visible``
+    leaves claims out, the token resumes after the last claim shown, and a listing of no
+    fund reads nothing."""
+    from engine.service.claimviews import ClaimFilter, claim_page
+
+    t0 = datetime(2024, 6, 1, tzinfo=UTC)
+    stored = [
+        replace(_a_claim(), claim_id=f"c{i:02d}", filed_at=t0 + timedelta(minutes=i // 2))
+        for i in range(20)
+    ]
+    reads: list[int] = []
+
+    def read(q: ClaimQuery, after: Any, limit: int) -> list[Any]:
+        reads.append(limit)
+        keep = [c for c in stored if not q.fund_codes or c.fund_code in q.fund_codes]
+        return [c for c in keep if after is None or (c.filed_at, c.claim_id) > after][:limit]
+
+    f = ClaimFilter(region=REGION, year=2024)
+    seen, token, pages = [], "", 0
+    while True:
+        page, token = claim_page(
+            read, f, 3, token, fund_codes=("370200",), visible=lambda c: c.claim_id[-1] in "05"
+        )
+        pages += 1
+        seen += [c.claim_id for c in page]
+        assert len(page) == 3 or not token
+        if not token:
+            break
+    assert seen == ["c00", "c05", "c10", "c15"] and pages == 2
+    assert claim_page(read, f, 3, "", fund_codes=()) == ([], "")
+    with pytest.raises(InputError):
+        claim_page(read, replace(f, year=2023), 3, claim_page(read, f, 1, "")[1])
+
+
+def _a_claim() -> Any:
+    from engine.claims import Claim
+
+    return Claim(
+        claim_id="c", kind="claim", settlement_id="s", layer_id="backbone", fund_code="370200",
+        region=REGION, year=2024, person_id="p1", household="h1", hospital="H1", bill_id="b",
+        discharge_date=date(2024, 5, 1), filed_amount=100, status="filed",
+        filed_at=datetime(2024, 6, 1, tzinfo=UTC), filed_by="x", scope="person", scope_key="p1",
+    )  # fmt: skip

@@ -105,11 +105,16 @@ class World:
         return got[0] if got else self.c(filer).file_claim(settlement_id, "tilted_assistance")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["memory", "sqlite"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """One server per store: every test of the module runs on the memory fake and on SQLite
+    (the claim and cover pages are the store's queries)."""
     d = tmp_path_factory.mktemp("pki")
     make_all(d, CLIENTS)
-    app = build("memory://", policies=None, registry=None)
+    url = "memory://" if request.param == "memory" else f"sqlite:///{d / 'funds.db'}"
+    app = build(url, policies=None, registry=None)
     app.service.put_policy(YUBEI_AD, "yubei.yaml")
     app.service.put_policy(CHAIN, "chain.yaml")
     wang = [dict(p, region=R2) for p in CHAIN_PERSONS]
@@ -402,6 +407,22 @@ def test_cadre_cover_list_is_their_villages(world: World) -> None:
         assert code_of(lambda who=who, args=args: world.c(who).cover_list(*args)) == PD
     bureau = world.c(BUREAU1).cover_list(R1)
     assert [p.person_id for p in bureau.persons] == ["jiang", "li"]
+    first = world.c(BUREAU1).cover_list_page(R1, as_of="2023-06-01", page_size=1)
+    assert [p.person_id for p in first.persons] == ["jiang"] and first.next_page_token
+    second = world.c(BUREAU1).cover_list_page(
+        R1, as_of="2023-06-01", page_size=1, page_token=first.next_page_token
+    )
+    assert [p.person_id for p in second.persons] == ["li"] and not second.next_page_token
+    assert second.as_of == "2023-06-01"
+    paged = world.c(BUREAU1).cover_list(R1, as_of="2023-06-01", page_size=1)
+    assert [p.person_id for p in paged.persons] == ["jiang", "li"]
+    other = lambda: world.c(BUREAU1).cover_list_page(  # noqa: E731
+        R1, "T1", page_size=1, page_token=first.next_page_token
+    )
+    assert code_of(other) == grpc.StatusCode.INVALID_ARGUMENT  # a token of another listing
+    assert code_of(lambda: world.c(BUREAU1).cover_list_page(R1, page_size=1001)) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED
+    )
     # a cadre files a claim for a villager, not for a person of another village
     assert code_of(lambda: world.c(CADRE_V2).file_claim(world.settle(), "tilted_assistance")) == PD
     filed = world.c(CADRE_T1).file_claim(world.settle(), "tilted_assistance")
