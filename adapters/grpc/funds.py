@@ -16,7 +16,7 @@ from engine.claims import Claim, MoneyIn
 from engine.errors import InputError
 from engine.fundstats import Days
 from engine.reconcile import local_date
-from engine.service.claimviews import ClaimFilter, Statement, as_of_default, statement
+from engine.service.claimviews import ClaimFilter
 from engine.service.cover import (
     CoverRow,
     FundCover,
@@ -26,6 +26,7 @@ from engine.service.cover import (
 )
 from engine.service.funds import FundService
 from engine.service.ports import SettlementRecord
+from engine.service.statements import Statement, as_of_default, statement
 from engine.service.usecases import SettlementService, check_key, parse_day
 
 MAX_TEXT = 500  # characters of a note or reason
