@@ -483,6 +483,14 @@ def test_cover_list_pages_by_township_village_and_person(env: Any) -> None:
     west = funds.cover_list(REGION, as_of="2024-06-30", keep=lambda p: p.township == "West")
     assert [r.person_id for r in west] == ["p3", "p4"]
     assert funds.cover_list(REGION, as_of="2024-06-30", after=("East", "Oak", "p1")) == whole[2:]
+    # the store pages (Registry.page_in_region), read on while ``keep`` leaves persons out
+    west_only = lambda p: p.township == "West"  # noqa: E731
+    one = funds.cover_list(REGION, as_of="2024-06-30", keep=west_only, limit=1)
+    assert [r.person_id for r in one] == ["p3"]
+    rest = funds.cover_list(REGION, as_of="2024-06-30", keep=west_only, limit=5,
+                            after=cover_key_of(one[0]))  # fmt: skip
+    assert [r.person_id for r in rest] == ["p4"] and rest[0] == whole[3]
+    assert funds.cover_list(REGION, "East", "Elm", "2024-06-30", limit=5) == whole[:1]
 
 
 def cover_key_of(r: Any) -> tuple[str, str, str]:
@@ -579,6 +587,16 @@ def test_claim_steps_on_postgres(pg_url: str) -> None:  # noqa: F811
         rp.check(svc)
         report, _ = LedgerService(store.uow).verify()
         assert report.ok
+        # the keyset pages (row-value comparisons) on PostgreSQL
+        every = funds.claims_page(ClaimQuery(), None, 10)
+        assert len(every) == 2
+        first = funds.claims_page(ClaimQuery(region=REGION, year=2024), None, 1)
+        after = (first[0].filed_at, first[0].claim_id)
+        assert first + funds.claims_page(ClaimQuery(region=REGION, year=2024), after, 10) == every
+        whole = funds.cover_list(REGION, as_of="2024-06-30")
+        head = funds.cover_list(REGION, as_of="2024-06-30", limit=2)
+        tail = funds.cover_list(REGION, as_of="2024-06-30", after=cover_key_of(head[-1]), limit=9)
+        assert head + tail == whole and len(whole) == 4
     finally:
         store.dispose()
 

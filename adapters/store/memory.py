@@ -209,6 +209,19 @@ class _Registry:
             and (village is None or p.village == village)
         ]
 
+    def page_in_region(
+        self,
+        region: str,
+        township: str | None,
+        village: str | None,
+        after: tuple[str, str, str] | None,
+        limit: int,
+    ) -> list[Person]:
+        place = sorted(
+            self.in_region(region, township, village), key=lambda p: (p.township, p.village, p.id)
+        )
+        return [p for p in place if after is None or (p.township, p.village, p.id) > after][:limit]
+
 
 class _Funds:
     def __init__(self, uow: MemoryUnitOfWork):

@@ -102,13 +102,20 @@ class FundViews(FundBase):
         check_key("region", region)
         day = self._clock().date() if as_of is None else parse_day("as_of", as_of)
         table = self._table_on(region, day)
+        chosen: list[Person] = []
         with self._uow() as uow:
-            persons = uow.registry.in_region(region, township, village)
-        chosen = sorted((p for p in persons if keep is None or keep(p)), key=cover_key)
-        if after is not None:
-            chosen = [p for p in chosen if cover_key(p) > after]
-        if limit is not None:
-            chosen = chosen[:limit]
+            if limit is None:
+                persons = uow.registry.in_region(region, township, village)
+                chosen = sorted((p for p in persons if keep is None or keep(p)), key=cover_key)
+                chosen = [p for p in chosen if after is None or cover_key(p) > after]
+            else:  # store pages, more while ``keep`` leaves persons out
+                while len(chosen) < limit:
+                    got = uow.registry.page_in_region(region, township, village, after, limit)
+                    chosen += [p for p in got if keep is None or keep(p)]
+                    if len(got) < limit:
+                        break
+                    after = cover_key(got[-1])
+                chosen = chosen[:limit]
         book = self.book()
         return [
             CoverRow(p.id, p.household, p.township, p.village,

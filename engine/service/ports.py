@@ -192,6 +192,18 @@ class Registry(Protocol):
         """The persons in force of a region (and township, village), by id."""
         ...
 
+    def page_in_region(
+        self,
+        region: str,
+        township: str | None,
+        village: str | None,
+        after: tuple[str, str, str] | None,
+        limit: int,
+    ) -> list[Person]:
+        """Up to ``limit`` persons of ``in_region`` by (township, village, id), after
+        ``after`` (a keyset page of a cover list)."""
+        ...
+
 
 class Policies(Protocol):
     def add(
