@@ -4,7 +4,6 @@ free text and amounts a caller gives."""
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -48,7 +47,6 @@ class FundBase:
         self._uow = service._uow
         self._clock = service._clock
         self._new_id = service._new_id
-        self._lock = threading.Lock()
 
     def book(self) -> FundBook:
         """The fund declarations in force (cached, like the policy tables)."""
