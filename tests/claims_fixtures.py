@@ -58,6 +58,7 @@ funds:
   - fund_code: "{code}"
     name: Backbone charity pool
     name_zh: 顶梁柱
+    operator: County charity federation
     eligibility: {{tags_any: [poor], age_min: 18, age_max: 60}}
     years:
       2024: {year}

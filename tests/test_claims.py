@@ -21,6 +21,7 @@ from engine.policy.load import parse_table
 from engine.reference import settle_bill
 from engine.service.funds import FundService
 from engine.service.ledger import LedgerService
+from engine.service.ports import ClaimQuery
 from engine.service.usecases import SettlementService
 from tests.claims_fixtures import PERSONS, REGION, TABLE, bill, funds_yaml
 from tests.pg import db_url, pg_url  # noqa: F401  (fixtures)
@@ -448,15 +449,87 @@ def test_facts_cover_and_cover_list(env: Any) -> None:
     assert p4 == {"390100": True, "370200": False, "610900": True}
 
     rows = funds.cover_list(REGION, as_of="2024-06-30")
-    assert [(r.person_id, r.funds) for r in rows] == [
-        ("p1", ("390100", "370200", "610900")),
+    assert [(r.person_id, r.fund_codes) for r in rows] == [  # by township, village, id
         ("p2", ("390100", "370200", "610900")),
+        ("p1", ("390100", "370200", "610900")),
         ("p3", ("390100", "610900")),
         ("p4", ("390100", "610900")),
     ]
     assert [r.person_id for r in funds.cover_list(REGION, "West", "Ash", "2024-06-30")] == [
         "p3", "p4"]  # fmt: skip
-    assert [r.person_id for r in funds.cover_list(REGION, township="East")] == ["p1", "p2"]
+    assert [r.person_id for r in funds.cover_list(REGION, township="East")] == ["p2", "p1"]
+
+
+def test_fund_cover_names_the_declared_operator(env: Any) -> None:
+    _, funds, _ = env
+    by = {x.fund_code: x for x in funds.person_cover("p1", 2024, "2024-06-30").funds}
+    assert by["370200"].operator == "County charity federation"
+    assert by["610900"].operator == ""  # declared without one
+    assert by["390100"].operator == ""  # only on a layer: no declaration
+    assert {x.region for x in by.values()} == {REGION}
+
+
+def test_cover_list_pages_by_township_village_and_person(env: Any) -> None:
+    _, funds, _ = env
+    whole = funds.cover_list(REGION, as_of="2024-06-30")
+    got, after = [], None
+    while True:
+        page = funds.cover_list(REGION, as_of="2024-06-30", after=after, limit=3)
+        got += page
+        if len(page) < 3:
+            break
+        after = cover_key_of(page[-1])
+    assert got == whole and len(whole) == 4
+    west = funds.cover_list(REGION, as_of="2024-06-30", keep=lambda p: p.township == "West")
+    assert [r.person_id for r in west] == ["p3", "p4"]
+    assert funds.cover_list(REGION, as_of="2024-06-30", after=("East", "Oak", "p1")) == whole[2:]
+    # the store pages (Registry.page_in_region), read on while ``keep`` leaves persons out
+    west_only = lambda p: p.township == "West"  # noqa: E731
+    one = funds.cover_list(REGION, as_of="2024-06-30", keep=west_only, limit=1)
+    assert [r.person_id for r in one] == ["p3"]
+    rest = funds.cover_list(REGION, as_of="2024-06-30", keep=west_only, limit=5,
+                            after=cover_key_of(one[0]))  # fmt: skip
+    assert [r.person_id for r in rest] == ["p4"] and rest[0] == whole[3]
+    assert funds.cover_list(REGION, "East", "Elm", "2024-06-30", limit=5) == whole[:1]
+
+
+def cover_key_of(r: Any) -> tuple[str, str, str]:
+    return (r.township, r.village, r.person_id)
+
+
+def test_claims_page_is_the_store_keyset_page(env: Any) -> None:
+    """``Claims.page`` (memory and SQL): the filters, the order (filed_at, claim_id), pages
+    after a key that join up to the whole listing."""
+    svc, funds, _ = env
+    svc.settle("r1", bill("b1", "p1", 1_500_000, c=300_000))
+    svc.settle("r2", bill("b2", "p3", 420_000))
+    svc.settle("r3", bill("b3", "p3", 9_000_000, day=20))
+    svc.settle("r4", bill("b4", "p2", 2_000_000, day=21))
+    every = funds.claims_page(ClaimQuery(), None, 100)
+    assert len(every) >= 4
+    assert [(c.filed_at, c.claim_id) for c in every] == sorted(
+        (c.filed_at, c.claim_id) for c in every
+    )
+    backbone = funds.claims_page(ClaimQuery(REGION, ("370200",), year=2024), None, 100)
+    assert backbone and {c.fund_code for c in backbone} == {"370200"}
+    both = funds.claims_page(ClaimQuery(REGION, ("370200", "610900"), year=2024), None, 100)
+    assert {c.fund_code for c in both} == {"370200", "610900"}
+    assert funds.claims_page(ClaimQuery(REGION, ("370200",), year=2023), None, 100) == []
+    relief = funds.claims_page(ClaimQuery(kind="relief"), None, 100)
+    assert relief and {c.kind for c in relief} == {"relief"}
+    p3 = funds.claims_page(ClaimQuery(person_id="p3", year=2024), None, 100)
+    assert p3 and {c.person_id for c in p3} == {"p3"}
+    funds.reject(every[0].claim_id, "no")
+    rejected = funds.claims_page(ClaimQuery(status="rejected"), None, 100)
+    assert [c.claim_id for c in rejected] == [every[0].claim_id]
+    pages, after = [], None
+    while True:
+        page = funds.claims_page(ClaimQuery(), after, 2)
+        pages += page
+        if len(page) < 2:
+            break
+        after = (page[-1].filed_at, page[-1].claim_id)
+    assert [c.claim_id for c in pages] == [c.claim_id for c in every]
 
 
 # --- ledger --------------------------------------------------------------------------------
@@ -514,6 +587,16 @@ def test_claim_steps_on_postgres(pg_url: str) -> None:  # noqa: F811
         rp.check(svc)
         report, _ = LedgerService(store.uow).verify()
         assert report.ok
+        # the keyset pages (row-value comparisons) on PostgreSQL
+        every = funds.claims_page(ClaimQuery(), None, 10)
+        assert len(every) == 2
+        first = funds.claims_page(ClaimQuery(region=REGION, year=2024), None, 1)
+        after = (first[0].filed_at, first[0].claim_id)
+        assert first + funds.claims_page(ClaimQuery(region=REGION, year=2024), after, 10) == every
+        whole = funds.cover_list(REGION, as_of="2024-06-30")
+        head = funds.cover_list(REGION, as_of="2024-06-30", limit=2)
+        tail = funds.cover_list(REGION, as_of="2024-06-30", after=cover_key_of(head[-1]), limit=9)
+        assert head + tail == whole and len(whole) == 4
     finally:
         store.dispose()
 
@@ -564,3 +647,49 @@ def test_random_steps_keep_the_accounts_equal_to_the_replay(seed: int) -> None:
                 rp.reverse(sid)
                 live.remove(sid)
         rp.check(svc)
+
+
+def test_claim_page_reads_more_while_the_scope_leaves_claims_out() -> None:
+    """``claim_page`` over a fake page reader: pages are full but the last when ``visible``
+    leaves claims out, the token resumes after the last claim shown, and a listing of no
+    fund reads nothing."""
+    from engine.service.claimviews import ClaimFilter, claim_page
+
+    t0 = datetime(2024, 6, 1, tzinfo=UTC)
+    stored = [
+        replace(_a_claim(), claim_id=f"c{i:02d}", filed_at=t0 + timedelta(minutes=i // 2))
+        for i in range(20)
+    ]
+    reads: list[int] = []
+
+    def read(q: ClaimQuery, after: Any, limit: int) -> list[Any]:
+        reads.append(limit)
+        keep = [c for c in stored if not q.fund_codes or c.fund_code in q.fund_codes]
+        return [c for c in keep if after is None or (c.filed_at, c.claim_id) > after][:limit]
+
+    f = ClaimFilter(region=REGION, year=2024)
+    seen, token, pages = [], "", 0
+    while True:
+        page, token = claim_page(
+            read, f, 3, token, fund_codes=("370200",), visible=lambda c: c.claim_id[-1] in "05"
+        )
+        pages += 1
+        seen += [c.claim_id for c in page]
+        assert len(page) == 3 or not token
+        if not token:
+            break
+    assert seen == ["c00", "c05", "c10", "c15"] and pages == 2
+    assert claim_page(read, f, 3, "", fund_codes=()) == ([], "")
+    with pytest.raises(InputError):
+        claim_page(read, replace(f, year=2023), 3, claim_page(read, f, 1, "")[1])
+
+
+def _a_claim() -> Any:
+    from engine.claims import Claim
+
+    return Claim(
+        claim_id="c", kind="claim", settlement_id="s", layer_id="backbone", fund_code="370200",
+        region=REGION, year=2024, person_id="p1", household="h1", hospital="H1", bill_id="b",
+        discharge_date=date(2024, 5, 1), filed_amount=100, status="filed",
+        filed_at=datetime(2024, 6, 1, tzinfo=UTC), filed_by="x", scope="person", scope_key="p1",
+    )  # fmt: skip

@@ -105,11 +105,16 @@ class World:
         return got[0] if got else self.c(filer).file_claim(settlement_id, "tilted_assistance")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["memory", "sqlite"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """One server per store: every test of the module runs on the memory fake and on SQLite
+    (the claim and cover pages are the store's queries)."""
     d = tmp_path_factory.mktemp("pki")
     make_all(d, CLIENTS)
-    app = build("memory://", policies=None, registry=None)
+    url = "memory://" if request.param == "memory" else f"sqlite:///{d / 'funds.db'}"
+    app = build(url, policies=None, registry=None)
     app.service.put_policy(YUBEI_AD, "yubei.yaml")
     app.service.put_policy(CHAIN, "chain.yaml")
     wang = [dict(p, region=R2) for p in CHAIN_PERSONS]
@@ -402,6 +407,22 @@ def test_cadre_cover_list_is_their_villages(world: World) -> None:
         assert code_of(lambda who=who, args=args: world.c(who).cover_list(*args)) == PD
     bureau = world.c(BUREAU1).cover_list(R1)
     assert [p.person_id for p in bureau.persons] == ["jiang", "li"]
+    first = world.c(BUREAU1).cover_list_page(R1, as_of="2023-06-01", page_size=1)
+    assert [p.person_id for p in first.persons] == ["jiang"] and first.next_page_token
+    second = world.c(BUREAU1).cover_list_page(
+        R1, as_of="2023-06-01", page_size=1, page_token=first.next_page_token
+    )
+    assert [p.person_id for p in second.persons] == ["li"] and not second.next_page_token
+    assert second.as_of == "2023-06-01"
+    paged = world.c(BUREAU1).cover_list(R1, as_of="2023-06-01", page_size=1)
+    assert [p.person_id for p in paged.persons] == ["jiang", "li"]
+    other = lambda: world.c(BUREAU1).cover_list_page(  # noqa: E731
+        R1, "T1", page_size=1, page_token=first.next_page_token
+    )
+    assert code_of(other) == grpc.StatusCode.INVALID_ARGUMENT  # a token of another listing
+    assert code_of(lambda: world.c(BUREAU1).cover_list_page(R1, page_size=1001)) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED
+    )
     # a cadre files a claim for a villager, not for a person of another village
     assert code_of(lambda: world.c(CADRE_V2).file_claim(world.settle(), "tilted_assistance")) == PD
     filed = world.c(CADRE_T1).file_claim(world.settle(), "tilted_assistance")
@@ -428,11 +449,21 @@ def test_principals_person_and_cadre() -> None:
     assert ps["f-1"].regions == {"500112"}
     from adapters.auth.principals import PrincipalsError
 
+    both = parse_principals(
+        'principals:\n'
+        '  - {identity: c-2, role: cadre, region: "500112",\n'
+        '     villages: [{township: 新集镇, village: 李家村}, 王庄村]}\n'
+    )["c-2"]  # fmt: skip
+    assert both.township_villages == {("新集镇", "李家村")} and both.villages == {"王庄村"}
+    assert both.lives_in_scope("新集镇", "李家村") and not both.lives_in_scope("东岳镇", "李家村")
+    assert both.lives_in_scope("东岳镇", "王庄村")  # a plain name: that village in any township
+
     for bad, why in [
         ('{identity: c, role: cadre, region: "1"}', "needs townships or villages"),
         ('{identity: c, role: person}', "needs person"),
         ('{identity: c, role: bureau, region: "1", villages: [x]}', "villages is given"),
         ('{identity: c, role: person, person: "a\\nb"}', r"principals\[0\]\.person"),
+        ('{identity: c, role: cadre, region: "1", villages: [{township: t}]}', "village"),
     ]:  # fmt: skip
         with pytest.raises(PrincipalsError, match=why):
             parse_principals(f"principals:\n  - {bad}\n")
@@ -540,17 +571,55 @@ def test_certs_for_persons_and_cadres(tmp_path: Path) -> None:
     got = runner.invoke(app, ["certs", "--out", str(out), "--person", "ha-p1",
                               "--cadre", "421122/新集镇", "--fund", "370200"])  # fmt: skip
     assert got.exit_code == 0, got.output
-    got = runner.invoke(app, ["certs", "--out", str(out), "--cadre-village", "421122/李家村"])
+    got = runner.invoke(app, ["certs", "--out", str(out), "--cadre-village", "421122/李家村",
+                              "--cadre-village", "421122/新集镇/王庄村"])  # fmt: skip
     assert got.exit_code == 0, got.output  # the CA is reused, earlier principals kept
     ps = load_principals(out / "principals.yaml")
     assert ps["psn-ha-p1"].role == "person" and ps["psn-ha-p1"].person == "ha-p1"
     assert ps["cadre-421122-新集镇"].townships == {"新集镇"}
     assert ps["cadre-421122-新集镇"].regions == {"421122"}
     assert ps["cadre-421122-李家村"].villages == {"李家村"}
+    pair = ps["cadre-421122-新集镇-王庄村"]
+    assert pair.township_villages == {("新集镇", "王庄村")} and not pair.villages
     assert ps["fund-370200"].funds == {"370200"}
     assert (out / "cadre-421122-李家村.pem").exists() and (out / "psn-ha-p1.key").exists()
     got = runner.invoke(app, ["certs", "--out", str(out), "--cadre", "421122"])
     assert got.exit_code == 2 and "REGION/TOWNSHIP" in got.output
+
+
+def test_a_cadre_village_of_one_township_is_not_its_namesake() -> None:
+    """Two townships of a region with a village of one name: a cadre given (township,
+    village) sees that village's persons only; a cadre given the plain name sees both."""
+    from adapters.auth.access import ScopedFunds
+    from adapters.auth.principals import PermissionDenied, Principal
+
+    app = build("memory://", policies=None, registry=None)
+    try:
+        app.service.put_policy(YUBEI_AD, "yubei.yaml")
+        east = dict(JIANG, id="east", household="h-e", region=R1, township="T2", village="V2")
+        west = dict(JIANG, id="west", household="h-w", region=R1, township="T9", village="V2")
+        app.service.import_registry([Person.model_validate(p) for p in (east, west)])
+        assert app.funds is not None
+        pair = Principal("c-pair", "cadre", regions=frozenset({R1}),
+                         township_villages=frozenset({("T2", "V2")}))  # fmt: skip
+        name = Principal("c-name", "cadre", regions=frozenset({R1}), villages=frozenset({"V2"}))
+
+        def ids(p: Principal, *args: str) -> list[str]:
+            rows = ScopedFunds(app.funds, app.service, p).cover_list(R1, *args, "2023-06-01")
+            return [r.person_id for r in rows]
+
+        assert ids(pair, "", "") == ids(pair, "", "V2") == ids(pair, "T2", "V2") == ["east"]
+        assert ids(name, "", "") == ids(name, "", "V2") == ["east", "west"]
+        with pytest.raises(PermissionDenied):
+            ids(pair, "T9", "V2")
+        with pytest.raises(PermissionDenied):
+            ids(pair, "T9", "")
+        scoped = ScopedFunds(app.funds, app.service, pair)
+        assert scoped.sees_person("east") and not scoped.sees_person("west")
+        with pytest.raises(PermissionDenied):
+            scoped.person_cover("west", 2023)
+    finally:
+        app.close()
 
 
 def test_a_cadre_named_in_chinese_is_identified(world: World) -> None:

@@ -28,12 +28,14 @@ from typing import Any
 from adapters.auth.principals import PermissionDenied, Principal
 from engine.accounts import YearAccounts
 from engine.bill import BillRequest, Person
-from engine.claims import Claim, FundFacts
+from engine.claims import Claim, FundFacts, MoneyIn
 from engine.errors import Conflict, InputError, NotFound
 from engine.policy.load import parse_table
 from engine.result import Settlement
-from engine.service.claimviews import ClaimFilter, CoverRow, claim_page, cover_row
-from engine.service.ports import PolicyVersion, SettlementRecord
+from engine.service.claimviews import ClaimFilter, claim_page
+from engine.service.cover import CoverKey, CoverRow, PersonCover
+from engine.service.funds import FundService
+from engine.service.ports import FundVersion, PolicyVersion, SettlementRecord
 from engine.service.usecases import SettlementService
 
 HIDDEN = "no such settlement in your scope"
@@ -227,7 +229,7 @@ PERSON_HIDDEN = "this person is outside your scope"
 
 
 class ScopedFunds:
-    """The fund use cases (``engine.service.claimviews.FundsSurface``) as one principal may
+    """The fund use cases (``engine.service.funds.FundService``) as one principal may
     call them. What a scoped caller cannot see is refused with PermissionDenied whether it
     exists or not (an unknown claim id and another fund's claim look the same).
 
@@ -236,8 +238,9 @@ class ScopedFunds:
     | fund    | its fund is F (and region, if set) | never (statements only)              |
     | bureau  | its region is R                    | the person's region is R             |
     | cashier | its hospital is H                  | never                                |
-    | cadre   | its person lives in the cadre's    | region R and township in T or        |
-    |         | townships or villages              | village in V                         |
+    | cadre   | its person lives in the cadre's    | region R and township in T, or       |
+    |         | townships or villages              | village in V (a (township, village)  |
+    |         |                                    | pair, or a name in any township)     |
     | person  | it is their own                    | it is them                           |
     | auditor | always                             | always                               |
 
@@ -247,7 +250,7 @@ class ScopedFunds:
     its region's funds.yaml too). Statements: the fund operator and the bureau.
     """
 
-    def __init__(self, funds: Any, settlements: SettlementService, principal: Principal):
+    def __init__(self, funds: FundService, settlements: SettlementService, principal: Principal):
         self.funds = funds
         self.settlements = settlements
         self.p = principal
@@ -272,10 +275,7 @@ class ScopedFunds:
 
     def _cadre_sees(self, person: Person) -> bool:
         p = self.p
-        return person.region in p.regions and (
-            (bool(person.township) and person.township in p.townships)
-            or (bool(person.village) and person.village in p.villages)
-        )
+        return person.region in p.regions and p.lives_in_scope(person.township, person.village)
 
     def sees_person(self, person_id: str) -> bool:
         p = self.p
@@ -368,30 +368,27 @@ class ScopedFunds:
             (fund_code,) = p.funds
         f = replace(f, person_id=person_id, region=region, fund_code=fund_code)
         f.check()
+        codes: tuple[str, ...] | None = None
         if person_id:
             scoped = not self.everything and p.role in ("person", "cadre", "bureau")
             if scoped and not self.sees_person(person_id):
                 raise PermissionDenied(PERSON_HIDDEN)
-            claims = self.funds.claims_for_person(person_id, f.year)
         else:
             missing = [n for n, v in (("region", region), ("year", f.year)) if not v]
             if missing:
                 raise InputError.one(
                     missing[0], "", "is empty; name a person_id, or a region and year"
                 )
-            codes = [fund_code] if fund_code else self._region_funds(region)
-            if p.role == "fund":
-                codes = [c for c in codes if c in p.funds]
-            claims = [c for code in codes for c in self.funds.claims_for_fund(region, code, f.year)]
+            if not fund_code:
+                codes = tuple(self._region_funds(region))
+                if p.role == "fund":
+                    codes = tuple(c for c in codes if c in p.funds)
         visible = None if self.everything else self.sees_claim
-        return claim_page(claims, f, size, token, visible=visible)
+        return claim_page(self.funds.claims_page, f, size, token, fund_codes=codes, visible=visible)
 
     def _region_funds(self, region: str) -> list[str]:
         """The fund codes of a region: declared in its funds.yaml or on a layer of a table."""
-        codes: set[str] = set()
-        book = getattr(self.funds, "book", None)
-        if callable(book):
-            codes |= {c for (r, c) in book().funds if r == region}
+        codes = {c for (r, c) in self.funds.book().funds if r == region}
         try:
             tables = self.settlements.policies().tables
         except NotFound:
@@ -417,7 +414,8 @@ class ScopedFunds:
         return self.funds.facts(region, fund_code, year, as_of)
 
     def record_money_in(self, request_id: str, region: str, fund_code: str, year: int,
-                        kind: str, payer: str, amount: int, on: Any, note: str) -> Any:  # fmt: skip
+                        kind: str, payer: str, amount: int, on: Any,
+                        note: str) -> tuple[MoneyIn, bool]:  # fmt: skip
         if not self.p.unrestricted and not self._fund_ok(region, fund_code):
             raise PermissionDenied(
                 f"fund {fund_code} of region {region} is not yours; you record money in for "
@@ -428,7 +426,7 @@ class ScopedFunds:
             principal=self.p.name,
         )  # fmt: skip
 
-    def put_funds(self, text: str, source_name: str, dry_run: bool) -> Any:
+    def put_funds(self, text: str, source_name: str, dry_run: bool) -> FundVersion:
         p = self.p
         if not p.unrestricted:
             from engine.funds import parse_funds
@@ -448,37 +446,48 @@ class ScopedFunds:
                 )
         return self.funds.put_funds(text, source_name, principal=p.name, dry_run=dry_run)
 
-    # --- cover ------------------------------------------------------------------------------
-    def person_cover(self, person_id: str, year: int) -> Any:
+    # --- cover ---------------------------------------------------------------------------
+    def person_cover(self, person_id: str, year: int) -> PersonCover:
         if not self.sees_person(person_id):
             raise PermissionDenied(PERSON_HIDDEN)
         return self.funds.person_cover(person_id, year)
 
-    def cover_list(self, region: str, township: str, village: str, as_of: Any) -> list[CoverRow]:
+    def _cadre_may_name(self, township: str, village: str) -> bool:
+        """A cadre may ask for a township or village where some of its villagers may live."""
+        p = self.p
+        if township and township in p.townships:
+            return True
+        if village:
+            return village in p.villages or any(
+                v == village and (not township or t == township) for t, v in p.township_villages
+            )
+        return not township or any(t == township for t, _ in p.township_villages)
+
+    def cover_list(
+        self,
+        region: str,
+        township: str,
+        village: str,
+        as_of: Any,
+        *,
+        after: CoverKey | None = None,
+        limit: int | None = None,
+    ) -> list[CoverRow]:
         """A cadre names a region of its own and a township or village of its own (or none:
         every person it sees); the rows are only those of persons it sees. A bureau: its
-        region."""
+        region. At most ``limit`` rows after ``after`` (the order of ``cover_key``)."""
         p = self.p
+        keep = None
         if not self.everything:
             if p.role == "bureau":
                 if region not in p.regions:
                     raise PermissionDenied("the cover list of this region is outside your scope")
             elif p.role == "cadre":
-                named_ok = (
-                    region in p.regions
-                    and (not township or township in p.townships or bool(village))
-                    and (not village or village in p.villages or township in p.townships)
-                )
-                if not named_ok:
+                if region not in p.regions or not self._cadre_may_name(township, village):
                     raise PermissionDenied("this cover list is outside your villages")
+                keep = self._cadre_sees
             else:
                 raise PermissionDenied("the cover list is for village cadres and bureaus")
-        raw = self.funds.cover_list(region, township or None, village or None, as_of)
-        rows = [cover_row(x) for x in raw]
-        if p.role == "cadre" and not self.everything:
-            rows = [
-                r for r in rows
-                if (r.township and r.township in p.townships)
-                or (r.village and r.village in p.villages)
-            ]  # fmt: skip
-        return rows
+        return self.funds.cover_list(
+            region, township or None, village or None, as_of, keep=keep, after=after, limit=limit
+        )

@@ -1,7 +1,8 @@
 """A local certificate authority and its certificates, made with ``cryptography``.
 
 ``onestop certs --out DIR --hospital H --bureau R --auditor NAME --fund CODE --person ID
---cadre R/TOWNSHIP --cadre-village R/VILLAGE`` writes:
+--cadre R/TOWNSHIP --cadre-village R/TOWNSHIP/VILLAGE`` writes (``--cadre-village R/VILLAGE``,
+without the township: a village of that name in any township of the region):
 
 - ``ca.pem`` / ``ca.key``: the CA (signs everything below; keep ca.key offline),
 - ``server.pem`` / ``server.key``: the server, for ``localhost`` and ``127.0.0.1`` (and any
@@ -168,13 +169,21 @@ class Client:
     role: str
     scope: tuple[str, ...] = ()  # hospital, region, funds or person; a cadre: its region
     townships: tuple[str, ...] = ()  # a cadre's
-    villages: tuple[str, ...] = ()  # a cadre's
+    villages: tuple[str, ...] = ()  # a cadre's, by name in any township
+    township_villages: tuple[tuple[str, str], ...] = ()  # a cadre's (township, village)
     regions: tuple[str, ...] = ()  # a fund operator's, if limited
 
 
 def _cadre(spec: str, village: bool) -> Client:
-    """A cadre from REGION/PLACE (a township, or with ``village`` a village)."""
+    """A cadre from REGION/PLACE (a township, or with ``village`` a village: REGION/VILLAGE in
+    any township, REGION/TOWNSHIP/VILLAGE of that township)."""
     region, sep, place = spec.partition("/")
+    if village and "/" in place:
+        township, _, name = place.partition("/")
+        if not region or not township or not name or "/" in name:
+            raise ValueError(f"{spec!r}: give REGION/TOWNSHIP/VILLAGE or REGION/VILLAGE")
+        return Client(identity("cadre", spec), "cadre", (region,),
+                      township_villages=((township, name),))  # fmt: skip
     if not sep or not region or not place:
         raise ValueError(f"{spec!r}: give REGION/{'VILLAGE' if village else 'TOWNSHIP'}")
     return Client(
@@ -202,10 +211,14 @@ def clients_for(
     return out
 
 
-def _list(xs: tuple[str, ...]) -> str:
+def _str(x: str) -> str:
     import json
 
-    return "[" + ", ".join(json.dumps(x, ensure_ascii=False) for x in xs) + "]"
+    return json.dumps(x, ensure_ascii=False)
+
+
+def _list(xs: tuple[str, ...]) -> str:
+    return "[" + ", ".join(_str(x) for x in xs) + "]"
 
 
 def principals_yaml(clients: list[Client]) -> str:
@@ -227,8 +240,11 @@ def principals_yaml(clients: list[Client]) -> str:
             lines.append(f"    {key[c.role]}: {_list(c.scope[:1])[1:-1]}")
         if c.townships:
             lines.append(f"    townships: {_list(c.townships)}")
-        if c.villages:
-            lines.append(f"    villages: {_list(c.villages)}")
+        if c.villages or c.township_villages:
+            items = [_str(v) for v in c.villages] + [
+                f"{{township: {_str(t)}, village: {_str(v)}}}" for t, v in c.township_villages
+            ]
+            lines.append(f"    villages: [{', '.join(items)}]")
     return "\n".join(lines) + "\n"
 
 
@@ -263,7 +279,7 @@ def _client_of(p: Any) -> Client:
              "person": [p.person] if p.person else []}.get(p.role, ())  # fmt: skip
     return Client(
         p.name, p.role, tuple(sorted(scope)), townships=tuple(sorted(p.townships)),
-        villages=tuple(sorted(p.villages)),
+        villages=tuple(sorted(p.villages)), township_villages=tuple(sorted(p.township_villages)),
         regions=tuple(sorted(p.regions)) if p.role == "fund" else (),
     )  # fmt: skip
 
@@ -291,7 +307,12 @@ def certs(
     ] = None,
     cadre_village: Annotated[
         list[str] | None,
-        typer.Option("--cadre-village", metavar="REGION/VILLAGE", help="A cadre of this village."),
+        typer.Option(
+            "--cadre-village",
+            metavar="REGION/TOWNSHIP/VILLAGE",
+            help="A cadre of this village of this township (REGION/VILLAGE: a village of that "
+            "name in any township of the region).",
+        ),
     ] = None,
     server_name: Annotated[
         list[str] | None,

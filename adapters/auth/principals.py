@@ -11,12 +11,16 @@ its scope::
       - {identity: fund-cfpa, role: fund, funds: ["370200"], regions: ["421122"]}
       - {identity: cadre-421122-xinji, role: cadre, region: "421122", townships: [新集镇]}
       - {identity: cadre-421122-lijia, role: cadre, region: "421122", villages: [李家村]}
+      - {identity: cadre-421122-wang, role: cadre, region: "421122",
+         villages: [{township: 新集镇, village: 王庄村}]}
       - {identity: psn-ha-p1, role: person, person: "ha-p1"}
 
 Scope: a cashier its ``hospital``; a bureau its ``region``; a fund operator its ``funds`` (and,
 if given, only in ``regions``); a village cadre its ``region`` and ``townships`` and/or
 ``villages`` (a person of the region living in one of those townships, or in one of those
-villages); a person their own ``person`` id; an auditor everything (reads only).
+villages); a village is ``{township: T, village: V}`` (village V of township T only) or a plain
+name V (a village named V in any township of the region: two townships with a village of that
+name are both in scope, so give the township when names repeat); a person their own ``person`` id; an auditor everything (reads only).
 
 It is validated like a policy table: a bad file is refused as a whole, each problem naming the
 file, the line, the path and the value (``PrincipalsError``). ``PrincipalsFile`` reads it again
@@ -82,9 +86,11 @@ class Principal:
     hospitals: frozenset[str] = field(default_factory=frozenset)
     regions: frozenset[str] = field(default_factory=frozenset)
     funds: frozenset[str] = field(default_factory=frozenset)
-    #: a cadre's townships and villages (a person living in any of them is in scope)
+    #: a cadre's townships and villages (a person living in any of them is in scope):
+    #: ``villages`` by name in any township, ``township_villages`` (township, village) pairs
     townships: frozenset[str] = field(default_factory=frozenset)
     villages: frozenset[str] = field(default_factory=frozenset)
+    township_villages: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     #: a person's own id (role person)
     person: str = ""
 
@@ -94,6 +100,13 @@ class Principal:
 
     def has(self, roles: frozenset[str]) -> bool:
         return self.role == "local" or self.role in roles
+
+    def lives_in_scope(self, township: str, village: str) -> bool:
+        """A place (of the cadre's region) is in a cadre's townships or villages."""
+        return (bool(township) and township in self.townships) or (
+            bool(village)
+            and (village in self.villages or (township, village) in self.township_villages)
+        )
 
 
 LOCAL = Principal("local", "local")
@@ -119,6 +132,14 @@ _MAY: dict[str, tuple[str, ...]] = {
 _SCOPES = ("hospital", "region", "funds", "regions", "townships", "villages", "person")
 
 
+class VillageOf(BaseModel):
+    """A village of one township (a cadre's ``villages`` entry with its township)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    township: Place
+    village: Place
+
+
 class Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     identity: Identity
@@ -128,7 +149,7 @@ class Entry(BaseModel):
     funds: tuple[Code, ...] | None = None
     regions: tuple[Code, ...] | None = None
     townships: tuple[Place, ...] | None = None
-    villages: tuple[Place, ...] | None = None
+    villages: tuple[Place | VillageOf, ...] | None = None
     person: PersonId | None = None
 
     @model_validator(mode="after")
@@ -158,7 +179,10 @@ class Entry(BaseModel):
             regions=frozenset([self.region] if self.region else self.regions or ()),
             funds=frozenset(self.funds or ()),
             townships=frozenset(self.townships or ()),
-            villages=frozenset(self.villages or ()),
+            villages=frozenset(v for v in self.villages or () if isinstance(v, str)),
+            township_villages=frozenset(
+                (v.township, v.village) for v in self.villages or () if isinstance(v, VillageOf)
+            ),
             person=self.person or "",
         )
 

@@ -244,11 +244,34 @@ class Client:
         req = fpb.PersonCoverRequest(person_id=person_id, year=year)
         return self.funds.PersonCover(req, timeout=self.timeout)
 
-    def cover_list(
-        self, region: str, township: str = "", village: str = "", as_of: str = ""
+    def cover_list_page(
+        self,
+        region: str,
+        township: str = "",
+        village: str = "",
+        as_of: str = "",
+        page_size: int = 0,
+        page_token: str = "",
     ) -> Any:
-        req = fpb.CoverListRequest(region=region, township=township, village=village, as_of=as_of)
+        """One page of CoverList."""
+        req = fpb.CoverListRequest(region=region, township=township, village=village,
+                                   as_of=as_of, page_size=page_size, page_token=page_token)  # fmt: skip
         return self.funds.CoverList(req, timeout=self.timeout)
+
+    def cover_list(
+        self, region: str, township: str = "", village: str = "", as_of: str = "",
+        page_size: int = 0,
+    ) -> Any:  # fmt: skip
+        """The whole cover list, following the pages to the last: one CoverListResponse with
+        every page's persons (its next_page_token '')."""
+        first = self.cover_list_page(region, township, village, as_of, page_size)
+        r = first
+        while r.next_page_token:
+            r = self.cover_list_page(region, township, village, as_of, page_size,
+                                     r.next_page_token)  # fmt: skip
+            first.persons.extend(r.persons)
+        first.next_page_token = ""
+        return first
 
     def public_figures(self, region: str, fund_code: str, year: int) -> Any:
         req = fpb.PublicFiguresRequest(region=region, fund_code=fund_code, year=year)

@@ -13,19 +13,20 @@ from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2 as fpb
 from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2_grpc as fpbg
 from adapters.grpc.server import _Base, _unary
 from engine.claims import Claim, MoneyIn
-from engine.errors import InputError, NotFound
+from engine.errors import InputError
 from engine.fundstats import Days
 from engine.reconcile import local_date
-from engine.service.claimviews import (
-    ClaimFilter,
+from engine.service.claimviews import ClaimFilter
+from engine.service.cover import (
     CoverRow,
     FundCover,
-    Statement,
-    as_of_default,
-    fund_covers,
-    statement,
+    cover_after,
+    cover_page_size,
+    cover_token,
 )
+from engine.service.funds import FundService
 from engine.service.ports import SettlementRecord
+from engine.service.statements import Statement, as_of_default, statement
 from engine.service.usecases import SettlementService, check_key, parse_day
 
 MAX_TEXT = 500  # characters of a note or reason
@@ -179,7 +180,7 @@ def _claim_id(value: str) -> str:
 class FundsServicer(_Base, fpbg.FundsServicer):
     """Every rpc of the ``Funds`` service; bodies run in the thread pool (``_unary``)."""
 
-    def __init__(self, service: SettlementService, executor: Any, limits: Any, funds: Any):
+    def __init__(self, service: SettlementService, executor: Any, limits: Any, funds: FundService):
         super().__init__(service, executor, limits)
         self.funds = funds
 
@@ -191,14 +192,12 @@ class FundsServicer(_Base, fpbg.FundsServicer):
         v = self.scoped_funds().put_funds(
             request.yaml, request.source_name or "<request>", request.dry_run
         )
-        file = getattr(v, "file", v)
-        unchanged = bool(getattr(v, "unchanged", False))
         return fpb.PutFundsResponse(
-            region=str(getattr(file, "region", getattr(v, "region", ""))),
-            fund_codes=[f.fund_code for f in getattr(file, "funds", ())],
-            stored=not request.dry_run and not unchanged,
-            unchanged=unchanged,
-            version=int(getattr(v, "version", 0) or 0),
+            region=v.region,
+            fund_codes=[f.fund_code for f in v.file.funds],
+            stored=not request.dry_run and not v.unchanged,
+            unchanged=v.unchanged,
+            version=v.version,
         )
 
     @_unary
@@ -211,13 +210,12 @@ class FundsServicer(_Base, fpbg.FundsServicer):
                 raise InputError.one(name, "", "is empty; give it")
         if request.amount <= 0:
             raise InputError.one("amount", request.amount, "must be more than 0 (fen)")
-        got = self.scoped_funds().record_money_in(
+        record, replay = self.scoped_funds().record_money_in(
             request.request_id, request.region, request.fund_code,
             _year("year", request.year), request.kind,
             _text("payer", request.payer, 200, required=True), request.amount,
             parse_day("on", request.on), _text("note", request.note, MAX_TEXT),
         )  # fmt: skip
-        record, replay = got if isinstance(got, tuple) else (got, False)
         return fpb.RecordMoneyInResponse(record=money_in_pb(record), replay=replay)
 
     @_unary
@@ -297,26 +295,14 @@ class FundsServicer(_Base, fpbg.FundsServicer):
         check_key("person_id", pid)
         year = _year("year", request.year, default=_today().year)
         cover = self.scoped_funds().person_cover(pid, year)  # PermissionDenied outside the scope
-        person = getattr(cover, "person", None)
-        if person is None:
-            try:
-                person = self.service.person(pid)
-            except NotFound:
-                raise NotFound("person", pid, "not in the registry") from None
-        recs = getattr(cover, "settlements", None)
-        if recs is None:
-            recs = self.service.list(pid, year)
-        claims = getattr(cover, "claims", None)
-        if claims is None:
-            claims = self.funds.claims_for_person(pid, year)
-        on = getattr(cover, "on", None)
+        person = cover.person
         return fpb.PersonCoverResponse(
             person_id=person.id, household=person.household, region=person.region or "",
             township=person.township, village=person.village, year=year,
-            funds=[fund_cover_pb(f) for f in fund_covers(cover, person.region or "")],
-            settlements=[brief_pb(r) for r in recs],
-            claims=[claim_pb(c) for c in sorted(claims, key=lambda c: (c.filed_at, c.claim_id))],
-            cover_date=_iso(on),
+            funds=[fund_cover_pb(f) for f in cover.funds],
+            settlements=[brief_pb(r) for r in cover.settlements],
+            claims=[claim_pb(c) for c in sorted(cover.claims, key=lambda c: (c.filed_at, c.claim_id))],
+            cover_date=_iso(cover.on),
         )  # fmt: skip
 
     @_unary
@@ -325,11 +311,19 @@ class FundsServicer(_Base, fpbg.FundsServicer):
             raise InputError.one("region", "", "is empty; name the region")
         for name in ("region", "township", "village"):
             check_key(name, getattr(request, name), 100)
-        as_of = parse_day("as_of", request.as_of) if request.as_of else _today()
+        listing: list[object] = [request.region, request.township, request.village, request.as_of]
+        size = cover_page_size(request.page_size)
+        if request.page_token:
+            as_of, after = cover_after(request.page_token, listing)
+        else:
+            as_of = parse_day("as_of", request.as_of) if request.as_of else _today()
+            after = None
         rows = self.scoped_funds().cover_list(
-            request.region, request.township, request.village, as_of
+            request.region, request.township, request.village, as_of, after=after, limit=size + 1
         )
-        rows = sorted(rows, key=lambda r: (r.township, r.village, r.person_id))
+        page = rows[:size]
+        token = cover_token(listing, as_of, page[-1]) if len(rows) > size else ""
         return fpb.CoverListResponse(
-            region=request.region, as_of=as_of.isoformat(), persons=[cover_row_pb(r) for r in rows]
-        )
+            region=request.region, as_of=as_of.isoformat(),
+            persons=[cover_row_pb(r) for r in page], next_page_token=token,
+        )  # fmt: skip

@@ -44,6 +44,7 @@ from engine.errors import InputError, NotFound, OnestopError
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
 from engine.reconcile import local_date
+from engine.service.funds import FundService
 from engine.service.ledger import Sealer
 from engine.service.usecases import SettlementService, effective
 from engine.settle import settle_one
@@ -422,7 +423,7 @@ class Server:
         tls: auth.Tls | None = None,
         principals: PrincipalsFile | None = None,
         insecure: bool = False,
-        funds: Any = None,
+        funds: FundService | None = None,
     ):
         if tls is not None and principals is None:
             raise ValueError("a TLS server needs a principals file (--principals)")
@@ -459,10 +460,8 @@ class Server:
         if self.funds is not None:
             from adapters.grpc.funds import FundsServicer
             from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2
-            from engine.service.claimviews import FundsSurface
 
-            surface = FundsSurface(self.funds, getattr(self.app.store, "uow", None))
-            add_servicer(server, FundsServicer(svc, ex, lim, surface), "Funds", funds_pb2)
+            add_servicer(server, FundsServicer(svc, ex, lim, self.funds), "Funds", funds_pb2)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         for name in ("", *self.service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -596,7 +595,7 @@ def serve_processes(
 def running(app: App, *, host: str = "127.0.0.1", port: int = 0, workers: int = 8,
             warm: bool = True, samples: Path | None = None,
             limits: Limits = Limits(), tls: auth.Tls | None = None,
-            principals: PrincipalsFile | None = None, funds: Any = None,
+            principals: PrincipalsFile | None = None, funds: FundService | None = None,
             ) -> Iterator[Server]:  # fmt: skip
     """A server on its own event loop in a background thread (tests, benchmarks).
     ``port=0`` picks a free port: read ``server.port``."""

@@ -22,6 +22,8 @@ from engine.ledger import StoredBlock, StoredEvent
 from engine.policy.model import PolicyTable
 from engine.reconcile import Fact
 from engine.service.ports import (
+    ClaimKey,
+    ClaimQuery,
     FundVersion,
     LockKey,
     PersonVersion,
@@ -207,6 +209,19 @@ class _Registry:
             and (village is None or p.village == village)
         ]
 
+    def page_in_region(
+        self,
+        region: str,
+        township: str | None,
+        village: str | None,
+        after: tuple[str, str, str] | None,
+        limit: int,
+    ) -> list[Person]:
+        place = sorted(
+            self.in_region(region, township, village), key=lambda p: (p.township, p.village, p.id)
+        )
+        return [p for p in place if after is None or (p.township, p.village, p.id) > after][:limit]
+
 
 class _Funds:
     def __init__(self, uow: MemoryUnitOfWork):
@@ -280,6 +295,20 @@ class _Claims:
 
     def for_person(self, person_id: str, year: int | None) -> list[Claim]:
         return self._sorted(lambda c: c.person_id == person_id and (year is None or c.year == year))
+
+    def page(self, q: ClaimQuery, after: ClaimKey | None, limit: int) -> list[Claim]:
+        def keep(c: Claim) -> bool:
+            return (
+                (not q.region or c.region == q.region)
+                and (not q.fund_codes or c.fund_code in q.fund_codes)
+                and (not q.person_id or c.person_id == q.person_id)
+                and (not q.status or c.status == q.status)
+                and (not q.kind or c.kind == q.kind)
+                and (q.year is None or c.year == q.year)
+                and (after is None or (c.filed_at, c.claim_id) > after)
+            )
+
+        return self._sorted(keep)[:limit]
 
     def add_money_in(self, record: MoneyIn, request_id: str) -> None:
         self.u.staged_m[record.record_id] = (record, request_id)

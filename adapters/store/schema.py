@@ -301,8 +301,15 @@ claims = sa.Table(
     ),
     sa.CheckConstraint("kind IN ('claim', 'relief')", name="ck_claims_kind"),
 )
-sa.Index("ix_claims_fund", claims.c.region, claims.c.fund_code, claims.c.year)
-sa.Index("ix_claims_person", claims.c.person_id, claims.c.year)
+#: a listing's keyset pages (0007): the filters, then the order (filed_at, claim_id)
+sa.Index(
+    "ix_claims_fund_page",
+    claims.c.region, claims.c.fund_code, claims.c.year, claims.c.filed_at, claims.c.claim_id,
+)  # fmt: skip
+sa.Index(
+    "ix_claims_person_page",
+    claims.c.person_id, claims.c.year, claims.c.filed_at, claims.c.claim_id,
+)  # fmt: skip
 
 money_in = sa.Table(
     "money_in",

@@ -192,6 +192,18 @@ class Registry(Protocol):
         """The persons in force of a region (and township, village), by id."""
         ...
 
+    def page_in_region(
+        self,
+        region: str,
+        township: str | None,
+        village: str | None,
+        after: tuple[str, str, str] | None,
+        limit: int,
+    ) -> list[Person]:
+        """Up to ``limit`` persons of ``in_region`` by (township, village, id), after
+        ``after`` (a keyset page of a cover list)."""
+        ...
+
 
 class Policies(Protocol):
     def add(
@@ -217,6 +229,22 @@ class Funds(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ClaimQuery:
+    """Which claims a listing holds; '', () or None: any."""
+
+    region: str = ""
+    fund_codes: tuple[str, ...] = ()  # any of these funds
+    person_id: str = ""
+    status: str = ""
+    kind: str = ""
+    year: int | None = None
+
+
+#: (filed_at, claim_id): the order of a claim listing, and a keyset page's position
+ClaimKey = tuple[datetime, str]
+
+
 class Claims(Protocol):
     """Claims and relief cases (one per settlement and layer) and money into funds."""
 
@@ -228,6 +256,10 @@ class Claims(Protocol):
     def for_settlement(self, settlement_id: str) -> list[Claim]: ...  # by layer order of filing
     def for_fund(self, region: str, fund_code: str, year: int) -> list[Claim]: ...
     def for_person(self, person_id: str, year: int | None) -> list[Claim]: ...
+    def page(self, q: ClaimQuery, after: ClaimKey | None, limit: int) -> list[Claim]:
+        """Up to ``limit`` claims ``q`` keeps, by (filed_at, claim_id), after ``after``."""
+        ...
+
     def add_money_in(self, record: MoneyIn, request_id: str) -> None: ...
     def money_in_by_request(self, request_id: str) -> MoneyIn | None: ...
     def money_in_for(self, region: str, fund_code: str, year: int) -> list[MoneyIn]: ...

@@ -46,8 +46,7 @@ from engine.reconcile import (
     utc_bounds,
 )
 from engine.result import Settlement
-from engine.service import funds as F
-from engine.service import ledger
+from engine.service import claimmoves, fundbook, ledger
 from engine.service.ports import (
     AccountMove,
     PersonVersion,
@@ -212,7 +211,7 @@ class SettlementService:
             with self._uow() as uow:
                 latest = uow.funds.latest_version()
                 if self._funds is None or latest != self._funds_version:
-                    self._funds = F.book_of(uow.funds.all())
+                    self._funds = fundbook.book_of(uow.funds.all())
                     self._funds_version = latest
             self._funds_checked = now
             return self._funds
@@ -356,7 +355,7 @@ class SettlementService:
         """The hard-budget fund-years the bill's table draws on (section 12)."""
         table = self.policies().table_for(bill.region, bill.discharge_date)
         codes = [x.fund_code for x in table.layers]
-        return F.hard_keys(self.fund_book(), table.region.code, bill.year, codes)
+        return fundbook.hard_keys(self.fund_book(), table.region.code, bill.year, codes)
 
     def _budgets(self, uow: UnitOfWork, keys: list[FundYearKey]) -> dict[FundYearKey, int] | None:
         """Each hard fund-year's balance as stored (read under its lock when settling)."""
@@ -398,7 +397,7 @@ class SettlementService:
             bill, person_version = self._versioned_bill(uow, req)
             keys = self._hard_keys(bill)
             uow.lock(
-                *F.fund_locks(keys),
+                *fundbook.fund_locks(keys),
                 *account_locks(bill.person.id, bill.person.household, bill.year),
             )
             found = uow.settlements.by_request(request_id)  # a twin may have won the lock
@@ -434,7 +433,7 @@ class SettlementService:
                     spent = sum(r.pay + r.relief for r in out.settlement.layers
                                 if r.fund_code == k[1])  # fmt: skip
                     uow.funds.add_used(*k, spent)
-                for c in F.new_claims(rec, rec.created_at, principal):  # section 13
+                for c in claimmoves.new_claims(rec, rec.created_at, principal):  # section 13
                     uow.claims.add(c)
                     ledger.append(uow, ledger.claim_event(c, c.filed_at, principal))
                 uow.commit()
@@ -477,18 +476,18 @@ class SettlementService:
             if rec.status == "reversed":
                 return rec, True
             s = rec.settlement
-            F.refuse_paid(uow.claims.for_settlement(rec.settlement_id), rec.settlement_id)
+            claimmoves.refuse_paid(uow.claims.for_settlement(rec.settlement_id), rec.settlement_id)
             codes = [r.fund_code for r in s.layers]
-            keys = F.hard_keys(self.fund_book(), s.region, s.year, codes)
+            keys = fundbook.hard_keys(self.fund_book(), s.region, s.year, codes)
             uow.lock(
-                *F.fund_locks(keys), *account_locks(s.person_id, s.household, s.year)
+                *fundbook.fund_locks(keys), *account_locks(s.person_id, s.household, s.year)
             )  # the moved rows, and the hard budgets given back
             rec = self._find(uow, rec.settlement_id, "")
             if rec.status == "reversed":
                 return rec, True
             claims = uow.claims.for_settlement(rec.settlement_id)
-            F.refuse_paid(claims, rec.settlement_id)
-            pm, hm = F.standing_moves(rec, claims)
+            claimmoves.refuse_paid(claims, rec.settlement_id)
+            pm, hm = claimmoves.standing_moves(rec, claims)
             now = self._clock()
             for _, code, _ in keys:  # section 12: a reversal gives its amount back
                 back = sum(r.pay for r in s.layers
@@ -499,7 +498,7 @@ class SettlementService:
             for c in claims:  # section 13: a reversal rejects what is filed or approved
                 if c.status in ("filed", "approved"):
                     done_c = replace(c, status="rejected", decided_at=now,
-                                     decided_by=principal, reason=F.REVERSAL_REASON)  # fmt: skip
+                                     decided_by=principal, reason=claimmoves.REVERSAL_REASON)  # fmt: skip
                     uow.claims.update(done_c)
                     ledger.append(uow, ledger.claim_event(done_c, now, principal))
             pa = uow.accounts.person_year(s.person_id, s.year)

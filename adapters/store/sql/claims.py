@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from adapters.store import schema as T
 from engine.claims import Claim, MoneyIn
 from engine.errors import DuplicateRequest
+from engine.service.ports import ClaimKey, ClaimQuery
 
 if TYPE_CHECKING:
     from adapters.store.sql.uow import SqlUnitOfWork
@@ -73,6 +74,29 @@ class Claims:
         if year is not None:
             cond.append(_C.c.year == year)
         return self._where(*cond)
+
+    def page(self, q: ClaimQuery, after: ClaimKey | None, limit: int) -> list[Claim]:
+        """A keyset page: the filters as equalities (indexes ``ix_claims_fund_page`` and
+        ``ix_claims_person_page`` end in the order), then (filed_at, claim_id) > ``after``."""
+        c = _C.c
+        cond: list[Any] = []
+        if q.region:
+            cond.append(c.region == q.region)
+        if q.fund_codes:
+            cond.append(c.fund_code.in_(q.fund_codes))
+        if q.person_id:
+            cond.append(c.person_id == q.person_id)
+        if q.status:
+            cond.append(c.status == q.status)
+        if q.kind:
+            cond.append(c.kind == q.kind)
+        if q.year is not None:
+            cond.append(c.year == q.year)
+        if after is not None:
+            at, cid = after
+            cond.append(sa.or_(c.filed_at > at, sa.and_(c.filed_at == at, c.claim_id > cid)))
+        sel = sa.select(_C).where(*cond).order_by(c.filed_at, c.claim_id).limit(limit)
+        return [_claim(r) for r in self.u.conn().execute(sel)]
 
     def add_money_in(self, record: MoneyIn, request_id: str) -> None:
         d = asdict(record)

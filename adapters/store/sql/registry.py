@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -109,17 +109,49 @@ class Registry:
     def in_region(
         self, region: str, township: str | None = None, village: str | None = None
     ) -> list[Person]:
-        cond = [_P.c.region == region]
+        return self._persons(self._place(region, township, village), _P.c.person_id)
+
+    def page_in_region(
+        self,
+        region: str,
+        township: str | None,
+        village: str | None,
+        after: tuple[str, str, str] | None,
+        limit: int,
+    ) -> list[Person]:
+        """A keyset page on (township, village, person id): the ids first (a page of persons,
+        not of person-and-tag rows), then those persons with their tags."""
+        cond = self._place(region, township, village)
+        if after is not None:
+            key = sa.tuple_(_P.c.township, _P.c.village, _P.c.person_id)
+            cond.append(key > sa.tuple_(*(sa.literal(x) for x in after)))
+        ids = (
+            sa.select(_P.c.person_id).where(*cond)
+            .order_by(_P.c.township, _P.c.village, _P.c.person_id).limit(limit)
+        )  # fmt: skip
+        page = [r.person_id for r in self.u.conn().execute(ids)]
+        if not page:
+            return []
+        return self._persons(
+            [_P.c.person_id.in_(page)], _P.c.township, _P.c.village, _P.c.person_id
+        )
+
+    @staticmethod
+    def _place(region: str, township: str | None, village: str | None) -> list[Any]:
+        cond: list[Any] = [_P.c.region == region]
         if township is not None:
             cond.append(_P.c.township == township)
         if village is not None:
             cond.append(_P.c.village == village)
+        return cond
+
+    def _persons(self, cond: list[Any], *order: Any) -> list[Person]:
         q = (
             sa.select(_P, _TG.c.tag, _TG.c.valid_from.label("tag_from"),
                       _TG.c.valid_to.label("tag_to"))
             .select_from(_P.outerjoin(_TG, _TG.c.person_id == _P.c.person_id))
             .where(*cond)
-            .order_by(_P.c.person_id, _TG.c.position)
+            .order_by(*order, _TG.c.position)
         )  # fmt: skip
         out: dict[str, dict[str, object]] = {}
         tags: dict[str, list[TagSpan]] = {}

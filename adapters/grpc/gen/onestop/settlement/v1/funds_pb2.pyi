@@ -403,16 +403,20 @@ class PersonCoverResponse(_message.Message):
     def __init__(self, person_id: _Optional[str] = ..., household: _Optional[str] = ..., region: _Optional[str] = ..., township: _Optional[str] = ..., village: _Optional[str] = ..., year: _Optional[int] = ..., funds: _Optional[_Iterable[_Union[FundCover, _Mapping]]] = ..., settlements: _Optional[_Iterable[_Union[SettlementBrief, _Mapping]]] = ..., claims: _Optional[_Iterable[_Union[Claim, _Mapping]]] = ..., cover_date: _Optional[str] = ...) -> None: ...
 
 class CoverListRequest(_message.Message):
-    __slots__ = ("region", "township", "village", "as_of")
+    __slots__ = ("region", "township", "village", "as_of", "page_size", "page_token")
     REGION_FIELD_NUMBER: _ClassVar[int]
     TOWNSHIP_FIELD_NUMBER: _ClassVar[int]
     VILLAGE_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     region: str
     township: str
     village: str
     as_of: str
-    def __init__(self, region: _Optional[str] = ..., township: _Optional[str] = ..., village: _Optional[str] = ..., as_of: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, region: _Optional[str] = ..., township: _Optional[str] = ..., village: _Optional[str] = ..., as_of: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class CoverEntry(_message.Message):
     __slots__ = ("person_id", "household", "township", "village", "fund_codes")
@@ -429,14 +433,16 @@ class CoverEntry(_message.Message):
     def __init__(self, person_id: _Optional[str] = ..., household: _Optional[str] = ..., township: _Optional[str] = ..., village: _Optional[str] = ..., fund_codes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CoverListResponse(_message.Message):
-    __slots__ = ("region", "as_of", "persons")
+    __slots__ = ("region", "as_of", "persons", "next_page_token")
     REGION_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     PERSONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     region: str
     as_of: str
     persons: _containers.RepeatedCompositeFieldContainer[CoverEntry]
-    def __init__(self, region: _Optional[str] = ..., as_of: _Optional[str] = ..., persons: _Optional[_Iterable[_Union[CoverEntry, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, region: _Optional[str] = ..., as_of: _Optional[str] = ..., persons: _Optional[_Iterable[_Union[CoverEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class PublicFiguresRequest(_message.Message):
     __slots__ = ("region", "fund_code", "year")

@@ -196,6 +196,7 @@ class FundsServicer:
     def CoverList(self, request, context):
         """The cover list of a village or township: each person living there and the funds that
         insure them on a date. For a cadre of those villages, the region's bureau, the auditor.
+        In pages (page_size, page_token) by township, village, person id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
