@@ -162,7 +162,10 @@ def _build(
         zh, en = _CAP.get(r.cap, ("", ""))
         if r.kind == "alert":
             zh, en = (
-                ("防贫预警，建议救助 " + yuan(r.relief), "alert: relief suggested " + yuan(r.relief))
+                (
+                    "防贫预警，建议救助 " + yuan(r.relief),
+                    "alert: relief suggested " + yuan(r.relief),
+                )
                 if r.alert
                 else ("未达预警线", "below the alert line")
             )
@@ -234,9 +237,6 @@ def render_slip_pdf(
 ) -> bytes:
     """The slip as a PDF (A4): ``render_slip_html`` through WeasyPrint."""
     return html_to_pdf(render_slip_html(what, bill, meta=meta, table=table, reversal=reversal))
-
-
-SLIP_SUFFIXES = (".pdf", ".html", ".htm")
 
 
 def write_slip(path: Path, slips: Sequence[_Slip]) -> None:
