@@ -114,6 +114,7 @@ def _bill_parts(bill: Bill | BillRequest | Mapping[str, Any] | None) -> tuple[
     if bill is None:
         return "", None, []
     totals = {c: 0 for c in Category}
+    adm: date | None
     if isinstance(bill, Bill | BillRequest):
         for it in bill.items:
             totals[Category(it.category)] += it.amount
@@ -123,7 +124,7 @@ def _bill_parts(bill: Bill | BillRequest | Mapping[str, Any] | None) -> tuple[
             totals[CATEGORY_NAMES[str(it["category"])]] += int(it["amount"])
         level = str(bill.get("hospital_level", ""))
         a = bill.get("admission_date")
-        adm = date.fromisoformat(a) if isinstance(a, str) else a
+        adm = date.fromisoformat(a) if isinstance(a, str) else a if isinstance(a, date) else None
     cats = [(*_CATEGORY[c], totals[c]) for c in Category]
     return level, adm, cats
 
