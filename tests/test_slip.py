@@ -118,6 +118,9 @@ def test_html_of_a_record_and_of_bare_figures(hongan: tuple[Settlement, dict]) -
     bare = render_slip_html(s)  # no bill: what only the bill knows is said to be missing
     assert "not in the record" in bare and "11,448.96" in bare
     assert "<script" not in render_slip_html(s, dict(bill, hospital_level="<script>"))
+    # length of stay: discharge - admission, at least one day
+    same_day = render_slip_html(s, dict(bill, admission_date=s.discharge_date.isoformat()))
+    assert "1 天 days" in same_day and "18 天 days" in render_slip_html(s, bill)
 
 
 def test_offline_settle_writes_the_slip(tmp_path: Path) -> None:
