@@ -16,7 +16,7 @@ MIN_TESTS := tests/test_cli.py tests/test_samples.py tests/test_grpc_service.py 
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock serve test test-min min-venv bench-micro test-fast warm lint format typecheck protos protos-check nojit bench-batch bench-grpc clean
+.PHONY: help setup lock serve test test-min min-venv bench-micro test-fast warm lint format typecheck protos protos-check buf nojit bench-batch bench-grpc clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,7 +48,7 @@ serve: $(SERVE_STAMP) ## Run the settlement server on HOST:PORT (127.0.0.1:50051
 XDIST ?= -n auto --dist loadgroup
 
 test: $(STAMP) ## The whole suite: lint, types, proto drift, tests (CI profile), then a no-JIT coverage pass
-	$(MAKE) --no-print-directory -j3 lint typecheck protos-check warm
+	$(MAKE) --no-print-directory -j3 lint typecheck protos-check buf warm
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -p no:cacheprovider $(XDIST)
 	$(MAKE) --no-print-directory nojit
 
@@ -89,6 +89,9 @@ protos: $(STAMP) ## Regenerate the gRPC code from protos/ (never edit adapters/g
 
 protos-check: $(STAMP) ## Fail if the committed generated code differs from protos/
 	$(BIN)/python -m adapters.grpc.codegen --check
+
+buf: ## buf lint (STANDARD) and buf breaking against the base commit (buf from npm: protos/package-lock.json)
+	protos/buf-check.sh
 
 # Installed once: the lowest versions pyproject.toml allows (base, server, batch; pytest, hypothesis).
 $(MIN_STAMP): pyproject.toml tools/deps.py
