@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.bill import Bill
+from engine.bill import Bill, BillRequest
 from engine.policy.model import BUCKETS, PolicyTable
 from engine.reference import split_item
 from engine.result import Settlement
@@ -112,9 +112,10 @@ def allocate_figures(
     return shares, [sum(x) for x in r]
 
 
-def allocate(bill: Bill, table: PolicyTable, settlement: Settlement) -> Allocation:
+def allocate(bill: Bill | BillRequest, table: PolicyTable, settlement: Settlement) -> Allocation:
     """Section 11: each paying layer's final pay split over the bill's items.
 
+    Only the bill's id, hospital and items are read (a ``BillRequest`` will do).
     ``settlement`` must be the settlement of ``bill`` under ``table`` (its layers in the
     table's order)."""
     assert len(settlement.layers) == len(table.layers), "settlement and table differ"
@@ -126,7 +127,7 @@ def allocate(bill: Bill, table: PolicyTable, settlement: Settlement) -> Allocati
 
 
 def assemble(
-    bill: Bill,
+    bill: Bill | BillRequest,
     table: PolicyTable,
     paying: Sequence[int],
     shares: Sequence[Sequence[int]],
