@@ -75,3 +75,26 @@ def test_muldivmod_exact_beyond_int64() -> None:
     for a, x, d in cases:
         q, r = _muldivmod(a, x, d)
         assert (int(q), int(r)) == divmod(a * x, d)
+
+
+def test_cli_settle_allocate(tmp_path) -> None:
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from adapters.cli.main import app
+
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(TABLE), encoding="utf-8")
+    (tmp_path / "b.json").write_text(json.dumps(BILL), encoding="utf-8")
+    args = ["settle", str(tmp_path / "b.json"), "--policy", str(tmp_path / "t.yaml"), "--allocate"]
+    r = CliRunner().invoke(app, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    items = json.loads(r.output)[0]["items"]
+    assert [[x["amount"] for x in it["shares"]] for it in items] == [[18, 5], [17, 6], [18, 5]]
+    assert [it["selfpay"] for it in items] == [2, 2, 3]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "who paid each item" in r.output and "one (390100)" in r.output
+    r = CliRunner().invoke(app, [*args[:-1], "--json"])
+    assert "items" not in json.loads(r.output)[0]
