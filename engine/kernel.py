@@ -99,14 +99,15 @@ def _muldivmod(a, x, d):
 
 
 @njit(cache=True)
-def _item_buckets(i0, i1, cat, qty, amount, price_cap, sp_ratio, b_ratio):
+def _item_buckets(i0, i1, cat, qty, amount, price_cap, sp_ratio, b_ratio, out):
     """Section 3.1 per item: ``out[i - i0]`` = (in_scope, pre, over, ooc) of item i."""
-    out = np.zeros((i1 - i0, 4), dtype=np.int64)
     for i in range(i0, i1):
         a = amount[i]
         c = cat[i]
+        o = out[i - i0]
+        o[:] = 0
         if c == 3:
-            out[i - i0, 3] = a
+            o[3] = a
             continue
         over = 0
         if price_cap[i] >= 0:
@@ -118,32 +119,50 @@ def _item_buckets(i0, i1, cat, qty, amount, price_cap, sp_ratio, b_ratio):
         if c == 2:
             r = sp_ratio[i] if sp_ratio[i] >= 0 else b_ratio
             pre = _round_bp(rest, r)
-        out[i - i0, 0] = rest - pre
-        out[i - i0, 1] = pre
-        out[i - i0, 2] = over
-    return out
+        o[0] = rest - pre
+        o[1] = pre
+        o[2] = over
 
 
 @njit(cache=True)
-def _split_bucket(ir, k, pay, total, out_item, i0, li):
-    """Section 11: ``pay`` (0 < pay <= total = sum of ``ir[:, k]``) over the items in
+def _split_bucket(ir, n, k, pay, total, out_item, i0, li, share, rems, idx):
+    """Section 11: ``pay`` (0 < pay <= total = sum of ``ir[:n, k]``) over the n items in
     proportion to what each has left in bucket k; leftover fen to the largest remainders,
     ties to the lower index. Adds the shares to ``out_item[i0 + i, li]``, takes them from
-    ``ir``."""
-    n = ir.shape[0]
-    share = np.zeros(n, dtype=np.int64)
-    rems = np.zeros(n, dtype=np.int64)
+    ``ir``. ``share``, ``rems``, ``idx``: scratch of at least n."""
+    if pay == total:  # the whole bucket: every item's part, exactly
+        for i in range(n):
+            out_item[i0 + i, li] += ir[i, k]
+            ir[i, k] = 0
+        return
     given = 0
+    lim = (2**62) // pay
     for i in range(n):
-        q, r = _muldivmod(pay, ir[i, k], total)
+        x = ir[i, k]
+        if x <= lim:  # the product fits: the common case
+            p = pay * x
+            q = p // total
+            r = p - q * total
+        else:
+            q, r = _muldivmod(pay, x, total)
         share[i] = q
         rems[i] = r
         given += q
     extra = pay - given
     if extra > 0:
-        order = np.argsort(-rems, kind="mergesort")  # stable: ties keep the lower index first
+        # the ``extra`` largest remainders, ties to the lower index: a stable sort of the
+        # indices by remainder, descending (insertion sort: bills have few items)
+        if n <= 64:
+            for i in range(n):
+                j = i
+                while j > 0 and rems[idx[j - 1]] < rems[i]:
+                    idx[j] = idx[j - 1]
+                    j -= 1
+                idx[j] = i
+        else:
+            idx[:n] = np.argsort(-rems[:n], kind="mergesort")
         for j in range(extra):
-            share[order[j]] += 1
+            share[idx[j]] += 1
     for i in range(n):
         ir[i, k] -= share[i]
         out_item[i0 + i, li] += share[i]
@@ -165,7 +184,15 @@ def _settle_range(
 ):  # fmt: skip
     bk = np.zeros(4, dtype=np.int64)  # original buckets: in_scope, pre, over, ooc
     rem = np.zeros(4, dtype=np.int64)
-    ir = np.zeros((0, 4), dtype=np.int64)  # per-item buckets left (allocation only)
+    # allocation only (section 11): per-item buckets left, and scratch for the split
+    most = 0
+    if out_item is not None:
+        for b in range(lo, hi):
+            most = max(most, item_start[b + 1] - item_start[b])
+    ir = np.zeros((most, 4), dtype=np.int64)
+    sh_buf = np.zeros(most, dtype=np.int64)
+    rm_buf = np.zeros(most, dtype=np.int64)
+    ix_buf = np.zeros(most, dtype=np.int64)
     for b in range(lo, hi):
         p = b_policy[b]
         lv = b_level[b]
@@ -197,8 +224,8 @@ def _settle_range(
         total = bk[0] + bk[1] + bk[2] + bk[3]
         rem[:] = bk
         if out_item is not None:  # section 11: each item's own buckets
-            ir = _item_buckets(item_start[b], item_start[b + 1], cat, qty, amount, price_cap,
-                               sp_ratio, b_ratio[p])  # fmt: skip
+            _item_buckets(item_start[b], item_start[b + 1], cat, qty, amount, price_cap,
+                          sp_ratio, b_ratio[p], ir)  # fmt: skip
         admno = p_adm[ps] + 1
         window_paid = 0
         all_paid = 0
@@ -352,7 +379,19 @@ def _settle_range(
                     used = min(left_pay, rem[k])
                     if out_item is not None:  # noqa: SIM102 (pruned without allocation)
                         if used > 0:
-                            _split_bucket(ir, k, used, rem[k], out_item, item_start[b], li)
+                            _split_bucket(
+                                ir,
+                                item_start[b + 1] - item_start[b],
+                                k,
+                                used,
+                                rem[k],
+                                out_item,
+                                item_start[b],
+                                li,
+                                sh_buf,
+                                rm_buf,
+                                ix_buf,
+                            )
                     rem[k] -= used
                     left_pay -= used
             all_paid += pay

@@ -98,3 +98,18 @@ def test_cli_settle_allocate(tmp_path) -> None:
     assert "who paid each item" in r.output and "one (390100)" in r.output
     r = CliRunner().invoke(app, [*args[:-1], "--json"])
     assert "items" not in json.loads(r.output)[0]
+
+
+def test_many_items_kernel_equals_reference() -> None:
+    """Over 64 items the kernel sorts the remainders with numpy (else by insertion): ties
+    still go to the lower index."""
+    table = build_table(TABLE)
+    policies = PolicySet.of([("t", table)])
+    amounts = [25, 26, 25, 7, 0, 99] * 13
+    items = [{"code": f"X{i}", "category": "A", "amount": a} for i, a in enumerate(amounts)]
+    bill = parse_bill({**BILL, "items": items})
+    ker = settle_batch([bill], policies, allocate_items=True)
+    ref = reference_batch([bill], policies, allocate_items=True)
+    assert ker.allocations == ref.allocations
+    assert ker.allocations is not None
+    assert sum(it.selfpay for it in ker.allocations[0].items) == ker.settlements[0].net_selfpay
