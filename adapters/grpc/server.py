@@ -102,8 +102,10 @@ class _Base:
 class SettlementServicer(_Base, pbg.SettlementServicer):
     @_unary
     def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse:
-        s, alloc = self.scoped().pre_settle_allocated(cv.bill_request(request.bill),
-                                                      allocate=request.allocate)  # fmt: skip
+        req = cv.bill_request(request.bill)
+        if not request.allocate:
+            return pb.PreSettleResponse(result=cv.result_pb(self.scoped().pre_settle(req)))
+        s, alloc = self.scoped().pre_settle_allocated(req)
         return pb.PreSettleResponse(result=cv.result_pb(s, alloc))
 
     @_unary
