@@ -69,9 +69,9 @@ nojit: $(STAMP) ## Kernel tests again with NUMBA_DISABLE_JIT=1 so coverage sees 
 	NUMBA_DISABLE_JIT=1 HYPOTHESIS_PROFILE=dev $(BIN)/pytest -q -p no:cacheprovider $(XDIST) \
 	  --cov=engine --cov-report= \
 	  tests/test_golden.py tests/test_kernel_edges.py tests/test_properties.py tests/test_samples.py \
-	  tests/test_budgets.py
+	  tests/test_budgets.py tests/test_allocation.py tests/test_allocation_properties.py
 	$(BIN)/coverage report --show-missing --fail-under=95 \
-	  --include='engine/kernel.py,engine/reference.py,engine/batch.py,engine/policy/compiled.py'
+	  --include='engine/kernel.py,engine/reference.py,engine/batch.py,engine/policy/compiled.py,engine/allocation.py'
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .

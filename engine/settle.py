@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine.accounts import ZERO, LayerAccount, Opening, YearAccounts
+from engine.allocation import Allocation
 from engine.batch import FundYearKey, reference_batch, settle_batch
 from engine.bill import Bill
 from engine.errors import InputError, Problem
@@ -25,6 +26,8 @@ class Outcome:
     household_after: YearAccounts
     person_moves: dict[str, LayerAccount]  # layer id -> after minus before (non-zero only)
     household_moves: dict[str, LayerAccount]
+    #: per-item allocation (domain.md section 11); None unless asked for
+    allocation: Allocation | None = None
 
 
 def settle_one(
@@ -34,20 +37,23 @@ def settle_one(
     household: YearAccounts,
     engine: Literal["kernel", "reference"] = "kernel",
     budgets: Mapping[FundYearKey, int] | None = None,
+    allocate_items: bool = False,
 ) -> Outcome:
     """``budgets``: the balance of each hard-budget fund-year the bill may draw on (domain.md
-    section 12), keyed (region, fund code, year); the service reads them under the fund's lock."""
+    section 12), keyed (region, fund code, year); the service reads them under the fund's lock.
+    ``allocate_items``: also the per-item allocation (section 11), in ``Outcome.allocation``."""
     pk, hk = (bill.person.id, bill.year), (bill.person.household, bill.year)
     opening = Opening({pk: person}, {hk: household})
     run = settle_batch if engine == "kernel" else reference_batch
     try:
-        result = run([bill], policies, opening, budgets=budgets)
+        result = run([bill], policies, opening, budgets=budgets, allocate_items=allocate_items)
     except InputError as err:  # one bill: its problems without the batch's "bills[0]."
         raise InputError([
             Problem(p.field.removeprefix("bills[0]."), p.value, p.rule) for p in err.problems
         ]) from None  # fmt: skip
     pa, ha = result.closing.person[pk], result.closing.household[hk]
-    return Outcome(result.settlements[0], pa, ha, moves(person, pa), moves(household, ha))
+    alloc = result.allocations[0] if result.allocations else None
+    return Outcome(result.settlements[0], pa, ha, moves(person, pa), moves(household, ha), alloc)
 
 
 def moves(before: YearAccounts, after: YearAccounts) -> dict[str, LayerAccount]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from adapters.auth.principals import PermissionDenied, Principal
 from engine.accounts import YearAccounts
+from engine.allocation import Allocation
 from engine.bill import BillRequest, Person
 from engine.claims import Claim, FundFacts, MoneyIn
 from engine.errors import Conflict, InputError, NotFound
@@ -153,6 +154,17 @@ class ScopedService:
     def pre_settle(self, req: BillRequest) -> Settlement:
         self.check_hospitals([req.hospital], "bill.hospital")
         return self.service.pre_settle(req)
+
+    def pre_settle_allocated(
+        self, req: BillRequest, allocate: bool = True
+    ) -> tuple[Settlement, Allocation | None]:
+        self.check_hospitals([req.hospital], "bill.hospital")
+        return self.service.pre_settle_allocated(req, allocate)
+
+    def allocation_of(self, rec: SettlementRecord) -> Allocation:
+        """The allocation of a record the caller already holds (from ``get`` or ``settle``,
+        which checked the scope)."""
+        return self.service.allocation_of(rec)
 
     def _request_id_free(self, request_id: str) -> None:
         """A request id another hospital used is refused as if it were not ours to see (the

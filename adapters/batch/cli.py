@@ -263,6 +263,15 @@ def batch(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON (as in summary.json)")
     ] = False,
+    items_by_fund: Annotated[
+        bool,
+        typer.Option(
+            "--items-by-fund",
+            help="Also write OUT/items_by_fund/: per bill item, which fund paid what "
+            "(domain.md section 11; row, bill_id, hospital, item_index, layer_id, fund_code, "
+            "amount; the patient's part as layer_id 'selfpay')",
+        ),
+    ] = False,
 ) -> None:
     """Settle BILLS with their ITEMS and PERSONS; write per-bill, per-layer and alert results."""
     if dask_scheduler and dask_local:
@@ -317,7 +326,7 @@ def batch(
     spec = Spec(
         str(bills), str(items), str(persons), tuple(str(p) for p in policy), str(out_dir),
         str(opening) if opening else None, threads, keep_going=reject_file is not None,
-        encoding=encoding, budgets=tuple(sorted(budgets.items())),
+        encoding=encoding, budgets=tuple(sorted(budgets.items())), items_by_fund=items_by_fund,
     )  # fmt: skip
     t0 = time.perf_counter()
     started = datetime.now(UTC)

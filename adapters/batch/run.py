@@ -35,6 +35,8 @@ from engine.policy.load import load_policies
 from engine.policy.policyset import PolicySet
 
 OUTPUTS = ("bills", "layers", "alerts", "closing", "funds")
+#: written only when asked (``Spec.items_by_fund``): per item, which fund paid what (section 11)
+ITEMS_BY_FUND = "items_by_fund"
 SORT_HINT = (
     "give --sort to have them sorted first (out of core), or sort the bills by household_id, "
     "discharge_date, admission_date, bill_id, hospital and store the items grouped by bill in "
@@ -58,6 +60,8 @@ class Spec:
     #: opening balances of hard budgets, ((region, fund_code, year), fen) (domain.md 12); with
     #: any, the run is one part settled in the region-wide order (a balance couples households)
     budgets: tuple[tuple[tuple[str, str, int], int], ...] = ()
+    #: also write items_by_fund/: the per-item allocation (domain.md section 11)
+    items_by_fund: bool = False
 
     def inputs(self) -> list[str]:
         return [self.bills, self.items, self.persons, *([self.opening] if self.opening else [])]
@@ -348,7 +352,9 @@ def settle_part(spec: Spec, part: Part) -> PartResult:
     res = PartResult(part.k, len(bc), prep.kb.n_bills, len(ic), prep.rejects, False)
     if prep.rejects and not spec.keep_going:
         return res
-    refused = C.run(prep, spec.threads)  # bills refused at the account limit: rejects too
+    refused = C.run(
+        prep, spec.threads, allocate=spec.items_by_fund
+    )  # bills refused at the account limit: rejects too
     if refused:
         res.rejects, res.n_settled = prep.rejects, prep.kb.n_bills
         if not spec.keep_going:
@@ -362,6 +368,9 @@ def settle_part(spec: Spec, part: Part) -> PartResult:
         io.write_parquet(io.to_arrow(C.layer_columns(prep)), tmp / "layers" / name, md)
         io.write_parquet(io.to_arrow(C.alert_columns(prep)), tmp / "alerts" / name, md)
         io.write_parquet(io.to_arrow(C.closing_columns(prep)), tmp / "closing" / name, md)
+        if spec.items_by_fund:
+            cols = io.to_arrow(C.item_fund_columns(prep))
+            io.write_parquet(cols, tmp / ITEMS_BY_FUND / name, md)
         # the funds output is written once for the run, from every part's figures (cli)
         res.written = True
     return res
@@ -436,11 +445,11 @@ def finish(spec: Spec, ok: bool) -> None:
     out = Path(spec.out)
     tmp = out / "_tmp"
     if ok:
-        for name in OUTPUTS:
+        for name in (*OUTPUTS, ITEMS_BY_FUND):
             shutil.rmtree(out / name, ignore_errors=True)
             if (tmp / name).exists():
                 (tmp / name).rename(out / name)
-            else:
+            elif name in OUTPUTS or spec.items_by_fund:
                 (out / name).mkdir(parents=True, exist_ok=True)
     shutil.rmtree(tmp, ignore_errors=True)
 

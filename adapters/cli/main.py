@@ -23,9 +23,10 @@ import typer
 from adapters.cli.exitcodes import Exit, help_epilog
 from adapters.cli.files import layer_ids, opening_to_json, read_bills, read_opening
 from adapters.cli.lazy import LazyGroup
-from adapters.cli.output import console, new_table, print_json, problem_line, show, text
+from adapters.cli.output import Out, console, new_table, print_json, problem_line, show, text
 from adapters.cli.slip import accounts_after_each, explanation_json, print_slip
 from adapters.slip import SLIP_HELP, slip_path_problem
+from engine.allocation import Allocation
 from engine.batch import order_key, reference_batch, settle_batch
 from engine.bill import Bill
 from engine.compare import Comparison, by_fund
@@ -128,6 +129,14 @@ def settle(
     slip_file: Annotated[
         Path | None, typer.Option("--slip", metavar="FILE", help=SLIP_HELP + " One page a bill.")
     ] = None,
+    allocate: Annotated[
+        bool,
+        typer.Option(
+            "--allocate",
+            help="Also show which fund paid which item (domain.md section 11): a table per "
+            'bill after its slip; with --json an "items" list in each settlement.',
+        ),
+    ] = False,
 ) -> None:
     """Settle bills (in settlement order, from the opening accounts) and print the slip."""
     if problem := slip_path_problem(slip_file):
@@ -139,7 +148,7 @@ def settle(
         bill_list = read_bills(bills)
         opening = read_opening(accounts, layer_ids(policies))
         run = settle_batch if engine is Engine.kernel else reference_batch
-        result = run(bill_list, policies, opening)
+        result = run(bill_list, policies, opening, allocate_items=allocate)
     except OnestopError as e:
         _fail(e)
     closing = result.closing
@@ -152,6 +161,8 @@ def settle(
         for s, b in zip(result.settlements, bill_list, strict=True):
             d = s.to_dict()
             d["explanation"] = explanation_json(s, policies.table_for(b.region, b.discharge_date))
+            if result.allocations is not None:
+                d["items"] = allocation_json(result.allocations[len(docs)])
             docs.append(d)
         print_json(docs)
         return
@@ -167,6 +178,41 @@ def settle(
         s, b = result.settlements[i], bill_list[i]
         person, household = after[i]
         print_slip(out, s, policies.table_for(b.region, b.discharge_date), person, household)
+        if result.allocations is not None:
+            print_allocation(out, result.allocations[i])
+
+
+def allocation_json(a: Allocation) -> list[dict[str, Any]]:
+    """Per item: index, code, name, amount, shares (fund_code, layer_id, settle_at, amount),
+    selfpay, window_pay; money in fen."""
+    return [
+        {
+            "index": it.index, "code": it.code, "name": it.name, "amount": it.amount,
+            "shares": [
+                {"fund_code": x.fund_code, "layer_id": x.layer_id, "settle_at": x.settle_at,
+                 "amount": x.amount}
+                for x in it.shares
+            ],
+            "selfpay": it.selfpay, "window_pay": it.window_pay,
+        }
+        for it in a.items
+    ]  # fmt: skip
+
+
+def print_allocation(con: Out, a: Allocation) -> None:
+    """Which fund paid which item of one bill (yuan), one row per item."""
+    layers = [x.layer_id for x in a.items[0].shares] if a.items else []
+    codes = [x.fund_code for x in a.items[0].shares] if a.items else []
+    money = [f"{lid} ({c})" for lid, c in zip(layers, codes, strict=True)]
+    cols = [("#", "right"), ("item", "left"), ("amount", "right")]
+    cols += [(m, "right") for m in [*money, "selfpay", "at window"]]
+    t = new_table(f"Bill {a.bill_id}: who paid each item", cols)
+    for it in a.items:
+        t.add_row(
+            str(it.index), text(f"{it.code} {it.name}".strip()), yuan(it.amount),
+            *(yuan(x.amount) for x in it.shares), yuan(it.selfpay), yuan(it.window_pay),
+        )  # fmt: skip
+    show(con, t)
 
 
 def _write_slips(

@@ -89,14 +89,20 @@ class Client:
             time.sleep(0.05)
 
     # --- cashier ---------------------------------------------------------------------------
-    def pre_settle(self, bill: dict[str, Any] | pb.Bill) -> pb.PreSettleResponse:
+    def pre_settle(
+        self, bill: dict[str, Any] | pb.Bill, allocate: bool = False
+    ) -> pb.PreSettleResponse:
+        """``allocate``: also the per-item allocation in ``result.items``."""
         return self.settlement.PreSettle(
-            pb.PreSettleRequest(bill=_bill(bill)), timeout=self.timeout
+            pb.PreSettleRequest(bill=_bill(bill), allocate=allocate), timeout=self.timeout
         )
 
-    def settle(self, bill: dict[str, Any] | pb.Bill, request_id: str) -> pb.SettleResponse:
+    def settle(
+        self, bill: dict[str, Any] | pb.Bill, request_id: str, allocate: bool = False
+    ) -> pb.SettleResponse:
         return self.settlement.Settle(
-            pb.SettleRequest(request_id=request_id, bill=_bill(bill)), timeout=self.timeout
+            pb.SettleRequest(request_id=request_id, bill=_bill(bill), allocate=allocate),
+            timeout=self.timeout,
         )
 
     def reverse(
@@ -109,8 +115,10 @@ class Client:
             req.settlement_id = settlement_id
         return self.settlement.Reverse(req, timeout=self.timeout)
 
-    def get(self, settlement_id: str = "", request_id: str = "") -> pb.SettlementRecord:
-        req = pb.GetSettlementRequest()
+    def get(
+        self, settlement_id: str = "", request_id: str = "", allocate: bool = False
+    ) -> pb.SettlementRecord:
+        req = pb.GetSettlementRequest(allocate=allocate)
         if request_id:
             req.request_id = request_id
         else:

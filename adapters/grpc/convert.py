@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from engine.accounts import LayerAccount, YearAccounts
+from engine.allocation import Allocation
 from engine.bill import BillRequest, Person, check_items_count, parse_bill_request
 from engine.errors import InputError
 from engine.explain import explain
@@ -212,7 +213,24 @@ def layer_pb(r: LayerResult) -> pb.LayerResult:
     )  # fmt: skip
 
 
-def result_pb(s: Settlement) -> pb.SettlementResult:
+def items_pb(a: Allocation) -> list[pb.ItemAllocation]:
+    """The per-item allocation (domain.md section 11) as ItemAllocation messages."""
+    return [
+        pb.ItemAllocation(
+            index=it.index, code=it.code, name=it.name, amount=it.amount,
+            shares=[
+                pb.FundShare(fund_code=x.fund_code, layer_id=x.layer_id, amount=x.amount,
+                             settle_at=x.settle_at)
+                for x in it.shares
+            ],
+            selfpay=it.selfpay, window_pay=it.window_pay,
+        )
+        for it in a.items
+    ]  # fmt: skip
+
+
+def result_pb(s: Settlement, allocation: Allocation | None = None) -> pb.SettlementResult:
+    """The result message; ``allocation`` fills ``items`` (empty without it)."""
     b = s.buckets
     return pb.SettlementResult(
         bill_id=s.bill_id, hospital=s.hospital, person_id=s.person_id, household=s.household,
@@ -232,10 +250,11 @@ def result_pb(s: Settlement) -> pb.SettlementResult:
         ],
         admissions_after=s.admissions_after,
         explanation=[pb.ExplanationLine(en=x.en, zh=x.zh) for x in explain(s)],
+        items=items_pb(allocation) if allocation is not None else [],
     )  # fmt: skip
 
 
-def record_pb(r: SettlementRecord) -> pb.SettlementRecord:
+def record_pb(r: SettlementRecord, allocation: Allocation | None = None) -> pb.SettlementRecord:
     return pb.SettlementRecord(
         settlement_id=r.settlement_id,
         request_id=r.request_id,
@@ -243,7 +262,7 @@ def record_pb(r: SettlementRecord) -> pb.SettlementRecord:
         created_at=_iso(r.created_at),
         reversed_at=_iso(r.reversed_at),
         reversal_request_id=r.reversal_request_id or "",
-        result=result_pb(r.settlement),
+        result=result_pb(r.settlement, allocation),
         bill_digest=r.bill_digest,
         registry_version=r.registry_version or 0,
     )

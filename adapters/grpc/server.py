@@ -102,13 +102,18 @@ class _Base:
 class SettlementServicer(_Base, pbg.SettlementServicer):
     @_unary
     def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse:
-        s = self.scoped().pre_settle(cv.bill_request(request.bill))
-        return pb.PreSettleResponse(result=cv.result_pb(s))
+        req = cv.bill_request(request.bill)
+        if not request.allocate:
+            return pb.PreSettleResponse(result=cv.result_pb(self.scoped().pre_settle(req)))
+        s, alloc = self.scoped().pre_settle_allocated(req)
+        return pb.PreSettleResponse(result=cv.result_pb(s, alloc))
 
     @_unary
     def Settle(self, request: pb.SettleRequest) -> pb.SettleResponse:
-        rec, replay = self.scoped().settle(request.request_id, cv.bill_request(request.bill))
-        return pb.SettleResponse(settlement=cv.record_pb(rec), replay=replay)
+        svc = self.scoped()
+        rec, replay = svc.settle(request.request_id, cv.bill_request(request.bill))
+        alloc = svc.allocation_of(rec) if request.allocate else None
+        return pb.SettleResponse(settlement=cv.record_pb(rec, alloc), replay=replay)
 
     @_unary
     def Reverse(self, request: pb.ReverseRequest) -> pb.ReverseResponse:
@@ -127,7 +132,7 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
             settlement_id=request.settlement_id if which == "settlement_id" else "",
             request_id=request.request_id if which == "request_id" else "",
         )
-        return cv.record_pb(rec)
+        return cv.record_pb(rec, self.scoped().allocation_of(rec) if request.allocate else None)
 
     @_unary
     def ListSettlements(self, request: pb.ListSettlementsRequest) -> pb.ListSettlementsResponse:

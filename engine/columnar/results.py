@@ -29,10 +29,14 @@ from engine.result import CAPS, REASONS
 # --------------------------------------------------------------------------- results
 
 
-def run(prep: Prepared, threads: int = 1) -> list[Reject]:
+def run(prep: Prepared, threads: int = 1, allocate: bool = False) -> list[Reject]:
     """Run the kernel, then leave out the bills it refused at the account limit (README,
     Limits): each becomes a ``Reject`` of its bills row (added to ``prep.rejects`` and returned)
-    and the result arrays keep only the settled bills. A prepared batch runs once."""
+    and the result arrays keep only the settled bills. A prepared batch runs once.
+    ``allocate``: also the per-item allocation (domain.md section 11, ``kb.out_item``; read it
+    with ``item_fund_columns``)."""
+    if allocate:
+        prep.kb.want_allocation()
     prep.kb.run(threads)
     return _refuse(prep)
 
@@ -61,6 +65,11 @@ def _refuse(prep: Prepared) -> list[Reject]:
         setattr(kb, name, getattr(kb, name)[keep])
     if len(kb.b_fyear) == len(keep):
         kb.b_fyear = kb.b_fyear[keep]
+    if kb.out_item is not None:  # the refused bills' items go too
+        counts = np.diff(kb.item_start)
+        ikeep = np.repeat(keep, counts)
+        kb.out_item, kb.amount = kb.out_item[ikeep], kb.amount[ikeep]
+        kb.item_start = np.concatenate(([0], np.cumsum(counts[keep]))).astype(np.int64)
     kb.chunk_start = np.array([0, int(keep.sum())], dtype=np.int64)
     prep.kept = prep.kept[keep]
     for name in ("region", "person", "household"):
@@ -110,6 +119,46 @@ def bill_columns(prep: Prepared) -> dict[str, Any]:
     out["window_pay"] = ob[:, K.B_WINDOW]
     out["net_selfpay"] = ob[:, K.B_NET]
     return out
+
+
+def item_fund_columns(prep: Prepared) -> dict[str, Any]:
+    """Items by fund (domain.md section 11), from a run with ``allocate``: one row per settled
+    bill's item and layer that paid part of it (amount > 0), then one row per item the patient
+    pays part of (``layer_id`` "selfpay", ``fund_code`` ""), bills in settlement order, items
+    in their order in the bill (``item_index`` from 0). Per item the rows add up to its amount;
+    per bill and layer they add up to the layer's pay."""
+    kb, c = prep.kb, prep.kb.compiled
+    assert kb.out_item is not None, "run(prep, allocate=True) first"
+    n, L = kb.n_bills, c.max_layers
+    counts = np.diff(kb.item_start)
+    ib = np.repeat(np.arange(n, dtype=np.int64), counts)  # settlement position of each item
+    idx = np.arange(len(ib), dtype=np.int64) - kb.item_start[:-1][ib]
+    it, li = np.nonzero(kb.out_item)
+    selfpay = kb.amount[: len(ib)] - kb.out_item.sum(axis=1)
+    sp = np.flatnonzero(selfpay)
+    P = len(c.tables)
+    lids = np.empty(P * L + 1, dtype=object)
+    codes = np.empty(P * L + 1, dtype=object)
+    lids[:], codes[:] = "selfpay", ""
+    for pi, t in enumerate(c.tables):
+        for lj, layer in enumerate(t.layers):
+            lids[pi * L + lj], codes[pi * L + lj] = layer.id, layer.fund_code
+    items = np.concatenate((it, sp))
+    key = np.concatenate((kb.b_policy[ib[it]] * L + li, np.full(len(sp), P * L, np.int64)))
+    amount = np.concatenate((kb.out_item[it, li], selfpay[sp]))
+    order = np.lexsort((key == P * L, items))  # by item, its funds first, then the patient
+    items, key, amount = items[order], key[order], amount[order]
+    bpos = ib[items]
+    kept = prep.kept[bpos]
+    return {
+        "row": rows_of(prep.bills.row, len(prep.bills))[kept],
+        "bill_id": take(prep.bills.bill_id, kept),
+        "hospital": take(prep.bills.hospital, kept),
+        "item_index": idx[items],
+        "layer_id": Coded(key, lids),
+        "fund_code": Coded(key, codes),
+        "amount": amount,
+    }
 
 
 LAYER_FIELDS = (

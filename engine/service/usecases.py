@@ -19,8 +19,17 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from engine.accounts import YearAccounts
+from engine.allocation import Allocation
+from engine.allocation import allocate as allocation_for
 from engine.batch import FundYearKey
-from engine.bill import HOSPITAL_RULE, Bill, BillRequest, Person, is_hospital_code
+from engine.bill import (
+    HOSPITAL_RULE,
+    Bill,
+    BillRequest,
+    Person,
+    is_hospital_code,
+    parse_bill_request,
+)
 from engine.checks import check_bill
 from engine.errors import (
     BillSettled,
@@ -368,18 +377,49 @@ class SettlementService:
         return out or None
 
     def _settle(
-        self, uow: UnitOfWork, bill: Bill, budgets: dict[FundYearKey, int] | None = None
+        self,
+        uow: UnitOfWork,
+        bill: Bill,
+        budgets: dict[FundYearKey, int] | None = None,
+        allocate_items: bool = False,
     ) -> Outcome:
         p = uow.accounts.person_year(bill.person.id, bill.year)
         h = uow.accounts.household_year(bill.person.household, bill.year)
-        return settle_one(bill, self.policies(), p, h, budgets=budgets)
+        return settle_one(
+            bill, self.policies(), p, h, budgets=budgets, allocate_items=allocate_items
+        )
 
     def pre_settle(self, req: BillRequest) -> Settlement:
         """Trial settlement (2303): what settling now would pay (hard budgets at their
         balance now, read without a lock). Changes nothing."""
+        return self.pre_settle_allocated(req, allocate=False)[0]
+
+    def pre_settle_allocated(
+        self, req: BillRequest, allocate: bool = True
+    ) -> tuple[Settlement, Allocation | None]:
+        """``pre_settle`` and, if ``allocate``, the per-item allocation (domain.md section 11),
+        computed by the kernel in the same run."""
         with self._uow() as uow:
             bill = self._bill(uow, req)
-            return self._settle(uow, bill, self._budgets(uow, self._hard_keys(bill))).settlement
+            budgets = self._budgets(uow, self._hard_keys(bill))
+            out = self._settle(uow, bill, budgets, allocate_items=allocate)
+            return out.settlement, out.allocation
+
+    def allocation_of(self, rec: SettlementRecord) -> Allocation:
+        """The per-item allocation (domain.md section 11) of a stored settlement, from its
+        stored bill and figures and the policy table it was settled under (claim decisions do
+        not change it). InputError if that table is no longer the one in force for the bill
+        (replaced since with other layers)."""
+        s = rec.settlement
+        table = self.policies().table_for(s.region, s.discharge_date)
+        if table.label != s.policy or [x.id for x in table.layers] != [
+            r.layer_id for r in s.layers
+        ]:
+            raise InputError.one(
+                "allocate", True, f"cannot be computed: the table {s.policy!r} the settlement "
+                "used is no longer in force with the same layers",
+            )  # fmt: skip
+        return allocation_for(parse_bill_request(rec.bill), table, s)
 
     def settle(
         self, request_id: str, req: BillRequest, *, principal: str = "local"

@@ -141,7 +141,7 @@ class Alert(_message.Message):
     def __init__(self, person_id: _Optional[str] = ..., household: _Optional[str] = ..., layer_id: _Optional[str] = ..., year: _Optional[int] = ..., selfpay_cum: _Optional[int] = ..., relief: _Optional[int] = ...) -> None: ...
 
 class SettlementResult(_message.Message):
-    __slots__ = ("bill_id", "person_id", "household", "region", "policy", "year", "discharge_date", "admission_no", "buckets", "layers", "window_pay", "net_selfpay", "funds_total", "alerts", "admissions_after", "explanation", "hospital")
+    __slots__ = ("bill_id", "person_id", "household", "region", "policy", "year", "discharge_date", "admission_no", "buckets", "layers", "window_pay", "net_selfpay", "funds_total", "alerts", "admissions_after", "explanation", "hospital", "items")
     BILL_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
     HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
@@ -159,6 +159,7 @@ class SettlementResult(_message.Message):
     ADMISSIONS_AFTER_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     HOSPITAL_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
     bill_id: str
     person_id: str
     household: str
@@ -176,7 +177,38 @@ class SettlementResult(_message.Message):
     admissions_after: int
     explanation: _containers.RepeatedCompositeFieldContainer[ExplanationLine]
     hospital: str
-    def __init__(self, bill_id: _Optional[str] = ..., person_id: _Optional[str] = ..., household: _Optional[str] = ..., region: _Optional[str] = ..., policy: _Optional[str] = ..., year: _Optional[int] = ..., discharge_date: _Optional[str] = ..., admission_no: _Optional[int] = ..., buckets: _Optional[_Union[Buckets, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerResult, _Mapping]]] = ..., window_pay: _Optional[int] = ..., net_selfpay: _Optional[int] = ..., funds_total: _Optional[int] = ..., alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., admissions_after: _Optional[int] = ..., explanation: _Optional[_Iterable[_Union[ExplanationLine, _Mapping]]] = ..., hospital: _Optional[str] = ...) -> None: ...
+    items: _containers.RepeatedCompositeFieldContainer[ItemAllocation]
+    def __init__(self, bill_id: _Optional[str] = ..., person_id: _Optional[str] = ..., household: _Optional[str] = ..., region: _Optional[str] = ..., policy: _Optional[str] = ..., year: _Optional[int] = ..., discharge_date: _Optional[str] = ..., admission_no: _Optional[int] = ..., buckets: _Optional[_Union[Buckets, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerResult, _Mapping]]] = ..., window_pay: _Optional[int] = ..., net_selfpay: _Optional[int] = ..., funds_total: _Optional[int] = ..., alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., admissions_after: _Optional[int] = ..., explanation: _Optional[_Iterable[_Union[ExplanationLine, _Mapping]]] = ..., hospital: _Optional[str] = ..., items: _Optional[_Iterable[_Union[ItemAllocation, _Mapping]]] = ...) -> None: ...
+
+class ItemAllocation(_message.Message):
+    __slots__ = ("index", "code", "name", "amount", "shares", "selfpay", "window_pay")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    SELFPAY_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_PAY_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    code: str
+    name: str
+    amount: int
+    shares: _containers.RepeatedCompositeFieldContainer[FundShare]
+    selfpay: int
+    window_pay: int
+    def __init__(self, index: _Optional[int] = ..., code: _Optional[str] = ..., name: _Optional[str] = ..., amount: _Optional[int] = ..., shares: _Optional[_Iterable[_Union[FundShare, _Mapping]]] = ..., selfpay: _Optional[int] = ..., window_pay: _Optional[int] = ...) -> None: ...
+
+class FundShare(_message.Message):
+    __slots__ = ("fund_code", "layer_id", "amount", "settle_at")
+    FUND_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    SETTLE_AT_FIELD_NUMBER: _ClassVar[int]
+    fund_code: str
+    layer_id: str
+    amount: int
+    settle_at: str
+    def __init__(self, fund_code: _Optional[str] = ..., layer_id: _Optional[str] = ..., amount: _Optional[int] = ..., settle_at: _Optional[str] = ...) -> None: ...
 
 class ExplanationLine(_message.Message):
     __slots__ = ("en", "zh")
@@ -209,10 +241,12 @@ class SettlementRecord(_message.Message):
     def __init__(self, settlement_id: _Optional[str] = ..., request_id: _Optional[str] = ..., status: _Optional[str] = ..., created_at: _Optional[str] = ..., reversed_at: _Optional[str] = ..., reversal_request_id: _Optional[str] = ..., result: _Optional[_Union[SettlementResult, _Mapping]] = ..., bill_digest: _Optional[str] = ..., registry_version: _Optional[int] = ...) -> None: ...
 
 class PreSettleRequest(_message.Message):
-    __slots__ = ("bill",)
+    __slots__ = ("bill", "allocate")
     BILL_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATE_FIELD_NUMBER: _ClassVar[int]
     bill: Bill
-    def __init__(self, bill: _Optional[_Union[Bill, _Mapping]] = ...) -> None: ...
+    allocate: bool
+    def __init__(self, bill: _Optional[_Union[Bill, _Mapping]] = ..., allocate: _Optional[bool] = ...) -> None: ...
 
 class PreSettleResponse(_message.Message):
     __slots__ = ("result",)
@@ -221,12 +255,14 @@ class PreSettleResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[SettlementResult, _Mapping]] = ...) -> None: ...
 
 class SettleRequest(_message.Message):
-    __slots__ = ("request_id", "bill")
+    __slots__ = ("request_id", "bill", "allocate")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     BILL_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     bill: Bill
-    def __init__(self, request_id: _Optional[str] = ..., bill: _Optional[_Union[Bill, _Mapping]] = ...) -> None: ...
+    allocate: bool
+    def __init__(self, request_id: _Optional[str] = ..., bill: _Optional[_Union[Bill, _Mapping]] = ..., allocate: _Optional[bool] = ...) -> None: ...
 
 class SettleResponse(_message.Message):
     __slots__ = ("settlement", "replay")
@@ -255,12 +291,14 @@ class ReverseResponse(_message.Message):
     def __init__(self, settlement: _Optional[_Union[SettlementRecord, _Mapping]] = ..., replay: _Optional[bool] = ...) -> None: ...
 
 class GetSettlementRequest(_message.Message):
-    __slots__ = ("settlement_id", "request_id")
+    __slots__ = ("settlement_id", "request_id", "allocate")
     SETTLEMENT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATE_FIELD_NUMBER: _ClassVar[int]
     settlement_id: str
     request_id: str
-    def __init__(self, settlement_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    allocate: bool
+    def __init__(self, settlement_id: _Optional[str] = ..., request_id: _Optional[str] = ..., allocate: _Optional[bool] = ...) -> None: ...
 
 class ListSettlementsRequest(_message.Message):
     __slots__ = ("person_id", "year", "page_size", "page_token")
