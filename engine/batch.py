@@ -17,6 +17,7 @@ import numpy as np
 
 from engine import kernel as K
 from engine.accounts import LayerAccount, Opening, YearAccounts, limit_problem
+from engine.allocation import Allocation, allocate, assemble, paying_layers
 from engine.bill import Bill
 from engine.checks import check_bill
 from engine.errors import InputError, Problem
@@ -37,6 +38,9 @@ class BatchResult:
     #: the remaining balance of each hard-budget fund-year after the batch (the opening
     #: ``budgets`` given, less what the batch paid from them)
     balances: dict[FundYearKey, int] = field(default_factory=dict)
+    #: per-item allocation of each settlement (domain.md section 11), in the order of
+    #: ``settlements``; None unless asked for (``allocate=True``)
+    allocations: list[Allocation] | None = None
 
 
 def order_key(bill: Bill) -> tuple[str, object, object, str, str]:
@@ -128,11 +132,13 @@ def reference_batch(
     policies: PolicySet,
     opening: Opening | None = None,
     budgets: Mapping[FundYearKey, int] | None = None,
+    allocate_items: bool = False,
 ) -> BatchResult:
     """The plain reference over a batch: one bill at a time in settlement order.
 
     ``budgets``: the opening balance of each hard-budget fund-year (region, fund code, year);
-    with any, the bills are settled in the region-wide order of section 12."""
+    with any, the bills are settled in the region-wide order of section 12.
+    ``allocate_items``: also the per-item allocation of each bill (section 11)."""
     opening = opening or Opening()
     check_budgets(budgets)
     tables = resolve(bills, policies)
@@ -160,13 +166,17 @@ def reference_batch(
             Problem(f"bills[{i}].{p.field}", p.value, p.rule)
             for i, err in sorted(refused, key=lambda x: x[0]) for p in err.problems
         ])  # fmt: skip
+    settled = [s for s in out if s is not None]
     return BatchResult(
-        [s for s in out if s is not None],
+        settled,
         Opening(
             {k: v.normalized() for k, v in person.items()},
             {k: v.normalized() for k, v in household.items()},
         ),
         balances,
+        [allocate(b, t, s) for b, t, s in zip(bills, tables, settled, strict=True)]
+        if allocate_items
+        else None,
     )
 
 
@@ -199,6 +209,10 @@ class KernelBatch:
     bal: np.ndarray = field(default_factory=lambda: np.full((0, 0), -1, dtype=np.int64))
     bal_year0: int = 0
     b_fyear: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: per-item allocation (domain.md section 11): ``out_item[item, layer]`` the layer's share
+    #: of the item (items in settlement order, as ``amount``); None: not computed (the kernel
+    #: is then compiled without it)
+    out_item: np.ndarray | None = None
 
     @property
     def n_bills(self) -> int:
@@ -257,7 +271,12 @@ class KernelBatch:
             self.out_layer,
             # None without budgets: the kernel is compiled without the budget branches
             *((self.b_fyear, self.bal) if self.has_budgets else (None, None)),
+            self.out_item,
         )
+
+    def want_allocation(self) -> None:
+        """Ask the next run for the per-item allocation (``out_item``)."""
+        self.out_item = np.zeros((len(self.amount), self.compiled.max_layers), dtype=np.int64)
 
     def run(self, threads: int = 1) -> None:
         """Run the kernel; in parallel over household chunks if ``threads > 1`` and no hard
@@ -406,14 +425,17 @@ def settle_batch(
     opening: Opening | None = None,
     threads: int = 1,
     budgets: Mapping[FundYearKey, int] | None = None,
+    allocate_items: bool = False,
 ) -> BatchResult:
     """Settle ``bills`` with the kernel from ``opening`` accounts (zero where missing);
-    ``budgets`` as in ``reference_batch``."""
+    ``budgets`` and ``allocate_items`` as in ``reference_batch``."""
     opening = opening or Opening()
     check_budgets(budgets)
     if not bills:  # nothing to settle and no table to compile: the accounts stay as opened
-        return BatchResult([], opening, dict(budgets or {}))
+        return BatchResult([], opening, dict(budgets or {}), [] if allocate_items else None)
     kb, pkeys, hkeys = prepare(bills, policies, opening, max(1, threads * 4), budgets)
+    if allocate_items:
+        kb.want_allocation()
     kb.run(threads)
     refused = kb.refused()
     if len(refused):
@@ -427,7 +449,23 @@ def settle_batch(
     return BatchResult(
         read_settlements(kb, bills), closing(kb, opening, pkeys, hkeys),
         kb.closing_balances(budgets or {}),
+        read_allocations(kb, bills) if allocate_items else None,
     )  # fmt: skip
+
+
+def read_allocations(kb: KernelBatch, bills: Sequence[Bill]) -> list[Allocation]:
+    """The kernel's ``out_item`` as one Allocation per bill, in the caller's order."""
+    assert kb.out_item is not None, "the run was not asked for the allocation"
+    out: list[Allocation | None] = [None] * len(bills)
+    for pos, i in enumerate(kb.order):
+        bill = bills[int(i)]
+        t = kb.compiled.tables[int(kb.b_policy[pos])]
+        paying = paying_layers(t)
+        rows = kb.out_item[int(kb.item_start[pos]) : int(kb.item_start[pos + 1])][:, paying]
+        shares = rows.tolist()
+        selfpay = [it.amount - sum(r) for it, r in zip(bill.items, shares, strict=True)]
+        out[int(i)] = assemble(bill, t, paying, shares, selfpay)
+    return [a for a in out if a is not None]
 
 
 def read_settlements(kb: KernelBatch, bills: Sequence[Bill]) -> list[Settlement]:

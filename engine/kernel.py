@@ -73,6 +73,83 @@ def _tiered(x, n_seg, upto, ratio, p, li, vi, lv):
 
 
 @njit(cache=True)
+def _muldivmod(a, x, d):
+    """(a * x // d, a * x % d) exactly for 0 <= a, 0 <= x < 2**62 and 0 < d < 2**62, though
+    ``a * x`` may leave int64: directly when the product fits, else a = a_q * d + a_r and
+    a_r * x by binary long multiplication modulo d (every intermediate stays below 2**63)."""
+    if a == 0 or x <= (2**62) // a:
+        p = a * x
+        return p // d, p % d
+    a_q = a // d
+    a_r = a % d
+    q = 0
+    r = 0
+    for bit in range(62, -1, -1):  # invariant: q * d + r = a_r * (the bits of x so far)
+        q *= 2
+        r *= 2
+        if r >= d:
+            r -= d
+            q += 1
+        if (x >> bit) & 1:
+            r += a_r
+            if r >= d:
+                r -= d
+                q += 1
+    return a_q * x + q, r
+
+
+@njit(cache=True)
+def _item_buckets(i0, i1, cat, qty, amount, price_cap, sp_ratio, b_ratio):
+    """Section 3.1 per item: ``out[i - i0]`` = (in_scope, pre, over, ooc) of item i."""
+    out = np.zeros((i1 - i0, 4), dtype=np.int64)
+    for i in range(i0, i1):
+        a = amount[i]
+        c = cat[i]
+        if c == 3:
+            out[i - i0, 3] = a
+            continue
+        over = 0
+        if price_cap[i] >= 0:
+            cap_total = _round_bp(price_cap[i], qty[i])
+            if a > cap_total:
+                over = a - cap_total
+        rest = a - over
+        pre = 0
+        if c == 2:
+            r = sp_ratio[i] if sp_ratio[i] >= 0 else b_ratio
+            pre = _round_bp(rest, r)
+        out[i - i0, 0] = rest - pre
+        out[i - i0, 1] = pre
+        out[i - i0, 2] = over
+    return out
+
+
+@njit(cache=True)
+def _split_bucket(ir, k, pay, total, out_item, i0, li):
+    """Section 11: ``pay`` (0 < pay <= total = sum of ``ir[:, k]``) over the items in
+    proportion to what each has left in bucket k; leftover fen to the largest remainders,
+    ties to the lower index. Adds the shares to ``out_item[i0 + i, li]``, takes them from
+    ``ir``."""
+    n = ir.shape[0]
+    share = np.zeros(n, dtype=np.int64)
+    rems = np.zeros(n, dtype=np.int64)
+    given = 0
+    for i in range(n):
+        q, r = _muldivmod(pay, ir[i, k], total)
+        share[i] = q
+        rems[i] = r
+        given += q
+    extra = pay - given
+    if extra > 0:
+        order = np.argsort(-rems, kind="mergesort")  # stable: ties keep the lower index first
+        for j in range(extra):
+            share[order[j]] += 1
+    for i in range(n):
+        ir[i, k] -= share[i]
+        out_item[i0 + i, li] += share[i]
+
+
+@njit(cache=True)
 def _settle_range(
     lo, hi,
     item_start, cat, qty, amount, price_cap, sp_ratio,
@@ -84,9 +161,11 @@ def _settle_range(
     p_acc, p_adm, h_acc,
     out_bill, out_layer,
     b_fyear, bal,
+    out_item,
 ):  # fmt: skip
     bk = np.zeros(4, dtype=np.int64)  # original buckets: in_scope, pre, over, ooc
     rem = np.zeros(4, dtype=np.int64)
+    ir = np.zeros((0, 4), dtype=np.int64)  # per-item buckets left (allocation only)
     for b in range(lo, hi):
         p = b_policy[b]
         lv = b_level[b]
@@ -117,6 +196,9 @@ def _settle_range(
             bk[0] += rest - pre
         total = bk[0] + bk[1] + bk[2] + bk[3]
         rem[:] = bk
+        if out_item is not None:  # section 11: each item's own buckets
+            ir = _item_buckets(item_start[b], item_start[b + 1], cat, qty, amount, price_cap,
+                               sp_ratio, b_ratio[p])  # fmt: skip
         admno = p_adm[ps] + 1
         window_paid = 0
         all_paid = 0
@@ -268,6 +350,9 @@ def _settle_range(
             for k in range(4):
                 if left_pay > 0 and (cov >> k) & 1:
                     used = min(left_pay, rem[k])
+                    if out_item is not None:  # noqa: SIM102 (pruned without allocation)
+                        if used > 0:
+                            _split_bucket(ir, k, used, rem[k], out_item, item_start[b], li)
                     rem[k] -= used
                     left_pay -= used
             all_paid += pay
