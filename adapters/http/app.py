@@ -220,5 +220,8 @@ def create_app(app: App, identify: Identify | None = None) -> FastAPI:
     async def one_tx(infno: str, request: Request) -> Response:
         return await handle(request, infno)
 
+    from adapters.fhir.routes import add_fhir
+
+    add_fhir(api, gw)
     api.state.gateway = gw
     return api
