@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.grpc.testing import YUBEI_BILL, served
+from adapters.grpc.testing import JIANG, YUBEI, YUBEI_BILL, served
 from adapters.http.app import create_app
 from adapters.http.money import dumps, fen_to_yuan, loads, yuan_to_fen
 from adapters.http.serve import running
@@ -231,3 +231,37 @@ def test_app_factory_offline():
         assert create_app(app).openapi()["info"]["title"] == "onestop NHSA gateway"
     finally:
         app.close()
+
+
+def test_serve_http_command(tmp_path):
+    """``onestop serve-http`` as its own process (the same bootstrap and store URL as
+    ``onestop serve``): a 2303 over the sample tables."""
+    import subprocess
+    import sys
+
+    from tests.ports import start_server
+
+    root = Path(__file__).resolve().parents[1]
+    log = tmp_path / "http.log"
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "yubei.yaml").write_text(YUBEI, encoding="utf-8")
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps([JIANG]), encoding="utf-8")
+
+    def popen(port: int) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "adapters.http.serve", "--http", f"127.0.0.1:{port}",
+               "--db", "memory://", "--policies", str(pol), "--registry", str(reg)]  # fmt: skip
+        with log.open("ab") as out:
+            return subprocess.Popen(cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT)
+
+    proc, port = start_server(popen, log)
+    try:
+        assert proc.poll() is None, log.read_text()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            ans = post(c, envelope("2303", "cli", settle_input()))
+        assert ans["infcode"] == 0, ans
+        assert ans["output"]["setlinfo"]["psn_cash_pay"] == Decimal("5625.20")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -26,7 +26,7 @@ from fastapi import Request
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from adapters.auth.principals import LOCAL, Principal, PrincipalsFile, Unauthenticated
-from adapters.bootstrap import DEFAULT_DB, App, build
+from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY, App, build
 from adapters.grpc.auth import Tls, is_loopback
 from adapters.http.app import Identify, create_app
 
@@ -102,12 +102,16 @@ def _check_host(host: str, tls: Tls | None) -> None:
         )
 
 
-def config(app: App, host: str, port: int, tls: Tls | None,
-           principals: PrincipalsFile | None, **kw: Any) -> uvicorn.Config:  # fmt: skip
-    """The uvicorn config of the gateway: TLS with required client certificates when ``tls``."""
+def check_options(host: str, tls: Tls | None, principals: PrincipalsFile | None) -> None:
     _check_host(host, tls)
     if (tls is None) != (principals is None):
         raise typer.BadParameter("TLS and a principals file go together: give both or neither")
+
+
+def config(app: App, host: str, port: int, tls: Tls | None,
+           principals: PrincipalsFile | None, **kw: Any) -> uvicorn.Config:  # fmt: skip
+    """The uvicorn config of the gateway: TLS with required client certificates when ``tls``."""
+    check_options(host, tls, principals)
     if tls is None:
         return uvicorn.Config(create_app(app, lambda r: LOCAL), host=host, port=port, **kw)
     assert principals is not None
@@ -149,6 +153,8 @@ def serve_http(
     tls_key: Path | None = typer.Option(None, "--tls-key", help="server key (PEM)"),
     client_ca: Path | None = typer.Option(None, "--client-ca", help="CA of client certificates"),
     principals: Path | None = typer.Option(None, "--principals", help="principals.yaml"),
+    policies: Path = typer.Option(DEFAULT_POLICIES, "--policies", help="policy tables to load"),
+    registry: Path = typer.Option(DEFAULT_REGISTRY, "--registry", help="persons to import"),
 ) -> None:
     """Serve the NHSA HTTP/JSON gateway and FHIR endpoints on uvicorn (next to ``onestop
     serve``, the gRPC server, over the same store)."""
@@ -158,8 +164,25 @@ def serve_http(
         raise typer.BadParameter("give --tls-cert, --tls-key and --client-ca together")
     tls = Tls(tls_cert, tls_key, client_ca) if all(parts) else None  # type: ignore[arg-type]
     pf = PrincipalsFile(principals) if principals else None
-    app = build(db)
-    cfg = config(app, host, int(port), tls, pf, log_level="info")
-    scheme = "https" if tls else "http"
-    print(f"onestop http: listening on {scheme}://{host}:{port}", flush=True)
-    uvicorn.Server(cfg).run()
+    check_options(host, tls, pf)
+    try:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), int(port)))
+    except OSError as err:
+        print(f"onestop http: cannot listen on {listen}: {err.strerror} (address in use?)",
+              flush=True)  # fmt: skip
+        raise typer.Exit(5) from None
+    app = build(db, policies, registry)
+    try:
+        cfg = config(app, host, int(port), tls, pf, log_level="info")
+        scheme = "https" if tls else "http"
+        print(f"onestop http: listening on {scheme}://{host}:{sock.getsockname()[1]}",
+              flush=True)  # fmt: skip
+        uvicorn.Server(cfg).run(sockets=[sock])
+    finally:
+        app.close()
+
+
+if __name__ == "__main__":
+    typer.run(serve_http)
