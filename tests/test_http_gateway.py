@@ -164,6 +164,8 @@ def test_3201_3202(both):
         ),
         (lambda i: i["feedetail"][1].update(chrgitm_lv="9"), "feedetail[1].chrgitm_lv"),
         (lambda i: i["data"].pop("psn_no"), "data.psn_no"),
+        (lambda i: i["data"].update(psn_no="nobody"), "data.psn_no"),
+        (lambda i: i["data"].update(hosp_lv="level9"), "data.hosp_lv"),
         (lambda i: i["data"].update(endtime="2023-13-01"), "data.endtime"),
     ],
 )

@@ -25,7 +25,7 @@ from typing import Any
 
 from adapters.http.money import scaled, yuan_to_fen
 from engine.bill import BillRequest, check_items_count, parse_bill_request
-from engine.errors import NO_VALUE, InputError, Problem
+from engine.errors import NO_VALUE, InputError
 
 BASE = "https://onestop.example/fhir/StructureDefinition/"
 EXT_LEVEL, EXT_REGION = BASE + "hospital-level", BASE + "region"
@@ -117,8 +117,7 @@ def bill_request(claim: Any) -> BillRequest:
             item["selfpay_ratio"] = scaled(w + "extension[selfpay-ratio]",
                                            sp.get("valueDecimal"), 4, "a ratio 0..1 to 0.0001")  # fmt: skip
         raw["items"].append(item)
-    try:
+    from adapters.http.nhsa import renamed
+
+    with renamed(fhir_path):
         return parse_bill_request(raw)
-    except InputError as err:
-        raise InputError([Problem(fhir_path(p.field), p.value, p.rule)
-                          for p in err.problems]) from None  # fmt: skip

@@ -18,10 +18,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from adapters.fhir.claim import bill_request
+from adapters.fhir.claim import bill_request, fhir_path
 from adapters.fhir.response import claim_response, operation_outcome
 from adapters.http.errors import to_nhsa
 from adapters.http.money import dumps, loads
+from adapters.http.nhsa import renamed
 from engine.allocation import allocate
 from engine.errors import NO_VALUE, InputError
 
@@ -43,14 +44,16 @@ def add_fhir(api: FastAPI, gw: Any) -> None:
     def answer(p: Any, claim: Any, use: str) -> dict[str, Any]:
         req = bill_request(claim)
         if use == "predetermination":
-            s = gw.scoped(p, "2303").pre_settle(req)
+            with renamed(fhir_path):
+                s = gw.scoped(p, "2303").pre_settle(req)
             sid, created = "", None
         else:
             rid = claim.get("id") if isinstance(claim, dict) else None
             if not rid:
                 raise InputError.one("Claim.id", NO_VALUE,
                                      "is missing; $submit needs it as the idempotency key")  # fmt: skip
-            rec, _ = gw.scoped(p, "2304").settle(str(rid), req)
+            with renamed(fhir_path):
+                rec, _ = gw.scoped(p, "2304").settle(str(rid), req)
             s, sid, created = rec.settlement, rec.settlement_id, rec.created_at
         bill = req.with_person(service.person(req.person_id))
         table = service.policies().table_for(s.region, s.discharge_date)

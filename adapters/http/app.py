@@ -107,11 +107,14 @@ class Gateway:
             return {"result": nhsa.split_lines(inp, table.b_selfpay_ratio)}
         if infno == "2303":
             req = nhsa.bill_request(env, inp)
-            info, detail = nhsa.setlinfo(s.pre_settle(req))
+            with nhsa.renamed(nhsa.nhsa_name):
+                settlement = s.pre_settle(req)
+            info, detail = nhsa.setlinfo(settlement)
             return {"setlinfo": {"mdtrt_id": req.id, **info}, "setldetail": detail}
         if infno == "2304":
             req = nhsa.bill_request(env, inp)
-            rec, _replay = s.settle(msgid, req)
+            with nhsa.renamed(nhsa.nhsa_name):
+                rec, _replay = s.settle(msgid, req)
             info, detail = nhsa.setlinfo(rec.settlement)
             return {
                 "setlinfo": {

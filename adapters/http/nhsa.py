@@ -11,6 +11,8 @@ envelope's ``fixmedins_code``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -80,6 +82,16 @@ def nhsa_name(field: str) -> str:
     return _BILL_NAMES.get(field, field)
 
 
+@contextmanager
+def renamed(name: Callable[[str], str]) -> Iterator[None]:
+    """InputErrors of the use cases with their engine field paths renamed (person_id ->
+    data.psn_no, items[2].amount -> feedetail[2].det_item_fee_sumamt, ...)."""
+    try:
+        yield
+    except InputError as err:
+        raise InputError([Problem(name(p.field), p.value, p.rule) for p in err.problems]) from None
+
+
 def fee_line(i: int, line: Any) -> dict[str, Any]:
     """One 2301 fee line as an engine item (plain data, parsed by the engine)."""
     ln = obj(f"feedetail[{i}]", line)
@@ -127,11 +139,8 @@ def bill_request(envelope: dict[str, Any], inp: dict[str, Any]) -> BillRequest:
     }
     if region:
         raw["region"] = str(region)
-    try:
+    with renamed(nhsa_name):
         req = parse_bill_request(raw)
-    except InputError as err:
-        raise InputError([Problem(nhsa_name(p.field), p.value, p.rule)
-                          for p in err.problems]) from None  # fmt: skip
     total = yuan_to_fen("data.medfee_sumamt", data.get("medfee_sumamt"))
     lines_total = sum(i.amount for i in req.items)
     if total != lines_total:
