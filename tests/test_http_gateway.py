@@ -267,3 +267,34 @@ def test_serve_http_command(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+SAMPLES = Path(__file__).resolve().parent / "golden" / "nhsa"
+
+
+def test_answers_use_the_field_names_of_real_responses(both):
+    """Every setlinfo / setldetail / 2301 result field we send is one a real platform response
+    carries (hifdm_pay: in the YR 2304 and both 2305 sources, not in this sample), and the
+    identities of the real samples hold in our answers."""
+    _, _, c = both
+    real = loads((SAMPLES / "2304-nt-1.json").read_bytes())
+    ans = post(c, envelope("2304", "m-names", settle_input("yubei-names")))
+    assert set(ans) >= {"infcode", "inf_refmsgid", "refmsg_time", "respond_time", "err_msg"}
+    assert set(real) >= set(ans) - {"output"}
+    info = ans["output"]["setlinfo"]
+    assert set(info) - {"hifdm_pay"} <= set(real["output"]["setlinfo"])
+    for d in ans["output"]["setldetail"]:
+        assert set(d) >= set(real["output"]["setldetail"][0])
+    y = {k: yuan_to_fen(k, v, negative=True) for k, v in info.items() if isinstance(v, Decimal)}
+    buckets = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
+    assert y["medfee_sumamt"] == sum(y[k] for k in buckets)
+    assert y["psn_part_amt"] == y["medfee_sumamt"] - y["fund_pay_sumamt"] - y["hosp_part_amt"]
+    assert y["psn_part_amt"] == y["acct_pay"] + y["psn_cash_pay"]
+    # the real sample's own amounts parse exactly with the gateway's parser
+    r = real["output"]["setlinfo"]
+    assert yuan_to_fen("medfee_sumamt", r["medfee_sumamt"]) == sum(
+        yuan_to_fen(k, r[k]) for k in buckets
+    )
+    real2301 = loads((SAMPLES / "2301-nt-1.json").read_bytes())
+    split = post(c, envelope("2301", "m-names-2301", {"feedetail": [fee("1", "A1", "01", "4.52")]}))
+    assert set(split["output"]["result"][0]) <= set(real2301["output"]["result"][0])
