@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -24,11 +25,15 @@ from adapters.cli.files import layer_ids, opening_to_json, read_bills, read_open
 from adapters.cli.lazy import LazyGroup
 from adapters.cli.output import console, new_table, print_json, problem_line, show, text
 from adapters.cli.slip import accounts_after_each, explanation_json, print_slip
-from engine.batch import reference_batch, settle_batch
+from adapters.slip import SLIP_HELP, slip_path_problem
+from engine.batch import order_key, reference_batch, settle_batch
+from engine.bill import Bill
 from engine.compare import Comparison, by_fund
 from engine.errors import InputError, OnestopError, PolicyError
 from engine.money import yuan
 from engine.policy.load import load_policies, policy_files
+from engine.policy.policyset import PolicySet
+from engine.result import Settlement
 
 EPILOG = help_epilog()
 
@@ -120,8 +125,14 @@ def settle(
     engine: Annotated[
         Engine, typer.Option(help="kernel (fast) or reference (the plain rules).")
     ] = Engine.kernel,
+    slip_file: Annotated[
+        Path | None, typer.Option("--slip", metavar="FILE", help=SLIP_HELP + " One page a bill.")
+    ] = None,
 ) -> None:
     """Settle bills (in settlement order, from the opening accounts) and print the slip."""
+    if problem := slip_path_problem(slip_file):
+        problem_line(err, "refused:", problem)
+        raise typer.Exit(Exit.USAGE)
     policy = policy or [Path("policies")]
     try:
         policies = load_policies(*policy)
@@ -134,6 +145,8 @@ def settle(
     closing = result.closing
     if accounts_out is not None:
         accounts_out.write_text(json.dumps(opening_to_json(closing), indent=2) + "\n")
+    if slip_file is not None:
+        _write_slips(slip_file, bill_list, result.settlements, policies)
     if as_json:
         docs = []
         for s, b in zip(result.settlements, bill_list, strict=True):
@@ -154,6 +167,22 @@ def settle(
         s, b = result.settlements[i], bill_list[i]
         person, household = after[i]
         print_slip(out, s, policies.table_for(b.region, b.discharge_date), person, household)
+
+
+def _write_slips(
+    path: Path, bills: list[Bill], settlements: Sequence[Settlement], policies: PolicySet
+) -> None:
+    """The printed slips of an offline run, one page a bill in settlement order."""
+    from adapters.slip.render import SlipMeta, slip_data, write_slip
+
+    meta = SlipMeta(note="离线结算，未保存 offline settlement (onestop settle): not stored, no ids")
+    order = sorted(range(len(bills)), key=lambda i: order_key(bills[i]))
+    write_slip(path, [
+        slip_data(settlements[i], bills[i], meta=meta,
+                  table=policies.table_for(bills[i].region, bills[i].discharge_date))
+        for i in order
+    ])  # fmt: skip
+    err.print(text(f"slip written to {path}"))
 
 
 @policy_app.command("check", epilog=EPILOG)

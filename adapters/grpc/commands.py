@@ -31,6 +31,7 @@ from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.limits import DEFAULT as DEFAULT_LIMITS
 from adapters.grpc.limits import MIB, Limits
+from adapters.slip import SLIP_HELP, slip_path_problem
 from engine.reconcile import local_date
 
 out = console()
@@ -277,6 +278,7 @@ window_app = typer.Typer(
 
 ServerOpt = Annotated[str, typer.Option("--server", help="host:port of the server.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of the slip.")]
+SlipOpt = Annotated[Path | None, typer.Option("--slip", metavar="FILE", help=SLIP_HELP)]
 CaOpt = Annotated[
     Path | None,
     typer.Option("--ca", envvar="ONESTOP_CA", help="CA of the server's certificate (TLS)."),
@@ -383,6 +385,33 @@ def _show(
     )
 
 
+def _check_slip(path: Path | None) -> None:
+    """Refuse a bad --slip before anything is settled or reversed."""
+    if problem := slip_path_problem(path):
+        problem_line(err, "refused:", problem)
+        raise typer.Exit(Exit.USAGE)
+
+
+def _write_slip(path: Path | None, rec: pb.SettlementRecord, bill: dict[str, Any] | None) -> None:
+    """The printed slip of a stored record (a reversal slip when it is reversed). ``bill``:
+    the bill file sent (admission date, level, category totals); the server's record does not
+    carry the bill, so a reversal slip shows those as not in the record."""
+    if path is None:
+        return
+    from adapters.slip.render import SlipMeta, slip_data, write_slip
+
+    meta = SlipMeta(
+        settlement_id=rec.settlement_id,
+        request_id=rec.request_id,
+        settled_at=rec.created_at,
+        reversed=rec.status == "reversed",
+        reversed_at=rec.reversed_at,
+        reversal_request_id=rec.reversal_request_id,
+    )
+    write_slip(path, [slip_data(settlement_from_pb(rec.result), bill, meta=meta)])
+    err.print(text(f"slip written to {path}"))
+
+
 @window_app.command("settle", epilog=EPILOG)
 def window_settle(
     bill: Annotated[Path, typer.Argument(help="Bill JSON (person by person_id or person.id).")],
@@ -394,12 +423,15 @@ def window_settle(
     cert: CertOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
+    slip_file: SlipOpt = None,
 ) -> None:
     """Settle a bill (2304). Retrying with the same --request-id pays once."""
+    _check_slip(slip_file)
     rid = request_id or uuid.uuid4().hex
+    bill_doc = _bill_file(bill)
     with _client(server, ca, cert, key) as c:
         try:
-            r = c.settle(_bill_file(bill), rid)
+            r = c.settle(bill_doc, rid)
         except grpc.RpcError as e:
             _fail(e, server)
         rec = r.settlement
@@ -407,6 +439,7 @@ def window_settle(
             " replay: already settled, nothing paid again" if r.replay else ""
         )
         _show(c, rec.result, head, as_json, _record_json(rec, r.replay))
+        _write_slip(slip_file, rec, bill_doc)
 
 
 @window_app.command("pre-settle", epilog=EPILOG)
@@ -442,8 +475,10 @@ def window_reverse(
     cert: CertOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
+    slip_file: SlipOpt = None,
 ) -> None:
     """Reverse a settlement (2305): its account moves are taken back. Idempotent."""
+    _check_slip(slip_file)
     with _client(server, ca, cert, key) as c:
         try:
             r = c.reverse(request_id=target) if by_request else c.reverse(settlement_id=target)
@@ -457,6 +492,7 @@ def window_reverse(
             c, rec.result, head, as_json, _record_json(rec, r.replay),
             reversal=Reversal(rec.settlement_id, rec.created_at, rec.reversed_at),
         )  # fmt: skip
+        _write_slip(slip_file, rec, None)
 
 
 @window_app.command("accounts", epilog=EPILOG)
