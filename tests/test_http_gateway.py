@@ -298,3 +298,16 @@ def test_answers_use_the_field_names_of_real_responses(both):
     real2301 = loads((SAMPLES / "2301-nt-1.json").read_bytes())
     split = post(c, envelope("2301", "m-names-2301", {"feedetail": [fee("1", "A1", "01", "4.52")]}))
     assert set(split["output"]["result"][0]) <= set(real2301["output"]["result"][0])
+
+
+def test_slip_of_a_settlement(both):
+    _, _, c = both
+    a = post(c, envelope("2304", "m-slip", settle_input("yubei-slip")))
+    setl_id = a["output"]["setlinfo"]["setl_id"]
+    r = c.get(f"/slip/{setl_id}")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "5,625.20" in r.text or "5625.20" in r.text
+    assert c.get("/slip/nope").json()["infcode"] == -1
+    pytest.importorskip("weasyprint")
+    pdf = c.get(f"/slip/{setl_id}", params={"format": "pdf"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")

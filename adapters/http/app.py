@@ -177,6 +177,18 @@ class Gateway:
                              "dld_endtime": _time(datetime.now(UTC))},
                 "stmtinfo": nhsa.stmt(r, setl_optins)}  # fmt: skip
 
+    def slip(self, p: Principal, setl_id: str, fmt: str) -> bytes:
+        """The printed slip of a stored settlement (a reversal slip once reversed), for the
+        roles that may read settlements (cashier, bureau, auditor), within their scope."""
+        from adapters.slip.render import render_slip_html, render_slip_pdf
+
+        rec = self.scoped(p, "3201").get(settlement_id=setl_id)
+        s = rec.settlement
+        table = self.app.service.policies().table_for(s.region, s.discharge_date)
+        if fmt == "pdf":
+            return render_slip_pdf(rec, table=table)
+        return render_slip_html(rec, table=table).encode("utf-8")
+
 
 def _time(t: datetime) -> str:
     return t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
@@ -222,6 +234,24 @@ def create_app(app: App, identify: Identify | None = None) -> FastAPI:
     @api.post("/nhsa/{infno}", openapi_extra=_OPENAPI_EXTRA, summary="One NHSA transaction")
     async def one_tx(infno: str, request: Request) -> Response:
         return await handle(request, infno)
+
+    @api.get(
+        "/slip/{setl_id}",
+        summary="The printed slip (结算单) of a settlement",
+        responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
+    )
+    async def slip(setl_id: str, request: Request, format: str = "html") -> Response:
+        try:
+            p = gw.identify(request)
+            if format not in ("html", "pdf"):
+                raise InputError.one("format", format, "is not html or pdf")
+            body = await asyncio.to_thread(gw.slip, p, setl_id, format)
+            media = "application/pdf" if format == "pdf" else "text/html; charset=utf-8"
+            return Response(body, media_type=media)
+        except Exception as err:
+            status, reason, msg = to_nhsa(err)
+            answer = {"infcode": -1, "err_msg": msg, "output": {"reason": reason}}
+            return Response(dumps(answer), status_code=status, media_type="application/json")
 
     from adapters.fhir.routes import add_fhir
 
