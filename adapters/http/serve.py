@@ -52,7 +52,7 @@ class PeerCertProtocol(H11Protocol):
     """uvicorn's h11 protocol, putting the TLS peer's certificate names in every request's
     scope (uvicorn gives the app no access to the peer certificate otherwise)."""
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         obj = transport.get_extra_info("ssl_object")
         names = cert_names(obj.getpeercert()) if obj is not None else None
