@@ -23,7 +23,7 @@ from adapters.bootstrap import App
 from adapters.http import nhsa
 from adapters.http.errors import to_nhsa
 from adapters.http.money import dumps, loads
-from engine.errors import NO_VALUE, InputError
+from engine.errors import NO_VALUE, Conflict, InputError, NotFound
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_BODY = 16 * 1024 * 1024
@@ -129,6 +129,7 @@ class Gateway:
         if infno == "2305":
             data = nhsa.obj("input.data", inp.get("data"))
             setl_id = nhsa.text(data, "setl_id", "data.")
+            self._msgid_not_a_settlement(msgid)
             rec, _replay = s.reverse(settlement_id=setl_id, reversal_request_id=msgid)
             psn = nhsa.text(data, "psn_no", "data.", required=False)
             if psn and psn != rec.settlement.person_id:
@@ -176,6 +177,16 @@ class Gateway:
                              "filename": "result.txt",
                              "dld_endtime": _time(datetime.now(UTC))},
                 "stmtinfo": nhsa.stmt(r, setl_optins)}  # fmt: skip
+
+    def _msgid_not_a_settlement(self, msgid: str) -> None:
+        """A 2305 msgid that settled a bill (a 2304's msgid) is refused: every NHSA message has
+        its own msgid. (Says nothing of that settlement.)"""
+        try:
+            self.app.service.get(request_id=msgid)
+        except (NotFound, InputError):
+            return
+        raise Conflict(f"msgid {msgid!r} was used for a settlement (2304); "
+                       "send the cancel with a new msgid")  # fmt: skip
 
     def slip(self, p: Principal, setl_id: str, fmt: str) -> bytes:
         """The printed slip of a stored settlement (a reversal slip once reversed), for the
