@@ -31,7 +31,6 @@ from engine.errors import (
     InputError,
     LimitExceeded,
     NotFound,
-    OnestopError,
     PolicyError,
     clip,
 )
@@ -59,6 +58,11 @@ def to_nhsa(err: BaseException) -> tuple[int, str, str]:
         if isinstance(err, cls):
             return status, reason, clip(str(err), MAX_ERR_MSG)
     incident = uuid.uuid4().hex[:12]
-    log.error("internal error %s: %s", incident, type(err).__name__,
-              exc_info=not isinstance(err, OnestopError))  # fmt: skip
+    # like adapters/grpc/errors.py: the exception classes only, never a message (a driver's
+    # message can quote a row)
+    chain, e = [], err
+    while e is not None and len(chain) < 5:
+        chain.append(type(e).__name__)
+        e = e.__cause__ or e.__context__
+    log.error("internal error %s: %s", incident, " <- ".join(chain))
     return 500, "INTERNAL", f"internal error; incident {incident}"
