@@ -1,0 +1,271 @@
+"""The FastAPI app of the NHSA gateway, built from the same ``adapters.bootstrap.App`` as the
+gRPC server: every transaction calls the same use cases through ``ScopedService``.
+
+POST ``/nhsa`` takes any envelope (the platform posts every transaction to one URL);
+POST ``/nhsa/{infno}`` is the same with the code checked against the envelope's ``infno``.
+Bodies are read raw and parsed with ``adapters.http.money.loads`` (no float).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from adapters.auth.access import ScopedService
+from adapters.auth.principals import LOCAL, PermissionDenied, Principal
+from adapters.bootstrap import App
+from adapters.http import nhsa
+from adapters.http.errors import to_nhsa
+from adapters.http.money import dumps, loads
+from engine.errors import NO_VALUE, Conflict, InputError, NotFound
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MAX_BODY = 16 * 1024 * 1024
+
+#: Which roles may send which transaction (like adapters.grpc.auth.METHOD_ROLES).
+TX_ROLES: dict[str, frozenset[str]] = {
+    "2301": frozenset({"cashier"}),
+    "2303": frozenset({"cashier"}),
+    "2304": frozenset({"cashier"}),
+    "2305": frozenset({"cashier"}),
+    "3201": frozenset({"cashier", "bureau", "auditor"}),
+    "3202": frozenset({"cashier", "bureau", "auditor"}),
+}
+
+#: The principal of a request: LOCAL on a plaintext loopback server; with TLS, the one of the
+#: peer certificate (adapters.http.serve sets it).
+Identify = Callable[[Request], Principal]
+
+_ENVELOPE_SCHEMA = {
+    "type": "object",
+    "required": ["infno", "msgid", "input"],
+    "properties": {
+        "infno": {"type": "string", "enum": sorted(TX_ROLES)},
+        "msgid": {"type": "string", "maxLength": 30},
+        "inf_time": {"type": "string", "description": "yyyy-MM-dd HH:mm:ss"},
+        "opter": {"type": "string"},
+        "fixmedins_code": {"type": "string"},
+        "insuplc_admdvs": {"type": "string"},
+        "input": {"type": "object"},
+    },
+}
+_ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "infcode": {"type": "integer", "enum": [0, -1]},
+        "inf_refmsgid": {"type": "string"},
+        "refmsg_time": {"type": "string"},
+        "respond_time": {"type": "string"},
+        "err_msg": {"type": "string"},
+        "output": {"type": "object"},
+    },
+}
+_OPENAPI_EXTRA = {
+    "requestBody": {"required": True,
+                    "content": {"application/json": {"schema": _ENVELOPE_SCHEMA}}},
+    "responses": {"200": {"description": "NHSA answer envelope",
+                          "content": {"application/json": {"schema": _ANSWER_SCHEMA}}}},
+}  # fmt: skip
+
+
+def _stamp(t: datetime) -> str:
+    return t.astimezone(SHANGHAI).strftime("%Y%m%d%H%M%S%f")[:17]
+
+
+class Gateway:
+    def __init__(self, app: App, identify: Identify | None = None):
+        self.app = app
+        self.identify = identify or (lambda request: LOCAL)
+
+    def scoped(self, p: Principal, infno: str) -> ScopedService:
+        if not p.unrestricted and not p.has(TX_ROLES[infno]):
+            raise PermissionDenied(f"transaction {infno} is not allowed to a {p.role}")
+        return ScopedService(self.app.service, p)
+
+    def run(self, p: Principal, env: dict[str, Any]) -> dict[str, Any]:
+        infno = nhsa.text(env, "infno", "")
+        if infno not in TX_ROLES:
+            raise InputError.one("infno", infno, f"is not a transaction of this gateway "
+                                 f"({', '.join(sorted(TX_ROLES))})")  # fmt: skip
+        msgid = nhsa.text(env, "msgid", "")
+        s = self.scoped(p, infno)
+        inp = nhsa.obj("input", env.get("input"))
+        if infno == "2301":
+            region = env.get("insuplc_admdvs") or (inp.get("data") or {}).get("insuplc_admdvs")
+            day = nhsa.fee_day(inp)
+            try:
+                table = self.app.service.policies().table_for(region or None, day)
+            except InputError as err:
+                raise InputError([type(q)("feedetail[0].fee_ocur_time", q.value, q.rule)
+                                  for q in err.problems]) from None  # fmt: skip
+            return {"result": nhsa.split_lines(inp, table.b_selfpay_ratio)}
+        if infno == "2303":
+            req = nhsa.bill_request(env, inp)
+            with nhsa.renamed(nhsa.nhsa_name):
+                settlement = s.pre_settle(req)
+            info, detail = nhsa.setlinfo(settlement)
+            return {"setlinfo": {"mdtrt_id": req.id, **info}, "setldetail": detail}
+        if infno == "2304":
+            req = nhsa.bill_request(env, inp)
+            with nhsa.renamed(nhsa.nhsa_name):
+                rec, _replay = s.settle(msgid, req)
+            info, detail = nhsa.setlinfo(rec.settlement)
+            return {
+                "setlinfo": {
+                    "mdtrt_id": req.id,
+                    "setl_id": rec.settlement_id,
+                    **info,
+                    "setl_time": _time(rec.created_at),
+                    "medins_setl_id": rec.request_id,
+                },
+                "setldetail": detail,
+            }
+        if infno == "2305":
+            data = nhsa.obj("input.data", inp.get("data"))
+            setl_id = nhsa.text(data, "setl_id", "data.")
+            self._msgid_not_a_settlement(msgid)
+            rec, _replay = s.reverse(settlement_id=setl_id, reversal_request_id=msgid)
+            psn = nhsa.text(data, "psn_no", "data.", required=False)
+            if psn and psn != rec.settlement.person_id:
+                raise InputError.one(
+                    "data.psn_no", psn, f"is not the person of settlement {setl_id}"
+                )
+            info, detail = nhsa.setlinfo(rec.settlement, sign=-1)
+            info.pop("psn_no")
+            return {"setlinfo": {"mdtrt_id": rec.settlement.bill_id, "setl_id": rec.settlement_id,
+                                 **info, "setl_time": _time(rec.reversed_at or rec.created_at),
+                                 "medins_setl_id": rec.reversal_request_id or msgid},
+                    "setldetail": detail}  # fmt: skip
+        # 3201, 3202
+        data = nhsa.obj("input.data", inp.get("data"))
+        hospital = nhsa.text(data, "fixmedins_code", "data.", required=False) or nhsa.text(
+            env, "fixmedins_code", ""
+        )
+        start = nhsa.text(data, "stmt_begndate", "data.")
+        end = nhsa.text(data, "stmt_enddate", "data.")
+        cash = "acct_pay" if infno == "3201" else "cash_payamt"
+        theirs = nhsa.totals_in(data, cash)
+        if infno == "3201" and theirs.psn_cash_pay is not None:
+            # 3201 sends acct_pay (personal account); the engine pays none: compare it as 0
+            if theirs.psn_cash_pay != 0:
+                raise InputError.one(
+                    "data.acct_pay",
+                    str(data.get("acct_pay")),
+                    "is not 0; this engine settles no personal-account payments",
+                )
+            from dataclasses import replace
+
+            theirs = replace(theirs, psn_cash_pay=None)
+        lines = nhsa.lines_in(data) if infno == "3202" else None
+        try:
+            r = s.reconcile(hospital, start, end, theirs, lines)
+        except InputError as err:
+            ren = {"from_date": "data.stmt_begndate", "to_date": "data.stmt_enddate",
+                   "hospital": "fixmedins_code"}  # fmt: skip
+            raise InputError([type(q)(ren.get(q.field, q.field), q.value, q.rule)
+                              for q in err.problems]) from None  # fmt: skip
+        setl_optins = str(data.get("setl_optins", ""))
+        if infno == "3201":
+            return {"stmtinfo": nhsa.stmt(r, setl_optins)}
+        return {"fileinfo": {"file_qury_no": str(data.get("file_qury_no", "")),
+                             "filename": "result.txt",
+                             "dld_endtime": _time(datetime.now(UTC))},
+                "stmtinfo": nhsa.stmt(r, setl_optins)}  # fmt: skip
+
+    def _msgid_not_a_settlement(self, msgid: str) -> None:
+        """A 2305 msgid that settled a bill (a 2304's msgid) is refused: every NHSA message has
+        its own msgid. (Says nothing of that settlement.)"""
+        try:
+            self.app.service.get(request_id=msgid)
+        except (NotFound, InputError):
+            return
+        raise Conflict(f"msgid {msgid!r} was used for a settlement (2304); "
+                       "send the cancel with a new msgid")  # fmt: skip
+
+    def slip(self, p: Principal, setl_id: str, fmt: str) -> bytes:
+        """The printed slip of a stored settlement (a reversal slip once reversed), for the
+        roles that may read settlements (cashier, bureau, auditor), within their scope."""
+        from adapters.slip.render import render_slip_html, render_slip_pdf
+
+        rec = self.scoped(p, "3201").get(settlement_id=setl_id)
+        s = rec.settlement
+        table = self.app.service.policies().table_for(s.region, s.discharge_date)
+        if fmt == "pdf":
+            return render_slip_pdf(rec, table=table)
+        return render_slip_html(rec, table=table).encode("utf-8")
+
+
+def _time(t: datetime) -> str:
+    return t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def create_app(app: App, identify: Identify | None = None) -> FastAPI:
+    """The HTTP app over ``app`` (the bootstrap App the gRPC server also serves)."""
+    gw = Gateway(app, identify)
+    api = FastAPI(title="onestop NHSA gateway", version="1.0",
+                  description="NHSA-shaped HTTP/JSON transactions 2301, 2303, 2304, 2305, "
+                              "3201, 3202 over the onestop settlement service.")  # fmt: skip
+
+    async def handle(request: Request, path_infno: str | None) -> Response:
+        received = datetime.now(UTC)
+        env: Any = None
+        try:
+            p = gw.identify(request)
+            body = await request.body()
+            if len(body) > MAX_BODY:
+                raise InputError.one("body", NO_VALUE, f"is larger than {MAX_BODY} bytes")
+            try:
+                env = loads(body)
+            except ValueError as err:
+                raise InputError.one("body", NO_VALUE, f"is not JSON: {err}") from None
+            env = nhsa.obj("body", env)
+            if path_infno is not None and str(env.get("infno", "")) != path_infno:
+                raise InputError.one("infno", env.get("infno", NO_VALUE),
+                                     f"is not {path_infno}, the transaction of this path")  # fmt: skip
+            output = await asyncio.to_thread(gw.run, p, env)
+            status, answer = 200, {"infcode": 0, "err_msg": "", "output": output}
+        except Exception as err:  # every refusal is an NHSA answer
+            status, reason, msg = to_nhsa(err)
+            answer = {"infcode": -1, "err_msg": msg, "output": {"reason": reason}}
+        now = datetime.now(UTC)
+        answer["inf_refmsgid"] = (env.get("msgid") if isinstance(env, dict) else "") or ""
+        answer["refmsg_time"], answer["respond_time"] = _stamp(received), _stamp(now)
+        return Response(dumps(answer), status_code=status, media_type="application/json")
+
+    @api.post("/nhsa", openapi_extra=_OPENAPI_EXTRA, summary="Any NHSA transaction")
+    async def any_tx(request: Request) -> Response:
+        return await handle(request, None)
+
+    @api.post("/nhsa/{infno}", openapi_extra=_OPENAPI_EXTRA, summary="One NHSA transaction")
+    async def one_tx(infno: str, request: Request) -> Response:
+        return await handle(request, infno)
+
+    @api.get(
+        "/slip/{setl_id}",
+        summary="The printed slip (结算单) of a settlement",
+        responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
+    )
+    async def slip(setl_id: str, request: Request, format: str = "html") -> Response:
+        try:
+            p = gw.identify(request)
+            if format not in ("html", "pdf"):
+                raise InputError.one("format", format, "is not html or pdf")
+            body = await asyncio.to_thread(gw.slip, p, setl_id, format)
+            media = "application/pdf" if format == "pdf" else "text/html; charset=utf-8"
+            return Response(body, media_type=media)
+        except Exception as err:
+            status, reason, msg = to_nhsa(err)
+            answer = {"infcode": -1, "err_msg": msg, "output": {"reason": reason}}
+            return Response(dumps(answer), status_code=status, media_type="application/json")
+
+    from adapters.fhir.routes import add_fhir
+
+    add_fhir(api, gw)
+    api.state.gateway = gw
+    return api

@@ -1,0 +1,126 @@
+"""FHIR R4 Claim in, ClaimResponse out, over a running gateway; every resource validated with
+fhir.resources (its R4B model classes: the installed fhir.resources 8 offers R5 by default and
+R4B, no plain R4 package)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from fhir.resources.R4B.claim import Claim
+from fhir.resources.R4B.claimresponse import ClaimResponse
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+from adapters.fhir.claim import EXT_LEVEL, EXT_REGION
+from adapters.grpc.testing import YUBEI_PAYS, YUBEI_WINDOW, served
+from adapters.http.money import dumps
+from adapters.http.serve import running
+
+FJ = {"content-type": "application/fhir+json"}
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[tuple[Any, httpx.Client]]:
+    with (
+        served() as (app, _srv, _grpc),
+        running(app) as srv,
+        httpx.Client(base_url=srv.url, timeout=30) as c,
+    ):
+        yield app, c
+
+
+def claim(cid: str, bill_id: str = "yubei-fhir-1") -> dict[str, Any]:
+    def item(seq: int, code: str, cat: str, amount: str) -> dict[str, Any]:
+        return {"sequence": seq,
+                "category": {"coding": [{"code": cat}]},
+                "productOrService": {"coding": [{"code": code, "display": code}]},
+                "quantity": {"value": 1},
+                "unitPrice": {"value": Decimal(amount), "currency": "CNY"},
+                "net": {"value": Decimal(amount), "currency": "CNY"}}  # fmt: skip
+
+    return {
+        "resourceType": "Claim",
+        "id": cid,
+        "identifier": [{"value": bill_id}],
+        "extension": [{"url": EXT_LEVEL, "valueString": "level2"},
+                      {"url": EXT_REGION, "valueString": "500112"}],
+        "status": "active",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                             "code": "institutional"}]},
+        "use": "claim",
+        "patient": {"reference": "Patient/jiang"},
+        "created": "2023-05-20",
+        "provider": {"reference": "Organization/H500112001"},
+        "priority": {"coding": [{"code": "normal"}]},
+        "insurance": [{"sequence": 1, "focal": True, "coverage": {"display": "resident"}}],
+        "billablePeriod": {"start": "2023-05-01", "end": "2023-05-20"},
+        "item": [item(1, "A1", "A", "50000.00"), item(2, "C1", "C", "2000.00")],
+    }  # fmt: skip
+
+
+def post(c: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
+    return c.post(path, content=dumps(body), headers=FJ)
+
+
+def _amount(cr: dict[str, Any], code: str) -> Decimal:
+    (t,) = [t for t in cr["total"] if t["category"]["coding"][0]["code"] == code]
+    return t["amount"]["value"]
+
+
+def test_claim_input_is_valid_fhir():
+    Claim.model_validate(claim("c0"))
+
+
+@pytest.mark.parametrize(("path", "use"), [("/fhir/Claim/$predetermine", "predetermination"),
+                                           ("/fhir/Claim/$submit", "claim")])  # fmt: skip
+def test_claim_response_valid_and_totals_equal_settlement(http, path, use):
+    app, c = http
+    r = post(c, path, claim(f"c-{use}", f"yubei-fhir-{use}"))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/fhir+json")
+    cr = r.json(parse_float=Decimal)
+    ClaimResponse.model_validate(cr)
+    assert cr["use"] == use
+    assert _amount(cr, "submitted") == Decimal("52000.00")
+    assert _amount(cr, "benefit") == Decimal(sum(YUBEI_PAYS.values())) / 100
+    assert _amount(cr, "memberliability") == Decimal(YUBEI_WINDOW) / 100
+    assert cr["payment"]["amount"]["value"] == Decimal(52000_00 - YUBEI_WINDOW) / 100
+    # per item, per fund: the items' benefits add up to each fund's pay
+    per_fund: dict[str, Decimal] = {}
+    for it in cr["item"]:
+        adj = {a["category"]["coding"][0]["code"]: a for a in it["adjudication"]}
+        for a in it["adjudication"]:
+            if a["category"]["coding"][0]["code"] == "benefit":
+                code = a["reason"]["coding"][0]["code"]
+                per_fund[code] = per_fund.get(code, Decimal(0)) + a["amount"]["value"]
+        assert adj["submitted"]["amount"]["value"] > 0
+    assert per_fund == {"390100": Decimal("34790.00"), "610100": Decimal("10647.00"),
+                        "610200": Decimal("937.80")}  # fmt: skip
+    langs = {n["language"]["coding"][0]["code"] for n in cr["processNote"]}
+    assert langs == {"en", "zh-CN"}
+    if use == "claim":
+        rec = app.service.get(request_id="c-claim")
+        assert cr["preAuthRef"] == rec.settlement_id
+        again = post(c, path, claim("c-claim", "yubei-fhir-claim")).json(parse_float=Decimal)
+        assert again == cr  # same Claim.id: the same settlement
+        other = post(c, path, claim("c-claim", "yubei-fhir-other"))
+        assert other.status_code == 409
+        OperationOutcome.model_validate(other.json())
+
+
+def test_bad_claim_answered_with_operation_outcome(http):
+    _, c = http
+    bad = claim("c-bad")
+    bad["item"][0]["net"]["value"] = Decimal("1.001")
+    r = post(c, "/fhir/Claim/$predetermine", bad)
+    assert r.status_code == 400
+    oo = r.json()
+    OperationOutcome.model_validate(oo)
+    assert oo["issue"][0]["expression"] == ["Claim.item[0].net.value"]
+    bad = claim("c-bad2")
+    bad["item"][1]["category"]["coding"][0]["code"] = "Z"
+    oo = post(c, "/fhir/Claim/$predetermine", bad).json()
+    assert oo["issue"][0]["expression"] == ["Claim.item[1].category.coding[0].code"]
