@@ -105,6 +105,17 @@ def test_2304_idempotent_by_msgid_and_2305(both):
         post(c, envelope("2305", "rev-1", {"data": {"setl_id": setl_id}}))["output"]
         == rev["output"]
     )
+    # a 2305's msgid names that cancel: used again to settle, or to cancel another
+    # settlement, it is refused (and nothing is settled or cancelled)
+    again = post(c, envelope("2304", "rev-1", settle_input("yubei-http-3")))
+    assert again["infcode"] == -1 and "rev-1" in again["err_msg"], again
+    two = post(c, envelope("2304", "H500112001202305201000000002", settle_input("yubei-http-4")))
+    assert two["infcode"] == 0, two
+    setl_2 = two["output"]["setlinfo"]["setl_id"]
+    reuse = post(c, envelope("2305", "rev-1", {"data": {"setl_id": setl_2}}))
+    assert reuse["infcode"] == -1 and "rev-1" in reuse["err_msg"], reuse
+    rev_2 = post(c, envelope("2305", "rev-2", {"data": {"setl_id": setl_2}}))
+    assert rev_2["infcode"] == 0, rev_2
 
 
 def test_2301_split(both):

@@ -73,6 +73,27 @@ def test_a_request_id_race_across_households_is_a_conflict_and_writes_nothing() 
     assert replay and rec.settlement.person_id == "wang"
 
 
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_reversal_request_id_names_one_reversal(kind: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Reversing with the reversal request id of another settlement's reversal is a Conflict
+    that changes nothing; the same id again for the same settlement replays."""
+    from adapters.store.sql import SqlStore
+
+    store = MemoryStore() if kind == "memory" else SqlStore(f"sqlite:///{tmp_path}/s.db")
+    svc = SettlementService(store.uow)
+    svc.put_policy(YUBEI, "yubei.yaml")
+    svc.import_registry([Person.model_validate(JIANG)])
+    a, _ = svc.settle("r-a", parse_bill_request(YUBEI_BILL))
+    b, _ = svc.settle("r-b", parse_bill_request({**YUBEI_BILL, "id": "yubei-2"}))
+    svc.reverse(settlement_id=a.settlement_id, reversal_request_id="x-1")
+    with pytest.raises(Conflict, match="'x-1' was already used to reverse another settlement"):
+        svc.reverse(settlement_id=b.settlement_id, reversal_request_id="x-1")
+    assert svc.get(b.settlement_id).status == "settled"
+    assert svc.reversed_by("x-1") and not svc.reversed_by("x-2")
+    done, replay = svc.reverse(settlement_id=a.settlement_id, reversal_request_id="x-1")
+    assert replay and done.status == "reversed"
+
+
 def test_request_id_and_unknown_person_are_input_errors() -> None:
     store = MemoryStore()
     svc = service(store)

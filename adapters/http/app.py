@@ -113,6 +113,7 @@ class Gateway:
             return {"setlinfo": {"mdtrt_id": req.id, **info}, "setldetail": detail}
         if infno == "2304":
             req = nhsa.bill_request(env, inp)
+            self._msgid_not_a_reversal(msgid)
             with nhsa.renamed(nhsa.nhsa_name):
                 rec, _replay = s.settle(msgid, req)
             info, detail = nhsa.setlinfo(rec.settlement)
@@ -180,13 +181,20 @@ class Gateway:
 
     def _msgid_not_a_settlement(self, msgid: str) -> None:
         """A 2305 msgid that settled a bill (a 2304's msgid) is refused: every NHSA message has
-        its own msgid. (Says nothing of that settlement.)"""
+        its own msgid. (Says nothing of that settlement.) A 2305 msgid used by another 2305 is
+        refused by the service (a reversal request id names one reversal)."""
         try:
             self.app.service.get(request_id=msgid)
         except (NotFound, InputError):
             return
         raise Conflict(f"msgid {msgid!r} was used for a settlement (2304); "
                        "send the cancel with a new msgid")  # fmt: skip
+
+    def _msgid_not_a_reversal(self, msgid: str) -> None:
+        """A 2304 msgid that cancelled a settlement (a 2305's msgid) is refused."""
+        if self.app.service.reversed_by(msgid):
+            raise Conflict(f"msgid {msgid!r} was used for a cancel (2305); "
+                           "send the settlement with a new msgid")  # fmt: skip
 
     def slip(self, p: Principal, setl_id: str, fmt: str) -> bytes:
         """The printed slip of a stored settlement (a reversal slip once reversed), for the

@@ -94,6 +94,12 @@ class _Settlements:
     def by_request(self, request_id: str) -> SettlementRecord | None:
         return next((r for r in self._all().values() if r.request_id == request_id), None)
 
+    def by_reversal_request(self, reversal_request_id: str) -> SettlementRecord | None:
+        return next(
+            (r for r in self._all().values() if r.reversal_request_id == reversal_request_id),
+            None,
+        )
+
     def active_for_bill(self, hospital: str, bill_id: str) -> SettlementRecord | None:
         key = (hospital, bill_id)
         return next(

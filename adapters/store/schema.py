@@ -120,6 +120,7 @@ settlements = sa.Table(
 )
 sa.Index("ix_settlements_person_year", settlements.c.person_id, settlements.c.year)
 sa.Index("ix_settlements_bill_id", settlements.c.bill_id)
+sa.Index("ix_settlements_reversal_request", settlements.c.reversal_request_id)
 # reconciliation (domain.md section 14): a hospital's settlements and reversals by commit time
 sa.Index("ix_settlements_hospital_created", settlements.c.hospital, settlements.c.created_at)
 sa.Index("ix_settlements_hospital_reversed", settlements.c.hospital, settlements.c.reversed_at)

@@ -513,6 +513,7 @@ class SettlementService:
         check_key("reversal_request_id", reversal_request_id)
         with self._uow() as uow:
             rec = self._find(uow, settlement_id, request_id)
+            self._reversal_id_free(uow, reversal_request_id, rec.settlement_id)
             if rec.status == "reversed":
                 return rec, True
             s = rec.settlement
@@ -523,6 +524,7 @@ class SettlementService:
                 *fundbook.fund_locks(keys), *account_locks(s.person_id, s.household, s.year)
             )  # the moved rows, and the hard budgets given back
             rec = self._find(uow, rec.settlement_id, "")
+            self._reversal_id_free(uow, reversal_request_id, rec.settlement_id)
             if rec.status == "reversed":
                 return rec, True
             claims = uow.claims.for_settlement(rec.settlement_id)
@@ -553,6 +555,19 @@ class SettlementService:
         return done, False
 
     @staticmethod
+    def _reversal_id_free(uow: UnitOfWork, reversal_request_id: str, settlement_id: str) -> None:
+        """A reversal request id names one reversal: used before for another settlement, it is
+        a Conflict (which names neither that settlement nor its bill)."""
+        if not reversal_request_id:
+            return
+        other = uow.settlements.by_reversal_request(reversal_request_id)
+        if other is not None and other.settlement_id != settlement_id:
+            raise Conflict(
+                f"reversal_request_id {reversal_request_id!r} was already used to reverse "
+                "another settlement; use a new reversal request id for a new reversal"
+            )
+
+    @staticmethod
     def _find(uow: UnitOfWork, settlement_id: str, request_id: str) -> SettlementRecord:
         if settlement_id:
             rec = uow.settlements.by_id(settlement_id)
@@ -569,6 +584,12 @@ class SettlementService:
             "",
             "is empty and so is request_id; name the settlement to reverse by one of them",
         )
+
+    def reversed_by(self, reversal_request_id: str) -> bool:
+        """Whether a reversal was made with this reversal request id (an NHSA 2305 msgid)."""
+        check_key("reversal_request_id", reversal_request_id)
+        with self._uow() as uow:
+            return uow.settlements.by_reversal_request(reversal_request_id) is not None
 
     # --- queries --------------------------------------------------------------------------
     def get(self, settlement_id: str = "", request_id: str = "") -> SettlementRecord:

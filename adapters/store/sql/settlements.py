@@ -30,6 +30,7 @@ _MOVE_COLS = "settlement_id, scope, key, year, layer_id, " + ", ".join(
 )
 _BY_ID = f"SELECT {_HEAD_COLS} FROM settlements WHERE settlement_id = :id"
 _BY_REQUEST = f"SELECT {_HEAD_COLS} FROM settlements WHERE request_id = :id"
+_BY_REVERSAL = f"SELECT {_HEAD_COLS} FROM settlements WHERE reversal_request_id = :id LIMIT 1"
 _MOVES_OF = f"SELECT {_MOVE_COLS} FROM settlement_moves WHERE settlement_id = :id ORDER BY position"
 _ACTIVE = (
     "SELECT settlement_id FROM settlements WHERE hospital = :h AND bill_id = :id "
@@ -143,6 +144,9 @@ class Settlements:
 
     def by_request(self, request_id: str) -> SettlementRecord | None:
         return self._one(_BY_REQUEST, request_id)
+
+    def by_reversal_request(self, reversal_request_id: str) -> SettlementRecord | None:
+        return self._one(_BY_REVERSAL, reversal_request_id)
 
     def active_for_bill(self, hospital: str, bill_id: str) -> SettlementRecord | None:
         row = self.u.run(_ACTIVE, {"h": hospital, "id": bill_id}).fetchone()
