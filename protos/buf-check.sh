@@ -27,11 +27,13 @@ if ! git rev-parse --verify -q "$against^{commit}" >/dev/null; then
   echo "buf breaking: skipped: no commit $against here (a shallow clone?)"
   exit 0
 fi
-# The workspace has two modules and the base may have none configured, so the onestop module is
-# built into one image and compared with the base's protos/ (rules: FILE, wire and generated code).
+# The workspace has two modules and the base may have one, two or no buf.yaml, so the onestop
+# protos of both sides are built into one image each (--path onestop) and compared (rules: FILE,
+# wire and generated code).
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 $buf build . --path onestop -o "$tmp/now.binpb"
 top=$(git rev-parse --show-toplevel)
-$buf breaking "$tmp/now.binpb" --against "$top/.git#ref=$against,subdir=protos"
+$buf build "$top/.git#ref=$against,subdir=protos" --path onestop -o "$tmp/base.binpb"
+$buf breaking "$tmp/now.binpb" --against "$tmp/base.binpb"
 echo "buf breaking: none against $(git rev-parse --short "$against")"
