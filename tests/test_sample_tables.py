@@ -8,6 +8,7 @@ properties the fixes are for.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -152,9 +153,14 @@ def test_no_placeholder_fund_code_in_policies():
         *(here / "broken_policies").rglob("*"),
         *(here / "golden").rglob("*"),
     ]
+    # as a fund code (fund_code, or NHSA fund_pay_type): real NHSA answers copied into
+    # tests/golden/nhsa use 999999 as "no price limit", which is not a fund code
+    placeholder = re.compile(r"""(fund_code|fund_pay_type)["']?\s*:\s*["']?999999\b""")
     for f in sorted(files):
         if f.is_file():
-            assert "999999" not in f.read_text(encoding="utf-8"), f
+            assert not placeholder.search(f.read_text(encoding="utf-8")), f
+    assert placeholder.search('fund_code: "999999"')  # the pattern finds what it looks for
+    assert placeholder.search('{"fund_pay_type": "999999"}')
 
 
 # -------------------------------------------------------------------------------- funds.yaml
