@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from typing import Generic, TypeVar
 
 from engine.accounts import YearAccounts
 from engine.allocation import Allocation
@@ -167,6 +168,43 @@ def effective(versions: list[PolicyVersion]) -> list[PolicyVersion]:
     return list(latest.values())
 
 
+T = TypeVar("T")
+
+
+class _Versioned(Generic[T]):
+    """A value built from the store (the policy tables, the fund declarations in force), kept
+    until the store's latest version number of it changes; that number is read at most once
+    per ``recheck`` seconds (another process sharing the store may have stored a version).
+    The caller holds its own lock."""
+
+    def __init__(self) -> None:
+        self.value: T | None = None
+        self.version = 0
+        self.checked = 0.0
+
+    def get(
+        self,
+        uow: Callable[[], UnitOfWork],
+        recheck: float,
+        latest: Callable[[UnitOfWork], int],
+        build: Callable[[UnitOfWork], T],
+    ) -> T:
+        now = time.monotonic()
+        if self.value is not None and now - self.checked < recheck:
+            return self.value
+        with uow() as u:
+            v = latest(u)
+            if self.value is None or v != self.version:
+                self.value = build(u)
+                self.version = v
+        self.checked = now
+        return self.value
+
+    def forget(self) -> None:
+        """Build again on the next ``get`` (this service stored a version)."""
+        self.value = None
+
+
 class SettlementService:
     def __init__(
         self,
@@ -178,12 +216,8 @@ class SettlementService:
         self._clock = clock
         self._new_id = new_id
         self._lock = threading.Lock()
-        self._policies: PolicySet | None = None
-        self._version = 0
-        self._checked = 0.0
-        self._funds: FundBook | None = None
-        self._funds_version = 0
-        self._funds_checked = 0.0
+        self._policies: _Versioned[PolicySet] = _Versioned()
+        self._funds: _Versioned[FundBook] = _Versioned()
 
     # --- policies -------------------------------------------------------------------------
     #: how often (seconds) another process's PutPolicy is looked for
@@ -192,42 +226,33 @@ class SettlementService:
     def policies(self) -> PolicySet:
         """The tables in force, cached; reloaded when this service stores a version, and when
         another process sharing the store has stored one (checked every POLICY_RECHECK s)."""
+
+        def build(uow: UnitOfWork) -> PolicySet:
+            versions = effective(uow.policies.all())
+            if not versions:
+                raise NotFound("policy table", "any", "load policy tables first")
+            return PolicySet.of([(f"version {v.version}", v.table) for v in versions])
+
         with self._lock:
-            now = time.monotonic()
-            if self._policies is not None and now - self._checked < self.POLICY_RECHECK:
-                return self._policies
-            with self._uow() as uow:
-                latest = uow.policies.latest_version()
-                if self._policies is None or latest != self._version:
-                    versions = effective(uow.policies.all())
-                    if not versions:
-                        raise NotFound("policy table", "any", "load policy tables first")
-                    self._policies = PolicySet.of(
-                        [(f"version {v.version}", v.table) for v in versions]
-                    )
-                    self._version = latest
-            self._checked = now
-            return self._policies
+            return self._policies.get(
+                self._uow, self.POLICY_RECHECK, lambda u: u.policies.latest_version(), build
+            )
 
     def fund_book(self) -> FundBook:
         """The fund declarations in force (domain.md section 12), cached like ``policies``:
         reloaded when a funds file is stored (here, or by another process: checked every
         POLICY_RECHECK s). No funds file: an empty book (no fund is limited)."""
         with self._lock:
-            now = time.monotonic()
-            if self._funds is not None and now - self._funds_checked < self.POLICY_RECHECK:
-                return self._funds
-            with self._uow() as uow:
-                latest = uow.funds.latest_version()
-                if self._funds is None or latest != self._funds_version:
-                    self._funds = fundbook.book_of(uow.funds.all())
-                    self._funds_version = latest
-            self._funds_checked = now
-            return self._funds
+            return self._funds.get(
+                self._uow,
+                self.POLICY_RECHECK,
+                lambda u: u.funds.latest_version(),
+                lambda u: fundbook.book_of(u.funds.all()),
+            )
 
     def forget_funds(self) -> None:
         with self._lock:
-            self._funds = None
+            self._funds.forget()
 
     def put_policy(
         self,
@@ -276,7 +301,7 @@ class SettlementService:
             ledger.append(uow, ledger.policy_event(version, principal))
             uow.commit()
         with self._lock:
-            self._policies = None
+            self._policies.forget()
         return version
 
     @staticmethod
