@@ -107,9 +107,16 @@ class _File:
         self.loader = loader
         self.problems: list[PolicyProblem] = []
 
-    def add(self, path: Path_, reason: str, value: Any = ...) -> None:
+    def add(self, path: Path_, reason: str, value: Any = ..., key: bool = False) -> None:
+        """A problem at ``path``; ``key``: on the line of the key itself (an unknown field)."""
         text = reason if value is ... else f"{show(value)} {reason}"
-        self.problems.append(PolicyProblem(self.file, dotted(path), text, self.lines.line(path)))
+        line = self.lines.line(path)
+        if key and path:
+            parent = self.node_at(path[:-1])
+            if isinstance(parent, yaml.MappingNode):
+                k = next((k for k, _ in parent.value if k.value == str(path[-1])), None)
+                line = k.start_mark.line + 1 if k is not None else line
+        self.problems.append(PolicyProblem(self.file, dotted(path), text, line))
 
     def node_at(self, path: Path_) -> yaml.Node | None:
         node = self.node
@@ -150,7 +157,12 @@ def parse_cases(
     elif isinstance(data, dict) and "cases" in data:
         for k in data:
             if k not in FILE_KEYS:
-                f.add((k,), f"is not a known field of a case file ({', '.join(FILE_KEYS)})", k)
+                f.add(
+                    (k,),
+                    f"is not a known field of a case file ({', '.join(FILE_KEYS)})",
+                    k,
+                    key=True,
+                )
         if not isinstance(data["cases"], list) or not data["cases"]:
             f.add(("cases",), "is not a list of cases")
             entries = []
@@ -213,7 +225,9 @@ def _case(f: _File, path: Path_, raw: Any, default: PolicySet | None) -> Case | 
     before = len(f.problems)
     for k in raw:
         if k not in CASE_KEYS:
-            f.add((*path, k), f"is not a known field of a case ({', '.join(CASE_KEYS)})", k)
+            f.add(
+                (*path, k), f"is not a known field of a case ({', '.join(CASE_KEYS)})", k, key=True
+            )
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         f.add((*path, "name"), "is missing or empty; give the case a name")
@@ -307,7 +321,7 @@ def _bills(f: _File, path: Path_, raw: Any, policies: PolicySet | None) -> list[
     except InputError as err:  # fields "bills[i]. ..." of the list given
         for p in err.problems:
             parts = _parse_path(p.field)
-            where = entries[parts[1]][0] if len(entries) > 1 else path
+            where = entries[parts[1]][0]
             f.input_problems(where, InputError([type(p)(dotted(parts[2:]), p.value, p.rule)]))
         return None
     return bills
@@ -337,7 +351,7 @@ def _opening(f: _File, path: Path_, raw: Any, layers: set[str]) -> Opening:
     out: dict[str, dict[tuple[str, int], YearAccounts]] = {"persons": {}, "households": {}}
     for k in data or {}:
         if k not in out:
-            f.add((*path, k), "is not known; use persons, households", k)
+            f.add((*path, k), "is not known; use persons, households", k, key=True)
     for kind, by_id in out.items():
         owners = (data or {}).get(kind) or {}
         if _mapping(f, (*path, kind), owners, "ids to years") is None:
@@ -425,7 +439,12 @@ def _expect(
             if k == "bill":
                 continue
             if k not in EXPECT_KEYS:
-                f.add(at, f"is not a known expected figure ({', '.join(EXPECT_KEYS[1:])})", k)
+                f.add(
+                    at,
+                    f"is not a known expected figure ({', '.join(EXPECT_KEYS[1:])})",
+                    k,
+                    key=True,
+                )
             elif k in BUCKETS or k in BILL_MONEY:
                 checks += _money(f, at, bill, k, v)
             elif k in ("alerts", "admission_no"):
@@ -480,7 +499,7 @@ def _layer_field(f: _File, at: Path_, bill: str, lid: str, k: str, x: Any) -> li
     kind = LAYER_OTHER.get(k)
     if kind is None:
         known = ", ".join([*LAYER_MONEY, *LAYER_OTHER])
-        f.add(at, f"is not a known figure of a layer ({known})", k)
+        f.add(at, f"is not a known figure of a layer ({known})", k, key=True)
         return []
     if kind == "flag":
         if not isinstance(x, bool):
