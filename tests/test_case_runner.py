@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 import engine.cases
@@ -259,3 +260,37 @@ def test_expectations_per_fund_in_yuan_and_opening_accounts_carried(tmp_path: Pa
     path.write_text(text, encoding="utf-8")
     r = cli(str(path))
     assert r.exit_code == 0, r.output + r.stdout
+
+
+def test_the_readme_example_case_passes(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    part = readme[readme.index("## Cases bureaus write") :]
+    start = part.index("```yaml\n") + len("```yaml\n")
+    path = tmp_path / "readme.yaml"
+    path.write_text(part[start : part.index("```", start)], encoding="utf-8")
+    r = cli(str(path), "--policy", str(POLICIES))
+    assert r.exit_code == 0, r.output
+    assert "1 case(s): 1 passed" in r.stdout
+
+
+def test_a_cases_file_shares_one_policy_path_and_a_case_may_carry_its_own(
+    tmp_path: Path,
+) -> None:
+    wx = yaml.safe_load((CASES / "weixian_2018.yaml").read_text(encoding="utf-8"))
+    daxin = yaml.safe_load(DAXIN.read_text(encoding="utf-8"))
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "shared.yaml"
+    rel = Path(*[".."] * (len(path.parent.parts) - 1)) / POLICIES.relative_to("/") / "weixian"
+    path.write_text(yaml.safe_dump({"policy": str(rel), "cases": [wx, daxin]}), encoding="utf-8")
+    r = cli(str(path))
+    assert r.exit_code == 0, r.output + r.stderr
+    assert "2 case(s): 2 passed" in r.stdout
+
+
+def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nbills: [\n", encoding="utf-8")
+    r = cli(str(path))
+    assert r.exit_code == Exit.REFUSED
+    (line,) = r.stderr.splitlines()
+    assert line.startswith(f"refused: {path}:3: is not valid YAML: ")

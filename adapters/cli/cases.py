@@ -93,8 +93,8 @@ def exit_code(results: list[CaseResult]) -> Exit:
 
 def _refuse(e: OnestopError, as_json: bool) -> None:
     problems = e.problems if isinstance(e, PolicyError) else [e]
-    for p in problems:
-        problem_line(err, "refused:", str(p))
+    for p in problems:  # one line each (YAML's own messages span lines)
+        problem_line(err, "refused:", " ".join(x.strip() for x in str(p).splitlines()))
     if as_json:
         print_json({
             "cases": [], "summary": summary([]), "exit_code": int(Exit.REFUSED),
