@@ -33,6 +33,7 @@ from engine.batch import resolve
 from engine.bill import Bill, parse_bill
 from engine.cases import BILL_MONEY, BUCKETS, LAYER_MONEY, LAYER_OTHER, Case, CaseFileError, Check
 from engine.errors import InputError, PolicyError, PolicyProblem, show
+from engine.money import MAX_ACCOUNT
 from engine.policy.checks import check_table
 from engine.policy.load import _Lines, _parse_path, compose, load_policies, validated
 from engine.policy.model import PolicyTable
@@ -279,7 +280,8 @@ def _policy(f: _File, path: Path_, raw: Any) -> PolicySet | None:
         table = validated(PolicyTable, raw, f.file, lines)
     except PolicyError as err:
         for q in err.problems:
-            f.problems.append(PolicyProblem(f.file, dotted(path) + "." + q.path, q.reason, q.line))
+            at = f"{dotted(path)}.{q.path}" if q.path else dotted(path)
+            f.problems.append(PolicyProblem(f.file, at, q.reason, q.line))
         return None
     found = check_table(table)
     for at, reason in found:
@@ -358,7 +360,7 @@ def _opening(f: _File, path: Path_, raw: Any, layers: set[str]) -> Opening:
             continue
         for key, years in owners.items():
             for year, acc in (_mapping(f, (*path, kind, key), years or {}, "years") or {}).items():
-                where = (*path, kind, key, year)
+                where = (*path, kind, key, str(year))
                 if not str(year).isdigit():
                     f.add(where, "is not a year", year)
                     continue
@@ -403,7 +405,9 @@ def _budgets(f: _File, path: Path_, raw: Any, funds: set[str]) -> dict[str, int]
             )
             continue
         fen = amount(f, (*path, code), v)
-        if fen is not None:
+        if fen is not None and fen > MAX_ACCOUNT:
+            f.add((*path, code), f"is above the limit {MAX_ACCOUNT} fen of a balance", v)
+        elif fen is not None:
             out[str(code)] = fen
     return out
 

@@ -294,3 +294,34 @@ def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
     assert r.exit_code == Exit.REFUSED
     (line,) = r.stderr.splitlines()
     assert line.startswith(f"refused: {path}:3: is not valid YAML: ")
+
+
+ODD = {
+    "huge_budget": (
+        "bills:",
+        "budgets: {'640100': 99999999999999999999}\nbills:",
+        "budgets.640100",
+    ),
+    "accounts_year_not_a_mapping": (
+        "bills:",
+        "accounts: {persons: {huang: {2018: 5}}}\nbills:",
+        "accounts.persons.huang.2018",
+    ),
+    "expect_not_a_mapping": (
+        "expect:\n  - bill: daxin-1",
+        "expect:\n  - 5\n  - bill: daxin-1",
+        "expect[0]",
+    ),
+    "empty_policy": ("policy:\n", "policy: {}\nx:\n", "policy.region"),
+}
+
+
+@pytest.mark.parametrize("what", ODD)
+def test_odd_case_files_are_refused_in_lines_never_a_traceback(what: str, tmp_path: Path) -> None:
+    old, new, field = ODD[what]
+    bad = changed(tmp_path, old, new)
+    r = cli(str(bad))
+    assert r.exit_code == Exit.REFUSED, r.output
+    lines = r.stderr.splitlines()
+    assert lines and all(x.startswith(f"refused: {bad}:") for x in lines), lines
+    assert any(f": {field}: " in x for x in lines), lines

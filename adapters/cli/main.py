@@ -50,7 +50,6 @@ policy_app = typer.Typer(
     no_args_is_help=True, help="Policy tables: check them, try them.", epilog=EPILOG
 )
 app.add_typer(policy_app, name="policy")
-app.command("test", epilog=EPILOG)(test_cases)  # case files bureaus write (adapters/cli/cases.py)
 out = console()
 err = console(stderr=True)
 
@@ -372,6 +371,9 @@ def policy_whatif(
         ))  # fmt: skip
     if len(changed) > 50:
         out.print(f"  ... and {len(changed) - 50} more (--json lists every one)")
+
+
+app.command("test", epilog=EPILOG)(test_cases)  # case files bureaus write (adapters/cli/cases.py)
 
 
 def main() -> None:
