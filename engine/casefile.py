@@ -169,9 +169,10 @@ def parse_cases(
             entries = []
         else:
             entries = [(("cases", i), c) for i, c in enumerate(data["cases"])]
-        shared = data.get("policy")
-        if shared is not None:
-            shared = _policy(f, ("policy",), shared)
+        if data.get("policy") is not None:
+            shared = _policy(f, ("policy",), data["policy"])
+            if shared is None:  # its problems are said once, not again for every case
+                raise CaseFileError(f.problems)
     elif isinstance(data, dict):
         entries = [((), data)]
     else:
