@@ -3,7 +3,8 @@ in ``--help`` and the README.
 
 A gRPC refusal maps to the same codes (``for_status``), so a script can tell "fix the input"
 (1) from "nothing there" (3), "already done another way" (4), "try again later" (5),
-"not allowed" (6) and "the server failed" (7) without reading the message.
+"not allowed" (6) and "the server failed" (7) without reading the message. ``onestop test``
+adds "a case failed" (8).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class Exit(IntEnum):
     UNAVAILABLE = 5
     DENIED = 6
     SERVER_ERROR = 7
+    CASES_FAILED = 8
 
 
 #: code -> what it means (the README's table is this one)
@@ -38,6 +40,8 @@ MEANING: dict[Exit, str] = {
     "wrong address, timed out); try again",
     Exit.DENIED: "denied: the server does not accept this client (certificate, permission)",
     Exit.SERVER_ERROR: "server error: the server failed (the message gives its incident id)",
+    Exit.CASES_FAILED: "cases failed (onestop test): a figure a case expects differs from "
+    "what the engine computed (every difference printed); a malformed case file is 1",
 }
 
 

@@ -2,7 +2,7 @@
 
 Exit codes: one table for every command (adapters/cli/exitcodes.py, printed by ``--help``):
 0 done, 1 refused (every problem is printed), 2 usage, 3 not found, 4 conflict,
-5 server or store unavailable, 6 denied, 7 server error.
+5 server or store unavailable, 6 denied, 7 server error, 8 cases failed (``onestop test``).
 
 Output that is not a terminal is plain and whole (adapters/cli/output.py); ``--json`` prints
 money in integer fen. ``settle --json`` is always a list, one object per bill, in the order
@@ -20,6 +20,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from adapters.cli.cases import test_cases
 from adapters.cli.exitcodes import Exit, help_epilog
 from adapters.cli.files import layer_ids, opening_to_json, read_bills, read_opening
 from adapters.cli.lazy import LazyGroup
@@ -370,6 +371,9 @@ def policy_whatif(
         ))  # fmt: skip
     if len(changed) > 50:
         out.print(f"  ... and {len(changed) - 50} more (--json lists every one)")
+
+
+app.command("test", epilog=EPILOG)(test_cases)  # case files bureaus write (adapters/cli/cases.py)
 
 
 def main() -> None:
