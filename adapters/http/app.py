@@ -15,12 +15,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 
 from adapters.auth.access import ScopedService
 from adapters.auth.principals import LOCAL, PermissionDenied, Principal
 from adapters.bootstrap import App
-from adapters.http import nhsa
+from adapters.http import nhsa, schemas
 from adapters.http.errors import to_nhsa
 from adapters.http.money import dumps, loads
 from engine.errors import NO_VALUE, Conflict, InputError, NotFound
@@ -42,35 +43,24 @@ TX_ROLES: dict[str, frozenset[str]] = {
 #: peer certificate (adapters.http.serve sets it).
 Identify = Callable[[Request], Principal]
 
-_ENVELOPE_SCHEMA = {
-    "type": "object",
-    "required": ["infno", "msgid", "input"],
-    "properties": {
-        "infno": {"type": "string", "enum": sorted(TX_ROLES)},
-        "msgid": {"type": "string", "maxLength": 30},
-        "inf_time": {"type": "string", "description": "yyyy-MM-dd HH:mm:ss"},
-        "opter": {"type": "string"},
-        "fixmedins_code": {"type": "string"},
-        "insuplc_admdvs": {"type": "string"},
-        "input": {"type": "object"},
-    },
-}
-_ANSWER_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "infcode": {"type": "integer", "enum": [0, -1]},
-        "inf_refmsgid": {"type": "string"},
-        "refmsg_time": {"type": "string"},
-        "respond_time": {"type": "string"},
-        "err_msg": {"type": "string"},
-        "output": {"type": "object"},
-    },
-}
-_OPENAPI_EXTRA = {
-    "requestBody": {"required": True,
-                    "content": {"application/json": {"schema": _ENVELOPE_SCHEMA}}},
-    "responses": {"200": {"description": "NHSA answer envelope",
-                          "content": {"application/json": {"schema": _ANSWER_SCHEMA}}}},
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _tx_openapi(infno: str) -> dict[str, Any]:
+    """The request and answer of one transaction (models in ``adapters.http.schemas``)."""
+    ref = "#/components/schemas/"
+    return {"requestBody": {"required": True, "content": _json({"$ref": f"{ref}Request{infno}"})},
+            "responses": {"200": {"description": f"the {infno} answer envelope (infcode 0), or "
+                                                 "a refusal (infcode -1, output {reason})",
+                                  "content": _json({"$ref": f"{ref}Answer{infno}"})}}}  # fmt: skip
+
+
+_ANY_OPENAPI = {
+    "requestBody": {"required": True, "content": _json(schemas.any_request_schema())},
+    "responses": {"200": {"description": "the answer envelope of the envelope's infno",
+                          "content": _json(schemas.any_answer_schema())}},
 }  # fmt: skip
 
 
@@ -93,8 +83,9 @@ class Gateway:
         if infno not in TX_ROLES:
             raise InputError.one("infno", infno, f"is not a transaction of this gateway "
                                  f"({', '.join(sorted(TX_ROLES))})")  # fmt: skip
-        msgid = nhsa.text(env, "msgid", "")
         s = self.scoped(p, infno)
+        schemas.check_request(infno, env)
+        msgid = nhsa.text(env, "msgid", "")
         inp = nhsa.obj("input", env.get("input"))
         if infno == "2301":
             region = env.get("insuplc_admdvs") or (inp.get("data") or {}).get("insuplc_admdvs")
@@ -246,12 +237,23 @@ def create_app(app: App, identify: Identify | None = None) -> FastAPI:
         answer["refmsg_time"], answer["respond_time"] = _stamp(received), _stamp(now)
         return Response(dumps(answer), status_code=status, media_type="application/json")
 
-    @api.post("/nhsa", openapi_extra=_OPENAPI_EXTRA, summary="Any NHSA transaction")
+    @api.post("/nhsa", openapi_extra=_ANY_OPENAPI, operation_id="nhsa",
+              summary="Any NHSA transaction (the envelope's infno picks it)")  # fmt: skip
     async def any_tx(request: Request) -> Response:
         return await handle(request, None)
 
-    @api.post("/nhsa/{infno}", openapi_extra=_OPENAPI_EXTRA, summary="One NHSA transaction")
-    async def one_tx(infno: str, request: Request) -> Response:
+    def one(infno: str, summary: str) -> None:
+        async def tx(request: Request) -> Response:
+            return await handle(request, infno)
+
+        api.post(f"/nhsa/{infno}", openapi_extra=_tx_openapi(infno), summary=f"{infno} {summary}",
+                 operation_id=f"nhsa_{infno}", name=f"nhsa_{infno}")(tx)  # fmt: skip
+
+    for infno, (summary, _inp, _out) in schemas.TRANSACTIONS.items():
+        one(infno, summary)
+
+    @api.post("/nhsa/{infno}", include_in_schema=False)
+    async def other_tx(infno: str, request: Request) -> Response:  # refused as NHSA answers
         return await handle(request, infno)
 
     @api.get(
@@ -276,4 +278,14 @@ def create_app(app: App, identify: Identify | None = None) -> FastAPI:
 
     add_fhir(api, gw)
     api.state.gateway = gw
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            doc = get_openapi(title=api.title, version=api.version, description=api.description,
+                              routes=api.routes)  # fmt: skip
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(schemas.components())
+            api.openapi_schema = doc
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
     return api
