@@ -275,7 +275,7 @@ def test_openapi_documents_every_transaction():
     oneOf by infno (what a generated HIS client gets)."""
     doc = _committed()
     comps = doc["components"]["schemas"]
-    for infno in ("2301", "2303", "2304", "2305", "3201", "3202"):
+    for infno in ("2301", "2303", "2304", "2305", "2601", "3201", "3202"):
         op = doc["paths"][f"/nhsa/{infno}"]["post"]
         assert op["operationId"] == f"nhsa_{infno}"
         req = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]

@@ -24,7 +24,7 @@ from adapters.bootstrap import App
 from adapters.http import nhsa, schemas
 from adapters.http.errors import to_nhsa
 from adapters.http.money import dumps, loads
-from engine.errors import NO_VALUE, Conflict, InputError, NotFound
+from engine.errors import NO_VALUE, Conflict, FailedPrecondition, InputError, NotFound
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_BODY = 16 * 1024 * 1024
@@ -35,6 +35,7 @@ TX_ROLES: dict[str, frozenset[str]] = {
     "2303": frozenset({"cashier"}),
     "2304": frozenset({"cashier"}),
     "2305": frozenset({"cashier"}),
+    "2601": frozenset({"cashier"}),
     "3201": frozenset({"cashier", "bureau", "auditor"}),
     "3202": frozenset({"cashier", "bureau", "auditor"}),
 }
@@ -122,18 +123,20 @@ class Gateway:
             data = nhsa.obj("input.data", inp.get("data"))
             setl_id = nhsa.text(data, "setl_id", "data.")
             self._msgid_not_a_settlement(msgid)
-            rec, _replay = s.reverse(settlement_id=setl_id, reversal_request_id=msgid)
             psn = nhsa.text(data, "psn_no", "data.", required=False)
-            if psn and psn != rec.settlement.person_id:
-                raise InputError.one(
+            if psn and psn != s.get(settlement_id=setl_id).settlement.person_id:
+                raise InputError.one(  # asked before anything is cancelled
                     "data.psn_no", psn, f"is not the person of settlement {setl_id}"
                 )
+            rec, _replay = s.reverse(settlement_id=setl_id, reversal_request_id=msgid)
             info, detail = nhsa.setlinfo(rec.settlement, sign=-1)
             info.pop("psn_no")
             return {"setlinfo": {"mdtrt_id": rec.settlement.bill_id, "setl_id": rec.settlement_id,
                                  **info, "setl_time": _time(rec.reversed_at or rec.created_at),
                                  "medins_setl_id": rec.reversal_request_id or msgid},
                     "setldetail": detail}  # fmt: skip
+        if infno == "2601":
+            return self._reversal(s, msgid, nhsa.obj("input.data", inp.get("data")))
         # 3201, 3202
         data = nhsa.obj("input.data", inp.get("data"))
         hospital = nhsa.text(data, "fixmedins_code", "data.", required=False) or nhsa.text(
@@ -169,6 +172,44 @@ class Gateway:
                              "filename": "result.txt",
                              "dld_endtime": _time(datetime.now(UTC))},
                 "stmtinfo": nhsa.stmt(r, setl_optins)}  # fmt: skip
+
+    def _reversal(self, s: ScopedService, msgid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """2601: reverse what the original 2304 ``omsgid`` settled, by the same use case as
+        2305 (``reverse`` by request id; its own msgid the reversal request id, so the same
+        2601 again answers the same). Nothing settled under ``omsgid`` (or nothing this caller
+        may see): a no-op answer. A settlement already cancelled under another msgid is refused
+        (as the platform refuses a reversal of a refunded settlement). Output empty (NHSA)."""
+        omsgid = nhsa.text(data, "omsgid", "data.")
+        oinfno = nhsa.text(data, "oinfno", "data.")
+        if oinfno != "2304":
+            raise InputError.one("data.oinfno", oinfno, "is not 2304; this gateway reverses "
+                                 "settlements (2304) only (a 2305 cancel is final)")  # fmt: skip
+        if omsgid == msgid:
+            raise InputError.one(
+                "msgid", msgid, "is the omsgid; send the reversal with its own msgid"
+            )
+        self._msgid_not_a_settlement(msgid)
+        try:
+            rec = s.get(request_id=omsgid)
+        except (NotFound, PermissionDenied):
+            self._reversal_id_unused(msgid)
+            return {}
+        psn = nhsa.text(data, "psn_no", "data.", required=False)
+        if psn and psn != rec.settlement.person_id:
+            raise InputError.one("data.psn_no", psn, f"is not the person of msgid {omsgid}")
+        if rec.status == "reversed" and rec.reversal_request_id != msgid:
+            self._reversal_id_unused(msgid)
+            raise FailedPrecondition(f"the settlement of msgid {omsgid!r} was already cancelled "
+                                     f"(by msgid {rec.reversal_request_id!r}); nothing to reverse")  # fmt: skip
+        s.reverse(request_id=omsgid, reversal_request_id=msgid)
+        return {}
+
+    def _reversal_id_unused(self, msgid: str) -> None:
+        """Conflict if ``msgid`` reversed a settlement (not the one at hand: callers ask when
+        that one was not reversed with it)."""
+        if self.app.service.reversed_by(msgid):
+            raise Conflict(f"msgid {msgid!r} was already used to reverse another "
+                           "settlement; send a new reversal with a new msgid")  # fmt: skip
 
     def _msgid_not_a_settlement(self, msgid: str) -> None:
         """A 2305 msgid that settled a bill (a 2304's msgid) is refused: every NHSA message has
@@ -208,7 +249,7 @@ def create_app(app: App, identify: Identify | None = None) -> FastAPI:
     """The HTTP app over ``app`` (the bootstrap App the gRPC server also serves)."""
     gw = Gateway(app, identify)
     api = FastAPI(title="onestop NHSA gateway", version="1.0",
-                  description="NHSA-shaped HTTP/JSON transactions 2301, 2303, 2304, 2305, "
+                  description="NHSA-shaped HTTP/JSON transactions 2301, 2303, 2304, 2305, 2601, "
                               "3201, 3202 over the onestop settlement service.")  # fmt: skip
 
     async def handle(request: Request, path_infno: str | None) -> Response:

@@ -266,6 +266,21 @@ class Output2305(_Out):
     setldetail: list[SetlDetail]
 
 
+# --- 2601 -------------------------------------------------------------------------------------
+class ReversalData(_In):
+    psn_no: str | None = Opt(30, "NHSA Req Y; if given, must be the settlement's person")
+    omsgid: str = C(30, "the msgid of the original 2304")
+    oinfno: Literal["2304"] = Field(description="the original transaction: 2304 (C 4)")
+
+
+class Input2601(_In):
+    data: ReversalData
+
+
+class Output2601(_Out):
+    """Empty (NHSA): also when nothing was settled under omsgid (a no-op)."""
+
+
 # --- 3201 / 3202 ------------------------------------------------------------------------------
 class _StmtData(_In):
     setl_optins: str | None = Opt(6, "settlement agency (echoed)")
@@ -351,6 +366,11 @@ TRANSACTIONS: dict[str, tuple[str, type[BaseModel], type[BaseModel]]] = {
     "2303": ("住院预结算: trial settlement (nothing paid)", InputSettle, Output2303),
     "2304": ("住院结算: settle (idempotent by msgid)", InputSettle, Output2304),
     "2305": ("住院结算撤销: cancel a settlement by setl_id", Input2305, Output2305),
+    "2601": (
+        "冲正交易: reverse what a 2304 msgid settled (idempotent by msgid)",
+        Input2601,
+        Output2601,
+    ),
     "3201": ("对总账: totals reconciliation", Input3201, Output3201),
     "3202": ("对明细账: detail reconciliation", Input3202, Output3202),
 }
