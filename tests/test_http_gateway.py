@@ -184,11 +184,11 @@ def test_3201_3202(both):
     q["data"]["medfee_sumamt"] = "1.00"
     bad = post(c, envelope("3201", "m3201c", q))
     assert bad["output"]["stmtinfo"]["stmt_rslt"] == "1"
-    d = post(c, envelope("3202", "m3202", {"data": {**q["data"], "file_qury_no": "f1",
-                                                    "setl_list": []}}))  # fmt: skip
+    d = post(c, envelope("3202", "m3202", {"data": {**q["data"], "setl_list": []}}))
     assert d["infcode"] == 0, d
     assert d["output"]["stmtinfo"]["stmt_rslt"] == "1"
-    assert d["output"]["fileinfo"]["file_qury_no"] == "f1"
+    # the result file of the inline form, as of the file form (tests/test_http_files.py)
+    assert d["output"]["fileinfo"]["filename"] == "result.zip"
 
 
 @pytest.mark.parametrize(
@@ -275,12 +275,14 @@ def test_openapi_documents_every_transaction():
     oneOf by infno (what a generated HIS client gets)."""
     doc = _committed()
     comps = doc["components"]["schemas"]
-    for infno in ("2301", "2303", "2304", "2305", "2601", "3201", "3202"):
+    for infno in ("2301", "2303", "2304", "2305", "2601", "3201", "3202", "9101", "9102"):
         op = doc["paths"][f"/nhsa/{infno}"]["post"]
         assert op["operationId"] == f"nhsa_{infno}"
         req = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
         assert req.endswith(f"/Request{infno}")
         assert comps[f"Request{infno}"]["properties"]["infno"]["const"] == infno
+    zipped = doc["paths"]["/nhsa/9102"]["post"]["responses"]["200"]["content"]
+    assert zipped["application/zip"]["schema"]["format"] == "binary"
     any_req = doc["paths"]["/nhsa"]["post"]["requestBody"]["content"]["application/json"]
     assert any_req["schema"]["discriminator"]["propertyName"] == "infno"
     data = comps["SettleData"]["properties"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +22,7 @@ from fastapi.responses import Response
 from adapters.auth.access import ScopedService
 from adapters.auth.principals import LOCAL, PermissionDenied, Principal
 from adapters.bootstrap import App
-from adapters.http import nhsa, schemas
+from adapters.http import files, nhsa, schemas
 from adapters.http.errors import to_nhsa
 from adapters.http.money import dumps, loads
 from engine.errors import NO_VALUE, Conflict, FailedPrecondition, InputError, NotFound
@@ -38,6 +39,8 @@ TX_ROLES: dict[str, frozenset[str]] = {
     "2601": frozenset({"cashier"}),
     "3201": frozenset({"cashier", "bureau", "auditor"}),
     "3202": frozenset({"cashier", "bureau", "auditor"}),
+    "9101": frozenset({"cashier", "bureau", "auditor"}),
+    "9102": frozenset({"cashier", "bureau", "auditor"}),
 }
 
 #: The principal of a request: LOCAL on a plaintext loopback server; with TLS, the one of the
@@ -49,13 +52,18 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
+_ZIP = {k: {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
+        for k in schemas.FILE_ANSWERS}  # fmt: skip
+
+
 def _tx_openapi(infno: str) -> dict[str, Any]:
     """The request and answer of one transaction (models in ``adapters.http.schemas``)."""
     ref = "#/components/schemas/"
     return {"requestBody": {"required": True, "content": _json({"$ref": f"{ref}Request{infno}"})},
             "responses": {"200": {"description": f"the {infno} answer envelope (infcode 0), or "
                                                  "a refusal (infcode -1, output {reason})",
-                                  "content": _json({"$ref": f"{ref}Answer{infno}"})}}}  # fmt: skip
+                                  "content": {**_json({"$ref": f"{ref}Answer{infno}"}),
+                                              **_ZIP.get(infno, {})}}}}  # fmt: skip
 
 
 _ANY_OPENAPI = {
@@ -73,13 +81,14 @@ class Gateway:
     def __init__(self, app: App, identify: Identify | None = None):
         self.app = app
         self.identify = identify or (lambda request: LOCAL)
+        self.files = files.FileStore()
 
     def scoped(self, p: Principal, infno: str) -> ScopedService:
         if not p.unrestricted and not p.has(TX_ROLES[infno]):
             raise PermissionDenied(f"transaction {infno} is not allowed to a {p.role}")
         return ScopedService(self.app.service, p)
 
-    def run(self, p: Principal, env: dict[str, Any]) -> dict[str, Any]:
+    def run(self, p: Principal, env: dict[str, Any]) -> dict[str, Any] | FileAnswer:
         infno = nhsa.text(env, "infno", "")
         if infno not in TX_ROLES:
             raise InputError.one("infno", infno, f"is not a transaction of this gateway "
@@ -137,13 +146,37 @@ class Gateway:
                     "setldetail": detail}  # fmt: skip
         if infno == "2601":
             return self._reversal(s, msgid, nhsa.obj("input.data", inp.get("data")))
-        # 3201, 3202
-        data = nhsa.obj("input.data", inp.get("data"))
+        if infno == "9101":
+            return self._upload(p, env, nhsa.obj("input.fsUploadIn", inp.get("fsUploadIn")))
+        if infno == "9102":
+            d = nhsa.obj("input.fsDownloadIn", inp.get("fsDownloadIn"))
+            qno = nhsa.text(d, "file_qury_no", "fsDownloadIn.")
+            f = self.files.get(p.name, qno, "fsDownloadIn.file_qury_no")
+            return FileAnswer(f.data, f.filename)
+        return self._reconcile(p, s, infno, env, nhsa.obj("input.data", inp.get("data")))
+
+    def _upload(self, p: Principal, env: dict[str, Any], u: dict[str, Any]) -> dict[str, Any]:
+        """9101: keep the uploaded zip; answer its query number (``adapters.http.files``)."""
+        data = files.upload_bytes(u.get("in"), "fsUploadIn.in")
+        if len(data) > MAX_BODY:
+            raise InputError.one("fsUploadIn.in", NO_VALUE, f"is larger than {MAX_BODY} bytes")
+        filename = nhsa.text(u, "filename", "fsUploadIn.")
+        code = nhsa.text(u, "fixmedins_code", "fsUploadIn.", required=False) or nhsa.text(
+            env, "fixmedins_code", "", required=False
+        )
+        f = self.files.put(p.name, filename, code, data)
+        return {"file_qury_no": f.file_qury_no, "filename": f.filename,
+                "fixmedins_code": f.fixmedins_code, "dld_endtime": _time(f.expires)}  # fmt: skip
+
+    def _reconcile(self, p: Principal, s: ScopedService, infno: str, env: dict[str, Any],
+                   data: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+        """3201 totals; 3202 totals and the settlement list (the 9101 file named by
+        ``data.file_qury_no``, or inline ``data.setl_list``), the result file for 9102."""
         hospital = nhsa.text(data, "fixmedins_code", "data.", required=False) or nhsa.text(
             env, "fixmedins_code", ""
         )
-        start = nhsa.text(data, "stmt_begndate", "data.")
-        end = nhsa.text(data, "stmt_enddate", "data.")
+        start = nhsa.day(data, "stmt_begndate")
+        end = nhsa.day(data, "stmt_enddate")
         cash = "acct_pay" if infno == "3201" else "cash_payamt"
         theirs = nhsa.totals_in(data, cash)
         if infno == "3201" and theirs.psn_cash_pay is not None:
@@ -154,10 +187,24 @@ class Gateway:
                     str(data.get("acct_pay")),
                     "is not 0; this engine settles no personal-account payments",
                 )
-            from dataclasses import replace
-
             theirs = replace(theirs, psn_cash_pay=None)
-        lines = nhsa.lines_in(data) if infno == "3202" else None
+        file_lines: list[files.FileLine] = []
+        lines = None
+        if infno == "3202":
+            qno = nhsa.text(data, "file_qury_no", "data.", required=False)
+            if qno and data.get("setl_list") is not None:
+                raise InputError.one("data.file_qury_no", qno, "is given with data.setl_list; "
+                                     "send the list once (a 9101 file or inline)")  # fmt: skip
+            if qno:
+                f = self.files.get(p.name, qno, "data.file_qury_no")
+                if f.fixmedins_code and f.fixmedins_code != hospital:
+                    raise InputError.one("data.file_qury_no", qno,
+                                         f"is a file of {f.fixmedins_code}, not of {hospital}")  # fmt: skip
+                where = f"file {qno}"
+                file_lines = files.parse_lines(files.unzip_text(f.data, where), where)
+                lines = [fl.line for fl in file_lines]
+            else:
+                lines = nhsa.lines_in(data)
         try:
             r = s.reconcile(hospital, start, end, theirs, lines)
         except InputError as err:
@@ -168,9 +215,19 @@ class Gateway:
         setl_optins = str(data.get("setl_optins", ""))
         if infno == "3201":
             return {"stmtinfo": nhsa.stmt(r, setl_optins)}
-        return {"fileinfo": {"file_qury_no": str(data.get("file_qury_no", "")),
-                             "filename": "result.txt",
-                             "dld_endtime": _time(datetime.now(UTC))},
+
+        def ids(settlement_id: str, reversal: bool) -> tuple[str, str, str]:
+            try:
+                rec = s.get(settlement_id=settlement_id)
+            except (NotFound, PermissionDenied):
+                return "", "", ""
+            msgid = (rec.reversal_request_id or "") if reversal else rec.request_id
+            return rec.settlement.person_id, rec.settlement.bill_id, msgid
+
+        result = self.files.put(p.name, "result.zip", hospital,
+                                files.result_zip(r, file_lines, ids))  # fmt: skip
+        return {"fileinfo": {"file_qury_no": result.file_qury_no, "filename": result.filename,
+                             "dld_endtime": _time(result.expires)},
                 "stmtinfo": nhsa.stmt(r, setl_optins)}  # fmt: skip
 
     def _reversal(self, s: ScopedService, msgid: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +298,14 @@ class Gateway:
         return render_slip_html(rec, table=table).encode("utf-8")
 
 
+@dataclass(frozen=True)
+class FileAnswer:
+    """A 9102 answer: the file itself (``application/zip``), not an envelope."""
+
+    data: bytes
+    filename: str
+
+
 def _time(t: datetime) -> str:
     return t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -250,7 +315,7 @@ def create_app(app: App, identify: Identify | None = None) -> FastAPI:
     gw = Gateway(app, identify)
     api = FastAPI(title="onestop NHSA gateway", version="1.0",
                   description="NHSA-shaped HTTP/JSON transactions 2301, 2303, 2304, 2305, 2601, "
-                              "3201, 3202 over the onestop settlement service.")  # fmt: skip
+                              "3201, 3202, 9101, 9102 over the onestop settlement service.")  # fmt: skip
 
     async def handle(request: Request, path_infno: str | None) -> Response:
         received = datetime.now(UTC)
@@ -269,6 +334,11 @@ def create_app(app: App, identify: Identify | None = None) -> FastAPI:
                 raise InputError.one("infno", env.get("infno", NO_VALUE),
                                      f"is not {path_infno}, the transaction of this path")  # fmt: skip
             output = await asyncio.to_thread(gw.run, p, env)
+            if isinstance(output, FileAnswer):
+                safe = "".join(ch for ch in output.filename if (ch.isascii() and ch.isalnum())
+                               or ch in "._-") or "file.zip"  # fmt: skip
+                return Response(output.data, media_type="application/zip",
+                                headers={"content-disposition": f'attachment; filename="{safe}"'})  # fmt: skip
             status, answer = 200, {"infcode": 0, "err_msg": "", "output": output}
         except Exception as err:  # every refusal is an NHSA answer
             status, reason, msg = to_nhsa(err)

@@ -309,7 +309,7 @@ class SetlLine(_In):
 
 class Data3202(_StmtData):
     cash_payamt: YuanIn | None = Field(None, description="cash total")
-    file_qury_no: str | None = Opt(30, "the 9101 upload's file query number")
+    file_qury_no: str | None = Opt(30, "the 9101 upload's file query number (or setl_list)")
     setl_list: list[SetlLine] | None = Field(
         None, description="local convenience: the settlement lines inline instead of a file"
     )
@@ -345,6 +345,8 @@ class Output3201(_Out):
 
 
 class FileInfo(_Out):
+    """The result file: download it with 9102 (a zip of result.txt)."""
+
     file_qury_no: str = C(30)
     filename: str = C(200)
     dld_endtime: str = Field(pattern=DT)
@@ -355,13 +357,44 @@ class Output3202(_Out):
     stmtinfo: StmtInfo
 
 
+# --- 9101 / 9102 ------------------------------------------------------------------------------
+class FsUploadIn(_In):
+    in_: str | list[int] = Field(
+        alias="in", description="the zip: base64 text (as NT sends it) or an array of bytes; "
+        "one text file, a line per settlement: setl_id, mdtrt_id, psn_no, medfee_sumamt, "
+        "fund_pay_sumamt, acct_pay, refd_setl_flag (tab-separated)")  # fmt: skip
+    filename: str = C(200)
+    fixmedins_code: str | None = Opt(30, "the hospital (else the envelope's)")
+
+
+class Input9101(_In):
+    fsUploadIn: FsUploadIn
+
+
+class Output9101(_Out):
+    file_qury_no: str = C(30, "name it in 3202 data.file_qury_no")
+    filename: str = C(200)
+    fixmedins_code: str = C(30)
+    dld_endtime: str = Field(pattern=DT, description="kept until then (in this gateway process)")
+
+
+class FsDownloadIn(_In):
+    file_qury_no: str = C(30, "the 3202 answer's fileinfo.file_qury_no")
+    filename: str | None = Opt(200)
+    fixmedins_code: str | None = Opt(30)
+
+
+class Input9102(_In):
+    fsDownloadIn: FsDownloadIn
+
+
 class Refusal(_Out):
     reason: str = Field(description="the error class: INPUT_ERROR, CONFLICT, NOT_FOUND, ...")
 
 
 # --- the transactions -------------------------------------------------------------------------
-#: infno -> (summary, input model, output model)
-TRANSACTIONS: dict[str, tuple[str, type[BaseModel], type[BaseModel]]] = {
+#: infno -> (summary, input model, output model; None: the answer is a file, see FILE_ANSWERS)
+TRANSACTIONS: dict[str, tuple[str, type[BaseModel], type[BaseModel] | None]] = {
     "2301": ("住院费用明细上传: split fee lines into buckets", Input2301, Output2301),
     "2303": ("住院预结算: trial settlement (nothing paid)", InputSettle, Output2303),
     "2304": ("住院结算: settle (idempotent by msgid)", InputSettle, Output2304),
@@ -372,8 +405,16 @@ TRANSACTIONS: dict[str, tuple[str, type[BaseModel], type[BaseModel]]] = {
         Output2601,
     ),
     "3201": ("对总账: totals reconciliation", Input3201, Output3201),
-    "3202": ("对明细账: detail reconciliation", Input3202, Output3202),
+    "3202": (
+        "对明细账: detail reconciliation (a 9101 file, or inline setl_list)",
+        Input3202,
+        Output3202,
+    ),
+    "9101": ("文件上传: upload the 3202 settlement list (zip, base64)", Input9101, Output9101),
+    "9102": ("文件下载: download a 3202 result (application/zip)", Input9102, None),
 }
+#: the transactions answered by a file (application/zip) on success, an envelope on refusal
+FILE_ANSWERS = frozenset(k for k, v in TRANSACTIONS.items() if v[2] is None)
 
 
 def _envelope(infno: str, inp: type[BaseModel]) -> type[BaseModel]:
@@ -388,7 +429,7 @@ def _envelope(infno: str, inp: type[BaseModel]) -> type[BaseModel]:
     return create_model(f"Request{infno}", __base__=_Envelope, **fields)  # type: ignore[call-overload,no-any-return]
 
 
-def _answer(infno: str, out: type[BaseModel]) -> type[BaseModel]:
+def _answer(infno: str, out: type[BaseModel] | None) -> type[BaseModel]:
     from pydantic import create_model
 
     return create_model(  # type: ignore[call-overload,no-any-return]
@@ -400,7 +441,7 @@ def _answer(infno: str, out: type[BaseModel]) -> type[BaseModel]:
         respond_time=(str, Field(pattern="^[0-9]{17}$", description="yyyyMMddHHmmssSSS")),
         err_msg=(str, C(600, "empty on success; the refusal naming field and value")),
         output=(
-            out | Refusal,
+            Refusal if out is None else out | Refusal,
             Field(description="the transaction's output; on a refusal {reason}"),
         ),
     )
