@@ -58,7 +58,10 @@ def add_fhir(api: FastAPI, gw: Any) -> None:
                 rec, _ = gw.scoped(p, "2304").settle(str(rid), req)
             s, sid, created = rec.settlement, rec.settlement_id, rec.created_at
         bill = req.with_person(service.person(req.person_id))
-        table = service.policies().table_for(s.region, s.discharge_date)
+        if use == "predetermination":
+            table = service.policies().table_for(s.region, s.discharge_date)
+        else:  # a settlement (or its replay): the table it was settled with
+            table = service.table_of(rec)
         alloc = allocate(bill, table, s)
         return claim_response(s, bill, table, alloc, use, sid, created)
 

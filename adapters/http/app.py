@@ -291,8 +291,7 @@ class Gateway:
         from adapters.slip.render import render_slip_html, render_slip_pdf
 
         rec = self.scoped(p, "3201").get(settlement_id=setl_id)
-        s = rec.settlement
-        table = self.app.service.policies().table_for(s.region, s.discharge_date)
+        table = self.app.service.table_of(rec)  # the table it was settled with
         if fmt == "pdf":
             return render_slip_pdf(rec, table=table)
         return render_slip_html(rec, table=table).encode("utf-8")
