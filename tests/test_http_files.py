@@ -8,6 +8,7 @@ import base64
 import io
 import zipfile
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -16,7 +17,15 @@ import pytest
 from adapters.http.files import RESULT_COLUMNS, FileStore, settlement_file
 from adapters.http.money import dumps, loads
 from engine.errors import NotFound
-from tests.test_http_gateway import SAMPLES, both, envelope, post, settle_input
+from tests.test_http_gateway import (
+    SAMPLES,
+    _committed,
+    both,
+    envelope,
+    post,
+    schema_check,
+    settle_input,
+)
 
 __all__ = ["both"]
 
@@ -115,6 +124,7 @@ def test_file_refusals_name_the_field(both):
     r = download(c, "G-none", "M00/00/00/wKgB")
     assert r.headers["content-type"] == "application/json"
     assert r.json()["output"]["reason"] == "NOT_FOUND"
+    schema_check(_committed(), "/nhsa/9102", "answer", r.json(parse_float=Decimal))
 
 
 def test_captured_3202_request_shape(both):

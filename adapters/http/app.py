@@ -60,8 +60,10 @@ def _tx_openapi(infno: str) -> dict[str, Any]:
     """The request and answer of one transaction (models in ``adapters.http.schemas``)."""
     ref = "#/components/schemas/"
     return {"requestBody": {"required": True, "content": _json({"$ref": f"{ref}Request{infno}"})},
-            "responses": {"200": {"description": f"the {infno} answer envelope (infcode 0), or "
-                                                 "a refusal (infcode -1, output {reason})",
+            "responses": {"200": {"description": (
+                                      "the file (application/zip)" if infno in _ZIP
+                                      else f"the {infno} answer envelope (infcode 0)")
+                                  + ", or a refusal (infcode -1, output {reason})",
                                   "content": {**_json({"$ref": f"{ref}Answer{infno}"}),
                                               **_ZIP.get(infno, {})}}}}  # fmt: skip
 
