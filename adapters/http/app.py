@@ -2,7 +2,8 @@
 gRPC server: every transaction calls the same use cases through ``ScopedService``.
 
 POST ``/nhsa`` takes any envelope (the platform posts every transaction to one URL);
-POST ``/nhsa/{infno}`` is the same with the code checked against the envelope's ``infno``.
+POST ``/nhsa/2304`` etc. (one documented path per transaction, ``adapters.http.schemas``) is the
+same with the code checked against the envelope's ``infno``.
 Bodies are read raw and parsed with ``adapters.http.money.loads`` (no float).
 """
 
