@@ -1,6 +1,6 @@
-"""FHIR R4 Claim in, ClaimResponse out, over a running gateway; every resource validated with
-fhir.resources (its R4B model classes: the installed fhir.resources 8 offers R5 by default and
-R4B, no plain R4 package)."""
+"""FHIR R4 Claim in, ClaimResponse out, over a running gateway; every resource validated twice:
+with fhir.resources' R4B model classes (fhir.resources 8 offers R5 and R4B, no plain R4) and
+with fhirclient's models of FHIR **R4 4.0.1** in strict mode (``r4``)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,26 @@ from adapters.http.money import dumps
 from adapters.http.serve import running
 
 FJ = {"content-type": "application/fhir+json"}
+
+
+def r4(resource: dict[str, Any]) -> Any:
+    """``resource`` parsed strictly by fhirclient's FHIR R4 (4.0.1) model of its type (unknown
+    elements, wrong types, missing required elements: FHIRValidationError), and written back
+    (``as_json`` checks the required elements again)."""
+    import importlib
+    import json
+
+    from fhirclient.models.fhirabstractbase import FHIRValidationError
+
+    rt = resource["resourceType"]
+    mod = importlib.import_module(f"fhirclient.models.{rt.lower()}")
+    plain = json.loads(dumps(resource))  # fhirclient types FHIR decimals as float
+    try:
+        obj = getattr(mod, rt)(plain, strict=True)
+        obj.as_json()
+    except FHIRValidationError as e:
+        raise AssertionError(f"not valid FHIR R4 {rt}: {e}") from e
+    return obj
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +92,47 @@ def _amount(cr: dict[str, Any], code: str) -> Decimal:
 
 def test_claim_input_is_valid_fhir():
     Claim.model_validate(claim("c0"))
+    r4(claim("c0"))
+
+
+def test_claim_with_the_item_extensions_is_valid_r4():
+    from adapters.fhir.claim import EXT_CAP, EXT_SELFPAY
+
+    c = claim("c-ext")
+    c["item"][0]["extension"] = [
+        {"url": EXT_CAP, "valueMoney": {"value": Decimal("60000.00"), "currency": "CNY"}},
+        {"url": EXT_SELFPAY, "valueDecimal": Decimal("0.1")},
+    ]
+    Claim.model_validate(c)
+    r4(c)
+
+
+def test_capability_statement(http):
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+    _, c = http
+    r = c.get("/fhir/metadata")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/fhir+json")
+    cs = r.json()
+    CapabilityStatement.model_validate(cs)
+    parsed = r4(cs)
+    assert parsed.fhirVersion == "4.0.1"
+    (claim_res,) = cs["rest"][0]["resource"]
+    assert claim_res["type"] == "Claim"
+    assert {o["name"] for o in claim_res["operation"]} == {"submit", "predetermine"}
+    # every operation it lists is served
+    ok = post(c, "/fhir/Claim/$predetermine", claim("c-cap", "yubei-fhir-cap"))
+    assert ok.status_code == 200, ok.text
+
+
+def test_r4_check_can_fail():
+    bad = claim("c0")
+    bad["nosuch"] = 1
+    with pytest.raises(AssertionError, match="R4"):
+        r4(bad)
+    del bad["nosuch"], bad["patient"]
+    with pytest.raises(AssertionError, match="patient"):
+        r4(bad)
 
 
 @pytest.mark.parametrize(("path", "use"), [("/fhir/Claim/$predetermine", "predetermination"),
@@ -83,6 +144,7 @@ def test_claim_response_valid_and_totals_equal_settlement(http, path, use):
     assert r.headers["content-type"].startswith("application/fhir+json")
     cr = r.json(parse_float=Decimal)
     ClaimResponse.model_validate(cr)
+    r4(cr)
     assert cr["use"] == use
     assert _amount(cr, "submitted") == Decimal("52000.00")
     assert _amount(cr, "benefit") == Decimal(sum(YUBEI_PAYS.values())) / 100
@@ -109,6 +171,7 @@ def test_claim_response_valid_and_totals_equal_settlement(http, path, use):
         other = post(c, path, claim("c-claim", "yubei-fhir-other"))
         assert other.status_code == 409
         OperationOutcome.model_validate(other.json())
+        r4(other.json())
 
 
 def test_bad_claim_answered_with_operation_outcome(http):
@@ -119,8 +182,10 @@ def test_bad_claim_answered_with_operation_outcome(http):
     assert r.status_code == 400
     oo = r.json()
     OperationOutcome.model_validate(oo)
+    r4(oo)
     assert oo["issue"][0]["expression"] == ["Claim.item[0].net.value"]
     bad = claim("c-bad2")
     bad["item"][1]["category"]["coding"][0]["code"] = "Z"
     oo = post(c, "/fhir/Claim/$predetermine", bad).json()
+    r4(oo)
     assert oo["issue"][0]["expression"] == ["Claim.item[1].category.coding[0].code"]

@@ -53,9 +53,36 @@ def settle_input(mdtrt_id: str = "yubei-1", total: str = "52000.00") -> dict:
     }  # fmt: skip
 
 
+def _committed() -> dict:
+    return json.loads(OPENAPI.read_text(encoding="utf-8"))
+
+
+def schema_check(doc: dict, path: str, part: str, instance: object) -> None:
+    """``instance`` against the committed document's request ("request") or 200 answer
+    ("answer") schema of ``path`` (its $refs resolved within the document)."""
+    import jsonschema
+
+    op = doc["paths"][path]["post"]
+    node = op["requestBody"] if part == "request" else op["responses"]["200"]
+    schema = {**node["content"]["application/json"]["schema"], "components": doc["components"]}
+    jsonschema.Draft202012Validator(schema).validate(instance)
+
+
 def post(c: httpx.Client, env: dict) -> dict:
+    """Post an envelope to /nhsa; every answer is checked against the committed OpenAPI
+    document (the answer schema of /nhsa/<infno> and of /nhsa), and so is every request that
+    succeeded (what the document says a client sends)."""
     r = c.post("/nhsa", content=dumps(env), headers={"content-type": "application/json"})
-    return r.json(parse_float=Decimal)
+    ans = r.json(parse_float=Decimal)
+    doc = _committed()
+    path = f"/nhsa/{env.get('infno')}"
+    if path in doc["paths"] and r.status_code == 200:
+        schema_check(doc, path, "answer", ans)
+        schema_check(doc, "/nhsa", "answer", ans)
+        if ans["infcode"] == 0:
+            schema_check(doc, path, "request", loads(dumps(env).encode()))
+            schema_check(doc, "/nhsa", "request", loads(dumps(env).encode()))
+    return ans
 
 
 def test_2303_matches_grpc_and_golden(both):
@@ -157,11 +184,11 @@ def test_3201_3202(both):
     q["data"]["medfee_sumamt"] = "1.00"
     bad = post(c, envelope("3201", "m3201c", q))
     assert bad["output"]["stmtinfo"]["stmt_rslt"] == "1"
-    d = post(c, envelope("3202", "m3202", {"data": {**q["data"], "file_qury_no": "f1",
-                                                    "setl_list": []}}))  # fmt: skip
+    d = post(c, envelope("3202", "m3202", {"data": {**q["data"], "setl_list": []}}))
     assert d["infcode"] == 0, d
     assert d["output"]["stmtinfo"]["stmt_rslt"] == "1"
-    assert d["output"]["fileinfo"]["file_qury_no"] == "f1"
+    # the result file of the inline form, as of the file form (tests/test_http_files.py)
+    assert d["output"]["fileinfo"]["filename"] == "result.zip"
 
 
 @pytest.mark.parametrize(
@@ -178,6 +205,13 @@ def test_3201_3202(both):
         (lambda i: i["data"].update(psn_no="nobody"), "data.psn_no"),
         (lambda i: i["data"].update(hosp_lv="level9"), "data.hosp_lv"),
         (lambda i: i["data"].update(endtime="2023-13-01"), "data.endtime"),
+        # types and lengths of the documented schema (adapters/http/schemas.py)
+        (lambda i: i["feedetail"][0].update(med_list_codg="X" * 51), "feedetail[0].med_list_codg"),
+        (lambda i: i["data"].update(mdtrt_id=["yubei-1"]), "data.mdtrt_id"),
+        (
+            lambda i: i["feedetail"][1].update(fee_ocur_time="2023-05-02"),
+            "feedetail[1].fee_ocur_time",
+        ),
     ],
 )
 def test_bad_input_names_the_field(both, change, field):
@@ -229,11 +263,40 @@ def test_openapi_committed_and_served(both):
     _, _, c = both
     served_doc = c.get("/openapi.json").json()
     assert "/nhsa" in served_doc["paths"]
-    committed = json.loads(OPENAPI.read_text(encoding="utf-8"))
+    committed = _committed()
     assert committed == served_doc, (
         "adapters/http/openapi.json is stale: run "
         "python -m adapters.http.openapi > adapters/http/openapi.json"
     )
+
+
+def test_openapi_documents_every_transaction():
+    """One path per transaction with its own request and answer schema, and /nhsa as their
+    oneOf by infno (what a generated HIS client gets)."""
+    doc = _committed()
+    comps = doc["components"]["schemas"]
+    for infno in ("2301", "2303", "2304", "2305", "2601", "3201", "3202", "9101", "9102"):
+        op = doc["paths"][f"/nhsa/{infno}"]["post"]
+        assert op["operationId"] == f"nhsa_{infno}"
+        req = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert req.endswith(f"/Request{infno}")
+        assert comps[f"Request{infno}"]["properties"]["infno"]["const"] == infno
+    zipped = doc["paths"]["/nhsa/9102"]["post"]["responses"]["200"]["content"]
+    assert zipped["application/zip"]["schema"]["format"] == "binary"
+    any_req = doc["paths"]["/nhsa"]["post"]["requestBody"]["content"]["application/json"]
+    assert any_req["schema"]["discriminator"]["propertyName"] == "infno"
+    data = comps["SettleData"]["properties"]
+    assert data["psn_no"]["maxLength"] == 30
+    assert data["mdtrt_cert_no"]["anyOf"][0]["maxLength"] == 50
+    assert {"type": "number"} in data["medfee_sumamt"]["anyOf"]
+    out = comps["SetlInfo2304"]
+    assert out["additionalProperties"] is False and "hifp_pay" in out["required"]
+    # a msgid longer than the C 30 of the envelope is refused naming it
+    with pytest.raises(InputError, match="msgid"):
+        from adapters.http.schemas import check_request
+
+        check_request("2305", {"infno": "2305", "msgid": "M" * 31,
+                               "input": {"data": {"setl_id": "s"}}})  # fmt: skip
 
 
 def test_app_factory_offline():

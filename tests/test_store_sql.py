@@ -160,6 +160,7 @@ def test_settlement_record_round_trip(store: SqlStore) -> None:
     rec, replay = svc.settle("req-1", req)
     assert not replay
     assert rec.moves and all(isinstance(m, AccountMove) for m in rec.moves)
+    assert rec.policy_version == svc.policy_versions()[0].version  # stored (0009), read back
     with store.uow() as u:
         assert u.settlements.by_id(rec.settlement_id) == rec
         assert u.settlements.by_request("req-1") == rec

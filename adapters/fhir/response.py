@@ -129,3 +129,43 @@ def operation_outcome(code: str, message: str, fields: list[str]) -> dict[str, A
     if fields:
         issue["expression"] = fields
     return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+FHIR_VERSION = "4.0.1"  # FHIR R4; the resources are also valid R4B (tests check both)
+SUBMIT = "http://hl7.org/fhir/OperationDefinition/Claim-submit"
+PREDETERMINE = "https://onestop.example/fhir/OperationDefinition/Claim-predetermine"
+
+
+def capability_statement(at: datetime | None = None) -> dict[str, Any]:
+    """What ``GET /fhir/metadata`` answers: a FHIR R4 server with two operations on Claim."""
+    from engine import __version__
+
+    statement = {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": (at or datetime.now(UTC)).date().isoformat(),
+        "publisher": "onestop",
+        "kind": "instance",
+        "software": {"name": "onestop", "version": __version__},
+        "implementation": {"description": "onestop discharge settlement: FHIR Claim in, "
+                           "ClaimResponse out (CNY yuan)"},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": "Refusals are an OperationOutcome naming the Claim paths at fault.",
+            "resource": [{
+                "type": "Claim",
+                "operation": [
+                    {"name": "submit", "definition": SUBMIT,
+                     "documentation": "POST /fhir/Claim/$submit: settle (2304); the Claim's id "
+                                      "is the idempotency key; a ClaimResponse use=claim"},
+                    {"name": "predetermine", "definition": PREDETERMINE,
+                     "documentation": "POST /fhir/Claim/$predetermine: trial settlement "
+                                      "(2303), nothing paid; a ClaimResponse "
+                                      "use=predetermination"},
+                ],
+            }],
+        }],
+    }  # fmt: skip
+    return statement

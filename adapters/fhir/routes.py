@@ -4,6 +4,8 @@
 - ``POST /fhir/Claim/$submit``: a Claim -> Settle -> ClaimResponse use=claim. The Claim's
   ``id`` is the idempotency key (the request id): the same id answers the same settlement, the
   same id with another bill is refused (409).
+- ``GET /fhir/metadata``: the CapabilityStatement (FHIR 4.0.1, the two operations), open to
+  every connected client (it names no data).
 
 Roles as the NHSA transactions they are (2303, 2304). Refusals are an ``OperationOutcome``
 (issue.expression = the Claim paths at fault) with the status of the error table
@@ -19,7 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from adapters.fhir.claim import bill_request, fhir_path
-from adapters.fhir.response import claim_response, operation_outcome
+from adapters.fhir.response import capability_statement, claim_response, operation_outcome
 from adapters.http.errors import to_nhsa
 from adapters.http.money import dumps, loads
 from adapters.http.nhsa import renamed
@@ -56,7 +58,10 @@ def add_fhir(api: FastAPI, gw: Any) -> None:
                 rec, _ = gw.scoped(p, "2304").settle(str(rid), req)
             s, sid, created = rec.settlement, rec.settlement_id, rec.created_at
         bill = req.with_person(service.person(req.person_id))
-        table = service.policies().table_for(s.region, s.discharge_date)
+        if use == "predetermination":
+            table = service.policies().table_for(s.region, s.discharge_date)
+        else:  # a settlement (or its replay): the table it was settled with
+            table = service.table_of(rec)
         alloc = allocate(bill, table, s)
         return claim_response(s, bill, table, alloc, use, sid, created)
 
@@ -79,6 +84,13 @@ def add_fhir(api: FastAPI, gw: Any) -> None:
     @api.post("/fhir/Claim/$predetermine", openapi_extra=_BODY, summary="FHIR PreSettle")
     async def predetermine(request: Request) -> Response:
         return await handle(request, "predetermination")
+
+    statement = capability_statement()
+
+    @api.get("/fhir/metadata", summary="FHIR CapabilityStatement (R4 4.0.1)",
+             responses={200: {"content": {FHIR_JSON: {"schema": {"type": "object"}}}}})  # fmt: skip
+    async def metadata() -> Response:
+        return Response(dumps(statement), media_type=FHIR_JSON)
 
     @api.post("/fhir/Claim/$submit", openapi_extra=_BODY, summary="FHIR Settle")
     async def submit(request: Request) -> Response:

@@ -2,7 +2,8 @@
 gRPC server: every transaction calls the same use cases through ``ScopedService``.
 
 POST ``/nhsa`` takes any envelope (the platform posts every transaction to one URL);
-POST ``/nhsa/{infno}`` is the same with the code checked against the envelope's ``infno``.
+POST ``/nhsa/2304`` etc. (one documented path per transaction, ``adapters.http.schemas``) is the
+same with the code checked against the envelope's ``infno``.
 Bodies are read raw and parsed with ``adapters.http.money.loads`` (no float).
 """
 
@@ -10,20 +11,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 
 from adapters.auth.access import ScopedService
 from adapters.auth.principals import LOCAL, PermissionDenied, Principal
 from adapters.bootstrap import App
-from adapters.http import nhsa
+from adapters.http import files, nhsa, schemas
 from adapters.http.errors import to_nhsa
 from adapters.http.money import dumps, loads
-from engine.errors import NO_VALUE, Conflict, InputError, NotFound
+from engine.errors import NO_VALUE, Conflict, FailedPrecondition, InputError, NotFound
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_BODY = 16 * 1024 * 1024
@@ -34,43 +37,42 @@ TX_ROLES: dict[str, frozenset[str]] = {
     "2303": frozenset({"cashier"}),
     "2304": frozenset({"cashier"}),
     "2305": frozenset({"cashier"}),
+    "2601": frozenset({"cashier"}),
     "3201": frozenset({"cashier", "bureau", "auditor"}),
     "3202": frozenset({"cashier", "bureau", "auditor"}),
+    "9101": frozenset({"cashier", "bureau", "auditor"}),
+    "9102": frozenset({"cashier", "bureau", "auditor"}),
 }
 
 #: The principal of a request: LOCAL on a plaintext loopback server; with TLS, the one of the
 #: peer certificate (adapters.http.serve sets it).
 Identify = Callable[[Request], Principal]
 
-_ENVELOPE_SCHEMA = {
-    "type": "object",
-    "required": ["infno", "msgid", "input"],
-    "properties": {
-        "infno": {"type": "string", "enum": sorted(TX_ROLES)},
-        "msgid": {"type": "string", "maxLength": 30},
-        "inf_time": {"type": "string", "description": "yyyy-MM-dd HH:mm:ss"},
-        "opter": {"type": "string"},
-        "fixmedins_code": {"type": "string"},
-        "insuplc_admdvs": {"type": "string"},
-        "input": {"type": "object"},
-    },
-}
-_ANSWER_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "infcode": {"type": "integer", "enum": [0, -1]},
-        "inf_refmsgid": {"type": "string"},
-        "refmsg_time": {"type": "string"},
-        "respond_time": {"type": "string"},
-        "err_msg": {"type": "string"},
-        "output": {"type": "object"},
-    },
-}
-_OPENAPI_EXTRA = {
-    "requestBody": {"required": True,
-                    "content": {"application/json": {"schema": _ENVELOPE_SCHEMA}}},
-    "responses": {"200": {"description": "NHSA answer envelope",
-                          "content": {"application/json": {"schema": _ANSWER_SCHEMA}}}},
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+_ZIP = {k: {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
+        for k in schemas.FILE_ANSWERS}  # fmt: skip
+
+
+def _tx_openapi(infno: str) -> dict[str, Any]:
+    """The request and answer of one transaction (models in ``adapters.http.schemas``)."""
+    ref = "#/components/schemas/"
+    return {"requestBody": {"required": True, "content": _json({"$ref": f"{ref}Request{infno}"})},
+            "responses": {"200": {"description": (
+                                      "the file (application/zip)" if infno in _ZIP
+                                      else f"the {infno} answer envelope (infcode 0)")
+                                  + ", or a refusal (infcode -1, output {reason})",
+                                  "content": {**_json({"$ref": f"{ref}Answer{infno}"}),
+                                              **_ZIP.get(infno, {})}}}}  # fmt: skip
+
+
+_ANY_OPENAPI = {
+    "requestBody": {"required": True, "content": _json(schemas.any_request_schema())},
+    "responses": {"200": {"description": "the answer envelope of the envelope's infno",
+                          "content": _json(schemas.any_answer_schema())}},
 }  # fmt: skip
 
 
@@ -82,19 +84,21 @@ class Gateway:
     def __init__(self, app: App, identify: Identify | None = None):
         self.app = app
         self.identify = identify or (lambda request: LOCAL)
+        self.files = files.FileStore()
 
     def scoped(self, p: Principal, infno: str) -> ScopedService:
         if not p.unrestricted and not p.has(TX_ROLES[infno]):
             raise PermissionDenied(f"transaction {infno} is not allowed to a {p.role}")
         return ScopedService(self.app.service, p)
 
-    def run(self, p: Principal, env: dict[str, Any]) -> dict[str, Any]:
+    def run(self, p: Principal, env: dict[str, Any]) -> dict[str, Any] | FileAnswer:
         infno = nhsa.text(env, "infno", "")
         if infno not in TX_ROLES:
             raise InputError.one("infno", infno, f"is not a transaction of this gateway "
                                  f"({', '.join(sorted(TX_ROLES))})")  # fmt: skip
-        msgid = nhsa.text(env, "msgid", "")
         s = self.scoped(p, infno)
+        schemas.check_request(infno, env)
+        msgid = nhsa.text(env, "msgid", "")
         inp = nhsa.obj("input", env.get("input"))
         if infno == "2301":
             region = env.get("insuplc_admdvs") or (inp.get("data") or {}).get("insuplc_admdvs")
@@ -131,25 +135,51 @@ class Gateway:
             data = nhsa.obj("input.data", inp.get("data"))
             setl_id = nhsa.text(data, "setl_id", "data.")
             self._msgid_not_a_settlement(msgid)
-            rec, _replay = s.reverse(settlement_id=setl_id, reversal_request_id=msgid)
             psn = nhsa.text(data, "psn_no", "data.", required=False)
-            if psn and psn != rec.settlement.person_id:
-                raise InputError.one(
+            if psn and psn != s.get(settlement_id=setl_id).settlement.person_id:
+                raise InputError.one(  # asked before anything is cancelled
                     "data.psn_no", psn, f"is not the person of settlement {setl_id}"
                 )
+            rec, _replay = s.reverse(settlement_id=setl_id, reversal_request_id=msgid)
             info, detail = nhsa.setlinfo(rec.settlement, sign=-1)
             info.pop("psn_no")
             return {"setlinfo": {"mdtrt_id": rec.settlement.bill_id, "setl_id": rec.settlement_id,
                                  **info, "setl_time": _time(rec.reversed_at or rec.created_at),
                                  "medins_setl_id": rec.reversal_request_id or msgid},
                     "setldetail": detail}  # fmt: skip
-        # 3201, 3202
-        data = nhsa.obj("input.data", inp.get("data"))
+        if infno == "2601":
+            return self._reversal(s, msgid, nhsa.obj("input.data", inp.get("data")))
+        if infno == "9101":
+            return self._upload(p, env, nhsa.obj("input.fsUploadIn", inp.get("fsUploadIn")))
+        if infno == "9102":
+            d = nhsa.obj("input.fsDownloadIn", inp.get("fsDownloadIn"))
+            qno = nhsa.text(d, "file_qury_no", "fsDownloadIn.")
+            f = self.files.get(p.name, qno, "fsDownloadIn.file_qury_no")
+            return FileAnswer(f.data, f.filename)
+        return self._reconcile(p, s, infno, env, nhsa.obj("input.data", inp.get("data")))
+
+    def _upload(self, p: Principal, env: dict[str, Any], u: dict[str, Any]) -> dict[str, Any]:
+        """9101: keep the uploaded zip; answer its query number (``adapters.http.files``)."""
+        data = files.upload_bytes(u.get("in"), "fsUploadIn.in")
+        if len(data) > MAX_BODY:
+            raise InputError.one("fsUploadIn.in", NO_VALUE, f"is larger than {MAX_BODY} bytes")
+        filename = nhsa.text(u, "filename", "fsUploadIn.")
+        code = nhsa.text(u, "fixmedins_code", "fsUploadIn.", required=False) or nhsa.text(
+            env, "fixmedins_code", "", required=False
+        )
+        f = self.files.put(p.name, filename, code, data)
+        return {"file_qury_no": f.file_qury_no, "filename": f.filename,
+                "fixmedins_code": f.fixmedins_code, "dld_endtime": _time(f.expires)}  # fmt: skip
+
+    def _reconcile(self, p: Principal, s: ScopedService, infno: str, env: dict[str, Any],
+                   data: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+        """3201 totals; 3202 totals and the settlement list (the 9101 file named by
+        ``data.file_qury_no``, or inline ``data.setl_list``), the result file for 9102."""
         hospital = nhsa.text(data, "fixmedins_code", "data.", required=False) or nhsa.text(
             env, "fixmedins_code", ""
         )
-        start = nhsa.text(data, "stmt_begndate", "data.")
-        end = nhsa.text(data, "stmt_enddate", "data.")
+        start = nhsa.day(data, "stmt_begndate")
+        end = nhsa.day(data, "stmt_enddate")
         cash = "acct_pay" if infno == "3201" else "cash_payamt"
         theirs = nhsa.totals_in(data, cash)
         if infno == "3201" and theirs.psn_cash_pay is not None:
@@ -160,10 +190,24 @@ class Gateway:
                     str(data.get("acct_pay")),
                     "is not 0; this engine settles no personal-account payments",
                 )
-            from dataclasses import replace
-
             theirs = replace(theirs, psn_cash_pay=None)
-        lines = nhsa.lines_in(data) if infno == "3202" else None
+        file_lines: list[files.FileLine] = []
+        lines = None
+        if infno == "3202":
+            qno = nhsa.text(data, "file_qury_no", "data.", required=False)
+            if qno and data.get("setl_list") is not None:
+                raise InputError.one("data.file_qury_no", qno, "is given with data.setl_list; "
+                                     "send the list once (a 9101 file or inline)")  # fmt: skip
+            if qno:
+                f = self.files.get(p.name, qno, "data.file_qury_no")
+                if f.fixmedins_code and f.fixmedins_code != hospital:
+                    raise InputError.one("data.file_qury_no", qno,
+                                         f"is a file of {f.fixmedins_code}, not of {hospital}")  # fmt: skip
+                where = f"file {qno}"
+                file_lines = files.parse_lines(files.unzip_text(f.data, where), where)
+                lines = [fl.line for fl in file_lines]
+            else:
+                lines = nhsa.lines_in(data)
         try:
             r = s.reconcile(hospital, start, end, theirs, lines)
         except InputError as err:
@@ -174,10 +218,58 @@ class Gateway:
         setl_optins = str(data.get("setl_optins", ""))
         if infno == "3201":
             return {"stmtinfo": nhsa.stmt(r, setl_optins)}
-        return {"fileinfo": {"file_qury_no": str(data.get("file_qury_no", "")),
-                             "filename": "result.txt",
-                             "dld_endtime": _time(datetime.now(UTC))},
+
+        def ids(settlement_id: str, reversal: bool) -> tuple[str, str, str]:
+            try:
+                rec = s.get(settlement_id=settlement_id)
+            except (NotFound, PermissionDenied):
+                return "", "", ""
+            msgid = (rec.reversal_request_id or "") if reversal else rec.request_id
+            return rec.settlement.person_id, rec.settlement.bill_id, msgid
+
+        result = self.files.put(p.name, "result.zip", hospital,
+                                files.result_zip(r, file_lines, ids))  # fmt: skip
+        return {"fileinfo": {"file_qury_no": result.file_qury_no, "filename": result.filename,
+                             "dld_endtime": _time(result.expires)},
                 "stmtinfo": nhsa.stmt(r, setl_optins)}  # fmt: skip
+
+    def _reversal(self, s: ScopedService, msgid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """2601: reverse what the original 2304 ``omsgid`` settled, by the same use case as
+        2305 (``reverse`` by request id; its own msgid the reversal request id, so the same
+        2601 again answers the same). Nothing settled under ``omsgid`` (or nothing this caller
+        may see): a no-op answer. A settlement already cancelled under another msgid is refused
+        (as the platform refuses a reversal of a refunded settlement). Output empty (NHSA)."""
+        omsgid = nhsa.text(data, "omsgid", "data.")
+        oinfno = nhsa.text(data, "oinfno", "data.")
+        if oinfno != "2304":
+            raise InputError.one("data.oinfno", oinfno, "is not 2304; this gateway reverses "
+                                 "settlements (2304) only (a 2305 cancel is final)")  # fmt: skip
+        if omsgid == msgid:
+            raise InputError.one(
+                "msgid", msgid, "is the omsgid; send the reversal with its own msgid"
+            )
+        self._msgid_not_a_settlement(msgid)
+        try:
+            rec = s.get(request_id=omsgid)
+        except (NotFound, PermissionDenied):
+            self._reversal_id_unused(msgid)
+            return {}
+        psn = nhsa.text(data, "psn_no", "data.", required=False)
+        if psn and psn != rec.settlement.person_id:
+            raise InputError.one("data.psn_no", psn, f"is not the person of msgid {omsgid}")
+        if rec.status == "reversed" and rec.reversal_request_id != msgid:
+            self._reversal_id_unused(msgid)
+            raise FailedPrecondition(f"the settlement of msgid {omsgid!r} was already cancelled "
+                                     f"(by msgid {rec.reversal_request_id!r}); nothing to reverse")  # fmt: skip
+        s.reverse(request_id=omsgid, reversal_request_id=msgid)
+        return {}
+
+    def _reversal_id_unused(self, msgid: str) -> None:
+        """Conflict if ``msgid`` reversed a settlement (not the one at hand: callers ask when
+        that one was not reversed with it)."""
+        if self.app.service.reversed_by(msgid):
+            raise Conflict(f"msgid {msgid!r} was already used to reverse another "
+                           "settlement; send a new reversal with a new msgid")  # fmt: skip
 
     def _msgid_not_a_settlement(self, msgid: str) -> None:
         """A 2305 msgid that settled a bill (a 2304's msgid) is refused: every NHSA message has
@@ -202,11 +294,18 @@ class Gateway:
         from adapters.slip.render import render_slip_html, render_slip_pdf
 
         rec = self.scoped(p, "3201").get(settlement_id=setl_id)
-        s = rec.settlement
-        table = self.app.service.policies().table_for(s.region, s.discharge_date)
+        table = self.app.service.table_of(rec)  # the table it was settled with
         if fmt == "pdf":
             return render_slip_pdf(rec, table=table)
         return render_slip_html(rec, table=table).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class FileAnswer:
+    """A 9102 answer: the file itself (``application/zip``), not an envelope."""
+
+    data: bytes
+    filename: str
 
 
 def _time(t: datetime) -> str:
@@ -217,8 +316,8 @@ def create_app(app: App, identify: Identify | None = None) -> FastAPI:
     """The HTTP app over ``app`` (the bootstrap App the gRPC server also serves)."""
     gw = Gateway(app, identify)
     api = FastAPI(title="onestop NHSA gateway", version="1.0",
-                  description="NHSA-shaped HTTP/JSON transactions 2301, 2303, 2304, 2305, "
-                              "3201, 3202 over the onestop settlement service.")  # fmt: skip
+                  description="NHSA-shaped HTTP/JSON transactions 2301, 2303, 2304, 2305, 2601, "
+                              "3201, 3202, 9101, 9102 over the onestop settlement service.")  # fmt: skip
 
     async def handle(request: Request, path_infno: str | None) -> Response:
         received = datetime.now(UTC)
@@ -237,6 +336,11 @@ def create_app(app: App, identify: Identify | None = None) -> FastAPI:
                 raise InputError.one("infno", env.get("infno", NO_VALUE),
                                      f"is not {path_infno}, the transaction of this path")  # fmt: skip
             output = await asyncio.to_thread(gw.run, p, env)
+            if isinstance(output, FileAnswer):
+                safe = "".join(ch for ch in output.filename if (ch.isascii() and ch.isalnum())
+                               or ch in "._-") or "file.zip"  # fmt: skip
+                return Response(output.data, media_type="application/zip",
+                                headers={"content-disposition": f'attachment; filename="{safe}"'})  # fmt: skip
             status, answer = 200, {"infcode": 0, "err_msg": "", "output": output}
         except Exception as err:  # every refusal is an NHSA answer
             status, reason, msg = to_nhsa(err)
@@ -246,12 +350,23 @@ def create_app(app: App, identify: Identify | None = None) -> FastAPI:
         answer["refmsg_time"], answer["respond_time"] = _stamp(received), _stamp(now)
         return Response(dumps(answer), status_code=status, media_type="application/json")
 
-    @api.post("/nhsa", openapi_extra=_OPENAPI_EXTRA, summary="Any NHSA transaction")
+    @api.post("/nhsa", openapi_extra=_ANY_OPENAPI, operation_id="nhsa",
+              summary="Any NHSA transaction (the envelope's infno picks it)")  # fmt: skip
     async def any_tx(request: Request) -> Response:
         return await handle(request, None)
 
-    @api.post("/nhsa/{infno}", openapi_extra=_OPENAPI_EXTRA, summary="One NHSA transaction")
-    async def one_tx(infno: str, request: Request) -> Response:
+    def one(infno: str, summary: str) -> None:
+        async def tx(request: Request) -> Response:
+            return await handle(request, infno)
+
+        api.post(f"/nhsa/{infno}", openapi_extra=_tx_openapi(infno), summary=f"{infno} {summary}",
+                 operation_id=f"nhsa_{infno}", name=f"nhsa_{infno}")(tx)  # fmt: skip
+
+    for infno, (summary, _inp, _out) in schemas.TRANSACTIONS.items():
+        one(infno, summary)
+
+    @api.post("/nhsa/{infno}", include_in_schema=False)
+    async def other_tx(infno: str, request: Request) -> Response:  # refused as NHSA answers
         return await handle(request, infno)
 
     @api.get(
@@ -276,4 +391,14 @@ def create_app(app: App, identify: Identify | None = None) -> FastAPI:
 
     add_fhir(api, gw)
     api.state.gateway = gw
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            doc = get_openapi(title=api.title, version=api.version, description=api.description,
+                              routes=api.routes)  # fmt: skip
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(schemas.components())
+            api.openapi_schema = doc
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
     return api

@@ -74,6 +74,12 @@ def _day(d: dict[str, Any], key: str) -> str:
     return v[:10] if len(v) == 19 else v
 
 
+def day(d: dict[str, Any], key: str) -> str:
+    """A date field ``yyyy-MM-dd`` (``yyyy-MM-dd HH:mm:ss`` cut to its date, as some HIS send
+    3202's ``stmt_enddate``)."""
+    return _day(d, key)
+
+
 def nhsa_name(field: str) -> str:
     """An engine field path (items[3].amount) as the NHSA path (feedetail[3].det_item_fee_sumamt)."""
     if field.startswith("items["):

@@ -115,6 +115,8 @@ settlements = sa.Table(
     sa.Column("settlement", sa.JSON, nullable=False),
     # the person's registry version used (0004); NULL for earlier settlements
     sa.Column("registry_version", sa.Integer, nullable=True),
+    # the policy version of the table settled with (0009); NULL for earlier settlements
+    sa.Column("policy_version", sa.Integer, nullable=True),
     sa.UniqueConstraint("request_id", name="uq_settlements_request_id"),
     sa.CheckConstraint("status IN ('settled', 'reversed')", name="ck_settlements_status"),
 )

@@ -105,6 +105,9 @@ class SettlementRecord:
     #: the version of the person's registry entry the settlement used (None: settled before
     #: the registry kept versions)
     registry_version: int | None = None
+    #: the stored policy version of the table the settlement was settled with (None: settled
+    #: before settlements recorded it; re-reads then use the table in force)
+    policy_version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from engine.errors import (
 )
 from engine.funds import FundBook, balance
 from engine.policy.load import parse_table
+from engine.policy.model import PolicyTable
 from engine.policy.policyset import PolicySet
 from engine.reconcile import (
     DailyFund,
@@ -168,6 +169,19 @@ def effective(versions: list[PolicyVersion]) -> list[PolicyVersion]:
     return list(latest.values())
 
 
+def policy_version_of(policies: PolicySet, bill: Bill) -> int | None:
+    """The stored policy version of the table ``policies`` settles ``bill`` with (the service
+    builds its set with each table's source named ``version N``); None for a set not built
+    from stored versions."""
+    table = policies.table_for(bill.region, bill.discharge_date)
+    for source, t in zip(policies.files, policies.tables, strict=True):
+        if t is table and source.startswith(VERSION_SOURCE):
+            return int(source[len(VERSION_SOURCE) :])
+    return None
+
+
+VERSION_SOURCE = "version "
+
 T = TypeVar("T")
 
 
@@ -218,6 +232,7 @@ class SettlementService:
         self._lock = threading.Lock()
         self._policies: _Versioned[PolicySet] = _Versioned()
         self._funds: _Versioned[FundBook] = _Versioned()
+        self._version_tables: dict[int, PolicyTable] = {}  # stored policy versions by number
 
     # --- policies -------------------------------------------------------------------------
     #: how often (seconds) another process's PutPolicy is looked for
@@ -231,7 +246,7 @@ class SettlementService:
             versions = effective(uow.policies.all())
             if not versions:
                 raise NotFound("policy table", "any", "load policy tables first")
-            return PolicySet.of([(f"version {v.version}", v.table) for v in versions])
+            return PolicySet.of([(f"{VERSION_SOURCE}{v.version}", v.table) for v in versions])
 
         with self._lock:
             return self._policies.get(
@@ -407,11 +422,12 @@ class SettlementService:
         bill: Bill,
         budgets: dict[FundYearKey, int] | None = None,
         allocate_items: bool = False,
+        policies: PolicySet | None = None,
     ) -> Outcome:
         p = uow.accounts.person_year(bill.person.id, bill.year)
         h = uow.accounts.household_year(bill.person.household, bill.year)
         return settle_one(
-            bill, self.policies(), p, h, budgets=budgets, allocate_items=allocate_items
+            bill, policies or self.policies(), p, h, budgets=budgets, allocate_items=allocate_items
         )
 
     def pre_settle(self, req: BillRequest) -> Settlement:
@@ -430,13 +446,40 @@ class SettlementService:
             out = self._settle(uow, bill, budgets, allocate_items=allocate)
             return out.settlement, out.allocation
 
+    def settled_table(self, rec: SettlementRecord) -> PolicyTable | None:
+        """The policy table a stored settlement was settled with: the table of its recorded
+        policy version (stored versions never change, so they are cached by number). None for
+        a settlement stored before settlements recorded their version (migration 0009)."""
+        v = rec.policy_version
+        if v is None:
+            return None
+        with self._lock:
+            table = self._version_tables.get(v)
+        if table is None:
+            with self._uow() as uow:
+                found = [p for p in uow.policies.all() if p.version == v]
+            if not found:
+                raise NotFound("policy version", v, "the settlement's table is not stored")
+            table = found[0].table
+            with self._lock:
+                self._version_tables[v] = table
+        return table
+
+    def table_of(self, rec: SettlementRecord) -> PolicyTable:
+        """The table to read a stored settlement with (slip, explanation): the one it was
+        settled with, or for a settlement stored before versions were recorded the table in
+        force for its region and discharge date."""
+        s = rec.settlement
+        return self.settled_table(rec) or self.policies().table_for(s.region, s.discharge_date)
+
     def allocation_of(self, rec: SettlementRecord) -> Allocation:
         """The per-item allocation (domain.md section 11) of a stored settlement, from its
-        stored bill and figures and the policy table it was settled under (claim decisions do
-        not change it). InputError if that table is no longer the one in force for the bill
+        stored bill and figures and the policy table it was settled with (its recorded policy
+        version; claim decisions do not change it). For a settlement stored before versions
+        were recorded, the table in force: InputError if that is no longer the one it used
         (replaced since with other layers)."""
         s = rec.settlement
-        table = self.policies().table_for(s.region, s.discharge_date)
+        table = self.settled_table(rec) or self.policies().table_for(s.region, s.discharge_date)
         if table.label != s.policy or [x.id for x in table.layers] != [
             r.layer_id for r in s.layers
         ]:
@@ -472,7 +515,8 @@ class SettlementService:
             # this check when two requests race past it (BillSettled from add or commit)
             if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
                 raise BillSettled(bill.hospital, bill.id)  # names no other settlement
-            out = self._settle(uow, bill, self._budgets(uow, keys))
+            policies = self.policies()  # one set: the table settled with is the one recorded
+            out = self._settle(uow, bill, self._budgets(uow, keys), policies=policies)
             y = bill.year
             moves = tuple(
                 [
@@ -490,6 +534,7 @@ class SettlementService:
                 settlement_id=self._new_id(), request_id=request_id, bill_digest=d,
                 bill=req.model_dump(mode="json"), settlement=out.settlement, moves=moves,
                 created_at=self._clock(), registry_version=person_version,
+                policy_version=policy_version_of(policies, bill),
             )  # fmt: skip
             try:
                 uow.settlements.add(rec)

@@ -23,7 +23,7 @@ _S = T.settlements
 _L = T.settlement_layers
 _HEAD_COLS = (
     "settlement_id, request_id, bill_digest, bill, settlement, created_at, status, "
-    "reversed_at, reversal_request_id, registry_version"
+    "reversed_at, reversal_request_id, registry_version, policy_version"
 )
 _MOVE_COLS = "settlement_id, scope, key, year, layer_id, " + ", ".join(
     f"d_{f}" for f in ACCOUNT_FIELDS
@@ -40,6 +40,7 @@ _SETTLEMENT_COLS = (
     "settlement_id", "request_id", "bill_id", "hospital", "bill_digest", "person_id", "household",
     "region", "year", "total", "funds_total", "window_pay", "net_selfpay", "status",
     "created_at", "reversed_at", "reversal_request_id", "bill", "settlement", "registry_version",
+    "policy_version",
 )  # fmt: skip
 _ADD = (
     f"INSERT INTO settlements ({', '.join(_SETTLEMENT_COLS)}) "
@@ -129,8 +130,9 @@ class Settlements:
                 reversed_at=x.ts_out(reversed_at),
                 reversal_request_id=rrid,
                 registry_version=rv,
+                policy_version=pv,
             )
-            for sid, rid, digest, bill, settlement, created, status, reversed_at, rrid, rv in rows
+            for sid, rid, digest, bill, settlement, created, status, reversed_at, rrid, rv, pv in rows
         ]
 
     def _one(self, sql: str, key: str) -> SettlementRecord | None:
@@ -177,6 +179,7 @@ class Settlements:
             "bill": x.json_in(record.bill),
             "settlement": x.json_in(s.to_dict()),
             "registry_version": record.registry_version,
+            "policy_version": record.policy_version,
         }
         moves = [
             {
