@@ -180,32 +180,87 @@ def test_page_loads_charts_and_every_figure(browser: Any, report: tuple[Path, di
             assert box is not None and box["width"] > 200 and box["height"] > 100, box
             assert svg.locator("path").count() > 5  # drawn: bars, axes, not an empty frame
 
-        marked = got.marked("key")
-        values = dict(leaves(doc))
-        for m in marked:
-            key = m["key"]
-            assert key in values, key
-            value = values[key]
-            assert m["unit"] in ALLOWED[kind_of(key, value)], (key, m["unit"])
-            assert m["value"] == raw(value), key
-            assert m["text"] == expected_text(value, m["unit"]), (key, m["text"])
-        # every figure of the file is on the page
-        assert set(values) - {m["key"] for m in marked} == set()
-
-        # the figures the page derives: checked against sums made here
-        tb, tc = doc["totals"]["base"], doc["totals"]["candidate"]
-        want = {"summary.change": tc["fund_pay"] - tb["fund_pay"],
-                "summary.change_pct": pct(tc["fund_pay"], tb["fund_pay"])}  # fmt: skip
-        for k in tb:
-            want[f"totals.change.{k}"] = tc[k] - tb[k]
-            want[f"totals.change_pct.{k}"] = pct(tc[k], tb[k])
-        derived = got.marked("derived")
-        assert {m["key"] for m in derived} == set(want)
-        for m in derived:
-            assert m["value"] == raw(want[m["key"]]), m
-            assert m["text"] == expected_text(want[m["key"]], m["unit"]), m
+        check_every_figure(got, doc)
     finally:
         got.close()
+
+
+def check_every_figure(got: Opened, doc: dict[str, Any]) -> None:
+    """Every figure shown equals the JSON, formatted by the rules above; every figure of the
+    JSON is shown; the derived ones equal sums made here."""
+    marked = got.marked("key")
+    values = dict(leaves(doc))
+    for m in marked:
+        key = m["key"]
+        assert key in values, key
+        value = values[key]
+        assert m["unit"] in ALLOWED[kind_of(key, value)], (key, m["unit"])
+        assert m["value"] == raw(value), key
+        assert m["text"] == expected_text(value, m["unit"]), (key, m["text"])
+    assert set(values) - {m["key"] for m in marked} == set()
+
+    tb, tc = doc["totals"]["base"], doc["totals"]["candidate"]
+    want = {"summary.change": tc["fund_pay"] - tb["fund_pay"],
+            "summary.change_pct": pct(tc["fund_pay"], tb["fund_pay"])}  # fmt: skip
+    for k in tb:
+        want[f"totals.change.{k}"] = tc[k] - tb[k]
+        want[f"totals.change_pct.{k}"] = pct(tc[k], tb[k])
+    derived = got.marked("derived")
+    assert {m["key"] for m in derived} <= set(want)
+    assert {m["key"] for m in derived} >= set(want) - {"summary.change_pct"}
+    for m in derived:
+        assert m["value"] == raw(want[m["key"]]), m
+        assert m["text"] == expected_text(want[m["key"]], m["unit"]), m
+
+
+def quiet_draft() -> dict[str, Any]:
+    """A draft that changes nothing, over bills no fund paid: every list empty, every change 0,
+    every percent null, no 10% threshold asked."""
+    doc = figures()
+    zero = {"total": 500, "fund_pay": 0, "window_pay": 0, "net_selfpay": 500, "relief": 0}
+    doc["totals"] = {"base": dict(zero), "candidate": dict(zero)}
+    doc["funds"], doc["fund_totals"], doc["budgets"] = [], [], []
+    p = doc["patients"]
+    p["more"] = {"bills": 0, "persons": 0, "sum": 0}
+    p["less"] = {"bills": 0, "persons": 0, "sum": 0}
+    p["same"] = {"bills": 1}
+    p["change_histogram"], p["change_deciles"], p["largest_more"], p["largest_less"] = (
+        [],
+        [],
+        [],
+        [],
+    )
+    for run in ("base", "candidate"):
+        doc["share"][run] = {"deciles": [], "histogram": [], "above": []}
+    doc["breakdowns"] = {k: [] for k in doc["breakdowns"]}
+    doc["alerts"]["by_layer"] = []
+    doc["changed"] = {"bills": 0, "file": "changed.csv", "reasons": [], "sample": []}
+    return doc
+
+
+def test_a_quiet_draft(browser: Any, tmp_path: Path) -> None:
+    doc = quiet_draft()
+    write_report(doc, tmp_path)
+    got = Opened(browser, tmp_path / "report.html")
+    try:
+        assert got.messages == []
+        svgs = got.page.locator("svg.chart-svg")
+        assert svgs.count() == 3  # no budget: no budget chart
+        for i in range(3):
+            box = svgs.nth(i).bounding_box()
+            assert box is not None and box["width"] > 200 and box["height"] > 100, box
+        check_every_figure(got, doc)
+        text = " ".join(got.page.locator("#summary-en").inner_text().split())
+        assert text == (
+            "The draft pays the same as the base (¥0.00 change); 0 patients pay more (0 bills, "
+            "¥0.00 in total), 0 pay less (0 bills, ¥0.00 in total)."
+        )
+        assert "没有基金声明预算" in got.page.locator("#budgets").inner_text()
+    finally:
+        got.close()
+    for name in CSV_FILES:
+        rows = read_csv(tmp_path / name)
+        assert rows == [] or name == "alerts.csv", name  # alerts: the "all" row
 
 
 def test_summary_in_plain_words(browser: Any, report: tuple[Path, dict]) -> None:
@@ -407,7 +462,8 @@ def test_cli_renders_a_saved_report(report: tuple[Path, dict], tmp_path: Path) -
         (lambda d: d.update(schema="onestop.simulate/0"), "schema: expected 'onestop.simulate/1', got \"onestop.simulate/0\""),
         (lambda d: d["funds"][2]["base"].update(pay="12.50"), "figures.funds.2.base.pay: expected an integer, got \"12.50\""),
         (lambda d: d["patients"].pop("largest_less"), "figures.patients.largest_less: missing"),
-        (lambda d: d["share"]["base"].update(deciles=[3.21]), "figures.share.base.deciles.0: expected a string, got 3.21"),
+        (lambda d: d["share"]["base"].update(deciles=[3.21]), 'figures.share.base.deciles.0: expected a percent string like "5.12", got 3.21'),
+        (lambda d: d["funds"][0].update(change_pct="5,12"), 'figures.funds.0.change_pct: expected a percent string like "5.12" or null, got "5,12"'),
     ],
 )  # fmt: skip
 def test_cli_refuses_what_is_not_the_figures(tmp_path: Path, change: Any, words: str) -> None:

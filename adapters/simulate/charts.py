@@ -145,7 +145,8 @@ def share_before_after(doc: dict[str, Any]) -> str:
         ax.text(TEN, top * 1.02 if top else 1, " 10%", color=MORE_COLOUR, va="bottom")
         ax.set_xlabel("自付占比（%） share of the bill (%)")
         ax.set_ylabel("每个百分点的账单数 bills per point")
-        ax.legend(frameon=False)
+        if top:
+            ax.legend(frameon=False)
         ax.set_title(title)
         return to_svg(fig, "share", title)
 

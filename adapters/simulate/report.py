@@ -23,6 +23,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -45,7 +46,8 @@ class FiguresError(ValueError):
 
 
 # --- the shape of the figures ----------------------------------------------------------------
-# a leaf is a type name: int (not bool), str, pct (str or null), bool; [x]: a list of x
+# a leaf is a type name: int (not bool), str, bool, dec (a decimal string: "5.12", "-0.50", "10"),
+# pct (dec or null); [x]: a list of x
 
 _RUN = {"bills": "int", "persons": "int", "pay": "int"}
 _TOTALS = dict.fromkeys(MONEY_KEYS, "int")
@@ -71,9 +73,9 @@ _CASE = {
     "reasons": ["str"],
 }
 _SHARE = {
-    "deciles": ["str"],
-    "histogram": [{"lo_pct": "str", "hi_pct": "str", "bills": "int"}],
-    "above": [{"threshold_pct": "str", "bills": "int", "persons": "int"}],
+    "deciles": ["dec"],
+    "histogram": [{"lo_pct": "dec", "hi_pct": "dec", "bills": "int"}],
+    "above": [{"threshold_pct": "dec", "bills": "int", "persons": "int"}],
 }
 _ALERTS = {"alerts": "int", "households": "int", "persons": "int", "relief": "int"}
 SHAPE: dict[str, Any] = {
@@ -175,6 +177,7 @@ SHAPE: dict[str, Any] = {
         ],
     },
 }
+_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
 _NULLABLE = {"layer_name_zh", "name_zh"}  # a layer or fund may have no Chinese name
 
 
@@ -199,14 +202,16 @@ def _check(value: Any, shape: Any, where: str) -> None:
         "int": isinstance(value, int) and not isinstance(value, bool),
         "str": isinstance(value, str),
         "bool": isinstance(value, bool),
-        "pct": value is None or isinstance(value, str),
+        "dec": isinstance(value, str) and _DECIMAL.fullmatch(value) is not None,
+        "pct": value is None or (isinstance(value, str) and _DECIMAL.fullmatch(value) is not None),
     }[shape]
     if not ok:
         want = {
             "int": "an integer",
             "str": "a string",
             "bool": "true or false",
-            "pct": "a percent string or null",
+            "dec": 'a percent string like "5.12"',
+            "pct": 'a percent string like "5.12" or null',
         }[shape]
         raise FiguresError(f"{where}: expected {want}, got {json.dumps(value)[:60]}")
 
