@@ -197,7 +197,12 @@ def check_every_figure(got: Opened, doc: dict[str, Any]) -> None:
         assert m["unit"] in ALLOWED[kind_of(key, value)], (key, m["unit"])
         assert m["value"] == raw(value), key
         assert m["text"] == expected_text(value, m["unit"]), (key, m["text"])
-    assert set(values) - {m["key"] for m in marked} == set()
+    missing = set(values) - {m["key"] for m in marked}
+    # the draft's thresholds and bins are shown once, beside the base's, where they are the same
+    same = re.compile(r"share\.candidate\.(above\.\d+\.threshold_pct|histogram\.\d+\.(lo|hi)_pct)")
+    for key in sorted(missing):
+        assert same.fullmatch(key), f"{key} is not on the page"
+        assert values[key] == values[key.replace("candidate", "base")], key
 
     tb, tc = doc["totals"]["base"], doc["totals"]["candidate"]
     want = {"summary.change": tc["fund_pay"] - tb["fund_pay"],
@@ -214,8 +219,8 @@ def check_every_figure(got: Opened, doc: dict[str, Any]) -> None:
 
 
 def quiet_draft() -> dict[str, Any]:
-    """A draft that changes nothing, over bills no fund paid: every list empty, every change 0,
-    every percent null, no 10% threshold asked."""
+    """A draft that changes nothing, over one bill no fund paid: every other list empty, every
+    change 0, every percent null, no 10% threshold asked."""
     doc = figures()
     zero = {"total": 500, "fund_pay": 0, "window_pay": 0, "net_selfpay": 500, "relief": 0}
     doc["totals"] = {"base": dict(zero), "candidate": dict(zero)}
@@ -230,8 +235,14 @@ def quiet_draft() -> dict[str, Any]:
         [],
         [],
     )
-    for run in ("base", "candidate"):
-        doc["share"][run] = {"deciles": [], "histogram": [], "above": []}
+    # one bill; thresholds and bins that differ between the runs (shown one run after the other)
+    doc["share"]["base"] = {
+        "deciles": [],
+        "above": [{"threshold_pct": "20", "bills": 1, "persons": 1}],
+        "histogram": [{"lo_pct": "0", "hi_pct": "100", "bills": 1}],
+    }
+    doc["share"]["candidate"] = {"deciles": [], "above": [{"threshold_pct": "40", "bills": 1, "persons": 1}],
+                                 "histogram": [{"lo_pct": "0", "hi_pct": "50", "bills": 1}]}  # fmt: skip
     doc["breakdowns"] = {k: [] for k in doc["breakdowns"]}
     doc["alerts"]["by_layer"] = []
     doc["changed"] = {"bills": 0, "file": "changed.csv", "reasons": [], "sample": []}
@@ -260,7 +271,15 @@ def test_a_quiet_draft(browser: Any, tmp_path: Path) -> None:
         got.close()
     for name in CSV_FILES:
         rows = read_csv(tmp_path / name)
-        assert rows == [] or name == "alerts.csv", name  # alerts: the "all" row
+        if name == "alerts.csv":
+            assert [r["scope"] for r in rows] == ["all"]
+        elif name == "share.csv":
+            assert [(r["run"], r["section"]) for r in rows] == [
+                ("base", "histogram"), ("base", "above"),
+                ("candidate", "histogram"), ("candidate", "above"),
+            ]  # fmt: skip
+        else:
+            assert rows == [], name
 
 
 def test_summary_in_plain_words(browser: Any, report: tuple[Path, dict]) -> None:

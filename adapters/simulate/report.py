@@ -326,6 +326,15 @@ def _env() -> Environment:
     return env
 
 
+def _same(doc: dict[str, Any], part: str, keys: tuple[str, ...]) -> bool:
+    """Whether base and candidate have the same thresholds or bins (then shown side by side)."""
+    rows = [
+        [tuple(r[k] for k in keys) for r in doc["share"][run][part]]
+        for run in ("base", "candidate")
+    ]
+    return bool(rows[0]) and rows[0] == rows[1]
+
+
 def render_html(figures: dict[str, Any]) -> str:
     """``report.html`` of ``figures`` (checked first: FiguresError if not the schema)."""
     from adapters.simulate.charts import all_charts
@@ -345,6 +354,8 @@ def render_html(figures: dict[str, Any]) -> str:
             money_keys=MONEY_KEYS,
             csv_files=[p for p, _ in tables(figures)],
             pct=percent_change,
+            same_thresholds=_same(figures, "above", ("threshold_pct",)),
+            same_bins=_same(figures, "histogram", ("lo_pct", "hi_pct")),
         )
     )
 
