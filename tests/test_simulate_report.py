@@ -517,3 +517,13 @@ def test_cli_missing_and_broken_files(tmp_path: Path) -> None:
     assert str(afile / "out") in res.output
     res = run(str(FIXTURE))
     assert res.exit_code == 2  # --out is required: a usage error
+
+
+def test_without_the_report_extra_one_line(tmp_path: Path) -> None:
+    from tests.test_cli_errors import _blocked, one_line
+    from tests.test_cli_errors import onestop as run_onestop
+
+    site = _blocked(tmp_path, "import sys\nsys.modules['matplotlib'] = None\n")
+    r = run_onestop("simulate-report", str(FIXTURE), "--out", str(tmp_path / "o"), pythonpath=site)
+    one_line(r, 2, "onestop simulate-report", "pip install 'onestop[report]'")
+    assert not (tmp_path / "o").exists()

@@ -20,6 +20,10 @@ import typer
 
 from adapters.cli.exitcodes import Exit
 from adapters.cli.output import print_json
+from adapters.simulate.report import (
+    FiguresError,
+    write_report,
+)  # matplotlib, jinja2: the report extra
 
 
 def _error(msg: str, code: Exit = Exit.REFUSED) -> NoReturn:
@@ -36,8 +40,6 @@ def simulate_report(
 ) -> None:
     """Render the bureau's report (report.html with charts, report.json, CSV tables) from the
     figures of onestop simulate."""
-    from adapters.simulate.report import FiguresError, write_report
-
     try:
         text = figures.read_text(encoding="utf-8")
     except FileNotFoundError:

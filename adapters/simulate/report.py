@@ -32,6 +32,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from adapters.simulate.charts import all_charts
 from engine.money import yuan
 
 SCHEMA = "onestop.simulate/1"
@@ -337,8 +338,6 @@ def _same(doc: dict[str, Any], part: str, keys: tuple[str, ...]) -> bool:
 
 def render_html(figures: dict[str, Any]) -> str:
     """``report.html`` of ``figures`` (checked first: FiguresError if not the schema)."""
-    from adapters.simulate.charts import all_charts
-
     check_figures(figures)
     charts = {k: Markup(v) for k, v in all_charts(figures).items()}
     return (
