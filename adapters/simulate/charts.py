@@ -39,6 +39,16 @@ def _signed(fen: int) -> str:
     return ("+" if fen > 0 else "") + yuan(fen)
 
 
+def _nothing(chart_id: str, title: str, zh: str, en: str) -> str:
+    """A chart with nothing to draw says so (it keeps its place on the page)."""
+    with style():
+        fig, ax = plt.subplots(figsize=(7.6, 1.6))
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, f"{zh}  {en}", ha="center", va="center", fontsize=11, color="#555")
+        ax.set_title(title)
+        return to_svg(fig, chart_id, title)
+
+
 def fund_label(row: dict[str, Any]) -> str:
     zh = row.get("layer_name_zh") or row.get("layer_name") or row["layer_id"]
     en = row.get("layer_name") or row["layer_id"]
@@ -51,6 +61,8 @@ def fund_changes(doc: dict[str, Any]) -> str:
     large change to a small fund are both seen."""
     title = "各基金支付：现行、草案与变化（元） Fund pay: base, draft and change (yuan)"
     rows = doc["funds"]
+    if not rows:
+        return _nothing("funds", title, "没有基金支付", "no fund paid")
     with style():
         fig, (left, right) = plt.subplots(
             1, 2, figsize=(8.4, 1.3 + 0.8 * max(1, len(rows))), sharey=True,
@@ -98,6 +110,10 @@ def winners_losers(doc: dict[str, Any]) -> str:
     """The distribution of the patient's change (bills per bin), more in red, less in green."""
     title = "患者自付变化分布（元） Change in what the patient pays (yuan), bills per bin"
     bins = doc["patients"]["change_histogram"]
+    if not bins:
+        return _nothing(
+            "patients", title, "没有账单的患者支付变化", "no bill's patient figure changed"
+        )
     with style():
         fig, ax = plt.subplots(figsize=(7.6, 3.4))
         xs = list(range(len(bins)))
@@ -127,6 +143,8 @@ def share_before_after(doc: dict[str, Any]) -> str:
     """The patient's share of the bill, base and draft, as step histograms (bills per percent
     point of share, so unequal bins compare), with the 10% line."""
     title = "患者自付占费用比例分布 Patient's share of the bill, base and draft"
+    if not any(doc["share"][run]["histogram"] for run in ("base", "candidate")):
+        return _nothing("share", title, "没有分布", "no distribution given")
     with style():
         fig, ax = plt.subplots(figsize=(7.6, 3.4))
         top = 0.0
