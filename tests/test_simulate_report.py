@@ -27,7 +27,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 from typer.testing import CliRunner  # noqa: E402
 
 from adapters.cli.main import app as cli  # noqa: E402
-from adapters.simulate.report import FiguresError, check_figures, write_report  # noqa: E402
+from adapters.simulate.report import write_report  # noqa: E402
+from adapters.simulate.schema import FiguresError, check_figures  # noqa: E402
 from tests.test_publish import chromium_path  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulate-figures.json"

@@ -20,10 +20,8 @@ import typer
 
 from adapters.cli.exitcodes import Exit
 from adapters.cli.output import print_json
-from adapters.simulate.report import (
-    FiguresError,
-    write_report,
-)  # matplotlib, jinja2: the report extra
+from adapters.simulate.report import write_report  # matplotlib, jinja2: the report extra
+from adapters.simulate.schema import FiguresError
 
 
 def _error(msg: str, code: Exit = Exit.REFUSED) -> NoReturn:
