@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -59,6 +60,17 @@ def _svg(fig: plt.Figure, chart_id: str, title: str) -> str:
         f'<svg role="img" aria-label="{label}" class="chart-svg" data-chart="{chart_id}"',
         1,
     )
+
+
+def style() -> Any:
+    """The charts' matplotlib style (CJK fonts first, text kept as text): ``with style(): ...``.
+    Shared with the other reports' charts (adapters/simulate/charts.py)."""
+    return plt.rc_context(_RC)
+
+
+def to_svg(fig: plt.Figure, chart_id: str, title: str) -> str:
+    """``fig`` as inline SVG for a page holding several charts (closes ``fig``)."""
+    return _svg(fig, chart_id, title)
 
 
 def _yuan(fen: int) -> float:
