@@ -52,7 +52,11 @@ def test_sql_store_is_used(env) -> None:
 def test_health_serving_after_warm_up_and_reflection(env) -> None:
     _, _, c = env
     assert c.status() == "SERVING"
-    for name in ("onestop.settlement.v1.Settlement", "onestop.settlement.v1.PolicyAdmin"):
+    for name in (
+        "onestop.settlement.v1.SettlementService",
+        "onestop.settlement.v1.PolicyAdminService",
+        "onestop.settlement.v1.ReconciliationService",
+    ):
         r = health_pb2_grpc.HealthStub(c.channel).Check(health_pb2.HealthCheckRequest(service=name))
         assert r.status == health_pb2.HealthCheckResponse.SERVING
     stub = reflection_pb2_grpc.ServerReflectionStub(c.channel)
@@ -64,7 +68,12 @@ def test_health_serving_after_warm_up_and_reflection(env) -> None:
         )
     )
     names = {s.name for s in resp.list_services_response.service}
-    assert {"onestop.settlement.v1.Settlement", "grpc.health.v1.Health"} <= names
+    assert {
+        "onestop.settlement.v1.SettlementService",
+        "onestop.settlement.v1.PolicyAdminService",
+        "onestop.settlement.v1.ReconciliationService",
+        "grpc.health.v1.Health",
+    } <= names
 
 
 def test_health_not_serving_before_warm_up(tmp_path: Path) -> None:
@@ -151,8 +160,9 @@ def test_policy_admin_versions(env) -> None:
     vs = c.admin.ListPolicies(pb.ListPoliciesRequest()).versions
     assert {v.region for v in vs} >= {"500112", "990001"}
     assert all(v.yaml == "" for v in vs)
-    v = c.admin.GetPolicy(pb.GetPolicyRequest(version=vs[0].version))
-    assert v.yaml and v.in_force and v.layer_ids
+    v = c.admin.GetPolicy(pb.GetPolicyRequest(version=vs[0].version)).policy
+    assert v.version == vs[0].version and v.yaml and v.in_force and v.layer_ids
+    assert c.get_policy(vs[0].version) == v
     only = c.admin.ListPolicies(pb.ListPoliciesRequest(region="500112")).versions
     assert {v.region for v in only} == {"500112"}
 
