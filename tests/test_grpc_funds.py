@@ -1,4 +1,4 @@
-"""The Funds service (issue 10) through a real TLS server and real clients with certificates:
+"""The FundsService (issue 10) through a real TLS server and real clients with certificates:
 the claim lifecycle, every new rpc's role and scope refusals (table-driven), a person's own
 cover, the cadre's cover list, and the CLI (``onestop fund|person|cadre``) with --json checked
 against the rpc."""

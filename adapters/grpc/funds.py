@@ -1,4 +1,4 @@
-"""The ``Funds`` gRPC service (protos/onestop/settlement/v1/funds.proto): thin servicers over
+"""The ``FundsService`` gRPC service (protos/onestop/settlement/v1/funds.proto): thin servicers over
 the fund use cases, each call through ``ScopedFunds`` (adapters/auth/access.py) with the
 caller's principal; domain errors go through the one table of ``adapters.grpc.errors``."""
 
