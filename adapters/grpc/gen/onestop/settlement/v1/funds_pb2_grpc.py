@@ -128,14 +128,17 @@ class FundsServiceServicer:
         more than 0) or the relief case of an alert layer. Settlement files them itself; this is
         for a bill settled before claims were kept. Idempotent: a claim that exists is answered
         as it is. By the person, a cadre of the person's village, or a cashier of the bill's
-        hospital.
+        hospital. Errors: INVALID_ARGUMENT (settlement_id or layer_id empty), NOT_FOUND (no such
+        settlement or layer), FAILED_PRECONDITION (a layer that makes no claim, a reversed
+        settlement).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetClaim(self, request, context):
-        """One claim or relief case.
+        """One claim or relief case. NOT_FOUND (or PERMISSION_DENIED outside the caller's scope) for
+        an unknown claim_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -155,14 +158,16 @@ class FundsServiceServicer:
 
     def ApproveClaim(self, request, context):
         """The fund operator approves a filed claim or case, at its filed amount or a lower one
-        (0 to filed_amount), with a note.
+        (0 to filed_amount, fen), with a note. Errors: INVALID_ARGUMENT (amount outside 0 to
+        filed_amount, note over 500 characters), FAILED_PRECONDITION (the claim is not filed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RejectClaim(self, request, context):
-        """The fund operator rejects a filed claim or case, with a reason (required).
+        """The fund operator rejects a filed claim or case, with a reason (required). Errors:
+        INVALID_ARGUMENT (reason empty or over 500 characters), FAILED_PRECONDITION (not filed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -170,7 +175,9 @@ class FundsServiceServicer:
 
     def PayClaim(self, request, context):
         """The fund operator records the payment of an approved claim or case: its value date and
-        payment reference (bank transfer number, voucher).
+        payment reference (bank transfer number, voucher). Errors: INVALID_ARGUMENT (paid_date
+        not a date or before the discharge date, payment_ref empty or over 128 characters),
+        FAILED_PRECONDITION (the claim is not approved).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
