@@ -115,7 +115,7 @@ async def load(
     opts = [("grpc.max_receive_message_length", MAX_MESSAGE)]
     # one channel per client: separate HTTP/2 connections, like separate cashier windows
     chans = [grpc.aio.insecure_channel(target, options=opts) for _ in range(clients)]
-    stubs = [pb_grpc.SettlementStub(ch) for ch in chans]
+    stubs = [pb_grpc.SettlementServiceStub(ch) for ch in chans]
     lat: list[float] = []
     count = [0]
     end = time.perf_counter() + seconds
@@ -172,7 +172,7 @@ async def stream_bench(target: str, seconds: float, n_bills: int, n_items: int) 
     ]
     async with grpc.aio.insecure_channel(target, options=opts) as ch:
         call = ch.stream_stream(
-            "/onestop.settlement.v1.Settlement/SettleStream",
+            "/onestop.settlement.v1.SettlementService/SettleStream",
             request_serializer=None,  # the bytes are sent as they are
             response_deserializer=pb.SettleStreamResponse.FromString,
         )

@@ -85,8 +85,8 @@ UNKNOWN_OUTCOME = frozenset(
     }
 )
 
-S = "/onestop.settlement.v1.Settlement/"
-A = "/onestop.settlement.v1.PolicyAdmin/"
+S = "/onestop.settlement.v1.SettlementService/"
+A = "/onestop.settlement.v1.PolicyAdminService/"
 #: method -> (path, request class)
 UNARY = {
     "PreSettle": (S + "PreSettle", pb.PreSettleRequest),
@@ -1007,7 +1007,7 @@ def record_ack(c: Call, acks: Acks, pools: Pools) -> None:
             acks.refused_streams.append((rids, j))
     elif c.method == "PutPolicy":
         if ok:
-            v = pb.PolicyVersion.FromString(c.response)
+            v = pb.PutPolicyResponse.FromString(c.response).policy
             req = pb.PutPolicyRequest.FromString(c.request)
             if not (v.unchanged or req.dry_run):  # those store nothing (answered as stored)
                 acks.policies[v.version] = (req.yaml, req.source_name or "<request>")

@@ -203,7 +203,8 @@ def test_every_served_method_is_in_the_role_table() -> None:
         for m in pb.DESCRIPTOR.services_by_name[s.rsplit(".", 1)[1]].methods
     }
     served |= {
-        f"/{FUNDS_SERVICE}/{m.name}" for m in funds_pb2.DESCRIPTOR.services_by_name["Funds"].methods
+        f"/{FUNDS_SERVICE}/{m.name}"
+        for m in funds_pb2.DESCRIPTOR.services_by_name["FundsService"].methods
     }
     assert served == set(METHOD_ROLES)
 

@@ -22,8 +22,8 @@ asserts:
   reference (engine.settle with engine="reference", reversals undone) in commit order, and
   the stored accounts equal the replay's.
 
-Phases: (1) the Settlement service, all rpcs at once; (2) ListPolicies, GetPolicy and
-ImportRegistry at once; (3) PutPolicy alone (PolicyAdmin last, so that new tables and persons
+Phases: (1) SettlementService, all rpcs at once; (2) ListPolicies, GetPolicy and
+ImportRegistry at once; (3) PutPolicy alone (PolicyAdminService last, so that new tables and persons
 do not change what phase 1 settled; PutPolicy alone, since every version it stores makes the
 others slower).
 

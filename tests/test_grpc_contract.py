@@ -27,11 +27,11 @@ def test_generated_code_imports_as_a_package() -> None:
 
     assert pb.DESCRIPTOR.package == "onestop.settlement.v1"
     assert {s for s in pb.DESCRIPTOR.services_by_name} == {
-        "Settlement",
-        "PolicyAdmin",
-        "Reconciliation",
+        "SettlementService",
+        "PolicyAdminService",
+        "ReconciliationService",
     }
-    assert hasattr(pbg, "SettlementStub") and hasattr(pbg, "PolicyAdminServicer")
+    assert hasattr(pbg, "SettlementServiceStub") and hasattr(pbg, "PolicyAdminServiceServicer")
 
 
 def test_every_field_and_rpc_is_documented() -> None:

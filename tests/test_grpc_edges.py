@@ -98,7 +98,7 @@ def test_undecodable_bytes_to_every_unary_method(env, service: str, method: str,
 def test_undecodable_stream_message(env) -> None:
     _, _, c = env
     call = c.channel.stream_stream(
-        "/onestop.settlement.v1.Settlement/SettleStream",
+        "/onestop.settlement.v1.SettlementService/SettleStream",
         request_serializer=None,
         response_deserializer=None,
     )
@@ -115,7 +115,7 @@ def test_undecodable_after_a_good_stream_message(env) -> None:
         bills=pb.BillList(bills=[pb.SettleRequest(bill=as_pb(YUBEI_BILL))]),
     ).SerializeToString()
     call = c.channel.stream_stream(
-        "/onestop.settlement.v1.Settlement/SettleStream",
+        "/onestop.settlement.v1.SettlementService/SettleStream",
         request_serializer=None,
         response_deserializer=None,
     )
@@ -345,7 +345,7 @@ def test_message_over_the_size_limit(env) -> None:
         f"127.0.0.1:{env[1].port}", options=[("grpc.max_send_message_length", 64 << 20)]
     )
     with ch, pytest.raises(grpc.RpcError) as e:
-        ch.unary_unary("/onestop.settlement.v1.Settlement/PreSettle")(data, timeout=30)
+        ch.unary_unary("/onestop.settlement.v1.SettlementService/PreSettle")(data, timeout=30)
     assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert c.status() == "SERVING"
 

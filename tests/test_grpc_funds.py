@@ -1,4 +1,4 @@
-"""The Funds service (issue 10) through a real TLS server and real clients with certificates:
+"""The FundsService (issue 10) through a real TLS server and real clients with certificates:
 the claim lifecycle, every new rpc's role and scope refusals (table-driven), a person's own
 cover, the cadre's cover list, and the CLI (``onestop fund|person|cadre``) with --json checked
 against the rpc."""
@@ -363,7 +363,9 @@ def test_access_log_line_for_funds(world: World, caplog: pytest.LogCaptureFixtur
         while time.monotonic() < deadline:
             lines = [json.loads(r.getMessage()) for r in caplog.records
                      if r.name == "onestop.access"]  # fmt: skip
-            mine = [x for x in lines if x["method"] == "/onestop.settlement.v1.Funds/PersonCover"]
+            mine = [
+                x for x in lines if x["method"] == "/onestop.settlement.v1.FundsService/PersonCover"
+            ]
             if mine:
                 break
             time.sleep(0.02)
@@ -553,8 +555,8 @@ def test_undecodable_bytes_to_every_funds_method(world: World) -> None:
 
     who = {"fund": FUND_T, "bureau": BUREAU1, "auditor": AUDITOR, "cashier": CASHIER1,
            "cadre": CADRE_T1, "person": JIANG_ID}  # fmt: skip
-    for m in funds_pb2.DESCRIPTOR.services_by_name["Funds"].methods:
-        path = f"/onestop.settlement.v1.Funds/{m.name}"
+    for m in funds_pb2.DESCRIPTOR.services_by_name["FundsService"].methods:
+        path = f"/onestop.settlement.v1.FundsService/{m.name}"
         c = world.c(who[sorted(METHOD_ROLES[path])[0]])
         call = c.channel.unary_unary(path, request_serializer=None, response_deserializer=None)
         with pytest.raises(grpc.RpcError) as e:

@@ -52,7 +52,11 @@ def test_sql_store_is_used(env) -> None:
 def test_health_serving_after_warm_up_and_reflection(env) -> None:
     _, _, c = env
     assert c.status() == "SERVING"
-    for name in ("onestop.settlement.v1.Settlement", "onestop.settlement.v1.PolicyAdmin"):
+    for name in (
+        "onestop.settlement.v1.SettlementService",
+        "onestop.settlement.v1.PolicyAdminService",
+        "onestop.settlement.v1.ReconciliationService",
+    ):
         r = health_pb2_grpc.HealthStub(c.channel).Check(health_pb2.HealthCheckRequest(service=name))
         assert r.status == health_pb2.HealthCheckResponse.SERVING
     stub = reflection_pb2_grpc.ServerReflectionStub(c.channel)
@@ -64,7 +68,44 @@ def test_health_serving_after_warm_up_and_reflection(env) -> None:
         )
     )
     names = {s.name for s in resp.list_services_response.service}
-    assert {"onestop.settlement.v1.Settlement", "grpc.health.v1.Health"} <= names
+    assert {
+        "onestop.settlement.v1.SettlementService",
+        "onestop.settlement.v1.PolicyAdminService",
+        "onestop.settlement.v1.ReconciliationService",
+        "grpc.health.v1.Health",
+    } <= names
+    # the names before the rename (protos/breaking-accepted.md, 2026-12-02) are gone
+    old = {f"onestop.settlement.v1.{s}" for s in ("Settlement", "PolicyAdmin", "Reconciliation")}
+    assert not names & old
+
+
+def test_old_method_paths_answer_unimplemented(env) -> None:
+    """A client generated before the rename calls /onestop.settlement.v1.Settlement/...: it is
+    told UNIMPLEMENTED (the method does not exist), not a permission or decoding error."""
+    _, _, c = env
+    for path in (
+        "/onestop.settlement.v1.Settlement/GetSettlement",
+        "/onestop.settlement.v1.PolicyAdmin/ListPolicies",
+        "/onestop.settlement.v1.Reconciliation/DailyTotals",
+        "/onestop.settlement.v1.Funds/GetClaim",
+    ):
+        call = c.channel.unary_unary(path, request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as e:
+            call(b"", timeout=10)
+        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED, path
+
+
+def test_get_settlement_answers_its_own_response(env) -> None:
+    """GetSettlement answers GetSettlementResponse{settlement}: the record Settle stored."""
+    _, _, c = env
+    done = c.settle(chain_bill(11, "wang-wife", seed=9), request_id="getresp-1")
+    raw = c.settlement.GetSettlement(
+        pb.GetSettlementRequest(settlement_id=done.settlement.settlement_id)
+    )
+    assert isinstance(raw, pb.GetSettlementResponse)
+    assert raw.settlement == done.settlement
+    assert c.get(request_id="getresp-1") == done.settlement
+    c.reverse(request_id="getresp-1")
 
 
 def test_health_not_serving_before_warm_up(tmp_path: Path) -> None:
@@ -151,8 +192,9 @@ def test_policy_admin_versions(env) -> None:
     vs = c.admin.ListPolicies(pb.ListPoliciesRequest()).versions
     assert {v.region for v in vs} >= {"500112", "990001"}
     assert all(v.yaml == "" for v in vs)
-    v = c.admin.GetPolicy(pb.GetPolicyRequest(version=vs[0].version))
-    assert v.yaml and v.in_force and v.layer_ids
+    v = c.admin.GetPolicy(pb.GetPolicyRequest(version=vs[0].version)).policy
+    assert v.version == vs[0].version and v.yaml and v.in_force and v.layer_ids
+    assert c.get_policy(vs[0].version) == v
     only = c.admin.ListPolicies(pb.ListPoliciesRequest(region="500112")).versions
     assert {v.region for v in only} == {"500112"}
 

@@ -44,10 +44,10 @@ from adapters.grpc.errors import abort, last_incident
 
 log = logging.getLogger("onestop.auth")
 
-_S = "/onestop.settlement.v1.Settlement/"
-_A = "/onestop.settlement.v1.PolicyAdmin/"
-_R = "/onestop.settlement.v1.Reconciliation/"
-_F = "/onestop.settlement.v1.Funds/"
+_S = "/onestop.settlement.v1.SettlementService/"
+_A = "/onestop.settlement.v1.PolicyAdminService/"
+_R = "/onestop.settlement.v1.ReconciliationService/"
+_F = "/onestop.settlement.v1.FundsService/"
 _READ = frozenset({"cashier", "bureau", "auditor", "fund"})
 #: who reads claims (each its own scope: adapters.auth.access.ScopedFunds)
 _CLAIM_READ = frozenset({"fund", "bureau", "auditor", "cashier", "cadre", "person"})

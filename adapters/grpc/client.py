@@ -2,7 +2,12 @@
 
 Against a TLS server give ``ca`` (the CA of the server's certificate), ``cert`` and ``key``
 (this client's certificate, from the server's client CA); ``Client.from_env`` reads them from
-ONESTOP_CA, ONESTOP_CERT and ONESTOP_KEY. Without them the channel is plaintext."""
+ONESTOP_CA, ONESTOP_CERT and ONESTOP_KEY. Without them the channel is plaintext.
+
+The methods answer what the caller asked for: ``get`` the ``SettlementRecord``, ``put_policy``
+and ``get_policy`` the ``PolicyVersion``, the claim steps the ``Claim``, taken out of the rpc's
+own response message (``GetSettlementResponse.settlement``, ``PutPolicyResponse.policy``,
+``FileClaimResponse.claim``, ...); the others answer the response message itself."""
 
 from __future__ import annotations
 
@@ -47,10 +52,10 @@ class Client:
             self.channel = grpc.secure_channel(target, creds, options=options)
         else:
             self.channel = grpc.insecure_channel(target, options=options)
-        self.settlement = pbg.SettlementStub(self.channel)
-        self.admin = pbg.PolicyAdminStub(self.channel)
-        self.reconciliation = pbg.ReconciliationStub(self.channel)
-        self.funds = fpbg.FundsStub(self.channel)
+        self.settlement = pbg.SettlementServiceStub(self.channel)
+        self.admin = pbg.PolicyAdminServiceStub(self.channel)
+        self.reconciliation = pbg.ReconciliationServiceStub(self.channel)
+        self.funds = fpbg.FundsServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.timeout = timeout
 
@@ -123,7 +128,7 @@ class Client:
             req.request_id = request_id
         else:
             req.settlement_id = settlement_id
-        return self.settlement.GetSettlement(req, timeout=self.timeout)
+        return self.settlement.GetSettlement(req, timeout=self.timeout).settlement
 
     def list(
         self, person_id: str, year: int | None = None, page_size: int = 0
@@ -158,10 +163,13 @@ class Client:
     def put_policy(
         self, text: str, source_name: str = "", dry_run: bool = False
     ) -> pb.PolicyVersion:
-        return self.admin.PutPolicy(
-            pb.PutPolicyRequest(yaml=text, source_name=source_name, dry_run=dry_run),
-            timeout=self.timeout,
-        )
+        req = pb.PutPolicyRequest(yaml=text, source_name=source_name, dry_run=dry_run)
+        return self.admin.PutPolicy(req, timeout=self.timeout).policy
+
+    def get_policy(self, version: int) -> pb.PolicyVersion:
+        """One stored version with its YAML text."""
+        req = pb.GetPolicyRequest(version=version)
+        return self.admin.GetPolicy(req, timeout=self.timeout).policy
 
     def import_registry(self, persons: list[dict[str, Any]]) -> int:
         req = pb.ImportRegistryRequest(persons=[cv.person_to_pb(p) for p in persons])
@@ -204,12 +212,13 @@ class Client:
         )  # fmt: skip
         return self.funds.RecordMoneyIn(req, timeout=self.timeout)
 
-    def file_claim(self, settlement_id: str, layer_id: str) -> Any:
+    def file_claim(self, settlement_id: str, layer_id: str) -> fpb.Claim:
         req = fpb.FileClaimRequest(settlement_id=settlement_id, layer_id=layer_id)
-        return self.funds.FileClaim(req, timeout=self.timeout)
+        return self.funds.FileClaim(req, timeout=self.timeout).claim
 
-    def get_claim(self, claim_id: str) -> Any:
-        return self.funds.GetClaim(fpb.GetClaimRequest(claim_id=claim_id), timeout=self.timeout)
+    def get_claim(self, claim_id: str) -> fpb.Claim:
+        req = fpb.GetClaimRequest(claim_id=claim_id)
+        return self.funds.GetClaim(req, timeout=self.timeout).claim
 
     def list_claims_page(self, page_size: int = 0, page_token: str = "", **filters: Any) -> Any:
         """One page of ListClaims; filters: region, fund_code, person_id, status, kind, year."""
@@ -230,19 +239,19 @@ class Client:
             if not token:
                 return out
 
-    def approve_claim(self, claim_id: str, amount: int | None = None, note: str = "") -> Any:
+    def approve_claim(self, claim_id: str, amount: int | None = None, note: str = "") -> fpb.Claim:
         req = fpb.ApproveClaimRequest(claim_id=claim_id, note=note)
         if amount is not None:
             req.amount = amount
-        return self.funds.ApproveClaim(req, timeout=self.timeout)
+        return self.funds.ApproveClaim(req, timeout=self.timeout).claim
 
-    def reject_claim(self, claim_id: str, reason: str) -> Any:
+    def reject_claim(self, claim_id: str, reason: str) -> fpb.Claim:
         req = fpb.RejectClaimRequest(claim_id=claim_id, reason=reason)
-        return self.funds.RejectClaim(req, timeout=self.timeout)
+        return self.funds.RejectClaim(req, timeout=self.timeout).claim
 
-    def pay_claim(self, claim_id: str, paid_date: str, payment_ref: str) -> Any:
+    def pay_claim(self, claim_id: str, paid_date: str, payment_ref: str) -> fpb.Claim:
         req = fpb.PayClaimRequest(claim_id=claim_id, paid_date=paid_date, payment_ref=payment_ref)
-        return self.funds.PayClaim(req, timeout=self.timeout)
+        return self.funds.PayClaim(req, timeout=self.timeout).claim
 
     def fund_statement(self, region: str, fund_code: str, year: int, as_of: str = "") -> Any:
         req = fpb.FundStatementRequest(region=region, fund_code=fund_code, year=year, as_of=as_of)

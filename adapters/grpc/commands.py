@@ -617,7 +617,7 @@ def _in_force_text(c: Client, v: pb.PolicyVersion) -> tuple[int, str] | None:
     live = [x for x in r.versions if x.in_force and x.effective_from == v.effective_from]
     if not live:
         return None
-    got = c.admin.GetPolicy(pb.GetPolicyRequest(version=live[-1].version), timeout=c.timeout)
+    got = c.get_policy(live[-1].version)
     return got.version, got.yaml
 
 

@@ -1,4 +1,4 @@
-"""The ``Funds`` gRPC service (protos/onestop/settlement/v1/funds.proto): thin servicers over
+"""The ``FundsService`` gRPC service (protos/onestop/settlement/v1/funds.proto): thin servicers over
 the fund use cases, each call through ``ScopedFunds`` (adapters/auth/access.py) with the
 caller's principal; domain errors go through the one table of ``adapters.grpc.errors``."""
 
@@ -177,8 +177,8 @@ def _claim_id(value: str) -> str:
     return value
 
 
-class FundsServicer(_Base, fpbg.FundsServicer):
-    """Every rpc of the ``Funds`` service; bodies run in the thread pool (``_unary``)."""
+class FundsServicer(_Base, fpbg.FundsServiceServicer):
+    """Every rpc of the ``FundsService``; bodies run in the thread pool (``_unary``)."""
 
     def __init__(self, service: SettlementService, executor: Any, limits: Any, funds: FundService):
         super().__init__(service, executor, limits)
@@ -219,18 +219,20 @@ class FundsServicer(_Base, fpbg.FundsServicer):
         return fpb.RecordMoneyInResponse(record=money_in_pb(record), replay=replay)
 
     @_unary
-    def FileClaim(self, request: fpb.FileClaimRequest) -> fpb.Claim:
+    def FileClaim(self, request: fpb.FileClaimRequest) -> fpb.FileClaimResponse:
         if not request.settlement_id:
             raise InputError.one("settlement_id", "", "is empty; name the settlement")
         if not request.layer_id:
             raise InputError.one("layer_id", "", "is empty; name the after-discharge layer")
         check_key("settlement_id", request.settlement_id)
         check_key("layer_id", request.layer_id)
-        return claim_pb(self.scoped_funds().file_claim(request.settlement_id, request.layer_id))
+        c = self.scoped_funds().file_claim(request.settlement_id, request.layer_id)
+        return fpb.FileClaimResponse(claim=claim_pb(c))
 
     @_unary
-    def GetClaim(self, request: fpb.GetClaimRequest) -> fpb.Claim:
-        return claim_pb(self.scoped_funds().get_claim(_claim_id(request.claim_id)))
+    def GetClaim(self, request: fpb.GetClaimRequest) -> fpb.GetClaimResponse:
+        c = self.scoped_funds().get_claim(_claim_id(request.claim_id))
+        return fpb.GetClaimResponse(claim=claim_pb(c))
 
     @_unary
     def ListClaims(self, request: fpb.ListClaimsRequest) -> fpb.ListClaimsResponse:
@@ -245,25 +247,27 @@ class FundsServicer(_Base, fpbg.FundsServicer):
         return fpb.ListClaimsResponse(claims=[claim_pb(c) for c in claims], next_page_token=token)
 
     @_unary
-    def ApproveClaim(self, request: fpb.ApproveClaimRequest) -> fpb.Claim:
+    def ApproveClaim(self, request: fpb.ApproveClaimRequest) -> fpb.ApproveClaimResponse:
         amount = request.amount if request.HasField("amount") else None
         if amount is not None and amount < 0:
             raise InputError.one("amount", amount, "is negative; approve 0 to the filed amount")
         c = self.scoped_funds().approve(
             _claim_id(request.claim_id), amount, _text("note", request.note, MAX_TEXT)
         )
-        return claim_pb(c)
+        return fpb.ApproveClaimResponse(claim=claim_pb(c))
 
     @_unary
-    def RejectClaim(self, request: fpb.RejectClaimRequest) -> fpb.Claim:
+    def RejectClaim(self, request: fpb.RejectClaimRequest) -> fpb.RejectClaimResponse:
         reason = _text("reason", request.reason, MAX_TEXT, required=True)
-        return claim_pb(self.scoped_funds().reject(_claim_id(request.claim_id), reason))
+        c = self.scoped_funds().reject(_claim_id(request.claim_id), reason)
+        return fpb.RejectClaimResponse(claim=claim_pb(c))
 
     @_unary
-    def PayClaim(self, request: fpb.PayClaimRequest) -> fpb.Claim:
+    def PayClaim(self, request: fpb.PayClaimRequest) -> fpb.PayClaimResponse:
         ref = _text("payment_ref", request.payment_ref, MAX_REF, required=True)
         day = parse_day("paid_date", request.paid_date)
-        return claim_pb(self.scoped_funds().pay(_claim_id(request.claim_id), day, ref))
+        c = self.scoped_funds().pay(_claim_id(request.claim_id), day, ref)
+        return fpb.PayClaimResponse(claim=claim_pb(c))
 
     def _facts_args(self, request: Any) -> tuple[str, str, int]:
         for name in ("region", "fund_code"):

@@ -54,12 +54,12 @@ log = logging.getLogger("onestop.grpc")
 T = TypeVar("T")
 
 SERVICE_NAMES = (
-    pb.DESCRIPTOR.services_by_name["Settlement"].full_name,
-    pb.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name,
-    pb.DESCRIPTOR.services_by_name["Reconciliation"].full_name,
+    pb.DESCRIPTOR.services_by_name["SettlementService"].full_name,
+    pb.DESCRIPTOR.services_by_name["PolicyAdminService"].full_name,
+    pb.DESCRIPTOR.services_by_name["ReconciliationService"].full_name,
 )
 #: the fund service (funds.proto), served when the app has fund use cases
-FUNDS_SERVICE = "onestop.settlement.v1.Funds"
+FUNDS_SERVICE = "onestop.settlement.v1.FundsService"
 PIPELINE = 2  # TRIAL stream messages settled at once
 
 
@@ -99,7 +99,7 @@ class _Base:
         return ScopedService(self.service, auth.current())
 
 
-class SettlementServicer(_Base, pbg.SettlementServicer):
+class SettlementServicer(_Base, pbg.SettlementServiceServicer):
     @_unary
     def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse:
         req = cv.bill_request(request.bill)
@@ -126,13 +126,14 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
         return pb.ReverseResponse(settlement=cv.record_pb(rec), replay=replay)
 
     @_unary
-    def GetSettlement(self, request: pb.GetSettlementRequest) -> pb.SettlementRecord:
+    def GetSettlement(self, request: pb.GetSettlementRequest) -> pb.GetSettlementResponse:
         which = request.WhichOneof("target")
         rec = self.scoped().get(
             settlement_id=request.settlement_id if which == "settlement_id" else "",
             request_id=request.request_id if which == "request_id" else "",
         )
-        return cv.record_pb(rec, self.scoped().allocation_of(rec) if request.allocate else None)
+        alloc = self.scoped().allocation_of(rec) if request.allocate else None
+        return pb.GetSettlementResponse(settlement=cv.record_pb(rec, alloc))
 
     @_unary
     def ListSettlements(self, request: pb.ListSettlementsRequest) -> pb.ListSettlementsResponse:
@@ -224,13 +225,13 @@ class SettlementServicer(_Base, pbg.SettlementServicer):
                 f.cancel()
 
 
-class PolicyAdminServicer(_Base, pbg.PolicyAdminServicer):
+class PolicyAdminServicer(_Base, pbg.PolicyAdminServiceServicer):
     @_unary
-    def PutPolicy(self, request: pb.PutPolicyRequest) -> pb.PolicyVersion:
+    def PutPolicy(self, request: pb.PutPolicyRequest) -> pb.PutPolicyResponse:
         v = self.scoped().put_policy(
             request.yaml, request.source_name or "<request>", dry_run=request.dry_run
         )
-        return cv.policy_pb(v, in_force=v.version != 0, text=True)
+        return pb.PutPolicyResponse(policy=cv.policy_pb(v, in_force=v.version != 0, text=True))
 
     @_unary
     def ListPolicies(self, request: pb.ListPoliciesRequest) -> pb.ListPoliciesResponse:
@@ -245,12 +246,13 @@ class PolicyAdminServicer(_Base, pbg.PolicyAdminServicer):
         )
 
     @_unary
-    def GetPolicy(self, request: pb.GetPolicyRequest) -> pb.PolicyVersion:
+    def GetPolicy(self, request: pb.GetPolicyRequest) -> pb.GetPolicyResponse:
         versions = self.scoped().policy_versions()
         live = {v.version for v in effective(versions)}
         for v in versions:
             if v.version == request.version:
-                return cv.policy_pb(v, in_force=v.version in live, text=True)
+                policy = cv.policy_pb(v, in_force=v.version in live, text=True)
+                return pb.GetPolicyResponse(policy=policy)
         raise NotFound("policy version", request.version, "see ListPolicies")
 
     @_unary
@@ -259,7 +261,7 @@ class PolicyAdminServicer(_Base, pbg.PolicyAdminServicer):
         return pb.ImportRegistryResponse(imported=n)
 
 
-class ReconciliationServicer(_Base, pbg.ReconciliationServicer):
+class ReconciliationServicer(_Base, pbg.ReconciliationServiceServicer):
     """NHSA 3201 / 3202 and the bureau's daily totals: reads only. The caller's scope (a
     bureau of region R reconciles only R's settlements; a cashier of hospital H only H) is
     checked by ``ScopedService.reconcile`` / ``daily_totals`` (adapters/auth/access.py)."""
@@ -439,7 +441,7 @@ class Server:
             )
         self.app = app
         self.limits = limits
-        #: the fund use cases (the Funds service); None: app.funds, if the app has them
+        #: the fund use cases (the FundsService); None: app.funds, if the app has them
         self.funds = funds if funds is not None else getattr(app, "funds", None)
         self.service_names = SERVICE_NAMES + (FUNDS_SERVICE,) * (self.funds is not None)
         assert app.ledger is not None
@@ -459,14 +461,14 @@ class Server:
         interceptor = auth.AuthInterceptor(self.principals if self.tls else None)
         server = grpc.aio.server(options=options, interceptors=[interceptor])
         svc, ex, lim = self.app.service, self.executor, self.limits
-        add_servicer(server, SettlementServicer(svc, ex, lim), "Settlement")
-        add_servicer(server, PolicyAdminServicer(svc, ex, lim), "PolicyAdmin")
-        add_servicer(server, ReconciliationServicer(svc, ex, lim), "Reconciliation")
+        add_servicer(server, SettlementServicer(svc, ex, lim), "SettlementService")
+        add_servicer(server, PolicyAdminServicer(svc, ex, lim), "PolicyAdminService")
+        add_servicer(server, ReconciliationServicer(svc, ex, lim), "ReconciliationService")
         if self.funds is not None:
             from adapters.grpc.funds import FundsServicer
             from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2
 
-            add_servicer(server, FundsServicer(svc, ex, lim, self.funds), "Funds", funds_pb2)
+            add_servicer(server, FundsServicer(svc, ex, lim, self.funds), "FundsService", funds_pb2)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         for name in ("", *self.service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

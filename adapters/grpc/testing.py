@@ -175,7 +175,7 @@ def served(
     workers: int = 8,
 ) -> Iterator[tuple[App, Server, Client]]:
     """A warmed server over a fresh store at ``url``; tables and persons loaded through the
-    PolicyAdmin rpcs."""
+    PolicyAdminService rpcs."""
     app = build(url, policies=None, registry=None)
     try:
         with running(app, workers=workers) as server, Client(f"127.0.0.1:{server.port}") as c:

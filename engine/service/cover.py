@@ -2,7 +2,7 @@
 ``PersonCover`` (a person's funds, layers, settlements and claims), ``FundCover`` and
 ``LayerCover`` (one fund of the person's region), ``CoverRow`` (a cadre's list).
 
-One definition of each view: the ``Funds`` servicer renders these types as they are."""
+One definition of each view: the ``FundsService`` servicer renders these types as they are."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import cn.onestop.settlement.v1.LayerResult;
 import cn.onestop.settlement.v1.PreSettleRequest;
 import cn.onestop.settlement.v1.SettleRequest;
 import cn.onestop.settlement.v1.SettleResponse;
-import cn.onestop.settlement.v1.SettlementGrpc;
+import cn.onestop.settlement.v1.SettlementServiceGrpc;
 import cn.onestop.settlement.v1.SettlementRecord;
 import cn.onestop.settlement.v1.SettlementResult;
 import com.google.gson.JsonObject;
@@ -33,8 +33,8 @@ public final class SettleClient {
     Bill bill = readBill(billFile);
     ManagedChannel channel = ManagedChannelBuilder.forTarget(address).usePlaintext().build();
     try {
-      SettlementGrpc.SettlementBlockingStub stub =
-          SettlementGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
+      SettlementServiceGrpc.SettlementServiceBlockingStub stub =
+          SettlementServiceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
       SettleResponse res = stub.settle(
           SettleRequest.newBuilder().setRequestId("java-example-" + bill.getId()).setBill(bill).build());
       SettlementRecord s = res.getSettlement();
@@ -51,7 +51,7 @@ public final class SettleClient {
 
       Bill bad = bill.toBuilder().setItems(0, bill.getItems(0).toBuilder().setAmount(-1)).build();
       try {
-        SettlementGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
+        SettlementServiceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
             .preSettle(PreSettleRequest.newBuilder().setBill(bad).build());
         System.out.println("the bad bill was accepted?");
         System.exit(1);

@@ -38,8 +38,8 @@ protoc --proto_path="$protos" --proto_path="$protos/third_party" --java_out="$ou
   --plugin=protoc-gen-grpc-java="$(command -v grpc_java_plugin)" \
   onestop/settlement/v1/settlement.proto onestop/settlement/v1/funds.proto \
   google/rpc/status.proto google/rpc/error_details.proto
-# SettleClient.java and, through -sourcepath, the generated classes it uses (the Settlement
-# service and its messages; ALL=1 compiles every generated class, Funds too)
+# SettleClient.java and, through -sourcepath, the generated classes it uses (SettlementService
+# and its messages; ALL=1 compiles every generated class, FundsService too)
 if [ "${ALL:-}" = 1 ]; then find "$out/src" -name '*.java' > "$out/sources"; else : > "$out/sources"; fi
 echo "$here/SettleClient.java" >> "$out/sources"
 javac -J-XX:TieredStopAtLevel=1 -nowarn -encoding UTF-8 -cp "$cp" -sourcepath "$out/src" \

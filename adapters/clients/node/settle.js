@@ -109,7 +109,7 @@ function printStatus(err) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const bill = billMessage(JSON.parse(fs.readFileSync(args.bill, "utf8")));
-  const client = new v1.Settlement(args.address, grpc.credentials.createInsecure());
+  const client = new v1.SettlementService(args.address, grpc.credentials.createInsecure());
   try {
     const res = await call(client, "Settle", { request_id: `node-example-${bill.id}`, bill });
     const s = res.settlement;

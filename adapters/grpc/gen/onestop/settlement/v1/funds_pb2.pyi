@@ -152,11 +152,23 @@ class FileClaimRequest(_message.Message):
     layer_id: str
     def __init__(self, settlement_id: _Optional[str] = ..., layer_id: _Optional[str] = ...) -> None: ...
 
+class FileClaimResponse(_message.Message):
+    __slots__ = ("claim",)
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
+    claim: Claim
+    def __init__(self, claim: _Optional[_Union[Claim, _Mapping]] = ...) -> None: ...
+
 class GetClaimRequest(_message.Message):
     __slots__ = ("claim_id",)
     CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
     claim_id: str
     def __init__(self, claim_id: _Optional[str] = ...) -> None: ...
+
+class GetClaimResponse(_message.Message):
+    __slots__ = ("claim",)
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
+    claim: Claim
+    def __init__(self, claim: _Optional[_Union[Claim, _Mapping]] = ...) -> None: ...
 
 class ListClaimsRequest(_message.Message):
     __slots__ = ("region", "fund_code", "person_id", "status", "kind", "year", "page_size", "page_token")
@@ -196,6 +208,12 @@ class ApproveClaimRequest(_message.Message):
     note: str
     def __init__(self, claim_id: _Optional[str] = ..., amount: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
 
+class ApproveClaimResponse(_message.Message):
+    __slots__ = ("claim",)
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
+    claim: Claim
+    def __init__(self, claim: _Optional[_Union[Claim, _Mapping]] = ...) -> None: ...
+
 class RejectClaimRequest(_message.Message):
     __slots__ = ("claim_id", "reason")
     CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
@@ -203,6 +221,12 @@ class RejectClaimRequest(_message.Message):
     claim_id: str
     reason: str
     def __init__(self, claim_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RejectClaimResponse(_message.Message):
+    __slots__ = ("claim",)
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
+    claim: Claim
+    def __init__(self, claim: _Optional[_Union[Claim, _Mapping]] = ...) -> None: ...
 
 class PayClaimRequest(_message.Message):
     __slots__ = ("claim_id", "paid_date", "payment_ref")
@@ -213,6 +237,12 @@ class PayClaimRequest(_message.Message):
     paid_date: str
     payment_ref: str
     def __init__(self, claim_id: _Optional[str] = ..., paid_date: _Optional[str] = ..., payment_ref: _Optional[str] = ...) -> None: ...
+
+class PayClaimResponse(_message.Message):
+    __slots__ = ("claim",)
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
+    claim: Claim
+    def __init__(self, claim: _Optional[_Union[Claim, _Mapping]] = ...) -> None: ...
 
 class FundStatementRequest(_message.Message):
     __slots__ = ("region", "fund_code", "year", "as_of")

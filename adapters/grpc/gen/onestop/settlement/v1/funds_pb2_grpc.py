@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class FundsStub:
+class FundsServiceStub:
     """============================================================================================
     Service for fund operators, bureaus, village cadres and insured persons.
     ============================================================================================
@@ -38,68 +38,68 @@ class FundsStub:
             channel: A grpc.Channel.
         """
         self.PutFunds = channel.unary_unary(
-                '/onestop.settlement.v1.Funds/PutFunds',
+                '/onestop.settlement.v1.FundsService/PutFunds',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.PutFundsRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.PutFundsResponse.FromString,
                 _registered_method=True)
         self.RecordMoneyIn = channel.unary_unary(
-                '/onestop.settlement.v1.Funds/RecordMoneyIn',
+                '/onestop.settlement.v1.FundsService/RecordMoneyIn',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.RecordMoneyInRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.RecordMoneyInResponse.FromString,
                 _registered_method=True)
         self.FileClaim = channel.unary_unary(
-                '/onestop.settlement.v1.Funds/FileClaim',
+                '/onestop.settlement.v1.FundsService/FileClaim',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.FileClaimRequest.SerializeToString,
-                response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.FromString,
+                response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.FileClaimResponse.FromString,
                 _registered_method=True)
         self.GetClaim = channel.unary_unary(
-                '/onestop.settlement.v1.Funds/GetClaim',
+                '/onestop.settlement.v1.FundsService/GetClaim',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.GetClaimRequest.SerializeToString,
-                response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.FromString,
+                response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.GetClaimResponse.FromString,
                 _registered_method=True)
         self.ListClaims = channel.unary_unary(
-                '/onestop.settlement.v1.Funds/ListClaims',
+                '/onestop.settlement.v1.FundsService/ListClaims',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.ListClaimsRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.ListClaimsResponse.FromString,
                 _registered_method=True)
         self.ApproveClaim = channel.unary_unary(
-                '/onestop.settlement.v1.Funds/ApproveClaim',
+                '/onestop.settlement.v1.FundsService/ApproveClaim',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.ApproveClaimRequest.SerializeToString,
-                response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.FromString,
+                response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.ApproveClaimResponse.FromString,
                 _registered_method=True)
         self.RejectClaim = channel.unary_unary(
-                '/onestop.settlement.v1.Funds/RejectClaim',
+                '/onestop.settlement.v1.FundsService/RejectClaim',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.RejectClaimRequest.SerializeToString,
-                response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.FromString,
+                response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.RejectClaimResponse.FromString,
                 _registered_method=True)
         self.PayClaim = channel.unary_unary(
-                '/onestop.settlement.v1.Funds/PayClaim',
+                '/onestop.settlement.v1.FundsService/PayClaim',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.PayClaimRequest.SerializeToString,
-                response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.FromString,
+                response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.PayClaimResponse.FromString,
                 _registered_method=True)
         self.FundStatement = channel.unary_unary(
-                '/onestop.settlement.v1.Funds/FundStatement',
+                '/onestop.settlement.v1.FundsService/FundStatement',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.FundStatementRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.FundStatementResponse.FromString,
                 _registered_method=True)
         self.PersonCover = channel.unary_unary(
-                '/onestop.settlement.v1.Funds/PersonCover',
+                '/onestop.settlement.v1.FundsService/PersonCover',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.PersonCoverRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.PersonCoverResponse.FromString,
                 _registered_method=True)
         self.CoverList = channel.unary_unary(
-                '/onestop.settlement.v1.Funds/CoverList',
+                '/onestop.settlement.v1.FundsService/CoverList',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.CoverListRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.CoverListResponse.FromString,
                 _registered_method=True)
         self.PublicFigures = channel.unary_unary(
-                '/onestop.settlement.v1.Funds/PublicFigures',
+                '/onestop.settlement.v1.FundsService/PublicFigures',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.PublicFiguresRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.PublicFiguresResponse.FromString,
                 _registered_method=True)
 
 
-class FundsServicer:
+class FundsServiceServicer:
     """============================================================================================
     Service for fund operators, bureaus, village cadres and insured persons.
     ============================================================================================
@@ -128,14 +128,17 @@ class FundsServicer:
         more than 0) or the relief case of an alert layer. Settlement files them itself; this is
         for a bill settled before claims were kept. Idempotent: a claim that exists is answered
         as it is. By the person, a cadre of the person's village, or a cashier of the bill's
-        hospital.
+        hospital. Errors: INVALID_ARGUMENT (settlement_id or layer_id empty), NOT_FOUND (no such
+        settlement or layer), FAILED_PRECONDITION (a layer that makes no claim, a reversed
+        settlement).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetClaim(self, request, context):
-        """One claim or relief case.
+        """One claim or relief case. NOT_FOUND (or PERMISSION_DENIED outside the caller's scope) for
+        an unknown claim_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -155,14 +158,16 @@ class FundsServicer:
 
     def ApproveClaim(self, request, context):
         """The fund operator approves a filed claim or case, at its filed amount or a lower one
-        (0 to filed_amount), with a note.
+        (0 to filed_amount, fen), with a note. Errors: INVALID_ARGUMENT (amount outside 0 to
+        filed_amount, note over 500 characters), FAILED_PRECONDITION (the claim is not filed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RejectClaim(self, request, context):
-        """The fund operator rejects a filed claim or case, with a reason (required).
+        """The fund operator rejects a filed claim or case, with a reason (required). Errors:
+        INVALID_ARGUMENT (reason empty or over 500 characters), FAILED_PRECONDITION (not filed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -170,7 +175,9 @@ class FundsServicer:
 
     def PayClaim(self, request, context):
         """The fund operator records the payment of an approved claim or case: its value date and
-        payment reference (bank transfer number, voucher).
+        payment reference (bank transfer number, voucher). Errors: INVALID_ARGUMENT (paid_date
+        not a date or before the discharge date, payment_ref empty or over 128 characters),
+        FAILED_PRECONDITION (the claim is not approved).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -211,7 +218,7 @@ class FundsServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_FundsServicer_to_server(servicer, server):
+def add_FundsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'PutFunds': grpc.unary_unary_rpc_method_handler(
                     servicer.PutFunds,
@@ -226,12 +233,12 @@ def add_FundsServicer_to_server(servicer, server):
             'FileClaim': grpc.unary_unary_rpc_method_handler(
                     servicer.FileClaim,
                     request_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.FileClaimRequest.FromString,
-                    response_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.SerializeToString,
+                    response_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.FileClaimResponse.SerializeToString,
             ),
             'GetClaim': grpc.unary_unary_rpc_method_handler(
                     servicer.GetClaim,
                     request_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.GetClaimRequest.FromString,
-                    response_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.SerializeToString,
+                    response_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.GetClaimResponse.SerializeToString,
             ),
             'ListClaims': grpc.unary_unary_rpc_method_handler(
                     servicer.ListClaims,
@@ -241,17 +248,17 @@ def add_FundsServicer_to_server(servicer, server):
             'ApproveClaim': grpc.unary_unary_rpc_method_handler(
                     servicer.ApproveClaim,
                     request_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.ApproveClaimRequest.FromString,
-                    response_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.SerializeToString,
+                    response_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.ApproveClaimResponse.SerializeToString,
             ),
             'RejectClaim': grpc.unary_unary_rpc_method_handler(
                     servicer.RejectClaim,
                     request_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.RejectClaimRequest.FromString,
-                    response_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.SerializeToString,
+                    response_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.RejectClaimResponse.SerializeToString,
             ),
             'PayClaim': grpc.unary_unary_rpc_method_handler(
                     servicer.PayClaim,
                     request_deserializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.PayClaimRequest.FromString,
-                    response_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.SerializeToString,
+                    response_serializer=onestop_dot_settlement_dot_v1_dot_funds__pb2.PayClaimResponse.SerializeToString,
             ),
             'FundStatement': grpc.unary_unary_rpc_method_handler(
                     servicer.FundStatement,
@@ -275,13 +282,13 @@ def add_FundsServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'onestop.settlement.v1.Funds', rpc_method_handlers)
+            'onestop.settlement.v1.FundsService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('onestop.settlement.v1.Funds', rpc_method_handlers)
+    server.add_registered_method_handlers('onestop.settlement.v1.FundsService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class Funds:
+class FundsService:
     """============================================================================================
     Service for fund operators, bureaus, village cadres and insured persons.
     ============================================================================================
@@ -301,7 +308,7 @@ class Funds:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Funds/PutFunds',
+            '/onestop.settlement.v1.FundsService/PutFunds',
             onestop_dot_settlement_dot_v1_dot_funds__pb2.PutFundsRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_funds__pb2.PutFundsResponse.FromString,
             options,
@@ -328,7 +335,7 @@ class Funds:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Funds/RecordMoneyIn',
+            '/onestop.settlement.v1.FundsService/RecordMoneyIn',
             onestop_dot_settlement_dot_v1_dot_funds__pb2.RecordMoneyInRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_funds__pb2.RecordMoneyInResponse.FromString,
             options,
@@ -355,9 +362,9 @@ class Funds:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Funds/FileClaim',
+            '/onestop.settlement.v1.FundsService/FileClaim',
             onestop_dot_settlement_dot_v1_dot_funds__pb2.FileClaimRequest.SerializeToString,
-            onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.FromString,
+            onestop_dot_settlement_dot_v1_dot_funds__pb2.FileClaimResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -382,9 +389,9 @@ class Funds:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Funds/GetClaim',
+            '/onestop.settlement.v1.FundsService/GetClaim',
             onestop_dot_settlement_dot_v1_dot_funds__pb2.GetClaimRequest.SerializeToString,
-            onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.FromString,
+            onestop_dot_settlement_dot_v1_dot_funds__pb2.GetClaimResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -409,7 +416,7 @@ class Funds:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Funds/ListClaims',
+            '/onestop.settlement.v1.FundsService/ListClaims',
             onestop_dot_settlement_dot_v1_dot_funds__pb2.ListClaimsRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_funds__pb2.ListClaimsResponse.FromString,
             options,
@@ -436,9 +443,9 @@ class Funds:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Funds/ApproveClaim',
+            '/onestop.settlement.v1.FundsService/ApproveClaim',
             onestop_dot_settlement_dot_v1_dot_funds__pb2.ApproveClaimRequest.SerializeToString,
-            onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.FromString,
+            onestop_dot_settlement_dot_v1_dot_funds__pb2.ApproveClaimResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -463,9 +470,9 @@ class Funds:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Funds/RejectClaim',
+            '/onestop.settlement.v1.FundsService/RejectClaim',
             onestop_dot_settlement_dot_v1_dot_funds__pb2.RejectClaimRequest.SerializeToString,
-            onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.FromString,
+            onestop_dot_settlement_dot_v1_dot_funds__pb2.RejectClaimResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -490,9 +497,9 @@ class Funds:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Funds/PayClaim',
+            '/onestop.settlement.v1.FundsService/PayClaim',
             onestop_dot_settlement_dot_v1_dot_funds__pb2.PayClaimRequest.SerializeToString,
-            onestop_dot_settlement_dot_v1_dot_funds__pb2.Claim.FromString,
+            onestop_dot_settlement_dot_v1_dot_funds__pb2.PayClaimResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -517,7 +524,7 @@ class Funds:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Funds/FundStatement',
+            '/onestop.settlement.v1.FundsService/FundStatement',
             onestop_dot_settlement_dot_v1_dot_funds__pb2.FundStatementRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_funds__pb2.FundStatementResponse.FromString,
             options,
@@ -544,7 +551,7 @@ class Funds:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Funds/PersonCover',
+            '/onestop.settlement.v1.FundsService/PersonCover',
             onestop_dot_settlement_dot_v1_dot_funds__pb2.PersonCoverRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_funds__pb2.PersonCoverResponse.FromString,
             options,
@@ -571,7 +578,7 @@ class Funds:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Funds/CoverList',
+            '/onestop.settlement.v1.FundsService/CoverList',
             onestop_dot_settlement_dot_v1_dot_funds__pb2.CoverListRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_funds__pb2.CoverListResponse.FromString,
             options,
@@ -598,7 +605,7 @@ class Funds:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Funds/PublicFigures',
+            '/onestop.settlement.v1.FundsService/PublicFigures',
             onestop_dot_settlement_dot_v1_dot_funds__pb2.PublicFiguresRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_funds__pb2.PublicFiguresResponse.FromString,
             options,

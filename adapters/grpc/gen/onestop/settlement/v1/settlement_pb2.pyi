@@ -300,6 +300,12 @@ class GetSettlementRequest(_message.Message):
     allocate: bool
     def __init__(self, settlement_id: _Optional[str] = ..., request_id: _Optional[str] = ..., allocate: _Optional[bool] = ...) -> None: ...
 
+class GetSettlementResponse(_message.Message):
+    __slots__ = ("settlement",)
+    SETTLEMENT_FIELD_NUMBER: _ClassVar[int]
+    settlement: SettlementRecord
+    def __init__(self, settlement: _Optional[_Union[SettlementRecord, _Mapping]] = ...) -> None: ...
+
 class ListSettlementsRequest(_message.Message):
     __slots__ = ("person_id", "year", "page_size", "page_token")
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
@@ -476,6 +482,12 @@ class PutPolicyRequest(_message.Message):
     dry_run: bool
     def __init__(self, yaml: _Optional[str] = ..., source_name: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
 
+class PutPolicyResponse(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: PolicyVersion
+    def __init__(self, policy: _Optional[_Union[PolicyVersion, _Mapping]] = ...) -> None: ...
+
 class PolicyVersion(_message.Message):
     __slots__ = ("version", "region", "region_name", "effective_from", "effective_to", "title", "source_name", "created_at", "in_force", "layer_ids", "yaml", "unchanged")
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -521,6 +533,12 @@ class GetPolicyRequest(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     version: int
     def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class GetPolicyResponse(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: PolicyVersion
+    def __init__(self, policy: _Optional[_Union[PolicyVersion, _Mapping]] = ...) -> None: ...
 
 class TagSpan(_message.Message):
     __slots__ = ("tag", "valid_from", "valid_to")

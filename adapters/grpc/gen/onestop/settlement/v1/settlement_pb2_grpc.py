@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class SettlementStub:
+class SettlementServiceStub:
     """============================================================================================
     Service for hospital cashiers (HIS).
     ============================================================================================
@@ -38,43 +38,43 @@ class SettlementStub:
             channel: A grpc.Channel.
         """
         self.PreSettle = channel.unary_unary(
-                '/onestop.settlement.v1.Settlement/PreSettle',
+                '/onestop.settlement.v1.SettlementService/PreSettle',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.PreSettleRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.PreSettleResponse.FromString,
                 _registered_method=True)
         self.Settle = channel.unary_unary(
-                '/onestop.settlement.v1.Settlement/Settle',
+                '/onestop.settlement.v1.SettlementService/Settle',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.SettleRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.SettleResponse.FromString,
                 _registered_method=True)
         self.Reverse = channel.unary_unary(
-                '/onestop.settlement.v1.Settlement/Reverse',
+                '/onestop.settlement.v1.SettlementService/Reverse',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReverseRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReverseResponse.FromString,
                 _registered_method=True)
         self.GetSettlement = channel.unary_unary(
-                '/onestop.settlement.v1.Settlement/GetSettlement',
+                '/onestop.settlement.v1.SettlementService/GetSettlement',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetSettlementRequest.SerializeToString,
-                response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.SettlementRecord.FromString,
+                response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetSettlementResponse.FromString,
                 _registered_method=True)
         self.ListSettlements = channel.unary_unary(
-                '/onestop.settlement.v1.Settlement/ListSettlements',
+                '/onestop.settlement.v1.SettlementService/ListSettlements',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ListSettlementsRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ListSettlementsResponse.FromString,
                 _registered_method=True)
         self.GetAccounts = channel.unary_unary(
-                '/onestop.settlement.v1.Settlement/GetAccounts',
+                '/onestop.settlement.v1.SettlementService/GetAccounts',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetAccountsRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetAccountsResponse.FromString,
                 _registered_method=True)
         self.SettleStream = channel.stream_stream(
-                '/onestop.settlement.v1.Settlement/SettleStream',
+                '/onestop.settlement.v1.SettlementService/SettleStream',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.SettleStreamRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.SettleStreamResponse.FromString,
                 _registered_method=True)
 
 
-class SettlementServicer:
+class SettlementServiceServicer:
     """============================================================================================
     Service for hospital cashiers (HIS).
     ============================================================================================
@@ -111,7 +111,8 @@ class SettlementServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetSettlement(self, request, context):
-        """One stored settlement, by settlement_id or request_id. NOT_FOUND if neither matches.
+        """One stored settlement, by settlement_id or request_id. NOT_FOUND if neither matches (or
+        PERMISSION_DENIED for a caller who could not see it anyway).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -152,7 +153,7 @@ class SettlementServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_SettlementServicer_to_server(servicer, server):
+def add_SettlementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'PreSettle': grpc.unary_unary_rpc_method_handler(
                     servicer.PreSettle,
@@ -172,7 +173,7 @@ def add_SettlementServicer_to_server(servicer, server):
             'GetSettlement': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSettlement,
                     request_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetSettlementRequest.FromString,
-                    response_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.SettlementRecord.SerializeToString,
+                    response_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetSettlementResponse.SerializeToString,
             ),
             'ListSettlements': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSettlements,
@@ -191,13 +192,13 @@ def add_SettlementServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'onestop.settlement.v1.Settlement', rpc_method_handlers)
+            'onestop.settlement.v1.SettlementService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('onestop.settlement.v1.Settlement', rpc_method_handlers)
+    server.add_registered_method_handlers('onestop.settlement.v1.SettlementService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class Settlement:
+class SettlementService:
     """============================================================================================
     Service for hospital cashiers (HIS).
     ============================================================================================
@@ -217,7 +218,7 @@ class Settlement:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Settlement/PreSettle',
+            '/onestop.settlement.v1.SettlementService/PreSettle',
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.PreSettleRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.PreSettleResponse.FromString,
             options,
@@ -244,7 +245,7 @@ class Settlement:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Settlement/Settle',
+            '/onestop.settlement.v1.SettlementService/Settle',
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.SettleRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.SettleResponse.FromString,
             options,
@@ -271,7 +272,7 @@ class Settlement:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Settlement/Reverse',
+            '/onestop.settlement.v1.SettlementService/Reverse',
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReverseRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReverseResponse.FromString,
             options,
@@ -298,9 +299,9 @@ class Settlement:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Settlement/GetSettlement',
+            '/onestop.settlement.v1.SettlementService/GetSettlement',
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetSettlementRequest.SerializeToString,
-            onestop_dot_settlement_dot_v1_dot_settlement__pb2.SettlementRecord.FromString,
+            onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetSettlementResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -325,7 +326,7 @@ class Settlement:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Settlement/ListSettlements',
+            '/onestop.settlement.v1.SettlementService/ListSettlements',
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.ListSettlementsRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.ListSettlementsResponse.FromString,
             options,
@@ -352,7 +353,7 @@ class Settlement:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Settlement/GetAccounts',
+            '/onestop.settlement.v1.SettlementService/GetAccounts',
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetAccountsRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetAccountsResponse.FromString,
             options,
@@ -379,7 +380,7 @@ class Settlement:
         return grpc.experimental.stream_stream(
             request_iterator,
             target,
-            '/onestop.settlement.v1.Settlement/SettleStream',
+            '/onestop.settlement.v1.SettlementService/SettleStream',
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.SettleStreamRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.SettleStreamResponse.FromString,
             options,
@@ -393,7 +394,7 @@ class Settlement:
             _registered_method=True)
 
 
-class PolicyAdminStub:
+class PolicyAdminServiceStub:
     """============================================================================================
     Service for county bureaus: policy tables and the person registry.
     ============================================================================================
@@ -406,28 +407,28 @@ class PolicyAdminStub:
             channel: A grpc.Channel.
         """
         self.PutPolicy = channel.unary_unary(
-                '/onestop.settlement.v1.PolicyAdmin/PutPolicy',
+                '/onestop.settlement.v1.PolicyAdminService/PutPolicy',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.PutPolicyRequest.SerializeToString,
-                response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.PolicyVersion.FromString,
+                response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.PutPolicyResponse.FromString,
                 _registered_method=True)
         self.ListPolicies = channel.unary_unary(
-                '/onestop.settlement.v1.PolicyAdmin/ListPolicies',
+                '/onestop.settlement.v1.PolicyAdminService/ListPolicies',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ListPoliciesRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ListPoliciesResponse.FromString,
                 _registered_method=True)
         self.GetPolicy = channel.unary_unary(
-                '/onestop.settlement.v1.PolicyAdmin/GetPolicy',
+                '/onestop.settlement.v1.PolicyAdminService/GetPolicy',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetPolicyRequest.SerializeToString,
-                response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.PolicyVersion.FromString,
+                response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetPolicyResponse.FromString,
                 _registered_method=True)
         self.ImportRegistry = channel.unary_unary(
-                '/onestop.settlement.v1.PolicyAdmin/ImportRegistry',
+                '/onestop.settlement.v1.PolicyAdminService/ImportRegistry',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ImportRegistryRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ImportRegistryResponse.FromString,
                 _registered_method=True)
 
 
-class PolicyAdminServicer:
+class PolicyAdminServiceServicer:
     """============================================================================================
     Service for county bureaus: policy tables and the person registry.
     ============================================================================================
@@ -468,12 +469,12 @@ class PolicyAdminServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_PolicyAdminServicer_to_server(servicer, server):
+def add_PolicyAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'PutPolicy': grpc.unary_unary_rpc_method_handler(
                     servicer.PutPolicy,
                     request_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.PutPolicyRequest.FromString,
-                    response_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.PolicyVersion.SerializeToString,
+                    response_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.PutPolicyResponse.SerializeToString,
             ),
             'ListPolicies': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPolicies,
@@ -483,7 +484,7 @@ def add_PolicyAdminServicer_to_server(servicer, server):
             'GetPolicy': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPolicy,
                     request_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetPolicyRequest.FromString,
-                    response_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.PolicyVersion.SerializeToString,
+                    response_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetPolicyResponse.SerializeToString,
             ),
             'ImportRegistry': grpc.unary_unary_rpc_method_handler(
                     servicer.ImportRegistry,
@@ -492,13 +493,13 @@ def add_PolicyAdminServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'onestop.settlement.v1.PolicyAdmin', rpc_method_handlers)
+            'onestop.settlement.v1.PolicyAdminService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('onestop.settlement.v1.PolicyAdmin', rpc_method_handlers)
+    server.add_registered_method_handlers('onestop.settlement.v1.PolicyAdminService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class PolicyAdmin:
+class PolicyAdminService:
     """============================================================================================
     Service for county bureaus: policy tables and the person registry.
     ============================================================================================
@@ -518,9 +519,9 @@ class PolicyAdmin:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.PolicyAdmin/PutPolicy',
+            '/onestop.settlement.v1.PolicyAdminService/PutPolicy',
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.PutPolicyRequest.SerializeToString,
-            onestop_dot_settlement_dot_v1_dot_settlement__pb2.PolicyVersion.FromString,
+            onestop_dot_settlement_dot_v1_dot_settlement__pb2.PutPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -545,7 +546,7 @@ class PolicyAdmin:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.PolicyAdmin/ListPolicies',
+            '/onestop.settlement.v1.PolicyAdminService/ListPolicies',
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.ListPoliciesRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.ListPoliciesResponse.FromString,
             options,
@@ -572,9 +573,9 @@ class PolicyAdmin:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.PolicyAdmin/GetPolicy',
+            '/onestop.settlement.v1.PolicyAdminService/GetPolicy',
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetPolicyRequest.SerializeToString,
-            onestop_dot_settlement_dot_v1_dot_settlement__pb2.PolicyVersion.FromString,
+            onestop_dot_settlement_dot_v1_dot_settlement__pb2.GetPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -599,7 +600,7 @@ class PolicyAdmin:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.PolicyAdmin/ImportRegistry',
+            '/onestop.settlement.v1.PolicyAdminService/ImportRegistry',
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.ImportRegistryRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.ImportRegistryResponse.FromString,
             options,
@@ -613,10 +614,10 @@ class PolicyAdmin:
             _registered_method=True)
 
 
-class ReconciliationStub:
+class ReconciliationServiceStub:
     """============================================================================================
     Service for reconciliation between the bureau and its hospitals (NHSA 3201 / 3202).
-    A separate service from PolicyAdmin: it only reads, and it is what a hospital and its
+    A separate service from PolicyAdminService: it only reads, and it is what a hospital and its
     bureau call each month, so access to it is granted on its own (a bureau of region R may
     reconcile only hospitals and totals of region R).
     ============================================================================================
@@ -629,21 +630,21 @@ class ReconciliationStub:
             channel: A grpc.Channel.
         """
         self.Reconcile = channel.unary_unary(
-                '/onestop.settlement.v1.Reconciliation/Reconcile',
+                '/onestop.settlement.v1.ReconciliationService/Reconcile',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileResponse.FromString,
                 _registered_method=True)
         self.DailyTotals = channel.unary_unary(
-                '/onestop.settlement.v1.Reconciliation/DailyTotals',
+                '/onestop.settlement.v1.ReconciliationService/DailyTotals',
                 request_serializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsRequest.SerializeToString,
                 response_deserializer=onestop_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsResponse.FromString,
                 _registered_method=True)
 
 
-class ReconciliationServicer:
+class ReconciliationServiceServicer:
     """============================================================================================
     Service for reconciliation between the bureau and its hospitals (NHSA 3201 / 3202).
-    A separate service from PolicyAdmin: it only reads, and it is what a hospital and its
+    A separate service from PolicyAdminService: it only reads, and it is what a hospital and its
     bureau call each month, so access to it is granted on its own (a bureau of region R may
     reconcile only hospitals and totals of region R).
     ============================================================================================
@@ -673,7 +674,7 @@ class ReconciliationServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_ReconciliationServicer_to_server(servicer, server):
+def add_ReconciliationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Reconcile': grpc.unary_unary_rpc_method_handler(
                     servicer.Reconcile,
@@ -687,16 +688,16 @@ def add_ReconciliationServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'onestop.settlement.v1.Reconciliation', rpc_method_handlers)
+            'onestop.settlement.v1.ReconciliationService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('onestop.settlement.v1.Reconciliation', rpc_method_handlers)
+    server.add_registered_method_handlers('onestop.settlement.v1.ReconciliationService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class Reconciliation:
+class ReconciliationService:
     """============================================================================================
     Service for reconciliation between the bureau and its hospitals (NHSA 3201 / 3202).
-    A separate service from PolicyAdmin: it only reads, and it is what a hospital and its
+    A separate service from PolicyAdminService: it only reads, and it is what a hospital and its
     bureau call each month, so access to it is granted on its own (a bureau of region R may
     reconcile only hospitals and totals of region R).
     ============================================================================================
@@ -716,7 +717,7 @@ class Reconciliation:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Reconciliation/Reconcile',
+            '/onestop.settlement.v1.ReconciliationService/Reconcile',
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileResponse.FromString,
             options,
@@ -743,7 +744,7 @@ class Reconciliation:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/onestop.settlement.v1.Reconciliation/DailyTotals',
+            '/onestop.settlement.v1.ReconciliationService/DailyTotals',
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsRequest.SerializeToString,
             onestop_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsResponse.FromString,
             options,
