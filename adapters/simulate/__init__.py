@@ -1,0 +1,1 @@
+"""onestop simulate: base against candidate over the batch inputs (issue 12)."""
