@@ -26,8 +26,9 @@ from adapters.batch.cli import BatchRun, settle_files
 from adapters.cli.exitcodes import Exit, help_epilog
 from adapters.cli.output import console, print_json, problem_line
 from adapters.simulate import overlay as ov
+from adapters.simulate.names import fund_names, layer_info
 from adapters.simulate.outputs import CHANGED_FILE, write_changed, write_report
-from adapters.simulate.read import attrs_from_files, fund_names, layer_info, read_run
+from adapters.simulate.read import attrs_from_files, read_run
 from adapters.simulate.terminal import print_figures
 from engine.errors import PolicyError
 from engine.funds import load_funds

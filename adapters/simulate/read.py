@@ -3,7 +3,6 @@ the breakdown attributes (hospital level, age, tags at admission) from the batch
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,7 @@ import pyarrow.parquet as pq
 
 from adapters.batch import io
 from engine.columnar import age_on
-from engine.funds import FundBook
-from engine.policy.policyset import PolicySet
-from engine.simulate import Attrs, LayerInfo, Run
+from engine.simulate import Attrs, Run
 
 BILL_COLUMNS = ["row", "bill_id", "hospital", "person_id", "household_id", "region", "total",
                 "window_pay", "net_selfpay"]  # fmt: skip
@@ -131,24 +128,4 @@ def _tags_at(p: pa.Table, pid: Any, bill_person: np.ndarray, adm: np.ndarray
     return np.concatenate(out_b).astype(np.int64), np.concatenate(out_t).astype(object)
 
 
-def layer_info(*sets: PolicySet) -> dict[tuple[str, str], LayerInfo]:
-    """(region, layer id) -> LayerInfo of the tables (later sets win: the candidate's)."""
-    out: dict[tuple[str, str], LayerInfo] = {}
-    for ps in sets:
-        for t in ps.tables:
-            for la in t.layers:
-                out[(t.region.code, la.id)] = LayerInfo(la.fund_code, la.name,
-                                                         la.name_zh or la.name, la.kind)  # fmt: skip
-    return out
-
-
-def fund_names(book: FundBook, regions: Iterable[str]) -> dict[str, tuple[str, str]]:
-    """fund code -> (name, name_zh) of the funds.yaml declarations (one name per code)."""
-    out: dict[str, tuple[str, str]] = {}
-    for (region, code), f in sorted(book.funds.items()):
-        if region in set(regions):
-            out.setdefault(code, (f.name, f.name_zh or f.name))
-    return out
-
-
-__all__ = ["attrs_from_files", "fund_names", "layer_info", "read_run"]
+__all__ = ["attrs_from_files", "read_run"]
