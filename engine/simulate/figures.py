@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.columnar.inputs import Coded
 from engine.simulate import stats
 from engine.simulate.columns import factorize, match, values
 from engine.simulate.layers import BUCKETS_REASON, Groups, LayerRows, both, reasons
@@ -46,6 +47,14 @@ def _side(bills: int, persons: int, pay: int) -> dict[str, int]:
     return {"bills": int(bills), "persons": int(persons), "pay": int(pay)}
 
 
+def _codes_at(col: Any, rows: np.ndarray) -> np.ndarray:
+    """Integer codes of a column's values at ``rows`` (equal values, equal codes)."""
+    if isinstance(col, Coded):
+        codes, _ = factorize(col)
+        return codes[rows]
+    return factorize(np.asarray(col)[rows])[0]
+
+
 class _Cmp:
     """The matched bills of both runs as aligned arrays."""
 
@@ -57,8 +66,8 @@ class _Cmp:
         self.bill_id = values(base.bill_id)[ia]
         self.person_id = values(base.person_id)[ia]
         self.region_code, self.region_labels = sorted_codes(values(base.region)[ia])
-        self.person, _ = factorize(self.person_id)
-        self.household, _ = factorize(values(base.household_id)[ia])
+        self.person = _codes_at(base.person_id, ia)
+        self.household = _codes_at(base.household_id, ia)
         self.total = {"base": np.asarray(base.total)[ia], "candidate": np.asarray(cand.total)[ic]}
         self.window = {
             "base": np.asarray(base.window_pay)[ia],

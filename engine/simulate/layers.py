@@ -7,7 +7,7 @@ why, an alert raised or not, a layer only one table has).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,26 +122,29 @@ def reasons(
     out_pos: list[np.ndarray] = []
     out_id: list[np.ndarray] = []
 
-    def add(mask: np.ndarray, words: object) -> None:
-        """words: a str, or a function of (row) -> str for rows whose text depends on them."""
+    def add(
+        mask: np.ndarray, words: str, value: np.ndarray | None = None,
+        say: Callable[[str], str] = str,
+    ) -> None:  # fmt: skip
+        """A reason for the rows of ``mask``: ``words``, with ``{}`` filled by ``say`` of the
+        row's ``value`` (why a layer does not apply, which limit bound) when given."""
         rows = np.flatnonzero(mask)
         if not len(rows):
             return
-        extra = np.zeros(len(rows), dtype=object) if callable(words) else None
-        if extra is not None:
-            extra[:] = [words(r) for r in rows.tolist()]  # type: ignore[operator]
-        uniq: dict[tuple[int, str], int] = {}
-        ids = np.empty(len(rows), np.int64)
-        for j, r in enumerate(rows.tolist()):
-            g = int(grp[r])
-            w = str(extra[j]) if extra is not None else str(words)
-            k = uniq.get((g, w))
-            if k is None:
-                t = f"{label(info, groups.region[g], groups.layer[g])}: {w}"
-                k = uniq[(g, w)] = texts.setdefault(t, len(texts))
-            ids[j] = k
+        if value is None:
+            vcode, vlab = np.zeros(len(rows), np.int64), np.array([""], dtype=object)
+        else:
+            vcode, vlab = factorize(value[rows])
+        pair = grp[rows] * max(len(vlab), 1) + vcode
+        upair, inv = np.unique(pair, return_inverse=True)
+        ids = np.empty(len(upair), np.int64)
+        for k, u in enumerate(upair.tolist()):  # one text per (layer, value): a few
+            g, v = divmod(u, max(len(vlab), 1))
+            w = words.format(say(str(vlab[v]))) if value is not None else words
+            t = f"{label(info, groups.region[g], groups.layer[g])}: {w}"
+            ids[k] = texts.setdefault(t, len(texts))
         out_pos.append(pos[rows])
-        out_id.append(ids)
+        out_id.append(ids[inv.reshape(-1)])
 
     add(has_b & ~has_c, "not in the candidate table")
     add(has_c & ~has_b, "new in the candidate table")
@@ -151,14 +154,10 @@ def reasons(
     add(both_ & (rel_c < rel_b), "suggests less relief")
     add(both_ & al_c & ~al_b, "now raises an alert")
     add(both_ & al_b & ~al_c, "no longer raises an alert")
-    add(
-        both_ & (why_b == "") & (why_c != ""),
-        lambda r: f"does not apply now: {why_words(str(why_c[r]))}",
-    )
+    add(both_ & (why_b == "") & (why_c != ""), "does not apply now: {}", why_c, why_words)
     add(both_ & (why_b != "") & (why_c == ""), "applies now")
-    add(both_ & (cap_c != cap_b) & (cap_c != ""), lambda r: f"now {cap_words(str(cap_c[r]))}")
-    add(both_ & (cap_c != cap_b) & (cap_c == "") & (cap_b != ""),
-        lambda r: f"no longer {cap_words(str(cap_b[r]))}")  # fmt: skip
+    add(both_ & (cap_c != cap_b) & (cap_c != ""), "now {}", cap_c, cap_words)
+    add(both_ & (cap_c != cap_b) & (cap_c == "") & (cap_b != ""), "no longer {}", cap_b, cap_words)
     if out_pos:
         p, i = np.concatenate(out_pos), np.concatenate(out_id)
     else:
