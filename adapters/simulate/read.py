@@ -65,7 +65,7 @@ def attrs_from_files(bills: str, persons: str, rows: np.ndarray) -> Attrs:
     nb = io.n_rows(bills, "bills")
     t = io.read_rows(bills, "bills", 0, nb, ["hospital_level", "person_id", "admission_date"])
     t = t.take(pa.array(rows))
-    level = io.coded(t["hospital_level"]).values()
+    level = io.coded(t["hospital_level"])
     adm = io.dates(t["admission_date"], f"{bills}: admission_date").astype("M8[D]")
     cols = [c for c in io.columns_of(persons, "persons")
             if c in ("person_id", "birth_date", "tag", "tag_valid_from", "tag_valid_to")]  # fmt: skip

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.columnar.inputs import Coded
+from engine.columnar.inputs import Coded, take
 from engine.simulate import stats
 from engine.simulate.columns import factorize, match, values
 from engine.simulate.layers import BUCKETS_REASON, Groups, LayerRows, both, reasons
-from engine.simulate.runs import Attrs, LayerInfo, Run, age_band
+from engine.simulate.runs import AGE_BANDS, Attrs, LayerInfo, Run, age_band_index
 
 SCHEMA = "onestop.simulate/1"
 MEASURE = "net_selfpay"
@@ -62,6 +62,7 @@ class _Cmp:
         self.ia, self.ic = match(base.hospital, base.bill_id, cand.hospital, cand.bill_id)
         ia, ic = self.ia, self.ic
         self.n = n = len(ia)
+        self.hospital_col = base.hospital
         self.hospital = values(base.hospital)[ia]
         self.bill_id = values(base.bill_id)[ia]
         self.person_id = values(base.person_id)[ia]
@@ -235,11 +236,11 @@ def _share(c: _Cmp, which: str, thresholds: Sequence[int]) -> dict[str, Any]:
     }
 
 
-def _breakdown(c: _Cmp, pos: np.ndarray, key: np.ndarray) -> list[dict[str, Any]]:
+def _breakdown(c: _Cmp, pos: np.ndarray, key: Any) -> list[dict[str, Any]]:
     """Rows per key of (matched bill position, key) pairs; a bill once per key."""
     codes, labels = sorted_codes(key)
     K = max(len(labels), 1)
-    pairs = np.unique(pos.astype(np.int64) * K + codes) if len(pos) else np.zeros(0, np.int64)
+    pairs = stats.uniq(pos.astype(np.int64) * K + codes) if len(pos) else np.zeros(0, np.int64)
     p, k = pairs // K, pairs % K
     d = c.change[p]
     ab_b = _above(c, "base", BREAKDOWN_THRESHOLD)[p]
@@ -257,7 +258,7 @@ def _breakdown(c: _Cmp, pos: np.ndarray, key: np.ndarray) -> list[dict[str, Any]
          "base_fund_pay": int(fb[j]), "candidate_fund_pay": int(fc[j]),
          "change": int(fc[j] - fb[j]), "more": int(more[j]), "less": int(less[j]),
          "base_above_10": int(above_b[j]), "candidate_above_10": int(above_c[j])}
-        for j in range(len(labels))
+        for j in range(len(labels)) if bills[j]
     ]  # fmt: skip
 
 
@@ -273,14 +274,12 @@ def _breakdowns(c: _Cmp) -> dict[str, list[dict[str, Any]]]:
         tag_pos = np.concatenate([tp, none])
         tag_key = np.concatenate([tags, np.full(len(none), NO_TAG, dtype=object)])
         out["tag"] = _breakdown(c, tag_pos, tag_key)
-        out["hospital_level"] = _breakdown(c, every, np.asarray(a.hospital_level)[c.ia])
-        bands = age_band(np.asarray(a.age)[c.ia])
-        rows = _breakdown(c, every, bands)
-        from engine.simulate.runs import AGE_BANDS
-
-        rank = {x: i for i, (_, x) in enumerate(AGE_BANDS)}
-        out["age_band"] = sorted(rows, key=lambda r: rank.get(r["key"], len(rank)))
-    out["hospital"] = _breakdown(c, every, c.hospital)
+        out["hospital_level"] = _breakdown(c, every, take(a.hospital_level, c.ia))
+        band = age_band_index(np.asarray(a.age)[c.ia])
+        labels = np.array([x for _, x in AGE_BANDS], dtype=object)
+        rows = {r["key"]: r for r in _breakdown(c, every, Coded(band, labels))}
+        out["age_band"] = [rows[x] for x in labels.tolist() if x in rows]
+    out["hospital"] = _breakdown(c, every, take(c.hospital_col, c.ia))
     return out
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from engine.explain import cap_words, why_words
 from engine.simulate.columns import factorize, shared_codes
 from engine.simulate.runs import LayerInfo, Run
+from engine.simulate.stats import uniq
 
 #: a changed bill none of whose layers changed (the buckets did: the table prices it otherwise)
 BUCKETS_REASON = "the candidate table splits the bill otherwise (in scope, first self-pay, over limit, out of catalogue)"
@@ -78,7 +79,7 @@ def both(
     NL = max(len(llabels), 1)
     kb, rb = layer_rows(base, pb, region, lb, NL)
     kc, rc = layer_rows(cand, pc, region, lc, NL)
-    used = np.unique(np.concatenate([kb, kc]))
+    used = uniq(np.concatenate([kb, kc]))
     gb, gc = np.searchsorted(used, kb), np.searchsorted(used, kc)
     rb = LayerRows(rb.pos, gb, rb.pay, rb.relief, rb.alert, rb.cap, rb.reason)
     rc = LayerRows(rc.pos, gc, rc.pay, rc.relief, rc.alert, rc.cap, rc.reason)
@@ -101,7 +102,7 @@ def reasons(
     G = max(len(groups), 1)
     kb = rb.pos * G + rb.group
     kc = rc.pos * G + rc.group
-    keys = np.union1d(kb, kc)
+    keys = uniq(np.concatenate([kb, kc]))
     ib, ic = np.searchsorted(keys, kb), np.searchsorted(keys, kc)
     m = len(keys)
 

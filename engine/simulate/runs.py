@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -60,14 +61,13 @@ class Attrs:
     ``hospital_level`` (string), ``age`` (full years at admission) and the person's tags valid
     at admission as pairs (``tag_bill`` = base bill row, ``tag`` = the tag)."""
 
-    hospital_level: np.ndarray
+    hospital_level: Any  # np.ndarray of str, or engine.columnar Coded
     age: np.ndarray
     tag_bill: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     tag: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
 
 
-def age_band(age: np.ndarray) -> np.ndarray:
-    """The label of each age's band (AGE_BANDS)."""
+def age_band_index(age: np.ndarray) -> np.ndarray:
+    """The index in AGE_BANDS of each age's band."""
     starts = np.array([a for a, _ in AGE_BANDS])
-    labels = np.array([x for _, x in AGE_BANDS], dtype=object)
-    return labels[np.clip(np.searchsorted(starts, age, side="right") - 1, 0, len(starts) - 1)]
+    return np.clip(np.searchsorted(starts, age, side="right") - 1, 0, len(starts) - 1)
