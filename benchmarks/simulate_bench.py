@@ -71,12 +71,12 @@ def county(
     declared = np.array([x is None or x in t.tags for x in tag], dtype=bool)
     pid = persons["person_id"].to_numpy(zero_copy_only=False)
     kept = persons.filter(pa.array(declared))
-    lost = np.setdiff1d(np.unique(pid), np.unique(pid[declared]))
-    if len(lost):
+    lost = set(pid.tolist()) - set(pid[declared].tolist())  # sets: isin on objects is quadratic
+    if lost:
         blank = persons.filter(pa.array(~declared))
         _, first = np.unique(blank["person_id"].to_numpy(zero_copy_only=False), return_index=True)
         blank = blank.take(pa.array(first))
-        keep = np.isin(blank["person_id"].to_numpy(zero_copy_only=False), lost)
+        keep = np.array([x in lost for x in blank["person_id"].to_pylist()], dtype=bool)
         blank = blank.filter(pa.array(keep))
         n = blank.num_rows
         blank = blank.set_column(blank.column_names.index("tag"), "tag", pa.nulls(n, pa.string()))
