@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.batch.cli import app as batch_app
-from adapters.simulate.cli import app as sim_app
+from adapters.simulate.command import app as sim_app
 from tests.simulate_data import POLICIES, ROOT, hongan_draft, two_counties
 from tests.test_batch_helpers import read_out
 

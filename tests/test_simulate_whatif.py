@@ -75,7 +75,7 @@ def test_whatif_as_if_effective_fixes_the_issues_flaws(draft: Path) -> None:
 
 
 def test_whatif_figures_equal_simulate_on_the_same_bills(tmp_path: Path, draft: Path) -> None:
-    from adapters.simulate.cli import app
+    from adapters.simulate.command import app
     from adapters.simulate.settled import whatif as whatif_figures
 
     files = two_counties(tmp_path / "data", n_bills=60, items=5, seed=11)

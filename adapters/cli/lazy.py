@@ -28,7 +28,7 @@ LAZY: dict[str, tuple[str, str, str, str]] = {
     "window": ("adapters.grpc.commands", "window_app", "group", "server"),
     "bureau": ("adapters.grpc.commands", "bureau_app", "group", "server"),
     "batch": ("adapters.batch.cli", "batch", "command", "batch"),
-    "simulate": ("adapters.simulate.cli", "simulate", "command", "batch"),
+    "simulate": ("adapters.simulate.command", "simulate", "command", "batch"),
     "ledger": ("adapters.cli.ledger", "ledger_app", "group", "server"),
     "certs": ("adapters.auth.certs", "certs", "command", "server"),
     "fund": ("adapters.grpc.fundcommands", "fund_app", "group", "server"),
