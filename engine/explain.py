@@ -33,6 +33,16 @@ _CAP = {
 }  # fmt: skip
 
 
+def why_words(reason: str) -> str:
+    """Why a layer did not apply (a code of engine.result.REASONS), in the slip's words."""
+    return _WHY[reason][0] if reason in _WHY else ""
+
+
+def cap_words(cap: str) -> str:
+    """Which limit bound a layer (a code of engine.result.CAPS), in the slip's words."""
+    return _CAP[cap][0] if cap in _CAP else ""
+
+
 @dataclass(frozen=True)
 class Line:
     en: str

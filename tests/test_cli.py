@@ -279,10 +279,17 @@ def test_whatif_json(case: tuple[Path, Path], tmp_path: Path) -> None:
               "--json")  # fmt: skip
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["bills"] == 1 and d["totals"]["window_pay"] == {
-        "base": 562520, "candidate": 532700, "change": -29820}  # fmt: skip
-    [ch] = d["changed"]
-    assert ch["bill_id"] == "yubei-1" and ch["layers"]["candidate"]["basic"] == 3727500
+    # the figures of onestop simulate (adapters/simulate/FIGURES.md)
+    assert d["schema"] == "onestop.simulate/1" and d["inputs"]["bills"] == 1
+    assert d["totals"]["base"]["window_pay"] == 562520
+    assert d["totals"]["candidate"]["window_pay"] == 532700
+    [basic] = [f for f in d["funds"] if f["layer_id"] == "basic"]
+    assert basic["base"] == {"bills": 1, "persons": 1, "pay": 3479000}
+    assert basic["candidate"]["pay"] == 3727500 and basic["change"] == 248500
+    assert d["patients"]["less"] == {"bills": 1, "persons": 1, "sum": -29820}
+    [ch] = d["changed"]["sample"]
+    assert ch["bill_id"] == "yubei-1" and ch["change"] == -29820
+    assert any("pays more" in x for x in ch["reasons"])
 
 
 def test_whatif_refusal_says_base_or_candidate(case: tuple[Path, Path], tmp_path: Path) -> None:

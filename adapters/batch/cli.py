@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -214,66 +215,30 @@ def manifest(
     }  # fmt: skip
 
 
-@app.command()
-def batch(
-    bills: Annotated[Path, typer.Argument(help="Bills (Parquet or CSV), sorted by household")],
-    items: Annotated[Path, typer.Argument(help="Items (Parquet or CSV), in the bills' order")],
-    persons: Annotated[Path, typer.Argument(help="Persons, one row per person and tag")],
-    policy: Annotated[list[Path], typer.Option(help="Policy table file or directory")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Output directory")],
-    opening: Annotated[
-        Path | None, typer.Option(help="Opening accounts (file, or a closing/ directory)")
-    ] = None,
-    fund_used: Annotated[
-        Path | None,
-        typer.Option(
-            help="What each fund used before this batch (CSV or JSON: region, "
-            "fund_code, year, used); default 0"
-        ),
-    ] = None,
-    chunk_bills: Annotated[int, typer.Option(help="Bills per part (memory bound)")] = 200_000,
-    reject_file: Annotated[
-        Path | None,
-        typer.Option(help="Settle the good bills and write rejected rows here (default: fail)"),
-    ] = None,
-    threads: Annotated[int, typer.Option(help="Kernel threads per part")] = 1,
-    dask_scheduler: Annotated[
-        str | None, typer.Option(help="Run the parts on this Dask scheduler (tcp://host:8786)")
-    ] = None,
-    dask_local: Annotated[
-        int | None, typer.Option(help="Run the parts on a local Dask cluster of N processes")
-    ] = None,
-    sort: Annotated[
-        bool,
-        typer.Option(
-            help="Sort BILLS and ITEMS first (out of core) into OUT/sorted/, then settle those"
-        ),
-    ] = False,
-    encoding: Annotated[
-        str,
-        typer.Option(
-            help="Text encoding of CSV inputs, e.g. gbk or gb18030 (default utf-8; "
-            "a UTF-8 byte-order mark is skipped)"
-        ),
-    ] = "utf-8",
-    dask_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the --dask-scheduler to answer")
-    ] = 10.0,
-    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the summary as JSON (as in summary.json)")
-    ] = False,
-    items_by_fund: Annotated[
-        bool,
-        typer.Option(
-            "--items-by-fund",
-            help="Also write OUT/items_by_fund/: per bill item, which fund paid what "
-            "(domain.md section 11; row, bill_id, hospital, item_index, layer_id, fund_code, "
-            "amount; the patient's part as layer_id 'selfpay')",
-        ),
-    ] = False,
-) -> None:
-    """Settle BILLS with their ITEMS and PERSONS; write per-bill, per-layer and alert results."""
+@dataclass
+class BatchRun:
+    """What ``settle_files`` did: the figures (``combine`` plus ``fund_budgets``), the summary
+    as in summary.json, the seconds it took, where it ran and the number of parts."""
+
+    fig: dict[str, Any]
+    summary: dict[str, Any]
+    seconds: float
+    where: str
+    parts: list[Any]
+
+
+def settle_files(
+    bills: Path, items: Path, persons: Path, policy: list[Path], out_dir: Path, *,
+    opening: Path | None = None, fund_used: Path | None = None, chunk_bills: int = 200_000,
+    reject_file: Path | None = None, threads: int = 1, dask_scheduler: str | None = None,
+    dask_local: int | None = None, sort: bool = False, encoding: str = "utf-8",
+    dask_timeout: float = 10.0, quiet: bool = False, items_by_fund: bool = False,
+    label: str = "settling",
+) -> BatchRun:  # fmt: skip
+    """One ``onestop batch`` run (every check, the settlement, OUT's files, summary.json and
+    manifest.json), without printing the summary: the code of the command, also used by
+    ``onestop simulate`` (adapters/simulate). A refusal prints its lines on stderr and raises
+    ``typer.Exit`` with the code of adapters/cli/exitcodes.py."""
     if dask_scheduler and dask_local:
         err.print("give --dask-scheduler or --dask-local, not both")
         raise typer.Exit(2)
@@ -358,7 +323,7 @@ def batch(
         else f"local Dask x{dask_local}" if dask_local else f"{threads} thread(s)"
     )  # fmt: skip
     with Progress(
-        TextColumn("[bold]settling[/bold]"), BarColumn(), MofNCompleteColumn(),
+        TextColumn(f"[bold]{label}[/bold]"), BarColumn(), MofNCompleteColumn(),
         TextColumn("bills"), TimeElapsedColumn(), console=err, disable=quiet,
     ) as bar:  # fmt: skip
         task = bar.add_task("settle", total=nb)
@@ -407,6 +372,76 @@ def batch(
                    reject_file, given if sort else None, str(fund_used) if fund_used else None,
                    book.files)  # fmt: skip
     (out_dir / "manifest.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    return BatchRun(fig, summary, seconds, where, parts)
+
+
+@app.command()
+def batch(
+    bills: Annotated[Path, typer.Argument(help="Bills (Parquet or CSV), sorted by household")],
+    items: Annotated[Path, typer.Argument(help="Items (Parquet or CSV), in the bills' order")],
+    persons: Annotated[Path, typer.Argument(help="Persons, one row per person and tag")],
+    policy: Annotated[list[Path], typer.Option(help="Policy table file or directory")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory")],
+    opening: Annotated[
+        Path | None, typer.Option(help="Opening accounts (file, or a closing/ directory)")
+    ] = None,
+    fund_used: Annotated[
+        Path | None,
+        typer.Option(
+            help="What each fund used before this batch (CSV or JSON: region, "
+            "fund_code, year, used); default 0"
+        ),
+    ] = None,
+    chunk_bills: Annotated[int, typer.Option(help="Bills per part (memory bound)")] = 200_000,
+    reject_file: Annotated[
+        Path | None,
+        typer.Option(help="Settle the good bills and write rejected rows here (default: fail)"),
+    ] = None,
+    threads: Annotated[int, typer.Option(help="Kernel threads per part")] = 1,
+    dask_scheduler: Annotated[
+        str | None, typer.Option(help="Run the parts on this Dask scheduler (tcp://host:8786)")
+    ] = None,
+    dask_local: Annotated[
+        int | None, typer.Option(help="Run the parts on a local Dask cluster of N processes")
+    ] = None,
+    sort: Annotated[
+        bool,
+        typer.Option(
+            help="Sort BILLS and ITEMS first (out of core) into OUT/sorted/, then settle those"
+        ),
+    ] = False,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            help="Text encoding of CSV inputs, e.g. gbk or gb18030 (default utf-8; "
+            "a UTF-8 byte-order mark is skipped)"
+        ),
+    ] = "utf-8",
+    dask_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the --dask-scheduler to answer")
+    ] = 10.0,
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON (as in summary.json)")
+    ] = False,
+    items_by_fund: Annotated[
+        bool,
+        typer.Option(
+            "--items-by-fund",
+            help="Also write OUT/items_by_fund/: per bill item, which fund paid what "
+            "(domain.md section 11; row, bill_id, hospital, item_index, layer_id, fund_code, "
+            "amount; the patient's part as layer_id 'selfpay')",
+        ),
+    ] = False,
+) -> None:
+    """Settle BILLS with their ITEMS and PERSONS; write per-bill, per-layer and alert results."""
+    run = settle_files(
+        bills, items, persons, policy, out_dir, opening=opening, fund_used=fund_used,
+        chunk_bills=chunk_bills, reject_file=reject_file, threads=threads,
+        dask_scheduler=dask_scheduler, dask_local=dask_local, sort=sort, encoding=encoding,
+        dask_timeout=dask_timeout, quiet=quiet, items_by_fund=items_by_fund,
+    )  # fmt: skip
+    fig, summary, seconds, where, parts = run.fig, run.summary, run.seconds, run.where, run.parts
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
         return

@@ -2,7 +2,7 @@
 
 ``onestop settle`` and ``onestop policy check`` need the base install only. ``serve``,
 ``window``, ``bureau``, ``fund``, ``person``, ``cadre`` and ``ledger`` need the ``server`` extra
-(grpcio, protobuf, SQLAlchemy), ``batch`` the ``batch`` extra (pyarrow, dask), ``publish`` the
+(grpcio, protobuf, SQLAlchemy), ``batch`` and ``simulate`` the ``batch`` extra (pyarrow, dask), ``publish`` the
 ``server`` and ``report`` extras (SQLAlchemy; matplotlib, jinja2). Each is imported when it is
 invoked (or when
 ``--help`` lists it); if its imports fail (the extra is not installed, or an installed protobuf
@@ -28,6 +28,7 @@ LAZY: dict[str, tuple[str, str, str, str]] = {
     "window": ("adapters.grpc.commands", "window_app", "group", "server"),
     "bureau": ("adapters.grpc.commands", "bureau_app", "group", "server"),
     "batch": ("adapters.batch.cli", "batch", "command", "batch"),
+    "simulate": ("adapters.simulate.command", "simulate", "command", "batch"),
     "ledger": ("adapters.cli.ledger", "ledger_app", "group", "server"),
     "certs": ("adapters.auth.certs", "certs", "command", "server"),
     "fund": ("adapters.grpc.fundcommands", "fund_app", "group", "server"),

@@ -30,7 +30,6 @@ from adapters.slip import SLIP_HELP, slip_path_problem
 from engine.allocation import Allocation
 from engine.batch import order_key, reference_batch, settle_batch
 from engine.bill import Bill
-from engine.compare import Comparison, by_fund
 from engine.errors import InputError, OnestopError, PolicyError
 from engine.money import yuan
 from engine.policy.load import load_policies, policy_files
@@ -255,41 +254,6 @@ def policy_check(
     out.print(text(f"files: {', '.join(str(f) for p in paths for f in policy_files(p))}"))
 
 
-def _whatif_json(cmp: Comparison) -> dict[str, Any]:
-    funds = []
-    for f in sorted(set(cmp.base_funds) | set(cmp.candidate_funds)):
-        a, b = cmp.base_funds.get(f), cmp.candidate_funds.get(f)
-        aa, ba = (a.amount if a else 0), (b.amount if b else 0)
-        funds.append({
-            "fund_code": f,
-            "layers": sorted(set(a.layer_ids if a else ()) | set(b.layer_ids if b else ())),
-            "bills_base": a.bills if a else 0, "amount_base": aa,
-            "bills_candidate": b.bills if b else 0, "amount_candidate": ba,
-            "change": ba - aa,
-        })  # fmt: skip
-    totals = {}
-    for label, i in (("funds", 0), ("window_pay", 1), ("net_selfpay", 2)):
-        x, y = cmp.totals("base")[i], cmp.totals("candidate")[i]
-        totals[label] = {"base": x, "candidate": y, "change": y - x}
-    return {
-        "bills": len(cmp.base),
-        "funds": funds,
-        "totals": totals,
-        "changed": [
-            {
-                "hospital": a.hospital, "bill_id": a.bill_id,
-                "window_pay": {"base": a.window_pay, "candidate": b.window_pay},
-                "net_selfpay": {"base": a.net_selfpay, "candidate": b.net_selfpay},
-                "layers": {
-                    "base": {r.layer_id: r.pay for r in a.layers},
-                    "candidate": {r.layer_id: r.pay for r in b.layers},
-                },
-            }
-            for a, b in cmp.changed
-        ],
-    }  # fmt: skip
-
-
 @policy_app.command("whatif", epilog=EPILOG)
 def policy_whatif(
     bills: Annotated[
@@ -298,7 +262,10 @@ def policy_whatif(
     ],
     candidate: Annotated[
         list[Path],
-        typer.Option(metavar="PATH", help="The candidate tables (file or dir), repeatable."),
+        typer.Option(
+            metavar="FILE",
+            help="A candidate table, laid over the base for its own region (repeatable).",
+        ),
     ],
     base: Annotated[
         list[Path] | None,
@@ -307,70 +274,62 @@ def policy_whatif(
     accounts: Annotated[
         Path | None, typer.Option(metavar="FILE", help="Opening accounts (JSON).")
     ] = None,
+    as_if_effective: Annotated[
+        bool,
+        typer.Option(
+            "--as-if-effective",
+            help="Apply each candidate to every bill of its region, whatever its dates.",
+        ),
+    ] = False,
+    title: Annotated[str | None, typer.Option(help="Title of the figures.")] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON (money in fen), every changed bill.")
+        bool,
+        typer.Option("--json", help="Print the figures as JSON (onestop simulate's; fen)."),
     ] = False,
 ) -> None:
-    """What-if: settle the same bills under the tables in force and under candidate tables;
-    print the totals per fund and every bill whose figures change. A refusal says whether
-    the base or the candidate tables failed."""
-    loaded = []
-    for which, paths in (
-        ("base tables", base or [Path("policies")]),
-        ("candidate tables", candidate),
-    ):
-        where = f"{which} ({', '.join(str(p) for p in paths)})"
-        try:
-            loaded.append((where, load_policies(*paths)))
-        except OnestopError as e:
-            _fail(e, where)
+    """What-if on a handful of bills: the figures of ``onestop simulate`` (per fund and layer,
+    who pays more or less, shares, alerts, the changed bills and why) for JSON bills settled
+    under the tables in force and under the candidate tables laid over their regions. A
+    refusal says whether the base or the candidate tables failed."""
+    from adapters.simulate import overlay as ov
+    from adapters.simulate.settled import TablesRefused, whatif
+    from adapters.simulate.terminal import print_figures
+
+    paths = base or [Path("policies")]
     try:
         bill_list = read_bills(bills)
-        opening = read_opening(accounts, set().union(*(layer_ids(ps) for _, ps in loaded)))
     except OnestopError as e:
         _fail(e)
-    settled = []
-    for where, ps in loaded:
-        try:
-            settled.append(settle_batch(bill_list, ps, opening).settlements)
-        except OnestopError as e:
-            _fail(e, where)
-    a, b = settled
-    cmp = Comparison(a, b, by_fund(a), by_fund(b))
+    try:
+        from adapters.simulate.settled import tables
+
+        base_ps, _, cand_ps, _ = tables(paths, candidate, as_if_effective)
+        opening = read_opening(accounts, layer_ids(base_ps) | layer_ids(cand_ps))
+        doc, _, _ = whatif(bill_list, paths, candidate, as_if_effective, opening, title or "")
+    except TablesRefused as e:
+        where = f"{e.which} ({', '.join(str(p) for p in (paths if e.which.startswith('base') else candidate))})"
+        if isinstance(e.error, OnestopError):
+            _fail(e.error, where)
+        raise
+    except ov.OverlayUsage as e:
+        problem_line(err, "usage:", str(e))
+        raise typer.Exit(Exit.USAGE) from None
+    except OnestopError as e:
+        _fail(e)
     if as_json:
-        print_json(_whatif_json(cmp))
+        print_json(doc)
         return
-    t = new_table(
-        f"What-if over {len(cmp.base)} bill(s): per fund (yuan)",
-        [("fund", "left"), ("layers", "left"), ("bills base", "right"), ("amount base", "right"),
-         ("bills cand.", "right"), ("amount cand.", "right"), ("change", "right")],
-    )  # fmt: skip
-    for f in sorted(set(cmp.base_funds) | set(cmp.candidate_funds)):
-        fa, fb = cmp.base_funds.get(f), cmp.candidate_funds.get(f)
-        ids = sorted(set(fa.layer_ids if fa else ()) | set(fb.layer_ids if fb else ()))
-        aa, ba = (fa.amount if fa else 0), (fb.amount if fb else 0)
-        t.add_row(
-            text(f),
-            text(", ".join(ids)),
-            str(fa.bills if fa else 0),
-            yuan(aa),
-            str(fb.bills if fb else 0),
-            yuan(ba),
-            yuan(ba - aa),
-        )
-    for label, i in (("funds total", 0), ("patients at the window", 1), ("patients net", 2)):
-        x, y = cmp.totals("base")[i], cmp.totals("candidate")[i]
-        t.add_row(label, "", "", yuan(x), "", yuan(y), yuan(y - x))
-    show(out, t)
-    changed = cmp.changed
-    out.print(f"{len(changed)} bill(s) change")
-    for sa, sb in changed[:50]:
+    print_figures(out, doc)
+    changed = doc["changed"]["sample"]
+    for c in changed:
         out.print(text(
-            f"  {sa.hospital}/{sa.bill_id}: window {yuan(sa.window_pay)} -> "
-            f"{yuan(sb.window_pay)}, net {yuan(sa.net_selfpay)} -> {yuan(sb.net_selfpay)}"
+            f"  {c['hospital']}/{c['bill_id']}: window {yuan(c['base_window_pay'])} -> "
+            f"{yuan(c['candidate_window_pay'])}, net {yuan(c['base_net_selfpay'])} -> "
+            f"{yuan(c['candidate_net_selfpay'])}: {'; '.join(c['reasons'])}"
         ))  # fmt: skip
-    if len(changed) > 50:
-        out.print(f"  ... and {len(changed) - 50} more (--json lists every one)")
+    if doc["changed"]["bills"] > len(changed):
+        out.print(f"  ... and {doc['changed']['bills'] - len(changed)} more (--json, or "
+                  "onestop simulate for changed.csv)")  # fmt: skip
 
 
 app.command("test", epilog=EPILOG)(test_cases)  # case files bureaus write (adapters/cli/cases.py)
