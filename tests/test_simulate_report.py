@@ -528,3 +528,26 @@ def test_without_the_report_extra_one_line(tmp_path: Path) -> None:
     r = run_onestop("simulate-report", str(FIXTURE), "--out", str(tmp_path / "o"), pythonpath=site)
     one_line(r, 2, "onestop simulate-report", "pip install 'onestop[report]'")
     assert not (tmp_path / "o").exists()
+
+
+def test_simulate_without_the_report_extra_writes_json_and_csv(tmp_path, monkeypatch):
+    """Without matplotlib (the report extra) simulate still writes the figures and says why
+    report.html is missing, in one line naming the extra."""
+    import sys
+
+    from adapters.simulate import outputs
+
+    ours = ("adapters.simulate.report", "adapters.simulate.charts", "adapters.publish.charts")
+    for name in [m for m in sys.modules if m.startswith(ours)]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib"] + ["matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)  # import matplotlib -> ModuleNotFoundError
+    figures = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    written, why = outputs.write_report(figures, tmp_path)
+    names = {p.name for p in written}
+    assert "report.html" not in names and "report.json" in names and "funds.csv" in names
+    assert (
+        why
+        == "report.html not written: matplotlib is not installed (pip install 'onestop[report]')"
+    )
+    assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8")) == figures

@@ -16,6 +16,7 @@ the figures count them.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -133,13 +134,16 @@ def simulate(
         as_if_effective, title or default_title(candidate, bills, as_if_effective), thresholds,
     )  # fmt: skip
     changed = write_changed(cols, out_dir)
-    write_report(doc, out_dir)
+    written, no_html = write_report(doc, out_dir)
+    if no_html:
+        print(f"note: {no_html}", file=sys.stderr)
     if as_json:
         print_json(doc)
         return
     print_figures(out, doc, str(changed))
-    out.print(f"outputs in {out_dir}/ (base, candidate, candidate-policy, {CHANGED_FILE}, "
-              "report.json)", highlight=False)  # fmt: skip
+    names = ", ".join(p.name for p in written)
+    out.print(f"outputs in {out_dir}/ (base, candidate, candidate-policy, {CHANGED_FILE}, {names})",
+              highlight=False)  # fmt: skip
 
 
 def compare(

@@ -1,9 +1,9 @@
 """The files of a simulation: changed.csv (here) and the report (adapters/simulate/report.py).
 
 ``write_report(figures, out_dir)`` of adapters/simulate/report.py writes report.html,
-report.json and the CSV files of the figures. Until that module is in the tree, the figures
-are written as report.json alone (``write_report_json``); the ImportError fallback is a
-temporary seam, to go when report.py lands.
+report.json and the CSV files of the figures. report.html needs the ``report`` extra
+(matplotlib, jinja2); without it the simulation still writes report.json and the CSV files and
+says which extra to install, because the figures are the result and the page only shows them.
 """
 
 from __future__ import annotations
@@ -41,10 +41,24 @@ def write_report_json(figures: dict[str, Any], out_dir: Path) -> list[Path]:
     return [path]
 
 
-def write_report(figures: dict[str, Any], out_dir: Path) -> list[Path]:
-    """The report files: adapters/simulate/report.py's when present, else report.json."""
-    try:  # temporary seam: report.py is being written by another engineer (issue 12 item 3)
+# what report.html needs beyond the batch extra (pyproject.toml's ``report`` extra)
+REPORT_MODULES = frozenset({"matplotlib", "jinja2", "markupsafe"})
+NO_HTML = "report.html not written: {} is not installed (pip install 'onestop[report]')"
+
+
+def write_report(figures: dict[str, Any], out_dir: Path) -> tuple[list[Path], str | None]:
+    """The report files and, when report.html could not be made, the one-line reason."""
+    try:
         from adapters.simulate.report import write_report as full
-    except ImportError:
-        return write_report_json(figures, out_dir)
-    return full(figures, out_dir)
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in REPORT_MODULES:
+            raise
+        from adapters.simulate.tables import csv_text, tables
+
+        written = write_report_json(figures, out_dir)
+        for name, rows in tables(figures):
+            path = out_dir / name
+            path.write_text(csv_text(name, rows), encoding="utf-8-sig", newline="")
+            written.append(path)
+        return written, NO_HTML.format((e.name or "").split(".")[0])
+    return full(figures, out_dir), None
