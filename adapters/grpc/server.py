@@ -31,7 +31,7 @@ from grpc_reflection.v1alpha import reflection
 from adapters.auth.access import ScopedService
 from adapters.auth.principals import PrincipalsFile
 from adapters.bootstrap import App
-from adapters.grpc import auth
+from adapters.grpc import auth, columns
 from adapters.grpc import convert as cv
 from adapters.grpc import stream as st
 from adapters.grpc.errors import Undecodable, abort, log_incident
@@ -102,10 +102,10 @@ class _Base:
 class SettlementServicer(_Base, pbg.SettlementServicer):
     @_unary
     def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse:
-        req = cv.bill_request(request.bill)
         if not request.allocate:
-            return pb.PreSettleResponse(result=cv.result_pb(self.scoped().pre_settle(req)))
-        s, alloc = self.scoped().pre_settle_allocated(req)
+            s = self.scoped().pre_settle(columns.bill_columns(request.bill))
+            return pb.PreSettleResponse(result=cv.result_pb(s))
+        s, alloc = self.scoped().pre_settle_allocated(cv.bill_request(request.bill))
         return pb.PreSettleResponse(result=cv.result_pb(s, alloc))
 
     @_unary
