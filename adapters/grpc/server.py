@@ -80,13 +80,37 @@ def _unary(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+def _trial(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An rpc that reads the store but writes nothing (PreSettle): on the event loop when the
+    servicer is ``inline`` (a local store, asked for), else in the thread pool like ``_unary``."""
+    pooled = _unary(fn)
+
+    @functools.wraps(fn)
+    async def call(self: _Base, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if not self.inline:
+            return await pooled(self, request, context)
+        try:
+            if isinstance(request, Undecodable):
+                raise request
+            return fn(self, request)
+        except Exception as exc:
+            await abort(context, exc)
+
+    return call
+
+
 class _Base:
     def __init__(
-        self, service: SettlementService, executor: ThreadPoolExecutor, limits: Limits = Limits()
+        self,
+        service: SettlementService,
+        executor: ThreadPoolExecutor,
+        limits: Limits = Limits(),
+        inline: bool = False,
     ):
         self.service = service
         self.executor = executor
         self.limits = limits
+        self.inline = inline
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the thread pool, in this call's context (its principal)."""
@@ -100,7 +124,7 @@ class _Base:
 
 
 class SettlementServicer(_Base, pbg.SettlementServicer):
-    @_unary
+    @_trial
     def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse:
         if not request.allocate:
             s = self.scoped().pre_settle(columns.bill_columns(request.bill))
@@ -450,6 +474,9 @@ class Server:
         self.samples = samples
         self.reuse_port = reuse_port
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onestop")
+        #: PreSettle on the event loop instead of the thread pool (ONESTOP_INLINE_TRIALS=1;
+        #: local stores only). Off by default: measured, it did not pay (README "hot path").
+        self.inline_trials = os.environ.get("ONESTOP_INLINE_TRIALS", "") == "1"
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
@@ -459,7 +486,8 @@ class Server:
         interceptor = auth.AuthInterceptor(self.principals if self.tls else None)
         server = grpc.aio.server(options=options, interceptors=[interceptor])
         svc, ex, lim = self.app.service, self.executor, self.limits
-        add_servicer(server, SettlementServicer(svc, ex, lim), "Settlement")
+        inline = self.inline_trials and not self.app.url.startswith("postgresql")
+        add_servicer(server, SettlementServicer(svc, ex, lim, inline), "Settlement")
         add_servicer(server, PolicyAdminServicer(svc, ex, lim), "PolicyAdmin")
         add_servicer(server, ReconciliationServicer(svc, ex, lim), "Reconciliation")
         if self.funds is not None:
