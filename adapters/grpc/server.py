@@ -560,12 +560,27 @@ async def serve_forever(server: Server, grace: float = 10.0) -> None:
     server.app.close()
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this process when the parent dies (a parent killed with SIGKILL leaves no
+    server holding the port); elsewhere nothing."""
+    import contextlib
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):  # PR_SET_PDEATHSIG = 1
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+        if os.getppid() == 1:  # the parent died before prctl
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _child(
     url: str, host: str, port: int, workers: int, grace: float, samples: Path | None,
     limits: Limits, tls: auth.Tls | None, principals: Path | None, insecure: bool,
 ) -> None:  # fmt: skip
     from adapters.bootstrap import build
 
+    _die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app = build(url, policies=None, registry=None)
