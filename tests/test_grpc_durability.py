@@ -137,3 +137,43 @@ def test_several_processes_share_the_port_and_the_store(tmp_path: Path) -> None:
             proc.kill()
     served_by = {line.split()[2] for line in log.read_text().splitlines() if "SERVING" in line}
     assert len(served_by) == 2, log.read_text()  # two processes warmed up
+
+
+def test_serve_starts_one_process_per_core_and_they_die_with_the_parent(tmp_path: Path) -> None:
+    """``serve`` without --processes on SQLite: one process per core it may use, each warmed;
+    the parent killed with SIGKILL (no chance to pass a signal on) takes its children with it,
+    so nothing keeps serving the port."""
+    import os
+    import socket
+
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "chain.yaml").write_text(CHAIN)
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(CHAIN_PERSONS))
+    log = tmp_path / "server.log"
+    cores = len(os.sched_getaffinity(0))
+    proc, port = start(tmp_path / "onestop.db", pol, reg, log)
+    try:
+        with Client(f"127.0.0.1:{port}", timeout=10) as c:
+            c.wait_serving(120)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            served_by = {ln.split()[2] for ln in log.read_text().splitlines() if "SERVING" in ln}
+            if len(served_by) >= cores:
+                break
+            time.sleep(0.2)
+        assert len(served_by) == cores, log.read_text()
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) != 0:
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"port {port} still served after the parent was killed")
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -33,6 +33,7 @@ from engine.claims import Claim, FundFacts, MoneyIn
 from engine.errors import Conflict, InputError, NotFound
 from engine.policy.load import parse_table
 from engine.result import Settlement
+from engine.service.billcols import BillColumns
 from engine.service.claimviews import ClaimFilter, claim_page
 from engine.service.cover import CoverKey, CoverRow, PersonCover
 from engine.service.funds import FundService
@@ -151,7 +152,11 @@ class ScopedService:
         return self.service.daily_totals(region, start, end, hospital)
 
     # --- writes -----------------------------------------------------------------------------
-    def pre_settle(self, req: BillRequest) -> Settlement:
+    def pre_settle(self, req: BillRequest | BillColumns) -> Settlement:
+        if isinstance(req, BillColumns) and not self.p.unrestricted:
+            if self.p.role == "cashier" and req.hospital in self.p.hospitals:
+                return self.service.pre_settle(req)
+            req = req.request()  # a bad field is named before the scope, as for a model
         self.check_hospitals([req.hospital], "bill.hospital")
         return self.service.pre_settle(req)
 

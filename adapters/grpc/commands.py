@@ -98,6 +98,19 @@ def _check_listen(host: str, port: int) -> None:
             _one_line(f"cannot listen on {host}:{port}: the address {why}", EXIT_UNAVAILABLE)
 
 
+def default_processes(db: str) -> int:
+    """One server process per core this process may run on (a process uses one core at most:
+    the use cases hold the GIL); one for memory:// (a store per process)."""
+    import os
+
+    if db.startswith("memory:"):
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 50051,
@@ -115,9 +128,10 @@ def serve(
         int,
         typer.Option(
             help="Server processes sharing the port (SO_REUSEPORT; SQL stores only). Each "
-            "reloads the tables in force within 2 s of a PutPolicy to any of them."
+            "reloads the tables in force within 2 s of a PutPolicy to any of them. "
+            "0 (default): one per core this process may use for a SQL store, 1 for memory://."
         ),
-    ] = 1,
+    ] = 0,
     grace: Annotated[float, typer.Option(help="Seconds to drain calls on SIGTERM.")] = 10.0,
     max_message_mib: Annotated[
         int, typer.Option(help="Largest request message, MiB.")
@@ -243,6 +257,8 @@ def serve(
             highlight=False,
         )
     samples = Path(registry).parent if Path(registry).exists() else None
+    if processes <= 0:
+        processes = default_processes(db)
     if processes > 1:
         app.close()
         out.print(

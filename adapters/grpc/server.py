@@ -31,7 +31,7 @@ from grpc_reflection.v1alpha import reflection
 from adapters.auth.access import ScopedService
 from adapters.auth.principals import PrincipalsFile
 from adapters.bootstrap import App
-from adapters.grpc import auth
+from adapters.grpc import auth, columns
 from adapters.grpc import convert as cv
 from adapters.grpc import stream as st
 from adapters.grpc.errors import Undecodable, abort, log_incident
@@ -80,13 +80,37 @@ def _unary(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+def _trial(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An rpc that reads the store but writes nothing (PreSettle): on the event loop when the
+    servicer is ``inline`` (a local store, asked for), else in the thread pool like ``_unary``."""
+    pooled = _unary(fn)
+
+    @functools.wraps(fn)
+    async def call(self: _Base, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if not self.inline:
+            return await pooled(self, request, context)
+        try:
+            if isinstance(request, Undecodable):
+                raise request
+            return fn(self, request)
+        except Exception as exc:
+            await abort(context, exc)
+
+    return call
+
+
 class _Base:
     def __init__(
-        self, service: SettlementService, executor: ThreadPoolExecutor, limits: Limits = Limits()
+        self,
+        service: SettlementService,
+        executor: ThreadPoolExecutor,
+        limits: Limits = Limits(),
+        inline: bool = False,
     ):
         self.service = service
         self.executor = executor
         self.limits = limits
+        self.inline = inline
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the thread pool, in this call's context (its principal)."""
@@ -100,12 +124,12 @@ class _Base:
 
 
 class SettlementServicer(_Base, pbg.SettlementServiceServicer):
-    @_unary
+    @_trial
     def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse:
-        req = cv.bill_request(request.bill)
         if not request.allocate:
-            return pb.PreSettleResponse(result=cv.result_pb(self.scoped().pre_settle(req)))
-        s, alloc = self.scoped().pre_settle_allocated(req)
+            s = self.scoped().pre_settle(columns.bill_columns(request.bill))
+            return pb.PreSettleResponse(result=cv.result_pb(s))
+        s, alloc = self.scoped().pre_settle_allocated(cv.bill_request(request.bill))
         return pb.PreSettleResponse(result=cv.result_pb(s, alloc))
 
     @_unary
@@ -452,6 +476,9 @@ class Server:
         self.samples = samples
         self.reuse_port = reuse_port
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onestop")
+        #: PreSettle on the event loop instead of the thread pool (ONESTOP_INLINE_TRIALS=1;
+        #: local stores only). Off by default: measured, it did not pay (README "hot path").
+        self.inline_trials = os.environ.get("ONESTOP_INLINE_TRIALS", "") == "1"
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
@@ -461,7 +488,8 @@ class Server:
         interceptor = auth.AuthInterceptor(self.principals if self.tls else None)
         server = grpc.aio.server(options=options, interceptors=[interceptor])
         svc, ex, lim = self.app.service, self.executor, self.limits
-        add_servicer(server, SettlementServicer(svc, ex, lim), "SettlementService")
+        inline = self.inline_trials and not self.app.url.startswith("postgresql")
+        add_servicer(server, SettlementServicer(svc, ex, lim, inline), "SettlementService")
         add_servicer(server, PolicyAdminServicer(svc, ex, lim), "PolicyAdminService")
         add_servicer(server, ReconciliationServicer(svc, ex, lim), "ReconciliationService")
         if self.funds is not None:
@@ -534,12 +562,27 @@ async def serve_forever(server: Server, grace: float = 10.0) -> None:
     server.app.close()
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this process when the parent dies (a parent killed with SIGKILL leaves no
+    server holding the port); elsewhere nothing."""
+    import contextlib
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):  # PR_SET_PDEATHSIG = 1
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+        if os.getppid() == 1:  # the parent died before prctl
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _child(
     url: str, host: str, port: int, workers: int, grace: float, samples: Path | None,
     limits: Limits, tls: auth.Tls | None, principals: Path | None, insecure: bool,
 ) -> None:  # fmt: skip
     from adapters.bootstrap import build
 
+    _die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app = build(url, policies=None, registry=None)

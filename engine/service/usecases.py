@@ -57,7 +57,7 @@ from engine.reconcile import (
     utc_bounds,
 )
 from engine.result import Settlement
-from engine.service import claimmoves, fundbook, ledger
+from engine.service import billcols, claimmoves, fundbook, ledger
 from engine.service.ports import (
     AccountMove,
     PersonVersion,
@@ -157,7 +157,16 @@ def _read_token(token: str, person_id: str, year: int | None) -> tuple[datetime,
 
 
 def digest(req: BillRequest) -> str:
-    canonical = json.dumps(req.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    """The request digest (idempotency): sha256 of the canonical bytes of the normalized
+    request (``billcols.digest_of``; no model dump, no JSON of the items)."""
+    return billcols.digest_of(req)
+
+
+def legacy_digest(bill: dict[str, object]) -> str:
+    """The digest rows stored before issue 13 carry: sha256 of the sorted JSON of the stored
+    request. Compared only when a stored digest differs from the new one (a retry across the
+    upgrade is still recognized as the same request)."""
+    canonical = json.dumps(bill, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -430,9 +439,12 @@ class SettlementService:
             bill, policies or self.policies(), p, h, budgets=budgets, allocate_items=allocate_items
         )
 
-    def pre_settle(self, req: BillRequest) -> Settlement:
+    def pre_settle(self, req: BillRequest | billcols.BillColumns) -> Settlement:
         """Trial settlement (2303): what settling now would pay (hard budgets at their
-        balance now, read without a lock). Changes nothing."""
+        balance now, read without a lock). Changes nothing. The request may come as columns
+        (``billcols.BillColumns``: the fast path, no per-item model)."""
+        if isinstance(req, billcols.BillColumns):
+            return self._pre_settle_columns(req)
         return self.pre_settle_allocated(req, allocate=False)[0]
 
     def pre_settle_allocated(
@@ -472,6 +484,35 @@ class SettlementService:
         s = rec.settlement
         return self.settled_table(rec) or self.policies().table_for(s.region, s.discharge_date)
 
+    def _pre_settle_columns(self, cols: billcols.BillColumns) -> Settlement:
+        """``pre_settle`` of a request given as columns, without a per-item model: the
+        vectorized checks, the registry and accounts in one unit of work, the kernel on the
+        one bill, the settlement read from its output arrays. Anything off (a bad field, an
+        unknown person, a table that does not fit, the account limit) goes the model path,
+        which names it exactly as before."""
+        ch = billcols.checked(cols)
+        if ch is not None:
+            with self._uow() as uow:
+                found = uow.registry.get_versioned(cols.person_id)
+                if found is not None:
+                    person = found[0]
+                    try:
+                        table = self.policies().table_for(ch.region, ch.discharge)
+                    except InputError:
+                        table = None
+                    if table is not None and billcols.fits_table(ch, person, table):
+                        codes = [x.fund_code for x in table.layers]
+                        keys = fundbook.hard_keys(
+                            self.fund_book(), table.region.code, ch.year, codes
+                        )
+                        budgets = self._budgets(uow, keys)
+                        pa = uow.accounts.person_year(person.id, ch.year)
+                        ha = uow.accounts.household_year(person.household, ch.year)
+                        kb = billcols.run_one(ch, person, table, pa, ha, budgets)
+                        if kb is not None:
+                            return billcols.settlement_of(kb, ch, person, table)
+        return self.pre_settle(cols.request())
+
     def allocation_of(self, rec: SettlementRecord) -> Allocation:
         """The per-item allocation (domain.md section 11) of a stored settlement, from its
         stored bill and figures and the policy table it was settled with (its recorded policy
@@ -501,7 +542,7 @@ class SettlementService:
         with self._uow() as uow:
             found = uow.settlements.by_request(request_id)
             if found is not None:
-                return self._replay(found, d, request_id), True
+                return self._replay(found, d, request_id, req), True
             bill, person_version = self._versioned_bill(uow, req)
             keys = self._hard_keys(bill)
             uow.lock(
@@ -510,7 +551,7 @@ class SettlementService:
             )
             found = uow.settlements.by_request(request_id)  # a twin may have won the lock
             if found is not None:
-                return self._replay(found, d, request_id), True
+                return self._replay(found, d, request_id, req), True
             # a bill is (hospital, id); the store's unique index on active settlements backs
             # this check when two requests race past it (BillSettled from add or commit)
             if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
@@ -553,12 +594,16 @@ class SettlementService:
                     twin = again.settlements.by_request(request_id)
                 if twin is None:
                     raise
-                return self._replay(twin, d, request_id), True
+                return self._replay(twin, d, request_id, req), True
         return rec, False
 
     @staticmethod
-    def _replay(found: SettlementRecord, d: str, request_id: str) -> SettlementRecord:
-        if found.bill_digest != d:
+    def _replay(
+        found: SettlementRecord, d: str, request_id: str, req: BillRequest
+    ) -> SettlementRecord:
+        if found.bill_digest != d and found.bill_digest != legacy_digest(
+            req.model_dump(mode="json")
+        ):
             raise Conflict(
                 f"request_id {request_id!r} was already used for bill "
                 f"{found.bill.get('id')!r} with different content; use a new "

@@ -1,0 +1,319 @@
+"""A bill request as columns: the service's one-bill fast path (issue 13, item 3).
+
+An adapter turns a bill message into ``BillColumns`` (plain strings and int64 arrays, no
+per-item model). ``checked`` tests them with vectorized numpy against every rule
+``BillRequest`` checks (the same limits as ``engine.columnar``'s item checks); ``run_one``
+builds the kernel's arrays for the one bill directly (no batch sorting, no per-item objects)
+and reads the settlement back from the output arrays.
+
+A bill that breaks any rule (rare) is not reported from here: ``request()`` parses it with the
+model (``parse_bill_request``), so its errors are exactly those of the model path (same
+fields, values, wording and order). Checking here is therefore only ever stricter than the
+model: whatever passes here also passes the model, with the same values.
+
+``digest_of`` is the request digest (idempotency): sha256 of canonical bytes of the
+normalized request, the same for a ``BillRequest`` and for its columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from engine import kernel as K
+from engine.accounts import LayerAccount, YearAccounts
+from engine.batch import FundYearKey, KernelBatch, compiled_for
+from engine.bill import (
+    CATEGORY_NAMES,
+    DATE_MAX,
+    DATE_MIN,
+    MAX_ITEMS_PER_BILL,
+    BillRequest,
+    Person,
+    is_hospital_code,
+    parse_bill_request,
+)
+from engine.money import BP, MAX_AMOUNT, MAX_BILL_TOTAL, MAX_QTY_E4, MAX_UNIT_PRICE
+from engine.policy.compiled import mask
+from engine.policy.model import PolicyTable
+from engine.result import CAPS, REASONS, Buckets, LayerResult, Settlement
+from engine.validation import bad_id_chars
+
+#: an optional item field that is not given
+NULL = np.iinfo(np.int64).min
+_CAT = {k: int(v) for k, v in CATEGORY_NAMES.items()}
+_CAT_NAME = {int(v): v.name for v in CATEGORY_NAMES.values()}
+
+
+@dataclass(frozen=True)
+class BillColumns:
+    """A bill request as the client sent it: strings as given ('' = not given for region),
+    item fields as int64 arrays (``NULL`` = not given for qty_e4, unit_price_cap and
+    selfpay_ratio), categories as the codes given."""
+
+    id: str
+    hospital: str
+    region: str
+    person_id: str
+    hospital_level: str
+    admission_date: str
+    discharge_date: str
+    code: list[str]
+    name: list[str]
+    category: list[str]
+    qty_e4: np.ndarray
+    unit_price: np.ndarray
+    amount: np.ndarray
+    unit_price_cap: np.ndarray
+    selfpay_ratio: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.amount)
+
+    def plain(self) -> dict[str, Any]:
+        """The request as the plain data a JSON bill would be (only given optional fields)."""
+        items = []
+        for j in range(len(self)):
+            it: dict[str, Any] = {
+                "code": self.code[j],
+                "name": self.name[j],
+                "category": self.category[j],
+                "unit_price": int(self.unit_price[j]),
+                "amount": int(self.amount[j]),
+            }
+            for k in ("qty_e4", "unit_price_cap", "selfpay_ratio"):
+                v = int(getattr(self, k)[j])
+                if v != NULL:
+                    it[k] = v
+            items.append(it)
+        d: dict[str, Any] = {
+            "id": self.id,
+            "hospital": self.hospital,
+            "person_id": self.person_id,
+            "hospital_level": self.hospital_level,
+            "admission_date": self.admission_date,
+            "discharge_date": self.discharge_date,
+            "items": items,
+        }
+        if self.region:
+            d["region"] = self.region
+        return d
+
+    def request(self) -> BillRequest:
+        """The model of the request, or the model path's InputError naming every bad field."""
+        return parse_bill_request(self.plain())
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Columns that pass every rule of ``BillRequest``, in the kernel's form."""
+
+    cols: BillColumns
+    admission: date
+    discharge: date
+    cat: np.ndarray  # 1/2/3
+    qty: np.ndarray  # default one unit
+    price_cap: np.ndarray  # -1 = none
+    sp_ratio: np.ndarray  # -1 = none
+
+    @property
+    def region(self) -> str | None:
+        return self.cols.region or None
+
+    @property
+    def year(self) -> int:
+        return self.discharge.year
+
+    def digest(self) -> str:
+        return _digest(
+            [self.cols.id, self.cols.hospital, self.cols.region, self.cols.person_id,
+             self.cols.hospital_level, self.admission.isoformat(), self.discharge.isoformat()],
+            self.cols.code, self.cols.name,
+            (self.cat, self.qty, self.cols.unit_price, self.cols.amount, self.price_cap,
+             self.sp_ratio),
+        )  # fmt: skip
+
+    def stored(self) -> dict[str, Any]:
+        """The request as stored with a settlement: ``BillRequest.model_dump(mode="json")``."""
+        c = self.cols
+        items = [
+            {"code": code, "name": name, "category": _CAT_NAME[cat], "qty_e4": q,
+             "unit_price": up, "amount": a, "unit_price_cap": None if cap < 0 else cap,
+             "selfpay_ratio": None if r < 0 else r}
+            for code, name, cat, q, up, a, cap, r in zip(
+                c.code, c.name, self.cat.tolist(), self.qty.tolist(), c.unit_price.tolist(),
+                c.amount.tolist(), self.price_cap.tolist(), self.sp_ratio.tolist(), strict=True)
+        ]  # fmt: skip
+        return {
+            "id": c.id, "hospital": c.hospital, "region": self.region,
+            "hospital_level": c.hospital_level, "admission_date": self.admission.isoformat(),
+            "discharge_date": self.discharge.isoformat(), "items": items,
+            "person_id": c.person_id,
+        }  # fmt: skip
+
+
+def _digest(
+    head: list[str], codes: list[str], names: list[str], ints: tuple[np.ndarray, ...]
+) -> str:
+    """sha256 of a versioned, unambiguous encoding: the strings as one JSON array (escaped,
+    so no separator can be forged), then the item integers as little-endian int64 rows."""
+    text = json.dumps([head, codes, names], ensure_ascii=False, separators=(",", ":"))
+    h = hashlib.sha256(b"onestop.bill.v2\n")
+    h.update(text.encode())
+    h.update(b"\n")
+    h.update(np.stack([np.asarray(a, dtype="<i8") for a in ints]).tobytes())
+    return h.hexdigest()
+
+
+def digest_of(req: BillRequest) -> str:
+    """The digest of a parsed request: the same as its columns' (``Checked.digest``)."""
+    items = req.items
+    return _digest(
+        [req.id, req.hospital, req.region or "", req.person_id, req.hospital_level,
+         req.admission_date.isoformat(), req.discharge_date.isoformat()],
+        [it.code for it in items], [it.name for it in items],
+        (np.array([int(it.category) for it in items], dtype=np.int64),
+         np.array([it.qty_e4 for it in items], dtype=np.int64),
+         np.array([it.unit_price for it in items], dtype=np.int64),
+         np.array([it.amount for it in items], dtype=np.int64),
+         np.array([-1 if it.unit_price_cap is None else it.unit_price_cap for it in items],
+                  dtype=np.int64),
+         np.array([-1 if it.selfpay_ratio is None else it.selfpay_ratio for it in items],
+                  dtype=np.int64)),
+    )  # fmt: skip
+
+
+def _id_ok(v: str, longest: int = 64) -> bool:
+    return 1 <= len(v) <= longest and not bad_id_chars(v)
+
+
+def _day(v: str) -> date | None:
+    if len(v) != 10 or v[4] != "-" or v[7] != "-" or not (v[:4] + v[5:7] + v[8:]).isdigit():
+        return None
+    if not v.isascii():
+        return None
+    try:
+        d = date.fromisoformat(v)
+    except ValueError:
+        return None
+    return d if DATE_MIN <= d <= DATE_MAX else None
+
+
+def checked(c: BillColumns) -> Checked | None:
+    """The columns in the kernel's form if they pass every rule of ``BillRequest``; None if
+    anything is off (then ``c.request()`` names it)."""
+    n = len(c)
+    if not 1 <= n <= MAX_ITEMS_PER_BILL:
+        return None
+    if not (_id_ok(c.id) and _id_ok(c.person_id) and _id_ok(c.hospital_level)):
+        return None
+    if not is_hospital_code(c.hospital) or (c.region and not _id_ok(c.region, 32)):
+        return None
+    adm, dis = _day(c.admission_date), _day(c.discharge_date)
+    if adm is None or dis is None or dis < adm:
+        return None
+    codes, names = c.code, c.name
+    if bad_id_chars("".join(codes)) or "\x00" in "".join(names):
+        return None
+    if max(map(len, codes)) > 64 or max(map(len, names)) > 200:
+        return None
+    try:
+        cat = np.array([_CAT[x] for x in c.category], dtype=np.int64)
+    except KeyError:
+        return None
+    a, up, q, cap, r = c.amount, c.unit_price, c.qty_e4, c.unit_price_cap, c.selfpay_ratio
+    if a.min() < 0 or a.max() > MAX_AMOUNT or int(a.sum()) > MAX_BILL_TOTAL:
+        return None
+    if up.min() < 0 or up.max() > MAX_UNIT_PRICE:
+        return None
+    q_given = q != NULL
+    if (q_given & ((q < 0) | (q > MAX_QTY_E4))).any():
+        return None
+    cap_given = cap != NULL
+    if (cap_given & ((cap < 0) | (cap > MAX_UNIT_PRICE))).any():
+        return None
+    r_given = r != NULL
+    if (r_given & ((r < 0) | (r > BP) | (cat != 2))).any():
+        return None
+    return Checked(
+        c, adm, dis, cat, np.where(q_given, q, BP), np.where(cap_given, cap, -1),
+        np.where(r_given, r, -1),
+    )  # fmt: skip
+
+
+def fits_table(ch: Checked, person: Person, table: PolicyTable) -> bool:
+    """What ``check_bill`` and ``with_person`` check, as a yes/no: admitted on or after the
+    birth, a level of the table, only tags of the table."""
+    if ch.admission < person.birth_date or ch.cols.hospital_level not in table.hospital_levels:
+        return False
+    known = set(table.tags)
+    return all(t.tag in known for t in person.tags)
+
+
+def run_one(
+    ch: Checked,
+    person: Person,
+    table: PolicyTable,
+    pa: YearAccounts,
+    ha: YearAccounts,
+    budgets: dict[FundYearKey, int] | None,
+) -> KernelBatch | None:
+    """The kernel run of the one bill from the accounts ``pa`` and ``ha``; None if the kernel
+    refused it at the account limit (the model path names the limit)."""
+    compiled = compiled_for([table])
+    n, S, L = len(ch.cols), compiled.n_slots, compiled.max_layers
+    p_acc = np.zeros((1, S, 4), dtype=np.int64)
+    h_acc = np.zeros((1, S, 4), dtype=np.int64)
+    for li, lid in enumerate(compiled.layer_ids):
+        a = pa.layers.get(lid)
+        if a is not None:
+            p_acc[0, li] = a.as_tuple()
+        b = ha.layers.get(lid)
+        if b is not None:
+            h_acc[0, li] = b.as_tuple()
+    one = np.zeros(1, dtype=np.int64)
+    kb = KernelBatch(
+        compiled=compiled, order=one, item_start=np.array([0, n], dtype=np.int64),
+        cat=ch.cat, qty=ch.qty, amount=ch.cols.amount, price_cap=ch.price_cap,
+        sp_ratio=ch.sp_ratio, b_policy=one, b_level=np.array(
+            [table.hospital_levels.index(ch.cols.hospital_level)], dtype=np.int64),
+        b_tags=np.array([mask(person.tags_on(ch.admission), table.tags)], dtype=np.int64),
+        b_age=np.array([person.age_on(ch.admission)], dtype=np.int64), b_pslot=one,
+        b_hslot=one, p_acc=p_acc, p_adm=np.array([pa.admissions], dtype=np.int64),
+        h_acc=h_acc, out_bill=np.zeros((1, K.N_BILL), dtype=np.int64),
+        out_layer=np.zeros((1, L, K.N_FIELDS), dtype=np.int64),
+        chunk_start=np.array([0, 1], dtype=np.int64),
+    )  # fmt: skip
+    if budgets:
+        kb.set_budgets(budgets, np.array([ch.year], dtype=np.int64))
+    kb.run()
+    return None if kb.out_bill[0, K.B_STATUS] else kb
+
+
+def settlement_of(kb: KernelBatch, ch: Checked, person: Person, table: PolicyTable) -> Settlement:
+    """The settlement read from the output arrays of ``run_one``."""
+    ob = kb.out_bill[0].tolist()
+    out = kb.out_layer[0].tolist()
+    layers = []
+    for layer, o in zip(table.layers, out, strict=False):
+        vi = o[K.F_VARIANT]
+        layers.append(LayerResult(
+            layer.id, layer.kind, layer.fund_code, layer.settle_at, layer.scope,
+            REASONS[o[K.F_REASON]], vi, layer.variants[vi].label if vi >= 0 else "",
+            o[K.F_BASE], o[K.F_DED], o[K.F_ELIGIBLE], o[K.F_PAY], o[K.F_RELIEF],
+            CAPS[o[K.F_CAP]], LayerAccount(*o[K.F_ACC:K.F_ACC + 4]), bool(o[K.F_ALERT]),
+            layer.name, layer.name_zh,
+        ))  # fmt: skip
+    return Settlement(
+        bill_id=ch.cols.id, hospital=ch.cols.hospital, person_id=person.id,
+        household=person.household, region=table.region.code, policy=table.label, year=ch.year,
+        discharge_date=ch.discharge, admission_no=ob[K.B_ADMNO],
+        buckets=Buckets(ob[K.B_TOTAL], ob[K.B_IN_SCOPE], ob[K.B_PRE], ob[K.B_OVER], ob[K.B_OOC]),
+        layers=tuple(layers), window_pay=ob[K.B_WINDOW], net_selfpay=ob[K.B_NET],
+        admissions_after=ob[K.B_ADMNO],
+    )  # fmt: skip

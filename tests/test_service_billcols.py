@@ -1,0 +1,147 @@
+"""The one-bill columnar path (``engine.service.billcols``) and the request digest: a good bill
+settles to the same figures as the model path; a bad bill gets exactly the model path's
+errors; the digest is one function of the normalized request, and rows digested before it
+(the sorted JSON of the stored request) are still recognized on a retry."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+
+from adapters.grpc import convert as cv
+from adapters.grpc.columns import bill_columns
+from adapters.grpc.testing import CHAIN, CHAIN_PERSONS, JIANG, YUBEI, YUBEI_BILL, chain_bill
+from adapters.store.memory import MemoryStore
+from engine.bill import Person, parse_bill_request
+from engine.errors import Conflict, OnestopError
+from engine.money import MAX_AMOUNT
+from engine.service import billcols, usecases
+from engine.service.usecases import SettlementService
+
+
+@pytest.fixture
+def svc() -> SettlementService:
+    s = SettlementService(MemoryStore().uow)
+    s.put_policy(CHAIN, "chain.yaml")
+    s.put_policy(YUBEI, "yubei.yaml")
+    s.import_registry([Person.model_validate(p) for p in (*CHAIN_PERSONS, JIANG)])
+    return s
+
+
+def cols(bill: dict[str, Any]) -> billcols.BillColumns:
+    return bill_columns(cv.bill_to_pb(bill))
+
+
+GOOD = [chain_bill(i, p, n_items=n) for i, (p, n) in
+        enumerate([("wang", 6), ("wang-wife", 40), ("wang", 1), ("wang", 100)])] + [YUBEI_BILL]  # fmt: skip
+
+
+@pytest.mark.parametrize("bill", GOOD, ids=[b["id"] for b in GOOD])
+def test_a_good_bill_settles_as_the_model_path_does(svc: SettlementService, bill: dict) -> None:
+    assert billcols.checked(cols(bill)) is not None  # the fast path is taken
+    assert svc.pre_settle(cols(bill)) == svc.pre_settle(parse_bill_request(bill))
+
+
+def test_the_columns_store_and_digest_as_the_request(svc: SettlementService) -> None:
+    for bill in GOOD:
+        ch = billcols.checked(cols(bill))
+        req = parse_bill_request(bill)
+        assert ch is not None
+        assert ch.stored() == req.model_dump(mode="json")
+        assert ch.digest() == usecases.digest(req)
+    base = chain_bill(3)
+    d0 = usecases.digest(parse_bill_request(base))
+    changes = [("id", "other"), ("hospital_level", "city"), ("discharge_date", "2024-04-26")]
+    for k, v in changes:
+        assert usecases.digest(parse_bill_request({**base, k: v})) != d0, k
+    for k, v in [("amount", 1), ("qty_e4", 10001), ("unit_price_cap", 1), ("name", "x"),
+                 ("code", "Y"), ("category", "A")]:  # fmt: skip
+        other = copy.deepcopy(base)
+        other["items"][2][k] = v
+        assert usecases.digest(parse_bill_request(other)) != d0, k
+    # the same request written differently (NHSA category code, default quantity) is the same
+    same = copy.deepcopy(base)
+    same["items"][0]["category"] = "01"
+    assert usecases.digest(parse_bill_request(same)) == d0
+
+
+def _bad(bill: dict, path: str, value: Any) -> dict:
+    b = copy.deepcopy(bill)
+    where: Any = b
+    keys = path.split(".")
+    for k in keys[:-1]:
+        where = where[int(k)] if k.isdigit() else where[k]
+    where[keys[-1]] = value
+    return b
+
+
+B = chain_bill(5)
+BAD = {
+    "negative amount": _bad(B, "items.2.amount", -1),
+    "amount above limit": _bad(B, "items.0.amount", MAX_AMOUNT + 1),
+    "negative qty": _bad(B, "items.1.qty_e4", -5),
+    "negative cap": _bad(B, "items.1.unit_price_cap", -2),
+    "ratio on A": _bad(B, "items.0.selfpay_ratio", 1000),
+    "ratio above BP": _bad(B, "items.4.selfpay_ratio", 10001),
+    "category": _bad(B, "items.3.category", "X"),
+    "code control": _bad(B, "items.3.code", "X\n1"),
+    "name NUL": _bad(B, "items.3.name", "a\x00b"),
+    "long code": _bad(B, "items.3.code", "c" * 65),
+    "dates backwards": _bad(B, "admission_date", "2024-07-01"),
+    "loose date": _bad(B, "discharge_date", "2024-6-01"),
+    "implausible date": _bad(B, "discharge_date", "2299-06-01"),
+    "hospital": _bad(B, "hospital", "H-1"),
+    "empty id": _bad(B, "id", ""),
+    "unknown person": _bad(B, "person_id", "nobody"),
+    "unknown level": _bad(B, "hospital_level", "palace"),
+    "no items": _bad(B, "items", []),
+    "unknown region": _bad(B, "region", "nowhere"),
+    "no table that year": _bad(_bad(B, "admission_date", "2031-06-01"), "discharge_date",
+                               "2031-06-02"),
+    "before birth": _bad(B, "admission_date", "1950-01-01"),
+    "total above limit": _bad(B, "items", [{"category": "A", "amount": MAX_AMOUNT}] * 2000),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_a_bad_bill_gets_the_model_paths_errors(svc: SettlementService, name: str) -> None:
+    bill = BAD[name]
+    with pytest.raises(OnestopError) as model:
+        svc.pre_settle(cv.bill_request(cv.bill_to_pb(bill)))
+    with pytest.raises(OnestopError) as fast:
+        svc.pre_settle(cols(bill))
+    assert type(fast.value) is type(model.value)
+    assert str(fast.value) == str(model.value)
+    assert getattr(fast.value, "problems", None) == getattr(model.value, "problems", None)
+
+
+def test_a_retry_across_the_digest_upgrade_is_a_replay(
+    svc: SettlementService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row settled before the new digest (sorted JSON of the request) is recognized: the same
+    request again is a replay, another bill under its id is still a Conflict."""
+    req = parse_bill_request(chain_bill(2))
+    with monkeypatch.context() as m:
+        m.setattr(usecases, "digest", lambda r: usecases.legacy_digest(r.model_dump(mode="json")))
+        old, again = svc.settle("rid-old", req)
+    assert not again and old.bill_digest == usecases.legacy_digest(req.model_dump(mode="json"))
+    rec, again = svc.settle("rid-old", req)
+    assert again and rec.settlement_id == old.settlement_id
+    with pytest.raises(Conflict):
+        svc.settle("rid-old", parse_bill_request(chain_bill(3)))
+    new, _ = svc.settle("rid-new", parse_bill_request(chain_bill(4)))
+    assert new.bill_digest == usecases.digest(parse_bill_request(chain_bill(4)))
+    assert len(new.bill_digest) == 64 and int(new.bill_digest, 16) >= 0
+
+
+def test_unset_optional_fields_are_not_zero() -> None:
+    """A cap or ratio of 0 given is not the same as none given (proto3 optional)."""
+    b = copy.deepcopy(B)
+    b["items"][1]["unit_price_cap"] = 0
+    c = cols(b)
+    assert c.unit_price_cap[1] == 0 and c.unit_price_cap[0] == billcols.NULL
+    ch = billcols.checked(c)
+    assert ch is not None and ch.price_cap[1] == 0 and np.all(ch.price_cap[[0, 2]] == -1)
