@@ -35,12 +35,23 @@ $(SERVE_STAMP): pyproject.toml requirements.lock | $(BIN)/python
 	$(BIN)/pip install -q -c requirements.lock -e '.[server]'
 	touch $@
 
-setup: $(STAMP) ## Create .venv and install onestop with every extra and the dev tools (idempotent)
+# The numba kernel compiled into its cache (engine/__pycache__) once, not under the first command
+# that settles (10-20 s of CPU for each variant; engine/warm.py lists them). The stamp is
+# remade when the kernel, its wrapper or the venv changes (numba keys its cache to the source).
+WARM_DEPS := engine/kernel.py engine/batch.py engine/warm.py
+engine/__pycache__/.warm-all: $(WARM_DEPS) $(STAMP)
+	mkdir -p engine/__pycache__ && $(BIN)/onestop warm
+	touch $@
+engine/__pycache__/.warm-server: $(WARM_DEPS) $(SERVE_STAMP)
+	mkdir -p engine/__pycache__ && $(BIN)/onestop warm --for server --for settle
+	touch $@
+
+setup: $(STAMP) engine/__pycache__/.warm-all ## Create .venv, install onestop with every extra and the dev tools, compile the kernel (idempotent)
 
 lock: $(STAMP) ## Rewrite requirements.lock from .venv (after `make test` passes with newer versions)
 	$(BIN)/python tools/deps.py lock > requirements.lock
 
-serve: $(SERVE_STAMP) ## Run the settlement server on HOST:PORT (127.0.0.1:50051; SQLite in var/, sample policies and registry)
+serve: $(SERVE_STAMP) engine/__pycache__/.warm-server ## Run the settlement server on HOST:PORT (127.0.0.1:50051; SQLite in var/, sample policies and registry)
 	$(BIN)/onestop serve --host $(HOST) --port $(PORT)
 
 # pytest-xdist: one test process per core (XDIST= runs in one process). loadgroup: tests marked
@@ -52,15 +63,11 @@ test: $(STAMP) ## The whole suite: lint, types, proto drift, tests (CI profile),
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -p no:cacheprovider $(XDIST)
 	$(MAKE) --no-print-directory nojit
 
-# The numba kernels compiled once into their cache (engine/__pycache__), beside lint and mypy,
-# so that the test workers and the servers they start load them instead of each compiling them
-# (about 25 s of CPU each in a fresh clone; concurrent cache writes are safe, just wasted).
-warm: $(STAMP)
-	$(BIN)/python -c 'import json, pathlib; from engine.batch import settle_batch; \
-	  from engine.bill import parse_bill; from engine.policy.load import load_policies; \
-	  s = sorted(pathlib.Path("policies/samples").glob("*.json")); \
-	  b = [parse_bill(json.loads(f.read_text("utf-8"))) for f in s if f.name != "registry.json"]; \
-	  p = load_policies(pathlib.Path("policies")); settle_batch(b, p); settle_batch(b, p, threads=2)'
+# The numba kernels compiled once into their cache (engine/__pycache__), every variant the
+# CLI, the server, the batch and the tests run (engine/warm.py), beside lint and mypy, so that
+# the test workers and the servers they start load them instead of each compiling them (10-20 s
+# of CPU a variant; concurrent cache writes of one function can lose a variant).
+warm: engine/__pycache__/.warm-all ## Compile every variant of the numba kernel into its cache (onestop warm)
 
 test-fast: $(STAMP) ## Tests with the small hypothesis profile, no lint
 	$(BIN)/pytest -q -x

@@ -35,6 +35,7 @@ LAZY: dict[str, tuple[str, str, str, str]] = {
     "cadre": ("adapters.grpc.fundcommands", "cadre_app", "group", "server"),
     "publish": ("adapters.cli.publish", "publish", "command", "server,report"),
     "example": ("adapters.examples.cli", "example_app", "group", "batch,server"),
+    "warm": ("adapters.cli.warm", "warm", "command", "base"),
 }
 
 #: exit code of a command whose extra is missing (like an unknown command: a usage error)
