@@ -16,7 +16,7 @@ MIN_TESTS := tests/test_cli.py tests/test_samples.py tests/test_grpc_service.py 
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock serve test test-min min-venv bench-micro test-fast warm lint format typecheck protos protos-check buf nojit bench-batch bench-grpc clean
+.PHONY: help setup lock serve test test-main test-min min-venv bench-micro test-fast warm lint format typecheck protos protos-check buf nojit bench-batch bench-grpc clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -57,11 +57,17 @@ serve: $(SERVE_STAMP) engine/__pycache__/.warm-server ## Run the settlement serv
 # pytest-xdist: one test process per core (XDIST= runs in one process). loadgroup: tests marked
 # @pytest.mark.xdist_group(name) run in one worker; the others go to whichever worker is free.
 XDIST ?= -n auto --dist loadgroup
+NOJIT_XDIST ?= $(XDIST)
 
-test: $(STAMP) ## The whole suite: lint, types, proto drift, tests (CI profile), then a no-JIT coverage pass
+# The no-JIT coverage pass runs beside the main pass, in one process (NOJIT_XDIST=): the main
+# pass leaves a core idle while its tests wait on servers, PostgreSQL and subprocesses; each
+# pass's output is printed when it ends (--output-sync).
+test: $(STAMP) ## The whole suite: lint, types, proto drift, tests (CI profile) and a no-JIT coverage pass beside them
 	$(MAKE) --no-print-directory -j3 lint typecheck protos-check buf warm
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-main nojit NOJIT_XDIST=
+
+test-main: $(STAMP) ## The tests alone (CI profile, every core); make test runs it after lint and warm
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -p no:cacheprovider $(XDIST)
-	$(MAKE) --no-print-directory nojit
 
 # The numba kernels compiled once into their cache (engine/__pycache__), every variant the
 # CLI, the server, the batch and the tests run (engine/warm.py), beside lint and mypy, so that
@@ -73,7 +79,7 @@ test-fast: $(STAMP) ## Tests with the small hypothesis profile, no lint
 	$(BIN)/pytest -q -x
 
 nojit: $(STAMP) ## Kernel tests again with NUMBA_DISABLE_JIT=1 so coverage sees inside the kernel
-	NUMBA_DISABLE_JIT=1 HYPOTHESIS_PROFILE=dev $(BIN)/pytest -q -p no:cacheprovider $(XDIST) \
+	NUMBA_DISABLE_JIT=1 HYPOTHESIS_PROFILE=dev $(BIN)/pytest -q -p no:cacheprovider $(NOJIT_XDIST) \
 	  --cov=engine --cov-report= \
 	  tests/test_golden.py tests/test_kernel_edges.py tests/test_properties.py tests/test_samples.py \
 	  tests/test_budgets.py tests/test_allocation.py tests/test_allocation_properties.py
