@@ -10,9 +10,17 @@ MIN_STAMP := $(MIN_VENV)/.installed-$(shell cat pyproject.toml tools/deps.py | c
 HOST ?= 127.0.0.1
 PORT ?= 50051
 # the lower-bound smoke test: quick tests that touch every dependency of base, server and batch
+# (numpy, numba, pydantic, pyyaml, typer, rich: the CLI and samples; grpcio, protobuf, SQLAlchemy,
+# alembic: the service and store; cryptography: certs; pyarrow: Parquet and CSV both ways; dask:
+# the LocalCluster run). Not the whole of test_batch_files.py (150 s, most of it compiling kernel
+# variants the lower-bound numba has no cache for): its Parquet/CSV round trip and the command.
 MIN_TESTS := tests/test_cli.py tests/test_samples.py tests/test_grpc_service.py \
-  tests/test_store_sql.py tests/test_batch_files.py tests/test_cli_errors.py::test_version \
-  tests/test_cli_errors.py::test_window_bill_file_mistakes_are_one_line
+  tests/test_store_sql.py tests/test_cli_errors.py::test_version \
+  tests/test_cli_errors.py::test_window_bill_file_mistakes_are_one_line \
+  tests/test_batch_files.py::test_csv_equals_parquet_and_round_trip \
+  tests/test_batch_files.py::test_cli_refuses_unsorted_and_missing_columns \
+  tests/test_batch_dask.py::test_dask_equals_local \
+  tests/test_auth.py::test_certs_command_writes_a_working_set
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
@@ -123,6 +131,7 @@ min-venv: $(MIN_STAMP) ## Install .venv-min only (the lower bounds; .ci/run does
 test-min: export NUMBA_CACHE_DIR := $(abspath $(MIN_VENV))/numba-cache
 test-min: $(MIN_STAMP) ## Smoke test at the lower bounds of pyproject.toml (its own venv, .venv-min)
 	$(MIN_VENV)/bin/pip check
+	$(MIN_VENV)/bin/python -c 'import psycopg, alembic, cryptography, dask.distributed, pyarrow.parquet'
 	$(MIN_VENV)/bin/onestop --version
 	$(MIN_VENV)/bin/onestop settle policies/samples/longzhou-1.json > /dev/null
 	HYPOTHESIS_PROFILE=quick $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider \
