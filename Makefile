@@ -83,7 +83,7 @@ test-main: $(STAMP) ## The tests alone (CI profile, every core); make test runs 
 # of CPU a variant; concurrent cache writes of one function can lose a variant).
 warm: engine/__pycache__/.warm-all ## Compile every variant of the numba kernel into its cache (onestop warm)
 
-test-fast: $(STAMP) ## Tests with the small hypothesis profile, no lint
+test-fast: $(STAMP) warm ## Tests with the small hypothesis profile, no lint (the kernel warmed first)
 	$(BIN)/pytest -q -x
 
 nojit: $(STAMP) ## Kernel tests again with NUMBA_DISABLE_JIT=1 so coverage sees inside the kernel
