@@ -71,7 +71,7 @@ NOJIT_XDIST ?= $(XDIST)
 # pass leaves a core idle while its tests wait on servers, PostgreSQL and subprocesses; each
 # pass's output is printed when it ends (--output-sync).
 test: $(STAMP) ## The whole suite: lint, types, proto drift, tests (CI profile) and a no-JIT coverage pass beside them
-	$(MAKE) --no-print-directory -j3 lint typecheck protos-check buf warm
+	$(MAKE) --no-print-directory -j3 warm lint typecheck protos-check buf
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-main nojit NOJIT_XDIST=
 
 test-main: $(STAMP) ## The tests alone (CI profile, every core); make test runs it after lint and warm
