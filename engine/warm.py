@@ -13,7 +13,7 @@ The variants (``VARIANTS``): which item dtypes reach the kernel, and in which mo
   settle`` and ``policy whatif``, the server's unary calls (with hard budgets and with the
   per-item allocation), ``settle_batch(threads=...)``;
 - ``columns``: int8 categories, the rest int64 (``columns_from_bills``; the packed stream
-  with every nullable column given);
+  with every nullable column given; ``onestop batch`` on CSV files, read as int64);
 - ``stream``: the packed gRPC stream without price caps or self-pay ratios (the absent
   nullable columns are int32 and int16);
 - ``parquet``: ``onestop batch`` on the files the project writes (int32 quantities and caps,
@@ -51,7 +51,7 @@ VARIANTS: tuple[tuple[str, str, str], ...] = (
     ("bills", "budgets+allocate", "server"),
     ("bills", "parallel", "batch"),
     ("stream", "serial", "server"),
-    ("columns", "serial", "server"),
+    ("columns", "serial", "server"),  # and onestop batch on CSV files
     ("columns", "allocate", "batch"),
     ("columns", "parallel", "batch"),
     ("parquet", "serial", "batch"),
