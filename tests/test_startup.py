@@ -114,13 +114,15 @@ settle_columns(bc, ic, pc, ps); check("columns")
 from tests.test_batch_helpers import POLICY, make_data
 from adapters.batch.run import Spec, finish, plan, run_local
 tmp = pathlib.Path(tempfile.mkdtemp())
-_, paths = make_data(tmp, 40)
-for k, kw in enumerate([{}, {"threads": 2}, {"items_by_fund": True}]):
-    spec = Spec(*paths, policy=(POLICY,), out=str(tmp / f"out{k}"), **kw)
+_, paths = make_data(tmp / "pq", 40)
+_, csv_paths = make_data(tmp / "csv", 40, csv=True)
+runs = [(paths, {}), (paths, {"threads": 2}), (paths, {"items_by_fund": True}), (csv_paths, {})]
+for k, (files, kw) in enumerate(runs):
+    spec = Spec(*files, policy=(POLICY,), out=str(tmp / f"out{k}"), **kw)
     parts, _, _ = plan(spec, 1000)
     list(run_local(spec, parts))
     finish(spec, ok=True)
-    check(f"batch {kw}")
+    check(f"batch {files[0]} {kw}")
 print(json.dumps(new))
 """
 
