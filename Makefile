@@ -10,13 +10,21 @@ MIN_STAMP := $(MIN_VENV)/.installed-$(shell cat pyproject.toml tools/deps.py | c
 HOST ?= 127.0.0.1
 PORT ?= 50051
 # the lower-bound smoke test: quick tests that touch every dependency of base, server and batch
+# (numpy, numba, pydantic, pyyaml, typer, rich: the CLI and samples; grpcio, protobuf, SQLAlchemy,
+# alembic: the service and store; cryptography: certs; pyarrow: Parquet and CSV both ways; dask:
+# the LocalCluster run). Not the whole of test_batch_files.py (150 s, most of it compiling kernel
+# variants the lower-bound numba has no cache for): its Parquet/CSV round trip and the command.
 MIN_TESTS := tests/test_cli.py tests/test_samples.py tests/test_grpc_service.py \
-  tests/test_store_sql.py tests/test_batch_files.py tests/test_cli_errors.py::test_version \
-  tests/test_cli_errors.py::test_window_bill_file_mistakes_are_one_line
+  tests/test_store_sql.py tests/test_cli_errors.py::test_version \
+  tests/test_cli_errors.py::test_window_bill_file_mistakes_are_one_line \
+  tests/test_batch_files.py::test_csv_equals_parquet_and_round_trip \
+  tests/test_batch_files.py::test_cli_refuses_unsorted_and_missing_columns \
+  tests/test_batch_dask.py::test_dask_equals_local \
+  tests/test_auth.py::test_certs_command_writes_a_working_set
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock serve test test-min min-venv bench-micro test-fast warm lint format typecheck protos protos-check buf nojit bench-batch bench-grpc clean
+.PHONY: help setup lock serve test test-main test-min min-venv bench-micro test-fast warm lint format typecheck protos protos-check buf nojit bench-batch bench-grpc clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,38 +43,51 @@ $(SERVE_STAMP): pyproject.toml requirements.lock | $(BIN)/python
 	$(BIN)/pip install -q -c requirements.lock -e '.[server]'
 	touch $@
 
-setup: $(STAMP) ## Create .venv and install onestop with every extra and the dev tools (idempotent)
+# The numba kernel compiled into its cache (engine/__pycache__) once, not under the first command
+# that settles (10-20 s of CPU for each variant; engine/warm.py lists them). The stamp is
+# remade when the kernel, its wrapper or the venv changes (numba keys its cache to the source).
+WARM_DEPS := engine/kernel.py engine/batch.py engine/warm.py
+engine/__pycache__/.warm-all: $(WARM_DEPS) $(STAMP)
+	mkdir -p engine/__pycache__ && $(BIN)/onestop warm
+	touch $@
+engine/__pycache__/.warm-server: $(WARM_DEPS) $(SERVE_STAMP)
+	mkdir -p engine/__pycache__ && $(BIN)/onestop warm --for server --for settle
+	touch $@
+
+setup: $(STAMP) engine/__pycache__/.warm-all ## Create .venv, install onestop with every extra and the dev tools, compile the kernel (idempotent)
 
 lock: $(STAMP) ## Rewrite requirements.lock from .venv (after `make test` passes with newer versions)
 	$(BIN)/python tools/deps.py lock > requirements.lock
 
-serve: $(SERVE_STAMP) ## Run the settlement server on HOST:PORT (127.0.0.1:50051; SQLite in var/, sample policies and registry)
+serve: $(SERVE_STAMP) engine/__pycache__/.warm-server ## Run the settlement server on HOST:PORT (127.0.0.1:50051; SQLite in var/, sample policies and registry)
 	$(BIN)/onestop serve --host $(HOST) --port $(PORT)
 
 # pytest-xdist: one test process per core (XDIST= runs in one process). loadgroup: tests marked
 # @pytest.mark.xdist_group(name) run in one worker; the others go to whichever worker is free.
 XDIST ?= -n auto --dist loadgroup
+NOJIT_XDIST ?= $(XDIST)
 
-test: $(STAMP) ## The whole suite: lint, types, proto drift, tests (CI profile), then a no-JIT coverage pass
-	$(MAKE) --no-print-directory -j3 lint typecheck protos-check buf warm
+# The no-JIT coverage pass runs beside the main pass, in one process (NOJIT_XDIST=): the main
+# pass leaves a core idle while its tests wait on servers, PostgreSQL and subprocesses; each
+# pass's output is printed when it ends (--output-sync).
+test: $(STAMP) ## The whole suite: lint, types, proto drift, tests (CI profile) and a no-JIT coverage pass beside them
+	$(MAKE) --no-print-directory -j3 warm lint typecheck protos-check buf
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-main nojit NOJIT_XDIST=
+
+test-main: $(STAMP) ## The tests alone (CI profile, every core); make test runs it after lint and warm
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -p no:cacheprovider $(XDIST)
-	$(MAKE) --no-print-directory nojit
 
-# The numba kernels compiled once into their cache (engine/__pycache__), beside lint and mypy,
-# so that the test workers and the servers they start load them instead of each compiling them
-# (about 25 s of CPU each in a fresh clone; concurrent cache writes are safe, just wasted).
-warm: $(STAMP)
-	$(BIN)/python -c 'import json, pathlib; from engine.batch import settle_batch; \
-	  from engine.bill import parse_bill; from engine.policy.load import load_policies; \
-	  s = sorted(pathlib.Path("policies/samples").glob("*.json")); \
-	  b = [parse_bill(json.loads(f.read_text("utf-8"))) for f in s if f.name != "registry.json"]; \
-	  p = load_policies(pathlib.Path("policies")); settle_batch(b, p); settle_batch(b, p, threads=2)'
+# The numba kernels compiled once into their cache (engine/__pycache__), every variant the
+# CLI, the server, the batch and the tests run (engine/warm.py), beside lint and mypy, so that
+# the test workers and the servers they start load them instead of each compiling them (10-20 s
+# of CPU a variant; concurrent cache writes of one function can lose a variant).
+warm: engine/__pycache__/.warm-all ## Compile every variant of the numba kernel into its cache (onestop warm)
 
-test-fast: $(STAMP) ## Tests with the small hypothesis profile, no lint
+test-fast: $(STAMP) warm ## Tests with the small hypothesis profile, no lint (the kernel warmed first)
 	$(BIN)/pytest -q -x
 
 nojit: $(STAMP) ## Kernel tests again with NUMBA_DISABLE_JIT=1 so coverage sees inside the kernel
-	NUMBA_DISABLE_JIT=1 HYPOTHESIS_PROFILE=dev $(BIN)/pytest -q -p no:cacheprovider $(XDIST) \
+	NUMBA_DISABLE_JIT=1 HYPOTHESIS_PROFILE=dev $(BIN)/pytest -q -p no:cacheprovider $(NOJIT_XDIST) \
 	  --cov=engine --cov-report= \
 	  tests/test_golden.py tests/test_kernel_edges.py tests/test_properties.py tests/test_samples.py \
 	  tests/test_budgets.py tests/test_allocation.py tests/test_allocation_properties.py
@@ -110,6 +131,7 @@ min-venv: $(MIN_STAMP) ## Install .venv-min only (the lower bounds; .ci/run does
 test-min: export NUMBA_CACHE_DIR := $(abspath $(MIN_VENV))/numba-cache
 test-min: $(MIN_STAMP) ## Smoke test at the lower bounds of pyproject.toml (its own venv, .venv-min)
 	$(MIN_VENV)/bin/pip check
+	$(MIN_VENV)/bin/python -c 'import psycopg, alembic, cryptography, dask.distributed, pyarrow.parquet'
 	$(MIN_VENV)/bin/onestop --version
 	$(MIN_VENV)/bin/onestop settle policies/samples/longzhou-1.json > /dev/null
 	HYPOTHESIS_PROFILE=quick $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider \

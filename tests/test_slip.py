@@ -36,7 +36,15 @@ def _pdf_tools_problem() -> str:
     return ""
 
 
-needs_pdf = pytest.mark.skipif(bool(_pdf_tools_problem()), reason=_pdf_tools_problem() or "-")
+@pytest.fixture
+def _pdf_tools() -> None:
+    """Skip where the PDF cannot be made or read: checked when a PDF test runs, not at
+    collection (importing WeasyPrint costs every test process about a second of CPU)."""
+    if problem := _pdf_tools_problem():
+        pytest.skip(problem)
+
+
+needs_pdf = pytest.mark.usefixtures("_pdf_tools")
 
 
 def pdf_text(pdf: bytes, tmp_path: Path) -> str:

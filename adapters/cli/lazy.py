@@ -37,6 +37,8 @@ LAZY: dict[str, tuple[str, str, str, str]] = {
     "publish": ("adapters.cli.publish", "publish", "command", "server,report"),
     "example": ("adapters.examples.cli", "example_app", "group", "batch,server"),
     "simulate-report": ("adapters.simulate.cli", "simulate_report", "command", "report"),
+    "warm": ("adapters.cli.warm", "warm", "command", "base"),
+    "test": ("adapters.cli.cases", "test_cases", "command", "base"),
 }
 
 #: exit code of a command whose extra is missing (like an unknown command: a usage error)

@@ -16,25 +16,26 @@ import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from adapters.cli.cases import test_cases
 from adapters.cli.exitcodes import Exit, help_epilog
-from adapters.cli.files import layer_ids, opening_to_json, read_bills, read_opening
 from adapters.cli.lazy import LazyGroup
 from adapters.cli.output import Out, console, new_table, print_json, problem_line, show, text
-from adapters.cli.slip import accounts_after_each, explanation_json, print_slip
 from adapters.slip import SLIP_HELP, slip_path_problem
-from engine.allocation import Allocation
-from engine.batch import order_key, reference_batch, settle_batch
-from engine.bill import Bill
 from engine.errors import InputError, OnestopError, PolicyError
 from engine.money import yuan
-from engine.policy.load import load_policies, policy_files
-from engine.policy.policyset import PolicySet
-from engine.result import Settlement
+
+if TYPE_CHECKING:
+    from engine.allocation import Allocation
+    from engine.bill import Bill
+    from engine.policy.policyset import PolicySet
+    from engine.result import Settlement
+
+# The engine (numpy, numba, pydantic) is imported inside the commands that settle, so that
+# `onestop --version`, `--help` and the lazy commands (adapters/cli/lazy.py) do not load it;
+# tests/test_startup.py checks which modules each path imports.
 
 EPILOG = help_epilog()
 
@@ -142,6 +143,11 @@ def settle(
     if problem := slip_path_problem(slip_file):
         problem_line(err, "refused:", problem)
         raise typer.Exit(Exit.USAGE)
+    from adapters.cli.files import layer_ids, opening_to_json, read_bills, read_opening
+    from adapters.cli.slip import accounts_after_each, explanation_json, print_slip
+    from engine.batch import reference_batch, settle_batch
+    from engine.policy.load import load_policies
+
     policy = policy or [Path("policies")]
     try:
         policies = load_policies(*policy)
@@ -220,6 +226,7 @@ def _write_slips(
 ) -> None:
     """The printed slips of an offline run, one page a bill in settlement order."""
     from adapters.slip.render import SlipMeta, slip_data, write_slip
+    from engine.batch import order_key
 
     meta = SlipMeta(note="离线结算，未保存 offline settlement (onestop settle): not stored, no ids")
     order = sorted(range(len(bills)), key=lambda i: order_key(bills[i]))
@@ -238,6 +245,8 @@ def policy_check(
     ],
 ) -> None:
     """Validate policy tables; print every problem found (file:line, path, reason)."""
+    from engine.policy.load import load_policies, policy_files
+
     try:
         ps = load_policies(*paths)
     except PolicyError as e:
@@ -291,6 +300,7 @@ def policy_whatif(
     who pays more or less, shares, alerts, the changed bills and why) for JSON bills settled
     under the tables in force and under the candidate tables laid over their regions. A
     refusal says whether the base or the candidate tables failed."""
+    from adapters.cli.files import layer_ids, read_bills, read_opening
     from adapters.simulate import overlay as ov
     from adapters.simulate.settled import TablesRefused, whatif
     from adapters.simulate.terminal import print_figures
@@ -330,9 +340,6 @@ def policy_whatif(
     if doc["changed"]["bills"] > len(changed):
         out.print(f"  ... and {doc['changed']['bills'] - len(changed)} more (--json, or "
                   "onestop simulate for changed.csv)")  # fmt: skip
-
-
-app.command("test", epilog=EPILOG)(test_cases)  # case files bureaus write (adapters/cli/cases.py)
 
 
 def main() -> None:

@@ -1,0 +1,129 @@
+"""Compile every variant of the numba kernel into its on-disk cache, ahead of first use.
+
+numba compiles ``engine.kernel`` once per signature (the dtypes and number of dimensions of the
+arrays, and whether the budget and allocation arrays are None) and keeps each compiled variant
+in its cache (``engine/__pycache__``, or ``NUMBA_CACHE_DIR``). A process that finds its variant
+there loads it in well under a second; one that does not compiles it (10-20 s of CPU each).
+``warm`` runs each variant the commands use on two tiny bills built from the policy tables
+given, so that it is compiled and cached once, at set-up (``onestop warm``, ``make setup``,
+``make serve``, ``make warm``), never under a user's first command.
+
+The variants (``VARIANTS``): which item dtypes reach the kernel, and in which mode:
+- ``bills``: int64 columns built from Bill objects (``engine.batch.prepare``): ``onestop
+  settle`` and ``policy whatif``, the server's unary calls (with hard budgets and with the
+  per-item allocation), ``settle_batch(threads=...)``;
+- ``columns``: int8 categories, the rest int64 (``columns_from_bills``; the packed stream
+  with every nullable column given; ``onestop batch`` on CSV files, read as int64);
+- ``stream``: the packed gRPC stream without price caps or self-pay ratios (the absent
+  nullable columns are int32 and int16);
+- ``parquet``: ``onestop batch`` on the files the project writes (int32 quantities and caps,
+  int16 ratios): serial, parallel (``--threads``), with budgets (``--fund-used``) and with
+  the allocation (``--items-by-fund``).
+Files with other integer widths compile their own variant on first use (and cache it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from engine.batch import prepare
+from engine.bill import parse_bill
+from engine.policy.policyset import PolicySet
+
+I1, I2, I4, I8 = np.int8, np.int16, np.int32, np.int64
+#: name -> dtypes of (cat, qty, amount, price_cap, sp_ratio)
+ITEM_DTYPES: dict[str, tuple[Any, Any, Any, Any, Any]] = {
+    "bills": (I8, I8, I8, I8, I8),
+    "columns": (I1, I8, I8, I8, I8),
+    "stream": (I1, I8, I8, I4, I2),
+    "parquet": (I1, I4, I8, I4, I2),
+}
+#: (item dtypes, mode, who uses it); a mode is "serial", "parallel", "allocate", "budgets" or
+#: "budgets+allocate"
+VARIANTS: tuple[tuple[str, str, str], ...] = (
+    ("bills", "serial", "settle"),
+    ("bills", "allocate", "settle"),
+    ("bills", "budgets", "server"),
+    ("bills", "budgets+allocate", "server"),
+    ("bills", "parallel", "batch"),
+    ("stream", "serial", "server"),
+    ("columns", "serial", "server"),  # and onestop batch on CSV files
+    ("columns", "allocate", "batch"),
+    ("columns", "parallel", "batch"),
+    ("parquet", "serial", "batch"),
+    ("parquet", "parallel", "batch"),
+    ("parquet", "allocate", "batch"),
+    ("parquet", "budgets", "batch"),
+)
+#: what each use needs: settle (the offline CLI), server (make serve), batch; "all"
+USES = ("settle", "server", "batch")
+
+
+def _bills(policies: PolicySet) -> list[Any]:
+    """Two bills of two households under the first table (two households: two chunks, so
+    that a parallel run takes the parallel kernel)."""
+    t = policies.tables[0]
+    day = t.effective_from.isoformat()
+    items = [
+        {"code": f"W{c}", "category": c, "qty_e4": 10000, "unit_price": 10000, "amount": 10000}
+        for c in ("A", "B", "C")
+    ]
+    return [
+        parse_bill({
+            "id": f"warm-{k}", "region": t.region.code, "hospital": "H000000000",
+            "hospital_level": t.hospital_levels[0], "admission_date": day,
+            "discharge_date": day, "items": items,
+            "person": {"id": f"warm-p{k}", "birth_date": "1960-01-01",
+                       "household": f"warm-h{k}"},
+        })
+        for k in (1, 2)
+    ]  # fmt: skip
+
+
+def run_variant(policies: PolicySet, items: str, mode: str) -> None:
+    """Run the kernel once on the warm bills with the item dtypes ``items`` in ``mode``
+    (compiling the variant, or loading it from the cache)."""
+    bills = _bills(policies)
+    kb, _, _ = prepare(bills, policies, None, n_chunks=8)
+    for name, dt in zip(("cat", "qty", "amount", "price_cap", "sp_ratio"), ITEM_DTYPES[items],
+                        strict=True):  # fmt: skip
+        setattr(kb, name, getattr(kb, name).astype(dt))
+    if "budgets" in mode:
+        region, fund = kb.compiled.fund_keys[0]
+        year = bills[0].year
+        kb.set_budgets({(region, fund, year): 10**12}, np.array([b.year for b in bills]))
+    if "allocate" in mode:
+        kb.want_allocation()
+    if mode == "parallel":
+        assert len(kb.chunk_start) > 2, "the warm bills must make two chunks"
+    kb.run(threads=2 if mode == "parallel" else 1)
+
+
+def variants(uses: Iterable[str] = USES) -> list[tuple[str, str]]:
+    want = set(uses)
+    return [(items, mode) for items, mode, use in VARIANTS if use in want]
+
+
+def warm(
+    policies: PolicySet,
+    uses: Iterable[str] = USES,
+    progress: Callable[[str, str, float], None] | None = None,
+) -> list[tuple[str, str, float]]:
+    """Compile (or load) every kernel variant ``uses`` need, one after the other (numba's
+    cache index is not safe against two processes adding variants at the same moment).
+    Returns (item dtypes, mode, seconds) of each."""
+    done: list[tuple[str, str, float]] = []
+    if not policies.tables:
+        return done
+    for items, mode in variants(uses):
+        t0 = time.perf_counter()
+        run_variant(policies, items, mode)
+        took = time.perf_counter() - t0
+        done.append((items, mode, took))
+        if progress is not None:
+            progress(items, mode, took)
+    return done

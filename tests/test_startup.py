@@ -1,0 +1,138 @@
+"""Start-up as a user sees it (issue 13 item 4).
+
+- ``onestop settle FILE``, ``onestop --version`` and the other offline commands import none of
+  the extras' heavy modules nor a test tool (checked with ``python -X importtime``, which
+  lists every module a process imports); ``--version`` does not even load the engine.
+  (``onestop --help`` loads every command to list it, adapters/cli/lazy.py: not checked.)
+- ``onestop warm`` (``engine.warm``) compiles every kernel variant the CLI, the server's unary
+  calls and ``onestop batch`` run: after it, those paths add no signature to the kernel.
+
+(The dev install's numba imports ``coverage`` when it is installed: a user's install has no
+coverage, so it is not in the list.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = "policies/samples/longzhou-1.json"
+HEAVY = (
+    "grpc", "sqlalchemy", "pyarrow", "dask", "pandas", "matplotlib", "weasyprint", "fastapi",
+    "hypothesis", "pytest", "alembic", "psycopg", "polars", "jinja2", "httpx", "uvicorn",
+)  # fmt: skip
+
+
+def imported(*args: str) -> set[str]:
+    """Every module ``onestop ARGS`` imports (it must exit 0)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_", "COVERAGE_"))}
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "adapters.cli.main", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    names = {
+        line.rsplit("|", 1)[1].strip()
+        for line in r.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "typer" in names, "no -X importtime listing: the check would see nothing"
+    return names
+
+
+def heavy(names: set[str]) -> list[str]:
+    return sorted(n for n in names if n.split(".")[0] in HEAVY)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--version",),
+        ("settle", SAMPLE),
+        ("settle", "--json", "--allocate", SAMPLE, "policies/samples/longzhou-2.json"),
+        ("policy", "check", "policies"),
+    ],
+    ids=["version", "settle", "settle-json-allocate", "policy-check"],
+)
+def test_offline_commands_import_no_heavy_module(args: tuple[str, ...]) -> None:
+    names = imported(*args)
+    assert heavy(names) == [], f"onestop {' '.join(args)} imports {heavy(names)}"
+
+
+def test_version_does_not_load_the_engine() -> None:
+    assert {"numba", "numpy", "pydantic", "yaml"} & imported("--version") == set()
+
+
+def test_the_heavy_check_sees_a_heavy_import() -> None:
+    """The check is live: the batch command's help imports pyarrow (the batch extra)."""
+    assert "pyarrow" in heavy(imported("batch", "--help"))
+
+
+WARM_THEN_RUN = r"""
+import json, pathlib, sys, tempfile
+from engine import kernel as K
+from engine.policy.load import load_policies
+from engine.warm import warm
+
+def sigs():
+    return {str(s) for d in (K._settle_range, K._settle_chunks) for s in d.signatures}
+
+ps = load_policies(pathlib.Path("policies"))
+warm(ps)
+warmed = sigs()
+new = {}
+
+def check(what):
+    extra = sigs() - warmed
+    if extra:
+        new[what] = sorted(extra)
+
+from engine.batch import settle_batch
+from engine.bill import parse_bill
+bills = [parse_bill(json.loads(f.read_text("utf-8")))
+         for f in sorted(pathlib.Path("policies/samples").glob("*.json")) if f.name != "registry.json"]
+settle_batch(bills, ps); check("settle")
+settle_batch(bills, ps, allocate_items=True); check("settle --allocate")
+b = bills[0]
+t = ps.table_for(b.region, b.discharge_date)
+fund = next(la.fund_code for la in t.layers if la.fund_code)
+budgets = {(t.region.code, fund, b.year): 10**9}
+settle_batch(bills, ps, budgets=budgets); check("server, hard budgets")
+settle_batch(bills, ps, budgets=budgets, allocate_items=True); check("server, budgets, allocation")
+settle_batch(bills, ps, threads=2); check("settle_batch threads=2")
+
+from engine.columnar import columns_from_bills, settle_columns
+bc, ic, pc, _ = columns_from_bills(bills)
+settle_columns(bc, ic, pc, ps); check("columns")
+
+from tests.test_batch_helpers import POLICY, make_data
+from adapters.batch.run import Spec, finish, plan, run_local
+tmp = pathlib.Path(tempfile.mkdtemp())
+_, paths = make_data(tmp / "pq", 40)
+_, csv_paths = make_data(tmp / "csv", 40, csv=True)
+runs = [(paths, {}), (paths, {"threads": 2}), (paths, {"items_by_fund": True}), (csv_paths, {})]
+for k, (files, kw) in enumerate(runs):
+    spec = Spec(*files, policy=(POLICY,), out=str(tmp / f"out{k}"), **kw)
+    parts, _, _ = plan(spec, 1000)
+    list(run_local(spec, parts))
+    finish(spec, ok=True)
+    check(f"batch {files[0]} {kw}")
+print(json.dumps(new))
+"""
+
+
+def test_warm_compiles_every_variant_the_commands_run() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_", "COVERAGE_"))}
+    env.pop("NUMBA_DISABLE_JIT", None)
+    env["PYTHONPATH"] = str(ROOT)
+    r = subprocess.run([sys.executable, "-c", WARM_THEN_RUN], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=1800)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    new = json.loads(r.stdout.strip().splitlines()[-1])
+    assert new == {}, f"kernel variants compiled after onestop warm: {new}"
