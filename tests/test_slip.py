@@ -104,7 +104,7 @@ def test_reversal_slip(hongan: tuple[Settlement, dict], tmp_path: Path) -> None:
     s, bill = hongan
     out = pdf_text(render_slip_pdf(_record(s, bill, "reversed")), tmp_path)
     assert "冲销" in out and "reversal" in out.lower()
-    assert "rev-9" in out and "2018-04-21T03:30:00+00:00" in out and "S-2018-0002" in out
+    assert "rev-9" in out and "2018-04-21 11:30:00 (UTC+8)" in out and "S-2018-0002" in out
     for figure in _figures(s, sign=-1):
         assert figure in out, figure
     assert "负" + capitals(s.window_pay) in out
@@ -113,8 +113,14 @@ def test_reversal_slip(hongan: tuple[Settlement, dict], tmp_path: Path) -> None:
 def test_html_of_a_record_and_of_bare_figures(hongan: tuple[Settlement, dict]) -> None:
     s, bill = hongan
     html = render_slip_html(_record(s, bill, "settled"))
-    assert "S-2018-0002" in html and "req-78" in html and "2018-04-20T02:00:00+00:00" in html
+    assert (
+        "S-2018-0002" in html and "req-78" in html and "2018-04-20 10:00:00 (UTC+8)" in html
+    )  # the window's clock
     assert "冲销" not in html and "11,448.96" in html
+    text = render_slip_html(s, bill, meta=SlipMeta(settled_at="2026-12-01T23:00:46.695223+00:00"))
+    assert "2026-12-02 07:00:46 (UTC+8)" in text
+    # ids are never broken across lines (a household "lz-h2" printed as "lz-" / "h2")
+    assert f'household <span class="id">{s.household}</span>' in html
     bare = render_slip_html(s)  # no bill: what only the bill knows is said to be missing
     assert "not in the record" in bare and "11,448.96" in bare
     assert "<script" not in render_slip_html(s, dict(bill, hospital_level="<script>"))

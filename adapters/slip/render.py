@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -52,7 +53,8 @@ _LEVEL = {
 
 @dataclass(frozen=True)
 class SlipMeta:
-    """What the stored record adds to the figures: ids and times (ISO 8601, UTC)."""
+    """What the stored record adds to the figures: ids and times (ISO 8601, UTC; printed in
+    Asia/Shanghai, UTC+8)."""
 
     settlement_id: str = ""
     request_id: str = ""
@@ -152,6 +154,9 @@ def _build(
         meta = meta or SlipMeta()
     if reversal is not None:
         meta = SlipMeta(**{**meta.__dict__, "reversed": reversal})
+    # times as the window's clock reads them, however the caller gave them
+    meta = SlipMeta(**{**meta.__dict__, "settled_at": _iso(meta.settled_at),
+                       "reversed_at": _iso(meta.reversed_at)})  # fmt: skip
     level, adm, cats = _bill_parts(bill)
     out = _Slip(s, meta, -1 if meta.reversed else 1, level, adm, cats)
     names = {la.id: (la.name, la.name_zh) for la in table.layers} if table else {}
@@ -175,10 +180,25 @@ def _build(
     return out
 
 
+#: The counties' time zone: a slip handed to a patient shows the time of the window's clock.
+_LOCAL = ZoneInfo("Asia/Shanghai")
+
+
 def _iso(t: datetime | str | None) -> str:
+    """A stored time (UTC) as the window's clock reads it: ``2026-12-02 08:59:10 (UTC+8)``."""
     if t is None:
         return ""
-    return t if isinstance(t, str) else t.isoformat(timespec="seconds")
+    if isinstance(t, str):  # an ISO time from a client (gRPC answers carry them as text)
+        try:
+            parsed = datetime.fromisoformat(t)
+        except ValueError:
+            return t
+        if parsed.tzinfo is None:
+            return t  # a date, or a time whose zone is not known: as given
+        t = parsed
+    if t.tzinfo is None:  # stored times are UTC
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(_LOCAL).strftime("%Y-%m-%d %H:%M:%S (UTC+8)")
 
 
 _env = Environment(
