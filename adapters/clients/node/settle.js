@@ -119,7 +119,7 @@ async function main() {
   }
   const client = new v1.SettlementService(args.address, grpc.credentials.createInsecure());
   try {
-    const res = await call(client, "Settle", { request_id: `node-example-${bill.id}`, bill });
+    const res = await call(client, "Settle", { request_id: `example-${bill.id}`, bill });
     const s = res.settlement;
     const r = s.result;
     console.log(`settled ${r.bill_id}: settlement ${s.settlement_id} (replay: ${res.replay}), ` +
