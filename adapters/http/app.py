@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 
 from adapters.auth.access import ScopedService
 from adapters.auth.principals import LOCAL, PermissionDenied, Principal
@@ -315,9 +316,12 @@ def _time(t: datetime) -> str:
 def create_app(app: App, identify: Identify | None = None) -> FastAPI:
     """The HTTP app over ``app`` (the bootstrap App the gRPC server also serves)."""
     gw = Gateway(app, identify)
-    api = FastAPI(title="onestop NHSA gateway", version="1.0",
-                  description="NHSA-shaped HTTP/JSON transactions 2301, 2303, 2304, 2305, 2601, "
-                              "3201, 3202, 9101, 9102 over the onestop settlement service.")  # fmt: skip
+    # /docs and /redoc from files in the package (fastapi-offline), not a CDN: a hospital's
+    # network often reaches no internet, and FastAPI's own pages would then be blank
+    api = FastAPIOffline(title="onestop NHSA gateway", version="1.0",
+                         description="NHSA-shaped HTTP/JSON transactions 2301, 2303, 2304, 2305, "
+                                     "2601, 3201, 3202, 9101, 9102 over the onestop settlement "
+                                     "service.")  # fmt: skip
 
     async def handle(request: Request, path_infno: str | None) -> Response:
         received = datetime.now(UTC)
