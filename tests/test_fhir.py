@@ -216,3 +216,17 @@ def test_the_readme_example_claim(tmp_path):
     assert _amount(cr, "benefit") == Decimal("4889.25")
     assert _amount(cr, "memberliability") == Decimal("2520.75")
     assert cr["payment"]["amount"]["value"] == Decimal("4889.25")
+
+
+def test_a_scope_refusal_names_the_claim_path():
+    """A cashier's Claim of another hospital: the OperationOutcome names Claim.provider.reference,
+    not the engine's bill.hospital."""
+    from adapters.auth.principals import PermissionDenied
+    from adapters.fhir.claim import fhir_path
+    from adapters.http.nhsa import renamed
+
+    named = r"^Claim\.provider\.reference: hospital 'H2'"
+    with pytest.raises(PermissionDenied, match=named), renamed(fhir_path):
+        raise PermissionDenied("bill.hospital: hospital 'H2' is not yours")
+    with pytest.raises(PermissionDenied, match=r"^outside your role or scope$"), renamed(fhir_path):
+        raise PermissionDenied()

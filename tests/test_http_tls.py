@@ -67,6 +67,8 @@ def test_other_hospital_and_wrong_role_refused(pki):
     with client(d, url, f"cashier-{H2}") as c:  # a bill of H1
         status, ans = call(c, envelope("2303", "t3", settle_input()))
         assert status == 403 and ans["infcode"] == -1
+        # the NHSA field, not the engine's (bill.hospital)
+        assert ans["err_msg"].startswith(f"fixmedins_code: hospital '{H1}' is not yours"), ans
     with client(d, url, "fund-610100") as c:
         status, ans = call(c, envelope("2303", "t4", settle_input()))
         assert status == 403 and ans["infcode"] == -1 and "2303" in ans["err_msg"]

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from adapters.auth.principals import PermissionDenied
 from adapters.http.money import fen_to_yuan, scaled, yuan_to_fen
 from engine.bill import BillRequest, Item, check_items_count, parse_bill_request
 from engine.errors import NO_VALUE, InputError, Problem
@@ -91,11 +92,17 @@ def nhsa_name(field: str) -> str:
 @contextmanager
 def renamed(name: Callable[[str], str]) -> Iterator[None]:
     """InputErrors of the use cases with their engine field paths renamed (person_id ->
-    data.psn_no, items[2].amount -> feedetail[2].det_item_fee_sumamt, ...)."""
+    data.psn_no, items[2].amount -> feedetail[2].det_item_fee_sumamt, ...), and the field a
+    scope refusal names (bill.hospital -> fixmedins_code)."""
     try:
         yield
     except InputError as err:
         raise InputError([Problem(name(p.field), p.value, p.rule) for p in err.problems]) from None
+    except PermissionDenied as err:  # "bill.hospital: hospital 'H2' is not yours; ..."
+        head, sep, rest = str(err).partition(": ")
+        if sep and head.startswith("bill."):
+            raise PermissionDenied(f"{name(head[5:])}: {rest}") from None
+        raise
 
 
 def fee_line(i: int, line: Any) -> dict[str, Any]:
