@@ -385,3 +385,30 @@ def test_slip_of_a_settlement(both):
     pytest.importorskip("weasyprint")
     pdf = c.get(f"/slip/{setl_id}", params={"format": "pdf"})
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "line"),
+    [
+        (["--http", "127.0.0.1"], 2, "--http 127.0.0.1: give HOST:PORT"),
+        (["--http", "127.0.0.1:abc"], 2, "--http 127.0.0.1:abc: give HOST:PORT"),
+        (["--http", "127.0.0.1:99999"], 2, "a port 0..65535"),
+        (["--tls-cert", "nope.pem"], 2, "TLS needs --tls-key, --client-ca, --principals too"),
+        (["--tls-cert", "nope.pem", "--tls-key", "k", "--client-ca", "c", "--principals", "p"],
+         2, "--tls-cert nope.pem: no such file"),
+        (["--policies", "no/such/dir"], 1, "--policies no/such/dir: no such file or directory"),
+        (["--db", "mysql://x"], 1, "--db: store URL 'mysql://x'"),
+    ],
+)  # fmt: skip
+def test_serve_http_refuses_bad_options_in_one_line(args, code, line, tmp_path):
+    """A wrong --http, TLS file, folder or store URL: one line naming the option, the
+    documented exit code, no traceback (they were ValueError/OverflowError/PrincipalsError
+    tracebacks, or a server that started without its policy tables)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "adapters.http.serve", "--http", "127.0.0.1:0", *args]
+    r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=120)
+    assert r.returncode == code, r.stdout + r.stderr
+    assert line in r.stderr and "Traceback" not in r.stderr + r.stdout, r.stderr
