@@ -412,3 +412,15 @@ def test_serve_http_refuses_bad_options_in_one_line(args, code, line, tmp_path):
     r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=120)
     assert r.returncode == code, r.stdout + r.stderr
     assert line in r.stderr and "Traceback" not in r.stderr + r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "serve-http"])
+def test_server_help_cuts_no_default(command):
+    """The defaults of --policies and --registry were absolute paths cut with … in --help."""
+    from typer.testing import CliRunner
+
+    from adapters.cli.main import app
+
+    r = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert "--registry" in r.output and "…" not in r.output, r.output

@@ -161,8 +161,18 @@ def serve_http(
     tls_key: Path | None = typer.Option(None, "--tls-key", help="server key (PEM)"),
     client_ca: Path | None = typer.Option(None, "--client-ca", help="CA of client certificates"),
     principals: Path | None = typer.Option(None, "--principals", help="principals.yaml"),
-    policies: Path = typer.Option(DEFAULT_POLICIES, "--policies", help="policy tables to load"),
-    registry: Path = typer.Option(DEFAULT_REGISTRY, "--registry", help="persons to import"),
+    policies: Path = typer.Option(
+        DEFAULT_POLICIES,
+        "--policies",
+        help="policy tables to load",
+        show_default="policies/ of onestop's tree",
+    ),
+    registry: Path = typer.Option(
+        DEFAULT_REGISTRY,
+        "--registry",
+        help="persons to import",
+        show_default="policies/samples/registry.json of onestop's tree",
+    ),
 ) -> None:
     """Serve the NHSA HTTP/JSON gateway and FHIR endpoints on uvicorn (next to ``onestop
     serve``, the gRPC server, over the same store)."""
