@@ -187,6 +187,14 @@ def test_3201_3202(both):
     d = post(c, envelope("3202", "m3202", {"data": {**q["data"], "setl_list": []}}))
     assert d["infcode"] == 0, d
     assert d["output"]["stmtinfo"]["stmt_rslt"] == "1"
+    # the list alone (no totals): the line differences counted by kind, not a word per line
+    keys = ("setl_optins", "stmt_begndate", "stmt_enddate", "insutype", "clr_type")
+    lst = post(c, envelope("3202", "m3202-list", {"data": {**{k: q["data"][k] for k in keys},
+                                                           "setl_list": []}}))  # fmt: skip
+    n = len(lst["output"]["stmtinfo"]["detail"])
+    assert n >= 1 and lst["output"]["stmtinfo"]["stmt_rslt_dscr"] == (
+        f"missing_theirs × {n} (settled here, not in your list); see detail"
+    ), lst
     # the result file of the inline form, as of the file form (tests/test_http_files.py)
     assert d["output"]["fileinfo"]["filename"] == "result.zip"
 
