@@ -169,3 +169,18 @@ def test_window_settle_and_reverse_write_slips(tmp_path: Path) -> None:
         out = subprocess.run(["pdftotext", "-layout", str(rev), "-"], check=True,
                              capture_output=True, text=True).stdout  # fmt: skip
         assert "冲销" in out and "-11,448.96" in out and "win-1" in out
+
+
+def test_a_layer_that_did_not_apply_says_why_in_words(tmp_path: Path) -> None:
+    """A Longzhou patient with no poverty tag: the assistance and backstop lines say why in
+    words, in both languages, not the reason code (tags_any)."""
+    from adapters.cli.main import app
+
+    html = tmp_path / "slip.html"
+    r = CliRunner().invoke(app, ["settle", str(ROOT / "policies/samples/longzhou-3.json"),
+                                 "--policy", str(ROOT / "policies"), "--slip", str(html)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    text = html.read_text(encoding="utf-8")
+    assert "不适用：参保人不属于该项保障对象" in text
+    assert "not applied: the person has none of the tags this fund is for" in text
+    assert "tags_any" not in text

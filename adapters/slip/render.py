@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from adapters.slip.capitals import capitals
 from engine.bill import CATEGORY_NAMES, Bill, BillRequest, Category
+from engine.explain import why_not
 from engine.money import yuan
 from engine.policy.model import PolicyTable
 from engine.result import Settlement
@@ -163,7 +164,8 @@ def _build(
     for r in s.layers:
         name, name_zh = (r.name, r.name_zh) if r.name else names.get(r.layer_id, (r.layer_id, ""))
         if not r.applied:
-            out.not_applied.append(_Fund(r.fund_code, name, name_zh, 0, "不适用", r.reason))
+            en, zh = why_not(r.reason)  # words, not the code (tags_any)
+            out.not_applied.append(_Fund(r.fund_code, name, name_zh, 0, f"不适用：{zh}", en))
             continue
         zh, en = _CAP.get(r.cap, ("", ""))
         if r.kind == "alert":
