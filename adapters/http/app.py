@@ -87,9 +87,11 @@ class Gateway:
         self.identify = identify or (lambda request: LOCAL)
         self.files = files.FileStore()
 
-    def scoped(self, p: Principal, infno: str) -> ScopedService:
+    def scoped(self, p: Principal, infno: str, what: str = "") -> ScopedService:
+        """The service as ``p`` sees it, when its role may run ``infno``; ``what`` names the
+        call in the refusal when it is not the transaction itself (the slip, read as 3201)."""
         if not p.unrestricted and not p.has(TX_ROLES[infno]):
-            raise PermissionDenied(f"transaction {infno} is not allowed to a {p.role}")
+            raise PermissionDenied(f"{what or f'transaction {infno}'} is not allowed to a {p.role}")
         return ScopedService(self.app.service, p)
 
     def run(self, p: Principal, env: dict[str, Any]) -> dict[str, Any] | FileAnswer:
@@ -294,7 +296,7 @@ class Gateway:
         roles that may read settlements (cashier, bureau, auditor), within their scope."""
         from adapters.slip.render import render_slip_html, render_slip_pdf
 
-        rec = self.scoped(p, "3201").get(settlement_id=setl_id)
+        rec = self.scoped(p, "3201", "the slip (GET /slip)").get(settlement_id=setl_id)
         table = self.app.service.table_of(rec)  # the table it was settled with
         if fmt == "pdf":
             return render_slip_pdf(rec, table=table)
