@@ -184,3 +184,20 @@ def test_a_layer_that_did_not_apply_says_why_in_words(tmp_path: Path) -> None:
     assert "不适用：参保人不属于该项保障对象" in text
     assert "not applied: the person has none of the tags this fund is for" in text
     assert "tags_any" not in text
+
+
+def test_terminal_reversal_lines_use_the_window_clock(hongan: tuple[Settlement, dict]) -> None:
+    """`window reverse` printed the stored UTC text (2026-12-01T23:00:46.695223+00:00)."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from adapters.cli.slip import Reversal, print_slip
+
+    s, _bill = hongan
+    buf = StringIO()
+    print_slip(Console(file=buf, width=400), s,
+               reversal=Reversal("S-1", "2026-12-01T23:00:46.695223+00:00"))  # fmt: skip
+    out = buf.getvalue()
+    assert "(settled 2026-12-02 07:00:46 (UTC+8))" in out, out
+    assert "结算时间 2026-12-02 07:00:46 (UTC+8)" in out and "+00:00" not in out, out

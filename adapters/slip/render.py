@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from adapters.clock import window_clock
 from adapters.slip.capitals import capitals
 from engine.bill import CATEGORY_NAMES, Bill, BillRequest, Category
 from engine.explain import why_not
@@ -145,9 +145,9 @@ def _build(
         meta = meta or SlipMeta(
             settlement_id=what.settlement_id,
             request_id=what.request_id,
-            settled_at=_iso(what.created_at),
+            settled_at=window_clock(what.created_at),
             reversed=what.status == "reversed",
-            reversed_at=_iso(what.reversed_at),
+            reversed_at=window_clock(what.reversed_at),
             reversal_request_id=what.reversal_request_id or "",
         )
     else:
@@ -156,8 +156,8 @@ def _build(
     if reversal is not None:
         meta = SlipMeta(**{**meta.__dict__, "reversed": reversal})
     # times as the window's clock reads them, however the caller gave them
-    meta = SlipMeta(**{**meta.__dict__, "settled_at": _iso(meta.settled_at),
-                       "reversed_at": _iso(meta.reversed_at)})  # fmt: skip
+    meta = SlipMeta(**{**meta.__dict__, "settled_at": window_clock(meta.settled_at),
+                       "reversed_at": window_clock(meta.reversed_at)})  # fmt: skip
     level, adm, cats = _bill_parts(bill)
     out = _Slip(s, meta, -1 if meta.reversed else 1, level, adm, cats)
     names = {la.id: (la.name, la.name_zh) for la in table.layers} if table else {}
@@ -180,27 +180,6 @@ def _build(
         f = _Fund(r.fund_code, name, name_zh, r.pay, zh, en)
         (out.after_funds if r.settle_at == "after_discharge" else out.window_funds).append(f)
     return out
-
-
-#: The counties' time zone: a slip handed to a patient shows the time of the window's clock.
-_LOCAL = ZoneInfo("Asia/Shanghai")
-
-
-def _iso(t: datetime | str | None) -> str:
-    """A stored time (UTC) as the window's clock reads it: ``2026-12-02 08:59:10 (UTC+8)``."""
-    if t is None:
-        return ""
-    if isinstance(t, str):  # an ISO time from a client (gRPC answers carry them as text)
-        try:
-            parsed = datetime.fromisoformat(t)
-        except ValueError:
-            return t
-        if parsed.tzinfo is None:
-            return t  # a date, or a time whose zone is not known: as given
-        t = parsed
-    if t.tzinfo is None:  # stored times are UTC
-        t = t.replace(tzinfo=UTC)
-    return t.astimezone(_LOCAL).strftime("%Y-%m-%d %H:%M:%S (UTC+8)")
 
 
 _env = Environment(
