@@ -21,6 +21,13 @@ _WHY = {
     "no_variant": ("no rule of this fund matches the person and hospital",
                    "没有与参保人和医院级别相符的支付规则"),
 }  # fmt: skip
+
+
+def why_not(reason: str) -> tuple[str, str]:
+    """Why a layer did not apply, in words (English, Chinese), from its reason code."""
+    return _WHY.get(reason, (reason, reason))
+
+
 _CAP = {
     "admission_cap": ("limited by the per-admission cap", "受单次住院支付限额限制"),
     "annual_cap": ("limited by the annual cap", "受年度支付限额限制"),

@@ -189,3 +189,44 @@ def test_bad_claim_answered_with_operation_outcome(http):
     oo = post(c, "/fhir/Claim/$predetermine", bad).json()
     r4(oo)
     assert oo["issue"][0]["expression"] == ["Claim.item[1].category.coding[0].code"]
+
+
+def test_the_readme_example_claim(tmp_path):
+    """adapters/fhir/example/claim-longzhou.json, as README posts it: valid R4, and the
+    gateway over the sample tables and registry answers the Longzhou figures of README's 2303
+    (basic 4,889.25, window 2,520.75) as a ClaimResponse."""
+    import json
+    from pathlib import Path
+
+    from adapters.bootstrap import build
+
+    root = Path(__file__).resolve().parents[1]
+    example = json.loads((root / "adapters/fhir/example/claim-longzhou.json").read_text("utf-8"))
+    Claim.model_validate(example)
+    r4(example)
+    app = build("memory://", policies=root / "policies",
+                registry=root / "policies/samples/registry.json")  # fmt: skip
+    try:
+        with running(app) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+            cr = post(c, "/fhir/Claim/$predetermine", example).json(parse_float=Decimal)
+    finally:
+        app.close()
+    assert cr["resourceType"] == "ClaimResponse", cr
+    ClaimResponse.model_validate(cr)
+    assert _amount(cr, "benefit") == Decimal("4889.25")
+    assert _amount(cr, "memberliability") == Decimal("2520.75")
+    assert cr["payment"]["amount"]["value"] == Decimal("4889.25")
+
+
+def test_a_scope_refusal_names_the_claim_path():
+    """A cashier's Claim of another hospital: the OperationOutcome names Claim.provider.reference,
+    not the engine's bill.hospital."""
+    from adapters.auth.principals import PermissionDenied
+    from adapters.fhir.claim import fhir_path
+    from adapters.http.nhsa import renamed
+
+    named = r"^Claim\.provider\.reference: hospital 'H2'"
+    with pytest.raises(PermissionDenied, match=named), renamed(fhir_path):
+        raise PermissionDenied("bill.hospital: hospital 'H2' is not yours")
+    with pytest.raises(PermissionDenied, match=r"^outside your role or scope$"), renamed(fhir_path):
+        raise PermissionDenied()

@@ -119,7 +119,12 @@ def test_reversal_prints_a_reversal_slip(server: str, tmp_path: Path) -> None:
                       env={"COLUMNS": "40"})  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "冲正" in r.output and "REVERSAL slip" in r.output
-    assert f"takes back settlement {rec['settlement_id']} of {rec['created_at']}" in r.output
+    # the stored UTC time on the window's clock (UTC+8), as the printed slip shows it
+    from adapters.clock import window_clock
+
+    at = window_clock(rec["created_at"])
+    assert at.endswith("(UTC+8)")
+    assert f"takes back settlement {rec['settlement_id']} of {at}" in r.output
     assert "-5,625.20" in r.output and "-34,790.00" in r.output
     rows = [x for x in r.output.splitlines() if x.count("│") > 2]
     window = next(x for x in rows if "window 个人现金支付" in x)

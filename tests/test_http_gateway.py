@@ -187,6 +187,14 @@ def test_3201_3202(both):
     d = post(c, envelope("3202", "m3202", {"data": {**q["data"], "setl_list": []}}))
     assert d["infcode"] == 0, d
     assert d["output"]["stmtinfo"]["stmt_rslt"] == "1"
+    # the list alone (no totals): the line differences counted by kind, not a word per line
+    keys = ("setl_optins", "stmt_begndate", "stmt_enddate", "insutype", "clr_type")
+    lst = post(c, envelope("3202", "m3202-list", {"data": {**{k: q["data"][k] for k in keys},
+                                                           "setl_list": []}}))  # fmt: skip
+    n = len(lst["output"]["stmtinfo"]["detail"])
+    assert n >= 1 and lst["output"]["stmtinfo"]["stmt_rslt_dscr"] == (
+        f"missing_theirs × {n} (settled here, not in your list); see detail"
+    ), lst
     # the result file of the inline form, as of the file form (tests/test_http_files.py)
     assert d["output"]["fileinfo"]["filename"] == "result.zip"
 
@@ -385,3 +393,42 @@ def test_slip_of_a_settlement(both):
     pytest.importorskip("weasyprint")
     pdf = c.get(f"/slip/{setl_id}", params={"format": "pdf"})
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "line"),
+    [
+        (["--http", "127.0.0.1"], 2, "--http 127.0.0.1: give HOST:PORT"),
+        (["--http", "127.0.0.1:abc"], 2, "--http 127.0.0.1:abc: give HOST:PORT"),
+        (["--http", "127.0.0.1:99999"], 2, "a port 0..65535"),
+        (["--tls-cert", "nope.pem"], 2, "TLS needs --tls-key, --client-ca, --principals too"),
+        (["--tls-cert", "nope.pem", "--tls-key", "k", "--client-ca", "c", "--principals", "p"],
+         2, "--tls-cert nope.pem: no such file"),
+        (["--policies", "no/such/dir"], 1, "--policies no/such/dir: no such file or directory"),
+        (["--db", "mysql://x"], 1, "--db: store URL 'mysql://x'"),
+    ],
+)  # fmt: skip
+def test_serve_http_refuses_bad_options_in_one_line(args, code, line, tmp_path):
+    """A wrong --http, TLS file, folder or store URL: one line naming the option, the
+    documented exit code, no traceback (they were ValueError/OverflowError/PrincipalsError
+    tracebacks, or a server that started without its policy tables)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "adapters.http.serve", "--http", "127.0.0.1:0", *args]
+    r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=120)
+    assert r.returncode == code, r.stdout + r.stderr
+    assert line in r.stderr and "Traceback" not in r.stderr + r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "serve-http"])
+def test_server_help_cuts_no_default(command):
+    """The defaults of --policies and --registry were absolute paths cut with … in --help."""
+    from typer.testing import CliRunner
+
+    from adapters.cli.main import app
+
+    r = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert "--registry" in r.output and "…" not in r.output, r.output

@@ -67,9 +67,14 @@ def test_other_hospital_and_wrong_role_refused(pki):
     with client(d, url, f"cashier-{H2}") as c:  # a bill of H1
         status, ans = call(c, envelope("2303", "t3", settle_input()))
         assert status == 403 and ans["infcode"] == -1
+        # the NHSA field, not the engine's (bill.hospital)
+        assert ans["err_msg"].startswith(f"fixmedins_code: hospital '{H1}' is not yours"), ans
     with client(d, url, "fund-610100") as c:
         status, ans = call(c, envelope("2303", "t4", settle_input()))
         assert status == 403 and ans["infcode"] == -1 and "2303" in ans["err_msg"]
+        r = c.get("/slip/0123456789abcdef0123456789abcdef")  # not a "transaction 3201"
+        assert r.status_code == 403, r.text
+        assert r.json()["err_msg"] == "the slip (GET /slip) is not allowed to a fund", r.text
     with client(d, url, f"bureau-{R1}") as c:
         status, ans = call(c, envelope("2304", "t5", settle_input()))
         assert status == 403 and "2304" in ans["err_msg"]

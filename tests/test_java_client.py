@@ -33,6 +33,10 @@ def test_java_client_settles_and_decodes_bad_request(tmp_path: Path) -> None:
             cmd = ["java", "-cp", classpath, "SettleClient", f"127.0.0.1:{server.port}",
                    str(ROOT / "policies/samples/longzhou-1.json")]  # fmt: skip
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            # the Node example's request id: run after it (or again), the settlement replays
+            again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            missing = subprocess.run([*cmd[:-1], str(tmp_path / "none.json")],
+                                     capture_output=True, text=True, timeout=120)  # fmt: skip
     finally:
         app.close()
     assert run.returncode == 0, run.stdout + run.stderr
@@ -42,3 +46,7 @@ def test_java_client_settles_and_decodes_bad_request(tmp_path: Path) -> None:
     assert "refused: INVALID_ARGUMENT (3)" in text, text
     assert "BadRequest field violation: items[0].amount: -1 is negative" in text, text
     assert "ErrorInfo: reason INPUT_ERROR, domain onestop" in text, text
+    assert again.returncode == 0 and "(replay: true)" in again.stdout, again.stdout + again.stderr
+    assert missing.returncode == 1, missing.stdout + missing.stderr
+    assert "none.json: cannot read the bill: no such file" in missing.stderr, missing.stderr
+    assert "Exception" not in missing.stderr, missing.stderr

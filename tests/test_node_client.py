@@ -64,3 +64,18 @@ def test_node_client_settles_and_decodes_bad_request() -> None:
     assert "refused: INVALID_ARGUMENT (3)" in first, first
     assert "BadRequest field violation: items[0].amount: -1 is negative" in first, first
     assert "ErrorInfo: reason INPUT_ERROR, domain onestop" in first, first
+
+
+def test_node_client_names_a_bill_it_cannot_read(tmp_path: Path) -> None:
+    """A missing or malformed bill file: one line naming it, exit 1, no stack trace."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node or npm not found: the grpc-js example needs Node.js")
+    _npm_ci()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"id": ', encoding="utf-8")
+    for path, reason in ((tmp_path / "none.json", "no such file"), (bad, "JSON")):
+        r = subprocess.run(["node", "settle.js", "--address", "127.0.0.1:9", str(path)],
+                           cwd=NODE_DIR, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert r.stderr.startswith(f"{path}: cannot read the bill: "), r.stderr
+        assert reason in r.stderr and "    at " not in r.stderr, r.stderr

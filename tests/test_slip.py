@@ -112,7 +112,7 @@ def test_reversal_slip(hongan: tuple[Settlement, dict], tmp_path: Path) -> None:
     s, bill = hongan
     out = pdf_text(render_slip_pdf(_record(s, bill, "reversed")), tmp_path)
     assert "冲销" in out and "reversal" in out.lower()
-    assert "rev-9" in out and "2018-04-21T03:30:00+00:00" in out and "S-2018-0002" in out
+    assert "rev-9" in out and "2018-04-21 11:30:00 (UTC+8)" in out and "S-2018-0002" in out
     for figure in _figures(s, sign=-1):
         assert figure in out, figure
     assert "负" + capitals(s.window_pay) in out
@@ -121,8 +121,14 @@ def test_reversal_slip(hongan: tuple[Settlement, dict], tmp_path: Path) -> None:
 def test_html_of_a_record_and_of_bare_figures(hongan: tuple[Settlement, dict]) -> None:
     s, bill = hongan
     html = render_slip_html(_record(s, bill, "settled"))
-    assert "S-2018-0002" in html and "req-78" in html and "2018-04-20T02:00:00+00:00" in html
+    assert (
+        "S-2018-0002" in html and "req-78" in html and "2018-04-20 10:00:00 (UTC+8)" in html
+    )  # the window's clock
     assert "冲销" not in html and "11,448.96" in html
+    text = render_slip_html(s, bill, meta=SlipMeta(settled_at="2026-12-01T23:00:46.695223+00:00"))
+    assert "2026-12-02 07:00:46 (UTC+8)" in text
+    # ids are never broken across lines (a household "lz-h2" printed as "lz-" / "h2")
+    assert f'household <span class="id">{s.household}</span>' in html
     bare = render_slip_html(s)  # no bill: what only the bill knows is said to be missing
     assert "not in the record" in bare and "11,448.96" in bare
     assert "<script" not in render_slip_html(s, dict(bill, hospital_level="<script>"))
@@ -171,3 +177,35 @@ def test_window_settle_and_reverse_write_slips(tmp_path: Path) -> None:
         out = subprocess.run(["pdftotext", "-layout", str(rev), "-"], check=True,
                              capture_output=True, text=True).stdout  # fmt: skip
         assert "冲销" in out and "-11,448.96" in out and "win-1" in out
+
+
+def test_a_layer_that_did_not_apply_says_why_in_words(tmp_path: Path) -> None:
+    """A Longzhou patient with no poverty tag: the assistance and backstop lines say why in
+    words, in both languages, not the reason code (tags_any)."""
+    from adapters.cli.main import app
+
+    html = tmp_path / "slip.html"
+    r = CliRunner().invoke(app, ["settle", str(ROOT / "policies/samples/longzhou-3.json"),
+                                 "--policy", str(ROOT / "policies"), "--slip", str(html)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    text = html.read_text(encoding="utf-8")
+    assert "不适用：参保人不属于该项保障对象" in text
+    assert "not applied: the person has none of the tags this fund is for" in text
+    assert "tags_any" not in text
+
+
+def test_terminal_reversal_lines_use_the_window_clock(hongan: tuple[Settlement, dict]) -> None:
+    """`window reverse` printed the stored UTC text (2026-12-01T23:00:46.695223+00:00)."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from adapters.cli.slip import Reversal, print_slip
+
+    s, _bill = hongan
+    buf = StringIO()
+    print_slip(Console(file=buf, width=400), s,
+               reversal=Reversal("S-1", "2026-12-01T23:00:46.695223+00:00"))  # fmt: skip
+    out = buf.getvalue()
+    assert "(settled 2026-12-02 07:00:46 (UTC+8))" in out, out
+    assert "结算时间 2026-12-02 07:00:46 (UTC+8)" in out and "+00:00" not in out, out

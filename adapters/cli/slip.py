@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from adapters.cli.output import new_table, show, text
+from adapters.clock import window_clock
 from engine.accounts import ZERO, Opening, YearAccounts
 from engine.bill import Bill
 from engine.explain import explain
@@ -29,7 +30,7 @@ class Reversal:
     """What a reversal slip names: the settlement taken back and when it was made."""
 
     settlement_id: str
-    settled_at: str  # the original settlement's time (UTC, as the server stores it)
+    settled_at: str  # the original settlement's time (UTC, as stored; printed in UTC+8)
     reversed_at: str = ""
 
 
@@ -58,7 +59,8 @@ def slip(
 
     head = (
         f"REVERSAL slip 冲正单 · takes back settlement {reversal.settlement_id} of "
-        f"{reversal.settled_at}" + (f" · reversed {reversal.reversed_at}" if reversal.reversed_at else "")
+        f"{window_clock(reversal.settled_at)}"
+        + (f" · reversed {window_clock(reversal.reversed_at)}" if reversal.reversed_at else "")
         + " · "
         if reversal
         else "Settlement slip 结算单 · "
@@ -188,12 +190,12 @@ def print_slip(
     if reversal:
         wf, back = window_funds(s), s.window_pay
         console.print(text(
-            f"  Reversal of settlement {reversal.settlement_id} (settled {reversal.settled_at}): "
+            f"  Reversal of settlement {reversal.settlement_id} (settled {window_clock(reversal.settled_at)}): "
             f"the window funds take back {yuan(wf)}, the patient gets {yuan(back)} back at the "
             "window; the year-to-date accounts are as before it."
         ))  # fmt: skip
         console.print(text(
-            f"  冲正结算 {reversal.settlement_id}（结算时间 {reversal.settled_at}）：窗口基金冲回 "
+            f"  冲正结算 {reversal.settlement_id}（结算时间 {window_clock(reversal.settled_at)}）：窗口基金冲回 "
             f"{yuan(wf)} 元，退还个人 {yuan(back)} 元，累计账户恢复到该次结算之前。"
         ))  # fmt: skip
     elif words:

@@ -118,10 +118,18 @@ def serve(
         str, typer.Option(help="Store URL: sqlite:///path, postgresql+psycopg://..., memory://")
     ] = DEFAULT_DB,
     policies: Annotated[
-        Path, typer.Option(help="Directory of policy tables (*.yaml) to load.")
+        Path,
+        typer.Option(
+            help="Directory of policy tables (*.yaml) to load.",
+            show_default="policies/ of onestop's tree",  # a long absolute path was cut with …
+        ),
     ] = DEFAULT_POLICIES,
     registry: Annotated[
-        Path, typer.Option(help="Person registry (JSON list) to import, if present.")
+        Path,
+        typer.Option(
+            help="Person registry (JSON list) to import, if present.",
+            show_default="policies/samples/registry.json of onestop's tree",
+        ),
     ] = DEFAULT_REGISTRY,
     workers: Annotated[int, typer.Option(help="Threads running the use cases.")] = 8,
     processes: Annotated[

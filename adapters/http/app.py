@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 
 from adapters.auth.access import ScopedService
 from adapters.auth.principals import LOCAL, PermissionDenied, Principal
@@ -86,9 +87,11 @@ class Gateway:
         self.identify = identify or (lambda request: LOCAL)
         self.files = files.FileStore()
 
-    def scoped(self, p: Principal, infno: str) -> ScopedService:
+    def scoped(self, p: Principal, infno: str, what: str = "") -> ScopedService:
+        """The service as ``p`` sees it, when its role may run ``infno``; ``what`` names the
+        call in the refusal when it is not the transaction itself (the slip, read as 3201)."""
         if not p.unrestricted and not p.has(TX_ROLES[infno]):
-            raise PermissionDenied(f"transaction {infno} is not allowed to a {p.role}")
+            raise PermissionDenied(f"{what or f'transaction {infno}'} is not allowed to a {p.role}")
         return ScopedService(self.app.service, p)
 
     def run(self, p: Principal, env: dict[str, Any]) -> dict[str, Any] | FileAnswer:
@@ -293,7 +296,7 @@ class Gateway:
         roles that may read settlements (cashier, bureau, auditor), within their scope."""
         from adapters.slip.render import render_slip_html, render_slip_pdf
 
-        rec = self.scoped(p, "3201").get(settlement_id=setl_id)
+        rec = self.scoped(p, "3201", "the slip (GET /slip)").get(settlement_id=setl_id)
         table = self.app.service.table_of(rec)  # the table it was settled with
         if fmt == "pdf":
             return render_slip_pdf(rec, table=table)
@@ -315,9 +318,12 @@ def _time(t: datetime) -> str:
 def create_app(app: App, identify: Identify | None = None) -> FastAPI:
     """The HTTP app over ``app`` (the bootstrap App the gRPC server also serves)."""
     gw = Gateway(app, identify)
-    api = FastAPI(title="onestop NHSA gateway", version="1.0",
-                  description="NHSA-shaped HTTP/JSON transactions 2301, 2303, 2304, 2305, 2601, "
-                              "3201, 3202, 9101, 9102 over the onestop settlement service.")  # fmt: skip
+    # /docs and /redoc from files in the package (fastapi-offline), not a CDN: a hospital's
+    # network often reaches no internet, and FastAPI's own pages would then be blank
+    api = FastAPIOffline(title="onestop NHSA gateway", version="1.0",
+                         description="NHSA-shaped HTTP/JSON transactions 2301, 2303, 2304, 2305, "
+                                     "2601, 3201, 3202, 9101, 9102 over the onestop settlement "
+                                     "service.")  # fmt: skip
 
     async def handle(request: Request, path_infno: str | None) -> Response:
         received = datetime.now(UTC)

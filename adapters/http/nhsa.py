@@ -11,12 +11,14 @@ envelope's ``fixmedins_code``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from adapters.auth.principals import PermissionDenied
 from adapters.http.money import fen_to_yuan, scaled, yuan_to_fen
 from engine.bill import BillRequest, Item, check_items_count, parse_bill_request
 from engine.errors import NO_VALUE, InputError, Problem
@@ -91,11 +93,17 @@ def nhsa_name(field: str) -> str:
 @contextmanager
 def renamed(name: Callable[[str], str]) -> Iterator[None]:
     """InputErrors of the use cases with their engine field paths renamed (person_id ->
-    data.psn_no, items[2].amount -> feedetail[2].det_item_fee_sumamt, ...)."""
+    data.psn_no, items[2].amount -> feedetail[2].det_item_fee_sumamt, ...), and the field a
+    scope refusal names (bill.hospital -> fixmedins_code)."""
     try:
         yield
     except InputError as err:
         raise InputError([Problem(name(p.field), p.value, p.rule) for p in err.problems]) from None
+    except PermissionDenied as err:  # "bill.hospital: hospital 'H2' is not yours; ..."
+        head, sep, rest = str(err).partition(": ")
+        if sep and head.startswith("bill."):
+            raise PermissionDenied(f"{name(head[5:])}: {rest}") from None
+        raise
 
 
 def fee_line(i: int, line: Any) -> dict[str, Any]:
@@ -287,6 +295,21 @@ def lines_in(data: dict[str, Any]) -> list[HospitalLine] | None:
     return out
 
 
+_LINE_WHY = {"missing_theirs": "settled here, not in your list",
+             "missing_ours": "in your list, not settled here", "amount": "amounts differ"}  # fmt: skip
+
+
+def _lines_dscr(r: Reconciliation) -> str:
+    """The line differences counted by kind (``missing_theirs × 4 (settled here, not in your
+    list); see detail``): one word per line repeated was unreadable, and past 2,000 characters
+    (C 2000) with a few hundred lines."""
+    counts = Counter(str(d.problem) for d in r.line_differences)
+    if not counts:
+        return ""
+    kinds = "; ".join(f"{p} × {n} ({_LINE_WHY.get(p, p)})" for p, n in counts.items())
+    return f"{kinds}; see detail"
+
+
 def stmt(r: Reconciliation, setl_optins: str) -> dict[str, Any]:
     t = r.totals
     out: dict[str, Any] = {
@@ -295,7 +318,7 @@ def stmt(r: Reconciliation, setl_optins: str) -> dict[str, Any]:
         "stmt_rslt_dscr": "平帐" if r.match else "; ".join(
             f"{d.name}: ours {fen_to_yuan(d.ours)} theirs {fen_to_yuan(d.theirs)}"
             if d.name != "fixmedins_setl_cnt" else f"{d.name}: ours {d.ours} theirs {d.theirs}"
-            for d in r.differences) or "; ".join(str(d.problem) for d in r.line_differences)
+            for d in r.differences) or _lines_dscr(r)
         or "nothing compared",
         "fixmedins_setl_cnt": t.fixmedins_setl_cnt,
         "medfee_sumamt": fen_to_yuan(t.medfee_sumamt),

@@ -11,8 +11,10 @@ certificate names (SANs, then the subject CN: the names the gRPC server reads).
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +27,13 @@ import uvicorn
 from fastapi import Request
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from adapters.auth.principals import LOCAL, Principal, PrincipalsFile, Unauthenticated
+from adapters.auth.principals import (
+    LOCAL,
+    Principal,
+    PrincipalsError,
+    PrincipalsFile,
+    Unauthenticated,
+)
 from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY, App, build
 from adapters.grpc.auth import Tls, is_loopback
 from adapters.http.app import Identify, create_app
@@ -153,29 +161,91 @@ def serve_http(
     tls_key: Path | None = typer.Option(None, "--tls-key", help="server key (PEM)"),
     client_ca: Path | None = typer.Option(None, "--client-ca", help="CA of client certificates"),
     principals: Path | None = typer.Option(None, "--principals", help="principals.yaml"),
-    policies: Path = typer.Option(DEFAULT_POLICIES, "--policies", help="policy tables to load"),
-    registry: Path = typer.Option(DEFAULT_REGISTRY, "--registry", help="persons to import"),
+    policies: Path = typer.Option(
+        DEFAULT_POLICIES,
+        "--policies",
+        help="policy tables to load",
+        show_default="policies/ of onestop's tree",
+    ),
+    registry: Path = typer.Option(
+        DEFAULT_REGISTRY,
+        "--registry",
+        help="persons to import",
+        show_default="policies/samples/registry.json of onestop's tree",
+    ),
 ) -> None:
     """Serve the NHSA HTTP/JSON gateway and FHIR endpoints on uvicorn (next to ``onestop
     serve``, the gRPC server, over the same store)."""
-    host, _, port = listen.rpartition(":")
-    parts = (tls_cert, tls_key, client_ca)
-    if any(parts) and not all(parts):
-        raise typer.BadParameter("give --tls-cert, --tls-key and --client-ca together")
-    tls = Tls(tls_cert, tls_key, client_ca) if all(parts) else None  # type: ignore[arg-type]
-    pf = PrincipalsFile(principals) if principals else None
-    check_options(host, tls, pf)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from adapters.cli.exitcodes import Exit
+    from adapters.grpc.commands import _one_line, _safe_url
+    from engine.errors import OnestopError
+
+    EXIT_REFUSED, EXIT_UNAVAILABLE = Exit.REFUSED, Exit.UNAVAILABLE
+
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
+        _one_line(f"--http {listen}: give HOST:PORT, a port 0..65535 (e.g. 127.0.0.1:8080)", 2)
+    port = int(port_text)
+    given = {"--tls-cert": tls_cert, "--tls-key": tls_key, "--client-ca": client_ca,
+             "--principals": principals}  # fmt: skip
+    if any(v is not None for v in given.values()):
+        missing = [k for k, v in given.items() if v is None]
+        if missing:
+            _one_line(f"TLS needs {', '.join(missing)} too (--tls-cert, --tls-key, --client-ca, "
+                      "--principals go together)", 2)  # fmt: skip
+        for k, v in given.items():
+            if not Path(v).is_file():  # type: ignore[arg-type]
+                _one_line(f"{k} {v}: no such file", 2)
+    tls = Tls(tls_cert, tls_key, client_ca) if tls_cert else None  # type: ignore[arg-type]
+    try:
+        pf = PrincipalsFile(principals) if principals else None
+    except PrincipalsError as e:
+        _one_line(f"--principals refused: {' '.join(str(e).split())}", 2)
+        return
+    try:
+        check_options(host, tls, pf)
+    except typer.BadParameter as e:
+        _one_line(f"--http {listen}: {e}", 2)
+    for opt, path, default in (("--policies", policies, DEFAULT_POLICIES),
+                               ("--registry", registry, DEFAULT_REGISTRY)):  # fmt: skip
+        if Path(path) != Path(default) and not Path(path).exists():
+            _one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
     try:
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host.strip("[]"), int(port)))
+        sock.bind((host.strip("[]"), port))
     except OSError as err:
-        print(f"onestop http: cannot listen on {listen}: {err.strerror} (address in use?)",
-              flush=True)  # fmt: skip
-        raise typer.Exit(5) from None
-    app = build(db, policies, registry)
+        why = ("is already in use (another server running there?); choose another --http"
+               if err.errno == errno.EADDRINUSE else f"cannot be used: {err.strerror}")  # fmt: skip
+        _one_line(f"cannot listen on {listen}: the address {why}", EXIT_UNAVAILABLE)
     try:
-        cfg = config(app, host, int(port), tls, pf, log_level="info")
+        app = build(db, policies, registry)
+    except OnestopError as e:
+        problems = getattr(e, "problems", None) or [e]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        _one_line(f"refused: {problems[0]}{more}", EXIT_REFUSED)
+        return
+    except ValueError as e:  # a store URL of another kind
+        _one_line(f"--db: {e}", EXIT_REFUSED)
+        return
+    except (OSError, SQLAlchemyError) as e:
+        reason = " ".join(str(getattr(e, "orig", None) or e).split())[:300]
+        _one_line(f"cannot open the store {_safe_url(db)}: {reason}", EXIT_UNAVAILABLE)
+        return
+    if tls is None:
+        print(f"onestop http: WARNING: plaintext, no TLS and no client certificates: every "
+              f"caller that reaches {host}:{port} is the local principal with every role. Serve "
+              "with --tls-cert --tls-key --client-ca --principals (see `onestop certs`).",
+              file=sys.stderr, flush=True)  # fmt: skip
+    try:
+        try:
+            cfg = config(app, host, port, tls, pf, log_level="info")
+            cfg.load()  # loads the certificate and key now, to refuse them in one line
+        except (OSError, ssl.SSLError) as e:  # a certificate or key file uvicorn cannot load
+            why = " ".join(str(getattr(e, "strerror", None) or e).split())
+            _one_line(f"--tls-cert/--tls-key {tls_cert}, {tls_key}: cannot be loaded: {why}", 2)
         scheme = "https" if tls else "http"
         print(f"onestop http: listening on {scheme}://{host}:{sock.getsockname()[1]}",
               flush=True)  # fmt: skip

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from adapters.clock import window_clock
 from adapters.slip.capitals import capitals
 from engine.bill import CATEGORY_NAMES, Bill, BillRequest, Category
+from engine.explain import why_not
 from engine.money import yuan
 from engine.policy.model import PolicyTable
 from engine.result import Settlement
@@ -52,7 +54,8 @@ _LEVEL = {
 
 @dataclass(frozen=True)
 class SlipMeta:
-    """What the stored record adds to the figures: ids and times (ISO 8601, UTC)."""
+    """What the stored record adds to the figures: ids and times (ISO 8601, UTC; printed in
+    Asia/Shanghai, UTC+8)."""
 
     settlement_id: str = ""
     request_id: str = ""
@@ -142,9 +145,9 @@ def _build(
         meta = meta or SlipMeta(
             settlement_id=what.settlement_id,
             request_id=what.request_id,
-            settled_at=_iso(what.created_at),
+            settled_at=window_clock(what.created_at),
             reversed=what.status == "reversed",
-            reversed_at=_iso(what.reversed_at),
+            reversed_at=window_clock(what.reversed_at),
             reversal_request_id=what.reversal_request_id or "",
         )
     else:
@@ -152,13 +155,17 @@ def _build(
         meta = meta or SlipMeta()
     if reversal is not None:
         meta = SlipMeta(**{**meta.__dict__, "reversed": reversal})
+    # times as the window's clock reads them, however the caller gave them
+    meta = SlipMeta(**{**meta.__dict__, "settled_at": window_clock(meta.settled_at),
+                       "reversed_at": window_clock(meta.reversed_at)})  # fmt: skip
     level, adm, cats = _bill_parts(bill)
     out = _Slip(s, meta, -1 if meta.reversed else 1, level, adm, cats)
     names = {la.id: (la.name, la.name_zh) for la in table.layers} if table else {}
     for r in s.layers:
         name, name_zh = (r.name, r.name_zh) if r.name else names.get(r.layer_id, (r.layer_id, ""))
         if not r.applied:
-            out.not_applied.append(_Fund(r.fund_code, name, name_zh, 0, "不适用", r.reason))
+            en, zh = why_not(r.reason)  # words, not the code (tags_any)
+            out.not_applied.append(_Fund(r.fund_code, name, name_zh, 0, f"不适用：{zh}", en))
             continue
         zh, en = _CAP.get(r.cap, ("", ""))
         if r.kind == "alert":
@@ -173,12 +180,6 @@ def _build(
         f = _Fund(r.fund_code, name, name_zh, r.pay, zh, en)
         (out.after_funds if r.settle_at == "after_discharge" else out.window_funds).append(f)
     return out
-
-
-def _iso(t: datetime | str | None) -> str:
-    if t is None:
-        return ""
-    return t if isinstance(t, str) else t.isoformat(timespec="seconds")
 
 
 _env = Environment(

@@ -30,13 +30,30 @@ public final class SettleClient {
   public static void main(String[] args) throws Exception {
     String address = args.length > 0 ? args[0] : "127.0.0.1:50051";
     Path billFile = Path.of(args.length > 1 ? args[1] : "policies/samples/longzhou-1.json");
-    Bill bill = readBill(billFile);
+    Bill bill;
+    try {
+      bill = readBill(billFile);
+    } catch (Exception e) {  // one line naming the file, never a stack trace
+      System.err.printf("%s: cannot read the bill: %s%n", billFile,
+          e instanceof java.nio.file.NoSuchFileException ? "no such file" : e.getMessage());
+      System.exit(1);
+      return;
+    }
     ManagedChannel channel = ManagedChannelBuilder.forTarget(address).usePlaintext().build();
     try {
       SettlementServiceGrpc.SettlementServiceBlockingStub stub =
           SettlementServiceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
-      SettleResponse res = stub.settle(
-          SettleRequest.newBuilder().setRequestId("java-example-" + bill.getId()).setBill(bill).build());
+      SettleResponse res;
+      try {
+        // the request id of the Node example too: run both, and the second replays the first
+        res = stub.settle(
+            SettleRequest.newBuilder().setRequestId("example-" + bill.getId()).setBill(bill).build());
+      } catch (StatusRuntimeException e) {
+        System.out.print("settle failed: ");
+        printStatus(e);
+        System.exit(1);
+        return;
+      }
       SettlementRecord s = res.getSettlement();
       SettlementResult r = s.getResult();
       System.out.printf("settled %s: settlement %s (replay: %s), status %s, policy %s%n",

@@ -108,10 +108,18 @@ function printStatus(err) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const bill = billMessage(JSON.parse(fs.readFileSync(args.bill, "utf8")));
+  let bill;
+  try {
+    bill = billMessage(JSON.parse(fs.readFileSync(args.bill, "utf8")));
+  } catch (err) {
+    // one line naming the file, never a stack trace (exit 1: the input was refused)
+    console.error(`${args.bill}: cannot read the bill: ${err.code === "ENOENT" ? "no such file" : err.message}`);
+    process.exitCode = 1;
+    return;
+  }
   const client = new v1.SettlementService(args.address, grpc.credentials.createInsecure());
   try {
-    const res = await call(client, "Settle", { request_id: `node-example-${bill.id}`, bill });
+    const res = await call(client, "Settle", { request_id: `example-${bill.id}`, bill });
     const s = res.settlement;
     const r = s.result;
     console.log(`settled ${r.bill_id}: settlement ${s.settlement_id} (replay: ${res.replay}), ` +
