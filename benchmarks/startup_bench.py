@@ -35,6 +35,11 @@ from benchmarks import harness as H
 ROOT = H.ROOT
 ONESTOP = Path(sys.executable).with_name("onestop")
 TREE = ("engine", "adapters", "policies")
+#: packages of the optional extras and dev tools (pyproject.toml): none is needed to settle a bill
+NOT_BASE = ("pytest", "hypothesis", "pandas", "polars", "pytest_benchmark", "playwright", "grpc",
+            "google", "sqlalchemy", "alembic", "psycopg", "cryptography", "pyarrow", "dask",
+            "distributed", "matplotlib", "jinja2", "weasyprint", "fastapi", "uvicorn", "httpx",
+            "fhir", "mypy", "ruff")  # fmt: skip
 
 
 def copy_tree(dest: Path) -> Path:
@@ -67,7 +72,8 @@ def importtime(tree: Path, cache: Path, argv: list[str], top: int) -> dict[str, 
     total = sum(s for s, _, _, _ in rows)
     first = sorted((r for r in rows if r[2] <= 2), key=lambda r: -r[1])[:top]
     self_ = sorted(rows, key=lambda r: -r[0])[:top]
-    return {"total_s": total / 1e6, "modules": len(rows),
+    extras = sorted({n.split(".")[0] for _, _, _, n in rows} & set(NOT_BASE))
+    return {"total_s": total / 1e6, "modules": len(rows), "not_base": extras,
             "top_level_cumulative": [(n, c / 1e6) for _, c, _, n in first],
             "self": [(n, s / 1e6) for s, _, _, n in self_]}  # fmt: skip
 
@@ -119,6 +125,7 @@ def main(
         print(f.line())
     print(f"\n## python -X importtime (cached): {imp['total_s']:.3f} s of imports in "
           f"{imp['modules']} modules (self times summed)")  # fmt: skip
+    print(f"packages of optional extras or dev tools imported: {imp['not_base'] or 'none'}")
     print("imports of the first two levels by cumulative time:")
     for name, s in imp["top_level_cumulative"]:
         print(f"  {s * 1e3:8.1f} ms  {name}")
