@@ -6,6 +6,10 @@ the same way.
   contender alike instead of one of them.
 - Every figure is reported as **minimum, median and maximum** over the rounds; a ratio of two
   contenders is given from the minima **and** from the medians.
+- Wall seconds **and CPU seconds** (this process's, plus its finished children's: user +
+  system) of every run: on a loaded machine the wall time mostly says how long the scheduler
+  kept the contender waiting; the CPU time is what it cost. A contender on two threads uses
+  up to twice its wall time in CPU.
 - The 1-minute **load average** (``os.getloadavg``) is read before and after each timed run;
   a figure carries the load at its first and last run and the highest seen.
 - The **machine** (CPU model, cores, RAM, Python, numba, numpy, OS) is printed once per run.
@@ -20,6 +24,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -78,6 +83,7 @@ class Figure:
 
     name: str
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # CPU seconds of each run (user + system)
     load_before: list[float] = field(default_factory=list)
     load_after: list[float] = field(default_factory=list)
     work: float = 0.0  # units of work per run (items, bills, calls): for rates
@@ -85,8 +91,9 @@ class Figure:
     cold: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, seconds: float, before: float, after: float) -> None:
+    def add(self, seconds: float, before: float, after: float, cpu: float = float("nan")) -> None:
         self.seconds.append(seconds)
+        self.cpu.append(cpu)
         self.load_before.append(before)
         self.load_after.append(after)
 
@@ -119,11 +126,15 @@ class Figure:
         if self.work and self.unit:
             s += (f"; {fmt_n(self.rate('min'))} {self.unit}/s best, "
                   f"{fmt_n(self.rate('median'))} median")  # fmt: skip
+        if self.cpu and self.cpu[0] == self.cpu[0]:
+            s += f"; CPU min {fmt_s(min(self.cpu))}, median {fmt_s(statistics.median(self.cpu))}"
         return f"{s}; {self.load()}"
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.update(min=self.min, median=self.median, max=self.max)
+        if self.cpu:
+            d.update(cpu_min=min(self.cpu), cpu_median=statistics.median(self.cpu))
         return d
 
 
@@ -148,34 +159,43 @@ def interleave(contenders: Sequence[Contender], rounds: int, warmup: int = 1,
         for c in contenders:
             state = c.setup() if c.setup else None
             before = load1()
+            c0, k0 = time.process_time(), _children()
             t = time.perf_counter()
             c.run(state)
             dt = time.perf_counter() - t
+            cpu = time.process_time() - c0 + _children() - k0
             after = load1()
             del state
             if r >= 0:
-                figs[c.name].add(dt, before, after)
+                figs[c.name].add(dt, before, after, cpu)
             if say:
                 what = "warm-up" if r < 0 else f"round {r + 1}/{rounds}"
-                say(f"  {what} {c.name}: {fmt_s(dt)} (load {before:.2f}->{after:.2f})")
+                say(f"  {what} {c.name}: {fmt_s(dt)}, CPU {fmt_s(cpu)} "
+                    f"(load {before:.2f}->{after:.2f})")  # fmt: skip
     return figs
+
+
+def _children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def ratio(slow: Figure, fast: Figure, per: str = "run") -> dict[str, float]:
     """How many times ``fast`` beats ``slow``: from the minima and from the medians. ``per``
     ``"work"`` divides each by its own work first (different amounts of work per run)."""
-    if per == "work":
-        return {
-            "from_min": (slow.min / slow.work) / (fast.min / fast.work),
-            "from_median": (slow.median / slow.work) / (fast.median / fast.work),
-        }
-    return {"from_min": slow.min / fast.min, "from_median": slow.median / fast.median}
+    ws, wf = (slow.work, fast.work) if per == "work" else (1.0, 1.0)
+    return {
+        "from_min": (slow.min / ws) / (fast.min / wf),
+        "from_median": (slow.median / ws) / (fast.median / wf),
+        "from_cpu_min": (min(slow.cpu) / ws) / (min(fast.cpu) / wf),
+        "from_cpu_median": (statistics.median(slow.cpu) / ws) / (statistics.median(fast.cpu) / wf),
+    }
 
 
 def ratio_line(label: str, r: dict[str, float]) -> str:
-    return (
-        f"{label}: {r['from_min']:.1f}x from the minima, {r['from_median']:.1f}x from the medians"
-    )
+    return (f"{label}: {r['from_min']:.1f}x from the minima, {r['from_median']:.1f}x from the "
+            f"medians (CPU time: {r['from_cpu_min']:.1f}x from the minima, "
+            f"{r['from_cpu_median']:.1f}x from the medians)")  # fmt: skip
 
 
 def timed_process(cmd: Sequence[str], env: dict[str, str] | None = None,
