@@ -120,8 +120,22 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
+def proc_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system, all threads) the process ``pid`` has used so far."""
+    if pid is None:
+        return float("nan")
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def load(
-    target: str, rpc: str, clients: int, seconds: float, n_items: int, tag: str
+    target: str,
+    rpc: str,
+    clients: int,
+    seconds: float,
+    n_items: int,
+    tag: str,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
     """``clients`` concurrent callers of ``rpc`` for ``seconds``: calls/s and latencies.
     ``Echo``: the PreSettle request's bytes to the benchmark's echo handler; ``Check``: the
@@ -172,11 +186,15 @@ async def load(
         )
         sizes["presettle_response_bytes"] = r.ByteSize()
     before = H.load1()
+    s0, c0 = proc_cpu(server_pid), time.process_time()
     t0 = time.perf_counter()
     end = t0 + seconds
     await asyncio.gather(*(worker(k, end) for k in range(clients)))
     wall = min(time.perf_counter(), end) - t0
+    s1, c1 = proc_cpu(server_pid), time.process_time()
     after = H.load1()
+    n = max(count[0], 1)
+    sizes.update(server_cpu_us=(s1 - s0) / n * 1e6, client_cpu_us=(c1 - c0) / n * 1e6)
     for ch in chans:
         await ch.close()
     return {
@@ -297,10 +315,11 @@ def run_store(name: str, url: str, work: Path, ns: argparse.Namespace) -> dict[s
             for rpc in RPCS:
                 for clients in ns.clients:
                     row = asyncio.run(load(target, rpc, clients, ns.seconds, ns.items,
-                                           f"{name}{rpc}{clients}r{r}"))  # fmt: skip
+                                           f"{name}{rpc}{clients}r{r}", proc.pid))  # fmt: skip
                     what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
                     print(f"  {name} {what} {rpc} x{clients}: {row['per_s']:.0f}/s p50 "
-                          f"{row['p50_ms']:.2f} ms p99 {row['p99_ms']:.2f} ms (load "
+                          f"{row['p50_ms']:.2f} ms p99 {row['p99_ms']:.2f} ms, CPU/call server "
+                          f"{row['server_cpu_us']:.0f} us client {row['client_cpu_us']:.0f} us (load "
                           f"{row['load_before']:.2f}->{row['load_after']:.2f})", flush=True)  # fmt: skip
                     if r >= 0:
                         runs.setdefault(f"{rpc} x{clients}", []).append(row)
@@ -331,6 +350,8 @@ def summarize(store: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, An
         }  # fmt: skip
         if key != "stream":
             lat = [x for r in rows for x in r["lat"]]
+            d.update(server_cpu_us=st.median(r["server_cpu_us"] for r in rows),
+                     client_cpu_us=st.median(r["client_cpu_us"] for r in rows))  # fmt: skip
             d.update(p50_ms=pct(lat, 0.5) * 1e3, p99_ms=pct(lat, 0.99) * 1e3, calls=len(lat),
                      p99_round_ms=[round(r["p99_ms"], 2) for r in rows])  # fmt: skip
             for k in ("request_bytes", "presettle_response_bytes"):
@@ -356,8 +377,9 @@ def summarize(store: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, An
 def report(s: dict[str, Any], settings: str) -> str:
     lines = [f"### {s['store']} ({settings})", "",
              "| rpc | clients | calls/s min / median / max | p50 ms | p99 ms (all calls; per round) "
-             "| of Echo (median; best) | of Check (median; best) | load first -> last (max) |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| of Echo (median; best) | of Check (median; best) | server CPU us/call "
+             "| client CPU us/call | load first -> last (max) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     pre = s["rows"].get("PreSettle x1", {})
     if "request_bytes" in pre:
         lines.insert(1, f"PreSettle request {pre['request_bytes']:,} bytes (the Echo call sends "
@@ -367,7 +389,7 @@ def report(s: dict[str, Any], settings: str) -> str:
         if key == "stream":
             lines.append(f"| SettleStream packed TRIAL ({d['bills_per_message']} bills x "
                          f"message {d['message_mb']:.1f} MB) | 1 | {H.fmt_n(d['min'])} / "
-                         f"{H.fmt_n(d['median'])} / {H.fmt_n(d['max'])} items/s | | | | | {load} |")  # fmt: skip
+                         f"{H.fmt_n(d['median'])} / {H.fmt_n(d['max'])} items/s | | | | | | | {load} |")  # fmt: skip
             continue
         rpc, c = key.split(" x")
         ofs = " | ".join(
@@ -375,7 +397,8 @@ def report(s: dict[str, Any], settings: str) -> str:
             for ceil in ("Echo", "Check")
         )
         lines.append(f"| {rpc} | {c} | {d['min']:,.0f} / {d['median']:,.0f} / {d['max']:,.0f} | "
-                     f"{d['p50_ms']:.2f} | {d['p99_ms']:.2f}; {d['p99_round_ms']} | {ofs} | {load} |")  # fmt: skip
+                     f"{d['p50_ms']:.2f} | {d['p99_ms']:.2f}; {d['p99_round_ms']} | {ofs} | "
+                     f"{d['server_cpu_us']:.0f} | {d['client_cpu_us']:.0f} | {load} |")  # fmt: skip
     return "\n".join(lines)
 
 
