@@ -24,7 +24,7 @@ MIN_TESTS := tests/test_cli.py tests/test_samples.py tests/test_grpc_service.py 
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock serve test test-main test-min min-venv bench-micro test-fast warm lint format typecheck protos protos-check buf nojit bench-batch bench-grpc clean
+.PHONY: help setup lock serve test test-main test-min min-venv bench-micro test-fast warm lint format typecheck protos protos-check buf nojit bench bench-batch bench-grpc bench-start clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -140,11 +140,19 @@ test-min: $(MIN_STAMP) ## Smoke test at the lower bounds of pyproject.toml (its 
 bench-micro: $(STAMP) ## Micro-benchmarks (pytest-benchmark): kernel, reference, bill parsing
 	$(BIN)/pytest -q -p no:cacheprovider benchmarks/test_micro.py
 
-bench-batch: $(STAMP) ## Batch benchmark (1 M bills x 40 items; see benchmarks/README.md)
+# The issue-13 benchmarks (benchmarks/harness.py: interleaved rounds, min/median/max, the load
+# average with every figure). Long (tens of minutes on 2 cores) and noisy on a shared machine:
+# run them one at a time, never beside each other. Figures: benchmarks/out/*.json.
+bench: bench-batch bench-grpc bench-start ## All three benchmarks below, one after the other
+
+bench-batch: $(STAMP) ## Batch: kernel vs warm pandas/polars/reference, F, onestop batch (1 M x 40)
 	$(BIN)/python -m benchmarks.batch_bench
 
-bench-grpc: $(STAMP) ## gRPC service benchmark (PreSettle, Settle, streaming)
+bench-grpc: $(STAMP) ## gRPC: PreSettle/Settle vs the rpc ceiling (Echo, Check), stream; durable stores
 	$(BIN)/python -m benchmarks.grpc_bench
+
+bench-start: $(STAMP) ## Start-up: `onestop settle` whole process, cached and cold; -X importtime
+	$(BIN)/python -m benchmarks.startup_bench
 
 clean: ## Remove the virtualenv, caches and the local database
 	rm -rf $(VENV) $(MIN_VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage

@@ -1,16 +1,24 @@
-"""gRPC service benchmark (not a test): PreSettle and Settle throughput and p50/p99 latency for
-a 100-item bill with 1 and 8 concurrent clients, on SQLite and PostgreSQL, and the packed
-streaming rpc in items/s. Results go in benchmarks/README.md ("gRPC service").
+"""gRPC service benchmark (issue 13; not a test): PreSettle and Settle at 1 and 8 clients
+(100-item bill), p50/p99 and bills/s, with the rpc ceiling of the same server measured in the
+same run, and the packed stream in items/s.
 
-    .venv/bin/python -m benchmarks.grpc_bench                      # everything, 5 s per run
-    .venv/bin/python -m benchmarks.grpc_bench --stores sqlite --seconds 3
+    .venv/bin/python -m benchmarks.grpc_bench                      # sqlite and postgres
+    .venv/bin/python -m benchmarks.grpc_bench --stores sqlite --rounds 2 --seconds 3
 
-The server runs as its own process (``python -m adapters.grpc.commands serve``), as in
-production; the clients are asyncio gRPC clients in this process, sharing the machine with it.
-PostgreSQL is a throwaway cluster started with tests/pg.py (fsync off, as in the tests: the
-figure is the service's cost, not the disk's). The stream sends one pre-serialized packed
-message (B bills x 100 items) repeatedly on one call, TRIAL mode, so the client does no
-per-message work.
+- The server is ``onestop serve`` as shipped, run by ``benchmarks/echo_server.py``, which
+  adds one benchmark-only handler: ``Echo`` answers a unary call with the bytes it got. The
+  **ceiling** is that bare call with the PreSettle request's bytes (same message size), and
+  the standard health ``Check``, on the same server, interleaved with the real calls.
+- Rounds (``benchmarks/harness.py`` rules): one warm-up run of every (rpc, clients) pair,
+  then ``--rounds`` rounds of all pairs in turn (PreSettle, Settle, Echo, Check at 1 and 8
+  clients), ``--seconds`` each; calls/s as min / median / max over the rounds, p50 and p99
+  over every call of the timed rounds, the 1-minute load average before and after each run.
+- **Durable** stores only: SQLite with ``synchronous=FULL`` (WAL; an fsync per commit), and
+  a throwaway PostgreSQL cluster started as tests/pg.py does (initdb as user postgres, Unix
+  socket) but with ``fsync=on``, ``synchronous_commit=on``, ``full_page_writes=on``; the
+  settings are read back (``SHOW`` / ``PRAGMA``) and printed with the figures.
+- Clients are asyncio gRPC clients in this process (one HTTP/2 connection each), sharing the
+  machine's cores with the server.
 """
 
 from __future__ import annotations
@@ -19,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -36,6 +43,8 @@ from adapters.grpc.convert import bill_to_pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.limits import DEFAULT as LIMITS
 from adapters.grpc.testing import CHAIN, chain_bill
+from benchmarks import echo_server
+from benchmarks import harness as H
 
 MAX_MESSAGE = LIMITS.max_response_bytes
 
@@ -75,7 +84,9 @@ def start_server(
     (work / "registry.json").write_text(json.dumps(persons()))
     port = free_port()
     cmd = [
-        sys.executable, "-m", "adapters.grpc.commands", "serve", "--db", url,
+        # the shipped server plus the benchmark's Echo handler (a tree without it: as shipped)
+        sys.executable, "-m", "benchmarks.echo_server" if (ROOT / "benchmarks/echo_server.py")
+        .exists() else "adapters.grpc.commands", "serve", "--db", url,
         "--port", str(port), "--policies", str(work / "policies"),
         "--registry", str(work / "registry.json"), "--workers", str(workers),
         "--processes", str(processes),
@@ -109,32 +120,58 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
+def proc_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system, all threads) the process ``pid`` has used so far."""
+    if pid is None:
+        return float("nan")
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def load(
-    target: str, rpc: str, clients: int, seconds: float, n_items: int, tag: str
+    target: str,
+    rpc: str,
+    clients: int,
+    seconds: float,
+    n_items: int,
+    tag: str,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
+    """``clients`` concurrent callers of ``rpc`` for ``seconds``: calls/s and latencies.
+    ``Echo``: the PreSettle request's bytes to the benchmark's echo handler; ``Check``: the
+    standard health check."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
     opts = [("grpc.max_receive_message_length", MAX_MESSAGE)]
     # one channel per client: separate HTTP/2 connections, like separate cashier windows
     chans = [grpc.aio.insecure_channel(target, options=opts) for _ in range(clients)]
     stubs = [pb_grpc.SettlementServiceStub(ch) for ch in chans]
+    echoes = [ch.unary_unary(echo_server.METHOD) for ch in chans]  # bytes in, bytes out
+    checks = [health_pb2_grpc.HealthStub(ch) for ch in chans]
     lat: list[float] = []
     count = [0]
-    end = time.perf_counter() + seconds
+    sizes: dict[str, int] = {}
 
-    async def worker(k: int) -> None:
-        stub = stubs[k]
+    async def worker(k: int, end: float) -> None:
         person = f"p{k}"
         template = bill_to_pb(bill(0, person, n_items))
+        raw = pb.PreSettleRequest(bill=template).SerializeToString()
+        sizes["request_bytes"] = len(raw)
+        hreq = health_pb2.HealthCheckRequest()
         i = 0
         while True:
+            t0 = time.perf_counter()
             if rpc == "PreSettle":
-                req: Any = pb.PreSettleRequest(bill=template)
-                t0 = time.perf_counter()
-                await stub.PreSettle(req)
-            else:
+                await stubs[k].PreSettle(pb.PreSettleRequest(bill=template))
+            elif rpc == "Settle":
                 req = pb.SettleRequest(request_id=f"{tag}-{k}-{i}", bill=template)
                 req.bill.id = f"{tag}-{k}-{i}"
                 t0 = time.perf_counter()
-                await stub.Settle(req)
+                await stubs[k].Settle(req)
+            elif rpc == "Echo":
+                await echoes[k](raw)
+            else:
+                await checks[k].Check(hreq)
             t1 = time.perf_counter()
             if t1 > end:
                 break
@@ -142,22 +179,29 @@ async def load(
             count[0] += 1
             i += 1
 
-    # warm the connections
+    # warm the connections (and learn the response size)
     for k in range(clients):
-        await stubs[k].PreSettle(pb.PreSettleRequest(bill=bill_to_pb(bill(0, f"p{k}", n_items))))
+        r = await stubs[k].PreSettle(
+            pb.PreSettleRequest(bill=bill_to_pb(bill(0, f"p{k}", n_items)))
+        )
+        sizes["presettle_response_bytes"] = r.ByteSize()
+    before = H.load1()
+    s0, c0 = proc_cpu(server_pid), time.process_time()
     t0 = time.perf_counter()
-    await asyncio.gather(*(worker(k) for k in range(clients)))
+    end = t0 + seconds
+    await asyncio.gather(*(worker(k, end) for k in range(clients)))
     wall = min(time.perf_counter(), end) - t0
+    s1, c1 = proc_cpu(server_pid), time.process_time()
+    after = H.load1()
+    n = max(count[0], 1)
+    sizes.update(server_cpu_us=(s1 - s0) / n * 1e6, client_cpu_us=(c1 - c0) / n * 1e6)
     for ch in chans:
         await ch.close()
     return {
-        "rpc": rpc,
-        "clients": clients,
-        "calls": count[0],
-        "per_s": count[0] / wall,
-        "p50_ms": pct(lat, 0.50) * 1e3,
-        "p99_ms": pct(lat, 0.99) * 1e3,
-    }
+        "rpc": rpc, "clients": clients, "calls": count[0], "per_s": count[0] / wall,
+        "p50_ms": pct(lat, 0.50) * 1e3, "p99_ms": pct(lat, 0.99) * 1e3, "lat": lat,
+        "load_before": before, "load_after": after, **sizes,
+    }  # fmt: skip
 
 
 async def stream_bench(target: str, seconds: float, n_bills: int, n_items: int) -> dict[str, Any]:
@@ -187,12 +231,16 @@ async def stream_bench(target: str, seconds: float, n_bills: int, n_items: int) 
                 sent[0] += 1
                 yield raw
 
+        before = H.load1()
         t0 = time.perf_counter()
         got = 0
         async for r in call(requests()):
             got += r.n_items
         wall = time.perf_counter() - t0
+        after = H.load1()
     return {
+        "load_before": before,
+        "load_after": after,
         "rpc": "SettleStream packed TRIAL",
         "bills_per_message": n_bills,
         "message_mb": len(raw) / 1e6,
@@ -201,21 +249,6 @@ async def stream_bench(target: str, seconds: float, n_bills: int, n_items: int) 
         "items_per_s": got / wall,
         "bills_per_s": got / n_items / wall,
     }
-
-
-def machine() -> str:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} CPUs ({cpu or platform.processor()}), "
-        f"Python {platform.python_version()}, grpcio {grpc.__version__}, {platform.system()}"
-    )
 
 
 def stages(n_items: int, url: str, work: Path) -> None:
@@ -269,84 +302,212 @@ def stages(n_items: int, url: str, work: Path) -> None:
         print(f"{url.split(':')[0]:10s} {k_:52s} {v:8.0f} us", flush=True)
 
 
-def run_store(name: str, url: str, work: Path, ns: argparse.Namespace) -> list[dict[str, Any]]:
+RPCS = ("PreSettle", "Settle", "Echo", "Check")
+
+
+def run_store(name: str, url: str, work: Path, ns: argparse.Namespace) -> dict[str, Any]:
+    """Warm-up, then ``ns.rounds`` rounds of every (rpc, clients) pair in turn and the stream,
+    on one server over ``url``."""
     proc, target = start_server(url, work, ns.workers, ns.processes)
-    rows: list[dict[str, Any]] = []
+    runs: dict[str, list[dict[str, Any]]] = {}
     try:
-        for rpc in ("PreSettle", "Settle"):
-            for clients in ns.clients:
-                r = asyncio.run(
-                    load(target, rpc, clients, ns.seconds, ns.items, f"{name}{rpc}{clients}")
-                )
-                r["store"] = name
-                rows.append(r)
-                print(
-                    f"{name:9s} {rpc:10s} {clients} clients: {r['per_s']:8.0f} calls/s  "
-                    f"p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms",
-                    flush=True,
-                )
-        if not ns.no_stream:
-            r = asyncio.run(stream_bench(target, ns.seconds, ns.stream_bills, ns.items))
-            r["store"] = name
-            rows.append(r)
-            print(
-                f"{name:9s} stream: {r['items_per_s'] / 1e6:.2f} M items/s "
-                f"({r['bills_per_s']:.0f} bills/s, {r['bills_per_message']} bills x "
-                f"{ns.items} items per message, {r['message_mb']:.1f} MB)",
-                flush=True,
-            )
+        for r in range(-1, ns.rounds):
+            for rpc in RPCS:
+                for clients in ns.clients:
+                    row = asyncio.run(load(target, rpc, clients, ns.seconds, ns.items,
+                                           f"{name}{rpc}{clients}r{r}", proc.pid))  # fmt: skip
+                    what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
+                    print(f"  {name} {what} {rpc} x{clients}: {row['per_s']:.0f}/s p50 "
+                          f"{row['p50_ms']:.2f} ms p99 {row['p99_ms']:.2f} ms, CPU/call server "
+                          f"{row['server_cpu_us']:.0f} us client {row['client_cpu_us']:.0f} us (load "
+                          f"{row['load_before']:.2f}->{row['load_after']:.2f})", flush=True)  # fmt: skip
+                    if r >= 0:
+                        runs.setdefault(f"{rpc} x{clients}", []).append(row)
+            if not ns.no_stream:
+                row = asyncio.run(stream_bench(target, ns.seconds, ns.stream_bills, ns.items))
+                print(f"  {name} stream: {row['items_per_s'] / 1e6:.2f} M items/s (load "
+                      f"{row['load_before']:.2f}->{row['load_after']:.2f})", flush=True)  # fmt: skip
+                if r >= 0:
+                    runs.setdefault("stream", []).append(row)
     finally:
         stop_server(proc)
-    return rows
+    return summarize(name, runs)
+
+
+def summarize(store: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per (rpc, clients): calls/s min/median/max over the rounds, p50/p99 over every call,
+    the load; the ratios to the ceiling (Echo, Check) from the medians and the best rounds."""
+    import statistics as st
+
+    out: dict[str, Any] = {"store": store, "rows": {}}
+    for key, rows in runs.items():
+        rate = "items_per_s" if key == "stream" else "per_s"
+        xs = [r[rate] for r in rows]
+        d = {
+            "min": min(xs), "median": st.median(xs), "max": max(xs), "rounds": len(xs),
+            "load_first": rows[0]["load_before"], "load_last": rows[-1]["load_after"],
+            "load_max": max(max(r["load_before"], r["load_after"]) for r in rows),
+        }  # fmt: skip
+        if key != "stream":
+            lat = [x for r in rows for x in r["lat"]]
+            d.update(server_cpu_us=st.median(r["server_cpu_us"] for r in rows),
+                     client_cpu_us=st.median(r["client_cpu_us"] for r in rows))  # fmt: skip
+            d.update(p50_ms=pct(lat, 0.5) * 1e3, p99_ms=pct(lat, 0.99) * 1e3, calls=len(lat),
+                     p99_round_ms=[round(r["p99_ms"], 2) for r in rows])  # fmt: skip
+            for k in ("request_bytes", "presettle_response_bytes"):
+                if k in rows[0]:
+                    d[k] = rows[0][k]
+        else:
+            d.update(
+                message_mb=rows[0]["message_mb"], bills_per_message=rows[0]["bills_per_message"]
+            )
+        out["rows"][key] = d
+    for c in sorted({k.split(" x")[1] for k in out["rows"] if " x" in k}):
+        for rpc in ("PreSettle", "Settle"):
+            for ceil in ("Echo", "Check"):
+                a, b = out["rows"].get(f"{rpc} x{c}"), out["rows"].get(f"{ceil} x{c}")
+                if a and b:
+                    out["rows"][f"{rpc} x{c}"][f"of_{ceil}"] = {
+                        "from_max": a["max"] / b["max"],
+                        "from_median": a["median"] / b["median"],
+                    }
+    return out
+
+
+def report(s: dict[str, Any], settings: str) -> str:
+    lines = [f"### {s['store']} ({settings})", "",
+             "| rpc | clients | calls/s min / median / max | p50 ms | p99 ms (all calls; per round) "
+             "| of Echo (median; best) | of Check (median; best) | server CPU us/call "
+             "| client CPU us/call | load first -> last (max) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    pre = s["rows"].get("PreSettle x1", {})
+    if "request_bytes" in pre:
+        lines.insert(1, f"PreSettle request {pre['request_bytes']:,} bytes (the Echo call sends "
+                        f"and gets back the same bytes), response {pre['presettle_response_bytes']:,} bytes.")  # fmt: skip
+    for key, d in s["rows"].items():
+        load = f"{d['load_first']:.2f} -> {d['load_last']:.2f} ({d['load_max']:.2f})"
+        if key == "stream":
+            lines.append(f"| SettleStream packed TRIAL ({d['bills_per_message']} bills x "
+                         f"message {d['message_mb']:.1f} MB) | 1 | {H.fmt_n(d['min'])} / "
+                         f"{H.fmt_n(d['median'])} / {H.fmt_n(d['max'])} items/s | | | | | | | {load} |")  # fmt: skip
+            continue
+        rpc, c = key.split(" x")
+        ofs = " | ".join(
+            f"{o['from_median']:.0%}; {o['from_max']:.0%}" if (o := d.get(f"of_{ceil}")) else ""
+            for ceil in ("Echo", "Check")
+        )
+        lines.append(f"| {rpc} | {c} | {d['min']:,.0f} / {d['median']:,.0f} / {d['max']:,.0f} | "
+                     f"{d['p50_ms']:.2f} | {d['p99_ms']:.2f}; {d['p99_round_ms']} | {ofs} | "
+                     f"{d['server_cpu_us']:.0f} | {d['client_cpu_us']:.0f} | {load} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def sqlite_settings(url: str) -> str:
+    """The pragmas a store connection gets (the server makes its connections the same way)."""
+    from adapters.store.sql.connect import make_engine
+
+    eng = make_engine(url)
+    try:
+        with eng.connect() as c:
+            sync = c.exec_driver_sql("PRAGMA synchronous").scalar()
+            jm = c.exec_driver_sql("PRAGMA journal_mode").scalar()
+    finally:
+        eng.dispose()
+    names = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+    return f"SQLite, read back: synchronous={names.get(sync, sync)}, journal_mode={jm}"
+
+
+def postgres_durable() -> Any:
+    """A throwaway cluster as tests/pg.py starts one, but durable."""
+    sys.path.insert(0, str(ROOT))
+    from tests import pg
+
+    class Durable(pg.Cluster):
+        def start(self) -> None:
+            saved = dict(pg._SETTINGS)
+            pg._SETTINGS.update(fsync="on", synchronous_commit="on", full_page_writes="on")
+            try:
+                super().start()
+            finally:
+                pg._SETTINGS.clear()
+                pg._SETTINGS.update(saved)
+
+    bindir = pg.find_bindir()
+    return (Durable(bindir), pg.create_database) if bindir else (None, None)
+
+
+def postgres_settings(url: str) -> str:
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(url)
+    try:
+        with eng.connect() as c:
+            got = {k: c.exec_driver_sql(f"SHOW {k}").scalar() for k in
+                   ("fsync", "synchronous_commit", "full_page_writes", "wal_sync_method",
+                    "server_version")}  # fmt: skip
+    finally:
+        eng.dispose()
+    return "PostgreSQL, read back with SHOW: " + ", ".join(f"{k}={v}" for k, v in got.items())
+
+
+def disk(path: str) -> str:
+    r = subprocess.run(["findmnt", "-n", "-o", "SOURCE,FSTYPE", "-T", path],
+                       capture_output=True, text=True, check=False)  # fmt: skip
+    return f"{path} on {r.stdout.strip() or '?'}"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--stores", default="sqlite,postgres", help="sqlite, postgres, memory")
+    ap.add_argument("--stores", default="sqlite,postgres", help="sqlite, postgres (both durable)")
     ap.add_argument("--clients", default="1,8")
-    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--seconds", type=float, default=4.0, help="seconds per run")
+    ap.add_argument("--rounds", type=int, default=3, help="timed rounds (after one warm-up)")
     ap.add_argument("--items", type=int, default=100)
     ap.add_argument("--workers", type=int, default=8, help="server thread pool")
     ap.add_argument("--processes", type=int, default=1, help="server processes (reuseport)")
     ap.add_argument("--stream-bills", type=int, default=2000, help="bills per stream message")
     ap.add_argument("--no-stream", action="store_true")
     ap.add_argument("--stages", action="store_true", help="in-process cost per stage only")
-    ap.add_argument("--json", type=Path, help="also write the rows here")
+    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/out/grpc_bench.json")
     ns = ap.parse_args(argv)
     ns.clients = [int(x) for x in ns.clients.split(",")]
-    print(f"machine: {machine()}; load average at the start: {os.getloadavg()}", flush=True)
-    rows: list[dict[str, Any]] = []
+    m = H.machine()
+    print(H.machine_line(m), flush=True)
     if ns.stages:
         with tempfile.TemporaryDirectory(prefix="onestop-stages-") as tmp:
             stages(ns.items, f"sqlite:///{Path(tmp) / 'onestop.db'}", Path(tmp))
         return 0
+    results: list[dict[str, Any]] = []
+    texts: list[str] = []
     for name in ns.stores.split(","):
         with tempfile.TemporaryDirectory(prefix=f"onestop-bench-{name}-") as tmp:
             work = Path(tmp)
             if name == "sqlite":
-                rows += run_store(name, f"sqlite:///{work / 'onestop.db'}", work, ns)
-            elif name == "memory":
-                rows += run_store(name, "memory://", work, ns)
+                url = f"sqlite:///{work / 'onestop.db'}?synchronous=full"
+                settings = f"{sqlite_settings(url)}; {disk(tmp)}"
+                print(settings, flush=True)
+                s = run_store(name, url, work, ns)
             elif name == "postgres":
-                sys.path.insert(0, str(ROOT))
-                from tests.pg import Cluster, create_database, find_bindir
-
-                bindir = find_bindir()
-                if bindir is None:
+                cluster, create_database = postgres_durable()
+                if cluster is None:
                     print("postgres: no server binaries; skipped", flush=True)
                     continue
-                cluster = Cluster(bindir)
                 try:
                     cluster.start()
                     url = create_database(cluster.url(), "bench")
-                    rows += run_store(name, url, work, ns)
+                    settings = f"{postgres_settings(url)}; {disk(str(cluster.root))}"
+                    print(settings, flush=True)
+                    s = run_store(name, url, work, ns)
                 finally:
                     cluster.stop()
             else:
-                raise SystemExit(f"unknown store {name!r}")
+                raise SystemExit(f"unknown store {name!r} (sqlite or postgres)")
+            s["settings"] = settings
+            results.append(s)
+            texts.append(report(s, settings))
+    print("\n\n".join(texts))
     print(f"load average at the end: {os.getloadavg()}", flush=True)
-    if ns.json:
-        ns.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+    H.save(ns.json, {"machine": m, "stores": results, "load_at_end": os.getloadavg()})
     return 0
 
 
