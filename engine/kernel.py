@@ -71,8 +71,9 @@ def _buckets_fast(cat, qty, amount, price_cap, sp_ratio, b_ratio):
       < 2**53 / 10000 * 2**-53 = 1/10000: fl(q) stays strictly below that integer (and at or
       above floor(q), an integer, as rounding is monotone), so floor(fl(q)) = floor(q) = n // 10000.
     No fastmath: the compiler may not reassociate, so fl(q) is exactly the division above.
-    Negative values never reach the kernel (prepare rejects them); the guard takes |product|
-    so that they would fall back rather than be rounded differently."""
+    Negative values never reach the kernel (prepare rejects them); were one to, the same
+    argument on |q| gives floor(fl(q)) = floor(q), Python's floor division, and the guard
+    takes |product|."""
     n = len(amount)
     s0 = 0
     s1 = 0
@@ -93,10 +94,10 @@ def _buckets_fast(cat, qty, amount, price_cap, sp_ratio, b_ratio):
         r = np.float64(sr) if sr >= 0 else fr
         ppre = np.float64(rest) * r
         pre = np.int64(np.floor((ppre + 5000.0) / 10000.0)) if c == 2 else 0
-        big |= (abs(pcap) >= GUARD) | (abs(ppre) >= GUARD)
+        big |= (abs(pcap) >= GUARD) | (abs(ppre) >= GUARD)  # type: ignore[assignment]
         s3 += a if ooc else 0
         s2 += over
-        s1 += pre
+        s1 += pre  # type: ignore[assignment]
         s0 += rest - pre if not ooc else 0
     return s0, s1, s2, s3, big == 0
 
