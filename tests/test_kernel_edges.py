@@ -573,7 +573,9 @@ def test_amounts_near_the_float_guard_settle_to_the_fen(ratio: int) -> None:
     items = [B(x + d, selfpay_ratio=ratio) for d in (-2, -1, 0, 1, 2)]
     q = 10**9  # MAX_QTY_E4: caps of 4503599 and 4503600 fen give products either side
     items += [A(x, qty_e4=q, unit_price_cap=c) for c in (4503599, 4503600)]
+    items.append(C(12345))  # out of catalogue, in the int64 path too
     s = one(table(reimburse()), bill("g", items))
+    assert s.buckets.out_of_catalogue == 12345
     pre = sum(((x + d) * ratio + 5000) // 10000 for d in (-2, -1, 0, 1, 2))
     assert s.buckets.pre_selfpay == pre
     assert s.buckets.over_limit == sum(
