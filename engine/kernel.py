@@ -47,6 +47,90 @@ def _round_bp(amount, ratio):
     return (amount * ratio + 5000) // 10000
 
 
+#: The float64 path of the item pass is taken only where every product it rounds is below
+#: GUARD (section 3.1; ``_buckets_fast``).
+GUARD = 2.0**52
+
+
+@njit(cache=True, inline="always")
+def _buckets_fast(cat, qty, amount, price_cap, sp_ratio, b_ratio):
+    """Section 3.1 over one bill's items (0-based slices): (in_scope, pre, over, ooc) sums and
+    whether every rounding was exact (False: the caller redoes the bill with ``_buckets_exact``).
+
+    The two per-item roundings ``(x * r + 5000) // 10000`` are done in float64, because int64
+    division does not vectorize. Why this equals the integer result when the guard holds, i.e.
+    when the float product ``fl(fl(x) * r)`` is below GUARD = 2**52 (r is an int32/int16
+    ratio or quantity, exact in float64):
+    - rounding to nearest is monotone and 2**52 is a float, so a true product x * r >= 2**52
+      (or x itself >= 2**52, with r >= 1) gives a float product >= 2**52: the guard fails.
+      Under the guard x < 2**52 is exact in float64 and so is the integer x * r < 2**52, so
+      the float product IS the integer n - 5000, and n = x * r + 5000 < 2**53 is exact too;
+    - q = n / 10000 is rounded to the nearest float: fl(q) = q * (1 + e), |e| <= 2**-53. If n
+      is a multiple of 10000, q is an integer below 2**53, exact. Otherwise q lies at least
+      1/10000 from the nearest integer above it, while |fl(q) - q| <= q * 2**-53
+      < 2**53 / 10000 * 2**-53 = 1/10000: fl(q) stays strictly below that integer (and at or
+      above floor(q), an integer, as rounding is monotone), so floor(fl(q)) = floor(q) = n // 10000.
+    No fastmath: the compiler may not reassociate, so fl(q) is exactly the division above.
+    Negative values never reach the kernel (prepare rejects them); were one to, the same
+    argument on |q| gives floor(fl(q)) = floor(q), Python's floor division, and the guard
+    takes |product|."""
+    n = len(amount)
+    s0 = 0
+    s1 = 0
+    s2 = 0
+    s3 = 0
+    big = 0
+    fr = np.float64(b_ratio)
+    for j in range(n):
+        a = amount[j]
+        c = cat[j]
+        pc = price_cap[j]
+        ooc = c == 3
+        pcap = np.float64(pc) * np.float64(qty[j])
+        ct = np.int64(np.floor((pcap + 5000.0) / 10000.0))
+        over = a - ct if (pc >= 0) and (a > ct) and not ooc else 0
+        rest = a - over
+        sr = sp_ratio[j]
+        r = np.float64(sr) if sr >= 0 else fr
+        ppre = np.float64(rest) * r
+        pre = np.int64(np.floor((ppre + 5000.0) / 10000.0)) if c == 2 else 0
+        big |= (abs(pcap) >= GUARD) | (abs(ppre) >= GUARD)  # type: ignore[assignment]
+        s3 += a if ooc else 0
+        s2 += over
+        s1 += pre  # type: ignore[assignment]
+        s0 += rest - pre if not ooc else 0
+    return s0, s1, s2, s3, big == 0
+
+
+@njit(cache=True)
+def _buckets_exact(cat, qty, amount, price_cap, sp_ratio, b_ratio):
+    """Section 3.1 over one bill's items in int64 (any magnitude ``_tiered``'s callers allow)."""
+    s0 = 0
+    s1 = 0
+    s2 = 0
+    s3 = 0
+    for j in range(len(amount)):
+        a = amount[j]
+        c = cat[j]
+        if c == 3:
+            s3 += a
+            continue
+        over = 0
+        if price_cap[j] >= 0:
+            cap_total = _round_bp(np.int64(price_cap[j]), np.int64(qty[j]))
+            if a > cap_total:
+                over = a - cap_total
+        rest = a - over
+        pre = 0
+        if c == 2:
+            r = sp_ratio[j] if sp_ratio[j] >= 0 else b_ratio
+            pre = _round_bp(rest, np.int64(r))
+        s2 += over
+        s1 += pre
+        s0 += rest - pre
+    return s0, s1, s2, s3
+
+
 def refused_at(status: int) -> tuple[int, int]:
     """(layer index, account field index in ACCOUNT_FIELDS) of a non-zero ``B_STATUS``
     (``1 + layer index * 4 + field``; 0 = settled)."""
@@ -201,26 +285,20 @@ def _settle_range(
         ps = b_pslot[b]
         hs = b_hslot[b]
         # 3.1: the four buckets
-        bk[:] = 0
-        for i in range(item_start[b], item_start[b + 1]):
-            a = amount[i]
-            c = cat[i]
-            if c == 3:
-                bk[3] += a
-                continue
-            over = 0
-            if price_cap[i] >= 0:
-                cap_total = _round_bp(price_cap[i], qty[i])
-                if a > cap_total:
-                    over = a - cap_total
-            rest = a - over
-            pre = 0
-            if c == 2:
-                r = sp_ratio[i] if sp_ratio[i] >= 0 else b_ratio[p]
-                pre = _round_bp(rest, r)
-            bk[2] += over
-            bk[1] += pre
-            bk[0] += rest - pre
+        i0, i1 = item_start[b], item_start[b + 1]
+        s0, s1, s2, s3, exact = _buckets_fast(
+            cat[i0:i1], qty[i0:i1], amount[i0:i1], price_cap[i0:i1], sp_ratio[i0:i1], b_ratio[p]
+        )
+        if not exact:  # some product at or above the guard: the int64 path (rare)
+            s0, s1, s2, s3 = _buckets_exact(
+                cat[i0:i1],
+                qty[i0:i1],
+                amount[i0:i1],
+                price_cap[i0:i1],
+                sp_ratio[i0:i1],
+                b_ratio[p],
+            )
+        bk[0], bk[1], bk[2], bk[3] = s0, s1, s2, s3
         total = bk[0] + bk[1] + bk[2] + bk[3]
         rem[:] = bk
         if out_item is not None:  # section 11: each item's own buckets

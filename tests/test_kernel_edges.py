@@ -514,3 +514,70 @@ def test_a_refused_bill_moves_nothing_and_later_bills_go_on() -> None:
     res = settle(t, [bills[0], bills[2]], op)
     assert [s.admission_no for s in res.settlements] == [1, 2]
     assert res.closing.person[("p1", 2023)].get("critical").eligible_cum == M
+
+
+# --------------------------------------------------------------------------- float guard
+
+
+GUARD = 2**52  # engine.kernel.GUARD: the float64 item pass only below it
+
+
+def _products_near_the_guard() -> list[tuple[int, int]]:
+    """(x, r) with x * r on both sides of 2**52, and x * r + 5000 on both sides of a multiple
+    of 10000 (where a float division that crossed an integer would round wrong)."""
+    out = []
+    for r in (1, 3, 9999, 10000):
+        for d in (-3 * 10000, -10001, -5001, -5000, -4999, -1, 0, 1, 4999, 5000, 10000):
+            x = (GUARD + d) // r
+            out += [(x - 1, r), (x, r), (x + 1, r)]
+    return out
+
+
+def test_the_item_pass_float_path_is_exact_below_the_guard_and_falls_back_above() -> None:
+    """Each product near 2**52: the float64 path answers only below the guard and then equals
+    the integer rounding; at or above it, it says so and the int64 path gives the answer."""
+    import numpy as np
+
+    from engine.kernel import _buckets_exact, _buckets_fast
+
+    below = above = 0
+    for x, r in _products_near_the_guard():
+        want_pre = (x * r + 5000) // 10000
+        one = np.ones(1, dtype=np.int64)
+        # a B item of amount x at first self-pay ratio r (no price cap)
+        cols = (np.array([2], np.int8), one * 10000, one * x, -one, one * r)
+        s0, s1, s2, s3, exact = _buckets_fast(*cols, 1000)
+        assert exact == (x * r < GUARD)
+        if exact:
+            below += 1
+            assert (s0, s1, s2, s3) == (x - want_pre, want_pre, 0, 0)
+        else:
+            above += 1
+        assert _buckets_exact(*cols, 1000) == (x - want_pre, want_pre, 0, 0)
+        # an A item whose price cap x times quantity r is near the guard, amount just above
+        cap_total = (x * r + 5000) // 10000
+        cols = (np.array([1], np.int8), one * r, one * (cap_total + 7), one * x, -one)
+        s0, s1, s2, s3, exact = _buckets_fast(*cols, 1000)
+        assert exact == (x * r < GUARD)
+        if exact:
+            assert (s0, s1, s2, s3) == (cap_total, 0, 7, 0)
+        assert _buckets_exact(*cols, 1000) == (cap_total, 0, 7, 0)
+    assert below and above
+
+
+@pytest.mark.parametrize("ratio", [10000, 9999, 5000])
+def test_amounts_near_the_float_guard_settle_to_the_fen(ratio: int) -> None:
+    """B items whose first self-pay product is just below, at and above 2**52 (the float
+    path's guard, engine.kernel.GUARD) settle as the reference does, in one bill."""
+    x = GUARD // ratio
+    items = [B(x + d, selfpay_ratio=ratio) for d in (-2, -1, 0, 1, 2)]
+    q = 10**9  # MAX_QTY_E4: caps of 4503599 and 4503600 fen give products either side
+    items += [A(x, qty_e4=q, unit_price_cap=c) for c in (4503599, 4503600)]
+    items.append(C(12345))  # out of catalogue, in the int64 path too
+    s = one(table(reimburse()), bill("g", items))
+    assert s.buckets.out_of_catalogue == 12345
+    pre = sum(((x + d) * ratio + 5000) // 10000 for d in (-2, -1, 0, 1, 2))
+    assert s.buckets.pre_selfpay == pre
+    assert s.buckets.over_limit == sum(
+        max(0, x - (c * q + 5000) // 10000) for c in (4503599, 4503600)
+    )

@@ -184,6 +184,10 @@ def iter_column(path: str | Path, kind: str, column: str, batch_rows: int = 1 <<
         yield from t.chunks
         return
     f = pq.ParquetFile(path)
+    t = f.schema_arrow.field(column).type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        # the file's dictionary pages as they are: indices, not one string per row
+        f = pq.ParquetFile(path, read_dictionary=[column])
     for b in f.iter_batches(batch_size=batch_rows, columns=[column]):
         yield b.column(0)
 
@@ -441,14 +445,55 @@ def to_arrow(cols: dict[str, Any]) -> pa.Table:
     return pa.table(arrays, names=names)
 
 
+def arrow_table(cols: dict[str, Any]) -> pa.Table:
+    """The columns as Arrow without copying rows where it can (what ``write_parquet`` takes):
+    a ``Coded`` column becomes a dictionary array over its labels (no string per row), a
+    contiguous numeric array is wrapped as it is. Written by ``write_parquet`` these read back
+    as plain strings, as from ``to_arrow``."""
+    arrays, names = [], []
+    for k, v in cols.items():
+        if isinstance(v, Coded):
+            codes = np.asarray(v.codes)
+            idx = pa.array(codes if codes.dtype.kind == "i" else codes.astype(np.int64))
+            labels = pa.array(np.asarray(v.labels, dtype=object), pa.string())
+            a: pa.Array = pa.DictionaryArray.from_arrays(idx, labels)
+        else:
+            v = np.asarray(v)
+            if v.dtype.kind == "M":
+                a = pa.array(v.astype("M8[D]"), pa.date32())
+            elif v.dtype == object:
+                a = pa.array(v, pa.string())
+            else:
+                a = pa.array(np.ascontiguousarray(v))
+        arrays.append(a)
+        names.append(k)
+    return pa.table(arrays, names=names)
+
+
 def write_parquet(
     table: pa.Table, path: str | Path, metadata: dict[str, str] | None = None
 ) -> None:
-    """Write one Parquet file; ``metadata`` goes into the schema's key-value metadata."""
+    """Write one Parquet file; ``metadata`` goes into the schema's key-value metadata.
+
+    Only text columns are dictionary-encoded in the file (numbers are not hashed for a
+    dictionary they would not use). Dictionary columns (``arrow_table``) are written as their
+    dictionary, without the Arrow schema: readers get plain strings back."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    if metadata:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-    pq.write_table(table, str(path), compression="zstd")
+    text = [f.name for f in table.schema if pa.types.is_dictionary(f.type)
+            or pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]  # fmt: skip
+    coded = any(pa.types.is_dictionary(f.type) for f in table.schema)
+    md = {**{k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()},
+          **(metadata or {})}  # fmt: skip
+    if not coded:
+        if md:
+            table = table.replace_schema_metadata(md)
+        pq.write_table(table, str(path), compression="zstd", use_dictionary=text)
+        return
+    with pq.ParquetWriter(str(path), table.schema, compression="zstd", use_dictionary=text,
+                          store_schema=False) as w:  # fmt: skip
+        w.write_table(table)
+        if md:
+            w.add_key_value_metadata(md)
 
 
 # --------------------------------------------------------------------------- streaming items
@@ -489,13 +534,18 @@ def _np_dtype(t: pa.DataType, where: str = "a column") -> np.dtype:
 
 
 class _Runs:
-    """Run starts and run labels of the items' bill_id, across batches."""
+    """Run starts and run labels of the items' bill_id, across batches (labels kept as Arrow
+    strings: no Python object per bill unless asked for)."""
 
     def __init__(self) -> None:
         self.starts: list[np.ndarray] = []
-        self.labels: list[np.ndarray] = []
+        self.arrow: list[pa.Array] = []
         self.last: Any = None
         self.ok = True
+
+    @property
+    def labels(self) -> list[np.ndarray]:
+        return [a.to_numpy(zero_copy_only=False).astype(object) for a in self.arrow]
 
     def add(self, col: pa.Array, pos: int) -> None:
         if not self.ok or len(col) == 0:
@@ -507,27 +557,39 @@ class _Runs:
             idx = col.indices.to_numpy()
             s = np.flatnonzero(idx[1:] != idx[:-1]) + 1
             s = np.concatenate([[0], s])
-            lab = col.dictionary.take(pa.array(idx[s])).to_numpy(zero_copy_only=False)
+            lab = col.dictionary.take(pa.array(idx[s]))
         else:
             if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
                 col = col.cast(pa.string())
             ne = pc.not_equal(col.slice(1), col.slice(0, len(col) - 1))
             s = np.concatenate([[0], np.flatnonzero(ne.to_numpy(zero_copy_only=False)) + 1])
-            lab = col.take(pa.array(s)).to_numpy(zero_copy_only=False)
-        lab = lab.astype(object)
-        if self.last is not None and lab[0] == self.last:  # run continues from the last batch
-            s, lab = s[1:], lab[1:]
+            lab = col.take(pa.array(s))
+        if not pa.types.is_string(lab.type):
+            lab = lab.cast(pa.string())
+        if self.last is not None and lab[0].as_py() == self.last:  # run goes on from the last batch
+            s, lab = s[1:], lab.slice(1)
         if len(lab):
-            self.last = lab[-1]
+            self.last = lab[len(lab) - 1].as_py()
         self.starts.append(s + pos)
-        self.labels.append(lab)
+        self.arrow.append(lab)
+
+    def same_as(self, bill_keys: pa.Array) -> bool:
+        """One run per bill, in the order of ``bill_keys`` (an Arrow text column)."""
+        n = sum(len(a) for a in self.arrow)
+        if not self.ok or n != len(bill_keys):
+            return False
+        lab = pa.concat_arrays(self.arrow) if self.arrow else pa.array([], pa.string())
+        keys = bill_keys if pa.types.is_string(bill_keys.type) else bill_keys.cast(pa.string())
+        return bool(lab.equals(keys))
 
     def bill_start(self, bill_ids: Coded, n: int) -> np.ndarray | None:
         if not self.ok:
             return None
         s = np.concatenate(self.starts) if self.starts else np.zeros(0, np.int64)
-        lab = np.concatenate(self.labels) if self.labels else np.zeros(0, object)
-        if len(s) != len(bill_ids) or not np.array_equal(lab, bill_ids.values()):
+        if len(s) != len(bill_ids):
+            return None
+        labels = pa.array(np.asarray(bill_ids.labels, dtype=object), pa.string())
+        if not self.same_as(labels.take(pa.array(np.asarray(bill_ids.codes)))):
             return None
         return np.append(s, n).astype(np.int64)
 

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from adapters.batch import io
 from engine import __version__ as ENGINE_VERSION
@@ -98,21 +100,50 @@ class UnsortedInput(io.InputFileError):
 # --------------------------------------------------------------------------- plan
 
 
-def _key_order_problem(h: np.ndarray, d: np.ndarray, a: np.ndarray, b: np.ndarray,
-                       na: np.ndarray, hosp: np.ndarray | None = None) -> int:  # fmt: skip
-    """Index i of the first row that sorts before row i-1, or -1."""
-    if len(h) < 2:
+def _text_column(col: Any) -> Any:
+    """A text column as one Arrow string array, nulls as ''."""
+    col = io._one(col)
+    if not pa.types.is_string(col.type):
+        col = col.cast(pa.string())
+    return pc.fill_null(col, "") if col.null_count else col
+
+
+def _text(col: Any, r: int) -> str:
+    return str(_text_column(col)[r].as_py())
+
+
+def _adjacent(col: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(row i+1 < row i, row i+1 == row i) of a text column: Arrow compares the UTF-8 bytes,
+    the order of sorted labels (``io.coded``), without sorting anything."""
+    c = _text_column(col)
+    if len(c) < 2:
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+    nxt, prv = c.slice(1), c.slice(0, len(c) - 1)
+    return (pc.less(nxt, prv).to_numpy(zero_copy_only=False),
+            pc.equal(nxt, prv).to_numpy(zero_copy_only=False))  # fmt: skip
+
+
+def _hashed(col: Any) -> np.ndarray:
+    """Codes of a text column, equal for equal values (hashed: no sort)."""
+    return pc.dictionary_encode(col).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _order_problem(h: tuple[np.ndarray, np.ndarray], d: np.ndarray, a: np.ndarray,
+                   b: tuple[np.ndarray, np.ndarray], na: np.ndarray,
+                   hosp: np.ndarray | None = None) -> int:  # fmt: skip
+    """Index i of the first row that sorts before row i-1, or -1. ``h`` and ``b``: the
+    (less, equal) comparisons of adjacent rows (``_adjacent``)."""
+    if len(d) < 2:
         return -1
-    lt = h[1:] < h[:-1]
-    eq = h[1:] == h[:-1]
+    lt, eq = h[0].copy(), h[1].copy()
     ok = ~(na[1:] | na[:-1])
     lt |= eq & ok & (d[1:] < d[:-1])
     eq &= ok & (d[1:] == d[:-1])
     lt |= eq & (a[1:] < a[:-1])
     eq &= a[1:] == a[:-1]
-    lt |= eq & (b[1:] < b[:-1])
+    lt |= eq & b[0]
     if hosp is not None:
-        eq &= b[1:] == b[:-1]
+        eq &= b[1]
         lt |= eq & (hosp[1:] < hosp[:-1])
     bad = np.flatnonzero(lt)
     return int(bad[0]) + 1 if len(bad) else -1
@@ -138,20 +169,21 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
         spec.bills, "bills", 0, nb,
         ["household_id", "discharge_date", "admission_date", "bill_id", "hospital"],
     )  # fmt: skip
-    h = io.coded(keys["household_id"])
-    bid = io.coded(keys["bill_id"])
-    hosp = io.coded(keys["hospital"])
+    # adjacent rows compared as text (Arrow, byte order): no sort of a million ids
+    h_lt, h_eq = _adjacent(keys["household_id"])
+    b_lt, b_eq = _adjacent(keys["bill_id"])
+    hosp = io.coded(keys["hospital"])  # a county's few dozen hospitals
     d_raw = io.dates(keys["discharge_date"], f"{spec.bills}: discharge_date")
     a_raw = io.dates(keys["admission_date"], f"{spec.bills}: admission_date")
     na = np.isnat(d_raw) | np.isnat(a_raw)
     d, a = d_raw.astype(np.int64), a_raw.astype(np.int64)
-    bad = _key_order_problem(h.codes, d, a, bid.codes, na, hosp.codes)
+    bad = _order_problem((h_lt, h_eq), d, a, (b_lt, b_eq), na, hosp.codes)
     if bad >= 0:
 
         def at(r: int) -> str:
             return (
-                f"household {h.labels[h.codes[r]]!r}, discharge {d_raw[r]}, admission "
-                f"{a_raw[r]}, bill {bid.labels[bid.codes[r]]!r}, hospital "
+                f"household {_text(keys['household_id'], r)!r}, discharge {d_raw[r]}, "
+                f"admission {a_raw[r]}, bill {_text(keys['bill_id'], r)!r}, hospital "
                 f"{hosp.labels[hosp.codes[r]]!r}"
             )
 
@@ -160,8 +192,10 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
             f"({at(bad - 1)}); {SORT_HINT}"
         )
     # a bill is (hospital, bill_id); items name their bill by bill_id (and hospital, if given)
-    key = io.coded(io.bill_key(keys))
-    shared = [] if items_by_hospital else _shared_ids(bid, hosp)
+    key_col = _text_column(io.bill_key(keys))
+    key_codes = _hashed(key_col)
+    bid_col = _text_column(keys["bill_id"])
+    shared = [] if items_by_hospital else _shared_ids(bid_col, hosp)
     if shared:
         raise io.InputFileError(
             f"{spec.items}: column hospital missing; bill ids of {spec.bills} used by several "
@@ -169,9 +203,9 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
             f"{f' and {len(shared) - 5} more' if len(shared) > 5 else ''}) need it: add a "
             "hospital column to the items so that each item names its bill (hospital, bill_id)"
         )
-    link = key if items_by_hospital else bid
+    link_col = key_col if items_by_hospital else bid_col
     # cut points at household starts
-    starts = np.flatnonzero(np.diff(h.codes) != 0) + 1 if nb else np.zeros(0, np.int64)
+    starts = np.flatnonzero(~h_eq) + 1 if nb else np.zeros(0, np.int64)
     cuts = [0]
     step = max(1, chunk_bills)
     while cuts[-1] + step < nb:
@@ -180,34 +214,20 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
             break
         cuts.append(int(starts[j]))
     cuts.append(nb)
-    # bill (key as the items give it) -> first bill row
-    first = np.full(len(link.labels), nb, dtype=np.int64)
-    np.minimum.at(first, link.codes, np.arange(nb))
     # items: runs of one bill id, mapped to the bill's row; must not go backwards
     runs, n_items = io._Runs(), 0
     for batch in _item_keys(spec.items, items_by_hospital):
         runs.add(batch, n_items)
         n_items += len(batch)
-    if runs.ok:
+    if runs.ok and runs.same_as(link_col):
         rs = np.concatenate(runs.starts) if runs.starts else np.zeros(0, np.int64)
-        labs = np.concatenate(runs.labels) if runs.labels else np.zeros(0, object)
-        if len(labs) == nb and np.array_equal(labs, link.values()):
-            rp = np.arange(nb)  # the usual case: one run per bill, in the bills' order
-        else:
-            pos = C.lookup(link.labels, labs)
-            rp = np.where(pos >= 0, first[np.maximum(pos, 0)], -1)
-    else:  # null bill ids: look at every batch (nulls are items of no bill)
-        run_start, run_pos, n_items = [], [], 0
-        for batch in _item_keys(spec.items, items_by_hospital):
-            c = io.coded(batch)
-            if len(c.codes):
-                s = np.concatenate([[0], np.flatnonzero(np.diff(c.codes) != 0) + 1])
-                pos = C.lookup(link.labels, c.labels[c.codes[s]])
-                run_start.append(s + n_items)
-                run_pos.append(np.where(pos >= 0, first[np.maximum(pos, 0)], -1))
-            n_items += len(batch)
-        rs = np.concatenate(run_start) if run_start else np.zeros(0, np.int64)
-        rp = np.concatenate(run_pos) if run_pos else np.zeros(0, np.int64)
+        rp = np.arange(nb)  # the usual case: one run per bill, in the bills' order
+    else:
+        # bill (key as the items give it) -> first bill row, by sorted codes
+        link = io.coded(link_col)
+        first = np.full(len(link.labels), nb, dtype=np.int64)
+        np.minimum.at(first, link.codes, np.arange(nb))
+        rs, rp = _item_runs(spec.items, items_by_hospital, runs, link, first)
     known = rp >= 0  # orphan runs (no such bill) go with the run before them
     filled = np.maximum.accumulate(np.where(known, rp, -1)) if len(rp) else rp
     back = np.flatnonzero(known[1:] & (rp[1:] < filled[:-1])) + 1 if len(rp) else []
@@ -221,15 +241,15 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     filled = np.maximum(filled, 0)
     # (hospital, bill id) used again in a later part: reported in that part
     part_of = np.searchsorted(np.array(cuts), np.arange(nb), side="right") - 1
-    first_key = np.full(len(key.labels), nb, dtype=np.int64)
-    np.minimum.at(first_key, key.codes, np.arange(nb))
-    dup = np.flatnonzero(part_of != part_of[first_key[key.codes]]) if nb else []
+    first_key = np.full(int(key_codes.max()) + 1 if nb else 0, nb, dtype=np.int64)
+    first_key[key_codes[::-1]] = np.arange(nb)[::-1]  # the first row of each key
+    dup = np.flatnonzero(part_of != part_of[first_key[key_codes]]) if nb else []
     extra: dict[int, list[tuple[int, str, Any, str]]] = {}
     for r in dup:
         k = int(part_of[r])
         extra.setdefault(k, []).append((
-            int(r - cuts[k]), "bill_id", str(bid.labels[bid.codes[r]]),
-            f"is used by {Path(spec.bills).name} row {int(first_key[key.codes[r]])} too, at "
+            int(r - cuts[k]), "bill_id", str(_text(bid_col, r)),
+            f"is used by {Path(spec.bills).name} row {int(first_key[key_codes[r]])} too, at "
             f"the same hospital {hosp.labels[hosp.codes[r]]!r}; a bill id is unique within "
             "its hospital",
         ))  # fmt: skip
@@ -243,11 +263,38 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     return parts, nb, n_items
 
 
-def _shared_ids(bid: C.Coded, hosp: C.Coded) -> list[str]:
-    """Bill ids used by more than one hospital."""
-    pairs = np.unique(bid.codes * max(len(hosp.labels), 1) + hosp.codes)
-    per_id = np.bincount(pairs // max(len(hosp.labels), 1), minlength=len(bid.labels))
-    return [str(x) for x in bid.labels[per_id > 1]]
+def _shared_ids(bid: Any, hosp: C.Coded) -> list[str]:
+    """Bill ids (an Arrow text column) used by more than one hospital."""
+    enc = pc.dictionary_encode(bid)
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    nh = max(len(hosp.labels), 1)
+    pairs = C.unique(codes * nh + hosp.codes)
+    per_id = np.bincount(pairs // nh, minlength=len(enc.dictionary))
+    return [str(x) for x in enc.dictionary.take(pa.array(np.flatnonzero(per_id > 1))).to_pylist()]
+
+
+def _item_runs(path: str, by_hospital: bool, runs: io._Runs, link: C.Coded,
+               first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(start, bill row) of each run of the items' bill key, when the runs are not one per
+    bill in the bills' order (bill row -1: no such bill)."""
+    if runs.ok:
+        rs = np.concatenate(runs.starts) if runs.starts else np.zeros(0, np.int64)
+        labs = np.concatenate(runs.labels) if runs.labels else np.zeros(0, object)
+        pos = C.lookup(link.labels, labs)
+        return rs, np.where(pos >= 0, first[np.maximum(pos, 0)], -1)
+    # null bill ids: look at every batch (nulls are items of no bill)
+    run_start, run_pos, n_items = [], [], 0
+    for batch in _item_keys(path, by_hospital):
+        c = io.coded(batch)
+        if len(c.codes):
+            s = np.concatenate([[0], np.flatnonzero(np.diff(c.codes) != 0) + 1])
+            pos = C.lookup(link.labels, c.labels[c.codes[s]])
+            run_start.append(s + n_items)
+            run_pos.append(np.where(pos >= 0, first[np.maximum(pos, 0)], -1))
+        n_items += len(batch)
+    rs = np.concatenate(run_start) if run_start else np.zeros(0, np.int64)
+    rp = np.concatenate(run_pos) if run_pos else np.zeros(0, np.int64)
+    return rs, rp
 
 
 def _item_keys(path: str, by_hospital: bool) -> Iterator[Any]:
@@ -308,9 +355,12 @@ def parquet_metadata(paths: tuple[str, ...]) -> dict[str, str]:
 
 
 @lru_cache(maxsize=2)
-def _persons(path: str) -> tuple[Any, C.Coded]:
+def _persons(path: str) -> tuple[C.PersonCols, np.ndarray]:
+    """The whole persons file as columns (read and coded once per process), and its person
+    ids as fixed-width strings (looked up by every part)."""
     t = io.read_all(path, "persons").select(io.columns_of(path, "persons"))
-    return t, io.coded(t["person_id"])
+    cols = io.person_cols(t, Path(path).name, np.arange(t.num_rows, dtype=np.int64))
+    return cols, np.asarray(cols.person_id.labels).astype(str)
 
 
 @lru_cache(maxsize=2)
@@ -321,11 +371,22 @@ def _opening(path: str) -> C.OpeningCols:
 
 def persons_for(spec: Spec, person_ids: C.Coded) -> C.PersonCols:
     """The rows of the persons file for these person ids (any order in the file)."""
-    t, pid = _persons(spec.persons)
-    want = C.lookup(pid.labels, person_ids.labels)
-    want = np.unique(want[want >= 0])
-    rows = np.flatnonzero(np.isin(pid.codes, want))
-    return io.person_cols(t.take(rows), Path(spec.persons).name, rows)
+    pcols, labels = _persons(spec.persons)
+    pid = pcols.person_id
+    want = C.lookup(labels, np.asarray(person_ids.labels).astype(str))
+    used = np.zeros(len(labels), dtype=bool)
+    used[want[want >= 0]] = True
+    rows = np.flatnonzero(used[pid.codes])
+
+    def part(a: Any) -> Any:
+        return None if a is None else C.take(a, rows)
+
+    return C.PersonCols(
+        person_id=part(pid), birth_date=part(pcols.birth_date),
+        household_id=part(pcols.household_id), tag=part(pcols.tag),
+        tag_valid_from=part(pcols.tag_valid_from), tag_valid_to=part(pcols.tag_valid_to),
+        row=rows, file=pcols.file,
+    )  # fmt: skip
 
 
 def settle_part(spec: Spec, part: Part) -> PartResult:
@@ -364,12 +425,12 @@ def settle_part(spec: Spec, part: Part) -> PartResult:
         tmp = Path(spec.out) / "_tmp"
         name = f"part-{part.k:05d}.parquet"
         md = parquet_metadata(spec.policy)
-        io.write_parquet(io.to_arrow(C.bill_columns(prep)), tmp / "bills" / name, md)
-        io.write_parquet(io.to_arrow(C.layer_columns(prep)), tmp / "layers" / name, md)
-        io.write_parquet(io.to_arrow(C.alert_columns(prep)), tmp / "alerts" / name, md)
-        io.write_parquet(io.to_arrow(C.closing_columns(prep)), tmp / "closing" / name, md)
+        io.write_parquet(io.arrow_table(C.bill_columns(prep)), tmp / "bills" / name, md)
+        io.write_parquet(io.arrow_table(C.layer_columns(prep)), tmp / "layers" / name, md)
+        io.write_parquet(io.arrow_table(C.alert_columns(prep)), tmp / "alerts" / name, md)
+        io.write_parquet(io.arrow_table(C.closing_columns(prep)), tmp / "closing" / name, md)
         if spec.items_by_fund:
-            cols = io.to_arrow(C.item_fund_columns(prep))
+            cols = io.arrow_table(C.item_fund_columns(prep))
             io.write_parquet(cols, tmp / ITEMS_BY_FUND / name, md)
         # the funds output is written once for the run, from every part's figures (cli)
         res.written = True
@@ -401,7 +462,7 @@ def figures(prep: C.Prepared, res: PartResult) -> None:
         res.layers[lid] = {
             "fund_code": layer.fund_code, "name": layer.name, "kind": layer.kind,
             "bills": int(paid.sum()),
-            "persons": len(np.unique(prep.person.codes[b[paid]])),
+            "persons": len(C.unique(prep.person.codes[b[paid]])),
             "amount": int(pay.sum()), "relief": int(relief.sum()),
         }  # fmt: skip
     res.funds = C.fund_figures(prep)

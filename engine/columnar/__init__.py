@@ -33,6 +33,7 @@ from engine.columnar.inputs import (
     category_codes,
     lookup,
     take,
+    unique,
 )
 from engine.columnar.prepare import Prepared, check_opening, prepare_columns
 from engine.columnar.results import (
@@ -73,4 +74,5 @@ __all__ = [
     "run",
     "settle_columns",
     "take",
+    "unique",
 ]  # fmt: skip

@@ -21,6 +21,7 @@ from engine.columnar.inputs import (
     plain_at,
     rows_of,
     take,
+    unique,
 )
 from engine.columnar.prepare import Prepared, prepare_columns
 from engine.policy.policyset import PolicySet
@@ -280,7 +281,7 @@ def fund_figures(prep: Prepared) -> dict[tuple[str, str, int], dict[str, int]]:
     inv = inv.reshape(-1)
     paid = np.zeros(len(uk), dtype=np.int64)
     np.add.at(paid, inv, took)
-    pairs = np.unique(inv[bound] * n + b[bound])  # (fund-year, bill) where the budget bound
+    pairs = unique(inv[bound] * n + b[bound])  # (fund-year, bill) where the budget bound
     n_bound = np.bincount(pairs // n, minlength=len(uk)) if len(pairs) else np.zeros(len(uk), int)
     out = {}
     for j, k in enumerate(uk.tolist()):
