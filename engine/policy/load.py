@@ -247,12 +247,24 @@ def load_table(path: str | Path) -> PolicyTable:
 FUNDS_FILE = "funds.yaml"
 
 
+#: Folders under a policy directory that hold no tables in force: ``cases`` (the case files
+#: bureaus write for ``onestop test``) and ``drafts`` (next year's tables, for the what-if).
+NOT_TABLE_DIRS = frozenset({"cases", "drafts"})
+
+
 def policy_files(path: str | Path) -> list[Path]:
-    """The policy tables under ``path`` (a file, or every *.yaml / *.yml below a directory
-    except the fund declarations, FUNDS_FILE)."""
+    """The policy tables under ``path``: a file given directly (whatever its name or folder),
+    or every *.yaml / *.yml below a directory except the fund declarations (FUNDS_FILE) and
+    anything inside a folder named in NOT_TABLE_DIRS (``cases/``, ``drafts/``) below it."""
     p = Path(path)
     if p.is_dir():
-        return sorted(q for q in p.rglob("*.y*ml") if q.is_file() and q.name != FUNDS_FILE)
+        return sorted(
+            q
+            for q in p.rglob("*.y*ml")
+            if q.is_file()
+            and q.name != FUNDS_FILE
+            and not NOT_TABLE_DIRS.intersection(q.relative_to(p).parts[:-1])
+        )
     return [p]
 
 
