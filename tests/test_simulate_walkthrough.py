@@ -80,6 +80,8 @@ def test_simulate_as_the_readme_says(walked: tuple[Path, dict[str, Any], str]) -
     for name in ("report.html", "report.json", "changed.csv"):
         assert (sim / name).is_file(), name
     assert f"every one in {sim / 'changed.csv'}" in stdout
+    # budgets: Hong'an's Backbone fund, not Wei county's untouched one (no Wei bills here)
+    assert [(b["region"], b["fund_code"]) for b in doc["budgets"]] == [("421122", "370200")]
     # the fund totals are the batch outputs' layers, both runs
     for run in ("base", "candidate"):
         got = {f["fund_code"]: f[run]["pay"] for f in doc["fund_totals"] if f[run]["pay"]}
@@ -138,3 +140,40 @@ def test_the_report_in_chromium(browser: Any, walked: tuple[Path, dict[str, Any]
             assert cand - base == int(values[f"changed.sample.{i}.change"]) == c["change"]
     finally:
         page.close()
+
+
+def test_terminal_reasons_line_up(walked: tuple[Path, dict[str, Any], str]) -> None:
+    _, doc, stdout = walked
+    lines = [ln for ln in stdout.splitlines() if ln.endswith((": pays more", ": pays less"))]
+    assert len(lines) == len(doc["changed"]["reasons"][:15]) > 1
+    starts = {
+        ln.index(r["reason"]) for ln, r in zip(lines, doc["changed"]["reasons"], strict=False)
+    }
+    assert len(starts) == 1, lines  # the reasons start in one column, the counts right-aligned
+
+
+def whatif(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from adapters.cli.main import app
+
+    return CliRunner().invoke(app, ["policy", "whatif", *args])
+
+
+def test_whatif_on_the_samples_with_the_draft() -> None:
+    samples = sorted(str(p) for p in (ROOT / "policies" / "samples").glob("hongan-*.json"))
+    draft = str(DRAFT)
+    # 2018 bills, a 2019 draft: nothing changes, and the terminal says why and what to add
+    r = whatif(*samples, "--candidate", draft)
+    assert r.exit_code == 0, r.output
+    assert "0 bill(s) changed" in r.output and "add --as-if-effective" in r.output
+    r = whatif(*samples, "--candidate", draft, "--as-if-effective")
+    assert r.exit_code == 0, r.output
+    assert "1 bill(s) changed" in r.output and "add --as-if-effective" not in r.output
+    # policies/samples/*.json takes in the registry too: one line naming it, not 153
+    every = sorted(str(p) for p in (ROOT / "policies" / "samples").glob("*.json"))
+    r = whatif(*every, "--candidate", draft, "--as-if-effective")
+    assert r.exit_code == 1
+    problems = [ln for ln in r.output.splitlines() if ln.startswith("  ")]
+    assert len(problems) == 1 and "registry.json" in problems[0], r.output
+    assert "is a person registry" in problems[0] and "Traceback" not in r.output
