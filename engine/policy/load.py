@@ -1,7 +1,8 @@
 """Loading policy tables from YAML files, refusing bad ones loudly.
 
 Every problem names the file, the line where YAML puts it, the path inside the table and the
-reason. A directory is loaded as one ``PolicySet``: all of its ``*.yaml`` files or none.
+reason. A directory is loaded as one ``PolicySet``: all of its ``*.yaml`` files or none (not
+funds.yaml, nothing inside a ``cases/`` or ``drafts/`` folder below it: ``policy_files``).
 
 Hostile text is refused before any walk of the document (``_scan``, over YAML's event stream,
 which is not recursive): a table above MAX_TABLE_BYTES, nested deeper than MAX_TABLE_DEPTH
