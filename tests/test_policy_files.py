@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import PolicyError
+from engine.funds import funds_files
 from engine.policy.load import load_policies, policy_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,3 +46,14 @@ def test_the_repository_policies_hold_no_case_or_draft_as_a_table() -> None:
     files = policy_files(ROOT / "policies")
     assert files and all(f.parent.name not in ("cases", "drafts") for f in files)
     assert (ROOT / "policies" / "cases").is_dir()  # the case files live there, not loaded
+
+
+def test_funds_files_under_cases_or_drafts_are_not_in_force(tmp_path: Path) -> None:
+    funds = ROOT / "policies" / "hongan" / "funds.yaml"
+    (tmp_path / "x" / "drafts").mkdir(parents=True)
+    shutil.copy(funds, tmp_path / "x" / "funds.yaml")
+    shutil.copy(funds, tmp_path / "x" / "drafts" / "funds.yaml")
+    assert funds_files(tmp_path) == [tmp_path / "x" / "funds.yaml"]
+    assert funds_files(tmp_path / "x" / "drafts" / "funds.yaml") == [
+        tmp_path / "x" / "drafts" / "funds.yaml"
+    ]
