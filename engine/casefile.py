@@ -15,6 +15,10 @@ Amounts (expectations, accounts, budgets, item ``amount``/``unit_price``/``unit_
 are fen as integers, or yuan as strings ("1234.56", exact; more than two decimals refused).
 Every problem names the file, the line, the field and the value (``CaseFileError``); nothing is
 settled while any case file has one.
+
+Where they live: ``policies/cases/`` (``onestop test policies/cases --policy policies``), with
+the tables they check; the policy loader skips folders named ``cases`` (and ``drafts``) below a
+policy directory (``engine.policy.load.policy_files``), so case files are never read as tables.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from pydantic import Field
 
 from engine.errors import PolicyError, PolicyProblem
 from engine.money import MAX_ACCOUNT
-from engine.policy.load import FUNDS_FILE, _Lines, compose, validated
+from engine.policy.load import FUNDS_FILE, NOT_TABLE_DIRS, _Lines, compose, validated
 from engine.policy.model import Eligibility, FundCode, Key, Name, RegionCode, _Strict
 
 BudgetMode = Literal["report", "hard"]
@@ -209,10 +209,15 @@ def load_funds_file(path: str | Path) -> FundsFile:
 
 def funds_files(path: str | Path) -> list[Path]:
     """The fund declarations under ``path``: the file itself if it is named FUNDS_FILE, every
-    FUNDS_FILE below a directory."""
+    FUNDS_FILE below a directory except inside a ``cases/`` or ``drafts/`` folder below it (as
+    ``engine.policy.load.policy_files``: a draft's budgets are not in force)."""
     p = Path(path)
     if p.is_dir():
-        return sorted(q for q in p.rglob(FUNDS_FILE) if q.is_file())
+        return sorted(
+            q
+            for q in p.rglob(FUNDS_FILE)
+            if q.is_file() and not NOT_TABLE_DIRS.intersection(q.relative_to(p).parts[:-1])
+        )
     return [p] if p.name == FUNDS_FILE else []
 
 

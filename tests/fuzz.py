@@ -55,6 +55,7 @@ from adapters.grpc import convert as cv
 from adapters.grpc.client import Client, pack_bills
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.testing import JIANG, YUBEI, YUBEI_BILL
+from engine.policy.load import policy_files
 from tests.ports import start_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,8 +125,7 @@ class Corpus:
     def load(cls) -> Corpus:
         tables = {
             str(p.relative_to(POLICIES)): p.read_text(encoding="utf-8")
-            for p in sorted(POLICIES.glob("*/*.yaml"))
-            if p.name != "funds.yaml"  # fund declarations, not tables (engine.funds)
+            for p in policy_files(POLICIES)  # tables only: no funds.yaml, cases/, drafts/
         }
         persons = json.loads((SAMPLES / "registry.json").read_text(encoding="utf-8"))
         bills = []

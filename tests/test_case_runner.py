@@ -22,7 +22,7 @@ from engine.policy.load import load_policies
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 DAXIN = GOLDEN / "daxin_2018_backstop.yaml"
-CASES = ROOT / "cases"
+CASES = ROOT / "policies" / "cases"
 POLICIES = ROOT / "policies"
 
 

@@ -68,7 +68,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
 MONEY = {"total", "fund_pay", "window_pay", "net_selfpay", "relief", "pay", "change", "sum",
          "lo", "hi", "base_fund_pay", "candidate_fund_pay", "budget", "base_used",
          "candidate_used", "base_left", "candidate_left", "base_relief", "candidate_relief",
-         "base_window_pay", "candidate_window_pay"}  # fmt: skip
+         "base_window_pay", "candidate_window_pay", "base_net_selfpay",
+         "candidate_net_selfpay"}  # fmt: skip
 PERCENT = {"change_pct", "lo_pct", "hi_pct", "threshold_pct"}
 
 

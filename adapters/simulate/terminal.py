@@ -16,6 +16,15 @@ def _signed(fen: int) -> str:
     return ("+" if fen > 0 else "") + yuan(fen)
 
 
+#: Said when no candidate replaced a table in force: each applies only to the bills discharged
+#: within its own dates (next year's draft on last year's bills changes nothing).
+NO_OVERLAP = (
+    "note: the candidate tables replace no table in force (their dates are outside the base's), "
+    "so they settle only the bills discharged within their own dates; to see next year's table "
+    "on these bills, add --as-if-effective"
+)
+
+
 def print_figures(out: Out, f: dict[str, Any], changed_path: str | None = None) -> None:
     inp = f["inputs"]
     out.print(text(f"{f['title']}"))
@@ -130,5 +139,9 @@ def print_figures(out: Out, f: dict[str, Any], changed_path: str | None = None) 
     where = f" (every one in {changed_path})" if changed_path else ""
     out.print(text(f"{ch['bills']:,} bill(s) changed for the patient{where}; "
                    f"{ch.get('funds_only_bills', 0):,} more changed between funds only"))  # fmt: skip
-    for r in ch["reasons"][:15]:
-        out.print(text(f"  {r['bills']:,}  {r['reason']}"))
+    shown = ch["reasons"][:15]
+    width = max((len(f"{r['bills']:,}") for r in shown), default=0)
+    for r in shown:  # the counts right-aligned, so the reasons start in one column
+        out.print(text(f"  {r['bills']:>{width},}  {r['reason']}"))
+    if not inp.get("as_if_effective") and not inp.get("replaced_tables"):
+        out.print(text(NO_OVERLAP))

@@ -1,7 +1,8 @@
 """Loading policy tables from YAML files, refusing bad ones loudly.
 
 Every problem names the file, the line where YAML puts it, the path inside the table and the
-reason. A directory is loaded as one ``PolicySet``: all of its ``*.yaml`` files or none.
+reason. A directory is loaded as one ``PolicySet``: all of its ``*.yaml`` files or none (not
+funds.yaml, nothing inside a ``cases/`` or ``drafts/`` folder below it: ``policy_files``).
 
 Hostile text is refused before any walk of the document (``_scan``, over YAML's event stream,
 which is not recursive): a table above MAX_TABLE_BYTES, nested deeper than MAX_TABLE_DEPTH
@@ -247,12 +248,24 @@ def load_table(path: str | Path) -> PolicyTable:
 FUNDS_FILE = "funds.yaml"
 
 
+#: Folders under a policy directory that hold no tables in force: ``cases`` (the case files
+#: bureaus write for ``onestop test``) and ``drafts`` (next year's tables, for the what-if).
+NOT_TABLE_DIRS = frozenset({"cases", "drafts"})
+
+
 def policy_files(path: str | Path) -> list[Path]:
-    """The policy tables under ``path`` (a file, or every *.yaml / *.yml below a directory
-    except the fund declarations, FUNDS_FILE)."""
+    """The policy tables under ``path``: a file given directly (whatever its name or folder),
+    or every *.yaml / *.yml below a directory except the fund declarations (FUNDS_FILE) and
+    anything inside a folder named in NOT_TABLE_DIRS (``cases/``, ``drafts/``) below it."""
     p = Path(path)
     if p.is_dir():
-        return sorted(q for q in p.rglob("*.y*ml") if q.is_file() and q.name != FUNDS_FILE)
+        return sorted(
+            q
+            for q in p.rglob("*.y*ml")
+            if q.is_file()
+            and q.name != FUNDS_FILE
+            and not NOT_TABLE_DIRS.intersection(q.relative_to(p).parts[:-1])
+        )
     return [p]
 
 

@@ -338,6 +338,18 @@ def budget_rows(
     return out
 
 
+def _budgets_of(c: _Cmp, budgets: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The budget rows of the regions whose bills were compared, and any fund-year with money
+    used (before the run or in it): another county's untouched budget is not part of this
+    what-if (it set the budget chart's scale and hid the fund that was)."""
+    regions = {str(r) for r in c.region_labels}
+    return [
+        dict(b)
+        for b in budgets
+        if str(b["region"]) in regions or b["base_used"] or b["candidate_used"]
+    ]
+
+
 CHANGED_COLUMNS = (
     "hospital", "bill_id", "person_id", "region", "base_window_pay", "candidate_window_pay",
     "base_net_selfpay", "candidate_net_selfpay", "change", "base_fund_pay",
@@ -416,7 +428,7 @@ def figures(
         "share": {k: _share(c, k, thresholds) for k in ("base", "candidate")},
         "breakdowns": _breakdowns(c),
         "alerts": _alerts(c, layers),
-        "budgets": list(budgets),
+        "budgets": _budgets_of(c, budgets),
         "changed": changed,
     }
     return doc, cols
