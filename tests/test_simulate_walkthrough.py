@@ -53,6 +53,7 @@ def walked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     x, sim = tmp / "x", tmp / "sim"
     r = onestop("example", "hongan-2018", "--out", str(x), "--no-service", "--people", "600")
     assert r.returncode == 0, r.stderr
+    assert "(input/, batch/, figures.json)" in r.stdout  # --no-service writes no service/
     inputs = [str(x / "input" / f) for f in ("bills.csv", "items.csv", "persons.csv")]
     assert all(Path(f).is_file() for f in inputs)
     r = onestop("simulate", *inputs, "--policy", "policies", "--candidate",
@@ -177,3 +178,17 @@ def test_whatif_on_the_samples_with_the_draft() -> None:
     problems = [ln for ln in r.output.splitlines() if ln.startswith("  ")]
     assert len(problems) == 1 and "registry.json" in problems[0], r.output
     assert "is a person registry" in problems[0] and "Traceback" not in r.output
+
+
+def test_settle_on_every_sample_file_names_the_registry_once() -> None:
+    """``onestop settle policies/samples/*.json`` (the README's glob taken one step further)
+    takes in registry.json: one line naming it, as policy whatif does (one reader of bills)."""
+    from typer.testing import CliRunner
+
+    from adapters.cli.main import app
+
+    every = sorted(str(p) for p in (ROOT / "policies" / "samples").glob("*.json"))
+    r = CliRunner().invoke(app, ["settle", *every])
+    assert r.exit_code == 1
+    problems = [ln for ln in r.output.splitlines() if ln.startswith("  ")]
+    assert len(problems) == 1 and "registry.json" in problems[0], r.output

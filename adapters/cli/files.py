@@ -24,12 +24,32 @@ def read_json(path: Path) -> Any:
         ) from None
 
 
+REGISTRY_KEYS = frozenset({"id", "birth_date", "household", "tags"})
+
+
+def is_registry(data: Any) -> bool:
+    """A person registry (a list of persons), which a glob like ``policies/samples/*.json``
+    takes in beside the bills (``registry.json``)."""
+    return (
+        isinstance(data, list)
+        and bool(data)
+        and all(isinstance(x, dict) and set(x) <= REGISTRY_KEYS and "birth_date" in x for x in data)
+    )
+
+
 def read_bills(paths: list[Path]) -> list[Bill]:
-    """Bills from JSON files: each holds one bill or a list of bills."""
+    """Bills from JSON files: each holds one bill or a list of bills. A person registry among
+    them is refused in one line naming it, not as one problem per field of every person."""
     bills: list[Bill] = []
     problems: list[Problem] = []
     for path in paths:
         data = read_json(path)
+        if is_registry(data):
+            raise InputError.one(
+                str(path), f"{len(data)} persons",
+                "is a person registry (id, birth_date, household, tags), not bills: leave it out "
+                "(the bills name their person), e.g. policies/samples/hongan-*.json",
+            )  # fmt: skip
         items = data if isinstance(data, list) else [data]
         for i, raw in enumerate(items):
             where = f"{path}[{i}]" if isinstance(data, list) else str(path)

@@ -302,12 +302,11 @@ def policy_whatif(
     refusal says whether the base or the candidate tables failed."""
     from adapters.cli.files import layer_ids, read_bills, read_opening
     from adapters.simulate import overlay as ov
-    from adapters.simulate.settled import TablesRefused, refuse_registries, whatif
+    from adapters.simulate.settled import TablesRefused, whatif
     from adapters.simulate.terminal import print_figures
 
     paths = base or [Path("policies")]
     try:
-        refuse_registries(bills)
         bill_list = read_bills(bills)
     except OnestopError as e:
         _fail(e)

@@ -82,4 +82,5 @@ def hongan_2018(
     typer.echo(f"{'':26}{'this run':>24}{'seed (CFPA, by 2019-08-28)':>30}")
     for what, mine, theirs in rows:
         typer.echo(f"{what:26}{mine:>24}{theirs:>30}")
-    typer.echo(f"files in {out}/ (input/, batch/, service/, figures.json); seed {seed}")
+    parts = "input/, batch/, service/" if service else "input/, batch/"
+    typer.echo(f"files in {out}/ ({parts}, figures.json); seed {seed}")

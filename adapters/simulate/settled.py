@@ -9,7 +9,6 @@ summary and the same ``--json`` as ``onestop simulate``. No pyarrow: this is the
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,39 +22,12 @@ from adapters.simulate.names import fund_names, layer_info
 from engine.accounts import Opening
 from engine.batch import settle_batch
 from engine.bill import Bill
-from engine.errors import InputError
 from engine.funds import FundBook, load_funds
 from engine.policy.load import load_policies
 from engine.policy.policyset import PolicySet
 from engine.result import Settlement
 from engine.simulate import Attrs, Run, figures
 from engine.simulate.figures import budget_rows
-
-REGISTRY_KEYS = frozenset({"id", "birth_date", "household", "tags"})
-
-
-def refuse_registries(paths: Sequence[Path]) -> None:
-    """A person registry among the bill files (``policies/samples/*.json`` matches
-    ``registry.json``) is refused in one line naming it, not as one problem per field of every
-    person. Files that cannot be read are left to ``read_bills``, which names them."""
-
-    for path in paths:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if (
-            isinstance(data, list)
-            and data
-            and all(
-                isinstance(x, dict) and set(x) <= REGISTRY_KEYS and "birth_date" in x for x in data
-            )
-        ):
-            raise InputError.one(
-                str(path), f"{len(data)} persons",
-                "is a person registry (id, birth_date, household, tags), not bills: leave it out "
-                "(the bills name their person), e.g. policies/samples/hongan-*.json",
-            )  # fmt: skip
 
 
 def run_of(settlements: Sequence[Settlement]) -> Run:
