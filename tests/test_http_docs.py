@@ -5,7 +5,6 @@ from cdn.jsdelivr.net, were blank there."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 
 from adapters.bootstrap import build
 from adapters.http.serve import running
-from tests.test_publish import chromium_path
+from tests.browser import chromium
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +44,6 @@ def test_docs_load_nothing_from_outside(url: str, page: str) -> None:
 def test_swagger_ui_renders_the_transactions_offline(url: str) -> None:
     """In headless Chromium with every request outside the gateway refused, /docs shows the
     NHSA transactions of the served OpenAPI document."""
-    path = chromium_path()
-    if path is None:
-        pytest.skip("no Chromium found (chromium on PATH or /usr/bin/chromium); install it")
-    sync_api = pytest.importorskip("playwright.sync_api")
     outside: list[str] = []
 
     def route(r: Any) -> None:
@@ -58,19 +53,14 @@ def test_swagger_ui_renders_the_transactions_offline(url: str) -> None:
             outside.append(r.request.url)
             r.abort()
 
-    with sync_api.sync_playwright() as p:
-        args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
-        b = p.chromium.launch(executable_path=path, headless=True, args=args)
-        try:
-            page = b.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.route("**/*", route)
-            page.goto(f"{url}/docs")
-            page.get_by_text("/nhsa/2304", exact=True).first.wait_for(timeout=30_000)
-            text = page.inner_text("body")
-        finally:
-            b.close()
+    with chromium() as b:
+        page = b.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.route("**/*", route)
+        page.goto(f"{url}/docs")
+        page.get_by_text("/nhsa/2304", exact=True).first.wait_for(timeout=30_000)
+        text = page.inner_text("body")
     assert outside == [] and errors == [], (outside, errors)
     for infno in ("2301", "2303", "2304", "2305", "2601", "3201", "3202", "9101", "9102"):
         assert f"/nhsa/{infno}" in text, infno

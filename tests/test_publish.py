@@ -6,8 +6,6 @@ the records; no person id or bill id reaches the site."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
@@ -27,29 +25,16 @@ from adapters.cli.main import app as cli  # noqa: E402
 from adapters.publish.site import Page, parse_shown, write_site  # noqa: E402
 from engine.claims import FundFacts  # noqa: E402
 from engine.fundstats import Checkpoint, figures, flat  # noqa: E402
+from tests.browser import chromium  # noqa: E402
 from tests.fundfacts import golden_facts  # noqa: E402
 
 CN = timezone(timedelta(hours=8))
 
 
-def chromium_path() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    path = chromium_path()
-    if path is None:
-        pytest.skip("no Chromium found (chromium on PATH or /usr/bin/chromium); install it")
-    with sync_api.sync_playwright() as p:
-        args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
-        b = p.chromium.launch(executable_path=path, headless=True, args=args)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 class Loaded:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import os
 import re
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,7 +28,7 @@ from typer.testing import CliRunner  # noqa: E402
 from adapters.cli.main import app as cli  # noqa: E402
 from adapters.simulate.report import write_report  # noqa: E402
 from adapters.simulate.schema import FiguresError, check_figures  # noqa: E402
-from tests.test_publish import chromium_path  # noqa: E402
+from tests.browser import chromium  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulate-figures.json"
 CSV_FILES = ["funds.csv", "fund_totals.csv", "patients_largest.csv", "share.csv",
@@ -40,14 +39,8 @@ CHARTS = ["funds", "patients", "share", "budgets"]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    path = chromium_path()
-    if path is None:
-        pytest.skip("no Chromium found (chromium on PATH or /usr/bin/chromium); install it")
-    with sync_api.sync_playwright() as p:
-        args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
-        b = p.chromium.launch(executable_path=path, headless=True, args=args)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def figures() -> dict[str, Any]:

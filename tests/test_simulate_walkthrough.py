@@ -20,6 +20,7 @@ import pytest
 
 from benchmarks.simulate_bench import DRAFT, HONGAN, draft_text
 from engine.policy.load import load_table
+from tests.browser import chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 CHARTS = ["funds", "patients", "share", "budgets"]
@@ -91,17 +92,8 @@ def test_simulate_as_the_readme_says(walked: tuple[Path, dict[str, Any], str]) -
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    from tests.test_publish import chromium_path
-
-    path = chromium_path()
-    if path is None:
-        pytest.skip("no Chromium found (chromium on PATH or /usr/bin/chromium); install it")
-    with sync_api.sync_playwright() as p:
-        args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
-        b = p.chromium.launch(executable_path=path, headless=True, args=args)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_the_report_in_chromium(browser: Any, walked: tuple[Path, dict[str, Any], str]) -> None:

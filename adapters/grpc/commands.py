@@ -71,6 +71,30 @@ def _safe_url(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
+def open_app(db: str, policies: str, registry: str) -> Any:
+    """The composition root of a server command (``serve``, ``serve-http``), or one line and
+    the documented exit code: bad tables or registry (REFUSED, the first problem and how many
+    more), a store URL of another kind (REFUSED), a store that cannot be opened (UNAVAILABLE,
+    the URL without its password)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from adapters.bootstrap import build
+    from engine.errors import OnestopError
+
+    try:
+        return build(db, policies, registry)
+    except OnestopError as e:
+        problems = getattr(e, "problems", None) or [e]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        _one_line(f"refused: {problems[0]}{more}", EXIT_REFUSED)
+    except ValueError as e:  # a store URL of another kind
+        _one_line(f"--db: {e}", EXIT_REFUSED)
+    except (OSError, SQLAlchemyError) as e:
+        reason = " ".join(str(getattr(e, "orig", None) or e).split())[:300]
+        _one_line(f"cannot open the store {_safe_url(db)}: {reason}", EXIT_UNAVAILABLE)
+    raise AssertionError("unreachable: _one_line exits")
+
+
 def _check_listen(host: str, port: int) -> None:
     """Refuse an address in use before the store is opened and the tables loaded (a probe with
     SO_REUSEADDR fails only when something listens there)."""
@@ -187,13 +211,10 @@ def serve(
     With --tls-cert, --tls-key, --client-ca and --principals: TLS, client certificates
     required, each caller's role and scope from the principals file. Without them: plaintext
     on loopback only, every caller with every role."""
-    from sqlalchemy.exc import SQLAlchemyError
 
     from adapters.auth.principals import PrincipalsError, PrincipalsFile
-    from adapters.bootstrap import build
     from adapters.grpc.auth import Tls, is_loopback
     from adapters.grpc.server import Server, serve_forever, serve_processes
-    from engine.errors import OnestopError
 
     def usage(msg: str) -> None:
         typer.echo(f"onestop serve: {msg}", err=True)  # one line, unwrapped
@@ -236,20 +257,7 @@ def serve(
             _one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    try:
-        app = build(db, policies, registry)
-    except OnestopError as e:
-        problems = getattr(e, "problems", None) or [e]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        _one_line(f"refused: {problems[0]}{more}", EXIT_REFUSED)
-        return
-    except ValueError as e:  # a store URL of another kind
-        _one_line(f"--db: {e}", EXIT_REFUSED)
-        return
-    except (OSError, SQLAlchemyError) as e:
-        reason = " ".join(str(getattr(e, "orig", None) or e).split())[:300]
-        _one_line(f"cannot open the store {_safe_url(db)}: {reason}", EXIT_UNAVAILABLE)
-        return
+    app = open_app(db, policies, registry)
     out.print(
         f"onestop: store {app.url} ({'durable' if app.durable else 'IN MEMORY'}); "
         f"{len(app.policies_loaded)} policy tables stored, {len(app.policies_skipped)} "

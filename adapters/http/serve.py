@@ -34,7 +34,7 @@ from adapters.auth.principals import (
     PrincipalsFile,
     Unauthenticated,
 )
-from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY, App, build
+from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY, App
 from adapters.grpc.auth import Tls, is_loopback
 from adapters.http.app import Identify, create_app
 
@@ -176,11 +176,9 @@ def serve_http(
 ) -> None:
     """Serve the NHSA HTTP/JSON gateway and FHIR endpoints on uvicorn (next to ``onestop
     serve``, the gRPC server, over the same store)."""
-    from sqlalchemy.exc import SQLAlchemyError
 
     from adapters.cli.exitcodes import Exit
-    from adapters.grpc.commands import _one_line, _safe_url
-    from engine.errors import OnestopError
+    from adapters.grpc.commands import _one_line, open_app
 
     EXIT_REFUSED, EXIT_UNAVAILABLE = Exit.REFUSED, Exit.UNAVAILABLE
 
@@ -220,20 +218,7 @@ def serve_http(
         why = ("is already in use (another server running there?); choose another --http"
                if err.errno == errno.EADDRINUSE else f"cannot be used: {err.strerror}")  # fmt: skip
         _one_line(f"cannot listen on {listen}: the address {why}", EXIT_UNAVAILABLE)
-    try:
-        app = build(db, policies, registry)
-    except OnestopError as e:
-        problems = getattr(e, "problems", None) or [e]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        _one_line(f"refused: {problems[0]}{more}", EXIT_REFUSED)
-        return
-    except ValueError as e:  # a store URL of another kind
-        _one_line(f"--db: {e}", EXIT_REFUSED)
-        return
-    except (OSError, SQLAlchemyError) as e:
-        reason = " ".join(str(getattr(e, "orig", None) or e).split())[:300]
-        _one_line(f"cannot open the store {_safe_url(db)}: {reason}", EXIT_UNAVAILABLE)
-        return
+    app = open_app(db, policies, registry)
     if tls is None:
         print(f"onestop http: WARNING: plaintext, no TLS and no client certificates: every "
               f"caller that reaches {host}:{port} is the local principal with every role. Serve "
