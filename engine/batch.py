@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 
 from engine import kernel as K
 from engine.accounts import LayerAccount, Opening, YearAccounts, limit_problem
 from engine.allocation import Allocation, allocate, assemble, paying_layers
-from engine.bill import Bill
+from engine.bill import Bill, Person
 from engine.checks import check_bill
 from engine.errors import InputError, Problem
 from engine.policy.compiled import CompiledPolicies, compile_tables, mask
@@ -473,30 +474,47 @@ def read_settlements(kb: KernelBatch, bills: Sequence[Bill]) -> list[Settlement]
     c = kb.compiled
     for pos, i in enumerate(kb.order):
         bill = bills[int(i)]
-        p = int(kb.b_policy[pos])
-        t = c.tables[p]
-        ob = kb.out_bill[pos].tolist()
-        layers = []
-        for li, layer in enumerate(t.layers):
-            o = kb.out_layer[pos, li].tolist()
-            vi = o[K.F_VARIANT]
-            layers.append(LayerResult(
-                layer.id, layer.kind, layer.fund_code, layer.settle_at, layer.scope,
-                REASONS[o[K.F_REASON]], vi, layer.variants[vi].label if vi >= 0 else "",
-                o[K.F_BASE], o[K.F_DED], o[K.F_ELIGIBLE], o[K.F_PAY], o[K.F_RELIEF],
-                CAPS[o[K.F_CAP]], LayerAccount(*o[K.F_ACC:K.F_ACC + 4]), bool(o[K.F_ALERT]),
-                layer.name, layer.name_zh,
-            ))  # fmt: skip
-        out[int(i)] = Settlement(
-            bill_id=bill.id, hospital=bill.hospital, person_id=bill.person.id,
-            household=bill.person.household, region=t.region.code, policy=t.label, year=bill.year,
-            discharge_date=bill.discharge_date, admission_no=ob[K.B_ADMNO],
-            buckets=Buckets(ob[K.B_TOTAL], ob[K.B_IN_SCOPE], ob[K.B_PRE], ob[K.B_OVER],
-                            ob[K.B_OOC]),
-            layers=tuple(layers), window_pay=ob[K.B_WINDOW], net_selfpay=ob[K.B_NET],
-            admissions_after=ob[K.B_ADMNO],
+        t = c.tables[int(kb.b_policy[pos])]
+        out[int(i)] = settlement_of_rows(
+            kb.out_bill[pos].tolist(), kb.out_layer[pos].tolist(), t, bill.id, bill.hospital,
+            bill.person, bill.year, bill.discharge_date,
         )  # fmt: skip
     return [s for s in out if s is not None]
+
+
+def settlement_of_rows(
+    ob: list[int], layer_rows: list[list[int]], t: PolicyTable, bill_id: str, hospital: str,
+    person: Person, year: int, discharge_date: date,
+) -> Settlement:  # fmt: skip
+    """One bill's settlement from its kernel output rows (``out_bill`` and the ``out_layer``
+    rows of its table's layers, in layer order): the one reading of the kernel's outputs, for
+    the batch and the service's one-bill path."""
+    layers = []
+    for layer, o in zip(t.layers, layer_rows, strict=False):
+        vi = o[K.F_VARIANT]
+        layers.append(LayerResult(
+            layer.id, layer.kind, layer.fund_code, layer.settle_at, layer.scope,
+            REASONS[o[K.F_REASON]], vi, layer.variants[vi].label if vi >= 0 else "",
+            o[K.F_BASE], o[K.F_DED], o[K.F_ELIGIBLE], o[K.F_PAY], o[K.F_RELIEF],
+            CAPS[o[K.F_CAP]], LayerAccount(*o[K.F_ACC:K.F_ACC + 4]), bool(o[K.F_ALERT]),
+            layer.name, layer.name_zh,
+        ))  # fmt: skip
+    return Settlement(
+        bill_id=bill_id,
+        hospital=hospital,
+        person_id=person.id,
+        household=person.household,
+        region=t.region.code,
+        policy=t.label,
+        year=year,
+        discharge_date=discharge_date,
+        admission_no=ob[K.B_ADMNO],
+        buckets=Buckets(ob[K.B_TOTAL], ob[K.B_IN_SCOPE], ob[K.B_PRE], ob[K.B_OVER], ob[K.B_OOC]),
+        layers=tuple(layers),
+        window_pay=ob[K.B_WINDOW],
+        net_selfpay=ob[K.B_NET],
+        admissions_after=ob[K.B_ADMNO],
+    )
 
 
 def closing(

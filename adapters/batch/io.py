@@ -433,16 +433,20 @@ def to_arrow(cols: dict[str, Any]) -> pa.Table:
             labels = pa.array(np.asarray(v.labels, dtype=object), pa.string())
             a: pa.Array = labels.take(pa.array(np.asarray(v.codes, dtype=np.int64)))
         else:
-            v = np.asarray(v)
-            if v.dtype.kind == "M":
-                a = pa.array(v.astype("M8[D]"), pa.date32())
-            elif v.dtype == object:
-                a = pa.array(v, pa.string())
-            else:
-                a = pa.array(np.ascontiguousarray(v))
+            a = _plain_array(v)
         arrays.append(a)
         names.append(k)
     return pa.table(arrays, names=names)
+
+
+def _plain_array(v: Any) -> pa.Array:
+    """A numpy column as Arrow: dates as date32, objects as strings, numbers as they are."""
+    v = np.asarray(v)
+    if v.dtype.kind == "M":
+        return pa.array(v.astype("M8[D]"), pa.date32())
+    if v.dtype == object:
+        return pa.array(v, pa.string())
+    return pa.array(np.ascontiguousarray(v))
 
 
 def arrow_table(cols: dict[str, Any]) -> pa.Table:
@@ -458,13 +462,7 @@ def arrow_table(cols: dict[str, Any]) -> pa.Table:
             labels = pa.array(np.asarray(v.labels, dtype=object), pa.string())
             a: pa.Array = pa.DictionaryArray.from_arrays(idx, labels)
         else:
-            v = np.asarray(v)
-            if v.dtype.kind == "M":
-                a = pa.array(v.astype("M8[D]"), pa.date32())
-            elif v.dtype == object:
-                a = pa.array(v, pa.string())
-            else:
-                a = pa.array(np.ascontiguousarray(v))
+            a = _plain_array(v)
         arrays.append(a)
         names.append(k)
     return pa.table(arrays, names=names)

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from engine import kernel as K
-from engine.accounts import LayerAccount, YearAccounts
-from engine.batch import FundYearKey, KernelBatch, compiled_for
+from engine.accounts import YearAccounts
+from engine.batch import FundYearKey, KernelBatch, compiled_for, settlement_of_rows
 from engine.bill import (
     CATEGORY_NAMES,
     DATE_MAX,
@@ -41,7 +41,7 @@ from engine.bill import (
 from engine.money import BP, MAX_AMOUNT, MAX_BILL_TOTAL, MAX_QTY_E4, MAX_UNIT_PRICE
 from engine.policy.compiled import mask
 from engine.policy.model import PolicyTable
-from engine.result import CAPS, REASONS, Buckets, LayerResult, Settlement
+from engine.result import Settlement
 from engine.validation import bad_id_chars
 
 #: an optional item field that is not given
@@ -297,23 +297,7 @@ def run_one(
 
 def settlement_of(kb: KernelBatch, ch: Checked, person: Person, table: PolicyTable) -> Settlement:
     """The settlement read from the output arrays of ``run_one``."""
-    ob = kb.out_bill[0].tolist()
-    out = kb.out_layer[0].tolist()
-    layers = []
-    for layer, o in zip(table.layers, out, strict=False):
-        vi = o[K.F_VARIANT]
-        layers.append(LayerResult(
-            layer.id, layer.kind, layer.fund_code, layer.settle_at, layer.scope,
-            REASONS[o[K.F_REASON]], vi, layer.variants[vi].label if vi >= 0 else "",
-            o[K.F_BASE], o[K.F_DED], o[K.F_ELIGIBLE], o[K.F_PAY], o[K.F_RELIEF],
-            CAPS[o[K.F_CAP]], LayerAccount(*o[K.F_ACC:K.F_ACC + 4]), bool(o[K.F_ALERT]),
-            layer.name, layer.name_zh,
-        ))  # fmt: skip
-    return Settlement(
-        bill_id=ch.cols.id, hospital=ch.cols.hospital, person_id=person.id,
-        household=person.household, region=table.region.code, policy=table.label, year=ch.year,
-        discharge_date=ch.discharge, admission_no=ob[K.B_ADMNO],
-        buckets=Buckets(ob[K.B_TOTAL], ob[K.B_IN_SCOPE], ob[K.B_PRE], ob[K.B_OVER], ob[K.B_OOC]),
-        layers=tuple(layers), window_pay=ob[K.B_WINDOW], net_selfpay=ob[K.B_NET],
-        admissions_after=ob[K.B_ADMNO],
+    return settlement_of_rows(
+        kb.out_bill[0].tolist(), kb.out_layer[0].tolist(), table, ch.cols.id, ch.cols.hospital,
+        person, ch.year, ch.discharge,
     )  # fmt: skip
