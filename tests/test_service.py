@@ -149,3 +149,22 @@ def test_policy_changes_name_layers_and_parameters() -> None:
     got = changes(YUBEI, other)
     assert len(got) == 1 and got[0].startswith("layer ") and got[0].endswith(": 7000 -> 7500")
     assert "-" in unified(YUBEI, other) and unified(YUBEI, YUBEI) == ""
+
+
+def test_accounts_of_many_person_years_read_as_accounts_does() -> None:
+    """``accounts_many`` (the stream's trials): each known (person, year) as ``accounts``
+    gives it, an unknown person None, after a settlement moved the accounts."""
+    svc = service(MemoryStore())
+    svc.put_policy(YUBEI, "yubei.yaml")
+    svc.import_registry([Person.model_validate(JIANG)])
+    rec, _ = svc.settle("r1", parse_bill_request(YUBEI_BILL))
+    pid, year = JIANG["id"], rec.settlement.year
+    keys = [(pid, year), ("nobody", year), (pid, year - 1), (pid, year)]
+    got = svc.accounts_many(keys)
+    assert list(got) == keys[:3]
+    assert got[(pid, year)] == svc.accounts(pid, year)
+    assert got[(pid, year)][1].layers  # the settlement moved them
+    assert got[(pid, year - 1)] == svc.accounts(pid, year - 1)
+    assert got[("nobody", year)] is None
+    with pytest.raises(InputError, match="person_id"):
+        svc.accounts_many([(pid, year), ("bad\x00id", year)])

@@ -145,3 +145,13 @@ def test_unset_optional_fields_are_not_zero() -> None:
     assert c.unit_price_cap[1] == 0 and c.unit_price_cap[0] == billcols.NULL
     ch = billcols.checked(c)
     assert ch is not None and ch.price_cap[1] == 0 and np.all(ch.price_cap[[0, 2]] == -1)
+    # each optional field: a 0 given reads as 0, a field not given as NULL (the bill reader
+    # tests HasField only when the value reads 0)
+    for field in ("qty_e4", "unit_price_cap", "selfpay_ratio"):
+        b = copy.deepcopy(B)
+        for it in b["items"]:
+            it.pop(field, None)
+        b["items"][2][field] = 0
+        b["items"][3][field] = 7
+        got = getattr(cols(b), field).tolist()
+        assert got[2:4] == [0, 7] and got[:2] == [billcols.NULL] * 2, field

@@ -156,8 +156,10 @@ def _persons(service: SettlementService, ids: list[str]) -> dict[str, Person]:
 
 def _opening(service: SettlementService, keys: set[tuple[str, int]]) -> Opening:
     person, household = {}, {}
-    for pid, year in keys:
-        p, pa, ha = service.accounts(pid, year)
+    for (pid, year), found in service.accounts_many(sorted(keys)).items():
+        if found is None:
+            raise NotFound("person", pid, "import the person registry first")
+        p, pa, ha = found
         person[(pid, year)] = pa
         household[(p.household, year)] = ha
     return Opening(person, household)
@@ -475,8 +477,8 @@ def _person_cols(persons: Any) -> col.PersonCols:
 def _lookup(
     service: SettlementService, bills: col.BillCols
 ) -> tuple[dict[str, Person], col.OpeningCols]:
-    """The registry entry and the stored accounts of every (person, year) of the message: one
-    ``accounts`` use case call per pair (it reads the person too). Unknown persons are named."""
+    """The registry entry and the stored accounts of every (person, year) of the message, read
+    in one unit of work (``accounts_many``). Unknown persons are named."""
     pids = list(bills.person_id)
     dis = bills.discharge_date
     ok = ~np.isnat(dis)
@@ -486,14 +488,12 @@ def _lookup(
     missing: dict[str, int] = {}
     rows: list[tuple[Any, ...]] = []
     seen_h: set[tuple[str, int]] = set()
-    for pid, y in dict.fromkeys(zip(pids, years.tolist(), strict=True)):
-        if pid in missing:
+    keys = list(dict.fromkeys(zip(pids, years.tolist(), strict=True)))
+    for (pid, y), found in service.accounts_many(keys).items():
+        if found is None:
+            missing.setdefault(pid, pids.index(pid))
             continue
-        try:
-            person, pa, ha = service.accounts(pid, y)
-        except NotFound:
-            missing[pid] = pids.index(pid)
-            continue
+        person, pa, ha = found
         persons[pid] = person
         rows.append(("person", pid, y, "", 0, 0, 0, 0, pa.admissions))
         for lid, a in pa.layers.items():

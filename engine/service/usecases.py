@@ -827,3 +827,30 @@ class SettlementService:
                 uow.accounts.person_year(person_id, year),
                 uow.accounts.household_year(person.household, year),
             )
+
+    def accounts_many(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], tuple[Person, YearAccounts, YearAccounts] | None]:
+        """``accounts`` of many (person, year) pairs in one unit of work (one snapshot, one
+        registry read per person, one read per household-year): None for a person not in
+        the registry. The stream's trials read a message's person-years so."""
+        for pid, _ in keys:
+            check_key("person_id", pid)
+        out: dict[tuple[str, int], tuple[Person, YearAccounts, YearAccounts] | None] = {}
+        persons: dict[str, Person | None] = {}
+        households: dict[tuple[str, int], YearAccounts] = {}
+        with self._uow() as uow:
+            for pid, year in keys:
+                if (pid, year) in out:
+                    continue
+                if pid not in persons:
+                    persons[pid] = uow.registry.get(pid)
+                person = persons[pid]
+                if person is None:
+                    out[(pid, year)] = None
+                    continue
+                hk = (person.household, year)
+                if hk not in households:
+                    households[hk] = uow.accounts.household_year(*hk)
+                out[(pid, year)] = (person, uow.accounts.person_year(pid, year), households[hk])
+        return out
