@@ -11,6 +11,7 @@ import base64
 import builtins
 import hashlib
 import json
+import logging
 import threading
 import time
 import uuid
@@ -39,6 +40,7 @@ from engine.errors import (
     InputError,
     LimitExceeded,
     NotFound,
+    OnestopError,
     Problem,
 )
 from engine.funds import FundBook, balance
@@ -58,6 +60,7 @@ from engine.reconcile import (
 )
 from engine.result import Settlement
 from engine.service import billcols, claimmoves, fundbook, ledger
+from engine.service.groupcommit import GroupCommit, SettleAnswer, SettleCall, SettleWriter
 from engine.service.ports import (
     AccountMove,
     PersonVersion,
@@ -68,6 +71,8 @@ from engine.service.ports import (
 )
 from engine.settle import Outcome, settle_one, undo
 from engine.validation import ID_RULE, bad_id_chars
+
+log = logging.getLogger("onestop.service")
 
 
 def check_key(field: str, value: str, limit: int = 128) -> None:
@@ -234,6 +239,7 @@ class SettlementService:
         uow: Callable[[], UnitOfWork],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        group_commit: GroupCommit | None = None,
     ):
         self._uow = uow
         self._clock = clock
@@ -242,6 +248,8 @@ class SettlementService:
         self._policies: _Versioned[PolicySet] = _Versioned()
         self._funds: _Versioned[FundBook] = _Versioned()
         self._version_tables: dict[int, PolicyTable] = {}  # stored policy versions by number
+        self._writer: SettleWriter | None = None  # group commit's writer (off: None)
+        self.use_group_commit(group_commit)
 
     # --- policies -------------------------------------------------------------------------
     #: how often (seconds) another process's PutPolicy is looked for
@@ -534,11 +542,176 @@ class SettlementService:
         self, request_id: str, req: BillRequest, *, principal: str = "local"
     ) -> tuple[SettlementRecord, bool]:
         """Settle (2304). Returns the record and whether it is a replay of an earlier request
-        with the same id. The same id with a different bill is a Conflict."""
+        with the same id. The same id with a different bill is a Conflict. With group commit
+        on (``use_group_commit``) the call goes to the service's writer, which settles it in
+        one transaction with the calls queued beside it and answers after that commit."""
         if not request_id or len(request_id) > 128:
             raise InputError.one("request_id", request_id, "must be 1 to 128 characters")
         check_key("request_id", request_id)
         d = digest(req)
+        writer = self._writer
+        if writer is not None:
+            return writer.submit(SettleCall(request_id, req, principal, d))
+        return self._settle_alone(SettleCall(request_id, req, principal, d))
+
+    # --- group commit (engine/service/groupcommit.py) --------------------------------------
+    def use_group_commit(self, config: GroupCommit | None) -> None:
+        """Group Settle calls into shared transactions (one writer thread; None or
+        ``max_group`` 1: each Settle its own transaction, in the caller's thread)."""
+        old, self._writer = self._writer, None
+        if old is not None:
+            old.close()
+        if config is not None and config.on:
+            self._writer = SettleWriter(self.settle_group, config)
+
+    @property
+    def group_commit(self) -> GroupCommit | None:
+        return None if self._writer is None else self._writer.config
+
+    @property
+    def settle_writer(self) -> SettleWriter | None:
+        """The writer of grouped Settle calls (its ``groups`` and ``calls`` counts), if on."""
+        return self._writer
+
+    def close(self) -> None:
+        """Stop the settle writer (after the calls already queued), if there is one."""
+        self.use_group_commit(None)
+
+    def settle_group(self, calls: Sequence[SettleCall]) -> list[SettleAnswer]:
+        """Settle the calls in one transaction, in order, as one-by-one settles would: each
+        sees the account moves of the calls before it (same person or household), a twin of
+        an earlier call (same request id) is its replay, a second settlement of a bill is
+        BillSettled; a call's own error (bad bill, conflict, ...) is its answer alone. The
+        locks of the whole group are taken in one ``lock`` call (the global order), so two
+        writers' groups never deadlock. If anything fails after a write (another process
+        settled a twin or the bill meanwhile, the commit failed), the group is rolled back and
+        its calls are settled one by one, each in its own transaction."""
+        answers: list[SettleAnswer | None] = [None] * len(calls)
+        try:
+            self._settle_together(calls, answers)
+            return [a for a in answers if a is not None]
+        except Exception as exc:
+            log.info("settle group of %d rolled back (%s): one by one", len(calls),
+                     type(exc).__name__)  # fmt: skip
+        out: list[SettleAnswer] = []
+        for c in calls:
+            try:
+                out.append(self._settle_alone(c))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _settle_together(
+        self, calls: Sequence[SettleCall], answers: list[SettleAnswer | None]
+    ) -> None:
+        with self._uow() as uow:
+            # before the locks (as a lone settle): replays, the bill and its person, the
+            # bill's active settlement; only reads, so an error here is the call's own
+            plans: list[tuple[int, SettleCall, Bill, int | None, list[FundYearKey]]] = []
+            for i, c in enumerate(calls):
+                try:
+                    found = uow.settlements.by_request(c.request_id)
+                    if found is not None:
+                        answers[i] = (self._replay(found, c.digest, c.request_id, c.req), True)
+                        continue
+                    bill, person_version = self._versioned_bill(uow, c.req)
+                    if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
+                        raise BillSettled(bill.hospital, bill.id)
+                    plans.append((i, c, bill, person_version, self._hard_keys(bill)))
+                except OnestopError as exc:
+                    answers[i] = exc
+            if not plans:
+                return
+            uow.lock(
+                *(
+                    k
+                    for _, _, bill, _, keys in plans
+                    for k in (
+                        *fundbook.fund_locks(keys),
+                        *account_locks(bill.person.id, bill.person.household, bill.year),
+                    )
+                )
+            )
+            for _, _, bill, _, _ in plans:  # every account read before the first write
+                uow.accounts.person_year(bill.person.id, bill.year)
+                uow.accounts.household_year(bill.person.household, bill.year)
+            policies = self.policies()
+            taken: dict[str, SettlementRecord] = {}  # request id -> settled in this group
+            bills: set[tuple[str, str]] = set()
+            for i, c, bill, person_version, keys in plans:
+                twin = taken.get(c.request_id)
+                try:
+                    if twin is not None:
+                        answers[i] = (self._replay(twin, c.digest, c.request_id, c.req), True)
+                        continue
+                    if (bill.hospital, bill.id) in bills:
+                        raise BillSettled(bill.hospital, bill.id)
+                    budgets = self._budgets(uow, keys)
+                    p = uow.accounts.person_year(bill.person.id, bill.year)
+                    h = uow.accounts.household_year(bill.person.household, bill.year)
+                    out = settle_one(bill, policies, p, h, budgets=budgets)
+                except OnestopError as exc:  # nothing of this call written
+                    answers[i] = exc
+                    continue
+                rec = self._record(c, bill, out, person_version, policies)
+                self._write(uow, rec, out, keys, c.principal)
+                taken[c.request_id] = rec
+                bills.add((bill.hospital, bill.id))
+                answers[i] = (rec, False)
+            uow.commit()
+
+    def _record(
+        self,
+        c: SettleCall,
+        bill: Bill,
+        out: Outcome,
+        person_version: int | None,
+        policies: PolicySet,
+    ) -> SettlementRecord:
+        """The settlement record of a call settled now (its time taken under its locks)."""
+        y = bill.year
+        moves = tuple(
+            [
+                AccountMove("person", bill.person.id, y, k, v)
+                for k, v in sorted(out.person_moves.items())
+            ]
+            + [
+                AccountMove("household", bill.person.household, y, k, v)
+                for k, v in sorted(out.household_moves.items())
+            ]
+        )
+        return SettlementRecord(
+            settlement_id=self._new_id(), request_id=c.request_id, bill_digest=c.digest,
+            bill=c.req.model_dump(mode="json"), settlement=out.settlement, moves=moves,
+            created_at=self._clock(), registry_version=person_version,
+            policy_version=policy_version_of(policies, bill),
+        )  # fmt: skip
+
+    @staticmethod
+    def _write(
+        uow: UnitOfWork,
+        rec: SettlementRecord,
+        out: Outcome,
+        keys: list[FundYearKey],
+        principal: str,
+    ) -> None:
+        """Everything a settlement writes, in its transaction: the accounts it moved, the
+        record, its ledger event, the hard budgets it used, its claims and relief cases."""
+        s = rec.settlement
+        uow.accounts.save_person_year(s.person_id, s.year, out.person_after)
+        uow.accounts.save_household_year(s.household, s.year, out.household_after)
+        uow.settlements.add(rec)
+        ledger.append(uow, ledger.settle_event(rec, principal))
+        for k in keys:  # section 12: the bill's pays and reliefs are used
+            spent = sum(r.pay + r.relief for r in s.layers if r.fund_code == k[1])
+            uow.funds.add_used(*k, spent)
+        for cl in claimmoves.new_claims(rec, rec.created_at, principal):  # section 13
+            uow.claims.add(cl)
+            ledger.append(uow, ledger.claim_event(cl, cl.filed_at, principal))
+
+    def _settle_alone(self, c: SettleCall) -> tuple[SettlementRecord, bool]:
+        """One settle in its own transaction (group commit off, or a failed group's calls)."""
+        request_id, req, d = c.request_id, c.req, c.digest
         with self._uow() as uow:
             found = uow.settlements.by_request(request_id)
             if found is not None:
@@ -558,35 +731,9 @@ class SettlementService:
                 raise BillSettled(bill.hospital, bill.id)  # names no other settlement
             policies = self.policies()  # one set: the table settled with is the one recorded
             out = self._settle(uow, bill, self._budgets(uow, keys), policies=policies)
-            y = bill.year
-            moves = tuple(
-                [
-                    AccountMove("person", bill.person.id, y, k, v)
-                    for k, v in sorted(out.person_moves.items())
-                ]
-                + [
-                    AccountMove("household", bill.person.household, y, k, v)
-                    for k, v in sorted(out.household_moves.items())
-                ]
-            )
-            uow.accounts.save_person_year(bill.person.id, y, out.person_after)
-            uow.accounts.save_household_year(bill.person.household, y, out.household_after)
-            rec = SettlementRecord(
-                settlement_id=self._new_id(), request_id=request_id, bill_digest=d,
-                bill=req.model_dump(mode="json"), settlement=out.settlement, moves=moves,
-                created_at=self._clock(), registry_version=person_version,
-                policy_version=policy_version_of(policies, bill),
-            )  # fmt: skip
+            rec = self._record(c, bill, out, person_version, policies)
             try:
-                uow.settlements.add(rec)
-                ledger.append(uow, ledger.settle_event(rec, principal))
-                for k in keys:  # section 12: the bill's pays and reliefs are used
-                    spent = sum(r.pay + r.relief for r in out.settlement.layers
-                                if r.fund_code == k[1])  # fmt: skip
-                    uow.funds.add_used(*k, spent)
-                for c in claimmoves.new_claims(rec, rec.created_at, principal):  # section 13
-                    uow.claims.add(c)
-                    ledger.append(uow, ledger.claim_event(c, c.filed_at, principal))
+                self._write(uow, rec, out, keys, c.principal)
                 uow.commit()
             except (DuplicateRequest, BillSettled):  # a twin of this request may have won
                 uow.rollback()
