@@ -76,14 +76,26 @@ def make_store(url: str = DEFAULT_DB) -> tuple[Any, bool]:
     return SqlStore(url, migrate=True), True
 
 
+#: writer threads per process when not given: PostgreSQL overlaps several transactions (one
+#: writer lost to the GIL convoy behind its round trips, measured: benchmarks/README.md);
+#: SQLite has one write lock per file, so more writers would only queue on it
+DEFAULT_WRITERS = {"postgresql": 4, "sqlite": 1}
+
+
 def server_group_commit(
-    url: str, max_group: int = GroupCommit.max_group, max_wait: float = GroupCommit.max_wait
+    url: str,
+    max_group: int = GroupCommit.max_group,
+    max_wait: float = GroupCommit.max_wait,
+    writers: int = 0,
 ) -> GroupCommit | None:
     """A server's group commit for Settle: on for the SQL stores (one commit and fsync per
-    group), off for memory:// (no commit to share)."""
+    group), off for memory:// (no commit to share) and for ``max_group`` 1. ``writers`` 0:
+    ``DEFAULT_WRITERS`` of the store's kind."""
     if url.startswith("memory:") or max_group <= 1:
         return None
-    return GroupCommit(max_group=max_group, max_wait=max_wait)
+    if writers <= 0:
+        writers = DEFAULT_WRITERS["sqlite" if url.startswith("sqlite") else "postgresql"]
+    return GroupCommit(max_group=max_group, max_wait=max_wait, writers=writers)
 
 
 def load_policies(service: SettlementService, directory: Path) -> tuple[list[str], list[str]]:

@@ -274,6 +274,37 @@ def test_a_failed_commit_answers_no_one_with_a_settlement(db_url: str) -> None: 
         u.store.dispose()
 
 
+@pytest.mark.parametrize("writers", [1, 2])
+def test_windows_of_one_household_at_once_land_as_a_serial_replay(
+    db_url: str,  # noqa: F811
+    writers: int,
+) -> None:
+    """Twelve windows at once for two members of one household, through the writer(s): with
+    two writers two groups run at once and wait for each other's locks. The settlements and
+    accounts are the reference's, one bill at a time in commit order."""
+    s, u = service(db_url, GroupCommit(max_group=4, max_wait=0.01, writers=writers))
+    try:
+        jobs = [(f"h{i}", request(i, ("p1", "p2")[i % 2])) for i in range(12)]
+        got = run_concurrently([lambda rid=rid, r=r: s.settle(rid, r) for rid, r in jobs])
+        assert all(not isinstance(g, Exception) and not g[1] for g in got), got
+        assert u.commits < len(jobs)  # grouped
+        committed = sorted(s.list("p1") + s.list("p2"), key=lambda r: r.created_at)
+        assert len(committed) == len(jobs)
+        persons, opening = {"p1": PERSON, "p2": MATE}, Opening()
+        for rec in committed:
+            bill = BillRequest.model_validate(rec.bill).with_person(persons[rec.bill["person_id"]])
+            out = reference_batch([bill], s.policies(), opening)
+            assert out.settlements[0] == rec.settlement, rec.request_id
+            opening = out.closing
+        for pid in ("p1", "p2"):
+            _, pa, ha = s.accounts(pid, 2024)
+            assert pa.to_dict() == opening.person_year(pid, 2024).to_dict()
+            assert ha.to_dict() == opening.household_year("h1", 2024).to_dict()
+    finally:
+        s.close()
+        u.store.dispose()
+
+
 # --- through a real server ------------------------------------------------------------------
 
 
@@ -307,7 +338,9 @@ def test_concurrent_settles_through_a_server_land_as_a_serial_replay(db_url: str
         assert len({g.settlement.settlement_id for g in first}) == 1
         assert sum(not g.replay for g in first) == 1
         writer = app.service.settle_writer
-        assert writer is not None and writer.calls == len(jobs)
+        # the unknown person is refused before the queue; a retry after its twin's commit
+        # is answered before it too
+        assert writer is not None and len(jobs) - 3 <= writer.calls <= len(jobs) - 1
         assert writer.groups < writer.calls  # grouped
         recs = sorted(c.list("wang", 2024) + c.list("wang-wife", 2024),
                       key=lambda r: r.created_at)  # fmt: skip

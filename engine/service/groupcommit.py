@@ -1,6 +1,8 @@
 """Group commit for Settle: one writer thread per service draining a queue of settle calls.
 
-Callers (the server's worker threads) put their call on the queue and wait. The writer takes
+Callers (the server's worker threads) do a settle's reads before its locks themselves (the
+replay, the bill's person, its active settlement: ``SettlementService._prepare``), then put
+the prepared call on the queue and wait. The writer takes
 whatever is queued (up to ``max_group`` calls, waiting up to ``max_wait`` seconds for more
 after the first), hands the group to ``run`` (``SettlementService.settle_group``: the group's
 settlements in one transaction, one commit and so one fsync), and answers each caller with its
@@ -23,8 +25,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from engine.bill import BillRequest
-from engine.service.ports import SettlementRecord
+from engine.batch import FundYearKey
+from engine.bill import Bill, BillRequest
+from engine.service import fundbook
+from engine.service.ports import LockKey, SettlementRecord, account_locks
 
 log = logging.getLogger("onestop.groupcommit")
 
@@ -39,8 +43,13 @@ class GroupCommit:
 
     max_group: int = 64
     max_wait: float = 0.0  # seconds the writer waits for more calls after the first
+    #: writer threads draining the queue: while one waits for its commit, another may run
+    #: the next group (its locks wait for the first's where they share a person or household)
+    writers: int = 1
 
     def __post_init__(self) -> None:
+        if self.writers < 1:
+            raise ValueError(f"writers {self.writers}: at least 1")
         if self.max_group < 1:
             raise ValueError(f"max_group {self.max_group}: at least 1")
         if not 0.0 <= self.max_wait <= 1.0:
@@ -53,12 +62,31 @@ class GroupCommit:
 
 @dataclass(frozen=True)
 class SettleCall:
-    """One Settle as the writer runs it (request id checked, digest computed by the caller)."""
+    """One Settle call (request id checked, digest computed by the caller)."""
 
     request_id: str
     req: BillRequest
     principal: str
     digest: str
+
+
+@dataclass(frozen=True)
+class PreparedSettle:
+    """A call after its reads before the locks (in the caller's thread): the bill with its
+    person, the registry version used, the hard-budget fund-years it draws on."""
+
+    call: SettleCall
+    bill: Bill
+    person_version: int | None
+    keys: list[FundYearKey]
+    stored: dict[str, Any]  # the request as stored (``model_dump(mode="json")``)
+
+    def locks(self) -> tuple[LockKey, ...]:
+        b = self.bill
+        return (
+            *fundbook.fund_locks(self.keys),
+            *account_locks(b.person.id, b.person.household, b.year),
+        )
 
 
 _STOP = object()
@@ -71,20 +99,20 @@ class SettleWriter:
 
     def __init__(
         self,
-        run: Callable[[Sequence[SettleCall]], list[SettleAnswer]],
+        run: Callable[[Sequence[PreparedSettle]], list[SettleAnswer]],
         config: GroupCommit,
     ):
         self._run = run
         self.config = config
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._start = threading.Lock()
         self._closed = False
         #: groups run and calls answered (for tests and the log)
         self.groups = 0
         self.calls = 0
 
-    def submit(self, call: SettleCall) -> tuple[SettlementRecord, bool]:
+    def submit(self, call: PreparedSettle) -> tuple[SettlementRecord, bool]:
         if self._closed:
             raise RuntimeError("the settle writer is closed")
         fut: Future[Any] = Future()
@@ -96,22 +124,29 @@ class SettleWriter:
         return out
 
     def _ensure_thread(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             return
         with self._start:
-            if self._thread is None:
-                t = threading.Thread(target=self._loop, name="onestop-settle-writer", daemon=True)
-                t.start()
-                self._thread = t
+            if not self._threads:
+                for _ in range(self.config.writers):
+                    t = threading.Thread(
+                        target=self._loop, name="onestop-settle-writer", daemon=True
+                    )
+                    t.start()
+                    self._threads.append(t)
 
     def close(self) -> None:
         """Answer what is queued, then stop the writer thread."""
         self._closed = True
         with self._start:
-            t = self._thread
-        if t is not None:
+            threads = list(self._threads)
+        for _ in threads:
             self._q.put(_STOP)
+        for t in threads:
             t.join()
+        if threads:
+            log.info("settle writer stopped: %d Settle calls in %d groups (%.1f a group)",
+                     self.calls, self.groups, self.calls / max(self.groups, 1))  # fmt: skip
         while True:  # a call queued while closing: refused, not left waiting
             try:
                 item = self._q.get_nowait()
@@ -120,7 +155,7 @@ class SettleWriter:
             if item is not _STOP:
                 item[1].set_result(RuntimeError("the settle writer is closed"))
 
-    def _take(self) -> tuple[list[tuple[SettleCall, Future[Any]]], bool]:
+    def _take(self) -> tuple[list[tuple[PreparedSettle, Future[Any]]], bool]:
         """The next group (blocks for its first call) and whether to stop after it."""
         first = self._q.get()
         if first is _STOP:
@@ -155,7 +190,8 @@ class SettleWriter:
                 log.exception("settle group of %d failed", len(group))
                 err = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
                 answers = [err] * len(group)
-            self.groups += 1
-            self.calls += len(group)
+            with self._start:
+                self.groups += 1
+                self.calls += len(group)
             for (_, fut), a in zip(group, answers, strict=True):
                 fut.set_result(a)

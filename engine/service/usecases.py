@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from engine.accounts import YearAccounts
 from engine.allocation import Allocation
@@ -60,7 +60,13 @@ from engine.reconcile import (
 )
 from engine.result import Settlement
 from engine.service import billcols, claimmoves, fundbook, ledger
-from engine.service.groupcommit import GroupCommit, SettleAnswer, SettleCall, SettleWriter
+from engine.service.groupcommit import (
+    GroupCommit,
+    PreparedSettle,
+    SettleAnswer,
+    SettleCall,
+    SettleWriter,
+)
 from engine.service.ports import (
     AccountMove,
     PersonVersion,
@@ -549,10 +555,14 @@ class SettlementService:
             raise InputError.one("request_id", request_id, "must be 1 to 128 characters")
         check_key("request_id", request_id)
         d = digest(req)
+        call = SettleCall(request_id, req, principal, d)
         writer = self._writer
-        if writer is not None:
-            return writer.submit(SettleCall(request_id, req, principal, d))
-        return self._settle_alone(SettleCall(request_id, req, principal, d))
+        if writer is None:
+            return self._settle_alone(call)
+        ready = self._prepare(call)  # reads in this thread, beside the other callers'
+        if not isinstance(ready, PreparedSettle):
+            return ready  # a replay of a committed settlement: nothing to wait for
+        return writer.submit(ready)
 
     # --- group commit (engine/service/groupcommit.py) --------------------------------------
     def use_group_commit(self, config: GroupCommit | None) -> None:
@@ -562,7 +572,7 @@ class SettlementService:
         if old is not None:
             old.close()
         if config is not None and config.on:
-            self._writer = SettleWriter(self.settle_group, config)
+            self._writer = SettleWriter(self._settle_prepared, config)
 
     @property
     def group_commit(self) -> GroupCommit | None:
@@ -577,88 +587,106 @@ class SettlementService:
         """Stop the settle writer (after the calls already queued), if there is one."""
         self.use_group_commit(None)
 
+    def _prepare(self, c: SettleCall) -> PreparedSettle | tuple[SettlementRecord, bool]:
+        """What a settle reads before its locks, as a lone settle does: a replay of the
+        request (returned as the answer), the bill with its person from the registry (checked
+        against its table), the bill's active settlement (BillSettled), the hard budgets the
+        bill draws on. Only reads: an error here is the call's own."""
+        with self._uow() as uow:
+            found = uow.settlements.by_request(c.request_id)
+            if found is not None:
+                return self._replay(found, c.digest, c.request_id, c.req), True
+            bill, person_version = self._versioned_bill(uow, c.req)
+            if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
+                raise BillSettled(bill.hospital, bill.id)
+            keys = self._hard_keys(bill)
+        # the stored request, dumped here (beside the other callers), not in the writer
+        return PreparedSettle(c, bill, person_version, keys, c.req.model_dump(mode="json"))
+
     def settle_group(self, calls: Sequence[SettleCall]) -> list[SettleAnswer]:
-        """Settle the calls in one transaction, in order, as one-by-one settles would: each
-        sees the account moves of the calls before it (same person or household), a twin of
-        an earlier call (same request id) is its replay, a second settlement of a bill is
-        BillSettled; a call's own error (bad bill, conflict, ...) is its answer alone. The
-        locks of the whole group are taken in one ``lock`` call (the global order), so two
-        writers' groups never deadlock. If anything fails after a write (another process
-        settled a twin or the bill meanwhile, the commit failed), the group is rolled back and
-        its calls are settled one by one, each in its own transaction."""
-        answers: list[SettleAnswer | None] = [None] * len(calls)
+        """Settle the calls as one group (what the writer does with the calls it takes from
+        its queue), in this thread; each call's answer, in order."""
+        answers: list[SettleAnswer | None] = []
+        ready: list[PreparedSettle] = []
+        for c in calls:
+            got: PreparedSettle | SettleAnswer
+            try:
+                got = self._prepare(c)
+            except Exception as exc:
+                got = exc
+            if isinstance(got, PreparedSettle):
+                ready.append(got)
+                answers.append(None)
+            else:
+                answers.append(got)
+        done = iter(self._settle_prepared(ready))
+        return [next(done) if a is None else a for a in answers]
+
+    def _settle_prepared(self, group: Sequence[PreparedSettle]) -> list[SettleAnswer]:
+        """Settle prepared calls in one transaction, in order, as one-by-one settles would:
+        each sees the account moves of the calls before it (same person or household), a
+        twin of an earlier call (same request id) is its replay, a second settlement of a
+        bill is BillSettled; a call's own error (a bill that does not fit its table, ...) is
+        its answer alone. The locks of the whole group are taken in one ``lock`` call (the
+        global order), so two writers' groups never deadlock. If anything fails after a write
+        (another process settled a twin or the bill since it was prepared, the commit
+        failed), the group is rolled back and its calls settled one by one, each in its own
+        transaction."""
         try:
-            self._settle_together(calls, answers)
-            return [a for a in answers if a is not None]
+            return self._settle_together(group)
         except Exception as exc:
-            log.info("settle group of %d rolled back (%s): one by one", len(calls),
+            log.info("settle group of %d rolled back (%s): one by one", len(group),
                      type(exc).__name__)  # fmt: skip
         out: list[SettleAnswer] = []
-        for c in calls:
+        for p in group:
             try:
-                out.append(self._settle_alone(c))
+                out.append(self._settle_alone(p.call))
             except Exception as exc:
                 out.append(exc)
         return out
 
-    def _settle_together(
-        self, calls: Sequence[SettleCall], answers: list[SettleAnswer | None]
-    ) -> None:
+    def _settle_together(self, group: Sequence[PreparedSettle]) -> list[SettleAnswer]:
+        answers: list[SettleAnswer] = []
+        if not group:
+            return answers
         with self._uow() as uow:
-            # before the locks (as a lone settle): replays, the bill and its person, the
-            # bill's active settlement; only reads, so an error here is the call's own
-            plans: list[tuple[int, SettleCall, Bill, int | None, list[FundYearKey]]] = []
-            for i, c in enumerate(calls):
-                try:
-                    found = uow.settlements.by_request(c.request_id)
-                    if found is not None:
-                        answers[i] = (self._replay(found, c.digest, c.request_id, c.req), True)
-                        continue
-                    bill, person_version = self._versioned_bill(uow, c.req)
-                    if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
-                        raise BillSettled(bill.hospital, bill.id)
-                    plans.append((i, c, bill, person_version, self._hard_keys(bill)))
-                except OnestopError as exc:
-                    answers[i] = exc
-            if not plans:
-                return
-            uow.lock(
-                *(
+            uow.lock(*(k for p in group for k in p.locks()))
+            uow.accounts.read_many(
+                [
                     k
-                    for _, _, bill, _, keys in plans
+                    for p in group
                     for k in (
-                        *fundbook.fund_locks(keys),
-                        *account_locks(bill.person.id, bill.person.household, bill.year),
+                        ("person", p.bill.person.id, p.bill.year),
+                        ("household", p.bill.person.household, p.bill.year),
                     )
-                )
-            )
-            for _, _, bill, _, _ in plans:  # every account read before the first write
-                uow.accounts.person_year(bill.person.id, bill.year)
-                uow.accounts.household_year(bill.person.household, bill.year)
+                ]
+            )  # every account of the group, before the first write (one round trip)
             policies = self.policies()
             taken: dict[str, SettlementRecord] = {}  # request id -> settled in this group
             bills: set[tuple[str, str]] = set()
-            for i, c, bill, person_version, keys in plans:
+            for p in group:
+                c, bill = p.call, p.bill
                 twin = taken.get(c.request_id)
                 try:
                     if twin is not None:
-                        answers[i] = (self._replay(twin, c.digest, c.request_id, c.req), True)
+                        answers.append((self._replay(twin, c.digest, c.request_id, c.req), True))
                         continue
                     if (bill.hospital, bill.id) in bills:
                         raise BillSettled(bill.hospital, bill.id)
-                    budgets = self._budgets(uow, keys)
-                    p = uow.accounts.person_year(bill.person.id, bill.year)
-                    h = uow.accounts.household_year(bill.person.household, bill.year)
-                    out = settle_one(bill, policies, p, h, budgets=budgets)
+                    budgets = self._budgets(uow, p.keys)
+                    pa = uow.accounts.person_year(bill.person.id, bill.year)
+                    ha = uow.accounts.household_year(bill.person.household, bill.year)
+                    out = settle_one(bill, policies, pa, ha, budgets=budgets)
                 except OnestopError as exc:  # nothing of this call written
-                    answers[i] = exc
+                    answers.append(exc)
                     continue
-                rec = self._record(c, bill, out, person_version, policies)
-                self._write(uow, rec, out, keys, c.principal)
+                rec = self._record(c, bill, out, p.person_version, policies, p.stored)
+                self._write(uow, rec, out, p.keys, c.principal)
                 taken[c.request_id] = rec
                 bills.add((bill.hospital, bill.id))
-                answers[i] = (rec, False)
+                answers.append((rec, False))
             uow.commit()
+        return answers
 
     def _record(
         self,
@@ -667,8 +695,10 @@ class SettlementService:
         out: Outcome,
         person_version: int | None,
         policies: PolicySet,
+        stored: dict[str, Any] | None = None,
     ) -> SettlementRecord:
-        """The settlement record of a call settled now (its time taken under its locks)."""
+        """The settlement record of a call settled now (its time taken under its locks);
+        ``stored``: the request as stored (JSON-ready), if dumped already."""
         y = bill.year
         moves = tuple(
             [
@@ -682,7 +712,8 @@ class SettlementService:
         )
         return SettlementRecord(
             settlement_id=self._new_id(), request_id=c.request_id, bill_digest=c.digest,
-            bill=c.req.model_dump(mode="json"), settlement=out.settlement, moves=moves,
+            bill=c.req.model_dump(mode="json") if stored is None else stored,
+            settlement=out.settlement, moves=moves,
             created_at=self._clock(), registry_version=person_version,
             policy_version=policy_version_of(policies, bill),
         )  # fmt: skip
