@@ -1,4 +1,4 @@
-"""Durable Settle on PostgreSQL, A/B: servers of two source trees (or two settings of one)
+"""Durable Settle on PostgreSQL (or SQLite, ``--store sqlite``), A/B: servers of two source trees (or two settings of one)
 measured interleaved in one run (issue 13, target 7; not a test).
 
     .venv/bin/python -m benchmarks.groupcommit_bench --old /tmp/onestop-main   # main vs this tree
@@ -65,6 +65,7 @@ def start(tree: Path, url: str, work: Path, ns: argparse.Namespace, extra: list[
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--store", choices=("postgres", "sqlite"), default="postgres")
     ap.add_argument("--old", type=Path, help="another source tree to serve from (e.g. main's)")
     ap.add_argument("--clients", default="8")
     ap.add_argument("--seconds", type=float, default=5.0)
@@ -87,18 +88,29 @@ def main(argv: list[str] | None = None) -> int:
     for spec in ns.also:  # NAME=serve options of this tree, e.g. group4="--group-writers 4"
         name, _, args = spec.partition("=")
         contenders.append((name, ROOT, args.split()))
-    cluster, create_database = G.postgres_durable()
-    if cluster is None:
-        raise SystemExit("no PostgreSQL server binaries")
+    if ns.store == "sqlite":
+        cluster, create_database = None, None
+    else:
+        cluster, create_database = G.postgres_durable()
+        if cluster is None:
+            raise SystemExit("no PostgreSQL server binaries")
     servers: dict[str, Any] = {}
     runs: dict[str, list[dict[str, Any]]] = {}
     try:
-        cluster.start()
+        if cluster is not None:
+            cluster.start()
         with tempfile.TemporaryDirectory(prefix="onestop-gcb-") as tmp:
             for name, tree, extra in contenders:
-                url = create_database(cluster.url(), f"bench_{name}")
-                if not servers:
-                    print(f"{G.postgres_settings(url)}; {G.disk(str(cluster.root))}", flush=True)
+                if cluster is None:  # a durable SQLite file per contender
+                    url = f"sqlite:///{Path(tmp) / name / 'onestop.db'}?synchronous=full"
+                    (Path(tmp) / name).mkdir(parents=True, exist_ok=True)
+                    if not servers:
+                        print(f"{G.sqlite_settings(url)}; {G.disk(tmp)}", flush=True)
+                else:
+                    url = create_database(cluster.url(), f"bench_{name}")
+                    if not servers:
+                        print(f"{G.postgres_settings(url)}; {G.disk(str(cluster.root))}",
+                              flush=True)  # fmt: skip
                 servers[name] = (*start(tree, url, Path(tmp) / name, ns, extra), Path(tmp) / name)
             for r in range(-1, ns.rounds):
                 for c in clients:
@@ -123,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         for proc, _, _ in servers.values():
             if proc.poll() is None:
                 proc.kill()
-        cluster.stop()
+        if cluster is not None:
+            cluster.stop()
     print("\n| contender | clients | Settle/s min / median / max | p50 ms | p99 ms | server CPU/call us | load first -> last (max) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     out = {}

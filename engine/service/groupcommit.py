@@ -1,11 +1,12 @@
-"""Group commit for Settle: one writer thread per service draining a queue of settle calls.
+"""Group commit for Settle: writer threads of a service (``GroupCommit.writers``, one by
+default) draining one queue of settle calls.
 
 Callers (the server's worker threads) do a settle's reads before its locks themselves (the
 replay, the bill's person, its active settlement: ``SettlementService._prepare``), then put
-the prepared call on the queue and wait. The writer takes
-whatever is queued (up to ``max_group`` calls, waiting up to ``max_wait`` seconds for more
-after the first), hands the group to ``run`` (``SettlementService.settle_group``: the group's
-settlements in one transaction, one commit and so one fsync), and answers each caller with its
+the prepared call on the queue and wait. A writer takes whatever is queued (up to
+``max_group`` calls, waiting up to ``max_wait`` seconds for more after the first), hands the
+group to ``run`` (``SettlementService._settle_prepared``: the group's settlements in one
+transaction, one commit and so one fsync), and answers each caller with its
 own answer once ``run`` returns, so that nobody is answered before the commit that holds its
 settlement. A call's answer is its (record, replay) or the exception it raised; one caller's
 error is never another's.
@@ -93,9 +94,9 @@ _STOP = object()
 
 
 class SettleWriter:
-    """The one writer of a service: ``submit`` queues a call and blocks until its group is
-    committed (or has failed and been settled one by one); ``close`` stops the writer after
-    the calls already queued."""
+    """The writer of a service (``config.writers`` threads on one queue): ``submit`` queues a
+    call and blocks until its group is committed (or has failed and been settled one by
+    one); ``close`` stops the writer after the calls already queued."""
 
     def __init__(
         self,
