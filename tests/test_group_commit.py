@@ -447,3 +447,17 @@ def test_a_killed_server_has_every_settlement_it_answered(db_url: str, tmp_path:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--group-max", "0", ("--group-max 0", "at least 1")),
+        ("--group-wait-ms", "5000", ("--group-wait-ms 5000", "0 to 1000 ms")),
+        ("--group-writers", "-1", ("--group-writers -1", "0 (automatic)")),
+    ],
+)
+def test_serve_refuses_a_bad_group_option_in_one_line(option: str, value: str, words: Any) -> None:
+    from tests.test_cli_errors import USAGE, one_line, onestop
+
+    one_line(onestop("serve", "--port", "0", option, value), USAGE, *words)
