@@ -21,6 +21,7 @@ from engine.errors import InputError
 from engine.funds import funds_files
 from engine.policy.load import policy_files
 from engine.service.funds import FundService
+from engine.service.groupcommit import GroupCommit
 from engine.service.ledger import LedgerService
 from engine.service.ports import UnitOfWork
 from engine.service.usecases import SettlementService, effective
@@ -54,6 +55,7 @@ class App:
             self.funds = FundService(self.service)
 
     def close(self) -> None:
+        self.service.close()  # the settle writer answers what is queued, then stops
         dispose = getattr(self.store, "close", None) or getattr(self.store, "dispose", None)
         if callable(dispose):
             dispose()
@@ -72,6 +74,28 @@ def make_store(url: str = DEFAULT_DB) -> tuple[Any, bool]:
     from adapters.store.sql import SqlStore
 
     return SqlStore(url, migrate=True), True
+
+
+#: writer threads per process when not given: PostgreSQL overlaps several transactions (one
+#: writer lost to the GIL convoy behind its round trips, measured: benchmarks/README.md);
+#: SQLite has one write lock per file, so more writers would only queue on it
+DEFAULT_WRITERS = {"postgresql": 4, "sqlite": 1}
+
+
+def server_group_commit(
+    url: str,
+    max_group: int = GroupCommit.max_group,
+    max_wait: float = GroupCommit.max_wait,
+    writers: int = 0,
+) -> GroupCommit | None:
+    """A server's group commit for Settle: on for the SQL stores (one commit and fsync per
+    group), off for memory:// (no commit to share) and for ``max_group`` 1. ``writers`` 0:
+    ``DEFAULT_WRITERS`` of the store's kind."""
+    if url.startswith("memory:") or max_group <= 1:
+        return None
+    if writers <= 0:
+        writers = DEFAULT_WRITERS["sqlite" if url.startswith("sqlite") else "postgresql"]
+    return GroupCommit(max_group=max_group, max_wait=max_wait, writers=writers)
 
 
 def load_policies(service: SettlementService, directory: Path) -> tuple[list[str], list[str]]:
@@ -133,9 +157,12 @@ def build(
     registry: Path | str | None = DEFAULT_REGISTRY,
     *,
     service_factory: Callable[[Callable[[], UnitOfWork]], SettlementService] = SettlementService,
+    group_commit: GroupCommit | None = None,
 ) -> App:
     """The service over the store at ``url`` with the tables of ``policies`` and the persons
-    of ``registry`` loaded (each step skipped when the path is None or missing)."""
+    of ``registry`` loaded (each step skipped when the path is None or missing).
+    ``group_commit``: Settle calls grouped into shared transactions (servers; see
+    ``server_group_commit``); None: each Settle its own transaction."""
     store, durable = make_store(url)
     service = service_factory(store.uow)
     app = App(service, store, url, durable)
@@ -145,6 +172,7 @@ def build(
         app.funds_loaded = load_funds(app.funds, Path(policies))
     if registry is not None and Path(registry).exists():
         app.persons_imported = service.import_registry(read_registry(Path(registry)))
+    service.use_group_commit(group_commit)
     n = len(effective(service.policy_versions()))
     log.info(
         "store %s (%s); %d tables in force (%d new, %d already stored); %d persons imported",

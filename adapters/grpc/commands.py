@@ -71,7 +71,7 @@ def _safe_url(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
-def open_app(db: str, policies: str, registry: str) -> Any:
+def open_app(db: str, policies: str, registry: str, group_commit: Any = None) -> Any:
     """The composition root of a server command (``serve``, ``serve-http``), or one line and
     the documented exit code: bad tables or registry (REFUSED, the first problem and how many
     more), a store URL of another kind (REFUSED), a store that cannot be opened (UNAVAILABLE,
@@ -82,7 +82,7 @@ def open_app(db: str, policies: str, registry: str) -> Any:
     from engine.errors import OnestopError
 
     try:
-        return build(db, policies, registry)
+        return build(db, policies, registry, group_commit=group_commit)
     except OnestopError as e:
         problems = getattr(e, "problems", None) or [e]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -165,6 +165,28 @@ def serve(
         ),
     ] = 0,
     grace: Annotated[float, typer.Option(help="Seconds to drain calls on SIGTERM.")] = 10.0,
+    group_max: Annotated[
+        int,
+        typer.Option(
+            help="Group commit: at most this many Settle calls share one transaction and one "
+            "commit (fsync); 1 turns grouping off (each Settle its own transaction). SQL stores."
+        ),
+    ] = 64,
+    group_wait_ms: Annotated[
+        float,
+        typer.Option(
+            help="Group commit: how long the writer waits for more Settle calls after the "
+            "first of a group, ms (0: it takes what is queued; groups still grow with the load)."
+        ),
+    ] = 0.0,
+    group_writers: Annotated[
+        int,
+        typer.Option(
+            help="Group commit: writer threads per process draining the queue (while one "
+            "waits for its commit, another runs the next group). 0 (default): 4 on PostgreSQL, "
+            "1 on SQLite."
+        ),
+    ] = 0,
     max_message_mib: Annotated[
         int, typer.Option(help="Largest request message, MiB.")
     ] = DEFAULT_LIMITS.max_message_bytes // MIB,
@@ -213,6 +235,7 @@ def serve(
     on loopback only, every caller with every role."""
 
     from adapters.auth.principals import PrincipalsError, PrincipalsFile
+    from adapters.bootstrap import server_group_commit
     from adapters.grpc.auth import Tls, is_loopback
     from adapters.grpc.server import Server, serve_forever, serve_processes
 
@@ -242,6 +265,13 @@ def serve(
         usage(f"--host {host} is not a loopback address without TLS: serve TLS (--tls-cert, "
               "--tls-key, --client-ca, --principals) or give --insecure")  # fmt: skip
 
+    if group_max < 1:
+        usage(f"--group-max {group_max}: at least 1 (1 turns group commit off)")
+    if not 0 <= group_wait_ms <= 1000:
+        usage(f"--group-wait-ms {group_wait_ms:g}: 0 to 1000 ms")
+    if group_writers < 0:
+        usage(f"--group-writers {group_writers}: 0 (automatic) or more")
+    group = server_group_commit(db, group_max, group_wait_ms / 1000, group_writers)
     limits = Limits(
         max_message_bytes=max_message_mib * MIB,
         max_response_bytes=max_response_mib * MIB,
@@ -257,11 +287,18 @@ def serve(
             _one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    app = open_app(db, policies, registry)
+    app = open_app(db, policies, registry, group)
+    grouping = (
+        f"group commit up to {group.max_group} Settle calls"
+        + (f", waiting {group_wait_ms:g} ms" if group.max_wait else "")
+        + (f", {group.writers} writers" if group.writers > 1 else "")
+        if group
+        else "no group commit"
+    )
     out.print(
         f"onestop: store {app.url} ({'durable' if app.durable else 'IN MEMORY'}); "
         f"{len(app.policies_loaded)} policy tables stored, {len(app.policies_skipped)} "
-        f"already there; {app.persons_imported} persons imported",
+        f"already there; {app.persons_imported} persons imported; {grouping}",
         highlight=False,
     )
     if tls is None:  # said once the server can start (a refusal above is one line alone)
@@ -285,7 +322,7 @@ def serve(
             serve_processes(
                 db, host, port, processes=processes, workers=workers, grace=grace,
                 samples=samples, limits=limits, tls=tls, principals=principals,
-                insecure=insecure,
+                insecure=insecure, group_commit=group,
             )
         )  # fmt: skip
     server = Server(

@@ -45,6 +45,7 @@ from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
 from engine.reconcile import local_date
 from engine.service.funds import FundService
+from engine.service.groupcommit import GroupCommit
 from engine.service.ledger import Sealer
 from engine.service.usecases import SettlementService, effective
 from engine.settle import settle_one
@@ -579,13 +580,14 @@ def _die_with_parent() -> None:
 def _child(
     url: str, host: str, port: int, workers: int, grace: float, samples: Path | None,
     limits: Limits, tls: auth.Tls | None, principals: Path | None, insecure: bool,
+    group_commit: GroupCommit | None = None,
 ) -> None:  # fmt: skip
     from adapters.bootstrap import build
 
     _die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    app = build(url, policies=None, registry=None)
+    app = build(url, policies=None, registry=None, group_commit=group_commit)
     server = Server(
         app, host, port, workers=workers, samples=samples, reuse_port=True, limits=limits,
         tls=tls, principals=PrincipalsFile(principals) if principals else None,
@@ -607,6 +609,7 @@ def serve_processes(
     tls: auth.Tls | None = None,
     principals: Path | None = None,
     insecure: bool = False,
+    group_commit: GroupCommit | None = None,
 ) -> int:
     """Serve from ``processes`` processes sharing one port (SO_REUSEPORT): the use cases are
     CPU-bound Python, so one process uses one core at most. The store must be shared (SQL, not
@@ -621,7 +624,19 @@ def serve_processes(
     children = [
         ctx.Process(
             target=_child,
-            args=(url, host, port, workers, grace, samples, limits, tls, principals, insecure),
+            args=(
+                url,
+                host,
+                port,
+                workers,
+                grace,
+                samples,
+                limits,
+                tls,
+                principals,
+                insecure,
+                group_commit,
+            ),
             daemon=False,
         )
         for _ in range(processes)

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from adapters.bootstrap import App, build
+from adapters.bootstrap import App, build, server_group_commit
 from adapters.grpc.client import Client
 from adapters.grpc.server import Server, running
+from engine.service.groupcommit import GroupCommit
 
 #: domain.md section 8 example 2 (tests/golden/yubei_2023_chain.yaml, the policy part)
 YUBEI = """\
@@ -173,10 +174,15 @@ def served(
     persons: list[dict[str, Any]] | None = None,
     *,
     workers: int = 8,
+    group_commit: GroupCommit | str | None = "server",
 ) -> Iterator[tuple[App, Server, Client]]:
     """A warmed server over a fresh store at ``url``; tables and persons loaded through the
-    PolicyAdminService rpcs."""
-    app = build(url, policies=None, registry=None)
+    PolicyAdminService rpcs. ``group_commit``: "server" (as ``onestop serve``: on for SQL
+    stores), None (off) or a ``GroupCommit``."""
+    if group_commit == "server":
+        group_commit = server_group_commit(url)
+    assert not isinstance(group_commit, str)
+    app = build(url, policies=None, registry=None, group_commit=group_commit)
     try:
         with running(app, workers=workers) as server, Client(f"127.0.0.1:{server.port}") as c:
             for i, text in enumerate(policies):

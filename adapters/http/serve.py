@@ -218,7 +218,9 @@ def serve_http(
         why = ("is already in use (another server running there?); choose another --http"
                if err.errno == errno.EADDRINUSE else f"cannot be used: {err.strerror}")  # fmt: skip
         _one_line(f"cannot listen on {listen}: the address {why}", EXIT_UNAVAILABLE)
-    app = open_app(db, policies, registry)
+    from adapters.bootstrap import server_group_commit
+
+    app = open_app(db, policies, registry, server_group_commit(db))  # 2304: group commit
     if tls is None:
         print(f"onestop http: WARNING: plaintext, no TLS and no client certificates: every "
               f"caller that reaches {host}:{port} is the local principal with every role. Serve "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -73,6 +73,9 @@ class _Accounts:
     def household_year(self, household_id: str, year: int) -> YearAccounts:
         k = (household_id, year)
         return self.u.staged_h.get(k) or self.u.s.household_acc.get(k, YearAccounts())
+
+    def read_many(self, keys: Sequence[tuple[str, str, int]]) -> None:
+        """Nothing to do: reads are free here."""
 
     def save_person_year(self, person_id: str, year: int, acc: YearAccounts) -> None:
         self.u.staged_p[(person_id, year)] = acc

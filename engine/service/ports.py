@@ -20,6 +20,7 @@ takes it in the same ``lock`` call as its account locks ("fund" sorts before "ho
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, Protocol, get_args
@@ -152,6 +153,12 @@ class FundVersion:
 class Accounts(Protocol):
     def person_year(self, person_id: str, year: int) -> YearAccounts: ...
     def household_year(self, household_id: str, year: int) -> YearAccounts: ...
+    def read_many(self, keys: Sequence[tuple[Literal["person", "household"], str, int]]) -> None:
+        """Read these (scope, person or household id, year) accounts at once (one round trip
+        where the store can), so that the reads of them that follow under their locks need
+        none. Changes nothing a read returns."""
+        ...
+
     def save_person_year(self, person_id: str, year: int, acc: YearAccounts) -> None: ...
     def save_household_year(self, household_id: str, year: int, acc: YearAccounts) -> None: ...
 

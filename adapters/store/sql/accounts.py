@@ -82,6 +82,22 @@ class Accounts:
             self._fresh.add(k)
         return ya
 
+    def read_many(self, keys: Iterable[tuple[str, str, int]]) -> None:
+        """Read these (scope, key, year) account-years now, in one round trip (PostgreSQL),
+        so that the reads that follow in this transaction need none while the locks hold."""
+        todo = [k for k in dict.fromkeys(keys) if k not in self._fresh]
+        if len(todo) < 2:
+            for k in todo:
+                self._read(*k)
+            return
+        rows = self.u.run_many(
+            [(self._SQL[scope][0], {"k": key, "y": year}) for scope, key, year in todo]
+        )
+        for k, rs in zip(todo, rows, strict=True):
+            self._seen[k] = self._from_rows(rs)
+            if self.u.holds(*k):
+                self._fresh.add(k)
+
     def _save(self, scope: str, key: str, year: int, acc: YearAccounts) -> None:
         _, upsert_layers, delete_layer, upsert_year, upsert_layers_pg = self._SQL[scope]
         self.u._connection(write=True)

@@ -219,6 +219,27 @@ class SqlUnitOfWork:
             ) from err
         return cur
 
+    def run_many(self, statements: list[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
+        """The rows of each of several reads; on PostgreSQL sent in one pipeline (one round
+        trip), on SQLite one after another."""
+        if self.s.sqlite:
+            return [self.run(sql, params).fetchall() for sql, params in statements]
+        raw = self.conn().connection.dbapi_connection
+        assert raw is not None
+        cursors = []
+        try:
+            with raw.pipeline():
+                for sql, params in statements:
+                    cur = raw.cursor()
+                    cur.execute(self.s.x.sql(sql), params)
+                    cursors.append(cur)
+            return [cur.fetchall() for cur in cursors]
+        except self.s.x.errors as err:
+            sql = "; ".join(q for q, _ in statements)
+            raise sa.exc.DBAPIError.instance(
+                sql, {}, err, self.s.x.errors, hide_parameters=True
+            ) from err
+
     def defer(self, sql: str, params: dict[str, Any], request_id: str | None = None) -> None:
         """A write whose result is not needed: on PostgreSQL it waits for the next read or
         COMMIT and goes with it in one pipeline; on SQLite it runs now. ``request_id``

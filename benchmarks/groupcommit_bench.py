@@ -1,0 +1,163 @@
+"""Durable Settle on PostgreSQL (or SQLite, ``--store sqlite``), A/B: servers of two source trees (or two settings of one)
+measured interleaved in one run (issue 13, target 7; not a test).
+
+    .venv/bin/python -m benchmarks.groupcommit_bench --old /tmp/onestop-main   # main vs this tree
+    .venv/bin/python -m benchmarks.groupcommit_bench --rounds 4 --seconds 5 --clients 1,8
+
+- One throwaway PostgreSQL cluster, durable (``fsync``, ``synchronous_commit`` and
+  ``full_page_writes`` on, read back with SHOW), as ``benchmarks/grpc_bench.py`` starts it;
+  one database per contender.
+- Contenders: ``old`` (``onestop serve`` run from the tree ``--old``, e.g. a ``git archive``
+  of main; left out without it), ``off`` (this tree, ``--group-max 1``: each Settle its own
+  transaction), ``group`` (this tree as shipped: group commit on) and any ``--also``
+  NAME=OPTIONS (this tree with other serve options). Each is one server
+  process (``--processes``), ``--workers`` threads, the policy and 64 persons of grpc_bench.
+- Rounds (``benchmarks/harness.py`` rules): a warm-up run of every (contender, clients) pair,
+  then ``--rounds`` rounds of all pairs in turn; Settle calls/s min / median / max, p50 / p99
+  over every timed call, server CPU per call, the load average before and after each run.
+  Each client settles its own person's new bills (100 items) in a loop, as grpc_bench does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics as st
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from adapters.grpc.client import Client
+from adapters.grpc.testing import CHAIN
+from benchmarks import grpc_bench as G
+from benchmarks import harness as H
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start(tree: Path, url: str, work: Path, ns: argparse.Namespace, extra: list[str]) -> Any:
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "policies").mkdir(exist_ok=True)
+    (work / "policies" / "chain.yaml").write_text(CHAIN)
+    (work / "registry.json").write_text(json.dumps(G.persons()))
+    port = G.free_port()
+    cmd = [
+        sys.executable, "-m", "adapters.grpc.commands", "serve", "--db", url, "--port", str(port),
+        "--policies", str(work / "policies"), "--registry", str(work / "registry.json"),
+        "--workers", str(ns.workers), "--processes", str(ns.processes), *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    log = (work / "server.log").open("ab")
+    proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
+    target = f"127.0.0.1:{port}"
+    try:
+        with Client(target) as c:
+            c.wait_serving(300)
+    except TimeoutError:
+        proc.kill()
+        raise SystemExit(f"server did not start:\n{(work / 'server.log').read_text()}") from None
+    return proc, target
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--store", choices=("postgres", "sqlite"), default="postgres")
+    ap.add_argument("--old", type=Path, help="another source tree to serve from (e.g. main's)")
+    ap.add_argument("--clients", default="8")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--items", type=int, default=100)
+    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--also", action="append", default=[], metavar="NAME=OPTIONS",
+                    help='another contender: this tree with these serve options, e.g. '
+                    'group2="--group-writers 2" (repeatable)')  # fmt: skip
+    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/out/groupcommit_bench.json")
+    ns = ap.parse_args(argv)
+    clients = [int(x) for x in ns.clients.split(",")]
+    m = H.machine()
+    print(H.machine_line(m), flush=True)
+    contenders: list[tuple[str, Path, list[str]]] = []
+    if ns.old is not None:
+        contenders.append(("old", ns.old.resolve(), []))
+    contenders += [("off", ROOT, ["--group-max", "1"]), ("group", ROOT, [])]
+    for spec in ns.also:  # NAME=serve options of this tree, e.g. group4="--group-writers 4"
+        name, _, args = spec.partition("=")
+        contenders.append((name, ROOT, args.split()))
+    if ns.store == "sqlite":
+        cluster, create_database = None, None
+    else:
+        cluster, create_database = G.postgres_durable()
+        if cluster is None:
+            raise SystemExit("no PostgreSQL server binaries")
+    servers: dict[str, Any] = {}
+    runs: dict[str, list[dict[str, Any]]] = {}
+    try:
+        if cluster is not None:
+            cluster.start()
+        with tempfile.TemporaryDirectory(prefix="onestop-gcb-") as tmp:
+            for name, tree, extra in contenders:
+                if cluster is None:  # a durable SQLite file per contender
+                    url = f"sqlite:///{Path(tmp) / name / 'onestop.db'}?synchronous=full"
+                    (Path(tmp) / name).mkdir(parents=True, exist_ok=True)
+                    if not servers:
+                        print(f"{G.sqlite_settings(url)}; {G.disk(tmp)}", flush=True)
+                else:
+                    url = create_database(cluster.url(), f"bench_{name}")
+                    if not servers:
+                        print(f"{G.postgres_settings(url)}; {G.disk(str(cluster.root))}",
+                              flush=True)  # fmt: skip
+                servers[name] = (*start(tree, url, Path(tmp) / name, ns, extra), Path(tmp) / name)
+            for r in range(-1, ns.rounds):
+                for c in clients:
+                    for name, _, _ in contenders:
+                        proc, target, _ = servers[name]
+                        row = asyncio.run(G.load(target, "Settle", c, ns.seconds, ns.items,
+                                                 f"{name}{c}r{r}", proc.pid))  # fmt: skip
+                        what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
+                        print(f"  {what} {name:5s} Settle x{c}: {row['per_s']:.0f}/s p50 "
+                              f"{row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms, server CPU/call "
+                              f"{row['server_cpu_us']:.0f} us (load {row['load_before']:.2f}->"
+                              f"{row['load_after']:.2f})", flush=True)  # fmt: skip
+                        if r >= 0:
+                            runs.setdefault(f"{name} x{c}", []).append(row)
+            for proc, _, work in servers.values():
+                G.stop_server(proc)
+                groups = [ln for ln in (work / "server.log").read_text().splitlines()
+                          if "settle writer stopped" in ln]  # fmt: skip
+                if groups:
+                    print(f"  {work.name}: {groups[-1].split('groupcommit ')[-1]}", flush=True)
+    finally:
+        for proc, _, _ in servers.values():
+            if proc.poll() is None:
+                proc.kill()
+        if cluster is not None:
+            cluster.stop()
+    print("\n| contender | clients | Settle/s min / median / max | p50 ms | p99 ms | server CPU/call us | load first -> last (max) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    out = {}
+    for key, rows in runs.items():
+        xs = [x["per_s"] for x in rows]
+        lat = [v for x in rows for v in x["lat"]]
+        d = {
+            "min": min(xs), "median": st.median(xs), "max": max(xs),
+            "p50_ms": G.pct(lat, 0.5) * 1e3, "p99_ms": G.pct(lat, 0.99) * 1e3,
+            "server_cpu_us": st.median(x["server_cpu_us"] for x in rows),
+            "load_first": rows[0]["load_before"], "load_last": rows[-1]["load_after"],
+            "load_max": max(max(x["load_before"], x["load_after"]) for x in rows),
+        }  # fmt: skip
+        out[key] = d
+        name, c = key.split(" x")
+        print(f"| {name} | {c} | {d['min']:,.0f} / {d['median']:,.0f} / {d['max']:,.0f} | "
+              f"{d['p50_ms']:.1f} | {d['p99_ms']:.1f} | {d['server_cpu_us']:,.0f} | "
+              f"{d['load_first']:.2f} -> {d['load_last']:.2f} ({d['load_max']:.2f}) |")  # fmt: skip
+    H.save(ns.json, {"machine": m, "rows": out, "load_at_end": os.getloadavg()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
