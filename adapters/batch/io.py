@@ -593,19 +593,13 @@ class _Runs:
 
 
 def read_item_cols(
-    path: str | Path,
-    lo: int,
-    hi: int,
-    bill_ids: Coded | None,
-    file: str | None = None,
-    batches: list[pa.RecordBatch] | None = None,
+    path: str | Path, lo: int, hi: int, bill_ids: Coded | None, file: str | None = None
 ) -> ItemCols:
     """Items rows [lo, hi) straight into preallocated numpy columns, one row group at a time
     (memory: the columns plus one row group). Items grouped by bill in the bills' order are
     linked as runs; otherwise (or without ``bill_ids``) the bill_id column is read again and
     items are linked by id (and hospital, when the items have that column). ``bill_ids``:
-    the bills' ``bill_key`` (the same form as the items' key). ``batches``: those rows as
-    ``row_batches`` gives them, already read (the reading stage of a pipelined run)."""
+    the bills' ``bill_key`` (the same form as the items' key)."""
     path = str(path)
     cols = columns_of(path, "items")
     n = hi - lo
@@ -622,8 +616,7 @@ def read_item_cols(
     cat = np.empty(n, dtype=np.int8)
     runs = _Runs()
     pos = 0
-    source = row_batches(path, "items", lo, hi, cols) if batches is None else batches
-    for batch in source:
+    for batch in row_batches(path, "items", lo, hi, cols):
         m = batch.num_rows
         cat[pos : pos + m] = category(batch.column("category"))
         for c in num:

@@ -394,23 +394,26 @@ def persons_for(spec: Spec, person_ids: C.Coded) -> C.PersonCols:
 
 @dataclass
 class PartInput:
-    """One part's rows as read from the files (Arrow, before any check): what the reading
-    stage of ``run_local``'s pipeline hands to the settling stage."""
+    """One part's rows as read from the files, as engine.columnar columns (not checked yet):
+    what the reading stage of ``run_local``'s pipeline hands to the settling stage."""
 
-    bills: pa.Table
-    items: list[pa.RecordBatch]
+    bills: C.BillCols
+    items: C.ItemCols
 
 
 def read_part(spec: Spec, part: Part) -> PartInput:
     """Read one part's rows of the bills and items files (Parquet: only the row groups that
-    hold them). pyarrow decodes with the GIL released: a thread reads part N+1 while part N
-    settles."""
+    hold them) into columns; items stored in the bills' order are linked as runs. pyarrow
+    reads and decodes with the GIL released: a thread reads part N+1 while part N settles. A
+    file that cannot be read (a date that is not one, a float column) raises InputFileError."""
     io.use_encoding(spec.inputs(), spec.encoding)
     bt = io.read_rows(spec.bills, "bills", part.bill_lo, part.bill_hi,
                       io.columns_of(spec.bills, "bills"))  # fmt: skip
-    cols = io.columns_of(spec.items, "items")
-    return PartInput(bt, list(io.row_batches(spec.items, "items", part.item_lo, part.item_hi,
-                                             cols)))  # fmt: skip
+    bc = io.bill_cols(bt, Path(spec.bills).name, part.bill_lo)
+    by_hospital = "hospital" in io.columns_of(spec.items, "items")
+    runs_key = io.coded(io.bill_key(bt)) if by_hospital else bc.bill_id
+    del bt
+    return PartInput(bc, io.read_item_cols(spec.items, part.item_lo, part.item_hi, runs_key))
 
 
 def settle_part(spec: Spec, part: Part) -> PartResult:
@@ -424,8 +427,8 @@ def settle_part(spec: Spec, part: Part) -> PartResult:
 def settle_part_staged(
     spec: Spec, part: Part, read: PartInput | None = None
 ) -> tuple[PartResult, Callable[[], None] | None]:
-    """Check and settle one part (``read``: its rows, already read by ``read_part``; else read
-    here); returns its result (counts and rejects) and what completes it: its figures and its
+    """Check and settle one part (``read``: its columns, already read by ``read_part``; else
+    read here); returns its result (counts and rejects) and what completes it: its figures and its
     output files (``complete_part``; None after rejects). A pipelined run completes a part in
     its writer thread while the next part settles."""
     io.use_encoding(spec.inputs(), spec.encoding)
@@ -435,12 +438,7 @@ def settle_part_staged(
         numba.set_num_threads(min(spec.threads, numba.config.NUMBA_NUM_THREADS))
     policies, compiled = _policies(spec.policy)
     read = read or read_part(spec, part)
-    bt = read.bills
-    bc = io.bill_cols(bt, Path(spec.bills).name, part.bill_lo)
-    by_hospital = "hospital" in io.columns_of(spec.items, "items")
-    runs_key = io.coded(io.bill_key(bt)) if by_hospital else bc.bill_id
-    del bt
-    ic = io.read_item_cols(spec.items, part.item_lo, part.item_hi, runs_key, batches=read.items)
+    bc, ic = read.bills, read.items
     del read
     pcols = persons_for(spec, bc.person_id)
     opening = _opening(spec.opening) if spec.opening else None
