@@ -20,7 +20,7 @@ import json
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,9 @@ class Spec:
     budgets: tuple[tuple[tuple[str, str, int], int], ...] = ()
     #: also write items_by_fund/: the per-item allocation (domain.md section 11)
     items_by_fund: bool = False
+    #: ``run_local``: read part N+1 and write part N-1 in two threads while part N settles
+    #: (False: one part after the other, in this thread)
+    overlap: bool = True
 
     def inputs(self) -> list[str]:
         return [self.bills, self.items, self.persons, *([self.opening] if self.opening else [])]
@@ -389,21 +392,54 @@ def persons_for(spec: Spec, person_ids: C.Coded) -> C.PersonCols:
     )  # fmt: skip
 
 
-def settle_part(spec: Spec, part: Part) -> PartResult:
-    """Read, check, settle and write one part; returns its figures and rejects."""
-    io.use_encoding(spec.inputs(), spec.encoding)
-    if spec.threads > 1:
-        import numba
+@dataclass
+class PartInput:
+    """One part's rows as read from the files, as engine.columnar columns (not checked yet):
+    what the reading stage of ``run_local``'s pipeline hands to the settling stage."""
 
-        numba.set_num_threads(min(spec.threads, numba.config.NUMBA_NUM_THREADS))
-    policies, compiled = _policies(spec.policy)
+    bills: C.BillCols
+    items: C.ItemCols
+
+
+def read_part(spec: Spec, part: Part) -> PartInput:
+    """Read one part's rows of the bills and items files (Parquet: only the row groups that
+    hold them) into columns; items stored in the bills' order are linked as runs. pyarrow
+    reads and decodes with the GIL released: a thread reads part N+1 while part N settles. A
+    file that cannot be read (a date that is not one, a float column) raises InputFileError."""
+    io.use_encoding(spec.inputs(), spec.encoding)
     bt = io.read_rows(spec.bills, "bills", part.bill_lo, part.bill_hi,
                       io.columns_of(spec.bills, "bills"))  # fmt: skip
     bc = io.bill_cols(bt, Path(spec.bills).name, part.bill_lo)
     by_hospital = "hospital" in io.columns_of(spec.items, "items")
     runs_key = io.coded(io.bill_key(bt)) if by_hospital else bc.bill_id
     del bt
-    ic = io.read_item_cols(spec.items, part.item_lo, part.item_hi, runs_key)
+    return PartInput(bc, io.read_item_cols(spec.items, part.item_lo, part.item_hi, runs_key))
+
+
+def settle_part(spec: Spec, part: Part) -> PartResult:
+    """Read, check, settle and write one part; returns its figures and rejects."""
+    res, complete = settle_part_staged(spec, part)
+    if complete is not None:
+        complete()
+    return res
+
+
+def settle_part_staged(
+    spec: Spec, part: Part, read: PartInput | None = None
+) -> tuple[PartResult, Callable[[], None] | None]:
+    """Check and settle one part (``read``: its columns, already read by ``read_part``; else
+    read here); returns its result (counts and rejects) and what completes it: its figures and its
+    output files (``complete_part``; None after rejects). A pipelined run completes a part in
+    its writer thread while the next part settles."""
+    io.use_encoding(spec.inputs(), spec.encoding)
+    if spec.threads > 1:
+        import numba
+
+        numba.set_num_threads(min(spec.threads, numba.config.NUMBA_NUM_THREADS))
+    policies, compiled = _policies(spec.policy)
+    read = read or read_part(spec, part)
+    bc, ic = read.bills, read.items
+    del read
     pcols = persons_for(spec, bc.person_id)
     opening = _opening(spec.opening) if spec.opening else None
     prep = C.prepare_columns(
@@ -412,29 +448,35 @@ def settle_part(spec: Spec, part: Part) -> PartResult:
     )  # fmt: skip
     res = PartResult(part.k, len(bc), prep.kb.n_bills, len(ic), prep.rejects, False)
     if prep.rejects and not spec.keep_going:
-        return res
+        return res, None
     refused = C.run(
         prep, spec.threads, allocate=spec.items_by_fund
     )  # bills refused at the account limit: rejects too
     if refused:
         res.rejects, res.n_settled = prep.rejects, prep.kb.n_bills
         if not spec.keep_going:
-            return res
+            return res, None
+    return res, partial(complete_part, spec, part, prep, res)
+
+
+def complete_part(spec: Spec, part: Part, prep: C.Prepared, res: PartResult) -> None:
+    """A settled part's figures (into ``res``) and, with ``spec.out``, its output files."""
     figures(prep, res)
     if spec.out is not None:
-        tmp = Path(spec.out) / "_tmp"
-        name = f"part-{part.k:05d}.parquet"
-        md = parquet_metadata(spec.policy)
-        io.write_parquet(io.arrow_table(C.bill_columns(prep)), tmp / "bills" / name, md)
-        io.write_parquet(io.arrow_table(C.layer_columns(prep)), tmp / "layers" / name, md)
-        io.write_parquet(io.arrow_table(C.alert_columns(prep)), tmp / "alerts" / name, md)
-        io.write_parquet(io.arrow_table(C.closing_columns(prep)), tmp / "closing" / name, md)
-        if spec.items_by_fund:
-            cols = io.arrow_table(C.item_fund_columns(prep))
-            io.write_parquet(cols, tmp / ITEMS_BY_FUND / name, md)
-        # the funds output is written once for the run, from every part's figures (cli)
+        write_part(spec, part.k, prep)
         res.written = True
-    return res
+
+
+def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
+    """Write a settled part's files into OUT/_tmp (the funds output is written once for the
+    run, from every part's figures: cli)."""
+    tmp, name = Path(spec.out or "") / "_tmp", f"part-{k:05d}.parquet"
+    md = parquet_metadata(spec.policy)
+    outs = [(C.bill_columns, "bills"), (C.layer_columns, "layers"),
+            (C.alert_columns, "alerts"), (C.closing_columns, "closing"),
+            *([(C.item_fund_columns, ITEMS_BY_FUND)] if spec.items_by_fund else [])]  # fmt: skip
+    for cols, d in outs:
+        io.write_parquet(io.arrow_table(cols(prep)), tmp / d / name, md)
 
 
 def figures(prep: C.Prepared, res: PartResult) -> None:
@@ -518,17 +560,69 @@ def finish(spec: Spec, ok: bool) -> None:
 def run_local(
     spec: Spec, parts: list[Part], on_part: Callable[[PartResult], None] | None = None
 ) -> Iterator[PartResult]:
-    """Settle the parts one after the other in this process (the kernel uses
-    ``spec.threads`` threads inside each part). Stops at the first part with rejects unless
-    ``spec.keep_going``."""
+    """Settle the parts in this process, in order (the kernel uses ``spec.threads`` threads
+    inside each part), yielding each part's result once its files are written. Stops at the
+    first part with rejects unless ``spec.keep_going``. With ``spec.overlap`` (and more than
+    one part) a pipeline uses the second core: a reader thread reads part N+1 and a writer
+    thread writes part N-1 while this thread checks and settles part N (pyarrow reads, encodes
+    and compresses with the GIL released); a failure in either is raised here in part order,
+    after every write already started has finished (``finish`` can then drop them)."""
     _begin(spec)
-    for p in parts:
-        r = settle_part(spec, p)
+    if not spec.overlap or len(parts) < 2:
+        for p in parts:
+            r = settle_part(spec, p)
+            if on_part:
+                on_part(r)
+            yield r
+            if r.rejects and not spec.keep_going:
+                return
+        return
+    yield from _pipelined(spec, parts, on_part)
+
+
+def _pipelined(
+    spec: Spec, parts: list[Part], on_part: Callable[[PartResult], None] | None
+) -> Iterator[PartResult]:
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    reader = ThreadPoolExecutor(1, thread_name_prefix="onestop-read")
+    writer = ThreadPoolExecutor(1, thread_name_prefix="onestop-write")
+    queued: deque[tuple[PartResult, Future[None] | None]] = deque()  # settled, being written
+
+    def written(r: PartResult, fut: Future[None] | None) -> PartResult:
+        if fut is not None:
+            fut.result()  # a failed write raises here
         if on_part:
             on_part(r)
-        yield r
-        if r.rejects and not spec.keep_going:
-            return
+        return r
+
+    nxt: Future[PartInput] | None = reader.submit(read_part, spec, parts[0])
+    try:
+        for i, p in enumerate(parts):
+            assert nxt is not None
+            try:
+                read = nxt.result()  # a part that cannot be read raises here
+                nxt = reader.submit(read_part, spec, parts[i + 1]) if i + 1 < len(parts) else None
+                r, complete = settle_part_staged(spec, p, read)
+                del read
+            except Exception:  # after the parts before it, as one part after the other would
+                while queued:
+                    yield written(*queued.popleft())
+                raise
+            stop = bool(r.rejects) and not spec.keep_going
+            queued.append((r, writer.submit(complete) if complete else None))
+            while len(queued) > (0 if stop else 1):  # one part written while the next settles
+                yield written(*queued.popleft())
+            if stop:
+                return
+        while queued:
+            yield written(*queued.popleft())
+    finally:  # on any exit, nothing is left running: no file appears after a failed run
+        if nxt is not None:
+            nxt.cancel()
+        reader.shutdown(wait=True, cancel_futures=True)
+        writer.shutdown(wait=True, cancel_futures=True)
 
 
 class SchedulerUnreachable(Exception):

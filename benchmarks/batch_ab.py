@@ -1,0 +1,106 @@
+"""``onestop batch`` end to end, this tree against a baseline tree, interleaved (A/B).
+
+    git archive main | tar -x -C /tmp/batch-base       # the code to compare against
+    python -m benchmarks.batch_ab --baseline /tmp/batch-base --bills 1000000 --rounds 3
+
+Each run is a whole process (``onestop batch`` of the venv, ``PYTHONPATH`` on one tree), Parquet
+in and out, on the same generated input (``benchmarks.synth``, seed 0, the sample five-layer
+table; written once to benchmarks/out/data-...); one warm-up run of each (the numba cache of
+each tree), then the rounds A B A B ... (benchmarks/harness.py: min, median, max, CPU, load).
+After the rounds the outputs of the last run of each tree are compared table by table (every
+part's rows, types and schema metadata) and summary.json: the figures are reported only with
+that check's answer. Not a test: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import typer
+
+from benchmarks import harness as H
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = ROOT / "benchmarks/policy/sample_five_layer.yaml"
+ONESTOP = Path(sys.executable).with_name("onestop")
+OUTPUTS = ("bills", "layers", "alerts", "closing", "funds")
+
+
+def same_outputs(a: Path, b: Path) -> list[str]:
+    """What differs between two runs' output directories (empty: the same content)."""
+    diff = []
+    for name in OUTPUTS:
+        fa, fb = sorted((a / name).glob("*.parquet")), sorted((b / name).glob("*.parquet"))
+        if [f.name for f in fa] != [f.name for f in fb]:
+            diff.append(f"{name}: parts {[f.name for f in fa]} != {[f.name for f in fb]}")
+            continue
+        for x, y in zip(fa, fb, strict=True):
+            if not pq.read_table(x).equals(pq.read_table(y), check_metadata=True):
+                diff.append(f"{name}/{x.name}: rows, types or metadata differ")
+    if json.loads((a / "summary.json").read_text()) != json.loads((b / "summary.json").read_text()):
+        diff.append("summary.json differs")
+    return diff
+
+
+def main(
+    baseline: Path = typer.Option(..., help="a tree of the code to compare against"),
+    bills: int = typer.Option(1_000_000),
+    items: float = typer.Option(40),
+    rounds: int = typer.Option(3),
+    threads: int = typer.Option(1, help="--threads of both runs"),
+    chunk_bills: int = typer.Option(200_000, help="--chunk-bills of both runs"),
+    data: Path | None = typer.Option(
+        None, help="input directory (default benchmarks/out/data-...)"
+    ),
+    out: Path = typer.Option(ROOT / "benchmarks/out/batch_ab.json"),
+) -> None:
+    from benchmarks import synth
+    from engine.policy.load import load_policies
+
+    m = H.machine()
+    print(H.machine_line(m), flush=True)
+    data = data or ROOT / f"benchmarks/out/data-{bills}-{items:g}-{POLICY.stem}"
+    if not (data / "items.parquet").exists():
+        ps = load_policies(POLICY)
+        synth.write(data, synth.generate(bills, items, 0, **synth.for_table(ps.tables[0])))
+    n_items = pq.ParquetFile(data / "items.parquet").metadata.num_rows
+    print(f"data: {bills:,} bills, {n_items:,} items in {data}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="batch-ab-"))
+    trees = {"this tree": ROOT, "baseline": baseline.resolve()}
+
+    def contender(label: str, tree: Path) -> H.Contender:
+        env = dict(os.environ, PYTHONPATH=str(tree))
+
+        def run(_: Any) -> None:
+            o = work / label.replace(" ", "-")
+            shutil.rmtree(o, ignore_errors=True)
+            H.timed_process([str(ONESTOP), "batch", *(str(data / f"{n}.parquet") for n in
+                             ("bills", "items", "persons")), "--policy", str(POLICY),
+                             "--out", str(o), "--threads", str(threads), "--chunk-bills",
+                             str(chunk_bills), "--quiet", "--json"], env=env, cwd=tree)  # fmt: skip
+
+        return H.Contender(f"onestop batch ({label})", run, work=n_items, unit="items")
+
+    cs = [contender(k, v) for k, v in trees.items()]
+    figs = H.interleave(cs, rounds, say=lambda s: print(s, flush=True))
+    diff = same_outputs(work / "this-tree", work / "baseline")
+    print("\n## figures", *(f.line() for f in figs.values()), sep="\n")
+    r = H.ratio(figs[cs[1].name], figs[cs[0].name])
+    print(H.ratio_line("baseline / this tree", r))
+    print(f"outputs: {'the same content' if not diff else 'DIFFERENT: ' + '; '.join(diff)}")
+    H.save(out, {"machine": m, "bills": bills, "items": n_items, "threads": threads,
+                 "chunk_bills": chunk_bills, "baseline": str(baseline), "figures": figs,
+                 "ratio": r, "outputs_differ": diff, "load_at_end": os.getloadavg()})  # fmt: skip
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"load average at the end: {os.getloadavg()}; figures in {out}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
