@@ -3,9 +3,9 @@
 Both give the same settlements to the fen (the property tests and the golden cases hold them
 equal); they differ in what they cost. The numba kernel (``engine.batch``) costs a fixed price
 in every process that uses it, before its first bill: importing numpy and numba and setting
-up numba's type system and the cached kernel (about 1.5 s of CPU on the 2-core machine of
-benchmarks/README.md), then very little per item. The plain reference (``engine.plainbatch``)
-imports neither and costs more per item. ``auto`` picks the reference below
+up numba's type system and the cached kernel (about 1.2 s of CPU on the 2-core machine of
+benchmarks/README.md), then a little less per item than the reference (~2 us of CPU, from
+Bill objects to Settlements). The plain reference (``engine.plainbatch``) imports neither. ``auto`` picks the reference below
 ``KERNEL_FROM_ITEMS`` items in the batch (measured: benchmarks/README.md, "Which engine
 settles"), the kernel from there on.
 
