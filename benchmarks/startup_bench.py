@@ -2,6 +2,7 @@
 whole process from exec to exit, cached and cold, interleaved; then where the import time goes.
 
     python -m benchmarks.startup_bench [--sample longzhou-1.json] [--rounds 5]
+        [--no-cold] [--baseline main] [--floor] [--engine kernel]
 
 - **cached**: a copy of this tree (engine/, adapters/, policies/) whose bytecode and numba
   cache were written by an earlier run (the warm-up): what every later ``onestop settle``
@@ -13,6 +14,13 @@ whole process from exec to exit, cached and cold, interleaved; then where the im
   the child imports the copy), ``PYTHONDONTWRITEBYTECODE`` unset (a user's default).
 - ``python -X importtime`` of the same command (cached copy): the modules that cost most,
   cumulative and self.
+- ``--baseline REV``: the same cached run on a copy of REV's engine/, adapters/, policies/
+  (``git archive``), interleaved with this tree's: an A/B of old and new code in one run.
+- ``--floor``: what every ``onestop`` process pays before any of its work, each a whole process
+  interleaved with the others: ``python -c pass``, importing typer + rich (the CLI), + pydantic
+  + yaml (the models and tables), and ``onestop --version``.
+- ``--engine``: also ``onestop settle --engine ENGINE`` (e.g. ``kernel``: numba's import and
+  dispatch; the default ``auto`` settles a sample bill with the plain reference).
 
 Rules of benchmarks/harness.py: warm-up, interleaved rounds, min / median / max, the load.
 """
@@ -78,11 +86,63 @@ def importtime(tree: Path, cache: Path, argv: list[str], top: int) -> dict[str, 
             "self": [(n, s / 1e6) for s, _, _, n in self_]}  # fmt: skip
 
 
+def baseline_contender(work: Path, rev: str, argv: list[str]) -> H.Contender:
+    """``onestop ARGV`` on a copy of ``rev``'s tree, with its own numba cache (cached after the
+    warm-up round, as this tree's)."""
+    tree = work / "baseline"
+    tree.mkdir()
+    tar = subprocess.run(["git", "archive", rev, *TREE], cwd=ROOT, capture_output=True,
+                         check=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=tar, check=True)
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()  # fmt: skip
+    env = env_for(tree, work / "baseline-numba")
+
+    def run(_: Any) -> None:
+        H.timed_process([str(ONESTOP), *argv], env, cwd=tree)
+
+    return H.Contender(f"cached, baseline {rev} ({sha}): onestop {' '.join(argv)}", run)
+
+
+#: the floor of every onestop process: (label, python -c code)
+FLOOR = (
+    ("floor: python -c pass", "pass"),
+    (
+        "floor: import typer, rich (console, table)",
+        "import typer, typer.main, rich.console, rich.table, typer._adapters",
+    ),
+    (
+        "floor: + pydantic, yaml",
+        "import typer, typer.main, rich.console, rich.table, typer._adapters, pydantic, yaml",
+    ),
+)
+
+
+def floor_contenders(tree: Path, cache: Path) -> list[H.Contender]:
+    env = env_for(tree, cache)
+    out = []
+    for label, code in FLOOR:
+
+        def run(_: Any, code: str = code) -> None:
+            H.timed_process([sys.executable, "-c", code], env, cwd=tree)
+
+        out.append(H.Contender(label, run))
+
+    def version(_: Any) -> None:
+        H.timed_process([str(ONESTOP), "--version"], env, cwd=tree)
+
+    return [*out, H.Contender("floor: onestop --version", version)]
+
+
 def main(
     sample: str = typer.Option("longzhou-1.json", help="a bill of policies/samples/"),
     rounds: int = typer.Option(5, help="timed rounds (after one warm-up each)"),
     top: int = typer.Option(15, help="modules listed from -X importtime"),
     out: Path = typer.Option(ROOT / "benchmarks/out/startup_bench.json"),
+    cold: bool = typer.Option(True, help="also the cold run (fresh tree, empty numba cache)"),
+    baseline: str = typer.Option("", help="a git revision to compare with, cached (A/B)"),
+    floor: bool = typer.Option(False, help="also the floor: python, typer+rich, pydantic+yaml"),
+    engine: str = typer.Option("", help="also settle with --engine ENGINE (e.g. kernel)"),
 ) -> None:
     m = H.machine()
     print(H.machine_line(m), flush=True)
@@ -104,7 +164,7 @@ def main(
             d = work / f"cold-{n[0]}"
             return copy_tree(d), d / "numba-empty"
 
-        def cold(state: tuple[Path, Path]) -> None:
+        def cold_run(state: tuple[Path, Path]) -> None:
             tree, cache = state
             H.timed_process([str(ONESTOP), *argv], env_for(tree, cache), cwd=tree)
             shutil.rmtree(tree, ignore_errors=True)  # the copy and its numba cache
@@ -113,10 +173,24 @@ def main(
             H.timed_process([str(ONESTOP), *argv], env_for(cached_tree, cached_cache),
                             cwd=cached_tree)  # fmt: skip
 
-        cs = [H.Contender(f"cached: onestop {' '.join(argv)}", cached),
-              H.Contender(f"cold: onestop {' '.join(argv)}", cold, fresh)]  # fmt: skip
+        cs = [H.Contender(f"cached: onestop {' '.join(argv)}", cached)]
+        if cold:
+            cs.append(H.Contender(f"cold: onestop {' '.join(argv)}", cold_run, fresh))
+        if baseline:
+            cs.append(baseline_contender(work, baseline, argv))
+        if engine:
+            eargv = [*argv, "--engine", engine]
+
+            def forced(_: Any) -> None:
+                H.timed_process([str(ONESTOP), *eargv], env_for(cached_tree, cached_cache),
+                                cwd=cached_tree)  # fmt: skip
+
+            cs.append(H.Contender(f"cached: onestop {' '.join(eargv)}", forced))
+        if floor:
+            cs += floor_contenders(cached_tree, cached_cache)
         figs = H.interleave(cs, rounds, say=lambda s: print(s, flush=True))
-        figs[cs[1].name].cold = True
+        for c in cs:
+            figs[c.name].cold = c.name.startswith("cold")
         imp = importtime(cached_tree, cached_cache, argv, top)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -371,7 +371,7 @@ def test_help_is_conventional() -> None:
     assert r.returncode == 0
     assert "{bills}" not in r.stdout and "list[Path]" not in r.stdout and "<bool>" not in r.stdout
     assert "BILL.json..." in r.stdout and "(default: policies/)" in r.stdout
-    assert "kernel|reference" in r.stdout
+    assert "auto|kernel|reference" in r.stdout and "ONESTOP_ENGINE" in r.stdout
     assert "Exit codes" in r.stdout and "3  not found" in r.stdout
     r = shell("policy", "whatif", "--help", columns=120)
     assert "(default: policies/)" in r.stdout and "list[Path]" not in r.stdout
@@ -380,7 +380,7 @@ def test_help_is_conventional() -> None:
         assert r.returncode == 0 and "list[" not in r.stdout and "{" not in r.stdout, r.stdout
     r = shell("settle", "x.json", "--engine", "fast")
     said = " ".join(r.stderr.replace("│", " ").split())
-    assert r.returncode == 2 and "'fast' is not one of 'kernel', 'reference'" in said
+    assert r.returncode == 2 and "'fast' is not one of 'auto', 'kernel', 'reference'" in said
 
 
 def test_refusals_are_not_markup(case: tuple[Path, Path], tmp_path: Path) -> None:

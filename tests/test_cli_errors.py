@@ -166,6 +166,10 @@ def test_offline_commands_work_without_a_working_server_extra(tmp_path: Path, si
     r = onestop("--help", pythonpath=path)
     assert r.returncode == 0, r.stderr
     assert "serve" in r.stdout and "settle" in r.stdout
+    if site is NO_GRPC:  # listed without importing it: found missing (find_spec)
+        assert "(not available: needs the server extra)" in " ".join(
+            r.stdout.replace("│", " ").split()
+        )
     for args in (["serve"], ["window", "settle", str(SAMPLE)], ["bureau", "policies"]):
         r = onestop(*args, pythonpath=path)
         line = one_line(r, USAGE, f"onestop {args[0]}", "pip install 'onestop[server]'")

@@ -3,7 +3,8 @@
 - ``onestop settle FILE``, ``onestop --version`` and the other offline commands import none of
   the extras' heavy modules nor a test tool (checked with ``python -X importtime``, which
   lists every module a process imports); ``--version`` does not even load the engine.
-  (``onestop --help`` loads every command to list it, adapters/cli/lazy.py: not checked.)
+- ``onestop --help`` lists the lazy commands (adapters/cli/lazy.py) without importing them, and
+  the listing is the one the loaded commands give.
 - ``onestop warm`` (``engine.warm``) compiles every kernel variant the CLI, the server's unary
   calls and ``onestop batch`` run: after it, those paths add no signature to the kernel.
 
@@ -57,12 +58,35 @@ def heavy(names: set[str]) -> list[str]:
         ("settle", SAMPLE),
         ("settle", "--json", "--allocate", SAMPLE, "policies/samples/longzhou-2.json"),
         ("policy", "check", "policies"),
+        ("--help",),
+        ("settle", "--help"),
     ],
-    ids=["version", "settle", "settle-json-allocate", "policy-check"],
+    ids=["version", "settle", "settle-json-allocate", "policy-check", "help", "settle-help"],
 )
 def test_offline_commands_import_no_heavy_module(args: tuple[str, ...]) -> None:
     names = imported(*args)
     assert heavy(names) == [], f"onestop {' '.join(args)} imports {heavy(names)}"
+
+
+def test_the_help_lists_the_lazy_commands_as_if_they_were_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``onestop --help`` with the lazy commands' summaries (nothing imported) prints exactly
+    what it prints with every command loaded (a summary that drifts from its command fails)."""
+    from typer.testing import CliRunner
+
+    from adapters.cli import lazy
+    from adapters.cli.main import app
+
+    assert set(lazy.SUMMARY) == set(lazy.LAZY)
+    env = {"COLUMNS": "100"}
+    listed = CliRunner().invoke(app, ["--help"], env=env)
+    assert listed.exit_code == 0 and "serve-http" in listed.output, listed.output
+    assert "not available" not in listed.output  # the dev install has every extra
+    monkeypatch.setattr(lazy, "listed", lazy.load)  # the listing from the loaded commands
+    loaded = CliRunner().invoke(app, ["--help"], env=env)
+    assert loaded.exit_code == 0
+    assert loaded.output == listed.output
 
 
 def test_version_does_not_load_the_engine() -> None:

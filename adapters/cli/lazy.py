@@ -8,16 +8,23 @@ invoked (or when
 ``--help`` lists it); if its imports fail (the extra is not installed, or an installed protobuf
 or grpcio is older than the generated code needs), the command is replaced by one that says so
 in one line and which extra to install, exit code 2, and every other command works as before.
+
+``onestop --help`` lists them without importing them (it imported grpc, pyarrow, dask,
+matplotlib, ... to print one line each: 5 s of CPU): each is listed with its line of
+``SUMMARY`` (tests/test_startup.py checks the listing equals the one of the loaded commands),
+and as not available when a module its extra provides is not installed (``importlib.util
+.find_spec``, nothing imported); a version mismatch shows when the command is run.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from adapters.cli.exitcodes import help_epilog
 
@@ -39,6 +46,47 @@ LAZY: dict[str, tuple[str, str, str, str]] = {
     "simulate-report": ("adapters.simulate.cli", "simulate_report", "command", "report"),
     "warm": ("adapters.cli.warm", "warm", "command", "base"),
     "test": ("adapters.cli.cases", "test_cases", "command", "base"),
+}
+
+#: the first paragraph of each lazy command's help, as ``onestop --help`` lists it
+SUMMARY: dict[str, str] = {
+    "serve": "Run the settlement server (gRPC, with health and reflection) until SIGTERM/Ctrl-C.",
+    "serve-http": "Serve the NHSA HTTP/JSON gateway and FHIR endpoints on uvicorn (next to "
+    "``onestop\nserve``, the gRPC server, over the same store).",
+    "window": "Window client: settle, trial, reverse and look up accounts on a running server.",
+    "bureau": "County bureau client: put policy tables, list versions, import the person "
+    "registry, reconcile with hospitals (3201/3202) and fund totals, on a running server.",
+    "batch": "Settle BILLS with their ITEMS and PERSONS; write per-bill, per-layer and alert "
+    "results.",
+    "simulate": "What-if over a year of bills: settle BILLS under the tables in force (--policy) "
+    "and\nunder the candidate tables laid over them; compare per fund and layer, per patient, "
+    "by\ntag, hospital level, age band and hospital; alerts, budgets and the changed bills.",
+    "ledger": "The tamper-evident audit ledger: verify, seal, checkpoint, prove, check-proof.",
+    "certs": "Make a local CA, a server certificate (localhost, 127.0.0.1) and client "
+    "certificates,\nand the principals file that maps them to their roles (for `onestop serve "
+    "--principals`).\nAn existing CA in --out is reused unless --force.",
+    "fund": "Fund operator client: declare funds, record money in, list, approve, reject and pay "
+    "claims and relief cases, read a fund's statement, on a running server.",
+    "person": "Insured person client: your cover, settlements and claims.",
+    "cadre": "Village cadre client: the cover list of your villages, claims for villagers.",
+    "publish": "Publish fund figures as a static site (index, one page per fund and county, "
+    "charts,\nfigures.json and figures.csv), stamped with the ledger checkpoint.",
+    "example": "Runnable examples on synthetic data (see README).",
+    "simulate-report": "Render the bureau's report (report.html with charts, report.json, CSV "
+    "tables) from the\nfigures of onestop simulate.",
+    "warm": "Compile the settlement kernel's variants into numba's cache (once after "
+    "installing),\nso that no command compiles them on first use.",
+    "test": "Run case files: settle each case's bills and compare every figure it expects. Exit "
+    "0\nall pass, 8 a case failed, 1 a malformed case file or refused bills, 3 -k selects none.",
+}
+
+#: the top-level modules each extra installs (pyproject.toml), looked up for the listing
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "base": (),
+    "server": ("grpc", "google.protobuf", "sqlalchemy"),
+    "batch": ("pyarrow", "dask"),
+    "http": ("fastapi", "uvicorn"),
+    "report": ("matplotlib", "jinja2"),
 }
 
 #: exit code of a command whose extra is missing (like an unknown command: a usage error)
@@ -98,8 +146,35 @@ def load(name: str) -> Any:
     return cmd
 
 
+def installed(extra: str) -> bool:
+    """Every module of ``extra`` (comma-separated extras) can be found (none is imported)."""
+    for name in (m for e in extra.split(",") for m in EXTRA_MODULES[e]):
+        try:
+            if importlib.util.find_spec(name) is None:
+                return False
+        except (ImportError, ValueError):  # a parent missing; or blocked (sys.modules[x] None)
+            return False
+    return True
+
+
+def listed(name: str) -> Any:
+    """A stand-in for the lazy command ``name`` in the listing of ``onestop --help``."""
+    extra = LAZY[name][3]
+    line = SUMMARY[name] if installed(extra) else f"(not available: needs the {extra} extra)"
+    return TyperCommand(name=name, help=line)
+
+
 class LazyGroup(TyperGroup):
     """The root ``onestop`` group: its own commands, then the lazy ones."""
+
+    _listing = False
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True  # the lazy commands are listed by their summary, not imported
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
     def list_commands(self, ctx: Any) -> list[str]:
         names = list(super().list_commands(ctx))
@@ -107,6 +182,8 @@ class LazyGroup(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         cmd = super().get_command(ctx, cmd_name)
+        if cmd is None and cmd_name in LAZY and self._listing and cmd_name in SUMMARY:
+            return listed(cmd_name)
         if cmd is None and cmd_name in LAZY:
             cmd = load(cmd_name)
             self.commands[cmd_name] = cmd

@@ -73,6 +73,7 @@ def _root(
 
 
 class Engine(StrEnum):
+    auto = "auto"
     kernel = "kernel"
     reference = "reference"
 
@@ -125,8 +126,14 @@ def settle(
         ),
     ] = False,
     engine: Annotated[
-        Engine, typer.Option(help="kernel (fast) or reference (the plain rules).")
-    ] = Engine.kernel,
+        Engine,
+        typer.Option(
+            envvar="ONESTOP_ENGINE",
+            help="kernel (numba: fast per item, ~1 s to load), reference (the plain rules: no "
+            "numba) or auto: the reference below 500,000 items, the kernel from there. The "
+            "same figures to the fen either way.",
+        ),
+    ] = Engine.auto,
     slip_file: Annotated[
         Path | None, typer.Option("--slip", metavar="FILE", help=SLIP_HELP + " One page a bill.")
     ] = None,
@@ -145,7 +152,7 @@ def settle(
         raise typer.Exit(Exit.USAGE)
     from adapters.cli.files import layer_ids, opening_to_json, read_bills, read_opening
     from adapters.cli.slip import accounts_after_each, explanation_json, print_slip
-    from engine.batch import reference_batch, settle_batch
+    from engine.engines import settle as run
     from engine.policy.load import load_policies
 
     policy = policy or [Path("policies")]
@@ -153,8 +160,7 @@ def settle(
         policies = load_policies(*policy)
         bill_list = read_bills(bills)
         opening = read_opening(accounts, layer_ids(policies))
-        run = settle_batch if engine is Engine.kernel else reference_batch
-        result = run(bill_list, policies, opening, allocate_items=allocate)
+        result = run(engine.value, bill_list, policies, opening, allocate_items=allocate)
     except OnestopError as e:
         _fail(e)
     closing = result.closing
@@ -226,7 +232,7 @@ def _write_slips(
 ) -> None:
     """The printed slips of an offline run, one page a bill in settlement order."""
     from adapters.slip.render import SlipMeta, slip_data, write_slip
-    from engine.batch import order_key
+    from engine.plainbatch import order_key
 
     meta = SlipMeta(note="离线结算，未保存 offline settlement (onestop settle): not stored, no ids")
     order = sorted(range(len(bills)), key=lambda i: order_key(bills[i]))

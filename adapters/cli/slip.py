@@ -221,7 +221,7 @@ def accounts_after_each(
     """The person's and household's accounts right after each bill (in the order given):
     walk the settlements in the engine's settlement order, each layer's account taken from the
     settlement itself (``LayerResult.account`` is the layer's account after that bill)."""
-    from engine.batch import order_key
+    from engine.plainbatch import order_key
 
     person: dict[tuple[str, int], YearAccounts] = dict(opening.person)
     household: dict[tuple[str, int], YearAccounts] = dict(opening.household)
