@@ -7,7 +7,7 @@ account slots) and settles a batch in one pass, in the order given; the wrapper 
 Layer output fields (last axis of ``out_layer``) are named by ``F_*``.
 
 Overflow (README "Limits"): with bills of at most MAX_BILL_TOTAL fen and accounts of at most
-MAX_ACCOUNT fen no sum can leave int64, and ``_tiered`` splits its products so that they stay
+MAX_ACCOUNT fen no sum can leave int64, and ``_tiered_diff`` splits its products so that they stay
 exact for any amount in int64 (``x * ratio`` itself would leave it from x ~ 9.2e14). A bill that would take any account field of a
 layer above MAX_ACCOUNT is refused: ``out_bill[b, B_STATUS]`` says which layer and field
 (``refused_at``), none of its account moves is written and the admission is not counted.
@@ -48,8 +48,27 @@ def _round_bp(amount, ratio):
 
 
 #: The float64 path of the item pass is taken only where every product it rounds is below
-#: GUARD (section 3.1; ``_buckets_fast``).
+#: GUARD and every amount below SMALL (section 3.1; ``_buckets_fast``).
 GUARD = 2.0**52
+
+
+#: amounts below SMALL take the float path: their conversions to and from float64 are exact
+SMALL = 2**50
+_MAGIC_F = 6755399441055744.0  # 1.5 * 2**52
+_MAGIC_I = 0x4338000000000000  # its bits
+
+
+@njit(cache=True, inline="always")
+def _as_float(x):
+    """float64(x) for an int64 |x| < 2**51, exactly, in vector-friendly bit operations (AVX2
+    has no packed int64 -> float64 conversion): 1.5 * 2**52 + x has the bits MAGIC_I + x."""
+    return np.int64(x + _MAGIC_I).view(np.float64) - _MAGIC_F
+
+
+@njit(cache=True, inline="always")
+def _as_int(x):
+    """int64(x) for an integer-valued float64 |x| < 2**51 (the inverse of ``_as_float``)."""
+    return np.float64(x + _MAGIC_F).view(np.int64) - _MAGIC_I
 
 
 @njit(cache=True, inline="always")
@@ -73,7 +92,15 @@ def _buckets_fast(cat, qty, amount, price_cap, sp_ratio, b_ratio):
     No fastmath: the compiler may not reassociate, so fl(q) is exactly the division above.
     Negative values never reach the kernel (prepare rejects them); were one to, the same
     argument on |q| gives floor(fl(q)) = floor(q), Python's floor division, and the guard
-    takes |product|."""
+    takes |product|.
+
+    The conversions between int64 and float64 are bit operations (``_as_float``, ``_as_int``),
+    exact for |value| < 2**51, because AVX2 has no packed int64 <-> float64 conversion (the
+    compiler made them one scalar instruction per lane). So the path also needs every amount
+    below SMALL = 2**50: then the amount is exact in float64, and so are ct and pre (integers
+    below 2**52 / 10000) and over = a - ct and rest = a - over (integers below 2**51), so
+    ``_as_int`` gives them exactly. The sums stay in int64 (a float sum would not vectorize
+    without reassociation)."""
     n = len(amount)
     s0 = 0
     s1 = 0
@@ -82,29 +109,33 @@ def _buckets_fast(cat, qty, amount, price_cap, sp_ratio, b_ratio):
     big = 0
     fr = np.float64(b_ratio)
     for j in range(n):
-        a = amount[j]
+        ai = amount[j]
+        a = _as_float(ai)
         c = cat[j]
         pc = price_cap[j]
         ooc = c == 3
         pcap = np.float64(pc) * np.float64(qty[j])
-        ct = np.int64(np.floor((pcap + 5000.0) / 10000.0))
-        over = a - ct if (pc >= 0) and (a > ct) and not ooc else 0
+        ct = np.floor((pcap + 5000.0) / 10000.0)
+        over = a - ct if (pc >= 0) and (a > ct) and not ooc else 0.0
         rest = a - over
         sr = sp_ratio[j]
         r = np.float64(sr) if sr >= 0 else fr
-        ppre = np.float64(rest) * r
-        pre = np.int64(np.floor((ppre + 5000.0) / 10000.0)) if c == 2 else 0
-        big |= (abs(pcap) >= GUARD) | (abs(ppre) >= GUARD)  # type: ignore[assignment]
-        s3 += a if ooc else 0
-        s2 += over
-        s1 += pre  # type: ignore[assignment]
-        s0 += rest - pre if not ooc else 0
+        ppre = rest * r
+        pre = np.floor((ppre + 5000.0) / 10000.0) if c == 2 else 0.0
+        big |= (abs(pcap) >= GUARD) | (abs(ppre) >= GUARD)
+        big |= (ai >= SMALL) | (ai <= -SMALL)
+        oi = _as_int(over)
+        pi = _as_int(pre)
+        s3 += ai if ooc else 0
+        s2 += oi
+        s1 += pi
+        s0 += ai - oi - pi if not ooc else 0
     return s0, s1, s2, s3, big == 0
 
 
 @njit(cache=True)
 def _buckets_exact(cat, qty, amount, price_cap, sp_ratio, b_ratio):
-    """Section 3.1 over one bill's items in int64 (any magnitude ``_tiered``'s callers allow)."""
+    """Section 3.1 over one bill's items in int64 (any magnitude ``_tiered_diff``'s callers allow)."""
     s0 = 0
     s1 = 0
     s2 = 0
@@ -137,23 +168,33 @@ def refused_at(status: int) -> tuple[int, int]:
     return (status - 1) // 4, (status - 1) % 4
 
 
-@njit(cache=True)
-def _tiered(x, n_seg, upto, ratio, p, li, vi, lv):
-    """R(x), exact without forming ``x * ratio`` (which leaves int64 from x ~ 9.2e14): each
-    overlap is taken as 10000 * q + r, so R(x) = sum(q * ratio) + round(sum(r * ratio))."""
-    whole = 0
-    part = 0
-    lo = 0
+@njit(cache=True, inline="always")
+def _tiered_diff(x0, x1, n_seg, upto, ratio, p, li, vi, lv):
+    """R(x1) - R(x0), each R rounded on its own, in one pass over the segments. R(x) is exact
+    without forming ``x * ratio`` (which leaves int64 from x ~ 9.2e14): each overlap is taken
+    as 10000 * q + r, so R(x) = sum(q * ratio) + round(sum(r * ratio))."""
+    w0 = 0
+    f0 = 0
+    w1 = 0
+    f1 = 0
+    lo0 = 0
+    lo1 = 0
     for k in range(n_seg):
         up = upto[p, li, vi, k]
-        hi = up if up >= 0 else max(x, lo)
-        ov = min(x, hi) - lo
-        if ov > 0:
-            rt = ratio[p, li, vi, k, lv]
-            whole += (ov // 10000) * rt
-            part += (ov % 10000) * rt
-        lo = hi
-    return whole + (part + 5000) // 10000
+        rt = ratio[p, li, vi, k, lv]
+        hi0 = up if up >= 0 else max(x0, lo0)
+        hi1 = up if up >= 0 else max(x1, lo1)
+        ov0 = min(x0, hi0) - lo0
+        ov1 = min(x1, hi1) - lo1
+        if ov0 > 0:
+            w0 += (ov0 // 10000) * rt
+            f0 += (ov0 % 10000) * rt
+        if ov1 > 0:
+            w1 += (ov1 // 10000) * rt
+            f1 += (ov1 % 10000) * rt
+        lo0 = hi0
+        lo1 = hi1
+    return (w1 + (f1 + 5000) // 10000) - (w0 + (f0 + 5000) // 10000)
 
 
 @njit(cache=True)
@@ -266,8 +307,6 @@ def _settle_range(
     b_fyear, bal,
     out_item,
 ):  # fmt: skip
-    bk = np.zeros(4, dtype=np.int64)  # original buckets: in_scope, pre, over, ooc
-    rem = np.zeros(4, dtype=np.int64)
     # allocation only (section 11): per-item buckets left, and scratch for the split
     most = 0
     if out_item is not None:
@@ -298,9 +337,7 @@ def _settle_range(
                 sp_ratio[i0:i1],
                 b_ratio[p],
             )
-        bk[0], bk[1], bk[2], bk[3] = s0, s1, s2, s3
-        total = bk[0] + bk[1] + bk[2] + bk[3]
-        rem[:] = bk
+        total = s0 + s1 + s2 + s3  # s0..s3: the buckets in_scope, pre, over, ooc
         if out_item is not None:  # section 11: each item's own buckets
             _item_buckets(item_start[b], item_start[b + 1], cat, qty, amount, price_cap,
                           sp_ratio, b_ratio[p], ir)  # fmt: skip
@@ -309,18 +346,23 @@ def _settle_range(
         all_paid = 0
         status = 0
         lbit = np.int64(1) << lv
+        # the buckets left to pay from, in locals (section 4: each layer takes from them)
+        r0, r1, r2, r3 = s0, s1, s2, s3
         for li in range(n_layers[p]):
             s = slot[p, li]
             hh = household[p, li] == 1
-            o = out_layer[b, li]
-            o[:] = 0
             # the account this layer moves
-            for f in range(4):
-                o[F_ACC + f] = h_acc[hs, s, f] if hh else p_acc[ps, s, f]
-            o[F_VARIANT] = -1
+            if hh:
+                d_used, e_cum = h_acc[hs, s, 0], h_acc[hs, s, 1]
+                paid, sp_cum = h_acc[hs, s, 2], h_acc[hs, s, 3]
+            else:
+                d_used, e_cum = p_acc[ps, s, 0], p_acc[ps, s, 1]
+                paid, sp_cum = p_acc[ps, s, 2], p_acc[ps, s, 3]
             # eligibility
             why = 0
-            if el_tags_any[p, li] != 0 and (el_tags_any[p, li] & tags) == 0:
+            ta = el_tags_any[p, li]
+            lm = el_levels[p, li]
+            if ta != 0 and (ta & tags) == 0:
                 why = R_TAGS_ANY
             elif (el_tags_none[p, li] & tags) != 0:
                 why = R_TAGS_NONE
@@ -328,7 +370,7 @@ def _settle_range(
                 why = R_AGE_MIN
             elif el_age_max[p, li] >= 0 and age > el_age_max[p, li]:
                 why = R_AGE_MAX
-            elif el_levels[p, li] != 0 and (el_levels[p, li] & lbit) == 0:
+            elif lm != 0 and (lm & lbit) == 0:
                 why = R_LEVEL
             vi = -1
             if why == 0:
@@ -343,27 +385,33 @@ def _settle_range(
                     break
                 if vi < 0:
                     why = R_NO_VARIANT
-            if why != 0:
+            o = out_layer[b, li]
+            if why != 0:  # the layer does not apply: its reason and the account unchanged
                 o[F_REASON] = why
+                o[F_VARIANT] = -1
+                o[F_BASE] = 0
+                o[F_DED] = 0
+                o[F_ELIGIBLE] = 0
+                o[F_PAY] = 0
+                o[F_RELIEF] = 0
+                o[F_CAP] = 0
+                o[F_ALERT] = 0
+                o[F_ACC + 0] = d_used
+                o[F_ACC + 1] = e_cum
+                o[F_ACC + 2] = paid
+                o[F_ACC + 3] = sp_cum
                 continue
-            o[F_VARIANT] = vi
             cov = covers[p, li]
-            base = 0
-            covered_total = 0
-            for k in range(4):
-                if (cov >> k) & 1:
-                    base += rem[k]
-                    covered_total += bk[k]
+            c0, c1, c2, c3 = cov & 1, (cov >> 1) & 1, (cov >> 2) & 1, (cov >> 3) & 1
+            base = r0 * c0 + r1 * c1 + r2 * c2 + r3 * c3
             k_ = kind[p, li]
             # section 12: the balance of the layer's fund this year, if its budget is hard
             bl = -1
             if bal is not None:
                 bl = bal[fund[p, li], b_fyear[b]]
-            d_used = o[F_ACC + 0]
-            e_cum = o[F_ACC + 1]
-            paid = o[F_ACC + 2]
-            sp_cum = o[F_ACC + 3]
             pay = 0
+            relief = 0
+            alert = 0
             dd = 0
             eligible = base
             cap = 0
@@ -379,14 +427,12 @@ def _settle_range(
                     dv = ded_later[p, li, vi, lv] if admno >= 2 else ded[p, li, vi, lv]
                     dd = min(base, dv)
                 eligible = base - dd
-                start = e_cum if tiers_year[p, li, vi] == 1 else 0
+                ty = tiers_year[p, li, vi] == 1
+                start = e_cum if ty else 0
                 end = start + eligible
-                if tiers_year[p, li, vi] == 1:
+                if ty:
                     e_cum = end
-                ns = n_seg[p, li, vi]
-                pay = _tiered(end, ns, seg_upto, seg_ratio, p, li, vi, lv) - _tiered(
-                    start, ns, seg_upto, seg_ratio, p, li, vi, lv
-                )
+                pay = _tiered_diff(start, end, n_seg[p, li, vi], seg_upto, seg_ratio, p, li, vi, lv)
                 ac = adm_cap[p, li, vi, lv]
                 if ac >= 0 and ac < pay:
                     pay = ac
@@ -406,7 +452,7 @@ def _settle_range(
                 allowed = base
                 ms = max_share[p, li, vi, lv]
                 if ms >= 0:
-                    share = _round_bp(covered_total, ms)
+                    share = _round_bp(s0 * c0 + s1 * c1 + s2 * c2 + s3 * c3, ms)
                     if share < allowed:
                         allowed = share
                         cap = C_SHARE
@@ -430,10 +476,7 @@ def _settle_range(
                 aft = before + base
                 x1 = aft - th if aft > th else 0
                 x0 = before - th if before > th else 0
-                ns = n_seg[p, li, vi]
-                relief = _tiered(x1, ns, seg_upto, seg_ratio, p, li, vi, lv) - _tiered(
-                    x0, ns, seg_upto, seg_ratio, p, li, vi, lv
-                )
+                relief = _tiered_diff(x0, x1, n_seg[p, li, vi], seg_upto, seg_ratio, p, li, vi, lv)
                 an = ann_cap[p, li, vi, lv]
                 if an >= 0 and an - paid < relief:
                     relief = an - paid
@@ -445,41 +488,56 @@ def _settle_range(
                     cap = C_BUD
                 paid += relief
                 sp_cum = aft
-                o[F_RELIEF] = relief
-                o[F_ALERT] = 1 if aft > th else 0
+                alert = 1 if aft > th else 0
             if bal is not None:  # noqa: SIM102 (a branch of its own: numba prunes it)
                 if bl >= 0:
-                    bal[fund[p, li], b_fyear[b]] = bl - pay - o[F_RELIEF]
+                    bal[fund[p, li], b_fyear[b]] = bl - pay - relief
             # take pay from the covered buckets in the fixed order
-            left_pay = pay
-            for k in range(4):
-                if left_pay > 0 and (cov >> k) & 1:
-                    used = min(left_pay, rem[k])
-                    if out_item is not None:  # noqa: SIM102 (pruned without allocation)
-                        if used > 0:
-                            _split_bucket(
-                                ir,
-                                item_start[b + 1] - item_start[b],
-                                k,
-                                used,
-                                rem[k],
-                                out_item,
-                                item_start[b],
-                                li,
-                                sh_buf,
-                                rm_buf,
-                                ix_buf,
-                            )
-                    rem[k] -= used
-                    left_pay -= used
+            if pay > 0:
+                if out_item is None:
+                    u = min(pay, r0 * c0)
+                    r0 -= u
+                    left_pay = pay - u
+                    u = min(left_pay, r1 * c1)
+                    r1 -= u
+                    left_pay -= u
+                    u = min(left_pay, r2 * c2)
+                    r2 -= u
+                    left_pay -= u
+                    r3 -= min(left_pay, r3 * c3)
+                else:  # section 11: the same takes, each split over the items
+                    n_it = i1 - i0
+                    u = min(pay, r0 * c0)
+                    if u > 0:
+                        _split_bucket(ir, n_it, 0, u, r0, out_item, i0, li, sh_buf, rm_buf, ix_buf)
+                    r0 -= u
+                    left_pay = pay - u
+                    u = min(left_pay, r1 * c1)
+                    if u > 0:
+                        _split_bucket(ir, n_it, 1, u, r1, out_item, i0, li, sh_buf, rm_buf, ix_buf)
+                    r1 -= u
+                    left_pay -= u
+                    u = min(left_pay, r2 * c2)
+                    if u > 0:
+                        _split_bucket(ir, n_it, 2, u, r2, out_item, i0, li, sh_buf, rm_buf, ix_buf)
+                    r2 -= u
+                    left_pay -= u
+                    u = min(left_pay, r3 * c3)
+                    if u > 0:
+                        _split_bucket(ir, n_it, 3, u, r3, out_item, i0, li, sh_buf, rm_buf, ix_buf)
+                    r3 -= u
             all_paid += pay
             if after[p, li] == 0:
                 window_paid += pay
+            o[F_REASON] = 0
+            o[F_VARIANT] = vi
             o[F_BASE] = base
             o[F_DED] = dd
             o[F_ELIGIBLE] = eligible
             o[F_PAY] = pay
+            o[F_RELIEF] = relief
             o[F_CAP] = cap
+            o[F_ALERT] = alert
             o[F_ACC + 0] = d_used
             o[F_ACC + 1] = e_cum
             o[F_ACC + 2] = paid
@@ -514,10 +572,10 @@ def _settle_range(
                     bal[fund[p, li], b_fyear[b]] += o[F_PAY] + o[F_RELIEF]
         ob = out_bill[b]
         ob[B_TOTAL] = total
-        ob[B_IN_SCOPE] = bk[0]
-        ob[B_PRE] = bk[1]
-        ob[B_OVER] = bk[2]
-        ob[B_OOC] = bk[3]
+        ob[B_IN_SCOPE] = s0
+        ob[B_PRE] = s1
+        ob[B_OVER] = s2
+        ob[B_OOC] = s3
         ob[B_WINDOW] = total - window_paid
         ob[B_NET] = total - all_paid
         ob[B_ADMNO] = admno

@@ -520,6 +520,7 @@ def test_a_refused_bill_moves_nothing_and_later_bills_go_on() -> None:
 
 
 GUARD = 2**52  # engine.kernel.GUARD: the float64 item pass only below it
+SMALL = 2**50  # engine.kernel.SMALL: and only for amounts below this
 
 
 def _products_near_the_guard() -> list[tuple[int, int]]:
@@ -547,7 +548,7 @@ def test_the_item_pass_float_path_is_exact_below_the_guard_and_falls_back_above(
         # a B item of amount x at first self-pay ratio r (no price cap)
         cols = (np.array([2], np.int8), one * 10000, one * x, -one, one * r)
         s0, s1, s2, s3, exact = _buckets_fast(*cols, 1000)
-        assert exact == (x * r < GUARD)
+        assert exact == (x * r < GUARD and x < SMALL)
         if exact:
             below += 1
             assert (s0, s1, s2, s3) == (x - want_pre, want_pre, 0, 0)
@@ -581,3 +582,33 @@ def test_amounts_near_the_float_guard_settle_to_the_fen(ratio: int) -> None:
     assert s.buckets.over_limit == sum(
         max(0, x - (c * q + 5000) // 10000) for c in (4503599, 4503600)
     )
+
+
+def test_the_item_pass_float_path_takes_amounts_below_small_only() -> None:
+    """Amounts near 2**50 (engine.kernel.SMALL, below which the float path converts them
+    exactly by bit operations): below it the float path answers and equals the int64 path; at
+    or above it (in magnitude: prepare lets no negative amount through) it hands the bill
+    over."""
+    import numpy as np
+
+    from engine.kernel import _as_float, _as_int, _buckets_exact, _buckets_fast
+
+    for v in (0, 1, -1, SMALL - 1, -(SMALL - 1), 2**51 - 1, -(2**51 - 1), 123456789012):
+        assert _as_float(np.int64(v)) == float(v)
+        assert _as_int(np.float64(v)) == v
+    one = np.ones(1, dtype=np.int64)
+    took = {True: 0, False: 0}
+    for x in (SMALL - 10001, SMALL - 1, SMALL, SMALL + 1, SMALL + 5000, -5, -SMALL):
+        for cat, cap, ratio in ((1, -1, 0), (1, 10**9, 0), (2, -1, 3), (3, -1, 0)):
+            # an item of amount x: A without and with a price cap (10**9 fen x 1 unit), a B at
+            # a first self-pay ratio of 3 bp (products below GUARD), and a C
+            cols = (np.array([cat], np.int8), one * 10000, one * x, one * cap, one * ratio)
+            s0, s1, s2, s3, exact = _buckets_fast(*cols, 1000)
+            assert exact == (-SMALL < x < SMALL)
+            took[bool(exact)] += 1
+            want = _buckets_exact(*cols, 1000)
+            if exact:
+                assert (s0, s1, s2, s3) == want
+            if x >= 0:
+                assert sum(want) == x
+    assert took[True] and took[False]

@@ -1,0 +1,118 @@
+"""Kernel A/B (issue 13, target 2): copies of engine/kernel.py side by side in one process, on
+one prepared batch, interleaved with F (benchmarks/harness.py: wall, CPU, load).
+
+    git show main:engine/kernel.py > /tmp/k_old.py
+    cp engine/kernel.py /tmp/k_new.py
+    python -m benchmarks.kernel_ab /tmp/k_old.py /tmp/k_new.py --bills 1000000 --rounds 3
+
+The batch (benchmarks.synth, the five-layer sample table, as ``batch_bench``) is prepared once
+and pickled under benchmarks/out/ (preparing 1 M bills takes minutes here); every run gets
+fresh copies of the accounts and fresh zeroed output arrays (untimed), and the first kernel's
+outputs must equal every other's (all of ``out_bill``, ``out_layer`` and the accounts). A
+copy may define ``bench_prep(kb)``, ``bench_call(args, kb)`` and ``bench_out(args, kb)`` for
+another argument layout (e.g. narrower outputs)."""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import typer
+
+from benchmarks import harness as H
+from benchmarks.batch_bench import POLICY, columns
+
+N_POLICY_ARGS = 28  # CompiledPolicies.kernel_args()
+ACC = 12 + N_POLICY_ARGS  # index of p_acc in KernelBatch.args()
+
+
+def _batch(bills: int, items: float) -> Any:
+    path = H.ROOT / f"benchmarks/out/kernel_ab-{bills}-{items:g}.pkl"
+    if path.exists():
+        with path.open("rb") as f:
+            return pickle.load(f)
+    from benchmarks import synth
+    from engine import columnar as C
+    from engine.policy.load import load_policies
+
+    ps = load_policies(POLICY)
+    bc, ic, pc = columns(synth.generate(bills, items, 0, **synth.for_table(ps.tables[0])))
+    kb = C.prepare_columns(bc, ic, pc, ps).kb
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        pickle.dump(kb, f, protocol=5)
+    return kb
+
+
+def _load(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    m = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = m
+    spec.loader.exec_module(m)
+    return m
+
+
+def main(
+    kernels: list[Path] = typer.Argument(..., help="copies of engine/kernel.py (first: baseline)"),
+    bills: int = typer.Option(1_000_000),
+    items: float = typer.Option(40),
+    rounds: int = typer.Option(3),
+) -> None:
+    print(H.machine_line(H.machine()), flush=True)
+    kb = _batch(bills, items)
+    mods = [(p.stem, _load(p)) for p in kernels]
+
+    def prep(m: ModuleType) -> Any:
+        if hasattr(m, "bench_prep"):
+            return m.bench_prep(kb)
+        a = list(kb.args())
+        a[ACC], a[ACC + 1], a[ACC + 2] = kb.p_acc.copy(), kb.p_adm.copy(), kb.h_acc.copy()
+        a[ACC + 3] = np.zeros(kb.out_bill.shape, np.int64)
+        a[ACC + 4] = np.zeros(kb.out_layer.shape, np.int64)
+        return a
+
+    def call(m: ModuleType, a: Any) -> None:
+        if hasattr(m, "bench_call"):
+            m.bench_call(a, kb)
+        else:
+            m._settle_range(0, kb.n_bills, *a)
+
+    def out(m: ModuleType, a: Any) -> Any:
+        if hasattr(m, "bench_out"):
+            return m.bench_out(a, kb)
+        return a[ACC + 3], a[ACC + 4], a[ACC], a[ACC + 2]
+
+    first = None
+    for name, m in mods:
+        a = prep(m)
+        call(m, a)
+        o = out(m, a)
+        if first is None:
+            first = o
+        else:
+            same = all(np.array_equal(x, y) for x, y in zip(first, o, strict=True))
+            print(f"check: {name} == {mods[0][0]} (every output array): {same}", flush=True)
+    cols = (kb.cat, kb.qty, kb.amount, kb.price_cap, kb.sp_ratio)
+    n = len(kb.amount)
+    cs = [H.Contender("F (numpy pass)", lambda _: sum(int(c.sum()) for c in cols), work=n,
+                      unit="items")]  # fmt: skip
+    for name, m in mods:
+        cs.append(H.Contender(f"kernel {name}", lambda a, m=m: call(m, a), lambda m=m: prep(m),
+                              work=n, unit="items"))  # fmt: skip
+    figs = H.interleave(cs, rounds, say=lambda s: print(s, flush=True))
+    for f in figs.values():
+        print(f.line())
+    for c in cs[1:]:
+        print(H.ratio_line(f"{c.name} in F", H.ratio(figs[c.name], figs[cs[0].name])))
+    for c in cs[2:]:
+        print(H.ratio_line(f"{cs[1].name} / {c.name}", H.ratio(figs[cs[1].name], figs[c.name])))
+
+
+if __name__ == "__main__":
+    sys.exit(typer.run(main))
