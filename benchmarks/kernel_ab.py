@@ -10,7 +10,11 @@ and pickled under benchmarks/out/ (preparing 1 M bills takes minutes here); ever
 fresh copies of the accounts and fresh zeroed output arrays (untimed), and the first kernel's
 outputs must equal every other's (all of ``out_bill``, ``out_layer`` and the accounts). A
 copy may define ``bench_prep(kb)``, ``bench_call(args, kb)`` and ``bench_out(args, kb)`` for
-another argument layout (e.g. narrower outputs)."""
+another argument layout (e.g. narrower outputs).
+
+``--touched`` also times each kernel on outputs written once before the run (untimed): the
+difference from the fresh outputs is what first touch of freshly allocated output memory
+costs (page faults, the OS zeroing pages: system time), as every prepared batch pays it."""
 
 from __future__ import annotations
 
@@ -63,6 +67,7 @@ def main(
     bills: int = typer.Option(1_000_000),
     items: float = typer.Option(40),
     rounds: int = typer.Option(3),
+    touched: bool = typer.Option(False, help="also time each kernel on pre-touched outputs"),
 ) -> None:
     print(H.machine_line(H.machine()), flush=True)
     kb = _batch(bills, items)
@@ -75,6 +80,12 @@ def main(
         a[ACC], a[ACC + 1], a[ACC + 2] = kb.p_acc.copy(), kb.p_adm.copy(), kb.h_acc.copy()
         a[ACC + 3] = np.zeros(kb.out_bill.shape, np.int64)
         a[ACC + 4] = np.zeros(kb.out_layer.shape, np.int64)
+        return a
+
+    def prep_touched(m: ModuleType) -> Any:
+        a = prep(m)
+        for x in a[ACC + 3], a[ACC + 4]:  # fault every page in now, untimed
+            x.fill(0)
         return a
 
     def call(m: ModuleType, a: Any) -> None:
@@ -105,6 +116,9 @@ def main(
     for name, m in mods:
         cs.append(H.Contender(f"kernel {name}", lambda a, m=m: call(m, a), lambda m=m: prep(m),
                               work=n, unit="items"))  # fmt: skip
+        if touched and not hasattr(m, "bench_prep"):
+            cs.append(H.Contender(f"kernel {name}, outputs pre-touched", lambda a, m=m: call(m, a),
+                                  lambda m=m: prep_touched(m), work=n, unit="items"))  # fmt: skip
     figs = H.interleave(cs, rounds, say=lambda s: print(s, flush=True))
     for f in figs.values():
         print(f.line())
