@@ -24,7 +24,8 @@ from engine.service.funds import FundService
 from engine.service.groupcommit import GroupCommit
 from engine.service.ledger import LedgerService
 from engine.service.ports import UnitOfWork
-from engine.service.usecases import SettlementService, effective
+from engine.service.usecases import SettlementService
+from engine.service.versions import effective
 from engine.validation import problems_from
 
 log = logging.getLogger("onestop.bootstrap")

@@ -63,7 +63,7 @@ def inprocess(rounds: int, chunk: int, items: int, interval: float = 1.0) -> int
 
     from adapters.bootstrap import build
     from engine.bill import parse_bill_request
-    from engine.service import usecases
+    from engine.service import settlewrite
     from engine.service.ledger import Sealer
 
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as d:
@@ -75,7 +75,7 @@ def inprocess(rounds: int, chunk: int, items: int, interval: float = 1.0) -> int
         assert app.ledger is not None
         sealer = Sealer(app.ledger, interval or 3600.0)  # 0: seal only at the end
         sealer.start()
-        real = usecases.ledger
+        real = settlewrite.ledger
         off = types.SimpleNamespace(**{
             name: (lambda *a, **k: None) for name in dir(real) if not name.startswith("_")
         })  # fmt: skip
@@ -87,7 +87,7 @@ def inprocess(rounds: int, chunk: int, items: int, interval: float = 1.0) -> int
             for r in range(rounds + 1):  # round 0 warms up
                 modes = ["with ledger", "without ledger"]
                 for mode in modes if r % 2 else modes[::-1]:
-                    usecases.ledger = real if mode == "with ledger" else off  # type: ignore[assignment]
+                    settlewrite.ledger = real if mode == "with ledger" else off  # type: ignore[assignment]
                     t0 = time.perf_counter()
                     for _ in range(chunk):
                         n += 1
@@ -96,7 +96,7 @@ def inprocess(rounds: int, chunk: int, items: int, interval: float = 1.0) -> int
                     if r:
                         rates[mode].append(chunk / (time.perf_counter() - t0))
         finally:
-            usecases.ledger = real
+            settlewrite.ledger = real
             sealer.stop()
         report, pending = app.ledger.verify()
         print(f"load average at end: {os.getloadavg()}; ledger ok={report.ok} "

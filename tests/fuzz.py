@@ -1143,7 +1143,7 @@ class StoreView:
 
     def policies(self) -> Any:
         from engine.policy.policyset import PolicySet
-        from engine.service.usecases import effective
+        from engine.service.versions import effective
 
         with self.store.uow() as u:
             versions = effective(u.policies.all())

@@ -31,9 +31,10 @@ from engine.accounts import Opening
 from engine.batch import reference_batch
 from engine.bill import BillRequest, Person, parse_bill_request
 from engine.errors import BillSettled, Conflict, InputError
+from engine.service.digest import digest
 from engine.service.groupcommit import GroupCommit, SettleCall
 from engine.service.ledger import LedgerService
-from engine.service.usecases import SettlementService, digest
+from engine.service.usecases import SettlementService
 from tests.pg import db_url, fresh_database, pg_url  # noqa: F401  (fixtures)
 from tests.test_store_concurrency import MATE, PERSON, POLICY, request
 from tests.test_store_sql import Clock, ids

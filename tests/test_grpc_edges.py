@@ -22,7 +22,7 @@ from adapters.grpc.limits import DEFAULT, Limits
 from adapters.grpc.testing import CHAIN, YUBEI, YUBEI_BILL, chain_bill, served
 from engine.bill import MAX_ITEMS_PER_BILL
 from engine.policy.load import MAX_TABLE_BYTES, MAX_TABLE_DEPTH
-from engine.service.usecases import MAX_PERSONS_PER_IMPORT
+from engine.service.inputs import MAX_PERSONS_PER_IMPORT
 
 TRAILER_BUDGET = 8 * 1024  # what C-core clients accept in all trailers together
 
@@ -434,9 +434,9 @@ def test_persons_per_import(env) -> None:
 
 
 def test_versions_per_region(monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.service import usecases
+    from engine.service import inputs
 
-    monkeypatch.setattr(usecases, "MAX_VERSIONS_PER_REGION", 3)
+    monkeypatch.setattr(inputs, "MAX_VERSIONS_PER_REGION", 3)
     with served("memory://", (YUBEI,)) as (_, _, c):
         c.put_policy(YUBEI.replace("Yubei district", "Yubei district v2"), "v2.yaml")
         c.put_policy(YUBEI.replace("Yubei district", "Yubei district v3"), "v3.yaml")

@@ -168,7 +168,7 @@ def test_unreachable_server_exits_5_and_markup_is_not_printed(tmp_path: Path) ->
 def test_default_year_is_the_year_in_shanghai(monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import UTC, datetime
 
-    import adapters.grpc.commands as cmd
+    import adapters.grpc.clicommon as cmd
 
     class Clock(datetime):
         @classmethod

@@ -651,7 +651,7 @@ def test_cli_totals_csv_parquet_json_and_text(served: Any, tmp_path: Path) -> No
 def test_terminal_tables_fold_figures_never_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     from rich.console import Console
 
-    import adapters.grpc.commands as cmd
+    import adapters.grpc.figures as cmd
 
     console = Console(force_terminal=True, width=40, record=True)
     monkeypatch.setattr(cmd, "out", console)

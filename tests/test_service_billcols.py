@@ -18,7 +18,8 @@ from adapters.store.memory import MemoryStore
 from engine.bill import Person, parse_bill_request
 from engine.errors import Conflict, OnestopError
 from engine.money import MAX_AMOUNT
-from engine.service import billcols, usecases
+from engine.service import billcols, settlewrite
+from engine.service.digest import digest, legacy_digest
 from engine.service.usecases import SettlementService
 
 
@@ -51,21 +52,21 @@ def test_the_columns_store_and_digest_as_the_request(svc: SettlementService) -> 
         req = parse_bill_request(bill)
         assert ch is not None
         assert ch.stored() == req.model_dump(mode="json")
-        assert ch.digest() == usecases.digest(req)
+        assert ch.digest() == digest(req)
     base = chain_bill(3)
-    d0 = usecases.digest(parse_bill_request(base))
+    d0 = digest(parse_bill_request(base))
     changes = [("id", "other"), ("hospital_level", "city"), ("discharge_date", "2024-04-26")]
     for k, v in changes:
-        assert usecases.digest(parse_bill_request({**base, k: v})) != d0, k
+        assert digest(parse_bill_request({**base, k: v})) != d0, k
     for k, v in [("amount", 1), ("qty_e4", 10001), ("unit_price_cap", 1), ("name", "x"),
                  ("code", "Y"), ("category", "A")]:  # fmt: skip
         other = copy.deepcopy(base)
         other["items"][2][k] = v
-        assert usecases.digest(parse_bill_request(other)) != d0, k
+        assert digest(parse_bill_request(other)) != d0, k
     # the same request written differently (NHSA category code, default quantity) is the same
     same = copy.deepcopy(base)
     same["items"][0]["category"] = "01"
-    assert usecases.digest(parse_bill_request(same)) == d0
+    assert digest(parse_bill_request(same)) == d0
 
 
 def _bad(bill: dict, path: str, value: Any) -> dict:
@@ -125,15 +126,15 @@ def test_a_retry_across_the_digest_upgrade_is_a_replay(
     request again is a replay, another bill under its id is still a Conflict."""
     req = parse_bill_request(chain_bill(2))
     with monkeypatch.context() as m:
-        m.setattr(usecases, "digest", lambda r: usecases.legacy_digest(r.model_dump(mode="json")))
+        m.setattr(settlewrite, "digest", lambda r: legacy_digest(r.model_dump(mode="json")))
         old, again = svc.settle("rid-old", req)
-    assert not again and old.bill_digest == usecases.legacy_digest(req.model_dump(mode="json"))
+    assert not again and old.bill_digest == legacy_digest(req.model_dump(mode="json"))
     rec, again = svc.settle("rid-old", req)
     assert again and rec.settlement_id == old.settlement_id
     with pytest.raises(Conflict):
         svc.settle("rid-old", parse_bill_request(chain_bill(3)))
     new, _ = svc.settle("rid-new", parse_bill_request(chain_bill(4)))
-    assert new.bill_digest == usecases.digest(parse_bill_request(chain_bill(4)))
+    assert new.bill_digest == digest(parse_bill_request(chain_bill(4)))
     assert len(new.bill_digest) == 64 and int(new.bill_digest, 16) >= 0
 
 

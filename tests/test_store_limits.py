@@ -16,7 +16,7 @@ from adapters.store.memory import MemoryStore
 from adapters.store.sql import SqlStore
 from engine.errors import InputError, LimitExceeded, PolicyError
 from engine.policy.load import MAX_TABLE_DEPTH, parse_table
-from engine.service import usecases
+from engine.service import inputs
 from engine.service.usecases import SettlementService
 from tests.pg import db_url, fresh_database, pg_url  # noqa: F401  (fixtures)
 from tests.test_store_sql import Clock, bill, golden, ids
@@ -79,11 +79,11 @@ def test_bad_page_arguments(svc: SettlementService) -> None:
 
 def test_use_case_limits(svc: SettlementService, monkeypatch: pytest.MonkeyPatch) -> None:
     text, person, _ = golden()
-    monkeypatch.setattr(usecases, "MAX_PERSONS_PER_IMPORT", 3)
+    monkeypatch.setattr(inputs, "MAX_PERSONS_PER_IMPORT", 3)
     with pytest.raises(LimitExceeded) as e:
         svc.import_registry([person] * 4)
     assert e.value.limit == "MAX_PERSONS_PER_IMPORT" and e.value.maximum == 3
-    monkeypatch.setattr(usecases, "MAX_VERSIONS_PER_REGION", 2)
+    monkeypatch.setattr(inputs, "MAX_VERSIONS_PER_REGION", 2)
     svc.put_policy(text + "\n# v2\n", "v2.yaml")
     with pytest.raises(LimitExceeded) as e:
         svc.put_policy(text + "\n# v3\n", "v3.yaml")

@@ -30,10 +30,10 @@ from adapters.cli.exitcodes import help_epilog
 
 #: name -> (module, attribute, "command" or "group", extra that provides its imports)
 LAZY: dict[str, tuple[str, str, str, str]] = {
-    "serve": ("adapters.grpc.commands", "serve", "command", "server"),
+    "serve": ("adapters.grpc.servecmd", "serve", "command", "server"),
     "serve-http": ("adapters.http.serve", "serve_http", "command", "http,server"),
-    "window": ("adapters.grpc.commands", "window_app", "group", "server"),
-    "bureau": ("adapters.grpc.commands", "bureau_app", "group", "server"),
+    "window": ("adapters.grpc.windowcmds", "window_app", "group", "server"),
+    "bureau": ("adapters.grpc.bureaucmds", "bureau_app", "group", "server"),
     "batch": ("adapters.batch.cli", "batch", "command", "batch"),
     "simulate": ("adapters.simulate.command", "simulate", "command", "batch"),
     "ledger": ("adapters.cli.ledger", "ledger_app", "group", "server"),

@@ -29,8 +29,8 @@ from engine.reconcile import (
     Totals,
 )
 from engine.result import Buckets, LayerResult, Settlement
+from engine.service.inputs import check_persons_count
 from engine.service.ports import PolicyVersion, SettlementRecord
-from engine.service.usecases import check_persons_count
 from engine.validation import problems_from
 
 # --------------------------------------------------------------------------- requests

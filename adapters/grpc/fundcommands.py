@@ -23,20 +23,18 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from adapters.cli.exitcodes import Exit
 from adapters.cli.output import print_json
-from adapters.grpc.client import DEFAULT_SERVER, Client
-from adapters.grpc.commands import (
+from adapters.grpc.clicommon import (
     EPILOG,
     CaOpt,
     CertOpt,
     KeyOpt,
     ServerOpt,
     _client,
-    _emit,
     _fail,
     _one_line,
-    _say,
-    yuan,
 )
+from adapters.grpc.client import DEFAULT_SERVER, Client
+from adapters.grpc.figures import _emit, _say, yuan
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the answer as JSON (fen).")]
 

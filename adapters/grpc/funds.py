@@ -25,9 +25,10 @@ from engine.service.cover import (
     cover_token,
 )
 from engine.service.funds import FundService
+from engine.service.inputs import check_key, parse_day
 from engine.service.ports import SettlementRecord
 from engine.service.statements import Statement, as_of_default, statement
-from engine.service.usecases import SettlementService, check_key, parse_day
+from engine.service.usecases import SettlementService
 
 MAX_TEXT = 500  # characters of a note or reason
 MAX_REF = 128  # characters of a payment reference

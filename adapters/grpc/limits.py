@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from engine.bill import MAX_ITEMS_PER_BILL
 from engine.errors import LimitExceeded
 from engine.policy.load import MAX_TABLE_BYTES, MAX_TABLE_DEPTH
-from engine.service.usecases import (
+from engine.service.inputs import (
     DEFAULT_PAGE_SIZE,
     MAX_HOSPITAL_LINES,
     MAX_PAGE_SIZE,

@@ -47,7 +47,8 @@ from engine.reconcile import local_date
 from engine.service.funds import FundService
 from engine.service.groupcommit import GroupCommit
 from engine.service.ledger import Sealer
-from engine.service.usecases import SettlementService, effective
+from engine.service.usecases import SettlementService
+from engine.service.versions import effective
 from engine.settle import settle_one
 
 log = logging.getLogger("onestop.grpc")

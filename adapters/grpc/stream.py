@@ -28,7 +28,8 @@ from engine.accounts import ACCOUNT_FIELDS, Opening
 from engine.batch import settle_batch
 from engine.bill import DATE_RULE, BillRequest, Person, check_items_count, parse_bill_request
 from engine.errors import NO_VALUE, InputError, NotFound, Problem
-from engine.service.usecases import SettlementService, check_key
+from engine.service.inputs import check_key
+from engine.service.usecases import SettlementService
 from engine.validation import ID_RULE, TEXT_RULE, bad_id_chars
 
 

@@ -178,7 +178,8 @@ def serve_http(
     serve``, the gRPC server, over the same store)."""
 
     from adapters.cli.exitcodes import Exit
-    from adapters.grpc.commands import _one_line, open_app
+    from adapters.grpc.clicommon import _one_line
+    from adapters.grpc.servecmd import open_app
 
     EXIT_REFUSED, EXIT_UNAVAILABLE = Exit.REFUSED, Exit.UNAVAILABLE
 

@@ -139,7 +139,7 @@ class ClaimCases(FundBase):
     ) -> Claim:
         """approved -> paid: the approved amount was paid on ``paid_date`` (YYYY-MM-DD, not
         before discharge) under ``payment_ref``. Moves no account."""
-        from engine.service.usecases import check_key, parse_day
+        from engine.service.inputs import check_key, parse_day
 
         day = parse_day("paid_date", paid_date)
         text_field("payment_ref", payment_ref, MAX_PAYMENT_REF, required=True)

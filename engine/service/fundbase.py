@@ -55,7 +55,7 @@ class FundBase:
     def _fund_known(self, region: str, fund_code: str) -> tuple[Fund | None, Layer | None]:
         """The fund's declaration and its first layer in the region's tables; NotFound when
         neither exists."""
-        from engine.service.usecases import check_key
+        from engine.service.inputs import check_key
 
         check_key("region", region)
         check_key("fund_code", fund_code)
@@ -86,7 +86,7 @@ class FundBase:
 
     @staticmethod
     def _key(field: str, value: str) -> None:
-        from engine.service.usecases import check_key
+        from engine.service.inputs import check_key
 
         if not value:
             raise InputError.one(field, value, "is empty")

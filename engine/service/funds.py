@@ -12,7 +12,7 @@ one). It is assembled from one class per concept:
 - the views (``engine.service.fundviews``): ``facts``, ``person_cover``, ``cover_list``, on
   the cover types of ``engine.service.cover``.
 
-Settle and Reverse (``engine.service.usecases``) use ``engine.service.fundbook`` (hard
+Settle and Reverse (``engine.service.settlewrite``, ``engine.service.reversal``) use ``engine.service.fundbook`` (hard
 fund-years and their locks) and ``engine.service.claimmoves`` (a settlement's claims).
 """
 
@@ -44,7 +44,7 @@ class FundService(ClaimCases, MoneyInRecords, FundViews):
         version, in force from now on (a region has one funds file: the latest). The same
         text as the version in force stores nothing (``unchanged``); ``dry_run`` validates
         only (version 0)."""
-        from engine.service.usecases import check_source_name
+        from engine.service.inputs import check_source_name
 
         check_source_name(source_name)
         f = parse_funds(text, source_name)

@@ -27,7 +27,7 @@ class FundViews(FundBase):
         enrolment (registry persons of the region insured on ``as_of``), the fund's window
         pays, its claims and relief cases, money in, and the last ledger checkpoint. Records
         only: the public figures are summed elsewhere (``engine.fundstats``)."""
-        from engine.service.usecases import parse_day
+        from engine.service.inputs import parse_day
 
         day = parse_day("as_of", as_of)
         fund, layer = self._fund_known(region, fund_code)
@@ -64,7 +64,7 @@ class FundViews(FundBase):
         """A person's funds and layers (whether each covers them on ``on``: default the last
         day of ``year``, or today if earlier), their settlements of the year and their claims
         and relief cases with status."""
-        from engine.service.usecases import check_key, parse_day
+        from engine.service.inputs import check_key, parse_day
 
         check_key("person_id", person_id)
         if on is None:
@@ -97,7 +97,7 @@ class FundViews(FundBase):
         (None: all), with the funds covering them on ``as_of`` (default today): a cadre's
         list. In the order of ``cover_key`` (township, village, person id); at most ``limit``
         rows after the person keyed ``after`` (a keyset page)."""
-        from engine.service.usecases import check_key, parse_day
+        from engine.service.inputs import check_key, parse_day
 
         check_key("region", region)
         day = self._clock().date() if as_of is None else parse_day("as_of", as_of)

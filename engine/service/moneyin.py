@@ -31,7 +31,7 @@ class MoneyInRecords(FundBase):
         """Money into a fund (a premium, a donation, government money). Idempotent by
         ``request_id``: the same request again returns the stored record (True: a replay);
         the same id with other content is a Conflict."""
-        from engine.service.usecases import check_key, parse_day
+        from engine.service.inputs import check_key, parse_day
 
         if not request_id or len(request_id) > 128:
             raise InputError.one("request_id", request_id, "must be 1 to 128 characters")

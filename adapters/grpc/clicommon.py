@@ -1,0 +1,106 @@
+"""What the gRPC adapter's commands share: the consoles, one-line refusals, the client
+options (--server, TLS), the client and how a refused call is printed.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import grpc
+import typer
+
+from adapters.cli.exitcodes import Exit, for_status, help_epilog
+from adapters.cli.output import console, problem_line, text
+from adapters.grpc.client import BillFileError, Client, read_bill
+from adapters.grpc.errors import bad_request
+from adapters.slip import SLIP_HELP
+from engine.reconcile import local_date
+
+out = console()
+err = console(stderr=True)
+EPILOG = help_epilog()
+
+
+def this_year() -> int:
+    """The current accounting year in the region's time zone (Asia/Shanghai, UTC+8): from
+    00:00 to 08:00 Beijing time on 1 January it is already the new year, while UTC is not."""
+    return local_date(datetime.now(UTC)).year
+
+
+#: a user mistake in a file or option (adapters/cli/exitcodes.py: REFUSED), and a server or
+#: address that cannot be reached or used (UNAVAILABLE)
+EXIT_REFUSED, EXIT_UNAVAILABLE = Exit.REFUSED, Exit.UNAVAILABLE
+
+
+def _one_line(message: str, code: int) -> None:
+    """A user mistake: one line on stderr (no markup, no wrapping), then exit ``code``."""
+    print(f"onestop: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _bill_file(path: Path) -> dict[str, Any]:
+    try:
+        return read_bill(path)
+    except BillFileError as e:
+        _one_line(f"refused: {e}", EXIT_REFUSED)
+        raise
+
+
+ServerOpt = Annotated[str, typer.Option("--server", help="host:port of the server.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of the slip.")]
+SlipOpt = Annotated[Path | None, typer.Option("--slip", metavar="FILE", help=SLIP_HELP)]
+CaOpt = Annotated[
+    Path | None,
+    typer.Option("--ca", envvar="ONESTOP_CA", help="CA of the server's certificate (TLS)."),
+]
+CertOpt = Annotated[
+    Path | None,
+    typer.Option("--cert", envvar="ONESTOP_CERT", help="This client's certificate (TLS)."),
+]
+KeyOpt = Annotated[
+    Path | None,
+    typer.Option("--key", envvar="ONESTOP_KEY", help="This client's private key (TLS)."),
+]
+
+
+def _client(server: str, ca: Path | None, cert: Path | None, key: Path | None) -> Client:
+    """A client for ``server``: TLS when any of --ca/--cert/--key is given (all three for a
+    server that requires client certificates), plaintext otherwise."""
+    if (cert is None) != (key is None):
+        err.print("[red]refused:[/red] give --cert and --key together", highlight=False)
+        raise typer.Exit(2)
+    for name, f in (("--ca", ca), ("--cert", cert), ("--key", key)):
+        if f is not None and not f.is_file():
+            err.print(f"[red]refused:[/red] {name} {f}: no such file", highlight=False)
+            raise typer.Exit(2)
+    return Client(server, ca=ca, cert=cert, key=key)
+
+
+def _fail(e: grpc.RpcError, server: str = "") -> NoReturn:
+    """Print the refusal once (the problems of its BadRequest, else its message) and exit with
+    the code of the table (adapters/cli/exitcodes.py)."""
+    code = e.code()  # type: ignore[attr-defined]
+    details = e.details() or ""  # type: ignore[attr-defined]
+    fields = bad_request(e)
+    exit_code = for_status(code.name)
+    if exit_code is Exit.UNAVAILABLE:
+        where = f" {server}" if server else ""
+        problem_line(err, f"unavailable: {code.name}", f"server{where} not reachable: {details}")
+        err.print(
+            text(
+                "  (a server that requires client certificates closes the connection of a "
+                "client without one, or with one its client CA did not sign: check --ca, "
+                "--cert, --key)"
+            )
+        )
+    elif fields:
+        n = sum(1 for f, _ in fields if f != "(more)")
+        problem_line(err, f"refused: {code.name}", f"{n} problem(s)")
+        for f, d in fields:
+            err.print(text(f"  {d}" if f == "(more)" else f"  {f}: {d}"))
+    else:
+        problem_line(err, f"refused: {code.name}", details)
+    raise typer.Exit(exit_code)

@@ -1,0 +1,292 @@
+"""``onestop serve``: the store and tables opened (or one line and its exit code), the address
+checked, the gRPC server started in one or more processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
+from adapters.grpc.clicommon import EXIT_REFUSED, EXIT_UNAVAILABLE, _one_line, err, out
+from adapters.grpc.limits import DEFAULT as DEFAULT_LIMITS
+from adapters.grpc.limits import MIB, Limits
+
+
+def _safe_url(url: str) -> str:
+    """The store URL without its password."""
+    import re
+
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def open_app(db: str, policies: str, registry: str, group_commit: Any = None) -> Any:
+    """The composition root of a server command (``serve``, ``serve-http``), or one line and
+    the documented exit code: bad tables or registry (REFUSED, the first problem and how many
+    more), a store URL of another kind (REFUSED), a store that cannot be opened (UNAVAILABLE,
+    the URL without its password)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from adapters.bootstrap import build
+    from engine.errors import OnestopError
+
+    try:
+        return build(db, policies, registry, group_commit=group_commit)
+    except OnestopError as e:
+        problems = getattr(e, "problems", None) or [e]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        _one_line(f"refused: {problems[0]}{more}", EXIT_REFUSED)
+    except ValueError as e:  # a store URL of another kind
+        _one_line(f"--db: {e}", EXIT_REFUSED)
+    except (OSError, SQLAlchemyError) as e:
+        reason = " ".join(str(getattr(e, "orig", None) or e).split())[:300]
+        _one_line(f"cannot open the store {_safe_url(db)}: {reason}", EXIT_UNAVAILABLE)
+    raise AssertionError("unreachable: _one_line exits")
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Refuse an address in use before the store is opened and the tables loaded (a probe with
+    SO_REUSEADDR fails only when something listens there)."""
+    import errno
+    import socket
+
+    if not 0 <= port <= 65535:
+        _one_line(f"--port {port}: a port is 0..65535", 2)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        _one_line(f"--host {host}: cannot be resolved ({e.strerror})", 2)
+        return
+    family, kind, proto, _name, addr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(addr)
+        except OSError as e:
+            why = (
+                "is already in use (another server running there?); choose another --port"
+                if e.errno == errno.EADDRINUSE
+                else f"cannot be used: {e.strerror}"
+            )
+            _one_line(f"cannot listen on {host}:{port}: the address {why}", EXIT_UNAVAILABLE)
+
+
+def default_processes(db: str) -> int:
+    """One server process per core this process may run on (a process uses one core at most:
+    the use cases hold the GIL); one for memory:// (a store per process)."""
+    import os
+
+    if db.startswith("memory:"):
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 50051,
+    db: Annotated[
+        str, typer.Option(help="Store URL: sqlite:///path, postgresql+psycopg://..., memory://")
+    ] = DEFAULT_DB,
+    policies: Annotated[
+        Path,
+        typer.Option(
+            help="Directory of policy tables (*.yaml) to load.",
+            show_default="policies/ of onestop's tree",  # a long absolute path was cut with …
+        ),
+    ] = DEFAULT_POLICIES,
+    registry: Annotated[
+        Path,
+        typer.Option(
+            help="Person registry (JSON list) to import, if present.",
+            show_default="policies/samples/registry.json of onestop's tree",
+        ),
+    ] = DEFAULT_REGISTRY,
+    workers: Annotated[int, typer.Option(help="Threads running the use cases.")] = 8,
+    processes: Annotated[
+        int,
+        typer.Option(
+            help="Server processes sharing the port (SO_REUSEPORT; SQL stores only). Each "
+            "reloads the tables in force within 2 s of a PutPolicy to any of them. "
+            "0 (default): one per core this process may use for a SQL store, 1 for memory://."
+        ),
+    ] = 0,
+    grace: Annotated[float, typer.Option(help="Seconds to drain calls on SIGTERM.")] = 10.0,
+    group_max: Annotated[
+        int,
+        typer.Option(
+            help="Group commit: at most this many Settle calls share one transaction and one "
+            "commit (fsync); 1 turns grouping off (each Settle its own transaction). SQL stores."
+        ),
+    ] = 64,
+    group_wait_ms: Annotated[
+        float,
+        typer.Option(
+            help="Group commit: how long the writer waits for more Settle calls after the "
+            "first of a group, ms (0: it takes what is queued; groups still grow with the load)."
+        ),
+    ] = 0.0,
+    group_writers: Annotated[
+        int,
+        typer.Option(
+            help="Group commit: writer threads per process draining the queue (while one "
+            "waits for its commit, another runs the next group). 0 (default): 4 on PostgreSQL, "
+            "1 on SQLite."
+        ),
+    ] = 0,
+    max_message_mib: Annotated[
+        int, typer.Option(help="Largest request message, MiB.")
+    ] = DEFAULT_LIMITS.max_message_bytes // MIB,
+    max_response_mib: Annotated[
+        int, typer.Option(help="Largest response message, MiB.")
+    ] = DEFAULT_LIMITS.max_response_bytes // MIB,
+    max_concurrent_streams: Annotated[
+        int, typer.Option(help="Calls in flight per client connection.")
+    ] = DEFAULT_LIMITS.max_concurrent_streams,
+    max_bills_per_message: Annotated[
+        int, typer.Option(help="Bills in one SettleStream message.")
+    ] = DEFAULT_LIMITS.max_bills_per_message,
+    max_items_per_message: Annotated[
+        int, typer.Option(help="Items in one SettleStream message.")
+    ] = DEFAULT_LIMITS.max_items_per_message,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="Server certificate (PEM): serve TLS.")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="Server private key (PEM).")
+    ] = None,
+    client_ca: Annotated[
+        Path | None,
+        typer.Option("--client-ca", help="CA that signs client certificates (required)."),
+    ] = None,
+    principals: Annotated[
+        Path | None,
+        typer.Option(
+            "--principals",
+            help="Principals file (YAML): certificate identity -> role and scope; read again "
+            "when it changes.",
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Serve plaintext on a non-loopback address (every caller has every role).",
+        ),
+    ] = False,
+) -> None:
+    """Run the settlement server (gRPC, with health and reflection) until SIGTERM/Ctrl-C.
+
+    With --tls-cert, --tls-key, --client-ca and --principals: TLS, client certificates
+    required, each caller's role and scope from the principals file. Without them: plaintext
+    on loopback only, every caller with every role."""
+
+    from adapters.auth.principals import PrincipalsError, PrincipalsFile
+    from adapters.bootstrap import server_group_commit
+    from adapters.grpc.auth import Tls, is_loopback
+    from adapters.grpc.server import Server, serve_forever, serve_processes
+
+    def usage(msg: str) -> None:
+        typer.echo(f"onestop serve: {msg}", err=True)  # one line, unwrapped
+        raise typer.Exit(2)
+
+    given = {"--tls-cert": tls_cert, "--tls-key": tls_key, "--client-ca": client_ca,
+             "--principals": principals}  # fmt: skip
+    tls: Tls | None = None
+    who: PrincipalsFile | None = None
+    if any(v is not None for v in given.values()):
+        missing = [k for k, v in given.items() if v is None]
+        if missing:
+            usage(f"TLS needs {', '.join(missing)} too (--tls-cert, --tls-key, --client-ca, "
+                  "--principals go together)")  # fmt: skip
+        for k, v in given.items():
+            if not Path(v).is_file():  # type: ignore[arg-type]
+                usage(f"{k} {v}: no such file")
+        tls = Tls(tls_cert, tls_key, client_ca)  # type: ignore[arg-type]
+        try:
+            who = PrincipalsFile(principals)  # type: ignore[arg-type]
+        except PrincipalsError as e:
+            typer.echo(f"onestop serve: --principals refused:\n{e}", err=True)
+            raise typer.Exit(2) from None
+    elif not is_loopback(host) and not insecure:
+        usage(f"--host {host} is not a loopback address without TLS: serve TLS (--tls-cert, "
+              "--tls-key, --client-ca, --principals) or give --insecure")  # fmt: skip
+
+    if group_max < 1:
+        usage(f"--group-max {group_max}: at least 1 (1 turns group commit off)")
+    if not 0 <= group_wait_ms <= 1000:
+        usage(f"--group-wait-ms {group_wait_ms:g}: 0 to 1000 ms")
+    if group_writers < 0:
+        usage(f"--group-writers {group_writers}: 0 (automatic) or more")
+    group = server_group_commit(db, group_max, group_wait_ms / 1000, group_writers)
+    limits = Limits(
+        max_message_bytes=max_message_mib * MIB,
+        max_response_bytes=max_response_mib * MIB,
+        max_concurrent_streams=max_concurrent_streams,
+        max_bills_per_message=max_bills_per_message,
+        max_items_per_message=max_items_per_message,
+    )
+
+    _check_listen(host, port)
+    for opt, path, default in (("--policies", policies, DEFAULT_POLICIES),
+                               ("--registry", registry, DEFAULT_REGISTRY)):  # fmt: skip
+        if Path(path) != Path(default) and not Path(path).exists():
+            _one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    app = open_app(db, policies, registry, group)
+    grouping = (
+        f"group commit up to {group.max_group} Settle calls"
+        + (f", waiting {group_wait_ms:g} ms" if group.max_wait else "")
+        + (f", {group.writers} writers" if group.writers > 1 else "")
+        if group
+        else "no group commit"
+    )
+    out.print(
+        f"onestop: store {app.url} ({'durable' if app.durable else 'IN MEMORY'}); "
+        f"{len(app.policies_loaded)} policy tables stored, {len(app.policies_skipped)} "
+        f"already there; {app.persons_imported} persons imported; {grouping}",
+        highlight=False,
+    )
+    if tls is None:  # said once the server can start (a refusal above is one line alone)
+        err.print(
+            "[bold red]onestop: WARNING: plaintext, no TLS and no client certificates: every "
+            f"caller that reaches {host}:{port} is the local principal with every role (settle, "
+            "reverse, put policies, import the registry, read everything). Serve with "
+            "--tls-cert --tls-key --client-ca --principals (see `onestop certs`).[/bold red]",
+            highlight=False,
+        )
+    samples = Path(registry).parent if Path(registry).exists() else None
+    if processes <= 0:
+        processes = default_processes(db)
+    if processes > 1:
+        app.close()
+        out.print(
+            f"onestop: serving on {host}:{port} from {processes} processes (Ctrl-C to stop)",
+            highlight=False,
+        )
+        raise typer.Exit(
+            serve_processes(
+                db, host, port, processes=processes, workers=workers, grace=grace,
+                samples=samples, limits=limits, tls=tls, principals=principals,
+                insecure=insecure, group_commit=group,
+            )
+        )  # fmt: skip
+    server = Server(
+        app, host, port, workers=workers, samples=samples, limits=limits, tls=tls,
+        principals=who, insecure=insecure,
+    )  # fmt: skip
+    mode = "TLS, client certificates required" if tls else "PLAINTEXT"
+    out.print(f"onestop: serving on {host}:{port}, {mode} (Ctrl-C to stop)", highlight=False)
+    try:
+        asyncio.run(serve_forever(server, grace))
+    except (OSError, RuntimeError) as e:  # taken between the check above and the bind
+        if "bind" not in str(e).lower() and "listen" not in str(e).lower():
+            raise
+        _one_line(f"cannot listen on {host}:{port}: {' '.join(str(e).split())}", EXIT_UNAVAILABLE)

@@ -1,0 +1,279 @@
+"""Settle (2304): one call in its own transaction, or grouped calls in one transaction
+(group commit, engine/service/groupcommit.py); the record and writes of a settlement.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from engine.batch import FundYearKey
+from engine.bill import Bill, BillRequest
+from engine.errors import BillSettled, Conflict, DuplicateRequest, InputError, OnestopError
+from engine.policy.policyset import PolicySet
+from engine.service import claimmoves, fundbook, ledger
+from engine.service.digest import digest, legacy_digest
+from engine.service.groupcommit import (
+    GroupCommit,
+    PreparedSettle,
+    SettleAnswer,
+    SettleCall,
+    SettleWriter,
+)
+from engine.service.inputs import check_key
+from engine.service.ports import AccountMove, SettlementRecord, UnitOfWork, account_locks
+from engine.service.trial import Trial
+from engine.service.versions import policy_version_of
+from engine.settle import Outcome, settle_one
+
+log = logging.getLogger("onestop.service")
+
+
+class SettleWrite(Trial):
+    """The settle-write use cases of ``SettlementService``."""
+
+    def settle(
+        self, request_id: str, req: BillRequest, *, principal: str = "local"
+    ) -> tuple[SettlementRecord, bool]:
+        """Settle (2304). Returns the record and whether it is a replay of an earlier request
+        with the same id. The same id with a different bill is a Conflict. With group commit
+        on (``use_group_commit``) the call goes to the service's writer, which settles it in
+        one transaction with the calls queued beside it and answers after that commit."""
+        if not request_id or len(request_id) > 128:
+            raise InputError.one("request_id", request_id, "must be 1 to 128 characters")
+        check_key("request_id", request_id)
+        d = digest(req)
+        call = SettleCall(request_id, req, principal, d)
+        writer = self._writer
+        if writer is None:
+            return self._settle_alone(call)
+        ready = self._prepare(call)  # reads in this thread, beside the other callers'
+        if not isinstance(ready, PreparedSettle):
+            return ready  # a replay of a committed settlement: nothing to wait for
+        return writer.submit(ready)
+
+    # --- group commit (engine/service/groupcommit.py) --------------------------------------
+    def use_group_commit(self, config: GroupCommit | None) -> None:
+        """Group Settle calls into shared transactions (one writer thread; None or
+        ``max_group`` 1: each Settle its own transaction, in the caller's thread)."""
+        old, self._writer = self._writer, None
+        if old is not None:
+            old.close()
+        if config is not None and config.on:
+            self._writer = SettleWriter(self._settle_prepared, config)
+
+    @property
+    def group_commit(self) -> GroupCommit | None:
+        return None if self._writer is None else self._writer.config
+
+    @property
+    def settle_writer(self) -> SettleWriter | None:
+        """The writer of grouped Settle calls (its ``groups`` and ``calls`` counts), if on."""
+        return self._writer
+
+    def close(self) -> None:
+        """Stop the settle writer (after the calls already queued), if there is one."""
+        self.use_group_commit(None)
+
+    def _prepare(self, c: SettleCall) -> PreparedSettle | tuple[SettlementRecord, bool]:
+        """What a settle reads before its locks, as a lone settle does: a replay of the
+        request (returned as the answer), the bill with its person from the registry (checked
+        against its table), the bill's active settlement (BillSettled), the hard budgets the
+        bill draws on. Only reads: an error here is the call's own."""
+        with self._uow() as uow:
+            found = uow.settlements.by_request(c.request_id)
+            if found is not None:
+                return self._replay(found, c.digest, c.request_id, c.req), True
+            bill, person_version = self._versioned_bill(uow, c.req)
+            if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
+                raise BillSettled(bill.hospital, bill.id)
+            keys = self._hard_keys(bill)
+        # the stored request, dumped here (beside the other callers), not in the writer
+        return PreparedSettle(c, bill, person_version, keys, c.req.model_dump(mode="json"))
+
+    def settle_group(self, calls: Sequence[SettleCall]) -> list[SettleAnswer]:
+        """Settle the calls as one group (what the writer does with the calls it takes from
+        its queue), in this thread; each call's answer, in order."""
+        answers: list[SettleAnswer | None] = []
+        ready: list[PreparedSettle] = []
+        for c in calls:
+            got: PreparedSettle | SettleAnswer
+            try:
+                got = self._prepare(c)
+            except Exception as exc:
+                got = exc
+            if isinstance(got, PreparedSettle):
+                ready.append(got)
+                answers.append(None)
+            else:
+                answers.append(got)
+        done = iter(self._settle_prepared(ready))
+        return [next(done) if a is None else a for a in answers]
+
+    def _settle_prepared(self, group: Sequence[PreparedSettle]) -> list[SettleAnswer]:
+        """Settle prepared calls in one transaction, in order, as one-by-one settles would:
+        each sees the account moves of the calls before it (same person or household), a
+        twin of an earlier call (same request id) is its replay, a second settlement of a
+        bill is BillSettled; a call's own error (a bill that does not fit its table, ...) is
+        its answer alone. The locks of the whole group are taken in one ``lock`` call (the
+        global order), so two writers' groups never deadlock. If anything fails after a write
+        (another process settled a twin or the bill since it was prepared, the commit
+        failed), the group is rolled back and its calls settled one by one, each in its own
+        transaction."""
+        try:
+            return self._settle_together(group)
+        except Exception as exc:
+            log.info("settle group of %d rolled back (%s): one by one", len(group),
+                     type(exc).__name__)  # fmt: skip
+        out: list[SettleAnswer] = []
+        for p in group:
+            try:
+                out.append(self._settle_alone(p.call))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _settle_together(self, group: Sequence[PreparedSettle]) -> list[SettleAnswer]:
+        answers: list[SettleAnswer] = []
+        if not group:
+            return answers
+        with self._uow() as uow:
+            uow.lock(*(k for p in group for k in p.locks()))
+            uow.accounts.read_many(
+                [
+                    k
+                    for p in group
+                    for k in (
+                        ("person", p.bill.person.id, p.bill.year),
+                        ("household", p.bill.person.household, p.bill.year),
+                    )
+                ]
+            )  # every account of the group, before the first write (one round trip)
+            policies = self.policies()
+            taken: dict[str, SettlementRecord] = {}  # request id -> settled in this group
+            bills: set[tuple[str, str]] = set()
+            for p in group:
+                c, bill = p.call, p.bill
+                twin = taken.get(c.request_id)
+                try:
+                    if twin is not None:
+                        answers.append((self._replay(twin, c.digest, c.request_id, c.req), True))
+                        continue
+                    if (bill.hospital, bill.id) in bills:
+                        raise BillSettled(bill.hospital, bill.id)
+                    budgets = self._budgets(uow, p.keys)
+                    pa = uow.accounts.person_year(bill.person.id, bill.year)
+                    ha = uow.accounts.household_year(bill.person.household, bill.year)
+                    out = settle_one(bill, policies, pa, ha, budgets=budgets)
+                except OnestopError as exc:  # nothing of this call written
+                    answers.append(exc)
+                    continue
+                rec = self._record(c, bill, out, p.person_version, policies, p.stored)
+                self._write(uow, rec, out, p.keys, c.principal)
+                taken[c.request_id] = rec
+                bills.add((bill.hospital, bill.id))
+                answers.append((rec, False))
+            uow.commit()
+        return answers
+
+    def _record(
+        self,
+        c: SettleCall,
+        bill: Bill,
+        out: Outcome,
+        person_version: int | None,
+        policies: PolicySet,
+        stored: dict[str, Any] | None = None,
+    ) -> SettlementRecord:
+        """The settlement record of a call settled now (its time taken under its locks);
+        ``stored``: the request as stored (JSON-ready), if dumped already."""
+        y = bill.year
+        moves = tuple(
+            [
+                AccountMove("person", bill.person.id, y, k, v)
+                for k, v in sorted(out.person_moves.items())
+            ]
+            + [
+                AccountMove("household", bill.person.household, y, k, v)
+                for k, v in sorted(out.household_moves.items())
+            ]
+        )
+        return SettlementRecord(
+            settlement_id=self._new_id(), request_id=c.request_id, bill_digest=c.digest,
+            bill=c.req.model_dump(mode="json") if stored is None else stored,
+            settlement=out.settlement, moves=moves,
+            created_at=self._clock(), registry_version=person_version,
+            policy_version=policy_version_of(policies, bill),
+        )  # fmt: skip
+
+    @staticmethod
+    def _write(
+        uow: UnitOfWork,
+        rec: SettlementRecord,
+        out: Outcome,
+        keys: list[FundYearKey],
+        principal: str,
+    ) -> None:
+        """Everything a settlement writes, in its transaction: the accounts it moved, the
+        record, its ledger event, the hard budgets it used, its claims and relief cases."""
+        s = rec.settlement
+        uow.accounts.save_person_year(s.person_id, s.year, out.person_after)
+        uow.accounts.save_household_year(s.household, s.year, out.household_after)
+        uow.settlements.add(rec)
+        ledger.append(uow, ledger.settle_event(rec, principal))
+        for k in keys:  # section 12: the bill's pays and reliefs are used
+            spent = sum(r.pay + r.relief for r in s.layers if r.fund_code == k[1])
+            uow.funds.add_used(*k, spent)
+        for cl in claimmoves.new_claims(rec, rec.created_at, principal):  # section 13
+            uow.claims.add(cl)
+            ledger.append(uow, ledger.claim_event(cl, cl.filed_at, principal))
+
+    def _settle_alone(self, c: SettleCall) -> tuple[SettlementRecord, bool]:
+        """One settle in its own transaction (group commit off, or a failed group's calls)."""
+        request_id, req, d = c.request_id, c.req, c.digest
+        with self._uow() as uow:
+            found = uow.settlements.by_request(request_id)
+            if found is not None:
+                return self._replay(found, d, request_id, req), True
+            bill, person_version = self._versioned_bill(uow, req)
+            keys = self._hard_keys(bill)
+            uow.lock(
+                *fundbook.fund_locks(keys),
+                *account_locks(bill.person.id, bill.person.household, bill.year),
+            )
+            found = uow.settlements.by_request(request_id)  # a twin may have won the lock
+            if found is not None:
+                return self._replay(found, d, request_id, req), True
+            # a bill is (hospital, id); the store's unique index on active settlements backs
+            # this check when two requests race past it (BillSettled from add or commit)
+            if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
+                raise BillSettled(bill.hospital, bill.id)  # names no other settlement
+            policies = self.policies()  # one set: the table settled with is the one recorded
+            out = self._settle(uow, bill, self._budgets(uow, keys), policies=policies)
+            rec = self._record(c, bill, out, person_version, policies)
+            try:
+                self._write(uow, rec, out, keys, c.principal)
+                uow.commit()
+            except (DuplicateRequest, BillSettled):  # a twin of this request may have won
+                uow.rollback()
+                with self._uow() as again:
+                    twin = again.settlements.by_request(request_id)
+                if twin is None:
+                    raise
+                return self._replay(twin, d, request_id, req), True
+        return rec, False
+
+    @staticmethod
+    def _replay(
+        found: SettlementRecord, d: str, request_id: str, req: BillRequest
+    ) -> SettlementRecord:
+        if found.bill_digest != d and found.bill_digest != legacy_digest(
+            req.model_dump(mode="json")
+        ):
+            raise Conflict(
+                f"request_id {request_id!r} was already used for bill "
+                f"{found.bill.get('id')!r} with different content; use a new "
+                "request id for a new bill"
+            )
+        return found
