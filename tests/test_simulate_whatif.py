@@ -21,12 +21,24 @@ BILLS = [*(SAMPLES / f"hongan-{i}.json" for i in range(1, 6)),
          *(SAMPLES / f"weixian-{i}.json" for i in range(1, 5)), SAMPLES / "longzhou-1.json"]  # fmt: skip
 
 
-def whatif(*args: str) -> subprocess.CompletedProcess[str]:
+def whatif(
+    *args: str, python: tuple[str, ...] = (), **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "adapters.cli.main", "policy", "whatif", *map(str, BILLS), *args],
+        [sys.executable, *python, "-m", "adapters.cli.main", "policy", "whatif",
+         *map(str, BILLS), *args],
         capture_output=True, text=True, cwd=ROOT,
-        env={"PATH": "", "PYTHONPATH": str(ROOT), "COLUMNS": "60"},
+        env={"PATH": "", "PYTHONPATH": str(ROOT), "COLUMNS": "60", **env},
     )  # fmt: skip
+
+
+def imports(r: subprocess.CompletedProcess[str]) -> set[str]:
+    """The top-level packages a ``python -X importtime`` run imported."""
+    return {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in r.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +116,27 @@ def _decoded(t: Any) -> Any:
         [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in t.columns],
         names=t.column_names,
     )
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "terminal"])
+def test_whatif_settles_a_handful_of_bills_without_numba_and_as_the_kernel_does(
+    draft: Path, as_json: bool
+) -> None:
+    """``auto`` takes the plain reference for a few bills (engine.engines, as ``onestop
+    settle``): no numba in the process, and the figures the kernel gives, character for
+    character (but the time they were made)."""
+    args = ("--candidate", str(draft), "--as-if-effective", *(("--json",) if as_json else ()))
+    auto = whatif(*args, python=("-X", "importtime"))
+    kernel = whatif(*args, python=("-X", "importtime"), ONESTOP_ENGINE="kernel")
+    assert auto.returncode == 0, auto.stderr[-3000:]
+    assert kernel.returncode == 0, kernel.stderr[-3000:]
+    assert "numba" not in imports(auto) and "typer" in imports(auto)
+    assert "numba" in imports(kernel)  # the check sees numba when it is there
+    if as_json:
+        a, k = json.loads(auto.stdout), json.loads(kernel.stdout)
+        assert a["changed"]["bills"] >= 1  # the candidate changes something to compare
+        a.pop("generated_at"), k.pop("generated_at")
+        assert a == k
+    else:
+        assert "pay more" in auto.stdout
+        assert auto.stdout == kernel.stdout

@@ -301,6 +301,14 @@ def policy_whatif(
         bool,
         typer.Option("--json", help="Print the figures as JSON (onestop simulate's; fen)."),
     ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            envvar="ONESTOP_ENGINE",
+            help="kernel, reference or auto (the reference below 500,000 items), as for "
+            "onestop settle: the same figures to the fen either way.",
+        ),
+    ] = Engine.auto,
 ) -> None:
     """What-if on a handful of bills: the figures of ``onestop simulate`` (per fund and layer,
     who pays more or less, shares, alerts, the changed bills and why) for JSON bills settled
@@ -321,7 +329,9 @@ def policy_whatif(
 
         base_ps, _, cand_ps, _ = tables(paths, candidate, as_if_effective)
         opening = read_opening(accounts, layer_ids(base_ps) | layer_ids(cand_ps))
-        doc, _, _ = whatif(bill_list, paths, candidate, as_if_effective, opening, title or "")
+        doc, _, _ = whatif(
+            bill_list, paths, candidate, as_if_effective, opening, title or "", engine.value
+        )
     except TablesRefused as e:
         where = f"{e.which} ({', '.join(str(p) for p in (paths if e.which.startswith('base') else candidate))})"
         if isinstance(e.error, OnestopError):

@@ -1,8 +1,9 @@
 """``onestop policy whatif``: a handful of JSON bills through the simulation's code.
 
-The bills are settled with ``settle_batch`` (the kernel) under the base tables and under the
-candidate directory of ``overlay.build`` (each candidate laid over its own region), from the
-same opening accounts and the base's hard budgets; the two runs become ``engine.simulate.Run``
+The bills are settled with ``engine.engines.settle`` (as ``onestop settle``: ``auto`` takes the
+plain reference for a handful of bills, so no numba is loaded; the same figures to the fen as the
+kernel) under the base tables and under the candidate directory of ``overlay.build`` (each
+candidate laid over its own region), from the same opening accounts and the base's hard budgets; the two runs become ``engine.simulate.Run``
 arrays and the figures are ``engine.simulate.figures``: the same dict, the same terminal
 summary and the same ``--json`` as ``onestop simulate``. No pyarrow: this is the base install.
 """
@@ -20,8 +21,8 @@ import numpy as np
 from adapters.simulate import overlay as ov
 from adapters.simulate.names import fund_names, layer_info
 from engine.accounts import Opening
-from engine.batch import settle_batch
 from engine.bill import Bill
+from engine.engines import Engine, settle
 from engine.funds import FundBook, load_funds
 from engine.policy.load import load_policies
 from engine.policy.policyset import PolicySet
@@ -89,15 +90,15 @@ def fund_rows_of(
 
 def whatif(
     bills: Sequence[Bill], base: Sequence[Path], candidates: Sequence[Path], as_if: bool,
-    opening: Opening | None, title: str = "",
+    opening: Opening | None, title: str = "", engine: Engine = "auto",
 ) -> tuple[dict[str, Any], PolicySet, PolicySet]:  # fmt: skip
     """The figures of ``bills`` under ``base`` and under ``candidates`` laid over it.
     PolicyError (base or candidate tables: see ``tables``), OverlayUsage, InputError."""
     base_ps, book, cand_ps, lay = tables(base, candidates, as_if)
     budgets = book.opening_balances({})
     budgets = {k: v for k, v in budgets.items() if k[0] in base_ps.regions}
-    a = settle_batch(bills, base_ps, opening, budgets=budgets).settlements
-    b = settle_batch(bills, cand_ps, opening, budgets=budgets).settlements
+    a = settle(engine, bills, base_ps, opening, budgets).settlements
+    b = settle(engine, bills, cand_ps, opening, budgets).settlements
     doc, _ = figures(
         run_of(a), run_of(b), layers=layer_info(base_ps, cand_ps),
         fund_names=fund_names(book, base_ps.regions), attrs=attrs_of(bills),

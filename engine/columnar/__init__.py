@@ -19,35 +19,77 @@ Conventions of the input columns
 Modules: ``inputs`` (the column tables, ``Reject``, array helpers), ``prepare`` (checks and the
 kernel's arrays), ``results`` (running the kernel, result columns). No file formats here: the
 adapters read and write the files.
+
+The package imports nothing itself (PEP 562 ``__getattr__``): ``engine.columnar.inputs`` (plain
+numpy, used by ``engine.simulate`` and so by ``onestop policy whatif``) must not load the kernel
+and numba with it. ``from engine.columnar import prepare_columns`` and ``C.run`` still work: the
+first use of a name imports its submodule (``prepare`` and ``results`` import the kernel).
 """
 
-from engine import kernel as K
-from engine.columnar.inputs import (
-    BillCols,
-    Coded,
-    ItemCols,
-    OpeningCols,
-    PersonCols,
-    Reject,
-    age_on,
-    category_codes,
-    lookup,
-    take,
-    unique,
-)
-from engine.columnar.prepare import Prepared, check_opening, prepare_columns
-from engine.columnar.results import (
-    alert_columns,
-    bill_columns,
-    closing_columns,
-    columns_from_bills,
-    fund_figures,
-    item_fund_columns,
-    layer_columns,
-    plain,
-    run,
-    settle_columns,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names mypy sees; at run time ``__getattr__`` imports them on first use
+    from engine import kernel as K
+    from engine.columnar.inputs import (
+        BillCols,
+        Coded,
+        ItemCols,
+        OpeningCols,
+        PersonCols,
+        Reject,
+        age_on,
+        category_codes,
+        lookup,
+        take,
+        unique,
+    )
+    from engine.columnar.prepare import Prepared, check_opening, prepare_columns
+    from engine.columnar.results import (
+        alert_columns,
+        bill_columns,
+        closing_columns,
+        columns_from_bills,
+        fund_figures,
+        item_fund_columns,
+        layer_columns,
+        plain,
+        run,
+        settle_columns,
+    )
+
+#: name -> the module that defines it
+_WHERE = {
+    "K": "engine.kernel",
+    **dict.fromkeys(
+        ("BillCols", "Coded", "ItemCols", "OpeningCols", "PersonCols", "Reject", "age_on",
+         "category_codes", "lookup", "take", "unique"),
+        "engine.columnar.inputs",
+    ),
+    **dict.fromkeys(("Prepared", "check_opening", "prepare_columns"), "engine.columnar.prepare"),
+    **dict.fromkeys(
+        ("alert_columns", "bill_columns", "closing_columns", "columns_from_bills", "fund_figures",
+         "item_fund_columns", "layer_columns", "plain", "run", "settle_columns"),
+        "engine.columnar.results",
+    ),
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(where)
+    value = module if name == "K" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
 
 __all__ = [
     "BillCols",
