@@ -18,7 +18,10 @@ The variants (``VARIANTS``): which item dtypes reach the kernel, and in which mo
   nullable columns are int32 and int16);
 - ``parquet``: ``onestop batch`` on the files the project writes (int32 quantities and caps,
   int16 ratios): serial, parallel (``--threads``), with budgets (``--fund-used``) and with
-  the allocation (``--items-by-fund``).
+  the allocation (``--items-by-fund``);
+- ``parquet-i8ratio``: Parquet files whose self-pay ratio column is int64 (the tests write some);
+- and ``bills`` on two threads with the allocation (``settle_batch(threads=2,
+  allocate_items=True)``, the property tests).
 Files with other integer widths compile their own variant on first use (and cache it).
 """
 
@@ -41,9 +44,10 @@ ITEM_DTYPES: dict[str, tuple[Any, Any, Any, Any, Any]] = {
     "columns": (I1, I8, I8, I8, I8),
     "stream": (I1, I8, I8, I4, I2),
     "parquet": (I1, I4, I8, I4, I2),
+    "parquet-i8ratio": (I1, I4, I8, I4, I8),
 }
-#: (item dtypes, mode, who uses it); a mode is "serial", "parallel", "allocate", "budgets" or
-#: "budgets+allocate"
+#: (item dtypes, mode, who uses it); a mode is "serial", "parallel", "allocate", "budgets",
+#: "budgets+allocate" or "parallel+allocate"
 VARIANTS: tuple[tuple[str, str, str], ...] = (
     ("bills", "serial", "settle"),
     ("bills", "allocate", "settle"),
@@ -58,6 +62,10 @@ VARIANTS: tuple[tuple[str, str, str], ...] = (
     ("parquet", "parallel", "batch"),
     ("parquet", "allocate", "batch"),
     ("parquet", "budgets", "batch"),
+    # two more the test suite reaches (each xdist worker compiled them, 30-130 s under load):
+    # settle_batch(threads=2, allocate_items=True), and Parquet files with an int64 ratio column
+    ("bills", "parallel+allocate", "batch"),
+    ("parquet-i8ratio", "serial", "batch"),
 )
 #: what each use needs: settle (the offline CLI), server (make serve), batch; "all"
 USES = ("settle", "server", "batch")
@@ -98,9 +106,10 @@ def run_variant(policies: PolicySet, items: str, mode: str) -> None:
         kb.set_budgets({(region, fund, year): 10**12}, np.array([b.year for b in bills]))
     if "allocate" in mode:
         kb.want_allocation()
-    if mode == "parallel":
+    parallel = "parallel" in mode
+    if parallel:
         assert len(kb.chunk_start) > 2, "the warm bills must make two chunks"
-    kb.run(threads=2 if mode == "parallel" else 1)
+    kb.run(threads=2 if parallel else 1)
 
 
 def variants(uses: Iterable[str] = USES) -> list[tuple[str, str]]:
