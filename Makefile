@@ -25,7 +25,7 @@ MIN_TESTS := tests/test_cli.py tests/test_samples.py tests/test_grpc_service.py 
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock serve test test-main test-min min-venv bench-micro test-fast warm lint format typecheck protos protos-check buf nojit bench bench-batch bench-grpc bench-start clean
+.PHONY: help setup lock serve test test-main test-min min-venv bench-micro test-fast test-deep warm lint format typecheck protos protos-check buf nojit bench bench-batch bench-grpc bench-start clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -99,6 +99,12 @@ test-fast: $(STAMP) warm ## Tests with the small hypothesis profile, no lint (th
 # The quick profile (20 examples a property, not dev's 200): the same 99% of the listed files
 # (the gate is 95%) in 46 s of CPU instead of about 500 s; the examples themselves run in the
 # main pass, compiled.
+# The nightly size: the kernel == reference property with 20,000 examples (CI: 4,000) and the
+# fuzz test with 10,000 requests a method (CI: 1,000), on every core (about 15 min on 2 cores).
+test-deep: $(STAMP) warm ## Nightly: kernel == reference on 20,000 examples and the full-size fuzz test
+	ONESTOP_HYPOTHESIS_EXAMPLES=20000 ONESTOP_FUZZ_N=10000 HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q \
+	  -p no:cacheprovider $(XDIST) tests/test_properties.py tests/test_fuzz.py
+
 nojit: $(STAMP) ## Kernel tests again with NUMBA_DISABLE_JIT=1 so coverage sees inside the kernel
 	NUMBA_DISABLE_JIT=1 HYPOTHESIS_PROFILE=quick $(BIN)/pytest -q -p no:cacheprovider $(NOJIT_XDIST) \
 	  --cov=engine --cov-report= \

@@ -3,7 +3,7 @@
 Hypothesis profiles (chosen by the env var HYPOTHESIS_PROFILE, default "dev"):
 - dev: 200 examples per property;
 - ci: derandomized, 300 examples per property (the kernel == reference property reads its own
-  count from ONESTOP_HYPOTHESIS_EXAMPLES, default 10000; see tests/test_properties.py);
+  count from ONESTOP_HYPOTHESIS_EXAMPLES, default 4000, 20000 in make test-deep; see tests/test_properties.py);
 - quick: 20 examples, e.g. for a run with NUMBA_DISABLE_JIT=1.
 """
 
