@@ -111,7 +111,7 @@ nojit: $(STAMP) ## Kernel tests again with NUMBA_DISABLE_JIT=1 so coverage sees 
 	  tests/test_golden.py tests/test_kernel_edges.py tests/test_properties.py tests/test_samples.py \
 	  tests/test_budgets.py tests/test_allocation.py tests/test_allocation_properties.py
 	$(BIN)/coverage report --show-missing --fail-under=95 \
-	  --include='engine/kernel.py,engine/reference.py,engine/batch.py,engine/policy/compiled.py,engine/allocation.py'
+	  --include='engine/kernel.py,engine/reference.py,engine/plainbatch.py,engine/engines.py,engine/batch.py,engine/policy/compiled.py,engine/allocation.py'
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .
