@@ -4,6 +4,7 @@ catching each kind of tampering done directly in the database, and prove / check
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import threading
@@ -414,6 +415,15 @@ def test_fast_paths_give_the_checked_bytes(any_store: Any) -> None:
     svc, _, req = setup(any_store)
     rec, _ = svc.settle("r1", req)
     d = rec.settlement.to_dict()
+    # to_dict is built field by field; dataclasses.asdict is the plain definition of it
+    s = rec.settlement
+    plain = {
+        **dataclasses.asdict(s),
+        "discharge_date": s.discharge_date.isoformat(),
+        "funds_total": s.funds_total,
+        "alerts": [dataclasses.asdict(a) for a in s.alerts],
+    }
+    assert s.layers and L.canonical(d) == L.canonical(plain)
     assert L.canonical(SL.settlement_content(rec.settlement)) == L.canonical(d)
     assert SL._fast_digest(d) == L.sha256_hex(L.canonical(d))
 

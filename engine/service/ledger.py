@@ -49,14 +49,8 @@ def _fast_digest(x: Any) -> str:
 
 
 def settlement_content(s: Settlement) -> dict[str, Any]:
-    """``Settlement.to_dict()``, built without ``dataclasses.asdict``'s deep copies."""
-    d = dict(vars(s))
-    d["discharge_date"] = s.discharge_date.isoformat()
-    d["buckets"] = dict(vars(s.buckets))
-    d["layers"] = [{**vars(r), "account": dict(vars(r.account))} for r in s.layers]
-    d["funds_total"] = s.funds_total
-    d["alerts"] = [dict(vars(a)) for a in s.alerts]
-    return d
+    """``Settlement.to_dict()`` (built field by field, without ``dataclasses.asdict``)."""
+    return s.to_dict()
 
 
 def _amounts(rec: SettlementRecord) -> dict[str, Any]:
