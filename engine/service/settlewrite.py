@@ -87,6 +87,12 @@ class SettleWrite(Trial):
                 return self._replay(found, c.digest, c.request_id, c.req), True
             bill, person_version = self._versioned_bill(uow, c.req)
             if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
+                # a twin of this request may have committed between the two reads (no locks
+                # here; on PostgreSQL each read sees what is committed when it runs): then
+                # this call is its replay, not a second settlement of the bill
+                found = uow.settlements.by_request(c.request_id)
+                if found is not None:
+                    return self._replay(found, c.digest, c.request_id, c.req), True
                 raise BillSettled(bill.hospital, bill.id)
             keys = self._hard_keys(bill)
         # the stored request, dumped here (beside the other callers), not in the writer
