@@ -25,7 +25,6 @@ from engine import ledger as L
 from engine.bill import Person
 from engine.claims import Claim, MoneyIn
 from engine.errors import Conflict, NotFound
-from engine.result import Settlement
 from engine.service.ports import FundVersion, PolicyVersion, SettlementRecord, UnitOfWork
 
 log = logging.getLogger("onestop.ledger")
@@ -46,11 +45,6 @@ def _fast_digest(x: Any) -> str:
     return L.sha256_hex(
         json.dumps(x, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
     )
-
-
-def settlement_content(s: Settlement) -> dict[str, Any]:
-    """``Settlement.to_dict()`` (built field by field, without ``dataclasses.asdict``)."""
-    return s.to_dict()
 
 
 def _amounts(rec: SettlementRecord) -> dict[str, Any]:
@@ -82,7 +76,7 @@ def settle_event(rec: SettlementRecord, principal: str) -> dict[str, Any]:
         "principal": principal,
         **_amounts(rec),
         "bill_digest": rec.bill_digest,
-        "content_digest": _fast_digest(settlement_content(rec.settlement)),
+        "content_digest": _fast_digest(rec.settlement.to_dict()),
     }
 
 
