@@ -8,7 +8,8 @@ a real PostgreSQL server.
   the same answers, records, accounts and ledger, the group in one commit.
 - A twin committed by another process while the group waits for its locks fails the group's
   commit: the group is rolled back and its calls settled one by one, so only the twin's
-  caller hears of it (as a replay).
+  caller hears of it (as a replay). A twin committed between a call's own prepare reads (its
+  request id, then its bill) makes that call the twin's replay too, never BillSettled.
 - Nothing is answered before the commit that holds it; a commit that fails answers no one
   with a settlement.
 - Through a real server: concurrent Settle calls land as a serial replay in commit order.
@@ -198,6 +199,42 @@ def test_a_twin_committed_meanwhile_fails_only_its_own_call(two: Any, db_url: st
     assert gu.commits == 2  # the group's commit failed; t0 and t2 each committed alone
     assert [r.request_id for r in grouped.list("p1")] == ["t0", "t2"]
     assert [r.settlement_id for r in grouped.list("p2")] == ["other-1"]
+
+
+def test_a_twin_committed_between_the_prepare_reads_is_answered_as_its_replay(
+    two: Any,
+    db_url: str,  # noqa: F811
+) -> None:
+    """Another process commits a twin of a call after the call's prepare has looked up its
+    request id and before it looks for the bill's active settlement (the reads take no locks).
+    The call is the twin's retry, so it is answered as the replay of the twin's settlement,
+    never BillSettled: on PostgreSQL the bill read sees the twin's commit and the request id
+    is read again; on SQLite the prepare's read snapshot does not see it and the group's
+    commit fails on the request id instead (then each call is settled alone)."""
+    (grouped, _), _ = two
+    other_store = SqlStore(db_url)
+    other = SettlementService(other_store.uow, clock=Clock(), new_id=lambda: "other-1")
+    twin: list[Any] = []
+    versioned_bill = grouped._versioned_bill
+
+    def then_the_twin(uow: Any, req: BillRequest) -> Any:
+        got = versioned_bill(uow, req)  # after the request id's read, before the bill's
+        if req.id == request(6, "p2").id and not twin:
+            twin.append(other.settle("t1", request(6, "p2")))
+        return got
+
+    grouped._versioned_bill = then_the_twin  # type: ignore[method-assign]
+    cs = [("t0", request(0, "p1")), ("t1", request(6, "p2"))]
+    try:
+        got = grouped.settle_group([SettleCall(rid, r, "local", digest(r)) for rid, r in cs])
+    finally:
+        other_store.dispose()
+    assert twin and not twin[0][1]
+    assert [type(a) for a in got] == [tuple, tuple], got
+    assert got[1] == (twin[0][0], True)  # the twin's retry: a replay, not BillSettled
+    assert not got[0][1]
+    assert [r.settlement_id for r in grouped.list("p2")] == ["other-1"]
+    assert [r.request_id for r in grouped.list("p1")] == ["t0"]
 
 
 def test_one_bad_call_fails_alone_and_a_conflict_in_the_group_is_its_own(two: Any) -> None:
