@@ -15,9 +15,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from engine.accounts import Opening, YearAccounts
-from engine.allocation import Allocation, allocate
 from engine.bill import Bill
 from engine.checks import check_bill
 from engine.errors import InputError, Problem
@@ -25,6 +25,9 @@ from engine.policy.model import PolicyTable
 from engine.policy.policyset import PolicySet
 from engine.reference import settle_bill
 from engine.result import Settlement
+
+if TYPE_CHECKING:  # the per-item allocation is imported when asked for (onestop settle --allocate)
+    from engine.allocation import Allocation
 
 #: (region code, fund code, accounting year) of a fund's budget (domain.md section 12)
 FundYearKey = tuple[str, str, int]
@@ -173,6 +176,8 @@ def reference_batch(
             for i, err in sorted(refused, key=lambda x: x[0]) for p in err.problems
         ])  # fmt: skip
     settled = [s for s in out if s is not None]
+    if allocate_items:
+        from engine.allocation import allocate
     return BatchResult(
         settled,
         Opening(

@@ -89,6 +89,37 @@ def test_the_help_lists_the_lazy_commands_as_if_they_were_loaded(
     assert loaded.output == listed.output
 
 
+def test_settle_skips_the_pydantic_plugin_scan_unless_asked() -> None:
+    """``onestop settle`` builds its validators without pydantic's plugin loader and its
+    ``importlib.metadata`` scan (adapters/cli/pydantic_plugins.py); with
+    ``PYDANTIC_DISABLE_PLUGINS`` set (here empty: load every plugin) pydantic loads them as it
+    documents, so the check sees the import when it happens."""
+    assert "importlib.metadata" not in imported("settle", SAMPLE)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYDANTIC_DISABLE_PLUGINS", "")
+        assert "importlib.metadata" in imported("settle", SAMPLE)
+
+
+def test_the_plugin_stand_in_replaces_what_pydantic_imports() -> None:
+    """The stand-in takes the place pydantic imports ``get_plugins`` from: a pydantic that
+    moved it would leave the stand-in unused (the scan back, nothing wrong), and this fails."""
+    import inspect
+
+    import pydantic.plugin._loader as real
+    from pydantic.plugin import _schema_validator
+
+    from adapters.cli import pydantic_plugins as pp
+
+    assert real.__name__ == pp.LOADER and callable(real.get_plugins)
+    assert "from ._loader import get_plugins" in inspect.getsource(_schema_validator)
+    assert list(real.get_plugins()) == []  # no extra installs a plugin: nothing is lost
+    env = {"PATH": "/bin"}
+    assert pp.skips_scan(["settle", SAMPLE], env) and pp.skips_scan(["--version"], env)
+    assert not pp.skips_scan(["serve", "--port", "0"], env)
+    assert not pp.skips_scan(["serve-http"], env)
+    assert not pp.skips_scan(["settle"], {"PYDANTIC_DISABLE_PLUGINS": "1"})
+
+
 def test_version_does_not_load_the_engine() -> None:
     assert {"numba", "numpy", "pydantic", "yaml"} & imported("--version") == set()
 

@@ -23,6 +23,7 @@ import typer
 from adapters.cli.exitcodes import Exit, help_epilog
 from adapters.cli.lazy import LazyGroup
 from adapters.cli.output import Out, console, new_table, print_json, problem_line, show, text
+from adapters.cli.pydantic_plugins import skip_scan
 from adapters.slip import SLIP_HELP, slip_path_problem
 from engine.errors import InputError, OnestopError, PolicyError
 from engine.money import yuan
@@ -359,6 +360,7 @@ def policy_whatif(
 
 
 def main() -> None:
+    skip_scan(sys.argv[1:])  # before pydantic builds a validator (adapters/cli/pydantic_plugins.py)
     try:
         app(prog_name="onestop")
     except OSError as e:  # a file or directory the user named cannot be read or written
