@@ -39,8 +39,20 @@ def install() -> None:
     grpc.aio.server = server
 
 
+def _child_with_echo(*args: Any, **kwargs: Any) -> Any:
+    """``onestop serve --processes N`` (N > 1) serves from spawned children, fresh
+    interpreters: each installs the handler, then runs the shipped child."""
+    install()
+    from adapters.grpc import server
+
+    return server._child(*args, **kwargs)
+
+
 if __name__ == "__main__":
     install()
+    from adapters.grpc import server as _server
+
+    _server._child = _child_with_echo  # type: ignore[assignment]  # the children's target
     from adapters.grpc.commands import app
 
     sys.exit(app())

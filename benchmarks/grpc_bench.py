@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -120,12 +121,32 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and its live descendants (Linux ``/proc/PID/task/TID/children``)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for t in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError):  # the thread or process ended meanwhile
+                todo += [int(c) for c in t.read_text().split()]
+    return out
+
+
 def proc_cpu(pid: int | None) -> float:
-    """CPU seconds (user + system, all threads) the process ``pid`` has used so far."""
+    """CPU seconds (user + system, all threads) the process ``pid`` and its live child
+    processes have used so far: ``onestop serve --processes N`` (N > 1) serves from children
+    of the process started, whose own CPU is next to nothing."""
     if pid is None:
         return float("nan")
-    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in _descendants(pid):
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(f[11]) + int(f[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def load(

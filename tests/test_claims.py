@@ -693,3 +693,20 @@ def _a_claim() -> Any:
         discharge_date=date(2024, 5, 1), filed_amount=100, status="filed",
         filed_at=datetime(2024, 6, 1, tzinfo=UTC), filed_by="x", scope="person", scope_key="p1",
     )  # fmt: skip
+
+
+def test_claim_row_is_asdict_of_every_claim_of_a_settlement(env: Any) -> None:
+    """The store writes a claim as ``claim_row`` (a shallow asdict): equal to ``asdict`` for
+    claims and relief cases as settlement files them, and after each step."""
+    from dataclasses import asdict
+
+    from adapters.store.sql.claims import claim_row
+
+    svc, funds, _ = env
+    rec, _ = svc.settle("r-row", bill("row-1", "p1", 1_500_000, c=300_000))
+    claims = list(claims_by_layer(funds, rec.settlement_id).values())
+    assert {c.kind for c in claims} == {"claim", "relief"}
+    for c in claims:
+        assert claim_row(c) == asdict(c)
+        decided = replace(c, status="approved", approved_amount=0, decided_at=c.filed_at)
+        assert claim_row(decided) == asdict(decided)

@@ -108,6 +108,7 @@ def names(auth: dict[str, list[bytes]]) -> list[str]:
 
 
 access_log = logging.getLogger("onestop.access")
+_CODES = {c.value[0]: c for c in grpc.StatusCode}  # the raw int of a status -> its code
 
 
 def log_call(
@@ -123,7 +124,7 @@ def log_call(
     if code is None:
         code = grpc.StatusCode.OK if failed is None else grpc.StatusCode.UNKNOWN
     if isinstance(code, int):  # the aio context may give the raw int
-        code = next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
+        code = _CODES.get(code, grpc.StatusCode.UNKNOWN)
     line = {
         "principal": principal.name if principal else None,
         "role": principal.role if principal else None,
@@ -141,6 +142,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, principals: PrincipalsFile | None):
         self.principals = principals
+        #: method -> (the servicer's handler, the wrapped one): built once per method, not
+        #: per call (the servers' handlers never change once started)
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     def identify(self, context: grpc.aio.ServicerContext) -> Principal:
         if self.principals is None:
@@ -181,6 +185,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         method = details.method
         if handler is None or method.startswith(OPEN):
             return handler
+        got = self._wrapped.get(method)
+        if got is not None and got[0] is handler:
+            return got[1]
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """``handler`` with the identity and role check and the access line around it."""
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 

@@ -190,7 +190,7 @@ def serve(
     from adapters.auth.principals import PrincipalsError, PrincipalsFile
     from adapters.bootstrap import server_group_commit
     from adapters.grpc.auth import Tls, is_loopback
-    from adapters.grpc.server import Server, serve_forever, serve_processes
+    from adapters.grpc.server import Server, lean_log_records, serve_forever, serve_processes
 
     def usage(msg: str) -> None:
         typer.echo(f"onestop serve: {msg}", err=True)  # one line, unwrapped
@@ -240,6 +240,7 @@ def serve(
             _one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    lean_log_records()
     app = open_app(db, policies, registry, group)
     grouping = (
         f"group commit up to {group.max_group} Settle calls"

@@ -566,6 +566,15 @@ async def serve_forever(server: Server, grace: float = 10.0) -> None:
     server.app.close()
 
 
+def lean_log_records() -> None:
+    """Log records without what the server's formats never print: the caller's file and line
+    (a stack walk per record), the thread and process names (the Python docs' logging
+    "Optimization" switches). Every call writes an access line, so this is per call."""
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+
+
 def _die_with_parent() -> None:
     """Linux: SIGTERM this process when the parent dies (a parent killed with SIGKILL leaves no
     server holding the port); elsewhere nothing."""
@@ -590,6 +599,7 @@ def _child(
     _die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    lean_log_records()
     app = build(url, policies=None, registry=None, group_commit=group_commit)
     server = Server(
         app, host, port, workers=workers, samples=samples, reuse_port=True, limits=limits,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from adapters.store.sql.rows import _flat, _values
+from adapters.store.sql.rows import _flat, _values, pg_array
 from engine.accounts import ACCOUNT_FIELDS, LayerAccount, YearAccounts
 
 if TYPE_CHECKING:
@@ -111,9 +111,9 @@ class Accounts:
         k = {"k": key, "y": year, "a": acc.admissions}
         admissions = acc.admissions != before.admissions
         if changed and not self.u.s.sqlite:
-            k["l"] = [r["l"] for r in changed]
+            k["l"] = pg_array([r["l"] for r in changed])
             for f in ACCOUNT_FIELDS:
-                k[f] = [r[f] for r in changed]
+                k[f] = pg_array([r[f] for r in changed])
             # the admissions row rides along in the same statement
             sql = (
                 f"WITH y AS ({upsert_year}) {upsert_layers_pg}" if admissions else upsert_layers_pg

@@ -3,7 +3,7 @@ funds (idempotent by request id)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -20,6 +20,15 @@ _C = T.claims
 _M = T.money_in
 _COLS = tuple(c.name for c in _C.columns)
 _ADD = f"INSERT INTO claims ({', '.join(_COLS)}) VALUES ({', '.join(':' + c for c in _COLS)})"
+
+
+_FIELDS = tuple(f.name for f in fields(Claim))
+
+
+def claim_row(claim: Claim) -> dict[str, Any]:
+    """``asdict(claim)`` without its deep copy (every field is a plain value: str, int, date,
+    datetime, None), which copied each date and time field by field on a Settle's path."""
+    return {k: getattr(claim, k) for k in _FIELDS}
 
 
 def _claim(r: Any) -> Claim:
@@ -42,7 +51,7 @@ class Claims:
         id is new with its settlement, and ``file_claim`` checks under the account lock, so a
         duplicate can only be a programming error (IntegrityError at the latest at commit)."""
         x = self.u.s.x
-        d = asdict(claim)
+        d = claim_row(claim)
         for k in ("filed_at", "decided_at", "paid_at"):
             d[k] = x.ts_in(d[k])
         for k in ("discharge_date", "paid_date"):

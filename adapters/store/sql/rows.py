@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
@@ -29,7 +30,9 @@ class Dialect:
             from psycopg.types.json import Json
 
             self.errors = psycopg.Error
-            self.json_in = Json
+            # compact, UTF-8 as it is: the same JSON value as psycopg's default dumps, fewer
+            # bytes to encode, send and parse
+            self.json_in = lambda v: Json(v, dumps=_compact)
 
     def sql(self, q: str) -> str:
         """``:name`` parameters as the driver wants them (sqlite3 takes them as they are)."""
@@ -61,6 +64,27 @@ class Dialect:
 
     def date_out(self, v: Any) -> date | None:
         return date.fromisoformat(v) if isinstance(v, str) else v
+
+
+def _compact(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+
+def pg_array(values: Iterable[Any]) -> str:
+    """A PostgreSQL array literal (``{1,2}``, ``{"a","b\\"c"}``) of ints or strings (None:
+    NULL), for a ``CAST(:x AS bigint[])`` / ``text[]`` parameter: psycopg adapts a Python list
+    by scanning it for its element type on every execute (a Settle sends ~30 short arrays);
+    one string is sent as it is and the server casts it. Strings are always quoted, so any
+    text (commas, braces, quotes, backslashes, ``NULL``) comes back as it went in."""
+    out = []
+    for v in values:
+        if v is None:
+            out.append("NULL")
+        elif isinstance(v, str):
+            out.append('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        else:  # an integer (int, numpy's); anything else is a TypeError, as psycopg's would be
+            out.append(str(operator.index(v)))
+    return "{" + ",".join(out) + "}"
 
 
 def _chunks(xs: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from adapters.store import schema as T
-from adapters.store.sql.rows import _chunks, _flat, _values
+from adapters.store.sql.rows import _chunks, _flat, _values, pg_array
 from engine.accounts import ACCOUNT_FIELDS, LayerAccount
 from engine.errors import BillSettled, DuplicateRequest, NotFound
 from engine.result import Settlement
@@ -218,7 +218,7 @@ class Settlements:
         if not x.sqlite:
             for name, rows, cols in (("m", moves, _M_COLS), ("l", layers, _L_COLS)):
                 for c in cols[1:]:
-                    row[f"{name}_{c}"] = [r[c] for r in rows]
+                    row[f"{name}_{c}"] = pg_array([r[c] for r in rows])
             self.u.defer(_ADD_ALL_PG, row, record.request_id)
             return
         try:
