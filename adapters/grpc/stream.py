@@ -25,7 +25,7 @@ from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.limits import DEFAULT, Limits
 from engine import columnar as col
 from engine.accounts import ACCOUNT_FIELDS, Opening
-from engine.batch import settle_batch
+from engine.batch import compiled_for, settle_batch
 from engine.bill import DATE_RULE, BillRequest, Person, check_items_count, parse_bill_request
 from engine.errors import NO_VALUE, InputError, NotFound, Problem
 from engine.service.inputs import check_key
@@ -364,7 +364,6 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
             f"({', '.join(regions[:10])}{', ...' if len(regions) > 10 else ''}); "
             "give the region of each bill",
         )
-    counts = np.diff(off)
     levels = np.array(list(p.levels), dtype=object)
     bills = col.BillCols(
         bill_id=np.array(list(p.bill_ids), dtype=object),
@@ -383,7 +382,7 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
     items = col.ItemCols(
         category=np.array(p.category, dtype=np.int64),
         amount=np.array(p.amount, dtype=np.int64),
-        bill_row=np.repeat(np.arange(nb, dtype=np.int64), counts),
+        bill_start=off,  # items come grouped by bill, in the bills' order
         qty_e4=np.array(p.qty_e4, dtype=np.int64) if len(p.qty_e4) else None,
         unit_price=np.array(p.unit_price, dtype=np.int64) if len(p.unit_price) else None,
         unit_price_cap=cap,
@@ -399,6 +398,7 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
         _person_cols(persons.values()),
         service.policies(),
         opening,
+        compiled=compiled_for(service.policies().tables),
     )
     _refuse(prep.rejects)
     _refuse(col.run(prep))  # bills the kernel refused at the account limit
