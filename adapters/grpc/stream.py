@@ -23,6 +23,7 @@ from adapters.auth.access import ScopedService
 from adapters.grpc import convert as cv
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.limits import DEFAULT, Limits
+from adapters.grpc.packeditems import RAW, PackedItems, packed_items
 from engine import columnar as col
 from engine.accounts import ACCOUNT_FIELDS, Opening
 from engine.batch import compiled_for, settle_batch
@@ -45,7 +46,8 @@ def handle(
         raise InputError.one("mode", req.mode, "is not TRIAL (1) or SETTLE (2)")
     which = req.WhichOneof("payload")
     if which == "packed":
-        limits.check_message(len(req.packed.bill_ids), len(req.packed.amount))
+        items = packed_items(req.packed)
+        limits.check_message(len(req.packed.bill_ids), len(items.amount))
     elif which == "bills":
         limits.check_message(len(req.bills.bills), sum(len(r.bill.items) for r in req.bills.bills))
     if scoped is not None:
@@ -56,9 +58,9 @@ def handle(
                 (r.bill.hospital for r in req.bills.bills), "bills[{i}].hospital"
             )
     if which == "packed" and req.mode == pb.STREAM_MODE_TRIAL:
-        return trial_packed(service, req.packed)
+        return trial_packed(service, req.packed, items)
     if which == "packed":
-        reqs = packed_requests(req.packed)
+        reqs = packed_requests(req.packed, items)
     elif which == "bills":
         reqs = list_requests(req.bills)
     else:
@@ -200,9 +202,9 @@ def settle_many(
 # --------------------------------------------------------------------------- packed columns
 
 
-def _check_packed(p: pb.PackedBills) -> tuple[int, int, np.ndarray]:
+def _check_packed(p: pb.PackedBills, items: PackedItems) -> tuple[int, int, np.ndarray]:
     nb = len(p.bill_ids)
-    off = np.array(p.item_offsets, dtype=np.int64)
+    off = items.item_offsets
     problems = []
     for name in ("hospitals", "person_ids", "level_index", "admission_dates", "discharge_dates"):
         if len(getattr(p, name)) != nb:
@@ -221,14 +223,14 @@ def _check_packed(p: pb.PackedBills) -> tuple[int, int, np.ndarray]:
         )
     ni = int(off[-1]) if len(off) else 0
     for name in ("category", "amount"):
-        if len(getattr(p, name)) != ni:
+        if len(getattr(items, name)) != ni:
             problems.append(
-                Problem(f"packed.{name}", len(getattr(p, name)), f"entries; expected {ni}")
+                Problem(_field(p, name), len(getattr(items, name)), f"entries; expected {ni}")
             )
     for name in ("qty_e4", "unit_price_cap", "selfpay_ratio", "unit_price"):
-        k = len(getattr(p, name))
+        k = len(getattr(items, name))
         if k not in (0, ni):
-            problems.append(Problem(f"packed.{name}", k, f"entries; expected 0 or {ni}"))
+            problems.append(Problem(_field(p, name), k, f"entries; expected 0 or {ni}"))
     n_levels = len(p.levels)
     for i, k in enumerate(p.level_index):
         if not 0 <= k < n_levels:
@@ -256,6 +258,12 @@ def _check_packed(p: pb.PackedBills) -> tuple[int, int, np.ndarray]:
     return nb, ni, off
 
 
+def _field(p: pb.PackedBills, name: str) -> str:
+    """The field a column came in: ``packed.amount``, or ``packed.amount_le`` if sent so."""
+    raw = RAW[name][0]
+    return f"packed.{raw}" if getattr(p, raw) else f"packed.{name}"
+
+
 def _has_nul(v: str) -> bool:
     return "\x00" in v
 
@@ -264,18 +272,18 @@ def _has_nul(v: str) -> bool:
 _PACKED_CATEGORY = {1: "A", 2: "B", 3: "C"}
 
 
-def packed_requests(p: pb.PackedBills) -> list[tuple[str, BillRequest]]:
+def packed_requests(p: pb.PackedBills, items: PackedItems) -> list[tuple[str, BillRequest]]:
     """Packed bills as bill requests (SETTLE mode: each bill goes through the use case)."""
-    nb, _, off = _check_packed(p)
+    nb, _, off = _check_packed(p, items)
     if len(p.request_ids) != nb:
         raise InputError.one(
             "packed.request_ids", len(p.request_ids), f"entries; SETTLE mode needs {nb}"
         )
     cols = {
-        k: list(getattr(p, k))
-        for k in ("category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price",
-                  "item_codes", "item_names")
-    }  # fmt: skip
+        k: getattr(items, k).tolist()
+        for k in ("category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price")
+    }
+    cols.update(item_codes=list(p.item_codes), item_names=list(p.item_names))
     cat = _PACKED_CATEGORY
     out, problems = [], []
     for b in range(nb):
@@ -350,10 +358,13 @@ def _check_packed_text(p: pb.PackedBills) -> None:
         raise InputError(problems)
 
 
-def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStreamResponse:
+def trial_packed(
+    service: SettlementService, p: pb.PackedBills, it: PackedItems | None = None
+) -> pb.SettleStreamResponse:
     """TRIAL of packed columns through ``engine.columnar``: vectorized checks, the kernel,
     results read back as columns. Any reject fails the message (nothing is written anyway)."""
-    nb, ni, off = _check_packed(p)
+    it = packed_items(p) if it is None else it
+    nb, ni, off = _check_packed(p, it)
     _check_packed_text(p)
     regions = service.policies().regions
     if nb and not p.regions and len(regions) != 1:
@@ -377,14 +388,14 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
         region=np.array(list(p.regions), dtype=object) if p.regions or not nb else None,
         file="bills",
     )
-    cap = np.array(p.unit_price_cap, dtype=np.int64) if len(p.unit_price_cap) else None
-    ratio = np.array(p.selfpay_ratio, dtype=np.int64) if len(p.selfpay_ratio) else None
+    cap = it.unit_price_cap if len(it.unit_price_cap) else None
+    ratio = it.selfpay_ratio if len(it.selfpay_ratio) else None
     items = col.ItemCols(
-        category=np.array(p.category, dtype=np.int64),
-        amount=np.array(p.amount, dtype=np.int64),
+        category=it.category,
+        amount=it.amount,
         bill_start=off,  # items come grouped by bill, in the bills' order
-        qty_e4=np.array(p.qty_e4, dtype=np.int64) if len(p.qty_e4) else None,
-        unit_price=np.array(p.unit_price, dtype=np.int64) if len(p.unit_price) else None,
+        qty_e4=it.qty_e4 if len(it.qty_e4) else None,
+        unit_price=it.unit_price if len(it.unit_price) else None,
         unit_price_cap=cap,
         unit_price_cap_null=(cap == -1) if cap is not None else None,
         selfpay_ratio=ratio,
