@@ -14,6 +14,11 @@ columns as little-endian bytes fields (``pack_bills(raw=True)``) and the baselin
 repeated fields it understands: the responses must still be byte for byte the same.
 ``--shuffle`` sends the bills in a random order (the prepare must sort them).
 
+``--grpc``: instead of workers, one ``onestop serve`` of each tree (SQLite file, one process,
+as grpc_bench's stream) and ``--seconds`` of messages on one ``SettleStream`` call to each in
+turn (grpc_bench's ``stream_bench``: pre-serialized messages, responses counted): items/s a
+round, the server's CPU a message (``/proc/PID/stat``), the responses compared.
+
 Each worker builds its own service over a fresh SQLite file (``sqlite:///``, the server's
 store) and imports the same persons; its clock is its own (``time.process_time`` for CPU), so
 the figures are per message of that tree alone. Nothing here asserts a target.
@@ -22,13 +27,16 @@ the figures are per message of that tree alone. Nothing here asserts a target.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +91,55 @@ def messages(n_bills: int, n_items: int, shuffle: bool, raw: bool) -> dict[str, 
     return out
 
 
+def serve(tree: Path, work: Path) -> tuple[subprocess.Popen, str]:
+    """``onestop serve`` of ``tree`` over a SQLite file in ``work`` (one process)."""
+    from adapters.grpc.client import Client
+    from benchmarks.grpc_bench import free_port
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "adapters.grpc.commands", "serve", "--db",
+           f"sqlite:///{work}/store.db", "--port", str(port), "--policies", str(work / "policies"),
+           "--registry", str(work / "persons.json"), "--processes", "1"]  # fmt: skip
+    log = (work / "server.log").open("ab")
+    proc = subprocess.Popen(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    target = f"127.0.0.1:{port}"
+    with Client(target) as c:
+        c.wait_serving(300)
+    return proc, target
+
+
+async def over_grpc(target: str, raw: bytes, seconds: float, pid: int) -> dict[str, Any]:
+    """grpc_bench's stream_bench with the message's bytes as given, and the server's CPU."""
+    import grpc
+
+    from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+    from benchmarks.grpc_bench import MAX_MESSAGE, proc_cpu
+
+    opts = [("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE)]  # fmt: skip
+    async with grpc.aio.insecure_channel(target, options=opts) as ch:
+        call = ch.stream_stream("/onestop.settlement.v1.SettlementService/SettleStream",
+                                request_serializer=None, response_deserializer=None)  # fmt: skip
+        end = time.perf_counter() + seconds
+        sent = [0]
+
+        async def requests():  # type: ignore[no-untyped-def]
+            while time.perf_counter() < end:
+                sent[0] += 1
+                yield raw
+
+        s0, c0, t0 = proc_cpu(pid), time.process_time(), time.perf_counter()
+        last, n = b"", 0
+        async for r in call(requests()):
+            last, n = r, n + 1
+        wall = time.perf_counter() - t0
+        s1, c1 = proc_cpu(pid), time.process_time()
+    items = pb.SettleStreamResponse.FromString(last).n_items * n
+    return {"wall": wall, "messages": n, "items": items, "server_cpu": (s1 - s0) / max(n, 1),
+            "client_cpu": (c1 - c0) / max(n, 1), "sha": hashlib.sha256(last).hexdigest()}  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("baseline", help="the other tree (git archive main | tar -x -C DIR)")
@@ -93,6 +150,8 @@ def main() -> None:
     ap.add_argument("--form", choices=("packed", "raw"), default="packed",
                     help="the form this tree gets (the baseline always gets packed)")  # fmt: skip
     ap.add_argument("--shuffle", action="store_true", help="bills in a random order")
+    ap.add_argument("--grpc", action="store_true", help="real servers, one stream each")
+    ap.add_argument("--seconds", type=float, default=5.0, help="--grpc: seconds a round")
     ns = ap.parse_args()
     from benchmarks.grpc_bench import CHAIN, persons
 
@@ -107,11 +166,22 @@ def main() -> None:
             (work / "policies" / "chain.yaml").write_text(CHAIN)
             (work / "persons.json").write_text(json.dumps(persons()))
             (work / "message.bin").write_bytes(msgs[form])
+            if ns.grpc:
+                procs[name] = serve(tree, work)  # type: ignore[assignment]
+                continue
             procs[name] = subprocess.Popen(
                 [sys.executable, "-c", WORKER, str(work), str(work / "message.bin")],
                 cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, text=True,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             )  # fmt: skip
+        if ns.grpc:
+            try:
+                grpc_rounds(ns, procs, {k: msgs[f] for k, (_, f) in trees.items()})  # type: ignore[arg-type]
+            finally:
+                for proc, _ in procs.values():  # type: ignore[misc]
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(30)
+            return
         for p in procs.values():
             assert p.stdout is not None
             json.loads(p.stdout.readline())
@@ -149,6 +219,39 @@ def main() -> None:
     H.save(out, {"args": vars(ns), "figures": figs, "identical": same,
                  "median_cpu": {k: statistics.median(f.cpu) for k, f in figs.items()}})  # fmt: skip
     if not same:
+        raise SystemExit("the responses differ")
+
+
+def grpc_rounds(
+    ns: argparse.Namespace, servers: dict[str, tuple[subprocess.Popen, str]], raw: dict[str, bytes]
+) -> None:
+    import asyncio
+
+    n_items = ns.bills * ns.items
+    figs = {k: H.Figure(k, work=n_items, unit="items") for k in servers}
+    shas: set[str] = set()
+    for r in range(-1, ns.rounds):
+        for name, (proc, target) in servers.items():
+            before = H.load1()
+            got = asyncio.run(over_grpc(target, raw[name], 2.0 if r < 0 else ns.seconds, proc.pid))
+            after = H.load1()
+            shas.add(got["sha"])
+            per = got["wall"] / max(got["messages"], 1)
+            what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
+            print(f"  {what} {name}: {got['items'] / got['wall'] / 1e6:.2f} M items/s, "
+                  f"{got['messages']} messages, server CPU {H.fmt_s(got['server_cpu'])} a message, "
+                  f"client {H.fmt_s(got['client_cpu'])} (load {before:.2f}->{after:.2f})", flush=True)  # fmt: skip
+            if r >= 0:
+                figs[name].add(per, before, after, got["server_cpu"])
+    for f in figs.values():
+        print(f.line() + " (a message; CPU = the server's)")
+    print(
+        H.ratio_line("this tree against the baseline", H.ratio(figs["baseline"], figs["this tree"]))
+    )
+    print(f"last responses identical: {len(shas) == 1}")
+    H.save(ROOT / "benchmarks" / "out" / "stream_ab_grpc.json",
+           {"args": vars(ns), "figures": figs, "identical": len(shas) == 1})  # fmt: skip
+    if len(shas) != 1:
         raise SystemExit("the responses differ")
 
 
