@@ -12,7 +12,10 @@ The message is grpc_bench's: ``--bills`` bills of ``--items`` items, 64 persons,
 no unit prices or item texts. ``--form raw`` sends this tree the same bills with the item
 columns as little-endian bytes fields (``pack_bills(raw=True)``) and the baseline the packed
 repeated fields it understands: the responses must still be byte for byte the same.
-``--shuffle`` sends the bills in a random order (the prepare must sort them).
+``--shuffle`` sends the bills in a random order; ``--in-time`` in discharge order (admission,
+bill id after it: households interleaved, each in its settlement order, as a HIS sending a
+day's discharges would); by default grpc_bench's order (bill i of person i % 64: not in
+settlement order within a household, so the prepare sorts the bills and copies the items).
 
 ``--grpc``: instead of workers, one ``onestop serve`` of each tree (SQLite file, one process,
 as grpc_bench's stream) and ``--seconds`` of messages on one ``SettleStream`` call to each in
@@ -75,14 +78,16 @@ for line in sys.stdin:
 """
 
 
-def messages(n_bills: int, n_items: int, shuffle: bool, raw: bool) -> dict[str, bytes]:
+def messages(n_bills: int, n_items: int, shuffle: str, raw: bool) -> dict[str, bytes]:
     from adapters.grpc.client import pack_bills
     from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
     from benchmarks.grpc_bench import N_PERSONS, bill
 
     bills = [bill(i, f"p{i % N_PERSONS}", n_items) for i in range(n_bills)]
-    if shuffle:
+    if shuffle == "shuffle":
         random.Random(7).shuffle(bills)
+    elif shuffle == "in-time":
+        bills.sort(key=lambda b: (b["discharge_date"], b["admission_date"], b["id"]))
     out = {}
     for form in ("packed", "raw") if raw else ("packed",):
         kw: dict[str, Any] = {"raw": True} if form == "raw" else {}
@@ -149,14 +154,23 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=100)
     ap.add_argument("--form", choices=("packed", "raw"), default="packed",
                     help="the form this tree gets (the baseline always gets packed)")  # fmt: skip
-    ap.add_argument("--shuffle", action="store_true", help="bills in a random order")
+    ap.add_argument(
+        "--shuffle",
+        dest="order",
+        action="store_const",
+        const="shuffle",
+        default="bench",
+        help="bills in a random order",
+    )
+    ap.add_argument("--in-time", dest="order", action="store_const", const="in-time",
+                    help="bills in discharge order")  # fmt: skip
     ap.add_argument("--grpc", action="store_true", help="real servers, one stream each")
     ap.add_argument("--seconds", type=float, default=5.0, help="--grpc: seconds a round")
     ns = ap.parse_args()
     from benchmarks.grpc_bench import CHAIN, persons
 
     print(H.machine_line(H.machine()), flush=True)
-    msgs = messages(ns.bills, ns.items, ns.shuffle, ns.form == "raw")
+    msgs = messages(ns.bills, ns.items, ns.order, ns.form == "raw")
     trees = {"baseline": (Path(ns.baseline).resolve(), "packed"), "this tree": (ROOT, ns.form)}
     procs: dict[str, subprocess.Popen] = {}
     with tempfile.TemporaryDirectory(prefix="stream-ab-") as tmp:
@@ -187,7 +201,7 @@ def main() -> None:
             json.loads(p.stdout.readline())
         print(f"message: {ns.bills} bills x {ns.items} items; baseline gets the packed form "
               f"({len(msgs['packed']):,} bytes), this tree the {ns.form} form "
-              f"({len(msgs[ns.form]):,} bytes){'; bills shuffled' if ns.shuffle else ''}")  # fmt: skip
+              f"({len(msgs[ns.form]):,} bytes); bills in {ns.order} order")  # fmt: skip
         figs = {k: H.Figure(k, work=ns.bills * ns.items, unit="items") for k in procs}
         shas: dict[str, set[str]] = {k: set() for k in procs}
         for r in range(-1, ns.rounds):

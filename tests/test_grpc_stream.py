@@ -402,3 +402,35 @@ def test_malformed_raw_columns_are_named(env, mode: int) -> None:
     )
     assert want <= fields, fields
     assert snapshot(c) == before
+
+
+def test_a_packed_trial_in_any_bill_order_settles_as_in_settlement_order(env) -> None:
+    """The packed trial settles in the message's order only when it already is the settlement
+    order within each household (no item copy); a message out of order is sorted first: the
+    order-sensitive series gives every bill the same figures either way."""
+    _, _, c = env
+    in_order = sorted(BILLS, key=lambda b: (b["discharge_date"], b["admission_date"], b["id"]))
+    figures = []
+    for bills in (in_order, in_order[::-1], BILLS):
+        (r,) = stream(
+            c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(bills))
+        )
+        p = r.packed
+        figures.append(
+            {
+                bid: (
+                    p.window_pay[k],
+                    p.net_selfpay[k],
+                    tuple(p.layer_pay[p.layer_offsets[k] : p.layer_offsets[k + 1]]),
+                )
+                for k, bid in enumerate(p.bill_ids)
+            }
+        )
+    # the same message as bills (engine.batch, which sorts on its own), from the same accounts
+    (full,) = stream(c, bills_msg(pb.STREAM_MODE_TRIAL, BILLS))
+    want = {
+        s.bill_id: (s.window_pay, s.net_selfpay, tuple(la.pay for la in s.layers))
+        for s in full.results
+    }
+    assert len(set(want.values())) > 1  # the figures differ from bill to bill
+    assert figures == [want] * 3

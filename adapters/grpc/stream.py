@@ -375,19 +375,6 @@ def trial_packed(
             f"({', '.join(regions[:10])}{', ...' if len(regions) > 10 else ''}); "
             "give the region of each bill",
         )
-    levels = np.array(list(p.levels), dtype=object)
-    bills = col.BillCols(
-        bill_id=np.array(list(p.bill_ids), dtype=object),
-        hospital=np.array(list(p.hospitals), dtype=object),
-        person_id=np.array(list(p.person_ids), dtype=object),
-        hospital_level=levels[np.array(p.level_index, dtype=np.int64)]
-        if nb
-        else np.zeros(0, dtype=object),
-        admission_date=_dates(p.admission_dates, "admission_date"),
-        discharge_date=_dates(p.discharge_dates, "discharge_date"),
-        region=np.array(list(p.regions), dtype=object) if p.regions or not nb else None,
-        file="bills",
-    )
     cap = it.unit_price_cap if len(it.unit_price_cap) else None
     ratio = it.selfpay_ratio if len(it.selfpay_ratio) else None
     items = col.ItemCols(
@@ -402,20 +389,62 @@ def trial_packed(
         selfpay_ratio_null=(ratio == -1) if ratio is not None else None,
         file="items",
     )
-    persons, opening = _lookup(service, bills)
-    prep = col.prepare_columns(
-        bills,
-        items,
-        _person_cols(persons.values()),
-        service.policies(),
-        opening,
-        compiled=compiled_for(service.policies().tables),
-    )
+    admission = _dates(p.admission_dates, "admission_date")
+    discharge = _dates(p.discharge_dates, "discharge_date")
+    persons, opening = _lookup(service, list(p.person_ids), discharge)
+    person_cols = _person_cols(persons.values())
+
+    def prepare(fast: bool) -> col.Prepared:
+        return col.prepare_columns(
+            _bill_cols(p, admission, discharge, fast),
+            items,
+            person_cols,
+            service.policies(),
+            opening,
+            compiled=compiled_for(service.policies().tables),
+            input_order=True,  # no reordering copy of the items when already in order
+        )
+
+    fast = nb > 0 and not any("\x00" in "".join(getattr(p, k)) for k in _TEXT_COLUMNS)
+    prep = prepare(fast)
+    if prep.rejects and fast:
+        prep = prepare(False)  # the errors exactly as the object columns name them
     _refuse(prep.rejects)
     _refuse(col.run(prep))  # bills the kernel refused at the account limit
     out = pb.SettleStreamResponse(n_bills=nb, n_items=ni)
     _packed_from_prep(prep, out.packed)
     return out
+
+
+#: the string columns of a bill the fast form holds as numpy strings (which drop a trailing NUL)
+_TEXT_COLUMNS = ("bill_ids", "hospitals", "person_ids", "regions", "levels")
+
+
+def _bill_cols(p: pb.PackedBills, adm: np.ndarray, dis: np.ndarray, fast: bool) -> col.BillCols:
+    """The bills table. ``fast``: ids as fixed-width numpy strings and the levels coded as sent
+    (sorted and compared in C); else Python strings (object arrays), whose rejects name values
+    as they always did: the caller takes these only when the fast form found something."""
+    if fast:
+        strings = {k: np.array(list(getattr(p, k))) for k in _TEXT_COLUMNS}
+        level: Any = col.Coded(np.array(p.level_index, dtype=np.int64), strings["levels"])
+    else:
+        strings = {k: np.array(list(getattr(p, k)), dtype=object) for k in _TEXT_COLUMNS}
+        nb = len(p.bill_ids)
+        level = (
+            strings["levels"][np.array(p.level_index, dtype=np.int64)]
+            if nb
+            else np.zeros(0, dtype=object)
+        )
+    return col.BillCols(
+        bill_id=strings["bill_ids"],
+        hospital=strings["hospitals"],
+        person_id=strings["person_ids"],
+        hospital_level=level,
+        admission_date=adm,
+        discharge_date=dis,
+        region=strings["regions"] if p.regions or not len(p.bill_ids) else None,
+        file="bills",
+    )
 
 
 def _refuse(rejects: list[col.Reject]) -> None:
@@ -487,12 +516,11 @@ def _person_cols(persons: Any) -> col.PersonCols:
 
 
 def _lookup(
-    service: SettlementService, bills: col.BillCols
+    service: SettlementService, pids: list[str], dis: np.ndarray
 ) -> tuple[dict[str, Person], col.OpeningCols]:
-    """The registry entry and the stored accounts of every (person, year) of the message, read
-    in one unit of work (``accounts_many``). Unknown persons are named."""
-    pids = list(bills.person_id)
-    dis = bills.discharge_date
+    """The registry entry and the stored accounts of every (person, year) of the message (its
+    person ids and discharge dates), read in one unit of work (``accounts_many``). Unknown
+    persons are named."""
     ok = ~np.isnat(dis)
     years = np.zeros(len(pids), dtype=np.int64)
     years[ok] = dis[ok].astype("M8[Y]").astype(np.int64) + 1970
