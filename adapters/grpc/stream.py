@@ -405,7 +405,7 @@ def trial_packed(
             input_order=True,  # no reordering copy of the items when already in order
         )
 
-    fast = nb > 0 and not any("\x00" in "".join(getattr(p, k)) for k in _TEXT_COLUMNS)
+    fast = nb > 0  # (a NUL in an id was refused above: numpy strings would drop it)
     prep = prepare(fast)
     if prep.rejects and fast:
         prep = prepare(False)  # the errors exactly as the object columns name them
@@ -416,25 +416,43 @@ def trial_packed(
     return out
 
 
-#: the string columns of a bill the fast form holds as numpy strings (which drop a trailing NUL)
+#: the string columns of a bill
 _TEXT_COLUMNS = ("bill_ids", "hospitals", "person_ids", "regions", "levels")
 
 
+def _coded(values: Any) -> col.Coded:
+    """Repeated strings as codes into their distinct values (kept as sent, Python strings)."""
+    index: dict[str, int] = {}
+    codes = np.array([index.setdefault(v, len(index)) for v in values], dtype=np.int64)
+    return col.Coded(codes, np.array(list(index), dtype=object))
+
+
 def _bill_cols(p: pb.PackedBills, adm: np.ndarray, dis: np.ndarray, fast: bool) -> col.BillCols:
-    """The bills table. ``fast``: ids as fixed-width numpy strings and the levels coded as sent
-    (sorted and compared in C); else Python strings (object arrays), whose rejects name values
-    as they always did: the caller takes these only when the fast form found something."""
+    """The bills table. ``fast``: bill ids as fixed-width numpy strings (sorted and compared in
+    C; a NUL, which they would drop, was refused before), hospitals, persons and regions coded
+    by their few distinct values and the levels coded as sent; else Python strings (object
+    arrays), whose rejects name values as they always did: the caller takes these only when
+    the fast form found something."""
     if fast:
-        strings = {k: np.array(list(getattr(p, k))) for k in _TEXT_COLUMNS}
-        level: Any = col.Coded(np.array(p.level_index, dtype=np.int64), strings["levels"])
-    else:
-        strings = {k: np.array(list(getattr(p, k)), dtype=object) for k in _TEXT_COLUMNS}
-        nb = len(p.bill_ids)
-        level = (
-            strings["levels"][np.array(p.level_index, dtype=np.int64)]
-            if nb
-            else np.zeros(0, dtype=object)
+        return col.BillCols(
+            bill_id=np.array(list(p.bill_ids)),
+            hospital=_coded(p.hospitals),
+            person_id=_coded(p.person_ids),
+            hospital_level=col.Coded(
+                np.array(p.level_index, dtype=np.int64), np.array(list(p.levels), dtype=object)
+            ),
+            admission_date=adm,
+            discharge_date=dis,
+            region=_coded(p.regions) if p.regions else None,
+            file="bills",
         )
+    strings = {k: np.array(list(getattr(p, k)), dtype=object) for k in _TEXT_COLUMNS}
+    nb = len(p.bill_ids)
+    level = (
+        strings["levels"][np.array(p.level_index, dtype=np.int64)]
+        if nb
+        else np.zeros(0, dtype=object)
+    )
     return col.BillCols(
         bill_id=strings["bill_ids"],
         hospital=strings["hospitals"],
