@@ -225,10 +225,15 @@ async def load(
     }  # fmt: skip
 
 
-async def stream_bench(target: str, seconds: float, n_bills: int, n_items: int) -> dict[str, Any]:
+async def stream_bench(
+    target: str, seconds: float, n_bills: int, n_items: int, raw_columns: bool = True
+) -> dict[str, Any]:
+    """One SettleStream of pre-serialized packed TRIAL messages. ``raw_columns``: the item
+    columns as the raw bytes fields (``pack_bills(raw=True)``), else the packed repeated ones."""
     bills = [bill(i, f"p{i % N_PERSONS}", n_items) for i in range(n_bills)]
     msg = pb.SettleStreamRequest(
-        mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(bills, unit_price=False, item_text=False)
+        mode=pb.STREAM_MODE_TRIAL,
+        packed=pack_bills(bills, unit_price=False, item_text=False, raw=raw_columns),
     )
     raw = msg.SerializeToString()
     opts = [
@@ -262,7 +267,7 @@ async def stream_bench(target: str, seconds: float, n_bills: int, n_items: int) 
     return {
         "load_before": before,
         "load_after": after,
-        "rpc": "SettleStream packed TRIAL",
+        "rpc": f"SettleStream packed TRIAL ({'raw bytes' if raw_columns else 'repeated'} columns)",
         "bills_per_message": n_bills,
         "message_mb": len(raw) / 1e6,
         "messages": sent[0],

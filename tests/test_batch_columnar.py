@@ -104,6 +104,25 @@ def test_items_as_runs_in_any_bill_order_equal_reference(batch) -> None:
     compare(batch.bills, batch.policies, batch.opening, prep)
 
 
+@settings(max_examples=60)
+@given(batches())
+def test_input_order_kept_only_where_it_settles_the_same(batch) -> None:
+    """``input_order`` (the packed stream): bills in discharge order (households interleaved,
+    each in its settlement order) settle in the input order with no item copy; bills in the
+    strategy's random order are still sorted. Both equal the reference, bill by bill."""
+    in_time = sorted(batch.bills, key=lambda b: (b.discharge_date, b.admission_date, b.id,
+                                                  b.hospital))  # fmt: skip
+    for bills in (batch.bills, in_time):
+        bc, ic, pc, oc = C.columns_from_bills(bills, batch.opening)
+        ic.bill_start = np.searchsorted(ic.bill_row, np.arange(len(bc) + 1))
+        ic.bill_row = None
+        prep = C.prepare_columns(bc, ic, pc, batch.policies, oc, input_order=True)
+        C.run(prep)
+        compare(bills, batch.policies, batch.opening, prep)
+        if bills is in_time:
+            assert np.array_equal(prep.kept, np.arange(len(bills)))
+
+
 # --------------------------------------------------------------------------- bad rows
 
 POLICY = {

@@ -342,3 +342,95 @@ def test_an_empty_packed_trial_is_answered_with_no_bills(env) -> None:
     req = pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=pb.PackedBills(item_offsets=[0]))
     [out] = stream(c, req)
     assert out.n_bills == 0 and out.n_items == 0
+
+
+# --------------------------------------------------------------------------- raw bytes columns
+
+
+def test_raw_columns_answer_byte_for_byte_as_the_repeated_fields(env) -> None:
+    """The item columns as little-endian bytes fields (``amount_le``, ``category_i8``, ...):
+    the same answer as the packed repeated fields, in TRIAL and SETTLE mode."""
+    _, _, c = env
+    packed, raw = pack_bills(BILLS), pack_bills(BILLS, raw=True)
+    assert raw.amount_le and not raw.amount and not raw.item_offsets
+    (a,) = stream(c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=packed))
+    (b,) = stream(c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=raw))
+    assert b.SerializeToString() == a.SerializeToString() and b.n_items > 0
+    bills = [chain_bill(90 + i, "wang-wife", seed=14) for i in range(2)]
+    rids = [f"raw-{b['id']}" for b in bills]
+    (s,) = stream(
+        c,
+        pb.SettleStreamRequest(
+            mode=pb.STREAM_MODE_SETTLE, packed=pack_bills(bills, rids, raw=True)
+        ),
+    )
+    assert not any(s.replay)
+    # the same bills in the repeated form are the same requests: replays of the raw ones
+    (again,) = stream(
+        c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_SETTLE, packed=pack_bills(bills, rids))
+    )
+    assert all(again.replay) and list(again.settlement_ids) == list(s.settlement_ids)
+
+
+@pytest.mark.parametrize("mode", [pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE])
+def test_malformed_raw_columns_are_named(env, mode: int) -> None:
+    _, _, c = env
+    before = snapshot(c)
+    cases = {
+        "packed.amount_le": lambda p: setattr(p, "amount_le", p.amount_le[:-3]),
+        "packed.category_i8": lambda p: p.category.extend([1] * len(p.category_i8)),
+    }
+    for want, spoil in cases.items():
+        p = pack_bills(BILLS[:2], [f"bad-raw-{i}" for i in range(2)], raw=True)
+        spoil(p)
+        with pytest.raises(grpc.RpcError) as e:
+            stream(c, pb.SettleStreamRequest(mode=mode, packed=p))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert [f for f, _ in bad_request(e.value)] == [want]
+    # a bad value in a raw column is named as in the repeated form
+    bad = [dict(b) for b in BILLS[:2]]
+    bad[1] = dict(bad[1], items=[dict(bad[1]["items"][0], amount=-5, category=4)])
+    p = pack_bills(bad, [f"bad-raw-v{i}" for i in range(2)], raw=True)
+    with pytest.raises(grpc.RpcError) as e:
+        stream(c, pb.SettleStreamRequest(mode=mode, packed=p))
+    fields = {f for f, _ in bad_request(e.value)}
+    n0 = len(bad[0]["items"])
+    want = (
+        {f"items[{n0}].amount", f"items[{n0}].category"}
+        if mode == pb.STREAM_MODE_TRIAL
+        else {"bills[1].items[0].amount", "bills[1].items[0].category"}
+    )
+    assert want <= fields, fields
+    assert snapshot(c) == before
+
+
+def test_a_packed_trial_in_any_bill_order_settles_as_in_settlement_order(env) -> None:
+    """The packed trial settles in the message's order only when it already is the settlement
+    order within each household (no item copy); a message out of order is sorted first: the
+    order-sensitive series gives every bill the same figures either way."""
+    _, _, c = env
+    in_order = sorted(BILLS, key=lambda b: (b["discharge_date"], b["admission_date"], b["id"]))
+    figures = []
+    for bills in (in_order, in_order[::-1], BILLS):
+        (r,) = stream(
+            c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(bills))
+        )
+        p = r.packed
+        figures.append(
+            {
+                bid: (
+                    p.window_pay[k],
+                    p.net_selfpay[k],
+                    tuple(p.layer_pay[p.layer_offsets[k] : p.layer_offsets[k + 1]]),
+                )
+                for k, bid in enumerate(p.bill_ids)
+            }
+        )
+    # the same message as bills (engine.batch, which sorts on its own), from the same accounts
+    (full,) = stream(c, bills_msg(pb.STREAM_MODE_TRIAL, BILLS))
+    want = {
+        s.bill_id: (s.window_pay, s.net_selfpay, tuple(la.pay for la in s.layers))
+        for s in full.results
+    }
+    assert len(set(want.values())) > 1  # the figures differ from bill to bill
+    assert figures == [want] * 3

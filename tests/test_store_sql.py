@@ -136,6 +136,29 @@ def test_registry_round_trip(store: SqlStore) -> None:
         assert u.registry.get("b") == b
 
 
+@pytest.mark.parametrize("kind", ["sql", "memory"])
+def test_registry_get_many_reads_as_get(store: SqlStore, kind: str) -> None:
+    """``get_many`` (the packed stream's one read of a message's persons) gives what ``get``
+    gives, tags in order and every field, and leaves out unknown ids."""
+    from adapters.store.memory import MemoryStore
+
+    st: Any = store if kind == "sql" else MemoryStore()
+    a = Person(id="a", birth_date=date(1960, 2, 29), household="h1",
+               tags=(TagSpan(tag="registered_poor", valid_to=date(2023, 6, 30)),
+                     TagSpan(tag="subsistence", valid_from=date(2020, 1, 1))))  # fmt: skip
+    b = Person(id="b", birth_date=date(2001, 1, 1), household="h2", region="450900",
+               township="Town", village="Village")  # fmt: skip
+    many = [Person(id=f"m{i}", birth_date=date(1990, 1, 1), household="h3") for i in range(600)]
+    with st.uow() as u:
+        u.registry.upsert([a, b, *many])
+        u.commit()
+    with st.uow() as u:
+        got = u.registry.get_many(["b", "nobody", "a", "a", *(p.id for p in many)])
+        assert got == {"a": a, "b": b} | {p.id: p for p in many}  # more than one chunk of 500
+        assert got["a"].tags == a.tags and got["b"].village == "Village"
+        assert u.registry.get_many([]) == {}
+
+
 def test_policy_versions_round_trip(store: SqlStore) -> None:
     text, _, _ = golden()
     table = parse_table(text, "yubei.yaml")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from adapters.grpc import convert as cv
@@ -25,6 +26,7 @@ from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2_grpc as fpbg
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
 from adapters.grpc.limits import DEFAULT as LIMITS
+from adapters.grpc.packeditems import RAW
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 ENV = ("ONESTOP_CA", "ONESTOP_CERT", "ONESTOP_KEY")
@@ -374,11 +376,15 @@ def pack_bills(
     *,
     unit_price: bool | None = None,
     item_text: bool | None = None,
+    raw: bool = False,
 ) -> pb.PackedBills:
     """JSON bills as the packed (columnar) message of SettleStream. Unit prices and item codes
     and names are sent when a bill has any (None), always (True) or never (False): the rules
     do not use them, but SETTLE mode stores them, so a bill settled packed is stored exactly as
-    one settled as a message."""
+    one settled as a message. ``raw``: the offsets and item columns as little-endian bytes
+    fields (``amount_le``, ``category_i8``, ...), which a server reads without decoding each
+    value (servers before these fields ignore them: send ``raw`` only to a server that knows
+    them)."""
     levels: dict[str, int] = {}
     p = pb.PackedBills(
         bill_ids=[b["id"] for b in bills],
@@ -408,16 +414,19 @@ def pack_bills(
             codes.append(it.get("code", ""))
             names.append(it.get("name", ""))
         off.append(len(amount))
-    p.item_offsets.extend(off)
-    p.category.extend(cat)
-    p.qty_e4.extend(qty)
-    p.amount.extend(amount)
+    cols = {"item_offsets": off, "category": cat, "qty_e4": qty, "amount": amount}
     if any(x != -1 for x in cap):
-        p.unit_price_cap.extend(cap)
+        cols["unit_price_cap"] = cap
     if any(x != -1 for x in ratio):
-        p.selfpay_ratio.extend(ratio)
+        cols["selfpay_ratio"] = ratio
     if unit_price or (unit_price is None and any(price)):
-        p.unit_price.extend(price)
+        cols["unit_price"] = price
+    for name, values in cols.items():
+        if raw:
+            field, dtype = RAW[name]
+            setattr(p, field, np.array(values, dtype=np.int64).astype(dtype).tobytes())
+        else:
+            getattr(p, name).extend(values)
     if item_text or (item_text is None and any(codes)):
         p.item_codes.extend(codes)
     if item_text or (item_text is None and any(names)):

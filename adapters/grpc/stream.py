@@ -23,9 +23,10 @@ from adapters.auth.access import ScopedService
 from adapters.grpc import convert as cv
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.limits import DEFAULT, Limits
+from adapters.grpc.packeditems import RAW, PackedItems, packed_items
 from engine import columnar as col
 from engine.accounts import ACCOUNT_FIELDS, Opening
-from engine.batch import settle_batch
+from engine.batch import compiled_for, settle_batch
 from engine.bill import DATE_RULE, BillRequest, Person, check_items_count, parse_bill_request
 from engine.errors import NO_VALUE, InputError, NotFound, Problem
 from engine.service.inputs import check_key
@@ -45,7 +46,8 @@ def handle(
         raise InputError.one("mode", req.mode, "is not TRIAL (1) or SETTLE (2)")
     which = req.WhichOneof("payload")
     if which == "packed":
-        limits.check_message(len(req.packed.bill_ids), len(req.packed.amount))
+        items = packed_items(req.packed)
+        limits.check_message(len(req.packed.bill_ids), len(items.amount))
     elif which == "bills":
         limits.check_message(len(req.bills.bills), sum(len(r.bill.items) for r in req.bills.bills))
     if scoped is not None:
@@ -56,9 +58,9 @@ def handle(
                 (r.bill.hospital for r in req.bills.bills), "bills[{i}].hospital"
             )
     if which == "packed" and req.mode == pb.STREAM_MODE_TRIAL:
-        return trial_packed(service, req.packed)
+        return trial_packed(service, req.packed, items)
     if which == "packed":
-        reqs = packed_requests(req.packed)
+        reqs = packed_requests(req.packed, items)
     elif which == "bills":
         reqs = list_requests(req.bills)
     else:
@@ -200,9 +202,9 @@ def settle_many(
 # --------------------------------------------------------------------------- packed columns
 
 
-def _check_packed(p: pb.PackedBills) -> tuple[int, int, np.ndarray]:
+def _check_packed(p: pb.PackedBills, items: PackedItems) -> tuple[int, int, np.ndarray]:
     nb = len(p.bill_ids)
-    off = np.array(p.item_offsets, dtype=np.int64)
+    off = items.item_offsets
     problems = []
     for name in ("hospitals", "person_ids", "level_index", "admission_dates", "discharge_dates"):
         if len(getattr(p, name)) != nb:
@@ -221,14 +223,14 @@ def _check_packed(p: pb.PackedBills) -> tuple[int, int, np.ndarray]:
         )
     ni = int(off[-1]) if len(off) else 0
     for name in ("category", "amount"):
-        if len(getattr(p, name)) != ni:
+        if len(getattr(items, name)) != ni:
             problems.append(
-                Problem(f"packed.{name}", len(getattr(p, name)), f"entries; expected {ni}")
+                Problem(_field(p, name), len(getattr(items, name)), f"entries; expected {ni}")
             )
     for name in ("qty_e4", "unit_price_cap", "selfpay_ratio", "unit_price"):
-        k = len(getattr(p, name))
+        k = len(getattr(items, name))
         if k not in (0, ni):
-            problems.append(Problem(f"packed.{name}", k, f"entries; expected 0 or {ni}"))
+            problems.append(Problem(_field(p, name), k, f"entries; expected 0 or {ni}"))
     n_levels = len(p.levels)
     for i, k in enumerate(p.level_index):
         if not 0 <= k < n_levels:
@@ -256,6 +258,12 @@ def _check_packed(p: pb.PackedBills) -> tuple[int, int, np.ndarray]:
     return nb, ni, off
 
 
+def _field(p: pb.PackedBills, name: str) -> str:
+    """The field a column came in: ``packed.amount``, or ``packed.amount_le`` if sent so."""
+    raw = RAW[name][0]
+    return f"packed.{raw}" if getattr(p, raw) else f"packed.{name}"
+
+
 def _has_nul(v: str) -> bool:
     return "\x00" in v
 
@@ -264,18 +272,18 @@ def _has_nul(v: str) -> bool:
 _PACKED_CATEGORY = {1: "A", 2: "B", 3: "C"}
 
 
-def packed_requests(p: pb.PackedBills) -> list[tuple[str, BillRequest]]:
+def packed_requests(p: pb.PackedBills, items: PackedItems) -> list[tuple[str, BillRequest]]:
     """Packed bills as bill requests (SETTLE mode: each bill goes through the use case)."""
-    nb, _, off = _check_packed(p)
+    nb, _, off = _check_packed(p, items)
     if len(p.request_ids) != nb:
         raise InputError.one(
             "packed.request_ids", len(p.request_ids), f"entries; SETTLE mode needs {nb}"
         )
     cols = {
-        k: list(getattr(p, k))
-        for k in ("category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price",
-                  "item_codes", "item_names")
-    }  # fmt: skip
+        k: getattr(items, k).tolist()
+        for k in ("category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price")
+    }
+    cols.update(item_codes=list(p.item_codes), item_names=list(p.item_names))
     cat = _PACKED_CATEGORY
     out, problems = [], []
     for b in range(nb):
@@ -350,10 +358,13 @@ def _check_packed_text(p: pb.PackedBills) -> None:
         raise InputError(problems)
 
 
-def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStreamResponse:
+def trial_packed(
+    service: SettlementService, p: pb.PackedBills, it: PackedItems | None = None
+) -> pb.SettleStreamResponse:
     """TRIAL of packed columns through ``engine.columnar``: vectorized checks, the kernel,
     results read back as columns. Any reject fails the message (nothing is written anyway)."""
-    nb, ni, off = _check_packed(p)
+    it = packed_items(p) if it is None else it
+    nb, ni, off = _check_packed(p, it)
     _check_packed_text(p)
     regions = service.policies().regions
     if nb and not p.regions and len(regions) != 1:
@@ -364,47 +375,94 @@ def trial_packed(service: SettlementService, p: pb.PackedBills) -> pb.SettleStre
             f"({', '.join(regions[:10])}{', ...' if len(regions) > 10 else ''}); "
             "give the region of each bill",
         )
-    counts = np.diff(off)
-    levels = np.array(list(p.levels), dtype=object)
-    bills = col.BillCols(
-        bill_id=np.array(list(p.bill_ids), dtype=object),
-        hospital=np.array(list(p.hospitals), dtype=object),
-        person_id=np.array(list(p.person_ids), dtype=object),
-        hospital_level=levels[np.array(p.level_index, dtype=np.int64)]
-        if nb
-        else np.zeros(0, dtype=object),
-        admission_date=_dates(p.admission_dates, "admission_date"),
-        discharge_date=_dates(p.discharge_dates, "discharge_date"),
-        region=np.array(list(p.regions), dtype=object) if p.regions or not nb else None,
-        file="bills",
-    )
-    cap = np.array(p.unit_price_cap, dtype=np.int64) if len(p.unit_price_cap) else None
-    ratio = np.array(p.selfpay_ratio, dtype=np.int64) if len(p.selfpay_ratio) else None
+    cap = it.unit_price_cap if len(it.unit_price_cap) else None
+    ratio = it.selfpay_ratio if len(it.selfpay_ratio) else None
     items = col.ItemCols(
-        category=np.array(p.category, dtype=np.int64),
-        amount=np.array(p.amount, dtype=np.int64),
-        bill_row=np.repeat(np.arange(nb, dtype=np.int64), counts),
-        qty_e4=np.array(p.qty_e4, dtype=np.int64) if len(p.qty_e4) else None,
-        unit_price=np.array(p.unit_price, dtype=np.int64) if len(p.unit_price) else None,
+        category=it.category,
+        amount=it.amount,
+        bill_start=off,  # items come grouped by bill, in the bills' order
+        qty_e4=it.qty_e4 if len(it.qty_e4) else None,
+        unit_price=it.unit_price if len(it.unit_price) else None,
         unit_price_cap=cap,
         unit_price_cap_null=(cap == -1) if cap is not None else None,
         selfpay_ratio=ratio,
         selfpay_ratio_null=(ratio == -1) if ratio is not None else None,
         file="items",
     )
-    persons, opening = _lookup(service, bills)
-    prep = col.prepare_columns(
-        bills,
-        items,
-        _person_cols(persons.values()),
-        service.policies(),
-        opening,
-    )
+    admission = _dates(p.admission_dates, "admission_date")
+    discharge = _dates(p.discharge_dates, "discharge_date")
+    persons, opening = _lookup(service, list(p.person_ids), discharge)
+    person_cols = _person_cols(persons.values())
+
+    def prepare(fast: bool) -> col.Prepared:
+        return col.prepare_columns(
+            _bill_cols(p, admission, discharge, fast),
+            items,
+            person_cols,
+            service.policies(),
+            opening,
+            compiled=compiled_for(service.policies().tables),
+            input_order=True,  # no reordering copy of the items when already in order
+        )
+
+    fast = nb > 0  # (a NUL in an id was refused above: numpy strings would drop it)
+    prep = prepare(fast)
+    if prep.rejects and fast:
+        prep = prepare(False)  # the errors exactly as the object columns name them
     _refuse(prep.rejects)
     _refuse(col.run(prep))  # bills the kernel refused at the account limit
     out = pb.SettleStreamResponse(n_bills=nb, n_items=ni)
     _packed_from_prep(prep, out.packed)
     return out
+
+
+#: the string columns of a bill
+_TEXT_COLUMNS = ("bill_ids", "hospitals", "person_ids", "regions", "levels")
+
+
+def _coded(values: Any) -> col.Coded:
+    """Repeated strings as codes into their distinct values (kept as sent, Python strings)."""
+    index: dict[str, int] = {}
+    codes = np.array([index.setdefault(v, len(index)) for v in values], dtype=np.int64)
+    return col.Coded(codes, np.array(list(index), dtype=object))
+
+
+def _bill_cols(p: pb.PackedBills, adm: np.ndarray, dis: np.ndarray, fast: bool) -> col.BillCols:
+    """The bills table. ``fast``: bill ids as fixed-width numpy strings (sorted and compared in
+    C; a NUL, which they would drop, was refused before), hospitals, persons and regions coded
+    by their few distinct values and the levels coded as sent; else Python strings (object
+    arrays), whose rejects name values as they always did: the caller takes these only when
+    the fast form found something."""
+    if fast:
+        return col.BillCols(
+            bill_id=np.array(list(p.bill_ids)),
+            hospital=_coded(p.hospitals),
+            person_id=_coded(p.person_ids),
+            hospital_level=col.Coded(
+                np.array(p.level_index, dtype=np.int64), np.array(list(p.levels), dtype=object)
+            ),
+            admission_date=adm,
+            discharge_date=dis,
+            region=_coded(p.regions) if p.regions else None,
+            file="bills",
+        )
+    strings = {k: np.array(list(getattr(p, k)), dtype=object) for k in _TEXT_COLUMNS}
+    nb = len(p.bill_ids)
+    level = (
+        strings["levels"][np.array(p.level_index, dtype=np.int64)]
+        if nb
+        else np.zeros(0, dtype=object)
+    )
+    return col.BillCols(
+        bill_id=strings["bill_ids"],
+        hospital=strings["hospitals"],
+        person_id=strings["person_ids"],
+        hospital_level=level,
+        admission_date=adm,
+        discharge_date=dis,
+        region=strings["regions"] if p.regions or not len(p.bill_ids) else None,
+        file="bills",
+    )
 
 
 def _refuse(rejects: list[col.Reject]) -> None:
@@ -476,12 +534,11 @@ def _person_cols(persons: Any) -> col.PersonCols:
 
 
 def _lookup(
-    service: SettlementService, bills: col.BillCols
+    service: SettlementService, pids: list[str], dis: np.ndarray
 ) -> tuple[dict[str, Person], col.OpeningCols]:
-    """The registry entry and the stored accounts of every (person, year) of the message, read
-    in one unit of work (``accounts_many``). Unknown persons are named."""
-    pids = list(bills.person_id)
-    dis = bills.discharge_date
+    """The registry entry and the stored accounts of every (person, year) of the message (its
+    person ids and discharge dates), read in one unit of work (``accounts_many``). Unknown
+    persons are named."""
     ok = ~np.isnat(dis)
     years = np.zeros(len(pids), dtype=np.int64)
     years[ok] = dis[ok].astype("M8[Y]").astype(np.int64) + 1970

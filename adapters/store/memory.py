@@ -185,6 +185,9 @@ class _Registry:
     def get(self, person_id: str) -> Person | None:
         return self.u.staged_persons.get(person_id) or self.u.s.persons.get(person_id)
 
+    def get_many(self, person_ids: Sequence[str]) -> dict[str, Person]:
+        return {pid: p for pid in person_ids if (p := self.get(pid)) is not None}
+
     def get_versioned(self, person_id: str) -> tuple[Person, int | None] | None:
         p = self.get(person_id)
         return None if p is None else (p, len(self.history(person_id)) or None)

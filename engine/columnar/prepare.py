@@ -78,6 +78,7 @@ def prepare_columns(
     compiled: CompiledPolicies | None = None,
     extra_rejects: list[tuple[int, str, Any, str]] | None = None,
     budgets: Mapping[FundYearKey, int] | None = None,
+    input_order: bool = False,
 ) -> Prepared:
     """Check the three tables, leave out bad bills (as rejects) and build the kernel's arrays.
 
@@ -85,6 +86,10 @@ def prepare_columns(
     already used in an earlier chunk). ``compiled`` defaults to all tables of ``policies``.
     ``budgets``: opening balances of hard budgets (as for ``engine.batch.settle_batch``); with
     any, the bills are settled serially in the region-wide order of domain.md section 12.
+    ``input_order`` (one chunk, no budgets): settle in the input order when it already is the
+    settlement order within each household (e.g. bills sent in discharge order): households
+    share no account, so every bill's figures are the same, and the items need no reordering
+    copy. Checked in one pass over the sorted order; otherwise the bills are sorted as always.
     """
     check_budgets(budgets)
     nb, ni, npr = len(bills), len(items), len(persons)
@@ -462,6 +467,8 @@ def prepare_columns(
         order = np.lexsort((hosp_code[keep], bcode[keep], adm[keep], dis[keep]))
     else:
         order = np.lexsort((hosp_code[keep], bcode[keep], adm[keep], dis[keep], hu_code))
+        if input_order and n_chunks <= 1 and _ordered_within(order, hu_code[order]):
+            order = np.arange(len(keep))
     kept = keep[order]
     n = len(kept)
     sel: np.ndarray | None
@@ -590,6 +597,12 @@ def _check_items(
             "is given for an item that is not category B; only category B items have a first "
             "self-pay ratio",
         )  # fmt: skip
+
+
+def _ordered_within(order: np.ndarray, group: np.ndarray) -> bool:
+    """Whether ``order`` (grouped by ``group``, which is per sorted position) keeps the input
+    order inside every group: then the input order is that order within each group."""
+    return bool(np.all((order[1:] > order[:-1]) | (group[1:] != group[:-1])))
 
 
 def _implausible(days: np.ndarray) -> np.ndarray:

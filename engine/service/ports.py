@@ -189,6 +189,10 @@ class Settlements(Protocol):
 
 class Registry(Protocol):
     def get(self, person_id: str) -> Person | None: ...
+    def get_many(self, person_ids: Sequence[str]) -> dict[str, Person]:
+        """The persons in force among these ids (an unknown id is left out), in one read."""
+        ...
+
     def get_versioned(self, person_id: str) -> tuple[Person, int | None] | None:
         """The person in force and its version (None for a person imported before the
         registry kept versions)."""

@@ -112,8 +112,8 @@ class Queries(ServiceBase):
     def accounts_many(
         self, keys: Sequence[tuple[str, int]]
     ) -> dict[tuple[str, int], tuple[Person, YearAccounts, YearAccounts] | None]:
-        """``accounts`` of many (person, year) pairs in one unit of work (one snapshot, one
-        registry read per person, one read per household-year): None for a person not in
+        """``accounts`` of many (person, year) pairs in one unit of work (one snapshot, the
+        registry entries in one read, one read per household-year): None for a person not in
         the registry. The stream's trials read a message's person-years so."""
         for pid, _ in keys:
             check_key("person_id", pid)
@@ -121,12 +121,11 @@ class Queries(ServiceBase):
         persons: dict[str, Person | None] = {}
         households: dict[tuple[str, int], YearAccounts] = {}
         with self._uow() as uow:
+            persons.update(uow.registry.get_many([pid for pid, _ in keys]))
             for pid, year in keys:
                 if (pid, year) in out:
                     continue
-                if pid not in persons:
-                    persons[pid] = uow.registry.get(pid)
-                person = persons[pid]
+                person = persons.get(pid)
                 if person is None:
                     out[(pid, year)] = None
                     continue

@@ -365,7 +365,7 @@ class GetAccountsResponse(_message.Message):
     def __init__(self, person_id: _Optional[str] = ..., household: _Optional[str] = ..., year: _Optional[int] = ..., person: _Optional[_Union[YearAccounts, _Mapping]] = ..., household_accounts: _Optional[_Union[YearAccounts, _Mapping]] = ...) -> None: ...
 
 class PackedBills(_message.Message):
-    __slots__ = ("bill_ids", "person_ids", "level_index", "levels", "admission_dates", "discharge_dates", "regions", "request_ids", "item_offsets", "category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price", "hospitals", "item_codes", "item_names")
+    __slots__ = ("bill_ids", "person_ids", "level_index", "levels", "admission_dates", "discharge_dates", "regions", "request_ids", "item_offsets", "category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price", "hospitals", "item_codes", "item_names", "item_offsets_le", "category_i8", "qty_e4_le", "amount_le", "unit_price_cap_le", "selfpay_ratio_le", "unit_price_le")
     BILL_IDS_FIELD_NUMBER: _ClassVar[int]
     PERSON_IDS_FIELD_NUMBER: _ClassVar[int]
     LEVEL_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -384,6 +384,13 @@ class PackedBills(_message.Message):
     HOSPITALS_FIELD_NUMBER: _ClassVar[int]
     ITEM_CODES_FIELD_NUMBER: _ClassVar[int]
     ITEM_NAMES_FIELD_NUMBER: _ClassVar[int]
+    ITEM_OFFSETS_LE_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_I8_FIELD_NUMBER: _ClassVar[int]
+    QTY_E4_LE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_LE_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_CAP_LE_FIELD_NUMBER: _ClassVar[int]
+    SELFPAY_RATIO_LE_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_LE_FIELD_NUMBER: _ClassVar[int]
     bill_ids: _containers.RepeatedScalarFieldContainer[str]
     person_ids: _containers.RepeatedScalarFieldContainer[str]
     level_index: _containers.RepeatedScalarFieldContainer[int]
@@ -402,7 +409,14 @@ class PackedBills(_message.Message):
     hospitals: _containers.RepeatedScalarFieldContainer[str]
     item_codes: _containers.RepeatedScalarFieldContainer[str]
     item_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, bill_ids: _Optional[_Iterable[str]] = ..., person_ids: _Optional[_Iterable[str]] = ..., level_index: _Optional[_Iterable[int]] = ..., levels: _Optional[_Iterable[str]] = ..., admission_dates: _Optional[_Iterable[str]] = ..., discharge_dates: _Optional[_Iterable[str]] = ..., regions: _Optional[_Iterable[str]] = ..., request_ids: _Optional[_Iterable[str]] = ..., item_offsets: _Optional[_Iterable[int]] = ..., category: _Optional[_Iterable[int]] = ..., qty_e4: _Optional[_Iterable[int]] = ..., amount: _Optional[_Iterable[int]] = ..., unit_price_cap: _Optional[_Iterable[int]] = ..., selfpay_ratio: _Optional[_Iterable[int]] = ..., unit_price: _Optional[_Iterable[int]] = ..., hospitals: _Optional[_Iterable[str]] = ..., item_codes: _Optional[_Iterable[str]] = ..., item_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    item_offsets_le: bytes
+    category_i8: bytes
+    qty_e4_le: bytes
+    amount_le: bytes
+    unit_price_cap_le: bytes
+    selfpay_ratio_le: bytes
+    unit_price_le: bytes
+    def __init__(self, bill_ids: _Optional[_Iterable[str]] = ..., person_ids: _Optional[_Iterable[str]] = ..., level_index: _Optional[_Iterable[int]] = ..., levels: _Optional[_Iterable[str]] = ..., admission_dates: _Optional[_Iterable[str]] = ..., discharge_dates: _Optional[_Iterable[str]] = ..., regions: _Optional[_Iterable[str]] = ..., request_ids: _Optional[_Iterable[str]] = ..., item_offsets: _Optional[_Iterable[int]] = ..., category: _Optional[_Iterable[int]] = ..., qty_e4: _Optional[_Iterable[int]] = ..., amount: _Optional[_Iterable[int]] = ..., unit_price_cap: _Optional[_Iterable[int]] = ..., selfpay_ratio: _Optional[_Iterable[int]] = ..., unit_price: _Optional[_Iterable[int]] = ..., hospitals: _Optional[_Iterable[str]] = ..., item_codes: _Optional[_Iterable[str]] = ..., item_names: _Optional[_Iterable[str]] = ..., item_offsets_le: _Optional[bytes] = ..., category_i8: _Optional[bytes] = ..., qty_e4_le: _Optional[bytes] = ..., amount_le: _Optional[bytes] = ..., unit_price_cap_le: _Optional[bytes] = ..., selfpay_ratio_le: _Optional[bytes] = ..., unit_price_le: _Optional[bytes] = ...) -> None: ...
 
 class BillList(_message.Message):
     __slots__ = ("bills",)

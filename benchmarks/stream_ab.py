@@ -1,0 +1,273 @@
+"""The packed stream (issue 13, target 8), another tree against this one: one worker process per
+tree settles the same TRIAL messages in process (protobuf parse -> ``stream.handle`` -> response
+bytes; no gRPC), interleaved round by round; wall and CPU seconds a message (min / median / max),
+items/s, the load, and whether the response bytes of both trees are identical.
+
+    git -C /work/main archive main | tar -x -C /tmp/old-stream
+    python -m benchmarks.stream_ab /tmp/old-stream                  # 1 warm-up + 5 rounds
+    python -m benchmarks.stream_ab /tmp/old-stream --rounds 8 --messages 10 --bills 2000
+    python -m benchmarks.stream_ab /tmp/old-stream --form raw       # this tree gets the raw form
+
+The message is grpc_bench's: ``--bills`` bills of ``--items`` items, 64 persons, one region,
+no unit prices or item texts. ``--form raw`` sends this tree the same bills with the item
+columns as little-endian bytes fields (``pack_bills(raw=True)``) and the baseline the packed
+repeated fields it understands: the responses must still be byte for byte the same.
+``--shuffle`` sends the bills in a random order; ``--in-time`` in discharge order (admission,
+bill id after it: households interleaved, each in its settlement order, as a HIS sending a
+day's discharges would); by default grpc_bench's order (bill i of person i % 64: not in
+settlement order within a household, so the prepare sorts the bills and copies the items).
+
+``--grpc``: instead of workers, one ``onestop serve`` of each tree (SQLite file, one process,
+as grpc_bench's stream) and ``--seconds`` of messages on one ``SettleStream`` call to each in
+turn (grpc_bench's ``stream_bench``: pre-serialized messages, responses counted): items/s a
+round, the server's CPU a message (``/proc/PID/stat``), the responses compared.
+
+Each worker builds its own service over a fresh SQLite file (``sqlite:///``, the server's
+store) and imports the same persons; its clock is its own (``time.process_time`` for CPU), so
+the figures are per message of that tree alone. Nothing here asserts a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import harness as H
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Run inside each tree (PYTHONPATH=that tree): only names every tree has.
+WORKER = r"""
+import hashlib, json, sys, time
+from pathlib import Path
+from adapters.bootstrap import build
+from adapters.grpc import stream
+from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from engine.bill import Person
+
+work = Path(sys.argv[1])
+raw = Path(sys.argv[2]).read_bytes()
+app = build(f"sqlite:///{work}/store.db", work / "policies", None)
+svc = app.service
+svc.import_registry([Person.model_validate(p) for p in json.loads((work / "persons.json").read_text())])
+
+def one():
+    req = pb.SettleStreamRequest.FromString(raw)
+    return stream.handle(svc, req).SerializeToString()
+
+print(json.dumps({"ready": True}), flush=True)
+for line in sys.stdin:
+    n = int(line)
+    c, t = time.process_time(), time.perf_counter()
+    for _ in range(n):
+        out = one()
+    w, c = time.perf_counter() - t, time.process_time() - c
+    print(json.dumps({"wall": w / n, "cpu": c / n, "sha": hashlib.sha256(out).hexdigest(),
+                      "bytes": len(out)}), flush=True)
+"""
+
+
+def messages(n_bills: int, n_items: int, shuffle: str, raw: bool) -> dict[str, bytes]:
+    from adapters.grpc.client import pack_bills
+    from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+    from benchmarks.grpc_bench import N_PERSONS, bill
+
+    bills = [bill(i, f"p{i % N_PERSONS}", n_items) for i in range(n_bills)]
+    if shuffle == "shuffle":
+        random.Random(7).shuffle(bills)
+    elif shuffle == "in-time":
+        bills.sort(key=lambda b: (b["discharge_date"], b["admission_date"], b["id"]))
+    out = {}
+    for form in ("packed", "raw") if raw else ("packed",):
+        kw: dict[str, Any] = {"raw": True} if form == "raw" else {}
+        p = pack_bills(bills, unit_price=False, item_text=False, **kw)
+        out[form] = pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=p).SerializeToString()
+    return out
+
+
+def serve(tree: Path, work: Path) -> tuple[subprocess.Popen, str]:
+    """``onestop serve`` of ``tree`` over a SQLite file in ``work`` (one process)."""
+    from adapters.grpc.client import Client
+    from benchmarks.grpc_bench import free_port
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "adapters.grpc.commands", "serve", "--db",
+           f"sqlite:///{work}/store.db", "--port", str(port), "--policies", str(work / "policies"),
+           "--registry", str(work / "persons.json"), "--processes", "1"]  # fmt: skip
+    log = (work / "server.log").open("ab")
+    proc = subprocess.Popen(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    target = f"127.0.0.1:{port}"
+    with Client(target) as c:
+        c.wait_serving(300)
+    return proc, target
+
+
+async def over_grpc(target: str, raw: bytes, seconds: float, pid: int) -> dict[str, Any]:
+    """grpc_bench's stream_bench with the message's bytes as given, and the server's CPU."""
+    import grpc
+
+    from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+    from benchmarks.grpc_bench import MAX_MESSAGE, proc_cpu
+
+    opts = [("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE)]  # fmt: skip
+    async with grpc.aio.insecure_channel(target, options=opts) as ch:
+        call = ch.stream_stream("/onestop.settlement.v1.SettlementService/SettleStream",
+                                request_serializer=None, response_deserializer=None)  # fmt: skip
+        end = time.perf_counter() + seconds
+        sent = [0]
+
+        async def requests():  # type: ignore[no-untyped-def]
+            while time.perf_counter() < end:
+                sent[0] += 1
+                yield raw
+
+        s0, c0, t0 = proc_cpu(pid), time.process_time(), time.perf_counter()
+        last, n = b"", 0
+        async for r in call(requests()):
+            last, n = r, n + 1
+        wall = time.perf_counter() - t0
+        s1, c1 = proc_cpu(pid), time.process_time()
+    items = pb.SettleStreamResponse.FromString(last).n_items * n
+    return {"wall": wall, "messages": n, "items": items, "server_cpu": (s1 - s0) / max(n, 1),
+            "client_cpu": (c1 - c0) / max(n, 1), "sha": hashlib.sha256(last).hexdigest()}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("baseline", help="the other tree (git archive main | tar -x -C DIR)")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--messages", type=int, default=8, help="messages a timed run")
+    ap.add_argument("--bills", type=int, default=2000)
+    ap.add_argument("--items", type=int, default=100)
+    ap.add_argument("--form", choices=("packed", "raw"), default="packed",
+                    help="the form this tree gets (the baseline always gets packed)")  # fmt: skip
+    ap.add_argument(
+        "--shuffle",
+        dest="order",
+        action="store_const",
+        const="shuffle",
+        default="bench",
+        help="bills in a random order",
+    )
+    ap.add_argument("--in-time", dest="order", action="store_const", const="in-time",
+                    help="bills in discharge order")  # fmt: skip
+    ap.add_argument("--grpc", action="store_true", help="real servers, one stream each")
+    ap.add_argument("--seconds", type=float, default=5.0, help="--grpc: seconds a round")
+    ns = ap.parse_args()
+    from benchmarks.grpc_bench import CHAIN, persons
+
+    print(H.machine_line(H.machine()), flush=True)
+    msgs = messages(ns.bills, ns.items, ns.order, ns.form == "raw")
+    trees = {"baseline": (Path(ns.baseline).resolve(), "packed"), "this tree": (ROOT, ns.form)}
+    procs: dict[str, subprocess.Popen] = {}
+    with tempfile.TemporaryDirectory(prefix="stream-ab-") as tmp:
+        for name, (tree, form) in trees.items():
+            work = Path(tmp) / name.replace(" ", "-")
+            (work / "policies").mkdir(parents=True)
+            (work / "policies" / "chain.yaml").write_text(CHAIN)
+            (work / "persons.json").write_text(json.dumps(persons()))
+            (work / "message.bin").write_bytes(msgs[form])
+            if ns.grpc:
+                procs[name] = serve(tree, work)  # type: ignore[assignment]
+                continue
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(work), str(work / "message.bin")],
+                cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, text=True,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            )  # fmt: skip
+        if ns.grpc:
+            try:
+                grpc_rounds(ns, procs, {k: msgs[f] for k, (_, f) in trees.items()})  # type: ignore[arg-type]
+            finally:
+                for proc, _ in procs.values():  # type: ignore[misc]
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(30)
+            return
+        for p in procs.values():
+            assert p.stdout is not None
+            json.loads(p.stdout.readline())
+        print(f"message: {ns.bills} bills x {ns.items} items; baseline gets the packed form "
+              f"({len(msgs['packed']):,} bytes), this tree the {ns.form} form "
+              f"({len(msgs[ns.form]):,} bytes); bills in {ns.order} order")  # fmt: skip
+        figs = {k: H.Figure(k, work=ns.bills * ns.items, unit="items") for k in procs}
+        shas: dict[str, set[str]] = {k: set() for k in procs}
+        for r in range(-1, ns.rounds):
+            for name, p in procs.items():
+                assert p.stdin is not None and p.stdout is not None
+                before = H.load1()
+                p.stdin.write(f"{1 if r < 0 else ns.messages}\n")
+                p.stdin.flush()
+                got = json.loads(p.stdout.readline())
+                after = H.load1()
+                shas[name].add(got["sha"])
+                what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
+                print(f"  {what} {name}: {H.fmt_s(got['wall'])} a message, CPU "
+                      f"{H.fmt_s(got['cpu'])} (load {before:.2f}->{after:.2f})", flush=True)  # fmt: skip
+                if r >= 0:
+                    figs[name].add(got["wall"], before, after, got["cpu"])
+        for p in procs.values():
+            assert p.stdin is not None
+            p.stdin.close()
+            p.wait(60)
+    for f in figs.values():
+        print(f.line() + " (a message)")
+    old, new = figs["baseline"], figs["this tree"]
+    print(H.ratio_line("this tree against the baseline", H.ratio(old, new)))
+    same = len(shas["baseline"] | shas["this tree"]) == 1
+    print(f"response bytes identical: {same} "
+          f"(sha256 {', '.join(sorted(s[:12] for s in shas['baseline'] | shas['this tree']))})")  # fmt: skip
+    out = ROOT / "benchmarks" / "out" / "stream_ab.json"
+    H.save(out, {"args": vars(ns), "figures": figs, "identical": same,
+                 "median_cpu": {k: statistics.median(f.cpu) for k, f in figs.items()}})  # fmt: skip
+    if not same:
+        raise SystemExit("the responses differ")
+
+
+def grpc_rounds(
+    ns: argparse.Namespace, servers: dict[str, tuple[subprocess.Popen, str]], raw: dict[str, bytes]
+) -> None:
+    import asyncio
+
+    n_items = ns.bills * ns.items
+    figs = {k: H.Figure(k, work=n_items, unit="items") for k in servers}
+    shas: set[str] = set()
+    for r in range(-1, ns.rounds):
+        for name, (proc, target) in servers.items():
+            before = H.load1()
+            got = asyncio.run(over_grpc(target, raw[name], 2.0 if r < 0 else ns.seconds, proc.pid))
+            after = H.load1()
+            shas.add(got["sha"])
+            per = got["wall"] / max(got["messages"], 1)
+            what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
+            print(f"  {what} {name}: {got['items'] / got['wall'] / 1e6:.2f} M items/s, "
+                  f"{got['messages']} messages, server CPU {H.fmt_s(got['server_cpu'])} a message, "
+                  f"client {H.fmt_s(got['client_cpu'])} (load {before:.2f}->{after:.2f})", flush=True)  # fmt: skip
+            if r >= 0:
+                figs[name].add(per, before, after, got["server_cpu"])
+    for f in figs.values():
+        print(f.line() + " (a message; CPU = the server's)")
+    print(
+        H.ratio_line("this tree against the baseline", H.ratio(figs["baseline"], figs["this tree"]))
+    )
+    print(f"last responses identical: {len(shas) == 1}")
+    H.save(ROOT / "benchmarks" / "out" / "stream_ab_grpc.json",
+           {"args": vars(ns), "figures": figs, "identical": len(shas) == 1})  # fmt: skip
+    if len(shas) != 1:
+        raise SystemExit("the responses differ")
+
+
+if __name__ == "__main__":
+    main()
