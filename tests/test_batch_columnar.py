@@ -254,6 +254,12 @@ def test_bills_are_keyed_by_hospital_and_id() -> None:
     prep = C.prepare_columns(bills, items, persons, policies)
     dup = next(r for r in prep.rejects if (r.row, r.field) == (6, "bill_id"))
     assert "same hospital 'H1'" in dup.rule and dup.hospital == "H1"
+    # numpy string columns (the packed stream's; object columns above 1,000 rows become them)
+    # are named as the file has them, not as numpy prints them (np.str_('H1'))
+    bills.hospital = np.array(["H1"] * 8)
+    prep = C.prepare_columns(bills, items, persons, policies)
+    dup = next(r for r in prep.rejects if (r.row, r.field) == (6, "bill_id"))
+    assert "same hospital 'H1';" in dup.rule and "np." not in dup.rule
 
 
 def test_settlement_order_ends_with_the_hospital() -> None:

@@ -215,7 +215,7 @@ def prepare_columns(
         rj.add(
             dup, brow, bf, "bill_id", bills.bill_id,
             np.array([f"is used by {bf} row {brow[first_of[i]]} too, at the same hospital "
-                      f"{hosp_u[hosp_code[i]]!r}; a bill id is unique within its hospital"
+                      f"{str(hosp_u[hosp_code[i]])!r}; a bill id is unique within its hospital"
                       for i in range(nb)], dtype=object) if dup.any() else "",
             bidx,
         )  # fmt: skip
