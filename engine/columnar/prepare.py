@@ -18,6 +18,7 @@ from engine.bill import (
     RANGE_RULE,
     is_hospital_code,
 )
+from engine.columnar.buffers import OutputBuffers
 from engine.columnar.inputs import (
     DAY_MAX,
     DAY_MIN,
@@ -66,6 +67,9 @@ class Prepared:
     discharge: np.ndarray
     pslot_keys: tuple[np.ndarray, np.ndarray] = field(default=(np.empty(0), np.empty(0)))
     hslot_keys: tuple[np.ndarray, np.ndarray] = field(default=(np.empty(0), np.empty(0)))
+    #: the whole output buffers taken from ``prepare_columns(out=...)`` (``OutputBuffers``),
+    #: until they are given back
+    lent: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def prepare_columns(
@@ -78,6 +82,7 @@ def prepare_columns(
     compiled: CompiledPolicies | None = None,
     extra_rejects: list[tuple[int, str, Any, str]] | None = None,
     budgets: Mapping[FundYearKey, int] | None = None,
+    out: OutputBuffers | None = None,
 ) -> Prepared:
     """Check the three tables, leave out bad bills (as rejects) and build the kernel's arrays.
 
@@ -85,6 +90,8 @@ def prepare_columns(
     already used in an earlier chunk). ``compiled`` defaults to all tables of ``policies``.
     ``budgets``: opening balances of hard budgets (as for ``engine.batch.settle_batch``); with
     any, the bills are settled serially in the region-wide order of domain.md section 12.
+    ``out``: a pool the kernel's output arrays are taken from (views of reused buffers, not
+    zeroed: the kernel writes every field); give them back with ``out.give_back(prep)``.
     """
     check_budgets(budgets)
     nb, ni, npr = len(bills), len(items), len(persons)
@@ -508,6 +515,7 @@ def prepare_columns(
         _open(opening, compiled, pslot_keys, hslot_keys, p_acc, p_adm, h_acc)
 
     tags_k = b_tags[kept]
+    lent = out.take(n, compiled.max_layers) if out is not None else None
     kb = KernelBatch(
         compiled=compiled, order=kept, item_start=item_start,
         cat=gather(cat), qty=gather(qty), amount=gather(amount), price_cap=gather(price_cap),
@@ -515,8 +523,9 @@ def prepare_columns(
         b_tags=tags_k, b_age=age_on(p_birth[pk], adm[kept]) if n else np.zeros(0, np.int64),
         b_pslot=pslot.astype(np.int64).reshape(-1), b_hslot=hslot.astype(np.int64).reshape(-1),
         p_acc=p_acc, p_adm=p_adm, h_acc=h_acc,
-        out_bill=np.zeros((n, K.N_BILL), dtype=np.int64),
-        out_layer=np.zeros((n, compiled.max_layers, K.N_FIELDS), dtype=np.int64),
+        out_bill=lent[0][:n] if lent else np.zeros((n, K.N_BILL), dtype=np.int64),
+        out_layer=(lent[1][:n] if lent
+                   else np.zeros((n, compiled.max_layers, K.N_FIELDS), dtype=np.int64)),
         chunk_start=chunks_at_households(hu_code[order], 1 if budgets else n_chunks),
     )  # fmt: skip
     if budgets:
@@ -526,6 +535,7 @@ def prepare_columns(
         kb=kb, bills=bills, kept=kept, rejects=rj.build(bills.bill_id, hosp),
         region=region, person=Coded(pk, pu), household=Coded(hc[kept], hu), year=year,
         admission=adm[kept], discharge=dis[kept], pslot_keys=pslot_keys, hslot_keys=hslot_keys,
+        lent=lent,
     )  # fmt: skip
 
 
