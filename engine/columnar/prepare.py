@@ -210,10 +210,13 @@ def prepare_columns(
     bkey = bcode * nh + hosp_code
     if nb:
         o = np.argsort(bkey, kind="stable")
+        sk = bkey[o]
         dup = np.zeros(nb, dtype=bool)
-        dup[o[1:]] = bkey[o[1:]] == bkey[o[:-1]]
-        key_u, key_first = np.unique(bkey, return_index=True)
-        first_of = key_first[np.searchsorted(key_u, bkey)]
+        dup[o[1:]] = sk[1:] == sk[:-1]
+        new_key = np.concatenate(([True], sk[1:] != sk[:-1]))
+        key_u, key_first = sk[new_key], o[new_key]  # stable: a key's first row
+        first_of = np.empty(nb, dtype=np.int64)
+        first_of[o] = key_first[np.cumsum(new_key) - 1]
         rj.add(
             dup, brow, bf, "bill_id", bills.bill_id,
             np.array([f"is used by {bf} row {brow[first_of[i]]} too, at the same hospital "
@@ -465,10 +468,15 @@ def prepare_columns(
     hu_code = hc[keep]
     # settlement order: household, discharge, admission, bill id, hospital (domain.md 6, 12);
     # with hard budgets the same without household (a balance couples the households)
-    if budgets:
-        order = np.lexsort((hosp_code[keep], bcode[keep], adm[keep], dis[keep]))
-    else:
-        order = np.lexsort((hosp_code[keep], bcode[keep], adm[keep], dis[keep], hu_code))
+    sort_keys = (
+        hosp_code[keep],
+        bcode[keep],
+        adm[keep],
+        dis[keep],
+        *(() if budgets else (hu_code,)),
+    )
+    # bills stored in settlement order (``onestop batch`` requires it): no sort
+    order = np.arange(len(keep)) if in_lex_order(sort_keys) else np.lexsort(sort_keys)
     kept = keep[order]
     n = len(kept)
     sel: np.ndarray | None
@@ -600,6 +608,21 @@ def _check_items(
             "is given for an item that is not category B; only category B items have a first "
             "self-pay ratio",
         )  # fmt: skip
+
+
+def in_lex_order(keys: tuple[np.ndarray, ...]) -> bool:
+    """Whether the rows are already in ``np.lexsort(keys)`` order (the last key primary), so
+    that the stable sort would give ``arange``: one pass of comparisons of adjacent rows."""
+    n = len(keys[0]) if keys else 0
+    if n < 2:
+        return True
+    tied = np.ones(n - 1, dtype=bool)  # rows i, i+1 equal on the keys seen so far
+    for k in reversed(keys):
+        a, b = k[:-1], k[1:]
+        if (tied & (b < a)).any():
+            return False
+        tied &= a == b
+    return True
 
 
 def _implausible(days: np.ndarray) -> np.ndarray:
