@@ -15,7 +15,13 @@ the reference's sample, ...); min / median / max and the load average for each.
   in the same run. ``F fused`` (the earlier definition: one numba loop summing the five) is
   shown too.
 - **Kernel**: ``engine.columnar.prepare_columns`` (untimed, a fresh batch each run: a
-  prepared batch settles once) then ``engine.columnar.run`` timed, on 1 and on 2 threads.
+  prepared batch settles once) then ``engine.columnar.run`` timed, on 1 and on 2 threads,
+  two ways: **as ``onestop batch`` runs it** (the output arrays taken from an
+  ``engine.columnar.OutputBuffers`` pool and given back after the run, so every round writes
+  into the buffers of the round before, as every part after the first does in
+  ``onestop batch``; the kernel writes every slot, so no zeroing is needed) and **on fresh
+  output arrays** (what one prepared batch alone, e.g. the first part, pays: the first touch
+  of ~520 MB of new memory inside the timed call).
 - **pandas / polars** (``benchmarks/frames.py``): the same rules vectorized per layer over the
   same prepared inputs; warm (a warm-up run first, like every contender); checked against the
   kernel once.
@@ -49,6 +55,10 @@ from benchmarks import harness as H
 ROOT = H.ROOT
 POLICY = ROOT / "benchmarks/policy/sample_five_layer.yaml"
 ONESTOP = Path(sys.executable).with_name("onestop")
+K1 = "kernel, 1 thread (reused output buffers, as onestop batch)"
+K2 = "kernel, 2 threads (reused output buffers, as onestop batch)"
+K1_FRESH = "kernel, 1 thread (fresh output arrays)"
+K2_FRESH = "kernel, 2 threads (fresh output arrays)"
 
 
 @njit(cache=True)
@@ -213,9 +223,21 @@ def main(
     sb, si = head(bc, ic, n_ref, n_ref_items)
     del tables
 
-    def prep(threads: int, b: Any = bc, i: Any = ic) -> Any:
-        p = C.prepare_columns(b, i, pc, ps, n_chunks=max(1, threads * 4))
+    def prep(threads: int, b: Any = bc, i: Any = ic, out: Any = None) -> Any:
+        p = C.prepare_columns(b, i, pc, ps, n_chunks=max(1, threads * 4), out=out)
         assert not p.rejects, p.rejects[:3]
+        return p
+
+    pools: dict[int, Any] = {}
+    lent: dict[int, Any] = {}
+
+    def prep_reused(threads: int) -> Any:
+        """A fresh prepared batch whose outputs are the buffers of the previous round's (given
+        back now, as ``onestop batch`` gives a part's back once it is written)."""
+        pool = pools.setdefault(threads, C.OutputBuffers())
+        if threads in lent:
+            pool.give_back(lent.pop(threads))
+        lent[threads] = p = prep(threads, out=pool)
         return p
 
     # the kernel's results, once, for the checks
@@ -247,9 +269,13 @@ def main(
                     work=n_items, unit="items"),
         H.Contender("F fused (numba loop over the same columns)", lambda _: _fused(*icols),
                     work=n_items, unit="items"),
-        H.Contender("kernel, 1 thread", lambda p: C.run(p, 1), lambda: prep(1),
+        H.Contender(K1, lambda p: C.run(p, 1), lambda: prep_reused(1),
                     work=n_items, unit="items"),
-        H.Contender("kernel, 2 threads", lambda p: C.run(p, 2), lambda: prep(2),
+        H.Contender(K2, lambda p: C.run(p, 2), lambda: prep_reused(2),
+                    work=n_items, unit="items"),
+        H.Contender(K1_FRESH, lambda p: C.run(p, 1), lambda: prep(1),
+                    work=n_items, unit="items"),
+        H.Contender(K2_FRESH, lambda p: C.run(p, 2), lambda: prep(2),
                     work=n_items, unit="items"),
     ]  # fmt: skip
     if frames_kb is not None:
@@ -268,8 +294,9 @@ def main(
     say(f"interleaved: 1 warm-up + {rounds} rounds of {len(cs)} contenders", flush=True)
     figs = H.interleave(cs, rounds, say=lambda s: print(s, flush=True))
     del checked
+    lent.clear()
     F = figs[cs[0].name]
-    k1, k2 = figs["kernel, 1 thread"], figs["kernel, 2 threads"]
+    k1, k2 = figs[K1], figs[K2]
     lines = ["", "## figures", *(f.line() for f in figs.values()), "", "## ratios"]
     ratios: dict[str, Any] = {}
 
@@ -281,6 +308,9 @@ def main(
     r("kernel 1 thread in F fused", k1, figs[cs[1].name])
     r("kernel 2 threads in F (numpy)", k2, F)
     r("speed-up of 2 threads", k1, k2)
+    r("kernel 1 thread, fresh outputs, in F (numpy)", figs[K1_FRESH], F)
+    r("kernel 2 threads, fresh outputs, in F (numpy)", figs[K2_FRESH], F)
+    r("fresh outputs / reused outputs, 1 thread", figs[K1_FRESH], k1)
     if frames_kb is not None:
         for name in ("pandas (warm)", "polars (warm)"):
             r(f"{name} / kernel 1 thread", figs[name], k1)

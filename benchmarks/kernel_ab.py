@@ -14,7 +14,13 @@ another argument layout (e.g. narrower outputs).
 
 ``--touched`` also times each kernel on outputs written once before the run (untimed): the
 difference from the fresh outputs is what first touch of freshly allocated output memory
-costs (page faults, the OS zeroing pages: system time), as every prepared batch pays it."""
+costs (page faults, the OS zeroing pages: system time), as every prepared batch pays it.
+
+``--reused`` also times each kernel the way ``onestop batch`` runs it since the output buffers
+are reused (``engine.columnar.OutputBuffers``): one pair of output arrays per kernel, kept from
+round to round, written by the kernel as they are (no zeroing: the kernel writes every slot),
+and the same zeroed with ``fill(0)`` inside the timed span (what a kernel that leaves unused
+slots alone would need); both are checked equal to the first kernel's outputs after the run."""
 
 from __future__ import annotations
 
@@ -68,6 +74,7 @@ def main(
     items: float = typer.Option(40),
     rounds: int = typer.Option(3),
     touched: bool = typer.Option(False, help="also time each kernel on pre-touched outputs"),
+    reused: bool = typer.Option(False, help="also time each kernel on reused output buffers"),
 ) -> None:
     print(H.machine_line(H.machine()), flush=True)
     kb = _batch(bills, items)
@@ -111,6 +118,7 @@ def main(
             print(f"check: {name} == {mods[0][0]} (every output array): {same}", flush=True)
     cols = (kb.cat, kb.qty, kb.amount, kb.price_cap, kb.sp_ratio)
     n = len(kb.amount)
+    reused_bufs: list[tuple[str, Any]] = []
     cs = [H.Contender("F (numpy pass)", lambda _: sum(int(c.sum()) for c in cols), work=n,
                       unit="items")]  # fmt: skip
     for name, m in mods:
@@ -119,7 +127,29 @@ def main(
         if touched and not hasattr(m, "bench_prep"):
             cs.append(H.Contender(f"kernel {name}, outputs pre-touched", lambda a, m=m: call(m, a),
                                   lambda m=m: prep_touched(m), work=n, unit="items"))  # fmt: skip
+        if reused and not hasattr(m, "bench_prep"):
+            keep = prep(m)  # the kernel's own pair of buffers, reused round after round
+
+            def prep_reused(m: ModuleType = m, keep: Any = keep) -> Any:
+                a = prep(m)
+                a[ACC + 3], a[ACC + 4] = keep[ACC + 3], keep[ACC + 4]
+                return a
+
+            def zeroed(a: Any, m: ModuleType = m) -> None:
+                a[ACC + 3].fill(0)
+                a[ACC + 4].fill(0)
+                call(m, a)
+
+            cs.append(H.Contender(f"kernel {name}, reused outputs", lambda a, m=m: call(m, a),
+                                  prep_reused, work=n, unit="items"))  # fmt: skip
+            cs.append(H.Contender(f"kernel {name}, reused outputs, fill(0) timed", zeroed,
+                                  prep_reused, work=n, unit="items"))  # fmt: skip
+            reused_bufs.append((name, keep))
     figs = H.interleave(cs, rounds, say=lambda s: print(s, flush=True))
+    for name, keep in reused_bufs:
+        same = all(np.array_equal(x, y) for x, y in
+                   zip(first, (keep[ACC + 3], keep[ACC + 4]), strict=False))  # fmt: skip
+        print(f"check: {name} on reused outputs == {mods[0][0]} (out_bill, out_layer): {same}")
     for f in figs.values():
         print(f.line())
     for c in cs[1:]:

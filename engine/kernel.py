@@ -4,7 +4,9 @@ It sees only integer arrays (bills as CSR offsets into item columns, the compile
 account slots) and settles a batch in one pass, in the order given; the wrapper in
 ``engine.batch`` validates, sorts and builds those arrays. No floats, no fastmath.
 
-Layer output fields (last axis of ``out_layer``) are named by ``F_*``.
+Layer output fields (last axis of ``out_layer``) are named by ``F_*``. The kernel writes every
+field of every bill it settles, in ``out_bill`` and in all of ``out_layer``'s slots (zeros past
+the bill's table's layers): an output buffer may be reused without zeroing it first.
 
 Overflow (README "Limits"): with bills of at most MAX_BILL_TOTAL fen and accounts of at most
 MAX_ACCOUNT fen no sum can leave int64, and ``_tiered_diff`` splits its products so that they stay
@@ -552,6 +554,12 @@ def _settle_range(
                     status = 3 + li * 4
                 elif sp_cum > MAX_ACCOUNT:
                     status = 4 + li * 4
+        # the slots past the bill's table's layers (a batch of tables with fewer layers than
+        # ``max_layers``): zeros, so that output buffers can be reused without zeroing them
+        for li in range(n_layers[p], out_layer.shape[1]):
+            o = out_layer[b, li]
+            for f in range(N_FIELDS):
+                o[f] = 0
         if status == 0:  # write the moves of the layers that applied
             for li in range(n_layers[p]):
                 o = out_layer[b, li]

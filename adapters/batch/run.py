@@ -416,21 +416,23 @@ def read_part(spec: Spec, part: Part) -> PartInput:
     return PartInput(bc, io.read_item_cols(spec.items, part.item_lo, part.item_hi, runs_key))
 
 
-def settle_part(spec: Spec, part: Part) -> PartResult:
-    """Read, check, settle and write one part; returns its figures and rejects."""
-    res, complete = settle_part_staged(spec, part)
+def settle_part(spec: Spec, part: Part, buffers: C.OutputBuffers | None = None) -> PartResult:
+    """Read, check, settle and write one part; returns its figures and rejects. ``buffers``:
+    the kernel's outputs in reused buffers (given back once the part is written)."""
+    res, complete = settle_part_staged(spec, part, buffers=buffers)
     if complete is not None:
         complete()
     return res
 
 
 def settle_part_staged(
-    spec: Spec, part: Part, read: PartInput | None = None
+    spec: Spec, part: Part, read: PartInput | None = None, buffers: C.OutputBuffers | None = None
 ) -> tuple[PartResult, Callable[[], None] | None]:
     """Check and settle one part (``read``: its columns, already read by ``read_part``; else
     read here); returns its result (counts and rejects) and what completes it: its figures and its
     output files (``complete_part``; None after rejects). A pipelined run completes a part in
-    its writer thread while the next part settles."""
+    its writer thread while the next part settles; ``buffers``: the pool the kernel's outputs
+    are taken from, and given back to once the part is complete."""
     io.use_encoding(spec.inputs(), spec.encoding)
     if spec.threads > 1:
         import numba
@@ -445,6 +447,7 @@ def settle_part_staged(
     prep = C.prepare_columns(
         bc, ic, pcols, policies, opening, n_chunks=max(1, spec.threads * 4),
         compiled=compiled, extra_rejects=list(part.extra), budgets=dict(spec.budgets) or None,
+        out=buffers,
     )  # fmt: skip
     res = PartResult(part.k, len(bc), prep.kb.n_bills, len(ic), prep.rejects, False)
     if prep.rejects and not spec.keep_going:
@@ -456,15 +459,19 @@ def settle_part_staged(
         res.rejects, res.n_settled = prep.rejects, prep.kb.n_bills
         if not spec.keep_going:
             return res, None
-    return res, partial(complete_part, spec, part, prep, res)
+    return res, partial(complete_part, spec, part, prep, res, buffers)
 
 
-def complete_part(spec: Spec, part: Part, prep: C.Prepared, res: PartResult) -> None:
-    """A settled part's figures (into ``res``) and, with ``spec.out``, its output files."""
+def complete_part(spec: Spec, part: Part, prep: C.Prepared, res: PartResult,
+                  buffers: C.OutputBuffers | None = None) -> None:  # fmt: skip
+    """A settled part's figures (into ``res``) and, with ``spec.out``, its output files; then
+    its output buffers go back to ``buffers`` (the next part settles into them)."""
     figures(prep, res)
     if spec.out is not None:
         write_part(spec, part.k, prep)
         res.written = True
+    if buffers is not None:
+        buffers.give_back(prep)
 
 
 def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
@@ -565,12 +572,14 @@ def run_local(
     first part with rejects unless ``spec.keep_going``. With ``spec.overlap`` (and more than
     one part) a pipeline uses the second core: a reader thread reads part N+1 and a writer
     thread writes part N-1 while this thread checks and settles part N (pyarrow reads, encodes
-    and compresses with the GIL released); a failure in either is raised here in part order,
+    and compresses with the GIL released); the kernel's output buffers of a written part are
+    reused by a later one (``engine.columnar.OutputBuffers``); a failure in either is raised here in part order,
     after every write already started has finished (``finish`` can then drop them)."""
     _begin(spec)
     if not spec.overlap or len(parts) < 2:
+        buffers = C.OutputBuffers() if len(parts) > 1 else None
         for p in parts:
-            r = settle_part(spec, p)
+            r = settle_part(spec, p, buffers)
             if on_part:
                 on_part(r)
             yield r
@@ -589,6 +598,9 @@ def _pipelined(
     reader = ThreadPoolExecutor(1, thread_name_prefix="onestop-read")
     writer = ThreadPoolExecutor(1, thread_name_prefix="onestop-write")
     queued: deque[tuple[PartResult, Future[None] | None]] = deque()  # settled, being written
+    # the kernel's outputs: a part settles into the buffers of a part already written (two in
+    # use at a time: the part settling and the part being written)
+    buffers = C.OutputBuffers()
 
     def written(r: PartResult, fut: Future[None] | None) -> PartResult:
         if fut is not None:
@@ -604,7 +616,7 @@ def _pipelined(
             try:
                 read = nxt.result()  # a part that cannot be read raises here
                 nxt = reader.submit(read_part, spec, parts[i + 1]) if i + 1 < len(parts) else None
-                r, complete = settle_part_staged(spec, p, read)
+                r, complete = settle_part_staged(spec, p, read, buffers)
                 del read
             except Exception:  # after the parts before it, as one part after the other would
                 while queued:

@@ -17,7 +17,7 @@ Conventions of the input columns
 - ``row``: the row number of each record in its source (default ``0..n-1``), used in rejects.
 
 Modules: ``inputs`` (the column tables, ``Reject``, array helpers), ``prepare`` (checks and the
-kernel's arrays), ``results`` (running the kernel, result columns). No file formats here: the
+kernel's arrays), ``buffers`` (output buffers reused from batch to batch), ``results`` (running the kernel, result columns). No file formats here: the
 adapters read and write the files.
 
 The package imports nothing itself (PEP 562 ``__getattr__``): ``engine.columnar.inputs`` (plain
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names mypy sees; at run time ``__getattr__`` imports them on first use
     from engine import kernel as K
+    from engine.columnar.buffers import OutputBuffers
     from engine.columnar.inputs import (
         BillCols,
         Coded,
@@ -69,6 +70,7 @@ _WHERE = {
         "engine.columnar.inputs",
     ),
     **dict.fromkeys(("Prepared", "check_opening", "prepare_columns"), "engine.columnar.prepare"),
+    "OutputBuffers": "engine.columnar.buffers",
     **dict.fromkeys(
         ("alert_columns", "bill_columns", "closing_columns", "columns_from_bills", "fund_figures",
          "item_fund_columns", "layer_columns", "plain", "run", "settle_columns"),
@@ -97,6 +99,7 @@ __all__ = [
     "ItemCols",
     "K",
     "OpeningCols",
+    "OutputBuffers",
     "PersonCols",
     "Prepared",
     "Reject",

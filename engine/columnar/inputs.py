@@ -275,7 +275,7 @@ def unique(a: np.ndarray) -> np.ndarray:
 def take(a: Any, idx: np.ndarray) -> Any:
     """Rows ``idx`` of a column, keeping ``Coded`` columns coded."""
     if isinstance(a, Coded):
-        return Coded(a.codes[idx], a.labels)
+        return Coded(a.codes[idx], a.labels, a.sorted)
     return np.asarray(a)[idx]
 
 
@@ -312,8 +312,8 @@ def empty_id(a: Any) -> np.ndarray:
     a = np.asarray(a)
     if a.dtype.kind in "US":
         return a == ""
-    if a.dtype == object:
-        return np.array([v is None or v == "" for v in a], dtype=bool)
+    if a.dtype == object:  # elementwise in C (None == "" is False)
+        return np.asarray(np.equal(a, "") | np.equal(a, np.array(None, dtype=object)), dtype=bool)
     return np.zeros(len(a), dtype=bool)
 
 

@@ -18,6 +18,7 @@ from engine.bill import (
     RANGE_RULE,
     is_hospital_code,
 )
+from engine.columnar.buffers import OutputBuffers
 from engine.columnar.inputs import (
     DAY_MAX,
     DAY_MIN,
@@ -66,6 +67,9 @@ class Prepared:
     discharge: np.ndarray
     pslot_keys: tuple[np.ndarray, np.ndarray] = field(default=(np.empty(0), np.empty(0)))
     hslot_keys: tuple[np.ndarray, np.ndarray] = field(default=(np.empty(0), np.empty(0)))
+    #: the whole output buffers taken from ``prepare_columns(out=...)`` (``OutputBuffers``),
+    #: until they are given back
+    lent: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def prepare_columns(
@@ -79,6 +83,7 @@ def prepare_columns(
     extra_rejects: list[tuple[int, str, Any, str]] | None = None,
     budgets: Mapping[FundYearKey, int] | None = None,
     input_order: bool = False,
+    out: OutputBuffers | None = None,
 ) -> Prepared:
     """Check the three tables, leave out bad bills (as rejects) and build the kernel's arrays.
 
@@ -90,6 +95,8 @@ def prepare_columns(
     settlement order within each household (e.g. bills sent in discharge order): households
     share no account, so every bill's figures are the same, and the items need no reordering
     copy. Checked in one pass over the sorted order; otherwise the bills are sorted as always.
+    ``out``: a pool the kernel's output arrays are taken from (views of reused buffers, not
+    zeroed: the kernel writes every field); give them back with ``out.give_back(prep)``.
     """
     check_budgets(budgets)
     nb, ni, npr = len(bills), len(items), len(persons)
@@ -208,10 +215,13 @@ def prepare_columns(
     bkey = bcode * nh + hosp_code
     if nb:
         o = np.argsort(bkey, kind="stable")
+        sk = bkey[o]
         dup = np.zeros(nb, dtype=bool)
-        dup[o[1:]] = bkey[o[1:]] == bkey[o[:-1]]
-        key_u, key_first = np.unique(bkey, return_index=True)
-        first_of = key_first[np.searchsorted(key_u, bkey)]
+        dup[o[1:]] = sk[1:] == sk[:-1]
+        new_key = np.concatenate(([True], sk[1:] != sk[:-1]))
+        key_u, key_first = sk[new_key], o[new_key]  # stable: a key's first row
+        first_of = np.empty(nb, dtype=np.int64)
+        first_of[o] = key_first[np.cumsum(new_key) - 1]
         rj.add(
             dup, brow, bf, "bill_id", bills.bill_id,
             np.array([f"is used by {bf} row {brow[first_of[i]]} too, at the same hospital "
@@ -463,11 +473,19 @@ def prepare_columns(
     hu_code = hc[keep]
     # settlement order: household, discharge, admission, bill id, hospital (domain.md 6, 12);
     # with hard budgets the same without household (a balance couples the households)
-    if budgets:
-        order = np.lexsort((hosp_code[keep], bcode[keep], adm[keep], dis[keep]))
+    sort_keys = (
+        hosp_code[keep],
+        bcode[keep],
+        adm[keep],
+        dis[keep],
+        *(() if budgets else (hu_code,)),
+    )
+    # bills stored in settlement order (``onestop batch`` requires it): no sort
+    if in_lex_order(sort_keys):
+        order = np.arange(len(keep))
     else:
-        order = np.lexsort((hosp_code[keep], bcode[keep], adm[keep], dis[keep], hu_code))
-        if input_order and n_chunks <= 1 and _ordered_within(order, hu_code[order]):
+        order = np.lexsort(sort_keys)
+        if input_order and not budgets and n_chunks <= 1 and _ordered_within(order, hu_code[order]):
             order = np.arange(len(keep))
     kept = keep[order]
     n = len(kept)
@@ -515,6 +533,7 @@ def prepare_columns(
         _open(opening, compiled, pslot_keys, hslot_keys, p_acc, p_adm, h_acc)
 
     tags_k = b_tags[kept]
+    lent = out.take(n, compiled.max_layers) if out is not None else None
     kb = KernelBatch(
         compiled=compiled, order=kept, item_start=item_start,
         cat=gather(cat), qty=gather(qty), amount=gather(amount), price_cap=gather(price_cap),
@@ -522,8 +541,9 @@ def prepare_columns(
         b_tags=tags_k, b_age=age_on(p_birth[pk], adm[kept]) if n else np.zeros(0, np.int64),
         b_pslot=pslot.astype(np.int64).reshape(-1), b_hslot=hslot.astype(np.int64).reshape(-1),
         p_acc=p_acc, p_adm=p_adm, h_acc=h_acc,
-        out_bill=np.zeros((n, K.N_BILL), dtype=np.int64),
-        out_layer=np.zeros((n, compiled.max_layers, K.N_FIELDS), dtype=np.int64),
+        out_bill=lent[0][:n] if lent else np.zeros((n, K.N_BILL), dtype=np.int64),
+        out_layer=(lent[1][:n] if lent
+                   else np.zeros((n, compiled.max_layers, K.N_FIELDS), dtype=np.int64)),
         chunk_start=chunks_at_households(hu_code[order], 1 if budgets else n_chunks),
     )  # fmt: skip
     if budgets:
@@ -533,6 +553,7 @@ def prepare_columns(
         kb=kb, bills=bills, kept=kept, rejects=rj.build(bills.bill_id, hosp),
         region=region, person=Coded(pk, pu), household=Coded(hc[kept], hu), year=year,
         admission=adm[kept], discharge=dis[kept], pslot_keys=pslot_keys, hslot_keys=hslot_keys,
+        lent=lent,
     )  # fmt: skip
 
 
@@ -603,6 +624,21 @@ def _ordered_within(order: np.ndarray, group: np.ndarray) -> bool:
     """Whether ``order`` (grouped by ``group``, which is per sorted position) keeps the input
     order inside every group: then the input order is that order within each group."""
     return bool(np.all((order[1:] > order[:-1]) | (group[1:] != group[:-1])))
+
+
+def in_lex_order(keys: tuple[np.ndarray, ...]) -> bool:
+    """Whether the rows are already in ``np.lexsort(keys)`` order (the last key primary), so
+    that the stable sort would give ``arange``: one pass of comparisons of adjacent rows."""
+    n = len(keys[0]) if keys else 0
+    if n < 2:
+        return True
+    tied = np.ones(n - 1, dtype=bool)  # rows i, i+1 equal on the keys seen so far
+    for k in reversed(keys):
+        a, b = k[:-1], k[1:]
+        if (tied & (b < a)).any():
+            return False
+        tied &= a == b
+    return True
 
 
 def _implausible(days: np.ndarray) -> np.ndarray:

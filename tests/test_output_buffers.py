@@ -1,0 +1,58 @@
+"""Reused kernel output buffers (engine.columnar.OutputBuffers, as ``onestop batch`` uses them):
+a batch settled into a buffer full of another batch's figures (or of garbage) gives the very
+outputs of a fresh run, equal to the reference; a buffer given back is taken from the batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from engine import columnar as C
+from tests.strategies import batches
+from tests.test_batch_columnar import compare
+
+GARBAGE = -7_777_777_777
+
+
+@settings(max_examples=60)
+@given(batches())
+def test_garbage_filled_buffers_give_the_fresh_outputs(batch) -> None:
+    bc, ic, pc, oc = C.columns_from_bills(batch.bills, batch.opening)
+    fresh = C.settle_columns(bc, ic, pc, batch.policies, oc)
+    pool = C.OutputBuffers()
+    max_layers = fresh.kb.compiled.max_layers
+    ob, ol = pool.take(len(bc) + 3, max_layers)  # larger than the batch: views are used
+    ob.fill(GARBAGE)
+    ol.fill(GARBAGE)
+    prep0 = C.prepare_columns(bc, ic, pc, batch.policies)
+    prep0.lent = (ob, ol)
+    pool.give_back(prep0)
+    prep = C.prepare_columns(bc, ic, pc, batch.policies, oc, out=pool)
+    assert prep.lent is not None and prep.lent[1] is ol  # the garbage buffer was reused
+    C.run(prep, 1)
+    if fresh.rejects:  # the account limit: the same bills refused
+        assert [r.rule for r in prep.rejects] == [r.rule for r in fresh.rejects]
+        return
+    assert np.array_equal(prep.kb.out_bill, fresh.kb.out_bill)
+    assert np.array_equal(prep.kb.out_layer, fresh.kb.out_layer)  # unused slots too: zeros
+    compare(batch.bills, batch.policies, batch.opening, prep)
+
+
+def test_a_given_back_buffer_is_taken_from_the_batch() -> None:
+    """After ``give_back`` the batch's outputs are empty (a late reader fails), and the next
+    take of the same or a smaller size gets the same buffer."""
+    pool = C.OutputBuffers()
+    ob, ol = pool.take(10, 3)
+    assert ob.shape == (10, C.K.N_BILL) and ol.shape == (10, 3, C.K.N_FIELDS)
+    prep = type("P", (), {})()
+    prep.lent = (ob, ol)
+    prep.kb = type("KB", (), {"out_bill": ob[:8], "out_layer": ol[:8]})()
+    pool.give_back(prep)
+    assert prep.lent is None and len(prep.kb.out_bill) == 0 and len(prep.kb.out_layer) == 0
+    with pytest.raises(IndexError):
+        prep.kb.out_layer[0]
+    again = pool.take(9, 3)
+    assert again[1] is ol and pool.allocated == 1
+    assert pool.take(9, 3)[1] is not ol and pool.allocated == 2  # lent out: a new one
+    assert pool.take(4, 5)[1].shape == (4, 5, C.K.N_FIELDS)  # another width: a new one
