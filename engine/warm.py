@@ -23,16 +23,24 @@ The variants (``VARIANTS``): which item dtypes reach the kernel, and in which mo
 - and ``bills`` on two threads with the allocation (``settle_batch(threads=2,
   allocate_items=True)``, the property tests).
 Files with other integer widths compile their own variant on first use (and cache it).
+
+``warm(..., jobs=N)`` (``onestop warm --jobs N``, default one process per core up to 4)
+compiles the variants in N processes at once, each taking the next when done: numba's cache
+index is made safe for concurrent writers by ``engine.numbacache`` (a file lock).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 import numpy as np
 
+from engine import numbacache
 from engine.batch import prepare
 from engine.bill import parse_bill
 from engine.policy.policyset import PolicySet
@@ -117,22 +125,45 @@ def variants(uses: Iterable[str] = USES) -> list[tuple[str, str]]:
     return [(items, mode) for items, mode, use in VARIANTS if use in want]
 
 
+def _timed(policies: PolicySet, items: str, mode: str) -> tuple[str, str, float]:
+    t0 = time.perf_counter()
+    run_variant(policies, items, mode)
+    return items, mode, time.perf_counter() - t0
+
+
+def default_jobs() -> int:
+    """Processes ``warm`` uses by default: one per core, at most 4."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 def warm(
     policies: PolicySet,
     uses: Iterable[str] = USES,
     progress: Callable[[str, str, float], None] | None = None,
+    jobs: int = 1,
 ) -> list[tuple[str, str, float]]:
-    """Compile (or load) every kernel variant ``uses`` need, one after the other (numba's
-    cache index is not safe against two processes adding variants at the same moment).
-    Returns (item dtypes, mode, seconds) of each."""
+    """Compile (or load) every kernel variant ``uses`` need, in ``jobs`` processes at once
+    (each takes the next variant when it is done with one; the lock of ``engine.numbacache``
+    keeps numba's cache index whole) or, with ``jobs=1`` or without the lock, one after the
+    other in this process. Returns (item dtypes, mode, seconds) of each, in the order done."""
     done: list[tuple[str, str, float]] = []
     if not policies.tables:
         return done
-    for items, mode in variants(uses):
-        t0 = time.perf_counter()
-        run_variant(policies, items, mode)
-        took = time.perf_counter() - t0
-        done.append((items, mode, took))
+    todo = variants(uses)
+    if jobs > 1 and len(todo) > 1 and numbacache.install():
+        # fork where there is one: the children need not import numba again (nothing has
+        # compiled or started numba's threads in this process yet)
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as pool:
+            futures = [pool.submit(_timed, policies, items, mode) for items, mode in todo]
+            for f in as_completed(futures):
+                done.append(f.result())
+                if progress is not None:
+                    progress(*done[-1])
+        return done
+    for items, mode in todo:
+        done.append(_timed(policies, items, mode))
         if progress is not None:
-            progress(items, mode, took)
+            progress(*done[-1])
     return done
