@@ -93,3 +93,18 @@ def test_install_is_in_place_once_the_kernel_is_imported() -> None:
         timeout=120,
     )  # fmt: skip
     assert r.stdout.strip() == "True", r.stderr[-2000:]
+
+
+def test_warm_on_two_processes_lists_each_variant_once() -> None:
+    """``onestop warm --jobs 2`` (the command make test runs, on every core): each variant of
+    the use once, from whichever process did it (loaded here if the cache is warm already)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_", "COVERAGE_"))}
+    env.pop("NUMBA_DISABLE_JIT", None)
+    env["PYTHONPATH"] = str(ROOT)
+    r = subprocess.run(
+        [sys.executable, "-m", "adapters.cli.main", "warm", "--for", "settle", "--jobs", "2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    done = sorted(line.split(":")[0] for line in r.stdout.splitlines())
+    assert done == ["kernel variant bills allocate", "kernel variant bills serial"], r.stdout
