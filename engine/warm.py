@@ -125,10 +125,30 @@ def variants(uses: Iterable[str] = USES) -> list[tuple[str, str]]:
     return [(items, mode) for items, mode, use in VARIANTS if use in want]
 
 
-def _timed(policies: PolicySet, items: str, mode: str) -> tuple[str, str, float]:
-    t0 = time.perf_counter()
-    run_variant(policies, items, mode)
-    return items, mode, time.perf_counter() - t0
+def _timed(policies: PolicySet, group: list[tuple[str, str]]) -> list[tuple[str, str, float]]:
+    took = []
+    for items, mode in group:
+        t0 = time.perf_counter()
+        run_variant(policies, items, mode)
+        took.append((items, mode, time.perf_counter() - t0))
+    return took
+
+
+def _groups(todo: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """The variants as groups for one process each: a parallel variant after the serial one of
+    the same item dtypes and mode (it calls that serial kernel: compiled once, in the same
+    process), the groups of the parallel and allocating variants (2-4x longer to compile than
+    a serial one) first, so that the processes end together."""
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for items, mode in todo:
+        base = mode.replace("parallel+", "").replace("parallel", "serial")
+        groups.setdefault((items, base), []).append((items, mode))
+    for g in groups.values():
+        g.sort(key=lambda v: "parallel" in v[1])
+    return sorted(
+        groups.values(),
+        key=lambda g: -sum(("parallel" in m) + ("allocate" in m) + 1 for _, m in g),
+    )
 
 
 def default_jobs() -> int:
@@ -143,7 +163,7 @@ def warm(
     jobs: int = 1,
 ) -> list[tuple[str, str, float]]:
     """Compile (or load) every kernel variant ``uses`` need, in ``jobs`` processes at once
-    (each takes the next variant when it is done with one; the lock of ``engine.numbacache``
+    (each takes the next group of variants (``_groups``) when done with one; the lock of ``engine.numbacache``
     keeps numba's cache index whole) or, with ``jobs=1`` or without the lock, one after the
     other in this process. Returns (item dtypes, mode, seconds) of each, in the order done."""
     done: list[tuple[str, str, float]] = []
@@ -155,15 +175,18 @@ def warm(
         # compiled or started numba's threads in this process yet)
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as pool:
-            futures = [pool.submit(_timed, policies, items, mode) for items, mode in todo]
+        groups = _groups(todo)
+        with ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=ctx) as pool:
+            futures = [pool.submit(_timed, policies, g) for g in groups]
             for f in as_completed(futures):
-                done.append(f.result())
-                if progress is not None:
-                    progress(*done[-1])
+                for took in f.result():
+                    done.append(took)
+                    if progress is not None:
+                        progress(*took)
         return done
-    for items, mode in todo:
-        done.append(_timed(policies, items, mode))
+    for variant in todo:
+        (timed,) = _timed(policies, [variant])
+        done.append(timed)
         if progress is not None:
-            progress(*done[-1])
+            progress(*timed)
     return done
