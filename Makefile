@@ -90,7 +90,8 @@ test-main: $(STAMP) ## The tests alone (CI profile, every core); make test runs 
 # The numba kernels compiled once into their cache (engine/__pycache__), every variant the
 # CLI, the server, the batch and the tests run (engine/warm.py), beside lint and mypy, so that
 # the test workers and the servers they start load them instead of each compiling them (10-20 s
-# of CPU a variant; concurrent cache writes of one function can lose a variant).
+# of CPU a variant). onestop warm compiles on every core (--jobs; engine/numbacache.py locks
+# numba's cache index, which concurrent writers of one function could otherwise lose a variant of).
 warm: engine/__pycache__/.warm-all ## Compile every variant of the numba kernel into its cache (onestop warm)
 
 test-fast: $(STAMP) warm ## Tests with the small hypothesis profile, no lint (the kernel warmed first)

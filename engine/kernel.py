@@ -30,7 +30,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from engine import numbacache
 from engine.money import MAX_ACCOUNT
+
+# processes compiling variants at once (onestop warm --jobs, tests beside it) keep each other's
+numbacache.install()
 
 F_REASON, F_VARIANT, F_BASE, F_DED, F_ELIGIBLE, F_PAY, F_RELIEF, F_CAP, F_ALERT = range(9)
 F_ACC = 9  # 9..12: deductible_used, eligible_cum, paid, selfpay_cum after the bill

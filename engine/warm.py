@@ -23,16 +23,24 @@ The variants (``VARIANTS``): which item dtypes reach the kernel, and in which mo
 - and ``bills`` on two threads with the allocation (``settle_batch(threads=2,
   allocate_items=True)``, the property tests).
 Files with other integer widths compile their own variant on first use (and cache it).
+
+``warm(..., jobs=N)`` (``onestop warm --jobs N``, default one process per core up to 4)
+compiles the variants in N processes at once, each taking the next when done: numba's cache
+index is made safe for concurrent writers by ``engine.numbacache`` (a file lock).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 import numpy as np
 
+from engine import numbacache
 from engine.batch import prepare
 from engine.bill import parse_bill
 from engine.policy.policyset import PolicySet
@@ -117,22 +125,68 @@ def variants(uses: Iterable[str] = USES) -> list[tuple[str, str]]:
     return [(items, mode) for items, mode, use in VARIANTS if use in want]
 
 
+def _timed(policies: PolicySet, group: list[tuple[str, str]]) -> list[tuple[str, str, float]]:
+    took = []
+    for items, mode in group:
+        t0 = time.perf_counter()
+        run_variant(policies, items, mode)
+        took.append((items, mode, time.perf_counter() - t0))
+    return took
+
+
+def _groups(todo: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """The variants as groups for one process each: a parallel variant after the serial one of
+    the same item dtypes and mode (it calls that serial kernel: compiled once, in the same
+    process), the groups of the parallel and allocating variants (2-4x longer to compile than
+    a serial one) first, so that the processes end together."""
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for items, mode in todo:
+        base = mode.replace("parallel+", "").replace("parallel", "serial")
+        groups.setdefault((items, base), []).append((items, mode))
+    for g in groups.values():
+        g.sort(key=lambda v: "parallel" in v[1])
+    return sorted(
+        groups.values(),
+        key=lambda g: -sum(("parallel" in m) + ("allocate" in m) + 1 for _, m in g),
+    )
+
+
+def default_jobs() -> int:
+    """Processes ``warm`` uses by default: one per core, at most 4."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 def warm(
     policies: PolicySet,
     uses: Iterable[str] = USES,
     progress: Callable[[str, str, float], None] | None = None,
+    jobs: int = 1,
 ) -> list[tuple[str, str, float]]:
-    """Compile (or load) every kernel variant ``uses`` need, one after the other (numba's
-    cache index is not safe against two processes adding variants at the same moment).
-    Returns (item dtypes, mode, seconds) of each."""
+    """Compile (or load) every kernel variant ``uses`` need, in ``jobs`` processes at once
+    (each takes the next group of variants (``_groups``) when done with one; the lock of ``engine.numbacache``
+    keeps numba's cache index whole) or, with ``jobs=1`` or without the lock, one after the
+    other in this process. Returns (item dtypes, mode, seconds) of each, in the order done."""
     done: list[tuple[str, str, float]] = []
     if not policies.tables:
         return done
-    for items, mode in variants(uses):
-        t0 = time.perf_counter()
-        run_variant(policies, items, mode)
-        took = time.perf_counter() - t0
-        done.append((items, mode, took))
+    todo = variants(uses)
+    if jobs > 1 and len(todo) > 1 and numbacache.install():
+        # fork where there is one: the children need not import numba again (nothing has
+        # compiled or started numba's threads in this process yet)
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        groups = _groups(todo)
+        with ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=ctx) as pool:
+            futures = [pool.submit(_timed, policies, g) for g in groups]
+            for f in as_completed(futures):
+                for took in f.result():
+                    done.append(took)
+                    if progress is not None:
+                        progress(*took)
+        return done
+    for variant in todo:
+        (timed,) = _timed(policies, [variant])
+        done.append(timed)
         if progress is not None:
-            progress(items, mode, took)
+            progress(*timed)
     return done

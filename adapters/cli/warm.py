@@ -43,13 +43,20 @@ def warm(
             "repeatable (default: all).",
         ),
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes compiling at once (default: one per core, at most 4).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
 ) -> None:
     """Compile the settlement kernel's variants into numba's cache (once after installing),
     so that no command compiles them on first use."""
     from engine.errors import InputError, OnestopError, PolicyError
     from engine.policy.load import load_policies
-    from engine.warm import USES
+    from engine.warm import USES, default_jobs
     from engine.warm import warm as run
 
     uses = USES if not for_ or Use.all in for_ else tuple(u.value for u in for_)
@@ -66,4 +73,4 @@ def warm(
         if not quiet:
             print(f"kernel variant {items} {mode}: {took:.1f} s", flush=True)
 
-    run(policies, uses, say)
+    run(policies, uses, say, jobs=jobs or default_jobs())
