@@ -85,7 +85,7 @@ test: $(STAMP) ## The whole suite: lint, types, proto drift, tests (CI profile) 
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-main nojit NOJIT_XDIST=
 
 test-main: $(STAMP) ## The tests alone (CI profile, every core); make test runs it after lint and warm
-	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -p no:cacheprovider $(XDIST)
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -p no:cacheprovider --durations=40 $(XDIST)
 
 # The numba kernels compiled once into their cache (engine/__pycache__), every variant the
 # CLI, the server, the batch and the tests run (engine/warm.py), beside lint and mypy, so that
