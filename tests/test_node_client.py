@@ -5,6 +5,7 @@ and npm; the packages come from adapters/clients/node/package-lock.json (npm ci)
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 import zlib
@@ -18,19 +19,26 @@ from adapters.grpc.server import running
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "adapters" / "clients" / "node"
 
+# both tests on one xdist worker (``--dist loadgroup``), and a file lock besides: two `npm ci`
+# at once in one folder remove each other's node_modules (CI saw ENOTEMPTY and a missing module)
+pytestmark = pytest.mark.xdist_group("node")
+
 
 def _npm_ci() -> None:
-    """npm ci once per lock file (a stamp in node_modules names the lock's checksum)."""
+    """npm ci once per lock file (a stamp in node_modules names the lock's checksum), one
+    process at a time (an exclusive lock on a file beside package-lock.json)."""
     lock = (NODE_DIR / "package-lock.json").read_bytes()
     stamp = NODE_DIR / "node_modules" / f".installed-{zlib.crc32(lock)}"
-    if stamp.exists():
-        return
-    r = subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"],
-        cwd=NODE_DIR, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert r.returncode == 0, f"npm ci failed in {NODE_DIR}:\n{r.stdout}\n{r.stderr}"
-    stamp.touch()
+    with (NODE_DIR / ".npm-ci.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # released when the file is closed
+        if stamp.exists():
+            return
+        r = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"],
+            cwd=NODE_DIR, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert r.returncode == 0, f"npm ci failed in {NODE_DIR}:\n{r.stdout}\n{r.stderr}"
+        stamp.touch()
 
 
 def test_node_client_settles_and_decodes_bad_request() -> None:
