@@ -22,45 +22,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics as st
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from adapters.grpc.client import Client
-from adapters.grpc.testing import CHAIN
 from benchmarks import grpc_bench as G
 from benchmarks import harness as H
+from benchmarks import treeserver
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def start(tree: Path, url: str, work: Path, ns: argparse.Namespace, extra: list[str]) -> Any:
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "policies").mkdir(exist_ok=True)
-    (work / "policies" / "chain.yaml").write_text(CHAIN)
-    (work / "registry.json").write_text(json.dumps(G.persons()))
-    port = G.free_port()
-    cmd = [
-        sys.executable, "-m", "adapters.grpc.commands", "serve", "--db", url, "--port", str(port),
-        "--policies", str(work / "policies"), "--registry", str(work / "registry.json"),
-        "--workers", str(ns.workers), "--processes", str(ns.processes), *extra,
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    log = (work / "server.log").open("ab")
-    proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
-    target = f"127.0.0.1:{port}"
-    try:
-        with Client(target) as c:
-            c.wait_serving(300)
-    except TimeoutError:
-        proc.kill()
-        raise SystemExit(f"server did not start:\n{(work / 'server.log').read_text()}") from None
-    return proc, target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +84,14 @@ def main(argv: list[str] | None = None) -> int:
                     if not servers:
                         print(f"{G.postgres_settings(url)}; {G.disk(str(cluster.root))}",
                               flush=True)  # fmt: skip
-                servers[name] = (*start(tree, url, Path(tmp) / name, ns, extra), Path(tmp) / name)
+                server = treeserver.start(
+                    tree,
+                    url,
+                    Path(tmp) / name,
+                    "adapters.grpc.commands",
+                    ["--workers", str(ns.workers), "--processes", str(ns.processes), *extra],
+                )
+                servers[name] = (*server, Path(tmp) / name)
             for r in range(-1, ns.rounds):
                 for c in clients:
                     for name, _, _ in contenders:

@@ -21,48 +21,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics as st
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from adapters.grpc.client import Client
-from adapters.grpc.testing import CHAIN
 from benchmarks import grpc_bench as G
 from benchmarks import harness as H
+from benchmarks import treeserver
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def start(tree: Path, url: str, work: Path, workers: int, extra: list[str]) -> Any:
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "policies").mkdir(exist_ok=True)
-    (work / "policies" / "chain.yaml").write_text(CHAIN)
-    (work / "registry.json").write_text(json.dumps(G.persons()))
-    port = G.free_port()
-    cmd = [
-        sys.executable, "-m", "benchmarks.echo_server", "serve", "--db", url, "--port", str(port),
-        "--policies", str(work / "policies"), "--registry", str(work / "registry.json"),
-        "--workers", str(workers), "--processes", "1", *extra,
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    log = (work / "server.log").open("ab")
-    proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
-    target = f"127.0.0.1:{port}"
-    try:
-        with Client(target) as c:
-            c.wait_serving(300)
-        for _ in range(8):  # with several processes: every child answers
-            with Client(target) as c2:
-                c2.wait_serving(300)
-    except TimeoutError:
-        proc.kill()
-        raise SystemExit(f"server did not start:\n{(work / 'server.log').read_text()}") from None
-    return proc, target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +84,14 @@ def main(argv: list[str] | None = None) -> int:
                     settings = G.postgres_settings(url)
                 if not servers:
                     print(settings, flush=True)
-                servers[name] = start(tree, url, Path(tmp) / name, ns.workers, extra)
+                servers[name] = treeserver.start(
+                    tree,
+                    url,
+                    Path(tmp) / name,
+                    "benchmarks.echo_server",
+                    ["--workers", str(ns.workers), "--processes", "1", *extra],
+                    children=8,
+                )
             for r in range(-1, ns.rounds):
                 for rpc in rpcs:
                     for name, _, _ in contenders:
