@@ -54,19 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     clients = [int(x) for x in ns.clients.split(",")]
     m = H.machine()
     print(H.machine_line(m), flush=True)
-    contenders: list[tuple[str, Path, list[str]]] = []
-    if ns.old is not None:
-        contenders.append(("old", ns.old.resolve(), []))
-    contenders += [("off", ROOT, ["--group-max", "1"]), ("group", ROOT, [])]
-    for spec in ns.also:  # NAME=serve options of this tree, e.g. group4="--group-writers 4"
-        name, _, args = spec.partition("=")
-        contenders.append((name, ROOT, args.split()))
-    if ns.store == "sqlite":
-        cluster, create_database = None, None
-    else:
-        cluster, create_database = G.postgres_durable()
-        if cluster is None:
-            raise SystemExit("no PostgreSQL server binaries")
+    # --also NAME=serve options of this tree, e.g. group4="--group-writers 4"
+    own = [("off", "--group-max 1"), ("group", "")]
+    contenders = treeserver.contenders(ns.old, own, ns.also)
+    cluster, create_database = treeserver.durable_cluster(ns.store)
     servers: dict[str, Any] = {}
     runs: dict[str, list[dict[str, Any]]] = {}
     try:
@@ -74,23 +65,13 @@ def main(argv: list[str] | None = None) -> int:
             cluster.start()
         with tempfile.TemporaryDirectory(prefix="onestop-gcb-") as tmp:
             for name, tree, extra in contenders:
-                if cluster is None:  # a durable SQLite file per contender
-                    url = f"sqlite:///{Path(tmp) / name / 'onestop.db'}?synchronous=full"
-                    (Path(tmp) / name).mkdir(parents=True, exist_ok=True)
-                    if not servers:
-                        print(f"{G.sqlite_settings(url)}; {G.disk(tmp)}", flush=True)
-                else:
-                    url = create_database(cluster.url(), f"bench_{name}")
-                    if not servers:
-                        print(f"{G.postgres_settings(url)}; {G.disk(str(cluster.root))}",
-                              flush=True)  # fmt: skip
-                server = treeserver.start(
-                    tree,
-                    url,
-                    Path(tmp) / name,
-                    "adapters.grpc.commands",
-                    ["--workers", str(ns.workers), "--processes", str(ns.processes), *extra],
-                )
+                url, settings = treeserver.store_of(cluster, create_database, Path(tmp), name)
+                if not servers:
+                    print(settings, flush=True)
+                server = G.start_server(
+                    url, Path(tmp) / name, ns.workers, ns.processes, tree=tree, extra=extra,
+                    module="adapters.grpc.commands",
+                )  # fmt: skip
                 servers[name] = (*server, Path(tmp) / name)
             for r in range(-1, ns.rounds):
                 for c in clients:

@@ -78,30 +78,44 @@ def free_port() -> int:
 
 
 def start_server(
-    url: str, work: Path, workers: int, processes: int = 1
+    url: str,
+    work: Path,
+    workers: int,
+    processes: int = 1,
+    *,
+    tree: Path = ROOT,
+    module: str | None = None,
+    extra: list[str] | tuple[str, ...] = (),
+    children: int | None = None,
 ) -> tuple[subprocess.Popen, str]:
+    """``python -m MODULE serve`` from ``tree`` (its own ``PYTHONPATH``) on ``url``, with the
+    chain table and the generated registry in ``work``; waited for until it answers, and
+    ``children`` connections more (default: 4 a process when there are several, so that every
+    child answers before the first round). MODULE: the shipped server plus the benchmark's Echo
+    handler (``benchmarks.echo_server``; a tree without it: ``adapters.grpc.commands``)."""
+    work.mkdir(parents=True, exist_ok=True)
     (work / "policies").mkdir(exist_ok=True)
     (work / "policies" / "chain.yaml").write_text(CHAIN)
     (work / "registry.json").write_text(json.dumps(persons()))
     port = free_port()
+    if module is None:
+        echo = (tree / "benchmarks/echo_server.py").exists()
+        module = "benchmarks.echo_server" if echo else "adapters.grpc.commands"
     cmd = [
-        # the shipped server plus the benchmark's Echo handler (a tree without it: as shipped)
-        sys.executable, "-m", "benchmarks.echo_server" if (ROOT / "benchmarks/echo_server.py")
-        .exists() else "adapters.grpc.commands", "serve", "--db", url,
+        sys.executable, "-m", module, "serve", "--db", url,
         "--port", str(port), "--policies", str(work / "policies"),
         "--registry", str(work / "registry.json"), "--workers", str(workers),
-        "--processes", str(processes),
+        "--processes", str(processes), *extra,
     ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     log = (work / "server.log").open("ab")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
     target = f"127.0.0.1:{port}"
+    more = (4 * processes if processes > 1 else 0) if children is None else children
     try:
-        with Client(target) as c:
-            c.wait_serving(180)
-            if processes > 1:  # every child answers (new connections spread over them)
-                for _ in range(4 * processes):
-                    with Client(target) as c2:
-                        c2.wait_serving(180)
+        for _ in range(1 + more):  # new connections spread over the processes
+            with Client(target) as c:
+                c.wait_serving(300)
     except TimeoutError:
         proc.kill()
         raise SystemExit(f"server did not start:\n{(work / 'server.log').read_text()}") from None

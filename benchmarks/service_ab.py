@@ -54,19 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     rpcs = ns.rpcs.split(",")
     m = H.machine()
     print(H.machine_line(m), flush=True)
-    contenders: list[tuple[str, Path, list[str]]] = []
-    if ns.old is not None:
-        contenders.append(("old", ns.old.resolve(), []))
-    if not ns.no_new:
-        contenders.append(("new", ROOT, []))
-    for spec in ns.also:
-        name, _, args = spec.partition("=")
-        contenders.append((name, ROOT, args.split()))
-    cluster, create_database = (None, None)
-    if ns.store == "postgres":
-        cluster, create_database = G.postgres_durable()
-        if cluster is None:
-            raise SystemExit("no PostgreSQL server binaries")
+    contenders = treeserver.contenders(ns.old, [] if ns.no_new else [("new", "")], ns.also)
+    cluster, create_database = treeserver.durable_cluster(ns.store)
     servers: dict[str, Any] = {}
     runs: dict[str, list[dict[str, Any]]] = {}
     try:
@@ -74,24 +63,13 @@ def main(argv: list[str] | None = None) -> int:
             cluster.start()
         with tempfile.TemporaryDirectory(prefix="onestop-sab-") as tmp:
             for name, tree, extra in contenders:
-                if cluster is None:
-                    (Path(tmp) / name).mkdir(parents=True, exist_ok=True)
-                    url = f"sqlite:///{Path(tmp) / name / 'onestop.db'}?synchronous=full"
-                    settings = G.sqlite_settings(url)
-                else:
-                    assert create_database is not None
-                    url = create_database(cluster.url(), f"sab_{name}")
-                    settings = G.postgres_settings(url)
+                url, settings = treeserver.store_of(cluster, create_database, Path(tmp), name)
                 if not servers:
                     print(settings, flush=True)
-                servers[name] = treeserver.start(
-                    tree,
-                    url,
-                    Path(tmp) / name,
-                    "benchmarks.echo_server",
-                    ["--workers", str(ns.workers), "--processes", "1", *extra],
-                    children=8,
-                )
+                servers[name] = G.start_server(
+                    url, Path(tmp) / name, ns.workers, tree=tree, extra=extra, children=8,
+                    module="benchmarks.echo_server",
+                )  # fmt: skip
             for r in range(-1, ns.rounds):
                 for rpc in rpcs:
                     for name, _, _ in contenders:
