@@ -133,6 +133,21 @@ def test_bad_bill_in_stream_names_bill_and_field(env, form: str) -> None:
     assert snapshot(c) == before
 
 
+def test_a_bill_twice_in_a_packed_trial_is_named_in_plain_values(env) -> None:
+    """The packed TRIAL's bill columns are numpy strings and codes: the reject still names the
+    row, the bill id and the hospital as sent (not numpy's np.str_('...'))."""
+    _, _, c = env
+    bills = [dict(b) for b in BILLS[:3]]
+    bills[2] = dict(bills[0])  # the same (hospital, bill id) twice
+    with pytest.raises(grpc.RpcError) as e:
+        stream(c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(bills)))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    found = bad_request(e.value)
+    assert [f for f, _ in found] == ["bills[2].bill_id"], found
+    why = found[0][1]
+    assert f"same hospital {bills[0]['hospital']!r};" in why and "np." not in why, why
+
+
 def test_stream_mode_is_required(env) -> None:
     _, _, c = env
     with pytest.raises(grpc.RpcError) as e:

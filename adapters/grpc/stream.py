@@ -394,30 +394,20 @@ def trial_packed(
     persons, opening = _lookup(service, list(p.person_ids), discharge)
     person_cols = _person_cols(persons.values())
 
-    def prepare(fast: bool) -> col.Prepared:
-        return col.prepare_columns(
-            _bill_cols(p, admission, discharge, fast),
-            items,
-            person_cols,
-            service.policies(),
-            opening,
-            compiled=compiled_for(service.policies().tables),
-            input_order=True,  # no reordering copy of the items when already in order
-        )
-
-    fast = nb > 0  # (a NUL in an id was refused above: numpy strings would drop it)
-    prep = prepare(fast)
-    if prep.rejects and fast:
-        prep = prepare(False)  # the errors exactly as the object columns name them
+    prep = col.prepare_columns(
+        _bill_cols(p, admission, discharge),
+        items,
+        person_cols,
+        service.policies(),
+        opening,
+        compiled=compiled_for(service.policies().tables),
+        input_order=True,  # no reordering copy of the items when already in order
+    )
     _refuse(prep.rejects)
     _refuse(col.run(prep))  # bills the kernel refused at the account limit
     out = pb.SettleStreamResponse(n_bills=nb, n_items=ni)
     _packed_from_prep(prep, out.packed)
     return out
-
-
-#: the string columns of a bill
-_TEXT_COLUMNS = ("bill_ids", "hospitals", "person_ids", "regions", "levels")
 
 
 def _coded(values: Any) -> col.Coded:
@@ -427,40 +417,21 @@ def _coded(values: Any) -> col.Coded:
     return col.Coded(codes, np.array(list(index), dtype=object))
 
 
-def _bill_cols(p: pb.PackedBills, adm: np.ndarray, dis: np.ndarray, fast: bool) -> col.BillCols:
-    """The bills table. ``fast``: bill ids as fixed-width numpy strings (sorted and compared in
-    C; a NUL, which they would drop, was refused before), hospitals, persons and regions coded
-    by their few distinct values and the levels coded as sent; else Python strings (object
-    arrays), whose rejects name values as they always did: the caller takes these only when
-    the fast form found something."""
-    if fast:
-        return col.BillCols(
-            bill_id=np.array(list(p.bill_ids)),
-            hospital=_coded(p.hospitals),
-            person_id=_coded(p.person_ids),
-            hospital_level=col.Coded(
-                np.array(p.level_index, dtype=np.int64), np.array(list(p.levels), dtype=object)
-            ),
-            admission_date=adm,
-            discharge_date=dis,
-            region=_coded(p.regions) if p.regions else None,
-            file="bills",
-        )
-    strings = {k: np.array(list(getattr(p, k)), dtype=object) for k in _TEXT_COLUMNS}
-    nb = len(p.bill_ids)
-    level = (
-        strings["levels"][np.array(p.level_index, dtype=np.int64)]
-        if nb
-        else np.zeros(0, dtype=object)
-    )
+def _bill_cols(p: pb.PackedBills, adm: np.ndarray, dis: np.ndarray) -> col.BillCols:
+    """The bills table: bill ids as fixed-width numpy strings (sorted and compared in C; a NUL,
+    which they would drop, was refused before), hospitals, persons and regions coded by their
+    few distinct values, the levels coded as sent. Rejects name their values as Python values
+    (``engine.columnar`` converts numpy's)."""
     return col.BillCols(
-        bill_id=strings["bill_ids"],
-        hospital=strings["hospitals"],
-        person_id=strings["person_ids"],
-        hospital_level=level,
+        bill_id=np.array(list(p.bill_ids), dtype=str if len(p.bill_ids) else object),
+        hospital=_coded(p.hospitals),
+        person_id=_coded(p.person_ids),
+        hospital_level=col.Coded(
+            np.array(p.level_index, dtype=np.int64), np.array(list(p.levels), dtype=object)
+        ),
         admission_date=adm,
         discharge_date=dis,
-        region=strings["regions"] if p.regions or not len(p.bill_ids) else None,
+        region=_coded(p.regions) if p.regions or not len(p.bill_ids) else None,
         file="bills",
     )
 
