@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from adapters.store.sql import SqlStore
 from adapters.store.sql.trialreads import TrialUnitOfWork
@@ -67,6 +68,11 @@ def test_one_kept_connection_per_thread_read_only_and_closed(tmp_path: Path) -> 
     assert not raws[0].in_transaction  # each trial's snapshot ended with it
     with store.trial_uow() as u, pytest.raises(RuntimeError, match="a trial's unit of work"):
         u.accounts.save_person_year("p", 2023, u.accounts.person_year("p", 2023))
+    # a statement that fails is the store's error, and the thread's connection stays usable
+    with pytest.raises(sa.exc.DBAPIError), store.trial_uow() as u:
+        u.run("SELECT nothing FROM nowhere")
+    with store.trial_uow() as u:
+        assert u.registry.get("nobody") is None and u._raw is raws[0]
     store.dispose()
     with pytest.raises(Exception, match="closed"):
         raws[0].execute("SELECT 1")

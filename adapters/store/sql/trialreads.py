@@ -94,5 +94,5 @@ class TrialUnitOfWork(SqlUnitOfWork):
     def rollback(self) -> None:
         raw, self._raw = self._raw, None
         self.accounts.forget()
-        if raw is not None:
+        if raw is not None and raw.in_transaction:  # (SQLite may have ended it on an error)
             raw.execute("ROLLBACK")
