@@ -67,6 +67,8 @@ for line in sys.stdin:
         call(raws[i % 8])
     print((time.thread_time() - c0) / n * 1e6, (time.perf_counter() - w0) / n * 1e6, flush=True)
 app.close()
+import shutil
+shutil.rmtree(tmp, ignore_errors=True)
 """
 
 
