@@ -166,6 +166,8 @@ def build(
     ``server_group_commit``); None: each Settle its own transaction."""
     store, durable = make_store(url)
     service = service_factory(store.uow)
+    if hasattr(store, "trial_uow"):
+        service.use_trial_reads(store.trial_uow)
     app = App(service, store, url, durable)
     if policies is not None:
         app.policies_loaded, app.policies_skipped = load_policies(service, Path(policies))

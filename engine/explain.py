@@ -75,34 +75,33 @@ def layer_line(r: LayerResult, table: PolicyTable | None = None) -> Line:
     cap_en, cap_zh = _CAP.get(r.cap, ("", ""))
     later_en = " (paid after discharge)" if r.settle_at == "after_discharge" else ""
     later_zh = "（出院后理赔支付）" if r.settle_at == "after_discharge" else ""
+    # each amount formatted once for both languages (this runs on every PreSettle response)
     if r.kind == "reimburse":
-        en = f"{head_en}: base {yuan(r.base)}"
-        zh = f"{head_zh}：计算基数 {yuan(r.base)} 元"
+        base = yuan(r.base)
+        en = f"{head_en}: base {base}"
+        zh = f"{head_zh}：计算基数 {base} 元"
         if r.deductible:
-            en += f", less deductible {yuan(r.deductible)} = {yuan(r.eligible)}"
-            zh += f"，扣除起付线 {yuan(r.deductible)} 元后 {yuan(r.eligible)} 元"
-        en += f"; pays {yuan(r.pay)}{later_en}"
-        zh += f"，支付 {yuan(r.pay)} 元{later_zh}"
+            ded, elig = yuan(r.deductible), yuan(r.eligible)
+            en += f", less deductible {ded} = {elig}"
+            zh += f"，扣除起付线 {ded} 元后 {elig} 元"
+        pay = yuan(r.pay)
+        en += f"; pays {pay}{later_en}"
+        zh += f"，支付 {pay} 元{later_zh}"
     elif r.kind == "backstop":
-        kept = r.base - r.pay
-        en = (
-            f"{head_en}: of {yuan(r.base)} left, the patient keeps {yuan(kept)}; "
-            f"pays {yuan(r.pay)}{later_en}"
-        )
-        zh = (
-            f"{head_zh}：剩余 {yuan(r.base)} 元，个人负担 {yuan(kept)} 元，"
-            f"兜底支付 {yuan(r.pay)} 元{later_zh}"
-        )
+        base, kept, pay = yuan(r.base), yuan(r.base - r.pay), yuan(r.pay)
+        en = f"{head_en}: of {base} left, the patient keeps {kept}; pays {pay}{later_en}"
+        zh = f"{head_zh}：剩余 {base} 元，个人负担 {kept} 元，兜底支付 {pay} 元{later_zh}"
     else:
-        cum = r.account.selfpay_cum
-        en = f"{head_en}: self-pay this year {yuan(cum)}"
-        zh = f"{head_zh}：本年度累计自付 {yuan(cum)} 元"
+        cum = yuan(r.account.selfpay_cum)
+        en = f"{head_en}: self-pay this year {cum}"
+        zh = f"{head_zh}：本年度累计自付 {cum} 元"
         if r.alert:
+            relief = yuan(r.relief)
             en += (
-                f", above the warning line; suggested relief {yuan(r.relief)} (not paid at "
+                f", above the warning line; suggested relief {relief} (not paid at "
                 "the window; follow-up by the county)"
             )
-            zh += f"，超过预警线；建议救助 {yuan(r.relief)} 元（不在窗口支付，由县里跟进核查）"
+            zh += f"，超过预警线；建议救助 {relief} 元（不在窗口支付，由县里跟进核查）"
         else:
             en += ", below the warning line"
             zh += "，未超过预警线"
@@ -114,22 +113,23 @@ def layer_line(r: LayerResult, table: PolicyTable | None = None) -> Line:
 
 def explain(s: Settlement, table: PolicyTable | None = None) -> list[Line]:
     b = s.buckets
+    total, in_scope, pre, over, ooc = map(
+        yuan, (b.total, b.in_scope, b.pre_selfpay, b.over_limit, b.out_of_catalogue)
+    )
     lines = [Line(
-        f"Total {yuan(b.total)}: in scope {yuan(b.in_scope)}, category B first self-pay "
-        f"{yuan(b.pre_selfpay)}, over price limits {yuan(b.over_limit)}, out of catalogue "
-        f"{yuan(b.out_of_catalogue)}. Admission no. {s.admission_no} this year.",
-        f"医疗费用总额 {yuan(b.total)} 元：政策范围内 {yuan(b.in_scope)} 元，乙类先行自付 "
-        f"{yuan(b.pre_selfpay)} 元，超限价自付 {yuan(b.over_limit)} 元，全自费 "
-        f"{yuan(b.out_of_catalogue)} 元。本年度第 {s.admission_no} 次住院。",
+        f"Total {total}: in scope {in_scope}, category B first self-pay {pre}, over price "
+        f"limits {over}, out of catalogue {ooc}. Admission no. {s.admission_no} this year.",
+        f"医疗费用总额 {total} 元：政策范围内 {in_scope} 元，乙类先行自付 {pre} 元，超限价自付 "
+        f"{over} 元，全自费 {ooc} 元。本年度第 {s.admission_no} 次住院。",
     )]  # fmt: skip
     lines += [layer_line(r, table) for r in s.layers]
     after = s.window_pay - s.net_selfpay
-    tail_en = (
-        f"Funds pay {yuan(s.funds_total)}. The patient pays {yuan(s.window_pay)} at the window"
-    )
-    tail_zh = f"各项基金合计支付 {yuan(s.funds_total)} 元。个人在窗口支付 {yuan(s.window_pay)} 元"
+    funds, window = yuan(s.funds_total), yuan(s.window_pay)
+    tail_en = f"Funds pay {funds}. The patient pays {window} at the window"
+    tail_zh = f"各项基金合计支付 {funds} 元。个人在窗口支付 {window} 元"
     if after:
-        tail_en += f", and gets {yuan(after)} back after discharge (net {yuan(s.net_selfpay)})"
-        tail_zh += f"，出院后另获理赔 {yuan(after)} 元（个人实际负担 {yuan(s.net_selfpay)} 元）"
+        back, net = yuan(after), yuan(s.net_selfpay)
+        tail_en += f", and gets {back} back after discharge (net {net})"
+        tail_zh += f"，出院后另获理赔 {back} 元（个人实际负担 {net} 元）"
     lines.append(Line(tail_en + ".", tail_zh + "。"))
     return lines

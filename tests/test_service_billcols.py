@@ -17,7 +17,7 @@ from adapters.grpc.testing import CHAIN, CHAIN_PERSONS, JIANG, YUBEI, YUBEI_BILL
 from adapters.store.memory import MemoryStore
 from engine.bill import Person, parse_bill_request
 from engine.errors import Conflict, OnestopError
-from engine.money import MAX_AMOUNT
+from engine.money import MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
 from engine.service import billcols, settlewrite
 from engine.service.digest import digest, legacy_digest
 from engine.service.usecases import SettlementService
@@ -85,6 +85,12 @@ BAD = {
     "amount above limit": _bad(B, "items.0.amount", MAX_AMOUNT + 1),
     "negative qty": _bad(B, "items.1.qty_e4", -5),
     "negative cap": _bad(B, "items.1.unit_price_cap", -2),
+    # each int column against its own highest value (checked as one matrix)
+    "qty above limit": _bad(B, "items.1.qty_e4", MAX_QTY_E4 + 1),
+    "cap above limit": _bad(B, "items.1.unit_price_cap", MAX_UNIT_PRICE + 1),
+    "unit price above limit": _bad(B, "items.2.unit_price", MAX_UNIT_PRICE + 1),
+    "negative unit price": _bad(B, "items.2.unit_price", -1),
+    "negative ratio": _bad(B, "items.4.selfpay_ratio", -1),
     "ratio on A": _bad(B, "items.0.selfpay_ratio", 1000),
     "ratio above BP": _bad(B, "items.4.selfpay_ratio", 10001),
     "category": _bad(B, "items.3.category", "X"),

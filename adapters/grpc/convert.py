@@ -231,27 +231,46 @@ def items_pb(a: Allocation) -> list[pb.ItemAllocation]:
 
 def result_pb(s: Settlement, allocation: Allocation | None = None) -> pb.SettlementResult:
     """The result message; ``allocation`` fills ``items`` (empty without it)."""
-    b = s.buckets
-    return pb.SettlementResult(
-        bill_id=s.bill_id, hospital=s.hospital, person_id=s.person_id, household=s.household,
-        region=s.region, policy=s.policy, year=s.year,
-        discharge_date=s.discharge_date.isoformat(),
-        admission_no=s.admission_no,
-        buckets=pb.Buckets(
-            total=b.total, out_of_catalogue=b.out_of_catalogue, over_limit=b.over_limit,
-            pre_selfpay=b.pre_selfpay, in_scope=b.in_scope,
-        ),
-        layers=[layer_pb(r) for r in s.layers],
-        window_pay=s.window_pay, net_selfpay=s.net_selfpay, funds_total=s.funds_total,
-        alerts=[
-            pb.Alert(person_id=a.person, household=a.household, layer_id=a.layer, year=a.year,
-                     selfpay_cum=a.selfpay_cum, relief=a.relief)
-            for a in s.alerts
-        ],
-        admissions_after=s.admissions_after,
-        explanation=[pb.ExplanationLine(en=x.en, zh=x.zh) for x in explain(s)],
-        items=items_pb(allocation) if allocation is not None else [],
-    )  # fmt: skip
+    return fill_result(pb.SettlementResult(), s, allocation)
+
+
+def fill_result(
+    m: pb.SettlementResult, s: Settlement, allocation: Allocation | None = None
+) -> pb.SettlementResult:
+    """``result_pb`` written into ``m`` (e.g. ``PreSettleResponse().result``): the nested
+    messages made in place, not built apart and copied in (a PreSettle's response)."""
+    m.bill_id, m.hospital, m.person_id = s.bill_id, s.hospital, s.person_id
+    m.household, m.region, m.policy, m.year = s.household, s.region, s.policy, s.year
+    m.discharge_date, m.admission_no = s.discharge_date.isoformat(), s.admission_no
+    b, mb = s.buckets, m.buckets
+    mb.SetInParent()
+    mb.total, mb.out_of_catalogue, mb.over_limit = b.total, b.out_of_catalogue, b.over_limit
+    mb.pre_selfpay, mb.in_scope = b.pre_selfpay, b.in_scope
+    add_layer, funds = m.layers.add, 0
+    for r in s.layers:
+        x = add_layer(
+            layer_id=r.layer_id, kind=r.kind, fund_code=r.fund_code, settle_at=r.settle_at,
+            scope=r.scope, applied=r.applied, reason=r.reason, variant=r.variant,
+            variant_label=r.variant_label, base=r.base, deductible=r.deductible,
+            eligible=r.eligible, pay=r.pay, relief=r.relief, cap=r.cap, alert=r.alert,
+            name=r.name, name_zh=r.name_zh,
+        )  # fmt: skip
+        a, acc = r.account, x.account_after
+        acc.SetInParent()
+        acc.deductible_used, acc.eligible_cum = a.deductible_used, a.eligible_cum
+        acc.paid, acc.selfpay_cum = a.paid, a.selfpay_cum
+        funds += r.pay
+        if r.alert:  # Settlement.alerts, in layer order
+            m.alerts.add(person_id=s.person_id, household=s.household, layer_id=r.layer_id,
+                         year=s.year, selfpay_cum=a.selfpay_cum, relief=r.relief)  # fmt: skip
+    m.window_pay, m.net_selfpay, m.funds_total = s.window_pay, s.net_selfpay, funds
+    m.admissions_after = s.admissions_after
+    add_line = m.explanation.add
+    for line in explain(s):
+        add_line(en=line.en, zh=line.zh)
+    if allocation is not None:
+        m.items.extend(items_pb(allocation))
+    return m
 
 
 def record_pb(r: SettlementRecord, allocation: Allocation | None = None) -> pb.SettlementRecord:

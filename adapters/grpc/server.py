@@ -128,11 +128,14 @@ class _Base:
 class SettlementServicer(_Base, pbg.SettlementServiceServicer):
     @_trial
     def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse:
+        resp = pb.PreSettleResponse()
         if not request.allocate:
             s = self.scoped().pre_settle(columns.bill_columns(request.bill))
-            return pb.PreSettleResponse(result=cv.result_pb(s))
+            cv.fill_result(resp.result, s)
+            return resp
         s, alloc = self.scoped().pre_settle_allocated(cv.bill_request(request.bill))
-        return pb.PreSettleResponse(result=cv.result_pb(s, alloc))
+        cv.fill_result(resp.result, s, alloc)
+        return resp
 
     @_unary
     def Settle(self, request: pb.SettleRequest) -> pb.SettleResponse:

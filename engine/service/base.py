@@ -24,6 +24,8 @@ class ServiceBase:
     version). ``SettlementService`` (engine/service/usecases.py) sets these up."""
 
     _uow: Callable[[], UnitOfWork]
+    #: a unit of work for a trial's reads only (a store may make it cheaper; default ``_uow``)
+    _trial_uow: Callable[[], UnitOfWork]
     _clock: Callable[[], datetime]
     _new_id: Callable[[], str]
     _lock: threading.Lock

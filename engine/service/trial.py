@@ -82,7 +82,7 @@ class Trial(ServiceBase):
     ) -> tuple[Settlement, Allocation | None]:
         """``pre_settle`` and, if ``allocate``, the per-item allocation (domain.md section 11),
         computed by the kernel in the same run."""
-        with self._uow() as uow:
+        with self._trial_uow() as uow:
             bill = self._bill(uow, req)
             budgets = self._budgets(uow, self._hard_keys(bill))
             out = self._settle(uow, bill, budgets, allocate_items=allocate)
@@ -122,7 +122,7 @@ class Trial(ServiceBase):
         which names it exactly as before."""
         ch = billcols.checked(cols)
         if ch is not None:
-            with self._uow() as uow:
+            with self._trial_uow() as uow:
                 found = uow.registry.get_versioned(cols.person_id)
                 if found is not None:
                     person = found[0]

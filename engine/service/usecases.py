@@ -38,6 +38,7 @@ class SettlementService(PolicyAdmin, Registry, SettleWrite, Reversal, Queries, R
         group_commit: GroupCommit | None = None,
     ):
         self._uow = uow
+        self._trial_uow = uow
         self._clock = clock
         self._new_id = new_id
         self._lock = threading.Lock()
@@ -46,3 +47,8 @@ class SettlementService(PolicyAdmin, Registry, SettleWrite, Reversal, Queries, R
         self._version_tables: dict[int, PolicyTable] = {}  # stored policy versions by number
         self._writer: SettleWriter | None = None  # group commit's writer (off: None)
         self.use_group_commit(group_commit)
+
+    def use_trial_reads(self, uow: Callable[[], UnitOfWork]) -> None:
+        """Trials (``pre_settle``) read through ``uow``: units of work that only read (the
+        SQL store's ``trial_uow``: a kept connection per thread instead of the pool)."""
+        self._trial_uow = uow

@@ -84,6 +84,7 @@ class SqlStore:
         self._tables: dict[int, PolicyTable] = {}
         self._tables_lock = threading.Lock()
         self._funds: dict[int, FundsFile] = {}
+        self._kept: Any = None  # trialreads.KeptConnections, made on the first trial_uow
         if migrate:
             upgrade(self.engine)
 
@@ -93,7 +94,22 @@ class SqlStore:
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self)
 
+    def trial_uow(self) -> SqlUnitOfWork:
+        """A unit of work for a trial's reads: SQLite on a connection kept by this thread
+        (``trialreads``); PostgreSQL the pooled ``uow``."""
+        if not self.sqlite:
+            return self.uow()
+        if self._kept is None:
+            from adapters.store.sql.trialreads import KeptConnections
+
+            with self._tables_lock:
+                if self._kept is None:
+                    self._kept = KeptConnections(self)
+        return self._kept.uow()  # type: ignore[no-any-return]
+
     def dispose(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
         self.engine.dispose()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)

@@ -1,0 +1,98 @@
+"""Reads for a trial settlement (PreSettle) on SQLite without a pooled connection per call.
+
+A trial reads the registry, the person's and household's year accounts and the hard budgets'
+use, and writes nothing. Through ``SqlStore.uow`` each trial checked a connection out of
+SQLAlchemy's pool, issued BEGIN, its SELECTs, then ROLLBACK twice (the unit of work's and the
+pool's reset on check-in): ~8 % of a PreSettle's server CPU (benchmarks/README.md, gRPC).
+Here each thread keeps one driver connection (made by the store's engine, so with its
+pragmas; detached from the pool) and a trial's reads run on it in one deferred transaction
+(``BEGIN`` ... ``ROLLBACK``: one snapshot, as before); sqlite3 keeps each SELECT prepared on
+the connection. The reads are the repositories' own (``Registry``, ``Accounts``, ``Funds``), on
+a ``SqlUnitOfWork`` whose ``run`` uses the kept connection; writing through it is refused.
+
+PostgreSQL keeps the pooled unit of work: its reads before a write already run in autocommit
+(no BEGIN/ROLLBACK round trips), and a connection kept per thread would hold server
+connections the writers need.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from adapters.store.sql.uow import SqlUnitOfWork
+
+if TYPE_CHECKING:
+    from adapters.store.sql.uow import SqlStore
+
+
+class KeptConnections:
+    """One driver connection per thread, made on first use; ``close`` closes them all."""
+
+    def __init__(self, store: SqlStore):
+        self.store = store
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> sqlite3.Connection:
+        raw = getattr(self._local, "conn", None)
+        if raw is None:
+            fairy = self.store.engine.raw_connection()  # the engine's connect event: pragmas
+            fairy.detach()  # ours from now on: never returned to the pool
+            raw = fairy.dbapi_connection
+            assert raw is not None
+            self._local.conn = raw
+            with self._lock:
+                self._all.append(raw)
+        return raw  # type: ignore[no-any-return]
+
+    def uow(self) -> TrialUnitOfWork:
+        return TrialUnitOfWork(self.store, self)
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            c.close()
+        self._local = threading.local()
+
+
+class TrialUnitOfWork(SqlUnitOfWork):
+    """A unit of work that only reads, on this thread's kept connection, in one snapshot."""
+
+    def __init__(self, store: SqlStore, kept: KeptConnections):
+        super().__init__(store)
+        self._kept = kept
+        self._raw: sqlite3.Connection | None = None
+
+    def run(self, sql: str, params: Any = (), write: bool = False) -> Any:
+        if write:
+            raise RuntimeError("a trial's unit of work writes nothing")
+        raw = self._raw
+        if raw is None:
+            raw = self._kept.get()
+            raw.execute("BEGIN")
+            self._raw = raw
+        q = self.s.x.sql(sql)
+        try:
+            return raw.execute(q, params)
+        except sqlite3.Error as err:
+            raise sa.exc.DBAPIError.instance(
+                q, params, err, sqlite3.Error, hide_parameters=True
+            ) from err
+
+    def _connection(self, write: bool = False) -> sa.Connection:
+        raise RuntimeError("a trial's unit of work reads through run() only")
+
+    def commit(self) -> None:
+        self.rollback()  # nothing was written
+
+    def rollback(self) -> None:
+        raw, self._raw = self._raw, None
+        self.accounts.forget()
+        if raw is not None and raw.in_transaction:  # (SQLite may have ended it on an error)
+            raw.execute("ROLLBACK")

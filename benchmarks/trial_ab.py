@@ -1,0 +1,133 @@
+"""PreSettle's handler in process, two source trees A/B (issue 13, target 6; not a test): the
+request bytes -> parse -> ``SettlementServicer.PreSettle`` body -> response bytes, on a durable
+SQLite store, no gRPC. The server CPU a call that is not the rpc machinery, measured steadier
+than over gRPC on a shared machine.
+
+    .venv/bin/python -m benchmarks.trial_ab /tmp/old [--rounds 7 --calls 400]
+
+Each tree runs in its own process (``PYTHONPATH`` = the tree), started once and warmed; then
+rounds alternate A B A B ..., ``--calls`` calls each; CPU (``time.thread_time``) and wall per
+call, min / median over the rounds, the load before and after each. The response bytes of
+both trees are compared (they must be equal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics as st
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import harness as H
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_WORKER = r"""
+import hashlib, sys, tempfile, time
+from pathlib import Path
+from adapters.bootstrap import build
+from adapters.grpc import auth, server
+from adapters.grpc.convert import bill_to_pb
+from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.testing import CHAIN, chain_bill
+from adapters.auth.principals import LOCAL
+from concurrent.futures import ThreadPoolExecutor
+from engine.bill import Person
+
+tmp = Path(tempfile.mkdtemp(prefix="onestop-trial-ab-"))
+(tmp / "policies").mkdir()
+(tmp / "policies" / "chain.yaml").write_text(CHAIN)
+app = build(f"sqlite:///{tmp / 'onestop.db'}?synchronous=full", tmp / "policies", None)
+app.service.import_registry([Person.model_validate(
+    {"id": f"p{i}", "birth_date": "1960-01-1%d" % (i % 9), "household": f"h{i // 2}",
+     "tags": [{"tag": "poor"}] if i % 2 else []}) for i in range(8)])
+servicer = server.SettlementServicer(app.service, ThreadPoolExecutor(1))
+auth._current.set(LOCAL)
+body = server.SettlementServicer.PreSettle.__wrapped__
+raws = []
+for k in range(8):
+    b = chain_bill(0, f"p{k}", n_items=int(sys.argv[1]), seed=1)
+    b["id"] = f"b0-p{k}"
+    raws.append(pb.PreSettleRequest(bill=bill_to_pb(b)).SerializeToString())
+
+def call(raw):
+    return body(servicer, pb.PreSettleRequest.FromString(raw)).SerializeToString()
+
+digest = hashlib.sha256(b"".join(call(r) for r in raws)).hexdigest()
+for _ in range(200):
+    call(raws[0])
+print("ready", digest, flush=True)
+for line in sys.stdin:
+    n = int(line)
+    c0, w0 = time.thread_time(), time.perf_counter()
+    for i in range(n):
+        call(raws[i % 8])
+    print((time.thread_time() - c0) / n * 1e6, (time.perf_counter() - w0) / n * 1e6, flush=True)
+app.close()
+import shutil
+shutil.rmtree(tmp, ignore_errors=True)
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("old", type=Path, help="the other tree (e.g. git archive of main)")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--calls", type=int, default=400)
+    ap.add_argument("--items", type=int, default=100)
+    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/out/trial_ab.json")
+    ns = ap.parse_args(argv)
+    m = H.machine()
+    print(H.machine_line(m), flush=True)
+    procs = {}
+    for name, tree in (("old", ns.old.resolve()), ("new", ROOT)):
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(ns.items)], cwd=tree, text=True,
+            env={**os.environ, "PYTHONPATH": str(tree)}, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+    digests = {}
+    for name, p in procs.items():
+        assert p.stdout is not None
+        line = p.stdout.readline().split()
+        if not line or line[0] != "ready":
+            raise SystemExit(f"{name}: the worker did not start")
+        digests[name] = line[1]
+    same = len(set(digests.values())) == 1
+    print(f"response bytes of the 8 bills: {'equal' if same else 'DIFFERENT'} {digests}")
+    rows: dict[str, list[tuple[float, float, float, float]]] = {n: [] for n in procs}
+    for r in range(ns.rounds):
+        for name, p in procs.items():
+            assert p.stdin is not None and p.stdout is not None
+            before = H.load1()
+            p.stdin.write(f"{ns.calls}\n")
+            p.stdin.flush()
+            cpu, wall = map(float, p.stdout.readline().split())
+            rows[name].append((cpu, wall, before, H.load1()))
+            print(f"  round {r + 1}/{ns.rounds} {name}: CPU {cpu:.0f} us, wall {wall:.0f} us a "
+                  f"call (load {before:.2f})", flush=True)  # fmt: skip
+    for p in procs.values():
+        assert p.stdin is not None
+        p.stdin.close()
+        p.wait(30)
+    out = {}
+    print(f"\n{ns.items}-item PreSettle handler in process, {ns.rounds} rounds x {ns.calls} calls")
+    print("| tree | CPU us a call min / median | wall us min / median | load first -> last (max) |")
+    print("|---|---|---|---|")
+    for name, xs in rows.items():
+        cpu, wall = [x[0] for x in xs], [x[1] for x in xs]
+        loads = [v for x in xs for v in x[2:]]
+        out[name] = {"cpu_min": min(cpu), "cpu_median": st.median(cpu), "wall_min": min(wall),
+                     "wall_median": st.median(wall), "load": [loads[0], loads[-1], max(loads)]}  # fmt: skip
+        print(f"| {name} | {min(cpu):.0f} / {st.median(cpu):.0f} | {min(wall):.0f} / "
+              f"{st.median(wall):.0f} | {loads[0]:.2f} -> {loads[-1]:.2f} ({max(loads):.2f}) |")  # fmt: skip
+    H.save(ns.json, {"machine": m, "same_response": same, "rows": out, "digests": digests})
+    print(json.dumps({"same_response": same}))
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""A trial's reads on the SQL store's kept connections (``adapters/store/sql/trialreads.py``):
+the same figures as the pooled unit of work, a fresh snapshot every trial (a Settle committed
+in between is seen), one connection per thread, nothing written, the connections closed with
+the store."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from adapters.store.sql import SqlStore
+from adapters.store.sql.trialreads import TrialUnitOfWork
+from tests.test_store_sql import bill, golden, service
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Any:
+    s = SqlStore(f"sqlite:///{tmp_path / 'onestop.db'}")
+    yield s
+    s.dispose()
+
+
+def test_trial_reads_see_each_commit_and_agree_with_the_pool(sqlite_store: SqlStore) -> None:
+    text, person, req = golden()
+    pooled = service(sqlite_store.uow)
+    kept = service(sqlite_store.uow)
+    kept.use_trial_reads(sqlite_store.trial_uow)
+    pooled.put_policy(text, "yubei.yaml")
+    pooled.import_registry([person])
+    first = kept.pre_settle(req)
+    assert first == pooled.pre_settle(req) and first.admission_no == 1
+    # a settlement committed by another thread is seen by the next trial of this thread's
+    # kept connection (its read transaction ended with the last trial)
+    t = threading.Thread(target=lambda: pooled.settle("req-1", req))
+    t.start()
+    t.join()
+    other = bill(req, "yubei-2", 4_000_000)
+    second = kept.pre_settle(other)
+    assert second.admission_no == 2 and second == pooled.pre_settle(other)
+    # the columns path (PreSettle's) reads the same way
+    from adapters.grpc import columns
+    from adapters.grpc.convert import bill_to_pb
+
+    cols = columns.bill_columns(bill_to_pb(other.model_dump(mode="json")))
+    assert kept.pre_settle(cols) == second
+
+
+def test_one_kept_connection_per_thread_read_only_and_closed(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'onestop.db'}")
+    raws: list[Any] = []
+
+    def trial() -> None:
+        for _ in range(2):
+            with store.trial_uow() as u:
+                assert isinstance(u, TrialUnitOfWork)
+                assert u.registry.get("nobody") is None
+                raws.append(u._raw)
+
+    trial()
+    th = threading.Thread(target=trial)
+    th.start()
+    th.join()
+    assert raws[0] is raws[1] and raws[2] is raws[3] and raws[0] is not raws[2]
+    assert not raws[0].in_transaction  # each trial's snapshot ended with it
+    with store.trial_uow() as u, pytest.raises(RuntimeError, match="a trial's unit of work"):
+        u.accounts.save_person_year("p", 2023, u.accounts.person_year("p", 2023))
+    # a statement that fails is the store's error, and the thread's connection stays usable
+    with pytest.raises(sa.exc.DBAPIError), store.trial_uow() as u:
+        u.run("SELECT nothing FROM nowhere")
+    with store.trial_uow() as u:
+        assert u.registry.get("nobody") is None and u._raw is raws[0]
+    store.dispose()
+    with pytest.raises(Exception, match="closed"):
+        raws[0].execute("SELECT 1")
