@@ -23,7 +23,7 @@ from adapters.auth.access import ScopedService
 from adapters.grpc import convert as cv
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.limits import DEFAULT, Limits
-from adapters.grpc.packeditems import RAW, PackedItems, packed_items
+from adapters.grpc.packeditems import PackedItems, given_field, packed_items
 from engine import columnar as col
 from engine.accounts import ACCOUNT_FIELDS, Opening
 from engine.batch import compiled_for, settle_batch
@@ -260,8 +260,7 @@ def _check_packed(p: pb.PackedBills, items: PackedItems) -> tuple[int, int, np.n
 
 def _field(p: pb.PackedBills, name: str) -> str:
     """The field a column came in: ``packed.amount``, or ``packed.amount_le`` if sent so."""
-    raw = RAW[name][0]
-    return f"packed.{raw}" if getattr(p, raw) else f"packed.{name}"
+    return given_field(p, name)
 
 
 def _has_nul(v: str) -> bool:
