@@ -157,8 +157,8 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=100)
     ap.add_argument("--form", choices=("packed", "raw", "narrow"), default="packed",
                     help="the form this tree gets")  # fmt: skip
-    ap.add_argument("--baseline-form", choices=("packed", "raw"), default="packed",
-                    help="the form the baseline gets (raw: a tree that knows the bytes fields)")  # fmt: skip
+    ap.add_argument("--baseline-form", choices=("packed", "raw", "narrow"), default="packed",
+                    help="the form the baseline gets (a form that tree knows)")  # fmt: skip
     ap.add_argument(
         "--shuffle",
         dest="order",
