@@ -44,6 +44,7 @@ from engine.columnar.inputs import (
     take,
     year_of,
 )
+from engine.columnar.itemcheck import items_clean
 from engine.columnar.runs import take_runs
 from engine.money import BP, MAX_ACCOUNT, MAX_AMOUNT, MAX_BILL_TOTAL, MAX_QTY_E4, MAX_UNIT_PRICE
 from engine.policy.compiled import MAX_BITS, CompiledPolicies, compile_tables
@@ -390,8 +391,10 @@ def prepare_columns(
     if items.amount_null is not None:
         amount = np.where(np.asarray(items.amount_null, dtype=bool), 0, amount)
     qty = np.full(ni, BP, dtype=np.int32) if items.qty_e4 is None else np.asarray(items.qty_e4)
-    # item checks block by block, so that their temporary masks stay small
-    for lo_ in range(0, ni, ITEM_BLOCK):
+    # item checks block by block, so that their temporary masks stay small; items linked as
+    # runs that one compiled pass finds clean (the usual case) need none of them
+    clean = bs is not None and ni > 0 and items_clean(items, cat, amount)
+    for lo_ in range(0, 0 if clean else ni, ITEM_BLOCK):
         hi_ = min(ni, lo_ + ITEM_BLOCK)
         _check_items(items, cat, amount, lo_, hi_, rj, irow, itf,
                      linked if linked is True else linked[lo_:hi_], ib_of, item_bad)  # fmt: skip
