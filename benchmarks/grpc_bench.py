@@ -240,14 +240,20 @@ async def load(
 
 
 async def stream_bench(
-    target: str, seconds: float, n_bills: int, n_items: int, raw_columns: bool = True
+    target: str,
+    seconds: float,
+    n_bills: int,
+    n_items: int,
+    raw_columns: bool = True,
+    narrow: bool = True,
 ) -> dict[str, Any]:
     """One SettleStream of pre-serialized packed TRIAL messages. ``raw_columns``: the item
-    columns as the raw bytes fields (``pack_bills(raw=True)``), else the packed repeated ones."""
+    columns as the raw bytes fields (``pack_bills(raw=True)``; with ``narrow``, int32 where the
+    values fit: ``amount_i32``, ...), else the packed repeated ones."""
     bills = [bill(i, f"p{i % N_PERSONS}", n_items) for i in range(n_bills)]
     msg = pb.SettleStreamRequest(
         mode=pb.STREAM_MODE_TRIAL,
-        packed=pack_bills(bills, unit_price=False, item_text=False, raw=raw_columns),
+        packed=pack_bills(bills, unit_price=False, item_text=False, raw=raw_columns, narrow=narrow),
     )
     raw = msg.SerializeToString()
     opts = [
@@ -281,7 +287,9 @@ async def stream_bench(
     return {
         "load_before": before,
         "load_after": after,
-        "rpc": f"SettleStream packed TRIAL ({'raw bytes' if raw_columns else 'repeated'} columns)",
+        "rpc": "SettleStream packed TRIAL ("
+        + ("narrow bytes" if raw_columns and narrow else "raw bytes" if raw_columns else "repeated")
+        + " columns)",
         "bills_per_message": n_bills,
         "message_mb": len(raw) / 1e6,
         "messages": sent[0],

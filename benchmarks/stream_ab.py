@@ -7,11 +7,14 @@ items/s, the load, and whether the response bytes of both trees are identical.
     python -m benchmarks.stream_ab /tmp/old-stream                  # 1 warm-up + 5 rounds
     python -m benchmarks.stream_ab /tmp/old-stream --rounds 8 --messages 10 --bills 2000
     python -m benchmarks.stream_ab /tmp/old-stream --form raw       # this tree gets the raw form
+    python -m benchmarks.stream_ab /tmp/old-stream --form narrow    # int32 bytes where they fit
 
 The message is grpc_bench's: ``--bills`` bills of ``--items`` items, 64 persons, one region,
 no unit prices or item texts. ``--form raw`` sends this tree the same bills with the item
 columns as little-endian bytes fields (``pack_bills(raw=True)``) and the baseline the packed
 repeated fields it understands: the responses must still be byte for byte the same.
+``--form narrow``: this tree gets the narrow bytes fields (``amount_i32``, ...;
+``pack_bills(raw=True, narrow=True)``), about half the bytes of the raw form.
 ``--shuffle`` sends the bills in a random order; ``--in-time`` in discharge order (admission,
 bill id after it: households interleaved, each in its settlement order, as a HIS sending a
 day's discharges would); by default grpc_bench's order (bill i of person i % 64: not in
@@ -78,7 +81,7 @@ for line in sys.stdin:
 """
 
 
-def messages(n_bills: int, n_items: int, shuffle: str, raw: bool) -> dict[str, bytes]:
+def messages(n_bills: int, n_items: int, shuffle: str, *forms: str) -> dict[str, bytes]:
     from adapters.grpc.client import pack_bills
     from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
     from benchmarks.grpc_bench import N_PERSONS, bill
@@ -89,10 +92,10 @@ def messages(n_bills: int, n_items: int, shuffle: str, raw: bool) -> dict[str, b
     elif shuffle == "in-time":
         bills.sort(key=lambda b: (b["discharge_date"], b["admission_date"], b["id"]))
     out = {}
-    for form in ("packed", "raw") if raw else ("packed",):
-        kw: dict[str, Any] = {"raw": True} if form == "raw" else {}
+    for f in dict.fromkeys(forms):
+        kw: dict[str, Any] = {"raw": f != "packed", "narrow": f == "narrow"}
         p = pack_bills(bills, unit_price=False, item_text=False, **kw)
-        out[form] = pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=p).SerializeToString()
+        out[f] = pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=p).SerializeToString()
     return out
 
 
@@ -152,8 +155,10 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=8, help="messages a timed run")
     ap.add_argument("--bills", type=int, default=2000)
     ap.add_argument("--items", type=int, default=100)
-    ap.add_argument("--form", choices=("packed", "raw"), default="packed",
-                    help="the form this tree gets (the baseline always gets packed)")  # fmt: skip
+    ap.add_argument("--form", choices=("packed", "raw", "narrow"), default="packed",
+                    help="the form this tree gets")  # fmt: skip
+    ap.add_argument("--baseline-form", choices=("packed", "raw", "narrow"), default="packed",
+                    help="the form the baseline gets (a form that tree knows)")  # fmt: skip
     ap.add_argument(
         "--shuffle",
         dest="order",
@@ -170,8 +175,11 @@ def main() -> None:
     from benchmarks.grpc_bench import CHAIN, persons
 
     print(H.machine_line(H.machine()), flush=True)
-    msgs = messages(ns.bills, ns.items, ns.order, ns.form == "raw")
-    trees = {"baseline": (Path(ns.baseline).resolve(), "packed"), "this tree": (ROOT, ns.form)}
+    msgs = messages(ns.bills, ns.items, ns.order, ns.baseline_form, ns.form)
+    trees = {
+        "baseline": (Path(ns.baseline).resolve(), ns.baseline_form),
+        "this tree": (ROOT, ns.form),
+    }
     procs: dict[str, subprocess.Popen] = {}
     with tempfile.TemporaryDirectory(prefix="stream-ab-") as tmp:
         for name, (tree, form) in trees.items():
@@ -199,8 +207,8 @@ def main() -> None:
         for p in procs.values():
             assert p.stdout is not None
             json.loads(p.stdout.readline())
-        print(f"message: {ns.bills} bills x {ns.items} items; baseline gets the packed form "
-              f"({len(msgs['packed']):,} bytes), this tree the {ns.form} form "
+        print(f"message: {ns.bills} bills x {ns.items} items; baseline gets the "
+              f"{ns.baseline_form} form ({len(msgs[ns.baseline_form]):,} bytes), this tree the {ns.form} form "
               f"({len(msgs[ns.form]):,} bytes); bills in {ns.order} order")  # fmt: skip
         figs = {k: H.Figure(k, work=ns.bills * ns.items, unit="items") for k in procs}
         shas: dict[str, set[str]] = {k: set() for k in procs}

@@ -23,6 +23,9 @@ The variants (``VARIANTS``): which item dtypes reach the kernel, and in which mo
 - and ``bills`` on two threads with the allocation (``settle_batch(threads=2,
   allocate_items=True)``, the property tests).
 Files with other integer widths compile their own variant on first use (and cache it).
+Besides the kernel, ``warm`` compiles ``engine.columnar.runs`` (the copy of item runs when
+``prepare_columns`` reorders bills given by run offsets: one tiny loop per integer width) and
+``engine.columnar.itemcheck`` (one pass over the items before the numpy item rules).
 
 ``warm(..., jobs=N)`` (``onestop warm --jobs N``, default one process per core up to 4)
 compiles the variants in N processes at once, each taking the next when done: numba's cache
@@ -43,6 +46,8 @@ import numpy as np
 from engine import numbacache
 from engine.batch import prepare
 from engine.bill import parse_bill
+from engine.columnar.itemcheck import warm_item_check
+from engine.columnar.runs import warm_runs
 from engine.policy.policyset import PolicySet
 
 I1, I2, I4, I8 = np.int8, np.int16, np.int32, np.int64
@@ -183,10 +188,12 @@ def warm(
                     done.append(took)
                     if progress is not None:
                         progress(*took)
-        return done
-    for variant in todo:
-        (timed,) = _timed(policies, [variant])
-        done.append(timed)
-        if progress is not None:
-            progress(*timed)
+    else:
+        for variant in todo:
+            (timed,) = _timed(policies, [variant])
+            done.append(timed)
+            if progress is not None:
+                progress(*timed)
+    warm_runs()  # prepare_columns' compiled helpers: the copy of item runs, the item check
+    warm_item_check()
     return done

@@ -387,6 +387,41 @@ def test_raw_columns_answer_byte_for_byte_as_the_repeated_fields(env) -> None:
     assert all(again.replay) and list(again.settlement_ids) == list(s.settlement_ids)
 
 
+def test_narrow_columns_answer_byte_for_byte_as_the_repeated_fields(env) -> None:
+    """int32 / int16 bytes fields (``amount_i32``, ``selfpay_ratio_i16``, ...) for columns whose
+    values fit, int64 bytes for a column that does not: the same answer as the repeated form."""
+    _, _, c = env
+    big = [dict(b) for b in BILLS]
+    big[0] = dict(big[0], items=[dict(big[0]["items"][0], amount=2**31 + 7)])
+    for bills in (BILLS, big):
+        packed, narrow = pack_bills(bills), pack_bills(bills, raw=True, narrow=True)
+        assert narrow.qty_e4_i32 and narrow.item_offsets_i32 and not narrow.qty_e4_le
+        assert bool(narrow.amount_i32) == (bills is BILLS) != bool(narrow.amount_le)
+        (a,) = stream(c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=packed))
+        (b,) = stream(c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=narrow))
+        assert b.SerializeToString() == a.SerializeToString() and b.n_items > 0
+    assert max(a.packed.total) > 2**31  # the int64 amount was read whole
+
+
+@pytest.mark.parametrize("mode", [pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE])
+def test_malformed_narrow_columns_are_named(env, mode: int) -> None:
+    _, _, c = env
+    before = snapshot(c)
+    cases = {
+        "packed.amount_i32": lambda p: setattr(p, "amount_i32", p.amount_i32[:-2]),
+        "packed.qty_e4_i32": lambda p: setattr(p, "qty_e4_le", b"\0" * 8 * len(p.qty_e4_i32)),
+        "packed.item_offsets_i32": lambda p: p.item_offsets.extend([0, 1, 2]),
+    }
+    for want, spoil in cases.items():
+        p = pack_bills(BILLS[:2], [f"bad-narrow-{i}" for i in range(2)], raw=True, narrow=True)
+        spoil(p)
+        with pytest.raises(grpc.RpcError) as e:
+            stream(c, pb.SettleStreamRequest(mode=mode, packed=p))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert [f for f, _ in bad_request(e.value)] == [want]
+    assert snapshot(c) == before
+
+
 @pytest.mark.parametrize("mode", [pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE])
 def test_malformed_raw_columns_are_named(env, mode: int) -> None:
     _, _, c = env

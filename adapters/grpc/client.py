@@ -26,7 +26,7 @@ from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2_grpc as fpbg
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
 from adapters.grpc.limits import DEFAULT as LIMITS
-from adapters.grpc.packeditems import RAW
+from adapters.grpc.packeditems import NARROW, RAW
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 ENV = ("ONESTOP_CA", "ONESTOP_CERT", "ONESTOP_KEY")
@@ -377,6 +377,7 @@ def pack_bills(
     unit_price: bool | None = None,
     item_text: bool | None = None,
     raw: bool = False,
+    narrow: bool = False,
 ) -> pb.PackedBills:
     """JSON bills as the packed (columnar) message of SettleStream. Unit prices and item codes
     and names are sent when a bill has any (None), always (True) or never (False): the rules
@@ -384,7 +385,10 @@ def pack_bills(
     one settled as a message. ``raw``: the offsets and item columns as little-endian bytes
     fields (``amount_le``, ``category_i8``, ...), which a server reads without decoding each
     value (servers before these fields ignore them: send ``raw`` only to a server that knows
-    them)."""
+    them). ``narrow`` (with ``raw``): each column whose values all fit in the narrow bytes
+    field (``amount_i32``, ``selfpay_ratio_i16``, ...: half the bytes or less) is sent there,
+    the others as int64 bytes (servers before the narrow fields ignore them: send ``narrow``
+    only to a server that knows them)."""
     levels: dict[str, int] = {}
     p = pb.PackedBills(
         bill_ids=[b["id"] for b in bills],
@@ -423,8 +427,14 @@ def pack_bills(
         cols["unit_price"] = price
     for name, values in cols.items():
         if raw:
+            a = np.array(values, dtype=np.int64)
             field, dtype = RAW[name]
-            setattr(p, field, np.array(values, dtype=np.int64).astype(dtype).tobytes())
+            if narrow and name in NARROW:
+                small, sdt = NARROW[name]
+                info = np.iinfo(np.dtype(sdt))
+                if not len(a) or (int(a.min()) >= info.min and int(a.max()) <= info.max):
+                    field, dtype = small, sdt
+            setattr(p, field, a.astype(dtype).tobytes())
         else:
             getattr(p, name).extend(values)
     if item_text or (item_text is None and any(codes)):

@@ -1,6 +1,7 @@
-"""The offsets and item columns of a ``PackedBills`` message as numpy arrays, from either form:
-the packed repeated fields (varints, read element by element) or the raw little-endian bytes
-fields (``amount_le``, ``category_i8``, ...: one ``np.frombuffer`` each). A column given in both
+"""The offsets and item columns of a ``PackedBills`` message as numpy arrays, from any of its
+forms: the packed repeated fields (varints, read element by element), the raw little-endian
+int64 bytes fields (``amount_le``, ``category_i8``, ...: one ``np.frombuffer`` each) or the
+narrow ones (``amount_i32``, ``selfpay_ratio_i16``, ...: half the bytes). A column given in two
 forms, or a bytes field whose length is not a whole number of values, is refused naming it."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 
 from engine.errors import InputError, Problem
 
-#: column -> (its bytes field, the values' dtype on the wire)
+#: column -> (its int64 bytes field, the values' dtype on the wire); category is int8 there
 RAW = {
     "item_offsets": ("item_offsets_le", "<i8"),
     "category": ("category_i8", "i1"),
@@ -22,6 +23,21 @@ RAW = {
     "selfpay_ratio": ("selfpay_ratio_le", "<i8"),
     "unit_price": ("unit_price_le", "<i8"),
 }
+
+#: column -> (its narrow bytes field, dtype): for values that fit (``pack_bills(narrow=True)``)
+NARROW = {
+    "item_offsets": ("item_offsets_i32", "<i4"),
+    "qty_e4": ("qty_e4_i32", "<i4"),
+    "amount": ("amount_i32", "<i4"),
+    "unit_price_cap": ("unit_price_cap_i32", "<i4"),
+    "selfpay_ratio": ("selfpay_ratio_i16", "<i2"),
+    "unit_price": ("unit_price_i32", "<i4"),
+}
+
+
+def bytes_forms(name: str) -> list[tuple[str, str]]:
+    """The bytes fields a column may come in, with their dtypes (int64 form first)."""
+    return [RAW[name], *([NARROW[name]] if name in NARROW else [])]
 
 
 @dataclass(frozen=True)
@@ -42,15 +58,23 @@ def packed_items(p: Any) -> PackedItems:
     """The columns of ``p`` (a ``pb.PackedBills``); InputError naming each malformed field."""
     cols: dict[str, np.ndarray] = {}
     problems = []
-    for name, (field, dtype) in RAW.items():
-        raw = getattr(p, field)
-        if not raw:
+    for name in RAW:
+        given = [(f, dt, raw) for f, dt in bytes_forms(name) if (raw := getattr(p, f))]
+        if not given:
             cols[name] = np.array(getattr(p, name), dtype=np.int64)
             continue
+        field, dtype, raw = given[-1]
         size = np.dtype(dtype).itemsize
+        others = [f"packed.{f}" for f, _, _ in given[:-1]]
         if len(getattr(p, name)):
+            others.insert(0, f"packed.{name}")
+        if others:
             problems.append(
-                Problem(f"packed.{field}", len(raw), f"bytes given with packed.{name}; send one")
+                Problem(
+                    f"packed.{field}",
+                    len(raw),
+                    f"bytes given with {' and '.join(others)}; send one",
+                )
             )
         elif len(raw) % size:
             problems.append(
@@ -63,7 +87,16 @@ def packed_items(p: Any) -> PackedItems:
         else:
             # a writable native copy: the kernel takes it as it takes the repeated form's arrays
             a = np.frombuffer(raw, dtype=dtype)
-            cols[name] = a.astype(np.int8 if size == 1 else np.int64)
+            cols[name] = a.astype(np.int8 if name == "category" else np.int64)
     if problems:
         raise InputError(problems)
     return PackedItems(**cols)
+
+
+def given_field(p: Any, name: str) -> str:
+    """The field a column came in: ``packed.amount``, or ``packed.amount_le`` (or
+    ``packed.amount_i32``) if sent so."""
+    for f, _ in bytes_forms(name):
+        if getattr(p, f):
+            return f"packed.{f}"
+    return f"packed.{name}"

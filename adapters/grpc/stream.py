@@ -12,7 +12,6 @@ trial use case in the service would read the registry and the accounts in one un
 
 from __future__ import annotations
 
-import contextlib
 import re
 from datetime import date
 from typing import Any
@@ -22,8 +21,9 @@ import numpy as np
 from adapters.auth.access import ScopedService
 from adapters.grpc import convert as cv
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.isodays import iso_days
 from adapters.grpc.limits import DEFAULT, Limits
-from adapters.grpc.packeditems import RAW, PackedItems, packed_items
+from adapters.grpc.packeditems import PackedItems, given_field, packed_items
 from engine import columnar as col
 from engine.accounts import ACCOUNT_FIELDS, Opening
 from engine.batch import compiled_for, settle_batch
@@ -260,8 +260,7 @@ def _check_packed(p: pb.PackedBills, items: PackedItems) -> tuple[int, int, np.n
 
 def _field(p: pb.PackedBills, name: str) -> str:
     """The field a column came in: ``packed.amount``, or ``packed.amount_le`` if sent so."""
-    raw = RAW[name][0]
-    return f"packed.{raw}" if getattr(p, raw) else f"packed.{name}"
+    return given_field(p, name)
 
 
 def _has_nul(v: str) -> bool:
@@ -325,9 +324,10 @@ def packed_requests(p: pb.PackedBills, items: PackedItems) -> list[tuple[str, Bi
     return out
 
 
-def _check_packed_text(p: pb.PackedBills) -> None:
+def _check_packed_text(p: pb.PackedBills, text: dict[str, list[str]]) -> None:
     """TRIAL mode: the strings the message form's bill would refuse (SETTLE mode parses every
-    bill, which names them as bills[b].<field>). Cheap when clean: one scan of each column."""
+    bill, which names them as bills[b].<field>). Cheap when clean: one scan of each column.
+    ``text``: the per-bill string columns of ``p`` as lists (``_bill_text``)."""
     problems = []
     for name, field, limit, rule, bad in (
         ("item_codes", "code", 64, ID_RULE, bad_id_chars),
@@ -347,7 +347,7 @@ def _check_packed_text(p: pb.PackedBills) -> None:
                         )
                     )
     for name, field in (("bill_ids", "id"), ("person_ids", "person_id"), ("regions", "region")):
-        vals = getattr(p, name)
+        vals = text[name]
         if bad_id_chars("".join(vals)):
             problems += [Problem(f"bills[{i}].{field}", v, ID_RULE)
                          for i, v in enumerate(vals) if bad_id_chars(v)]  # fmt: skip
@@ -365,7 +365,8 @@ def trial_packed(
     results read back as columns. Any reject fails the message (nothing is written anyway)."""
     it = packed_items(p) if it is None else it
     nb, ni, off = _check_packed(p, it)
-    _check_packed_text(p)
+    text = _bill_text(p)
+    _check_packed_text(p, text)
     regions = service.policies().regions
     if nb and not p.regions and len(regions) != 1:
         raise InputError.one(
@@ -391,11 +392,11 @@ def trial_packed(
     )
     admission = _dates(p.admission_dates, "admission_date")
     discharge = _dates(p.discharge_dates, "discharge_date")
-    persons, opening = _lookup(service, list(p.person_ids), discharge)
+    persons, opening = _lookup(service, text["person_ids"], discharge)
     person_cols = _person_cols(persons.values())
 
     prep = col.prepare_columns(
-        _bill_cols(p, admission, discharge),
+        _bill_cols(p, text, admission, discharge),
         items,
         person_cols,
         service.policies(),
@@ -410,28 +411,45 @@ def trial_packed(
     return out
 
 
-def _coded(values: Any) -> col.Coded:
-    """Repeated strings as codes into their distinct values (kept as sent, Python strings)."""
+def _bill_text(p: pb.PackedBills) -> dict[str, list[str]]:
+    """The per-bill string columns as lists, read once (each read of a protobuf repeated string
+    field makes its Python strings anew)."""
+    return {n: list(getattr(p, n)) for n in ("bill_ids", "person_ids", "hospitals", "regions")}
+
+
+def _coded(values: list[str]) -> col.Coded:
+    """Repeated strings as codes into their distinct values in the order first seen (kept as
+    sent, Python strings). Sorted and coded in C as numpy strings, unless a value has a NUL
+    (numpy strings drop trailing NULs, so 'a' and 'a\\x00' would be one value): then by a dict."""
+    if len(values) > 16 and "\x00" not in "".join(values):
+        u, first, inv = np.unique(np.array(values), return_index=True, return_inverse=True)
+        order = np.argsort(first)  # distinct values in the order first seen, as the dict does
+        rank = np.empty(len(u), dtype=np.int64)
+        rank[order] = np.arange(len(u))
+        labels = np.array([values[i] for i in first[order].tolist()], dtype=object)
+        return col.Coded(rank[inv.reshape(-1)], labels)
     index: dict[str, int] = {}
     codes = np.array([index.setdefault(v, len(index)) for v in values], dtype=np.int64)
     return col.Coded(codes, np.array(list(index), dtype=object))
 
 
-def _bill_cols(p: pb.PackedBills, adm: np.ndarray, dis: np.ndarray) -> col.BillCols:
+def _bill_cols(
+    p: pb.PackedBills, text: dict[str, list[str]], adm: np.ndarray, dis: np.ndarray
+) -> col.BillCols:
     """The bills table: bill ids as fixed-width numpy strings (sorted and compared in C; a NUL,
     which they would drop, was refused before), hospitals, persons and regions coded by their
     few distinct values, the levels coded as sent. Rejects name their values as Python values
     (``engine.columnar`` converts numpy's)."""
     return col.BillCols(
-        bill_id=np.array(list(p.bill_ids), dtype=str if len(p.bill_ids) else object),
-        hospital=_coded(p.hospitals),
-        person_id=_coded(p.person_ids),
+        bill_id=np.array(text["bill_ids"], dtype=str if text["bill_ids"] else object),
+        hospital=_coded(text["hospitals"]),
+        person_id=_coded(text["person_ids"]),
         hospital_level=col.Coded(
             np.array(p.level_index, dtype=np.int64), np.array(list(p.levels), dtype=object)
         ),
         admission_date=adm,
         discharge_date=dis,
-        region=_coded(p.regions) if p.regions or not len(p.bill_ids) else None,
+        region=_coded(text["regions"]) if text["regions"] or not text["bill_ids"] else None,
         file="bills",
     )
 
@@ -453,26 +471,14 @@ def _refuse(rejects: list[col.Reject]) -> None:
         )
 
 
-_DASH, _ZERO, _NINE = ord("-"), ord("0"), ord("9")
-
-
 def _dates(values: Any, field: str) -> np.ndarray:
     """Strict ISO dates ``YYYY-MM-DD`` as datetime64[D], checked as columns (numpy alone would
     take '1552608000' as a year and '2019-03-15T10:00' as a day); InputError naming
     ``bills[i].<field>`` for each other value."""
     vals = list(values)
-    a = np.array(vals, dtype=str) if vals else np.zeros(0, dtype="U10")
-    if a.dtype.itemsize == 40:  # 'U10': every value at most 10 characters
-        cp = a.view(np.uint32).reshape(len(a), 10)
-        digit = (cp >= _ZERO) & (cp <= _NINE)
-        shape = (
-            np.all(digit[:, [0, 1, 2, 3, 5, 6, 8, 9]], axis=1)
-            & (cp[:, 4] == _DASH)
-            & (cp[:, 7] == _DASH)
-        )
-        if shape.all():
-            with contextlib.suppress(ValueError):  # e.g. 2023-02-30: named below
-                return a.astype("M8[D]")
+    days = iso_days(vals)
+    if days is not None:
+        return days
     problems = []
     for i, v in enumerate(vals):
         try:

@@ -44,6 +44,8 @@ from engine.columnar.inputs import (
     take,
     year_of,
 )
+from engine.columnar.itemcheck import items_clean
+from engine.columnar.runs import take_runs
 from engine.money import BP, MAX_ACCOUNT, MAX_AMOUNT, MAX_BILL_TOTAL, MAX_QTY_E4, MAX_UNIT_PRICE
 from engine.policy.compiled import MAX_BITS, CompiledPolicies, compile_tables
 from engine.policy.policyset import PolicySet
@@ -389,8 +391,10 @@ def prepare_columns(
     if items.amount_null is not None:
         amount = np.where(np.asarray(items.amount_null, dtype=bool), 0, amount)
     qty = np.full(ni, BP, dtype=np.int32) if items.qty_e4 is None else np.asarray(items.qty_e4)
-    # item checks block by block, so that their temporary masks stay small
-    for lo_ in range(0, ni, ITEM_BLOCK):
+    # item checks block by block, so that their temporary masks stay small; items linked as
+    # runs that one compiled pass finds clean (the usual case) need none of them
+    clean = bs is not None and ni > 0 and items_clean(items, cat, amount)
+    for lo_ in range(0, 0 if clean else ni, ITEM_BLOCK):
         hi_ = min(ni, lo_ + ITEM_BLOCK)
         _check_items(items, cat, amount, lo_, hi_, rj, irow, itf,
                      linked if linked is True else linked[lo_:hi_], ib_of, item_bad)  # fmt: skip
@@ -490,6 +494,7 @@ def prepare_columns(
     kept = keep[order]
     n = len(kept)
     sel: np.ndarray | None
+    runs: np.ndarray | None = None  # with run offsets: each kept bill's first input item
     if bs is not None:
         cnt = n_items_of[kept]
         item_start = np.zeros(n + 1, dtype=np.int64)
@@ -497,7 +502,7 @@ def prepare_columns(
         if n == nb and np.array_equal(kept, np.arange(nb)):
             sel = None  # every bill kept, already in settlement order: no copies
         else:
-            sel = np.repeat(bs[kept] - item_start[:-1], cnt) + np.arange(item_start[-1])
+            sel, runs = None, bs[kept]
     else:
         pos_of = np.full(nb, -1, dtype=np.int64)
         pos_of[kept] = np.arange(n)
@@ -513,6 +518,8 @@ def prepare_columns(
             sel = mine[np.argsort(ipos[mine], kind="stable")]
 
     def gather(a: np.ndarray) -> np.ndarray:
+        if runs is not None:
+            return take_runs(a, runs, item_start)
         return a if sel is None else a[sel]
 
     year = year_of(dis[kept])
@@ -565,7 +572,9 @@ def _check_items(
     irow: Any, itf: str, linked: Any, ib_of: Any, item_bad: np.ndarray,
 ) -> None:  # fmt: skip
     """The rules of one item (bill.Item) on rows [lo, hi): each bad value is a reject."""
-    rows = irow[np.arange(lo, hi)] if isinstance(irow, Offset) else irow[lo:hi]
+
+    def rows() -> Any:  # the block's row numbers, built only when a rule finds a bad value
+        return irow[np.arange(lo, hi)] if isinstance(irow, Offset) else irow[lo:hi]
 
     def sl(a: Any) -> Any:
         if a is None:
@@ -577,7 +586,7 @@ def _check_items(
     def rule(where: np.ndarray, fld: str, vals: Any, text: str) -> None:
         w = where if linked is True else where & linked
         if w.any():
-            rj.add(w, rows, itf, fld, vals, text, lambda idx: ib_of(idx + lo))
+            rj.add(w, rows(), itf, fld, vals, text, lambda idx: ib_of(idx + lo))
             item_bad[lo:hi] |= w
 
     c = cat[lo:hi]

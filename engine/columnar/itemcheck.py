@@ -1,0 +1,126 @@
+"""One compiled pass that says whether every item of a batch keeps the rules of one item
+(``prepare._check_items``: a known category, amount, quantity and prices within their limits,
+a self-pay ratio only on a category B item and within 0..10000). When it does (the usual case:
+a HIS sends clean bills), ``prepare_columns`` skips the dozen numpy passes of those rules over
+the item columns; when it does not, the numpy rules run as before and name every bad value.
+``items_clean`` answers False (run the rules) for any column form it does not take, so it can
+only save work, never hide a bad value; ``items_clean_plain`` is its numpy reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from engine import numbacache
+from engine.columnar.inputs import ItemCols
+from engine.money import BP, MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
+
+numbacache.install()
+
+_NONE_I8 = np.zeros(0, dtype=np.int64)
+_NONE_B = np.zeros(0, dtype=np.bool_)
+
+
+@njit(cache=True, nogil=True)
+def _clean(cat, amount, qty, price, cap, cap_null, ratio, ratio_null, limits):
+    max_amount, max_qty, max_price, bp = limits[0], limits[1], limits[2], limits[3]
+    has_qty, has_price, has_cap, has_ratio = (
+        len(qty) > 0,
+        len(price) > 0,
+        len(cap) > 0,
+        len(ratio) > 0,
+    )
+    cap_nulls, ratio_nulls = len(cap_null) > 0, len(ratio_null) > 0
+    for i in range(len(amount)):
+        c = cat[i]
+        if c == 0:
+            return False
+        a = amount[i]
+        if a < 0 or a > max_amount:
+            return False
+        if has_qty and (qty[i] < 0 or qty[i] > max_qty):
+            return False
+        if has_price and (price[i] < 0 or price[i] > max_price):
+            return False
+        if has_cap and not (cap_nulls and cap_null[i]) and (cap[i] < 0 or cap[i] > max_price):
+            return False
+        if has_ratio and not (ratio_nulls and ratio_null[i]):
+            r = ratio[i]
+            if r < 0 or r > bp or c != 2:
+                return False
+    return True
+
+
+def _int64(a: Any) -> np.ndarray | None:
+    """``a`` as the compiled pass takes it (a writable contiguous int64 array), else None."""
+    a = np.asarray(a)
+    ok = a.dtype == np.int64 and a.flags.c_contiguous and a.flags.writeable
+    return a if ok else None
+
+
+def _mask(m: Any, n: int) -> np.ndarray | None:
+    if m is None:
+        return _NONE_B
+    m = np.asarray(m)
+    ok = m.dtype == np.bool_ and m.flags.c_contiguous and m.flags.writeable and len(m) == n
+    return m if ok else None
+
+
+def items_clean(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> bool:
+    """True when no item of ``items`` breaks a rule of ``_check_items`` (``cat``: the int8
+    category codes, 0 = unknown; ``amount``: the amounts as checked). False also when a column
+    comes in a form the compiled pass does not take (then the numpy rules decide)."""
+    n = len(amount)
+    if items.amount_null is not None or len(cat) != n:
+        return False
+    cols: list[np.ndarray | None] = [_int64(amount)]
+    for a in (items.qty_e4, items.unit_price, items.unit_price_cap, items.selfpay_ratio):
+        cols.append(_NONE_I8 if a is None else _int64(a))
+    masks = [_mask(items.unit_price_cap_null, n), _mask(items.selfpay_ratio_null, n)]
+    c = np.asarray(cat)
+    if c.dtype != np.int8 or not c.flags.c_contiguous or not c.flags.writeable:
+        return False
+    given = [x for x in (*cols, *masks) if x is not None]
+    if len(given) != len(cols) + len(masks) or any(len(x) not in (0, n) for x in given[1:5]):
+        return False
+    amount_, qty, price, cap, ratio, cap_null, ratio_null = given
+    limits = np.array([MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE, BP], dtype=np.int64)
+    return bool(_clean(c, amount_, qty, price, cap, cap_null, ratio, ratio_null, limits))
+
+
+def items_clean_plain(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> bool:
+    """The same answer in numpy (for the tests; any column form)."""
+    n = len(amount)
+    cat, amount = np.asarray(cat), np.asarray(amount)
+    bad = (cat == 0) | (amount < 0) | (amount > MAX_AMOUNT)
+    if items.amount_null is not None:
+        bad |= np.asarray(items.amount_null, dtype=bool)
+    if items.qty_e4 is not None:
+        q = np.asarray(items.qty_e4)
+        bad |= (q < 0) | (q > MAX_QTY_E4)
+    for v, null in ((items.unit_price, None), (items.unit_price_cap, items.unit_price_cap_null)):
+        if v is not None:
+            v = np.asarray(v)
+            given = np.ones(n, bool) if null is None else ~np.asarray(null, dtype=bool)
+            bad |= given & ((v < 0) | (v > MAX_UNIT_PRICE))
+    if items.selfpay_ratio is not None:
+        r = np.asarray(items.selfpay_ratio)
+        null = items.selfpay_ratio_null
+        given = np.ones(n, bool) if null is None else ~np.asarray(null, dtype=bool)
+        bad |= given & ((r < 0) | (r > BP) | (cat != 2))
+    return not bad.any()
+
+
+def warm_item_check() -> None:
+    """Compile (or load from the cache) the pass, with and without the optional columns."""
+    one = np.ones(1, dtype=np.int64)
+    cat = np.array([2], dtype=np.int8)
+    items_clean(ItemCols(category=cat, amount=one), cat, one)
+    items_clean(
+        ItemCols(category=cat, amount=one, qty_e4=one, unit_price=one, unit_price_cap=one,
+                 unit_price_cap_null=np.zeros(1, bool), selfpay_ratio=one,
+                 selfpay_ratio_null=np.zeros(1, bool)),
+        cat, one,
+    )  # fmt: skip

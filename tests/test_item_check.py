@@ -1,0 +1,115 @@
+"""``engine.columnar.itemcheck``: the compiled pass says "clean" exactly when the numpy rules
+of one item (``prepare._check_items``) find nothing, for every column form it takes (and
+"run the rules" for the others); a prepare that skips the rules gives the same batch."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.columnar import ItemCols
+from engine.columnar import itemcheck as IC
+from engine.columnar.inputs import Offset, Rejects, category_codes
+from engine.columnar.prepare import _check_items
+from engine.money import BP, MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
+
+
+def _edges(limit: int) -> st.SearchStrategy[int]:
+    return st.sampled_from([-2, -1, 0, 1, 5000, limit - 1, limit, limit + 1])
+
+
+LIMITS = {"category": 3, "amount": MAX_AMOUNT, "qty_e4": MAX_QTY_E4,
+          "unit_price": MAX_UNIT_PRICE, "unit_price_cap": MAX_UNIT_PRICE, "selfpay_ratio": BP}  # fmt: skip
+
+
+@st.composite
+def item_cols(draw: st.DrawFn) -> ItemCols:
+    """Clean columns (categories 2 where a ratio is given), then at most one value of one
+    column set to an edge of its rule, so that every rule is reached on its own."""
+    n = draw(st.integers(1, 6))
+    dtype = draw(st.sampled_from([np.int64, np.int64, np.int32]))  # int32: not taken
+    names = ["category", "amount"] + [
+        k
+        for k in ("qty_e4", "unit_price", "unit_price_cap", "selfpay_ratio")
+        if draw(st.booleans())
+    ]
+    cols = {}
+    for k in names:
+        vals = st.integers(1, 3) if k == "category" else st.integers(0, min(LIMITS[k], 10**6))
+        cols[k] = np.array(draw(st.lists(vals, min_size=n, max_size=n)), dtype=np.int64)
+    if "selfpay_ratio" in cols:
+        cols["category"][:] = 2
+    spoil = draw(st.none() | st.tuples(st.sampled_from(names), st.integers(0, n - 1)))
+    if spoil:
+        k, i = spoil
+        edge = [-2, -1, 0, 1, 4] if k == "category" else [-2, -1, LIMITS[k], LIMITS[k] + 1]
+        cols[k][i] = draw(st.sampled_from(edge))
+    for k in ("unit_price_cap", "selfpay_ratio"):
+        if k in cols and draw(st.booleans()):
+            nulls = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+            cols[k + "_null"] = np.array(nulls)
+            cols[k][cols[k + "_null"]] = -1  # as the adapters fill them
+    if "qty_e4" in cols:
+        cols["qty_e4"] = cols["qty_e4"].astype(dtype)
+    if draw(st.integers(0, 9)) == 0:
+        cols["amount_null"] = np.zeros(n, dtype=bool)  # not taken: the rules decide
+    return ItemCols(**cols)
+
+
+def _rules_find_nothing(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> bool:
+    rj, bad = Rejects(), np.zeros(len(amount), dtype=bool)
+    _check_items(items, cat, amount, 0, len(amount), rj, Offset(0), "items", True,
+                 lambda idx: idx, bad)  # fmt: skip
+    return not bad.any() and not rj.build(np.array(["b"] * len(amount), dtype=object))
+
+
+@given(item_cols())
+def test_clean_exactly_when_the_numpy_rules_find_nothing(items: ItemCols) -> None:
+    cat, amount = category_codes(items.category), np.asarray(items.amount)
+    want = _rules_find_nothing(items, cat, amount)
+    assert IC.items_clean_plain(items, cat, amount) == want
+    got = IC.items_clean(items, cat, amount)
+    taken = items.amount_null is None and all(
+        np.asarray(a).dtype == np.int64
+        for a in (items.qty_e4, items.unit_price, items.unit_price_cap, items.selfpay_ratio)
+        if a is not None
+    )
+    assert got == (want and taken)  # never clean when a rule fires; clean when taken
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="nothing compiled")
+def test_warm_compiles_the_one_variant() -> None:
+    IC.warm_item_check()
+    assert len(IC._clean.signatures) == 1
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("category", 0), ("category", 4), ("amount", -1), ("amount", MAX_AMOUNT + 1),
+     ("qty_e4", -1), ("qty_e4", MAX_QTY_E4 + 1), ("unit_price", -1),
+     ("unit_price", MAX_UNIT_PRICE + 1), ("unit_price_cap", -2),
+     ("unit_price_cap", MAX_UNIT_PRICE + 1), ("selfpay_ratio", -2), ("selfpay_ratio", BP + 1),
+     ("category", 1)],  # a ratio on a category A item
+)  # fmt: skip
+def test_each_rule_alone_makes_a_batch_unclean(column: str, value: int) -> None:
+    n = 3
+    cols = {k: np.full(n, 7, dtype=np.int64) for k in LIMITS}
+    cols["category"][:] = 2
+    cols["unit_price_cap_null"] = np.zeros(n, dtype=bool)
+    cols["selfpay_ratio_null"] = np.zeros(n, dtype=bool)
+    items = ItemCols(**cols)
+    cat, amount = category_codes(items.category), np.asarray(items.amount)
+    assert IC.items_clean(items, cat, amount) and _rules_find_nothing(items, cat, amount)
+    cols[column][1] = value
+    items = ItemCols(**cols)
+    cat, amount = category_codes(items.category), np.asarray(items.amount)
+    assert not IC.items_clean(items, cat, amount)
+    assert not _rules_find_nothing(items, cat, amount)
+    if column in ("unit_price_cap", "selfpay_ratio"):  # a null value is not checked
+        cols[column + "_null"][1] = True
+        items = ItemCols(**cols)
+        assert IC.items_clean(items, cat, amount) == _rules_find_nothing(items, cat, amount)

@@ -1,0 +1,82 @@
+"""Readers of the packed stream's per-bill columns against the plain forms they replace.
+
+The ISO day reader (``adapters.grpc.isodays``) against numpy's own parsing,
+which the stream used before: the same day for every value both accept, None exactly when a
+value is not a strict ``YYYY-MM-DD`` day (numpy refuses it, or it is not 10 characters of that
+shape, which numpy would take: '1552608000' as a year, '2019-03-15T10:00' as a minute)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adapters.grpc.isodays import iso_days
+from adapters.grpc.stream import _coded
+
+_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _numpy(vals: list[str]) -> np.ndarray | None:
+    if not all(_SHAPE.fullmatch(v) for v in vals):
+        return None
+    try:
+        return np.array(vals, dtype=str).astype("M8[D]") if vals else np.zeros(0, "M8[D]")
+    except ValueError:
+        return None
+
+
+digit = st.sampled_from("0123456789")
+#: mostly well-shaped values near the edges (month 00/13, day 00/29-32, year 0000, leap years)
+shaped = st.builds(
+    lambda y, m, d: f"{y:04d}-{m:02d}-{d:02d}",
+    st.one_of(st.integers(0, 9999), st.sampled_from([0, 1, 4, 100, 400, 1900, 2000, 2024])),
+    st.integers(0, 13),
+    st.integers(0, 32),
+)
+odd = st.one_of(
+    st.text(alphabet="0123456789-T: \n\x00é", min_size=0, max_size=12),
+    st.builds(lambda s: s[:-1], shaped),
+    st.builds(lambda s: s + "0", shaped),
+)
+
+
+@given(st.lists(st.one_of(shaped, shaped, odd), max_size=8))
+def test_iso_days_are_numpys_days_for_strict_iso_values(vals: list[str]) -> None:
+    want, got = _numpy(vals), iso_days(vals)
+    if want is None:
+        assert got is None
+    else:
+        assert got is not None and got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_every_day_of_four_centuries_and_year_0000() -> None:
+    days = np.arange(
+        np.datetime64("1900-01-01"), np.datetime64("2300-01-01"), dtype="M8[D]"
+    ).tolist()
+    vals = [d.isoformat() for d in days] + ["0000-01-01", "0000-02-29", "0000-12-31"]
+    assert np.array_equal(iso_days(vals), np.array(vals, dtype=str).astype("M8[D]"))
+    for bad in ("1900-02-29", "2100-02-29", "2023-04-31", "2023-00-10", "0000-02-30"):
+        assert iso_days([*vals[:3], bad]) is None
+
+
+def _plain_coded(values: list[str]) -> tuple[list[int], list[str]]:
+    index: dict[str, int] = {}
+    return [index.setdefault(v, len(index)) for v in values], list(index)
+
+
+@given(
+    st.one_of(
+        st.lists(st.text(alphabet="abcé", max_size=3), min_size=17, max_size=60),
+        st.lists(st.text(alphabet="ab\x00é", max_size=3), max_size=60),
+    )
+)
+def test_coded_is_the_first_seen_dict_coding(values: list[str]) -> None:
+    """Codes in the order first seen and the labels as sent, Python strings (a NUL kept)."""
+    c = _coded(values)
+    codes, labels = _plain_coded(values)
+    assert c.codes.dtype == np.int64 and c.codes.tolist() == codes
+    assert c.labels.dtype == object and c.labels.tolist() == labels
+    assert all(type(x) is str for x in c.labels.tolist())
