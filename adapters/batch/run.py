@@ -67,6 +67,9 @@ class Spec:
     #: ``run_local``: read part N+1 and write part N-1 in two threads while part N settles
     #: (False: one part after the other, in this thread)
     overlap: bool = True
+    #: codec of the output parts (``io.COMPRESSIONS``) and whether they carry column statistics
+    compression: str = io.COMPRESSION
+    statistics: bool = False
 
     def inputs(self) -> list[str]:
         return [self.bills, self.items, self.persons, *([self.opening] if self.opening else [])]
@@ -483,7 +486,8 @@ def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
             (C.alert_columns, "alerts"), (C.closing_columns, "closing"),
             *([(C.item_fund_columns, ITEMS_BY_FUND)] if spec.items_by_fund else [])]  # fmt: skip
     for cols, d in outs:
-        io.write_parquet(io.arrow_table(cols(prep)), tmp / d / name, md)
+        io.write_parquet(io.arrow_table(cols(prep)), tmp / d / name, md,
+                         compression=spec.compression, statistics=spec.statistics)  # fmt: skip
 
 
 def figures(prep: C.Prepared, res: PartResult) -> None:
