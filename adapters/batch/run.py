@@ -129,11 +129,6 @@ def _adjacent(col: Any) -> tuple[np.ndarray, np.ndarray]:
             pc.equal(nxt, prv).to_numpy(zero_copy_only=False))  # fmt: skip
 
 
-def _hashed(col: Any) -> np.ndarray:
-    """Codes of a text column, equal for equal values (hashed: no sort)."""
-    return pc.dictionary_encode(col).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-
-
 def _order_problem(h: tuple[np.ndarray, np.ndarray], d: np.ndarray, a: np.ndarray,
                    b: tuple[np.ndarray, np.ndarray], na: np.ndarray,
                    hosp: np.ndarray | None = None) -> int:  # fmt: skip
@@ -197,11 +192,14 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
             f"{spec.bills} is not sorted: row {bad} ({at(bad)}) comes after row {bad - 1} "
             f"({at(bad - 1)}); {SORT_HINT}"
         )
-    # a bill is (hospital, bill_id); items name their bill by bill_id (and hospital, if given)
-    key_col = _text_column(io.bill_key(keys))
-    key_codes = _hashed(key_col)
+    # a bill is (hospital, bill_id); items name their bill by bill_id (and hospital, if given).
+    # One hash of the bill ids (Arrow); (id code, hospital code) pairs are integers from there
     bid_col = _text_column(keys["bill_id"])
-    shared = [] if items_by_hospital else _shared_ids(bid_col, hosp)
+    bid = pc.dictionary_encode(bid_col)
+    nh = max(len(hosp.labels), 1)
+    pair = bid.indices.to_numpy(zero_copy_only=False).astype(np.int64) * nh + hosp.codes
+    first_of, pairs = _first_rows(pair)
+    shared = [] if items_by_hospital else _shared_ids(bid.dictionary, pairs, nh)
     if shared:
         raise io.InputFileError(
             f"{spec.items}: column hospital missing; bill ids of {spec.bills} used by several "
@@ -209,7 +207,7 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
             f"{f' and {len(shared) - 5} more' if len(shared) > 5 else ''}) need it: add a "
             "hospital column to the items so that each item names its bill (hospital, bill_id)"
         )
-    link_col = key_col if items_by_hospital else bid_col
+    link_col = _text_column(io.bill_key(keys)) if items_by_hospital else bid_col
     # cut points at household starts
     starts = np.flatnonzero(~h_eq) + 1 if nb else np.zeros(0, np.int64)
     cuts = [0]
@@ -247,15 +245,13 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     filled = np.maximum(filled, 0)
     # (hospital, bill id) used again in a later part: reported in that part
     part_of = np.searchsorted(np.array(cuts), np.arange(nb), side="right") - 1
-    first_key = np.full(int(key_codes.max()) + 1 if nb else 0, nb, dtype=np.int64)
-    first_key[key_codes[::-1]] = np.arange(nb)[::-1]  # the first row of each key
-    dup = np.flatnonzero(part_of != part_of[first_key[key_codes]]) if nb else []
+    dup = np.flatnonzero(part_of != part_of[first_of]) if nb else []
     extra: dict[int, list[tuple[int, str, Any, str]]] = {}
     for r in dup:
         k = int(part_of[r])
         extra.setdefault(k, []).append((
             int(r - cuts[k]), "bill_id", str(_text(bid_col, r)),
-            f"is used by {Path(spec.bills).name} row {int(first_key[key_codes[r]])} too, at "
+            f"is used by {Path(spec.bills).name} row {int(first_of[r])} too, at "
             f"the same hospital {hosp.labels[hosp.codes[r]]!r}; a bill id is unique within "
             "its hospital",
         ))  # fmt: skip
@@ -269,14 +265,24 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     return parts, nb, n_items
 
 
-def _shared_ids(bid: Any, hosp: C.Coded) -> list[str]:
-    """Bill ids (an Arrow text column) used by more than one hospital."""
-    enc = pc.dictionary_encode(bid)
-    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    nh = max(len(hosp.labels), 1)
-    pairs = C.unique(codes * nh + hosp.codes)
-    per_id = np.bincount(pairs // nh, minlength=len(enc.dictionary))
-    return [str(x) for x in enc.dictionary.take(pa.array(np.flatnonzero(per_id > 1))).to_pylist()]
+def _first_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the first row with the same key, of each row; the distinct keys, sorted) of an integer
+    key column, by one stable sort (no hash, no ``np.unique``)."""
+    if not len(key):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    new = np.concatenate(([True], sk[1:] != sk[:-1]))
+    first = np.empty(len(key), np.int64)
+    first[order] = order[new][np.cumsum(new) - 1]
+    return first, sk[new]
+
+
+def _shared_ids(ids: Any, pairs: np.ndarray, nh: int) -> list[str]:
+    """Bill ids used by more than one hospital: ``pairs`` the distinct (id code * nh + hospital
+    code), ``ids`` the labels of the id codes (Arrow)."""
+    per_id = np.bincount(pairs // nh, minlength=len(ids))
+    return [str(x) for x in ids.take(pa.array(np.flatnonzero(per_id > 1))).to_pylist()]
 
 
 def _item_runs(path: str, by_hospital: bool, runs: io._Runs, link: C.Coded,
