@@ -449,18 +449,28 @@ def _plain_array(v: Any) -> pa.Array:
     return pa.array(np.ascontiguousarray(v))
 
 
-def arrow_table(cols: dict[str, Any]) -> pa.Table:
+def arrow_table(
+    cols: dict[str, Any], labels: dict[int, tuple[Any, pa.Array]] | None = None
+) -> pa.Table:
     """The columns as Arrow without copying rows where it can (what ``write_parquet`` takes):
     a ``Coded`` column becomes a dictionary array over its labels (no string per row), a
     contiguous numeric array is wrapped as it is. Written by ``write_parquet`` these read back
-    as plain strings, as from ``to_arrow``."""
+    as plain strings, as from ``to_arrow``. ``labels``: Arrow labels already made, by the
+    ``id`` of their numpy labels, each with those labels (kept alive, so that no other array
+    takes their ``id`` while the dict is used): a part's bill ids serve its bills and layers."""
     arrays, names = [], []
     for k, v in cols.items():
         if isinstance(v, Coded):
             codes = np.asarray(v.codes)
             idx = pa.array(codes if codes.dtype.kind == "i" else codes.astype(np.int64))
-            labels = pa.array(np.asarray(v.labels, dtype=object), pa.string())
-            a: pa.Array = pa.DictionaryArray.from_arrays(idx, labels)
+            seen = None if labels is None else labels.get(id(v.labels))
+            if seen is not None:
+                lab = seen[1]
+            else:
+                lab = pa.array(np.asarray(v.labels, dtype=object), pa.string())
+                if labels is not None:  # the numpy labels too: their id is not reused
+                    labels[id(v.labels)] = (v.labels, lab)
+            a: pa.Array = pa.DictionaryArray.from_arrays(idx, lab)
         else:
             a = _plain_array(v)
         arrays.append(a)

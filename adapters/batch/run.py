@@ -491,8 +491,9 @@ def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
     outs = [(C.bill_columns, "bills"), (C.layer_columns, "layers"),
             (C.alert_columns, "alerts"), (C.closing_columns, "closing"),
             *([(C.item_fund_columns, ITEMS_BY_FUND)] if spec.items_by_fund else [])]  # fmt: skip
+    labels: dict[int, Any] = {}  # Arrow labels made once a part (io.arrow_table)
     for cols, d in outs:
-        io.write_parquet(io.arrow_table(cols(prep)), tmp / d / name, md,
+        io.write_parquet(io.arrow_table(cols(prep), labels), tmp / d / name, md,
                          compression=spec.compression, statistics=spec.statistics)  # fmt: skip
 
 
@@ -511,17 +512,18 @@ def figures(prep: C.Prepared, res: PartResult) -> None:
     }
     slot = c.slot[kb.b_policy] if kb.n_bills else np.zeros((0, c.max_layers), np.int64)
     valid = np.arange(c.max_layers)[None, :] < c.n_layers[kb.b_policy][:, None]
+    pays, reliefs = kb.out_layer[:, :, K.F_PAY], kb.out_layer[:, :, K.F_RELIEF]
+    seen = np.zeros(len(prep.person.labels), dtype=bool)  # distinct persons: marks, no sort
     for s, lid in enumerate(c.layer_ids):
         m = valid & (slot == s)
-        b, li = np.nonzero(m)
-        pay = kb.out_layer[b, li, K.F_PAY]
-        relief = kb.out_layer[b, li, K.F_RELIEF]
+        pay, relief = pays[m], reliefs[m]  # row-major, as np.nonzero(m)
         paid = (pay > 0) | (relief > 0)
+        seen[:] = False
+        seen[prep.person.codes[np.nonzero(m)[0][paid]]] = True
         layer = next(la for t in c.tables for la in t.layers if la.id == lid)
         res.layers[lid] = {
             "fund_code": layer.fund_code, "name": layer.name, "kind": layer.kind,
-            "bills": int(paid.sum()),
-            "persons": len(C.unique(prep.person.codes[b[paid]])),
+            "bills": int(paid.sum()), "persons": int(np.count_nonzero(seen)),
             "amount": int(pay.sum()), "relief": int(relief.sum()),
         }  # fmt: skip
     res.funds = C.fund_figures(prep)
