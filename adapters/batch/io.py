@@ -613,15 +613,21 @@ class _Runs:
 
 
 def read_item_cols(
-    path: str | Path, lo: int, hi: int, bill_ids: Coded | None, file: str | None = None
-) -> ItemCols:
+    path: str | Path, lo: int, hi: int, bill_ids: Coded | None, file: str | None = None,
+    bill_start: np.ndarray | None = None,
+) -> ItemCols:  # fmt: skip
     """Items rows [lo, hi) straight into preallocated numpy columns, one row group at a time
     (memory: the columns plus one row group). Items grouped by bill in the bills' order are
     linked as runs; otherwise (or without ``bill_ids``) the bill_id column is read again and
     items are linked by id (and hospital, when the items have that column). ``bill_ids``:
-    the bills' ``bill_key`` (the same form as the items' key)."""
+    the bills' ``bill_key`` (the same form as the items' key). ``bill_start``: the links
+    already known (``run.plan`` found the items in the bills' order): the bill_id and hospital
+    columns are not read at all."""
     path = str(path)
     cols = columns_of(path, "items")
+    if bill_start is not None:
+        assert bill_start[-1] == hi - lo, (bill_start[-1], lo, hi)
+        cols, bill_ids = [c for c in cols if c not in ("bill_id", "hospital")], None
     n = hi - lo
     schema = (read_all(path, "items").schema if is_csv(path)
               else pq.ParquetFile(path).schema_arrow)  # fmt: skip
@@ -656,7 +662,7 @@ def read_item_cols(
         pos += m
         del batch
     assert pos == n, (pos, n)
-    starts = runs.bill_start(bill_ids, n) if bill_ids is not None else None
+    starts = runs.bill_start(bill_ids, n) if bill_ids is not None else bill_start
     link = hosp = None
     if starts is None:
 

@@ -83,6 +83,10 @@ class Part:
     item_lo: int
     item_hi: int
     extra: tuple[tuple[int, str, Any, str], ...] = ()  # (local bill, field, value, rule)
+    #: where each bill's items start in the part (and the part's item count last), when the
+    #: plan found the items grouped by bill exactly in the bills' order (the usual case): the
+    #: part's items are then read without their bill ids. None: linked when read
+    bill_start: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -223,7 +227,8 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     for batch in _item_keys(spec.items, items_by_hospital):
         runs.add(batch, n_items)
         n_items += len(batch)
-    if runs.ok and runs.same_as(link_col):
+    in_order = runs.ok and runs.same_as(link_col)
+    if in_order:
         rs = np.concatenate(runs.starts) if runs.starts else np.zeros(0, np.int64)
         rp = np.arange(nb)  # the usual case: one run per bill, in the bills' order
     else:
@@ -261,7 +266,8 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
         j_lo, j_hi = np.searchsorted(filled, lo), np.searchsorted(filled, hi)
         ilo = 0 if k == 0 else (int(rs[j_lo]) if j_lo < len(rs) else n_items)
         ihi = int(rs[j_hi]) if j_hi < len(rs) else n_items
-        parts.append(Part(k, lo, hi, ilo, ihi, tuple(extra.get(k, ()))))
+        starts = np.append(rs[lo:hi], ihi) - ilo if in_order else None
+        parts.append(Part(k, lo, hi, ilo, ihi, tuple(extra.get(k, ())), starts))
     return parts, nb, n_items
 
 
@@ -419,6 +425,9 @@ def read_part(spec: Spec, part: Part) -> PartInput:
     bt = io.read_rows(spec.bills, "bills", part.bill_lo, part.bill_hi,
                       io.columns_of(spec.bills, "bills"))  # fmt: skip
     bc = io.bill_cols(bt, Path(spec.bills).name, part.bill_lo)
+    if part.bill_start is not None:  # linked by the plan: the items' ids are not read
+        return PartInput(bc, io.read_item_cols(spec.items, part.item_lo, part.item_hi, None,
+                                               bill_start=part.bill_start))  # fmt: skip
     by_hospital = "hospital" in io.columns_of(spec.items, "items")
     runs_key = io.coded(io.bill_key(bt)) if by_hospital else bc.bill_id
     del bt
