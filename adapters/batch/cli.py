@@ -210,7 +210,8 @@ def manifest(
             "parts": n_parts,
         },
         "options": {"chunk_bills": chunk_bills, "threads": spec.threads, "where": where,
-                    "reject_file": str(reject_file) if reject_file else None},
+                    "reject_file": str(reject_file) if reject_file else None,
+                    "compression": spec.compression, "statistics": spec.statistics},
         "outputs": [*OUTPUTS, "summary.json"],
     }  # fmt: skip
 
@@ -233,7 +234,7 @@ def settle_files(
     reject_file: Path | None = None, threads: int = 1, dask_scheduler: str | None = None,
     dask_local: int | None = None, sort: bool = False, encoding: str = "utf-8",
     dask_timeout: float = 10.0, quiet: bool = False, items_by_fund: bool = False,
-    label: str = "settling",
+    label: str = "settling", compression: str = io.COMPRESSION, statistics: bool = False,
 ) -> BatchRun:  # fmt: skip
     """One ``onestop batch`` run (every check, the settlement, OUT's files, summary.json and
     manifest.json), without printing the summary: the code of the command, also used by
@@ -244,6 +245,10 @@ def settle_files(
         raise typer.Exit(2)
     if chunk_bills < 1 or threads < 1:
         err.print("--chunk-bills and --threads are at least 1")
+        raise typer.Exit(2)
+    if compression not in io.COMPRESSIONS:
+        err.print(f"--compression {compression!r} is not one of {', '.join(io.COMPRESSIONS)}",
+                  highlight=False, markup=False)  # fmt: skip
         raise typer.Exit(2)
     for p in (bills, items, persons, *policy, *([opening] if opening else []),
               *([fund_used] if fund_used else [])):  # fmt: skip
@@ -292,6 +297,7 @@ def settle_files(
         str(bills), str(items), str(persons), tuple(str(p) for p in policy), str(out_dir),
         str(opening) if opening else None, threads, keep_going=reject_file is not None,
         encoding=encoding, budgets=tuple(sorted(budgets.items())), items_by_fund=items_by_fund,
+        compression=compression, statistics=statistics,
     )  # fmt: skip
     t0 = time.perf_counter()
     started = datetime.now(UTC)
@@ -364,7 +370,8 @@ def settle_files(
     fig = combine(sorted(results, key=lambda r: r.k))
     fig["fund_budgets"] = fund_rows(book, used, fig["funds"], policies.regions)
     io.write_parquet(fund_table(fig["fund_budgets"]), out_dir / "funds" / "part-00000.parquet",
-                     parquet_metadata(spec.policy))  # fmt: skip
+                     parquet_metadata(spec.policy), compression=compression,
+                     statistics=statistics)  # fmt: skip
     seconds = time.perf_counter() - t0
     summary = summary_doc(fig)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
@@ -433,6 +440,17 @@ def batch(
             "amount; the patient's part as layer_id 'selfpay')",
         ),
     ] = False,
+    compression: Annotated[
+        str,
+        typer.Option(
+            help="Codec of the Parquet outputs: snappy (default: fast, read everywhere), zstd "
+            "(~40 % smaller files, ~1.3x the writing CPU; the default before), lz4, none"
+        ),
+    ] = io.COMPRESSION,
+    statistics: Annotated[
+        bool,
+        typer.Option(help="Write min/max statistics per column in the Parquet outputs"),
+    ] = False,
 ) -> None:
     """Settle BILLS with their ITEMS and PERSONS; write per-bill, per-layer and alert results."""
     run = settle_files(
@@ -440,6 +458,7 @@ def batch(
         chunk_bills=chunk_bills, reject_file=reject_file, threads=threads,
         dask_scheduler=dask_scheduler, dask_local=dask_local, sort=sort, encoding=encoding,
         dask_timeout=dask_timeout, quiet=quiet, items_by_fund=items_by_fund,
+        compression=compression, statistics=statistics,
     )  # fmt: skip
     fig, summary, seconds, where, parts = run.fig, run.summary, run.seconds, run.where, run.parts
     if as_json:

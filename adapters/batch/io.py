@@ -449,18 +449,28 @@ def _plain_array(v: Any) -> pa.Array:
     return pa.array(np.ascontiguousarray(v))
 
 
-def arrow_table(cols: dict[str, Any]) -> pa.Table:
+def arrow_table(
+    cols: dict[str, Any], labels: dict[int, tuple[Any, pa.Array]] | None = None
+) -> pa.Table:
     """The columns as Arrow without copying rows where it can (what ``write_parquet`` takes):
     a ``Coded`` column becomes a dictionary array over its labels (no string per row), a
     contiguous numeric array is wrapped as it is. Written by ``write_parquet`` these read back
-    as plain strings, as from ``to_arrow``."""
+    as plain strings, as from ``to_arrow``. ``labels``: Arrow labels already made, by the
+    ``id`` of their numpy labels, each with those labels (kept alive, so that no other array
+    takes their ``id`` while the dict is used): a part's bill ids serve its bills and layers."""
     arrays, names = [], []
     for k, v in cols.items():
         if isinstance(v, Coded):
             codes = np.asarray(v.codes)
             idx = pa.array(codes if codes.dtype.kind == "i" else codes.astype(np.int64))
-            labels = pa.array(np.asarray(v.labels, dtype=object), pa.string())
-            a: pa.Array = pa.DictionaryArray.from_arrays(idx, labels)
+            seen = None if labels is None else labels.get(id(v.labels))
+            if seen is not None:
+                lab = seen[1]
+            else:
+                lab = pa.array(np.asarray(v.labels, dtype=object), pa.string())
+                if labels is not None:  # the numpy labels too: their id is not reused
+                    labels[id(v.labels)] = (v.labels, lab)
+            a: pa.Array = pa.DictionaryArray.from_arrays(idx, lab)
         else:
             a = _plain_array(v)
         arrays.append(a)
@@ -468,27 +478,37 @@ def arrow_table(cols: dict[str, Any]) -> pa.Table:
     return pa.table(arrays, names=names)
 
 
+#: codecs ``write_parquet`` takes (``onestop batch --compression``); snappy is the default:
+#: Parquet's usual codec, read by every reader, ~1.5x the CPU-cheapest of these to write
+#: beside zstd (whose files are ~40 % smaller: ``--compression zstd``, the default before)
+COMPRESSIONS = ("snappy", "zstd", "lz4", "none")
+COMPRESSION = "snappy"
+
+
 def write_parquet(
-    table: pa.Table, path: str | Path, metadata: dict[str, str] | None = None
-) -> None:
+    table: pa.Table, path: str | Path, metadata: dict[str, str] | None = None, *,
+    compression: str = COMPRESSION, statistics: bool = False,
+) -> None:  # fmt: skip
     """Write one Parquet file; ``metadata`` goes into the schema's key-value metadata.
 
     Only text columns are dictionary-encoded in the file (numbers are not hashed for a
     dictionary they would not use). Dictionary columns (``arrow_table``) are written as their
-    dictionary, without the Arrow schema: readers get plain strings back."""
+    dictionary, without the Arrow schema: readers get plain strings back. ``statistics``:
+    min/max/null counts per column chunk (off by default: a part is one row group, sorted by
+    household, so they prune little; they cost ~20 % of the write)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     text = [f.name for f in table.schema if pa.types.is_dictionary(f.type)
             or pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]  # fmt: skip
     coded = any(pa.types.is_dictionary(f.type) for f in table.schema)
     md = {**{k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()},
           **(metadata or {})}  # fmt: skip
+    opts = {"compression": compression, "use_dictionary": text, "write_statistics": statistics}
     if not coded:
         if md:
             table = table.replace_schema_metadata(md)
-        pq.write_table(table, str(path), compression="zstd", use_dictionary=text)
+        pq.write_table(table, str(path), **opts)  # type: ignore[arg-type]
         return
-    with pq.ParquetWriter(str(path), table.schema, compression="zstd", use_dictionary=text,
-                          store_schema=False) as w:  # fmt: skip
+    with pq.ParquetWriter(str(path), table.schema, store_schema=False, **opts) as w:  # type: ignore[arg-type]
         w.write_table(table)
         if md:
             w.add_key_value_metadata(md)
@@ -593,15 +613,21 @@ class _Runs:
 
 
 def read_item_cols(
-    path: str | Path, lo: int, hi: int, bill_ids: Coded | None, file: str | None = None
-) -> ItemCols:
+    path: str | Path, lo: int, hi: int, bill_ids: Coded | None, file: str | None = None,
+    bill_start: np.ndarray | None = None,
+) -> ItemCols:  # fmt: skip
     """Items rows [lo, hi) straight into preallocated numpy columns, one row group at a time
     (memory: the columns plus one row group). Items grouped by bill in the bills' order are
     linked as runs; otherwise (or without ``bill_ids``) the bill_id column is read again and
     items are linked by id (and hospital, when the items have that column). ``bill_ids``:
-    the bills' ``bill_key`` (the same form as the items' key)."""
+    the bills' ``bill_key`` (the same form as the items' key). ``bill_start``: the links
+    already known (``run.plan`` found the items in the bills' order): the bill_id and hospital
+    columns are not read at all."""
     path = str(path)
     cols = columns_of(path, "items")
+    if bill_start is not None:
+        assert bill_start[-1] == hi - lo, (bill_start[-1], lo, hi)
+        cols, bill_ids = [c for c in cols if c not in ("bill_id", "hospital")], None
     n = hi - lo
     schema = (read_all(path, "items").schema if is_csv(path)
               else pq.ParquetFile(path).schema_arrow)  # fmt: skip
@@ -636,7 +662,7 @@ def read_item_cols(
         pos += m
         del batch
     assert pos == n, (pos, n)
-    starts = runs.bill_start(bill_ids, n) if bill_ids is not None else None
+    starts = runs.bill_start(bill_ids, n) if bill_ids is not None else bill_start
     link = hosp = None
     if starts is None:
 

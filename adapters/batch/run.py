@@ -67,6 +67,9 @@ class Spec:
     #: ``run_local``: read part N+1 and write part N-1 in two threads while part N settles
     #: (False: one part after the other, in this thread)
     overlap: bool = True
+    #: codec of the output parts (``io.COMPRESSIONS``) and whether they carry column statistics
+    compression: str = io.COMPRESSION
+    statistics: bool = False
 
     def inputs(self) -> list[str]:
         return [self.bills, self.items, self.persons, *([self.opening] if self.opening else [])]
@@ -80,6 +83,10 @@ class Part:
     item_lo: int
     item_hi: int
     extra: tuple[tuple[int, str, Any, str], ...] = ()  # (local bill, field, value, rule)
+    #: where each bill's items start in the part (and the part's item count last), when the
+    #: plan found the items grouped by bill exactly in the bills' order (the usual case): the
+    #: part's items are then read without their bill ids. None: linked when read
+    bill_start: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -124,11 +131,6 @@ def _adjacent(col: Any) -> tuple[np.ndarray, np.ndarray]:
     nxt, prv = c.slice(1), c.slice(0, len(c) - 1)
     return (pc.less(nxt, prv).to_numpy(zero_copy_only=False),
             pc.equal(nxt, prv).to_numpy(zero_copy_only=False))  # fmt: skip
-
-
-def _hashed(col: Any) -> np.ndarray:
-    """Codes of a text column, equal for equal values (hashed: no sort)."""
-    return pc.dictionary_encode(col).indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _order_problem(h: tuple[np.ndarray, np.ndarray], d: np.ndarray, a: np.ndarray,
@@ -194,11 +196,14 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
             f"{spec.bills} is not sorted: row {bad} ({at(bad)}) comes after row {bad - 1} "
             f"({at(bad - 1)}); {SORT_HINT}"
         )
-    # a bill is (hospital, bill_id); items name their bill by bill_id (and hospital, if given)
-    key_col = _text_column(io.bill_key(keys))
-    key_codes = _hashed(key_col)
+    # a bill is (hospital, bill_id); items name their bill by bill_id (and hospital, if given).
+    # One hash of the bill ids (Arrow); (id code, hospital code) pairs are integers from there
     bid_col = _text_column(keys["bill_id"])
-    shared = [] if items_by_hospital else _shared_ids(bid_col, hosp)
+    bid = pc.dictionary_encode(bid_col)
+    nh = max(len(hosp.labels), 1)
+    pair = bid.indices.to_numpy(zero_copy_only=False).astype(np.int64) * nh + hosp.codes
+    first_of, pairs = _first_rows(pair)
+    shared = [] if items_by_hospital else _shared_ids(bid.dictionary, pairs, nh)
     if shared:
         raise io.InputFileError(
             f"{spec.items}: column hospital missing; bill ids of {spec.bills} used by several "
@@ -206,7 +211,7 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
             f"{f' and {len(shared) - 5} more' if len(shared) > 5 else ''}) need it: add a "
             "hospital column to the items so that each item names its bill (hospital, bill_id)"
         )
-    link_col = key_col if items_by_hospital else bid_col
+    link_col = _text_column(io.bill_key(keys)) if items_by_hospital else bid_col
     # cut points at household starts
     starts = np.flatnonzero(~h_eq) + 1 if nb else np.zeros(0, np.int64)
     cuts = [0]
@@ -222,7 +227,8 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     for batch in _item_keys(spec.items, items_by_hospital):
         runs.add(batch, n_items)
         n_items += len(batch)
-    if runs.ok and runs.same_as(link_col):
+    in_order = runs.ok and runs.same_as(link_col)
+    if in_order:
         rs = np.concatenate(runs.starts) if runs.starts else np.zeros(0, np.int64)
         rp = np.arange(nb)  # the usual case: one run per bill, in the bills' order
     else:
@@ -244,15 +250,13 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     filled = np.maximum(filled, 0)
     # (hospital, bill id) used again in a later part: reported in that part
     part_of = np.searchsorted(np.array(cuts), np.arange(nb), side="right") - 1
-    first_key = np.full(int(key_codes.max()) + 1 if nb else 0, nb, dtype=np.int64)
-    first_key[key_codes[::-1]] = np.arange(nb)[::-1]  # the first row of each key
-    dup = np.flatnonzero(part_of != part_of[first_key[key_codes]]) if nb else []
+    dup = np.flatnonzero(part_of != part_of[first_of]) if nb else []
     extra: dict[int, list[tuple[int, str, Any, str]]] = {}
     for r in dup:
         k = int(part_of[r])
         extra.setdefault(k, []).append((
             int(r - cuts[k]), "bill_id", str(_text(bid_col, r)),
-            f"is used by {Path(spec.bills).name} row {int(first_key[key_codes[r]])} too, at "
+            f"is used by {Path(spec.bills).name} row {int(first_of[r])} too, at "
             f"the same hospital {hosp.labels[hosp.codes[r]]!r}; a bill id is unique within "
             "its hospital",
         ))  # fmt: skip
@@ -262,18 +266,29 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
         j_lo, j_hi = np.searchsorted(filled, lo), np.searchsorted(filled, hi)
         ilo = 0 if k == 0 else (int(rs[j_lo]) if j_lo < len(rs) else n_items)
         ihi = int(rs[j_hi]) if j_hi < len(rs) else n_items
-        parts.append(Part(k, lo, hi, ilo, ihi, tuple(extra.get(k, ()))))
+        starts = np.append(rs[lo:hi], ihi) - ilo if in_order else None
+        parts.append(Part(k, lo, hi, ilo, ihi, tuple(extra.get(k, ())), starts))
     return parts, nb, n_items
 
 
-def _shared_ids(bid: Any, hosp: C.Coded) -> list[str]:
-    """Bill ids (an Arrow text column) used by more than one hospital."""
-    enc = pc.dictionary_encode(bid)
-    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    nh = max(len(hosp.labels), 1)
-    pairs = C.unique(codes * nh + hosp.codes)
-    per_id = np.bincount(pairs // nh, minlength=len(enc.dictionary))
-    return [str(x) for x in enc.dictionary.take(pa.array(np.flatnonzero(per_id > 1))).to_pylist()]
+def _first_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the first row with the same key, of each row; the distinct keys, sorted) of an integer
+    key column, by one stable sort (no hash, no ``np.unique``)."""
+    if not len(key):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    new = np.concatenate(([True], sk[1:] != sk[:-1]))
+    first = np.empty(len(key), np.int64)
+    first[order] = order[new][np.cumsum(new) - 1]
+    return first, sk[new]
+
+
+def _shared_ids(ids: Any, pairs: np.ndarray, nh: int) -> list[str]:
+    """Bill ids used by more than one hospital: ``pairs`` the distinct (id code * nh + hospital
+    code), ``ids`` the labels of the id codes (Arrow)."""
+    per_id = np.bincount(pairs // nh, minlength=len(ids))
+    return [str(x) for x in ids.take(pa.array(np.flatnonzero(per_id > 1))).to_pylist()]
 
 
 def _item_runs(path: str, by_hospital: bool, runs: io._Runs, link: C.Coded,
@@ -410,6 +425,9 @@ def read_part(spec: Spec, part: Part) -> PartInput:
     bt = io.read_rows(spec.bills, "bills", part.bill_lo, part.bill_hi,
                       io.columns_of(spec.bills, "bills"))  # fmt: skip
     bc = io.bill_cols(bt, Path(spec.bills).name, part.bill_lo)
+    if part.bill_start is not None:  # linked by the plan: the items' ids are not read
+        return PartInput(bc, io.read_item_cols(spec.items, part.item_lo, part.item_hi, None,
+                                               bill_start=part.bill_start))  # fmt: skip
     by_hospital = "hospital" in io.columns_of(spec.items, "items")
     runs_key = io.coded(io.bill_key(bt)) if by_hospital else bc.bill_id
     del bt
@@ -482,8 +500,10 @@ def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
     outs = [(C.bill_columns, "bills"), (C.layer_columns, "layers"),
             (C.alert_columns, "alerts"), (C.closing_columns, "closing"),
             *([(C.item_fund_columns, ITEMS_BY_FUND)] if spec.items_by_fund else [])]  # fmt: skip
+    labels: dict[int, Any] = {}  # Arrow labels made once a part (io.arrow_table)
     for cols, d in outs:
-        io.write_parquet(io.arrow_table(cols(prep)), tmp / d / name, md)
+        io.write_parquet(io.arrow_table(cols(prep), labels), tmp / d / name, md,
+                         compression=spec.compression, statistics=spec.statistics)  # fmt: skip
 
 
 def figures(prep: C.Prepared, res: PartResult) -> None:
@@ -501,17 +521,18 @@ def figures(prep: C.Prepared, res: PartResult) -> None:
     }
     slot = c.slot[kb.b_policy] if kb.n_bills else np.zeros((0, c.max_layers), np.int64)
     valid = np.arange(c.max_layers)[None, :] < c.n_layers[kb.b_policy][:, None]
+    pays, reliefs = kb.out_layer[:, :, K.F_PAY], kb.out_layer[:, :, K.F_RELIEF]
+    seen = np.zeros(len(prep.person.labels), dtype=bool)  # distinct persons: marks, no sort
     for s, lid in enumerate(c.layer_ids):
         m = valid & (slot == s)
-        b, li = np.nonzero(m)
-        pay = kb.out_layer[b, li, K.F_PAY]
-        relief = kb.out_layer[b, li, K.F_RELIEF]
+        pay, relief = pays[m], reliefs[m]  # row-major, as np.nonzero(m)
         paid = (pay > 0) | (relief > 0)
+        seen[:] = False
+        seen[prep.person.codes[np.nonzero(m)[0][paid]]] = True
         layer = next(la for t in c.tables for la in t.layers if la.id == lid)
         res.layers[lid] = {
             "fund_code": layer.fund_code, "name": layer.name, "kind": layer.kind,
-            "bills": int(paid.sum()),
-            "persons": len(C.unique(prep.person.codes[b[paid]])),
+            "bills": int(paid.sum()), "persons": int(np.count_nonzero(seen)),
             "amount": int(pay.sum()), "relief": int(relief.sum()),
         }  # fmt: skip
     res.funds = C.fund_figures(prep)
