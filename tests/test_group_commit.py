@@ -35,6 +35,7 @@ from engine.errors import BillSettled, Conflict, InputError
 from engine.service.digest import digest
 from engine.service.groupcommit import GroupCommit, SettleCall
 from engine.service.ledger import LedgerService
+from engine.service.ports import SettleReads
 from engine.service.usecases import SettlementService
 from tests.pg import db_url, fresh_database, pg_url  # noqa: F401  (fixtures)
 from tests.test_store_concurrency import MATE, PERSON, POLICY, request
@@ -60,16 +61,18 @@ class Counting:
         self.commits = 0
         self.on_lock: Callable[[], None] | None = None
         self.on_commit: Callable[[], None] | None = None
+        #: replaces ``settle_reads`` (called with the unit of work and the original)
+        self.on_reads: Callable[..., Any] | None = None
 
     def __call__(self) -> Any:
         uow = self.store.uow()
         outer = self
         lock, commit = uow.lock, uow.commit
 
-        def hooked_lock(*keys: Any) -> None:
+        def hooked_lock(*keys: Any, **kw: Any) -> None:
             if outer.on_lock is not None:
                 outer.on_lock()
-            lock(*keys)
+            lock(*keys, **kw)
 
         def hooked_commit() -> None:
             if outer.on_commit is not None:
@@ -78,6 +81,9 @@ class Counting:
             outer.commits += 1
 
         uow.lock, uow.commit = hooked_lock, hooked_commit
+        if self.on_reads is not None:
+            reads, hook = uow.settle_reads, self.on_reads
+            uow.settle_reads = lambda *a: hook(uow, reads, *a)  # type: ignore[method-assign]
         return uow
 
 
@@ -211,19 +217,22 @@ def test_a_twin_committed_between_the_prepare_reads_is_answered_as_its_replay(
     never BillSettled: on PostgreSQL the bill read sees the twin's commit and the request id
     is read again; on SQLite the prepare's read snapshot does not see it and the group's
     commit fails on the request id instead (then each call is settled alone)."""
-    (grouped, _), _ = two
+    (grouped, gu), _ = two
     other_store = SqlStore(db_url)
     other = SettlementService(other_store.uow, clock=Clock(), new_id=lambda: "other-1")
     twin: list[Any] = []
-    versioned_bill = grouped._versioned_bill
 
-    def then_the_twin(uow: Any, req: BillRequest) -> Any:
-        got = versioned_bill(uow, req)  # after the request id's read, before the bill's
-        if req.id == request(6, "p2").id and not twin:
-            twin.append(other.settle("t1", request(6, "p2")))
-        return got
+    def then_the_twin(uow: Any, reads: Any, rid: str, pid: str, hospital: str, bid: str) -> Any:
+        # the prepare's reads (one round trip), the twin committing after the request id's
+        # read and before the bill's: the bill's active settlement read again after it
+        got = reads(rid, pid, hospital, bid)
+        if bid != request(6, "p2").id or twin:
+            return got
+        twin.append(other.settle("t1", request(6, "p2")))
+        active = uow.settlements.active_for_bill(hospital, bid)
+        return SettleReads(got.found, got.person, active and active.settlement_id)
 
-    grouped._versioned_bill = then_the_twin  # type: ignore[method-assign]
+    gu.on_reads = then_the_twin
     cs = [("t0", request(0, "p1")), ("t1", request(6, "p2"))]
     try:
         got = grouped.settle_group([SettleCall(rid, r, "local", digest(r)) for rid, r in cs])

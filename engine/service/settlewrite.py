@@ -82,21 +82,33 @@ class SettleWrite(Trial):
         against its table), the bill's active settlement (BillSettled), the hard budgets the
         bill draws on. Only reads: an error here is the call's own."""
         with self._uow() as uow:
-            found = uow.settlements.by_request(c.request_id)
-            if found is not None:
-                return self._replay(found, c.digest, c.request_id, c.req), True
-            bill, person_version = self._versioned_bill(uow, c.req)
-            if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
-                # a twin of this request may have committed between the two reads (no locks
-                # here; on PostgreSQL each read sees what is committed when it runs): then
-                # this call is its replay, not a second settlement of the bill
-                found = uow.settlements.by_request(c.request_id)
-                if found is not None:
-                    return self._replay(found, c.digest, c.request_id, c.req), True
-                raise BillSettled(bill.hospital, bill.id)
+            got = self._reads(uow, c)
+            if isinstance(got, SettlementRecord):
+                return got, True  # a replay of a committed settlement: nothing to wait for
+            bill, person_version = got
             keys = self._hard_keys(bill)
         # the stored request, dumped here (beside the other callers), not in the writer
         return PreparedSettle(c, bill, person_version, keys, c.req.model_dump(mode="json"))
+
+    def _reads(self, uow: UnitOfWork, c: SettleCall) -> SettlementRecord | tuple[Bill, int | None]:
+        """A settle's reads before its locks, in one round trip (``settle_reads``): the
+        settlement of an earlier request with this id (returned: the call is its replay), or
+        the bill with its person from the registry (checked against its table) and the
+        registry version used. BillSettled if the bill has an active settlement."""
+        req = c.req
+        pre = uow.settle_reads(c.request_id, req.person_id, req.hospital, req.id)
+        if pre.found is not None:
+            return self._replay(pre.found, c.digest, c.request_id, req)
+        bill, person_version = self._checked_bill(req, pre.person)
+        if pre.active_id is not None:
+            # a twin of this request may have committed between the reads (no locks here; on
+            # PostgreSQL each read sees what is committed when it runs): then this call is
+            # its replay, not a second settlement of the bill
+            found = uow.settlements.by_request(c.request_id)
+            if found is not None:
+                return self._replay(found, c.digest, c.request_id, req)
+            raise BillSettled(bill.hospital, bill.id)
+        return bill, person_version
 
     def settle_group(self, calls: Sequence[SettleCall]) -> list[SettleAnswer]:
         """Settle the calls as one group (what the writer does with the calls it takes from
@@ -145,17 +157,17 @@ class SettleWrite(Trial):
         if not group:
             return answers
         with self._uow() as uow:
-            uow.lock(*(k for p in group for k in p.locks()))
-            uow.accounts.read_many(
-                [
+            uow.lock(
+                *(k for p in group for k in p.locks()),
+                read=[
                     k
                     for p in group
                     for k in (
                         ("person", p.bill.person.id, p.bill.year),
                         ("household", p.bill.person.household, p.bill.year),
                     )
-                ]
-            )  # every account of the group, before the first write (one round trip)
+                ],
+            )  # every account of the group, before the first write (with the locks: one trip)
             policies = self.policies()
             taken: dict[str, SettlementRecord] = {}  # request id -> settled in this group
             bills: set[tuple[str, str]] = set()
@@ -239,22 +251,20 @@ class SettleWrite(Trial):
         """One settle in its own transaction (group commit off, or a failed group's calls)."""
         request_id, req, d = c.request_id, c.req, c.digest
         with self._uow() as uow:
-            found = uow.settlements.by_request(request_id)
-            if found is not None:
-                return self._replay(found, d, request_id, req), True
-            bill, person_version = self._versioned_bill(uow, req)
+            got = self._reads(uow, c)
+            if isinstance(got, SettlementRecord):
+                return got, True
+            bill, person_version = got
             keys = self._hard_keys(bill)
+            pid, hh, y = bill.person.id, bill.person.household, bill.year
+            # the accounts read under the locks, in the locks' round trip (PostgreSQL). A twin
+            # of this request or another settlement of the bill that committed since the reads
+            # above fails this one's insert (the unique indexes on the request id and on the
+            # bill's active settlement): DuplicateRequest or BillSettled below
             uow.lock(
-                *fundbook.fund_locks(keys),
-                *account_locks(bill.person.id, bill.person.household, bill.year),
-            )
-            found = uow.settlements.by_request(request_id)  # a twin may have won the lock
-            if found is not None:
-                return self._replay(found, d, request_id, req), True
-            # a bill is (hospital, id); the store's unique index on active settlements backs
-            # this check when two requests race past it (BillSettled from add or commit)
-            if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
-                raise BillSettled(bill.hospital, bill.id)  # names no other settlement
+                *fundbook.fund_locks(keys), *account_locks(pid, hh, y),
+                read=[("person", pid, y), ("household", hh, y)],
+            )  # fmt: skip
             policies = self.policies()  # one set: the table settled with is the one recorded
             out = self._settle(uow, bill, self._budgets(uow, keys), policies=policies)
             rec = self._record(c, bill, out, person_version, policies)

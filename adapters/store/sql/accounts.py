@@ -86,9 +86,7 @@ class Accounts:
         """Read these (scope, key, year) account-years now, in one round trip (PostgreSQL),
         so that the reads that follow in this transaction need none while the locks hold."""
         todo = [k for k in dict.fromkeys(keys) if k not in self._fresh]
-        if len(todo) < 2:
-            for k in todo:
-                self._read(*k)
+        if not todo:
             return
         rows = self.u.run_many(
             [(self._SQL[scope][0], {"k": key, "y": year}) for scope, key, year in todo]

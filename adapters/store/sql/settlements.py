@@ -29,10 +29,10 @@ _MOVE_COLS = "settlement_id, scope, key, year, layer_id, " + ", ".join(
     f"d_{f}" for f in ACCOUNT_FIELDS
 )
 _BY_ID = f"SELECT {_HEAD_COLS} FROM settlements WHERE settlement_id = :id"
-_BY_REQUEST = f"SELECT {_HEAD_COLS} FROM settlements WHERE request_id = :id"
+BY_REQUEST = f"SELECT {_HEAD_COLS} FROM settlements WHERE request_id = :id"
 _BY_REVERSAL = f"SELECT {_HEAD_COLS} FROM settlements WHERE reversal_request_id = :id LIMIT 1"
 _MOVES_OF = f"SELECT {_MOVE_COLS} FROM settlement_moves WHERE settlement_id = :id ORDER BY position"
-_ACTIVE = (
+ACTIVE = (
     "SELECT settlement_id FROM settlements WHERE hospital = :h AND bill_id = :id "
     "AND status = 'settled' ORDER BY created_at LIMIT 1"
 )
@@ -136,7 +136,10 @@ class Settlements:
         ]
 
     def _one(self, sql: str, key: str) -> SettlementRecord | None:
-        row = self.u.run(sql, {"id": key}).fetchone()
+        return self.record_of(self.u.run(sql, {"id": key}).fetchone())
+
+    def record_of(self, row: Any) -> SettlementRecord | None:
+        """The record of a row of ``BY_REQUEST`` (its moves read now), or None."""
         if row is None:
             return None
         return self._records([row], self.u.run(_MOVES_OF, {"id": row[0]}).fetchall())[0]
@@ -145,13 +148,13 @@ class Settlements:
         return self._one(_BY_ID, settlement_id)
 
     def by_request(self, request_id: str) -> SettlementRecord | None:
-        return self._one(_BY_REQUEST, request_id)
+        return self._one(BY_REQUEST, request_id)
 
     def by_reversal_request(self, reversal_request_id: str) -> SettlementRecord | None:
         return self._one(_BY_REVERSAL, reversal_request_id)
 
     def active_for_bill(self, hospital: str, bill_id: str) -> SettlementRecord | None:
-        row = self.u.run(_ACTIVE, {"h": hospital, "id": bill_id}).fetchone()
+        row = self.u.run(ACTIVE, {"h": hospital, "id": bill_id}).fetchone()
         return None if row is None else self.by_id(row[0])
 
     def add(self, record: SettlementRecord) -> None:

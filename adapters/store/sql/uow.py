@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,14 +26,20 @@ from adapters.store.sql.funds import Funds
 from adapters.store.sql.ledger import Ledger
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
-from adapters.store.sql.registry import Registry
+from adapters.store.sql.registry import PERSON, Registry
 from adapters.store.sql.rows import Dialect
-from adapters.store.sql.settlements import ACTIVE_BILL_UNIQUE, REQUEST_UNIQUE, Settlements
+from adapters.store.sql.settlements import (
+    ACTIVE,
+    ACTIVE_BILL_UNIQUE,
+    BY_REQUEST,
+    REQUEST_UNIQUE,
+    Settlements,
+)
 from engine.errors import BillSettled, DuplicateRequest
 from engine.funds import FundsFile, parse_funds
 from engine.policy.load import parse_table
 from engine.policy.model import PolicyTable
-from engine.service.ports import LockKey, lock_order
+from engine.service.ports import LockKey, SettleReads, lock_order
 
 
 def _lock_sql(years: str, col: str) -> str:
@@ -221,24 +228,11 @@ class SqlUnitOfWork:
 
     def run_many(self, statements: list[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
         """The rows of each of several reads; on PostgreSQL sent in one pipeline (one round
-        trip), on SQLite one after another."""
+        trip) after the statements waiting to go (locks, writes), on SQLite one after
+        another."""
         if self.s.sqlite:
             return [self.run(sql, params).fetchall() for sql, params in statements]
-        raw = self.conn().connection.dbapi_connection
-        assert raw is not None
-        cursors = []
-        try:
-            with raw.pipeline():
-                for sql, params in statements:
-                    cur = raw.cursor()
-                    cur.execute(self.s.x.sql(sql), params)
-                    cursors.append(cur)
-            return [cur.fetchall() for cur in cursors]
-        except self.s.x.errors as err:
-            sql = "; ".join(q for q, _ in statements)
-            raise sa.exc.DBAPIError.instance(
-                sql, {}, err, self.s.x.errors, hide_parameters=True
-            ) from err
+        return self._pipeline(statements)
 
     def defer(self, sql: str, params: dict[str, Any], request_id: str | None = None) -> None:
         """A write whose result is not needed: on PostgreSQL it waits for the next read or
@@ -252,16 +246,30 @@ class SqlUnitOfWork:
         self._pending.append((sql, params, request_id))
 
     def _flush(self, commit: bool = False) -> None:
+        self._pipeline([], commit)
+
+    def _pipeline(
+        self, reads: list[tuple[str, dict[str, Any]]], commit: bool = False
+    ) -> list[list[Any]]:
+        """PostgreSQL: the waiting statements, then ``reads`` (their rows returned), then
+        COMMIT if asked, in one pipeline: one round trip."""
         pending, self._pending = self._pending, []
-        raw = self._connection(write=True).connection.dbapi_connection
+        raw = self._connection(write=bool(pending) or commit).connection.dbapi_connection
         assert raw is not None
-        cur = raw.cursor()
+        cursors = []
         try:
             with raw.pipeline():
-                for sql, params, _ in pending:
+                if pending:
+                    cur = raw.cursor()
+                    for sql, params, _ in pending:
+                        cur.execute(self.s.x.sql(sql), params)
+                for sql, params in reads:
+                    cur = raw.cursor()
                     cur.execute(self.s.x.sql(sql), params)
+                    cursors.append(cur)
                 if commit:
                     raw.commit()
+            return [cur.fetchall() for cur in cursors]
         except self.s.x.errors as err:
             constraint = getattr(getattr(err, "diag", None), "constraint_name", "")
             if constraint == REQUEST_UNIQUE:
@@ -270,31 +278,53 @@ class SqlUnitOfWork:
             if constraint == ACTIVE_BILL_UNIQUE:
                 p = next((p for _, p, r in pending if r is not None), {})
                 raise BillSettled(p.get("hospital", ""), p.get("bill_id", "")) from None
-            sql = "; ".join(q for q, _, _ in pending)
+            sql = "; ".join([q for q, _, _ in pending] + [q for q, _ in reads])
             raise sa.exc.DBAPIError.instance(
                 sql, {}, err, self.s.x.errors, hide_parameters=True
             ) from err
+
+    def settle_reads(
+        self, request_id: str, person_id: str, hospital: str, bill_id: str
+    ) -> SettleReads:
+        """What a Settle reads before its locks, in one round trip on PostgreSQL (each
+        statement sees what is committed when it runs)."""
+        found, person, active = self.run_many(
+            [
+                (BY_REQUEST, {"id": request_id}),
+                (PERSON, {"id": person_id}),
+                (ACTIVE, {"h": hospital, "id": bill_id}),
+            ]
+        )
+        return SettleReads(
+            self.settlements.record_of(found[0] if found else None),
+            self.registry.versioned_of(person_id, person),
+            active[0][0] if active else None,
+        )
 
     def holds(self, scope: str, key: str, year: int) -> bool:
         """Whether this transaction holds the lock of an account-year (SQLite: the write lock,
         which covers all), so that what it reads of it stays current until it ends."""
         return (self.s.sqlite and self._mode == "write") or (scope, key, year) in self._locked
 
-    def lock(self, *keys: LockKey) -> None:
+    def lock(self, *keys: LockKey, read: Sequence[tuple[str, str, int]] = ()) -> None:
         """Hold these locks until the transaction ends (the rule: ``engine.service.ports``).
         PostgreSQL: row locks taken one after another in the global order, sent in one
-        pipeline; SQLite: BEGIN IMMEDIATE, the database's one write lock."""
+        pipeline (with any writes deferred before, and the account reads of ``read``: one
+        round trip); SQLite: BEGIN IMMEDIATE, the database's one write lock."""
         new = lock_order(self._locked, keys)
-        if not new:
-            return
-        if self.s.sqlite:
-            self.conn(write=True)  # BEGIN IMMEDIATE: the one writer until commit or rollback
-        else:
-            for kind, key, year in new:  # in order: the server runs a pipeline in order
-                self._pending.append((_LOCK[kind], _lock_params(kind, key, year), None))
-            self._flush()  # (with any writes deferred before: one round trip)
-        self.accounts.forget()  # anything read before the lock may be stale
-        self._locked.update(new)
+        if new:
+            if self.s.sqlite:
+                self.conn(write=True)  # BEGIN IMMEDIATE: the one writer until commit or rollback
+            else:
+                self._connection(write=True)
+                for kind, key, year in new:  # in order: the server runs a pipeline in order
+                    self._pending.append((_LOCK[kind], _lock_params(kind, key, year), None))
+            self.accounts.forget()  # anything read before the lock may be stale
+            self._locked.update(new)
+        if read:
+            self.accounts.read_many(read)  # (PostgreSQL: the pipeline of the locks above)
+        if new and self._pending:
+            self._flush()  # the locks are held when this returns
 
     def commit(self) -> None:
         if self._conn is None:
