@@ -418,8 +418,9 @@ def test_concurrent_settles_through_a_server_land_as_a_serial_replay(db_url: str
 
 
 def test_a_killed_server_has_every_settlement_it_answered(db_url: str, tmp_path: Path) -> None:  # noqa: F811
-    """``onestop serve`` (group commit on, as shipped) killed with SIGKILL while 8 windows
-    settle: started again over the same store, it has every settlement it answered."""
+    """``onestop serve`` (group commit on: as shipped for SQLite, ``--group-max 64`` for
+    PostgreSQL) killed with SIGKILL while 8 windows settle: started again over the same store,
+    it has every settlement it answered."""
     import json
     import signal
     import subprocess
@@ -443,7 +444,7 @@ def test_a_killed_server_has_every_settlement_it_answered(db_url: str, tmp_path:
     def popen(port: int) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "adapters.grpc.commands", "serve", "--db", db_url,
                "--port", str(port), "--policies", str(pol), "--registry", str(reg),
-               "--processes", "1"]  # fmt: skip
+               "--processes", "1", "--group-max", "64"]  # fmt: skip
         with log.open("ab") as out:
             return subprocess.Popen(cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT)
 
@@ -508,3 +509,17 @@ def test_serve_refuses_a_bad_group_option_in_one_line(option: str, value: str, w
     from tests.test_cli_errors import USAGE, one_line, onestop
 
     one_line(onestop("serve", "--port", "0", option, value), USAGE, *words)
+
+
+def test_group_commit_is_on_by_default_for_sqlite_and_asked_for_on_postgresql() -> None:
+    """As shipped (``onestop serve``, ``serve-http``): SQLite groups (its one write lock
+    serializes commits), PostgreSQL settles each call alone unless ``--group-max`` is given
+    (grouping measured slower there: benchmarks/README.md, target 7)."""
+    from adapters.bootstrap import server_group_commit
+
+    pg = "postgresql+psycopg://u@/db?host=/tmp"
+    assert server_group_commit(pg) is None
+    assert server_group_commit(pg, 64) == GroupCommit(max_group=64, writers=4)
+    assert server_group_commit("sqlite:///x.db") == GroupCommit(max_group=64, writers=1)
+    assert server_group_commit("sqlite:///x.db", 1) is None
+    assert server_group_commit("memory://") is None
