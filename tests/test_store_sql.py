@@ -327,6 +327,9 @@ class FailAtCommit:
     def lock(self, *keys: LockKey, **kw: Any) -> None:
         self.u.lock(*keys, **kw)
 
+    def together(self) -> Any:
+        return self.u.together()
+
     def settle_reads(self, request_id: str, person_id: str, hospital: str, bill_id: str) -> Any:
         return self.u.settle_reads(request_id, person_id, hospital, bill_id)
 

@@ -7,6 +7,7 @@ the global order, as the SQL store's row locks are (the rule: ``engine.service.p
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections.abc import Callable, Sequence
@@ -455,6 +456,9 @@ class MemoryUnitOfWork:
 
     def __exit__(self, *exc: object) -> None:
         self.rollback()
+
+    def together(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def settle_reads(
         self, request_id: str, person_id: str, hospital: str, bill_id: str

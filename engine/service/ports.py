@@ -21,6 +21,7 @@ takes it in the same ``lock`` call as its account locks ("fund" sorts before "ho
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, Protocol, get_args
@@ -371,6 +372,11 @@ class UnitOfWork(Protocol):
         module docstring); what was read before may be stale and is read again. ``read``:
         these account-years read under the locks (``accounts.read_many``), on PostgreSQL in
         the locks' round trip."""
+        ...
+
+    def together(self) -> AbstractContextManager[None]:
+        """The writes inside as one statement where the store can (PostgreSQL): for writes
+        that each touch other rows, none reading what another wrote."""
         ...
 
     def settle_reads(

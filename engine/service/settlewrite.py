@@ -266,15 +266,19 @@ class SettleWrite(Trial):
         """Everything a settlement writes, in its transaction: the accounts it moved, the
         record, its ledger event, the hard budgets it used, its claims and relief cases."""
         s = rec.settlement
-        uow.accounts.save_person_year(s.person_id, s.year, out.person_after)
-        uow.accounts.save_household_year(s.household, s.year, out.household_after)
-        uow.settlements.add(rec)
+        claims = claimmoves.new_claims(rec, rec.created_at, principal)  # section 13
+        with uow.together():  # each writes other rows (PostgreSQL: one statement)
+            uow.accounts.save_person_year(s.person_id, s.year, out.person_after)
+            uow.accounts.save_household_year(s.household, s.year, out.household_after)
+            uow.settlements.add(rec)
+            for k in keys:  # section 12: the bill's pays and reliefs are used
+                spent = sum(r.pay + r.relief for r in s.layers if r.fund_code == k[1])
+                uow.funds.add_used(*k, spent)
+            for cl in claims:
+                uow.claims.add(cl)
+        # the ledger events after, in this order (their storage ids are the sealing order)
         ledger.append(uow, ledger.settle_event(rec, principal))
-        for k in keys:  # section 12: the bill's pays and reliefs are used
-            spent = sum(r.pay + r.relief for r in s.layers if r.fund_code == k[1])
-            uow.funds.add_used(*k, spent)
-        for cl in claimmoves.new_claims(rec, rec.created_at, principal):  # section 13
-            uow.claims.add(cl)
+        for cl in claims:
             ledger.append(uow, ledger.claim_event(cl, cl.filed_at, principal))
 
     def _settle_alone(self, c: SettleCall) -> tuple[SettlementRecord, bool]:

@@ -113,10 +113,8 @@ class Accounts:
             for f in ACCOUNT_FIELDS:
                 k[f] = pg_array([r[f] for r in changed])
             # the admissions row rides along in the same statement
-            sql = (
-                f"WITH y AS ({upsert_year}) {upsert_layers_pg}" if admissions else upsert_layers_pg
-            )
-            self.u.defer(sql, k)
+            ctes = ((f"{scope}_year", upsert_year),) if admissions else ()
+            self.u.defer(upsert_layers_pg, k, ctes=ctes)
             admissions = False
         elif changed:
             head, tail = upsert_layers

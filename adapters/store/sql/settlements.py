@@ -70,26 +70,26 @@ def _pg_type(col: str) -> str:
     return "text"
 
 
-def _unnest_insert(name: str, table: str, cols: tuple[str, ...]) -> str:
+def _unnest_insert(name: str, table: str, cols: tuple[str, ...]) -> tuple[str, str]:
     rest = cols[1:]
     arrays = ", ".join(f"CAST(:{name}_{c} AS {_pg_type(c)}[])" for c in rest)
-    return (
-        f", {name} AS (INSERT INTO {table} ({', '.join(cols)}) "
-        f"SELECT s.settlement_id, v.* FROM s, unnest({arrays}) AS v)"
+    return name, (
+        f"INSERT INTO {table} ({', '.join(cols)}) "
+        f"SELECT s.settlement_id, v.* FROM s, unnest({arrays}) AS v"
     )
 
 
 # PostgreSQL: the settlement, its moves and its layer rows in one statement of constant text
-# (rows as arrays). It is sent with COMMIT; a taken request id fails it (unique violation of
-# uq_settlements_request_id -> DuplicateRequest), as does a bill with an active settlement
-# (uq_settlements_active_bill -> BillSettled), and the whole transaction with it.
+# (rows as arrays; the WITH parts below, then ``SELECT settlement_id FROM s``). It is sent
+# with COMMIT; a taken request id fails it (unique violation of uq_settlements_request_id ->
+# DuplicateRequest), as does a bill with an active settlement (uq_settlements_active_bill ->
+# BillSettled), and the whole transaction with it.
 REQUEST_UNIQUE = "uq_settlements_request_id"
 ACTIVE_BILL_UNIQUE = T.ACTIVE_BILL_UNIQUE
-_ADD_ALL_PG = (
-    f"WITH s AS ({_ADD.split(' ON CONFLICT')[0]} RETURNING settlement_id)"
-    + _unnest_insert("m", "settlement_moves", _M_COLS)
-    + _unnest_insert("l", "settlement_layers", _L_COLS)
-    + " SELECT settlement_id FROM s"
+_ADD_ALL_PG_CTES = (
+    ("s", f"{_ADD.split(' ON CONFLICT')[0]} RETURNING settlement_id"),
+    _unnest_insert("m", "settlement_moves", _M_COLS),
+    _unnest_insert("l", "settlement_layers", _L_COLS),
 )
 
 
@@ -222,7 +222,7 @@ class Settlements:
             for name, rows, cols in (("m", moves, _M_COLS), ("l", layers, _L_COLS)):
                 for c in cols[1:]:
                     row[f"{name}_{c}"] = pg_array([r[c] for r in rows])
-            self.u.defer(_ADD_ALL_PG, row, record.request_id)
+            self.u.defer("SELECT settlement_id FROM s", row, record.request_id, _ADD_ALL_PG_CTES)
             return
         try:
             added = self.u.run(_ADD, row, write=True).fetchone()
