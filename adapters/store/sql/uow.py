@@ -244,10 +244,14 @@ class SqlUnitOfWork:
         SQLAlchemy's exceptions (IntegrityError, OperationalError, ...)."""
         raw = self.conn(write).connection.dbapi_connection
         assert raw is not None
-        q = self.s.x.sql(sql)
-        cur = raw.cursor()
+        if self.s.sqlite:
+            q, args = sql, params
+            cur = raw.cursor()
+        else:
+            q, args = self.s.x.raw(sql, params)
+            cur = self.s.x.cursor(raw)
         try:
-            cur.execute(q, params)
+            cur.execute(q, args)
         except self.s.x.errors as err:
             raise sa.exc.DBAPIError.instance(
                 q, params, err, self.s.x.errors, hide_parameters=True
@@ -322,12 +326,12 @@ class SqlUnitOfWork:
         try:
             with raw.pipeline():
                 if pending:
-                    cur = raw.cursor()
+                    cur = self.s.x.cursor(raw)
                     for p in pending:
-                        cur.execute(self.s.x.sql(p.text()), p.params)
+                        cur.execute(*self.s.x.raw(p.text(), p.params))
                 for sql, params in reads:
-                    cur = raw.cursor()
-                    cur.execute(self.s.x.sql(sql), params)
+                    cur = self.s.x.cursor(raw)
+                    cur.execute(*self.s.x.raw(sql, params))
                     cursors.append(cur)
                 if commit:
                     raw.commit()
