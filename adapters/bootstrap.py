@@ -81,21 +81,30 @@ def make_store(url: str = DEFAULT_DB) -> tuple[Any, bool]:
 #: writer lost to the GIL convoy behind its round trips, measured: benchmarks/README.md);
 #: SQLite has one write lock per file, so more writers would only queue on it
 DEFAULT_WRITERS = {"postgresql": 4, "sqlite": 1}
+#: the largest group when not given: SQLite serializes its commits (one write lock), so
+#: sharing one commit pays; on PostgreSQL, which already shares one WAL flush among
+#: concurrent commits, grouping cost throughput (each Settle alone, in its caller's thread:
+#: 125-138 against 96-104 Settle/s at 8 clients, benchmarks/README.md, target 7), so off
+DEFAULT_GROUP = {"postgresql": 1, "sqlite": GroupCommit.max_group}
 
 
 def server_group_commit(
     url: str,
-    max_group: int = GroupCommit.max_group,
+    max_group: int | None = None,
     max_wait: float = GroupCommit.max_wait,
     writers: int = 0,
 ) -> GroupCommit | None:
-    """A server's group commit for Settle: on for the SQL stores (one commit and fsync per
-    group), off for memory:// (no commit to share) and for ``max_group`` 1. ``writers`` 0:
+    """A server's group commit for Settle: on for SQLite (one commit and fsync per group),
+    off for memory:// (no commit to share), for PostgreSQL unless ``max_group`` is given,
+    and for ``max_group`` 1. ``max_group`` None: ``DEFAULT_GROUP``; ``writers`` 0:
     ``DEFAULT_WRITERS`` of the store's kind."""
+    kind = "sqlite" if url.startswith("sqlite") else "postgresql"
+    if max_group is None:
+        max_group = DEFAULT_GROUP[kind]
     if url.startswith("memory:") or max_group <= 1:
         return None
     if writers <= 0:
-        writers = DEFAULT_WRITERS["sqlite" if url.startswith("sqlite") else "postgresql"]
+        writers = DEFAULT_WRITERS[kind]
     return GroupCommit(max_group=max_group, max_wait=max_wait, writers=writers)
 
 

@@ -35,6 +35,7 @@ from engine.errors import BillSettled, Conflict, InputError
 from engine.service.digest import digest
 from engine.service.groupcommit import GroupCommit, SettleCall
 from engine.service.ledger import LedgerService
+from engine.service.ports import SettleReads
 from engine.service.usecases import SettlementService
 from tests.pg import db_url, fresh_database, pg_url  # noqa: F401  (fixtures)
 from tests.test_store_concurrency import MATE, PERSON, POLICY, request
@@ -60,16 +61,18 @@ class Counting:
         self.commits = 0
         self.on_lock: Callable[[], None] | None = None
         self.on_commit: Callable[[], None] | None = None
+        #: replaces ``settle_reads`` (called with the unit of work and the original)
+        self.on_reads: Callable[..., Any] | None = None
 
     def __call__(self) -> Any:
         uow = self.store.uow()
         outer = self
         lock, commit = uow.lock, uow.commit
 
-        def hooked_lock(*keys: Any) -> None:
+        def hooked_lock(*keys: Any, **kw: Any) -> None:
             if outer.on_lock is not None:
                 outer.on_lock()
-            lock(*keys)
+            lock(*keys, **kw)
 
         def hooked_commit() -> None:
             if outer.on_commit is not None:
@@ -78,6 +81,9 @@ class Counting:
             outer.commits += 1
 
         uow.lock, uow.commit = hooked_lock, hooked_commit
+        if self.on_reads is not None:
+            reads, hook = uow.settle_reads, self.on_reads
+            uow.settle_reads = lambda *a: hook(uow, reads, *a)  # type: ignore[method-assign]
         return uow
 
 
@@ -211,19 +217,22 @@ def test_a_twin_committed_between_the_prepare_reads_is_answered_as_its_replay(
     never BillSettled: on PostgreSQL the bill read sees the twin's commit and the request id
     is read again; on SQLite the prepare's read snapshot does not see it and the group's
     commit fails on the request id instead (then each call is settled alone)."""
-    (grouped, _), _ = two
+    (grouped, gu), _ = two
     other_store = SqlStore(db_url)
     other = SettlementService(other_store.uow, clock=Clock(), new_id=lambda: "other-1")
     twin: list[Any] = []
-    versioned_bill = grouped._versioned_bill
 
-    def then_the_twin(uow: Any, req: BillRequest) -> Any:
-        got = versioned_bill(uow, req)  # after the request id's read, before the bill's
-        if req.id == request(6, "p2").id and not twin:
-            twin.append(other.settle("t1", request(6, "p2")))
-        return got
+    def then_the_twin(uow: Any, reads: Any, rid: str, pid: str, hospital: str, bid: str) -> Any:
+        # the prepare's reads (one round trip), the twin committing after the request id's
+        # read and before the bill's: the bill's active settlement read again after it
+        got = reads(rid, pid, hospital, bid)
+        if bid != request(6, "p2").id or twin:
+            return got
+        twin.append(other.settle("t1", request(6, "p2")))
+        active = uow.settlements.active_for_bill(hospital, bid)
+        return SettleReads(got.found, got.person, active and active.settlement_id)
 
-    grouped._versioned_bill = then_the_twin  # type: ignore[method-assign]
+    gu.on_reads = then_the_twin
     cs = [("t0", request(0, "p1")), ("t1", request(6, "p2"))]
     try:
         got = grouped.settle_group([SettleCall(rid, r, "local", digest(r)) for rid, r in cs])
@@ -409,8 +418,9 @@ def test_concurrent_settles_through_a_server_land_as_a_serial_replay(db_url: str
 
 
 def test_a_killed_server_has_every_settlement_it_answered(db_url: str, tmp_path: Path) -> None:  # noqa: F811
-    """``onestop serve`` (group commit on, as shipped) killed with SIGKILL while 8 windows
-    settle: started again over the same store, it has every settlement it answered."""
+    """``onestop serve`` (group commit on: as shipped for SQLite, ``--group-max 64`` for
+    PostgreSQL) killed with SIGKILL while 8 windows settle: started again over the same store,
+    it has every settlement it answered."""
     import json
     import signal
     import subprocess
@@ -434,7 +444,7 @@ def test_a_killed_server_has_every_settlement_it_answered(db_url: str, tmp_path:
     def popen(port: int) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "adapters.grpc.commands", "serve", "--db", db_url,
                "--port", str(port), "--policies", str(pol), "--registry", str(reg),
-               "--processes", "1"]  # fmt: skip
+               "--processes", "1", "--group-max", "64"]  # fmt: skip
         with log.open("ab") as out:
             return subprocess.Popen(cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT)
 
@@ -499,3 +509,17 @@ def test_serve_refuses_a_bad_group_option_in_one_line(option: str, value: str, w
     from tests.test_cli_errors import USAGE, one_line, onestop
 
     one_line(onestop("serve", "--port", "0", option, value), USAGE, *words)
+
+
+def test_group_commit_is_on_by_default_for_sqlite_and_asked_for_on_postgresql() -> None:
+    """As shipped (``onestop serve``, ``serve-http``): SQLite groups (its one write lock
+    serializes commits), PostgreSQL settles each call alone unless ``--group-max`` is given
+    (grouping measured slower there: benchmarks/README.md, target 7)."""
+    from adapters.bootstrap import server_group_commit
+
+    pg = "postgresql+psycopg://u@/db?host=/tmp"
+    assert server_group_commit(pg) is None
+    assert server_group_commit(pg, 64) == GroupCommit(max_group=64, writers=4)
+    assert server_group_commit("sqlite:///x.db") == GroupCommit(max_group=64, writers=1)
+    assert server_group_commit("sqlite:///x.db", 1) is None
+    assert server_group_commit("memory://") is None

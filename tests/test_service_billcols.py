@@ -18,7 +18,7 @@ from adapters.store.memory import MemoryStore
 from engine.bill import Person, parse_bill_request
 from engine.errors import Conflict, OnestopError
 from engine.money import MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
-from engine.service import billcols, settlewrite
+from engine.service import billcols, settlecols
 from engine.service.digest import digest, legacy_digest
 from engine.service.usecases import SettlementService
 
@@ -132,11 +132,15 @@ def test_a_retry_across_the_digest_upgrade_is_a_replay(
     request again is a replay, another bill under its id is still a Conflict."""
     req = parse_bill_request(chain_bill(2))
     with monkeypatch.context() as m:
-        m.setattr(settlewrite, "digest", lambda r: legacy_digest(r.model_dump(mode="json")))
+        m.setattr(settlecols, "digest_of", lambda r: legacy_digest(settlecols.stored_of(r)))
         old, again = svc.settle("rid-old", req)
     assert not again and old.bill_digest == legacy_digest(req.model_dump(mode="json"))
     rec, again = svc.settle("rid-old", req)
     assert again and rec.settlement_id == old.settlement_id
+    rec, again = svc.settle("rid-old", cols(chain_bill(2)))  # the same request as columns
+    assert again and rec.settlement_id == old.settlement_id
+    with pytest.raises(Conflict):
+        svc.settle("rid-old", cols(chain_bill(3)))
     with pytest.raises(Conflict):
         svc.settle("rid-old", parse_bill_request(chain_bill(3)))
     new, _ = svc.settle("rid-new", parse_bill_request(chain_bill(4)))

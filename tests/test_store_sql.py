@@ -324,8 +324,14 @@ class FailAtCommit:
     def __exit__(self, *exc: object) -> None:
         self.u.__exit__(*exc)
 
-    def lock(self, *keys: LockKey) -> None:
-        self.u.lock(*keys)
+    def lock(self, *keys: LockKey, **kw: Any) -> None:
+        self.u.lock(*keys, **kw)
+
+    def together(self) -> Any:
+        return self.u.together()
+
+    def settle_reads(self, request_id: str, person_id: str, hospital: str, bill_id: str) -> Any:
+        return self.u.settle_reads(request_id, person_id, hospital, bill_id)
 
     def rollback(self) -> None:
         self.u.rollback()

@@ -119,12 +119,13 @@ def serve(
     ] = 0,
     grace: Annotated[float, typer.Option(help="Seconds to drain calls on SIGTERM.")] = 10.0,
     group_max: Annotated[
-        int,
+        int | None,
         typer.Option(
             help="Group commit: at most this many Settle calls share one transaction and one "
-            "commit (fsync); 1 turns grouping off (each Settle its own transaction). SQL stores."
+            "commit (fsync); 1 turns grouping off (each Settle its own transaction). Default: "
+            "64 on SQLite, off (1) on PostgreSQL."
         ),
-    ] = 64,
+    ] = None,
     group_wait_ms: Annotated[
         float,
         typer.Option(
@@ -218,7 +219,7 @@ def serve(
         usage(f"--host {host} is not a loopback address without TLS: serve TLS (--tls-cert, "
               "--tls-key, --client-ca, --principals) or give --insecure")  # fmt: skip
 
-    if group_max < 1:
+    if group_max is not None and group_max < 1:
         usage(f"--group-max {group_max}: at least 1 (1 turns group commit off)")
     if not 0 <= group_wait_ms <= 1000:
         usage(f"--group-wait-ms {group_wait_ms:g}: 0 to 1000 ms")

@@ -47,6 +47,7 @@ from engine.reconcile import local_date
 from engine.service.funds import FundService
 from engine.service.groupcommit import GroupCommit
 from engine.service.ledger import Sealer
+from engine.service.settlecols import request_of as settle_request
 from engine.service.usecases import SettlementService
 from engine.service.versions import effective
 from engine.settle import settle_one
@@ -140,7 +141,9 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
     @_unary
     def Settle(self, request: pb.SettleRequest) -> pb.SettleResponse:
         svc = self.scoped()
-        rec, replay = svc.settle(request.request_id, cv.bill_request(request.bill))
+        # columns, no per-item model (a bad bill: the model path's errors, as before)
+        req = settle_request(columns.bill_columns(request.bill))
+        rec, replay = svc.settle(request.request_id, req)
         alloc = svc.allocation_of(rec) if request.allocate else None
         return pb.SettleResponse(settlement=cv.record_pb(rec, alloc), replay=replay)
 

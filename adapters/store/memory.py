@@ -7,6 +7,7 @@ the global order, as the SQL store's row locks are (the rule: ``engine.service.p
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from engine.service.ports import (
     PersonVersion,
     PolicyVersion,
     SettlementRecord,
+    SettleReads,
     lock_order,
 )
 
@@ -455,12 +457,26 @@ class MemoryUnitOfWork:
     def __exit__(self, *exc: object) -> None:
         self.rollback()
 
-    def lock(self, *keys: LockKey) -> None:
+    def together(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def settle_reads(
+        self, request_id: str, person_id: str, hospital: str, bill_id: str
+    ) -> SettleReads:
+        active = self.settlements.active_for_bill(hospital, bill_id)
+        return SettleReads(
+            self.settlements.by_request(request_id),
+            self.registry.get_versioned(person_id),
+            None if active is None else active.settlement_id,
+        )
+
+    def lock(self, *keys: LockKey, read: Sequence[tuple[str, str, int]] = ()) -> None:
         for key in lock_order(self._keys, keys):
             lk = self.s.key_lock(key)
             lk.acquire()
             self._held.append(lk)
             self._keys.add(key)
+        self.accounts.read_many(read)
 
     def commit(self) -> None:
         with self.s.mutex:

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.batch import FundYearKey
-from engine.bill import Bill, BillRequest
+from engine.bill import Bill
 from engine.service import fundbook
 from engine.service.ports import LockKey, SettlementRecord, account_locks
+from engine.service.settlecols import ColumnsBill, Request
 
 log = logging.getLogger("onestop.groupcommit")
 
@@ -66,7 +67,7 @@ class SettleCall:
     """One Settle call (request id checked, digest computed by the caller)."""
 
     request_id: str
-    req: BillRequest
+    req: Request  # the model, or checked columns (``engine.service.settlecols``)
     principal: str
     digest: str
 
@@ -77,10 +78,10 @@ class PreparedSettle:
     person, the registry version used, the hard-budget fund-years it draws on."""
 
     call: SettleCall
-    bill: Bill
+    bill: Bill | ColumnsBill
     person_version: int | None
     keys: list[FundYearKey]
-    stored: dict[str, Any]  # the request as stored (``model_dump(mode="json")``)
+    stored: dict[str, Any]  # the request as stored (``settlecols.stored_of``)
 
     def locks(self) -> tuple[LockKey, ...]:
         b = self.bill

@@ -21,6 +21,7 @@ takes it in the same ``lock`` call as its account locks ("fund" sorts before "ho
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, Protocol, get_args
@@ -109,6 +110,17 @@ class SettlementRecord:
     #: the stored policy version of the table the settlement was settled with (None: settled
     #: before settlements recorded it; re-reads then use the table in force)
     policy_version: int | None = None
+
+
+@dataclass(frozen=True)
+class SettleReads:
+    """What a Settle reads before its locks (``UnitOfWork.settle_reads``): a settlement
+    already stored under the request id, the person in force with its registry version, and
+    the id of the bill's active settlement."""
+
+    found: SettlementRecord | None
+    person: tuple[Person, int | None] | None
+    active_id: str | None
 
 
 @dataclass(frozen=True)
@@ -351,7 +363,25 @@ class UnitOfWork(Protocol):
     def __exit__(self, *exc: object) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
-    def lock(self, *keys: LockKey) -> None:
+    def lock(
+        self,
+        *keys: LockKey,
+        read: Sequence[tuple[Literal["person", "household"], str, int]] = (),
+    ) -> None:
         """Hold these locks until the unit of work ends, taken in the global order (see the
-        module docstring); what was read before may be stale and is read again."""
+        module docstring); what was read before may be stale and is read again. ``read``:
+        these account-years read under the locks (``accounts.read_many``), on PostgreSQL in
+        the locks' round trip."""
+        ...
+
+    def together(self) -> AbstractContextManager[None]:
+        """The writes inside as one statement where the store can (PostgreSQL): for writes
+        that each touch other rows, none reading what another wrote."""
+        ...
+
+    def settle_reads(
+        self, request_id: str, person_id: str, hospital: str, bill_id: str
+    ) -> SettleReads:
+        """``settlements.by_request``, ``registry.get_versioned`` and the id of
+        ``settlements.active_for_bill`` at once (PostgreSQL: one round trip)."""
         ...

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.batch import FundYearKey
-from engine.bill import Bill, BillRequest
+from engine.bill import Bill, BillRequest, Person
 from engine.errors import BillSettled, Conflict, DuplicateRequest, InputError, OnestopError
 from engine.policy.policyset import PolicySet
-from engine.service import claimmoves, fundbook, ledger
-from engine.service.digest import digest, legacy_digest
+from engine.service import billcols, claimmoves, fundbook, ledger, settlecols
+from engine.service.digest import legacy_digest
 from engine.service.groupcommit import (
     GroupCommit,
     PreparedSettle,
@@ -23,9 +23,10 @@ from engine.service.groupcommit import (
 )
 from engine.service.inputs import check_key
 from engine.service.ports import AccountMove, SettlementRecord, UnitOfWork, account_locks
+from engine.service.settlecols import ColumnsBill
 from engine.service.trial import Trial
 from engine.service.versions import policy_version_of
-from engine.settle import Outcome, settle_one
+from engine.settle import Outcome
 
 log = logging.getLogger("onestop.service")
 
@@ -34,17 +35,25 @@ class SettleWrite(Trial):
     """The settle-write use cases of ``SettlementService``."""
 
     def settle(
-        self, request_id: str, req: BillRequest, *, principal: str = "local"
+        self,
+        request_id: str,
+        req: BillRequest | billcols.BillColumns | settlecols.ColumnsRequest,
+        *,
+        principal: str = "local",
     ) -> tuple[SettlementRecord, bool]:
         """Settle (2304). Returns the record and whether it is a replay of an earlier request
         with the same id. The same id with a different bill is a Conflict. With group commit
         on (``use_group_commit``) the call goes to the service's writer, which settles it in
-        one transaction with the calls queued beside it and answers after that commit."""
+        one transaction with the calls queued beside it and answers after that commit. The
+        request may come as columns (``billcols.BillColumns``, or checked already:
+        ``settlecols.request_of``): settled without a per-item model, stored and digested as
+        the model would be."""
+        if isinstance(req, billcols.BillColumns):
+            req = settlecols.request_of(req)  # a bad bill: the model path's InputError
         if not request_id or len(request_id) > 128:
             raise InputError.one("request_id", request_id, "must be 1 to 128 characters")
         check_key("request_id", request_id)
-        d = digest(req)
-        call = SettleCall(request_id, req, principal, d)
+        call = SettleCall(request_id, req, principal, settlecols.digest_of(req))
         writer = self._writer
         if writer is None:
             return self._settle_alone(call)
@@ -82,21 +91,54 @@ class SettleWrite(Trial):
         against its table), the bill's active settlement (BillSettled), the hard budgets the
         bill draws on. Only reads: an error here is the call's own."""
         with self._uow() as uow:
+            got = self._reads(uow, c)
+            if isinstance(got, SettlementRecord):
+                return got, True  # a replay of a committed settlement: nothing to wait for
+            bill, person_version = got
+            keys = self._keys(bill)
+        # the stored request, dumped here (beside the other callers), not in the writer
+        return PreparedSettle(c, bill, person_version, keys, settlecols.stored_of(c.req))
+
+    def _reads(
+        self, uow: UnitOfWork, c: SettleCall
+    ) -> SettlementRecord | tuple[Bill | ColumnsBill, int | None]:
+        """A settle's reads before its locks, in one round trip (``settle_reads``): the
+        settlement of an earlier request with this id (returned: the call is its replay), or
+        the bill with its person from the registry (checked against its table) and the
+        registry version used. BillSettled if the bill has an active settlement."""
+        req = c.req
+        pre = uow.settle_reads(c.request_id, req.person_id, req.hospital, req.id)
+        if pre.found is not None:
+            return self._replay(pre.found, c.digest, c.request_id, req)
+        bill, person_version = self._bill_for(req, pre.person)
+        if pre.active_id is not None:
+            # a twin of this request may have committed between the reads (no locks here; on
+            # PostgreSQL each read sees what is committed when it runs): then this call is
+            # its replay, not a second settlement of the bill
             found = uow.settlements.by_request(c.request_id)
             if found is not None:
-                return self._replay(found, c.digest, c.request_id, c.req), True
-            bill, person_version = self._versioned_bill(uow, c.req)
-            if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
-                # a twin of this request may have committed between the two reads (no locks
-                # here; on PostgreSQL each read sees what is committed when it runs): then
-                # this call is its replay, not a second settlement of the bill
-                found = uow.settlements.by_request(c.request_id)
-                if found is not None:
-                    return self._replay(found, c.digest, c.request_id, c.req), True
-                raise BillSettled(bill.hospital, bill.id)
-            keys = self._hard_keys(bill)
-        # the stored request, dumped here (beside the other callers), not in the writer
-        return PreparedSettle(c, bill, person_version, keys, c.req.model_dump(mode="json"))
+                return self._replay(found, c.digest, c.request_id, req)
+            raise BillSettled(bill.hospital, bill.id)
+        return bill, person_version
+
+    def _bill_for(
+        self, req: settlecols.Request, found: tuple[Person, int | None] | None
+    ) -> tuple[Bill | ColumnsBill, int | None]:
+        """The bill with its person (as the registry read it) checked against its table, and
+        the registry version used: columns stay columns when they fit, anything else goes the
+        model path (which raises what does not fit)."""
+        if isinstance(req, settlecols.ColumnsRequest) and found is not None:
+            bill = settlecols.bill_of(req.ch, found[0], self.policies())
+            if bill is not None:
+                return bill, found[1]
+        return self._checked_bill(settlecols.model_of(req), found)
+
+    def _keys(self, bill: Bill | ColumnsBill) -> list[FundYearKey]:
+        """The hard-budget fund-years the bill's table draws on (section 12)."""
+        if isinstance(bill, Bill):
+            return self._hard_keys(bill)
+        codes = [x.fund_code for x in bill.table.layers]
+        return fundbook.hard_keys(self.fund_book(), bill.table.region.code, bill.year, codes)
 
     def settle_group(self, calls: Sequence[SettleCall]) -> list[SettleAnswer]:
         """Settle the calls as one group (what the writer does with the calls it takes from
@@ -145,17 +187,17 @@ class SettleWrite(Trial):
         if not group:
             return answers
         with self._uow() as uow:
-            uow.lock(*(k for p in group for k in p.locks()))
-            uow.accounts.read_many(
-                [
+            uow.lock(
+                *(k for p in group for k in p.locks()),
+                read=[
                     k
                     for p in group
                     for k in (
                         ("person", p.bill.person.id, p.bill.year),
                         ("household", p.bill.person.household, p.bill.year),
                     )
-                ]
-            )  # every account of the group, before the first write (one round trip)
+                ],
+            )  # every account of the group, before the first write (with the locks: one trip)
             policies = self.policies()
             taken: dict[str, SettlementRecord] = {}  # request id -> settled in this group
             bills: set[tuple[str, str]] = set()
@@ -171,7 +213,7 @@ class SettleWrite(Trial):
                     budgets = self._budgets(uow, p.keys)
                     pa = uow.accounts.person_year(bill.person.id, bill.year)
                     ha = uow.accounts.household_year(bill.person.household, bill.year)
-                    out = settle_one(bill, policies, pa, ha, budgets=budgets)
+                    out = settlecols.settle(bill, policies, pa, ha, budgets)
                 except OnestopError as exc:  # nothing of this call written
                     answers.append(exc)
                     continue
@@ -186,7 +228,7 @@ class SettleWrite(Trial):
     def _record(
         self,
         c: SettleCall,
-        bill: Bill,
+        bill: Bill | ColumnsBill,
         out: Outcome,
         person_version: int | None,
         policies: PolicySet,
@@ -207,7 +249,7 @@ class SettleWrite(Trial):
         )
         return SettlementRecord(
             settlement_id=self._new_id(), request_id=c.request_id, bill_digest=c.digest,
-            bill=c.req.model_dump(mode="json") if stored is None else stored,
+            bill=settlecols.stored_of(c.req) if stored is None else stored,
             settlement=out.settlement, moves=moves,
             created_at=self._clock(), registry_version=person_version,
             policy_version=policy_version_of(policies, bill),
@@ -224,39 +266,44 @@ class SettleWrite(Trial):
         """Everything a settlement writes, in its transaction: the accounts it moved, the
         record, its ledger event, the hard budgets it used, its claims and relief cases."""
         s = rec.settlement
-        uow.accounts.save_person_year(s.person_id, s.year, out.person_after)
-        uow.accounts.save_household_year(s.household, s.year, out.household_after)
-        uow.settlements.add(rec)
+        claims = claimmoves.new_claims(rec, rec.created_at, principal)  # section 13
+        with uow.together():  # each writes other rows (PostgreSQL: one statement)
+            uow.accounts.save_person_year(s.person_id, s.year, out.person_after)
+            uow.accounts.save_household_year(s.household, s.year, out.household_after)
+            uow.settlements.add(rec)
+            for k in keys:  # section 12: the bill's pays and reliefs are used
+                spent = sum(r.pay + r.relief for r in s.layers if r.fund_code == k[1])
+                uow.funds.add_used(*k, spent)
+            for cl in claims:
+                uow.claims.add(cl)
+        # the ledger events after, in this order (their storage ids are the sealing order)
         ledger.append(uow, ledger.settle_event(rec, principal))
-        for k in keys:  # section 12: the bill's pays and reliefs are used
-            spent = sum(r.pay + r.relief for r in s.layers if r.fund_code == k[1])
-            uow.funds.add_used(*k, spent)
-        for cl in claimmoves.new_claims(rec, rec.created_at, principal):  # section 13
-            uow.claims.add(cl)
+        for cl in claims:
             ledger.append(uow, ledger.claim_event(cl, cl.filed_at, principal))
 
     def _settle_alone(self, c: SettleCall) -> tuple[SettlementRecord, bool]:
         """One settle in its own transaction (group commit off, or a failed group's calls)."""
         request_id, req, d = c.request_id, c.req, c.digest
         with self._uow() as uow:
-            found = uow.settlements.by_request(request_id)
-            if found is not None:
-                return self._replay(found, d, request_id, req), True
-            bill, person_version = self._versioned_bill(uow, req)
-            keys = self._hard_keys(bill)
+            got = self._reads(uow, c)
+            if isinstance(got, SettlementRecord):
+                return got, True
+            bill, person_version = got
+            keys = self._keys(bill)
+            pid, hh, y = bill.person.id, bill.person.household, bill.year
+            # the accounts read under the locks, in the locks' round trip (PostgreSQL). A twin
+            # of this request or another settlement of the bill that committed since the reads
+            # above fails this one's insert (the unique indexes on the request id and on the
+            # bill's active settlement): DuplicateRequest or BillSettled below
             uow.lock(
-                *fundbook.fund_locks(keys),
-                *account_locks(bill.person.id, bill.person.household, bill.year),
-            )
-            found = uow.settlements.by_request(request_id)  # a twin may have won the lock
-            if found is not None:
-                return self._replay(found, d, request_id, req), True
-            # a bill is (hospital, id); the store's unique index on active settlements backs
-            # this check when two requests race past it (BillSettled from add or commit)
-            if uow.settlements.active_for_bill(bill.hospital, bill.id) is not None:
-                raise BillSettled(bill.hospital, bill.id)  # names no other settlement
+                *fundbook.fund_locks(keys), *account_locks(pid, hh, y),
+                read=[("person", pid, y), ("household", hh, y)],
+            )  # fmt: skip
             policies = self.policies()  # one set: the table settled with is the one recorded
-            out = self._settle(uow, bill, self._budgets(uow, keys), policies=policies)
+            budgets = self._budgets(uow, keys)
+            pa = uow.accounts.person_year(pid, y)
+            ha = uow.accounts.household_year(hh, y)
+            out = settlecols.settle(bill, policies, pa, ha, budgets)
             rec = self._record(c, bill, out, person_version, policies)
             try:
                 self._write(uow, rec, out, keys, c.principal)
@@ -272,11 +319,9 @@ class SettleWrite(Trial):
 
     @staticmethod
     def _replay(
-        found: SettlementRecord, d: str, request_id: str, req: BillRequest
+        found: SettlementRecord, d: str, request_id: str, req: settlecols.Request
     ) -> SettlementRecord:
-        if found.bill_digest != d and found.bill_digest != legacy_digest(
-            req.model_dump(mode="json")
-        ):
+        if found.bill_digest != d and found.bill_digest != legacy_digest(settlecols.stored_of(req)):
             raise Conflict(
                 f"request_id {request_id!r} was already used for bill "
                 f"{found.bill.get('id')!r} with different content; use a new "

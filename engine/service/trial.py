@@ -7,7 +7,7 @@ from __future__ import annotations
 from engine.allocation import Allocation
 from engine.allocation import allocate as allocation_for
 from engine.batch import FundYearKey
-from engine.bill import Bill, BillRequest, parse_bill_request
+from engine.bill import Bill, BillRequest, Person, parse_bill_request
 from engine.checks import check_bill
 from engine.errors import InputError, NotFound
 from engine.funds import balance
@@ -29,7 +29,13 @@ class Trial(ServiceBase):
 
     def _versioned_bill(self, uow: UnitOfWork, req: BillRequest) -> tuple[Bill, int | None]:
         """The bill with its person from the registry, and the registry version used."""
-        found = uow.registry.get_versioned(req.person_id)
+        return self._checked_bill(req, uow.registry.get_versioned(req.person_id))
+
+    def _checked_bill(
+        self, req: BillRequest, found: tuple[Person, int | None] | None
+    ) -> tuple[Bill, int | None]:
+        """The bill with its person (``found``: as the registry read it), checked against
+        its table, and the registry version used."""
         if found is None:
             raise InputError.one(
                 "person_id", req.person_id, "is not in the person registry; import the person first"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from datetime import date
+from typing import Generic, Protocol, TypeVar
 
-from engine.bill import Bill
 from engine.policy.policyset import PolicySet
 from engine.service.ports import PolicyVersion, UnitOfWork
 
@@ -21,7 +21,16 @@ def effective(versions: list[PolicyVersion]) -> list[PolicyVersion]:
     return list(latest.values())
 
 
-def policy_version_of(policies: PolicySet, bill: Bill) -> int | None:
+class _Dated(Protocol):
+    """What picks a bill's table: a ``Bill``, or ``settlecols.ColumnsBill``."""
+
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def discharge_date(self) -> date: ...
+
+
+def policy_version_of(policies: PolicySet, bill: _Dated) -> int | None:
     """The stored policy version of the table ``policies`` settles ``bill`` with (the service
     builds its set with each table's source named ``version N``); None for a set not built
     from stored versions."""

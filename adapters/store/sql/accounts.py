@@ -86,9 +86,7 @@ class Accounts:
         """Read these (scope, key, year) account-years now, in one round trip (PostgreSQL),
         so that the reads that follow in this transaction need none while the locks hold."""
         todo = [k for k in dict.fromkeys(keys) if k not in self._fresh]
-        if len(todo) < 2:
-            for k in todo:
-                self._read(*k)
+        if not todo:
             return
         rows = self.u.run_many(
             [(self._SQL[scope][0], {"k": key, "y": year}) for scope, key, year in todo]
@@ -115,10 +113,8 @@ class Accounts:
             for f in ACCOUNT_FIELDS:
                 k[f] = pg_array([r[f] for r in changed])
             # the admissions row rides along in the same statement
-            sql = (
-                f"WITH y AS ({upsert_year}) {upsert_layers_pg}" if admissions else upsert_layers_pg
-            )
-            self.u.defer(sql, k)
+            ctes = ((f"{scope}_year", upsert_year),) if admissions else ()
+            self.u.defer(upsert_layers_pg, k, ctes=ctes)
             admissions = False
         elif changed:
             head, tail = upsert_layers

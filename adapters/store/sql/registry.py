@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 _P = T.persons
 _TG = T.person_tags
 _V = T.person_versions
-_PERSON = (
+PERSON = (
     "SELECT p.birth_date, p.household, t.tag, t.valid_from, t.valid_to, p.region, p.version, "
     "p.township, p.village FROM persons p LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id "
     "WHERE p.person_id = :id ORDER BY t.position"
@@ -42,7 +42,10 @@ class Registry:
         self.u = uow
 
     def get_versioned(self, person_id: str) -> tuple[Person, int | None] | None:
-        rows = self.u.run(_PERSON, {"id": person_id}).fetchall()
+        return self.versioned_of(person_id, self.u.run(PERSON, {"id": person_id}).fetchall())
+
+    def versioned_of(self, person_id: str, rows: Sequence[Any]) -> tuple[Person, int | None] | None:
+        """The person and version from the rows of ``PERSON`` (none: not registered)."""
         if not rows:
             return None
         d = self.u.s.x.date_out

@@ -29,10 +29,10 @@ _MOVE_COLS = "settlement_id, scope, key, year, layer_id, " + ", ".join(
     f"d_{f}" for f in ACCOUNT_FIELDS
 )
 _BY_ID = f"SELECT {_HEAD_COLS} FROM settlements WHERE settlement_id = :id"
-_BY_REQUEST = f"SELECT {_HEAD_COLS} FROM settlements WHERE request_id = :id"
+BY_REQUEST = f"SELECT {_HEAD_COLS} FROM settlements WHERE request_id = :id"
 _BY_REVERSAL = f"SELECT {_HEAD_COLS} FROM settlements WHERE reversal_request_id = :id LIMIT 1"
 _MOVES_OF = f"SELECT {_MOVE_COLS} FROM settlement_moves WHERE settlement_id = :id ORDER BY position"
-_ACTIVE = (
+ACTIVE = (
     "SELECT settlement_id FROM settlements WHERE hospital = :h AND bill_id = :id "
     "AND status = 'settled' ORDER BY created_at LIMIT 1"
 )
@@ -70,26 +70,26 @@ def _pg_type(col: str) -> str:
     return "text"
 
 
-def _unnest_insert(name: str, table: str, cols: tuple[str, ...]) -> str:
+def _unnest_insert(name: str, table: str, cols: tuple[str, ...]) -> tuple[str, str]:
     rest = cols[1:]
     arrays = ", ".join(f"CAST(:{name}_{c} AS {_pg_type(c)}[])" for c in rest)
-    return (
-        f", {name} AS (INSERT INTO {table} ({', '.join(cols)}) "
-        f"SELECT s.settlement_id, v.* FROM s, unnest({arrays}) AS v)"
+    return name, (
+        f"INSERT INTO {table} ({', '.join(cols)}) "
+        f"SELECT s.settlement_id, v.* FROM s, unnest({arrays}) AS v"
     )
 
 
 # PostgreSQL: the settlement, its moves and its layer rows in one statement of constant text
-# (rows as arrays). It is sent with COMMIT; a taken request id fails it (unique violation of
-# uq_settlements_request_id -> DuplicateRequest), as does a bill with an active settlement
-# (uq_settlements_active_bill -> BillSettled), and the whole transaction with it.
+# (rows as arrays; the WITH parts below, then ``SELECT settlement_id FROM s``). It is sent
+# with COMMIT; a taken request id fails it (unique violation of uq_settlements_request_id ->
+# DuplicateRequest), as does a bill with an active settlement (uq_settlements_active_bill ->
+# BillSettled), and the whole transaction with it.
 REQUEST_UNIQUE = "uq_settlements_request_id"
 ACTIVE_BILL_UNIQUE = T.ACTIVE_BILL_UNIQUE
-_ADD_ALL_PG = (
-    f"WITH s AS ({_ADD.split(' ON CONFLICT')[0]} RETURNING settlement_id)"
-    + _unnest_insert("m", "settlement_moves", _M_COLS)
-    + _unnest_insert("l", "settlement_layers", _L_COLS)
-    + " SELECT settlement_id FROM s"
+_ADD_ALL_PG_CTES = (
+    ("s", f"{_ADD.split(' ON CONFLICT')[0]} RETURNING settlement_id"),
+    _unnest_insert("m", "settlement_moves", _M_COLS),
+    _unnest_insert("l", "settlement_layers", _L_COLS),
 )
 
 
@@ -136,7 +136,10 @@ class Settlements:
         ]
 
     def _one(self, sql: str, key: str) -> SettlementRecord | None:
-        row = self.u.run(sql, {"id": key}).fetchone()
+        return self.record_of(self.u.run(sql, {"id": key}).fetchone())
+
+    def record_of(self, row: Any) -> SettlementRecord | None:
+        """The record of a row of ``BY_REQUEST`` (its moves read now), or None."""
         if row is None:
             return None
         return self._records([row], self.u.run(_MOVES_OF, {"id": row[0]}).fetchall())[0]
@@ -145,13 +148,13 @@ class Settlements:
         return self._one(_BY_ID, settlement_id)
 
     def by_request(self, request_id: str) -> SettlementRecord | None:
-        return self._one(_BY_REQUEST, request_id)
+        return self._one(BY_REQUEST, request_id)
 
     def by_reversal_request(self, reversal_request_id: str) -> SettlementRecord | None:
         return self._one(_BY_REVERSAL, reversal_request_id)
 
     def active_for_bill(self, hospital: str, bill_id: str) -> SettlementRecord | None:
-        row = self.u.run(_ACTIVE, {"h": hospital, "id": bill_id}).fetchone()
+        row = self.u.run(ACTIVE, {"h": hospital, "id": bill_id}).fetchone()
         return None if row is None else self.by_id(row[0])
 
     def add(self, record: SettlementRecord) -> None:
@@ -219,7 +222,7 @@ class Settlements:
             for name, rows, cols in (("m", moves, _M_COLS), ("l", layers, _L_COLS)):
                 for c in cols[1:]:
                     row[f"{name}_{c}"] = pg_array([r[c] for r in rows])
-            self.u.defer(_ADD_ALL_PG, row, record.request_id)
+            self.u.defer("SELECT settlement_id FROM s", row, record.request_id, _ADD_ALL_PG_CTES)
             return
         try:
             added = self.u.run(_ADD, row, write=True).fetchone()

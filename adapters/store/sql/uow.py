@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,14 +29,20 @@ from adapters.store.sql.funds import Funds
 from adapters.store.sql.ledger import Ledger
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
-from adapters.store.sql.registry import Registry
+from adapters.store.sql.registry import PERSON, Registry
 from adapters.store.sql.rows import Dialect
-from adapters.store.sql.settlements import ACTIVE_BILL_UNIQUE, REQUEST_UNIQUE, Settlements
+from adapters.store.sql.settlements import (
+    ACTIVE,
+    ACTIVE_BILL_UNIQUE,
+    BY_REQUEST,
+    REQUEST_UNIQUE,
+    Settlements,
+)
 from engine.errors import BillSettled, DuplicateRequest
 from engine.funds import FundsFile, parse_funds
 from engine.policy.load import parse_table
 from engine.policy.model import PolicyTable
-from engine.service.ports import LockKey, lock_order
+from engine.service.ports import LockKey, SettleReads, lock_order
 
 
 def _lock_sql(years: str, col: str) -> str:
@@ -63,6 +73,30 @@ def _lock_params(kind: str, key: str, year: int) -> dict[str, Any]:
         region, _, code = key.rpartition("/")
         return {"r": region, "c": code, "y": year}
     return {"k": f"policy:{key}" if kind == "policy" else key, "y": year}
+
+
+class _Pending(NamedTuple):
+    """A statement waiting to go to PostgreSQL with the next read or COMMIT."""
+
+    sql: str
+    params: dict[str, Any]
+    #: (request id, hospital, bill id) of a settlement's insert (its unique violations)
+    mark: tuple[str, str, str] | None = None
+    ctes: tuple[tuple[str, str], ...] = ()  # its WITH clause: (name, statement)
+
+    def text(self) -> str:
+        if not self.ctes:
+            return self.sql
+        return "WITH " + ", ".join(f"{n} AS ({b})" for n, b in self.ctes) + " " + self.sql
+
+
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@functools.lru_cache(maxsize=512)
+def _renamed(sql: str, prefix: str) -> str:
+    """``sql`` with every ``:name`` parameter as ``:<prefix>name``."""
+    return _PARAM.sub(lambda m: f":{prefix}{m.group(1)}", sql)
 
 
 # --- the store -------------------------------------------------------------------------------
@@ -170,7 +204,8 @@ class SqlUnitOfWork:
         self._locked: set[LockKey] = set()
         # PostgreSQL: writes wait here and go to the server in one pipeline with the next read
         # or with COMMIT (one round trip for all of a settlement's writes and its commit)
-        self._pending: list[tuple[str, dict[str, Any], str | None]] = []
+        self._pending: list[_Pending] = []
+        self._flushes = 0  # pipelines sent (``together`` combines only what none has sent)
 
     def __enter__(self) -> SqlUnitOfWork:
         return self
@@ -225,10 +260,14 @@ class SqlUnitOfWork:
         SQLAlchemy's exceptions (IntegrityError, OperationalError, ...)."""
         raw = self.conn(write).connection.dbapi_connection
         assert raw is not None
-        q = self.s.x.sql(sql)
-        cur = raw.cursor()
+        if self.s.sqlite:
+            q, args = sql, params
+            cur = raw.cursor()
+        else:
+            q, args = self.s.x.raw(sql, params)
+            cur = self.s.x.cursor(raw)
         try:
-            cur.execute(q, params)
+            cur.execute(q, args)
         except self.s.x.errors as err:
             raise sa.exc.DBAPIError.instance(
                 q, params, err, self.s.x.errors, hide_parameters=True
@@ -237,80 +276,136 @@ class SqlUnitOfWork:
 
     def run_many(self, statements: list[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
         """The rows of each of several reads; on PostgreSQL sent in one pipeline (one round
-        trip), on SQLite one after another."""
+        trip) after the statements waiting to go (locks, writes), on SQLite one after
+        another."""
         if self.s.sqlite:
             return [self.run(sql, params).fetchall() for sql, params in statements]
-        raw = self.conn().connection.dbapi_connection
+        return self._pipeline(statements)
+
+    def defer(
+        self,
+        sql: str,
+        params: dict[str, Any],
+        request_id: str | None = None,
+        ctes: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """A write whose result is not needed: on PostgreSQL it waits for the next read or
+        COMMIT and goes with it in one pipeline; on SQLite it runs now. ``request_id``
+        marks the settlement insert, whose unique violations become DuplicateRequest (request
+        id) or BillSettled (the bill's active settlement). ``ctes``: (name, statement) of
+        the ``WITH`` clause of ``sql``."""
+        mark = None
+        if request_id is not None:
+            mark = (request_id, params.get("hospital", ""), params.get("bill_id", ""))
+        p = _Pending(sql, params, mark, ctes)
+        if self.s.sqlite:
+            self.run(p.text(), params, write=True)
+            return
+        self._connection(write=True)
+        self._pending.append(p)
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """PostgreSQL: the writes deferred inside go to the server as one statement (each a
+        data-modifying ``WITH`` part of it): one statement's machinery in the driver instead
+        of one per write. Only for writes that touch different rows (one settlement's
+        accounts, record, budgets and claims): the parts of one statement do not see each
+        other's effects, and their order is not defined. SQLite: as without."""
+        start, flushes = len(self._pending), self._flushes
+        yield
+        group = self._pending[start:]
+        if self.s.sqlite or flushes != self._flushes or len(group) < 2:
+            return
+        ctes: list[tuple[str, str]] = []
+        params: dict[str, Any] = {}
+        mark = None
+        for i, p in enumerate(group):
+            ctes += [(n, _renamed(b, f"w{i}_")) for n, b in p.ctes]
+            ctes.append((f"w{i}", _renamed(p.sql, f"w{i}_")))
+            params.update({f"w{i}_{k}": v for k, v in p.params.items()})
+            mark = mark or p.mark
+        self._pending[start:] = [_Pending("SELECT 1", params, mark, tuple(ctes))]
+
+    def _flush(self, commit: bool = False) -> None:
+        self._pipeline([], commit)
+
+    def _pipeline(
+        self, reads: list[tuple[str, dict[str, Any]]], commit: bool = False
+    ) -> list[list[Any]]:
+        """PostgreSQL: the waiting statements, then ``reads`` (their rows returned), then
+        COMMIT if asked, in one pipeline: one round trip."""
+        pending, self._pending = self._pending, []
+        self._flushes += 1
+        raw = self._connection(write=bool(pending) or commit).connection.dbapi_connection
         assert raw is not None
         cursors = []
         try:
             with raw.pipeline():
-                for sql, params in statements:
-                    cur = raw.cursor()
-                    cur.execute(self.s.x.sql(sql), params)
+                if pending:
+                    cur = self.s.x.cursor(raw)
+                    for p in pending:
+                        cur.execute(*self.s.x.raw(p.text(), p.params))
+                for sql, params in reads:
+                    cur = self.s.x.cursor(raw)
+                    cur.execute(*self.s.x.raw(sql, params))
                     cursors.append(cur)
-            return [cur.fetchall() for cur in cursors]
-        except self.s.x.errors as err:
-            sql = "; ".join(q for q, _ in statements)
-            raise sa.exc.DBAPIError.instance(
-                sql, {}, err, self.s.x.errors, hide_parameters=True
-            ) from err
-
-    def defer(self, sql: str, params: dict[str, Any], request_id: str | None = None) -> None:
-        """A write whose result is not needed: on PostgreSQL it waits for the next read or
-        COMMIT and goes with it in one pipeline; on SQLite it runs now. ``request_id``
-        marks the settlement insert, whose unique violations become DuplicateRequest (request
-        id) or BillSettled (the bill's active settlement)."""
-        if self.s.sqlite:
-            self.run(sql, params, write=True)
-            return
-        self._connection(write=True)
-        self._pending.append((sql, params, request_id))
-
-    def _flush(self, commit: bool = False) -> None:
-        pending, self._pending = self._pending, []
-        raw = self._connection(write=True).connection.dbapi_connection
-        assert raw is not None
-        cur = raw.cursor()
-        try:
-            with raw.pipeline():
-                for sql, params, _ in pending:
-                    cur.execute(self.s.x.sql(sql), params)
                 if commit:
                     raw.commit()
+            return [cur.fetchall() for cur in cursors]
         except self.s.x.errors as err:
             constraint = getattr(getattr(err, "diag", None), "constraint_name", "")
+            mark = next((p.mark for p in pending if p.mark is not None), ("", "", ""))
             if constraint == REQUEST_UNIQUE:
-                rid = next((r for _, _, r in pending if r is not None), "")
-                raise DuplicateRequest(rid) from err
+                raise DuplicateRequest(mark[0]) from err
             if constraint == ACTIVE_BILL_UNIQUE:
-                p = next((p for _, p, r in pending if r is not None), {})
-                raise BillSettled(p.get("hospital", ""), p.get("bill_id", "")) from None
-            sql = "; ".join(q for q, _, _ in pending)
+                raise BillSettled(mark[1], mark[2]) from None
+            sql = "; ".join([p.text() for p in pending] + [q for q, _ in reads])
             raise sa.exc.DBAPIError.instance(
                 sql, {}, err, self.s.x.errors, hide_parameters=True
             ) from err
+
+    def settle_reads(
+        self, request_id: str, person_id: str, hospital: str, bill_id: str
+    ) -> SettleReads:
+        """What a Settle reads before its locks, in one round trip on PostgreSQL (each
+        statement sees what is committed when it runs)."""
+        found, person, active = self.run_many(
+            [
+                (BY_REQUEST, {"id": request_id}),
+                (PERSON, {"id": person_id}),
+                (ACTIVE, {"h": hospital, "id": bill_id}),
+            ]
+        )
+        return SettleReads(
+            self.settlements.record_of(found[0] if found else None),
+            self.registry.versioned_of(person_id, person),
+            active[0][0] if active else None,
+        )
 
     def holds(self, scope: str, key: str, year: int) -> bool:
         """Whether this transaction holds the lock of an account-year (SQLite: the write lock,
         which covers all), so that what it reads of it stays current until it ends."""
         return (self.s.sqlite and self._mode == "write") or (scope, key, year) in self._locked
 
-    def lock(self, *keys: LockKey) -> None:
+    def lock(self, *keys: LockKey, read: Sequence[tuple[str, str, int]] = ()) -> None:
         """Hold these locks until the transaction ends (the rule: ``engine.service.ports``).
         PostgreSQL: row locks taken one after another in the global order, sent in one
-        pipeline; SQLite: BEGIN IMMEDIATE, the database's one write lock."""
+        pipeline (with any writes deferred before, and the account reads of ``read``: one
+        round trip); SQLite: BEGIN IMMEDIATE, the database's one write lock."""
         new = lock_order(self._locked, keys)
-        if not new:
-            return
-        if self.s.sqlite:
-            self.conn(write=True)  # BEGIN IMMEDIATE: the one writer until commit or rollback
-        else:
-            for kind, key, year in new:  # in order: the server runs a pipeline in order
-                self._pending.append((_LOCK[kind], _lock_params(kind, key, year), None))
-            self._flush()  # (with any writes deferred before: one round trip)
-        self.accounts.forget()  # anything read before the lock may be stale
-        self._locked.update(new)
+        if new:
+            if self.s.sqlite:
+                self.conn(write=True)  # BEGIN IMMEDIATE: the one writer until commit or rollback
+            else:
+                self._connection(write=True)
+                for kind, key, year in new:  # in order: the server runs a pipeline in order
+                    self._pending.append(_Pending(_LOCK[kind], _lock_params(kind, key, year)))
+            self.accounts.forget()  # anything read before the lock may be stale
+            self._locked.update(new)
+        if read:
+            self.accounts.read_many(read)  # (PostgreSQL: the pipeline of the locks above)
+        if new and self._pending:
+            self._flush()  # the locks are held when this returns
 
     def commit(self) -> None:
         if self._conn is None:
