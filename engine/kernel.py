@@ -183,19 +183,20 @@ L_KIND, L_COVERS, L_AFTER, L_HOUSEHOLD, L_SLOT, L_TAGS_ANY, L_TAGS_NONE = range(
 L_AGE_MIN, L_AGE_MAX, L_LEVELS, L_N_VARIANTS, L_FUND = range(7, 12)
 N_LT = 12
 V_DED_YEAR, V_TIERS_YEAR, V_N_SEG, V_DED, V_DED_LATER, V_ADM_CAP, V_ANN_CAP = range(7)
-V_MAX_SHARE, V_ANN_CEILING, V_THRESHOLD = range(7, 10)
-V_SEG = 10  # then (upto, ratio) of each segment
+V_MAX_SHARE, V_ANN_CEILING, V_THRESHOLD, V_W_TAGS_ANY, V_W_LEVELS = range(7, 12)
+V_SEG = 12  # then (upto, ratio) of each segment
 
 
 @njit(cache=True)
 def _param_tables(
     kind, covers, after, household, slot, el_tags_any, el_tags_none, el_age_min, el_age_max,
     el_levels, n_variants, fund, ded_year, tiers_year, n_seg, ded, ded_later, adm_cap, ann_cap,
-    max_share, ann_ceiling, threshold, seg_upto, seg_ratio,
+    max_share, ann_ceiling, threshold, seg_upto, seg_ratio, w_tags_any, w_levels,
 ):  # fmt: skip
     """The compiled policy's per-layer parameters as two small row tables: ``lt[p * L + li]``
     and ``vt[((p * L + li) * V + vi) * Lv + lv]`` (one index computation for a row instead
-    of one per dimension and parameter in the per-layer pass)."""
+    of one per dimension and parameter in the per-layer pass; the variant's masks are in the
+    row too, so the variant search computes the row it then reads)."""
     n_p, n_l = kind.shape
     n_v = ded_year.shape[2]
     n_lv = ded.shape[3]
@@ -230,6 +231,8 @@ def _param_tables(
                     vt[r, V_MAX_SHARE] = max_share[p, li, vi, lv]
                     vt[r, V_ANN_CEILING] = ann_ceiling[p, li, vi, lv]
                     vt[r, V_THRESHOLD] = threshold[p, li, vi, lv]
+                    vt[r, V_W_TAGS_ANY] = w_tags_any[p, li, vi]
+                    vt[r, V_W_LEVELS] = w_levels[p, li, vi]
                     for k in range(n_k):
                         vt[r, V_SEG + 2 * k] = seg_upto[p, li, vi, k]
                         vt[r, V_SEG + 2 * k + 1] = seg_ratio[p, li, vi, k, lv]
@@ -394,7 +397,8 @@ def _settle_range(
     lt, vt = _param_tables(
         kind, covers, after, household, slot, el_tags_any, el_tags_none, el_age_min,
         el_age_max, el_levels, n_variants, fund, ded_year, tiers_year, n_seg, ded, ded_later,
-        adm_cap, ann_cap, max_share, ann_ceiling, threshold, seg_upto, seg_ratio,
+        adm_cap, ann_cap, max_share, ann_ceiling, threshold, seg_upto, seg_ratio, w_tags_any,
+        w_levels,
     )  # fmt: skip
     n_l = kind.shape[1]
     n_v = ded_year.shape[2]
@@ -458,10 +462,12 @@ def _settle_range(
             elif lm != 0 and (lm & lbit) == 0:
                 why = R_LEVEL
             vi = -1
+            r = 0
             if why == 0:
                 for v in range(lt[q, L_N_VARIANTS]):
-                    wt = w_tags_any[p, li, v]
-                    wl = w_levels[p, li, v]
+                    r = (q * n_v + v) * n_lv + lv
+                    wt = vt[r, V_W_TAGS_ANY]
+                    wl = vt[r, V_W_LEVELS]
                     if wt != 0 and (wt & tags) == 0:
                         continue
                     if wl != 0 and (wl & lbit) == 0:
@@ -489,7 +495,6 @@ def _settle_range(
             c0, c1, c2, c3 = cov & 1, (cov >> 1) & 1, (cov >> 2) & 1, (cov >> 3) & 1
             base = r0 * c0 + r1 * c1 + r2 * c2 + r3 * c3
             k_ = lt[q, L_KIND]
-            r = (q * n_v + vi) * n_lv + lv
             # section 12: the balance of the layer's fund this year, if its budget is hard
             bl = -1
             if bal is not None:
