@@ -19,7 +19,11 @@ F_PAY]``), not through a per-layer row view (``o = out_layer[b, li]``), which co
 kernel; a layer's account move is written as soon as the layer is settled (the layers of one
 table have distinct slots: ``engine.policy.checks`` refuses duplicate layer ids), and the rare
 refused bill puts back the values kept in ``undo``, instead of a second pass over every bill's
-layers to write the moves.
+layers to write the moves; the policy's parameters are read from two row tables
+(``_param_tables``). ``out_layer`` stays one int64 array of N_FIELDS per layer: narrower flag
+columns (int8 reason, variant, cap, alert) were not worth changing its readers for, as the
+kernel writing its outputs into a small ring instead costs the same at one thread
+(benchmarks/README.md).
 
 Hard budgets (domain.md section 12): ``bal[fund, year]`` holds the balance of each fund-year
 whose budget is hard (-1: not limited), ``fund[p, li]`` (compiled) the fund of each layer and
