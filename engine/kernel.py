@@ -374,7 +374,7 @@ def _split_bucket(ir, n, k, pay, total, out_item, i0, li, share, rems, idx):
         out_item[i0 + i, li] += share[i]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _settle_range(
     lo, hi,
     item_start, cat, qty, amount, price_cap, sp_ratio,
@@ -698,7 +698,7 @@ def _settle_range(
         out_bill[b, B_STATUS] = status
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def _settle_chunks(chunk_start, *args):
     """Settle independent chunks (each a run of whole households) in parallel."""
     for c in prange(len(chunk_start) - 1):
