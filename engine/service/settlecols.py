@@ -30,10 +30,8 @@ from engine.service import billcols
 from engine.settle import Outcome, moves, settle_one
 
 
-@dataclass(frozen=True)
-class ColumnsRequest:
-    """Columns that passed every rule of ``BillRequest`` (``billcols.checked``), read by the
-    settle path as it reads the model (id, hospital, person id)."""
+class _BillIds:
+    """The bill's id and hospital, read from its checked columns ``ch``."""
 
     ch: billcols.Checked
 
@@ -44,6 +42,14 @@ class ColumnsRequest:
     @property
     def hospital(self) -> str:
         return self.ch.cols.hospital
+
+
+@dataclass(frozen=True)
+class ColumnsRequest(_BillIds):
+    """Columns that passed every rule of ``BillRequest`` (``billcols.checked``), read by the
+    settle path as it reads the model (id, hospital, person id)."""
+
+    ch: billcols.Checked
 
     @property
     def person_id(self) -> str:
@@ -75,21 +81,13 @@ def model_of(req: Request) -> BillRequest:
 
 
 @dataclass(frozen=True)
-class ColumnsBill:
+class ColumnsBill(_BillIds):
     """Checked columns with their person and the table they fit: read by the settle path as
     it reads a ``Bill``."""
 
     ch: billcols.Checked
     person: Person
     table: PolicyTable
-
-    @property
-    def id(self) -> str:
-        return self.ch.cols.id
-
-    @property
-    def hospital(self) -> str:
-        return self.ch.cols.hospital
 
     @property
     def region(self) -> str | None:
