@@ -76,6 +76,16 @@ def main(
     touched: bool = typer.Option(False, help="also time each kernel on pre-touched outputs"),
     reused: bool = typer.Option(False, help="also time each kernel on reused output buffers"),
 ) -> None:
+    for p in kernels:
+        if p.resolve().is_relative_to(H.ROOT):
+            # numba writes the copy's cache beside the file, keyed by its file name: a copy
+            # loaded from inside the tree leaves entries that later break ``engine.kernel``
+            raise typer.BadParameter(
+                f"{p} is inside the repository: copy it out first "
+                f"(cp {p} /tmp/{p.stem}_new.py); numba would cache it under "
+                "another module name beside engine/kernel.py",
+                param_hint="KERNELS",
+            )
     print(H.machine_line(H.machine()), flush=True)
     kb = _batch(bills, items)
     mods = [(p.stem, _load(p)) for p in kernels]
