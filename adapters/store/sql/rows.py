@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 _CHUNK = 500  # ids per IN (...) list
+#: a ``:name`` parameter of the statements as written (not a ``::type`` cast)
+PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 
 class Dialect:
@@ -19,7 +21,6 @@ class Dialect:
 
     def __init__(self, sqlite: bool):
         self.sqlite = sqlite
-        self._sql: dict[str, str] = {}
         self._raw: dict[str, tuple[str, tuple[str, ...]]] = {}
         if sqlite:
             import sqlite3
@@ -39,15 +40,6 @@ class Dialect:
             # result: ~10 % of its server CPU with the json module)
             self.json_in = lambda v: Json(v, dumps=compact_bytes)
 
-    def sql(self, q: str) -> str:
-        """``:name`` parameters as the driver wants them (sqlite3 takes them as they are)."""
-        if self.sqlite:
-            return q
-        out = self._sql.get(q)
-        if out is None:
-            out = self._sql[q] = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", q.replace("%", "%%"))
-        return out
-
     def raw(self, q: str, params: Any) -> tuple[str, list[Any]]:
         """PostgreSQL: ``q`` with ``$n`` placeholders and its parameters in their order, for
         psycopg's raw cursor, which sends the text as it is. (psycopg parses a ``%(name)s``
@@ -60,7 +52,7 @@ class Dialect:
             def place(m: re.Match[str]) -> str:
                 return f"${names.setdefault(m.group(1), len(names) + 1)}"
 
-            text = re.sub(r"(?<![:\w]):(\w+)", place, q)
+            text = PARAM.sub(place, q)
             got = self._raw[q] = (text, tuple(names))
         text, order = got
         return text, [params[n] for n in order]

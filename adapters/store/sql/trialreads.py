@@ -77,12 +77,11 @@ class TrialUnitOfWork(SqlUnitOfWork):
             raw = self._kept.get()
             raw.execute("BEGIN")
             self._raw = raw
-        q = self.s.x.sql(sql)
         try:
-            return raw.execute(q, params)
+            return raw.execute(sql, params)  # sqlite3 takes ``:name`` parameters as written
         except sqlite3.Error as err:
             raise sa.exc.DBAPIError.instance(
-                q, params, err, sqlite3.Error, hide_parameters=True
+                sql, params, err, sqlite3.Error, hide_parameters=True
             ) from err
 
     def _connection(self, write: bool = False) -> sa.Connection:

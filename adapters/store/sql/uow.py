@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 import shutil
 import tempfile
 import threading
@@ -30,7 +29,7 @@ from adapters.store.sql.ledger import Ledger
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
 from adapters.store.sql.registry import PERSON, Registry
-from adapters.store.sql.rows import Dialect
+from adapters.store.sql.rows import PARAM, Dialect
 from adapters.store.sql.settlements import (
     ACTIVE,
     ACTIVE_BILL_UNIQUE,
@@ -90,13 +89,10 @@ class _Pending(NamedTuple):
         return "WITH " + ", ".join(f"{n} AS ({b})" for n, b in self.ctes) + " " + self.sql
 
 
-_PARAM = re.compile(r"(?<![:\w]):(\w+)")
-
-
 @functools.lru_cache(maxsize=512)
 def _renamed(sql: str, prefix: str) -> str:
     """``sql`` with every ``:name`` parameter as ``:<prefix>name``."""
-    return _PARAM.sub(lambda m: f":{prefix}{m.group(1)}", sql)
+    return PARAM.sub(lambda m: f":{prefix}{m.group(1)}", sql)
 
 
 # --- the store -------------------------------------------------------------------------------
