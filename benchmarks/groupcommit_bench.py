@@ -9,8 +9,9 @@ measured interleaved in one run (issue 13, target 7; not a test).
   one database per contender.
 - Contenders: ``old`` (``onestop serve`` run from the tree ``--old``, e.g. a ``git archive``
   of main; left out without it), ``off`` (this tree, ``--group-max 1``: each Settle its own
-  transaction), ``group`` (this tree as shipped: group commit on) and any ``--also``
-  NAME=OPTIONS (this tree with other serve options). Each is one server
+  transaction), ``group`` (this tree, ``--group-max 64``: group commit on, as shipped for
+  SQLite; off by default on PostgreSQL since 2026-12-02) and any ``--also`` NAME=OPTIONS
+  (this tree with other serve options). Each is one server
   process (``--processes``), ``--workers`` threads, the policy and 64 persons of grpc_bench.
 - Rounds (``benchmarks/harness.py`` rules): a warm-up run of every (contender, clients) pair,
   then ``--rounds`` rounds of all pairs in turn; Settle calls/s min / median / max, p50 / p99
@@ -21,11 +22,8 @@ measured interleaved in one run (issue 13, target 7; not a test).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import statistics as st
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -55,63 +53,34 @@ def main(argv: list[str] | None = None) -> int:
     m = H.machine()
     print(H.machine_line(m), flush=True)
     # --also NAME=serve options of this tree, e.g. group4="--group-writers 4"
-    own = [("off", "--group-max 1"), ("group", "")]
+    own = [("off", "--group-max 1"), ("group", "--group-max 64")]
     contenders = treeserver.contenders(ns.old, own, ns.also)
-    cluster, create_database = treeserver.durable_cluster(ns.store)
-    servers: dict[str, Any] = {}
     runs: dict[str, list[dict[str, Any]]] = {}
-    try:
-        if cluster is not None:
-            cluster.start()
-        with tempfile.TemporaryDirectory(prefix="onestop-gcb-") as tmp:
-            for name, tree, extra in contenders:
-                url, settings = treeserver.store_of(cluster, create_database, Path(tmp), name)
-                if not servers:
-                    print(settings, flush=True)
-                server = G.start_server(
-                    url, Path(tmp) / name, ns.workers, ns.processes, tree=tree, extra=extra,
-                    module="adapters.grpc.commands",
-                )  # fmt: skip
-                servers[name] = (*server, Path(tmp) / name)
-            for r in range(-1, ns.rounds):
-                for c in clients:
-                    for name, _, _ in contenders:
-                        proc, target, _ = servers[name]
-                        row = asyncio.run(G.load(target, "Settle", c, ns.seconds, ns.items,
-                                                 f"{name}{c}r{r}", proc.pid))  # fmt: skip
-                        what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
-                        print(f"  {what} {name:5s} Settle x{c}: {row['per_s']:.0f}/s p50 "
-                              f"{row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms, server CPU/call "
-                              f"{row['server_cpu_us']:.0f} us (load {row['load_before']:.2f}->"
-                              f"{row['load_after']:.2f})", flush=True)  # fmt: skip
-                        if r >= 0:
-                            runs.setdefault(f"{name} x{c}", []).append(row)
-            for proc, _, work in servers.values():
-                G.stop_server(proc)
-                groups = [ln for ln in (work / "server.log").read_text().splitlines()
-                          if "settle writer stopped" in ln]  # fmt: skip
-                if groups:
-                    print(f"  {work.name}: {groups[-1].split('groupcommit ')[-1]}", flush=True)
-    finally:
-        for proc, _, _ in servers.values():
-            if proc.poll() is None:
-                proc.kill()
-        if cluster is not None:
-            cluster.stop()
+
+    def start(url: str, work: Path, tree: Path, extra: list[str]) -> Any:
+        return G.start_server(url, work, ns.workers, ns.processes, tree=tree, extra=extra,
+                              module="adapters.grpc.commands")  # fmt: skip
+
+    with treeserver.serving(ns.store, contenders, start, "onestop-gcb-") as servers:
+        for r in range(-1, ns.rounds):
+            what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
+            for c in clients:
+                for name, _, _ in contenders:
+                    row = treeserver.measure(servers[name], "Settle", c, ns.seconds, ns.items,
+                                             f"{name}{c}r{r}", what, f"{name:5s} Settle x{c}")  # fmt: skip
+                    if r >= 0:
+                        runs.setdefault(f"{name} x{c}", []).append(row)
+        for proc, _, work in servers.values():
+            G.stop_server(proc)
+            groups = [ln for ln in (work / "server.log").read_text().splitlines()
+                      if "settle writer stopped" in ln]  # fmt: skip
+            if groups:
+                print(f"  {work.name}: {groups[-1].split('groupcommit ')[-1]}", flush=True)
     print("\n| contender | clients | Settle/s min / median / max | p50 ms | p99 ms | server CPU/call us | load first -> last (max) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     out = {}
     for key, rows in runs.items():
-        xs = [x["per_s"] for x in rows]
-        lat = [v for x in rows for v in x["lat"]]
-        d = {
-            "min": min(xs), "median": st.median(xs), "max": max(xs),
-            "p50_ms": G.pct(lat, 0.5) * 1e3, "p99_ms": G.pct(lat, 0.99) * 1e3,
-            "server_cpu_us": st.median(x["server_cpu_us"] for x in rows),
-            "load_first": rows[0]["load_before"], "load_last": rows[-1]["load_after"],
-            "load_max": max(max(x["load_before"], x["load_after"]) for x in rows),
-        }  # fmt: skip
-        out[key] = d
+        d = out[key] = treeserver.summary(rows)
         name, c = key.split(" x")
         print(f"| {name} | {c} | {d['min']:,.0f} / {d['median']:,.0f} / {d['max']:,.0f} | "
               f"{d['p50_ms']:.1f} | {d['p99_ms']:.1f} | {d['server_cpu_us']:,.0f} | "

@@ -20,11 +20,8 @@ of one) measured interleaved in one run (issue 13, targets 6 and 7; not a test).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import statistics as st
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -55,59 +52,30 @@ def main(argv: list[str] | None = None) -> int:
     m = H.machine()
     print(H.machine_line(m), flush=True)
     contenders = treeserver.contenders(ns.old, [] if ns.no_new else [("new", "")], ns.also)
-    cluster, create_database = treeserver.durable_cluster(ns.store)
-    servers: dict[str, Any] = {}
     runs: dict[str, list[dict[str, Any]]] = {}
-    try:
-        if cluster is not None:
-            cluster.start()
-        with tempfile.TemporaryDirectory(prefix="onestop-sab-") as tmp:
-            for name, tree, extra in contenders:
-                url, settings = treeserver.store_of(cluster, create_database, Path(tmp), name)
-                if not servers:
-                    print(settings, flush=True)
-                servers[name] = G.start_server(
-                    url, Path(tmp) / name, ns.workers, tree=tree, extra=extra, children=8,
-                    module="benchmarks.echo_server",
-                )  # fmt: skip
-            for r in range(-1, ns.rounds):
-                for rpc in rpcs:
-                    for name, _, _ in contenders:
-                        proc, target = servers[name]
-                        row = asyncio.run(G.load(target, rpc, ns.clients, ns.seconds, ns.items,
-                                                 f"{name}{rpc}r{r}", proc.pid))  # fmt: skip
-                        what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
-                        print(f"  {what} {name} {rpc} x{ns.clients}: {row['per_s']:.0f}/s p50 "
-                              f"{row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms, server CPU/call "
-                              f"{row['server_cpu_us']:.0f} us (load {row['load_before']:.2f}->"
-                              f"{row['load_after']:.2f})", flush=True)  # fmt: skip
-                        if r >= 0:
-                            runs.setdefault(f"{name} {rpc}", []).append(row)
-            for proc, _ in servers.values():
-                G.stop_server(proc)
-    finally:
-        for proc, _ in servers.values():
-            if proc.poll() is None:
-                proc.kill()
-        if cluster is not None:
-            cluster.stop()
+
+    def start(url: str, work: Path, tree: Path, extra: list[str]) -> Any:
+        return G.start_server(url, work, ns.workers, tree=tree, extra=extra, children=8,
+                              module="benchmarks.echo_server")  # fmt: skip
+
+    with treeserver.serving(ns.store, contenders, start, "onestop-sab-") as servers:
+        for r in range(-1, ns.rounds):
+            what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
+            for rpc in rpcs:
+                for name, _, _ in contenders:
+                    row = treeserver.measure(servers[name], rpc, ns.clients, ns.seconds, ns.items,
+                                             f"{name}{rpc}r{r}", what, f"{name} {rpc} x{ns.clients}")  # fmt: skip
+                    if r >= 0:
+                        runs.setdefault(f"{name} {rpc}", []).append(row)
+        for proc, _, _ in servers.values():
+            G.stop_server(proc)
     print(f"\n{ns.store}, {ns.clients} clients, {ns.rounds} rounds of {ns.seconds:g} s")
     print("| contender | rpc | calls/s min / median / max | p50 ms | p99 ms | server CPU/call us "
           "(median; min) | load first -> last (max) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     out = {}
     for key, rows in runs.items():
-        xs = [x["per_s"] for x in rows]
-        lat = [v for x in rows for v in x["lat"]]
-        cpu = [x["server_cpu_us"] for x in rows]
-        d = {
-            "min": min(xs), "median": st.median(xs), "max": max(xs),
-            "p50_ms": G.pct(lat, 0.5) * 1e3, "p99_ms": G.pct(lat, 0.99) * 1e3,
-            "server_cpu_us": st.median(cpu), "server_cpu_us_min": min(cpu),
-            "load_first": rows[0]["load_before"], "load_last": rows[-1]["load_after"],
-            "load_max": max(max(x["load_before"], x["load_after"]) for x in rows),
-        }  # fmt: skip
-        out[key] = d
+        d = out[key] = treeserver.summary(rows)
         name, rpc = key.split(" ")
         print(f"| {name} | {rpc} | {d['min']:,.0f} / {d['median']:,.0f} / {d['max']:,.0f} | "
               f"{d['p50_ms']:.1f} | {d['p99_ms']:.1f} | {d['server_cpu_us']:,.0f}; "

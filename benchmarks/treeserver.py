@@ -1,10 +1,17 @@
 """What the A/B service benchmarks (``service_ab``, ``groupcommit_bench``) share: their
-contenders (another tree, this tree with serve options) and one durable store each (a SQLite
-file, or a database of one throwaway durable PostgreSQL cluster). The servers themselves are
-``grpc_bench.start_server(..., tree=, extra=)``."""
+contenders (another tree, this tree with serve options), one durable store each (a SQLite
+file, or a database of one throwaway durable PostgreSQL cluster), a server each for the run
+(``serving``: ``grpc_bench.start_server(..., tree=, extra=)``), the rounds' load and lines,
+and the summary of a contender's rounds."""
 
 from __future__ import annotations
 
+import asyncio
+import statistics as st
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +51,65 @@ def store_of(cluster: Any, create_database: Any, tmp: Path, name: str) -> tuple[
         return url, f"{G.sqlite_settings(url)}; {G.disk(str(tmp))}"
     url = create_database(cluster.url(), f"bench_{name}")
     return url, f"{G.postgres_settings(url)}; {G.disk(str(cluster.root))}"
+
+
+#: a contender's running server: (process, target, its work directory)
+Server = tuple[subprocess.Popen[Any], str, Path]
+
+
+@contextmanager
+def serving(
+    store: str,
+    contenders: list[Contender],
+    start: Callable[[str, Path, Path, list[str]], tuple[subprocess.Popen[Any], str]],
+    prefix: str,
+) -> Iterator[dict[str, Server]]:
+    """A server per contender, each on its own durable store: ``start(url, work, tree,
+    extra)`` starts one. Stop them inside (``grpc_bench.stop_server``) to read their logs;
+    any still running at the end is killed, and the PostgreSQL cluster stopped."""
+    cluster, create_database = durable_cluster(store)
+    servers: dict[str, Server] = {}
+    try:
+        if cluster is not None:
+            cluster.start()
+        with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+            for name, tree, extra in contenders:
+                url, settings = store_of(cluster, create_database, Path(tmp), name)
+                if not servers:
+                    print(settings, flush=True)
+                work = Path(tmp) / name
+                servers[name] = (*start(url, work, tree, extra), work)
+            yield servers
+    finally:
+        for proc, _, _ in servers.values():
+            if proc.poll() is None:
+                proc.kill()
+        if cluster is not None:
+            cluster.stop()
+
+
+def measure(server: Server, rpc: str, clients: int, seconds: float, items: int, tag: str,
+            what: str, label: str) -> dict[str, Any]:  # fmt: skip
+    """One timed run of ``rpc`` at ``clients`` clients on ``server`` (``grpc_bench.load``),
+    printed as a line: ``what`` (warm-up, round i/n), ``label`` (contender, rpc, clients)."""
+    proc, target, _ = server
+    row: dict[str, Any] = asyncio.run(G.load(target, rpc, clients, seconds, items, tag, proc.pid))
+    print(f"  {what} {label}: {row['per_s']:.0f}/s p50 {row['p50_ms']:.1f} ms p99 "
+          f"{row['p99_ms']:.1f} ms, server CPU/call {row['server_cpu_us']:.0f} us (load "
+          f"{row['load_before']:.2f}->{row['load_after']:.2f})", flush=True)  # fmt: skip
+    return row
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A contender's timed rounds: calls/s min / median / max, p50 / p99 over every call,
+    server CPU a call (median, min), the load first, last and highest."""
+    xs = [x["per_s"] for x in rows]
+    lat = [v for x in rows for v in x["lat"]]
+    cpu = [x["server_cpu_us"] for x in rows]
+    return {
+        "min": min(xs), "median": st.median(xs), "max": max(xs),
+        "p50_ms": G.pct(lat, 0.5) * 1e3, "p99_ms": G.pct(lat, 0.99) * 1e3,
+        "server_cpu_us": st.median(cpu), "server_cpu_us_min": min(cpu),
+        "load_first": rows[0]["load_before"], "load_last": rows[-1]["load_after"],
+        "load_max": max(max(x["load_before"], x["load_after"]) for x in rows),
+    }  # fmt: skip
