@@ -80,8 +80,14 @@ NOJIT_XDIST ?= $(XDIST)
 # The no-JIT coverage pass runs beside the main pass, in one process (NOJIT_XDIST=): the main
 # pass leaves a core idle while its tests wait on servers, PostgreSQL and subprocesses; each
 # pass's output is printed when it ends (--output-sync).
+# ONESTOP_WAIT_FOR=FILE (set by .ci/run, which installs the page and Java packages in the
+# background meanwhile): the tests start once FILE exists (at most 15 minutes' wait).
 test: $(STAMP) ## The whole suite: lint, types, proto drift, tests (CI profile) and a no-JIT coverage pass beside them
 	$(MAKE) --no-print-directory -j3 warm lint typecheck protos-check buf
+	@if [ -n "$$ONESTOP_WAIT_FOR" ] && [ ! -e "$$ONESTOP_WAIT_FOR" ]; then \
+	  echo "waiting for the system packages (.ci/run installs them in the background)"; \
+	  n=0; while [ ! -e "$$ONESTOP_WAIT_FOR" ] && [ $$n -lt 900 ]; do sleep 1; n=$$((n + 1)); done; \
+	  echo "waited $$n s for them"; fi
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-main nojit NOJIT_XDIST=
 
 test-main: $(STAMP) ## The tests alone (CI profile, every core); make test runs it after lint and warm
