@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from adapters.cli.main import app
+from adapters.cli.app import app
 from engine.money import yuan
 
 ROOT = Path(__file__).resolve().parent.parent
