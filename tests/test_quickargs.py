@@ -8,6 +8,7 @@ import inspect
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,10 @@ import typer
 from typer.testing import CliRunner
 
 import adapters.cli.app as cli_app
+import adapters.cli.settle as cli_settle
 from adapters.cli.app import app
-from adapters.cli.quickargs import ENGINE_VAR, ENGINES, OPTIONS, settle_args
-from adapters.cli.settle import Engine, settle_bills
+from adapters.cli.quickargs import ENGINE_VAR, ENGINES, OPTIONS, Engine, settle_args
+from adapters.cli.settle import settle_bills
 
 ROOT = Path(__file__).resolve().parent.parent
 S1, S2 = "policies/samples/longzhou-1.json", "policies/samples/longzhou-2.json"
@@ -41,7 +43,8 @@ def test_the_options_are_the_typer_commands() -> None:
         if p.name == "engine":
             assert p.envvar == ENGINE_VAR
     assert got == OPTIONS
-    assert tuple(Engine) == ENGINES
+    hints = typing.get_type_hints(cli_app.settle, include_extras=True)
+    assert typing.get_args(hints["engine"])[0] is Engine and tuple(Engine) == ENGINES
     keywords = {k for k, _ in OPTIONS.values()} | {"bills"}
     assert set(inspect.signature(settle_bills).parameters) == keywords
 
@@ -86,7 +89,7 @@ def typer_reads(argv: list[str], env: dict[str, str], monkeypatch: Any) -> dict[
         names = list(inspect.signature(settle_bills).parameters)
         seen.update(zip(names, args, strict=True))
 
-    monkeypatch.setattr(cli_app, "settle_bills", record)
+    monkeypatch.setattr(cli_settle, "settle_bills", record)
     r = CliRunner().invoke(app, ["settle", *argv], env={ENGINE_VAR: None, **env})
     assert r.exit_code == 0, r.output
     seen["bills"] = list(seen["bills"])

@@ -29,7 +29,7 @@ from adapters.cli.output import (
     text,
     tidy_help,
 )
-from adapters.cli.settle import Engine, settle_bills
+from adapters.cli.quickargs import Engine
 from adapters.slip import SLIP_HELP
 from engine.errors import OnestopError, PolicyError
 from engine.money import yuan
@@ -132,6 +132,8 @@ def settle(
     ] = False,
 ) -> None:
     """Settle bills (in settlement order, from the opening accounts) and print the slip."""
+    from adapters.cli.settle import settle_bills
+
     settle_bills(bills, policy, accounts, accounts_out, as_json, engine.value, slip_file, allocate)
 
 

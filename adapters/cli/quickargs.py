@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,18 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "--slip": ("slip_file", "one"),
     "--allocate": ("allocate", "flag"),
 }
-#: the values of ``--engine`` (adapters.cli.settle.Engine) and the variable that sets its default
-ENGINES = ("auto", "kernel", "reference")
+
+
+class Engine(StrEnum):
+    """The values of ``--engine`` (engine/engines.py)."""
+
+    auto = "auto"
+    kernel = "kernel"
+    reference = "reference"
+
+
+ENGINES = tuple(Engine)
+#: the variable that sets ``--engine``'s default
 ENGINE_VAR = "ONESTOP_ENGINE"
 #: the options whose values are paths (typer checks that an existing one is readable)
 PATHS = ("policy", "accounts", "accounts_out", "slip_file")

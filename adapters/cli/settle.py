@@ -1,22 +1,27 @@
 """``onestop settle``: what the command does once its options are read, whichever front read
 them: typer's (adapters/cli/app.py, the command's options, help and usage errors) or the
 typer-free one of a plain well-formed command line (adapters/cli/quickargs.py). Imports no
-typer; the engine is imported when a bill is settled.
+typer, and the engine (pydantic models, PyYAML) when it is imported: only ``onestop settle``
+imports it (adapters/cli/main.py, or inside typer's settle command).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapters.cli.exitcodes import Exit
+from adapters.cli.files import layer_ids, opening_to_json, read_bills, read_opening
 from adapters.cli.output import Out, console, fail, new_table, print_json, problem_line, show, text
+from adapters.cli.quickargs import Engine
+from adapters.cli.slip import accounts_after_each, explanation_json, print_slip
 from adapters.slip import slip_path_problem
+from engine.engines import settle as run
 from engine.errors import OnestopError
 from engine.money import yuan
+from engine.policy.load import load_policies
 
 if TYPE_CHECKING:
     from engine.allocation import Allocation
@@ -26,12 +31,6 @@ if TYPE_CHECKING:
 
 out = console()
 err = console(stderr=True)
-
-
-class Engine(StrEnum):
-    auto = "auto"
-    kernel = "kernel"
-    reference = "reference"
 
 
 def settle_bills(
@@ -49,11 +48,6 @@ def settle_bills(
     if problem := slip_path_problem(slip_file):
         problem_line(err, "refused:", problem)
         raise SystemExit(Exit.USAGE)
-    from adapters.cli.files import layer_ids, opening_to_json, read_bills, read_opening
-    from adapters.cli.slip import accounts_after_each, explanation_json, print_slip
-    from engine.engines import settle as run
-    from engine.policy.load import load_policies
-
     try:
         policies = load_policies(*(policy or [Path("policies")]))
         bill_list = read_bills(list(bills))
