@@ -394,6 +394,19 @@ def test_refusals_are_not_markup(case: tuple[Path, Path], tmp_path: Path) -> Non
     assert "[red]" not in r.stderr and "[/" not in r.stderr
 
 
+def test_text_is_printed_as_written_not_as_emoji_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    """A header or a line with ``:name:`` (an emoji code to rich) prints as it is written."""
+    from adapters.cli.output import console, new_table, show
+
+    con = console()
+    con.print("ward :hospital: at 10:30:00")
+    t = new_table("t", ["bed :bed:"])
+    t.add_row(":cn:")
+    show(con, t)
+    got = capsys.readouterr().out
+    assert "ward :hospital: at 10:30:00" in got and ":bed:" in got and ":cn:" in got, got
+
+
 def test_exit_codes_are_one_table_in_the_readme() -> None:
     from adapters.cli.exitcodes import MEANING
 
