@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import errno
 import gc
+import importlib
 import os
 import sys
+from typing import Any
 
 from adapters.cli.pydantic_plugins import skip_scan
 from adapters.cli.quickargs import settle_args
@@ -21,9 +23,7 @@ def main() -> None:
     skip_scan(argv)  # before pydantic builds a validator (adapters/cli/pydantic_plugins.py)
     try:
         if (args := settle_args(argv, os.environ)) is None:
-            from adapters.cli.app import app
-
-            app(prog_name="onestop")
+            _imported("adapters.cli.app").app(prog_name="onestop")
         else:
             _settle(args)
     except OSError as e:  # a file or directory the user named cannot be read or written
@@ -32,22 +32,30 @@ def main() -> None:
         sys.exit(1)  # the input was refused (adapters/cli/exitcodes.py)
 
 
-def _settle(args: dict[str, object]) -> None:
-    """``settle_bills(**args)`` as typer's standalone mode would end it: Ctrl-C exits 130, a
-    closed stdout (``| head``) exits 1 without a traceback.
+def _imported(module: str) -> Any:
+    """``module``, imported with the cycle collector off, its objects then frozen out of the
+    collector's later runs (``gc.freeze``) and the collector on again.
 
-    Importing what settles (pydantic and the models, rich, PyYAML) allocates objects that live
-    until the process ends: the cycle collector ran ~60 times over them (~15 ms of a ~330 ms
-    settle's CPU). So it is off while they are imported, and they are frozen out of its later
-    runs (``gc.freeze``); it is on again before any bill is read, whatever their number."""
+    What a command imports first (typer and rich for the app; pydantic and the models, rich and
+    PyYAML for a plain settle) allocates objects that live until the process ends: the
+    collector ran ~35 times over the app's (~8 ms of a ~95 ms ``onestop --version``) and ~60
+    times over settle's (~15 ms of ~230 ms), and once more over all of them at exit. It is on
+    again before any command runs, so a large input or a long-lived server is collected as
+    before."""
     gc.disable()
     try:
-        from adapters.cli.settle import settle_bills
+        return importlib.import_module(module)
     finally:
         gc.freeze()
         gc.enable()
+
+
+def _settle(args: dict[str, object]) -> None:
+    """``settle_bills(**args)`` as typer's standalone mode would end it: Ctrl-C exits 130, a
+    closed stdout (``| head``) exits 1 without a traceback."""
+    settle_bills = _imported("adapters.cli.settle").settle_bills
     try:
-        settle_bills(**args)  # type: ignore[arg-type]
+        settle_bills(**args)
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as e:
