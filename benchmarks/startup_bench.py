@@ -17,8 +17,9 @@ whole process from exec to exit, cached and cold, interleaved; then where the im
 - ``--baseline REV``: the same cached run on a copy of REV's engine/, adapters/, policies/
   (``git archive``), interleaved with this tree's: an A/B of old and new code in one run.
 - ``--floor``: what every ``onestop`` process pays before any of its work, each a whole process
-  interleaved with the others: ``python -c pass``, importing typer + rich (the CLI), + pydantic
-  + yaml (the models and tables), and ``onestop --version``.
+  interleaved with the others: ``python -c pass``, importing rich + pydantic + yaml (what a
+  plain ``onestop settle`` loads), typer + rich (the other commands' CLI), + pydantic + yaml,
+  and ``onestop --version``.
 - ``--engine``: also ``onestop settle --engine ENGINE`` (e.g. ``kernel``: numba's import and
   dispatch; the default ``auto`` settles a sample bill with the plain reference).
 
@@ -104,9 +105,14 @@ def baseline_contender(work: Path, rev: str, argv: list[str]) -> H.Contender:
     return H.Contender(f"cached, baseline {rev} ({sha}): onestop {' '.join(argv)}", run)
 
 
-#: the floor of every onestop process: (label, python -c code)
+#: the floor of every onestop process: (label, python -c code); a plain ``onestop settle`` loads
+#: no typer (adapters/cli/quickargs.py), the other commands do
 FLOOR = (
     ("floor: python -c pass", "pass"),
+    (
+        "floor: settle's libraries: rich (console, table), pydantic, yaml",
+        "import rich.console, rich.table, pydantic, yaml",
+    ),
     (
         "floor: import typer, rich (console, table)",
         "import typer, typer.main, rich.console, rich.table, typer._adapters",

@@ -83,7 +83,7 @@ def test_cli_settle_allocate(tmp_path) -> None:
     import yaml
     from typer.testing import CliRunner
 
-    from adapters.cli.main import app
+    from adapters.cli.app import app
 
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(TABLE), encoding="utf-8")
     (tmp_path / "b.json").write_text(json.dumps(BILL), encoding="utf-8")

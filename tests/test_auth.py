@@ -519,7 +519,7 @@ def test_python_client_from_env(world: World, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_certs_command_writes_a_working_set(tmp_path: Path) -> None:
-    from adapters.cli.main import app as cli
+    from adapters.cli.app import app as cli
 
     out = tmp_path / "pki"
     r = runner.invoke(cli, ["certs", "--out", str(out), "--hospital", H1, "--bureau", R1,

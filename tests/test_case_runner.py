@@ -14,8 +14,8 @@ import yaml
 from typer.testing import CliRunner
 
 import engine.cases
+from adapters.cli.app import app
 from adapters.cli.exitcodes import Exit
-from adapters.cli.main import app
 from engine.casefile import case_files, load_cases
 from engine.policy.load import load_policies
 

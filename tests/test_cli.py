@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from adapters.cli.main import app
+from adapters.cli.app import app
 from engine.money import yuan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -392,6 +392,19 @@ def test_refusals_are_not_markup(case: tuple[Path, Path], tmp_path: Path) -> Non
     r = shell("settle", str(bad), "--policy", str(policy))
     assert r.returncode == 1 and r.stderr.startswith("refused: 1 problem(s)")
     assert "[red]" not in r.stderr and "[/" not in r.stderr
+
+
+def test_text_is_printed_as_written_not_as_emoji_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    """A header or a line with ``:name:`` (an emoji code to rich) prints as it is written."""
+    from adapters.cli.output import console, new_table, show
+
+    con = console()
+    con.print("ward :hospital: at 10:30:00")
+    t = new_table("t", ["bed :bed:"])
+    t.add_row(":cn:")
+    show(con, t)
+    got = capsys.readouterr().out
+    assert "ward :hospital: at 10:30:00" in got and ":bed:" in got and ":cn:" in got, got
 
 
 def test_exit_codes_are_one_table_in_the_readme() -> None:

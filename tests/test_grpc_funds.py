@@ -475,7 +475,7 @@ def test_principals_person_and_cadre() -> None:
 
 
 def cli(world: World, who: str, *args: str) -> Any:
-    from adapters.cli.main import app
+    from adapters.cli.app import app
 
     return runner.invoke(app, [*args, *world.tls_args(who)])
 
@@ -577,7 +577,7 @@ def test_undecodable_bytes_to_every_funds_method(world: World) -> None:
 
 def test_certs_for_persons_and_cadres(tmp_path: Path) -> None:
     from adapters.auth.principals import load_principals
-    from adapters.cli.main import app
+    from adapters.cli.app import app
 
     out = tmp_path / "pki"
     got = runner.invoke(app, ["certs", "--out", str(out), "--person", "ha-p1",

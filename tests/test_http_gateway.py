@@ -427,7 +427,7 @@ def test_server_help_cuts_no_default(command):
     """The defaults of --policies and --registry were absolute paths cut with … in --help."""
     from typer.testing import CliRunner
 
-    from adapters.cli.main import app
+    from adapters.cli.app import app
 
     r = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output

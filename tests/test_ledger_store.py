@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from adapters.cli.main import app as cli
+from adapters.cli.app import app as cli
 from adapters.store.memory import MemoryStore
 from adapters.store.sql import SqlStore
 from engine import ledger as L

@@ -22,7 +22,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from adapters.cli.main import app as cli  # noqa: E402
+from adapters.cli.app import app as cli  # noqa: E402
 from adapters.publish.site import Page, parse_shown, write_site  # noqa: E402
 from engine.claims import FundFacts  # noqa: E402
 from engine.fundstats import Checkpoint, figures, flat  # noqa: E402

@@ -24,8 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from adapters.cli.app import app
 from adapters.cli.files import opening_to_json
-from adapters.cli.main import app
 from engine.accounts import Opening
 from engine.bill import Bill
 from engine.engines import KERNEL_FROM_ITEMS, pick

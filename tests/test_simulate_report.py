@@ -25,7 +25,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from adapters.cli.main import app as cli  # noqa: E402
+from adapters.cli.app import app as cli  # noqa: E402
 from adapters.simulate.report import write_report  # noqa: E402
 from adapters.simulate.schema import FiguresError, check_figures  # noqa: E402
 from tests.browser import chromium  # noqa: E402

@@ -148,7 +148,7 @@ def test_terminal_reasons_line_up(walked: tuple[Path, dict[str, Any], str]) -> N
 def whatif(*args: str) -> Any:
     from typer.testing import CliRunner
 
-    from adapters.cli.main import app
+    from adapters.cli.app import app
 
     return CliRunner().invoke(app, ["policy", "whatif", *args])
 
@@ -177,7 +177,7 @@ def test_settle_on_every_sample_file_names_the_registry_once() -> None:
     takes in registry.json: one line naming it, as policy whatif does (one reader of bills)."""
     from typer.testing import CliRunner
 
-    from adapters.cli.main import app
+    from adapters.cli.app import app
 
     every = sorted(str(p) for p in (ROOT / "policies" / "samples").glob("*.json"))
     r = CliRunner().invoke(app, ["settle", *every])

@@ -138,7 +138,7 @@ def test_html_of_a_record_and_of_bare_figures(hongan: tuple[Settlement, dict]) -
 
 
 def test_offline_settle_writes_the_slip(tmp_path: Path) -> None:
-    from adapters.cli.main import app
+    from adapters.cli.app import app
 
     runner = CliRunner()
     html = tmp_path / "slip.html"
@@ -182,7 +182,7 @@ def test_window_settle_and_reverse_write_slips(tmp_path: Path) -> None:
 def test_a_layer_that_did_not_apply_says_why_in_words(tmp_path: Path) -> None:
     """A Longzhou patient with no poverty tag: the assistance and backstop lines say why in
     words, in both languages, not the reason code (tags_any)."""
-    from adapters.cli.main import app
+    from adapters.cli.app import app
 
     html = tmp_path / "slip.html"
     r = CliRunner().invoke(app, ["settle", str(ROOT / "policies/samples/longzhou-3.json"),
