@@ -23,7 +23,6 @@ from engine.money import BP, MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
 
 numbacache.install()
 
-_NONE_I8 = np.zeros(0, dtype=np.int64)
 _NONE_B = np.zeros(0, dtype=np.bool_)
 #: the narrow form: quantity, cap and ratio dtypes (unit price and amount int64 as in the other)
 NARROW = (np.dtype(np.int32), np.dtype(np.int32), np.dtype(np.int16))
@@ -59,7 +58,7 @@ def _clean(cat, amount, qty, price, cap, cap_null, ratio, ratio_null, limits):
     return True
 
 
-def _int64(a: Any, dtype: Any = np.int64) -> np.ndarray | None:
+def _taken(a: Any, dtype: Any = np.int64) -> np.ndarray | None:
     """``a`` as the compiled pass takes it (a writable contiguous array of ``dtype``), else
     None."""
     a = np.asarray(a)
@@ -92,14 +91,14 @@ def items_clean(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> bool:
     if items.amount_null is not None or len(cat) != n:
         return False
     qd, cd, rd = _form(items)
-    cols: list[np.ndarray | None] = [_int64(amount)]
+    cols: list[np.ndarray | None] = [_taken(amount)]
     for a, d in (
         (items.qty_e4, qd),
         (items.unit_price, np.int64),
         (items.unit_price_cap, cd),
         (items.selfpay_ratio, rd),
     ):
-        cols.append(np.zeros(0, dtype=d) if a is None else _int64(a, d))
+        cols.append(np.zeros(0, dtype=d) if a is None else _taken(a, d))
     masks = [_mask(items.unit_price_cap_null, n), _mask(items.selfpay_ratio_null, n)]
     c = np.asarray(cat)
     if c.dtype != np.int8 or not c.flags.c_contiguous or not c.flags.writeable:
