@@ -24,6 +24,9 @@ bill id after it: households interleaved, each in its settlement order, as a HIS
 day's discharges would); by default grpc_bench's order (bill i of person i % 64: not in
 settlement order within a household, so the prepare sorts the bills and copies the items).
 
+``--stream-worker`` (with ``--grpc``): this tree's server is started with ``--stream-worker``
+(every other TRIAL packed message settled in a second process, a child of the server: its
+CPU is in the server CPU figure, which counts the server's live children).
 ``--grpc``: instead of workers, one ``onestop serve`` of each tree (SQLite file, one process,
 as grpc_bench's stream) and ``--seconds`` of messages on one ``SettleStream`` call to each in
 turn (grpc_bench's ``stream_bench``: pre-serialized messages, responses counted): items/s a
@@ -128,15 +131,16 @@ def same_answer(a: bytes, b: bytes) -> bool:
     )
 
 
-def serve(tree: Path, work: Path) -> tuple[subprocess.Popen, str]:
-    """``onestop serve`` of ``tree`` over a SQLite file in ``work`` (one process)."""
+def serve(tree: Path, work: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    """``onestop serve`` of ``tree`` over a SQLite file in ``work`` (one process; ``extra``:
+    more options)."""
     from adapters.grpc.client import Client
     from benchmarks.grpc_bench import free_port
 
     port = free_port()
     cmd = [sys.executable, "-m", "adapters.grpc.commands", "serve", "--db",
            f"sqlite:///{work}/store.db", "--port", str(port), "--policies", str(work / "policies"),
-           "--registry", str(work / "persons.json"), "--processes", "1"]  # fmt: skip
+           "--registry", str(work / "persons.json"), "--processes", "1", *extra]  # fmt: skip
     log = (work / "server.log").open("ab")
     proc = subprocess.Popen(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -205,6 +209,9 @@ def main() -> None:
                     help="bills in discharge order")  # fmt: skip
     ap.add_argument("--grpc", action="store_true", help="real servers, one stream each")
     ap.add_argument("--seconds", type=float, default=5.0, help="--grpc: seconds a round")
+    ap.add_argument("--stream-worker", action="store_true",
+                    help="--grpc: this tree's server settles every other message in a second "
+                    "process (onestop serve --stream-worker)")  # fmt: skip
     ns = ap.parse_args()
     from benchmarks.grpc_bench import CHAIN, persons
 
@@ -228,7 +235,8 @@ def main() -> None:
             (work / "persons.json").write_text(json.dumps(persons()))
             (work / "message.bin").write_bytes(msgs[name])
             if ns.grpc:
-                procs[name] = serve(tree, work)  # type: ignore[assignment]
+                extra = ("--stream-worker",) if ns.stream_worker and name == "this tree" else ()
+                procs[name] = serve(tree, work, *extra)  # type: ignore[assignment]
                 continue
             procs[name] = subprocess.Popen(
                 [sys.executable, "-c", WORKER, str(work), str(work / "message.bin")],
