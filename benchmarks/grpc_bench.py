@@ -246,14 +246,17 @@ async def stream_bench(
     n_items: int,
     raw_columns: bool = True,
     narrow: bool = True,
+    results_le: bool = True,
 ) -> dict[str, Any]:
     """One SettleStream of pre-serialized packed TRIAL messages. ``raw_columns``: the item
     columns as the raw bytes fields (``pack_bills(raw=True)``; with ``narrow``, int32 where the
-    values fit: ``amount_i32``, ...), else the packed repeated ones."""
+    values fit: ``amount_i32``, ...), else the packed repeated ones. ``results_le``: the answers'
+    number columns as bytes fields (``packed_results_le``), else the repeated ones."""
     bills = [bill(i, f"p{i % N_PERSONS}", n_items) for i in range(n_bills)]
     msg = pb.SettleStreamRequest(
         mode=pb.STREAM_MODE_TRIAL,
         packed=pack_bills(bills, unit_price=False, item_text=False, raw=raw_columns, narrow=narrow),
+        packed_results_le=results_le,
     )
     raw = msg.SerializeToString()
     opts = [
@@ -289,7 +292,8 @@ async def stream_bench(
         "load_after": after,
         "rpc": "SettleStream packed TRIAL ("
         + ("narrow bytes" if raw_columns and narrow else "raw bytes" if raw_columns else "repeated")
-        + " columns)",
+        + " columns"
+        + (", bytes results)" if results_le else ")"),
         "bills_per_message": n_bills,
         "message_mb": len(raw) / 1e6,
         "messages": sent[0],

@@ -15,11 +15,18 @@ columns as little-endian bytes fields (``pack_bills(raw=True)``) and the baselin
 repeated fields it understands: the responses must still be byte for byte the same.
 ``--form narrow``: this tree gets the narrow bytes fields (``amount_i32``, ...;
 ``pack_bills(raw=True, narrow=True)``), about half the bytes of the raw form.
+``--results le``: this tree's messages ask for the answers' number columns as bytes fields
+(``packed_results_le``; the baseline's answers keep the repeated fields unless
+``--baseline-results le``); the answers are then compared column by column
+(``adapters.grpc.packedresults.columns``), not byte for byte.
 ``--shuffle`` sends the bills in a random order; ``--in-time`` in discharge order (admission,
 bill id after it: households interleaved, each in its settlement order, as a HIS sending a
 day's discharges would); by default grpc_bench's order (bill i of person i % 64: not in
 settlement order within a household, so the prepare sorts the bills and copies the items).
 
+``--stream-worker`` (with ``--grpc``): this tree's server is started with ``--stream-worker``
+(every other TRIAL packed message settled in a second process, a child of the server: its
+CPU is in the server CPU figure, which counts the server's live children).
 ``--grpc``: instead of workers, one ``onestop serve`` of each tree (SQLite file, one process,
 as grpc_bench's stream) and ``--seconds`` of messages on one ``SettleStream`` call to each in
 turn (grpc_bench's ``stream_bench``: pre-serialized messages, responses counted): items/s a
@@ -76,12 +83,15 @@ for line in sys.stdin:
     for _ in range(n):
         out = one()
     w, c = time.perf_counter() - t, time.process_time() - c
+    (work / "response.bin").write_bytes(out)
     print(json.dumps({"wall": w / n, "cpu": c / n, "sha": hashlib.sha256(out).hexdigest(),
                       "bytes": len(out)}), flush=True)
 """
 
 
-def messages(n_bills: int, n_items: int, shuffle: str, *forms: str) -> dict[str, bytes]:
+def messages(
+    n_bills: int, n_items: int, shuffle: str, *forms: str, results_le: bool = False
+) -> dict[str, bytes]:
     from adapters.grpc.client import pack_bills
     from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
     from benchmarks.grpc_bench import N_PERSONS, bill
@@ -95,19 +105,42 @@ def messages(n_bills: int, n_items: int, shuffle: str, *forms: str) -> dict[str,
     for f in dict.fromkeys(forms):
         kw: dict[str, Any] = {"raw": f != "packed", "narrow": f == "narrow"}
         p = pack_bills(bills, unit_price=False, item_text=False, **kw)
-        out[f] = pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=p).SerializeToString()
+        out[f] = pb.SettleStreamRequest(
+            mode=pb.STREAM_MODE_TRIAL, packed=p, packed_results_le=results_le
+        ).SerializeToString()
     return out
 
 
-def serve(tree: Path, work: Path) -> tuple[subprocess.Popen, str]:
-    """``onestop serve`` of ``tree`` over a SQLite file in ``work`` (one process)."""
+def same_answer(a: bytes, b: bytes) -> bool:
+    """Two SettleStream answers hold the same figures: byte for byte, or (when one or both
+    carry the bytes form of the packed results) column by column."""
+    if a == b:
+        return True
+    from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+    from adapters.grpc.packedresults import columns
+
+    x, y = pb.SettleStreamResponse.FromString(a), pb.SettleStreamResponse.FromString(b)
+    if (x.n_bills, x.n_items) != (y.n_bills, y.n_items) or len(x.results) or len(y.results):
+        return False
+    cx, cy = columns(x.packed), columns(y.packed)
+    return cx.keys() == cy.keys() and all(
+        list(cx[k]) == list(cy[k])
+        if isinstance(cx[k], list)
+        else bool((cx[k] == cy[k]).all()) and len(cx[k]) == len(cy[k])
+        for k in cx
+    )
+
+
+def serve(tree: Path, work: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    """``onestop serve`` of ``tree`` over a SQLite file in ``work`` (one process; ``extra``:
+    more options)."""
     from adapters.grpc.client import Client
     from benchmarks.grpc_bench import free_port
 
     port = free_port()
     cmd = [sys.executable, "-m", "adapters.grpc.commands", "serve", "--db",
            f"sqlite:///{work}/store.db", "--port", str(port), "--policies", str(work / "policies"),
-           "--registry", str(work / "persons.json"), "--processes", "1"]  # fmt: skip
+           "--registry", str(work / "persons.json"), "--processes", "1", *extra]  # fmt: skip
     log = (work / "server.log").open("ab")
     proc = subprocess.Popen(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -145,7 +178,8 @@ async def over_grpc(target: str, raw: bytes, seconds: float, pid: int) -> dict[s
         s1, c1 = proc_cpu(pid), time.process_time()
     items = pb.SettleStreamResponse.FromString(last).n_items * n
     return {"wall": wall, "messages": n, "items": items, "server_cpu": (s1 - s0) / max(n, 1),
-            "client_cpu": (c1 - c0) / max(n, 1), "sha": hashlib.sha256(last).hexdigest()}  # fmt: skip
+            "client_cpu": (c1 - c0) / max(n, 1), "sha": hashlib.sha256(last).hexdigest(),
+            "last": last}  # fmt: skip
 
 
 def main() -> None:
@@ -159,6 +193,10 @@ def main() -> None:
                     help="the form this tree gets")  # fmt: skip
     ap.add_argument("--baseline-form", choices=("packed", "raw", "narrow"), default="packed",
                     help="the form the baseline gets (a form that tree knows)")  # fmt: skip
+    ap.add_argument("--results", choices=("repeated", "le"), default="repeated",
+                    help="the packed results' form this tree is asked for")  # fmt: skip
+    ap.add_argument("--baseline-results", choices=("repeated", "le"), default="repeated",
+                    help="the form the baseline is asked for (le: a tree that knows it)")  # fmt: skip
     ap.add_argument(
         "--shuffle",
         dest="order",
@@ -171,25 +209,34 @@ def main() -> None:
                     help="bills in discharge order")  # fmt: skip
     ap.add_argument("--grpc", action="store_true", help="real servers, one stream each")
     ap.add_argument("--seconds", type=float, default=5.0, help="--grpc: seconds a round")
+    ap.add_argument("--stream-worker", action="store_true",
+                    help="--grpc: this tree's server settles every other message in a second "
+                    "process (onestop serve --stream-worker)")  # fmt: skip
     ns = ap.parse_args()
     from benchmarks.grpc_bench import CHAIN, persons
 
     print(H.machine_line(H.machine()), flush=True)
-    msgs = messages(ns.bills, ns.items, ns.order, ns.baseline_form, ns.form)
+    msgs = {
+        "baseline": messages(ns.bills, ns.items, ns.order, ns.baseline_form,
+                             results_le=ns.baseline_results == "le")[ns.baseline_form],
+        "this tree": messages(ns.bills, ns.items, ns.order, ns.form,
+                              results_le=ns.results == "le")[ns.form],
+    }  # fmt: skip
     trees = {
         "baseline": (Path(ns.baseline).resolve(), ns.baseline_form),
         "this tree": (ROOT, ns.form),
     }
     procs: dict[str, subprocess.Popen] = {}
     with tempfile.TemporaryDirectory(prefix="stream-ab-") as tmp:
-        for name, (tree, form) in trees.items():
+        for name, (tree, _form) in trees.items():
             work = Path(tmp) / name.replace(" ", "-")
             (work / "policies").mkdir(parents=True)
             (work / "policies" / "chain.yaml").write_text(CHAIN)
             (work / "persons.json").write_text(json.dumps(persons()))
-            (work / "message.bin").write_bytes(msgs[form])
+            (work / "message.bin").write_bytes(msgs[name])
             if ns.grpc:
-                procs[name] = serve(tree, work)  # type: ignore[assignment]
+                extra = ("--stream-worker",) if ns.stream_worker and name == "this tree" else ()
+                procs[name] = serve(tree, work, *extra)  # type: ignore[assignment]
                 continue
             procs[name] = subprocess.Popen(
                 [sys.executable, "-c", WORKER, str(work), str(work / "message.bin")],
@@ -198,7 +245,7 @@ def main() -> None:
             )  # fmt: skip
         if ns.grpc:
             try:
-                grpc_rounds(ns, procs, {k: msgs[f] for k, (_, f) in trees.items()})  # type: ignore[arg-type]
+                grpc_rounds(ns, procs, msgs)  # type: ignore[arg-type]
             finally:
                 for proc, _ in procs.values():  # type: ignore[misc]
                     proc.send_signal(signal.SIGTERM)
@@ -208,8 +255,9 @@ def main() -> None:
             assert p.stdout is not None
             json.loads(p.stdout.readline())
         print(f"message: {ns.bills} bills x {ns.items} items; baseline gets the "
-              f"{ns.baseline_form} form ({len(msgs[ns.baseline_form]):,} bytes), this tree the {ns.form} form "
-              f"({len(msgs[ns.form]):,} bytes); bills in {ns.order} order")  # fmt: skip
+              f"{ns.baseline_form} form ({len(msgs['baseline']):,} bytes, {ns.baseline_results} results), "
+              f"this tree the {ns.form} form ({len(msgs['this tree']):,} bytes, {ns.results} results); "
+              f"bills in {ns.order} order")  # fmt: skip
         figs = {k: H.Figure(k, work=ns.bills * ns.items, unit="items") for k in procs}
         shas: dict[str, set[str]] = {k: set() for k in procs}
         for r in range(-1, ns.rounds):
@@ -230,12 +278,17 @@ def main() -> None:
             assert p.stdin is not None
             p.stdin.close()
             p.wait(60)
+        answers = {
+            k: (Path(tmp) / k.replace(" ", "-") / "response.bin").read_bytes() for k in procs
+        }
     for f in figs.values():
         print(f.line() + " (a message)")
     old, new = figs["baseline"], figs["this tree"]
     print(H.ratio_line("this tree against the baseline", H.ratio(old, new)))
-    same = len(shas["baseline"] | shas["this tree"]) == 1
-    print(f"response bytes identical: {same} "
+    alike = len(shas["baseline"]) == len(shas["this tree"]) == 1
+    same = alike and same_answer(answers["baseline"], answers["this tree"])
+    print(f"response bytes identical: {len(shas['baseline'] | shas['this tree']) == 1}; "
+          f"the same figures: {same} "
           f"(sha256 {', '.join(sorted(s[:12] for s in shas['baseline'] | shas['this tree']))})")  # fmt: skip
     out = ROOT / "benchmarks" / "out" / "stream_ab.json"
     H.save(out, {"args": vars(ns), "figures": figs, "identical": same,
@@ -251,13 +304,15 @@ def grpc_rounds(
 
     n_items = ns.bills * ns.items
     figs = {k: H.Figure(k, work=n_items, unit="items") for k in servers}
-    shas: set[str] = set()
+    shas: dict[str, set[str]] = {k: set() for k in servers}
+    last: dict[str, bytes] = {}
     for r in range(-1, ns.rounds):
         for name, (proc, target) in servers.items():
             before = H.load1()
             got = asyncio.run(over_grpc(target, raw[name], 2.0 if r < 0 else ns.seconds, proc.pid))
             after = H.load1()
-            shas.add(got["sha"])
+            shas[name].add(got["sha"])
+            last[name] = got["last"]
             per = got["wall"] / max(got["messages"], 1)
             what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
             print(f"  {what} {name}: {got['items'] / got['wall'] / 1e6:.2f} M items/s, "
@@ -270,10 +325,13 @@ def grpc_rounds(
     print(
         H.ratio_line("this tree against the baseline", H.ratio(figs["baseline"], figs["this tree"]))
     )
-    print(f"last responses identical: {len(shas) == 1}")
+    alike = all(len(v) == 1 for v in shas.values())
+    same = alike and same_answer(last["baseline"], last["this tree"])
+    print(f"last responses identical: {len(shas['baseline'] | shas['this tree']) == 1}; "
+          f"the same figures: {same}")  # fmt: skip
     H.save(ROOT / "benchmarks" / "out" / "stream_ab_grpc.json",
-           {"args": vars(ns), "figures": figs, "identical": len(shas) == 1})  # fmt: skip
-    if len(shas) != 1:
+           {"args": vars(ns), "figures": figs, "identical": same})  # fmt: skip
+    if not same:
         raise SystemExit("the responses differ")
 
 

@@ -18,7 +18,8 @@ The variants (``VARIANTS``): which item dtypes reach the kernel, and in which mo
   nullable columns are int32 and int16);
 - ``parquet``: ``onestop batch`` on the files the project writes (int32 quantities and caps,
   int16 ratios): serial, parallel (``--threads``), with budgets (``--fund-used``) and with
-  the allocation (``--items-by-fund``);
+  the allocation (``--items-by-fund``); serial also the packed stream's narrow bytes columns
+  (``adapters.grpc.packeditems.KEEP_NARROW``);
 - ``parquet-i8ratio``: Parquet files whose self-pay ratio column is int64 (the tests write some);
 - and ``bills`` on two threads with the allocation (``settle_batch(threads=2,
   allocate_items=True)``, the property tests).
@@ -72,6 +73,7 @@ VARIANTS: tuple[tuple[str, str, str], ...] = (
     ("columns", "allocate", "batch"),
     ("columns", "parallel", "batch"),
     ("parquet", "serial", "batch"),
+    ("parquet", "serial", "server"),  # the packed stream's narrow quantities, caps and ratios
     ("parquet", "parallel", "batch"),
     ("parquet", "allocate", "batch"),
     ("parquet", "budgets", "batch"),
@@ -127,7 +129,7 @@ def run_variant(policies: PolicySet, items: str, mode: str) -> None:
 
 def variants(uses: Iterable[str] = USES) -> list[tuple[str, str]]:
     want = set(uses)
-    return [(items, mode) for items, mode, use in VARIANTS if use in want]
+    return list(dict.fromkeys((items, mode) for items, mode, use in VARIANTS if use in want))
 
 
 def _timed(policies: PolicySet, group: list[tuple[str, str]]) -> list[tuple[str, str, float]]:

@@ -10,6 +10,7 @@ from adapters.grpc.client import Client, pack_bills
 from adapters.grpc.convert import bill_request, bill_to_pb, settlement_from_pb
 from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.packedresults import INT_COLUMNS, columns
 from adapters.grpc.testing import CHAIN, CHAIN_PERSONS, YUBEI, chain_bill, served
 from engine.accounts import Opening
 from engine.batch import reference_batch
@@ -357,6 +358,60 @@ def test_an_empty_packed_trial_is_answered_with_no_bills(env) -> None:
     req = pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=pb.PackedBills(item_offsets=[0]))
     [out] = stream(c, req)
     assert out.n_bills == 0 and out.n_items == 0
+
+
+# --------------------------------------------------------------------------- bytes results
+
+
+def as_lists(p: pb.PackedResults) -> dict:
+    return {k: v.tolist() if hasattr(v, "tolist") else v for k, v in columns(p).items()}
+
+
+def test_bytes_results_hold_the_same_figures_as_the_repeated_fields(env) -> None:
+    """``packed_results_le``: the number columns as int64 bytes fields and each layer row's id
+    and fund code as an int32 key, the repeated fields left empty; the same figures as the
+    repeated form in TRIAL (packed columns, bills as messages, no bills) and SETTLE mode."""
+    _, _, c = env
+    trial = pb.STREAM_MODE_TRIAL
+    for packed in (pack_bills(BILLS, raw=True, narrow=True), pb.PackedBills(item_offsets=[0])):
+        (a,) = stream(c, pb.SettleStreamRequest(mode=trial, packed=packed))
+        (b,) = stream(c, pb.SettleStreamRequest(mode=trial, packed=packed, packed_results_le=True))
+        assert as_lists(b.packed) == as_lists(a.packed) and b.n_items == a.n_items
+        assert not any(len(getattr(b.packed, n)) for n in (*INT_COLUMNS, "layer_ids", "fund_codes"))
+    assert b.packed.layer_offsets_le == b"\0" * 8  # no bills: the one offset
+    assert len(a.packed.layer_ids) == 0
+    (a,) = stream(c, pb.SettleStreamRequest(mode=trial, packed=pack_bills(BILLS)))
+    (b,) = stream(c, pb.SettleStreamRequest(mode=trial, packed=pack_bills(BILLS),
+                                            packed_results_le=True))  # fmt: skip
+    assert b.packed.total_le and b.packed.layer_key_i32 and not b.packed.total
+    assert len(b.packed.layer_key_ids) == len(b.packed.layer_key_fund_codes) > 0
+    assert as_lists(b.packed) == as_lists(a.packed) and len(a.packed.layer_ids) > len(BILLS)
+    msg = bills_msg(trial, BILLS, packed_results=True)
+    (x,) = stream(c, msg)
+    msg.packed_results_le = True
+    (y,) = stream(c, msg)
+    assert y.packed.window_pay_le and as_lists(y.packed) == as_lists(x.packed) == as_lists(a.packed)
+    bills = [chain_bill(40 + i, "wang-wife", seed=9) for i in range(2)]
+    first = bills_msg(pb.STREAM_MODE_SETTLE, bills, packed_results=True, prefix="le")
+    first.packed_results_le = True
+    (s,) = stream(c, first)
+    (again,) = stream(c, bills_msg(pb.STREAM_MODE_SETTLE, bills, packed_results=True, prefix="le"))
+    assert all(again.replay) and not any(s.replay) and s.packed.net_selfpay_le
+    assert as_lists(s.packed) == as_lists(again.packed)
+    assert columns(s.packed)["settlement_ids"] == list(s.settlement_ids)
+
+
+def test_malformed_bytes_results_are_named() -> None:
+    cases = {
+        "packed.total_le": pb.PackedResults(total_le=b"\0" * 7),
+        "packed.layer_pay_le": pb.PackedResults(layer_pay=[1], layer_pay_le=b"\0" * 8),
+        "packed.layer_key_i32": pb.PackedResults(
+            layer_key_i32=b"\x01\0\0\0", layer_key_ids=["a"], layer_key_fund_codes=["f"]
+        ),
+    }
+    for field, res in cases.items():
+        with pytest.raises(ValueError, match=field):
+            columns(res)
 
 
 # --------------------------------------------------------------------------- raw bytes columns

@@ -31,7 +31,10 @@ def item_cols(draw: st.DrawFn) -> ItemCols:
     """Clean columns (categories 2 where a ratio is given), then at most one value of one
     column set to an edge of its rule, so that every rule is reached on its own."""
     n = draw(st.integers(1, 6))
-    dtype = draw(st.sampled_from([np.int64, np.int64, np.int32]))  # int32: not taken
+    # the widths of quantities, caps and ratios: int64, the narrow form (taken), or a mix
+    widths = draw(st.sampled_from([(np.int64,) * 3, (np.int64,) * 3, IC.NARROW,
+                                   (np.int32, np.int64, np.int64), (np.int64, np.int32, np.int16),
+                                   (np.int32, np.int32, np.int64)]))  # fmt: skip
     names = ["category", "amount"] + [
         k
         for k in ("qty_e4", "unit_price", "unit_price_cap", "selfpay_ratio")
@@ -53,8 +56,9 @@ def item_cols(draw: st.DrawFn) -> ItemCols:
             nulls = draw(st.lists(st.booleans(), min_size=n, max_size=n))
             cols[k + "_null"] = np.array(nulls)
             cols[k][cols[k + "_null"]] = -1  # as the adapters fill them
-    if "qty_e4" in cols:
-        cols["qty_e4"] = cols["qty_e4"].astype(dtype)
+    for k, w in zip(("qty_e4", "unit_price_cap", "selfpay_ratio"), widths, strict=True):
+        if k in cols:
+            cols[k] = cols[k].astype(w)
     if draw(st.integers(0, 9)) == 0:
         cols["amount_null"] = np.zeros(n, dtype=bool)  # not taken: the rules decide
     return ItemCols(**cols)
@@ -73,18 +77,19 @@ def test_clean_exactly_when_the_numpy_rules_find_nothing(items: ItemCols) -> Non
     want = _rules_find_nothing(items, cat, amount)
     assert IC.items_clean_plain(items, cat, amount) == want
     got = IC.items_clean(items, cat, amount)
-    taken = items.amount_null is None and all(
-        np.asarray(a).dtype == np.int64
-        for a in (items.qty_e4, items.unit_price, items.unit_price_cap, items.selfpay_ratio)
-        if a is not None
+    given = (items.qty_e4, items.unit_price_cap, items.selfpay_ratio)
+    widths = [np.asarray(a).dtype for a in given if a is not None]
+    narrow = [d for a, d in zip(given, IC.NARROW, strict=True) if a is not None]
+    taken = items.amount_null is None and (
+        all(d == np.int64 for d in widths) or (widths == narrow and bool(widths))
     )
     assert got == (want and taken)  # never clean when a rule fires; clean when taken
 
 
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="nothing compiled")
-def test_warm_compiles_the_one_variant() -> None:
+def test_warm_compiles_the_two_variants() -> None:
     IC.warm_item_check()
-    assert len(IC._clean.signatures) == 1
+    assert len(IC._clean.signatures) == 2
 
 
 @pytest.mark.parametrize(

@@ -80,3 +80,45 @@ def test_coded_is_the_first_seen_dict_coding(values: list[str]) -> None:
     assert c.codes.dtype == np.int64 and c.codes.tolist() == codes
     assert c.labels.dtype == object and c.labels.tolist() == labels
     assert all(type(x) is str for x in c.labels.tolist())
+
+
+def test_quantities_caps_and_ratios_stay_narrow_only_when_all_came_narrow() -> None:
+    """``packed_items`` keeps int32 quantities and caps and int16 ratios (the widths the
+    kernel's warmed Parquet variant takes) only when each came narrow or not at all; a message
+    mixing widths among them is read all int64. The values are the same in every form."""
+    from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+    from adapters.grpc.packeditems import packed_items
+
+    qty, cap, ratio = [10000, 25000, 1], [-1, 500, 7], [-1, 1000, 10000]
+
+    def msg(**forms: str) -> pb.PackedBills:
+        p = pb.PackedBills(category_i8=bytes([2, 2, 2]),
+                           item_offsets_i32=np.array([0, 3], "<i4").tobytes(),
+                           amount_i32=np.array([100, 200, 300], "<i4").tobytes())  # fmt: skip
+        for name, vals, narrow in (("qty_e4", qty, "<i4"), ("unit_price_cap", cap, "<i4"),
+                                   ("selfpay_ratio", ratio, "<i2")):  # fmt: skip
+            form = forms.get(name, "narrow")
+            if form == "narrow":
+                field = {"<i4": "_i32", "<i2": "_i16"}[narrow]
+                setattr(p, name + field, np.array(vals, narrow).tobytes())
+            elif form == "le":
+                setattr(p, name + "_le", np.array(vals, "<i8").tobytes())
+            elif form == "repeated":
+                getattr(p, name).extend(vals)
+        return p
+
+    def widths(p: pb.PackedBills) -> tuple[str, ...]:
+        it = packed_items(p)
+        for a, want in ((it.qty_e4, qty), (it.unit_price_cap, cap), (it.selfpay_ratio, ratio)):
+            assert a.tolist() in (want, []) and a.flags.writeable and a.flags.c_contiguous
+        assert it.amount.dtype == np.int64 and it.item_offsets.dtype == np.int64
+        return tuple(a.dtype.name for a in (it.qty_e4, it.unit_price_cap, it.selfpay_ratio))
+
+    assert widths(msg()) == ("int32", "int32", "int16")
+    assert widths(msg(unit_price_cap="absent", selfpay_ratio="absent"))[0] == "int32"
+    assert widths(msg(qty_e4="absent"))[1:] == ("int32", "int16")
+    for mixed in ({"unit_price_cap": "le"}, {"qty_e4": "repeated"}, {"selfpay_ratio": "le"}):
+        assert widths(msg(**mixed)) == ("int64",) * 3, mixed
+    assert widths(msg(qty_e4="le", unit_price_cap="le", selfpay_ratio="absent")) == (
+        "int64", "int64", "int64",
+    )  # fmt: skip

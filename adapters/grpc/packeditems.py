@@ -2,7 +2,14 @@
 forms: the packed repeated fields (varints, read element by element), the raw little-endian
 int64 bytes fields (``amount_le``, ``category_i8``, ...: one ``np.frombuffer`` each) or the
 narrow ones (``amount_i32``, ``selfpay_ratio_i16``, ...: half the bytes). A column given in two
-forms, or a bytes field whose length is not a whole number of values, is refused naming it."""
+forms, or a bytes field whose length is not a whole number of values, is refused naming it.
+
+Every column is read as int64 (category int8), except that quantities, caps and ratios that
+all came narrow (each in its narrow field or not at all) stay int32, int32 and int16
+(``KEEP_NARROW``): the widths of the Parquet columns ``onestop batch`` reads, which the kernel
+and the item check have compiled variants for (``onestop warm``), and half or a quarter of the
+bytes for ``prepare_columns`` to copy when it reorders the items. A message mixing widths among
+these three is read all int64, so no width combination reaches a kernel that was not warmed."""
 
 from __future__ import annotations
 
@@ -24,6 +31,9 @@ RAW = {
     "unit_price": ("unit_price_le", "<i8"),
 }
 
+#: columns kept in their narrow width when all of them came narrow or not at all
+KEEP_NARROW = {"qty_e4": np.int32, "unit_price_cap": np.int32, "selfpay_ratio": np.int16}
+
 #: column -> (its narrow bytes field, dtype): for values that fit (``pack_bills(narrow=True)``)
 NARROW = {
     "item_offsets": ("item_offsets_i32", "<i4"),
@@ -43,7 +53,8 @@ def bytes_forms(name: str) -> list[tuple[str, str]]:
 @dataclass(frozen=True)
 class PackedItems:
     """int64 offsets and item columns (category int8 from the bytes form, int64 from the
-    repeated one: the values are the same); an optional column not sent is empty."""
+    repeated one: the values are the same; quantities, caps and ratios as ``KEEP_NARROW`` says);
+    an optional column not sent is empty."""
 
     item_offsets: np.ndarray
     category: np.ndarray
@@ -57,6 +68,7 @@ class PackedItems:
 def packed_items(p: Any) -> PackedItems:
     """The columns of ``p`` (a ``pb.PackedBills``); InputError naming each malformed field."""
     cols: dict[str, np.ndarray] = {}
+    views: dict[str, np.ndarray] = {}  # bytes fields read, in their wire dtype
     problems = []
     for name in RAW:
         given = [(f, dt, raw) for f, dt in bytes_forms(name) if (raw := getattr(p, f))]
@@ -85,11 +97,17 @@ def packed_items(p: Any) -> PackedItems:
                 )
             )
         else:
-            # a writable native copy: the kernel takes it as it takes the repeated form's arrays
-            a = np.frombuffer(raw, dtype=dtype)
-            cols[name] = a.astype(np.int8 if name == "category" else np.int64)
+            views[name] = np.frombuffer(raw, dtype=dtype)
     if problems:
         raise InputError(problems)
+    narrow = [k for k in KEEP_NARROW if k in views and views[k].dtype == KEEP_NARROW[k]]
+    keep = bool(narrow) and all(
+        k in narrow or not len(cols.get(k, views.get(k))) for k in KEEP_NARROW
+    )
+    for name, a in views.items():
+        # a writable native copy: the kernel takes it as it takes the repeated form's arrays
+        wide = np.int8 if name == "category" else np.int64
+        cols[name] = a.astype(KEEP_NARROW[name] if keep and name in narrow else wide)
     return PackedItems(**cols)
 
 

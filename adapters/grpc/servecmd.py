@@ -181,6 +181,14 @@ def serve(
             help="Serve plaintext on a non-loopback address (every caller has every role).",
         ),
     ] = False,
+    stream_worker: Annotated[
+        bool,
+        typer.Option(
+            "--stream-worker",
+            help="Settle every other TRIAL packed SettleStream message in a second process "
+            "(both cores for one stream; SQL stores, one server process).",
+        ),
+    ] = False,
 ) -> None:
     """Run the settlement server (gRPC, with health and reflection) until SIGTERM/Ctrl-C.
 
@@ -266,7 +274,10 @@ def serve(
         )
     samples = Path(registry).parent if Path(registry).exists() else None
     if processes <= 0:
-        processes = default_processes(db)
+        processes = default_processes(db) if not stream_worker else 1
+    if stream_worker and (processes > 1 or db.startswith("memory")):
+        app.close()
+        usage("--stream-worker needs one server process (--processes 1) and a SQL store")
     if processes > 1:
         app.close()
         out.print(
@@ -282,7 +293,7 @@ def serve(
         )  # fmt: skip
     server = Server(
         app, host, port, workers=workers, samples=samples, limits=limits, tls=tls,
-        principals=who, insecure=insecure,
+        principals=who, insecure=insecure, stream_worker=stream_worker,
     )  # fmt: skip
     mode = "TLS, client certificates required" if tls else "PLAINTEXT"
     out.print(f"onestop: serving on {host}:{port}, {mode} (Ctrl-C to stop)", highlight=False)

@@ -38,6 +38,7 @@ from adapters.grpc.errors import Undecodable, abort, log_incident
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
 from adapters.grpc.limits import Limits
+from adapters.grpc.streamworker import StreamWorker
 from engine.accounts import YearAccounts
 from engine.bill import Bill, Item, Person
 from engine.errors import InputError, NotFound, OnestopError
@@ -127,6 +128,22 @@ class _Base:
 
 
 class SettlementServicer(_Base, pbg.SettlementServiceServicer):
+    #: a second process for TRIAL packed stream messages (``Server(stream_worker=True)``)
+    stream_worker: StreamWorker | None = None
+
+    async def _in_worker(self, request: pb.SettleStreamRequest, scoped: Any) -> Any:
+        """A TRIAL packed message settled by the stream worker: the caller's hospitals checked
+        here, the message sent with the version of the tables this process has in force."""
+
+        def send() -> tuple[bytes, int]:
+            if scoped is not None:
+                scoped.check_hospitals(request.packed.hospitals, "packed.hospitals[{i}]")
+            return request.SerializeToString(), self.service.policies_version()
+
+        raw, version = await self.run(send)
+        assert self.stream_worker is not None
+        return await self.stream_worker.trial(raw, version, self.limits)
+
     @_trial
     def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse:
         resp = pb.PreSettleResponse()
@@ -217,6 +234,7 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
         async def read(scoped: Any) -> None:
             try:
                 barrier = False  # a SETTLE is in flight: the next message waits for it
+                k = 0  # TRIAL packed messages: every other one to the stream worker, if any
                 async for request in request_iterator:
                     if isinstance(request, Undecodable):  # answered after what came before
                         await answers.put(request)
@@ -224,8 +242,16 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
                     settle = request.mode != pb.STREAM_MODE_TRIAL
                     if (settle or barrier) and not await settled_before():
                         return  # an earlier message failed: its answer ends the stream
+                    elsewhere = (
+                        self.stream_worker is not None
+                        and not settle
+                        and request.WhichOneof("payload") == "packed"
+                    )
+                    k += elsewhere
                     fut = asyncio.ensure_future(
-                        self.run(st.handle, self.service, request, self.limits, scoped)
+                        self._in_worker(request, scoped)
+                        if elsewhere and k % 2 == 0
+                        else self.run(st.handle, self.service, request, self.limits, scoped)
                     )
                     started.append(fut)
                     barrier = settle
@@ -463,6 +489,7 @@ class Server:
         principals: PrincipalsFile | None = None,
         insecure: bool = False,
         funds: FundService | None = None,
+        stream_worker: bool = False,
     ):
         if tls is not None and principals is None:
             raise ValueError("a TLS server needs a principals file (--principals)")
@@ -489,6 +516,9 @@ class Server:
         #: doubled PreSettle/s and halved its server CPU (README "hot path");
         #: ONESTOP_INLINE_TRIALS=0 turns it off.
         self.inline_trials = os.environ.get("ONESTOP_INLINE_TRIALS", "1") != "0"
+        #: ``stream_worker``: every other TRIAL packed stream message settled in a second
+        #: process (``adapters.grpc.streamworker``; SQL stores only)
+        self.stream_worker = StreamWorker(app.url) if stream_worker else None
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
@@ -499,7 +529,9 @@ class Server:
         server = grpc.aio.server(options=options, interceptors=[interceptor])
         svc, ex, lim = self.app.service, self.executor, self.limits
         inline = self.inline_trials and not self.app.url.startswith("postgresql")
-        add_servicer(server, SettlementServicer(svc, ex, lim, inline), "SettlementService")
+        settlement = SettlementServicer(svc, ex, lim, inline)
+        settlement.stream_worker = self.stream_worker
+        add_servicer(server, settlement, "SettlementService")
         add_servicer(server, PolicyAdminServicer(svc, ex, lim), "PolicyAdminService")
         add_servicer(server, ReconciliationServicer(svc, ex, lim), "ReconciliationService")
         if self.funds is not None:
@@ -553,6 +585,8 @@ class Server:
         await self.server.stop(grace)
         self.server = None
         self.executor.shutdown(wait=True, cancel_futures=False)
+        if self.stream_worker is not None:
+            await asyncio.to_thread(self.stream_worker.close)
         await asyncio.to_thread(self.sealer.stop)  # seals the calls just drained
         log.info("stopped")
 
@@ -680,12 +714,12 @@ def running(app: App, *, host: str = "127.0.0.1", port: int = 0, workers: int = 
             warm: bool = True, samples: Path | None = None,
             limits: Limits = Limits(), tls: auth.Tls | None = None,
             principals: PrincipalsFile | None = None, funds: FundService | None = None,
-            ) -> Iterator[Server]:  # fmt: skip
+            stream_worker: bool = False) -> Iterator[Server]:  # fmt: skip
     """A server on its own event loop in a background thread (tests, benchmarks).
     ``port=0`` picks a free port: read ``server.port``."""
     server = Server(
         app, host, port, workers=workers, samples=samples, limits=limits, tls=tls,
-        principals=principals, funds=funds,
+        principals=principals, funds=funds, stream_worker=stream_worker,
     )  # fmt: skip
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="grpc-loop", daemon=True)

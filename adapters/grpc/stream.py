@@ -24,6 +24,7 @@ from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.isodays import iso_days
 from adapters.grpc.limits import DEFAULT, Limits
 from adapters.grpc.packeditems import PackedItems, given_field, packed_items
+from adapters.grpc.packedresults import fill
 from engine import columnar as col
 from engine.accounts import ACCOUNT_FIELDS, Opening
 from engine.batch import compiled_for, settle_batch
@@ -58,7 +59,7 @@ def handle(
                 (r.bill.hospital for r in req.bills.bills), "bills[{i}].hospital"
             )
     if which == "packed" and req.mode == pb.STREAM_MODE_TRIAL:
-        return trial_packed(service, req.packed, items)
+        return trial_packed(service, req.packed, items, le=req.packed_results_le)
     if which == "packed":
         reqs = packed_requests(req.packed, items)
     elif which == "bills":
@@ -68,38 +69,43 @@ def handle(
     n_items = sum(len(r.items) for _, r in reqs)
     if req.mode == pb.STREAM_MODE_TRIAL:
         results = trial_many(service, [r for _, r in reqs])
-        return _respond(results, [], [], req.packed_results, n_items)
-    return settle_many(scoped or service, reqs, req.packed_results, n_items)
+        return _respond(results, [], [], req, n_items)
+    return settle_many(scoped or service, reqs, req, n_items)
 
 
 def _respond(
-    results: list[Any], ids: list[str], replay: list[bool], packed: bool, n_items: int
+    results: list[Any],
+    ids: list[str],
+    replay: list[bool],
+    req: pb.SettleStreamRequest,
+    n_items: int,
 ) -> pb.SettleStreamResponse:
     out = pb.SettleStreamResponse(
         n_bills=len(results), n_items=n_items, settlement_ids=ids, replay=replay
     )
-    if packed:
-        out.packed.CopyFrom(pack_results(results, ids))
+    if req.packed_results:
+        out.packed.CopyFrom(pack_results(results, ids, le=req.packed_results_le))
     else:
         out.results.extend(cv.result_pb(s) for s in results)
     return out
 
 
-def pack_results(results: list[Any], ids: list[str]) -> pb.PackedResults:
+def pack_results(results: list[Any], ids: list[str], le: bool = False) -> pb.PackedResults:
+    """Settlements as packed columns (``le``: the bytes form, ``packedresults.fill``)."""
     p = pb.PackedResults(bill_ids=[s.bill_id for s in results], settlement_ids=ids)
-    for name in ("total", "in_scope", "pre_selfpay", "over_limit", "out_of_catalogue"):
-        getattr(p, name).extend(getattr(s.buckets, name) for s in results)
-    p.window_pay.extend(s.window_pay for s in results)
-    p.net_selfpay.extend(s.net_selfpay for s in results)
-    p.funds_total.extend(s.funds_total for s in results)
-    off = [0]
-    for s in results:
-        off.append(off[-1] + len(s.layers))
-        p.layer_ids.extend(r.layer_id for r in s.layers)
-        p.fund_codes.extend(r.fund_code for r in s.layers)
-        p.layer_pay.extend(r.pay for r in s.layers)
-        p.layer_relief.extend(r.relief for r in s.layers)
-    p.layer_offsets.extend(off)
+    ints = {
+        name: np.array([getattr(s.buckets, name) for s in results], dtype=np.int64)
+        for name in ("total", "in_scope", "pre_selfpay", "over_limit", "out_of_catalogue")
+    }
+    for name in ("window_pay", "net_selfpay", "funds_total"):
+        ints[name] = np.array([getattr(s, name) for s in results], dtype=np.int64)
+    ints["layer_offsets"] = np.cumsum([0] + [len(s.layers) for s in results], dtype=np.int64)
+    rows = [r for s in results for r in s.layers]
+    ints["layer_pay"] = np.array([r.pay for r in rows], dtype=np.int64)
+    ints["layer_relief"] = np.array([r.relief for r in rows], dtype=np.int64)
+    pairs: dict[tuple[str, str], int] = {}
+    key = [pairs.setdefault((r.layer_id, r.fund_code), len(pairs)) for r in rows]
+    fill(p, ints, np.array(key, dtype=np.int64), [i for i, _ in pairs], [f for _, f in pairs], le)
     return p
 
 
@@ -182,7 +188,7 @@ def _request_id_problems(field: str, rid: str) -> list[Problem]:
 def settle_many(
     service: SettlementService | ScopedService,
     reqs: list[tuple[str, BillRequest]],
-    packed: bool,
+    req: pb.SettleStreamRequest,
     n_items: int,
 ) -> pb.SettleStreamResponse:
     results, ids, replay = [], [], []
@@ -196,7 +202,7 @@ def settle_many(
         results.append(rec.settlement)
         ids.append(rec.settlement_id)
         replay.append(again)
-    return _respond(results, ids, replay, packed, n_items)
+    return _respond(results, ids, replay, req, n_items)
 
 
 # --------------------------------------------------------------------------- packed columns
@@ -359,10 +365,14 @@ def _check_packed_text(p: pb.PackedBills, text: dict[str, list[str]]) -> None:
 
 
 def trial_packed(
-    service: SettlementService, p: pb.PackedBills, it: PackedItems | None = None
+    service: SettlementService,
+    p: pb.PackedBills,
+    it: PackedItems | None = None,
+    le: bool = False,
 ) -> pb.SettleStreamResponse:
     """TRIAL of packed columns through ``engine.columnar``: vectorized checks, the kernel,
-    results read back as columns. Any reject fails the message (nothing is written anyway)."""
+    results read back as columns (``le``: the bytes form). Any reject fails the message
+    (nothing is written anyway)."""
     it = packed_items(p) if it is None else it
     nb, ni, off = _check_packed(p, it)
     text = _bill_text(p)
@@ -407,7 +417,7 @@ def trial_packed(
     _refuse(prep.rejects)
     _refuse(col.run(prep))  # bills the kernel refused at the account limit
     out = pb.SettleStreamResponse(n_bills=nb, n_items=ni)
-    _packed_from_prep(prep, out.packed)
+    _packed_from_prep(prep, out.packed, le)
     return out
 
 
@@ -419,17 +429,13 @@ def _bill_text(p: pb.PackedBills) -> dict[str, list[str]]:
 
 def _coded(values: list[str]) -> col.Coded:
     """Repeated strings as codes into their distinct values in the order first seen (kept as
-    sent, Python strings). Sorted and coded in C as numpy strings, unless a value has a NUL
-    (numpy strings drop trailing NULs, so 'a' and 'a\\x00' would be one value): then by a dict."""
-    if len(values) > 16 and "\x00" not in "".join(values):
-        u, first, inv = np.unique(np.array(values), return_index=True, return_inverse=True)
-        order = np.argsort(first)  # distinct values in the order first seen, as the dict does
-        rank = np.empty(len(u), dtype=np.int64)
-        rank[order] = np.arange(len(u))
-        labels = np.array([values[i] for i in first[order].tolist()], dtype=object)
-        return col.Coded(rank[inv.reshape(-1)], labels)
-    index: dict[str, int] = {}
-    codes = np.array([index.setdefault(v, len(index)) for v in values], dtype=np.int64)
+    sent, Python strings): one dict of the distinct values, then one C-level map of the values
+    through it (for 2,000 values 0.09-0.12 ms; sorting them as numpy strings took 0.25-0.34 ms
+    and had to avoid values with a NUL)."""
+    index = dict.fromkeys(values)
+    for k, v in enumerate(index):
+        index[v] = k
+    codes = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
     return col.Coded(codes, np.array(list(index), dtype=object))
 
 
@@ -560,8 +566,9 @@ def _lookup(
     return persons, opening
 
 
-def _packed_from_prep(prep: col.Prepared, res: pb.PackedResults) -> None:
-    """Results as columns, in the order of the request (the kernel works in settlement order)."""
+def _packed_from_prep(prep: col.Prepared, res: pb.PackedResults, le: bool = False) -> None:
+    """Results as columns, in the order of the request (the kernel works in settlement order);
+    ``le``: the bytes form (``packedresults.fill``)."""
     kb, c = prep.kb, prep.kb.compiled
     from engine import kernel as K
 
@@ -586,16 +593,17 @@ def _packed_from_prep(prep: col.Prepared, res: pb.PackedResults) -> None:
             ids[pi * L + lj] = layer.id
             funds[pi * L + lj] = layer.fund_code
     res.bill_ids.extend(np.asarray(prep.bills.bill_id)[kept[inv]].tolist())
-    res.layer_ids.extend(ids[pl].tolist())
-    res.fund_codes.extend(funds[pl].tolist())
-    res.total.extend((ob[:, K.B_TOTAL]).tolist())
-    res.in_scope.extend((ob[:, K.B_IN_SCOPE]).tolist())
-    res.pre_selfpay.extend((ob[:, K.B_PRE]).tolist())
-    res.over_limit.extend((ob[:, K.B_OVER]).tolist())
-    res.out_of_catalogue.extend((ob[:, K.B_OOC]).tolist())
-    res.window_pay.extend((ob[:, K.B_WINDOW]).tolist())
-    res.net_selfpay.extend((ob[:, K.B_NET]).tolist())
-    res.funds_total.extend((ob[:, K.B_TOTAL] - ob[:, K.B_NET]).tolist())
-    res.layer_offsets.extend((offsets).tolist())
-    res.layer_pay.extend((o[:, K.F_PAY]).tolist())
-    res.layer_relief.extend((o[:, K.F_RELIEF]).tolist())
+    ints = {
+        "total": ob[:, K.B_TOTAL],
+        "in_scope": ob[:, K.B_IN_SCOPE],
+        "pre_selfpay": ob[:, K.B_PRE],
+        "over_limit": ob[:, K.B_OVER],
+        "out_of_catalogue": ob[:, K.B_OOC],
+        "window_pay": ob[:, K.B_WINDOW],
+        "net_selfpay": ob[:, K.B_NET],
+        "funds_total": ob[:, K.B_TOTAL] - ob[:, K.B_NET],
+        "layer_offsets": offsets,
+        "layer_pay": o[:, K.F_PAY],
+        "layer_relief": o[:, K.F_RELIEF],
+    }
+    fill(res, ints, pl, ids.tolist(), funds.tolist(), le)

@@ -175,6 +175,7 @@ def served(
     *,
     workers: int = 8,
     group_commit: GroupCommit | str | None = "server",
+    stream_worker: bool = False,
 ) -> Iterator[tuple[App, Server, Client]]:
     """A warmed server over a fresh store at ``url``; tables and persons loaded through the
     PolicyAdminService rpcs. ``group_commit``: "server" (as ``onestop serve``: on for SQL
@@ -184,7 +185,10 @@ def served(
     assert not isinstance(group_commit, str)
     app = build(url, policies=None, registry=None, group_commit=group_commit)
     try:
-        with running(app, workers=workers) as server, Client(f"127.0.0.1:{server.port}") as c:
+        with (
+            running(app, workers=workers, stream_worker=stream_worker) as server,
+            Client(f"127.0.0.1:{server.port}") as c,
+        ):
             for i, text in enumerate(policies):
                 c.put_policy(text, f"test-{i}.yaml")
             if persons is None:  # the sample persons whose tags the tables declare

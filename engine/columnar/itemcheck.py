@@ -4,7 +4,11 @@ a self-pay ratio only on a category B item and within 0..10000). When it does (t
 a HIS sends clean bills), ``prepare_columns`` skips the dozen numpy passes of those rules over
 the item columns; when it does not, the numpy rules run as before and name every bad value.
 ``items_clean`` answers False (run the rules) for any column form it does not take, so it can
-only save work, never hide a bad value; ``items_clean_plain`` is its numpy reference."""
+only save work, never hide a bad value; ``items_clean_plain`` is its numpy reference.
+
+It takes two forms, one compiled variant each (``warm_item_check``): every column int64, or the
+narrow form of the packed stream and of the Parquet files (``NARROW``: int32 quantities and
+caps, int16 ratios, each given so or absent; amounts and unit prices int64)."""
 
 from __future__ import annotations
 
@@ -19,8 +23,9 @@ from engine.money import BP, MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
 
 numbacache.install()
 
-_NONE_I8 = np.zeros(0, dtype=np.int64)
 _NONE_B = np.zeros(0, dtype=np.bool_)
+#: the narrow form: quantity, cap and ratio dtypes (unit price and amount int64 as in the other)
+NARROW = (np.dtype(np.int32), np.dtype(np.int32), np.dtype(np.int16))
 
 
 @njit(cache=True, nogil=True)
@@ -53,11 +58,21 @@ def _clean(cat, amount, qty, price, cap, cap_null, ratio, ratio_null, limits):
     return True
 
 
-def _int64(a: Any) -> np.ndarray | None:
-    """``a`` as the compiled pass takes it (a writable contiguous int64 array), else None."""
+def _taken(a: Any, dtype: Any = np.int64) -> np.ndarray | None:
+    """``a`` as the compiled pass takes it (a writable contiguous array of ``dtype``), else
+    None."""
     a = np.asarray(a)
-    ok = a.dtype == np.int64 and a.flags.c_contiguous and a.flags.writeable
+    ok = a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
     return a if ok else None
+
+
+def _form(items: ItemCols) -> tuple[Any, Any, Any]:
+    """The dtypes the pass takes quantities, caps and ratios in for ``items``: ``NARROW`` when
+    one of them is given in its narrow dtype, else int64 (any other mix: not taken)."""
+    given = (items.qty_e4, items.unit_price_cap, items.selfpay_ratio)
+    if any(a is not None and np.asarray(a).dtype == d for a, d in zip(given, NARROW, strict=True)):
+        return NARROW
+    return (np.dtype(np.int64),) * 3
 
 
 def _mask(m: Any, n: int) -> np.ndarray | None:
@@ -75,9 +90,15 @@ def items_clean(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> bool:
     n = len(amount)
     if items.amount_null is not None or len(cat) != n:
         return False
-    cols: list[np.ndarray | None] = [_int64(amount)]
-    for a in (items.qty_e4, items.unit_price, items.unit_price_cap, items.selfpay_ratio):
-        cols.append(_NONE_I8 if a is None else _int64(a))
+    qd, cd, rd = _form(items)
+    cols: list[np.ndarray | None] = [_taken(amount)]
+    for a, d in (
+        (items.qty_e4, qd),
+        (items.unit_price, np.int64),
+        (items.unit_price_cap, cd),
+        (items.selfpay_ratio, rd),
+    ):
+        cols.append(np.zeros(0, dtype=d) if a is None else _taken(a, d))
     masks = [_mask(items.unit_price_cap_null, n), _mask(items.selfpay_ratio_null, n)]
     c = np.asarray(cat)
     if c.dtype != np.int8 or not c.flags.c_contiguous or not c.flags.writeable:
@@ -114,13 +135,15 @@ def items_clean_plain(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> b
 
 
 def warm_item_check() -> None:
-    """Compile (or load from the cache) the pass, with and without the optional columns."""
+    """Compile (or load from the cache) the pass's two variants (int64, narrow), with and
+    without the optional columns."""
     one = np.ones(1, dtype=np.int64)
     cat = np.array([2], dtype=np.int8)
     items_clean(ItemCols(category=cat, amount=one), cat, one)
-    items_clean(
-        ItemCols(category=cat, amount=one, qty_e4=one, unit_price=one, unit_price_cap=one,
-                 unit_price_cap_null=np.zeros(1, bool), selfpay_ratio=one,
-                 selfpay_ratio_null=np.zeros(1, bool)),
-        cat, one,
-    )  # fmt: skip
+    for qd, cd, rd in ((np.int64,) * 3, NARROW):
+        items_clean(
+            ItemCols(category=cat, amount=one, qty_e4=one.astype(qd), unit_price=one,
+                     unit_price_cap=one.astype(cd), unit_price_cap_null=np.zeros(1, bool),
+                     selfpay_ratio=one.astype(rd), selfpay_ratio_null=np.zeros(1, bool)),
+            cat, one,
+        )  # fmt: skip

@@ -38,9 +38,11 @@ class ServiceBase:
     #: how often (seconds) another process's PutPolicy is looked for
     POLICY_RECHECK = 2.0
 
-    def policies(self) -> PolicySet:
+    def policies(self, at_least: int = 0) -> PolicySet:
         """The tables in force, cached; reloaded when this service stores a version, and when
-        another process sharing the store has stored one (checked every POLICY_RECHECK s)."""
+        another process sharing the store has stored one (checked every POLICY_RECHECK s), or
+        at once when this service's tables are older than stored version ``at_least`` (a
+        process settling for another names the version that one has in force)."""
 
         def build(uow: UnitOfWork) -> PolicySet:
             versions = effective(uow.policies.all())
@@ -49,9 +51,17 @@ class ServiceBase:
             return PolicySet.of([(f"{VERSION_SOURCE}{v.version}", v.table) for v in versions])
 
         with self._lock:
+            if self._policies.version < at_least:
+                self._policies.forget()
             return self._policies.get(
                 self._uow, self.POLICY_RECHECK, lambda u: u.policies.latest_version(), build
             )
+
+    def policies_version(self) -> int:
+        """The stored version number of the tables ``policies()`` returns now."""
+        self.policies()
+        with self._lock:
+            return self._policies.version
 
     def fund_book(self) -> FundBook:
         """The fund declarations in force (domain.md section 12), cached like ``policies``:

@@ -437,19 +437,21 @@ class BillList(_message.Message):
     def __init__(self, bills: _Optional[_Iterable[_Union[SettleRequest, _Mapping]]] = ...) -> None: ...
 
 class SettleStreamRequest(_message.Message):
-    __slots__ = ("mode", "bills", "packed", "packed_results")
+    __slots__ = ("mode", "bills", "packed", "packed_results", "packed_results_le")
     MODE_FIELD_NUMBER: _ClassVar[int]
     BILLS_FIELD_NUMBER: _ClassVar[int]
     PACKED_FIELD_NUMBER: _ClassVar[int]
     PACKED_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_RESULTS_LE_FIELD_NUMBER: _ClassVar[int]
     mode: StreamMode
     bills: BillList
     packed: PackedBills
     packed_results: bool
-    def __init__(self, mode: _Optional[_Union[StreamMode, str]] = ..., bills: _Optional[_Union[BillList, _Mapping]] = ..., packed: _Optional[_Union[PackedBills, _Mapping]] = ..., packed_results: _Optional[bool] = ...) -> None: ...
+    packed_results_le: bool
+    def __init__(self, mode: _Optional[_Union[StreamMode, str]] = ..., bills: _Optional[_Union[BillList, _Mapping]] = ..., packed: _Optional[_Union[PackedBills, _Mapping]] = ..., packed_results: _Optional[bool] = ..., packed_results_le: _Optional[bool] = ...) -> None: ...
 
 class PackedResults(_message.Message):
-    __slots__ = ("bill_ids", "total", "in_scope", "pre_selfpay", "over_limit", "out_of_catalogue", "window_pay", "net_selfpay", "funds_total", "layer_offsets", "layer_ids", "fund_codes", "layer_pay", "layer_relief", "settlement_ids")
+    __slots__ = ("bill_ids", "total", "in_scope", "pre_selfpay", "over_limit", "out_of_catalogue", "window_pay", "net_selfpay", "funds_total", "layer_offsets", "layer_ids", "fund_codes", "layer_pay", "layer_relief", "settlement_ids", "total_le", "in_scope_le", "pre_selfpay_le", "over_limit_le", "out_of_catalogue_le", "window_pay_le", "net_selfpay_le", "funds_total_le", "layer_offsets_le", "layer_pay_le", "layer_relief_le", "layer_key_i32", "layer_key_ids", "layer_key_fund_codes")
     BILL_IDS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     IN_SCOPE_FIELD_NUMBER: _ClassVar[int]
@@ -465,6 +467,20 @@ class PackedResults(_message.Message):
     LAYER_PAY_FIELD_NUMBER: _ClassVar[int]
     LAYER_RELIEF_FIELD_NUMBER: _ClassVar[int]
     SETTLEMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_LE_FIELD_NUMBER: _ClassVar[int]
+    IN_SCOPE_LE_FIELD_NUMBER: _ClassVar[int]
+    PRE_SELFPAY_LE_FIELD_NUMBER: _ClassVar[int]
+    OVER_LIMIT_LE_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_CATALOGUE_LE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_PAY_LE_FIELD_NUMBER: _ClassVar[int]
+    NET_SELFPAY_LE_FIELD_NUMBER: _ClassVar[int]
+    FUNDS_TOTAL_LE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_OFFSETS_LE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_PAY_LE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_RELIEF_LE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_KEY_I32_FIELD_NUMBER: _ClassVar[int]
+    LAYER_KEY_IDS_FIELD_NUMBER: _ClassVar[int]
+    LAYER_KEY_FUND_CODES_FIELD_NUMBER: _ClassVar[int]
     bill_ids: _containers.RepeatedScalarFieldContainer[str]
     total: _containers.RepeatedScalarFieldContainer[int]
     in_scope: _containers.RepeatedScalarFieldContainer[int]
@@ -480,7 +496,21 @@ class PackedResults(_message.Message):
     layer_pay: _containers.RepeatedScalarFieldContainer[int]
     layer_relief: _containers.RepeatedScalarFieldContainer[int]
     settlement_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, bill_ids: _Optional[_Iterable[str]] = ..., total: _Optional[_Iterable[int]] = ..., in_scope: _Optional[_Iterable[int]] = ..., pre_selfpay: _Optional[_Iterable[int]] = ..., over_limit: _Optional[_Iterable[int]] = ..., out_of_catalogue: _Optional[_Iterable[int]] = ..., window_pay: _Optional[_Iterable[int]] = ..., net_selfpay: _Optional[_Iterable[int]] = ..., funds_total: _Optional[_Iterable[int]] = ..., layer_offsets: _Optional[_Iterable[int]] = ..., layer_ids: _Optional[_Iterable[str]] = ..., fund_codes: _Optional[_Iterable[str]] = ..., layer_pay: _Optional[_Iterable[int]] = ..., layer_relief: _Optional[_Iterable[int]] = ..., settlement_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    total_le: bytes
+    in_scope_le: bytes
+    pre_selfpay_le: bytes
+    over_limit_le: bytes
+    out_of_catalogue_le: bytes
+    window_pay_le: bytes
+    net_selfpay_le: bytes
+    funds_total_le: bytes
+    layer_offsets_le: bytes
+    layer_pay_le: bytes
+    layer_relief_le: bytes
+    layer_key_i32: bytes
+    layer_key_ids: _containers.RepeatedScalarFieldContainer[str]
+    layer_key_fund_codes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, bill_ids: _Optional[_Iterable[str]] = ..., total: _Optional[_Iterable[int]] = ..., in_scope: _Optional[_Iterable[int]] = ..., pre_selfpay: _Optional[_Iterable[int]] = ..., over_limit: _Optional[_Iterable[int]] = ..., out_of_catalogue: _Optional[_Iterable[int]] = ..., window_pay: _Optional[_Iterable[int]] = ..., net_selfpay: _Optional[_Iterable[int]] = ..., funds_total: _Optional[_Iterable[int]] = ..., layer_offsets: _Optional[_Iterable[int]] = ..., layer_ids: _Optional[_Iterable[str]] = ..., fund_codes: _Optional[_Iterable[str]] = ..., layer_pay: _Optional[_Iterable[int]] = ..., layer_relief: _Optional[_Iterable[int]] = ..., settlement_ids: _Optional[_Iterable[str]] = ..., total_le: _Optional[bytes] = ..., in_scope_le: _Optional[bytes] = ..., pre_selfpay_le: _Optional[bytes] = ..., over_limit_le: _Optional[bytes] = ..., out_of_catalogue_le: _Optional[bytes] = ..., window_pay_le: _Optional[bytes] = ..., net_selfpay_le: _Optional[bytes] = ..., funds_total_le: _Optional[bytes] = ..., layer_offsets_le: _Optional[bytes] = ..., layer_pay_le: _Optional[bytes] = ..., layer_relief_le: _Optional[bytes] = ..., layer_key_i32: _Optional[bytes] = ..., layer_key_ids: _Optional[_Iterable[str]] = ..., layer_key_fund_codes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SettleStreamResponse(_message.Message):
     __slots__ = ("n_bills", "n_items", "results", "settlement_ids", "replay", "packed")
