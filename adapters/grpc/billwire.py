@@ -34,7 +34,7 @@ _ABSENT = np.array([NULL, 0, 0, NULL, NULL], dtype=np.int64)
 
 
 @njit(cache=True, nogil=True)
-def _varint(buf, i, end):  # pragma: no cover - compiled (the no-JIT pass runs it as Python)
+def _varint(buf, i, end):
     """(value as int64, next index), or (0, -1) if the varint runs past ``end``."""
     v = np.uint64(0)
     shift = np.uint64(0)
@@ -51,7 +51,7 @@ def _varint(buf, i, end):  # pragma: no cover - compiled (the no-JIT pass runs i
 
 
 @njit(cache=True, nogil=True)
-def _skip(buf, i, end, wt):  # pragma: no cover - compiled
+def _skip(buf, i, end, wt):
     """The index after a field of wire type ``wt`` whose value starts at ``i``; -1 if not."""
     if wt == 0:
         _, i = _varint(buf, i, end)
@@ -69,7 +69,7 @@ def _skip(buf, i, end, wt):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _decode(buf, n, ints, text):  # pragma: no cover - compiled
+def _decode(buf, n, ints, text):
     """Fill ``ints`` (5, n) and ``text`` (codes, names, categories, each NUL-terminated, in
     that order) from the Bill bytes ``buf``; returns the length of ``text`` used, or -1."""
     end = len(buf)

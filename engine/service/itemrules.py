@@ -34,9 +34,7 @@ Kernel = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @njit(cache=True, nogil=True)
-def _pass(
-    qty, price, amount, cap, ratio, cat, limits, qty_out, cap_out, ratio_out
-):  # pragma: no cover - compiled
+def _pass(qty, price, amount, cap, ratio, cat, limits, qty_out, cap_out, ratio_out):
     max_qty, max_price, max_amount, bp, max_total = (
         limits[0], limits[1], limits[2], limits[3], limits[4],
     )  # fmt: skip
