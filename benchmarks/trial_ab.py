@@ -1,9 +1,10 @@
 """PreSettle's handler in process, two source trees A/B (issue 13, target 6; not a test): the
 request bytes -> parse -> ``SettlementServicer.PreSettle`` body -> response bytes, on a durable
-SQLite store, no gRPC. The server CPU a call that is not the rpc machinery, measured steadier
+SQLite store (or ``--store postgres``: a database each on one throwaway durable cluster), no
+gRPC. The server CPU a call that is not the rpc machinery, measured steadier
 than over gRPC on a shared machine.
 
-    .venv/bin/python -m benchmarks.trial_ab /tmp/old [--rounds 7 --calls 400]
+    .venv/bin/python -m benchmarks.trial_ab /tmp/old [--rounds 7 --calls 400] [--store postgres]
 
 Each tree runs in its own process (``PYTHONPATH`` = the tree), started once and warmed; then
 rounds alternate A B A B ..., ``--calls`` calls each; CPU (``time.thread_time``) and wall per
@@ -20,14 +21,17 @@ import statistics as st
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from benchmarks import harness as H
+from benchmarks.treeserver import durable_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 
 _WORKER = r"""
 import hashlib, sys, tempfile, time
 from pathlib import Path
+from typing import Any
 from adapters.bootstrap import build
 from adapters.grpc import auth, server
 from adapters.grpc.convert import bill_to_pb
@@ -40,7 +44,8 @@ from engine.bill import Person
 tmp = Path(tempfile.mkdtemp(prefix="onestop-trial-ab-"))
 (tmp / "policies").mkdir()
 (tmp / "policies" / "chain.yaml").write_text(CHAIN)
-app = build(f"sqlite:///{tmp / 'onestop.db'}?synchronous=full", tmp / "policies", None)
+url = sys.argv[2] if len(sys.argv) > 2 else f"sqlite:///{tmp / 'onestop.db'}?synchronous=full"
+app = build(url, tmp / "policies", None)
 app.service.import_registry([Person.model_validate(
     {"id": f"p{i}", "birth_date": "1960-01-1%d" % (i % 9), "household": f"h{i // 2}",
      "tags": [{"tag": "poor"}] if i % 2 else []}) for i in range(8)])
@@ -78,14 +83,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--calls", type=int, default=400)
     ap.add_argument("--items", type=int, default=100)
+    ap.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/out/trial_ab.json")
     ns = ap.parse_args(argv)
     m = H.machine()
     print(H.machine_line(m), flush=True)
+    cluster, create_database = durable_cluster(ns.store)
+    if cluster is not None:
+        cluster.start()
+    try:
+        return _run(ns, m, cluster, create_database)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def _run(ns: argparse.Namespace, m: Any, cluster: Any, create_database: Any) -> int:
     procs = {}
     for name, tree in (("old", ns.old.resolve()), ("new", ROOT)):
+        url = [] if cluster is None else [create_database(cluster.url(), f"trial_{name}")]
         procs[name] = subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(ns.items)], cwd=tree, text=True,
+            [sys.executable, "-c", _WORKER, str(ns.items), *url], cwd=tree, text=True,
             env={**os.environ, "PYTHONPATH": str(tree)}, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )  # fmt: skip
@@ -114,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         p.stdin.close()
         p.wait(30)
     out = {}
-    print(f"\n{ns.items}-item PreSettle handler in process, {ns.rounds} rounds x {ns.calls} calls")
+    print(
+        f"\n{ns.items}-item PreSettle handler in process, {ns.store}, {ns.rounds} rounds x "
+        f"{ns.calls} calls"
+    )
     print("| tree | CPU us a call min / median | wall us min / median | load first -> last (max) |")
     print("|---|---|---|---|")
     for name, xs in rows.items():

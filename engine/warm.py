@@ -26,7 +26,8 @@ The variants (``VARIANTS``): which item dtypes reach the kernel, and in which mo
 Files with other integer widths compile their own variant on first use (and cache it).
 Besides the kernel, ``warm`` compiles ``engine.columnar.runs`` (the copy of item runs when
 ``prepare_columns`` reorders bills given by run offsets: one tiny loop per integer width) and
-``engine.columnar.itemcheck`` (one pass over the items before the numpy item rules).
+``engine.columnar.itemcheck`` (one pass over the items before the numpy item rules) and
+``engine.service.itemrules`` (the one-bill path's item rules).
 
 ``warm(..., jobs=N)`` (``onestop warm --jobs N``, default one process per core up to 4)
 compiles the variants in N processes at once, each taking the next when done: numba's cache
@@ -50,6 +51,7 @@ from engine.bill import parse_bill
 from engine.columnar.itemcheck import warm_item_check
 from engine.columnar.runs import warm_runs
 from engine.policy.policyset import PolicySet
+from engine.service.itemrules import warm_item_rules
 
 I1, I2, I4, I8 = np.int8, np.int16, np.int32, np.int64
 #: name -> dtypes of (cat, qty, amount, price_cap, sp_ratio)
@@ -198,4 +200,5 @@ def warm(
                 progress(*timed)
     warm_runs()  # prepare_columns' compiled helpers: the copy of item runs, the item check
     warm_item_check()
+    warm_item_rules()  # the one-bill path's item rules (PreSettle, Settle: engine.service.billcols)
     return done

@@ -74,3 +74,7 @@ def warm(
             print(f"kernel variant {items} {mode}: {took:.1f} s", flush=True)
 
     run(policies, uses, say, jobs=jobs or default_jobs())
+    if "server" in uses:  # the server's compiled reader of a bill's items (numpy and numba only)
+        from adapters.grpc.billwire import warm_bill_wire
+
+        warm_bill_wire()

@@ -34,6 +34,7 @@ from adapters.bootstrap import App
 from adapters.grpc import auth, columns
 from adapters.grpc import convert as cv
 from adapters.grpc import stream as st
+from adapters.grpc.billwire import warm_bill_wire
 from adapters.grpc.errors import Undecodable, abort, log_incident
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
@@ -434,6 +435,7 @@ def warm_up(service: SettlementService, samples: Path | None = None) -> int:
     sample bill for every table in force, from zero accounts; nothing is stored. Then trial
     settlements of the sample bills in ``samples`` (``*.json``) whose persons are registered.
     Returns the number of trial settlements run."""
+    warm_bill_wire()  # the compiled reader of a bill's items (PreSettle, Settle)
     try:
         policies = service.policies()
     except NotFound:

@@ -38,21 +38,14 @@ from engine.bill import (
     is_hospital_code,
     parse_bill_request,
 )
-from engine.money import BP, MAX_AMOUNT, MAX_BILL_TOTAL, MAX_QTY_E4, MAX_UNIT_PRICE
 from engine.policy.compiled import mask
 from engine.policy.model import PolicyTable
 from engine.result import Settlement
+from engine.service.itemrules import NULL, kernel_items, kernel_items_plain
 from engine.validation import bad_id_chars
 
-#: an optional item field that is not given
-NULL = np.iinfo(np.int64).min
 _CAT = {k: int(v) for k, v in CATEGORY_NAMES.items()}
 _CAT_NAME = {int(v): v.name for v in CATEGORY_NAMES.values()}
-# the int columns in ``checked``'s matrix: qty_e4, unit_price, amount, unit_price_cap,
-# selfpay_ratio: which must be given, the highest value each may take, the value of an absent one
-_REQUIRED = np.array([[False], [True], [True], [False], [False]])
-_HIGHEST = np.array([[MAX_QTY_E4], [MAX_UNIT_PRICE], [MAX_AMOUNT], [MAX_UNIT_PRICE], [BP]])
-_ABSENT = np.array([[BP], [0], [0], [-1], [-1]], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -231,17 +224,13 @@ def checked(c: BillColumns) -> Checked | None:
         cat = np.fromiter(map(_CAT.__getitem__, c.category), np.int64, n)
     except KeyError:
         return None
-    # the five int columns as one (5, n) matrix: one numpy call per rule for all of them (a
-    # call costs ~1 us whatever the size: this runs on every PreSettle)
-    m = np.stack((c.qty_e4, c.unit_price, c.amount, c.unit_price_cap, c.selfpay_ratio))
-    given = m != NULL
-    v = np.where(given | _REQUIRED, m, 0)  # a NULL where a value is required stays: < 0
-    if v.min() < 0 or (v > _HIGHEST).any() or int(v[2].sum()) > MAX_BILL_TOTAL:
+    # the int columns' rules in one compiled pass (numpy for a form it does not take)
+    k = kernel_items(c, cat)
+    if k is None:
+        k = kernel_items_plain(c, cat)
+    if not isinstance(k, tuple):
         return None
-    if (given[4] & (cat != 2)).any():  # a self-pay ratio on an item not of category B
-        return None
-    k = np.where(given, m, _ABSENT)
-    return Checked(c, adm, dis, cat, k[0], k[3], k[4])
+    return Checked(c, adm, dis, cat, *k)
 
 
 def fits_table(ch: Checked, person: Person, table: PolicyTable) -> bool:
