@@ -22,7 +22,13 @@ MIN_TESTS := tests/test_cli.py tests/test_samples.py tests/test_grpc_service.py 
   tests/test_batch_files.py::test_cli_refuses_unsorted_and_missing_columns \
   tests/test_batch_dask.py::test_dask_equals_local \
   tests/test_auth.py::test_certs_command_writes_a_working_set
-export PYTHONDONTWRITEBYTECODE := 1
+# No PYTHONDONTWRITEBYTECODE: uv installs no .pyc (compiled lazily, on first import), so with
+# it every process the suite starts (test workers, servers, CLI subprocesses, Dask workers)
+# compiled grpc, SQLAlchemy, pyarrow, dask, pydantic, ... and onestop from source again: 1.5-3.6 s
+# of CPU a process start (2026-12-02). Each module is now compiled once, by the first process
+# that imports it, into __pycache__/ (ignored by git). unexport: also when the caller's shell
+# sets it (the shells here do).
+unexport PYTHONDONTWRITEBYTECODE
 
 .DEFAULT_GOAL := help
 .PHONY: help setup lock serve test test-main test-min min-venv bench-micro test-fast test-deep warm lint format typecheck protos protos-check buf nojit bench bench-batch bench-grpc bench-start clean

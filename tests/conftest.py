@@ -35,6 +35,7 @@ SLOW_FIRST = (
     "test_budgets.py",
     "test_auth.py",
     "test_example_hongan.py",
+    "test_simulate_walkthrough.py",  # one xdist group: its fixture runs two CLI subprocesses
     "test_java_client.py",
     "test_grpc_durability.py",
 )
@@ -44,3 +45,42 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The files of SLOW_FIRST first, in that order; the rest keep theirs (a stable sort)."""
     rank = {name: k for k, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+# --dist loadgroup: xdist 3.8 marks a grouped test by renaming it ("nodeid@group"), which
+# pytest 9's read-only node ids ignore: every xdist_group (node, and the modules whose module
+# fixtures start a server, a browser or CLI runs) was split over the workers, each making
+# the module's fixtures again. This scheduler reads a module's group from its pytestmark
+# line instead (a whole module is the unit of grouping here).
+import functools  # noqa: E402
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+_MODULE_GROUP = re.compile(r'^pytestmark = pytest\.mark\.xdist_group\("([\w-]+)"\)$', re.M)
+
+
+@functools.cache
+def _module_group(path: str) -> str | None:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    m = _MODULE_GROUP.search(text)
+    return m.group(1) if m else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    root = config.rootpath
+
+    class ModuleGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.rfind("@") > nodeid.rfind("]"):  # the renaming worked after all
+                return super()._split_scope(nodeid)
+            return _module_group(str(root / nodeid.split("::", 1)[0])) or nodeid
+
+    return ModuleGroupScheduling(config, log)

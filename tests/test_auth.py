@@ -91,6 +91,11 @@ BUREAU1, BUREAU2 = f"bureau-{R1}", f"bureau-{R2}"
 AUDITOR, FUND_MAJOR, FUND_BACKSTOP = "auditor-zhang", "fund-610100", "fund-640100"
 
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("auth")
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     d = tmp_path_factory.mktemp("pki")

@@ -42,6 +42,11 @@ def r4(resource: dict[str, Any]) -> Any:
     return obj
 
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("fhir")
+
+
 @pytest.fixture(scope="module")
 def http() -> Iterator[tuple[Any, httpx.Client]]:
     with (

@@ -27,6 +27,11 @@ from engine.service.inputs import MAX_PERSONS_PER_IMPORT
 TRAILER_BUDGET = 8 * 1024  # what C-core clients accept in all trailers together
 
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("grpc_edges")
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):
     url = f"sqlite:///{tmp_path_factory.mktemp('grpc-edges') / 'onestop.db'}"

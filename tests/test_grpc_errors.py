@@ -16,6 +16,10 @@ from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.testing import CHAIN, YUBEI, YUBEI_BILL, chain_bill, served
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("grpc_errors")
+
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):

@@ -105,6 +105,11 @@ class World:
         return got[0] if got else self.c(filer).file_claim(settlement_id, "tilted_assistance")
 
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("grpc_funds")
+
+
 @pytest.fixture(scope="module", params=["memory", "sqlite"])
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -18,6 +18,10 @@ from engine.bill import Person, parse_bill_request
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("grpc_stream")
+
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):

@@ -14,6 +14,11 @@ from adapters.grpc.testing import YUBEI, YUBEI_BILL, YUBEI_PAYS, YUBEI_WINDOW, s
 runner = CliRunner()
 
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("grpc_window")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     url = f"sqlite:///{tmp_path_factory.mktemp('window') / 'onestop.db'}"

@@ -16,6 +16,10 @@ from adapters.bootstrap import build
 from adapters.http.serve import running
 from tests.browser import chromium
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("http_docs")
+
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:

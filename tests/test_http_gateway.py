@@ -21,6 +21,11 @@ from engine.errors import InputError
 OPENAPI = Path(__file__).resolve().parents[1] / "adapters" / "http" / "openapi.json"
 
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("http_gateway")
+
+
 @pytest.fixture(scope="module")
 def both():
     with (

@@ -25,6 +25,11 @@ H1, H2, R1 = "H500112001", "H500112002", "500112"
 CLIENTS = clients_for([H1, H2], [R1], ["zhang"], ["610100"])
 
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("http_tls")
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     d = tmp_path_factory.mktemp("http-pki")

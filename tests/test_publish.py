@@ -32,6 +32,11 @@ from tests.fundfacts import golden_facts  # noqa: E402
 CN = timezone(timedelta(hours=8))
 
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("publish")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with chromium() as b:

@@ -474,6 +474,11 @@ def test_pure_compare_reports_exactly_the_differing_totals() -> None:
 # --- through gRPC and the CLI ----------------------------------------------------------------
 
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("reconcile")
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from adapters.bootstrap import build

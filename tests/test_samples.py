@@ -447,6 +447,11 @@ def sample_bills() -> list[Bill]:
     return [parse_bill(json.loads(p.read_text(encoding="utf-8"))) for p in files]
 
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("samples")
+
+
 @pytest.fixture(scope="module")
 def bills() -> list[Bill]:
     return sample_bills()

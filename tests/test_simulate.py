@@ -46,6 +46,11 @@ def batch(files: list[str], policy: Path, out: Path, fund_used: Path) -> dict[st
     return json.loads((out / "summary.json").read_text(encoding="utf-8"))
 
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("simulate")
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("simulate")

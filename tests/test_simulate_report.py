@@ -37,6 +37,11 @@ CSV_FILES = ["funds.csv", "fund_totals.csv", "patients_largest.csv", "share.csv"
 CHARTS = ["funds", "patients", "share", "budgets"]
 
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("simulate_report")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with chromium() as b:

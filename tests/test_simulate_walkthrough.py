@@ -48,6 +48,11 @@ def onestop(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
+# the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
+# are made once, not once on each worker that runs one of its tests
+pytestmark = pytest.mark.xdist_group("simulate_walkthrough")
+
+
 @pytest.fixture(scope="module")
 def walked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], str]:
     tmp = tmp_path_factory.mktemp("walkthrough")
