@@ -76,7 +76,7 @@ def main(
     trees = {"this tree": ROOT, "baseline": baseline.resolve()}
 
     def contender(label: str, tree: Path) -> H.Contender:
-        env = dict(os.environ, PYTHONPATH=str(tree))
+        env = H.user_env(tree)
 
         def run(_: Any) -> None:
             o = work / label.replace(" ", "-")

@@ -338,7 +338,7 @@ def main(
 def cli_batch(data: Path, policy: Path, n_items: int, rounds: int) -> dict[str, H.Figure]:
     """`onestop batch` on the Parquet files, --threads 1 and 2 in turn, each run into a new
     output directory (removed after)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = H.user_env(ROOT)
     cs = []
     for threads in (1, 2):
 

@@ -18,7 +18,6 @@ Rules of benchmarks/harness.py: warm-up, interleaved rounds, min / median / max,
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -70,7 +69,7 @@ def main(
     bills = [parse_bill(d) for d in raw]
     n_items = sum(len(b.items) for b in bills)
     assert settle_batch(bills, ps).settlements == reference_batch(bills, ps).settlements
-    env = dict(os.environ, PYTHONPATH=str(H.ROOT))
+    env = H.user_env(H.ROOT)
     fixed: list[tuple[float, float]] = []
     per: dict[str, list[tuple[float, float]]] = {"reference": [], "kernel": []}
     loads: list[float] = []

@@ -107,7 +107,7 @@ def start_server(
         "--registry", str(work / "registry.json"), "--workers", str(workers),
         "--processes", str(processes), *extra,
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = H.user_env(tree)
     log = (work / "server.log").open("ab")
     proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
     target = f"127.0.0.1:{port}"

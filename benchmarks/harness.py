@@ -198,6 +198,19 @@ def ratio_line(label: str, r: dict[str, float]) -> str:
             f"{r['from_cpu_median']:.1f}x from the medians)")  # fmt: skip
 
 
+def user_env(tree: Path | str, **extra: str) -> dict[str, str]:
+    """The environment of a whole process a benchmark starts: this one's, the tree on
+    PYTHONPATH, ``extra``, and without ``PYTHONDONTWRITEBYTECODE`` / ``PYTHONPYCACHEPREFIX``,
+    as a user's shell has it. The shells of the development machine set the first, and uv
+    installs no ``.pyc``: with it, every process (servers, ``onestop batch``) compiled pyarrow,
+    grpc, dask and pydantic from source again (1.5-3.6 s of CPU a start; benchmarks/README.md,
+    "The fourth quiet-machine run")."""
+    env = {**os.environ, "PYTHONPATH": str(tree), **extra}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    return env
+
+
 def timed_process(cmd: Sequence[str], env: dict[str, str] | None = None,
                   cwd: Path = ROOT) -> float:  # fmt: skip
     """Wall seconds of one whole process, start to exit (it must succeed)."""

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import typer
 
 from benchmarks import synth
-from benchmarks.harness import machine, machine_line
+from benchmarks.harness import machine, machine_line, user_env
 from engine.policy.load import load_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,7 +157,7 @@ def run(files: list[str], draft: Path, out: Path, *extra: str) -> dict[str, obje
          str(POLICIES), "--candidate", str(draft), "--as-if-effective", "--out", str(out),
          "--json", "--quiet", *extra],
         capture_output=True, text=True, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=user_env(ROOT),
     )  # fmt: skip
     seconds = time.perf_counter() - t
     if r.returncode != 0:

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import signal
 import statistics
@@ -142,7 +141,7 @@ def serve(tree: Path, work: Path, *extra: str) -> tuple[subprocess.Popen, str]:
            f"sqlite:///{work}/store.db", "--port", str(port), "--policies", str(work / "policies"),
            "--registry", str(work / "persons.json"), "--processes", "1", *extra]  # fmt: skip
     log = (work / "server.log").open("ab")
-    proc = subprocess.Popen(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
+    proc = subprocess.Popen(cmd, cwd=tree, env=H.user_env(tree),
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     target = f"127.0.0.1:{port}"
     with Client(target) as c:
@@ -240,7 +239,7 @@ def main() -> None:
                 continue
             procs[name] = subprocess.Popen(
                 [sys.executable, "-c", WORKER, str(work), str(work / "message.bin")],
-                cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, text=True,
+                cwd=tree, env=H.user_env(tree), text=True,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             )  # fmt: skip
         if ns.grpc:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics as st
 import subprocess
 import sys
@@ -104,7 +103,7 @@ def _run(ns: argparse.Namespace, m: Any, cluster: Any, create_database: Any) -> 
         url = [] if cluster is None else [create_database(cluster.url(), f"trial_{name}")]
         procs[name] = subprocess.Popen(
             [sys.executable, "-c", _WORKER, str(ns.items), *url], cwd=tree, text=True,
-            env={**os.environ, "PYTHONPATH": str(tree)}, stdin=subprocess.PIPE,
+            env=H.user_env(tree), stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )  # fmt: skip
     digests = {}

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.harness import user_env
+
 B = (
     [f"policies/samples/hongan-{i}.json" for i in range(1, 6)]
     + [f"policies/samples/weixian-{i}.json" for i in range(1, 5)]
@@ -39,7 +41,7 @@ for r in range((int(sys.argv[2]) if len(sys.argv) > 2 else 5) + 1):
         p = subprocess.run(
             [sys.executable, "-m", "adapters.cli.main", *args],
             cwd=d,
-            env={**os.environ, "PYTHONPATH": d},
+            env=user_env(d),
             capture_output=True,
             text=True,
             check=True,
