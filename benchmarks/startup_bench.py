@@ -62,10 +62,7 @@ def copy_tree(dest: Path) -> Path:
 
 
 def env_for(tree: Path, cache: Path) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(cache))
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env.pop("PYTHONPYCACHEPREFIX", None)
-    return env
+    return H.user_env(tree, NUMBA_CACHE_DIR=str(cache))
 
 
 def importtime(tree: Path, cache: Path, argv: list[str], top: int) -> dict[str, Any]:
