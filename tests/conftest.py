@@ -84,3 +84,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
             return _module_group(str(root / nodeid.split("::", 1)[0])) or nodeid
 
     return ModuleGroupScheduling(config, log)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """An xdist_group mark other than a module's ``pytestmark`` line is refused: the scheduler
+    above reads only that line, so such a mark would be ignored in silence."""
+    for item in session.items:
+        mark = item.get_closest_marker("xdist_group")
+        if mark is None:
+            continue
+        name = mark.args[0] if mark.args else mark.kwargs.get("name")
+        if _module_group(str(item.path)) != name:
+            raise pytest.UsageError(
+                f"{item.nodeid}: xdist_group({name!r}) is not its module's group: write it as "
+                f'the one line pytestmark = pytest.mark.xdist_group("{name}") (tests/conftest.py '
+                "groups whole modules only)"
+            )
