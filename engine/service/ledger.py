@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -204,6 +204,12 @@ def subject_of(event: dict[str, Any]) -> str:
 def append(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """Write ``event`` in ``uow``'s transaction (it commits or rolls back with the effect)."""
     uow.ledger.append(event["method"], subject_of(event), L.canonical(event).decode())
+
+
+def append_all(uow: UnitOfWork, events: Sequence[dict[str, Any]]) -> None:
+    """``append`` of each event, in this order, as one write (PostgreSQL: one INSERT, which
+    may be a part of ``uow.together``'s statement)."""
+    uow.ledger.append_many([(e["method"], subject_of(e), L.canonical(e).decode()) for e in events])
 
 
 # --- the ledger service ------------------------------------------------------------------
