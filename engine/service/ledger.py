@@ -42,9 +42,7 @@ def _digest(x: Any) -> str:
 def _fast_digest(x: Any) -> str:
     """``_digest`` of a value this program built (integers, strings, no floats): the same
     bytes, without the checks (a Settle's hot path)."""
-    return L.sha256_hex(
-        json.dumps(x, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
-    )
+    return L.sha256_hex(L.sorted_json(x))
 
 
 def _amounts(rec: SettlementRecord) -> dict[str, Any]:
