@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 ZERO_HASH = "0" * 64
 HEADER_KEYS = ("first_seq", "height", "last_seq", "merkle_root", "prev_hash", "sealed_at")
 MAX_INT = 2**53 - 1  # what RFC 8785 (I-JSON) represents exactly; the spec's bound
@@ -73,16 +71,6 @@ def canonical(x: Any) -> bytes:
     return sorted_json(x)
 
 
-#: orjson, sorted keys; anything it would write otherwise than the json module (dataclasses,
-#: dates, subclasses of str, int, dict, list) it refuses instead, and ``sorted_json`` asks json
-_ORJSON_SORTED = (
-    orjson.OPT_SORT_KEYS
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-    | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-
-
 def sorted_json(x: Any) -> bytes:
     """``json.dumps(x, ensure_ascii=False, separators=(",", ":"), sort_keys=True)`` as UTF-8:
     by orjson (a tenth of the CPU: a Settle's ledger event and content digest), the same bytes
@@ -90,8 +78,18 @@ def sorted_json(x: Any) -> bytes:
     (tests/test_ledger_rules.py); what orjson refuses (an integer beyond 64 bits, a key that is
     not a string, a lone surrogate, ...) goes to the json module, which writes it or raises as
     before. Not for floats (the two write some differently; ``canonical`` refuses them)."""
+    import orjson  # here: the commands that never write the ledger do not load it
+
+    # sorted keys; what it would write otherwise than json (dataclasses, dates, subclasses of
+    # str, int, dict, list) it refuses instead, and json is asked
+    opt = (
+        orjson.OPT_SORT_KEYS
+        | orjson.OPT_PASSTHROUGH_DATACLASS
+        | orjson.OPT_PASSTHROUGH_DATETIME
+        | orjson.OPT_PASSTHROUGH_SUBCLASS
+    )
     try:
-        return orjson.dumps(x, option=_ORJSON_SORTED)
+        return orjson.dumps(x, option=opt)
     except TypeError:  # orjson.JSONEncodeError
         return json.dumps(x, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
