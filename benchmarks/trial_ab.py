@@ -1,10 +1,17 @@
-"""PreSettle's handler in process, two source trees A/B (issue 13, target 6; not a test): the
-request bytes -> parse -> ``SettlementServicer.PreSettle`` body -> response bytes, on a durable
-SQLite store (or ``--store postgres``: a database each on one throwaway durable cluster), no
-gRPC. The server CPU a call that is not the rpc machinery, measured steadier
-than over gRPC on a shared machine.
+"""PreSettle's (or Settle's) handler in process, two source trees A/B (issue 13, targets 6 and
+7; not a test): the request bytes -> parse -> ``SettlementServicer.PreSettle`` (``--rpc
+Settle``: ``Settle``) body -> response bytes, on a durable SQLite store (or ``--store
+postgres``: a database each on one throwaway durable cluster), no gRPC. The server CPU a call
+that is not the rpc machinery, measured steadier than over gRPC on a shared machine.
 
     .venv/bin/python -m benchmarks.trial_ab /tmp/old [--rounds 7 --calls 400] [--store postgres]
+    .venv/bin/python -m benchmarks.trial_ab /tmp/old --rpc Settle --store postgres [--profile F]
+
+Settle: every call a new request id and bill id (the 8 persons' bills in turn, as
+``grpc_bench``'s clients), durable commits; the responses compared are those of the first 8
+calls without their settlement id and time. ``--profile F``: this tree's timed rounds under
+cProfile timing this thread's CPU (the waits on the server left out), the stats written to F
+(``python -m pstats F``; the CPU figures then include the profiler's own cost).
 
 Each tree runs in its own process (``PYTHONPATH`` = the tree), started once and warmed; then
 rounds alternate A B A B ..., ``--calls`` calls each; CPU (``time.thread_time``) and wall per
@@ -43,33 +50,64 @@ from engine.bill import Person
 tmp = Path(tempfile.mkdtemp(prefix="onestop-trial-ab-"))
 (tmp / "policies").mkdir()
 (tmp / "policies" / "chain.yaml").write_text(CHAIN)
-url = sys.argv[2] if len(sys.argv) > 2 else f"sqlite:///{tmp / 'onestop.db'}?synchronous=full"
+url = sys.argv[2] or f"sqlite:///{tmp / 'onestop.db'}?synchronous=full"
 app = build(url, tmp / "policies", None)
 app.service.import_registry([Person.model_validate(
     {"id": f"p{i}", "birth_date": "1960-01-1%d" % (i % 9), "household": f"h{i // 2}",
      "tags": [{"tag": "poor"}] if i % 2 else []}) for i in range(8)])
 servicer = server.SettlementServicer(app.service, ThreadPoolExecutor(1))
 auth._current.set(LOCAL)
-body = server.SettlementServicer.PreSettle.__wrapped__
-raws = []
+rpc, profile = sys.argv[3], sys.argv[4]
+bills = []
 for k in range(8):
     b = chain_bill(0, f"p{k}", n_items=int(sys.argv[1]), seed=1)
     b["id"] = f"b0-p{k}"
-    raws.append(pb.PreSettleRequest(bill=bill_to_pb(b)).SerializeToString())
+    bills.append(bill_to_pb(b))
+if rpc == "PreSettle":
+    body = server.SettlementServicer.PreSettle.__wrapped__
+    raws = [pb.PreSettleRequest(bill=b).SerializeToString() for b in bills]
 
-def call(raw):
-    return body(servicer, pb.PreSettleRequest.FromString(raw)).SerializeToString()
+    def call(i):
+        return body(servicer, pb.PreSettleRequest.FromString(raws[i % 8])).SerializeToString()
 
-digest = hashlib.sha256(b"".join(call(r) for r in raws)).hexdigest()
-for _ in range(200):
-    call(raws[0])
+    def answer(i):
+        return call(i)
+else:  # Settle: a new request id and bill id each call
+    body = server.SettlementServicer.Settle.__wrapped__
+    seq = iter(range(10**9))
+
+    def call(i):
+        n = next(seq)
+        req = pb.SettleRequest(request_id=f"r{n}", bill=bills[i % 8])
+        req.bill.id = f"b{n}"
+        return body(servicer, pb.SettleRequest.FromString(req.SerializeToString()))
+
+    def answer(i):
+        r = call(i)
+        r.settlement.settlement_id = r.settlement.created_at = ""
+        return r.SerializeToString()
+
+digest = hashlib.sha256(b"".join(answer(i) for i in range(8))).hexdigest()
+for i in range(200):
+    call(i)
 print("ready", digest, flush=True)
+prof = None
+if profile:
+    import cProfile
+    prof = cProfile.Profile(time.thread_time)  # CPU time: the waits on the server left out
 for line in sys.stdin:
     n = int(line)
+    if prof is not None:
+        prof.enable()
     c0, w0 = time.thread_time(), time.perf_counter()
     for i in range(n):
-        call(raws[i % 8])
-    print((time.thread_time() - c0) / n * 1e6, (time.perf_counter() - w0) / n * 1e6, flush=True)
+        call(i)
+    c1, w1 = time.thread_time(), time.perf_counter()
+    if prof is not None:
+        prof.disable()
+    print((c1 - c0) / n * 1e6, (w1 - w0) / n * 1e6, flush=True)
+if prof is not None:
+    prof.dump_stats(profile)
 app.close()
 import shutil
 shutil.rmtree(tmp, ignore_errors=True)
@@ -83,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=400)
     ap.add_argument("--items", type=int, default=100)
     ap.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    ap.add_argument("--rpc", choices=("PreSettle", "Settle"), default="PreSettle")
+    ap.add_argument("--profile", type=Path, help="cProfile this tree's timed rounds into FILE")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/out/trial_ab.json")
     ns = ap.parse_args(argv)
     m = H.machine()
@@ -100,9 +140,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(ns: argparse.Namespace, m: Any, cluster: Any, create_database: Any) -> int:
     procs = {}
     for name, tree in (("old", ns.old.resolve()), ("new", ROOT)):
-        url = [] if cluster is None else [create_database(cluster.url(), f"trial_{name}")]
+        url = "" if cluster is None else create_database(cluster.url(), f"trial_{name}")
+        prof = str(ns.profile.resolve()) if ns.profile and name == "new" else ""
         procs[name] = subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(ns.items), *url], cwd=tree, text=True,
+            [sys.executable, "-c", _WORKER, str(ns.items), url, ns.rpc, prof], cwd=tree, text=True,
             env=H.user_env(tree), stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )  # fmt: skip
@@ -114,7 +155,7 @@ def _run(ns: argparse.Namespace, m: Any, cluster: Any, create_database: Any) -> 
             raise SystemExit(f"{name}: the worker did not start")
         digests[name] = line[1]
     same = len(set(digests.values())) == 1
-    print(f"response bytes of the 8 bills: {'equal' if same else 'DIFFERENT'} {digests}")
+    print(f"{ns.rpc} response bytes of the 8 bills: {'equal' if same else 'DIFFERENT'} {digests}")
     rows: dict[str, list[tuple[float, float, float, float]]] = {n: [] for n in procs}
     for r in range(ns.rounds):
         for name, p in procs.items():
@@ -132,7 +173,7 @@ def _run(ns: argparse.Namespace, m: Any, cluster: Any, create_database: Any) -> 
         p.wait(30)
     out = {}
     print(
-        f"\n{ns.items}-item PreSettle handler in process, {ns.store}, {ns.rounds} rounds x "
+        f"\n{ns.items}-item {ns.rpc} handler in process, {ns.store}, {ns.rounds} rounds x "
         f"{ns.calls} calls"
     )
     print("| tree | CPU us a call min / median | wall us min / median | load first -> last (max) |")
@@ -144,7 +185,8 @@ def _run(ns: argparse.Namespace, m: Any, cluster: Any, create_database: Any) -> 
                      "wall_median": st.median(wall), "load": [loads[0], loads[-1], max(loads)]}  # fmt: skip
         print(f"| {name} | {min(cpu):.0f} / {st.median(cpu):.0f} | {min(wall):.0f} / "
               f"{st.median(wall):.0f} | {loads[0]:.2f} -> {loads[-1]:.2f} ({max(loads):.2f}) |")  # fmt: skip
-    H.save(ns.json, {"machine": m, "same_response": same, "rows": out, "digests": digests})
+    H.save(ns.json, {"machine": m, "rpc": ns.rpc, "same_response": same, "rows": out,
+                     "digests": digests})  # fmt: skip
     print(json.dumps({"same_response": same}))
     return 0 if same else 1
 

@@ -601,6 +601,52 @@ def test_claim_steps_on_postgres(pg_url: str) -> None:  # noqa: F811
         store.dispose()
 
 
+@pytest.mark.postgres
+def test_a_settle_on_postgres_is_five_statements_with_its_events_in_order(
+    pg_url: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Settle with claims on PostgreSQL: its reads before the locks one statement, the two
+    locks, the accounts read under them one statement, then every write and the ledger events
+    one statement (target 7: each statement is psycopg machinery); the events stored in their
+    order (the settlement's, then its claims'), sealed and verified; a replay is answered."""
+    import psycopg
+
+    from tests.pg import fresh_database
+
+    store = SqlStore(fresh_database(pg_url))
+    try:
+        svc, _, _ = make(store)
+        svc.settle("r0", bill("b0", "p2", 200_000))  # the tables read and cached
+        sent: list[str] = []
+        execute = psycopg.RawCursor.execute
+
+        def counted(cur: Any, query: Any, *a: Any, **k: Any) -> Any:
+            sent.append(str(query).split()[0])
+            return execute(cur, query, *a, **k)
+
+        monkeypatch.setattr(psycopg.RawCursor, "execute", counted)
+        rec, replay = svc.settle("r1", bill("b1", "p1", 1_500_000, c=300_000))
+        assert not replay and sent == ["SELECT", "INSERT", "INSERT", "SELECT", "WITH"]
+        monkeypatch.undo()
+        assert svc.settle("r1", bill("b1", "p1", 1_500_000, c=300_000)) == (rec, True)
+        led = LedgerService(store.uow)
+        led.seal()
+        with store.uow() as u:
+            head = u.ledger.head()
+            assert head is not None
+            evs = [e.event() for e in u.ledger.events(1, head.header.last_seq)]
+        sid = rec.settlement_id
+        assert [(e["method"], e.get("claim_id")) for e in evs[-3:]] == [
+            ("Settle", None),
+            ("FileClaim", f"{sid}:backbone"),
+            ("FileClaim", f"{sid}:relief"),
+        ]
+        assert led.verify()[0].ok
+    finally:
+        store.dispose()
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_random_steps_keep_the_accounts_equal_to_the_replay(seed: int) -> None:
     """Random bills of one household and one other person, random decisions on their claims

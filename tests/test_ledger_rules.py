@@ -33,6 +33,41 @@ def test_canonical_vectors() -> None:
     assert L.canonical({"B": 1, "a": 2, "_": 3}) == b'{"B":1,"_":3,"a":2}'  # code point order
 
 
+def _json_module(x: Any) -> bytes:
+    return json.dumps(x, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+def test_sorted_json_writes_the_json_modules_bytes() -> None:
+    """``sorted_json`` (orjson) writes what the json module does: every control character,
+    quotes and backslashes, non-ASCII and astral text, key order by code point (astral keys
+    after private-use ones), 64-bit integers; and hands what orjson refuses or would write
+    otherwise to json, which writes it or raises as before."""
+    import enum
+
+    text = "".join(chr(i) for i in range(0x80)) + "\u2028\u2029\u00e9\U0001f600\ufffe\ue000"
+    tricky = {
+        "b": text,
+        "a": [text, 0, -1, -(2**63), 2**63 - 1, None, True, False, "", (1, "x")],
+        "\ue000k": 1,
+        "\U0001f600k": 2,
+        "Z": {"y": 1, "x": [{}, []]},
+    }
+    assert L.sorted_json(tricky) == _json_module(tricky)
+
+    class Code(enum.IntEnum):
+        A = 7
+
+    class Name(enum.StrEnum):
+        B = "b"
+
+    for odd in ([2**64, -(2**70)], {2: "x", 1: "y"}, {"k": Code.A, "n": Name.B}):
+        assert L.sorted_json(odd) == _json_module(odd)
+    with pytest.raises(UnicodeEncodeError):  # as json's bytes would
+        L.sorted_json({"s": "a\ud800"})
+    with pytest.raises(TypeError):  # json has no form for it; orjson would write one
+        L.sorted_json({"d": datetime(2024, 1, 1, tzinfo=UTC)})
+
+
 @pytest.mark.parametrize(
     "bad, why",
     [

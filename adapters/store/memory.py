@@ -372,6 +372,10 @@ class _Ledger:
     def append(self, method: str, subject: str, content: str) -> None:
         self.u.staged_events.append(StoredEvent(0, content, None, None, method, subject))
 
+    def append_many(self, events: Sequence[tuple[str, str, str]]) -> None:
+        for method, subject, content in events:
+            self.append(method, subject, content)
+
     def lock_sealer(self) -> None:
         if self.u.s.sealer not in self.u._held:
             self.u.s.sealer.acquire()

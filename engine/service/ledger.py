@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -42,9 +42,7 @@ def _digest(x: Any) -> str:
 def _fast_digest(x: Any) -> str:
     """``_digest`` of a value this program built (integers, strings, no floats): the same
     bytes, without the checks (a Settle's hot path)."""
-    return L.sha256_hex(
-        json.dumps(x, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
-    )
+    return L.sha256_hex(L.sorted_json(x))
 
 
 def _amounts(rec: SettlementRecord) -> dict[str, Any]:
@@ -204,6 +202,12 @@ def subject_of(event: dict[str, Any]) -> str:
 def append(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """Write ``event`` in ``uow``'s transaction (it commits or rolls back with the effect)."""
     uow.ledger.append(event["method"], subject_of(event), L.canonical(event).decode())
+
+
+def append_all(uow: UnitOfWork, events: Sequence[dict[str, Any]]) -> None:
+    """``append`` of each event, in this order, as one write (PostgreSQL: one INSERT, which
+    may be a part of ``uow.together``'s statement)."""
+    uow.ledger.append_many([(e["method"], subject_of(e), L.canonical(e).decode()) for e in events])
 
 
 # --- the ledger service ------------------------------------------------------------------

@@ -314,6 +314,12 @@ class Ledger(Protocol):
         """``content``: the canonical JSON of the event without its seq."""
         ...
 
+    def append_many(self, events: Sequence[tuple[str, str, str]]) -> None:
+        """``append`` of each (method, subject, content), in this order (their storage ids),
+        as one write where the store can (PostgreSQL: one multi-row INSERT, which may go
+        in ``together``)."""
+        ...
+
     def lock_sealer(self) -> None:
         """Be the one sealer until the unit of work ends (it does not block appends)."""
         ...

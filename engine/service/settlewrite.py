@@ -276,10 +276,15 @@ class SettleWrite(Trial):
                 uow.funds.add_used(*k, spent)
             for cl in claims:
                 uow.claims.add(cl)
-        # the ledger events after, in this order (their storage ids are the sealing order)
-        ledger.append(uow, ledger.settle_event(rec, principal))
-        for cl in claims:
-            ledger.append(uow, ledger.claim_event(cl, cl.filed_at, principal))
+            # the ledger events in one write, in this order (their storage ids are the
+            # sealing order): the settlement's, then its claims'
+            ledger.append_all(
+                uow,
+                [
+                    ledger.settle_event(rec, principal),
+                    *(ledger.claim_event(cl, cl.filed_at, principal) for cl in claims),
+                ],
+            )
 
     def _settle_alone(self, c: SettleCall) -> tuple[SettlementRecord, bool]:
         """One settle in its own transaction (group commit off, or a failed group's calls)."""

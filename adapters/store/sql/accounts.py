@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from adapters.store.sql.rows import _flat, _values, pg_array
+from adapters.store.sql.rows import PARAM, _flat, _values, pg_array
 from engine.accounts import ACCOUNT_FIELDS, LayerAccount, YearAccounts
 
 if TYPE_CHECKING:
@@ -40,6 +41,20 @@ def _account_sql(years: str, layers: str, col: str) -> tuple[str, tuple[str, str
         f"ON CONFLICT ({col}, year) DO UPDATE SET admissions = excluded.admissions"
     )
     return read, upsert_layers, delete_layer, upsert_year, upsert_layers_pg
+
+
+@functools.lru_cache(maxsize=64)
+def _read_all(scopes: tuple[str, ...]) -> str:
+    """PostgreSQL: the reads of account-years of these scopes (parameters ``:k<i>``, ``:y<i>``)
+    as one statement, each row led by its account-year's place ``i``."""
+    return " UNION ALL ".join(
+        f"SELECT {i}, x.* FROM ({_renamed(Accounts._SQL[scope][0], i)}) AS x"
+        for i, scope in enumerate(scopes)
+    )
+
+
+def _renamed(sql: str, i: int) -> str:
+    return PARAM.sub(lambda m: f":{m.group(1)}{i}", sql)
 
 
 class Accounts:
@@ -88,9 +103,18 @@ class Accounts:
         todo = [k for k in dict.fromkeys(keys) if k not in self._fresh]
         if not todo:
             return
-        rows = self.u.run_many(
-            [(self._SQL[scope][0], {"k": key, "y": year}) for scope, key, year in todo]
-        )
+        if self.u.s.sqlite:
+            rows = self.u.run_many(
+                [(self._SQL[scope][0], {"k": key, "y": year}) for scope, key, year in todo]
+            )
+        else:  # one statement for all (each row tagged with its key's place in ``todo``)
+            params: dict[str, Any] = {}
+            for i, (_, key, year) in enumerate(todo):
+                params[f"k{i}"], params[f"y{i}"] = key, year
+            got = self.u.run_many([(_read_all(tuple(k[0] for k in todo)), params)])[0]
+            rows: list[list[Any]] = [[] for _ in todo]
+            for r in got:
+                rows[r[0]].append(r[1:])
         for k, rs in zip(todo, rows, strict=True):
             self._seen[k] = self._from_rows(rs)
             if self.u.holds(*k):

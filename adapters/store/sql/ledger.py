@@ -1,7 +1,8 @@
 """The audit ledger's rows: events appended with their effect, sealed later into blocks.
 
 An append is one INSERT (PostgreSQL: deferred, so it goes to the server in the pipeline with
-the settlement's writes and COMMIT: no extra round trip). Sealing is done by one sealer at a
+the settlement's writes and COMMIT: no extra round trip); a settlement's events (its own and
+its claims') are one multi-row INSERT, a part of the one statement of its writes. Sealing is done by one sealer at a
 time: on PostgreSQL it holds a transaction-level advisory lock that no settlement takes, and
 it only UPDATEs rows that are committed already, so settlements never wait for it; on SQLite
 it is one more writer (BEGIN IMMEDIATE), like any settlement.
@@ -9,8 +10,10 @@ it is one more writer (BEGIN IMMEDIATE), like any settlement.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from adapters.store.sql.rows import _flat, _values
 from engine.ledger import Header, StoredBlock, StoredEvent
 
 if TYPE_CHECKING:
@@ -18,7 +21,9 @@ if TYPE_CHECKING:
 
 SEALER_LOCK_KEY = 0x6F6E65_6C6467  # pg_advisory_xact_lock key of the sealer ("oneldg")
 
-_APPEND = "INSERT INTO ledger_events (method, subject, content) VALUES (:m, :s, :c)"
+_APPEND_HEAD = "INSERT INTO ledger_events (method, subject, content) VALUES "
+_APPEND = _APPEND_HEAD + "(:m, :s, :c)"
+_EVENT_COLS = ("m", "s", "c")
 _EV = "SELECT id, content, seq, digest, method, subject FROM ledger_events"
 _BLOCK = (
     "SELECT height, prev_hash, merkle_root, first_seq, last_seq, sealed_at, hash FROM ledger_blocks"
@@ -52,6 +57,16 @@ class Ledger:
 
     def append(self, method: str, subject: str, content: str) -> None:
         self.u.defer(_APPEND, {"m": method, "s": subject, "c": content})
+
+    def append_many(self, events: Sequence[tuple[str, str, str]]) -> None:
+        """One INSERT of all the rows: their storage ids follow the order of its VALUES."""
+        if len(events) == 1:
+            self.append(*events[0])
+        elif events:
+            sql = _APPEND_HEAD + _values(_EVENT_COLS, len(events))
+            self.u.defer(
+                sql, _flat([dict(zip(_EVENT_COLS, e, strict=True)) for e in events], _EVENT_COLS)
+            )
 
     def lock_sealer(self) -> None:
         if self.u.s.sqlite:

@@ -21,10 +21,13 @@ if TYPE_CHECKING:
 _P = T.persons
 _TG = T.person_tags
 _V = T.person_versions
+PERSON_COLS = (
+    "p.birth_date, p.household, t.tag, t.valid_from, t.valid_to, p.region, p.version, "
+    "p.township, p.village"
+)
 PERSON = (
-    "SELECT p.birth_date, p.household, t.tag, t.valid_from, t.valid_to, p.region, p.version, "
-    "p.township, p.village FROM persons p LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id "
-    "WHERE p.person_id = :id ORDER BY t.position"
+    f"SELECT {PERSON_COLS} FROM persons p LEFT OUTER JOIN person_tags t "
+    "ON t.person_id = p.person_id WHERE p.person_id = :id ORDER BY t.position"
 )
 _CURRENT = (
     "SELECT p.person_id, p.birth_date, p.household, p.region, p.version, p.township, "

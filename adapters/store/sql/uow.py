@@ -28,12 +28,11 @@ from adapters.store.sql.funds import Funds
 from adapters.store.sql.ledger import Ledger
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
-from adapters.store.sql.registry import PERSON, Registry
+from adapters.store.sql.registry import PERSON_COLS, Registry
 from adapters.store.sql.rows import PARAM, Dialect
 from adapters.store.sql.settlements import (
     ACTIVE,
     ACTIVE_BILL_UNIQUE,
-    BY_REQUEST,
     REQUEST_UNIQUE,
     Settlements,
 )
@@ -65,6 +64,18 @@ _LOCK = {
         "ON CONFLICT (region, fund_code, year) DO UPDATE SET used = fund_used.used"
     ),
 }
+
+
+#: a Settle's reads before its locks as one statement (one snapshot): the id of a settlement
+#: stored under the request id, the id of the bill's active settlement, then the person's id
+#: (NULL: not registered) and ``PERSON``'s columns, one row per tag
+_SETTLE_READS = (
+    "SELECT q.found, q.active, p.person_id, " + PERSON_COLS + " FROM (SELECT "
+    "(SELECT settlement_id FROM settlements WHERE request_id = :rid) AS found, "
+    "(" + ACTIVE + ") AS active) AS q "
+    "LEFT OUTER JOIN persons p ON p.person_id = :pid "
+    "LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id ORDER BY t.position"
+)
 
 
 def _lock_params(kind: str, key: str, year: int) -> dict[str, Any]:
@@ -336,6 +347,10 @@ class SqlUnitOfWork:
         assert raw is not None
         cursors = []
         try:
+            if not pending and not commit and len(reads) == 1:  # one statement: no pipeline
+                cur = self.s.x.cursor(raw)
+                cur.execute(*self.s.x.raw(*reads[0]))
+                return [cur.fetchall()]
             with raw.pipeline():
                 if pending:
                     cur = self.s.x.cursor(raw)
@@ -363,19 +378,16 @@ class SqlUnitOfWork:
     def settle_reads(
         self, request_id: str, person_id: str, hospital: str, bill_id: str
     ) -> SettleReads:
-        """What a Settle reads before its locks, in one round trip on PostgreSQL (each
-        statement sees what is committed when it runs)."""
-        found, person, active = self.run_many(
-            [
-                (BY_REQUEST, {"id": request_id}),
-                (PERSON, {"id": person_id}),
-                (ACTIVE, {"h": hospital, "id": bill_id}),
-            ]
-        )
+        """What a Settle reads before its locks, in one statement (one snapshot; PostgreSQL:
+        one round trip, with any statements waiting to go). A settlement found under the
+        request id (a replay, rare) is then read whole."""
+        params = {"rid": request_id, "pid": person_id, "h": hospital, "id": bill_id}
+        rows = self.run_many([(_SETTLE_READS, params)])[0]
+        found, active, registered = rows[0][:3]
         return SettleReads(
-            self.settlements.record_of(found[0] if found else None),
-            self.registry.versioned_of(person_id, person),
-            active[0][0] if active else None,
+            None if found is None else self.settlements.by_request(request_id),
+            self.registry.versioned_of(person_id, [r[3:] for r in rows] if registered else []),
+            active,
         )
 
     def holds(self, scope: str, key: str, year: int) -> bool:
