@@ -77,9 +77,12 @@ def sorted_json(x: Any) -> bytes:
     for dicts with string keys, lists, tuples, strings, integers, booleans and None
     (tests/test_ledger_rules.py); what orjson refuses (an integer beyond 64 bits, a key that is
     not a string, a lone surrogate, ...) goes to the json module, which writes it or raises as
-    before. Not for floats (the two write some differently; ``canonical`` refuses them)."""
-    import orjson  # here: the commands that never write the ledger do not load it
-
+    before. Not for floats (the two write some differently; ``canonical`` refuses them).
+    orjson comes with the ``server`` extra; the core does not require it: without it, json."""
+    try:
+        import orjson  # here: the commands that never write the ledger do not load it
+    except ImportError:  # the base install (engine only): the json module, the same bytes
+        return _json_sorted(x)
     # sorted keys; what it would write otherwise than json (dataclasses, dates, subclasses of
     # str, int, dict, list) it refuses instead, and json is asked
     opt = (
@@ -91,7 +94,11 @@ def sorted_json(x: Any) -> bytes:
     try:
         return orjson.dumps(x, option=opt)
     except TypeError:  # orjson.JSONEncodeError
-        return json.dumps(x, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+        return _json_sorted(x)
+
+
+def _json_sorted(x: Any) -> bytes:
+    return json.dumps(x, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

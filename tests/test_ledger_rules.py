@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +67,17 @@ def test_sorted_json_writes_the_json_modules_bytes() -> None:
         L.sorted_json({"s": "a\ud800"})
     with pytest.raises(TypeError):  # json has no form for it; orjson would write one
         L.sorted_json({"d": datetime(2024, 1, 1, tzinfo=UTC)})
+
+
+def test_sorted_json_without_orjson_is_the_json_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The base install (no ``server`` extra) has no orjson: the core's ledger JSON is then
+    json's own, the same bytes."""
+    monkeypatch.setitem(sys.modules, "orjson", None)  # import orjson -> ImportError
+    with pytest.raises(ImportError):
+        import orjson  # noqa: F401
+    x = {"b": [1, -(2**53) + 1, "é\n"], "a": {"z": None, "y": True}}
+    assert L.sorted_json(x) == _json_module(x)
+    assert L.canonical(x) == _json_module(x)
 
 
 @pytest.mark.parametrize(
