@@ -753,3 +753,28 @@ def test_one_access_line_per_call_without_personal_fields(
     text = caplog.text
     for personal in ("jiang", JIANG["birth_date"], JIANG["household"]):
         assert personal not in text
+
+
+def test_access_line_only_when_its_logger_is_on(caplog: pytest.LogCaptureFixture) -> None:
+    """``log_call`` builds and writes the line only if ``onestop.access`` takes INFO: an
+    operator who sets that logger to WARNING gets no line (and pays for none)."""
+    import json as _json
+    import logging as _logging
+
+    from adapters.auth.principals import LOCAL
+    from adapters.grpc.auth import log_call
+
+    class Done:
+        def code(self) -> Any:
+            return None
+
+    m = "/onestop.settlement.v1.SettlementService/PreSettle"
+    with caplog.at_level(_logging.WARNING, logger="onestop.access"):
+        log_call(LOCAL, m, Done(), time.perf_counter())  # type: ignore[arg-type]
+    assert [r for r in caplog.records if r.name == "onestop.access"] == []
+    with caplog.at_level(_logging.INFO, logger="onestop.access"):
+        log_call(LOCAL, m, Done(), time.perf_counter(), ValueError("x"))  # type: ignore[arg-type]
+    (r,) = [r for r in caplog.records if r.name == "onestop.access"]
+    line = _json.loads(r.getMessage())
+    assert (line["principal"], line["method"], line["status"]) == ("local", m, "UNKNOWN")
+    assert r.getMessage() == _json.dumps(line, separators=(",", ":"))

@@ -109,6 +109,9 @@ def names(auth: dict[str, list[bytes]]) -> list[str]:
 
 access_log = logging.getLogger("onestop.access")
 _CODES = {c.value[0]: c for c in grpc.StatusCode}  # the raw int of a status -> its code
+#: the access line's JSON encoder, made once (``json.dumps`` with ``separators`` builds an
+#: encoder for every call: ~1 us of the line's ~12)
+_line_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def log_call(
@@ -119,7 +122,10 @@ def log_call(
     failed: BaseException | None = None,
 ) -> None:
     """One structured line per call: principal, role, method, status, duration, incident id.
-    Never a request field (no person data)."""
+    Never a request field (no person data). Nothing is built when the ``onestop.access``
+    logger is off (level above INFO)."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
     code = context.code() if hasattr(context, "code") else None
     if code is None:
         code = grpc.StatusCode.OK if failed is None else grpc.StatusCode.UNKNOWN
@@ -133,7 +139,7 @@ def log_call(
         "ms": round((time.perf_counter() - t0) * 1000, 3),
         "incident": last_incident.get(),
     }
-    access_log.info(json.dumps(line, separators=(",", ":")))
+    access_log.info(_line_json(line))
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
