@@ -16,6 +16,8 @@ from typing import Any
 
 import grpc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from adapters.auth.certs import Authority, clients_for, make_all, principals_yaml
@@ -753,3 +755,73 @@ def test_one_access_line_per_call_without_personal_fields(
     text = caplog.text
     for personal in ("jiang", JIANG["birth_date"], JIANG["household"]):
         assert personal not in text
+
+
+def test_access_line_only_when_its_logger_is_on(caplog: pytest.LogCaptureFixture) -> None:
+    """``log_call`` builds and writes the line only if ``onestop.access`` takes INFO: an
+    operator who sets that logger to WARNING gets no line (and pays for none)."""
+    from adapters.auth.principals import LOCAL
+    from adapters.grpc.auth import log_call
+
+    class Done:
+        def code(self) -> Any:
+            return None
+
+    m = "/onestop.settlement.v1.SettlementService/PreSettle"
+    with caplog.at_level(logging.WARNING, logger="onestop.access"):
+        log_call(LOCAL, m, Done(), time.perf_counter())  # type: ignore[arg-type]
+    assert [r for r in caplog.records if r.name == "onestop.access"] == []
+    with caplog.at_level(logging.INFO, logger="onestop.access"):
+        log_call(LOCAL, m, Done(), time.perf_counter(), ValueError("x"))  # type: ignore[arg-type]
+    (r,) = [r for r in caplog.records if r.name == "onestop.access"]
+    line = json.loads(r.getMessage())
+    assert (line["principal"], line["method"], line["status"]) == ("local", m, "UNKNOWN")
+    assert r.getMessage() == json.dumps(line, separators=(",", ":"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    who=st.none() | st.tuples(st.text(), st.text()),
+    method=st.text(),
+    status=st.sampled_from(list(grpc.StatusCode)),
+    incident=st.none() | st.text(),
+    ms=st.floats(0, 1e7),
+)
+def test_access_line_is_what_json_dumps_writes(
+    who: Any, method: str, status: Any, incident: Any, ms: float
+) -> None:
+    """The access line, written without ``json.dumps``, is byte for byte what ``json.dumps``
+    (separators ``,`` ``:``) gives for its six keys: any Unicode, quotes, control characters
+    in a principal's name, role, method or incident id; every status; any duration."""
+    from types import SimpleNamespace
+
+    from adapters.grpc import auth as _auth
+    from adapters.grpc.errors import last_incident
+
+    class Done:
+        def code(self) -> Any:
+            return status
+
+    got: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda r: got.append(r.getMessage())  # type: ignore[method-assign]
+    log = logging.getLogger("onestop.access")
+    level, log.level = log.level, logging.INFO
+    log.addHandler(handler)
+    token = last_incident.set(incident)
+    try:
+        p = SimpleNamespace(name=who[0], role=who[1]) if who else None
+        t0 = time.perf_counter() - ms / 1000
+        _auth.log_call(p, method, Done(), t0)  # type: ignore[arg-type]
+    finally:
+        last_incident.reset(token)
+        log.removeHandler(handler)
+        log.level = level
+    (text,) = got
+    line = json.loads(text)
+    assert text == json.dumps(
+        {"principal": who[0] if who else None, "role": who[1] if who else None,
+         "method": method, "status": status.name, "ms": line["ms"], "incident": incident},
+        separators=(",", ":"),
+    )  # fmt: skip
+    assert isinstance(line["ms"], float) and abs(line["ms"] - ms) < 1.0

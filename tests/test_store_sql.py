@@ -136,6 +136,40 @@ def test_registry_round_trip(store: SqlStore) -> None:
         assert u.registry.get("b") == b
 
 
+def test_registry_person_kept_by_its_rows(store: SqlStore, monkeypatch: Any) -> None:
+    """A person read again from the same rows is the one already built (``registry._READ``:
+    no pydantic validation per PreSettle); any change of the stored person (a tag's dates
+    only) reads as the new person, never the kept one; the keep is bounded."""
+    from adapters.store.sql import registry
+
+    monkeypatch.setattr(registry, "_READ", {})
+    a = Person(id="a", birth_date=date(1960, 2, 29), household="h1",
+               tags=(TagSpan(tag="poor", valid_to=date(2023, 6, 30)),))  # fmt: skip
+    with store.uow() as u:
+        u.registry.upsert([a])
+        u.commit()
+    with store.uow() as u:
+        first = u.registry.get_versioned("a")
+    with store.trial_uow() as u:
+        again = u.registry.get_versioned("a")
+    assert first is not None and first == (a, 1) and again is first
+    a2 = a.model_copy(update={"tags": (TagSpan(tag="poor", valid_to=date(2023, 7, 1)),)})
+    with store.uow() as u:
+        u.registry.upsert([a2])
+        u.commit()
+    with store.trial_uow() as u:
+        assert u.registry.get_versioned("a") == (a2, 2)
+        assert u.registry.get_versioned("nobody") is None
+    b = Person(id="b", birth_date=date(2001, 1, 1), household="h2")
+    with store.uow() as u:
+        u.registry.upsert([b])
+        u.commit()
+    monkeypatch.setattr(registry, "_READ_MAX", 1)
+    with store.uow() as u:
+        assert u.registry.get("b") == b and len(registry._READ) == 1
+        assert u.registry.get("a") == a2 and len(registry._READ) == 1
+
+
 @pytest.mark.parametrize("kind", ["sql", "memory"])
 def test_registry_get_many_reads_as_get(store: SqlStore, kind: str) -> None:
     """``get_many`` (the packed stream's one read of a message's persons) gives what ``get``

@@ -76,3 +76,55 @@ def test_one_kept_connection_per_thread_read_only_and_closed(tmp_path: Path) -> 
     store.dispose()
     with pytest.raises(Exception, match="closed"):
         raws[0].execute("SELECT 1")
+
+
+def _state(u: Any) -> dict[str, Any]:
+    """What a unit of work carries from one transaction to the next: its own fields and its
+    repositories' (but the back references, the store and the kept connections)."""
+    out: dict[str, Any] = {}
+    for k, v in vars(u).items():
+        if k in ("s", "_kept", "busy"):
+            continue
+        if hasattr(v, "u") and v.u is u:  # a repository
+            out[k] = {f: x for f, x in vars(v).items() if f != "u"}
+        else:
+            out[k] = v
+    return out
+
+
+def test_a_thread_reuses_its_trial_unit_of_work_left_as_new(sqlite_store: SqlStore) -> None:
+    """A thread's trials share one unit of work (not one built per trial), left after each
+    trial exactly as a fresh one is, whatever the trial did (read, failed, tried to write);
+    a trial inside a trial, or one taken without ``with``, gets a fresh one."""
+    text, person, req = golden()
+    svc = service(sqlite_store.uow)
+    svc.put_policy(text, "yubei.yaml")
+    svc.import_registry([person])
+    with sqlite_store.trial_uow() as first:
+        assert first.registry.get(person.id) == person
+        first.accounts.person_year(person.id, 2024)
+        first.accounts.household_year(person.household, 2024)
+        inner = sqlite_store.trial_uow()  # (the thread's one connection is in this trial)
+        assert inner is not first and inner.busy
+        inner.__exit__(None, None, None)
+    fresh = _state(TrialUnitOfWork(sqlite_store, sqlite_store._kept))  # type: ignore[arg-type]
+    assert _state(first) == fresh
+    with pytest.raises(RuntimeError), sqlite_store.trial_uow() as u:
+        assert u is first
+        u.accounts.save_person_year("p", 2024, u.accounts.person_year("p", 2024))
+    assert _state(first) == fresh
+    with pytest.raises(sa.exc.DBAPIError), sqlite_store.trial_uow() as u:
+        u.run("SELECT nothing FROM nowhere")
+    assert _state(first) == fresh and not first.busy
+    held = sqlite_store.trial_uow()  # never left: the next trials get fresh ones
+    assert held is first
+    with sqlite_store.trial_uow() as u:
+        assert u is not first and u.registry.get(person.id) == person
+    held.__exit__(None, None, None)
+    assert _state(first) == fresh
+    with sqlite_store.trial_uow() as u:
+        assert u is first
+    # the use case over it: the same figures trial after trial, and as the pooled reads
+    kept = service(sqlite_store.uow)
+    kept.use_trial_reads(sqlite_store.trial_uow)
+    assert kept.pre_settle(req) == kept.pre_settle(req) == svc.pre_settle(req)

@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 from engine.errors import InputError, PolicyError, PolicyProblem, some
 from engine.policy.model import PolicyTable
@@ -27,9 +28,19 @@ class PolicySet:
         pairs.sort(key=lambda ft: (ft[1].region.code, ft[1].effective_from))
         return cls(tuple(t for _, t in pairs), tuple(f for f, _ in pairs))
 
-    @property
+    @cached_property
     def regions(self) -> list[str]:
+        """The region codes, sorted; computed once (the set never changes; read it, do not
+        modify it): every PreSettle asks."""
         return sorted({t.region.code for t in self.tables})
+
+    @cached_property
+    def _by_region(self) -> dict[str, tuple[PolicyTable, ...]]:
+        """Each region's tables, in ``tables`` order (``table_for`` looks at one region's)."""
+        out: dict[str, list[PolicyTable]] = {}
+        for t in self.tables:
+            out.setdefault(t.region.code, []).append(t)
+        return {k: tuple(v) for k, v in out.items()}
 
     def region_of(self, region: str | None) -> str:
         if region is not None:
@@ -51,8 +62,8 @@ class PolicySet:
 
     def table_for(self, region: str | None, discharge: date) -> PolicyTable:
         code = self.region_of(region)
-        for t in self.tables:
-            if t.region.code == code and t.covers_date(discharge):
+        for t in self._by_region.get(code, ()):
+            if t.covers_date(discharge):
                 return t
         ranges = some([t.label for t in self.tables if t.region.code == code])
         raise InputError.one(

@@ -40,6 +40,13 @@ _HISTORY = (
 )
 
 
+#: (date reader, person id, the ``PERSON`` rows) -> (person, version), as ``versioned_of``
+#: built them: the rows are the whole input (any change of the person changes its rows,
+#: its version among them), so an entry never goes stale; cleared when full
+_READ: dict[tuple[Any, ...], tuple[Person, int | None]] = {}
+_READ_MAX = 4096
+
+
 class Registry:
     def __init__(self, uow: SqlUnitOfWork):
         self.u = uow
@@ -48,10 +55,24 @@ class Registry:
         return self.versioned_of(person_id, self.u.run(PERSON, {"id": person_id}).fetchall())
 
     def versioned_of(self, person_id: str, rows: Sequence[Any]) -> tuple[Person, int | None] | None:
-        """The person and version from the rows of ``PERSON`` (none: not registered)."""
+        """The person and version from the rows of ``PERSON`` (none: not registered). The same
+        rows give the same (frozen) person: kept by the rows (``_READ``), so a person read again
+        skips pydantic's validation (every PreSettle reads one)."""
         if not rows:
             return None
         d = self.u.s.x.date_out
+        key = (d, person_id, *map(tuple, rows))
+        hit = _READ.get(key)
+        if hit is not None:
+            return hit
+        found = self._person_of(person_id, rows, d)
+        if len(_READ) >= _READ_MAX:
+            _READ.clear()
+        _READ[key] = found
+        return found
+
+    @staticmethod
+    def _person_of(person_id: str, rows: Sequence[Any], d: Any) -> tuple[Person, int | None]:
         person = Person(
             id=person_id,
             birth_date=d(rows[0][0]),  # type: ignore[arg-type]

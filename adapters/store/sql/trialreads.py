@@ -51,7 +51,17 @@ class KeptConnections:
         return raw  # type: ignore[no-any-return]
 
     def uow(self) -> TrialUnitOfWork:
-        return TrialUnitOfWork(self.store, self)
+        """This thread's trial unit of work, made once and handed out again once the last
+        trial has left it (``__exit__``): not eight repositories and a reference cycle for the
+        collector on every trial. One handed out and not yet left (a trial inside a trial, a
+        caller without ``with``) makes the next a fresh one."""
+        u: TrialUnitOfWork | None = getattr(self._local, "uow", None)
+        if u is None or u.busy:
+            u = TrialUnitOfWork(self.store, self)
+            if getattr(self._local, "uow", None) is None:
+                self._local.uow = u
+        u.busy = True
+        return u
 
     def close(self) -> None:
         with self._lock:
@@ -68,6 +78,13 @@ class TrialUnitOfWork(SqlUnitOfWork):
         super().__init__(store)
         self._kept = kept
         self._raw: sqlite3.Connection | None = None
+        self.busy = False  # handed out and not yet left (``KeptConnections.uow``)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.rollback()
+        finally:
+            self.busy = False
 
     def run(self, sql: str, params: Any = (), write: bool = False) -> Any:
         if write:
