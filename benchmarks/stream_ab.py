@@ -26,7 +26,8 @@ settlement order within a household, so the prepare sorts the bills and copies t
 
 ``--stream-worker`` (with ``--grpc``): this tree's server is started with ``--stream-worker``
 (every other TRIAL packed message settled in a second process, a child of the server: its
-CPU is in the server CPU figure, which counts the server's live children).
+CPU is in the server CPU figure, which counts the server's live children);
+``--baseline-stream-worker``: the baseline's server too (to measure a change to the worker).
 ``--grpc``: instead of workers, one ``onestop serve`` of each tree (SQLite file, one process,
 as grpc_bench's stream) and ``--seconds`` of messages on one ``SettleStream`` call to each in
 turn (grpc_bench's ``stream_bench``: pre-serialized messages, responses counted): items/s a
@@ -211,6 +212,8 @@ def main() -> None:
     ap.add_argument("--stream-worker", action="store_true",
                     help="--grpc: this tree's server settles every other message in a second "
                     "process (onestop serve --stream-worker)")  # fmt: skip
+    ap.add_argument("--baseline-stream-worker", action="store_true",
+                    help="--grpc: the baseline's server too (a tree that knows the option)")  # fmt: skip
     ns = ap.parse_args()
     from benchmarks.grpc_bench import CHAIN, persons
 
@@ -234,7 +237,8 @@ def main() -> None:
             (work / "persons.json").write_text(json.dumps(persons()))
             (work / "message.bin").write_bytes(msgs[name])
             if ns.grpc:
-                extra = ("--stream-worker",) if ns.stream_worker and name == "this tree" else ()
+                worker = ns.stream_worker if name == "this tree" else ns.baseline_stream_worker
+                extra = ("--stream-worker",) if worker else ()
                 procs[name] = serve(tree, work, *extra)  # type: ignore[assignment]
                 continue
             procs[name] = subprocess.Popen(

@@ -153,6 +153,23 @@ def test_a_bill_twice_in_a_packed_trial_is_named_in_plain_values(env) -> None:
     assert f"same hospital {bills[0]['hospital']!r};" in why and "np." not in why, why
 
 
+def test_unknown_persons_in_a_packed_trial_are_named_at_their_first_bill(env) -> None:
+    """Each person of a packed TRIAL not in the registry is named once, at the first bill that
+    names them (whatever the years of their bills), and nothing else fails the message."""
+    _, _, c = env
+    bills = [dict(b) for b in BILLS[:6]]
+    for i, who, year in ((1, "nobody-a", "2023"), (3, "nobody-b", "2024"),
+                         (4, "nobody-a", "2024")):  # fmt: skip
+        day = year + bills[i]["discharge_date"][4:]
+        bills[i] = dict(bills[i], person_id=who, admission_date=day, discharge_date=day)
+    with pytest.raises(grpc.RpcError) as e:
+        stream(c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(bills)))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    found = bad_request(e.value)
+    assert [f for f, _ in found] == ["bills[1].person_id", "bills[3].person_id"], found
+    assert all("is not in the person registry" in why for _, why in found), found
+
+
 def test_stream_mode_is_required(env) -> None:
     _, _, c = env
     with pytest.raises(grpc.RpcError) as e:
@@ -520,9 +537,11 @@ def test_a_packed_trial_in_any_bill_order_settles_as_in_settlement_order(env) ->
     _, _, c = env
     in_order = sorted(BILLS, key=lambda b: (b["discharge_date"], b["admission_date"], b["id"]))
     figures = []
-    for bills in (in_order, in_order[::-1], BILLS):
+    # the repeated form, and the narrow bytes form (columns read in place, copied once)
+    forms = [{}, {"raw": True, "narrow": True}]
+    for bills, form in [(b, f) for b in (in_order, in_order[::-1], BILLS) for f in forms]:
         (r,) = stream(
-            c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(bills))
+            c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(bills, **form))
         )
         p = r.packed
         figures.append(
@@ -542,4 +561,4 @@ def test_a_packed_trial_in_any_bill_order_settles_as_in_settlement_order(env) ->
         for s in full.results
     }
     assert len(set(want.values())) > 1  # the figures differ from bill to bill
-    assert figures == [want] * 3
+    assert figures == [want] * 6

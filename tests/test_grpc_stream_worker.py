@@ -6,18 +6,23 @@ gets a new worker."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
+from multiprocessing.shared_memory import SharedMemory
 
 import grpc
 import pytest
 
 from adapters.bootstrap import build
+from adapters.grpc import convert as cv
 from adapters.grpc import stream as st
+from adapters.grpc import streamworker
 from adapters.grpc.client import Client, pack_bills
 from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.limits import DEFAULT
 from adapters.grpc.streamworker import StreamWorker
 from adapters.grpc.testing import CHAIN, YUBEI, chain_bill, served
 
@@ -48,6 +53,46 @@ def test_answers_are_the_servers_own_in_the_order_of_the_messages(env) -> None:
     want = [st.handle(app.service, m) for m in msgs]
     assert [g.SerializeToString() for g in got] == [w.SerializeToString() for w in want]
     assert len({g.n_bills for g in got}) > 1  # distinct answers: their order is checked
+
+
+def test_messages_and_answers_cross_in_shared_memory_and_the_segments_are_removed(
+    env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message's bytes go to the worker in a segment, the answer's bytes come back in it
+    when they fit (else through the pipe); a segment too small for the next message is
+    replaced, a large enough one reused; ``close`` removes every segment."""
+    app, _, _ = env
+    monkeypatch.setattr(streamworker, "MIN_SEGMENT", 1)  # segments of the message's own size
+    listed = pb.SettleStreamRequest(
+        mode=pb.STREAM_MODE_TRIAL,
+        bills=pb.BillList(bills=[pb.SettleRequest(bill=cv.bill_to_pb(BILLS[0]))]),
+    )
+    msgs = [listed, trial(BILLS[:2]), trial(BILLS[:8], le=False), trial(BILLS[:2])]
+    raws = [m.SerializeToString() for m in msgs]
+    want = [st.handle(app.service, m).SerializeToString() for m in msgs]
+    assert len(want[0]) > len(raws[0])  # the first answer does not fit: the pipe
+    assert all(len(w) < len(r) for w, r in zip(want[1:], raws[1:], strict=True))
+    w = StreamWorker(app.url)
+    version = app.service.policies_version()
+    segments: list[list[str]] = []
+
+    async def send() -> list[bytes]:
+        out = []
+        for raw in raws:
+            out.append(await w.trial(raw, version, DEFAULT))
+            segments.append([s.name for s in w._all])
+        return out
+
+    try:
+        got = asyncio.run(send())
+    finally:
+        w.close()
+    assert got == want
+    assert [len(names) for names in segments] == [1, 1, 1, 1]  # one message at a time
+    assert len({names[0] for names in segments}) == 3  # grown twice, then reused
+    for name in {n for names in segments for n in names}:
+        with pytest.raises(FileNotFoundError):
+            SharedMemory(name=name)
 
 
 def test_a_refusal_in_the_worker_names_the_field(env) -> None:

@@ -61,6 +61,9 @@ def item_cols(draw: st.DrawFn) -> ItemCols:
             cols[k] = cols[k].astype(w)
     if draw(st.integers(0, 9)) == 0:
         cols["amount_null"] = np.zeros(n, dtype=bool)  # not taken: the rules decide
+    for k in cols:  # read-only columns (views of received bytes) are taken as writable ones
+        if draw(st.integers(0, 3)) == 0:
+            cols[k].flags.writeable = False
     return ItemCols(**cols)
 
 
@@ -89,6 +92,17 @@ def test_clean_exactly_when_the_numpy_rules_find_nothing(items: ItemCols) -> Non
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="nothing compiled")
 def test_warm_compiles_the_two_variants() -> None:
     IC.warm_item_check()
+    assert len(IC._clean.signatures) == 2
+    # writable and read-only columns reach the same two variants (both passed read-only)
+    one, cat = np.ones(2, dtype=np.int64), np.array([2, 2], dtype=np.int8)
+    for write in (True, False):
+        cols = [one.copy(), cat.copy(), *(one.astype(d) for d in IC.NARROW)]
+        for a in cols:
+            a.flags.writeable = write
+        amount, c, qty, cap, ratio = cols
+        items = ItemCols(category=c, amount=amount, qty_e4=qty, unit_price_cap=cap,
+                         selfpay_ratio=ratio)  # fmt: skip
+        assert IC.items_clean(items, c, amount)
     assert len(IC._clean.signatures) == 2
 
 

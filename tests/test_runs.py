@@ -55,6 +55,10 @@ def test_warm_runs_compiles_every_dtype_a_prepare_gathers() -> None:
     start, item_start = np.array([2, 0], np.int64), np.array([0, 1, 3], np.int64)
     for dt in R.DTYPES:
         R.take_runs(np.arange(4, dtype=dt), start, item_start)
+        ro = np.arange(4, dtype=dt)
+        ro.flags.writeable = False  # a view of received bytes: the same compiled variant
+        got = R.take_runs(ro, start, item_start)
+        assert got.flags.writeable and got.tolist() == [2, 0, 1]
     assert set(R._copy_runs.signatures) == warmed
 
 

@@ -108,6 +108,48 @@ def test_accounts_round_trip(store: SqlStore) -> None:
         assert u.accounts.person_year("p", 2023) == p2
 
 
+@pytest.mark.parametrize("kind", ["sql", "memory"])
+def test_accounts_read_many_reads_as_each_read(
+    store: SqlStore, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``read_many`` returns each (scope, key, year) as ``person_year`` / ``household_year``
+    reads it: layers, admissions alone, nothing stored, the same key in the other scope or
+    another year, several years and keys at once (SQLite: in statements of ``_MANY`` keys)."""
+    from adapters.store.sql import accounts as sql_accounts
+
+    monkeypatch.setattr(sql_accounts, "_MANY", 3)
+    st: Any = store if kind == "sql" else MemoryStore()
+    saved = {
+        ("person", "p1", 2023): YearAccounts({"basic": LayerAccount(1, 2, 3, 4)}, 2),
+        ("person", "p1", 2024): YearAccounts({"ci": LayerAccount(0, 9_000_000_000_000, 7, 0)}, 1),
+        ("person", "p2", 2023): YearAccounts({}, 5),  # admissions only
+        ("person", "p3", 2023): YearAccounts(
+            {"a": LayerAccount(1, 0, 0, 0), "b": LayerAccount(0, 2, 0, 0)}, 0
+        ),
+        ("household", "h1", 2023): YearAccounts({"alert": LayerAccount(0, 0, 5, 12)}, 0),
+        ("household", "p1", 2024): YearAccounts({"basic": LayerAccount(9, 9, 9, 9)}, 0),
+    }
+    with st.uow() as u:
+        for (scope, key, year), acc in saved.items():
+            getattr(u.accounts, f"save_{scope}_year")(key, year, acc)
+        u.commit()
+    keys = [
+        *saved,
+        ("person", "p1", 2022),  # nothing stored
+        ("person", "nobody", 2023),
+        ("person", "h1", 2023),  # scopes are separate
+        ("household", "p1", 2023),
+        ("person", "p1", 2023),  # asked again
+    ]
+    with st.uow() as u:
+        got = u.accounts.read_many(keys)
+        want = {k: getattr(u.accounts, f"{k[0]}_year")(k[1], k[2]) for k in keys}
+    assert got == want
+    assert list(got) == list(dict.fromkeys(keys))
+    assert all(got[k] == acc for k, acc in saved.items())
+    assert got[("person", "p1", 2022)] == YearAccounts()
+
+
 def test_registry_round_trip(store: SqlStore) -> None:
     a = Person(
         id="a",

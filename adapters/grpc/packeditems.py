@@ -9,7 +9,10 @@ all came narrow (each in its narrow field or not at all) stay int32, int32 and i
 (``KEEP_NARROW``): the widths of the Parquet columns ``onestop batch`` reads, which the kernel
 and the item check have compiled variants for (``onestop warm``), and half or a quarter of the
 bytes for ``prepare_columns`` to copy when it reorders the items. A message mixing widths among
-these three is read all int64, so no width combination reaches a kernel that was not warmed."""
+these three is read all int64, so no width combination reaches a kernel that was not warmed.
+A bytes column already in the dtype it is read as (categories, narrow quantities, caps and
+ratios; on a little-endian machine the int64 forms too) is a read-only view of the message's
+bytes, not a copy: ``engine.columnar`` reads such columns in place and copies each once."""
 
 from __future__ import annotations
 
@@ -54,7 +57,7 @@ def bytes_forms(name: str) -> list[tuple[str, str]]:
 class PackedItems:
     """int64 offsets and item columns (category int8 from the bytes form, int64 from the
     repeated one: the values are the same; quantities, caps and ratios as ``KEEP_NARROW`` says);
-    an optional column not sent is empty."""
+    an optional column not sent is empty. A column may be read-only (a view of the bytes)."""
 
     item_offsets: np.ndarray
     category: np.ndarray
@@ -105,9 +108,12 @@ def packed_items(p: Any) -> PackedItems:
         k in narrow or not len(cols.get(k, views.get(k))) for k in KEEP_NARROW
     )
     for name, a in views.items():
-        # a writable native copy: the kernel takes it as it takes the repeated form's arrays
+        # a column already in the dtype it is read as stays a read-only view of the message's
+        # bytes (prepare_columns copies it once, when it reorders the items or for the kernel);
+        # any other is widened (a native copy)
         wide = np.int8 if name == "category" else np.int64
-        cols[name] = a.astype(KEEP_NARROW[name] if keep and name in narrow else wide)
+        want = np.dtype(KEEP_NARROW[name] if keep and name in narrow else wide)
+        cols[name] = a if a.dtype == want and a.dtype.isnative else a.astype(want)
     return PackedItems(**cols)
 
 

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -66,6 +66,10 @@ SERVICE_NAMES = (
 #: the fund service (funds.proto), served when the app has fund use cases
 FUNDS_SERVICE = "onestop.settlement.v1.FundsService"
 PIPELINE = 2  # TRIAL stream messages settled at once
+#: methods whose messages reach the servicer with their bytes (``Received``)
+KEEP_BYTES = frozenset(
+    {pb.DESCRIPTOR.services_by_name["SettlementService"].full_name + ".SettleStream"}
+)
 
 
 def _unary(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -132,18 +136,23 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
     #: a second process for TRIAL packed stream messages (``Server(stream_worker=True)``)
     stream_worker: StreamWorker | None = None
 
-    async def _in_worker(self, request: pb.SettleStreamRequest, scoped: Any) -> Any:
+    async def _in_worker(
+        self, request: pb.SettleStreamRequest, raw: bytes | None, scoped: Any
+    ) -> bytes:
         """A TRIAL packed message settled by the stream worker: the caller's hospitals checked
-        here, the message sent with the version of the tables this process has in force."""
+        here, the message sent as received (``raw``; serialized again only when the servicer
+        was handed a message) with the version of the tables this process has in force. The
+        answer comes back as bytes, which the stream yields as they are (``_serializer``)."""
 
         def send() -> tuple[bytes, int]:
             if scoped is not None:
                 scoped.check_hospitals(request.packed.hospitals, "packed.hospitals[{i}]")
-            return request.SerializeToString(), self.service.policies_version()
+            data = raw if raw is not None else request.SerializeToString()
+            return data, self.service.policies_version()
 
-        raw, version = await self.run(send)
+        data, version = await self.run(send)
         assert self.stream_worker is not None
-        return await self.stream_worker.trial(raw, version, self.limits)
+        return await self.stream_worker.trial(data, version, self.limits)
 
     @_trial
     def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse:
@@ -213,16 +222,18 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
         )
 
     async def SettleStream(
-        self, request_iterator: AsyncIterator[pb.SettleStreamRequest], context: Any
-    ) -> AsyncIterator[pb.SettleStreamResponse]:
+        self, request_iterator: AsyncIterator[Any], context: Any
+    ) -> AsyncIterator[pb.SettleStreamResponse | bytes]:
         # Each message is answered as soon as it is done, in order, whether or not the client
         # sends more: a reader task takes the messages and starts their work; this generator
         # yields the answers. TRIAL messages are independent (each reads the stored accounts
         # and writes nothing): up to PIPELINE of them run at once. A SETTLE message starts
         # only when everything before it is done, and the messages after it only when it is
         # done, so commits keep the order of the stream and a later trial sees them.
+        # Each message arrives as ``Received`` (the message and the bytes it was parsed from,
+        # for the stream worker), or as a plain message when the servicer is called directly.
         answers: asyncio.Queue[Any] = asyncio.Queue(maxsize=PIPELINE)
-        started: list[asyncio.Future[pb.SettleStreamResponse]] = []
+        started: list[asyncio.Future[Any]] = []
 
         async def settled_before() -> bool:
             """Wait for everything started so far; False if any of it failed."""
@@ -236,10 +247,13 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
             try:
                 barrier = False  # a SETTLE is in flight: the next message waits for it
                 k = 0  # TRIAL packed messages: every other one to the stream worker, if any
-                async for request in request_iterator:
-                    if isinstance(request, Undecodable):  # answered after what came before
-                        await answers.put(request)
+                async for got in request_iterator:
+                    if isinstance(got, Undecodable):  # answered after what came before
+                        await answers.put(got)
                         return
+                    request, raw = (
+                        (got.message, got.data) if isinstance(got, Received) else (got, None)
+                    )
                     settle = request.mode != pb.STREAM_MODE_TRIAL
                     if (settle or barrier) and not await settled_before():
                         return  # an earlier message failed: its answer ends the stream
@@ -250,7 +264,7 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
                     )
                     k += elsewhere
                     fut = asyncio.ensure_future(
-                        self._in_worker(request, scoped)
+                        self._in_worker(request, raw, scoped)
                         if elsewhere and k % 2 == 0
                         else self.run(st.handle, self.service, request, self.limits, scoped)
                     )
@@ -344,19 +358,39 @@ class ReconciliationServicer(_Base, pbg.ReconciliationServiceServicer):
         return cv.daily_pb(rows)
 
 
-def _deserializer(cls: Any) -> Callable[[bytes], Any]:
+class Received(NamedTuple):
+    """A stream message and the bytes it was parsed from (``_deserializer(keep=True)``): the
+    SettleStream servicer hands those bytes to the stream worker as they came."""
+
+    message: Any
+    data: bytes
+
+
+def _deserializer(cls: Any, keep: bool = False) -> Callable[[bytes], Any]:
     """``cls.FromString``, but bytes that are not such a message give an ``Undecodable`` (the
     servicer raises it: INVALID_ARGUMENT) instead of an exception inside gRPC (UNKNOWN for a
-    unary call, INTERNAL for a stream message, with a Python class name in the message)."""
+    unary call, INTERNAL for a stream message, with a Python class name in the message).
+    ``keep``: the message comes as ``Received`` (the message and its bytes)."""
     name = cls.DESCRIPTOR.full_name
 
     def parse(data: bytes) -> Any:
         try:
-            return cls.FromString(data)
+            return Received(cls.FromString(data), data) if keep else cls.FromString(data)
         except DecodeError:
             return Undecodable(name)
 
     return parse
+
+
+def _serializer(cls: Any) -> Callable[[Any], bytes]:
+    """``cls.SerializeToString``; an answer that already is bytes (the stream worker's, a
+    serialized ``cls``) goes out as it is."""
+    serialize = cls.SerializeToString
+
+    def out(message: Any) -> bytes:
+        return message if type(message) is bytes else serialize(message)
+
+    return out
 
 
 def add_servicer(server: grpc.aio.Server, servicer: Any, service: str, module: Any = pb) -> None:
@@ -374,8 +408,10 @@ def add_servicer(server: grpc.aio.Server, servicer: Any, service: str, module: A
             raise NotImplementedError(f"{m.full_name}: only unary and bidi methods are served")
         handlers[m.name] = kind(
             getattr(servicer, m.name),
-            request_deserializer=_deserializer(getattr(module, m.input_type.name)),
-            response_serializer=getattr(module, m.output_type.name).SerializeToString,
+            request_deserializer=_deserializer(
+                getattr(module, m.input_type.name), keep=m.full_name in KEEP_BYTES
+            ),
+            response_serializer=_serializer(getattr(module, m.output_type.name)),
         )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(desc.full_name, handlers),)

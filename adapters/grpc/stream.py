@@ -402,11 +402,12 @@ def trial_packed(
     )
     admission = _dates(p.admission_dates, "admission_date")
     discharge = _dates(p.discharge_dates, "discharge_date")
-    persons, opening = _lookup(service, text["person_ids"], discharge)
+    person_ids = _coded(text["person_ids"])
+    persons, opening = _lookup(service, person_ids, discharge)
     person_cols = _person_cols(persons.values())
 
     prep = col.prepare_columns(
-        _bill_cols(p, text, admission, discharge),
+        _bill_cols(p, text, admission, discharge, person_ids),
         items,
         person_cols,
         service.policies(),
@@ -440,7 +441,11 @@ def _coded(values: list[str]) -> col.Coded:
 
 
 def _bill_cols(
-    p: pb.PackedBills, text: dict[str, list[str]], adm: np.ndarray, dis: np.ndarray
+    p: pb.PackedBills,
+    text: dict[str, list[str]],
+    adm: np.ndarray,
+    dis: np.ndarray,
+    person_ids: col.Coded,
 ) -> col.BillCols:
     """The bills table: bill ids as fixed-width numpy strings (sorted and compared in C; a NUL,
     which they would drop, was refused before), hospitals, persons and regions coded by their
@@ -449,7 +454,7 @@ def _bill_cols(
     return col.BillCols(
         bill_id=np.array(text["bill_ids"], dtype=str if text["bill_ids"] else object),
         hospital=_coded(text["hospitals"]),
-        person_id=_coded(text["person_ids"]),
+        person_id=person_ids,  # coded once, for _lookup too
         hospital_level=col.Coded(
             np.array(p.level_index, dtype=np.int64), np.array(list(p.levels), dtype=object)
         ),
@@ -517,22 +522,28 @@ def _person_cols(persons: Any) -> col.PersonCols:
 
 
 def _lookup(
-    service: SettlementService, pids: list[str], dis: np.ndarray
+    service: SettlementService, pids: col.Coded, dis: np.ndarray
 ) -> tuple[dict[str, Person], col.OpeningCols]:
     """The registry entry and the stored accounts of every (person, year) of the message (its
-    person ids and discharge dates), read in one unit of work (``accounts_many``). Unknown
-    persons are named."""
+    person ids, coded as ``_coded`` codes them, and discharge dates), read in one unit of work
+    (``accounts_many``). Unknown persons are named."""
     ok = ~np.isnat(dis)
-    years = np.zeros(len(pids), dtype=np.int64)
-    years[ok] = dis[ok].astype("M8[Y]").astype(np.int64) + 1970
+    years = np.zeros(len(dis), dtype=np.int64)
+    years[ok] = dis[ok].astype("M8[Y]").astype(np.int64) + 1970  # strict ISO: 0..9999
     persons: dict[str, Person] = {}
     missing: dict[str, int] = {}
     rows: list[tuple[Any, ...]] = []
     seen_h: set[tuple[str, int]] = set()
-    keys = list(dict.fromkeys(zip(pids, years.tolist(), strict=True)))
-    for (pid, y), found in service.accounts_many(keys).items():
+    # the distinct (person, year) pairs in the order first seen, found on the codes (for 2,000
+    # bills a dict of 2,000 (str, int) tuples took ~0.15 ms)
+    _, first = np.unique(np.asarray(pids.codes) * 10_000 + years, return_index=True)
+    first.sort()
+    labels = pids.labels
+    at = {(labels[c], y): i for c, y, i in zip(
+        pids.codes[first].tolist(), years[first].tolist(), first.tolist(), strict=True)}  # fmt: skip
+    for (pid, y), found in service.accounts_many(list(at)).items():
         if found is None:
-            missing.setdefault(pid, pids.index(pid))
+            missing.setdefault(pid, at[(pid, y)])
             continue
         person, pa, ha = found
         persons[pid] = person

@@ -76,8 +76,12 @@ class _Accounts:
         k = (household_id, year)
         return self.u.staged_h.get(k) or self.u.s.household_acc.get(k, YearAccounts())
 
-    def read_many(self, keys: Sequence[tuple[str, str, int]]) -> None:
-        """Nothing to do: reads are free here."""
+    def read_many(
+        self, keys: Sequence[tuple[str, str, int]]
+    ) -> dict[tuple[str, str, int], YearAccounts]:
+        """The reads themselves: they are free here."""
+        read = {"person": self.person_year, "household": self.household_year}
+        return {(s, k, y): read[s](k, y) for s, k, y in keys}
 
     def save_person_year(self, person_id: str, year: int, acc: YearAccounts) -> None:
         self.u.staged_p[(person_id, year)] = acc

@@ -6,7 +6,9 @@ the item columns; when it does not, the numpy rules run as before and name every
 ``items_clean`` answers False (run the rules) for any column form it does not take, so it can
 only save work, never hide a bad value; ``items_clean_plain`` is its numpy reference.
 
-It takes two forms, one compiled variant each (``warm_item_check``): every column int64, or the
+Every column is passed to the compiled pass read-only (``runs.read_only``: a view), so one
+variant per form takes writable columns and views of received bytes alike (the packed stream's
+columns are such views; they are not copied for the check). It takes two forms, one compiled variant each (``warm_item_check``): every column int64, or the
 narrow form of the packed stream and of the Parquet files (``NARROW``: int32 quantities and
 caps, int16 ratios, each given so or absent; amounts and unit prices int64)."""
 
@@ -19,11 +21,12 @@ from numba import njit
 
 from engine import numbacache
 from engine.columnar.inputs import ItemCols
+from engine.columnar.runs import read_only
 from engine.money import BP, MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
 
 numbacache.install()
 
-_NONE_B = np.zeros(0, dtype=np.bool_)
+_NONE_B = read_only(np.zeros(0, dtype=np.bool_))
 #: the narrow form: quantity, cap and ratio dtypes (unit price and amount int64 as in the other)
 NARROW = (np.dtype(np.int32), np.dtype(np.int32), np.dtype(np.int16))
 
@@ -59,11 +62,11 @@ def _clean(cat, amount, qty, price, cap, cap_null, ratio, ratio_null, limits):
 
 
 def _taken(a: Any, dtype: Any = np.int64) -> np.ndarray | None:
-    """``a`` as the compiled pass takes it (a writable contiguous array of ``dtype``), else
-    None."""
+    """``a`` as the compiled pass takes it (a read-only view of a contiguous array of
+    ``dtype``), else None."""
     a = np.asarray(a)
-    ok = a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
-    return a if ok else None
+    ok = a.dtype == dtype and a.flags.c_contiguous
+    return read_only(a) if ok else None
 
 
 def _form(items: ItemCols) -> tuple[Any, Any, Any]:
@@ -79,8 +82,8 @@ def _mask(m: Any, n: int) -> np.ndarray | None:
     if m is None:
         return _NONE_B
     m = np.asarray(m)
-    ok = m.dtype == np.bool_ and m.flags.c_contiguous and m.flags.writeable and len(m) == n
-    return m if ok else None
+    ok = m.dtype == np.bool_ and m.flags.c_contiguous and len(m) == n
+    return read_only(m) if ok else None
 
 
 def items_clean(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> bool:
@@ -98,10 +101,10 @@ def items_clean(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> bool:
         (items.unit_price_cap, cd),
         (items.selfpay_ratio, rd),
     ):
-        cols.append(np.zeros(0, dtype=d) if a is None else _taken(a, d))
+        cols.append(read_only(np.zeros(0, dtype=d)) if a is None else _taken(a, d))
     masks = [_mask(items.unit_price_cap_null, n), _mask(items.selfpay_ratio_null, n)]
-    c = np.asarray(cat)
-    if c.dtype != np.int8 or not c.flags.c_contiguous or not c.flags.writeable:
+    c = _taken(cat, np.int8)
+    if c is None:
         return False
     given = [x for x in (*cols, *masks) if x is not None]
     if len(given) != len(cols) + len(masks) or any(len(x) not in (0, n) for x in given[1:5]):

@@ -518,9 +518,13 @@ def prepare_columns(
             sel = mine[np.argsort(ipos[mine], kind="stable")]
 
     def gather(a: np.ndarray) -> np.ndarray:
+        # the kernel takes writable arrays (its warmed variants): a read-only column (a view
+        # of received bytes) kept in place is copied here, its only copy
         if runs is not None:
             return take_runs(a, runs, item_start)
-        return a if sel is None else a[sel]
+        if sel is None:
+            return a if a.flags.writeable else a.copy()
+        return a[sel]
 
     year = year_of(dis[kept])
     pk = pc[kept]

@@ -165,10 +165,13 @@ class FundVersion:
 class Accounts(Protocol):
     def person_year(self, person_id: str, year: int) -> YearAccounts: ...
     def household_year(self, household_id: str, year: int) -> YearAccounts: ...
-    def read_many(self, keys: Sequence[tuple[Literal["person", "household"], str, int]]) -> None:
-        """Read these (scope, person or household id, year) accounts at once (one round trip
-        where the store can), so that the reads of them that follow under their locks need
-        none. Changes nothing a read returns."""
+    def read_many(
+        self, keys: Sequence[tuple[Literal["person", "household"], str, int]]
+    ) -> dict[tuple[str, str, int], YearAccounts]:
+        """Read these (scope, person or household id, year) accounts at once (few statements or
+        one round trip where the store can), so that the reads of them that follow under their
+        locks need none; returns them by key (what ``person_year`` / ``household_year`` would
+        return). Changes nothing a read returns."""
         ...
 
     def save_person_year(self, person_id: str, year: int, acc: YearAccounts) -> None: ...

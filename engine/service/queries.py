@@ -113,24 +113,27 @@ class Queries(ServiceBase):
         self, keys: Sequence[tuple[str, int]]
     ) -> dict[tuple[str, int], tuple[Person, YearAccounts, YearAccounts] | None]:
         """``accounts`` of many (person, year) pairs in one unit of work (one snapshot, the
-        registry entries in one read, one read per household-year): None for a person not in
-        the registry. The stream's trials read a message's person-years so."""
+        registry entries in one read, the account-years in one ``read_many``): None for a
+        person not in the registry. The stream's trials read a message's person-years so."""
         for pid, _ in keys:
             check_key("person_id", pid)
         out: dict[tuple[str, int], tuple[Person, YearAccounts, YearAccounts] | None] = {}
         persons: dict[str, Person | None] = {}
-        households: dict[tuple[str, int], YearAccounts] = {}
         with self._uow() as uow:
             persons.update(uow.registry.get_many([pid for pid, _ in keys]))
-            for pid, year in keys:
-                if (pid, year) in out:
-                    continue
-                person = persons.get(pid)
-                if person is None:
-                    out[(pid, year)] = None
-                    continue
-                hk = (person.household, year)
-                if hk not in households:
-                    households[hk] = uow.accounts.household_year(*hk)
-                out[(pid, year)] = (person, uow.accounts.person_year(pid, year), households[hk])
+            known = [(p, y, person) for p, y in keys if (person := persons.get(p)) is not None]
+            read = uow.accounts.read_many(
+                [("person", p, y) for p, y, _ in known]
+                + [("household", person.household, y) for _, y, person in known]
+            )
+        for pid, year in keys:
+            person = persons.get(pid)
+            if person is None:
+                out[(pid, year)] = None
+                continue
+            out[(pid, year)] = (
+                person,
+                read[("person", pid, year)],
+                read[("household", person.household, year)],
+            )
         return out
