@@ -147,16 +147,18 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def proc_cpu(pid: int | None) -> float:
+def proc_cpu(pid: int | None, loop: bool = False) -> float:
     """CPU seconds (user + system, all threads) the process ``pid`` and its live child
     processes have used so far: ``onestop serve --processes N`` (N > 1) serves from children
-    of the process started, whose own CPU is next to nothing."""
+    of the process started, whose own CPU is next to nothing. ``loop``: their main threads
+    only (a server's asyncio event loop, where grpc aio runs its calls' own work)."""
     if pid is None:
         return float("nan")
     total = 0
     for p in _descendants(pid):
+        stat = f"/proc/{p}/task/{p}/stat" if loop else f"/proc/{p}/stat"
         try:
-            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            f = Path(stat).read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += int(f[11]) + int(f[12])
@@ -181,7 +183,8 @@ async def load(
     # one channel per client: separate HTTP/2 connections, like separate cashier windows
     chans = [grpc.aio.insecure_channel(target, options=opts) for _ in range(clients)]
     stubs = [pb_grpc.SettlementServiceStub(ch) for ch in chans]
-    echoes = [ch.unary_unary(echo_server.METHOD) for ch in chans]  # bytes in, bytes out
+    bare = rpc if rpc.startswith("Sleep") else "Echo"  # Echo, or SleepN: N ms in a pool first
+    echoes = [ch.unary_unary(echo_server.method(bare)) for ch in chans]  # bytes in, bytes out
     checks = [health_pb2_grpc.HealthStub(ch) for ch in chans]
     lat: list[float] = []
     count = [0]
@@ -203,7 +206,7 @@ async def load(
                 req.bill.id = f"{tag}-{k}-{i}"
                 t0 = time.perf_counter()
                 await stubs[k].Settle(req)
-            elif rpc == "Echo":
+            elif rpc == "Echo" or rpc.startswith("Sleep"):
                 await echoes[k](raw)
             else:
                 await checks[k].Check(hreq)
@@ -221,15 +224,16 @@ async def load(
         )
         sizes["presettle_response_bytes"] = r.ByteSize()
     before = H.load1()
-    s0, c0 = proc_cpu(server_pid), time.process_time()
+    s0, c0, l0 = proc_cpu(server_pid), time.process_time(), proc_cpu(server_pid, loop=True)
     t0 = time.perf_counter()
     end = t0 + seconds
     await asyncio.gather(*(worker(k, end) for k in range(clients)))
     wall = min(time.perf_counter(), end) - t0
-    s1, c1 = proc_cpu(server_pid), time.process_time()
+    s1, c1, l1 = proc_cpu(server_pid), time.process_time(), proc_cpu(server_pid, loop=True)
     after = H.load1()
     n = max(count[0], 1)
-    sizes.update(server_cpu_us=(s1 - s0) / n * 1e6, client_cpu_us=(c1 - c0) / n * 1e6)
+    sizes.update(server_cpu_us=(s1 - s0) / n * 1e6, client_cpu_us=(c1 - c0) / n * 1e6,
+                 loop_cpu_us=(l1 - l0) / n * 1e6)  # fmt: skip
     for ch in chans:
         await ch.close()
     return {

@@ -95,14 +95,16 @@ def measure(server: Server, rpc: str, clients: int, seconds: float, items: int, 
     proc, target, _ = server
     row: dict[str, Any] = asyncio.run(G.load(target, rpc, clients, seconds, items, tag, proc.pid))
     print(f"  {what} {label}: {row['per_s']:.0f}/s p50 {row['p50_ms']:.1f} ms p99 "
-          f"{row['p99_ms']:.1f} ms, server CPU/call {row['server_cpu_us']:.0f} us (load "
+          f"{row['p99_ms']:.1f} ms, server CPU/call {row['server_cpu_us']:.0f} us (event loop "
+          f"{row['loop_cpu_us']:.0f}; load "
           f"{row['load_before']:.2f}->{row['load_after']:.2f})", flush=True)  # fmt: skip
     return row
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A contender's timed rounds: calls/s min / median / max, p50 / p99 over every call,
-    server CPU a call (median, min), the load first, last and highest."""
+    server CPU a call (median, min) and its event loop's part (median: the main threads), the
+    load first, last and highest."""
     xs = [x["per_s"] for x in rows]
     lat = [v for x in rows for v in x["lat"]]
     cpu = [x["server_cpu_us"] for x in rows]
@@ -110,6 +112,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "min": min(xs), "median": st.median(xs), "max": max(xs),
         "p50_ms": G.pct(lat, 0.5) * 1e3, "p99_ms": G.pct(lat, 0.99) * 1e3,
         "server_cpu_us": st.median(cpu), "server_cpu_us_min": min(cpu),
+        "loop_cpu_us": st.median(x["loop_cpu_us"] for x in rows),
         "load_first": rows[0]["load_before"], "load_last": rows[-1]["load_after"],
         "load_max": max(max(x["load_before"], x["load_after"]) for x in rows),
     }  # fmt: skip
