@@ -13,6 +13,8 @@ from engine import columnar as C
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import reference_batch
 from engine.bill import CATEGORY_RULE, RANGE_RULE
+from engine.columnar.figures import figures as batch_figures
+from engine.columnar.figures import layer_figures_plain
 from engine.policy.policyset import PolicySet
 from tests.strategies import batches, build_table
 
@@ -65,6 +67,11 @@ def compare(batch_bills, policies, opening, prep) -> None:
     assert got_alerts == want_alerts
     # closing accounts for the slots of this batch
     cl = {k: C.plain(v) for k, v in C.closing_columns(prep).items()}
+    # the summary figures' compiled pass equals the numpy forms
+    figs = batch_figures(prep)
+    assert figs.layers == layer_figures_plain(prep)
+    assert figs.funds == C.fund_figures(prep)
+    assert figs.alerts == len(ac["bill_id"]) == sum(len(s.alerts) for s in ref.settlements)
     for k in range(len(cl["id"])):
         key = (cl["id"][k], int(cl["year"][k]))
         ya = ref.closing.person[key] if cl["scope"][k] == "person" else ref.closing.household[key]
