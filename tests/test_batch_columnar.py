@@ -8,6 +8,7 @@ from datetime import date
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import columnar as C
 from engine.accounts import ACCOUNT_FIELDS
@@ -15,6 +16,7 @@ from engine.batch import reference_batch
 from engine.bill import CATEGORY_RULE, RANGE_RULE
 from engine.columnar.figures import figures as batch_figures
 from engine.columnar.figures import layer_figures_plain
+from engine.columnar.inputs import civil
 from engine.policy.policyset import PolicySet
 from tests.strategies import batches, build_table
 
@@ -335,6 +337,22 @@ def test_age_in_full_years(birth: str, day: str, age: int) -> None:
     b = np.array([birth], dtype="M8[D]").astype(np.int64)
     d = np.array([day], dtype="M8[D]").astype(np.int64)
     assert C.age_on(b, d).tolist() == [age]
+
+
+@given(st.lists(st.tuples(st.dates(), st.dates()), min_size=1, max_size=50))
+def test_civil_dates_and_ages_are_pythons(pairs: list[tuple[date, date]]) -> None:
+    """``civil`` (integer arithmetic, no datetime64 casts) gives Python's year, month and day
+    of every date in 1-9999, and ``age_on`` Person.age_on's full years."""
+    epoch = date(1970, 1, 1)
+    b = np.array([(x - epoch).days for x, _ in pairs], dtype=np.int64)
+    d = np.array([(y - epoch).days for _, y in pairs], dtype=np.int64)
+    y, m, dd = civil(b)
+    assert list(zip(y.tolist(), m.tolist(), dd.tolist(), strict=True)) == [
+        (x.year, x.month, x.day) for x, _ in pairs
+    ]
+    assert C.age_on(b, d).tolist() == [
+        y.year - x.year - ((y.month, y.day) < (x.month, x.day)) for x, y in pairs
+    ]
 
 
 # --------------------------------------------------------------------------- strict input
