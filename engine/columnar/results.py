@@ -109,13 +109,19 @@ def bill_columns(prep: Prepared) -> dict[str, Any]:
         "over_limit": ob[:, K.B_OVER],
         "out_of_catalogue": ob[:, K.B_OOC],
     }
-    pays = kb.out_layer[:, :, K.F_PAY] if n else np.zeros((0, c.max_layers), dtype=np.int64)
+    # each bill's pays scattered to their slots' columns at once (a table's layers have
+    # distinct slots); 0 where a bill's table has no such layer
+    pays = np.zeros((len(c.layer_ids), n), dtype=np.int64)
+    if n:
+        sl = c.slot[kb.b_policy]
+        valid = np.arange(c.max_layers)[None, :] < c.n_layers[kb.b_policy][:, None]
+        if valid.all():
+            pays[sl, np.arange(n)[:, None]] = kb.out_layer[:, :, K.F_PAY]
+        else:
+            b, li = np.nonzero(valid)
+            pays[sl[b, li], b] = kb.out_layer[b, li, K.F_PAY]
     for s, lid in enumerate(c.layer_ids):
-        li = np.where(c.slot[kb.b_policy] == s)  # (bill, layer index) where this slot sits
-        col = np.zeros(n, dtype=np.int64)
-        ok = li[1] < c.n_layers[kb.b_policy[li[0]]]
-        col[li[0][ok]] = pays[li[0][ok], li[1][ok]]
-        out[f"pay_{lid}"] = col
+        out[f"pay_{lid}"] = pays[s]
     out["funds_total"] = ob[:, K.B_TOTAL] - ob[:, K.B_NET]
     out["window_pay"] = ob[:, K.B_WINDOW]
     out["net_selfpay"] = ob[:, K.B_NET]
