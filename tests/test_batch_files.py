@@ -571,3 +571,24 @@ def test_plan_links_items_in_the_bills_order_as_reading_them_would(tmp_path: Pat
     pq.write_table(items.take(np.r_[1 : len(items), 0]), paths[1])  # an item out of place
     with pytest.raises(UnsortedInput):
         plan(spec, 25)
+
+
+def test_coded_columns_with_repeated_labels_are_written_as_their_strings(tmp_path: Path) -> None:
+    """``arrow_table`` writes a ``Coded`` column with few, repeated labels (a layer's kind per
+    table and layer) over its distinct labels: the file reads back the same strings, row for
+    row, as the plain column; large label arrays (ids) are left as they are."""
+    from adapters.batch import io
+    from engine.columnar import Coded
+
+    labels = np.array(["reimburse", "relief", "", "reimburse", "relief", "x"], dtype=object)
+    codes = np.array([0, 3, 1, 4, 2, 2, 0, 5, 3], dtype=np.int64)
+    col = Coded(codes, labels)
+    small = io._distinct_labels(col)
+    assert sorted(small.labels) == sorted({*labels.tolist()})
+    assert small.values().tolist() == col.values().tolist()
+    ids = Coded(np.arange(9), np.array(["a"] * (io.SMALL_LABELS + 1), dtype=object))
+    assert io._distinct_labels(ids) is ids
+    io.write_parquet(io.arrow_table({"kind": col, "id": ids}), tmp_path / "t.parquet")
+    back = pq.read_table(tmp_path / "t.parquet")
+    assert back["kind"].to_pylist() == col.values().tolist()
+    assert back["id"].to_pylist() == ["a"] * 9
