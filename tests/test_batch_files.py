@@ -592,3 +592,42 @@ def test_coded_columns_with_repeated_labels_are_written_as_their_strings(tmp_pat
     back = pq.read_table(tmp_path / "t.parquet")
     assert back["kind"].to_pylist() == col.values().tolist()
     assert back["id"].to_pylist() == ["a"] * 9
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_nullable_item_columns_read_from_any_row_range(tmp_path: Path, fmt: str) -> None:
+    """``read_item_cols`` reads nullable integer columns from the validity bitmap and data
+    buffer: values, defaults (qty_e4 one unit, unit_price 0, amount 0, cap and ratio -1) and
+    the null masks are those of the rows, for ranges that start and end inside row groups and
+    inside a bitmap's bytes (sliced arrays with an offset)."""
+    from adapters.batch import io
+
+    rng = np.random.default_rng(7)
+    n = 203
+    types = {"qty_e4": pa.int32(), "unit_price": pa.int32(), "amount": pa.int64(),
+             "unit_price_cap": pa.int32(), "selfpay_ratio": pa.int16()}  # fmt: skip
+    fill = {"qty_e4": 10000, "unit_price": 0, "amount": 0, "unit_price_cap": -1,
+            "selfpay_ratio": -1}  # fmt: skip
+    vals = {c: [None if rng.random() < 0.3 else int(rng.integers(1, 30000)) for _ in range(n)]
+            for c in types}  # fmt: skip
+    t = pa.table({
+        "bill_id": pa.array([f"B{i // 4:04d}" for i in range(n)]),
+        "category": pa.array(["A", "B", "C"] * (n // 3) + ["A"] * (n % 3)),
+        **{c: pa.array(v, type=types[c]) for c, v in vals.items()},
+    })  # fmt: skip
+    path = tmp_path / f"items.{fmt}"
+    if fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        pcsv.write_csv(t, path)
+    else:
+        pq.write_table(t, path, row_group_size=37)
+    for lo, hi in ((0, n), (3, 200), (37, 74), (41, 42), (13, 13 + 64 + 5)):
+        starts = np.arange(0, hi - lo + 1, dtype=np.int64)  # one item a bill
+        ic = io.read_item_cols(path, lo, hi, None, bill_start=starts)
+        for c in types:
+            want = [fill[c] if v is None else v for v in vals[c][lo:hi]]
+            assert getattr(ic, c).tolist() == want, (c, lo, hi)
+        for c in ("amount", "unit_price_cap", "selfpay_ratio"):
+            null, want_null = getattr(ic, f"{c}_null"), [v is None for v in vals[c][lo:hi]]
+            assert (null.tolist() if null is not None else [False] * (hi - lo)) == want_null

@@ -570,6 +570,21 @@ def _np_dtype(t: pa.DataType, where: str = "a column") -> np.dtype:
     return np.dtype(np.int64)  # strings etc.: cast per batch
 
 
+def _valid(a: pa.Array) -> np.ndarray:
+    """Which rows of a primitive array hold a value, read from its validity bitmap (no
+    ``is_null`` array built and converted)."""
+    n, off = len(a), a.offset
+    bits = np.frombuffer(a.buffers()[0], dtype=np.uint8)
+    return np.unpackbits(bits, count=off + n, bitorder="little")[off:].view(bool)
+
+
+def _values(a: pa.Array) -> np.ndarray:
+    """A primitive array's data buffer as numpy, nulls included (their slots hold anything):
+    no ``fill_null`` copy."""
+    n, off = len(a), a.offset
+    return np.frombuffer(a.buffers()[1], dtype=_np_dtype(a.type), count=off + n)[off:]
+
+
 class _Runs:
     """Run starts and run labels of the items' bill_id, across batches (labels kept as Arrow
     strings: no Python object per bill unless asked for)."""
@@ -669,13 +684,17 @@ def read_item_cols(
             if not pa.types.is_integer(a.type):
                 _np_dtype(a.type, f"{name}: {c}")  # refuses floats
                 a = a.cast(out[c].dtype.name)
+            dst = out[c][pos : pos + m]
             if a.null_count:
+                null = ~_valid(a)
+                dst[:] = _values(a)
+                np.putmask(dst, null, fill[c])  # what a null slot holds is undefined
                 if c in keep_null:
                     if c not in nulls:
                         nulls[c] = np.zeros(n, dtype=bool)
-                    nulls[c][pos : pos + m] = a.is_null().to_numpy(zero_copy_only=False)
-                a = pc.fill_null(a, fill[c])
-            out[c][pos : pos + m] = a.to_numpy()
+                    nulls[c][pos : pos + m] = null
+            else:
+                dst[:] = a.to_numpy()
         if bill_ids is not None:
             runs.add(_one(bill_key(batch)), pos)
         pos += m
