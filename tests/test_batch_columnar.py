@@ -413,3 +413,20 @@ def test_implausible_dates_and_admission_before_birth_are_rejected(
         assert rule in r.rule and "'p0'" in r.rule
     prep.kb.run()
     assert "b0" not in C.bill_columns(prep)["bill_id"].tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["", "a", "b", "P001", "\u4e2d", " "]), max_size=30))
+def test_empty_id_of_sorted_coded_equals_the_plain_column(values: list[str]) -> None:
+    """``empty_id`` of a Coded column with sorted unique labels looks at the first label only
+    ('' sorts first); the result is the plain column's, row for row."""
+    import pyarrow as pa
+
+    from adapters.batch import io
+    from engine.columnar.inputs import empty_id
+
+    c = io.coded(pa.array(values, pa.string()))
+    assert c.sorted
+    want = [v == "" for v in values]
+    assert empty_id(c).tolist() == want
+    assert empty_id(np.array(values, dtype=object)).tolist() == want
