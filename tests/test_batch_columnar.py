@@ -8,11 +8,15 @@ from datetime import date
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import columnar as C
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import reference_batch
 from engine.bill import CATEGORY_RULE, RANGE_RULE
+from engine.columnar.figures import figures as batch_figures
+from engine.columnar.figures import layer_figures_plain
+from engine.columnar.inputs import civil
 from engine.policy.policyset import PolicySet
 from tests.strategies import batches, build_table
 
@@ -65,6 +69,11 @@ def compare(batch_bills, policies, opening, prep) -> None:
     assert got_alerts == want_alerts
     # closing accounts for the slots of this batch
     cl = {k: C.plain(v) for k, v in C.closing_columns(prep).items()}
+    # the summary figures' compiled pass equals the numpy forms
+    figs = batch_figures(prep)
+    assert figs.layers == layer_figures_plain(prep)
+    assert figs.funds == C.fund_figures(prep)
+    assert figs.alerts == len(ac["bill_id"]) == sum(len(s.alerts) for s in ref.settlements)
     for k in range(len(cl["id"])):
         key = (cl["id"][k], int(cl["year"][k]))
         ya = ref.closing.person[key] if cl["scope"][k] == "person" else ref.closing.household[key]
@@ -341,6 +350,22 @@ def test_age_in_full_years(birth: str, day: str, age: int) -> None:
     assert C.age_on(b, d).tolist() == [age]
 
 
+@given(st.lists(st.tuples(st.dates(), st.dates()), min_size=1, max_size=50))
+def test_civil_dates_and_ages_are_pythons(pairs: list[tuple[date, date]]) -> None:
+    """``civil`` (integer arithmetic, no datetime64 casts) gives Python's year, month and day
+    of every date in 1-9999, and ``age_on`` Person.age_on's full years."""
+    epoch = date(1970, 1, 1)
+    b = np.array([(x - epoch).days for x, _ in pairs], dtype=np.int64)
+    d = np.array([(y - epoch).days for _, y in pairs], dtype=np.int64)
+    y, m, dd = civil(b)
+    assert list(zip(y.tolist(), m.tolist(), dd.tolist(), strict=True)) == [
+        (x.year, x.month, x.day) for x, _ in pairs
+    ]
+    assert C.age_on(b, d).tolist() == [
+        y.year - x.year - ((y.month, y.day) < (x.month, x.day)) for x, y in pairs
+    ]
+
+
 # --------------------------------------------------------------------------- strict input
 
 
@@ -399,3 +424,20 @@ def test_implausible_dates_and_admission_before_birth_are_rejected(
         assert rule in r.rule and "'p0'" in r.rule
     prep.kb.run()
     assert "b0" not in C.bill_columns(prep)["bill_id"].tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["", "a", "b", "P001", "\u4e2d", " "]), max_size=30))
+def test_empty_id_of_sorted_coded_equals_the_plain_column(values: list[str]) -> None:
+    """``empty_id`` of a Coded column with sorted unique labels looks at the first label only
+    ('' sorts first); the result is the plain column's, row for row."""
+    import pyarrow as pa
+
+    from adapters.batch import io
+    from engine.columnar.inputs import empty_id
+
+    c = io.coded(pa.array(values, pa.string()))
+    assert c.sorted
+    want = [v == "" for v in values]
+    assert empty_id(c).tolist() == want
+    assert empty_id(np.array(values, dtype=object)).tolist() == want

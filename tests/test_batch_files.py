@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.batch.io import InputFileError
 from adapters.batch.run import Spec, UnsortedInput, finish, plan, run_local
@@ -571,3 +573,89 @@ def test_plan_links_items_in_the_bills_order_as_reading_them_would(tmp_path: Pat
     pq.write_table(items.take(np.r_[1 : len(items), 0]), paths[1])  # an item out of place
     with pytest.raises(UnsortedInput):
         plan(spec, 25)
+
+
+def test_coded_columns_with_repeated_labels_are_written_as_their_strings(tmp_path: Path) -> None:
+    """``arrow_table`` writes a ``Coded`` column with few, repeated labels (a layer's kind per
+    table and layer) over its distinct labels: the file reads back the same strings, row for
+    row, as the plain column; large label arrays (ids) are left as they are."""
+    from adapters.batch import io
+    from engine.columnar import Coded
+
+    labels = np.array(["reimburse", "relief", "", "reimburse", "relief", "x"], dtype=object)
+    codes = np.array([0, 3, 1, 4, 2, 2, 0, 5, 3], dtype=np.int64)
+    col = Coded(codes, labels)
+    small = io._distinct_labels(col)
+    assert sorted(small.labels) == sorted({*labels.tolist()})
+    assert small.values().tolist() == col.values().tolist()
+    ids = Coded(np.arange(9), np.array(["a"] * (io.SMALL_LABELS + 1), dtype=object))
+    assert io._distinct_labels(ids) is ids
+    io.write_parquet(io.arrow_table({"kind": col, "id": ids}), tmp_path / "t.parquet")
+    back = pq.read_table(tmp_path / "t.parquet")
+    assert back["kind"].to_pylist() == col.values().tolist()
+    assert back["id"].to_pylist() == ["a"] * 9
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_nullable_item_columns_read_from_any_row_range(tmp_path: Path, fmt: str) -> None:
+    """``read_item_cols`` reads nullable integer columns from the validity bitmap and data
+    buffer: values, defaults (qty_e4 one unit, unit_price 0, amount 0, cap and ratio -1) and
+    the null masks are those of the rows, for ranges that start and end inside row groups and
+    inside a bitmap's bytes (sliced arrays with an offset)."""
+    from adapters.batch import io
+
+    rng = np.random.default_rng(7)
+    n = 203
+    types = {"qty_e4": pa.int32(), "unit_price": pa.int32(), "amount": pa.int64(),
+             "unit_price_cap": pa.int32(), "selfpay_ratio": pa.int16()}  # fmt: skip
+    fill = {"qty_e4": 10000, "unit_price": 0, "amount": 0, "unit_price_cap": -1,
+            "selfpay_ratio": -1}  # fmt: skip
+    vals = {c: [None if rng.random() < 0.3 else int(rng.integers(1, 30000)) for _ in range(n)]
+            for c in types}  # fmt: skip
+    t = pa.table({
+        "bill_id": pa.array([f"B{i // 4:04d}" for i in range(n)]),
+        "category": pa.array(["A", "B", "C"] * (n // 3) + ["A"] * (n % 3)),
+        **{c: pa.array(v, type=types[c]) for c, v in vals.items()},
+    })  # fmt: skip
+    path = tmp_path / f"items.{fmt}"
+    if fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        pcsv.write_csv(t, path)
+    else:
+        pq.write_table(t, path, row_group_size=37)
+    for lo, hi in ((0, n), (3, 200), (37, 74), (41, 42), (13, 13 + 64 + 5)):
+        starts = np.arange(0, hi - lo + 1, dtype=np.int64)  # one item a bill
+        ic = io.read_item_cols(path, lo, hi, None, bill_start=starts)
+        for c in types:
+            want = [fill[c] if v is None else v for v in vals[c][lo:hi]]
+            assert getattr(ic, c).tolist() == want, (c, lo, hi)
+        for c in ("amount", "unit_price_cap", "selfpay_ratio"):
+            null, want_null = getattr(ic, f"{c}_null"), [v is None for v in vals[c][lo:hi]]
+            assert (null.tolist() if null is not None else [False] * (hi - lo)) == want_null
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.text(min_size=0, max_size=18), min_size=0, max_size=40),
+    st.integers(1, 17),
+    st.integers(0, 3),
+)
+def test_coded_labels_sorted_in_byte_order_for_any_id_width(
+    words: list[str], width: int, cut: int
+) -> None:
+    """``io.coded`` sorts labels as Arrow does (UTF-8 bytes, = code points) whether the ids
+    have one byte width up to 16 (sorted as integers by numpy) or not; codes give back every
+    row's string; sliced arrays (an offset) too."""
+    from adapters.batch import io
+
+    fixed = [w.encode()[:width].ljust(width, b"0").decode("utf-8", "replace") for w in words]
+    fixed = [f if len(f.encode()) == width else "z" * width for f in fixed]
+    for rows in (words, fixed, [*fixed, *fixed[:3]]):
+        arr = pa.array(["pad"] * cut + rows, pa.string()).slice(cut)
+        c = io.coded(arr)
+        assert c.labels.tolist() == sorted(set(rows))
+        assert c.values().tolist() == rows
+        distinct = sorted(set(rows))[::-1]  # reversed, after ``cut`` rows sliced off
+        back = pa.array(["pad"] * cut + distinct, pa.string()).slice(cut)
+        assert io._sort_order(back).tolist() == list(range(len(distinct)))[::-1]

@@ -39,6 +39,7 @@ from engine.batch import (
     spend,
 )
 from engine.bill import Bill, parse_bill
+from engine.columnar.figures import figures as batch_figures
 from engine.errors import InputError
 from engine.funds import load_funds
 from engine.money import MAX_ACCOUNT
@@ -288,6 +289,7 @@ def _columnar_equals(batch: Batch, threads: int) -> None:
         assert (int(bcols["window_pay"][i]), int(bcols["net_selfpay"][i])) == (
             s.window_pay, s.net_selfpay)  # fmt: skip
     figs = C.fund_figures(prep)
+    assert batch_figures(prep).funds == figs  # the compiled pass onestop batch sums
     took = drawn(want)
     for key, f in figs.items():
         assert f["paid"] == took[key], key

@@ -208,7 +208,7 @@ def coded(col: pa.ChunkedArray | pa.Array) -> Coded:
         col = pc.fill_null(col, "") if col.null_count else col
         col = pc.dictionary_encode(col)
     d = col.dictionary
-    idx = pc.array_sort_indices(d).to_numpy()
+    idx = _sort_order(d)
     labels = d.take(pa.array(idx)).to_numpy(zero_copy_only=False).astype(object)
     rank = np.empty(len(idx), dtype=np.int64)
     rank[idx] = np.arange(len(idx))
@@ -217,6 +217,26 @@ def coded(col: pa.ChunkedArray | pa.Array) -> Coded:
         u, inv = np.unique(labels, return_inverse=True)
         return Coded(inv.reshape(-1)[codes], u, sorted=True)
     return Coded(codes, labels, sorted=True)
+
+
+def _sort_order(d: pa.Array) -> np.ndarray:
+    """The indices that sort a string array by its UTF-8 bytes (Arrow's order). Ids of one
+    length up to 16 bytes (bill ids, person ids) are sorted as two big-endian integers by
+    numpy (~40 % less CPU than Arrow's string sort of 200 k ids); anything else by Arrow."""
+    n = len(d)
+    if n > 1 and d.null_count == 0 and pa.types.is_string(d.type):
+        off = np.frombuffer(d.buffers()[1], dtype=np.int32, count=d.offset + n + 1)[d.offset :]
+        width = int(off[1] - off[0])
+        if 0 < width <= 16 and int(off[-1] - off[0]) == width * n:
+            data = np.frombuffer(d.buffers()[2], dtype=np.uint8)[off[0] : off[-1]]
+            if np.all(np.diff(off) == width):
+                key = np.zeros((n, 16), dtype=np.uint8)
+                key[:, :width] = data.reshape(n, width)
+                hi_lo = key.view(">u8")
+                if width <= 8:
+                    return np.argsort(hi_lo[:, 0], kind="stable")
+                return np.lexsort((hi_lo[:, 1], hi_lo[:, 0]))
+    return pc.array_sort_indices(d).to_numpy()
 
 
 def ints(
@@ -461,6 +481,7 @@ def arrow_table(
     arrays, names = [], []
     for k, v in cols.items():
         if isinstance(v, Coded):
+            v = _distinct_labels(v)
             codes = np.asarray(v.codes)
             idx = pa.array(codes if codes.dtype.kind == "i" else codes.astype(np.int64))
             seen = None if labels is None else labels.get(id(v.labels))
@@ -476,6 +497,24 @@ def arrow_table(
         arrays.append(a)
         names.append(k)
     return pa.table(arrays, names=names)
+
+
+#: a ``Coded`` column with at most this many labels is written over distinct labels
+SMALL_LABELS = 4096
+
+
+def _distinct_labels(v: Coded) -> Coded:
+    """``v`` over distinct labels when it has few labels with repeats (a layer's kind, scope,
+    fund code per table and layer): pyarrow's Parquet writer writes a dictionary with
+    repeated values ~3x slower than one without (a hash per row instead of the dictionary
+    as it is). Large label arrays (ids) are left as they are: no hash of every label."""
+    if len(v.labels) > SMALL_LABELS:
+        return v
+    first: dict[Any, int] = {}
+    remap = np.array([first.setdefault(x, len(first)) for x in v.labels.tolist()], np.int64)
+    if len(first) == len(v.labels):
+        return v
+    return Coded(remap[np.asarray(v.codes)], np.array(list(first), dtype=object))
 
 
 #: codecs ``write_parquet`` takes (``onestop batch --compression``); snappy is the default:
@@ -549,6 +588,21 @@ def _np_dtype(t: pa.DataType, where: str = "a column") -> np.dtype:
             "(fen, ten-thousandths, basis points): store them as integers"
         )
     return np.dtype(np.int64)  # strings etc.: cast per batch
+
+
+def _valid(a: pa.Array) -> np.ndarray:
+    """Which rows of a primitive array hold a value, read from its validity bitmap (no
+    ``is_null`` array built and converted)."""
+    n, off = len(a), a.offset
+    bits = np.frombuffer(a.buffers()[0], dtype=np.uint8)
+    return np.unpackbits(bits, count=off + n, bitorder="little")[off:].view(bool)
+
+
+def _values(a: pa.Array) -> np.ndarray:
+    """A primitive array's data buffer as numpy, nulls included (their slots hold anything):
+    no ``fill_null`` copy."""
+    n, off = len(a), a.offset
+    return np.frombuffer(a.buffers()[1], dtype=_np_dtype(a.type), count=off + n)[off:]
 
 
 class _Runs:
@@ -650,13 +704,17 @@ def read_item_cols(
             if not pa.types.is_integer(a.type):
                 _np_dtype(a.type, f"{name}: {c}")  # refuses floats
                 a = a.cast(out[c].dtype.name)
+            dst = out[c][pos : pos + m]
             if a.null_count:
+                null = ~_valid(a)
+                dst[:] = _values(a)
+                np.putmask(dst, null, fill[c])  # what a null slot holds is undefined
                 if c in keep_null:
                     if c not in nulls:
                         nulls[c] = np.zeros(n, dtype=bool)
-                    nulls[c][pos : pos + m] = a.is_null().to_numpy(zero_copy_only=False)
-                a = pc.fill_null(a, fill[c])
-            out[c][pos : pos + m] = a.to_numpy()
+                    nulls[c][pos : pos + m] = null
+            else:
+                dst[:] = a.to_numpy()
         if bill_ids is not None:
             runs.add(_one(bill_key(batch)), pos)
         pos += m

@@ -507,35 +507,28 @@ def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
 
 
 def figures(prep: C.Prepared, res: PartResult) -> None:
-    """Sums for the summary: per layer bills, persons and amount paid; patients' shares."""
+    """Sums for the summary: per layer bills, persons and amount paid; patients' shares; per
+    fund and year what was drawn (``engine.columnar.figures``: one compiled pass, GIL
+    released)."""
+    from engine.columnar.figures import figures as batch_figures
+
     kb, c = prep.kb, prep.kb.compiled
     ob = kb.out_bill
     K = C.K
+    f = batch_figures(prep)
     res.totals = {
         "bills": kb.n_bills,
         "total": int(ob[:, K.B_TOTAL].sum()),
         "window_pay": int(ob[:, K.B_WINDOW].sum()),
         "net_selfpay": int(ob[:, K.B_NET].sum()),
-        "alerts": int((kb.out_layer[:, :, K.F_ALERT] == 1).sum()) if kb.n_bills else 0,
-        "relief": int(kb.out_layer[:, :, K.F_RELIEF].sum()) if kb.n_bills else 0,
+        "alerts": f.alerts,
+        "relief": f.relief,
     }
-    slot = c.slot[kb.b_policy] if kb.n_bills else np.zeros((0, c.max_layers), np.int64)
-    valid = np.arange(c.max_layers)[None, :] < c.n_layers[kb.b_policy][:, None]
-    pays, reliefs = kb.out_layer[:, :, K.F_PAY], kb.out_layer[:, :, K.F_RELIEF]
-    seen = np.zeros(len(prep.person.labels), dtype=bool)  # distinct persons: marks, no sort
-    for s, lid in enumerate(c.layer_ids):
-        m = valid & (slot == s)
-        pay, relief = pays[m], reliefs[m]  # row-major, as np.nonzero(m)
-        paid = (pay > 0) | (relief > 0)
-        seen[:] = False
-        seen[prep.person.codes[np.nonzero(m)[0][paid]]] = True
+    for lid, sums in f.layers.items():
         layer = next(la for t in c.tables for la in t.layers if la.id == lid)
-        res.layers[lid] = {
-            "fund_code": layer.fund_code, "name": layer.name, "kind": layer.kind,
-            "bills": int(paid.sum()), "persons": int(np.count_nonzero(seen)),
-            "amount": int(pay.sum()), "relief": int(relief.sum()),
-        }  # fmt: skip
-    res.funds = C.fund_figures(prep)
+        res.layers[lid] = {"fund_code": layer.fund_code, "name": layer.name,
+                           "kind": layer.kind, **sums}  # fmt: skip
+    res.funds = f.funds
 
 
 # --------------------------------------------------------------------------- runs

@@ -308,6 +308,10 @@ def lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def empty_id(a: Any) -> np.ndarray:
     if isinstance(a, Coded):
+        if a.sorted and len(a.labels):  # unique sorted labels: only the first can be ''
+            first = np.zeros(len(a.labels), dtype=bool)
+            first[0] = bool(empty_id(a.labels[:1])[0])
+            return first[a.codes]
         return empty_id(a.labels)[a.codes]
     a = np.asarray(a)
     if a.dtype.kind in "US":
@@ -317,18 +321,30 @@ def empty_id(a: Any) -> np.ndarray:
     return np.zeros(len(a), dtype=bool)
 
 
+def civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(year, month 1-12, day 1-31) of int days since 1970-01-01 (proleptic Gregorian), by
+    integer arithmetic (H. Hinnant's ``civil_from_days``): numpy's datetime64 casts to years
+    and months take ~10x as long."""
+    z = np.asarray(days, dtype=np.int64) + 719468
+    era = z // 146097
+    doe = z - era * 146097  # day of the 400-year era, 0..146096
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)  # day of the March-based year
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = np.where(mp < 10, mp + 3, mp - 9)
+    return yoe + era * 400 + (m <= 2), m, d
+
+
 def year_of(days: np.ndarray) -> np.ndarray:
-    return days.astype("M8[D]").astype("M8[Y]").astype(np.int64) + 1970
+    return civil(days)[0]
 
 
 def age_on(birth: np.ndarray, day: np.ndarray) -> np.ndarray:
     """Full years between int-day ``birth`` and ``day`` (vectorized ``Person.age_on``)."""
-    b, d = birth.astype("M8[D]"), day.astype("M8[D]")
-    by, dy = b.astype("M8[Y]"), d.astype("M8[Y]")
-    bm, dm = b.astype("M8[M]"), d.astype("M8[M]")
-    b_md = (bm - by).astype(np.int64) * 32 + (b - bm).astype(np.int64)
-    d_md = (dm - dy).astype(np.int64) * 32 + (d - dm).astype(np.int64)
-    return (dy - by).astype(np.int64) - (d_md < b_md)
+    by, bm, bd = civil(birth)
+    dy, dm, dd = civil(day)
+    return dy - by - (dm * 32 + dd < bm * 32 + bd)
 
 
 _CAT_NAMES = {k: int(v) for k, v in CATEGORY_NAMES.items()}

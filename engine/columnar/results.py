@@ -109,13 +109,19 @@ def bill_columns(prep: Prepared) -> dict[str, Any]:
         "over_limit": ob[:, K.B_OVER],
         "out_of_catalogue": ob[:, K.B_OOC],
     }
-    pays = kb.out_layer[:, :, K.F_PAY] if n else np.zeros((0, c.max_layers), dtype=np.int64)
+    # each bill's pays scattered to their slots' columns at once (a table's layers have
+    # distinct slots); 0 where a bill's table has no such layer
+    pays = np.zeros((len(c.layer_ids), n), dtype=np.int64)
+    if n:
+        sl = c.slot[kb.b_policy]
+        valid = np.arange(c.max_layers)[None, :] < c.n_layers[kb.b_policy][:, None]
+        if valid.all():
+            pays[sl, np.arange(n)[:, None]] = kb.out_layer[:, :, K.F_PAY]
+        else:
+            b, li = np.nonzero(valid)
+            pays[sl[b, li], b] = kb.out_layer[b, li, K.F_PAY]
     for s, lid in enumerate(c.layer_ids):
-        li = np.where(c.slot[kb.b_policy] == s)  # (bill, layer index) where this slot sits
-        col = np.zeros(n, dtype=np.int64)
-        ok = li[1] < c.n_layers[kb.b_policy[li[0]]]
-        col[li[0][ok]] = pays[li[0][ok], li[1][ok]]
-        out[f"pay_{lid}"] = col
+        out[f"pay_{lid}"] = pays[s]
     out["funds_total"] = ob[:, K.B_TOTAL] - ob[:, K.B_NET]
     out["window_pay"] = ob[:, K.B_WINDOW]
     out["net_selfpay"] = ob[:, K.B_NET]
@@ -247,11 +253,11 @@ def alert_columns(prep: Prepared) -> dict[str, Any]:
     for pi, t in enumerate(c.tables):
         for lj, layer in enumerate(t.layers):
             ids[pi * L + lj] = layer.id
-    return {
-        "bill_id": plain_at(prep.bills.bill_id, prep.kept[b]),
-        "hospital": plain_at(prep.bills.hospital, prep.kept[b]),
-        "person_id": plain_at(prep.person, b),
-        "household_id": plain_at(prep.household, b),
+    return {  # coded columns stay coded (no string per row; Arrow takes the codes)
+        "bill_id": take(prep.bills.bill_id, prep.kept[b]),
+        "hospital": take(prep.bills.hospital, prep.kept[b]),
+        "person_id": take(prep.person, b),
+        "household_id": take(prep.household, b),
         "layer_id": Coded(kb.b_policy[b] * L + li, ids),
         "year": prep.year[b],
         "selfpay_cum": o[:, K.F_ACC + 3],
@@ -295,26 +301,35 @@ def fund_figures(prep: Prepared) -> dict[tuple[str, str, int], dict[str, int]]:
 
 def closing_columns(prep: Prepared) -> dict[str, Any]:
     """The accounts after the batch, one row per slot (person-year or household-year) and
-    layer that is not all zero; person rows carry the year's admission count."""
+    layer that is not all zero; person rows carry the year's admission count. The text
+    columns are ``Coded`` over the slots' ids (no string per row)."""
     kb, c = prep.kb, prep.kb.compiled
-    parts = []
+    parts, base = [], 0
+    lids = np.array(c.layer_ids, dtype=object)
     for scope, (ids, years), acc, adm in (
-        ("person", prep.pslot_keys, kb.p_acc, kb.p_adm),
-        ("household", prep.hslot_keys, kb.h_acc, None),
+        (0, prep.pslot_keys, kb.p_acc, kb.p_adm),
+        (1, prep.hslot_keys, kb.h_acc, None),
     ):
-        S = acc.shape[1]
-        s, li = np.nonzero(np.any(acc != 0, axis=2) | (
-            (adm[:, None] != 0) if adm is not None else np.zeros(acc.shape[:2], bool)
-        ))  # fmt: skip
+        used = np.any(acc != 0, axis=2)
+        if adm is not None:
+            used |= adm[:, None] != 0
+        s, li = np.nonzero(used)
         parts.append({
-            "scope": np.full(len(s), scope, dtype=object),
-            "id": np.asarray(ids)[s],
+            "scope": np.full(len(s), scope, dtype=np.int8),
+            "id": s + base,
             "year": np.asarray(years)[s],
-            "layer_id": np.array(c.layer_ids, dtype=object)[li] if S else np.zeros(0, object),
+            "layer_id": li,
             **{f: acc[s, li, k] for k, f in enumerate(ACCOUNT_FIELDS)},
             "admissions": adm[s] if adm is not None else np.zeros(len(s), dtype=np.int64),
         })  # fmt: skip
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        base += len(ids)
+    out: dict[str, Any] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    ids = np.concatenate([np.asarray(prep.pslot_keys[0], dtype=object),
+                          np.asarray(prep.hslot_keys[0], dtype=object)])  # fmt: skip
+    out["scope"] = Coded(out["scope"], np.array(["person", "household"], dtype=object))
+    out["id"] = Coded(out["id"], ids)
+    out["layer_id"] = Coded(out["layer_id"], lids)
+    return out
 
 
 def plain(col: Any) -> np.ndarray:
