@@ -6,6 +6,7 @@ the records; no person id or bill id reaches the site."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -507,3 +508,27 @@ def test_not_sealed_is_said(browser: Any, small_store: str, tmp_path: Path) -> N
     assert "1,234,567.89" in got.page.locator("#summary-zh").inner_text()
     assert "Not sealed" in got.page.locator("#checkpoint").inner_text()
     got.page.close()
+
+
+def test_cjk_fonts_installed_after_matplotlibs_cache_are_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """matplotlib never rescans its font cache: a CJK font installed after its first use (as
+    .ci/run installs fonts-noto-cjk) must still be the charts' font, not DejaVu's boxes."""
+    from matplotlib import font_manager
+
+    from adapters.publish import charts
+
+    cjk = [
+        p
+        for p in font_manager.findSystemFonts()
+        if "cjk" in os.path.basename(p).lower() or "wqy" in os.path.basename(p).lower()
+    ]
+    if not cjk:
+        pytest.skip("no CJK font file on this machine (.ci/run installs fonts-noto-cjk)")
+    stale = [f for f in font_manager.fontManager.ttflist if f.name not in charts.FONTS[:-1]]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", stale)  # the cache from before
+    with charts.style():
+        known = {f.name: f.fname for f in font_manager.fontManager.ttflist}
+    got = [known[n] for n in charts.FONTS[:-1] if n in known]
+    assert got and got[0] in cjk

@@ -9,6 +9,7 @@ it carries no date or random id (the same figures give the same bytes).
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib import font_manager
 
 from engine.fundstats import STATUSES, FundFigures
 
@@ -62,9 +64,30 @@ def _svg(fig: plt.Figure, chart_id: str, title: str) -> str:
     )
 
 
+def know_cjk_fonts() -> None:
+    """Make sure matplotlib knows the CJK fonts this machine has. matplotlib lists the system's
+    fonts once, into a cache (``~/.cache/matplotlib/fontlist-*.json``) that it never rescans:
+    a CJK font installed after matplotlib's first use (fonts-noto-cjk after the report extra,
+    as ``.ci/run`` installs them) stays unknown, and the charts' Chinese labels were then laid
+    out with DejaVu's box glyphs (their widths, so ``bbox_inches="tight"`` could cut a label
+    the browser draws wider). Looks at the font files' names only when none of ``FONTS``' CJK
+    families is known (~10 ms, once a process) and adds those files."""
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    if known.intersection(FONTS[:-1]):
+        return
+    for path in font_manager.findSystemFonts():
+        name = os.path.basename(path).lower()
+        if "cjk" in name or "wqy" in name:
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # a file FreeType cannot read
+                continue
+
+
 def style() -> Any:
     """The charts' matplotlib style (CJK fonts first, text kept as text): ``with style(): ...``.
     Shared with the other reports' charts (adapters/simulate/charts.py)."""
+    know_cjk_fonts()
     return plt.rc_context(_RC)
 
 
@@ -79,7 +102,7 @@ def _yuan(fen: int) -> float:
 
 def money_by_month(f: FundFigures) -> str:
     title = "每月收入与支出（元） Money in and paid out by month (yuan)"
-    with plt.rc_context(_RC):
+    with style():
         fig, ax = plt.subplots(figsize=(7.2, 3.2))
         months = [m.month for m in f.monthly]
         xs = range(len(months))
@@ -99,7 +122,7 @@ def money_by_month(f: FundFigures) -> str:
 
 def claims_by_status(f: FundFigures) -> str:
     title = "理赔与救助件数（按状态） Claims and relief cases by status"
-    with plt.rc_context(_RC):
+    with style():
         fig, ax = plt.subplots(figsize=(7.2, 3.0))
         xs = range(len(STATUSES))
         w = 0.4
@@ -118,7 +141,7 @@ def claims_by_status(f: FundFigures) -> str:
 
 def days_to_payment(f: FundFigures) -> str:
     title = "出院到支付天数分布 Days from discharge to payment"
-    with plt.rc_context(_RC):
+    with style():
         fig, ax = plt.subplots(figsize=(7.2, 3.0))
         labels: Sequence[str] = [label for label, _ in f.days_to_payment.histogram]
         counts = [k for _, k in f.days_to_payment.histogram]
