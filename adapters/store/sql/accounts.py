@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from adapters.store.sql.rows import PARAM, _flat, _values, pg_array
+from adapters.store.sql.rows import _flat, _values, pg_array
 from engine.accounts import ACCOUNT_FIELDS, LayerAccount, YearAccounts
 
 if TYPE_CHECKING:
@@ -43,20 +42,6 @@ def _account_sql(years: str, layers: str, col: str) -> tuple[str, tuple[str, str
     return read, upsert_layers, delete_layer, upsert_year, upsert_layers_pg
 
 
-@functools.lru_cache(maxsize=64)
-def _read_all(scopes: tuple[str, ...]) -> str:
-    """PostgreSQL: the reads of account-years of these scopes (parameters ``:k<i>``, ``:y<i>``)
-    as one statement, each row led by its account-year's place ``i``."""
-    return " UNION ALL ".join(
-        f"SELECT {i}, x.* FROM ({_renamed(Accounts._SQL[scope][0], i)}) AS x"
-        for i, scope in enumerate(scopes)
-    )
-
-
-def _renamed(sql: str, i: int) -> str:
-    return PARAM.sub(lambda m: f":{m.group(1)}{i}", sql)
-
-
 #: keys read in one statement (``Accounts.read_many``): well below SQLite's 32,766 parameters
 _MANY = 500
 
@@ -67,15 +52,16 @@ _TABLES = {
 
 
 def _many_sql(scope: str, n_keys: int, n_years: int) -> str:
-    """The read of ``_account_sql`` for ``n_keys`` keys and ``n_years`` years at once, each row
-    led by its key and year."""
+    """The read of ``_account_sql`` for ``n_keys`` keys and ``n_years`` years of one scope at
+    once (parameters ``:<scope>_k<i>``, ``:<scope>_y<j>``), each row led by its scope, key and
+    year; ``UNION ALL`` joins those of several scopes into one statement."""
     years, layers, col = _TABLES[scope]
-    ks = ", ".join(f":k{i}" for i in range(n_keys))
-    ys = ", ".join(f":y{i}" for i in range(n_years))
+    ks = ", ".join(f":{scope}_k{i}" for i in range(n_keys))
+    ys = ", ".join(f":{scope}_y{i}" for i in range(n_years))
     where = f"WHERE {col} IN ({ks}) AND year IN ({ys})"
     return (
-        f"SELECT {col}, year, layer_id, {_FOUR} FROM {layers} {where} "
-        f"UNION ALL SELECT {col}, year, NULL, admissions, 0, 0, 0 FROM {years} {where}"
+        f"SELECT '{scope}', {col}, year, layer_id, {_FOUR} FROM {layers} {where} "
+        f"UNION ALL SELECT '{scope}', {col}, year, NULL, admissions, 0, 0, 0 FROM {years} {where}"
     )
 
 
@@ -120,44 +106,40 @@ class Accounts:
         self, keys: Iterable[tuple[str, str, int]]
     ) -> dict[tuple[str, str, int], YearAccounts]:
         """Read these (scope, key, year) account-years now, so that the reads that follow in
-        this transaction need none while the locks hold; returns them. One statement per scope
-        and up to ``_MANY`` keys (the packed stream's trials read 64 person-years and 32
-        household-years a message: 96 statements before); on PostgreSQL with statements
-        waiting to go (a settle's locks), one statement for all of them (each row tagged with
-        its key's place), sent in their pipeline: one round trip."""
+        this transaction need none while the locks hold; returns them. One statement for up
+        to ``_MANY`` of them, both scopes (the packed stream's trials read 64 person-years and
+        32 household-years a message: 96 statements before); on PostgreSQL it goes with the
+        statements waiting to go (a settle's locks): one round trip."""
         want = list(dict.fromkeys(keys))
         todo = [k for k in want if k not in self._fresh]
-        if todo and (self.u.s.sqlite or not self.u._pending):
-            for scope in ("person", "household"):
-                mine = [k for k in todo if k[0] == scope]
-                for i in range(0, len(mine), _MANY):
-                    self._read_scope(scope, mine[i : i + _MANY])
-        elif todo:  # PostgreSQL with locks or writes waiting to go (settle)
-            params: dict[str, Any] = {}
-            for i, (_, key, year) in enumerate(todo):
-                params[f"k{i}"], params[f"y{i}"] = key, year
-            got = self.u.run_many([(_read_all(tuple(k[0] for k in todo)), params)])[0]
-            rows: list[list[Any]] = [[] for _ in todo]
-            for r in got:
-                rows[r[0]].append(r[1:])
-            for k, rs in zip(todo, rows, strict=True):
-                self._keep(k, self._from_rows(rs))
+        for i in range(0, len(todo), _MANY):
+            self._read_chunk(todo[i : i + _MANY])
         return {k: self._seen[k] for k in want}
 
-    def _read_scope(self, scope: str, keys: list[tuple[str, str, int]]) -> None:
-        """These account-years of one scope in one statement (every year asked for of every key
-        asked for, the pairs not asked for dropped)."""
-        ids = list(dict.fromkeys(k for _, k, _ in keys))
-        years = sorted({y for _, _, y in keys})
-        rows: dict[tuple[str, int], list[Any]] = {(k, y): [] for _, k, y in keys}
-        sql = _many_sql(scope, len(ids), len(years))
-        params = {f"k{i}": v for i, v in enumerate(ids)} | {f"y{i}": v for i, v in enumerate(years)}
-        for key, year, *row in self.u.run(sql, params).fetchall():
-            got = rows.get((key, year))
-            if got is not None:
-                got.append(row)
-        for (key, year), rs in rows.items():
-            self._keep((scope, key, year), self._from_rows(rs))
+    def _read_chunk(self, keys: list[tuple[str, str, int]]) -> None:
+        """These account-years in one statement (of each scope every year asked for of every
+        key asked for, the pairs not asked for dropped)."""
+        rows: dict[tuple[str, str, int], list[Any]] = {k: [] for k in keys}
+        unknown = {sc for sc, _, _ in keys} - _TABLES.keys()
+        if unknown:
+            raise ValueError(f"account scope {sorted(unknown)[0]!r}: person or household")
+        parts: list[str] = []
+        params: dict[str, Any] = {}
+        for scope in _TABLES:
+            ids = list(dict.fromkeys(k for sc, k, _ in keys if sc == scope))
+            if not ids:
+                continue
+            years = sorted({y for sc, _, y in keys if sc == scope})
+            parts.append(_many_sql(scope, len(ids), len(years)))
+            params.update({f"{scope}_k{i}": v for i, v in enumerate(ids)})
+            params.update({f"{scope}_y{i}": v for i, v in enumerate(years)})
+        (got,) = self.u.run_many([(" UNION ALL ".join(parts), params)])
+        for scope, key, year, *row in got:
+            found = rows.get((scope, key, year))
+            if found is not None:
+                found.append(row)
+        for k, rs in rows.items():
+            self._keep(k, self._from_rows(rs))
 
     def _keep(self, k: tuple[str, str, int], ya: YearAccounts) -> None:
         self._seen[k] = ya
