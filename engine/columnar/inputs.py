@@ -309,9 +309,8 @@ def lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
 def empty_id(a: Any) -> np.ndarray:
     if isinstance(a, Coded):
         if a.sorted and len(a.labels):  # unique sorted labels: only the first can be ''
-            first = np.zeros(len(a.labels), dtype=bool)
-            first[0] = bool(empty_id(a.labels[:1])[0])
-            return first[a.codes]
+            codes = np.asarray(a.codes)
+            return codes == 0 if empty_id(a.labels[:1])[0] else np.zeros(len(codes), bool)
         return empty_id(a.labels)[a.codes]
     a = np.asarray(a)
     if a.dtype.kind in "US":
