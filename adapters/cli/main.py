@@ -69,4 +69,4 @@ def _settle(args: dict[str, object]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

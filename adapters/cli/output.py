@@ -26,11 +26,11 @@ WIDE = 1_000_000
 class Out(Console):
     """A console that is as wide as its content when it is not a terminal."""
 
-    @property  # type: ignore[override]
+    @property
     def size(self) -> ConsoleDimensions:
         dims = Console.size.fget(self)  # type: ignore[attr-defined]
         if self.is_terminal:
-            return dims  # type: ignore[no-any-return]
+            return dims
         return ConsoleDimensions(WIDE, dims.height)
 
     @size.setter
@@ -104,8 +104,8 @@ def fail(err: Console, e: OnestopError, what: str = "") -> NoReturn:
             err.print(text(f"  {p}"))
     elif isinstance(e, PolicyError):
         problem_line(err, "policy refused:", f"{pre}{len(e.problems)} problem(s)")
-        for p in e.problems:
-            err.print(text(f"  {p}"))
+        for pp in e.problems:
+            err.print(text(f"  {pp}"))
     else:
         problem_line(err, "error:", f"{pre}{e}")
     raise SystemExit(Exit.REFUSED)

@@ -23,7 +23,6 @@ error is one line naming the value.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -198,4 +197,4 @@ def publish(
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(typer.run(publish))
+    typer.run(publish)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from adapters.cli.exitcodes import Exit
 from adapters.cli.files import layer_ids, opening_to_json, read_bills, read_opening
@@ -26,6 +26,7 @@ from engine.policy.load import load_policies
 if TYPE_CHECKING:
     from engine.allocation import Allocation
     from engine.bill import Bill
+    from engine.engines import Engine as EngineName
     from engine.policy.policyset import PolicySet
     from engine.result import Settlement
 
@@ -52,7 +53,9 @@ def settle_bills(
         policies = load_policies(*(policy or [Path("policies")]))
         bill_list = read_bills(list(bills))
         opening = read_opening(accounts, layer_ids(policies))
-        result = run(engine, bill_list, policies, opening, allocate_items=allocate)
+        result = run(
+            cast("EngineName", engine), bill_list, policies, opening, allocate_items=allocate
+        )
     except OnestopError as e:
         fail(err, e)
     closing = result.closing

@@ -191,7 +191,7 @@ def generate(out: str | Path, seed: int = YEAR, people: int = PEOPLE) -> Files:
             bid = f"HA18-{seq:06d}"
             bills.append([bid, hosp, p["id"], level, adm.isoformat(), dis.isoformat(),
                           p["household"], REGION])  # fmt: skip
-            rows = [
+            rows: list[list[Any]] = [
                 ["TRT", "住院诊疗及护理 inpatient care", "A", 10000, care, care, ""],
                 ["DRA", "甲类药品 category A drugs", "A", 10000, a_drugs, a_drugs, ""],
                 ["DRB", "乙类药品 category B drugs", "B", 10000, b_amt, b_amt, ""],

@@ -24,7 +24,7 @@ def _safe_url(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
-def open_app(db: str, policies: str, registry: str, group_commit: Any = None) -> Any:
+def open_app(db: str, policies: str | Path, registry: str | Path, group_commit: Any = None) -> Any:
     """The composition root of a server command (``serve``, ``serve-http``), or one line and
     the documented exit code: bad tables or registry (REFUSED, the first problem and how many
     more), a store URL of another kind (REFUSED), a store that cannot be opened (UNAVAILABLE,

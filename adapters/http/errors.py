@@ -60,7 +60,8 @@ def to_nhsa(err: BaseException) -> tuple[int, str, str]:
     incident = uuid.uuid4().hex[:12]
     # like adapters/grpc/errors.py: the exception classes only, never a message (a driver's
     # message can quote a row)
-    chain, e = [], err
+    chain: list[str] = []
+    e: BaseException | None = err
     while e is not None and len(chain) < 5:
         chain.append(type(e).__name__)
         e = e.__cause__ or e.__context__

@@ -166,7 +166,7 @@ def result_zip(
     ``ids(settlement_id, reversal)``: (psn_no, mdtrt_id, msgid) of a stored settlement."""
     diffs = {(d.settlement_id, d.reversal): d for d in r.line_differences}
     listed = {fl.line.key: fl for fl in theirs}
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for e in r.entries:
         d = diffs.pop(e.key, None)
         psn, mdtrt, msgid = ids(e.settlement_id, e.reversal)

@@ -419,20 +419,21 @@ FILE_ANSWERS = frozenset(k for k, v in TRANSACTIONS.items() if v[2] is None)
 
 def _envelope(infno: str, inp: type[BaseModel]) -> type[BaseModel]:
     fields: dict[str, Any] = {
-        "infno": (Literal[infno], Field(description="transaction code")),  # type: ignore[valid-type]
+        "infno": (Literal[infno], Field(description="transaction code")),
         "input": (inp, ...),
     }
     if infno in ("2303", "2304"):
         fields["fixmedins_code"] = (str, C(30, "designated institution code: the hospital"))
     from pydantic import create_model
 
-    return create_model(f"Request{infno}", __base__=_Envelope, **fields)  # type: ignore[call-overload,no-any-return]
+    return create_model(f"Request{infno}", __base__=_Envelope, **fields)
 
 
 def _answer(infno: str, out: type[BaseModel] | None) -> type[BaseModel]:
     from pydantic import create_model
 
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    output: Any = Refusal if out is None else out | Refusal  # a type or a union of two
+    return create_model(
         f"Answer{infno}",
         __base__=_Out,
         infcode=(Literal[0, -1], Field(description="0 success, -1 refusal")),
@@ -441,7 +442,7 @@ def _answer(infno: str, out: type[BaseModel] | None) -> type[BaseModel]:
         respond_time=(str, Field(pattern="^[0-9]{17}$", description="yyyyMMddHHmmssSSS")),
         err_msg=(str, C(600, "empty on success; the refusal naming field and value")),
         output=(
-            Refusal if out is None else out | Refusal,
+            output,
             Field(description="the transaction's output; on a refusal {reason}"),
         ),
     )

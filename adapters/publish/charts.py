@@ -31,7 +31,8 @@ STATUS_LABELS = {
     "paid": "已支付\npaid",
 }
 
-_RC = {
+#: the rc names matplotlib's stubs type as a Literal of every name, so the dict is typed loosely
+_RC: dict[str, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "onestop",
     "font.family": "sans-serif",
@@ -41,6 +42,13 @@ _RC = {
     "axes.spines.right": False,
     "axes.unicode_minus": False,
 }
+
+
+def integer_ticks(ax: Any) -> None:
+    """Counts on the y axis: whole ticks only (the default locator, told so)."""
+    loc = ax.yaxis.get_major_locator()
+    if isinstance(loc, matplotlib.ticker.MaxNLocator):  # AutoLocator, the default, is one
+        loc.set_params(integer=True)
 
 
 def _svg(fig: plt.Figure, chart_id: str, title: str) -> str:
@@ -88,7 +96,7 @@ def style() -> Any:
     """The charts' matplotlib style (CJK fonts first, text kept as text): ``with style(): ...``.
     Shared with the other reports' charts (adapters/simulate/charts.py)."""
     know_cjk_fonts()
-    return plt.rc_context(_RC)
+    return plt.rc_context(_RC)  # type: ignore[arg-type]
 
 
 def to_svg(fig: plt.Figure, chart_id: str, title: str) -> str:
@@ -112,9 +120,7 @@ def money_by_month(f: FundFigures) -> str:
         ax.bar([x + w / 2 for x in xs], [_yuan(m.paid_out) for m in f.monthly], w,
                label="支出 paid out", color=OUT_COLOUR)  # fmt: skip
         ax.set_xticks(list(xs), [m[2:] for m in months], rotation=45 if len(months) > 8 else 0)
-        ax.yaxis.set_major_formatter(
-            matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}")  # type: ignore[attr-defined]
-        )
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.set_title(title)
         ax.legend(frameon=False)
         return _svg(fig, "money", title)
@@ -133,7 +139,7 @@ def claims_by_status(f: FundFigures) -> str:
         ax.bar_label(b1, labels=[f"{n:,}" for n in c], fontsize=8)
         ax.bar_label(b2, labels=[f"{n:,}" for n in r], fontsize=8)
         ax.set_xticks(list(xs), [STATUS_LABELS[s] for s in STATUSES])
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        integer_ticks(ax)
         ax.set_title(title)
         ax.legend(frameon=False)
         return _svg(fig, "status", title)
@@ -150,7 +156,7 @@ def days_to_payment(f: FundFigures) -> str:
         ax.set_xticks(list(range(len(labels))), labels)
         ax.set_xlabel("天 days")
         ax.set_ylabel("已支付件数 paid")
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        integer_ticks(ax)
         ax.set_title(title)
         return _svg(fig, "days", title)
 

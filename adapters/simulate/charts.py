@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from adapters.publish.charts import style, to_svg
+from adapters.publish.charts import integer_ticks, style, to_svg
 from engine.money import yuan
 
 BASE_COLOUR, CANDIDATE_COLOUR = "#8a9bb0", "#2a7ab0"
@@ -122,7 +122,7 @@ def winners_losers(doc: dict[str, Any]) -> str:
         bars = ax.bar(xs, counts, 0.75, color=colours)
         ax.bar_label(bars, labels=[f"{n:,}" for n in counts], fontsize=8)
         ax.set_xticks(xs, [_bin_label(b["lo"], b["hi"]) for b in bins], fontsize=7)
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        integer_ticks(ax)
         ax.set_ylabel("账单数 bills")
         more, less = doc["patients"]["more"], doc["patients"]["less"]
         ax.legend(

@@ -7,6 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from engine.columnar.inputs import Coded
+
+#: a string column: plain, or as labels and codes (what the batch's Parquet reader gives)
+Strings = np.ndarray | Coded
+
 #: age bands of the breakdown (full years at admission, as the engine's age rules): the first
 #: age of each band; 18 and 60/61 are where the eligibility rules of the sample tables cut
 AGE_BANDS: tuple[tuple[int, str], ...] = (
@@ -22,23 +27,24 @@ class Run:
     ``net_selfpay`` (int64 fen). Per bill and layer of its table (``l_bill`` = the bill's row):
     ``l_layer`` (layer id), ``l_pay``, ``l_relief`` (fen), ``l_alert`` (bool), ``l_cap`` ('' or
     a code of engine.result.CAPS), ``l_reason`` ('' when the layer applied, else a code of
-    engine.result.REASONS). ``rejected``: bills the run refused."""
+    engine.result.REASONS). ``rejected``: bills the run refused. A string column is a plain
+    array or a ``Coded`` one (engine.simulate.columns reads both)."""
 
-    hospital: np.ndarray
-    bill_id: np.ndarray
-    person_id: np.ndarray
-    household_id: np.ndarray
-    region: np.ndarray
+    hospital: Strings
+    bill_id: Strings
+    person_id: Strings
+    household_id: Strings
+    region: Strings
     total: np.ndarray
     window_pay: np.ndarray
     net_selfpay: np.ndarray
     l_bill: np.ndarray
-    l_layer: np.ndarray
+    l_layer: Strings
     l_pay: np.ndarray
     l_relief: np.ndarray
     l_alert: np.ndarray
-    l_cap: np.ndarray
-    l_reason: np.ndarray
+    l_cap: Strings
+    l_reason: Strings
     rejected: int = 0
 
     def __len__(self) -> int:
