@@ -251,15 +251,19 @@ async def stream_bench(
     raw_columns: bool = True,
     narrow: bool = True,
     results_le: bool = True,
+    joined: bool = True,
 ) -> dict[str, Any]:
     """One SettleStream of pre-serialized packed TRIAL messages. ``raw_columns``: the item
     columns as the raw bytes fields (``pack_bills(raw=True)``; with ``narrow``, int32 where the
     values fit: ``amount_i32``, ...), else the packed repeated ones. ``results_le``: the answers'
-    number columns as bytes fields (``packed_results_le``), else the repeated ones."""
+    number columns as bytes fields (``packed_results_le``), else the repeated ones.
+    ``joined``: the per-bill strings joined or indexed (``pack_bills(joined=True)``)."""
     bills = [bill(i, f"p{i % N_PERSONS}", n_items) for i in range(n_bills)]
     msg = pb.SettleStreamRequest(
         mode=pb.STREAM_MODE_TRIAL,
-        packed=pack_bills(bills, unit_price=False, item_text=False, raw=raw_columns, narrow=narrow),
+        packed=pack_bills(
+            bills, unit_price=False, item_text=False, raw=raw_columns, narrow=narrow, joined=joined
+        ),
         packed_results_le=results_le,
     )
     raw = msg.SerializeToString()
@@ -297,6 +301,7 @@ async def stream_bench(
         "rpc": "SettleStream packed TRIAL ("
         + ("narrow bytes" if raw_columns and narrow else "raw bytes" if raw_columns else "repeated")
         + " columns"
+        + (", joined strings" if joined else "")
         + (", bytes results)" if results_le else ")"),
         "bills_per_message": n_bills,
         "message_mb": len(raw) / 1e6,

@@ -8,6 +8,7 @@ items/s, the load, and whether the response bytes of both trees are identical.
     python -m benchmarks.stream_ab /tmp/old-stream --rounds 8 --messages 10 --bills 2000
     python -m benchmarks.stream_ab /tmp/old-stream --form raw       # this tree gets the raw form
     python -m benchmarks.stream_ab /tmp/old-stream --form narrow    # int32 bytes where they fit
+    python -m benchmarks.stream_ab /tmp/old-stream --form joined    # narrow, strings joined
 
 The message is grpc_bench's: ``--bills`` bills of ``--items`` items, 64 persons, one region,
 no unit prices or item texts. ``--form raw`` sends this tree the same bills with the item
@@ -15,6 +16,9 @@ columns as little-endian bytes fields (``pack_bills(raw=True)``) and the baselin
 repeated fields it understands: the responses must still be byte for byte the same.
 ``--form narrow``: this tree gets the narrow bytes fields (``amount_i32``, ...;
 ``pack_bills(raw=True, narrow=True)``), about half the bytes of the raw form.
+``--form joined``: the narrow form with the per-bill strings joined (``bill_ids_joined``,
+``person_index_i32`` into ``person_table``, ..., ``admission_dates_joined``;
+``pack_bills(joined=True)``, ``adapters.grpc.packedtext``).
 ``--results le``: this tree's messages ask for the answers' number columns as bytes fields
 (``packed_results_le``; the baseline's answers keep the repeated fields unless
 ``--baseline-results le``); the answers are then compared column by column
@@ -103,7 +107,9 @@ def messages(
         bills.sort(key=lambda b: (b["discharge_date"], b["admission_date"], b["id"]))
     out = {}
     for f in dict.fromkeys(forms):
-        kw: dict[str, Any] = {"raw": f != "packed", "narrow": f == "narrow"}
+        kw: dict[str, Any] = {"raw": f != "packed", "narrow": f in ("narrow", "joined")}
+        if f == "joined":
+            kw["joined"] = True
         p = pack_bills(bills, unit_price=False, item_text=False, **kw)
         out[f] = pb.SettleStreamRequest(
             mode=pb.STREAM_MODE_TRIAL, packed=p, packed_results_le=results_le
@@ -189,9 +195,10 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=8, help="messages a timed run")
     ap.add_argument("--bills", type=int, default=2000)
     ap.add_argument("--items", type=int, default=100)
-    ap.add_argument("--form", choices=("packed", "raw", "narrow"), default="packed",
+    ap.add_argument("--form", choices=("packed", "raw", "narrow", "joined"), default="packed",
                     help="the form this tree gets")  # fmt: skip
-    ap.add_argument("--baseline-form", choices=("packed", "raw", "narrow"), default="packed",
+    ap.add_argument("--baseline-form", choices=("packed", "raw", "narrow", "joined"),
+                    default="packed",
                     help="the form the baseline gets (a form that tree knows)")  # fmt: skip
     ap.add_argument("--results", choices=("repeated", "le"), default="repeated",
                     help="the packed results' form this tree is asked for")  # fmt: skip

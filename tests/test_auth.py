@@ -236,11 +236,15 @@ def test_cashier_stream_only_bills_of_its_hospital(world: World) -> None:
         req.bills.bills.add(bill=_pb_bill(bill(H1)), request_id=uuid.uuid4().hex)
         req.bills.bills.add(bill=_pb_bill(bill(H2)), request_id=uuid.uuid4().hex)
         assert code_of(lambda r=req: list(c.settlement.SettleStream(iter([r])))) == PD
-        packed = pb.SettleStreamRequest(mode=mode)
-        packed.packed.CopyFrom(
-            pack_bills([bill(H1), bill(H2)], [uuid.uuid4().hex, uuid.uuid4().hex])
-        )
-        assert code_of(lambda r=packed: list(c.settlement.SettleStream(iter([r])))) == PD
+        for joined in (False, True):  # hospitals as strings, or indexes into hospital_table
+            packed = pb.SettleStreamRequest(mode=mode)
+            packed.packed.CopyFrom(
+                pack_bills(
+                    [bill(H1), bill(H2)], [uuid.uuid4().hex, uuid.uuid4().hex], joined=joined
+                )
+            )
+            assert bool(packed.packed.hospital_table) == joined
+            assert code_of(lambda r=packed: list(c.settlement.SettleStream(iter([r])))) == PD
     ok = pb.SettleStreamRequest(mode=pb.STREAM_MODE_SETTLE)
     ok.bills.bills.add(bill=_pb_bill(bill(H1)), request_id=uuid.uuid4().hex)
     (r,) = list(c.settlement.SettleStream(iter([ok])))

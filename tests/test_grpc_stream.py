@@ -562,3 +562,96 @@ def test_a_packed_trial_in_any_bill_order_settles_as_in_settlement_order(env) ->
     }
     assert len(set(want.values())) > 1  # the figures differ from bill to bill
     assert figures == [want] * 6
+
+
+# --------------------------------------------------------------------------- joined strings
+
+
+def test_joined_strings_answer_byte_for_byte_as_the_repeated_fields(env) -> None:
+    """The per-bill strings joined (``bill_ids_joined`` + offsets, persons, hospitals and
+    regions as indexes into tables, dates 10 bytes each): the same answer as the repeated
+    form in TRIAL mode, and the same requests in SETTLE mode (replays of each other)."""
+    _, _, c = env
+    bills = [dict(b) for b in BILLS]
+    bills[1] = dict(bills[1], id="账单-1")  # not ASCII: offsets are bytes, not characters
+    packed, joined = pack_bills(bills), pack_bills(bills, raw=True, narrow=True, joined=True)
+    assert joined.bill_ids_joined and joined.person_index_i32 and joined.hospital_index_i32
+    assert (
+        joined.region_index_i32 and joined.admission_dates_joined and joined.discharge_dates_joined
+    )
+    assert not (joined.bill_ids or joined.person_ids or joined.hospitals or joined.regions)
+    assert not (joined.admission_dates or joined.discharge_dates)
+    assert list(joined.person_table) == ["wang", "wang-wife"]
+    (a,) = stream(c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=packed))
+    (b,) = stream(c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=joined))
+    assert b.SerializeToString() == a.SerializeToString() and b.n_bills == len(bills)
+    assert b.packed.bill_ids[1] == "账单-1"
+    some = [chain_bill(95 + i, "wang-wife", seed=15) for i in range(2)]
+    rids = [f"joined-{b['id']}" for b in some]
+    (s,) = stream(
+        c,
+        pb.SettleStreamRequest(
+            mode=pb.STREAM_MODE_SETTLE, packed=pack_bills(some, rids, joined=True)
+        ),
+    )
+    assert not any(s.replay)
+    (again,) = stream(
+        c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_SETTLE, packed=pack_bills(some, rids))
+    )
+    assert all(again.replay) and list(again.settlement_ids) == list(s.settlement_ids)
+
+
+def _i32(*v: int) -> bytes:
+    import numpy as np
+
+    return np.array(v, dtype="<i4").tobytes()
+
+
+@pytest.mark.parametrize("mode", [pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE])
+def test_malformed_joined_strings_are_named(env, mode: int) -> None:
+    _, _, c = env
+    before = snapshot(c)
+    cases = {
+        "packed.bill_id_offsets_i32": lambda p: setattr(
+            p, "bill_id_offsets_i32", p.bill_id_offsets_i32[:-4] + _i32(len(p.bill_ids_joined) + 1)
+        ),
+        "packed.bill_ids_joined": lambda p: p.bill_ids.extend(["x", "y"]),
+        "packed.person_index_i32[1]": lambda p: setattr(p, "person_index_i32", _i32(0, 7)),
+        "packed.person_table": lambda p: p.person_table.append(p.person_table[0]),
+        "packed.hospital_index_i32": lambda p: setattr(p, "hospital_index_i32", _i32(0)),
+        "packed.region_index_i32": lambda p: p.regions.extend(["450100", "450100"]),
+        "packed.admission_dates_joined": lambda p: setattr(
+            p, "admission_dates_joined", p.admission_dates_joined[:-1]
+        ),
+        "packed.discharge_dates_joined": lambda p: setattr(
+            p, "discharge_dates_joined", p.discharge_dates_joined[:10]
+        ),
+        "bills[1].admission_date": lambda p: setattr(
+            p, "admission_dates_joined", p.admission_dates_joined[:10] + b"2024-02-30"
+        ),
+        "bills[0].id": lambda p: setattr(p, "bill_ids_joined", b"b\x01" + p.bill_ids_joined[2:]),
+    }
+    for want, spoil in cases.items():
+        p = pack_bills(BILLS[:2], [f"bad-joined-{i}" for i in range(2)], joined=True)
+        spoil(p)
+        with pytest.raises(grpc.RpcError) as e:
+            stream(c, pb.SettleStreamRequest(mode=mode, packed=p))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, want
+        assert want in [f for f, _ in bad_request(e.value)], (want, bad_request(e.value))
+    assert snapshot(c) == before
+
+
+def test_a_bad_person_in_the_table_is_named_at_each_bill(env) -> None:
+    """A person id refused by the id rule, sent once in ``person_table``, is named at each bill
+    that refers to it, as the repeated form names it."""
+    _, _, c = env
+    bills = [dict(b) for b in BILLS[:4]]
+    bills[1] = dict(bills[1], person_id="bad\x01id")
+    bills[3] = dict(bills[3], person_id="bad\x01id")
+    found = []
+    for p in (pack_bills(bills), pack_bills(bills, joined=True)):
+        with pytest.raises(grpc.RpcError) as e:
+            stream(c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=p))
+        found.append(bad_request(e.value))
+    assert found[1] == found[0]
+    assert [f for f, _ in found[1]] == ["bills[1].person_id", "bills[3].person_id"]

@@ -212,6 +212,42 @@ def test_registry_person_kept_by_its_rows(store: SqlStore, monkeypatch: Any) -> 
         assert u.registry.get("a") == a2 and len(registry._READ) == 1
 
 
+def test_registry_get_many_keeps_persons_by_their_rows(store: SqlStore, monkeypatch: Any) -> None:
+    """``get_many`` builds a person once for the same rows (the packed stream reads the same
+    persons every message) and reads any change of a stored person (a tag's dates only, a
+    household) as the new person, never the kept one; the keep is bounded."""
+    from adapters.store.sql import registry
+
+    monkeypatch.setattr(registry, "_READ", {})
+    a = Person(id="a", birth_date=date(1960, 2, 29), household="h1",
+               tags=(TagSpan(tag="poor", valid_to=date(2023, 6, 30)),
+                     TagSpan(tag="subsistence", valid_from=date(2020, 1, 1))))  # fmt: skip
+    b = Person(id="b", birth_date=date(2001, 1, 1), household="h2", region="450900")
+    with store.uow() as u:
+        u.registry.upsert([a, b])
+        u.commit()
+    with store.trial_uow() as u:
+        first = u.registry.get_many(["a", "b"])
+    with store.trial_uow() as u:
+        again = u.registry.get_many(["b", "a", "nobody"])
+    assert first == {"a": a, "b": b} and again == first
+    assert again["a"] is first["a"] and again["b"] is first["b"]
+    a2 = a.model_copy(update={"tags": (TagSpan(tag="poor", valid_to=date(2023, 7, 1)),
+                                       a.tags[1])})  # fmt: skip
+    b2 = b.model_copy(update={"household": "h9"})
+    with store.uow() as u:
+        u.registry.upsert([a2, b2])
+        u.commit()
+    with store.trial_uow() as u:
+        assert u.registry.get_many(["a", "b"]) == {"a": a2, "b": b2}
+        assert u.registry.get("a") == a2  # get's keep and get_many's do not mix
+    monkeypatch.setattr(registry, "_READ", {})
+    monkeypatch.setattr(registry, "_READ_MAX", 1)
+    with store.trial_uow() as u:
+        assert u.registry.get_many(["a", "b"]) == {"a": a2, "b": b2}
+        assert len(registry._READ) == 1
+
+
 @pytest.mark.parametrize("kind", ["sql", "memory"])
 def test_registry_get_many_reads_as_get(store: SqlStore, kind: str) -> None:
     """``get_many`` (the packed stream's one read of a message's persons) gives what ``get``

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.grpc.isodays import iso_days
-from adapters.grpc.stream import _coded
+from adapters.grpc.packedtext import coded as _coded
 
 _SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 

@@ -27,6 +27,7 @@ from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
 from adapters.grpc.limits import DEFAULT as LIMITS
 from adapters.grpc.packeditems import NARROW, RAW
+from adapters.grpc.packedtext import DATE_BYTES, DATES, INDEXED
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 ENV = ("ONESTOP_CA", "ONESTOP_CERT", "ONESTOP_KEY")
@@ -370,6 +371,25 @@ def read_bill(path: Path) -> dict[str, Any]:
     return data
 
 
+def _join(p: pb.PackedBills, name: str, values: list[str]) -> None:
+    """Column ``name`` of ``p`` in its joined form (``packedtext``)."""
+    if name == "bill_ids":
+        enc = [v.encode("utf-8") for v in values]
+        p.bill_ids_joined = b"".join(enc)
+        ends = np.cumsum([0] + [len(e) for e in enc], dtype=np.int64)
+        p.bill_id_offsets_i32 = ends.astype("<i4").tobytes()
+    elif name in INDEXED:
+        index, table = INDEXED[name]
+        at: dict[str, int] = {}
+        codes = [at.setdefault(v, len(at)) for v in values]
+        setattr(p, index, np.array(codes, dtype="<i4").tobytes())
+        getattr(p, table).extend(at)
+    elif all(len(v) == DATE_BYTES and v.isascii() for v in values):
+        setattr(p, DATES[name], "".join(values).encode("ascii"))
+    else:
+        getattr(p, name).extend(values)
+
+
 def pack_bills(
     bills: list[dict[str, Any]],
     request_ids: list[str] | None = None,
@@ -378,6 +398,7 @@ def pack_bills(
     item_text: bool | None = None,
     raw: bool = False,
     narrow: bool = False,
+    joined: bool = False,
 ) -> pb.PackedBills:
     """JSON bills as the packed (columnar) message of SettleStream. Unit prices and item codes
     and names are sent when a bill has any (None), always (True) or never (False): the rules
@@ -388,18 +409,28 @@ def pack_bills(
     them). ``narrow`` (with ``raw``): each column whose values all fit in the narrow bytes
     field (``amount_i32``, ``selfpay_ratio_i16``, ...: half the bytes or less) is sent there,
     the others as int64 bytes (servers before the narrow fields ignore them: send ``narrow``
-    only to a server that knows them)."""
+    only to a server that knows them). ``joined``: the per-bill strings in their joined forms
+    (``bill_ids_joined``, ``person_index_i32`` into ``person_table``, ...,
+    ``admission_dates_joined``: ``packedtext``), which a server reads without a string a value
+    (servers before these fields ignore them: send ``joined`` only to a server that knows
+    them); a date column with a value that is not 10 ASCII characters goes as strings, so the
+    server names it."""
     levels: dict[str, int] = {}
-    p = pb.PackedBills(
-        bill_ids=[b["id"] for b in bills],
-        hospitals=[str(b.get("hospital", "")) for b in bills],
-        person_ids=[b.get("person_id") or b["person"]["id"] for b in bills],
-        admission_dates=[str(b["admission_date"]) for b in bills],
-        discharge_dates=[str(b["discharge_date"]) for b in bills],
-        request_ids=request_ids or [],
-    )
+    p = pb.PackedBills(request_ids=request_ids or [])
+    text = {
+        "bill_ids": [b["id"] for b in bills],
+        "hospitals": [str(b.get("hospital", "")) for b in bills],
+        "person_ids": [b.get("person_id") or b["person"]["id"] for b in bills],
+        "admission_dates": [str(b["admission_date"]) for b in bills],
+        "discharge_dates": [str(b["discharge_date"]) for b in bills],
+    }
     if any(b.get("region") for b in bills):
-        p.regions.extend(str(b.get("region") or "") for b in bills)
+        text["regions"] = [str(b.get("region") or "") for b in bills]
+    for name, values in text.items():
+        if joined:
+            _join(p, name, values)
+        else:
+            getattr(p, name).extend(values)
     p.level_index.extend(levels.setdefault(b["hospital_level"], len(levels)) for b in bills)
     p.levels.extend(levels)
     cats = {"A": 1, "B": 2, "C": 3, "01": 1, "02": 2, "03": 3}

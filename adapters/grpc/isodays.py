@@ -34,6 +34,23 @@ def iso_days(values: Any) -> np.ndarray | None:
     c = np.frombuffer(s + b"\n", dtype=np.uint8).reshape(n, 11)
     if not (c[:, 10] == ord("\n")).all():
         return None  # (a newline inside a value fails the digit check below)
+    return _days(c)
+
+
+def iso_days_joined(raw: bytes) -> np.ndarray | None:
+    """Days joined, 10 bytes each (``PackedBills.admission_dates_joined``), as ``iso_days``
+    reads them as strings: None if any is not ``YYYY-MM-DD`` naming a real day (or the length
+    is not a whole number of days)."""
+    if len(raw) % 10:
+        return None
+    if not raw:
+        return np.zeros(0, dtype="M8[D]")
+    return _days(np.frombuffer(raw, dtype=np.uint8).reshape(len(raw) // 10, 10))
+
+
+def _days(c: np.ndarray) -> np.ndarray | None:
+    """Rows of at least 10 bytes, each ``YYYY-MM-DD`` in its first ten, as days; None if any
+    is not a real day."""
     d = c[:, _DIGITS].astype(np.int64) - ord("0")
     if not (
         ((d >= 0) & (d <= 9)).all() and (c[:, 4] == ord("-")).all() and (c[:, 7] == ord("-")).all()

@@ -39,6 +39,7 @@ from adapters.grpc.errors import Undecodable, abort, log_incident
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2_grpc as pbg
 from adapters.grpc.limits import Limits
+from adapters.grpc.packedtext import hospitals_for_scope
 from adapters.grpc.streamworker import StreamWorker
 from engine.accounts import YearAccounts
 from engine.bill import Bill, Item, Person
@@ -146,7 +147,7 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
 
         def send() -> tuple[bytes, int]:
             if scoped is not None:
-                scoped.check_hospitals(request.packed.hospitals, "packed.hospitals[{i}]")
+                scoped.check_hospitals(*hospitals_for_scope(request.packed))
             data = raw if raw is not None else request.SerializeToString()
             return data, self.service.policies_version()
 

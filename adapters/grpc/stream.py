@@ -21,10 +21,17 @@ import numpy as np
 from adapters.auth.access import ScopedService
 from adapters.grpc import convert as cv
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
-from adapters.grpc.isodays import iso_days
+from adapters.grpc.isodays import iso_days, iso_days_joined
 from adapters.grpc.limits import DEFAULT, Limits
 from adapters.grpc.packeditems import PackedItems, given_field, packed_items
 from adapters.grpc.packedresults import fill
+from adapters.grpc.packedtext import (
+    BillText,
+    bill_text,
+    date_strings,
+    hospitals_for_scope,
+    n_bills,
+)
 from engine import columnar as col
 from engine.accounts import ACCOUNT_FIELDS, Opening
 from engine.batch import compiled_for, settle_batch
@@ -48,12 +55,12 @@ def handle(
     which = req.WhichOneof("payload")
     if which == "packed":
         items = packed_items(req.packed)
-        limits.check_message(len(req.packed.bill_ids), len(items.amount))
+        limits.check_message(n_bills(req.packed), len(items.amount))
     elif which == "bills":
         limits.check_message(len(req.bills.bills), sum(len(r.bill.items) for r in req.bills.bills))
     if scoped is not None:
         if which == "packed":
-            scoped.check_hospitals(req.packed.hospitals, "packed.hospitals[{i}]")
+            scoped.check_hospitals(*hospitals_for_scope(req.packed))
         elif which == "bills":
             scoped.check_hospitals(
                 (r.bill.hospital for r in req.bills.bills), "bills[{i}].hospital"
@@ -208,17 +215,19 @@ def settle_many(
 # --------------------------------------------------------------------------- packed columns
 
 
-def _check_packed(p: pb.PackedBills, items: PackedItems) -> tuple[int, int, np.ndarray]:
-    nb = len(p.bill_ids)
+def _check_packed(
+    p: pb.PackedBills, items: PackedItems, text: BillText
+) -> tuple[int, int, np.ndarray]:
+    nb = len(text.bill_ids)
     off = items.item_offsets
     problems = []
     for name in ("hospitals", "person_ids", "level_index", "admission_dates", "discharge_dates"):
-        if len(getattr(p, name)) != nb:
-            problems.append(
-                Problem(f"packed.{name}", len(getattr(p, name)), f"entries; expected {nb}")
-            )
-    if p.regions and len(p.regions) != nb:
-        problems.append(Problem("packed.regions", len(p.regions), f"entries; expected {nb}"))
+        field, k = text.given.get(name) or (f"packed.{name}", len(getattr(p, name)))
+        if k != nb:
+            problems.append(Problem(field, k, f"entries; expected {nb}"))
+    field, k = text.given["regions"]
+    if k and k != nb:
+        problems.append(Problem(field, k, f"entries; expected {nb}"))
     if len(off) != nb + 1 or (nb >= 0 and len(off) and off[0] != 0) or np.any(np.diff(off) < 0):
         problems.append(
             Problem(
@@ -238,19 +247,20 @@ def _check_packed(p: pb.PackedBills, items: PackedItems) -> tuple[int, int, np.n
         if k not in (0, ni):
             problems.append(Problem(_field(p, name), k, f"entries; expected 0 or {ni}"))
     n_levels = len(p.levels)
-    for i, k in enumerate(p.level_index):
-        if not 0 <= k < n_levels:
-            problems.append(
-                Problem(
-                    f"packed.level_index[{i}]",
-                    k,
-                    f"is not an index into levels ({n_levels} given)"
-                    if n_levels
-                    else "is not an index into levels: levels is empty",
-                )
+    level = np.array(p.level_index, dtype=np.int64)
+    for i in np.flatnonzero((level < 0) | (level >= n_levels)).tolist():
+        k = int(level[i])
+        problems.append(
+            Problem(
+                f"packed.level_index[{i}]",
+                k,
+                f"is not an index into levels ({n_levels} given)"
+                if n_levels
+                else "is not an index into levels: levels is empty",
             )
-            if len(problems) > 20:
-                break
+        )
+        if len(problems) > 20:
+            break
     for name in ("item_codes", "item_names"):
         k = len(getattr(p, name))
         if k not in (0, ni):
@@ -279,7 +289,8 @@ _PACKED_CATEGORY = {1: "A", 2: "B", 3: "C"}
 
 def packed_requests(p: pb.PackedBills, items: PackedItems) -> list[tuple[str, BillRequest]]:
     """Packed bills as bill requests (SETTLE mode: each bill goes through the use case)."""
-    nb, _, off = _check_packed(p, items)
+    text = bill_text(p)
+    nb, _, off = _check_packed(p, items, text)
     if len(p.request_ids) != nb:
         raise InputError.one(
             "packed.request_ids", len(p.request_ids), f"entries; SETTLE mode needs {nb}"
@@ -289,6 +300,11 @@ def packed_requests(p: pb.PackedBills, items: PackedItems) -> list[tuple[str, Bi
         for k in ("category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price")
     }
     cols.update(item_codes=list(p.item_codes), item_names=list(p.item_names))
+    bill = {
+        k: text.strings(k)
+        for k in ("bill_ids", "hospitals", "person_ids", "admission_dates", "discharge_dates")
+    }
+    regions = text.strings("regions")
     cat = _PACKED_CATEGORY
     out, problems = [], []
     for b in range(nb):
@@ -310,16 +326,16 @@ def packed_requests(p: pb.PackedBills, items: PackedItems) -> list[tuple[str, Bi
                 it["selfpay_ratio"] = cols["selfpay_ratio"][j]
             items.append(it)
         d: dict[str, Any] = {
-            "id": p.bill_ids[b],
-            "hospital": p.hospitals[b],
-            "person_id": p.person_ids[b],
+            "id": bill["bill_ids"][b],
+            "hospital": bill["hospitals"][b],
+            "person_id": bill["person_ids"][b],
             "hospital_level": p.levels[p.level_index[b]],
-            "admission_date": p.admission_dates[b],
-            "discharge_date": p.discharge_dates[b],
+            "admission_date": bill["admission_dates"][b],
+            "discharge_date": bill["discharge_dates"][b],
             "items": items,
         }
-        if p.regions and p.regions[b]:
-            d["region"] = p.regions[b]
+        if regions and regions[b]:
+            d["region"] = regions[b]
         try:
             out.append((p.request_ids[b], parse_bill_request(d)))
         except InputError as err:
@@ -330,10 +346,10 @@ def packed_requests(p: pb.PackedBills, items: PackedItems) -> list[tuple[str, Bi
     return out
 
 
-def _check_packed_text(p: pb.PackedBills, text: dict[str, list[str]]) -> None:
+def _check_packed_text(p: pb.PackedBills, text: BillText) -> None:
     """TRIAL mode: the strings the message form's bill would refuse (SETTLE mode parses every
-    bill, which names them as bills[b].<field>). Cheap when clean: one scan of each column.
-    ``text``: the per-bill string columns of ``p`` as lists (``_bill_text``)."""
+    bill, which names them as bills[b].<field>). Cheap when clean: one scan of each column
+    (of a coded column, its distinct values). ``text``: the per-bill strings of ``p``."""
     problems = []
     for name, field, limit, rule, bad in (
         ("item_codes", "code", 64, ID_RULE, bad_id_chars),
@@ -353,10 +369,11 @@ def _check_packed_text(p: pb.PackedBills, text: dict[str, list[str]]) -> None:
                         )
                     )
     for name, field in (("bill_ids", "id"), ("person_ids", "person_id"), ("regions", "region")):
-        vals = text[name]
-        if bad_id_chars("".join(vals)):
+        v = getattr(text, name)
+        distinct = v.labels.tolist() if isinstance(v, col.Coded) else (v or [])
+        if bad_id_chars("".join(distinct)):
             problems += [Problem(f"bills[{i}].{field}", v, ID_RULE)
-                         for i, v in enumerate(vals) if bad_id_chars(v)]  # fmt: skip
+                         for i, v in enumerate(text.strings(name)) if bad_id_chars(v)]  # fmt: skip
     if bad_id_chars("".join(p.levels)):
         problems += [Problem(f"packed.levels[{i}]", v, ID_RULE)
                      for i, v in enumerate(p.levels) if bad_id_chars(v)]  # fmt: skip
@@ -374,11 +391,11 @@ def trial_packed(
     results read back as columns (``le``: the bytes form). Any reject fails the message
     (nothing is written anyway)."""
     it = packed_items(p) if it is None else it
-    nb, ni, off = _check_packed(p, it)
-    text = _bill_text(p)
+    text = bill_text(p)
+    nb, ni, off = _check_packed(p, it, text)
     _check_packed_text(p, text)
     regions = service.policies().regions
-    if nb and not p.regions and len(regions) != 1:
+    if nb and text.regions is None and len(regions) != 1:
         raise InputError.one(
             "packed.regions",
             NO_VALUE,
@@ -400,9 +417,9 @@ def trial_packed(
         selfpay_ratio_null=(ratio == -1) if ratio is not None else None,
         file="items",
     )
-    admission = _dates(p.admission_dates, "admission_date")
-    discharge = _dates(p.discharge_dates, "discharge_date")
-    person_ids = _coded(text["person_ids"])
+    admission = _dates(text.admission_dates, "admission_date")
+    discharge = _dates(text.discharge_dates, "discharge_date")
+    person_ids = text.person_ids
     persons, opening = _lookup(service, person_ids, discharge)
     person_cols = _person_cols(persons.values())
 
@@ -422,27 +439,9 @@ def trial_packed(
     return out
 
 
-def _bill_text(p: pb.PackedBills) -> dict[str, list[str]]:
-    """The per-bill string columns as lists, read once (each read of a protobuf repeated string
-    field makes its Python strings anew)."""
-    return {n: list(getattr(p, n)) for n in ("bill_ids", "person_ids", "hospitals", "regions")}
-
-
-def _coded(values: list[str]) -> col.Coded:
-    """Repeated strings as codes into their distinct values in the order first seen (kept as
-    sent, Python strings): one dict of the distinct values, then one C-level map of the values
-    through it (for 2,000 values 0.09-0.12 ms; sorting them as numpy strings took 0.25-0.34 ms
-    and had to avoid values with a NUL)."""
-    index = dict.fromkeys(values)
-    for k, v in enumerate(index):
-        index[v] = k
-    codes = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
-    return col.Coded(codes, np.array(list(index), dtype=object))
-
-
 def _bill_cols(
     p: pb.PackedBills,
-    text: dict[str, list[str]],
+    text: BillText,
     adm: np.ndarray,
     dis: np.ndarray,
     person_ids: col.Coded,
@@ -452,15 +451,15 @@ def _bill_cols(
     few distinct values, the levels coded as sent. Rejects name their values as Python values
     (``engine.columnar`` converts numpy's)."""
     return col.BillCols(
-        bill_id=np.array(text["bill_ids"], dtype=str if text["bill_ids"] else object),
-        hospital=_coded(text["hospitals"]),
+        bill_id=np.array(text.bill_ids, dtype=str if text.bill_ids else object),
+        hospital=text.hospitals,
         person_id=person_ids,  # coded once, for _lookup too
         hospital_level=col.Coded(
             np.array(p.level_index, dtype=np.int64), np.array(list(p.levels), dtype=object)
         ),
         admission_date=adm,
         discharge_date=dis,
-        region=_coded(text["regions"]) if text["regions"] or not text["bill_ids"] else None,
+        region=text.regions,
         file="bills",
     )
 
@@ -482,14 +481,14 @@ def _refuse(rejects: list[col.Reject]) -> None:
         )
 
 
-def _dates(values: Any, field: str) -> np.ndarray:
+def _dates(values: list[str] | bytes, field: str) -> np.ndarray:
     """Strict ISO dates ``YYYY-MM-DD`` as datetime64[D], checked as columns (numpy alone would
-    take '1552608000' as a year and '2019-03-15T10:00' as a day); InputError naming
-    ``bills[i].<field>`` for each other value."""
-    vals = list(values)
-    days = iso_days(vals)
+    take '1552608000' as a year and '2019-03-15T10:00' as a day), from a list or joined (10
+    bytes each); InputError naming ``bills[i].<field>`` for each other value."""
+    days = iso_days_joined(values) if isinstance(values, bytes) else iso_days(values)
     if days is not None:
         return days
+    vals = date_strings(values) if isinstance(values, bytes) else list(values)
     problems = []
     for i, v in enumerate(vals):
         try:
@@ -525,7 +524,7 @@ def _lookup(
     service: SettlementService, pids: col.Coded, dis: np.ndarray
 ) -> tuple[dict[str, Person], col.OpeningCols]:
     """The registry entry and the stored accounts of every (person, year) of the message (its
-    person ids, coded as ``_coded`` codes them, and discharge dates), read in one unit of work
+    person ids, coded as ``packedtext.bill_text`` codes them, and discharge dates), read in one unit of work
     (``accounts_many``). Unknown persons are named."""
     ok = ~np.isnat(dis)
     years = np.zeros(len(dis), dtype=np.int64)

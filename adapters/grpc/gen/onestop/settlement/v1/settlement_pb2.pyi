@@ -365,7 +365,7 @@ class GetAccountsResponse(_message.Message):
     def __init__(self, person_id: _Optional[str] = ..., household: _Optional[str] = ..., year: _Optional[int] = ..., person: _Optional[_Union[YearAccounts, _Mapping]] = ..., household_accounts: _Optional[_Union[YearAccounts, _Mapping]] = ...) -> None: ...
 
 class PackedBills(_message.Message):
-    __slots__ = ("bill_ids", "person_ids", "level_index", "levels", "admission_dates", "discharge_dates", "regions", "request_ids", "item_offsets", "category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price", "hospitals", "item_codes", "item_names", "item_offsets_le", "category_i8", "qty_e4_le", "amount_le", "unit_price_cap_le", "selfpay_ratio_le", "unit_price_le", "item_offsets_i32", "qty_e4_i32", "amount_i32", "unit_price_cap_i32", "selfpay_ratio_i16", "unit_price_i32")
+    __slots__ = ("bill_ids", "person_ids", "level_index", "levels", "admission_dates", "discharge_dates", "regions", "request_ids", "item_offsets", "category", "qty_e4", "amount", "unit_price_cap", "selfpay_ratio", "unit_price", "hospitals", "item_codes", "item_names", "item_offsets_le", "category_i8", "qty_e4_le", "amount_le", "unit_price_cap_le", "selfpay_ratio_le", "unit_price_le", "item_offsets_i32", "qty_e4_i32", "amount_i32", "unit_price_cap_i32", "selfpay_ratio_i16", "unit_price_i32", "bill_ids_joined", "bill_id_offsets_i32", "person_index_i32", "person_table", "hospital_index_i32", "hospital_table", "region_index_i32", "region_table", "admission_dates_joined", "discharge_dates_joined")
     BILL_IDS_FIELD_NUMBER: _ClassVar[int]
     PERSON_IDS_FIELD_NUMBER: _ClassVar[int]
     LEVEL_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -397,6 +397,16 @@ class PackedBills(_message.Message):
     UNIT_PRICE_CAP_I32_FIELD_NUMBER: _ClassVar[int]
     SELFPAY_RATIO_I16_FIELD_NUMBER: _ClassVar[int]
     UNIT_PRICE_I32_FIELD_NUMBER: _ClassVar[int]
+    BILL_IDS_JOINED_FIELD_NUMBER: _ClassVar[int]
+    BILL_ID_OFFSETS_I32_FIELD_NUMBER: _ClassVar[int]
+    PERSON_INDEX_I32_FIELD_NUMBER: _ClassVar[int]
+    PERSON_TABLE_FIELD_NUMBER: _ClassVar[int]
+    HOSPITAL_INDEX_I32_FIELD_NUMBER: _ClassVar[int]
+    HOSPITAL_TABLE_FIELD_NUMBER: _ClassVar[int]
+    REGION_INDEX_I32_FIELD_NUMBER: _ClassVar[int]
+    REGION_TABLE_FIELD_NUMBER: _ClassVar[int]
+    ADMISSION_DATES_JOINED_FIELD_NUMBER: _ClassVar[int]
+    DISCHARGE_DATES_JOINED_FIELD_NUMBER: _ClassVar[int]
     bill_ids: _containers.RepeatedScalarFieldContainer[str]
     person_ids: _containers.RepeatedScalarFieldContainer[str]
     level_index: _containers.RepeatedScalarFieldContainer[int]
@@ -428,7 +438,17 @@ class PackedBills(_message.Message):
     unit_price_cap_i32: bytes
     selfpay_ratio_i16: bytes
     unit_price_i32: bytes
-    def __init__(self, bill_ids: _Optional[_Iterable[str]] = ..., person_ids: _Optional[_Iterable[str]] = ..., level_index: _Optional[_Iterable[int]] = ..., levels: _Optional[_Iterable[str]] = ..., admission_dates: _Optional[_Iterable[str]] = ..., discharge_dates: _Optional[_Iterable[str]] = ..., regions: _Optional[_Iterable[str]] = ..., request_ids: _Optional[_Iterable[str]] = ..., item_offsets: _Optional[_Iterable[int]] = ..., category: _Optional[_Iterable[int]] = ..., qty_e4: _Optional[_Iterable[int]] = ..., amount: _Optional[_Iterable[int]] = ..., unit_price_cap: _Optional[_Iterable[int]] = ..., selfpay_ratio: _Optional[_Iterable[int]] = ..., unit_price: _Optional[_Iterable[int]] = ..., hospitals: _Optional[_Iterable[str]] = ..., item_codes: _Optional[_Iterable[str]] = ..., item_names: _Optional[_Iterable[str]] = ..., item_offsets_le: _Optional[bytes] = ..., category_i8: _Optional[bytes] = ..., qty_e4_le: _Optional[bytes] = ..., amount_le: _Optional[bytes] = ..., unit_price_cap_le: _Optional[bytes] = ..., selfpay_ratio_le: _Optional[bytes] = ..., unit_price_le: _Optional[bytes] = ..., item_offsets_i32: _Optional[bytes] = ..., qty_e4_i32: _Optional[bytes] = ..., amount_i32: _Optional[bytes] = ..., unit_price_cap_i32: _Optional[bytes] = ..., selfpay_ratio_i16: _Optional[bytes] = ..., unit_price_i32: _Optional[bytes] = ...) -> None: ...
+    bill_ids_joined: bytes
+    bill_id_offsets_i32: bytes
+    person_index_i32: bytes
+    person_table: _containers.RepeatedScalarFieldContainer[str]
+    hospital_index_i32: bytes
+    hospital_table: _containers.RepeatedScalarFieldContainer[str]
+    region_index_i32: bytes
+    region_table: _containers.RepeatedScalarFieldContainer[str]
+    admission_dates_joined: bytes
+    discharge_dates_joined: bytes
+    def __init__(self, bill_ids: _Optional[_Iterable[str]] = ..., person_ids: _Optional[_Iterable[str]] = ..., level_index: _Optional[_Iterable[int]] = ..., levels: _Optional[_Iterable[str]] = ..., admission_dates: _Optional[_Iterable[str]] = ..., discharge_dates: _Optional[_Iterable[str]] = ..., regions: _Optional[_Iterable[str]] = ..., request_ids: _Optional[_Iterable[str]] = ..., item_offsets: _Optional[_Iterable[int]] = ..., category: _Optional[_Iterable[int]] = ..., qty_e4: _Optional[_Iterable[int]] = ..., amount: _Optional[_Iterable[int]] = ..., unit_price_cap: _Optional[_Iterable[int]] = ..., selfpay_ratio: _Optional[_Iterable[int]] = ..., unit_price: _Optional[_Iterable[int]] = ..., hospitals: _Optional[_Iterable[str]] = ..., item_codes: _Optional[_Iterable[str]] = ..., item_names: _Optional[_Iterable[str]] = ..., item_offsets_le: _Optional[bytes] = ..., category_i8: _Optional[bytes] = ..., qty_e4_le: _Optional[bytes] = ..., amount_le: _Optional[bytes] = ..., unit_price_cap_le: _Optional[bytes] = ..., selfpay_ratio_le: _Optional[bytes] = ..., unit_price_le: _Optional[bytes] = ..., item_offsets_i32: _Optional[bytes] = ..., qty_e4_i32: _Optional[bytes] = ..., amount_i32: _Optional[bytes] = ..., unit_price_cap_i32: _Optional[bytes] = ..., selfpay_ratio_i16: _Optional[bytes] = ..., unit_price_i32: _Optional[bytes] = ..., bill_ids_joined: _Optional[bytes] = ..., bill_id_offsets_i32: _Optional[bytes] = ..., person_index_i32: _Optional[bytes] = ..., person_table: _Optional[_Iterable[str]] = ..., hospital_index_i32: _Optional[bytes] = ..., hospital_table: _Optional[_Iterable[str]] = ..., region_index_i32: _Optional[bytes] = ..., region_table: _Optional[_Iterable[str]] = ..., admission_dates_joined: _Optional[bytes] = ..., discharge_dates_joined: _Optional[bytes] = ...) -> None: ...
 
 class BillList(_message.Message):
     __slots__ = ("bills",)
