@@ -67,8 +67,9 @@ if rpc == "PreSettle":
     body = server.SettlementServicer.PreSettle.__wrapped__
     raws = [pb.PreSettleRequest(bill=b).SerializeToString() for b in bills]
 
-    def call(i):
-        return body(servicer, pb.PreSettleRequest.FromString(raws[i % 8])).SerializeToString()
+    def call(i):  # the answer as bytes (a tree whose servicer writes them) or a message
+        r = body(servicer, pb.PreSettleRequest.FromString(raws[i % 8]))
+        return r if type(r) is bytes else r.SerializeToString()
 
     def answer(i):
         return call(i)

@@ -31,7 +31,7 @@ from grpc_reflection.v1alpha import reflection
 from adapters.auth.access import ScopedService
 from adapters.auth.principals import PrincipalsFile
 from adapters.bootstrap import App
-from adapters.grpc import auth, columns
+from adapters.grpc import auth, columns, resultwire
 from adapters.grpc import convert as cv
 from adapters.grpc import stream as st
 from adapters.grpc.billwire import warm_bill_wire
@@ -50,6 +50,7 @@ from engine.service.funds import FundService
 from engine.service.groupcommit import GroupCommit
 from engine.service.ledger import Sealer
 from engine.service.settlecols import request_of as settle_request
+from engine.service.settledrows import SettledRows
 from engine.service.usecases import SettlementService
 from engine.service.versions import effective
 from engine.settle import settle_one
@@ -155,10 +156,12 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
         return await self.stream_worker.trial(data, version, self.limits)
 
     @_trial
-    def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse:
+    def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse | bytes:
         resp = pb.PreSettleResponse()
         if not request.allocate:
-            s = self.scoped().pre_settle(columns.bill_columns(request.bill))
+            s = self.scoped().pre_settle_rows(columns.bill_columns(request.bill))
+            if isinstance(s, SettledRows):  # the answer's bytes from the kernel's rows
+                return resultwire.pre_settle_response(s)
             cv.fill_result(resp.result, s)
             return resp
         s, alloc = self.scoped().pre_settle_allocated(cv.bill_request(request.bill))
@@ -472,6 +475,7 @@ def warm_up(service: SettlementService, samples: Path | None = None) -> int:
     settlements of the sample bills in ``samples`` (``*.json``) whose persons are registered.
     Returns the number of trial settlements run."""
     warm_bill_wire()  # the compiled reader of a bill's items (PreSettle, Settle)
+    resultwire.warm_result_wire()  # the compiled writer of PreSettle's figures
     try:
         policies = service.policies()
     except NotFound:

@@ -1,0 +1,81 @@
+"""A trial settlement as the kernel's output rows (issue 13 target 6): the one bill's
+``out_bill`` row and its table's ``out_layer`` rows, with the strings around
+them, read without a ``Settlement`` or a ``LayerResult`` per layer.
+
+PreSettle's answer is written from these (``adapters.grpc.resultwire``). ``settlement()`` is
+the same figures as the model (``engine.batch.settlement_of_rows``, the one reading of the
+kernel's outputs), which the tests hold the rows' answer to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+from engine import kernel as K
+from engine.batch import settlement_of_rows
+from engine.bill import Person
+from engine.explain import bill_words, layer_words, tail_words
+from engine.policy.model import Layer, PolicyTable
+from engine.result import CAPS, REASONS, Settlement
+
+#: a layer's figures in the result's order: (layer, reason, variant, base, deductible,
+#: eligible, pay, relief, cap, deductible_used, eligible_cum, paid, selfpay_cum, alert)
+LayerValues = tuple[Layer, str, int, int, int, int, int, int, str, int, int, int, int, bool]
+
+
+class SettledRows(NamedTuple):
+    """One bill settled: its strings, its kernel ``out_bill`` row (``bill``) and the
+    ``out_layer`` rows of its table's layers, in layer order (``layers``)."""
+
+    bill_id: str
+    hospital: str
+    person: Person
+    table: PolicyTable
+    year: int
+    discharge_date: str  # ISO
+    bill: np.ndarray  # int64 (N_BILL,)
+    layers: np.ndarray  # int64 (layers of the table, N_FIELDS)
+
+    def layer_values(self) -> Iterator[LayerValues]:
+        """Each layer with its figures (codes as the result's strings)."""
+        for layer, o in zip(self.table.layers, self.layers.tolist(), strict=True):
+            yield (
+                layer, REASONS[o[K.F_REASON]], o[K.F_VARIANT], o[K.F_BASE], o[K.F_DED],
+                o[K.F_ELIGIBLE], o[K.F_PAY], o[K.F_RELIEF], CAPS[o[K.F_CAP]], o[K.F_ACC],
+                o[K.F_ACC + 1], o[K.F_ACC + 2], o[K.F_ACC + 3], bool(o[K.F_ALERT]),
+            )  # fmt: skip
+
+    def lines(self) -> list[tuple[str, str]]:
+        """The explanation (English, Chinese), as ``engine.explain.explain`` of the
+        settlement (without a table: a layer without a name is named by its id)."""
+        ob = self.bill.tolist()
+        out = [bill_words(
+            ob[K.B_TOTAL], ob[K.B_IN_SCOPE], ob[K.B_PRE], ob[K.B_OVER], ob[K.B_OOC],
+            ob[K.B_ADMNO],
+        )]  # fmt: skip
+        funds = 0
+        for v in self.layer_values():
+            layer = v[0]
+            if layer.name:
+                en, zh = layer.name, layer.name_zh or layer.name
+            else:
+                en = zh = layer.id
+            out.append(layer_words(
+                en, zh, layer.fund_code, layer.kind, layer.settle_at, v[1], v[8], v[3], v[4],
+                v[5], v[6], v[7], v[12], v[13],
+            ))  # fmt: skip
+            funds += v[6]
+        out.append(tail_words(funds, ob[K.B_WINDOW], ob[K.B_NET]))
+        return out
+
+    def settlement(self) -> Settlement:
+        """The same figures as the model."""
+        from datetime import date
+
+        return settlement_of_rows(
+            self.bill.tolist(), self.layers.tolist(), self.table, self.bill_id, self.hospital, self.person,
+            self.year, date.fromisoformat(self.discharge_date),
+        )  # fmt: skip
