@@ -7,11 +7,11 @@ byte for byte): fields in field-number order, a proto3 scalar left out when it i
 ``buckets`` and each ``account_after`` always present (``SetInParent``), a negative int32 or
 int64 as its ten-byte two's complement varint.
 
-The figures (``SettlementResult`` fields 9 to 15: buckets, layers, window and net pay, funds
-total, alerts, admissions after) are written by one compiled pass over the kernel's rows; what
-a table's layers always say (ids, kinds, fund codes, when and whose, names, each variant's
-label) is encoded once per table into one buffer (``_Fixed``) that pass copies from. The
-strings around them (ids, policy, dates, hospital, the explanation) are encoded here.
+The whole answer is written by one compiled pass (``_response``) over the kernel's rows and
+the answer's strings encoded once as UTF-8 (ids, region, policy, dates, hospital, the
+explanation's lines); what a table's layers always say (ids, kinds, fund codes, when and whose,
+names, each variant's label, the reason and cap codes) is encoded once per table into one
+buffer (``_Fixed``) that pass copies from.
 """
 
 from __future__ import annotations
@@ -94,18 +94,41 @@ def _put_sized(out, i, field, body, n):
 
 
 @njit(cache=True, nogil=True)
-def _figures(ob, ol, blob, lay, lab, codes, alert_head, year, out, tmp, acc):
-    """Fields 9-15 of a ``SettlementResult`` into ``out``; returns their length. ``ob``: the
-    bill's ``out_bill`` row; ``ol``: its layers' ``out_layer`` rows; ``blob``: the table's
-    fixed bytes, spans of it in ``lay`` (a row a layer: head, tail, Alert.layer_id, first
-    label), ``lab`` (a row a variant label) and ``codes`` (a row a reason code: field 6 for
-    '', else field 7; then a row a cap code: field 15); ``alert_head``: an Alert's fields 1-2."""
+def _put_text(out, i, field, txt, at, k):
+    """String ``k`` of ``txt`` (spans ``at[k]:at[k + 1]``) as a string field ('' left out)."""
+    start, stop = at[k], at[k + 1]
+    if stop == start:
+        return i
+    i = _put_varint(out, i, field << 3 | 2)
+    i = _put_varint(out, i, stop - start)
+    return _copy(out, i, txt, start, stop)
+
+
+@njit(cache=True, nogil=True)
+def _response(ob, ol, blob, lay, lab, codes, txt, at, year, out, tmp, acc):
+    """A ``PreSettleResponse`` into ``out``; returns where its bytes start and stop.
+
+    ``ob``: the bill's ``out_bill`` row; ``ol``: its layers' ``out_layer`` rows; ``blob``:
+    the table's fixed bytes, spans of it in ``lay`` (a row a layer: head, tail, Alert.layer_id,
+    first label), ``lab`` (a row a variant label) and ``codes`` (a row a reason code: field 6
+    for '', else field 7; then a row a cap code: field 15); ``txt``: the UTF-8 strings (bill
+    id, person id, household, region, policy, discharge date, hospital, then each explanation
+    line's English and Chinese), string k spanning ``at[k]:at[k + 1]``."""
+    i = 11  # the result after room for the response's tag and length
+    i = _put_text(out, i, 1, txt, at, 0)
+    i = _put_text(out, i, 2, txt, at, 1)
+    i = _put_text(out, i, 3, txt, at, 2)
+    i = _put_text(out, i, 4, txt, at, 3)
+    i = _put_text(out, i, 5, txt, at, 4)
+    i = _put_int(out, i, 6, year)
+    i = _put_text(out, i, 7, txt, at, 5)
+    i = _put_int(out, i, 8, ob[K.B_ADMNO])
     n = _put_int(tmp, 0, 1, ob[K.B_TOTAL])
     n = _put_int(tmp, n, 2, ob[K.B_OOC])
     n = _put_int(tmp, n, 3, ob[K.B_OVER])
     n = _put_int(tmp, n, 4, ob[K.B_PRE])
     n = _put_int(tmp, n, 5, ob[K.B_IN_SCOPE])
-    i = _put_sized(out, 0, 9, tmp, n)
+    i = _put_sized(out, i, 9, tmp, n)
     funds = 0
     n_reasons = len(codes) - N_CAPS
     for li in range(len(ol)):
@@ -141,13 +164,27 @@ def _figures(ob, ol, blob, lay, lab, codes, alert_head, year, out, tmp, acc):
     for li in range(len(ol)):
         o = ol[li]
         if o[K.F_ALERT]:
-            n = _copy(tmp, 0, alert_head, 0, len(alert_head))
+            n = _put_text(tmp, 0, 1, txt, at, 1)
+            n = _put_text(tmp, n, 2, txt, at, 2)
             n = _copy(tmp, n, blob, lay[li, 4], lay[li, 5])
             n = _put_int(tmp, n, 4, year)
             n = _put_int(tmp, n, 5, o[K.F_ACC + 3])
             n = _put_int(tmp, n, 6, o[K.F_RELIEF])
             i = _put_sized(out, i, 14, tmp, n)
-    return _put_int(out, i, 15, ob[K.B_ADMNO])
+    i = _put_int(out, i, 15, ob[K.B_ADMNO])
+    for k in range(7, len(at) - 1, 2):
+        n = _put_text(tmp, 0, 1, txt, at, k)
+        n = _put_text(tmp, n, 2, txt, at, k + 1)
+        i = _put_sized(out, i, 16, tmp, n)
+    i = _put_text(out, i, 17, txt, at, 6)
+    size = i - 11
+    k = 1
+    while size >> (7 * k):
+        k += 1
+    start = 11 - 1 - k
+    out[start] = 0x0A  # PreSettleResponse.result
+    _put_varint(out, start + 1, size)
+    return start, i
 
 
 class _Fixed:
@@ -204,45 +241,35 @@ def _fixed(table: PolicyTable) -> _Fixed:
     return made
 
 
-def result_bytes(rows: SettledRows) -> bytes:
-    """The ``SettlementResult`` message of ``rows`` (no per-item allocation)."""
+def pre_settle_response(rows: SettledRows) -> bytes:
+    """The ``PreSettleResponse`` bytes of ``rows`` (no per-item allocation)."""
     f = _fixed(rows.table)
     person, table = rows.person, rows.table
-    ol = rows.layers
-    nl = len(ol)
-    alert_head = np.frombuffer(_text(1, person.id) + _text(2, person.household), np.uint8)
-    out = np.empty(64 + nl * (f.room + len(alert_head)), dtype=np.uint8)
-    tmp = np.empty(f.room + len(alert_head), dtype=np.uint8)
-    acc = np.empty(64, dtype=np.uint8)
-    n = _figures(rows.bill, ol, f.blob, f.lay, f.lab, f.codes, alert_head, rows.year, out, tmp, acc)
-    head = b"".join((
-        _text(1, rows.bill_id), _text(2, person.id), _text(3, person.household), _text(4, table.region.code),
-        _text(5, table.label), varint(48) + varint(rows.year) if rows.year else b"",
-        _text(7, rows.discharge_date),
-    ))  # fmt: skip
-    admission_no = int(rows.bill[K.B_ADMNO])
-    if admission_no:
-        head += b"\x40" + varint(admission_no)
-    lines = []
+    texts = [rows.bill_id, person.id, person.household, table.region.code, table.label,
+             rows.discharge_date, rows.hospital]  # fmt: skip
     for en, zh in rows.lines():
-        body = _text(1, en) + _text(2, zh)
-        lines.append(b"\x82\x01" + varint(len(body)) + body)
-    return b"".join((head, out[:n].tobytes(), *lines, _text(17, rows.hospital)))
-
-
-def pre_settle_response(rows: SettledRows) -> bytes:
-    """The ``PreSettleResponse`` bytes of ``rows``."""
-    body = result_bytes(rows)
-    return b"\x0a" + varint(len(body)) + body
+        texts += (en, zh)
+    enc = [t.encode() for t in texts]
+    at = np.zeros(len(enc) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, enc), np.int64, len(enc)), out=at[1:])
+    txt = np.frombuffer(b"".join(enc), dtype=np.uint8)
+    nl = len(rows.layers)
+    room = f.room + len(txt)
+    out = np.empty(128 + (nl + 2) * room, dtype=np.uint8)
+    start, stop = _response(
+        rows.bill, rows.layers, f.blob, f.lay, f.lab, f.codes, txt, at, rows.year, out,
+        np.empty(room, dtype=np.uint8), np.empty(64, dtype=np.uint8),
+    )  # fmt: skip
+    return out[start:stop].tobytes()
 
 
 def warm_result_wire() -> None:
-    """Compile ``_figures`` (or load it from numba's cache) on a one-layer table's rows."""
-    ro = np.frombuffer(b"\x00", dtype=np.uint8)  # read-only, as the blob and alert head are
-    _figures(
+    """Compile ``_response`` (or load it from numba's cache) on a one-layer table's rows."""
+    ro = np.frombuffer(b"\x00", dtype=np.uint8)  # read-only, as the blob and strings are
+    _response(
         np.zeros(K.N_BILL, dtype=np.int64), np.zeros((1, K.N_FIELDS), dtype=np.int64),
         ro, np.zeros((1, 7), dtype=np.int64), np.zeros((1, 2), dtype=np.int64),
-        np.zeros((len(REASONS) + N_CAPS, 2), dtype=np.int64), ro, 0,
-        np.empty(4096, dtype=np.uint8), np.empty(4096, dtype=np.uint8),
+        np.zeros((len(REASONS) + N_CAPS, 2), dtype=np.int64), ro, np.zeros(8, dtype=np.int64),
+        0, np.empty(4096, dtype=np.uint8), np.empty(4096, dtype=np.uint8),
         np.empty(64, dtype=np.uint8),
     )  # fmt: skip
