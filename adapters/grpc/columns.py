@@ -18,12 +18,16 @@ def bill_columns(b: Any) -> BillColumns:
     items = b.items
     n = len(items)
     check_items_count(n)
-    cols = item_columns(b, n) or item_columns_plain(items)
-    code, name, category, m = cols
+    cols = item_columns(b, n)
+    if cols is None:
+        code, name, category, m = item_columns_plain(items)
+        facts = None
+    else:
+        code, name, category, m, facts = cols
     return BillColumns(
         id=b.id, hospital=b.hospital, region=b.region, person_id=b.person_id,
         hospital_level=b.hospital_level, admission_date=b.admission_date,
         discharge_date=b.discharge_date, code=code, name=name,
         category=category, qty_e4=m[0], unit_price=m[1], amount=m[2],
-        unit_price_cap=m[3], selfpay_ratio=m[4],
+        unit_price_cap=m[3], selfpay_ratio=m[4], facts=facts,
     )  # fmt: skip

@@ -21,7 +21,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -48,6 +48,17 @@ _CAT = {k: int(v) for k, v in CATEGORY_NAMES.items()}
 _CAT_NAME = {int(v): v.name for v in CATEGORY_NAMES.values()}
 
 
+class BillFacts(NamedTuple):
+    """What the checks ask of a bill's item strings, as the adapter's compiled reader found
+    them while reading the bytes (``adapters.grpc.billwire``), so ``checked`` need not look
+    again: no string holds NUL (the reader does not take one that does)."""
+
+    bad_code: bool  # a code holds a control character (``bad_id_chars``)
+    longest_code: int  # characters
+    longest_name: int
+    cat: np.ndarray | None  # the categories' codes (int64, 1/2/3); None if one is unknown
+
+
 @dataclass(frozen=True)
 class BillColumns:
     """A bill request as the client sent it: strings as given ('' = not given for region),
@@ -69,6 +80,7 @@ class BillColumns:
     amount: np.ndarray
     unit_price_cap: np.ndarray
     selfpay_ratio: np.ndarray
+    facts: BillFacts | None = None
 
     def __len__(self) -> int:
         return len(self.amount)
@@ -215,15 +227,21 @@ def checked(c: BillColumns) -> Checked | None:
     adm, dis = _day(c.admission_date), _day(c.discharge_date)
     if adm is None or dis is None or dis < adm:
         return None
-    codes, names = c.code, c.name
-    if bad_id_chars("".join(codes)) or "\x00" in "".join(names):
-        return None
-    if max(map(len, codes)) > 64 or max(map(len, names)) > 200:
-        return None
-    try:
-        cat = np.fromiter(map(_CAT.__getitem__, c.category), np.int64, n)
-    except KeyError:
-        return None
+    f = c.facts
+    if f is not None:  # as the reader found them
+        if f.bad_code or f.longest_code > 64 or f.longest_name > 200 or f.cat is None:
+            return None
+        cat = f.cat
+    else:
+        codes, names = c.code, c.name
+        if bad_id_chars("".join(codes)) or "\x00" in "".join(names):
+            return None
+        if max(map(len, codes)) > 64 or max(map(len, names)) > 200:
+            return None
+        try:
+            cat = np.fromiter(map(_CAT.__getitem__, c.category), np.int64, n)
+        except KeyError:
+            return None
     # the int columns' rules in one compiled pass (numpy for a form it does not take)
     k = kernel_items(c, cat)
     if k is None:
