@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,6 +95,7 @@ def test_servicer_answers_the_model_paths_bytes(tmp_path: Path) -> None:
     from adapters.auth.principals import LOCAL
     from adapters.bootstrap import build
     from adapters.grpc import auth, columns, server
+    from adapters.grpc.errors import Undecodable
 
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "chain.yaml").write_text(CHAIN)
@@ -115,6 +117,10 @@ def test_servicer_answers_the_model_paths_bytes(tmp_path: Path) -> None:
                 cols = columns.bill_columns(req.bill)
                 cv.fill_result(want.result, app.service.pre_settle(cols.request()))
                 assert got == want.SerializeToString(), k
+                # the request's bytes as received (server.RAW_BYTES), read without upb
+                assert body(servicer, req.SerializeToString()) == got, k
+            with pytest.raises(Undecodable):
+                body(servicer, b"\x0a\x05\x3a")  # truncated: upb refuses it too
         finally:
             auth._current.reset(token)
     finally:

@@ -115,11 +115,15 @@ def _decode(buf, n, ints, text, facts, cat, cat_codes):
                 spans[field - 1, k, 0] = i
                 spans[field - 1, k, 1] = i + ln
                 i += ln
-            elif 4 <= field <= 8 and wt == 0:  # selfpay_ratio (int32): sign-extended
+            elif 4 <= field <= 8 and wt == 0:
                 v, i = _varint(buf, i, stop)
                 if i < 0:
                     return -1
+                if field == 8:  # selfpay_ratio (int32): its low 32 bits, as upb reads it
+                    v = ((v & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
                 ints[field - 4, k] = v
+            elif field == 0:
+                return -1  # not a field number: upb refuses the message
             else:
                 i = _skip(buf, i, stop, wt)
                 if i < 0:
@@ -176,7 +180,14 @@ def item_columns(
     unit_price_cap, selfpay_ratio, the strings' ``BillFacts``) of the ``n`` items of ``b`` (a
     ``pb.Bill``), or None when the compiled pass does not take its bytes (then read them with
     ``item_columns_plain``)."""
-    buf = np.frombuffer(b.SerializeToString(), dtype=np.uint8)
+    return items_of(np.frombuffer(b.SerializeToString(), dtype=np.uint8), n)
+
+
+def items_of(
+    buf: np.ndarray, n: int
+) -> tuple[list[str], list[str], list[str], np.ndarray, BillFacts] | None:
+    """``item_columns`` of a Bill's bytes ``buf`` (read-only uint8), as upb would read them;
+    None when the pass does not take them (invalid UTF-8 included)."""
     ints = np.empty((5, n), dtype=np.int64)
     text = np.empty(len(buf) + 3 * n, dtype=np.uint8)
     facts = np.empty(4, dtype=np.int64)
@@ -184,7 +195,10 @@ def item_columns(
     used = _decode(buf, n, ints, text, facts, cat, _CAT_CODES)
     if used < 0:
         return None
-    parts = text[: used - 1].tobytes().decode().split("\x00") if n else []
+    try:
+        parts = text[: used - 1].tobytes().decode().split("\x00") if n else []
+    except UnicodeDecodeError:  # bytes upb did not check (``requestwire``)
+        return None
     if len(parts) != 3 * n:
         return None
     bad, longest_code, longest_name, known = facts.tolist()

@@ -31,7 +31,7 @@ from grpc_reflection.v1alpha import reflection
 from adapters.auth.access import ScopedService
 from adapters.auth.principals import PrincipalsFile
 from adapters.bootstrap import App
-from adapters.grpc import auth, columns, resultwire
+from adapters.grpc import auth, columns, requestwire, resultwire
 from adapters.grpc import convert as cv
 from adapters.grpc import stream as st
 from adapters.grpc.billwire import warm_bill_wire
@@ -70,6 +70,11 @@ PIPELINE = 2  # TRIAL stream messages settled at once
 #: methods whose messages reach the servicer with their bytes (``Received``)
 KEEP_BYTES = frozenset(
     {pb.DESCRIPTOR.services_by_name["SettlementService"].full_name + ".SettleStream"}
+)
+#: the methods whose servicer is handed the request's bytes unparsed (it reads them itself,
+#: ``adapters.grpc.requestwire``, and parses them with upb only when that does not take them)
+RAW_BYTES = frozenset(
+    {pb.DESCRIPTOR.services_by_name["SettlementService"].full_name + ".PreSettle"}
 )
 
 
@@ -156,10 +161,17 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
         return await self.stream_worker.trial(data, version, self.limits)
 
     @_trial
-    def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse | bytes:
+    def PreSettle(self, request: pb.PreSettleRequest | bytes) -> pb.PreSettleResponse | bytes:
+        # the request as received (RAW_BYTES) is parsed only when it must be
+        cols = requestwire.pre_settle_columns(request) if type(request) is bytes else None
+        if cols is None:
+            if type(request) is bytes:
+                request = _parsed(pb.PreSettleRequest, request)
+            if not request.allocate:
+                cols = columns.bill_columns(request.bill)
         resp = pb.PreSettleResponse()
-        if not request.allocate:
-            s = self.scoped().pre_settle_rows(columns.bill_columns(request.bill))
+        if cols is not None:
+            s = self.scoped().pre_settle_rows(cols)
             if isinstance(s, SettledRows):  # the answer's bytes from the kernel's rows
                 return resultwire.pre_settle_response(s)
             cv.fill_result(resp.result, s)
@@ -385,6 +397,14 @@ def _deserializer(cls: Any, keep: bool = False) -> Callable[[bytes], Any]:
     return parse
 
 
+def _parsed(cls: Any, data: bytes) -> Any:
+    """``cls.FromString(data)``; Undecodable (raised) for bytes that are not such a message."""
+    got = _deserializer(cls)(data)
+    if isinstance(got, Undecodable):
+        raise got
+    return got
+
+
 def _serializer(cls: Any) -> Callable[[Any], bytes]:
     """``cls.SerializeToString``; an answer that already is bytes (the stream worker's, a
     serialized ``cls``) goes out as it is."""
@@ -411,9 +431,9 @@ def add_servicer(server: grpc.aio.Server, servicer: Any, service: str, module: A
             raise NotImplementedError(f"{m.full_name}: only unary and bidi methods are served")
         handlers[m.name] = kind(
             getattr(servicer, m.name),
-            request_deserializer=_deserializer(
-                getattr(module, m.input_type.name), keep=m.full_name in KEEP_BYTES
-            ),
+            request_deserializer=None
+            if m.full_name in RAW_BYTES
+            else _deserializer(getattr(module, m.input_type.name), keep=m.full_name in KEEP_BYTES),
             response_serializer=_serializer(getattr(module, m.output_type.name)),
         )
     server.add_generic_rpc_handlers(
@@ -475,7 +495,8 @@ def warm_up(service: SettlementService, samples: Path | None = None) -> int:
     settlements of the sample bills in ``samples`` (``*.json``) whose persons are registered.
     Returns the number of trial settlements run."""
     warm_bill_wire()  # the compiled reader of a bill's items (PreSettle, Settle)
-    resultwire.warm_result_wire()  # the compiled writer of PreSettle's figures
+    resultwire.warm_result_wire()  # the compiled writer of PreSettle's answer
+    requestwire.warm_request_wire()  # the compiled reader of PreSettle's request
     try:
         policies = service.policies()
     except NotFound:
