@@ -9,7 +9,6 @@ kernel's outputs), which the tests hold the rows' answer to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -18,12 +17,8 @@ from engine import kernel as K
 from engine.batch import settlement_of_rows
 from engine.bill import Person
 from engine.explain import bill_words, layer_words, tail_words
-from engine.policy.model import Layer, PolicyTable
+from engine.policy.model import PolicyTable
 from engine.result import CAPS, REASONS, Settlement
-
-#: a layer's figures in the result's order: (layer, reason, variant, base, deductible,
-#: eligible, pay, relief, cap, deductible_used, eligible_cum, paid, selfpay_cum, alert)
-LayerValues = tuple[Layer, str, int, int, int, int, int, int, str, int, int, int, int, bool]
 
 
 class SettledRows(NamedTuple):
@@ -39,15 +34,6 @@ class SettledRows(NamedTuple):
     bill: np.ndarray  # int64 (N_BILL,)
     layers: np.ndarray  # int64 (layers of the table, N_FIELDS)
 
-    def layer_values(self) -> Iterator[LayerValues]:
-        """Each layer with its figures (codes as the result's strings)."""
-        for layer, o in zip(self.table.layers, self.layers.tolist(), strict=True):
-            yield (
-                layer, REASONS[o[K.F_REASON]], o[K.F_VARIANT], o[K.F_BASE], o[K.F_DED],
-                o[K.F_ELIGIBLE], o[K.F_PAY], o[K.F_RELIEF], CAPS[o[K.F_CAP]], o[K.F_ACC],
-                o[K.F_ACC + 1], o[K.F_ACC + 2], o[K.F_ACC + 3], bool(o[K.F_ALERT]),
-            )  # fmt: skip
-
     def lines(self) -> list[tuple[str, str]]:
         """The explanation (English, Chinese), as ``engine.explain.explain`` of the
         settlement (without a table: a layer without a name is named by its id)."""
@@ -57,17 +43,16 @@ class SettledRows(NamedTuple):
             ob[K.B_ADMNO],
         )]  # fmt: skip
         funds = 0
-        for v in self.layer_values():
-            layer = v[0]
-            if layer.name:
-                en, zh = layer.name, layer.name_zh or layer.name
-            else:
-                en = zh = layer.id
+        for layer, o in zip(self.table.layers, self.layers.tolist(), strict=True):
+            name = layer.name
+            en, zh = (name, layer.name_zh or name) if name else (layer.id, layer.id)
+            pay = o[K.F_PAY]
             out.append(layer_words(
-                en, zh, layer.fund_code, layer.kind, layer.settle_at, v[1], v[8], v[3], v[4],
-                v[5], v[6], v[7], v[12], v[13],
+                en, zh, layer.fund_code, layer.kind, layer.settle_at, REASONS[o[K.F_REASON]],
+                CAPS[o[K.F_CAP]], o[K.F_BASE], o[K.F_DED], o[K.F_ELIGIBLE], pay,
+                o[K.F_RELIEF], o[K.F_ACC + 3], bool(o[K.F_ALERT]),
             ))  # fmt: skip
-            funds += v[6]
+            funds += pay
         out.append(tail_words(funds, ob[K.B_WINDOW], ob[K.B_NET]))
         return out
 
