@@ -1,7 +1,8 @@
 """PreSettle's (or Settle's) handler in process, two source trees A/B (issue 13, targets 6 and
 7; not a test): the request bytes -> parse -> ``SettlementServicer.PreSettle`` (``--rpc
-Settle``: ``Settle``) body -> response bytes, on a durable SQLite store (or ``--store
-postgres``: a database each on one throwaway durable cluster), no gRPC. The server CPU a call
+Settle``: ``Settle``) body -> response bytes (a tree that serves PreSettle's request as
+bytes, ``server.RAW_BYTES``, gets them unparsed, as its server would), on a durable SQLite
+store (or ``--store postgres``: a database each on one throwaway durable cluster), no gRPC. The server CPU a call
 that is not the rpc machinery, measured steadier than over gRPC on a shared machine.
 
     .venv/bin/python -m benchmarks.trial_ab /tmp/old [--rounds 7 --calls 400] [--store postgres]
@@ -67,8 +68,13 @@ if rpc == "PreSettle":
     body = server.SettlementServicer.PreSettle.__wrapped__
     raws = [pb.PreSettleRequest(bill=b).SerializeToString() for b in bills]
 
-    def call(i):
-        return body(servicer, pb.PreSettleRequest.FromString(raws[i % 8])).SerializeToString()
+    # a tree whose servicer reads PreSettle's bytes itself is handed them (server.RAW_BYTES)
+    raw_in = any(m.endswith(".PreSettle") for m in getattr(server, "RAW_BYTES", ()))
+
+    def call(i):  # the answer as bytes (a tree whose servicer writes them) or a message
+        data = raws[i % 8]
+        r = body(servicer, data if raw_in else pb.PreSettleRequest.FromString(data))
+        return r if type(r) is bytes else r.SerializeToString()
 
     def answer(i):
         return call(i)

@@ -68,68 +68,102 @@ def _names(table: PolicyTable | None, r: LayerResult) -> tuple[str, str]:
 
 def layer_line(r: LayerResult, table: PolicyTable | None = None) -> Line:
     en_name, zh_name = _names(table, r)
-    head_en, head_zh = f"{en_name} ({r.fund_code})", f"{zh_name}（{r.fund_code}）"
-    if not r.applied:
-        why_en, why_zh = _WHY[r.reason]
-        return Line(f"{head_en}: does not apply: {why_en}.", f"{head_zh}：不适用，{why_zh}。")
-    cap_en, cap_zh = _CAP.get(r.cap, ("", ""))
-    later_en = " (paid after discharge)" if r.settle_at == "after_discharge" else ""
-    later_zh = "（出院后理赔支付）" if r.settle_at == "after_discharge" else ""
+    return Line(*layer_words(
+        en_name, zh_name, r.fund_code, r.kind, r.settle_at, r.reason, r.cap, r.base,
+        r.deductible, r.eligible, r.pay, r.relief, r.account.selfpay_cum, r.alert,
+    ))  # fmt: skip
+
+
+def layer_words(
+    en_name: str, zh_name: str, fund_code: str, kind: str, settle_at: str, reason: str,
+    cap: str, base: int, deductible: int, eligible: int, pay: int, relief: int,
+    selfpay_cum: int, alert: bool,
+) -> tuple[str, str]:  # fmt: skip
+    """A layer's line (English, Chinese) from its figures: ``layer_line`` of a result, and of
+    the kernel's output rows as they are (``engine.service.settledrows``)."""
+    head_en, head_zh = f"{en_name} ({fund_code})", f"{zh_name}（{fund_code}）"
+    if reason:
+        why_en, why_zh = _WHY[reason]
+        return f"{head_en}: does not apply: {why_en}.", f"{head_zh}：不适用，{why_zh}。"
+    later = settle_at == "after_discharge"  # said of a paying layer only
     # each amount formatted once for both languages (this runs on every PreSettle response)
-    if r.kind == "reimburse":
-        base = yuan(r.base)
-        en = f"{head_en}: base {base}"
-        zh = f"{head_zh}：计算基数 {base} 元"
-        if r.deductible:
-            ded, elig = yuan(r.deductible), yuan(r.eligible)
-            en += f", less deductible {ded} = {elig}"
-            zh += f"，扣除起付线 {ded} 元后 {elig} 元"
-        pay = yuan(r.pay)
-        en += f"; pays {pay}{later_en}"
-        zh += f"，支付 {pay} 元{later_zh}"
-    elif r.kind == "backstop":
-        base, kept, pay = yuan(r.base), yuan(r.base - r.pay), yuan(r.pay)
-        en = f"{head_en}: of {base} left, the patient keeps {kept}; pays {pay}{later_en}"
-        zh = f"{head_zh}：剩余 {base} 元，个人负担 {kept} 元，兜底支付 {pay} 元{later_zh}"
-    else:
-        cum = yuan(r.account.selfpay_cum)
-        en = f"{head_en}: self-pay this year {cum}"
-        zh = f"{head_zh}：本年度累计自付 {cum} 元"
-        if r.alert:
-            relief = yuan(r.relief)
-            en += (
-                f", above the warning line; suggested relief {relief} (not paid at "
-                "the window; follow-up by the county)"
-            )
-            zh += f"，超过预警线；建议救助 {relief} 元（不在窗口支付，由县里跟进核查）"
+    if kind == "reimburse":
+        b = yuan(base)
+        if deductible:
+            ded, elig = yuan(deductible), yuan(eligible)
+            en = f"{head_en}: base {b}, less deductible {ded} = {elig}"
+            zh = f"{head_zh}：计算基数 {b} 元，扣除起付线 {ded} 元后 {elig} 元"
         else:
-            en += ", below the warning line"
-            zh += "，未超过预警线"
-    if cap_en:
-        en += f" ({cap_en})"
-        zh += f"（{cap_zh}）"
-    return Line(en + ".", zh + "。")
+            en = f"{head_en}: base {b}"
+            zh = f"{head_zh}：计算基数 {b} 元"
+        p = yuan(pay)
+        en = f"{en}; pays {p}"
+        zh = f"{zh}，支付 {p} 元"
+    elif kind == "backstop":
+        b, kept, p = yuan(base), yuan(base - pay), yuan(pay)
+        en = f"{head_en}: of {b} left, the patient keeps {kept}; pays {p}"
+        zh = f"{head_zh}：剩余 {b} 元，个人负担 {kept} 元，兜底支付 {p} 元"
+    else:
+        cum = yuan(selfpay_cum)
+        if alert:
+            r = yuan(relief)
+            en = (
+                f"{head_en}: self-pay this year {cum}, above the warning line; suggested relief "
+                f"{r} (not paid at the window; follow-up by the county)"
+            )
+            zh = (
+                f"{head_zh}：本年度累计自付 {cum} 元，超过预警线；建议救助 {r} 元（不在窗口支付，"
+                "由县里跟进核查）"
+            )
+        else:
+            en = f"{head_en}: self-pay this year {cum}, below the warning line"
+            zh = f"{head_zh}：本年度累计自付 {cum} 元，未超过预警线"
+    if later and (kind == "reimburse" or kind == "backstop"):
+        en += " (paid after discharge)"
+        zh += "（出院后理赔支付）"
+    if cap:
+        c = _CAP.get(cap)
+        if c is not None:
+            return f"{en} ({c[0]}).", f"{zh}（{c[1]}）。"
+    return en + ".", zh + "。"
+
+
+def bill_words(
+    total: int, in_scope: int, pre: int, over: int, ooc: int, admission_no: int
+) -> tuple[str, str]:
+    """The first line (English, Chinese): the bill's buckets and the admission's number."""
+    t, i, p, o, c = yuan(total), yuan(in_scope), yuan(pre), yuan(over), yuan(ooc)
+    return (
+        f"Total {t}: in scope {i}, category B first self-pay {p}, over price limits {o}, "
+        f"out of catalogue {c}. Admission no. {admission_no} this year.",
+        f"医疗费用总额 {t} 元：政策范围内 {i} 元，乙类先行自付 {p} 元，超限价自付 {o} 元，"
+        f"全自费 {c} 元。本年度第 {admission_no} 次住院。",
+    )
+
+
+def tail_words(funds_total: int, window_pay: int, net_selfpay: int) -> tuple[str, str]:
+    """The last line (English, Chinese): what the funds and the patient pay."""
+    funds, window = yuan(funds_total), yuan(window_pay)
+    after = window_pay - net_selfpay
+    if after:
+        back, net = yuan(after), yuan(net_selfpay)
+        return (
+            f"Funds pay {funds}. The patient pays {window} at the window, and gets {back} back "
+            f"after discharge (net {net}).",
+            f"各项基金合计支付 {funds} 元。个人在窗口支付 {window} 元，出院后另获理赔 {back} 元"
+            f"（个人实际负担 {net} 元）。",
+        )
+    return (
+        f"Funds pay {funds}. The patient pays {window} at the window.",
+        f"各项基金合计支付 {funds} 元。个人在窗口支付 {window} 元。",
+    )
 
 
 def explain(s: Settlement, table: PolicyTable | None = None) -> list[Line]:
     b = s.buckets
-    total, in_scope, pre, over, ooc = map(
-        yuan, (b.total, b.in_scope, b.pre_selfpay, b.over_limit, b.out_of_catalogue)
-    )
-    lines = [Line(
-        f"Total {total}: in scope {in_scope}, category B first self-pay {pre}, over price "
-        f"limits {over}, out of catalogue {ooc}. Admission no. {s.admission_no} this year.",
-        f"医疗费用总额 {total} 元：政策范围内 {in_scope} 元，乙类先行自付 {pre} 元，超限价自付 "
-        f"{over} 元，全自费 {ooc} 元。本年度第 {s.admission_no} 次住院。",
-    )]  # fmt: skip
+    lines = [Line(*bill_words(
+        b.total, b.in_scope, b.pre_selfpay, b.over_limit, b.out_of_catalogue, s.admission_no
+    ))]  # fmt: skip
     lines += [layer_line(r, table) for r in s.layers]
-    after = s.window_pay - s.net_selfpay
-    funds, window = yuan(s.funds_total), yuan(s.window_pay)
-    tail_en = f"Funds pay {funds}. The patient pays {window} at the window"
-    tail_zh = f"各项基金合计支付 {funds} 元。个人在窗口支付 {window} 元"
-    if after:
-        back, net = yuan(after), yuan(s.net_selfpay)
-        tail_en += f", and gets {back} back after discharge (net {net})"
-        tail_zh += f"，出院后另获理赔 {back} 元（个人实际负担 {net} 元）"
-    lines.append(Line(tail_en + ".", tail_zh + "。"))
+    lines.append(Line(*tail_words(s.funds_total, s.window_pay, s.net_selfpay)))
     return lines

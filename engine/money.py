@@ -24,8 +24,14 @@ def round_bp(amount: int, ratio_bp: int) -> int:
     return (amount * ratio_bp + 5000) // BP
 
 
+_CENTS = tuple(f"{c:02d}" for c in range(100))
+
+
 def yuan(fen: int) -> str:
-    """12345 -> '123.45' (for slips and explanations; never parsed back)."""
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
+    """12345 -> '123.45', 123456789 -> '1,234,567.89' (for slips and explanations; never
+    parsed back). The fen from a table of the 100 two-digit strings, the thousands separator
+    only asked for when there is one."""
+    if fen < 0:
+        return "-" + yuan(-fen)
+    y, f = divmod(fen, 100)
+    return f"{y:,}.{_CENTS[f]}" if y >= 1000 else f"{y}.{_CENTS[f]}"

@@ -73,3 +73,28 @@ def test_every_kind_of_line_word_for_word() -> None:
         net_selfpay=562520, admissions_after=2,
     )  # fmt: skip
     assert [(x.en, x.zh) for x in explain(s)] == EXPECTED
+
+
+def _yuan_before(fen: int) -> str:
+    """``engine.money.yuan`` as it was before the table of cents (the reference)."""
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
+
+
+def test_yuan_equals_the_reference_formatter() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from engine.money import yuan
+
+    edges = [0, 1, 99, 100, 101, 99_999, 100_000, 100_001, 123_456_789, 10**15, -1, -99, -100,
+             -100_000, -123_456_789_012_345]  # fmt: skip
+    for fen in edges:
+        assert yuan(fen) == _yuan_before(fen), fen
+
+    @given(st.integers(min_value=-(10**16), max_value=10**16))
+    def same(fen: int) -> None:
+        assert yuan(fen) == _yuan_before(fen)
+
+    same()

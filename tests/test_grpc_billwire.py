@@ -108,3 +108,39 @@ def test_bill_columns_of_the_benchmark_bill_equal_upbs() -> None:
     assert (c.code, c.name, c.category) == (code, name, category)
     got = np.stack((c.qty_e4, c.unit_price, c.amount, c.unit_price_cap, c.selfpay_ratio))
     assert (got == m).all()
+
+
+_CODE = st.one_of(TEXT, st.text(min_size=60, max_size=70), st.sampled_from(["X1", "a\tb", "ü\x7f"]))
+_NAME = st.one_of(TEXT, st.text(min_size=195, max_size=205))
+_CATEGORY = st.sampled_from(["A", "B", "C", "01", "02", "03", "D", "0", "04", "a", "", "AB", "Ａ"])
+
+
+@given(st.lists(st.tuples(_CODE, _NAME, _CATEGORY), min_size=1, max_size=6))
+def test_the_readers_facts_are_what_the_checks_find(rows: list[tuple[str, str, str]]) -> None:
+    """``BillFacts`` (control characters in a code, the longest code and name in characters,
+    the category codes) equal what ``checked`` computes without them, and ``checked`` answers
+    the same either way."""
+    from dataclasses import replace
+
+    from engine.service.billcols import _CAT, checked
+    from engine.validation import bad_id_chars
+
+    its = [pb.Item(code=c, name=n, category=k, unit_price=5, amount=10) for c, n, k in rows]
+    b = pb.Bill(id="b1", person_id="p1", hospital="H1", hospital_level="l1",
+                admission_date="2024-01-02", discharge_date="2024-01-05", items=its)  # fmt: skip
+    cols = bill_columns(b)
+    f = cols.facts
+    if f is None:  # a NUL somewhere: read through upb
+        assert any("\x00" in s for r in rows for s in r)
+        return
+    codes, names, cats = zip(*rows, strict=True)
+    assert f.bad_code == bad_id_chars("".join(codes))
+    assert (f.longest_code, f.longest_name) == (max(map(len, codes)), max(map(len, names)))
+    if all(k in _CAT for k in cats):
+        assert f.cat is not None and f.cat.tolist() == [_CAT[k] for k in cats]
+    else:
+        assert f.cat is None
+    got, want = checked(cols), checked(replace(cols, facts=None))
+    assert (got is None) == (want is None)
+    if got is not None and want is not None:
+        assert got.cat.tolist() == want.cat.tolist()

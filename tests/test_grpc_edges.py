@@ -490,7 +490,8 @@ def test_failed_statement_logs_an_incident_without_parameters(
                 write=True,
             )
 
-    monkeypatch.setattr(app.service, "pre_settle", failing)
+    for use_case in ("pre_settle", "pre_settle_rows"):  # PreSettle's (rows: no allocation)
+        monkeypatch.setattr(app.service, use_case, failing)
     with caplog.at_level(logging.DEBUG), pytest.raises(grpc.RpcError) as e:
         c.pre_settle(YUBEI_BILL)
     assert e.value.code() == grpc.StatusCode.INTERNAL

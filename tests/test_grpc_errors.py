@@ -319,7 +319,8 @@ def test_unexpected_error_is_internal_without_details(env, monkeypatch: pytest.M
     def boom(*a: Any, **k: Any) -> Any:
         raise RuntimeError("secret connection string postgres://admin:hunter2@db")
 
-    monkeypatch.setattr(app.service, "pre_settle", boom)
+    for use_case in ("pre_settle", "pre_settle_rows"):  # PreSettle's (rows: no allocation)
+        monkeypatch.setattr(app.service, use_case, boom)
     with pytest.raises(grpc.RpcError) as e:
         c.pre_settle(YUBEI_BILL)
     assert e.value.code() == grpc.StatusCode.INTERNAL

@@ -38,6 +38,7 @@ from engine.service.claimviews import ClaimFilter, claim_page
 from engine.service.cover import CoverKey, CoverRow, PersonCover
 from engine.service.funds import FundService
 from engine.service.ports import FundVersion, PolicyVersion, SettlementRecord
+from engine.service.settledrows import SettledRows
 from engine.service.usecases import SettlementService
 
 HIDDEN = "no such settlement in your scope"
@@ -159,6 +160,13 @@ class ScopedService:
             req = req.request()  # a bad field is named before the scope, as for a model
         self.check_hospitals([req.hospital], "bill.hospital")
         return self.service.pre_settle(req)
+
+    def pre_settle_rows(self, req: BillColumns) -> SettledRows | Settlement:
+        """``pre_settle`` answered as the kernel's rows where the service can (the same scope
+        rules as ``pre_settle``)."""
+        if self.p.unrestricted or (self.p.role == "cashier" and req.hospital in self.p.hospitals):
+            return self.service.pre_settle_rows(req)
+        return self.pre_settle(req)
 
     def pre_settle_allocated(
         self, req: BillRequest, allocate: bool = True

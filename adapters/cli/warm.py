@@ -74,7 +74,9 @@ def warm(
             print(f"kernel variant {items} {mode}: {took:.1f} s", flush=True)
 
     run(policies, uses, say, jobs=jobs or default_jobs())
-    if "server" in uses:  # the server's compiled reader of a bill's items (numpy and numba only)
+    if "server" in uses:  # the server's compiled bill reader and answer writer (numba only)
         from adapters.grpc.billwire import warm_bill_wire
+        from adapters.grpc.resultwire import warm_result_wire
 
         warm_bill_wire()
+        warm_result_wire()

@@ -24,13 +24,16 @@ import numpy as np
 from numba import njit
 
 from engine import numbacache
-from engine.service.billcols import NULL
+from engine.bill import CATEGORY_NAMES
+from engine.service.billcols import NULL, BillFacts
 
 numbacache.install()
 
 #: Bill.items, and the Item fields: 1-3 strings, 4-8 varints (4, 7, 8 optional)
 _ITEMS = 7
 _ABSENT = np.array([NULL, 0, 0, NULL, NULL], dtype=np.int64)
+#: the codes of categories A, B, C (as ``billcols.checked`` gives them to the kernel)
+_CAT_CODES = np.array([int(CATEGORY_NAMES[k]) for k in "ABC"], dtype=np.int64)
 
 
 @njit(cache=True, nogil=True)
@@ -69,9 +72,13 @@ def _skip(buf, i, end, wt):
 
 
 @njit(cache=True, nogil=True)
-def _decode(buf, n, ints, text):
+def _decode(buf, n, ints, text, facts, cat, cat_codes):
     """Fill ``ints`` (5, n) and ``text`` (codes, names, categories, each NUL-terminated, in
-    that order) from the Bill bytes ``buf``; returns the length of ``text`` used, or -1."""
+    that order) from the Bill bytes ``buf``; returns the length of ``text`` used, or -1.
+    Also the facts the checks ask of the strings (``BillFacts``): ``facts`` = [a code holds
+    a control character (1/0), the longest code, the longest name (in characters: the UTF-8
+    bytes that do not continue one), every category known (1/0)], ``cat`` the category codes
+    (``cat_codes`` of A, B, C; 0 for any other string)."""
     end = len(buf)
     i = 0
     k = 0
@@ -108,11 +115,15 @@ def _decode(buf, n, ints, text):
                 spans[field - 1, k, 0] = i
                 spans[field - 1, k, 1] = i + ln
                 i += ln
-            elif 4 <= field <= 8 and wt == 0:  # selfpay_ratio (int32): sign-extended
+            elif 4 <= field <= 8 and wt == 0:
                 v, i = _varint(buf, i, stop)
                 if i < 0:
                     return -1
+                if field == 8:  # selfpay_ratio (int32): its low 32 bits, as upb reads it
+                    v = ((v & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
                 ints[field - 4, k] = v
+            elif field == 0:
+                return -1  # not a field number: upb refuses the message
             else:
                 i = _skip(buf, i, stop, wt)
                 if i < 0:
@@ -123,33 +134,76 @@ def _decode(buf, n, ints, text):
     if k != n:
         return -1
     t = 0
+    bad = 0
+    longest = np.zeros(2, dtype=np.int64)
     for f in range(3):
         for j in range(n):
+            chars = 0
             for p in range(spans[f, j, 0], spans[f, j, 1]):
                 c = buf[p]
                 if c == 0:
                     return -1  # a NUL inside a string: the split would not give n parts
+                if f == 0 and (c < 0x20 or c == 0x7F):
+                    bad = 1
+                chars += (c & 0xC0) != 0x80
                 text[t] = c
                 t += 1
             text[t] = 0
             t += 1
+            if f < 2:
+                longest[f] = max(longest[f], chars)
+            else:
+                cat[j] = _category(buf, spans[2, j, 0], spans[2, j, 1], cat_codes)
+    facts[0], facts[1], facts[2] = bad, longest[0], longest[1]
+    facts[3] = 1
+    for j in range(n):
+        if cat[j] == 0:
+            facts[3] = 0
     return t
 
 
-def item_columns(b: Any, n: int) -> tuple[list[str], list[str], list[str], np.ndarray] | None:
+@njit(cache=True, nogil=True)
+def _category(buf, start, stop, cat_codes):
+    """The code of category "A", "B", "C" (or NHSA "01", "02", "03"); 0 for anything else."""
+    k = -1
+    if stop - start == 1:
+        k = buf[start] - 0x41  # A
+    elif stop - start == 2 and buf[start] == 0x30:  # 0
+        k = buf[start + 1] - 0x31  # 1
+    return cat_codes[k] if 0 <= k < 3 else 0
+
+
+def item_columns(
+    b: Any, n: int
+) -> tuple[list[str], list[str], list[str], np.ndarray, BillFacts] | None:
     """(codes, names, categories, the (5, n) int64 matrix of qty_e4, unit_price, amount,
-    unit_price_cap, selfpay_ratio) of the ``n`` items of ``b`` (a ``pb.Bill``), or None when
-    the compiled pass does not take its bytes (then read them with ``item_columns_plain``)."""
-    buf = np.frombuffer(b.SerializeToString(), dtype=np.uint8)
+    unit_price_cap, selfpay_ratio, the strings' ``BillFacts``) of the ``n`` items of ``b`` (a
+    ``pb.Bill``), or None when the compiled pass does not take its bytes (then read them with
+    ``item_columns_plain``)."""
+    return items_of(np.frombuffer(b.SerializeToString(), dtype=np.uint8), n)
+
+
+def items_of(
+    buf: np.ndarray, n: int
+) -> tuple[list[str], list[str], list[str], np.ndarray, BillFacts] | None:
+    """``item_columns`` of a Bill's bytes ``buf`` (read-only uint8), as upb would read them;
+    None when the pass does not take them (invalid UTF-8 included)."""
     ints = np.empty((5, n), dtype=np.int64)
     text = np.empty(len(buf) + 3 * n, dtype=np.uint8)
-    used = _decode(buf, n, ints, text)
+    facts = np.empty(4, dtype=np.int64)
+    cat = np.empty(n, dtype=np.int64)
+    used = _decode(buf, n, ints, text, facts, cat, _CAT_CODES)
     if used < 0:
         return None
-    parts = text[: used - 1].tobytes().decode().split("\x00") if n else []
+    try:
+        parts = text[: used - 1].tobytes().decode().split("\x00") if n else []
+    except UnicodeDecodeError:  # bytes upb did not check (``requestwire``)
+        return None
     if len(parts) != 3 * n:
         return None
-    return parts[:n], parts[n : 2 * n], parts[2 * n :], ints
+    bad, longest_code, longest_name, known = facts.tolist()
+    facts_of = BillFacts(bool(bad), longest_code, longest_name, cat if known else None)
+    return parts[:n], parts[n : 2 * n], parts[2 * n :], ints, facts_of
 
 
 def item_columns_plain(items: Any) -> tuple[list[str], list[str], list[str], np.ndarray]:
@@ -175,4 +229,7 @@ def warm_bill_wire() -> None:
     """Compile ``_decode`` (or load it from numba's cache) on a one-item bill."""
     # items { category: "A" }, read-only as ``item_columns`` gives it (another numba type)
     buf = np.frombuffer(bytes([0x3A, 0x03, 0x1A, 0x01, 0x41]), dtype=np.uint8)
-    _decode(buf, 1, np.empty((5, 1), dtype=np.int64), np.empty(len(buf) + 3, dtype=np.uint8))
+    _decode(
+        buf, 1, np.empty((5, 1), dtype=np.int64), np.empty(len(buf) + 3, dtype=np.uint8),
+        np.empty(4, dtype=np.int64), np.empty(1, dtype=np.int64), _CAT_CODES,
+    )  # fmt: skip

@@ -5,6 +5,7 @@ into a row; no dict or model per item either way."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from adapters.grpc.billwire import item_columns, item_columns_plain
@@ -18,12 +19,21 @@ def bill_columns(b: Any) -> BillColumns:
     items = b.items
     n = len(items)
     check_items_count(n)
-    cols = item_columns(b, n) or item_columns_plain(items)
-    code, name, category, m = cols
+    cols = item_columns(b, n)
+    if cols is None:
+        cols = (*item_columns_plain(items), None)
+    head = (b.id, b.region, b.person_id, b.hospital_level, b.admission_date, b.discharge_date,
+            b.hospital)  # fmt: skip
+    return columns_of(head, cols)
+
+
+def columns_of(head: Sequence[str], cols: tuple[Any, ...]) -> BillColumns:
+    """``BillColumns`` of a bill's strings (``Bill`` fields 1-6 and 8, in that order) and its
+    items' columns (``item_columns``)."""
+    code, name, category, m, facts = cols
     return BillColumns(
-        id=b.id, hospital=b.hospital, region=b.region, person_id=b.person_id,
-        hospital_level=b.hospital_level, admission_date=b.admission_date,
-        discharge_date=b.discharge_date, code=code, name=name,
-        category=category, qty_e4=m[0], unit_price=m[1], amount=m[2],
-        unit_price_cap=m[3], selfpay_ratio=m[4],
+        id=head[0], hospital=head[6], region=head[1], person_id=head[2],
+        hospital_level=head[3], admission_date=head[4], discharge_date=head[5], code=code,
+        name=name, category=category, qty_e4=m[0], unit_price=m[1], amount=m[2],
+        unit_price_cap=m[3], selfpay_ratio=m[4], facts=facts,
     )  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import gc
 import logging
 import os
 import signal
@@ -31,7 +32,7 @@ from grpc_reflection.v1alpha import reflection
 from adapters.auth.access import ScopedService
 from adapters.auth.principals import PrincipalsFile
 from adapters.bootstrap import App
-from adapters.grpc import auth, columns
+from adapters.grpc import auth, columns, requestwire, resultwire
 from adapters.grpc import convert as cv
 from adapters.grpc import stream as st
 from adapters.grpc.billwire import warm_bill_wire
@@ -51,6 +52,7 @@ from engine.service.funds import FundService
 from engine.service.groupcommit import GroupCommit
 from engine.service.ledger import Sealer
 from engine.service.settlecols import request_of as settle_request
+from engine.service.settledrows import SettledRows
 from engine.service.usecases import SettlementService
 from engine.service.versions import effective
 from engine.settle import settle_one
@@ -70,6 +72,11 @@ PIPELINE = 2  # TRIAL stream messages settled at once
 #: methods whose messages reach the servicer with their bytes (``Received``)
 KEEP_BYTES = frozenset(
     {pb.DESCRIPTOR.services_by_name["SettlementService"].full_name + ".SettleStream"}
+)
+#: the methods whose servicer is handed the request's bytes unparsed (it reads them itself,
+#: ``adapters.grpc.requestwire``, and parses them with upb only when that does not take them)
+RAW_BYTES = frozenset(
+    {pb.DESCRIPTOR.services_by_name["SettlementService"].full_name + ".PreSettle"}
 )
 
 
@@ -156,10 +163,19 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
         return await self.stream_worker.trial(data, version, self.limits)
 
     @_trial
-    def PreSettle(self, request: pb.PreSettleRequest) -> pb.PreSettleResponse:
+    def PreSettle(self, request: pb.PreSettleRequest | bytes) -> pb.PreSettleResponse | bytes:
+        # the request as received (RAW_BYTES) is parsed only when it must be
+        cols = requestwire.pre_settle_columns(request) if type(request) is bytes else None
+        if cols is None:
+            if type(request) is bytes:
+                request = _parsed(pb.PreSettleRequest, request)
+            if not request.allocate:
+                cols = columns.bill_columns(request.bill)
         resp = pb.PreSettleResponse()
-        if not request.allocate:
-            s = self.scoped().pre_settle(columns.bill_columns(request.bill))
+        if cols is not None:
+            s = self.scoped().pre_settle_rows(cols)
+            if isinstance(s, SettledRows):  # the answer's bytes from the kernel's rows
+                return resultwire.pre_settle_response(s)
             cv.fill_result(resp.result, s)
             return resp
         s, alloc = self.scoped().pre_settle_allocated(cv.bill_request(request.bill))
@@ -383,6 +399,14 @@ def _deserializer(cls: Any, keep: bool = False) -> Callable[[bytes], Any]:
     return parse
 
 
+def _parsed(cls: Any, data: bytes) -> Any:
+    """``cls.FromString(data)``; Undecodable (raised) for bytes that are not such a message."""
+    got = _deserializer(cls)(data)
+    if isinstance(got, Undecodable):
+        raise got
+    return got
+
+
 def _serializer(cls: Any) -> Callable[[Any], bytes]:
     """``cls.SerializeToString``; an answer that already is bytes (the stream worker's, a
     serialized ``cls``) goes out as it is."""
@@ -409,9 +433,9 @@ def add_servicer(server: grpc.aio.Server, servicer: Any, service: str, module: A
             raise NotImplementedError(f"{m.full_name}: only unary and bidi methods are served")
         handlers[m.name] = kind(
             getattr(servicer, m.name),
-            request_deserializer=_deserializer(
-                getattr(module, m.input_type.name), keep=m.full_name in KEEP_BYTES
-            ),
+            request_deserializer=None
+            if m.full_name in RAW_BYTES
+            else _deserializer(getattr(module, m.input_type.name), keep=m.full_name in KEEP_BYTES),
             response_serializer=_serializer(getattr(module, m.output_type.name)),
         )
     server.add_generic_rpc_handlers(
@@ -473,6 +497,8 @@ def warm_up(service: SettlementService, samples: Path | None = None) -> int:
     settlements of the sample bills in ``samples`` (``*.json``) whose persons are registered.
     Returns the number of trial settlements run."""
     warm_bill_wire()  # the compiled reader of a bill's items (PreSettle, Settle)
+    resultwire.warm_result_wire()  # the compiled writer of PreSettle's answer
+    requestwire.warm_request_wire()  # the compiled reader of PreSettle's request
     try:
         policies = service.policies()
     except NotFound:
@@ -613,6 +639,10 @@ class Server:
         except Exception as exc:
             log_incident(exc, "warm-up failed: health stays NOT_SERVING")
             raise
+        # what start-up made (modules, the app, compiled tables and kernels) lives until exit:
+        # out of the cycle collector's later runs, which otherwise walk it all again every
+        # full collection (a PreSettle's allocations bring one about every few hundred calls)
+        gc.freeze()
         for name in ("", *self.service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("warm after %d trial settlements in %.2f s: SERVING", n, loop.time() - t0)

@@ -21,7 +21,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -48,6 +48,17 @@ _CAT = {k: int(v) for k, v in CATEGORY_NAMES.items()}
 _CAT_NAME = {int(v): v.name for v in CATEGORY_NAMES.values()}
 
 
+class BillFacts(NamedTuple):
+    """What the checks ask of a bill's item strings, as the adapter's compiled reader found
+    them while reading the bytes (``adapters.grpc.billwire``), so ``checked`` need not look
+    again: no string holds NUL (the reader does not take one that does)."""
+
+    bad_code: bool  # a code holds a control character (``bad_id_chars``)
+    longest_code: int  # characters
+    longest_name: int
+    cat: np.ndarray | None  # the categories' codes (int64, 1/2/3); None if one is unknown
+
+
 @dataclass(frozen=True)
 class BillColumns:
     """A bill request as the client sent it: strings as given ('' = not given for region),
@@ -69,6 +80,7 @@ class BillColumns:
     amount: np.ndarray
     unit_price_cap: np.ndarray
     selfpay_ratio: np.ndarray
+    facts: BillFacts | None = None
 
     def __len__(self) -> int:
         return len(self.amount)
@@ -215,15 +227,21 @@ def checked(c: BillColumns) -> Checked | None:
     adm, dis = _day(c.admission_date), _day(c.discharge_date)
     if adm is None or dis is None or dis < adm:
         return None
-    codes, names = c.code, c.name
-    if bad_id_chars("".join(codes)) or "\x00" in "".join(names):
-        return None
-    if max(map(len, codes)) > 64 or max(map(len, names)) > 200:
-        return None
-    try:
-        cat = np.fromiter(map(_CAT.__getitem__, c.category), np.int64, n)
-    except KeyError:
-        return None
+    f = c.facts
+    if f is not None:  # as the reader found them
+        if f.bad_code or f.longest_code > 64 or f.longest_name > 200 or f.cat is None:
+            return None
+        cat = f.cat
+    else:
+        codes, names = c.code, c.name
+        if bad_id_chars("".join(codes)) or "\x00" in "".join(names):
+            return None
+        if max(map(len, codes)) > 64 or max(map(len, names)) > 200:
+            return None
+        try:
+            cat = np.fromiter(map(_CAT.__getitem__, c.category), np.int64, n)
+        except KeyError:
+            return None
     # the int columns' rules in one compiled pass (numpy for a form it does not take)
     k = kernel_items(c, cat)
     if k is None:
@@ -242,6 +260,12 @@ def fits_table(ch: Checked, person: Person, table: PolicyTable) -> bool:
     return all(t.tag in known for t in person.tags)
 
 
+#: no hard budget (``KernelBatch``'s defaults, made once: ``set_budgets`` replaces them)
+_NO_BAL = np.full((0, 0), -1, dtype=np.int64)
+_NO_FYEAR = np.zeros(0, dtype=np.int64)
+_NO_BAL.flags.writeable = _NO_FYEAR.flags.writeable = False
+
+
 def run_one(
     ch: Checked,
     person: Person,
@@ -254,27 +278,32 @@ def run_one(
     refused it at the account limit (the model path names the limit)."""
     compiled = compiled_for([table])
     n, S, L = len(ch.cols), compiled.n_slots, compiled.max_layers
-    p_acc = np.zeros((1, S, 4), dtype=np.int64)
-    h_acc = np.zeros((1, S, 4), dtype=np.int64)
+    # the one-bill arrays as views of three buffers (an allocation each, not one an array)
+    acc = np.zeros((2, 1, S, 4), dtype=np.int64)  # the person's, the household's accounts
     for li, lid in enumerate(compiled.layer_ids):
         a = pa.layers.get(lid)
         if a is not None:
-            p_acc[0, li] = a.as_tuple()
+            acc[0, 0, li] = a.as_tuple()
         b = ha.layers.get(lid)
         if b is not None:
-            h_acc[0, li] = b.as_tuple()
-    one = np.zeros(1, dtype=np.int64)
+            acc[1, 0, li] = b.as_tuple()
+    level = table.hospital_levels.index(ch.cols.hospital_level)
+    tags = mask(person.tags_on(ch.admission), table.tags)
+    # 0: zero (the policy and slots), 0-1: item_start, 2: level, 3: tags, 4: age,
+    # 5: admissions (the kernel counts it up), 6-7: chunk_start
+    small = np.array(
+        [0, n, level, tags, person.age_on(ch.admission), pa.admissions, 0, 1], dtype=np.int64
+    )
+    out = np.zeros(K.N_BILL + L * K.N_FIELDS, dtype=np.int64)
+    one = small[0:1]
     kb = KernelBatch(
-        compiled=compiled, order=one, item_start=np.array([0, n], dtype=np.int64),
-        cat=ch.cat, qty=ch.qty, amount=ch.cols.amount, price_cap=ch.price_cap,
-        sp_ratio=ch.sp_ratio, b_policy=one, b_level=np.array(
-            [table.hospital_levels.index(ch.cols.hospital_level)], dtype=np.int64),
-        b_tags=np.array([mask(person.tags_on(ch.admission), table.tags)], dtype=np.int64),
-        b_age=np.array([person.age_on(ch.admission)], dtype=np.int64), b_pslot=one,
-        b_hslot=one, p_acc=p_acc, p_adm=np.array([pa.admissions], dtype=np.int64),
-        h_acc=h_acc, out_bill=np.zeros((1, K.N_BILL), dtype=np.int64),
-        out_layer=np.zeros((1, L, K.N_FIELDS), dtype=np.int64),
-        chunk_start=np.array([0, 1], dtype=np.int64),
+        compiled=compiled, order=one, item_start=small[0:2], cat=ch.cat, qty=ch.qty,
+        amount=ch.cols.amount, price_cap=ch.price_cap, sp_ratio=ch.sp_ratio, b_policy=one,
+        b_level=small[2:3], b_tags=small[3:4], b_age=small[4:5], b_pslot=one, b_hslot=one,
+        p_acc=acc[0], p_adm=small[5:6], h_acc=acc[1],
+        out_bill=out[: K.N_BILL].reshape(1, K.N_BILL),
+        out_layer=out[K.N_BILL :].reshape(1, L, K.N_FIELDS), chunk_start=small[6:8],
+        bal=_NO_BAL, b_fyear=_NO_FYEAR,
     )  # fmt: skip
     if budgets:
         kb.set_budgets(budgets, np.array([ch.year], dtype=np.int64))

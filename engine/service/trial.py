@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from engine.allocation import Allocation
 from engine.allocation import allocate as allocation_for
-from engine.batch import FundYearKey
+from engine.batch import FundYearKey, KernelBatch
 from engine.bill import Bill, BillRequest, Person, parse_bill_request
 from engine.checks import check_bill
 from engine.errors import InputError, NotFound
@@ -17,6 +17,7 @@ from engine.result import Settlement
 from engine.service import billcols, fundbook
 from engine.service.base import ServiceBase
 from engine.service.ports import SettlementRecord, UnitOfWork
+from engine.service.settledrows import SettledRows
 from engine.settle import Outcome, settle_one
 
 
@@ -121,33 +122,55 @@ class Trial(ServiceBase):
         return self.settled_table(rec) or self.policies().table_for(s.region, s.discharge_date)
 
     def _pre_settle_columns(self, cols: billcols.BillColumns) -> Settlement:
-        """``pre_settle`` of a request given as columns, without a per-item model: the
-        vectorized checks, the registry and accounts in one unit of work, the kernel on the
-        one bill, the settlement read from its output arrays. Anything off (a bad field, an
-        unknown person, a table that does not fit, the account limit) goes the model path,
-        which names it exactly as before."""
+        """``pre_settle`` of a request given as columns, without a per-item model."""
+        got = self._run_columns(cols)
+        if got is None:
+            return self.pre_settle(cols.request())
+        kb, ch, person, table = got
+        return billcols.settlement_of(kb, ch, person, table)
+
+    def pre_settle_rows(self, cols: billcols.BillColumns) -> SettledRows | Settlement:
+        """``pre_settle`` of a request given as columns, answered as the kernel's output rows
+        (no ``Settlement`` or ``LayerResult`` objects: PreSettle writes its answer from them);
+        a request the columns path does not take is settled by the model path as ever, and
+        answered as its ``Settlement``."""
+        got = self._run_columns(cols)
+        if got is None:
+            return self.pre_settle(cols.request())
+        kb, ch, person, table = got
+        return SettledRows(
+            cols.id, cols.hospital, person, table, ch.year, ch.discharge.isoformat(),
+            kb.out_bill[0], kb.out_layer[0, : len(table.layers)],
+        )  # fmt: skip
+
+    def _run_columns(
+        self, cols: billcols.BillColumns
+    ) -> tuple[KernelBatch, billcols.Checked, Person, PolicyTable] | None:
+        """The kernel run of a request given as columns: the vectorized checks, the registry
+        and accounts in one unit of work, the kernel on the one bill. None when anything is
+        off (a bad field, an unknown person, a table that does not fit, the account limit):
+        the model path names it exactly as before."""
         ch = billcols.checked(cols)
-        if ch is not None:
-            with self._trial_uow() as uow:
-                found = uow.registry.get_versioned(cols.person_id)
-                if found is not None:
-                    person = found[0]
-                    try:
-                        table = self.policies().table_for(ch.region, ch.discharge)
-                    except InputError:
-                        table = None
-                    if table is not None and billcols.fits_table(ch, person, table):
-                        codes = [x.fund_code for x in table.layers]
-                        keys = fundbook.hard_keys(
-                            self.fund_book(), table.region.code, ch.year, codes
-                        )
-                        budgets = self._budgets(uow, keys)
-                        pa = uow.accounts.person_year(person.id, ch.year)
-                        ha = uow.accounts.household_year(person.household, ch.year)
-                        kb = billcols.run_one(ch, person, table, pa, ha, budgets)
-                        if kb is not None:
-                            return billcols.settlement_of(kb, ch, person, table)
-        return self.pre_settle(cols.request())
+        if ch is None:
+            return None
+        with self._trial_uow() as uow:
+            found = uow.registry.get_versioned(cols.person_id)
+            if found is None:
+                return None
+            person = found[0]
+            try:
+                table = self.policies().table_for(ch.region, ch.discharge)
+            except InputError:
+                return None
+            if not billcols.fits_table(ch, person, table):
+                return None
+            codes = [x.fund_code for x in table.layers]
+            keys = fundbook.hard_keys(self.fund_book(), table.region.code, ch.year, codes)
+            budgets = self._budgets(uow, keys)
+            pa = uow.accounts.person_year(person.id, ch.year)
+            ha = uow.accounts.household_year(person.household, ch.year)
+            kb = billcols.run_one(ch, person, table, pa, ha, budgets)
+        return None if kb is None else (kb, ch, person, table)
 
     def allocation_of(self, rec: SettlementRecord) -> Allocation:
         """The per-item allocation (domain.md section 11) of a stored settlement, from its

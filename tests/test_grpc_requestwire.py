@@ -1,0 +1,125 @@
+"""A PreSettle request read straight from its bytes (``adapters.grpc.requestwire``) gives the
+columns upb's parse then ``columns.bill_columns`` give, for canonical bytes and for bytes only
+a client would send (an int32 sent as a wide varint, a field sent twice, unknown fields), and
+None (parse with upb) for what it does not take: never a wrong column, never a request upb
+would refuse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from google.protobuf.message import DecodeError
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adapters.grpc.columns import bill_columns
+from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.requestwire import pre_settle_columns
+from engine.service.billcols import BillColumns
+from tests.test_grpc_billwire import TEXT, items
+
+_INTS = ("qty_e4", "unit_price", "amount", "unit_price_cap", "selfpay_ratio")
+
+
+def _same(got: BillColumns | None, want: BillColumns) -> None:
+    assert got is not None
+    for k in ("id", "hospital", "region", "person_id", "hospital_level", "admission_date",
+              "discharge_date", "code", "name", "category"):  # fmt: skip
+        assert getattr(got, k) == getattr(want, k), k
+    for k in _INTS:
+        a, b = getattr(got, k), getattr(want, k)
+        assert a.dtype == np.int64 and a.tolist() == b.tolist(), k
+    assert got.facts is not None and want.facts is not None
+    gf, wf = got.facts, want.facts
+    assert gf[:3] == wf[:3]
+    assert (gf.cat is None) == (wf.cat is None)
+    if gf.cat is not None and wf.cat is not None:
+        assert gf.cat.tolist() == wf.cat.tolist()
+
+
+def _upb(data: bytes) -> BillColumns:
+    return bill_columns(pb.PreSettleRequest.FromString(data).bill)
+
+
+@given(st.lists(items(), min_size=1, max_size=6), st.lists(TEXT, min_size=7, max_size=7))
+def test_the_bytes_read_as_upb_reads_them(its: list[pb.Item], head: list[str]) -> None:
+    b = pb.Bill(id=head[0], region=head[1], person_id=head[2], hospital_level=head[3],
+                admission_date=head[4], discharge_date=head[5], hospital=head[6], items=its)  # fmt: skip
+    data = pb.PreSettleRequest(bill=b).SerializeToString()
+    got = pre_settle_columns(data)
+    if got is None:  # only a NUL inside an item's string is not taken
+        assert any("\x00" in s for it in its for s in (it.code, it.name, it.category))
+        return
+    _same(got, _upb(data))
+
+
+def _field(number: int, wire: int, payload: bytes) -> bytes:
+    key, k = b"", number << 3 | wire
+    while k > 0x7F:
+        key, k = key + bytes([k & 0x7F | 0x80]), k >> 7
+    key += bytes([k])
+    if wire == 2:
+        return key + _len(len(payload)) + payload
+    return key + payload
+
+
+def _len(n: int) -> bytes:
+    out = b""
+    while n > 0x7F:
+        out, n = out + bytes([n & 0x7F | 0x80]), n >> 7
+    return out + bytes([n])
+
+
+def _varint(v: int) -> bytes:
+    return _len(v & (2**64 - 1))
+
+
+_ITEM = pb.Item(code="X1", name="药", category="B", unit_price=5, amount=10).SerializeToString()
+
+
+def _request(bill: bytes, extra: bytes = b"") -> bytes:
+    return _field(1, 2, bill) + extra
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        _ITEM + _field(8, 0, _varint(2**40 + 7)),  # an int32 sent wide: its low 32 bits
+        _ITEM + _field(8, 0, _varint(-5)),
+        _ITEM + _field(8, 0, _varint(2**31)),  # -2**31 as int32
+        _ITEM + _field(2, 2, b"second"),  # a string twice: the last
+        _ITEM + _field(30, 0, _varint(1)) + _field(31, 2, b"x") + _field(32, 5, b"abcd"),
+    ],
+)
+def test_bytes_only_a_client_sends_read_as_upb_reads_them(item: bytes) -> None:
+    bill = _field(1, 2, b"b1") + _field(3, 2, b"p1") + _field(7, 2, item)
+    bill += _field(1, 2, b"b2") + _field(20, 2, b"unknown")
+    data = _request(bill, _field(9, 0, _varint(3)))
+    _same(pre_settle_columns(data), _upb(data))
+
+
+@pytest.mark.parametrize(
+    ("data", "upb_refuses"),
+    [
+        (_request(_field(7, 2, _ITEM), _field(2, 0, b"\x01")), False),  # allocate
+        (_request(_field(7, 2, _ITEM)) + _request(_field(1, 2, b"b1")), False),  # 2 bills: merged
+        (_request(_field(1, 2, b"b1")), False),  # no item
+        (_field(2, 0, b"\x00"), False),  # no bill
+        (_request(_field(7, 2, _ITEM) + _field(1, 0, b"\x01")), False),  # id as a varint
+        (_request(_field(7, 2, _ITEM + _field(0, 0, b"\x01"))), True),  # field number 0
+        (_request(_field(7, 2, _ITEM), _field(0, 0, b"\x01")), True),
+        (_request(_field(7, 2, _ITEM) + _field(1, 2, b"\xff")), True),  # not UTF-8
+        (_request(_field(7, 2, _ITEM + _field(2, 2, b"\xed\xa0\x80"))), True),  # a surrogate
+        (_request(_field(7, 2, _ITEM))[:-1], True),  # truncated
+    ],
+)
+def test_what_it_does_not_take_is_left_to_upb(data: bytes, upb_refuses: bool) -> None:
+    """None; upb then parses it (the servicer's columns as before) or refuses it (the servicer
+    answers UNDECODABLE)."""
+    assert pre_settle_columns(data) is None
+    try:
+        pb.PreSettleRequest.FromString(data)
+    except DecodeError:
+        assert upb_refuses
+    else:
+        assert not upb_refuses
