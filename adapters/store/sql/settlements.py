@@ -32,9 +32,12 @@ _BY_ID = f"SELECT {_HEAD_COLS} FROM settlements WHERE settlement_id = :id"
 BY_REQUEST = f"SELECT {_HEAD_COLS} FROM settlements WHERE request_id = :id"
 _BY_REVERSAL = f"SELECT {_HEAD_COLS} FROM settlements WHERE reversal_request_id = :id LIMIT 1"
 _MOVES_OF = f"SELECT {_MOVE_COLS} FROM settlement_moves WHERE settlement_id = :id ORDER BY position"
+#: the bill's active settlement: at most one row (the partial unique index
+#: ``uq_settlements_active_bill``), read by that index alone (an ORDER BY/LIMIT here only
+#: added a sort node and planning to every Settle's reads)
 ACTIVE = (
     "SELECT settlement_id FROM settlements WHERE hospital = :h AND bill_id = :id "
-    "AND status = 'settled' ORDER BY created_at LIMIT 1"
+    "AND status = 'settled'"
 )
 _SETTLEMENT_COLS = (
     "settlement_id", "request_id", "bill_id", "hospital", "bill_digest", "person_id", "household",
