@@ -602,13 +602,13 @@ def test_claim_steps_on_postgres(pg_url: str) -> None:  # noqa: F811
 
 
 @pytest.mark.postgres
-def test_a_settle_on_postgres_is_five_statements_with_its_events_in_order(
+def test_a_settle_on_postgres_is_three_statements_with_its_events_in_order(
     pg_url: str,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A Settle with claims on PostgreSQL: its reads before the locks one statement, the two
-    locks, the accounts read under them one statement, then every write and the ledger events
-    one statement (target 7: each statement is psycopg machinery); the events stored in their
+    locks and the accounts read under them one statement (``onestop_lock_read``, migration
+    0011), then every write and the ledger events one statement (target 7: each statement is psycopg machinery); the events stored in their
     order (the settlement's, then its claims'), sealed and verified; a replay is answered."""
     import psycopg
 
@@ -627,7 +627,7 @@ def test_a_settle_on_postgres_is_five_statements_with_its_events_in_order(
 
         monkeypatch.setattr(psycopg.RawCursor, "execute", counted)
         rec, replay = svc.settle("r1", bill("b1", "p1", 1_500_000, c=300_000))
-        assert not replay and sent == ["SELECT", "INSERT", "INSERT", "SELECT", "WITH"]
+        assert not replay and sent == ["SELECT", "SELECT", "WITH"]
         monkeypatch.undo()
         assert svc.settle("r1", bill("b1", "p1", 1_500_000, c=300_000)) == (rec, True)
         led = LedgerService(store.uow)

@@ -42,6 +42,13 @@ def _account_sql(years: str, layers: str, col: str) -> tuple[str, tuple[str, str
     return read, upsert_layers, delete_layer, upsert_year, upsert_layers_pg
 
 
+#: PostgreSQL: the locks of person- and household-years and their read under them in one
+#: statement (the function of migration 0011; arrays: household keys and years, person's)
+_LOCK_READ = (
+    "SELECT * FROM onestop_lock_read(CAST(:hk AS text[]), CAST(:hy AS integer[]), "
+    "CAST(:pk AS text[]), CAST(:py AS integer[]))"
+)
+
 #: keys read in one statement (``Accounts.read_many``): well below SQLite's 32,766 parameters
 _MANY = 500
 
@@ -119,7 +126,6 @@ class Accounts:
     def _read_chunk(self, keys: list[tuple[str, str, int]]) -> None:
         """These account-years in one statement (of each scope every year asked for of every
         key asked for, the pairs not asked for dropped)."""
-        rows: dict[tuple[str, str, int], list[Any]] = {k: [] for k in keys}
         unknown = {sc for sc, _, _ in keys} - _TABLES.keys()
         if unknown:
             raise ValueError(f"account scope {sorted(unknown)[0]!r}: person or household")
@@ -134,6 +140,30 @@ class Accounts:
             params.update({f"{scope}_k{i}": v for i, v in enumerate(ids)})
             params.update({f"{scope}_y{i}": v for i, v in enumerate(years)})
         (got,) = self.u.run_many([(" UNION ALL ".join(parts), params)])
+        self._take(keys, got)
+
+    def lock_read(self, keys: list[tuple[str, str, int]]) -> None:
+        """PostgreSQL: take the locks of these person- and household-years (the caller's
+        order: the global one) and read them under the locks in one statement
+        (``onestop_lock_read``, migration 0011), sent with the statements waiting to go;
+        the caller has marked them held."""
+        hh = [k for k in keys if k[0] == "household"]
+        pp = [k for k in keys if k[0] == "person"]
+        if len(hh) + len(pp) != len(keys):
+            raise ValueError(f"lock_read: person or household account-years only: {keys!r}")
+        params = {
+            "hk": pg_array([k for _, k, _ in hh]),
+            "hy": pg_array([y for _, _, y in hh]),
+            "pk": pg_array([k for _, k, _ in pp]),
+            "py": pg_array([y for _, _, y in pp]),
+        }
+        (got,) = self.u.run_many([(_LOCK_READ, params)])
+        self._take(keys, got)
+
+    def _take(self, keys: list[tuple[str, str, int]], got: Iterable[Any]) -> None:
+        """Keep the account-years ``keys`` from the rows of a read (scope, key, year, layer
+        id or None, the four fields); rows of account-years not asked for are dropped."""
+        rows: dict[tuple[str, str, int], list[Any]] = {k: [] for k in keys}
         for scope, key, year, *row in got:
             found = rows.get((scope, key, year))
             if found is not None:

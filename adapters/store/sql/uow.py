@@ -78,6 +78,23 @@ _SETTLE_READS = (
 )
 
 
+#: the lock kinds that are account-years (``onestop_lock_read`` takes them)
+_ACCOUNT_KINDS = ("household", "person")
+
+
+def _lock_read_keys(new: list[LockKey], read: Sequence[tuple[str, str, int]]) -> list[LockKey]:
+    """PostgreSQL: the new account locks, in order, when they are exactly the account-years
+    to read and every other new lock sorts before them (fund locks), so that one
+    ``onestop_lock_read`` after the others takes them in the global order and reads them;
+    else [] (the locks one statement each, the read after)."""
+    acc = [k for k in new if k[0] in _ACCOUNT_KINDS]
+    if not acc or set(acc) != set(read):
+        return []
+    if any(k[0] not in _ACCOUNT_KINDS and k > acc[0] for k in new):
+        return []  # a policy lock sorts after them
+    return acc
+
+
 def _lock_params(kind: str, key: str, year: int) -> dict[str, Any]:
     if kind == "fund":
         region, _, code = key.rpartition("/")
@@ -401,16 +418,21 @@ class SqlUnitOfWork:
         pipeline (with any writes deferred before, and the account reads of ``read``: one
         round trip); SQLite: BEGIN IMMEDIATE, the database's one write lock."""
         new = lock_order(self._locked, keys)
+        fused = [] if self.s.sqlite else _lock_read_keys(new, read)
         if new:
             if self.s.sqlite:
                 self.conn(write=True)  # BEGIN IMMEDIATE: the one writer until commit or rollback
             else:
                 self._connection(write=True)
                 for kind, key, year in new:  # in order: the server runs a pipeline in order
+                    if fused and kind in _ACCOUNT_KINDS:
+                        continue  # taken by onestop_lock_read after the others (they sort first)
                     self._pending.append(_Pending(_LOCK[kind], _lock_params(kind, key, year)))
             self.accounts.forget()  # anything read before the lock may be stale
             self._locked.update(new)
-        if read:
+        if fused:
+            self.accounts.lock_read(fused)  # the account locks and their read: one statement
+        elif read:
             self.accounts.read_many(read)  # (PostgreSQL: the pipeline of the locks above)
         if new and self._pending:
             self._flush()  # the locks are held when this returns
