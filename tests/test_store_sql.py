@@ -406,8 +406,10 @@ class FailAtCommit:
     def together(self) -> Any:
         return self.u.together()
 
-    def settle_reads(self, request_id: str, person_id: str, hospital: str, bill_id: str) -> Any:
-        return self.u.settle_reads(request_id, person_id, hospital, bill_id)
+    def settle_reads(
+        self, request_id: str, person_id: str, hospital: str, bill_id: str, year: Any = None
+    ) -> Any:
+        return self.u.settle_reads(request_id, person_id, hospital, bill_id, year)
 
     def rollback(self) -> None:
         self.u.rollback()
@@ -776,5 +778,43 @@ def test_pg_lock_read_equals_the_plain_read(pg_url: str) -> None:  # noqa: F811
                 assert got == {k: want[k] for k in read}
                 assert all(u.holds(*k) for k in read)
                 u.commit()
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_pg_settle_reads_lock_early_and_start_over(pg_url: str) -> None:  # noqa: F811
+    """``settle_reads`` with a year (PostgreSQL) holds the registered person's account locks
+    and their accounts as read under them; a ``lock`` then asking for a lock that sorts
+    before them (a fund-year, another household) starts the transaction over and takes every
+    lock in the global order, instead of LockOrderError; nothing is locked early for a
+    person not registered, nor once something is written."""
+    from tests.pg import fresh_database
+
+    store = SqlStore(fresh_database(pg_url))
+    try:
+        svc = SettlementService(store.uow)
+        svc.import_registry(
+            [Person.model_validate({"id": "p1", "birth_date": "1960-01-01", "household": "h1"})]
+        )
+        acc = YearAccounts(layers={"L1": LayerAccount(1, 2, 3, 4)}, admissions=2)
+        with store.uow() as u:
+            u.lock(*account_locks("p1", "h1", 2024))
+            u.accounts.save_person_year("p1", 2024, acc)
+            u.commit()
+        for before in ([], [("fund", "R/F1", 2024)], [("household", "h0", 2024)]):
+            with store.uow() as u:
+                pre = u.settle_reads("r1", "p1", "H", "b1", 2024)
+                assert pre.person is not None and pre.found is None and pre.active_id is None
+                assert u.holds("person", "p1", 2024) and u.holds("household", "h1", 2024)
+                keys = [*before, *account_locks("p1", "h1", 2024)]
+                u.lock(*keys, read=[("person", "p1", 2024), ("household", "h1", 2024)])  # type: ignore[arg-type]
+                assert all(u.holds(*k) for k in keys)
+                assert u.accounts.person_year("p1", 2024) == acc
+                u.accounts.save_person_year("p1", 2024, acc)  # written: kept from here on
+                u.commit()
+        with store.uow() as u:
+            u.settle_reads("r1", "nobody", "H", "b1", 2024)
+            assert not u._locked
     finally:
         store.dispose()

@@ -140,7 +140,7 @@ class Accounts:
             params.update({f"{scope}_k{i}": v for i, v in enumerate(ids)})
             params.update({f"{scope}_y{i}": v for i, v in enumerate(years)})
         (got,) = self.u.run_many([(" UNION ALL ".join(parts), params)])
-        self._take(keys, got)
+        self.take(keys, got)
 
     def lock_read(self, keys: list[tuple[str, str, int]]) -> None:
         """PostgreSQL: take the locks of these person- and household-years (the caller's
@@ -158,9 +158,9 @@ class Accounts:
             "py": pg_array([y for _, _, y in pp]),
         }
         (got,) = self.u.run_many([(_LOCK_READ, params)])
-        self._take(keys, got)
+        self.take(keys, got)
 
-    def _take(self, keys: list[tuple[str, str, int]], got: Iterable[Any]) -> None:
+    def take(self, keys: list[tuple[str, str, int]], got: Iterable[Any]) -> None:
         """Keep the account-years ``keys`` from the rows of a read (scope, key, year, layer
         id or None, the four fields); rows of account-years not asked for are dropped."""
         rows: dict[tuple[str, str, int], list[Any]] = {k: [] for k in keys}
