@@ -818,3 +818,31 @@ def test_pg_settle_reads_lock_early_and_start_over(pg_url: str) -> None:  # noqa
             assert not u._locked
     finally:
         store.dispose()
+
+
+@pytest.mark.postgres
+def test_pg_settlement_rows_equal_sqlites(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
+    """The moves and per-layer rows PostgreSQL stores from one JSON text each
+    (``json_to_recordset``) equal, column by column, what SQLite stores row by row for the
+    same settlement (the golden bill)."""
+    from tests.pg import fresh_database
+
+    got = []
+    for url in (f"sqlite:///{tmp_path / 'ref.db'}", fresh_database(pg_url)):
+        store = SqlStore(url)
+        try:
+            text, person, req = golden()
+            svc = SettlementService(store.uow, clock=Clock(), new_id=ids())
+            svc.put_policy(text, "yubei.yaml")
+            svc.import_registry([person])
+            svc.settle("req-1", req)
+            with store.engine.connect() as c:
+                got.append(
+                    [
+                        [tuple(r) for r in c.execute(sa.text(f"SELECT * FROM {t} ORDER BY 2"))]
+                        for t in ("settlement_moves", "settlement_layers")
+                    ]
+                )
+        finally:
+            store.dispose()
+    assert got[0] == got[1] and len(got[0][0]) > 1 and len(got[0][1]) > 1
