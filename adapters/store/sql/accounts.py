@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from adapters.store.sql.rows import _flat, _values, pg_array
+from adapters.store.sql.rows import _flat, _values, compact_bytes, pg_array
 from engine.accounts import ACCOUNT_FIELDS, LayerAccount, YearAccounts
 
 if TYPE_CHECKING:
@@ -27,12 +27,14 @@ def _account_sql(years: str, layers: str, col: str) -> tuple[str, tuple[str, str
         + ", ".join(f"{f} = excluded.{f}" for f in ACCOUNT_FIELDS),
     )
     delete_layer = f"DELETE FROM {layers} WHERE {col} = :k AND year = :y AND layer_id = :l"
-    # PostgreSQL: every changed layer in one statement of constant text (arrays, unnest)
+    # PostgreSQL: every changed layer in one statement of constant text (one JSON text of
+    # the rows, json_to_recordset: integers read by bigint's input)
     upsert_layers_pg = (
         f"INSERT INTO {layers} ({col}, year, layer_id, {_FOUR}) "
-        f"SELECT :k, :y, v.* FROM unnest(CAST(:l AS text[]), "
-        + ", ".join(f"CAST(:{f} AS bigint[])" for f in ACCOUNT_FIELDS)
-        + ") AS v"
+        f"SELECT :k, :y, v.l, {', '.join('v.' + f for f in ACCOUNT_FIELDS)} "
+        "FROM json_to_recordset(CAST(:rows AS json)) AS v(l text, "
+        + ", ".join(f"{f} bigint" for f in ACCOUNT_FIELDS)
+        + ")"
         + upsert_layers[1]
     )
     upsert_year = (
@@ -189,9 +191,7 @@ class Accounts:
         k = {"k": key, "y": year, "a": acc.admissions}
         admissions = acc.admissions != before.admissions
         if changed and not self.u.s.sqlite:
-            k["l"] = pg_array([r["l"] for r in changed])
-            for f in ACCOUNT_FIELDS:
-                k[f] = pg_array([r[f] for r in changed])
+            k["rows"] = compact_bytes(changed).decode()
             # the admissions row rides along in the same statement
             ctes = ((f"{scope}_year", upsert_year),) if admissions else ()
             self.u.defer(upsert_layers_pg, k, ctes=ctes)
