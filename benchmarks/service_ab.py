@@ -64,21 +64,24 @@ def main(argv: list[str] | None = None) -> int:
         return G.start_server(url, work, ns.workers, tree=tree, extra=extra, children=8,
                               module="benchmarks.echo_server")  # fmt: skip
 
-    with treeserver.serving(ns.store, contenders, start, "onestop-sab-") as servers:
+    pids: dict[str, int] = {}
+    with treeserver.serving(ns.store, contenders, start, "onestop-sab-", pids) as servers:
         for r in range(-1, ns.rounds):
             what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
             for rpc in rpcs:
                 for name, _, _ in contenders:
                     row = treeserver.measure(servers[name], rpc, ns.clients, ns.seconds, ns.items,
-                                             f"{name}{rpc}r{r}", what, f"{name} {rpc} x{ns.clients}")  # fmt: skip
+                                             f"{name}{rpc}r{r}", what, f"{name} {rpc} x{ns.clients}",
+                                             pids.get("postmaster"))  # fmt: skip
                     if r >= 0:
                         runs.setdefault(f"{name} {rpc}", []).append(row)
         for proc, _, _ in servers.values():
             G.stop_server(proc)
     print(f"\n{ns.store}, {ns.clients} clients, {ns.rounds} rounds of {ns.seconds:g} s")
     print("| contender | rpc | calls/s min / median / max | p50 ms | p99 ms | server CPU/call us "
-          "(median; min) | of it the event loop (median) | load first -> last (max) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+          "(median; min) | of it the event loop (median) | PostgreSQL CPU/call us (median) | "
+          "client CPU/call us (median) | load first -> last (max) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     out = {}
     for key, rows in runs.items():
         d = out[key] = treeserver.summary(rows)
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {rpc} | {d['min']:,.0f} / {d['median']:,.0f} / {d['max']:,.0f} | "
               f"{d['p50_ms']:.1f} | {d['p99_ms']:.1f} | {d['server_cpu_us']:,.0f}; "
               f"{d['server_cpu_us_min']:,.0f} | {d['loop_cpu_us']:,.0f} | "
+              f"{d['postgres_cpu_us']:,.0f} | {d['client_cpu_us']:,.0f} | "
               f"{d['load_first']:.2f} -> {d['load_last']:.2f} "
               f"({d['load_max']:.2f}) |")  # fmt: skip
     H.save(ns.json, {"machine": m, "store": ns.store, "rows": out, "load_at_end": os.getloadavg()})

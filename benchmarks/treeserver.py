@@ -63,15 +63,19 @@ def serving(
     contenders: list[Contender],
     start: Callable[[str, Path, Path, list[str]], tuple[subprocess.Popen[Any], str]],
     prefix: str,
+    pids: dict[str, int] | None = None,
 ) -> Iterator[dict[str, Server]]:
     """A server per contender, each on its own durable store: ``start(url, work, tree,
     extra)`` starts one. Stop them inside (``grpc_bench.stop_server``) to read their logs;
-    any still running at the end is killed, and the PostgreSQL cluster stopped."""
+    any still running at the end is killed, and the PostgreSQL cluster stopped. ``pids``
+    gets the cluster's postmaster pid (``"postmaster"``), for ``measure``'s cluster CPU."""
     cluster, create_database = durable_cluster(store)
     servers: dict[str, Server] = {}
     try:
         if cluster is not None:
             cluster.start()
+            if pids is not None:
+                pids["postmaster"] = int((cluster.data / "postmaster.pid").read_text().split()[0])
         with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
             for name, tree, extra in contenders:
                 url, settings = store_of(cluster, create_database, Path(tmp), name)
@@ -89,14 +93,20 @@ def serving(
 
 
 def measure(server: Server, rpc: str, clients: int, seconds: float, items: int, tag: str,
-            what: str, label: str) -> dict[str, Any]:  # fmt: skip
+            what: str, label: str, pg: int | None = None) -> dict[str, Any]:  # fmt: skip
     """One timed run of ``rpc`` at ``clients`` clients on ``server`` (``grpc_bench.load``),
-    printed as a line: ``what`` (warm-up, round i/n), ``label`` (contender, rpc, clients)."""
+    printed as a line: ``what`` (warm-up, round i/n), ``label`` (contender, rpc, clients).
+    ``pg``: the PostgreSQL postmaster's pid, whose processes' CPU over the run (its warm-up
+    calls included: one run at a time, so it is this server's) is ``postgres_cpu_us`` a
+    call."""
     proc, target, _ = server
+    pg0 = G.proc_cpu(pg)
     row: dict[str, Any] = asyncio.run(G.load(target, rpc, clients, seconds, items, tag, proc.pid))
+    row["postgres_cpu_us"] = (G.proc_cpu(pg) - pg0) / max(row["calls"], 1) * 1e6
     print(f"  {what} {label}: {row['per_s']:.0f}/s p50 {row['p50_ms']:.1f} ms p99 "
           f"{row['p99_ms']:.1f} ms, server CPU/call {row['server_cpu_us']:.0f} us (event loop "
-          f"{row['loop_cpu_us']:.0f}; load "
+          f"{row['loop_cpu_us']:.0f}), PostgreSQL {row['postgres_cpu_us']:.0f} us, client "
+          f"{row['client_cpu_us']:.0f} us (load "
           f"{row['load_before']:.2f}->{row['load_after']:.2f})", flush=True)  # fmt: skip
     return row
 
@@ -113,6 +123,8 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_ms": G.pct(lat, 0.5) * 1e3, "p99_ms": G.pct(lat, 0.99) * 1e3,
         "server_cpu_us": st.median(cpu), "server_cpu_us_min": min(cpu),
         "loop_cpu_us": st.median(x["loop_cpu_us"] for x in rows),
+        "postgres_cpu_us": st.median(x.get("postgres_cpu_us", float("nan")) for x in rows),
+        "client_cpu_us": st.median(x["client_cpu_us"] for x in rows),
         "load_first": rows[0]["load_before"], "load_last": rows[-1]["load_after"],
         "load_max": max(max(x["load_before"], x["load_after"]) for x in rows),
     }  # fmt: skip

@@ -16,7 +16,10 @@ cProfile timing this thread's CPU (the waits on the server left out), the stats 
 
 Each tree runs in its own process (``PYTHONPATH`` = the tree), started once and warmed; then
 rounds alternate A B A B ..., ``--calls`` calls each; CPU (``time.thread_time``) and wall per
-call, min / median over the rounds, the load before and after each. The response bytes of
+call, min / median over the rounds, the load before and after each; the worker process's
+whole CPU (its other threads: the ledger sealer, ...) and, on PostgreSQL, the cluster's CPU a
+call (every process of the postmaster, from /proc: the backends, the WAL writer, ...; one
+round runs at a time, so a round's cluster CPU is its tree's). The response bytes of
 both trees are compared (they must be equal).
 """
 
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import harness as H
+from benchmarks.grpc_bench import proc_cpu
 from benchmarks.treeserver import durable_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,13 +109,13 @@ for line in sys.stdin:
     n = int(line)
     if prof is not None:
         prof.enable()
-    c0, w0 = time.thread_time(), time.perf_counter()
+    c0, w0, p0 = time.thread_time(), time.perf_counter(), time.process_time()
     for i in range(n):
         call(i)
-    c1, w1 = time.thread_time(), time.perf_counter()
+    c1, w1, p1 = time.thread_time(), time.perf_counter(), time.process_time()
     if prof is not None:
         prof.disable()
-    print((c1 - c0) / n * 1e6, (w1 - w0) / n * 1e6, flush=True)
+    print((c1 - c0) / n * 1e6, (w1 - w0) / n * 1e6, (p1 - p0) / n * 1e6, flush=True)
 if prof is not None:
     prof.dump_stats(profile)
 app.close()
@@ -162,17 +166,20 @@ def _run(ns: argparse.Namespace, m: Any, cluster: Any, create_database: Any) -> 
         digests[name] = line[1]
     same = len(set(digests.values())) == 1
     print(f"{ns.rpc} response bytes of the 8 bills: {'equal' if same else 'DIFFERENT'} {digests}")
-    rows: dict[str, list[tuple[float, float, float, float]]] = {n: [] for n in procs}
+    rows: dict[str, list[tuple[float, ...]]] = {n: [] for n in procs}
+    pg = _postmaster(cluster)
     for r in range(ns.rounds):
         for name, p in procs.items():
             assert p.stdin is not None and p.stdout is not None
-            before = H.load1()
+            before, pg0 = H.load1(), proc_cpu(pg)
             p.stdin.write(f"{ns.calls}\n")
             p.stdin.flush()
-            cpu, wall = map(float, p.stdout.readline().split())
-            rows[name].append((cpu, wall, before, H.load1()))
+            cpu, wall, whole = map(float, p.stdout.readline().split())
+            db = (proc_cpu(pg) - pg0) / ns.calls * 1e6
+            rows[name].append((cpu, wall, whole, db, before, H.load1()))
             print(f"  round {r + 1}/{ns.rounds} {name}: CPU {cpu:.0f} us, wall {wall:.0f} us a "
-                  f"call (load {before:.2f})", flush=True)  # fmt: skip
+                  f"call, process {whole:.0f} us, PostgreSQL {db:.0f} us (load {before:.2f})",
+                  flush=True)  # fmt: skip
     for p in procs.values():
         assert p.stdin is not None
         p.stdin.close()
@@ -182,19 +189,32 @@ def _run(ns: argparse.Namespace, m: Any, cluster: Any, create_database: Any) -> 
         f"\n{ns.items}-item {ns.rpc} handler in process, {ns.store}, {ns.rounds} rounds x "
         f"{ns.calls} calls"
     )
-    print("| tree | CPU us a call min / median | wall us min / median | load first -> last (max) |")
-    print("|---|---|---|---|")
+    print("| tree | CPU us a call min / median | wall us min / median | process CPU us min / "
+          "median | PostgreSQL CPU us min / median | load first -> last (max) |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
     for name, xs in rows.items():
-        cpu, wall = [x[0] for x in xs], [x[1] for x in xs]
-        loads = [v for x in xs for v in x[2:]]
+        cpu, wall, whole, db = ([x[i] for x in xs] for i in range(4))
+        loads = [v for x in xs for v in x[4:]]
         out[name] = {"cpu_min": min(cpu), "cpu_median": st.median(cpu), "wall_min": min(wall),
-                     "wall_median": st.median(wall), "load": [loads[0], loads[-1], max(loads)]}  # fmt: skip
+                     "wall_median": st.median(wall), "process_cpu_median": st.median(whole),
+                     "postgres_cpu_median": st.median(db),
+                     "load": [loads[0], loads[-1], max(loads)]}  # fmt: skip
         print(f"| {name} | {min(cpu):.0f} / {st.median(cpu):.0f} | {min(wall):.0f} / "
-              f"{st.median(wall):.0f} | {loads[0]:.2f} -> {loads[-1]:.2f} ({max(loads):.2f}) |")  # fmt: skip
+              f"{st.median(wall):.0f} | {min(whole):.0f} / {st.median(whole):.0f} | "
+              f"{min(db):.0f} / {st.median(db):.0f} | "
+              f"{loads[0]:.2f} -> {loads[-1]:.2f} ({max(loads):.2f}) |")  # fmt: skip
     H.save(ns.json, {"machine": m, "rpc": ns.rpc, "same_response": same, "rows": out,
                      "digests": digests})  # fmt: skip
     print(json.dumps({"same_response": same}))
     return 0 if same else 1
+
+
+def _postmaster(cluster: Any) -> int | None:
+    """The pid of the cluster's postmaster (its data directory's ``postmaster.pid``), or None
+    (SQLite)."""
+    if cluster is None:
+        return None
+    return int((cluster.data / "postmaster.pid").read_text().split()[0])
 
 
 if __name__ == "__main__":

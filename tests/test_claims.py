@@ -602,16 +602,17 @@ def test_claim_steps_on_postgres(pg_url: str) -> None:  # noqa: F811
 
 
 @pytest.mark.postgres
-def test_a_settle_on_postgres_is_five_statements_with_its_events_in_order(
+def test_a_settle_on_postgres_is_three_statements_in_two_trips_with_its_events_in_order(
     pg_url: str,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A Settle with claims on PostgreSQL: its reads before the locks one statement, the two
-    locks, the accounts read under them one statement, then every write and the ledger events
-    one statement (target 7: each statement is psycopg machinery); the events stored in their
+    locks and the accounts read under them one statement (``onestop_lock_read``, migration
+    0011), then every write and the ledger events one statement (target 7: each statement is psycopg machinery); the events stored in their
     order (the settlement's, then its claims'), sealed and verified; a replay is answered."""
     import psycopg
 
+    from adapters.store.sql.uow import SqlUnitOfWork
     from tests.pg import fresh_database
 
     store = SqlStore(fresh_database(pg_url))
@@ -620,14 +621,23 @@ def test_a_settle_on_postgres_is_five_statements_with_its_events_in_order(
         svc.settle("r0", bill("b0", "p2", 200_000))  # the tables read and cached
         sent: list[str] = []
         execute = psycopg.RawCursor.execute
+        trips = []
+        pipeline = SqlUnitOfWork._pipeline
 
         def counted(cur: Any, query: Any, *a: Any, **k: Any) -> Any:
-            sent.append(str(query).split()[0])
+            sent.append(str(query).split()[0] + (" lock" if "onestop_lock_read" in query else ""))
             return execute(cur, query, *a, **k)
 
+        def trip(u: Any, *a: Any, **k: Any) -> Any:
+            trips.append(len(sent))
+            return pipeline(u, *a, **k)
+
         monkeypatch.setattr(psycopg.RawCursor, "execute", counted)
+        monkeypatch.setattr(SqlUnitOfWork, "_pipeline", trip)
         rec, replay = svc.settle("r1", bill("b1", "p1", 1_500_000, c=300_000))
-        assert not replay and sent == ["SELECT", "INSERT", "INSERT", "SELECT", "WITH"]
+        # the account locks and their read with the reads (the person is registered, no
+        # hard budget): two round trips, the writes and COMMIT the second
+        assert not replay and sent == ["SELECT lock", "SELECT", "WITH"] and trips == [0, 2]
         monkeypatch.undo()
         assert svc.settle("r1", bill("b1", "p1", 1_500_000, c=300_000)) == (rec, True)
         led = LedgerService(store.uow)

@@ -222,10 +222,12 @@ def test_a_twin_committed_between_the_prepare_reads_is_answered_as_its_replay(
     other = SettlementService(other_store.uow, clock=Clock(), new_id=lambda: "other-1")
     twin: list[Any] = []
 
-    def then_the_twin(uow: Any, reads: Any, rid: str, pid: str, hospital: str, bid: str) -> Any:
+    def then_the_twin(
+        uow: Any, reads: Any, rid: str, pid: str, hospital: str, bid: str, year: Any = None
+    ) -> Any:
         # the prepare's reads (one round trip), the twin committing after the request id's
         # read and before the bill's: the bill's active settlement read again after it
-        got = reads(rid, pid, hospital, bid)
+        got = reads(rid, pid, hospital, bid, year)
         if bid != request(6, "p2").id or twin:
             return got
         twin.append(other.settle("t1", request(6, "p2")))

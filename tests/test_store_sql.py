@@ -442,8 +442,10 @@ class FailAtCommit:
     def together(self) -> Any:
         return self.u.together()
 
-    def settle_reads(self, request_id: str, person_id: str, hospital: str, bill_id: str) -> Any:
-        return self.u.settle_reads(request_id, person_id, hospital, bill_id)
+    def settle_reads(
+        self, request_id: str, person_id: str, hospital: str, bill_id: str, year: Any = None
+    ) -> Any:
+        return self.u.settle_reads(request_id, person_id, hospital, bill_id, year)
 
     def rollback(self) -> None:
         self.u.rollback()
@@ -721,3 +723,162 @@ def test_layer_ids_with_awkward_text_round_trip(store: SqlStore) -> None:
         u.commit()
     with store.uow() as u:
         assert u.accounts.person_year("p-odd", 2024) == odd
+
+
+def _pg_settle_schema(c: sa.Connection) -> tuple[bool, list[str], list[str]]:
+    """(onestop_lock_read exists, the compression of settlements.bill/.settlement, the
+    reversal indexes' definitions)."""
+    fn = c.exec_driver_sql("SELECT count(*) FROM pg_proc WHERE proname = 'onestop_lock_read'")
+    comp = c.exec_driver_sql(
+        "SELECT attcompression FROM pg_attribute WHERE attrelid = 'settlements'::regclass "
+        "AND attname IN ('bill', 'settlement') ORDER BY attname"
+    )
+    idx = c.exec_driver_sql(
+        "SELECT indexdef FROM pg_indexes WHERE indexname IN "
+        "('ix_settlements_reversal_request', 'ix_settlements_hospital_reversed') ORDER BY 1"
+    )
+    return fn.scalar() == 1, [r[0] for r in comp], [r[0] for r in idx]
+
+
+@pytest.mark.postgres
+def test_pg_migrations_0010_to_0012_downgrade_and_upgrade_again(pg_url: str) -> None:  # noqa: F811
+    """The settle migrations on a real PostgreSQL: at head the lock-and-read function, lz4
+    for the settlement's JSON and the partial reversal indexes; downgraded to 0009 none of
+    them (pglz, whole indexes); upgraded again all of them."""
+    from alembic import command
+
+    from adapters.store.sql.connect import migration_transaction
+    from tests.pg import fresh_database
+
+    eng = sa.create_engine(fresh_database(pg_url))
+
+    def down(rev: str) -> None:
+        cfg = alembic_config()
+        with migration_transaction(eng) as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, rev)
+
+    try:
+        upgrade(eng)
+        with eng.connect() as c:
+            fn, comp, idx = _pg_settle_schema(c)
+        assert fn and comp == ["l", "l"] and len(idx) == 2
+        assert all(d.endswith(" IS NOT NULL)") for d in idx), idx
+        down("0009")
+        with eng.connect() as c:
+            fn, comp, idx = _pg_settle_schema(c)
+        assert not fn and comp == ["p", "p"] and len(idx) == 2
+        assert not any("WHERE" in d for d in idx), idx
+        upgrade(eng)
+        with eng.connect() as c:
+            assert _pg_settle_schema(c)[:2] == (True, ["l", "l"])
+            assert all(d.endswith(" IS NOT NULL)") for d in _pg_settle_schema(c)[2])
+    finally:
+        eng.dispose()
+
+
+@pytest.mark.postgres
+def test_pg_lock_read_equals_the_plain_read(pg_url: str) -> None:  # noqa: F811
+    """``onestop_lock_read`` (a Settle's account locks and their read in one statement) reads
+    what ``read_many`` reads: layers with awkward ids, admissions, missing rows (created at
+    0 by the lock, read as empty); with a fund lock before it, in one round trip."""
+    from tests.pg import fresh_database
+
+    store = SqlStore(fresh_database(pg_url))
+    try:
+        full = YearAccounts(
+            layers={'q"uote': LayerAccount(1, 2, 3, 4), "b\\s,{x}": LayerAccount(5, 6, 7, -8)},
+            admissions=3,
+        )
+        with store.uow() as u:
+            u.lock(*account_locks("p1", "h1", 2024))
+            u.accounts.save_person_year("p1", 2024, full)
+            u.accounts.save_household_year("h1", 2024, replace(full, admissions=1))
+            u.commit()
+        keys = [("person", "p1", 2024), ("household", "h1", 2024), ("person", "p2", 2024),
+                ("household", "h 2", 2023)]  # fmt: skip
+        with store.uow() as u:
+            want = u.accounts.read_many(keys)
+        assert want[("person", "p1", 2024)] == full
+        for locks in (
+            [("person", k, y) if s == "person" else ("household", k, y) for s, k, y in keys],
+            [("fund", "R/F1", 2024), *account_locks("p1", "h1", 2024)],
+        ):
+            read = [k for k in keys if (k[0], k[1], k[2]) in set(locks)]
+            with store.uow() as u:
+                u.accounts.read_many = None  # type: ignore[assignment,method-assign]
+                u.lock(*locks, read=read)  # type: ignore[arg-type]  (by the function alone)
+                assert not u._pending
+                got = {k: u.accounts.person_year(k[1], k[2]) if k[0] == "person"
+                       else u.accounts.household_year(k[1], k[2]) for k in read}  # fmt: skip
+                assert got == {k: want[k] for k in read}
+                assert all(u.holds(*k) for k in read)
+                u.commit()
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_pg_settle_reads_lock_early_and_start_over(pg_url: str) -> None:  # noqa: F811
+    """``settle_reads`` with a year (PostgreSQL) holds the registered person's account locks
+    and their accounts as read under them; a ``lock`` then asking for a lock that sorts
+    before them (a fund-year, another household) starts the transaction over and takes every
+    lock in the global order, instead of LockOrderError; nothing is locked early for a
+    person not registered, nor once something is written."""
+    from tests.pg import fresh_database
+
+    store = SqlStore(fresh_database(pg_url))
+    try:
+        svc = SettlementService(store.uow)
+        svc.import_registry(
+            [Person.model_validate({"id": "p1", "birth_date": "1960-01-01", "household": "h1"})]
+        )
+        acc = YearAccounts(layers={"L1": LayerAccount(1, 2, 3, 4)}, admissions=2)
+        with store.uow() as u:
+            u.lock(*account_locks("p1", "h1", 2024))
+            u.accounts.save_person_year("p1", 2024, acc)
+            u.commit()
+        for before in ([], [("fund", "R/F1", 2024)], [("household", "h0", 2024)]):
+            with store.uow() as u:
+                pre = u.settle_reads("r1", "p1", "H", "b1", 2024)
+                assert pre.person is not None and pre.found is None and pre.active_id is None
+                assert u.holds("person", "p1", 2024) and u.holds("household", "h1", 2024)
+                keys = [*before, *account_locks("p1", "h1", 2024)]
+                u.lock(*keys, read=[("person", "p1", 2024), ("household", "h1", 2024)])  # type: ignore[arg-type]
+                assert all(u.holds(*k) for k in keys)
+                assert u.accounts.person_year("p1", 2024) == acc
+                u.accounts.save_person_year("p1", 2024, acc)  # written: kept from here on
+                u.commit()
+        with store.uow() as u:
+            u.settle_reads("r1", "nobody", "H", "b1", 2024)
+            assert not u._locked
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_pg_settlement_rows_equal_sqlites(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
+    """The moves and per-layer rows PostgreSQL stores from one JSON text each
+    (``json_to_recordset``) equal, column by column, what SQLite stores row by row for the
+    same settlement (the golden bill)."""
+    from tests.pg import fresh_database
+
+    got = []
+    for url in (f"sqlite:///{tmp_path / 'ref.db'}", fresh_database(pg_url)):
+        store = SqlStore(url)
+        try:
+            text, person, req = golden()
+            svc = SettlementService(store.uow, clock=Clock(), new_id=ids())
+            svc.put_policy(text, "yubei.yaml")
+            svc.import_registry([person])
+            svc.settle("req-1", req)
+            with store.engine.connect() as c:
+                got.append(
+                    [
+                        [tuple(r) for r in c.execute(sa.text(f"SELECT * FROM {t} ORDER BY 2"))]
+                        for t in ("settlement_moves", "settlement_layers")
+                    ]
+                )
+        finally:
+            store.dispose()
+    assert got[0] == got[1] and len(got[0][0]) > 1 and len(got[0][1]) > 1

@@ -469,7 +469,12 @@ class MemoryUnitOfWork:
         return contextlib.nullcontext()
 
     def settle_reads(
-        self, request_id: str, person_id: str, hospital: str, bill_id: str
+        self,
+        request_id: str,
+        person_id: str,
+        hospital: str,
+        bill_id: str,
+        year: int | None = None,  # no locks taken early here
     ) -> SettleReads:
         active = self.settlements.active_for_bill(hospital, bill_id)
         return SettleReads(

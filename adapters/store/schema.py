@@ -122,10 +122,21 @@ settlements = sa.Table(
 )
 sa.Index("ix_settlements_person_year", settlements.c.person_id, settlements.c.year)
 sa.Index("ix_settlements_bill_id", settlements.c.bill_id)
-sa.Index("ix_settlements_reversal_request", settlements.c.reversal_request_id)
+# PostgreSQL: the reversal indexes hold reversed rows only (0012: a Settle's insert adds no
+# entry to them); SQLite: whole
+sa.Index(
+    "ix_settlements_reversal_request",
+    settlements.c.reversal_request_id,
+    postgresql_where=sa.text("reversal_request_id IS NOT NULL"),
+)
 # reconciliation (domain.md section 14): a hospital's settlements and reversals by commit time
 sa.Index("ix_settlements_hospital_created", settlements.c.hospital, settlements.c.created_at)
-sa.Index("ix_settlements_hospital_reversed", settlements.c.hospital, settlements.c.reversed_at)
+sa.Index(
+    "ix_settlements_hospital_reversed",
+    settlements.c.hospital,
+    settlements.c.reversed_at,
+    postgresql_where=sa.text("reversed_at IS NOT NULL"),
+)
 # A bill settled and not reversed cannot be settled again: at most one active settlement per
 # (hospital, bill_id), enforced by the database (two racing windows cannot both commit).
 ACTIVE_BILL_UNIQUE = "uq_settlements_active_bill"

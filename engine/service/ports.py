@@ -389,8 +389,17 @@ class UnitOfWork(Protocol):
         ...
 
     def settle_reads(
-        self, request_id: str, person_id: str, hospital: str, bill_id: str
+        self,
+        request_id: str,
+        person_id: str,
+        hospital: str,
+        bill_id: str,
+        year: int | None = None,
     ) -> SettleReads:
         """``settlements.by_request``, ``registry.get_versioned`` and the id of
-        ``settlements.active_for_bill`` at once (PostgreSQL: one round trip)."""
+        ``settlements.active_for_bill`` at once (PostgreSQL: one round trip). ``year``: the
+        bill's accounting year, when the caller will lock no fund-year: a store may then take
+        the registered person's account locks of that year (and read those accounts) in the
+        same round trip, as ``lock`` would; a later ``lock`` that needs locks sorting before
+        them starts the transaction over (nothing is written before ``lock``)."""
         ...

@@ -99,15 +99,22 @@ class SettleWrite(Trial):
         # the stored request, dumped here (beside the other callers), not in the writer
         return PreparedSettle(c, bill, person_version, keys, settlecols.stored_of(c.req))
 
+    def _early_year(self, req: settlecols.Request) -> int | None:
+        """The bill's accounting year when no hard-budget fund-year of that year is declared
+        (so this settle locks no fund-year, which would sort before its accounts): the store
+        may then lock the person's accounts with the reads (``settle_reads``); else None."""
+        y = req.ch.year if isinstance(req, settlecols.ColumnsRequest) else req.discharge_date.year
+        return None if any(k[2] == y for k in self.fund_book().hard_keys()) else y
+
     def _reads(
-        self, uow: UnitOfWork, c: SettleCall
+        self, uow: UnitOfWork, c: SettleCall, year: int | None = None
     ) -> SettlementRecord | tuple[Bill | ColumnsBill, int | None]:
         """A settle's reads before its locks, in one round trip (``settle_reads``): the
         settlement of an earlier request with this id (returned: the call is its replay), or
         the bill with its person from the registry (checked against its table) and the
         registry version used. BillSettled if the bill has an active settlement."""
         req = c.req
-        pre = uow.settle_reads(c.request_id, req.person_id, req.hospital, req.id)
+        pre = uow.settle_reads(c.request_id, req.person_id, req.hospital, req.id, year)
         if pre.found is not None:
             return self._replay(pre.found, c.digest, c.request_id, req)
         bill, person_version = self._bill_for(req, pre.person)
@@ -290,7 +297,7 @@ class SettleWrite(Trial):
         """One settle in its own transaction (group commit off, or a failed group's calls)."""
         request_id, req, d = c.request_id, c.req, c.digest
         with self._uow() as uow:
-            got = self._reads(uow, c)
+            got = self._reads(uow, c, self._early_year(req))
             if isinstance(got, SettlementRecord):
                 return got, True
             bill, person_version = got

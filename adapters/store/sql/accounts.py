@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from adapters.store.sql.rows import _flat, _values, pg_array
+from adapters.store.sql.rows import _flat, _values, compact_bytes, pg_array
 from engine.accounts import ACCOUNT_FIELDS, LayerAccount, YearAccounts
 
 if TYPE_CHECKING:
@@ -27,12 +27,14 @@ def _account_sql(years: str, layers: str, col: str) -> tuple[str, tuple[str, str
         + ", ".join(f"{f} = excluded.{f}" for f in ACCOUNT_FIELDS),
     )
     delete_layer = f"DELETE FROM {layers} WHERE {col} = :k AND year = :y AND layer_id = :l"
-    # PostgreSQL: every changed layer in one statement of constant text (arrays, unnest)
+    # PostgreSQL: every changed layer in one statement of constant text (one JSON text of
+    # the rows, json_to_recordset: integers read by bigint's input)
     upsert_layers_pg = (
         f"INSERT INTO {layers} ({col}, year, layer_id, {_FOUR}) "
-        f"SELECT :k, :y, v.* FROM unnest(CAST(:l AS text[]), "
-        + ", ".join(f"CAST(:{f} AS bigint[])" for f in ACCOUNT_FIELDS)
-        + ") AS v"
+        f"SELECT :k, :y, v.l, {', '.join('v.' + f for f in ACCOUNT_FIELDS)} "
+        "FROM json_to_recordset(CAST(:rows AS json)) AS v(l text, "
+        + ", ".join(f"{f} bigint" for f in ACCOUNT_FIELDS)
+        + ")"
         + upsert_layers[1]
     )
     upsert_year = (
@@ -41,6 +43,13 @@ def _account_sql(years: str, layers: str, col: str) -> tuple[str, tuple[str, str
     )
     return read, upsert_layers, delete_layer, upsert_year, upsert_layers_pg
 
+
+#: PostgreSQL: the locks of person- and household-years and their read under them in one
+#: statement (the function of migration 0011; arrays: household keys and years, person's)
+_LOCK_READ = (
+    "SELECT * FROM onestop_lock_read(CAST(:hk AS text[]), CAST(:hy AS integer[]), "
+    "CAST(:pk AS text[]), CAST(:py AS integer[]))"
+)
 
 #: keys read in one statement (``Accounts.read_many``): well below SQLite's 32,766 parameters
 _MANY = 500
@@ -119,7 +128,6 @@ class Accounts:
     def _read_chunk(self, keys: list[tuple[str, str, int]]) -> None:
         """These account-years in one statement (of each scope every year asked for of every
         key asked for, the pairs not asked for dropped)."""
-        rows: dict[tuple[str, str, int], list[Any]] = {k: [] for k in keys}
         unknown = {sc for sc, _, _ in keys} - _TABLES.keys()
         if unknown:
             raise ValueError(f"account scope {sorted(unknown)[0]!r}: person or household")
@@ -134,6 +142,30 @@ class Accounts:
             params.update({f"{scope}_k{i}": v for i, v in enumerate(ids)})
             params.update({f"{scope}_y{i}": v for i, v in enumerate(years)})
         (got,) = self.u.run_many([(" UNION ALL ".join(parts), params)])
+        self.take(keys, got)
+
+    def lock_read(self, keys: list[tuple[str, str, int]]) -> None:
+        """PostgreSQL: take the locks of these person- and household-years (the caller's
+        order: the global one) and read them under the locks in one statement
+        (``onestop_lock_read``, migration 0011), sent with the statements waiting to go;
+        the caller has marked them held."""
+        hh = [k for k in keys if k[0] == "household"]
+        pp = [k for k in keys if k[0] == "person"]
+        if len(hh) + len(pp) != len(keys):
+            raise ValueError(f"lock_read: person or household account-years only: {keys!r}")
+        params = {
+            "hk": pg_array([k for _, k, _ in hh]),
+            "hy": pg_array([y for _, _, y in hh]),
+            "pk": pg_array([k for _, k, _ in pp]),
+            "py": pg_array([y for _, _, y in pp]),
+        }
+        (got,) = self.u.run_many([(_LOCK_READ, params)])
+        self.take(keys, got)
+
+    def take(self, keys: list[tuple[str, str, int]], got: Iterable[Any]) -> None:
+        """Keep the account-years ``keys`` from the rows of a read (scope, key, year, layer
+        id or None, the four fields); rows of account-years not asked for are dropped."""
+        rows: dict[tuple[str, str, int], list[Any]] = {k: [] for k in keys}
         for scope, key, year, *row in got:
             found = rows.get((scope, key, year))
             if found is not None:
@@ -159,9 +191,7 @@ class Accounts:
         k = {"k": key, "y": year, "a": acc.admissions}
         admissions = acc.admissions != before.admissions
         if changed and not self.u.s.sqlite:
-            k["l"] = pg_array([r["l"] for r in changed])
-            for f in ACCOUNT_FIELDS:
-                k[f] = pg_array([r[f] for r in changed])
+            k["rows"] = compact_bytes(changed).decode()
             # the admissions row rides along in the same statement
             ctes = ((f"{scope}_year", upsert_year),) if admissions else ()
             self.u.defer(upsert_layers_pg, k, ctes=ctes)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from adapters.store import schema as T
-from adapters.store.sql.rows import _chunks, _flat, _values, pg_array
+from adapters.store.sql.rows import _chunks, _flat, _values, compact_bytes
 from engine.accounts import ACCOUNT_FIELDS, LayerAccount
 from engine.errors import BillSettled, DuplicateRequest, NotFound
 from engine.result import Settlement
@@ -32,9 +32,12 @@ _BY_ID = f"SELECT {_HEAD_COLS} FROM settlements WHERE settlement_id = :id"
 BY_REQUEST = f"SELECT {_HEAD_COLS} FROM settlements WHERE request_id = :id"
 _BY_REVERSAL = f"SELECT {_HEAD_COLS} FROM settlements WHERE reversal_request_id = :id LIMIT 1"
 _MOVES_OF = f"SELECT {_MOVE_COLS} FROM settlement_moves WHERE settlement_id = :id ORDER BY position"
+#: the bill's active settlement: at most one row (the partial unique index
+#: ``uq_settlements_active_bill``), read by that index alone (an ORDER BY/LIMIT here only
+#: added a sort node and planning to every Settle's reads)
 ACTIVE = (
     "SELECT settlement_id FROM settlements WHERE hospital = :h AND bill_id = :id "
-    "AND status = 'settled' ORDER BY created_at LIMIT 1"
+    "AND status = 'settled'"
 )
 _SETTLEMENT_COLS = (
     "settlement_id", "request_id", "bill_id", "hospital", "bill_digest", "person_id", "household",
@@ -70,17 +73,21 @@ def _pg_type(col: str) -> str:
     return "text"
 
 
-def _unnest_insert(name: str, table: str, cols: tuple[str, ...]) -> tuple[str, str]:
+def _json_insert(name: str, table: str, cols: tuple[str, ...]) -> tuple[str, str]:
+    """The rows of ``table`` (after its settlement id) from one JSON array of objects, the
+    parameter ``:<name>`` (``json_to_recordset``: each value read by its column type's input,
+    so integers exactly; one JSON text instead of an array literal a column)."""
     rest = cols[1:]
-    arrays = ", ".join(f"CAST(:{name}_{c} AS {_pg_type(c)}[])" for c in rest)
+    defs = ", ".join(f"{c} {_pg_type(c)}" for c in rest)
     return name, (
         f"INSERT INTO {table} ({', '.join(cols)}) "
-        f"SELECT s.settlement_id, v.* FROM s, unnest({arrays}) AS v"
+        f"SELECT s.settlement_id, {', '.join('v.' + c for c in rest)} "
+        f"FROM s, json_to_recordset(CAST(:{name} AS json)) AS v({defs})"
     )
 
 
 # PostgreSQL: the settlement, its moves and its layer rows in one statement of constant text
-# (rows as arrays; the WITH parts below, then ``SELECT settlement_id FROM s``). It is sent
+# (rows as JSON; the WITH parts below, then ``SELECT settlement_id FROM s``). It is sent
 # with COMMIT; a taken request id fails it (unique violation of uq_settlements_request_id ->
 # DuplicateRequest), as does a bill with an active settlement (uq_settlements_active_bill ->
 # BillSettled), and the whole transaction with it.
@@ -88,8 +95,8 @@ REQUEST_UNIQUE = "uq_settlements_request_id"
 ACTIVE_BILL_UNIQUE = T.ACTIVE_BILL_UNIQUE
 _ADD_ALL_PG_CTES = (
     ("s", f"{_ADD.split(' ON CONFLICT')[0]} RETURNING settlement_id"),
-    _unnest_insert("m", "settlement_moves", _M_COLS),
-    _unnest_insert("l", "settlement_layers", _L_COLS),
+    _json_insert("m", "settlement_moves", _M_COLS),
+    _json_insert("l", "settlement_layers", _L_COLS),
 )
 
 
@@ -219,9 +226,7 @@ class Settlements:
         # PostgreSQL: one statement, sent with COMMIT (see _ADD_ALL_PG). SQLite: the writer
         # lock is held, so a twin has committed already; ON CONFLICT DO NOTHING detects it.
         if not x.sqlite:
-            for name, rows, cols in (("m", moves, _M_COLS), ("l", layers, _L_COLS)):
-                for c in cols[1:]:
-                    row[f"{name}_{c}"] = pg_array([r[c] for r in rows])
+            row["m"], row["l"] = compact_bytes(moves).decode(), compact_bytes(layers).decode()
             self.u.defer("SELECT settlement_id FROM s", row, record.request_id, _ADD_ALL_PG_CTES)
             return
         try:

@@ -40,7 +40,7 @@ from engine.errors import BillSettled, DuplicateRequest
 from engine.funds import FundsFile, parse_funds
 from engine.policy.load import parse_table
 from engine.policy.model import PolicyTable
-from engine.service.ports import LockKey, SettleReads, lock_order
+from engine.service.ports import LockKey, LockOrderError, SettleReads, lock_order
 
 
 def _lock_sql(years: str, col: str) -> str:
@@ -75,6 +75,35 @@ _SETTLE_READS = (
     "(" + ACTIVE + ") AS active) AS q "
     "LEFT OUTER JOIN persons p ON p.person_id = :pid "
     "LEFT OUTER JOIN person_tags t ON t.person_id = p.person_id ORDER BY t.position"
+)
+
+
+#: the lock kinds that are account-years (``onestop_lock_read`` takes them)
+_ACCOUNT_KINDS = ("household", "person")
+
+
+def _lock_read_keys(new: list[LockKey], read: Sequence[tuple[str, str, int]]) -> list[LockKey]:
+    """PostgreSQL: the new account locks, in order, when they are exactly the account-years
+    to read and every other new lock sorts before them (fund locks), so that one
+    ``onestop_lock_read`` after the others takes them in the global order and reads them;
+    else [] (the locks one statement each, the read after)."""
+    acc = [k for k in new if k[0] in _ACCOUNT_KINDS]
+    if not acc or set(acc) != set(read):
+        return []
+    if any(k[0] not in _ACCOUNT_KINDS and k > acc[0] for k in new):
+        return []  # a policy lock sorts after them
+    return acc
+
+
+#: PostgreSQL, a Settle's reads: the registered person's household-year and person-year of
+#: ``:y`` locked and read under the locks (``onestop_lock_read``, migration 0011; nothing when
+#: the person is not registered), before ``_SETTLE_READS`` in the same round trip
+_LOCK_PERSON = (
+    "SELECT * FROM onestop_lock_read("
+    "ARRAY(SELECT CAST(household AS text) FROM persons WHERE person_id = :pid), "
+    "ARRAY(SELECT CAST(:y AS integer) FROM persons WHERE person_id = :pid), "
+    "ARRAY(SELECT CAST(person_id AS text) FROM persons WHERE person_id = :pid), "
+    "ARRAY(SELECT CAST(:y AS integer) FROM persons WHERE person_id = :pid))"
 )
 
 
@@ -213,6 +242,8 @@ class SqlUnitOfWork:
         # or with COMMIT (one round trip for all of a settlement's writes and its commit)
         self._pending: list[_Pending] = []
         self._flushes = 0  # pipelines sent (``together`` combines only what none has sent)
+        # PostgreSQL: the locks held are those settle_reads took early (nothing written since)
+        self._early = False
 
     def __enter__(self) -> SqlUnitOfWork:
         return self
@@ -223,6 +254,8 @@ class SqlUnitOfWork:
     def conn(self, write: bool = False) -> sa.Connection:
         """The transaction's connection, for SQLAlchemy statements (pending writes sent
         first); ``write`` makes sure it may write (SQLite: BEGIN IMMEDIATE)."""
+        if write:
+            self._early = False  # may write: the early locks are kept from here on
         if self._pending:
             self._flush()
         return self._connection(write)
@@ -301,6 +334,7 @@ class SqlUnitOfWork:
         marks the settlement insert, whose unique violations become DuplicateRequest (request
         id) or BillSettled (the bill's active settlement). ``ctes``: (name, statement) of
         the ``WITH`` clause of ``sql``."""
+        self._early = False  # written: the early locks are kept from here on
         mark = None
         if request_id is not None:
             mark = (request_id, params.get("hospital", ""), params.get("bill_id", ""))
@@ -376,13 +410,32 @@ class SqlUnitOfWork:
             ) from err
 
     def settle_reads(
-        self, request_id: str, person_id: str, hospital: str, bill_id: str
+        self,
+        request_id: str,
+        person_id: str,
+        hospital: str,
+        bill_id: str,
+        year: int | None = None,
     ) -> SettleReads:
         """What a Settle reads before its locks, in one statement (one snapshot; PostgreSQL:
         one round trip, with any statements waiting to go). A settlement found under the
-        request id (a replay, rare) is then read whole."""
+        request id (a replay, rare) is then read whole. PostgreSQL with ``year``: the
+        registered person's household-year and person-year locked and read first, in the
+        same round trip (``_LOCK_PERSON``), held as ``lock`` holds them; a ``lock`` that
+        then needs others sorting before them starts over (``_unlock_early``)."""
         params = {"rid": request_id, "pid": person_id, "h": hospital, "id": bill_id}
-        rows = self.run_many([(_SETTLE_READS, params)])[0]
+        if year is None or self.s.sqlite or self._locked or self._pending:
+            rows = self.run_many([(_SETTLE_READS, params)])[0]
+        else:
+            self._connection(write=True)  # the locks last until the transaction ends
+            got, rows = self.run_many(
+                [(_LOCK_PERSON, {"pid": person_id, "y": year}), (_SETTLE_READS, params)]
+            )
+            held: list[LockKey] = [(sc, k, y) for sc, k, y, lid, *_ in got if lid is None]  # type: ignore[misc]
+            if held:
+                self._locked.update(held)
+                self._early = True
+                self.accounts.take(held, got)
         found, active, registered = rows[0][:3]
         return SettleReads(
             None if found is None else self.settlements.by_request(request_id),
@@ -400,20 +453,43 @@ class SqlUnitOfWork:
         PostgreSQL: row locks taken one after another in the global order, sent in one
         pipeline (with any writes deferred before, and the account reads of ``read``: one
         round trip); SQLite: BEGIN IMMEDIATE, the database's one write lock."""
-        new = lock_order(self._locked, keys)
+        try:
+            new = lock_order(self._locked, keys)
+        except LockOrderError:
+            if not self._early:
+                raise
+            self._unlock_early()  # locks sorting before the early ones: start over
+            new = lock_order(self._locked, keys)
+        self._early = False
+        fused = [] if self.s.sqlite else _lock_read_keys(new, read)
         if new:
             if self.s.sqlite:
                 self.conn(write=True)  # BEGIN IMMEDIATE: the one writer until commit or rollback
             else:
                 self._connection(write=True)
                 for kind, key, year in new:  # in order: the server runs a pipeline in order
+                    if fused and kind in _ACCOUNT_KINDS:
+                        continue  # taken by onestop_lock_read after the others (they sort first)
                     self._pending.append(_Pending(_LOCK[kind], _lock_params(kind, key, year)))
             self.accounts.forget()  # anything read before the lock may be stale
             self._locked.update(new)
-        if read:
+        if fused:
+            self.accounts.lock_read(fused)  # the account locks and their read: one statement
+        elif read:
             self.accounts.read_many(read)  # (PostgreSQL: the pipeline of the locks above)
         if new and self._pending:
             self._flush()  # the locks are held when this returns
+
+    def _unlock_early(self) -> None:
+        """Give up the account locks ``settle_reads`` took early (a rollback: nothing was
+        written since), so that ``lock`` takes them again in the global order after the ones
+        that sort before them (fund-years, another household)."""
+        assert self._conn is not None and not self._pending
+        self._conn.rollback()
+        self._mode = ""
+        self._locked.clear()
+        self.accounts.forget()
+        self._early = False
 
     def commit(self) -> None:
         if self._conn is None:
@@ -451,6 +527,7 @@ class SqlUnitOfWork:
         finally:
             self._mode = ""
             self._locked.clear()
+            self._early = False
             self.accounts.forget()
             if self._writer:
                 self._writer = False
