@@ -43,6 +43,7 @@ from numba import njit, prange
 
 from engine import numbacache
 from engine.money import MAX_ACCOUNT
+from engine.prefetch import prefetch
 
 # processes compiling variants at once (onestop warm --jobs, tests beside it) keep each other's
 numbacache.install()
@@ -71,6 +72,16 @@ GUARD = 2.0**52
 
 #: amounts below SMALL take the float path: their conversions to and from float64 are exact
 SMALL = 2**50
+
+#: The item pass reads each bill in whole steps of LANES items: its slices are widened past the
+#: bill's last item to a multiple of LANES (into the next bill's items, never past the columns'
+#: end) and the lanes past it masked (``_buckets_fast``), so that the vectorized loop runs
+#: whole and its scalar remainder loop never runs (a 40-item bill had 8 scalar iterations).
+#: Measured (benchmarks/README.md, "Branch layers"): the item pass alone 1.07x min, 1.17x
+#: median; the kernel 1.06-1.10x (CPU, interleaved). Fixed blocks of 16 with a constant trip
+#: count were slower, with the partial block copied into padded scratch or read as an
+#: overlapping block with masked lanes (the item pass 1.7x and 2.2x slower).
+LANES = 16
 _MAGIC_F = 6755399441055744.0  # 1.5 * 2**52
 _MAGIC_I = 0x4338000000000000  # its bits
 
@@ -89,9 +100,13 @@ def _as_int(x):
 
 
 @njit(cache=True, inline="always")
-def _buckets_fast(cat, qty, amount, price_cap, sp_ratio, b_ratio):
+def _buckets_fast(cat, qty, amount, price_cap, sp_ratio, b_ratio, n=-1):
     """Section 3.1 over one bill's items (0-based slices): (in_scope, pre, over, ooc) sums and
     whether every rounding was exact (False: the caller redoes the bill with ``_buckets_exact``).
+
+    The bill's items are the first ``n`` of the columns (all of them if n < 0); the lanes past
+    them (the caller widens the slices to whole LANES steps) are read as amount 0, category 3
+    and no price cap: they add nothing, and take no part in the guard.
 
     The two per-item roundings ``(x * r + 5000) // 10000`` are done in float64, because int64
     division does not vectorize. Why this equals the integer result when the guard holds, i.e.
@@ -120,18 +135,19 @@ def _buckets_fast(cat, qty, amount, price_cap, sp_ratio, b_ratio):
     without reassociation). in_scope is summed as the bill's total less the other three
     buckets (an out-of-scope item has no over and no pre): one add per item instead of a
     masked difference, ~7 % of the kernel (1 M x 40, CPU)."""
-    n = len(amount)
+    if n < 0:
+        n = len(amount)
     s0 = 0
     s1 = 0
     s2 = 0
     s3 = 0
     big = 0
     fr = np.float64(b_ratio)
-    for j in range(n):
-        ai = amount[j]
+    for j in range(len(amount)):
+        ai = amount[j] if j < n else 0
         a = _as_float(ai)
-        c = cat[j]
-        pc = price_cap[j]
+        c = cat[j] if j < n else 3
+        pc = price_cap[j] if j < n else -1
         ooc = c == 3
         pcap = np.float64(pc) * np.float64(qty[j])
         ct = np.floor((pcap + 5000.0) / 10000.0)
@@ -374,6 +390,19 @@ def _split_bucket(ir, n, k, pay, total, out_item, i0, li, share, rems, idx):
         out_item[i0 + i, li] += share[i]
 
 
+@njit(cache=True, inline="always")
+def _prefetch_row(arr, row):
+    """Ask the CPU for every cache line of ``arr[row]`` (a C-contiguous row of an account
+    array): the kernel reads the next bill's rows a bill ahead, since the rows are gathered by
+    slot and their cache misses stalled the per-layer pass (~9 % of the kernel's samples on
+    the account loads, perf; benchmarks/README.md, "Branch layers")."""
+    st = arr.strides[0]
+    if st > 0:
+        at = row * st
+        for k in range(0, st + 63, 64):
+            prefetch(arr, at + min(k, st - 1))
+
+
 @njit(cache=True, nogil=True)
 def _settle_range(
     lo, hi,
@@ -408,6 +437,9 @@ def _settle_range(
     n_v = ded_year.shape[2]
     n_lv = ded.shape[3]
     for b in range(lo, hi):
+        if b + 1 < hi:  # the next bill's account rows, gathered by slot: ask for them now
+            _prefetch_row(p_acc, b_pslot[b + 1])
+            _prefetch_row(h_acc, b_hslot[b + 1])
         p = b_policy[b]
         lv = b_level[b]
         tags = b_tags[b]
@@ -416,9 +448,13 @@ def _settle_range(
         hs = b_hslot[b]
         # 3.1: the four buckets
         i0, i1 = item_start[b], item_start[b + 1]
+        iw = i0 + (i1 - i0 + LANES - 1) // LANES * LANES  # whole LANES steps (see LANES)
+        if iw > len(amount):
+            iw = i1
         s0, s1, s2, s3, exact = _buckets_fast(
-            cat[i0:i1], qty[i0:i1], amount[i0:i1], price_cap[i0:i1], sp_ratio[i0:i1], b_ratio[p]
-        )
+            cat[i0:iw], qty[i0:iw], amount[i0:iw], price_cap[i0:iw], sp_ratio[i0:iw], b_ratio[p],
+            i1 - i0,
+        )  # fmt: skip
         if not exact:  # some product at or above the guard: the int64 path (rare)
             s0, s1, s2, s3 = _buckets_exact(
                 cat[i0:i1],

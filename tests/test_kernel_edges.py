@@ -612,3 +612,36 @@ def test_the_item_pass_float_path_takes_amounts_below_small_only() -> None:
             if x >= 0:
                 assert sum(want) == x
     assert took[True] and took[False]
+
+
+def test_the_item_pass_lanes_past_the_bill_add_nothing() -> None:
+    """The kernel widens each bill's slices to whole LANES steps, into the next bill's items
+    (engine.kernel.LANES): the lanes past the bill's ``n`` items add nothing to any bucket and
+    take no part in the guard, whatever they hold; the bill's own sums are those of its items
+    alone, for every n from 1 to past two whole steps."""
+    import numpy as np
+
+    from engine.kernel import LANES, _buckets_exact, _buckets_fast
+
+    rng = np.random.default_rng(13)
+    m = 2 * LANES + 5
+    cat = rng.integers(1, 4, m).astype(np.int8)
+    qty = rng.integers(1, 30000, m).astype(np.int32)
+    amount = rng.integers(0, 10**7, m).astype(np.int64)
+    cap = np.where(rng.random(m) < 0.5, -1, rng.integers(1, 10**6, m)).astype(np.int32)
+    ratio = np.where(rng.random(m) < 0.5, -1, rng.integers(0, 10001, m)).astype(np.int16)
+    for n in range(1, m):
+        wide = -(-n // LANES) * LANES
+        cols = [c.copy() for c in (cat, qty, amount, cap, ratio)]
+        w = min(wide, m)
+        # the lanes past the bill: items the float path could not take (an amount at SMALL, a
+        # price cap whose product is past the guard), and all in bucket B and A
+        cols[0][n:] = np.where(np.arange(n, m) % 2 == 0, 2, 1)
+        cols[1][n:] = 2**31 - 1
+        cols[2][n:] = SMALL + 12345
+        cols[3][n:] = 2**31 - 1
+        cols[4][n:] = 9999
+        got = _buckets_fast(*(c[:w] for c in cols), 1000, n)
+        alone = _buckets_fast(*(c[:n] for c in cols), 1000)
+        want = _buckets_exact(*(c[:n] for c in cols), 1000)
+        assert got == alone == (*want, True), n
