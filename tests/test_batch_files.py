@@ -596,6 +596,33 @@ def test_coded_columns_with_repeated_labels_are_written_as_their_strings(tmp_pat
     assert back["id"].to_pylist() == ["a"] * 9
 
 
+def test_mostly_distinct_ids_are_written_plain_and_read_back_the_same(tmp_path: Path) -> None:
+    """A coded column of many labels each used about once (a part's bill ids in bills/) is
+    written without a Parquet dictionary; one whose labels repeat (bill ids in layers/, a
+    layer's kind) keeps it; both read back as the same strings, row for row."""
+    from adapters.batch import io
+    from engine.columnar import Coded
+
+    n = io.SMALL_LABELS + 100  # labels of the repeated ids; 5 n rows
+    ids = np.array([f"B{i:06d}" for i in range(5 * n)], dtype=object)
+    rng = np.random.default_rng(3)
+    cols = {
+        "once": Coded(rng.permutation(5 * n), ids),  # each label once
+        "fivefold": Coded(np.repeat(np.arange(n), 5), ids[:n]),  # each label 5 times
+        "kind": Coded(np.arange(5 * n) % 2, np.array(["reimburse", "relief"], dtype=object)),
+    }
+    io.write_parquet(io.arrow_table(cols), tmp_path / "t.parquet")
+    f = pq.ParquetFile(tmp_path / "t.parquet")
+    rg = f.metadata.row_group(0)
+    dict_page = {rg.column(i).path_in_schema: rg.column(i).has_dictionary_page
+                 for i in range(rg.num_columns)}  # fmt: skip
+    assert dict_page == {"once": False, "fivefold": True, "kind": True}
+    back = f.read()
+    for k, c in cols.items():
+        assert back[k].type == pa.string()
+        assert back[k].to_pylist() == c.values().tolist()
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_nullable_item_columns_read_from_any_row_range(tmp_path: Path, fmt: str) -> None:
     """``read_item_cols`` reads nullable integer columns from the validity bitmap and data

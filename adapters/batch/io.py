@@ -532,11 +532,13 @@ def write_parquet(
 
     Only text columns are dictionary-encoded in the file (numbers are not hashed for a
     dictionary they would not use). Dictionary columns (``arrow_table``) are written as their
-    dictionary, without the Arrow schema: readers get plain strings back. ``statistics``:
+    dictionary (mostly distinct ids plain: ``_mostly_distinct``), without the Arrow schema:
+    readers get plain strings back. ``statistics``:
     min/max/null counts per column chunk (off by default: a part is one row group, sorted by
     household, so they prune little; they cost ~20 % of the write)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    text = [f.name for f in table.schema if pa.types.is_dictionary(f.type)
+    text = [f.name for f in table.schema if (pa.types.is_dictionary(f.type)
+            and not _mostly_distinct(table.column(f.name), table.num_rows))
             or pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]  # fmt: skip
     coded = any(pa.types.is_dictionary(f.type) for f in table.schema)
     md = {**{k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()},
@@ -551,6 +553,15 @@ def write_parquet(
         w.write_table(table)
         if md:
             w.add_key_value_metadata(md)
+
+
+def _mostly_distinct(col: pa.ChunkedArray, n_rows: int) -> bool:
+    """A dictionary column whose labels are many and mostly used once (a part's bill,
+    person and household ids in bills/): written plain, not as a Parquet dictionary, whose
+    writer hashes every label (~2x the CPU of the plain page for bills/, files no larger).
+    Few labels, or labels used several times each (bill ids in layers/), keep it."""
+    n_labels = sum(len(c.dictionary) for c in col.chunks)
+    return n_labels > SMALL_LABELS and 2 * n_labels >= n_rows
 
 
 # --------------------------------------------------------------------------- streaming items

@@ -20,6 +20,10 @@ from adapters.cli.quickargs import settle_args
 
 def main() -> None:
     argv = sys.argv[1:]
+    if argv[:1] == ["batch"]:  # its allocators keep freed memory (adapters/batch/memory.py)
+        from adapters.batch.memory import reexec_keeping_memory
+
+        reexec_keeping_memory()
     skip_scan(argv)  # before pydantic builds a validator (adapters/cli/pydantic_plugins.py)
     try:
         if (args := settle_args(argv, os.environ)) is None:
