@@ -817,6 +817,7 @@ def test_access_line_is_what_json_dumps_writes(
         p = SimpleNamespace(name=who[0], role=who[1]) if who else None
         t0 = time.perf_counter() - ms / 1000
         _auth.log_call(p, method, Done(), t0)  # type: ignore[arg-type]
+        took = (time.perf_counter() - t0) * 1000  # ms plus the call itself, however slow
     finally:
         last_incident.reset(token)
         log.removeHandler(handler)
@@ -828,4 +829,6 @@ def test_access_line_is_what_json_dumps_writes(
          "method": method, "status": status.name, "ms": line["ms"], "incident": incident},
         separators=(",", ":"),
     )  # fmt: skip
-    assert isinstance(line["ms"], float) and abs(line["ms"] - ms) < 1.0
+    # at least the ``ms`` that had passed, at most what had passed when the call returned (a
+    # loaded machine can take more than a millisecond between the two), to the microsecond
+    assert isinstance(line["ms"], float) and ms - 0.001 <= line["ms"] <= took + 0.001
