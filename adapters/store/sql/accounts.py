@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from adapters.store.sql.rows import _flat, _values, compact_bytes, pg_array
@@ -144,7 +144,7 @@ class Accounts:
         (got,) = self.u.run_many([(" UNION ALL ".join(parts), params)])
         self.take(keys, got)
 
-    def lock_read(self, keys: list[tuple[str, str, int]]) -> None:
+    def lock_read(self, keys: Sequence[tuple[str, str, int]]) -> None:
         """PostgreSQL: take the locks of these person- and household-years (the caller's
         order: the global one) and read them under the locks in one statement
         (``onestop_lock_read``, migration 0011), sent with the statements waiting to go;
@@ -162,7 +162,7 @@ class Accounts:
         (got,) = self.u.run_many([(_LOCK_READ, params)])
         self.take(keys, got)
 
-    def take(self, keys: list[tuple[str, str, int]], got: Iterable[Any]) -> None:
+    def take(self, keys: Sequence[tuple[str, str, int]], got: Iterable[Any]) -> None:
         """Keep the account-years ``keys`` from the rows of a read (scope, key, year, layer
         id or None, the four fields); rows of account-years not asked for are dropped."""
         rows: dict[tuple[str, str, int], list[Any]] = {k: [] for k in keys}

@@ -77,7 +77,7 @@ class Registry:
     def _person_of(person_id: str, rows: Sequence[Any], d: Any) -> tuple[Person, int | None]:
         person = Person(
             id=person_id,
-            birth_date=d(rows[0][0]),  # type: ignore[arg-type]
+            birth_date=d(rows[0][0]),
             household=rows[0][1],
             tags=tuple(
                 TagSpan(tag=tag, valid_from=d(vf), valid_to=d(vt))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 
@@ -43,12 +43,12 @@ class KeptConnections:
         if raw is None:
             fairy = self.store.engine.raw_connection()  # the engine's connect event: pragmas
             fairy.detach()  # ours from now on: never returned to the pool
-            raw = fairy.dbapi_connection
+            raw = cast(sqlite3.Connection, fairy.dbapi_connection)  # a SQLite store's engine
             assert raw is not None
             self._local.conn = raw
             with self._lock:
                 self._all.append(raw)
-        return raw  # type: ignore[no-any-return]
+        return raw
 
     def uow(self) -> TrialUnitOfWork:
         """This thread's trial unit of work, made once and handed out again once the last

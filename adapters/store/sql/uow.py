@@ -175,7 +175,7 @@ class SqlStore:
             with self._tables_lock:
                 if self._kept is None:
                     self._kept = KeptConnections(self)
-        return self._kept.uow()  # type: ignore[no-any-return]
+        return self._kept.uow()
 
     def dispose(self) -> None:
         if self._kept is not None:
@@ -431,7 +431,7 @@ class SqlUnitOfWork:
             got, rows = self.run_many(
                 [(_LOCK_PERSON, {"pid": person_id, "y": year}), (_SETTLE_READS, params)]
             )
-            held: list[LockKey] = [(sc, k, y) for sc, k, y, lid, *_ in got if lid is None]  # type: ignore[misc]
+            held: list[LockKey] = [(sc, k, y) for sc, k, y, lid, *_ in got if lid is None]
             if held:
                 self._locked.update(held)
                 self._early = True
