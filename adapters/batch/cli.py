@@ -260,8 +260,8 @@ def settle_files(
         book: FundBook = load_funds(*policy)
     except PolicyError as e:
         err.print(f"[red]policy refused:[/red] {len(e.problems)} problem(s)")
-        for p in e.problems:
-            err.print(f"  {p}", highlight=False, markup=False)
+        for problem in e.problems:
+            err.print(f"  {problem}", highlight=False, markup=False)
         raise typer.Exit(1) from None
     try:
         used = read_fund_used(fund_used, book) if fund_used else {}

@@ -19,6 +19,7 @@ encodings (gbk, gb18030: ``--encoding``) are transcoded to UTF-8 as the file is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -72,7 +73,7 @@ def is_csv(path: str | Path) -> bool:
 _ENCODING: dict[str, str] = {}
 
 
-def use_encoding(paths: list[str | Path] | tuple[str, ...], encoding: str) -> None:
+def use_encoding(paths: Sequence[str | Path], encoding: str) -> None:
     """Read these CSV files in ``encoding`` (e.g. gbk, gb18030): pyarrow transcodes the stream
     to UTF-8 block by block. LookupError if Python does not know the encoding."""
     import codecs
@@ -547,9 +548,9 @@ def write_parquet(
     if not coded:
         if md:
             table = table.replace_schema_metadata(md)
-        pq.write_table(table, str(path), **opts)  # type: ignore[arg-type]
+        pq.write_table(table, str(path), **opts)
         return
-    with pq.ParquetWriter(str(path), table.schema, store_schema=False, **opts) as w:  # type: ignore[arg-type]
+    with pq.ParquetWriter(str(path), table.schema, store_schema=False, **opts) as w:
         w.write_table(table)
         if md:
             w.add_key_value_metadata(md)

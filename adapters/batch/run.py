@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -213,14 +213,14 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
         )
     link_col = _text_column(io.bill_key(keys)) if items_by_hospital else bid_col
     # cut points at household starts
-    starts = np.flatnonzero(~h_eq) + 1 if nb else np.zeros(0, np.int64)
+    hh_starts = np.flatnonzero(~h_eq) + 1 if nb else np.zeros(0, np.int64)
     cuts = [0]
     step = max(1, chunk_bills)
     while cuts[-1] + step < nb:
-        j = int(np.searchsorted(starts, cuts[-1] + step))
-        if j >= len(starts):
+        j = int(np.searchsorted(hh_starts, cuts[-1] + step))
+        if j >= len(hh_starts):
             break
-        cuts.append(int(starts[j]))
+        cuts.append(int(hh_starts[j]))
     cuts.append(nb)
     # items: runs of one bill id, mapped to the bill's row; must not go backwards
     runs, n_items = io._Runs(), 0
@@ -239,7 +239,9 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
         rs, rp = _item_runs(spec.items, items_by_hospital, runs, link, first)
     known = rp >= 0  # orphan runs (no such bill) go with the run before them
     filled = np.maximum.accumulate(np.where(known, rp, -1)) if len(rp) else rp
-    back = np.flatnonzero(known[1:] & (rp[1:] < filled[:-1])) + 1 if len(rp) else []
+    back = (
+        np.flatnonzero(known[1:] & (rp[1:] < filled[:-1])) + 1 if len(rp) else np.zeros(0, np.int64)
+    )
     if len(back):
         i = int(back[0])
         raise UnsortedInput(
@@ -250,12 +252,12 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     filled = np.maximum(filled, 0)
     # (hospital, bill id) used again in a later part: reported in that part
     part_of = np.searchsorted(np.array(cuts), np.arange(nb), side="right") - 1
-    dup = np.flatnonzero(part_of != part_of[first_of]) if nb else []
+    dup = np.flatnonzero(part_of != part_of[first_of]) if nb else np.zeros(0, np.int64)
     extra: dict[int, list[tuple[int, str, Any, str]]] = {}
     for r in dup:
         k = int(part_of[r])
         extra.setdefault(k, []).append((
-            int(r - cuts[k]), "bill_id", str(_text(bid_col, r)),
+            int(r - cuts[k]), "bill_id", str(_text(bid_col, int(r))),
             f"is used by {Path(spec.bills).name} row {int(first_of[r])} too, at "
             f"the same hospital {hosp.labels[hosp.codes[r]]!r}; a bill id is unique within "
             "its hospital",
@@ -378,7 +380,7 @@ def _persons(path: str) -> tuple[C.PersonCols, np.ndarray]:
     ids as fixed-width strings (looked up by every part)."""
     t = io.read_all(path, "persons").select(io.columns_of(path, "persons"))
     cols = io.person_cols(t, Path(path).name, np.arange(t.num_rows, dtype=np.int64))
-    return cols, np.asarray(cols.person_id.labels).astype(str)
+    return cols, np.asarray(cast(C.Coded, cols.person_id).labels).astype(str)
 
 
 @lru_cache(maxsize=2)
@@ -390,7 +392,7 @@ def _opening(path: str) -> C.OpeningCols:
 def persons_for(spec: Spec, person_ids: C.Coded) -> C.PersonCols:
     """The rows of the persons file for these person ids (any order in the file)."""
     pcols, labels = _persons(spec.persons)
-    pid = pcols.person_id
+    pid = cast(C.Coded, pcols.person_id)  # person_cols codes it
     want = C.lookup(labels, np.asarray(person_ids.labels).astype(str))
     used = np.zeros(len(labels), dtype=bool)
     used[want[want >= 0]] = True
@@ -429,7 +431,7 @@ def read_part(spec: Spec, part: Part) -> PartInput:
         return PartInput(bc, io.read_item_cols(spec.items, part.item_lo, part.item_hi, None,
                                                bill_start=part.bill_start))  # fmt: skip
     by_hospital = "hospital" in io.columns_of(spec.items, "items")
-    runs_key = io.coded(io.bill_key(bt)) if by_hospital else bc.bill_id
+    runs_key = io.coded(io.bill_key(bt)) if by_hospital else cast(C.Coded, bc.bill_id)
     del bt
     return PartInput(bc, io.read_item_cols(spec.items, part.item_lo, part.item_hi, runs_key))
 
@@ -455,12 +457,12 @@ def settle_part_staged(
     if spec.threads > 1:
         import numba
 
-        numba.set_num_threads(min(spec.threads, numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(min(spec.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     policies, compiled = _policies(spec.policy)
     read = read or read_part(spec, part)
     bc, ic = read.bills, read.items
     del read
-    pcols = persons_for(spec, bc.person_id)
+    pcols = persons_for(spec, cast(C.Coded, bc.person_id))  # bill_cols codes it
     opening = _opening(spec.opening) if spec.opening else None
     prep = C.prepare_columns(
         bc, ic, pcols, policies, opening, n_chunks=max(1, spec.threads * 4),

@@ -37,17 +37,21 @@ class Coded:
         return len(self.codes)
 
 
+#: a string column: a plain array, or labels and codes (what the Parquet reader gives)
+Strings = np.ndarray | Coded
+
+
 @dataclass
 class BillCols:
-    bill_id: np.ndarray
-    hospital: np.ndarray  # NHSA fixmedins_code: a bill is (hospital, bill_id)
-    person_id: np.ndarray
-    hospital_level: np.ndarray
+    bill_id: Strings
+    hospital: Strings  # NHSA fixmedins_code: a bill is (hospital, bill_id)
+    person_id: Strings
+    hospital_level: Strings
     admission_date: np.ndarray
     discharge_date: np.ndarray
-    household_id: np.ndarray | None = None  # if given, must agree with the persons table
-    region: np.ndarray | None = None  # None: the policy set must hold one region
-    row: np.ndarray | None = None
+    household_id: Strings | None = None  # if given, must agree with the persons table
+    region: Strings | None = None  # None: the policy set must hold one region
+    row: np.ndarray | int | None = None  # row numbers, or the first's (rows_of)
     file: str = "bills"
 
     def __len__(self) -> int:
@@ -59,8 +63,8 @@ class ItemCols:
     category: np.ndarray  # int codes 1/2/3, or exactly 'A'/'B'/'C' (NHSA '01'/'02'/'03')
     amount: np.ndarray
     amount_null: np.ndarray | None = None
-    bill_id: np.ndarray | None = None  # link by bill id (and hospital, if given) ...
-    hospital: np.ndarray | None = None  # needed when one bill id is used by two hospitals
+    bill_id: Strings | None = None  # link by bill id (and hospital, if given) ...
+    hospital: Strings | None = None  # needed when one bill id is used by two hospitals
     bill_row: np.ndarray | None = None  # ... or by position in the bills table ...
     bill_start: np.ndarray | None = None  # ... or as runs: bill b's items are rows
     #   bill_start[b]:bill_start[b+1] (items grouped by bill in the bills' order; no copy)
@@ -70,7 +74,7 @@ class ItemCols:
     unit_price_cap_null: np.ndarray | None = None
     selfpay_ratio: np.ndarray | None = None
     selfpay_ratio_null: np.ndarray | None = None
-    row: np.ndarray | None = None
+    row: np.ndarray | int | None = None  # row numbers, or the first's (rows_of)
     file: str = "items"
 
     def __len__(self) -> int:
@@ -81,13 +85,13 @@ class ItemCols:
 class PersonCols:
     """One row per person and tag; a person without tags has one row with an empty tag."""
 
-    person_id: np.ndarray
+    person_id: Strings
     birth_date: np.ndarray
-    household_id: np.ndarray
-    tag: np.ndarray | None = None  # '' or None = no tag on this row
+    household_id: Strings
+    tag: Strings | None = None  # '' or None = no tag on this row
     tag_valid_from: np.ndarray | None = None  # NaT = open
     tag_valid_to: np.ndarray | None = None
-    row: np.ndarray | None = None
+    row: np.ndarray | int | None = None  # row numbers, or the first's (rows_of)
     file: str = "persons"
 
     def __len__(self) -> int:
@@ -109,7 +113,7 @@ class OpeningCols:
     paid: np.ndarray
     selfpay_cum: np.ndarray
     admissions: np.ndarray | None = None
-    row: np.ndarray | None = None
+    row: np.ndarray | int | None = None  # row numbers, or the first's (rows_of)
     file: str = "opening"
 
     def __len__(self) -> int:
@@ -160,7 +164,7 @@ class Rejects:
             self.items.append((rows[idx], file, field, vals, rules, b))
         return idx
 
-    def build(self, bill_ids: np.ndarray, hospitals: Any = None) -> list[Reject]:
+    def build(self, bill_ids: Strings, hospitals: Any = None) -> list[Reject]:
         out: list[Reject] = []
         for rows, file, fld, vals, rule, bills in self.items:
             for k in range(len(rows)):
@@ -285,7 +289,7 @@ def plain_at(a: Any, idx: np.ndarray) -> np.ndarray:
     return np.asarray(a)[idx]
 
 
-def lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+def lookup(keys: np.ndarray, values: Strings) -> np.ndarray:
     """Index of each value in sorted unique ``keys``, -1 where absent."""
     if isinstance(values, Coded):
         return lookup(keys, values.labels)[values.codes]

@@ -32,6 +32,7 @@ from engine.columnar.inputs import (
     PersonCols,
     Reject,
     Rejects,
+    Strings,
     age_on,
     category_codes,
     days_of,
@@ -184,9 +185,9 @@ def prepare_columns(
     # ---- bills
     adm, adm_na = days_of(bills.admission_date)
     dis, dis_na = days_of(bills.discharge_date)
-    for name, col in (("bill_id", bills.bill_id), ("person_id", bills.person_id)):
-        e = empty_id(col)
-        rj.add(e, brow, bf, name, col, "is empty; give an id", bidx)
+    for name, ids in (("bill_id", bills.bill_id), ("person_id", bills.person_id)):
+        e = empty_id(ids)
+        rj.add(e, brow, bf, name, ids, "is empty; give an id", bidx)
         bad |= e
     rj.add(adm_na, brow, bf, "admission_date", None, "is missing; it is required", bidx)
     rj.add(dis_na, brow, bf, "discharge_date", None, "is missing; it is required", bidx)
@@ -337,6 +338,7 @@ def prepare_columns(
     # ---- items
     bs = None
     ib: Any = None
+    link_vals: Strings | None
     if items.bill_start is not None:
         bs = np.asarray(items.bill_start, dtype=np.int64)
         if len(bs) != nb + 1 or bs[0] != 0 or bs[-1] != ni or np.any(bs[1:] < bs[:-1]):

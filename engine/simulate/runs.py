@@ -7,10 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.columnar.inputs import Coded
-
-#: a string column: plain, or as labels and codes (what the batch's Parquet reader gives)
-Strings = np.ndarray | Coded
+from engine.columnar.inputs import Strings
 
 #: age bands of the breakdown (full years at admission, as the engine's age rules): the first
 #: age of each band; 18 and 60/61 are where the eligibility rules of the sample tables cut
