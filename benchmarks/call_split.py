@@ -32,8 +32,9 @@ from typing import Any
 _OUT = "ONESTOP_CALL_SPLIT_OUT"
 
 
-def _instrument() -> None:
-    """Sum the thread CPU of the PreSettle handler and of ``log_call`` (this process only)."""
+def _instrument() -> dict[str, Any]:
+    """Sum the thread CPU of the PreSettle handler and of ``log_call`` (this process only)
+    into the dict returned; the calls pass through unchanged."""
     from adapters.grpc import auth
     from adapters.grpc import server as srv
 
@@ -60,14 +61,15 @@ def _instrument() -> None:
 
     srv.SettlementServicer.PreSettle = pre_settle  # type: ignore[method-assign]
     auth.log_call = timed_log_call  # type: ignore[assignment]
-    atexit.register(lambda: Path(os.environ[_OUT]).write_text(json.dumps(sums)))
+    return sums
 
 
 def _serve() -> int:
     from benchmarks import echo_server
 
     echo_server.install()
-    _instrument()
+    sums = _instrument()
+    atexit.register(lambda: Path(os.environ[_OUT]).write_text(json.dumps(sums)))
     from adapters.grpc.commands import app
 
     app()
