@@ -11,7 +11,7 @@ from adapters.auth.access import ScopedFunds
 from adapters.grpc import auth
 from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2 as fpb
 from adapters.grpc.gen.onestop.settlement.v1 import funds_pb2_grpc as fpbg
-from adapters.grpc.server import _Base, _unary
+from adapters.grpc.servicers import _Base, _unary
 from engine.claims import Claim, MoneyIn
 from engine.errors import InputError
 from engine.fundstats import Days
