@@ -178,6 +178,30 @@ def test_registry_round_trip(store: SqlStore) -> None:
         assert u.registry.get("b") == b
 
 
+def test_registry_import_again_adds_a_version_only_for_a_change(store: SqlStore) -> None:
+    """Importing the same persons again (every server start imports its registry file) adds
+    no version; a person changed in any stored field (a tag's dates only) gets a new one."""
+    a = Person(id="a", birth_date=date(1960, 2, 29), household="h1", tags=(
+        TagSpan(tag="registered_poor", valid_from=date(2020, 1, 1)), TagSpan(tag="subsistence"),
+    ), township="t1", village="v1")  # fmt: skip
+    b = Person(id="b", birth_date=date(2001, 1, 1), household="h1")
+    for _ in range(2):
+        with store.uow() as u:
+            u.registry.upsert([a, b])
+            u.commit()
+    with store.uow() as u:
+        assert [len(u.registry.history(x)) for x in "ab"] == [1, 1]
+    later = (TagSpan(tag="registered_poor", valid_from=date(2020, 2, 1)), a.tags[1])
+    with store.uow() as u:
+        u.registry.upsert([a.model_copy(update={"tags": later}), b])
+        u.commit()
+    with store.uow() as u:
+        assert [len(u.registry.history(x)) for x in "ab"] == [2, 1]
+        assert u.registry.get_many(["a", "b", "nobody"]) == {
+            "a": a.model_copy(update={"tags": later}), "b": b,
+        }  # fmt: skip
+
+
 def test_registry_person_kept_by_its_rows(store: SqlStore, monkeypatch: Any) -> None:
     """A person read again from the same rows is the one already built (``registry._READ``:
     no pydantic validation per PreSettle); any change of the stored person (a tag's dates

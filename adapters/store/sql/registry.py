@@ -29,9 +29,9 @@ PERSON = (
     f"SELECT {PERSON_COLS} FROM persons p LEFT OUTER JOIN person_tags t "
     "ON t.person_id = p.person_id WHERE p.person_id = :id ORDER BY t.position"
 )
+#: ``PERSON`` of several persons: each row its person id, then ``PERSON``'s row
 _CURRENT = (
-    "SELECT p.person_id, p.birth_date, p.household, p.region, p.version, p.township, "
-    "p.village, t.tag, t.valid_from, t.valid_to FROM persons p LEFT OUTER JOIN person_tags t "
+    f"SELECT p.person_id, {PERSON_COLS} FROM persons p LEFT OUTER JOIN person_tags t "
     "ON t.person_id = p.person_id WHERE p.person_id IN :ids ORDER BY p.person_id, t.position"
 )
 _HISTORY = (
@@ -45,8 +45,19 @@ _HISTORY = (
 #: its version among them), so an entry never goes stale; cleared when full
 _READ: dict[tuple[Any, ...], tuple[Person, int | None]] = {}
 _READ_MAX = 4096
-#: marks ``get_many``'s entries of ``_READ`` (its rows are ``_CURRENT``'s, not ``PERSON``'s)
-_MANY = object()
+
+
+def _stored_as(p: Person) -> tuple[Any, ...]:
+    """What the registry stores of a person (besides its id)."""
+    return (p.birth_date, p.household, p.region, p.township, p.village, p.tags)
+
+
+def _by_person(rows: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows of ``_CURRENT`` by person id, each as ``PERSON``'s row (the id dropped)."""
+    by: dict[str, list[tuple[Any, ...]]] = {}
+    for pid, *row in rows:
+        by.setdefault(pid, []).append(tuple(row))
+    return by
 
 
 class Registry:
@@ -97,47 +108,17 @@ class Registry:
     def get_many(self, person_ids: Sequence[str]) -> dict[str, Person]:
         """The persons in force among ``person_ids``: one statement per 500 ids (on the
         driver's cursor, as ``get``). A person whose rows were read before is the one already
-        built (``_READ``, keyed by its rows here too): the packed stream reads the same ~64
-        persons every message, and building each anew (pydantic) was most of this read."""
-        d = self.u.s.x.date_out
-        by: dict[str, list[tuple[Any, ...]]] = {}
+        built (``versioned_of``, whose ``_READ`` ``get`` shares): the packed stream reads the
+        same ~64 persons every message, and building each anew (pydantic) was most of this read."""
+        out: dict[str, Person] = {}
         for ids in _chunks(list(dict.fromkeys(person_ids)), 500):
             sql = _CURRENT.replace(":ids", "(" + ", ".join(f":i{k}" for k in range(len(ids))) + ")")
-            for row in self.u.run(sql, {f"i{k}": v for k, v in enumerate(ids)}).fetchall():
-                rows = by.get(row[0])
-                if rows is None:
-                    by[row[0]] = [tuple(row)]
-                else:
-                    rows.append(tuple(row))
-        out: dict[str, Person] = {}
-        for pid, rows in by.items():
-            key = (_MANY, d, pid, *rows)
-            hit = _READ.get(key)
-            if hit is None:
-                hit = (self._person_of_current(pid, rows, d), None)
-                if len(_READ) >= _READ_MAX:
-                    _READ.clear()
-                _READ[key] = hit
-            out[pid] = hit[0]
+            got = self.u.run(sql, {f"i{k}": v for k, v in enumerate(ids)}).fetchall()
+            for pid, rows in _by_person(got).items():
+                found = self.versioned_of(pid, rows)
+                assert found is not None  # rows: registered
+                out[pid] = found[0]
         return out
-
-    @staticmethod
-    def _person_of_current(person_id: str, rows: Sequence[Any], d: Any) -> Person:
-        """The person from its rows of ``_CURRENT`` (tags in their order)."""
-        _, birth, household, region, _, town, village = rows[0][:7]
-        return Person(
-            id=person_id,
-            birth_date=d(birth),
-            household=household,
-            tags=tuple(
-                TagSpan(tag=tag, valid_from=d(vf), valid_to=d(vt))
-                for *_, tag, vf, vt in rows
-                if tag is not None
-            ),
-            region=region,
-            township=town or "",
-            village=village or "",
-        )
 
     def _unchanged(self, persons: Sequence[Person]) -> set[str]:
         """Ids of the persons stored exactly so, with a version: importing them again adds no
@@ -147,24 +128,14 @@ class Registry:
             sa.text(_CURRENT).bindparams(sa.bindparam("ids", expanding=True)),
             {"ids": [p.id for p in persons]},
         )
-        stored: dict[str, tuple[dict[str, object], list[TagSpan]]] = {}
-        for pid, birth, household, region, version, town, village, tag, vf, vt in rows:
-            if pid not in stored:
-                head = {"birth_date": d(birth), "household": household, "region": region,
-                        "township": town or "", "village": village or ""}  # fmt: skip
-                stored[pid] = (head | {"version": version}, [])
-            if tag is not None:
-                stored[pid][1].append(TagSpan(tag=tag, valid_from=d(vf), valid_to=d(vt)))
+        stored = _by_person(rows)
         same = set()
         for p in persons:
             got = stored.get(p.id)
-            if got is None or got[0]["version"] is None:
+            if got is None:
                 continue
-            head, tags = got
-            if (p.birth_date, p.household, p.region, p.township, p.village, p.tags) == (
-                head["birth_date"], head["household"], head["region"], head["township"],
-                head["village"], tuple(tags),
-            ):  # fmt: skip
+            q, version = self._person_of(p.id, got, d)
+            if version is not None and _stored_as(p) == _stored_as(q):
                 same.add(p.id)
         return same
 
