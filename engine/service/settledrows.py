@@ -9,6 +9,7 @@ kernel's outputs), which the tests hold the rows' answer to.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import NamedTuple
 
 import numpy as np
@@ -58,8 +59,6 @@ class SettledRows(NamedTuple):
 
     def settlement(self) -> Settlement:
         """The same figures as the model."""
-        from datetime import date
-
         return settlement_of_rows(
             self.bill.tolist(), self.layers.tolist(), self.table, self.bill_id, self.hospital, self.person,
             self.year, date.fromisoformat(self.discharge_date),
