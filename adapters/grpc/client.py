@@ -11,6 +11,7 @@ own response message (``GetSettlementResponse.settlement``, ``PutPolicyResponse.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 from pathlib import Path
@@ -133,6 +134,7 @@ class Client:
             req.settlement_id = settlement_id
         return self.settlement.GetSettlement(req, timeout=self.timeout).settlement
 
+    # the methods below this one spell the builtin builtins.list: list is this method in the class
     def list(
         self, person_id: str, year: int | None = None, page_size: int = 0
     ) -> list[pb.SettlementRecord]:
@@ -174,7 +176,7 @@ class Client:
         req = pb.GetPolicyRequest(version=version)
         return self.admin.GetPolicy(req, timeout=self.timeout).policy
 
-    def import_registry(self, persons: list[dict[str, Any]]) -> int:
+    def import_registry(self, persons: builtins.list[dict[str, Any]]) -> int:
         req = pb.ImportRegistryRequest(persons=[cv.person_to_pb(p) for p in persons])
         return self.admin.ImportRegistry(req, timeout=self.timeout).imported
 
@@ -231,7 +233,7 @@ class Client:
             req.year = year
         return self.funds.ListClaims(req, timeout=self.timeout)
 
-    def list_claims(self, page_size: int = 0, **filters: Any) -> list[Any]:
+    def list_claims(self, page_size: int = 0, **filters: Any) -> builtins.list[Any]:
         """Every claim the filters keep, following the pages to the last."""
         out: list[Any] = []
         token = ""

@@ -19,7 +19,7 @@ def bill_columns(b: Any) -> BillColumns:
     items = b.items
     n = len(items)
     check_items_count(n)
-    cols = item_columns(b, n)
+    cols: tuple[Any, ...] | None = item_columns(b, n)
     if cols is None:
         cols = (*item_columns_plain(items), None)
     head = (b.id, b.region, b.person_id, b.hospital_level, b.admission_date, b.discharge_date,

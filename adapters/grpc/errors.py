@@ -116,9 +116,9 @@ def violations(exc: BaseException, limit: int = MAX_PROBLEMS) -> list[tuple[str,
             out.append((clip(p.field, 120), desc))
     elif isinstance(exc, PolicyError):
         n = len(exc.problems)
-        for p in exc.problems[:limit]:
-            where = clip(p.file) if p.line is None else f"{clip(p.file)}:{p.line}"
-            out.append((clip(p.path, 120) or "(table)", f"{where}: {clip(p.reason, 300)}"))
+        for q in exc.problems[:limit]:
+            where = clip(q.file) if q.line is None else f"{clip(q.file)}:{q.line}"
+            out.append((clip(q.path, 120) or "(table)", f"{where}: {clip(q.reason, 300)}"))
     elif isinstance(exc, LimitExceeded):
         out.append((exc.field, f"{exc.given} exceed the limit {exc.limit} = {exc.maximum}"))
     if n > limit:
@@ -190,7 +190,10 @@ def log_incident(exc: BaseException, what: str = "internal error") -> str:
 
     incident = uuid.uuid4().hex[:12]
     last_incident.set(incident)
-    chain, e, seen, statement = [], exc, set(), None
+    chain: list[str] = []
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    statement = None
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         chain.append(type(e).__module__ + "." + type(e).__qualname__)
@@ -229,7 +232,7 @@ async def abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
 
 def bad_request(err: grpc.RpcError) -> list[tuple[str, str]]:
     """Client side: the (field, description) pairs of an error's BadRequest detail."""
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     out: list[tuple[str, str]] = []
     if status is None:
         return out

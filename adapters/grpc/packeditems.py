@@ -105,7 +105,7 @@ def packed_items(p: Any) -> PackedItems:
         raise InputError(problems)
     narrow = [k for k in KEEP_NARROW if k in views and views[k].dtype == KEEP_NARROW[k]]
     keep = bool(narrow) and all(
-        k in narrow or not len(cols.get(k, views.get(k))) for k in KEEP_NARROW
+        k in narrow or not len(cols[k] if k in cols else views[k]) for k in KEEP_NARROW
     )
     for name, a in views.items():
         # a column already in the dtype it is read as stays a read-only view of the message's

@@ -60,6 +60,14 @@ def _start(url: str) -> None:
     _service = build(url, policies=None, registry=None).service
 
 
+def _buf(seg: SharedMemory) -> memoryview:
+    """The segment's bytes (``buf`` is None once the segment is closed: never while in use)."""
+    buf = seg.buf
+    if buf is None:
+        raise StreamWorkerError(f"shared memory segment {seg.name} is closed")
+    return buf
+
+
 def _segment(name: str) -> SharedMemory:
     """The server's segment ``name``, attached once (the oldest attachment closed when more
     than a few are open: the server has replaced it)."""
@@ -82,12 +90,12 @@ def _trial(name: str, size: int, version: int, limits: Limits) -> tuple[str, Any
     try:
         _service.policies(at_least=version)
         seg = _segment(name)
-        with seg.buf[:size] as view:
+        with _buf(seg)[:size] as view:
             req = pb.SettleStreamRequest.FromString(view)  # a copy: the segment is free again
         out = stream.handle(_service, req, limits).SerializeToString()
         if len(out) > seg.size:
             return "ok", out
-        seg.buf[: len(out)] = out
+        _buf(seg)[: len(out)] = out
         return "shm", len(out)
     except Exception as exc:  # sent back: the servicer raises it in the stream
         try:
@@ -158,11 +166,11 @@ class StreamWorker:
         seg = self._take(len(raw))
         done: Future[tuple[str, Any]] | None = None
         try:
-            seg.buf[: len(raw)] = raw
+            _buf(seg)[: len(raw)] = raw
             done = pool.submit(_trial, seg.name, len(raw), version, limits)
             kind, got = await asyncio.wrap_future(done)
             if kind == "shm":
-                return bytes(seg.buf[:got])
+                return bytes(_buf(seg)[:got])
         except BrokenProcessPool as exc:
             codes = [p.exitcode for p in (getattr(pool, "_processes", None) or {}).values()]
             if self._pool is pool:

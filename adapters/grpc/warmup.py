@@ -13,7 +13,7 @@ from adapters.grpc import requestwire, resultwire
 from adapters.grpc.billwire import warm_bill_wire
 from adapters.grpc.errors import log_incident
 from engine.accounts import YearAccounts
-from engine.bill import Bill, Item, Person
+from engine.bill import Bill, Category, Item, Person, TagSpan
 from engine.errors import NotFound, OnestopError
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
@@ -53,16 +53,16 @@ def _sample_bill(table: Any) -> Bill:
             id="__warmup__",
             birth_date=date(1970, 1, 1),
             household="__warmup__",
-            tags=tuple({"tag": t} for t in table.tags),
+            tags=tuple(TagSpan(tag=t) for t in table.tags),
         ),
         hospital_level=table.hospital_levels[0],
         admission_date=day,
         discharge_date=day,
         items=(
-            Item(category="A", amount=5_000_000),
-            Item(category="B", qty_e4=20000, unit_price=150_000, amount=300_000,
+            Item(category=Category.A, amount=5_000_000),
+            Item(category=Category.B, qty_e4=20000, unit_price=150_000, amount=300_000,
                  unit_price_cap=120_000),
-            Item(category="C", amount=200_000),
+            Item(category=Category.C, amount=200_000),
         ),
     )  # fmt: skip
 
