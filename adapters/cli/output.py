@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from rich.console import Console, ConsoleDimensions
@@ -54,7 +55,7 @@ def text(x: object) -> Text:
     return x if isinstance(x, Text) else Text(str(x))
 
 
-def new_table(title: str, columns: list[tuple[str, str]] | list[str]) -> Table:
+def new_table(title: str, columns: Sequence[str | tuple[str, str]]) -> Table:
     """A table whose cells fold (never ``…``); columns (name, "left"|"right") or names."""
     t = Table(title=title)
     for c in columns:

@@ -82,8 +82,8 @@ def _client(server: str, ca: Path | None, cert: Path | None, key: Path | None) -
 def _fail(e: grpc.RpcError, server: str = "") -> NoReturn:
     """Print the refusal once (the problems of its BadRequest, else its message) and exit with
     the code of the table (adapters/cli/exitcodes.py)."""
-    code = e.code()  # type: ignore[attr-defined]
-    details = e.details() or ""  # type: ignore[attr-defined]
+    code = e.code()
+    details = e.details() or ""
     fields = bad_request(e)
     exit_code = for_status(code.name)
     if exit_code is Exit.UNAVAILABLE:

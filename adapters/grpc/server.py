@@ -229,7 +229,7 @@ def lean_log_records() -> None:
     """Log records without what the server's formats never print: the caller's file and line
     (a stack walk per record), the thread and process names (the Python docs' logging
     "Optimization" switches). Every call writes an access line, so this is per call."""
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False
 

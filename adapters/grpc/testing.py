@@ -46,7 +46,7 @@ layers:
         segments: [{ratio: 6000}]
 """
 
-JIANG = {
+JIANG: dict[str, Any] = {
     "id": "jiang",
     "birth_date": "1970-01-01",
     "household": "h-jiang",
@@ -124,7 +124,7 @@ layers:
         annual_cap: 1000000
 """
 
-CHAIN_PERSONS = [
+CHAIN_PERSONS: list[dict[str, Any]] = [
     {"id": "wang", "birth_date": "1958-03-02", "household": "h-wang",
      "tags": [{"tag": "poor", "valid_from": "2024-06-01"}]},
     {"id": "wang-wife", "birth_date": "1961-07-09", "household": "h-wang", "tags": []},

@@ -263,7 +263,7 @@ def window_settlements(
     t = new_table(
         f"Settlements of {person}" + (f" in {year}" if year else ""),
         ["settlement", "request", "bill", "status", "stored (UTC)", ("window pay", "right"),
-         ("funds", "right")],  # type: ignore[list-item]
+         ("funds", "right")],
     )  # fmt: skip
     for r in recs:
         t.add_row(text(r.settlement_id), text(r.request_id), text(r.result.bill_id),
