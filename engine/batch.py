@@ -169,7 +169,7 @@ class KernelBatch:
 _COMPILED: dict[tuple[int, ...], tuple[list[PolicyTable], CompiledPolicies]] = {}
 
 
-def compiled_for(tables: list[PolicyTable]) -> CompiledPolicies:
+def compiled_for(tables: tuple[PolicyTable, ...] | list[PolicyTable]) -> CompiledPolicies:
     """Compiled arrays for these table objects, cached by identity (tables are immutable)."""
     key = tuple(id(t) for t in tables)
     hit = _COMPILED.get(key)

@@ -38,6 +38,7 @@ from engine.service.claimviews import ClaimFilter, claim_page
 from engine.service.cover import CoverKey, CoverRow, PersonCover
 from engine.service.funds import FundService
 from engine.service.ports import FundVersion, PolicyVersion, SettlementRecord
+from engine.service.settlecols import Request
 from engine.service.settledrows import SettledRows
 from engine.service.usecases import SettlementService
 
@@ -192,7 +193,7 @@ class ScopedService:
                 f"request_id {request_id!r} cannot be used; choose a new request id"
             )
 
-    def settle(self, request_id: str, req: BillRequest) -> tuple[SettlementRecord, bool]:
+    def settle(self, request_id: str, req: Request) -> tuple[SettlementRecord, bool]:
         self.check_hospitals([req.hospital], "bill.hospital")
         try:
             return self.service.settle(request_id, req, principal=self.p.name)

@@ -5,10 +5,10 @@ message, the message and its bytes, or the bytes unparsed) and response serializ
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import grpc
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from adapters.grpc.errors import Undecodable
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
@@ -48,7 +48,11 @@ def _deserializer(cls: Any, keep: bool = False) -> Callable[[bytes], Any]:
     return parse
 
 
-def _parsed(cls: Any, data: bytes) -> Any:
+#: a message class's instances (``_parsed`` returns what it is given the class of)
+M = TypeVar("M", bound=Message)
+
+
+def _parsed(cls: type[M], data: bytes) -> M:
     """``cls.FromString(data)``; Undecodable (raised) for bytes that are not such a message."""
     got = _deserializer(cls)(data)
     if isinstance(got, Undecodable):

@@ -203,7 +203,8 @@ class _Fixed:
             at += len(b)
             return at - len(b), at
 
-        lay, lab = [], []
+        lay: list[tuple[int, ...]] = []
+        lab: list[tuple[int, int]] = []
         for la in table.layers:
             head = span(b"".join(
                 _text(f, s)

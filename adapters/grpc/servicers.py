@@ -126,7 +126,7 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
         # the request as received (RAW_BYTES) is parsed only when it must be
         cols = requestwire.pre_settle_columns(request) if type(request) is bytes else None
         if cols is None:
-            if type(request) is bytes:
+            if isinstance(request, bytes):
                 request = _parsed(pb.PreSettleRequest, request)
             if not request.allocate:
                 cols = columns.bill_columns(request.bill)
@@ -137,6 +137,7 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
                 return resultwire.pre_settle_response(s)
             cv.fill_result(resp.result, s)
             return resp
+        assert not isinstance(request, bytes)  # parsed above: no columns were read of it
         s, alloc = self.scoped().pre_settle_allocated(cv.bill_request(request.bill))
         cv.fill_result(resp.result, s, alloc)
         return resp

@@ -33,7 +33,7 @@ from adapters.grpc.packedtext import (
     n_bills,
 )
 from engine import columnar as col
-from engine.accounts import ACCOUNT_FIELDS, Opening
+from engine.accounts import Opening
 from engine.batch import compiled_for, settle_batch
 from engine.bill import DATE_RULE, BillRequest, Person, check_items_count, parse_bill_request
 from engine.errors import NO_VALUE, InputError, NotFound, Problem
@@ -308,7 +308,7 @@ def packed_requests(p: pb.PackedBills, items: PackedItems) -> list[tuple[str, Bi
     cat = _PACKED_CATEGORY
     out, problems = [], []
     for b in range(nb):
-        items = []
+        bill_items = []
         for j in range(int(off[b]), int(off[b + 1])):
             c = cols["category"][j]
             it: dict[str, Any] = {"category": cat.get(c, c), "amount": cols["amount"][j]}
@@ -324,7 +324,7 @@ def packed_requests(p: pb.PackedBills, items: PackedItems) -> list[tuple[str, Bi
                 it["unit_price_cap"] = cols["unit_price_cap"][j]
             if cols["selfpay_ratio"] and cols["selfpay_ratio"][j] != -1:
                 it["selfpay_ratio"] = cols["selfpay_ratio"][j]
-            items.append(it)
+            bill_items.append(it)
         d: dict[str, Any] = {
             "id": bill["bill_ids"][b],
             "hospital": bill["hospitals"][b],
@@ -332,7 +332,7 @@ def packed_requests(p: pb.PackedBills, items: PackedItems) -> list[tuple[str, Bi
             "hospital_level": p.levels[p.level_index[b]],
             "admission_date": bill["admission_dates"][b],
             "discharge_date": bill["discharge_dates"][b],
-            "items": items,
+            "items": bill_items,
         }
         if regions and regions[b]:
             d["region"] = regions[b]
@@ -570,7 +570,10 @@ def _lookup(
         id=np.array(cols[1], dtype=object),
         year=np.array(cols[2], dtype=np.int64),
         layer_id=np.array(cols[3], dtype=object),
-        **{f: np.array(cols[4 + k], dtype=np.int64) for k, f in enumerate(ACCOUNT_FIELDS)},
+        deductible_used=np.array(cols[4], dtype=np.int64),  # the order of a.as_tuple()
+        eligible_cum=np.array(cols[5], dtype=np.int64),
+        paid=np.array(cols[6], dtype=np.int64),
+        selfpay_cum=np.array(cols[7], dtype=np.int64),
         admissions=np.array(cols[8], dtype=np.int64),
     )
     return persons, opening
