@@ -144,3 +144,16 @@ def test_the_worker_reads_tables_at_least_as_new_as_the_servers(tmp_path) -> Non
 def test_a_stream_worker_needs_a_shared_store() -> None:
     with pytest.raises(ValueError, match="memory://"):
         StreamWorker("memory://")
+
+
+def test_a_closed_segment_is_refused_naming_it() -> None:
+    """SharedMemory.buf is None once closed: _buf names the segment instead of a TypeError."""
+    seg = SharedMemory(create=True, size=16)
+    try:
+        streamworker._buf(seg)[:3] = b"abc"
+        assert bytes(streamworker._buf(seg)[:3]) == b"abc"
+        seg.close()
+        with pytest.raises(streamworker.StreamWorkerError, match=f"segment {seg.name} is closed"):
+            streamworker._buf(seg)
+    finally:
+        seg.unlink()
