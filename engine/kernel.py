@@ -436,6 +436,7 @@ def _settle_range(
     n_l = kind.shape[1]
     n_v = ded_year.shape[2]
     n_lv = ded.shape[3]
+    n_refused = 0
     for b in range(lo, hi):
         if b + 1 < hi:  # the next bill's account rows, gathered by slot: ask for them now
             _prefetch_row(p_acc, b_pslot[b + 1])
@@ -706,6 +707,7 @@ def _settle_range(
         if status == 0:
             p_adm[ps] = admno
         else:  # refused: the accounts as they were before the bill
+            n_refused += 1
             for li in range(n_layers[p]):
                 if out_layer[b, li, F_REASON] != 0:
                     continue
@@ -732,20 +734,25 @@ def _settle_range(
         out_bill[b, B_NET] = total - all_paid
         out_bill[b, B_ADMNO] = admno
         out_bill[b, B_STATUS] = status
+    return n_refused
 
 
 @njit(cache=True, parallel=True, nogil=True)
 def _settle_chunks(chunk_start, *args):
-    """Settle independent chunks (each a run of whole households) in parallel."""
+    """Settle independent chunks (each a run of whole households) in parallel; the number of
+    bills refused."""
+    n_refused = 0
     for c in prange(len(chunk_start) - 1):
-        _settle_range(chunk_start[c], chunk_start[c + 1], *args)
+        n_refused += _settle_range(chunk_start[c], chunk_start[c + 1], *args)
+    return n_refused
 
 
 def settle_arrays(
     args: tuple[np.ndarray | None, ...], n_bills: int, chunk_start: np.ndarray | None = None
-) -> None:
-    """Run the kernel over all bills: serially, or in parallel over household chunks."""
+) -> int:
+    """Run the kernel over all bills: serially, or in parallel over household chunks. Returns
+    the number of bills refused at the account limit (``out_bill[:, B_STATUS] != 0``), so that
+    a caller finds none without a pass over ``out_bill``."""
     if chunk_start is None or len(chunk_start) <= 2:
-        _settle_range(0, n_bills, *args)
-    else:
-        _settle_chunks(chunk_start, *args)
+        return int(_settle_range(0, n_bills, *args))
+    return int(_settle_chunks(chunk_start, *args))

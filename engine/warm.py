@@ -48,6 +48,7 @@ import numpy as np
 from engine import numbacache
 from engine.batch import prepare
 from engine.bill import parse_bill
+from engine.columnar.answers import warm_answers
 from engine.columnar.figures import warm_figures
 from engine.columnar.itemcheck import warm_item_check
 from engine.columnar.runs import warm_runs
@@ -202,5 +203,6 @@ def warm(
     warm_runs()  # prepare_columns' compiled helpers: the copy of item runs, the item check
     warm_item_check()
     warm_figures()  # onestop batch's summary figures (engine.columnar.figures)
+    warm_answers()  # the packed stream's answer in the request's order (engine.columnar.answers)
     warm_item_rules()  # the one-bill path's item rules (PreSettle, Settle: engine.service.billcols)
     return done

@@ -609,8 +609,13 @@ def test_a_settle_on_postgres_is_three_statements_in_two_trips_with_its_events_i
     """A Settle with claims on PostgreSQL: its reads before the locks one statement, the two
     locks and the accounts read under them one statement (``onestop_lock_read``, migration
     0011), then every write and the ledger events one statement (target 7: each statement is psycopg machinery); the events stored in their
-    order (the settlement's, then its claims'), sealed and verified; a replay is answered."""
+    order (the settlement's, then its claims'), sealed and verified; a replay is answered.
+    Two round trips, counted as the driver waits for the server (each pipeline Sync, each
+    statement sent alone): the transaction's BEGIN goes with the first trip's statements and
+    COMMIT with the writes (psycopg's own BEGIN and COMMIT in a pipeline each waited for an
+    answer of their own: four trips)."""
     import psycopg
+    from psycopg._pipeline_base import BasePipeline
 
     from adapters.store.sql.uow import SqlUnitOfWork
     from tests.pg import fresh_database
@@ -623,21 +628,38 @@ def test_a_settle_on_postgres_is_three_statements_in_two_trips_with_its_events_i
         execute = psycopg.RawCursor.execute
         trips = []
         pipeline = SqlUnitOfWork._pipeline
+        waits: list[str] = []
+        sync = BasePipeline._enqueue_sync
+        alone = psycopg.Connection.execute
 
         def counted(cur: Any, query: Any, *a: Any, **k: Any) -> Any:
             sent.append(str(query).split()[0] + (" lock" if "onestop_lock_read" in query else ""))
+            if cur.connection._pipeline is None:
+                waits.append("alone")
             return execute(cur, query, *a, **k)
 
         def trip(u: Any, *a: Any, **k: Any) -> Any:
             trips.append(len(sent))
             return pipeline(u, *a, **k)
 
+        def synced(p: Any) -> None:
+            waits.append("sync")
+            sync(p)
+
+        def direct(c: Any, *a: Any, **k: Any) -> Any:
+            waits.append("alone")
+            return alone(c, *a, **k)
+
         monkeypatch.setattr(psycopg.RawCursor, "execute", counted)
         monkeypatch.setattr(SqlUnitOfWork, "_pipeline", trip)
+        monkeypatch.setattr(BasePipeline, "_enqueue_sync", synced)
+        monkeypatch.setattr(psycopg.Connection, "execute", direct)
         rec, replay = svc.settle("r1", bill("b1", "p1", 1_500_000, c=300_000))
         # the account locks and their read with the reads (the person is registered, no
         # hard budget): two round trips, the writes and COMMIT the second
-        assert not replay and sent == ["SELECT lock", "SELECT", "WITH"] and trips == [0, 2]
+        assert not replay
+        assert sent == ["BEGIN", "SELECT lock", "SELECT", "WITH", "COMMIT"] and trips == [0, 3]
+        assert waits == ["sync", "sync"]
         monkeypatch.undo()
         assert svc.settle("r1", bill("b1", "p1", 1_500_000, c=300_000)) == (rec, True)
         led = LedgerService(store.uow)

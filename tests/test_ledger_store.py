@@ -425,6 +425,15 @@ def test_fast_paths_give_the_checked_bytes(any_store: Any) -> None:
     }
     assert s.layers and L.canonical(d) == L.canonical(plain)
     assert SL._fast_digest(d) == L.sha256_hex(L.canonical(d))
+    # a Settle builds the dictionary once for the stored settlement and its event's digest:
+    # the stored event's digest is the plain definition's, the stored settlement reads back
+    assert SL.settle_event(rec, "local", d) == SL.settle_event(rec, "local")
+    with any_store.uow() as u:
+        found = u.ledger.find("Settle", rec.settlement_id)
+        back = u.settlements.by_id(rec.settlement_id)
+    assert found is not None and back is not None
+    assert found.event()["content_digest"] == L.sha256_hex(L.canonical(plain))
+    assert back.settlement == s and back.settlement.to_dict() == d
 
 
 def test_verify_ignores_a_seal_landing_while_it_reads() -> None:

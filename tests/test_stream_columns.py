@@ -128,3 +128,40 @@ def test_quantities_caps_and_ratios_stay_narrow_only_when_all_came_narrow() -> N
     assert widths(msg(qty_e4="le", unit_price_cap="le", selfpay_ratio="absent")) == (
         "int64", "int64", "int64",
     )  # fmt: skip
+
+
+@given(
+    st.lists(
+        st.one_of(
+            shaped, shaped, st.binary(min_size=10, max_size=10).map(lambda b: b.decode("latin-1"))
+        ),
+        max_size=8,
+    ),
+    st.sampled_from([10, 11]),
+)
+def test_the_compiled_day_reader_is_the_numpy_one(vals: list[str], width: int) -> None:
+    """``isodays._days`` (one compiled loop) against ``_days_plain`` (numpy) on rows of 10
+    bytes (the joined form) or 11 (a separator after each, as ``iso_days`` reads a list):
+    the same days, None for the same inputs."""
+    from adapters.grpc import isodays
+
+    raw = b"".join(v.encode("latin-1").ljust(width, b"\n") for v in vals)
+    c = np.frombuffer(raw, dtype=np.uint8).reshape(len(vals), width)
+    want, got = isodays._days_plain(c), isodays._days(c)
+    if want is None:
+        assert got is None
+    else:
+        assert got is not None and got.dtype == want.dtype and np.array_equal(got, want)
+    assert np.array_equal(isodays._days(c.copy()), got) if got is not None else True
+
+
+def test_the_compiled_day_reader_on_four_centuries_joined() -> None:
+    from adapters.grpc.isodays import iso_days_joined
+
+    days = np.arange(np.datetime64("1900-01-01"), np.datetime64("2300-01-01"), dtype="M8[D]")
+    vals = [d.isoformat() for d in days.tolist()] + ["0000-01-01", "0000-02-29", "9999-12-31"]
+    got = iso_days_joined("".join(vals).encode())
+    assert got is not None and np.array_equal(got, np.array(vals, dtype=str).astype("M8[D]"))
+    for bad in ("1900-02-29", "2100-02-29", "2023-04-31", "2023-00-10", "0000-02-30",
+                "2023-1-010", "2023/01/10", "２０２３-01-1"[:10]):  # fmt: skip
+        assert iso_days_joined(("".join(vals[:3]) + bad).encode()[:40]) is None

@@ -5,6 +5,9 @@ the store."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,9 +15,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from adapters.store.sql import SqlStore
+from adapters.store.sql import SqlStore, trialreads
 from adapters.store.sql.trialreads import TrialUnitOfWork
 from tests.test_store_sql import bill, golden, service
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -128,3 +133,54 @@ def test_a_thread_reuses_its_trial_unit_of_work_left_as_new(sqlite_store: SqlSto
     kept = service(sqlite_store.uow)
     kept.use_trial_reads(sqlite_store.trial_uow)
     assert kept.pre_settle(req) == kept.pre_settle(req) == svc.pre_settle(req)
+
+
+_SETTLE_ELSEWHERE = """
+import sys
+from adapters.store.sql import SqlStore
+from engine.service.usecases import SettlementService
+from tests.test_store_sql import Clock, golden
+store = SqlStore(sys.argv[1])
+ids = iter(f"elsewhere-{i}" for i in range(9))
+SettlementService(store.uow, clock=Clock(), new_id=ids.__next__).settle("req-other", golden()[2])
+store.dispose()
+"""
+
+
+def test_kept_reads_serve_a_repeated_trial_until_another_process_commits(
+    sqlite_store: SqlStore, monkeypatch: Any
+) -> None:
+    """A trial repeating the last trial's reads runs BEGIN, ``PRAGMA data_version`` and
+    ROLLBACK only, with the same figures; a settlement committed by another process (or
+    another connection of this one) moves the pragma's figure, so the next trial reads
+    everything again and sees it. The kept rows are bounded."""
+    text, person, req = golden()
+    pooled = service(sqlite_store.uow)
+    kept = service(sqlite_store.uow)
+    kept.use_trial_reads(sqlite_store.trial_uow)
+    pooled.put_policy(text, "yubei.yaml")
+    pooled.import_registry([person])
+    first = kept.pre_settle(req)
+    raw = sqlite_store._kept.get()
+    seen: list[str] = []
+    raw.set_trace_callback(seen.append)
+    assert kept.pre_settle(req) == first and first.admission_no == 1
+    assert seen == ["BEGIN", "PRAGMA data_version", "ROLLBACK"]
+    seen.clear()
+    url = sqlite_store.engine.url.render_as_string(hide_password=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _SETTLE_ELSEWHERE, url],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    again = kept.pre_settle(req)
+    assert again.admission_no == 2 and again == pooled.pre_settle(req) and again != first
+    assert len(seen) > 3 and any(s.startswith("SELECT") for s in seen)
+    # ... and a commit by another connection of this process (a Settle through the pool)
+    seen.clear()
+    monkeypatch.setattr(trialreads, "KEPT_MAX", 1)
+    pooled.settle("req-2", bill(req, "yubei-2", 4_000_000))
+    third = kept.pre_settle(req)
+    assert third.admission_no == 3 and third == pooled.pre_settle(req)
+    assert any(s.startswith("SELECT") for s in seen)
+    assert len(sqlite_store._kept.reads().rows) == 1  # (three reads, kept at most one)

@@ -76,7 +76,9 @@ def warm(
     run(policies, uses, say, jobs=jobs or default_jobs())
     if "server" in uses:  # the server's compiled bill reader and answer writer (numba only)
         from adapters.grpc.billwire import warm_bill_wire
+        from adapters.grpc.isodays import warm_iso_days
         from adapters.grpc.resultwire import warm_result_wire
 
         warm_bill_wire()
         warm_result_wire()
+        warm_iso_days()

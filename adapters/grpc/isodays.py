@@ -2,13 +2,22 @@
 (numpy's own string-to-date parsing costs ~0.45 us a value; this ~0.05 us): the same days as
 ``np.array(values, dtype=str).astype("M8[D]")`` for every value it accepts (proleptic Gregorian,
 year 0000 a leap year as numpy has it), and None when any value is not such a day (the caller
-names them)."""
+names them).
+
+The bytes are read by one compiled loop (``_days``; 2,000 days ~0.01 ms, where the numpy
+form ``_days_plain``, a dozen array operations, took 0.2-0.25 ms a column of the packed
+stream's message); ``_days_plain`` is the reference the tests hold it to."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+from numba import njit
+
+from engine import numbacache
+
+numbacache.install()
 
 _DIGITS = [0, 1, 2, 3, 5, 6, 8, 9]
 #: days before each month (1-based index) in a common year
@@ -50,7 +59,52 @@ def iso_days_joined(raw: bytes) -> np.ndarray | None:
 
 def _days(c: np.ndarray) -> np.ndarray | None:
     """Rows of at least 10 bytes, each ``YYYY-MM-DD`` in its first ten, as days; None if any
-    is not a real day."""
+    is not a real day. By the compiled loop for a C-contiguous uint8 matrix (read-only, as
+    ``np.frombuffer`` gives it: one compiled variant), else ``_days_plain``."""
+    if c.dtype != np.uint8 or c.ndim != 2 or not c.flags.c_contiguous or c.shape[1] < 10:
+        return _days_plain(c)
+    if c.flags.writeable:
+        c = c.view()
+        c.flags.writeable = False
+    out = np.empty(len(c), dtype=np.int64)
+    if not _days_loop(c, _BEFORE, _LENGTH, _EPOCH, out):
+        return None
+    return out.view("M8[D]")
+
+
+@njit(cache=True, nogil=True)
+def _days_loop(c, before, length, epoch, out):
+    zero, dash = 48, 45  # '0', '-'
+    for i in range(c.shape[0]):
+        r = c[i]
+        if r[4] != dash or r[7] != dash:
+            return False
+        for k in (0, 1, 2, 3, 5, 6, 8, 9):
+            d = np.int64(r[k]) - zero
+            if d < 0 or d > 9:
+                return False
+        year = (np.int64(r[0]) - zero) * 1000 + (np.int64(r[1]) - zero) * 100
+        year += (np.int64(r[2]) - zero) * 10 + (np.int64(r[3]) - zero)
+        month = (np.int64(r[5]) - zero) * 10 + (np.int64(r[6]) - zero)
+        day = (np.int64(r[8]) - zero) * 10 + (np.int64(r[9]) - zero)
+        if month < 1 or month > 12:
+            return False
+        leap = (year % 4 == 0 and year % 100 != 0) or year % 400 == 0
+        most = length[month] + (1 if leap and month == 2 else 0)
+        if day < 1 or day > most:
+            return False
+        # days since 0000-01-01 (year 0 a leap year), then since numpy's epoch
+        v = 0
+        if year > 0:
+            prior = year - 1
+            v = prior // 4 - prior // 100 + prior // 400 + 1
+        v += year * 365 + before[month] + (1 if leap and month > 2 else 0) + day - 1
+        out[i] = v - epoch
+    return True
+
+
+def _days_plain(c: np.ndarray) -> np.ndarray | None:
+    """``_days`` in numpy (the reference; any array of rows)."""
     d = c[:, _DIGITS].astype(np.int64) - ord("0")
     if not (
         ((d >= 0) & (d <= 9)).all() and (c[:, 4] == ord("-")).all() and (c[:, 7] == ord("-")).all()
@@ -71,3 +125,8 @@ def _days(c: np.ndarray) -> np.ndarray | None:
     leaps = np.where(year > 0, prior // 4 - prior // 100 + prior // 400 + 1, 0)
     days = year * 365 + leaps + _BEFORE[month] + (leap & (month > 2)) + day - 1
     return (days - _EPOCH).astype("M8[D]")
+
+
+def warm_iso_days() -> None:
+    """Compile ``_days_loop`` (or load it from numba's cache) on one day."""
+    iso_days_joined(b"2024-01-01")

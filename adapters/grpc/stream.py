@@ -36,6 +36,7 @@ from engine import columnar as col
 from engine.accounts import Opening
 from engine.batch import compiled_for, settle_batch
 from engine.bill import DATE_RULE, BillRequest, Person, check_items_count, parse_bill_request
+from engine.columnar.answers import answer_columns
 from engine.errors import NO_VALUE, InputError, NotFound, Problem
 from engine.service.inputs import check_key
 from engine.service.usecases import SettlementService
@@ -580,43 +581,18 @@ def _lookup(
 
 
 def _packed_from_prep(prep: col.Prepared, res: pb.PackedResults, le: bool = False) -> None:
-    """Results as columns, in the order of the request (the kernel works in settlement order);
-    ``le``: the bytes form (``packedresults.fill``)."""
-    kb, c = prep.kb, prep.kb.compiled
-    from engine import kernel as K
-
-    n = kb.n_bills
-    kept = np.asarray(prep.kept)  # settlement position -> request index
-    inv = np.empty(n, dtype=np.int64)
-    inv[kept] = np.arange(n)  # request index -> settlement position
-    ob = kb.out_bill[inv]
-    nl = c.n_layers[kb.b_policy[inv]]
-    offsets = np.concatenate([[0], np.cumsum(nl)])
+    """Results as columns, in the order of the request (the kernel works in settlement order:
+    ``answers.answer_columns``, one compiled pass); ``le``: the bytes form
+    (``packedresults.fill``)."""
+    c = prep.kb.compiled
     L = c.max_layers
-    mask = np.arange(L)[None, :] < nl[:, None]
-    b, li = np.nonzero(mask)
-    o = kb.out_layer[inv[b], li]
-    pl = kb.b_policy[inv[b]] * L + li
-    ids = np.empty(len(c.tables) * L, dtype=object)
-    funds = np.empty(len(c.tables) * L, dtype=object)
-    ids[:] = ""
-    funds[:] = ""
+    ids = [""] * (len(c.tables) * L)
+    funds = [""] * (len(c.tables) * L)
     for pi, t in enumerate(c.tables):
         for lj, layer in enumerate(t.layers):
             ids[pi * L + lj] = layer.id
             funds[pi * L + lj] = layer.fund_code
-    res.bill_ids.extend(np.asarray(prep.bills.bill_id)[kept[inv]].tolist())
-    ints = {
-        "total": ob[:, K.B_TOTAL],
-        "in_scope": ob[:, K.B_IN_SCOPE],
-        "pre_selfpay": ob[:, K.B_PRE],
-        "over_limit": ob[:, K.B_OVER],
-        "out_of_catalogue": ob[:, K.B_OOC],
-        "window_pay": ob[:, K.B_WINDOW],
-        "net_selfpay": ob[:, K.B_NET],
-        "funds_total": ob[:, K.B_TOTAL] - ob[:, K.B_NET],
-        "layer_offsets": offsets,
-        "layer_pay": o[:, K.F_PAY],
-        "layer_relief": o[:, K.F_RELIEF],
-    }
-    fill(res, ints, pl, ids.tolist(), funds.tolist(), le)
+    ints = answer_columns(prep)
+    key = ints.pop("layer_key")
+    res.bill_ids.extend(np.asarray(prep.bills.bill_id).tolist())  # every bill, in its order
+    fill(res, ints, key, ids, funds, le)

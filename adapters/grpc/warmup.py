@@ -12,6 +12,7 @@ from adapters.grpc import convert as cv
 from adapters.grpc import requestwire, resultwire
 from adapters.grpc.billwire import warm_bill_wire
 from adapters.grpc.errors import log_incident
+from adapters.grpc.isodays import warm_iso_days
 from engine.accounts import YearAccounts
 from engine.bill import Bill, Category, Item, Person, TagSpan
 from engine.errors import NotFound, OnestopError
@@ -75,6 +76,7 @@ def warm_up(service: SettlementService, samples: Path | None = None) -> int:
     warm_bill_wire()  # the compiled reader of a bill's items (PreSettle, Settle)
     resultwire.warm_result_wire()  # the compiled writer of PreSettle's answer
     requestwire.warm_request_wire()  # the compiled reader of PreSettle's request
+    warm_iso_days()  # the compiled reader of the packed stream's dates
     try:
         policies = service.policies()
     except NotFound:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from engine.accounts import YearAccounts
 from engine.bill import Person
@@ -116,7 +117,7 @@ class _Settlements:
             None,
         )
 
-    def add(self, record: SettlementRecord) -> None:
+    def add(self, record: SettlementRecord, plain: dict[str, Any] | None = None) -> None:
         self.u.staged_s[record.settlement_id] = record
 
     def mark_reversed(self, settlement_id: str, reversal_request_id: str, at: datetime) -> None:

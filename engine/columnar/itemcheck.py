@@ -33,32 +33,38 @@ NARROW = (np.dtype(np.int32), np.dtype(np.int32), np.dtype(np.int16))
 
 @njit(cache=True, nogil=True)
 def _clean(cat, amount, qty, price, cap, cap_null, ratio, ratio_null, limits):
+    # each rule an OR of comparisons over a whole column, no branch an item, so that every
+    # loop vectorizes: 0.1 ms for 200 k items against 0.6 ms for one loop returning at the
+    # first bad value (benchmarks/README.md, branch stream4); a bad value is rare
     max_amount, max_qty, max_price, bp = limits[0], limits[1], limits[2], limits[3]
-    has_qty, has_price, has_cap, has_ratio = (
-        len(qty) > 0,
-        len(price) > 0,
-        len(cap) > 0,
-        len(ratio) > 0,
-    )
-    cap_nulls, ratio_nulls = len(cap_null) > 0, len(ratio_null) > 0
-    for i in range(len(amount)):
-        c = cat[i]
-        if c == 0:
-            return False
+    n = len(amount)
+    bad = False
+    for i in range(n):
         a = amount[i]
-        if a < 0 or a > max_amount:
-            return False
-        if has_qty and (qty[i] < 0 or qty[i] > max_qty):
-            return False
-        if has_price and (price[i] < 0 or price[i] > max_price):
-            return False
-        if has_cap and not (cap_nulls and cap_null[i]) and (cap[i] < 0 or cap[i] > max_price):
-            return False
-        if has_ratio and not (ratio_nulls and ratio_null[i]):
-            r = ratio[i]
-            if r < 0 or r > bp or c != 2:
-                return False
-    return True
+        bad |= (cat[i] == 0) | (a < 0) | (a > max_amount)
+    if len(qty) > 0:
+        for i in range(n):
+            bad |= (qty[i] < 0) | (qty[i] > max_qty)
+    if len(price) > 0:
+        for i in range(n):
+            bad |= (price[i] < 0) | (price[i] > max_price)
+    if len(cap) > 0:
+        if len(cap_null) > 0:
+            for i in range(n):
+                bad |= (not cap_null[i]) & ((cap[i] < 0) | (cap[i] > max_price))
+        else:
+            for i in range(n):
+                bad |= (cap[i] < 0) | (cap[i] > max_price)
+    if len(ratio) > 0:
+        if len(ratio_null) > 0:
+            for i in range(n):
+                r = ratio[i]
+                bad |= (not ratio_null[i]) & ((r < 0) | (r > bp) | (cat[i] != 2))
+        else:
+            for i in range(n):
+                r = ratio[i]
+                bad |= (r < 0) | (r > bp) | (cat[i] != 2)
+    return not bad
 
 
 def _taken(a: Any, dtype: Any = np.int64) -> np.ndarray | None:

@@ -66,15 +66,19 @@ def _amounts(rec: SettlementRecord) -> dict[str, Any]:
     }
 
 
-def settle_event(rec: SettlementRecord, principal: str) -> dict[str, Any]:
-    """Settle: ids, the amounts per fund, and the digest of the whole settlement result."""
+def settle_event(
+    rec: SettlementRecord, principal: str, plain: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Settle: ids, the amounts per fund, and the digest of the whole settlement result
+    (``plain``: its ``to_dict()``, if the caller has built it already)."""
+    d = rec.settlement.to_dict() if plain is None else plain
     return {
         "method": "Settle",
         "at": L.rfc3339(rec.created_at),
         "principal": principal,
         **_amounts(rec),
         "bill_digest": rec.bill_digest,
-        "content_digest": _fast_digest(rec.settlement.to_dict()),
+        "content_digest": _fast_digest(d),
     }
 
 

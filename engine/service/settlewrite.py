@@ -274,10 +274,11 @@ class SettleWrite(Trial):
         record, its ledger event, the hard budgets it used, its claims and relief cases."""
         s = rec.settlement
         claims = claimmoves.new_claims(rec, rec.created_at, principal)  # section 13
+        plain = s.to_dict()  # once: the stored settlement and its ledger event's digest
         with uow.together():  # each writes other rows (PostgreSQL: one statement)
             uow.accounts.save_person_year(s.person_id, s.year, out.person_after)
             uow.accounts.save_household_year(s.household, s.year, out.household_after)
-            uow.settlements.add(rec)
+            uow.settlements.add(rec, plain)
             for k in keys:  # section 12: the bill's pays and reliefs are used
                 spent = sum(r.pay + r.relief for r in s.layers if r.fund_code == k[1])
                 uow.funds.add_used(*k, spent)
@@ -288,7 +289,7 @@ class SettleWrite(Trial):
             ledger.append_all(
                 uow,
                 [
-                    ledger.settle_event(rec, principal),
+                    ledger.settle_event(rec, principal, plain),
                     *(ledger.claim_event(cl, cl.filed_at, principal) for cl in claims),
                 ],
             )

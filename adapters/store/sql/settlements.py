@@ -164,7 +164,7 @@ class Settlements:
         row = self.u.run(ACTIVE, {"h": hospital, "id": bill_id}).fetchone()
         return None if row is None else self.by_id(row[0])
 
-    def add(self, record: SettlementRecord) -> None:
+    def add(self, record: SettlementRecord, plain: dict[str, Any] | None = None) -> None:
         x = self.u.s.x
         s = record.settlement
         sid = record.settlement_id
@@ -187,7 +187,7 @@ class Settlements:
             "reversed_at": x.ts_in(record.reversed_at),
             "reversal_request_id": record.reversal_request_id,
             "bill": x.json_in(record.bill),
-            "settlement": x.json_in(s.to_dict()),
+            "settlement": x.json_in(s.to_dict() if plain is None else plain),
             "registry_version": record.registry_version,
             "policy_version": record.policy_version,
         }

@@ -10,6 +10,15 @@ pragmas; detached from the pool) and a trial's reads run on it in one deferred t
 the connection. The reads are the repositories' own (``Registry``, ``Accounts``, ``Funds``), on
 a ``SqlUnitOfWork`` whose ``run`` uses the kept connection; writing through it is refused.
 
+A thread's connection also keeps what its trials read (``KeptReads``: the rows of each
+statement and parameters), valid while ``PRAGMA data_version`` stays the same: SQLite changes
+that figure on a connection whenever any *other* connection (another thread's, another
+process's) has committed since, and this connection writes nothing. Each trial asks it first
+thing inside its ``BEGIN`` (the figure is then that of the trial's snapshot); the same figure
+as when the kept rows were read means the database is still as they were read, so they are
+the trial's snapshot's rows: a trial repeating the last trials' reads runs three statements
+(``BEGIN``, the pragma, ``ROLLBACK``), not one per read. Any other figure drops them all.
+
 PostgreSQL keeps the pooled unit of work: its reads before a write already run in autocommit
 (no BEGIN/ROLLBACK round trips), and a connection kept per thread would hold server
 connections the writers need.
@@ -29,6 +38,50 @@ if TYPE_CHECKING:
     from adapters.store.sql.uow import SqlStore
 
 
+#: a thread's kept rows at most (dropped all at once when full)
+KEPT_MAX = 4096
+
+
+class KeptReads:
+    """The rows read on one connection by ``(sql, parameters)``, valid for one value of the
+    connection's ``PRAGMA data_version`` (``check``)."""
+
+    __slots__ = ("rows", "version")
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.rows: dict[tuple[Any, ...], list[Any]] = {}
+
+    def check(self, raw: sqlite3.Connection) -> None:
+        """Inside the trial's transaction: drop the rows if another connection committed
+        since they were read (the pragma's figure moved)."""
+        v = raw.execute("PRAGMA data_version").fetchone()[0]
+        if v != self.version:
+            self.rows.clear()
+            self.version = v
+
+
+_NO_READS = KeptReads()  # (a trial unit of work's before its transaction begins: never used)
+
+
+class _Rows:
+    """Kept rows with the cursor methods the repositories use on ``run``'s result."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[Any]):
+        self._rows = rows
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def __iter__(self) -> Any:
+        return iter(self._rows)
+
+
 class KeptConnections:
     """One driver connection per thread, made on first use; ``close`` closes them all."""
 
@@ -37,6 +90,13 @@ class KeptConnections:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+
+    def reads(self) -> KeptReads:
+        """This thread's kept rows (those of its connection)."""
+        kept: KeptReads | None = getattr(self._local, "reads", None)
+        if kept is None:
+            kept = self._local.reads = KeptReads()
+        return kept
 
     def get(self) -> sqlite3.Connection:
         raw = getattr(self._local, "conn", None)
@@ -78,6 +138,7 @@ class TrialUnitOfWork(SqlUnitOfWork):
         super().__init__(store)
         self._kept = kept
         self._raw: sqlite3.Connection | None = None
+        self._reads = _NO_READS  # the thread's, once the trial's transaction has begun
         self.busy = False  # handed out and not yet left (``KeptConnections.uow``)
 
     def __exit__(self, *exc: object) -> None:
@@ -90,12 +151,26 @@ class TrialUnitOfWork(SqlUnitOfWork):
         if write:
             raise RuntimeError("a trial's unit of work writes nothing")
         raw = self._raw
-        if raw is None:
-            raw = self._kept.get()
-            raw.execute("BEGIN")
-            self._raw = raw
         try:
-            return raw.execute(sql, params)  # sqlite3 takes ``:name`` parameters as written
+            if raw is None:
+                raw = self._kept.get()
+                raw.execute("BEGIN")
+                self._raw = raw
+                self._reads = self._kept.reads()
+                self._reads.check(raw)
+            try:
+                key: Any = (sql, *params.items()) if type(params) is dict else (sql, *params)
+                rows = self._reads.rows.get(key)
+            except TypeError:  # a parameter that is no key (a list): read, not kept
+                return raw.execute(sql, params)
+            if rows is None:
+                # sqlite3 takes ``:name`` parameters as written
+                rows = raw.execute(sql, params).fetchall()
+                kept = self._reads.rows
+                if len(kept) >= KEPT_MAX:
+                    kept.clear()
+                kept[key] = rows
+            return _Rows(rows)
         except sqlite3.Error as err:
             raise sa.exc.DBAPIError.instance(
                 sql, params, err, sqlite3.Error, hide_parameters=True
@@ -109,6 +184,7 @@ class TrialUnitOfWork(SqlUnitOfWork):
 
     def rollback(self) -> None:
         raw, self._raw = self._raw, None
+        self._reads = _NO_READS
         self.accounts.forget()
         if raw is not None and raw.in_transaction:  # (SQLite may have ended it on an error)
             raw.execute("ROLLBACK")

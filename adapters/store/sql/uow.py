@@ -244,6 +244,8 @@ class SqlUnitOfWork:
         self._flushes = 0  # pipelines sent (``together`` combines only what none has sent)
         # PostgreSQL: the locks held are those settle_reads took early (nothing written since)
         self._early = False
+        # PostgreSQL: the write transaction's BEGIN, owed: sent first in the next pipeline
+        self._begin = False
 
     def __enter__(self) -> SqlUnitOfWork:
         return self
@@ -256,9 +258,10 @@ class SqlUnitOfWork:
         first); ``write`` makes sure it may write (SQLite: BEGIN IMMEDIATE)."""
         if write:
             self._early = False  # may write: the early locks are kept from here on
-        if self._pending:
-            self._flush()
-        return self._connection(write)
+        c = self._connection(write)
+        if self._pending or self._begin:
+            self._flush()  # (with BEGIN: the statements on it run in the transaction)
+        return c
 
     def _connection(self, write: bool = False) -> sa.Connection:
         c = self._conn
@@ -267,15 +270,18 @@ class SqlUnitOfWork:
         if not self.s.sqlite:
             # READ COMMITTED gives each statement its own snapshot, so reads before the first
             # write or lock run in autocommit (no BEGIN/ROLLBACK round trips); from then on
-            # one transaction.
-            if write and self._mode != "write":
-                c.connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]
-                if not c.in_transaction():
-                    c.begin()  # so that SQLAlchemy's commit reaches the driver
-                self._mode = "write"
-            elif not self._mode:
+            # one transaction. The driver stays in autocommit and the transaction's BEGIN is
+            # ours, owed until the next pipeline sends it before its statements: psycopg's
+            # own BEGIN waits for its answer (a round trip of its own), as a COMMIT by the
+            # driver inside a pipeline waits before the pipeline's end (another)
+            if not self._mode:
                 c.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
                 self._mode = "read"
+            if write and self._mode != "write":
+                if not c.in_transaction():
+                    c.begin()  # so that SQLAlchemy's commit and rollback reach the driver
+                self._begin = True
+                self._mode = "write"
             return c
         if write and self._mode != "write":
             if self._mode == "read":
@@ -379,23 +385,25 @@ class SqlUnitOfWork:
         self._flushes += 1
         raw = self._connection(write=bool(pending) or commit).connection.dbapi_connection
         assert raw is not None
+        begin, self._begin = self._begin, False
         cursors = []
         try:
-            if not pending and not commit and len(reads) == 1:  # one statement: no pipeline
+            if not (pending or commit or begin) and len(reads) == 1:  # one statement alone
                 cur = self.s.x.cursor(raw)
                 cur.execute(*self.s.x.raw(*reads[0]))
                 return [cur.fetchall()]
             with raw.pipeline():
-                if pending:
-                    cur = self.s.x.cursor(raw)
-                    for p in pending:
-                        cur.execute(*self.s.x.raw(p.text(), p.params))
+                w = self.s.x.cursor(raw)
+                if begin:
+                    w.execute("BEGIN", prepare=False)
+                for p in pending:
+                    w.execute(*self.s.x.raw(p.text(), p.params))
                 for sql, params in reads:
                     cur = self.s.x.cursor(raw)
                     cur.execute(*self.s.x.raw(sql, params))
                     cursors.append(cur)
                 if commit:
-                    raw.commit()
+                    w.execute("COMMIT", prepare=False)  # answered with the pipeline's end
             return [cur.fetchall() for cur in cursors]
         except self.s.x.errors as err:
             constraint = getattr(getattr(err, "diag", None), "constraint_name", "")
@@ -487,6 +495,7 @@ class SqlUnitOfWork:
         assert self._conn is not None and not self._pending
         self._conn.rollback()
         self._mode = ""
+        self._begin = False
         self._locked.clear()
         self.accounts.forget()
         self._early = False
@@ -526,6 +535,7 @@ class SqlUnitOfWork:
                 conn.close()
         finally:
             self._mode = ""
+            self._begin = False
             self._locked.clear()
             self._early = False
             self.accounts.forget()
