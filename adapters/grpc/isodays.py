@@ -94,7 +94,7 @@ def _days_loop(c, before, length, epoch, out):
         if day < 1 or day > most:
             return False
         # days since 0000-01-01 (year 0 a leap year), then since numpy's epoch
-        v = 0
+        v = np.int64(0)
         if year > 0:
             prior = year - 1
             v = prior // 4 - prior // 100 + prior // 400 + 1
