@@ -69,6 +69,30 @@ def test_the_columns_store_and_digest_as_the_request(svc: SettlementService) -> 
     assert digest(parse_bill_request(same)) == d0
 
 
+def test_the_digest_is_its_definitions_bytes_for_any_strings() -> None:
+    """The strings' JSON (written by orjson, falling back to the json module) is the
+    definition's, ``json.dumps(ensure_ascii=False, separators=(",", ":"))``, so the digests
+    of stored settlements stay what they were: quotes, backslashes, control characters,
+    non-ASCII, U+2028 and a lone surrogate (which orjson refuses)."""
+    import hashlib
+    import json
+
+    odd = ['a"b', "c\\d", "\x00\x01\x1f\x7f\n\t", "医保 é", "\u2028\u2029", "</script>", "\ud800x"]
+    ints = tuple(np.arange(i, i + len(odd), dtype=np.int64) for i in range(6))
+    head = ["b1", "H1", "", "p1", "county", "2024-01-01", "2024-01-02"]
+    with pytest.raises(UnicodeEncodeError):  # as before: a lone surrogate has no UTF-8
+        billcols._digest(head, odd, odd[::-1], ints)
+    fine = odd[:-1]
+    ints = tuple(a[:-1] for a in ints)
+    h = hashlib.sha256(b"onestop.bill.v2\n")
+    h.update(
+        json.dumps([head, fine, fine[::-1]], ensure_ascii=False, separators=(",", ":")).encode()
+    )
+    h.update(b"\n")
+    h.update(np.stack(ints).astype("<i8").tobytes())
+    assert billcols._digest(head, fine, fine[::-1], ints) == h.hexdigest()
+
+
 def _bad(bill: dict, path: str, value: Any) -> dict:
     b = copy.deepcopy(bill)
     where: Any = b

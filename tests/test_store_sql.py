@@ -802,6 +802,40 @@ def test_pg_migrations_0010_to_0012_downgrade_and_upgrade_again(pg_url: str) -> 
 
 
 @pytest.mark.postgres
+def test_pg_migration_0013_drops_the_bill_id_index_and_builds_it_again(
+    pg_url: str,  # noqa: F811
+) -> None:
+    """0013 on a real PostgreSQL: at head ``settlements`` has no index on ``bill_id`` alone
+    (a Settle's insert writes one index fewer; the bill is read by the active bill's unique
+    index); downgraded to 0012 the index is back, upgraded again it is gone."""
+    from alembic import command
+
+    from adapters.store.sql.connect import migration_transaction
+    from tests.pg import fresh_database
+
+    eng = sa.create_engine(fresh_database(pg_url))
+
+    def indexes() -> list[str]:
+        with eng.connect() as c:
+            q = "SELECT indexname FROM pg_indexes WHERE tablename = 'settlements' ORDER BY 1"
+            return [r[0] for r in c.exec_driver_sql(q)]
+
+    try:
+        upgrade(eng)
+        at_head = indexes()
+        assert "ix_settlements_bill_id" not in at_head and "uq_settlements_active_bill" in at_head
+        with migration_transaction(eng) as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0012")
+        assert indexes() == sorted([*at_head, "ix_settlements_bill_id"])
+        upgrade(eng)
+        assert indexes() == at_head
+    finally:
+        eng.dispose()
+
+
+@pytest.mark.postgres
 def test_pg_lock_read_equals_the_plain_read(pg_url: str) -> None:  # noqa: F811
     """``onestop_lock_read`` (a Settle's account locks and their read in one statement) reads
     what ``read_many`` reads: layers with awkward ids, admissions, missing rows (created at

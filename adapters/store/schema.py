@@ -121,7 +121,8 @@ settlements = sa.Table(
     sa.CheckConstraint("status IN ('settled', 'reversed')", name="ck_settlements_status"),
 )
 sa.Index("ix_settlements_person_year", settlements.c.person_id, settlements.c.year)
-sa.Index("ix_settlements_bill_id", settlements.c.bill_id)
+# no index on bill_id alone (0013): a bill is (hospital, bill_id), read by the active bill's
+# partial unique index
 # PostgreSQL: the reversal indexes hold reversed rows only (0012: a Settle's insert adds no
 # entry to them); SQLite: whole
 sa.Index(

@@ -18,7 +18,6 @@ normalized request, the same for a ``BillRequest`` and for its columns.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
@@ -38,6 +37,7 @@ from engine.bill import (
     is_hospital_code,
     parse_bill_request,
 )
+from engine.ledger import sorted_json
 from engine.policy.compiled import mask
 from engine.policy.model import PolicyTable
 from engine.result import Settlement
@@ -171,10 +171,11 @@ def _digest(
     head: list[str], codes: list[str], names: list[str], ints: tuple[np.ndarray, ...]
 ) -> str:
     """sha256 of a versioned, unambiguous encoding: the strings as one JSON array (escaped,
-    so no separator can be forged), then the item integers as little-endian int64 rows."""
-    text = json.dumps([head, codes, names], ensure_ascii=False, separators=(",", ":"))
+    so no separator can be forged: ``json.dumps(ensure_ascii=False, separators=(",", ":"))``
+    as UTF-8, written by ``sorted_json``, the same bytes by orjson: ~45 us of a Settle's
+    100 items), then the item integers as little-endian int64 rows."""
     h = hashlib.sha256(b"onestop.bill.v2\n")
-    h.update(text.encode())
+    h.update(sorted_json([head, codes, names]))
     h.update(b"\n")
     h.update(np.stack([np.asarray(a, dtype="<i8") for a in ints]).tobytes())
     return h.hexdigest()
