@@ -45,6 +45,12 @@ def why_words(reason: str) -> str:
     return _WHY[reason][0] if reason in _WHY else ""
 
 
+def cap_texts(cap: str) -> tuple[str, str] | None:
+    """Which limit bound a layer (a code of engine.result.CAPS), English and Chinese, as a
+    layer's line says it; None for a code the line does not name."""
+    return _CAP.get(cap)
+
+
 def cap_words(cap: str) -> str:
     """Which limit bound a layer (a code of engine.result.CAPS), in the slip's words."""
     return _CAP[cap][0] if cap in _CAP else ""

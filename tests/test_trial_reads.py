@@ -151,7 +151,7 @@ def test_kept_reads_serve_a_repeated_trial_until_another_process_commits(
     sqlite_store: SqlStore, monkeypatch: Any
 ) -> None:
     """A trial repeating the last trial's reads runs BEGIN, ``PRAGMA data_version`` and
-    ROLLBACK only, with the same figures; a settlement committed by another process (or
+    ROLLBACK only, with the same figures (the same account-year objects); a settlement committed by another process (or
     another connection of this one) moves the pragma's figure, so the next trial reads
     everything again and sees it. The kept rows are bounded."""
     text, person, req = golden()
@@ -166,6 +166,13 @@ def test_kept_reads_serve_a_repeated_trial_until_another_process_commits(
     raw.set_trace_callback(seen.append)
     assert kept.pre_settle(req) == first and first.admission_no == 1
     assert seen == ["BEGIN", "PRAGMA data_version", "ROLLBACK"]
+    # ... and the account-years built from those rows are the last trial's, as they are
+    kept_year = []
+    for _ in range(2):
+        with sqlite_store.trial_uow() as u:
+            assert u.registry.get(person.id) == person
+            kept_year.append(u.accounts.person_year(person.id, first.year))
+    assert kept_year[1] is kept_year[0] and kept_year[0].admissions == 0
     seen.clear()
     url = sqlite_store.engine.url.render_as_string(hide_password=False)
     done = subprocess.run(
@@ -176,6 +183,9 @@ def test_kept_reads_serve_a_repeated_trial_until_another_process_commits(
     again = kept.pre_settle(req)
     assert again.admission_no == 2 and again == pooled.pre_settle(req) and again != first
     assert len(seen) > 3 and any(s.startswith("SELECT") for s in seen)
+    with sqlite_store.trial_uow() as u:
+        assert u.registry.get(person.id) == person
+        assert u.accounts.person_year(person.id, first.year).admissions == 1
     # ... and a commit by another connection of this process (a Settle through the pool)
     seen.clear()
     monkeypatch.setattr(trialreads, "KEPT_MAX", 1)

@@ -92,6 +92,16 @@ class Accounts:
         self._seen.clear()
         self._fresh.clear()
 
+    def seen(self) -> dict[tuple[str, str, int], YearAccounts]:
+        """The account-years read or saved in this transaction, by (scope, key, year)."""
+        return self._seen
+
+    def keep_current(self, seen: dict[tuple[str, str, int], YearAccounts]) -> None:
+        """These account-years, read before, are as stored in this transaction's snapshot
+        (a trial's, unchanged since: ``trialreads``): its reads of them need no statement."""
+        self._seen.update(seen)
+        self._fresh.update(seen)
+
     @staticmethod
     def _from_rows(rows: Iterable[Any]) -> YearAccounts:
         adm = 0

@@ -17,7 +17,8 @@ process's) has committed since, and this connection writes nothing. Each trial a
 thing inside its ``BEGIN`` (the figure is then that of the trial's snapshot); the same figure
 as when the kept rows were read means the database is still as they were read, so they are
 the trial's snapshot's rows: a trial repeating the last trials' reads runs three statements
-(``BEGIN``, the pragma, ``ROLLBACK``), not one per read. Any other figure drops them all.
+(``BEGIN``, the pragma, ``ROLLBACK``), not one per read, and takes the account-years the
+last trials built from them (``Accounts.keep_current``). Any other figure drops them all.
 
 PostgreSQL keeps the pooled unit of work: its reads before a write already run in autocommit
 (no BEGIN/ROLLBACK round trips), and a connection kept per thread would hold server
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 import sqlalchemy as sa
 
 from adapters.store.sql.uow import SqlUnitOfWork
+from engine.accounts import YearAccounts
 
 if TYPE_CHECKING:
     from adapters.store.sql.uow import SqlStore
@@ -46,19 +48,27 @@ class KeptReads:
     """The rows read on one connection by ``(sql, parameters)``, valid for one value of the
     connection's ``PRAGMA data_version`` (``check``)."""
 
-    __slots__ = ("rows", "version")
+    __slots__ = ("accounts", "rows", "version")
 
     def __init__(self) -> None:
         self.version: int | None = None
         self.rows: dict[tuple[Any, ...], list[Any]] = {}
+        self.accounts: dict[tuple[str, str, int], YearAccounts] = {}  # built from the rows
 
     def check(self, raw: sqlite3.Connection) -> None:
-        """Inside the trial's transaction: drop the rows if another connection committed
-        since they were read (the pragma's figure moved)."""
+        """Inside the trial's transaction: drop what is kept if another connection committed
+        since it was read (the pragma's figure moved)."""
         v = raw.execute("PRAGMA data_version").fetchone()[0]
         if v != self.version:
             self.rows.clear()
+            self.accounts.clear()
             self.version = v
+
+    def keep_accounts(self, seen: dict[tuple[str, str, int], YearAccounts]) -> None:
+        """The account-years a trial read in this version's snapshot."""
+        if len(self.accounts) + len(seen) > KEPT_MAX:
+            self.accounts.clear()
+        self.accounts.update(seen)
 
 
 _NO_READS = KeptReads()  # (a trial unit of work's before its transaction begins: never used)
@@ -158,6 +168,7 @@ class TrialUnitOfWork(SqlUnitOfWork):
                 self._raw = raw
                 self._reads = self._kept.reads()
                 self._reads.check(raw)
+                self.accounts.keep_current(self._reads.accounts)
             try:
                 key: Any = (sql, *params.items()) if type(params) is dict else (sql, *params)
                 rows = self._reads.rows.get(key)
@@ -184,6 +195,8 @@ class TrialUnitOfWork(SqlUnitOfWork):
 
     def rollback(self) -> None:
         raw, self._raw = self._raw, None
+        if raw is not None and raw.in_transaction:  # what it read is as of the kept version
+            self._reads.keep_accounts(self.accounts.seen())
         self._reads = _NO_READS
         self.accounts.forget()
         if raw is not None and raw.in_transaction:  # (SQLite may have ended it on an error)
