@@ -128,7 +128,13 @@ def test_each_rule_alone_makes_a_batch_unclean(column: str, value: int) -> None:
     cat, amount = category_codes(items.category), np.asarray(items.amount)
     assert not IC.items_clean(items, cat, amount)
     assert not _rules_find_nothing(items, cat, amount)
-    if column in ("unit_price_cap", "selfpay_ratio"):  # a null value is not checked
+    if column in ("unit_price_cap", "selfpay_ratio"):  # a null value is not checked...
         cols[column + "_null"][1] = True
         items = ItemCols(**cols)
-        assert IC.items_clean(items, cat, amount) == _rules_find_nothing(items, cat, amount)
+        assert _rules_find_nothing(items, cat, amount)
+        # ... but clean also says every null holds -1 (prepare then keeps the column as is)
+        assert not IC.items_clean(items, cat, amount)
+        assert not IC.items_clean_plain(items, cat, amount)
+        cols[column][1] = -1
+        items = ItemCols(**cols)
+        assert IC.items_clean(items, cat, amount) and IC.items_clean_plain(items, cat, amount)

@@ -37,6 +37,7 @@ from engine.accounts import Opening
 from engine.batch import compiled_for, settle_batch
 from engine.bill import DATE_RULE, BillRequest, Person, check_items_count, parse_bill_request
 from engine.columnar.answers import answer_columns
+from engine.columnar.buffers import OutputBuffers
 from engine.errors import NO_VALUE, InputError, NotFound, Problem
 from engine.service.inputs import check_key
 from engine.service.usecases import SettlementService
@@ -432,12 +433,21 @@ def trial_packed(
         opening,
         compiled=compiled_for(service.policies().tables),
         input_order=True,  # no reordering copy of the items when already in order
+        out=_OUTPUTS,
     )
-    _refuse(prep.rejects)
-    _refuse(col.run(prep))  # bills the kernel refused at the account limit
-    out = pb.SettleStreamResponse(n_bills=nb, n_items=ni)
-    _packed_from_prep(prep, out.packed, le)
+    try:
+        _refuse(prep.rejects)
+        _refuse(col.run(prep))  # bills the kernel refused at the account limit
+        out = pb.SettleStreamResponse(n_bills=nb, n_items=ni)
+        _packed_from_prep(prep, out.packed, le)  # the answer's columns are copies
+    finally:
+        _OUTPUTS.give_back(prep)
     return out
+
+
+#: the kernel's output buffers, lent to one message at a time and reused by the next (not
+#: allocated and zeroed each message: the kernel writes every field; ``OutputBuffers``)
+_OUTPUTS = OutputBuffers()
 
 
 def _bill_cols(

@@ -4,7 +4,10 @@ a self-pay ratio only on a category B item and within 0..10000). When it does (t
 a HIS sends clean bills), ``prepare_columns`` skips the dozen numpy passes of those rules over
 the item columns; when it does not, the numpy rules run as before and name every bad value.
 ``items_clean`` answers False (run the rules) for any column form it does not take, so it can
-only save work, never hide a bad value; ``items_clean_plain`` is its numpy reference.
+only save work, never hide a bad value; ``items_clean_plain`` is its numpy reference. Clean
+also says that every null cap and ratio already holds the kernel's -1 (as the adapters fill
+them), so that ``prepare._nullable`` has nothing to replace; a null over another value is left
+to the rules (which find nothing there) and ``_nullable`` (not clean).
 
 Every column is passed to the compiled pass read-only (``runs.read_only``: a view), so one
 variant per form takes writable columns and views of received bytes alike (the packed stream's
@@ -51,7 +54,9 @@ def _clean(cat, amount, qty, price, cap, cap_null, ratio, ratio_null, limits):
     if len(cap) > 0:
         if len(cap_null) > 0:
             for i in range(n):
-                bad |= (not cap_null[i]) & ((cap[i] < 0) | (cap[i] > max_price))
+                v = cap[i]
+                null = cap_null[i]
+                bad |= ((not null) & ((v < 0) | (v > max_price))) | (null & (v != -1))
         else:
             for i in range(n):
                 bad |= (cap[i] < 0) | (cap[i] > max_price)
@@ -59,7 +64,8 @@ def _clean(cat, amount, qty, price, cap, cap_null, ratio, ratio_null, limits):
         if len(ratio_null) > 0:
             for i in range(n):
                 r = ratio[i]
-                bad |= (not ratio_null[i]) & ((r < 0) | (r > bp) | (cat[i] != 2))
+                null = ratio_null[i]
+                bad |= ((not null) & ((r < 0) | (r > bp) | (cat[i] != 2))) | (null & (r != -1))
         else:
             for i in range(n):
                 r = ratio[i]
@@ -94,7 +100,8 @@ def _mask(m: Any, n: int) -> np.ndarray | None:
 
 def items_clean(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> bool:
     """True when no item of ``items`` breaks a rule of ``_check_items`` (``cat``: the int8
-    category codes, 0 = unknown; ``amount``: the amounts as checked). False also when a column
+    category codes, 0 = unknown; ``amount``: the amounts as checked) and every null cap and
+    ratio holds -1. False also when a column
     comes in a form the compiled pass does not take (then the numpy rules decide)."""
     n = len(amount)
     if items.amount_null is not None or len(cat) != n:
@@ -135,11 +142,13 @@ def items_clean_plain(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> b
             v = np.asarray(v)
             given = np.ones(n, bool) if null is None else ~np.asarray(null, dtype=bool)
             bad |= given & ((v < 0) | (v > MAX_UNIT_PRICE))
+            bad |= ~given & (v != -1)  # a null holds the kernel's -1
     if items.selfpay_ratio is not None:
         r = np.asarray(items.selfpay_ratio)
         null = items.selfpay_ratio_null
         given = np.ones(n, bool) if null is None else ~np.asarray(null, dtype=bool)
         bad |= given & ((r < 0) | (r > BP) | (cat != 2))
+        bad |= ~given & (r != -1)
     return not bad.any()
 
 

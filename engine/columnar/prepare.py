@@ -400,8 +400,8 @@ def prepare_columns(
         hi_ = min(ni, lo_ + ITEM_BLOCK)
         _check_items(items, cat, amount, lo_, hi_, rj, irow, itf,
                      linked if linked is True else linked[lo_:hi_], ib_of, item_bad)  # fmt: skip
-    price_cap = _nullable(items.unit_price_cap, items.unit_price_cap_null, ni, np.int32)
-    sp_ratio = _nullable(items.selfpay_ratio, items.selfpay_ratio_null, ni, np.int16)
+    price_cap = _nullable(items.unit_price_cap, items.unit_price_cap_null, ni, np.int32, clean)
+    sp_ratio = _nullable(items.selfpay_ratio, items.selfpay_ratio_null, ni, np.int16, clean)
     bad_from_items = np.zeros(nb, dtype=bool)
     bad_from_items[ib_of(np.flatnonzero(item_bad))] = True
     del item_bad
@@ -661,13 +661,19 @@ def _implausible(days: np.ndarray) -> np.ndarray:
     return (days < PLAUSIBLE[0]) | (days > PLAUSIBLE[1])
 
 
-def _nullable(a: np.ndarray | None, null: np.ndarray | None, n: int, dtype: Any) -> np.ndarray:
+def _nullable(
+    a: np.ndarray | None, null: np.ndarray | None, n: int, dtype: Any, clean: bool = False
+) -> np.ndarray:
     """The kernel's form of a nullable column: -1 = not given. Values are kept as they are
     (no copy) when they already say -1 under the mask; bad (negative) values are rejected by
-    the caller and also become -1 here, so that the array is always well formed."""
+    the caller and also become -1 here, so that the array is always well formed. ``clean``:
+    ``itemcheck.items_clean`` found every value given within its limits and every null -1,
+    so the values are already that form (no pass over them)."""
     if a is None:
         return np.full(n, -1, dtype=dtype)
     a = np.asarray(a)
+    if clean:
+        return a
     if null is None:
         if a.size and a.min() < -1:
             return np.where(a < 0, -1, a)
