@@ -1,6 +1,7 @@
 """Reused kernel output buffers (engine.columnar.OutputBuffers, as ``onestop batch`` uses them):
 a batch settled into a buffer full of another batch's figures (or of garbage) gives the very
-outputs of a fresh run, equal to the reference; a buffer given back is taken from the batch."""
+outputs of a fresh run, equal to the reference (its accounts too, in a reused account buffer:
+zeroed, then opened); a buffer given back is taken from the batch."""
 
 from __future__ import annotations
 
@@ -27,15 +28,25 @@ def test_garbage_filled_buffers_give_the_fresh_outputs(batch) -> None:
     ol.fill(GARBAGE)
     prep0 = C.prepare_columns(bc, ic, pc, batch.policies)
     prep0.lent = (ob, ol)
+    k = fresh.kb  # accounts too: a flat buffer larger than the batch's, full of garbage
+    acc = np.full(k.p_acc.size + k.h_acc.size + k.p_adm.size + 5, GARBAGE, dtype=np.int64)
+    prep0.lent_acc = acc
     pool.give_back(prep0)
+    assert len(prep0.kb.p_acc) == 0 and len(prep0.kb.h_acc) == 0 and len(prep0.kb.p_adm) == 0
     prep = C.prepare_columns(bc, ic, pc, batch.policies, oc, out=pool)
     assert prep.lent is not None and prep.lent[1] is ol  # the garbage buffer was reused
+    assert prep.lent_acc is acc and np.shares_memory(prep.kb.p_acc, acc)
+    opened = C.prepare_columns(bc, ic, pc, batch.policies, oc).kb  # zeroed, then opened
+    for name in ("p_acc", "p_adm", "h_acc"):
+        assert np.array_equal(getattr(prep.kb, name), getattr(opened, name))
     C.run(prep, 1)
     if fresh.rejects:  # the account limit: the same bills refused
         assert [r.rule for r in prep.rejects] == [r.rule for r in fresh.rejects]
         return
     assert np.array_equal(prep.kb.out_bill, fresh.kb.out_bill)
     assert np.array_equal(prep.kb.out_layer, fresh.kb.out_layer)  # unused slots too: zeros
+    for name in ("p_acc", "p_adm", "h_acc"):  # the closing accounts
+        assert np.array_equal(getattr(prep.kb, name), getattr(fresh.kb, name))
     compare(batch.bills, batch.policies, batch.opening, prep)
 
 
@@ -46,7 +57,7 @@ def test_a_given_back_buffer_is_taken_from_the_batch() -> None:
     ob, ol = pool.take(10, 3)
     assert ob.shape == (10, C.K.N_BILL) and ol.shape == (10, 3, C.K.N_FIELDS)
     prep = type("P", (), {})()
-    prep.lent = (ob, ol)
+    prep.lent, prep.lent_acc = (ob, ol), None
     prep.kb = type("KB", (), {"out_bill": ob[:8], "out_layer": ol[:8]})()
     pool.give_back(prep)
     assert prep.lent is None and len(prep.kb.out_bill) == 0 and len(prep.kb.out_layer) == 0
@@ -56,3 +67,22 @@ def test_a_given_back_buffer_is_taken_from_the_batch() -> None:
     assert again[1] is ol and pool.allocated == 1
     assert pool.take(9, 3)[1] is not ol and pool.allocated == 2  # lent out: a new one
     assert pool.take(4, 5)[1].shape == (4, 5, C.K.N_FIELDS)  # another width: a new one
+
+
+def test_account_buffers_are_reused_zeroed() -> None:
+    """``take_accounts``: views of one flat buffer, shaped and zeroed; given back, the next
+    take of the same or a smaller size gets the same buffer, zeroed again."""
+    pool = C.OutputBuffers()
+    buf, (p_acc, p_adm, h_acc) = pool.take_accounts(4, 3, 5)
+    assert (p_acc.shape, p_adm.shape, h_acc.shape) == ((4, 5, 4), (4,), (3, 5, 4))
+    assert all(x.flags.c_contiguous and np.shares_memory(x, buf) for x in (p_acc, p_adm, h_acc))
+    assert not np.shares_memory(p_acc, h_acc) and not np.shares_memory(p_adm, h_acc)
+    buf.fill(9)
+    prep = type("P", (), {})()
+    prep.lent, prep.lent_acc = None, buf
+    prep.kb = type("KB", (), {"p_acc": p_acc, "p_adm": p_adm, "h_acc": h_acc})()
+    pool.give_back(prep)
+    assert prep.lent_acc is None and len(prep.kb.p_acc) == 0
+    again, (p2, a2, h2) = pool.take_accounts(3, 3, 5)
+    assert again is buf and not p2.any() and not a2.any() and not h2.any()
+    assert pool.take_accounts(4, 3, 5)[0] is not buf  # lent out: a new one

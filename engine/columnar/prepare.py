@@ -73,6 +73,9 @@ class Prepared:
     #: the whole output buffers taken from ``prepare_columns(out=...)`` (``OutputBuffers``),
     #: until they are given back
     lent: tuple[np.ndarray, np.ndarray] | None = None
+    #: the flat account buffer taken from ``prepare_columns(out=...)`` (``p_acc``, ``p_adm``
+    #: and ``h_acc`` are views of it), until it is given back
+    lent_acc: np.ndarray | None = None
 
 
 def prepare_columns(
@@ -537,9 +540,13 @@ def prepare_columns(
     if compiled is None:
         compiled = compile_tables(tables)
     S = compiled.n_slots
-    p_acc = np.zeros((len(pkey_u), S, 4), dtype=np.int64)
-    p_adm = np.zeros(len(pkey_u), dtype=np.int64)
-    h_acc = np.zeros((len(hkey_u), S, 4), dtype=np.int64)
+    lent_acc = None
+    if out is not None:  # reused, zeroed: no page to fault in inside the kernel
+        lent_acc, (p_acc, p_adm, h_acc) = out.take_accounts(len(pkey_u), len(hkey_u), S)
+    else:
+        p_acc = np.zeros((len(pkey_u), S, 4), dtype=np.int64)
+        p_adm = np.zeros(len(pkey_u), dtype=np.int64)
+        h_acc = np.zeros((len(hkey_u), S, 4), dtype=np.int64)
     pslot_keys = (pu[pkey_u // span] if n else pu[:0], pkey_u % span + ymin)
     hslot_keys = (hu[hkey_u // span] if n else hu[:0], hkey_u % span + ymin)
     if opening is not None and len(opening):
@@ -566,7 +573,7 @@ def prepare_columns(
         kb=kb, bills=bills, kept=kept, rejects=rj.build(bills.bill_id, hosp),
         region=region, person=Coded(pk, pu), household=Coded(hc[kept], hu), year=year,
         admission=adm[kept], discharge=dis[kept], pslot_keys=pslot_keys, hslot_keys=hslot_keys,
-        lent=lent,
+        lent=lent, lent_acc=lent_acc,
     )  # fmt: skip
 
 
