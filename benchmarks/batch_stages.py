@@ -14,6 +14,7 @@ beat. Not a test: it asserts nothing. Prints the load average with the figures.
 from __future__ import annotations
 
 import os
+import resource
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -27,14 +28,18 @@ POLICY = "benchmarks/policy/sample_five_layer.yaml"
 
 def stages(data: Path, out: Path, chunk_bills: int) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
-    spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+
+    def faults() -> int:  # minor page faults of the process (pyarrow's pool threads too)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
     @contextmanager
     def stage(name: str) -> Iterator[None]:
-        w, c = time.perf_counter(), time.thread_time()
+        w, c, f = time.perf_counter(), time.thread_time(), faults()
         yield
         spent[name][0] += time.perf_counter() - w
         spent[name][1] += time.thread_time() - c
+        spent[name][2] += faults() - f
 
     with stage("imports"):
         from adapters.batch import io
@@ -78,8 +83,11 @@ def stages(data: Path, out: Path, chunk_bills: int) -> None:
     cpu = sum(v[1] for v in spent.values())
     print(f"{len(parts)} parts; wall {time.perf_counter() - t0:.2f} s, process CPU "
           f"{time.process_time() - c0:.2f} s; load {os.getloadavg()}")  # fmt: skip
-    for name, (w, c) in sorted(spent.items(), key=lambda kv: -kv[1][1]):
-        print(f"{name:28s} CPU {c:6.2f} s ({100 * c / cpu:4.1f} %)  wall {w:6.2f} s")
+    for name, (w, c, f) in sorted(spent.items(), key=lambda kv: -kv[1][1]):
+        print(
+            f"{name:28s} CPU {c:6.2f} s ({100 * c / cpu:4.1f} %)  wall {w:6.2f} s  "
+            f"minor faults {int(f):8d}"
+        )
 
 
 def floor(data: Path, run_out: Path) -> None:
@@ -127,6 +135,9 @@ def main(
     if floor_of is not None:
         floor(data, floor_of)
         return
+    from adapters.batch.memory import reexec_keeping_memory
+
+    reexec_keeping_memory()  # the allocators ``onestop batch`` runs with (ONESTOP_BATCH_MEMORY=0: not)
     stages(data, out, chunk_bills)
 
 

@@ -86,3 +86,33 @@ def test_account_buffers_are_reused_zeroed() -> None:
     again, (p2, a2, h2) = pool.take_accounts(3, 3, 5)
     assert again is buf and not p2.any() and not a2.any() and not h2.any()
     assert pool.take_accounts(4, 3, 5)[0] is not buf  # lent out: a new one
+
+
+@settings(max_examples=40)
+@given(batches())
+def test_items_let_go_after_the_kernel_leave_the_outputs_as_they_were(batch) -> None:
+    """``run(keep_items=False)`` (``onestop batch``): the same outputs and rejects as a run
+    that keeps the items, whose columns are then empty arrays holding no memory of the
+    batch's (a late reader finds no items); with ``allocate`` they are kept."""
+    bc, ic, pc, oc = C.columns_from_bills(batch.bills, batch.opening)
+    kept = C.prepare_columns(bc, ic, pc, batch.policies, oc)
+    C.run(kept, 1)
+    let_go = C.prepare_columns(bc, ic, pc, batch.policies, oc)
+    refused = C.run(let_go, 1, keep_items=False)
+    assert [r.rule for r in let_go.rejects] == [r.rule for r in kept.rejects]
+    assert [r.rule for r in refused] == [r.rule for r in C.run(C.prepare_columns(
+        bc, ic, pc, batch.policies, oc), 1)]  # fmt: skip
+    assert np.array_equal(let_go.kb.out_bill, kept.kb.out_bill)
+    assert np.array_equal(let_go.kb.out_layer, kept.kb.out_layer)
+    for name in ("cat", "qty", "amount", "price_cap", "sp_ratio"):
+        a = getattr(let_go.kb, name)
+        assert len(a) == 0 and a.base is None and a.dtype == getattr(kept.kb, name).dtype
+    for name, cols in (("bills", C.bill_columns), ("layers", C.layer_columns),
+                       ("closing", C.closing_columns)):  # fmt: skip
+        x, y = cols(let_go), cols(kept)
+        assert list(x) == list(y), name
+        for k in x:
+            assert np.array_equal(C.plain(x[k]), C.plain(y[k])), (name, k)
+    alloc = C.prepare_columns(bc, ic, pc, batch.policies, oc)
+    C.run(alloc, 1, allocate=True, keep_items=False)
+    assert len(alloc.kb.amount) == len(kept.kb.amount)

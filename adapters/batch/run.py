@@ -472,9 +472,9 @@ def settle_part_staged(
     res = PartResult(part.k, len(bc), prep.kb.n_bills, len(ic), prep.rejects, False)
     if prep.rejects and not spec.keep_going:
         return res, None
-    refused = C.run(
-        prep, spec.threads, allocate=spec.items_by_fund
-    )  # bills refused at the account limit: rejects too
+    # bills refused at the account limit: rejects too; the items are let go (their memory
+    # serves the next part's read while this part is written)
+    refused = C.run(prep, spec.threads, allocate=spec.items_by_fund, keep_items=False)
     if refused:
         res.rejects, res.n_settled = prep.rejects, prep.kb.n_bills
         if not spec.keep_going:

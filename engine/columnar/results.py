@@ -30,16 +30,26 @@ from engine.result import CAPS, REASONS
 # --------------------------------------------------------------------------- results
 
 
-def run(prep: Prepared, threads: int = 1, allocate: bool = False) -> list[Reject]:
+def run(
+    prep: Prepared, threads: int = 1, allocate: bool = False, keep_items: bool = True
+) -> list[Reject]:
     """Run the kernel, then leave out the bills it refused at the account limit (README,
     Limits): each becomes a ``Reject`` of its bills row (added to ``prep.rejects`` and returned)
     and the result arrays keep only the settled bills. A prepared batch runs once.
     ``allocate``: also the per-item allocation (domain.md section 11, ``kb.out_item``; read it
-    with ``item_fund_columns``)."""
+    with ``item_fund_columns``). ``keep_items=False`` (without ``allocate``): the item
+    columns are let go once the kernel has run (only ``item_fund_columns`` reads them after
+    it), so that a pipelined batch run reads its next part into their memory while this
+    part's results are written, instead of holding a third part's items."""
     if allocate:
         prep.kb.want_allocation()
     prep.kb.run(threads)
-    return _refuse(prep)
+    refused = _refuse(prep)
+    if not keep_items and not allocate:
+        kb = prep.kb  # empty arrays (not views, which would keep the memory): a late
+        for name in ("cat", "qty", "amount", "price_cap", "sp_ratio"):  # reader finds no items
+            setattr(kb, name, np.empty(0, getattr(kb, name).dtype))
+    return refused
 
 
 def _refuse(prep: Prepared) -> list[Reject]:
