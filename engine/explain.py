@@ -85,8 +85,9 @@ def layer_words(
     cap: str, base: int, deductible: int, eligible: int, pay: int, relief: int,
     selfpay_cum: int, alert: bool,
 ) -> tuple[str, str]:  # fmt: skip
-    """A layer's line (English, Chinese) from its figures: ``layer_line`` of a result, and of
-    the kernel's output rows as they are (``engine.service.settledrows``)."""
+    """A layer's line (English, Chinese) from its figures (``layer_line`` of a result).
+    PreSettle's answer writes the same words compiled (``adapters.grpc.resultwire``, held to
+    these by its tests)."""
     head_en, head_zh = f"{en_name} ({fund_code})", f"{zh_name}（{fund_code}）"
     if reason:
         why_en, why_zh = _WHY[reason]
