@@ -350,12 +350,15 @@ def test_duplicate_request_id_at_insert(store: SqlStore) -> None:
     svc.import_registry([person])
     rec, _ = svc.settle("req-1", req)
     twin = replace(rec, settlement_id="other")
+    dropped: list[object] = []
+    sa.event.listen(store.engine, "invalidate", lambda *a: dropped.append(a))
     with pytest.raises(DuplicateRequest) as err, store.uow() as u:
         u.lock(*account_locks("jiang", "h-jiang", 2023))
         u.accounts.save_person_year("jiang", 2023, YearAccounts({"basic": LayerAccount(7)}, 7))
         u.settlements.add(twin)
         u.commit()
     assert isinstance(err.value, Conflict) and err.value.request_id == "req-1"
+    assert dropped == []  # the failed transaction rolled back, its connection pooled again
     with store.uow() as u:
         assert u.settlements.by_id("other") is None
         assert u.settlements.by_request("req-1") == rec

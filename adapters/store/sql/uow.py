@@ -107,6 +107,10 @@ _LOCK_PERSON = (
 )
 
 
+#: ``psycopg.pq.TransactionStatus.IDLE`` (no transaction open; psycopg not imported for SQLite)
+_IDLE = 0
+
+
 def _lock_params(kind: str, key: str, year: int) -> dict[str, Any]:
     if kind == "fund":
         region, _, code = key.rpartition("/")
@@ -529,6 +533,8 @@ class SqlUnitOfWork:
                     try:
                         raw = conn.connection.dbapi_connection
                         if raw is not None and not raw.closed and raw.autocommit:
+                            if raw.info.transaction_status != _IDLE:
+                                raw.rollback()  # our BEGIN's transaction failed (a commit)
                             raw.autocommit = False  # the driver's default, for the pool
                     except Exception:
                         conn.invalidate()  # in an unknown state: do not pool it
