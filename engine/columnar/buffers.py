@@ -17,7 +17,8 @@ zeroes at their first write, which falls inside the kernel (1 M bills: ~95 MB, t
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -25,6 +26,8 @@ from engine import kernel as K
 
 if TYPE_CHECKING:
     from engine.columnar.prepare import Prepared
+
+T = TypeVar("T")
 
 
 class OutputBuffers:
@@ -43,16 +46,17 @@ class OutputBuffers:
         one that is large enough, or a new one. Their contents are whatever the last user
         left; the caller uses their first ``n_bills`` rows."""
         with self._lock:
-            fits = [
-                i for i, (_, ol) in enumerate(self._free)
-                if ol.shape[0] >= n_bills and ol.shape[1] == max_layers
-            ]  # fmt: skip
-            if fits:
-                ob, ol = self._free.pop(min(fits, key=lambda i: self._free[i][1].shape[0]))
-            else:
+            got = _pop_smallest(
+                self._free,
+                fits=lambda x: x[1].shape[0] >= n_bills and x[1].shape[1] == max_layers,
+                size=lambda x: x[1].shape[0],
+            )
+            if got is None:
                 self.allocated += 1
-                ob = np.empty((n_bills, K.N_BILL), dtype=np.int64)
-                ol = np.empty((n_bills, max_layers, K.N_FIELDS), dtype=np.int64)
+        if got is not None:
+            return got
+        ob = np.empty((n_bills, K.N_BILL), dtype=np.int64)
+        ol = np.empty((n_bills, max_layers, K.N_FIELDS), dtype=np.int64)
         return ob, ol
 
     def take_accounts(
@@ -65,12 +69,7 @@ class OutputBuffers:
         a, h = n_pslots * n_slots * 4, n_hslots * n_slots * 4
         size = a + h + n_pslots
         with self._lock:
-            fits = [i for i, x in enumerate(self._free_acc) if len(x) >= size]
-            buf = (
-                self._free_acc.pop(min(fits, key=lambda i: len(self._free_acc[i])))
-                if fits
-                else None
-            )
+            buf = _pop_smallest(self._free_acc, fits=lambda x: len(x) >= size, size=len)
         if buf is None:
             buf = np.zeros(size, dtype=np.int64)
         else:
@@ -95,18 +94,33 @@ class OutputBuffers:
                 prep.kb.h_acc[:0],
             )
             with self._lock:
-                if not any(x is acc for x in self._free_acc):
-                    self._free_acc.append(acc)
-                    self._free_acc.sort(key=lambda x: -len(x))
-                    del self._free_acc[self.keep :]
+                _keep_largest(self._free_acc, acc, self.keep, same=lambda x: x is acc, size=len)
         lent, prep.lent = prep.lent, None
         if lent is None:
             return
         prep.kb.out_bill = lent[0][:0]
         prep.kb.out_layer = lent[1][:0]
         with self._lock:
-            if any(x[1] is lent[1] for x in self._free):
-                return
-            self._free.append(lent)
-            self._free.sort(key=lambda x: -x[1].shape[0])
-            del self._free[self.keep :]
+            _keep_largest(
+                self._free, lent, self.keep, same=lambda x: x[1] is lent[1],
+                size=lambda x: x[1].shape[0],
+            )  # fmt: skip
+
+
+def _pop_smallest(free: list[T], fits: Callable[[T], bool], size: Callable[[T], int]) -> T | None:
+    """Take from ``free`` the smallest entry that ``fits`` (None if none does); the caller
+    holds the pool's lock."""
+    i = min((i for i, x in enumerate(free) if fits(x)), key=lambda i: size(free[i]), default=None)
+    return None if i is None else free.pop(i)
+
+
+def _keep_largest(
+    free: list[T], entry: T, keep: int, same: Callable[[T], bool], size: Callable[[T], int]
+) -> None:
+    """Put ``entry`` back into ``free`` (unless it is there already: ``same``), keeping the
+    ``keep`` largest entries; the caller holds the pool's lock."""
+    if any(same(x) for x in free):
+        return
+    free.append(entry)
+    free.sort(key=lambda x: -size(x))
+    del free[keep:]
