@@ -64,11 +64,20 @@ class KeptReads:
             self.accounts.clear()
             self.version = v
 
+    def keep_rows(self, key: tuple[Any, ...], rows: list[Any]) -> None:
+        """The rows of one statement and its parameters, read in this version's snapshot."""
+        _bounded(self.rows, 1)[key] = rows
+
     def keep_accounts(self, seen: dict[tuple[str, str, int], YearAccounts]) -> None:
         """The account-years a trial read in this version's snapshot."""
-        if len(self.accounts) + len(seen) > KEPT_MAX:
-            self.accounts.clear()
-        self.accounts.update(seen)
+        _bounded(self.accounts, len(seen)).update(seen)
+
+
+def _bounded(kept: dict[Any, Any], more: int) -> dict[Any, Any]:
+    """``kept``, emptied first if ``more`` entries would take it past ``KEPT_MAX``."""
+    if len(kept) + more > KEPT_MAX:
+        kept.clear()
+    return kept
 
 
 _NO_READS = KeptReads()  # (a trial unit of work's before its transaction begins: never used)
@@ -177,10 +186,7 @@ class TrialUnitOfWork(SqlUnitOfWork):
             if rows is None:
                 # sqlite3 takes ``:name`` parameters as written
                 rows = raw.execute(sql, params).fetchall()
-                kept = self._reads.rows
-                if len(kept) >= KEPT_MAX:
-                    kept.clear()
-                kept[key] = rows
+                self._reads.keep_rows(key, rows)
             return _Rows(rows)
         except sqlite3.Error as err:
             raise sa.exc.DBAPIError.instance(
