@@ -29,13 +29,20 @@ def sqlite_store(tmp_path: Path) -> Any:
     s.dispose()
 
 
-def test_trial_reads_see_each_commit_and_agree_with_the_pool(sqlite_store: SqlStore) -> None:
+def _pooled_and_kept(store: SqlStore) -> tuple[Any, Any, Any, Any]:
+    """Two services on one store with the golden table and person: one reading through the
+    pool, one whose trials read on the kept connections; and the person and golden request."""
     text, person, req = golden()
-    pooled = service(sqlite_store.uow)
-    kept = service(sqlite_store.uow)
-    kept.use_trial_reads(sqlite_store.trial_uow)
+    pooled = service(store.uow)
+    kept = service(store.uow)
+    kept.use_trial_reads(store.trial_uow)
     pooled.put_policy(text, "yubei.yaml")
     pooled.import_registry([person])
+    return pooled, kept, person, req
+
+
+def test_trial_reads_see_each_commit_and_agree_with_the_pool(sqlite_store: SqlStore) -> None:
+    pooled, kept, _, req = _pooled_and_kept(sqlite_store)
     first = kept.pre_settle(req)
     assert first == pooled.pre_settle(req) and first.admission_no == 1
     # a settlement committed by another thread is seen by the next trial of this thread's
@@ -154,12 +161,7 @@ def test_kept_reads_serve_a_repeated_trial_until_another_process_commits(
     ROLLBACK only, with the same figures (the same account-year objects); a settlement committed by another process (or
     another connection of this one) moves the pragma's figure, so the next trial reads
     everything again and sees it. The kept rows are bounded."""
-    text, person, req = golden()
-    pooled = service(sqlite_store.uow)
-    kept = service(sqlite_store.uow)
-    kept.use_trial_reads(sqlite_store.trial_uow)
-    pooled.put_policy(text, "yubei.yaml")
-    pooled.import_registry([person])
+    pooled, kept, person, req = _pooled_and_kept(sqlite_store)
     first = kept.pre_settle(req)
     raw = sqlite_store._kept.get()
     seen: list[str] = []
