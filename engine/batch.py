@@ -77,6 +77,10 @@ class KernelBatch:
     out_item: np.ndarray | None = None
     #: bills the last run refused at the account limit (None: not run yet)
     n_refused: int | None = None
+    #: items in place (``engine.kernel.IN_PLACE_DTYPES``): bill b's items are the run of
+    #: ``item_start[b + 1] - item_start[b]`` items from ``item_at[b]`` of the item columns
+    #: (not in settlement order); None: the columns are in settlement order
+    item_at: np.ndarray | None = None
 
     @property
     def n_bills(self) -> int:
@@ -116,6 +120,7 @@ class KernelBatch:
     def args(self) -> tuple[np.ndarray | None, ...]:
         return (
             self.item_start,
+            self.item_at,
             self.cat,
             self.qty,
             self.amount,
@@ -139,7 +144,15 @@ class KernelBatch:
         )
 
     def want_allocation(self) -> None:
-        """Ask the next run for the per-item allocation (``out_item``)."""
+        """Ask the next run for the per-item allocation (``out_item``), whose rows are the
+        items in settlement order: items in place (``item_at``) are copied into it first."""
+        if self.item_at is not None:
+            # here, not at the top: engine.columnar imports this module
+            from engine.columnar.runs import take_runs
+
+            for name in ("cat", "qty", "amount", "price_cap", "sp_ratio"):
+                setattr(self, name, take_runs(getattr(self, name), self.item_at, self.item_start))
+            self.item_at = None
         self.out_item = np.zeros((len(self.amount), self.compiled.max_layers), dtype=np.int64)
 
     def run(self, threads: int = 1) -> None:

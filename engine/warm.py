@@ -19,7 +19,8 @@ The variants (``VARIANTS``): which item dtypes reach the kernel, and in which mo
 - ``parquet``: ``onestop batch`` on the files the project writes (int32 quantities and caps,
   int16 ratios): serial, parallel (``--threads``), with budgets (``--fund-used``) and with
   the allocation (``--items-by-fund``); serial also the packed stream's narrow bytes columns
-  (``adapters.grpc.packeditems.KEEP_NARROW``);
+  (``adapters.grpc.packeditems.KEEP_NARROW``), and ``in-place`` for them read where they
+  are in the message (``engine.kernel.IN_PLACE_DTYPES``: no reordering copy);
 - ``parquet-i8ratio``: Parquet files whose self-pay ratio column is int64 (the tests write some);
 - and ``bills`` on two threads with the allocation (``settle_batch(threads=2,
   allocate_items=True)``, the property tests).
@@ -51,7 +52,7 @@ from engine.bill import parse_bill
 from engine.columnar.answers import warm_answers
 from engine.columnar.figures import warm_figures
 from engine.columnar.itemcheck import warm_item_check
-from engine.columnar.runs import warm_runs
+from engine.columnar.runs import read_only, warm_runs
 from engine.policy.policyset import PolicySet
 from engine.service.itemrules import warm_item_rules
 
@@ -65,7 +66,8 @@ ITEM_DTYPES: dict[str, tuple[Any, Any, Any, Any, Any]] = {
     "parquet-i8ratio": (I1, I4, I8, I4, I8),
 }
 #: (item dtypes, mode, who uses it); a mode is "serial", "parallel", "allocate", "budgets",
-#: "budgets+allocate" or "parallel+allocate"
+#: "budgets+allocate", "parallel+allocate" or "in-place" (serial, the item columns read-only
+#: and read where they are: ``engine.kernel.IN_PLACE_DTYPES``, ``KernelBatch.item_at``)
 VARIANTS: tuple[tuple[str, str, str], ...] = (
     ("bills", "serial", "settle"),
     ("bills", "allocate", "settle"),
@@ -78,6 +80,7 @@ VARIANTS: tuple[tuple[str, str, str], ...] = (
     ("columns", "parallel", "batch"),
     ("parquet", "serial", "batch"),
     ("parquet", "serial", "server"),  # the packed stream's narrow quantities, caps and ratios
+    ("parquet", "in-place", "server"),  # the same, its items read in place (the usual message)
     ("parquet", "parallel", "batch"),
     ("parquet", "allocate", "batch"),
     ("parquet", "budgets", "batch"),
@@ -119,6 +122,10 @@ def run_variant(policies: PolicySet, items: str, mode: str) -> None:
     for name, dt in zip(("cat", "qty", "amount", "price_cap", "sp_ratio"), ITEM_DTYPES[items],
                         strict=True):  # fmt: skip
         setattr(kb, name, getattr(kb, name).astype(dt))
+    if mode == "in-place":
+        kb.item_at = kb.item_start[:-1].copy()
+        for name in ("cat", "qty", "amount", "price_cap", "sp_ratio"):
+            setattr(kb, name, read_only(getattr(kb, name)))
     if "budgets" in mode:
         region, fund = kb.compiled.fund_keys[0]
         year = bills[0].year

@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import columnar as C
+from engine import kernel as K
+from engine import warm as W
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import reference_batch
 from engine.bill import CATEGORY_RULE, RANGE_RULE
@@ -441,3 +443,79 @@ def test_empty_id_of_sorted_coded_equals_the_plain_column(values: list[str]) -> 
     want = [v == "" for v in values]
     assert empty_id(c).tolist() == want
     assert empty_id(np.array(values, dtype=object)).tolist() == want
+
+
+def as_stream_items(ic: C.ItemCols, n_bills: int) -> C.ItemCols:
+    """The items as the packed stream gives them: runs (``bill_start``), every column in the
+    dtype of the kernel's in-place variant and read-only (views of the message's bytes)."""
+    ic.bill_start = np.searchsorted(ic.bill_row, np.arange(n_bills + 1))
+    ic.bill_row = None
+    for name, dt in (("category", np.int8), ("qty_e4", np.int32), ("amount", np.int64),
+                     ("unit_price_cap", np.int32), ("selfpay_ratio", np.int16)):  # fmt: skip
+        a = np.array(getattr(ic, name), dtype=dt)
+        a.flags.writeable = False
+        setattr(ic, name, a)
+    return ic
+
+
+@settings(max_examples=60)
+@given(batches())
+def test_items_read_in_place_equal_reference(batch) -> None:
+    """``in_place`` (the packed stream): the kernel reads each bill's run where it is in the
+    received columns (``item_at``), no copy into settlement order, in the strategy's random
+    order and in discharge order; both equal the reference, bill by bill."""
+    in_time = sorted(batch.bills, key=lambda b: (b.discharge_date, b.admission_date, b.id,
+                                                  b.hospital))  # fmt: skip
+    for bills in (batch.bills, in_time):
+        bc, ic, pc, oc = C.columns_from_bills(bills, batch.opening)
+        ic = as_stream_items(ic, len(bc))
+        prep = C.prepare_columns(bc, ic, pc, batch.policies, oc, input_order=True, in_place=True)
+        kb = prep.kb
+        assert kb.item_at is not None and np.array_equal(kb.item_at, ic.bill_start[:-1][prep.kept])
+        assert np.shares_memory(kb.amount, ic.amount) and np.shares_memory(kb.cat, ic.category)
+        C.run(prep)
+        compare(bills, batch.policies, batch.opening, prep)
+
+
+@settings(max_examples=40)
+@given(batches(), st.data())
+def test_items_in_place_skip_rejected_bills_as_the_copy_does(batch, data) -> None:
+    """A rejected bill's items stay in the columns read in place (the kernel reads past a
+    bill's run, masked, into its neighbour's): every output equals the copying path's, and
+    the allocation (which copies the runs first) is the same too."""
+    bc, ic, pc, oc = C.columns_from_bills(batch.bills, batch.opening)
+    ic = as_stream_items(ic, len(bc))
+    bad = data.draw(st.integers(0, len(bc) - 1))
+    amount = ic.amount.copy()
+    amount[ic.bill_start[bad]] = -1  # this bill is rejected, its items left where they are
+    amount.flags.writeable = False
+    ic.amount = amount
+    got = {}
+    for in_place in (False, True):
+        prep = C.prepare_columns(bc, ic, pc, batch.policies, oc, in_place=in_place)
+        assert [r.field for r in prep.rejects] == ["amount"]
+        assert (prep.kb.item_at is not None) == in_place
+        C.run(prep, allocate=True)
+        assert prep.kb.item_at is None  # the allocation took the runs in settlement order
+        got[in_place] = (prep.kb.out_bill.copy(), prep.kb.out_layer.copy(),
+                         {k: C.plain(v) for k, v in C.item_fund_columns(prep).items()})  # fmt: skip
+    (b0, l0, f0), (b1, l1, f1) = got[False], got[True]
+    assert np.array_equal(b0, b1) and np.array_equal(l0, l1)
+    assert f0.keys() == f1.keys() and all(np.array_equal(f0[k], f1[k]) for k in f0)
+
+
+@settings(max_examples=10)
+@given(batches(max_bills=6))
+def test_in_place_only_for_the_variants_dtypes(batch) -> None:
+    """Columns of other dtypes (here int64 quantities) are copied into settlement order as
+    without ``in_place``: no kernel variant that ``onestop warm`` did not compile."""
+    bc, ic, pc, oc = C.columns_from_bills(batch.bills, batch.opening)
+    ic = as_stream_items(ic, len(bc))
+    ic.qty_e4 = ic.qty_e4.astype(np.int64)
+    prep = C.prepare_columns(bc, ic, pc, batch.policies, oc, in_place=True)
+    kb = prep.kb
+    assert kb.item_at is None and kb.qty.dtype == np.int64 and kb.qty.flags.writeable
+    assert not np.shares_memory(kb.amount, ic.amount)
+    C.run(prep)
+    compare(batch.bills, batch.policies, batch.opening, prep)
+    assert W.ITEM_DTYPES["parquet"] == K.IN_PLACE_DTYPES  # the variant onestop warm compiles

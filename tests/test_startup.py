@@ -167,6 +167,20 @@ from engine.columnar import columns_from_bills, settle_columns
 bc, ic, pc, _ = columns_from_bills(bills)
 settle_columns(bc, ic, pc, ps); check("columns")
 
+import numpy as np
+from engine.columnar import prepare_columns, run
+bc, ic, pc, _ = columns_from_bills(bills)  # as the packed stream gives them: read in place
+ic.bill_start = np.searchsorted(ic.bill_row, np.arange(len(bc) + 1))
+ic.bill_row = None
+for name, dt in (("category", np.int8), ("qty_e4", np.int32), ("unit_price_cap", np.int32),
+                 ("selfpay_ratio", np.int16)):
+    a = np.array(getattr(ic, name), dtype=dt)
+    a.flags.writeable = False
+    setattr(ic, name, a)
+prep = prepare_columns(bc, ic, pc, ps, input_order=True, in_place=True)
+assert prep.kb.item_at is not None
+run(prep); check("the packed stream, items in place")
+
 from tests.test_batch_helpers import POLICY, make_data
 from adapters.batch.run import Spec, finish, plan, run_local
 tmp = pathlib.Path(tempfile.mkdtemp())

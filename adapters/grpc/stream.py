@@ -432,8 +432,9 @@ def trial_packed(
         service.policies(),
         opening,
         compiled=compiled_for(service.policies().tables),
-        input_order=True,  # no reordering copy of the items when already in order
+        input_order=True,
         out=_OUTPUTS,
+        in_place=True,  # the kernel reads the items where they are: no reordering copy
     )
     try:
         _refuse(prep.rejects)

@@ -46,7 +46,7 @@ from engine.columnar.inputs import (
     year_of,
 )
 from engine.columnar.itemcheck import items_clean
-from engine.columnar.runs import take_runs
+from engine.columnar.runs import read_only, take_runs
 from engine.money import BP, MAX_ACCOUNT, MAX_AMOUNT, MAX_BILL_TOTAL, MAX_QTY_E4, MAX_UNIT_PRICE
 from engine.policy.compiled import MAX_BITS, CompiledPolicies, compile_tables
 from engine.policy.policyset import PolicySet
@@ -90,6 +90,7 @@ def prepare_columns(
     budgets: Mapping[FundYearKey, int] | None = None,
     input_order: bool = False,
     out: OutputBuffers | None = None,
+    in_place: bool = False,
 ) -> Prepared:
     """Check the three tables, leave out bad bills (as rejects) and build the kernel's arrays.
 
@@ -103,6 +104,10 @@ def prepare_columns(
     copy. Checked in one pass over the sorted order; otherwise the bills are sorted as always.
     ``out``: a pool the kernel's output arrays are taken from (views of reused buffers, not
     zeroed: the kernel writes every field); give them back with ``out.give_back(prep)``.
+    ``in_place`` (items given by run offsets, one chunk, no budgets): the kernel reads each
+    bill's run where it is in the item columns (``KernelBatch.item_at``), not a copy of the
+    runs in settlement order, when the columns have the dtypes of its in-place variant
+    (``engine.kernel.IN_PLACE_DTYPES``); other dtypes are copied as without it.
     """
     check_budgets(budgets)
     nb, ni, npr = len(bills), len(items), len(persons)
@@ -522,9 +527,17 @@ def prepare_columns(
             mine = np.flatnonzero(ipos >= 0)
             sel = mine[np.argsort(ipos[mine], kind="stable")]
 
+    item_at: np.ndarray | None = None
+    cols: tuple[np.ndarray, ...] = (cat, qty, amount, price_cap, sp_ratio)
+    if in_place and bs is not None and not budgets and n_chunks <= 1 and _in_place_ok(cols):
+        item_at, sel, runs = bs[kept], None, None
+        cols = tuple(read_only(a) for a in cols)  # one variant, whichever were writable
+
     def gather(a: np.ndarray) -> np.ndarray:
         # the kernel takes writable arrays (its warmed variants): a read-only column (a view
         # of received bytes) kept in place is copied here, its only copy
+        if item_at is not None:
+            return a
         if runs is not None:
             return take_runs(a, runs, item_start)
         if sel is None:
@@ -556,8 +569,8 @@ def prepare_columns(
     lent = out.take(n, compiled.max_layers) if out is not None else None
     kb = KernelBatch(
         compiled=compiled, order=kept, item_start=item_start,
-        cat=gather(cat), qty=gather(qty), amount=gather(amount), price_cap=gather(price_cap),
-        sp_ratio=gather(sp_ratio), b_policy=policy[kept], b_level=level[kept],
+        cat=gather(cols[0]), qty=gather(cols[1]), amount=gather(cols[2]),
+        price_cap=gather(cols[3]), sp_ratio=gather(cols[4]), item_at=item_at, b_policy=policy[kept], b_level=level[kept],
         b_tags=tags_k, b_age=age_on(p_birth[pk], adm[kept]) if n else np.zeros(0, np.int64),
         b_pslot=pslot.astype(np.int64).reshape(-1), b_hslot=hslot.astype(np.int64).reshape(-1),
         p_acc=p_acc, p_adm=p_adm, h_acc=h_acc,
@@ -640,6 +653,15 @@ def _check_items(
             "is given for an item that is not category B; only category B items have a first "
             "self-pay ratio",
         )  # fmt: skip
+
+
+def _in_place_ok(cols: tuple[np.ndarray, ...]) -> bool:
+    """Whether the item columns (cat, qty, amount, price cap, ratio) are what the kernel's
+    in-place variant takes: its dtypes, contiguous (a read-only view of each is passed)."""
+    return all(
+        a.dtype == dt and a.ndim == 1 and a.flags.c_contiguous
+        for a, dt in zip(cols, K.IN_PLACE_DTYPES, strict=True)
+    )
 
 
 def _ordered_within(order: np.ndarray, group: np.ndarray) -> bool:
