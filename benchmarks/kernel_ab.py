@@ -38,7 +38,7 @@ from benchmarks import harness as H
 from benchmarks.batch_bench import POLICY, columns
 
 N_POLICY_ARGS = 28  # CompiledPolicies.kernel_args()
-ACC = 12 + N_POLICY_ARGS  # index of p_acc in KernelBatch.args()
+ACC = 13 + N_POLICY_ARGS  # index of p_acc in KernelBatch.args() (after item_start, item_at)
 
 
 def _batch(bills: int, items: float) -> Any:
