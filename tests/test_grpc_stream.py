@@ -655,3 +655,38 @@ def test_a_bad_person_in_the_table_is_named_at_each_bill(env) -> None:
         found.append(bad_request(e.value))
     assert found[1] == found[0]
     assert [f for f, _ in found[1]] == ["bills[1].person_id", "bills[3].person_id"]
+
+
+def test_a_packed_trial_reads_the_accounts_a_settle_left(env) -> None:
+    """A packed trial's person-years are read as trials (kept on SQLite while nothing else
+    commits, ``trialreads``): the same message after a settle of the same person-year is
+    settled from the accounts that settle left, not from what the first trial read."""
+    app, _, c = env
+    trial = [chain_bill(60 + i, "wang", seed=13) for i in range(3)]
+    persons = {p["id"]: Person.model_validate(p) for p in CHAIN_PERSONS}
+    policies = PolicySet.of([parse_table(CHAIN)])
+
+    def expected() -> list:  # the reference from the accounts stored now (a pooled read)
+        person, pa, ha = app.service.accounts("wang", 2024)
+        opening = Opening({("wang", 2024): pa}, {(person.household, 2024): ha})
+        full = [parse_bill_request(b).with_person(persons["wang"]) for b in trial]
+        return reference_batch(full, policies, opening).settlements
+
+    def packed_trial() -> list[tuple[int, int, int]]:
+        msg = pb.SettleStreamRequest(
+            mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(trial, raw=True, narrow=True)
+        )
+        (r,) = stream(c, msg, msg)[-1:]  # the second of two alike: its reads were kept
+        p = r.packed
+        return list(zip(p.window_pay, p.net_selfpay, p.funds_total, strict=True))
+
+    def figures(settlements: list) -> list[tuple[int, int, int]]:
+        return [(s.window_pay, s.net_selfpay, s.funds_total) for s in settlements]
+
+    first = packed_trial()
+    assert first == figures(expected())
+    x = chain_bill(70, "wang", seed=13)
+    (done,) = stream(c, bills_msg(pb.STREAM_MODE_SETTLE, [x], prefix="kept"))
+    assert len(done.settlement_ids) == 1
+    again = packed_trial()
+    assert again == figures(expected()) and again != first

@@ -114,12 +114,15 @@ class Queries(ServiceBase):
     ) -> dict[tuple[str, int], tuple[Person, YearAccounts, YearAccounts] | None]:
         """``accounts`` of many (person, year) pairs in one unit of work (one snapshot, the
         registry entries in one read, the account-years in one ``read_many``): None for a
-        person not in the registry. The stream's trials read a message's person-years so."""
+        person not in the registry. The stream's trials read a message's person-years so, as
+        trials (``_trial_uow``: on SQLite a kept connection per thread, whose reads are kept
+        while nothing else commits, so that a message repeating the last one's person-years
+        runs no read of them; ``adapters.store.sql.trialreads``)."""
         for pid, _ in keys:
             check_key("person_id", pid)
         out: dict[tuple[str, int], tuple[Person, YearAccounts, YearAccounts] | None] = {}
         persons: dict[str, Person | None] = {}
-        with self._uow() as uow:
+        with self._trial_uow() as uow:
             persons.update(uow.registry.get_many([pid for pid, _ in keys]))
             known = [(p, y, person) for p, y in keys if (person := persons.get(p)) is not None]
             read = uow.accounts.read_many(
