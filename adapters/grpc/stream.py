@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from operator import is_
 from typing import Any
 
 import numpy as np
@@ -422,8 +423,7 @@ def trial_packed(
     admission = _dates(text.admission_dates, "admission_date")
     discharge = _dates(text.discharge_dates, "discharge_date")
     person_ids = text.person_ids
-    persons, opening = _lookup(service, person_ids, discharge)
-    person_cols = _person_cols(persons.values())
+    person_cols, opening = _lookup(service, person_ids, discharge)
 
     prep = col.prepare_columns(
         _bill_cols(p, text, admission, discharge, person_ids),
@@ -532,12 +532,34 @@ def _person_cols(persons: Any) -> col.PersonCols:
     )
 
 
+class _Columns:
+    """The persons' and opening columns of one message's person-years, with what they were
+    built from (the person-years asked for and the objects ``accounts_many`` returned)."""
+
+    __slots__ = ("keys", "objs", "opening", "persons")
+
+    def __init__(self, keys: list[Any], objs: list[Any], persons: Any, opening: Any):
+        self.keys, self.objs, self.persons, self.opening = keys, objs, persons, opening
+
+    def same(self, keys: list[Any], objs: list[Any]) -> bool:
+        """Built from these very objects (frozen: the same object, the same values)."""
+        return self.keys == keys and len(self.objs) == len(objs) and all(map(is_, self.objs, objs))
+
+
+#: the last message's columns: the next message of the same person-years, whose reads
+#: ``accounts_many`` keeps while nothing commits (returning the same objects), takes them as
+#: they are instead of building them again (read-only arrays; ``prepare_columns`` only reads)
+_LAST: _Columns | None = None
+
+
 def _lookup(
     service: SettlementService, pids: col.Coded, dis: np.ndarray
-) -> tuple[dict[str, Person], col.OpeningCols]:
-    """The registry entry and the stored accounts of every (person, year) of the message (its
-    person ids, coded as ``packedtext.bill_text`` codes them, and discharge dates), read in one unit of work
+) -> tuple[col.PersonCols, col.OpeningCols]:
+    """The registry entries (as the persons table) and the stored accounts (as the opening
+    table) of every (person, year) of the message (its person ids, coded as
+    ``packedtext.bill_text`` codes them, and discharge dates), read in one unit of work
     (``accounts_many``). Unknown persons are named."""
+    global _LAST
     ok = ~np.isnat(dis)
     years = np.zeros(len(dis), dtype=np.int64)
     years[ok] = dis[ok].astype("M8[Y]").astype(np.int64) + 1970  # strict ISO: 0..9999
@@ -552,7 +574,13 @@ def _lookup(
     labels = pids.labels
     at = {(labels[c], y): i for c, y, i in zip(
         pids.codes[first].tolist(), years[first].tolist(), first.tolist(), strict=True)}  # fmt: skip
-    for (pid, y), found in service.accounts_many(list(at)).items():
+    keys = list(at)
+    got = service.accounts_many(keys)
+    objs = [o for found in got.values() for o in (found or (None,))]
+    last = _LAST
+    if last is not None and last.same(keys, objs):
+        return last.persons, last.opening
+    for (pid, y), found in got.items():
         if found is None:
             missing.setdefault(pid, at[(pid, y)])
             continue
@@ -588,7 +616,13 @@ def _lookup(
         selfpay_cum=np.array(cols[7], dtype=np.int64),
         admissions=np.array(cols[8], dtype=np.int64),
     )
-    return persons, opening
+    person_cols = _person_cols(persons.values())
+    for t in (person_cols, opening):
+        for a in vars(t).values():
+            if isinstance(a, np.ndarray):
+                a.flags.writeable = False  # shared with later messages: read only
+    _LAST = _Columns(keys, objs, person_cols, opening)
+    return person_cols, opening
 
 
 def _packed_from_prep(prep: col.Prepared, res: pb.PackedResults, le: bool = False) -> None:
