@@ -26,6 +26,7 @@ from adapters.store.sql.connect import (
 )
 from adapters.store.sql.funds import Funds
 from adapters.store.sql.ledger import Ledger
+from adapters.store.sql.onewrite import one_write
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
 from adapters.store.sql.registry import PERSON_COLS, Registry
@@ -426,7 +427,7 @@ class SqlUnitOfWork:
                 cur = self.s.x.cursor(raw)
                 cur.execute(*self.s.x.raw(*reads[0]))
                 return [cur.fetchall()]
-            with raw.pipeline():
+            with one_write(raw):  # sent when it ends, in one write
                 w = self.s.x.cursor(raw)
                 if begin:
                     w.execute("BEGIN", prepare=False)
