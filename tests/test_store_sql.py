@@ -943,3 +943,51 @@ def test_pg_settlement_rows_equal_sqlites(pg_url: str, tmp_path: Path) -> None: 
         finally:
             store.dispose()
     assert got[0] == got[1] and len(got[0][0]) > 1 and len(got[0][1]) > 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("held", [True, False], ids=["one_write", "psycopg_pipeline"])
+def test_pg_one_write_sends_a_pipeline_when_it_ends(pg_url: str, held: bool) -> None:  # noqa: F811
+    """``onewrite.one_write``: nothing of the pipeline reaches the server before it ends (a
+    sequence's ``nextval``, which no transaction hides, has not moved; psycopg's own pipeline,
+    the control, has sent and run it by then); at its end every statement runs in order, with
+    the rows psycopg's pipeline gives, and an error is raised as psycopg raises it, the
+    connection usable after."""
+    import time
+
+    import psycopg
+
+    from adapters.store.sql.onewrite import one_write
+    from tests.pg import fresh_database
+
+    engine = sa.create_engine(fresh_database(pg_url))
+    try:
+        a, b = engine.raw_connection(), engine.raw_connection()
+        ra, rb = a.dbapi_connection, b.dbapi_connection
+        assert isinstance(ra, psycopg.Connection) and isinstance(rb, psycopg.Connection)
+        ra.autocommit = rb.autocommit = True
+        ra.execute("CREATE SEQUENCE ow_seq")
+
+        def seq() -> Any:
+            return rb.execute("SELECT last_value, is_called FROM ow_seq").fetchone()
+
+        with one_write(ra) if held else ra.pipeline():
+            c1, c2 = psycopg.RawCursor(ra), psycopg.RawCursor(ra)
+            c1.execute("SELECT nextval('ow_seq')")
+            c2.execute("SELECT $1::int + 1, $2::text", [41, "x"])
+            until = time.monotonic() + (0.5 if held else 10.0)
+            while seq() == (1, False) and time.monotonic() < until:
+                time.sleep(0.02)
+            assert (seq() == (1, False)) is held
+        assert c1.fetchall() == [(1,)] and c2.fetchall() == [(42, "x")]
+        assert seq() == (1, True)
+        with pytest.raises(psycopg.errors.DivisionByZero), one_write(ra):
+            psycopg.RawCursor(ra).execute("SELECT nextval('ow_seq')")
+            psycopg.RawCursor(ra).execute("SELECT 1 / $1::int", [0])
+            psycopg.RawCursor(ra).execute("SELECT nextval('ow_seq')")  # aborted: not run
+        assert seq() == (2, True)
+        assert ra.execute("SELECT 7").fetchall() == [(7,)]
+        a.close()
+        b.close()
+    finally:
+        engine.dispose()

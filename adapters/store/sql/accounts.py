@@ -190,7 +190,7 @@ class Accounts:
 
     def _save(self, scope: str, key: str, year: int, acc: YearAccounts) -> None:
         _, upsert_layers, delete_layer, upsert_year, upsert_layers_pg = self._SQL[scope]
-        self.u._connection(write=True)
+        self.u._driver(write=True)
         k0 = (scope, key, year)
         before = self._seen[k0] if k0 in self._fresh else self._read(scope, key, year)
         changed = [

@@ -26,6 +26,7 @@ from adapters.store.sql.connect import (
 )
 from adapters.store.sql.funds import Funds
 from adapters.store.sql.ledger import Ledger
+from adapters.store.sql.onewrite import one_write
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
 from adapters.store.sql.registry import PERSON_COLS, Registry
@@ -239,6 +240,12 @@ class SqlUnitOfWork:
         self.funds = Funds(self)
         self.claims = Claims(self)
         self._conn: sa.Connection | None = None
+        # PostgreSQL: the pooled driver connection (SQLAlchemy's proxy of it), checked out
+        # without a ``Connection`` around it: the hand-written statements (``run``, the
+        # pipelines) use the driver, and a ``Connection`` on it is made only when ``conn``
+        # asks for one (a checkout and return of a ``Connection``, its begin and commit, were
+        # ~200 us of a Settle's thread CPU on a loaded machine)
+        self._fairy: Any = None
         self._mode: Literal["", "read", "write"] = ""
         self._writer = False
         self._locked: set[LockKey] = set()
@@ -260,33 +267,57 @@ class SqlUnitOfWork:
     def conn(self, write: bool = False) -> sa.Connection:
         """The transaction's connection, for SQLAlchemy statements (pending writes sent
         first); ``write`` makes sure it may write (SQLite: BEGIN IMMEDIATE)."""
-        if write:
-            self._early = False  # may write: the early locks are kept from here on
-        c = self._connection(write)
-        if self._pending or self._begin:
-            self._flush()  # (with BEGIN: the statements on it run in the transaction)
+        self._ready(write)
+        if self.s.sqlite:
+            return self._connection(write)
+        c = self._conn
+        if c is None:  # PostgreSQL: a Connection on the driver connection checked out
+            c = self._conn = sa.Connection(self.s.engine, self._fairy)
+        if self._mode == "write" and not c.in_transaction():
+            c.begin()  # its commit and rollback then reach the driver (ours do too)
         return c
 
+    def _ready(self, write: bool = False) -> Any:
+        """The driver connection, pending writes sent (with BEGIN: what runs on it next runs
+        in the transaction); ``write`` as for ``conn``."""
+        if write:
+            self._early = False  # may write: the early locks are kept from here on
+        raw = self._driver(write)
+        if self._pending or self._begin:
+            self._flush()
+        return raw
+
+    def _driver(self, write: bool = False) -> Any:
+        """The driver connection of the transaction (made ready to write if ``write``)."""
+        if self.s.sqlite:
+            return self._connection(write).connection.dbapi_connection
+        f = self._fairy
+        if f is None:
+            try:
+                f = self._fairy = self.s.engine.raw_connection()
+            except self.s.x.errors as err:
+                raise sa.exc.DBAPIError.instance(
+                    None, None, err, self.s.x.errors, hide_parameters=True
+                ) from err
+        # READ COMMITTED gives each statement its own snapshot, so reads before the first
+        # write or lock run in autocommit (no BEGIN/ROLLBACK round trips); from then on one
+        # transaction. The driver stays in autocommit and the transaction's BEGIN is ours,
+        # owed until the next pipeline sends it before its statements: psycopg's own BEGIN
+        # waits for its answer (a round trip of its own), as a COMMIT by the driver inside a
+        # pipeline waits before the pipeline's end (another)
+        if not self._mode:
+            f.dbapi_connection.autocommit = True
+            self._mode = "read"
+        if write and self._mode != "write":
+            self._begin = True
+            self._mode = "write"
+        return f.dbapi_connection
+
     def _connection(self, write: bool = False) -> sa.Connection:
+        """SQLite: the transaction's connection (BEGIN, or BEGIN IMMEDIATE to write)."""
         c = self._conn
         if c is None:
             c = self._conn = self.s.engine.connect()
-        if not self.s.sqlite:
-            # READ COMMITTED gives each statement its own snapshot, so reads before the first
-            # write or lock run in autocommit (no BEGIN/ROLLBACK round trips); from then on
-            # one transaction. The driver stays in autocommit and the transaction's BEGIN is
-            # ours, owed until the next pipeline sends it before its statements: psycopg's
-            # own BEGIN waits for its answer (a round trip of its own), as a COMMIT by the
-            # driver inside a pipeline waits before the pipeline's end (another)
-            if not self._mode:
-                c.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
-                self._mode = "read"
-            if write and self._mode != "write":
-                if not c.in_transaction():
-                    c.begin()  # so that SQLAlchemy's commit and rollback reach the driver
-                self._begin = True
-                self._mode = "write"
-            return c
         if write and self._mode != "write":
             if self._mode == "read":
                 c.rollback()  # a read snapshot cannot become a writer safely; nothing written
@@ -308,7 +339,7 @@ class SqlUnitOfWork:
         """Execute hand-written SQL (``:name`` parameters) on the driver's cursor: the hot
         path, without SQLAlchemy's per-statement overhead. Driver errors are raised as
         SQLAlchemy's exceptions (IntegrityError, OperationalError, ...)."""
-        raw = self.conn(write).connection.dbapi_connection
+        raw = self._ready(write)
         assert raw is not None
         if self.s.sqlite:
             q, args = sql, params
@@ -352,7 +383,7 @@ class SqlUnitOfWork:
         if self.s.sqlite:
             self.run(p.text(), params, write=True)
             return
-        self._connection(write=True)
+        self._driver(write=True)
         self._pending.append(p)
 
     @contextmanager
@@ -387,7 +418,7 @@ class SqlUnitOfWork:
         COMMIT if asked, in one pipeline: one round trip."""
         pending, self._pending = self._pending, []
         self._flushes += 1
-        raw = self._connection(write=bool(pending) or commit).connection.dbapi_connection
+        raw = self._driver(write=bool(pending) or commit)
         assert raw is not None
         begin, self._begin = self._begin, False
         cursors = []
@@ -396,7 +427,7 @@ class SqlUnitOfWork:
                 cur = self.s.x.cursor(raw)
                 cur.execute(*self.s.x.raw(*reads[0]))
                 return [cur.fetchall()]
-            with raw.pipeline():
+            with one_write(raw):  # sent when it ends, in one write
                 w = self.s.x.cursor(raw)
                 if begin:
                     w.execute("BEGIN", prepare=False)
@@ -439,7 +470,7 @@ class SqlUnitOfWork:
         if year is None or self.s.sqlite or self._locked or self._pending:
             rows = self.run_many([(_SETTLE_READS, params)])[0]
         else:
-            self._connection(write=True)  # the locks last until the transaction ends
+            self._driver(write=True)  # the locks last until the transaction ends
             got, rows = self.run_many(
                 [(_LOCK_PERSON, {"pid": person_id, "y": year}), (_SETTLE_READS, params)]
             )
@@ -478,7 +509,7 @@ class SqlUnitOfWork:
             if self.s.sqlite:
                 self.conn(write=True)  # BEGIN IMMEDIATE: the one writer until commit or rollback
             else:
-                self._connection(write=True)
+                self._driver(write=True)
                 for kind, key, year in new:  # in order: the server runs a pipeline in order
                     if fused and kind in _ACCOUNT_KINDS:
                         continue  # taken by onestop_lock_read after the others (they sort first)
@@ -496,8 +527,8 @@ class SqlUnitOfWork:
         """Give up the account locks ``settle_reads`` took early (a rollback: nothing was
         written since), so that ``lock`` takes them again in the global order after the ones
         that sort before them (fund-years, another household)."""
-        assert self._conn is not None and not self._pending
-        self._conn.rollback()
+        assert self._fairy is not None and not self._pending
+        self._rollback_tx()
         self._mode = ""
         self._begin = False
         self._locked.clear()
@@ -505,40 +536,67 @@ class SqlUnitOfWork:
         self._early = False
 
     def commit(self) -> None:
-        if self._conn is None:
+        if self._conn is None and self._fairy is None:
             self._pending.clear()
             return
         try:
             if self._pending:
                 self._flush(commit=True)  # the writes and COMMIT in one round trip
-            self._conn.commit()  # (the driver is idle by now when the pipeline committed)
+            elif self._fairy is not None:  # PostgreSQL: a transaction whose writes went before
+                raw = self._fairy.dbapi_connection
+                if raw.info.transaction_status != _IDLE:
+                    try:
+                        raw.commit()
+                    except self.s.x.errors as err:
+                        raise sa.exc.DBAPIError.instance(
+                            "COMMIT", {}, err, self.s.x.errors, hide_parameters=True
+                        ) from err
+            if self._conn is not None:
+                self._conn.commit()  # (the driver is idle by now: SQLAlchemy's state)
         finally:
             self._end()
 
     def rollback(self) -> None:
-        if self._conn is None:
+        if self._conn is None and self._fairy is None:
             self._end()
             return
         try:
-            self._conn.rollback()
+            self._rollback_tx()
         finally:
             self._end()
+
+    def _rollback_tx(self) -> None:
+        """Roll the transaction back (PostgreSQL: on the driver, and the ``Connection`` on it
+        if ``conn`` made one)."""
+        f = self._fairy
+        if f is not None and f.is_valid:
+            raw = f.dbapi_connection
+            if raw is not None and not raw.closed:
+                try:
+                    raw.rollback()  # (nothing sent when no transaction is open)
+                except self.s.x.errors:
+                    f.invalidate()  # lost: the server ends the transaction; do not pool it
+        if self._conn is not None:
+            self._conn.rollback()
 
     def _end(self) -> None:
         self._pending.clear()
         conn, self._conn = self._conn, None
+        fairy, self._fairy = self._fairy, None
         try:
+            if fairy is not None and fairy.is_valid:  # PostgreSQL
+                try:
+                    raw = fairy.dbapi_connection
+                    if raw is not None and not raw.closed and raw.autocommit:
+                        if raw.info.transaction_status != _IDLE:
+                            raw.rollback()  # our BEGIN's transaction failed (a commit)
+                        raw.autocommit = False  # the driver's default, for the pool
+                except Exception:
+                    fairy.invalidate()  # in an unknown state: do not pool it
             if conn is not None:
-                if not self.s.sqlite and not conn.invalidated:
-                    try:
-                        raw = conn.connection.dbapi_connection
-                        if raw is not None and not raw.closed and raw.autocommit:
-                            if raw.info.transaction_status != _IDLE:
-                                raw.rollback()  # our BEGIN's transaction failed (a commit)
-                            raw.autocommit = False  # the driver's default, for the pool
-                    except Exception:
-                        conn.invalidate()  # in an unknown state: do not pool it
-                conn.close()
+                conn.close()  # (PostgreSQL: returns the driver connection it is on)
+            elif fairy is not None:
+                fairy.close()  # back to the pool
         finally:
             self._mode = ""
             self._begin = False

@@ -1,0 +1,62 @@
+"""PostgreSQL: a pipeline sent to the server in one write (issue 13 target 7).
+
+psycopg's pipeline sends each statement as it is executed: after every ``execute`` it polls
+the socket and flushes what libpq has buffered, then at the pipeline's end it sends the Sync
+and then a Flush request, each a write of its own. A Settle's two pipelines (BEGIN, the early
+locks, the reads; the writes, COMMIT) were ~10 ``sendto`` calls and ~16 ``poll`` calls in the
+server's thread, and every write woke the PostgreSQL backend for a piece of the pipeline.
+
+``one_write(raw)`` is ``raw.pipeline()`` with the sending held back: the statements executed
+inside are queued (psycopg's own queue: its parameter dumping, prepared statements and
+result processing unchanged); at the end they and the Sync go into libpq's buffer and out in
+one write (libpq in pipeline mode flushes only at the Sync or past 64 kB), and the results are
+read back as psycopg reads them, without the Flush request (the Sync makes the server send
+everything). Errors are raised as psycopg raises them at a pipeline's end.
+
+It subclasses psycopg's ``Pipeline`` and overrides two of its private steps
+(``_communicate_gen``, ``_exit_gen``), installed as ``Connection.pipeline()`` installs its own:
+tied to psycopg 3.3 (requirements.lock); tests/test_store_sql.py counts the writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.generators import send
+
+
+class _OneWrite(psycopg.Pipeline):
+    """A pipeline whose commands wait in its queue until it ends, then go in one write."""
+
+    def _communicate_gen(self) -> Any:
+        """After each execute: nothing sent yet (psycopg would poll and flush here)."""
+        return
+        yield  # (a generator, as the step it replaces)
+
+    def _exit_gen(self) -> Any:
+        """The queued commands and the Sync into libpq's buffer and out together, then every
+        result read (psycopg's end of a pipeline, less one write a command and the Flush)."""
+        try:
+            self._enqueue_sync()
+            while self.command_queue:
+                self.command_queue.popleft()()  # buffered; the Sync flushes
+            yield from send(self.pgconn)  # what the Sync's flush did not get out, if any
+        finally:
+            yield from self._fetch_gen(flush=False)
+
+
+@contextmanager
+def one_write(raw: psycopg.Connection[Any]) -> Iterator[None]:
+    """``raw.pipeline()``, its statements sent in one write when it ends."""
+    with raw.lock:
+        assert raw._pipeline is None, "one_write inside another pipeline"
+        pipeline = raw._pipeline = _OneWrite(raw)
+    try:
+        with pipeline:
+            yield
+    finally:
+        with raw.lock:
+            raw._pipeline = None
