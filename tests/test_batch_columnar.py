@@ -441,3 +441,20 @@ def test_empty_id_of_sorted_coded_equals_the_plain_column(values: list[str]) -> 
     want = [v == "" for v in values]
     assert empty_id(c).tolist() == want
     assert empty_id(np.array(values, dtype=object)).tolist() == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 70), st.integers(1, 14), st.integers(1, 9), st.booleans())
+def test_by_field_is_the_transpose_as_contiguous_columns(
+    rows: int, fields: int, block: int, gathered: bool
+) -> None:
+    """``by_field`` (the layers table's columns out of ``out_layer``) equals ``o.T`` for any
+    row count and block size, a view or a gathered copy alike, each field C-contiguous."""
+    from engine.columnar.results import by_field
+
+    o = np.arange(rows * (fields + 1), dtype=np.int64).reshape(rows, fields + 1)[:, 1:] * -7
+    if gathered:
+        o = o[::-1].copy()
+    f = by_field(o, block=block)
+    assert f.shape == (fields, rows) and f.flags.c_contiguous
+    assert np.array_equal(f, o.T)
