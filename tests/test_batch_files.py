@@ -724,3 +724,17 @@ def test_coded_labels_sorted_in_byte_order_for_any_id_width(
         distinct = sorted(set(rows))[::-1]  # reversed, after ``cut`` rows sliced off
         back = pa.array(["pad"] * cut + distinct, pa.string()).slice(cut)
         assert io._sort_order(back).tolist() == list(range(len(distinct)))[::-1]
+
+
+def test_one_default_part_size_for_batch_and_simulate() -> None:
+    """``onestop batch``, ``settle_files`` and ``onestop simulate`` cut parts of
+    ``CHUNK_BILLS`` bills unless told (100 k: benchmarks/README.md, branch batch5)."""
+    import inspect
+
+    from adapters.batch import cli
+    from adapters.batch.run import CHUNK_BILLS
+    from adapters.simulate import command
+
+    assert CHUNK_BILLS == 100_000
+    for fn in (cli.settle_files, cli.batch, command.simulate):
+        assert inspect.signature(fn).parameters["chunk_bills"].default == CHUNK_BILLS, fn
