@@ -9,7 +9,9 @@ table; written once to benchmarks/out/data-...); one warm-up run of each (the nu
 each tree), then the rounds A B A B ... (benchmarks/harness.py: min, median, max, CPU, load).
 After the rounds the outputs of the last run of each tree are compared table by table (every
 part's rows, types and schema metadata) and summary.json: the figures are reported only with
-that check's answer. Not a test: it asserts nothing.
+that check's answer. ``--baseline-chunk-bills N``: the baseline's runs cut into parts of N bills
+(``--baseline .`` with it: one tree, two part sizes); the outputs are then compared as whole
+tables. Not a test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
 
@@ -33,11 +36,21 @@ ONESTOP = Path(sys.executable).with_name("onestop")
 OUTPUTS = ("bills", "layers", "alerts", "closing", "funds")
 
 
-def same_outputs(a: Path, b: Path) -> list[str]:
-    """What differs between two runs' output directories (empty: the same content)."""
+def same_outputs(a: Path, b: Path, same_parts: bool = True) -> list[str]:
+    """What differs between two runs' output directories (empty: the same content).
+    ``same_parts=False`` (runs cut into parts of different sizes): each table's parts read as
+    one table (closing/ sorted by its key: a part's person and household rows come in part
+    order)."""
     diff = []
     for name in OUTPUTS:
         fa, fb = sorted((a / name).glob("*.parquet")), sorted((b / name).glob("*.parquet"))
+        if not same_parts:
+            ta, tb = (pa.concat_tables([pq.read_table(f) for f in fs]) for fs in (fa, fb))
+            if name == "closing":
+                ta, tb = (t.sort_by([(k, "ascending") for k in CLOSING_KEY]) for t in (ta, tb))
+            if not ta.equals(tb, check_metadata=True):
+                diff.append(f"{name}: rows, types or metadata differ")
+            continue
         if [f.name for f in fa] != [f.name for f in fb]:
             diff.append(f"{name}: parts {[f.name for f in fa]} != {[f.name for f in fb]}")
             continue
@@ -49,13 +62,22 @@ def same_outputs(a: Path, b: Path) -> list[str]:
     return diff
 
 
+#: a closing row's key (one row per slot and layer)
+CLOSING_KEY = ("scope", "id", "year", "layer_id")
+
+
 def main(
     baseline: Path = typer.Option(..., help="a tree of the code to compare against"),
     bills: int = typer.Option(1_000_000),
     items: float = typer.Option(40),
     rounds: int = typer.Option(3),
     threads: int = typer.Option(1, help="--threads of both runs"),
-    chunk_bills: int = typer.Option(200_000, help="--chunk-bills of both runs"),
+    chunk_bills: int = typer.Option(100_000, help="--chunk-bills of this tree's runs"),
+    baseline_chunk_bills: int | None = typer.Option(
+        None,
+        help="--chunk-bills of the baseline's runs (default: --chunk-bills); the outputs "
+        "are then compared as whole tables, not part by part",
+    ),
     data: Path | None = typer.Option(
         None, help="input directory (default benchmarks/out/data-...)"
     ),
@@ -74,6 +96,7 @@ def main(
     print(f"data: {bills:,} bills, {n_items:,} items in {data}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="batch-ab-"))
     trees = {"this tree": ROOT, "baseline": baseline.resolve()}
+    chunks = {"this tree": chunk_bills, "baseline": baseline_chunk_bills or chunk_bills}
 
     def contender(label: str, tree: Path) -> H.Contender:
         env = H.user_env(tree)
@@ -84,19 +107,21 @@ def main(
             H.timed_process([str(ONESTOP), "batch", *(str(data / f"{n}.parquet") for n in
                              ("bills", "items", "persons")), "--policy", str(POLICY),
                              "--out", str(o), "--threads", str(threads), "--chunk-bills",
-                             str(chunk_bills), "--quiet", "--json"], env=env, cwd=tree)  # fmt: skip
+                             str(chunks[label]), "--quiet", "--json"], env=env, cwd=tree)  # fmt: skip
 
-        return H.Contender(f"onestop batch ({label})", run, work=n_items, unit="items")
+        cut = f", --chunk-bills {chunks[label]}" if len(set(chunks.values())) > 1 else ""
+        return H.Contender(f"onestop batch ({label}{cut})", run, work=n_items, unit="items")
 
     cs = [contender(k, v) for k, v in trees.items()]
     figs = H.interleave(cs, rounds, say=lambda s: print(s, flush=True))
-    diff = same_outputs(work / "this-tree", work / "baseline")
+    diff = same_outputs(work / "this-tree", work / "baseline",
+                        same_parts=chunks["this tree"] == chunks["baseline"])  # fmt: skip
     print("\n## figures", *(f.line() for f in figs.values()), sep="\n")
     r = H.ratio(figs[cs[1].name], figs[cs[0].name])
     print(H.ratio_line("baseline / this tree", r))
     print(f"outputs: {'the same content' if not diff else 'DIFFERENT: ' + '; '.join(diff)}")
     H.save(out, {"machine": m, "bills": bills, "items": n_items, "threads": threads,
-                 "chunk_bills": chunk_bills, "baseline": str(baseline), "figures": figs,
+                 "chunk_bills": chunks, "baseline": str(baseline), "figures": figs,
                  "ratio": r, "outputs_differ": diff, "load_at_end": os.getloadavg()})  # fmt: skip
     shutil.rmtree(work, ignore_errors=True)
     print(f"load average at the end: {os.getloadavg()}; figures in {out}")

@@ -129,7 +129,7 @@ def floor(data: Path, run_out: Path) -> None:
 def main(
     data: Path = typer.Argument(..., help="bills/items/persons.parquet (benchmarks.synth)"),
     out: Path = typer.Option(Path("/tmp/batch-stages"), help="where the stages write"),
-    chunk_bills: int = typer.Option(200_000),
+    chunk_bills: int = typer.Option(100_000, help="--chunk-bills (the command's default)"),
     floor_of: Path | None = typer.Option(None, "--floor", help="an earlier run's --out"),
 ) -> None:
     if floor_of is not None:

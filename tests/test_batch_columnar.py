@@ -519,3 +519,19 @@ def test_in_place_only_for_the_variants_dtypes(batch) -> None:
     C.run(prep)
     compare(batch.bills, batch.policies, batch.opening, prep)
     assert W.ITEM_DTYPES["parquet"] == K.IN_PLACE_DTYPES  # the variant onestop warm compiles
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 70), st.integers(1, 14), st.integers(1, 9), st.booleans())
+def test_by_field_is_the_transpose_as_contiguous_columns(
+    rows: int, fields: int, block: int, gathered: bool
+) -> None:
+    """``by_field`` (the layers table's columns out of ``out_layer``) equals ``o.T`` for any
+    row count and block size, a view or a gathered copy alike, each field C-contiguous."""
+    from engine.columnar.results import by_field
+
+    o = np.arange(rows * (fields + 1), dtype=np.int64).reshape(rows, fields + 1)[:, 1:] * -7
+    if gathered:
+        o = o[::-1].copy()
+    f = by_field(o, block=block)
+    assert f.shape == (fields, rows) and f.flags.c_contiguous
+    assert np.array_equal(f, o.T)

