@@ -17,6 +17,7 @@ buffer (``_Fixed``) that pass copies from.
 from __future__ import annotations
 
 import threading
+from itertools import accumulate
 
 import numpy as np
 from numba import njit
@@ -448,8 +449,7 @@ def pre_settle_response(rows: SettledRows) -> bytes:
     texts = [rows.bill_id, person.id, person.household, table.region.code, table.label,
              rows.discharge_date, rows.hospital]  # fmt: skip
     enc = [t.encode() for t in texts]
-    at = np.zeros(len(enc) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, enc), np.int64, len(enc)), out=at[1:])
+    at = np.array([0, *accumulate(map(len, enc))], dtype=np.int64)  # (np.cumsum: ~3 us more)
     txt = np.frombuffer(b"".join(enc), dtype=np.uint8)
     nl = len(rows.layers)
     room = max(f.room + len(txt), 2 * f.line + 32)  # a layer's or a line's message
