@@ -278,7 +278,10 @@ def checked(c: BillColumns) -> Checked | None:
     n = len(c)
     if not 1 <= n <= MAX_ITEMS_PER_BILL:
         return None
-    if not (_id_ok(c.id) and _id_ok(c.person_id) and _id_ok(c.hospital_level)):
+    i, p, lv = c.id, c.person_id, c.hospital_level  # (one search for the three ids' chars)
+    if not (0 < len(i) <= 64 and 0 < len(p) <= 64 and 0 < len(lv) <= 64) or bad_id_chars(
+        i + p + lv
+    ):
         return None
     if not is_hospital_code(c.hospital) or (c.region and not _id_ok(c.region, 32)):
         return None
