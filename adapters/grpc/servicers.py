@@ -132,7 +132,7 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
                 cols = columns.bill_columns(request.bill)
         if cols is not None:
             s = self.scoped().pre_settle_rows(cols)
-            if type(s) is SettledRows:  # the answer's bytes from the kernel's rows
+            if isinstance(s, SettledRows):  # the answer's bytes from the kernel's rows
                 return resultwire.pre_settle_response(s)
             resp = pb.PreSettleResponse()
             cv.fill_result(resp.result, s)
