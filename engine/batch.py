@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from operator import is_
 
 import numpy as np
 
@@ -191,9 +192,9 @@ _COMPILED: dict[tuple[int, ...], tuple[list[PolicyTable], CompiledPolicies]] = {
 
 def compiled_for(tables: tuple[PolicyTable, ...] | list[PolicyTable]) -> CompiledPolicies:
     """Compiled arrays for these table objects, cached by identity (tables are immutable)."""
-    key = tuple(id(t) for t in tables)
+    key = tuple(map(id, tables))  # (map and operator.is_: no generator frames a call)
     hit = _COMPILED.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], tables, strict=True)):
+    if hit is not None and len(hit[0]) == len(tables) and all(map(is_, hit[0], tables)):
         return hit[1]
     if len(_COMPILED) > 256:
         _COMPILED.clear()

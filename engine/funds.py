@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -182,6 +183,17 @@ class FundBook:
             assert total is not None
             out[key] = balance(total, used.get(key, 0))
         return out
+
+    @cached_property
+    def hard(self) -> frozenset[tuple[str, str, int]]:
+        """Every (region, fund_code, year) whose ``hard_total`` is not None (made once: the
+        book never changes; a trial asks it of each of its table's layers)."""
+        return frozenset(
+            (r, c, y)
+            for (r, c), fund in self.funds.items()
+            for y in fund.years
+            if self.hard_total(r, c, y) is not None
+        )
 
     def hard_keys(self) -> list[tuple[str, str, int]]:
         """Every (region, fund_code, year) with a hard budget."""

@@ -78,3 +78,13 @@ def test_columns_in_another_form_go_to_numpy() -> None:
     cols, cat = columns([(NULL, 5, 10, NULL, NULL, 2)])
     cols.unit_price.flags.writeable = False
     assert kernel_items(cols, cat) is None
+
+
+def test_columns_of_another_length_go_to_numpy() -> None:
+    """The compiled pass reads every column up to the amounts' length: a shorter or longer
+    one is not taken (numpy decides, and its stack refuses unequal rows)."""
+    cols, cat = columns([(NULL, 5, 10, NULL, NULL, 2), (NULL, 5, 10, NULL, NULL, 2)])
+    cols.selfpay_ratio = cols.selfpay_ratio[:1].copy()
+    assert kernel_items(cols, cat) is None
+    cols, cat = columns([(NULL, 5, 10, NULL, NULL, 2)])
+    assert kernel_items(cols, np.array([2, 2], dtype=np.int64)) is None

@@ -6,6 +6,7 @@ errors; the digest is one function of the normalized request, and rows digested 
 from __future__ import annotations
 
 import copy
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -190,3 +191,17 @@ def test_unset_optional_fields_are_not_zero() -> None:
         b["items"][3][field] = 7
         got = getattr(cols(b), field).tolist()
         assert got[2:4] == [0, 7] and got[:2] == [billcols.NULL] * 2, field
+
+
+def test_a_day_read_again_is_the_day_read_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_day`` keeps the days it read (a bounded memo): a second reading answers as the
+    first, a text that is no day is not kept, and the memo is emptied when full."""
+    monkeypatch.setattr(billcols, "_DAYS", {})
+    monkeypatch.setattr(billcols, "_DAYS_MAX", 3)
+    texts = ["2024-02-29", "2023-02-29", "2024-1-01", "１９９９-01-01", "2024-03-01",
+             "2024-03-02", "2024-03-03", "1800-01-01"]  # fmt: skip
+    first = [billcols._day(t) for t in texts]
+    assert first == [billcols._read_day(t) for t in texts]
+    assert first[0] == date(2024, 2, 29) and first[1:4] == [None, None, None]
+    assert len(billcols._DAYS) <= 3 and "2023-02-29" not in billcols._DAYS
+    assert [billcols._day(t) for t in texts] == first

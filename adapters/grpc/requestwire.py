@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from adapters.grpc.billwire import _skip, _varint, items_of
+from adapters.grpc.billwire import _skip, _varint, read_items
 from adapters.grpc.columns import columns_of
 from engine import numbacache
 from engine.bill import MAX_ITEMS_PER_BILL
@@ -107,14 +107,14 @@ def pre_settle_columns(data: bytes) -> BillColumns | None:
     n = fields[_ITEMS - 1][0]
     if not 1 <= n <= MAX_ITEMS_PER_BILL:
         return None
-    cols = items_of(buf[b0:b1], n)
+    cols = read_items(buf[b0:b1], n)  # the item strings split only if asked (Settle's are)
     if cols is None:
         return None
     try:
         head = [data[a:b].decode() for k, (a, b) in enumerate(fields, 1) if k != _ITEMS]
     except UnicodeDecodeError:
         return None
-    return columns_of(head, cols)
+    return columns_of(head, *cols)
 
 
 def warm_request_wire() -> None:

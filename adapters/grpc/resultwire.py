@@ -18,6 +18,7 @@ buffer (``_Fixed``) that pass copies from.
 from __future__ import annotations
 
 import threading
+from itertools import accumulate
 
 import numpy as np
 from numba import njit
@@ -381,7 +382,7 @@ class _Fixed:
     """A table's fixed bytes for ``_figures``: ``blob`` and its spans ``lay``, ``lab``,
     ``codes`` (see there)."""
 
-    __slots__ = ("blob", "codes", "heads", "lab", "lay", "line", "room")
+    __slots__ = ("blob", "codes", "heads", "lab", "label", "lay", "line", "region", "room")
 
     def __init__(self, table: PolicyTable) -> None:
         parts: list[bytes] = []
@@ -424,6 +425,8 @@ class _Fixed:
         # a layer's most: its fixed bytes (at most all of them) and 16 varints of 10 bytes
         # with their tags and lengths
         self.room = len(self.blob) + 256
+        # the answer's strings of the table (``label`` is made anew on every read of it)
+        self.region, self.label = table.region.code.encode(), table.label.encode()
 
 
 _lock = threading.Lock()
@@ -471,12 +474,10 @@ def _result(rows: SettledRows) -> tuple[np.ndarray, int, int]:
     """``rows``' result written by the compiled pass as ``PreSettleResponse.result``: the
     buffer and where its bytes start and stop."""
     f = _fixed(rows.table)
-    person, table = rows.person, rows.table
-    texts = [rows.bill_id, person.id, person.household, table.region.code, table.label,
-             rows.discharge_date, rows.hospital]  # fmt: skip
-    enc = [t.encode() for t in texts]
-    at = np.zeros(len(enc) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, enc), np.int64, len(enc)), out=at[1:])
+    person = rows.person
+    enc = [rows.bill_id.encode(), person.id.encode(), person.household.encode(), f.region,
+           f.label, rows.discharge_date.encode(), rows.hospital.encode()]  # fmt: skip
+    at = np.array([0, *accumulate(map(len, enc))], dtype=np.int64)  # (np.cumsum: ~3 us more)
     txt = np.frombuffer(b"".join(enc), dtype=np.uint8)
     nl = len(rows.layers)
     room = max(f.room + len(txt), 2 * f.line + 32)  # a layer's or a line's message

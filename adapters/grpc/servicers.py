@@ -130,15 +130,16 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
                 request = _parsed(pb.PreSettleRequest, request)
             if not request.allocate:
                 cols = columns.bill_columns(request.bill)
-        resp = pb.PreSettleResponse()
         if cols is not None:
             s = self.scoped().pre_settle_rows(cols)
             if isinstance(s, SettledRows):  # the answer's bytes from the kernel's rows
                 return resultwire.pre_settle_response(s)
+            resp = pb.PreSettleResponse()
             cv.fill_result(resp.result, s)
             return resp
         assert not isinstance(request, bytes)  # parsed above: no columns were read of it
         s, alloc = self.scoped().pre_settle_allocated(cv.bill_request(request.bill))
+        resp = pb.PreSettleResponse()
         cv.fill_result(resp.result, s, alloc)
         return resp
 

@@ -25,9 +25,10 @@ def book_of(versions: Sequence[FundVersion]) -> FundBook:
 
 def hard_keys(book: FundBook, region: str, year: int, codes: Sequence[str]) -> list[FundYearKey]:
     """The hard-budget fund-years among ``codes`` of the region and year, sorted."""
-    return sorted(
-        {(region, c, year) for c in codes if book.hard_total(region, c, year) is not None}
-    )
+    hard = book.hard
+    if not hard:  # no fund limited (no funds file, or none hard): no key to make
+        return []
+    return sorted({k for c in codes if (k := (region, c, year)) in hard})
 
 
 def fund_locks(keys: Sequence[FundYearKey]) -> list[tuple[Any, str, int]]:

@@ -166,7 +166,7 @@ class Trial(ServiceBase):
                 return None
             codes = [x.fund_code for x in table.layers]
             keys = fundbook.hard_keys(self.fund_book(), table.region.code, ch.year, codes)
-            budgets = self._budgets(uow, keys)
+            budgets = self._budgets(uow, keys) if keys else None  # no hard fund: no read
             pa = uow.accounts.person_year(person.id, ch.year)
             ha = uow.accounts.household_year(person.household, ch.year)
             kb = billcols.run_one(ch, person, table, pa, ha, budgets)
