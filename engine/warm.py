@@ -32,7 +32,11 @@ Besides the kernel, ``warm`` compiles ``engine.columnar.runs`` (the copy of item
 
 ``warm(..., jobs=N)`` (``onestop warm --jobs N``, default one process per core up to 4)
 compiles the variants in N processes at once, each taking the next when done: numba's cache
-index is made safe for concurrent writers by ``engine.numbacache`` (a file lock).
+index is made safe for concurrent writers by ``engine.numbacache`` (a file lock). The compiled
+helpers (and the server's, which ``onestop warm`` passes as ``also``) are tasks of those
+processes too, beside the variants: compiled one after the other after them, in the parent,
+they kept both cores waiting on one (about 36 s of CPU, most of it the server's answer writer,
+``adapters.grpc.resultwire``; 2026-12-03).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
@@ -152,6 +156,28 @@ def _timed(policies: PolicySet, group: list[tuple[str, str]]) -> list[tuple[str,
     return took
 
 
+#: the item dtypes ``progress`` is given for a compiled helper (its mode: the helper's name)
+HELPER = "helper"
+#: a compiled helper's warm-up and what it costs to compile, in ``_groups``' units (a serial
+#: kernel variant is 1; 0: a second or two, run last to fill the processes' ends)
+Helper = tuple[Callable[[], None], int]
+
+
+def _helpers() -> list[Helper]:
+    """The compiled helpers besides the kernel (looked up when called, so that a test can
+    replace one): ``prepare_columns``' copy of item runs (four integer widths) and item check,
+    ``onestop batch``'s summary figures, the packed stream's answer in the request's order
+    (``engine.columnar.answers``), the one-bill path's item rules (``engine.service.billcols``)."""
+    return [(warm_runs, 1), (warm_item_check, 0), (warm_figures, 0), (warm_answers, 0),
+            (warm_item_rules, 0)]  # fmt: skip
+
+
+def _run_helper(fn: Callable[[], None]) -> list[tuple[str, str, float]]:
+    t0 = time.perf_counter()
+    fn()
+    return [(HELPER, fn.__name__, time.perf_counter() - t0)]
+
+
 def _groups(todo: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
     """The variants as groups for one process each: a parallel variant after the serial one of
     the same item dtypes and mode (it calls that serial kernel: compiled once, in the same
@@ -163,10 +189,12 @@ def _groups(todo: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
         groups.setdefault((items, base), []).append((items, mode))
     for g in groups.values():
         g.sort(key=lambda v: "parallel" in v[1])
-    return sorted(
-        groups.values(),
-        key=lambda g: -sum(("parallel" in m) + ("allocate" in m) + 1 for _, m in g),
-    )
+    return sorted(groups.values(), key=lambda g: -_weight(g))
+
+
+def _weight(group: list[tuple[str, str]]) -> int:
+    """A group's compile cost in units of a serial variant (parallel, allocating: +1 each)."""
+    return sum(("parallel" in m) + ("allocate" in m) + 1 for _, m in group)
 
 
 def default_jobs() -> int:
@@ -179,37 +207,48 @@ def warm(
     uses: Iterable[str] = USES,
     progress: Callable[[str, str, float], None] | None = None,
     jobs: int = 1,
+    also: Sequence[Helper] = (),
 ) -> list[tuple[str, str, float]]:
-    """Compile (or load) every kernel variant ``uses`` need, in ``jobs`` processes at once
-    (each takes the next group of variants (``_groups``) when done with one; the lock of ``engine.numbacache``
-    keeps numba's cache index whole) or, with ``jobs=1`` or without the lock, one after the
-    other in this process. Returns (item dtypes, mode, seconds) of each, in the order done."""
+    """Compile (or load) every kernel variant ``uses`` need and the compiled helpers
+    (``_helpers``, then ``also``: the adapters' own, with their costs), in ``jobs`` processes
+    at once or, with ``jobs=1`` or without the lock, one after the other in this process.
+    In processes, each takes the next task when done with one, the costliest first (the
+    groups of variants of ``_groups``, and each helper: they compile beside the kernel's
+    variants, not after them); the lock of ``engine.numbacache`` keeps numba's cache index
+    whole. ``progress`` gets (item dtypes, mode, seconds) of each variant, and (``HELPER``,
+    name, seconds) of each helper, as each is done. Returns (item dtypes, mode, seconds) of each
+    kernel variant, in the order done."""
     done: list[tuple[str, str, float]] = []
     if not policies.tables:
         return done
     todo = variants(uses)
+    helpers = [*_helpers(), *also]
     if jobs > 1 and len(todo) > 1 and numbacache.install():
         # fork where there is one: the children need not import numba again (nothing has
         # compiled or started numba's threads in this process yet)
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        groups = _groups(todo)
-        with ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=ctx) as pool:
-            futures = [pool.submit(_timed, policies, g) for g in groups]
+        tasks: list[tuple[int, Callable[..., list[tuple[str, str, float]]], tuple[Any, ...]]] = [
+            *((_weight(g), _timed, (policies, g)) for g in _groups(todo)),
+            *((w, _run_helper, (fn,)) for fn, w in helpers),
+        ]
+        tasks.sort(key=lambda t: -t[0])  # stable: the groups before helpers of equal cost
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
+            futures = [pool.submit(fn, *args) for _, fn, args in tasks]
             for f in as_completed(futures):
                 for took in f.result():
-                    done.append(took)
+                    if took[0] != HELPER:
+                        done.append(took)
                     if progress is not None:
                         progress(*took)
-    else:
-        for variant in todo:
-            (timed,) = _timed(policies, [variant])
-            done.append(timed)
-            if progress is not None:
-                progress(*timed)
-    warm_runs()  # prepare_columns' compiled helpers: the copy of item runs, the item check
-    warm_item_check()
-    warm_figures()  # onestop batch's summary figures (engine.columnar.figures)
-    warm_answers()  # the packed stream's answer in the request's order (engine.columnar.answers)
-    warm_item_rules()  # the one-bill path's item rules (PreSettle, Settle: engine.service.billcols)
+        return done
+    for variant in todo:
+        (timed,) = _timed(policies, [variant])
+        done.append(timed)
+        if progress is not None:
+            progress(*timed)
+    for fn, _ in helpers:
+        (took,) = _run_helper(fn)
+        if progress is not None:
+            progress(*took)
     return done

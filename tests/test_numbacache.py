@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from engine import warm as W
+
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = """
@@ -106,5 +108,10 @@ def test_warm_on_two_processes_lists_each_variant_once() -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
-    done = sorted(line.split(":")[0] for line in r.stdout.splitlines())
+    lines = [line.split(":")[0] for line in r.stdout.splitlines()]
+    done = sorted(w for w in lines if w.startswith("kernel variant"))
     assert done == ["kernel variant bills allocate", "kernel variant bills serial"], r.stdout
+    # the compiled helpers, each once, in the processes beside the variants; no server's (--for
+    # settle)
+    helpers = sorted(w.removeprefix("compiled helper ") for w in lines if w not in done)
+    assert helpers == sorted(fn.__name__ for fn, _ in W._helpers()), r.stdout

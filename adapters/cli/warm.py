@@ -56,7 +56,7 @@ def warm(
     so that no command compiles them on first use."""
     from engine.errors import InputError, OnestopError, PolicyError
     from engine.policy.load import load_policies
-    from engine.warm import USES, default_jobs
+    from engine.warm import HELPER, USES, Helper, default_jobs
     from engine.warm import warm as run
 
     uses = USES if not for_ or Use.all in for_ else tuple(u.value for u in for_)
@@ -71,14 +71,19 @@ def warm(
 
     def say(items: str, mode: str, took: float) -> None:
         if not quiet:
-            print(f"kernel variant {items} {mode}: {took:.1f} s", flush=True)
+            what = (
+                f"compiled helper {mode}" if items == HELPER else f"kernel variant {items} {mode}"
+            )
+            print(f"{what}: {took:.1f} s", flush=True)
 
-    run(policies, uses, say, jobs=jobs or default_jobs())
-    if "server" in uses:  # the server's compiled bill reader and answer writer (numba only)
+    also: list[Helper] = []
+    if "server" in uses:  # the server's compiled request and bill readers, answer writer (numba)
         from adapters.grpc.billwire import warm_bill_wire
         from adapters.grpc.isodays import warm_iso_days
+        from adapters.grpc.requestwire import warm_request_wire
         from adapters.grpc.resultwire import warm_result_wire
 
-        warm_bill_wire()
-        warm_result_wire()
-        warm_iso_days()
+        # the answer writer compiles about as long as three serial kernel variants
+        also = [(warm_result_wire, 3), (warm_bill_wire, 0), (warm_iso_days, 0),
+                (warm_request_wire, 0)]  # fmt: skip
+    run(policies, uses, say, jobs=jobs or default_jobs(), also=also)
