@@ -520,6 +520,7 @@ def test_in_place_only_for_the_variants_dtypes(batch) -> None:
     compare(batch.bills, batch.policies, batch.opening, prep)
     assert W.ITEM_DTYPES["parquet"] == K.IN_PLACE_DTYPES  # the variant onestop warm compiles
 
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 70), st.integers(1, 14), st.integers(1, 9), st.booleans())
 def test_by_field_is_the_transpose_as_contiguous_columns(
