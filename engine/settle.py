@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from engine.accounts import ZERO, LayerAccount, Opening, YearAccounts
 from engine.allocation import Allocation
@@ -17,9 +17,6 @@ from engine.bill import Bill
 from engine.errors import InputError, Problem
 from engine.policy.policyset import PolicySet
 from engine.result import Settlement
-
-if TYPE_CHECKING:
-    from engine.service.settledrows import SettledRows
 
 
 @dataclass(frozen=True)
@@ -31,9 +28,6 @@ class Outcome:
     household_moves: dict[str, LayerAccount]
     #: per-item allocation (domain.md section 11); None unless asked for
     allocation: Allocation | None = None
-    #: the kernel's output rows of the bill, when the columns path settled it (Settle's
-    #: answer is written from them, ``adapters.grpc.resultwire``); None otherwise
-    rows: SettledRows | None = None
 
 
 def settle_one(

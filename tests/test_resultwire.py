@@ -7,7 +7,6 @@ bytes as the model path's answer for the same bills."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,6 @@ from engine import kernel as K
 from engine.bill import Person
 from engine.policy.load import parse_table
 from engine.result import CAPS, REASONS
-from engine.service.ports import SettlementRecord
 from engine.service.settledrows import SettledRows
 
 # the chain table, with a layer paid after discharge and Chinese names on some layers
@@ -123,89 +121,6 @@ def test_servicer_answers_the_model_paths_bytes(tmp_path: Path) -> None:
                 assert body(servicer, req.SerializeToString()) == got, k
             with pytest.raises(Undecodable):
                 body(servicer, b"\x0a\x05\x3a")  # truncated: upb refuses it too
-        finally:
-            auth._current.reset(token)
-    finally:
-        app.close()
-
-
-_ROWS = st.tuples(
-    st.lists(_INT, min_size=K.N_BILL, max_size=K.N_BILL),
-    st.tuples(*(_layer_row(len(la.variants)) for la in _TABLE.layers)),
-)
-_TIME = st.datetimes(timezones=st.just(UTC))
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    figures=_ROWS,
-    ids=st.tuples(st.text(max_size=4), st.text(max_size=4), st.text(max_size=4)),
-    created=_TIME,
-    reversed_at=st.one_of(st.none(), _TIME),
-    reversal=st.one_of(st.none(), st.just(""), st.text(max_size=4)),
-    registry_version=st.one_of(st.none(), st.just(0), st.integers(1, 2**31 - 1)),
-    replay=st.booleans(),
-)
-def test_settle_bytes_equal_the_records_serialization(
-    figures: tuple[list[int], tuple[list[int], ...]],
-    ids: tuple[str, str, str],
-    created: datetime,
-    reversed_at: datetime | None,
-    reversal: str | None,
-    registry_version: int | None,
-    replay: bool,
-) -> None:
-    """``settle_response`` is ``SettleResponse(settlement=record_pb(rec), replay)``'s bytes:
-    the record's fields (ids, status, times, digest, registry version) around the rows'."""
-    bill, layers = figures
-    bill[K.B_ADMNO] = 2
-    rows = SettledRows(
-        "b1", "H1", _PERSON, _TABLE, 2024, "2024-05-06", np.array(bill, dtype=np.int64),
-        np.array(layers, dtype=np.int64),
-    )  # fmt: skip
-    rec = SettlementRecord(
-        settlement_id=ids[0], request_id=ids[1], bill_digest=ids[2], bill={},
-        settlement=rows.settlement(), moves=(), created_at=created,
-        status="reversed" if reversed_at else "settled", reversed_at=reversed_at,
-        reversal_request_id=reversal, registry_version=registry_version,
-    )  # fmt: skip
-    want = pb.SettleResponse(settlement=cv.record_pb(rec), replay=replay).SerializeToString()
-    assert resultwire.settle_response(rec, rows, replay) == want
-
-
-def test_settle_servicer_answers_the_stored_records_bytes(tmp_path: Path) -> None:
-    """Through the servicer: a Settle's answer is bytes written from the rows, equal to the
-    message ``record_pb`` makes of the record as stored (GetSettlement's); a replay and a call
-    asking for the allocation are answered as messages, as before, with the same record."""
-    from adapters.auth.principals import LOCAL
-    from adapters.bootstrap import build
-    from adapters.grpc import auth, server
-
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "chain.yaml").write_text(CHAIN)
-    app = build(f"sqlite:///{tmp_path / 'onestop.db'}", tmp_path / "policies", None)
-    try:
-        app.service.import_registry([Person.model_validate(
-            {"id": f"p{i}", "birth_date": f"1960-01-1{i % 9}", "household": f"h{i // 2}",
-             "tags": [{"tag": "poor"}] if i % 2 else []}) for i in range(4)])  # fmt: skip
-        servicer = server.SettlementServicer(app.service, ThreadPoolExecutor(1))
-        body = server.SettlementServicer.Settle.__wrapped__
-        token = auth._current.set(LOCAL)
-        try:
-            for k in range(8):
-                b = chain_bill(k, f"p{k % 4}", n_items=1 + 9 * k, seed=k)
-                req = pb.SettleRequest(request_id=f"r{k}", bill=cv.bill_to_pb(b))
-                got = body(servicer, req)
-                assert type(got) is bytes, k  # the rows' path took it
-                rec = app.service.get(request_id=f"r{k}")
-                want = pb.SettleResponse(settlement=cv.record_pb(rec))
-                assert got == want.SerializeToString(), k
-                again = body(servicer, req)  # a replay: the stored record, as a message
-                assert type(again) is not bytes and again.replay, k
-                assert again.settlement == want.settlement, k
-            req = pb.SettleRequest(request_id="r-alloc", allocate=True)
-            req.bill.CopyFrom(cv.bill_to_pb(chain_bill(9, "p1", n_items=5, seed=9)))
-            assert len(body(servicer, req).settlement.result.items) == 5
         finally:
             auth._current.reset(token)
     finally:

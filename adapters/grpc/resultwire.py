@@ -1,7 +1,6 @@
 """PreSettle's answer written as wire bytes straight from the kernel's output rows (issue 13
 target 6): a ``PreSettleResponse`` serialized by hand from ``SettledRows``, with no
-``Settlement``, no ``LayerResult`` and no upb message built, filled and serialized. A Settle's
-answer (target 7) is the same result inside its record's fields (``settle_response``).
+``Settlement``, no ``LayerResult`` and no upb message built, filled and serialized.
 
 The bytes are those ``cv.fill_result`` then ``SerializeToString`` give (the tests compare them
 byte for byte): fields in field-number order, a proto3 scalar left out when it is zero or '',
@@ -28,7 +27,6 @@ from engine import numbacache
 from engine.explain import cap_texts, why_not
 from engine.policy.model import PolicyTable
 from engine.result import CAPS, REASONS
-from engine.service.ports import SettlementRecord
 from engine.service.settledrows import SettledRows
 
 numbacache.install()
@@ -448,31 +446,6 @@ def _fixed(table: PolicyTable) -> _Fixed:
 
 def pre_settle_response(rows: SettledRows) -> bytes:
     """The ``PreSettleResponse`` bytes of ``rows`` (no per-item allocation)."""
-    out, start, stop = _result(rows)
-    return out[start:stop].tobytes()
-
-
-def settle_response(rec: SettlementRecord, rows: SettledRows, replay: bool = False) -> bytes:
-    """The ``SettleResponse`` bytes of ``rec`` whose settlement the kernel's ``rows`` are (no
-    per-item allocation): ``record_pb``'s fields around the result the compiled pass writes
-    (there framed as ``PreSettleResponse.result``, field 1; here ``SettlementRecord.result``,
-    field 7: one tag byte either way)."""
-    out, start, stop = _result(rows)
-    record = b"".join((
-        _text(1, rec.settlement_id), _text(2, rec.request_id), _text(3, rec.status),
-        _text(4, rec.created_at.isoformat()),
-        _text(5, rec.reversed_at.isoformat() if rec.reversed_at is not None else ""),
-        _text(6, rec.reversal_request_id or ""),
-        b"\x3a", out[start + 1 : stop].tobytes(),  # field 7: the result's length and bytes
-        _text(8, rec.bill_digest),
-        b"\x48" + varint(rec.registry_version) if rec.registry_version else b"",  # field 9
-    ))  # fmt: skip
-    return b"\x0a" + varint(len(record)) + record + (b"\x10\x01" if replay else b"")
-
-
-def _result(rows: SettledRows) -> tuple[np.ndarray, int, int]:
-    """``rows``' result written by the compiled pass as ``PreSettleResponse.result``: the
-    buffer and where its bytes start and stop."""
     f = _fixed(rows.table)
     person = rows.person
     enc = [rows.bill_id.encode(), person.id.encode(), person.household.encode(), f.region,
@@ -487,7 +460,7 @@ def _result(rows: SettledRows) -> tuple[np.ndarray, int, int]:
         out, np.empty(room, dtype=np.uint8), np.empty(64, dtype=np.uint8),
         np.empty(f.line, dtype=np.uint8), np.empty(f.line, dtype=np.uint8),
     )  # fmt: skip
-    return out, start, stop
+    return out[start:stop].tobytes()
 
 
 def warm_result_wire() -> None:

@@ -144,13 +144,11 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
         return resp
 
     @_unary
-    def Settle(self, request: pb.SettleRequest) -> pb.SettleResponse | bytes:
+    def Settle(self, request: pb.SettleRequest) -> pb.SettleResponse:
         svc = self.scoped()
         # columns, no per-item model (a bad bill: the model path's errors, as before)
         req = settle_request(columns.bill_columns(request.bill))
-        rec, replay, rows = svc.settle_rows(request.request_id, req)
-        if rows is not None and not request.allocate:  # the answer's bytes from the rows
-            return resultwire.settle_response(rec, rows, replay)
+        rec, replay = svc.settle(request.request_id, req)
         alloc = svc.allocation_of(rec) if request.allocate else None
         return pb.SettleResponse(settlement=cv.record_pb(rec, alloc), replay=replay)
 

@@ -27,7 +27,6 @@ from engine.errors import InputError
 from engine.policy.model import PolicyTable
 from engine.policy.policyset import PolicySet
 from engine.service import billcols
-from engine.service.settledrows import SettledRows
 from engine.settle import Outcome, moves, settle_one
 
 
@@ -149,8 +148,4 @@ def settle(
     p_after = YearAccounts(p_layers, int(kb.p_adm[0])).normalized()
     h_after = YearAccounts(h_layers, ha.admissions).normalized()
     assert not kb.out_bill[0, K.B_STATUS]
-    rows = SettledRows(
-        bill.id, bill.hospital, bill.person, bill.table, bill.year, bill.discharge_date.isoformat(),
-        kb.out_bill[0], kb.out_layer[0, : len(bill.table.layers)],
-    )  # fmt: skip
-    return Outcome(s, p_after, h_after, moves(pa, p_after), moves(ha, h_after), rows=rows)
+    return Outcome(s, p_after, h_after, moves(pa, p_after), moves(ha, h_after))

@@ -24,7 +24,6 @@ from engine.service.groupcommit import (
 from engine.service.inputs import check_key
 from engine.service.ports import AccountMove, SettlementRecord, UnitOfWork, account_locks
 from engine.service.settlecols import ColumnsBill
-from engine.service.settledrows import SettledRows
 from engine.service.trial import Trial
 from engine.service.versions import policy_version_of
 from engine.settle import Outcome
@@ -49,19 +48,6 @@ class SettleWrite(Trial):
         request may come as columns (``billcols.BillColumns``, or checked already:
         ``settlecols.request_of``): settled without a per-item model, stored and digested as
         the model would be."""
-        rec, replay, _ = self.settle_rows(request_id, req, principal=principal)
-        return rec, replay
-
-    def settle_rows(
-        self,
-        request_id: str,
-        req: BillRequest | billcols.BillColumns | settlecols.ColumnsRequest,
-        *,
-        principal: str = "local",
-    ) -> tuple[SettlementRecord, bool, SettledRows | None]:
-        """``settle``, and the kernel's output rows of the settlement when this call settled
-        it by the columns path in its own transaction (Settle's answer is written from them,
-        as PreSettle's); None for a replay, the model path and a grouped call."""
         if isinstance(req, billcols.BillColumns):
             req = settlecols.request_of(req)  # a bad bill: the model path's InputError
         if not request_id or len(request_id) > 128:
@@ -70,11 +56,11 @@ class SettleWrite(Trial):
         call = SettleCall(request_id, req, principal, settlecols.digest_of(req))
         writer = self._writer
         if writer is None:
-            return self._settle_alone_rows(call)
+            return self._settle_alone(call)
         ready = self._prepare(call)  # reads in this thread, beside the other callers'
         if not isinstance(ready, PreparedSettle):
-            return (*ready, None)  # a replay of a committed settlement: nothing to wait for
-        return (*writer.submit(ready), None)
+            return ready  # a replay of a committed settlement: nothing to wait for
+        return writer.submit(ready)
 
     # --- group commit (engine/service/groupcommit.py) --------------------------------------
     def use_group_commit(self, config: GroupCommit | None) -> None:
@@ -310,18 +296,11 @@ class SettleWrite(Trial):
 
     def _settle_alone(self, c: SettleCall) -> tuple[SettlementRecord, bool]:
         """One settle in its own transaction (group commit off, or a failed group's calls)."""
-        rec, replay, _ = self._settle_alone_rows(c)
-        return rec, replay
-
-    def _settle_alone_rows(
-        self, c: SettleCall
-    ) -> tuple[SettlementRecord, bool, SettledRows | None]:
-        """``_settle_alone``, and the kernel's rows of a settlement made now (``Outcome.rows``)."""
         request_id, req, d = c.request_id, c.req, c.digest
         with self._uow() as uow:
             got = self._reads(uow, c, self._early_year(req))
             if isinstance(got, SettlementRecord):
-                return got, True, None
+                return got, True
             bill, person_version = got
             keys = self._keys(bill)
             pid, hh, y = bill.person.id, bill.person.household, bill.year
@@ -348,8 +327,8 @@ class SettleWrite(Trial):
                     twin = again.settlements.by_request(request_id)
                 if twin is None:
                     raise
-                return self._replay(twin, d, request_id, req), True, None
-        return rec, False, out.rows
+                return self._replay(twin, d, request_id, req), True
+        return rec, False
 
     @staticmethod
     def _replay(
