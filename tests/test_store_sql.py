@@ -946,19 +946,32 @@ def test_pg_settlement_rows_equal_sqlites(pg_url: str, tmp_path: Path) -> None: 
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("held", [True, False], ids=["one_write", "psycopg_pipeline"])
-def test_pg_one_write_sends_a_pipeline_when_it_ends(pg_url: str, held: bool) -> None:  # noqa: F811
+@pytest.mark.parametrize(
+    "held, steps", [(True, True), (False, True), (False, False)],
+    ids=["one_write", "psycopg_pipeline", "one_write_without_the_steps"],
+)  # fmt: skip
+def test_pg_one_write_sends_a_pipeline_when_it_ends(
+    pg_url: str,  # noqa: F811
+    held: bool,
+    steps: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """``onewrite.one_write``: nothing of the pipeline reaches the server before it ends (a
     sequence's ``nextval``, which no transaction hides, has not moved; psycopg's own pipeline,
     the control, has sent and run it by then); at its end every statement runs in order, with
     the rows psycopg's pipeline gives, and an error is raised as psycopg raises it, the
-    connection usable after."""
+    connection usable after. A psycopg without the private steps it overrides
+    (``HELD_BACK`` false) gets psycopg's own pipeline from ``one_write``: the same results."""
     import time
 
     import psycopg
 
-    from adapters.store.sql.onewrite import one_write
+    from adapters.store.sql import onewrite
     from tests.pg import fresh_database
+
+    monkeypatch.setattr(onewrite, "HELD_BACK", steps)
+    one_write = onewrite.one_write
+    control = not held and steps  # psycopg's own pipeline, called as itself
 
     engine = sa.create_engine(fresh_database(pg_url))
     try:
@@ -971,7 +984,7 @@ def test_pg_one_write_sends_a_pipeline_when_it_ends(pg_url: str, held: bool) -> 
         def seq() -> Any:
             return rb.execute("SELECT last_value, is_called FROM ow_seq").fetchone()
 
-        with one_write(ra) if held else ra.pipeline():
+        with ra.pipeline() if control else one_write(ra):
             c1, c2 = psycopg.RawCursor(ra), psycopg.RawCursor(ra)
             c1.execute("SELECT nextval('ow_seq')")
             c2.execute("SELECT $1::int + 1, $2::text", [41, "x"])

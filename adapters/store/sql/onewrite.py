@@ -15,7 +15,9 @@ everything). Errors are raised as psycopg raises them at a pipeline's end.
 
 It subclasses psycopg's ``Pipeline`` and overrides two of its private steps
 (``_communicate_gen``, ``_exit_gen``), installed as ``Connection.pipeline()`` installs its own:
-tied to psycopg 3.3 (requirements.lock); tests/test_store_sql.py counts the writes.
+the same steps in psycopg 3.2.1 (pyproject's lower bound) and 3.3 (requirements.lock);
+tests/test_store_sql.py counts the writes. A psycopg without them gets its own pipeline (one
+write a statement, the same results) rather than an AttributeError mid-Settle.
 """
 
 from __future__ import annotations
@@ -48,9 +50,20 @@ class _OneWrite(psycopg.Pipeline):
             yield from self._fetch_gen(flush=False)
 
 
+# the private steps _OneWrite relies on (present in psycopg 3.2.1 to 3.3.9)
+HELD_BACK = all(
+    hasattr(psycopg.Pipeline, step)
+    for step in ("_communicate_gen", "_exit_gen", "_enqueue_sync", "_fetch_gen")
+)
+
+
 @contextmanager
 def one_write(raw: psycopg.Connection[Any]) -> Iterator[None]:
     """``raw.pipeline()``, its statements sent in one write when it ends."""
+    if not HELD_BACK:
+        with raw.pipeline():
+            yield
+        return
     with raw.lock:
         assert raw._pipeline is None, "one_write inside another pipeline"
         pipeline = raw._pipeline = _OneWrite(raw)
