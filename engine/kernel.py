@@ -461,7 +461,7 @@ def _settle_range(
         hs = b_hslot[b]
         # 3.1: the four buckets
         i0, i1 = item_start[b], item_start[b + 1]
-        if item_at is not None:  # the bill's run where it is in the columns (see ITEM_AT)
+        if item_at is not None:  # the bill's run where it is (IN_PLACE_DTYPES)
             i1 = item_at[b] + (i1 - i0)
             i0 = item_at[b]
         iw = i0 + (i1 - i0 + LANES - 1) // LANES * LANES  # whole LANES steps (see LANES)

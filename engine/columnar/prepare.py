@@ -530,12 +530,12 @@ def prepare_columns(
     item_at: np.ndarray | None = None
     cols: tuple[np.ndarray, ...] = (cat, qty, amount, price_cap, sp_ratio)
     if in_place and bs is not None and not budgets and n_chunks <= 1 and _in_place_ok(cols):
-        item_at, sel, runs = bs[kept], None, None
+        item_at = bs[kept]  # each kept bill's run, where it is
         cols = tuple(read_only(a) for a in cols)  # one variant, whichever were writable
 
     def gather(a: np.ndarray) -> np.ndarray:
-        # the kernel takes writable arrays (its warmed variants): a read-only column (a view
-        # of received bytes) kept in place is copied here, its only copy
+        # the kernel's variants other than the in-place one take writable arrays: a read-only
+        # column (a view of received bytes) kept in order is copied here, its only copy
         if item_at is not None:
             return a
         if runs is not None:
@@ -570,7 +570,8 @@ def prepare_columns(
     kb = KernelBatch(
         compiled=compiled, order=kept, item_start=item_start,
         cat=gather(cols[0]), qty=gather(cols[1]), amount=gather(cols[2]),
-        price_cap=gather(cols[3]), sp_ratio=gather(cols[4]), item_at=item_at, b_policy=policy[kept], b_level=level[kept],
+        price_cap=gather(cols[3]), sp_ratio=gather(cols[4]), item_at=item_at,
+        b_policy=policy[kept], b_level=level[kept],
         b_tags=tags_k, b_age=age_on(p_birth[pk], adm[kept]) if n else np.zeros(0, np.int64),
         b_pslot=pslot.astype(np.int64).reshape(-1), b_hslot=hslot.astype(np.int64).reshape(-1),
         p_acc=p_acc, p_adm=p_adm, h_acc=h_acc,
