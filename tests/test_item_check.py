@@ -59,6 +59,8 @@ def item_cols(draw: st.DrawFn) -> ItemCols:
     for k, w in zip(("qty_e4", "unit_price_cap", "selfpay_ratio"), widths, strict=True):
         if k in cols:
             cols[k] = cols[k].astype(w)
+    if "unit_price" in cols and draw(st.booleans()):  # as the Parquet files store it
+        cols["unit_price"] = cols["unit_price"].astype(np.int32)
     if draw(st.integers(0, 9)) == 0:
         cols["amount_null"] = np.zeros(n, dtype=bool)  # not taken: the rules decide
     for k in cols:  # read-only columns (views of received bytes) are taken as writable ones
@@ -83,27 +85,35 @@ def test_clean_exactly_when_the_numpy_rules_find_nothing(items: ItemCols) -> Non
     given = (items.qty_e4, items.unit_price_cap, items.selfpay_ratio)
     widths = [np.asarray(a).dtype for a in given if a is not None]
     narrow = [d for a, d in zip(given, IC.NARROW, strict=True) if a is not None]
-    taken = items.amount_null is None and (
-        all(d == np.int64 for d in widths) or (widths == narrow and bool(widths))
+    price = None if items.unit_price is None else np.asarray(items.unit_price).dtype
+    is_narrow = widths == narrow and bool(widths)
+    taken = (
+        items.amount_null is None
+        and (all(d == np.int64 for d in widths) or is_narrow)
+        and (price in (None, np.int64) or (price == np.int32 and is_narrow))
     )
     assert got == (want and taken)  # never clean when a rule fires; clean when taken
 
 
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="nothing compiled")
-def test_warm_compiles_the_two_variants() -> None:
+def test_warm_compiles_the_three_variants() -> None:
     IC.warm_item_check()
-    assert len(IC._clean.signatures) == 2
-    # writable and read-only columns reach the same two variants (both passed read-only)
+    assert len(IC._clean.signatures) == 3
+    # writable and read-only columns reach the same variants (all passed read-only); the
+    # narrow form with int32 unit prices (the Parquet files) is taken
     one, cat = np.ones(2, dtype=np.int64), np.array([2, 2], dtype=np.int8)
     for write in (True, False):
-        cols = [one.copy(), cat.copy(), *(one.astype(d) for d in IC.NARROW)]
+        cols = [one.copy(), cat.copy(), one.astype(np.int32), *(one.astype(d) for d in IC.NARROW)]
         for a in cols:
             a.flags.writeable = write
-        amount, c, qty, cap, ratio = cols
+        amount, c, price, qty, cap, ratio = cols
         items = ItemCols(category=c, amount=amount, qty_e4=qty, unit_price_cap=cap,
                          selfpay_ratio=ratio)  # fmt: skip
         assert IC.items_clean(items, c, amount)
-    assert len(IC._clean.signatures) == 2
+        items = ItemCols(category=c, amount=amount, qty_e4=qty, unit_price=price,
+                         unit_price_cap=cap, selfpay_ratio=ratio)  # fmt: skip
+        assert IC.items_clean(items, c, amount)
+    assert len(IC._clean.signatures) == 3
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,10 @@ to the rules (which find nothing there) and ``_nullable`` (not clean).
 
 Every column is passed to the compiled pass read-only (``runs.read_only``: a view), so one
 variant per form takes writable columns and views of received bytes alike (the packed stream's
-columns are such views; they are not copied for the check). It takes two forms, one compiled variant each (``warm_item_check``): every column int64, or the
+columns are such views; they are not copied for the check). It takes three forms, one compiled variant each (``warm_item_check``): every column int64, or the
 narrow form of the packed stream and of the Parquet files (``NARROW``: int32 quantities and
-caps, int16 ratios, each given so or absent; amounts and unit prices int64)."""
+caps, int16 ratios, each given so or absent; amounts int64; unit prices int64, or int32 as the
+Parquet files store them)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ from engine.money import BP, MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
 numbacache.install()
 
 _NONE_B = read_only(np.zeros(0, dtype=np.bool_))
-#: the narrow form: quantity, cap and ratio dtypes (unit price and amount int64 as in the other)
+#: the narrow form: quantity, cap and ratio dtypes (amount int64 as in the other; unit price
+#: int64, or int32 as the Parquet files the project writes store it: ``_price_dtype``)
 NARROW = (np.dtype(np.int32), np.dtype(np.int32), np.dtype(np.int16))
 
 
@@ -90,6 +92,16 @@ def _form(items: ItemCols) -> tuple[Any, Any, Any]:
     return (np.dtype(np.int64),) * 3
 
 
+def _price_dtype(items: ItemCols, form: tuple[Any, Any, Any]) -> Any:
+    """The unit price dtype the pass takes: int32 in the narrow form when the prices come so
+    (``onestop batch`` on the project's Parquet files, read in their stored widths: before,
+    such a batch was never taken and every part ran the numpy rules), else int64."""
+    p = items.unit_price
+    if form == NARROW and p is not None and np.asarray(p).dtype == np.int32:
+        return np.dtype(np.int32)
+    return np.dtype(np.int64)
+
+
 def _mask(m: Any, n: int) -> np.ndarray | None:
     if m is None:
         return _NONE_B
@@ -106,11 +118,12 @@ def items_clean(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> bool:
     n = len(amount)
     if items.amount_null is not None or len(cat) != n:
         return False
-    qd, cd, rd = _form(items)
+    form = _form(items)
+    qd, cd, rd = form
     cols: list[np.ndarray | None] = [_taken(amount)]
     for a, d in (
         (items.qty_e4, qd),
-        (items.unit_price, np.int64),
+        (items.unit_price, _price_dtype(items, form)),
         (items.unit_price_cap, cd),
         (items.selfpay_ratio, rd),
     ):
@@ -153,14 +166,15 @@ def items_clean_plain(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> b
 
 
 def warm_item_check() -> None:
-    """Compile (or load from the cache) the pass's two variants (int64, narrow), with and
-    without the optional columns."""
+    """Compile (or load from the cache) the pass's three variants (int64; narrow with int64
+    unit prices: the packed stream; narrow with int32 unit prices: the Parquet files), with
+    and without the optional columns."""
     one = np.ones(1, dtype=np.int64)
     cat = np.array([2], dtype=np.int8)
     items_clean(ItemCols(category=cat, amount=one), cat, one)
-    for qd, cd, rd in ((np.int64,) * 3, NARROW):
+    for (qd, cd, rd), pd in (((np.int64,) * 3, np.int64), (NARROW, np.int64), (NARROW, np.int32)):
         items_clean(
-            ItemCols(category=cat, amount=one, qty_e4=one.astype(qd), unit_price=one,
+            ItemCols(category=cat, amount=one, qty_e4=one.astype(qd), unit_price=one.astype(pd),
                      unit_price_cap=one.astype(cd), unit_price_cap_null=np.zeros(1, bool),
                      selfpay_ratio=one.astype(rd), selfpay_ratio_null=np.zeros(1, bool)),
             cat, one,
