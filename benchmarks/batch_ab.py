@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
 
+from adapters.batch.run import CHUNK_BILLS
 from benchmarks import harness as H
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +73,7 @@ def main(
     items: float = typer.Option(40),
     rounds: int = typer.Option(3),
     threads: int = typer.Option(1, help="--threads of both runs"),
-    chunk_bills: int = typer.Option(100_000, help="--chunk-bills of this tree's runs"),
+    chunk_bills: int = typer.Option(CHUNK_BILLS, help="--chunk-bills of this tree's runs"),
     baseline_chunk_bills: int | None = typer.Option(
         None,
         help="--chunk-bills of the baseline's runs (default: --chunk-bills); the outputs "

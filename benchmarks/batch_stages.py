@@ -26,7 +26,7 @@ import typer
 POLICY = "benchmarks/policy/sample_five_layer.yaml"
 
 
-def stages(data: Path, out: Path, chunk_bills: int) -> None:
+def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
 
@@ -52,7 +52,7 @@ def stages(data: Path, out: Path, chunk_bills: int) -> None:
         policies, compiled = R._policies(pol)
         md = R.parquet_metadata(pol)
     with stage("plan"):
-        parts, _, _ = R.plan(spec, chunk_bills)
+        parts, _, _ = R.plan(spec, chunk_bills or R.CHUNK_BILLS)
     with stage("persons file"):
         R._persons(spec.persons)
     buffers = C.OutputBuffers()
@@ -129,7 +129,9 @@ def floor(data: Path, run_out: Path) -> None:
 def main(
     data: Path = typer.Argument(..., help="bills/items/persons.parquet (benchmarks.synth)"),
     out: Path = typer.Option(Path("/tmp/batch-stages"), help="where the stages write"),
-    chunk_bills: int = typer.Option(100_000, help="--chunk-bills (the command's default)"),
+    chunk_bills: int | None = typer.Option(
+        None, help="--chunk-bills (default: the command's, adapters.batch.run.CHUNK_BILLS)"
+    ),
     floor_of: Path | None = typer.Option(None, "--floor", help="an earlier run's --out"),
 ) -> None:
     if floor_of is not None:

@@ -194,7 +194,7 @@ def compiled_for(tables: tuple[PolicyTable, ...] | list[PolicyTable]) -> Compile
     """Compiled arrays for these table objects, cached by identity (tables are immutable)."""
     key = tuple(map(id, tables))  # (map and operator.is_: no generator frames a call)
     hit = _COMPILED.get(key)
-    if hit is not None and len(hit[0]) == len(tables) and all(map(is_, hit[0], tables)):
+    if hit is not None and all(map(is_, hit[0], tables)):  # (the key holds as many ids)
         return hit[1]
     if len(_COMPILED) > 256:
         _COMPILED.clear()
