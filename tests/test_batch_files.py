@@ -23,7 +23,14 @@ from adapters.batch.run import Spec, UnsortedInput, finish, plan, run_local
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import reference_batch
 from engine.policy.load import load_policies
-from tests.test_batch_helpers import POLICY, bills_from_tables, make_data, read_out, run_files
+from tests.test_batch_helpers import (
+    POLICY,
+    batch_cli,
+    bills_from_tables,
+    make_data,
+    read_out,
+    run_files,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,19 +173,7 @@ def cli_process(*args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    """``onestop batch`` in this process (typer's runner): the same command, exit code and
-    output, without a process start importing pyarrow, numba and the kernel each time (1.9 s
-    of CPU a call, 0.04 s here; 2026-12-03). An exception other than the command's exit is
-    raised, not taken for exit code 1."""
-    from typer.testing import CliRunner
-
-    from adapters.batch.cli import app
-
-    r = CliRunner().invoke(app, ["batch", *map(str, args)])
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return subprocess.CompletedProcess(["onestop", "batch", *args], r.exit_code, r.stdout, r.stderr)
+cli = batch_cli  # in this process
 
 
 def test_bad_rows_fail_by_default_or_go_to_the_reject_file(tmp_path: Path) -> None:

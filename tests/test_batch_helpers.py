@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,21 @@ def bills_from_tables(bills: pa.Table, items: pa.Table, persons: pa.Table) -> li
                                  r["bill_id"])]),
         ))  # fmt: skip
     return out
+
+
+def batch_cli(*args: str) -> subprocess.CompletedProcess:
+    """``onestop batch`` in this process (typer's runner): the same command, exit code and
+    output as ``python -m adapters.batch.cli batch``, without a process start importing
+    pyarrow, numba and the kernel each time (1.9 s of CPU a call, 0.04 s here; 2026-12-03).
+    An exception other than the command's exit is raised, not taken for exit code 1."""
+    from typer.testing import CliRunner
+
+    from adapters.batch.cli import app
+
+    r = CliRunner().invoke(app, ["batch", *map(str, args)])
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return subprocess.CompletedProcess(["onestop", "batch", *args], r.exit_code, r.stdout, r.stderr)
 
 
 def read_out(out: Path, name: str) -> pa.Table:

@@ -47,7 +47,7 @@ from engine.policy.load import load_policies
 from engine.policy.policyset import PolicySet
 from engine.settle import settle_one
 from tests.strategies import Batch, batches, build_table
-from tests.test_batch_helpers import POLICY, bills_from_tables, make_data, read_out
+from tests.test_batch_helpers import POLICY, batch_cli, bills_from_tables, make_data, read_out
 from tests.test_properties import assert_same, check_settlement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -341,7 +341,10 @@ needs_jit = pytest.mark.skipif(
 )
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
+cli = batch_cli  # in this process; the Dask run below as its own process
+
+
+def cli_process(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "adapters.batch.cli", "batch", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
@@ -413,8 +416,8 @@ def test_batch_cli_on_dask_settles_a_budget_region_in_one_task(tmp_path: Path) -
     pol = _policy_dir(tmp_path)
     local, dask = tmp_path / "local", tmp_path / "dask"
     assert cli(*paths, "--policy", str(pol), "--out", str(local), "--quiet").returncode == 0
-    r = cli(*paths, "--policy", str(pol), "--out", str(dask), "--quiet", "--chunk-bills", "20",
-            "--dask-local", "1")  # fmt: skip
+    r = cli_process(*paths, "--policy", str(pol), "--out", str(dask), "--quiet",
+                    "--chunk-bills", "20", "--dask-local", "1")  # fmt: skip
     assert r.returncode == 0, r.stderr
     for name in ("bills", "layers", "funds"):
         assert read_out(local, name).equals(read_out(dask, name)), name
