@@ -9,6 +9,8 @@ the tests hold this one to."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
@@ -115,15 +117,17 @@ def kept_columns(
     birth: np.ndarray,
     n_persons: int,
     n_households: int,
-) -> tuple[np.ndarray, ...]:
+) -> tuple[Any, ...]:
     """For the bills ``kept`` (indexes into the bills' int64 day and code columns: ``dis``,
     ``adm``, person code ``pc`` into ``birth`` (int64 days) of ``n_persons``, household code
     ``hc`` of ``n_households``): (pk, hk, year, age, ymin, span, pkey_u, pslot, hkey_u, hslot),
     as ``kept_columns_plain``."""
     n = len(kept)
     pk, hk, year, age = (np.empty(n, dtype=np.int64) for _ in range(4))
-    args = (kept, dis, adm, pc, hc, birth)
-    lo, hi = _bills(*(np.ascontiguousarray(a, dtype=np.int64) for a in args), pk, hk, year, age)
+    kept, dis, adm, pc, hc, birth = (
+        np.ascontiguousarray(a, dtype=np.int64) for a in (kept, dis, adm, pc, hc, birth)
+    )
+    lo, hi = _bills(kept, dis, adm, pc, hc, birth, pk, hk, year, age)
     ymin, span = (int(lo), int(hi) - int(lo) + 1) if n else (0, 1)
     pkey_u, pslot = _slots(pk, year, ymin, span, n_persons)
     hkey_u, hslot = _slots(hk, year, ymin, span, n_households)
@@ -139,7 +143,7 @@ def kept_columns_plain(
     birth: np.ndarray,
     n_persons: int,
     n_households: int,
-) -> tuple[np.ndarray, ...]:
+) -> tuple[Any, ...]:
     """The numpy form (``prepare_columns``' before the compiled pass)."""
     n = len(kept)
     year = year_of(dis[kept])
