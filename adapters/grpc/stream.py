@@ -378,6 +378,8 @@ def _check_packed_text(p: pb.PackedBills, text: BillText) -> None:
                     )
     for name, field in (("bill_ids", "id"), ("person_ids", "person_id"), ("regions", "region")):
         v = getattr(text, name)
+        if isinstance(v, np.ndarray):  # ids read as an array hold no control character
+            continue
         distinct = v.labels.tolist() if isinstance(v, col.Coded) else (v or [])
         if bad_id_chars("".join(distinct)):
             problems += [Problem(f"bills[{i}].{field}", v, ID_RULE)
@@ -468,7 +470,9 @@ def _bill_cols(
     few distinct values, the levels coded as sent. Rejects name their values as Python values
     (``engine.columnar`` converts numpy's)."""
     return col.BillCols(
-        bill_id=np.array(text.bill_ids, dtype=str if text.bill_ids else object),
+        bill_id=text.bill_ids
+        if isinstance(text.bill_ids, np.ndarray)
+        else np.array(text.bill_ids, dtype=str if text.bill_ids else object),
         hospital=text.hospitals,
         person_id=person_ids,  # coded once, for _lookup too
         hospital_level=col.Coded(
