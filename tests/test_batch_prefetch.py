@@ -25,18 +25,17 @@ def _spec(paths: list[str], out: Path) -> R.Spec:
 def test_persons_read_beside_the_plan_are_the_ones_the_parts_use(tmp_path: Path) -> None:
     _, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=11)
     spec = _spec(paths, tmp_path / "out")
-    R._persons.cache_clear()
+    R._persons_read.cache_clear()
     pre = Prefetch(spec, persons=True, digest_paths=[])
-    pre.persons_read()
-    info = R._persons.cache_info()
-    assert info.currsize == 1 and info.misses == 1
-    cols, labels = R._persons(spec.persons)  # a hit: not read again
-    assert R._persons.cache_info().hits == info.hits + 1
-    R._persons.cache_clear()
+    cols, labels = R._persons(spec.persons)  # at once: waits for the thread's read, or reads
+    pre.close()
+    info = R._persons_read.cache_info()
+    assert info.currsize == 1 and info.misses == 1  # read once, not twice
+    assert R._persons(spec.persons)[0] is cols
+    R._persons_read.cache_clear()
     again, labels2 = R._persons(spec.persons)
     assert list(labels) == list(labels2)
     assert (cols.person_id.codes == again.person_id.codes).all()
-    pre.close()
 
 
 def test_digests_are_the_files_sha256(tmp_path: Path) -> None:
@@ -70,10 +69,9 @@ def test_a_bad_persons_file_is_refused_where_it_was(tmp_path: Path) -> None:
     pq.write_table(t.set_column(t.schema.get_field_index("birth_date"), "birth_date",
                                 pa.array(["not a date"] * t.num_rows)), bad)  # fmt: skip
     spec = _spec([paths[0], paths[1], str(bad)], tmp_path / "out")
-    R._persons.cache_clear()
+    R._persons_read.cache_clear()
     pre = Prefetch(spec, persons=True, digest_paths=[])
-    pre.persons_read()  # the thread's failure is not raised there
-    assert R._persons.cache_info().currsize == 0
+    pre.close()  # the thread's failure is not raised there
+    assert R._persons_read.cache_info().currsize == 0
     with pytest.raises(InputFileError, match="birth_date"):
         R._persons(spec.persons)  # but where the first part reads it
-    pre.close()

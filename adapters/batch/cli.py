@@ -347,7 +347,6 @@ def settle_files(
             if dask_scheduler or dask_local:
                 it = run_dask(spec, parts, local_workers=dask_local, client=client)
             else:
-                pre.persons_read()  # one read of the persons file, not two
                 it = run_local(spec, parts)
             try:
                 for r in it:

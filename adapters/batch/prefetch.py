@@ -5,8 +5,8 @@ then the first part waits for the persons file (read and coded whole, ~0.3-0.9 s
 355 k persons) and for numba (imported, and its compiled functions loaded from the cache:
 ~0.6 s of CPU the first time any of them is called), and the manifest, written after the last
 part, for the SHA-256 of every input file (~0.2 s a 300 MB items file). ``Prefetch`` does these
-in three threads while the plan runs: the persons file into ``run._persons``' cache (joined
-before the first part, so that no part reads it a second time), numba and the part's compiled
+in three threads while the plan runs: the persons file into ``run._persons``' cache (the first
+part waits for that read if it needs the persons first, and reads them no second time), numba and the part's compiled
 item check and figures loaded (the first part then finds them loaded: numba's own locks make a
 concurrent first call wait, not load twice), the digests into a table ``digest`` answers from
 (hashlib and pyarrow release the GIL for most of it). A digest is of the file as it was when the
@@ -72,11 +72,6 @@ class Prefetch:
             with contextlib.suppress(OSError):  # taken again (and raised) when the manifest asks
                 self._digests[p] = R.sha256_of(p)
 
-    def persons_read(self) -> None:
-        """Wait for the persons file (before the first part: one read of it, not two)."""
-        if self._persons.is_alive():
-            self._persons.join()
-
     def digest(self, path: str | Path) -> str:
         """The SHA-256 of ``path``: the one taken beside the plan, or taken now."""
         if self._digest.is_alive():
@@ -86,7 +81,6 @@ class Prefetch:
 
     def close(self) -> None:
         """Wait for both threads (a run that stops early leaves nothing running)."""
-        self.persons_read()
-        for t in (self._compiled, self._digest):
+        for t in (self._persons, self._compiled, self._digest):
             if t.is_alive():
                 t.join()
