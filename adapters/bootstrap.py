@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# the defaults, kept in a module of constants (the server commands read them before importing
+# the service); importers of these names from here keep working
+from adapters.defaults import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
 from engine.bill import Person
 from engine.errors import InputError
 from engine.funds import funds_files
@@ -29,11 +32,6 @@ from engine.service.versions import effective
 from engine.validation import problems_from
 
 log = logging.getLogger("onestop.bootstrap")
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DB = "sqlite:///var/onestop.db"
-DEFAULT_POLICIES = ROOT / "policies"
-DEFAULT_REGISTRY = DEFAULT_POLICIES / "samples" / "registry.json"
 
 
 @dataclass

@@ -9,11 +9,13 @@ given, so that it is compiled and cached once, at set-up (``onestop warm``, ``ma
 ``make serve``, ``make warm``), never under a user's first command.
 
 The variants (``VARIANTS``): which item dtypes reach the kernel, and in which mode:
-- ``bills``: int64 columns built from Bill objects (``engine.batch.prepare``): ``onestop
-  settle`` and ``policy whatif``, the server's unary calls (with hard budgets and with the
-  per-item allocation), ``settle_batch(threads=...)``;
-- ``columns``: int8 categories, the rest int64 (``columns_from_bills``; the packed stream
-  with every nullable column given; ``onestop batch`` on CSV files, read as int64);
+- ``columns``: int8 categories, the rest int64: Bill objects (``engine.batch.prepare``,
+  whose int64 categories ``KernelBatch.args`` gives the kernel as int8): ``onestop settle``
+  and ``policy whatif``, the server's unary calls (with hard budgets and with the per-item
+  allocation), ``settle_batch(threads=...)``; ``columns_from_bills``; the packed stream with
+  quantities and caps or ratios as int64 (``engine.columnar.prepare`` fills an absent cap or
+  ratio column as int64 beside them); ``onestop batch`` on CSV files, read as int64 (with
+  ``--fund-used``: budgets);
 - ``stream``: the packed gRPC stream without price caps or self-pay ratios (the absent
   nullable columns are int32 and int16);
 - ``parquet``: ``onestop batch`` on the files the project writes (int32 quantities and caps,
@@ -22,8 +24,11 @@ The variants (``VARIANTS``): which item dtypes reach the kernel, and in which mo
   (``adapters.grpc.packeditems.KEEP_NARROW``), and ``in-place`` for them read where they
   are in the message (``engine.kernel.IN_PLACE_DTYPES``: no reordering copy);
 - ``parquet-i8ratio``: Parquet files whose self-pay ratio column is int64 (the tests write some);
-- and ``bills`` on two threads with the allocation (``settle_batch(threads=2,
+- and ``columns`` on two threads with the allocation (``settle_batch(threads=2,
   allocate_items=True)``, the property tests).
+Until 2026-12-03 Bill objects gave int64 categories, a variant family of their own: three
+variants more to compile (10-20 s of CPU each), and CSV files with ``--fund-used`` and
+a packed stream with caps but no ratios compiled theirs on first use.
 Files with other integer widths compile their own variant on first use (and cache it).
 Besides the kernel, ``warm`` compiles ``engine.columnar.runs`` (the copy of item runs when
 ``prepare_columns`` reorders bills given by run offsets: one tiny loop per integer width) and
@@ -65,7 +70,6 @@ from engine.service.itemrules import warm_item_rules
 I1, I2, I4, I8 = np.int8, np.int16, np.int32, np.int64
 #: name -> dtypes of (cat, qty, amount, price_cap, sp_ratio)
 ITEM_DTYPES: dict[str, tuple[Any, Any, Any, Any, Any]] = {
-    "bills": (I8, I8, I8, I8, I8),
     "columns": (I1, I8, I8, I8, I8),
     "stream": (I1, I8, I8, I4, I2),
     "parquet": (I1, I4, I8, I4, I2),
@@ -75,15 +79,15 @@ ITEM_DTYPES: dict[str, tuple[Any, Any, Any, Any, Any]] = {
 #: "budgets+allocate", "parallel+allocate" or "in-place" (serial, the item columns read-only
 #: and read where they are: ``engine.kernel.IN_PLACE_DTYPES``, ``KernelBatch.item_at``)
 VARIANTS: tuple[tuple[str, str, str], ...] = (
-    ("bills", "serial", "settle"),
-    ("bills", "allocate", "settle"),
-    ("bills", "budgets", "server"),
-    ("bills", "budgets+allocate", "server"),
-    ("bills", "parallel", "batch"),
-    ("stream", "serial", "server"),
-    ("columns", "serial", "server"),  # and onestop batch on CSV files
-    ("columns", "allocate", "batch"),
+    ("columns", "serial", "settle"),  # Bill objects; the server; onestop batch on CSV files
+    ("columns", "allocate", "settle"),
+    ("columns", "budgets", "server"),  # and onestop batch --fund-used on CSV files
+    ("columns", "budgets+allocate", "server"),
     ("columns", "parallel", "batch"),
+    ("stream", "serial", "server"),
+    ("columns", "serial", "server"),
+    ("columns", "allocate", "batch"),
+    ("columns", "budgets", "batch"),
     ("parquet", "serial", "batch"),
     ("parquet", "serial", "server"),  # the packed stream's narrow quantities, caps and ratios
     ("parquet", "in-place", "server"),  # the same, its items read in place (the usual message)
@@ -92,7 +96,7 @@ VARIANTS: tuple[tuple[str, str, str], ...] = (
     ("parquet", "budgets", "batch"),
     # two more the test suite reaches (each xdist worker compiled them, 30-130 s under load):
     # settle_batch(threads=2, allocate_items=True), and Parquet files with an int64 ratio column
-    ("bills", "parallel+allocate", "batch"),
+    ("columns", "parallel+allocate", "batch"),
     ("parquet-i8ratio", "serial", "batch"),
 )
 #: what each use needs: settle (the offline CLI), server (make serve), batch; "all"

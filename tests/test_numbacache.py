@@ -110,7 +110,7 @@ def test_warm_on_two_processes_lists_each_variant_once() -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     lines = [line.split(":")[0] for line in r.stdout.splitlines()]
     done = sorted(w for w in lines if w.startswith("kernel variant"))
-    assert done == ["kernel variant bills allocate", "kernel variant bills serial"], r.stdout
+    assert done == ["kernel variant columns allocate", "kernel variant columns serial"], r.stdout
     # the compiled helpers, each once, in the processes beside the variants; no server's (--for
     # settle)
     helpers = sorted(w.removeprefix("compiled helper ") for w in lines if w not in done)

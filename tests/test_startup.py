@@ -166,6 +166,13 @@ settle_batch(bills, ps, threads=2); check("settle_batch threads=2")
 from engine.columnar import columns_from_bills, settle_columns
 bc, ic, pc, _ = columns_from_bills(bills)
 settle_columns(bc, ic, pc, ps); check("columns")
+settle_columns(*columns_from_bills(bills)[:3], ps, budgets=budgets)
+check("columns, hard budgets (onestop batch --fund-used on CSV files)")
+for absent in ("selfpay_ratio", "unit_price_cap"):  # a packed stream with one of them sent
+    bc, ic, pc, _ = columns_from_bills(bills)
+    setattr(ic, absent, None)
+    setattr(ic, absent + "_null", None)
+    settle_columns(bc, ic, pc, ps); check(f"columns without {absent}")
 
 import numpy as np
 from engine.columnar import prepare_columns, run

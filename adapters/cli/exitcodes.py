@@ -9,7 +9,9 @@ adds "a case failed" (8).
 
 from __future__ import annotations
 
+import sys
 from enum import IntEnum
+from typing import NoReturn
 
 
 class Exit(IntEnum):
@@ -53,6 +55,14 @@ def table_text() -> str:
 def help_epilog() -> str:
     """The table for a typer --help epilog (each line kept as its own paragraph)."""
     return "Exit codes:\n\n" + "\n\n".join(f"{int(c)}  {m}" for c, m in MEANING.items())
+
+
+def one_line(message: str, code: int) -> NoReturn:
+    """A user mistake: one line on stderr (no markup, no wrapping), then exit ``code``."""
+    import typer  # here: ``onestop --version`` reads this module without typer
+
+    print(f"onestop: {message}", file=sys.stderr)
+    raise typer.Exit(code)
 
 
 def for_status(name: str) -> Exit:

@@ -4,7 +4,6 @@ options (--server, TLS), the client and how a refused call is printed.
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -12,7 +11,7 @@ from typing import Annotated, Any, NoReturn
 import grpc
 import typer
 
-from adapters.cli.exitcodes import Exit, for_status, help_epilog
+from adapters.cli.exitcodes import Exit, for_status, help_epilog, one_line
 from adapters.cli.output import console, problem_line, text
 from adapters.grpc.client import BillFileError, Client, read_bill
 from adapters.grpc.errors import bad_request
@@ -37,8 +36,7 @@ EXIT_REFUSED, EXIT_UNAVAILABLE = Exit.REFUSED, Exit.UNAVAILABLE
 
 def _one_line(message: str, code: int) -> None:
     """A user mistake: one line on stderr (no markup, no wrapping), then exit ``code``."""
-    print(f"onestop: {message}", file=sys.stderr)
-    raise typer.Exit(code)
+    one_line(message, code)
 
 
 def _bill_file(path: Path) -> dict[str, Any]:

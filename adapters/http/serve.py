@@ -20,23 +20,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-import uvicorn
-from fastapi import Request
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from adapters.auth.principals import (
-    LOCAL,
-    Principal,
-    PrincipalsError,
-    PrincipalsFile,
-    Unauthenticated,
-)
-from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY, App
-from adapters.grpc.auth import Tls, is_loopback
-from adapters.http.app import Identify, create_app
+from adapters.cli.exitcodes import Exit, one_line
+from adapters.defaults import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
+
+# uvicorn, FastAPI, the app and the principals are imported where they are used: a refused
+# option is told before them (1.6-1.8 s of CPU to import; the options' tests run 7 processes)
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import Request
+
+    from adapters.auth.principals import Principal, PrincipalsFile
+    from adapters.bootstrap import App
+    from adapters.grpc.auth import Tls
+    from adapters.http.app import Identify
 
 PEER = "onestop.peer_names"  # the scope extension holding the peer certificate's names
 
@@ -56,26 +56,31 @@ def cert_names(cert: dict[str, Any] | None) -> list[str]:
     return out
 
 
-class PeerCertProtocol(H11Protocol):
+def peer_cert_protocol() -> type:
     """uvicorn's h11 protocol, putting the TLS peer's certificate names in every request's
     scope (uvicorn gives the app no access to the peer certificate otherwise)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
-        obj = transport.get_extra_info("ssl_object")
-        names = cert_names(obj.getpeercert()) if obj is not None else None
-        inner = self.app
+    class PeerCertProtocol(H11Protocol):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            obj = transport.get_extra_info("ssl_object")
+            names = cert_names(obj.getpeercert()) if obj is not None else None
+            inner = self.app
 
-        async def app(scope: Any, receive: Any, send: Any) -> None:
-            scope.setdefault("extensions", {})[PEER] = names
-            await inner(scope, receive, send)
+            async def app(scope: Any, receive: Any, send: Any) -> None:
+                scope.setdefault("extensions", {})[PEER] = names
+                await inner(scope, receive, send)
 
-        self.app = app
+            self.app = app
+
+    return PeerCertProtocol
 
 
 def cert_identify(principals: PrincipalsFile) -> Identify:
     """The principal named by the request's client certificate (exactly one), as the gRPC
     server's ``AuthInterceptor.identify``."""
+    from adapters.auth.principals import Unauthenticated
 
     def identify(request: Request) -> Principal:
         names = (request.scope.get("extensions") or {}).get(PEER)
@@ -103,6 +108,8 @@ class HttpServer:
 
 
 def _check_host(host: str, tls: Tls | None) -> None:
+    from adapters.grpc.auth import is_loopback
+
     if tls is None and not is_loopback(host):
         raise typer.BadParameter(
             f"{host} is not a loopback address; without TLS the HTTP gateway serves "
@@ -119,13 +126,18 @@ def check_options(host: str, tls: Tls | None, principals: PrincipalsFile | None)
 def config(app: App, host: str, port: int, tls: Tls | None,
            principals: PrincipalsFile | None, **kw: Any) -> uvicorn.Config:  # fmt: skip
     """The uvicorn config of the gateway: TLS with required client certificates when ``tls``."""
+    import uvicorn
+
+    from adapters.auth.principals import LOCAL
+    from adapters.http.app import create_app
+
     check_options(host, tls, principals)
     if tls is None:
         return uvicorn.Config(create_app(app, lambda r: LOCAL), host=host, port=port, **kw)
     assert principals is not None
     return uvicorn.Config(
         create_app(app, cert_identify(principals)), host=host, port=port,
-        http=PeerCertProtocol, ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key),
+        http=peer_cert_protocol(), ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key),
         ssl_ca_certs=str(tls.client_ca), ssl_cert_reqs=ssl.CERT_REQUIRED, **kw,
     )  # fmt: skip
 
@@ -134,6 +146,8 @@ def config(app: App, host: str, port: int, tls: Tls | None,
 def running(app: App, host: str = "127.0.0.1", port: int = 0, *, tls: Tls | None = None,
             principals: PrincipalsFile | None = None) -> Iterator[HttpServer]:  # fmt: skip
     """The gateway on its own thread; ``port=0``: the kernel's pick, read ``.port``."""
+    import uvicorn
+
     cfg = config(app, host, port, tls, principals, log_level="warning", lifespan="off")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -177,16 +191,19 @@ def serve_http(
     """Serve the NHSA HTTP/JSON gateway and FHIR endpoints on uvicorn (next to ``onestop
     serve``, the gRPC server, over the same store)."""
 
-    from adapters.cli.exitcodes import Exit
-    from adapters.grpc.clicommon import _one_line
-    from adapters.grpc.servecmd import open_app
-
+    # the options checked first, on this module's imports alone (a refusal in ~0.2 s, not
+    # after importing uvicorn, FastAPI, the FHIR models and the service)
+    _one_line = one_line
     EXIT_REFUSED, EXIT_UNAVAILABLE = Exit.REFUSED, Exit.UNAVAILABLE
 
     host, sep, port_text = listen.rpartition(":")
     if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
         _one_line(f"--http {listen}: give HOST:PORT, a port 0..65535 (e.g. 127.0.0.1:8080)", 2)
     port = int(port_text)
+    for opt, path, default in (("--policies", policies, DEFAULT_POLICIES),
+                               ("--registry", registry, DEFAULT_REGISTRY)):  # fmt: skip
+        if Path(path) != Path(default) and not Path(path).exists():
+            _one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
     given = {"--tls-cert": tls_cert, "--tls-key": tls_key, "--client-ca": client_ca,
              "--principals": principals}  # fmt: skip
     if any(v is not None for v in given.values()):
@@ -197,20 +214,18 @@ def serve_http(
         for k, v in given.items():
             if not Path(v).is_file():  # type: ignore[arg-type]
                 _one_line(f"{k} {v}: no such file", 2)
+    from adapters.auth.principals import PrincipalsError, PrincipalsFile
+    from adapters.grpc.auth import Tls
+
     tls = Tls(tls_cert, tls_key, client_ca) if tls_cert else None  # type: ignore[arg-type]
     try:
         pf = PrincipalsFile(principals) if principals else None
     except PrincipalsError as e:
         _one_line(f"--principals refused: {' '.join(str(e).split())}", 2)
-        return
     try:
         check_options(host, tls, pf)
     except typer.BadParameter as e:
         _one_line(f"--http {listen}: {e}", 2)
-    for opt, path, default in (("--policies", policies, DEFAULT_POLICIES),
-                               ("--registry", registry, DEFAULT_REGISTRY)):  # fmt: skip
-        if Path(path) != Path(default) and not Path(path).exists():
-            _one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
     try:
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -219,7 +234,10 @@ def serve_http(
         why = ("is already in use (another server running there?); choose another --http"
                if err.errno == errno.EADDRINUSE else f"cannot be used: {err.strerror}")  # fmt: skip
         _one_line(f"cannot listen on {listen}: the address {why}", EXIT_UNAVAILABLE)
+    import uvicorn
+
     from adapters.bootstrap import server_group_commit
+    from adapters.grpc.servecmd import open_app
 
     app = open_app(db, policies, registry, server_group_commit(db))  # 2304: group commit
     if tls is None:

@@ -407,8 +407,14 @@ def prepare_columns(
         hi_ = min(ni, lo_ + ITEM_BLOCK)
         _check_items(items, cat, amount, lo_, hi_, rj, irow, itf,
                      linked if linked is True else linked[lo_:hi_], ib_of, item_bad)  # fmt: skip
-    price_cap = _nullable(items.unit_price_cap, items.unit_price_cap_null, ni, np.int32, clean)
-    sp_ratio = _nullable(items.selfpay_ratio, items.selfpay_ratio_null, ni, np.int16, clean)
+    # an absent cap or ratio column is filled narrow (int32, int16), or as int64 beside int64
+    # quantities and the other one given as int64: the widths of a variant ``onestop warm``
+    # compiles (``engine.warm.ITEM_DTYPES``), not one a first message compiles (10-20 s)
+    wide = qty.dtype == np.int64
+    cap_fill = np.int64 if wide and _is_int64(items.selfpay_ratio) else np.int32
+    ratio_fill = np.int64 if wide and _is_int64(items.unit_price_cap) else np.int16
+    price_cap = _nullable(items.unit_price_cap, items.unit_price_cap_null, ni, cap_fill, clean)
+    sp_ratio = _nullable(items.selfpay_ratio, items.selfpay_ratio_null, ni, ratio_fill, clean)
     bad_from_items = np.zeros(nb, dtype=bool)
     bad_from_items[ib_of(np.flatnonzero(item_bad))] = True
     del item_bad
@@ -685,6 +691,10 @@ def in_lex_order(keys: tuple[np.ndarray, ...]) -> bool:
 def _implausible(days: np.ndarray) -> np.ndarray:
     """Days outside the plausible dates (engine.bill.DATE_MIN..DATE_MAX)."""
     return (days < PLAUSIBLE[0]) | (days > PLAUSIBLE[1])
+
+
+def _is_int64(a: np.ndarray | None) -> bool:
+    return a is not None and np.asarray(a).dtype == np.int64
 
 
 def _nullable(
