@@ -99,33 +99,6 @@ def test_a_failed_write_is_raised_and_no_write_runs_after_it(
     assert "part-00001.parquet" not in written and len(written) <= 2  # parts 0 and 2 at most
 
 
-@pytest.mark.parametrize("failing", ["layers", "closing"])
-def test_a_part_whose_layers_or_other_file_fails_raises_after_both_writes_ended(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
-) -> None:
-    """``write_part`` writes the layers file in a second thread beside the other three: a
-    failure of either is raised by the part, and the other file of the part is complete
-    (nothing is still being written when the run stops)."""
-    from adapters.batch import io
-
-    _, paths = make_data(tmp_path / "in", n_bills=60, items=4, seed=6)
-    spec = _spec(paths, tmp_path / "out")
-    parts, _, _ = plan(spec, 1000)
-    write = io.write_parquet
-
-    def maybe_failing(table: pa.Table, path: Path, *a: object, **kw: object) -> None:
-        if Path(path).parent.name == failing:
-            raise OSError(28, f"No space left on device ({failing}, test)")
-        write(table, path, *a, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(io, "write_parquet", maybe_failing)
-    with pytest.raises(OSError, match=f"No space left on device \\({failing}"):
-        list(run_local(spec, parts))
-    other = "bills" if failing == "layers" else "layers"
-    done = tmp_path / "out" / "_tmp" / other / "part-00000.parquet"
-    assert pq.read_table(done).num_rows > 0  # written whole before the failure was raised
-
-
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "adapters.batch.cli", "batch", *args],

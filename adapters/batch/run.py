@@ -511,32 +511,16 @@ def complete_part(spec: Spec, part: Part, prep: C.Prepared, res: PartResult,
 
 def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
     """Write a settled part's files into OUT/_tmp (the funds output is written once for the
-    run, from every part's figures: cli). With ``spec.overlap`` the layers file (five rows a
-    bill: ~60 % of a part's writing CPU) is written in a second thread beside the others
-    (pyarrow encodes and compresses with the GIL released); either failure is raised here,
-    after both writes have ended."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    run, from every part's figures: cli)."""
     tmp, name = Path(spec.out or "") / "_tmp", f"part-{k:05d}.parquet"
     md = parquet_metadata(spec.policy)
-    outs = [(C.bill_columns, "bills"), (C.alert_columns, "alerts"),
-            (C.closing_columns, "closing"),
+    outs = [(C.bill_columns, "bills"), (C.layer_columns, "layers"),
+            (C.alert_columns, "alerts"), (C.closing_columns, "closing"),
             *([(C.item_fund_columns, ITEMS_BY_FUND)] if spec.items_by_fund else [])]  # fmt: skip
     labels: dict[int, Any] = {}  # Arrow labels made once a part (io.arrow_table)
-
-    def write(cols: Callable[[C.Prepared], dict[str, Any]], d: str) -> None:
+    for cols, d in outs:
         io.write_parquet(io.arrow_table(cols(prep), labels), tmp / d / name, md,
                          compression=spec.compression, statistics=spec.statistics)  # fmt: skip
-
-    if not spec.overlap:
-        for cols, d in [outs[0], (C.layer_columns, "layers"), *outs[1:]]:
-            write(cols, d)
-        return
-    with ThreadPoolExecutor(1, thread_name_prefix="onestop-write-layers") as ex:
-        layers = ex.submit(write, C.layer_columns, "layers")
-        for cols, d in outs:
-            write(cols, d)
-    layers.result()
 
 
 def figures(prep: C.Prepared, res: PartResult) -> None:
