@@ -1,16 +1,16 @@
 """Work a local batch run needs later, started in threads beside the plan (issue 13 target 3).
 
 ``run.plan`` reads the bills' keys and the items' bill ids on one core while the other idles;
-then the first part waits for the persons file (read and coded whole, ~0.3-0.9 s of CPU on
+then the first part waits for the persons file (read and coded whole, ~0.2-0.3 s of CPU on
 355 k persons) and for numba (imported, and its compiled functions loaded from the cache:
 ~0.6 s of CPU the first time any of them is called), and the manifest, written after the last
 part, for the SHA-256 of every input file (~0.2 s a 300 MB items file). ``Prefetch`` does these
-in three threads while the plan runs: the persons file into ``run._persons``' cache (the first
-part waits for that read if it needs the persons first, and reads them no second time), numba and the part's compiled
-item check and figures loaded (the first part then finds them loaded: numba's own locks make a
-concurrent first call wait, not load twice), the digests into a table ``digest`` answers from
-(hashlib and pyarrow release the GIL for most of it). A digest is of the file as it was when the
-run started.
+in three threads while the plan runs: the persons file into ``run._persons``' cache (a part
+that needs the persons during that read waits for it, and reads them no second time), numba
+and the part's compiled item check and figures loaded (the first part then finds them
+loaded: numba's own locks make a concurrent first call wait, not load twice), the digests into
+a table ``digest`` answers from (hashlib and pyarrow release the GIL for most of it). A digest
+is of the file as it was when the run started.
 
 A failure here is not raised: the persons file is then read again where the first part needs
 it, and fails there with the same message as before; a digest missing is taken when asked.
