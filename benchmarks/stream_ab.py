@@ -1,7 +1,9 @@
 """The packed stream (issue 13, target 8), another tree against this one: one worker process per
-tree settles the same TRIAL messages in process (protobuf parse -> ``stream.handle`` -> response
-bytes; no gRPC), interleaved round by round; wall and CPU seconds a message (min / median / max),
-items/s, the load, and whether the response bytes of both trees are identical.
+tree settles the same TRIAL messages in process (the request read as the tree's server reads it,
+``packedwire.read_stream_request`` where the tree has it, else protobuf's parse ->
+``stream.handle`` -> response bytes; no gRPC), interleaved round by round; wall and CPU
+seconds a message (min / median / max), items/s, the load, and whether the response bytes of
+both trees are identical.
 
     git -C /work/main archive main | tar -x -C /tmp/old-stream
     python -m benchmarks.stream_ab /tmp/old-stream                  # 1 warm-up + 5 rounds
@@ -76,9 +78,16 @@ app = build(f"sqlite:///{work}/store.db", work / "policies", None)
 svc = app.service
 svc.import_registry([Person.model_validate(p) for p in json.loads((work / "persons.json").read_text())])
 
+try:  # the request read as the server's deserializer reads it (a tree before it: parsed)
+    from adapters.grpc.packedwire import read_stream_request
+except ImportError:
+    read_stream_request = None
+
 def one():
-    req = pb.SettleStreamRequest.FromString(raw)
-    return stream.handle(svc, req).SerializeToString()
+    if read_stream_request is None:
+        return stream.handle(svc, pb.SettleStreamRequest.FromString(raw)).SerializeToString()
+    req, cut = read_stream_request(raw)
+    return stream.handle(svc, req, cut=cut).SerializeToString()
 
 print(json.dumps({"ready": True}), flush=True)
 for line in sys.stdin:

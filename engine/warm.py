@@ -32,7 +32,8 @@ a packed stream with caps but no ratios compiled theirs on first use.
 Files with other integer widths compile their own variant on first use (and cache it).
 Besides the kernel, ``warm`` compiles ``engine.columnar.runs`` (the copy of item runs when
 ``prepare_columns`` reorders bills given by run offsets: one tiny loop per integer width) and
-``engine.columnar.itemcheck`` (one pass over the items before the numpy item rules) and
+``engine.columnar.itemcheck`` (one pass over the items before the numpy item rules),
+``engine.columnar.keptbills`` (the kept bills' years, ages and account slots) and
 ``engine.service.itemrules`` (the one-bill path's item rules).
 
 ``warm(..., jobs=N)`` (``onestop warm --jobs N``, default one process per core up to 4)
@@ -61,6 +62,7 @@ from engine.bill import parse_bill
 from engine.columnar.answers import warm_answers
 from engine.columnar.figures import warm_figures
 from engine.columnar.itemcheck import warm_item_check
+from engine.columnar.keptbills import warm_kept_columns
 from engine.columnar.runs import read_only, warm_runs
 from engine.policy.policyset import PolicySet
 from engine.service.itemrules import warm_item_rules
@@ -171,9 +173,10 @@ def _helpers() -> list[Helper]:
     """The compiled helpers besides the kernel (looked up when called, so that a test can
     replace one): ``prepare_columns``' copy of item runs (four integer widths) and item check,
     ``onestop batch``'s summary figures, the packed stream's answer in the request's order
-    (``engine.columnar.answers``), the one-bill path's item rules (``engine.service.billcols``)."""
+    (``engine.columnar.answers``), the one-bill path's item rules (``engine.service.billcols``),
+    ``prepare_columns``' kept bills' years, ages and slots (``engine.columnar.keptbills``)."""
     return [(warm_runs, 1), (warm_item_check, 0), (warm_figures, 0), (warm_answers, 0),
-            (warm_item_rules, 0)]  # fmt: skip
+            (warm_item_rules, 0), (warm_kept_columns, 0)]  # fmt: skip
 
 
 def _run_helper(fn: Callable[[], None]) -> list[tuple[str, str, float]]:

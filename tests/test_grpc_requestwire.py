@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from adapters.grpc.columns import bill_columns
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.requestwire import pre_settle_columns
-from engine.service.billcols import BillColumns
+from engine.money import BP, MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
+from engine.service.billcols import BillColumns, checked
+from engine.service.itemrules import kernel_items_plain
 from tests.test_grpc_billwire import TEXT, items
 
 _INTS = ("qty_e4", "unit_price", "amount", "unit_price_cap", "selfpay_ratio")
@@ -35,6 +37,13 @@ def _same(got: BillColumns | None, want: BillColumns) -> None:
     assert (gf.cat is None) == (wf.cat is None)
     if gf.cat is not None and wf.cat is not None:
         assert gf.cat.tolist() == wf.cat.tolist()
+        # the item rules run in the read: their kernel columns as the numpy rules give them
+        k = kernel_items_plain(want, wf.cat)
+        if isinstance(k, tuple):
+            assert gf.kernel is not None
+            assert [a.tolist() for a in gf.kernel] == [a.tolist() for a in k]
+        else:
+            assert gf.kernel is None
 
 
 def _upb(data: bytes) -> BillColumns:
@@ -47,10 +56,48 @@ def test_the_bytes_read_as_upb_reads_them(its: list[pb.Item], head: list[str]) -
                 admission_date=head[4], discharge_date=head[5], hospital=head[6], items=its)  # fmt: skip
     data = pb.PreSettleRequest(bill=b).SerializeToString()
     got = pre_settle_columns(data)
-    if got is None:  # only a NUL inside an item's string is not taken
-        assert any("\x00" in s for it in its for s in (it.code, it.name, it.category))
+    if got is None:  # only a NUL inside a string is not taken
+        strings = [*head, *(s for it in its for s in (it.code, it.name, it.category))]
+        assert any("\x00" in s for s in strings)
         return
     _same(got, _upb(data))
+
+
+_LIMIT = {"qty_e4": MAX_QTY_E4, "unit_price": MAX_UNIT_PRICE, "amount": MAX_AMOUNT,
+          "unit_price_cap": MAX_UNIT_PRICE, "selfpay_ratio": BP}  # fmt: skip
+
+
+@st.composite
+def near_items(draw: st.DrawFn) -> pb.Item:
+    """An item whose ints are near their rules' edges (kept or not, about half each)."""
+
+    def near(field: str) -> int:
+        hi = _LIMIT[field]
+        return draw(st.one_of(st.integers(0, hi), st.sampled_from([-1, hi + 1, 0, hi])))
+
+    it = pb.Item(code="X", name="n", category=draw(st.sampled_from(["A", "B", "C", "02"])),
+                 unit_price=near("unit_price"), amount=near("amount"))  # fmt: skip
+    for field in ("qty_e4", "unit_price_cap", "selfpay_ratio"):
+        if draw(st.booleans()):
+            setattr(it, field, near(field))
+    return it
+
+
+@given(st.lists(near_items(), min_size=1, max_size=6))
+def test_the_item_rules_in_the_read_answer_as_the_numpy_rules(its: list[pb.Item]) -> None:
+    """The kernel columns the read's item rules give (or None: a rule broken) are the numpy
+    rules' (``kernel_items_plain``) on upb's columns; ``checked`` takes them as its own."""
+    b = pb.Bill(id="b1", hospital="H990001001", person_id="p1", hospital_level="city",
+                admission_date="2024-01-02", discharge_date="2024-01-05", items=its)  # fmt: skip
+    data = pb.PreSettleRequest(bill=b).SerializeToString()
+    got, want = pre_settle_columns(data), _upb(data)
+    _same(got, want)
+    assert got is not None
+    a, b_ = checked(got), checked(want)
+    assert (a is None) == (b_ is None)
+    if a is not None and b_ is not None:
+        for k in ("cat", "qty", "price_cap", "sp_ratio"):
+            assert getattr(a, k).tolist() == getattr(b_, k).tolist(), k
 
 
 def _field(number: int, wire: int, payload: bytes) -> bytes:

@@ -880,6 +880,112 @@ def test_pg_lock_read_equals_the_plain_read(pg_url: str) -> None:  # noqa: F811
 
 
 @pytest.mark.postgres
+def test_pg_lock_read_locks_a_row_without_writing_it(pg_url: str) -> None:  # noqa: F811
+    """``onestop_lock_read`` (migration 0014) holds the lock of an account-year that exists
+    without writing a new version of its row (0011's ``ON CONFLICT DO UPDATE`` wrote one on
+    every Settle): the row stays where it was, another transaction cannot lock it (by the
+    function's lock nor by ``lock``'s INSERT) until the holder ends, and a missing row is
+    created at 0 and locked. Downgraded to 0013 the function writes the row again (0011's
+    body); upgraded again it does not."""
+    from alembic import command
+
+    from adapters.store.sql.connect import migration_transaction
+    from tests.pg import fresh_database
+
+    url = fresh_database(pg_url)
+    store = SqlStore(url)
+    other = sa.create_engine(url)
+    where = "FROM person_years WHERE person_id = 'p1' AND year = 2024"
+
+    def version() -> tuple[str, str]:
+        with other.connect() as c:
+            return tuple(c.exec_driver_sql(f"SELECT ctid::text, xmin::text {where}").one())  # type: ignore[return-value]
+
+    def locked_elsewhere() -> list[bool]:
+        got = []
+        for sql in (f"SELECT 1 {where} FOR NO KEY UPDATE",
+                    "INSERT INTO person_years (person_id, year, admissions) VALUES ('p1', 2024, 0) "
+                    "ON CONFLICT (person_id, year) DO UPDATE SET admissions = person_years.admissions"):  # fmt: skip
+            with other.connect() as c:
+                c.exec_driver_sql("SET lock_timeout = '200ms'")
+                try:
+                    c.exec_driver_sql(sql)
+                    got.append(False)
+                except sa.exc.OperationalError as err:
+                    assert "lock timeout" in str(err), err
+                    got.append(True)
+                c.rollback()
+        return got
+
+    def lock_and_read(y: int = 2024) -> None:
+        with store.uow() as u:
+            keys = account_locks("p1", "h1", y)
+            u.lock(*keys, read=[(k[0], k[1], k[2]) for k in keys])
+            assert u.holds("person", "p1", y) and u.holds("household", "h1", y)
+            if y == 2024:
+                assert u.accounts.person_year("p1", y) == acc
+                assert locked_elsewhere() == [True, True]
+            u.commit()
+
+    try:
+        acc = YearAccounts(layers={"L1": LayerAccount(1, 2, 3, 4)}, admissions=2)
+        with store.uow() as u:
+            u.lock(*account_locks("p1", "h1", 2024))
+            u.accounts.save_person_year("p1", 2024, acc)
+            u.commit()
+        before = version()
+        lock_and_read()
+        assert version() == before  # locked and read, not written
+        assert locked_elsewhere() == [False, False]  # released at commit
+        lock_and_read(2031)  # missing rows: created at 0 under the lock
+        with store.uow() as u:
+            assert u.accounts.read_many([("person", "p1", 2031)]) == {
+                ("person", "p1", 2031): YearAccounts()
+            }
+        cfg = alembic_config()
+        with migration_transaction(store.engine) as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0013")
+        before = version()
+        lock_and_read()
+        assert version() != before  # 0011: a new version of the row on every lock
+        upgrade(store.engine)
+        before = version()
+        lock_and_read()
+        assert version() == before
+    finally:
+        other.dispose()
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_pg_units_of_work_one_after_another_reuse_the_last_connection(
+    pg_url: str,  # noqa: F811
+) -> None:
+    """The PostgreSQL pool hands out the connection returned last (LIFO): units of work one
+    after another run on one backend, its caches and prepared statements warm, instead of
+    going round every pooled connection in turn (FIFO: thread CPU a Settle in process -6 to
+    -17 %, PostgreSQL's -4 to -8 %, benchmarks/README.md, settlepg6)."""
+    from tests.pg import fresh_database
+
+    store = SqlStore(fresh_database(pg_url))
+
+    def backend(u: Any) -> int:
+        return int(u.run("SELECT pg_backend_pid()").fetchone()[0])
+
+    try:
+        with store.uow() as a, store.uow() as b:  # two connections in the pool
+            assert backend(a) != backend(b)
+        pids = []
+        for _ in range(4):
+            with store.uow() as u:
+                pids.append(backend(u))
+        assert len(set(pids)) == 1, pids
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
 def test_pg_settle_reads_lock_early_and_start_over(pg_url: str) -> None:  # noqa: F811
     """``settle_reads`` with a year (PostgreSQL) holds the registered person's account locks
     and their accounts as read under them; a ``lock`` then asking for a lock that sorts

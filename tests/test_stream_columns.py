@@ -165,3 +165,26 @@ def test_the_compiled_day_reader_on_four_centuries_joined() -> None:
     for bad in ("1900-02-29", "2100-02-29", "2023-04-31", "2023-00-10", "0000-02-30",
                 "2023-1-010", "2023/01/10", "２０２３-01-1"[:10]):  # fmt: skip
         assert iso_days_joined(("".join(vals[:3]) + bad).encode()[:40]) is None
+
+
+@given(st.lists(st.text(alphabet="ab9-\x00\x01\x1f\x7f~ é", max_size=6), max_size=40))
+def test_joined_bill_ids_read_as_an_array_are_the_lists_array(ids: list[str]) -> None:
+    """The joined ids as a numpy str array (``packedtext._id_array``) are what
+    ``np.array(ids, dtype=str)`` makes of the ids as sent; ids the array would not hold as sent
+    (empty, a control character, not ASCII) keep the list, each id as sent."""
+    from adapters.grpc.client import pack_bills
+    from adapters.grpc.packedtext import bill_text
+
+    bills = [{"id": b, "person_id": "p", "admission_date": "2024-01-01",
+              "discharge_date": "2024-01-02", "hospital_level": "1", "items": []}
+             for b in ids]  # fmt: skip
+    got = bill_text(pack_bills(bills, joined=True)).bill_ids
+    array = bool(ids) and all(
+        b and b.isascii() and not any(c < " " or c == "\x7f" for c in b) for b in ids
+    )
+    assert isinstance(got, np.ndarray) == array
+    if array:
+        want = np.array(ids, dtype=str)
+        assert got.dtype == want.dtype and got.tolist() == want.tolist() == ids
+    else:
+        assert got == ids

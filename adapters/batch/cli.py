@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ from adapters.batch.funds import (
     opening_budgets,
     read_fund_used,
 )
+from adapters.batch.prefetch import Prefetch
 from adapters.batch.run import (
     CHUNK_BILLS,
     OUTPUTS,
@@ -173,22 +175,25 @@ def summary_doc(fig: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _file_entry(path: str | Path) -> dict[str, Any]:
+def _file_entry(
+    path: str | Path, digest: Callable[[str | Path], str] = sha256_of
+) -> dict[str, Any]:
     p = Path(path)
     if p.is_dir():  # an opening directory (the closing/ of an earlier run): every part
         return {"path": str(p), "files": [_file_entry(f) for f in sorted(p.glob("*.parquet"))]}
-    return {"path": str(p), "bytes": p.stat().st_size, "sha256": sha256_of(p)}
+    return {"path": str(p), "bytes": p.stat().st_size, "sha256": digest(p)}
 
 
 def manifest(
     spec: Spec, fig: dict[str, Any], started: datetime, ended: datetime, n_parts: int,
     chunk_bills: int, where: str, reject_file: Path | None,
     sorted_from: dict[str, str] | None = None, fund_used: str | None = None,
-    funds_files: tuple[str, ...] = (),
+    funds_files: tuple[str, ...] = (), digest: Callable[[str | Path], str] = sha256_of,
 ) -> dict[str, Any]:  # fmt: skip
     """What a run read and with what: inputs and policy files with their SHA-256, the engine
     version, counts, start and end (UTC). Reading the inputs again for the digests costs one
-    sequential pass over them (memory: one 1 MiB block)."""
+    sequential pass over them (memory: one 1 MiB block); ``digest``: the inputs' digests, taken
+    beside the plan (``Prefetch.digest``)."""
     inputs = {"bills": spec.bills, "items": spec.items, "persons": spec.persons}
     if sorted_from:  # the files given; the run read the sorted copies (listed as "sorted")
         inputs.update(sorted_from)
@@ -202,7 +207,7 @@ def manifest(
         "engine_version": ENGINE_VERSION,
         "started_at": started.isoformat(timespec="seconds"),
         "ended_at": ended.isoformat(timespec="seconds"),
-        "inputs": {k: _file_entry(v) for k, v in inputs.items()},
+        "inputs": {k: _file_entry(v, digest) for k, v in inputs.items()},
         "policies": list(policy_manifest(spec.policy)),
         "funds": [{"file": f, "sha256": sha256_of(f)} for f in funds_files],
         "counts": {
@@ -300,87 +305,96 @@ def settle_files(
         encoding=encoding, budgets=tuple(sorted(budgets.items())), items_by_fund=items_by_fund,
         compression=compression, statistics=statistics,
     )  # fmt: skip
-    t0 = time.perf_counter()
-    started = datetime.now(UTC)
+    # the persons file and the inputs' digests beside the plan (adapters/batch/prefetch.py)
+    read = [*given.values()] if sort else [spec.bills, spec.items]  # as the manifest names them
+    read += [spec.persons, *([spec.opening] if spec.opening else [])]
+    pre = Prefetch(spec, persons=not (dask_scheduler or dask_local), digest_paths=read)
     try:
-        parts, nb, _ni = plan(spec, chunk_bills)
-    except io.InputFileError as e:
-        problem_line(err, "refused:", str(e))
-        raise typer.Exit(1) from None
-    if opening is not None:
-        from adapters.batch.run import _opening, _policies
-        from engine.columnar import check_opening
-
+        t0 = time.perf_counter()
+        started = datetime.now(UTC)
         try:
-            bad = check_opening(_opening(str(opening)), _policies(spec.policy)[1])
+            parts, nb, _ni = plan(spec, chunk_bills)
         except io.InputFileError as e:
-            problem_line(err, "refused:", f"{opening}: {e}")
-            raise typer.Exit(1) from None
-        if bad:
-            err.print(f"[red]refused:[/red] {len(bad)} bad opening row(s):")
-            for x in bad[:50]:
-                err.print(f"  {x}", highlight=False, markup=False)
-            raise typer.Exit(1)
-    if budgets:
-        err.print(f"hard budgets for {len(budgets)} fund-year(s): one part, settled in the "
-                  "region-wide order (domain.md section 12)", highlight=False, markup=False)  # fmt: skip
-    results: list[PartResult] = []
-    where = (
-        f"Dask {dask_scheduler}" if dask_scheduler
-        else f"local Dask x{dask_local}" if dask_local else f"{threads} thread(s)"
-    )  # fmt: skip
-    with Progress(
-        TextColumn(f"[bold]{label}[/bold]"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("bills"), TimeElapsedColumn(), console=err, disable=quiet,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("settle", total=nb)
-        if dask_scheduler or dask_local:
-            it = run_dask(spec, parts, local_workers=dask_local, client=client)
-        else:
-            it = run_local(spec, parts)
-        try:
-            for r in it:
-                results.append(r)
-                bar.advance(task, r.n_bills)
-        except io.InputFileError as e:
-            finish(spec, ok=False)
             problem_line(err, "refused:", str(e))
             raise typer.Exit(1) from None
-        finally:
-            if client is not None:
-                client.close()
-    rejects = sorted(
-        (x for r in results for x in r.rejects), key=lambda x: (x.file, x.row, x.field)
-    )
-    if rejects and reject_file is None:
-        finish(spec, ok=False)
-        err.print(
-            f"[red]refused:[/red] {len(rejects)} bad row(s) (first part with problems shown); "
-            "nothing was written. Fix them, or settle the rest with --reject-file FILE:"
+        if opening is not None:
+            from adapters.batch.run import _opening, _policies
+            from engine.columnar import check_opening
+
+            try:
+                bad = check_opening(_opening(str(opening)), _policies(spec.policy)[1])
+            except io.InputFileError as e:
+                problem_line(err, "refused:", f"{opening}: {e}")
+                raise typer.Exit(1) from None
+            if bad:
+                err.print(f"[red]refused:[/red] {len(bad)} bad opening row(s):")
+                for x in bad[:50]:
+                    err.print(f"  {x}", highlight=False, markup=False)
+                raise typer.Exit(1)
+        if budgets:
+            err.print(f"hard budgets for {len(budgets)} fund-year(s): one part, settled in the "
+                      "region-wide order (domain.md section 12)", highlight=False, markup=False)  # fmt: skip
+        results: list[PartResult] = []
+        where = (
+            f"Dask {dask_scheduler}" if dask_scheduler
+            else f"local Dask x{dask_local}" if dask_local else f"{threads} thread(s)"
+        )  # fmt: skip
+        with Progress(
+            TextColumn(f"[bold]{label}[/bold]"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("bills"), TimeElapsedColumn(), console=err, disable=quiet,
+        ) as bar:  # fmt: skip
+            task = bar.add_task("settle", total=nb)
+            if dask_scheduler or dask_local:
+                it = run_dask(spec, parts, local_workers=dask_local, client=client)
+            else:
+                it = run_local(spec, parts)
+            try:
+                for r in it:
+                    results.append(r)
+                    bar.advance(task, r.n_bills)
+            except io.InputFileError as e:
+                finish(spec, ok=False)
+                problem_line(err, "refused:", str(e))
+                raise typer.Exit(1) from None
+            finally:
+                if client is not None:
+                    client.close()
+        rejects = sorted(
+            (x for r in results for x in r.rejects), key=lambda x: (x.file, x.row, x.field)
         )
-        for x in rejects[:50]:
-            err.print(f"  {x}", highlight=False, markup=False)
-        if len(rejects) > 50:
-            err.print(f"  ... and {len(rejects) - 50} more")
-        raise typer.Exit(1)
-    if reject_file is not None:
-        write_rejects(rejects, reject_file)
-        if rejects:
-            err.print(f"{len(rejects)} rejected row(s) written to {reject_file}")
-    finish(spec, ok=True)
-    fig = combine(sorted(results, key=lambda r: r.k))
-    fig["fund_budgets"] = fund_rows(book, used, fig["funds"], policies.regions)
-    io.write_parquet(fund_table(fig["fund_budgets"]), out_dir / "funds" / "part-00000.parquet",
-                     parquet_metadata(spec.policy), compression=compression,
-                     statistics=statistics)  # fmt: skip
-    seconds = time.perf_counter() - t0
-    summary = summary_doc(fig)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    doc = manifest(spec, fig, started, datetime.now(UTC), len(parts), chunk_bills, where,
-                   reject_file, given if sort else None, str(fund_used) if fund_used else None,
-                   book.files)  # fmt: skip
-    (out_dir / "manifest.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-    return BatchRun(fig, summary, seconds, where, parts)
+        if rejects and reject_file is None:
+            finish(spec, ok=False)
+            err.print(
+                f"[red]refused:[/red] {len(rejects)} bad row(s) (first part with problems shown); "
+                "nothing was written. Fix them, or settle the rest with --reject-file FILE:"
+            )
+            for x in rejects[:50]:
+                err.print(f"  {x}", highlight=False, markup=False)
+            if len(rejects) > 50:
+                err.print(f"  ... and {len(rejects) - 50} more")
+            raise typer.Exit(1)
+        if reject_file is not None:
+            write_rejects(rejects, reject_file)
+            if rejects:
+                err.print(f"{len(rejects)} rejected row(s) written to {reject_file}")
+        finish(spec, ok=True)
+        fig = combine(sorted(results, key=lambda r: r.k))
+        fig["fund_budgets"] = fund_rows(book, used, fig["funds"], policies.regions)
+        io.write_parquet(fund_table(fig["fund_budgets"]), out_dir / "funds" / "part-00000.parquet",
+                         parquet_metadata(spec.policy), compression=compression,
+                         statistics=statistics)  # fmt: skip
+        seconds = time.perf_counter() - t0
+        summary = summary_doc(fig)
+        (out_dir / "summary.json").write_text(
+            json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+        )
+        doc = manifest(spec, fig, started, datetime.now(UTC), len(parts), chunk_bills, where,
+                       reject_file, given if sort else None, str(fund_used) if fund_used else None,
+                       book.files, pre.digest)  # fmt: skip
+        (out_dir / "manifest.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return BatchRun(fig, summary, seconds, where, parts)
+    finally:
+        pre.close()
 
 
 @app.command()

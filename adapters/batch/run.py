@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -378,10 +379,20 @@ def parquet_metadata(paths: tuple[str, ...]) -> dict[str, str]:
     }
 
 
-@lru_cache(maxsize=2)
+#: one reader of the persons file at a time: a part that needs it while ``adapters.batch.
+#: prefetch`` reads it waits for that read (then finds it in the cache), not read it twice
+_PERSONS_LOCK = threading.Lock()
+
+
 def _persons(path: str) -> tuple[C.PersonCols, np.ndarray]:
     """The whole persons file as columns (read and coded once per process), and its person
     ids as fixed-width strings (looked up by every part)."""
+    with _PERSONS_LOCK:
+        return _persons_read(path)
+
+
+@lru_cache(maxsize=2)
+def _persons_read(path: str) -> tuple[C.PersonCols, np.ndarray]:
     t = io.read_all(path, "persons").select(io.columns_of(path, "persons"))
     cols = io.person_cols(t, Path(path).name, np.arange(t.num_rows, dtype=np.int64))
     return cols, np.asarray(cast(C.Coded, cols.person_id).labels).astype(str)

@@ -80,10 +80,11 @@ def warm(
     if "server" in uses:  # the server's compiled request and bill readers, answer writer (numba)
         from adapters.grpc.billwire import warm_bill_wire
         from adapters.grpc.isodays import warm_iso_days
+        from adapters.grpc.packedtext import warm_id_array
         from adapters.grpc.requestwire import warm_request_wire
         from adapters.grpc.resultwire import warm_result_wire
 
         # the answer writer compiles about as long as three serial kernel variants
         also = [(warm_result_wire, 3), (warm_bill_wire, 0), (warm_iso_days, 0),
-                (warm_request_wire, 0)]  # fmt: skip
+                (warm_request_wire, 0), (warm_id_array, 0)]  # fmt: skip
     run(policies, uses, say, jobs=jobs or default_jobs(), also=also)

@@ -16,6 +16,7 @@ bytes, not a copy: ``engine.columnar`` reads such columns in place and copies ea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,15 +67,18 @@ class PackedItems:
     unit_price_cap: np.ndarray
     selfpay_ratio: np.ndarray
     unit_price: np.ndarray
+    #: the bytes fields cut out of the message (``packedwire``): ``given_field`` names them
+    cut: Mapping[str, Any] | None = None
 
 
-def packed_items(p: Any) -> PackedItems:
-    """The columns of ``p`` (a ``pb.PackedBills``); InputError naming each malformed field."""
+def packed_items(p: Any, cut: Mapping[str, Any] | None = None) -> PackedItems:
+    """The columns of ``p`` (a ``pb.PackedBills``); InputError naming each malformed field.
+    ``cut``: bytes fields read out of the message's bytes (``packedwire``), by field name."""
     cols: dict[str, np.ndarray] = {}
     views: dict[str, np.ndarray] = {}  # bytes fields read, in their wire dtype
     problems = []
     for name in RAW:
-        given = [(f, dt, raw) for f, dt in bytes_forms(name) if (raw := getattr(p, f))]
+        given = [(f, dt, raw) for f, dt in bytes_forms(name) if (raw := _bytes(p, f, cut))]
         if not given:
             cols[name] = np.array(getattr(p, name), dtype=np.int64)
             continue
@@ -114,13 +118,19 @@ def packed_items(p: Any) -> PackedItems:
         wide = np.int8 if name == "category" else np.int64
         want = np.dtype(KEEP_NARROW[name] if keep and name in narrow else wide)
         cols[name] = a if a.dtype == want and a.dtype.isnative else a.astype(want)
-    return PackedItems(**cols)
+    return PackedItems(**cols, cut=cut)
 
 
-def given_field(p: Any, name: str) -> str:
+def given_field(p: Any, name: str, cut: Mapping[str, Any] | None = None) -> str:
     """The field a column came in: ``packed.amount``, or ``packed.amount_le`` (or
     ``packed.amount_i32``) if sent so."""
     for f, _ in bytes_forms(name):
-        if getattr(p, f):
+        if _bytes(p, f, cut):
             return f"packed.{f}"
     return f"packed.{name}"
+
+
+def _bytes(p: Any, f: str, cut: Mapping[str, Any] | None) -> Any:
+    """Bytes field ``f`` of ``p``, or its view in ``cut`` when it was cut out of the message."""
+    got = cut.get(f) if cut else None
+    return got if got is not None else getattr(p, f)

@@ -17,9 +17,13 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from engine import columnar as col
+from engine import numbacache
 from engine.errors import InputError, Problem
+
+numbacache.install()
 
 #: per-bill column -> (its index field, its table field)
 INDEXED = {
@@ -38,9 +42,12 @@ DATE_BYTES = 10
 @dataclass(frozen=True)
 class BillText:
     """The per-bill strings: ``given[name]`` is (the field it came in, how many values it holds)
-    for the length checks; ``regions`` is None when no region was given (nor any bill)."""
+    for the length checks; ``regions`` is None when no region was given (nor any bill).
+    ``bill_ids``: a list, or a numpy str array when they came joined, ASCII, none empty and
+    none holding a control character (``_id_array``: what ``np.array(ids, dtype=str)`` makes
+    of the list, without the list)."""
 
-    bill_ids: list[str]
+    bill_ids: list[str] | np.ndarray
     person_ids: col.Coded
     hospitals: col.Coded
     regions: col.Coded | None
@@ -58,6 +65,8 @@ class BillText:
             return [str(x) for x in np.asarray(v.labels, dtype=object)[v.codes].tolist()]
         if isinstance(v, bytes):
             return date_strings(v)
+        if isinstance(v, np.ndarray):
+            return v.tolist()
         return list(v)
 
 
@@ -131,7 +140,9 @@ def _both(field: str, name: str, n: int) -> Problem:
     return Problem(f"packed.{field}", n, f"bytes given with packed.{name}; send one")
 
 
-def _bill_ids(p: Any, problems: list[Problem], given: dict[str, tuple[str, int]]) -> list[str]:
+def _bill_ids(
+    p: Any, problems: list[Problem], given: dict[str, tuple[str, int]]
+) -> list[str] | np.ndarray:
     raw, off_raw = p.bill_ids_joined, p.bill_id_offsets_i32
     if not raw and not off_raw:
         ids = list(p.bill_ids)
@@ -163,6 +174,8 @@ def _bill_ids(p: Any, problems: list[Problem], given: dict[str, tuple[str, int]]
     except UnicodeDecodeError as err:
         problems.append(Problem("packed.bill_ids_joined", err.start, "byte is not UTF-8 there"))
         return []
+    if len(text) == len(raw) and (arr := _id_array(raw, off)) is not None:
+        return arr
     o = off.tolist()
     if len(text) == len(raw):  # ASCII: byte offsets are character offsets
         return [text[a:b] for a, b in pairwise(o)]
@@ -175,6 +188,43 @@ def _bill_ids(p: Any, problems: list[Problem], given: dict[str, tuple[str, int]]
                 Problem(f"bills[{i}].id", raw[a:b].hex(), "is not whole UTF-8 characters")
             )
     return out
+
+
+@njit(cache=True, nogil=True)
+def _scatter(raw, off, out):
+    # id i's characters into row i of a zeroed UCS-4 matrix (one fixed-width str a row);
+    # False at an empty id or a control character (``engine.validation.bad_id_chars``)
+    for i in range(len(off) - 1):
+        a = off[i]
+        n = off[i + 1] - a
+        if n == 0:
+            return False
+        for k in range(n):
+            c = raw[a + k]
+            if c < 32 or c == 127:
+                return False
+            out[i, k] = c
+    return True
+
+
+def _id_array(raw: bytes, off: np.ndarray) -> np.ndarray | None:
+    """ASCII joined ids (``off``: checked int64 offsets) as a numpy str array, what
+    ``np.array(ids, dtype=str)`` makes of the list of ids (~0.03 ms for 2,000 ids against
+    ~0.3 ms for the list and that array); None when an id is empty or holds a control character
+    (a fixed-width string would drop a trailing NUL: the list keeps every id as sent, for the
+    check that names it)."""
+    if len(off) < 2:
+        return None
+    w = int(np.diff(off).max())
+    m = np.zeros((len(off) - 1, max(w, 1)), dtype=np.uint32)
+    if not _scatter(np.frombuffer(raw, dtype=np.uint8), off, m):
+        return None
+    return m.view(np.dtype((np.str_, w))).reshape(-1)  # UCS-4: the same bytes
+
+
+def warm_id_array() -> None:
+    """Compile ``_scatter`` (or load it from numba's cache) on two ids."""
+    _id_array(b"ab", np.array([0, 1, 2], dtype=np.int64))
 
 
 def _indexed(

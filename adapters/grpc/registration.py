@@ -4,7 +4,7 @@ message, the message and its bytes, or the bytes unparsed) and response serializ
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
 import grpc
@@ -12,6 +12,7 @@ from google.protobuf.message import DecodeError, Message
 
 from adapters.grpc.errors import Undecodable
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.packedwire import NO_VIEWS, read_stream_request
 
 #: methods whose messages reach the servicer with their bytes (``Received``)
 KEEP_BYTES = frozenset(
@@ -26,21 +27,28 @@ RAW_BYTES = frozenset(
 
 class Received(NamedTuple):
     """A stream message and the bytes it was parsed from (``_deserializer(keep=True)``): the
-    SettleStream servicer hands those bytes to the stream worker as they came."""
+    SettleStream servicer hands those bytes to the stream worker as they came. ``cut``: the
+    fields read as views of those bytes, left empty in the message (``packedwire``)."""
 
     message: Any
     data: bytes
+    cut: Mapping[str, memoryview] = NO_VIEWS
 
 
 def _deserializer(cls: Any, keep: bool = False) -> Callable[[bytes], Any]:
     """``cls.FromString``, but bytes that are not such a message give an ``Undecodable`` (the
     servicer raises it: INVALID_ARGUMENT) instead of an exception inside gRPC (UNKNOWN for a
     unary call, INTERNAL for a stream message, with a Python class name in the message).
-    ``keep``: the message comes as ``Received`` (the message and its bytes)."""
+    ``keep``: the message comes as ``Received`` (the message and its bytes; a SettleStream
+    request with its item columns as views of the bytes, ``packedwire``)."""
     name = cls.DESCRIPTOR.full_name
+    stream = cls is pb.SettleStreamRequest
 
     def parse(data: bytes) -> Any:
         try:
+            if stream and keep:
+                message, cut = read_stream_request(data)
+                return Received(message, data, cut)
             return Received(cls.FromString(data), data) if keep else cls.FromString(data)
         except DecodeError:
             return Undecodable(name)

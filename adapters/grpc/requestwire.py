@@ -6,10 +6,14 @@ bill again for the compiled item reader (``adapters.grpc.billwire``).
 and the caller parses with upb as before (a bad message is named as ever). None for anything
 but the plain case: ``allocate`` set, no bill or more than one ``bill`` field (upb would merge
 them), a known field in another wire type than declared, field number 0, a group, a truncated
-field, more items than a bill may have, a string that is not UTF-8, a NUL inside an item's
-string. A string field sent twice counts as its last (proto3, as upb); unknown fields are
-skipped (upb keeps them aside; no value changes). Item fields are read by ``billwire`` (the
-int32 ``selfpay_ratio`` as its low 32 bits, as upb reads it).
+field, more items than a bill may have, a string that is not UTF-8, a NUL inside a string.
+A string field sent twice counts as its last (proto3, as upb); unknown fields are skipped (upb
+keeps them aside; no value changes). Item fields are read by ``billwire`` (the int32
+``selfpay_ratio`` as its low 32 bits, as upb reads it).
+
+The scan, the item read and the item rules (``engine.service.itemrules``) run in one compiled
+call (``_read``): the rules' kernel columns ride in the columns' ``BillFacts``, so ``checked``
+does not run them again.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from adapters.grpc.billwire import _skip, _varint, read_items
+from adapters.grpc.billwire import _CAT_CODES, _decode, _skip, _varint
 from adapters.grpc.columns import columns_of
 from engine import numbacache
 from engine.bill import MAX_ITEMS_PER_BILL
-from engine.service.billcols import BillColumns
+from engine.service.billcols import BillColumns, BillFacts, ItemTexts
+from engine.service.itemrules import _LIMITS, _pass
 
 numbacache.install()
 
@@ -97,27 +102,72 @@ def _scan(buf, spans):
     return True
 
 
-def pre_settle_columns(data: bytes) -> BillColumns | None:
-    """The bill of a ``PreSettleRequest``'s bytes as columns, or None (parse with upb)."""
-    buf = np.frombuffer(data, dtype=np.uint8)
-    spans = np.empty((9, 2), dtype=np.int64)
+#: the head strings' fields (``Bill`` 1-6 and 8), in the order ``columns_of`` takes them
+_HEAD = np.array([1, 2, 3, 4, 5, 6, 8], dtype=np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _read(buf, cat_codes, limits):
+    """The request in one pass: ``_scan``, then the bill's strings into one NUL-joined text
+    (the seven head strings, then the items' as ``billwire._decode`` writes them), its items
+    (``_decode``) and their rules (``itemrules._pass``). Returns (the number of items, or -1
+    for anything but the plain case; the length of the text, the item rules' answer (1 kept,
+    0 not), ``spans`` (rows 0-8 as ``_scan`` fills them, rows 9-10 ``_decode``'s facts),
+    ``w`` (10, n): the five item ints, the three kernel columns, the categories' codes, and
+    the text). A NUL inside a head string is not taken (the split would not give seven)."""
+    spans = np.empty((11, 2), dtype=np.int64)
+    w = np.empty((10, 0), dtype=np.int64)
+    text = np.empty(0, dtype=np.uint8)
     if not _scan(buf, spans):
+        return -1, 0, 0, spans, w, text
+    n = spans[_ITEMS, 0]
+    b0, b1 = spans[0, 0], spans[0, 1]
+    if n < 1 or n > MAX_ITEMS_PER_BILL:
+        return -1, 0, 0, spans, w, text
+    # each string is at least two bytes on the wire (its tag and length) and one in the text
+    # (its NUL): an absent one is none and one, so 3 a possibly empty item, 7 the head
+    text = np.empty(b1 - b0 + 3 * n + 7, dtype=np.uint8)
+    t = 0
+    for f in _HEAD:
+        for p in range(spans[f, 0], spans[f, 1]):
+            c = buf[p]
+            if c == 0:
+                return -1, 0, 0, spans, w, text
+            text[t] = c
+            t += 1
+        text[t] = 0
+        t += 1
+    w = np.empty((10, n), dtype=np.int64)
+    facts = np.empty(4, dtype=np.int64)
+    used = _decode(buf[b0:b1], n, w[0:5], text[t:], facts, w[8], cat_codes)
+    if used < 0:
+        return -1, 0, 0, spans, w, text
+    spans[9, 0], spans[9, 1], spans[10, 0], spans[10, 1] = facts[0], facts[1], facts[2], facts[3]
+    kept = _pass(w[0], w[1], w[2], w[3], w[4], w[8], limits, w[5], w[6], w[7])
+    return n, t + used, kept, spans, w, text
+
+
+def pre_settle_columns(data: bytes) -> BillColumns | None:
+    """The bill of a ``PreSettleRequest``'s bytes as columns, or None (parse with upb); its
+    facts carry the items in the kernel's form when they keep every item rule."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    n, used, kept, spans, w, text = _read(buf, _CAT_CODES, _LIMITS)
+    if n < 0:
         return None
-    (b0, b1), *fields = spans.tolist()
-    n = fields[_ITEMS - 1][0]
-    if not 1 <= n <= MAX_ITEMS_PER_BILL:
+    try:  # 7 head strings, then 3n item strings, each NUL-terminated (none holds a NUL)
+        parts = text[: used - 1].tobytes().decode().split("\x00", 7)
+    except UnicodeDecodeError:  # bytes upb would refuse
         return None
-    cols = read_items(buf[b0:b1], n)  # the item strings split only if asked (Settle's are)
-    if cols is None:
-        return None
-    try:
-        head = [data[a:b].decode() for k, (a, b) in enumerate(fields, 1) if k != _ITEMS]
-    except UnicodeDecodeError:
-        return None
-    return columns_of(head, *cols)
+    bad, longest_code, longest_name, known = spans[9:].ravel().tolist()
+    facts = BillFacts(
+        bool(bad), longest_code, longest_name, w[8] if known else None,
+        (w[5], w[6], w[7]) if kept == 1 else None,
+    )  # fmt: skip
+    items = ItemTexts.joined(parts.pop(), n)  # split only if asked (Settle's are)
+    return columns_of(parts, items, w, facts)
 
 
 def warm_request_wire() -> None:
-    """Compile ``_scan`` (or load it from numba's cache) on a one-item request."""
+    """Compile ``_read`` (or load it from numba's cache) on a one-item request."""
     # bill { items { category: "A" } }, read-only as the request's bytes are
     pre_settle_columns(bytes([0x0A, 0x05, 0x3A, 0x03, 0x1A, 0x01, 0x41]))

@@ -229,8 +229,10 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
                     if isinstance(got, Undecodable):  # answered after what came before
                         await answers.put(got)
                         return
-                    request, raw = (
-                        (got.message, got.data) if isinstance(got, Received) else (got, None)
+                    request, raw, cut = (
+                        (got.message, got.data, got.cut)
+                        if isinstance(got, Received)
+                        else (got, None, None)
                     )
                     settle = request.mode != pb.STREAM_MODE_TRIAL
                     if (settle or barrier) and not await settled_before():
@@ -244,7 +246,7 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
                     fut = asyncio.ensure_future(
                         self._in_worker(request, raw, scoped)
                         if elsewhere and k % 2 == 0
-                        else self.run(st.handle, self.service, request, self.limits, scoped)
+                        else self.run(st.handle, self.service, request, self.limits, scoped, cut)
                     )
                     started.append(fut)
                     barrier = settle

@@ -13,6 +13,7 @@ trial use case in the service would read the registry and the accounts in one un
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date
 from operator import is_
 from typing import Any
@@ -50,14 +51,16 @@ def handle(
     req: pb.SettleStreamRequest,
     limits: Limits = DEFAULT,
     scoped: ScopedService | None = None,
+    cut: Mapping[str, Any] | None = None,
 ) -> pb.SettleStreamResponse:
     """One message. With ``scoped`` (the caller's scope), every bill's hospital is checked
-    before anything is tried or settled, and SETTLE goes through its ``settle``."""
+    before anything is tried or settled, and SETTLE goes through its ``settle``. ``cut``: the
+    packed item columns read as views of the received bytes (``packedwire``), by field name."""
     if req.mode not in (pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE):
         raise InputError.one("mode", req.mode, "is not TRIAL (1) or SETTLE (2)")
     which = req.WhichOneof("payload")
     if which == "packed":
-        items = packed_items(req.packed)
+        items = packed_items(req.packed, cut)
         limits.check_message(n_bills(req.packed), len(items.amount))
     elif which == "bills":
         limits.check_message(len(req.bills.bills), sum(len(r.bill.items) for r in req.bills.bills))
@@ -243,12 +246,14 @@ def _check_packed(
     for name in ("category", "amount"):
         if len(getattr(items, name)) != ni:
             problems.append(
-                Problem(_field(p, name), len(getattr(items, name)), f"entries; expected {ni}")
+                Problem(
+                    _field(p, name, items), len(getattr(items, name)), f"entries; expected {ni}"
+                )
             )
     for name in ("qty_e4", "unit_price_cap", "selfpay_ratio", "unit_price"):
         k = len(getattr(items, name))
         if k not in (0, ni):
-            problems.append(Problem(_field(p, name), k, f"entries; expected 0 or {ni}"))
+            problems.append(Problem(_field(p, name, items), k, f"entries; expected 0 or {ni}"))
     n_levels = len(p.levels)
     level = np.array(p.level_index, dtype=np.int64)
     for i in np.flatnonzero((level < 0) | (level >= n_levels)).tolist():
@@ -277,9 +282,9 @@ def _check_packed(
     return nb, ni, off
 
 
-def _field(p: pb.PackedBills, name: str) -> str:
+def _field(p: pb.PackedBills, name: str, items: PackedItems) -> str:
     """The field a column came in: ``packed.amount``, or ``packed.amount_le`` if sent so."""
-    return given_field(p, name)
+    return given_field(p, name, items.cut)
 
 
 def _has_nul(v: str) -> bool:
@@ -373,6 +378,8 @@ def _check_packed_text(p: pb.PackedBills, text: BillText) -> None:
                     )
     for name, field in (("bill_ids", "id"), ("person_ids", "person_id"), ("regions", "region")):
         v = getattr(text, name)
+        if isinstance(v, np.ndarray):  # ids read as an array hold no control character
+            continue
         distinct = v.labels.tolist() if isinstance(v, col.Coded) else (v or [])
         if bad_id_chars("".join(distinct)):
             problems += [Problem(f"bills[{i}].{field}", v, ID_RULE)
@@ -463,7 +470,9 @@ def _bill_cols(
     few distinct values, the levels coded as sent. Rejects name their values as Python values
     (``engine.columnar`` converts numpy's)."""
     return col.BillCols(
-        bill_id=np.array(text.bill_ids, dtype=str if text.bill_ids else object),
+        bill_id=text.bill_ids
+        if isinstance(text.bill_ids, np.ndarray)
+        else np.array(text.bill_ids, dtype=str if text.bill_ids else object),
         hospital=text.hospitals,
         person_id=person_ids,  # coded once, for _lookup too
         hospital_level=col.Coded(

@@ -33,7 +33,6 @@ from engine.columnar.inputs import (
     Reject,
     Rejects,
     Strings,
-    age_on,
     category_codes,
     days_of,
     empty_id,
@@ -43,9 +42,9 @@ from engine.columnar.inputs import (
     plain_at,
     rows_of,
     take,
-    year_of,
 )
 from engine.columnar.itemcheck import items_clean
+from engine.columnar.keptbills import kept_columns
 from engine.columnar.runs import read_only, take_runs
 from engine.money import BP, MAX_ACCOUNT, MAX_AMOUNT, MAX_BILL_TOTAL, MAX_QTY_E4, MAX_UNIT_PRICE
 from engine.policy.compiled import MAX_BITS, CompiledPolicies, compile_tables
@@ -550,12 +549,10 @@ def prepare_columns(
             return a if a.flags.writeable else a.copy()
         return a[sel]
 
-    year = year_of(dis[kept])
-    pk = pc[kept]
-    ymin = int(year.min()) if n else 0
-    span = int(year.max()) - ymin + 1 if n else 1
-    pkey_u, pslot = np.unique(pk * span + (year - ymin), return_inverse=True)
-    hkey_u, hslot = np.unique(hc[kept] * span + (year - ymin), return_inverse=True)
+    # codes, year, age and account slots of the kept bills, in one compiled pass
+    pk, hk, year, age, ymin, span, pkey_u, pslot, hkey_u, hslot = kept_columns(
+        kept, dis, adm, pc, hc, p_birth, n_p, len(hu)
+    )
     if compiled is None:
         compiled = compile_tables(tables)
     S = compiled.n_slots
@@ -578,8 +575,7 @@ def prepare_columns(
         cat=gather(cols[0]), qty=gather(cols[1]), amount=gather(cols[2]),
         price_cap=gather(cols[3]), sp_ratio=gather(cols[4]), item_at=item_at,
         b_policy=policy[kept], b_level=level[kept],
-        b_tags=tags_k, b_age=age_on(p_birth[pk], adm[kept]) if n else np.zeros(0, np.int64),
-        b_pslot=pslot.astype(np.int64).reshape(-1), b_hslot=hslot.astype(np.int64).reshape(-1),
+        b_tags=tags_k, b_age=age, b_pslot=pslot, b_hslot=hslot,
         p_acc=p_acc, p_adm=p_adm, h_acc=h_acc,
         out_bill=lent[0][:n] if lent else np.zeros((n, K.N_BILL), dtype=np.int64),
         out_layer=(lent[1][:n] if lent
@@ -591,7 +587,7 @@ def prepare_columns(
     region = Coded(rcode[kept], np.asarray(rnames, dtype=object))
     return Prepared(
         kb=kb, bills=bills, kept=kept, rejects=rj.build(bills.bill_id, hosp),
-        region=region, person=Coded(pk, pu), household=Coded(hc[kept], hu), year=year,
+        region=region, person=Coded(pk, pu), household=Coded(hk, hu), year=year,
         admission=adm[kept], discharge=dis[kept], pslot_keys=pslot_keys, hslot_keys=hslot_keys,
         lent=lent, lent_acc=lent_acc,
     )  # fmt: skip

@@ -41,7 +41,7 @@ from engine.ledger import sorted_json
 from engine.policy.compiled import mask
 from engine.policy.model import PolicyTable
 from engine.result import Settlement
-from engine.service.itemrules import NULL, kernel_items, kernel_items_plain
+from engine.service.itemrules import NULL, Kernel, kernel_items, kernel_items_plain
 from engine.validation import bad_id_chars
 
 _CAT = {k: int(v) for k, v in CATEGORY_NAMES.items()}
@@ -49,14 +49,18 @@ _CAT_NAME = {int(v): v.name for v in CATEGORY_NAMES.values()}
 
 
 class BillFacts(NamedTuple):
-    """What the checks ask of a bill's item strings, as the adapter's compiled reader found
-    them while reading the bytes (``adapters.grpc.billwire``), so ``checked`` need not look
-    again: no string holds NUL (the reader does not take one that does)."""
+    """What the checks ask of a bill's items, as the adapter's compiled reader found them
+    while reading the bytes (``adapters.grpc.billwire``), so ``checked`` need not look again:
+    no string holds NUL (the reader does not take one that does)."""
 
     bad_code: bool  # a code holds a control character (``bad_id_chars``)
     longest_code: int  # characters
     longest_name: int
     cat: np.ndarray | None  # the categories' codes (int64, 1/2/3); None if one is unknown
+    #: (qty, price_cap, sp_ratio) in the kernel's form, if the reader ran the item rules
+    #: (``itemrules``) on the int columns and ``cat`` and they kept every one; else None
+    #: (``checked`` runs them)
+    kernel: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 class ItemTexts:
@@ -289,10 +293,11 @@ def checked(c: BillColumns) -> Checked | None:
     if adm is None or dis is None or dis < adm:
         return None
     f = c.facts
+    k: Kernel | None = None
     if f is not None:  # as the reader found them
         if f.bad_code or f.longest_code > 64 or f.longest_name > 200 or f.cat is None:
             return None
-        cat = f.cat
+        cat, k = f.cat, f.kernel
     else:
         codes, names = c.code, c.name
         if bad_id_chars("".join(codes)) or "\x00" in "".join(names):
@@ -303,12 +308,13 @@ def checked(c: BillColumns) -> Checked | None:
             cat = np.fromiter(map(_CAT.__getitem__, c.category), np.int64, n)
         except KeyError:
             return None
-    # the int columns' rules in one compiled pass (numpy for a form it does not take)
-    k = kernel_items(c, cat)
-    if k is None:
-        k = kernel_items_plain(c, cat)
-    if not isinstance(k, tuple):
-        return None
+    if k is None:  # the int columns' rules in one compiled pass (numpy for another form)
+        got = kernel_items(c, cat)
+        if got is None:
+            got = kernel_items_plain(c, cat)
+        if not isinstance(got, tuple):
+            return None
+        k = got
     return Checked(c, adm, dis, cat, *k)
 
 

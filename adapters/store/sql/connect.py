@@ -69,7 +69,13 @@ def make_engine(url: str | sa.URL) -> sa.Engine:
 
         return engine
     if backend == "postgresql":
-        return sa.create_engine(u, pool_size=10, max_overflow=20, hide_parameters=True)
+        # LIFO: the connection returned last is handed out next, so units of work one after
+        # another run on one backend (its caches, prepared statements and the driver's
+        # objects warm) instead of going round every pooled connection in turn; a Settle's
+        # thread CPU in process -6 to -17 %, PostgreSQL's -4 to -8 % (benchmarks/README.md)
+        return sa.create_engine(
+            u, pool_size=10, max_overflow=20, hide_parameters=True, pool_use_lifo=True
+        )
     raise ValueError(
         f"store URL {u.render_as_string(hide_password=True)!r}: only sqlite:/// and "
         "postgresql+psycopg:// are supported"

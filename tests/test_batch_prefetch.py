@@ -1,0 +1,77 @@
+"""What a batch run starts beside its plan (adapters/batch/prefetch.py): the persons file read
+once into the cache the parts use, the inputs' digests equal to the files' SHA-256, and a bad
+persons file still refused where it was, with the same message."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from adapters.batch import run as R
+from adapters.batch.io import InputFileError
+from adapters.batch.prefetch import Prefetch
+from tests.test_batch_helpers import POLICY, make_data
+
+
+def _spec(paths: list[str], out: Path) -> R.Spec:
+    return R.Spec(*paths, policy=(POLICY,), out=str(out))
+
+
+def test_persons_read_beside_the_plan_are_the_ones_the_parts_use(tmp_path: Path) -> None:
+    _, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=11)
+    spec = _spec(paths, tmp_path / "out")
+    R._persons_read.cache_clear()
+    pre = Prefetch(spec, persons=True, digest_paths=[])
+    cols, labels = R._persons(spec.persons)  # at once: waits for the thread's read, or reads
+    pre.close()
+    info = R._persons_read.cache_info()
+    assert info.currsize == 1 and info.misses == 1  # read once, not twice
+    assert R._persons(spec.persons)[0] is cols
+    R._persons_read.cache_clear()
+    again, labels2 = R._persons(spec.persons)
+    assert list(labels) == list(labels2)
+    assert (cols.person_id.codes == again.person_id.codes).all()
+
+
+def test_digests_are_the_files_sha256(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    a.write_bytes(b"x" * 3_000_001)
+    b.write_bytes(b"yz")
+    (tmp_path / "d").mkdir()
+    spec = R.Spec(str(a), str(a), str(a), (POLICY,))
+    pre = Prefetch(spec, persons=False, digest_paths=[str(a), str(tmp_path / "d")])
+    assert pre.digest(a) == hashlib.sha256(a.read_bytes()).hexdigest()
+    assert pre.digest(str(a)) == pre.digest(tmp_path / "." / "a.bin")
+    assert pre.digest(b) == hashlib.sha256(b"yz").hexdigest()  # not given: taken when asked
+    pre.close()
+
+
+def test_the_manifest_names_the_inputs_digests(tmp_path: Path) -> None:
+    from adapters.batch.cli import settle_files
+
+    _, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=12)
+    bills, items, persons = map(Path, paths)
+    settle_files(bills, items, persons, [Path(POLICY)], tmp_path / "out", quiet=True)
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    for name, p in zip(("bills", "items", "persons"), (bills, items, persons), strict=True):
+        assert m["inputs"][name]["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_a_bad_persons_file_is_refused_where_it_was(tmp_path: Path) -> None:
+    _, paths = make_data(tmp_path / "in", n_bills=40, items=3, seed=13)
+    bad = tmp_path / "in" / "persons_bad.parquet"
+    t = pq.read_table(paths[2])
+    pq.write_table(t.set_column(t.schema.get_field_index("birth_date"), "birth_date",
+                                pa.array(["not a date"] * t.num_rows)), bad)  # fmt: skip
+    spec = _spec([paths[0], paths[1], str(bad)], tmp_path / "out")
+    R._persons_read.cache_clear()
+    pre = Prefetch(spec, persons=True, digest_paths=[])
+    pre.close()  # the thread's failure is not raised there
+    assert R._persons_read.cache_info().currsize == 0
+    with pytest.raises(InputFileError, match="birth_date"):
+        R._persons(spec.persons)  # but where the first part reads it
