@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# the defaults, kept in a module of constants (the server commands read them before importing
-# the service); importers of these names from here keep working
 from adapters.defaults import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
 from engine.bill import Person
 from engine.errors import InputError

@@ -11,7 +11,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from adapters.bootstrap import DEFAULT_POLICIES, DEFAULT_REGISTRY, build
+from adapters.bootstrap import build
+from adapters.defaults import DEFAULT_POLICIES, DEFAULT_REGISTRY
 from adapters.grpc.client import Client
 from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb

@@ -24,8 +24,8 @@ from typing import Annotated, Any, NoReturn, cast
 
 import typer
 
-from adapters.bootstrap import DEFAULT_DB
 from adapters.cli.exitcodes import Exit
+from adapters.defaults import DEFAULT_DB
 from engine import ledger as L
 from engine.errors import Conflict, NotFound, OnestopError
 from engine.service.ledger import LedgerService

@@ -30,10 +30,10 @@ from typing import Annotated, Any, cast
 
 import typer
 
-from adapters.bootstrap import DEFAULT_DB
 from adapters.cli.exitcodes import Exit
 from adapters.cli.ledger import Db, Json, _say, _user_error, open_store
 from adapters.cli.output import print_json
+from adapters.defaults import DEFAULT_DB
 from engine.claims import FundFacts
 from engine.errors import NotFound
 from engine.fundstats import SHANGHAI, Checkpoint, FundFigures, figures

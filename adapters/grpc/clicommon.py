@@ -34,9 +34,8 @@ def this_year() -> int:
 EXIT_REFUSED, EXIT_UNAVAILABLE = Exit.REFUSED, Exit.UNAVAILABLE
 
 
-def _one_line(message: str, code: int) -> None:
-    """A user mistake: one line on stderr (no markup, no wrapping), then exit ``code``."""
-    one_line(message, code)
+#: a user mistake: one line on stderr, then exit (``adapters.cli.exitcodes.one_line``)
+_one_line = one_line
 
 
 def _bill_file(path: Path) -> dict[str, Any]:

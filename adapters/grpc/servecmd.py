@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.bootstrap import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
+from adapters.defaults import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
 from adapters.grpc.clicommon import EXIT_REFUSED, EXIT_UNAVAILABLE, _one_line, err, out
 from adapters.grpc.limits import DEFAULT as DEFAULT_LIMITS
 from adapters.grpc.limits import MIB, Limits

@@ -193,27 +193,26 @@ def serve_http(
 
     # the options checked first, on this module's imports alone (a refusal in ~0.2 s, not
     # after importing uvicorn, FastAPI, the FHIR models and the service)
-    _one_line = one_line
     EXIT_REFUSED, EXIT_UNAVAILABLE = Exit.REFUSED, Exit.UNAVAILABLE
 
     host, sep, port_text = listen.rpartition(":")
     if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
-        _one_line(f"--http {listen}: give HOST:PORT, a port 0..65535 (e.g. 127.0.0.1:8080)", 2)
+        one_line(f"--http {listen}: give HOST:PORT, a port 0..65535 (e.g. 127.0.0.1:8080)", 2)
     port = int(port_text)
     for opt, path, default in (("--policies", policies, DEFAULT_POLICIES),
                                ("--registry", registry, DEFAULT_REGISTRY)):  # fmt: skip
         if Path(path) != Path(default) and not Path(path).exists():
-            _one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
+            one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
     given = {"--tls-cert": tls_cert, "--tls-key": tls_key, "--client-ca": client_ca,
              "--principals": principals}  # fmt: skip
     if any(v is not None for v in given.values()):
         missing = [k for k, v in given.items() if v is None]
         if missing:
-            _one_line(f"TLS needs {', '.join(missing)} too (--tls-cert, --tls-key, --client-ca, "
-                      "--principals go together)", 2)  # fmt: skip
+            one_line(f"TLS needs {', '.join(missing)} too (--tls-cert, --tls-key, --client-ca, "
+                     "--principals go together)", 2)  # fmt: skip
         for k, v in given.items():
             if not Path(v).is_file():  # type: ignore[arg-type]
-                _one_line(f"{k} {v}: no such file", 2)
+                one_line(f"{k} {v}: no such file", 2)
     from adapters.auth.principals import PrincipalsError, PrincipalsFile
     from adapters.grpc.auth import Tls
 
@@ -221,11 +220,11 @@ def serve_http(
     try:
         pf = PrincipalsFile(principals) if principals else None
     except PrincipalsError as e:
-        _one_line(f"--principals refused: {' '.join(str(e).split())}", 2)
+        one_line(f"--principals refused: {' '.join(str(e).split())}", 2)
     try:
         check_options(host, tls, pf)
     except typer.BadParameter as e:
-        _one_line(f"--http {listen}: {e}", 2)
+        one_line(f"--http {listen}: {e}", 2)
     try:
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -233,7 +232,7 @@ def serve_http(
     except OSError as err:
         why = ("is already in use (another server running there?); choose another --http"
                if err.errno == errno.EADDRINUSE else f"cannot be used: {err.strerror}")  # fmt: skip
-        _one_line(f"cannot listen on {listen}: the address {why}", EXIT_UNAVAILABLE)
+        one_line(f"cannot listen on {listen}: the address {why}", EXIT_UNAVAILABLE)
     import uvicorn
 
     from adapters.bootstrap import server_group_commit
@@ -251,7 +250,7 @@ def serve_http(
             cfg.load()  # loads the certificate and key now, to refuse them in one line
         except (OSError, ssl.SSLError) as e:  # a certificate or key file uvicorn cannot load
             why = " ".join(str(getattr(e, "strerror", None) or e).split())
-            _one_line(f"--tls-cert/--tls-key {tls_cert}, {tls_key}: cannot be loaded: {why}", 2)
+            one_line(f"--tls-cert/--tls-key {tls_cert}, {tls_key}: cannot be loaded: {why}", 2)
         scheme = "https" if tls else "http"
         print(f"onestop http: listening on {scheme}://{host}:{sock.getsockname()[1]}",
               flush=True)  # fmt: skip
