@@ -188,16 +188,6 @@ def items_of(
 ) -> tuple[list[str], list[str], list[str], np.ndarray, BillFacts] | None:
     """``item_columns`` of a Bill's bytes ``buf`` (read-only uint8), as upb would read them;
     None when the pass does not take them (invalid UTF-8 included)."""
-    got = read_items(buf, n)
-    if got is None:
-        return None
-    texts, ints, facts = got
-    return (*texts.lists(), ints, facts)
-
-
-def read_items(buf: np.ndarray, n: int) -> tuple[ItemTexts, np.ndarray, BillFacts] | None:
-    """``items_of`` with the strings as the one text they were read into (``ItemTexts``:
-    split into codes, names and categories only when asked)."""
     ints = np.empty((5, n), dtype=np.int64)
     text = np.empty(len(buf) + 3 * n, dtype=np.uint8)
     facts = np.empty(4, dtype=np.int64)
@@ -211,7 +201,7 @@ def read_items(buf: np.ndarray, n: int) -> tuple[ItemTexts, np.ndarray, BillFact
         return None
     bad, longest_code, longest_name, known = facts.tolist()
     facts_of = BillFacts(bool(bad), longest_code, longest_name, cat if known else None)
-    return ItemTexts.joined(joined, n), ints, facts_of
+    return (*ItemTexts.joined(joined, n).lists(), ints, facts_of)
 
 
 def item_columns_plain(items: Any) -> tuple[list[str], list[str], list[str], np.ndarray]:
