@@ -9,7 +9,8 @@ table; written once to benchmarks/out/data-...); one warm-up run of each (the nu
 each tree), then the rounds A B A B ... (benchmarks/harness.py: min, median, max, CPU, load).
 After the rounds the outputs of the last run of each tree are compared table by table (every
 part's rows, types and schema metadata) and summary.json: the figures are reported only with
-that check's answer. ``--baseline-chunk-bills N``: the baseline's runs cut into parts of N bills
+that check's answer. Which columns are declared non-null is compared apart (printed, not a
+difference of content). ``--baseline-chunk-bills N``: the baseline's runs cut into parts of N bills
 (``--baseline .`` with it: one tree, two part sizes); the outputs are then compared as whole
 tables. Not a test: it asserts nothing.
 """
@@ -37,16 +38,34 @@ ONESTOP = Path(sys.executable).with_name("onestop")
 OUTPUTS = ("bills", "layers", "alerts", "closing", "funds")
 
 
-def same_outputs(a: Path, b: Path, same_parts: bool = True) -> list[str]:
-    """What differs between two runs' output directories (empty: the same content).
+def same_outputs(
+    a: Path, b: Path, same_parts: bool = True, notes: list[str] | None = None
+) -> list[str]:
+    """What differs between two runs' output directories (empty: the same content): every
+    part's rows, column names and types, schema metadata, and summary.json. Whether a column
+    is declared non-null (Parquet REQUIRED: batch7 declared every column that is never null)
+    is not part of the content: the tables are compared with every field nullable, and a
+    table whose non-null columns differ is said in ``notes`` (its columns named).
     ``same_parts=False`` (runs cut into parts of different sizes): each table's parts read as
     one table (closing/ sorted by its key: a part's person and household rows come in part
     order)."""
-    diff = []
+    diff: list[str] = []
+    said: set[str] = set()
+
+    def note(name: str, ta: pa.Table, tb: pa.Table) -> None:
+        ra, rb = _required(ta), _required(tb)
+        if ra != rb and name not in said and notes is not None:
+            said.add(name)
+            notes.append(f"{name}: non-null columns {sorted(ra) or 'none'} against "
+                         f"{sorted(rb) or 'none'}")  # fmt: skip
+
     for name in OUTPUTS:
         fa, fb = sorted((a / name).glob("*.parquet")), sorted((b / name).glob("*.parquet"))
         if not same_parts:
-            ta, tb = (pa.concat_tables([pq.read_table(f) for f in fs]) for fs in (fa, fb))
+            ta, tb = (pa.concat_tables([_nullable(pq.read_table(f)) for f in fs])
+                      for fs in (fa, fb))  # fmt: skip
+            if fa and fb:
+                note(name, pq.read_table(fa[0]), pq.read_table(fb[0]))
             if name == "closing":
                 ta, tb = (t.sort_by([(k, "ascending") for k in CLOSING_KEY]) for t in (ta, tb))
             if not ta.equals(tb, check_metadata=True):
@@ -56,11 +75,23 @@ def same_outputs(a: Path, b: Path, same_parts: bool = True) -> list[str]:
             diff.append(f"{name}: parts {[f.name for f in fa]} != {[f.name for f in fb]}")
             continue
         for x, y in zip(fa, fb, strict=True):
-            if not pq.read_table(x).equals(pq.read_table(y), check_metadata=True):
+            tx, ty = pq.read_table(x), pq.read_table(y)
+            note(name, tx, ty)
+            if not _nullable(tx).equals(_nullable(ty), check_metadata=True):
                 diff.append(f"{name}/{x.name}: rows, types or metadata differ")
     if json.loads((a / "summary.json").read_text()) != json.loads((b / "summary.json").read_text()):
         diff.append("summary.json differs")
     return diff
+
+
+def _nullable(t: pa.Table) -> pa.Table:
+    """``t`` with every field nullable (its values, types and metadata as they are)."""
+    schema = pa.schema([f.with_nullable(True) for f in t.schema], metadata=t.schema.metadata)
+    return pa.Table.from_arrays(t.columns, schema=schema)
+
+
+def _required(t: pa.Table) -> set[str]:
+    return {f.name for f in t.schema if not f.nullable}
 
 
 #: a closing row's key (one row per slot and layer)
@@ -115,12 +146,15 @@ def main(
 
     cs = [contender(k, v) for k, v in trees.items()]
     figs = H.interleave(cs, rounds, say=lambda s: print(s, flush=True))
+    notes: list[str] = []
     diff = same_outputs(work / "this-tree", work / "baseline",
-                        same_parts=chunks["this tree"] == chunks["baseline"])  # fmt: skip
+                        same_parts=chunks["this tree"] == chunks["baseline"], notes=notes)  # fmt: skip
     print("\n## figures", *(f.line() for f in figs.values()), sep="\n")
     r = H.ratio(figs[cs[1].name], figs[cs[0].name])
     print(H.ratio_line("baseline / this tree", r))
     print(f"outputs: {'the same content' if not diff else 'DIFFERENT: ' + '; '.join(diff)}")
+    for n in notes:  # the same content, declared differently (this tree against the baseline)
+        print(f"schema, nullability only: {n}")
     H.save(out, {"machine": m, "bills": bills, "items": n_items, "threads": threads,
                  "chunk_bills": chunks, "baseline": str(baseline), "figures": figs,
                  "ratio": r, "outputs_differ": diff, "load_at_end": os.getloadavg()})  # fmt: skip

@@ -79,8 +79,13 @@ def _group() -> None:
     """Batch settlement (a group, so that the command is named ``batch`` everywhere)."""
 
 
+#: the rejects file's columns that can be null (a value left empty, a row of no bill); the
+#: others are declared non-null
+REJECT_NULLABLE = ("value", "bill_id", "hospital")
+
+
 def write_rejects(rejects: list[Reject], path: Path) -> None:
-    t = pa.table({
+    t = io.required(pa.table({
         "file": pa.array([r.file for r in rejects], pa.string()),
         "row": pa.array([r.row for r in rejects], pa.int64()),
         "field": pa.array([r.field for r in rejects], pa.string()),
@@ -88,7 +93,7 @@ def write_rejects(rejects: list[Reject], path: Path) -> None:
         "rule": pa.array([r.rule for r in rejects], pa.string()),
         "bill_id": pa.array([r.bill_id for r in rejects], pa.string()),
         "hospital": pa.array([r.hospital for r in rejects], pa.string()),
-    })  # fmt: skip
+    }), REJECT_NULLABLE)  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     if io.is_csv(path):
         pcsv.write_csv(t, str(path))

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adapters.batch.io import InputFileError
+from adapters.batch.io import InputFileError, required
 from engine.funds import FundBook, balance
 from engine.money import MAX_ACCOUNT
 
@@ -139,12 +139,18 @@ def fund_rows(
     return rows
 
 
+#: the funds output's columns that can be null (a fund-year without a hard budget): the
+#: others are declared non-null (Parquet REQUIRED), as in every other output
+FUND_NULLABLE = ("budget", "opening_balance", "closing_balance")
+
+
 def fund_table(rows: list[dict[str, Any]]) -> Any:
-    """The rows as an Arrow table (integer fen; null where a figure does not apply)."""
+    """The rows as an Arrow table (integer fen; null where a figure does not apply: only
+    ``FUND_NULLABLE``'s columns)."""
     import pyarrow as pa
 
     types = {"region": pa.string(), "fund_code": pa.string(), "name": pa.string(),
              "budget_mode": pa.string()}  # fmt: skip
-    return pa.table({
+    return required(pa.table({
         c: pa.array([r[c] for r in rows], types.get(c, pa.int64())) for c in FUND_COLUMNS
-    })  # fmt: skip
+    }), FUND_NULLABLE)  # fmt: skip
