@@ -75,3 +75,52 @@ def test_a_bad_persons_file_is_refused_where_it_was(tmp_path: Path) -> None:
     assert R._persons_read.cache_info().currsize == 0
     with pytest.raises(InputFileError, match="birth_date"):
         R._persons(spec.persons)  # but where the first part reads it
+
+
+def test_a_cancel_stops_the_digests_and_the_persons_read(tmp_path: Path) -> None:
+    _, paths = make_data(tmp_path / "in", n_bills=40, items=3, seed=14)
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"z" * (3 << 20))
+    spec = _spec(paths, tmp_path / "out")
+    R._persons_read.cache_clear()
+    R.io._read_all.cache_clear()
+    pre = Prefetch(spec, persons=False, digest_paths=[])
+    assert pre._sha256(str(big)) == hashlib.sha256(big.read_bytes()).hexdigest()
+    pre.cancel()
+    assert pre._sha256(str(big)) is None  # stopped at the next block
+    Prefetch._read_persons(spec, pre._stop)  # a cancelled read: nothing read, nothing coded
+    assert R._persons_read.cache_info().currsize == 0
+    assert R.io._read_all.cache_info().currsize == 0
+    pre.close()
+    assert pre.digest(big) == hashlib.sha256(big.read_bytes()).hexdigest()  # taken when asked
+
+
+def test_a_refused_run_leaves_no_prefetch_thread_running(tmp_path: Path) -> None:
+    import threading
+
+    from tests.test_batch_helpers import batch_cli
+
+    tables, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=15)
+    bills = tables[0]
+    pq.write_table(bills.take(pa.array([1, 0, *range(2, bills.num_rows)])), paths[0])
+    r = batch_cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "out"), "--quiet")
+    assert r.returncode == 1 and "is not sorted" in r.stderr, r.stderr
+    assert not [t for t in threading.enumerate() if t.name.startswith("onestop-")]
+
+
+def test_the_batch_process_ends_a_refused_run_at_once_with_its_line(tmp_path: Path) -> None:
+    """The console script: the refusal printed (flushed before ``os._exit``), exit code 1."""
+    import os
+    import subprocess
+    import sys
+
+    tables, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=16)
+    bills = tables[0]
+    pq.write_table(bills.take(pa.array([1, 0, *range(2, bills.num_rows)])), paths[0])
+    code = "import sys; from adapters.cli.main import main; sys.argv[0] = 'onestop'; main()"
+    env = {**os.environ, "ONESTOP_BATCH_MEMORY": "0"}  # no re-exec of ``python -c``
+    r = subprocess.run([sys.executable, "-c", code, "batch", *paths, "--policy", POLICY,
+                        "--out", str(tmp_path / "out"), "--quiet"],
+                       capture_output=True, text=True, env=env)  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    assert "is not sorted" in r.stderr and not (tmp_path / "out" / "bills").exists()

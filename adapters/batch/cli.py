@@ -398,6 +398,9 @@ def settle_files(
                        book.files, pre.digest)  # fmt: skip
         (out_dir / "manifest.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return BatchRun(fig, summary, seconds, where, parts)
+    except BaseException:  # refused or failed: the digests and persons it will not use stop
+        pre.cancel()
+        raise
     finally:
         pre.close()
 
@@ -490,4 +493,12 @@ def batch(
 
 
 if __name__ == "__main__":
-    app()
+    from adapters.batch import prefetch
+
+    prefetch.EXIT_REFUSED_AT_ONCE = True  # as the console script (adapters/cli/main.py)
+    try:
+        app()
+    except SystemExit as e:
+        if isinstance(e.code, int) and e.code:
+            prefetch.exit_refused(e.code)
+        raise

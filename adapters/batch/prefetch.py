@@ -14,17 +14,51 @@ is of the file as it was when the run started.
 
 A failure here is not raised: the persons file is then read again where the first part needs
 it, and fails there with the same message as before; a digest missing is taken when asked.
+
+A refused run does not wait for the work it will not use (``cancel``): the digests stop at
+their next 1 MiB block, the persons file is not read after the cancel nor coded after a read
+the cancel came during. What is under way then (a read inside pyarrow, numba's load) is waited
+for in process (tests, a caller of ``settle_files``: nothing is left running), but not by the
+``onestop batch`` process (``EXIT_REFUSED_AT_ONCE``), which ends at once under those threads
+(``exit_refused``): an ordinary interpreter exit would stop them inside native code, which can
+abort it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 from adapters.batch import io
 from adapters.batch import run as R
+
+#: set by the ``onestop batch`` process (adapters/cli/main.py): a refused run's ``close``
+#: then does not wait for the threads, and the process ends with ``exit_refused``
+EXIT_REFUSED_AT_ONCE = False
+_NAMES = ("onestop-compiled", "onestop-persons", "onestop-digest")
+
+
+def running() -> bool:
+    """Whether a thread of a ``Prefetch`` still runs in this process."""
+    return any(t.name in _NAMES and t.is_alive() for t in threading.enumerate())
+
+
+def exit_refused(code: int) -> None:
+    """End this process with ``code`` at once if a prefetch thread still runs (a refused run:
+    its one-line error is printed; stdout and stderr are flushed first): ``os._exit``, no
+    interpreter shutdown that would stop those threads inside pyarrow or numba. Returns if
+    none runs (the process then exits as usual)."""
+    if not running():
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 class Prefetch:
@@ -33,11 +67,13 @@ class Prefetch:
 
     def __init__(self, spec: R.Spec, persons: bool, digest_paths: Iterable[str]):
         self._digests: dict[str, str] = {}
+        self._stop = threading.Event()
         self._compiled = threading.Thread(target=self._load_compiled, name="onestop-compiled",
                                           daemon=True)  # fmt: skip
         self._persons = threading.Thread(
-            target=self._read_persons, args=(spec,), name="onestop-persons", daemon=True
-        )
+            target=self._read_persons, args=(spec, self._stop), name="onestop-persons",
+            daemon=True,
+        )  # fmt: skip
         paths = [str(Path(p)) for p in dict.fromkeys(digest_paths) if Path(p).is_file()]
         self._digest = threading.Thread(
             target=self._take_digests, args=(paths,), name="onestop-digest", daemon=True
@@ -48,10 +84,15 @@ class Prefetch:
         self._digest.start()
 
     @staticmethod
-    def _read_persons(spec: R.Spec) -> None:
+    def _read_persons(spec: R.Spec, stop: threading.Event) -> None:
         try:
             io.use_encoding(spec.inputs(), spec.encoding)
-            R._persons(spec.persons)
+            with R._PERSONS_LOCK:  # the file, into read_all's cache (one reader at a time)
+                if stop.is_set():
+                    return
+                io.read_all(spec.persons, "persons")
+            if not stop.is_set():
+                R._persons(spec.persons)  # coded from the table read
         except Exception:  # read again (and refused) where the first part needs it
             pass
 
@@ -70,7 +111,25 @@ class Prefetch:
     def _take_digests(self, paths: list[str]) -> None:
         for p in paths:
             with contextlib.suppress(OSError):  # taken again (and raised) when the manifest asks
-                self._digests[p] = R.sha256_of(p)
+                got = self._sha256(p)
+                if got is None:
+                    return
+                self._digests[p] = got
+
+    def _sha256(self, path: str) -> str | None:
+        """``run.sha256_of``, None once ``cancel`` is called (checked at every 1 MiB block)."""
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                if self._stop.is_set():
+                    return None
+                h.update(block)
+        return h.hexdigest()
+
+    def cancel(self) -> None:
+        """The run is refused: stop what it will not use (``close`` then waits for the rest,
+        unless the process ends at once: ``EXIT_REFUSED_AT_ONCE``)."""
+        self._stop.set()
 
     def digest(self, path: str | Path) -> str:
         """The SHA-256 of ``path``: the one taken beside the plan, or taken now."""
@@ -80,7 +139,10 @@ class Prefetch:
         return got if got is not None else R.sha256_of(path)
 
     def close(self) -> None:
-        """Wait for both threads (a run that stops early leaves nothing running)."""
+        """Wait for the threads (a run that stops early leaves nothing running), but after a
+        ``cancel`` in the ``onestop batch`` process, which ends under them (``exit_refused``)."""
+        if self._stop.is_set() and EXIT_REFUSED_AT_ONCE:
+            return
         for t in (self._persons, self._compiled, self._digest):
             if t.is_alive():
                 t.join()

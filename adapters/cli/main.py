@@ -20,16 +20,22 @@ from adapters.cli.quickargs import settle_args
 
 def main() -> None:
     argv = sys.argv[1:]
-    if argv[:1] == ["batch"]:  # its allocators keep freed memory (adapters/batch/memory.py)
+    batch = argv[:1] == ["batch"]
+    if batch:  # its allocators keep freed memory (adapters/batch/memory.py)
         from adapters.batch.memory import reexec_keeping_memory
 
         reexec_keeping_memory()
+        _imported("adapters.batch.prefetch").EXIT_REFUSED_AT_ONCE = True
     skip_scan(argv)  # before pydantic builds a validator (adapters/cli/pydantic_plugins.py)
     try:
         if (args := settle_args(argv, os.environ)) is None:
             _imported("adapters.cli.app").app(prog_name="onestop")
         else:
             _settle(args)
+    except SystemExit as e:  # a refused batch run ends without waiting for its prefetch
+        if batch and isinstance(e.code, int) and e.code:
+            _imported("adapters.batch.prefetch").exit_refused(e.code)
+        raise
     except OSError as e:  # a file or directory the user named cannot be read or written
         where = f"{e.filename}: " if e.filename else ""
         print(f"onestop: {where}{e.strerror or e}", file=sys.stderr)
