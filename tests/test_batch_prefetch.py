@@ -124,3 +124,28 @@ def test_the_batch_process_ends_a_refused_run_at_once_with_its_line(tmp_path: Pa
                        capture_output=True, text=True, env=env)  # fmt: skip
     assert r.returncode == 1, r.stderr
     assert "is not sorted" in r.stderr and not (tmp_path / "out" / "bills").exists()
+
+
+def test_only_a_refusal_in_the_batch_process_leaves_the_threads_unjoined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.batch import prefetch
+
+    _, paths = make_data(tmp_path / "in", n_bills=40, items=3, seed=17)
+    spec = _spec(paths, tmp_path / "out")
+    monkeypatch.setattr(prefetch, "EXIT_REFUSED_AT_ONCE", True)
+    for refused in (False, True):
+        R._persons_read.cache_clear()
+        pre = Prefetch(spec, persons=True, digest_paths=paths)
+        pre.cancel(refused=refused)
+        pre.close()
+        if not refused:  # a failure (not a refusal with its exit code): joined as before
+            assert not prefetch.running()
+        for t in (pre._persons, pre._compiled, pre._digest):
+            t.join()  # what the process would have ended under
+    monkeypatch.setattr(prefetch, "EXIT_REFUSED_AT_ONCE", False)
+    pre = Prefetch(spec, persons=True, digest_paths=paths)
+    pre.cancel(refused=True)
+    pre.close()  # in process: joined
+    assert not prefetch.running()
+    prefetch.exit_refused(1)  # nothing runs: returns, the process exits as usual

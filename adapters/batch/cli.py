@@ -398,7 +398,10 @@ def settle_files(
                        book.files, pre.digest)  # fmt: skip
         (out_dir / "manifest.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return BatchRun(fig, summary, seconds, where, parts)
-    except BaseException:  # refused or failed: the digests and persons it will not use stop
+    except typer.Exit as e:  # refused: the process may end without waiting (exit_refused)
+        pre.cancel(refused=e.exit_code != 0)
+        raise
+    except BaseException:  # failed: the digests and persons it will not use stop
         pre.cancel()
         raise
     finally:

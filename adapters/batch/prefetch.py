@@ -68,6 +68,7 @@ class Prefetch:
     def __init__(self, spec: R.Spec, persons: bool, digest_paths: Iterable[str]):
         self._digests: dict[str, str] = {}
         self._stop = threading.Event()
+        self._refused = False
         self._compiled = threading.Thread(target=self._load_compiled, name="onestop-compiled",
                                           daemon=True)  # fmt: skip
         self._persons = threading.Thread(
@@ -126,9 +127,11 @@ class Prefetch:
                 h.update(block)
         return h.hexdigest()
 
-    def cancel(self) -> None:
-        """The run is refused: stop what it will not use (``close`` then waits for the rest,
-        unless the process ends at once: ``EXIT_REFUSED_AT_ONCE``)."""
+    def cancel(self, refused: bool = False) -> None:
+        """The run is refused (``refused``: with an exit code, then printed) or failed: stop
+        what it will not use. ``close`` then waits for the rest, but after a refusal in the
+        ``onestop batch`` process, which ends at once (``EXIT_REFUSED_AT_ONCE``)."""
+        self._refused = refused
         self._stop.set()
 
     def digest(self, path: str | Path) -> str:
@@ -140,8 +143,9 @@ class Prefetch:
 
     def close(self) -> None:
         """Wait for the threads (a run that stops early leaves nothing running), but after a
-        ``cancel`` in the ``onestop batch`` process, which ends under them (``exit_refused``)."""
-        if self._stop.is_set() and EXIT_REFUSED_AT_ONCE:
+        refusal (``cancel(refused=True)``) in the ``onestop batch`` process, which ends under
+        them (``exit_refused``)."""
+        if self._refused and EXIT_REFUSED_AT_ONCE:
             return
         for t in (self._persons, self._compiled, self._digest):
             if t.is_alive():
