@@ -19,6 +19,7 @@ from engine.bill import (
     is_hospital_code,
 )
 from engine.columnar.buffers import OutputBuffers
+from engine.columnar.idcodes import factor_ids
 from engine.columnar.inputs import (
     DAY_MAX,
     EPOCH,
@@ -157,7 +158,7 @@ def prepare_columns(
     bad_hosp = ~hosp_ok[hosp_code] if nb else np.zeros(0, dtype=bool)
     rj.add(bad_hosp, brow, bf, "hospital", hosp, HOSPITAL_RULE, bidx)
     bad |= bad_hosp
-    bu, bcode = factor(bills.bill_id)
+    bu, bcode = factor_ids(bills.bill_id)  # by integer keys when ASCII (``idcodes``)
     nh = max(len(hosp_u), 1)
     bkey = bcode * nh + hosp_code
     if nb:
