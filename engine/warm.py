@@ -61,6 +61,7 @@ from engine.batch import prepare
 from engine.bill import parse_bill
 from engine.columnar.answers import warm_answers
 from engine.columnar.figures import warm_figures
+from engine.columnar.idcodes import warm_factor_ids
 from engine.columnar.itemcheck import warm_item_check
 from engine.columnar.keptbills import warm_kept_columns
 from engine.columnar.runs import read_only, warm_runs
@@ -174,9 +175,10 @@ def _helpers() -> list[Helper]:
     replace one): ``prepare_columns``' copy of item runs (four integer widths) and item check,
     ``onestop batch``'s summary figures, the packed stream's answer in the request's order
     (``engine.columnar.answers``), the one-bill path's item rules (``engine.service.billcols``),
-    ``prepare_columns``' kept bills' years, ages and slots (``engine.columnar.keptbills``)."""
+    ``prepare_columns``' kept bills' years, ages and slots (``engine.columnar.keptbills``) and
+    bill ids' codes (``engine.columnar.idcodes``)."""
     return [(warm_runs, 1), (warm_item_check, 0), (warm_figures, 0), (warm_answers, 0),
-            (warm_item_rules, 0), (warm_kept_columns, 0)]  # fmt: skip
+            (warm_item_rules, 0), (warm_kept_columns, 0), (warm_factor_ids, 0)]  # fmt: skip
 
 
 def _run_helper(fn: Callable[[], None]) -> list[tuple[str, str, float]]:

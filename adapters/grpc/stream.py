@@ -542,8 +542,9 @@ def _person_cols(persons: Any) -> col.PersonCols:
 
 
 class _Columns:
-    """The persons' and opening columns of one message's person-years, with what they were
-    built from (the person-years asked for and the objects ``accounts_many`` returned)."""
+    """The persons table (checked) and opening columns of one message's person-years, with
+    what they were built from (the person-years asked for and the objects ``accounts_many``
+    returned)."""
 
     __slots__ = ("keys", "objs", "opening", "persons")
 
@@ -563,8 +564,8 @@ _LAST: _Columns | None = None
 
 def _lookup(
     service: SettlementService, pids: col.Coded, dis: np.ndarray
-) -> tuple[col.PersonCols, col.OpeningCols]:
-    """The registry entries (as the persons table) and the stored accounts (as the opening
+) -> tuple[col.PersonTable, col.OpeningCols]:
+    """The registry entries (as the persons table, checked: ``col.person_table``) and the stored accounts (as the opening
     table) of every (person, year) of the message (its person ids, coded as
     ``packedtext.bill_text`` codes them, and discharge dates), read in one unit of work
     (``accounts_many``). Unknown persons are named."""
@@ -630,8 +631,9 @@ def _lookup(
         for a in vars(t).values():
             if isinstance(a, np.ndarray):
                 a.flags.writeable = False  # shared with later messages: read only
-    _LAST = _Columns(keys, objs, person_cols, opening)
-    return person_cols, opening
+    table = col.person_table(person_cols)  # checked once while these reads stand
+    _LAST = _Columns(keys, objs, table, opening)
+    return table, opening
 
 
 def _packed_from_prep(prep: col.Prepared, res: pb.PackedResults, le: bool = False) -> None:

@@ -17,7 +17,7 @@ Conventions of the input columns
 - ``row``: the row number of each record in its source (default ``0..n-1``), used in rejects.
 
 Modules: ``inputs`` (the column tables, ``Reject``, array helpers), ``prepare`` (checks and the
-kernel's arrays), ``buffers`` (output buffers reused from batch to batch), ``results`` (running the kernel, result columns). No file formats here: the
+kernel's arrays), ``persontable`` (the persons table checked once), ``buffers`` (output buffers reused from batch to batch), ``results`` (running the kernel, result columns). No file formats here: the
 adapters read and write the files.
 
 The package imports nothing itself (PEP 562 ``__getattr__``): ``engine.columnar.inputs`` (plain
@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # the names mypy sees; at run time ``__getattr__`` imports th
         take,
         unique,
     )
+    from engine.columnar.persontable import PersonTable, person_table
     from engine.columnar.prepare import Prepared, check_opening, prepare_columns
     from engine.columnar.results import (
         alert_columns,
@@ -71,6 +72,7 @@ _WHERE = {
     ),
     **dict.fromkeys(("Prepared", "check_opening", "prepare_columns"), "engine.columnar.prepare"),
     "OutputBuffers": "engine.columnar.buffers",
+    **dict.fromkeys(("PersonTable", "person_table"), "engine.columnar.persontable"),
     **dict.fromkeys(
         ("alert_columns", "bill_columns", "closing_columns", "columns_from_bills", "fund_figures",
          "item_fund_columns", "layer_columns", "plain", "run", "settle_columns"),
@@ -101,6 +103,7 @@ __all__ = [
     "OpeningCols",
     "OutputBuffers",
     "PersonCols",
+    "PersonTable",
     "Prepared",
     "Reject",
     "age_on",
@@ -114,6 +117,7 @@ __all__ = [
     "item_fund_columns",
     "layer_columns",
     "lookup",
+    "person_table",
     "plain",
     "prepare_columns",
     "run",

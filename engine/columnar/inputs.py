@@ -138,6 +138,10 @@ class Reject:
         return f"{self.file} row {self.row}: {self.field}: {self.value!r} {self.rule}{bill}"
 
 
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+_NO_ROWS.flags.writeable = False
+
+
 class Rejects:
     def __init__(self) -> None:
         self.items: list[
@@ -156,6 +160,8 @@ class Rejects:
     ) -> np.ndarray:
         """Record the rows where ``where`` holds; ``bills`` = bill index per row (or -1);
         ``values`` and ``rule`` are one for all rows or one per row."""
+        if type(where) is np.ndarray and where.dtype == np.bool_ and not np.count_nonzero(where):
+            return _NO_ROWS  # the usual case, in a third of flatnonzero's time
         idx = np.flatnonzero(where)
         if len(idx):
             vals = _pick(values, where.shape, idx)
@@ -243,15 +249,36 @@ def factor(a: Any) -> tuple[np.ndarray, np.ndarray]:
                 return a.labels, codes
             new = np.cumsum(used) - 1  # drop labels no row uses (order kept)
             return a.labels[used], new[codes]
-        used = unique(codes)
-        u, inv = np.unique(a.labels[used], return_inverse=True)
+        mark = np.zeros(len(a.labels), dtype=bool)
+        mark[codes] = True  # the labels used (a sort of the codes did this: ~0.02 ms)
+        used = np.flatnonzero(mark)
+        u, inv = _distinct(a.labels[used])
         remap = np.full(len(a.labels), -1, dtype=np.int64)
-        remap[used] = inv.reshape(-1)
+        remap[used] = inv
         return u, remap[codes]
     a = np.asarray(a)
     if a.dtype == object and len(a) > 1000:
         with contextlib.suppress(TypeError, ValueError):
             a = a.astype(str)  # numpy sorts fixed-width strings much faster than objects
+    return _distinct(a)
+
+
+#: at most this many strings are sorted by Python (``_distinct``)
+SMALL = 256
+
+
+def _distinct(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(a, return_inverse=True)``; a few Python strings (a column's labels, a
+    message's persons) sorted by Python: numpy 2's ``unique`` costs ~20-40 us even for one
+    value, ``sorted`` of a set a few us (the same order: Python's, numpy's sort of objects)."""
+    if a.dtype == object and len(a) <= SMALL:
+        vals = a.tolist()
+        if all(type(v) is str for v in vals):
+            distinct = sorted(set(vals))
+            at = {v: i for i, v in enumerate(distinct)}
+            out = np.empty(len(distinct), dtype=object)
+            out[:] = distinct
+            return out, np.array([at[v] for v in vals], dtype=np.int64)
     u, inv = np.unique(a, return_inverse=True)
     return u, inv.astype(np.int64).reshape(-1)
 

@@ -19,11 +19,10 @@ from engine.bill import (
     is_hospital_code,
 )
 from engine.columnar.buffers import OutputBuffers
+from engine.columnar.idcodes import factor_ids
 from engine.columnar.inputs import (
     DAY_MAX,
-    DAY_MIN,
     EPOCH,
-    PLAUSIBLE,
     BillCols,
     Coded,
     ItemCols,
@@ -41,13 +40,13 @@ from engine.columnar.inputs import (
     no_nulls,
     plain_at,
     rows_of,
-    take,
 )
 from engine.columnar.itemcheck import items_clean
 from engine.columnar.keptbills import kept_columns
+from engine.columnar.persontable import PersonTable, implausible, person_table
 from engine.columnar.runs import read_only, take_runs
 from engine.money import BP, MAX_ACCOUNT, MAX_AMOUNT, MAX_BILL_TOTAL, MAX_QTY_E4, MAX_UNIT_PRICE
-from engine.policy.compiled import MAX_BITS, CompiledPolicies, compile_tables
+from engine.policy.compiled import CompiledPolicies, compile_tables
 from engine.policy.policyset import PolicySet
 
 # --------------------------------------------------------------------------- prepare
@@ -80,7 +79,7 @@ class Prepared:
 def prepare_columns(
     bills: BillCols,
     items: ItemCols,
-    persons: PersonCols,
+    persons: PersonCols | PersonTable,
     policies: PolicySet,
     opening: OpeningCols | None = None,
     n_chunks: int = 1,
@@ -109,85 +108,24 @@ def prepare_columns(
     (``engine.kernel.IN_PLACE_DTYPES``); other dtypes are copied as without it.
     """
     check_budgets(budgets)
-    nb, ni, npr = len(bills), len(items), len(persons)
+    nb, ni = len(bills), len(items)
     rj = Rejects()
     bad = np.zeros(nb, dtype=bool)
     brow = rows_of(bills.row, nb)
     irow = rows_of(items.row, ni)
-    prow = rows_of(persons.row, npr)
-    bf, itf, pf = bills.file, items.file, persons.file
+    bf, itf = bills.file, items.file
     bidx = np.arange(nb, dtype=np.int64)
 
-    # ---- persons: one household and birth date per person, tags
-    pu, pcode_rows = factor(persons.person_id)
-    p_birth_rows, p_birth_missing = days_of(persons.birth_date)
-    hu, hcode_rows = factor(persons.household_id)
+    # ---- persons: one household and birth date per person, tags (``persontable``; given
+    # checked already, as the packed stream keeps it, it is not done again)
+    pt = persons if isinstance(persons, PersonTable) else person_table(persons)
+    persons = pt.cols
+    rj.items.extend(pt.rejects)
+    prow, pf = pt.prow, persons.file
+    pu, hu, p_house, p_birth, p_bad = pt.pu, pt.hu, pt.p_house, pt.p_birth, pt.p_bad
+    gu, t_cnt, t_start, t_rows, t_g = pt.gu, pt.t_cnt, pt.t_start, pt.t_rows, pt.t_g
+    t_from, t_to = pt.t_from, pt.t_to
     n_p = len(pu)
-    first = np.full(n_p, npr, dtype=np.int64)
-    np.minimum.at(first, pcode_rows, np.arange(npr))
-    p_house = hcode_rows[first] if npr else np.zeros(0, dtype=np.int64)
-    p_birth = p_birth_rows[first] if npr else np.zeros(0, dtype=np.int64)
-    p_bad = np.zeros(n_p, dtype=bool)
-    empty_pid = empty_id(persons.person_id)
-    rj.add(empty_pid, prow, pf, "person_id", persons.person_id, "is empty; give an id", None)
-    empty_hid = empty_id(persons.household_id)
-    rj.add(empty_hid, prow, pf, "household_id", persons.household_id, "is empty; give an id", None)
-    p_bad[pcode_rows[empty_hid]] = True
-    rj.add(p_birth_missing, prow, pf, "birth_date", None, "is missing; it is required", None)
-    p_bad[pcode_rows[p_birth_missing]] = True
-    odd = ~p_birth_missing & _implausible(p_birth_rows)
-    rj.add(odd, prow, pf, "birth_date", persons.birth_date, RANGE_RULE, None)
-    p_bad[pcode_rows[odd]] = True
-    other_house = hcode_rows != p_house[pcode_rows]
-    rj.add(
-        other_house, prow, pf, "household_id", persons.household_id,
-        "differs from the household on an earlier row of this person; a person belongs to "
-        "one household", None,
-    )  # fmt: skip
-    p_bad[pcode_rows[other_house]] = True
-    other_birth = (p_birth_rows != p_birth[pcode_rows]) & ~p_birth_missing
-    rj.add(
-        other_birth, prow, pf, "birth_date", persons.birth_date,
-        "differs from the birth date on an earlier row of this person", None,
-    )  # fmt: skip
-    p_bad[pcode_rows[other_birth]] = True
-
-    # tag rows
-    has_tag = ~empty_id(persons.tag) if persons.tag is not None else np.zeros(npr, dtype=bool)
-    t_idx = np.flatnonzero(has_tag)
-    if persons.tag_valid_from is not None:
-        t_from, t_from_na = days_of(persons.tag_valid_from)
-        t_from = np.where(t_from_na, DAY_MIN, t_from)
-    else:
-        t_from = np.full(npr, DAY_MIN, dtype=np.int64)
-    if persons.tag_valid_to is not None:
-        t_to, t_to_na = days_of(persons.tag_valid_to)
-        t_to = np.where(t_to_na, DAY_MAX, t_to)
-    else:
-        t_to = np.full(npr, DAY_MAX, dtype=np.int64)
-    for name, col, d in (("tag_valid_from", persons.tag_valid_from, t_from),
-                         ("tag_valid_to", persons.tag_valid_to, t_to)):  # fmt: skip
-        odd = has_tag & (d != DAY_MIN) & (d != DAY_MAX) & _implausible(d)
-        rj.add(odd, prow, pf, name, col, RANGE_RULE, None)
-        p_bad[pcode_rows[odd]] = True
-    backwards = has_tag & (t_to < t_from)
-    rj.add(
-        backwards, prow, pf, "tag_valid_to", persons.tag_valid_to,
-        "is before tag_valid_from; a tag's validity range runs forwards", None,
-    )  # fmt: skip
-    p_bad[pcode_rows[backwards]] = True
-    if len(t_idx):
-        gu, g_of = factor(take(persons.tag, t_idx))
-    else:
-        gu, g_of = np.array([], dtype=object), np.zeros(0, dtype=np.int64)
-    if len(gu) > MAX_BITS:
-        raise ValueError(f"{pf}: {len(gu)} distinct tags; at most {MAX_BITS} in one batch")
-    t_order = np.argsort(pcode_rows[t_idx], kind="stable")
-    t_rows = t_idx[t_order]  # tag rows sorted by person
-    t_g = g_of[t_order]
-    t_cnt = np.bincount(pcode_rows[t_rows], minlength=n_p)
-    t_start = np.zeros(n_p + 1, dtype=np.int64)
-    np.cumsum(t_cnt, out=t_start[1:])
 
     # ---- bills
     adm, adm_na = days_of(bills.admission_date)
@@ -202,7 +140,7 @@ def prepare_columns(
     odd_day = np.zeros(nb, dtype=bool)
     for name, col, d, na in (("admission_date", bills.admission_date, adm, adm_na),
                              ("discharge_date", bills.discharge_date, dis, dis_na)):  # fmt: skip
-        odd = ~na & _implausible(d)
+        odd = ~na & implausible(d)
         rj.add(odd, brow, bf, name, col, RANGE_RULE, bidx)
         odd_day |= odd
     bad |= odd_day
@@ -220,7 +158,7 @@ def prepare_columns(
     bad_hosp = ~hosp_ok[hosp_code] if nb else np.zeros(0, dtype=bool)
     rj.add(bad_hosp, brow, bf, "hospital", hosp, HOSPITAL_RULE, bidx)
     bad |= bad_hosp
-    bu, bcode = factor(bills.bill_id)
+    bu, bcode = factor_ids(bills.bill_id)  # by integer keys when ASCII (``idcodes``)
     nh = max(len(hosp_u), 1)
     bkey = bcode * nh + hosp_code
     if nb:
@@ -566,7 +504,7 @@ def prepare_columns(
     pslot_keys = (pu[pkey_u // span] if n else pu[:0], pkey_u % span + ymin)
     hslot_keys = (hu[hkey_u // span] if n else hu[:0], hkey_u % span + ymin)
     if opening is not None and len(opening):
-        _open(opening, compiled, pslot_keys, hslot_keys, p_acc, p_adm, h_acc)
+        _open(opening, compiled, (pu, pkey_u), (hu, hkey_u), span, ymin, p_acc, p_adm, h_acc)
 
     tags_k = b_tags[kept]
     lent = out.take(n, compiled.max_layers) if out is not None else None
@@ -688,11 +626,6 @@ def in_lex_order(keys: tuple[np.ndarray, ...]) -> bool:
     return True
 
 
-def _implausible(days: np.ndarray) -> np.ndarray:
-    """Days outside the plausible dates (engine.bill.DATE_MIN..DATE_MAX)."""
-    return (days < PLAUSIBLE[0]) | (days > PLAUSIBLE[1])
-
-
 def _is_int64(a: np.ndarray | None) -> bool:
     return a is not None and np.asarray(a).dtype == np.int64
 
@@ -727,38 +660,49 @@ def _open(
     compiled: CompiledPolicies,
     pkeys: tuple[np.ndarray, np.ndarray],
     hkeys: tuple[np.ndarray, np.ndarray],
+    span: int,
+    ymin: int,
     p_acc: np.ndarray,
     p_adm: np.ndarray,
     h_acc: np.ndarray,
 ) -> None:
-    """Fill the slots that have opening rows (rows of other persons are ignored here)."""
-    scope = np.asarray(op.scope).astype(str)
-    lid = np.asarray(op.layer_id).astype(str)
+    """Fill the slots that have opening rows (rows of other persons or years are ignored).
+    ``pkeys`` / ``hkeys``: the sorted distinct person / household ids and the slots' sorted keys
+    ``code * span + year - ymin`` (a slot is its key's position), as ``kept_columns`` made
+    them. A row's key is made the same way from its id's code and year: no string array made
+    or searched per slot (numpy's casts and searches of objects: ~0.2 ms a 64-row opening)."""
+    scope = np.asarray(op.scope)
     ids = np.asarray(op.id)
     year = np.asarray(op.year, dtype=np.int64)
-    vals = np.stack([np.asarray(getattr(op, f), dtype=np.int64) for f in ACCOUNT_FIELDS], axis=1)
     slot_of = {name: i for i, name in enumerate(compiled.layer_ids)}
-    lslot = np.array([slot_of.get(x, -1) for x in lid], dtype=np.int64)
-    for sc, (kid, kyear), acc in (("person", pkeys, p_acc), ("household", hkeys, h_acc)):
-        if len(kid) == 0:
+    lslot = np.array(
+        [
+            slot_of.get(x if type(x) is str else str(x), -1)
+            for x in np.asarray(op.layer_id).tolist()
+        ],
+        dtype=np.int64,
+    )
+    for sc, (u, key_u), acc in (("person", pkeys, p_acc), ("household", hkeys, h_acc)):
+        if len(key_u) == 0:
             continue
-        m = scope == sc
-        if not m.any():
+        rows = np.flatnonzero(scope == sc)
+        if len(rows) == 0:
             continue
-        # slots are sorted by (id code, year): find each row's slot by id then year
-        code = lookup(np.asarray(kid), ids[m])
-        span = 10000
-        keys = np.asarray(lookup(np.asarray(kid), kid)) * span + kyear
-        rk = code * span + year[m]
-        pos = np.searchsorted(keys, rk)
-        pos = np.minimum(pos, len(keys) - 1)
-        hit = (code >= 0) & (keys[pos] == rk)
-        ls = lslot[m]
+        code = lookup(np.asarray(u), ids[rows])
+        y = year[rows] - ymin
+        key = code * span + y
+        pos = np.minimum(np.searchsorted(key_u, key), len(key_u) - 1)
+        hit = (code >= 0) & (y >= 0) & (y < span) & (key_u[pos] == key)
+        ls = lslot[rows]
         use = hit & (ls >= 0)
-        acc[pos[use], ls[use]] = vals[m][use]
+        if use.any():
+            r = rows[use]
+            acc[pos[use], ls[use]] = np.stack(
+                [np.asarray(getattr(op, f), dtype=np.int64)[r] for f in ACCOUNT_FIELDS], axis=1
+            )
         if sc == "person" and op.admissions is not None:
-            adm = np.asarray(op.admissions, dtype=np.int64)[m]
-            np.maximum.at(p_adm, pos[hit], adm[hit])
+            adm = np.asarray(op.admissions, dtype=np.int64)[rows[hit]]
+            np.maximum.at(p_adm, pos[hit], adm)
 
 
 def check_opening(op: OpeningCols, compiled: CompiledPolicies) -> list[Reject]:
