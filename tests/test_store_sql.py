@@ -839,6 +839,61 @@ def test_pg_migration_0013_drops_the_bill_id_index_and_builds_it_again(
 
 
 @pytest.mark.postgres
+def test_pg_migration_0015_stores_the_request_and_result_as_text(pg_url: str) -> None:  # noqa: F811
+    """0015 on a real PostgreSQL: at head ``settlements.bill`` and ``.settlement`` are ``text``
+    (lz4 kept), holding the compact JSON the store writes, and a settlement reads back whole
+    (by id, by request id: an idempotent retry); downgraded to 0014 they are ``json`` again
+    with the stored values intact (the record reads back the same), and a Settle stores into
+    them; upgraded again, both settlements read back the same."""
+    from alembic import command
+
+    from adapters.store.sql.connect import migration_transaction
+    from adapters.store.sql.rows import compact_bytes
+    from tests.pg import fresh_database
+
+    store = SqlStore(fresh_database(pg_url))
+
+    def columns() -> list[tuple[str, str, str]]:
+        with store.engine.connect() as c:
+            q = ("SELECT attname::text, format_type(atttypid, atttypmod), attcompression::text "
+                 "FROM pg_attribute WHERE attrelid = 'settlements'::regclass "
+                 "AND attname IN ('bill', 'settlement') ORDER BY attname")  # fmt: skip
+            return [tuple(r) for r in c.exec_driver_sql(q)]  # type: ignore[misc]
+
+    def down(rev: str) -> None:
+        cfg = alembic_config()
+        with migration_transaction(store.engine) as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, rev)
+
+    try:
+        text, person, req = golden()
+        svc = service(store.uow)
+        svc.put_policy(text, "yubei.yaml")
+        svc.import_registry([person])
+        rec, _ = svc.settle("req-1", req)
+        assert columns() == [("bill", "text", "l"), ("settlement", "text", "l")]
+        with store.engine.connect() as c:
+            stored = c.exec_driver_sql("SELECT bill, settlement FROM settlements").one()
+        assert stored[0] == compact_bytes(rec.bill).decode()
+        assert stored[1] == compact_bytes(rec.settlement.to_dict()).decode()
+        down("0014")
+        assert columns() == [("bill", "json", "l"), ("settlement", "json", "l")]
+        with store.uow() as u:
+            assert u.settlements.by_id(rec.settlement_id) == rec
+        rec2, _ = svc.settle("req-2", bill(req, "b-0014", 2_000_000))
+        upgrade(store.engine)
+        assert columns() == [("bill", "text", "l"), ("settlement", "text", "l")]
+        again, replay = svc.settle("req-1", req)
+        assert replay and again == rec
+        with store.uow() as u:
+            assert u.settlements.by_request("req-2") == rec2
+            assert u.settlements.for_person("jiang", None) == [rec, rec2]
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
 def test_pg_lock_read_equals_the_plain_read(pg_url: str) -> None:  # noqa: F811
     """``onestop_lock_read`` (a Settle's account locks and their read in one statement) reads
     what ``read_many`` reads: layers with awkward ids, admissions, missing rows (created at
