@@ -1161,6 +1161,27 @@ def test_pg_one_write_sends_a_pipeline_when_it_ends(
             psycopg.RawCursor(ra).execute("SELECT nextval('ow_seq')")  # aborted: not run
         assert seq() == (2, True)
         assert ra.execute("SELECT 7").fetchall() == [(7,)]
+        # ``command``: BEGIN and COMMIT queued without a cursor, in order with the statements
+        idle = psycopg.pq.TransactionStatus.IDLE
+        with one_write(ra):
+            onewrite.command(ra, b"BEGIN")
+            c3 = psycopg.RawCursor(ra)
+            c3.execute("SELECT nextval('ow_seq')")
+            c4 = psycopg.RawCursor(ra)
+            c4.execute("SELECT $1::int", [9])
+            onewrite.command(ra, b"COMMIT")
+        assert c3.fetchall() == [(3,)] and c4.fetchall() == [(9,)]
+        assert ra.info.transaction_status == idle  # COMMIT ran (else: in the transaction)
+        with pytest.raises(psycopg.errors.DivisionByZero), one_write(ra):
+            onewrite.command(ra, b"BEGIN")
+            psycopg.RawCursor(ra).execute("SELECT 1 / $1::int", [0])
+            onewrite.command(ra, b"COMMIT")  # aborted after the error: not run
+        # BEGIN ran (a pipeline's implicit transaction would have ended at its Sync)
+        assert ra.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+        ra.rollback()
+        with pytest.raises(psycopg.errors.SyntaxError), one_write(ra):
+            onewrite.command(ra, b"NOT A COMMAND")
+        assert ra.execute("SELECT 8").fetchall() == [(8,)]
         a.close()
         b.close()
     finally:
