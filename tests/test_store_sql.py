@@ -839,6 +839,61 @@ def test_pg_migration_0013_drops_the_bill_id_index_and_builds_it_again(
 
 
 @pytest.mark.postgres
+def test_pg_migration_0015_stores_the_request_and_result_as_text(pg_url: str) -> None:  # noqa: F811
+    """0015 on a real PostgreSQL: at head ``settlements.bill`` and ``.settlement`` are ``text``
+    (lz4 kept), holding the compact JSON the store writes, and a settlement reads back whole
+    (by id, by request id: an idempotent retry); downgraded to 0014 they are ``json`` again
+    with the stored values intact (the record reads back the same), and a Settle stores into
+    them; upgraded again, both settlements read back the same."""
+    from alembic import command
+
+    from adapters.store.sql.connect import migration_transaction
+    from adapters.store.sql.rows import compact_bytes
+    from tests.pg import fresh_database
+
+    store = SqlStore(fresh_database(pg_url))
+
+    def columns() -> list[tuple[str, str, str]]:
+        with store.engine.connect() as c:
+            q = ("SELECT attname::text, format_type(atttypid, atttypmod), attcompression::text "
+                 "FROM pg_attribute WHERE attrelid = 'settlements'::regclass "
+                 "AND attname IN ('bill', 'settlement') ORDER BY attname")  # fmt: skip
+            return [tuple(r) for r in c.exec_driver_sql(q)]  # type: ignore[misc]
+
+    def down(rev: str) -> None:
+        cfg = alembic_config()
+        with migration_transaction(store.engine) as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, rev)
+
+    try:
+        text, person, req = golden()
+        svc = service(store.uow)
+        svc.put_policy(text, "yubei.yaml")
+        svc.import_registry([person])
+        rec, _ = svc.settle("req-1", req)
+        assert columns() == [("bill", "text", "l"), ("settlement", "text", "l")]
+        with store.engine.connect() as c:
+            stored = c.exec_driver_sql("SELECT bill, settlement FROM settlements").one()
+        assert stored[0] == compact_bytes(rec.bill).decode()
+        assert stored[1] == compact_bytes(rec.settlement.to_dict()).decode()
+        down("0014")
+        assert columns() == [("bill", "json", "l"), ("settlement", "json", "l")]
+        with store.uow() as u:
+            assert u.settlements.by_id(rec.settlement_id) == rec
+        rec2, _ = svc.settle("req-2", bill(req, "b-0014", 2_000_000))
+        upgrade(store.engine)
+        assert columns() == [("bill", "text", "l"), ("settlement", "text", "l")]
+        again, replay = svc.settle("req-1", req)
+        assert replay and again == rec
+        with store.uow() as u:
+            assert u.settlements.by_request("req-2") == rec2
+            assert u.settlements.for_person("jiang", None) == [rec, rec2]
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
 def test_pg_lock_read_equals_the_plain_read(pg_url: str) -> None:  # noqa: F811
     """``onestop_lock_read`` (a Settle's account locks and their read in one statement) reads
     what ``read_many`` reads: layers with awkward ids, admissions, missing rows (created at
@@ -1106,6 +1161,27 @@ def test_pg_one_write_sends_a_pipeline_when_it_ends(
             psycopg.RawCursor(ra).execute("SELECT nextval('ow_seq')")  # aborted: not run
         assert seq() == (2, True)
         assert ra.execute("SELECT 7").fetchall() == [(7,)]
+        # ``command``: BEGIN and COMMIT queued without a cursor, in order with the statements
+        idle = psycopg.pq.TransactionStatus.IDLE
+        with one_write(ra):
+            onewrite.command(ra, b"BEGIN")
+            c3 = psycopg.RawCursor(ra)
+            c3.execute("SELECT nextval('ow_seq')")
+            c4 = psycopg.RawCursor(ra)
+            c4.execute("SELECT $1::int", [9])
+            onewrite.command(ra, b"COMMIT")
+        assert c3.fetchall() == [(3,)] and c4.fetchall() == [(9,)]
+        assert ra.info.transaction_status == idle  # COMMIT ran (else: in the transaction)
+        with pytest.raises(psycopg.errors.DivisionByZero), one_write(ra):
+            onewrite.command(ra, b"BEGIN")
+            psycopg.RawCursor(ra).execute("SELECT 1 / $1::int", [0])
+            onewrite.command(ra, b"COMMIT")  # aborted after the error: not run
+        # BEGIN ran (a pipeline's implicit transaction would have ended at its Sync)
+        assert ra.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+        ra.rollback()
+        with pytest.raises(psycopg.errors.SyntaxError), one_write(ra):
+            onewrite.command(ra, b"NOT A COMMAND")
+        assert ra.execute("SELECT 8").fetchall() == [(8,)]
         a.close()
         b.close()
     finally:

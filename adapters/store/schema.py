@@ -36,6 +36,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+#: JSON kept as text: SQLite's JSON type; on PostgreSQL ``text`` (migration 0015)
+_JSON_TEXT = sa.JSON().with_variant(sa.Text(), "postgresql")
+
+
 def _fen(name: str) -> sa.Column[int]:
     return sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
 
@@ -111,8 +115,10 @@ settlements = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("reversed_at", UtcDateTime, nullable=True),
     sa.Column("reversal_request_id", sa.Text, nullable=True),
-    sa.Column("bill", sa.JSON, nullable=False),
-    sa.Column("settlement", sa.JSON, nullable=False),
+    # the request and the result as JSON text (PostgreSQL: ``text``, 0015: not parsed by the
+    # server on every insert; SQLite's JSON columns are text)
+    sa.Column("bill", _JSON_TEXT, nullable=False),
+    sa.Column("settlement", _JSON_TEXT, nullable=False),
     # the person's registry version used (0004); NULL for earlier settlements
     sa.Column("registry_version", sa.Integer, nullable=True),
     # the policy version of the table settled with (0009); NULL for earlier settlements

@@ -18,12 +18,19 @@ It subclasses psycopg's ``Pipeline`` and overrides two of its private steps
 the same steps in psycopg 3.2.1 (pyproject's lower bound) and 3.3 (requirements.lock);
 tests/test_store_sql.py counts the writes. A psycopg without them gets its own pipeline (one
 write a statement, the same results) rather than an AttributeError mid-Settle.
+
+``command(raw, sql)`` queues a statement with neither parameters nor rows (a transaction's
+BEGIN and COMMIT) in that pipeline as psycopg queues its own (``Connection._exec_command``):
+no cursor, no query conversion and no prepared-statement bookkeeping (a cursor's ``execute``
+of BEGIN and of COMMIT cost ~30 us of the server's thread CPU a Settle); its error, or its
+abort after an earlier one, is raised at the pipeline's end as a cursor's would be.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -55,6 +62,16 @@ HELD_BACK = all(
     hasattr(psycopg.Pipeline, step)
     for step in ("_communicate_gen", "_exit_gen", "_enqueue_sync", "_fetch_gen")
 )
+
+
+def command(raw: psycopg.Connection[Any], sql: bytes) -> None:
+    """In a ``one_write`` pipeline: ``sql`` (no parameters, no rows) queued without a cursor."""
+    pipeline = raw._pipeline
+    if not HELD_BACK or not isinstance(pipeline, _OneWrite):
+        psycopg.RawCursor(raw).execute(sql, prepare=False)  # psycopg's pipeline, or none
+        return
+    pipeline.command_queue.append(partial(raw.pgconn.send_query_params, sql, None))
+    pipeline.result_queue.append(None)  # a command's result: checked for an error, no rows
 
 
 @contextmanager

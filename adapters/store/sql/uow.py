@@ -26,7 +26,7 @@ from adapters.store.sql.connect import (
 )
 from adapters.store.sql.funds import Funds
 from adapters.store.sql.ledger import Ledger
-from adapters.store.sql.onewrite import one_write
+from adapters.store.sql.onewrite import command, one_write
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
 from adapters.store.sql.registry import PERSON_COLS, Registry
@@ -428,17 +428,18 @@ class SqlUnitOfWork:
                 cur.execute(*self.s.x.raw(*reads[0]))
                 return [cur.fetchall()]
             with one_write(raw):  # sent when it ends, in one write
-                w = self.s.x.cursor(raw)
                 if begin:
-                    w.execute("BEGIN", prepare=False)
-                for p in pending:
-                    w.execute(*self.s.x.raw(p.text(), p.params))
+                    command(raw, b"BEGIN")
+                if pending:
+                    w = self.s.x.cursor(raw)
+                    for p in pending:
+                        w.execute(*self.s.x.raw(p.text(), p.params))
                 for sql, params in reads:
                     cur = self.s.x.cursor(raw)
                     cur.execute(*self.s.x.raw(sql, params))
                     cursors.append(cur)
                 if commit:
-                    w.execute("COMMIT", prepare=False)  # answered with the pipeline's end
+                    command(raw, b"COMMIT")  # answered with the pipeline's end
             return [cur.fetchall() for cur in cursors]
         except self.s.x.errors as err:
             constraint = getattr(getattr(err, "diag", None), "constraint_name", "")
