@@ -37,7 +37,7 @@ import typer
 from benchmarks import harness as H
 from benchmarks.batch_bench import POLICY, columns
 
-N_POLICY_ARGS = 28  # CompiledPolicies.kernel_args()
+N_POLICY_ARGS = 4  # CompiledPolicies.kernel_args(): b_ratio, n_layers and the two row tables
 ACC = 13 + N_POLICY_ARGS  # index of p_acc in KernelBatch.args() (after item_start, item_at)
 
 

@@ -120,7 +120,8 @@ class KernelBatch:
 
     def args(self) -> tuple[np.ndarray | None, ...]:
         # categories (1/2/3) reach the kernel as int8 whatever they came as: Bill objects and
-        # the one-bill path give int64, the columns int8; one dtype there is one compiled
+        # Settle's one-bill path give int64, the columns and PreSettle's reader
+        # (``adapters.grpc.requestwire``) int8; one dtype there is one compiled
         # variant of each mode fewer (``engine.warm.ITEM_DTYPES``: 10-20 s of CPU each)
         cat = self.cat if self.cat.dtype == np.int8 else self.cat.astype(np.int8)
         return (

@@ -20,13 +20,14 @@ kernel; a layer's account move is written as soon as the layer is settled (the l
 table have distinct slots: ``engine.policy.checks`` refuses duplicate layer ids), and the rare
 refused bill puts back the values kept in ``undo``, instead of a second pass over every bill's
 layers to write the moves; the policy's parameters are read from two row tables
-(``_param_tables``). ``out_layer`` stays one int64 array of N_FIELDS per layer: narrower flag
-columns (int8 reason, variant, cap, alert) were not worth changing its readers for, as the
-kernel writing its outputs into a small ring instead costs the same at one thread
-(benchmarks/README.md).
+(``engine.policy.kernelrows``: built once per compiled policy and passed as two arguments, not
+rebuilt from 26 arrays on every call, whose resolving and unboxing cost a one-bill call ~3.5
+us). ``out_layer`` stays one int64 array of N_FIELDS per layer: narrower flag columns (int8
+reason, variant, cap, alert) were not worth changing its readers for, as the kernel writing
+its outputs into a small ring instead costs the same at one thread (benchmarks/README.md).
 
 Hard budgets (domain.md section 12): ``bal[fund, year]`` holds the balance of each fund-year
-whose budget is hard (-1: not limited), ``fund[p, li]`` (compiled) the fund of each layer and
+whose budget is hard (-1: not limited), ``lt``'s ``L_FUND`` column the fund of each layer and
 ``b_fyear[b]`` the bill's year as an index into ``bal``'s second axis. Without budgets ``bal``
 and ``b_fyear`` are None: numba prunes the ``bal is not None`` branches at compile time, so the
 no-budget kernel is the one it was before budgets. With them a layer pays at most its fund's
@@ -43,6 +44,36 @@ from numba import njit, prange
 
 from engine import numbacache
 from engine.money import MAX_ACCOUNT
+
+# the columns of the policy's row tables ``lt`` and ``vt`` (built once per compiled policy)
+from engine.policy.kernelrows import (
+    L_AFTER,
+    L_AGE_MAX,
+    L_AGE_MIN,
+    L_COVERS,
+    L_FUND,
+    L_HOUSEHOLD,
+    L_KIND,
+    L_LEVELS,
+    L_N_VARIANTS,
+    L_SLOT,
+    L_TAGS_ANY,
+    L_TAGS_NONE,
+    N_LT,
+    V_ADM_CAP,
+    V_ANN_CAP,
+    V_ANN_CEILING,
+    V_DED,
+    V_DED_LATER,
+    V_DED_YEAR,
+    V_MAX_SHARE,
+    V_N_SEG,
+    V_SEG,
+    V_THRESHOLD,
+    V_TIERS_YEAR,
+    V_W_LEVELS,
+    V_W_TAGS_ANY,
+)
 from engine.prefetch import prefetch
 
 # processes compiling variants at once (onestop warm --jobs, tests beside it) keep each other's
@@ -209,68 +240,6 @@ def _buckets_exact(cat, qty, amount, price_cap, sp_ratio, b_ratio):
     return s0, s1, s2, s3
 
 
-#: columns of the per-(table, layer) table ``lt`` and of the per-(table, layer, variant, level)
-#: table ``vt`` that ``_param_tables`` builds from the compiled policy's arrays
-L_KIND, L_COVERS, L_AFTER, L_HOUSEHOLD, L_SLOT, L_TAGS_ANY, L_TAGS_NONE = range(7)
-L_AGE_MIN, L_AGE_MAX, L_LEVELS, L_N_VARIANTS, L_FUND = range(7, 12)
-N_LT = 12
-V_DED_YEAR, V_TIERS_YEAR, V_N_SEG, V_DED, V_DED_LATER, V_ADM_CAP, V_ANN_CAP = range(7)
-V_MAX_SHARE, V_ANN_CEILING, V_THRESHOLD, V_W_TAGS_ANY, V_W_LEVELS = range(7, 12)
-V_SEG = 12  # then (upto, ratio) of each segment
-
-
-@njit(cache=True)
-def _param_tables(
-    kind, covers, after, household, slot, el_tags_any, el_tags_none, el_age_min, el_age_max,
-    el_levels, n_variants, fund, ded_year, tiers_year, n_seg, ded, ded_later, adm_cap, ann_cap,
-    max_share, ann_ceiling, threshold, seg_upto, seg_ratio, w_tags_any, w_levels,
-):  # fmt: skip
-    """The compiled policy's per-layer parameters as two small row tables: ``lt[p * L + li]``
-    and ``vt[((p * L + li) * V + vi) * Lv + lv]`` (one index computation for a row instead
-    of one per dimension and parameter in the per-layer pass; the variant's masks are in the
-    row too, so the variant search computes the row it then reads)."""
-    n_p, n_l = kind.shape
-    n_v = ded_year.shape[2]
-    n_lv = ded.shape[3]
-    n_k = seg_upto.shape[3]
-    lt = np.empty((n_p * n_l, N_LT), dtype=np.int64)
-    vt = np.empty((n_p * n_l * n_v * n_lv, V_SEG + 2 * n_k), dtype=np.int64)
-    for p in range(n_p):
-        for li in range(n_l):
-            q = p * n_l + li
-            lt[q, L_KIND] = kind[p, li]
-            lt[q, L_COVERS] = covers[p, li]
-            lt[q, L_AFTER] = after[p, li]
-            lt[q, L_HOUSEHOLD] = household[p, li]
-            lt[q, L_SLOT] = slot[p, li]
-            lt[q, L_TAGS_ANY] = el_tags_any[p, li]
-            lt[q, L_TAGS_NONE] = el_tags_none[p, li]
-            lt[q, L_AGE_MIN] = el_age_min[p, li]
-            lt[q, L_AGE_MAX] = el_age_max[p, li]
-            lt[q, L_LEVELS] = el_levels[p, li]
-            lt[q, L_N_VARIANTS] = n_variants[p, li]
-            lt[q, L_FUND] = fund[p, li]
-            for vi in range(n_v):
-                for lv in range(n_lv):
-                    r = (q * n_v + vi) * n_lv + lv
-                    vt[r, V_DED_YEAR] = ded_year[p, li, vi]
-                    vt[r, V_TIERS_YEAR] = tiers_year[p, li, vi]
-                    vt[r, V_N_SEG] = n_seg[p, li, vi]
-                    vt[r, V_DED] = ded[p, li, vi, lv]
-                    vt[r, V_DED_LATER] = ded_later[p, li, vi, lv]
-                    vt[r, V_ADM_CAP] = adm_cap[p, li, vi, lv]
-                    vt[r, V_ANN_CAP] = ann_cap[p, li, vi, lv]
-                    vt[r, V_MAX_SHARE] = max_share[p, li, vi, lv]
-                    vt[r, V_ANN_CEILING] = ann_ceiling[p, li, vi, lv]
-                    vt[r, V_THRESHOLD] = threshold[p, li, vi, lv]
-                    vt[r, V_W_TAGS_ANY] = w_tags_any[p, li, vi]
-                    vt[r, V_W_LEVELS] = w_levels[p, li, vi]
-                    for k in range(n_k):
-                        vt[r, V_SEG + 2 * k] = seg_upto[p, li, vi, k]
-                        vt[r, V_SEG + 2 * k + 1] = seg_ratio[p, li, vi, k, lv]
-    return lt, vt
-
-
 def refused_at(status: int) -> tuple[int, int]:
     """(layer index, account field index in ACCOUNT_FIELDS) of a non-zero ``B_STATUS``
     (``1 + layer index * 4 + field``; 0 = settled)."""
@@ -420,10 +389,7 @@ def _settle_range(
     lo, hi,
     item_start, item_at, cat, qty, amount, price_cap, sp_ratio,
     b_policy, b_level, b_tags, b_age, b_pslot, b_hslot,
-    b_ratio, n_layers, kind, covers, after, household, slot, el_tags_any, el_tags_none,
-    el_age_min, el_age_max, el_levels, n_variants, w_tags_any, w_levels, ded_year, ded,
-    ded_later, tiers_year, n_seg, seg_upto, seg_ratio, adm_cap, ann_cap, max_share,
-    ann_ceiling, threshold, fund,
+    b_ratio, n_layers, lrows, vrows,
     p_acc, p_adm, h_acc,
     out_bill, out_layer,
     b_fyear, bal,
@@ -439,15 +405,13 @@ def _settle_range(
     rm_buf = np.zeros(most, dtype=np.int64)
     ix_buf = np.zeros(most, dtype=np.int64)
     undo = np.empty((out_layer.shape[1], 4), dtype=np.int64)
-    lt, vt = _param_tables(
-        kind, covers, after, household, slot, el_tags_any, el_tags_none, el_age_min,
-        el_age_max, el_levels, n_variants, fund, ded_year, tiers_year, n_seg, ded, ded_later,
-        adm_cap, ann_cap, max_share, ann_ceiling, threshold, seg_upto, seg_ratio, w_tags_any,
-        w_levels,
-    )  # fmt: skip
-    n_l = kind.shape[1]
-    n_v = ded_year.shape[2]
-    n_lv = ded.shape[3]
+    # the policy's row tables (engine.policy.kernelrows), as 2-D views: lt[p * L + li] and
+    # vt[((p * L + li) * V + vi) * Lv + lv]
+    n_l = lrows.shape[1]
+    n_v = vrows.shape[2]
+    n_lv = vrows.shape[3]
+    lt = lrows.reshape(lrows.shape[0] * n_l, N_LT)
+    vt = vrows.reshape(vrows.shape[0] * n_l * n_v * n_lv, vrows.shape[4])
     n_refused = 0
     for b in range(lo, hi):
         if b + 1 < hi:  # the next bill's account rows, gathered by slot: ask for them now
@@ -725,8 +689,8 @@ def _settle_range(
             for li in range(n_layers[p]):
                 if out_layer[b, li, F_REASON] != 0:
                     continue
-                s = slot[p, li]
-                if household[p, li] == 1:
+                s = lt[p * n_l + li, L_SLOT]
+                if lt[p * n_l + li, L_HOUSEHOLD] == 1:
                     for f in range(4):
                         h_acc[hs, s, f] = undo[li, f]
                 else:
@@ -735,10 +699,9 @@ def _settle_range(
         if bal is not None:  # noqa: SIM102 (numba prunes it)
             if status != 0:  # a refused bill uses no balance: give back what its layers took
                 for li in range(n_layers[p]):
-                    if out_layer[b, li, F_REASON] == 0 and bal[fund[p, li], b_fyear[b]] >= 0:
-                        bal[fund[p, li], b_fyear[b]] += (
-                            out_layer[b, li, F_PAY] + out_layer[b, li, F_RELIEF]
-                        )
+                    fu = lt[p * n_l + li, L_FUND]
+                    if out_layer[b, li, F_REASON] == 0 and bal[fu, b_fyear[b]] >= 0:
+                        bal[fu, b_fyear[b]] += out_layer[b, li, F_PAY] + out_layer[b, li, F_RELIEF]
         out_bill[b, B_TOTAL] = total
         out_bill[b, B_IN_SCOPE] = s0
         out_bill[b, B_PRE] = s1

@@ -42,8 +42,11 @@ def _same(got: BillColumns | None, want: BillColumns) -> None:
         if isinstance(k, tuple):
             assert gf.kernel is not None
             assert [a.tolist() for a in gf.kernel] == [a.tolist() for a in k]
+            # with the kernel's columns the categories in its form too (no cast a call)
+            assert gf.cat.dtype == np.int8 and gf.cat.flags.c_contiguous
         else:
             assert gf.kernel is None
+            assert gf.cat.dtype == np.int64
 
 
 def _upb(data: bytes) -> BillColumns:

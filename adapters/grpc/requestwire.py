@@ -114,25 +114,28 @@ def _read(buf, cat_codes, limits):
     for anything but the plain case; the length of the text, the item rules' answer (1 kept,
     0 not), ``spans`` (rows 0-8 as ``_scan`` fills them, rows 9-10 ``_decode``'s facts),
     ``w`` (10, n): the five item ints, the three kernel columns, the categories' codes, and
-    the text). A NUL inside a head string is not taken (the split would not give seven)."""
+    the text as int8, its last n bytes the categories' codes again: the kernel's form, taken
+    by a slice, not a cast of ``w[8]``). A NUL inside a head string is not taken (the split
+    would not give seven)."""
     spans = np.empty((11, 2), dtype=np.int64)
     w = np.empty((10, 0), dtype=np.int64)
     text = np.empty(0, dtype=np.uint8)
     if not _scan(buf, spans):
-        return -1, 0, 0, spans, w, text
+        return -1, 0, 0, spans, w, text.view(np.int8)
     n = spans[_ITEMS, 0]
     b0, b1 = spans[0, 0], spans[0, 1]
     if n < 1 or n > MAX_ITEMS_PER_BILL:
-        return -1, 0, 0, spans, w, text
+        return -1, 0, 0, spans, w, text.view(np.int8)
     # each string is at least two bytes on the wire (its tag and length) and one in the text
-    # (its NUL): an absent one is none and one, so 3 a possibly empty item, 7 the head
-    text = np.empty(b1 - b0 + 3 * n + 7, dtype=np.uint8)
+    # (its NUL): an absent one is none and one, so 3 a possibly empty item, 7 the head; the
+    # last n bytes: the categories' codes for the kernel (int8, ``pre_settle_columns``)
+    text = np.empty(b1 - b0 + 4 * n + 7, dtype=np.uint8)
     t = 0
     for f in _HEAD:
         for p in range(spans[f, 0], spans[f, 1]):
             c = buf[p]
             if c == 0:
-                return -1, 0, 0, spans, w, text
+                return -1, 0, 0, spans, w, text.view(np.int8)
             text[t] = c
             t += 1
         text[t] = 0
@@ -141,10 +144,13 @@ def _read(buf, cat_codes, limits):
     facts = np.empty(4, dtype=np.int64)
     used = _decode(buf[b0:b1], n, w[0:5], text[t:], facts, w[8], cat_codes)
     if used < 0:
-        return -1, 0, 0, spans, w, text
+        return -1, 0, 0, spans, w, text.view(np.int8)
     spans[9, 0], spans[9, 1], spans[10, 0], spans[10, 1] = facts[0], facts[1], facts[2], facts[3]
     kept = _pass(w[0], w[1], w[2], w[3], w[4], w[8], limits, w[5], w[6], w[7])
-    return n, t + used, kept, spans, w, text
+    c0 = len(text) - n
+    for i in range(n):
+        text[c0 + i] = w[8, i]
+    return n, t + used, kept, spans, w, text.view(np.int8)
 
 
 def pre_settle_columns(data: bytes) -> BillColumns | None:
@@ -159,10 +165,11 @@ def pre_settle_columns(data: bytes) -> BillColumns | None:
     except UnicodeDecodeError:  # bytes upb would refuse
         return None
     bad, longest_code, longest_name, known = spans[9:].ravel().tolist()
-    facts = BillFacts(
-        bool(bad), longest_code, longest_name, w[8] if known else None,
-        (w[5], w[6], w[7]) if kept == 1 else None,
-    )  # fmt: skip
+    if kept == 1 and known:  # the kernel's form: the categories as int8 (the text's tail)
+        facts = BillFacts(bool(bad), longest_code, longest_name, text[-n:], (w[5], w[6], w[7]))
+    else:  # ``checked`` refuses the bill (a category unknown) or runs the item rules on
+        # int64 categories, as the other readers give them
+        facts = BillFacts(bool(bad), longest_code, longest_name, w[8] if known else None)
     items = ItemTexts.joined(parts.pop(), n)  # split only if asked (Settle's are)
     return columns_of(parts, items, w, facts)
 

@@ -9,9 +9,11 @@ layer that continues into a new table version keeps its year-to-date account.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
+from engine.policy.kernelrows import row_tables
 from engine.policy.model import BUCKETS, PolicyTable, by_level
 
 KIND = {"reimburse": 0, "backstop": 1, "alert": 2}
@@ -63,38 +65,15 @@ class CompiledPolicies:
     def max_layers(self) -> int:
         return int(self.kind.shape[1])
 
+    @cached_property
+    def _kernel_args(self) -> tuple[np.ndarray, ...]:
+        return (self.b_ratio, self.n_layers, *row_tables(self))
+
     def kernel_args(self) -> tuple[np.ndarray, ...]:
-        """The arrays in the order the kernel takes them."""
-        return (
-            self.b_ratio,
-            self.n_layers,
-            self.kind,
-            self.covers,
-            self.after,
-            self.household,
-            self.slot,
-            self.el_tags_any,
-            self.el_tags_none,
-            self.el_age_min,
-            self.el_age_max,
-            self.el_levels,
-            self.n_variants,
-            self.w_tags_any,
-            self.w_levels,
-            self.ded_year,
-            self.ded,
-            self.ded_later,
-            self.tiers_year,
-            self.n_seg,
-            self.seg_upto,
-            self.seg_ratio,
-            self.adm_cap,
-            self.ann_cap,
-            self.max_share,
-            self.ann_ceiling,
-            self.threshold,
-            self.fund,
-        )
+        """The arrays in the order the kernel takes them: ``b_ratio``, ``n_layers`` and the
+        two row tables of ``engine.policy.kernelrows`` (built on the first call, then kept:
+        a compiled policy is immutable)."""
+        return self._kernel_args
 
     def fund_index(self) -> dict[tuple[str, str], int]:
         """(region code, fund code) -> its index in ``fund_keys``."""

@@ -56,7 +56,9 @@ class BillFacts(NamedTuple):
     bad_code: bool  # a code holds a control character (``bad_id_chars``)
     longest_code: int  # characters
     longest_name: int
-    cat: np.ndarray | None  # the categories' codes (int64, 1/2/3); None if one is unknown
+    #: the categories' codes (1/2/3; int8 with ``kernel``, as the kernel takes them, else
+    #: int64); None if one is unknown
+    cat: np.ndarray | None
     #: (qty, price_cap, sp_ratio) in the kernel's form, if the reader ran the item rules
     #: (``itemrules``) on the int columns and ``cat`` and they kept every one; else None
     #: (``checked`` runs them)
@@ -170,7 +172,7 @@ class Checked:
     cols: BillColumns
     admission: date
     discharge: date
-    cat: np.ndarray  # 1/2/3
+    cat: np.ndarray  # 1/2/3 (int8 from PreSettle's reader, int64 from the others)
     qty: np.ndarray  # default one unit
     price_cap: np.ndarray  # -1 = none
     sp_ratio: np.ndarray  # -1 = none
