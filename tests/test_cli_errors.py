@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,6 +94,39 @@ def test_serve_bad_store_url_and_missing_policies(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-dir"
     r = onestop("serve", "--port", "0", "--db", "memory://", "--policies", str(missing))
     one_line(r, REFUSED, "--policies", str(missing))
+
+
+SERVE_LIGHT = """
+import sys
+from adapters.cli.main import main
+sys.argv = ["onestop", "serve", "--port", "0", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as e:
+    heavy = ("grpc", "numba", "numpy", "sqlalchemy", "asyncio", "adapters.bootstrap")
+    print(e.code, [m for m in heavy if m in sys.modules])
+    raise
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--group-max", "0"], USAGE, ("--group-max 0",)),
+        (["--host", "0.0.0.0"], USAGE, ("--host 0.0.0.0", "loopback")),
+        (["--tls-cert", "x.pem"], USAGE, ("TLS needs", "--tls-key")),
+        (["--db", "memory://", "--policies", "no/such/dir"], REFUSED, ("--policies no/such/dir",)),
+    ],
+)
+def test_serve_refuses_before_importing_the_server(args: list[str], code: int, words: Any) -> None:
+    """The options are checked before gRPC, the kernel's helpers, the store and the service are
+    imported: a refusal took ~1.3-2 s of CPU (2026-12-03), now ~0.2 s (serve-http's the same:
+    tests/test_http_gateway.py)."""
+    env = {"PATH": os.environ.get("PATH", ""), "COLUMNS": "160", "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-c", SERVE_LIGHT, *args], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.stdout.strip() == f"{code} []", r.stdout + r.stderr
+    one_line(r, code, *words)
 
 
 def test_serve_unreachable_store_hides_the_password() -> None:
