@@ -100,3 +100,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 f'the one line pytestmark = pytest.mark.xdist_group("{name}") (tests/conftest.py '
                 "groups whole modules only)"
             )
+
+
+# Per-test CPU (own + reaped children) appended to a file when ONESTOP_TEST_CPU names one; off
+# otherwise. Rank it with python -m tests.cputime FILE (tests/cputime.py).
+from tests.cputime import pytest_runtest_protocol  # noqa: E402, F401

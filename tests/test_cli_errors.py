@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,21 @@ def onestop(
         [sys.executable, "-m", "adapters.cli.main", *args],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout,
     )  # fmt: skip
+
+
+def onestop_here(*args: str) -> subprocess.CompletedProcess[str]:
+    """``onestop ARGS`` in this process (typer's runner over the same app): the same exit code
+    and stderr as from a shell without a process start importing the gRPC client and numba
+    (~0.6 s of CPU a run); an exception other than the command's exit is raised, never taken
+    for an exit code. Each kind of refusal keeps one run from a shell (``onestop``)."""
+    from typer.testing import CliRunner
+
+    from adapters.cli.app import app
+
+    r = CliRunner().invoke(app, list(args), env={"COLUMNS": "160"})
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return subprocess.CompletedProcess(["onestop", *args], r.exit_code, r.stdout, r.stderr)
 
 
 def one_line(r: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
@@ -67,9 +83,11 @@ def _bad_bills(tmp: Path) -> list[tuple[Path, tuple[str, ...]]]:
 
 @pytest.mark.parametrize("command", ["settle", "pre-settle"])
 def test_window_bill_file_mistakes_are_one_line(tmp_path: Path, command: str) -> None:
-    for path, words in _bad_bills(tmp_path):
-        # the file is checked before the server is called: no server is needed
-        r = onestop("window", command, str(path), "--server", "127.0.0.1:1")
+    for k, (path, words) in enumerate(_bad_bills(tmp_path)):
+        # the file is checked before the server is called: no server is needed; the first
+        # from a shell, the others in this process (the same command and line)
+        run = onestop if k == 0 else onestop_here
+        r = run("window", command, str(path), "--server", "127.0.0.1:1")
         one_line(r, REFUSED, *words)
 
 
@@ -95,6 +113,39 @@ def test_serve_bad_store_url_and_missing_policies(tmp_path: Path) -> None:
     one_line(r, REFUSED, "--policies", str(missing))
 
 
+SERVE_LIGHT = """
+import sys
+from adapters.cli.main import main
+sys.argv = ["onestop", "serve", "--port", "0", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as e:
+    heavy = ("grpc", "numba", "numpy", "sqlalchemy", "asyncio", "adapters.bootstrap")
+    print(e.code, [m for m in heavy if m in sys.modules])
+    raise
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--group-max", "0"], USAGE, ("--group-max 0",)),
+        (["--host", "0.0.0.0"], USAGE, ("--host 0.0.0.0", "loopback")),
+        (["--tls-cert", "x.pem"], USAGE, ("TLS needs", "--tls-key")),
+        (["--db", "memory://", "--policies", "no/such/dir"], REFUSED, ("--policies no/such/dir",)),
+    ],
+)
+def test_serve_refuses_before_importing_the_server(args: list[str], code: int, words: Any) -> None:
+    """The options are checked before gRPC, the kernel's helpers, the store and the service are
+    imported: a refusal took ~1.3-2 s of CPU (2026-12-03), now ~0.2 s (serve-http's the same:
+    tests/test_http_gateway.py)."""
+    env = {"PATH": os.environ.get("PATH", ""), "COLUMNS": "160", "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-c", SERVE_LIGHT, *args], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.stdout.strip() == f"{code} []", r.stdout + r.stderr
+    one_line(r, code, *words)
+
+
 def test_serve_unreachable_store_hides_the_password() -> None:
     url = "postgresql+psycopg://onestop:s3cret@127.0.0.1:1/onestop"
     line = one_line(onestop("serve", "--port", "0", "--db", url), UNAVAILABLE, "127.0.0.1:1")
@@ -118,8 +169,11 @@ def test_batch_unreachable_dask_scheduler_fails_in_seconds(tmp_path: Path) -> No
     one_line(r, UNAVAILABLE, "tcp://127.0.0.1:1", "2 s")
     assert time.monotonic() - t0 < 30
     assert not (tmp_path / "out").exists()
-    r = onestop(
-        "batch", *map(str, files), "--policy", "policies", "--out", str(tmp_path / "out"),
+    # a usage error: in this process (the unreachable scheduler above is the run from a shell)
+    from tests.test_batch_helpers import batch_cli
+
+    r = batch_cli(
+        *map(str, files), "--policy", "policies", "--out", str(tmp_path / "out"),
         "--dask-scheduler", "scheduler-without-port",
     )  # fmt: skip
     one_line(r, USAGE, "--dask-scheduler", "scheduler-without-port")

@@ -8,6 +8,7 @@ invoked (or when
 ``--help`` lists it); if its imports fail (the extra is not installed, or an installed protobuf
 or grpcio is older than the generated code needs), the command is replaced by one that says so
 in one line and which extra to install, exit code 2, and every other command works as before.
+``serve`` checks its options first and imports its extra then (``unavailable``: the same line).
 
 ``onestop --help`` lists them without importing them (it imported grpc, pyarrow, dask,
 matplotlib, ... to print one line each: 5 s of CPU): each is listed with its line of
@@ -21,7 +22,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -105,6 +106,14 @@ def _message(name: str, extra: str, e: BaseException) -> str:
         f"onestop {name}: cannot load ({type(e).__name__}: {text}); "
         f"install the versions {which} declare{'' if ',' in extra else 's'}: {fix}"
     )
+
+
+def unavailable(name: str, e: BaseException) -> NoReturn:
+    """Exit as the stand-in of a command whose extra is missing or broken does: for a command
+    that imports its extra's modules only once its options are checked (``serve``, so that a
+    refused option is told in ~0.2 s) and finds them missing or of the wrong version then."""
+    print(_message(name, LAZY[name][3], e), file=sys.stderr)
+    raise typer.Exit(EXIT_MISSING_EXTRA)
 
 
 def _missing(name: str, extra: str, e: BaseException) -> Any:

@@ -20,7 +20,6 @@ CA too (any identity, listed or not): the handshake comes before any method.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +31,7 @@ from typing import Any
 
 import grpc
 
+from adapters.auth.loopback import is_loopback  # noqa: F401 (auth.is_loopback: server.py)
 from adapters.auth.principals import (
     LOCAL,
     ROLES,
@@ -274,16 +274,6 @@ class Tls:
             root_certificates=self.client_ca.read_bytes(),
             require_client_auth=True,
         )
-
-
-def is_loopback(host: str) -> bool:
-    h = host.strip("[]")
-    if h == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(h).is_loopback
-    except ValueError:
-        return False
 
 
 def channel_credentials(

@@ -108,7 +108,7 @@ class HttpServer:
 
 
 def _check_host(host: str, tls: Tls | None) -> None:
-    from adapters.grpc.auth import is_loopback
+    from adapters.auth.loopback import is_loopback
 
     if tls is None and not is_loopback(host):
         raise typer.BadParameter(
