@@ -12,7 +12,8 @@ part's rows, types and schema metadata) and summary.json: the figures are report
 that check's answer. Which columns are declared non-null is compared apart (printed, not a
 difference of content). ``--baseline-chunk-bills N``: the baseline's runs cut into parts of N bills
 (``--baseline .`` with it: one tree, two part sizes); the outputs are then compared as whole
-tables. Not a test: it asserts nothing.
+tables. ``--refused BILLS``: the runs read this bills file instead, which they must refuse
+(exit 1, a ``refused:`` line): what a refused run costs. Not a test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -113,6 +115,11 @@ def main(
     data: Path | None = typer.Option(
         None, help="input directory (default benchmarks/out/data-...)"
     ),
+    refused: Path | None = typer.Option(
+        None,
+        help="a bills file the runs refuse (e.g. the data's bills with two rows swapped): "
+        "every run must exit 1 with its 'refused:' line; nothing to compare",
+    ),
     out: Path = typer.Option(ROOT / "benchmarks/out/batch_ab.json"),
 ) -> None:
     from benchmarks import synth
@@ -136,16 +143,31 @@ def main(
         def run(_: Any) -> None:
             o = work / label.replace(" ", "-")
             shutil.rmtree(o, ignore_errors=True)
-            H.timed_process([str(ONESTOP), "batch", *(str(data / f"{n}.parquet") for n in
-                             ("bills", "items", "persons")), "--policy", str(POLICY),
-                             "--out", str(o), "--threads", str(threads), "--chunk-bills",
-                             str(chunks[label]), "--quiet", "--json"], env=env, cwd=tree)  # fmt: skip
+            inputs = [str(refused or data / "bills.parquet"),
+                      *(str(data / f"{n}.parquet") for n in ("items", "persons"))]  # fmt: skip
+            cmd = [str(ONESTOP), "batch", *inputs, "--policy", str(POLICY), "--out", str(o),
+                   "--threads", str(threads), "--chunk-bills", str(chunks[label]), "--quiet",
+                   "--json"]  # fmt: skip
+            if refused is None:
+                H.timed_process(cmd, env=env, cwd=tree)
+                return
+            r = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True)
+            if r.returncode != 1 or "refused" not in r.stderr:
+                raise RuntimeError(f"not refused: exit {r.returncode}\n{r.stderr[-2000:]}")
 
         cut = f", --chunk-bills {chunks[label]}" if len(set(chunks.values())) > 1 else ""
+        if refused is not None:
+            return H.Contender(f"refused onestop batch ({label}{cut})", run, work=1, unit="runs")
         return H.Contender(f"onestop batch ({label}{cut})", run, work=n_items, unit="items")
 
     cs = [contender(k, v) for k, v in trees.items()]
     figs = H.interleave(cs, rounds, say=lambda s: print(s, flush=True))
+    if refused is not None:
+        print("\n## figures", *(f.line() for f in figs.values()), sep="\n")
+        print(H.ratio_line("baseline / this tree", H.ratio(figs[cs[1].name], figs[cs[0].name])))
+        print(f"load average at the end: {os.getloadavg()}")
+        shutil.rmtree(work, ignore_errors=True)
+        return
     notes: list[str] = []
     diff = same_outputs(work / "this-tree", work / "baseline",
                         same_parts=chunks["this tree"] == chunks["baseline"], notes=notes)  # fmt: skip

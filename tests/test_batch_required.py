@@ -115,3 +115,26 @@ def test_batch_ab_compares_content_not_nullability(tmp_path: Path) -> None:
     pq.write_table(t.set_column(t.schema.get_field_index("pay"), "pay",
                                 [[v + 1 for v in t["pay"].to_pylist()]]), f)  # fmt: skip
     assert same_outputs(out, loose) == [f"layers/{f.name}: rows, types or metadata differ"]
+
+
+def test_empty_parts_and_the_reject_file_keep_their_declared_schema(tmp_path: Path) -> None:
+    tables, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=21)
+    bills = tables[0]
+    i = bills.schema.get_field_index("hospital_level")
+    pq.write_table(bills.set_column(i, "hospital_level", pa.array(["nine"] * bills.num_rows)),
+                   paths[0])  # fmt: skip
+    out, rej = tmp_path / "o", tmp_path / "rejects.parquet"
+    r = batch_cli(*paths, "--policy", POLICY, "--out", str(out), "--quiet", "--chunk-bills",
+                  "25", "--reject-file", str(rej))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    for name in ("bills", "layers", "alerts", "closing"):
+        files = sorted((out / name).glob("part-*.parquet"))
+        assert len(files) >= 2, name  # every part written, each empty
+        for f in files:
+            t = pq.read_table(f)
+            assert t.num_rows == 0 and all(not x.nullable for x in t.schema), f
+        assert pq.read_table(out / name).num_rows == 0
+    back = pq.read_table(rej)
+    assert back.num_rows == 60 and {f.name for f in back.schema if f.nullable} == set(
+        REJECT_NULLABLE
+    )

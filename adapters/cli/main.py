@@ -25,8 +25,9 @@ def main() -> None:
         from adapters.batch.memory import reexec_keeping_memory
 
         reexec_keeping_memory()
-        _imported("adapters.batch.prefetch").EXIT_REFUSED_AT_ONCE = True
     skip_scan(argv)  # before pydantic builds a validator (adapters/cli/pydantic_plugins.py)
+    if batch:  # a refused run ends without joining its prefetch threads (exit_refused)
+        _imported("adapters.batch.prefetch").EXIT_REFUSED_AT_ONCE = True
     try:
         if (args := settle_args(argv, os.environ)) is None:
             _imported("adapters.cli.app").app(prog_name="onestop")
