@@ -3,9 +3,13 @@ person's bills like a batch) and SETTLE (durable, idempotent per request id)."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import grpc
 import pytest
 
+from adapters.grpc import stream as S
 from adapters.grpc.client import Client, pack_bills
 from adapters.grpc.convert import bill_request, bill_to_pb, settlement_from_pb
 from adapters.grpc.errors import bad_request
@@ -690,3 +694,31 @@ def test_a_packed_trial_reads_the_accounts_a_settle_left(env) -> None:
     assert len(done.settlement_ids) == 1
     again = packed_trial()
     assert again == figures(expected()) and again != first
+
+
+def test_each_pool_thread_keeps_its_own_last_columns(env, monkeypatch) -> None:
+    """The server's pool threads take a stream's messages in turn, and each thread's kept reads
+    return its own objects: the persons' and opening columns are kept per thread, so messages
+    alternating between two threads build them once on each, not on every message, and every
+    answer is the same."""
+    app, _, _ = env
+    bills = [chain_bill(80 + i, ("wang", "wang-wife")[i % 2], seed=17) for i in range(6)]
+    req = pb.SettleStreamRequest(
+        mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(bills, raw=True, narrow=True)
+    )
+    built = []
+    person_cols = S._person_cols
+    monkeypatch.setattr(S, "_person_cols", lambda p: built.append(1) or person_cols(p))
+    barrier = threading.Barrier(2)
+
+    def two(_: int) -> list[bytes]:  # each thread: two messages in turn with the other's
+        out = []
+        for _ in range(2):
+            barrier.wait()
+            out.append(S.handle(app.service, req).SerializeToString())
+        return out
+
+    with ThreadPoolExecutor(2) as ex:
+        answers = [a for got in ex.map(two, range(2)) for a in got]
+    assert len(set(answers)) == 1
+    assert len(built) <= 2  # once on each thread (or none: columns a thread kept before)

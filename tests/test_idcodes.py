@@ -44,6 +44,7 @@ def test_word_edges_and_other_forms() -> None:
     _same(np.array(ids, dtype=str))
     _same(np.array(ids[: MIN_ROWS - 1], dtype=str))  # short: numpy's sort
     _same(np.array(ids, dtype=object))
+    _same(np.array(ids, dtype=">U30"))  # not native: numpy's sort
     _same(np.array(["x"] * MIN_ROWS, dtype=str))
 
 

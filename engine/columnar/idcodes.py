@@ -63,7 +63,13 @@ def _rank(keys, order, inverse, first):
 def factor_ids(a: Any) -> tuple[np.ndarray, np.ndarray]:
     """``inputs.factor(a)``: (sorted distinct values, each row's code), by integer keys for
     an ASCII ``<U`` array of at least ``MIN_ROWS`` rows."""
-    if not isinstance(a, np.ndarray) or a.dtype.kind != "U" or a.ndim != 1 or len(a) < MIN_ROWS:
+    if (
+        not isinstance(a, np.ndarray)
+        or a.dtype.kind != "U"
+        or not a.dtype.isnative  # its code points read as native uint32 below
+        or a.ndim != 1
+        or len(a) < MIN_ROWS
+    ):
         return factor(a)
     n, w = len(a), a.dtype.itemsize // 4
     if w == 0:

@@ -92,6 +92,8 @@ def prepare_columns(
 ) -> Prepared:
     """Check the three tables, leave out bad bills (as rejects) and build the kernel's arrays.
 
+    ``persons``: the columns, or the table ``persontable.person_table`` checked them into
+    (a caller settling many batches over one unchanged persons table checks it once).
     ``extra_rejects``: (bill index, field, value, rule) found by the caller (e.g. a bill id
     already used in an earlier chunk). ``compiled`` defaults to all tables of ``policies``.
     ``budgets``: opening balances of hard budgets (as for ``engine.batch.settle_batch``); with
