@@ -133,6 +133,7 @@ except SystemExit as e:
         (["--host", "0.0.0.0"], USAGE, ("--host 0.0.0.0", "loopback")),
         (["--tls-cert", "x.pem"], USAGE, ("TLS needs", "--tls-key")),
         (["--db", "memory://", "--policies", "no/such/dir"], REFUSED, ("--policies no/such/dir",)),
+        (["--db", "mysql://u:pw@h/x"], REFUSED, ("--db: store URL 'mysql://u:***@h/x'",)),
     ],
 )
 def test_serve_refuses_before_importing_the_server(args: list[str], code: int, words: Any) -> None:

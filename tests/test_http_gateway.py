@@ -440,8 +440,10 @@ except SystemExit as e:
 
 
 @pytest.mark.parametrize(
-    "args", [["--http", "127.0.0.1"], ["--policies", "no/such/dir"], ["--tls-cert", "x.pem"]]
-)
+    "args",
+    [["--http", "127.0.0.1"], ["--policies", "no/such/dir"], ["--tls-cert", "x.pem"],
+     ["--db", "mysql://x"]],
+)  # fmt: skip
 def test_serve_http_refuses_before_importing_the_server(args, tmp_path):
     """The options are checked before uvicorn, FastAPI and the service are imported: a
     refusal took 1.6-1.8 s of CPU (2026-12-03), now ~0.2 s."""

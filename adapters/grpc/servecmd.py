@@ -15,19 +15,13 @@ from adapters.cli.exitcodes import Exit, one_line
 from adapters.defaults import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
 from adapters.grpc.limits import DEFAULT as DEFAULT_LIMITS
 from adapters.grpc.limits import MIB, Limits
+from adapters.store.urls import safe_url, unsupported
 
 # gRPC, the service, the store and the principals are imported once the options are checked:
 # a refused option is told on this module's imports alone (~0.2 s of CPU; it was ~1.3-2 s when
 # clicommon's client and the kernel's helpers came first)
 EXIT_REFUSED, EXIT_UNAVAILABLE = Exit.REFUSED, Exit.UNAVAILABLE
 _one_line = one_line
-
-
-def _safe_url(url: str) -> str:
-    """The store URL without its password."""
-    import re
-
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def open_app(db: str, policies: str | Path, registry: str | Path, group_commit: Any = None) -> Any:
@@ -50,7 +44,7 @@ def open_app(db: str, policies: str | Path, registry: str | Path, group_commit: 
         _one_line(f"--db: {e}", EXIT_REFUSED)
     except (OSError, SQLAlchemyError) as e:
         reason = " ".join(str(getattr(e, "orig", None) or e).split())[:300]
-        _one_line(f"cannot open the store {_safe_url(db)}: {reason}", EXIT_UNAVAILABLE)
+        _one_line(f"cannot open the store {safe_url(db)}: {reason}", EXIT_UNAVAILABLE)
     raise AssertionError("unreachable: _one_line exits")
 
 
@@ -258,6 +252,8 @@ def serve(
                                ("--registry", registry, DEFAULT_REGISTRY)):  # fmt: skip
         if Path(path) != Path(default) and not Path(path).exists():
             _one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
+    if (why := unsupported(db)) is not None:  # open_app would say it after the imports below
+        _one_line(f"--db: {why}", EXIT_REFUSED)
 
     import asyncio
 

@@ -26,6 +26,7 @@ import typer
 
 from adapters.cli.exitcodes import Exit, one_line
 from adapters.defaults import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
+from adapters.store.urls import unsupported
 
 # uvicorn, FastAPI, the app and the principals are imported where they are used: a refused
 # option is told before them (1.6-1.8 s of CPU to import; the options' tests run 7 processes)
@@ -203,6 +204,8 @@ def serve_http(
                                ("--registry", registry, DEFAULT_REGISTRY)):  # fmt: skip
         if Path(path) != Path(default) and not Path(path).exists():
             one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
+    if (why := unsupported(db)) is not None:  # open_app would say it after the imports
+        one_line(f"--db: {why}", EXIT_REFUSED)
     given = {"--tls-cert": tls_cert, "--tls-key": tls_key, "--client-ca": client_ca,
              "--principals": principals}  # fmt: skip
     if any(v is not None for v in given.values()):

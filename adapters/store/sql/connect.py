@@ -9,6 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from adapters.store.urls import UNSUPPORTED
+
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 BUSY_TIMEOUT_S = 30.0
 _MIGRATION_LOCK_KEY = 0x6F6E6573746F70  # pg_advisory_xact_lock key ("onestop")
@@ -76,10 +78,7 @@ def make_engine(url: str | sa.URL) -> sa.Engine:
         return sa.create_engine(
             u, pool_size=10, max_overflow=20, hide_parameters=True, pool_use_lifo=True
         )
-    raise ValueError(
-        f"store URL {u.render_as_string(hide_password=True)!r}: only sqlite:/// and "
-        "postgresql+psycopg:// are supported"
-    )
+    raise ValueError(f"store URL {u.render_as_string(hide_password=True)!r}: {UNSUPPORTED}")
 
 
 @contextmanager
