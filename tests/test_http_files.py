@@ -7,9 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import zipfile
-from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -25,11 +23,10 @@ from tests.test_http_gateway import (
     post,
     schema_check,
     settle_input,
+    statement_days,
 )
 
 __all__ = ["both"]
-
-TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
 
 
 def upload(c: httpx.Client, msgid: str, zipped: bytes, name: str = "setl.zip") -> dict:
@@ -39,7 +36,8 @@ def upload(c: httpx.Client, msgid: str, zipped: bytes, name: str = "setl.zip") -
 
 
 def detail(c: httpx.Client, msgid: str, **data: object) -> dict:
-    q = {"setl_optins": "500112", "stmt_begndate": TODAY, "stmt_enddate": TODAY, **data}
+    begin, end = statement_days()
+    q = {"setl_optins": "500112", "stmt_begndate": begin, "stmt_enddate": end, **data}
     return post(c, envelope("3202", msgid, {"data": q}))
 
 

@@ -4,8 +4,10 @@ over the same bootstrap app."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -90,6 +92,15 @@ def post(c: httpx.Client, env: dict) -> dict:
     return ans
 
 
+def statement_days() -> tuple[str, str]:
+    """A 3201/3202 window of yesterday and today in Beijing, asked at each call: a date taken
+    once at import (as test_http_files did) named the wrong day when the suite crossed Beijing
+    midnight (16:00 UTC) between collection and the test, and a one-day window misses a
+    settlement made at 23:59:59."""
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return (today - timedelta(days=1)).isoformat(), today.isoformat()
+
+
 def test_2303_matches_grpc_and_golden(both):
     _, grpc_client, c = both
     ans = post(c, envelope("2303", "m2303", settle_input()))
@@ -171,11 +182,8 @@ def test_3201_3202(both):
     env = envelope("2304", "m-recon-1", settle_input("yubei-recon"))
     a = post(c, env)
     assert a["infcode"] == 0, a
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
-    q = {"data": {"setl_optins": "500112", "stmt_begndate": today, "stmt_enddate": today,
+    begin, end = statement_days()
+    q = {"data": {"setl_optins": "500112", "stmt_begndate": begin, "stmt_enddate": end,
                   "insutype": "390", "clr_type": "21"}}  # fmt: skip
     ans = post(c, envelope("3201", "m3201", q))
     assert ans["infcode"] == 0, ans
