@@ -507,10 +507,15 @@ def arrow_table(
         required = k not in nullable
         if required and (a.null_count or (isinstance(a, pa.DictionaryArray)
                                           and a.dictionary.null_count)):  # fmt: skip
-            raise ValueError(f"output column {k}: null value(s) in a column declared non-null")
+            raise _null_in(k)
         arrays.append(a)
         fields.append(pa.field(k, a.type, nullable=not required))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _null_in(column: str) -> ValueError:
+    """The refusal of a null in a column declared non-null (``arrow_table``, ``required``)."""
+    return ValueError(f"output column {column}: null value(s) in a column declared non-null")
 
 
 def required(table: pa.Table, nullable: Collection[str] = ()) -> pa.Table:
@@ -518,7 +523,7 @@ def required(table: pa.Table, nullable: Collection[str] = ()) -> pa.Table:
     ``arrow_table`` declares them); ValueError naming a column that holds a null."""
     for f in table.schema:
         if f.name not in nullable and table.column(f.name).null_count:
-            raise ValueError(f"output column {f.name}: null value(s) in a column declared non-null")
+            raise _null_in(f.name)
     schema = pa.schema([f.with_nullable(f.name in nullable) for f in table.schema],
                        metadata=table.schema.metadata)  # fmt: skip
     return pa.Table.from_arrays(table.columns, schema=schema)

@@ -569,10 +569,10 @@ _LAST = threading.local()
 def _lookup(
     service: SettlementService, pids: col.Coded, dis: np.ndarray
 ) -> tuple[col.PersonTable, col.OpeningCols]:
-    """The registry entries (as the persons table, checked: ``col.person_table``) and the stored accounts (as the opening
-    table) of every (person, year) of the message (its person ids, coded as
-    ``packedtext.bill_text`` codes them, and discharge dates), read in one unit of work
-    (``accounts_many``). Unknown persons are named."""
+    """The registry entries (as the persons table, checked: ``col.person_table``) and the
+    stored accounts (as the opening table) of every (person, year) of the message (its person
+    ids, coded as ``packedtext.bill_text`` codes them, and discharge dates), read in one unit
+    of work (``accounts_many``). Unknown persons are named."""
     ok = ~np.isnat(dis)
     years = np.zeros(len(dis), dtype=np.int64)
     years[ok] = dis[ok].astype("M8[Y]").astype(np.int64) + 1970  # strict ISO: 0..9999
