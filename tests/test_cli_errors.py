@@ -247,6 +247,25 @@ def test_settle_does_not_import_the_server_or_batch_libraries(tmp_path: Path) ->
     assert "LOADED []" in r.stderr, r.stderr
 
 
+def test_a_refused_window_bill_is_told_before_grpc_is_imported(tmp_path: Path) -> None:
+    """``onestop window settle BAD`` reads the file before it loads the client (windowcmds /
+    windowcalls): the refusal costs a light start, not gRPC's and the engine models' imports."""
+    probe = _blocked(
+        tmp_path,
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('LOADED', sorted(m for m in ('grpc', 'google.protobuf',"
+        " 'numba', 'sqlalchemy') if m in sys.modules), file=sys.stderr))\n",
+    )
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"id": "B1", "items": [', encoding="utf-8")
+    for args in (["settle", str(bad)], ["pre-settle", str(bad)]):
+        r = onestop("window", *args, pythonpath=probe)
+        assert r.returncode == REFUSED, r.stderr
+        refused, loaded = r.stderr.strip().splitlines()
+        assert str(bad) in refused and "not valid JSON" in refused, refused
+        assert loaded == "LOADED []", r.stderr
+
+
 def test_unreadable_or_unwritable_paths_are_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     r = onestop("bureau", "put-policy", str(missing), "--server", "127.0.0.1:1")

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import grpc
 import typer
 
 from adapters.cli.exitcodes import Exit, for_status, help_epilog, one_line
 from adapters.cli.output import console, problem_line, text
-from adapters.grpc.client import BillFileError, Client, read_bill
-from adapters.grpc.errors import bad_request
+from adapters.grpc.billfile import BillFileError, read_bill
 from adapters.slip import SLIP_HELP
 from engine.reconcile import local_date
+
+if TYPE_CHECKING:  # imported where used: a refused bill file or option never loads gRPC
+    import grpc
+
+    from adapters.grpc.client import Client
 
 out = console()
 err = console(stderr=True)
@@ -73,12 +76,16 @@ def _client(server: str, ca: Path | None, cert: Path | None, key: Path | None) -
         if f is not None and not f.is_file():
             err.print(f"[red]refused:[/red] {name} {f}: no such file", highlight=False)
             raise typer.Exit(2)
+    from adapters.grpc.client import Client
+
     return Client(server, ca=ca, cert=cert, key=key)
 
 
 def _fail(e: grpc.RpcError, server: str = "") -> NoReturn:
     """Print the refusal once (the problems of its BadRequest, else its message) and exit with
     the code of the table (adapters/cli/exitcodes.py)."""
+    from adapters.grpc.errors import bad_request
+
     code = e.code()
     details = e.details() or ""
     fields = bad_request(e)

@@ -5,7 +5,8 @@ Mounted by the ``onestop`` CLI (``onestop serve``, ``onestop window ...``); also
     python -m adapters.grpc.commands serve
     python -m adapters.grpc.commands window settle policies/samples/longzhou-1.json
 
-Each lives in its own module: ``servecmd`` (serve), ``windowcmds``, ``bureaucmds`` (with
+Each lives in its own module: ``servecmd`` (serve), ``windowcmds`` (with
+``windowcalls``, imported once the options and bill file are checked), ``bureaucmds`` (with
 ``reconcileview``), sharing ``clicommon`` (consoles, options, refusals) and ``figures`` (exact
 yuan, folding tables).
 """

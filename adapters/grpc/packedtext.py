@@ -19,24 +19,12 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from adapters.grpc.packedfields import DATE_BYTES, DATES, INDEXED
 from engine import columnar as col
 from engine import numbacache
 from engine.errors import InputError, Problem
 
 numbacache.install()
-
-#: per-bill column -> (its index field, its table field)
-INDEXED = {
-    "person_ids": ("person_index_i32", "person_table"),
-    "hospitals": ("hospital_index_i32", "hospital_table"),
-    "regions": ("region_index_i32", "region_table"),
-}
-#: per-bill date column -> its joined field (10 ASCII bytes a bill)
-DATES = {
-    "admission_dates": "admission_dates_joined",
-    "discharge_dates": "discharge_dates_joined",
-}
-DATE_BYTES = 10
 
 
 @dataclass(frozen=True)
