@@ -5,6 +5,7 @@ of one item (``prepare._check_items``) find nothing, for every column form it ta
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import pytest
@@ -184,3 +185,17 @@ def test_each_rule_alone_makes_a_batch_unclean(column: str, value: int) -> None:
         cols[column][1] = -1
         items = ItemCols(**cols)
         assert IC.items_clean(items, cat, amount) and IC.items_clean_plain(items, cat, amount)
+
+
+@given(st.lists(st.sampled_from([-2, -1, 0, 1, 7, 2**15 - 1, -(2**15)]), max_size=40),
+       st.sampled_from([np.int16, np.int32, np.int64, np.int8]), st.integers(0, 3))  # fmt: skip
+def test_nulls_of_is_the_minus_one_mask(vals: list[int], dtype: Any, offset: int) -> None:
+    """``nulls_of`` is ``a == -1`` for every width, on the packed stream's views of received
+    bytes at any offset (not aligned) as on arrays."""
+    a = np.array(vals, dtype=np.int64).astype(dtype)  # (int8 wraps: any value)
+    raw = bytes(offset) + a.tobytes()
+    view = np.frombuffer(raw, dtype=dtype, offset=offset)  # read-only, maybe not aligned
+    for x in (a, view):
+        got = IC.nulls_of(x)
+        assert got.dtype == np.bool_
+        np.testing.assert_array_equal(got, x == -1)
