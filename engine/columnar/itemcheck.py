@@ -157,7 +157,7 @@ def items_clean_runs(
     it in any other (the variants ``warm_item_check`` compiles). ``items_runs_plain`` is its
     numpy reference."""
     a = np.asarray(amount)
-    narrow = a.dtype == np.int32 and _form(items) == NARROW and _price_dtype(items, NARROW) == I8
+    narrow = a.dtype == np.int32 and _form(items) == NARROW and _price_dtype(items, NARROW) == _I64
     if a.dtype == np.int32 and not narrow:
         a = a.astype(np.int64)  # another form: widened first, then its int64 variant
     args = _args(items, cat, a, np.int32 if narrow else np.int64)
@@ -172,7 +172,7 @@ def items_clean_runs(
     return clean, wide if narrow else a, totals
 
 
-I8 = np.dtype(np.int64)
+_I64 = np.dtype(np.int64)
 
 
 def _args(items: ItemCols, cat: np.ndarray, amount: np.ndarray, amount_dtype: Any) -> Any:

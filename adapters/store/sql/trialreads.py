@@ -18,9 +18,10 @@ thing inside its ``BEGIN`` (the figure is then that of the trial's snapshot); th
 as when the kept rows were read means the database is still as they were read, so they are
 the trial's snapshot's rows: a trial repeating the last trials' reads runs three statements
 (``BEGIN``, the pragma, ``ROLLBACK``), not one per read, and takes the account-years the
-last trials built from them (``Accounts.keep_current``); callers keep answers built from them beside them too
-(``TrialUnitOfWork.kept``: the packed stream's ``accounts_many``). Any other figure drops them
-all. (Commits through this process's pool are another connection's too: they move it.)
+last trials built from them (``Accounts.keep_current``); callers keep answers built from
+them beside them (``TrialUnitOfWork.kept``: the packed stream's ``accounts_many``). Any other
+figure drops them all. (Commits through this process's pool are another connection's too:
+they move it.)
 
 PostgreSQL keeps the pooled unit of work: its reads before a write already run in autocommit
 (no BEGIN/ROLLBACK round trips), and a connection kept per thread would hold server
