@@ -16,11 +16,13 @@ from adapters.grpc.errors import bad_request
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.packedresults import INT_COLUMNS, columns
 from adapters.grpc.testing import CHAIN, CHAIN_PERSONS, YUBEI, chain_bill, served
+from adapters.store.sql import SqlStore
 from engine.accounts import Opening
 from engine.batch import reference_batch
 from engine.bill import Person, parse_bill_request
 from engine.policy.load import parse_table
 from engine.policy.policyset import PolicySet
+from engine.service.usecases import SettlementService
 
 # the module's tests on one xdist worker (--dist loadgroup): its module-scoped fixtures
 # are made once, not once on each worker that runs one of its tests
@@ -694,6 +696,17 @@ def test_a_packed_trial_reads_the_accounts_a_settle_left(env) -> None:
     assert len(done.settlement_ids) == 1
     again = packed_trial()
     assert again == figures(expected()) and again != first
+    # ... and one by another connection (as another process: a second store on the file)
+    other = SqlStore(app.url)
+    try:
+        n = iter(f"elsewhere-{i}" for i in range(9))
+        SettlementService(other.uow, new_id=n.__next__).settle(
+            "kept-elsewhere", parse_bill_request(chain_bill(71, "wang", seed=13))
+        )
+    finally:
+        other.dispose()
+    third = packed_trial()
+    assert third == figures(expected()) and third != again
 
 
 def test_each_pool_thread_keeps_its_own_last_columns(env, monkeypatch) -> None:

@@ -5,6 +5,7 @@ of one item (``prepare._check_items``) find nothing, for every column form it ta
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import pytest
@@ -95,10 +96,37 @@ def test_clean_exactly_when_the_numpy_rules_find_nothing(items: ItemCols) -> Non
     assert got == (want and taken)  # never clean when a rule fires; clean when taken
 
 
+@given(item_cols(), st.data())
+def test_the_runs_pass_equals_numpy(items: ItemCols, data: st.DataObject) -> None:
+    """``items_clean_runs`` (the check, each bill's total and the amounts widened, in one
+    pass) gives what numpy gives (``items_runs_plain``: ``astype``, a sum a bill, the rules),
+    for amounts int64 or int32 (the packed stream's), bills of no item included; a form it does
+    not take is None, a bad value never clean."""
+    n = len(items.amount)
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=4)))
+    starts = np.array([0, *cuts, n], dtype=np.int64)
+    if data.draw(st.booleans()):
+        big = data.draw(st.sampled_from([2**31 - 1, -(2**31), 7]))
+        a32 = np.asarray(items.amount).astype(np.int32)  # in int32 range
+        a32[data.draw(st.integers(0, n - 1))] = big
+        items = ItemCols(**{**vars(items), "amount": a32})
+    cat, amount = category_codes(items.category), np.asarray(items.amount)
+    got = IC.items_clean_runs(items, cat, amount, starts)
+    want = IC.items_runs_plain(items, cat, amount, starts)
+    if got is None:
+        assert not IC.items_clean(items, cat, amount)
+        return
+    assert got[0] == want[0] == IC.items_clean(items, cat, amount)
+    assert got[1].dtype == got[2].dtype == np.int64
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[2], want[2])
+    assert got[0] <= _rules_find_nothing(items, cat, amount)
+
+
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="nothing compiled")
-def test_warm_compiles_the_three_variants() -> None:
+def test_warm_compiles_the_four_variants() -> None:
     IC.warm_item_check()
-    assert len(IC._clean.signatures) == 3
+    assert len(IC._clean_runs.signatures) == 4
     # writable and read-only columns reach the same variants (all passed read-only); the
     # narrow form with int32 unit prices (the Parquet files) is taken
     one, cat = np.ones(2, dtype=np.int64), np.array([2, 2], dtype=np.int8)
@@ -113,7 +141,16 @@ def test_warm_compiles_the_three_variants() -> None:
         items = ItemCols(category=c, amount=amount, qty_e4=qty, unit_price=price,
                          unit_price_cap=cap, selfpay_ratio=ratio)  # fmt: skip
         assert IC.items_clean(items, c, amount)
-    assert len(IC._clean.signatures) == 3
+        # the packed stream's int32 amounts, in its form (int64 unit prices or none)
+        a32 = amount.astype(np.int32)
+        a32.flags.writeable = write
+        items = ItemCols(category=c, amount=a32, qty_e4=qty, unit_price_cap=cap,
+                         selfpay_ratio=ratio)  # fmt: skip
+        assert IC.items_clean_runs(items, c, a32, np.array([0, 1, 2]))[0]
+        items = ItemCols(category=c, amount=a32, qty_e4=qty, unit_price=one, unit_price_cap=cap,
+                         selfpay_ratio=ratio)  # fmt: skip
+        assert IC.items_clean(items, c, a32)
+    assert len(IC._clean_runs.signatures) == 4
 
 
 @pytest.mark.parametrize(
@@ -148,3 +185,17 @@ def test_each_rule_alone_makes_a_batch_unclean(column: str, value: int) -> None:
         cols[column][1] = -1
         items = ItemCols(**cols)
         assert IC.items_clean(items, cat, amount) and IC.items_clean_plain(items, cat, amount)
+
+
+@given(st.lists(st.sampled_from([-2, -1, 0, 1, 7, 2**15 - 1, -(2**15)]), max_size=40),
+       st.sampled_from([np.int16, np.int32, np.int64, np.int8]), st.integers(0, 3))  # fmt: skip
+def test_nulls_of_is_the_minus_one_mask(vals: list[int], dtype: Any, offset: int) -> None:
+    """``nulls_of`` is ``a == -1`` for every width, on the packed stream's views of received
+    bytes at any offset (not aligned) as on arrays."""
+    a = np.array(vals, dtype=np.int64).astype(dtype)  # (int8 wraps: any value)
+    raw = bytes(offset) + a.tobytes()
+    view = np.frombuffer(raw, dtype=dtype, offset=offset)  # read-only, maybe not aligned
+    for x in (a, view):
+        got = IC.nulls_of(x)
+        assert got.dtype == np.bool_
+        np.testing.assert_array_equal(got, x == -1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from adapters.grpc import convert as cv
 from adapters.grpc.columns import bill_columns
 from adapters.grpc.testing import CHAIN, CHAIN_PERSONS, JIANG, YUBEI, YUBEI_BILL, chain_bill
 from adapters.store.memory import MemoryStore
+from adapters.store.sql import SqlStore
 from engine.bill import Person, parse_bill_request
 from engine.errors import Conflict, OnestopError
 from engine.money import MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
@@ -205,3 +207,46 @@ def test_a_day_read_again_is_the_day_read_first(monkeypatch: pytest.MonkeyPatch)
     assert first[0] == date(2024, 2, 29) and first[1:4] == [None, None, None]
     assert len(billcols._DAYS) <= 3 and "2023-02-29" not in billcols._DAYS
     assert [billcols._day(t) for t in texts] == first
+
+
+def test_a_one_bill_run_keeps_its_persons_inputs_only_for_the_same_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run_one`` keeps what it takes from the person, table, accounts and admission day
+    (``_fixed``) for the next bill of the very same objects (SQLite's trial reads return them
+    while nothing is committed): the figures are the model path's, a settlement in between
+    (new account objects) is seen, as is another admission day (the age and tags on it) and
+    another person."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'onestop.db'}")
+    svc = SettlementService(store.uow)
+    svc.use_trial_reads(store.trial_uow)
+    svc.put_policy(CHAIN, "chain.yaml")
+    svc.import_registry([Person.model_validate(p) for p in CHAIN_PERSONS])
+    first = [chain_bill(i, "wang", n_items=5, seed=31) for i in range(3)]
+    for b in first:
+        assert svc.pre_settle(cols(b)) == svc.pre_settle(parse_bill_request(b))
+    assert svc.pre_settle(cols(first[1])) == svc.pre_settle(parse_bill_request(first[1]))
+    kept = dict(billcols._KEPT.fixed)  # (the model path runs no run_one)
+    assert svc.pre_settle(cols(first[1])) == svc.pre_settle(parse_bill_request(first[1]))
+    assert all(billcols._KEPT.fixed[k] is v for k, v in kept.items())  # taken as they were
+    before = svc.pre_settle(cols(first[1]))
+    svc.settle("kept-1", parse_bill_request(first[0]))  # the accounts move
+    after = svc.pre_settle(cols(first[1]))
+    assert after == svc.pre_settle(parse_bill_request(first[1])) and after != before
+    key = ("wang", date(2024, 2, 3))  # first[1]'s entry: built again from the new accounts
+    assert billcols._KEPT.fixed[key] is not kept[key]
+    for b in (
+        first[1],  # (kept again)
+        # another day of the same person-year: the tags on it (wang is poor from June 1)
+        {**first[1], "admission_date": "2024-06-03", "discharge_date": "2024-06-10"},
+        chain_bill(7, "wang-wife", n_items=5, seed=31),  # another person
+    ):
+        assert svc.pre_settle(cols(b)) == svc.pre_settle(parse_bill_request(b))
+    # a kept entry's accounts are read-only: the kernel writes a copy
+    assert not any(got[1].flags.writeable for *_, got in billcols._KEPT.fixed.values())
+    monkeypatch.setattr(billcols, "FIXED_MAX", 2)  # bounded: emptied when full
+    for i in range(3):
+        b = chain_bill(20 + i, "wang", n_items=3, seed=31)
+        assert svc.pre_settle(cols(b)) == svc.pre_settle(parse_bill_request(b))
+    assert len(billcols._KEPT.fixed) <= 2
+    store.dispose()

@@ -113,14 +113,15 @@ def test_quantities_caps_and_ratios_stay_narrow_only_when_all_came_narrow() -> N
             assert a.tolist() in (want, []) and a.flags.c_contiguous
             # read-only exactly when it is the message's bytes as they came (no copy)
             assert a.flags.writeable == (not isinstance(a.base, bytes))
-        assert it.amount.dtype == np.int64 and it.item_offsets.dtype == np.int64
+        # amounts sent int32 stay so (prepare_columns widens them in its item pass)
+        assert it.amount.dtype == np.int32 and it.item_offsets.dtype == np.int64
         return tuple(a.dtype.name for a in (it.qty_e4, it.unit_price_cap, it.selfpay_ratio))
 
     assert widths(msg()) == ("int32", "int32", "int16")
     it = packed_items(msg())
     assert not any(a.flags.writeable for a in (it.qty_e4, it.unit_price_cap, it.selfpay_ratio))
     assert not it.category.flags.writeable  # int8 as sent
-    assert it.amount.flags.writeable  # widened from int32: a copy
+    assert not it.amount.flags.writeable  # int32 as sent: the bytes, not a copy
     assert widths(msg(unit_price_cap="absent", selfpay_ratio="absent"))[0] == "int32"
     assert widths(msg(qty_e4="absent"))[1:] == ("int32", "int16")
     for mixed in ({"unit_price_cap": "le"}, {"qty_e4": "repeated"}, {"selfpay_ratio": "le"}):

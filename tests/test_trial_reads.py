@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ import sqlalchemy as sa
 
 from adapters.store.sql import SqlStore, trialreads
 from adapters.store.sql.trialreads import TrialUnitOfWork
-from tests.test_store_sql import bill, golden, service
+from engine.service.usecases import SettlementService
+from tests.test_store_sql import Clock, bill, golden, service
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -196,3 +198,70 @@ def test_kept_reads_serve_a_repeated_trial_until_another_process_commits(
     assert third.admission_no == 3 and third == pooled.pre_settle(req)
     assert any(s.startswith("SELECT") for s in seen)
     assert len(sqlite_store._kept.reads().rows) == 1  # (three reads, kept at most one)
+
+
+def test_accounts_many_kept_until_a_commit_elsewhere(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """The stream's ``accounts_many`` keeps its answer with the kept reads
+    (``UnitOfWork.kept``): the same keys again, nothing committed since, give the same objects
+    in three statements (BEGIN, the pragma, ROLLBACK); a Settle through the pool, one by another
+    connection (as another process's: a second store on the file), a registry change and a
+    PutPolicy by it, and one by another process each give the figures stored now (those of a
+    pooled read); other keys, an unknown person and a bad id are answered as without."""
+    pooled, kept, person, req = _pooled_and_kept(sqlite_store)
+    year = pooled.pre_settle(req).year
+    keys = [(person.id, year), ("nobody", year)]
+
+    def stored() -> dict[Any, Any]:  # what a pooled read gives now
+        return {(person.id, year): pooled.accounts(person.id, year), ("nobody", year): None}
+
+    first = kept.accounts_many(keys)
+    assert first == stored() and first[("nobody", year)] is None
+    raw = sqlite_store._kept.get()
+    seen: list[str] = []
+    raw.set_trace_callback(seen.append)
+    again = kept.accounts_many(keys)
+    assert again == first and again is not first  # a dict of its own ...
+    assert all(again[k] is first[k] for k in keys)  # ... of the same objects
+    assert seen == ["BEGIN", "PRAGMA data_version", "ROLLBACK"]
+    assert kept.accounts_many(keys[:1]) == {keys[0]: first[keys[0]]}  # other keys: read
+    with pytest.raises(Exception, match="person_id"):
+        kept.accounts_many([("bad\x01id", year)])
+    other = SqlStore(f"sqlite:///{tmp_path / 'onestop.db'}")  # another connection's writes
+    try:
+        more = iter(f"other-{i}" for i in range(99))
+        elsewhere = SettlementService(other.uow, clock=Clock(), new_id=more.__next__)
+        admissions = [first[keys[0]][1].admissions]
+        for i, change in enumerate(
+            (
+                lambda: pooled.settle("req-pool", bill(req, "yubei-pool", 4_000_000)),
+                lambda: elsewhere.settle("req-conn", bill(req, "yubei-conn", 3_000_000)),
+            )
+        ):
+            kept.accounts_many(keys)  # kept again
+            change()
+            now = kept.accounts_many(keys)
+            assert now == stored() and now[keys[0]][1].admissions == admissions[-1] + 1, i
+            admissions.append(now[keys[0]][1].admissions)
+        moved = person.model_copy(update={"birth_date": date(1961, 1, 2)})
+        kept.accounts_many(keys)
+        elsewhere.import_registry([moved])
+        assert kept.accounts_many(keys)[keys[0]][0].birth_date == date(1961, 1, 2)
+        kept.accounts_many(keys)
+        seen.clear()
+        text, _, _ = golden()
+        changed = elsewhere.put_policy(text.replace("Yubei district", "Yubei"), "other.yaml")
+        assert not changed.unchanged
+        assert kept.accounts_many(keys) == stored()
+        assert any(s.startswith("SELECT") for s in seen)  # read again, not kept
+    finally:
+        other.dispose()
+    url = sqlite_store.engine.url.render_as_string(hide_password=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _SETTLE_ELSEWHERE, url],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    last = kept.accounts_many(keys)
+    assert last == stored() and last[keys[0]][1].admissions == admissions[-1] + 1

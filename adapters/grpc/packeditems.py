@@ -4,7 +4,9 @@ int64 bytes fields (``amount_le``, ``category_i8``, ...: one ``np.frombuffer`` e
 narrow ones (``amount_i32``, ``selfpay_ratio_i16``, ...: half the bytes). A column given in two
 forms, or a bytes field whose length is not a whole number of values, is refused naming it.
 
-Every column is read as int64 (category int8), except that quantities, caps and ratios that
+Every column is read as int64 (category int8), except that amounts sent narrow
+(``amount_i32``) stay int32 (``prepare_columns`` widens them in its item check's read of them:
+``engine.columnar.itemcheck.items_clean_runs``), and that quantities, caps and ratios that
 all came narrow (each in its narrow field or not at all) stay int32, int32 and int16
 (``KEEP_NARROW``): the widths of the Parquet columns ``onestop batch`` reads, which the kernel
 and the item check have compiled variants for (``onestop warm``), and half or a quarter of the
@@ -57,7 +59,8 @@ def bytes_forms(name: str) -> list[tuple[str, str]]:
 @dataclass(frozen=True)
 class PackedItems:
     """int64 offsets and item columns (category int8 from the bytes form, int64 from the
-    repeated one: the values are the same; quantities, caps and ratios as ``KEEP_NARROW`` says);
+    repeated one: the values are the same; amounts int32 from ``amount_i32``; quantities, caps
+    and ratios as ``KEEP_NARROW`` says);
     an optional column not sent is empty. A column may be read-only (a view of the bytes)."""
 
     item_offsets: np.ndarray
@@ -115,7 +118,9 @@ def packed_items(p: Any, cut: Mapping[str, Any] | None = None) -> PackedItems:
         # a column already in the dtype it is read as stays a read-only view of the message's
         # bytes (prepare_columns copies it once, when it reorders the items or for the kernel);
         # any other is widened (a native copy)
-        wide = np.int8 if name == "category" else np.int64
+        wide: Any = np.int8 if name == "category" else np.int64
+        if name == "amount" and a.dtype == np.int32:
+            wide = np.int32  # widened by prepare_columns's item check, on its read of them
         want = np.dtype(KEEP_NARROW[name] if keep and name in narrow else wide)
         cols[name] = a if a.dtype == want and a.dtype.isnative else a.astype(want)
     return PackedItems(**cols, cut=cut)

@@ -41,6 +41,7 @@ from engine.batch import compiled_for, settle_batch
 from engine.bill import DATE_RULE, BillRequest, Person, check_items_count, parse_bill_request
 from engine.columnar.answers import answer_columns
 from engine.columnar.buffers import OutputBuffers
+from engine.columnar.itemcheck import nulls_of
 from engine.errors import NO_VALUE, InputError, NotFound, Problem
 from engine.service.inputs import check_key
 from engine.service.usecases import SettlementService
@@ -423,9 +424,9 @@ def trial_packed(
         qty_e4=it.qty_e4 if len(it.qty_e4) else None,
         unit_price=it.unit_price if len(it.unit_price) else None,
         unit_price_cap=cap,
-        unit_price_cap_null=(cap == -1) if cap is not None else None,
+        unit_price_cap_null=nulls_of(cap) if cap is not None else None,
         selfpay_ratio=ratio,
-        selfpay_ratio_null=(ratio == -1) if ratio is not None else None,
+        selfpay_ratio_null=nulls_of(ratio) if ratio is not None else None,
         file="items",
     )
     admission = _dates(text.admission_dates, "admission_date")

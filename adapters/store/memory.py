@@ -469,6 +469,9 @@ class MemoryUnitOfWork:
     def together(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
+    def kept(self) -> None:
+        return None  # reads nothing it could keep: the store's dicts are read in place
+
     def settle_reads(
         self,
         request_id: str,

@@ -9,15 +9,22 @@ also says that every null cap and ratio already holds the kernel's -1 (as the ad
 them), so that ``prepare._nullable`` has nothing to replace; a null over another value is left
 to the rules (which find nothing there) and ``_nullable`` (not clean).
 
+The pass also reads the amounts for ``prepare_columns`` when the items come as the bills' runs
+(``items_clean_runs``): each bill's total (for the bill's limit) and, for the packed stream's
+int32 amounts, the int64 amounts the kernel reads: one read of the amounts, not three passes
+(the check, numpy's ``add.reduceat`` and the widening ``astype``).
+
 Every column is passed to the compiled pass read-only (``runs.read_only``: a view), so one
 variant per form takes writable columns and views of received bytes alike (the packed stream's
-columns are such views; they are not copied for the check). It takes three forms, one compiled variant each (``warm_item_check``): every column int64, or the
-narrow form of the packed stream and of the Parquet files (``NARROW``: int32 quantities and
-caps, int16 ratios, each given so or absent; amounts int64; unit prices int64, or int32 as the
-Parquet files store them)."""
+columns are such views; they are not copied for the check). It takes four forms, one compiled
+variant each (``warm_item_check``): every column int64, or the narrow form of the packed stream
+and of the Parquet files (``NARROW``: int32 quantities and caps, int16 ratios, each given so or
+absent; amounts int64, or int32 as the packed stream's ``amount_i32`` in the stream's form;
+unit prices int64, or int32 as the Parquet files store them)."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -37,16 +44,36 @@ NARROW = (np.dtype(np.int32), np.dtype(np.int32), np.dtype(np.int16))
 
 
 @njit(cache=True, nogil=True)
-def _clean(cat, amount, qty, price, cap, cap_null, ratio, ratio_null, limits):
+def _clean_runs(cat, amount, qty, price, cap, cap_null, ratio, ratio_null, limits, starts, wide,
+                totals):  # fmt: skip
     # each rule an OR of comparisons over a whole column, no branch an item, so that every
     # loop vectorizes: 0.1 ms for 200 k items against 0.6 ms for one loop returning at the
-    # first bad value (benchmarks/README.md, branch stream4); a bad value is rare
-    max_amount, max_qty, max_price, bp = limits[0], limits[1], limits[2], limits[3]
-    n = len(amount)
+    # first bad value (benchmarks/README.md, branch stream4); a bad value is rare. On the same
+    # read of the amounts: each bill's sum into ``totals`` (``starts``: the bills' runs, 0 to
+    # n) and, when ``wide`` is not empty, each amount widened into it (int64)
+    # (the runs' bounds as unsigned: a signed index is checked for a negative value, and the
+    # loop does not vectorize: 107 against 24 us for the sums alone of 200 k items)
+    max_amount = limits[0]
+    widen = len(wide) > 0
     bad = False
-    for i in range(n):
-        a = amount[i]
-        bad |= (cat[i] == 0) | (a < 0) | (a > max_amount)
+    for b in range(len(starts) - 1):
+        s = np.int64(0)
+        for i in range(np.uint64(starts[b]), np.uint64(starts[b + 1])):
+            a = np.int64(amount[i])
+            if widen:
+                wide[i] = a
+            s += a
+            bad |= (cat[i] == 0) | (a < 0) | (a > max_amount)
+        totals[b] = s
+    n = len(amount)
+    return not (bad | _others_bad(cat, n, qty, price, cap, cap_null, ratio, ratio_null, limits))
+
+
+@njit(cache=True, nogil=True)
+def _others_bad(cat, n, qty, price, cap, cap_null, ratio, ratio_null, limits):
+    # the rules of the columns other than category and amount
+    max_qty, max_price, bp = limits[1], limits[2], limits[3]
+    bad = False
     if len(qty) > 0:
         for i in range(n):
             bad |= (qty[i] < 0) | (qty[i] > max_qty)
@@ -72,7 +99,7 @@ def _clean(cat, amount, qty, price, cap, cap_null, ratio, ratio_null, limits):
             for i in range(n):
                 r = ratio[i]
                 bad |= (r < 0) | (r > bp) | (cat[i] != 2)
-    return not bad
+    return bad
 
 
 def _taken(a: Any, dtype: Any = np.int64) -> np.ndarray | None:
@@ -115,12 +142,48 @@ def items_clean(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> bool:
     category codes, 0 = unknown; ``amount``: the amounts as checked) and every null cap and
     ratio holds -1. False also when a column
     comes in a form the compiled pass does not take (then the numpy rules decide)."""
+    got = items_clean_runs(items, cat, amount, np.array([0, len(amount)], dtype=np.int64))
+    return got is not None and got[0]
+
+
+def items_clean_runs(
+    items: ItemCols, cat: np.ndarray, amount: np.ndarray, starts: np.ndarray
+) -> tuple[bool, np.ndarray, np.ndarray] | None:
+    """``items_clean`` of items grouped in the bills' runs (``starts``: int64, from 0 to n, not
+    decreasing), with, from the same pass over the amounts, the amounts as int64 and each
+    bill's sum of them (int64): (clean, amounts, totals); None when a column comes in a form
+    the pass does not take. The amounts are ``amount`` itself when int64; int32 ones (the
+    packed stream's ``amount_i32``) are widened in the pass in the stream's narrow form, before
+    it in any other (the variants ``warm_item_check`` compiles). ``items_runs_plain`` is its
+    numpy reference."""
+    a = np.asarray(amount)
+    narrow = a.dtype == np.int32 and _form(items) == NARROW and _price_dtype(items, NARROW) == _I64
+    if a.dtype == np.int32 and not narrow:
+        a = a.astype(np.int64)  # another form: widened first, then its int64 variant
+    args = _args(items, cat, a, np.int32 if narrow else np.int64)
+    if args is None or len(starts) < 1 or starts[0] != 0 or starts[-1] != len(a):
+        return None
+    wide = np.empty(len(a) if narrow else 0, dtype=np.int64)
+    totals = np.empty(len(starts) - 1, dtype=np.int64)
+    c, amount_, qty, price, cap, cap_null, ratio, ratio_null = args
+    runs = read_only(np.asarray(starts, dtype=np.int64))
+    clean = bool(_clean_runs(c, amount_, qty, price, cap, cap_null, ratio, ratio_null, _LIMITS,
+                             runs, wide, totals))  # fmt: skip
+    return clean, wide if narrow else a, totals
+
+
+_I64 = np.dtype(np.int64)
+
+
+def _args(items: ItemCols, cat: np.ndarray, amount: np.ndarray, amount_dtype: Any) -> Any:
+    """The columns as the compiled pass takes them (category, amount, quantity, unit price, cap,
+    its nulls, ratio, its nulls), or None when one comes in a form it does not take."""
     n = len(amount)
     if items.amount_null is not None or len(cat) != n:
-        return False
+        return None
     form = _form(items)
     qd, cd, rd = form
-    cols: list[np.ndarray | None] = [_taken(amount)]
+    cols: list[np.ndarray | None] = [_taken(amount, amount_dtype)]
     for a, d in (
         (items.qty_e4, qd),
         (items.unit_price, _price_dtype(items, form)),
@@ -131,13 +194,15 @@ def items_clean(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> bool:
     masks = [_mask(items.unit_price_cap_null, n), _mask(items.selfpay_ratio_null, n)]
     c = _taken(cat, np.int8)
     if c is None:
-        return False
+        return None
     given = [x for x in (*cols, *masks) if x is not None]
     if len(given) != len(cols) + len(masks) or any(len(x) not in (0, n) for x in given[1:5]):
-        return False
+        return None
     amount_, qty, price, cap, ratio, cap_null, ratio_null = given
-    limits = np.array([MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE, BP], dtype=np.int64)
-    return bool(_clean(c, amount_, qty, price, cap, cap_null, ratio, ratio_null, limits))
+    return c, amount_, qty, price, cap, cap_null, ratio, ratio_null
+
+
+_LIMITS = read_only(np.array([MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE, BP], dtype=np.int64))
 
 
 def items_clean_plain(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> bool:
@@ -165,17 +230,57 @@ def items_clean_plain(items: ItemCols, cat: np.ndarray, amount: np.ndarray) -> b
     return not bad.any()
 
 
+@njit(cache=True, nogil=True)
+def _minus_one(a, out):
+    for i in range(len(a)):
+        out[i] = a[i] == -1
+
+
+def nulls_of(a: np.ndarray) -> np.ndarray:
+    """``a == -1``: the null mask of a cap or ratio column whose nulls hold the kernel's -1 (as
+    the packed stream sends them), in one compiled pass for the int16, int32 and int64 columns
+    (numpy for any other): the packed stream's columns are views of the received bytes, most
+    not aligned, where numpy's comparison takes its unaligned loop (~2x)."""
+    a = np.asarray(a)
+    if a.dtype not in _NULL_DTYPES or a.ndim != 1:
+        return a == -1
+    out = np.empty(len(a), dtype=np.bool_)
+    _minus_one(read_only(a), out)
+    return out
+
+
+_NULL_DTYPES = (np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
+
+
+def items_runs_plain(
+    items: ItemCols, cat: np.ndarray, amount: np.ndarray, starts: np.ndarray
+) -> tuple[bool, np.ndarray, np.ndarray]:
+    """``items_clean_runs``'s answer in numpy (for the tests)."""
+    wide = np.asarray(amount).astype(np.int64)
+    totals = np.array([wide[a:b].sum() for a, b in itertools.pairwise(starts)], np.int64)
+    return items_clean_plain(items, cat, wide), wide, totals
+
+
 def warm_item_check() -> None:
-    """Compile (or load from the cache) the pass's three variants (int64; narrow with int64
-    unit prices: the packed stream; narrow with int32 unit prices: the Parquet files), with
-    and without the optional columns."""
+    """Compile (or load from the cache) the pass's four variants (int64; narrow with int64
+    unit prices: the packed stream, its amounts int64 or int32; narrow with int32 unit prices:
+    the Parquet files), with and without the optional columns; and ``nulls_of``'s three."""
     one = np.ones(1, dtype=np.int64)
     cat = np.array([2], dtype=np.int8)
     items_clean(ItemCols(category=cat, amount=one), cat, one)
-    for (qd, cd, rd), pd in (((np.int64,) * 3, np.int64), (NARROW, np.int64), (NARROW, np.int32)):
+    for d in _NULL_DTYPES:
+        nulls_of(one.astype(d))
+    for (qd, cd, rd), pd, ad in (
+        ((np.int64,) * 3, np.int64, np.int64),
+        (NARROW, np.int64, np.int64),
+        (NARROW, np.int64, np.int32),
+        (NARROW, np.int32, np.int64),
+    ):
+        amount = one.astype(ad)
         items_clean(
-            ItemCols(category=cat, amount=one, qty_e4=one.astype(qd), unit_price=one.astype(pd),
-                     unit_price_cap=one.astype(cd), unit_price_cap_null=np.zeros(1, bool),
-                     selfpay_ratio=one.astype(rd), selfpay_ratio_null=np.zeros(1, bool)),
-            cat, one,
+            ItemCols(category=cat, amount=amount, qty_e4=one.astype(qd),
+                     unit_price=one.astype(pd), unit_price_cap=one.astype(cd),
+                     unit_price_cap_null=np.zeros(1, bool), selfpay_ratio=one.astype(rd),
+                     selfpay_ratio_null=np.zeros(1, bool)),
+            cat, amount,
         )  # fmt: skip

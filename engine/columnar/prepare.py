@@ -41,7 +41,7 @@ from engine.columnar.inputs import (
     plain_at,
     rows_of,
 )
-from engine.columnar.itemcheck import items_clean
+from engine.columnar.itemcheck import items_clean_runs
 from engine.columnar.keptbills import kept_columns
 from engine.columnar.persontable import PersonTable, implausible, person_table
 from engine.columnar.runs import read_only, take_runs
@@ -341,8 +341,17 @@ def prepare_columns(
         amount = np.where(np.asarray(items.amount_null, dtype=bool), 0, amount)
     qty = np.full(ni, BP, dtype=np.int32) if items.qty_e4 is None else np.asarray(items.qty_e4)
     # item checks block by block, so that their temporary masks stay small; items linked as
-    # runs that one compiled pass finds clean (the usual case) need none of them
-    clean = bs is not None and ni > 0 and items_clean(items, cat, amount)
+    # runs that one compiled pass finds clean (the usual case) need none of them. That pass
+    # also sums each bill's amounts and widens int32 amounts (the packed stream's) to int64
+    run_totals = None
+    if bs is not None and ni > 0:
+        checked = items_clean_runs(items, cat, amount, bs)
+        if checked is not None:
+            clean, amount, run_totals = checked
+    if run_totals is None:
+        clean = False
+        if amount.dtype == np.int32:  # the kernel's amounts are int64
+            amount = amount.astype(np.int64)
     for lo_ in range(0, 0 if clean else ni, ITEM_BLOCK):
         hi_ = min(ni, lo_ + ITEM_BLOCK)
         _check_items(items, cat, amount, lo_, hi_, rj, irow, itf,
@@ -365,7 +374,9 @@ def prepare_columns(
         n_items_of = np.bincount(ibs[linked], minlength=nb) if nb else np.zeros(0, np.int64)
     # a bill's items add up to at most MAX_BILL_TOTAL (year-to-date sums stay exact)
     totals = np.zeros(nb, dtype=np.int64)
-    if bs is not None:
+    if run_totals is not None:
+        totals = run_totals
+    elif bs is not None:
         has = n_items_of > 0
         if ni and has.any():
             totals[has] = np.add.reduceat(amount, bs[:-1][has], dtype=np.int64)

@@ -374,6 +374,14 @@ class UnitOfWork(Protocol):
     def __exit__(self, *exc: object) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
+    def kept(self) -> dict[Any, Any] | None:
+        """A dict for answers built from this unit of work's reads, which the store keeps with
+        them and empties as soon as a read could return anything else (a commit elsewhere):
+        an answer found there is what the reads would give now. None where the store keeps
+        no reads (every unit of work but SQLite's trials: ``adapters.store.sql.trialreads``).
+        Callers keep one answer each under their own key."""
+        ...
+
     def lock(
         self,
         *keys: LockKey,

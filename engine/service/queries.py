@@ -117,12 +117,20 @@ class Queries(ServiceBase):
         person not in the registry. The stream's trials read a message's person-years so, as
         trials (``_trial_uow``: on SQLite a kept connection per thread, whose reads are kept
         while nothing else commits, so that a message repeating the last one's person-years
-        runs no read of them; ``adapters.store.sql.trialreads``)."""
-        for pid, _ in keys:
-            check_key("person_id", pid)
+        runs no read of them; ``adapters.store.sql.trialreads``). The answer itself is kept
+        there too (``UnitOfWork.kept``): the same keys as the last call's on this thread, with
+        nothing committed elsewhere since, get the same objects without building them again
+        (~0.2 ms of Python for a message's 64 person-years)."""
+        want = tuple(keys)
         out: dict[tuple[str, int], tuple[Person, YearAccounts, YearAccounts] | None] = {}
         persons: dict[str, Person | None] = {}
         with self._trial_uow() as uow:
+            kept = uow.kept()
+            last = None if kept is None else kept.get("accounts_many")
+            if last is not None and last[0] == want:  # (its keys were checked when kept)
+                return dict(last[1])
+            for pid, _ in keys:
+                check_key("person_id", pid)
             persons.update(uow.registry.get_many([pid for pid, _ in keys]))
             known = [(p, y, person) for p, y in keys if (person := persons.get(p)) is not None]
             read = uow.accounts.read_many(
@@ -139,4 +147,6 @@ class Queries(ServiceBase):
                 read[("person", pid, year)],
                 read[("household", person.household, year)],
             )
+        if kept is not None:
+            kept["accounts_many"] = (want, dict(out))  # built from this snapshot's reads
         return out

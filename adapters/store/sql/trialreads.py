@@ -18,7 +18,10 @@ thing inside its ``BEGIN`` (the figure is then that of the trial's snapshot); th
 as when the kept rows were read means the database is still as they were read, so they are
 the trial's snapshot's rows: a trial repeating the last trials' reads runs three statements
 (``BEGIN``, the pragma, ``ROLLBACK``), not one per read, and takes the account-years the
-last trials built from them (``Accounts.keep_current``). Any other figure drops them all.
+last trials built from them (``Accounts.keep_current``); callers keep answers built from
+them beside them (``TrialUnitOfWork.kept``: the packed stream's ``accounts_many``). Any other
+figure drops them all. (Commits through this process's pool are another connection's too:
+they move it.)
 
 PostgreSQL keeps the pooled unit of work: its reads before a write already run in autocommit
 (no BEGIN/ROLLBACK round trips), and a connection kept per thread would hold server
@@ -48,12 +51,13 @@ class KeptReads:
     """The rows read on one connection by ``(sql, parameters)``, valid for one value of the
     connection's ``PRAGMA data_version`` (``check``)."""
 
-    __slots__ = ("accounts", "rows", "version")
+    __slots__ = ("accounts", "answers", "rows", "version")
 
     def __init__(self) -> None:
         self.version: int | None = None
         self.rows: dict[tuple[Any, ...], list[Any]] = {}
         self.accounts: dict[tuple[str, str, int], YearAccounts] = {}  # built from the rows
+        self.answers: dict[Any, Any] = {}  # the callers' answers built from them (``kept``)
 
     def check(self, raw: sqlite3.Connection) -> None:
         """Inside the trial's transaction: drop what is kept if another connection committed
@@ -62,6 +66,7 @@ class KeptReads:
         if v != self.version:
             self.rows.clear()
             self.accounts.clear()
+            self.answers.clear()
             self.version = v
 
     def keep_rows(self, key: tuple[Any, ...], rows: list[Any]) -> None:
@@ -166,18 +171,37 @@ class TrialUnitOfWork(SqlUnitOfWork):
         finally:
             self.busy = False
 
+    def kept(self) -> dict[Any, Any]:
+        """The answers kept with this thread's kept rows (``KeptReads.answers``), begun in
+        this trial's snapshot: dropped with the rows when another connection commits, so a
+        caller's answer built from this version's reads stands while it is found here. Each
+        caller keeps its answers under its own key, bounded by it (one answer each)."""
+        try:
+            if self._raw is None:
+                self._start()
+        except sqlite3.Error as err:
+            raise sa.exc.DBAPIError.instance(
+                "BEGIN", (), err, sqlite3.Error, hide_parameters=True
+            ) from err
+        return self._reads.answers
+
+    def _start(self) -> sqlite3.Connection:
+        """The trial's transaction on the thread's connection, its kept reads checked."""
+        raw = self._kept.get()
+        raw.execute("BEGIN")
+        self._raw = raw
+        self._reads = self._kept.reads()
+        self._reads.check(raw)
+        self.accounts.keep_current(self._reads.accounts)
+        return raw
+
     def run(self, sql: str, params: Any = (), write: bool = False) -> Any:
         if write:
             raise RuntimeError("a trial's unit of work writes nothing")
         raw = self._raw
         try:
             if raw is None:
-                raw = self._kept.get()
-                raw.execute("BEGIN")
-                self._raw = raw
-                self._reads = self._kept.reads()
-                self._reads.check(raw)
-                self.accounts.keep_current(self._reads.accounts)
+                raw = self._start()
             try:
                 key: Any = (sql, *params.items()) if type(params) is dict else (sql, *params)
                 rows = self._reads.rows.get(key)

@@ -386,6 +386,9 @@ class SqlUnitOfWork:
         self._driver(write=True)
         self._pending.append(p)
 
+    def kept(self) -> dict[Any, Any] | None:
+        return None  # no reads kept past the unit of work (SQLite's trials: ``trialreads``)
+
     @contextmanager
     def together(self) -> Iterator[None]:
         """PostgreSQL: the writes deferred inside go to the server as one statement (each a
