@@ -556,9 +556,11 @@ COMPRESSION = "snappy"
 
 def write_parquet(
     table: pa.Table, path: str | Path, metadata: dict[str, str] | None = None, *,
-    compression: str = COMPRESSION, statistics: bool = False,
+    compression: str = COMPRESSION, statistics: bool = False, delta: Collection[str] = (),
 ) -> None:  # fmt: skip
     """Write one Parquet file; ``metadata`` goes into the schema's key-value metadata.
+    ``delta``: integer or date columns written ``DELTA_BINARY_PACKED`` (adapters/batch/
+    encodings.py chooses them), the others plain.
 
     Only text columns are dictionary-encoded in the file (numbers are not hashed for a
     dictionary they would not use). Dictionary columns (``arrow_table``) are written as their
@@ -573,7 +575,10 @@ def write_parquet(
     coded = any(pa.types.is_dictionary(f.type) for f in table.schema)
     md = {**{k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()},
           **(metadata or {})}  # fmt: skip
-    opts = {"compression": compression, "use_dictionary": text, "write_statistics": statistics}
+    opts: dict[str, Any] = {"compression": compression, "use_dictionary": text,
+                            "write_statistics": statistics}  # fmt: skip
+    if delta:
+        opts["column_encoding"] = dict.fromkeys(delta, "DELTA_BINARY_PACKED")
     if not coded:
         if md:
             table = table.replace_schema_metadata(md)

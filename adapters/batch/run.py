@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from adapters.batch import io
+from adapters.batch.encodings import delta_columns
 from engine import __version__ as ENGINE_VERSION
 from engine import columnar as C
 from engine.columnar import Reject
@@ -75,6 +76,9 @@ class Spec:
     #: codec of the output parts (``io.COMPRESSIONS``) and whether they carry column statistics
     compression: str = io.COMPRESSION
     statistics: bool = False
+    #: write every column plain (text as a dictionary), no ``DELTA_BINARY_PACKED`` columns
+    #: (adapters/batch/encodings.py), for readers of older stacks
+    parquet_compat: bool = False
 
     def inputs(self) -> list[str]:
         return [self.bills, self.items, self.persons, *([self.opening] if self.opening else [])]
@@ -519,8 +523,10 @@ def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
             *([(C.item_fund_columns, ITEMS_BY_FUND)] if spec.items_by_fund else [])]  # fmt: skip
     labels: dict[int, Any] = {}  # Arrow labels made once a part (io.arrow_table)
     for cols, d in outs:
-        io.write_parquet(io.arrow_table(cols(prep), labels), tmp / d / name, md,
-                         compression=spec.compression, statistics=spec.statistics)  # fmt: skip
+        table = io.arrow_table(cols(prep), labels)
+        io.write_parquet(table, tmp / d / name, md, compression=spec.compression,
+                         statistics=spec.statistics,
+                         delta=() if spec.parquet_compat else delta_columns(d, table))  # fmt: skip
 
 
 def figures(prep: C.Prepared, res: PartResult) -> None:
