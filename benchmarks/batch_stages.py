@@ -142,6 +142,9 @@ def main(
     from adapters.batch.memory import reexec_keeping_memory
 
     reexec_keeping_memory()  # the allocators ``onestop batch`` runs with (ONESTOP_BATCH_MEMORY=0: not)
+    from adapters.batch.nopandas import keep_pandas_out
+
+    keep_pandas_out([])  # as the console process (adapters/batch/nopandas.py)
     stages(data, out, chunk_bills)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.batch.nopandas import ALLOW, keep_pandas_out
+from adapters.batch.nopandas import ALLOW, PandasKeptOut, keep_pandas_out
 from benchmarks.batch_ab import same_outputs
 from tests.test_batch_helpers import POLICY, make_data
 
@@ -35,21 +35,31 @@ def _batch(paths: list[str], out: Path, **env: str) -> str:
 @pytest.mark.skipif(importlib.util.find_spec("pandas") is None, reason="pandas not installed")
 def test_the_batch_process_settles_without_importing_pandas(tmp_path: Path) -> None:
     _, paths = make_data(tmp_path / "in", n_bills=120, items=4, seed=5)
-    assert _batch(paths, tmp_path / "a") == "pandas: None"  # marked absent, never imported
+    assert _batch(paths, tmp_path / "a") == "pandas: 'never'"  # never imported
     assert _batch(paths, tmp_path / "b", **{ALLOW: "1"}).startswith("pandas: <module")
     assert same_outputs(tmp_path / "a", tmp_path / "b") == []
 
 
 def test_keep_pandas_out_only_where_it_may(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))  # put back after the test
     monkeypatch.delenv(ALLOW, raising=False)
     monkeypatch.delitem(sys.modules, "pandas", raising=False)
     assert not keep_pandas_out(["b", "i", "p", "--dask-local", "2"])
-    assert "pandas" not in sys.modules
     monkeypatch.setenv(ALLOW, "1")
-    assert not keep_pandas_out(["b", "i", "p"]) and "pandas" not in sys.modules
+    assert not keep_pandas_out(["b", "i", "p"])
+    assert not any(isinstance(f, PandasKeptOut) for f in sys.meta_path)
     monkeypatch.delenv(ALLOW)
-    assert keep_pandas_out(["b", "i", "p"]) and sys.modules["pandas"] is None
-    with pytest.raises(ImportError):
+    assert keep_pandas_out(["b", "i", "p"]) and isinstance(sys.meta_path[0], PandasKeptOut)
+    assert (
+        keep_pandas_out(["b", "i", "p"])
+        and len([f for f in sys.meta_path if isinstance(f, PandasKeptOut)]) == 1
+    )
+    with pytest.raises(ImportError, match="kept out of onestop batch"):
         import pandas  # noqa: F401
+    with pytest.raises(ImportError):
+        importlib.import_module("pandas.no_such_submodule")  # not cached
+    assert importlib.import_module("json")  # any other module as before
     monkeypatch.setitem(sys.modules, "pandas", object())  # already imported: left as it is
+    monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path
+                                           if not isinstance(f, PandasKeptOut)])  # fmt: skip
     assert not keep_pandas_out(["b", "i", "p"])
