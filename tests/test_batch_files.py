@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -736,6 +737,49 @@ def test_coded_labels_sorted_in_byte_order_for_any_id_width(
         distinct = sorted(set(rows))[::-1]  # reversed, after ``cut`` rows sliced off
         back = pa.array(["pad"] * cut + distinct, pa.string()).slice(cut)
         assert io._sort_order(back).tolist() == list(range(len(distinct)))[::-1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(0, 10**9 - 1), min_size=2, max_size=60),
+    st.sampled_from(["B", "H45", "", "\u4e2d"]),
+    st.integers(0, 3),
+)
+def test_ids_of_one_width_are_coded_by_one_integer_key_as_arrow_orders_them(
+    numbers: list[int], prefix: str, cut: int
+) -> None:
+    """Ids like the bills' ('B000177196': a constant prefix and digits) take
+    ``io._fixed_width_key``'s path: the varying bytes as one int64 in byte order; the labels
+    and codes are those of Arrow's dictionary and sort (duplicates, a sliced array too)."""
+    from adapters.batch import io
+
+    rows = [f"{prefix}{k:09d}" for k in numbers]
+    arr = pa.array(["pad"] * cut + rows, pa.string()).slice(cut)
+    key = io._fixed_width_key(arr)
+    assert key is not None
+    order = np.argsort(key, kind="stable")
+    assert order.tolist() == pc.array_sort_indices(arr).to_numpy().tolist()
+    c = io.coded(arr)
+    assert c.labels.tolist() == sorted(set(rows)) and c.values().tolist() == rows
+    assert c.codes.dtype == np.int64
+    d = pc.dictionary_encode(arr).dictionary
+    assert io._sort_order(d).tolist() == pc.array_sort_indices(d).to_numpy().tolist()
+
+
+def test_a_key_that_would_not_fit_63_bits_falls_back_to_arrow() -> None:
+    """16 bytes varying over their whole range cannot be one int64: no key, Arrow's order."""
+    from adapters.batch import io
+
+    rng = np.random.default_rng(3)
+    raw = rng.integers(0x21, 0x7F, size=(50, 16), dtype=np.uint8)
+    raw[0], raw[1] = 0x21, 0x7E  # every position from '!' to '~'
+    rows = [bytes(r).decode() for r in raw]
+    arr = pa.array(rows, pa.string())
+    assert io._fixed_width_key(arr) is None
+    c = io.coded(arr)
+    assert c.labels.tolist() == sorted(set(rows)) and c.values().tolist() == rows
+    same = pa.array(["x7"] * 5, pa.string())  # nothing varies: one label
+    assert io.coded(same).labels.tolist() == ["x7"] and io.coded(same).codes.tolist() == [0] * 5
 
 
 def test_one_default_part_size_for_batch_and_simulate() -> None:
