@@ -301,6 +301,30 @@ def test_items_without_hospital_cannot_name_a_shared_bill_id(tmp_path: Path) -> 
     assert "column hospital missing" in r.stderr and repr(shared) in r.stderr
 
 
+@pytest.mark.parametrize("suffix", ["", "-longer-in-some-rows"])
+def test_many_shared_ids_are_named_in_the_order_they_first_appear(
+    tmp_path: Path, suffix: str
+) -> None:
+    """The plan codes the bill ids by one integer key (ids of one length) or by Arrow's hash
+    (not): either way the shared ids are found, and named first seen first."""
+    tables, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=8)
+    b = tables[0].to_pydict()
+    ids = [x + (suffix if i % 2 else "") for i, x in enumerate(b["bill_id"])]
+    takers = [50, 45, 40, 35, 30, 25, 20]  # each takes the id of an earlier row, elsewhere
+    for t, src in zip(takers, [2, 12, 7, 4, 10, 6, 1], strict=True):
+        ids[t] = ids[src]
+        b["hospital"][t] = "HOTHER1" if b["hospital"][src] != "HOTHER1" else "HOTHER2"
+    b["bill_id"] = ids
+    pq.write_table(pa.table(b), paths[0])
+    it = tables[1].drop_columns(["hospital"]) if "hospital" in tables[1].column_names else tables[1]
+    pq.write_table(it, paths[1])
+    with pytest.raises(InputFileError, match="column hospital missing") as e:
+        plan(Spec(*paths, policy=(POLICY,)), 1000)
+    first_seen = [ids[r] for r in sorted([2, 12, 7, 4, 10, 6, 1])]
+    named = ", ".join(repr(x) for x in first_seen[:5])
+    assert f"({named} and 2 more)" in str(e.value), str(e.value)
+
+
 def test_bills_without_hospital_column_are_refused(tmp_path: Path) -> None:
     tables, paths = make_data(tmp_path / "in", n_bills=20, items=3)
     pq.write_table(tables[0].drop_columns(["hospital"]), paths[0])
@@ -749,13 +773,13 @@ def test_ids_of_one_width_are_coded_by_one_integer_key_as_arrow_orders_them(
     numbers: list[int], prefix: str, cut: int
 ) -> None:
     """Ids like the bills' ('B000177196': a constant prefix and digits) take
-    ``io._fixed_width_key``'s path: the varying bytes as one int64 in byte order; the labels
+    ``io.fixed_width_key``'s path: the varying bytes as one int64 in byte order; the labels
     and codes are those of Arrow's dictionary and sort (duplicates, a sliced array too)."""
     from adapters.batch import io
 
     rows = [f"{prefix}{k:09d}" for k in numbers]
     arr = pa.array(["pad"] * cut + rows, pa.string()).slice(cut)
-    key = io._fixed_width_key(arr)
+    key = io.fixed_width_key(arr)
     assert key is not None
     order = np.argsort(key, kind="stable")
     assert order.tolist() == pc.array_sort_indices(arr).to_numpy().tolist()
@@ -775,7 +799,7 @@ def test_a_key_that_would_not_fit_63_bits_falls_back_to_arrow() -> None:
     raw[0], raw[1] = 0x21, 0x7E  # every position from '!' to '~'
     rows = [bytes(r).decode() for r in raw]
     arr = pa.array(rows, pa.string())
-    assert io._fixed_width_key(arr) is None
+    assert io.fixed_width_key(arr) is None
     c = io.coded(arr)
     assert c.labels.tolist() == sorted(set(rows)) and c.values().tolist() == rows
     same = pa.array(["x7"] * 5, pa.string())  # nothing varies: one label
