@@ -790,6 +790,47 @@ def test_ids_of_one_width_are_coded_by_one_integer_key_as_arrow_orders_them(
     assert io._sort_order(d).tolist() == pc.array_sort_indices(d).to_numpy().tolist()
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.integers(0, 500)), min_size=2, max_size=80),
+    st.integers(1, 4),
+)
+def test_mostly_distinct_dictionary_ids_are_coded_as_their_strings(
+    numbers: list[int | None], n_chunks: int
+) -> None:
+    """A dictionary column of mostly distinct ids of one length (the persons file's person ids,
+    one dictionary a row group) is decoded and coded by its integer keys: the labels and
+    codes of every row as any other path gives them, nulls as ''."""
+    from adapters.batch import io
+
+    rows = [None if k is None else f"P{k:07d}" for k in numbers]
+    cut = np.linspace(0, len(rows), n_chunks + 1).astype(int)
+    col = pa.chunked_array(
+        [pa.array(rows[a:b], pa.string()).dictionary_encode() for a, b in pairwise(cut)],
+        pa.dictionary(pa.int32(), pa.string()),
+    )
+    want = ["" if r is None else r for r in rows]
+    c = io.coded(col)
+    assert c.labels.tolist() == sorted(set(want)) and c.values().tolist() == want
+
+
+def test_which_dictionary_columns_are_decoded_for_their_keys() -> None:
+    from adapters.batch import io
+
+    def chunked(rows: list[str], n: int = 3) -> pa.ChunkedArray:
+        cut = np.linspace(0, len(rows), n + 1).astype(int)
+        return pa.chunked_array([pa.array(rows[a:b]).dictionary_encode()
+                                 for a, b in pairwise(cut)])  # fmt: skip
+
+    persons = [f"P{k:07d}" for k in range(90)]
+    assert io._mostly_distinct_ids(chunked(persons))
+    assert not io._mostly_distinct_ids(chunked([f"H{k % 4}" for k in range(90)]))  # few labels
+    assert not io._mostly_distinct_ids(chunked([*persons[:-1], "P1"]))  # two lengths
+    assert not io._mostly_distinct_ids(pa.chunked_array([pa.array(persons)]))  # not a dictionary
+    c = io.coded(chunked(persons))
+    assert c.labels.tolist() == persons and c.codes.tolist() == list(range(90))
+
+
 def test_a_key_that_would_not_fit_63_bits_falls_back_to_arrow() -> None:
     """16 bytes varying over their whole range cannot be one int64: no key, Arrow's order."""
     from adapters.batch import io
