@@ -44,6 +44,7 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
     with stage("imports"):
         from adapters.batch import io
         from adapters.batch import run as R
+        from adapters.batch.encodings import delta_columns
         from engine import columnar as C
     pol = (POLICY,)
     spec = R.Spec(*(str(data / f"{n}.parquet") for n in ("bills", "items", "persons")), pol,
@@ -78,7 +79,8 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
             with stage(f"{name}: Arrow table"):
                 table = io.arrow_table(cols, labels)
             with stage(f"{name}: Parquet write"):
-                io.write_parquet(table, out / name / f"part-{p.k:05d}.parquet", md)
+                io.write_parquet(table, out / name / f"part-{p.k:05d}.parquet", md,
+                                 delta=delta_columns(name, table))  # fmt: skip
         buffers.give_back(prep)
     cpu = sum(v[1] for v in spent.values())
     print(f"{len(parts)} parts; wall {time.perf_counter() - t0:.2f} s, process CPU "
@@ -140,6 +142,9 @@ def main(
     from adapters.batch.memory import reexec_keeping_memory
 
     reexec_keeping_memory()  # the allocators ``onestop batch`` runs with (ONESTOP_BATCH_MEMORY=0: not)
+    from adapters.batch.nopandas import keep_pandas_out
+
+    keep_pandas_out([])  # as the console process (adapters/batch/nopandas.py)
     stages(data, out, chunk_bills)
 
 

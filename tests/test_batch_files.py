@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -298,6 +299,30 @@ def test_items_without_hospital_cannot_name_a_shared_bill_id(tmp_path: Path) -> 
     r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
     assert r.returncode == 1
     assert "column hospital missing" in r.stderr and repr(shared) in r.stderr
+
+
+@pytest.mark.parametrize("suffix", ["", "-longer-in-some-rows"])
+def test_many_shared_ids_are_named_in_the_order_they_first_appear(
+    tmp_path: Path, suffix: str
+) -> None:
+    """The plan codes the bill ids by one integer key (ids of one length) or by Arrow's hash
+    (not): either way the shared ids are found, and named first seen first."""
+    tables, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=8)
+    b = tables[0].to_pydict()
+    ids = [x + (suffix if i % 2 else "") for i, x in enumerate(b["bill_id"])]
+    takers = [50, 45, 40, 35, 30, 25, 20]  # each takes the id of an earlier row, elsewhere
+    for t, src in zip(takers, [2, 12, 7, 4, 10, 6, 1], strict=True):
+        ids[t] = ids[src]
+        b["hospital"][t] = "HOTHER1" if b["hospital"][src] != "HOTHER1" else "HOTHER2"
+    b["bill_id"] = ids
+    pq.write_table(pa.table(b), paths[0])
+    it = tables[1].drop_columns(["hospital"]) if "hospital" in tables[1].column_names else tables[1]
+    pq.write_table(it, paths[1])
+    with pytest.raises(InputFileError, match="column hospital missing") as e:
+        plan(Spec(*paths, policy=(POLICY,)), 1000)
+    first_seen = [ids[r] for r in sorted([2, 12, 7, 4, 10, 6, 1])]
+    named = ", ".join(repr(x) for x in first_seen[:5])
+    assert f"({named} and 2 more)" in str(e.value), str(e.value)
 
 
 def test_bills_without_hospital_column_are_refused(tmp_path: Path) -> None:
@@ -736,6 +761,90 @@ def test_coded_labels_sorted_in_byte_order_for_any_id_width(
         distinct = sorted(set(rows))[::-1]  # reversed, after ``cut`` rows sliced off
         back = pa.array(["pad"] * cut + distinct, pa.string()).slice(cut)
         assert io._sort_order(back).tolist() == list(range(len(distinct)))[::-1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(0, 10**9 - 1), min_size=2, max_size=60),
+    st.sampled_from(["B", "H45", "", "\u4e2d"]),
+    st.integers(0, 3),
+)
+def test_ids_of_one_width_are_coded_by_one_integer_key_as_arrow_orders_them(
+    numbers: list[int], prefix: str, cut: int
+) -> None:
+    """Ids like the bills' ('B000177196': a constant prefix and digits) take
+    ``io.fixed_width_key``'s path: the varying bytes as one int64 in byte order; the labels
+    and codes are those of Arrow's dictionary and sort (duplicates, a sliced array too)."""
+    from adapters.batch import io
+
+    rows = [f"{prefix}{k:09d}" for k in numbers]
+    arr = pa.array(["pad"] * cut + rows, pa.string()).slice(cut)
+    key = io.fixed_width_key(arr)
+    assert key is not None
+    order = np.argsort(key, kind="stable")
+    assert order.tolist() == pc.array_sort_indices(arr).to_numpy().tolist()
+    c = io.coded(arr)
+    assert c.labels.tolist() == sorted(set(rows)) and c.values().tolist() == rows
+    assert c.codes.dtype == np.int64
+    d = pc.dictionary_encode(arr).dictionary
+    assert io._sort_order(d).tolist() == pc.array_sort_indices(d).to_numpy().tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.integers(0, 500)), min_size=2, max_size=80),
+    st.integers(1, 4),
+)
+def test_mostly_distinct_dictionary_ids_are_coded_as_their_strings(
+    numbers: list[int | None], n_chunks: int
+) -> None:
+    """A dictionary column of mostly distinct ids of one length (the persons file's person ids,
+    one dictionary a row group) is decoded and coded by its integer keys: the labels and
+    codes of every row as any other path gives them, nulls as ''."""
+    from adapters.batch import io
+
+    rows = [None if k is None else f"P{k:07d}" for k in numbers]
+    cut = np.linspace(0, len(rows), n_chunks + 1).astype(int)
+    col = pa.chunked_array(
+        [pa.array(rows[a:b], pa.string()).dictionary_encode() for a, b in pairwise(cut)],
+        pa.dictionary(pa.int32(), pa.string()),
+    )
+    want = ["" if r is None else r for r in rows]
+    c = io.coded(col)
+    assert c.labels.tolist() == sorted(set(want)) and c.values().tolist() == want
+
+
+def test_which_dictionary_columns_are_decoded_for_their_keys() -> None:
+    from adapters.batch import io
+
+    def chunked(rows: list[str], n: int = 3) -> pa.ChunkedArray:
+        cut = np.linspace(0, len(rows), n + 1).astype(int)
+        return pa.chunked_array([pa.array(rows[a:b]).dictionary_encode()
+                                 for a, b in pairwise(cut)])  # fmt: skip
+
+    persons = [f"P{k:07d}" for k in range(90)]
+    assert io._mostly_distinct_ids(chunked(persons))
+    assert not io._mostly_distinct_ids(chunked([f"H{k % 4}" for k in range(90)]))  # few labels
+    assert not io._mostly_distinct_ids(chunked([*persons[:-1], "P1"]))  # two lengths
+    assert not io._mostly_distinct_ids(pa.chunked_array([pa.array(persons)]))  # not a dictionary
+    c = io.coded(chunked(persons))
+    assert c.labels.tolist() == persons and c.codes.tolist() == list(range(90))
+
+
+def test_a_key_that_would_not_fit_63_bits_falls_back_to_arrow() -> None:
+    """16 bytes varying over their whole range cannot be one int64: no key, Arrow's order."""
+    from adapters.batch import io
+
+    rng = np.random.default_rng(3)
+    raw = rng.integers(0x21, 0x7F, size=(50, 16), dtype=np.uint8)
+    raw[0], raw[1] = 0x21, 0x7E  # every position from '!' to '~'
+    rows = [bytes(r).decode() for r in raw]
+    arr = pa.array(rows, pa.string())
+    assert io.fixed_width_key(arr) is None
+    c = io.coded(arr)
+    assert c.labels.tolist() == sorted(set(rows)) and c.values().tolist() == rows
+    same = pa.array(["x7"] * 5, pa.string())  # nothing varies: one label
+    assert io.coded(same).labels.tolist() == ["x7"] and io.coded(same).codes.tolist() == [0] * 5
 
 
 def test_one_default_part_size_for_batch_and_simulate() -> None:

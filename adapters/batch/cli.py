@@ -222,7 +222,8 @@ def manifest(
         },
         "options": {"chunk_bills": chunk_bills, "threads": spec.threads, "where": where,
                     "reject_file": str(reject_file) if reject_file else None,
-                    "compression": spec.compression, "statistics": spec.statistics},
+                    "compression": spec.compression, "statistics": spec.statistics,
+                    "parquet_encoding": "compat" if spec.parquet_compat else "delta"},
         "outputs": [*OUTPUTS, "summary.json"],
     }  # fmt: skip
 
@@ -246,6 +247,7 @@ def settle_files(
     dask_local: int | None = None, sort: bool = False, encoding: str = "utf-8",
     dask_timeout: float = 10.0, quiet: bool = False, items_by_fund: bool = False,
     label: str = "settling", compression: str = io.COMPRESSION, statistics: bool = False,
+    parquet_compat: bool = False,
 ) -> BatchRun:  # fmt: skip
     """One ``onestop batch`` run (every check, the settlement, OUT's files, summary.json and
     manifest.json), without printing the summary: the code of the command, also used by
@@ -308,7 +310,7 @@ def settle_files(
         str(bills), str(items), str(persons), tuple(str(p) for p in policy), str(out_dir),
         str(opening) if opening else None, threads, keep_going=reject_file is not None,
         encoding=encoding, budgets=tuple(sorted(budgets.items())), items_by_fund=items_by_fund,
-        compression=compression, statistics=statistics,
+        compression=compression, statistics=statistics, parquet_compat=parquet_compat,
     )  # fmt: skip
     # the persons file and the inputs' digests beside the plan (adapters/batch/prefetch.py)
     read = [*given.values()] if sort else [spec.bills, spec.items]  # as the manifest names them
@@ -477,6 +479,15 @@ def batch(
         bool,
         typer.Option(help="Write min/max statistics per column in the Parquet outputs"),
     ] = False,
+    parquet_compat: Annotated[
+        bool,
+        typer.Option(
+            "--parquet-compat",
+            help="Write every output column plain (text as a dictionary), none "
+            "DELTA_BINARY_PACKED: for Parquet readers of older stacks (the dense integer and "
+            "date columns of bills/, layers/ and alerts/ are delta-encoded by default)",
+        ),
+    ] = False,
 ) -> None:
     """Settle BILLS with their ITEMS and PERSONS; write per-bill, per-layer and alert results."""
     run = settle_files(
@@ -484,7 +495,7 @@ def batch(
         chunk_bills=chunk_bills, reject_file=reject_file, threads=threads,
         dask_scheduler=dask_scheduler, dask_local=dask_local, sort=sort, encoding=encoding,
         dask_timeout=dask_timeout, quiet=quiet, items_by_fund=items_by_fund,
-        compression=compression, statistics=statistics,
+        compression=compression, statistics=statistics, parquet_compat=parquet_compat,
     )  # fmt: skip
     fig, summary, seconds, where, parts = run.fig, run.summary, run.seconds, run.where, run.parts
     if as_json:

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from adapters.batch import io
+from adapters.batch.encodings import delta_columns
 from engine import __version__ as ENGINE_VERSION
 from engine import columnar as C
 from engine.columnar import Reject
@@ -75,6 +76,9 @@ class Spec:
     #: codec of the output parts (``io.COMPRESSIONS``) and whether they carry column statistics
     compression: str = io.COMPRESSION
     statistics: bool = False
+    #: write every column plain (text as a dictionary), no ``DELTA_BINARY_PACKED`` columns
+    #: (adapters/batch/encodings.py), for readers of older stacks
+    parquet_compat: bool = False
 
     def inputs(self) -> list[str]:
         return [self.bills, self.items, self.persons, *([self.opening] if self.opening else [])]
@@ -202,13 +206,27 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
             f"({at(bad - 1)}); {SORT_HINT}"
         )
     # a bill is (hospital, bill_id); items name their bill by bill_id (and hospital, if given).
-    # One hash of the bill ids (Arrow); (id code, hospital code) pairs are integers from there
+    # The bill ids coded once (one sort of integer keys, or Arrow's hash); (id code, hospital
+    # code) pairs are integers from there
     bid_col = _text_column(keys["bill_id"])
-    bid = pc.dictionary_encode(bid_col)
+    key = io.fixed_width_key(bid_col)  # ids of one length: one sort of int64 keys, no hash
+    if key is not None:
+        bid_codes, id_row = io.key_codes(key)
+        n_ids = len(id_row)
+    else:
+        bid = pc.dictionary_encode(bid_col)
+        bid_codes = bid.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        n_ids = len(bid.dictionary)
     nh = max(len(hosp.labels), 1)
-    pair = bid.indices.to_numpy(zero_copy_only=False).astype(np.int64) * nh + hosp.codes
+    pair = bid_codes * nh + hosp.codes
     first_of, pairs = _first_rows(pair)
-    shared = [] if items_by_hospital else _shared_ids(bid.dictionary, pairs, nh)
+    shared_codes = np.zeros(0, np.int64) if items_by_hospital else _shared_ids(pairs, nh, n_ids)
+    if key is not None:  # named in the order they first appear, as the dictionary has them
+        rows = np.flatnonzero(np.isin(bid_codes, shared_codes)) if len(shared_codes) else id_row[:0]
+        first = np.sort(rows[np.unique(bid_codes[rows], return_index=True)[1]])
+        shared = [str(x) for x in bid_col.take(pa.array(first)).to_pylist()]
+    else:
+        shared = [str(x) for x in bid.dictionary.take(pa.array(shared_codes)).to_pylist()]
     if shared:
         raise io.InputFileError(
             f"{spec.items}: column hospital missing; bill ids of {spec.bills} used by several "
@@ -291,11 +309,11 @@ def _first_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, sk[new]
 
 
-def _shared_ids(ids: Any, pairs: np.ndarray, nh: int) -> list[str]:
-    """Bill ids used by more than one hospital: ``pairs`` the distinct (id code * nh + hospital
-    code), ``ids`` the labels of the id codes (Arrow)."""
-    per_id = np.bincount(pairs // nh, minlength=len(ids))
-    return [str(x) for x in ids.take(pa.array(np.flatnonzero(per_id > 1))).to_pylist()]
+def _shared_ids(pairs: np.ndarray, nh: int, n_ids: int) -> np.ndarray:
+    """The codes of the bill ids used by more than one hospital: ``pairs`` the distinct (id
+    code * nh + hospital code), ``n_ids`` the number of id codes."""
+    per_id = np.bincount(pairs // nh, minlength=n_ids)
+    return np.flatnonzero(per_id > 1)
 
 
 def _item_runs(path: str, by_hospital: bool, runs: io._Runs, link: C.Coded,
@@ -519,8 +537,10 @@ def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
             *([(C.item_fund_columns, ITEMS_BY_FUND)] if spec.items_by_fund else [])]  # fmt: skip
     labels: dict[int, Any] = {}  # Arrow labels made once a part (io.arrow_table)
     for cols, d in outs:
-        io.write_parquet(io.arrow_table(cols(prep), labels), tmp / d / name, md,
-                         compression=spec.compression, statistics=spec.statistics)  # fmt: skip
+        table = io.arrow_table(cols(prep), labels)
+        io.write_parquet(table, tmp / d / name, md, compression=spec.compression,
+                         statistics=spec.statistics,
+                         delta=() if spec.parquet_compat else delta_columns(d, table))  # fmt: skip
 
 
 def figures(prep: C.Prepared, res: PartResult) -> None:

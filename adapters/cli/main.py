@@ -28,6 +28,8 @@ def main() -> None:
     skip_scan(argv)  # before pydantic builds a validator (adapters/cli/pydantic_plugins.py)
     if batch:  # a refused run ends without joining its prefetch threads (exit_refused)
         _imported("adapters.batch.prefetch").EXIT_REFUSED_AT_ONCE = True
+        # pyarrow's to_numpy would import pandas, unused (adapters/batch/nopandas.py)
+        _imported("adapters.batch.nopandas").keep_pandas_out(argv[1:])
     try:
         if (args := settle_args(argv, os.environ)) is None:
             _imported("adapters.cli.app").app(prog_name="onestop")
