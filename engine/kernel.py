@@ -108,6 +108,19 @@ INV = 1e-4
 #: amounts below SMALL take the float path: their conversions to and from float64 are exact
 SMALL = 2**50
 
+
+def _vector_lanes() -> int:
+    """The item pass's step (LANES) for the CPU numba compiles for: 16 where it has AVX-512
+    (``NUMBA_CPU_NAME`` unset: the host), else 4."""
+    from numba.core import config
+
+    if getattr(config, "CPU_NAME", None):  # a named target (e.g. generic): taken as no AVX-512
+        return 4
+    from llvmlite import binding as ll
+
+    return 16 if ll.get_host_cpu_features().get("avx512f", False) else 4
+
+
 #: The item pass reads each bill in whole steps of LANES items: its slices are widened past the
 #: bill's last item to a multiple of LANES (into the next bill's items, never past the columns'
 #: end) and the lanes past it masked (``_buckets_fast``), so that the vectorized loop runs
@@ -116,7 +129,12 @@ SMALL = 2**50
 #: median; the kernel 1.06-1.10x (CPU, interleaved). Fixed blocks of 16 with a constant trip
 #: count were slower, with the partial block copied into padded scratch or read as an
 #: overlapping block with masked lanes (the item pass 1.7x and 2.2x slower).
-LANES = 16
+#: LANES is the vector loop's step on the host: 16 with AVX-512 (where 16 was measured); 4 on
+#: AVX2 and below, where the loop runs 4 int64/float64 lanes a step (ymm, no unrolling), and
+#: widening a 40-item bill to 48 lanes did 7 lanes of masked work for nothing: 4 instead, the
+#: item pass alone 158 -> 139 ms, the kernel 1.04-1.06x (CPU, interleaved; benchmarks/README.md,
+#: "branch kernel10"). Numba's cache is per CPU, so a cached kernel never meets another LANES.
+LANES = _vector_lanes()
 #: Items in place (``item_at``, issue 13 target 8): None, the usual form, means the item
 #: columns hold the bills' items one after the other in settlement order, bill b's at
 #: ``item_start[b] .. item_start[b + 1]``; an array means the columns are the caller's as
