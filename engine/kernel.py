@@ -101,8 +101,25 @@ def _round_bp(amount, ratio):
 GUARD = 2.0**52
 
 
+#: fl(1 / 10000), a little above 1/10000: floor(fl((x + 5000) * INV)) = (x + 5000) // 10000 for
+#: every integer 0 <= x < GUARD (``_buckets_fast``), without a division
+INV = 1e-4
+
 #: amounts below SMALL take the float path: their conversions to and from float64 are exact
 SMALL = 2**50
+
+
+def _vector_lanes() -> int:
+    """The item pass's step (LANES) for the CPU numba compiles for: 16 where it has AVX-512
+    (``NUMBA_CPU_NAME`` unset: the host), else 4."""
+    from numba.core import config
+
+    if getattr(config, "CPU_NAME", None):  # a named target (e.g. generic): taken as no AVX-512
+        return 4
+    from llvmlite import binding as ll
+
+    return 16 if ll.get_host_cpu_features().get("avx512f", False) else 4
+
 
 #: The item pass reads each bill in whole steps of LANES items: its slices are widened past the
 #: bill's last item to a multiple of LANES (into the next bill's items, never past the columns'
@@ -112,7 +129,12 @@ SMALL = 2**50
 #: median; the kernel 1.06-1.10x (CPU, interleaved). Fixed blocks of 16 with a constant trip
 #: count were slower, with the partial block copied into padded scratch or read as an
 #: overlapping block with masked lanes (the item pass 1.7x and 2.2x slower).
-LANES = 16
+#: LANES is the vector loop's step on the host: 16 with AVX-512 (where 16 was measured); 4 on
+#: AVX2 and below, where the loop runs 4 int64/float64 lanes a step (ymm, no unrolling), and
+#: widening a 40-item bill to 48 lanes did 7 lanes of masked work for nothing: 4 instead, the
+#: item pass alone 158 -> 139 ms, the kernel 1.04-1.06x (CPU, interleaved; benchmarks/README.md,
+#: "branch kernel10"). Numba's cache is per CPU, so a cached kernel never meets another LANES.
+LANES = _vector_lanes()
 #: Items in place (``item_at``, issue 13 target 8): None, the usual form, means the item
 #: columns hold the bills' items one after the other in settlement order, bill b's at
 #: ``item_start[b] .. item_start[b + 1]``; an array means the columns are the caller's as
@@ -159,16 +181,20 @@ def _buckets_fast(cat, qty, amount, price_cap, sp_ratio, b_ratio, n=-1):
       (or x itself >= 2**52, with r >= 1) gives a float product >= 2**52: the guard fails.
       Under the guard x < 2**52 is exact in float64 and so is the integer x * r < 2**52, so
       the float product IS the integer n - 5000, and n = x * r + 5000 < 2**53 is exact too;
-    - q = n / 10000 is rounded to the nearest float: fl(q) = q * (1 + e), |e| <= 2**-53. If n
-      is a multiple of 10000, q is an integer below 2**53, exact. Otherwise q lies at least
-      1/10000 from the nearest integer above it, while |fl(q) - q| <= q * 2**-53
-      < 2**53 / 10000 * 2**-53 = 1/10000: fl(q) stays strictly below that integer (and at or
-      above floor(q), an integer, as rounding is monotone), so floor(fl(q)) = floor(q) = n // 10000.
-    No fastmath: the compiler may not reassociate, so fl(q) is exactly the division above.
-    Negative values never reach the kernel (prepare rejects them); were one to, the same
-    argument on |q| gives floor(fl(q)) = floor(q), Python's floor division, and the guard
-    takes |product|.
-
+    - the division by 10000 is a multiply by INV = fl(1/10000) (a ``vdivpd`` was two 13-cycle
+      links in each lane's dependency chain): INV = (1 + eta) / 10000 with 0 < eta < 2**-54.
+      For n = 10000 k + m (0 <= m <= 9999; n < GUARD + 5000, so k + 1 < 2**39) the exact
+      product n * INV is at least k + m / 10000 >= k, an integer below 2**53, so its rounding
+      stays at or above k (above k when m > 0: the floats near k are at most 2**-14 apart);
+      and it is at most k + 0.9999 + 2**39 * 2**-54 = k + 1 - 1e-4 + 2**-15 < k + 1 - 2**-15,
+      below the midpoint of k + 1 and the float before it, so its rounding stays below k + 1:
+      floor(fl(n * INV)) = n // 10000. (Checked in tests/test_kernel_edges.py on every n near
+      a multiple of 10000 over a spread of k up to the guard; it first fails near
+      n ~ 9 * 10**15, past it.)
+    No fastmath: the compiler may not reassociate or contract, so fl(n * INV) is exactly that
+    product. Negative values never reach the kernel (prepare rejects them); were one to, the
+    same bounds on |n| give floor(fl(n * INV)) = Python's n // 10000, and the guard takes
+    |product|.
     The conversions between int64 and float64 are bit operations (``_as_float``, ``_as_int``),
     exact for |value| < 2**51, because AVX2 has no packed int64 <-> float64 conversion (the
     compiler made them one scalar instruction per lane). So the path also needs every amount
@@ -203,12 +229,12 @@ def _buckets_fast(cat, qty, amount, price_cap, sp_ratio, b_ratio, n=-1):
         capped = (pc >= 0) and inb
         ooc = c == 3
         pcap = np.float64(pc) * np.float64(q)
-        ct = np.floor((pcap + 5000.0) / 10000.0)
+        ct = np.floor((pcap + 5000.0) * INV)
         over = a - ct if capped and (a > ct) and not ooc else 0.0
         rest = a - over
         r = np.float64(sr) if sr >= 0 else fr
         ppre = rest * r
-        pre = np.floor((ppre + 5000.0) / 10000.0) if c == 2 else 0.0
+        pre = np.floor((ppre + 5000.0) * INV) if c == 2 else 0.0
         # the cap's product only where a cap is used (a lane past the bill holds the next
         # bill's cap; no cap: the product is not used)
         big |= ((abs(pcap) >= GUARD) & capped) | (abs(ppre) >= GUARD)

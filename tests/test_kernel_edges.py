@@ -534,6 +534,37 @@ def _products_near_the_guard() -> list[tuple[int, int]]:
     return out
 
 
+def test_the_reciprocal_multiply_floors_as_the_integer_division_up_to_the_guard() -> None:
+    """The item pass divides by 10000 as a multiply by engine.kernel.INV = fl(1/10000):
+    floor(fl(n * INV)) must equal n // 10000 for every n = x * r + 5000 the guard lets through
+    (x * r < GUARD), i.e. for n near each multiple of 10000 (where a rounding up would cross
+    it), over many k up to the largest the guard allows, with every remainder for a few large
+    k; negative n floor as Python's // does. It does fail well past the guard (n ~ 9e15): the
+    check below is not vacuous."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    from engine.kernel import INV
+
+    assert Fraction(1, 10000) < Fraction(INV) < Fraction(1, 10000) * (1 + Fraction(1, 2**54))
+    top = (GUARD + 5000) // 10000  # n < GUARD + 5000: k <= top
+    rng = np.random.default_rng(10)
+    ks = np.concatenate(
+        [np.arange(0, 200_000), rng.integers(0, top + 1, 1_000_000), top - np.arange(200_000)]
+    )
+    n = (ks[:, None] * 10000 + np.array([0, 1, 4999, 5000, 5001, 9998, 9999])).ravel()
+    n = n[n < GUARD + 5000]
+    for m in (n, -n):
+        assert np.array_equal(np.floor(m.astype(np.float64) * INV).astype(np.int64), m // 10000)
+    for k in (top, top - 1, 2**51 // 10000, 123456789):
+        m = k * 10000 + np.arange(10000)
+        m = m[m < GUARD + 5000]
+        assert np.array_equal(np.floor(m.astype(np.float64) * INV).astype(np.int64), m // 10000)
+    far = 9 * 10**11 * 10000 + np.arange(-10000, 0)  # ~9e15: past the guard, it can fail
+    assert not np.array_equal(np.floor(far.astype(np.float64) * INV).astype(np.int64), far // 10000)
+
+
 def test_the_item_pass_float_path_is_exact_below_the_guard_and_falls_back_above() -> None:
     """Each product near 2**52: the float64 path answers only below the guard and then equals
     the integer rounding; at or above it, it says so and the int64 path gives the answer."""
