@@ -20,9 +20,9 @@ the trial's snapshot's rows: a trial repeating the last trials' reads runs three
 (``BEGIN``, the pragma, ``ROLLBACK``), not one per read, and takes the account-years the
 last trials built from them (``Accounts.keep_current``). Any other figure drops them all.
 
-PostgreSQL keeps the pooled unit of work: its reads before a write already run in autocommit
-(no BEGIN/ROLLBACK round trips), and a connection kept per thread would hold server
-connections the writers need.
+PostgreSQL keeps its unit of work: its reads before a write already run in autocommit (no
+BEGIN/ROLLBACK round trips), on the connection its thread holds (``SqlStore.held``: the first
+``HELD_MAX`` threads keep one, in autocommit, across their units of work).
 """
 
 from __future__ import annotations
