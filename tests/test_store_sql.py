@@ -1046,7 +1046,7 @@ def test_pg_a_thread_keeps_its_connection_across_units_of_work(pg_url: str) -> N
     (in autocommit: no checkout, return or flips a Settle, settlepg8), a unit of work inside
     another on one from the pool; one that made a ``Connection`` returns it to the pool, out of
     autocommit; at most ``HELD_MAX`` live threads keep one, those of ended threads go back to
-    the pool when another thread needs the place; ``dispose`` closes them all."""
+    the pool when another thread takes a place; ``dispose`` closes them all."""
     from adapters.store.sql.uow import HELD_MAX
     from tests.pg import fresh_database
 
@@ -1108,7 +1108,7 @@ def test_pg_a_thread_keeps_its_connection_across_units_of_work(pg_url: str) -> N
 
         other = threading.Thread(target=one)
         other.start()
-        other.join(30)  # the ended threads' places freed: theirs back to the pool
+        other.join(30)  # the ended threads' connections back to the pool
         assert pool.checkedout() == 2  # type: ignore[attr-defined]  # this thread's, other's
         assert backends() >= 1
     finally:

@@ -141,8 +141,9 @@ def _renamed(sql: str, prefix: str) -> str:
 
 
 #: PostgreSQL: threads that keep a driver connection across their units of work at most, a
-#: store (``SqlStore.held``): a server's worker threads (``onestop serve --workers``, 8)
-HELD_MAX = 8
+#: store (``SqlStore.held``): a server's worker threads (``onestop serve --workers``, 8), its
+#: main thread (the warm-up) and the ledger's sealer, with room to spare; the pool holds 30
+HELD_MAX = 12
 
 
 def _to_pool(fairy: Any) -> None:
@@ -210,8 +211,9 @@ class SqlStore:
         Settle's thread CPU in place). None (the unit of work checks one out of the pool, as
         before) while a unit of work of this thread has it (one inside another), and for a
         thread beyond the first ``HELD_MAX`` alive (a server's worker threads hold theirs; a
-        wider thread pool does not take the pool's connections for good). A connection
-        invalidated, or returned by a ``Connection`` made on it (``conn``), is replaced."""
+        wider thread pool does not take the pool's connections for good; those of ended
+        threads go back to the pool when a thread takes a place). A connection invalidated,
+        or returned by a ``Connection`` made on it (``conn``), is replaced."""
         h = self._held
         if getattr(h, "busy", False) or not self.hold:
             return None
@@ -220,8 +222,7 @@ class SqlStore:
             me = threading.current_thread()
             with self._held_lock:  # a place taken first; the checkout may wait for the pool
                 self._held_by = [(t, c) for t, c in self._held_by if t is not me]
-                if len(self._held_by) >= HELD_MAX:
-                    self._sweep()
+                self._sweep()
                 if len(self._held_by) >= HELD_MAX:
                     return None
                 self._held_by.append((me, None))
