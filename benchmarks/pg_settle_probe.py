@@ -9,9 +9,18 @@ bills of 8 persons, a new request and bill id each call), warmed, then N Settles
   as those inside ``onestop_lock_read``, listed too, and counted in their caller's time),
   its WAL records and bytes, blocks hit and dirtied;
 - ``--perf F``: ``perf record -g`` of the backends during the N Settles into F (then
-  ``perf report -i F --no-children --sort symbol``).
+  ``perf report -i F --no-children --sort symbol``);
+- ``--b-sql SQL`` (repeatable): what a schema change does to a Settle instead (an index
+  dropped, a storage setting): two databases of the cluster, the second ("b") changed by
+  these statements after its migrations, interleaved rounds of N Settles each (``--rounds``),
+  the backends' CPU (``/proc/PID/schedstat``) and the WAL a Settle of each, minimum and
+  median; ``--rows K``: K settled rows copied into each database first (K / 4 persons, 40
+  hospitals, two years, a year of commit times; then ANALYZE), so that the indexes have a
+  realistic size.
 
     .venv/bin/python -m benchmarks.pg_settle_probe [--settles 1000] [--perf /tmp/pg.data]
+    .venv/bin/python -m benchmarks.pg_settle_probe --rows 200000 --settles 300 --rounds 7 \\
+        --b-sql "DROP INDEX ix_settlements_person_year"
 """
 
 from __future__ import annotations
@@ -37,9 +46,13 @@ FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT {limit}
 
 
 def _thread_cpu(pid: int) -> float:
-    """User + system CPU seconds of one process (a backend), from /proc."""
-    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of one process (a backend), from /proc: the scheduler's nanoseconds on a
+    CPU (``schedstat``), else user + system in clock ticks (10 ms: 33 us a Settle in 300)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _settler(url: str, tmp: Path) -> tuple[Any, Any]:
@@ -69,14 +82,100 @@ def _settler(url: str, tmp: Path) -> tuple[Any, Any]:
         bills.append(bill_to_pb(b))
     body = server.SettlementServicer.Settle.__wrapped__  # type: ignore[attr-defined]
     seq = iter(range(10**9))
+    raw = any(m.endswith(".Settle") for m in server.RAW_BYTES)  # its bytes, as served
 
     def call(i: int) -> Any:
         n = next(seq)
         req = pb.SettleRequest(request_id=f"r{n}", bill=bills[i % 8])
         req.bill.id = f"b{n}"
-        return body(servicer, pb.SettleRequest.FromString(req.SerializeToString()))
+        data = req.SerializeToString()
+        return body(servicer, data if raw else pb.SettleRequest.FromString(data))
 
     return app, call
+
+
+#: K settled rows, each a copy of the newest one (its stored request and result) under new ids,
+#: spread over K / 4 persons, 40 hospitals, two years and a year of commit times
+_COPY_ROWS = """
+INSERT INTO settlements (settlement_id, request_id, bill_id, hospital, bill_digest, person_id,
+  household, region, year, total, funds_total, window_pay, net_selfpay, status, created_at,
+  bill, settlement, registry_version, policy_version)
+SELECT 'c' || g, 'cr' || g, 'cb' || g, 'H' || mod(g, 40), s.bill_digest, 'cp' || mod(g, {persons}),
+  'ch' || mod(g, {persons}), s.region, 2025 + mod(g, 2), s.total, s.funds_total, s.window_pay,
+  s.net_selfpay, 'settled', s.created_at - make_interval(secs => g * 31536000.0 / {k}), s.bill,
+  s.settlement, s.registry_version, s.policy_version
+FROM generate_series(1, {k}) AS g,
+  (SELECT * FROM settlements ORDER BY created_at DESC LIMIT 1) AS s
+"""
+
+
+def _schema_ab(ns: argparse.Namespace, cluster: Any, create_database: Any, tmp: Path) -> None:
+    """Interleaved rounds of Settles on two databases, the second changed by ``ns.b_sql``."""
+    import statistics
+
+    import sqlalchemy as sa
+
+    sides: dict[str, dict[str, Any]] = {}
+    for name in ("a", "b"):
+        url = create_database(cluster.url(), f"probe_{name}")
+        (tmp / name).mkdir()
+        app, call = _settler(url, tmp / name)
+        adm = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        call(0)
+        with adm.connect() as c:
+            if ns.rows:
+                c.exec_driver_sql(_COPY_ROWS.format(k=ns.rows, persons=max(1, ns.rows // 4)))
+            if name == "b":
+                for sql in ns.b_sql:
+                    c.exec_driver_sql(sql)
+            c.exec_driver_sql("VACUUM ANALYZE settlements")
+            c.exec_driver_sql("CHECKPOINT")
+        for i in range(ns.warm):
+            call(i)
+        with adm.connect() as c:
+            pids = [r[0] for r in c.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()")]  # fmt: skip
+            ixs = [r[0] for r in c.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'settlements' "
+                "ORDER BY indexname")]  # fmt: skip
+        print(f"{name}: settlements' indexes {', '.join(ixs)}", flush=True)
+        sides[name] = {"app": app, "call": call, "adm": adm, "pids": pids, "cpu": [], "wal": []}
+    n = ns.settles
+    for r in range(ns.rounds):
+        for d in sides.values():
+            with d["adm"].connect() as c:
+                lsn0 = c.exec_driver_sql("SELECT pg_current_wal_lsn()").scalar()
+            b0 = sum(_thread_cpu(p) for p in d["pids"])
+            for i in range(n):
+                d["call"](i)
+            b1 = sum(_thread_cpu(p) for p in d["pids"])
+            with d["adm"].connect() as c:
+                wal = c.exec_driver_sql(
+                    f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn0}')").scalar()  # fmt: skip
+            d["cpu"].append((b1 - b0) / n * 1e6)
+            d["wal"].append(float(wal or 0) / n)
+        print(f"round {r + 1}/{ns.rounds} (load {H.load1():.2f}): " + ", ".join(
+            f"{k} {d['cpu'][-1]:,.0f} us {d['wal'][-1]:,.0f} B" for k, d in sides.items()),
+            flush=True)  # fmt: skip
+    print(
+        f"\n{ns.rounds} x {n} durable Settles, {ns.rows} rows copied first; b: "
+        f"{'; '.join(ns.b_sql)}"
+    )
+    print("| database | backends CPU us a Settle min / median | WAL bytes a Settle min / median |")
+    print("|---|---|---|")
+    for name, d in sides.items():
+        print(
+            f"| {name} | {min(d['cpu']):,.0f} / {statistics.median(d['cpu']):,.0f} | "
+            f"{min(d['wal']):,.0f} / {statistics.median(d['wal']):,.0f} |"
+        )
+    lower = sum(
+        round(b) < round(a) for a, b in zip(sides["a"]["cpu"], sides["b"]["cpu"], strict=True)
+    )
+    print(f"b lower in {lower} of {ns.rounds} rounds")
+    for d in sides.values():
+        d["app"].close()
+        d["adm"].dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warm", type=int, default=300)
     ap.add_argument("--statements", type=int, default=12, help="how many statements to list")
     ap.add_argument("--perf", type=Path, help="perf record the backends into FILE")
+    ap.add_argument("--b-sql", action="append", default=[], help="A/B: B's schema change")
+    ap.add_argument("--rounds", type=int, default=7, help="--b-sql: interleaved rounds")
+    ap.add_argument("--rows", type=int, default=0, help="--b-sql: rows copied in first")
     ns = ap.parse_args(argv)
     print(H.machine_line(H.machine()), flush=True)
     import sqlalchemy as sa
@@ -100,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     cluster.start()
     tmp = Path(tempfile.mkdtemp(prefix="onestop-pg-probe-"))
     try:
+        if ns.b_sql:
+            _schema_ab(ns, cluster, create_database, tmp)
+            return 0
         url = create_database(cluster.url(), "probe")
         print(postgres_settings(url), flush=True)
         adm = sa.create_engine(url, isolation_level="AUTOCOMMIT")

@@ -1,4 +1,4 @@
-"""A PreSettle request read straight from its bytes (``adapters.grpc.requestwire``) gives the
+"""A PreSettle (or Settle) request read straight from its bytes (``adapters.grpc.requestwire``) gives the
 columns upb's parse then ``columns.bill_columns`` give, for canonical bytes and for bytes only
 a client would send (an int32 sent as a wide varint, a field sent twice, unknown fields), and
 None (parse with upb) for what it does not take: never a wrong column, never a request upb
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from adapters.grpc.columns import bill_columns
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
-from adapters.grpc.requestwire import pre_settle_columns
+from adapters.grpc.requestwire import pre_settle_columns, settle_columns
 from engine.money import BP, MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
 from engine.service.billcols import BillColumns, checked
 from engine.service.itemrules import kernel_items_plain
@@ -169,6 +169,83 @@ def test_what_it_does_not_take_is_left_to_upb(data: bytes, upb_refuses: bool) ->
     assert pre_settle_columns(data) is None
     try:
         pb.PreSettleRequest.FromString(data)
+    except DecodeError:
+        assert upb_refuses
+    else:
+        assert not upb_refuses
+
+
+# --- Settle: the request id, the bill and allocate read from a SettleRequest's bytes ---------
+
+
+def _upb_settle(data: bytes) -> tuple[str, BillColumns, bool]:
+    r = pb.SettleRequest.FromString(data)
+    return r.request_id, bill_columns(r.bill), r.allocate
+
+
+@given(
+    st.lists(items(), min_size=1, max_size=6),
+    st.lists(TEXT, min_size=7, max_size=7),
+    TEXT,
+    st.booleans(),
+)
+def test_a_settle_request_read_as_upb_reads_it(
+    its: list[pb.Item], head: list[str], rid: str, allocate: bool
+) -> None:
+    b = pb.Bill(id=head[0], region=head[1], person_id=head[2], hospital_level=head[3],
+                admission_date=head[4], discharge_date=head[5], hospital=head[6], items=its)  # fmt: skip
+    data = pb.SettleRequest(request_id=rid, bill=b, allocate=allocate).SerializeToString()
+    got = settle_columns(data)
+    if got is None:  # only a NUL inside a bill's string is not taken
+        strings = [*head, *(s for it in its for s in (it.code, it.name, it.category))]
+        assert any("\x00" in s for s in strings)
+        return
+    want = _upb_settle(data)
+    assert got[0] == want[0] and got[2] == want[2]
+    _same(got[1], want[1])
+    # the fields in another order read the same
+    swapped = _field(3, 0, _varint(int(allocate))) + _field(2, 2, b.SerializeToString())
+    again = settle_columns(swapped + _field(1, 2, rid.encode()))
+    assert again is not None and again[0] == rid and again[2] == allocate
+
+
+_BILL = _field(1, 2, b"b1") + _field(3, 2, b"p1") + _field(7, 2, _ITEM)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [_ITEM + _field(8, 0, _varint(2**40 + 7)), _ITEM + _field(2, 2, b"second")],
+)
+def test_a_settle_request_only_a_client_sends_read_as_upb_reads_it(item: bytes) -> None:
+    data = _field(1, 2, b"r1") + _field(2, 2, _field(1, 2, b"b1") + _field(7, 2, item))
+    got, want = settle_columns(data), _upb_settle(data)
+    assert got is not None and got[0] == want[0] == "r1" and got[2] == want[2]
+    _same(got[1], want[1])
+
+
+@pytest.mark.parametrize(
+    ("data", "upb_refuses"),
+    [
+        (_field(1, 2, b"r1"), False),  # no bill
+        (b"", False),
+        (_field(1, 2, b"r1") + _field(2, 2, _BILL) + _field(1, 2, b"r2"), False),  # id twice
+        (_field(2, 2, _BILL) + _field(2, 2, _BILL), False),  # two bills: upb merges them
+        (_field(2, 2, _BILL) + _field(3, 0, b"\x01") + _field(3, 0, b"\x00"), False),
+        (_field(2, 2, _BILL) + _field(9, 0, b"\x01"), False),  # an unknown field
+        (_field(2, 2, _BILL) + _field(3, 2, b"\x01"), False),  # allocate not a varint: unknown
+        (_field(2, 2, _BILL) + _field(1, 0, b"\x01"), False),  # the id as a varint: unknown
+        (_field(1, 2, b"\xff") + _field(2, 2, _BILL), True),  # an id that is not UTF-8
+        (_field(2, 2, _BILL + _field(1, 2, b"\xff")), True),  # a bill id that is not UTF-8
+        ((_field(1, 2, b"r1") + _field(2, 2, _BILL))[:-1], True),  # truncated
+        (_field(2, 2, _BILL) + b"\x18", True),  # a key without its value
+        (_field(2, 2, _BILL) + b"\x18\xff", True),  # a truncated varint
+        (_field(2, 2, _field(7, 2, _ITEM + _field(0, 0, b"\x01"))), True),  # field number 0
+    ],
+)
+def test_a_settle_request_it_does_not_take_is_left_to_upb(data: bytes, upb_refuses: bool) -> None:
+    assert settle_columns(data) is None
+    try:
+        pb.SettleRequest.FromString(data)
     except DecodeError:
         assert upb_refuses
     else:

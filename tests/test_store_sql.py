@@ -1041,6 +1041,82 @@ def test_pg_units_of_work_one_after_another_reuse_the_last_connection(
 
 
 @pytest.mark.postgres
+def test_pg_a_thread_keeps_its_connection_across_units_of_work(pg_url: str) -> None:  # noqa: F811
+    """A thread's units of work one after another run on the connection it checked out first
+    (in autocommit: no checkout, return or flips a Settle, settlepg8), a unit of work inside
+    another on one from the pool; one that made a ``Connection`` returns it to the pool, out of
+    autocommit; at most ``HELD_MAX`` live threads keep one, those of ended threads go back to
+    the pool when another thread takes a place; ``dispose`` closes them all."""
+    from adapters.store.sql.uow import HELD_MAX
+    from tests.pg import fresh_database
+
+    url = fresh_database(pg_url)
+    store = SqlStore(url)
+    pool = store.engine.pool
+
+    def backend(u: Any) -> int:
+        return int(u.run("SELECT pg_backend_pid()").fetchone()[0])
+
+    def backends() -> int:
+        eng = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+        try:
+            with eng.connect() as c:
+                return int(c.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = :d "
+                    "AND pid <> pg_backend_pid()"), {"d": sa.make_url(url).database}).scalar())  # fmt: skip
+        finally:
+            eng.dispose()
+
+    try:
+        pids = []
+        for _ in range(3):
+            with store.uow() as u:
+                pids.append(backend(u))
+                with store.uow() as inner:  # the held one is busy: one from the pool
+                    assert backend(inner) != pids[-1]
+                u.commit()
+        assert len(set(pids)) == 1 and pool.checkedout() == 1  # type: ignore[attr-defined]
+        with store.uow() as u:
+            u.conn().exec_driver_sql("SELECT 1")  # a Connection on the held one: pooled after
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+        with store.engine.connect() as c:  # the pool's connections out of autocommit
+            assert c.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
+        with store.uow() as u:
+            assert backend(u) > 0
+        assert pool.checkedout() == 1  # type: ignore[attr-defined]
+
+        gate, done = threading.Barrier(HELD_MAX + 2), threading.Event()
+
+        def work() -> None:
+            with store.uow() as u:
+                backend(u)
+            gate.wait(30)
+            done.wait(30)
+
+        threads = [threading.Thread(target=work) for _ in range(HELD_MAX + 1)]
+        for t in threads:
+            t.start()
+        gate.wait(30)  # every thread past its unit of work, alive: this one and HELD_MAX - 1
+        assert pool.checkedout() == HELD_MAX  # type: ignore[attr-defined]  # of them hold one
+        done.set()
+        for t in threads:
+            t.join(30)
+
+        def one() -> None:
+            with store.uow() as u:
+                backend(u)
+
+        other = threading.Thread(target=one)
+        other.start()
+        other.join(30)  # the ended threads' connections back to the pool
+        assert pool.checkedout() == 2  # type: ignore[attr-defined]  # this thread's, other's
+        assert backends() >= 1
+    finally:
+        store.dispose()
+    assert backends() == 0
+
+
+@pytest.mark.postgres
 def test_pg_settle_reads_lock_early_and_start_over(pg_url: str) -> None:  # noqa: F811
     """``settle_reads`` with a year (PostgreSQL) holds the registered person's account locks
     and their accounts as read under them; a ``lock`` then asking for a lock that sorts

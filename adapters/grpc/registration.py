@@ -21,7 +21,8 @@ KEEP_BYTES = frozenset(
 #: the methods whose servicer is handed the request's bytes unparsed (it reads them itself,
 #: ``adapters.grpc.requestwire``, and parses them with upb only when that does not take them)
 RAW_BYTES = frozenset(
-    {pb.DESCRIPTOR.services_by_name["SettlementService"].full_name + ".PreSettle"}
+    pb.DESCRIPTOR.services_by_name["SettlementService"].full_name + m
+    for m in (".PreSettle", ".Settle")
 )
 
 

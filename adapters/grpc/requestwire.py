@@ -14,6 +14,11 @@ keeps them aside; no value changes). Item fields are read by ``billwire`` (the i
 The scan, the item read and the item rules (``engine.service.itemrules``) run in one compiled
 call (``_read``): the rules' kernel columns ride in the columns' ``BillFacts``, so ``checked``
 does not run them again.
+
+``settle_columns`` does the same for a ``SettleRequest`` (issue 13 target 7): its three fields
+read here (the request id, the bill's span, ``allocate``), the bill then read as a PreSettle
+request's; None, and upb parses it, for anything but each of them at most once in its declared
+wire type with no other field, a request id that is UTF-8, and a bill ``_read`` takes.
 """
 
 from __future__ import annotations
@@ -172,6 +177,69 @@ def pre_settle_columns(data: bytes) -> BillColumns | None:
         facts = BillFacts(bool(bad), longest_code, longest_name, w[8] if known else None)
     items = ItemTexts.joined(parts.pop(), n)  # split only if asked (Settle's are)
     return columns_of(parts, items, w, facts)
+
+
+#: SettleRequest.request_id, .bill, .allocate
+_S_ID, _S_BILL, _S_ALLOCATE = 1, 2, 3
+
+
+def _uvarint(data: bytes, i: int) -> tuple[int, int]:
+    """The varint at ``data[i:]`` and the offset after it; (-1, -1) if truncated or longer
+    than ten bytes."""
+    v = shift = 0
+    for j in range(i, min(i + 10, len(data))):
+        b = data[j]
+        v |= (b & 0x7F) << shift
+        if b < 0x80:
+            return v, j + 1
+        shift += 7
+    return -1, -1
+
+
+def settle_columns(data: bytes) -> tuple[str, BillColumns, bool] | None:
+    """(the request id, the bill as columns, ``allocate``) of a ``SettleRequest``'s bytes, as
+    upb's parse then ``columns.bill_columns`` give them, or None (parse with upb)."""
+    seen = [False, False, False, False]
+    rid, bill, allocate = "", b"", False
+    i, end = 0, len(data)
+    while i < end:
+        key, i = _uvarint(data, i)
+        if i < 0:
+            return None
+        field, wt = key >> 3, key & 7
+        if not _S_ID <= field <= _S_ALLOCATE or seen[field]:
+            return None
+        seen[field] = True
+        if field == _S_ALLOCATE:
+            if wt != 0:
+                return None
+            v, i = _uvarint(data, i)
+            if i < 0:
+                return None
+            allocate = v != 0
+            continue
+        n, i = _uvarint(data, i) if wt == 2 else (-1, -1)
+        if i < 0 or i + n > end:
+            return None
+        if field == _S_ID:
+            try:
+                rid = data[i : i + n].decode()
+            except UnicodeDecodeError:  # upb refuses it
+                return None
+        else:
+            bill = data[i : i + n]
+        i += n
+    if not seen[_S_BILL]:
+        return None
+    # the bill as PreSettleRequest's field 1 (its length as a varint after the key)
+    head = bytearray([_BILL << 3 | 2])
+    n = len(bill)
+    while n > 0x7F:
+        head.append(n & 0x7F | 0x80)
+        n >>= 7
+    head.append(n)
+    cols = pre_settle_columns(bytes(head) + bill)
+    return None if cols is None else (rid, cols, allocate)
 
 
 def warm_request_wire() -> None:

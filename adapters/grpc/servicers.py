@@ -144,12 +144,18 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
         return resp
 
     @_unary
-    def Settle(self, request: pb.SettleRequest) -> pb.SettleResponse:
+    def Settle(self, request: pb.SettleRequest | bytes) -> pb.SettleResponse:
         svc = self.scoped()
-        # columns, no per-item model (a bad bill: the model path's errors, as before)
-        req = settle_request(columns.bill_columns(request.bill))
-        rec, replay = svc.settle(request.request_id, req)
-        alloc = svc.allocation_of(rec) if request.allocate else None
+        # the request as received (RAW_BYTES) is parsed only when it must be
+        got = requestwire.settle_columns(request) if type(request) is bytes else None
+        if got is None:
+            if isinstance(request, bytes):
+                request = _parsed(pb.SettleRequest, request)
+            # columns, no per-item model (a bad bill: the model path's errors, as before)
+            got = (request.request_id, columns.bill_columns(request.bill), request.allocate)
+        request_id, cols, allocate = got
+        rec, replay = svc.settle(request_id, settle_request(cols))
+        alloc = svc.allocation_of(rec) if allocate else None
         return pb.SettleResponse(settlement=cv.record_pb(rec, alloc), replay=replay)
 
     @_unary

@@ -75,7 +75,7 @@ def warm_up(service: SettlementService, samples: Path | None = None) -> int:
     Returns the number of trial settlements run."""
     warm_bill_wire()  # the compiled reader of a bill's items (PreSettle, Settle)
     resultwire.warm_result_wire()  # the compiled writer of PreSettle's answer
-    requestwire.warm_request_wire()  # the compiled reader of PreSettle's request
+    requestwire.warm_request_wire()  # the compiled reader of PreSettle's (and Settle's) request
     warm_iso_days()  # the compiled reader of the packed stream's dates
     try:
         policies = service.policies()

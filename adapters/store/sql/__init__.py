@@ -22,7 +22,8 @@ transactions wait for each other in a cycle. ``("policy", region, 0)`` serialize
   one pipeline, which the server runs in order (one round trip).
   Transactions are READ COMMITTED, so what is read after the lock is what the previous holder
   committed. Reads before the first write or lock run in autocommit; the writes of a unit of
-  work are held back and sent in one pipeline with COMMIT (or before the next read).
+  work are held back and sent in one pipeline with COMMIT (or before the next read). A thread
+  keeps the connection of its first unit of work for the next ones (``SqlStore.held``).
 - SQLite: the driver runs in autocommit mode and the unit of work issues its own ``BEGIN``.
   Reads run in a deferred (snapshot) transaction; the first write or ``lock`` ends that read
   transaction (nothing was written in it) and opens ``BEGIN IMMEDIATE``, which takes the

@@ -23,9 +23,9 @@ them beside them (``TrialUnitOfWork.kept``: the packed stream's ``accounts_many`
 figure drops them all. (Commits through this process's pool are another connection's too:
 they move it.)
 
-PostgreSQL keeps the pooled unit of work: its reads before a write already run in autocommit
-(no BEGIN/ROLLBACK round trips), and a connection kept per thread would hold server
-connections the writers need.
+PostgreSQL keeps its unit of work: its reads before a write already run in autocommit (no
+BEGIN/ROLLBACK round trips), on the connection its thread holds (``SqlStore.held``: the first
+``HELD_MAX`` threads keep one, in autocommit, across their units of work).
 """
 
 from __future__ import annotations

@@ -140,6 +140,22 @@ def _renamed(sql: str, prefix: str) -> str:
     return PARAM.sub(lambda m: f":{prefix}{m.group(1)}", sql)
 
 
+#: PostgreSQL: threads that keep a driver connection across their units of work at most, a
+#: store (``SqlStore.held``): a server's worker threads (``onestop serve --workers``, 8), its
+#: main thread (the warm-up) and the ledger's sealer, with room to spare; the pool holds 30
+HELD_MAX = 12
+
+
+def _to_pool(fairy: Any) -> None:
+    """A held connection back to the pool (its driver out of autocommit, the pool's default),
+    or invalidated if that fails."""
+    try:
+        fairy.dbapi_connection.autocommit = False
+        fairy.close()
+    except Exception:
+        fairy.invalidate()
+
+
 # --- the store -------------------------------------------------------------------------------
 
 
@@ -160,6 +176,12 @@ class SqlStore:
         self._tables_lock = threading.Lock()
         self._funds: dict[int, FundsFile] = {}
         self._kept: Any = None  # trialreads.KeptConnections, made on the first trial_uow
+        # PostgreSQL: each thread's driver connection, checked out once and kept across its
+        # units of work (``held``)
+        self._held = threading.local()
+        self._held_by: list[tuple[threading.Thread, Any]] = []  # (thread, its connection)
+        self._held_lock = threading.Lock()
+        self.hold = True  # (False: every unit of work checks out of the pool, as before)
         if migrate:
             upgrade(self.engine)
 
@@ -182,9 +204,76 @@ class SqlStore:
                     self._kept = KeptConnections(self)
         return self._kept.uow()
 
+    def held(self) -> Any:
+        """PostgreSQL: this thread's pooled driver connection, checked out on its first unit
+        of work and kept, in autocommit, across the next ones (issue 13 target 7: a
+        checkout, a return with its reset and two autocommit flips were ~140 us of a durable
+        Settle's thread CPU in place). None (the unit of work checks one out of the pool, as
+        before) while a unit of work of this thread has it (one inside another), and for a
+        thread beyond the first ``HELD_MAX`` alive (a server's worker threads hold theirs; a
+        wider thread pool does not take the pool's connections for good; those of ended
+        threads go back to the pool when a thread takes a place). A connection invalidated,
+        or returned by a ``Connection`` made on it (``conn``), is replaced."""
+        h = self._held
+        if getattr(h, "busy", False) or not self.hold:
+            return None
+        f = getattr(h, "fairy", None)
+        if f is None or not f.is_valid or f.dbapi_connection is None:
+            me = threading.current_thread()
+            with self._held_lock:  # a place taken first; the checkout may wait for the pool
+                self._held_by = [(t, c) for t, c in self._held_by if t is not me]
+                self._sweep()
+                if len(self._held_by) >= HELD_MAX:
+                    return None
+                self._held_by.append((me, None))
+            try:
+                f = self.engine.raw_connection()
+                try:
+                    raw = f.dbapi_connection
+                    assert raw is not None
+                    raw.autocommit = True
+                except BaseException:
+                    f.close()
+                    raise
+            except BaseException:
+                with self._held_lock:
+                    self._held_by = [(t, c) for t, c in self._held_by if t is not me]
+                raise
+            h.fairy = f
+            with self._held_lock:
+                self._held_by = [(t, f if t is me else c) for t, c in self._held_by]
+        h.busy = True
+        return f
+
+    def _sweep(self) -> None:
+        """The held connections of threads that have ended, back to the pool."""
+        alive = []
+        for t, f in self._held_by:
+            if t.is_alive():
+                alive.append((t, f))
+            elif f is not None and f.is_valid:
+                _to_pool(f)
+        self._held_by = alive
+
+    def release(self, fairy: Any, keep: bool) -> None:
+        """A unit of work is done with this thread's held connection; ``keep``: False once it
+        went back to the pool (or is invalid): the next unit of work checks out another."""
+        h = self._held
+        h.busy = False
+        if not keep and getattr(h, "fairy", None) is fairy:
+            h.fairy = None
+            with self._held_lock:
+                self._held_by = [(t, c) for t, c in self._held_by if c is not fairy]
+
     def dispose(self) -> None:
         if self._kept is not None:
             self._kept.close()
+        with self._held_lock:
+            held, self._held_by = self._held_by, []
+        for _, f in held:  # every thread's held connection, back to the pool to be closed
+            if f is not None and f.is_valid:
+                _to_pool(f)
+        self._held = threading.local()
         self.engine.dispose()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
@@ -246,6 +335,7 @@ class SqlUnitOfWork:
         # asks for one (a checkout and return of a ``Connection``, its begin and commit, were
         # ~200 us of a Settle's thread CPU on a loaded machine)
         self._fairy: Any = None
+        self._held = False  # the fairy is the thread's held connection (``SqlStore.held``)
         self._mode: Literal["", "read", "write"] = ""
         self._writer = False
         self._locked: set[LockKey] = set()
@@ -294,7 +384,11 @@ class SqlUnitOfWork:
         f = self._fairy
         if f is None:
             try:
-                f = self._fairy = self.s.engine.raw_connection()
+                f = self.s.held()
+                self._held = f is not None
+                if f is None:
+                    f = self.s.engine.raw_connection()
+                self._fairy = f
             except self.s.x.errors as err:
                 raise sa.exc.DBAPIError.instance(
                     None, None, err, self.s.x.errors, hide_parameters=True
@@ -306,7 +400,8 @@ class SqlUnitOfWork:
         # waits for its answer (a round trip of its own), as a COMMIT by the driver inside a
         # pipeline waits before the pipeline's end (another)
         if not self._mode:
-            f.dbapi_connection.autocommit = True
+            if not self._held:  # (a held connection stays in autocommit)
+                f.dbapi_connection.autocommit = True
             self._mode = "read"
         if write and self._mode != "write":
             self._begin = True
@@ -587,6 +682,8 @@ class SqlUnitOfWork:
         self._pending.clear()
         conn, self._conn = self._conn, None
         fairy, self._fairy = self._fairy, None
+        held, self._held = self._held, False
+        keep = held and conn is None  # a Connection made on it returns it to the pool
         try:
             if fairy is not None and fairy.is_valid:  # PostgreSQL
                 try:
@@ -594,14 +691,17 @@ class SqlUnitOfWork:
                     if raw is not None and not raw.closed and raw.autocommit:
                         if raw.info.transaction_status != _IDLE:
                             raw.rollback()  # our BEGIN's transaction failed (a commit)
-                        raw.autocommit = False  # the driver's default, for the pool
+                        if not keep:
+                            raw.autocommit = False  # the driver's default, for the pool
                 except Exception:
                     fairy.invalidate()  # in an unknown state: do not pool it
             if conn is not None:
                 conn.close()  # (PostgreSQL: returns the driver connection it is on)
-            elif fairy is not None:
+            elif fairy is not None and not keep:
                 fairy.close()  # back to the pool
         finally:
+            if held:
+                self.s.release(fairy, keep and fairy.is_valid)
             self._mode = ""
             self._begin = False
             self._locked.clear()
