@@ -15,11 +15,12 @@ from adapters.batch.nopandas import ALLOW, PandasKeptOut, keep_pandas_out
 from benchmarks.batch_ab import same_outputs
 from tests.test_batch_helpers import POLICY, make_data
 
-#: the console script in a child process, which says at exit whether pandas was imported
+#: the console script in a child process, which says as it ends whether pandas was imported
+#: (a finished run ends with ``os._exit``, no ``atexit`` handler: said just before it)
 CODE = (
-    "import atexit, sys; from adapters.cli.main import main; sys.argv[0] = 'onestop'; "
-    "atexit.register(lambda: print('pandas:', repr(sys.modules.get('pandas', 'never'))[:16], "
-    "file=sys.stderr)); main()"
+    "import sys; import adapters.cli.main as m; end = m._end_finished_batch; "
+    "m._end_finished_batch = lambda: (print('pandas:', repr(sys.modules.get('pandas', "
+    "'never'))[:16], file=sys.stderr), end()); sys.argv[0] = 'onestop'; m.main()"
 )
 
 

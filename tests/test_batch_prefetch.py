@@ -149,3 +149,34 @@ def test_only_a_refusal_in_the_batch_process_leaves_the_threads_unjoined(
     pre.close()  # in process: joined
     assert not prefetch.running()
     prefetch.exit_refused(1)  # nothing runs: returns, the process exits as usual
+
+
+def test_the_batch_process_ends_a_finished_run_without_teardown(tmp_path: Path) -> None:
+    """The console script after a good run: its JSON summary printed whole (flushed before
+    ``os._exit``), exit 0, every output file in place, and no exit handler run (the
+    interpreter's teardown skipped: an ``atexit`` marker is not written)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    _, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=18)
+    marker = tmp_path / "teardown-ran"
+    code = ("import atexit, pathlib, sys; from adapters.cli.main import main; "
+            f"atexit.register(pathlib.Path({str(marker)!r}).touch); "
+            "sys.argv[0] = 'onestop'; main()")  # fmt: skip
+    env = {**os.environ, "ONESTOP_BATCH_MEMORY": "0"}  # no re-exec of ``python -c``
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-c", code, "batch", *paths, "--policy", POLICY,
+                        "--out", str(out), "--quiet", "--json"],
+                       capture_output=True, text=True, env=env)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["funds"], r.stdout  # the whole summary, flushed
+    assert json.loads((out / "summary.json").read_text()) == json.loads(r.stdout)
+    assert (out / "manifest.json").exists() and not (out / "_tmp").exists()
+    assert all(list((out / d).glob("*.parquet")) for d in ("bills", "layers", "funds"))
+    assert not marker.exists()
+    r = subprocess.run([sys.executable, "-c", code, "batch", *paths, "--policy", POLICY,
+                        "--out", str(tmp_path / "out2"), "--quiet", "--json", "--threads", "0"],
+                       capture_output=True, text=True, env=env)  # fmt: skip
+    assert r.returncode != 0 and marker.exists()  # a usage error: the usual exit, handlers run
