@@ -97,7 +97,8 @@ else:  # Settle: a new request id and bill id each call
         return body(servicer, data if settle_raw else pb.SettleRequest.FromString(data))
 
     def answer(i):
-        r = call(i)
+        r = call(i)  # a message, or its bytes (a tree that writes them from the kernel's rows)
+        r = pb.SettleResponse.FromString(r) if type(r) is bytes else r
         r.settlement.settlement_id = r.settlement.created_at = ""
         return r.SerializeToString()
 

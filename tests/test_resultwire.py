@@ -125,3 +125,59 @@ def test_servicer_answers_the_model_paths_bytes(tmp_path: Path) -> None:
             auth._current.reset(token)
     finally:
         app.close()
+
+
+def test_settle_answers_the_model_paths_bytes(tmp_path: Path) -> None:
+    """Settle's answer written from the kernel's rows is byte for byte ``record_pb`` of the
+    record as stored and read back (and of its replay, which the model path answers), over
+    varied bills; a refused request is refused as before (nothing settled, the same error)."""
+    from adapters.auth.principals import LOCAL
+    from adapters.bootstrap import build
+    from adapters.grpc import auth, server
+    from engine.errors import BillSettled, InputError
+
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "chain.yaml").write_text(CHAIN)
+    app = build(f"sqlite:///{tmp_path / 'onestop.db'}", tmp_path / "policies", None)
+    try:
+        app.service.import_registry([Person.model_validate(
+            {"id": f"p{i}", "birth_date": f"1960-01-1{i % 9}", "household": f"h{i // 2}",
+             "tags": [{"tag": "poor"}] if i % 2 else []}) for i in range(4)])  # fmt: skip
+        servicer = server.SettlementServicer(app.service, ThreadPoolExecutor(1))
+        body = server.SettlementServicer.Settle.__wrapped__
+        token = auth._current.set(LOCAL)
+        try:
+            for k in range(16):  # the same persons again: accounts carried, caps and alerts
+                b = chain_bill(k, f"p{k % 4}", n_items=1 + 11 * k, seed=k)
+                req = pb.SettleRequest(request_id=f"r{k}", bill=cv.bill_to_pb(b))
+                data = req.SerializeToString()
+                got = body(servicer, data if k % 2 else req)  # as bytes (RAW_BYTES) and parsed
+                assert type(got) is bytes, k  # the rows' path took it
+                rec = app.service.get(request_id=f"r{k}")
+                want = pb.SettleResponse(settlement=cv.record_pb(rec))
+                assert got == want.SerializeToString(), k
+                again = body(servicer, data)  # the replay: the model path, from the store
+                assert type(again) is not bytes, k
+                assert again.replay and again.settlement.SerializeToString() == (
+                    pb.SettleResponse.FromString(got).settlement.SerializeToString()
+                ), k
+                alloc = body(servicer, pb.SettleRequest(request_id=f"r{k}", bill=req.bill,
+                                                        allocate=True))  # fmt: skip
+                assert alloc.settlement.result.items, k  # asked for items: the model path
+            n = len(app.service.list("p0"))
+            refused = [
+                (pb.SettleRequest(request_id="x1", bill=cv.bill_to_pb(chain_bill(99, "nobody"))),
+                 InputError, "person_id: 'nobody'"),
+                (pb.SettleRequest(request_id="x2", bill=cv.bill_to_pb(chain_bill(0, "p0"))),
+                 BillSettled, None),  # bill 0 is settled
+                (pb.SettleRequest(request_id="", bill=cv.bill_to_pb(chain_bill(98, "p0"))),
+                 InputError, "request_id"),
+            ]  # fmt: skip
+            for r, err, says in refused:
+                with pytest.raises(err, match=says):
+                    body(servicer, r.SerializeToString())
+            assert len(app.service.list("p0")) == n
+        finally:
+            auth._current.reset(token)
+    finally:
+        app.close()

@@ -194,9 +194,16 @@ class ScopedService:
             )
 
     def settle(self, request_id: str, req: Request) -> tuple[SettlementRecord, bool]:
+        rec, replay, _rows = self.settle_rows(request_id, req)
+        return rec, replay
+
+    def settle_rows(
+        self, request_id: str, req: Request
+    ) -> tuple[SettlementRecord, bool, SettledRows | None]:
+        """``settle``, and the kernel's rows of a settlement made now (``settle_rows``)."""
         self.check_hospitals([req.hospital], "bill.hospital")
         try:
-            return self.service.settle(request_id, req, principal=self.p.name)
+            return self.service.settle_rows(request_id, req, principal=self.p.name)
         except Conflict:
             if request_id and not self.p.unrestricted:
                 self._request_id_free(request_id)

@@ -1,6 +1,7 @@
 """PreSettle's answer written as wire bytes straight from the kernel's output rows (issue 13
 target 6): a ``PreSettleResponse`` serialized by hand from ``SettledRows``, with no
-``Settlement``, no ``LayerResult`` and no upb message built, filled and serialized.
+``Settlement``, no ``LayerResult`` and no upb message built, filled and serialized; and
+Settle's (``settle_response``, target 7): the same result inside its ``SettlementRecord``.
 
 The bytes are those ``cv.fill_result`` then ``SerializeToString`` give (the tests compare them
 byte for byte): fields in field-number order, a proto3 scalar left out when it is zero or '',
@@ -446,6 +447,34 @@ def _fixed(table: PolicyTable) -> _Fixed:
 
 def pre_settle_response(rows: SettledRows) -> bytes:
     """The ``PreSettleResponse`` bytes of ``rows`` (no per-item allocation)."""
+    out, start, stop = _written(rows)
+    return out[start:stop].tobytes()
+
+
+def settle_response(
+    rows: SettledRows,
+    settlement_id: str,
+    request_id: str,
+    created_at: str,
+    bill_digest: str,
+    registry_version: int | None,
+) -> bytes:
+    """The ``SettleResponse`` bytes of a settlement made now (status settled, not reversed,
+    not a replay) from its kernel rows, no per-item allocation: what ``convert.record_pb``
+    then ``SerializeToString`` give (the tests compare them byte for byte)."""
+    out, _start, stop = _written(rows)
+    result = out[11:stop].tobytes()  # the SettlementResult (after PreSettle's tag, length)
+    rec = b"".join((
+        _text(1, settlement_id), _text(2, request_id), _text(3, "settled"), _text(4, created_at),
+        b"\x3a", varint(len(result)), result, _text(8, bill_digest),
+        b"\x48" + varint(registry_version) if registry_version else b"",
+    ))  # fmt: skip
+    return b"\x0a" + varint(len(rec)) + rec
+
+
+def _written(rows: SettledRows) -> tuple[np.ndarray, int, int]:
+    """``rows`` written by ``_response``: the buffer and where the PreSettleResponse's bytes
+    start and stop (its SettlementResult's start at 11)."""
     f = _fixed(rows.table)
     person = rows.person
     enc = [rows.bill_id.encode(), person.id.encode(), person.household.encode(), f.region,
@@ -460,7 +489,7 @@ def pre_settle_response(rows: SettledRows) -> bytes:
         out, np.empty(room, dtype=np.uint8), np.empty(64, dtype=np.uint8),
         np.empty(f.line, dtype=np.uint8), np.empty(f.line, dtype=np.uint8),
     )  # fmt: skip
-    return out[start:stop].tobytes()
+    return out, start, stop
 
 
 def warm_result_wire() -> None:

@@ -144,7 +144,7 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
         return resp
 
     @_unary
-    def Settle(self, request: pb.SettleRequest | bytes) -> pb.SettleResponse:
+    def Settle(self, request: pb.SettleRequest | bytes) -> pb.SettleResponse | bytes:
         svc = self.scoped()
         # the request as received (RAW_BYTES) is parsed only when it must be
         got = requestwire.settle_columns(request) if type(request) is bytes else None
@@ -154,7 +154,12 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
             # columns, no per-item model (a bad bill: the model path's errors, as before)
             got = (request.request_id, columns.bill_columns(request.bill), request.allocate)
         request_id, cols, allocate = got
-        rec, replay = svc.settle(request_id, settle_request(cols))
+        rec, replay, rows = svc.settle_rows(request_id, settle_request(cols))
+        if rows is not None and not allocate:  # settled now: the answer's bytes from the rows
+            return resultwire.settle_response(
+                rows, rec.settlement_id, rec.request_id, rec.created_at.isoformat(),
+                rec.bill_digest, rec.registry_version,
+            )  # fmt: skip
         alloc = svc.allocation_of(rec) if allocate else None
         return pb.SettleResponse(settlement=cv.record_pb(rec, alloc), replay=replay)
 

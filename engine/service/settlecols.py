@@ -27,6 +27,7 @@ from engine.errors import InputError
 from engine.policy.model import PolicyTable
 from engine.policy.policyset import PolicySet
 from engine.service import billcols
+from engine.service.settledrows import SettledRows
 from engine.settle import Outcome, moves, settle_one
 
 
@@ -127,6 +128,18 @@ def settle(
 ) -> Outcome:
     """``settle_one`` of the bill: for columns the kernel on their arrays (the model path
     when the kernel refuses the bill at the account limit, which names the limit)."""
+    return settle_rows(bill, policies, pa, ha, budgets)[0]
+
+
+def settle_rows(
+    bill: Bill | ColumnsBill,
+    policies: PolicySet,
+    pa: YearAccounts,
+    ha: YearAccounts,
+    budgets: Mapping[FundYearKey, int] | None = None,
+) -> tuple[Outcome, SettledRows | None]:
+    """``settle``, and the kernel's output rows of the bill when the columns path settled it
+    (None: the model path did): Settle writes its answer from them (``resultwire``)."""
     if (
         isinstance(bill, ColumnsBill)
         and policies.table_for(bill.region, bill.discharge_date) is not bill.table
@@ -134,10 +147,10 @@ def settle(
         # another table in force since the bill was checked (a PutPolicy): check it again
         bill = bill_of(bill.ch, bill.person, policies) or bill.model()
     if isinstance(bill, Bill):
-        return settle_one(bill, policies, pa, ha, budgets=budgets)
+        return settle_one(bill, policies, pa, ha, budgets=budgets), None
     kb = billcols.run_one(bill.ch, bill.person, bill.table, pa, ha, dict(budgets or {}) or None)
     if kb is None:
-        return settle_one(bill.model(), policies, pa, ha, budgets=budgets)
+        return settle_one(bill.model(), policies, pa, ha, budgets=budgets), None
     s = billcols.settlement_of(kb, bill.ch, bill.person, bill.table)
     ids = kb.compiled.layer_ids
     p_layers = dict(pa.layers)
@@ -148,4 +161,8 @@ def settle(
     p_after = YearAccounts(p_layers, int(kb.p_adm[0])).normalized()
     h_after = YearAccounts(h_layers, ha.admissions).normalized()
     assert not kb.out_bill[0, K.B_STATUS]
-    return Outcome(s, p_after, h_after, moves(pa, p_after), moves(ha, h_after))
+    rows = SettledRows(
+        bill.id, bill.hospital, bill.person, bill.table, bill.year,
+        bill.discharge_date.isoformat(), kb.out_bill[0], kb.out_layer[0, : len(bill.table.layers)],
+    )  # fmt: skip
+    return Outcome(s, p_after, h_after, moves(pa, p_after), moves(ha, h_after)), rows

@@ -2,7 +2,8 @@
 ``out_bill`` row and its table's ``out_layer`` rows, with the strings around
 them, read without a ``Settlement`` or a ``LayerResult`` per layer.
 
-PreSettle's answer is written from these (``adapters.grpc.resultwire``). ``settlement()`` is
+PreSettle's answer is written from these (``adapters.grpc.resultwire``), and Settle's for a
+settlement made now by the columns path (``settlecols.settle_rows``). ``settlement()`` is
 the same figures as the model (``engine.batch.settlement_of_rows``, the one reading of the
 kernel's outputs), which the tests hold the rows' answer to.
 """

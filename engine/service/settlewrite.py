@@ -24,6 +24,7 @@ from engine.service.groupcommit import (
 from engine.service.inputs import check_key
 from engine.service.ports import AccountMove, SettlementRecord, UnitOfWork, account_locks
 from engine.service.settlecols import ColumnsBill
+from engine.service.settledrows import SettledRows
 from engine.service.trial import Trial
 from engine.service.versions import policy_version_of
 from engine.settle import Outcome
@@ -48,6 +49,19 @@ class SettleWrite(Trial):
         request may come as columns (``billcols.BillColumns``, or checked already:
         ``settlecols.request_of``): settled without a per-item model, stored and digested as
         the model would be."""
+        rec, replay, _rows = self.settle_rows(request_id, req, principal=principal)
+        return rec, replay
+
+    def settle_rows(
+        self,
+        request_id: str,
+        req: BillRequest | billcols.BillColumns | settlecols.ColumnsRequest,
+        *,
+        principal: str = "local",
+    ) -> tuple[SettlementRecord, bool, SettledRows | None]:
+        """``settle``, and the kernel's output rows of a settlement made now by the columns
+        path (None: a replay, the model path, group commit), from which Settle's answer is
+        written (``adapters.grpc.resultwire``); the record holds the same figures."""
         if isinstance(req, billcols.BillColumns):
             req = settlecols.request_of(req)  # a bad bill: the model path's InputError
         if not request_id or len(request_id) > 128:
@@ -56,11 +70,11 @@ class SettleWrite(Trial):
         call = SettleCall(request_id, req, principal, settlecols.digest_of(req))
         writer = self._writer
         if writer is None:
-            return self._settle_alone(call)
+            return self._settle_alone_rows(call)
         ready = self._prepare(call)  # reads in this thread, beside the other callers'
         if not isinstance(ready, PreparedSettle):
-            return ready  # a replay of a committed settlement: nothing to wait for
-        return writer.submit(ready)
+            return (*ready, None)  # a replay of a committed settlement: nothing to wait for
+        return (*writer.submit(ready), None)
 
     # --- group commit (engine/service/groupcommit.py) --------------------------------------
     def use_group_commit(self, config: GroupCommit | None) -> None:
@@ -296,11 +310,18 @@ class SettleWrite(Trial):
 
     def _settle_alone(self, c: SettleCall) -> tuple[SettlementRecord, bool]:
         """One settle in its own transaction (group commit off, or a failed group's calls)."""
+        rec, replay, _rows = self._settle_alone_rows(c)
+        return rec, replay
+
+    def _settle_alone_rows(
+        self, c: SettleCall
+    ) -> tuple[SettlementRecord, bool, SettledRows | None]:
+        """``_settle_alone``, and the kernel's rows of a settlement made now (columns path)."""
         request_id, req, d = c.request_id, c.req, c.digest
         with self._uow() as uow:
             got = self._reads(uow, c, self._early_year(req))
             if isinstance(got, SettlementRecord):
-                return got, True
+                return got, True, None
             bill, person_version = got
             keys = self._keys(bill)
             pid, hh, y = bill.person.id, bill.person.household, bill.year
@@ -316,7 +337,7 @@ class SettleWrite(Trial):
             budgets = self._budgets(uow, keys)
             pa = uow.accounts.person_year(pid, y)
             ha = uow.accounts.household_year(hh, y)
-            out = settlecols.settle(bill, policies, pa, ha, budgets)
+            out, rows = settlecols.settle_rows(bill, policies, pa, ha, budgets)
             rec = self._record(c, bill, out, person_version, policies)
             try:
                 self._write(uow, rec, out, keys, c.principal)
@@ -327,8 +348,8 @@ class SettleWrite(Trial):
                     twin = again.settlements.by_request(request_id)
                 if twin is None:
                     raise
-                return self._replay(twin, d, request_id, req), True
-        return rec, False
+                return self._replay(twin, d, request_id, req), True, None
+        return rec, False, rows
 
     @staticmethod
     def _replay(
