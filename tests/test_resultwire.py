@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -91,11 +92,9 @@ def test_varint_is_protobufs() -> None:
         assert m.SerializeToString() == b"\x08" + resultwire.varint(v), v
 
 
-def test_servicer_answers_the_model_paths_bytes(tmp_path: Path) -> None:
-    from adapters.auth.principals import LOCAL
+def _chain_app(tmp_path: Path) -> Any:
+    """The service on SQLite with the chain table and four persons (two households, two poor)."""
     from adapters.bootstrap import build
-    from adapters.grpc import auth, columns, server
-    from adapters.grpc.errors import Undecodable
 
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "chain.yaml").write_text(CHAIN)
@@ -104,6 +103,19 @@ def test_servicer_answers_the_model_paths_bytes(tmp_path: Path) -> None:
         app.service.import_registry([Person.model_validate(
             {"id": f"p{i}", "birth_date": f"1960-01-1{i % 9}", "household": f"h{i // 2}",
              "tags": [{"tag": "poor"}] if i % 2 else []}) for i in range(4)])  # fmt: skip
+    except BaseException:
+        app.close()
+        raise
+    return app
+
+
+def test_servicer_answers_the_model_paths_bytes(tmp_path: Path) -> None:
+    from adapters.auth.principals import LOCAL
+    from adapters.grpc import auth, columns, server
+    from adapters.grpc.errors import Undecodable
+
+    app = _chain_app(tmp_path)
+    try:
         servicer = server.SettlementServicer(app.service, ThreadPoolExecutor(1))
         body = server.SettlementServicer.PreSettle.__wrapped__
         token = auth._current.set(LOCAL)
@@ -132,17 +144,11 @@ def test_settle_answers_the_model_paths_bytes(tmp_path: Path) -> None:
     record as stored and read back (and of its replay, which the model path answers), over
     varied bills; a refused request is refused as before (nothing settled, the same error)."""
     from adapters.auth.principals import LOCAL
-    from adapters.bootstrap import build
     from adapters.grpc import auth, server
     from engine.errors import BillSettled, InputError
 
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "chain.yaml").write_text(CHAIN)
-    app = build(f"sqlite:///{tmp_path / 'onestop.db'}", tmp_path / "policies", None)
+    app = _chain_app(tmp_path)
     try:
-        app.service.import_registry([Person.model_validate(
-            {"id": f"p{i}", "birth_date": f"1960-01-1{i % 9}", "household": f"h{i // 2}",
-             "tags": [{"tag": "poor"}] if i % 2 else []}) for i in range(4)])  # fmt: skip
         servicer = server.SettlementServicer(app.service, ThreadPoolExecutor(1))
         body = server.SettlementServicer.Settle.__wrapped__
         token = auth._current.set(LOCAL)

@@ -156,6 +156,16 @@ store.dispose()
 """
 
 
+def _settle_elsewhere(store: SqlStore) -> None:
+    """``_SETTLE_ELSEWHERE`` run in another process on ``store``'s database."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _SETTLE_ELSEWHERE, url],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
 def test_kept_reads_serve_a_repeated_trial_until_another_process_commits(
     sqlite_store: SqlStore, monkeypatch: Any
 ) -> None:
@@ -178,12 +188,7 @@ def test_kept_reads_serve_a_repeated_trial_until_another_process_commits(
             kept_year.append(u.accounts.person_year(person.id, first.year))
     assert kept_year[1] is kept_year[0] and kept_year[0].admissions == 0
     seen.clear()
-    url = sqlite_store.engine.url.render_as_string(hide_password=False)
-    done = subprocess.run(
-        [sys.executable, "-c", _SETTLE_ELSEWHERE, url],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    _settle_elsewhere(sqlite_store)
     again = kept.pre_settle(req)
     assert again.admission_no == 2 and again == pooled.pre_settle(req) and again != first
     assert len(seen) > 3 and any(s.startswith("SELECT") for s in seen)
@@ -257,11 +262,6 @@ def test_accounts_many_kept_until_a_commit_elsewhere(
         assert any(s.startswith("SELECT") for s in seen)  # read again, not kept
     finally:
         other.dispose()
-    url = sqlite_store.engine.url.render_as_string(hide_password=False)
-    done = subprocess.run(
-        [sys.executable, "-c", _SETTLE_ELSEWHERE, url],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    _settle_elsewhere(sqlite_store)
     last = kept.accounts_many(keys)
     assert last == stored() and last[keys[0]][1].admissions == admissions[-1] + 1

@@ -4,6 +4,8 @@ then, so that a refused bill file or option is told before gRPC and the engine's
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,20 @@ from adapters.grpc.client import Client
 from adapters.grpc.convert import settlement_from_pb, year_accounts_from_pb
 from adapters.grpc.figures import money
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+
+#: --ca, --cert, --key as the command got them
+Tls = tuple[Path | None, Path | None, Path | None]
+
+
+@contextmanager
+def _calling(server: str, tls: Tls) -> Iterator[Client]:
+    """A client of ``server``; a call the server refuses (or cannot take) is printed and exits
+    with the code of the table (``clicommon._fail``)."""
+    with _client(server, *tls) as c:
+        try:
+            yield c
+        except grpc.RpcError as e:
+            _fail(e, server)
 
 
 def _record_json(rec: pb.SettlementRecord, replay: bool | None = None) -> dict[str, Any]:
@@ -91,15 +107,16 @@ def _write_slip(path: Path | None, rec: pb.SettlementRecord, bill: dict[str, Any
 
 
 def settle(
-    bill_doc: dict[str, Any], rid: str, server: str, tls: tuple[Path | None, Path | None, Path | None],
-    as_json: bool, slip_file: Path | None,
-) -> None:  # fmt: skip
+    bill_doc: dict[str, Any],
+    rid: str,
+    server: str,
+    tls: Tls,
+    as_json: bool,
+    slip_file: Path | None,
+) -> None:
     """Settle (2304) the checked bill ``bill_doc`` under request id ``rid``."""
-    with _client(server, *tls) as c:
-        try:
-            r = c.settle(bill_doc, rid)
-        except grpc.RpcError as e:
-            _fail(e, server)
+    with _calling(server, tls) as c:
+        r = c.settle(bill_doc, rid)
         rec = r.settlement
         head = f"settlement {rec.settlement_id} (request {rec.request_id})" + (
             " replay: already settled, nothing paid again" if r.replay else ""
@@ -109,15 +126,14 @@ def settle(
 
 
 def pre_settle(
-    bill_doc: dict[str, Any], server: str, tls: tuple[Path | None, Path | None, Path | None],
+    bill_doc: dict[str, Any],
+    server: str,
+    tls: Tls,
     as_json: bool,
-) -> None:  # fmt: skip
+) -> None:
     """Trial settlement (2303) of the checked bill ``bill_doc``."""
-    with _client(server, *tls) as c:
-        try:
-            r = c.pre_settle(bill_doc)
-        except grpc.RpcError as e:
-            _fail(e, server)
+    with _calling(server, tls) as c:
+        r = c.pre_settle(bill_doc)
         s = settlement_from_pb(r.result)
         _show(
             c, r.result, "trial settlement (nothing stored; the accounts are as they stand)",
@@ -126,15 +142,16 @@ def pre_settle(
 
 
 def reverse(
-    target: str, by_request: bool, server: str,
-    tls: tuple[Path | None, Path | None, Path | None], as_json: bool, slip_file: Path | None,
-) -> None:  # fmt: skip
+    target: str,
+    by_request: bool,
+    server: str,
+    tls: Tls,
+    as_json: bool,
+    slip_file: Path | None,
+) -> None:
     """Reverse (2305) a settlement by its id, or by its request id with ``by_request``."""
-    with _client(server, *tls) as c:
-        try:
-            r = c.reverse(request_id=target) if by_request else c.reverse(settlement_id=target)
-        except grpc.RpcError as e:
-            _fail(e, server)
+    with _calling(server, tls) as c:
+        r = c.reverse(request_id=target) if by_request else c.reverse(settlement_id=target)
         rec = r.settlement
         head = f"settlement {rec.settlement_id} reversed (冲正)" + (
             " (it already was: nothing moved)" if r.replay else ""
@@ -147,15 +164,15 @@ def reverse(
 
 
 def accounts(
-    person: str, year: int, server: str, tls: tuple[Path | None, Path | None, Path | None],
+    person: str,
+    year: int,
+    server: str,
+    tls: Tls,
     as_json: bool,
-) -> None:  # fmt: skip
+) -> None:
     """A person's and household's year-to-date accounts in ``year``."""
-    with _client(server, *tls) as c:
-        try:
-            a = c.accounts(person, year)
-        except grpc.RpcError as e:
-            _fail(e, server)
+    with _calling(server, tls) as c:
+        a = c.accounts(person, year)
     pa, ha = year_accounts_from_pb(a.person), year_accounts_from_pb(a.household_accounts)
     if as_json:
         print_json(
@@ -172,15 +189,15 @@ def accounts(
 
 
 def settlements(
-    person: str, year: int | None, server: str,
-    tls: tuple[Path | None, Path | None, Path | None], as_json: bool,
-) -> None:  # fmt: skip
+    person: str,
+    year: int | None,
+    server: str,
+    tls: Tls,
+    as_json: bool,
+) -> None:
     """A person's settlements, oldest first (every page of ListSettlements)."""
-    with _client(server, *tls) as c:
-        try:
-            recs = c.list(person, year)
-        except grpc.RpcError as e:
-            _fail(e, server)
+    with _calling(server, tls) as c:
+        recs = c.list(person, year)
     if as_json:
         print_json([_record_json(r) for r in recs])
         return
