@@ -213,3 +213,32 @@ def test_warm_compiles_every_variant_the_commands_run() -> None:
     assert r.returncode == 0, r.stderr[-3000:]
     new = json.loads(r.stdout.strip().splitlines()[-1])
     assert new == {}, f"kernel variants compiled after onestop warm: {new}"
+
+
+def test_a_groups_listing_shows_each_summary_as_one_sentence() -> None:
+    """typer keeps the line breaks of a docstring's first paragraph in a group's listing (not
+    in the command's own help): ``put-policy  ...A table with`` / ``the same region...``. At a
+    width where no summary wraps, each is printed on one line, whole (adapters/cli/output.py)."""
+    import inspect
+
+    from typer.testing import CliRunner
+
+    from adapters.cli import lazy
+    from adapters.cli.app import app
+
+    joined = 0
+    for group in ["", *(n for n, spec in lazy.LAZY.items() if spec[2] == "group")]:
+        shown = CliRunner().invoke(
+            app, [group, "--help"] if group else ["--help"], env={"COLUMNS": "400"}
+        )
+        assert shown.exit_code == 0, (group, shown.output)
+        if group:
+            commands = lazy.load(group).commands  # a group's commands, loaded
+            docs = {n: c.help or "" for n, c in commands.items()}
+        else:
+            docs = dict(lazy.SUMMARY)
+        for name, doc in docs.items():
+            paragraph = inspect.cleandoc(doc).split("\n\n")[0]
+            assert " ".join(paragraph.split()) in shown.output, (group, name, paragraph)
+            joined += "\n" in paragraph
+    assert joined, "no summary spans lines: the test proves nothing"

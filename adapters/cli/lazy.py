@@ -53,7 +53,7 @@ LAZY: dict[str, tuple[str, str, str, str]] = {
 SUMMARY: dict[str, str] = {
     "serve": "Run the settlement server (gRPC, with health and reflection) until SIGTERM/Ctrl-C.",
     "serve-http": "Serve the NHSA HTTP/JSON gateway and FHIR endpoints on uvicorn (next to "
-    "``onestop\nserve``, the gRPC server, over the same store).",
+    "`onestop\nserve`, the gRPC server, over the same store).",
     "window": "Window client: settle, trial, reverse and look up accounts on a running server.",
     "bureau": "County bureau client: put policy tables, list versions, import the person "
     "registry, reconcile with hospitals (3201/3202) and fund totals, on a running server.",

@@ -148,3 +148,45 @@ def tidy_help() -> None:
         TyperArgument._usage_display_name = arg_usage  # type: ignore[method-assign]
     TyperArgument.display_type_rich = arg_type  # type: ignore[method-assign]
     TyperOption.display_type_rich = opt_type  # type: ignore[method-assign]
+    _tidy_listing()
+
+
+def _tidy_listing() -> None:
+    """A group's --help lists each command with the first paragraph of its docstring; typer
+    keeps that paragraph's line breaks in the listing (never in the command's own help), so a
+    docstring wrapped at 100 columns printed as ``...A table with`` / ``the same region...``
+    mid-sentence. Join the paragraph's lines before typer renders it. typer.rich_utils (rich:
+    ~0.3 s) is imported only when a help is rendered, so the join is installed then."""
+    from typer.core import TyperGroup
+
+    shown = TyperGroup.format_help
+    if getattr(shown, "_joins_summaries", False):
+        return
+
+    def format_help(self: Any, ctx: Any, formatter: Any) -> None:
+        _join_summaries()
+        shown(self, ctx, formatter)
+
+    format_help._joins_summaries = True  # type: ignore[attr-defined]
+    TyperGroup.format_help = format_help  # type: ignore[method-assign]
+
+
+def _join_summaries() -> None:
+    import inspect
+
+    try:
+        from typer import rich_utils
+    except ImportError:  # pragma: no cover - typer without rich: click's listing joins them
+        return
+    made = getattr(rich_utils, "_make_command_help", None)
+    if made is None or getattr(made, "_joins_summaries", False):
+        return  # pragma: no cover - another typer: its own listing
+
+    def make(*, help_text: str, markup_mode: Any) -> Any:
+        first, sep, rest = inspect.cleandoc(help_text).partition("\n\n")
+        if not first.startswith("\b"):  # click's marker: keep these lines as written
+            first = " ".join(first.split())
+        return made(help_text=first + sep + rest, markup_mode=markup_mode)
+
+    make._joins_summaries = True  # type: ignore[attr-defined]
+    rich_utils._make_command_help = make

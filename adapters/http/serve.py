@@ -189,8 +189,8 @@ def serve_http(
         show_default="policies/samples/registry.json of onestop's tree",
     ),
 ) -> None:
-    """Serve the NHSA HTTP/JSON gateway and FHIR endpoints on uvicorn (next to ``onestop
-    serve``, the gRPC server, over the same store)."""
+    """Serve the NHSA HTTP/JSON gateway and FHIR endpoints on uvicorn (next to `onestop
+    serve`, the gRPC server, over the same store)."""
 
     # the options checked first, on this module's imports alone (a refusal in ~0.2 s, not
     # after importing uvicorn, FastAPI, the FHIR models and the service)
