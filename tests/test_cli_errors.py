@@ -266,6 +266,31 @@ def test_a_refused_window_bill_is_told_before_grpc_is_imported(tmp_path: Path) -
         assert loaded == "LOADED []", r.stderr
 
 
+def test_bureau_and_fund_refusals_are_told_before_grpc_is_imported(tmp_path: Path) -> None:
+    """``onestop bureau put-policy`` and ``fund put`` read every file before the first is sent
+    (an unreadable second file stores nothing: the refusal comes before any connection, here to
+    a port nobody listens on), and a usage error or an unreadable file loads neither gRPC nor
+    protobuf (bureaucmds, fundcommands: the client is imported by ``clicommon._client``)."""
+    probe = _blocked(
+        tmp_path,
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('LOADED', sorted(m for m in ('grpc', 'google.protobuf',"
+        " 'numba', 'sqlalchemy') if m in sys.modules), file=sys.stderr))\n",
+    )
+    good = ROOT / "policies" / "hongan" / "funds.yaml"  # read, never sent
+    missing = tmp_path / "second.yaml"
+    for args in (["bureau", "put-policy"], ["fund", "put"]):
+        r = onestop(*args, str(good), str(missing), "--server", "127.0.0.1:1", pythonpath=probe)
+        assert r.returncode == REFUSED, r.stderr
+        refused, loaded = r.stderr.strip().splitlines()
+        assert str(missing) in refused and "cannot be read" in refused, refused
+        assert loaded == "LOADED []", r.stderr
+    for args in (["bureau", "totals", "--region", "x"], ["fund", "approve"]):
+        r = onestop(*args, pythonpath=probe)
+        assert r.returncode == USAGE, r.stderr
+        assert r.stderr.strip().splitlines()[-1] == "LOADED []", r.stderr
+
+
 def test_unreadable_or_unwritable_paths_are_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     r = onestop("bureau", "put-policy", str(missing), "--server", "127.0.0.1:1")

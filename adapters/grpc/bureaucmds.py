@@ -1,5 +1,9 @@
 """The county bureau client (``onestop bureau put-policy``, ``policies``, ``import-registry``,
 ``reconcile``, ``totals``) against a running server.
+
+gRPC, protobuf and the client are imported only once the options are checked and the files
+read: a usage error or an unreadable file is told without loading them
+(tests/test_cli_errors.py). Every file is read before the first is sent.
 """
 
 from __future__ import annotations
@@ -7,29 +11,30 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import grpc
 import typer
 
 from adapters.cli.exitcodes import Exit
 from adapters.cli.output import new_table, print_json, problem_line, show, text
+from adapters.defaults import DEFAULT_SERVER
 from adapters.grpc.clicommon import (
     EPILOG,
     CaOpt,
     CertOpt,
     KeyOpt,
     ServerOpt,
+    _call,
     _client,
-    _fail,
+    _one_line,
     err,
     out,
 )
-from adapters.grpc.client import DEFAULT_SERVER, Client
-from adapters.grpc.convert import theirs_from_json
 from adapters.grpc.figures import _emit, _say, yuan
-from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
-from adapters.grpc.reconcileview import _ENTRY_COLS, _amount, _entry_rows, reconcile_json
+
+if TYPE_CHECKING:
+    from adapters.grpc.client import Client
+    from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 
 bureau_app = typer.Typer(
     help="County bureau client: put policy tables, list versions, import the person registry, "
@@ -58,14 +63,21 @@ def bureau_put_policy(
     """Store each table as a new version (validated; overlapping ranges refused). A table with
     the same region and effective_from as a stored one supersedes it; the same text as the
     version in force stores nothing (that version is answered, unchanged)."""
-    with _client(server, ca, cert, key) as c:
-        for f in files:
-            yaml_text = f.read_text(encoding="utf-8")
-            try:
-                v = c.put_policy(yaml_text, str(f), dry_run=dry_run)
-                before = _in_force_text(c, v) if dry_run and not v.unchanged else None
-            except grpc.RpcError as e:
-                _fail(e, server)
+    texts = []  # every file read before the first is sent: an unreadable one stores nothing
+    for f in files:
+        try:
+            texts.append((f, f.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as e:
+            _one_line(f"refused: {f}: cannot be read: {getattr(e, 'strerror', None) or e}",
+                      Exit.REFUSED)  # fmt: skip
+    with _client(server, ca, cert, key, "bureau") as c:
+        for f, yaml_text in texts:
+            v = _call(c, server, lambda c, t=yaml_text, f=f: c.put_policy(t, str(f), dry_run))
+            before = (
+                _call(c, server, lambda c, v=v: _in_force_text(c, v))
+                if dry_run and not v.unchanged
+                else None
+            )
             end = v.effective_to or "open"
             what = f"region {v.region} {v.region_name}, {v.effective_from}..{end}"
             if v.unchanged:
@@ -81,6 +93,8 @@ def bureau_put_policy(
 
 def _in_force_text(c: Client, v: pb.PolicyVersion) -> tuple[int, str] | None:
     """(version, text) in force for the region and effective_from of ``v``, if any."""
+    from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+
     r = c.admin.ListPolicies(pb.ListPoliciesRequest(region=v.region), timeout=c.timeout)
     live = [x for x in r.versions if x.in_force and x.effective_from == v.effective_from]
     if not live:
@@ -115,11 +129,16 @@ def bureau_policies(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every stored version, oldest first, and whether it settles bills now."""
-    with _client(server, ca, cert, key) as c:
-        try:
-            r = c.admin.ListPolicies(pb.ListPoliciesRequest(region=region), timeout=c.timeout)
-        except grpc.RpcError as e:
-            _fail(e, server)
+    with _client(server, ca, cert, key, "bureau") as c:
+        from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+
+        r = _call(
+            c,
+            server,
+            lambda c: c.admin.ListPolicies(
+                pb.ListPoliciesRequest(region=region), timeout=c.timeout
+            ),
+        )
     if as_json:
         print_json([
             {"version": v.version, "region": v.region, "region_name": v.region_name,
@@ -159,11 +178,8 @@ def bureau_import_registry(
     except (OSError, json.JSONDecodeError) as e:
         problem_line(err, "refused:", f"{file}: {e}")
         raise typer.Exit(Exit.REFUSED) from None
-    with _client(server, ca, cert, key) as c:
-        try:
-            n = c.import_registry(persons)
-        except grpc.RpcError as e:
-            _fail(e, server)
+    with _client(server, ca, cert, key, "bureau") as c:
+        n = _call(c, server, lambda c: c.import_registry(persons))
     out.print(text(f"{n} person(s) imported from {file}"))
 
 
@@ -198,20 +214,27 @@ def bureau_reconcile(
 ) -> None:
     """Reconcile a hospital's settlements over a range of settlement dates (NHSA 3201 totals,
     3202 detail; domain.md section 14). Exit 1 when the hospital's figures differ."""
-    their_totals = their_list = None
+    their_json = None
     if theirs is not None:
         try:
-            their_totals, their_list = theirs_from_json(
-                json.loads(theirs.read_text(encoding="utf-8"))
-            )
+            their_json = json.loads(theirs.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             problem_line(err, "refused:", f"{theirs}: {e}")
             raise typer.Exit(Exit.REFUSED) from None
-    with _client(server, ca, cert, key) as c:
-        try:
-            r = c.reconcile(hospital, from_date, to_date, their_totals, their_list)
-        except grpc.RpcError as e:
-            _fail(e, server)
+    with _client(server, ca, cert, key, "bureau") as c:
+        from adapters.grpc.convert import theirs_from_json
+        from adapters.grpc.reconcileview import _ENTRY_COLS, _amount, _entry_rows, reconcile_json
+
+        their_totals = their_list = None
+        if their_json is not None:
+            try:
+                their_totals, their_list = theirs_from_json(their_json)
+            except ValueError as e:
+                problem_line(err, "refused:", f"{theirs}: {e}")
+                raise typer.Exit(Exit.REFUSED) from None
+        r = _call(
+            c, server, lambda c: c.reconcile(hospital, from_date, to_date, their_totals, their_list)
+        )
     code = Exit.REFUSED if r.compared and not r.match else Exit.OK
     if as_json:
         typer.echo(json.dumps(reconcile_json(r), ensure_ascii=False, indent=2))
@@ -321,11 +344,8 @@ def bureau_totals(
     if sum(x is not None and x is not False for x in (csv_file, parquet_file, as_json)) > 1:
         problem_line(err, "usage:", "give one of --csv, --parquet, --json")
         raise typer.Exit(Exit.USAGE)
-    with _client(server, ca, cert, key) as c:
-        try:
-            r = c.daily_totals(region, from_date, to_date, hospital)
-        except grpc.RpcError as e:
-            _fail(e, server)
+    with _client(server, ca, cert, key, "bureau") as c:
+        r = _call(c, server, lambda c: c.daily_totals(region, from_date, to_date, hospital))
     if as_json:
         typer.echo(
             json.dumps(

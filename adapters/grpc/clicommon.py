@@ -66,9 +66,13 @@ KeyOpt = Annotated[
 ]
 
 
-def _client(server: str, ca: Path | None, cert: Path | None, key: Path | None) -> Client:
+def _client(
+    server: str, ca: Path | None, cert: Path | None, key: Path | None, command: str = "window"
+) -> Client:
     """A client for ``server``: TLS when any of --ca/--cert/--key is given (all three for a
-    server that requires client certificates), plaintext otherwise."""
+    server that requires client certificates), plaintext otherwise. The client (gRPC, protobuf)
+    is imported here, once the options are checked; if the server extra is missing or broken,
+    ``onestop COMMAND`` says so in one line (``adapters.cli.lazy.unavailable``)."""
     if (cert is None) != (key is None):
         err.print("[red]refused:[/red] give --cert and --key together", highlight=False)
         raise typer.Exit(2)
@@ -76,9 +80,24 @@ def _client(server: str, ca: Path | None, cert: Path | None, key: Path | None) -
         if f is not None and not f.is_file():
             err.print(f"[red]refused:[/red] {name} {f}: no such file", highlight=False)
             raise typer.Exit(2)
-    from adapters.grpc.client import Client
+    try:
+        from adapters.grpc.client import Client
+    except Exception as e:  # ImportError, protobuf's VersionError, grpc's RuntimeError guard
+        from adapters.cli.lazy import unavailable
 
+        unavailable(command, e)
     return Client(server, ca=ca, cert=cert, key=key)
+
+
+def _call(c: Client, server: str, fn: Any) -> Any:
+    """``fn(c)``, a refused call printed once and exited by ``_fail`` (gRPC imported here: a
+    command that never calls never loads it)."""
+    import grpc
+
+    try:
+        return fn(c)
+    except grpc.RpcError as e:
+        _fail(e, server)
 
 
 def _fail(e: grpc.RpcError, server: str = "") -> NoReturn:

@@ -9,6 +9,10 @@ bureau commands, and --json: the rpc's answer as JSON, field for field, money in
 (an unset optional field is null). Text output is whole: tables fold on a terminal and are
 tab-separated lines otherwise (never cut); money in exact yuan. A refusal is printed once and
 the exit code is the one table's (adapters/cli/exitcodes.py).
+
+gRPC, protobuf and the client are imported only once the options are checked and the files
+read: a usage error or an unreadable file is told without loading them
+(tests/test_cli_errors.py).
 """
 
 from __future__ import annotations
@@ -17,23 +21,21 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-import grpc
 import typer
-from google.protobuf.descriptor import FieldDescriptor
 
 from adapters.cli.exitcodes import Exit
 from adapters.cli.output import print_json
+from adapters.defaults import DEFAULT_SERVER
 from adapters.grpc.clicommon import (
     EPILOG,
     CaOpt,
     CertOpt,
     KeyOpt,
     ServerOpt,
+    _call,
     _client,
-    _fail,
     _one_line,
 )
-from adapters.grpc.client import DEFAULT_SERVER, Client
 from adapters.grpc.figures import _emit, _say, yuan
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the answer as JSON (fen).")]
@@ -42,6 +44,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the answer as JSON 
 def msg_json(m: Any) -> dict[str, Any]:
     """A message as JSON, every field by its proto name: integers as integers (int64 too,
     which protobuf's JSON writes as strings), an unset optional field as null."""
+    from google.protobuf.descriptor import FieldDescriptor
+
     out: dict[str, Any] = {}
     for f in m.DESCRIPTOR.fields:
         v = getattr(m, f.name)
@@ -56,15 +60,15 @@ def msg_json(m: Any) -> dict[str, Any]:
     return out
 
 
-def _call(c: Client, server: str, fn: Any) -> Any:
-    try:
-        return fn(c)
-    except grpc.RpcError as e:
-        _fail(e, server)
-
-
-def _run(server: str, ca: Path | None, cert: Path | None, key: Path | None, fn: Any) -> Any:
-    with _client(server, ca, cert, key) as c:
+def _run(
+    server: str,
+    ca: Path | None,
+    cert: Path | None,
+    key: Path | None,
+    fn: Any,
+    command: str = "fund",
+) -> Any:
+    with _client(server, ca, cert, key, command) as c:
         return _call(c, server, fn)
 
 
@@ -128,14 +132,16 @@ def fund_put(
     as_json: JsonOpt = False,
 ) -> None:
     """Store each funds.yaml (validated: every problem named by file:line and path)."""
+    texts = []  # every file read before the first is sent: an unreadable one stores nothing
+    for f in files:
+        try:
+            texts.append((f, f.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as e:
+            _one_line(f"refused: {f}: cannot be read: {getattr(e, 'strerror', None) or e}",
+                      Exit.REFUSED)  # fmt: skip
     answers = []
-    with _client(server, ca, cert, key) as c:
-        for f in files:
-            try:
-                text = f.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                _one_line(f"refused: {f}: cannot be read: {getattr(e, 'strerror', None) or e}",
-                          Exit.REFUSED)  # fmt: skip
+    with _client(server, ca, cert, key, "fund") as c:
+        for f, text in texts:
             r = _call(c, server, lambda c, t=text, f=f: c.put_funds(t, str(f), dry_run))
             answers.append((f, r))
     if as_json:
@@ -345,7 +351,7 @@ def person_cover(
     as_json: JsonOpt = False,
 ) -> None:
     """The funds that insure the person, their settlements and their claims with status."""
-    r = _run(server, ca, cert, key, lambda c: c.person_cover(person, year))
+    r = _run(server, ca, cert, key, lambda c: c.person_cover(person, year), "person")
     if as_json:
         print_json(msg_json(r))
         return
@@ -380,7 +386,9 @@ def cadre_cover_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Each person of your villages and the funds that insure them."""
-    r = _run(server, ca, cert, key, lambda c: c.cover_list(region, township, village, as_of))
+    r = _run(
+        server, ca, cert, key, lambda c: c.cover_list(region, township, village, as_of), "cadre"
+    )
     if as_json:
         print_json(msg_json(r))
         return
@@ -401,5 +409,5 @@ def cadre_file_claim(
     as_json: JsonOpt = False,
 ) -> None:
     """File a claim after discharge for a villager's settled bill."""
-    c = _run(server, ca, cert, key, lambda c: c.file_claim(settlement_id, layer_id))
+    c = _run(server, ca, cert, key, lambda c: c.file_claim(settlement_id, layer_id), "cadre")
     _show_claim(c, as_json, f"filed for {yuan(c.filed_amount)} yuan")
