@@ -4,7 +4,8 @@
 registry become a ``ColumnsBill``: what the settle path reads of a ``Bill`` (id, hospital,
 region, discharge date, year, person) and its table, settled by ``billcols.run_one`` (the
 kernel on the one bill's arrays) into the same ``Outcome`` as ``settle_one`` of the model
-bill. The request is stored as ``Checked.stored()`` (= ``BillRequest.model_dump(mode="json")``)
+bill (``settle``), or into the accounts moved and the kernel's rows without the model
+(``settle_rows``: a Settle writes its answer, stored result, claims and ledger event from them). The request is stored as ``Checked.stored()`` (= ``BillRequest.model_dump(mode="json")``)
 and digested by ``Checked.digest()`` (= ``digest_of`` of the model).
 
 Whatever the columns path does not settle itself (a bill that does not fit its table, an
