@@ -9,6 +9,7 @@ model only when read, and is equal to the plain record of the same fields."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -88,6 +89,9 @@ def test_plain_is_the_models_dict_and_every_write_reads_the_same(
     # the record: equal to the plain record (both ways), its model built when read
     assert rec == model and model == rec
     assert rec.settlement == s
+    # a reversal's copy (the memory store's mark_reversed) is the model record's copy
+    fresh = RowsRecord.of(rows, **_values())  # its model not built yet
+    assert replace(fresh, status="reversed") == replace(model, status="reversed")
 
 
 def test_a_rows_record_needs_every_field_but_the_settlement() -> None:
