@@ -125,6 +125,51 @@ def test_canonical_round_trips_and_is_stable(x: Any) -> None:
     assert b"\n" not in b.replace(b"\\n", b"")
 
 
+class _Int(int):
+    pass
+
+
+class _Str(str):
+    pass
+
+
+# anything a caller might hand ``canonical``: out-of-bound integers, floats, lone surrogates,
+# keys not strings or not ASCII, sets, subclasses of int and str, tuples
+any_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64), 2**64)
+    | st.sampled_from([2**53 - 1, 2**53, -(2**53 - 1), -(2**53)])
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.sampled_from(["a\ud800b", "\udfff", "é", _Str("s"), _Int(3), {1, 2}]),
+    lambda xs: (
+        st.lists(xs, max_size=4)
+        | st.lists(xs, max_size=3).map(tuple)
+        | st.dictionaries(
+            st.text(max_size=3) | st.integers(0, 3) | st.just(_Str("k")), xs, max_size=4
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@given(any_values)
+def test_the_quick_check_passes_only_what_the_checker_passes(x: Any) -> None:
+    """``canonical``'s quick check (no path per value) says yes only where ``_check`` does;
+    where it says no, ``_check`` decides: canonical refuses exactly what ``_check`` refuses,
+    with ``_check``'s message."""
+    try:
+        L._check(x, "$")
+    except L.CanonicalError as exc:
+        assert not L._plain_ok(x)
+        with pytest.raises(L.CanonicalError) as got:
+            L.canonical(x)
+        assert str(got.value) == str(exc)
+    else:
+        assert L.canonical(x) == L.sorted_json(x)
+
+
 # --- Merkle trees: a naive RFC 6962 MTH / PATH ------------------------------------------
 
 

@@ -19,6 +19,7 @@ from engine.bill import Person, parse_bill_request
 from engine.errors import OnestopError
 from engine.service import settlecols
 from engine.service.groupcommit import SettleCall
+from engine.service.rowsrecord import RowsRecord
 from engine.service.settlecols import ColumnsRequest
 from engine.service.usecases import SettlementService
 from tests.test_store_sql import Clock, ids
@@ -61,6 +62,7 @@ def test_columns_settle_as_the_model_does() -> None:
         got = a.settle(rid, cols(bill))
         want = b.settle(rid, parse_bill_request(bill))
         assert got == want, rid
+        assert isinstance(got[0], RowsRecord), rid  # written from the kernel's rows
         assert got[0].bill == parse_bill_request(bill).model_dump(mode="json")
     assert state(a, sa) == state(b, sb)
     assert any(e.method == "FileClaim" for e in sa.events.values())  # claims written alike too

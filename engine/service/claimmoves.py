@@ -19,7 +19,8 @@ settlement's moves plus the adjustments of all its claims ("as they stand", noth
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from engine.accounts import ZERO, LayerAccount, YearAccounts
 from engine.claims import TRANSITIONS, Claim
@@ -40,14 +41,36 @@ def claim_id_of(settlement_id: str, layer_id: str) -> str:
 # --- claims of a settlement ----------------------------------------------------------------
 
 
-def new_claims(rec: SettlementRecord, at: datetime, principal: str) -> list[Claim]:
+def new_claims(
+    rec: SettlementRecord, at: datetime, principal: str, plain: dict[str, Any] | None = None
+) -> list[Claim]:
     """Section 13: an after-discharge layer that paid more than 0 makes a claim, every alert
-    emitted a relief case (possibly 0)."""
-    return [
-        claim_of(rec, r.layer_id, at, principal)
-        for r in rec.settlement.layers
-        if r.alert or (r.settle_at == "after_discharge" and r.pay > 0)
+    emitted a relief case (possibly 0). Read from ``plain``, the settlement's ``to_dict()``
+    (a Settle's, written from the kernel's rows: ``SettledRows.plain``), else from the
+    model; the same claims as ``claim_of`` makes (tests/test_settled_plain.py)."""
+    s = rec.settlement.to_dict() if plain is None else plain
+    made = [
+        r
+        for r in s["layers"]
+        if r["alert"] or (r["settle_at"] == "after_discharge" and r["pay"] > 0)
     ]
+    if not made:
+        return []
+    discharge = date.fromisoformat(s["discharge_date"])
+    out = []
+    for r in made:
+        household = r["scope"] == "household"
+        out.append(Claim(
+            claim_id=claim_id_of(rec.settlement_id, r["layer_id"]),
+            kind="relief" if r["alert"] else "claim", settlement_id=rec.settlement_id,
+            layer_id=r["layer_id"], fund_code=r["fund_code"], region=s["region"], year=s["year"],
+            person_id=s["person_id"], household=s["household"], hospital=s["hospital"],
+            bill_id=s["bill_id"], discharge_date=discharge,
+            filed_amount=r["relief"] if r["alert"] else r["pay"], status="filed", filed_at=at,
+            filed_by=principal, scope="household" if household else "person",
+            scope_key=s["household"] if household else s["person_id"],
+        ))  # fmt: skip
+    return out
 
 
 def claim_of(rec: SettlementRecord, layer_id: str, at: datetime, principal: str) -> Claim:

@@ -45,24 +45,32 @@ def _fast_digest(x: Any) -> str:
     return L.sha256_hex(L.sorted_json(x))
 
 
-def _amounts(rec: SettlementRecord) -> dict[str, Any]:
-    s = rec.settlement
+def _amounts(rec: SettlementRecord, plain: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The event's ids and amounts per fund, read from ``plain`` (the settlement's
+    ``to_dict()``, a Settle's written from the kernel's rows) or else the model."""
+    if plain is None:
+        s = rec.settlement
+        plain = {"bill_id": s.bill_id, "person_id": s.person_id, "household": s.household,
+                 "region": s.region, "year": s.year, "buckets": {"total": s.buckets.total},
+                 "layers": [{"fund_code": r.fund_code, "pay": r.pay} for r in s.layers],
+                 "funds_total": s.funds_total, "window_pay": s.window_pay,
+                 "net_selfpay": s.net_selfpay}  # fmt: skip
     funds: dict[str, int] = {}
-    for r in s.layers:
-        funds[r.fund_code] = funds.get(r.fund_code, 0) + r.pay
+    for r in plain["layers"]:
+        funds[r["fund_code"]] = funds.get(r["fund_code"], 0) + r["pay"]
     return {
         "settlement_id": rec.settlement_id,
         "request_id": rec.request_id,
-        "bill_id": s.bill_id,
-        "person_id": s.person_id,
-        "household": s.household,
-        "region": s.region,
-        "year": s.year,
-        "total": s.buckets.total,
+        "bill_id": plain["bill_id"],
+        "person_id": plain["person_id"],
+        "household": plain["household"],
+        "region": plain["region"],
+        "year": plain["year"],
+        "total": plain["buckets"]["total"],
         "funds": funds,
-        "funds_total": s.funds_total,
-        "window_pay": s.window_pay,
-        "net_selfpay": s.net_selfpay,
+        "funds_total": plain["funds_total"],
+        "window_pay": plain["window_pay"],
+        "net_selfpay": plain["net_selfpay"],
     }
 
 
@@ -70,13 +78,14 @@ def settle_event(
     rec: SettlementRecord, principal: str, plain: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Settle: ids, the amounts per fund, and the digest of the whole settlement result
-    (``plain``: its ``to_dict()``, if the caller has built it already)."""
+    (``plain``: its ``to_dict()``, if the caller has built it already, or
+    ``SettledRows.plain()``: then the model is not read)."""
     d = rec.settlement.to_dict() if plain is None else plain
     return {
         "method": "Settle",
         "at": L.rfc3339(rec.created_at),
         "principal": principal,
-        **_amounts(rec),
+        **_amounts(rec, d),
         "bill_digest": rec.bill_digest,
         "content_digest": _fast_digest(d),
     }

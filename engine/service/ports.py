@@ -189,7 +189,9 @@ class Settlements(Protocol):
     #: raises DuplicateRequest (request id taken) or BillSettled (the bill has an active
     #: settlement), from ``add`` or at the latest from ``commit``; nothing is then written.
     #: ``plain``: the settlement's ``to_dict()`` when the caller has built it already (a
-    #: Settle builds it once, for the record and its ledger event's digest); not changed
+    #: Settle builds it once, for the record and its ledger event's digest; on the columns
+    #: path from the kernel's rows, ``SettledRows.plain``): the columns and layers are then
+    #: read from it, not from ``record.settlement``; not changed
     def add(self, record: SettlementRecord, plain: dict[str, Any] | None = None) -> None: ...
     def mark_reversed(self, settlement_id: str, reversal_request_id: str, at: datetime) -> None: ...
     def for_person(

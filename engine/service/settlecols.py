@@ -4,7 +4,8 @@
 registry become a ``ColumnsBill``: what the settle path reads of a ``Bill`` (id, hospital,
 region, discharge date, year, person) and its table, settled by ``billcols.run_one`` (the
 kernel on the one bill's arrays) into the same ``Outcome`` as ``settle_one`` of the model
-bill. The request is stored as ``Checked.stored()`` (= ``BillRequest.model_dump(mode="json")``)
+bill (``settle``), or into the accounts moved and the kernel's rows without the model
+(``settle_rows``: a Settle writes its answer, stored result, claims and ledger event from them). The request is stored as ``Checked.stored()`` (= ``BillRequest.model_dump(mode="json")``)
 and digested by ``Checked.digest()`` (= ``digest_of`` of the model).
 
 Whatever the columns path does not settle itself (a bill that does not fit its table, an
@@ -119,6 +120,17 @@ def bill_of(ch: billcols.Checked, person: Person, policies: PolicySet) -> Column
     return ColumnsBill(ch, person, table)
 
 
+@dataclass(frozen=True)
+class Moved:
+    """The accounts after a settlement made by the columns path and how it moved them (what an
+    ``Outcome`` holds beside its ``settlement``, which the rows stand for)."""
+
+    person_after: YearAccounts
+    household_after: YearAccounts
+    person_moves: dict[str, LayerAccount]
+    household_moves: dict[str, LayerAccount]
+
+
 def settle(
     bill: Bill | ColumnsBill,
     policies: PolicySet,
@@ -128,7 +140,12 @@ def settle(
 ) -> Outcome:
     """``settle_one`` of the bill: for columns the kernel on their arrays (the model path
     when the kernel refuses the bill at the account limit, which names the limit)."""
-    return settle_rows(bill, policies, pa, ha, budgets)[0]
+    out, rows = settle_rows(bill, policies, pa, ha, budgets)
+    if rows is None:
+        assert isinstance(out, Outcome)
+        return out
+    return Outcome(rows.settlement(), out.person_after, out.household_after,
+                   out.person_moves, out.household_moves)  # fmt: skip
 
 
 def settle_rows(
@@ -137,9 +154,11 @@ def settle_rows(
     pa: YearAccounts,
     ha: YearAccounts,
     budgets: Mapping[FundYearKey, int] | None = None,
-) -> tuple[Outcome, SettledRows | None]:
-    """``settle``, and the kernel's output rows of the bill when the columns path settled it
-    (None: the model path did): Settle writes its answer from them (``resultwire``)."""
+) -> tuple[Outcome, None] | tuple[Moved, SettledRows]:
+    """``settle`` without the model when the columns path settled the bill: the accounts moved
+    and the kernel's output rows of the bill (Settle writes its answer, stored result, claims
+    and ledger event from them: ``resultwire``, ``SettledRows.plain``); the model path's
+    ``Outcome`` and None otherwise."""
     if (
         isinstance(bill, ColumnsBill)
         and policies.table_for(bill.region, bill.discharge_date) is not bill.table
@@ -151,7 +170,6 @@ def settle_rows(
     kb = billcols.run_one(bill.ch, bill.person, bill.table, pa, ha, dict(budgets or {}) or None)
     if kb is None:
         return settle_one(bill.model(), policies, pa, ha, budgets=budgets), None
-    s = billcols.settlement_of(kb, bill.ch, bill.person, bill.table)
     ids = kb.compiled.layer_ids
     p_layers = dict(pa.layers)
     h_layers = dict(ha.layers)
@@ -165,4 +183,4 @@ def settle_rows(
         bill.id, bill.hospital, bill.person, bill.table, bill.year,
         bill.discharge_date.isoformat(), kb.out_bill[0], kb.out_layer[0, : len(bill.table.layers)],
     )  # fmt: skip
-    return Outcome(s, p_after, h_after, moves(pa, p_after), moves(ha, h_after)), rows
+    return Moved(p_after, h_after, moves(pa, p_after), moves(ha, h_after)), rows

@@ -23,7 +23,8 @@ from engine.service.groupcommit import (
 )
 from engine.service.inputs import check_key
 from engine.service.ports import AccountMove, SettlementRecord, UnitOfWork, account_locks
-from engine.service.settlecols import ColumnsBill
+from engine.service.rowsrecord import RowsRecord
+from engine.service.settlecols import ColumnsBill, Moved
 from engine.service.settledrows import SettledRows
 from engine.service.trial import Trial
 from engine.service.versions import policy_version_of
@@ -250,13 +251,16 @@ class SettleWrite(Trial):
         self,
         c: SettleCall,
         bill: Bill | ColumnsBill,
-        out: Outcome,
+        out: Outcome | Moved,
         person_version: int | None,
         policies: PolicySet,
         stored: dict[str, Any] | None = None,
+        rows: SettledRows | None = None,
     ) -> SettlementRecord:
         """The settlement record of a call settled now (its time taken under its locks);
-        ``stored``: the request as stored (JSON-ready), if dumped already."""
+        ``stored``: the request as stored (JSON-ready), if dumped already. ``rows``: the
+        kernel's rows of a columns path settlement (``out`` is then ``Moved``): the record's
+        model is built from them only if read (``RowsRecord``)."""
         y = bill.year
         moves = tuple(
             [
@@ -268,33 +272,43 @@ class SettleWrite(Trial):
                 for k, v in sorted(out.household_moves.items())
             ]
         )
-        return SettlementRecord(
+        values: dict[str, Any] = dict(
             settlement_id=self._new_id(), request_id=c.request_id, bill_digest=c.digest,
             bill=settlecols.stored_of(c.req) if stored is None else stored,
-            settlement=out.settlement, moves=moves,
-            created_at=self._clock(), registry_version=person_version,
+            moves=moves, created_at=self._clock(), status="settled", reversed_at=None,
+            reversal_request_id=None, registry_version=person_version,
             policy_version=policy_version_of(policies, bill),
         )  # fmt: skip
+        if rows is not None:
+            return RowsRecord.of(rows, **values)
+        assert isinstance(out, Outcome)
+        return SettlementRecord(settlement=out.settlement, **values)
 
     @staticmethod
     def _write(
         uow: UnitOfWork,
         rec: SettlementRecord,
-        out: Outcome,
+        out: Outcome | Moved,
         keys: list[FundYearKey],
         principal: str,
+        plain: dict[str, Any] | None = None,
     ) -> None:
         """Everything a settlement writes, in its transaction: the accounts it moved, the
-        record, its ledger event, the hard budgets it used, its claims and relief cases."""
-        s = rec.settlement
-        claims = claimmoves.new_claims(rec, rec.created_at, principal)  # section 13
-        plain = s.to_dict()  # once: the stored settlement and its ledger event's digest
+        record, its ledger event, the hard budgets it used, its claims and relief cases.
+        ``plain``: the settlement's ``to_dict()`` (``SettledRows.plain()`` on the columns
+        path), which every write reads its figures from; else built from ``rec.settlement``."""
+        if plain is None:
+            plain = rec.settlement.to_dict()  # the stored settlement and its ledger digest
+        claims = claimmoves.new_claims(rec, rec.created_at, principal, plain)  # sec. 13
+        pid, hh, y = plain["person_id"], plain["household"], plain["year"]
         with uow.together():  # each writes other rows (PostgreSQL: one statement)
-            uow.accounts.save_person_year(s.person_id, s.year, out.person_after)
-            uow.accounts.save_household_year(s.household, s.year, out.household_after)
+            uow.accounts.save_person_year(pid, y, out.person_after)
+            uow.accounts.save_household_year(hh, y, out.household_after)
             uow.settlements.add(rec, plain)
             for k in keys:  # section 12: the bill's pays and reliefs are used
-                spent = sum(r.pay + r.relief for r in s.layers if r.fund_code == k[1])
+                spent = sum(
+                    r["pay"] + r["relief"] for r in plain["layers"] if r["fund_code"] == k[1]
+                )
                 uow.funds.add_used(*k, spent)
             for cl in claims:
                 uow.claims.add(cl)
@@ -338,9 +352,11 @@ class SettleWrite(Trial):
             pa = uow.accounts.person_year(pid, y)
             ha = uow.accounts.household_year(hh, y)
             out, rows = settlecols.settle_rows(bill, policies, pa, ha, budgets)
-            rec = self._record(c, bill, out, person_version, policies)
+            rec = self._record(c, bill, out, person_version, policies, rows=rows)
             try:
-                self._write(uow, rec, out, keys, c.principal)
+                self._write(
+                    uow, rec, out, keys, c.principal, None if rows is None else rows.plain()
+                )
                 uow.commit()
             except (DuplicateRequest, BillSettled):  # a twin of this request may have won
                 uow.rollback()

@@ -58,6 +58,8 @@ _L_COLS = (
     "settlement_id", "position", "layer_id", "fund_code", "kind", "settle_at", "scope",
     "reason", "variant", "base", "deductible", "eligible", "pay", "relief", "cap",
 )  # fmt: skip
+#: a stored layer's columns read from its ``to_dict()`` entry (the same names)
+_LAYER_FIELDS = _L_COLS[2:]
 
 
 @functools.cache
@@ -165,29 +167,31 @@ class Settlements:
         return None if row is None else self.by_id(row[0])
 
     def add(self, record: SettlementRecord, plain: dict[str, Any] | None = None) -> None:
+        """The record; its columns and layers read from ``plain`` (the settlement's
+        ``to_dict()``: a Settle's written from the kernel's rows), else from the model."""
         x = self.u.s.x
-        s = record.settlement
+        p = record.settlement.to_dict() if plain is None else plain
         sid = record.settlement_id
         row = {
             "settlement_id": sid,
             "request_id": record.request_id,
-            "bill_id": s.bill_id,
-            "hospital": s.hospital,
+            "bill_id": p["bill_id"],
+            "hospital": p["hospital"],
             "bill_digest": record.bill_digest,
-            "person_id": s.person_id,
-            "household": s.household,
-            "region": s.region,
-            "year": s.year,
-            "total": s.buckets.total,
-            "funds_total": s.funds_total,
-            "window_pay": s.window_pay,
-            "net_selfpay": s.net_selfpay,
+            "person_id": p["person_id"],
+            "household": p["household"],
+            "region": p["region"],
+            "year": p["year"],
+            "total": p["buckets"]["total"],
+            "funds_total": p["funds_total"],
+            "window_pay": p["window_pay"],
+            "net_selfpay": p["net_selfpay"],
             "status": record.status,
             "created_at": x.ts_in(record.created_at),
             "reversed_at": x.ts_in(record.reversed_at),
             "reversal_request_id": record.reversal_request_id,
             "bill": x.json_in(record.bill),
-            "settlement": x.json_in(s.to_dict() if plain is None else plain),
+            "settlement": x.json_in(p),
             "registry_version": record.registry_version,
             "policy_version": record.policy_version,
         }
@@ -207,21 +211,9 @@ class Settlements:
             {
                 "settlement_id": sid,
                 "position": i,
-                "layer_id": r.layer_id,
-                "fund_code": r.fund_code,
-                "kind": r.kind,
-                "settle_at": r.settle_at,
-                "scope": r.scope,
-                "reason": r.reason,
-                "variant": r.variant,
-                "base": r.base,
-                "deductible": r.deductible,
-                "eligible": r.eligible,
-                "pay": r.pay,
-                "relief": r.relief,
-                "cap": r.cap,
+                **{f: r[f] for f in _LAYER_FIELDS},
             }
-            for i, r in enumerate(s.layers)
+            for i, r in enumerate(p["layers"])
         ]
         # PostgreSQL: one statement, sent with COMMIT (see _ADD_ALL_PG). SQLite: the writer
         # lock is held, so a twin has committed already; ON CONFLICT DO NOTHING detects it.
@@ -233,7 +225,7 @@ class Settlements:
             added = self.u.run(_ADD, row, write=True).fetchone()
         except sa.exc.IntegrityError as err:  # ON CONFLICT covers the request id only
             if "settlements.hospital, settlements.bill_id" in str(err.orig):
-                raise BillSettled(s.hospital, s.bill_id) from None
+                raise BillSettled(p["hospital"], p["bill_id"]) from None
             raise
         if added is None:
             raise DuplicateRequest(record.request_id)
