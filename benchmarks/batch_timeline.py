@@ -90,7 +90,8 @@ def show(label: str, run: dict[str, Any], step: float = 0.2) -> None:
     print(f"\n### {label}: first write {run['first']:.2f} s, end {run['end']:.2f} s")
     names: dict[str, str] = {}
     prev: dict[str, float] = {}
-    edge, acc = step, {}
+    acc: dict[str, float] = {}
+    edge = step
     for ts, th in run["samples"]:
         for tid, (_, c) in sorted(th.items(), key=lambda x: int(x[0])):
             n = names.setdefault(tid, "main" if not names else f"t{len(names)}")
@@ -101,7 +102,7 @@ def show(label: str, run: dict[str, Any], step: float = 0.2) -> None:
             top = ", ".join(f"{n} {v / step:.2f}" for n, v in sorted(acc.items(),
                             key=lambda x: -x[1])[:4] if v > 0)  # fmt: skip
             print(f"{edge - step:5.1f}-{edge:4.1f} s  {busy:4.2f} cores  {top}")
-            edge, acc = edge + step, {}
+            edge, acc = edge + step, {}  # the next stretch
 
 
 def main(
