@@ -553,10 +553,12 @@ def test_the_reciprocal_multiply_floors_as_the_integer_division_up_to_the_guard(
     ks = np.concatenate(
         [np.arange(0, 200_000), rng.integers(0, top + 1, 1_000_000), top - np.arange(200_000)]
     )
-    n = (ks[:, None] * 10000 + np.array([0, 1, 4999, 5000, 5001, 9998, 9999])).ravel()
-    n = n[n < GUARD + 5000]
-    for m in (n, -n):
-        assert np.array_equal(np.floor(m.astype(np.float64) * INV).astype(np.int64), m // 10000)
+    near = np.array([0, 1, 4999, 5000, 5001, 9998, 9999])
+    for lo in range(0, len(ks), 1 << 15):  # in blocks that stay in cache: the same n, not
+        n = (ks[lo : lo + (1 << 15), None] * 10000 + near).ravel()  # 10 M at once (page faults)
+        n = n[n < GUARD + 5000]
+        for m in (n, -n):
+            assert np.array_equal(np.floor(m.astype(np.float64) * INV).astype(np.int64), m // 10000)
     for k in (top, top - 1, 2**51 // 10000, 123456789):
         m = k * 10000 + np.arange(10000)
         m = m[m < GUARD + 5000]
