@@ -38,9 +38,10 @@ URLs: ``sqlite:///var/onestop.db`` (relative path; parent directories are create
 ``postgres://`` are taken to mean psycopg 3).
 
 Modules: ``connect`` (engines, URLs, migrations), ``uow`` (the store and its unit of work),
-one module per repository (``accounts``, ``settlements``, ``reconcile``, ``registry``,
-``policies``), ``rows`` (what they share) and ``trialreads`` (``SqlStore.trial_uow``: a trial's
-reads on SQLite on a connection kept per thread, without the pool's check-out and resets).
+``locks`` (the account locks' SQL), one module per repository (``accounts``, ``settlements``,
+``reconcile``, ``registry``, ``policies``), ``rows`` (what they share) and ``trialreads``
+(``SqlStore.trial_uow``: a trial's reads on SQLite on a connection kept per thread, without the
+pool's check-out and resets).
 """
 
 from adapters.store.sql.connect import (

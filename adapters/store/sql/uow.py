@@ -26,6 +26,13 @@ from adapters.store.sql.connect import (
 )
 from adapters.store.sql.funds import Funds
 from adapters.store.sql.ledger import Ledger
+from adapters.store.sql.locks import (
+    _ACCOUNT_KINDS,
+    _LOCK,
+    _LOCK_PERSON,
+    _lock_params,
+    _lock_read_keys,
+)
 from adapters.store.sql.onewrite import command, one_write
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
@@ -43,30 +50,6 @@ from engine.policy.load import parse_table
 from engine.policy.model import PolicyTable
 from engine.service.ports import LockKey, LockOrderError, SettleReads, lock_order
 
-
-def _lock_sql(years: str, col: str) -> str:
-    """PostgreSQL: create the year's row if missing (admissions 0, as a missing row reads) and,
-    either way, hold its row lock until the transaction ends; changes no value."""
-    return (
-        f"INSERT INTO {years} ({col}, year, admissions) VALUES (:k, :y, 0) "
-        f"ON CONFLICT ({col}, year) DO UPDATE SET admissions = {years}.admissions"
-    )
-
-
-_LOCK = {
-    "person": _lock_sql("person_years", "person_id"),
-    "household": _lock_sql("household_years", "household_id"),
-    # a region's policy writes: the row ("policy:<region>", year 0) of household_years, as
-    # before (year 0 is no accounting year, so no household's accounts share it)
-    "policy": _lock_sql("household_years", "household_id"),
-    # a hard-budget fund-year: its fund_used row (created at 0 if missing), as for accounts
-    "fund": (
-        "INSERT INTO fund_used (region, fund_code, year, used) VALUES (:r, :c, :y, 0) "
-        "ON CONFLICT (region, fund_code, year) DO UPDATE SET used = fund_used.used"
-    ),
-}
-
-
 #: a Settle's reads before its locks as one statement (one snapshot): the id of a settlement
 #: stored under the request id, the id of the bill's active settlement, then the person's id
 #: (NULL: not registered) and ``PERSON``'s columns, one row per tag
@@ -79,44 +62,8 @@ _SETTLE_READS = (
 )
 
 
-#: the lock kinds that are account-years (``onestop_lock_read`` takes them)
-_ACCOUNT_KINDS = ("household", "person")
-
-
-def _lock_read_keys(new: list[LockKey], read: Sequence[tuple[str, str, int]]) -> list[LockKey]:
-    """PostgreSQL: the new account locks, in order, when they are exactly the account-years
-    to read and every other new lock sorts before them (fund locks), so that one
-    ``onestop_lock_read`` after the others takes them in the global order and reads them;
-    else [] (the locks one statement each, the read after)."""
-    acc = [k for k in new if k[0] in _ACCOUNT_KINDS]
-    if not acc or set(acc) != set(read):
-        return []
-    if any(k[0] not in _ACCOUNT_KINDS and k > acc[0] for k in new):
-        return []  # a policy lock sorts after them
-    return acc
-
-
-#: PostgreSQL, a Settle's reads: the registered person's household-year and person-year of
-#: ``:y`` locked and read under the locks (``onestop_lock_read``, migration 0011; nothing when
-#: the person is not registered), before ``_SETTLE_READS`` in the same round trip
-_LOCK_PERSON = (
-    "SELECT * FROM onestop_lock_read("
-    "ARRAY(SELECT CAST(household AS text) FROM persons WHERE person_id = :pid), "
-    "ARRAY(SELECT CAST(:y AS integer) FROM persons WHERE person_id = :pid), "
-    "ARRAY(SELECT CAST(person_id AS text) FROM persons WHERE person_id = :pid), "
-    "ARRAY(SELECT CAST(:y AS integer) FROM persons WHERE person_id = :pid))"
-)
-
-
 #: ``psycopg.pq.TransactionStatus.IDLE`` (no transaction open; psycopg not imported for SQLite)
 _IDLE = 0
-
-
-def _lock_params(kind: str, key: str, year: int) -> dict[str, Any]:
-    if kind == "fund":
-        region, _, code = key.rpartition("/")
-        return {"r": region, "c": code, "y": year}
-    return {"k": f"policy:{key}" if kind == "policy" else key, "y": year}
 
 
 class _Pending(NamedTuple):
