@@ -1047,7 +1047,7 @@ def test_pg_a_thread_keeps_its_connection_across_units_of_work(pg_url: str) -> N
     another on one from the pool; one that made a ``Connection`` returns it to the pool, out of
     autocommit; at most ``HELD_MAX`` live threads keep one, those of ended threads go back to
     the pool when another thread takes a place; ``dispose`` closes them all."""
-    from adapters.store.sql.uow import HELD_MAX
+    from adapters.store.sql.store import HELD_MAX
     from tests.pg import fresh_database
 
     url = fresh_database(pg_url)

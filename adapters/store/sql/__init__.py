@@ -37,11 +37,11 @@ URLs: ``sqlite:///var/onestop.db`` (relative path; parent directories are create
 ``postgresql+psycopg://user:password@host:5432/dbname`` (``postgresql://`` and
 ``postgres://`` are taken to mean psycopg 3).
 
-Modules: ``connect`` (engines, URLs, migrations), ``uow`` (the store and its unit of work),
-``locks`` (the account locks' SQL), one module per repository (``accounts``, ``settlements``,
-``reconcile``, ``registry``, ``policies``), ``rows`` (what they share) and ``trialreads``
-(``SqlStore.trial_uow``: a trial's reads on SQLite on a connection kept per thread, without the
-pool's check-out and resets).
+Modules: ``connect`` (engines, URLs, migrations), ``store`` (the store), ``uow`` (its unit of
+work), ``locks`` (the account locks' SQL), one module per repository (``accounts``,
+``settlements``, ``reconcile``, ``registry``, ``policies``), ``rows`` (what they share) and
+``trialreads`` (``SqlStore.trial_uow``: a trial's reads on SQLite on a connection kept per
+thread, without the pool's check-out and resets).
 """
 
 from adapters.store.sql.connect import (
@@ -51,7 +51,8 @@ from adapters.store.sql.connect import (
     normalize_url,
     upgrade,
 )
-from adapters.store.sql.uow import SqlStore, SqlUnitOfWork
+from adapters.store.sql.store import SqlStore
+from adapters.store.sql.uow import SqlUnitOfWork
 
 __all__ = [
     "SqlStore",

@@ -40,7 +40,7 @@ from adapters.store.sql.uow import SqlUnitOfWork
 from engine.accounts import YearAccounts
 
 if TYPE_CHECKING:
-    from adapters.store.sql.uow import SqlStore
+    from adapters.store.sql.store import SqlStore
 
 
 #: a thread's kept rows at most (dropped all at once when full)
