@@ -42,7 +42,7 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
         spent[name][2] += faults() - f
 
     with stage("imports"):
-        from adapters.batch import io
+        from adapters.batch import parquetout
         from adapters.batch import run as R
         from adapters.batch.encodings import delta_columns
         from engine import columnar as C
@@ -77,9 +77,9 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
             with stage(f"{name}: columns"):
                 cols = columns(prep)
             with stage(f"{name}: Arrow table"):
-                table = io.arrow_table(cols, labels)
+                table = parquetout.arrow_table(cols, labels)
             with stage(f"{name}: Parquet write"):
-                io.write_parquet(table, out / name / f"part-{p.k:05d}.parquet", md,
+                parquetout.write_parquet(table, out / name / f"part-{p.k:05d}.parquet", md,
                                  delta=delta_columns(name, table))  # fmt: skip
         buffers.give_back(prep)
     cpu = sum(v[1] for v in spent.values())

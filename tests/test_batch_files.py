@@ -617,18 +617,20 @@ def test_coded_columns_with_repeated_labels_are_written_as_their_strings(tmp_pat
     """``arrow_table`` writes a ``Coded`` column with few, repeated labels (a layer's kind per
     table and layer) over its distinct labels: the file reads back the same strings, row for
     row, as the plain column; large label arrays (ids) are left as they are."""
-    from adapters.batch import io
+    from adapters.batch import parquetout
     from engine.columnar import Coded
 
     labels = np.array(["reimburse", "relief", "", "reimburse", "relief", "x"], dtype=object)
     codes = np.array([0, 3, 1, 4, 2, 2, 0, 5, 3], dtype=np.int64)
     col = Coded(codes, labels)
-    small = io._distinct_labels(col)
+    small = parquetout._distinct_labels(col)
     assert sorted(small.labels) == sorted({*labels.tolist()})
     assert small.values().tolist() == col.values().tolist()
-    ids = Coded(np.arange(9), np.array(["a"] * (io.SMALL_LABELS + 1), dtype=object))
-    assert io._distinct_labels(ids) is ids
-    io.write_parquet(io.arrow_table({"kind": col, "id": ids}), tmp_path / "t.parquet")
+    ids = Coded(np.arange(9), np.array(["a"] * (parquetout.SMALL_LABELS + 1), dtype=object))
+    assert parquetout._distinct_labels(ids) is ids
+    parquetout.write_parquet(
+        parquetout.arrow_table({"kind": col, "id": ids}), tmp_path / "t.parquet"
+    )
     back = pq.read_table(tmp_path / "t.parquet")
     assert back["kind"].to_pylist() == col.values().tolist()
     assert back["id"].to_pylist() == ["a"] * 9
@@ -638,10 +640,10 @@ def test_mostly_distinct_ids_are_written_plain_and_read_back_the_same(tmp_path: 
     """A coded column of many labels each used about once (a part's bill ids in bills/) is
     written without a Parquet dictionary; one whose labels repeat (bill ids in layers/, a
     layer's kind) keeps it; both read back as the same strings, row for row."""
-    from adapters.batch import io
+    from adapters.batch import parquetout
     from engine.columnar import Coded
 
-    n = io.SMALL_LABELS + 100  # labels of the repeated ids; 5 n rows
+    n = parquetout.SMALL_LABELS + 100  # labels of the repeated ids; 5 n rows
     ids = np.array([f"B{i:06d}" for i in range(5 * n)], dtype=object)
     rng = np.random.default_rng(3)
     cols = {
@@ -649,7 +651,7 @@ def test_mostly_distinct_ids_are_written_plain_and_read_back_the_same(tmp_path: 
         "fivefold": Coded(np.repeat(np.arange(n), 5), ids[:n]),  # each label 5 times
         "kind": Coded(np.arange(5 * n) % 2, np.array(["reimburse", "relief"], dtype=object)),
     }
-    io.write_parquet(io.arrow_table(cols), tmp_path / "t.parquet")
+    parquetout.write_parquet(parquetout.arrow_table(cols), tmp_path / "t.parquet")
     f = pq.ParquetFile(tmp_path / "t.parquet")
     rg = f.metadata.row_group(0)
     dict_page = {rg.column(i).path_in_schema: rg.column(i).has_dictionary_page

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adapters.batch import io
+from adapters.batch import io, parquetout
 from adapters.batch.encodings import delta_columns
 from engine import __version__ as ENGINE_VERSION
 from engine import columnar as C
@@ -73,8 +73,9 @@ class Spec:
     #: ``run_local``: read part N+1 and write part N-1 in two threads while part N settles
     #: (False: one part after the other, in this thread)
     overlap: bool = True
-    #: codec of the output parts (``io.COMPRESSIONS``) and whether they carry column statistics
-    compression: str = io.COMPRESSION
+    #: codec of the output parts (``parquetout.COMPRESSIONS``) and whether they carry column
+    #: statistics
+    compression: str = parquetout.COMPRESSION
     statistics: bool = False
     #: write every column plain (text as a dictionary), no ``DELTA_BINARY_PACKED`` columns
     #: (adapters/batch/encodings.py), for readers of older stacks
@@ -535,12 +536,13 @@ def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
     outs = [(C.bill_columns, "bills"), (C.layer_columns, "layers"),
             (C.alert_columns, "alerts"), (C.closing_columns, "closing"),
             *([(C.item_fund_columns, ITEMS_BY_FUND)] if spec.items_by_fund else [])]  # fmt: skip
-    labels: dict[int, Any] = {}  # Arrow labels made once a part (io.arrow_table)
+    labels: dict[int, Any] = {}  # Arrow labels made once a part (parquetout.arrow_table)
     for cols, d in outs:
-        table = io.arrow_table(cols(prep), labels)
-        io.write_parquet(table, tmp / d / name, md, compression=spec.compression,
-                         statistics=spec.statistics,
-                         delta=() if spec.parquet_compat else delta_columns(d, table))  # fmt: skip
+        table = parquetout.arrow_table(cols(prep), labels)
+        parquetout.write_parquet(
+            table, tmp / d / name, md, compression=spec.compression, statistics=spec.statistics,
+            delta=() if spec.parquet_compat else delta_columns(d, table),
+        )  # fmt: skip
 
 
 def figures(prep: C.Prepared, res: PartResult) -> None:
