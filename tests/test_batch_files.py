@@ -669,7 +669,7 @@ def test_nullable_item_columns_read_from_any_row_range(tmp_path: Path, fmt: str)
     buffer: values, defaults (qty_e4 one unit, unit_price 0, amount 0, cap and ratio -1) and
     the null masks are those of the rows, for ranges that start and end inside row groups and
     inside a bitmap's bytes (sliced arrays with an offset)."""
-    from adapters.batch import io
+    from adapters.batch import itemstream
 
     rng = np.random.default_rng(7)
     n = 203
@@ -693,7 +693,7 @@ def test_nullable_item_columns_read_from_any_row_range(tmp_path: Path, fmt: str)
         pq.write_table(t, path, row_group_size=37)
     for lo, hi in ((0, n), (3, 200), (37, 74), (41, 42), (13, 13 + 64 + 5)):
         starts = np.arange(0, hi - lo + 1, dtype=np.int64)  # one item a bill
-        ic = io.read_item_cols(path, lo, hi, None, bill_start=starts)
+        ic = itemstream.read_item_cols(path, lo, hi, None, bill_start=starts)
         for c in types:
             want = [fill[c] if v is None else v for v in vals[c][lo:hi]]
             assert getattr(ic, c).tolist() == want, (c, lo, hi)
@@ -708,7 +708,7 @@ def test_parts_read_in_order_decode_a_shared_row_group_once(
     """Consecutive row ranges (a batch run's parts) read the row group they share once: the
     next range takes it from the one before; the columns are those of every range read
     alone, and a file written again at the same path is read again, not taken."""
-    from adapters.batch import io
+    from adapters.batch import itemstream
 
     n = 100
     amounts = [int(x) for x in np.random.default_rng(3).integers(0, 10**6, n)]
@@ -721,7 +721,7 @@ def test_parts_read_in_order_decode_a_shared_row_group_once(
 
     def read(lo: int, hi: int) -> list[int]:
         starts = np.arange(0, hi - lo + 1, dtype=np.int64)
-        return io.read_item_cols(path, lo, hi, None, bill_start=starts).amount.tolist()
+        return itemstream.read_item_cols(path, lo, hi, None, bill_start=starts).amount.tolist()
 
     write(amounts)
     reads: list[int] = []

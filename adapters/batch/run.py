@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adapters.batch import io, parquetout
+from adapters.batch import io, itemstream, parquetout
 from adapters.batch.encodings import delta_columns
 from engine import __version__ as ENGINE_VERSION
 from engine import columnar as C
@@ -247,7 +247,7 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
         cuts.append(int(hh_starts[j]))
     cuts.append(nb)
     # items: runs of one bill id, mapped to the bill's row; must not go backwards
-    runs, n_items = io._Runs(), 0
+    runs, n_items = itemstream._Runs(), 0
     for batch in _item_keys(spec.items, items_by_hospital):
         runs.add(batch, n_items)
         n_items += len(batch)
@@ -317,7 +317,7 @@ def _shared_ids(pairs: np.ndarray, nh: int, n_ids: int) -> np.ndarray:
     return np.flatnonzero(per_id > 1)
 
 
-def _item_runs(path: str, by_hospital: bool, runs: io._Runs, link: C.Coded,
+def _item_runs(path: str, by_hospital: bool, runs: itemstream._Runs, link: C.Coded,
                first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(start, bill row) of each run of the items' bill key, when the runs are not one per
     bill in the bills' order (bill row -1: no such bill)."""
@@ -462,12 +462,14 @@ def read_part(spec: Spec, part: Part) -> PartInput:
                       io.columns_of(spec.bills, "bills"))  # fmt: skip
     bc = io.bill_cols(bt, Path(spec.bills).name, part.bill_lo)
     if part.bill_start is not None:  # linked by the plan: the items' ids are not read
-        return PartInput(bc, io.read_item_cols(spec.items, part.item_lo, part.item_hi, None,
-                                               bill_start=part.bill_start))  # fmt: skip
+        return PartInput(bc, itemstream.read_item_cols(spec.items, part.item_lo, part.item_hi,
+                                                       None, bill_start=part.bill_start))  # fmt: skip
     by_hospital = "hospital" in io.columns_of(spec.items, "items")
     runs_key = io.coded(io.bill_key(bt)) if by_hospital else cast(C.Coded, bc.bill_id)
     del bt
-    return PartInput(bc, io.read_item_cols(spec.items, part.item_lo, part.item_hi, runs_key))
+    return PartInput(
+        bc, itemstream.read_item_cols(spec.items, part.item_lo, part.item_hi, runs_key)
+    )
 
 
 def settle_part(spec: Spec, part: Part, buffers: C.OutputBuffers | None = None) -> PartResult:

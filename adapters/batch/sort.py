@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from adapters.batch import io
+from adapters.batch import io, itemstream
 from engine import columnar as C
 
 KEYS = ["household_id", "discharge_date", "admission_date", "bill_id", "hospital"]
@@ -55,7 +55,7 @@ def _bucketed(
     pos = 0
     schema = None
     try:
-        for batch in io.row_batches(path, kind, 0, n, cols):
+        for batch in itemstream.row_batches(path, kind, 0, n, cols):
             t = pa.Table.from_batches([batch])
             t = pa.table([io._one(c) for c in t.columns], names=t.column_names)
             t = _plain(t)
