@@ -748,21 +748,21 @@ def test_parts_read_in_order_decode_a_shared_row_group_once(
 def test_coded_labels_sorted_in_byte_order_for_any_id_width(
     words: list[str], width: int, cut: int
 ) -> None:
-    """``io.coded`` sorts labels as Arrow does (UTF-8 bytes, = code points) whether the ids
+    """``arrowcols.coded`` sorts labels as Arrow does (UTF-8 bytes, = code points) whether the ids
     have one byte width up to 16 (sorted as integers by numpy) or not; codes give back every
     row's string; sliced arrays (an offset) too."""
-    from adapters.batch import io
+    from adapters.batch import arrowcols
 
     fixed = [w.encode()[:width].ljust(width, b"0").decode("utf-8", "replace") for w in words]
     fixed = [f if len(f.encode()) == width else "z" * width for f in fixed]
     for rows in (words, fixed, [*fixed, *fixed[:3]]):
         arr = pa.array(["pad"] * cut + rows, pa.string()).slice(cut)
-        c = io.coded(arr)
+        c = arrowcols.coded(arr)
         assert c.labels.tolist() == sorted(set(rows))
         assert c.values().tolist() == rows
         distinct = sorted(set(rows))[::-1]  # reversed, after ``cut`` rows sliced off
         back = pa.array(["pad"] * cut + distinct, pa.string()).slice(cut)
-        assert io._sort_order(back).tolist() == list(range(len(distinct)))[::-1]
+        assert arrowcols._sort_order(back).tolist() == list(range(len(distinct)))[::-1]
 
 
 @settings(max_examples=150, deadline=None)
@@ -775,21 +775,21 @@ def test_ids_of_one_width_are_coded_by_one_integer_key_as_arrow_orders_them(
     numbers: list[int], prefix: str, cut: int
 ) -> None:
     """Ids like the bills' ('B000177196': a constant prefix and digits) take
-    ``io.fixed_width_key``'s path: the varying bytes as one int64 in byte order; the labels
+    ``arrowcols.fixed_width_key``'s path: the varying bytes as one int64 in byte order; the labels
     and codes are those of Arrow's dictionary and sort (duplicates, a sliced array too)."""
-    from adapters.batch import io
+    from adapters.batch import arrowcols
 
     rows = [f"{prefix}{k:09d}" for k in numbers]
     arr = pa.array(["pad"] * cut + rows, pa.string()).slice(cut)
-    key = io.fixed_width_key(arr)
+    key = arrowcols.fixed_width_key(arr)
     assert key is not None
     order = np.argsort(key, kind="stable")
     assert order.tolist() == pc.array_sort_indices(arr).to_numpy().tolist()
-    c = io.coded(arr)
+    c = arrowcols.coded(arr)
     assert c.labels.tolist() == sorted(set(rows)) and c.values().tolist() == rows
     assert c.codes.dtype == np.int64
     d = pc.dictionary_encode(arr).dictionary
-    assert io._sort_order(d).tolist() == pc.array_sort_indices(d).to_numpy().tolist()
+    assert arrowcols._sort_order(d).tolist() == pc.array_sort_indices(d).to_numpy().tolist()
 
 
 @settings(max_examples=100, deadline=None)
@@ -803,7 +803,7 @@ def test_mostly_distinct_dictionary_ids_are_coded_as_their_strings(
     """A dictionary column of mostly distinct ids of one length (the persons file's person ids,
     one dictionary a row group) is decoded and coded by its integer keys: the labels and
     codes of every row as any other path gives them, nulls as ''."""
-    from adapters.batch import io
+    from adapters.batch import arrowcols
 
     rows = [None if k is None else f"P{k:07d}" for k in numbers]
     cut = np.linspace(0, len(rows), n_chunks + 1).astype(int)
@@ -812,12 +812,12 @@ def test_mostly_distinct_dictionary_ids_are_coded_as_their_strings(
         pa.dictionary(pa.int32(), pa.string()),
     )
     want = ["" if r is None else r for r in rows]
-    c = io.coded(col)
+    c = arrowcols.coded(col)
     assert c.labels.tolist() == sorted(set(want)) and c.values().tolist() == want
 
 
 def test_which_dictionary_columns_are_decoded_for_their_keys() -> None:
-    from adapters.batch import io
+    from adapters.batch import arrowcols
 
     def chunked(rows: list[str], n: int = 3) -> pa.ChunkedArray:
         cut = np.linspace(0, len(rows), n + 1).astype(int)
@@ -825,28 +825,35 @@ def test_which_dictionary_columns_are_decoded_for_their_keys() -> None:
                                  for a, b in pairwise(cut)])  # fmt: skip
 
     persons = [f"P{k:07d}" for k in range(90)]
-    assert io._mostly_distinct_ids(chunked(persons))
-    assert not io._mostly_distinct_ids(chunked([f"H{k % 4}" for k in range(90)]))  # few labels
-    assert not io._mostly_distinct_ids(chunked([*persons[:-1], "P1"]))  # two lengths
-    assert not io._mostly_distinct_ids(pa.chunked_array([pa.array(persons)]))  # not a dictionary
-    c = io.coded(chunked(persons))
+    assert arrowcols._mostly_distinct_ids(chunked(persons))
+    assert not arrowcols._mostly_distinct_ids(
+        chunked([f"H{k % 4}" for k in range(90)])
+    )  # few labels
+    assert not arrowcols._mostly_distinct_ids(chunked([*persons[:-1], "P1"]))  # two lengths
+    assert not arrowcols._mostly_distinct_ids(
+        pa.chunked_array([pa.array(persons)])
+    )  # not a dictionary
+    c = arrowcols.coded(chunked(persons))
     assert c.labels.tolist() == persons and c.codes.tolist() == list(range(90))
 
 
 def test_a_key_that_would_not_fit_63_bits_falls_back_to_arrow() -> None:
     """16 bytes varying over their whole range cannot be one int64: no key, Arrow's order."""
-    from adapters.batch import io
+    from adapters.batch import arrowcols
 
     rng = np.random.default_rng(3)
     raw = rng.integers(0x21, 0x7F, size=(50, 16), dtype=np.uint8)
     raw[0], raw[1] = 0x21, 0x7E  # every position from '!' to '~'
     rows = [bytes(r).decode() for r in raw]
     arr = pa.array(rows, pa.string())
-    assert io.fixed_width_key(arr) is None
-    c = io.coded(arr)
+    assert arrowcols.fixed_width_key(arr) is None
+    c = arrowcols.coded(arr)
     assert c.labels.tolist() == sorted(set(rows)) and c.values().tolist() == rows
     same = pa.array(["x7"] * 5, pa.string())  # nothing varies: one label
-    assert io.coded(same).labels.tolist() == ["x7"] and io.coded(same).codes.tolist() == [0] * 5
+    assert (
+        arrowcols.coded(same).labels.tolist() == ["x7"]
+        and arrowcols.coded(same).codes.tolist() == [0] * 5
+    )
 
 
 def test_one_default_part_size_for_batch_and_simulate() -> None:

@@ -14,16 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from adapters.batch.io import (
-    _np_dtype,
-    _one,
-    bill_key,
-    category,
-    coded,
-    columns_of,
-    is_csv,
-    read_all,
-)
+from adapters.batch.arrowcols import _np_dtype, _one, bill_key, category, coded
+from adapters.batch.io import columns_of, is_csv, read_all
 from engine.columnar import Coded, ItemCols
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adapters.batch import io, itemstream, parquetout
+from adapters.batch import arrowcols, io, itemstream, parquetout
 from adapters.batch.encodings import delta_columns
 from engine import __version__ as ENGINE_VERSION
 from engine import columnar as C
@@ -122,7 +122,7 @@ class UnsortedInput(io.InputFileError):
 
 def _text_column(col: Any) -> Any:
     """A text column as one Arrow string array, nulls as ''."""
-    col = io._one(col)
+    col = arrowcols._one(col)
     if not pa.types.is_string(col.type):
         col = col.cast(pa.string())
     return pc.fill_null(col, "") if col.null_count else col
@@ -134,7 +134,7 @@ def _text(col: Any, r: int) -> str:
 
 def _adjacent(col: Any) -> tuple[np.ndarray, np.ndarray]:
     """(row i+1 < row i, row i+1 == row i) of a text column: Arrow compares the UTF-8 bytes,
-    the order of sorted labels (``io.coded``), without sorting anything."""
+    the order of sorted labels (``arrowcols.coded``), without sorting anything."""
     c = _text_column(col)
     if len(c) < 2:
         return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
@@ -187,9 +187,9 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     # adjacent rows compared as text (Arrow, byte order): no sort of a million ids
     h_lt, h_eq = _adjacent(keys["household_id"])
     b_lt, b_eq = _adjacent(keys["bill_id"])
-    hosp = io.coded(keys["hospital"])  # a county's few dozen hospitals
-    d_raw = io.dates(keys["discharge_date"], f"{spec.bills}: discharge_date")
-    a_raw = io.dates(keys["admission_date"], f"{spec.bills}: admission_date")
+    hosp = arrowcols.coded(keys["hospital"])  # a county's few dozen hospitals
+    d_raw = arrowcols.dates(keys["discharge_date"], f"{spec.bills}: discharge_date")
+    a_raw = arrowcols.dates(keys["admission_date"], f"{spec.bills}: admission_date")
     na = np.isnat(d_raw) | np.isnat(a_raw)
     d, a = d_raw.astype(np.int64), a_raw.astype(np.int64)
     bad = _order_problem((h_lt, h_eq), d, a, (b_lt, b_eq), na, hosp.codes)
@@ -210,9 +210,9 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     # The bill ids coded once (one sort of integer keys, or Arrow's hash); (id code, hospital
     # code) pairs are integers from there
     bid_col = _text_column(keys["bill_id"])
-    key = io.fixed_width_key(bid_col)  # ids of one length: one sort of int64 keys, no hash
+    key = arrowcols.fixed_width_key(bid_col)  # ids of one length: one sort of int64 keys, no hash
     if key is not None:
-        bid_codes, id_row = io.key_codes(key)
+        bid_codes, id_row = arrowcols.key_codes(key)
         n_ids = len(id_row)
     else:
         bid = pc.dictionary_encode(bid_col)
@@ -235,7 +235,7 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
             f"{f' and {len(shared) - 5} more' if len(shared) > 5 else ''}) need it: add a "
             "hospital column to the items so that each item names its bill (hospital, bill_id)"
         )
-    link_col = _text_column(io.bill_key(keys)) if items_by_hospital else bid_col
+    link_col = _text_column(arrowcols.bill_key(keys)) if items_by_hospital else bid_col
     # cut points at household starts
     hh_starts = np.flatnonzero(~h_eq) + 1 if nb else np.zeros(0, np.int64)
     cuts = [0]
@@ -257,7 +257,7 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
         rp = np.arange(nb)  # the usual case: one run per bill, in the bills' order
     else:
         # bill (key as the items give it) -> first bill row, by sorted codes
-        link = io.coded(link_col)
+        link = arrowcols.coded(link_col)
         first = np.full(len(link.labels), nb, dtype=np.int64)
         np.minimum.at(first, link.codes, np.arange(nb))
         rs, rp = _item_runs(spec.items, items_by_hospital, runs, link, first)
@@ -329,7 +329,7 @@ def _item_runs(path: str, by_hospital: bool, runs: itemstream._Runs, link: C.Cod
     # null bill ids: look at every batch (nulls are items of no bill)
     run_start, run_pos, n_items = [], [], 0
     for batch in _item_keys(path, by_hospital):
-        c = io.coded(batch)
+        c = arrowcols.coded(batch)
         if len(c.codes):
             s = np.concatenate([[0], np.flatnonzero(np.diff(c.codes) != 0) + 1])
             pos = C.lookup(link.labels, c.labels[c.codes[s]])
@@ -342,18 +342,18 @@ def _item_runs(path: str, by_hospital: bool, runs: itemstream._Runs, link: C.Cod
 
 
 def _item_keys(path: str, by_hospital: bool) -> Iterator[Any]:
-    """The items' bill key (``io.bill_key``), batch by batch."""
+    """The items' bill key (``arrowcols.bill_key``), batch by batch."""
     if not by_hospital:
         yield from io.iter_column(path, "items", "bill_id")
         return
     if io.is_csv(path):
-        key = io.bill_key(io.read_all(path, "items"))  # an Array or a ChunkedArray
+        key = arrowcols.bill_key(io.read_all(path, "items"))  # an Array or a ChunkedArray
         yield from key.chunks if hasattr(key, "chunks") else [key]
         return
     import pyarrow.parquet as pq
 
     for b in pq.ParquetFile(path).iter_batches(batch_size=1 << 20, columns=["bill_id", "hospital"]):
-        yield io.bill_key(b)
+        yield arrowcols.bill_key(b)
 
 
 # --------------------------------------------------------------------------- one part
@@ -413,14 +413,14 @@ def _persons(path: str) -> tuple[C.PersonCols, np.ndarray]:
 @lru_cache(maxsize=2)
 def _persons_read(path: str) -> tuple[C.PersonCols, np.ndarray]:
     t = io.read_all(path, "persons").select(io.columns_of(path, "persons"))
-    cols = io.person_cols(t, Path(path).name, np.arange(t.num_rows, dtype=np.int64))
+    cols = arrowcols.person_cols(t, Path(path).name, np.arange(t.num_rows, dtype=np.int64))
     return cols, np.asarray(cast(C.Coded, cols.person_id).labels).astype(str)
 
 
 @lru_cache(maxsize=2)
 def _opening(path: str) -> C.OpeningCols:
     t = io.read_opening(path)
-    return io.opening_cols(t, Path(path).name)
+    return arrowcols.opening_cols(t, Path(path).name)
 
 
 def persons_for(spec: Spec, person_ids: C.Coded) -> C.PersonCols:
@@ -460,12 +460,13 @@ def read_part(spec: Spec, part: Part) -> PartInput:
     io.use_encoding(spec.inputs(), spec.encoding)
     bt = io.read_rows(spec.bills, "bills", part.bill_lo, part.bill_hi,
                       io.columns_of(spec.bills, "bills"))  # fmt: skip
-    bc = io.bill_cols(bt, Path(spec.bills).name, part.bill_lo)
+    bc = arrowcols.bill_cols(bt, Path(spec.bills).name, part.bill_lo)
     if part.bill_start is not None:  # linked by the plan: the items' ids are not read
-        return PartInput(bc, itemstream.read_item_cols(spec.items, part.item_lo, part.item_hi,
-                                                       None, bill_start=part.bill_start))  # fmt: skip
+        return PartInput(bc, itemstream.read_item_cols(
+            spec.items, part.item_lo, part.item_hi, None, bill_start=part.bill_start
+        ))  # fmt: skip
     by_hospital = "hospital" in io.columns_of(spec.items, "items")
-    runs_key = io.coded(io.bill_key(bt)) if by_hospital else cast(C.Coded, bc.bill_id)
+    runs_key = arrowcols.coded(arrowcols.bill_key(bt)) if by_hospital else cast(C.Coded, bc.bill_id)
     del bt
     return PartInput(
         bc, itemstream.read_item_cols(spec.items, part.item_lo, part.item_hi, runs_key)
