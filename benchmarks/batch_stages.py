@@ -45,6 +45,7 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
         from adapters.batch import parquetout
         from adapters.batch import run as R
         from adapters.batch.encodings import delta_columns
+        from adapters.batch.plan import plan
         from engine import columnar as C
     pol = (POLICY,)
     spec = R.Spec(*(str(data / f"{n}.parquet") for n in ("bills", "items", "persons")), pol,
@@ -53,7 +54,7 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
         policies, compiled = R._policies(pol)
         md = R.parquet_metadata(pol)
     with stage("plan"):
-        parts, _, _ = R.plan(spec, chunk_bills or R.CHUNK_BILLS)
+        parts, _, _ = plan(spec, chunk_bills or R.CHUNK_BILLS)
     with stage("persons file"):
         R._persons(spec.persons)
     buffers = C.OutputBuffers()

@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.batch.io import InputFileError
-from adapters.batch.run import Spec, UnsortedInput, finish, plan, run_local
+from adapters.batch.plan import UnsortedInput, plan
+from adapters.batch.run import Spec, finish, run_local
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import reference_batch
 from engine.policy.load import load_policies

@@ -40,6 +40,7 @@ from adapters.batch.funds import (
     opening_budgets,
     read_fund_used,
 )
+from adapters.batch.plan import plan
 from adapters.batch.prefetch import Prefetch
 from adapters.batch.run import (
     CHUNK_BILLS,
@@ -51,7 +52,6 @@ from adapters.batch.run import (
     connect_dask,
     finish,
     parquet_metadata,
-    plan,
     policy_manifest,
     run_dask,
     run_local,

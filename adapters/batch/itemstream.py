@@ -165,7 +165,7 @@ def read_item_cols(
     linked as runs; otherwise (or without ``bill_ids``) the bill_id column is read again and
     items are linked by id (and hospital, when the items have that column). ``bill_ids``:
     the bills' ``bill_key`` (the same form as the items' key). ``bill_start``: the links
-    already known (``run.plan`` found the items in the bills' order): the bill_id and hospital
+    already known (``plan.plan`` found the items in the bills' order): the bill_id and hospital
     columns are not read at all."""
     path = str(path)
     cols = columns_of(path, "items")
