@@ -2,8 +2,8 @@
 
     python -m benchmarks.batch_stages DATA_DIR [--out /tmp/stages] [--floor OUT_OF_A_RUN]
 
-Stages: the functions ``onestop batch`` runs (adapters/batch/run.py), one part after the other
-in this thread (no pipeline), each timed by wall clock and by this thread's CPU time
+Stages: the functions ``onestop batch`` runs (adapters/batch/plan.py, run.py), one part after
+the other in this thread (no pipeline), each timed by wall clock and by this thread's CPU time
 (pyarrow's own pool threads are not counted; the process CPU is printed too). ``--floor DIR``
 (the output directory of an earlier run): pyarrow alone on the same files: reading the item
 columns, the plan's scan of the items' bill ids, the bills; writing that run's four output
