@@ -2,8 +2,8 @@
 
     python -m benchmarks.batch_stages DATA_DIR [--out /tmp/stages] [--floor OUT_OF_A_RUN]
 
-Stages: the functions ``onestop batch`` runs (adapters/batch/run.py), one part after the other
-in this thread (no pipeline), each timed by wall clock and by this thread's CPU time
+Stages: the functions ``onestop batch`` runs (adapters/batch/plan.py, run.py), one part after
+the other in this thread (no pipeline), each timed by wall clock and by this thread's CPU time
 (pyarrow's own pool threads are not counted; the process CPU is printed too). ``--floor DIR``
 (the output directory of an earlier run): pyarrow alone on the same files: reading the item
 columns, the plan's scan of the items' bill ids, the bills; writing that run's four output
@@ -42,9 +42,10 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
         spent[name][2] += faults() - f
 
     with stage("imports"):
-        from adapters.batch import io
+        from adapters.batch import parquetout
         from adapters.batch import run as R
         from adapters.batch.encodings import delta_columns
+        from adapters.batch.plan import plan
         from engine import columnar as C
     pol = (POLICY,)
     spec = R.Spec(*(str(data / f"{n}.parquet") for n in ("bills", "items", "persons")), pol,
@@ -53,7 +54,7 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
         policies, compiled = R._policies(pol)
         md = R.parquet_metadata(pol)
     with stage("plan"):
-        parts, _, _ = R.plan(spec, chunk_bills or R.CHUNK_BILLS)
+        parts, _, _ = plan(spec, chunk_bills or R.CHUNK_BILLS)
     with stage("persons file"):
         R._persons(spec.persons)
     buffers = C.OutputBuffers()
@@ -77,9 +78,9 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
             with stage(f"{name}: columns"):
                 cols = columns(prep)
             with stage(f"{name}: Arrow table"):
-                table = io.arrow_table(cols, labels)
+                table = parquetout.arrow_table(cols, labels)
             with stage(f"{name}: Parquet write"):
-                io.write_parquet(table, out / name / f"part-{p.k:05d}.parquet", md,
+                parquetout.write_parquet(table, out / name / f"part-{p.k:05d}.parquet", md,
                                  delta=delta_columns(name, table))  # fmt: skip
         buffers.give_back(prep)
     cpu = sum(v[1] for v in spent.values())

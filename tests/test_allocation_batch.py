@@ -10,7 +10,8 @@ import pyarrow as pa
 from typer.testing import CliRunner
 
 from adapters.batch.cli import app
-from adapters.batch.run import Spec, combine, finish, plan, run_local
+from adapters.batch.plan import plan
+from adapters.batch.run import Spec, combine, finish, run_local
 from engine.batch import reference_batch
 from engine.policy.load import load_policies
 from tests.test_batch_helpers import POLICY, bills_from_tables, make_data, read_out

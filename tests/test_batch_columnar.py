@@ -435,10 +435,10 @@ def test_empty_id_of_sorted_coded_equals_the_plain_column(values: list[str]) -> 
     ('' sorts first); the result is the plain column's, row for row."""
     import pyarrow as pa
 
-    from adapters.batch import io
+    from adapters.batch import arrowcols
     from engine.columnar.inputs import empty_id
 
-    c = io.coded(pa.array(values, pa.string()))
+    c = arrowcols.coded(pa.array(values, pa.string()))
     assert c.sorted
     want = [v == "" for v in values]
     assert empty_id(c).tolist() == want

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.batch.run import Spec, finish, plan, run_dask
+from adapters.batch.plan import plan
+from adapters.batch.run import Spec, finish, run_dask
 from tests.test_batch_helpers import POLICY, make_data, read_out, run_files
 
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from adapters.batch import io
+from adapters.batch import parquetout
 from adapters.batch.encodings import DELTA_COLUMNS, delta_columns
 from benchmarks.batch_ab import same_outputs
 from tests.test_batch_helpers import POLICY, batch_cli, make_data
@@ -128,7 +128,7 @@ def test_delta_columns_chooses_dense_pays_and_integer_types_only() -> None:
 def test_write_parquet_writes_the_columns_it_is_given_delta(tmp_path: Path) -> None:
     cols = {"d": np.arange(1000) * 37, "p": np.zeros(1000, np.int64)}
     f = tmp_path / "t.parquet"
-    io.write_parquet(io.arrow_table(cols), f, delta=["d"])
+    parquetout.write_parquet(parquetout.arrow_table(cols), f, delta=["d"])
     assert _delta_in(f) == {"d"}
     back = pq.read_table(f)
     assert back["d"].to_pylist() == cols["d"].tolist() and back["p"].to_pylist() == [0] * 1000

@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.batch.io import InputFileError
-from adapters.batch.run import Spec, UnsortedInput, finish, plan, run_local
+from adapters.batch.plan import UnsortedInput, plan
+from adapters.batch.run import Spec, finish, run_local
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import reference_batch
 from engine.policy.load import load_policies
@@ -617,18 +618,20 @@ def test_coded_columns_with_repeated_labels_are_written_as_their_strings(tmp_pat
     """``arrow_table`` writes a ``Coded`` column with few, repeated labels (a layer's kind per
     table and layer) over its distinct labels: the file reads back the same strings, row for
     row, as the plain column; large label arrays (ids) are left as they are."""
-    from adapters.batch import io
+    from adapters.batch import parquetout
     from engine.columnar import Coded
 
     labels = np.array(["reimburse", "relief", "", "reimburse", "relief", "x"], dtype=object)
     codes = np.array([0, 3, 1, 4, 2, 2, 0, 5, 3], dtype=np.int64)
     col = Coded(codes, labels)
-    small = io._distinct_labels(col)
+    small = parquetout._distinct_labels(col)
     assert sorted(small.labels) == sorted({*labels.tolist()})
     assert small.values().tolist() == col.values().tolist()
-    ids = Coded(np.arange(9), np.array(["a"] * (io.SMALL_LABELS + 1), dtype=object))
-    assert io._distinct_labels(ids) is ids
-    io.write_parquet(io.arrow_table({"kind": col, "id": ids}), tmp_path / "t.parquet")
+    ids = Coded(np.arange(9), np.array(["a"] * (parquetout.SMALL_LABELS + 1), dtype=object))
+    assert parquetout._distinct_labels(ids) is ids
+    parquetout.write_parquet(
+        parquetout.arrow_table({"kind": col, "id": ids}), tmp_path / "t.parquet"
+    )
     back = pq.read_table(tmp_path / "t.parquet")
     assert back["kind"].to_pylist() == col.values().tolist()
     assert back["id"].to_pylist() == ["a"] * 9
@@ -638,10 +641,10 @@ def test_mostly_distinct_ids_are_written_plain_and_read_back_the_same(tmp_path: 
     """A coded column of many labels each used about once (a part's bill ids in bills/) is
     written without a Parquet dictionary; one whose labels repeat (bill ids in layers/, a
     layer's kind) keeps it; both read back as the same strings, row for row."""
-    from adapters.batch import io
+    from adapters.batch import parquetout
     from engine.columnar import Coded
 
-    n = io.SMALL_LABELS + 100  # labels of the repeated ids; 5 n rows
+    n = parquetout.SMALL_LABELS + 100  # labels of the repeated ids; 5 n rows
     ids = np.array([f"B{i:06d}" for i in range(5 * n)], dtype=object)
     rng = np.random.default_rng(3)
     cols = {
@@ -649,7 +652,7 @@ def test_mostly_distinct_ids_are_written_plain_and_read_back_the_same(tmp_path: 
         "fivefold": Coded(np.repeat(np.arange(n), 5), ids[:n]),  # each label 5 times
         "kind": Coded(np.arange(5 * n) % 2, np.array(["reimburse", "relief"], dtype=object)),
     }
-    io.write_parquet(io.arrow_table(cols), tmp_path / "t.parquet")
+    parquetout.write_parquet(parquetout.arrow_table(cols), tmp_path / "t.parquet")
     f = pq.ParquetFile(tmp_path / "t.parquet")
     rg = f.metadata.row_group(0)
     dict_page = {rg.column(i).path_in_schema: rg.column(i).has_dictionary_page
@@ -667,7 +670,7 @@ def test_nullable_item_columns_read_from_any_row_range(tmp_path: Path, fmt: str)
     buffer: values, defaults (qty_e4 one unit, unit_price 0, amount 0, cap and ratio -1) and
     the null masks are those of the rows, for ranges that start and end inside row groups and
     inside a bitmap's bytes (sliced arrays with an offset)."""
-    from adapters.batch import io
+    from adapters.batch import itemstream
 
     rng = np.random.default_rng(7)
     n = 203
@@ -691,7 +694,7 @@ def test_nullable_item_columns_read_from_any_row_range(tmp_path: Path, fmt: str)
         pq.write_table(t, path, row_group_size=37)
     for lo, hi in ((0, n), (3, 200), (37, 74), (41, 42), (13, 13 + 64 + 5)):
         starts = np.arange(0, hi - lo + 1, dtype=np.int64)  # one item a bill
-        ic = io.read_item_cols(path, lo, hi, None, bill_start=starts)
+        ic = itemstream.read_item_cols(path, lo, hi, None, bill_start=starts)
         for c in types:
             want = [fill[c] if v is None else v for v in vals[c][lo:hi]]
             assert getattr(ic, c).tolist() == want, (c, lo, hi)
@@ -706,7 +709,7 @@ def test_parts_read_in_order_decode_a_shared_row_group_once(
     """Consecutive row ranges (a batch run's parts) read the row group they share once: the
     next range takes it from the one before; the columns are those of every range read
     alone, and a file written again at the same path is read again, not taken."""
-    from adapters.batch import io
+    from adapters.batch import itemstream
 
     n = 100
     amounts = [int(x) for x in np.random.default_rng(3).integers(0, 10**6, n)]
@@ -719,7 +722,7 @@ def test_parts_read_in_order_decode_a_shared_row_group_once(
 
     def read(lo: int, hi: int) -> list[int]:
         starts = np.arange(0, hi - lo + 1, dtype=np.int64)
-        return io.read_item_cols(path, lo, hi, None, bill_start=starts).amount.tolist()
+        return itemstream.read_item_cols(path, lo, hi, None, bill_start=starts).amount.tolist()
 
     write(amounts)
     reads: list[int] = []
@@ -746,21 +749,21 @@ def test_parts_read_in_order_decode_a_shared_row_group_once(
 def test_coded_labels_sorted_in_byte_order_for_any_id_width(
     words: list[str], width: int, cut: int
 ) -> None:
-    """``io.coded`` sorts labels as Arrow does (UTF-8 bytes, = code points) whether the ids
+    """``arrowcols.coded`` sorts labels as Arrow does (UTF-8 bytes, = code points) whether the ids
     have one byte width up to 16 (sorted as integers by numpy) or not; codes give back every
     row's string; sliced arrays (an offset) too."""
-    from adapters.batch import io
+    from adapters.batch import arrowcols
 
     fixed = [w.encode()[:width].ljust(width, b"0").decode("utf-8", "replace") for w in words]
     fixed = [f if len(f.encode()) == width else "z" * width for f in fixed]
     for rows in (words, fixed, [*fixed, *fixed[:3]]):
         arr = pa.array(["pad"] * cut + rows, pa.string()).slice(cut)
-        c = io.coded(arr)
+        c = arrowcols.coded(arr)
         assert c.labels.tolist() == sorted(set(rows))
         assert c.values().tolist() == rows
         distinct = sorted(set(rows))[::-1]  # reversed, after ``cut`` rows sliced off
         back = pa.array(["pad"] * cut + distinct, pa.string()).slice(cut)
-        assert io._sort_order(back).tolist() == list(range(len(distinct)))[::-1]
+        assert arrowcols._sort_order(back).tolist() == list(range(len(distinct)))[::-1]
 
 
 @settings(max_examples=150, deadline=None)
@@ -773,21 +776,21 @@ def test_ids_of_one_width_are_coded_by_one_integer_key_as_arrow_orders_them(
     numbers: list[int], prefix: str, cut: int
 ) -> None:
     """Ids like the bills' ('B000177196': a constant prefix and digits) take
-    ``io.fixed_width_key``'s path: the varying bytes as one int64 in byte order; the labels
+    ``arrowcols.fixed_width_key``'s path: the varying bytes as one int64 in byte order; the labels
     and codes are those of Arrow's dictionary and sort (duplicates, a sliced array too)."""
-    from adapters.batch import io
+    from adapters.batch import arrowcols
 
     rows = [f"{prefix}{k:09d}" for k in numbers]
     arr = pa.array(["pad"] * cut + rows, pa.string()).slice(cut)
-    key = io.fixed_width_key(arr)
+    key = arrowcols.fixed_width_key(arr)
     assert key is not None
     order = np.argsort(key, kind="stable")
     assert order.tolist() == pc.array_sort_indices(arr).to_numpy().tolist()
-    c = io.coded(arr)
+    c = arrowcols.coded(arr)
     assert c.labels.tolist() == sorted(set(rows)) and c.values().tolist() == rows
     assert c.codes.dtype == np.int64
     d = pc.dictionary_encode(arr).dictionary
-    assert io._sort_order(d).tolist() == pc.array_sort_indices(d).to_numpy().tolist()
+    assert arrowcols._sort_order(d).tolist() == pc.array_sort_indices(d).to_numpy().tolist()
 
 
 @settings(max_examples=100, deadline=None)
@@ -801,7 +804,7 @@ def test_mostly_distinct_dictionary_ids_are_coded_as_their_strings(
     """A dictionary column of mostly distinct ids of one length (the persons file's person ids,
     one dictionary a row group) is decoded and coded by its integer keys: the labels and
     codes of every row as any other path gives them, nulls as ''."""
-    from adapters.batch import io
+    from adapters.batch import arrowcols
 
     rows = [None if k is None else f"P{k:07d}" for k in numbers]
     cut = np.linspace(0, len(rows), n_chunks + 1).astype(int)
@@ -810,12 +813,12 @@ def test_mostly_distinct_dictionary_ids_are_coded_as_their_strings(
         pa.dictionary(pa.int32(), pa.string()),
     )
     want = ["" if r is None else r for r in rows]
-    c = io.coded(col)
+    c = arrowcols.coded(col)
     assert c.labels.tolist() == sorted(set(want)) and c.values().tolist() == want
 
 
 def test_which_dictionary_columns_are_decoded_for_their_keys() -> None:
-    from adapters.batch import io
+    from adapters.batch import arrowcols
 
     def chunked(rows: list[str], n: int = 3) -> pa.ChunkedArray:
         cut = np.linspace(0, len(rows), n + 1).astype(int)
@@ -823,28 +826,35 @@ def test_which_dictionary_columns_are_decoded_for_their_keys() -> None:
                                  for a, b in pairwise(cut)])  # fmt: skip
 
     persons = [f"P{k:07d}" for k in range(90)]
-    assert io._mostly_distinct_ids(chunked(persons))
-    assert not io._mostly_distinct_ids(chunked([f"H{k % 4}" for k in range(90)]))  # few labels
-    assert not io._mostly_distinct_ids(chunked([*persons[:-1], "P1"]))  # two lengths
-    assert not io._mostly_distinct_ids(pa.chunked_array([pa.array(persons)]))  # not a dictionary
-    c = io.coded(chunked(persons))
+    assert arrowcols._mostly_distinct_ids(chunked(persons))
+    assert not arrowcols._mostly_distinct_ids(
+        chunked([f"H{k % 4}" for k in range(90)])
+    )  # few labels
+    assert not arrowcols._mostly_distinct_ids(chunked([*persons[:-1], "P1"]))  # two lengths
+    assert not arrowcols._mostly_distinct_ids(
+        pa.chunked_array([pa.array(persons)])
+    )  # not a dictionary
+    c = arrowcols.coded(chunked(persons))
     assert c.labels.tolist() == persons and c.codes.tolist() == list(range(90))
 
 
 def test_a_key_that_would_not_fit_63_bits_falls_back_to_arrow() -> None:
     """16 bytes varying over their whole range cannot be one int64: no key, Arrow's order."""
-    from adapters.batch import io
+    from adapters.batch import arrowcols
 
     rng = np.random.default_rng(3)
     raw = rng.integers(0x21, 0x7F, size=(50, 16), dtype=np.uint8)
     raw[0], raw[1] = 0x21, 0x7E  # every position from '!' to '~'
     rows = [bytes(r).decode() for r in raw]
     arr = pa.array(rows, pa.string())
-    assert io.fixed_width_key(arr) is None
-    c = io.coded(arr)
+    assert arrowcols.fixed_width_key(arr) is None
+    c = arrowcols.coded(arr)
     assert c.labels.tolist() == sorted(set(rows)) and c.values().tolist() == rows
     same = pa.array(["x7"] * 5, pa.string())  # nothing varies: one label
-    assert io.coded(same).labels.tolist() == ["x7"] and io.coded(same).codes.tolist() == [0] * 5
+    assert (
+        arrowcols.coded(same).labels.tolist() == ["x7"]
+        and arrowcols.coded(same).codes.tolist() == [0] * 5
+    )
 
 
 def test_one_default_part_size_for_batch_and_simulate() -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from adapters.batch.run import Spec, combine, finish, plan, run_local
+from adapters.batch.plan import plan
+from adapters.batch.run import Spec, combine, finish, run_local
 from benchmarks import synth
 from engine.bill import Bill, Item, Person, TagSpan
 

@@ -15,7 +15,8 @@ import pytest
 
 from adapters.batch import run as R
 from adapters.batch.io import InputFileError
-from adapters.batch.run import Spec, finish, plan, run_local
+from adapters.batch.plan import plan
+from adapters.batch.run import Spec, finish, run_local
 from tests.test_batch_helpers import POLICY, make_data, read_out
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from adapters.batch import io
+from adapters.batch import parquetout
 from adapters.batch.cli import REJECT_NULLABLE, write_rejects
 from adapters.batch.funds import FUND_NULLABLE, fund_table
 from benchmarks.batch_ab import same_outputs
@@ -66,8 +66,8 @@ def test_funds_and_rejects_keep_nulls_where_a_figure_does_not_apply(tmp_path: Pa
 def test_a_null_in_a_required_column_is_refused_naming_it() -> None:
     labels = np.array(["a", None], dtype=object)
     with pytest.raises(ValueError, match="output column kind: null"):
-        io.arrow_table({"n": np.arange(2), "kind": Coded(np.array([0, 1]), labels)})
-    t = io.arrow_table({"n": np.arange(2), "kind": Coded(np.array([0, 1]), labels)},
+        parquetout.arrow_table({"n": np.arange(2), "kind": Coded(np.array([0, 1]), labels)})
+    t = parquetout.arrow_table({"n": np.arange(2), "kind": Coded(np.array([0, 1]), labels)},
                        nullable=("kind",))  # fmt: skip
     assert t.schema.field("kind").nullable and not t.schema.field("n").nullable
     assert t["kind"].to_pylist() == ["a", None]

@@ -189,7 +189,8 @@ assert prep.kb.item_at is not None
 run(prep); check("the packed stream, items in place")
 
 from tests.test_batch_helpers import POLICY, make_data
-from adapters.batch.run import Spec, finish, plan, run_local
+from adapters.batch.plan import plan
+from adapters.batch.run import Spec, finish, run_local
 tmp = pathlib.Path(tempfile.mkdtemp())
 _, paths = make_data(tmp / "pq", 40)
 _, csv_paths = make_data(tmp / "csv", 40, csv=True)

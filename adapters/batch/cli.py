@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from adapters.batch import io
+from adapters.batch import io, parquetout
 from adapters.batch.funds import (
     FundUsedError,
     fund_rows,
@@ -40,6 +40,7 @@ from adapters.batch.funds import (
     opening_budgets,
     read_fund_used,
 )
+from adapters.batch.plan import plan
 from adapters.batch.prefetch import Prefetch
 from adapters.batch.run import (
     CHUNK_BILLS,
@@ -51,7 +52,6 @@ from adapters.batch.run import (
     connect_dask,
     finish,
     parquet_metadata,
-    plan,
     policy_manifest,
     run_dask,
     run_local,
@@ -85,7 +85,7 @@ REJECT_NULLABLE = ("value", "bill_id", "hospital")
 
 
 def write_rejects(rejects: list[Reject], path: Path) -> None:
-    t = io.required(pa.table({
+    t = parquetout.required(pa.table({
         "file": pa.array([r.file for r in rejects], pa.string()),
         "row": pa.array([r.row for r in rejects], pa.int64()),
         "field": pa.array([r.field for r in rejects], pa.string()),
@@ -98,7 +98,7 @@ def write_rejects(rejects: list[Reject], path: Path) -> None:
     if io.is_csv(path):
         pcsv.write_csv(t, str(path))
     else:
-        io.write_parquet(t, path)
+        parquetout.write_parquet(t, path)
 
 
 def _share(part: int, whole: int) -> str:
@@ -246,7 +246,7 @@ def settle_files(
     reject_file: Path | None = None, threads: int = 1, dask_scheduler: str | None = None,
     dask_local: int | None = None, sort: bool = False, encoding: str = "utf-8",
     dask_timeout: float = 10.0, quiet: bool = False, items_by_fund: bool = False,
-    label: str = "settling", compression: str = io.COMPRESSION, statistics: bool = False,
+    label: str = "settling", compression: str = parquetout.COMPRESSION, statistics: bool = False,
     parquet_compat: bool = False,
 ) -> BatchRun:  # fmt: skip
     """One ``onestop batch`` run (every check, the settlement, OUT's files, summary.json and
@@ -259,8 +259,9 @@ def settle_files(
     if chunk_bills < 1 or threads < 1:
         err.print("--chunk-bills and --threads are at least 1")
         raise typer.Exit(2)
-    if compression not in io.COMPRESSIONS:
-        err.print(f"--compression {compression!r} is not one of {', '.join(io.COMPRESSIONS)}",
+    if compression not in parquetout.COMPRESSIONS:
+        err.print(f"--compression {compression!r} is not one of "
+                  f"{', '.join(parquetout.COMPRESSIONS)}",
                   highlight=False, markup=False)  # fmt: skip
         raise typer.Exit(2)
     for p in (bills, items, persons, *policy, *([opening] if opening else []),
@@ -387,9 +388,10 @@ def settle_files(
         finish(spec, ok=True)
         fig = combine(sorted(results, key=lambda r: r.k))
         fig["fund_budgets"] = fund_rows(book, used, fig["funds"], policies.regions)
-        io.write_parquet(fund_table(fig["fund_budgets"]), out_dir / "funds" / "part-00000.parquet",
-                         parquet_metadata(spec.policy), compression=compression,
-                         statistics=statistics)  # fmt: skip
+        parquetout.write_parquet(fund_table(fig["fund_budgets"]),
+                                 out_dir / "funds" / "part-00000.parquet",
+                                 parquet_metadata(spec.policy), compression=compression,
+                                 statistics=statistics)  # fmt: skip
         seconds = time.perf_counter() - t0
         summary = summary_doc(fig)
         (out_dir / "summary.json").write_text(
@@ -474,7 +476,7 @@ def batch(
             help="Codec of the Parquet outputs: snappy (default: fast, read everywhere), zstd "
             "(~40 % smaller files, ~1.3x the writing CPU; the default before), lz4, none"
         ),
-    ] = io.COMPRESSION,
+    ] = parquetout.COMPRESSION,
     statistics: Annotated[
         bool,
         typer.Option(help="Write min/max statistics per column in the Parquet outputs"),

@@ -20,7 +20,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adapters.batch.io import InputFileError, required
+from adapters.batch.io import InputFileError
+from adapters.batch.parquetout import required
 from engine.funds import FundBook, balance
 from engine.money import MAX_ACCOUNT
 

@@ -1,6 +1,6 @@
 """Work a local batch run needs later, started in threads beside the plan (issue 13 target 3).
 
-``run.plan`` reads the bills' keys and the items' bill ids on one core while the other idles;
+``plan.plan`` reads the bills' keys and the items' bill ids on one core while the other idles;
 then the first part waits for the persons file (read and coded whole, ~0.2-0.3 s of CPU on
 355 k persons) and for numba (imported, and its compiled functions loaded from the cache:
 ~0.6 s of CPU the first time any of them is called), and the manifest, written after the last

@@ -21,26 +21,26 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from adapters.batch import io
+from adapters.batch import arrowcols, io, itemstream
 from engine import columnar as C
 
 KEYS = ["household_id", "discharge_date", "admission_date", "bill_id", "hospital"]
 
 
 def bill_ranks(bills: str) -> tuple[np.ndarray, C.Coded]:
-    """Each bill row's place in the sorted order, and the bills' key (``io.bill_key``)."""
+    """Each bill row's place in the sorted order, and the bills' key (``arrowcols.bill_key``)."""
     cols = io.columns_of(bills, "bills")
     if "household_id" not in cols:
         raise io.InputFileError(f"{bills}: column household_id missing; --sort sorts by it")
     nb = io.n_rows(bills, "bills")
     keys = io.read_rows(bills, "bills", 0, nb, KEYS)
-    h, bid, hosp = (io.coded(keys[c]) for c in ("household_id", "bill_id", "hospital"))
-    d = io.dates(keys["discharge_date"], f"{bills}: discharge_date").astype(np.int64)
-    a = io.dates(keys["admission_date"], f"{bills}: admission_date").astype(np.int64)
+    h, bid, hosp = (arrowcols.coded(keys[c]) for c in ("household_id", "bill_id", "hospital"))
+    d = arrowcols.dates(keys["discharge_date"], f"{bills}: discharge_date").astype(np.int64)
+    a = arrowcols.dates(keys["admission_date"], f"{bills}: admission_date").astype(np.int64)
     order = np.lexsort((np.arange(nb), hosp.codes, bid.codes, a, d, h.codes))
     rank = np.empty(nb, dtype=np.int64)
     rank[order] = np.arange(nb)
-    return rank, io.coded(io.bill_key(keys))
+    return rank, arrowcols.coded(arrowcols.bill_key(keys))
 
 
 def _bucketed(
@@ -55,9 +55,9 @@ def _bucketed(
     pos = 0
     schema = None
     try:
-        for batch in io.row_batches(path, kind, 0, n, cols):
+        for batch in itemstream.row_batches(path, kind, 0, n, cols):
             t = pa.Table.from_batches([batch])
-            t = pa.table([io._one(c) for c in t.columns], names=t.column_names)
+            t = pa.table([arrowcols._one(c) for c in t.columns], names=t.column_names)
             t = _plain(t)
             r = rank_of(batch)
             t = t.append_column("_rank", pa.array(r)).append_column(
@@ -108,7 +108,7 @@ def sort_inputs(
     rank, key = bill_ranks(bills)
     nb = len(rank)
     by_hospital = "hospital" in io.columns_of(items, "items")
-    items_key = key if by_hospital else io.coded(
+    items_key = key if by_hospital else arrowcols.coded(
         io.read_rows(bills, "bills", 0, nb, ["bill_id"])["bill_id"]
     )  # fmt: skip
     first = np.full(len(items_key.labels), nb, dtype=np.int64)  # key -> smallest rank
@@ -121,8 +121,8 @@ def sort_inputs(
         return r
 
     def item_rank(batch: pa.RecordBatch) -> np.ndarray:
-        k = batch.column("bill_id") if not by_hospital else io.bill_key(batch)
-        c = io.coded(k)
+        k = batch.column("bill_id") if not by_hospital else arrowcols.bill_key(batch)
+        c = arrowcols.coded(k)
         at = C.lookup(items_key.labels, c.labels)
         lab_rank = np.where(at >= 0, first[np.maximum(at, 0)], nb)  # no such bill: at the end
         return lab_rank[c.codes]

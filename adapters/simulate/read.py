@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from adapters.batch import io
+from adapters.batch import arrowcols, io
 from engine.columnar import age_on
 from engine.simulate import Attrs, Run
 
@@ -46,14 +46,14 @@ def read_run(out: Path, rejected: int) -> tuple[Run, np.ndarray]:
         raise io.InputFileError(f"{out}: layers do not follow the bills ({len(starts)} bills "
                                 f"in layers/, {n} in bills/)")  # fmt: skip
     run = Run(
-        hospital=io.coded(b["hospital"]), bill_id=io.coded(b["bill_id"]),
-        person_id=io.coded(b["person_id"]), household_id=io.coded(b["household_id"]),
-        region=io.coded(b["region"]), total=_ints(b["total"]),
+        hospital=arrowcols.coded(b["hospital"]), bill_id=arrowcols.coded(b["bill_id"]),
+        person_id=arrowcols.coded(b["person_id"]), household_id=arrowcols.coded(b["household_id"]),
+        region=arrowcols.coded(b["region"]), total=_ints(b["total"]),
         window_pay=_ints(b["window_pay"]), net_selfpay=_ints(b["net_selfpay"]),
-        l_bill=l_bill.astype(np.int64), l_layer=io.coded(la["layer_id"]),
+        l_bill=l_bill.astype(np.int64), l_layer=arrowcols.coded(la["layer_id"]),
         l_pay=_ints(la["pay"]), l_relief=_ints(la["relief"]),
         l_alert=np.asarray(la["alert"].to_numpy(zero_copy_only=False), bool) if n else
-        np.zeros(0, bool), l_cap=io.coded(la["cap"]), l_reason=io.coded(la["reason"]),
+        np.zeros(0, bool), l_cap=arrowcols.coded(la["cap"]), l_reason=arrowcols.coded(la["reason"]),
         rejected=rejected,
     )  # fmt: skip
     return run, _ints(b["row"])
@@ -65,19 +65,19 @@ def attrs_from_files(bills: str, persons: str, rows: np.ndarray) -> Attrs:
     nb = io.n_rows(bills, "bills")
     t = io.read_rows(bills, "bills", 0, nb, ["hospital_level", "person_id", "admission_date"])
     t = t.take(pa.array(rows))
-    level = io.coded(t["hospital_level"])
-    adm = io.dates(t["admission_date"], f"{bills}: admission_date").astype("M8[D]")
+    level = arrowcols.coded(t["hospital_level"])
+    adm = arrowcols.dates(t["admission_date"], f"{bills}: admission_date").astype("M8[D]")
     cols = [c for c in io.columns_of(persons, "persons")
             if c in ("person_id", "birth_date", "tag", "tag_valid_from", "tag_valid_to")]  # fmt: skip
     p = io.read_all(persons, "persons").select(cols)
-    pid = io.coded(p["person_id"])
-    bid = io.coded(t["person_id"])
+    pid = arrowcols.coded(p["person_id"])
+    bid = arrowcols.coded(t["person_id"])
     # birth date per person (the first row of each)
     first = np.full(len(pid.labels), -1, np.int64)
     order = np.argsort(pid.codes, kind="stable")
     u, at = np.unique(pid.codes[order], return_index=True)
     first[u] = order[at]
-    birth = io.dates(p["birth_date"], f"{persons}: birth_date").astype("M8[D]")
+    birth = arrowcols.dates(p["birth_date"], f"{persons}: birth_date").astype("M8[D]")
     pos = np.searchsorted(pid.labels, bid.labels)
     pos = np.where((pos < len(pid.labels)) & (pid.labels[np.minimum(pos, len(pid.labels) - 1)]
                                               == bid.labels), pos, -1)  # fmt: skip
@@ -94,15 +94,15 @@ def attrs_from_files(bills: str, persons: str, rows: np.ndarray) -> Attrs:
 def _tags_at(p: pa.Table, pid: Any, bill_person: np.ndarray, adm: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(bill, tag) for every tag row of the bill's person valid on the admission day."""
-    tags = io.coded(p["tag"])
+    tags = arrowcols.coded(p["tag"])
     has = tags.codes != np.searchsorted(tags.labels, "") if "" in set(tags.labels.tolist()) else (
         np.ones(len(tags.codes), bool))  # fmt: skip
     rows = np.flatnonzero(has)
     if not len(rows):
         return np.zeros(0, np.int64), np.zeros(0, object)
-    frm = (io.dates(p["tag_valid_from"], "tag_valid_from").astype("M8[D]")
+    frm = (arrowcols.dates(p["tag_valid_from"], "tag_valid_from").astype("M8[D]")
            if "tag_valid_from" in p.column_names else None)  # fmt: skip
-    to = (io.dates(p["tag_valid_to"], "tag_valid_to").astype("M8[D]")
+    to = (arrowcols.dates(p["tag_valid_to"], "tag_valid_to").astype("M8[D]")
           if "tag_valid_to" in p.column_names else None)  # fmt: skip
     # bills by person, then every (bill, tag row) pair of one person
     border = np.argsort(bill_person, kind="stable")
