@@ -47,55 +47,46 @@ def new_claims(
     """Section 13: an after-discharge layer that paid more than 0 makes a claim, every alert
     emitted a relief case (possibly 0). Read from ``plain``, the settlement's ``to_dict()``
     (a Settle's, written from the kernel's rows: ``SettledRows.plain``), else from the
-    model; the same claims as ``claim_of`` makes (tests/test_settled_plain.py)."""
+    model (tests/test_settled_plain.py holds the two equal)."""
     s = rec.settlement.to_dict() if plain is None else plain
-    made = [
-        r
+    return [
+        _claim(rec.settlement_id, s, r, at, principal)
         for r in s["layers"]
         if r["alert"] or (r["settle_at"] == "after_discharge" and r["pay"] > 0)
     ]
-    if not made:
-        return []
-    discharge = date.fromisoformat(s["discharge_date"])
-    out = []
-    for r in made:
-        household = r["scope"] == "household"
-        out.append(Claim(
-            claim_id=claim_id_of(rec.settlement_id, r["layer_id"]),
-            kind="relief" if r["alert"] else "claim", settlement_id=rec.settlement_id,
-            layer_id=r["layer_id"], fund_code=r["fund_code"], region=s["region"], year=s["year"],
-            person_id=s["person_id"], household=s["household"], hospital=s["hospital"],
-            bill_id=s["bill_id"], discharge_date=discharge,
-            filed_amount=r["relief"] if r["alert"] else r["pay"], status="filed", filed_at=at,
-            filed_by=principal, scope="household" if household else "person",
-            scope_key=s["household"] if household else s["person_id"],
-        ))  # fmt: skip
-    return out
 
 
 def claim_of(rec: SettlementRecord, layer_id: str, at: datetime, principal: str) -> Claim:
-    s = rec.settlement
-    r = next(x for x in s.layers if x.layer_id == layer_id)
-    household = r.scope == "household"
+    """The claim (or relief case) of one layer of ``rec``, filed at ``at`` by ``principal``."""
+    s = rec.settlement.to_dict()
+    r = next(x for x in s["layers"] if x["layer_id"] == layer_id)
+    return _claim(rec.settlement_id, s, r, at, principal)
+
+
+def _claim(
+    settlement_id: str, s: dict[str, Any], r: dict[str, Any], at: datetime, principal: str
+) -> Claim:
+    """The claim of layer ``r`` of the settlement ``s`` (both as ``to_dict()`` writes them)."""
+    household = r["scope"] == "household"
     return Claim(
-        claim_id=claim_id_of(rec.settlement_id, r.layer_id),
-        kind="relief" if r.alert else "claim",
-        settlement_id=rec.settlement_id,
-        layer_id=r.layer_id,
-        fund_code=r.fund_code,
-        region=s.region,
-        year=s.year,
-        person_id=s.person_id,
-        household=s.household,
-        hospital=s.hospital,
-        bill_id=s.bill_id,
-        discharge_date=s.discharge_date,
-        filed_amount=r.relief if r.alert else r.pay,
+        claim_id=claim_id_of(settlement_id, r["layer_id"]),
+        kind="relief" if r["alert"] else "claim",
+        settlement_id=settlement_id,
+        layer_id=r["layer_id"],
+        fund_code=r["fund_code"],
+        region=s["region"],
+        year=s["year"],
+        person_id=s["person_id"],
+        household=s["household"],
+        hospital=s["hospital"],
+        bill_id=s["bill_id"],
+        discharge_date=date.fromisoformat(s["discharge_date"]),
+        filed_amount=r["relief"] if r["alert"] else r["pay"],
         status="filed",
         filed_at=at,
         filed_by=principal,
         scope="household" if household else "person",
-        scope_key=s.household if household else s.person_id,
+        scope_key=s["household"] if household else s["person_id"],
     )
 
 
