@@ -26,7 +26,7 @@ from adapters.grpc.clicommon import (
     ServerOpt,
     _call,
     _client,
-    _one_line,
+    _read_texts,
     err,
     out,
 )
@@ -63,13 +63,7 @@ def bureau_put_policy(
     """Store each table as a new version (validated; overlapping ranges refused). A table with
     the same region and effective_from as a stored one supersedes it; the same text as the
     version in force stores nothing (that version is answered, unchanged)."""
-    texts = []  # every file read before the first is sent: an unreadable one stores nothing
-    for f in files:
-        try:
-            texts.append((f, f.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as e:
-            _one_line(f"refused: {f}: cannot be read: {getattr(e, 'strerror', None) or e}",
-                      Exit.REFUSED)  # fmt: skip
+    texts = _read_texts(files)
     with _client(server, ca, cert, key, "bureau") as c:
         for f, yaml_text in texts:
             v = _call(c, server, lambda c, t=yaml_text, f=f: c.put_policy(t, str(f), dry_run))

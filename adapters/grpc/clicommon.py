@@ -41,6 +41,19 @@ EXIT_REFUSED, EXIT_UNAVAILABLE = Exit.REFUSED, Exit.UNAVAILABLE
 _one_line = one_line
 
 
+def _read_texts(files: list[Path]) -> list[tuple[Path, str]]:
+    """Every file's text, read before the first is sent (an unreadable one stores nothing):
+    a file that cannot be read is refused in one line naming it."""
+    texts = []
+    for f in files:
+        try:
+            texts.append((f, f.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as e:
+            _one_line(f"refused: {f}: cannot be read: {getattr(e, 'strerror', None) or e}",
+                      EXIT_REFUSED)  # fmt: skip
+    return texts
+
+
 def _bill_file(path: Path) -> dict[str, Any]:
     try:
         return read_bill(path)

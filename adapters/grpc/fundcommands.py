@@ -23,7 +23,6 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.cli.exitcodes import Exit
 from adapters.cli.output import print_json
 from adapters.defaults import DEFAULT_SERVER
 from adapters.grpc.clicommon import (
@@ -34,7 +33,7 @@ from adapters.grpc.clicommon import (
     ServerOpt,
     _call,
     _client,
-    _one_line,
+    _read_texts,
 )
 from adapters.grpc.figures import _emit, _say, yuan
 
@@ -132,13 +131,7 @@ def fund_put(
     as_json: JsonOpt = False,
 ) -> None:
     """Store each funds.yaml (validated: every problem named by file:line and path)."""
-    texts = []  # every file read before the first is sent: an unreadable one stores nothing
-    for f in files:
-        try:
-            texts.append((f, f.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as e:
-            _one_line(f"refused: {f}: cannot be read: {getattr(e, 'strerror', None) or e}",
-                      Exit.REFUSED)  # fmt: skip
+    texts = _read_texts(files)
     answers = []
     with _client(server, ca, cert, key, "fund") as c:
         for f, text in texts:
