@@ -13,7 +13,7 @@ The variants (``VARIANTS``): which item dtypes reach the kernel, and in which mo
   whose int64 categories ``KernelBatch.args`` gives the kernel as int8): ``onestop settle``
   and ``policy whatif``, the server's unary calls (with hard budgets and with the per-item
   allocation), ``settle_batch(threads=...)``; ``columns_from_bills``; the packed stream with
-  quantities and caps or ratios as int64 (``engine.columnar.prepare`` fills an absent cap or
+  quantities and caps or ratios as int64 (``engine.columnar.billitems`` fills an absent cap or
   ratio column as int64 beside them); ``onestop batch`` on CSV files, read as int64 (with
   ``--fund-used``: budgets);
 - ``stream``: the packed gRPC stream without price caps or self-pay ratios (the absent

@@ -1,5 +1,5 @@
 """``engine.columnar.itemcheck``: the compiled pass says "clean" exactly when the numpy rules
-of one item (``prepare._check_items``) find nothing, for every column form it takes (and
+of one item (``billitems._check_items``) find nothing, for every column form it takes (and
 "run the rules" for the others); a prepare that skips the rules gives the same batch."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from engine.columnar import ItemCols
 from engine.columnar import itemcheck as IC
+from engine.columnar.billitems import _check_items
 from engine.columnar.inputs import Offset, Rejects, category_codes
-from engine.columnar.prepare import _check_items
 from engine.money import BP, MAX_AMOUNT, MAX_QTY_E4, MAX_UNIT_PRICE
 
 

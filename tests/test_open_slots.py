@@ -1,4 +1,4 @@
-"""``prepare._open`` (the opening rows into the kernel's account slots, found by integer keys)
+"""``opening.open_slots`` (the opening rows into the kernel's account slots, found by integer keys)
 equals a naive reference: a dict of the slots by (id, year), the rows in order (the last of
 two rows for one slot and layer wins), admissions the maximum. Rows of unknown ids, scopes,
 layers and of years outside the batch's (also 10,000 years off, which a key of
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from adapters.grpc.testing import CHAIN
 from engine import columnar as C
 from engine.accounts import ACCOUNT_FIELDS
-from engine.columnar.prepare import _open
+from engine.columnar.opening import open_slots as _open
 from engine.policy.compiled import compile_tables
 from engine.policy.load import load_policies
 

@@ -47,8 +47,9 @@ if TYPE_CHECKING:  # the names mypy sees; at run time ``__getattr__`` imports th
         take,
         unique,
     )
+    from engine.columnar.opening import check_opening
     from engine.columnar.persontable import PersonTable, person_table
-    from engine.columnar.prepare import Prepared, check_opening, prepare_columns
+    from engine.columnar.prepare import Prepared, prepare_columns
     from engine.columnar.results import (
         alert_columns,
         bill_columns,
@@ -70,7 +71,8 @@ _WHERE = {
          "category_codes", "lookup", "take", "unique"),
         "engine.columnar.inputs",
     ),
-    **dict.fromkeys(("Prepared", "check_opening", "prepare_columns"), "engine.columnar.prepare"),
+    **dict.fromkeys(("Prepared", "prepare_columns"), "engine.columnar.prepare"),
+    "check_opening": "engine.columnar.opening",
     "OutputBuffers": "engine.columnar.buffers",
     **dict.fromkeys(("PersonTable", "person_table"), "engine.columnar.persontable"),
     **dict.fromkeys(

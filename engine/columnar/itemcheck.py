@@ -1,12 +1,12 @@
 """One compiled pass that says whether every item of a batch keeps the rules of one item
-(``prepare._check_items``: a known category, amount, quantity and prices within their limits,
+(``billitems._check_items``: a known category, amount, quantity and prices within their limits,
 a self-pay ratio only on a category B item and within 0..10000). When it does (the usual case:
 a HIS sends clean bills), ``prepare_columns`` skips the dozen numpy passes of those rules over
 the item columns; when it does not, the numpy rules run as before and name every bad value.
 ``items_clean`` answers False (run the rules) for any column form it does not take, so it can
 only save work, never hide a bad value; ``items_clean_plain`` is its numpy reference. Clean
 also says that every null cap and ratio already holds the kernel's -1 (as the adapters fill
-them), so that ``prepare._nullable`` has nothing to replace; a null over another value is left
+them), so that ``billitems._nullable`` has nothing to replace; a null over another value is left
 to the rules (which find nothing there) and ``_nullable`` (not clean).
 
 The pass also reads the amounts for ``prepare_columns`` when the items come as the bills' runs
