@@ -617,7 +617,7 @@ def test_a_settle_on_postgres_is_three_statements_in_two_trips_with_its_events_i
     import psycopg
     from psycopg._pipeline_base import BasePipeline
 
-    from adapters.store.sql import uow as uow_module
+    from adapters.store.sql import pipeline as pipeline_module
     from adapters.store.sql.uow import SqlUnitOfWork
     from tests.pg import fresh_database
 
@@ -632,7 +632,7 @@ def test_a_settle_on_postgres_is_three_statements_in_two_trips_with_its_events_i
         waits: list[str] = []
         sync = BasePipeline._enqueue_sync
         alone = psycopg.Connection.execute
-        queue = uow_module.command
+        queue = pipeline_module.command
 
         def counted(cur: Any, query: Any, *a: Any, **k: Any) -> Any:
             sent.append(str(query).split()[0] + (" lock" if "onestop_lock_read" in query else ""))
@@ -657,7 +657,7 @@ def test_a_settle_on_postgres_is_three_statements_in_two_trips_with_its_events_i
             queue(raw, sql)
 
         monkeypatch.setattr(psycopg.RawCursor, "execute", counted)
-        monkeypatch.setattr(uow_module, "command", command)
+        monkeypatch.setattr(pipeline_module, "command", command)
         monkeypatch.setattr(SqlUnitOfWork, "_pipeline", trip)
         monkeypatch.setattr(BasePipeline, "_enqueue_sync", synced)
         monkeypatch.setattr(psycopg.Connection, "execute", direct)

@@ -3,10 +3,9 @@ through it commits together or not at all; leaving it without ``commit`` rolls b
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
@@ -22,18 +21,11 @@ from adapters.store.sql.locks import (
     _lock_params,
     _lock_read_keys,
 )
-from adapters.store.sql.onewrite import command, one_write
+from adapters.store.sql.pipeline import Pending, combined, send
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
 from adapters.store.sql.registry import PERSON_COLS, Registry
-from adapters.store.sql.rows import PARAM
-from adapters.store.sql.settlements import (
-    ACTIVE,
-    ACTIVE_BILL_UNIQUE,
-    REQUEST_UNIQUE,
-    Settlements,
-)
-from engine.errors import BillSettled, DuplicateRequest
+from adapters.store.sql.settlements import ACTIVE, Settlements
 from engine.service.ports import LockKey, LockOrderError, SettleReads, lock_order
 
 if TYPE_CHECKING:
@@ -54,27 +46,6 @@ _SETTLE_READS = (
 
 #: ``psycopg.pq.TransactionStatus.IDLE`` (no transaction open; psycopg not imported for SQLite)
 _IDLE = 0
-
-
-class _Pending(NamedTuple):
-    """A statement waiting to go to PostgreSQL with the next read or COMMIT."""
-
-    sql: str
-    params: dict[str, Any]
-    #: (request id, hospital, bill id) of a settlement's insert (its unique violations)
-    mark: tuple[str, str, str] | None = None
-    ctes: tuple[tuple[str, str], ...] = ()  # its WITH clause: (name, statement)
-
-    def text(self) -> str:
-        if not self.ctes:
-            return self.sql
-        return "WITH " + ", ".join(f"{n} AS ({b})" for n, b in self.ctes) + " " + self.sql
-
-
-@functools.lru_cache(maxsize=512)
-def _renamed(sql: str, prefix: str) -> str:
-    """``sql`` with every ``:name`` parameter as ``:<prefix>name``."""
-    return PARAM.sub(lambda m: f":{prefix}{m.group(1)}", sql)
 
 
 class SqlUnitOfWork:
@@ -101,7 +72,7 @@ class SqlUnitOfWork:
         self._locked: set[LockKey] = set()
         # PostgreSQL: writes wait here and go to the server in one pipeline with the next read
         # or with COMMIT (one round trip for all of a settlement's writes and its commit)
-        self._pending: list[_Pending] = []
+        self._pending: list[Pending] = []
         self._flushes = 0  # pipelines sent (``together`` combines only what none has sent)
         # PostgreSQL: the locks held are those settle_reads took early (nothing written since)
         self._early = False
@@ -234,7 +205,7 @@ class SqlUnitOfWork:
         mark = None
         if request_id is not None:
             mark = (request_id, params.get("hospital", ""), params.get("bill_id", ""))
-        p = _Pending(sql, params, mark, ctes)
+        p = Pending(sql, params, mark, ctes)
         if self.s.sqlite:
             self.run(p.text(), params, write=True)
             return
@@ -256,15 +227,7 @@ class SqlUnitOfWork:
         group = self._pending[start:]
         if self.s.sqlite or flushes != self._flushes or len(group) < 2:
             return
-        ctes: list[tuple[str, str]] = []
-        params: dict[str, Any] = {}
-        mark = None
-        for i, p in enumerate(group):
-            ctes += [(n, _renamed(b, f"w{i}_")) for n, b in p.ctes]
-            ctes.append((f"w{i}", _renamed(p.sql, f"w{i}_")))
-            params.update({f"w{i}_{k}": v for k, v in p.params.items()})
-            mark = mark or p.mark
-        self._pending[start:] = [_Pending("SELECT 1", params, mark, tuple(ctes))]
+        self._pending[start:] = [combined(group)]
 
     def _flush(self, commit: bool = False) -> None:
         self._pipeline([], commit)
@@ -279,37 +242,7 @@ class SqlUnitOfWork:
         raw = self._driver(write=bool(pending) or commit)
         assert raw is not None
         begin, self._begin = self._begin, False
-        cursors = []
-        try:
-            if not (pending or commit or begin) and len(reads) == 1:  # one statement alone
-                cur = self.s.x.cursor(raw)
-                cur.execute(*self.s.x.raw(*reads[0]))
-                return [cur.fetchall()]
-            with one_write(raw):  # sent when it ends, in one write
-                if begin:
-                    command(raw, b"BEGIN")
-                if pending:
-                    w = self.s.x.cursor(raw)
-                    for p in pending:
-                        w.execute(*self.s.x.raw(p.text(), p.params))
-                for sql, params in reads:
-                    cur = self.s.x.cursor(raw)
-                    cur.execute(*self.s.x.raw(sql, params))
-                    cursors.append(cur)
-                if commit:
-                    command(raw, b"COMMIT")  # answered with the pipeline's end
-            return [cur.fetchall() for cur in cursors]
-        except self.s.x.errors as err:
-            constraint = getattr(getattr(err, "diag", None), "constraint_name", "")
-            mark = next((p.mark for p in pending if p.mark is not None), ("", "", ""))
-            if constraint == REQUEST_UNIQUE:
-                raise DuplicateRequest(mark[0]) from err
-            if constraint == ACTIVE_BILL_UNIQUE:
-                raise BillSettled(mark[1], mark[2]) from None
-            sql = "; ".join([p.text() for p in pending] + [q for q, _ in reads])
-            raise sa.exc.DBAPIError.instance(
-                sql, {}, err, self.s.x.errors, hide_parameters=True
-            ) from err
+        return send(self.s.x, raw, pending, reads, begin, commit)
 
     def settle_reads(
         self,
@@ -372,7 +305,7 @@ class SqlUnitOfWork:
                 for kind, key, year in new:  # in order: the server runs a pipeline in order
                     if fused and kind in _ACCOUNT_KINDS:
                         continue  # taken by onestop_lock_read after the others (they sort first)
-                    self._pending.append(_Pending(_LOCK[kind], _lock_params(kind, key, year)))
+                    self._pending.append(Pending(_LOCK[kind], _lock_params(kind, key, year)))
             self.accounts.forget()  # anything read before the lock may be stale
             self._locked.update(new)
         if fused:
