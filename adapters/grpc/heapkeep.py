@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import logging
 import os
 import sys
@@ -40,8 +39,7 @@ def keep_freed_memory() -> bool:
     if os.environ.get("ONESTOP_HEAP_KEEP", "1") == "0" or not sys.platform.startswith("linux"):
         return False
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own C library (no ldconfig run)
         mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
         mallopt.restype = ctypes.c_int
         ok = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
