@@ -30,6 +30,7 @@ from adapters.bootstrap import App
 from adapters.grpc import auth
 from adapters.grpc.errors import log_incident
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
+from adapters.grpc.heapkeep import keep_freed_memory
 from adapters.grpc.limits import Limits
 from adapters.grpc.registration import KEEP_BYTES, RAW_BYTES, Received, add_servicer
 from adapters.grpc.servicers import (
@@ -211,7 +212,9 @@ class Server:
 
 
 async def serve_forever(server: Server, grace: float = 10.0) -> None:
-    """Start, warm, serve until SIGTERM or SIGINT, then drain for ``grace`` seconds."""
+    """Start, warm, serve until SIGTERM or SIGINT, then drain for ``grace`` seconds. The
+    process keeps the heap memory it frees (``heapkeep``: no fresh pages a large message)."""
+    keep_freed_memory()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -56,7 +56,9 @@ class StreamWorkerError(RuntimeError):
 def _start(url: str) -> None:
     global _service
     from adapters.bootstrap import build
+    from adapters.grpc.heapkeep import keep_freed_memory
 
+    keep_freed_memory()  # as the server's process: no fresh pages a message
     _service = build(url, policies=None, registry=None).service
 
 
