@@ -123,16 +123,15 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     # code) pairs are integers from there
     bid_col = _text_column(keys["bill_id"])
     key = arrowcols.fixed_width_key(bid_col)  # ids of one length: one sort of int64 keys, no hash
-    if key is not None:
-        bid_codes, id_row = arrowcols.key_codes(key)
+    nh = max(len(hosp.labels), 1)
+    if key is not None:  # one sort of the keys gives the codes and the (id, hospital) pairs
+        bid_codes, id_row, first_of, pairs = _key_pairs(key, hosp.codes, nh)
         n_ids = len(id_row)
     else:
         bid = pc.dictionary_encode(bid_col)
         bid_codes = bid.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         n_ids = len(bid.dictionary)
-    nh = max(len(hosp.labels), 1)
-    pair = bid_codes * nh + hosp.codes
-    first_of, pairs = _first_rows(pair)
+        first_of, pairs = _first_rows(bid_codes * nh + hosp.codes)
     shared_codes = np.zeros(0, np.int64) if items_by_hospital else _shared_ids(pairs, nh, n_ids)
     if key is not None:  # named in the order they first appear, as the dictionary has them
         rows = np.flatnonzero(np.isin(bid_codes, shared_codes)) if len(shared_codes) else id_row[:0]
@@ -220,6 +219,39 @@ def _first_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = np.empty(len(key), np.int64)
     first[order] = order[new][np.cumsum(new) - 1]
     return first, sk[new]
+
+
+def _key_pairs(
+    key: np.ndarray, hosp: np.ndarray, nh: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``arrowcols.key_codes`` of the bill ids' ``key`` (each row's id code, a row of each
+    code) and ``_first_rows`` of the pairs (id code * ``nh`` + hospital code ``hosp``), from
+    one sort of ``key``: the pairs in that order are sorted when each id's rows come with
+    their hospitals in order (always for ids used once, the usual case); else their own sort."""
+    n = len(key)
+    order = np.argsort(key)
+    sk = key[order]
+    new = np.empty(n, dtype=bool)
+    new[:1] = True
+    np.not_equal(sk[1:], sk[:-1], out=new[1:])
+    del sk
+    ranks = np.cumsum(new) - 1
+    codes = np.empty(n, dtype=np.int64)
+    codes[order] = ranks
+    id_row = order[new]
+    if new.all():  # every id once: each row its own pair, the pairs sorted as the ids
+        return codes, id_row, np.arange(n, dtype=np.int64), ranks * nh + hosp[id_row]
+    sp = ranks * nh + hosp[order]
+    if np.any(sp[1:] < sp[:-1]):
+        return (codes, id_row, *_first_rows(codes * nh + hosp))
+    start = np.empty(n, dtype=bool)
+    start[:1] = True
+    np.not_equal(sp[1:], sp[:-1], out=start[1:])
+    at = np.flatnonzero(start)
+    lowest = np.minimum.reduceat(order, at)  # the first row of each pair (the sort not stable)
+    first = np.empty(n, dtype=np.int64)
+    first[order] = lowest[np.cumsum(start) - 1]
+    return codes, id_row, first, sp[at]
 
 
 def _shared_ids(pairs: np.ndarray, nh: int, n_ids: int) -> np.ndarray:

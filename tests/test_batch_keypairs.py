@@ -1,0 +1,50 @@
+"""The plan's one sort of the bill ids' keys (``plan._key_pairs``) gives what the two sorts
+gave: ``arrowcols.key_codes`` of the keys and ``plan._first_rows`` of the (id, hospital) pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters.batch import arrowcols
+from adapters.batch.plan import _first_rows, _key_pairs
+
+
+def _two_sorts(key: np.ndarray, hosp: np.ndarray, nh: int) -> tuple[np.ndarray, ...]:
+    codes, id_row = arrowcols.key_codes(key)
+    first, pairs = _first_rows(codes * nh + hosp)
+    return codes, id_row, first, pairs
+
+
+def _check(key: np.ndarray, hosp: np.ndarray, nh: int) -> None:
+    codes, id_row, first, pairs = _key_pairs(key, hosp, nh)
+    want_codes, want_row, want_first, want_pairs = _two_sorts(key, hosp, nh)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert len(id_row) == len(want_row)
+    np.testing.assert_array_equal(codes[id_row], np.arange(len(id_row)))
+    np.testing.assert_array_equal(first, want_first)
+    np.testing.assert_array_equal(pairs, want_pairs)
+    assert first.dtype == pairs.dtype == codes.dtype == np.int64
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 12), st.integers(0, 3)), min_size=2, max_size=60),
+    st.booleans(),
+)
+def test_one_sort_gives_the_two_sorts(rows: list[tuple[int, int]], big: bool) -> None:
+    key = np.array([k for k, _ in rows], dtype=np.int64) * (10**15 if big else 1)
+    hosp = np.array([h for _, h in rows], dtype=np.int32)
+    _check(key, hosp, 4)
+
+
+def test_ids_used_once_and_large() -> None:
+    rng = np.random.default_rng(0)
+    key = rng.permutation(200_000).astype(np.int64) * 7919
+    hosp = rng.integers(0, 40, len(key)).astype(np.int32)
+    _check(key, hosp, 40)
+    dup = key.copy()
+    dup[rng.integers(0, len(key), 5_000)] = dup[rng.integers(0, len(key), 5_000)]
+    _check(dup, hosp, 40)  # ids again, at the same or another hospital, in any order
+    _check(dup, np.zeros(len(key), np.int32), 1)
