@@ -1,9 +1,11 @@
 """The plan's one sort of the bill ids' keys (``plan._key_pairs``) gives what the two sorts
-gave: ``arrowcols.key_codes`` of the keys and ``plan._first_rows`` of the (id, hospital) pairs."""
+gave: ``arrowcols.key_codes`` of the keys and ``plan._first_rows`` of the (id, hospital) pairs;
+the keys themselves (``arrowcols.fixed_width_key``)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -48,3 +50,31 @@ def test_ids_used_once_and_large() -> None:
     dup[rng.integers(0, len(key), 5_000)] = dup[rng.integers(0, len(key), 5_000)]
     _check(dup, hosp, 40)  # ids again, at the same or another hospital, in any order
     _check(dup, np.zeros(len(key), np.int32), 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 16), st.integers(2, 40), st.integers(0, 2**32 - 1), st.integers(1, 94))
+def test_fixed_width_key_is_the_mixed_radix_number_of_the_varying_bytes(
+    width: int, n: int, seed: int, spread: int
+) -> None:
+    """``arrowcols.fixed_width_key`` (one byte position at a time) is the number whose digits
+    are the varying bytes, each from its smallest value, as Python's integers give it; None
+    exactly when that number can pass 2**63 - 1 (keys near the limit included)."""
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(0x21, 0x21 + spread, size=(n, width), dtype=np.uint8)
+    rows = [bytes(r).decode() for r in raw]
+    lo, hi = raw.min(axis=0).astype(int), raw.max(axis=0).astype(int)
+    total = 1
+    for j in range(width):
+        total *= int(hi[j] - lo[j] + 1)
+    want = []
+    for r in raw:
+        k = 0
+        for j in range(width):
+            k = k * int(hi[j] - lo[j] + 1) + int(r[j]) - int(lo[j])
+        want.append(k)
+    key = arrowcols.fixed_width_key(pa.array(rows, pa.string()))
+    if total > 2**63:
+        assert key is None
+    else:
+        assert key is not None and key.dtype == np.int64 and key.tolist() == want
