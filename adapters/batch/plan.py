@@ -98,7 +98,8 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     )  # fmt: skip
     # adjacent rows compared as text (Arrow, byte order): no sort of a million ids
     h_lt, h_eq = _adjacent(keys["household_id"])
-    b_lt, b_eq = _adjacent(keys["bill_id"])
+    bid_col = _text_column(keys["bill_id"])  # one Arrow array (the file's row groups joined once)
+    b_lt, b_eq = _adjacent(bid_col)
     hosp = arrowcols.coded(keys["hospital"])  # a county's few dozen hospitals
     d_raw = arrowcols.dates(keys["discharge_date"], f"{spec.bills}: discharge_date")
     a_raw = arrowcols.dates(keys["admission_date"], f"{spec.bills}: admission_date")
@@ -121,7 +122,6 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     # a bill is (hospital, bill_id); items name their bill by bill_id (and hospital, if given).
     # The bill ids coded once (one sort of integer keys, or Arrow's hash); (id code, hospital
     # code) pairs are integers from there
-    bid_col = _text_column(keys["bill_id"])
     key = arrowcols.fixed_width_key(bid_col)  # ids of one length: one sort of int64 keys, no hash
     nh = max(len(hosp.labels), 1)
     if key is not None:  # one sort of the keys gives the codes and the (id, hospital) pairs
