@@ -4,8 +4,11 @@ the keys themselves (``arrowcols.fixed_width_key``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,3 +81,27 @@ def test_fixed_width_key_is_the_mixed_radix_number_of_the_varying_bytes(
         assert key is None
     else:
         assert key is not None and key.dtype == np.int64 and key.tolist() == want
+
+
+def test_plan_reports_a_bill_again_only_in_a_later_part(tmp_path: Path) -> None:
+    """A (hospital, bill id) seen again: in a later part it is that part's reject (its row in
+    the part, the first row named), in the same part left to the part's own check."""
+    from adapters.batch.plan import plan
+    from adapters.batch.run import Spec
+    from tests.test_batch_helpers import POLICY, make_data
+
+    tables, paths = make_data(tmp_path, n_bills=60, items=3, seed=6)
+    b = tables[0].to_pydict()
+    for again, first in ((50, 2), (55, 2), (3, 2), (41, 30)):
+        b["bill_id"][again], b["hospital"][again] = b["bill_id"][first], b["hospital"][first]
+    pq.write_table(pa.table(b), paths[0])
+    parts, nb, _ = plan(Spec(*paths, policy=(POLICY,)), 10)
+    assert nb == 60
+    got = [(p.bill_lo + r, v, rule) for p in parts for r, _f, v, rule in p.extra]
+    part_of = {r: p.k for p in parts for r in range(p.bill_lo, p.bill_hi)}
+    want = [(r, b["bill_id"][f]) for r, f in ((3, 2), (41, 30), (50, 2), (55, 2))
+            if part_of[r] != part_of[f]]  # fmt: skip
+    assert [(r, v) for r, v, _ in got] == want and len(want) >= 2
+    for r, _v, rule in got:
+        first = {3: 2, 41: 30, 50: 2, 55: 2}[r]
+        assert f"row {first} too" in rule

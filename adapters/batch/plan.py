@@ -163,36 +163,26 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
         runs.add(batch, n_items)
         n_items += len(batch)
     in_order = runs.ok and runs.same_as(link_col)
-    if in_order:
+    if in_order:  # the usual case: one run per bill, in the bills' order (none goes back)
         rs = np.concatenate(runs.starts) if runs.starts else np.zeros(0, np.int64)
-        rp = np.arange(nb)  # the usual case: one run per bill, in the bills' order
+        filled = np.arange(nb)
     else:
         # bill (key as the items give it) -> first bill row, by sorted codes
         link = arrowcols.coded(link_col)
         first = np.full(len(link.labels), nb, dtype=np.int64)
         np.minimum.at(first, link.codes, np.arange(nb))
         rs, rp = _item_runs(spec.items, items_by_hospital, runs, link, first)
-    known = rp >= 0  # orphan runs (no such bill) go with the run before them
-    filled = np.maximum.accumulate(np.where(known, rp, -1)) if len(rp) else rp
-    back = (
-        np.flatnonzero(known[1:] & (rp[1:] < filled[:-1])) + 1 if len(rp) else np.zeros(0, np.int64)
-    )
-    if len(back):
-        i = int(back[0])
-        raise UnsortedInput(
-            f"{spec.items} is not in the order of the bills: items row {int(rs[i])} belongs to "
-            f"bill row {int(rp[i])} but comes after items of bill row {int(filled[i - 1])}; "
-            f"{SORT_HINT}"
-        )
-    filled = np.maximum(filled, 0)
-    # (hospital, bill id) used again in a later part: reported in that part
-    part_of = np.searchsorted(np.array(cuts), np.arange(nb), side="right") - 1
-    dup = np.flatnonzero(part_of != part_of[first_of]) if nb else np.zeros(0, np.int64)
+        filled = _runs_in_order(spec.items, rs, rp)
+    # (hospital, bill id) used again in a later part: reported in that part (only the rows
+    # of a pair seen before are looked at: none, when every bill is once in the file)
+    again = np.flatnonzero(first_of != np.arange(nb)) if nb else np.zeros(0, np.int64)
+    cut_at = np.array(cuts)
+    part_of = np.searchsorted(cut_at, again, side="right") - 1
+    moved = part_of != np.searchsorted(cut_at, first_of[again], side="right") - 1
     extra: dict[int, list[tuple[int, str, Any, str]]] = {}
-    for r in dup:
-        k = int(part_of[r])
+    for r, k in zip(again[moved].tolist(), part_of[moved].tolist(), strict=True):
         extra.setdefault(k, []).append((
-            int(r - cuts[k]), "bill_id", str(_text(bid_col, int(r))),
+            int(r - cuts[k]), "bill_id", str(_text(bid_col, r)),
             f"is used by {Path(spec.bills).name} row {int(first_of[r])} too, at "
             f"the same hospital {hosp.labels[hosp.codes[r]]!r}; a bill id is unique within "
             "its hospital",
@@ -206,6 +196,24 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
         starts = np.append(rs[lo:hi], ihi) - ilo if in_order else None
         parts.append(Part(k, lo, hi, ilo, ihi, tuple(extra.get(k, ())), starts))
     return parts, nb, n_items
+
+
+def _runs_in_order(items: str, rs: np.ndarray, rp: np.ndarray) -> np.ndarray:
+    """Each item run's bill row, an orphan run (no such bill, ``rp`` -1) given the row of the
+    run before it (0 at the start); UnsortedInput when a run goes back to an earlier bill."""
+    known = rp >= 0
+    filled = np.maximum.accumulate(np.where(known, rp, -1)) if len(rp) else rp
+    back = (
+        np.flatnonzero(known[1:] & (rp[1:] < filled[:-1])) + 1 if len(rp) else np.zeros(0, np.int64)
+    )
+    if len(back):
+        i = int(back[0])
+        raise UnsortedInput(
+            f"{items} is not in the order of the bills: items row {int(rs[i])} belongs to "
+            f"bill row {int(rp[i])} but comes after items of bill row {int(filled[i - 1])}; "
+            f"{SORT_HINT}"
+        )
+    return np.maximum(filled, 0)
 
 
 def _first_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
