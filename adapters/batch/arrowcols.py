@@ -192,7 +192,8 @@ def dates(col: pa.ChunkedArray | pa.Array, where: str = "dates", rows: Any = Non
         raise InputFileError(
             f"{where}: is a column of {col.type}; dates are a date column or strings YYYY-MM-DD"
         )
-    return col.to_numpy(zero_copy_only=False).astype("M8[D]")
+    # Arrow converts date32 to datetime64[D] already: no second copy
+    return col.to_numpy(zero_copy_only=False).astype("M8[D]", copy=False)
 
 
 def _is_day(v: str) -> bool:

@@ -104,7 +104,7 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     d_raw = arrowcols.dates(keys["discharge_date"], f"{spec.bills}: discharge_date")
     a_raw = arrowcols.dates(keys["admission_date"], f"{spec.bills}: admission_date")
     na = np.isnat(d_raw) | np.isnat(a_raw)
-    d, a = d_raw.astype(np.int64), a_raw.astype(np.int64)
+    d, a = d_raw.view(np.int64), a_raw.view(np.int64)  # the days as they are (NaT: int64 min)
     bad = _order_problem((h_lt, h_eq), d, a, (b_lt, b_eq), na, hosp.codes)
     if bad >= 0:
 
