@@ -98,12 +98,13 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     )  # fmt: skip
     # adjacent rows compared as text (Arrow, byte order): no sort of a million ids
     h_lt, h_eq = _adjacent(keys["household_id"])
-    b_lt, b_eq = _adjacent(keys["bill_id"])
+    bid_col = _text_column(keys["bill_id"])  # one Arrow array (the file's row groups joined once)
+    b_lt, b_eq = _adjacent(bid_col)
     hosp = arrowcols.coded(keys["hospital"])  # a county's few dozen hospitals
     d_raw = arrowcols.dates(keys["discharge_date"], f"{spec.bills}: discharge_date")
     a_raw = arrowcols.dates(keys["admission_date"], f"{spec.bills}: admission_date")
     na = np.isnat(d_raw) | np.isnat(a_raw)
-    d, a = d_raw.astype(np.int64), a_raw.astype(np.int64)
+    d, a = d_raw.view(np.int64), a_raw.view(np.int64)  # the days as they are (NaT: int64 min)
     bad = _order_problem((h_lt, h_eq), d, a, (b_lt, b_eq), na, hosp.codes)
     if bad >= 0:
 
@@ -121,18 +122,16 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     # a bill is (hospital, bill_id); items name their bill by bill_id (and hospital, if given).
     # The bill ids coded once (one sort of integer keys, or Arrow's hash); (id code, hospital
     # code) pairs are integers from there
-    bid_col = _text_column(keys["bill_id"])
     key = arrowcols.fixed_width_key(bid_col)  # ids of one length: one sort of int64 keys, no hash
-    if key is not None:
-        bid_codes, id_row = arrowcols.key_codes(key)
+    nh = max(len(hosp.labels), 1)
+    if key is not None:  # one sort of the keys gives the codes and the (id, hospital) pairs
+        bid_codes, id_row, first_of, pairs = _key_pairs(key, hosp.codes, nh)
         n_ids = len(id_row)
     else:
         bid = pc.dictionary_encode(bid_col)
         bid_codes = bid.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         n_ids = len(bid.dictionary)
-    nh = max(len(hosp.labels), 1)
-    pair = bid_codes * nh + hosp.codes
-    first_of, pairs = _first_rows(pair)
+        first_of, pairs = _first_rows(bid_codes * nh + hosp.codes)
     shared_codes = np.zeros(0, np.int64) if items_by_hospital else _shared_ids(pairs, nh, n_ids)
     if key is not None:  # named in the order they first appear, as the dictionary has them
         rows = np.flatnonzero(np.isin(bid_codes, shared_codes)) if len(shared_codes) else id_row[:0]
@@ -164,36 +163,26 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
         runs.add(batch, n_items)
         n_items += len(batch)
     in_order = runs.ok and runs.same_as(link_col)
-    if in_order:
+    if in_order:  # the usual case: one run per bill, in the bills' order (none goes back)
         rs = np.concatenate(runs.starts) if runs.starts else np.zeros(0, np.int64)
-        rp = np.arange(nb)  # the usual case: one run per bill, in the bills' order
+        filled = np.arange(nb)
     else:
         # bill (key as the items give it) -> first bill row, by sorted codes
         link = arrowcols.coded(link_col)
         first = np.full(len(link.labels), nb, dtype=np.int64)
         np.minimum.at(first, link.codes, np.arange(nb))
         rs, rp = _item_runs(spec.items, items_by_hospital, runs, link, first)
-    known = rp >= 0  # orphan runs (no such bill) go with the run before them
-    filled = np.maximum.accumulate(np.where(known, rp, -1)) if len(rp) else rp
-    back = (
-        np.flatnonzero(known[1:] & (rp[1:] < filled[:-1])) + 1 if len(rp) else np.zeros(0, np.int64)
-    )
-    if len(back):
-        i = int(back[0])
-        raise UnsortedInput(
-            f"{spec.items} is not in the order of the bills: items row {int(rs[i])} belongs to "
-            f"bill row {int(rp[i])} but comes after items of bill row {int(filled[i - 1])}; "
-            f"{SORT_HINT}"
-        )
-    filled = np.maximum(filled, 0)
-    # (hospital, bill id) used again in a later part: reported in that part
-    part_of = np.searchsorted(np.array(cuts), np.arange(nb), side="right") - 1
-    dup = np.flatnonzero(part_of != part_of[first_of]) if nb else np.zeros(0, np.int64)
+        filled = _runs_in_order(spec.items, rs, rp)
+    # (hospital, bill id) used again in a later part: reported in that part (only the rows
+    # of a pair seen before are looked at: none, when every bill is once in the file)
+    again = np.flatnonzero(first_of != np.arange(nb)) if nb else np.zeros(0, np.int64)
+    cut_at = np.array(cuts)
+    part_of = np.searchsorted(cut_at, again, side="right") - 1
+    moved = part_of != np.searchsorted(cut_at, first_of[again], side="right") - 1
     extra: dict[int, list[tuple[int, str, Any, str]]] = {}
-    for r in dup:
-        k = int(part_of[r])
+    for r, k in zip(again[moved].tolist(), part_of[moved].tolist(), strict=True):
         extra.setdefault(k, []).append((
-            int(r - cuts[k]), "bill_id", str(_text(bid_col, int(r))),
+            int(r - cuts[k]), "bill_id", str(_text(bid_col, r)),
             f"is used by {Path(spec.bills).name} row {int(first_of[r])} too, at "
             f"the same hospital {hosp.labels[hosp.codes[r]]!r}; a bill id is unique within "
             "its hospital",
@@ -209,6 +198,24 @@ def plan(spec: Spec, chunk_bills: int) -> tuple[list[Part], int, int]:
     return parts, nb, n_items
 
 
+def _runs_in_order(items: str, rs: np.ndarray, rp: np.ndarray) -> np.ndarray:
+    """Each item run's bill row, an orphan run (no such bill, ``rp`` -1) given the row of the
+    run before it (0 at the start); UnsortedInput when a run goes back to an earlier bill."""
+    known = rp >= 0
+    filled = np.maximum.accumulate(np.where(known, rp, -1)) if len(rp) else rp
+    back = (
+        np.flatnonzero(known[1:] & (rp[1:] < filled[:-1])) + 1 if len(rp) else np.zeros(0, np.int64)
+    )
+    if len(back):
+        i = int(back[0])
+        raise UnsortedInput(
+            f"{items} is not in the order of the bills: items row {int(rs[i])} belongs to "
+            f"bill row {int(rp[i])} but comes after items of bill row {int(filled[i - 1])}; "
+            f"{SORT_HINT}"
+        )
+    return np.maximum(filled, 0)
+
+
 def _first_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(the first row with the same key, of each row; the distinct keys, sorted) of an integer
     key column, by one stable sort (no hash, no ``np.unique``)."""
@@ -220,6 +227,39 @@ def _first_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = np.empty(len(key), np.int64)
     first[order] = order[new][np.cumsum(new) - 1]
     return first, sk[new]
+
+
+def _key_pairs(
+    key: np.ndarray, hosp: np.ndarray, nh: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``arrowcols.key_codes`` of the bill ids' ``key`` (each row's id code, a row of each
+    code) and ``_first_rows`` of the pairs (id code * ``nh`` + hospital code ``hosp``), from
+    one sort of ``key``: the pairs in that order are sorted when each id's rows come with
+    their hospitals in order (always for ids used once, the usual case); else their own sort."""
+    n = len(key)
+    order = np.argsort(key)
+    sk = key[order]
+    new = np.empty(n, dtype=bool)
+    new[:1] = True
+    np.not_equal(sk[1:], sk[:-1], out=new[1:])
+    del sk
+    ranks = np.cumsum(new) - 1
+    codes = np.empty(n, dtype=np.int64)
+    codes[order] = ranks
+    id_row = order[new]
+    if new.all():  # every id once: each row its own pair, the pairs sorted as the ids
+        return codes, id_row, np.arange(n, dtype=np.int64), ranks * nh + hosp[id_row]
+    sp = ranks * nh + hosp[order]
+    if np.any(sp[1:] < sp[:-1]):
+        return (codes, id_row, *_first_rows(codes * nh + hosp))
+    start = np.empty(n, dtype=bool)
+    start[:1] = True
+    np.not_equal(sp[1:], sp[:-1], out=start[1:])
+    at = np.flatnonzero(start)
+    lowest = np.minimum.reduceat(order, at)  # the first row of each pair (the sort not stable)
+    first = np.empty(n, dtype=np.int64)
+    first[order] = lowest[np.cumsum(start) - 1]
+    return codes, id_row, first, sp[at]
 
 
 def _shared_ids(pairs: np.ndarray, nh: int, n_ids: int) -> np.ndarray:
