@@ -283,7 +283,7 @@ async def stream_bench(
         sent = [0]
         end = time.perf_counter() + seconds
 
-        async def requests():  # type: ignore[no-untyped-def]
+        async def requests():
             while time.perf_counter() < end:
                 sent[0] += 1
                 yield raw

@@ -131,14 +131,14 @@ def code_of(fn: Callable[[], Any]) -> grpc.StatusCode | None:
     try:
         fn()
     except grpc.RpcError as e:
-        return e.code()  # type: ignore[attr-defined,no-any-return]
+        return e.code()
     return None
 
 
 def details_of(fn: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.RpcError) as ei:
         fn()
-    return ei.value.code(), ei.value.details()  # type: ignore[attr-defined]
+    return ei.value.code(), ei.value.details()
 
 
 # --------------------------------------------------------------------------- role table
@@ -773,10 +773,10 @@ def test_access_line_only_when_its_logger_is_on(caplog: pytest.LogCaptureFixture
 
     m = "/onestop.settlement.v1.SettlementService/PreSettle"
     with caplog.at_level(logging.WARNING, logger="onestop.access"):
-        log_call(LOCAL, m, Done(), time.perf_counter())  # type: ignore[arg-type]
+        log_call(LOCAL, m, Done(), time.perf_counter())
     assert [r for r in caplog.records if r.name == "onestop.access"] == []
     with caplog.at_level(logging.INFO, logger="onestop.access"):
-        log_call(LOCAL, m, Done(), time.perf_counter(), ValueError("x"))  # type: ignore[arg-type]
+        log_call(LOCAL, m, Done(), time.perf_counter(), ValueError("x"))
     (r,) = [r for r in caplog.records if r.name == "onestop.access"]
     line = json.loads(r.getMessage())
     assert (line["principal"], line["method"], line["status"]) == ("local", m, "UNKNOWN")

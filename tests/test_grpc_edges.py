@@ -52,13 +52,13 @@ def snapshot(c: Client) -> Any:
 
 
 def trailer_bytes(err: grpc.RpcError) -> int:
-    md = err.trailing_metadata() or ()  # type: ignore[attr-defined]
+    md = err.trailing_metadata() or ()
     size = sum(len(k) + len(v) for k, v in md)
-    return size + len((err.details() or "").encode())  # type: ignore[attr-defined]
+    return size + len((err.details() or "").encode())
 
 
 def error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo:
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     assert status is not None
     for d in status.details:
         if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
@@ -70,7 +70,7 @@ def error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo:
 
 def raw_unary(c: Client, path: str, data: bytes, timeout: float = 30) -> bytes:
     call = c.channel.unary_unary(path, request_serializer=None, response_deserializer=None)
-    return call(data, timeout=timeout)  # type: ignore[no-any-return]
+    return call(data, timeout=timeout)
 
 
 UNARY = [

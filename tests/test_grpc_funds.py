@@ -142,7 +142,7 @@ def code_of(fn: Callable[[], Any]) -> grpc.StatusCode | None:
     try:
         fn()
     except grpc.RpcError as e:
-        return e.code()  # type: ignore[no-any-return]
+        return e.code()
     return None
 
 

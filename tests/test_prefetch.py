@@ -49,8 +49,8 @@ def test_the_kernel_prefetches_the_next_bills_rows() -> None:
     acc = np.zeros((4, 5, 4), dtype=np.int64)  # rows of 160 bytes
     real = kernel.prefetch
     try:
-        kernel.prefetch = spy  # type: ignore[assignment]
+        kernel.prefetch = spy
         getattr(kernel._prefetch_row, "py_func", kernel._prefetch_row)(acc, 2)
     finally:
-        kernel.prefetch = real  # type: ignore[assignment]
+        kernel.prefetch = real
     assert seen == [320, 384, 448, 479]  # lines at 0, 64, 128 and the row's last byte

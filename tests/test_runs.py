@@ -67,4 +67,4 @@ def test_onestop_warm_warms_the_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(W, "warm_runs", lambda: called.append(1))
     monkeypatch.setattr(W, "variants", lambda uses: [])
     ps = type("P", (), {"tables": [object()]})()
-    assert W.warm(ps) == [] and called == [1]  # type: ignore[arg-type]
+    assert W.warm(ps) == [] and called == [1]

@@ -74,7 +74,7 @@ def test_a_request_id_race_across_households_is_a_conflict_and_writes_nothing() 
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_a_reversal_request_id_names_one_reversal(kind: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_reversal_request_id_names_one_reversal(kind: str, tmp_path) -> None:
     """Reversing with the reversal request id of another settlement's reversal is a Conflict
     that changes nothing; the same id again for the same settlement replays."""
     from adapters.store.sql import SqlStore

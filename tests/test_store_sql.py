@@ -858,7 +858,7 @@ def test_pg_migration_0015_stores_the_request_and_result_as_text(pg_url: str) ->
             q = ("SELECT attname::text, format_type(atttypid, atttypmod), attcompression::text "
                  "FROM pg_attribute WHERE attrelid = 'settlements'::regclass "
                  "AND attname IN ('bill', 'settlement') ORDER BY attname")  # fmt: skip
-            return [tuple(r) for r in c.exec_driver_sql(q)]  # type: ignore[misc]
+            return [tuple(r) for r in c.exec_driver_sql(q)]
 
     def down(rev: str) -> None:
         cfg = alembic_config()
@@ -954,7 +954,7 @@ def test_pg_lock_read_locks_a_row_without_writing_it(pg_url: str) -> None:  # no
 
     def version() -> tuple[str, str]:
         with other.connect() as c:
-            return tuple(c.exec_driver_sql(f"SELECT ctid::text, xmin::text {where}").one())  # type: ignore[return-value]
+            return tuple(c.exec_driver_sql(f"SELECT ctid::text, xmin::text {where}").one())
 
     def locked_elsewhere() -> list[bool]:
         got = []

@@ -121,7 +121,7 @@ def test_a_thread_reuses_its_trial_unit_of_work_left_as_new(sqlite_store: SqlSto
         inner = sqlite_store.trial_uow()  # (the thread's one connection is in this trial)
         assert inner is not first and inner.busy
         inner.__exit__(None, None, None)
-    fresh = _state(TrialUnitOfWork(sqlite_store, sqlite_store._kept))  # type: ignore[arg-type]
+    fresh = _state(TrialUnitOfWork(sqlite_store, sqlite_store._kept))
     assert _state(first) == fresh
     with pytest.raises(RuntimeError), sqlite_store.trial_uow() as u:
         assert u is first
