@@ -160,7 +160,9 @@ def packed_one(levels: list[str], level_index: list[int], **kw: Any) -> pb.Packe
 
 @pytest.mark.parametrize("mode", [pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE])
 @pytest.mark.parametrize(("levels", "index"), [([], [0]), (["level2"], [1]), (["level2"], [-1])])
-def test_packed_level_index_out_of_levels(env, mode: int, levels: list[str], index: list[int]):
+def test_packed_level_index_out_of_levels(
+    env, mode: pb.StreamMode, levels: list[str], index: list[int]
+):
     _, _, c = env
     before = snapshot(c)
     msg = pb.SettleStreamRequest(
@@ -174,7 +176,7 @@ def test_packed_level_index_out_of_levels(env, mode: int, levels: list[str], ind
 
 
 @pytest.mark.parametrize("mode", [pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE])
-def test_packed_lengths_that_do_not_match(env, mode: int) -> None:
+def test_packed_lengths_that_do_not_match(env, mode: pb.StreamMode) -> None:
     _, _, c = env
     bad = packed_one(["level2"], [0], request_ids=["a", "b"])
     bad.item_offsets[:] = [0, 5]  # points past the item columns
@@ -378,7 +380,7 @@ def test_items_per_bill(env, rpc: str) -> None:
     assert snapshot(c) == before
 
 
-def packed(n_bills: int, items_per_bill: int, mode: int = pb.STREAM_MODE_TRIAL) -> Any:
+def packed(n_bills: int, items_per_bill: int, mode: pb.StreamMode = pb.STREAM_MODE_TRIAL) -> Any:
     n = n_bills * items_per_bill
     p = pb.PackedBills(
         bill_ids=[f"b{i}" for i in range(n_bills)],
