@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -231,11 +232,15 @@ def test_cashier_settles_only_bills_of_its_hospital(world: World) -> None:
 
 def test_cashier_stream_only_bills_of_its_hospital(world: World) -> None:
     c = world.client(CASHIER1)
+
+    def stream(r: pb.SettleStreamRequest) -> list[pb.SettleStreamResponse]:
+        return list(c.settlement.SettleStream(iter([r])))
+
     for mode in (pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE):
         req = pb.SettleStreamRequest(mode=mode)
         req.bills.bills.add(bill=_pb_bill(bill(H1)), request_id=uuid.uuid4().hex)
         req.bills.bills.add(bill=_pb_bill(bill(H2)), request_id=uuid.uuid4().hex)
-        assert code_of(lambda r=req: list(c.settlement.SettleStream(iter([r])))) == PD
+        assert code_of(partial(stream, req)) == PD
         for joined in (False, True):  # hospitals as strings, or indexes into hospital_table
             packed = pb.SettleStreamRequest(mode=mode)
             packed.packed.CopyFrom(
@@ -244,7 +249,7 @@ def test_cashier_stream_only_bills_of_its_hospital(world: World) -> None:
                 )
             )
             assert bool(packed.packed.hospital_table) == joined
-            assert code_of(lambda r=packed: list(c.settlement.SettleStream(iter([r])))) == PD
+            assert code_of(partial(stream, packed)) == PD
     ok = pb.SettleStreamRequest(mode=pb.STREAM_MODE_SETTLE)
     ok.bills.bills.add(bill=_pb_bill(bill(H1)), request_id=uuid.uuid4().hex)
     (r,) = list(c.settlement.SettleStream(iter([ok])))
@@ -391,8 +396,8 @@ def test_unknown_callers(world: World) -> None:
         Client(world.target, 5, ca=world.dir / "ca.pem"),
         world.client(CASHIER1, certs=world.other),  # type: ignore[attr-defined]
     ):
-        assert code_of(lambda c=c: c.get("x")) == grpc.StatusCode.UNAVAILABLE
-        assert code_of(lambda c=c: c.status()) == grpc.StatusCode.UNAVAILABLE
+        assert code_of(partial(c.get, "x")) == grpc.StatusCode.UNAVAILABLE
+        assert code_of(c.status) == grpc.StatusCode.UNAVAILABLE
     # plaintext to a TLS port: refused too
     with Client(world.target, 5) as plain:
         assert code_of(lambda: plain.get("x")) == grpc.StatusCode.UNAVAILABLE
@@ -807,8 +812,12 @@ def test_access_line_is_what_json_dumps_writes(
             return status
 
     got: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda r: got.append(r.getMessage())  # type: ignore[method-assign]
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            got.append(record.getMessage())
+
+    handler = Collect()
     log = logging.getLogger("onestop.access")
     level, log.level = log.level, logging.INFO
     log.addHandler(handler)
