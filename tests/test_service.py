@@ -163,7 +163,8 @@ def test_accounts_of_many_person_years_read_as_accounts_does() -> None:
     got = svc.accounts_many(keys)
     assert list(got) == keys[:3]
     assert got[(pid, year)] == svc.accounts(pid, year)
-    assert got[(pid, year)][1].layers  # the settlement moved them
+    now = got[(pid, year)]
+    assert now is not None and now[1].layers  # the settlement moved them
     assert got[(pid, year - 1)] == svc.accounts(pid, year - 1)
     assert got[("nobody", year)] is None
     with pytest.raises(InputError, match="person_id"):
