@@ -91,7 +91,7 @@ if __name__ == "__main__":
     install()
     from adapters.grpc import server as _server
 
-    _server._child = _child_with_echo  # type: ignore[assignment]  # the children's target
+    _server._child = _child_with_echo  # the children's target
     from adapters.grpc.commands import app
 
     sys.exit(app())

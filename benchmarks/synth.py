@@ -19,11 +19,15 @@ same files.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import typer
+
+if TYPE_CHECKING:  # not imported at run time: the generator needs no engine
+    from engine.policy.model import PolicyTable
 
 REGION = "450000"
 LEVELS = ["township", "county", "city", "province"]
@@ -51,7 +55,7 @@ def generate(
     (see ``for_table``)."""
     rng = np.random.default_rng(seed)
     levels = list(levels or LEVELS)
-    START, END = np.datetime64(start, "D"), np.datetime64(end, "D")
+    START, END = np.array([start, end], dtype="M8[D]")  # days, from text or datetime64
     n_persons = max(1, n_bills // 3)
     # households: runs of 1-6 persons
     sizes = rng.integers(1, 7, size=n_persons)
@@ -81,8 +85,8 @@ def generate(
     lo = int(min(20, max(1, mean_items // 2)))
     extra = max(mean_items - lo, 0.5)
     sigma = 0.9
-    n_items = lo + np.round(rng.lognormal(np.log(extra) - sigma**2 / 2, sigma, n_bills))
-    n_items = np.clip(n_items, lo, 300).astype(np.int64)
+    drawn = lo + np.round(rng.lognormal(np.log(extra) - sigma**2 / 2, sigma, n_bills))
+    n_items = np.clip(drawn, lo, 300).astype(np.int64)
     N = int(n_items.sum())
     item_bill = np.repeat(np.arange(n_bills, dtype=np.int32), n_items)
     cat = rng.choice(3, size=N, p=[0.55, 0.30, 0.15]).astype(np.int8)  # 0=A 1=B 2=C
@@ -169,20 +173,20 @@ def generate(
     return bills, items, persons
 
 
-def for_table(table: object) -> dict[str, object]:
+def for_table(table: PolicyTable) -> dict[str, Any]:
     """``generate`` keywords that fit one policy table: its region, its levels (in the
     table's order, the first ones most frequent), and dates inside its effective range (two
     years from effective_from, cut at effective_to). The tags are the four of this module:
     the table must declare them."""
-    t: object = table
-    start = np.datetime64(t.effective_from, "D")  # type: ignore[attr-defined]
+    t = table
+    start = np.datetime64(t.effective_from, "D")
     end = start + np.timedelta64(730, "D")
-    if t.effective_to is not None:  # type: ignore[attr-defined]
-        end = min(end, np.datetime64(t.effective_to, "D"))  # type: ignore[attr-defined]
-    missing = [x for x in TAGS if x not in t.tags]  # type: ignore[attr-defined]
+    if t.effective_to is not None:
+        end = min(end, np.datetime64(t.effective_to, "D"))
+    missing = [x for x in TAGS if x not in t.tags]
     if missing:
-        raise ValueError(f"policy {t.label} does not declare the tags {missing}")  # type: ignore[attr-defined]
-    return {"region": t.region.code, "levels": list(t.hospital_levels),  # type: ignore[attr-defined]
+        raise ValueError(f"policy {t.label} does not declare the tags {missing}")
+    return {"region": t.region.code, "levels": list(t.hospital_levels),
             "start": start, "end": end}  # fmt: skip
 
 

@@ -10,10 +10,11 @@ Hypothesis profiles (chosen by the env var HYPOTHESIS_PROFILE, default "dev"):
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 
-_common = {
+_common: dict[str, Any] = {  # register_profile's keywords
     "deadline": None,
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
 }

@@ -21,6 +21,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -54,13 +55,13 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         os.close(fd)
 
 
-def ranking(lines: list[dict[str, object]], n: int = 40) -> str:
+def ranking(lines: list[dict[str, Any]], n: int = 40) -> str:  # the JSON records
     """The report: the n costliest tests, the costliest files, the totals."""
-    rows = [(float(r["cpu"]) + float(r["children"]), r) for r in lines]  # type: ignore[arg-type]
+    rows = [(float(r["cpu"]) + float(r["children"]), r) for r in lines]
     rows.sort(key=lambda t: -t[0])
     total = sum(t for t, _ in rows)
     out = [f"{len(rows)} tests: {total:.1f} s CPU (own + children), "
-           f"{sum(float(r['wall']) for _, r in rows):.1f} s of test wall summed over workers"]  # type: ignore[arg-type]  # fmt: skip
+           f"{sum(float(r['wall']) for _, r in rows):.1f} s of test wall summed over workers"]  # fmt: skip
     out.append(f"\nthe {n} costliest tests (CPU s = own + children; wall s):")
     for t, r in rows[:n]:
         out.append(
@@ -70,8 +71,8 @@ def ranking(lines: list[dict[str, object]], n: int = 40) -> str:
     for t, r in rows:
         f = files[str(r["test"]).split("::", 1)[0]]
         f[0] += t
-        f[1] += float(r["children"])  # type: ignore[arg-type]
-        f[2] += float(r["wall"])  # type: ignore[arg-type]
+        f[1] += float(r["children"])
+        f[2] += float(r["wall"])
         f[3] += 1
     out.append(f"\nthe {n} costliest files (CPU s, of it children; wall s; tests):")
     for name, (t, c, w, k) in sorted(files.items(), key=lambda kv: -kv[1][0])[:n]:

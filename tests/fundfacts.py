@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import strategies as st
 
-from engine.claims import Claim, FundFacts, FundPay, MoneyIn
+from engine.claims import Claim, ClaimKind, ClaimStatus, FundFacts, FundPay, MoneyIn
 
 REGION, FUND, YEAR = "421122", "370200", 2018
 
@@ -106,8 +106,10 @@ _fen = st.one_of(st.sampled_from([0, 1, 49, 50, 99, 100, 10**8]), st.integers(0,
 
 @st.composite
 def claims_st(draw: st.DrawFn, i: int) -> Claim:
-    kind = draw(st.sampled_from(["claim", "relief"]))
-    status = draw(st.sampled_from(["filed", "approved", "rejected", "paid"]))
+    kinds: list[ClaimKind] = ["claim", "relief"]
+    statuses: list[ClaimStatus] = ["filed", "approved", "rejected", "paid"]
+    kind = draw(st.sampled_from(kinds))
+    status = draw(st.sampled_from(statuses))
     filed = draw(_fen)
     discharge = draw(_day)
     filed_at = datetime(discharge.year, discharge.month, discharge.day, tzinfo=UTC) + timedelta(

@@ -40,7 +40,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -592,26 +592,26 @@ class Generator:
                 pb.ListSettlementsRequest if method == "ListSettlements" else pb.GetAccountsRequest
             )
             m = cls(person_id=rng.choice(self.c.persons)["id"])
-            r = rng.random()
-            if method == "ListSettlements" and r < 0.8:
+            roll = rng.random()
+            if method == "ListSettlements" and roll < 0.8:
                 # ListSettlements has no paging: a person's whole history costs ~0.1 ms per
                 # settlement to answer, so most calls name a person or year with few of them
-                if r < 0.4:
+                if roll < 0.4:
                     m.person_id = JIANG["id"]
                 else:
                     m.year = rng.choice([2016, 2020])
-            elif r < 0.9:
+            elif roll < 0.9:
                 m.year = rng.choice([2017, 2018, 2019])
             return m, ""
         if method == "PutPolicy":
             # mostly a small table (a real one costs ~100 ms of YAML parsing per call), and
             # mostly one that overlaps the stored one (refused after every check): each stored
             # version makes every later PutPolicy slower (it reads them all)
-            r = rng.random()
+            roll = rng.random()
             name, text = "tiny.yaml", TINY_TABLE
-            if r < 0.01:
+            if roll < 0.01:
                 name, text = rng.choice(sorted(self.c.tables.items()))
-            elif r > 0.03:
+            elif roll > 0.03:
                 day = f"2030-{rng.randint(2, 12):02d}-{rng.randint(1, 28):02d}"
                 text = text.replace("effective_from: 2030-01-01", f"effective_from: {day}")
             return pb.PutPolicyRequest(yaml=text, source_name=f"fz-{self.tag}{k}-{name}"), ""
@@ -654,7 +654,7 @@ class Generator:
         if r < 0.75:
             for _ in range(rng.choice([1, 1, 1, 2, 2, 3, 5])):
                 if yaml and rng.random() < 0.6:
-                    msg.yaml, lab = mutate_yaml(rng, msg.yaml)  # type: ignore[attr-defined]
+                    msg.yaml, lab = mutate_yaml(rng, msg.yaml)
                     labels.append(lab)
                 else:
                     labels.append(mutate(rng, msg, self.known))
@@ -717,11 +717,11 @@ class Report:
     failures: dict[tuple[str, str, str], list[Call]] = field(default_factory=dict)
     counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)  # store / replay checks
-    seconds: Counter[str] = field(default_factory=Counter)
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     biggest: Counter[str] = field(default_factory=Counter)
     internal: list[Call] = field(default_factory=list)  # regrouped by ``causes``
     kinds: dict[tuple[str, str, str], Counter[str]] = field(default_factory=dict)
-    slowest: Counter[str] = field(default_factory=Counter)
+    slowest: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def add(self, c: Call) -> None:
         self.calls[c.method] += 1
@@ -771,8 +771,8 @@ class Report:
             del kinds
             self.counts.pop(key, None)
         for c in self.internal:
-            m = re.search(r"incident ([0-9a-f]{12})", c.details)
-            c.cause = found.get(m.group(1), "") if m else ""
+            hit = re.search(r"incident ([0-9a-f]{12})", c.details)
+            c.cause = found.get(hit.group(1), "") if hit else ""
             key = (c.method, "INTERNAL", "server log: " + _norm(c.cause or "(not found)"))
             self.counts[key] += 1
             self.kinds.setdefault(key, Counter()).update(_kinds(c.label))
@@ -851,7 +851,7 @@ def _failed(method: str, data: bytes, err: Any, t0: float) -> Call:
     from adapters.grpc.errors import bad_request
 
     try:
-        v = tuple(f for f, _ in bad_request(err))  # type: ignore[arg-type]
+        v = tuple(f for f, _ in bad_request(err))
     except Exception:
         v = ()
     return Call(
@@ -881,7 +881,7 @@ def _stream(channel: grpc.Channel, method: str, msgs: list[bytes]) -> list[Call]
                             grpc.StatusCode.UNKNOWN, details="response count",
                             stream_pos=len(out)))  # fmt: skip
     except grpc.RpcError as err:
-        c = _failed(method, msgs[len(out)] if len(out) < len(msgs) else b"", err, t0)  # type: ignore[arg-type]
+        c = _failed(method, msgs[len(out)] if len(out) < len(msgs) else b"", err, t0)
         c.stream_pos = len(out)
         out.append(c)
     for c in out:
@@ -942,12 +942,12 @@ def _parse(cls: type[Message], data: bytes) -> Message | None:
 
 def _stream_rids(data: bytes) -> list[str]:
     m = _parse(pb.SettleStreamRequest, data)
-    if m is None or m.mode != pb.STREAM_MODE_SETTLE:  # type: ignore[attr-defined]
+    if m is None or m.mode != pb.STREAM_MODE_SETTLE:
         return []
     if m.WhichOneof("payload") == "packed":
-        return list(m.packed.request_ids)  # type: ignore[attr-defined]
+        return list(m.packed.request_ids)
     if m.WhichOneof("payload") == "bills":
-        return [b.request_id for b in m.bills.bills]  # type: ignore[attr-defined]
+        return [b.request_id for b in m.bills.bills]
     return []
 
 
@@ -969,7 +969,7 @@ def record_ack(c: Call, acks: Acks, pools: Pools) -> None:
             pools.remember(pools.settlement_ids, sid)
             pools.remember(pools.request_ids, rid)
         elif unknown and req is not None:
-            acks.unknown_rids.add(req.request_id)  # type: ignore[attr-defined]
+            acks.unknown_rids.add(req.request_id)
     elif c.method == "Reverse":
         if ok:
             r = pb.ReverseResponse.FromString(c.response)
@@ -978,8 +978,8 @@ def record_ack(c: Call, acks: Acks, pools: Pools) -> None:
         elif unknown:
             req = _parse(pb.ReverseRequest, c.request)
             if req is not None:
-                acks.unknown_sids.add(req.settlement_id)  # type: ignore[attr-defined]
-                acks.unknown_rids.add("reverse-by:" + req.request_id)  # type: ignore[attr-defined]
+                acks.unknown_sids.add(req.settlement_id)
+                acks.unknown_rids.add("reverse-by:" + req.request_id)
     elif c.method.startswith("SettleStream"):
         rids = _stream_rids(c.request)
         if ok and rids:
@@ -1368,14 +1368,14 @@ def probe(target: str, report: Report, what: str) -> None:
         try:
             status = c.status()
         except grpc.RpcError as err:
-            status = f"{err.code().name}"  # type: ignore[attr-defined]
+            status = f"{err.code().name}"
         if status != "SERVING":
             report.problem(f"{what}: health says {status}")
         t0 = time.monotonic()
         try:
             c.pre_settle(YUBEI_BILL)
         except grpc.RpcError as err:
-            report.problem(f"{what}: the probe PreSettle failed: {err.code().name} {err.details()}")  # type: ignore[attr-defined]
+            report.problem(f"{what}: the probe PreSettle failed: {err.code().name} {err.details()}")
         dt = time.monotonic() - t0
         if dt > 2.0:
             report.problem(f"{what}: the probe PreSettle took {dt:.1f} s")

@@ -23,7 +23,7 @@ def two_counties(out: Path, n_bills: int = 400, items: float = 8, seed: int = 3)
     tables = tuple(
         pa.concat_tables([x, y], promote_options="permissive") for x, y in zip(a, b, strict=True)
     )
-    return [str(p) for p in synth.write(out, tables)]  # type: ignore[arg-type]
+    return [str(p) for p in synth.write(out, tables)]
 
 
 __all__ = ["POLICIES", "ROOT", "hongan_draft", "two_counties"]

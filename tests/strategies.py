@@ -18,6 +18,7 @@ Every generator reads its choices from a ``Source``:
 
 from __future__ import annotations
 
+import builtins
 import functools
 import math
 import random
@@ -86,13 +87,15 @@ class Source:
     def flag(self) -> bool:
         return self.int(0, 1) == 1
 
-    def one_in(self, k: int) -> bool:
+    def one_in(self, k: builtins.int) -> bool:
         return self.int(0, k - 1) == 0
 
     def choice(self, seq: Sequence[T]) -> T:
         return seq[self.int(0, len(seq) - 1)]
 
-    def edged(self, edges: tuple[int, ...], lo: int, hi: int) -> int:
+    def edged(
+        self, edges: tuple[builtins.int, ...], lo: builtins.int, hi: builtins.int
+    ) -> builtins.int:
         if self.rnd is None:
             return self.draw(_edged(edges, lo, hi))
         r = self.rnd.random()
@@ -105,15 +108,15 @@ class Source:
             return lo + min(hi - lo, int(10 ** self.rnd.uniform(0, math.log10(hi - lo + 1))))
         return self.rnd.randint(lo, hi)
 
-    def fen(self, hi: int = MAX_ITEM) -> int:
+    def fen(self, hi: builtins.int = MAX_ITEM) -> builtins.int:
         """Non-negative fen up to ``hi``, edge values (0, 1, the rounding half, 10^8) often."""
         return self.edged(FEN_EDGES, 0, hi)
 
-    def bp(self) -> int:
+    def bp(self) -> builtins.int:
         """A ratio in basis points, edges (0, 1, 5000, 9999, 10000) often."""
         return self.edged(BP_EDGES, 0, 10_000)
 
-    def subset(self, pool: Sequence[T], min_size: int = 0) -> list[T]:
+    def subset(self, pool: Sequence[T], min_size: builtins.int = 0) -> list[T]:
         """A subset of ``pool`` in pool order (one choice: a bit mask)."""
         if not pool:
             return []
@@ -651,9 +654,10 @@ def batches(
     (fast only) is XORed into the drawn seed: tests that split one property's examples use
     different values so that they draw disjoint seeds (Hypothesis favours 0, 1, 2**64 - 1 and
     other small or boundary values, which every split would otherwise try again)."""
-    kw = {"max_bills": max_bills, "max_items": max_items, "opening": opening,
-          "allow_change": allow_change, "near_limit": near_limit,
-          "budgets": budgets}  # fmt: skip
+    # gen_batch's keywords
+    kw: dict[str, Any] = {"max_bills": max_bills, "max_items": max_items, "opening": opening,
+                          "allow_change": allow_change, "near_limit": near_limit,
+                          "budgets": budgets}  # fmt: skip
     if not fast:
         return gen_batch(Source(draw=draw), **kw)
     seed = draw(st.integers(0, 2**64 - 1)) ^ seed_xor

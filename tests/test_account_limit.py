@@ -10,7 +10,8 @@ batch (a rejected row, like any other bad row).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,7 @@ def test_103_maximum_bills_settle_exactly_until_the_limit_then_are_refused(
         req = parse_bill_request(max_bill(i))
         _, before, before_h = service.accounts("P1", 2019)
         bill = req.with_person(service.person("P1"))
+        refused: InputError | None
         try:
             ref = settle_one(bill, service.policies(), before, before_h, engine="reference")
         except InputError as err:
@@ -117,10 +119,10 @@ def test_103_maximum_bills_settle_exactly_until_the_limit_then_are_refused(
             continue
         # the refusal: named account, value and limit; the same from the kernel
         for settle in (True, False):
-            with pytest.raises(InputError) as err:
+            with pytest.raises(InputError) as raised:
                 service.settle(f"r-{i}", req) if settle else service.pre_settle(req)
-            assert str(err.value) == str(refused)
-            (p,) = err.value.problems
+            assert str(raised.value) == str(refused)
+            (p,) = raised.value.problems
             assert p.field == "accounts.critical.eligible_cum"
             assert "for person 'P1' in 2019 (Critical illness insurance)" in p.rule
             assert "above the limit 1,000,000,000,000,000 fen (10^15)" in p.rule
@@ -196,19 +198,20 @@ def test_grpc_refuses_past_the_limit_in_every_form_and_writes_nothing() -> None:
         before = c.accounts("P1", 2019).SerializeToString()
         bill = max_bill(0)
         one = [pb.SettleRequest(request_id="s-1", bill=bill_to_pb(bill))]
-        calls = {
+        calls: dict[str, tuple[Callable[[], Any], str]] = {
             "PreSettle": (lambda: c.pre_settle(bill), "accounts"),
             "Settle": (lambda: c.settle(bill, "s-1"), "accounts"),
         }
+
+        def stream(req: pb.SettleStreamRequest) -> list[pb.SettleStreamResponse]:
+            return list(c.settlement.SettleStream(iter([req]), timeout=60))
+
         for mode in (pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE):
             for form, req in (
                 ("bills", pb.SettleStreamRequest(mode=mode, bills=pb.BillList(bills=one))),
                 ("packed", pb.SettleStreamRequest(mode=mode, packed=pack_bills([bill], ["s-1"]))),
             ):
-                calls[f"SettleStream {mode} {form}"] = (
-                    lambda req=req: list(c.settlement.SettleStream(iter([req]), timeout=60)),
-                    "bills[0].accounts",
-                )
+                calls[f"SettleStream {mode} {form}"] = (partial(stream, req), "bills[0].accounts")
         for name, (call, prefix) in calls.items():
             with pytest.raises(grpc.RpcError) as e:
                 call()

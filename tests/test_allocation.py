@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.allocation import allocate, allocate_figures, split_bucket
 from engine.batch import reference_batch, settle_batch
 from engine.bill import parse_bill
@@ -9,7 +11,7 @@ from engine.kernel import _muldivmod
 from engine.policy.policyset import PolicySet
 from tests.strategies import build_table
 
-TABLE = {
+TABLE: dict[str, Any] = {
     "region": {"code": "450000", "name": "Example"},
     "effective_from": "2024-01-01",
     "hospital_levels": ["county"],
@@ -23,7 +25,7 @@ TABLE = {
     ],
 }  # fmt: skip
 
-BILL = {
+BILL: dict[str, Any] = {
     "id": "b1", "hospital": "H1", "hospital_level": "county",
     "admission_date": "2024-03-01", "discharge_date": "2024-03-02",
     "person": {"id": "p1", "birth_date": "1950-01-01", "household": "h1"},

@@ -14,11 +14,11 @@ from adapters.batch.plan import plan
 from adapters.batch.run import Spec, combine, finish, run_local
 from engine.batch import reference_batch
 from engine.policy.load import load_policies
-from tests.test_batch_helpers import POLICY, bills_from_tables, make_data, read_out
+from tests.test_batch_helpers import POLICY, bills_from_tables, inputs, make_data, read_out
 
 
 def run_alloc(paths: list[str], out: Path, chunk: int) -> None:
-    spec = Spec(*paths, policy=(POLICY,), out=str(out), items_by_fund=True)  # type: ignore[misc]
+    spec = Spec(*inputs(paths), policy=(POLICY,), out=str(out), items_by_fund=True)
     parts, _, _ = plan(spec, chunk)
     combine(list(run_local(spec, parts)))
     finish(spec, ok=True)

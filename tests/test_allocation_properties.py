@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import Phase, given, note, settings
 from hypothesis import strategies as st
 
@@ -39,7 +41,7 @@ def check_invariants(bill: Bill, s: Settlement, a: Allocation) -> None:
 
 def _run(batch: Batch) -> None:
     note(f"{len(batch.bills)} bills, budgets={batch.budgets is not None}")
-    kw = {"budgets": batch.budgets}
+    kw: dict[str, Any] = {"budgets": batch.budgets}  # both engines' keyword
     ref = reference_batch(batch.bills, batch.policies, batch.opening, allocate_items=True, **kw)
     assert ref.allocations is not None
     plain = settle_batch(batch.bills, batch.policies, batch.opening, **kw)

@@ -4,6 +4,7 @@ column checks report every bad row with its row number and table."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pytest
@@ -107,8 +108,10 @@ def test_items_as_runs_in_any_bill_order_equal_reference(batch) -> None:
     """Items linked as runs (``bill_start``, the adapters' form), bills in the random order the
     strategy gives them (so the prepare sorts them and gathers the items), ids as ``Coded``."""
     bc, ic, pc, oc = C.columns_from_bills(batch.bills, batch.opening)
+    assert ic.bill_row is not None
     ic.bill_start = np.searchsorted(ic.bill_row, np.arange(len(bc) + 1))
     ic.bill_row = None
+    assert isinstance(bc.bill_id, np.ndarray)
     labels, codes = np.unique(bc.bill_id.astype(str), return_inverse=True)
     bc.bill_id = C.Coded(codes.reshape(-1), labels.astype(object), sorted=True)
     prep = C.settle_columns(bc, ic, pc, batch.policies, oc)
@@ -126,6 +129,7 @@ def test_input_order_kept_only_where_it_settles_the_same(batch) -> None:
     for bills, read_only in ((batch.bills, False), (in_time, False), (batch.bills, True),
                              (in_time, True)):  # fmt: skip
         bc, ic, pc, oc = C.columns_from_bills(bills, batch.opening)
+        assert ic.bill_row is not None
         ic.bill_start = np.searchsorted(ic.bill_row, np.arange(len(bc) + 1))
         ic.bill_row = None
         if read_only:  # as the packed stream gives them: views of the message's bytes
@@ -324,8 +328,9 @@ def test_bill_total_above_the_limit_is_rejected() -> None:
         bill_start=np.array([0, 11]), category=np.ones(11, dtype=np.int8),
         amount=np.full(11, 10**12, dtype=np.int64), file="items.parquet",
     )  # fmt: skip
-    one = C.BillCols(**{k: (v[:1] if isinstance(v, np.ndarray) else v)
-                        for k, v in vars(bills).items()})  # fmt: skip
+    first: dict[str, Any] = {k: (v[:1] if isinstance(v, np.ndarray) else v)
+                             for k, v in vars(bills).items()}  # fmt: skip
+    one = C.BillCols(**first)
     prep = C.prepare_columns(one, many, persons, policies)
     (r,) = prep.rejects
     assert (r.file, r.row, r.field, r.value, r.bill_id) == ("bills.parquet", 0, "items",
@@ -448,6 +453,7 @@ def test_empty_id_of_sorted_coded_equals_the_plain_column(values: list[str]) -> 
 def as_stream_items(ic: C.ItemCols, n_bills: int) -> C.ItemCols:
     """The items as the packed stream gives them: runs (``bill_start``), every column in the
     dtype of the kernel's in-place variant and read-only (views of the message's bytes)."""
+    assert ic.bill_row is not None
     ic.bill_start = np.searchsorted(ic.bill_row, np.arange(n_bills + 1))
     ic.bill_row = None
     for name, dt in (("category", np.int8), ("qty_e4", np.int32), ("amount", np.int64),
@@ -471,6 +477,7 @@ def test_items_read_in_place_equal_reference(batch) -> None:
         ic = as_stream_items(ic, len(bc))
         prep = C.prepare_columns(bc, ic, pc, batch.policies, oc, input_order=True, in_place=True)
         kb = prep.kb
+        assert ic.bill_start is not None
         assert kb.item_at is not None and np.array_equal(kb.item_at, ic.bill_start[:-1][prep.kept])
         assert np.shares_memory(kb.amount, ic.amount) and np.shares_memory(kb.cat, ic.category)
         C.run(prep)
@@ -487,6 +494,7 @@ def test_items_in_place_skip_rejected_bills_as_the_copy_does(batch, data) -> Non
     ic = as_stream_items(ic, len(bc))
     bad = data.draw(st.integers(0, len(bc) - 1))
     amount = ic.amount.copy()
+    assert ic.bill_start is not None
     amount[ic.bill_start[bad]] = -1  # this bill is rejected, its items left where they are
     amount.flags.writeable = False
     ic.amount = amount
@@ -511,6 +519,7 @@ def test_in_place_only_for_the_variants_dtypes(batch) -> None:
     without ``in_place``: no kernel variant that ``onestop warm`` did not compile."""
     bc, ic, pc, oc = C.columns_from_bills(batch.bills, batch.opening)
     ic = as_stream_items(ic, len(bc))
+    assert ic.qty_e4 is not None
     ic.qty_e4 = ic.qty_e4.astype(np.int64)
     prep = C.prepare_columns(bc, ic, pc, batch.policies, oc, in_place=True)
     kb = prep.kb

@@ -10,14 +10,14 @@ import pytest
 
 from adapters.batch.plan import plan
 from adapters.batch.run import Spec, finish, run_dask
-from tests.test_batch_helpers import POLICY, make_data, read_out, run_files
+from tests.test_batch_helpers import POLICY, inputs, make_data, read_out, run_files
 
 
 def test_dask_equals_local(tmp_path: Path) -> None:
     distributed = pytest.importorskip("dask.distributed")
     _, paths = make_data(tmp_path / "in", n_bills=300, items=5, seed=4)
     run_files(paths, tmp_path / "local", chunk=40)
-    spec = Spec(*paths, policy=(POLICY,), out=str(tmp_path / "dask"))
+    spec = Spec(*inputs(paths), policy=(POLICY,), out=str(tmp_path / "dask"))
     parts, _, _ = plan(spec, 40)
     t0 = time.perf_counter()
     with (

@@ -110,7 +110,8 @@ def test_a_closing_of_a_delta_run_opens_the_next(runs: tuple[Path, Path], tmp_pa
                       "--chunk-bills", "50", "--opening", str(opening / "closing"))  # fmt: skip
         assert r.returncode == 0, r.stderr
         outs.append(out)
-    assert same_outputs(*outs) == []
+    first, second = outs
+    assert same_outputs(first, second) == []
 
 
 def test_delta_columns_chooses_dense_pays_and_integer_types_only() -> None:

@@ -10,6 +10,7 @@ import sys
 from datetime import date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +30,7 @@ from tests.test_batch_helpers import (
     POLICY,
     batch_cli,
     bills_from_tables,
+    inputs,
     make_data,
     read_out,
     run_files,
@@ -37,7 +39,7 @@ from tests.test_batch_helpers import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def assert_equals_reference(tables, out: Path, skip: set[str] = frozenset()) -> None:
+def assert_equals_reference(tables, out: Path, skip: frozenset[str] = frozenset()) -> None:
     bills, items, persons = tables
     objs = [b for b in bills_from_tables(bills, items, persons) if b.id not in skip]
     ref = reference_batch(objs, load_policies(POLICY))
@@ -130,7 +132,7 @@ def test_opening_from_closing(tmp_path: Path) -> None:
     n_adm = {}
     for bid, no in zip(a["bill_id"], a["admission_no"], strict=True):
         n_adm[bid] = no
-    last = {}
+    last: dict[tuple[str, int], int] = {}
     for pid, y, no in zip(a["person_id"], a["year"], a["admission_no"], strict=True):
         last[(pid, y)] = max(last.get((pid, y), 0), no)
     for bid, pid, y, no in zip(b["bill_id"], b["person_id"], b["year"], b["admission_no"],
@@ -145,7 +147,7 @@ def test_unsorted_input_is_refused(tmp_path: Path) -> None:
     perm = np.random.default_rng(0).permutation(len(bills))
     pq.write_table(bills.take(pa.array(perm)), paths[0])
     with pytest.raises(UnsortedInput, match=r"is not sorted: row .* sort the bills by household"):
-        plan(Spec(*paths, policy=(POLICY,)), 10)
+        plan(Spec(*inputs(paths), policy=(POLICY,)), 10)
 
 
 def corrupt(tmp_path: Path):
@@ -320,7 +322,7 @@ def test_many_shared_ids_are_named_in_the_order_they_first_appear(
     it = tables[1].drop_columns(["hospital"]) if "hospital" in tables[1].column_names else tables[1]
     pq.write_table(it, paths[1])
     with pytest.raises(InputFileError, match="column hospital missing") as e:
-        plan(Spec(*paths, policy=(POLICY,)), 1000)
+        plan(Spec(*inputs(paths), policy=(POLICY,)), 1000)
     first_seen = [ids[r] for r in sorted([2, 12, 7, 4, 10, 6, 1])]
     named = ", ".join(repr(x) for x in first_seen[:5])
     assert f"({named} and 2 more)" in str(e.value), str(e.value)
@@ -498,7 +500,7 @@ def test_a_float_column_is_refused_naming_its_file_and_column(tmp_path: Path) ->
 
 
 def _settle(paths: list[str], out: Path, encoding: str = "utf-8") -> pa.Table:
-    spec = Spec(*paths, policy=(POLICY,), out=str(out), encoding=encoding)
+    spec = Spec(*inputs(paths), policy=(POLICY,), out=str(out), encoding=encoding)
     parts, _, _ = plan(spec, 25)
     results = list(run_local(spec, parts))
     assert all(not r.rejects for r in results), results[0].rejects[:3]
@@ -597,7 +599,7 @@ def test_plan_links_items_in_the_bills_order_as_reading_them_would(tmp_path: Pat
     from adapters.batch.run import read_part
 
     _, paths = make_data(tmp_path / "in", n_bills=90, items=4, seed=6)
-    spec = Spec(*paths, policy=(POLICY,))
+    spec = Spec(*inputs(paths), policy=(POLICY,))
     parts, nb, ni = plan(spec, 25)
     assert len(parts) >= 3 and all(p.bill_start is not None for p in parts)
     for p in parts:
@@ -727,8 +729,12 @@ def test_parts_read_in_order_decode_a_shared_row_group_once(
     write(amounts)
     reads: list[int] = []
     real = pq.ParquetFile.read_row_group
-    monkeypatch.setattr(pq.ParquetFile, "read_row_group",
-                        lambda f, g, **kw: (reads.append(g), real(f, g, **kw))[1])  # fmt: skip
+
+    def counted(f: pq.ParquetFile, g: int, **kw: Any) -> pa.Table:
+        reads.append(g)
+        return real(f, g, **kw)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", counted)
     cuts = [0, 10, 50, 60, 74, 100]
     got = [read(lo, hi) for lo, hi in pairwise(cuts)]
     assert got == [amounts[lo:hi] for lo, hi in pairwise(cuts)]

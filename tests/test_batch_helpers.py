@@ -81,9 +81,15 @@ def read_out(out: Path, name: str) -> pa.Table:
     )
 
 
+def inputs(paths: list[str]) -> tuple[str, str, str]:
+    """``make_data``'s paths as ``Spec``'s first three fields: bills, items, persons."""
+    bills, items, persons = paths
+    return bills, items, persons
+
+
 def run_files(paths: list[str], out: Path, chunk: int, threads: int = 1, keep_going=False,
               opening: str | None = None):  # fmt: skip
-    spec = Spec(*paths, policy=(POLICY,), out=str(out), threads=threads, keep_going=keep_going,
+    spec = Spec(*inputs(paths), policy=(POLICY,), out=str(out), threads=threads, keep_going=keep_going,
                 opening=opening)  # fmt: skip
     parts, _, _ = plan(spec, chunk)
     results = list(run_local(spec, parts))

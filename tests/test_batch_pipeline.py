@@ -17,14 +17,15 @@ from adapters.batch import run as R
 from adapters.batch.io import InputFileError
 from adapters.batch.plan import plan
 from adapters.batch.run import Spec, finish, run_local
-from tests.test_batch_helpers import POLICY, make_data, read_out
+from engine.columnar.prepare import Prepared
+from tests.test_batch_helpers import POLICY, inputs, make_data, read_out
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTS = ("bills", "layers", "alerts", "closing")
 
 
 def _spec(paths: list[str], out: Path, **kw) -> Spec:
-    return Spec(*paths, policy=(POLICY,), out=str(out), **kw)
+    return Spec(*inputs(paths), policy=(POLICY,), out=str(out), **kw)
 
 
 def test_overlapped_run_writes_the_files_of_one_part_after_the_other(tmp_path: Path) -> None:
@@ -85,7 +86,7 @@ def test_a_failed_write_is_raised_and_no_write_runs_after_it(
     parts, _, _ = plan(spec, 20)
     write = R.write_part
 
-    def failing(spec: Spec, k: int, prep: object) -> None:
+    def failing(spec: Spec, k: int, prep: Prepared) -> None:
         if k == 1:
             raise OSError(28, "No space left on device (test)")
         write(spec, k, prep)

@@ -15,11 +15,12 @@ import pytest
 from adapters.batch import run as R
 from adapters.batch.io import InputFileError
 from adapters.batch.prefetch import Prefetch
-from tests.test_batch_helpers import POLICY, make_data
+from engine.columnar.inputs import Coded
+from tests.test_batch_helpers import POLICY, inputs, make_data
 
 
 def _spec(paths: list[str], out: Path) -> R.Spec:
-    return R.Spec(*paths, policy=(POLICY,), out=str(out))
+    return R.Spec(*inputs(paths), policy=(POLICY,), out=str(out))
 
 
 def test_persons_read_beside_the_plan_are_the_ones_the_parts_use(tmp_path: Path) -> None:
@@ -35,6 +36,7 @@ def test_persons_read_beside_the_plan_are_the_ones_the_parts_use(tmp_path: Path)
     R._persons_read.cache_clear()
     again, labels2 = R._persons(spec.persons)
     assert list(labels) == list(labels2)
+    assert isinstance(cols.person_id, Coded) and isinstance(again.person_id, Coded)
     assert (cols.person_id.codes == again.person_id.codes).all()
 
 

@@ -37,7 +37,7 @@ def expected_words(path: Path) -> list[str]:
 
 
 def _param(path: Path, known: dict[str, str]):
-    marks = ()
+    marks: tuple[pytest.MarkDecorator, ...] = ()
     if path.name in known:
         marks = (pytest.mark.xfail(reason=known[path.name], strict=True),)
     return pytest.param(path, id=path.stem, marks=marks)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from adapters.auth.principals import LOCAL
 from adapters.grpc import auth
 from adapters.grpc import server as srv
 from benchmarks import call_split
@@ -32,7 +33,7 @@ def test_the_timed_handler_and_access_line_pass_calls_through(
     assert asyncio.run(timed(None, b"bill", None)) == b"answer to bill"
     with pytest.raises(ValueError, match="refused"):
         asyncio.run(timed(None, b"bad", None))
-    auth.log_call("p", "/m", None, 0.0)
-    assert logged == [("p", "/m", None, 0.0)]
+    auth.log_call(LOCAL, "/m", None, 0.0)
+    assert logged == [(LOCAL, "/m", None, 0.0)]
     assert sums["handler_n"] == 2 and sums["log_n"] == 1
     assert sums["handler_s"] >= 0.0 and sums["log_s"] >= 0.0

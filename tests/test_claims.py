@@ -179,7 +179,7 @@ def test_bad_amounts_dates_and_names(env: Any) -> None:
     filed = funds.get_claim(cid).filed_amount
     for bad in (filed + 1, -1, True, 1.5):
         with pytest.raises(InputError, match="amount"):
-            funds.approve(cid, bad)  # type: ignore[arg-type]
+            funds.approve(cid, bad)
     with pytest.raises(InputError, match="reason"):
         funds.reject(cid, "")
     with pytest.raises(NotFound, match="nope"):
@@ -396,18 +396,18 @@ def test_money_in_is_idempotent_and_strict(env: Any) -> None:
     _, funds, _ = env
     args = dict(region=REGION, fund_code="370200", year=2024, kind="donation",
                 payer="Alipay donors 2024-03-01", amount=1_234_500, on="2024-03-01")  # fmt: skip
-    m, replay = funds.record_money_in("m-1", **args, principal="charity:cfpa")  # type: ignore[arg-type]
+    m, replay = funds.record_money_in("m-1", **args, principal="charity:cfpa")
     assert not replay and m.amount == 1_234_500 and m.recorded_by == "charity:cfpa"
-    again, replay = funds.record_money_in("m-1", **args)  # type: ignore[arg-type]
+    again, replay = funds.record_money_in("m-1", **args)
     assert replay and again == m
     with pytest.raises(Conflict, match="'m-1'"):
-        funds.record_money_in("m-1", **{**args, "amount": 1})  # type: ignore[arg-type]
+        funds.record_money_in("m-1", **{**args, "amount": 1})
     for field, bad in (("amount", 0), ("amount", -5), ("on", "2024-3-1"), ("kind", "gift"),
                        ("year", 1800), ("payer", "")):  # fmt: skip
         with pytest.raises(InputError, match=field):
-            funds.record_money_in("m-2", **{**args, field: bad})  # type: ignore[arg-type]
+            funds.record_money_in("m-2", **{**args, field: bad})
     with pytest.raises(NotFound, match="fund"):
-        funds.record_money_in("m-3", **{**args, "fund_code": "123456"})  # type: ignore[arg-type]
+        funds.record_money_in("m-3", **{**args, "fund_code": "123456"})
     f = funds.facts(REGION, "370200", 2024, "2024-06-30")
     assert f.money_in == (m,)
 

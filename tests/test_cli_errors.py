@@ -64,7 +64,7 @@ def one_line(r: subprocess.CompletedProcess[str], code: int, *words: str) -> str
 
 def _bad_bills(tmp: Path) -> list[tuple[Path, tuple[str, ...]]]:
     bill = json.loads(SAMPLE.read_text(encoding="utf-8"))
-    cases = []
+    cases: list[tuple[Path, tuple[str, ...]]] = []
     p = tmp / "missing.json"
     cases.append((p, (str(p), "no such file")))
     p = tmp / "invalid.json"

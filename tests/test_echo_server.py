@@ -14,7 +14,7 @@ from benchmarks import echo_server
 
 
 @pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def served(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(grpc.aio, "server", grpc.aio.server)  # install() wraps it: undone after
     echo_server.install()
 
@@ -35,19 +35,19 @@ def served(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     return lambda rpc, payload: asyncio.run(call(rpc, payload))
 
 
-def test_echo_answers_the_bytes(served) -> None:  # type: ignore[no-untyped-def]
+def test_echo_answers_the_bytes(served) -> None:
     got, _ = served("Echo", b"\x00abc" * 1000)
     assert got == b"\x00abc" * 1000
 
 
 @pytest.mark.parametrize("ms", echo_server.SLEEPS_MS)
-def test_sleep_waits_then_answers_the_bytes(served, ms: int) -> None:  # type: ignore[no-untyped-def]
+def test_sleep_waits_then_answers_the_bytes(served, ms: int) -> None:
     got, took = served(f"Sleep{ms}", b"bill" * 500)
     assert got == b"bill" * 500
     assert took >= ms / 1000
 
 
-def test_an_unlisted_sleep_is_not_served(served) -> None:  # type: ignore[no-untyped-def]
+def test_an_unlisted_sleep_is_not_served(served) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         served("Sleep7", b"x")
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED

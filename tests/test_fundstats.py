@@ -91,7 +91,7 @@ def test_div_half_up_is_floor_of_quotient_plus_half(a: int, b: int) -> None:
 
 
 @given(fund_facts())
-def test_sums_add_up(facts) -> None:  # type: ignore[no-untyped-def]
+def test_sums_add_up(facts) -> None:
     f = figures(facts)
     months = f.monthly
     assert [m.month for m in months] == sorted({m.month for m in months})  # contiguous, sorted
@@ -134,7 +134,7 @@ def test_sums_add_up(facts) -> None:  # type: ignore[no-untyped-def]
 
 @settings(max_examples=40)
 @given(fund_facts())
-def test_page_text_equals_the_figures(facts) -> None:  # type: ignore[no-untyped-def]
+def test_page_text_equals_the_figures(facts) -> None:
     """Every marked number of a page (charts left out: they take a second each) reads back as
     its figures.json value: yuan with 2 decimals exactly, negatives and none included."""
     import re

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,8 @@ class Counting:
             commit()
             outer.commits += 1
 
-        uow.lock, uow.commit = hooked_lock, hooked_commit
+        # the hooks replace this instance's methods (what a test hook is for)
+        uow.lock, uow.commit = hooked_lock, hooked_commit  # type: ignore[method-assign]
         if self.on_reads is not None:
             reads, hook = uow.settle_reads, self.on_reads
             uow.settle_reads = lambda *a: hook(uow, reads, *a)  # type: ignore[method-assign]
@@ -144,7 +146,7 @@ def test_a_group_answers_as_one_by_one_settles(two: Any) -> None:
     group = grouped.settle_group(
         [SettleCall(rid, r, "local", digest(r)) for rid, r in cs]
     )  # one transaction
-    one_by_one = [answer_of(lambda rid=rid, r=r: serial.settle(rid, r)) for rid, r in cs]
+    one_by_one = [answer_of(partial(serial.settle, rid, r)) for rid, r in cs]
     for i, (g, s) in enumerate(zip(group, one_by_one, strict=True)):
         assert same(g, s), (i, g, s)
     assert gu.commits == 1 and su.commits == 6  # six new settlements, one commit
@@ -307,14 +309,14 @@ def test_a_failed_commit_answers_no_one_with_a_settlement(db_url: str) -> None: 
     u.on_commit = fail
     try:
         got = run_concurrently(
-            [lambda i=i: s.settle(f"f{i}", request(i, ("p1", "q1")[i % 2])) for i in range(4)]
+            [partial(s.settle, f"f{i}", request(i, ("p1", "q1")[i % 2])) for i in range(4)]
         )
         assert all(isinstance(g, sa.exc.OperationalError) for g in got), got
         assert s.list("p1") == [] and s.list("q1") == []
         assert s.accounts("p1", 2024)[1].admissions == 0
         u.on_commit = None  # the database is back: the same requests settle, once
         again = run_concurrently(
-            [lambda i=i: s.settle(f"f{i}", request(i, ("p1", "q1")[i % 2])) for i in range(4)]
+            [partial(s.settle, f"f{i}", request(i, ("p1", "q1")[i % 2])) for i in range(4)]
         )
         assert all(not replay for _, replay in again)
         assert len(s.list("p1")) == 2 and len(s.list("q1")) == 2
@@ -334,7 +336,7 @@ def test_windows_of_one_household_at_once_land_as_a_serial_replay(
     s, u = service(db_url, GroupCommit(max_group=4, max_wait=0.01, writers=writers))
     try:
         jobs = [(f"h{i}", request(i, ("p1", "p2")[i % 2])) for i in range(12)]
-        got = run_concurrently([lambda rid=rid, r=r: s.settle(rid, r) for rid, r in jobs])
+        got = run_concurrently([partial(s.settle, rid, r) for rid, r in jobs])
         assert all(not isinstance(g, Exception) and not g[1] for g in got), got
         assert u.commits < len(jobs)  # grouped
         committed = sorted(s.list("p1") + s.list("p2"), key=lambda r: r.created_at)
@@ -377,7 +379,7 @@ def test_concurrent_settles_through_a_server_land_as_a_serial_replay(db_url: str
         jobs += [(bills[0], f"g-{bills[0]['id']}")] * 2  # retries of the first
         jobs += [({**chain_bill(9, "wang"), "person_id": "nobody"}, "g-nobody")]
         jobs += [(chain_bill(20, "wang-wife", seed=6), "g-last")]
-        got = run_concurrently([lambda b=b, rid=rid: c.settle(b, rid) for b, rid in jobs])
+        got = run_concurrently([partial(c.settle, b, rid) for b, rid in jobs])
         bad = got[-2]
         assert isinstance(bad, grpc.RpcError)
         assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT and "person_id" in bad.details()

@@ -52,13 +52,13 @@ def snapshot(c: Client) -> Any:
 
 
 def trailer_bytes(err: grpc.RpcError) -> int:
-    md = err.trailing_metadata() or ()  # type: ignore[attr-defined]
+    md = err.trailing_metadata() or ()
     size = sum(len(k) + len(v) for k, v in md)
-    return size + len((err.details() or "").encode())  # type: ignore[attr-defined]
+    return size + len((err.details() or "").encode())
 
 
 def error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo:
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     assert status is not None
     for d in status.details:
         if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
@@ -70,7 +70,7 @@ def error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo:
 
 def raw_unary(c: Client, path: str, data: bytes, timeout: float = 30) -> bytes:
     call = c.channel.unary_unary(path, request_serializer=None, response_deserializer=None)
-    return call(data, timeout=timeout)  # type: ignore[no-any-return]
+    return call(data, timeout=timeout)
 
 
 UNARY = [
@@ -160,7 +160,9 @@ def packed_one(levels: list[str], level_index: list[int], **kw: Any) -> pb.Packe
 
 @pytest.mark.parametrize("mode", [pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE])
 @pytest.mark.parametrize(("levels", "index"), [([], [0]), (["level2"], [1]), (["level2"], [-1])])
-def test_packed_level_index_out_of_levels(env, mode: int, levels: list[str], index: list[int]):
+def test_packed_level_index_out_of_levels(
+    env, mode: pb.StreamMode, levels: list[str], index: list[int]
+):
     _, _, c = env
     before = snapshot(c)
     msg = pb.SettleStreamRequest(
@@ -174,7 +176,7 @@ def test_packed_level_index_out_of_levels(env, mode: int, levels: list[str], ind
 
 
 @pytest.mark.parametrize("mode", [pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE])
-def test_packed_lengths_that_do_not_match(env, mode: int) -> None:
+def test_packed_lengths_that_do_not_match(env, mode: pb.StreamMode) -> None:
     _, _, c = env
     bad = packed_one(["level2"], [0], request_ids=["a", "b"])
     bad.item_offsets[:] = [0, 5]  # points past the item columns
@@ -378,7 +380,7 @@ def test_items_per_bill(env, rpc: str) -> None:
     assert snapshot(c) == before
 
 
-def packed(n_bills: int, items_per_bill: int, mode: int = pb.STREAM_MODE_TRIAL) -> Any:
+def packed(n_bills: int, items_per_bill: int, mode: pb.StreamMode = pb.STREAM_MODE_TRIAL) -> Any:
     n = n_bills * items_per_bill
     p = pb.PackedBills(
         bill_ids=[f"b{i}" for i in range(n_bills)],

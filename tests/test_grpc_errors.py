@@ -183,7 +183,7 @@ def test_exact_codes_and_iso_dates_are_accepted(env) -> None:
     c.pre_settle(dict(bill, admission_date="1970-01-01"))  # admitted on the day of birth
 
 
-BAD_PERSONS = {
+BAD_PERSONS: dict[str, tuple[dict[str, Any], str]] = {
     "unix timestamp birth date": ({"birth_date": "1552608000"}, "persons[0].birth_date"),
     "datetime birth date": ({"birth_date": "1970-01-01T00:00:00"}, "persons[0].birth_date"),
     "birth date after 2199": ({"birth_date": "2200-01-01"}, "persons[0].birth_date"),

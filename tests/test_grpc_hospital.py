@@ -5,6 +5,7 @@ the bill list of SettleStream and the packed columns (TRIAL and SETTLE)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import grpc
@@ -152,7 +153,7 @@ def test_racing_settles_of_one_bill_through_grpc(db_url: str) -> None:  # noqa: 
                 except grpc.RpcError as e:
                     return e
 
-            out = all_at_once([lambda k=k: go(k) for k in range(3)])
+            out = all_at_once([partial(go, k) for k in range(3)])
             won = [o for o in out if not isinstance(o, grpc.RpcError)]
             lost = [o for o in out if isinstance(o, grpc.RpcError)]
             assert len(won) == 1, f"round {r}: {len(won)} settled"

@@ -38,10 +38,10 @@ def _same(got: BillColumns | None, want: BillColumns) -> None:
     if gf.cat is not None and wf.cat is not None:
         assert gf.cat.tolist() == wf.cat.tolist()
         # the item rules run in the read: their kernel columns as the numpy rules give them
-        k = kernel_items_plain(want, wf.cat)
-        if isinstance(k, tuple):
+        plain = kernel_items_plain(want, wf.cat)
+        if isinstance(plain, tuple):
             assert gf.kernel is not None
-            assert [a.tolist() for a in gf.kernel] == [a.tolist() for a in k]
+            assert [a.tolist() for a in gf.kernel] == [a.tolist() for a in plain]
             # with the kernel's columns the categories in its form too (no cast a call)
             assert gf.cat.dtype == np.int8 and gf.cat.flags.c_contiguous
         else:

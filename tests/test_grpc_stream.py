@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grpc
 import pytest
@@ -40,7 +41,9 @@ def stream(c: Client, *reqs: pb.SettleStreamRequest) -> list[pb.SettleStreamResp
     return list(c.settlement.SettleStream(iter(reqs), timeout=60))
 
 
-def bills_msg(mode: int, bills: list[dict], packed_results: bool = False, prefix: str = "s"):
+def bills_msg(
+    mode: pb.StreamMode, bills: list[dict], packed_results: bool = False, prefix: str = "s"
+):
     return pb.SettleStreamRequest(
         mode=mode,
         bills=pb.BillList(
@@ -486,7 +489,7 @@ def test_narrow_columns_answer_byte_for_byte_as_the_repeated_fields(env) -> None
 
 
 @pytest.mark.parametrize("mode", [pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE])
-def test_malformed_narrow_columns_are_named(env, mode: int) -> None:
+def test_malformed_narrow_columns_are_named(env, mode: pb.StreamMode) -> None:
     _, _, c = env
     before = snapshot(c)
     cases = {
@@ -505,7 +508,7 @@ def test_malformed_narrow_columns_are_named(env, mode: int) -> None:
 
 
 @pytest.mark.parametrize("mode", [pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE])
-def test_malformed_raw_columns_are_named(env, mode: int) -> None:
+def test_malformed_raw_columns_are_named(env, mode: pb.StreamMode) -> None:
     _, _, c = env
     before = snapshot(c)
     cases = {
@@ -527,12 +530,12 @@ def test_malformed_raw_columns_are_named(env, mode: int) -> None:
         stream(c, pb.SettleStreamRequest(mode=mode, packed=p))
     fields = {f for f, _ in bad_request(e.value)}
     n0 = len(bad[0]["items"])
-    want = (
+    named = (
         {f"items[{n0}].amount", f"items[{n0}].category"}
         if mode == pb.STREAM_MODE_TRIAL
         else {"bills[1].items[0].amount", "bills[1].items[0].category"}
     )
-    assert want <= fields, fields
+    assert named <= fields, fields
     assert snapshot(c) == before
 
 
@@ -544,10 +547,13 @@ def test_a_packed_trial_in_any_bill_order_settles_as_in_settlement_order(env) ->
     in_order = sorted(BILLS, key=lambda b: (b["discharge_date"], b["admission_date"], b["id"]))
     figures = []
     # the repeated form, and the narrow bytes form (columns read in place, copied once)
-    forms = [{}, {"raw": True, "narrow": True}]
+    forms: list[dict[str, bool]] = [{}, {"raw": True, "narrow": True}]
     for bills, form in [(b, f) for b in (in_order, in_order[::-1], BILLS) for f in forms]:
         (r,) = stream(
-            c, pb.SettleStreamRequest(mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(bills, **form))
+            c,
+            pb.SettleStreamRequest(
+                mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(bills, None, **form)
+            ),
         )
         p = r.packed
         figures.append(
@@ -614,7 +620,7 @@ def _i32(*v: int) -> bytes:
 
 
 @pytest.mark.parametrize("mode", [pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE])
-def test_malformed_joined_strings_are_named(env, mode: int) -> None:
+def test_malformed_joined_strings_are_named(env, mode: pb.StreamMode) -> None:
     _, _, c = env
     before = snapshot(c)
     cases = {
@@ -721,7 +727,12 @@ def test_each_pool_thread_keeps_its_own_last_columns(env, monkeypatch) -> None:
     )
     built = []
     person_cols = S._person_cols
-    monkeypatch.setattr(S, "_person_cols", lambda p: built.append(1) or person_cols(p))
+
+    def counted(p: Any) -> Any:
+        built.append(1)
+        return person_cols(p)
+
+    monkeypatch.setattr(S, "_person_cols", counted)
     barrier = threading.Barrier(2)
 
     def two(_: int) -> list[bytes]:  # each thread: two messages in turn with the other's

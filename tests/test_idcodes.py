@@ -14,7 +14,7 @@ from engine.columnar.inputs import factor
 from engine.warm import _helpers
 
 ascii_ids = st.text(st.characters(min_codepoint=1, max_codepoint=127), min_size=1, max_size=30)
-any_ids = st.text(st.characters(min_codepoint=1, max_codepoint=0x2FFFF, exclude_categories=("Cs",)),
+any_ids = st.text(st.characters(min_codepoint=1, max_codepoint=0x2FFFF, exclude_categories=["Cs"]),
                   min_size=1, max_size=12)  # fmt: skip
 
 

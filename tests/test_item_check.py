@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from numpy.typing import DTypeLike
 
 from engine.columnar import ItemCols
 from engine.columnar import itemcheck as IC
@@ -33,15 +34,17 @@ def item_cols(draw: st.DrawFn) -> ItemCols:
     column set to an edge of its rule, so that every rule is reached on its own."""
     n = draw(st.integers(1, 6))
     # the widths of quantities, caps and ratios: int64, the narrow form (taken), or a mix
-    widths = draw(st.sampled_from([(np.int64,) * 3, (np.int64,) * 3, IC.NARROW,
-                                   (np.int32, np.int64, np.int64), (np.int64, np.int32, np.int16),
-                                   (np.int32, np.int32, np.int64)]))  # fmt: skip
+    forms: list[tuple[DTypeLike, ...]] = [(np.int64,) * 3, (np.int64,) * 3, IC.NARROW,
+                                          (np.int32, np.int64, np.int64),
+                                          (np.int64, np.int32, np.int16),
+                                          (np.int32, np.int32, np.int64)]  # fmt: skip
+    widths = draw(st.sampled_from(forms))
     names = ["category", "amount"] + [
         k
         for k in ("qty_e4", "unit_price", "unit_price_cap", "selfpay_ratio")
         if draw(st.booleans())
     ]
-    cols = {}
+    cols: dict[str, Any] = {}  # ItemCols' keyword arguments
     for k in names:
         vals = st.integers(1, 3) if k == "category" else st.integers(0, min(LIMITS[k], 10**6))
         cols[k] = np.array(draw(st.lists(vals, min_size=n, max_size=n)), dtype=np.int64)
@@ -131,7 +134,8 @@ def test_warm_compiles_the_four_variants() -> None:
     # narrow form with int32 unit prices (the Parquet files) is taken
     one, cat = np.ones(2, dtype=np.int64), np.array([2, 2], dtype=np.int8)
     for write in (True, False):
-        cols = [one.copy(), cat.copy(), one.astype(np.int32), *(one.astype(d) for d in IC.NARROW)]
+        cols: list[np.ndarray] = [one.copy(), cat.copy(), one.astype(np.int32),
+                                  *(one.astype(d) for d in IC.NARROW)]  # fmt: skip
         for a in cols:
             a.flags.writeable = write
         amount, c, price, qty, cap, ratio = cols
@@ -146,7 +150,8 @@ def test_warm_compiles_the_four_variants() -> None:
         a32.flags.writeable = write
         items = ItemCols(category=c, amount=a32, qty_e4=qty, unit_price_cap=cap,
                          selfpay_ratio=ratio)  # fmt: skip
-        assert IC.items_clean_runs(items, c, a32, np.array([0, 1, 2]))[0]
+        runs = IC.items_clean_runs(items, c, a32, np.array([0, 1, 2]))
+        assert runs is not None and runs[0]
         items = ItemCols(category=c, amount=a32, qty_e4=qty, unit_price=one, unit_price_cap=cap,
                          selfpay_ratio=ratio)  # fmt: skip
         assert IC.items_clean(items, c, a32)
@@ -163,7 +168,7 @@ def test_warm_compiles_the_four_variants() -> None:
 )  # fmt: skip
 def test_each_rule_alone_makes_a_batch_unclean(column: str, value: int) -> None:
     n = 3
-    cols = {k: np.full(n, 7, dtype=np.int64) for k in LIMITS}
+    cols: dict[str, Any] = {k: np.full(n, 7, dtype=np.int64) for k in LIMITS}
     cols["category"][:] = 2
     cols["unit_price_cap_null"] = np.zeros(n, dtype=bool)
     cols["selfpay_ratio_null"] = np.zeros(n, dtype=bool)

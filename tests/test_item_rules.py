@@ -5,6 +5,7 @@ bill's total past its limit; and a column in another form goes to the numpy rule
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import SimpleNamespace
 
 import numpy as np
@@ -28,7 +29,7 @@ ITEM = st.tuples(
 )  # fmt: skip
 
 
-def columns(rows: list[tuple[int, ...]]) -> tuple[SimpleNamespace, np.ndarray]:
+def columns(rows: Sequence[tuple[int, ...]]) -> tuple[SimpleNamespace, np.ndarray]:
     m = np.array([r[:5] for r in rows], dtype=np.int64).T.copy()
     cols = SimpleNamespace(qty_e4=m[0], unit_price=m[1], amount=m[2], unit_price_cap=m[3],
                            selfpay_ratio=m[4])  # fmt: skip

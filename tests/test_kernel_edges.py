@@ -5,6 +5,7 @@ three must agree before the figures are checked."""
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import Any
 
 import pytest
@@ -416,7 +417,7 @@ def refusal(tables: Any, bills: list[Bill], opening: Opening | None = None) -> l
     the kernel (one and two threads)."""
     policies = PolicySet.of(tables if isinstance(tables, list) else [tables])
     got = []
-    for run in (reference_batch, settle_batch, lambda *a: settle_batch(*a, threads=2)):
+    for run in (reference_batch, settle_batch, partial(settle_batch, threads=2)):
         with pytest.raises(InputError) as err:
             run(bills, policies, opening)
         got.append([str(p) for p in err.value.problems])
@@ -674,7 +675,8 @@ def test_the_item_pass_lanes_past_the_bill_add_nothing() -> None:
         cols[2][n:] = SMALL + 12345
         cols[3][n:] = 2**31 - 1
         cols[4][n:] = 9999
-        got = _buckets_fast(*(c[:w] for c in cols), 1000, n)
-        alone = _buckets_fast(*(c[:n] for c in cols), 1000)
-        want = _buckets_exact(*(c[:n] for c in cols), 1000)
+        c_cat, c_qty, c_amount, c_cap, c_ratio = cols
+        got = _buckets_fast(c_cat[:w], c_qty[:w], c_amount[:w], c_cap[:w], c_ratio[:w], 1000, n)
+        alone = _buckets_fast(c_cat[:n], c_qty[:n], c_amount[:n], c_cap[:n], c_ratio[:n], 1000)
+        want = _buckets_exact(c_cat[:n], c_qty[:n], c_amount[:n], c_cap[:n], c_ratio[:n], 1000)
         assert got == alone == (*want, True), n

@@ -109,7 +109,7 @@ json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-(2**53 - 1), 2**53 - 1)
-    | st.text(st.characters(blacklist_categories=("Cs",))),
+    | st.text(st.characters(blacklist_categories=["Cs"])),
     lambda xs: (
         st.lists(xs, max_size=4)
         | st.dictionaries(st.text(st.characters(max_codepoint=127), max_size=5), xs, max_size=4)

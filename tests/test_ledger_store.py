@@ -462,6 +462,6 @@ def test_verify_ignores_a_seal_landing_while_it_reads() -> None:
             LedgerService(store.uow).seal()  # lands between the block reads and this one
             return self.u.ledger.stray(last_seq)
 
-    report, _ = LedgerService(Racing).verify()  # type: ignore[arg-type]
+    report, _ = LedgerService(Racing).verify()
     assert report.ok, report.problems
     assert report.blocks == 1 and LedgerService(store.uow).verify()[0].blocks == 2

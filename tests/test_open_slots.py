@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hypothesis import given, settings
@@ -58,10 +59,13 @@ def test_open_fills_the_slots_as_the_naive_reference(rs, data) -> None:
     got = [np.zeros((len(slots[s][1]), S, 4), np.int64) for s in ("person", "household")]
     p_adm = np.zeros(len(slots["person"][1]), np.int64)
     d = np.array
+    # the account columns, by field name (OpeningCols' keywords)
+    accounts: dict[str, Any] = {f: d([r[4][k] for r in rs], dtype=np.int64)
+                                for k, f in enumerate(ACCOUNT_FIELDS)}  # fmt: skip
     op = C.OpeningCols(
         scope=d([r[0] for r in rs], dtype=object), id=d([r[1] for r in rs], dtype=object),
         year=d([r[2] for r in rs], dtype=np.int64), layer_id=d([r[3] for r in rs], dtype=object),
-        **{f: d([r[4][k] for r in rs], dtype=np.int64) for k, f in enumerate(ACCOUNT_FIELDS)},
+        **accounts,
         admissions=d([r[4][4] % 5 for r in rs], dtype=np.int64),
     )  # fmt: skip
     if len(rs):

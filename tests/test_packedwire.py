@@ -21,7 +21,7 @@ pytestmark = pytest.mark.xdist_group("packedwire")
 BILLS = [chain_bill(i, p, seed=31) for i in range(5) for p in ("wang", "wang-wife")]
 
 
-def _msg(mode: int = pb.STREAM_MODE_TRIAL, **kw: bool) -> pb.SettleStreamRequest:
+def _msg(mode: pb.StreamMode = pb.STREAM_MODE_TRIAL, /, **kw: bool) -> pb.SettleStreamRequest:
     settle = mode == pb.STREAM_MODE_SETTLE
     rids = [f"wire-{b['id']}" for b in BILLS] if settle else None
     return pb.SettleStreamRequest(
@@ -131,7 +131,7 @@ def test_the_joined_form_answers_as_the_repeated_form_over_grpc(env) -> None:
 
 
 @pytest.mark.parametrize("mode", [pb.STREAM_MODE_TRIAL, pb.STREAM_MODE_SETTLE])
-def test_malformed_columns_cut_from_the_bytes_are_named(env, mode: int) -> None:
+def test_malformed_columns_cut_from_the_bytes_are_named(env, mode: pb.StreamMode) -> None:
     _, _, c = env
     cases = {
         "packed.amount_i32": lambda p: setattr(p, "amount_i32", p.amount_i32[:-2]),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from numba import njit
-from numba.core import config
 
 from engine.prefetch import prefetch
 
@@ -26,7 +27,9 @@ def test_the_hint_changes_no_result() -> None:
     assert _rows_then_sum(acc, rows) == sum(int(acc[r].sum()) for r in rows)
 
 
-@pytest.mark.skipif(bool(config.DISABLE_JIT), reason="no machine code without the JIT")
+@pytest.mark.skipif(
+    os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="no machine code without the JIT"
+)
 def test_the_hint_is_a_prefetch_instruction() -> None:
     """Compiled, ``prefetch`` is an x86 ``prefetcht0`` (or the target's own prefetch), not
     dropped: the kernel's account rows rely on it."""
@@ -49,8 +52,8 @@ def test_the_kernel_prefetches_the_next_bills_rows() -> None:
     acc = np.zeros((4, 5, 4), dtype=np.int64)  # rows of 160 bytes
     real = kernel.prefetch
     try:
-        kernel.prefetch = spy  # type: ignore[assignment]
+        kernel.prefetch = spy
         getattr(kernel._prefetch_row, "py_func", kernel._prefetch_row)(acc, 2)
     finally:
-        kernel.prefetch = real  # type: ignore[assignment]
+        kernel.prefetch = real
     assert seen == [320, 384, 448, 479]  # lines at 0, 64, 128 and the row's last byte

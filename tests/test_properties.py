@@ -22,6 +22,7 @@ import os
 from collections import defaultdict
 from dataclasses import fields
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 from hypothesis import Phase, given, note, settings
@@ -188,7 +189,7 @@ def _near_limit(batch: Batch) -> None:
     note(f"{len(batch.bills)} bills, {len(batch.policies.tables)} table(s)")
     ref = _outcome(reference_batch, batch)
     for threads in (1, 2):
-        ker = _outcome(lambda *a, t=threads: settle_batch(*a, threads=t), batch)
+        ker = _outcome(partial(settle_batch, threads=threads), batch)
         if isinstance(ref, list):  # refused: the same bills, layers, fields and values
             assert ker == ref
         else:

@@ -25,7 +25,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from adapters.cli.app import app as cli  # noqa: E402
 from adapters.publish.site import Page, parse_shown, write_site  # noqa: E402
-from engine.claims import FundFacts  # noqa: E402
+from engine.claims import ClaimKind, FundFacts  # noqa: E402
 from engine.fundstats import Checkpoint, figures, flat  # noqa: E402
 from tests.browser import chromium  # noqa: E402
 from tests.fundfacts import golden_facts  # noqa: E402
@@ -254,12 +254,12 @@ def test_no_personal_data(site: tuple[Path, list[FundFacts]]) -> None:
             secret |= {r.payer, r.record_id}
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) == 9
-    for p in files:
-        text = p.read_text(encoding="utf-8")
+    for path in files:
+        text = path.read_text(encoding="utf-8")
         for s in secret:
-            assert s not in text, (p, s)
+            assert s not in text, (path, s)
         for marker in ("PID-", "BILL-", "SET-", "PAYER-"):
-            assert marker not in text, (p, marker)
+            assert marker not in text, (path, marker)
 
 
 def test_times_read_in_shanghai() -> None:
@@ -333,7 +333,8 @@ def store_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Exp
             name = "claims" if c.kind == "claim" else "relief"
             ex.add(c.fund_code, f"{name}.all.count", 1)
             ex.add(c.fund_code, f"{name}.all.fen", c.filed_amount)
-    steps = [  # (bill, kind, step, amount, paid date)
+    # (bill, kind, step, amount, paid date)
+    steps: list[tuple[int, ClaimKind, str, int | None, str | None]] = [
         (0, "claim", "pay", None, "2024-04-20"),
         (1, "claim", "pay", 800_000, "2024-06-30"),
         (2, "claim", "reject", None, None),
@@ -341,26 +342,28 @@ def store_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Exp
         (1, "relief", "approve", 200_000, None),
         (3, "relief", "reject", None, None),
     ]  # p4's relief case stays filed; bill 4's claims were rejected by its reversal
-    for i, kind, step, amount, paid in steps:
+    for i, kind, step, approved, paid in steps:
         c = claims[i][kind]
         name = "claims" if kind == "claim" else "relief"
         if step == "reject":
             fs.reject(c.claim_id, "not covered")
             ex.add(c.fund_code, f"{name}.rejected.count", 1)
             continue
-        c = fs.approve(c.claim_id, amount, "checked")
+        c = fs.approve(c.claim_id, approved, "checked")
         if step == "approve":
             ex.add(c.fund_code, f"{name}.approved.fen", c.approved_amount or 0)
             ex.add(c.fund_code, "payable", c.approved_amount or 0)
             continue
+        assert paid is not None  # every pay step has its date
         c = fs.pay(c.claim_id, paid, f"PAYREF-{i}-{kind}")
         ex.secret.add(f"PAYREF-{i}-{kind}")
         ex.add(c.fund_code, f"{name}.paid.count", 1)
         ex.add(c.fund_code, f"{name}.paid.fen", c.approved_amount or 0)
-    for kind, by in (("claim", "claims"), ("relief", "relief")):
+    kinds: list[tuple[ClaimKind, str]] = [("claim", "claims"), ("relief", "relief")]
+    for kind, section in kinds:
         c4 = claims[4].get(kind)
         if c4 is not None:
-            ex.add(c4.fund_code, f"{by}.rejected.count", 1)  # by the reversal
+            ex.add(c4.fund_code, f"{section}.rejected.count", 1)  # by the reversal
     ex.add("610900", "relief.filed.count", 1)  # p4's case
     money = [
         ("370200", "donation", "Donor Zhang San", 2_500_050, "2024-01-10"),
@@ -368,11 +371,11 @@ def store_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Exp
         ("610900", "government", "County finance", 1_000_000, "2024-01-05"),
         ("390100", "premium", "Medical insurance fund", 9_000_000, "2024-01-02"),
     ]
-    for j, (code, kind, payer, amount, on) in enumerate(money):
-        fs.record_money_in(f"mi-{j}", REGION, code, 2024, kind, payer, amount, on)
+    for j, (code, source, payer, amount, on) in enumerate(money):
+        fs.record_money_in(f"mi-{j}", REGION, code, 2024, source, payer, amount, on)
         ex.add(code, "money_in.fen", amount)
         ex.add(code, "money_in.count", 1)
-        ex.add(code, f"money_in.by_kind.{kind}.fen", amount)
+        ex.add(code, f"money_in.by_kind.{source}.fen", amount)
         ex.secret.add(payer)
     # the service's own section 12 balance of the hard fund (its fund_used row)
     ex.v["370200"]["budget_left"] = fs.balance(REGION, "370200", 2024) or 0

@@ -6,6 +6,7 @@ bytes as the model path's answer for the same bills."""
 
 from __future__ import annotations
 
+import inspect
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,7 @@ def test_servicer_answers_the_model_paths_bytes(tmp_path: Path) -> None:
     app = _chain_app(tmp_path)
     try:
         servicer = server.SettlementServicer(app.service, ThreadPoolExecutor(1))
-        body = server.SettlementServicer.PreSettle.__wrapped__
+        body = inspect.unwrap(server.SettlementServicer.PreSettle)
         token = auth._current.set(LOCAL)
         try:
             for k in range(12):
@@ -150,7 +151,7 @@ def test_settle_answers_the_model_paths_bytes(tmp_path: Path) -> None:
     app = _chain_app(tmp_path)
     try:
         servicer = server.SettlementServicer(app.service, ThreadPoolExecutor(1))
-        body = server.SettlementServicer.Settle.__wrapped__
+        body = inspect.unwrap(server.SettlementServicer.Settle)
         token = auth._current.set(LOCAL)
         try:
             for k in range(16):  # the same persons again: accounts carried, caps and alerts

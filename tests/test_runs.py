@@ -23,7 +23,9 @@ def column_and_runs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray
     n = int(starts[-1])
     info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
     lo, hi = (int(info.min), int(info.max)) if info else (0, 1)
-    a = np.array(draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n)), dtype=dtype)
+    a: np.ndarray = np.array(
+        draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n)), dtype=dtype
+    )
     keep = draw(st.lists(st.sampled_from(range(len(counts))), unique=True)) if counts else []
     kept = np.array(keep, dtype=np.int64)
     cnt = (starts[1:] - starts[:-1])[kept]
@@ -67,4 +69,4 @@ def test_onestop_warm_warms_the_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(W, "warm_runs", lambda: called.append(1))
     monkeypatch.setattr(W, "variants", lambda uses: [])
     ps = type("P", (), {"tables": [object()]})()
-    assert W.warm(ps) == [] and called == [1]  # type: ignore[arg-type]
+    assert W.warm(ps) == [] and called == [1]

@@ -192,6 +192,7 @@ def test_every_county_declares_its_funds_with_sources(county, policies):
 def test_hongan_backbone_money_in():
     book = load_funds(POLICIES)
     fy = book.year("421122", "370200", 2018)
+    assert fy is not None
     assert fy.budget == 178000000 and fy.budget_mode == "report"
     assert fy.premium_per_person == 178000000 // 65940
     assert book.hard_keys() == []

@@ -74,7 +74,7 @@ def test_a_request_id_race_across_households_is_a_conflict_and_writes_nothing() 
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_a_reversal_request_id_names_one_reversal(kind: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_reversal_request_id_names_one_reversal(kind: str, tmp_path) -> None:
     """Reversing with the reversal request id of another settlement's reversal is a Conflict
     that changes nothing; the same id again for the same settlement replays."""
     from adapters.store.sql import SqlStore
@@ -163,7 +163,8 @@ def test_accounts_of_many_person_years_read_as_accounts_does() -> None:
     got = svc.accounts_many(keys)
     assert list(got) == keys[:3]
     assert got[(pid, year)] == svc.accounts(pid, year)
-    assert got[(pid, year)][1].layers  # the settlement moved them
+    now = got[(pid, year)]
+    assert now is not None and now[1].layers  # the settlement moved them
     assert got[(pid, year - 1)] == svc.accounts(pid, year - 1)
     assert got[("nobody", year)] is None
     with pytest.raises(InputError, match="person_id"):

@@ -61,11 +61,11 @@ def test_the_columns_store_and_digest_as_the_request(svc: SettlementService) -> 
     changes = [("id", "other"), ("hospital_level", "city"), ("discharge_date", "2024-04-26")]
     for k, v in changes:
         assert digest(parse_bill_request({**base, k: v})) != d0, k
-    for k, v in [("amount", 1), ("qty_e4", 10001), ("unit_price_cap", 1), ("name", "x"),
-                 ("code", "Y"), ("category", "A")]:  # fmt: skip
+    for field, value in [("amount", 1), ("qty_e4", 10001), ("unit_price_cap", 1), ("name", "x"),
+                         ("code", "Y"), ("category", "A")]:  # fmt: skip
         other = copy.deepcopy(base)
-        other["items"][2][k] = v
-        assert digest(parse_bill_request(other)) != d0, k
+        other["items"][2][field] = value
+        assert digest(parse_bill_request(other)) != d0, field
     # the same request written differently (NHSA category code, default quantity) is the same
     same = copy.deepcopy(base)
     same["items"][0]["category"] = "01"

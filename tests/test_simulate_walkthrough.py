@@ -31,6 +31,7 @@ def test_the_committed_draft_is_the_2018_table_with_the_one_change() -> None:
     write_draft()'`` after policies/hongan/2018.yaml changes."""
     assert DRAFT.read_text(encoding="utf-8") == draft_text()
     draft, base = load_table(DRAFT), load_table(HONGAN)
+    assert draft.effective_to is not None
     assert (draft.effective_from.year, draft.effective_to.year) == (2019, 2019)
     assert draft.region == base.region
     changed = [

@@ -12,7 +12,9 @@ replay through the reference. Only the partial unique index makes this hold on P
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 import pytest
@@ -107,9 +109,8 @@ def race(s: SettlementService) -> None:
         # even rounds: one person at two windows (the same household lock); odd rounds: two
         # persons of one household and one of another (different locks)
         senders = ["p1", "p1"] if r % 2 == 0 else ["p1", "p2", "q1"]
-        calls = [
-            lambda r=r, k=k, pid=pid: outcome(s, f"r{r}-w{k}", same_bill(r, pid))
-            for k, pid in enumerate(senders)
+        calls: list[Callable[[], Any]] = [
+            partial(outcome, s, f"r{r}-w{k}", same_bill(r, pid)) for k, pid in enumerate(senders)
         ]
         results = all_at_once(calls)
         won = [x for x in results if not isinstance(x, Exception)]

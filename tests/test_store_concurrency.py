@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from functools import partial
 from typing import Any
 
 import pytest
@@ -129,7 +130,7 @@ def svc(db_url: str) -> Any:  # noqa: F811
 def test_parallel_settlements_of_one_person_serialize(svc: Any) -> None:
     s, _ = svc
     reqs = [request(i) for i in range(N)]
-    results = all_at_once([lambda i=i: s.settle(f"req-{i}", reqs[i]) for i in range(N)])
+    results = all_at_once([partial(s.settle, f"req-{i}", reqs[i]) for i in range(N)])
     assert all(not replay for _, replay in results)
     committed = s.list("p1", 2024)  # in commit order (created_at, taken under the lock)
     assert sorted(r.settlement_id for r in committed) == sorted(r.settlement_id for r, _ in results)
@@ -167,11 +168,11 @@ def test_parallel_household_members_and_replays(svc: Any) -> None:
     """Two members of one household (shared household alert account) and duplicated
     requests, all at once: each request pays once, accounts equal the serial replay."""
     s, _ = svc
-    calls = []
+    calls: list[Callable[[], Any]] = []
     for i in range(4):
-        calls.append(lambda i=i: s.settle(f"a-{i}", request(i, "p1")))
-        calls.append(lambda i=i: s.settle(f"b-{i}", request(i, "p2")))
-    calls += [lambda: s.settle("a-0", request(0, "p1")) for _ in range(4)]  # retries
+        calls.append(partial(s.settle, f"a-{i}", request(i, "p1")))
+        calls.append(partial(s.settle, f"b-{i}", request(i, "p2")))
+    calls += [partial(s.settle, "a-0", request(0, "p1")) for _ in range(4)]  # retries
     results = all_at_once(calls)
     fresh = [r for r, replay in results if not replay]
     assert len(fresh) == 8
@@ -258,7 +259,7 @@ def test_two_stores_on_one_database(db_url: str) -> None:  # noqa: F811
         sa_.pre_settle(request(0))
         sb.pre_settle(request(0))
         results = all_at_once(
-            [lambda i=i: (sa_ if i % 2 else sb).settle(f"req-{i}", request(i)) for i in range(6)]
+            [partial((sa_ if i % 2 else sb).settle, f"req-{i}", request(i)) for i in range(6)]
         )
         assert all(not replay for _, replay in results)
         committed = sb.list("p1", 2024)

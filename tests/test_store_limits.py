@@ -193,8 +193,9 @@ def test_items_per_bill_in_columnar_batches() -> None:
         bill_start=np.array([0, n]), category=np.ones(n, dtype=np.int8),
         amount=np.full(n, 100, dtype=np.int64), file="items.parquet",
     )  # fmt: skip
-    one = C.BillCols(**{k: (v[:1] if isinstance(v, np.ndarray) else v)
-                        for k, v in vars(bills).items()})  # fmt: skip
+    first: dict[str, Any] = {k: (v[:1] if isinstance(v, np.ndarray) else v)
+                             for k, v in vars(bills).items()}  # fmt: skip
+    one = C.BillCols(**first)
     prep = C.prepare_columns(one, many, persons, policies)
     (r,) = prep.rejects
     assert (r.row, r.field, r.value) == (0, "items", n)

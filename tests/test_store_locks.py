@@ -67,7 +67,7 @@ def request(pid: str, n: int) -> BillRequest:
 
 
 def service(store: SqlStore | MemoryStore) -> SettlementService:
-    s = SettlementService(store.uow, clock=Clock(), new_id=ids())  # type: ignore[arg-type]
+    s = SettlementService(store.uow, clock=Clock(), new_id=ids())
     s.put_policy(POLICY, "concurrency.yaml")
     s.import_registry([person("warm", "h0")])
     s.pre_settle(request("warm", 0))  # warm the kernel before the race

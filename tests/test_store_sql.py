@@ -12,7 +12,7 @@ import threading
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import sqlalchemy as sa
@@ -456,6 +456,7 @@ class FailAtCommit:
         self.registry, self.policies = uow.registry, uow.policies
         self.ledger = uow.ledger
         self.funds, self.claims = uow.funds, uow.claims
+        self.reconciliation = uow.reconciliation
 
     def __enter__(self) -> FailAtCommit:
         return self
@@ -473,6 +474,9 @@ class FailAtCommit:
         self, request_id: str, person_id: str, hospital: str, bill_id: str, year: Any = None
     ) -> Any:
         return self.u.settle_reads(request_id, person_id, hospital, bill_id, year)
+
+    def kept(self) -> dict[Any, Any] | None:
+        return self.u.kept()
 
     def rollback(self) -> None:
         self.u.rollback()
@@ -588,7 +592,8 @@ def test_sqlite_settings(tmp_path: Path) -> None:
         with s.engine.connect() as c:
             assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+            busy_timeout = c.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            assert busy_timeout is not None and busy_timeout >= 1000
             assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
     finally:
         s.dispose()
@@ -651,7 +656,7 @@ NUL_IN_BILL = {
     "items[0].code": lambda d: d["items"][0].update(code="A\x00"),
     "items[1].name": lambda d: d["items"][1].update(name="out\x00"),
 }
-NUL_IN_PERSON = {
+NUL_IN_PERSON: dict[str, dict[str, Any]] = {
     "persons[0].id": {"id": "li\x00"},
     "persons[0].household": {"household": "h-li\x00"},
     "persons[0].tags[0].tag": {"tags": ["low_income_edge\x00"]},
@@ -702,9 +707,9 @@ def test_nul_is_bad_input_on_every_store_and_writes_nothing(store: SqlStore) -> 
         with pytest.raises(InputError) as e:
             call()
         assert [p.field for p in e.value.problems] == [field], name
-    for field, change in NUL_IN_PERSON.items():
+    for field, values in NUL_IN_PERSON.items():
         msg = cv.person_to_pb({"id": "li", "birth_date": "1980-01-01", "household": "h-li",
-                               **change})  # fmt: skip
+                               **values})  # fmt: skip
         with pytest.raises(InputError) as e:
             svc.import_registry(cv.persons([msg]))
         assert [p.field for p in e.value.problems] == [field]
@@ -723,7 +728,7 @@ def test_pg_array_literals_round_trip(pg_url: str) -> None:  # noqa: F811
     from tests.pg import fresh_database
 
     texts = ['a"b', "back\\slash", "{br,ace}", " spaced ", "NULL", "", "医保", None, "x'y"]
-    ints = [0, -1, 2**63 - 1, -(2**63), np.int64(7), None]
+    ints: list[int | np.int64 | None] = [0, -1, 2**63 - 1, -(2**63), np.int64(7), None]
     eng = sa.create_engine(fresh_database(pg_url))
     try:
         with eng.connect() as c:
@@ -858,7 +863,7 @@ def test_pg_migration_0015_stores_the_request_and_result_as_text(pg_url: str) ->
             q = ("SELECT attname::text, format_type(atttypid, atttypmod), attcompression::text "
                  "FROM pg_attribute WHERE attrelid = 'settlements'::regclass "
                  "AND attname IN ('bill', 'settlement') ORDER BY attname")  # fmt: skip
-            return [tuple(r) for r in c.exec_driver_sql(q)]  # type: ignore[misc]
+            return [tuple(r) for r in c.exec_driver_sql(q)]
 
     def down(rev: str) -> None:
         cfg = alembic_config()
@@ -911,19 +916,21 @@ def test_pg_lock_read_equals_the_plain_read(pg_url: str) -> None:  # noqa: F811
             u.accounts.save_person_year("p1", 2024, full)
             u.accounts.save_household_year("h1", 2024, replace(full, admissions=1))
             u.commit()
-        keys = [("person", "p1", 2024), ("household", "h1", 2024), ("person", "p2", 2024),
-                ("household", "h 2", 2023)]  # fmt: skip
+        keys: list[tuple[Literal["person", "household"], str, int]] = [
+            ("person", "p1", 2024), ("household", "h1", 2024), ("person", "p2", 2024),
+            ("household", "h 2", 2023)]  # fmt: skip
         with store.uow() as u:
             want = u.accounts.read_many(keys)
         assert want[("person", "p1", 2024)] == full
-        for locks in (
+        lock_sets: list[list[LockKey]] = [
             [("person", k, y) if s == "person" else ("household", k, y) for s, k, y in keys],
             [("fund", "R/F1", 2024), *account_locks("p1", "h1", 2024)],
-        ):
+        ]
+        for locks in lock_sets:
             read = [k for k in keys if (k[0], k[1], k[2]) in set(locks)]
             with store.uow() as u:
                 u.accounts.read_many = None  # type: ignore[assignment,method-assign]
-                u.lock(*locks, read=read)  # type: ignore[arg-type]  (by the function alone)
+                u.lock(*locks, read=read)
                 assert not u._pending
                 got = {k: u.accounts.person_year(k[1], k[2]) if k[0] == "person"
                        else u.accounts.household_year(k[1], k[2]) for k in read}  # fmt: skip
@@ -954,7 +961,7 @@ def test_pg_lock_read_locks_a_row_without_writing_it(pg_url: str) -> None:  # no
 
     def version() -> tuple[str, str]:
         with other.connect() as c:
-            return tuple(c.exec_driver_sql(f"SELECT ctid::text, xmin::text {where}").one())  # type: ignore[return-value]
+            return tuple(c.exec_driver_sql(f"SELECT ctid::text, xmin::text {where}").one())
 
     def locked_elsewhere() -> list[bool]:
         got = []
@@ -1061,9 +1068,11 @@ def test_pg_a_thread_keeps_its_connection_across_units_of_work(pg_url: str) -> N
         eng = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
         try:
             with eng.connect() as c:
-                return int(c.execute(sa.text(
+                n = c.execute(sa.text(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = :d "
-                    "AND pid <> pg_backend_pid()"), {"d": sa.make_url(url).database}).scalar())  # fmt: skip
+                    "AND pid <> pg_backend_pid()"), {"d": sa.make_url(url).database}).scalar()  # fmt: skip
+                assert n is not None
+                return int(n)
         finally:
             eng.dispose()
 

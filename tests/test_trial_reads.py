@@ -86,7 +86,8 @@ def test_one_kept_connection_per_thread_read_only_and_closed(tmp_path: Path) -> 
     with pytest.raises(sa.exc.DBAPIError), store.trial_uow() as u:
         u.run("SELECT nothing FROM nowhere")
     with store.trial_uow() as u:
-        assert u.registry.get("nobody") is None and u._raw is raws[0]
+        assert isinstance(u, TrialUnitOfWork)  # SQLite's trials
+        assert u.registry.get("nobody") is None and u._raw is not None and u._raw is raws[0]
     store.dispose()
     with pytest.raises(Exception, match="closed"):
         raws[0].execute("SELECT 1")
@@ -115,13 +116,14 @@ def test_a_thread_reuses_its_trial_unit_of_work_left_as_new(sqlite_store: SqlSto
     svc.put_policy(text, "yubei.yaml")
     svc.import_registry([person])
     with sqlite_store.trial_uow() as first:
+        assert isinstance(first, TrialUnitOfWork)  # SQLite's trials
         assert first.registry.get(person.id) == person
         first.accounts.person_year(person.id, 2024)
         first.accounts.household_year(person.household, 2024)
         inner = sqlite_store.trial_uow()  # (the thread's one connection is in this trial)
-        assert inner is not first and inner.busy
+        assert isinstance(inner, TrialUnitOfWork) and inner is not first and inner.busy
         inner.__exit__(None, None, None)
-    fresh = _state(TrialUnitOfWork(sqlite_store, sqlite_store._kept))  # type: ignore[arg-type]
+    fresh = _state(TrialUnitOfWork(sqlite_store, sqlite_store._kept))
     assert _state(first) == fresh
     with pytest.raises(RuntimeError), sqlite_store.trial_uow() as u:
         assert u is first

@@ -53,7 +53,7 @@ JIANG: dict[str, Any] = {
     "tags": [{"tag": "low_income_edge"}],
 }
 
-YUBEI_BILL = {
+YUBEI_BILL: dict[str, Any] = {
     "id": "yubei-1",
     "hospital": "H500112001",
     "region": "500112",
