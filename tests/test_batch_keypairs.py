@@ -88,14 +88,14 @@ def test_plan_reports_a_bill_again_only_in_a_later_part(tmp_path: Path) -> None:
     the part, the first row named), in the same part left to the part's own check."""
     from adapters.batch.plan import plan
     from adapters.batch.run import Spec
-    from tests.test_batch_helpers import POLICY, make_data
+    from tests.test_batch_helpers import POLICY, inputs, make_data
 
     tables, paths = make_data(tmp_path, n_bills=60, items=3, seed=6)
     b = tables[0].to_pydict()
     for again, first in ((50, 2), (55, 2), (3, 2), (41, 30)):
         b["bill_id"][again], b["hospital"][again] = b["bill_id"][first], b["hospital"][first]
     pq.write_table(pa.table(b), paths[0])
-    parts, nb, _ = plan(Spec(*paths, policy=(POLICY,)), 10)
+    parts, nb, _ = plan(Spec(*inputs(paths), policy=(POLICY,)), 10)
     assert nb == 60
     got = [(p.bill_lo + r, v, rule) for p in parts for r, _f, v, rule in p.extra]
     part_of = {r: p.k for p in parts for r in range(p.bill_lo, p.bill_hi)}
