@@ -3,7 +3,8 @@
 and stderr captured, its exit code taken from ``SystemExit``: what a shell run prints, without
 the ~0.6-1.5 s of CPU a process start costs (the imports of typer, rich, pydantic and numba).
 
-For tests that check words or figures. A test of the process itself (a terminal or not, what
+For tests that check words or figures; never ``onestop batch`` (``main`` re-executes the
+process for it and ends a finished run with ``os._exit``). A test of the process itself (a terminal or not, what
 a start imports, a signal) runs ``onestop`` from a shell; each command keeps one such run.
 """
 
@@ -36,6 +37,8 @@ def onestop_in_process(*args: str, columns: int = 40) -> subprocess.CompletedPro
     taken for an exit code."""
     from adapters.cli.main import main
 
+    if args[:1] == ("batch",):  # it re-executes the process and ends it with os._exit
+        raise ValueError("onestop batch runs from a shell, never in a test process")
     out, err = io.StringIO(), io.StringIO()
     argv, code = sys.argv, 0
     sys.argv = ["onestop", *args]
