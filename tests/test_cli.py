@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from adapters.cli.app import app
 from engine.money import yuan
+from tests.inprocess import onestop_in_process as here
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT / "tests" / "golden" / "yubei_2023_chain.yaml"
@@ -220,7 +221,9 @@ SAMPLES = ROOT / "policies" / "samples"
 
 
 def shell(*args: str, columns: int = 40) -> subprocess.CompletedProcess[str]:
-    """The CLI from a shell, its output captured (not a terminal), on a narrow COLUMNS."""
+    """The CLI from a shell, its output captured (not a terminal), on a narrow COLUMNS: one run
+    a command (settle, policy check, policy whatif, a help) where the process is the point
+    (not a terminal); the tests of words and figures run it in process (``here``)."""
     return subprocess.run(
         [sys.executable, "-m", "adapters.cli.main", *args],
         capture_output=True, text=True, cwd=ROOT,
@@ -230,8 +233,8 @@ def shell(*args: str, columns: int = 40) -> subprocess.CompletedProcess[str]:
 
 def test_each_slip_shows_the_accounts_after_its_own_bill(tmp_path: Path) -> None:
     after = tmp_path / "after.json"
-    r = shell("settle", str(SAMPLES / "longzhou-1.json"), str(SAMPLES / "longzhou-2.json"),
-              "--policy", "policies", "--accounts-out", str(after))  # fmt: skip
+    r = here("settle", str(SAMPLES / "longzhou-1.json"), str(SAMPLES / "longzhou-2.json"),
+              "--policy", str(ROOT / "policies"), "--accounts-out", str(after))  # fmt: skip
     assert r.returncode == 0, r.stderr
     first, second = r.stdout.split("Settlement slip")[1:]
     # bill 1 paid 6,261.60 from basic insurance: its slip's accounts say so, admission 1
@@ -275,7 +278,7 @@ def test_whatif_json(case: tuple[Path, Path], tmp_path: Path) -> None:
     policy, bill = case
     cand = tmp_path / "candidate.yaml"
     cand.write_text(policy.read_text().replace("ratio: 7000", "ratio: 7500", 1))
-    r = shell("policy", "whatif", str(bill), "--base", str(policy), "--candidate", str(cand),
+    r = here("policy", "whatif", str(bill), "--base", str(policy), "--candidate", str(cand),
               "--json")  # fmt: skip
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
@@ -296,9 +299,9 @@ def test_whatif_refusal_says_base_or_candidate(case: tuple[Path, Path], tmp_path
     policy, bill = case
     broken = tmp_path / "broken.yaml"
     broken.write_text(policy.read_text().replace("ratio: 7000", "ratio: 17000", 1))
-    r = shell("policy", "whatif", str(bill), "--base", str(policy), "--candidate", str(broken))
+    r = here("policy", "whatif", str(bill), "--base", str(policy), "--candidate", str(broken))
     assert r.returncode == 1 and "candidate tables" in r.stderr and "base tables" not in r.stderr
-    r = shell("policy", "whatif", str(bill), "--base", str(broken), "--candidate", str(policy))
+    r = here("policy", "whatif", str(bill), "--base", str(broken), "--candidate", str(policy))
     assert r.returncode == 1 and "base tables" in r.stderr and "candidate tables" not in r.stderr
 
 
@@ -313,13 +316,13 @@ def test_slip_shows_window_and_after_discharge_funds_apart(
             la["settle_at"] = "after_discharge"
     later = tmp_path / "later.yaml"
     later.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    r = shell("settle", str(bill), "--policy", str(later), "--json")
+    r = here("settle", str(bill), "--policy", str(later), "--json")
     assert r.returncode == 0, r.stderr
     [s] = json.loads(r.stdout)
     after = sum(la["pay"] for la in s["layers"] if la["settle_at"] == "after_discharge")
     window = sum(la["pay"] for la in s["layers"] if la["settle_at"] == "window")
     assert after > 0 and s["buckets"]["total"] - window == s["window_pay"]
-    r = shell("settle", str(bill), "--policy", str(later))
+    r = here("settle", str(bill), "--policy", str(later))
     line = {x.split("│")[1].strip(): x for x in r.stdout.splitlines() if x.count("│") > 2}
     assert yuan(window) in line["funds at the window 窗口基金支付"]
     assert yuan(after) in line["funds after discharge 出院后基金支付"]
@@ -328,11 +331,11 @@ def test_slip_shows_window_and_after_discharge_funds_apart(
 
 def test_settle_json_is_always_a_list(case: tuple[Path, Path]) -> None:
     policy, bill = case
-    one = shell("settle", str(bill), "--policy", str(policy), "--json")
+    one = here("settle", str(bill), "--policy", str(policy), "--json")
     assert one.returncode == 0, one.stderr
     assert isinstance(json.loads(one.stdout), list) and len(json.loads(one.stdout)) == 1
-    two = shell("settle", str(SAMPLES / "longzhou-1.json"), str(SAMPLES / "longzhou-2.json"),
-                "--policy", "policies", "--json")  # fmt: skip
+    two = here("settle", str(SAMPLES / "longzhou-1.json"), str(SAMPLES / "longzhou-2.json"),
+                "--policy", str(ROOT / "policies"), "--json")  # fmt: skip
     docs = json.loads(two.stdout)
     assert [d["bill_id"] for d in docs] == ["longzhou-1", "longzhou-2"]
     assert all(d["explanation"] for d in docs)
@@ -373,12 +376,14 @@ def test_help_is_conventional() -> None:
     assert "BILL.json..." in r.stdout and "(default: policies/)" in r.stdout
     assert "auto|kernel|reference" in r.stdout and "ONESTOP_ENGINE" in r.stdout
     assert "Exit codes" in r.stdout and "3  not found" in r.stdout
-    r = shell("policy", "whatif", "--help", columns=120)
+    r = here("policy", "whatif", "--help", columns=120)
     assert "(default: policies/)" in r.stdout and "list[Path]" not in r.stdout
-    for cmd in (["bureau", "put-policy"], ["batch"], ["window", "settle"]):
-        r = shell(*cmd, "--help", columns=120)
+    r = shell("batch", "--help", columns=120)  # never in process: main re-executes for batch
+    assert r.returncode == 0 and "list[" not in r.stdout and "{" not in r.stdout, r.stdout
+    for cmd in (["bureau", "put-policy"], ["window", "settle"]):
+        r = here(*cmd, "--help", columns=120)
         assert r.returncode == 0 and "list[" not in r.stdout and "{" not in r.stdout, r.stdout
-    r = shell("settle", "x.json", "--engine", "fast")
+    r = here("settle", "x.json", "--engine", "fast")
     said = " ".join(r.stderr.replace("│", " ").split())
     assert r.returncode == 2 and "'fast' is not one of 'auto', 'kernel', 'reference'" in said
 
@@ -389,7 +394,7 @@ def test_refusals_are_not_markup(case: tuple[Path, Path], tmp_path: Path) -> Non
     data["items"][0]["amount"] = -120
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(data))
-    r = shell("settle", str(bad), "--policy", str(policy))
+    r = here("settle", str(bad), "--policy", str(policy))
     assert r.returncode == 1 and r.stderr.startswith("refused: 1 problem(s)")
     assert "[red]" not in r.stderr and "[/" not in r.stderr
 

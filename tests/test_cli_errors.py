@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from engine import __version__
+from tests.inprocess import onestop_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "policies" / "samples" / "longzhou-1.json"
@@ -292,9 +293,12 @@ def test_bureau_and_fund_refusals_are_told_before_grpc_is_imported(tmp_path: Pat
 
 
 def test_unreadable_or_unwritable_paths_are_one_line(tmp_path: Path) -> None:
+    """In this process, through the console script's ``main`` (its OSError handler): both
+    commands have runs from a shell above."""
     missing = tmp_path / "nope.yaml"
-    r = onestop("bureau", "put-policy", str(missing), "--server", "127.0.0.1:1")
+    r = onestop_in_process("bureau", "put-policy", str(missing), "--server", "127.0.0.1:1",
+                           columns=160)  # fmt: skip
     one_line(r, REFUSED, str(missing), "No such file")
     out = tmp_path / "no-dir" / "after.json"
-    r = onestop("settle", str(SAMPLE), "--accounts-out", str(out))
+    r = onestop_in_process("settle", str(SAMPLE), "--accounts-out", str(out), columns=160)
     one_line(r, REFUSED, str(out), "No such file")
