@@ -18,6 +18,7 @@ import itertools
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,8 @@ _SETTINGS = {
     "log_min_messages": "warning",
 }
 _counter = itertools.count()
+#: the watcher that stops a server whose test process died without stopping it
+REAPER = Path(__file__).with_name("pgreaper.py")
 
 
 def in_ci() -> bool:
@@ -88,11 +91,13 @@ class Cluster:
         self.port = 5432  # Unix socket only, in our own directory: no clash with others
         self.as_postgres = os.geteuid() == 0
         self.started = False
+        self._reaper: subprocess.Popen[bytes] | None = None
+
+    def _prefix(self) -> list[str]:
+        return ["runuser", "-u", "postgres", "--"] if self.as_postgres else []
 
     def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        cmd = [str(self.bindir / args[0]), *args[1:]]
-        if self.as_postgres:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        cmd = [*self._prefix(), str(self.bindir / args[0]), *args[1:]]
         return subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout, cwd=self.root, check=False
         )
@@ -117,6 +122,13 @@ class Cluster:
             log = self.log.read_text() if self.log.exists() else ""
             raise RuntimeError(f"pg_ctl start failed:\n{r.stdout}\n{r.stderr}\n{log}")
         self.started = True
+        # stops the server if this process dies before ``stop`` (tests/pgreaper.py)
+        self._reaper = subprocess.Popen(
+            [sys.executable, str(REAPER), str(self.bindir / "pg_ctl"), str(self.data),
+             str(self.root), *self._prefix()],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@/{database}?host={self.root}&port={self.port}"
@@ -127,6 +139,10 @@ class Cluster:
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+            reaper, self._reaper = self._reaper, None
+            if reaper is not None and reaper.stdin is not None:
+                reaper.stdin.close()  # the server is stopped: the reaper ends at once
+                reaper.wait(timeout=30)
 
 
 def create_database(admin_url: str, name: str) -> str:
