@@ -1,5 +1,6 @@
 """The plan's one sort of the bill ids' keys (``plan._key_pairs``) gives what the two sorts
-gave: ``arrowcols.key_codes`` of the keys and ``plan._first_rows`` of the (id, hospital) pairs;
+gave: each key's code (its rank, as ``arrowcols.key_codes`` gives it; checked against
+``np.unique``) and ``plan._first_rows`` of the (id, hospital) pairs;
 the keys themselves (``arrowcols.fixed_width_key``)."""
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from adapters.batch.plan import _first_rows, _key_pairs
 
 
 def _two_sorts(key: np.ndarray, hosp: np.ndarray, nh: int) -> tuple[np.ndarray, ...]:
-    codes, id_row = arrowcols.key_codes(key)
+    """The reference: each key's rank among the distinct keys by ``np.unique`` (not the sort
+    that ``key_codes`` and ``_key_pairs`` share), the pairs' first rows by ``_first_rows``."""
+    uniq, inverse = np.unique(key, return_inverse=True)
+    codes = inverse.astype(np.int64)
+    id_row = np.empty(len(uniq), dtype=np.int64)
+    id_row[codes] = np.arange(len(key))  # a row of each code (the last)
     first, pairs = _first_rows(codes * nh + hosp)
     return codes, id_row, first, pairs
 
@@ -26,6 +32,7 @@ def _check(key: np.ndarray, hosp: np.ndarray, nh: int) -> None:
     codes, id_row, first, pairs = _key_pairs(key, hosp, nh)
     want_codes, want_row, want_first, want_pairs = _two_sorts(key, hosp, nh)
     np.testing.assert_array_equal(codes, want_codes)
+    np.testing.assert_array_equal(arrowcols.key_codes(key)[0], want_codes)
     assert len(id_row) == len(want_row)
     np.testing.assert_array_equal(codes[id_row], np.arange(len(id_row)))
     np.testing.assert_array_equal(first, want_first)

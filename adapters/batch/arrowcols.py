@@ -77,17 +77,30 @@ def _coded_by_key(col: pa.Array, key: np.ndarray) -> Coded:
     return Coded(codes, labels, sorted=True)
 
 
+def run_starts(s: np.ndarray) -> np.ndarray:
+    """True where a sorted array's value differs from the one before it (and at 0)."""
+    new = np.empty(len(s), dtype=bool)
+    new[:1] = True
+    np.not_equal(s[1:], s[:-1], out=new[1:])
+    return new
+
+
+def key_sort(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One sort of the keys (equal keys are equal strings for ``fixed_width_key``: the order
+    among them does not matter): (the order; ``run_starts`` of the keys in that order; each
+    sorted position's rank among the distinct keys; each row's rank, its code)."""
+    order = np.argsort(key)
+    new = run_starts(key[order])
+    ranks = np.cumsum(new) - 1
+    codes = np.empty(len(key), dtype=np.int64)
+    codes[order] = ranks
+    return order, new, ranks, codes
+
+
 def key_codes(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(each row's code: the rank of its key among the distinct keys; a row holding each
-    code), by one sort of the keys (equal keys are equal strings for ``fixed_width_key``:
-    the order among them does not matter)."""
-    order = np.argsort(key)
-    sk = key[order]
-    new = np.empty(len(sk), dtype=bool)
-    new[:1] = True
-    np.not_equal(sk[1:], sk[:-1], out=new[1:])
-    codes = np.empty(len(sk), dtype=np.int64)
-    codes[order] = np.cumsum(new) - 1
+    code), by one sort of the keys (``key_sort``)."""
+    order, new, _, codes = key_sort(key)
     return codes, order[new]
 
 

@@ -223,7 +223,7 @@ def _first_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     order = np.argsort(key, kind="stable")
     sk = key[order]
-    new = np.concatenate(([True], sk[1:] != sk[:-1]))
+    new = arrowcols.run_starts(sk)
     first = np.empty(len(key), np.int64)
     first[order] = order[new][np.cumsum(new) - 1]
     return first, sk[new]
@@ -237,24 +237,14 @@ def _key_pairs(
     one sort of ``key``: the pairs in that order are sorted when each id's rows come with
     their hospitals in order (always for ids used once, the usual case); else their own sort."""
     n = len(key)
-    order = np.argsort(key)
-    sk = key[order]
-    new = np.empty(n, dtype=bool)
-    new[:1] = True
-    np.not_equal(sk[1:], sk[:-1], out=new[1:])
-    del sk
-    ranks = np.cumsum(new) - 1
-    codes = np.empty(n, dtype=np.int64)
-    codes[order] = ranks
+    order, new, ranks, codes = arrowcols.key_sort(key)
     id_row = order[new]
     if new.all():  # every id once: each row its own pair, the pairs sorted as the ids
         return codes, id_row, np.arange(n, dtype=np.int64), ranks * nh + hosp[id_row]
     sp = ranks * nh + hosp[order]
     if np.any(sp[1:] < sp[:-1]):
         return (codes, id_row, *_first_rows(codes * nh + hosp))
-    start = np.empty(n, dtype=bool)
-    start[:1] = True
-    np.not_equal(sp[1:], sp[:-1], out=start[1:])
+    start = arrowcols.run_starts(sp)
     at = np.flatnonzero(start)
     lowest = np.minimum.reduceat(order, at)  # the first row of each pair (the sort not stable)
     first = np.empty(n, dtype=np.int64)
