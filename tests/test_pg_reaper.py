@@ -27,6 +27,16 @@ _STARTS = (
 )
 
 
+@pytest.fixture()
+def bindir() -> Path:
+    """The PostgreSQL binaries (skipped locally, failed in CI, when there are none)."""
+    found = find_bindir()
+    if found is None:
+        unavailable("no initdb/pg_ctl/postgres found")
+    assert found is not None
+    return found
+
+
 def _gone(root: Path, pid: int, within: float) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -40,11 +50,7 @@ def _gone(root: Path, pid: int, within: float) -> bool:
 
 
 @pytest.mark.postgres
-def test_a_killed_test_process_leaves_no_server() -> None:
-    bindir = find_bindir()
-    if bindir is None:
-        unavailable("no initdb/pg_ctl/postgres found")
-    assert bindir is not None
+def test_a_killed_test_process_leaves_no_server(bindir: Path) -> None:
     p = subprocess.Popen([sys.executable, "-c", _STARTS, str(bindir)], cwd=ROOT,
                          stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
@@ -59,11 +65,7 @@ def test_a_killed_test_process_leaves_no_server() -> None:
 
 
 @pytest.mark.postgres
-def test_a_stopped_cluster_ends_its_reaper_at_once() -> None:
-    bindir = find_bindir()
-    if bindir is None:
-        unavailable("no initdb/pg_ctl/postgres found")
-    assert bindir is not None
+def test_a_stopped_cluster_ends_its_reaper_at_once(bindir: Path) -> None:
     c = Cluster(bindir)
     c.start()
     reaper = c._reaper
