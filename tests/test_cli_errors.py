@@ -35,21 +35,6 @@ def onestop(
     )  # fmt: skip
 
 
-def onestop_here(*args: str) -> subprocess.CompletedProcess[str]:
-    """``onestop ARGS`` in this process (typer's runner over the same app): the same exit code
-    and stderr as from a shell without a process start importing the gRPC client and numba
-    (~0.6 s of CPU a run); an exception other than the command's exit is raised, never taken
-    for an exit code. Each kind of refusal keeps one run from a shell (``onestop``)."""
-    from typer.testing import CliRunner
-
-    from adapters.cli.app import app
-
-    r = CliRunner().invoke(app, list(args), env={"COLUMNS": "160"})
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return subprocess.CompletedProcess(["onestop", *args], r.exit_code, r.stdout, r.stderr)
-
-
 def one_line(r: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
     assert "Traceback" not in r.stderr + r.stdout, r.stderr
     lines = r.stderr.strip().splitlines()
@@ -87,8 +72,8 @@ def test_window_bill_file_mistakes_are_one_line(tmp_path: Path, command: str) ->
     for k, (path, words) in enumerate(_bad_bills(tmp_path)):
         # the file is checked before the server is called: no server is needed; the first
         # from a shell, the others in this process (the same command and line)
-        run = onestop if k == 0 else onestop_here
-        r = run("window", command, str(path), "--server", "127.0.0.1:1")
+        args = ("window", command, str(path), "--server", "127.0.0.1:1")
+        r = onestop(*args) if k == 0 else onestop_in_process(*args, columns=160)
         one_line(r, REFUSED, *words)
 
 
