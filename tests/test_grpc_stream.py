@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
+from adapters.grpc import packedtrial
 from adapters.grpc import stream as S
 from adapters.grpc.client import Client, pack_bills
 from adapters.grpc.convert import bill_request, bill_to_pb, settlement_from_pb
@@ -726,13 +727,13 @@ def test_each_pool_thread_keeps_its_own_last_columns(env, monkeypatch) -> None:
         mode=pb.STREAM_MODE_TRIAL, packed=pack_bills(bills, raw=True, narrow=True)
     )
     built = []
-    person_cols = S._person_cols
+    person_cols = packedtrial._person_cols
 
     def counted(p: Any) -> Any:
         built.append(1)
         return person_cols(p)
 
-    monkeypatch.setattr(S, "_person_cols", counted)
+    monkeypatch.setattr(packedtrial, "_person_cols", counted)
     barrier = threading.Barrier(2)
 
     def two(_: int) -> list[bytes]:  # each thread: two messages in turn with the other's

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from engine.errors import InputError, LimitExceeded
+from engine.errors import InputError, LimitExceeded, Problem
 from engine.validation import ID_RULE, bad_id_chars
 
 
@@ -18,6 +18,17 @@ def check_key(field: str, value: str, limit: int = 128) -> None:
         raise InputError.one(field, value, ID_RULE)
     if len(value) > limit:
         raise InputError.one(field, value, f"is {len(value)} characters long; at most {limit}")
+
+
+def key_problems(field: str, value: str) -> list[Problem]:
+    """What ``check_key`` would refuse in ``value``, as problems (none: []): a message of many
+    bills names every bad request id before any bill of it is settled (so a bad id late in a
+    message does not leave the earlier bills settled). An empty id is the caller's business."""
+    try:
+        check_key(field, value)
+    except InputError as err:
+        return err.problems
+    return []
 
 
 #: Limits of the use cases (the gRPC server states them with its own: adapters/grpc/limits.py).
