@@ -24,17 +24,39 @@ BEGIN and COMMIT) in that pipeline as psycopg queues its own (``Connection._exec
 no cursor, no query conversion and no prepared-statement bookkeeping (a cursor's ``execute``
 of BEGIN and of COMMIT cost ~30 us of the server's thread CPU a Settle); its error, or its
 abort after an earlier one, is raised at the pipeline's end as a cursor's would be.
+
+``statement(raw, sql, args)`` queues a statement whose rows nobody reads (a write, a lock)
+the same way: its parameters dumped by psycopg's own ``Transformer`` (the types and formats
+its cursor would send), run unnamed its first ``PREPARE_AFTER - 1`` times on a connection,
+then prepared there under a name of ours (keyed by its text and parameter types) and run by
+that name, as psycopg's cursor prepares a statement on its fifth run. ``query(raw, sql,
+args)`` does the same for a read: its result is handed over by psycopg's pipeline as a
+cursor's is, and ``fetchall()`` loads its rows by psycopg's ``Transformer`` as a
+``RawCursor``'s does. A cursor's execute and fetch were ~40 us of thread CPU a statement in
+their Python steps (cursor, query conversion, prepare bookkeeping, result attach), 3 a
+Settle (its two reads, its writes in one statement), with the parameters dumped. A prepare in a
+pipeline that fails is forgotten (names are never reused), and so is every name of the
+connection when the server says one does not exist (a ``DEALLOCATE ALL``: psycopg sends one
+after it sees DDL on a connection where it prepared statements).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+import weakref
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import psycopg
+from psycopg import errors
+from psycopg.adapt import PyFormat, Transformer
 from psycopg.generators import send
+from psycopg.pq import ExecStatus
+
+#: a statement as prepared: its text and its parameters' types (psycopg's dumpers')
+_Key = tuple[bytes, tuple[int, ...] | None]
 
 
 class _OneWrite(psycopg.Pipeline):
@@ -44,6 +66,11 @@ class _OneWrite(psycopg.Pipeline):
         """After each execute: nothing sent yet (psycopg would poll and flush here)."""
         return
         yield  # (a generator, as the step it replaces)
+
+    def __init__(self, conn: Any) -> None:
+        super().__init__(conn)
+        #: statement keys prepared in this pipeline (forgotten if it fails)
+        self.prepared: list[_Key] = []
 
     def _exit_gen(self) -> Any:
         """The queued commands and the Sync into libpq's buffer and out together, then every
@@ -56,6 +83,10 @@ class _OneWrite(psycopg.Pipeline):
         finally:
             yield from self._fetch_gen(flush=False)
 
+
+FATAL_ERROR, PIPELINE_ABORTED, TUPLES_OK = (
+    ExecStatus.FATAL_ERROR, ExecStatus.PIPELINE_ABORTED, ExecStatus.TUPLES_OK
+)  # fmt: skip
 
 # the private steps _OneWrite relies on (present in psycopg 3.2.1 to 3.3.9)
 HELD_BACK = all(
@@ -74,6 +105,137 @@ def command(raw: psycopg.Connection[Any], sql: bytes) -> None:
     pipeline.result_queue.append(None)  # a command's result: checked for an error, no rows
 
 
+#: a statement's runs on a connection before it is prepared there (psycopg's threshold)
+PREPARE_AFTER = 5
+#: statements counted, and prepared, on a connection at most (past that: run unnamed)
+_MOST = 512
+
+
+class _Prepared:
+    """A connection's statements prepared by ``statement``, its runs of the others, and the
+    dumper it uses."""
+
+    def __init__(self, raw: psycopg.Connection[Any]):
+        self.tx = Transformer(raw)  # dumps the parameters
+        self.load = Transformer(raw)  # loads a read's rows
+        self.names: dict[_Key, bytes] = {}
+        self.runs: dict[_Key, int] = {}
+
+
+_PREPARED: weakref.WeakKeyDictionary[Any, _Prepared] = weakref.WeakKeyDictionary()
+_NAMES = itertools.count()  # names never reused (a failed prepare's name is dropped)
+_AUTO: dict[int, list[PyFormat]] = {}
+_NO_SUCH_STATEMENT = "26000"  # invalid_sql_statement_name
+
+
+def statement(raw: psycopg.Connection[Any], sql: bytes, args: Sequence[Any]) -> None:
+    """In a ``one_write`` pipeline: ``sql`` (``$n`` placeholders) with ``args``, its rows
+    not read; prepared on this connection from its ``PREPARE_AFTER``-th run (see the
+    module's doc)."""
+    pipeline = raw._pipeline
+    if not HELD_BACK or not isinstance(pipeline, _OneWrite):
+        psycopg.RawCursor(raw).execute(sql, args)  # psycopg's pipeline, or none
+        return
+    _queue(raw, pipeline, sql, args, None)
+
+
+def query(raw: psycopg.Connection[Any], sql: bytes, args: Sequence[Any]) -> Any:
+    """``statement``, for a read: returns what holds its rows once the pipeline has ended
+    (``fetchall()``: tuples, as a ``RawCursor``'s)."""
+    pipeline = raw._pipeline
+    if not HELD_BACK or not isinstance(pipeline, _OneWrite):
+        cur = psycopg.RawCursor(raw)
+        cur.execute(sql, args)
+        return cur
+    got = _prepared(raw)
+    rows = _Rows(got.load, raw.pgconn)
+    _queue(raw, pipeline, sql, args, (rows, None))
+    return rows
+
+
+class _Rows:
+    """A read's result in a ``one_write`` pipeline: handed over by psycopg's pipeline as it
+    hands a cursor its results (``_check_results``, ``_set_results``), its rows loaded by
+    psycopg's ``Transformer`` as a ``RawCursor``'s ``fetchall`` loads them."""
+
+    __slots__ = ("load", "pq", "res")
+
+    def __init__(self, load: Any, pq: Any):
+        self.load = load
+        self.pq = pq
+        self.res: Any = None
+
+    def _check_results(self, results: list[Any]) -> None:
+        for res in results:
+            if res.status == FATAL_ERROR:
+                raise errors.error_from_result(res, encoding=self.pq._encoding)
+            if res.status == PIPELINE_ABORTED:
+                raise errors.PipelineAborted("pipeline aborted")
+        if len(results) != 1 or results[0].status != TUPLES_OK:
+            raise errors.InternalError("a read without its rows")
+
+    def _set_results(self, results: list[Any]) -> None:
+        self.res = results[0]
+
+    def fetchall(self) -> list[Any]:
+        res = self.res
+        self.load.set_pgresult(res)
+        return self.load.load_rows(0, res.ntuples, tuple)
+
+
+def _prepared(raw: psycopg.Connection[Any]) -> _Prepared:
+    got = _PREPARED.get(raw)
+    if got is None:
+        got = _PREPARED[raw] = _Prepared(raw)
+    return got
+
+
+def _queue(
+    raw: psycopg.Connection[Any], pipeline: _OneWrite, sql: bytes, args: Sequence[Any], sink: Any
+) -> None:
+    """Queue ``sql`` with ``args`` in the pipeline, unnamed or prepared; its result goes to
+    ``sink`` (None: checked for an error only)."""
+    got = _prepared(raw)
+    n = len(args)
+    formats = _AUTO.get(n)
+    if formats is None:
+        formats = _AUTO[n] = [PyFormat.AUTO] * n
+    tx = got.tx
+    values = tx.dump_sequence(args, formats)
+    types = tx.types
+    key = (sql, types)
+    name = got.names.get(key)
+    pq = raw.pgconn
+    queue = pipeline.command_queue
+    if name is None:
+        if len(got.runs) >= _MOST:
+            got.runs.clear()
+        runs = got.runs[key] = got.runs.get(key, 0) + 1
+        if runs < PREPARE_AFTER or len(got.names) >= _MOST:
+            queue.append(partial(pq.send_query_params, sql, values, types, tx.formats))
+            pipeline.result_queue.append(sink)
+            return
+        del got.runs[key]
+        name = got.names[key] = b"onestop_%d" % next(_NAMES)
+        pipeline.prepared.append(key)
+        queue.append(partial(pq.send_prepare, name, sql, types))
+        pipeline.result_queue.append(None)
+    queue.append(partial(pq.send_query_prepared, name, values, tx.formats))
+    pipeline.result_queue.append(sink)
+
+
+def _forget(raw: psycopg.Connection[Any], pipeline: _OneWrite, err: BaseException) -> None:
+    """After a failed pipeline: its prepares may not have run, and a missing statement means
+    the connection's were all deallocated."""
+    got = _PREPARED.get(raw)
+    if got is None:
+        return
+    if getattr(err, "sqlstate", None) == _NO_SUCH_STATEMENT:
+        got.names.clear()
+    for key in pipeline.prepared:
+        got.names.pop(key, None)
+
+
 @contextmanager
 def one_write(raw: psycopg.Connection[Any]) -> Iterator[None]:
     """``raw.pipeline()``, its statements sent in one write when it ends."""
@@ -87,6 +249,9 @@ def one_write(raw: psycopg.Connection[Any]) -> Iterator[None]:
     try:
         with pipeline:
             yield
+    except BaseException as err:
+        _forget(raw, pipeline, err)
+        raise
     finally:
         with raw.lock:
             raw._pipeline = None
