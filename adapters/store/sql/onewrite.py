@@ -27,17 +27,18 @@ abort after an earlier one, is raised at the pipeline's end as a cursor's would 
 
 ``statement(raw, sql, args)`` queues a statement whose rows nobody reads (a write, a lock)
 the same way: its parameters dumped by psycopg's own ``Transformer`` (the types and formats
-its cursor would send), run unnamed its first ``PREPARE_AFTER - 1`` times on a connection,
-then prepared there under a name of ours (keyed by its text and parameter types) and run by
-that name, as psycopg's cursor prepares a statement on its fifth run. ``query(raw, sql,
-args)`` does the same for a read: its result is handed over by psycopg's pipeline as a
-cursor's is, and ``fetchall()`` loads its rows by psycopg's ``Transformer`` as a
-``RawCursor``'s does. A cursor's execute and fetch were ~40 us of thread CPU a statement in
+its cursor would send), run unnamed until psycopg's ``prepare_threshold`` runs on a
+connection, then prepared there under a name of ours and run by it, as psycopg's cursor does.
+``query(raw, sql, args)`` does the same for a read: its result is handed over by psycopg's
+pipeline as a cursor's is, and ``fetchall()`` loads its rows by psycopg's ``Transformer`` as
+a ``RawCursor``'s does. A cursor's execute and fetch were ~40 us of thread CPU a statement in
 their Python steps (cursor, query conversion, prepare bookkeeping, result attach), 3 a
-Settle (its two reads, its writes in one statement), with the parameters dumped. A prepare in a
-pipeline that fails is forgotten (names are never reused), and so is every name of the
-connection when the server says one does not exist (a ``DEALLOCATE ALL``: psycopg sends one
-after it sees DDL on a connection where it prepared statements).
+Settle (its two reads, its writes in one statement). The names and counts are kept in
+psycopg's ``PrepareManager`` of the connection (its keys: the text and the parameter types),
+so that what makes psycopg deallocate its statements (a rollback, DDL seen: ``DEALLOCATE
+ALL``) forgets ours with them; the deallocations it owes are sent first. A prepare in a
+pipeline that fails is forgotten (names are never reused); a statement the server does not
+know (deallocated behind psycopg's back) makes the connection's all forgotten.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from psycopg.generators import send
 from psycopg.pq import ExecStatus
 
 #: a statement as prepared: its text and its parameters' types (psycopg's dumpers')
-_Key = tuple[bytes, tuple[int, ...] | None]
+_Key = tuple[bytes, tuple[int, ...]]
 
 
 class _OneWrite(psycopg.Pipeline):
@@ -69,8 +70,8 @@ class _OneWrite(psycopg.Pipeline):
 
     def __init__(self, conn: Any) -> None:
         super().__init__(conn)
-        #: statement keys prepared in this pipeline (forgotten if it fails)
-        self.prepared: list[_Key] = []
+        #: statements prepared in this pipeline, and their names (forgotten if it fails)
+        self.prepared: list[tuple[_Key, bytes]] = []
 
     def _exit_gen(self) -> Any:
         """The queued commands and the Sync into libpq's buffer and out together, then every
@@ -105,24 +106,15 @@ def command(raw: psycopg.Connection[Any], sql: bytes) -> None:
     pipeline.result_queue.append(None)  # a command's result: checked for an error, no rows
 
 
-#: a statement's runs on a connection before it is prepared there (psycopg's threshold)
-PREPARE_AFTER = 5
-#: statements counted, and prepared, on a connection at most (past that: run unnamed)
-_MOST = 512
-
-
-class _Prepared:
-    """A connection's statements prepared by ``statement``, its runs of the others, and the
-    dumper it uses."""
+class _Dumper:
+    """A connection's parameter dumper and row loader for ``statement`` and ``query``."""
 
     def __init__(self, raw: psycopg.Connection[Any]):
         self.tx = Transformer(raw)  # dumps the parameters
         self.load = Transformer(raw)  # loads a read's rows
-        self.names: dict[_Key, bytes] = {}
-        self.runs: dict[_Key, int] = {}
 
 
-_PREPARED: weakref.WeakKeyDictionary[Any, _Prepared] = weakref.WeakKeyDictionary()
+_DUMPERS: weakref.WeakKeyDictionary[Any, _Dumper] = weakref.WeakKeyDictionary()
 _NAMES = itertools.count()  # names never reused (a failed prepare's name is dropped)
 _AUTO: dict[int, list[PyFormat]] = {}
 _NO_SUCH_STATEMENT = "26000"  # invalid_sql_statement_name
@@ -130,8 +122,8 @@ _NO_SUCH_STATEMENT = "26000"  # invalid_sql_statement_name
 
 def statement(raw: psycopg.Connection[Any], sql: bytes, args: Sequence[Any]) -> None:
     """In a ``one_write`` pipeline: ``sql`` (``$n`` placeholders) with ``args``, its rows
-    not read; prepared on this connection from its ``PREPARE_AFTER``-th run (see the
-    module's doc)."""
+    not read; prepared on this connection after psycopg's ``prepare_threshold`` runs (see
+    the module's doc)."""
     pipeline = raw._pipeline
     if not HELD_BACK or not isinstance(pipeline, _OneWrite):
         psycopg.RawCursor(raw).execute(sql, args)  # psycopg's pipeline, or none
@@ -147,8 +139,7 @@ def query(raw: psycopg.Connection[Any], sql: bytes, args: Sequence[Any]) -> Any:
         cur = psycopg.RawCursor(raw)
         cur.execute(sql, args)
         return cur
-    got = _prepared(raw)
-    rows = _Rows(got.load, raw.pgconn)
+    rows = _Rows(_dumper(raw).load, raw.pgconn)
     _queue(raw, pipeline, sql, args, (rows, None))
     return rows
 
@@ -183,10 +174,10 @@ class _Rows:
         return self.load.load_rows(0, res.ntuples, tuple)
 
 
-def _prepared(raw: psycopg.Connection[Any]) -> _Prepared:
-    got = _PREPARED.get(raw)
+def _dumper(raw: psycopg.Connection[Any]) -> _Dumper:
+    got = _DUMPERS.get(raw)
     if got is None:
-        got = _PREPARED[raw] = _Prepared(raw)
+        got = _DUMPERS[raw] = _Dumper(raw)
     return got
 
 
@@ -194,46 +185,59 @@ def _queue(
     raw: psycopg.Connection[Any], pipeline: _OneWrite, sql: bytes, args: Sequence[Any], sink: Any
 ) -> None:
     """Queue ``sql`` with ``args`` in the pipeline, unnamed or prepared; its result goes to
-    ``sink`` (None: checked for an error only)."""
-    got = _prepared(raw)
+    ``sink`` (None: checked for an error only). The names are kept in psycopg's own
+    ``PrepareManager`` of the connection, so that whatever makes psycopg forget its prepared
+    statements (a rollback, DDL seen: then ``DEALLOCATE ALL``) forgets ours with them, and its
+    cursor runs ours by name."""
+    got = _dumper(raw)
     n = len(args)
     formats = _AUTO.get(n)
     if formats is None:
         formats = _AUTO[n] = [PyFormat.AUTO] * n
     tx = got.tx
     values = tx.dump_sequence(args, formats)
-    types = tx.types
+    types: tuple[int, ...] = tx.types or ()
     key = (sql, types)
-    name = got.names.get(key)
+    pm = raw._prepared
+    name = pm._names.get(key)
     pq = raw.pgconn
     queue = pipeline.command_queue
     if name is None:
-        if len(got.runs) >= _MOST:
-            got.runs.clear()
-        runs = got.runs[key] = got.runs.get(key, 0) + 1
-        if runs < PREPARE_AFTER or len(got.names) >= _MOST:
+        while pm._to_flush:  # psycopg's deallocations owed (it runs them before a cursor's)
+            old = pm._to_flush.popleft()
+            command(raw, b"DEALLOCATE ALL" if old is None else b"DEALLOCATE " + old)
+        threshold = pm.prepare_threshold
+        runs = pm._counts.get(key, 0)
+        if threshold is None or runs < threshold:  # psycopg's rule: prepared on the run after
+            pm._counts[key] = runs + 1
+            pm._counts.move_to_end(key)
+            if len(pm._counts) > pm.prepared_max:
+                pm._counts.popitem(last=False)
             queue.append(partial(pq.send_query_params, sql, values, types, tx.formats))
             pipeline.result_queue.append(sink)
             return
-        del got.runs[key]
-        name = got.names[key] = b"onestop_%d" % next(_NAMES)
-        pipeline.prepared.append(key)
+        pm._counts.pop(key, None)
+        name = pm._names[key] = b"onestop_%d" % next(_NAMES)
+        if len(pm._names) > pm.prepared_max:  # psycopg's cache size: the oldest let go
+            command(raw, b"DEALLOCATE " + pm._names.popitem(last=False)[1])
+        pipeline.prepared.append((key, name))
         queue.append(partial(pq.send_prepare, name, sql, types))
         pipeline.result_queue.append(None)
+    else:
+        pm._names.move_to_end(key)
     queue.append(partial(pq.send_query_prepared, name, values, tx.formats))
     pipeline.result_queue.append(sink)
 
 
 def _forget(raw: psycopg.Connection[Any], pipeline: _OneWrite, err: BaseException) -> None:
     """After a failed pipeline: its prepares may not have run, and a missing statement means
-    the connection's were all deallocated."""
-    got = _PREPARED.get(raw)
-    if got is None:
-        return
+    the connection's were deallocated (psycopg then forgets its own too)."""
+    pm = raw._prepared
     if getattr(err, "sqlstate", None) == _NO_SUCH_STATEMENT:
-        got.names.clear()
-    for key in pipeline.prepared:
-        got.names.pop(key, None)
+        pm.clear()
+    for key, name in pipeline.prepared:
+        if pm._names.get(key) == name:
+            del pm._names[key]
 
 
 @contextmanager
