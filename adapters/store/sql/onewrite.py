@@ -44,7 +44,6 @@ know (deallocated behind psycopg's back) makes the connection's all forgotten.
 from __future__ import annotations
 
 import itertools
-import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -114,7 +113,9 @@ class _Dumper:
         self.load = Transformer(raw)  # loads a read's rows
 
 
-_DUMPERS: weakref.WeakKeyDictionary[Any, _Dumper] = weakref.WeakKeyDictionary()
+#: the attribute of a psycopg connection that holds its ``_Dumper`` (not a weak mapping: a
+#: ``Transformer`` refers to its connection, which would then live as long as the mapping)
+_DUMPER = "_onestop_dumper"
 _NAMES = itertools.count()  # names never reused (a failed prepare's name is dropped)
 _AUTO: dict[int, list[PyFormat]] = {}
 _NO_SUCH_STATEMENT = "26000"  # invalid_sql_statement_name
@@ -175,9 +176,10 @@ class _Rows:
 
 
 def _dumper(raw: psycopg.Connection[Any]) -> _Dumper:
-    got = _DUMPERS.get(raw)
+    got: _Dumper | None = getattr(raw, _DUMPER, None)
     if got is None:
-        got = _DUMPERS[raw] = _Dumper(raw)
+        got = _Dumper(raw)
+        setattr(raw, _DUMPER, got)
     return got
 
 
