@@ -633,6 +633,16 @@ def test_a_settle_on_postgres_is_three_statements_in_two_trips_with_its_events_i
         sync = BasePipeline._enqueue_sync
         alone = psycopg.Connection.execute
         queue = pipeline_module.command
+        run_statement, run_query = pipeline_module.statement, pipeline_module.query
+
+        def written(raw: Any, sql: bytes, args: Any) -> None:  # the writes, without a cursor
+            sent.append(sql.decode().split()[0])
+            run_statement(raw, sql, args)
+
+        def read(raw: Any, sql: bytes, args: Any) -> Any:  # the reads, without a cursor
+            text = sql.decode()
+            sent.append(text.split()[0] + (" lock" if "onestop_lock_read" in text else ""))
+            return run_query(raw, sql, args)
 
         def counted(cur: Any, query: Any, *a: Any, **k: Any) -> Any:
             sent.append(str(query).split()[0] + (" lock" if "onestop_lock_read" in query else ""))
@@ -658,6 +668,8 @@ def test_a_settle_on_postgres_is_three_statements_in_two_trips_with_its_events_i
 
         monkeypatch.setattr(psycopg.RawCursor, "execute", counted)
         monkeypatch.setattr(pipeline_module, "command", command)
+        monkeypatch.setattr(pipeline_module, "statement", written)
+        monkeypatch.setattr(pipeline_module, "query", read)
         monkeypatch.setattr(SqlUnitOfWork, "_pipeline", trip)
         monkeypatch.setattr(BasePipeline, "_enqueue_sync", synced)
         monkeypatch.setattr(psycopg.Connection, "execute", direct)

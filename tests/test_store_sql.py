@@ -1271,3 +1271,96 @@ def test_pg_one_write_sends_a_pipeline_when_it_ends(
         b.close()
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("steps", [True, False])
+def test_pg_one_write_statement_and_query(
+    pg_url: str,  # noqa: F811
+    steps: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``onewrite.statement`` and ``query`` in a ``one_write`` pipeline: the rows a
+    ``RawCursor`` reads (NULLs, dates, big and small integers, text), the writes run in order;
+    a statement runs unnamed its first ``prepare_threshold`` runs on a connection, then by a
+    name of ours prepared there (``pg_prepared_statements``) with the same results; a
+    prepare in a failed pipeline is forgotten (its runs counted again, then prepared under a
+    new name); a rollback deallocates ours with psycopg's (psycopg's ``DEALLOCATE ALL``); after
+    a ``DEALLOCATE ALL`` behind psycopg's back the first run fails as the server says and the
+    next runs unnamed (counted anew). Without the private
+    steps (``HELD_BACK`` false): psycopg's cursors, the same rows."""
+    from datetime import date
+
+    import psycopg
+
+    from adapters.store.sql import onewrite
+    from tests.pg import fresh_database
+
+    monkeypatch.setattr(onewrite, "HELD_BACK", steps)
+    engine = sa.create_engine(fresh_database(pg_url))
+    try:
+        conn = engine.raw_connection()
+        raw = conn.dbapi_connection
+        assert isinstance(raw, psycopg.Connection)
+        raw.autocommit = True
+        raw.execute("CREATE TABLE ow_t (k integer, v bigint, s text, d date)")
+        ins = b"INSERT INTO ow_t (k, v, s, d) VALUES ($1, $2, $3, $4)"
+        sel = b"SELECT k, v, s, d FROM ow_t WHERE k >= $1 ORDER BY k"
+
+        def ours() -> set[str]:
+            rows = raw.execute("SELECT name FROM pg_prepared_statements").fetchall()
+            return {r[0] for r in rows if r[0].startswith("onestop_")}
+
+        want: list[tuple[Any, ...]] = []
+        after = raw.prepare_threshold
+        assert after is not None
+        for i in range(after + 2):
+            v = (2**40 if i % 2 else -(2**40)) + i  # (one parameter type: one statement)
+            row = (i, v, None if i == 3 else f"é{i}", date(2026, 1, 1 + i))
+            want.append(row)
+            with onewrite.one_write(raw):
+                onewrite.command(raw, b"BEGIN")
+                onewrite.statement(raw, ins, list(row))
+                got = onewrite.query(raw, sel, [0])
+                onewrite.command(raw, b"COMMIT")
+            assert got.fetchall() == want
+            assert len(ours()) == (0 if not steps or i < after else 2)
+        cur = psycopg.RawCursor(raw)
+        assert cur.execute(sel, [0]).fetchall() == want  # as a cursor reads them
+        if not steps:
+            return
+        bad = b"SELECT 1 / $1::int"
+        for _ in range(after):
+            with onewrite.one_write(raw):
+                onewrite.query(raw, bad, [1])
+        with pytest.raises(psycopg.errors.DivisionByZero), onewrite.one_write(raw):
+            onewrite.statement(raw, ins, [99, 2**40, "x", date(2026, 2, 1)])  # prepared: runs
+            onewrite.query(raw, bad, [0])  # prepared now; the run fails
+        names = ours()
+        for _ in range(after + 1):  # its prepare forgotten: counted again
+            with onewrite.one_write(raw):
+                rows = onewrite.query(raw, bad, [1])
+            assert rows.fetchall() == [(1,)]
+        assert len(ours()) == len(names) + 1  # prepared again, by a new name
+        # a rollback: psycopg deallocates its statements, and forgets ours with them
+        with onewrite.one_write(raw):
+            onewrite.command(raw, b"BEGIN")
+            onewrite.statement(raw, ins, [98, 2**40, "x", date(2026, 2, 1)])
+        assert ours()
+        raw.rollback()
+        assert not ours()
+        for _ in range(after + 1):
+            with onewrite.one_write(raw):
+                onewrite.statement(raw, ins, [97, 2**40, "x", date(2026, 2, 1)])
+        assert len(ours()) == 1
+        raw.pgconn.exec_(b"DEALLOCATE ALL")  # behind psycopg's back
+        with pytest.raises(psycopg.errors.InvalidSqlStatementName), onewrite.one_write(raw):
+            onewrite.statement(raw, ins, [100, 2**40, "x", date(2026, 2, 1)])
+        with onewrite.one_write(raw):
+            onewrite.statement(raw, ins, [100, 2**40, "x", date(2026, 2, 1)])
+            got = onewrite.query(raw, b"SELECT count(*) FROM ow_t WHERE k >= $1", [97])
+        # (99, 98 and the first 100 went with their failed pipelines; 100 runs unnamed)
+        assert got.fetchall() == [(after + 2,)] and not ours()
+        conn.close()
+    finally:
+        engine.dispose()

@@ -24,17 +24,39 @@ BEGIN and COMMIT) in that pipeline as psycopg queues its own (``Connection._exec
 no cursor, no query conversion and no prepared-statement bookkeeping (a cursor's ``execute``
 of BEGIN and of COMMIT cost ~30 us of the server's thread CPU a Settle); its error, or its
 abort after an earlier one, is raised at the pipeline's end as a cursor's would be.
+
+``statement(raw, sql, args)`` queues a statement whose rows nobody reads (a write, a lock)
+the same way: its parameters dumped by psycopg's own ``Transformer`` (the types and formats
+its cursor would send), run unnamed until psycopg's ``prepare_threshold`` runs on a
+connection, then prepared there under a name of ours and run by it, as psycopg's cursor does.
+``query(raw, sql, args)`` does the same for a read: its result is handed over by psycopg's
+pipeline as a cursor's is, and ``fetchall()`` loads its rows by psycopg's ``Transformer`` as
+a ``RawCursor``'s does. A cursor's execute and fetch were ~40 us of thread CPU a statement in
+their Python steps (cursor, query conversion, prepare bookkeeping, result attach), 3 a
+Settle (its two reads, its writes in one statement). The names and counts are kept in
+psycopg's ``PrepareManager`` of the connection (its keys: the text and the parameter types),
+so that what makes psycopg deallocate its statements (a rollback, DDL seen: ``DEALLOCATE
+ALL``) forgets ours with them; the deallocations it owes are sent first. A prepare in a
+pipeline that fails is forgotten (names are never reused); a statement the server does not
+know (deallocated behind psycopg's back) makes the connection's all forgotten.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import psycopg
+from psycopg import errors
+from psycopg.adapt import PyFormat, Transformer
 from psycopg.generators import send
+from psycopg.pq import ExecStatus
+
+#: a statement as prepared: its text and its parameters' types (psycopg's dumpers')
+_Key = tuple[bytes, tuple[int, ...]]
 
 
 class _OneWrite(psycopg.Pipeline):
@@ -44,6 +66,11 @@ class _OneWrite(psycopg.Pipeline):
         """After each execute: nothing sent yet (psycopg would poll and flush here)."""
         return
         yield  # (a generator, as the step it replaces)
+
+    def __init__(self, conn: Any) -> None:
+        super().__init__(conn)
+        #: statements prepared in this pipeline, and their names (forgotten if it fails)
+        self.prepared: list[tuple[_Key, bytes]] = []
 
     def _exit_gen(self) -> Any:
         """The queued commands and the Sync into libpq's buffer and out together, then every
@@ -56,6 +83,10 @@ class _OneWrite(psycopg.Pipeline):
         finally:
             yield from self._fetch_gen(flush=False)
 
+
+FATAL_ERROR, PIPELINE_ABORTED, TUPLES_OK = (
+    ExecStatus.FATAL_ERROR, ExecStatus.PIPELINE_ABORTED, ExecStatus.TUPLES_OK
+)  # fmt: skip
 
 # the private steps _OneWrite relies on (present in psycopg 3.2.1 to 3.3.9)
 HELD_BACK = all(
@@ -74,6 +105,143 @@ def command(raw: psycopg.Connection[Any], sql: bytes) -> None:
     pipeline.result_queue.append(None)  # a command's result: checked for an error, no rows
 
 
+class _Dumper:
+    """A connection's parameter dumper and row loader for ``statement`` and ``query``."""
+
+    def __init__(self, raw: psycopg.Connection[Any]):
+        self.tx = Transformer(raw)  # dumps the parameters
+        self.load = Transformer(raw)  # loads a read's rows
+
+
+#: the attribute of a psycopg connection that holds its ``_Dumper`` (not a weak mapping: a
+#: ``Transformer`` refers to its connection, which would then live as long as the mapping)
+_DUMPER = "_onestop_dumper"
+_NAMES = itertools.count()  # names never reused (a failed prepare's name is dropped)
+_AUTO: dict[int, list[PyFormat]] = {}
+_NO_SUCH_STATEMENT = "26000"  # invalid_sql_statement_name
+
+
+def statement(raw: psycopg.Connection[Any], sql: bytes, args: Sequence[Any]) -> None:
+    """In a ``one_write`` pipeline: ``sql`` (``$n`` placeholders) with ``args``, its rows
+    not read; prepared on this connection after psycopg's ``prepare_threshold`` runs (see
+    the module's doc)."""
+    pipeline = raw._pipeline
+    if not HELD_BACK or not isinstance(pipeline, _OneWrite):
+        psycopg.RawCursor(raw).execute(sql, args)  # psycopg's pipeline, or none
+        return
+    _queue(raw, pipeline, sql, args, None)
+
+
+def query(raw: psycopg.Connection[Any], sql: bytes, args: Sequence[Any]) -> Any:
+    """``statement``, for a read: returns what holds its rows once the pipeline has ended
+    (``fetchall()``: tuples, as a ``RawCursor``'s)."""
+    pipeline = raw._pipeline
+    if not HELD_BACK or not isinstance(pipeline, _OneWrite):
+        cur = psycopg.RawCursor(raw)
+        cur.execute(sql, args)
+        return cur
+    rows = _Rows(_dumper(raw).load, raw.pgconn)
+    _queue(raw, pipeline, sql, args, (rows, None))
+    return rows
+
+
+class _Rows:
+    """A read's result in a ``one_write`` pipeline: handed over by psycopg's pipeline as it
+    hands a cursor its results (``_check_results``, ``_set_results``), its rows loaded by
+    psycopg's ``Transformer`` as a ``RawCursor``'s ``fetchall`` loads them."""
+
+    __slots__ = ("load", "pq", "res")
+
+    def __init__(self, load: Any, pq: Any):
+        self.load = load
+        self.pq = pq
+        self.res: Any = None
+
+    def _check_results(self, results: list[Any]) -> None:
+        for res in results:
+            if res.status == FATAL_ERROR:
+                raise errors.error_from_result(res, encoding=self.pq._encoding)
+            if res.status == PIPELINE_ABORTED:
+                raise errors.PipelineAborted("pipeline aborted")
+        if len(results) != 1 or results[0].status != TUPLES_OK:
+            raise errors.InternalError("a read without its rows")
+
+    def _set_results(self, results: list[Any]) -> None:
+        self.res = results[0]
+
+    def fetchall(self) -> list[Any]:
+        res = self.res
+        self.load.set_pgresult(res)
+        return self.load.load_rows(0, res.ntuples, tuple)
+
+
+def _dumper(raw: psycopg.Connection[Any]) -> _Dumper:
+    got: _Dumper | None = getattr(raw, _DUMPER, None)
+    if got is None:
+        got = _Dumper(raw)
+        setattr(raw, _DUMPER, got)
+    return got
+
+
+def _queue(
+    raw: psycopg.Connection[Any], pipeline: _OneWrite, sql: bytes, args: Sequence[Any], sink: Any
+) -> None:
+    """Queue ``sql`` with ``args`` in the pipeline, unnamed or prepared; its result goes to
+    ``sink`` (None: checked for an error only). The names are kept in psycopg's own
+    ``PrepareManager`` of the connection, so that whatever makes psycopg forget its prepared
+    statements (a rollback, DDL seen: then ``DEALLOCATE ALL``) forgets ours with them, and its
+    cursor runs ours by name."""
+    got = _dumper(raw)
+    n = len(args)
+    formats = _AUTO.get(n)
+    if formats is None:
+        formats = _AUTO[n] = [PyFormat.AUTO] * n
+    tx = got.tx
+    values = tx.dump_sequence(args, formats)
+    types: tuple[int, ...] = tx.types or ()
+    key = (sql, types)
+    pm = raw._prepared
+    name = pm._names.get(key)
+    pq = raw.pgconn
+    queue = pipeline.command_queue
+    if name is None:
+        while pm._to_flush:  # psycopg's deallocations owed (it runs them before a cursor's)
+            old = pm._to_flush.popleft()
+            command(raw, b"DEALLOCATE ALL" if old is None else b"DEALLOCATE " + old)
+        threshold = pm.prepare_threshold
+        runs = pm._counts.get(key, 0)
+        if threshold is None or runs < threshold:  # psycopg's rule: prepared on the run after
+            pm._counts[key] = runs + 1
+            pm._counts.move_to_end(key)
+            if len(pm._counts) > pm.prepared_max:
+                pm._counts.popitem(last=False)
+            queue.append(partial(pq.send_query_params, sql, values, types, tx.formats))
+            pipeline.result_queue.append(sink)
+            return
+        pm._counts.pop(key, None)
+        name = pm._names[key] = b"onestop_%d" % next(_NAMES)
+        if len(pm._names) > pm.prepared_max:  # psycopg's cache size: the oldest let go
+            command(raw, b"DEALLOCATE " + pm._names.popitem(last=False)[1])
+        pipeline.prepared.append((key, name))
+        queue.append(partial(pq.send_prepare, name, sql, types))
+        pipeline.result_queue.append(None)
+    else:
+        pm._names.move_to_end(key)
+    queue.append(partial(pq.send_query_prepared, name, values, tx.formats))
+    pipeline.result_queue.append(sink)
+
+
+def _forget(raw: psycopg.Connection[Any], pipeline: _OneWrite, err: BaseException) -> None:
+    """After a failed pipeline: its prepares may not have run, and a missing statement means
+    the connection's were deallocated (psycopg then forgets its own too)."""
+    pm = raw._prepared
+    if getattr(err, "sqlstate", None) == _NO_SUCH_STATEMENT:
+        pm.clear()
+    for key, name in pipeline.prepared:
+        if pm._names.get(key) == name:
+            del pm._names[key]
+
+
 @contextmanager
 def one_write(raw: psycopg.Connection[Any]) -> Iterator[None]:
     """``raw.pipeline()``, its statements sent in one write when it ends."""
@@ -87,6 +255,9 @@ def one_write(raw: psycopg.Connection[Any]) -> Iterator[None]:
     try:
         with pipeline:
             yield
+    except BaseException as err:
+        _forget(raw, pipeline, err)
+        raise
     finally:
         with raw.lock:
             raw._pipeline = None

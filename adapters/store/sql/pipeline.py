@@ -6,11 +6,12 @@ insert told as ``DuplicateRequest`` or ``BillSettled``."""
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from adapters.store.sql.onewrite import command, one_write
+from adapters.store.sql.onewrite import command, one_write, query, statement
 from adapters.store.sql.rows import PARAM, Dialect
 from adapters.store.sql.settlements import ACTIVE_BILL_UNIQUE, REQUEST_UNIQUE
 from engine.errors import BillSettled, DuplicateRequest
@@ -24,11 +25,24 @@ class Pending(NamedTuple):
     #: (request id, hospital, bill id) of a settlement's insert (its unique violations)
     mark: tuple[str, str, str] | None = None
     ctes: tuple[tuple[str, str], ...] = ()  # its WITH clause: (name, statement)
+    #: the parts of a ``combined`` statement (each with its own ``params``; the combined
+    #: one's are empty); None: a statement of its own
+    parts: tuple[Pending, ...] | None = None
 
     def text(self) -> str:
         if not self.ctes:
             return self.sql
         return "WITH " + ", ".join(f"{n} AS ({b})" for n, b in self.ctes) + " " + self.sql
+
+    def sent(self) -> tuple[bytes, list[Any]]:
+        """The statement as sent (``$n`` placeholders, UTF-8) and its arguments in order."""
+        if self.parts is None:
+            sql, order = _placed(self.sql, self.ctes)
+            params = self.params
+            return sql, [params[n] for n in order]
+        sql, where = _combined_placed(tuple((p.sql, p.ctes) for p in self.parts))
+        parts = self.parts
+        return sql, [parts[i].params[n] for i, n in where]
 
 
 @functools.lru_cache(maxsize=512)
@@ -37,18 +51,54 @@ def _renamed(sql: str, prefix: str) -> str:
     return PARAM.sub(lambda m: f":{prefix}{m.group(1)}", sql)
 
 
+@functools.lru_cache(maxsize=512)
+def _placed(sql: str, ctes: tuple[tuple[str, str], ...]) -> tuple[bytes, tuple[str, ...]]:
+    """``Pending(sql, ..., ctes).text()`` with ``$n`` placeholders (``Dialect.raw``'s
+    numbering: by first appearance), as UTF-8, and the parameter names in their order."""
+    names: dict[str, int] = {}
+
+    def place(m: re.Match[str]) -> str:
+        return f"${names.setdefault(m.group(1), len(names) + 1)}"
+
+    text = PARAM.sub(place, Pending(sql, {}, None, ctes).text())
+    return text.encode(), tuple(names)
+
+
+@functools.lru_cache(maxsize=256)
+def _combined_placed(
+    parts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...],
+) -> tuple[bytes, tuple[tuple[int, str], ...]]:
+    """The statement of ``combined`` parts (their text and WITH clause) as sent, and where
+    each of its parameters comes from: (part, name), in order."""
+    ctes = _combined_ctes(parts)
+    sql, order = _placed("SELECT 1", ctes)
+    where = []
+    for n in order:  # w<i>_<name>
+        head, _, name = n.partition("_")
+        where.append((int(head[1:]), name))
+    return sql, tuple(where)
+
+
+@functools.lru_cache(maxsize=256)
+def _combined_ctes(
+    parts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...],
+) -> tuple[tuple[str, str], ...]:
+    ctes: list[tuple[str, str]] = []
+    for i, (sql, own) in enumerate(parts):
+        ctes += [(n, _renamed(b, f"w{i}_")) for n, b in own]
+        ctes.append((f"w{i}", _renamed(sql, f"w{i}_")))
+    return tuple(ctes)
+
+
 def combined(group: list[Pending]) -> Pending:
     """The writes of ``group`` as one statement, each a data-modifying ``WITH`` part of it
-    (its parameters renamed ``w<i>_...``); its mark the first write's that has one."""
-    ctes: list[tuple[str, str]] = []
-    params: dict[str, Any] = {}
-    mark = None
-    for i, p in enumerate(group):
-        ctes += [(n, _renamed(b, f"w{i}_")) for n, b in p.ctes]
-        ctes.append((f"w{i}", _renamed(p.sql, f"w{i}_")))
-        params.update({f"w{i}_{k}": v for k, v in p.params.items()})
-        mark = mark or p.mark
-    return Pending("SELECT 1", params, mark, tuple(ctes))
+    (its parameters renamed ``w<i>_...`` in its text); its mark the first write's
+    that has one. Its text and argument order are made once for each shape of group
+    (``Pending.sent``)."""
+    mark = next((p.mark for p in group if p.mark is not None), None)
+    parts = tuple(group)
+    ctes = _combined_ctes(tuple((p.sql, p.ctes) for p in parts))
+    return Pending("SELECT 1", {}, mark, ctes, parts)
 
 
 def send(
@@ -71,14 +121,11 @@ def send(
         with one_write(raw):  # sent when it ends, in one write
             if begin:
                 command(raw, b"BEGIN")
-            if pending:
-                w = x.cursor(raw)
-                for p in pending:
-                    w.execute(*x.raw(p.text(), p.params))
+            for p in pending:
+                statement(raw, *p.sent())
             for sql, params in reads:
-                cur = x.cursor(raw)
-                cur.execute(*x.raw(sql, params))
-                cursors.append(cur)
+                text, order = _placed(sql, ())
+                cursors.append(query(raw, text, [params[n] for n in order]))
             if commit:
                 command(raw, b"COMMIT")  # answered with the pipeline's end
         return [cur.fetchall() for cur in cursors]
