@@ -1,6 +1,8 @@
 """The plan's order check of adjacent rows: a dictionary column (the bills' household ids) is
 compared by its dictionaries' ranks (``plan._adjacent_coded``, ``arrowcols.dict_ranks``) and
-gives what the rows compared as strings give (Arrow's byte order)."""
+gives what the rows compared as strings give (Arrow's byte order); a part's person ids are
+found among the persons file's by integer keys (``idkeys.IdKeys``) where the strings find
+them."""
 
 from __future__ import annotations
 
@@ -64,3 +66,42 @@ def test_other_columns_are_compared_as_strings() -> None:
 def test_dict_ranks() -> None:
     d = pa.array(["b", "a", "b", "ä", ""])
     assert arrowcols.dict_ranks(d).tolist() == [2, 1, 2, 3, 0]
+
+
+IDS = st.one_of(st.text(alphabet="P0129Z", min_size=3, max_size=3),  # ids of one width
+                st.text(alphabet="P0129ZÄ\x00 ", min_size=0, max_size=4))  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(IDS, min_size=1, max_size=30, unique=True), st.lists(IDS, max_size=30))
+def test_id_keys_find_what_the_strings_find(ids: list[str], wanted: list[str]) -> None:
+    """``IdKeys.lookup`` gives the index of each value among sorted unique ids, -1 for none of
+    them, as the fixed-width strings' lookup does; None (strings compared) where the values or
+    the ids are no ASCII ids of one width."""
+    from adapters.batch.idkeys import IdKeys
+    from engine.columnar.inputs import lookup
+
+    labels = np.array(sorted(ids, key=lambda s: s.encode()), dtype=object)
+    values = np.array(wanted + ids[:5], dtype=object)
+    want = lookup(labels.astype(str), values.astype(str))
+    keys = IdKeys.of(labels)
+    if keys is None:
+        return
+    got = keys.lookup(values)
+    if got is not None:
+        np.testing.assert_array_equal(got, want)
+
+
+def test_id_keys_of_person_ids() -> None:
+    from adapters.batch.idkeys import IdKeys
+
+    labels = np.array([f"P{i:09d}" for i in range(0, 3000, 3)], dtype=object)
+    keys = IdKeys.of(labels)
+    assert keys is not None
+    got = keys.lookup(np.array(["P000000003", "P000000004", "Q000000003", "P000002997",
+                                "P00000000/", "P00000:003"], dtype=object))  # fmt: skip
+    assert got is not None
+    assert got.tolist() == [1, -1, -1, 999, -1, -1]
+    assert keys.lookup(np.array(["P000000003", "P00000000"], dtype=object)) is None  # widths
+    assert keys.lookup(np.array(["Pé00000003"], dtype=object)) is None
+    assert IdKeys.of(np.array(["b", "a"], dtype=object)) is None  # not sorted

@@ -28,13 +28,13 @@ def test_persons_read_beside_the_plan_are_the_ones_the_parts_use(tmp_path: Path)
     spec = _spec(paths, tmp_path / "out")
     R._persons_read.cache_clear()
     pre = Prefetch(spec, persons=True, digest_paths=[])
-    cols, labels = R._persons(spec.persons)  # at once: waits for the thread's read, or reads
+    cols, labels, _ = R._persons(spec.persons)  # at once: waits for the thread's read, or reads
     pre.close()
     info = R._persons_read.cache_info()
     assert info.currsize == 1 and info.misses == 1  # read once, not twice
     assert R._persons(spec.persons)[0] is cols
     R._persons_read.cache_clear()
-    again, labels2 = R._persons(spec.persons)
+    again, labels2, _ = R._persons(spec.persons)
     assert list(labels) == list(labels2)
     assert isinstance(cols.person_id, Coded) and isinstance(again.person_id, Coded)
     assert (cols.person_id.codes == again.person_id.codes).all()
