@@ -1,7 +1,8 @@
 """Ids looked up among sorted ids by integer keys: the persons file's person ids, once per run,
 as int64 keys in their byte order (``IdKeys``), each part's person ids then found by one
 ``searchsorted`` of int64 keys instead of fixed-width unicode strings (``C.lookup``; a part's
-~15-30 k person ids among 333 k: ~4-8 -> ~1-2 ms, branch batch12r).
+~15-30 k person ids among 333 k: ~7.2 -> ~4.8 ms, most of what is left converting the
+labels to bytes; branch batch12r).
 
 The key is ``arrowcols.fixed_width_key``'s mixed radix, taken from the sorted ids: every id of one
 width, each byte position a digit from its smallest to its largest value there. A value of
