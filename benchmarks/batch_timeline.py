@@ -31,9 +31,10 @@ from benchmarks.batch_ab import ONESTOP, POLICY, ROOT
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _threads(pid: int) -> dict[str, tuple[str, float]]:
-    """tid -> (thread name, CPU seconds) of a live process (empty once it has ended)."""
-    got: dict[str, tuple[str, float]] = {}
+def _threads(pid: int) -> dict[str, tuple[str, float, float, int]]:
+    """tid -> (thread name, CPU seconds, of them system, minor page faults) of a live process
+    (empty once it has ended)."""
+    got: dict[str, tuple[str, float, float, int]] = {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -45,7 +46,8 @@ def _threads(pid: int) -> dict[str, tuple[str, float]]:
             continue
         name = raw[raw.index("(") + 1 : raw.rindex(")")]
         f = raw[raw.rindex(")") + 2 :].split()
-        got[tid] = (name, (int(f[11]) + int(f[12])) / TICK)  # utime, stime
+        # minflt, utime, stime
+        got[tid] = (name, (int(f[11]) + int(f[12])) / TICK, int(f[12]) / TICK, int(f[7]))
     return got
 
 
@@ -56,7 +58,7 @@ def one_run(cmd: list[str], env: dict[str, str], cwd: Path, out: Path) -> dict[s
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE)  # fmt: skip
-    samples: list[tuple[float, dict[str, tuple[str, float]]]] = []
+    samples: list[tuple[float, dict[str, tuple[str, float, float, int]]]] = []
     t_first = None
     while p.poll() is None:
         t = time.perf_counter() - t0
@@ -72,36 +74,52 @@ def one_run(cmd: list[str], env: dict[str, str], cwd: Path, out: Path) -> dict[s
     return {"first": t_first if t_first is not None else end, "end": end, "samples": samples}
 
 
-def _cpu_until(samples: list[tuple[float, dict[str, tuple[str, float]]]], t: float) -> float:
-    """Process CPU seconds (every thread) at the last sample before ``t``."""
+def _until(samples: list[tuple[float, dict[str, tuple[str, float, float, int]]]], t: float,
+           field: int = 1) -> float:  # fmt: skip
+    """The sum over every thread seen (an ended thread: its last sample) of a field of
+    ``_threads`` (1 CPU seconds, 2 system seconds, 3 minor faults) at the last sample before
+    ``t``."""
     last: dict[str, float] = {}
     for ts, th in samples:
         if ts > t:
             break
-        for tid, (_, c) in th.items():
-            last[tid] = c
+        for tid, v in th.items():
+            last[tid] = v[field]
     return sum(last.values())
 
 
+def _cpu_until(samples: list[tuple[float, dict[str, tuple[str, float, float, int]]]],
+               t: float) -> float:  # fmt: skip
+    """Process CPU seconds (every thread) at the last sample before ``t``."""
+    return _until(samples, t)
+
+
 def show(label: str, run: dict[str, Any], step: float = 0.2) -> None:
-    """Cores busy per ``step`` seconds, and the busiest threads in each (by thread id, in the
-    order they appeared: ``main`` the process's first; Python does not name its threads in
-    ``/proc``)."""
+    """Cores busy per ``step`` seconds, of them system time, the minor page faults (thousands)
+    and the busiest threads in each (by thread id, in the order they appeared: ``main`` the
+    process's first; Python does not name its threads in ``/proc``) with their faults."""
     print(f"\n### {label}: first write {run['first']:.2f} s, end {run['end']:.2f} s")
     names: dict[str, str] = {}
-    prev: dict[str, float] = {}
-    acc: dict[str, float] = {}
+    prev: dict[str, tuple[float, float, int]] = {}
+    acc: dict[str, list[float]] = {}
     edge = step
     for ts, th in run["samples"]:
-        for tid, (_, c) in sorted(th.items(), key=lambda x: int(x[0])):
+        for tid, (_, c, sy, fl) in sorted(th.items(), key=lambda x: int(x[0])):
             n = names.setdefault(tid, "main" if not names else f"t{len(names)}")
-            acc[n] = acc.get(n, 0.0) + c - prev.get(tid, 0.0)
-            prev[tid] = c
+            pc, ps, pf = prev.get(tid, (0.0, 0.0, 0))
+            a = acc.setdefault(n, [0.0, 0.0, 0.0])
+            a[0] += c - pc
+            a[1] += sy - ps
+            a[2] += fl - pf
+            prev[tid] = (c, sy, fl)
         if ts >= edge:
-            busy = sum(acc.values()) / step
-            top = ", ".join(f"{n} {v / step:.2f}" for n, v in sorted(acc.items(),
-                            key=lambda x: -x[1])[:4] if v > 0)  # fmt: skip
-            print(f"{edge - step:5.1f}-{edge:4.1f} s  {busy:4.2f} cores  {top}")
+            busy = sum(v[0] for v in acc.values()) / step
+            sys_ = sum(v[1] for v in acc.values()) / step
+            faults = sum(v[2] for v in acc.values()) / 1000
+            top = ", ".join(f"{n} {v[0] / step:.2f} ({v[2] / 1000:.1f} k)" for n, v in
+                            sorted(acc.items(), key=lambda x: -x[1][0])[:4] if v[0] > 0)  # fmt: skip
+            print(f"{edge - step:5.1f}-{edge:4.1f} s  {busy:4.2f} cores, sys {sys_:4.2f}  "
+                  f"{faults:5.1f} k faults  {top}")  # fmt: skip
             edge, acc = edge + step, {}  # the next stretch
 
 
@@ -138,9 +156,15 @@ def main(
         fw = [x["first"] for x in runs]
         end = [x["end"] for x in runs]
         cores = [_cpu_until(x["samples"], x["first"]) / x["first"] for x in runs]
+        f_first = [_until(x["samples"], x["first"], 3) / 1000 for x in runs]
+        f_all = [_until(x["samples"], x["end"], 3) / 1000 for x in runs]
+        s_all = [_until(x["samples"], x["end"], 2) for x in runs]
         print(f"{label}: first write {min(fw):.3f} / {statistics.median(fw):.3f}; end "
               f"{min(end):.3f} / {statistics.median(end):.3f}; cores busy before the first "
-              f"write {statistics.median(cores):.2f} (median)")  # fmt: skip
+              f"write {statistics.median(cores):.2f} (median); minor faults before the first "
+              f"write {min(f_first):.1f} / {statistics.median(f_first):.1f} k, to the last "
+              f"sample {min(f_all):.1f} / {statistics.median(f_all):.1f} k; system CPU to the "
+              f"last sample {min(s_all):.2f} / {statistics.median(s_all):.2f} s")  # fmt: skip
     print(f"load average: first {loads[0]:.2f}, last {loads[-1]:.2f}, highest {max(loads):.2f}")
     if show_last:
         for label, runs in got.items():

@@ -28,14 +28,15 @@ def test_persons_read_beside_the_plan_are_the_ones_the_parts_use(tmp_path: Path)
     spec = _spec(paths, tmp_path / "out")
     R._persons_read.cache_clear()
     pre = Prefetch(spec, persons=True, digest_paths=[])
-    cols, labels = R._persons(spec.persons)  # at once: waits for the thread's read, or reads
+    cols, labels, keys = R._persons(spec.persons)  # at once: waits for the thread's read, or reads
     pre.close()
     info = R._persons_read.cache_info()
     assert info.currsize == 1 and info.misses == 1  # read once, not twice
     assert R._persons(spec.persons)[0] is cols
     R._persons_read.cache_clear()
-    again, labels2 = R._persons(spec.persons)
-    assert list(labels) == list(labels2)
+    again, labels2, keys2 = R._persons(spec.persons)
+    assert labels is None and labels2 is None  # ids of one width: keys, no strings
+    assert keys is not None and keys2 is not None and list(keys.keys) == list(keys2.keys)
     assert isinstance(cols.person_id, Coded) and isinstance(again.person_id, Coded)
     assert (cols.person_id.codes == again.person_id.codes).all()
 

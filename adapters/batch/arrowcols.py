@@ -138,6 +138,19 @@ def fixed_width_key(a: pa.Array) -> np.ndarray | None:
     return key
 
 
+def dict_ranks(d: pa.Array) -> np.ndarray:
+    """Each string's rank among the distinct strings of ``d`` (a dictionary, no nulls) in
+    their byte order (Arrow's; ``_sort_order``): equal strings, equal ranks; int32."""
+    order = _sort_order(d)
+    s = d.take(pa.array(order))
+    new = np.ones(len(d), dtype=bool)
+    if len(d) > 1:
+        new[1:] = pc.not_equal(s.slice(1), s.slice(0, len(d) - 1)).to_numpy(zero_copy_only=False)
+    ranks = np.empty(len(d), dtype=np.int32)
+    ranks[order] = np.cumsum(new) - 1
+    return ranks
+
+
 def _sort_order(d: pa.Array) -> np.ndarray:
     """The indices that sort a string array by its UTF-8 bytes (Arrow's order), stably. Ids
     of one length up to 16 bytes (bill ids, person ids) are sorted by numpy: as one integer

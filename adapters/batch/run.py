@@ -25,6 +25,7 @@ import numpy as np
 
 from adapters.batch import arrowcols, io, itemstream, parquetout
 from adapters.batch.encodings import delta_columns
+from adapters.batch.idkeys import IdKeys
 from engine import __version__ as ENGINE_VERSION
 from engine import columnar as C
 from engine.columnar import Reject
@@ -149,18 +150,22 @@ def parquet_metadata(paths: tuple[str, ...]) -> dict[str, str]:
 _PERSONS_LOCK = threading.Lock()
 
 
-def _persons(path: str) -> tuple[C.PersonCols, np.ndarray]:
+def _persons(path: str) -> tuple[C.PersonCols, np.ndarray | None, IdKeys | None]:
     """The whole persons file as columns (read and coded once per process), and its person
-    ids as fixed-width strings (looked up by every part)."""
+    ids as integer keys (``idkeys``), or, if they are not ids of one width, as fixed-width
+    strings (None when there are keys: 333 k ids as unicode were 13 MB of fresh memory):
+    looked up by every part."""
     with _PERSONS_LOCK:
         return _persons_read(path)
 
 
 @lru_cache(maxsize=2)
-def _persons_read(path: str) -> tuple[C.PersonCols, np.ndarray]:
+def _persons_read(path: str) -> tuple[C.PersonCols, np.ndarray | None, IdKeys | None]:
     t = io.read_all(path, "persons").select(io.columns_of(path, "persons"))
     cols = arrowcols.person_cols(t, Path(path).name, np.arange(t.num_rows, dtype=np.int64))
-    return cols, np.asarray(cast(C.Coded, cols.person_id).labels).astype(str)
+    labels = np.asarray(cast(C.Coded, cols.person_id).labels)
+    keys = IdKeys.of(labels)
+    return cols, labels.astype(str) if keys is None else None, keys
 
 
 @lru_cache(maxsize=2)
@@ -171,10 +176,13 @@ def _opening(path: str) -> C.OpeningCols:
 
 def persons_for(spec: Spec, person_ids: C.Coded) -> C.PersonCols:
     """The rows of the persons file for these person ids (any order in the file)."""
-    pcols, labels = _persons(spec.persons)
+    pcols, labels, keys = _persons(spec.persons)
     pid = cast(C.Coded, pcols.person_id)  # person_cols codes it
-    want = C.lookup(labels, np.asarray(person_ids.labels).astype(str))
-    used = np.zeros(len(labels), dtype=bool)
+    want = keys.lookup(np.asarray(person_ids.labels)) if keys is not None else None
+    if want is None:  # not ids of one width: as fixed-width strings
+        strs = labels if labels is not None else np.asarray(pid.labels).astype(str)
+        want = C.lookup(strs, np.asarray(person_ids.labels).astype(str))
+    used = np.zeros(len(pid.labels), dtype=bool)
     used[want[want >= 0]] = True
     rows = np.flatnonzero(used[pid.codes])
 
