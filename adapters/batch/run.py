@@ -282,9 +282,12 @@ def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
     run, from every part's figures: cli)."""
     tmp, name = Path(spec.out or "") / "_tmp", f"part-{k:05d}.parquet"
     md = parquet_metadata(spec.policy)
-    outs = [(C.bill_columns, "bills"), (C.layer_columns, "layers"),
-            (C.alert_columns, "alerts"), (C.closing_columns, "closing"),
-            *([(C.item_fund_columns, ITEMS_BY_FUND)] if spec.items_by_fund else [])]  # fmt: skip
+    fields: Any = C.layer_fields(prep)  # one pass over out_layer for bills, layers and alerts
+    outs: list[tuple[Callable[[C.Prepared], dict[str, Any]], str]] = [
+        (partial(C.bill_columns, fields=fields), "bills"),
+        (partial(C.layer_columns, fields=fields), "layers"),
+        (partial(C.alert_columns, fields=fields), "alerts"), (C.closing_columns, "closing"),
+        *([(C.item_fund_columns, ITEMS_BY_FUND)] if spec.items_by_fund else [])]  # fmt: skip
     labels: dict[int, Any] = {}  # Arrow labels made once a part (parquetout.arrow_table)
     for cols, d in outs:
         table = parquetout.arrow_table(cols(prep), labels)

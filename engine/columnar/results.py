@@ -93,9 +93,10 @@ def _refuse(prep: Prepared) -> list[Reject]:
     return new
 
 
-def bill_columns(prep: Prepared) -> dict[str, Any]:
+def bill_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str, Any]:
     """One row per settled bill, in settlement order: buckets, pays per layer id, window and
-    net shares, admission number (domain.md section 7)."""
+    net shares, admission number (domain.md section 7). ``fields``: ``layer_fields(prep)``,
+    if made already (a part's writer makes it once for its bills, layers and alerts)."""
     kb, c = prep.kb, prep.kb.compiled
     ob = kb.out_bill
     n = kb.n_bills
@@ -123,13 +124,14 @@ def bill_columns(prep: Prepared) -> dict[str, Any]:
     # distinct slots); 0 where a bill's table has no such layer
     pays = np.zeros((len(c.layer_ids), n), dtype=np.int64)
     if n:
+        pay = (layer_fields(prep) if fields is None else fields)[K.F_PAY].reshape(n, c.max_layers)
         sl = c.slot[kb.b_policy]
         valid = np.arange(c.max_layers)[None, :] < c.n_layers[kb.b_policy][:, None]
         if valid.all():
-            pays[sl, np.arange(n)[:, None]] = kb.out_layer[:, :, K.F_PAY]
+            pays[sl, np.arange(n)[:, None]] = pay
         else:
             b, li = np.nonzero(valid)
-            pays[sl[b, li], b] = kb.out_layer[b, li, K.F_PAY]
+            pays[sl[b, li], b] = pay[b, li]
     for s, lid in enumerate(c.layer_ids):
         out[f"pay_{lid}"] = pays[s]
     out["funds_total"] = ob[:, K.B_TOTAL] - ob[:, K.B_NET]
@@ -184,22 +186,31 @@ LAYER_FIELDS = (
 )  # fmt: skip
 
 
-def layer_columns(prep: Prepared) -> dict[str, Any]:
-    """One row per settled bill and layer of its table (domain.md section 7)."""
+def layer_fields(prep: Prepared) -> np.ndarray:
+    """The kernel's per-layer outputs field by field: ``(N_FIELDS, n_bills * max_layers)``,
+    C-contiguous, column ``b * max_layers + li`` the bill in settlement position ``b``'s layer
+    ``li`` (``by_field`` of ``out_layer``: the one pass over it that the bills' pays, the
+    layers' and the alerts' columns all take from)."""
+    kb = prep.kb
+    return by_field(kb.out_layer.reshape(-1, K.N_FIELDS)[: kb.n_bills * kb.compiled.max_layers])
+
+
+def layer_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str, Any]:
+    """One row per settled bill and layer of its table (domain.md section 7). ``fields``:
+    ``layer_fields(prep)``, if made already."""
     kb, c = prep.kb, prep.kb.compiled
     n, L = kb.n_bills, c.max_layers
     P = len(c.tables)
     nl = c.n_layers[kb.b_policy] if n else np.zeros(0, dtype=np.int64)
+    f = layer_fields(prep) if fields is None else fields
     m = np.arange(L)[None, :] < nl[:, None]
-    if m.all():  # every bill has L layers: a view, no gather
+    if m.all():  # every bill has L layers: the fields as they are, no gather
         b, li = np.repeat(np.arange(n), L), np.tile(np.arange(L), n)
-        o = kb.out_layer.reshape(n * L, K.N_FIELDS)
+        pl = (kb.b_policy[:, None] * L + np.arange(L)).reshape(-1)
     else:
         b, li = np.nonzero(m)
-        o = kb.out_layer[b, li]  # (rows, N_FIELDS)
-    f = by_field(o)  # each field a contiguous column: Arrow wraps it as it is
-    p = kb.b_policy[b]
-    pl = p * L + li
+        f = f[:, b * L + li]  # each field a contiguous column: Arrow wraps it as it is
+        pl = kb.b_policy[b] * L + li
 
     def per_layer(get: Any) -> np.ndarray:
         arr = np.empty(P * L, dtype=object)
@@ -260,15 +271,14 @@ def by_field(o: np.ndarray, block: int = 8192) -> np.ndarray:
     return f
 
 
-def alert_columns(prep: Prepared) -> dict[str, Any]:
-    """One row per alert (an alert layer whose yearly self-pay passed its threshold)."""
+def alert_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str, Any]:
+    """One row per alert (an alert layer whose yearly self-pay passed its threshold).
+    ``fields``: ``layer_fields(prep)``, if made already."""
     kb, c = prep.kb, prep.kb.compiled
     L = c.max_layers
-    if kb.n_bills == 0:
-        b, li = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    else:
-        b, li = np.nonzero(kb.out_layer[:, :, K.F_ALERT] == 1)
-    o = kb.out_layer[b, li]
+    f = layer_fields(prep) if fields is None else fields
+    at = np.flatnonzero(f[K.F_ALERT] == 1)  # (bill, layer) in row-major order
+    b, li = at // L, at % L
     P = len(c.tables)
     ids = np.empty(P * L, dtype=object)
     ids[:] = ""
@@ -282,8 +292,8 @@ def alert_columns(prep: Prepared) -> dict[str, Any]:
         "household_id": take(prep.household, b),
         "layer_id": Coded(kb.b_policy[b] * L + li, ids),
         "year": prep.year[b],
-        "selfpay_cum": o[:, K.F_ACC + 3],
-        "relief": o[:, K.F_RELIEF],
+        "selfpay_cum": f[K.F_ACC + 3][at],
+        "relief": f[K.F_RELIEF][at],
     }
 
 
