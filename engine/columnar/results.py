@@ -125,13 +125,14 @@ def bill_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str, 
     pays = np.zeros((len(c.layer_ids), n), dtype=np.int64)
     if n:
         pay = (layer_fields(prep) if fields is None else fields)[K.F_PAY].reshape(n, c.max_layers)
-        sl = c.slot[kb.b_policy]
         valid = np.arange(c.max_layers)[None, :] < c.n_layers[kb.b_policy][:, None]
-        if valid.all():
-            pays[sl, np.arange(n)[:, None]] = pay
+        if valid.all() and (c.slot == c.slot[:1]).all():  # each layer one slot in every table
+            pays[c.slot[0]] = pay.T  # a row a layer, no scatter of every bill's (~4x cheaper)
+        elif valid.all():
+            pays[c.slot[kb.b_policy], np.arange(n)[:, None]] = pay
         else:
             b, li = np.nonzero(valid)
-            pays[sl[b, li], b] = pay[b, li]
+            pays[c.slot[kb.b_policy][b, li], b] = pay[b, li]
     for s, lid in enumerate(c.layer_ids):
         out[f"pay_{lid}"] = pays[s]
     out["funds_total"] = ob[:, K.B_TOTAL] - ob[:, K.B_NET]
