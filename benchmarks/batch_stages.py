@@ -74,11 +74,13 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
         with stage("figures"):
             R.figures(prep, R.PartResult(p.k, len(read.bills), 0, 0, [], False))
         labels: dict = {}
-        with stage("layer fields"):  # as write_part: once for the bills, layers and alerts
-            fields = C.layer_fields(prep)
+        fields = None
         for columns, name in outputs:
+            if name == "layers":
+                with stage("layer fields"):  # as write_part: once for the layers and alerts
+                    fields = C.layer_fields(prep)
             with stage(f"{name}: columns"):
-                cols = columns(prep) if name == "closing" else columns(prep, fields)
+                cols = columns(prep, fields) if name in ("layers", "alerts") else columns(prep)
             with stage(f"{name}: Arrow table"):
                 table = parquetout.arrow_table(cols, labels)
             with stage(f"{name}: Parquet write"):

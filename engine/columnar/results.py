@@ -96,7 +96,7 @@ def _refuse(prep: Prepared) -> list[Reject]:
 def bill_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str, Any]:
     """One row per settled bill, in settlement order: buckets, pays per layer id, window and
     net shares, admission number (domain.md section 7). ``fields``: ``layer_fields(prep)``,
-    if made already (a part's writer makes it once for its bills, layers and alerts)."""
+    if made already (else the pays are read from ``out_layer`` in place)."""
     kb, c = prep.kb, prep.kb.compiled
     ob = kb.out_bill
     n = kb.n_bills
@@ -124,7 +124,7 @@ def bill_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str, 
     # distinct slots); 0 where a bill's table has no such layer
     pays = np.zeros((len(c.layer_ids), n), dtype=np.int64)
     if n:
-        pay = (layer_fields(prep) if fields is None else fields)[K.F_PAY].reshape(n, c.max_layers)
+        pay = _field(prep, fields, K.F_PAY).reshape(n, c.max_layers)
         valid = np.arange(c.max_layers)[None, :] < c.n_layers[kb.b_policy][:, None]
         if valid.all() and (c.slot == c.slot[:1]).all():  # each layer one slot in every table
             pays[c.slot[0]] = pay.T  # a row a layer, no scatter of every bill's (~4x cheaper)
@@ -190,10 +190,20 @@ LAYER_FIELDS = (
 def layer_fields(prep: Prepared) -> np.ndarray:
     """The kernel's per-layer outputs field by field: ``(N_FIELDS, n_bills * max_layers)``,
     C-contiguous, column ``b * max_layers + li`` the bill in settlement position ``b``'s layer
-    ``li`` (``by_field`` of ``out_layer``: the one pass over it that the bills' pays, the
-    layers' and the alerts' columns all take from)."""
+    ``li`` (``by_field`` of ``out_layer``: one pass over it, which the layers' columns and then
+    the alerts' take from)."""
     kb = prep.kb
     return by_field(kb.out_layer.reshape(-1, K.N_FIELDS)[: kb.n_bills * kb.compiled.max_layers])
+
+
+def _field(prep: Prepared, fields: np.ndarray | None, k: int) -> np.ndarray:
+    """Field ``k`` of every (bill, layer) row, bill-major: a row of ``fields`` (``layer_fields``)
+    if given, else a strided view of ``out_layer`` (no copy: a column or two is cheaper read in
+    place than the whole array split)."""
+    if fields is not None:
+        return fields[k]
+    kb = prep.kb
+    return kb.out_layer.reshape(-1, K.N_FIELDS)[: kb.n_bills * kb.compiled.max_layers, k]
 
 
 def layer_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str, Any]:
@@ -274,11 +284,11 @@ def by_field(o: np.ndarray, block: int = 8192) -> np.ndarray:
 
 def alert_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str, Any]:
     """One row per alert (an alert layer whose yearly self-pay passed its threshold).
-    ``fields``: ``layer_fields(prep)``, if made already."""
+    ``fields``: ``layer_fields(prep)``, if made already (a part's writer makes it for its
+    layers; else the fields are read from ``out_layer`` in place)."""
     kb, c = prep.kb, prep.kb.compiled
     L = c.max_layers
-    f = layer_fields(prep) if fields is None else fields
-    at = np.flatnonzero(f[K.F_ALERT] == 1)  # (bill, layer) in row-major order
+    at = np.flatnonzero(_field(prep, fields, K.F_ALERT) == 1)  # (bill, layer), row-major
     b, li = at // L, at % L
     P = len(c.tables)
     ids = np.empty(P * L, dtype=object)
@@ -293,8 +303,8 @@ def alert_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str,
         "household_id": take(prep.household, b),
         "layer_id": Coded(kb.b_policy[b] * L + li, ids),
         "year": prep.year[b],
-        "selfpay_cum": f[K.F_ACC + 3][at],
-        "relief": f[K.F_RELIEF][at],
+        "selfpay_cum": _field(prep, fields, K.F_ACC + 3)[at],
+        "relief": _field(prep, fields, K.F_RELIEF)[at],
     }
 
 
