@@ -121,9 +121,9 @@ def test_items_let_go_after_the_kernel_leave_the_outputs_as_they_were(batch) -> 
 @settings(max_examples=30)
 @given(batches())
 def test_the_layer_fields_are_out_layer_field_by_field(batch) -> None:
-    """``layer_fields`` (made once by a part's writer for its bills, layers and alerts) holds
-    each field of ``out_layer`` as one contiguous row, bill-major; the columns made from it
-    given once are those made without it."""
+    """``layer_fields`` (made once by a part's writer for its layers and alerts) holds each
+    field of ``out_layer`` as one contiguous row, bill-major; the columns made with it are
+    those made without it (the bills' and alerts' read their fields in place then)."""
     bc, ic, pc, oc = C.columns_from_bills(batch.bills, batch.opening)
     prep = C.settle_columns(bc, ic, pc, batch.policies, oc)
     f = C.layer_fields(prep)
