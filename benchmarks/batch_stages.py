@@ -74,14 +74,19 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
         with stage("figures"):
             R.figures(prep, R.PartResult(p.k, len(read.bills), 0, 0, [], False))
         labels: dict = {}
+        fields = None
         for columns, name in outputs:
+            if name == "layers":
+                with stage("layer fields"):  # as write_part: once for the layers and alerts
+                    fields = C.layer_fields(prep)
             with stage(f"{name}: columns"):
-                cols = columns(prep)
+                cols = columns(prep, fields) if name in ("layers", "alerts") else columns(prep)
             with stage(f"{name}: Arrow table"):
                 table = parquetout.arrow_table(cols, labels)
             with stage(f"{name}: Parquet write"):
                 parquetout.write_parquet(table, out / name / f"part-{p.k:05d}.parquet", md,
                                  delta=delta_columns(name, table))  # fmt: skip
+        del fields
         buffers.give_back(prep)
     cpu = sum(v[1] for v in spent.values())
     print(f"{len(parts)} parts; wall {time.perf_counter() - t0:.2f} s, process CPU "

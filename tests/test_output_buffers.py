@@ -116,3 +116,22 @@ def test_items_let_go_after_the_kernel_leave_the_outputs_as_they_were(batch) -> 
     alloc = C.prepare_columns(bc, ic, pc, batch.policies, oc)
     C.run(alloc, 1, allocate=True, keep_items=False)
     assert len(alloc.kb.amount) == len(kept.kb.amount)
+
+
+@settings(max_examples=30)
+@given(batches())
+def test_the_layer_fields_are_out_layer_field_by_field(batch) -> None:
+    """``layer_fields`` (made once by a part's writer for its layers and alerts) holds each
+    field of ``out_layer`` as one contiguous row, bill-major; the columns made with it are
+    those made without it (the bills' and alerts' read their fields in place then)."""
+    bc, ic, pc, oc = C.columns_from_bills(batch.bills, batch.opening)
+    prep = C.settle_columns(bc, ic, pc, batch.policies, oc)
+    f = C.layer_fields(prep)
+    ol = prep.kb.out_layer
+    assert f.flags.c_contiguous and f.shape == (C.K.N_FIELDS, ol.shape[0] * ol.shape[1])
+    assert np.array_equal(f, ol.reshape(-1, C.K.N_FIELDS).T)
+    for cols in (C.bill_columns, C.layer_columns, C.alert_columns):
+        x, y = cols(prep, fields=f), cols(prep)
+        assert list(x) == list(y)
+        for k in x:
+            assert np.array_equal(C.plain(x[k]), C.plain(y[k])), k

@@ -293,9 +293,19 @@ def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
     outs = [(C.bill_columns, "bills"), (C.layer_columns, "layers"),
             (C.alert_columns, "alerts"), (C.closing_columns, "closing"),
             *([(C.item_fund_columns, ITEMS_BY_FUND)] if spec.items_by_fund else [])]  # fmt: skip
+    # out_layer field by field once, for the layers and then the alerts (the bills read their
+    # pays in place); made and let go when the layers' table was before (no longer alive)
+    fields: np.ndarray | None = None
     labels: dict[int, Any] = {}  # Arrow labels made once a part (parquetout.arrow_table)
     for cols, d in outs:
-        table = parquetout.arrow_table(cols(prep), labels)
+        if d == "layers":
+            fields = C.layer_fields(prep)
+        use = fields is not None and d in ("layers", "alerts")
+        got = cols(prep, fields) if use else cols(prep)  # type: ignore[call-arg]
+        table = parquetout.arrow_table(got, labels)
+        del got
+        if d == "alerts":
+            fields = None
         parquetout.write_parquet(
             table, tmp / d / name, md, compression=spec.compression, statistics=spec.statistics,
             delta=() if spec.parquet_compat else delta_columns(d, table),

@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # the names mypy sees; at run time ``__getattr__`` imports th
         fund_figures,
         item_fund_columns,
         layer_columns,
+        layer_fields,
         plain,
         run,
         settle_columns,
@@ -77,7 +78,7 @@ _WHERE = {
     **dict.fromkeys(("PersonTable", "person_table"), "engine.columnar.persontable"),
     **dict.fromkeys(
         ("alert_columns", "bill_columns", "closing_columns", "columns_from_bills", "fund_figures",
-         "item_fund_columns", "layer_columns", "plain", "run", "settle_columns"),
+         "item_fund_columns", "layer_columns", "layer_fields", "plain", "run", "settle_columns"),
         "engine.columnar.results",
     ),
 }  # fmt: skip
@@ -118,6 +119,7 @@ __all__ = [
     "fund_figures",
     "item_fund_columns",
     "layer_columns",
+    "layer_fields",
     "lookup",
     "person_table",
     "plain",

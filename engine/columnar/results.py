@@ -93,9 +93,10 @@ def _refuse(prep: Prepared) -> list[Reject]:
     return new
 
 
-def bill_columns(prep: Prepared) -> dict[str, Any]:
+def bill_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str, Any]:
     """One row per settled bill, in settlement order: buckets, pays per layer id, window and
-    net shares, admission number (domain.md section 7)."""
+    net shares, admission number (domain.md section 7). ``fields``: ``layer_fields(prep)``,
+    if made already (else the pays are read from ``out_layer`` in place)."""
     kb, c = prep.kb, prep.kb.compiled
     ob = kb.out_bill
     n = kb.n_bills
@@ -123,13 +124,15 @@ def bill_columns(prep: Prepared) -> dict[str, Any]:
     # distinct slots); 0 where a bill's table has no such layer
     pays = np.zeros((len(c.layer_ids), n), dtype=np.int64)
     if n:
-        sl = c.slot[kb.b_policy]
+        pay = _field(prep, fields, K.F_PAY).reshape(n, c.max_layers)
         valid = np.arange(c.max_layers)[None, :] < c.n_layers[kb.b_policy][:, None]
-        if valid.all():
-            pays[sl, np.arange(n)[:, None]] = kb.out_layer[:, :, K.F_PAY]
+        if valid.all() and (c.slot == c.slot[:1]).all():  # each layer one slot in every table
+            pays[c.slot[0]] = pay.T  # a row a layer, no scatter of every bill's (~4x cheaper)
+        elif valid.all():
+            pays[c.slot[kb.b_policy], np.arange(n)[:, None]] = pay
         else:
             b, li = np.nonzero(valid)
-            pays[sl[b, li], b] = kb.out_layer[b, li, K.F_PAY]
+            pays[c.slot[kb.b_policy][b, li], b] = pay[b, li]
     for s, lid in enumerate(c.layer_ids):
         out[f"pay_{lid}"] = pays[s]
     out["funds_total"] = ob[:, K.B_TOTAL] - ob[:, K.B_NET]
@@ -184,22 +187,41 @@ LAYER_FIELDS = (
 )  # fmt: skip
 
 
-def layer_columns(prep: Prepared) -> dict[str, Any]:
-    """One row per settled bill and layer of its table (domain.md section 7)."""
+def layer_fields(prep: Prepared) -> np.ndarray:
+    """The kernel's per-layer outputs field by field: ``(N_FIELDS, n_bills * max_layers)``,
+    C-contiguous, column ``b * max_layers + li`` the bill in settlement position ``b``'s layer
+    ``li`` (``by_field`` of ``out_layer``: one pass over it, which the layers' columns and then
+    the alerts' take from)."""
+    kb = prep.kb
+    return by_field(kb.out_layer.reshape(-1, K.N_FIELDS)[: kb.n_bills * kb.compiled.max_layers])
+
+
+def _field(prep: Prepared, fields: np.ndarray | None, k: int) -> np.ndarray:
+    """Field ``k`` of every (bill, layer) row, bill-major: a row of ``fields`` (``layer_fields``)
+    if given, else a strided view of ``out_layer`` (no copy: a column or two is cheaper read in
+    place than the whole array split)."""
+    if fields is not None:
+        return fields[k]
+    kb = prep.kb
+    return kb.out_layer.reshape(-1, K.N_FIELDS)[: kb.n_bills * kb.compiled.max_layers, k]
+
+
+def layer_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str, Any]:
+    """One row per settled bill and layer of its table (domain.md section 7). ``fields``:
+    ``layer_fields(prep)``, if made already."""
     kb, c = prep.kb, prep.kb.compiled
     n, L = kb.n_bills, c.max_layers
     P = len(c.tables)
     nl = c.n_layers[kb.b_policy] if n else np.zeros(0, dtype=np.int64)
+    f = layer_fields(prep) if fields is None else fields
     m = np.arange(L)[None, :] < nl[:, None]
-    if m.all():  # every bill has L layers: a view, no gather
+    if m.all():  # every bill has L layers: the fields as they are, no gather
         b, li = np.repeat(np.arange(n), L), np.tile(np.arange(L), n)
-        o = kb.out_layer.reshape(n * L, K.N_FIELDS)
+        pl = (kb.b_policy[:, None] * L + np.arange(L)).reshape(-1)
     else:
         b, li = np.nonzero(m)
-        o = kb.out_layer[b, li]  # (rows, N_FIELDS)
-    f = by_field(o)  # each field a contiguous column: Arrow wraps it as it is
-    p = kb.b_policy[b]
-    pl = p * L + li
+        f = f[:, b * L + li]  # each field a contiguous column: Arrow wraps it as it is
+        pl = kb.b_policy[b] * L + li
 
     def per_layer(get: Any) -> np.ndarray:
         arr = np.empty(P * L, dtype=object)
@@ -260,15 +282,14 @@ def by_field(o: np.ndarray, block: int = 8192) -> np.ndarray:
     return f
 
 
-def alert_columns(prep: Prepared) -> dict[str, Any]:
-    """One row per alert (an alert layer whose yearly self-pay passed its threshold)."""
+def alert_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str, Any]:
+    """One row per alert (an alert layer whose yearly self-pay passed its threshold).
+    ``fields``: ``layer_fields(prep)``, if made already (a part's writer makes it for its
+    layers; else the fields are read from ``out_layer`` in place)."""
     kb, c = prep.kb, prep.kb.compiled
     L = c.max_layers
-    if kb.n_bills == 0:
-        b, li = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    else:
-        b, li = np.nonzero(kb.out_layer[:, :, K.F_ALERT] == 1)
-    o = kb.out_layer[b, li]
+    at = np.flatnonzero(_field(prep, fields, K.F_ALERT) == 1)  # (bill, layer), row-major
+    b, li = at // L, at % L
     P = len(c.tables)
     ids = np.empty(P * L, dtype=object)
     ids[:] = ""
@@ -282,8 +303,8 @@ def alert_columns(prep: Prepared) -> dict[str, Any]:
         "household_id": take(prep.household, b),
         "layer_id": Coded(kb.b_policy[b] * L + li, ids),
         "year": prep.year[b],
-        "selfpay_cum": o[:, K.F_ACC + 3],
-        "relief": o[:, K.F_RELIEF],
+        "selfpay_cum": _field(prep, fields, K.F_ACC + 3)[at],
+        "relief": _field(prep, fields, K.F_RELIEF)[at],
     }
 
 
