@@ -1364,3 +1364,13 @@ def test_pg_one_write_statement_and_query(
         conn.close()
     finally:
         engine.dispose()
+
+
+def test_the_locked_psycopg_has_the_private_steps_onewrite_uses() -> None:
+    """``onewrite`` sends a Settle's statements through psycopg's private pipeline steps and
+    PrepareManager members; a psycopg without them takes the public (slower) path at once,
+    correct but silently: this names the change when the lock moves to such a psycopg."""
+    from adapters.store.sql import onewrite as ow
+
+    assert ow._prepare_manager_kept(), "psycopg's PrepareManager lacks _names/_counts/_to_flush"
+    assert ow.HELD_BACK, "psycopg.Pipeline lacks a private step onewrite relies on"

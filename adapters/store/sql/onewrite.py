@@ -88,10 +88,26 @@ FATAL_ERROR, PIPELINE_ABORTED, TUPLES_OK = (
     ExecStatus.FATAL_ERROR, ExecStatus.PIPELINE_ABORTED, ExecStatus.TUPLES_OK
 )  # fmt: skip
 
-# the private steps _OneWrite relies on (present in psycopg 3.2.1 to 3.3.9)
-HELD_BACK = all(
-    hasattr(psycopg.Pipeline, step)
-    for step in ("_communicate_gen", "_exit_gen", "_enqueue_sync", "_fetch_gen")
+
+def _prepare_manager_kept() -> bool:
+    """psycopg's PrepareManager has the private members ``_queue`` keeps its names in."""
+    try:
+        from psycopg._preparing import PrepareManager
+
+        pm = PrepareManager()
+    except Exception:
+        return False
+    return all(hasattr(pm, a) for a in ("_names", "_counts", "_to_flush", "prepare_threshold"))
+
+
+# the private steps _OneWrite relies on (present in psycopg 3.2.1 to 3.3.9); another psycopg
+# without them: every statement goes through psycopg's public RawCursor, as before _OneWrite
+HELD_BACK = (
+    all(
+        hasattr(psycopg.Pipeline, step)
+        for step in ("_communicate_gen", "_exit_gen", "_enqueue_sync", "_fetch_gen")
+    )
+    and _prepare_manager_kept()
 )
 
 
