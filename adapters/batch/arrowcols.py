@@ -4,6 +4,7 @@ categories."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -120,22 +121,44 @@ def fixed_width_key(a: pa.Array) -> np.ndarray | None:
     if not np.all(np.diff(off) == width):
         return None
     data = np.frombuffer(a.buffers()[2], dtype=np.uint8)[off[0] : off[-1]].reshape(n, width)
-    lo, hi = data.min(axis=0), data.max(axis=0)
-    span = hi.astype(np.int64) - lo + 1
-    vary = np.flatnonzero(span > 1)
-    total = 1
-    for j in vary:
-        total *= int(span[j])
-        if total > 1 << 63:  # the largest key, total - 1, must be an int64
-            return None
-    # Horner's rule, one byte position at a time (the first the most significant digit, the
-    # last the least): one int64 column and a uint8 one, no (n, positions) int64 matrix (72 MB
-    # of fresh memory for 1 M bill ids); every step's key below the product of its spans
-    key = np.zeros(n, dtype=np.int64)
-    for j in vary:
-        key *= int(span[j])
-        key += np.subtract(data[:, j], lo[j])  # uint8: the byte from 0 to its span - 1
-    return key
+    r = Radix.of(data)
+    return None if r is None else r.key(data)
+
+
+@dataclass(frozen=True)
+class Radix:
+    """The mixed radix of (n, width) uint8 strings of one width: each byte position a digit
+    from its smallest value (``lo``) over ``span`` values; positions that never vary
+    (``vary``: those that do) left out. Keys in the strings' byte order."""
+
+    lo: np.ndarray
+    span: np.ndarray  # int64
+    vary: np.ndarray
+
+    @staticmethod
+    def of(data: np.ndarray) -> Radix | None:
+        """The radix of ``data``'s rows, or None if its largest key would not be an int64."""
+        lo, hi = data.min(axis=0), data.max(axis=0)
+        span = hi.astype(np.int64) - lo + 1
+        vary = np.flatnonzero(span > 1)
+        total = 1
+        for j in vary:
+            total *= int(span[j])
+            if total > 1 << 63:  # the largest key, total - 1, must be an int64
+                return None
+        return Radix(lo, span, vary)
+
+    def key(self, data: np.ndarray) -> np.ndarray:
+        """Each row's key, where its bytes are within the radix (others: not looked at).
+        Horner's rule, one byte position at a time (the first the most significant digit,
+        the last the least): one int64 column and a uint8 one, no (n, positions) int64
+        matrix (72 MB of fresh memory for 1 M bill ids); every step's key below the product
+        of its spans."""
+        key = np.zeros(len(data), dtype=np.int64)
+        for j in self.vary:
+            key *= int(self.span[j])
+            key += np.subtract(data[:, j], self.lo[j])  # uint8: the byte from 0 to its span - 1
+        return key
 
 
 def dict_ranks(d: pa.Array) -> np.ndarray:

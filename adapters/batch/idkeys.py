@@ -4,7 +4,7 @@ as int64 keys in their byte order (``IdKeys``), each part's person ids then foun
 ~15-30 k person ids among 333 k: ~7.2 -> ~4.8 ms, most of what is left converting the
 labels to bytes; branch batch12r).
 
-The key is ``arrowcols.fixed_width_key``'s mixed radix, taken from the sorted ids: every id of one
+The key is ``arrowcols.Radix``, ``fixed_width_key``'s mixed radix, taken from the sorted ids: every id of one
 width, each byte position a digit from its smallest to its largest value there. A value of
 another width, or with a byte outside its position's range, is no id of the table (its key is
 not looked at). Ids that are not ASCII of one width, or whose radix does not fit 63 bits: no
@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from adapters.batch.arrowcols import Radix
 
 
 def _bytes(labels: np.ndarray) -> np.ndarray | None:
@@ -38,9 +40,8 @@ class IdKeys:
     """Sorted unique ids (``labels``' order) as int64 ``keys`` of one mixed radix."""
 
     keys: np.ndarray
-    lo: np.ndarray  # per byte position: the smallest byte
-    hi: np.ndarray  # and the largest
-    vary: np.ndarray  # the positions whose byte varies (the radix's digits)
+    radix: Radix
+    hi: np.ndarray  # per byte position: the largest byte (``radix.lo``: the smallest)
 
     @staticmethod
     def of(labels: np.ndarray) -> IdKeys | None:
@@ -48,25 +49,13 @@ class IdKeys:
         data = _bytes(labels)
         if data is None:
             return None
-        lo, hi = data.min(axis=0), data.max(axis=0)
-        vary = np.flatnonzero(hi > lo)
-        total = 1
-        for j in vary:
-            total *= int(hi[j]) - int(lo[j]) + 1
-            if total > 1 << 63:
-                return None
-        ids = IdKeys(np.zeros(0, np.int64), lo, hi, vary)
-        keys = ids._key(data)
+        radix = Radix.of(data)
+        if radix is None:
+            return None
+        keys = radix.key(data)
         if len(keys) > 1 and not np.all(keys[1:] > keys[:-1]):
             return None  # not sorted unique (the caller's promise broken): strings as before
-        return IdKeys(keys, lo, hi, vary)
-
-    def _key(self, data: np.ndarray) -> np.ndarray:
-        key = np.zeros(len(data), dtype=np.int64)
-        for j in self.vary:
-            key *= int(self.hi[j]) - int(self.lo[j]) + 1
-            key += np.subtract(data[:, j], self.lo[j])  # uint8, in range where it matters
-        return key
+        return IdKeys(keys, radix, data.max(axis=0))
 
     def lookup(self, values: np.ndarray) -> np.ndarray | None:
         """Index of each value among the ids, -1 where it is none of them; None when the values
@@ -74,9 +63,10 @@ class IdKeys:
         data = _bytes(values)
         if data is None:
             return None
-        if data.shape[1] != len(self.lo):
+        lo = self.radix.lo
+        if data.shape[1] != len(lo):
             return np.full(len(values), -1, dtype=np.int64)
-        ok = np.all((data >= self.lo) & (data <= self.hi), axis=1)
-        key = self._key(data)
+        ok = np.all((data >= lo) & (data <= self.hi), axis=1)
+        key = self.radix.key(data)
         pos = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
         return np.where(ok & (self.keys[pos] == key), pos, -1).astype(np.int64)
