@@ -6,13 +6,12 @@ insert told as ``DuplicateRequest`` or ``BillSettled``."""
 from __future__ import annotations
 
 import functools
-import re
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from adapters.store.sql.onewrite import command, one_write, query, statement
-from adapters.store.sql.rows import PARAM, Dialect
+from adapters.store.sql.rows import PARAM, Dialect, numbered
 from adapters.store.sql.settlements import ACTIVE_BILL_UNIQUE, REQUEST_UNIQUE
 from engine.errors import BillSettled, DuplicateRequest
 
@@ -55,13 +54,8 @@ def _renamed(sql: str, prefix: str) -> str:
 def _placed(sql: str, ctes: tuple[tuple[str, str], ...]) -> tuple[bytes, tuple[str, ...]]:
     """``Pending(sql, ..., ctes).text()`` with ``$n`` placeholders (``Dialect.raw``'s
     numbering: by first appearance), as UTF-8, and the parameter names in their order."""
-    names: dict[str, int] = {}
-
-    def place(m: re.Match[str]) -> str:
-        return f"${names.setdefault(m.group(1), len(names) + 1)}"
-
-    text = PARAM.sub(place, Pending(sql, {}, None, ctes).text())
-    return text.encode(), tuple(names)
+    text, names = numbered(Pending(sql, {}, None, ctes).text())
+    return text.encode(), names
 
 
 @functools.lru_cache(maxsize=256)

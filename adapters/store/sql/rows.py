@@ -15,6 +15,17 @@ _CHUNK = 500  # ids per IN (...) list
 PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 
+def numbered(q: str) -> tuple[str, tuple[str, ...]]:
+    """``q`` with ``$n`` placeholders for its ``:name`` parameters (numbered by first
+    appearance) and the parameter names in that order."""
+    names: dict[str, int] = {}
+
+    def place(m: re.Match[str]) -> str:
+        return f"${names.setdefault(m.group(1), len(names) + 1)}"
+
+    return PARAM.sub(place, q), tuple(names)
+
+
 class Dialect:
     """What differs between the drivers on the hand-written hot path: parameter style and how
     JSON, dates and timestamps go in and come out (matching what SQLAlchemy's types write)."""
@@ -47,13 +58,7 @@ class Dialect:
         as a settlement's writes in one statement have: a tenth of a Settle's CPU.)"""
         got = self._raw.get(q)
         if got is None:
-            names: dict[str, int] = {}
-
-            def place(m: re.Match[str]) -> str:
-                return f"${names.setdefault(m.group(1), len(names) + 1)}"
-
-            text = PARAM.sub(place, q)
-            got = self._raw[q] = (text, tuple(names))
+            got = self._raw[q] = numbered(q)
         text, order = got
         return text, [params[n] for n in order]
 
