@@ -192,18 +192,20 @@ def layer_fields(prep: Prepared) -> np.ndarray:
     C-contiguous, column ``b * max_layers + li`` the bill in settlement position ``b``'s layer
     ``li`` (``by_field`` of ``out_layer``: one pass over it, which the layers' columns and then
     the alerts' take from)."""
+    return by_field(_layer_rows(prep))
+
+
+def _layer_rows(prep: Prepared) -> np.ndarray:
+    """``out_layer`` as (bill, layer) rows, bill-major, of the settled bills only (a view)."""
     kb = prep.kb
-    return by_field(kb.out_layer.reshape(-1, K.N_FIELDS)[: kb.n_bills * kb.compiled.max_layers])
+    return kb.out_layer.reshape(-1, K.N_FIELDS)[: kb.n_bills * kb.compiled.max_layers]
 
 
 def _field(prep: Prepared, fields: np.ndarray | None, k: int) -> np.ndarray:
     """Field ``k`` of every (bill, layer) row, bill-major: a row of ``fields`` (``layer_fields``)
     if given, else a strided view of ``out_layer`` (no copy: a column or two is cheaper read in
     place than the whole array split)."""
-    if fields is not None:
-        return fields[k]
-    kb = prep.kb
-    return kb.out_layer.reshape(-1, K.N_FIELDS)[: kb.n_bills * kb.compiled.max_layers, k]
+    return fields[k] if fields is not None else _layer_rows(prep)[:, k]
 
 
 def layer_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str, Any]:
