@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1122,7 +1123,12 @@ def test_pg_a_thread_keeps_its_connection_across_units_of_work(pg_url: str) -> N
         assert backends() >= 1
     finally:
         store.dispose()
-    assert backends() == 0
+    # A backend leaves pg_stat_activity when its process exits, after the client has closed
+    # the socket: on a loaded machine that can come after the count's own connection is up.
+    deadline = time.monotonic() + 10
+    while (left := backends()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert left == 0
 
 
 @pytest.mark.postgres
