@@ -78,7 +78,7 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
         for columns, name in outputs:
             if name == "layers":
                 with stage("layer fields"):  # as write_part: once for the layers and alerts
-                    fields = C.layer_fields(prep)
+                    fields = C.layer_fields(prep, buffers)
             with stage(f"{name}: columns"):
                 cols = columns(prep, fields) if name in ("layers", "alerts") else columns(prep)
             with stage(f"{name}: Arrow table"):

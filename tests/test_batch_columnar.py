@@ -545,3 +545,5 @@ def test_by_field_is_the_transpose_as_contiguous_columns(
     f = by_field(o, block=block)
     assert f.shape == (fields, rows) and f.flags.c_contiguous
     assert np.array_equal(f, o.T)
+    into = np.full((fields, rows), -1, dtype=np.int64)  # a reused buffer (layer_fields')
+    assert by_field(o, block=block, into=into) is into and np.array_equal(into, o.T)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -86,10 +87,10 @@ def test_a_failed_write_is_raised_and_no_write_runs_after_it(
     parts, _, _ = plan(spec, 20)
     write = R.write_part
 
-    def failing(spec: Spec, k: int, prep: Prepared) -> None:
+    def failing(spec: Spec, k: int, prep: Prepared, buffers: Any = None) -> None:
         if k == 1:
             raise OSError(28, "No space left on device (test)")
-        write(spec, k, prep)
+        write(spec, k, prep, buffers)
 
     monkeypatch.setattr(R, "write_part", failing)
     seen = []

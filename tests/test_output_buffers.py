@@ -57,7 +57,7 @@ def test_a_given_back_buffer_is_taken_from_the_batch() -> None:
     ob, ol = pool.take(10, 3)
     assert ob.shape == (10, C.K.N_BILL) and ol.shape == (10, 3, C.K.N_FIELDS)
     prep = type("P", (), {})()
-    prep.lent, prep.lent_acc = (ob, ol), None
+    prep.lent, prep.lent_acc, prep.lent_fields = (ob, ol), None, None
     prep.kb = type("KB", (), {"out_bill": ob[:8], "out_layer": ol[:8]})()
     pool.give_back(prep)
     assert prep.lent is None and len(prep.kb.out_bill) == 0 and len(prep.kb.out_layer) == 0
@@ -79,7 +79,7 @@ def test_account_buffers_are_reused_zeroed() -> None:
     assert not np.shares_memory(p_acc, h_acc) and not np.shares_memory(p_adm, h_acc)
     buf.fill(9)
     prep = type("P", (), {})()
-    prep.lent, prep.lent_acc = None, buf
+    prep.lent, prep.lent_acc, prep.lent_fields = None, buf, None
     prep.kb = type("KB", (), {"p_acc": p_acc, "p_adm": p_adm, "h_acc": h_acc})()
     pool.give_back(prep)
     assert prep.lent_acc is None and len(prep.kb.p_acc) == 0
@@ -130,6 +130,17 @@ def test_the_layer_fields_are_out_layer_field_by_field(batch) -> None:
     ol = prep.kb.out_layer
     assert f.flags.c_contiguous and f.shape == (C.K.N_FIELDS, ol.shape[0] * ol.shape[1])
     assert np.array_equal(f, ol.reshape(-1, C.K.N_FIELDS).T)
+    pool = C.OutputBuffers()  # the writer's: into a reused buffer, lent until give_back
+    lent = C.layer_fields(prep, pool)
+    assert prep.lent_fields is not None and np.shares_memory(lent, prep.lent_fields)
+    assert lent.flags.c_contiguous and np.array_equal(lent, f)
+    buf = prep.lent_fields
+    buf.fill(GARBAGE)  # the next part's fields overwrite whatever the last left
+    assert np.shares_memory(C.layer_fields(prep, pool), buf) and prep.lent_fields is buf
+    assert np.array_equal(buf[: f.size].reshape(f.shape), f)
+    pool.give_back(prep)
+    assert prep.lent_fields is None and pool.take_fields(prep, f.size) is buf
+    prep.lent_fields = None
     for cols in (C.bill_columns, C.layer_columns, C.alert_columns):
         x, y = cols(prep, fields=f), cols(prep)
         assert list(x) == list(y)

@@ -279,15 +279,18 @@ def complete_part(spec: Spec, part: Part, prep: C.Prepared, res: PartResult,
     its output buffers go back to ``buffers`` (the next part settles into them)."""
     figures(prep, res)
     if spec.out is not None:
-        write_part(spec, part.k, prep)
+        write_part(spec, part.k, prep, buffers)
         res.written = True
     if buffers is not None:
         buffers.give_back(prep)
 
 
-def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
+def write_part(
+    spec: Spec, k: int, prep: C.Prepared, buffers: C.OutputBuffers | None = None
+) -> None:
     """Write a settled part's files into OUT/_tmp (the funds output is written once for the
-    run, from every part's figures: cli)."""
+    run, from every part's figures: cli). ``buffers``: the pool the layer fields' buffer is
+    taken from (given back with the part's outputs), if any."""
     tmp, name = Path(spec.out or "") / "_tmp", f"part-{k:05d}.parquet"
     md = parquet_metadata(spec.policy)
     outs = [(C.bill_columns, "bills"), (C.layer_columns, "layers"),
@@ -299,7 +302,7 @@ def write_part(spec: Spec, k: int, prep: C.Prepared) -> None:
     labels: dict[int, Any] = {}  # Arrow labels made once a part (parquetout.arrow_table)
     for cols, d in outs:
         if d == "layers":
-            fields = C.layer_fields(prep)
+            fields = C.layer_fields(prep, buffers)
         use = fields is not None and d in ("layers", "alerts")
         got = cols(prep, fields) if use else cols(prep)  # type: ignore[call-arg]
         table = parquetout.arrow_table(got, labels)

@@ -12,6 +12,12 @@ The pool also lends the part's account arrays (``take_accounts``: ``p_acc``, ``p
 zeroes at their first write, which falls inside the kernel (1 M bills: ~95 MB, the kernel
 30 ms slower on its CPU minimum, ~85 ms of system time at the median; benchmarks/README.md,
 "Branch stores4"); a reused buffer is zeroed by one ``fill`` over pages already mapped.
+
+And it lends the buffer of ``results.layer_fields`` (``take_fields``: ``out_layer`` field by
+field, 52 MB a 100 k-bill part of five layers), which a part's writer makes for its layers and
+alerts: a fresh array each part met fresh heap pages about every other part (56-130 ms of
+system time a call then, benchmarks/README.md, branch batch12w), a reused one pages already
+mapped; it goes back with the part's other buffers (``give_back``).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ class OutputBuffers:
         self.keep = keep  # free buffers kept at most (a pipelined run needs two)
         self._free: list[tuple[np.ndarray, np.ndarray]] = []
         self._free_acc: list[np.ndarray] = []  # flat int64 account buffers
+        self._free_fields: list[np.ndarray] = []  # flat int64 buffers of ``layer_fields``
         self._lock = threading.Lock()
         self.allocated = 0  # buffers made so far (the rest were reused)
 
@@ -81,11 +88,36 @@ class OutputBuffers:
         )
         return buf, views
 
+    def take_fields(self, prep: Prepared, size: int) -> np.ndarray:
+        """A flat int64 buffer of at least ``size`` values (contents: whatever the last user
+        left) for ``results.layer_fields``, lent to ``prep`` until ``give_back``: the one it
+        holds already if large enough, else the smallest free one that is, else a new one."""
+        have = prep.lent_fields
+        if have is not None and len(have) >= size:
+            return have
+        with self._lock:
+            buf = _pop_smallest(self._free_fields, fits=lambda x: len(x) >= size, size=len)
+        if buf is None:
+            buf = np.empty(size, dtype=np.int64)
+        if have is not None:
+            self._give_back_fields(have)
+        prep.lent_fields = buf
+        return buf
+
+    def _give_back_fields(self, buf: np.ndarray) -> None:
+        with self._lock:
+            _keep_largest(self._free_fields, buf, self.keep, same=lambda x: x is buf, size=len)
+
     def give_back(self, prep: Prepared) -> None:
         """Return the buffers ``prep`` took (``prepare_columns(out=...)``: outputs and
         accounts) once nothing reads them any more: they are then taken from ``prep.kb``
         (empty arrays in their place), so a late reader fails instead of reading another
-        batch's figures. The largest ``keep`` free buffers of each kind are kept."""
+        batch's figures. The largest ``keep`` free buffers of each kind are kept. A buffer
+        of ``layer_fields`` (``take_fields``) goes back too: nothing may read those fields
+        after this."""
+        fields, prep.lent_fields = prep.lent_fields, None
+        if fields is not None:
+            self._give_back_fields(fields)
         acc, prep.lent_acc = prep.lent_acc, None
         if acc is not None:
             prep.kb.p_acc, prep.kb.p_adm, prep.kb.h_acc = (

@@ -56,6 +56,9 @@ class Prepared:
     #: the flat account buffer taken from ``prepare_columns(out=...)`` (``p_acc``, ``p_adm``
     #: and ``h_acc`` are views of it), until it is given back
     lent_acc: np.ndarray | None = None
+    #: the flat buffer ``results.layer_fields(prep, out=...)`` took (``OutputBuffers.
+    #: take_fields``), until it is given back
+    lent_fields: np.ndarray | None = None
 
 
 def prepare_columns(

@@ -10,6 +10,7 @@ import numpy as np
 from engine import kernel as K
 from engine.accounts import ACCOUNT_FIELDS, limit_rule
 from engine.batch import FundYearKey
+from engine.columnar.buffers import OutputBuffers
 from engine.columnar.inputs import (
     BillCols,
     Coded,
@@ -187,12 +188,18 @@ LAYER_FIELDS = (
 )  # fmt: skip
 
 
-def layer_fields(prep: Prepared) -> np.ndarray:
+def layer_fields(prep: Prepared, out: OutputBuffers | None = None) -> np.ndarray:
     """The kernel's per-layer outputs field by field: ``(N_FIELDS, n_bills * max_layers)``,
     C-contiguous, column ``b * max_layers + li`` the bill in settlement position ``b``'s layer
     ``li`` (``by_field`` of ``out_layer``: one pass over it, which the layers' columns and then
-    the alerts' take from)."""
-    return by_field(_layer_rows(prep))
+    the alerts' take from). ``out``: written into a buffer of that pool (``take_fields``: lent
+    to ``prep``, read no more once ``out.give_back(prep)``), not a fresh array."""
+    rows = _layer_rows(prep)
+    if out is None:
+        return by_field(rows)
+    size = rows.shape[0] * rows.shape[1]
+    f = out.take_fields(prep, size)[:size].reshape(rows.shape[1], rows.shape[0])
+    return by_field(rows, into=f)
 
 
 def _layer_rows(prep: Prepared) -> np.ndarray:
@@ -273,12 +280,13 @@ def layer_columns(prep: Prepared, fields: np.ndarray | None = None) -> dict[str,
     }
 
 
-def by_field(o: np.ndarray, block: int = 8192) -> np.ndarray:
+def by_field(o: np.ndarray, block: int = 8192, into: np.ndarray | None = None) -> np.ndarray:
     """A (rows, fields) array as (fields, rows), C-contiguous: each field one contiguous
     column. Copied a block of rows at a time (the block stays in the cache while each field
     is taken out of it): ~3x cheaper than numpy's transposing copy or a strided copy of each
-    field, both of which read all of ``o`` once per field (1 M layer rows: ~22 against ~70 ms)."""
-    f = np.empty((o.shape[1], o.shape[0]), dtype=o.dtype)
+    field, both of which read all of ``o`` once per field (1 M layer rows: ~22 against ~70 ms).
+    ``into``: the (fields, rows) array to write (else a new one)."""
+    f = np.empty((o.shape[1], o.shape[0]), dtype=o.dtype) if into is None else into
     for i in range(0, len(o), block):
         f[:, i : i + block] = o[i : i + block].T
     return f
