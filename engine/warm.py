@@ -60,6 +60,7 @@ from engine import numbacache
 from engine.batch import prepare
 from engine.bill import parse_bill
 from engine.columnar.answers import warm_answers
+from engine.columnar.byfield import warm_by_field
 from engine.columnar.figures import warm_figures
 from engine.columnar.idcodes import warm_factor_ids
 from engine.columnar.itemcheck import warm_item_check
@@ -175,10 +176,12 @@ def _helpers() -> list[Helper]:
     replace one): ``prepare_columns``' copy of item runs (four integer widths) and item check,
     ``onestop batch``'s summary figures, the packed stream's answer in the request's order
     (``engine.columnar.answers``), the one-bill path's item rules (``engine.service.billcols``),
-    ``prepare_columns``' kept bills' years, ages and slots (``engine.columnar.keptbills``) and
-    bill ids' codes (``engine.columnar.idcodes``)."""
+    ``prepare_columns``' kept bills' years, ages and slots (``engine.columnar.keptbills``),
+    bill ids' codes (``engine.columnar.idcodes``) and ``onestop batch``'s layer fields
+    (``engine.columnar.byfield``)."""
     return [(warm_runs, 1), (warm_item_check, 0), (warm_figures, 0), (warm_answers, 0),
-            (warm_item_rules, 0), (warm_kept_columns, 0), (warm_factor_ids, 0)]  # fmt: skip
+            (warm_item_rules, 0), (warm_kept_columns, 0), (warm_factor_ids, 0),
+            (warm_by_field, 0)]  # fmt: skip
 
 
 def _run_helper(fn: Callable[[], None]) -> list[tuple[str, str, float]]:
