@@ -59,6 +59,7 @@ _L_COLS = (
     "settlement_id", "position", "layer_id", "fund_code", "kind", "settle_at", "scope",
     "reason", "variant", "base", "deductible", "eligible", "pay", "relief", "cap",
 )  # fmt: skip
+_D_KEYS = tuple(f"d_{f}" for f in ACCOUNT_FIELDS)  # a move's delta columns
 #: a stored layer's columns read from its ``to_dict()`` entry (the same names)
 _LAYER_FIELDS = _L_COLS[2:]
 
@@ -213,7 +214,7 @@ class Settlements:
                 "key": m.key,
                 "year": m.year,
                 "layer_id": m.layer_id,
-                **{f"d_{f}": v for f, v in zip(ACCOUNT_FIELDS, m.delta.as_tuple(), strict=True)},
+                **dict(zip(_D_KEYS, m.delta.as_tuple(), strict=True)),
             }
             for i, m in enumerate(record.moves)
         ]
