@@ -116,3 +116,25 @@ def test_pg_a_columns_settle_stores_the_same_text(pg_url: str) -> None:  # noqa:
             assert u.settlements.by_request("sj-1") == rec
     finally:
         store.dispose()
+
+
+def test_a_copy_of_a_rows_record_has_its_bill_and_no_stored_json() -> None:
+    """``dataclasses.replace`` of a record whose ``bill`` comes from ``stored_json`` (the
+    memory store's reversal copies records so): the copy holds the dicts, and no bytes a
+    store would write instead of them."""
+    from dataclasses import replace
+
+    from engine.service.rowsrecord import RowsRecord
+
+    ch = checked(_bills()[1])
+    text = storedjson.stored_json(ch)
+    assert text is not None
+    no_rows: Any = object()  # the model is not read here
+    rec = RowsRecord.of(
+        no_rows, stored_json=text, settlement_id="s", request_id="r", bill_digest="d",
+        moves=(), created_at=None, status="settled", reversed_at=None,
+        reversal_request_id=None, registry_version=None, policy_version=None,
+    )  # fmt: skip
+    assert "bill" not in vars(rec) and rec.bill == ch.stored()
+    copy_ = replace(rec, status="reversed", settlement=no_rows)
+    assert copy_.bill == ch.stored() and copy_.stored_json is None

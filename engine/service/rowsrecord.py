@@ -34,8 +34,9 @@ class RowsRecord(SettlementRecord):
     read. Equal to the plain record of the same fields (both ways round)."""
 
     _rows: SettledRows
-    #: ``bill`` as compact JSON (UTF-8), if it was written so; else None
-    stored_json: bytes | None
+    #: ``bill`` as compact JSON (UTF-8), if it was written so; else None (also on a copy made
+    #: by ``dataclasses.replace``, which sets the fields alone: its ``bill`` is then the dicts)
+    stored_json: bytes | None = None
 
     @classmethod
     def of(cls, rows: SettledRows, **values: Any) -> RowsRecord:
