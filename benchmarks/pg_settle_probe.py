@@ -7,7 +7,9 @@ bills of 8 persons, a new request and bill id each call), warmed, then N Settles
 - WAL bytes a Settle (``pg_current_wal_lsn`` before and after) and ``pg_stat_wal``;
 - ``pg_stat_statements``: each statement's execution time a Settle (nested statements, such
   as those inside ``onestop_lock_read``, listed too, and counted in their caller's time),
-  its WAL records and bytes, blocks hit and dirtied;
+  its WAL records and bytes, blocks hit and dirtied; with ``--track-planning``
+  (``pg_stat_statements.track_planning`` on) its plans and their time too (without it the
+  plans count 0);
 - ``--perf F``: ``perf record -g`` of the backends during the N Settles into F (then
   ``perf report -i F --no-children --sort symbol``);
 - ``--b-sql SQL`` (repeatable): what a schema change does to a Settle instead (an index
@@ -19,6 +21,7 @@ bills of 8 persons, a new request and bill id each call), warmed, then N Settles
   realistic size.
 
     .venv/bin/python -m benchmarks.pg_settle_probe [--settles 1000] [--perf /tmp/pg.data]
+        [--track-planning]
     .venv/bin/python -m benchmarks.pg_settle_probe --rows 200000 --settles 300 --rounds 7 \\
         --b-sql "DROP INDEX ix_settlements_person_year"
 """
@@ -39,7 +42,7 @@ from benchmarks import harness as H
 from benchmarks.grpc_bench import postgres_durable, postgres_settings, proc_cpu
 
 _STATEMENTS = """
-SELECT calls, total_exec_time, plans, wal_records, wal_bytes, shared_blks_hit,
+SELECT calls, total_exec_time, plans, total_plan_time, wal_records, wal_bytes, shared_blks_hit,
        shared_blks_dirtied, regexp_replace(query, '\\s+', ' ', 'g')
 FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT {limit}
 """
@@ -185,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--statements", type=int, default=12, help="how many statements to list")
     ap.add_argument("--perf", type=Path, help="perf record the backends into FILE")
     ap.add_argument("--b-sql", action="append", default=[], help="A/B: B's schema change")
+    ap.add_argument("--track-planning", action="store_true", help="plans' time too")
     ap.add_argument("--rounds", type=int, default=7, help="--b-sql: interleaved rounds")
     ap.add_argument("--rows", type=int, default=0, help="--b-sql: rows copied in first")
     ns = ap.parse_args(argv)
@@ -196,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     pg._SETTINGS.update(
         shared_preload_libraries="pg_stat_statements", **{"pg_stat_statements.track": "all"}
     )
+    if ns.track_planning:
+        pg._SETTINGS["pg_stat_statements.track_planning"] = "on"
     cluster, create_database = postgres_durable()
     if cluster is None:
         raise SystemExit("no PostgreSQL server binaries")
@@ -250,13 +256,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"WAL a Settle: {float(wal or 0) / n:.0f} bytes, {w[0] / n:.1f} records, "
                 f"{w[1] / n:.2f} full-page images, {w[2] / n:.2f} syncs"
             )
-            print("\n| exec us a Settle | calls a Settle | plans | WAL records / bytes a Settle "
-                  "| blocks hit / dirtied a Settle | statement |")  # fmt: skip
+            print("\n| exec us a Settle | calls a Settle | plans (plan us a Settle) | WAL records "
+                  "/ bytes a Settle | blocks hit / dirtied a Settle | statement |")  # fmt: skip
             print("|---|---|---|---|---|---|")
-            for calls, ms, plans, wr, wb, hit, dirt, q in c.exec_driver_sql(
+            for calls, ms, plans, pms, wr, wb, hit, dirt, q in c.exec_driver_sql(
                 _STATEMENTS.format(limit=ns.statements)
             ):
-                print(f"| {ms * 1000 / n:.0f} | {calls / n:.2f} | {plans} | {wr / n:.1f} / "
+                print(f"| {ms * 1000 / n:.0f} | {calls / n:.2f} | {plans} ({pms * 1000 / n:.0f}) "
+                      f"| {wr / n:.1f} / "
                       f"{float(wb) / n:.0f} | {hit / n:.1f} / {dirt / n:.2f} | {q[:110]} |")  # fmt: skip
         app.close()
         adm.dispose()

@@ -64,32 +64,54 @@ def _check(x: Any, path: str) -> None:
     raise CanonicalError(f"{path}: {type(x).__name__} has no JSON form")
 
 
+def _utf8(x: str) -> bool:
+    """A string that is not ASCII encodes as UTF-8 (no lone surrogate)."""
+    try:
+        x.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _plain_ok(x: Any) -> bool:
     """True only if ``_check`` passes ``x``, without building a path per value (a Settle's
     three events: ~35 us of ``_check``'s f-strings and recursion). Exact types only: a value
     of any other type (a float, a subclass, ...) is False, and ``_check`` then decides and
-    names the path (tests/test_ledger_rules.py holds the two to each other)."""
+    names the path (tests/test_ledger_rules.py holds the two to each other). A dict's or
+    list's strings, integers, None and booleans are checked in its own loop (a call a value
+    was half of a Settle event's check)."""
     t = type(x)
-    if t is str:
-        if x.isascii():
-            return True
-        try:
-            x.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        return True
-    if t is int:
-        return -MAX_INT <= x <= MAX_INT
-    if x is None or t is bool:
-        return True
     if t is dict:
         for k, v in x.items():
-            if type(k) is not str or not k.isascii() or not _plain_ok(v):
+            if type(k) is not str or not k.isascii():
+                return False
+            tv = type(v)
+            if tv is str:
+                if not v.isascii() and not _utf8(v):
+                    return False
+            elif tv is int:
+                if not -MAX_INT <= v <= MAX_INT:
+                    return False
+            elif v is not None and tv is not bool and not _plain_ok(v):
                 return False
         return True
     if t is list or t is tuple:
-        return all(map(_plain_ok, x))
-    return False
+        for v in x:
+            tv = type(v)
+            if tv is str:
+                if not v.isascii() and not _utf8(v):
+                    return False
+            elif tv is int:
+                if not -MAX_INT <= v <= MAX_INT:
+                    return False
+            elif v is not None and tv is not bool and not _plain_ok(v):
+                return False
+        return True
+    if t is str:
+        return x.isascii() or _utf8(x)
+    if t is int:
+        return -MAX_INT <= x <= MAX_INT
+    return x is None or t is bool
 
 
 def canonical(x: Any) -> bytes:

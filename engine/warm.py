@@ -34,7 +34,8 @@ Besides the kernel, ``warm`` compiles ``engine.columnar.runs`` (the copy of item
 ``prepare_columns`` reorders bills given by run offsets: one tiny loop per integer width) and
 ``engine.columnar.itemcheck`` (one pass over the items before the numpy item rules),
 ``engine.columnar.keptbills`` (the kept bills' years, ages and account slots) and
-``engine.service.itemrules`` (the one-bill path's item rules).
+``engine.service.itemrules`` (the one-bill path's item rules) and ``engine.service.storedjson``
+(a Settle's stored request).
 
 ``warm(..., jobs=N)`` (``onestop warm --jobs N``, default one process per core up to 4)
 compiles the variants in N processes at once, each taking the next when done: numba's cache
@@ -68,6 +69,7 @@ from engine.columnar.keptbills import warm_kept_columns
 from engine.columnar.runs import read_only, warm_runs
 from engine.policy.policyset import PolicySet
 from engine.service.itemrules import warm_item_rules
+from engine.service.storedjson import warm_stored_json
 
 I1, I2, I4, I8 = np.int8, np.int16, np.int32, np.int64
 #: name -> dtypes of (cat, qty, amount, price_cap, sp_ratio)
@@ -177,11 +179,12 @@ def _helpers() -> list[Helper]:
     ``onestop batch``'s summary figures, the packed stream's answer in the request's order
     (``engine.columnar.answers``), the one-bill path's item rules (``engine.service.billcols``),
     ``prepare_columns``' kept bills' years, ages and slots (``engine.columnar.keptbills``),
-    bill ids' codes (``engine.columnar.idcodes``) and ``onestop batch``'s layer fields
-    (``engine.columnar.byfield``)."""
+    bill ids' codes (``engine.columnar.idcodes``), ``onestop batch``'s layer fields
+    (``engine.columnar.byfield``) and the stored request's JSON of a PostgreSQL Settle
+    (``engine.service.storedjson``)."""
     return [(warm_runs, 1), (warm_item_check, 0), (warm_figures, 0), (warm_answers, 0),
             (warm_item_rules, 0), (warm_kept_columns, 0), (warm_factor_ids, 0),
-            (warm_by_field, 0)]  # fmt: skip
+            (warm_by_field, 0), (warm_stored_json, 0)]  # fmt: skip
 
 
 def _run_helper(fn: Callable[[], None]) -> list[tuple[str, str, float]]:

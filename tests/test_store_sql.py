@@ -1273,6 +1273,19 @@ def test_pg_one_write_sends_a_pipeline_when_it_ends(
         with pytest.raises(psycopg.errors.SyntaxError), one_write(ra):
             onewrite.command(ra, b"NOT A COMMAND")
         assert ra.execute("SELECT 8").fetchall() == [(8,)]
+        # an error of the block's own: the pipeline still ends (what it queued runs, as in
+        # psycopg's), the block's error is raised, the connection usable after
+        kept = getattr(ra, onewrite._PIPE, None)
+        with pytest.raises(KeyError), one_write(ra):
+            psycopg.RawCursor(ra).execute("SELECT nextval('ow_seq')")
+            raise KeyError("the block's")
+        assert seq() == (4, True)
+        with one_write(ra):
+            c5 = psycopg.RawCursor(ra)
+            c5.execute("SELECT $1::int", [10])
+        assert c5.fetchall() == [(10,)]
+        # the connection's one pipeline serves every trip (psycopg's: a new one each)
+        assert (getattr(ra, onewrite._PIPE, None) is kept) and ((kept is not None) is steps)
         a.close()
         b.close()
     finally:

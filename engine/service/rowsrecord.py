@@ -5,10 +5,15 @@ A Settle over gRPC answers from the rows (``adapters.grpc.resultwire``) and writ
 result, columns, claims and ledger event from ``SettledRows.plain()``; nothing on that path
 reads ``record.settlement``, so the model (~45 us a Settle) is not built. Any other reader (a
 test, the memory store read back, ``settle``'s callers) gets the same model as before.
+
+Its ``bill`` (the request as stored) may come the same way: as its compact JSON bytes
+(``stored_json``, written from the columns: ``engine.service.storedjson``), which PostgreSQL's
+store writes as they are; the dicts are made from them only when ``bill`` is read.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from functools import cached_property
 from typing import Any
@@ -18,7 +23,10 @@ from engine.service.ports import SettlementRecord
 from engine.service.settledrows import SettledRows
 
 _FIELDS = tuple(f.name for f in fields(SettlementRecord))
-_KEYS = frozenset(_FIELDS) - {"settlement"} | {"_rows"}  # what ``of`` sets
+_KEYS = frozenset(_FIELDS) - {"settlement"} | {"_rows", "stored_json"}  # what ``of`` sets
+
+
+_Lazy: Any = object()  # ``bill`` is read from ``stored_json`` when asked
 
 
 class RowsRecord(SettlementRecord):
@@ -26,21 +34,37 @@ class RowsRecord(SettlementRecord):
     read. Equal to the plain record of the same fields (both ways round)."""
 
     _rows: SettledRows
+    #: ``bill`` as compact JSON (UTF-8), if it was written so; else None (also on a copy made
+    #: by ``dataclasses.replace``, which sets the fields alone: its ``bill`` is then the dicts)
+    stored_json: bytes | None = None
 
     @classmethod
     def of(cls, rows: SettledRows, **values: Any) -> RowsRecord:
-        """The record of ``values`` (every field but ``settlement``) and ``rows``."""
+        """The record of ``values`` (every field but ``settlement``, and ``bill`` unless
+        ``stored_json`` is among them: then ``bill`` is read from it when asked) and
+        ``rows``."""
         rec = object.__new__(cls)
         d = rec.__dict__  # as the frozen dataclass's __init__ would set them, without it
         d.update(values)
         d["_rows"] = rows
+        stored_json = d.setdefault("stored_json", None)
+        if stored_json is not None and "bill" not in d:
+            d["bill"] = _Lazy
         if d.keys() != _KEYS:
             raise TypeError(f"RowsRecord.of: every field but settlement, not {sorted(values)}")
+        if d["bill"] is _Lazy:
+            del d["bill"]
         return rec
 
     @cached_property
     def settlement(self) -> Settlement:
         return self._rows.settlement()
+
+    @cached_property
+    def bill(self) -> dict[str, Any]:
+        assert self.stored_json is not None
+        got: dict[str, Any] = json.loads(self.stored_json)
+        return got
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SettlementRecord):

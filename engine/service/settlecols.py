@@ -27,7 +27,7 @@ from engine.bill import Bill, BillRequest, Person
 from engine.errors import InputError
 from engine.policy.model import PolicyTable
 from engine.policy.policyset import PolicySet
-from engine.service import billcols
+from engine.service import billcols, storedjson
 from engine.service.settledrows import SettledRows
 from engine.settle import Outcome, moves, settle_one
 
@@ -71,6 +71,12 @@ def request_of(cols: billcols.BillColumns) -> Request:
 
 def digest_of(req: Request) -> str:
     return billcols.digest_of(req) if isinstance(req, BillRequest) else req.ch.digest()
+
+
+def stored_json_of(req: Request) -> bytes | None:
+    """The request as stored, as its compact JSON bytes written from the columns
+    (``storedjson``), or None (the model, or a string JSON escapes: ``stored_of``)."""
+    return None if isinstance(req, BillRequest) else storedjson.stored_json(req.ch)
 
 
 def stored_of(req: Request) -> dict[str, Any]:

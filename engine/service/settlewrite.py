@@ -256,11 +256,14 @@ class SettleWrite(Trial):
         policies: PolicySet,
         stored: dict[str, Any] | None = None,
         rows: SettledRows | None = None,
+        json_bill: bool = False,
     ) -> SettlementRecord:
         """The settlement record of a call settled now (its time taken under its locks);
         ``stored``: the request as stored (JSON-ready), if dumped already. ``rows``: the
         kernel's rows of a columns path settlement (``out`` is then ``Moved``): the record's
-        model is built from them only if read (``RowsRecord``)."""
+        model is built from them only if read (``RowsRecord``). ``json_bill``: the store
+        writes the request as ``RowsRecord.stored_json`` (``takes_stored_json``): then it is
+        written from the columns, and its dicts made only if read."""
         y = bill.year
         moves = tuple(
             [
@@ -274,11 +277,15 @@ class SettleWrite(Trial):
         )
         values: dict[str, Any] = dict(
             settlement_id=self._new_id(), request_id=c.request_id, bill_digest=c.digest,
-            bill=settlecols.stored_of(c.req) if stored is None else stored,
             moves=moves, created_at=self._clock(), status="settled", reversed_at=None,
             reversal_request_id=None, registry_version=person_version,
             policy_version=policy_version_of(policies, bill),
         )  # fmt: skip
+        if rows is not None and stored is None and json_bill:  # the JSON from the columns
+            text = settlecols.stored_json_of(c.req)
+            if text is not None:
+                return RowsRecord.of(rows, stored_json=text, **values)
+        values["bill"] = settlecols.stored_of(c.req) if stored is None else stored
         if rows is not None:
             return RowsRecord.of(rows, **values)
         assert isinstance(out, Outcome)
@@ -352,7 +359,9 @@ class SettleWrite(Trial):
             pa = uow.accounts.person_year(pid, y)
             ha = uow.accounts.household_year(hh, y)
             out, rows = settlecols.settle_rows(bill, policies, pa, ha, budgets)
-            rec = self._record(c, bill, out, person_version, policies, rows=rows)
+            json_bill = getattr(uow.settlements, "takes_stored_json", False)
+            rec = self._record(c, bill, out, person_version, policies, rows=rows,
+                               json_bill=json_bill)  # fmt: skip
             try:
                 self._write(
                     uow, rec, out, keys, c.principal, None if rows is None else rows.plain()

@@ -39,24 +39,31 @@ so that what makes psycopg deallocate its statements (a rollback, DDL seen: ``DE
 ALL``) forgets ours with them; the deallocations it owes are sent first. A prepare in a
 pipeline that fails is forgotten (names are never reused); a statement the server does not
 know (deallocated behind psycopg's back) makes the connection's all forgotten.
+
+A connection keeps one ``_OneWrite`` for all its trips (psycopg makes a ``Pipeline`` for
+each, and enters it through ``Connection.wait`` of a step with nothing to wait for): entering
+is libpq's ``PQenterPipelineMode`` alone; the end is psycopg's ``Pipeline.__exit__`` step for
+step (the end sent and read even after an error of the block, whose error wins).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import psycopg
-from psycopg import errors
+from psycopg import capabilities, errors
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.generators import send
 from psycopg.pq import ExecStatus
 
 #: a statement as prepared: its text and its parameters' types (psycopg's dumpers')
 _Key = tuple[bytes, tuple[int, ...]]
+_log = logging.getLogger("psycopg")
 
 
 class _OneWrite(psycopg.Pipeline):
@@ -258,18 +265,36 @@ def _forget(raw: psycopg.Connection[Any], pipeline: _OneWrite, err: BaseExceptio
             del pm._names[key]
 
 
+#: the attribute of a psycopg connection that holds its ``_OneWrite`` (made once, reused)
+_PIPE = "_onestop_pipeline"
+
+
 @contextmanager
 def one_write(raw: psycopg.Connection[Any]) -> Iterator[None]:
-    """``raw.pipeline()``, its statements sent in one write when it ends."""
+    """``raw.pipeline()``, its statements sent in one write when it ends. The connection's
+    one ``_OneWrite`` serves every trip (psycopg makes a ``Pipeline`` a trip and enters it
+    through ``Connection.wait`` of a step that has nothing to wait for): pipeline mode is
+    entered here, and the end is psycopg's ``Pipeline.__exit__``, step for step."""
     if not HELD_BACK:
         with raw.pipeline():
             yield
         return
     with raw.lock:
         assert raw._pipeline is None, "one_write inside another pipeline"
-        pipeline = raw._pipeline = _OneWrite(raw)
+        pipeline: _OneWrite | None = getattr(raw, _PIPE, None)
+        if pipeline is None or pipeline.pgconn is not raw.pgconn:
+            capabilities.has_pipeline(check=True)
+            pipeline = _OneWrite(raw)
+            setattr(raw, _PIPE, pipeline)
+        else:  # what a failed trip may have left (a broken connection's unread results)
+            pipeline.command_queue.clear()
+            pipeline.result_queue.clear()
+            pipeline.prepared.clear()
+        raw.pgconn.enter_pipeline_mode()
+        pipeline.level = 1
+        raw._pipeline = pipeline
     try:
-        with pipeline:
+        with _ended(raw, pipeline):
             yield
     except BaseException as err:
         _forget(raw, pipeline, err)
@@ -277,3 +302,27 @@ def one_write(raw: psycopg.Connection[Any]) -> Iterator[None]:
     finally:
         with raw.lock:
             raw._pipeline = None
+
+
+@contextmanager
+def _ended(raw: psycopg.Connection[Any], pipeline: _OneWrite) -> Iterator[None]:
+    """psycopg's ``Pipeline.__exit__``: the pipeline's end sent and its results read, an
+    error of that end raised unless the block raised first (then logged as psycopg does),
+    and pipeline mode left."""
+    err: BaseException | None = None
+    try:
+        yield
+    except BaseException as exc:
+        err = exc
+        raise
+    finally:
+        try:
+            with raw.lock:
+                raw.wait(pipeline._exit_gen())
+        except Exception as exc2:
+            if err is not None:
+                _log.warning("error ignored terminating %r: %s", pipeline, exc2)
+            else:
+                raise exc2.with_traceback(None) from None
+        finally:
+            pipeline._exit(err)

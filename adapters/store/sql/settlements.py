@@ -15,6 +15,7 @@ from engine.accounts import ACCOUNT_FIELDS, LayerAccount
 from engine.errors import BillSettled, DuplicateRequest, NotFound
 from engine.result import Settlement
 from engine.service.ports import AccountMove, SettlementRecord
+from engine.service.rowsrecord import RowsRecord
 
 if TYPE_CHECKING:
     from adapters.store.sql.uow import SqlUnitOfWork
@@ -58,6 +59,7 @@ _L_COLS = (
     "settlement_id", "position", "layer_id", "fund_code", "kind", "settle_at", "scope",
     "reason", "variant", "base", "deductible", "eligible", "pay", "relief", "cap",
 )  # fmt: skip
+_D_KEYS = tuple(f"d_{f}" for f in ACCOUNT_FIELDS)  # a move's delta columns
 #: a stored layer's columns read from its ``to_dict()`` entry (the same names)
 _LAYER_FIELDS = _L_COLS[2:]
 
@@ -144,6 +146,12 @@ class Settlements:
             for sid, rid, digest, bill, settlement, created, status, reversed_at, rrid, rv, pv in rows
         ]
 
+    @property
+    def takes_stored_json(self) -> bool:
+        """Whether ``add`` writes a ``RowsRecord``'s ``stored_json`` as it is (PostgreSQL's
+        text is that compact JSON; SQLite's json.dumps' own spacing)."""
+        return not self.u.s.x.sqlite
+
     def _one(self, sql: str, key: str) -> SettlementRecord | None:
         return self.record_of(self.u.run(sql, {"id": key}).fetchone())
 
@@ -172,6 +180,9 @@ class Settlements:
         x = self.u.s.x
         p = record.settlement.to_dict() if plain is None else plain
         sid = record.settlement_id
+        # PostgreSQL: the request's compact JSON as written from its columns (the same text
+        # as ``json_in``'s); SQLite stores json.dumps' own spacing
+        stored = None if x.sqlite or not isinstance(record, RowsRecord) else record.stored_json
         row = {
             "settlement_id": sid,
             "request_id": record.request_id,
@@ -190,7 +201,7 @@ class Settlements:
             "created_at": x.ts_in(record.created_at),
             "reversed_at": x.ts_in(record.reversed_at),
             "reversal_request_id": record.reversal_request_id,
-            "bill": x.json_in(record.bill),
+            "bill": x.json_in(record.bill) if stored is None else stored.decode(),
             "settlement": x.json_in(p),
             "registry_version": record.registry_version,
             "policy_version": record.policy_version,
@@ -203,7 +214,7 @@ class Settlements:
                 "key": m.key,
                 "year": m.year,
                 "layer_id": m.layer_id,
-                **{f"d_{f}": v for f, v in zip(ACCOUNT_FIELDS, m.delta.as_tuple(), strict=True)},
+                **dict(zip(_D_KEYS, m.delta.as_tuple(), strict=True)),
             }
             for i, m in enumerate(record.moves)
         ]
