@@ -11,7 +11,7 @@ start-up (imports, the plan) meanwhile left a core mostly idle.
 
 ``HeapAhead`` grows the heap once by about what the parts will need (``malloc`` and ``free`` of
 one block: the heap's top moves up, nothing is touched) and has the kernel map those pages
-(``madvise(MADV_POPULATE_WRITE)``, 8 MB a call) in a daemon thread beside the plan. The call
+(``madvise(MADV_POPULATE_WRITE)``, 2 MB a call) in a daemon thread beside the plan. The call
 writes nothing: it maps each page as a first write would, so pages other threads took from the
 heap meanwhile keep what they hold. The parts then find their pages mapped (as 4 kB pages).
 A run touches no more memory than it would have, as long as ``size_for`` stays under the
@@ -33,7 +33,8 @@ from adapters.batch import io
 from adapters.batch.memory import MARK
 
 MADV_POPULATE_WRITE = 23  # Linux 5.14
-STEP = 8 << 20  # bytes mapped a call (a call holds the address space's lock for reading)
+STEP = 2 << 20  # bytes mapped a call (a call holds the address space's lock for reading: a
+#: thread growing the heap or mapping a file waits for at most one step)
 #: heap bytes a run needs per item of its largest part (the item columns of the part read
 #: and of the part settling, the checks' arrays, the outputs of three parts, the writer's
 #: tables): ~175 measured at 100 k bills x 40 items a part, 160 aims below the peak
