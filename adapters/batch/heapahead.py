@@ -5,9 +5,10 @@ This host charges system time for each page of memory a process touches for the 
 that never ``mmap``s and is never trimmed (adapters/batch/memory.py): the heap grows to its
 peak in the first parts (~700 MB for parts of 100 k bills and 4 M items) and is then reused
 without a fault. That growth faulted in the reader's, the settling and the writer's threads,
-on the run's critical path, mostly as transparent huge pages (numpy asks for them on its large
-arrays; THP is ``madvise`` here, with direct compaction): ~1.5 s of system time a run. The
-start-up (imports, the plan) meanwhile left a core mostly idle.
+on the run's critical path, much of it as transparent huge pages (numpy asks for them on its
+large arrays; THP is ``madvise`` here), which cost more system time per MB than 4 kB pages:
+~1.1 of a run's ~1.4-1.7 s of system time. The start-up (imports, the plan) meanwhile left a
+core mostly idle.
 
 ``HeapAhead`` grows the heap once by about what the parts will need (``malloc`` and ``free`` of
 one block: the heap's top moves up, nothing is touched) and has the kernel map those pages

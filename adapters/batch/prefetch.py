@@ -63,8 +63,9 @@ def exit_refused(code: int) -> None:
 
 
 class Prefetch:
-    """Threads reading the persons file (``persons=True``) and digesting ``digest_paths``
-    (files; directories are left to the manifest)."""
+    """Threads reading the persons file (``persons=True``), digesting ``digest_paths``
+    (files; directories are left to the manifest) and mapping ``heap`` bytes of the heap the
+    parts will need (``heapahead``; cancelled by ``cancel`` and ``close``)."""
 
     def __init__(self, spec: R.Spec, persons: bool, digest_paths: Iterable[str], heap: int = 0):
         self._digests: dict[str, str] = {}
