@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from adapters.batch import io, parquetout
+from adapters.batch import heapahead, io, parquetout
 from adapters.batch.funds import (
     FundUsedError,
     fund_rows,
@@ -316,7 +316,9 @@ def settle_files(
     # the persons file and the inputs' digests beside the plan (adapters/batch/prefetch.py)
     read = [*given.values()] if sort else [spec.bills, spec.items]  # as the manifest names them
     read += [spec.persons, *([spec.opening] if spec.opening else [])]
-    pre = Prefetch(spec, persons=not (dask_scheduler or dask_local), digest_paths=read)
+    local = not (dask_scheduler or dask_local)
+    heap = heapahead.size_for(spec.bills, spec.items, chunk_bills) if local and not budgets else 0
+    pre = Prefetch(spec, persons=local, digest_paths=read, heap=heap)
     try:
         t0 = time.perf_counter()
         started = datetime.now(UTC)

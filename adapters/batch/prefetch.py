@@ -36,11 +36,12 @@ from pathlib import Path
 
 from adapters.batch import io
 from adapters.batch import run as R
+from adapters.batch.heapahead import HeapAhead
 
 #: set by the ``onestop batch`` process (adapters/cli/main.py): a refused run's ``close``
 #: then does not wait for the threads, and the process ends with ``exit_refused``
 EXIT_REFUSED_AT_ONCE = False
-_NAMES = ("onestop-compiled", "onestop-persons", "onestop-digest")
+_NAMES = ("onestop-compiled", "onestop-persons", "onestop-digest", "onestop-heap")
 
 
 def running() -> bool:
@@ -62,11 +63,14 @@ def exit_refused(code: int) -> None:
 
 
 class Prefetch:
-    """Threads reading the persons file (``persons=True``) and digesting ``digest_paths``
-    (files; directories are left to the manifest)."""
+    """Threads reading the persons file (``persons=True``), digesting ``digest_paths``
+    (files; directories are left to the manifest) and mapping ``heap`` bytes of the heap the
+    parts will need (``heapahead``; cancelled by ``cancel`` and ``close``)."""
 
-    def __init__(self, spec: R.Spec, persons: bool, digest_paths: Iterable[str]):
+    def __init__(self, spec: R.Spec, persons: bool, digest_paths: Iterable[str], heap: int = 0):
         self._digests: dict[str, str] = {}
+        # the heap the parts will need, mapped beside the plan (adapters/batch/heapahead.py)
+        self._heap = HeapAhead(heap) if heap > 0 else None
         self._stop = threading.Event()
         self._refused = False
         self._compiled = threading.Thread(target=self._load_compiled, name="onestop-compiled",
@@ -133,6 +137,8 @@ class Prefetch:
         ``onestop batch`` process, which ends at once (``EXIT_REFUSED_AT_ONCE``)."""
         self._refused = refused
         self._stop.set()
+        if self._heap is not None:
+            self._heap.cancel()
 
     def digest(self, path: str | Path) -> str:
         """The SHA-256 of ``path``: the one taken beside the plan, or taken now."""
@@ -145,8 +151,12 @@ class Prefetch:
         """Wait for the threads (a run that stops early leaves nothing running), but after a
         refusal (``cancel(refused=True)``) in the ``onestop batch`` process, which ends under
         them (``exit_refused``)."""
+        if self._heap is not None:
+            self._heap.cancel()  # of no use once the parts are done
         if self._refused and EXIT_REFUSED_AT_ONCE:
             return
+        if self._heap is not None:
+            self._heap.close()
         for t in (self._persons, self._compiled, self._digest):
             if t.is_alive():
                 t.join()
