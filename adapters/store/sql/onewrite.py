@@ -112,7 +112,7 @@ def _prepare_manager_kept() -> bool:
 HELD_BACK = (
     all(
         hasattr(psycopg.Pipeline, step)
-        for step in ("_communicate_gen", "_exit_gen", "_enqueue_sync", "_fetch_gen")
+        for step in ("_communicate_gen", "_exit_gen", "_exit", "_enqueue_sync", "_fetch_gen")
     )
     and _prepare_manager_kept()
 )
