@@ -82,36 +82,33 @@ def _plain_ok(x: Any) -> bool:
     was half of a Settle event's check)."""
     t = type(x)
     if t is dict:
-        for k, v in x.items():
+        for k in x:
             if type(k) is not str or not k.isascii():
                 return False
-            tv = type(v)
-            if tv is str:
-                if not v.isascii() and not _utf8(v):
-                    return False
-            elif tv is int:
-                if not -MAX_INT <= v <= MAX_INT:
-                    return False
-            elif v is not None and tv is not bool and not _plain_ok(v):
-                return False
-        return True
+        return _values_ok(x.values())
     if t is list or t is tuple:
-        for v in x:
-            tv = type(v)
-            if tv is str:
-                if not v.isascii() and not _utf8(v):
-                    return False
-            elif tv is int:
-                if not -MAX_INT <= v <= MAX_INT:
-                    return False
-            elif v is not None and tv is not bool and not _plain_ok(v):
-                return False
-        return True
+        return _values_ok(x)
     if t is str:
         return x.isascii() or _utf8(x)
     if t is int:
         return -MAX_INT <= x <= MAX_INT
     return x is None or t is bool
+
+
+def _values_ok(values: Iterable[Any]) -> bool:
+    """``_plain_ok`` of each value: strings, integers, None and booleans in this loop, the
+    rest by ``_plain_ok``."""
+    for v in values:
+        tv = type(v)
+        if tv is str:
+            if not v.isascii() and not _utf8(v):
+                return False
+        elif tv is int:
+            if not -MAX_INT <= v <= MAX_INT:
+                return False
+        elif v is not None and tv is not bool and not _plain_ok(v):
+            return False
+    return True
 
 
 def canonical(x: Any) -> bytes:
