@@ -639,6 +639,31 @@ def test_coded_columns_with_repeated_labels_are_written_as_their_strings(tmp_pat
     assert back["id"].to_pylist() == ["a"] * 9
 
 
+def test_the_readers_arrow_labels_go_to_the_writer(tmp_path: Path) -> None:
+    """A part's bill ids keep the Arrow strings the reader made their labels from
+    (``Coded.native``, through ``take``): the writer's table uses them, not a new array built
+    from the Python strings, and the file reads back the same ids; labels without them (or
+    with ones that do not fit) are built from the strings."""
+    from adapters.batch import arrowcols, parquetout
+    from engine.columnar import Coded, take
+
+    rows = [f"B{k:09d}" for k in (7, 3, 7, 12, 5, 3)]
+    c = arrowcols.coded(pa.array(rows, pa.string()))
+    assert isinstance(c.native, pa.StringArray)
+    kept = take(c, np.array([4, 0, 1, 3]))
+    assert kept.native is c.native and kept.labels is c.labels
+    table = parquetout.arrow_table({"bill_id": kept})
+    made = table["bill_id"].chunk(0).dictionary  # the reader's strings, not a copy
+    assert made.buffers()[2].address == c.native.buffers()[2].address
+    parquetout.write_parquet(table, tmp_path / "t.parquet")
+    back = pq.read_table(tmp_path / "t.parquet")["bill_id"].to_pylist()
+    assert back == [rows[i] for i in (4, 0, 1, 3)]
+    plain = Coded(kept.codes, kept.labels)
+    assert parquetout.arrow_labels(plain).to_pylist() == c.labels.tolist()
+    odd = Coded(kept.codes, kept.labels, native=pa.array(["x"], pa.string()))
+    assert parquetout.arrow_labels(odd).to_pylist() == c.labels.tolist()
+
+
 def test_mostly_distinct_ids_are_written_plain_and_read_back_the_same(tmp_path: Path) -> None:
     """A coded column of many labels each used about once (a part's bill ids in bills/) is
     written without a Parquet dictionary; one whose labels repeat (bill ids in layers/, a
@@ -795,6 +820,7 @@ def test_ids_of_one_width_are_coded_by_one_integer_key_as_arrow_orders_them(
     c = arrowcols.coded(arr)
     assert c.labels.tolist() == sorted(set(rows)) and c.values().tolist() == rows
     assert c.codes.dtype == np.int64
+    assert c.native.to_pylist() == c.labels.tolist()  # the labels' Arrow strings kept
     d = pc.dictionary_encode(arr).dictionary
     assert arrowcols._sort_order(d).tolist() == pc.array_sort_indices(d).to_numpy().tolist()
 

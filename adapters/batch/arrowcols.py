@@ -72,10 +72,12 @@ def _mostly_distinct_ids(col: pa.ChunkedArray | pa.Array) -> bool:
 def _coded_by_key(col: pa.Array, key: np.ndarray) -> Coded:
     """``coded`` of a string array by its ``fixed_width_key``: the labels taken at a row of
     each distinct key (``key_codes``); the same labels and codes as hashing into a dictionary
-    first (a part's 100 k bill ids: ~40 -> ~20 ms, branch batch8)."""
+    first (a part's 100 k bill ids: ~40 -> ~20 ms, branch batch8). The Arrow strings go along
+    (``Coded.native``): the writer's dictionary of a part's bill ids (``parquetout``)."""
     codes, at = key_codes(key)
-    labels = col.take(pa.array(at)).to_numpy(zero_copy_only=False).astype(object)
-    return Coded(codes, labels, sorted=True)
+    strings = col.take(pa.array(at))
+    labels = strings.to_numpy(zero_copy_only=False).astype(object)
+    return Coded(codes, labels, sorted=True, native=strings)
 
 
 def run_starts(s: np.ndarray) -> np.ndarray:

@@ -19,13 +19,23 @@ def to_arrow(cols: dict[str, Any]) -> pa.Table:
     for k, v in cols.items():
         if isinstance(v, Coded):  # plain strings: a dictionary column loads as a pandas
             # categorical, whose categories differ per part and do not sort alphabetically
-            labels = pa.array(np.asarray(v.labels, dtype=object), pa.string())
+            labels = arrow_labels(v)
             a: pa.Array = labels.take(pa.array(np.asarray(v.codes, dtype=np.int64)))
         else:
             a = _plain_array(v)
         arrays.append(a)
         names.append(k)
     return pa.table(arrays, names=names)
+
+
+def arrow_labels(v: Coded) -> pa.Array:
+    """A ``Coded`` column's labels as Arrow strings: those the reader made them from when it
+    kept them (``Coded.native``: a part's 100 k bill ids, ~4 ms of Python strings to Arrow
+    spared a part), else from the Python strings."""
+    got = v.native
+    if isinstance(got, pa.StringArray) and len(got) == len(v.labels):
+        return got
+    return pa.array(np.asarray(v.labels, dtype=object), pa.string())
 
 
 def _plain_array(v: Any) -> pa.Array:
@@ -64,7 +74,7 @@ def arrow_table(
             if seen is not None:
                 lab = seen[1]
             else:
-                lab = pa.array(np.asarray(v.labels, dtype=object), pa.string())
+                lab = arrow_labels(v)
                 if labels is not None:  # the numpy labels too: their id is not reused
                     labels[id(v.labels)] = (v.labels, lab)
             a: pa.Array = pa.DictionaryArray.from_arrays(idx, lab)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -29,6 +29,10 @@ class Coded:
     codes: np.ndarray
     labels: np.ndarray
     sorted: bool = False
+    #: the labels in an adapter's own form when it read them so (the batch reader: the Arrow
+    #: strings it made ``labels`` from), the same strings in the same order, for its writer to
+    #: use rather than build them again from ``labels``; carried by ``take``, never read here
+    native: Any = field(default=None, compare=False, repr=False)
 
     def values(self) -> np.ndarray:
         return self.labels[self.codes]
@@ -306,7 +310,7 @@ def unique(a: np.ndarray) -> np.ndarray:
 def take(a: Any, idx: np.ndarray) -> Any:
     """Rows ``idx`` of a column, keeping ``Coded`` columns coded."""
     if isinstance(a, Coded):
-        return Coded(a.codes[idx], a.labels, a.sorted)
+        return Coded(a.codes[idx], a.labels, a.sorted, a.native)
     return np.asarray(a)[idx]
 
 
