@@ -81,7 +81,7 @@ def _answer(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> 
         return
     if exc is None:
         fut.set_result(value)
-    elif isinstance(exc, StopIteration):  # a Future refuses it (as run_in_executor's does)
+    elif isinstance(exc, StopIteration):  # a Future refuses it: the call would hang
         fut.set_exception(RuntimeError(repr(exc)))
     else:
         fut.set_exception(exc)
