@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.batch.memory import MARK, TUNABLES, batch_env, glibc
+from adapters.batch.memory import MARK, TUNABLES, batch_env, glibc, in_force
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +33,20 @@ def test_the_environment_adds_the_tunables_and_keeps_the_users() -> None:
 def test_nothing_to_do_once_set_or_turned_off() -> None:
     assert batch_env({MARK: "1"}) is None
     assert batch_env({MARK: "0"}) is None
+
+
+@needs_glibc
+def test_the_settings_are_in_force_only_as_batch_env_sets_them_and_the_user_leaves_them() -> None:
+    env = batch_env({"PATH": "/bin"})
+    assert env is not None and in_force(env)
+    assert not in_force({**env, MARK: "0"}) and not in_force({"PATH": "/bin"})
+    mine = batch_env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=4"})
+    assert mine is not None and not in_force(mine)  # the user's later arena_max wins
+    same = batch_env({"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0"})
+    assert same is not None and in_force(same)  # another tunable of the user's: ours stand
+    for left_out in TUNABLES:
+        kept = ":".join(t for t in TUNABLES if t != left_out)
+        assert not in_force({MARK: "1", "GLIBC_TUNABLES": kept}), left_out
 
 
 #: run as ``python -c CHILD batch``: run itself again as ``onestop batch`` does, then allocate

@@ -30,8 +30,7 @@ import ctypes
 import os
 import threading
 
-from adapters.batch import io
-from adapters.batch.memory import MARK
+from adapters.batch import io, memory
 
 MADV_POPULATE_WRITE = 23  # Linux 5.14
 STEP = 2 << 20  # bytes mapped a call (a call holds the address space's lock for reading: a
@@ -48,9 +47,8 @@ def size_for(bills: str, items: str, chunk_bills: int) -> int:
     """Bytes to map ahead for a local run of these inputs in parts of ``chunk_bills`` bills:
     0 without the batch memory settings, for CSV inputs (their row counts are not known
     without reading them) or for a small run."""
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if os.environ.get(MARK) != "1" or "glibc.malloc.mmap_max=0" not in tunables:
-        return 0  # large blocks would be mmapped, and unmapped when freed
+    if not memory.in_force(os.environ):
+        return 0  # large blocks mmapped and unmapped when freed, a trimmed heap, other arenas
     if io.is_csv(bills) or io.is_csv(items):
         return 0
     try:

@@ -62,6 +62,16 @@ def batch_env(environ: Mapping[str, str]) -> dict[str, str] | None:
     return env
 
 
+def in_force(environ: Mapping[str, str]) -> bool:
+    """Whether a process with this environment runs with the batch memory settings: ``MARK``
+    "1" and each of ``TUNABLES`` at its value (where a tunable is named twice the later wins,
+    as glibc reads them: a user's own value after ours turns ours off)."""
+    if environ.get(MARK) != "1":
+        return False
+    got = dict(t.partition("=")[::2] for t in environ.get("GLIBC_TUNABLES", "").split(":"))
+    return all(got.get(k) == v for k, v in (t.partition("=")[::2] for t in TUNABLES))
+
+
 def reexec_keeping_memory() -> None:
     """Replace this process by the same command line with ``batch_env`` (no return), unless
     that is None. Call it before any work: nothing of this process survives."""
