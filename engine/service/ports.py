@@ -186,6 +186,13 @@ class Settlements(Protocol):
         """The settlement reversed by this reversal request id, if any."""
         ...
 
+    @property
+    def takes_stored_json(self) -> bool:
+        """Whether ``add`` stores a ``RowsRecord``'s ``stored_json`` (the request's compact
+        JSON written from its columns) as it is: then a Settle writes it so, and the record's
+        ``bill`` dicts are made only if read."""
+        ...
+
     #: raises DuplicateRequest (request id taken) or BillSettled (the bill has an active
     #: settlement), from ``add`` or at the latest from ``commit``; nothing is then written.
     #: ``plain``: the settlement's ``to_dict()`` when the caller has built it already (a

@@ -359,9 +359,8 @@ class SettleWrite(Trial):
             pa = uow.accounts.person_year(pid, y)
             ha = uow.accounts.household_year(hh, y)
             out, rows = settlecols.settle_rows(bill, policies, pa, ha, budgets)
-            json_bill = getattr(uow.settlements, "takes_stored_json", False)
             rec = self._record(c, bill, out, person_version, policies, rows=rows,
-                               json_bill=json_bill)  # fmt: skip
+                               json_bill=uow.settlements.takes_stored_json)  # fmt: skip
             try:
                 self._write(
                     uow, rec, out, keys, c.principal, None if rows is None else rows.plain()

@@ -19,6 +19,9 @@ class Settlements:
     def __init__(self, uow: MemoryUnitOfWork):
         self.u = uow
 
+    #: the records are kept as they are: their ``bill`` dicts, not ``stored_json``
+    takes_stored_json = False
+
     def _all(self) -> dict[str, SettlementRecord]:
         return {**self.u.s.settlements, **self.u.staged_s}
 

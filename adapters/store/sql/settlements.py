@@ -182,7 +182,9 @@ class Settlements:
         sid = record.settlement_id
         # PostgreSQL: the request's compact JSON as written from its columns (the same text
         # as ``json_in``'s); SQLite stores json.dumps' own spacing
-        stored = None if x.sqlite or not isinstance(record, RowsRecord) else record.stored_json
+        stored = None
+        if self.takes_stored_json and isinstance(record, RowsRecord):
+            stored = record.stored_json
         row = {
             "settlement_id": sid,
             "request_id": record.request_id,
