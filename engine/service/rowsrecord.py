@@ -26,9 +26,6 @@ _FIELDS = tuple(f.name for f in fields(SettlementRecord))
 _KEYS = frozenset(_FIELDS) - {"settlement"} | {"_rows", "stored_json"}  # what ``of`` sets
 
 
-_Lazy: Any = object()  # ``bill`` is read from ``stored_json`` when asked
-
-
 class RowsRecord(SettlementRecord):
     """A ``SettlementRecord`` whose ``settlement`` is ``rows.settlement()``, built when first
     read. Equal to the plain record of the same fields (both ways round)."""
@@ -47,13 +44,9 @@ class RowsRecord(SettlementRecord):
         d = rec.__dict__  # as the frozen dataclass's __init__ would set them, without it
         d.update(values)
         d["_rows"] = rows
-        stored_json = d.setdefault("stored_json", None)
-        if stored_json is not None and "bill" not in d:
-            d["bill"] = _Lazy
-        if d.keys() != _KEYS:
+        lazy_bill = d.setdefault("stored_json", None) is not None and "bill" not in d
+        if d.keys() != (_KEYS - {"bill"} if lazy_bill else _KEYS):
             raise TypeError(f"RowsRecord.of: every field but settlement, not {sorted(values)}")
-        if d["bill"] is _Lazy:
-            del d["bill"]
         return rec
 
     @cached_property
