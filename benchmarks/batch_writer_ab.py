@@ -6,22 +6,21 @@ Whole runs as ``batch_ab`` runs them (the same data, ``--threads 1 --quiet --jso
 console's memory settings of adapters/batch/memory.py in the environment), each in a process
 that runs ``adapters.cli.main`` with ``run.complete_part`` wrapped: the thread CPU and the
 system time (``RUSAGE_THREAD``) of each part's figures and files, i.e. the writer thread's
-work (batch12w's and batch13w's measure, benchmarks/README.md). One warm-up run of each tree,
-then A B A B ...; each run's writer CPU summed over its parts, the process's CPU (``wait4``)
-and wall; the minimum and median of each, the load printed. The outputs are not compared
+work (batch12w's and batch13w's measure, benchmarks/README.md). The rounds are the harness's
+(``harness.interleave``: a warm-up run of each tree, then A B A B ..., wall, CPU and load of
+each run); besides them each run's writer CPU and system time summed over its parts and the
+process's system time, their minimum and median. The outputs are not compared
 (``batch_ab`` does that). Not a test: it asserts nothing.
 """
 
 from __future__ import annotations
 
-import os
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -50,11 +49,12 @@ from adapters.cli.main import main
 main()
 """
 
-FIGURES = ("writer CPU", "writer system", "process CPU", "process system", "wall")
+#: the figures a run adds besides the harness's wall and CPU: seconds
+EXTRA = ("writer CPU", "writer system", "process system")
 
 
-def one_run(tree: Path, data: Path, work: Path, label: str) -> tuple[float, ...]:
-    """(writer CPU, its system time, process CPU, its system time, wall) of one whole run."""
+def one_run(tree: Path, data: Path, work: Path, label: str) -> tuple[float, float, float]:
+    """(writer CPU, its system time, the process's system time) of one whole run."""
     out, rec = work / f"out-{label}", work / f"rec-{label}"
     shutil.rmtree(out, ignore_errors=True)
     rec.unlink(missing_ok=True)
@@ -64,15 +64,20 @@ def one_run(tree: Path, data: Path, work: Path, label: str) -> tuple[float, ...]
            *(str(data / f"{n}.parquet") for n in ("bills", "items", "persons")),
            "--policy", str(POLICY), "--out", str(out), "--threads", "1", "--quiet",
            "--json"]  # fmt: skip
-    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t = time.perf_counter()
+    s0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime
     subprocess.run(cmd, env=env, cwd=tree, check=True, capture_output=True)
-    wall = time.perf_counter() - t
-    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s1 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime
     parts = [tuple(map(float, x.split())) for x in rec.read_text().splitlines() if x]
-    return (sum(p[0] for p in parts), sum(p[1] for p in parts),
-            c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime,
-            c1.ru_stime - c0.ru_stime, wall)  # fmt: skip
+    return sum(p[0] for p in parts), sum(p[1] for p in parts), s1 - s0
+
+
+def contender(
+    name: str, tree: Path, data: Path, work: Path, runs: list[tuple[float, float, float]]
+) -> H.Contender:
+    """A whole run of ``tree``, timed by the harness; its ``one_run`` figures appended to
+    ``runs`` (the warm-up's first)."""
+    label = name.replace(" ", "-")
+    return H.Contender(name, lambda _: runs.append(one_run(tree, data, work, label)))
 
 
 def main(
@@ -86,29 +91,29 @@ def main(
     print(H.machine_line(H.machine()), flush=True)
     n_items = pq.ParquetFile(data / "items.parquet").metadata.num_rows
     print(f"data: {n_items:,} items in {data}", flush=True)
-    trees = {"this tree": ROOT, "baseline": baseline.resolve()}
     work = Path(tempfile.mkdtemp(prefix="batch-writer-ab-"))
-    got: dict[str, list[tuple[float, ...]]] = {k: [] for k in trees}
-    loads = [os.getloadavg()[0]]
-    for k, tree in trees.items():  # warm-up (each tree's numba cache)
-        one_run(tree, data, work, k.replace(" ", "-"))
-    for r in range(rounds):
-        for k, tree in trees.items():
-            x = one_run(tree, data, work, k.replace(" ", "-"))
-            got[k].append(x)
-            loads.append(os.getloadavg()[0])
-            print(f"  round {r + 1}/{rounds} {k}: writer CPU {x[0]:.3f} s (system {x[1]:.3f}), "
-                  f"process CPU {x[2]:.3f} s (system {x[3]:.3f}), wall {x[4]:.3f} s; "
-                  f"load {loads[-1]:.2f}", flush=True)  # fmt: skip
+    trees = {"this tree": ROOT, "baseline": baseline.resolve()}
+    runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in trees}
+    try:
+        figs = H.interleave([contender(k, t, data, work, runs[k]) for k, t in trees.items()],
+                            rounds)  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     print("\n## figures (seconds: minimum / median)")
-    for k, xs in got.items():
-        cols = [[x[i] for x in xs] for i in range(len(FIGURES))]
-        print(f"{k}: " + "; ".join(f"{n} {min(c):.3f} / {statistics.median(c):.3f}"
-                                   for n, c in zip(FIGURES, cols, strict=True)))  # fmt: skip
-    lower = sum(a[0] < b[0] for a, b in zip(got["this tree"], got["baseline"], strict=True))
+    for k, fig in figs.items():
+        timed = runs[k][1:]  # the warm-up left out, as the harness does
+        cols = [[x[i] for x in timed] for i in range(len(EXTRA))]
+        print(fig.line())
+        print(f"  {k}: " + "; ".join(f"{n} {min(c):.3f} / {statistics.median(c):.3f}"
+                                     for n, c in zip(EXTRA, cols, strict=True)))  # fmt: skip
+    this, base = runs["this tree"][1:], runs["baseline"][1:]
+    lower = sum(a[0] < b[0] for a, b in zip(this, base, strict=True))
     print(f"writer CPU lower in this tree in {lower} of {rounds} pairs")
-    print(f"load average: first {loads[0]:.2f}, last {loads[-1]:.2f}, highest {max(loads):.2f}")
-    shutil.rmtree(work, ignore_errors=True)
+    print(
+        H.ratio_line(
+            "baseline / this tree (whole runs)", H.ratio(figs["baseline"], figs["this tree"])
+        )
+    )
 
 
 if __name__ == "__main__":
