@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.store.sql.connect import _is_memory, make_engine, normalize_url, upgrade
 from adapters.store.sql.rows import Dialect
+from adapters.store.sql.snapshotkeep import SnapshotKeep
 from adapters.store.sql.uow import SqlUnitOfWork
 from engine.funds import FundsFile, parse_funds
 from engine.policy.load import parse_table
@@ -54,6 +55,8 @@ class SqlStore:
         self._tables_lock = threading.Lock()
         self._funds: dict[int, FundsFile] = {}
         self._kept: Any = None  # trialreads.KeptConnections, made on the first trial_uow
+        # PostgreSQL: each thread's answers kept while nothing commits (``SqlUnitOfWork.kept``)
+        self.snapshots = SnapshotKeep()
         # PostgreSQL: each thread's driver connection, checked out once and kept across its
         # units of work (``held``)
         self._held = threading.local()

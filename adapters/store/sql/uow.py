@@ -26,6 +26,7 @@ from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
 from adapters.store.sql.registry import PERSON_COLS, Registry
 from adapters.store.sql.settlements import ACTIVE, Settlements
+from adapters.store.sql.snapshotkeep import SNAPSHOT
 from engine.service.ports import LockKey, LockOrderError, SettleReads, lock_order
 
 if TYPE_CHECKING:
@@ -213,7 +214,14 @@ class SqlUnitOfWork:
         self._pending.append(p)
 
     def kept(self) -> dict[Any, Any] | None:
-        return None  # no reads kept past the unit of work (SQLite's trials: ``trialreads``)
+        """PostgreSQL: this thread's answers kept while nothing has been committed since they
+        were read (``snapshotkeep``: one round trip, the snapshot's figure); None once this
+        unit of work may have written (its reads see its own writes) and on SQLite (whose
+        trials keep theirs on their kept connections: ``trialreads``)."""
+        if self.s.sqlite or self._mode == "write" or self._pending:
+            return None
+        figure = tuple(self.run(SNAPSHOT).fetchone())
+        return self.s.snapshots.answers(figure)
 
     @contextmanager
     def together(self) -> Iterator[None]:
