@@ -11,6 +11,7 @@ both trees are identical.
     python -m benchmarks.stream_ab /tmp/old-stream --form raw       # this tree gets the raw form
     python -m benchmarks.stream_ab /tmp/old-stream --form narrow    # int32 bytes where they fit
     python -m benchmarks.stream_ab /tmp/old-stream --form joined    # narrow, strings joined
+    python -m benchmarks.stream_ab /tmp/old-stream --grpc --store postgres   # a database each
 
 The message is grpc_bench's: ``--bills`` bills of ``--items`` items, 64 persons, one region,
 no unit prices or item texts. ``--form raw`` sends this tree the same bills with the item
@@ -40,7 +41,10 @@ turn (grpc_bench's ``stream_bench``: pre-serialized messages, responses counted)
 round, the server's CPU a message (``/proc/PID/stat``), the responses compared.
 
 Each worker builds its own service over a fresh SQLite file (``sqlite:///``, the server's
-store) and imports the same persons; its clock is its own (``time.process_time`` for CPU), so
+store), or with ``--store postgres`` a database of its own on one throwaway durable PostgreSQL
+cluster (the cluster's CPU a message is then printed: one tree runs at a time, so a round's
+cluster CPU is its tree's; ``--baseline-store`` gives the baseline another: the same tree on
+SQLite and PostgreSQL), and imports the same persons; its clock is its own (``time.process_time`` for CPU), so
 the figures are per message of that tree alone. Nothing here asserts a target.
 """
 
@@ -60,6 +64,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import harness as H
+from benchmarks.grpc_bench import proc_cpu
+from benchmarks.treeserver import durable_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +80,7 @@ from engine.bill import Person
 
 work = Path(sys.argv[1])
 raw = Path(sys.argv[2]).read_bytes()
-app = build(f"sqlite:///{work}/store.db", work / "policies", None)
+app = build(sys.argv[3], work / "policies", None)
 svc = app.service
 svc.import_registry([Person.model_validate(p) for p in json.loads((work / "persons.json").read_text())])
 
@@ -146,15 +152,14 @@ def same_answer(a: bytes, b: bytes) -> bool:
     )
 
 
-def serve(tree: Path, work: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    """``onestop serve`` of ``tree`` over a SQLite file in ``work`` (one process; ``extra``:
-    more options)."""
+def serve(tree: Path, work: Path, url: str, *extra: str) -> tuple[subprocess.Popen, str]:
+    """``onestop serve`` of ``tree`` over the store ``url`` (one process; ``extra``: more
+    options)."""
     from adapters.grpc.client import Client
     from benchmarks.grpc_bench import free_port
 
     port = free_port()
-    cmd = [sys.executable, "-m", "adapters.grpc.commands", "serve", "--db",
-           f"sqlite:///{work}/store.db", "--port", str(port), "--policies", str(work / "policies"),
+    cmd = [sys.executable, "-m", "adapters.grpc.commands", "serve", "--db", url, "--port", str(port), "--policies", str(work / "policies"),
            "--registry", str(work / "persons.json"), "--processes", "1", *extra]  # fmt: skip
     log = (work / "server.log").open("ab")
     proc = subprocess.Popen(cmd, cwd=tree, env=H.user_env(tree),
@@ -230,7 +235,26 @@ def main() -> None:
                     "process (onestop serve --stream-worker)")  # fmt: skip
     ap.add_argument("--baseline-stream-worker", action="store_true",
                     help="--grpc: the baseline's server too (a tree that knows the option)")  # fmt: skip
+    ap.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite",
+                    help="each tree's store: a SQLite file, or a database each on one throwaway "
+                    "durable PostgreSQL cluster")  # fmt: skip
+    ap.add_argument("--baseline-store", choices=("sqlite", "postgres"),
+                    help="the baseline's store, if not --store's (the same tree on both stores: "
+                    "the baseline DIR is this tree)")  # fmt: skip
     ns = ap.parse_args()
+    ns.baseline_store = ns.baseline_store or ns.store
+    pg = "postgres" in (ns.store, ns.baseline_store)
+    cluster, create_database = durable_cluster("postgres" if pg else "sqlite")
+    if cluster is not None:
+        cluster.start()
+    try:
+        _run(ns, cluster, create_database)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def _run(ns: argparse.Namespace, cluster: Any, create_database: Any) -> None:
     from benchmarks.grpc_bench import CHAIN, persons
 
     print(H.machine_line(H.machine()), flush=True)
@@ -245,9 +269,13 @@ def main() -> None:
         "this tree": (ROOT, ns.form),
     }
     procs: dict[str, subprocess.Popen] = {}
+    ns.pg = None if cluster is None else _postmaster(cluster)
     with tempfile.TemporaryDirectory(prefix="stream-ab-") as tmp:
         for name, (tree, _form) in trees.items():
             work = Path(tmp) / name.replace(" ", "-")
+            store = ns.baseline_store if name == "baseline" else ns.store
+            url = (f"sqlite:///{work}/store.db" if store == "sqlite"
+                   else create_database(cluster.url(), f"stream_{name.replace(' ', '_')}"))  # fmt: skip
             (work / "policies").mkdir(parents=True)
             (work / "policies" / "chain.yaml").write_text(CHAIN)
             (work / "persons.json").write_text(json.dumps(persons()))
@@ -255,10 +283,10 @@ def main() -> None:
             if ns.grpc:
                 worker = ns.stream_worker if name == "this tree" else ns.baseline_stream_worker
                 extra = ("--stream-worker",) if worker else ()
-                procs[name] = serve(tree, work, *extra)  # type: ignore[assignment]
+                procs[name] = serve(tree, work, url, *extra)  # type: ignore[assignment]
                 continue
             procs[name] = subprocess.Popen(
-                [sys.executable, "-c", WORKER, str(work), str(work / "message.bin")],
+                [sys.executable, "-c", WORKER, str(work), str(work / "message.bin"), url],
                 cwd=tree, env=H.user_env(tree), text=True,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             )  # fmt: skip
@@ -282,15 +310,17 @@ def main() -> None:
         for r in range(-1, ns.rounds):
             for name, p in procs.items():
                 assert p.stdin is not None and p.stdout is not None
-                before = H.load1()
-                p.stdin.write(f"{1 if r < 0 else ns.messages}\n")
+                before, pg0 = H.load1(), proc_cpu(ns.pg)
+                n = 1 if r < 0 else ns.messages
+                p.stdin.write(f"{n}\n")
                 p.stdin.flush()
                 got = json.loads(p.stdout.readline())
                 after = H.load1()
                 shas[name].add(got["sha"])
                 what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
                 print(f"  {what} {name}: {H.fmt_s(got['wall'])} a message, CPU "
-                      f"{H.fmt_s(got['cpu'])} (load {before:.2f}->{after:.2f})", flush=True)  # fmt: skip
+                      f"{H.fmt_s(got['cpu'])}{_pg_part(ns.pg, pg0, n)} "
+                      f"(load {before:.2f}->{after:.2f})", flush=True)  # fmt: skip
                 if r >= 0:
                     figs[name].add(got["wall"], before, after, got["cpu"])
         for p in procs.values():
@@ -327,7 +357,7 @@ def grpc_rounds(
     last: dict[str, bytes] = {}
     for r in range(-1, ns.rounds):
         for name, (proc, target) in servers.items():
-            before = H.load1()
+            before, pg0 = H.load1(), proc_cpu(ns.pg)
             got = asyncio.run(over_grpc(target, raw[name], 2.0 if r < 0 else ns.seconds, proc.pid))
             after = H.load1()
             shas[name].add(got["sha"])
@@ -336,7 +366,8 @@ def grpc_rounds(
             what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
             print(f"  {what} {name}: {got['items'] / got['wall'] / 1e6:.2f} M items/s, "
                   f"{got['messages']} messages, server CPU {H.fmt_s(got['server_cpu'])} a message, "
-                  f"client {H.fmt_s(got['client_cpu'])} (load {before:.2f}->{after:.2f})", flush=True)  # fmt: skip
+                  f"client {H.fmt_s(got['client_cpu'])}{_pg_part(ns.pg, pg0, got['messages'])} "
+                  f"(load {before:.2f}->{after:.2f})", flush=True)  # fmt: skip
             if r >= 0:
                 figs[name].add(per, before, after, got["server_cpu"])
     for f in figs.values():
@@ -352,6 +383,18 @@ def grpc_rounds(
            {"args": vars(ns), "figures": figs, "identical": same})  # fmt: skip
     if not same:
         raise SystemExit("the responses differ")
+
+
+def _postmaster(cluster: Any) -> int:
+    return int((cluster.data / "postmaster.pid").read_text().split()[0])
+
+
+def _pg_part(pg: int | None, before: float, messages: int) -> str:
+    """``, PostgreSQL X a message``: the cluster's CPU since ``before`` (``proc_cpu`` of its
+    postmaster and live children), or nothing on SQLite."""
+    if pg is None:
+        return ""
+    return f", PostgreSQL {H.fmt_s((proc_cpu(pg) - before) / max(messages, 1))} a message"
 
 
 if __name__ == "__main__":
