@@ -13,11 +13,7 @@ largest cost after the settling. Here the mmap threshold is fixed at ``MMAP_THRE
 ``TRIM_THRESHOLD``: the process keeps up to that much free memory at the top of each heap
 (its resident size stays near its high-water mark) instead of faulting it in again.
 
-With the thresholds set, protobuf's upb no longer calls ``malloc_trim`` every 10,000 frees
-(``upbtrim``: that call handed every free page back whatever the thresholds said).
-
-Only on glibc (elsewhere nothing); ``ONESTOP_HEAP_KEEP=0`` leaves glibc's defaults (and upb's
-trim)."""
+Only on glibc (elsewhere nothing); ``ONESTOP_HEAP_KEEP=0`` leaves glibc's defaults."""
 
 from __future__ import annotations
 
@@ -26,8 +22,6 @@ import ctypes
 import logging
 import os
 import sys
-
-from adapters.grpc import upbtrim
 
 log = logging.getLogger("onestop.grpc")
 
@@ -52,7 +46,5 @@ def keep_freed_memory() -> bool:
         ok = mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and ok
         if not ok:
             log.warning("mallopt refused the heap thresholds: glibc's defaults stay")
-        elif not upbtrim.skip():  # upb's malloc_trim would hand the kept memory back
-            log.info("protobuf's upb keeps its malloc_trim every 10,000 frees")
         return ok
     return False  # not glibc (musl has no mallopt)
