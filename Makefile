@@ -134,7 +134,7 @@ format: $(STAMP) ## ruff fix and format in place
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: $(STAMP) ## mypy on engine/, adapters/ and tests/ (pyproject.toml [tool.mypy])
+typecheck: $(STAMP) ## mypy on engine/, adapters/, tests/ and benchmarks/ (pyproject.toml [tool.mypy])
 	$(BIN)/mypy
 
 protos: $(STAMP) ## Regenerate the gRPC code from protos/ (never edit adapters/grpc/gen by hand)

@@ -206,8 +206,10 @@ def main(
     ps = load_policies(policy)
     if len(ps.tables) != 1:
         raise typer.BadParameter("the benchmark takes a policy of one table", param_hint="policy")
+    # numba.config sets its NUMBA_* names when imported (_readenv): mypy sees none of them
+    numba_threads = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
     print(f"policy: {policy.name} ({ps.tables[0].label}, {len(ps.tables[0].layers)} layers); "
-          f"numba threads available: {numba.config.NUMBA_NUM_THREADS}", flush=True)  # fmt: skip
+          f"numba threads available: {numba_threads}", flush=True)  # fmt: skip
     t = time.perf_counter()
     tables = synth.generate(bills, items, seed, **synth.for_table(ps.tables[0]))
     bc, ic, pc = columns(tables)
@@ -325,8 +327,8 @@ def main(
     if cli_rounds:
         cli = cli_batch(data, policy, n_items, cli_rounds)
         print("\n## onestop batch end to end (whole process, Parquet in and out)")
-        for f in cli.values():
-            print(f.line(), flush=True)
+        for fig in cli.values():
+            print(fig.line(), flush=True)
     H.save(out, {"machine": m, "bills": bills, "items": n_items, "item_bytes": item_bytes,
                  "reference_bills": n_ref, "reference_items": n_ref_items,
                  "reference_equal": ref_equal, "frames_checks": checks if frames_kb else None,
@@ -358,4 +360,4 @@ def cli_batch(data: Path, policy: Path, n_items: int, rounds: int) -> dict[str, 
 
 
 if __name__ == "__main__":
-    sys.exit(typer.run(main))
+    typer.run(main)

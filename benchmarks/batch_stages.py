@@ -19,9 +19,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
+
+if TYPE_CHECKING:  # numpy is imported by the stage "imports", not here
+    import numpy as np
 
 POLICY = "benchmarks/policy/sample_five_layer.yaml"
 
@@ -48,8 +53,9 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
         from adapters.batch.plan import plan
         from engine import columnar as C
     pol = (POLICY,)
-    spec = R.Spec(*(str(data / f"{n}.parquet") for n in ("bills", "items", "persons")), pol,
-                  str(out), overlap=False)  # fmt: skip
+    spec = R.Spec(bills=str(data / "bills.parquet"), items=str(data / "items.parquet"),
+                  persons=str(data / "persons.parquet"), policy=pol, out=str(out),
+                  overlap=False)  # fmt: skip
     with stage("policies"):
         policies, compiled = R._policies(pol)
         md = R.parquet_metadata(pol)
@@ -58,13 +64,15 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
     with stage("persons file"):
         R._persons(spec.persons)
     buffers = C.OutputBuffers()
-    outputs = ((C.bill_columns, "bills"), (C.layer_columns, "layers"),
-               (C.alert_columns, "alerts"), (C.closing_columns, "closing"))  # fmt: skip
+    # (prep) -> columns, or (prep, fields) for the layers and alerts (closing takes no fields)
+    outputs: list[tuple[Callable[..., dict[str, Any]], str]] = [
+        (C.bill_columns, "bills"), (C.layer_columns, "layers"),
+        (C.alert_columns, "alerts"), (C.closing_columns, "closing")]  # fmt: skip
     for p in parts:
         with stage("read bills + items"):
             read = R.read_part(spec, p)
-        with stage("persons lookup"):
-            persons = R.persons_for(spec, read.bills.person_id)
+        with stage("persons lookup"):  # the bills' person ids are Coded (bill_cols codes them)
+            persons = R.persons_for(spec, cast("C.Coded", read.bills.person_id))
         with stage("checks and prepare"):
             prep = C.prepare_columns(read.bills, read.items, persons, policies, None,
                                      compiled=compiled, extra_rejects=list(p.extra),
@@ -73,8 +81,8 @@ def stages(data: Path, out: Path, chunk_bills: int | None) -> None:
             C.run(prep, 1)
         with stage("figures"):
             R.figures(prep, R.PartResult(p.k, len(read.bills), 0, 0, [], False))
-        labels: dict = {}
-        fields = None
+        labels: dict[int, Any] = {}  # Arrow labels made once a part (parquetout.arrow_table)
+        fields: np.ndarray | None = None
         for columns, name in outputs:
             if name == "layers":
                 with stage("layer fields"):  # as write_part: once for the layers and alerts
@@ -130,7 +138,7 @@ def floor(data: Path, run_out: Path) -> None:
 
     for codec, stats in (("zstd", True), ("snappy", False), ("none", False)):
         best(f"write the run's 4 outputs: {codec}, statistics {stats}",
-             lambda c=codec, s=stats: write(c, s))  # fmt: skip
+             partial(write, codec, stats))  # fmt: skip
     tmp.unlink(missing_ok=True)
 
 

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 
@@ -75,7 +75,7 @@ def one_run(cmd: list[str], env: dict[str, str], cwd: Path, out: Path) -> dict[s
 
 
 def _until(samples: list[tuple[float, dict[str, tuple[str, float, float, int]]]], t: float,
-           field: int = 1) -> float:  # fmt: skip
+           field: Literal[1, 2, 3] = 1) -> float:  # fmt: skip
     """The sum over every thread seen (an ended thread: its last sample) of a field of
     ``_threads`` (1 CPU seconds, 2 system seconds, 3 minor faults) at the last sample before
     ``t``."""

@@ -49,13 +49,13 @@ class _Params:
         if c.el_levels[p, li]:
             why |= (c.el_levels[p, li] & lbit) == 0
         vi = np.full(kb.n_bills, -1, dtype=np.int64)
-        for v in range(int(c.n_variants[p, li]) - 1, -1, -1):
+        for variant in range(int(c.n_variants[p, li]) - 1, -1, -1):
             ok = np.ones(kb.n_bills, dtype=bool)
-            if c.w_tags_any[p, li, v]:
-                ok &= (c.w_tags_any[p, li, v] & tags) != 0
-            if c.w_levels[p, li, v]:
-                ok &= (c.w_levels[p, li, v] & lbit) != 0
-            vi[ok] = v
+            if c.w_tags_any[p, li, variant]:
+                ok &= (c.w_tags_any[p, li, variant] & tags) != 0
+            if c.w_levels[p, li, variant]:
+                ok &= (c.w_levels[p, li, variant] & lbit) != 0
+            vi[ok] = variant
         self.applied = ~why & (vi >= 0)
         self.vi = vi
         v = np.maximum(vi, 0)

@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     out = {}
     for key, rows in runs.items():
         d = out[key] = treeserver.summary(rows)
-        name, c = key.split(" x")
-        print(f"| {name} | {c} | {d['min']:,.0f} / {d['median']:,.0f} / {d['max']:,.0f} | "
+        name, n_clients = key.split(" x")
+        print(f"| {name} | {n_clients} | {d['min']:,.0f} / {d['median']:,.0f} / {d['max']:,.0f} | "
               f"{d['p50_ms']:.1f} | {d['p99_ms']:.1f} | {d['server_cpu_us']:,.0f} | "
               f"{d['load_first']:.2f} -> {d['load_last']:.2f} ({d['load_max']:.2f}) |")  # fmt: skip
     H.save(ns.json, {"machine": m, "rows": out, "load_at_end": os.getloadavg()})

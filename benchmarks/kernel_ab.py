@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib.util
 import pickle
 import sys
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -116,27 +117,26 @@ def main(
             return m.bench_out(a, kb)
         return a[ACC + 3], a[ACC + 4], a[ACC], a[ACC + 2]
 
-    first = None
-    for name, m in mods:
+    def outputs(m: ModuleType) -> Any:
         a = prep(m)
         call(m, a)
-        o = out(m, a)
-        if first is None:
-            first = o
-        else:
-            same = all(np.array_equal(x, y) for x, y in zip(first, o, strict=True))
-            print(f"check: {name} == {mods[0][0]} (every output array): {same}", flush=True)
+        return out(m, a)
+
+    first = outputs(mods[0][1])
+    for name, m in mods[1:]:
+        same = all(np.array_equal(x, y) for x, y in zip(first, outputs(m), strict=True))
+        print(f"check: {name} == {mods[0][0]} (every output array): {same}", flush=True)
     cols = (kb.cat, kb.qty, kb.amount, kb.price_cap, kb.sp_ratio)
     n = len(kb.amount)
     reused_bufs: list[tuple[str, Any]] = []
     cs = [H.Contender("F (numpy pass)", lambda _: sum(int(c.sum()) for c in cols), work=n,
                       unit="items")]  # fmt: skip
     for name, m in mods:
-        cs.append(H.Contender(f"kernel {name}", lambda a, m=m: call(m, a), lambda m=m: prep(m),
-                              work=n, unit="items"))  # fmt: skip
+        cs.append(H.Contender(f"kernel {name}", partial(call, m), partial(prep, m), work=n,
+                              unit="items"))  # fmt: skip
         if touched and not hasattr(m, "bench_prep"):
-            cs.append(H.Contender(f"kernel {name}, outputs pre-touched", lambda a, m=m: call(m, a),
-                                  lambda m=m: prep_touched(m), work=n, unit="items"))  # fmt: skip
+            cs.append(H.Contender(f"kernel {name}, outputs pre-touched", partial(call, m),
+                                  partial(prep_touched, m), work=n, unit="items"))  # fmt: skip
         if reused and not hasattr(m, "bench_prep"):
             keep = prep(m)  # the kernel's own pair of buffers, reused round after round
 
@@ -150,8 +150,8 @@ def main(
                 a[ACC + 4].fill(0)
                 call(m, a)
 
-            cs.append(H.Contender(f"kernel {name}, reused outputs", lambda a, m=m: call(m, a),
-                                  prep_reused, work=n, unit="items"))  # fmt: skip
+            cs.append(H.Contender(f"kernel {name}, reused outputs", partial(call, m), prep_reused,
+                                  work=n, unit="items"))  # fmt: skip
             cs.append(H.Contender(f"kernel {name}, reused outputs, fill(0) timed", zeroed,
                                   prep_reused, work=n, unit="items"))  # fmt: skip
             reused_bufs.append((name, keep))
@@ -169,4 +169,4 @@ def main(
 
 
 if __name__ == "__main__":
-    sys.exit(typer.run(main))
+    typer.run(main)

@@ -58,6 +58,14 @@ def _thread_cpu(pid: int) -> float:
         return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _backends(c: Any) -> list[int]:
+    """The pids of the other backends of ``c``'s database: the settler's pool, whose CPU is
+    the figure (``c``: an AUTOCOMMIT connection of the probe's admin engine)."""
+    return [r[0] for r in c.exec_driver_sql(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()")]  # fmt: skip
+
+
 def _settler(url: str, tmp: Path) -> tuple[Any, Any]:
     """(the app, a function settling call i) as ``trial_ab``'s Settle worker."""
     from concurrent.futures import ThreadPoolExecutor
@@ -136,9 +144,7 @@ def _schema_ab(ns: argparse.Namespace, cluster: Any, create_database: Any, tmp: 
         for i in range(ns.warm):
             call(i)
         with adm.connect() as c:
-            pids = [r[0] for r in c.exec_driver_sql(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()")]  # fmt: skip
+            pids = _backends(c)
             ixs = [r[0] for r in c.exec_driver_sql(
                 "SELECT indexname FROM pg_indexes WHERE tablename = 'settlements' "
                 "ORDER BY indexname")]  # fmt: skip
@@ -220,9 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(ns.warm):
             call(i)
         with adm.connect() as c:
-            backends = [r[0] for r in c.exec_driver_sql(
-                "SELECT pid FROM pg_stat_activity WHERE datname = 'probe' "
-                "AND pid <> pg_backend_pid()")]  # fmt: skip
+            backends = _backends(c)
             c.exec_driver_sql("SELECT pg_stat_statements_reset()")
             c.exec_driver_sql("SELECT pg_stat_reset_shared('wal')")
             lsn0 = c.exec_driver_sql("SELECT pg_current_wal_lsn()").scalar()

@@ -60,6 +60,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,7 @@ def same_answer(a: bytes, b: bytes) -> bool:
     )
 
 
-def serve(tree: Path, work: Path, url: str, *extra: str) -> tuple[subprocess.Popen, str]:
+def serve(tree: Path, work: Path, url: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     """``onestop serve`` of ``tree`` over the store ``url`` (one process; ``extra``: more
     options)."""
     from adapters.grpc.client import Client
@@ -185,7 +186,7 @@ async def over_grpc(target: str, raw: bytes, seconds: float, pid: int) -> dict[s
         end = time.perf_counter() + seconds
         sent = [0]
 
-        async def requests():  # type: ignore[no-untyped-def]
+        async def requests() -> AsyncIterator[bytes]:
             while time.perf_counter() < end:
                 sent[0] += 1
                 yield raw
@@ -268,7 +269,8 @@ def _run(ns: argparse.Namespace, cluster: Any, create_database: Any) -> None:
         "baseline": (Path(ns.baseline).resolve(), ns.baseline_form),
         "this tree": (ROOT, ns.form),
     }
-    procs: dict[str, subprocess.Popen] = {}
+    procs: dict[str, subprocess.Popen[str]] = {}  # the in-process workers
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}  # --grpc: server, target
     ns.pg = None if cluster is None else _postmaster(cluster)
     with tempfile.TemporaryDirectory(prefix="stream-ab-") as tmp:
         for name, (tree, _form) in trees.items():
@@ -283,7 +285,7 @@ def _run(ns: argparse.Namespace, cluster: Any, create_database: Any) -> None:
             if ns.grpc:
                 worker = ns.stream_worker if name == "this tree" else ns.baseline_stream_worker
                 extra = ("--stream-worker",) if worker else ()
-                procs[name] = serve(tree, work, url, *extra)  # type: ignore[assignment]
+                servers[name] = serve(tree, work, url, *extra)
                 continue
             procs[name] = subprocess.Popen(
                 [sys.executable, "-c", WORKER, str(work), str(work / "message.bin"), url],
@@ -292,9 +294,9 @@ def _run(ns: argparse.Namespace, cluster: Any, create_database: Any) -> None:
             )  # fmt: skip
         if ns.grpc:
             try:
-                grpc_rounds(ns, procs, msgs)  # type: ignore[arg-type]
+                grpc_rounds(ns, servers, msgs)
             finally:
-                for proc, _ in procs.values():  # type: ignore[misc]
+                for proc, _ in servers.values():
                     proc.send_signal(signal.SIGTERM)
                     proc.wait(30)
             return
@@ -347,7 +349,9 @@ def _run(ns: argparse.Namespace, cluster: Any, create_database: Any) -> None:
 
 
 def grpc_rounds(
-    ns: argparse.Namespace, servers: dict[str, tuple[subprocess.Popen, str]], raw: dict[str, bytes]
+    ns: argparse.Namespace,
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]],
+    raw: dict[str, bytes],
 ) -> None:
     import asyncio
 

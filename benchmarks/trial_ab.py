@@ -198,15 +198,15 @@ def _run(ns: argparse.Namespace, m: Any, cluster: Any, create_database: Any) -> 
           "median | PostgreSQL CPU us min / median | load first -> last (max) |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     for name, xs in rows.items():
-        cpu, wall, whole, db = ([x[i] for x in xs] for i in range(4))
+        cpus, walls, wholes, dbs = ([x[i] for x in xs] for i in range(4))
         loads = [v for x in xs for v in x[4:]]
-        out[name] = {"cpu_min": min(cpu), "cpu_median": st.median(cpu), "wall_min": min(wall),
-                     "wall_median": st.median(wall), "process_cpu_median": st.median(whole),
-                     "postgres_cpu_median": st.median(db),
+        out[name] = {"cpu_min": min(cpus), "cpu_median": st.median(cpus), "wall_min": min(walls),
+                     "wall_median": st.median(walls), "process_cpu_median": st.median(wholes),
+                     "postgres_cpu_median": st.median(dbs),
                      "load": [loads[0], loads[-1], max(loads)]}  # fmt: skip
-        print(f"| {name} | {min(cpu):.0f} / {st.median(cpu):.0f} | {min(wall):.0f} / "
-              f"{st.median(wall):.0f} | {min(whole):.0f} / {st.median(whole):.0f} | "
-              f"{min(db):.0f} / {st.median(db):.0f} | "
+        print(f"| {name} | {min(cpus):.0f} / {st.median(cpus):.0f} | {min(walls):.0f} / "
+              f"{st.median(walls):.0f} | {min(wholes):.0f} / {st.median(wholes):.0f} | "
+              f"{min(dbs):.0f} / {st.median(dbs):.0f} | "
               f"{loads[0]:.2f} -> {loads[-1]:.2f} ({max(loads):.2f}) |")  # fmt: skip
     H.save(ns.json, {"machine": m, "rpc": ns.rpc, "same_response": same, "rows": out,
                      "digests": digests})  # fmt: skip

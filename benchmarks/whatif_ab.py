@@ -31,8 +31,8 @@ args = [
     "--json",
 ]
 trees = {"baseline": sys.argv[1], "this tree": str(Path(__file__).resolve().parent.parent)}
-res = {k: ([], []) for k in trees}
-outs = {}
+res: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in trees}
+outs: dict[str, object] = {}
 loads = [os.getloadavg()[0]]
 for r in range((int(sys.argv[2]) if len(sys.argv) > 2 else 5) + 1):
     for k, d in trees.items():
@@ -61,9 +61,10 @@ def med(v: list[float]) -> float:
     return sorted(v)[len(v) // 2]
 
 
-for k, (w, c) in res.items():
+for k, (walls, cpus) in res.items():
     print(
-        f"{k}: wall min {min(w):.2f} med {med(w):.2f} max {max(w):.2f} s; CPU min {min(c):.2f} med {med(c):.2f} s"
+        f"{k}: wall min {min(walls):.2f} med {med(walls):.2f} max {max(walls):.2f} s;"
+        f" CPU min {min(cpus):.2f} med {med(cpus):.2f} s"
     )
 print(
     "outputs equal:",

@@ -41,7 +41,7 @@ from pydantic import Field
 
 from engine.errors import PolicyError, PolicyProblem
 from engine.money import MAX_ACCOUNT
-from engine.policy.load import FUNDS_FILE, NOT_TABLE_DIRS, _Lines, compose, validated
+from engine.policy.load import FUNDS_FILE, NOT_TABLE_DIRS, parse_checked
 from engine.policy.model import Eligibility, FundCode, Key, Name, RegionCode, _Strict
 
 BudgetMode = Literal["report", "hard"]
@@ -114,19 +114,8 @@ def check_funds(f: FundsFile) -> list[tuple[str, str]]:
 
 def parse_funds(text: str, file: str = "<text>") -> FundsFile:
     """One region's fund declarations from YAML text; PolicyError with every problem."""
-    node, data = compose(text, file)
-    if not isinstance(data, dict):
-        raise PolicyError([PolicyProblem(
-            file, "", "is not a mapping; a funds file is a YAML mapping with region and funds"
-        )])  # fmt: skip
-    lines = _Lines(node)
-    f = validated(FundsFile, data, file, lines)
-    found = check_funds(f)
-    if found:
-        from engine.policy.load import _parse_path
-
-        raise PolicyError([PolicyProblem(file, p, r, lines.line(_parse_path(p))) for p, r in found])
-    return f
+    return parse_checked(text, file, FundsFile, check_funds,
+                         "a funds file is a YAML mapping with region and funds")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -414,6 +414,20 @@ def settle_files(
         pre.close()
 
 
+# how a run's parts are settled: `onestop batch`'s options, and `onestop simulate`'s for its runs
+ChunkBillsOpt = Annotated[int, typer.Option(help="Bills per part (memory bound)")]
+ThreadsOpt = Annotated[int, typer.Option(help="Kernel threads per part")]
+DaskSchedulerOpt = Annotated[
+    str | None, typer.Option(help="Run the parts on this Dask scheduler (tcp://host:8786)")
+]
+DaskLocalOpt = Annotated[
+    int | None, typer.Option(help="Run the parts on a local Dask cluster of N processes")
+]
+DaskTimeoutOpt = Annotated[
+    float, typer.Option(help="Seconds to wait for the --dask-scheduler to answer")
+]
+
+
 @app.command()
 def batch(
     bills: Annotated[Path, typer.Argument(help="Bills (Parquet or CSV), sorted by household")],
@@ -431,18 +445,14 @@ def batch(
             "fund_code, year, used); default 0"
         ),
     ] = None,
-    chunk_bills: Annotated[int, typer.Option(help="Bills per part (memory bound)")] = CHUNK_BILLS,
+    chunk_bills: ChunkBillsOpt = CHUNK_BILLS,
     reject_file: Annotated[
         Path | None,
         typer.Option(help="Settle the good bills and write rejected rows here (default: fail)"),
     ] = None,
-    threads: Annotated[int, typer.Option(help="Kernel threads per part")] = 1,
-    dask_scheduler: Annotated[
-        str | None, typer.Option(help="Run the parts on this Dask scheduler (tcp://host:8786)")
-    ] = None,
-    dask_local: Annotated[
-        int | None, typer.Option(help="Run the parts on a local Dask cluster of N processes")
-    ] = None,
+    threads: ThreadsOpt = 1,
+    dask_scheduler: DaskSchedulerOpt = None,
+    dask_local: DaskLocalOpt = None,
     sort: Annotated[
         bool,
         typer.Option(
@@ -456,9 +466,7 @@ def batch(
             "a UTF-8 byte-order mark is skipped)"
         ),
     ] = "utf-8",
-    dask_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the --dask-scheduler to answer")
-    ] = 10.0,
+    dask_timeout: DaskTimeoutOpt = 10.0,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON (as in summary.json)")

@@ -23,7 +23,15 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.batch.cli import BatchRun, settle_files
+from adapters.batch.cli import (
+    BatchRun,
+    ChunkBillsOpt,
+    DaskLocalOpt,
+    DaskSchedulerOpt,
+    DaskTimeoutOpt,
+    ThreadsOpt,
+    settle_files,
+)
 from adapters.batch.run import CHUNK_BILLS
 from adapters.cli.exitcodes import Exit, help_epilog
 from adapters.cli.output import console, print_json, problem_line
@@ -83,17 +91,11 @@ def simulate(
         list[int] | None,
         typer.Option(help="Patient's share thresholds in percent (repeatable; default 10 20)"),
     ] = None,
-    chunk_bills: Annotated[int, typer.Option(help="Bills per part (memory bound)")] = CHUNK_BILLS,
-    threads: Annotated[int, typer.Option(help="Kernel threads per part")] = 1,
-    dask_scheduler: Annotated[
-        str | None, typer.Option(help="Run the parts on this Dask scheduler (tcp://host:8786)")
-    ] = None,
-    dask_local: Annotated[
-        int | None, typer.Option(help="Run the parts on a local Dask cluster of N processes")
-    ] = None,
-    dask_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the --dask-scheduler to answer")
-    ] = 10.0,
+    chunk_bills: ChunkBillsOpt = CHUNK_BILLS,
+    threads: ThreadsOpt = 1,
+    dask_scheduler: DaskSchedulerOpt = None,
+    dask_local: DaskLocalOpt = None,
+    dask_timeout: DaskTimeoutOpt = 10.0,
     encoding: Annotated[str, typer.Option(help="Text encoding of CSV inputs")] = "utf-8",
     quiet: Annotated[bool, typer.Option(help="No progress bars")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,

@@ -13,6 +13,7 @@ hundred bytes expands to billions of nodes; tables never need them), or with a N
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -213,26 +214,29 @@ def validated(model: type[M], data: Any, file: str, lines: _Lines) -> M:
         raise PolicyError(problems) from None
 
 
-def parse_table(text: str, file: str = "<text>") -> PolicyTable:
-    """One table from YAML text; PolicyError with every problem found."""
+def parse_checked(
+    text: str, file: str, model: type[M], check: Callable[[M], list[tuple[str, str]]], what: str
+) -> M:
+    """YAML text as ``model`` (``validated``), then its cross-field problems (``check``: as
+    (path, reason)); PolicyError with every problem found, each at its line. ``what``: what the
+    file is, said when its YAML is not a mapping."""
     node, data = compose(text, file)
     if not isinstance(data, dict):
-        raise PolicyError(
-            [
-                PolicyProblem(
-                    file,
-                    "",
-                    "is not a mapping; a policy table is a YAML "
-                    "mapping with region, effective_from, layers, ...",
-                )
-            ]
-        )
+        raise PolicyError([PolicyProblem(file, "", f"is not a mapping; {what}")])
     lines = _Lines(node)
-    table = validated(PolicyTable, data, file, lines)
-    found = check_table(table)
+    parsed = validated(model, data, file, lines)
+    found = check(parsed)
     if found:
         raise PolicyError([PolicyProblem(file, p, r, lines.line(_parse_path(p))) for p, r in found])
-    return table
+    return parsed
+
+
+def parse_table(text: str, file: str = "<text>") -> PolicyTable:
+    """One table from YAML text; PolicyError with every problem found."""
+    return parse_checked(
+        text, file, PolicyTable, check_table,
+        "a policy table is a YAML mapping with region, effective_from, layers, ...",
+    )  # fmt: skip
 
 
 def load_table(path: str | Path) -> PolicyTable:
