@@ -3,8 +3,8 @@ thread pool hop (issue 13 target 7; not a test): a Settle-shaped call, ``--clien
 on one asyncio loop, against a throwaway durable cluster (fsync, synchronous_commit,
 full_page_writes on), in two forms, interleaved rounds:
 
-- ``pool``: the call in the thread pool as the server runs a Settle now (``_Base.run``'s
-  hand-over: one ``call_soon_threadsafe`` back), its two trips on psycopg's blocking
+- ``pool``: the call in the thread pool as the server runs a Settle now (by the servicers'
+  own ``_Base.run``: one ``call_soon_threadsafe`` back), its two trips on psycopg's blocking
   connection, one a pool thread;
 - ``async``: the call on the loop, its two trips awaited on psycopg's ``AsyncConnection``
   (no pool hop, no hand-over of the GIL between threads; each wait a reader on the loop).
@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextvars
 import itertools
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from adapters.grpc.servicers import _Base
 from benchmarks import harness as H
 from benchmarks.grpc_bench import postgres_durable, proc_cpu
 
@@ -81,29 +80,6 @@ async def _async_call(conn: Any, k: str, us: float) -> int:
     return v
 
 
-def _answer(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
-    if not fut.done():
-        fut.set_result(value) if exc is None else fut.set_exception(exc)
-
-
-async def _pooled(executor: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Any:
-    """``adapters.grpc.servicers._Base.run``'s hand-over (copied: no server imported)."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[Any] = loop.create_future()
-    ctx = contextvars.copy_context()
-
-    def work() -> None:
-        try:
-            value = ctx.run(fn, *args)
-        except BaseException as exc:
-            loop.call_soon_threadsafe(_answer, fut, None, exc)
-        else:
-            loop.call_soon_threadsafe(_answer, fut, value, None)
-
-    executor.submit(work)
-    return await fut
-
-
 async def _run(ns: argparse.Namespace, url: str, pm: int) -> None:
     import psycopg
 
@@ -117,10 +93,11 @@ async def _run(ns: argparse.Namespace, url: str, pm: int) -> None:
     sync = [psycopg.connect(url, autocommit=True) for _ in range(n)]
     aio = [await psycopg.AsyncConnection.connect(url, autocommit=True) for _ in range(n)]
     executor = ThreadPoolExecutor(n)
+    hop = _Base(None, executor)  # type: ignore[arg-type]  # only its pool hop is used
 
     async def pool(i: int) -> None:
         for _ in range(ns.calls):
-            await _pooled(executor, _sync_call, sync[i], f"k{i}", ns.python)
+            await hop.run(_sync_call, sync[i], f"k{i}", ns.python)
 
     async def on_loop(i: int) -> None:
         for _ in range(ns.calls):
