@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -133,3 +134,34 @@ def test_write_parquet_writes_the_columns_it_is_given_delta(tmp_path: Path) -> N
     assert _delta_in(f) == {"d"}
     back = pq.read_table(f)
     assert back["d"].to_pylist() == cols["d"].tolist() and back["p"].to_pylist() == [0] * 1000
+
+
+def _layout(p: pq.ParquetFile) -> list[tuple[Any, ...]]:
+    """Each column chunk of a one-row-group file: name, codec, encodings, dictionary page."""
+    rg = p.metadata.row_group(0)
+    return [(c.path_in_schema, c.compression, sorted(c.encodings), c.has_dictionary_page)
+            for c in (rg.column(i) for i in range(rg.num_columns))]  # fmt: skip
+
+
+def test_batch_encode_writes_a_part_as_write_parquet_does(tmp_path: Path) -> None:
+    """benchmarks/batch_encode.py measures what ``onestop batch`` writes: the tables it
+    captures from a settled part, written into memory with its options, have the columns'
+    encodings, codec and dictionary pages of ``write_parquet``'s files and read back the same;
+    its variants change only the column they name."""
+    from benchmarks import batch_encode as E
+
+    make_data(tmp_path / "in", n_bills=150, items=5, seed=8)
+    got = E.capture(tmp_path / "in", 0, tmp_path / "out")
+    assert set(got) == {"bills", "layers", "alerts", "closing"}
+    for name, (table, kw) in got.items():
+        f = tmp_path / f"{name}.parquet"
+        parquetout.write_parquet(table, f, **kw)
+        mem = pq.ParquetFile(pa.BufferReader(E.encode(table, E.options(table, kw))))
+        disk = pq.ParquetFile(f)
+        assert _layout(mem) == _layout(disk), name
+        assert mem.read().equals(disk.read()), name
+    table, kw = got["layers"]
+    opts = E.options(table, kw, dictionary={"year": True}, encoding={"pay": "DELTA_BINARY_PACKED"})
+    base = E.options(table, kw)
+    assert opts["use_dictionary"] == [*base["use_dictionary"], "year"]
+    assert opts["column_encoding"] == {**base["column_encoding"], "pay": "DELTA_BINARY_PACKED"}

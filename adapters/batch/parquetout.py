@@ -153,17 +153,10 @@ def write_parquet(
     min/max/null counts per column chunk (off by default: a part is one row group, sorted by
     household, so they prune little; they cost ~20 % of the write)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    text = [f.name for f in table.schema if (pa.types.is_dictionary(f.type)
-            and not _mostly_distinct(table.column(f.name), table.num_rows))
-            or pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]  # fmt: skip
     coded = any(pa.types.is_dictionary(f.type) for f in table.schema)
     md = {**{k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()},
           **(metadata or {})}  # fmt: skip
-    opts: dict[str, Any] = {"compression": compression, "use_dictionary": text,
-                            "write_statistics": statistics,
-                            "write_batch_size": WRITE_BATCH_ROWS}  # fmt: skip
-    if delta:
-        opts["column_encoding"] = dict.fromkeys(delta, "DELTA_BINARY_PACKED")
+    opts = writer_options(table, compression, statistics, delta)
     if not coded:
         if md:
             table = table.replace_schema_metadata(md)
@@ -173,6 +166,24 @@ def write_parquet(
         w.write_table(table)
         if md:
             w.add_key_value_metadata(md)
+
+
+def writer_options(
+    table: pa.Table, compression: str = COMPRESSION, statistics: bool = False,
+    delta: Collection[str] = (),
+) -> dict[str, Any]:  # fmt: skip
+    """pyarrow's Parquet writer options ``write_parquet`` writes ``table`` with (also what
+    benchmarks/batch_encode.py varies): text columns dictionary-encoded but mostly distinct
+    ids, ``delta`` columns ``DELTA_BINARY_PACKED``, ``WRITE_BATCH_ROWS`` a batch."""
+    text = [f.name for f in table.schema if (pa.types.is_dictionary(f.type)
+            and not _mostly_distinct(table.column(f.name), table.num_rows))
+            or pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]  # fmt: skip
+    opts: dict[str, Any] = {"compression": compression, "use_dictionary": text,
+                            "write_statistics": statistics,
+                            "write_batch_size": WRITE_BATCH_ROWS}  # fmt: skip
+    if delta:
+        opts["column_encoding"] = dict.fromkeys(delta, "DELTA_BINARY_PACKED")
+    return opts
 
 
 def _mostly_distinct(col: pa.ChunkedArray, n_rows: int) -> bool:
