@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 import typer
 
 from benchmarks.batch_ab import POLICY, ROOT
+from benchmarks.harness import in_turn
 
 DELTA = "DELTA_BINARY_PACKED"
 
@@ -128,8 +129,8 @@ def table_variants(table: pa.Table, kw: dict[str, Any], path: Path) -> dict[str,
 def measure(label: str, variants: dict[str, Callable[[], int]], rounds: int) -> None:
     size = {k: f() for k, f in variants.items()}  # the warm-up write of each
     cpu: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(rounds):
-        for k, f in variants.items():
+    for r in range(rounds):
+        for k, f in in_turn(variants.items(), r):
             c = time.thread_time()
             f()
             cpu[k].append(1e3 * (time.thread_time() - c))

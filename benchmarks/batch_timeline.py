@@ -140,7 +140,7 @@ def main(
     got: dict[str, list[dict[str, Any]]] = {k: [] for k in trees}
     loads = [os.getloadavg()[0]]
     for r in range(rounds + 1):  # round 0: the warm-up (numba's cache of each tree)
-        for label, tree in trees.items():
+        for label, tree in H.in_turn(trees.items(), r):
             o = work / label.replace(" ", "-")
             cmd = [str(ONESTOP), "batch", *(str(data / f"{n}.parquet") for n in
                    ("bills", "items", "persons")), "--policy", str(POLICY), "--out", str(o),

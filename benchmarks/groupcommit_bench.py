@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(-1, ns.rounds):
             what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
             for c in clients:
-                for name, _, _ in contenders:
+                for name, _, _ in H.in_turn(contenders, r):
                     row = treeserver.measure(servers[name], "Settle", c, ns.seconds, ns.items,
                                              f"{name}{c}r{r}", what, f"{name:5s} Settle x{c}")  # fmt: skip
                     if r >= 0:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import grpc_bench as gb
+from benchmarks import harness as H
 
 
 def run_one(tree: Path, clients: int, seconds: float, items: int) -> dict[str, Any]:
@@ -85,8 +86,7 @@ def inprocess(rounds: int, chunk: int, items: int, interval: float = 1.0) -> int
         print(f"load average at start: {os.getloadavg()}", flush=True)
         try:
             for r in range(rounds + 1):  # round 0 warms up
-                modes = ["with ledger", "without ledger"]
-                for mode in modes if r % 2 else modes[::-1]:
+                for mode in H.in_turn(["without ledger", "with ledger"], r):
                     settlewrite.ledger = real if mode == "with ledger" else off  # type: ignore[assignment]
                     t0 = time.perf_counter()
                     for _ in range(chunk):
@@ -134,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     rates: dict[str, list[float]] = {k: [] for k in trees}
     print(f"load average at start: {os.getloadavg()}", flush=True)
     for r in range(ns.rounds):
-        order = list(trees.items()) if r % 2 == 0 else list(reversed(trees.items()))
-        for name, tree in order:
+        for name, tree in H.in_turn(trees.items(), r):
             t0 = time.time()
             row = run_one(tree, ns.clients, ns.seconds, ns.items)
             rates[name].append(row["per_s"])

@@ -106,7 +106,7 @@ async def _run(ns: argparse.Namespace, url: str, pm: int) -> None:
     forms = {"pool": pool, "async": on_loop}
     got: dict[str, list[tuple[float, float, float]]] = {k: [] for k in forms}
     for r in range(ns.rounds + 1):  # round 0: the warm-up, not counted
-        for name, client in forms.items():
+        for name, client in H.in_turn(forms.items(), r):
             load = H.load1()
             c0, p0, w0 = time.process_time(), proc_cpu(pm), time.perf_counter()
             await asyncio.gather(*(client(i) for i in range(n)))

@@ -152,7 +152,7 @@ def _schema_ab(ns: argparse.Namespace, cluster: Any, create_database: Any, tmp: 
         sides[name] = {"app": app, "call": call, "adm": adm, "pids": pids, "cpu": [], "wal": []}
     n = ns.settles
     for r in range(ns.rounds):
-        for d in sides.values():
+        for d in H.in_turn(sides.values(), r):
             with d["adm"].connect() as c:
                 lsn0 = c.exec_driver_sql("SELECT pg_current_wal_lsn()").scalar()
             b0 = sum(_thread_cpu(p) for p in d["pids"])

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(-1, ns.rounds):
             what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
             for rpc in rpcs:
-                for name, _, _ in contenders:
+                for name, _, _ in H.in_turn(contenders, r):
                     row = treeserver.measure(servers[name], rpc, ns.clients, ns.seconds, ns.items,
                                              f"{name}{rpc}r{r}", what, f"{name} {rpc} x{ns.clients}",
                                              pids.get("postmaster"))  # fmt: skip

@@ -310,7 +310,7 @@ def _run(ns: argparse.Namespace, cluster: Any, create_database: Any) -> None:
         figs = {k: H.Figure(k, work=ns.bills * ns.items, unit="items") for k in procs}
         shas: dict[str, set[str]] = {k: set() for k in procs}
         for r in range(-1, ns.rounds):
-            for name, p in procs.items():
+            for name, p in H.in_turn(procs.items(), r):
                 assert p.stdin is not None and p.stdout is not None
                 before, pg0 = H.load1(), proc_cpu(ns.pg)
                 n = 1 if r < 0 else ns.messages
@@ -360,7 +360,7 @@ def grpc_rounds(
     shas: dict[str, set[str]] = {k: set() for k in servers}
     last: dict[str, bytes] = {}
     for r in range(-1, ns.rounds):
-        for name, (proc, target) in servers.items():
+        for name, (proc, target) in H.in_turn(servers.items(), r):
             before, pg0 = H.load1(), proc_cpu(ns.pg)
             got = asyncio.run(over_grpc(target, raw[name], 2.0 if r < 0 else ns.seconds, proc.pid))
             after = H.load1()

@@ -174,7 +174,7 @@ def _run(ns: argparse.Namespace, m: Any, cluster: Any, create_database: Any) -> 
     rows: dict[str, list[tuple[float, ...]]] = {n: [] for n in procs}
     pg = _postmaster(cluster)
     for r in range(ns.rounds):
-        for name, p in procs.items():
+        for name, p in H.in_turn(procs.items(), r):
             assert p.stdin is not None and p.stdout is not None
             before, pg0 = H.load1(), proc_cpu(pg)
             p.stdin.write(f"{ns.calls}\n")

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.harness import user_env
+from benchmarks.harness import in_turn, user_env
 
 B = (
     [f"policies/samples/hongan-{i}.json" for i in range(1, 6)]
@@ -35,7 +35,7 @@ res: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in trees}
 outs: dict[str, object] = {}
 loads = [os.getloadavg()[0]]
 for r in range((int(sys.argv[2]) if len(sys.argv) > 2 else 5) + 1):
-    for k, d in trees.items():
+    for k, d in in_turn(trees.items(), r):
         b = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         p = subprocess.run(
