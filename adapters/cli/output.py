@@ -36,7 +36,7 @@ class Out(Console):
 
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
-        # rich's stubs declare size a property, but mypy reads it on the class as its value
+        # mypy reads a property on its class as the getter's value type, which has no fset
         Console.size.fset(self, new_size)  # type: ignore[attr-defined]
 
     def print(self, *objects: Any, **kw: Any) -> None:
