@@ -29,6 +29,7 @@ bills of 8 persons, a new request and bill id each call), warmed, then N Settles
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import signal
 import subprocess
@@ -91,7 +92,7 @@ def _settler(url: str, tmp: Path) -> tuple[Any, Any]:
         b = chain_bill(0, f"p{k}", n_items=100, seed=1)
         b["id"] = f"b0-p{k}"
         bills.append(bill_to_pb(b))
-    body = server.SettlementServicer.Settle.__wrapped__  # type: ignore[attr-defined]
+    body = inspect.unwrap(server.SettlementServicer.Settle)  # the body inside _unary
     seq = iter(range(10**9))
     raw = any(m.endswith(".Settle") for m in server.RAW_BYTES)  # its bytes, as served
 

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -61,8 +62,13 @@ def county(
     t = load_table(table_path)
     start = np.datetime64(t.effective_from, "D")
     end = np.datetime64(t.effective_to, "D") if t.effective_to else start + np.timedelta64(364, "D")
-    kw = {"region": t.region.code, "levels": list(t.hospital_levels), "start": start, "end": end}
-    bills, its, persons = (_plain(x) for x in synth.generate(n_bills, items, seed, **kw))  # type: ignore[arg-type]
+    kw: dict[str, Any] = {
+        "region": t.region.code,
+        "levels": list(t.hospital_levels),
+        "start": start,
+        "end": end,
+    }
+    bills, its, persons = (_plain(x) for x in synth.generate(n_bills, items, seed, **kw))
     ids = ("bill_id", "person_id", "household_id")
     bills = _prefixed(bills, prefix, ids)
     its = _prefixed(its, prefix, ("bill_id",))

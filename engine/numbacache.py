@@ -26,7 +26,9 @@ from typing import Any
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None  # type: ignore[assignment]
+    _HAVE_FCNTL = False
+else:
+    _HAVE_FCNTL = True
 
 _MARK = "_onestop_locked_save"
 
@@ -44,7 +46,7 @@ def _locked(path: str) -> Iterator[None]:
 def install() -> bool:
     """Put the lock around numba's cache-index updates in this process (idempotent). True if
     the lock is in place."""
-    if fcntl is None:  # pragma: no cover - not POSIX
+    if not _HAVE_FCNTL:  # pragma: no cover - not POSIX
         return False
     try:
         from numba.core.caching import IndexDataCacheFile
@@ -60,6 +62,7 @@ def install() -> bool:
         with _locked(self._index_path + ".lock"):
             save(self, key, data)
 
+    # numba's class patched (the point of install): mypy refuses any assignment to a method
     IndexDataCacheFile.save = locked_save  # type: ignore[method-assign]
     setattr(IndexDataCacheFile, _MARK, True)
     return True

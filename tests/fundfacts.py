@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import strategies as st
 
-from engine.claims import Claim, ClaimKind, ClaimStatus, FundFacts, FundPay, MoneyIn
+from engine.claims import Claim, ClaimKind, ClaimStatus, FundFacts, FundPay, MoneyIn, MoneyInKind
 
 REGION, FUND, YEAR = "421122", "370200", 2018
 
@@ -19,9 +19,9 @@ def _t(s: str) -> datetime:
 
 def claim(
     cid: str,
-    kind: str,
+    kind: ClaimKind,
     filed: int,
-    status: str,
+    status: ClaimStatus,
     filed_at: str,
     discharge: str,
     approved: int | None = None,
@@ -29,7 +29,7 @@ def claim(
 ) -> Claim:
     return Claim(
         claim_id=cid,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         settlement_id=f"SET-{cid}",
         layer_id="backbone" if kind == "claim" else "alert",
         fund_code=FUND,
@@ -41,7 +41,7 @@ def claim(
         bill_id=f"BILL-{cid}",
         discharge_date=date.fromisoformat(discharge),
         filed_amount=filed,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         filed_at=_t(filed_at),
         filed_by="clerk",
         approved_amount=approved,
@@ -53,14 +53,14 @@ def claim(
 
 def golden_facts() -> FundFacts:
     """The golden fund-year (figures computed by hand in tests/test_fundstats.py)."""
-    mi = [
+    mi: list[tuple[str, MoneyInKind, int, str]] = [
         ("M1", "premium", 300000, "2018-01-15"),
         ("M2", "donation", 150050, "2018-02-03"),
         ("M3", "donation", 49950, "2018-03-10"),
         ("M4", "government", 100000, "2018-03-20"),
     ]
     money_in = tuple(
-        MoneyIn(rid, REGION, FUND, YEAR, kind, f"PAYER-{rid}", amt, date.fromisoformat(on))  # type: ignore[arg-type]
+        MoneyIn(rid, REGION, FUND, YEAR, kind, f"PAYER-{rid}", amt, date.fromisoformat(on))
         for rid, kind, amt, on in mi
     )
     pays = (

@@ -37,6 +37,7 @@ from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.server import Server, running
 from adapters.grpc.testing import CHAIN, CHAIN_PERSONS, JIANG, YUBEI, YUBEI_BILL, chain_bill
 from engine.bill import Person
+from engine.service.ports import UnitOfWork
 from tests.pg import db_url, pg_url  # noqa: F401  (fixtures)
 
 H1, H2, H3 = "H500112001", "H500112002", "H990001001"  # H3 is in region R2
@@ -56,8 +57,10 @@ def bill(hospital: str = H1, bid: str | None = None) -> dict[str, Any]:
 class World:
     """The server, its store, the certificates and a client per identity."""
 
-    def __init__(self, d: Path, srv: Server, app: Any, principals: PrincipalsFile):
+    def __init__(self, d: Path, srv: Server, app: Any, principals: PrincipalsFile, other: Path):
         self.dir, self.srv, self.app, self.principals = d, srv, app, principals
+        #: certificates of the same identities signed by another CA
+        self.other = other
         self.target = f"127.0.0.1:{srv.port}"
         self._clients: dict[str, Client] = {}
 
@@ -119,8 +122,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     principals = PrincipalsFile(d / "principals.yaml", recheck=0)
     tls = Tls(d / "server.pem", d / "server.key", d / "ca.pem")
     with running(app, tls=tls, principals=principals) as srv:
-        w = World(d, srv, app, principals)
-        w.other = other  # type: ignore[attr-defined]
+        w = World(d, srv, app, principals, other)
         try:
             yield w
         finally:
@@ -195,7 +197,7 @@ def test_role_table(world: World, role: str) -> None:
     c = world.client(ROLE_OF[role])
     calls = _calls(world, seen)
     assert set(calls) == set(ALLOWED)
-    got = {m: code_of(lambda f=f: f(c)) for m, f in calls.items()}  # type: ignore[misc]
+    got = {m: code_of(partial(f, c)) for m, f in calls.items()}
     want = {m: (None if role in roles else PD) for m, roles in ALLOWED.items()}
     assert got == want
 
@@ -394,7 +396,7 @@ def test_unknown_callers(world: World) -> None:
     # no certificate, or one of another CA: refused in the TLS handshake (see adapters.grpc.auth)
     for c in (
         Client(world.target, 5, ca=world.dir / "ca.pem"),
-        world.client(CASHIER1, certs=world.other),  # type: ignore[attr-defined]
+        world.client(CASHIER1, certs=world.other),
     ):
         assert code_of(partial(c.get, "x")) == grpc.StatusCode.UNAVAILABLE
         assert code_of(c.status) == grpc.StatusCode.UNAVAILABLE
@@ -567,7 +569,9 @@ def test_scope_layer_reverse_needs_a_cashier_of_the_hospital_not_only_sight(
 
     sid = world.settle(bill(H1))
     for who in (BUREAU1, AUDITOR, FUND_MAJOR):
-        scoped = ScopedService(world.app.service, world.principals.get(who))  # type: ignore[arg-type]
+        principal = world.principals.get(who)
+        assert principal is not None
+        scoped = ScopedService(world.app.service, principal)
         assert scoped.get(sid).settlement_id == sid
         with pytest.raises(PermissionDenied):
             scoped.reverse(settlement_id=sid)
@@ -575,6 +579,12 @@ def test_scope_layer_reverse_needs_a_cashier_of_the_hospital_not_only_sight(
 
 
 # --------------------------------------------------------------------------- person region
+
+
+def _person(u: UnitOfWork, person_id: str) -> Person:
+    found = u.registry.get(person_id)
+    assert found is not None, person_id
+    return found
 
 
 def test_person_region_round_trips_and_migration_0004(tmp_path: Path) -> None:
@@ -594,14 +604,14 @@ def test_person_region_round_trips_and_migration_0004(tmp_path: Path) -> None:
         for s in (store, MemoryStore()):
             with s.uow() as u:
                 if s is store:
-                    assert u.registry.get("old").region is None  # type: ignore[union-attr]
+                    assert _person(u, "old").region is None
                 u.registry.upsert(
                     [Person.model_validate(p) for p in (JIANG_R, JIANG | {"id": "x"})]
                 )
                 u.commit()
             with s.uow() as u:
-                assert u.registry.get("jiang").region == R1  # type: ignore[union-attr]
-                assert u.registry.get("x").region is None  # type: ignore[union-attr]
+                assert _person(u, "jiang").region == R1
+                assert _person(u, "x").region is None
     finally:
         store.dispose()
     from adapters.grpc.convert import person_dict, person_to_pb
@@ -825,6 +835,7 @@ def test_access_line_is_what_json_dumps_writes(
     try:
         p = SimpleNamespace(name=who[0], role=who[1]) if who else None
         t0 = time.perf_counter() - ms / 1000
+        # duck-typed principal (any text for its role) and context: what log_call reads
         _auth.log_call(p, method, Done(), t0)  # type: ignore[arg-type]
         took = (time.perf_counter() - t0) * 1000  # ms plus the call itself, however slow
     finally:

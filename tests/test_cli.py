@@ -427,11 +427,12 @@ def test_on_a_narrow_terminal_cells_fold_never_ellipsize() -> None:
 
     from adapters.cli.output import new_table, show
 
-    term = Console(file=io.StringIO(), force_terminal=True, width=30, color_system=None)
+    screen = io.StringIO()
+    term = Console(file=screen, force_terminal=True, width=30, color_system=None)
     t = new_table("a long title of a table", [("fund", "left"), ("amount", "right")])
     t.add_row("390100 basic medical insurance", "136,201,234.56")
     show(term, t)
-    said = term.file.getvalue()  # type: ignore[attr-defined]
+    said = screen.getvalue()
     assert "…" not in said
     # every character kept: a cell too long folds onto the next line (a terminal too narrow
     # for a figure folds it rather than cut it)

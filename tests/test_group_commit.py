@@ -85,6 +85,7 @@ class Counting:
         uow.lock, uow.commit = hooked_lock, hooked_commit  # type: ignore[method-assign]
         if self.on_reads is not None:
             reads, hook = uow.settle_reads, self.on_reads
+            # a test hook, as above
             uow.settle_reads = lambda *a: hook(uow, reads, *a)  # type: ignore[method-assign]
         return uow
 

@@ -16,6 +16,7 @@ who: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody
 
 
 def _base(pool: ThreadPoolExecutor) -> _Base:
+    # only the pool hop is used: no service behind it
     return _Base(service=None, executor=pool)  # type: ignore[arg-type]
 
 

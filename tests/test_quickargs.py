@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import typer
+from typer.core import TyperGroup, TyperOption
 from typer.testing import CliRunner
 
 import adapters.cli.app as cli_app
@@ -30,7 +31,9 @@ S1, S2 = "policies/samples/longzhou-1.json", "policies/samples/longzhou-2.json"
 def test_the_options_are_the_typer_commands() -> None:
     """Every option of typer's ``settle`` is in the table with its kind, and no other; the
     engine's values and variable are typer's; the keywords are settle_bills' parameters."""
-    cmd = typer.main.get_command(app).commands["settle"]  # type: ignore[attr-defined]
+    group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
+    cmd = group.commands["settle"]
     got = {}
     for p in cmd.params:
         if p.param_type_name == "argument":
@@ -38,6 +41,7 @@ def test_the_options_are_the_typer_commands() -> None:
             continue
         if p.name == "help":
             continue
+        assert isinstance(p, TyperOption)
         kind = "flag" if p.is_flag else "many" if p.multiple else "one"
         for name in (*p.opts, *p.secondary_opts):
             got[name] = (p.name, kind)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from hypothesis import given, settings
@@ -30,7 +31,7 @@ from tests.test_resultwire import _INT, _PERSON, _TABLE, _layer_row
 _AT = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 
 
-def _values() -> dict[str, object]:
+def _values() -> dict[str, Any]:  # the record fields: values of several types
     return dict(
         settlement_id="s-1", request_id="r-1", bill_digest="d" * 64, bill={"id": "b"},
         moves=(), created_at=_AT, status="settled", reversed_at=None, reversal_request_id=None,
@@ -69,7 +70,7 @@ def test_plain_is_the_models_dict_and_every_write_reads_the_same(
     assert Settlement.from_dict(json.loads(compact_bytes(got))) == s  # read back as before
 
     rec = RowsRecord.of(rows, **_values())
-    model = SettlementRecord(settlement=s, **_values())  # type: ignore[arg-type]
+    model = SettlementRecord(settlement=s, **_values())
     # the ledger event and the claims from the rows, as from the model
     assert ledger.settle_event(rec, "p", got) == ledger.settle_event(model, "p")
     assert "settlement" not in vars(rec)  # nothing above read the model

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from typer.testing import CliRunner
@@ -91,7 +92,7 @@ def test_pdf_holds_the_figures(hongan: tuple[Settlement, dict], tmp_path: Path) 
     assert "冲销" not in out
 
 
-def _record(s: Settlement, bill: dict, status: str) -> SettlementRecord:
+def _record(s: Settlement, bill: dict, status: Literal["settled", "reversed"]) -> SettlementRecord:
     rev = status == "reversed"
     return SettlementRecord(
         settlement_id="S-2018-0002",
@@ -101,7 +102,7 @@ def _record(s: Settlement, bill: dict, status: str) -> SettlementRecord:
         settlement=s,
         moves=(),
         created_at=datetime(2018, 4, 20, 2, 0, tzinfo=UTC),
-        status=status,  # type: ignore[arg-type]
+        status=status,
         reversed_at=datetime(2018, 4, 21, 3, 30, tzinfo=UTC) if rev else None,
         reversal_request_id="rev-9" if rev else None,
     )

@@ -42,6 +42,6 @@ def test_capitals(fen: int, want: str) -> None:
 
 def test_only_integer_fen() -> None:
     with pytest.raises(TypeError):
-        capitals(1.5)  # type: ignore[arg-type]
+        capitals(1.5)  # type: ignore[arg-type]  # a float, on purpose: refused
     with pytest.raises(TypeError):
         capitals(True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ SECRET = "PERSON-SECRET-0012"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "memory"])
-def svc(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+def svc(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[SettlementService]:
     if request.param == "memory":
         store: Any = MemoryStore()
     elif request.param == "sqlite":
@@ -36,7 +37,6 @@ def svc(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
     s = SettlementService(store.uow, clock=Clock(), new_id=ids())
     s.put_policy(text, "yubei.yaml")
     s.import_registry([person])
-    s.store = store  # type: ignore[attr-defined]
     yield s
     if isinstance(store, SqlStore):
         store.dispose()

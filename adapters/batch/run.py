@@ -248,6 +248,7 @@ def settle_part_staged(
     if spec.threads > 1:
         import numba
 
+        # numba.config sets its NUMBA_* names when imported (_readenv): mypy sees none of them
         numba.set_num_threads(min(spec.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     policies, compiled = _policies(spec.policy)
     read = read or read_part(spec, part)
@@ -293,7 +294,9 @@ def write_part(
     taken from (given back with the part's outputs), if any."""
     tmp, name = Path(spec.out or "") / "_tmp", f"part-{k:05d}.parquet"
     md = parquet_metadata(spec.policy)
-    outs = [(C.bill_columns, "bills"), (C.layer_columns, "layers"),
+    # the writers of the part's tables (the bills', layers' and alerts' take the fields too)
+    Writer = Callable[..., dict[str, Any]]
+    outs: list[tuple[Writer, str]] = [(C.bill_columns, "bills"), (C.layer_columns, "layers"),
             (C.alert_columns, "alerts"), (C.closing_columns, "closing"),
             *([(C.item_fund_columns, ITEMS_BY_FUND)] if spec.items_by_fund else [])]  # fmt: skip
     # out_layer field by field once, for the layers and then the alerts (the bills read their
@@ -304,7 +307,7 @@ def write_part(
         if d == "layers":
             fields = C.layer_fields(prep, buffers)
         use = fields is not None and d in ("layers", "alerts")
-        got = cols(prep, fields) if use else cols(prep)  # type: ignore[call-arg]
+        got = cols(prep, fields) if use else cols(prep)
         table = parquetout.arrow_table(got, labels)
         del got
         if d == "alerts":

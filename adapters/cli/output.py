@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from rich.console import Console, ConsoleDimensions
+from rich.console import Console, ConsoleDimensions, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -29,13 +29,14 @@ class Out(Console):
 
     @property
     def size(self) -> ConsoleDimensions:
-        dims = Console.size.fget(self)  # type: ignore[attr-defined]
+        dims = super().size
         if self.is_terminal:
             return dims
         return ConsoleDimensions(WIDE, dims.height)
 
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
+        # mypy reads a property on its class as the getter's value type, which has no fset
         Console.size.fset(self, new_size)  # type: ignore[attr-defined]
 
     def print(self, *objects: Any, **kw: Any) -> None:
@@ -55,12 +56,13 @@ def text(x: object) -> Text:
     return x if isinstance(x, Text) else Text(str(x))
 
 
-def new_table(title: str, columns: Sequence[str | tuple[str, str]]) -> Table:
+def new_table(title: str, columns: Sequence[str | tuple[str, JustifyMethod]]) -> Table:
     """A table whose cells fold (never ``…``); columns (name, "left"|"right") or names."""
     t = Table(title=title)
+    just: JustifyMethod
     for c in columns:
         name, just = (c, "left") if isinstance(c, str) else c
-        t.add_column(name, justify=just, overflow="fold")  # type: ignore[arg-type]
+        t.add_column(name, justify=just, overflow="fold")
     return t
 
 
@@ -144,11 +146,17 @@ def tidy_help() -> None:
     def opt_type(self: Any, ctx: Any) -> str | None:
         return None if self.is_flag else plain(flag_type(self, ctx))
 
+    # typer's help rendering patched on its classes (the point of this function): mypy
+    # refuses any assignment to a method
     if hasattr(TyperArgument, "_usage_display_name"):
-        TyperArgument._usage_display_name = arg_usage  # type: ignore[method-assign]
-    TyperArgument.display_type_rich = arg_type  # type: ignore[method-assign]
-    TyperOption.display_type_rich = opt_type  # type: ignore[method-assign]
+        TyperArgument._usage_display_name = arg_usage  # type: ignore[method-assign]  # as above
+    TyperArgument.display_type_rich = arg_type  # type: ignore[method-assign]  # as above
+    TyperOption.display_type_rich = opt_type  # type: ignore[method-assign]  # as above
     _tidy_listing()
+
+
+#: the mark on a help function that joins the summaries' lines (installed once)
+_JOINS = "_joins_summaries"
 
 
 def _tidy_listing() -> None:
@@ -160,14 +168,15 @@ def _tidy_listing() -> None:
     from typer.core import TyperGroup
 
     shown = TyperGroup.format_help
-    if getattr(shown, "_joins_summaries", False):
+    if getattr(shown, _JOINS, False):
         return
 
     def format_help(self: Any, ctx: Any, formatter: Any) -> None:
         _join_summaries()
         shown(self, ctx, formatter)
 
-    format_help._joins_summaries = True  # type: ignore[attr-defined]
+    setattr(format_help, _JOINS, True)
+    # typer's group help patched on its class (the point): mypy refuses assigning a method
     TyperGroup.format_help = format_help  # type: ignore[method-assign]
 
 
@@ -179,7 +188,7 @@ def _join_summaries() -> None:
     except ImportError:  # pragma: no cover - typer without rich: click's listing joins them
         return
     made = getattr(rich_utils, "_make_command_help", None)
-    if made is None or getattr(made, "_joins_summaries", False):
+    if made is None or getattr(made, _JOINS, False):
         return  # pragma: no cover - another typer: its own listing
 
     def make(*, help_text: str, markup_mode: Any) -> Any:
@@ -188,5 +197,5 @@ def _join_summaries() -> None:
             first = " ".join(first.split())
         return made(help_text=first + sep + rest, markup_mode=markup_mode)
 
-    make._joins_summaries = True  # type: ignore[attr-defined]
+    setattr(make, _JOINS, True)
     rich_utils._make_command_help = make

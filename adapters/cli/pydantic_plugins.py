@@ -45,5 +45,5 @@ def skip_scan(argv: Sequence[str]) -> None:
     if LOADER in sys.modules or not skips_scan(argv, os.environ):
         return
     stand_in = types.ModuleType(LOADER, "onestop: pydantic plugins are not loaded (no scan)")
-    stand_in.get_plugins = _no_plugins  # type: ignore[attr-defined]
+    vars(stand_in).update(get_plugins=_no_plugins)  # its namespace: the name pydantic imports
     sys.modules[LOADER] = stand_in

@@ -24,6 +24,8 @@ from engine.money import yuan
 from engine.policy.load import load_policies
 
 if TYPE_CHECKING:
+    from rich.console import JustifyMethod
+
     from engine.allocation import Allocation
     from engine.bill import Bill
     from engine.engines import Engine as EngineName
@@ -111,7 +113,11 @@ def print_allocation(con: Out, a: Allocation) -> None:
     layers = [x.layer_id for x in a.items[0].shares] if a.items else []
     codes = [x.fund_code for x in a.items[0].shares] if a.items else []
     money = [f"{lid} ({c})" for lid, c in zip(layers, codes, strict=True)]
-    cols = [("#", "right"), ("item", "left"), ("amount", "right")]
+    cols: list[str | tuple[str, JustifyMethod]] = [
+        ("#", "right"),
+        ("item", "left"),
+        ("amount", "right"),
+    ]
     cols += [(m, "right") for m in [*money, "selfpay", "at window"]]
     t = new_table(f"Bill {a.bill_id}: who paid each item", cols)
     for it in a.items:

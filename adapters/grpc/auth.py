@@ -159,7 +159,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         auth = context.auth_context()
         if auth.get("transport_security_type") != [b"ssl"]:
             raise Unauthenticated("a client certificate is required")
-        found = {self.principals.get(n) for n in names(auth)} - {None}
+        found = {p for n in names(auth) if (p := self.principals.get(n)) is not None}
         if len(found) != 1:
             log.warning(
                 "unauthenticated: certificate names %s match %d principals",
@@ -171,7 +171,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 if not found
                 else "the client certificate names more than one principal"
             )
-        return found.pop()  # type: ignore[return-value]
+        return found.pop()
 
     def admit(self, method: str, context: grpc.aio.ServicerContext) -> Principal:
         p = self.identify(context)

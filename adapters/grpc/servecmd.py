@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -200,7 +200,7 @@ def serve(
         from adapters.auth.principals import PrincipalsFile
         from adapters.grpc.auth import Tls
 
-    def usage(msg: str) -> None:
+    def usage(msg: str) -> NoReturn:
         typer.echo(f"onestop serve: {msg}", err=True)  # one line, unwrapped
         raise typer.Exit(2)
 
@@ -209,12 +209,12 @@ def serve(
     tls: Tls | None = None
     who: PrincipalsFile | None = None
     if any(v is not None for v in given.values()):
-        missing = [k for k, v in given.items() if v is None]
-        if missing:
+        if tls_cert is None or tls_key is None or client_ca is None or principals is None:
+            missing = [k for k, v in given.items() if v is None]
             usage(f"TLS needs {', '.join(missing)} too (--tls-cert, --tls-key, --client-ca, "
                   "--principals go together)")  # fmt: skip
         for k, v in given.items():
-            if not Path(v).is_file():  # type: ignore[arg-type]
+            if v is not None and not Path(v).is_file():
                 usage(f"{k} {v}: no such file")
         try:
             from adapters.auth.principals import PrincipalsError, PrincipalsFile
@@ -223,9 +223,9 @@ def serve(
             from adapters.cli.lazy import unavailable
 
             unavailable("serve", e)
-        tls = Tls(tls_cert, tls_key, client_ca)  # type: ignore[arg-type]
+        tls = Tls(tls_cert, tls_key, client_ca)
         try:
-            who = PrincipalsFile(principals)  # type: ignore[arg-type]
+            who = PrincipalsFile(principals)
         except PrincipalsError as e:
             typer.echo(f"onestop serve: --principals refused:\n{e}", err=True)
             raise typer.Exit(2) from None

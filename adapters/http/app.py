@@ -406,5 +406,6 @@ def create_app(app: App, identify: Identify | None = None) -> FastAPI:
             api.openapi_schema = doc
         return api.openapi_schema
 
+    # FastAPI's documented way to extend the schema: mypy refuses any assignment to a method
     api.openapi = openapi  # type: ignore[method-assign]
     return api

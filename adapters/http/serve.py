@@ -87,14 +87,14 @@ def cert_identify(principals: PrincipalsFile) -> Identify:
         names = (request.scope.get("extensions") or {}).get(PEER)
         if not names:
             raise Unauthenticated("a client certificate is required")
-        found = {principals.get(n) for n in names} - {None}
+        found = {p for n in names if (p := principals.get(n)) is not None}
         if len(found) != 1:
             raise Unauthenticated(
                 "the client certificate names no principal of this server"
                 if not found
                 else "the client certificate names more than one principal"
             )
-        return found.pop()  # type: ignore[return-value]
+        return found.pop()
 
     return identify
 
@@ -209,17 +209,18 @@ def serve_http(
     given = {"--tls-cert": tls_cert, "--tls-key": tls_key, "--client-ca": client_ca,
              "--principals": principals}  # fmt: skip
     if any(v is not None for v in given.values()):
-        missing = [k for k, v in given.items() if v is None]
-        if missing:
+        if tls_cert is None or tls_key is None or client_ca is None or principals is None:
+            missing = [k for k, v in given.items() if v is None]
             one_line(f"TLS needs {', '.join(missing)} too (--tls-cert, --tls-key, --client-ca, "
                      "--principals go together)", 2)  # fmt: skip
         for k, v in given.items():
-            if not Path(v).is_file():  # type: ignore[arg-type]
+            if v is not None and not Path(v).is_file():
                 one_line(f"{k} {v}: no such file", 2)
     from adapters.auth.principals import PrincipalsError, PrincipalsFile
     from adapters.grpc.auth import Tls
 
-    tls = Tls(tls_cert, tls_key, client_ca) if tls_cert else None  # type: ignore[arg-type]
+    # the TLS options go together (checked above): one given, all are
+    tls = Tls(tls_cert, tls_key, client_ca) if tls_cert and tls_key and client_ca else None
     try:
         pf = PrincipalsFile(principals) if principals else None
     except PrincipalsError as e:

@@ -12,7 +12,7 @@ import io
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -21,6 +21,9 @@ import matplotlib.pyplot as plt
 from matplotlib import font_manager
 
 from engine.fundstats import STATUSES, FundFigures
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "DejaVu Sans"]
 IN_COLOUR, OUT_COLOUR, RELIEF_COLOUR = "#2a7ab0", "#d9822b", "#6b9e3a"
@@ -31,8 +34,8 @@ STATUS_LABELS = {
     "paid": "已支付\npaid",
 }
 
-#: the rc names matplotlib's stubs type as a Literal of every name, so the dict is typed loosely
-_RC: dict[str, Any] = {
+#: the rc settings (matplotlib's stubs name every rc key in the Literal ``RcKeyType``)
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "onestop",
     "font.family": "sans-serif",
@@ -96,7 +99,7 @@ def style() -> Any:
     """The charts' matplotlib style (CJK fonts first, text kept as text): ``with style(): ...``.
     Shared with the other reports' charts (adapters/simulate/charts.py)."""
     know_cjk_fonts()
-    return plt.rc_context(_RC)  # type: ignore[arg-type]
+    return plt.rc_context(_RC)
 
 
 def to_svg(fig: plt.Figure, chart_id: str, title: str) -> str:

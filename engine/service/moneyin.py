@@ -12,6 +12,9 @@ from engine.money import MAX_ACCOUNT
 from engine.service import ledger
 from engine.service.fundbase import FundBase, amount_field, text_field
 
+#: the kinds of money in, by their names (a name given as a str checked into the Literal)
+_KINDS: dict[str, MoneyInKind] = {k: k for k in get_args(MoneyInKind)}
+
 
 class MoneyInRecords(FundBase):
     def record_money_in(
@@ -39,9 +42,9 @@ class MoneyInRecords(FundBase):
         self._fund_known(region, fund_code)
         if isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 2999:
             raise InputError.one("year", year, "is not an accounting year (1900..2999)")
-        kinds = get_args(MoneyInKind)
-        if kind not in kinds:
-            raise InputError.one("kind", kind, f"is not one of {', '.join(kinds)}")
+        money_kind = _KINDS.get(kind) if isinstance(kind, str) else None  # a str: hashable
+        if money_kind is None:
+            raise InputError.one("kind", kind, f"is not one of {', '.join(_KINDS)}")
         text_field("payer", payer, 200, required=True)
         amount_field("amount", amount, 1, MAX_ACCOUNT)
         day = parse_day("on", on)
@@ -53,7 +56,7 @@ class MoneyInRecords(FundBase):
                                           payer, amount, day, note), True  # fmt: skip
             m = MoneyIn(
                 record_id=self._new_id(), region=region, fund_code=fund_code, year=year,
-                kind=kind, payer=payer, amount=amount, on=day, note=note,  # type: ignore[arg-type]
+                kind=money_kind, payer=payer, amount=amount, on=day, note=note,
                 recorded_by=principal, recorded_at=self._clock(),
             )  # fmt: skip
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from engine.explain import cap_words, why_words
 from engine.simulate.columns import factorize, shared_codes
 from engine.simulate.runs import LayerInfo, Run
 from engine.simulate.stats import uniq
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 #: a changed bill none of whose layers changed (the buckets did: the table prices it otherwise)
 BUCKETS_REASON = "the candidate table splits the bill otherwise (in scope, first self-pay, over limit, out of catalogue)"
@@ -106,8 +110,8 @@ def reasons(
     ib, ic = np.searchsorted(keys, kb), np.searchsorted(keys, kc)
     m = len(keys)
 
-    def spread(idx: np.ndarray, v: object, fill: object, dtype: object) -> np.ndarray:
-        out = np.full(m, fill, dtype=dtype)  # type: ignore[call-overload]
+    def spread(idx: np.ndarray, v: object, fill: object, dtype: DTypeLike) -> np.ndarray:
+        out = np.full(m, fill, dtype=dtype)
         out[idx] = v
         return out
 

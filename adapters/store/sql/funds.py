@@ -80,7 +80,7 @@ class Funds:
                 pay=int(pay),
                 person_id=pid,
                 discharge_date=date.fromisoformat(x.json_out(bill)["discharge_date"]),
-                settled_at=x.ts_out(created),  # type: ignore[arg-type]
+                settled_at=x.ts_at(created),
                 reversed=status == "reversed",
             )
             for sid, lid, at, pay, pid, bill, created, status in rows

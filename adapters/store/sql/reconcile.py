@@ -57,7 +57,7 @@ class ReconcileFacts:
                 settlement_id=sid,
                 hospital=h,
                 region=r,
-                committed_at=x.ts_out(created),  # type: ignore[arg-type]
+                committed_at=x.ts_at(created),
                 reversed_at=x.ts_out(reversed_at),
                 total=int(total),
                 window_pay=int(window_pay),

@@ -145,7 +145,7 @@ class Registry:
             PersonVersion(
                 Person.model_validate(x.json_out(data)),
                 version,
-                x.ts_out(at),  # type: ignore[arg-type]
+                x.ts_at(at),
                 by,
             )
             for version, at, by, data in self.u.run(_HISTORY, {"id": person_id}).fetchall()
@@ -198,7 +198,7 @@ class Registry:
             .where(*cond)
             .order_by(*order, _TG.c.position)
         )  # fmt: skip
-        out: dict[str, dict[str, object]] = {}
+        out: dict[str, dict[str, Any]] = {}
         tags: dict[str, list[TagSpan]] = {}
         for r in self.u.conn().execute(q):
             if r.person_id not in out:
@@ -211,10 +211,7 @@ class Registry:
                 tags[r.person_id].append(
                     TagSpan(tag=r.tag, valid_from=r.tag_from, valid_to=r.tag_to)
                 )
-        return [
-            Person.model_construct(**d, tags=tuple(tags[pid]))  # type: ignore[arg-type]
-            for pid, d in out.items()
-        ]
+        return [Person.model_construct(**d, tags=tuple(tags[pid])) for pid, d in out.items()]
 
     def upsert(self, persons: list[Person], by: str = "local", at: datetime | None = None) -> int:
         if not persons:

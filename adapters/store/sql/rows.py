@@ -71,12 +71,15 @@ class Dialect:
         v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
         return v.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else v
 
-    def ts_out(self, v: Any) -> datetime | None:
-        if v is None:
-            return None
+    def ts_at(self, v: Any) -> datetime:
+        """A NOT NULL timestamp column's value, as UTC."""
         if isinstance(v, str):
             v = datetime.fromisoformat(v)
         return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+    def ts_out(self, v: Any) -> datetime | None:
+        """A nullable timestamp column's value, as UTC, or None."""
+        return None if v is None else self.ts_at(v)
 
     def date_in(self, v: date | None) -> Any:
         return v.isoformat() if self.sqlite and v is not None else v

@@ -136,7 +136,7 @@ class Settlements:
                 bill=x.json_out(bill),
                 settlement=Settlement.from_dict(x.json_out(settlement)),
                 moves=tuple(by.get(sid, ())),
-                created_at=x.ts_out(created),  # type: ignore[arg-type]
+                created_at=x.ts_at(created),
                 status=status,
                 reversed_at=x.ts_out(reversed_at),
                 reversal_request_id=rrid,

@@ -46,7 +46,10 @@ class SqlStore:
             self._tmp = tempfile.mkdtemp(prefix="onestop-")
             self.url = self.url.set(database=str(Path(self._tmp) / "onestop.db"), query={})
         self.engine = make_engine(self.url)
-        self.dialect: Literal["sqlite", "postgresql"] = self.engine.dialect.name  # type: ignore[assignment]
+        # make_engine makes no other dialect's engine
+        self.dialect: Literal["sqlite", "postgresql"] = (
+            "sqlite" if self.engine.dialect.name == "sqlite" else "postgresql"
+        )
         self.sqlite = self.dialect == "sqlite"
         # SQLite: in-process writers queue here before BEGIN IMMEDIATE
         self.writer = threading.Lock() if self.sqlite else None
