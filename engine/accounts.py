@@ -27,13 +27,26 @@ class LayerAccount:
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.deductible_used, self.eligible_cum, self.paid, self.selfpay_cum)
 
+    # field by field, no tuples nor generator (a Settle's moves: a few a call)
     def minus(self, other: LayerAccount) -> LayerAccount:
-        a, b = self.as_tuple(), other.as_tuple()
-        return LayerAccount(*(x - y for x, y in zip(a, b, strict=True)))
+        return LayerAccount(
+            self.deductible_used - other.deductible_used,
+            self.eligible_cum - other.eligible_cum,
+            self.paid - other.paid,
+            self.selfpay_cum - other.selfpay_cum,
+        )
 
     def plus(self, other: LayerAccount) -> LayerAccount:
-        a, b = self.as_tuple(), other.as_tuple()
-        return LayerAccount(*(x + y for x, y in zip(a, b, strict=True)))
+        return LayerAccount(
+            self.deductible_used + other.deductible_used,
+            self.eligible_cum + other.eligible_cum,
+            self.paid + other.paid,
+            self.selfpay_cum + other.selfpay_cum,
+        )
+
+    def is_zero(self) -> bool:
+        """All four fields 0 (``== ZERO`` without the dataclass's two tuples)."""
+        return not (self.deductible_used or self.eligible_cum or self.paid or self.selfpay_cum)
 
 
 ZERO = LayerAccount()
@@ -83,9 +96,14 @@ class YearAccounts:
 
     def normalized(self) -> YearAccounts:
         """The same accounts without all-zero layer entries (zero and absent are the same)."""
-        if all(a != ZERO for a in self.layers.values()):
+        for a in self.layers.values():
+            if a.is_zero():
+                break
+        else:
             return self
-        return YearAccounts({k: a for k, a in self.layers.items() if a != ZERO}, self.admissions)
+        return YearAccounts(
+            {k: a for k, a in self.layers.items() if not a.is_zero()}, self.admissions
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -58,9 +58,10 @@ def settle_one(
 
 def moves(before: YearAccounts, after: YearAccounts) -> dict[str, LayerAccount]:
     out = {}
-    for lid in set(before.layers) | set(after.layers):
-        d = after.get(lid).minus(before.get(lid))
-        if d != ZERO:
+    b, a = before.layers, after.layers
+    for lid in set(b) | set(a):  # (the order the moves were always listed in)
+        d = a.get(lid, ZERO).minus(b.get(lid, ZERO))
+        if not d.is_zero():
             out[lid] = d
     return out
 

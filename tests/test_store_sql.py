@@ -7,6 +7,7 @@ restart, and migrations that match ``schema.py``.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import threading
 import time
@@ -888,7 +889,15 @@ def test_pg_migration_0015_stores_the_request_and_result_as_text(pg_url: str) ->
         assert columns() == [("bill", "json", "l"), ("settlement", "json", "l")]
         with store.uow() as u:
             assert u.settlements.by_id(rec.settlement_id) == rec
+        # the lock function this code's Settle calls (0016) for the one Settle at 0014
+        lock_person = importlib.import_module(
+            "adapters.store.migrations.versions.0016_lock_read_person"
+        )
+        with store.engine.begin() as c:
+            c.exec_driver_sql(lock_person.CREATE)
         rec2, _ = svc.settle("req-2", bill(req, "b-0014", 2_000_000))
+        with store.engine.begin() as c:
+            c.exec_driver_sql("DROP FUNCTION onestop_lock_read_person(text, integer)")
         upgrade(store.engine)
         assert columns() == [("bill", "text", "l"), ("settlement", "text", "l")]
         again, replay = svc.settle("req-1", req)

@@ -53,15 +53,10 @@ def _lock_read_keys(new: list[LockKey], read: Sequence[tuple[str, str, int]]) ->
 
 
 #: PostgreSQL, a Settle's reads: the registered person's household-year and person-year of
-#: ``:y`` locked and read under the locks (``onestop_lock_read``, migration 0011; nothing when
-#: the person is not registered), before ``_SETTLE_READS`` in the same round trip
-_LOCK_PERSON = (
-    "SELECT * FROM onestop_lock_read("
-    "ARRAY(SELECT CAST(household AS text) FROM persons WHERE person_id = :pid), "
-    "ARRAY(SELECT CAST(:y AS integer) FROM persons WHERE person_id = :pid), "
-    "ARRAY(SELECT CAST(person_id AS text) FROM persons WHERE person_id = :pid), "
-    "ARRAY(SELECT CAST(:y AS integer) FROM persons WHERE person_id = :pid))"
-)
+#: ``:y`` locked and read under the locks (``onestop_lock_read_person``, migration 0016: the
+#: household looked up inside it; nothing when the person is not registered), before
+#: ``_SETTLE_READS`` in the same round trip
+_LOCK_PERSON = "SELECT * FROM onestop_lock_read_person(CAST(:pid AS text), CAST(:y AS integer))"
 
 
 def _lock_params(kind: str, key: str, year: int) -> dict[str, Any]:
