@@ -6,7 +6,7 @@ is seen by the next call and by the next stream message."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +17,8 @@ from adapters.grpc.client import pack_bills
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.testing import CHAIN, CHAIN_PERSONS, chain_bill
 from adapters.store.sql import SqlStore
+from adapters.store.sql.snapshotkeep import SnapshotTrial
+from adapters.store.sql.uow import SqlUnitOfWork
 from engine.accounts import Opening
 from engine.batch import reference_batch
 from engine.bill import Person, parse_bill_request
@@ -142,3 +144,74 @@ def test_a_settle_between_two_stream_messages_is_seen_on_postgres(pg_url: str) -
         assert third == expected() and third != again
     finally:
         app.close()
+
+
+def test_a_settle_by_another_process_between_two_presettles_is_seen_on_postgres(
+    pg_store: SqlStore, monkeypatch: Any
+) -> None:
+    """A PreSettle repeating the last one's reads sends the snapshot's check only (no read
+    reaches the driver) and answers the same; a Settle committed by another process between
+    two PreSettles, then one through the pool, is seen by the next PreSettle (the model path
+    and the columns path, PreSettle's own), whose figures are a pooled trial's."""
+    from adapters.grpc import columns
+    from adapters.grpc.convert import bill_to_pb
+    from tests.test_trial_reads import _pooled_and_kept, _settle_elsewhere
+
+    pooled, kept, _, req = _pooled_and_kept(pg_store)
+    first = kept.pre_settle(req)
+    assert first == pooled.pre_settle(req) and first.admission_no == 1
+    sent: list[str] = []
+    read = SqlUnitOfWork.run
+
+    def run(self: SqlUnitOfWork, sql: str, params: Any = (), write: bool = False) -> Any:
+        sent.append(sql)
+        return read(self, sql, params, write)
+
+    monkeypatch.setattr(SqlUnitOfWork, "run", run)
+    cols = columns.bill_columns(bill_to_pb(req.model_dump(mode="json")))
+    assert kept.pre_settle(req) == first and kept.pre_settle(cols) == first
+    assert sent == []  # every read kept: the check alone went to the server
+    _settle_elsewhere(pg_store)
+    second = kept.pre_settle(cols)
+    assert second.admission_no == 2 and second == pooled.pre_settle(req) and second != first
+    assert sent != [] and kept.pre_settle(req) == second
+    pooled.settle("req-pool", bill(req, "yubei-pool", 4_000_000))
+    third = kept.pre_settle(req)
+    assert third.admission_no == 3 and third == pooled.pre_settle(req)
+    assert kept.pre_settle(cols) == third
+
+
+def test_a_trial_unit_of_work_on_postgres_writes_nothing(pg_store: SqlStore) -> None:
+    """Every way to write through a PostgreSQL trial is refused before anything is sent."""
+    with pg_store.trial_uow() as u:
+        assert isinstance(u, SnapshotTrial)
+        assert u.registry.get("nobody") is None
+        with pytest.raises(RuntimeError, match="a trial's unit of work writes nothing"):
+            u.accounts.save_person_year("p", 2023, u.accounts.person_year("p", 2023))
+        with pytest.raises(RuntimeError, match="a trial's unit of work writes nothing"):
+            u.lock(("person", "p", 2023))
+
+
+def test_a_trial_open_under_an_old_figure_keeps_nothing_for_a_newer_one(
+    pg_store: SqlStore,
+) -> None:
+    """A trial inside a trial: the inner one, checked after a commit, keeps its reads under
+    the new figure; what the outer one reads afterwards goes with the old figure's reads,
+    not the new ones (it was keyed by a snapshot from before that commit)."""
+    text, person, req = golden()
+    pooled = service(pg_store.uow)
+    pooled.put_policy(text, "yubei.yaml")
+    pooled.import_registry([person])
+    year = pooled.pre_settle(req).year
+    outer = cast(SnapshotTrial, pg_store.trial_uow())
+    with outer:
+        assert outer.registry.get(person.id) == person
+        old = outer._reads
+        pooled.settle("req-1", req)
+        inner = cast(SnapshotTrial, pg_store.trial_uow())
+        with inner:
+            assert inner.accounts.person_year(person.id, year).admissions == 1
+            new = inner._reads
+        assert old is not None and new is not None and new is not old
+        assert outer.accounts.person_year(person.id, year).admissions == 1  # read now
+    assert len(new.rows) == 1 and len(old.rows) == 2  # the outer's reads kept with the old

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from adapters.store.sql import SqlStore, trialreads
+from adapters.store.sql import SqlStore, keptreads
 from adapters.store.sql.trialreads import TrialUnitOfWork
 from engine.service.usecases import SettlementService
 from tests.test_store_sql import Clock, bill, golden, service
@@ -199,7 +199,7 @@ def test_kept_reads_serve_a_repeated_trial_until_another_process_commits(
         assert u.accounts.person_year(person.id, first.year).admissions == 1
     # ... and a commit by another connection of this process (a Settle through the pool)
     seen.clear()
-    monkeypatch.setattr(trialreads, "KEPT_MAX", 1)
+    monkeypatch.setattr(keptreads, "KEPT_MAX", 1)
     pooled.settle("req-2", bill(req, "yubei-2", 4_000_000))
     third = kept.pre_settle(req)
     assert third.admission_no == 3 and third == pooled.pre_settle(req)

@@ -1,6 +1,6 @@
-"""Answers a PostgreSQL thread keeps while nothing has been committed since they were read
-(``UnitOfWork.kept``: the packed stream's ``accounts_many``), SQLite's ``PRAGMA data_version``
-rule (``trialreads``) in PostgreSQL's terms.
+"""A PostgreSQL trial's reads (PreSettle, the packed stream's ``accounts_many``) kept while
+nothing has been committed since they were read: SQLite's ``PRAGMA data_version`` rule
+(``trialreads``) in PostgreSQL's terms, on ``keptreads``'s kept rows, account-years and answers.
 
 A statement's snapshot (``pg_current_snapshot()``: xmin, xmax and the transaction ids in
 progress below xmax) says which transactions' writes it sees. Every write belongs to a
@@ -14,32 +14,92 @@ or wrote in another database moves the figure too; the answer is then read again
 wrong.) The postmaster's start time goes with it: a restarted server (a restore, a failover)
 starts another history whose snapshots could repeat an old figure.
 
-The check is one statement, one round trip, before the reads; it runs in autocommit (its own
-snapshot), so an answer is keyed by a snapshot taken before its reads, never after: a commit
-between the check and the reads moves the next check's figure, and the answer is read again.
+The check is one statement, one round trip, the first a trial sends (``SnapshotTrial``); it
+runs in autocommit (its own snapshot), so what a trial reads is keyed by a snapshot taken
+before its reads, never after: a commit between the check and the reads moves the next check's
+figure, and they are read again. A trial whose reads are all kept sends that one statement
+(a PreSettle read the registry, the hard budgets' use and two account-years: four round trips).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-#: the statement whose answer keys the kept answers (see the module's text)
+import sqlalchemy as sa
+
+from adapters.store.sql.keptreads import KeptReads
+from adapters.store.sql.uow import SqlUnitOfWork
+
+if TYPE_CHECKING:
+    from adapters.store.sql.store import SqlStore
+
+#: the statement whose answer keys the kept reads (see the module's text)
 SNAPSHOT = "SELECT pg_current_snapshot()::text, pg_postmaster_start_time()"
 
 
 class SnapshotKeep:
-    """Each thread's answers, kept for one snapshot figure (``answers``)."""
+    """Each thread's kept reads (``reads``)."""
 
     def __init__(self) -> None:
         self._local = threading.local()
 
-    def answers(self, figure: Any) -> dict[Any, Any]:
-        """This thread's kept answers for ``figure`` (``SNAPSHOT``'s row, read just now):
-        those kept under the same figure, else a new empty dict kept under it. Each caller
-        keeps its answers under its own key, bounded by it (one answer each)."""
-        local = self._local
-        if getattr(local, "figure", None) != figure:
-            local.figure, local.answers = figure, {}
-        kept: dict[Any, Any] = local.answers
+    def reads(self, figure: Any) -> KeptReads:
+        """This thread's kept reads for ``figure`` (``SNAPSHOT``'s row, read just now): those
+        kept under the same figure, else new ones kept under it (new, not emptied: a trial
+        still open under the old figure keeps what it reads into the old ones, never into
+        those of a later figure)."""
+        kept: KeptReads | None = getattr(self._local, "reads", None)
+        if kept is None or kept.version != figure:
+            kept = self._local.reads = KeptReads().at(figure)
         return kept
+
+
+class SnapshotTrial(SqlUnitOfWork):
+    """PostgreSQL: a unit of work that only reads, its rows kept while the snapshot's figure
+    stands (``SqlStore.trial_uow``). Every statement it sends comes after the check (its
+    driver connection is made ready by it: ``_driver``); ``run``'s reads are answered from
+    the kept rows or read and kept; the account-years it built are kept when it ends."""
+
+    def __init__(self, store: SqlStore):
+        super().__init__(store)
+        self._reads: KeptReads | None = None
+
+    def _driver(self, write: bool = False) -> Any:
+        if write:
+            raise RuntimeError("a trial's unit of work writes nothing")
+        raw = super()._driver()
+        if self._reads is None:
+            try:
+                cur = self.s.x.cursor(raw)
+                cur.execute(SNAPSHOT)
+                figure = tuple(cur.fetchone())
+            except self.s.x.errors as err:
+                raise sa.exc.DBAPIError.instance(
+                    SNAPSHOT, (), err, self.s.x.errors, hide_parameters=True
+                ) from err
+            self._reads = self.s.snapshots.reads(figure)
+            self.accounts.keep_current(self._reads.accounts)
+        return raw
+
+    def kept(self) -> dict[Any, Any]:
+        """The answers kept with this thread's kept reads (the check made first, if not yet):
+        dropped with the rows when anything commits, so a caller's answer built from reads
+        under this figure stands while it is found here. Each caller keeps its answers under
+        its own key, bounded by it (one answer each)."""
+        self._driver()
+        assert self._reads is not None
+        return self._reads.answers
+
+    def run(self, sql: str, params: Any = (), write: bool = False) -> Any:
+        self._driver(write)
+        assert self._reads is not None
+        read = super().run
+        got = self._reads.rows_for(sql, params, lambda: read(sql, params).fetchall())
+        return read(sql, params) if got is None else got
+
+    def _end(self) -> None:
+        reads, self._reads = self._reads, None
+        if reads is not None:  # what it read, it read under this figure
+            reads.keep_accounts(self.accounts.seen())
+        super()._end()

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.store.sql.connect import _is_memory, make_engine, normalize_url, upgrade
 from adapters.store.sql.rows import Dialect
-from adapters.store.sql.snapshotkeep import SnapshotKeep
+from adapters.store.sql.snapshotkeep import SnapshotKeep, SnapshotTrial
 from adapters.store.sql.uow import SqlUnitOfWork
 from engine.funds import FundsFile, parse_funds
 from engine.policy.load import parse_table
@@ -58,7 +58,7 @@ class SqlStore:
         self._tables_lock = threading.Lock()
         self._funds: dict[int, FundsFile] = {}
         self._kept: Any = None  # trialreads.KeptConnections, made on the first trial_uow
-        # PostgreSQL: each thread's answers kept while nothing commits (``SqlUnitOfWork.kept``)
+        # PostgreSQL: each thread's trial reads kept while nothing commits (``SnapshotTrial``)
         self.snapshots = SnapshotKeep()
         # PostgreSQL: each thread's driver connection, checked out once and kept across its
         # units of work (``held``)
@@ -76,10 +76,11 @@ class SqlStore:
         return SqlUnitOfWork(self)
 
     def trial_uow(self) -> SqlUnitOfWork:
-        """A unit of work for a trial's reads: SQLite on a connection kept by this thread
-        (``trialreads``); PostgreSQL the pooled ``uow``."""
+        """A unit of work for a trial's reads, kept while nothing commits: SQLite on a
+        connection kept by this thread (``trialreads``); PostgreSQL on the thread's held
+        connection, checked by the snapshot (``snapshotkeep``)."""
         if not self.sqlite:
-            return self.uow()
+            return SnapshotTrial(self)
         if self._kept is None:
             from adapters.store.sql.trialreads import KeptConnections
 

@@ -23,9 +23,9 @@ them beside them (``TrialUnitOfWork.kept``: the packed stream's ``accounts_many`
 figure drops them all. (Commits through this process's pool are another connection's too:
 they move it.)
 
-PostgreSQL keeps its unit of work: its reads before a write already run in autocommit (no
-BEGIN/ROLLBACK round trips), on the connection its thread holds (``SqlStore.held``: the first
-``HELD_MAX`` threads keep one, in autocommit, across their units of work).
+PostgreSQL's trials keep their reads under the same rule in its terms (``snapshotkeep``: the
+snapshot's figure), on the connection their thread holds (``SqlStore.held``), in autocommit.
+The kept rows, account-years and answers are ``keptreads``'s on both.
 """
 
 from __future__ import annotations
@@ -36,74 +36,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 
+from adapters.store.sql.keptreads import KeptReads
 from adapters.store.sql.uow import SqlUnitOfWork
-from engine.accounts import YearAccounts
 
 if TYPE_CHECKING:
     from adapters.store.sql.store import SqlStore
 
 
-#: a thread's kept rows at most (dropped all at once when full)
-KEPT_MAX = 4096
-
-
-class KeptReads:
-    """The rows read on one connection by ``(sql, parameters)``, valid for one value of the
-    connection's ``PRAGMA data_version`` (``check``)."""
-
-    __slots__ = ("accounts", "answers", "rows", "version")
-
-    def __init__(self) -> None:
-        self.version: int | None = None
-        self.rows: dict[tuple[Any, ...], list[Any]] = {}
-        self.accounts: dict[tuple[str, str, int], YearAccounts] = {}  # built from the rows
-        self.answers: dict[Any, Any] = {}  # the callers' answers built from them (``kept``)
-
-    def check(self, raw: sqlite3.Connection) -> None:
-        """Inside the trial's transaction: drop what is kept if another connection committed
-        since it was read (the pragma's figure moved)."""
-        v = raw.execute("PRAGMA data_version").fetchone()[0]
-        if v != self.version:
-            self.rows.clear()
-            self.accounts.clear()
-            self.answers.clear()
-            self.version = v
-
-    def keep_rows(self, key: tuple[Any, ...], rows: list[Any]) -> None:
-        """The rows of one statement and its parameters, read in this version's snapshot."""
-        _bounded(self.rows, 1)[key] = rows
-
-    def keep_accounts(self, seen: dict[tuple[str, str, int], YearAccounts]) -> None:
-        """The account-years a trial read in this version's snapshot."""
-        _bounded(self.accounts, len(seen)).update(seen)
-
-
-def _bounded(kept: dict[Any, Any], more: int) -> dict[Any, Any]:
-    """``kept``, emptied first if ``more`` entries would take it past ``KEPT_MAX``."""
-    if len(kept) + more > KEPT_MAX:
-        kept.clear()
-    return kept
-
-
 _NO_READS = KeptReads()  # (a trial unit of work's before its transaction begins: never used)
-
-
-class _Rows:
-    """Kept rows with the cursor methods the repositories use on ``run``'s result."""
-
-    __slots__ = ("_rows",)
-
-    def __init__(self, rows: list[Any]):
-        self._rows = rows
-
-    def fetchall(self) -> list[Any]:
-        return list(self._rows)
-
-    def fetchone(self) -> Any:
-        return self._rows[0] if self._rows else None
-
-    def __iter__(self) -> Any:
-        return iter(self._rows)
 
 
 class KeptConnections:
@@ -190,8 +130,9 @@ class TrialUnitOfWork(SqlUnitOfWork):
         raw = self._kept.get()
         raw.execute("BEGIN")
         self._raw = raw
-        self._reads = self._kept.reads()
-        self._reads.check(raw)
+        # inside the trial's transaction: what is kept is dropped if another connection
+        # committed since it was read (the pragma's figure moved)
+        self._reads = self._kept.reads().at(raw.execute("PRAGMA data_version").fetchone()[0])
         self.accounts.keep_current(self._reads.accounts)
         return raw
 
@@ -202,16 +143,9 @@ class TrialUnitOfWork(SqlUnitOfWork):
         try:
             if raw is None:
                 raw = self._start()
-            try:
-                key: Any = (sql, *params.items()) if type(params) is dict else (sql, *params)
-                rows = self._reads.rows.get(key)
-            except TypeError:  # a parameter that is no key (a list): read, not kept
-                return raw.execute(sql, params)
-            if rows is None:
-                # sqlite3 takes ``:name`` parameters as written
-                rows = raw.execute(sql, params).fetchall()
-                self._reads.keep_rows(key, rows)
-            return _Rows(rows)
+            got = self._reads.rows_for(sql, params, lambda: raw.execute(sql, params).fetchall())
+            # (sqlite3 takes ``:name`` parameters as written; a list parameter: read, not kept)
+            return raw.execute(sql, params) if got is None else got
         except sqlite3.Error as err:
             raise sa.exc.DBAPIError.instance(
                 sql, params, err, sqlite3.Error, hide_parameters=True

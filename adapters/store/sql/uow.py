@@ -26,7 +26,6 @@ from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
 from adapters.store.sql.registry import PERSON_COLS, Registry
 from adapters.store.sql.settlements import ACTIVE, Settlements
-from adapters.store.sql.snapshotkeep import SNAPSHOT
 from engine.service.ports import LockKey, LockOrderError, SettleReads, lock_order
 
 if TYPE_CHECKING:
@@ -214,14 +213,10 @@ class SqlUnitOfWork:
         self._pending.append(p)
 
     def kept(self) -> dict[Any, Any] | None:
-        """PostgreSQL: this thread's answers kept while nothing has been committed since they
-        were read (``snapshotkeep``: one round trip, the snapshot's figure); None once this
-        unit of work may have written (its reads see its own writes) and on SQLite (whose
-        trials keep theirs on their kept connections: ``trialreads``)."""
-        if self.s.sqlite or self._mode == "write" or self._pending:
-            return None
-        figure = tuple(self.run(SNAPSHOT).fetchone())
-        return self.s.snapshots.answers(figure)
+        """None: a unit of work keeps no answers. A trial's does (``SqlStore.trial_uow``):
+        its thread's answers kept while nothing has been committed since they were read
+        (SQLite: ``trialreads``; PostgreSQL: ``snapshotkeep``)."""
+        return None
 
     @contextmanager
     def together(self) -> Iterator[None]:

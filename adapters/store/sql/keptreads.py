@@ -1,0 +1,83 @@
+"""A thread's kept reads, valid for one figure of its store's "nothing committed since" check:
+SQLite's ``PRAGMA data_version`` on a kept connection (``trialreads``), PostgreSQL's snapshot
+(``snapshotkeep``). The rows of each statement and parameters, the account-years built from
+them, and the callers' answers built from them (``UnitOfWork.kept``), dropped all at once when
+the figure moves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from engine.accounts import YearAccounts
+
+#: a thread's kept rows at most (dropped all at once when full)
+KEPT_MAX = 4096
+
+
+class KeptReads:
+    """The rows read by ``(sql, parameters)``, valid for one figure (``at``)."""
+
+    __slots__ = ("accounts", "answers", "rows", "version")
+
+    def __init__(self) -> None:
+        self.version: Any = None
+        self.rows: dict[tuple[Any, ...], list[Any]] = {}
+        self.accounts: dict[tuple[str, str, int], YearAccounts] = {}  # built from the rows
+        self.answers: dict[Any, Any] = {}  # the callers' answers built from them (``kept``)
+
+    def at(self, version: Any) -> KeptReads:
+        """Drop what is kept unless it was kept under ``version`` (the figure read just now,
+        before the reads it will key); then it is kept under it."""
+        if version != self.version:
+            self.rows.clear()
+            self.accounts.clear()
+            self.answers.clear()
+            self.version = version
+        return self
+
+    def rows_for(self, sql: str, params: Any, read: Callable[[], list[Any]]) -> Rows | None:
+        """The kept rows of ``sql`` with ``params``, else ``read()``'s, kept; None for a
+        parameter that is no key (a list: the caller reads it, not kept)."""
+        try:
+            key: Any = (sql, *params.items()) if type(params) is dict else (sql, *params)
+            rows = self.rows.get(key)
+        except TypeError:
+            return None
+        if rows is None:
+            rows = read()
+            self.keep_rows(key, rows)
+        return Rows(rows)
+
+    def keep_rows(self, key: tuple[Any, ...], rows: list[Any]) -> None:
+        """The rows of one statement and its parameters, read under this figure."""
+        _bounded(self.rows, 1)[key] = rows
+
+    def keep_accounts(self, seen: dict[tuple[str, str, int], YearAccounts]) -> None:
+        """The account-years a trial read under this figure."""
+        _bounded(self.accounts, len(seen)).update(seen)
+
+
+def _bounded(kept: dict[Any, Any], more: int) -> dict[Any, Any]:
+    """``kept``, emptied first if ``more`` entries would take it past ``KEPT_MAX``."""
+    if len(kept) + more > KEPT_MAX:
+        kept.clear()
+    return kept
+
+
+class Rows:
+    """Kept rows with the cursor methods the repositories use on ``run``'s result."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[Any]):
+        self._rows = rows
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def __iter__(self) -> Any:
+        return iter(self._rows)
