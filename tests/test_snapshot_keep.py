@@ -5,6 +5,8 @@ is seen by the next call and by the next stream message."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any, cast
 
@@ -17,6 +19,7 @@ from adapters.grpc.client import pack_bills
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
 from adapters.grpc.testing import CHAIN, CHAIN_PERSONS, chain_bill
 from adapters.store.sql import SqlStore
+from adapters.store.sql.snapshotcheck import SnapshotCheck
 from adapters.store.sql.snapshotkeep import SnapshotTrial
 from adapters.store.sql.uow import SqlUnitOfWork
 from engine.accounts import Opening
@@ -98,6 +101,16 @@ def test_accounts_many_kept_on_postgres_until_a_commit(pg_store: SqlStore) -> No
         other.dispose()
 
 
+def _settle_by_another_store(url: str, request_id: str, bill: dict[str, Any]) -> None:
+    """``bill`` settled through a second store on the database (another connection)."""
+    other = SqlStore(url)
+    try:
+        n = iter(f"elsewhere-{i}" for i in range(9))
+        SettlementService(other.uow, new_id=n.__next__).settle(request_id, parse_bill_request(bill))
+    finally:
+        other.dispose()
+
+
 def test_a_settle_between_two_stream_messages_is_seen_on_postgres(pg_url: str) -> None:  # noqa: F811
     """Two alike packed trials on PostgreSQL: the second of a pair answers from the kept
     person-years; a Settle of the same person-year between two messages (through the service,
@@ -132,14 +145,7 @@ def test_a_settle_between_two_stream_messages_is_seen_on_postgres(pg_url: str) -
         svc.settle("kept-1", parse_bill_request(chain_bill(70, "wang", seed=13)))
         again = packed_trial()
         assert again == expected() and again != first
-        other = SqlStore(app.url)
-        try:
-            n = iter(f"elsewhere-{i}" for i in range(9))
-            SettlementService(other.uow, new_id=n.__next__).settle(
-                "kept-2", parse_bill_request(chain_bill(71, "wang", seed=13))
-            )
-        finally:
-            other.dispose()
+        _settle_by_another_store(app.url, "kept-2", chain_bill(71, "wang", seed=13))
         third = packed_trial()
         assert third == expected() and third != again
     finally:
@@ -215,3 +221,151 @@ def test_a_trial_open_under_an_old_figure_keeps_nothing_for_a_newer_one(
         assert old is not None and new is not None and new is not old
         assert outer.accounts.person_year(person.id, year).admissions == 1  # read now
     assert len(new.rows) == 1 and len(old.rows) == 2  # the outer's reads kept with the old
+
+
+class _Counted(ThreadPoolExecutor):
+    """A thread pool that counts the calls handed to it."""
+
+    submitted = 0
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        self.submitted += 1
+        return super().submit(*args, **kwargs)
+
+
+def _blocking_waits_on_a_loop(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements' waits on psycopg's blocking connections made by a thread running an
+    event loop (every blocking round trip goes through ``Connection.wait``), recorded."""
+    import asyncio
+
+    import psycopg
+
+    seen: list[str] = []
+    wait = psycopg.Connection.wait
+
+    def recorded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if asyncio._get_running_loop() is not None:
+            seen.append(threading.current_thread().name)
+        return wait(self, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "wait", recorded)
+    return seen
+
+
+def test_presettle_on_the_event_loop_answers_from_kept_reads_only_on_postgres(
+    pg_url: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The inline servicer on PostgreSQL: a PreSettle whose reads are kept is answered on the
+    event loop (nothing handed to the pool); one that would read (the first, and the first
+    after a Settle by another store) goes to the pool, whose reads the next one on the loop
+    answers from; each answer is the pooled servicer's byte for byte, the Settle seen."""
+    import asyncio
+
+    from adapters.auth.principals import LOCAL
+    from adapters.grpc import auth, server
+    from adapters.grpc import convert as cv
+
+    app = build(fresh_database(pg_url), policies=None, registry=None)
+    pool = _Counted(2)
+    blocked = _blocking_waits_on_a_loop(monkeypatch)
+    try:
+        svc = app.service
+        svc.put_policy(CHAIN, "chain.yaml")
+        svc.import_registry([Person.model_validate(p) for p in CHAIN_PERSONS])
+        inline = server.SettlementServicer(svc, pool, inline=True)
+        inline.snapshot_check = check = SnapshotCheck(app.store)
+        pooled = server.SettlementServicer(svc, ThreadPoolExecutor(1))
+        data = pb.PreSettleRequest(bill=cv.bill_to_pb(chain_bill(80, "wang", seed=3)))
+        raw = data.SerializeToString()
+
+        async def both() -> tuple[Any, Any, int]:
+            token = auth._current.set(LOCAL)
+            try:
+                before = pool.submitted
+                got = await inline.PreSettle(raw, None)
+                return got, await pooled.PreSettle(raw, None), pool.submitted - before
+            finally:
+                await check.close()
+                auth._current.reset(token)
+
+        first, want, hops = asyncio.run(both())
+        assert first == want and hops == 1  # nothing kept yet: the pool read it
+        again, want, hops = asyncio.run(both())
+        assert again == want == first and hops == 0  # kept: answered on the loop
+        _settle_by_another_store(app.url, "kept-3", chain_bill(81, "wang", seed=3))
+        after, want, hops = asyncio.run(both())
+        assert after == want and after != first and hops == 1  # the Settle seen, by the pool
+        last, want, hops = asyncio.run(both())
+        assert last == want == after and hops == 0
+        svc.POLICY_RECHECK = 0.0  # the stored versions' recheck due: a read, in the pool
+        due, want, hops = asyncio.run(both())
+        assert due == want == after and hops == 1
+        svc.POLICY_RECHECK = 3600.0
+        inline.inline = False  # ONESTOP_INLINE_TRIALS=0: every PreSettle in the pool
+        off, want, hops = asyncio.run(both())
+        assert off == want == after and hops == 1
+        inline.inline = True
+
+        async def fails() -> tuple[Any, ...]:
+            raise OSError("the check's connection refused")
+
+        monkeypatch.setattr(check, "_check", fails)  # a check that fails: the pool answers
+        failed, want, hops = asyncio.run(both())
+        assert failed == want == after and hops == 1
+        assert blocked == []  # the loop's thread never waited on a blocking connection
+    finally:
+        pool.shutdown()
+        app.close()
+
+
+def test_a_snapshot_check_is_sent_after_every_call_that_shares_it() -> None:
+    """Calls that ask while a check is on its way wait for the next one, sent after they
+    asked, and share it; the first call gets the first. A failed check fails its calls only."""
+    import asyncio
+
+    check = SnapshotCheck(cast(SqlStore, None))
+    sent: list[int] = []
+    gate: list[asyncio.Event] = []
+
+    async def fake() -> tuple[Any, ...]:
+        sent.append(len(sent))
+        gate.append(asyncio.Event())
+        await gate[-1].wait()
+        if len(sent) == 3:
+            raise OSError("lost")
+        return (len(sent),)
+
+    check._check = fake  # type: ignore[method-assign]  # the round trip, held by the test
+
+    async def turns() -> None:  # the loop's ready tasks run
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    async def calls() -> list[Any]:
+        first = asyncio.ensure_future(check.figure())
+        await turns()
+        assert sent == [0]  # on its way
+        later = [asyncio.ensure_future(check.figure()) for _ in range(3)]
+        await turns()
+        assert sent == [0]  # they wait for the next
+        gate[0].set()
+        assert await first == (1,)
+        await turns()
+        assert sent == [0, 1]
+        gate[1].set()
+        got: list[Any] = [await f for f in later]
+        failing = asyncio.ensure_future(check.figure())
+        await turns()
+        gate[2].set()
+        try:
+            await failing
+        except OSError:
+            got.append("failed")
+        again = asyncio.ensure_future(check.figure())
+        await turns()
+        gate[3].set()
+        return [*got, await again]
+
+    assert asyncio.run(calls()) == [(2,), (2,), (2,), "failed", (4,)]
+    assert sent == [0, 1, 2, 3]

@@ -43,6 +43,7 @@ from adapters.grpc.servicers import (
 )
 from adapters.grpc.streamworker import StreamWorker
 from adapters.grpc.warmup import warm_up
+from adapters.store.sql.snapshotcheck import SnapshotCheck
 from engine.service.funds import FundService
 from engine.service.groupcommit import GroupCommit
 from engine.service.ledger import Sealer
@@ -127,14 +128,16 @@ class Server:
         self.samples = samples
         self.reuse_port = reuse_port
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onestop")
-        #: PreSettle on the event loop instead of the thread pool, for local stores (SQLite,
-        #: memory; PostgreSQL reads wait on the network). On by default: on a quiet machine it
-        #: doubled PreSettle/s and halved its server CPU (README "hot path");
-        #: ONESTOP_INLINE_TRIALS=0 turns it off.
+        #: PreSettle on the event loop instead of the thread pool. On by default: on a quiet
+        #: machine it doubled PreSettle/s and halved its server CPU (README "hot path");
+        #: ONESTOP_INLINE_TRIALS=0 turns it off. PostgreSQL: the loop awaits the snapshot's
+        #: check (``snapshotcheck``) and answers only a trial whose reads are kept under its
+        #: figure, sending nothing itself; the others go to the pool (``servicers._trial``).
         self.inline_trials = os.environ.get("ONESTOP_INLINE_TRIALS", "1") != "0"
         #: ``stream_worker``: every other TRIAL packed stream message settled in a second
         #: process (``adapters.grpc.streamworker``; SQL stores only)
         self.stream_worker = StreamWorker(app.url) if stream_worker else None
+        self.snapshot_check: SnapshotCheck | None = None  # PostgreSQL's inline trials
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
@@ -144,9 +147,10 @@ class Server:
         interceptor = auth.AuthInterceptor(self.principals if self.tls else None)
         server = grpc.aio.server(options=options, interceptors=[interceptor])
         svc, ex, lim = self.app.service, self.executor, self.limits
-        inline = self.inline_trials and not self.app.url.startswith("postgresql")
-        settlement = SettlementServicer(svc, ex, lim, inline)
+        settlement = SettlementServicer(svc, ex, lim, self.inline_trials)
         settlement.stream_worker = self.stream_worker
+        if self.inline_trials and self.app.url.startswith("postgresql"):
+            settlement.snapshot_check = self.snapshot_check = SnapshotCheck(self.app.store)
         add_servicer(server, settlement, "SettlementService")
         add_servicer(server, PolicyAdminServicer(svc, ex, lim), "PolicyAdminService")
         add_servicer(server, ReconciliationServicer(svc, ex, lim), "ReconciliationService")
@@ -205,6 +209,8 @@ class Server:
         await self.server.stop(grace)
         self.server = None
         self.executor.shutdown(wait=True, cancel_futures=False)
+        if self.snapshot_check is not None:
+            await self.snapshot_check.close()
         if self.stream_worker is not None:
             await asyncio.to_thread(self.stream_worker.close)
         await asyncio.to_thread(self.sealer.stop)  # seals the calls just drained

@@ -28,6 +28,9 @@ from adapters.grpc.limits import Limits
 from adapters.grpc.packedtext import hospitals_for_scope
 from adapters.grpc.registration import Received, _parsed
 from adapters.grpc.streamworker import StreamWorker
+from adapters.store.sql.keptreads import NotKept, only_kept
+from adapters.store.sql.snapshotcheck import SnapshotCheck
+from adapters.store.sql.snapshotkeep import SNAPSHOT
 from engine.errors import InputError, NotFound
 from engine.reconcile import local_date
 from engine.service.settlecols import request_of as settle_request
@@ -58,17 +61,32 @@ def _unary(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _trial(fn: Callable[..., Any]) -> Callable[..., Any]:
     """An rpc that reads the store but writes nothing (PreSettle): on the event loop when the
-    servicer is ``inline`` (a local store, asked for), else in the thread pool like ``_unary``."""
+    servicer is ``inline`` (asked for), else in the thread pool like ``_unary``. On PostgreSQL
+    (``snapshot_check``) the loop awaits the snapshot's check and answers from the reads kept
+    under its figure, sending nothing itself (``only_kept``); a read that is not kept sends
+    the call to the pool before it is sent, where it waits on its reads."""
     pooled = _unary(fn)
 
     @functools.wraps(fn)
-    async def call(self: _Base, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def call(self: SettlementServicer, request: Any, context: Any) -> Any:
         if not self.inline:
             return await pooled(self, request, context)
         try:
             if isinstance(request, Undecodable):
                 raise request
-            return fn(self, request)
+            check = self.snapshot_check
+            if check is None:
+                return fn(self, request)
+            try:
+                figure = await check.figure()
+            except Exception:  # the pool's own check reports what is wrong
+                raise NotKept(SNAPSHOT) from None
+            with only_kept(figure):
+                return fn(self, request)
+        except NotKept:
+            return await pooled(self, request, context)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
         except Exception as exc:
             await abort(context, exc)
 
@@ -135,6 +153,8 @@ class _Base:
 class SettlementServicer(_Base, pbg.SettlementServiceServicer):
     #: a second process for TRIAL packed stream messages (``Server(stream_worker=True)``)
     stream_worker: StreamWorker | None = None
+    #: PostgreSQL: the snapshot's check awaited on the loop for inline trials (``_trial``)
+    snapshot_check: SnapshotCheck | None = None
 
     async def _in_worker(
         self, request: pb.SettleStreamRequest, raw: bytes | None, scoped: Any

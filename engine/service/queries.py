@@ -118,9 +118,10 @@ class Queries(ServiceBase):
         trials (``_trial_uow``: on SQLite a kept connection per thread, whose reads are kept
         while nothing else commits, so that a message repeating the last one's person-years
         runs no read of them; ``adapters.store.sql.trialreads``). The answer itself is kept
-        there too (``UnitOfWork.kept``): the same keys as the last call's on this thread, with
-        nothing committed elsewhere since, get the same objects without building them again
-        (~0.2 ms of Python for a message's 64 person-years)."""
+        there too (``UnitOfWork.kept``): the same keys as the last call's (SQLite: on this
+        thread; PostgreSQL: in this process), with nothing committed elsewhere since, get the
+        same objects without building them again (~0.2 ms of Python for a message's 64
+        person-years)."""
         want = tuple(keys)
         out: dict[tuple[str, int], tuple[Person, YearAccounts, YearAccounts] | None] = {}
         persons: dict[str, Person | None] = {}

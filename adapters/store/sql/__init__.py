@@ -41,7 +41,9 @@ Modules: ``connect`` (engines, URLs, migrations), ``store`` (the store), ``uow``
 work), ``locks`` (the account locks' SQL), one module per repository (``accounts``,
 ``settlements``, ``reconcile``, ``registry``, ``policies``), ``rows`` (what they share) and
 ``trialreads`` (``SqlStore.trial_uow``: a trial's reads on SQLite on a connection kept per
-thread, without the pool's check-out and resets).
+thread, without the pool's check-out and resets), ``snapshotkeep`` (PostgreSQL's trials, kept
+while the snapshot stands), ``snapshotcheck`` (its check awaited on the event loop) and ``keptreads`` (the kept rows, account-years and answers both
+keep).
 """
 
 from adapters.store.sql.connect import (

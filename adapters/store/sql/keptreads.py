@@ -6,13 +6,43 @@ the figure moves."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from engine.accounts import YearAccounts
 
 #: a thread's kept rows at most (dropped all at once when full)
 KEPT_MAX = 4096
+
+
+class NotKept(Exception):
+    """A read that is not kept, asked for under ``only_kept`` (the caller runs the trial
+    again where it may wait for the database)."""
+
+
+_ONLY = threading.local()
+
+
+@contextmanager
+def only_kept(figure: Any) -> Iterator[None]:
+    """This thread's PostgreSQL units of work inside send nothing: a trial answers from the
+    reads kept under ``figure`` (the snapshot's check, awaited by the caller:
+    ``snapshotcheck``), and anything that would take a driver connection (a read that is not
+    kept, the check, any other unit of work) raises ``NotKept`` first. For the event loop,
+    which must never wait on the database."""
+    before = getattr(_ONLY, "figure", None)
+    _ONLY.figure = figure
+    try:
+        yield
+    finally:
+        _ONLY.figure = before
+
+
+def kept_figure() -> Any:
+    """The figure of this thread's ``only_kept``, None outside it."""
+    return getattr(_ONLY, "figure", None)
 
 
 class KeptReads:

@@ -23,12 +23,11 @@ figure, and they are read again. A trial whose reads are all kept sends that one
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from adapters.store.sql.keptreads import KeptReads
+from adapters.store.sql.keptreads import KeptReads, NotKept, kept_figure
 from adapters.store.sql.uow import SqlUnitOfWork
 
 if TYPE_CHECKING:
@@ -39,27 +38,40 @@ SNAPSHOT = "SELECT pg_current_snapshot()::text, pg_postmaster_start_time()"
 
 
 class SnapshotKeep:
-    """Each thread's kept reads (``reads``)."""
+    """The kept reads of the newest figure a trial of this process checked (``reads``),
+    shared by its threads: what a trial reads after a check that gave a figure is kept
+    under that figure only, and a figure once moved never comes back (xmax only grows, and
+    an id once out of the in-progress list never returns to it), so whichever thread reads
+    it, a later check that gives the same figure may take it. (The pool's threads fill what
+    the event loop's trials answer from: ``only_kept``.)"""
 
     def __init__(self) -> None:
-        self._local = threading.local()
+        self._current: KeptReads | None = None
 
     def reads(self, figure: Any) -> KeptReads:
-        """This thread's kept reads for ``figure`` (``SNAPSHOT``'s row, read just now): those
-        kept under the same figure, else new ones kept under it (new, not emptied: a trial
-        still open under the old figure keeps what it reads into the old ones, never into
-        those of a later figure)."""
-        kept: KeptReads | None = getattr(self._local, "reads", None)
+        """The kept reads for ``figure`` (``SNAPSHOT``'s row, read just now): those kept
+        under the same figure, else new ones kept under it (new, not emptied: a trial still
+        open under an older figure keeps what it reads into the old ones, never into those
+        of a later figure)."""
+        kept = self._current
         if kept is None or kept.version != figure:
-            kept = self._local.reads = KeptReads().at(figure)
+            kept = self._current = KeptReads().at(figure)
         return kept
+
+    def standing(self, figure: Any) -> KeptReads | None:
+        """The kept reads if they were kept under ``figure`` (a check awaited on the event
+        loop: ``snapshotcheck``), else None (nothing kept under it: the pool reads it)."""
+        kept = self._current
+        return kept if kept is not None and kept.version == figure else None
 
 
 class SnapshotTrial(SqlUnitOfWork):
     """PostgreSQL: a unit of work that only reads, its rows kept while the snapshot's figure
     stands (``SqlStore.trial_uow``). Every statement it sends comes after the check (its
     driver connection is made ready by it: ``_driver``); ``run``'s reads are answered from
-    the kept rows or read and kept; the account-years it built are kept when it ends."""
+    the kept rows or read and kept; the account-years it built are kept when it ends. Under
+    ``keptreads.only_kept`` (the event loop) the figure is the one its caller awaited and it
+    sends nothing: a read that is not kept raises ``NotKept`` (``SqlUnitOfWork._driver``)."""
 
     def __init__(self, store: SqlStore):
         super().__init__(store)
@@ -82,20 +94,34 @@ class SnapshotTrial(SqlUnitOfWork):
             self.accounts.keep_current(self._reads.accounts)
         return raw
 
-    def kept(self) -> dict[Any, Any]:
-        """The answers kept with this thread's kept reads (the check made first, if not yet):
-        dropped with the rows when anything commits, so a caller's answer built from reads
-        under this figure stands while it is found here. Each caller keeps its answers under
-        its own key, bounded by it (one answer each)."""
-        self._driver()
+    def _checked(self) -> KeptReads:
+        """The kept reads under this trial's figure: the check sent first if not yet, or,
+        under ``only_kept``, the awaited figure's (``NotKept`` if nothing is kept under it)."""
+        if self._reads is None:
+            figure = kept_figure()
+            if figure is None:
+                self._driver()
+            else:
+                reads = self.s.snapshots.standing(figure)
+                if reads is None:
+                    raise NotKept(SNAPSHOT)
+                self._reads = reads
+                self.accounts.keep_current(reads.accounts)
         assert self._reads is not None
-        return self._reads.answers
+        return self._reads
+
+    def kept(self) -> dict[Any, Any]:
+        """The answers kept with the kept reads (the check made first, if not yet): dropped
+        with the rows when anything commits, so a caller's answer built from reads under this
+        figure stands while it is found here. Each caller keeps its answers under its own
+        key, bounded by it (one answer each)."""
+        return self._checked().answers
 
     def run(self, sql: str, params: Any = (), write: bool = False) -> Any:
-        self._driver(write)
-        assert self._reads is not None
+        if write:
+            raise RuntimeError("a trial's unit of work writes nothing")
         read = super().run
-        got = self._reads.rows_for(sql, params, lambda: read(sql, params).fetchall())
+        got = self._checked().rows_for(sql, params, lambda: read(sql, params).fetchall())
         return read(sql, params) if got is None else got
 
     def _end(self) -> None:

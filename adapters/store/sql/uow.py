@@ -13,6 +13,7 @@ from adapters.store.sql.accounts import Accounts
 from adapters.store.sql.claims import Claims
 from adapters.store.sql.connect import BUSY_TIMEOUT_S
 from adapters.store.sql.funds import Funds
+from adapters.store.sql.keptreads import NotKept, kept_figure
 from adapters.store.sql.ledger import Ledger
 from adapters.store.sql.locks import (
     _ACCOUNT_KINDS,
@@ -112,6 +113,8 @@ class SqlUnitOfWork:
         """The driver connection of the transaction (made ready to write if ``write``)."""
         if self.s.sqlite:
             return self._connection(write).connection.dbapi_connection
+        if kept_figure() is not None:  # the event loop: nothing it sends may block it
+            raise NotKept("a driver connection under only_kept")
         f = self._fairy
         if f is None:
             try:
