@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 
 from adapters.store.sql import SqlStore, keptreads
 from adapters.store.sql.trialreads import TrialUnitOfWork
+from engine.bill import Person
 from engine.service.usecases import SettlementService
 from tests.test_store_sql import Clock, bill, golden, service
 
@@ -240,22 +242,7 @@ def test_accounts_many_kept_until_a_commit_elsewhere(
     try:
         more = iter(f"other-{i}" for i in range(99))
         elsewhere = SettlementService(other.uow, clock=Clock(), new_id=more.__next__)
-        admissions = [first[keys[0]][1].admissions]
-        for i, change in enumerate(
-            (
-                lambda: pooled.settle("req-pool", bill(req, "yubei-pool", 4_000_000)),
-                lambda: elsewhere.settle("req-conn", bill(req, "yubei-conn", 3_000_000)),
-            )
-        ):
-            kept.accounts_many(keys)  # kept again
-            change()
-            now = kept.accounts_many(keys)
-            assert now == stored() and now[keys[0]][1].admissions == admissions[-1] + 1, i
-            admissions.append(now[keys[0]][1].admissions)
-        moved = person.model_copy(update={"birth_date": date(1961, 1, 2)})
-        kept.accounts_many(keys)
-        elsewhere.import_registry([moved])
-        assert kept.accounts_many(keys)[keys[0]][0].birth_date == date(1961, 1, 2)
+        admissions = commits_are_seen(kept, pooled, elsewhere, person, req, keys, stored, first)
         kept.accounts_many(keys)
         seen.clear()
         text, _, _ = golden()
@@ -268,6 +255,38 @@ def test_accounts_many_kept_until_a_commit_elsewhere(
         kept.accounts_many(keys)
         elsewhere.settle("req-conn-2", bill(req, "yubei-conn-2", 2_000_000))
         last = kept.accounts_many(keys)
-        assert last == stored() and last[keys[0]][1].admissions == admissions[-1] + 1
+        assert last == stored() and last[keys[0]][1].admissions == admissions + 1
     finally:
         other.dispose()
+
+
+def commits_are_seen(
+    kept: Any,  # a SettlementService whose trials keep their reads
+    pooled: SettlementService,
+    elsewhere: SettlementService,
+    person: Person,
+    req: Any,
+    keys: list[tuple[str, int]],
+    stored: Callable[[], dict[Any, Any]],
+    first: dict[Any, Any],
+) -> int:
+    """A Settle through the pool, one by another store (``elsewhere``: another connection)
+    and a registry change by it, each right after ``kept.accounts_many(keys)`` answered again
+    from what it kept: each seen by the next call, whose figures are those stored now (the
+    person-year's admissions one up after each Settle). Returns those admissions."""
+    admissions = [first[keys[0]][1].admissions]
+    for i, change in enumerate(
+        (
+            lambda: pooled.settle("req-pool", bill(req, "yubei-pool", 4_000_000)),
+            lambda: elsewhere.settle("req-conn", bill(req, "yubei-conn", 3_000_000)),
+        )
+    ):
+        kept.accounts_many(keys)  # kept again
+        change()
+        now = kept.accounts_many(keys)
+        assert now == stored() and now[keys[0]][1].admissions == admissions[-1] + 1, i
+        admissions.append(now[keys[0]][1].admissions)
+    kept.accounts_many(keys)
+    elsewhere.import_registry([person.model_copy(update={"birth_date": date(1961, 1, 2)})])
+    assert kept.accounts_many(keys)[keys[0]][0].birth_date == date(1961, 1, 2)
+    return admissions[-1]
