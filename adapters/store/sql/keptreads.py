@@ -1,6 +1,6 @@
-"""A thread's kept reads, valid for one figure of its store's "nothing committed since" check:
-SQLite's ``PRAGMA data_version`` on a kept connection (``trialreads``), PostgreSQL's snapshot
-(``snapshotkeep``). The rows of each statement and parameters, the account-years built from
+"""Kept reads, valid for one figure of the store's "nothing committed since" check: SQLite's
+``PRAGMA data_version`` on a thread's kept connection (``trialreads``: the thread's),
+PostgreSQL's snapshot (``snapshotkeep``: the process's, shared by its threads). The rows of each statement and parameters, the account-years built from
 them, and the callers' answers built from them (``UnitOfWork.kept``), dropped all at once when
 the figure moves."""
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.accounts import YearAccounts
 
-#: a thread's kept rows at most (dropped all at once when full)
+#: kept rows (and account-years) at most, each set of kept reads (dropped all at once when full)
 KEPT_MAX = 4096
 
 

@@ -90,9 +90,13 @@ class SnapshotTrial(SqlUnitOfWork):
                 raise sa.exc.DBAPIError.instance(
                     SNAPSHOT, (), err, self.s.x.errors, hide_parameters=True
                 ) from err
-            self._reads = self.s.snapshots.reads(figure)
-            self.accounts.keep_current(self._reads.accounts)
+            self._use(self.s.snapshots.reads(figure))
         return raw
+
+    def _use(self, reads: KeptReads) -> None:
+        """This trial's reads are ``reads`` (kept under its figure), its account-years too."""
+        self._reads = reads
+        self.accounts.keep_current(reads.accounts)
 
     def _checked(self) -> KeptReads:
         """The kept reads under this trial's figure: the check sent first if not yet, or,
@@ -105,8 +109,7 @@ class SnapshotTrial(SqlUnitOfWork):
                 reads = self.s.snapshots.standing(figure)
                 if reads is None:
                     raise NotKept(SNAPSHOT)
-                self._reads = reads
-                self.accounts.keep_current(reads.accounts)
+                self._use(reads)
         assert self._reads is not None
         return self._reads
 

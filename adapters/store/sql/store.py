@@ -58,7 +58,8 @@ class SqlStore:
         self._tables_lock = threading.Lock()
         self._funds: dict[int, FundsFile] = {}
         self._kept: Any = None  # trialreads.KeptConnections, made on the first trial_uow
-        # PostgreSQL: each thread's trial reads kept while nothing commits (``SnapshotTrial``)
+        # PostgreSQL: the trials' reads kept while nothing commits, shared by the process's
+        # threads (``SnapshotTrial``)
         self.snapshots = SnapshotKeep()
         # PostgreSQL: each thread's driver connection, checked out once and kept across its
         # units of work (``held``)
