@@ -15,8 +15,9 @@ same run, and the packed stream in items/s.
   over every call of the timed rounds, the 1-minute load average before and after each run.
 - **Durable** stores only: SQLite with ``synchronous=FULL`` (WAL; an fsync per commit), and
   a throwaway PostgreSQL cluster started as tests/pg.py does (initdb as user postgres, Unix
-  socket) but with ``fsync=on``, ``synchronous_commit=on``, ``full_page_writes=on``; the
-  settings are read back (``SHOW`` / ``PRAGMA``) and printed with the figures.
+  socket) but with the production settings of ``adapters/store/postgresql.conf`` (``fsync``,
+  ``synchronous_commit``, ``full_page_writes`` on) and its WAL warmed (``benchmarks/pgdurable.py``);
+  the settings are read back (``SHOW`` / ``PRAGMA``) and printed with the figures.
 - Clients are asyncio gRPC clients in this process (one HTTP/2 connection each), sharing the
   machine's cores with the server.
 """
@@ -46,6 +47,7 @@ from adapters.grpc.limits import DEFAULT as LIMITS
 from adapters.grpc.testing import CHAIN, chain_bill
 from benchmarks import echo_server
 from benchmarks import harness as H
+from benchmarks.pgdurable import postgres_durable, postgres_settings
 
 MAX_MESSAGE = LIMITS.max_response_bytes
 
@@ -476,39 +478,6 @@ def sqlite_settings(url: str) -> str:
         eng.dispose()
     names: dict[Any, str] = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}  # by the PRAGMA's value
     return f"SQLite, read back: synchronous={names.get(sync, sync)}, journal_mode={jm}"
-
-
-def postgres_durable() -> Any:
-    """A throwaway cluster as tests/pg.py starts one, but durable."""
-    sys.path.insert(0, str(ROOT))
-    from tests import pg
-
-    class Durable(pg.Cluster):
-        def start(self) -> None:
-            saved = dict(pg._SETTINGS)
-            pg._SETTINGS.update(fsync="on", synchronous_commit="on", full_page_writes="on")
-            try:
-                super().start()
-            finally:
-                pg._SETTINGS.clear()
-                pg._SETTINGS.update(saved)
-
-    bindir = pg.find_bindir()
-    return (Durable(bindir), pg.create_database) if bindir else (None, None)
-
-
-def postgres_settings(url: str) -> str:
-    import sqlalchemy as sa
-
-    eng = sa.create_engine(url)
-    try:
-        with eng.connect() as c:
-            got = {k: c.exec_driver_sql(f"SHOW {k}").scalar() for k in
-                   ("fsync", "synchronous_commit", "full_page_writes", "wal_sync_method",
-                    "server_version")}  # fmt: skip
-    finally:
-        eng.dispose()
-    return "PostgreSQL, read back with SHOW: " + ", ".join(f"{k}={v}" for k, v in got.items())
 
 
 def disk(path: str) -> str:

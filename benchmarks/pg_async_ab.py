@@ -32,7 +32,8 @@ from typing import Any
 
 from adapters.grpc.servicers import _Base
 from benchmarks import harness as H
-from benchmarks.grpc_bench import postgres_durable, proc_cpu
+from benchmarks.grpc_bench import proc_cpu
+from benchmarks.pgdurable import postgres_durable
 
 _READ = "SELECT v FROM acc WHERE k = %s FOR NO KEY UPDATE"
 _INSERT = "INSERT INTO rows_ (id, k, payload) VALUES (%s, %s, %s)"

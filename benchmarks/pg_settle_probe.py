@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import harness as H
-from benchmarks.grpc_bench import postgres_durable, postgres_settings, proc_cpu
+from benchmarks.grpc_bench import proc_cpu
+from benchmarks.pgdurable import postgres_durable, postgres_settings
 
 _STATEMENTS = """
 SELECT calls, total_exec_time, plans, total_plan_time, wal_records, wal_bytes, shared_blks_hit,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import grpc_bench as G
+from benchmarks import pgdurable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +38,7 @@ def durable_cluster(store: str) -> tuple[Any, Any]:
     ``sqlite``."""
     if store == "sqlite":
         return None, None
-    cluster, create_database = G.postgres_durable()
+    cluster, create_database = pgdurable.postgres_durable()
     if cluster is None:
         raise SystemExit("no PostgreSQL server binaries")
     return cluster, create_database
@@ -50,7 +51,7 @@ def store_of(cluster: Any, create_database: Any, tmp: Path, name: str) -> tuple[
         url = f"sqlite:///{tmp / name / 'onestop.db'}?synchronous=full"
         return url, f"{G.sqlite_settings(url)}; {G.disk(str(tmp))}"
     url = create_database(cluster.url(), f"bench_{name}")
-    return url, f"{G.postgres_settings(url)}; {G.disk(str(cluster.root))}"
+    return url, f"{pgdurable.postgres_settings(url)}; {G.disk(str(cluster.root))}"
 
 
 #: a contender's running server: (process, target, its work directory)
