@@ -497,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--processes", type=int, default=1, help="server processes (reuseport)")
     ap.add_argument("--stream-bills", type=int, default=2000, help="bills per stream message")
     ap.add_argument("--no-stream", action="store_true")
+    ap.add_argument("--fresh-wal", action="store_true",
+                    help="PostgreSQL's WAL not warmed: a fresh cluster's, whose new segments are "
+                    "zero-filled while commits wait (benchmarks/pgdurable.py)")  # fmt: skip
     ap.add_argument("--stages", action="store_true", help="in-process cost per stage only")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/out/grpc_bench.json")
     ns = ap.parse_args(argv)
@@ -518,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(settings, flush=True)
                 s = run_store(name, url, work, ns)
             elif name == "postgres":
-                cluster, create_database = postgres_durable()
+                cluster, create_database = postgres_durable(warm=not ns.fresh_wal)
                 if cluster is None:
                     print("postgres: no server binaries; skipped", flush=True)
                     continue
