@@ -10,6 +10,9 @@ bills of 8 persons, a new request and bill id each call), warmed, then N Settles
   its WAL records and bytes, blocks hit and dirtied; with ``--track-planning``
   (``pg_stat_statements.track_planning`` on) its plans and their time too (without it the
   plans count 0);
+- ``--by-relation``: the WAL records of the N Settles by relation and record type
+  (``pg_walinspect``: heap inserts, index entries, row locks, updates, bytes a Settle) and
+  each table's counters a Settle (``pg_stat_user_tables``: inserts, updates, scans);
 - ``--perf F``: ``perf record -g`` of the backends during the N Settles into F (then
   ``perf report -i F --no-children --sort symbol``);
 - ``--b-sql SQL`` (repeatable): what a schema change does to a Settle instead (an index
@@ -66,6 +69,51 @@ def _backends(c: Any) -> list[int]:
     return [r[0] for r in c.exec_driver_sql(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
         "AND pid <> pg_backend_pid()")]  # fmt: skip
+
+
+#: the WAL records between two LSNs by the relation of their first block and by type
+_WAL_BY_RELATION = """
+SELECT coalesce(pg_filenode_relation(0, (regexp_match(block_ref, 'rel \\d+/\\d+/(\\d+)'))[1]::oid)::text,
+                '-') AS rel,
+       resource_manager || '/' || split_part(record_type, ' ', 1) AS kind,
+       count(*), sum(record_length), sum(fpi_length)
+FROM pg_get_wal_records_info('{lsn0}', '{lsn1}')
+GROUP BY 1, 2 ORDER BY 4 DESC
+"""
+
+_TABLE_STATS = """
+SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, coalesce(idx_scan, 0), seq_scan
+FROM pg_stat_user_tables
+"""
+
+
+def _table_stats(c: Any) -> dict[str, tuple[int, ...]]:
+    """Each user table's counters (inserts, updates, HOT updates, deletes, index and
+    sequential scans), as of now (the statistics of this transaction cleared first)."""
+    c.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+    return {r[0]: tuple(r[1:]) for r in c.exec_driver_sql(_TABLE_STATS)}
+
+
+def _print_by_relation(c: Any, lsn0: Any, lsn1: Any, n: int, tabs0: dict[str, Any]) -> None:
+    """``--by-relation``: the WAL records a Settle by relation and record type, then each
+    table's counters a Settle (``pg_stat_user_tables`` deltas)."""
+    time.sleep(0.6)  # the backends report their table counters at most every 0.5 s idle
+    print("\n| relation | WAL record | records a Settle | bytes a Settle | of which full pages |")
+    print("|---|---|---|---|---|")
+    for rel, kind, cnt, size, fpi in c.exec_driver_sql(
+        _WAL_BY_RELATION.format(lsn0=lsn0, lsn1=lsn1)
+    ):
+        if cnt / n >= 0.05:
+            print(f"| {rel} | {kind} | {cnt / n:.2f} | {float(size) / n:,.0f} | "
+                  f"{float(fpi) / n:,.0f} |")  # fmt: skip
+    tabs1 = _table_stats(c)
+    print("\n| table | inserts | updates (HOT) | deletes | index scans | seq scans |  (a Settle)")
+    print("|---|---|---|---|---|---|")
+    for t, v1 in sorted(tabs1.items()):
+        d = [(a - b) / n for a, b in zip(v1, tabs0.get(t, (0,) * len(v1)), strict=True)]
+        if any(d):
+            print(f"| {t} | {d[0]:.2f} | {d[1]:.2f} ({d[2]:.2f}) | {d[3]:.2f} | {d[4]:.2f} "
+                  f"| {d[5]:.2f} |")  # fmt: skip
 
 
 def _settler(url: str, tmp: Path) -> tuple[Any, Any]:
@@ -199,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--track-planning", action="store_true", help="plans' time too")
     ap.add_argument("--rounds", type=int, default=7, help="--b-sql: interleaved rounds")
     ap.add_argument("--rows", type=int, default=0, help="--b-sql: rows copied in first")
+    ap.add_argument(
+        "--by-relation",
+        action="store_true",
+        help="WAL records a Settle by relation and type (pg_walinspect)",
+    )
     ns = ap.parse_args(argv)
     print(H.machine_line(H.machine()), flush=True)
     import sqlalchemy as sa
@@ -224,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         adm = sa.create_engine(url, isolation_level="AUTOCOMMIT")
         with adm.connect() as c:
             c.exec_driver_sql("CREATE EXTENSION pg_stat_statements")
+            if ns.by_relation:
+                c.exec_driver_sql("CREATE EXTENSION pg_walinspect")
         app, call = _settler(url, tmp)
         for i in range(ns.warm):
             call(i)
@@ -232,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             c.exec_driver_sql("SELECT pg_stat_statements_reset()")
             c.exec_driver_sql("SELECT pg_stat_reset_shared('wal')")
             lsn0 = c.exec_driver_sql("SELECT pg_current_wal_lsn()").scalar()
+            tabs0 = _table_stats(c) if ns.by_relation else {}
         perf = None
         if ns.perf:
             perf = subprocess.Popen(
@@ -271,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {ms * 1000 / n:.0f} | {calls / n:.2f} | {plans} ({pms * 1000 / n:.0f}) "
                       f"| {wr / n:.1f} / "
                       f"{float(wb) / n:.0f} | {hit / n:.1f} / {dirt / n:.2f} | {q[:110]} |")  # fmt: skip
+            if ns.by_relation:
+                _print_by_relation(c, lsn0, lsn1, n, tabs0)
         app.close()
         adm.dispose()
     finally:
