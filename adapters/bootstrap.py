@@ -23,6 +23,7 @@ from engine.funds import funds_files
 from engine.policy.load import policy_files
 from engine.service.funds import FundService
 from engine.service.groupcommit import GroupCommit
+from engine.service.kepttrials import KeptTrials
 from engine.service.ledger import LedgerService
 from engine.service.ports import UnitOfWork
 from engine.service.usecases import SettlementService
@@ -155,6 +156,17 @@ def read_registry(path: Path) -> list[Person]:
     if problems:
         raise InputError(problems)
     return out
+
+
+def kept_trials(app: App, timeout: float) -> KeptTrials | None:
+    """The store's kept trials for an event loop (``engine.service.kepttrials``): PostgreSQL's
+    snapshot check, each figure waited for at most ``timeout`` seconds; None for the other
+    stores (their trials need no awaited figure: SQLite's is read on its kept connection)."""
+    if not app.url.startswith("postgresql"):
+        return None
+    from adapters.store.sql.snapshotcheck import SnapshotCheck
+
+    return SnapshotCheck(app.store, timeout)
 
 
 def build(

@@ -238,6 +238,29 @@ def _blocking_waits_on_a_loop(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+def presettle_both(inline: Any, pooled: Any, pool: _Counted, raw: bytes) -> tuple[Any, Any, int]:
+    """One PreSettle through the inline servicer, one through the pooled, on a new event
+    loop; and the inline's calls handed to the pool. The inline's kept trials are closed after
+    (their connection belongs to the loop)."""
+    import asyncio
+
+    from adapters.auth.principals import LOCAL
+    from adapters.grpc import auth
+
+    async def both() -> tuple[Any, Any, int]:
+        token = auth._current.set(LOCAL)
+        try:
+            before = pool.submitted
+            got = await inline.PreSettle(raw, None)
+            return got, await pooled.PreSettle(raw, None), pool.submitted - before
+        finally:
+            if inline.kept_trials is not None:
+                await inline.kept_trials.close()
+            auth._current.reset(token)
+
+    return asyncio.run(both())
+
+
 def test_presettle_on_the_event_loop_answers_from_kept_reads_only_on_postgres(
     pg_url: str,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
@@ -246,11 +269,8 @@ def test_presettle_on_the_event_loop_answers_from_kept_reads_only_on_postgres(
     event loop (nothing handed to the pool); one that would read (the first, and the first
     after a Settle by another store) goes to the pool, whose reads the next one on the loop
     answers from; each answer is the pooled servicer's byte for byte, the Settle seen."""
-    import asyncio
-
-    from adapters.auth.principals import LOCAL
-    from adapters.grpc import auth, server
     from adapters.grpc import convert as cv
+    from adapters.grpc import server
 
     app = build(fresh_database(pg_url), policies=None, registry=None)
     pool = _Counted(2)
@@ -260,36 +280,29 @@ def test_presettle_on_the_event_loop_answers_from_kept_reads_only_on_postgres(
         svc.put_policy(CHAIN, "chain.yaml")
         svc.import_registry([Person.model_validate(p) for p in CHAIN_PERSONS])
         inline = server.SettlementServicer(svc, pool, inline=True)
-        inline.snapshot_check = check = SnapshotCheck(app.store)
+        inline.kept_trials = check = SnapshotCheck(app.store, 60.0)
         pooled = server.SettlementServicer(svc, ThreadPoolExecutor(1))
         data = pb.PreSettleRequest(bill=cv.bill_to_pb(chain_bill(80, "wang", seed=3)))
         raw = data.SerializeToString()
 
-        async def both() -> tuple[Any, Any, int]:
-            token = auth._current.set(LOCAL)
-            try:
-                before = pool.submitted
-                got = await inline.PreSettle(raw, None)
-                return got, await pooled.PreSettle(raw, None), pool.submitted - before
-            finally:
-                await check.close()
-                auth._current.reset(token)
+        def both() -> tuple[Any, Any, int]:
+            return presettle_both(inline, pooled, pool, raw)
 
-        first, want, hops = asyncio.run(both())
+        first, want, hops = both()
         assert first == want and hops == 1  # nothing kept yet: the pool read it
-        again, want, hops = asyncio.run(both())
+        again, want, hops = both()
         assert again == want == first and hops == 0  # kept: answered on the loop
         _settle_by_another_store(app.url, "kept-3", chain_bill(81, "wang", seed=3))
-        after, want, hops = asyncio.run(both())
+        after, want, hops = both()
         assert after == want and after != first and hops == 1  # the Settle seen, by the pool
-        last, want, hops = asyncio.run(both())
+        last, want, hops = both()
         assert last == want == after and hops == 0
         svc.POLICY_RECHECK = 0.0  # the stored versions' recheck due: a read, in the pool
-        due, want, hops = asyncio.run(both())
+        due, want, hops = both()
         assert due == want == after and hops == 1
         svc.POLICY_RECHECK = 3600.0
         inline.inline = False  # ONESTOP_INLINE_TRIALS=0: every PreSettle in the pool
-        off, want, hops = asyncio.run(both())
+        off, want, hops = both()
         assert off == want == after and hops == 1
         inline.inline = True
 
@@ -297,7 +310,7 @@ def test_presettle_on_the_event_loop_answers_from_kept_reads_only_on_postgres(
             raise OSError("the check's connection refused")
 
         monkeypatch.setattr(check, "_check", fails)  # a check that fails: the pool answers
-        failed, want, hops = asyncio.run(both())
+        failed, want, hops = both()
         assert failed == want == after and hops == 1
         assert blocked == []  # the loop's thread never waited on a blocking connection
     finally:
@@ -310,7 +323,7 @@ def test_a_snapshot_check_is_sent_after_every_call_that_shares_it() -> None:
     asked, and share it; the first call gets the first. A failed check fails its calls only."""
     import asyncio
 
-    check = SnapshotCheck(cast(SqlStore, None))
+    check = SnapshotCheck(cast(SqlStore, None), 60.0)
     sent: list[int] = []
     gate: list[asyncio.Event] = []
 

@@ -40,6 +40,10 @@ class Limits:
     max_bills_per_message: int = 10_000
     #: Items in one SettleStream message, all bills together.
     max_items_per_message: int = 1_000_000
+    #: PostgreSQL, PreSettle on the event loop: the longest wait for the store's figure (the
+    #: snapshot's check), seconds. Past it the waiting calls go to the thread pool (the
+    #: store's own timeouts) and the stuck check's connection is abandoned for a fresh one.
+    kept_figure_seconds: float = 0.3
 
     def options(self) -> list[tuple[str, int]]:
         """The channel arguments that enforce the transport limits."""

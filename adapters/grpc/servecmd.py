@@ -156,6 +156,13 @@ def serve(
     max_items_per_message: Annotated[
         int, typer.Option(help="Items in one SettleStream message.")
     ] = DEFAULT_LIMITS.max_items_per_message,
+    kept_figure_ms: Annotated[
+        int,
+        typer.Option(
+            help="PostgreSQL: longest wait of a PreSettle on the event loop for the snapshot's "
+            "check, ms; past it the call goes to the thread pool."
+        ),
+    ] = round(DEFAULT_LIMITS.kept_figure_seconds * 1000),
     tls_cert: Annotated[
         Path | None, typer.Option("--tls-cert", help="Server certificate (PEM): serve TLS.")
     ] = None,
@@ -239,12 +246,15 @@ def serve(
         usage(f"--group-wait-ms {group_wait_ms:g}: 0 to 1000 ms")
     if group_writers < 0:
         usage(f"--group-writers {group_writers}: 0 (automatic) or more")
+    if not 1 <= kept_figure_ms <= 60_000:
+        usage(f"--kept-figure-ms {kept_figure_ms}: 1 to 60000 ms")
     limits = Limits(
         max_message_bytes=max_message_mib * MIB,
         max_response_bytes=max_response_mib * MIB,
         max_concurrent_streams=max_concurrent_streams,
         max_bills_per_message=max_bills_per_message,
         max_items_per_message=max_items_per_message,
+        kept_figure_seconds=kept_figure_ms / 1000,
     )
 
     _check_listen(host, port)

@@ -26,7 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from adapters.auth.principals import PrincipalsFile
-from adapters.bootstrap import App
+from adapters.bootstrap import App, kept_trials
 from adapters.grpc import auth
 from adapters.grpc.errors import log_incident
 from adapters.grpc.gen.onestop.settlement.v1 import settlement_pb2 as pb
@@ -43,9 +43,9 @@ from adapters.grpc.servicers import (
 )
 from adapters.grpc.streamworker import StreamWorker
 from adapters.grpc.warmup import warm_up
-from adapters.store.sql.snapshotcheck import SnapshotCheck
 from engine.service.funds import FundService
 from engine.service.groupcommit import GroupCommit
+from engine.service.kepttrials import KeptTrials
 from engine.service.ledger import Sealer
 
 log = logging.getLogger("onestop.grpc")
@@ -130,14 +130,15 @@ class Server:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onestop")
         #: PreSettle on the event loop instead of the thread pool. On by default: on a quiet
         #: machine it doubled PreSettle/s and halved its server CPU (README "hot path");
-        #: ONESTOP_INLINE_TRIALS=0 turns it off. PostgreSQL: the loop awaits the snapshot's
-        #: check (``snapshotcheck``) and answers only a trial whose reads are kept under its
-        #: figure, sending nothing itself; the others go to the pool (``servicers._trial``).
+        #: ONESTOP_INLINE_TRIALS=0 turns it off. PostgreSQL: the loop awaits the store's
+        #: figure (``kepttrials``, at most ``limits.kept_figure_seconds``) and answers only a
+        #: trial whose reads are kept under it, sending nothing itself; the others go to the
+        #: pool (``servicers._trial``).
         self.inline_trials = os.environ.get("ONESTOP_INLINE_TRIALS", "1") != "0"
         #: ``stream_worker``: every other TRIAL packed stream message settled in a second
         #: process (``adapters.grpc.streamworker``; SQL stores only)
         self.stream_worker = StreamWorker(app.url) if stream_worker else None
-        self.snapshot_check: SnapshotCheck | None = None  # PostgreSQL's inline trials
+        self.kept_trials: KeptTrials | None = None  # PostgreSQL's inline trials
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
@@ -149,8 +150,9 @@ class Server:
         svc, ex, lim = self.app.service, self.executor, self.limits
         settlement = SettlementServicer(svc, ex, lim, self.inline_trials)
         settlement.stream_worker = self.stream_worker
-        if self.inline_trials and self.app.url.startswith("postgresql"):
-            settlement.snapshot_check = self.snapshot_check = SnapshotCheck(self.app.store)
+        if self.inline_trials:
+            kept = kept_trials(self.app, lim.kept_figure_seconds)
+            settlement.kept_trials = self.kept_trials = kept
         add_servicer(server, settlement, "SettlementService")
         add_servicer(server, PolicyAdminServicer(svc, ex, lim), "PolicyAdminService")
         add_servicer(server, ReconciliationServicer(svc, ex, lim), "ReconciliationService")
@@ -209,8 +211,8 @@ class Server:
         await self.server.stop(grace)
         self.server = None
         self.executor.shutdown(wait=True, cancel_futures=False)
-        if self.snapshot_check is not None:
-            await self.snapshot_check.close()
+        if self.kept_trials is not None:
+            await self.kept_trials.close()
         if self.stream_worker is not None:
             await asyncio.to_thread(self.stream_worker.close)
         await asyncio.to_thread(self.sealer.stop)  # seals the calls just drained

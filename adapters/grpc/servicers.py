@@ -28,11 +28,9 @@ from adapters.grpc.limits import Limits
 from adapters.grpc.packedtext import hospitals_for_scope
 from adapters.grpc.registration import Received, _parsed
 from adapters.grpc.streamworker import StreamWorker
-from adapters.store.sql.keptreads import NotKept, only_kept
-from adapters.store.sql.snapshotcheck import SnapshotCheck
-from adapters.store.sql.snapshotkeep import SNAPSHOT
 from engine.errors import InputError, NotFound
 from engine.reconcile import local_date
+from engine.service.kepttrials import KeptTrials, NotKept
 from engine.service.settlecols import request_of as settle_request
 from engine.service.settledrows import SettledRows
 from engine.service.usecases import SettlementService
@@ -61,10 +59,11 @@ def _unary(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _trial(fn: Callable[..., Any]) -> Callable[..., Any]:
     """An rpc that reads the store but writes nothing (PreSettle): on the event loop when the
-    servicer is ``inline`` (asked for), else in the thread pool like ``_unary``. On PostgreSQL
-    (``snapshot_check``) the loop awaits the snapshot's check and answers from the reads kept
-    under its figure, sending nothing itself (``only_kept``); a read that is not kept sends
-    the call to the pool before it is sent, where it waits on its reads."""
+    servicer is ``inline`` (asked for), else in the thread pool like ``_unary``. With the
+    store's ``kept_trials`` (PostgreSQL) the loop awaits the store's figure and answers from
+    the reads kept under it, sending nothing itself (``only_kept``); a read that is not kept
+    (``NotKept``), or a figure that failed or took too long, sends the call to the pool, where
+    it waits on its reads."""
     pooled = _unary(fn)
 
     @functools.wraps(fn)
@@ -74,14 +73,14 @@ def _trial(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             if isinstance(request, Undecodable):
                 raise request
-            check = self.snapshot_check
-            if check is None:
+            kept = self.kept_trials
+            if kept is None:
                 return fn(self, request)
             try:
-                figure = await check.figure()
-            except Exception:  # the pool's own check reports what is wrong
-                raise NotKept(SNAPSHOT) from None
-            with only_kept(figure):
+                figure = await kept.figure()
+            except Exception:  # the pool's own reads report what is wrong
+                raise NotKept("the store's figure") from None
+            with kept.only_kept(figure):
                 return fn(self, request)
         except NotKept:
             return await pooled(self, request, context)
@@ -153,8 +152,8 @@ class _Base:
 class SettlementServicer(_Base, pbg.SettlementServiceServicer):
     #: a second process for TRIAL packed stream messages (``Server(stream_worker=True)``)
     stream_worker: StreamWorker | None = None
-    #: PostgreSQL: the snapshot's check awaited on the loop for inline trials (``_trial``)
-    snapshot_check: SnapshotCheck | None = None
+    #: the store's figure awaited on the loop for inline trials (``_trial``; PostgreSQL)
+    kept_trials: KeptTrials | None = None
 
     async def _in_worker(
         self, request: pb.SettleStreamRequest, raw: bytes | None, scoped: Any

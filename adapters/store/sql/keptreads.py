@@ -17,11 +17,6 @@ from engine.accounts import YearAccounts
 KEPT_MAX = 4096
 
 
-class NotKept(Exception):
-    """A read that is not kept, asked for under ``only_kept`` (the caller runs the trial
-    again where it may wait for the database)."""
-
-
 _ONLY = threading.local()
 
 
@@ -30,8 +25,8 @@ def only_kept(figure: Any) -> Iterator[None]:
     """This thread's PostgreSQL units of work inside send nothing: a trial answers from the
     reads kept under ``figure`` (the snapshot's check, awaited by the caller:
     ``snapshotcheck``), and anything that would take a driver connection (a read that is not
-    kept, the check, any other unit of work) raises ``NotKept`` first. For the event loop,
-    which must never wait on the database."""
+    kept, the check, any other unit of work) raises ``kepttrials.NotKept`` first. For the
+    event loop, which must never wait on the database."""
     before = getattr(_ONLY, "figure", None)
     _ONLY.figure = figure
     try:

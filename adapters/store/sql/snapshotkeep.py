@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from adapters.store.sql.keptreads import KeptReads, NotKept, kept_figure
+from adapters.store.sql.keptreads import KeptReads, kept_figure
 from adapters.store.sql.uow import SqlUnitOfWork
+from engine.service.kepttrials import NotKept
 
 if TYPE_CHECKING:
     from adapters.store.sql.store import SqlStore

@@ -13,7 +13,7 @@ from adapters.store.sql.accounts import Accounts
 from adapters.store.sql.claims import Claims
 from adapters.store.sql.connect import BUSY_TIMEOUT_S
 from adapters.store.sql.funds import Funds
-from adapters.store.sql.keptreads import NotKept, kept_figure
+from adapters.store.sql.keptreads import kept_figure
 from adapters.store.sql.ledger import Ledger
 from adapters.store.sql.locks import (
     _ACCOUNT_KINDS,
@@ -27,6 +27,7 @@ from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
 from adapters.store.sql.registry import PERSON_COLS, Registry
 from adapters.store.sql.settlements import ACTIVE, Settlements
+from engine.service.kepttrials import NotKept
 from engine.service.ports import LockKey, LockOrderError, SettleReads, lock_order
 
 if TYPE_CHECKING:
