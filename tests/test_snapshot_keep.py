@@ -150,6 +150,7 @@ def test_a_settle_by_another_process_between_two_presettles_is_seen_on_postgres(
     from tests.test_trial_reads import _pooled_and_kept, _settle_elsewhere
 
     pooled, kept, _, req = _pooled_and_kept(pg_store)
+    kept.POLICY_RECHECK = 3600.0  # no stored-versions recheck (a read) comes due under load
     first = kept.pre_settle(req)
     assert first == pooled.pre_settle(req) and first.admission_no == 1
     sent: list[str] = []
@@ -277,6 +278,9 @@ def test_presettle_on_the_event_loop_answers_from_kept_reads_only_on_postgres(
     blocked = _blocking_waits_on_a_loop(monkeypatch)
     try:
         svc = app.service
+        # the stored versions' recheck (every 2 s) comes due only where the test says: under
+        # load two steps can be 2 s apart, and a due recheck is a read (the pool), not kept
+        svc.POLICY_RECHECK = 3600.0
         svc.put_policy(CHAIN, "chain.yaml")
         svc.import_registry([Person.model_validate(p) for p in CHAIN_PERSONS])
         inline = server.SettlementServicer(svc, pool, inline=True)
