@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
                     help='another contender: this tree with these serve options, e.g. '
                     'p2="--processes 2" (repeatable)')  # fmt: skip
     ap.add_argument("--no-new", action="store_true", help="leave out this tree's one process")
+    ap.add_argument("--trace", type=Path, metavar="DIR",
+                    help="serve through benchmarks/calltrace.py (trees that have it) and report "
+                    "where each contender's slowest calls waited; the traces are kept in DIR")  # fmt: skip
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/out/service_ab.json")
     ns = ap.parse_args(argv)
     rpcs = ns.rpcs.split(",")
@@ -60,9 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     contenders = treeserver.contenders(ns.old, [] if ns.no_new else [("new", "")], ns.also)
     runs: dict[str, list[dict[str, Any]]] = {}
 
+    if ns.trace is not None:
+        ns.trace.mkdir(parents=True, exist_ok=True)
+        os.environ["ONESTOP_CALLTRACE"] = str(ns.trace.resolve())
+
     def start(url: str, work: Path, tree: Path, extra: list[str]) -> Any:
+        traced = ns.trace is not None and (tree / "benchmarks/calltrace.py").exists()
+        module = "benchmarks.calltrace" if traced else "benchmarks.echo_server"
         return G.start_server(url, work, ns.workers, tree=tree, extra=extra, children=8,
-                              module="benchmarks.echo_server")  # fmt: skip
+                              module=module)  # fmt: skip
 
     pids: dict[str, int] = {}
     with treeserver.serving(ns.store, contenders, start, "onestop-sab-", pids) as servers:
@@ -92,6 +101,14 @@ def main(argv: list[str] | None = None) -> int:
               f"{d['postgres_cpu_us']:,.0f} | {d['client_cpu_us']:,.0f} | "
               f"{d['load_first']:.2f} -> {d['load_last']:.2f} "
               f"({d['load_max']:.2f}) |")  # fmt: skip
+    if ns.trace is not None:
+        from benchmarks import calltrace
+
+        for name, (proc, _, _) in servers.items():
+            f = ns.trace / f"calltrace-{proc.pid}.jsonl"
+            for rpc in (r for r in rpcs if r in ("PreSettle", "Settle")):
+                if f.exists():
+                    print(calltrace.text(f"{name} {rpc} ({f})", calltrace.report(f, rpc)))
     H.save(ns.json, {"machine": m, "store": ns.store, "rows": out, "load_at_end": os.getloadavg()})
     return 0
 
