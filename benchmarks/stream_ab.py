@@ -40,7 +40,8 @@ as grpc_bench's stream) and ``--seconds`` of messages on one ``SettleStream`` ca
 turn (grpc_bench's ``stream_bench``: pre-serialized messages, responses counted): items/s a
 round, the server's CPU a message (``/proc/PID/stat``), the responses compared.
 
-Each worker builds its own service over a fresh SQLite file (``sqlite:///``, the server's
+Each worker sets the server's heap thresholds first (``WORKER_HEAP``; ``ONESTOP_HEAP_KEEP=0``
+in the environment: glibc's defaults), then builds its own service over a fresh SQLite file (``sqlite:///``, the server's
 store), or with ``--store postgres`` a database of its own on one throwaway durable PostgreSQL
 cluster (the cluster's CPU a message is then printed: one tree runs at a time, so a round's
 cluster CPU is its tree's; ``--baseline-store`` gives the baseline another: the same tree on
@@ -70,8 +71,24 @@ from benchmarks.treeserver import durable_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: The in-process worker's first lines: the server's heap thresholds (``adapters.grpc.heapkeep``,
+#: which ``serve_forever`` and the stream worker set) where the tree has them, before anything
+#: is allocated. Without them glibc's dynamic thresholds leave each process its own heap top
+#: grown and trimmed back every message, by how much depending on what start-up allocated and
+#: freed: the same tree ran 1.4x slower (4,524 against 1,727 page faults a message) in a worker
+#: that compiled its kernels than in one that loaded them from the cache (benchmarks/README.md,
+#: branch numbacache). ``ONESTOP_HEAP_KEEP=0`` in the environment keeps glibc's defaults.
+WORKER_HEAP = r"""
+try:
+    from adapters.grpc.heapkeep import keep_freed_memory
+except ImportError:  # a tree before heapkeep
+    HEAP_KEPT = False
+else:
+    HEAP_KEPT = keep_freed_memory()
+"""
+
 #: Run inside each tree (PYTHONPATH=that tree): only names every tree has.
-WORKER = r"""
+_WORKER_BODY = r"""
 import hashlib, json, sys, time
 from pathlib import Path
 from adapters.bootstrap import build
@@ -96,7 +113,7 @@ def one():
     req, cut = read_stream_request(raw)
     return stream.handle(svc, req, cut=cut).SerializeToString()
 
-print(json.dumps({"ready": True}), flush=True)
+print(json.dumps({"ready": True, "heap_kept": HEAP_KEPT}), flush=True)
 for line in sys.stdin:
     n = int(line)
     c, t = time.process_time(), time.perf_counter()
@@ -107,6 +124,7 @@ for line in sys.stdin:
     print(json.dumps({"wall": w / n, "cpu": c / n, "sha": hashlib.sha256(out).hexdigest(),
                       "bytes": len(out)}), flush=True)
 """
+WORKER = WORKER_HEAP + _WORKER_BODY
 
 
 def messages(
@@ -300,9 +318,12 @@ def _run(ns: argparse.Namespace, cluster: Any, create_database: Any) -> None:
                     proc.send_signal(signal.SIGTERM)
                     proc.wait(30)
             return
-        for p in procs.values():
+        kept = {}
+        for name, p in procs.items():
             assert p.stdout is not None
-            json.loads(p.stdout.readline())
+            kept[name] = json.loads(p.stdout.readline())["heap_kept"]
+        print("the server's heap thresholds (heapkeep) set: "
+              + ", ".join(f"{k} {v}" for k, v in kept.items()))  # fmt: skip
         print(f"message: {ns.bills} bills x {ns.items} items; baseline gets the "
               f"{ns.baseline_form} form ({len(msgs['baseline']):,} bytes, {ns.baseline_results} results), "
               f"this tree the {ns.form} form ({len(msgs['this tree']):,} bytes, {ns.results} results); "
