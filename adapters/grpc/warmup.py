@@ -4,6 +4,7 @@ settlement of a sample bill (of the sample tables, or of a built-in table)."""
 from __future__ import annotations
 
 import logging
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,28 @@ def warm_up(service: SettlementService, samples: Path | None = None) -> int:
     """Compile (or load from the numba cache) and run the kernels: a trial settlement of a
     sample bill for every table in force, from zero accounts; nothing is stored. Then trial
     settlements of the sample bills in ``samples`` (``*.json``) whose persons are registered.
-    Returns the number of trial settlements run."""
+    Returns the number of trial settlements run.
+
+    A warm-up that had to compile (numba's cache missing, out of date or not writable) says so
+    in a warning: the start took seconds a variant, the first packed stream messages compile the
+    stream's own, and the process runs the stream ~1.1x slower for as long as it runs (its heap
+    after compiling; benchmarks/README.md, branch numbacache)."""
+    from numba.core import event
+
+    with event.install_recorder("numba:compile") as compiles:
+        n = _warm_up(service, samples)
+    compiled = sum(1 for _, ev in compiles.buffer if ev.is_start)
+    if compiled:
+        log.warning(
+            "warm-up compiled %d kernel variant(s) in this process: numba's cache (%s) was "
+            "missing, out of date or not writable; run `onestop warm --for server` once",
+            compiled,
+            os.environ.get("NUMBA_CACHE_DIR") or "engine/__pycache__",
+        )
+    return n
+
+
+def _warm_up(service: SettlementService, samples: Path | None) -> int:
     warm_bill_wire()  # the compiled reader of a bill's items (PreSettle, Settle)
     resultwire.warm_result_wire()  # the compiled writer of PreSettle's answer
     requestwire.warm_request_wire()  # the compiled reader of PreSettle's (and Settle's) request
