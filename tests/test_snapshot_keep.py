@@ -29,7 +29,7 @@ from engine.policy.policyset import PolicySet
 from engine.service.usecases import SettlementService
 from tests.pg import fresh_database, pg_url  # noqa: F401  (fixtures)
 from tests.test_store_sql import Clock, bill, golden, service
-from tests.test_trial_reads import commits_are_seen
+from tests.test_trial_reads import _pooled_and_kept, commits_are_seen
 
 pytestmark = pytest.mark.postgres
 
@@ -47,12 +47,7 @@ def test_accounts_many_kept_on_postgres_until_a_commit(pg_store: SqlStore) -> No
     a registry change by it, and a transaction that was in progress at a check and commits
     after it are each seen by the next call (the figures of a pooled read); other keys and an
     unknown person are answered as without."""
-    text, person, req = golden()
-    pooled = service(pg_store.uow)
-    kept: Any = service(pg_store.uow)  # (its answers indexed as found: a known person)
-    kept.use_trial_reads(pg_store.trial_uow)
-    pooled.put_policy(text, "yubei.yaml")
-    pooled.import_registry([person])
+    pooled, kept, person, req = _pooled_and_kept(pg_store)
     year = pooled.pre_settle(req).year
     keys = [(person.id, year), ("nobody", year)]
 
@@ -147,7 +142,7 @@ def test_a_settle_by_another_process_between_two_presettles_is_seen_on_postgres(
     and the columns path, PreSettle's own), whose figures are a pooled trial's."""
     from adapters.grpc import columns
     from adapters.grpc.convert import bill_to_pb
-    from tests.test_trial_reads import _pooled_and_kept, _settle_elsewhere
+    from tests.test_trial_reads import _settle_elsewhere
 
     pooled, kept, _, req = _pooled_and_kept(pg_store)
     kept.POLICY_RECHECK = 3600.0  # no stored-versions recheck (a read) comes due under load
