@@ -22,6 +22,7 @@ or database, as the fresh cluster's WAL zero-fill was, benchmarks/pgdurable.py).
 from __future__ import annotations
 
 import atexit
+import bisect
 import json
 import os
 import runpy
@@ -136,8 +137,6 @@ def report(
     starts = sorted(r["start"] for r in calls)
 
     def grouped(t: float) -> bool:
-        import bisect
-
         lo = bisect.bisect_left(starts, t - within)
         return bisect.bisect_right(starts, t + within) - lo >= group
 
