@@ -29,7 +29,7 @@ from engine.policy.policyset import PolicySet
 from engine.service.usecases import SettlementService
 from tests.pg import fresh_database, pg_url  # noqa: F401  (fixtures)
 from tests.test_store_sql import Clock, bill, golden, service
-from tests.test_trial_reads import _pooled_and_kept, commits_are_seen
+from tests.test_trial_reads import _pooled_and_kept, commits_are_seen, first_accounts
 
 pytestmark = pytest.mark.postgres
 
@@ -47,15 +47,8 @@ def test_accounts_many_kept_on_postgres_until_a_commit(pg_store: SqlStore) -> No
     a registry change by it, and a transaction that was in progress at a check and commits
     after it are each seen by the next call (the figures of a pooled read); other keys and an
     unknown person are answered as without."""
-    pooled, kept, person, req = _pooled_and_kept(pg_store)
-    year = pooled.pre_settle(req).year
-    keys = [(person.id, year), ("nobody", year)]
-
-    def stored() -> dict[Any, Any]:  # what a pooled read gives now
-        return {(person.id, year): pooled.accounts(person.id, year), ("nobody", year): None}
-
-    first = kept.accounts_many(keys)
-    assert first == stored() and first[("nobody", year)] is None
+    pooled, kept, person, req, keys, stored, first = first_accounts(pg_store)
+    year = keys[0][1]
     again = kept.accounts_many(keys)
     assert again == first and again is not first  # a dict of its own ...
     assert all(again[k] is first[k] for k in keys)  # ... of the same objects

@@ -45,6 +45,22 @@ def _pooled_and_kept(store: SqlStore) -> tuple[Any, Any, Any, Any]:
     return pooled, kept, person, req
 
 
+def first_accounts(store: SqlStore) -> tuple[Any, Any, Any, Any, list[Any], Any, Any]:
+    """``_pooled_and_kept``, the keys of the stream's ``accounts_many`` tests (the person's
+    year and an unknown person's), ``stored`` (what a pooled read gives now) and the kept
+    service's first answer, checked against it."""
+    pooled, kept, person, req = _pooled_and_kept(store)
+    year = pooled.pre_settle(req).year
+    keys = [(person.id, year), ("nobody", year)]
+
+    def stored() -> dict[Any, Any]:
+        return {(person.id, year): pooled.accounts(person.id, year), ("nobody", year): None}
+
+    first = kept.accounts_many(keys)
+    assert first == stored() and first[("nobody", year)] is None
+    return pooled, kept, person, req, keys, stored, first
+
+
 def test_trial_reads_see_each_commit_and_agree_with_the_pool(sqlite_store: SqlStore) -> None:
     pooled, kept, _, req = _pooled_and_kept(sqlite_store)
     first = kept.pre_settle(req)
@@ -219,15 +235,8 @@ def test_accounts_many_kept_until_a_commit_elsewhere(
     PutPolicy by it, and a Settle by it after those each give the figures stored now (those of
     a pooled read); other keys, an unknown person and a bad id are answered as without. (A real
     second process is the test above's: the pragma moves for any other connection alike.)"""
-    pooled, kept, person, req = _pooled_and_kept(sqlite_store)
-    year = pooled.pre_settle(req).year
-    keys = [(person.id, year), ("nobody", year)]
-
-    def stored() -> dict[Any, Any]:  # what a pooled read gives now
-        return {(person.id, year): pooled.accounts(person.id, year), ("nobody", year): None}
-
-    first = kept.accounts_many(keys)
-    assert first == stored() and first[("nobody", year)] is None
+    pooled, kept, person, req, keys, stored, first = first_accounts(sqlite_store)
+    year = keys[0][1]
     raw = sqlite_store._kept.get()
     seen: list[str] = []
     raw.set_trace_callback(seen.append)
