@@ -5,6 +5,7 @@ point (``cli_process``; test_batch_pipeline and test_budgets run it so too)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import date, datetime, timedelta
@@ -25,6 +26,7 @@ from adapters.batch.plan import UnsortedInput, plan
 from adapters.batch.run import Spec, finish, run_local
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import reference_batch
+from engine.money import yuan
 from engine.policy.load import load_policies
 from tests.test_batch_helpers import (
     POLICY,
@@ -211,6 +213,28 @@ def test_cli_refuses_unsorted_and_missing_columns(tmp_path: Path) -> None:
     pq.write_table(tables[1].drop_columns(["amount"]), paths[1])
     r = cli_process(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
     assert r.returncode == 1 and "column(s) amount missing" in r.stderr
+
+
+def test_summary_not_a_terminal_is_whole(tmp_path: Path) -> None:
+    """The printed summary is plain and whole when it is not a terminal (a pipe, a file: here
+    the runner's captured stdout), as every other command's: no name wrapped onto a second
+    line, no figure cut with "…", whatever COLUMNS says (it had been cut at 80 columns)."""
+    _, paths = make_data(tmp_path / "in", n_bills=60, items=3)
+    r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "…" not in r.stdout
+    lines = r.stdout.splitlines()
+    # the alert layer's name and its note on one line, with its relief whole beside it
+    alert = [x for x in lines if "(suggested relief, not paid)" in x]
+    assert len(alert) == 1 and "Poverty-prevention alert (suggested relief, not paid)" in alert[0]
+    doc = json.loads((tmp_path / "o" / "summary.json").read_text())
+    for layer in doc["funds"]:
+        row = [x for x in lines if x.startswith("│ " + layer["layer_id"] + " ")]
+        assert len(row) == 1, (layer["layer_id"], r.stdout)
+        assert yuan(layer["amount"] or layer["relief"]) in row[0]
+    assert any(x.startswith("60 bills settled of 60 read") for x in lines), r.stdout
+    assert any(x.startswith(f"results in {tmp_path / 'o'}/ (bills,") and "part(s)" in x
+               for x in lines)  # fmt: skip
 
 
 def test_bad_opening_rows_are_refused(tmp_path: Path) -> None:
