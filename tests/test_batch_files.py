@@ -237,6 +237,28 @@ def test_summary_not_a_terminal_is_whole(tmp_path: Path) -> None:
                for x in lines)  # fmt: skip
 
 
+def test_a_file_that_is_not_parquet_is_one_line(tmp_path: Path) -> None:
+    """A bills, items or persons file that is neither CSV (by its name) nor Parquet (a JSON
+    file, a truncated copy, a folder) is refused in one line naming the file: it had been
+    pyarrow's traceback (ArrowInvalid)."""
+    _, paths = make_data(tmp_path / "in", n_bills=20, items=3)
+    junk = tmp_path / "bills.json"
+    junk.write_text('{"not": "parquet"}')
+    cut = tmp_path / "items.parquet"
+    cut.write_bytes(Path(paths[1]).read_bytes()[:300])
+    folder = tmp_path / "persons.parquet"
+    folder.mkdir()
+    for i, bad in enumerate((junk, cut, folder)):
+        args = [*paths]
+        args[i] = str(bad)
+        r = cli(*args, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
+        assert r.returncode == 1, (bad, r.stdout, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+        assert str(bad) in lines[0] and "cannot be read as Parquet" in lines[0], lines[0]
+        assert not (tmp_path / "o" / "bills").exists()
+
+
 def test_bad_opening_rows_are_refused(tmp_path: Path) -> None:
     _, paths = make_data(tmp_path / "in", n_bills=20, items=3)
     op = tmp_path / "opening.csv"

@@ -117,7 +117,18 @@ def _names_in(path: str, encoding: str) -> tuple[str, ...]:
             raise InputFileError(
                 f"{path}: cannot be read as CSV ({_csv_hint(path)}): {e}"
             ) from None
-    return tuple(pq.ParquetFile(path).schema_arrow.names)
+    try:
+        return tuple(pq.ParquetFile(path).schema_arrow.names)
+    except (pa.ArrowException, OSError) as e:  # not Parquet, cut short, a folder, unreadable
+        raise InputFileError(
+            f"{path}: cannot be read as Parquet (a file named .csv, .csv.gz or .tsv is read as "
+            f"CSV): {_first_line(e)}"
+        ) from None
+
+
+def _first_line(e: BaseException) -> str:
+    """An exception's message on one line (pyarrow's run over several)."""
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def _csv_hint(path: str) -> str:
