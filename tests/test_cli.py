@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -197,6 +198,28 @@ def test_policy_check_ok_and_refused(case: tuple[Path, Path], tmp_path: Path) ->
     r = runner.invoke(app, ["policy", "check", str(broken)])
     assert r.exit_code == 1
     assert "broken.yaml" in r.output and "17000" in r.output and "ratio" in r.output
+
+
+def test_policy_check_reads_the_fund_declarations(tmp_path: Path) -> None:
+    """A folder's funds.yaml is checked as the server and onestop batch load it (a bad one
+    refuses their start), and a funds.yaml named directly is read as fund declarations, not
+    as a table: ``policy check`` had said "OK" of a folder whose funds.yaml the server
+    refused, and read a funds.yaml given by name as a broken table (region, layers missing)."""
+    folder = tmp_path / "longzhou"
+    shutil.copytree(ROOT / "policies" / "longzhou", folder)
+    r = CliRunner().invoke(app, ["policy", "check", str(folder)])
+    assert r.exit_code == 0, r.output
+    assert f"funds OK: {folder / 'funds.yaml'} (451423 999997)" in r.output
+    r = CliRunner().invoke(app, ["policy", "check", str(folder / "funds.yaml")])
+    assert r.exit_code == 0, r.output
+    assert "policy table(s)" not in r.output and "funds OK:" in r.output
+    funds = folder / "funds.yaml"
+    funds.write_text(funds.read_text().replace("budget_mode: report", "budget_mode: hardish"))
+    for path in (folder, funds):
+        r = CliRunner().invoke(app, ["policy", "check", str(path)])
+        assert r.exit_code == 1, r.output
+        assert f"{funds}:29: funds[0].years[2019].budget_mode: 'hardish'" in r.output
+        assert "layers" not in r.output and "OK" not in r.output
 
 
 def test_policy_whatif_shows_the_change_per_fund(case: tuple[Path, Path], tmp_path: Path) -> None:
