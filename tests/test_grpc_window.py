@@ -168,6 +168,9 @@ def test_unreachable_server_exits_5_and_markup_is_not_printed(tmp_path: Path) ->
     r = runner.invoke(app, ["window", "pre-settle", str(bill), "--server", "127.0.0.1:9"])
     assert r.exit_code == 5 and "UNAVAILABLE" in r.output and "127.0.0.1:9" in r.output
     assert "[red]" not in r.output and "[/" not in r.output
+    # nothing listens there: the hint says so, not that a certificate may be missing
+    assert "is the server running?" in r.output and "--server HOST:PORT" in r.output
+    assert "client certificates" not in r.output
 
 
 def test_default_year_is_the_year_in_shanghai(monkeypatch: pytest.MonkeyPatch) -> None:
