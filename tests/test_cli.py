@@ -222,6 +222,20 @@ def test_policy_check_reads_the_fund_declarations(tmp_path: Path) -> None:
         assert "layers" not in r.output and "OK" not in r.output
 
 
+def test_policy_that_is_not_yaml_is_one_line_a_problem(tmp_path: Path) -> None:
+    """PyYAML's reason ran over four lines (each naming the file again); a problem is one
+    line: the file and line, the reason with its column, where the construct began."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("region: {code: '1', name: x}\nhospital_levels: [[county\ntags: []\n")
+    r = CliRunner().invoke(app, ["policy", "check", str(broken)])
+    assert r.exit_code == 1
+    assert r.output.splitlines() == [
+        "policy refused: 1 problem(s)",
+        f"  {broken}:3: is not valid YAML: did not find expected ',' or ']' (column 5), while "
+        "parsing a flow sequence from line 2, column 19",
+    ]
+
+
 def test_policy_whatif_shows_the_change_per_fund(case: tuple[Path, Path], tmp_path: Path) -> None:
     policy, bill = case
     cand = tmp_path / "candidate.yaml"

@@ -50,6 +50,23 @@ class _Lines:
         return best
 
 
+def _yaml_reason(err: yaml.YAMLError) -> str:
+    """PyYAML's reason on one line: the problem and its column (the line is the problem's own),
+    then what it was parsing and where that began; its own text runs over four lines, each
+    naming the file again."""
+    problem = getattr(err, "problem", None)
+    if not problem:
+        return " ".join(str(err).split())
+    mark, context = getattr(err, "problem_mark", None), getattr(err, "context", None)
+    said = problem + (f" (column {mark.column + 1})" if mark is not None else "")
+    if context:
+        cmark = getattr(err, "context_mark", None)
+        said += f", {context}" + (
+            f" from line {cmark.line + 1}, column {cmark.column + 1}" if cmark is not None else ""
+        )
+    return said
+
+
 def _duplicate_keys(node: yaml.Node | None, path: str = "") -> list[tuple[str, int]]:
     found: list[tuple[str, int]] = []
     if isinstance(node, yaml.MappingNode):
@@ -171,7 +188,9 @@ def compose(text: str, file: str) -> tuple[yaml.Node | None, Any]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise PolicyError([PolicyProblem(file, "", f"is not valid YAML: {err}", line)]) from None
+        raise PolicyError(
+            [PolicyProblem(file, "", f"is not valid YAML: {_yaml_reason(err)}", line)]
+        ) from None
     dupes = _duplicate_keys(node)
     if dupes:
         raise PolicyError(
