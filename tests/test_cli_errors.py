@@ -77,6 +77,34 @@ def test_window_bill_file_mistakes_are_one_line(tmp_path: Path, command: str) ->
         one_line(r, REFUSED, *words)
 
 
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (None, ("cannot be read: No such file or directory",)),
+        ('{"totals": {', ("not valid JSON", "(line 1, column 13)")),
+        (b"\xff\xfe{}", ("not UTF-8 text",)),
+    ],
+    ids=["missing", "not-json", "not-utf8"],
+)
+def test_reconcile_theirs_file_mistakes_are_one_line(
+    tmp_path: Path, content: str | bytes | None, words: tuple[str, ...]
+) -> None:
+    """The hospital's --theirs file is read before the server is called: a missing or broken
+    file is one line naming the option and the file, in words (it had been Python's
+    "[Errno 2] No such file or directory: '...'" and json's bare message)."""
+    theirs = tmp_path / "his-march.json"
+    if isinstance(content, str):
+        theirs.write_text(content, encoding="utf-8")
+    elif content is not None:
+        theirs.write_bytes(content)
+    r = onestop_in_process(
+        "bureau", "reconcile", "--hospital", "H500112001", "--from", "2024-03-01",
+        "--to", "2024-03-31", "--theirs", str(theirs), "--server", "127.0.0.1:1", columns=160,
+    )  # fmt: skip
+    line = one_line(r, REFUSED, f"--theirs {theirs}: ", *words)
+    assert "Errno" not in line
+
+
 # ---- serve ---------------------------------------------------------------------------------
 
 

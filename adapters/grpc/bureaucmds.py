@@ -212,8 +212,15 @@ def bureau_reconcile(
     if theirs is not None:
         try:
             their_json = json.loads(theirs.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            problem_line(err, "refused:", f"{theirs}: {e}")
+        except OSError as e:
+            problem_line(err, "refused:", f"--theirs {theirs}: cannot be read: {e.strerror or e}")
+            raise typer.Exit(Exit.REFUSED) from None
+        except json.JSONDecodeError as e:
+            problem_line(err, "refused:", f"--theirs {theirs}: not valid JSON: {e.msg} "
+                                          f"(line {e.lineno}, column {e.colno})")  # fmt: skip
+            raise typer.Exit(Exit.REFUSED) from None
+        except ValueError as e:  # not UTF-8
+            problem_line(err, "refused:", f"--theirs {theirs}: not UTF-8 text: {e}")
             raise typer.Exit(Exit.REFUSED) from None
     with _client(server, ca, cert, key, "bureau") as c:
         from adapters.grpc.convert import theirs_from_json
