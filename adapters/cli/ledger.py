@@ -193,7 +193,16 @@ def headers(
     proof's block to a checkpoint published later."""
     with _ledger(db) as svc:
         docs = svc.headers_after(after)
+        head = None if docs else svc.checkpoint()
+    if not docs and (head is None or after > head.header.height):
+        # no block at that height: a mistyped height is not "no later block" (exit 3)
+        top = (
+            "no block sealed yet" if head is None else f"the head is at height {head.header.height}"
+        )
+        _user_error(f"no sealed block at height {after}: {top}", Exit.NOT_FOUND)
     _write(docs, out)
+    if out is not None:
+        _say(f"{len(docs)} block header(s) after height {after} written to {out}")
 
 
 def _read_json(path: Path, what: str) -> Any:
