@@ -86,22 +86,26 @@ def test_window_bill_file_mistakes_are_one_line(tmp_path: Path, command: str) ->
     ],
     ids=["missing", "not-json", "not-utf8"],
 )
-def test_reconcile_theirs_file_mistakes_are_one_line(
-    tmp_path: Path, content: str | bytes | None, words: tuple[str, ...]
+@pytest.mark.parametrize("command", ["reconcile", "import-registry"])
+def test_bureau_json_file_mistakes_are_one_line(
+    tmp_path: Path, command: str, content: str | bytes | None, words: tuple[str, ...]
 ) -> None:
-    """The hospital's --theirs file is read before the server is called: a missing or broken
-    file is one line naming the option and the file, in words (it had been Python's
+    """The hospital's --theirs file and the registry file are read before the server is
+    called: a missing or broken file is one line naming it, in words (it had been Python's
     "[Errno 2] No such file or directory: '...'" and json's bare message)."""
-    theirs = tmp_path / "his-march.json"
+    path = tmp_path / "his-march.json"
     if isinstance(content, str):
-        theirs.write_text(content, encoding="utf-8")
+        path.write_text(content, encoding="utf-8")
     elif content is not None:
-        theirs.write_bytes(content)
-    r = onestop_in_process(
-        "bureau", "reconcile", "--hospital", "H500112001", "--from", "2024-03-01",
-        "--to", "2024-03-31", "--theirs", str(theirs), "--server", "127.0.0.1:1", columns=160,
-    )  # fmt: skip
-    line = one_line(r, REFUSED, f"--theirs {theirs}: ", *words)
+        path.write_bytes(content)
+    if command == "reconcile":
+        args = ["reconcile", "--hospital", "H500112001", "--from", "2024-03-01",
+                "--to", "2024-03-31", "--theirs", str(path)]  # fmt: skip
+        named = f"--theirs {path}: "
+    else:
+        args, named = ["import-registry", str(path)], f"refused: {path}: "
+    r = onestop_in_process("bureau", *args, "--server", "127.0.0.1:1", columns=160)
+    line = one_line(r, REFUSED, named, *words)
     assert "Errno" not in line
 
 
