@@ -186,7 +186,8 @@ def bureau_import_registry(
     persons = _json_file(file, str(file))
     with _client(server, ca, cert, key, "bureau") as c:
         n = _call(c, server, lambda c: c.import_registry(persons))
-    out.print(text(f"{n} person(s) imported from {file}"))
+    out.print(text(f"{n} person(s) imported from {file} (new or changed; a person stored "
+                   "so already is not imported again)"))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- reconciliation
