@@ -173,6 +173,34 @@ def test_accounts_of_an_unknown_layer_are_refused(case: tuple[Path, Path], tmp_p
     assert r.exit_code == 1 and "'basci' is not a layer" in r.output
 
 
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b'{"persons": 5}', "persons: 5 is not a mapping by id"),
+        (b'{"persons": {"P1": 5}}', "persons.P1: 5 is not a mapping by year"),
+        (b'{"households": {"H1": ["2019"]}}', "households.H1: ['2019'] is not a mapping by year"),
+        (b"\xff\xfe{}", "is not UTF-8 text (byte 0): JSON files are UTF-8"),
+    ],
+    ids=["persons-not-mapping", "years-not-mapping", "household-list", "not-utf8"],
+)
+def test_a_malformed_accounts_or_bill_file_is_refused_not_a_traceback(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
+    """An accounts file whose persons or years are not mappings, and a file that is not UTF-8
+    (as --accounts or as a bill), had raised AttributeError / UnicodeDecodeError out of
+    ``onestop settle``: now refused (exit 1), naming the file and the place."""
+    bad = tmp_path / "opening.json"
+    bad.write_bytes(content)
+    sample = str(ROOT / "policies" / "samples" / "longzhou-1.json")
+    runs = [here("settle", sample, "--accounts", str(bad), columns=160)]
+    if content.startswith(b"\xff"):
+        runs.append(here("settle", str(bad), columns=160))
+    for r in runs:
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr and r.stdout == ""
+        assert f"  {bad}: " in r.stderr and words in r.stderr, r.stderr
+
+
 def test_the_readme_accounts_example_is_read_by_the_tables_in_force(tmp_path: Path) -> None:
     from adapters.cli.files import layer_ids, read_opening
     from engine.policy.load import load_policies
