@@ -250,6 +250,21 @@ def test_policy_check_reads_the_fund_declarations(tmp_path: Path) -> None:
         assert "layers" not in r.output and "OK" not in r.output
 
 
+def test_a_table_or_funds_file_not_in_utf8_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    """A table or funds.yaml saved in GBK (the Chinese names) had raised UnicodeDecodeError out
+    of every loader (policy check, settle, serve, batch): one problem naming the file now."""
+    folder = tmp_path / "longzhou"
+    shutil.copytree(ROOT / "policies" / "longzhou", folder)
+    for name in ("2019.yaml", "funds.yaml"):
+        f = folder / name
+        f.write_bytes(f.read_text(encoding="utf-8").encode("gbk"))
+        r = CliRunner().invoke(app, ["policy", "check", str(folder)])
+        assert r.exit_code == 1, r.output
+        assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+        assert f"  {f}: is not UTF-8 text (byte " in r.output and "save it as UTF-8" in r.output
+        f.write_text((ROOT / "policies" / "longzhou" / name).read_text(encoding="utf-8"))
+
+
 def test_policy_that_is_not_yaml_is_one_line_a_problem(tmp_path: Path) -> None:
     """PyYAML's reason ran over four lines (each naming the file again); a problem is one
     line: the file and line, the reason with its column, where the construct began."""

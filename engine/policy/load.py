@@ -258,13 +258,22 @@ def parse_table(text: str, file: str = "<text>") -> PolicyTable:
     )  # fmt: skip
 
 
-def load_table(path: str | Path) -> PolicyTable:
-    p = Path(path)
+def read_text(p: Path) -> str:
+    """A table's (or funds file's) text; PolicyError naming the file when it cannot be read or
+    is not UTF-8 (a file saved in GBK), never the decoder's exception."""
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except OSError as err:
         raise PolicyError([PolicyProblem(str(p), "", f"cannot be read: {err.strerror}")]) from None
-    return parse_table(text, str(p))
+    except UnicodeDecodeError as err:
+        raise PolicyError(
+            [PolicyProblem(str(p), "", f"is not UTF-8 text (byte {err.start}); save it as UTF-8")]
+        ) from None
+
+
+def load_table(path: str | Path) -> PolicyTable:
+    p = Path(path)
+    return parse_table(read_text(p), str(p))
 
 
 #: a file of this name in a policy directory declares the region's funds (engine.funds), not a table
