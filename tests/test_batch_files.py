@@ -275,6 +275,27 @@ def test_bad_opening_rows_are_refused(tmp_path: Path) -> None:
     assert "opening.csv row 2: paid: -5 is negative" in r.stderr
 
 
+def test_an_opening_file_that_cannot_be_used_is_one_line(tmp_path: Path) -> None:
+    """--opening with other columns, or a file that is not Parquet, had raised KeyError /
+    ArrowInvalid out of the command as a traceback: one line naming the file now."""
+    _, paths = make_data(tmp_path / "in", n_bills=20, items=3)
+    cols = tmp_path / "opening.csv"
+    cols.write_text("scope,id,year\nperson,P000000000,2019\n")
+    junk = tmp_path / "opening.parquet"
+    junk.write_text('{"not": "parquet"}')
+    for bad, words in ((cols, "column(s) layer_id, deductible_used, eligible_cum, paid, "
+                              "selfpay_cum missing; an opening file has"),
+                       (junk, "cannot be read as Parquet")):  # fmt: skip
+        r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet",
+                "--opening", str(bad))  # fmt: skip
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+        assert lines[0].startswith(f"refused: {bad}: ") and words in lines[0], lines[0]
+        assert f"{bad}: {bad}" not in lines[0], lines[0]  # named once at its head
+        assert not (tmp_path / "o" / "bills").exists()
+
+
 def test_bill_id_used_again_in_a_later_part(tmp_path: Path) -> None:
     tables, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=6)
     b, it = tables[0].to_pydict(), tables[1].to_pydict()

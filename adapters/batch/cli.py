@@ -335,8 +335,8 @@ def settle_files(
 
             try:
                 bad = check_opening(_opening(str(opening)), _policies(spec.policy)[1])
-            except io.InputFileError as e:
-                problem_line(err, "refused:", f"{opening}: {e}")
+            except io.InputFileError as e:  # names the file
+                problem_line(err, "refused:", str(e))
                 raise typer.Exit(1) from None
             if bad:
                 err.print(f"[red]refused:[/red] {len(bad)} bad opening row(s):")

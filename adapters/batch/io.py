@@ -91,15 +91,20 @@ def _csv_options(path: str) -> tuple[pcsv.ReadOptions, pcsv.ParseOptions]:
 def columns_of(path: str | Path, kind: str) -> list[str]:
     """The columns of ``kind`` present in the file; InputFileError if a required one lacks."""
     names = _names(str(path))
+    _require_columns(path, kind, names)
+    return [c for c in SCHEMAS[kind] if c in names]
+
+
+def _require_columns(path: str | Path, kind: str, names: Sequence[str]) -> None:
     missing = [c for c, (_, req) in SCHEMAS[kind].items() if req and c not in names]
     if missing:
         raise InputFileError(
-            f"{path}: column(s) {', '.join(missing)} missing; a {kind} file has "
+            f"{path}: column(s) {', '.join(missing)} missing; "
+            f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} file has "
             f"{', '.join(SCHEMAS[kind])} (optional: "
             f"{', '.join(c for c, (_, r) in SCHEMAS[kind].items() if not r) or 'none'}); "
             f"found {', '.join(names)}"
         )
-    return [c for c in SCHEMAS[kind] if c in names]
 
 
 def _names(path: str) -> tuple[str, ...]:
@@ -201,8 +206,15 @@ def iter_column(path: str | Path, kind: str, column: str, batch_rows: int = 1 <<
 
 
 def read_opening(path: str | Path) -> pa.Table:
-    """An opening file (or a directory of parts, e.g. the closing/ of an earlier run)."""
+    """An opening file (or a directory of parts, e.g. the closing/ of an earlier run);
+    InputFileError when it cannot be read or lacks a required column."""
     p = Path(path)
-    if p.is_dir():
-        return pq.read_table(p)
-    return read_all(str(p), "opening")
+    try:
+        t = pq.read_table(p) if p.is_dir() else read_all(str(p), "opening")
+    except (pa.ArrowException, OSError) as e:  # not Parquet, cut short, unreadable
+        raise InputFileError(
+            f"{p}: cannot be read as Parquet (a file named .csv, .csv.gz or .tsv is read as "
+            f"CSV): {_first_line(e)}"
+        ) from None
+    _require_columns(p, "opening", t.column_names)
+    return t
