@@ -296,6 +296,25 @@ def test_an_opening_file_that_cannot_be_used_is_one_line(tmp_path: Path) -> None
         assert not (tmp_path / "o" / "bills").exists()
 
 
+def test_a_reject_file_that_cannot_be_written_is_one_line_and_nothing_is_kept(
+    tmp_path: Path,
+) -> None:
+    """--reject-file where no file can be written (its folder is a file) had raised pyarrow's
+    or the OS's error out of the command after the run, leaving OUT/_tmp behind."""
+    _, paths = make_data(tmp_path / "in", n_bills=20, items=3)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    out = tmp_path / "o"
+    rej = blocker / "rejects.csv"
+    r = cli(*paths, "--policy", POLICY, "--out", str(out), "--quiet", "--reject-file", str(rej))
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith(f"refused: --reject-file {rej}: cannot be written (")
+    assert lines[0].endswith("nothing was written") and r.stdout == ""
+    assert not [p.name for p in out.iterdir()]  # no part moved into place, no _tmp left
+
+
 def test_bill_id_used_again_in_a_later_part(tmp_path: Path) -> None:
     tables, paths = make_data(tmp_path / "in", n_bills=60, items=3, seed=6)
     b, it = tables[0].to_pydict(), tables[1].to_pydict()

@@ -386,7 +386,13 @@ def settle_files(
                 err.print(f"  ... and {len(rejects) - 50} more")
             raise typer.Exit(1)
         if reject_file is not None:
-            write_rejects(rejects, reject_file)
+            try:
+                write_rejects(rejects, reject_file)
+            except (OSError, pa.ArrowException) as e:  # before any output is moved into place
+                finish(spec, ok=False)
+                problem_line(err, "refused:", f"--reject-file {reject_file}: cannot be written "
+                             f"({' '.join(str(e).split())}); nothing was written")  # fmt: skip
+                raise typer.Exit(1) from None
             if rejects:
                 err.print(f"{len(rejects)} rejected row(s) written to {reject_file}")
         finish(spec, ok=True)
