@@ -198,7 +198,8 @@ def test_a_malformed_accounts_or_bill_file_is_refused_not_a_traceback(
     for r in runs:
         assert r.returncode == 1, (r.stdout, r.stderr)
         assert "Traceback" not in r.stderr and r.stdout == ""
-        assert f"  {bad}: " in r.stderr and words in r.stderr, r.stderr
+        (line,) = r.stderr.splitlines()
+        assert line.startswith(f"refused: {bad}: ") and words in line, line
 
 
 def test_the_readme_accounts_example_is_read_by_the_tables_in_force(tmp_path: Path) -> None:
@@ -261,7 +262,8 @@ def test_a_table_or_funds_file_not_in_utf8_is_a_problem_not_a_traceback(tmp_path
         r = CliRunner().invoke(app, ["policy", "check", str(folder)])
         assert r.exit_code == 1, r.output
         assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
-        assert f"  {f}: is not UTF-8 text (byte " in r.output and "save it as UTF-8" in r.output
+        assert f"policy refused: {f}: is not UTF-8 text (byte " in r.output
+        assert "save it as UTF-8" in r.output
         f.write_text((ROOT / "policies" / "longzhou" / name).read_text(encoding="utf-8"))
 
 
@@ -273,9 +275,8 @@ def test_policy_that_is_not_yaml_is_one_line_a_problem(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["policy", "check", str(broken)])
     assert r.exit_code == 1
     assert r.output.splitlines() == [
-        "policy refused: 1 problem(s)",
-        f"  {broken}:3: is not valid YAML: did not find expected ',' or ']' (column 5), while "
-        "parsing a flow sequence from line 2, column 19",
+        f"policy refused: {broken}:3: is not valid YAML: did not find expected ',' or ']' "
+        "(column 5), while parsing a flow sequence from line 2, column 19",
     ]
 
 
@@ -475,8 +476,21 @@ def test_refusals_are_not_markup(case: tuple[Path, Path], tmp_path: Path) -> Non
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(data))
     r = here("settle", str(bad), "--policy", str(policy))
-    assert r.returncode == 1 and r.stderr.startswith("refused: 1 problem(s)")
+    # one problem: one line, the label and the problem (several: a line counting them first)
+    assert r.returncode == 1
+    assert (
+        r.stderr
+        == f"refused: {bad}: items[0].amount: -120 is negative; amounts are non-negative fen\n"
+    )
     assert "[red]" not in r.stderr and "[/" not in r.stderr
+    data["items"][1]["amount"] = -7
+    bad.write_text(json.dumps(data))
+    r = here("settle", str(bad), "--policy", str(policy))
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        "refused: 2 problem(s)",
+        f"  {bad}: items[0].amount: -120 is negative; amounts are non-negative fen",
+        f"  {bad}: items[1].amount: -7 is negative; amounts are non-negative fen",
+    ]
 
 
 def test_text_is_printed_as_written_not_as_emoji_codes(capsys: pytest.CaptureFixture[str]) -> None:

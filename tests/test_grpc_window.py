@@ -60,6 +60,10 @@ def test_refusals_have_exit_codes_and_name_the_field(server: str, tmp_path: Path
     code, out = win("settle", str(bad), "--server", server)
     # exit codes of the one table (adapters/cli/exitcodes.py): 1 refused input, not 2 (usage)
     assert code == 1 and "INVALID_ARGUMENT" in out and "items[0].amount" in out
+    # one problem: one line, the status and the field with its value (it was two: a line
+    # "1 problem(s)" and the problem under it)
+    (line,) = out.splitlines()
+    assert line.startswith("refused: INVALID_ARGUMENT items[0].amount: -3 "), line
     code, out = win("reverse", "no-such-settlement", "--server", server)
     assert code == 3 and "NOT_FOUND" in out
 

@@ -173,8 +173,9 @@ def test_whatif_on_the_samples_with_the_draft() -> None:
     every = sorted(str(p) for p in (ROOT / "policies" / "samples").glob("*.json"))
     r = whatif(*every, "--candidate", draft, "--as-if-effective")
     assert r.exit_code == 1
-    problems = [ln for ln in r.output.splitlines() if ln.startswith("  ")]
-    assert len(problems) == 1 and "registry.json" in problems[0], r.output
+    problems = r.output.splitlines()  # one problem: one line
+    assert len(problems) == 1 and problems[0].startswith("refused: "), r.output
+    assert "registry.json" in problems[0]
     assert "is a person registry" in problems[0] and "Traceback" not in r.output
 
 
@@ -188,5 +189,6 @@ def test_settle_on_every_sample_file_names_the_registry_once() -> None:
     every = sorted(str(p) for p in (ROOT / "policies" / "samples").glob("*.json"))
     r = CliRunner().invoke(app, ["settle", *every])
     assert r.exit_code == 1
-    problems = [ln for ln in r.output.splitlines() if ln.startswith("  ")]
-    assert len(problems) == 1 and "registry.json" in problems[0], r.output
+    problems = r.output.splitlines()  # one problem: one line
+    assert len(problems) == 1 and problems[0].startswith("refused: "), r.output
+    assert "registry.json" in problems[0]

@@ -58,7 +58,7 @@ from adapters.batch.run import (
     sha256_of,
 )
 from adapters.cli.exitcodes import Exit
-from adapters.cli.output import console, problem_line, show, text
+from adapters.cli.output import console, print_problems, problem_line, show, text
 from engine import __version__ as ENGINE_VERSION
 from engine.columnar import Reject
 from engine.errors import PolicyError
@@ -275,9 +275,7 @@ def settle_files(
         policies = load_policies(*policy)
         book: FundBook = load_funds(*policy)
     except PolicyError as e:
-        err.print(f"[red]policy refused:[/red] {len(e.problems)} problem(s)")
-        for problem in e.problems:
-            err.print(f"  {problem}", highlight=False, markup=False)
+        print_problems(err, "policy refused:", e.problems)
         raise typer.Exit(1) from None
     try:
         used = read_fund_used(fund_used, book) if fund_used else {}

@@ -142,6 +142,8 @@ def _fail(e: grpc.RpcError, server: str = "") -> NoReturn:
         where = f" {server}" if server else ""
         problem_line(err, f"unavailable: {code.name}", f"server{where} not reachable: {details}")
         err.print(text(_unreachable_hint(details)))
+    elif len(fields) == 1 and fields[0][0] != "(more)":  # one problem: one line
+        problem_line(err, f"refused: {code.name}", f"{fields[0][0]}: {fields[0][1]}")
     elif fields:
         n = sum(1 for f, _ in fields if f != "(more)")
         problem_line(err, f"refused: {code.name}", f"{n} problem(s)")
