@@ -306,6 +306,11 @@ def test_prove_and_check_proof_round_trip(tmp_path: Path) -> None:
     assert res.output == "error: no sealed block at height 7: the head is at height 1\n"
     res = runner.invoke(cli, ["ledger", "check-proof", str(proof), "--root", root1["hash"]])
     assert res.exit_code == 1 and "is not the published" in res.output
+    # one line, saying what a checkpoint published after the proof needs
+    assert res.output.count("\n") == 1 and res.output.rstrip().endswith(
+        "(if it was published after block 0, give the headers after it: onestop ledger "
+        "headers --after 0 --out later.json, then --headers later.json)"
+    ), res.output
     res = runner.invoke(
         cli, ["ledger", "check-proof", str(proof), "--root", root1["hash"], "--headers", str(later)]
     )

@@ -215,6 +215,18 @@ def _read_json(path: Path, what: str) -> Any:
         raise typer.Exit(1) from None
 
 
+def _headers_hint(doc: Any, headers: Path | None) -> str:
+    """What to try when the proof's block is not the published one and no later headers were
+    given: a checkpoint published after the proof was made needs them."""
+    height = (doc.get("header") or {}).get("height") if isinstance(doc, dict) else None
+    if headers is not None or not isinstance(height, int):
+        return ""
+    return (
+        f" (if it was published after block {height}, give the headers after it: onestop "
+        f"ledger headers --after {height} --out later.json, then --headers later.json)"
+    )
+
+
 @ledger_app.command("check-proof")
 def check_proof(
     proof: Annotated[Path, typer.Argument(help="The proof JSON file")],
@@ -237,7 +249,7 @@ def check_proof(
         if as_json:
             _say(json.dumps({"valid": False, "reason": str(e)}))
         else:
-            _say(f"proof invalid: {e}")
+            _say(f"proof invalid: {e}{_headers_hint(doc, headers)}")
         raise typer.Exit(1) from None
     ev = doc["event"]
     what = f"{ev.get('method', '?')} {ev.get('settlement_id', '')}".strip()
