@@ -294,6 +294,9 @@ def test_policy_whatif_shows_the_change_per_fund(case: tuple[Path, Path], tmp_pa
     assert "34,790.00" in r.output and "37,275.00" in r.output
     assert "1 bill(s) change" in r.output
     assert "yubei-1: window 5,625.20 -> 5,327.00" in r.output
+    # the change in percent is signed as the change in yuan beside it (and as report.html)
+    basic = [x for x in r.output.splitlines() if "│ basic " in x]
+    assert basic and all("+2,485.00" in x and "+7.14%" in x for x in basic), r.output
 
 
 # --- issue 9: what people read is right, whole and conventional ---------------------------
