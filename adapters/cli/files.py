@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.accounts import Opening, YearAccounts
-from engine.bill import Bill, parse_bill
+from engine.bill import Bill, Person, parse_bill
 from engine.errors import InputError, Problem
 from engine.policy.policyset import PolicySet
 
@@ -28,7 +28,8 @@ def read_json(path: Path) -> Any:
         ) from None
 
 
-REGISTRY_KEYS = frozenset({"id", "birth_date", "household", "tags"})
+#: a registry person's fields (engine.bill.Person: its region, township and village too)
+REGISTRY_KEYS = frozenset(Person.model_fields)
 
 
 def is_registry(data: Any) -> bool:
