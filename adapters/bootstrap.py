@@ -195,7 +195,8 @@ def build(
     service.use_group_commit(group_commit)
     n = len(effective(service.policy_versions()))
     log.info(
-        "store %s (%s); %d tables in force (%d new, %d already stored); %d persons imported",
+        "store %s (%s); %d tables in force (%d new, %d already stored); %d persons imported "
+        "(new or changed)",
         url,
         "durable" if durable else "in memory",
         n,

@@ -41,7 +41,7 @@ from pydantic import Field
 
 from engine.errors import PolicyError, PolicyProblem
 from engine.money import MAX_ACCOUNT
-from engine.policy.load import FUNDS_FILE, NOT_TABLE_DIRS, parse_checked
+from engine.policy.load import FUNDS_FILE, NOT_TABLE_DIRS, parse_checked, read_text
 from engine.policy.model import Eligibility, FundCode, Key, Name, RegionCode, _Strict
 
 BudgetMode = Literal["report", "hard"]
@@ -201,11 +201,7 @@ def balance(total: int, used: int) -> int:
 
 def load_funds_file(path: str | Path) -> FundsFile:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as err:
-        raise PolicyError([PolicyProblem(str(p), "", f"cannot be read: {err.strerror}")]) from None
-    return parse_funds(text, str(p))
+    return parse_funds(read_text(p), str(p))
 
 
 def funds_files(path: str | Path) -> list[Path]:

@@ -333,8 +333,10 @@ def test_bureau_imports_persons_of_its_region_only(world: World) -> None:
     assert code_of(lambda: b1.import_registry([JIANG_R, poor_wang])) == PD  # a takeover
     assert world.app.service.person("wang").region == R2
     assert world.app.service.person("wang").tags == Person.model_validate(WANG_R).tags
-    assert b1.import_registry([dict(JIANG_R, household="h-jiang")]) == 1
-    assert world.client(BUREAU2).import_registry([WANG_R]) == 1
+    # accepted: 1 inserted or replaced, or 0 when the shared world already stores them so
+    assert b1.import_registry([dict(JIANG_R, household="h-jiang")]) in (0, 1)
+    assert world.client(BUREAU2).import_registry([WANG_R]) in (0, 1)
+    assert world.app.service.person("jiang").household == "h-jiang"
 
 
 def test_bureau_reads_settlements_and_accounts_of_its_region(world: World) -> None:

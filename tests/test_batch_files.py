@@ -5,6 +5,7 @@ point (``cli_process``; test_batch_pipeline and test_budgets run it so too)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import date, datetime, timedelta
@@ -25,6 +26,7 @@ from adapters.batch.plan import UnsortedInput, plan
 from adapters.batch.run import Spec, finish, run_local
 from engine.accounts import ACCOUNT_FIELDS
 from engine.batch import reference_batch
+from engine.money import yuan
 from engine.policy.load import load_policies
 from tests.test_batch_helpers import (
     POLICY,
@@ -213,6 +215,50 @@ def test_cli_refuses_unsorted_and_missing_columns(tmp_path: Path) -> None:
     assert r.returncode == 1 and "column(s) amount missing" in r.stderr
 
 
+def test_summary_not_a_terminal_is_whole(tmp_path: Path) -> None:
+    """The printed summary is plain and whole when it is not a terminal (a pipe, a file: here
+    the runner's captured stdout), as every other command's: no name wrapped onto a second
+    line, no figure cut with "…", whatever COLUMNS says (it had been cut at 80 columns)."""
+    _, paths = make_data(tmp_path / "in", n_bills=60, items=3)
+    r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "…" not in r.stdout
+    lines = r.stdout.splitlines()
+    # the alert layer's name and its note on one line, with its relief whole beside it
+    alert = [x for x in lines if "(suggested relief, not paid)" in x]
+    assert len(alert) == 1 and "Poverty-prevention alert (suggested relief, not paid)" in alert[0]
+    doc = json.loads((tmp_path / "o" / "summary.json").read_text())
+    for layer in doc["funds"]:
+        row = [x for x in lines if x.startswith("│ " + layer["layer_id"] + " ")]
+        assert len(row) == 1, (layer["layer_id"], r.stdout)
+        assert yuan(layer["amount"] or layer["relief"]) in row[0]
+    assert any(x.startswith("60 bills settled of 60 read") for x in lines), r.stdout
+    assert any(x.startswith(f"results in {tmp_path / 'o'}/ (bills,") and "part(s)" in x
+               for x in lines)  # fmt: skip
+
+
+def test_a_file_that_is_not_parquet_is_one_line(tmp_path: Path) -> None:
+    """A bills, items or persons file that is neither CSV (by its name) nor Parquet (a JSON
+    file, a truncated copy, a folder) is refused in one line naming the file: it had been
+    pyarrow's traceback (ArrowInvalid)."""
+    _, paths = make_data(tmp_path / "in", n_bills=20, items=3)
+    junk = tmp_path / "bills.json"
+    junk.write_text('{"not": "parquet"}')
+    cut = tmp_path / "items.parquet"
+    cut.write_bytes(Path(paths[1]).read_bytes()[:300])
+    folder = tmp_path / "persons.parquet"
+    folder.mkdir()
+    for i, bad in enumerate((junk, cut, folder)):
+        args = [*paths]
+        args[i] = str(bad)
+        r = cli(*args, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet")
+        assert r.returncode == 1, (bad, r.stdout, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+        assert str(bad) in lines[0] and "cannot be read as Parquet" in lines[0], lines[0]
+        assert not (tmp_path / "o" / "bills").exists()
+
+
 def test_bad_opening_rows_are_refused(tmp_path: Path) -> None:
     _, paths = make_data(tmp_path / "in", n_bills=20, items=3)
     op = tmp_path / "opening.csv"
@@ -227,6 +273,46 @@ def test_bad_opening_rows_are_refused(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "opening.csv row 1: layer_id: 'nosuch' is not a layer" in r.stderr
     assert "opening.csv row 2: paid: -5 is negative" in r.stderr
+
+
+def test_an_opening_file_that_cannot_be_used_is_one_line(tmp_path: Path) -> None:
+    """--opening with other columns, or a file that is not Parquet, had raised KeyError /
+    ArrowInvalid out of the command as a traceback: one line naming the file now."""
+    _, paths = make_data(tmp_path / "in", n_bills=20, items=3)
+    cols = tmp_path / "opening.csv"
+    cols.write_text("scope,id,year\nperson,P000000000,2019\n")
+    junk = tmp_path / "opening.parquet"
+    junk.write_text('{"not": "parquet"}')
+    for bad, words in ((cols, "column(s) layer_id, deductible_used, eligible_cum, paid, "
+                              "selfpay_cum missing; an opening file has"),
+                       (junk, "cannot be read as Parquet")):  # fmt: skip
+        r = cli(*paths, "--policy", POLICY, "--out", str(tmp_path / "o"), "--quiet",
+                "--opening", str(bad))  # fmt: skip
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+        assert lines[0].startswith(f"refused: {bad}: ") and words in lines[0], lines[0]
+        assert f"{bad}: {bad}" not in lines[0], lines[0]  # named once at its head
+        assert not (tmp_path / "o" / "bills").exists()
+
+
+def test_a_reject_file_that_cannot_be_written_is_one_line_and_nothing_is_kept(
+    tmp_path: Path,
+) -> None:
+    """--reject-file where no file can be written (its folder is a file) had raised pyarrow's
+    or the OS's error out of the command after the run, leaving OUT/_tmp behind."""
+    _, paths = make_data(tmp_path / "in", n_bills=20, items=3)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    out = tmp_path / "o"
+    rej = blocker / "rejects.csv"
+    r = cli(*paths, "--policy", POLICY, "--out", str(out), "--quiet", "--reject-file", str(rej))
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith(f"refused: --reject-file {rej}: cannot be written (")
+    assert lines[0].endswith("nothing was written") and r.stdout == ""
+    assert not [p.name for p in out.iterdir()]  # no part moved into place, no _tmp left
 
 
 def test_bill_id_used_again_in_a_later_part(tmp_path: Path) -> None:

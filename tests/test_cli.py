@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -172,6 +173,35 @@ def test_accounts_of_an_unknown_layer_are_refused(case: tuple[Path, Path], tmp_p
     assert r.exit_code == 1 and "'basci' is not a layer" in r.output
 
 
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b'{"persons": 5}', "persons: 5 is not a mapping by id"),
+        (b'{"persons": {"P1": 5}}', "persons.P1: 5 is not a mapping by year"),
+        (b'{"households": {"H1": ["2019"]}}', "households.H1: ['2019'] is not a mapping by year"),
+        (b"\xff\xfe{}", "is not UTF-8 text (byte 0): JSON files are UTF-8"),
+    ],
+    ids=["persons-not-mapping", "years-not-mapping", "household-list", "not-utf8"],
+)
+def test_a_malformed_accounts_or_bill_file_is_refused_not_a_traceback(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
+    """An accounts file whose persons or years are not mappings, and a file that is not UTF-8
+    (as --accounts or as a bill), had raised AttributeError / UnicodeDecodeError out of
+    ``onestop settle``: now refused (exit 1), naming the file and the place."""
+    bad = tmp_path / "opening.json"
+    bad.write_bytes(content)
+    sample = str(ROOT / "policies" / "samples" / "longzhou-1.json")
+    runs = [here("settle", sample, "--accounts", str(bad), columns=160)]
+    if content.startswith(b"\xff"):
+        runs.append(here("settle", str(bad), columns=160))
+    for r in runs:
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr and r.stdout == ""
+        (line,) = r.stderr.splitlines()
+        assert line.startswith(f"refused: {bad}: ") and words in line, line
+
+
 def test_the_readme_accounts_example_is_read_by_the_tables_in_force(tmp_path: Path) -> None:
     from adapters.cli.files import layer_ids, read_opening
     from engine.policy.load import load_policies
@@ -199,6 +229,57 @@ def test_policy_check_ok_and_refused(case: tuple[Path, Path], tmp_path: Path) ->
     assert "broken.yaml" in r.output and "17000" in r.output and "ratio" in r.output
 
 
+def test_policy_check_reads_the_fund_declarations(tmp_path: Path) -> None:
+    """A folder's funds.yaml is checked as the server and onestop batch load it (a bad one
+    refuses their start), and a funds.yaml named directly is read as fund declarations, not
+    as a table: ``policy check`` had said "OK" of a folder whose funds.yaml the server
+    refused, and read a funds.yaml given by name as a broken table (region, layers missing)."""
+    folder = tmp_path / "longzhou"
+    shutil.copytree(ROOT / "policies" / "longzhou", folder)
+    r = CliRunner().invoke(app, ["policy", "check", str(folder)])
+    assert r.exit_code == 0, r.output
+    assert f"funds OK: {folder / 'funds.yaml'} (451423 999997)" in r.output
+    r = CliRunner().invoke(app, ["policy", "check", str(folder / "funds.yaml")])
+    assert r.exit_code == 0, r.output
+    assert "policy table(s)" not in r.output and "funds OK:" in r.output
+    funds = folder / "funds.yaml"
+    funds.write_text(funds.read_text().replace("budget_mode: report", "budget_mode: hardish"))
+    for path in (folder, funds):
+        r = CliRunner().invoke(app, ["policy", "check", str(path)])
+        assert r.exit_code == 1, r.output
+        assert f"{funds}:29: funds[0].years[2019].budget_mode: 'hardish'" in r.output
+        assert "layers" not in r.output and "OK" not in r.output
+
+
+def test_a_table_or_funds_file_not_in_utf8_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    """A table or funds.yaml saved in GBK (the Chinese names) had raised UnicodeDecodeError out
+    of every loader (policy check, settle, serve, batch): one problem naming the file now."""
+    folder = tmp_path / "longzhou"
+    shutil.copytree(ROOT / "policies" / "longzhou", folder)
+    for name in ("2019.yaml", "funds.yaml"):
+        f = folder / name
+        f.write_bytes(f.read_text(encoding="utf-8").encode("gbk"))
+        r = CliRunner().invoke(app, ["policy", "check", str(folder)])
+        assert r.exit_code == 1, r.output
+        assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+        assert f"policy refused: {f}: is not UTF-8 text (byte " in r.output
+        assert "save it as UTF-8" in r.output
+        f.write_text((ROOT / "policies" / "longzhou" / name).read_text(encoding="utf-8"))
+
+
+def test_policy_that_is_not_yaml_is_one_line_a_problem(tmp_path: Path) -> None:
+    """PyYAML's reason ran over four lines (each naming the file again); a problem is one
+    line: the file and line, the reason with its column, where the construct began."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("region: {code: '1', name: x}\nhospital_levels: [[county\ntags: []\n")
+    r = CliRunner().invoke(app, ["policy", "check", str(broken)])
+    assert r.exit_code == 1
+    assert r.output.splitlines() == [
+        f"policy refused: {broken}:3: is not valid YAML: did not find expected ',' or ']' "
+        "(column 5), while parsing a flow sequence from line 2, column 19",
+    ]
+
+
 def test_policy_whatif_shows_the_change_per_fund(case: tuple[Path, Path], tmp_path: Path) -> None:
     policy, bill = case
     cand = tmp_path / "candidate.yaml"
@@ -213,6 +294,9 @@ def test_policy_whatif_shows_the_change_per_fund(case: tuple[Path, Path], tmp_pa
     assert "34,790.00" in r.output and "37,275.00" in r.output
     assert "1 bill(s) change" in r.output
     assert "yubei-1: window 5,625.20 -> 5,327.00" in r.output
+    # the change in percent is signed as the change in yuan beside it (and as report.html)
+    basic = [x for x in r.output.splitlines() if "│ basic " in x]
+    assert basic and all("+2,485.00" in x and "+7.14%" in x for x in basic), r.output
 
 
 # --- issue 9: what people read is right, whole and conventional ---------------------------
@@ -395,8 +479,21 @@ def test_refusals_are_not_markup(case: tuple[Path, Path], tmp_path: Path) -> Non
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(data))
     r = here("settle", str(bad), "--policy", str(policy))
-    assert r.returncode == 1 and r.stderr.startswith("refused: 1 problem(s)")
+    # one problem: one line, the label and the problem (several: a line counting them first)
+    assert r.returncode == 1
+    assert (
+        r.stderr
+        == f"refused: {bad}: items[0].amount: -120 is negative; amounts are non-negative fen\n"
+    )
     assert "[red]" not in r.stderr and "[/" not in r.stderr
+    data["items"][1]["amount"] = -7
+    bad.write_text(json.dumps(data))
+    r = here("settle", str(bad), "--policy", str(policy))
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        "refused: 2 problem(s)",
+        f"  {bad}: items[0].amount: -120 is negative; amounts are non-negative fen",
+        f"  {bad}: items[1].amount: -7 is negative; amounts are non-negative fen",
+    ]
 
 
 def test_text_is_printed_as_written_not_as_emoji_codes(capsys: pytest.CaptureFixture[str]) -> None:

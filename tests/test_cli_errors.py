@@ -77,6 +77,38 @@ def test_window_bill_file_mistakes_are_one_line(tmp_path: Path, command: str) ->
         one_line(r, REFUSED, *words)
 
 
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (None, ("cannot be read: No such file or directory",)),
+        ('{"totals": {', ("not valid JSON", "(line 1, column 13)")),
+        (b"\xff\xfe{}", ("not UTF-8 text",)),
+    ],
+    ids=["missing", "not-json", "not-utf8"],
+)
+@pytest.mark.parametrize("command", ["reconcile", "import-registry"])
+def test_bureau_json_file_mistakes_are_one_line(
+    tmp_path: Path, command: str, content: str | bytes | None, words: tuple[str, ...]
+) -> None:
+    """The hospital's --theirs file and the registry file are read before the server is
+    called: a missing or broken file is one line naming it, in words (it had been Python's
+    "[Errno 2] No such file or directory: '...'" and json's bare message)."""
+    path = tmp_path / "his-march.json"
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    elif content is not None:
+        path.write_bytes(content)
+    if command == "reconcile":
+        args = ["reconcile", "--hospital", "H500112001", "--from", "2024-03-01",
+                "--to", "2024-03-31", "--theirs", str(path)]  # fmt: skip
+        named = f"--theirs {path}: "
+    else:
+        args, named = ["import-registry", str(path)], f"refused: {path}: "
+    r = onestop_in_process("bureau", *args, "--server", "127.0.0.1:1", columns=160)
+    line = one_line(r, REFUSED, named, *words)
+    assert "Errno" not in line
+
+
 # ---- serve ---------------------------------------------------------------------------------
 
 
@@ -211,7 +243,10 @@ def test_offline_commands_work_without_a_working_server_extra(tmp_path: Path, si
         assert "(not available: needs the server extra)" in " ".join(
             r.stdout.replace("│", " ").split()
         )
-    for args in (["serve"], ["window", "settle", str(SAMPLE)], ["bureau", "policies"]):
+    # serve on port 0: the default 50051 is where `make serve` listens while a user runs
+    # `make test` (the README's two commands), and an address in use is refused first (exit 5)
+    for args in (["serve", "--port", "0"], ["window", "settle", str(SAMPLE)],
+                 ["bureau", "policies"]):  # fmt: skip
         r = onestop(*args, pythonpath=path)
         line = one_line(r, USAGE, f"onestop {args[0]}", "pip install 'onestop[server]'")
         assert "No such command" not in line

@@ -551,6 +551,10 @@ def test_cli_text_is_whole_and_refusals_are_one_line(world: World) -> None:
     got = cli(world, CADRE_T1, "cadre", "file-claim", sid, "tilted_assistance")
     assert got.exit_code == 0, got.output
     assert "937.80" in got.output
+    # the settlement filed the claim: the answer is the claim on file, not one filed now
+    first = got.output.splitlines()[0]
+    assert "on file, filed for 937.80 yuan at " in first and first.endswith("; status filed")
+    assert f"by {CADRE_T1}" not in first
     got = cli(world, FUND_T, "fund", "statement", "--region", R1, "--fund", TILTED,
               "--year", "2023")  # fmt: skip
     assert got.exit_code == 0 and "500000.00" in got.output  # whole yuan, never shortened

@@ -60,6 +60,10 @@ def test_refusals_have_exit_codes_and_name_the_field(server: str, tmp_path: Path
     code, out = win("settle", str(bad), "--server", server)
     # exit codes of the one table (adapters/cli/exitcodes.py): 1 refused input, not 2 (usage)
     assert code == 1 and "INVALID_ARGUMENT" in out and "items[0].amount" in out
+    # one problem: one line, the status and the field with its value (it was two: a line
+    # "1 problem(s)" and the problem under it)
+    (line,) = out.splitlines()
+    assert line.startswith("refused: INVALID_ARGUMENT items[0].amount: -3 "), line
     code, out = win("reverse", "no-such-settlement", "--server", server)
     assert code == 3 and "NOT_FOUND" in out
 
@@ -168,6 +172,9 @@ def test_unreachable_server_exits_5_and_markup_is_not_printed(tmp_path: Path) ->
     r = runner.invoke(app, ["window", "pre-settle", str(bill), "--server", "127.0.0.1:9"])
     assert r.exit_code == 5 and "UNAVAILABLE" in r.output and "127.0.0.1:9" in r.output
     assert "[red]" not in r.output and "[/" not in r.output
+    # nothing listens there: the hint says so, not that a certificate may be missing
+    assert "is the server running?" in r.output and "--server HOST:PORT" in r.output
+    assert "client certificates" not in r.output
 
 
 def test_default_year_is_the_year_in_shanghai(monkeypatch: pytest.MonkeyPatch) -> None:

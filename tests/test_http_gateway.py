@@ -244,6 +244,20 @@ def test_bad_input_names_the_field(both, change, field):
     assert field in ans["err_msg"], ans["err_msg"]
 
 
+def test_a_count_or_ratio_that_is_not_a_number_is_not_asked_for_in_yuan(both):
+    """cnt and selfpay_prop are a quantity and a ratio: refused, the hint had said "send yuan
+    such as 12.30" for them too."""
+    _, _, c = both
+    for key, hint in (("cnt", "send a quantity such as 2 or 0.5"),
+                      ("selfpay_prop", "send a ratio such as 0.1")):  # fmt: skip
+        inp = settle_input()
+        line = inp["feedetail"][0]
+        line.update({"chrgitm_lv": "02", key: "abc"})  # a ratio is read on 02 (B) lines
+        ans = post(c, envelope("2303", f"bad-{key}", inp))
+        assert ans["infcode"] == -1 and f".{key}: 'abc' is not a number; {hint}" in ans["err_msg"]
+        assert "yuan" not in ans["err_msg"], ans["err_msg"]
+
+
 def test_json_numbers_never_float(both):
     _, _, c = both
     raw = dumps(envelope("2303", "num", settle_input())).replace(

@@ -295,8 +295,22 @@ def test_prove_and_check_proof_round_trip(tmp_path: Path) -> None:
         cli, ["ledger", "headers", "--after", "0", "--db", url, "--out", str(later)]
     )
     assert res.exit_code == 0, res.output
+    # it says what it wrote (as prove does); at the head there are none to write, and above
+    # it no block exists: not found, in one line (it had written [] and exited 0)
+    assert res.output == f"1 block header(s) after height 0 written to {later}\n"
+    assert json.loads(later.read_text())[0]["height"] == 1
+    res = runner.invoke(cli, ["ledger", "headers", "--after", "1", "--db", url])
+    assert res.exit_code == 0 and json.loads(res.output) == [], res.output
+    res = runner.invoke(cli, ["ledger", "headers", "--after", "7", "--db", url])
+    assert res.exit_code == 3, res.output
+    assert res.output == "error: no sealed block at height 7: the head is at height 1\n"
     res = runner.invoke(cli, ["ledger", "check-proof", str(proof), "--root", root1["hash"]])
     assert res.exit_code == 1 and "is not the published" in res.output
+    # one line, saying what a checkpoint published after the proof needs
+    assert res.output.count("\n") == 1 and res.output.rstrip().endswith(
+        "(if it was published after block 0, give the headers after it: onestop ledger "
+        "headers --after 0 --out later.json, then --headers later.json)"
+    ), res.output
     res = runner.invoke(
         cli, ["ledger", "check-proof", str(proof), "--root", root1["hash"], "--headers", str(later)]
     )

@@ -173,8 +173,9 @@ def test_whatif_on_the_samples_with_the_draft() -> None:
     every = sorted(str(p) for p in (ROOT / "policies" / "samples").glob("*.json"))
     r = whatif(*every, "--candidate", draft, "--as-if-effective")
     assert r.exit_code == 1
-    problems = [ln for ln in r.output.splitlines() if ln.startswith("  ")]
-    assert len(problems) == 1 and "registry.json" in problems[0], r.output
+    problems = r.output.splitlines()  # one problem: one line
+    assert len(problems) == 1 and problems[0].startswith("refused: "), r.output
+    assert "registry.json" in problems[0]
     assert "is a person registry" in problems[0] and "Traceback" not in r.output
 
 
@@ -188,5 +189,27 @@ def test_settle_on_every_sample_file_names_the_registry_once() -> None:
     every = sorted(str(p) for p in (ROOT / "policies" / "samples").glob("*.json"))
     r = CliRunner().invoke(app, ["settle", *every])
     assert r.exit_code == 1
-    problems = [ln for ln in r.output.splitlines() if ln.startswith("  ")]
-    assert len(problems) == 1 and "registry.json" in problems[0], r.output
+    problems = r.output.splitlines()  # one problem: one line
+    assert len(problems) == 1 and problems[0].startswith("refused: "), r.output
+    assert "registry.json" in problems[0]
+
+
+def test_a_registry_with_regions_and_villages_is_named_once_too(tmp_path: Path) -> None:
+    """A registry whose persons carry their region, township and village (every field of a
+    registry person) is still known as a registry among the bills: it had been read as 17
+    bills, 153 problems."""
+    from typer.testing import CliRunner
+
+    from adapters.cli.app import app
+
+    persons = json.loads((ROOT / "policies" / "samples" / "registry.json").read_text())
+    for p in persons:
+        p.update(region="451423", township="Shuikou", village="Bantou")
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(persons))
+    r = CliRunner().invoke(
+        app, ["settle", str(ROOT / "policies/samples/longzhou-1.json"), str(reg)]
+    )
+    assert r.exit_code == 1
+    (line,) = r.output.splitlines()
+    assert line.startswith(f"refused: {reg}: '17 persons' is a person registry"), line

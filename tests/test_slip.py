@@ -193,6 +193,12 @@ def test_a_layer_that_did_not_apply_says_why_in_words(tmp_path: Path) -> None:
     assert "不适用：参保人不属于该项保障对象" in text
     assert "not applied: the person has none of the tags this fund is for" in text
     assert "tags_any" not in text
+    # the layers that did not apply have a heading of their own: listed right after the
+    # after-discharge subtotal, they read as after-discharge funds
+    after = text.index("After-discharge pay (claims to be filed)")
+    heading = text.index("未适用（不支付）Not applied (pay nothing)")
+    assert after < heading < text.index("不适用：参保人不属于该项保障对象")
+    assert heading < text.index("基金支付合计 Funds in all")
 
 
 def test_terminal_reversal_lines_use_the_window_clock(hongan: tuple[Settlement, dict]) -> None:

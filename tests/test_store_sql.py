@@ -384,6 +384,16 @@ def test_service_flow_matches_memory_store(store: SqlStore) -> None:
     assert v.version == 1
     both(lambda s: s.policy_versions())
     assert both(lambda s: s.import_registry([person])) == 1
+
+    # the same person again changes nothing: none inserted or replaced, no ledger event (a
+    # server start importing its registry again had appended an ImportRegistry event each time)
+    def pending(s: Any) -> int:
+        with s._uow() as u:
+            return int(u.ledger.pending())
+
+    events = both(pending)
+    assert both(lambda s: s.import_registry([person])) == 0
+    assert both(pending) == events
     both(lambda s: s.person("jiang"))
     before = both(lambda s: s.accounts("jiang", 2023))
     trial = both(lambda s: s.pre_settle(req))

@@ -58,7 +58,7 @@ from adapters.batch.run import (
     sha256_of,
 )
 from adapters.cli.exitcodes import Exit
-from adapters.cli.output import problem_line
+from adapters.cli.output import console, print_problems, problem_line, show, text
 from engine import __version__ as ENGINE_VERSION
 from engine.columnar import Reject
 from engine.errors import PolicyError
@@ -70,7 +70,9 @@ from engine.policy.load import load_policies
 EXIT_UNAVAILABLE = 5
 
 app = typer.Typer(add_completion=False, help="Batch settlement of bills from Parquet/CSV.")
-out = Console()
+#: the summary: whole when it is not a terminal (a pipe, a file: no width limit, nothing cut or
+#: wrapped), folding cells on one (adapters/cli/output.py, as every other command prints)
+out = console()
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -113,8 +115,9 @@ def print_summary(fig: dict, seconds: float) -> None:
     for lid, f in layers.items():
         amount = f["amount"] if f["kind"] != "alert" else f["relief"]
         name = f["name"] + (" (suggested relief, not paid)" if f["kind"] == "alert" else "")
-        t.add_row(lid, f["fund_code"], name, f"{f['bills']:,}", f"{f['persons']:,}", yuan(amount))
-    out.print(t)
+        t.add_row(text(lid), text(f["fund_code"]), text(name), f"{f['bills']:,}",
+                  f"{f['persons']:,}", yuan(amount))  # fmt: skip
+    show(out, t)
     total = tot.get("total", 0)
     s = Table(title="Patients", title_justify="left", show_header=False)
     s.add_column("what")
@@ -128,7 +131,7 @@ def print_summary(fig: dict, seconds: float) -> None:
     s.add_row("net self-pay", yuan(tot.get("net_selfpay", 0)),
               _share(tot.get("net_selfpay", 0), total))  # fmt: skip
     s.add_row("alerts", f"{tot.get('alerts', 0):,}", f"relief {yuan(tot.get('relief', 0))}")
-    out.print(s)
+    show(out, s)
     rows = fig.get("fund_budgets") or []
     if rows:
         b = Table(title="Fund budgets (yuan)", title_justify="left")
@@ -141,17 +144,16 @@ def print_summary(fig: dict, seconds: float) -> None:
             return "-" if v is None else yuan(v)
 
         for r in rows:
-            b.add_row(r["region"], r["fund_code"], str(r["year"]), r["budget_mode"],
+            b.add_row(text(r["region"]), text(r["fund_code"]), str(r["year"]), r["budget_mode"],
                       y(r["budget"]), y(r["carried_in"]), y(r["used_before"]), y(r["paid"]),
                       y(r["closing_balance"]), f"{r['bound_bills']:,}")  # fmt: skip
-        out.print(b)
+        show(out, b)
     rate = tot.get("read", 0) / seconds if seconds else 0
-    out.print(
+    out.print(text(
         f"{tot.get('bills', 0):,} bills settled of {tot.get('read', 0):,} read "
         f"({tot.get('items', 0):,} items), {tot.get('rejected_rows', 0):,} rejected row(s); "
-        f"{seconds:.1f} s, {rate:,.0f} bills/s",
-        highlight=False,
-    )
+        f"{seconds:.1f} s, {rate:,.0f} bills/s"
+    ))  # fmt: skip
 
 
 def summary_doc(fig: dict[str, Any]) -> dict[str, Any]:
@@ -273,9 +275,7 @@ def settle_files(
         policies = load_policies(*policy)
         book: FundBook = load_funds(*policy)
     except PolicyError as e:
-        err.print(f"[red]policy refused:[/red] {len(e.problems)} problem(s)")
-        for problem in e.problems:
-            err.print(f"  {problem}", highlight=False, markup=False)
+        print_problems(err, "policy refused:", e.problems)
         raise typer.Exit(1) from None
     try:
         used = read_fund_used(fund_used, book) if fund_used else {}
@@ -333,8 +333,8 @@ def settle_files(
 
             try:
                 bad = check_opening(_opening(str(opening)), _policies(spec.policy)[1])
-            except io.InputFileError as e:
-                problem_line(err, "refused:", f"{opening}: {e}")
+            except io.InputFileError as e:  # names the file
+                problem_line(err, "refused:", str(e))
                 raise typer.Exit(1) from None
             if bad:
                 err.print(f"[red]refused:[/red] {len(bad)} bad opening row(s):")
@@ -384,7 +384,13 @@ def settle_files(
                 err.print(f"  ... and {len(rejects) - 50} more")
             raise typer.Exit(1)
         if reject_file is not None:
-            write_rejects(rejects, reject_file)
+            try:
+                write_rejects(rejects, reject_file)
+            except (OSError, pa.ArrowException) as e:  # before any output is moved into place
+                finish(spec, ok=False)
+                problem_line(err, "refused:", f"--reject-file {reject_file}: cannot be written "
+                             f"({' '.join(str(e).split())}); nothing was written")  # fmt: skip
+                raise typer.Exit(1) from None
             if rejects:
                 err.print(f"{len(rejects)} rejected row(s) written to {reject_file}")
         finish(spec, ok=True)
@@ -514,8 +520,8 @@ def batch(
         print(json.dumps(summary, indent=2, ensure_ascii=False))
         return
     print_summary(fig, seconds)
-    out.print(f"results in {out_dir}/ (bills, layers, alerts, closing, funds, summary.json, "
-              f"manifest.json); {where}, {len(parts)} part(s)", highlight=False)  # fmt: skip
+    out.print(text(f"results in {out_dir}/ (bills, layers, alerts, closing, funds, summary.json, "
+                   f"manifest.json); {where}, {len(parts)} part(s)"))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -91,15 +91,20 @@ def _csv_options(path: str) -> tuple[pcsv.ReadOptions, pcsv.ParseOptions]:
 def columns_of(path: str | Path, kind: str) -> list[str]:
     """The columns of ``kind`` present in the file; InputFileError if a required one lacks."""
     names = _names(str(path))
+    _require_columns(path, kind, names)
+    return [c for c in SCHEMAS[kind] if c in names]
+
+
+def _require_columns(path: str | Path, kind: str, names: Sequence[str]) -> None:
     missing = [c for c, (_, req) in SCHEMAS[kind].items() if req and c not in names]
     if missing:
         raise InputFileError(
-            f"{path}: column(s) {', '.join(missing)} missing; a {kind} file has "
+            f"{path}: column(s) {', '.join(missing)} missing; "
+            f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} file has "
             f"{', '.join(SCHEMAS[kind])} (optional: "
             f"{', '.join(c for c, (_, r) in SCHEMAS[kind].items() if not r) or 'none'}); "
             f"found {', '.join(names)}"
         )
-    return [c for c in SCHEMAS[kind] if c in names]
 
 
 def _names(path: str) -> tuple[str, ...]:
@@ -117,7 +122,18 @@ def _names_in(path: str, encoding: str) -> tuple[str, ...]:
             raise InputFileError(
                 f"{path}: cannot be read as CSV ({_csv_hint(path)}): {e}"
             ) from None
-    return tuple(pq.ParquetFile(path).schema_arrow.names)
+    try:
+        return tuple(pq.ParquetFile(path).schema_arrow.names)
+    except (pa.ArrowException, OSError) as e:  # not Parquet, cut short, a folder, unreadable
+        raise InputFileError(
+            f"{path}: cannot be read as Parquet (a file named .csv, .csv.gz or .tsv is read as "
+            f"CSV): {_first_line(e)}"
+        ) from None
+
+
+def _first_line(e: BaseException) -> str:
+    """An exception's message on one line (pyarrow's run over several)."""
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def _csv_hint(path: str) -> str:
@@ -190,8 +206,15 @@ def iter_column(path: str | Path, kind: str, column: str, batch_rows: int = 1 <<
 
 
 def read_opening(path: str | Path) -> pa.Table:
-    """An opening file (or a directory of parts, e.g. the closing/ of an earlier run)."""
+    """An opening file (or a directory of parts, e.g. the closing/ of an earlier run);
+    InputFileError when it cannot be read or lacks a required column."""
     p = Path(path)
-    if p.is_dir():
-        return pq.read_table(p)
-    return read_all(str(p), "opening")
+    try:
+        t = pq.read_table(p) if p.is_dir() else read_all(str(p), "opening")
+    except (pa.ArrowException, OSError) as e:  # not Parquet, cut short, unreadable
+        raise InputFileError(
+            f"{p}: cannot be read as Parquet (a file named .csv, .csv.gz or .tsv is read as "
+            f"CSV): {_first_line(e)}"
+        ) from None
+    _require_columns(p, "opening", t.column_names)
+    return t

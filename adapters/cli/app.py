@@ -31,7 +31,7 @@ from adapters.cli.output import (
 )
 from adapters.cli.quickargs import Engine
 from adapters.slip import SLIP_HELP
-from engine.errors import OnestopError, PolicyError
+from engine.errors import OnestopError, PolicyError, PolicyProblem
 from engine.money import yuan
 
 # The engine (numpy, numba, pydantic) is imported inside the commands that settle, so that
@@ -143,23 +143,44 @@ def policy_check(
         list[Path], typer.Argument(metavar="PATH...", help="Policy files or directories.")
     ],
 ) -> None:
-    """Validate policy tables; print every problem found (file:line, path, reason)."""
-    from engine.policy.load import load_policies, policy_files
+    """Validate policy tables and fund declarations (funds.yaml); print every problem found
+    (file:line, path, reason)."""
+    from engine.funds import funds_files, load_funds
+    from engine.policy.load import FUNDS_FILE, load_policies, policy_files
 
+    # a funds.yaml named directly is a fund declaration, not a table; a folder's are checked
+    # too, as the server and onestop batch load them (a bad one refuses their start)
+    tables = [p for p in paths if p.is_dir() or p.name != FUNDS_FILE]
+    problems: list[PolicyProblem] = []
+    ps = None
+    if tables:
+        try:
+            ps = load_policies(*tables)
+        except PolicyError as e:
+            problems += e.problems
     try:
-        ps = load_policies(*paths)
+        book = load_funds(*paths)
     except PolicyError as e:
-        _fail(e)
-    t = new_table(f"{len(ps.tables)} policy table(s) OK", ["region", "name", "in force", "layers"])
-    for table in ps.tables:
-        t.add_row(
-            text(table.region.code),
-            text(table.region.name),
-            text(table.label.split(" ", 1)[1]),
-            text(", ".join(f"{la.id} ({la.kind})" for la in table.layers)),
+        problems += e.problems
+    if problems:
+        _fail(PolicyError(problems))
+    if ps is not None:
+        t = new_table(
+            f"{len(ps.tables)} policy table(s) OK", ["region", "name", "in force", "layers"]
         )
-    show(out, t)
-    out.print(text(f"files: {', '.join(str(f) for p in paths for f in policy_files(p))}"))
+        for table in ps.tables:
+            t.add_row(
+                text(table.region.code),
+                text(table.region.name),
+                text(table.label.split(" ", 1)[1]),
+                text(", ".join(f"{la.id} ({la.kind})" for la in table.layers)),
+            )
+        show(out, t)
+        out.print(text(f"files: {', '.join(str(f) for p in tables for f in policy_files(p))}"))
+    declared = [f for p in paths for f in funds_files(p)]
+    if declared:
+        funds = ", ".join(f"{region} {code}" for region, code in sorted(book.funds))
+        out.print(text(f"funds OK: {', '.join(map(str, declared))} ({funds or 'no fund'})"))
 
 
 @policy_app.command("whatif", epilog=EPILOG)

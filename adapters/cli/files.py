@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.accounts import Opening, YearAccounts
-from engine.bill import Bill, parse_bill
+from engine.bill import Bill, Person, parse_bill
 from engine.errors import InputError, Problem
 from engine.policy.policyset import PolicySet
 
@@ -22,9 +22,14 @@ def read_json(path: Path) -> Any:
         raise InputError.one(
             f"{path}:{err.lineno}", str(path), f"is not valid JSON: {err.msg}"
         ) from None
+    except UnicodeDecodeError as err:  # JSON files are UTF-8
+        raise InputError.one(
+            str(path), str(path), f"is not UTF-8 text (byte {err.start}): JSON files are UTF-8"
+        ) from None
 
 
-REGISTRY_KEYS = frozenset({"id", "birth_date", "household", "tags"})
+#: a registry person's fields (engine.bill.Person: its region, township and village too)
+REGISTRY_KEYS = frozenset(Person.model_fields)
 
 
 def is_registry(data: Any) -> bool:
@@ -82,7 +87,12 @@ def read_opening(path: Path | None, layer_ids: Iterable[str] | None = None) -> O
         if k not in out:
             raise InputError.one(f"{path}: {k}", k, "is not known; use persons, households")
     for kind, by_id in out.items():
-        for key, years in (data.get(kind) or {}).items():
+        ids = data.get(kind) or {}
+        if not isinstance(ids, dict):
+            raise InputError.one(f"{path}: {kind}", ids, "is not a mapping by id")
+        for key, years in ids.items():
+            if not isinstance(years or {}, dict):
+                raise InputError.one(f"{path}: {kind}.{key}", years, "is not a mapping by year")
             for year, acc in (years or {}).items():
                 where = f"{path}: {kind}.{key}.{year}"
                 if not str(year).isdigit():

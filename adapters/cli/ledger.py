@@ -193,7 +193,16 @@ def headers(
     proof's block to a checkpoint published later."""
     with _ledger(db) as svc:
         docs = svc.headers_after(after)
+        head = None if docs else svc.checkpoint()
+    if not docs and (head is None or after > head.header.height):
+        # no block at that height: a mistyped height is not "no later block" (exit 3)
+        top = (
+            "no block sealed yet" if head is None else f"the head is at height {head.header.height}"
+        )
+        _user_error(f"no sealed block at height {after}: {top}", Exit.NOT_FOUND)
     _write(docs, out)
+    if out is not None:
+        _say(f"{len(docs)} block header(s) after height {after} written to {out}")
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -204,6 +213,18 @@ def _read_json(path: Path, what: str) -> Any:
     except (ValueError, L.CanonicalError) as e:
         _say(f"proof invalid: {what} {path} is not JSON: {e}")
         raise typer.Exit(1) from None
+
+
+def _headers_hint(doc: Any, headers: Path | None) -> str:
+    """What to try when the proof's block is not the published one and no later headers were
+    given: a checkpoint published after the proof was made needs them."""
+    height = (doc.get("header") or {}).get("height") if isinstance(doc, dict) else None
+    if headers is not None or not isinstance(height, int):
+        return ""
+    return (
+        f" (if it was published after block {height}, give the headers after it: onestop "
+        f"ledger headers --after {height} --out later.json, then --headers later.json)"
+    )
 
 
 @ledger_app.command("check-proof")
@@ -228,7 +249,7 @@ def check_proof(
         if as_json:
             _say(json.dumps({"valid": False, "reason": str(e)}))
         else:
-            _say(f"proof invalid: {e}")
+            _say(f"proof invalid: {e}{_headers_hint(doc, headers)}")
         raise typer.Exit(1) from None
     ev = doc["event"]
     what = f"{ev.get('method', '?')} {ev.get('settlement_id', '')}".strip()

@@ -99,19 +99,26 @@ def problem_line(con: Console, label: str, rest: str = "") -> None:
 
 
 def fail(err: Console, e: OnestopError, what: str = "") -> NoReturn:
-    """Print every problem on ``err`` (as text, never markup) and exit 1 (refused)."""
+    """Print every problem on ``err`` (as text, never markup) and exit 1 (refused): one
+    problem on one line with the label, several under a line that counts them."""
     pre = f"{what}: " if what else ""
-    if isinstance(e, InputError):
-        problem_line(err, "refused:", f"{pre}{len(e.problems)} problem(s)")
-        for p in e.problems:
-            err.print(text(f"  {p}"))
-    elif isinstance(e, PolicyError):
-        problem_line(err, "policy refused:", f"{pre}{len(e.problems)} problem(s)")
-        for pp in e.problems:
-            err.print(text(f"  {pp}"))
+    if isinstance(e, InputError | PolicyError):
+        label = "refused:" if isinstance(e, InputError) else "policy refused:"
+        print_problems(err, label, e.problems, pre)
     else:
         problem_line(err, "error:", f"{pre}{e}")
     raise SystemExit(Exit.REFUSED)
+
+
+def print_problems(err: Console, label: str, problems: Sequence[object], pre: str = "") -> None:
+    """One problem on one line after ``label``; several under a line that counts them, one a
+    line (as text, never markup)."""
+    if len(problems) == 1:
+        problem_line(err, label, f"{pre}{problems[0]}")
+        return
+    problem_line(err, label, f"{pre}{len(problems)} problem(s)")
+    for p in problems:
+        err.print(text(f"  {p}"))
 
 
 def tidy_help() -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.http.money import scaled, yuan_to_fen
+from adapters.http.money import QTY_HINT, RATIO_HINT, scaled, yuan_to_fen
 from engine.bill import BillRequest, check_items_count, parse_bill_request
 from engine.errors import NO_VALUE, InputError
 
@@ -105,7 +105,8 @@ def bill_request(claim: Any) -> BillRequest:
         if _get(it, "productOrService", "coding", 0, "display"):
             item["name"] = _get(it, "productOrService", "coding", 0, "display")
         if _get(it, "quantity", "value") is not None:
-            item["qty_e4"] = scaled(w + "quantity.value", it["quantity"]["value"], 4, "to 0.0001")
+            item["qty_e4"] = scaled(w + "quantity.value", it["quantity"]["value"], 4, "to 0.0001",
+                                    QTY_HINT)  # fmt: skip
         if _get(it, "unitPrice", "value") is not None:
             item["unit_price"] = yuan_to_fen(w + "unitPrice.value", it["unitPrice"]["value"])
         cap = _ext(it, EXT_CAP)
@@ -115,7 +116,8 @@ def bill_request(claim: Any) -> BillRequest:
         sp = _ext(it, EXT_SELFPAY)
         if sp is not None:
             item["selfpay_ratio"] = scaled(w + "extension[selfpay-ratio]",
-                                           sp.get("valueDecimal"), 4, "a ratio 0..1 to 0.0001")  # fmt: skip
+                                           sp.get("valueDecimal"), 4, "a ratio 0..1 to 0.0001",
+                                           RATIO_HINT)  # fmt: skip
         raw["items"].append(item)
     from adapters.http.nhsa import renamed
 

@@ -156,6 +156,22 @@ def bureau_policies(
     show(out, t)
 
 
+def _json_file(path: Path, named: str) -> Any:
+    """A JSON file the command reads before calling the server; one line and exit 1 when it
+    cannot be read (the system's reason), is not JSON (json's reason, line and column) or is
+    not UTF-8, never Python's own text ("[Errno 2] ...")."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        why = f"cannot be read: {e.strerror or e}"
+    except json.JSONDecodeError as e:
+        why = f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})"
+    except ValueError as e:  # not UTF-8
+        why = f"not UTF-8 text: {e}"
+    problem_line(err, "refused:", f"{named}: {why}")
+    raise typer.Exit(Exit.REFUSED)
+
+
 @bureau_app.command("import-registry", epilog=EPILOG)
 def bureau_import_registry(
     file: Annotated[
@@ -167,14 +183,11 @@ def bureau_import_registry(
     key: KeyOpt = None,
 ) -> None:
     """Import (insert or update) the persons of the registry file."""
-    try:
-        persons = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        problem_line(err, "refused:", f"{file}: {e}")
-        raise typer.Exit(Exit.REFUSED) from None
+    persons = _json_file(file, str(file))
     with _client(server, ca, cert, key, "bureau") as c:
         n = _call(c, server, lambda c: c.import_registry(persons))
-    out.print(text(f"{n} person(s) imported from {file}"))
+    out.print(text(f"{n} person(s) imported from {file} (new or changed; a person stored "
+                   "so already is not imported again)"))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- reconciliation
@@ -210,11 +223,7 @@ def bureau_reconcile(
     3202 detail; domain.md section 14). Exit 1 when the hospital's figures differ."""
     their_json = None
     if theirs is not None:
-        try:
-            their_json = json.loads(theirs.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            problem_line(err, "refused:", f"{theirs}: {e}")
-            raise typer.Exit(Exit.REFUSED) from None
+        their_json = _json_file(theirs, f"--theirs {theirs}")
     with _client(server, ca, cert, key, "bureau") as c:
         from adapters.grpc.convert import theirs_from_json
         from adapters.grpc.reconcileview import _ENTRY_COLS, _amount, _entry_rows, reconcile_json

@@ -113,6 +113,22 @@ def _call(c: Client, server: str, fn: Any) -> Any:
         _fail(e, server)
 
 
+def _unreachable_hint(details: str) -> str:
+    """What to check: nothing listening at the address (refused, no such host), or a server
+    that closed the connection (one that requires client certificates closes it on a client
+    without one, or with one its client CA did not sign)."""
+    said = details.lower()
+    if "connection refused" in said or "dns resolution failed" in said:
+        return (
+            "  (nothing answers at that address: is the server running? `make serve` starts "
+            "one on 127.0.0.1:50051; give its address with --server HOST:PORT)"
+        )
+    return (
+        "  (a server that requires client certificates closes the connection of a client "
+        "without one, or with one its client CA did not sign: check --ca, --cert, --key)"
+    )
+
+
 def _fail(e: grpc.RpcError, server: str = "") -> NoReturn:
     """Print the refusal once (the problems of its BadRequest, else its message) and exit with
     the code of the table (adapters/cli/exitcodes.py)."""
@@ -125,13 +141,9 @@ def _fail(e: grpc.RpcError, server: str = "") -> NoReturn:
     if exit_code is Exit.UNAVAILABLE:
         where = f" {server}" if server else ""
         problem_line(err, f"unavailable: {code.name}", f"server{where} not reachable: {details}")
-        err.print(
-            text(
-                "  (a server that requires client certificates closes the connection of a "
-                "client without one, or with one its client CA did not sign: check --ca, "
-                "--cert, --key)"
-            )
-        )
+        err.print(text(_unreachable_hint(details)))
+    elif len(fields) == 1 and fields[0][0] != "(more)":  # one problem: one line
+        problem_line(err, f"refused: {code.name}", f"{fields[0][0]}: {fields[0][1]}")
     elif fields:
         n = sum(1 for f, _ in fields if f != "(more)")
         problem_line(err, f"refused: {code.name}", f"{n} problem(s)")

@@ -403,4 +403,7 @@ def cadre_file_claim(
 ) -> None:
     """File a claim after discharge for a villager's settled bill."""
     c = _run(server, ca, cert, key, lambda c: c.file_claim(settlement_id, layer_id), "cadre")
-    _show_claim(c, as_json, f"filed for {yuan(c.filed_amount)} yuan")
+    # FileClaim answers the claim filed now or the one already on file (a settlement files its
+    # claims itself): say what is on file, never that it was filed just now
+    _show_claim(c, as_json, f"on file, filed for {yuan(c.filed_amount)} yuan at {c.filed_at} "
+                            f"by {c.filed_by}; status {c.status}")  # fmt: skip

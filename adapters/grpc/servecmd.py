@@ -293,7 +293,7 @@ def serve(
     out.print(
         f"onestop: store {app.url} ({'durable' if app.durable else 'IN MEMORY'}); "
         f"{len(app.policies_loaded)} policy tables stored, {len(app.policies_skipped)} "
-        f"already there; {app.persons_imported} persons imported; {grouping}",
+        f"already there; {app.persons_imported} persons imported (new or changed); {grouping}",
         highlight=False,
     )
     if tls is None:  # said once the server can start (a refusal above is one line alone)

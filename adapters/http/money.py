@@ -18,11 +18,19 @@ from engine.errors import InputError
 _YUAN = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
-def to_decimal(field: str, value: Any) -> Decimal:
+#: what a refused number should have looked like, by kind
+YUAN_HINT, QTY_HINT, RATIO_HINT = (
+    "send yuan such as 12.30",
+    "send a quantity such as 2 or 0.5",
+    "send a ratio such as 0.1",
+)
+
+
+def to_decimal(field: str, value: Any, hint: str = YUAN_HINT) -> Decimal:
     """A number given as a JSON number (int, Decimal) or a numeric string; InputError naming
     ``field`` otherwise (a float is refused: it has already lost its digits)."""
     if isinstance(value, bool) or value is None:
-        raise InputError.one(field, value, "is not a number; send yuan such as 12.30")
+        raise InputError.one(field, value, f"is not a number; {hint}")
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, Decimal):
@@ -33,7 +41,7 @@ def to_decimal(field: str, value: Any) -> Decimal:
         except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
             raise InputError.one(field, value, "is not a number") from None
     else:
-        raise InputError.one(field, value, "is not a number; send yuan such as 12.30")
+        raise InputError.one(field, value, f"is not a number; {hint}")
     if not d.is_finite():
         raise InputError.one(field, value, "is not a finite number")
     return d
@@ -57,9 +65,9 @@ def yuan_to_fen(field: str, value: Any, *, negative: bool = False) -> int:
     return int(d * 100)
 
 
-def scaled(field: str, value: Any, places: int, unit: str) -> int:
+def scaled(field: str, value: Any, places: int, unit: str, hint: str = YUAN_HINT) -> int:
     """A decimal with at most ``places`` decimals as an integer of 10**-places units."""
-    d = to_decimal(field, value)
+    d = to_decimal(field, value, hint)
     if decimals(d) > places:
         raise InputError.one(field, str(value), f"has more than {places} decimals ({unit})")
     if d < 0:

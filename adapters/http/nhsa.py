@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.auth.principals import PermissionDenied
-from adapters.http.money import fen_to_yuan, scaled, yuan_to_fen
+from adapters.http.money import QTY_HINT, RATIO_HINT, fen_to_yuan, scaled, yuan_to_fen
 from engine.bill import BillRequest, Item, check_items_count, parse_bill_request
 from engine.errors import NO_VALUE, InputError, Problem
 from engine.money import BP
@@ -118,7 +118,7 @@ def fee_line(i: int, line: Any) -> dict[str, Any]:
     if ln.get("medins_list_name"):
         item["name"] = text(ln, "medins_list_name", w)
     if ln.get("cnt") not in (None, ""):
-        item["qty_e4"] = scaled(w + "cnt", ln["cnt"], 4, "quantities are to 0.0001")
+        item["qty_e4"] = scaled(w + "cnt", ln["cnt"], 4, "quantities are to 0.0001", QTY_HINT)
     if ln.get("pric") not in (None, ""):
         item["unit_price"] = scaled(w + "pric", ln["pric"], 2, "the engine prices to the fen")
     cap = ln.get("pric_uplmt_amt")
@@ -128,7 +128,8 @@ def fee_line(i: int, line: Any) -> dict[str, Any]:
             item["unit_price_cap"] = c
     prop = ln.get("selfpay_prop")
     if prop not in (None, "") and item["category"] in ("02", "B"):
-        item["selfpay_ratio"] = scaled(w + "selfpay_prop", prop, 4, "a ratio 0..1 to 0.0001")
+        item["selfpay_ratio"] = scaled(w + "selfpay_prop", prop, 4, "a ratio 0..1 to 0.0001",
+                                       RATIO_HINT)  # fmt: skip
     return item
 
 

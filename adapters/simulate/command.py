@@ -34,7 +34,7 @@ from adapters.batch.cli import (
 )
 from adapters.batch.run import CHUNK_BILLS
 from adapters.cli.exitcodes import Exit, help_epilog
-from adapters.cli.output import console, print_json, problem_line
+from adapters.cli.output import console, print_json, print_problems, problem_line
 from adapters.simulate import overlay as ov
 from adapters.simulate.names import fund_names, layer_info
 from adapters.simulate.outputs import CHANGED_FILE, write_changed, write_report
@@ -51,9 +51,7 @@ err = console(stderr=True)
 
 
 def _policy_refused(e: PolicyError, where: str) -> None:
-    problem_line(err, f"{where} refused:", f"{len(e.problems)} problem(s)")
-    for p in e.problems:
-        err.print(f"  {p}", highlight=False, markup=False)
+    print_problems(err, f"{where} refused:", e.problems)
     raise typer.Exit(Exit.REFUSED)
 
 

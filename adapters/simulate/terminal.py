@@ -12,6 +12,14 @@ def _pct(p: str | None) -> str:
     return "-" if p is None else f"{p}%"
 
 
+def _signed_pct(p: str | None) -> str:
+    """A change in percent signed as the change in yuan beside it (+3.31%, -12.77%, 0.00%),
+    as report.html shows it."""
+    if p is None or p.startswith("-") or not p.strip("0."):
+        return _pct(p)
+    return f"+{p}%"
+
+
 def _signed(fen: int) -> str:
     return ("+" if fen > 0 else "") + yuan(fen)
 
@@ -45,7 +53,7 @@ def print_figures(out: Out, f: dict[str, Any], changed_path: str | None = None) 
         t.add_row(text(r["region"]), text(r["fund_code"]), text(r["layer_id"]),
                   text(r["layer_name"]), f"{b['bills']:,}", f"{c['bills']:,}",
                   f"{b['persons']:,}", f"{c['persons']:,}", yuan(b["pay"]), yuan(c["pay"]),
-                  _signed(r["change"]), _pct(r["change_pct"]))  # fmt: skip
+                  _signed(r["change"]), _signed_pct(r["change_pct"]))  # fmt: skip
     show(out, t)
     t = new_table("Per fund, all regions (yuan)", [
         ("fund", "left"), ("name", "left"), ("bills base", "right"), ("bills cand.", "right"),
@@ -54,7 +62,8 @@ def print_figures(out: Out, f: dict[str, Any], changed_path: str | None = None) 
     for r in f["fund_totals"]:
         b, c = r["base"], r["candidate"]
         t.add_row(text(r["fund_code"]), text(r["name"]), f"{b['bills']:,}", f"{c['bills']:,}",
-                  yuan(b["pay"]), yuan(c["pay"]), _signed(r["change"]), _pct(r["change_pct"]))  # fmt: skip
+                  yuan(b["pay"]), yuan(c["pay"]), _signed(r["change"]),
+                  _signed_pct(r["change_pct"]))  # fmt: skip
     tb, tc = f["totals"]["base"], f["totals"]["candidate"]
     for k, name in (("fund_pay", "funds total"), ("window_pay", "patients at the window"),
                     ("net_selfpay", "patients net"), ("relief", "suggested relief (alerts)")):  # fmt: skip

@@ -50,6 +50,23 @@ class _Lines:
         return best
 
 
+def _yaml_reason(err: yaml.YAMLError) -> str:
+    """PyYAML's reason on one line: the problem and its column (the line is the problem's own),
+    then what it was parsing and where that began; its own text runs over four lines, each
+    naming the file again."""
+    problem = getattr(err, "problem", None)
+    if not problem:
+        return " ".join(str(err).split())
+    mark, context = getattr(err, "problem_mark", None), getattr(err, "context", None)
+    said = problem + (f" (column {mark.column + 1})" if mark is not None else "")
+    if context:
+        cmark = getattr(err, "context_mark", None)
+        said += f", {context}" + (
+            f" from line {cmark.line + 1}, column {cmark.column + 1}" if cmark is not None else ""
+        )
+    return said
+
+
 def _duplicate_keys(node: yaml.Node | None, path: str = "") -> list[tuple[str, int]]:
     found: list[tuple[str, int]] = []
     if isinstance(node, yaml.MappingNode):
@@ -171,7 +188,9 @@ def compose(text: str, file: str) -> tuple[yaml.Node | None, Any]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise PolicyError([PolicyProblem(file, "", f"is not valid YAML: {err}", line)]) from None
+        raise PolicyError(
+            [PolicyProblem(file, "", f"is not valid YAML: {_yaml_reason(err)}", line)]
+        ) from None
     dupes = _duplicate_keys(node)
     if dupes:
         raise PolicyError(
@@ -239,13 +258,22 @@ def parse_table(text: str, file: str = "<text>") -> PolicyTable:
     )  # fmt: skip
 
 
-def load_table(path: str | Path) -> PolicyTable:
-    p = Path(path)
+def read_text(p: Path) -> str:
+    """A table's (or funds file's) text; PolicyError naming the file when it cannot be read or
+    is not UTF-8 (a file saved in GBK), never the decoder's exception."""
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except OSError as err:
         raise PolicyError([PolicyProblem(str(p), "", f"cannot be read: {err.strerror}")]) from None
-    return parse_table(text, str(p))
+    except UnicodeDecodeError as err:
+        raise PolicyError(
+            [PolicyProblem(str(p), "", f"is not UTF-8 text (byte {err.start}); save it as UTF-8")]
+        ) from None
+
+
+def load_table(path: str | Path) -> PolicyTable:
+    p = Path(path)
+    return parse_table(read_text(p), str(p))
 
 
 #: a file of this name in a policy directory declares the region's funds (engine.funds), not a table

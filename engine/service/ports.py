@@ -225,7 +225,8 @@ class Registry(Protocol):
         ...
 
     #: insert or replace; each person's new version is appended to its history (a person
-    #: stored exactly so already gets no new version)
+    #: stored exactly so already gets no new version); the number of persons inserted or
+    #: replaced (new versions)
     def upsert(
         self, persons: list[Person], by: str = "local", at: datetime | None = None
     ) -> int: ...

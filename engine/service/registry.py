@@ -24,9 +24,11 @@ class Registry(ServiceBase):
         principal: str = "local",
         check: Callable[[int, Person, Person | None], None] | None = None,
     ) -> int:
-        """Insert or replace persons. ``check(i, new, stored)`` (the caller's scope check) is
-        called for each person with its stored version, in the transaction that writes them;
-        whatever it raises refuses the whole import."""
+        """Insert or replace persons; the number inserted or replaced (a person stored exactly
+        so is neither, and an import that changes nobody writes no ledger event: a replay).
+        ``check(i, new, stored)`` (the caller's scope check) is called for each person with
+        its stored version, in the transaction that writes them; whatever it raises refuses
+        the whole import."""
         check_persons_count(len(persons))
         seen: dict[str, int] = {}
         for i, p in enumerate(persons):
@@ -52,7 +54,8 @@ class Registry(ServiceBase):
                 for i, p in enumerate(persons):
                     check(i, p, uow.registry.get(p.id))
             n = uow.registry.upsert(persons, by=principal, at=self._clock())
-            ledger.append(uow, ledger.registry_event(persons, self._clock(), principal))
+            if n:  # every person already stored exactly so: a replay, no state change, no event
+                ledger.append(uow, ledger.registry_event(persons, self._clock(), principal))
             uow.commit()
         return n
 

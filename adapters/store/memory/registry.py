@@ -31,6 +31,7 @@ class Registry:
 
     def upsert(self, persons: list[Person], by: str = "local", at: datetime | None = None) -> int:
         at = at or datetime.now(UTC)
+        changed = 0
         for p in persons:
             history = self.history(p.id)
             if history and history[-1].person == p:
@@ -38,7 +39,8 @@ class Registry:
             n = len(history) + 1
             self.u.staged_persons[p.id] = p
             self.u.staged_pv.setdefault(p.id, []).append(PersonVersion(p, n, at, by))
-        return len(persons)
+            changed += 1
+        return changed
 
     def history(self, person_id: str) -> list[PersonVersion]:
         return [

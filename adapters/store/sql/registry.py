@@ -218,11 +218,13 @@ class Registry:
             return 0
         at = at or datetime.now(UTC)
         c = self.u.conn(write=True)
+        changed = 0
         for chunk in _chunks(persons):
             same = self._unchanged(chunk)
             part = [p for p in chunk if p.id not in same]
             if not part:
                 continue
+            changed += len(part)
             ids = [p.id for p in part]
             latest = dict(
                 c.execute(
@@ -276,4 +278,4 @@ class Registry:
             ]
             if tags:
                 c.execute(_TG.insert(), tags)
-        return len(persons)
+        return changed
