@@ -535,3 +535,26 @@ def test_cjk_fonts_installed_after_matplotlibs_cache_are_found(
         known = {f.name: f.fname for f in font_manager.fontManager.ttflist}
     got = [known[n] for n in charts.FONTS[:-1] if n in known]
     assert got and got[0] in cjk
+
+
+def test_summary_nouns_agree_with_their_counts() -> None:
+    """ "1 record", "2 records": the English summary's nouns follow the figures beside them."""
+    from adapters.publish.site import render_page
+
+    g = golden_facts()
+    paid = tuple(c for c in g.claims if c.status == "paid" and c.kind == "claim")[:1]
+    one = replace(g, money_in=g.money_in[:1], claims=paid, enrolled=1)
+    seen = set()
+    for facts in (g, one):
+        html = render_page(Page(figures(facts, None), pending=0), charts=False)
+        m = re.search(r'id="summary-en">(.*?)</p>', html, re.S)
+        assert m is not None
+        text = " ".join(re.sub(r"<[^>]+>", "", m.group(1)).split())
+        pairs = re.findall(
+            r"([\d,]+) (persons?|records?|settlements?|claims?|relief cases?)\b", text
+        )
+        assert len(pairs) == 5, text
+        for num, noun in pairs:
+            assert noun.endswith("s") == (num != "1"), (num, noun, text)
+            seen.add(num == "1")
+    assert seen == {True, False}

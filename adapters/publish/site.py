@@ -135,13 +135,22 @@ def _marker(values: dict[str, Any]) -> Callable[..., Markup]:
     return n
 
 
+def _plural(values: dict[str, Any]) -> Callable[..., str]:
+    """``pl(key, "record")``: the English noun for the count ``key`` ("1 record", "2 records")."""
+
+    def pl(key: str, one: str, many: str | None = None) -> str:
+        return one if values[key] == 1 else (many or one + "s")
+
+    return pl
+
+
 def render_page(page: Page, root: str = "../", charts: bool = True) -> str:
     """One fund page (``charts=False``: without the charts, for quick checks of the text)."""
     f = page.figures
     doc = f.to_json()
     values = dict(flat(doc))
     return _env().get_template("fund.html").render(
-        f=f, doc=doc, n=_marker(values), charts=[(c, Markup(svg)) for c, svg in (all_charts(f) if charts else [])],
+        f=f, doc=doc, n=_marker(values), pl=_plural(values), charts=[(c, Markup(svg)) for c, svg in (all_charts(f) if charts else [])],
         statuses=STATUSES, status_labels=STATUS_LABELS, kind_labels=KIND_LABELS,
         mode=MODE_LABELS.get(f.budget_mode, (f.budget_mode, f.budget_mode)),
         pending=page.pending, root=root, title=f"{f.fund_name_zh or f.fund_name} · "
@@ -261,12 +270,12 @@ fund-year's records as stored when this page was built (the checkpoint below).</
 {{ n("window.settlements") }} 笔共 {{ n("window.fen") }} 元，出院后理赔 {{ n("claims.paid.count") }} 件共
 {{ n("claims.paid.fen") }} 元，救助 {{ n("relief.paid.count") }} 件共 {{ n("relief.paid.fen") }} 元。
 另有已批准待支付 {{ n("payable") }} 元。结余 {{ n("balance") }} 元。赔付率 {{ n("loss_ratio_bp") }}。</p>
-<p class="en" id="summary-en">As of {{ f.as_of.isoformat() }} the fund covers {{ n("enrolled") }} persons
+<p class="en" id="summary-en">As of {{ f.as_of.isoformat() }} the fund covers {{ n("enrolled") }} {{ pl("enrolled", "person") }}
 in {{ f.region_name or f.region }}. In {{ f.year }} it received {{ n("money_in.fen") }} yuan
-({{ n("money_in.count") }} records), of which {{ n("money_in.by_kind.donation.fen") }} yuan in donations.
+({{ n("money_in.count") }} {{ pl("money_in.count", "record") }}), of which {{ n("money_in.by_kind.donation.fen") }} yuan in donations.
 It has paid out {{ n("money_out") }} yuan: {{ n("window.fen") }} yuan at the hospital window in
-{{ n("window.settlements") }} settlements, {{ n("claims.paid.fen") }} yuan on {{ n("claims.paid.count") }}
-claims after discharge and {{ n("relief.paid.fen") }} yuan on {{ n("relief.paid.count") }} relief cases.
+{{ n("window.settlements") }} {{ pl("window.settlements", "settlement") }}, {{ n("claims.paid.fen") }} yuan on {{ n("claims.paid.count") }}
+{{ pl("claims.paid.count", "claim") }} after discharge and {{ n("relief.paid.fen") }} yuan on {{ n("relief.paid.count") }} {{ pl("relief.paid.count", "relief case") }}.
 A further {{ n("payable") }} yuan is approved and payable. The balance is {{ n("balance") }} yuan.
 Loss ratio (paid out / money in): {{ n("loss_ratio_bp") }}.</p>
 
