@@ -216,3 +216,20 @@ def test_terminal_reversal_lines_use_the_window_clock(hongan: tuple[Settlement, 
     out = buf.getvalue()
     assert "(settled 2026-12-02 07:00:46 (UTC+8))" in out, out
     assert "结算时间 2026-12-02 07:00:46 (UTC+8)" in out and "+00:00" not in out, out
+
+
+def test_terminal_and_pdf_reversal_slips_name_it_alike(
+    hongan: tuple[Settlement, dict], tmp_path: Path
+) -> None:
+    """The terminal's reversal slip said 冲正单 where the printed one says 冲销单."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from adapters.cli.slip import Reversal, print_slip
+
+    s, _bill = hongan
+    buf = StringIO()
+    print_slip(Console(file=buf, width=400), s, reversal=Reversal("S-1", "2026-12-01T23:00:46Z"))
+    out = buf.getvalue()
+    assert "冲销单" in out and "冲销结算" in out and "冲正" not in out, out

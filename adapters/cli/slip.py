@@ -1,4 +1,4 @@
-"""The settlement slip (结算单) and the reversal slip (冲正单): one line per layer, the funds
+"""The settlement slip (结算单) and the reversal slip (冲销单, as on the PDF): one line per layer, the funds
 paid at the window and after discharge, the patient's share, the year-to-date accounts, and
 the explanation in words. Shared by ``onestop settle`` and the window client.
 
@@ -58,7 +58,7 @@ def slip(
         return yuan(sign * x)
 
     head = (
-        f"REVERSAL slip 冲正单 · takes back settlement {reversal.settlement_id} of "
+        f"REVERSAL slip 冲销单 · takes back settlement {reversal.settlement_id} of "
         f"{window_clock(reversal.settled_at)}"
         + (f" · reversed {window_clock(reversal.reversed_at)}" if reversal.reversed_at else "")
         + " · "
@@ -195,7 +195,7 @@ def print_slip(
             "window; the year-to-date accounts are as before it."
         ))  # fmt: skip
         console.print(text(
-            f"  冲正结算 {reversal.settlement_id}（结算时间 {window_clock(reversal.settled_at)}）：窗口基金冲回 "
+            f"  冲销结算 {reversal.settlement_id}（结算时间 {window_clock(reversal.settled_at)}）：窗口基金冲回 "
             f"{yuan(wf)} 元，退还个人 {yuan(back)} 元，累计账户恢复到该次结算之前。"
         ))  # fmt: skip
     elif words:
