@@ -12,7 +12,13 @@ import typer
 
 from adapters.auth.loopback import is_loopback
 from adapters.cli.exitcodes import Exit, one_line
-from adapters.defaults import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
+from adapters.defaults import (
+    DEFAULT_DB,
+    DEFAULT_POLICIES,
+    DEFAULT_REGISTRY,
+    REGISTRY_DEFAULT_TEXT,
+    server_registry,
+)
 from adapters.grpc.limits import DEFAULT as DEFAULT_LIMITS
 from adapters.grpc.limits import MIB, Limits
 from adapters.store.urls import safe_url, unsupported
@@ -24,18 +30,22 @@ EXIT_REFUSED, EXIT_UNAVAILABLE = Exit.REFUSED, Exit.UNAVAILABLE
 _one_line = one_line
 
 
-def open_app(db: str, policies: str | Path, registry: str | Path, group_commit: Any = None) -> Any:
+def open_app(
+    db: str, policies: str | Path, registry: str | Path | None, group_commit: Any = None
+) -> Any:
     """The composition root of a server command (``serve``, ``serve-http``), or one line and
     the documented exit code: bad tables or registry (REFUSED, the first problem and how many
     more), a store URL of another kind (REFUSED), a store that cannot be opened (UNAVAILABLE,
-    the URL without its password)."""
+    the URL without its password). ``registry`` None: the servers' default
+    (``defaults.server_registry``: the sample persons on SQLite and memory://, none on
+    PostgreSQL)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from adapters.bootstrap import build
     from engine.errors import OnestopError
 
     try:
-        return build(db, policies, registry, group_commit=group_commit)
+        return build(db, policies, server_registry(db, registry), group_commit=group_commit)
     except OnestopError as e:
         problems = getattr(e, "problems", None) or [e]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -102,12 +112,12 @@ def serve(
         ),
     ] = DEFAULT_POLICIES,
     registry: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             help="Person registry (JSON list) to import, if present.",
-            show_default="policies/samples/registry.json of onestop's tree",
+            show_default=REGISTRY_DEFAULT_TEXT,
         ),
-    ] = DEFAULT_REGISTRY,
+    ] = None,
     workers: Annotated[int, typer.Option(help="Threads running the use cases.")] = 8,
     processes: Annotated[
         int,
@@ -259,8 +269,8 @@ def serve(
 
     _check_listen(host, port)
     for opt, path, default in (("--policies", policies, DEFAULT_POLICIES),
-                               ("--registry", registry, DEFAULT_REGISTRY)):  # fmt: skip
-        if Path(path) != Path(default) and not Path(path).exists():
+                               ("--registry", registry, None)):  # fmt: skip
+        if path is not None and path != default and not Path(path).exists():
             _one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
     if (why := unsupported(db)) is not None:  # open_app would say it after the imports below
         _one_line(f"--db: {why}", EXIT_REFUSED)
@@ -304,7 +314,7 @@ def serve(
             "--tls-cert --tls-key --client-ca --principals (see `onestop certs`).[/bold red]",
             highlight=False,
         )
-    samples = Path(registry).parent if Path(registry).exists() else None
+    samples = (registry or DEFAULT_REGISTRY).parent  # the warm-up's sample bills
     if processes <= 0:
         processes = default_processes(db) if not stream_worker else 1
     if stream_worker and (processes > 1 or db.startswith("memory")):

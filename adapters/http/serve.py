@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from adapters.cli.exitcodes import Exit, one_line
-from adapters.defaults import DEFAULT_DB, DEFAULT_POLICIES, DEFAULT_REGISTRY
+from adapters.defaults import DEFAULT_DB, DEFAULT_POLICIES, REGISTRY_DEFAULT_TEXT
 from adapters.store.urls import unsupported
 
 # uvicorn, FastAPI, the app and the principals are imported where they are used: a refused
@@ -182,11 +182,11 @@ def serve_http(
         help="policy tables to load",
         show_default="policies/ of onestop's tree",
     ),
-    registry: Path = typer.Option(
-        DEFAULT_REGISTRY,
+    registry: Path | None = typer.Option(
+        None,
         "--registry",
         help="persons to import",
-        show_default="policies/samples/registry.json of onestop's tree",
+        show_default=REGISTRY_DEFAULT_TEXT,
     ),
 ) -> None:
     """Serve the NHSA HTTP/JSON gateway and FHIR endpoints on uvicorn (next to `onestop
@@ -201,8 +201,8 @@ def serve_http(
         one_line(f"--http {listen}: give HOST:PORT, a port 0..65535 (e.g. 127.0.0.1:8080)", 2)
     port = int(port_text)
     for opt, path, default in (("--policies", policies, DEFAULT_POLICIES),
-                               ("--registry", registry, DEFAULT_REGISTRY)):  # fmt: skip
-        if Path(path) != Path(default) and not Path(path).exists():
+                               ("--registry", registry, None)):  # fmt: skip
+        if path is not None and path != default and not Path(path).exists():
             one_line(f"{opt} {path}: no such file or directory", EXIT_REFUSED)
     if (why := unsupported(db)) is not None:  # open_app would say it after the imports
         one_line(f"--db: {why}", EXIT_REFUSED)
