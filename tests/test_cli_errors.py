@@ -150,6 +150,20 @@ except SystemExit as e:
         (["--group-max", "0"], USAGE, ("--group-max 0",)),
         (["--host", "0.0.0.0"], USAGE, ("--host 0.0.0.0", "loopback")),
         (["--tls-cert", "x.pem"], USAGE, ("TLS needs", "--tls-key")),
+        (
+            [
+                "--tls-cert",
+                "x.pem",
+                "--tls-key",
+                "k.pem",
+                "--client-ca",
+                "c.pem",
+                "--principals",
+                "p.yaml",
+            ],
+            REFUSED,
+            ("--tls-cert x.pem: no such file",),
+        ),
         (["--db", "memory://", "--policies", "no/such/dir"], REFUSED, ("--policies no/such/dir",)),
         (["--db", "mysql://u:pw@h/x"], REFUSED, ("--db: store URL 'mysql://u:***@h/x'",)),
     ],
@@ -310,6 +324,20 @@ def test_bureau_and_fund_refusals_are_told_before_grpc_is_imported(tmp_path: Pat
         r = onestop(*args, pythonpath=probe)
         assert r.returncode == USAGE, r.stderr
         assert r.stderr.strip().splitlines()[-1] == "LOADED []", r.stderr
+
+
+def test_a_missing_tls_file_of_a_client_is_refused_as_a_missing_bill_is(tmp_path: Path) -> None:
+    """A missing --ca, --cert or --key exited 2 (usage) where a missing bill file exits 1: both
+    are a file that cannot be read (exit 1, the table of ``onestop --help``)."""
+    key = tmp_path / "k.pem"
+    key.write_text("not used: the missing certificate is told first")
+    for opts, words in (
+        (["--ca", str(tmp_path / "ca.pem")], ("--ca", "ca.pem: no such file")),
+        (["--cert", str(tmp_path / "c.pem"), "--key", str(key)], ("--cert", "c.pem: no such file")),
+    ):
+        r = onestop_in_process("window", "pre-settle", str(SAMPLE), "--server", "127.0.0.1:1",
+                               *opts, columns=160)  # fmt: skip
+        one_line(r, REFUSED, *words)
 
 
 def test_unreadable_or_unwritable_paths_are_one_line(tmp_path: Path) -> None:

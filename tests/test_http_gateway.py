@@ -430,7 +430,7 @@ def test_slip_of_a_settlement(both):
         (["--http", "127.0.0.1:99999"], 2, "a port 0..65535"),
         (["--tls-cert", "nope.pem"], 2, "TLS needs --tls-key, --client-ca, --principals too"),
         (["--tls-cert", "nope.pem", "--tls-key", "k", "--client-ca", "c", "--principals", "p"],
-         2, "--tls-cert nope.pem: no such file"),
+         1, "--tls-cert nope.pem: no such file"),
         (["--policies", "no/such/dir"], 1, "--policies no/such/dir: no such file or directory"),
         (["--db", "mysql://x"], 1, "--db: store URL 'mysql://x'"),
     ],

@@ -92,7 +92,7 @@ def _client(
     for name, f in (("--ca", ca), ("--cert", cert), ("--key", key)):
         if f is not None and not f.is_file():
             err.print(f"[red]refused:[/red] {name} {f}: no such file", highlight=False)
-            raise typer.Exit(2)
+            raise typer.Exit(Exit.REFUSED)  # a file that cannot be read: 1, as a bill file
     try:
         from adapters.grpc.client import Client
     except Exception as e:  # ImportError, protobuf's VersionError, grpc's RuntimeError guard

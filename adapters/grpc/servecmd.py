@@ -232,7 +232,7 @@ def serve(
                   "--principals go together)")  # fmt: skip
         for k, v in given.items():
             if v is not None and not Path(v).is_file():
-                usage(f"{k} {v}: no such file")
+                _one_line(f"{k} {v}: no such file", EXIT_REFUSED)  # a file: 1, as --policies
         try:
             from adapters.auth.principals import PrincipalsError, PrincipalsFile
             from adapters.grpc.auth import Tls

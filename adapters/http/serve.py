@@ -215,7 +215,7 @@ def serve_http(
                      "--principals go together)", 2)  # fmt: skip
         for k, v in given.items():
             if v is not None and not Path(v).is_file():
-                one_line(f"{k} {v}: no such file", 2)
+                one_line(f"{k} {v}: no such file", EXIT_REFUSED)  # a file: 1, as --policies
     from adapters.auth.principals import PrincipalsError, PrincipalsFile
     from adapters.grpc.auth import Tls
 
