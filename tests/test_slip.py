@@ -233,3 +233,18 @@ def test_terminal_and_pdf_reversal_slips_name_it_alike(
     print_slip(Console(file=buf, width=400), s, reversal=Reversal("S-1", "2026-12-01T23:00:46Z"))
     out = buf.getvalue()
     assert "冲销单" in out and "冲销结算" in out and "冲正" not in out, out
+
+
+def test_a_slip_that_cannot_be_written_leaves_no_accounts_file(tmp_path: Path) -> None:
+    """`settle --accounts-out A --slip S` wrote A before S failed: the accounts after a run the
+    user was told had failed. The slip now goes first."""
+    from tests.inprocess import onestop_in_process
+
+    slip = tmp_path / "slip.html"
+    slip.mkdir()  # a folder where the file should be: the write fails
+    after = tmp_path / "after.json"
+    r = onestop_in_process("settle", str(BILL), "--policy", str(ROOT / "policies"),
+                           "--accounts-out", str(after), "--slip", str(slip), columns=160)  # fmt: skip
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert str(slip) in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not after.exists()

@@ -61,10 +61,10 @@ def settle_bills(
     except OnestopError as e:
         fail(err, e)
     closing = result.closing
+    if slip_file is not None:  # first: a slip that cannot be written leaves no accounts file
+        _write_slips(slip_file, bill_list, result.settlements, policies)
     if accounts_out is not None:
         accounts_out.write_text(json.dumps(opening_to_json(closing), indent=2) + "\n")
-    if slip_file is not None:
-        _write_slips(slip_file, bill_list, result.settlements, policies)
     if as_json:
         docs: list[dict[str, Any]] = []
         for s, b in zip(result.settlements, bill_list, strict=True):
