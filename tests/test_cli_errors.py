@@ -165,6 +165,7 @@ except SystemExit as e:
             ("--tls-cert x.pem: no such file",),
         ),
         (["--db", "memory://", "--policies", "no/such/dir"], REFUSED, ("--policies no/such/dir",)),
+        (["--db", "memory://", "--policy", "no/such/dir"], REFUSED, ("--policies no/such/dir",)),
         (["--db", "mysql://u:pw@h/x"], REFUSED, ("--db: store URL 'mysql://u:***@h/x'",)),
     ],
 )

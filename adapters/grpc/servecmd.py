@@ -107,6 +107,8 @@ def serve(
     policies: Annotated[
         Path,
         typer.Option(
+            "--policies",
+            "--policy",  # the name every other command gives its tables
             help="Directory of policy tables (*.yaml) to load.",
             show_default="policies/ of onestop's tree",  # a long absolute path was cut with …
         ),

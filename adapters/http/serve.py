@@ -179,6 +179,7 @@ def serve_http(
     policies: Path = typer.Option(
         DEFAULT_POLICIES,
         "--policies",
+        "--policy",  # the name every other command gives its tables
         help="policy tables to load",
         show_default="policies/ of onestop's tree",
     ),
