@@ -81,7 +81,9 @@ class PreparedSettle:
     bill: Bill | ColumnsBill
     person_version: int | None
     keys: list[FundYearKey]
-    stored: dict[str, Any]  # the request as stored (``settlecols.stored_of``)
+    #: the request as stored (``settlecols.stored_of``); None: written by the writer as
+    #: JSON from the columns (a store that ``takes_stored_json``, a columns bill)
+    stored: dict[str, Any] | None
 
     def locks(self) -> tuple[LockKey, ...]:
         b = self.bill

@@ -61,7 +61,7 @@ class SettleWrite(Trial):
         principal: str = "local",
     ) -> tuple[SettlementRecord, bool, SettledRows | None]:
         """``settle``, and the kernel's output rows of a settlement made now by the columns
-        path (None: a replay, the model path, group commit), from which Settle's answer is
+        path, alone or grouped (None: a replay, the model path), from which Settle's answer is
         written (``adapters.grpc.resultwire``); the record holds the same figures."""
         if isinstance(req, billcols.BillColumns):
             req = settlecols.request_of(req)  # a bad bill: the model path's InputError
@@ -75,7 +75,8 @@ class SettleWrite(Trial):
         ready = self._prepare(call)  # reads in this thread, beside the other callers'
         if not isinstance(ready, PreparedSettle):
             return (*ready, None)  # a replay of a committed settlement: nothing to wait for
-        return (*writer.submit(ready), None)
+        rec, replay = writer.submit(ready)
+        return rec, replay, (rec.rows if isinstance(rec, RowsRecord) and not replay else None)
 
     # --- group commit (engine/service/groupcommit.py) --------------------------------------
     def use_group_commit(self, config: GroupCommit | None) -> None:
@@ -111,8 +112,12 @@ class SettleWrite(Trial):
                 return got, True  # a replay of a committed settlement: nothing to wait for
             bill, person_version = got
             keys = self._keys(bill)
-        # the stored request, dumped here (beside the other callers), not in the writer
-        return PreparedSettle(c, bill, person_version, keys, settlecols.stored_of(c.req))
+            json_bill = uow.settlements.takes_stored_json
+        # the stored request, dumped here (beside the other callers), not in the writer,
+        # unless the store takes it as JSON written from the columns (``_record``)
+        json_bill = json_bill and isinstance(bill, ColumnsBill)
+        stored = None if json_bill else settlecols.stored_of(c.req)
+        return PreparedSettle(c, bill, person_version, keys, stored)
 
     def _early_year(self, req: settlecols.Request) -> int | None:
         """The bill's accounting year when no hard-budget fund-year of that year is declared
@@ -235,12 +240,16 @@ class SettleWrite(Trial):
                     budgets = self._budgets(uow, p.keys)
                     pa = uow.accounts.person_year(bill.person.id, bill.year)
                     ha = uow.accounts.household_year(bill.person.household, bill.year)
-                    out = settlecols.settle(bill, policies, pa, ha, budgets)
+                    out, rows = settlecols.settle_rows(bill, policies, pa, ha, budgets)
                 except OnestopError as exc:  # nothing of this call written
                     answers.append(exc)
                     continue
-                rec = self._record(c, bill, out, p.person_version, policies, p.stored)
-                self._write(uow, rec, out, p.keys, c.principal)
+                # as a lone settle's: the record and its writes from the kernel's rows (the
+                # columns path), the request's JSON from the columns where the store takes it
+                rec = self._record(c, bill, out, p.person_version, policies, p.stored,
+                                   rows=rows, json_bill=p.stored is None)  # fmt: skip
+                self._write(uow, rec, out, p.keys, c.principal,
+                            None if rows is None else rows.plain())  # fmt: skip
                 taken[c.request_id] = rec
                 bills.add((bill.hospital, bill.id))
                 answers.append((rec, False))
