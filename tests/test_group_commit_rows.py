@@ -92,7 +92,7 @@ def test_settle_rows_through_the_writer_gives_the_rows(db_url: str, second_url: 
             assert (rows is None) == replay == (want[2] is None)
             if rows is not None:
                 assert answer(rec, rows) == answer(*want[::2])
-        assert grouped.settle_writer is not None and grouped.settle_writer.calls == 5
+        assert grouped.settle_writer is not None and grouped.settle_writer.calls == len(CALLS)
     finally:
         for s, u in ((grouped, gu), (alone, au)):
             s.close()

@@ -477,6 +477,9 @@ class FailAtCommit:
     ) -> Any:
         return self.u.settle_reads(request_id, person_id, hospital, bill_id, year)
 
+    def settle_reads_many(self, calls: Any) -> Any:
+        return self.u.settle_reads_many(calls)
+
     def kept(self) -> dict[Any, Any] | None:
         return self.u.kept()
 

@@ -1,15 +1,14 @@
 """Group commit for Settle: writer threads of a service (``GroupCommit.writers``, one by
 default) draining one queue of settle calls.
 
-Callers (the server's worker threads) do a settle's reads before its locks themselves (the
-replay, the bill's person, its active settlement: ``SettlementService._prepare``), then put
-the prepared call on the queue and wait. A writer takes whatever is queued (up to
-``max_group`` calls, waiting up to ``max_wait`` seconds for more after the first), hands the
-group to ``run`` (``SettlementService._settle_prepared``: the group's settlements in one
-transaction, one commit and so one fsync), and answers each caller with its
-own answer once ``run`` returns, so that nobody is answered before the commit that holds its
-settlement. A call's answer is its (record, replay) or the exception it raised; one caller's
-error is never another's.
+Callers (the server's worker threads) put their call on the queue and wait. A writer takes
+whatever is queued (up to ``max_group`` calls, waiting up to ``max_wait`` seconds for more
+after the first), hands the group to ``run`` (``SettlementService.settle_group``: the
+group's reads before its locks in one round trip (the replays, the bills' persons, their
+active settlements), then its settlements in one transaction, one commit and so one fsync),
+and answers each caller with its own answer once ``run`` returns, so that nobody is answered
+before the commit that holds its settlement. A call's answer is its (record, replay) or the
+exception it raised; one caller's error is never another's.
 
 While the writer commits one group the next one queues, so groups grow with the load and a
 lone caller waits for no one (``max_wait`` 0, the default, adds no wait).
@@ -74,8 +73,8 @@ class SettleCall:
 
 @dataclass(frozen=True)
 class PreparedSettle:
-    """A call after its reads before the locks (in the caller's thread): the bill with its
-    person, the registry version used, the hard-budget fund-years it draws on."""
+    """A call after its reads before the locks: the bill with its person, the registry
+    version used, the hard-budget fund-years it draws on."""
 
     call: SettleCall
     bill: Bill | ColumnsBill
@@ -103,7 +102,7 @@ class SettleWriter:
 
     def __init__(
         self,
-        run: Callable[[Sequence[PreparedSettle]], list[SettleAnswer]],
+        run: Callable[[Sequence[SettleCall]], list[SettleAnswer]],
         config: GroupCommit,
     ):
         self._run = run
@@ -116,7 +115,7 @@ class SettleWriter:
         self.groups = 0
         self.calls = 0
 
-    def submit(self, call: PreparedSettle) -> tuple[SettlementRecord, bool]:
+    def submit(self, call: SettleCall) -> tuple[SettlementRecord, bool]:
         if self._closed:
             raise RuntimeError("the settle writer is closed")
         fut: Future[Any] = Future()
@@ -159,7 +158,7 @@ class SettleWriter:
             if item is not _STOP:
                 item[1].set_result(RuntimeError("the settle writer is closed"))
 
-    def _take(self) -> tuple[list[tuple[PreparedSettle, Future[Any]]], bool]:
+    def _take(self) -> tuple[list[tuple[SettleCall, Future[Any]]], bool]:
         """The next group (blocks for its first call) and whether to stop after it."""
         first = self._q.get()
         if first is _STOP:

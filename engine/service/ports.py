@@ -432,3 +432,8 @@ class UnitOfWork(Protocol):
         same round trip, as ``lock`` would; a later ``lock`` that needs locks sorting before
         them starts the transaction over (nothing is written before ``lock``)."""
         ...
+
+    def settle_reads_many(self, calls: Sequence[tuple[str, str, str, str]]) -> list[SettleReads]:
+        """``settle_reads`` (no year: no locks) of several calls' (request id, person id,
+        hospital, bill id), each its own statement, in order (PostgreSQL: one round trip)."""
+        ...

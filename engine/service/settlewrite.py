@@ -22,7 +22,13 @@ from engine.service.groupcommit import (
     SettleWriter,
 )
 from engine.service.inputs import check_key
-from engine.service.ports import AccountMove, SettlementRecord, UnitOfWork, account_locks
+from engine.service.ports import (
+    AccountMove,
+    SettlementRecord,
+    SettleReads,
+    UnitOfWork,
+    account_locks,
+)
 from engine.service.rowsrecord import RowsRecord
 from engine.service.settlecols import ColumnsBill, Moved
 from engine.service.settledrows import SettledRows
@@ -72,10 +78,7 @@ class SettleWrite(Trial):
         writer = self._writer
         if writer is None:
             return self._settle_alone_rows(call)
-        ready = self._prepare(call)  # reads in this thread, beside the other callers'
-        if not isinstance(ready, PreparedSettle):
-            return (*ready, None)  # a replay of a committed settlement: nothing to wait for
-        rec, replay = writer.submit(ready)
+        rec, replay = writer.submit(call)  # its reads, locks and writes: the writer's
         return rec, replay, (rec.rows if isinstance(rec, RowsRecord) and not replay else None)
 
     # --- group commit (engine/service/groupcommit.py) --------------------------------------
@@ -86,7 +89,7 @@ class SettleWrite(Trial):
         if old is not None:
             old.close()
         if config is not None and config.on:
-            self._writer = SettleWriter(self._settle_prepared, config)
+            self._writer = SettleWriter(self.settle_group, config)
 
     @property
     def group_commit(self) -> GroupCommit | None:
@@ -101,23 +104,49 @@ class SettleWrite(Trial):
         """Stop the settle writer (after the calls already queued), if there is one."""
         self.use_group_commit(None)
 
-    def _prepare(self, c: SettleCall) -> PreparedSettle | tuple[SettlementRecord, bool]:
-        """What a settle reads before its locks, as a lone settle does: a replay of the
-        request (returned as the answer), the bill with its person from the registry (checked
-        against its table), the bill's active settlement (BillSettled), the hard budgets the
-        bill draws on. Only reads: an error here is the call's own."""
-        with self._uow() as uow:
-            got = self._reads(uow, c)
-            if isinstance(got, SettlementRecord):
-                return got, True  # a replay of a committed settlement: nothing to wait for
-            bill, person_version = got
-            keys = self._keys(bill)
-            json_bill = uow.settlements.takes_stored_json
-        # the stored request, dumped here (beside the other callers), not in the writer,
-        # unless the store takes it as JSON written from the columns (``_record``)
-        json_bill = json_bill and isinstance(bill, ColumnsBill)
+    def _prepare_all(self, calls: Sequence[SettleCall]) -> list[PreparedSettle | SettleAnswer]:
+        """What each call reads before its locks, as a lone settle does, the calls' reads in
+        one round trip (``settle_reads_many``): a replay of the request (the answer), the
+        bill with its person from the registry (checked against its table), the bill's
+        active settlement (BillSettled), the hard budgets the bill draws on. Only reads: an
+        error here is the call's own (if the shared round trip fails, each call reads alone)."""
+        try:
+            with self._uow() as uow:
+                pres = uow.settle_reads_many(
+                    [(c.request_id, c.req.person_id, c.req.hospital, c.req.id) for c in calls]
+                )
+                out: list[PreparedSettle | SettleAnswer] = []
+                for c, pre in zip(calls, pres, strict=True):
+                    try:
+                        out.append(self._prepared(uow, c, pre))
+                    except Exception as exc:
+                        out.append(exc)
+                return out
+        except Exception as exc:
+            log.info("settle reads of %d failed (%s): one by one", len(calls),
+                     type(exc).__name__)  # fmt: skip
+        out = []
+        for c in calls:
+            try:
+                with self._uow() as uow:
+                    out.append(self._prepared(uow, c, self._settle_reads(uow, c)))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _prepared(
+        self, uow: UnitOfWork, c: SettleCall, pre: SettleReads
+    ) -> PreparedSettle | tuple[SettlementRecord, bool]:
+        """A call after its reads ``pre``: its replay (the answer), or the call prepared."""
+        got = self._after_reads(uow, c, pre)
+        if isinstance(got, SettlementRecord):
+            return got, True  # a replay of a committed settlement
+        bill, person_version = got
+        # the stored request dumped now, unless the store takes it as JSON written from the
+        # columns (``_record``)
+        json_bill = uow.settlements.takes_stored_json and isinstance(bill, ColumnsBill)
         stored = None if json_bill else settlecols.stored_of(c.req)
-        return PreparedSettle(c, bill, person_version, keys, stored)
+        return PreparedSettle(c, bill, person_version, self._keys(bill), stored)
 
     def _early_year(self, req: settlecols.Request) -> int | None:
         """The bill's accounting year when no hard-budget fund-year of that year is declared
@@ -133,8 +162,18 @@ class SettleWrite(Trial):
         settlement of an earlier request with this id (returned: the call is its replay), or
         the bill with its person from the registry (checked against its table) and the
         registry version used. BillSettled if the bill has an active settlement."""
+        return self._after_reads(uow, c, self._settle_reads(uow, c, year))
+
+    @staticmethod
+    def _settle_reads(uow: UnitOfWork, c: SettleCall, year: int | None = None) -> SettleReads:
         req = c.req
-        pre = uow.settle_reads(c.request_id, req.person_id, req.hospital, req.id, year)
+        return uow.settle_reads(c.request_id, req.person_id, req.hospital, req.id, year)
+
+    def _after_reads(
+        self, uow: UnitOfWork, c: SettleCall, pre: SettleReads
+    ) -> SettlementRecord | tuple[Bill | ColumnsBill, int | None]:
+        """``_reads`` after its round trip ``pre``."""
+        req = c.req
         if pre.found is not None:
             return self._replay(pre.found, c.digest, c.request_id, req)
         bill, person_version = self._bill_for(req, pre.person)
@@ -170,21 +209,9 @@ class SettleWrite(Trial):
     def settle_group(self, calls: Sequence[SettleCall]) -> list[SettleAnswer]:
         """Settle the calls as one group (what the writer does with the calls it takes from
         its queue), in this thread; each call's answer, in order."""
-        answers: list[SettleAnswer | None] = []
-        ready: list[PreparedSettle] = []
-        for c in calls:
-            got: PreparedSettle | SettleAnswer
-            try:
-                got = self._prepare(c)
-            except Exception as exc:
-                got = exc
-            if isinstance(got, PreparedSettle):
-                ready.append(got)
-                answers.append(None)
-            else:
-                answers.append(got)
-        done = iter(self._settle_prepared(ready))
-        return [next(done) if a is None else a for a in answers]
+        got = self._prepare_all(calls)
+        done = iter(self._settle_prepared([p for p in got if isinstance(p, PreparedSettle)]))
+        return [next(done) if isinstance(p, PreparedSettle) else p for p in got]
 
     def _settle_prepared(self, group: Sequence[PreparedSettle]) -> list[SettleAnswer]:
         """Settle prepared calls in one transaction, in order, as one-by-one settles would:

@@ -278,6 +278,18 @@ class SqlUnitOfWork:
                 self._locked.update(held)
                 self._early = True
                 self.accounts.take(held, got)
+        return self._settle_reads_of(request_id, person_id, rows)
+
+    def settle_reads_many(self, calls: Sequence[tuple[str, str, str, str]]) -> list[SettleReads]:
+        """``settle_reads`` of several calls (no locks): their statements in one pipeline
+        (PostgreSQL: one round trip; each statement its own snapshot, as one call's)."""
+        got = self.run_many(
+            [(_SETTLE_READS, {"rid": r, "pid": p, "h": h, "id": b}) for r, p, h, b in calls]
+        )
+        return [self._settle_reads_of(c[0], c[1], rows) for c, rows in zip(calls, got, strict=True)]
+
+    def _settle_reads_of(self, request_id: str, person_id: str, rows: list[Any]) -> SettleReads:
+        """The ``SettleReads`` of ``_SETTLE_READS``'s rows (a replay's record read whole)."""
         found, active, registered = rows[0][:3]
         return SettleReads(
             None if found is None else self.settlements.by_request(request_id),
