@@ -86,7 +86,7 @@ class Counting:
         if self.on_reads is not None:
             reads, hook = uow.settle_reads_many, self.on_reads
             # a test hook, as above
-            uow.settle_reads_many = lambda calls: hook(uow, reads, calls)  # type: ignore[method-assign]
+            uow.settle_reads_many = partial(hook, uow, reads)  # type: ignore[method-assign]
         return uow
 
 
@@ -182,20 +182,26 @@ def test_a_group_answers_as_one_by_one_settles(two: Any) -> None:
 
 
 def test_a_twin_committed_meanwhile_fails_only_its_own_call(two: Any, db_url: str) -> None:  # noqa: F811
-    """Another process commits a twin of one call (same request id and bill) after the group
-    has looked for it and before the group takes its locks: the group's commit fails on the
-    request id's unique index, the group is rolled back and settled one by one, and only that
-    call's answer changes (a replay of the other process's settlement)."""
+    """Another process commits a twin of one call (same request id and bill) that the group's
+    reads miss (made here to read as before its commit; on PostgreSQL the reads take the
+    group's locks, which the twin would wait for): the group's commit fails on the request
+    id's unique index, the group is rolled back and settled one by one, and only that call's
+    answer changes (a replay of the other process's settlement)."""
     (grouped, gu), _ = two
     other_store = SqlStore(db_url)
     other = SettlementService(other_store.uow, clock=Clock(), new_id=lambda: "other-1")
     twin: list[Any] = []
 
-    def meanwhile() -> None:
-        if not twin:  # once, in the group's transaction, before its locks
+    def meanwhile(uow: Any, reads: Any, calls: Any, years: Any = None) -> Any:
+        if not twin:  # once, before the group's reads (and the locks they may take)
             twin.append(other.settle("t1", request(6, "p2")))
+        got = reads(calls, years)
+        return [
+            SettleReads(None, pre.person, None) if rid == "t1" else pre
+            for pre, (rid, *_) in zip(got, calls, strict=True)
+        ]
 
-    gu.on_lock = meanwhile
+    gu.on_reads = meanwhile
     cs = [("t0", request(0, "p1")), ("t1", request(6, "p2")), ("t2", request(1, "p1"))]
     try:
         got = grouped.settle_group([SettleCall(rid, r, "local", digest(r)) for rid, r in cs])
@@ -215,30 +221,24 @@ def test_a_twin_committed_between_the_prepare_reads_is_answered_as_its_replay(
     db_url: str,  # noqa: F811
 ) -> None:
     """Another process commits a twin of a call after the group's reads have looked up its
-    request id and before they look for the bill's active settlement (the reads take no locks).
-    The call is the twin's retry, so it is answered as the replay of the twin's settlement,
-    never BillSettled: on PostgreSQL the bill read sees the twin's commit and the request id
-    is read again; on SQLite the prepare's read snapshot does not see it and the group's
-    commit fails on the request id instead (then each call is settled alone)."""
+    request id and before they look for the bill's active settlement (each read its own
+    snapshot on PostgreSQL). The call is the twin's retry, so it is answered as the replay of
+    the twin's settlement, never BillSettled: the request id is read again."""
     (grouped, gu), _ = two
     other_store = SqlStore(db_url)
     other = SettlementService(other_store.uow, clock=Clock(), new_id=lambda: "other-1")
     twin: list[Any] = []
 
-    def then_the_twin(uow: Any, reads: Any, calls: Any) -> Any:
-        # the group's reads (one round trip), the twin committing after t1's request id's
-        # read and before its bill's: that bill's active settlement read again after it
-        got = reads(calls)
-        if twin:
-            return got
-        twin.append(other.settle("t1", request(6, "p2")))
-        out = []
-        for pre, (_rid, _pid, hospital, bid) in zip(got, calls, strict=True):
-            if bid == request(6, "p2").id:
-                active = uow.settlements.active_for_bill(hospital, bid)
-                pre = SettleReads(pre.found, pre.person, active and active.settlement_id)
-            out.append(pre)
-        return out
+    def then_the_twin(uow: Any, reads: Any, calls: Any, years: Any = None) -> Any:
+        # the twin commits before the group's reads (which may take the group's locks), and
+        # t1's request id is read as if before that commit, its bill after it
+        if not twin:
+            twin.append(other.settle("t1", request(6, "p2")))
+        got = reads(calls, years)
+        return [
+            SettleReads(None, pre.person, pre.active_id) if bid == request(6, "p2").id else pre
+            for pre, (_rid, _pid, _hospital, bid) in zip(got, calls, strict=True)
+        ]
 
     gu.on_reads = then_the_twin
     cs = [("t0", request(0, "p1")), ("t1", request(6, "p2"))]

@@ -5,8 +5,11 @@ caller in its own thread and transaction.
 - ``settle_reads_many`` gives what ``settle_reads`` gives each call (a replay's record, the
   person with its registry version or None, the bill's active settlement), on the memory
   store, a SQLite file and a real PostgreSQL server.
-- A group's reads are one ``settle_reads_many``; if that shared read fails, each call reads
-  alone and every call still gets the answer a one-by-one settle gives it, in one commit.
+- On PostgreSQL they take the group's account locks too (the registered persons' household-
+  and person-years, in the global order), so the group's locks, reads and writes take two
+  round trips, as a lone Settle's do.
+- A group's reads are one ``settle_reads_many``; if that shared read fails, each call is
+  settled alone and gets the answer a one-by-one settle gives it.
 """
 
 from __future__ import annotations
@@ -14,13 +17,18 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from adapters.store.memory import MemoryStore
+from adapters.store.sql import SqlStore
+from engine.accounts import LayerAccount, YearAccounts
+from engine.bill import Person
 from engine.service.digest import digest
 from engine.service.groupcommit import SettleCall
+from engine.service.ports import account_locks
 from engine.service.usecases import SettlementService
-from tests.pg import db_url, pg_url  # noqa: F401  (fixtures)
+from tests.pg import db_url, fresh_database, pg_url  # noqa: F401  (fixtures)
 from tests.test_group_commit import OTHER, answer_of, same, second_url, service, two  # noqa: F401
 from tests.test_store_concurrency import MATE, PERSON, POLICY, request
 from tests.test_store_sql import Clock, ids
@@ -62,14 +70,14 @@ def test_settle_reads_many_on_the_memory_store() -> None:
     reads_of(store.uow, s)
 
 
-def test_a_group_reads_in_one_call_and_reads_alone_if_that_fails(two: Any) -> None:  # noqa: F811
+def test_a_group_reads_in_one_call_and_settles_alone_if_that_fails(two: Any) -> None:  # noqa: F811
     (grouped, gu), (serial, _) = two
     shared: list[int] = []
 
-    def failing(uow: Any, reads: Any, calls: Any) -> Any:
+    def failing(uow: Any, reads: Any, calls: Any, years: Any = None) -> Any:
         shared.append(len(calls))
         if len(shared) == 1:
-            return reads(calls)  # the first group's reads: one call for the group
+            return reads(calls, years)  # the first group's reads: one call for the group
         raise sa.exc.OperationalError("SELECT", {}, Exception("connection lost"))
 
     gu.on_reads = failing
@@ -78,10 +86,48 @@ def test_a_group_reads_in_one_call_and_reads_alone_if_that_fails(two: Any) -> No
     assert shared == [3] and gu.commits == 1
     cs2 = [("d", request(2, "p1")), ("b", request(0, "nobody")), ("a", request(0, "p1"))]
     got += grouped.settle_group([SettleCall(rid, r, "local", digest(r)) for rid, r in cs2])
-    assert shared == [3, 3] and gu.commits == 2  # read alone, still one commit
+    assert shared == [3, 3] and gu.commits == 2  # each alone: one new settlement
     want = [answer_of(partial(serial.settle, rid, r)) for rid, r in cs + cs2]
     for i, (g, w) in enumerate(zip(got, want, strict=True)):
         assert same(g, w), (i, g, w)
     assert [type(a).__name__ if isinstance(a, Exception) else a[1] for a in got] == [
         False, "InputError", False, False, "InputError", True,
     ]  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_pg_a_groups_reads_lock_its_persons_early_in_the_global_order(pg_url: str) -> None:  # noqa: F811
+    """PostgreSQL, ``settle_reads_many`` with the calls' years: the registered persons'
+    household-years and person-years of those years held (in one statement, in the global
+    order: households, then persons, each by key in code point order, as Python sorts them),
+    their accounts read under the locks; nothing for a person not registered. A ``lock``
+    then asking for a lock that sorts before them (a fund-year) starts over and holds all."""
+    store = SqlStore(fresh_database(pg_url))
+    try:
+        svc = SettlementService(store.uow)
+        people = [("p1", "h1"), ("Ä2", "h2"), ("a3", "h1"), ("Z4", "é5")]
+        svc.import_registry(
+            [Person.model_validate({"id": p, "birth_date": "1960-01-01", "household": h})
+             for p, h in people]
+        )  # fmt: skip
+        acc = YearAccounts(layers={"L1": LayerAccount(1, 2, 3, 4)}, admissions=2)
+        with store.uow() as u:
+            u.lock(*account_locks("p1", "h1", 2024))
+            u.accounts.save_household_year("h1", 2024, acc)
+            u.commit()
+        calls = [("r1", p, "H", f"b{i}") for i, (p, _) in enumerate(people)]
+        calls += [("r9", "nobody", "H", "b9"), ("r1", "p1", "H", "b0")]
+        years = [2024, 2024, 2025, 2024, 2024, 2024]
+        want = {k for (p, h), y in zip(people, years, strict=False) for k in account_locks(p, h, y)}
+        with store.uow() as u:
+            plain = u.settle_reads_many(calls)
+        with store.uow() as u:
+            assert u.settle_reads_many(calls, years) == plain
+            assert u._locked == want and u._early
+            assert u.accounts.household_year("h1", 2024) == acc  # read under the locks
+            keys = [("fund", "R/F1", 2024), *sorted(want)]
+            u.lock(*keys, read=[("household", "h1", 2024)])  # sorts first: starts over
+            assert all(u.holds(*k) for k in keys) and not u._early
+            assert u.accounts.household_year("h1", 2024) == acc
+    finally:
+        store.dispose()

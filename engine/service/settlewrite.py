@@ -104,32 +104,24 @@ class SettleWrite(Trial):
         """Stop the settle writer (after the calls already queued), if there is one."""
         self.use_group_commit(None)
 
-    def _prepare_all(self, calls: Sequence[SettleCall]) -> list[PreparedSettle | SettleAnswer]:
+    def _prepare_all(
+        self, uow: UnitOfWork, calls: Sequence[SettleCall]
+    ) -> list[PreparedSettle | SettleAnswer]:
         """What each call reads before its locks, as a lone settle does, the calls' reads in
-        one round trip (``settle_reads_many``): a replay of the request (the answer), the
-        bill with its person from the registry (checked against its table), the bill's
-        active settlement (BillSettled), the hard budgets the bill draws on. Only reads: an
-        error here is the call's own (if the shared round trip fails, each call reads alone)."""
-        try:
-            with self._uow() as uow:
-                pres = uow.settle_reads_many(
-                    [(c.request_id, c.req.person_id, c.req.hospital, c.req.id) for c in calls]
-                )
-                out: list[PreparedSettle | SettleAnswer] = []
-                for c, pre in zip(calls, pres, strict=True):
-                    try:
-                        out.append(self._prepared(uow, c, pre))
-                    except Exception as exc:
-                        out.append(exc)
-                return out
-        except Exception as exc:
-            log.info("settle reads of %d failed (%s): one by one", len(calls),
-                     type(exc).__name__)  # fmt: skip
-        out = []
-        for c in calls:
+        one round trip (``settle_reads_many``; with the persons' account locks when no bill's
+        year has a hard-budget fund-year: ``_early_year``): a replay of the request (the
+        answer), the bill with its person from the registry (checked against its table), the
+        bill's active settlement (BillSettled), the hard budgets the bill draws on. An error
+        of one call's is its own answer."""
+        years = [self._early_year(c.req) for c in calls]
+        pres = uow.settle_reads_many(
+            [(c.request_id, c.req.person_id, c.req.hospital, c.req.id) for c in calls],
+            None if None in years else [y for y in years if y is not None],
+        )
+        out: list[PreparedSettle | SettleAnswer] = []
+        for c, pre in zip(calls, pres, strict=True):
             try:
-                with self._uow() as uow:
-                    out.append(self._prepared(uow, c, self._settle_reads(uow, c)))
+                out.append(self._prepared(uow, c, pre))
             except Exception as exc:
                 out.append(exc)
         return out
@@ -208,79 +200,85 @@ class SettleWrite(Trial):
 
     def settle_group(self, calls: Sequence[SettleCall]) -> list[SettleAnswer]:
         """Settle the calls as one group (what the writer does with the calls it takes from
-        its queue), in this thread; each call's answer, in order."""
-        got = self._prepare_all(calls)
-        done = iter(self._settle_prepared([p for p in got if isinstance(p, PreparedSettle)]))
-        return [next(done) if isinstance(p, PreparedSettle) else p for p in got]
-
-    def _settle_prepared(self, group: Sequence[PreparedSettle]) -> list[SettleAnswer]:
-        """Settle prepared calls in one transaction, in order, as one-by-one settles would:
-        each sees the account moves of the calls before it (same person or household), a
-        twin of an earlier call (same request id) is its replay, a second settlement of a
-        bill is BillSettled; a call's own error (a bill that does not fit its table, ...) is
-        its answer alone. The locks of the whole group are taken in one ``lock`` call (the
-        global order), so two writers' groups never deadlock. If anything fails after a write
-        (another process settled a twin or the bill since it was prepared, the commit
-        failed), the group is rolled back and its calls settled one by one, each in its own
-        transaction."""
+        its queue), in this thread, in one transaction, in order, as one-by-one settles
+        would: each sees the account moves of the calls before it (same person or
+        household), a twin of an earlier call (same request id) is its replay, a second
+        settlement of a bill is BillSettled; a call's own error (a bill that does not fit its
+        table, ...) is its answer alone. The locks of the whole group are taken in the global
+        order (with the reads, or in one ``lock`` call), so two writers' groups never
+        deadlock. If the group's reads fail, or anything fails after a write (another process
+        settled a twin or the bill since the reads, the commit failed), the group is rolled
+        back and its calls settled one by one, each in its own transaction. Each call's
+        answer, in order."""
+        got: list[PreparedSettle | SettleAnswer] | None = None
+        done: list[SettleAnswer] | None = None
         try:
-            return self._settle_together(group)
+            with self._uow() as uow:
+                got = self._prepare_all(uow, calls)
+                done = self._settle_together(uow, [p for p in got if isinstance(p, PreparedSettle)])
         except Exception as exc:
-            log.info("settle group of %d rolled back (%s): one by one", len(group),
+            log.info("settle group of %d rolled back (%s): one by one", len(calls),
                      type(exc).__name__)  # fmt: skip
-        out: list[SettleAnswer] = []
-        for p in group:
-            try:
-                out.append(self._settle_alone(p.call))
-            except Exception as exc:
-                out.append(exc)
-        return out
+        if got is None:  # the group's reads failed
+            return [self._answer_alone(c) for c in calls]
+        if done is None:
+            done = [self._answer_alone(p.call) for p in got if isinstance(p, PreparedSettle)]
+        it = iter(done)
+        return [next(it) if isinstance(p, PreparedSettle) else p for p in got]
 
-    def _settle_together(self, group: Sequence[PreparedSettle]) -> list[SettleAnswer]:
+    def _answer_alone(self, c: SettleCall) -> SettleAnswer:
+        try:
+            return self._settle_alone(c)
+        except Exception as exc:
+            return exc
+
+    def _settle_together(
+        self, uow: UnitOfWork, group: Sequence[PreparedSettle]
+    ) -> list[SettleAnswer]:
+        """The prepared calls settled in ``uow``'s transaction, and its commit."""
         answers: list[SettleAnswer] = []
         if not group:
             return answers
-        with self._uow() as uow:
-            uow.lock(
-                *(k for p in group for k in p.locks()),
-                read=[
-                    k
-                    for p in group
-                    for k in (
-                        ("person", p.bill.person.id, p.bill.year),
-                        ("household", p.bill.person.household, p.bill.year),
-                    )
-                ],
-            )  # every account of the group, before the first write (with the locks: one trip)
-            policies = self.policies()
-            taken: dict[str, SettlementRecord] = {}  # request id -> settled in this group
-            bills: set[tuple[str, str]] = set()
-            for p in group:
-                c, bill = p.call, p.bill
-                twin = taken.get(c.request_id)
-                try:
-                    if twin is not None:
-                        answers.append((self._replay(twin, c.digest, c.request_id, c.req), True))
-                        continue
-                    if (bill.hospital, bill.id) in bills:
-                        raise BillSettled(bill.hospital, bill.id)
-                    budgets = self._budgets(uow, p.keys)
-                    pa = uow.accounts.person_year(bill.person.id, bill.year)
-                    ha = uow.accounts.household_year(bill.person.household, bill.year)
-                    out, rows = settlecols.settle_rows(bill, policies, pa, ha, budgets)
-                except OnestopError as exc:  # nothing of this call written
-                    answers.append(exc)
+        uow.lock(
+            *(k for p in group for k in p.locks()),
+            read=[
+                k
+                for p in group
+                for k in (
+                    ("person", p.bill.person.id, p.bill.year),
+                    ("household", p.bill.person.household, p.bill.year),
+                )
+            ],
+        )  # every account of the group, before the first write (held already, or one trip)
+        policies = self.policies()
+        taken: dict[str, SettlementRecord] = {}  # request id -> settled in this group
+        bills: set[tuple[str, str]] = set()
+        for p in group:
+            c, bill = p.call, p.bill
+            twin = taken.get(c.request_id)
+            try:
+                if twin is not None:
+                    answers.append((self._replay(twin, c.digest, c.request_id, c.req), True))
                     continue
-                # as a lone settle's: the record and its writes from the kernel's rows (the
-                # columns path), the request's JSON from the columns where the store takes it
-                rec = self._record(c, bill, out, p.person_version, policies, p.stored,
-                                   rows=rows, json_bill=p.stored is None)  # fmt: skip
-                self._write(uow, rec, out, p.keys, c.principal,
-                            None if rows is None else rows.plain())  # fmt: skip
-                taken[c.request_id] = rec
-                bills.add((bill.hospital, bill.id))
-                answers.append((rec, False))
-            uow.commit()
+                if (bill.hospital, bill.id) in bills:
+                    raise BillSettled(bill.hospital, bill.id)
+                budgets = self._budgets(uow, p.keys)
+                pa = uow.accounts.person_year(bill.person.id, bill.year)
+                ha = uow.accounts.household_year(bill.person.household, bill.year)
+                out, rows = settlecols.settle_rows(bill, policies, pa, ha, budgets)
+            except OnestopError as exc:  # nothing of this call written
+                answers.append(exc)
+                continue
+            # as a lone settle's: the record and its writes from the kernel's rows (the
+            # columns path), the request's JSON from the columns where the store takes it
+            rec = self._record(c, bill, out, p.person_version, policies, p.stored,
+                               rows=rows, json_bill=p.stored is None)  # fmt: skip
+            self._write(uow, rec, out, p.keys, c.principal,
+                        None if rows is None else rows.plain())  # fmt: skip
+            taken[c.request_id] = rec
+            bills.add((bill.hospital, bill.id))
+            answers.append((rec, False))
+        uow.commit()
         return answers
 
     def _record(

@@ -116,7 +116,11 @@ class MemoryUnitOfWork:
             None if active is None else active.settlement_id,
         )
 
-    def settle_reads_many(self, calls: Sequence[tuple[str, str, str, str]]) -> list[SettleReads]:
+    def settle_reads_many(
+        self,
+        calls: Sequence[tuple[str, str, str, str]],
+        years: Sequence[int] | None = None,  # no locks taken early here
+    ) -> list[SettleReads]:
         return [self.settle_reads(*c) for c in calls]
 
     def lock(self, *keys: LockKey, read: Sequence[tuple[str, str, int]] = ()) -> None:
