@@ -81,7 +81,12 @@ DEFAULT_WRITERS = {"postgresql": 4, "sqlite": 1}
 #: the largest group when not given: SQLite serializes its commits (one write lock), so
 #: sharing one commit pays; on PostgreSQL, which already shares one WAL flush among
 #: concurrent commits, grouping cost throughput (each Settle alone, in its caller's thread:
-#: 125-138 against 96-104 Settle/s at 8 clients, benchmarks/README.md, target 7), so off
+#: 125-138 against 96-104 Settle/s at 8 clients, benchmarks/README.md, target 7), so off.
+#: Again on 2026-12-04 with the group path as cheap as the lone one (two round trips a
+#: group, the rows path; branch groupcols, 8 clients, interleaved): one writer 652 / 456 /
+#: 567 Settle/s median against 527 / 561 / 577 alone in three runs, p99 29.7 / 72.2 / 35.2
+#: against 41.1 / 94.4 / 43.7 ms, ~28 % less CPU a Settle in all: p99 lower, calls/s not
+#: better in two runs, so still off
 DEFAULT_GROUP = {"postgresql": 1, "sqlite": GroupCommit.max_group}
 
 
