@@ -10,8 +10,10 @@ and answers each caller with its own answer once ``run`` returns, so that nobody
 before the commit that holds its settlement. A call's answer is its (record, replay) or the
 exception it raised; one caller's error is never another's.
 
-While the writer commits one group the next one queues, so groups grow with the load and a
-lone caller waits for no one (``max_wait`` 0, the default, adds no wait).
+While the writer commits one group the next one queues, so groups grow with the load; a call
+that finds no other Settle in flight (``in_flight``) settles alone in its caller's thread, as
+without grouping, so a lone client waits for no one and pays no hand-over (``max_wait`` 0,
+the default, adds no wait either).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +117,21 @@ class SettleWriter:
         #: groups run and calls answered (for tests and the log)
         self.groups = 0
         self.calls = 0
+        self._flight = 0  # Settle calls in flight (``in_flight``)
+
+    @contextmanager
+    def in_flight(self) -> Iterator[bool]:
+        """Count a Settle call in flight while inside; True: no other one was, so there is no
+        commit to share and it may settle alone in its own thread (no hand-over to the
+        writer and back: a lone client's Settle costs what it costs without grouping)."""
+        with self._start:
+            first = self._flight == 0
+            self._flight += 1
+        try:
+            yield first
+        finally:
+            with self._start:
+                self._flight -= 1
 
     def submit(self, call: SettleCall) -> tuple[SettlementRecord, bool]:
         if self._closed:

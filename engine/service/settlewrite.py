@@ -51,8 +51,9 @@ class SettleWrite(Trial):
     ) -> tuple[SettlementRecord, bool]:
         """Settle (2304). Returns the record and whether it is a replay of an earlier request
         with the same id. The same id with a different bill is a Conflict. With group commit
-        on (``use_group_commit``) the call goes to the service's writer, which settles it in
-        one transaction with the calls queued beside it and answers after that commit. The
+        on (``use_group_commit``) and another Settle in flight, the call goes to the
+        service's writer, which settles it in one transaction with the calls queued beside
+        it and answers after that commit (with none in flight it settles alone here). The
         request may come as columns (``billcols.BillColumns``, or checked already:
         ``settlecols.request_of``): settled without a per-item model, stored and digested as
         the model would be."""
@@ -78,7 +79,10 @@ class SettleWrite(Trial):
         writer = self._writer
         if writer is None:
             return self._settle_alone_rows(call)
-        rec, replay = writer.submit(call)  # its reads, locks and writes: the writer's
+        with writer.in_flight() as first:
+            if first:  # no other Settle in flight: no commit to share
+                return self._settle_alone_rows(call)
+            rec, replay = writer.submit(call)  # its reads, locks and writes: the writer's
         return rec, replay, (rec.rows if isinstance(rec, RowsRecord) and not replay else None)
 
     # --- group commit (engine/service/groupcommit.py) --------------------------------------
