@@ -487,6 +487,9 @@ class FailAtCommit:
     ) -> Any:
         return self.u.settle_reads(request_id, person_id, hospital, bill_id, year)
 
+    def settle_reads_many(self, calls: Any, years: Any = None) -> Any:
+        return self.u.settle_reads_many(calls, years)
+
     def kept(self) -> dict[Any, Any] | None:
         return self.u.kept()
 

@@ -135,7 +135,7 @@ def serve(
         typer.Option(
             help="Group commit: at most this many Settle calls share one transaction and one "
             "commit (fsync); 1 turns grouping off (each Settle its own transaction). Default: "
-            "64 on SQLite, off (1) on PostgreSQL."
+            "64."
         ),
     ] = None,
     group_wait_ms: Annotated[
@@ -149,8 +149,7 @@ def serve(
         int,
         typer.Option(
             help="Group commit: writer threads per process draining the queue (while one "
-            "waits for its commit, another runs the next group). 0 (default): 4 on PostgreSQL, "
-            "1 on SQLite."
+            "waits for its commit, another runs the next group). 0 (default): 1."
         ),
     ] = 0,
     max_message_mib: Annotated[

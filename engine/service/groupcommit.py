@@ -1,18 +1,19 @@
 """Group commit for Settle: writer threads of a service (``GroupCommit.writers``, one by
 default) draining one queue of settle calls.
 
-Callers (the server's worker threads) do a settle's reads before its locks themselves (the
-replay, the bill's person, its active settlement: ``SettlementService._prepare``), then put
-the prepared call on the queue and wait. A writer takes whatever is queued (up to
-``max_group`` calls, waiting up to ``max_wait`` seconds for more after the first), hands the
-group to ``run`` (``SettlementService._settle_prepared``: the group's settlements in one
-transaction, one commit and so one fsync), and answers each caller with its
-own answer once ``run`` returns, so that nobody is answered before the commit that holds its
-settlement. A call's answer is its (record, replay) or the exception it raised; one caller's
-error is never another's.
+Callers (the server's worker threads) put their call on the queue and wait. A writer takes
+whatever is queued (up to ``max_group`` calls, waiting up to ``max_wait`` seconds for more
+after the first), hands the group to ``run`` (``SettlementService.settle_group``: the
+group's reads before its locks in one round trip (the replays, the bills' persons, their
+active settlements), then its settlements in one transaction, one commit and so one fsync),
+and answers each caller with its own answer once ``run`` returns, so that nobody is answered
+before the commit that holds its settlement. A call's answer is its (record, replay) or the
+exception it raised; one caller's error is never another's.
 
-While the writer commits one group the next one queues, so groups grow with the load and a
-lone caller waits for no one (``max_wait`` 0, the default, adds no wait).
+While the writer commits one group the next one queues, so groups grow with the load; a call
+that finds no other Settle in flight (``in_flight``) settles alone in its caller's thread, as
+without grouping, so a lone client waits for no one and pays no hand-over (``max_wait`` 0,
+the default, adds no wait either).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,14 +76,16 @@ class SettleCall:
 
 @dataclass(frozen=True)
 class PreparedSettle:
-    """A call after its reads before the locks (in the caller's thread): the bill with its
-    person, the registry version used, the hard-budget fund-years it draws on."""
+    """A call after its reads before the locks: the bill with its person, the registry
+    version used, the hard-budget fund-years it draws on."""
 
     call: SettleCall
     bill: Bill | ColumnsBill
     person_version: int | None
     keys: list[FundYearKey]
-    stored: dict[str, Any]  # the request as stored (``settlecols.stored_of``)
+    #: the request as stored (``settlecols.stored_of``); None: written by the writer as
+    #: JSON from the columns (a store that ``takes_stored_json``, a columns bill)
+    stored: dict[str, Any] | None
 
     def locks(self) -> tuple[LockKey, ...]:
         b = self.bill
@@ -101,7 +105,7 @@ class SettleWriter:
 
     def __init__(
         self,
-        run: Callable[[Sequence[PreparedSettle]], list[SettleAnswer]],
+        run: Callable[[Sequence[SettleCall]], list[SettleAnswer]],
         config: GroupCommit,
     ):
         self._run = run
@@ -113,8 +117,23 @@ class SettleWriter:
         #: groups run and calls answered (for tests and the log)
         self.groups = 0
         self.calls = 0
+        self._flight = 0  # Settle calls in flight (``in_flight``)
 
-    def submit(self, call: PreparedSettle) -> tuple[SettlementRecord, bool]:
+    @contextmanager
+    def in_flight(self) -> Iterator[bool]:
+        """Count a Settle call in flight while inside; True: no other one was, so there is no
+        commit to share and it may settle alone in its own thread (no hand-over to the
+        writer and back: a lone client's Settle costs what it costs without grouping)."""
+        with self._start:
+            first = self._flight == 0
+            self._flight += 1
+        try:
+            yield first
+        finally:
+            with self._start:
+                self._flight -= 1
+
+    def submit(self, call: SettleCall) -> tuple[SettlementRecord, bool]:
         if self._closed:
             raise RuntimeError("the settle writer is closed")
         fut: Future[Any] = Future()
@@ -157,7 +176,7 @@ class SettleWriter:
             if item is not _STOP:
                 item[1].set_result(RuntimeError("the settle writer is closed"))
 
-    def _take(self) -> tuple[list[tuple[PreparedSettle, Future[Any]]], bool]:
+    def _take(self) -> tuple[list[tuple[SettleCall, Future[Any]]], bool]:
         """The next group (blocks for its first call) and whether to stop after it."""
         first = self._q.get()
         if first is _STOP:

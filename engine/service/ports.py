@@ -433,3 +433,13 @@ class UnitOfWork(Protocol):
         same round trip, as ``lock`` would; a later ``lock`` that needs locks sorting before
         them starts the transaction over (nothing is written before ``lock``)."""
         ...
+
+    def settle_reads_many(
+        self, calls: Sequence[tuple[str, str, str, str]], years: Sequence[int] | None = None
+    ) -> list[SettleReads]:
+        """``settle_reads`` of several calls' (request id, person id, hospital, bill id),
+        each its own statement, in order (PostgreSQL: one round trip). ``years``: each
+        call's bill's accounting year, when the caller will lock no fund-year: a store may
+        then take the registered persons' account locks of those years (and read them) in
+        the same round trip, as ``settle_reads`` may for one."""
+        ...

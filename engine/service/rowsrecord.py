@@ -49,6 +49,12 @@ class RowsRecord(SettlementRecord):
             raise TypeError(f"RowsRecord.of: every field but settlement, not {sorted(values)}")
         return rec
 
+    @property
+    def rows(self) -> SettledRows:
+        """The kernel's rows the settlement was made from (Settle's answer is written from
+        them: ``adapters.grpc.resultwire``)."""
+        return self._rows
+
     @cached_property
     def settlement(self) -> Settlement:
         return self._rows.settlement()

@@ -3,9 +3,9 @@
 ``billcols.checked`` columns (every rule of ``BillRequest`` holds) with the person from the
 registry become a ``ColumnsBill``: what the settle path reads of a ``Bill`` (id, hospital,
 region, discharge date, year, person) and its table, settled by ``billcols.run_one`` (the
-kernel on the one bill's arrays) into the same ``Outcome`` as ``settle_one`` of the model
-bill (``settle``), or into the accounts moved and the kernel's rows without the model
-(``settle_rows``: a Settle writes its answer, stored result, claims and ledger event from them). The request is stored as ``Checked.stored()`` (= ``BillRequest.model_dump(mode="json")``)
+kernel on the one bill's arrays) into the accounts moved and the kernel's rows without the
+model (``settle_rows``: a Settle, alone or grouped, writes its answer, stored result, claims
+and ledger event from them; ``SettledRows.settlement()`` is the model's ``Settlement``). The request is stored as ``Checked.stored()`` (= ``BillRequest.model_dump(mode="json")``)
 and digested by ``Checked.digest()`` (= ``digest_of`` of the model).
 
 Whatever the columns path does not settle itself (a bill that does not fit its table, an
@@ -137,23 +137,6 @@ class Moved:
     household_moves: dict[str, LayerAccount]
 
 
-def settle(
-    bill: Bill | ColumnsBill,
-    policies: PolicySet,
-    pa: YearAccounts,
-    ha: YearAccounts,
-    budgets: Mapping[FundYearKey, int] | None = None,
-) -> Outcome:
-    """``settle_one`` of the bill: for columns the kernel on their arrays (the model path
-    when the kernel refuses the bill at the account limit, which names the limit)."""
-    out, rows = settle_rows(bill, policies, pa, ha, budgets)
-    if rows is None:
-        assert isinstance(out, Outcome)
-        return out
-    return Outcome(rows.settlement(), out.person_after, out.household_after,
-                   out.person_moves, out.household_moves)  # fmt: skip
-
-
 def settle_rows(
     bill: Bill | ColumnsBill,
     policies: PolicySet,
@@ -161,10 +144,11 @@ def settle_rows(
     ha: YearAccounts,
     budgets: Mapping[FundYearKey, int] | None = None,
 ) -> tuple[Outcome, None] | tuple[Moved, SettledRows]:
-    """``settle`` without the model when the columns path settled the bill: the accounts moved
-    and the kernel's output rows of the bill (Settle writes its answer, stored result, claims
-    and ledger event from them: ``resultwire``, ``SettledRows.plain``); the model path's
-    ``Outcome`` and None otherwise."""
+    """``settle_one`` of the bill, without the model when the columns path settled it: the
+    accounts moved and the kernel's output rows of the bill (Settle writes its answer, stored
+    result, claims and ledger event from them: ``resultwire``, ``SettledRows.plain``); the
+    model path's ``Outcome`` and None otherwise (a model bill, or columns the kernel refuses
+    at the account limit: the model path names the limit)."""
     if (
         isinstance(bill, ColumnsBill)
         and policies.table_for(bill.region, bill.discharge_date) is not bill.table

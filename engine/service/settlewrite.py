@@ -22,7 +22,13 @@ from engine.service.groupcommit import (
     SettleWriter,
 )
 from engine.service.inputs import check_key
-from engine.service.ports import AccountMove, SettlementRecord, UnitOfWork, account_locks
+from engine.service.ports import (
+    AccountMove,
+    SettlementRecord,
+    SettleReads,
+    UnitOfWork,
+    account_locks,
+)
 from engine.service.rowsrecord import RowsRecord
 from engine.service.settlecols import ColumnsBill, Moved
 from engine.service.settledrows import SettledRows
@@ -45,8 +51,9 @@ class SettleWrite(Trial):
     ) -> tuple[SettlementRecord, bool]:
         """Settle (2304). Returns the record and whether it is a replay of an earlier request
         with the same id. The same id with a different bill is a Conflict. With group commit
-        on (``use_group_commit``) the call goes to the service's writer, which settles it in
-        one transaction with the calls queued beside it and answers after that commit. The
+        on (``use_group_commit``) and another Settle in flight, the call goes to the
+        service's writer, which settles it in one transaction with the calls queued beside
+        it and answers after that commit (with none in flight it settles alone here). The
         request may come as columns (``billcols.BillColumns``, or checked already:
         ``settlecols.request_of``): settled without a per-item model, stored and digested as
         the model would be."""
@@ -61,7 +68,7 @@ class SettleWrite(Trial):
         principal: str = "local",
     ) -> tuple[SettlementRecord, bool, SettledRows | None]:
         """``settle``, and the kernel's output rows of a settlement made now by the columns
-        path (None: a replay, the model path, group commit), from which Settle's answer is
+        path, alone or grouped (None: a replay, the model path), from which Settle's answer is
         written (``adapters.grpc.resultwire``); the record holds the same figures."""
         if isinstance(req, billcols.BillColumns):
             req = settlecols.request_of(req)  # a bad bill: the model path's InputError
@@ -72,10 +79,11 @@ class SettleWrite(Trial):
         writer = self._writer
         if writer is None:
             return self._settle_alone_rows(call)
-        ready = self._prepare(call)  # reads in this thread, beside the other callers'
-        if not isinstance(ready, PreparedSettle):
-            return (*ready, None)  # a replay of a committed settlement: nothing to wait for
-        return (*writer.submit(ready), None)
+        with writer.in_flight() as first:
+            if first:  # no other Settle in flight: no commit to share
+                return self._settle_alone_rows(call)
+            rec, replay = writer.submit(call)  # its reads, locks and writes: the writer's
+        return rec, replay, (rec.rows if isinstance(rec, RowsRecord) and not replay else None)
 
     # --- group commit (engine/service/groupcommit.py) --------------------------------------
     def use_group_commit(self, config: GroupCommit | None) -> None:
@@ -85,7 +93,7 @@ class SettleWrite(Trial):
         if old is not None:
             old.close()
         if config is not None and config.on:
-            self._writer = SettleWriter(self._settle_prepared, config)
+            self._writer = SettleWriter(self.settle_group, config)
 
     @property
     def group_commit(self) -> GroupCommit | None:
@@ -100,19 +108,41 @@ class SettleWrite(Trial):
         """Stop the settle writer (after the calls already queued), if there is one."""
         self.use_group_commit(None)
 
-    def _prepare(self, c: SettleCall) -> PreparedSettle | tuple[SettlementRecord, bool]:
-        """What a settle reads before its locks, as a lone settle does: a replay of the
-        request (returned as the answer), the bill with its person from the registry (checked
-        against its table), the bill's active settlement (BillSettled), the hard budgets the
-        bill draws on. Only reads: an error here is the call's own."""
-        with self._uow() as uow:
-            got = self._reads(uow, c)
-            if isinstance(got, SettlementRecord):
-                return got, True  # a replay of a committed settlement: nothing to wait for
-            bill, person_version = got
-            keys = self._keys(bill)
-        # the stored request, dumped here (beside the other callers), not in the writer
-        return PreparedSettle(c, bill, person_version, keys, settlecols.stored_of(c.req))
+    def _prepare_all(
+        self, uow: UnitOfWork, calls: Sequence[SettleCall]
+    ) -> list[PreparedSettle | SettleAnswer]:
+        """What each call reads before its locks, as a lone settle does, the calls' reads in
+        one round trip (``settle_reads_many``; with the persons' account locks when no bill's
+        year has a hard-budget fund-year: ``_early_year``): a replay of the request (the
+        answer), the bill with its person from the registry (checked against its table), the
+        bill's active settlement (BillSettled), the hard budgets the bill draws on. An error
+        of one call's is its own answer."""
+        years = [self._early_year(c.req) for c in calls]
+        pres = uow.settle_reads_many(
+            [(c.request_id, c.req.person_id, c.req.hospital, c.req.id) for c in calls],
+            None if None in years else [y for y in years if y is not None],
+        )
+        out: list[PreparedSettle | SettleAnswer] = []
+        for c, pre in zip(calls, pres, strict=True):
+            try:
+                out.append(self._prepared(uow, c, pre))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _prepared(
+        self, uow: UnitOfWork, c: SettleCall, pre: SettleReads
+    ) -> PreparedSettle | tuple[SettlementRecord, bool]:
+        """A call after its reads ``pre``: its replay (the answer), or the call prepared."""
+        got = self._after_reads(uow, c, pre)
+        if isinstance(got, SettlementRecord):
+            return got, True  # a replay of a committed settlement
+        bill, person_version = got
+        # the stored request dumped now, unless the store takes it as JSON written from the
+        # columns (``_record``)
+        json_bill = uow.settlements.takes_stored_json and isinstance(bill, ColumnsBill)
+        stored = None if json_bill else settlecols.stored_of(c.req)
+        return PreparedSettle(c, bill, person_version, self._keys(bill), stored)
 
     def _early_year(self, req: settlecols.Request) -> int | None:
         """The bill's accounting year when no hard-budget fund-year of that year is declared
@@ -128,8 +158,18 @@ class SettleWrite(Trial):
         settlement of an earlier request with this id (returned: the call is its replay), or
         the bill with its person from the registry (checked against its table) and the
         registry version used. BillSettled if the bill has an active settlement."""
+        return self._after_reads(uow, c, self._settle_reads(uow, c, year))
+
+    @staticmethod
+    def _settle_reads(uow: UnitOfWork, c: SettleCall, year: int | None = None) -> SettleReads:
         req = c.req
-        pre = uow.settle_reads(c.request_id, req.person_id, req.hospital, req.id, year)
+        return uow.settle_reads(c.request_id, req.person_id, req.hospital, req.id, year)
+
+    def _after_reads(
+        self, uow: UnitOfWork, c: SettleCall, pre: SettleReads
+    ) -> SettlementRecord | tuple[Bill | ColumnsBill, int | None]:
+        """``_reads`` after its round trip ``pre``."""
+        req = c.req
         if pre.found is not None:
             return self._replay(pre.found, c.digest, c.request_id, req)
         bill, person_version = self._bill_for(req, pre.person)
@@ -164,87 +204,85 @@ class SettleWrite(Trial):
 
     def settle_group(self, calls: Sequence[SettleCall]) -> list[SettleAnswer]:
         """Settle the calls as one group (what the writer does with the calls it takes from
-        its queue), in this thread; each call's answer, in order."""
-        answers: list[SettleAnswer | None] = []
-        ready: list[PreparedSettle] = []
-        for c in calls:
-            got: PreparedSettle | SettleAnswer
-            try:
-                got = self._prepare(c)
-            except Exception as exc:
-                got = exc
-            if isinstance(got, PreparedSettle):
-                ready.append(got)
-                answers.append(None)
-            else:
-                answers.append(got)
-        done = iter(self._settle_prepared(ready))
-        return [next(done) if a is None else a for a in answers]
-
-    def _settle_prepared(self, group: Sequence[PreparedSettle]) -> list[SettleAnswer]:
-        """Settle prepared calls in one transaction, in order, as one-by-one settles would:
-        each sees the account moves of the calls before it (same person or household), a
-        twin of an earlier call (same request id) is its replay, a second settlement of a
-        bill is BillSettled; a call's own error (a bill that does not fit its table, ...) is
-        its answer alone. The locks of the whole group are taken in one ``lock`` call (the
-        global order), so two writers' groups never deadlock. If anything fails after a write
-        (another process settled a twin or the bill since it was prepared, the commit
-        failed), the group is rolled back and its calls settled one by one, each in its own
-        transaction."""
+        its queue), in this thread, in one transaction, in order, as one-by-one settles
+        would: each sees the account moves of the calls before it (same person or
+        household), a twin of an earlier call (same request id) is its replay, a second
+        settlement of a bill is BillSettled; a call's own error (a bill that does not fit its
+        table, ...) is its answer alone. The locks of the whole group are taken in the global
+        order (with the reads, or in one ``lock`` call), so two writers' groups never
+        deadlock. If the group's reads fail, or anything fails after a write (another process
+        settled a twin or the bill since the reads, the commit failed), the group is rolled
+        back and its calls settled one by one, each in its own transaction. Each call's
+        answer, in order."""
+        got: list[PreparedSettle | SettleAnswer] | None = None
+        done: list[SettleAnswer] | None = None
         try:
-            return self._settle_together(group)
+            with self._uow() as uow:
+                got = self._prepare_all(uow, calls)
+                done = self._settle_together(uow, [p for p in got if isinstance(p, PreparedSettle)])
         except Exception as exc:
-            log.info("settle group of %d rolled back (%s): one by one", len(group),
+            log.info("settle group of %d rolled back (%s): one by one", len(calls),
                      type(exc).__name__)  # fmt: skip
-        out: list[SettleAnswer] = []
-        for p in group:
-            try:
-                out.append(self._settle_alone(p.call))
-            except Exception as exc:
-                out.append(exc)
-        return out
+        if got is None:  # the group's reads failed
+            return [self._answer_alone(c) for c in calls]
+        if done is None:
+            done = [self._answer_alone(p.call) for p in got if isinstance(p, PreparedSettle)]
+        it = iter(done)
+        return [next(it) if isinstance(p, PreparedSettle) else p for p in got]
 
-    def _settle_together(self, group: Sequence[PreparedSettle]) -> list[SettleAnswer]:
+    def _answer_alone(self, c: SettleCall) -> SettleAnswer:
+        try:
+            return self._settle_alone(c)
+        except Exception as exc:
+            return exc
+
+    def _settle_together(
+        self, uow: UnitOfWork, group: Sequence[PreparedSettle]
+    ) -> list[SettleAnswer]:
+        """The prepared calls settled in ``uow``'s transaction, and its commit."""
         answers: list[SettleAnswer] = []
         if not group:
             return answers
-        with self._uow() as uow:
-            uow.lock(
-                *(k for p in group for k in p.locks()),
-                read=[
-                    k
-                    for p in group
-                    for k in (
-                        ("person", p.bill.person.id, p.bill.year),
-                        ("household", p.bill.person.household, p.bill.year),
-                    )
-                ],
-            )  # every account of the group, before the first write (with the locks: one trip)
-            policies = self.policies()
-            taken: dict[str, SettlementRecord] = {}  # request id -> settled in this group
-            bills: set[tuple[str, str]] = set()
-            for p in group:
-                c, bill = p.call, p.bill
-                twin = taken.get(c.request_id)
-                try:
-                    if twin is not None:
-                        answers.append((self._replay(twin, c.digest, c.request_id, c.req), True))
-                        continue
-                    if (bill.hospital, bill.id) in bills:
-                        raise BillSettled(bill.hospital, bill.id)
-                    budgets = self._budgets(uow, p.keys)
-                    pa = uow.accounts.person_year(bill.person.id, bill.year)
-                    ha = uow.accounts.household_year(bill.person.household, bill.year)
-                    out = settlecols.settle(bill, policies, pa, ha, budgets)
-                except OnestopError as exc:  # nothing of this call written
-                    answers.append(exc)
+        uow.lock(
+            *(k for p in group for k in p.locks()),
+            read=[
+                k
+                for p in group
+                for k in (
+                    ("person", p.bill.person.id, p.bill.year),
+                    ("household", p.bill.person.household, p.bill.year),
+                )
+            ],
+        )  # every account of the group, before the first write (held already, or one trip)
+        policies = self.policies()
+        taken: dict[str, SettlementRecord] = {}  # request id -> settled in this group
+        bills: set[tuple[str, str]] = set()
+        for p in group:
+            c, bill = p.call, p.bill
+            twin = taken.get(c.request_id)
+            try:
+                if twin is not None:
+                    answers.append((self._replay(twin, c.digest, c.request_id, c.req), True))
                     continue
-                rec = self._record(c, bill, out, p.person_version, policies, p.stored)
-                self._write(uow, rec, out, p.keys, c.principal)
-                taken[c.request_id] = rec
-                bills.add((bill.hospital, bill.id))
-                answers.append((rec, False))
-            uow.commit()
+                if (bill.hospital, bill.id) in bills:
+                    raise BillSettled(bill.hospital, bill.id)
+                budgets = self._budgets(uow, p.keys)
+                pa = uow.accounts.person_year(bill.person.id, bill.year)
+                ha = uow.accounts.household_year(bill.person.household, bill.year)
+                out, rows = settlecols.settle_rows(bill, policies, pa, ha, budgets)
+            except OnestopError as exc:  # nothing of this call written
+                answers.append(exc)
+                continue
+            # as a lone settle's: the record and its writes from the kernel's rows (the
+            # columns path), the request's JSON from the columns where the store takes it
+            rec = self._record(c, bill, out, p.person_version, policies, p.stored,
+                               rows=rows, json_bill=p.stored is None)  # fmt: skip
+            self._write(uow, rec, out, p.keys, c.principal,
+                        None if rows is None else rows.plain())  # fmt: skip
+            taken[c.request_id] = rec
+            bills.add((bill.hospital, bill.id))
+            answers.append((rec, False))
+        uow.commit()
         return answers
 
     def _record(

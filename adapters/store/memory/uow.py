@@ -116,6 +116,13 @@ class MemoryUnitOfWork:
             None if active is None else active.settlement_id,
         )
 
+    def settle_reads_many(
+        self,
+        calls: Sequence[tuple[str, str, str, str]],
+        years: Sequence[int] | None = None,  # no locks taken early here
+    ) -> list[SettleReads]:
+        return [self.settle_reads(*c) for c in calls]
+
     def lock(self, *keys: LockKey, read: Sequence[tuple[str, str, int]] = ()) -> None:
         for key in lock_order(self._keys, keys):
             lk = self.s.key_lock(key)

@@ -58,6 +58,21 @@ def _lock_read_keys(new: list[LockKey], read: Sequence[tuple[str, str, int]]) ->
 #: ``_SETTLE_READS`` in the same round trip
 _LOCK_PERSON = "SELECT * FROM onestop_lock_read_person(CAST(:pid AS text), CAST(:y AS integer))"
 
+#: PostgreSQL, a group's reads (``settle_reads_many``): the registered persons' household-years
+#: and person-years of ``:py`` (one year a person of ``:pk``) locked and read by
+#: ``onestop_lock_read`` in the global order (households, then persons, each by key in code
+#: point order, as Python sorts them, then year), before the ``_SETTLE_READS`` in the same
+#: round trip; an unregistered person locks nothing
+_LOCK_PERSONS = (
+    "WITH c AS (SELECT DISTINCT c.pid, c.y, p.household AS h FROM unnest(CAST(:pk AS text[]), "
+    "CAST(:py AS integer[])) AS c(pid, y) JOIN persons p ON p.person_id = c.pid), "
+    "hh AS (SELECT DISTINCT h, y FROM c) SELECT * FROM onestop_lock_read("
+    'ARRAY(SELECT h FROM hh ORDER BY h COLLATE "C", y), '
+    'ARRAY(SELECT y FROM hh ORDER BY h COLLATE "C", y), '
+    'ARRAY(SELECT pid FROM c ORDER BY pid COLLATE "C", y), '
+    'ARRAY(SELECT y FROM c ORDER BY pid COLLATE "C", y))'
+)
+
 
 def _lock_params(kind: str, key: str, year: int) -> dict[str, Any]:
     if kind == "fund":

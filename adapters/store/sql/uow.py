@@ -19,6 +19,7 @@ from adapters.store.sql.locks import (
     _ACCOUNT_KINDS,
     _LOCK,
     _LOCK_PERSON,
+    _LOCK_PERSONS,
     _lock_params,
     _lock_read_keys,
 )
@@ -26,6 +27,7 @@ from adapters.store.sql.pipeline import Pending, combined, send
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
 from adapters.store.sql.registry import PERSON_COLS, Registry
+from adapters.store.sql.rows import pg_array
 from adapters.store.sql.settlements import ACTIVE, Settlements
 from engine.service.kepttrials import NotKept
 from engine.service.ports import LockKey, LockOrderError, SettleReads, lock_order
@@ -273,11 +275,38 @@ class SqlUnitOfWork:
             got, rows = self.run_many(
                 [(_LOCK_PERSON, {"pid": person_id, "y": year}), (_SETTLE_READS, params)]
             )
-            held: list[LockKey] = [(sc, k, y) for sc, k, y, lid, *_ in got if lid is None]
-            if held:
-                self._locked.update(held)
-                self._early = True
-                self.accounts.take(held, got)
+            self._hold_early(got)
+        return self._settle_reads_of(request_id, person_id, rows)
+
+    def settle_reads_many(
+        self, calls: Sequence[tuple[str, str, str, str]], years: Sequence[int] | None = None
+    ) -> list[SettleReads]:
+        """``settle_reads`` of several calls: their statements in one pipeline (PostgreSQL:
+        one round trip; each statement its own snapshot, as one call's). PostgreSQL with
+        ``years`` (each call's): the registered persons' account locks of those years taken
+        and read first in the same round trip (``_LOCK_PERSONS``), held as ``settle_reads``
+        holds one person's."""
+        reads = [(_SETTLE_READS, {"rid": r, "pid": p, "h": h, "id": b}) for r, p, h, b in calls]
+        if years is None or self.s.sqlite or self._locked or self._pending:
+            got = self.run_many(reads)
+        else:
+            self._driver(write=True)  # the locks last until the transaction ends
+            params = {"pk": pg_array([c[1] for c in calls]), "py": pg_array(years)}
+            locked, *got = self.run_many([(_LOCK_PERSONS, params), *reads])
+            self._hold_early(locked)
+        return [self._settle_reads_of(c[0], c[1], rows) for c, rows in zip(calls, got, strict=True)]
+
+    def _hold_early(self, got: list[Any]) -> None:
+        """The account-years locked and read by ``settle_reads``' round trip (their rows
+        ``got``): held as ``lock`` holds them, read (``lock`` may start over: ``_early``)."""
+        held: list[LockKey] = [(sc, k, y) for sc, k, y, lid, *_ in got if lid is None]
+        if held:
+            self._locked.update(held)
+            self._early = True
+            self.accounts.take(held, got)
+
+    def _settle_reads_of(self, request_id: str, person_id: str, rows: list[Any]) -> SettleReads:
+        """The ``SettleReads`` of ``_SETTLE_READS``'s rows (a replay's record read whole)."""
         found, active, registered = rows[0][:3]
         return SettleReads(
             None if found is None else self.settlements.by_request(request_id),
