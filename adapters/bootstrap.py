@@ -74,43 +74,33 @@ def make_store(url: str = DEFAULT_DB) -> tuple[Any, bool]:
     return SqlStore(url, migrate=True), True
 
 
-#: writer threads per process when not given: one on PostgreSQL since 2026-12-04 (its group
-#: path in two round trips: one writer beat two in every interleaved run, 2.1-2.3 calls a
-#: group with two against 3.4-3.7 with one; benchmarks/README.md, branch groupcols); SQLite
-#: has one write lock per file, so more writers would only queue on it
-DEFAULT_WRITERS = {"postgresql": 1, "sqlite": 1}
-#: the largest group when not given: SQLite serializes its commits (one write lock), so
-#: sharing one commit pays. PostgreSQL already shares one WAL flush among concurrent commits
-#: and grouping lost there on 2026-12-02 (125-138 against 96-104 Settle/s), but with the
-#: group path as cheap as the lone one (2026-12-04, branch groupcols: two round trips a
-#: group, the rows path; 8 clients, one writer, interleaved against the lone default) it won
-#: on calls/s and p99 in the four runs at load 1.7-5: 504 / 652 against 496 / 527 Settle/s
-#: (min / median), p99 29.7 against 41.1 ms; 730 / 800 against 642 / 721, p99 25.7 against
-#: 33.3; 501 / 676 against 542 / 570, p99 30.2 against 44.2; as shipped (a call with no
-#: other in flight settles alone) 667 / 780 against 605 / 716, p99 25.4 against 28.6 ms;
-#: with ~28 % less CPU a Settle in all (server, PostgreSQL, client); 1 client 484 against
-#: 490/s (as shipped). Under load 6-8 two runs were a loss and a tie on calls/s (456
-#: against 561, 567 against 577), p99 72.2 against 94.4 and 35.2 against 43.7 ms. So on
-DEFAULT_GROUP = {"postgresql": GroupCommit.max_group, "sqlite": GroupCommit.max_group}
-
-
 def server_group_commit(
     url: str,
     max_group: int | None = None,
     max_wait: float = GroupCommit.max_wait,
     writers: int = 0,
 ) -> GroupCommit | None:
-    """A server's group commit for Settle: on for SQLite and PostgreSQL (one commit and
-    fsync per group), off for memory:// (no commit to share) and for ``max_group`` 1. ``max_group`` None: ``DEFAULT_GROUP``; ``writers`` 0:
-    ``DEFAULT_WRITERS`` of the store's kind."""
-    kind = "sqlite" if url.startswith("sqlite") else "postgresql"
+    """A server's group commit for Settle: on for SQLite and PostgreSQL (one commit and fsync
+    per group), with ``GroupCommit``'s defaults where not given (``max_group`` None: 64 calls
+    a group; ``writers`` 0: one writer); off for memory:// (no commit to share) and for
+    ``max_group`` 1.
+
+    Measured (benchmarks/README.md): SQLite serializes its commits (one write lock), so
+    sharing one pays. PostgreSQL shares one WAL flush among concurrent commits anyway:
+    grouping lost there on 2026-12-02 (96-104 against 125-138 Settle/s) and was off until its
+    path was made as cheap as a lone Settle's (2026-12-04, branch groupcols: two round trips
+    a group, the rows path). Then, one writer, 8 clients, interleaved against lone Settles,
+    it won on calls/s and p99 in the four runs at load 1.7-5 (as shipped: 780 against 716
+    Settle/s median, p99 25.4 against 28.6 ms; ~28 % less CPU a Settle in all) and lost or
+    tied on calls/s in the two at load 6-8. One writer beat two in every run: two halve the
+    groups (2.1-2.3 calls against 3.4-3.7)."""
     if max_group is None:
-        max_group = DEFAULT_GROUP[kind]
+        max_group = GroupCommit.max_group
     if url.startswith("memory:") or max_group <= 1:
         return None
-    if writers <= 0:
-        writers = DEFAULT_WRITERS[kind]
-    return GroupCommit(max_group=max_group, max_wait=max_wait, writers=writers)
+    return GroupCommit(
+        max_group=max_group, max_wait=max_wait, writers=writers if writers > 0 else 1
+    )
 
 
 def load_policies(service: SettlementService, directory: Path) -> tuple[list[str], list[str]]:
