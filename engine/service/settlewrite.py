@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from engine.batch import FundYearKey
 from engine.bill import Bill, BillRequest, Person
@@ -120,7 +120,7 @@ class SettleWrite(Trial):
         years = [self._early_year(c.req) for c in calls]
         pres = uow.settle_reads_many(
             [(c.request_id, c.req.person_id, c.req.hospital, c.req.id) for c in calls],
-            None if None in years else [y for y in years if y is not None],
+            None if None in years else cast("list[int]", years),
         )
         out: list[PreparedSettle | SettleAnswer] = []
         for c, pre in zip(calls, pres, strict=True):
