@@ -125,15 +125,16 @@ def _names_in(path: str, encoding: str) -> tuple[str, ...]:
     try:
         return tuple(pq.ParquetFile(path).schema_arrow.names)
     except (pa.ArrowException, OSError) as e:  # not Parquet, cut short, a folder, unreadable
-        raise InputFileError(
-            f"{path}: cannot be read as Parquet (a file named .csv, .csv.gz or .tsv is read as "
-            f"CSV): {_first_line(e)}"
-        ) from None
+        raise _not_parquet(path, e) from None
 
 
-def _first_line(e: BaseException) -> str:
-    """An exception's message on one line (pyarrow's run over several)."""
-    return " ".join(str(e).split()) or type(e).__name__
+def _not_parquet(path: str | Path, e: BaseException) -> InputFileError:
+    """The refusal of a file pyarrow could not read as Parquet, its reason on one line
+    (pyarrow's runs over several)."""
+    return InputFileError(
+        f"{path}: cannot be read as Parquet (a file named .csv, .csv.gz or .tsv is read as "
+        f"CSV): {' '.join(str(e).split()) or type(e).__name__}"
+    )
 
 
 def _csv_hint(path: str) -> str:
@@ -212,9 +213,6 @@ def read_opening(path: str | Path) -> pa.Table:
     try:
         t = pq.read_table(p) if p.is_dir() else read_all(str(p), "opening")
     except (pa.ArrowException, OSError) as e:  # not Parquet, cut short, unreadable
-        raise InputFileError(
-            f"{p}: cannot be read as Parquet (a file named .csv, .csv.gz or .tsv is read as "
-            f"CSV): {_first_line(e)}"
-        ) from None
+        raise _not_parquet(p, e) from None
     _require_columns(p, "opening", t.column_names)
     return t
