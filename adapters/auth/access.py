@@ -21,7 +21,7 @@ settlement get the same answer, and a listing leaves out what it cannot see with
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -40,6 +40,7 @@ from engine.service.funds import FundService
 from engine.service.ports import FundVersion, PolicyVersion, SettlementRecord
 from engine.service.settlecols import Request
 from engine.service.settledrows import SettledRows
+from engine.service.settlewrite import SettledAnswer
 from engine.service.usecases import SettlementService
 
 HIDDEN = "no such settlement in your scope"
@@ -205,9 +206,24 @@ class ScopedService:
         try:
             return self.service.settle_rows(request_id, req, principal=self.p.name)
         except Conflict:
-            if request_id and not self.p.unrestricted:
-                self._request_id_free(request_id)
+            self.after_conflict(request_id)
             raise
+
+    def settle_rows_then(
+        self, request_id: str, req: Request, done: Callable[[SettledAnswer], None]
+    ) -> bool:
+        """``settle_rows`` handed to the service's writer without waiting, when grouped
+        (``SettlementService.settle_rows_then``; False: settle it with ``settle_rows``). A
+        Conflict handed to ``done`` is for the caller to pass through ``after_conflict``
+        (which may read the store) before it answers with it."""
+        self.check_hospitals([req.hospital], "bill.hospital")
+        return self.service.settle_rows_then(request_id, req, done, principal=self.p.name)
+
+    def after_conflict(self, request_id: str) -> None:
+        """What a Settle's Conflict becomes for this caller: PermissionDenied if the request
+        id is another hospital's (``_request_id_free``), else nothing (the Conflict stands)."""
+        if request_id and not self.p.unrestricted:
+            self._request_id_free(request_id)
 
     def reverse(
         self, *, settlement_id: str = "", request_id: str = "", reversal_request_id: str = ""

@@ -28,11 +28,14 @@ from adapters.grpc.limits import Limits
 from adapters.grpc.packedtext import hospitals_for_scope
 from adapters.grpc.registration import Received, _parsed
 from adapters.grpc.streamworker import StreamWorker
-from engine.errors import InputError, NotFound
+from engine.errors import Conflict, InputError, NotFound
 from engine.reconcile import local_date
 from engine.service.kepttrials import KeptTrials, NotKept
+from engine.service.ports import SettlementRecord
+from engine.service.settlecols import Request
 from engine.service.settlecols import request_of as settle_request
 from engine.service.settledrows import SettledRows
+from engine.service.settlewrite import SettledAnswer
 from engine.service.usecases import SettlementService
 from engine.service.versions import effective
 
@@ -102,6 +105,28 @@ def _answer(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> 
         fut.set_exception(RuntimeError(repr(exc)))
     else:
         fut.set_exception(exc)
+
+
+def _settle_response(rows: SettledRows, rec: SettlementRecord) -> bytes:
+    """A Settle's answer's bytes, written from the kernel's rows of a settlement made now."""
+    return resultwire.settle_response(
+        rows, rec.settlement_id, rec.request_id, rec.created_at.isoformat(), rec.bill_digest,
+        rec.registry_version,
+    )  # fmt: skip
+
+
+def _settle_answer(
+    svc: ScopedService,
+    rec: SettlementRecord,
+    replay: bool,
+    rows: SettledRows | None,
+    allocate: bool,
+) -> pb.SettleResponse | bytes:
+    """A Settle's answer (its allocation may read the store: in a pool thread)."""
+    if rows is not None and not allocate:  # settled now: the answer's bytes from the rows
+        return _settle_response(rows, rec)
+    alloc = svc.allocation_of(rec) if allocate else None
+    return pb.SettleResponse(settlement=cv.record_pb(rec, alloc), replay=replay)
 
 
 class _Base:
@@ -195,9 +220,32 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
         cv.fill_result(resp.result, s, alloc)
         return resp
 
-    @_unary
-    def Settle(self, request: pb.SettleRequest | bytes) -> pb.SettleResponse | bytes:
-        svc = self.scoped()
+    async def Settle(
+        self, request: pb.SettleRequest | bytes | Undecodable, context: grpc.aio.ServicerContext
+    ) -> Any:
+        """Settle. With group commit on, the request is read and checked on the loop and a
+        grouped call handed to the service's writer, which answers the loop itself after the
+        commit (``settle_rows_then``): no pool thread waits on the group, and the answer's
+        bytes are written on the loop. A call with no other Settle in flight settles alone in
+        the pool, as without grouping."""
+        try:
+            if isinstance(request, Undecodable):
+                raise request
+            if self.service.settle_writer is None:  # no grouping: all of it in the pool
+                return await self.run(self._settle_pooled, request)
+            return await self._settle_grouped(*self._settle_args(request))
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:
+            await abort(context, exc)
+
+    def _settle_pooled(self, request: pb.SettleRequest | bytes) -> pb.SettleResponse | bytes:
+        return self._settle(*self._settle_args(request))
+
+    def _settle_args(
+        self, request: pb.SettleRequest | bytes
+    ) -> tuple[ScopedService, str, Request, bool]:
+        """The caller's use cases, the request id, the checked request and ``allocate``."""
         # the request as received (RAW_BYTES) is parsed only when it must be
         got = requestwire.settle_columns(request) if type(request) is bytes else None
         if got is None:
@@ -206,14 +254,38 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
             # columns, no per-item model (a bad bill: the model path's errors, as before)
             got = (request.request_id, columns.bill_columns(request.bill), request.allocate)
         request_id, cols, allocate = got
-        rec, replay, rows = svc.settle_rows(request_id, settle_request(cols))
-        if rows is not None and not allocate:  # settled now: the answer's bytes from the rows
-            return resultwire.settle_response(
-                rows, rec.settlement_id, rec.request_id, rec.created_at.isoformat(),
-                rec.bill_digest, rec.registry_version,
-            )  # fmt: skip
-        alloc = svc.allocation_of(rec) if allocate else None
-        return pb.SettleResponse(settlement=cv.record_pb(rec, alloc), replay=replay)
+        return self.scoped(), request_id, settle_request(cols), allocate
+
+    async def _settle_grouped(
+        self, svc: ScopedService, request_id: str, req: Request, allocate: bool
+    ) -> pb.SettleResponse | bytes:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+
+        def done(a: SettledAnswer) -> None:  # in the writer's thread, after the commit
+            if isinstance(a, Exception):
+                loop.call_soon_threadsafe(_answer, fut, None, a)
+            else:
+                loop.call_soon_threadsafe(_answer, fut, a, None)
+
+        if not svc.settle_rows_then(request_id, req, done):  # none in flight: alone
+            return await self.run(self._settle, svc, request_id, req, allocate)
+        try:
+            rec, replay, rows = await fut  # a cancelled call's settlement still commits
+        except Conflict:
+            await self.run(svc.after_conflict, request_id)  # may read the store
+            raise
+        if rows is not None and not allocate:
+            return _settle_response(rows, rec)
+        return await self.run(_settle_answer, svc, rec, replay, rows, allocate)
+
+    @staticmethod
+    def _settle(
+        svc: ScopedService, request_id: str, req: Request, allocate: bool
+    ) -> pb.SettleResponse | bytes:
+        """A Settle in a pool thread (alone, or waiting for the writer's answer)."""
+        rec, replay, rows = svc.settle_rows(request_id, req)
+        return _settle_answer(svc, rec, replay, rows, allocate)
 
     @_unary
     def Reverse(self, request: pb.ReverseRequest) -> pb.ReverseResponse:

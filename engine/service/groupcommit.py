@@ -1,7 +1,9 @@
 """Group commit for Settle: writer threads of a service (``GroupCommit.writers``, one by
 default) draining one queue of settle calls.
 
-Callers (the server's worker threads) put their call on the queue and wait. A writer takes
+Callers put their call on the queue and either wait (``submit``: a worker thread) or leave a
+callable that the writer calls with the answer after the commit (``submit_then``: the gRPC
+adapter's event loop, so that no thread sits blocked while the group commits). A writer takes
 whatever is queued (up to ``max_group`` calls, waiting up to ``max_wait`` seconds for more
 after the first), hands the group to ``run`` (``SettlementService.settle_group``: the
 group's reads before its locks in one round trip (the replays, the bills' persons, their
@@ -101,7 +103,8 @@ _STOP = object()
 class SettleWriter:
     """The writer of a service (``config.writers`` threads on one queue): ``submit`` queues a
     call and blocks until its group is committed (or has failed and been settled one by
-    one); ``close`` stops the writer after the calls already queued."""
+    one), ``submit_then`` queues it with a callable for its answer; ``close`` stops the
+    writer after the calls already queued."""
 
     def __init__(
         self,
@@ -130,19 +133,54 @@ class SettleWriter:
         try:
             yield first
         finally:
-            with self._start:
-                self._flight -= 1
+            self.leave_flight()
+
+    def join_flight(self) -> bool:
+        """Count a Settle call in flight if another one is (True; ``submit_then`` then
+        counts it down once answered); False, counting nothing: it may settle alone."""
+        with self._start:
+            if self._flight == 0:
+                return False
+            self._flight += 1
+            return True
+
+    def leave_flight(self) -> None:
+        """Count down a call counted by ``join_flight`` that was not queued after all."""
+        with self._start:
+            self._flight -= 1
 
     def submit(self, call: SettleCall) -> tuple[SettlementRecord, bool]:
-        if self._closed:
-            raise RuntimeError("the settle writer is closed")
+        """Queue the call and block until its answer (after its group's commit)."""
         fut: Future[Any] = Future()
-        self._q.put((call, fut))
-        self._ensure_thread()
+        self._put(call, fut.set_result)
         out = fut.result()
         if isinstance(out, BaseException):
             raise out
         return out
+
+    def submit_then(self, call: SettleCall, done: Callable[[SettleAnswer], None]) -> None:
+        """Queue a call counted by ``join_flight`` and return at once: ``done(answer)`` is
+        called in the writer's thread after its group's commit (or by ``close``), and the call
+        is counted down after it. ``done`` should only hand the answer on: the writer's next
+        group waits for it; an error it raises is logged, never the writer's."""
+
+        def answered(a: SettleAnswer) -> None:
+            try:
+                done(a)
+            finally:
+                self.leave_flight()
+
+        try:
+            self._put(call, answered)
+        except BaseException:
+            self.leave_flight()
+            raise
+
+    def _put(self, call: SettleCall, done: Callable[[SettleAnswer], None]) -> None:
+        if self._closed:
+            raise RuntimeError("the settle writer is closed")
+        self._q.put((call, done))
+        self._ensure_thread()
 
     def _ensure_thread(self) -> None:
         if self._threads:
@@ -174,9 +212,9 @@ class SettleWriter:
             except queue.Empty:
                 return
             if item is not _STOP:
-                item[1].set_result(RuntimeError("the settle writer is closed"))
+                _hand(item[1], RuntimeError("the settle writer is closed"))
 
-    def _take(self) -> tuple[list[tuple[SettleCall, Future[Any]]], bool]:
+    def _take(self) -> tuple[list[tuple[SettleCall, Callable[[SettleAnswer], None]]], bool]:
         """The next group (blocks for its first call) and whether to stop after it."""
         first = self._q.get()
         if first is _STOP:
@@ -214,5 +252,14 @@ class SettleWriter:
             with self._start:
                 self.groups += 1
                 self.calls += len(group)
-            for (_, fut), a in zip(group, answers, strict=True):
-                fut.set_result(a)
+            for (_, done), a in zip(group, answers, strict=True):
+                _hand(done, a)
+
+
+def _hand(done: Callable[[SettleAnswer], None], a: SettleAnswer) -> None:
+    """A call's answer handed to its caller; the caller's failure to take it is logged (the
+    writer goes on answering the others)."""
+    try:
+        done(a)
+    except Exception:
+        log.exception("a settle call's answer could not be handed on")

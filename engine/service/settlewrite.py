@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from engine.batch import FundYearKey
@@ -70,12 +70,7 @@ class SettleWrite(Trial):
         """``settle``, and the kernel's output rows of a settlement made now by the columns
         path, alone or grouped (None: a replay, the model path), from which Settle's answer is
         written (``adapters.grpc.resultwire``); the record holds the same figures."""
-        if isinstance(req, billcols.BillColumns):
-            req = settlecols.request_of(req)  # a bad bill: the model path's InputError
-        if not request_id or len(request_id) > 128:
-            raise InputError.one("request_id", request_id, "must be 1 to 128 characters")
-        check_key("request_id", request_id)
-        call = SettleCall(request_id, req, principal, settlecols.digest_of(req))
+        call = self._call(request_id, req, principal)
         writer = self._writer
         if writer is None:
             return self._settle_alone_rows(call)
@@ -83,7 +78,46 @@ class SettleWrite(Trial):
             if first:  # no other Settle in flight: no commit to share
                 return self._settle_alone_rows(call)
             rec, replay = writer.submit(call)  # its reads, locks and writes: the writer's
-        return rec, replay, (rec.rows if isinstance(rec, RowsRecord) and not replay else None)
+        return _with_rows((rec, replay))
+
+    def settle_rows_then(
+        self,
+        request_id: str,
+        req: settlecols.Request,
+        done: Callable[[SettledAnswer], None],
+        *,
+        principal: str = "local",
+    ) -> bool:
+        """``settle_rows`` without waiting, when its call is grouped: True if group commit is
+        on and another Settle is in flight, the call then queued for the writer, which calls
+        ``done`` with its answer (``settle_rows``'s, or the call's error) in its own thread
+        after the commit; ``done`` should only hand it on. False: nothing queued (no commit to
+        share): settle it with ``settle_rows``, in a thread that may block. A bad request id
+        raises here."""
+        writer = self._writer
+        if writer is None or not writer.join_flight():
+            return False
+        try:
+            call = self._call(request_id, req, principal)
+        except BaseException:
+            writer.leave_flight()
+            raise
+        writer.submit_then(call, lambda a: done(a if isinstance(a, Exception) else _with_rows(a)))
+        return True
+
+    @staticmethod
+    def _call(
+        request_id: str,
+        req: BillRequest | billcols.BillColumns | settlecols.ColumnsRequest,
+        principal: str,
+    ) -> SettleCall:
+        """A Settle call, its request id checked and its digest made."""
+        if isinstance(req, billcols.BillColumns):
+            req = settlecols.request_of(req)  # a bad bill: the model path's InputError
+        if not request_id or len(request_id) > 128:
+            raise InputError.one("request_id", request_id, "must be 1 to 128 characters")
+        check_key("request_id", request_id)
+        return SettleCall(request_id, req, principal, settlecols.digest_of(req))
 
     # --- group commit (engine/service/groupcommit.py) --------------------------------------
     def use_group_commit(self, config: GroupCommit | None) -> None:
@@ -424,3 +458,13 @@ class SettleWrite(Trial):
                 "request id for a new bill"
             )
         return found
+
+
+#: a Settle's answer as ``settle_rows`` returns it, or the call's error (``settle_rows_then``)
+SettledAnswer = tuple[SettlementRecord, bool, SettledRows | None] | Exception
+
+
+def _with_rows(a: tuple[SettlementRecord, bool]) -> tuple[SettlementRecord, bool, SettledRows | None]:
+    """A grouped call's (record, replay) with the kernel's rows of a settlement made now."""
+    rec, replay = a
+    return rec, replay, (rec.rows if isinstance(rec, RowsRecord) and not replay else None)
