@@ -1,6 +1,7 @@
 """The gRPC servicers: thin, each rpc converts the request to core types, runs the synchronous
 use case in the thread pool (never on the event loop; PreSettle on the loop when the servicer is
-``inline``) and converts the result back. Errors go through the one table in
+``inline``; a grouped Settle read on the loop and handed to the settle writer, which answers
+the loop) and converts the result back. Errors go through the one table in
 ``adapters.grpc.errors``. Registered on a server by ``adapters.grpc.registration``; the server's
 life (health, shutdown, processes) is ``adapters.grpc.server``.
 """
@@ -226,12 +227,13 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
         """Settle. With group commit on, the request is read and checked on the loop and a
         grouped call handed to the service's writer, which answers the loop itself after the
         commit (``settle_rows_then``): no pool thread waits on the group, and the answer's
-        bytes are written on the loop. A call with no other Settle in flight settles alone in
-        the pool, as without grouping."""
+        bytes are written on the loop. A call with no other Settle in flight is read and
+        settled alone in the pool, as without grouping."""
         try:
             if isinstance(request, Undecodable):
                 raise request
-            if self.service.settle_writer is None:  # no grouping: all of it in the pool
+            writer = self.service.settle_writer
+            if writer is None or writer.idle:  # no grouping or no other Settle: alone, pooled
                 return await self.run(self._settle_pooled, request)
             return await self._settle_grouped(*self._settle_args(request))
         except (asyncio.CancelledError, grpc.aio.AbortError):

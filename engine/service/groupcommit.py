@@ -135,6 +135,11 @@ class SettleWriter:
         finally:
             self.leave_flight()
 
+    @property
+    def idle(self) -> bool:
+        """No Settle call in flight now (a glance: one may start the next moment)."""
+        return self._flight == 0
+
     def join_flight(self) -> bool:
         """Count a Settle call in flight if another one is (True; ``submit_then`` then
         counts it down once answered); False, counting nothing: it may settle alone."""
