@@ -63,10 +63,10 @@ def test_submit_then_answers_after_the_group_and_close_answers_what_is_queued() 
     with w.in_flight():
         assert not w.idle
         assert w.join_flight() and w.join_flight() and w.join_flight()
-        w.submit_then(SettleCall("a", None, "local", ""), done)  # type: ignore[arg-type]
+        w.submit_then(SettleCall("a", None, "local", ""), done)
         assert entered.wait(60)
-        w.submit_then(SettleCall("bad", None, "local", ""), done)  # type: ignore[arg-type]
-        w.submit_then(SettleCall("c", None, "local", ""), done)  # type: ignore[arg-type]
+        w.submit_then(SettleCall("bad", None, "local", ""), done)
+        w.submit_then(SettleCall("c", None, "local", ""), done)
         assert got == [] and w._flight == 4  # nobody answered while the group is held
         closing = threading.Thread(target=w.close)
         closing.start()
@@ -76,7 +76,7 @@ def test_submit_then_answers_after_the_group_and_close_answers_what_is_queued() 
         assert w._flight == 1  # each counted down after its answer
         assert w.join_flight()
         with pytest.raises(RuntimeError, match="closed"):
-            w.submit_then(SettleCall("d", None, "local", ""), done)  # type: ignore[arg-type]
+            w.submit_then(SettleCall("d", None, "local", ""), done)
         assert w._flight == 1
     assert w.idle and not w.join_flight()  # none in flight: nothing counted
 
@@ -85,15 +85,14 @@ def test_submit_then_answers_after_the_group_and_close_answers_what_is_queued() 
 
 
 @contextmanager
-def held_server(url: str, workers: int) -> Iterator[tuple[Any, Any, threading.Event, threading.Event]]:
+def held_server(
+    url: str, workers: int
+) -> Iterator[tuple[Any, Any, threading.Event, threading.Event]]:
     """A server whose writer holds each group until ``gate`` is set (``entered`` once one is
     held), with another Settle counted in flight throughout: every call is grouped."""
     entered, gate = threading.Event(), threading.Event()
-    with served(url, (CHAIN,), workers=workers, group_commit=GroupCommit(max_group=64)) as (
-        app,
-        server,
-        c,
-    ):
+    group = GroupCommit(max_group=64)
+    with served(url, (CHAIN,), workers=workers, group_commit=group) as (app, _, c):
         svc = app.service
         real = svc.settle_group
 

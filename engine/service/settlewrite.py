@@ -464,7 +464,9 @@ class SettleWrite(Trial):
 SettledAnswer = tuple[SettlementRecord, bool, SettledRows | None] | Exception
 
 
-def _with_rows(a: tuple[SettlementRecord, bool]) -> tuple[SettlementRecord, bool, SettledRows | None]:
+def _with_rows(
+    a: tuple[SettlementRecord, bool],
+) -> tuple[SettlementRecord, bool, SettledRows | None]:
     """A grouped call's (record, replay) with the kernel's rows of a settlement made now."""
     rec, replay = a
     return rec, replay, (rec.rows if isinstance(rec, RowsRecord) and not replay else None)
