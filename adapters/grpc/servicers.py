@@ -96,6 +96,29 @@ def _trial(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+def _grouping(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Settle's rpc: ``fn`` in the pool as ``_unary`` runs it when group commit is off or no
+    other Settle is in flight (the lone path). Otherwise the request is read and checked on
+    the loop and the call handed to the service's writer (``_settle_grouped``:
+    ``settle_rows_then``), which answers the loop itself after the commit: no pool thread
+    waits on the group, and the answer's bytes are written on the loop."""
+    pooled = _unary(fn)
+
+    @functools.wraps(fn)
+    async def call(self: SettlementServicer, request: Any, context: Any) -> Any:
+        writer = self.service.settle_writer
+        if writer is None or writer.idle or isinstance(request, Undecodable):
+            return await pooled(self, request, context)
+        try:
+            return await self._settle_grouped(*self._settle_args(request))
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:
+            await abort(context, exc)
+
+    return call
+
+
 def _answer(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
     """A pooled call's answer, on the loop (``_Base.run``); a cancelled call's is dropped."""
     if fut.done():
@@ -114,6 +137,14 @@ def _settle_response(rows: SettledRows, rec: SettlementRecord) -> bytes:
         rows, rec.settlement_id, rec.request_id, rec.created_at.isoformat(), rec.bill_digest,
         rec.registry_version,
     )  # fmt: skip
+
+
+def _settle_in_thread(
+    svc: ScopedService, request_id: str, req: Request, allocate: bool
+) -> pb.SettleResponse | bytes:
+    """A Settle settled and answered in this thread (alone, or waiting for the writer)."""
+    rec, replay, rows = svc.settle_rows(request_id, req)
+    return _settle_answer(svc, rec, replay, rows, allocate)
 
 
 def _settle_answer(
@@ -221,28 +252,11 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
         cv.fill_result(resp.result, s, alloc)
         return resp
 
-    async def Settle(
-        self, request: pb.SettleRequest | bytes | Undecodable, context: grpc.aio.ServicerContext
-    ) -> Any:
-        """Settle. With group commit on, the request is read and checked on the loop and a
-        grouped call handed to the service's writer, which answers the loop itself after the
-        commit (``settle_rows_then``): no pool thread waits on the group, and the answer's
-        bytes are written on the loop. A call with no other Settle in flight is read and
-        settled alone in the pool, as without grouping."""
-        try:
-            if isinstance(request, Undecodable):
-                raise request
-            writer = self.service.settle_writer
-            if writer is None or writer.idle:  # no grouping or no other Settle: alone, pooled
-                return await self.run(self._settle_pooled, request)
-            return await self._settle_grouped(*self._settle_args(request))
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            raise
-        except Exception as exc:
-            await abort(context, exc)
-
-    def _settle_pooled(self, request: pb.SettleRequest | bytes) -> pb.SettleResponse | bytes:
-        return self._settle(*self._settle_args(request))
+    @_grouping
+    def Settle(self, request: pb.SettleRequest | bytes) -> pb.SettleResponse | bytes:
+        """Settle in one thread (alone, or waiting for the writer's answer): as ``_unary``
+        runs it in the pool; a grouped call goes loop -> writer -> loop (``_grouping``)."""
+        return _settle_in_thread(*self._settle_args(request))
 
     def _settle_args(
         self, request: pb.SettleRequest | bytes
@@ -261,6 +275,7 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
     async def _settle_grouped(
         self, svc: ScopedService, request_id: str, req: Request, allocate: bool
     ) -> pb.SettleResponse | bytes:
+        """A Settle handed to the writer from the loop; the writer posts its answer back."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
 
@@ -270,8 +285,8 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
             else:
                 loop.call_soon_threadsafe(_answer, fut, a, None)
 
-        if not svc.settle_rows_then(request_id, req, done):  # none in flight: alone
-            return await self.run(self._settle, svc, request_id, req, allocate)
+        if not svc.settle_rows_then(request_id, req, done):  # none in flight now: alone
+            return await self.run(_settle_in_thread, svc, request_id, req, allocate)
         try:
             rec, replay, rows = await fut  # a cancelled call's settlement still commits
         except Conflict:
@@ -280,14 +295,6 @@ class SettlementServicer(_Base, pbg.SettlementServiceServicer):
         if rows is not None and not allocate:
             return _settle_response(rows, rec)
         return await self.run(_settle_answer, svc, rec, replay, rows, allocate)
-
-    @staticmethod
-    def _settle(
-        svc: ScopedService, request_id: str, req: Request, allocate: bool
-    ) -> pb.SettleResponse | bytes:
-        """A Settle in a pool thread (alone, or waiting for the writer's answer)."""
-        rec, replay, rows = svc.settle_rows(request_id, req)
-        return _settle_answer(svc, rec, replay, rows, allocate)
 
     @_unary
     def Reverse(self, request: pb.ReverseRequest) -> pb.ReverseResponse:
