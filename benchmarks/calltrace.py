@@ -7,13 +7,19 @@ installed first, in this process only:
   hand-over, the pool's start, the work's end and its thread's CPU, the loop's resumption;
 - psycopg's blocking ``Connection.wait``: each PostgreSQL round trip's wait, by the call it
   served;
-- ``LedgerService.seal``: each seal's start and end (the sealer thread).
+- ``LedgerService.seal``: each seal's start and end (the sealer thread);
+- the settle writer's steps (group commit): its takes of a group, its reads' and commits'
+  round trips (their PostgreSQL waits), its answers; and, from the first Settle on, every
+  thread's CPU from ``/proc/self/task`` once a second (``_sample``).
 
 At exit each process writes its records, one JSON line each, to
 ``$ONESTOP_CALLTRACE/calltrace-PID.jsonl``; ``report`` reads them back: each phase's
 percentiles, the slowest 1 % of calls by phase, how many of them overlap a seal, and how many
 come in groups (6 or more starting within 5 ms of each other: one stall of the whole server
-or database, as the fresh cluster's WAL zero-fill was, benchmarks/pgdurable.py).
+or database, as the fresh cluster's WAL zero-fill was, benchmarks/pgdurable.py); ``cycles``
+the writer's cycle (a commit's end to the next's: idle, the reads' trip, the commit's trip,
+the Python, the answers) and group sizes, and the server's CPU a Settle by thread (the event
+loop, the pool, the writer, the rest: grpc's C threads, the sealer).
 
     python -m benchmarks.calltrace serve --db ... (the options of onestop serve)
     python -m benchmarks.calltrace report DIR/calltrace-PID.jsonl
@@ -37,11 +43,15 @@ from typing import Any
 _records: list[dict[str, Any]] = []
 _seals: list[tuple[float, float]] = []
 _local = threading.local()
+#: the settle writer's steps (``_cycle``), and the threads' CPU at the first Settle
+_steps: list[list[Any]] = []
+_threads0: dict[str, Any] = {}
 
 
-def install(out_dir: Path) -> Callable[[], Path]:
-    """The three wrappers; returns the function that writes the records to ``out_dir``
-    (``main`` runs it at exit) and gives the file's path."""
+def install(out_dir: Path, sample: bool = False) -> Callable[[], Path]:
+    """The wrappers; returns the function that writes the records to ``out_dir`` (``main``
+    runs it at exit) and gives the file's path. ``sample``: the threads' CPU sampled from
+    the first Settle on (a thread of its own)."""
     import psycopg
 
     from adapters.grpc import servicers
@@ -51,6 +61,9 @@ def install(out_dir: Path) -> Callable[[], Path]:
 
     async def traced_run(self: Any, fn: Any, *args: Any) -> Any:
         rec: dict[str, Any] = {"rpc": getattr(fn, "__name__", "?"), "t0": time.perf_counter()}
+        if sample and not _threads0 and rec["rpc"] == "Settle":
+            _threads0.update(cpu=_thread_cpu(), calls=len(_records))
+            threading.Thread(target=_sample, name="calltrace-sampler", daemon=True).start()
 
         def work(*a: Any) -> Any:
             rec["start"] = time.perf_counter()
@@ -78,7 +91,11 @@ def install(out_dir: Path) -> Callable[[], Path]:
             waits = getattr(_local, "waits", None)
             if waits is not None:
                 waits.append(time.perf_counter() - t)
+            step = getattr(_local, "step", None)
+            if step is not None:
+                step[3] += time.perf_counter() - t
 
+    _cycle()
     seal = LedgerService.seal
 
     def traced_seal(self: Any) -> Any:
@@ -100,9 +117,162 @@ def install(out_dir: Path) -> Callable[[], Path]:
                     f.write(json.dumps(r) + "\n")
             for a, b in _seals:
                 f.write(json.dumps({"rpc": "seal", "t0": a, "answer": b}) + "\n")
+            f.write(json.dumps({"rpc": "steps", "steps": _steps}) + "\n")
+            if "last" in _threads0:  # the last sample (the pool is gone at exit)
+                cpu, n = _threads0["last"]
+                settles = sum(r["rpc"] == "Settle" for r in _records[_threads0["calls"] : n])
+                th = {"rpc": "threads", "calls": settles, "before": _threads0["cpu"], "after": cpu}
+                f.write(json.dumps(th) + "\n")
         return path
 
     return dump
+
+
+def _cycle() -> None:
+    """Wrappers of the settle writer's steps (``--trace``'s cycle report), each logged in the
+    writer thread as [kind, start, end, PostgreSQL wait, calls]: ``take`` (a blocking take
+    of a group: the writer idle), ``more`` (a group taken without waiting, while the one
+    before commits), ``reads`` (``settle_reads_many``: the reads and locks' trip),
+    ``commit`` (the writes and COMMIT's trip; ``commit_then_reads``: with the next group's
+    reads), ``answer`` (the callers answered: ``SettleWriter._answer``, where there is
+    one), ``cpu`` (the writer thread's CPU so far, at each commit's end)."""
+    from adapters.store.sql.uow import SqlUnitOfWork
+    from engine.service.groupcommit import SettleWriter
+
+    def log(kind: str, fn: Any, n: Callable[[Any], int] | None = None) -> Any:
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread().name != "onestop-settle-writer":
+                return fn(*args, **kwargs)
+            step = [kind, time.perf_counter(), 0.0, 0.0, 0]
+            outer, _local.step = getattr(_local, "step", None), step
+            try:
+                got = fn(*args, **kwargs)
+                if n is not None:
+                    step[4] = n(got)
+                return got
+            finally:
+                step[2], _local.step = time.perf_counter(), outer
+                if outer is None and (kind != "take" or step[4]):
+                    if kind == "take" and step[4] and not kwargs.get("block", True):
+                        step[0] = "more"
+                    _steps.append(step)
+                    if kind == "commit":
+                        _steps.append(["cpu", step[2], step[2], time.thread_time(), 0])
+
+        return traced
+
+    SettleWriter._take = log("take", SettleWriter._take, lambda g: len(g[0]))  # type: ignore[method-assign]
+    if hasattr(SettleWriter, "_answer"):
+        SettleWriter._answer = log("answer", SettleWriter._answer)  # type: ignore[method-assign]
+    SqlUnitOfWork.settle_reads_many = log("reads", SqlUnitOfWork.settle_reads_many)  # type: ignore[method-assign]
+    SqlUnitOfWork.commit = log("commit", SqlUnitOfWork.commit)  # type: ignore[method-assign]
+    if hasattr(SqlUnitOfWork, "commit_then_reads"):
+        SqlUnitOfWork.commit_then_reads = log("commit", SqlUnitOfWork.commit_then_reads)  # type: ignore[method-assign]
+
+
+def _sample() -> None:
+    """Every second: the threads' CPU and the calls answered by then (``_threads0["last"]``)."""
+    while True:
+        time.sleep(1.0)
+        n = len(_records)
+        _threads0["last"] = (_thread_cpu(), n)
+
+
+def _thread_cpu() -> dict[str, float]:
+    """This process's CPU seconds by thread kind (``/proc/self/task/*/stat``): ``loop`` (the
+    main thread: grpc aio's event loop), ``pool`` (the server's ``onestop_N`` workers),
+    ``writer`` (the settle writer), ``other`` (the rest: grpc's C threads, the sealer)."""
+    kinds = {threading.main_thread().native_id: "loop"}
+    for t in threading.enumerate():
+        if t.name.startswith("onestop_"):
+            kinds[t.native_id] = "pool"
+        elif t.name == "onestop-settle-writer":
+            kinds[t.native_id] = "writer"
+        elif t.name == "calltrace-sampler":
+            kinds[t.native_id] = "sampler"
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for d in Path("/proc/self/task").iterdir():
+        try:
+            f = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        k = kinds.get(int(d.name), "other")
+        out[k] = out.get(k, 0.0) + (int(f[11]) + int(f[12])) / tick
+    return out
+
+
+#: a writer idle this long (seconds) waited out a pause of the benchmark (another contender's
+#: round): that cycle is left out
+_PAUSE = 0.05
+
+
+def cycles(path: Path) -> dict[str, Any] | None:
+    """The settle writer's cycle in one trace file (``_cycle``): a cycle is from one commit's
+    end to the next's, cut into ``idle`` (a blocking take: no call queued), ``reads`` (a
+    separate reads and locks trip, ``reads_pg`` its wait), ``commit`` (the writes and
+    COMMIT's trip, with the next group's reads where they go with it; ``commit_pg`` its
+    wait), ``answer`` (answering the callers, where measured) and ``python`` (the rest: the
+    groups settled, their writes made); ``cpu`` the writer's CPU a cycle; medians, means
+    and p99 in ms (cycles that began with a pause of the benchmark left out: ``_PAUSE``). The group sizes, and the server's CPU a Settle by thread kind. None: no
+    group traced."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+    steps: list[list[Any]] = next((r["steps"] for r in rows if r["rpc"] == "steps"), [])
+    sizes = [s[4] for s in steps if s[0] in ("take", "more")]
+    ph: dict[str, list[float]] = {}
+    cur: dict[str, float] | None = None
+    start = cpu0 = 0.0
+    for kind, t0, t1, pg, _ in steps:
+        if kind == "cpu":
+            if cur is not None and cur["idle"] < _PAUSE:
+                cur["cycle"] = t1 - start
+                cur["python"] = cur["cycle"] - sum(
+                    v for k, v in cur.items() if k in ("idle", "reads", "commit", "answer")
+                )
+                cur["cpu"] = pg - cpu0
+                for k, v in cur.items():
+                    ph.setdefault(k, []).append(v)
+            cur, start, cpu0 = {"idle": 0.0, "reads": 0.0, "commit": 0.0}, t1, pg
+            continue
+        if cur is None or kind == "more":
+            continue
+        key = "idle" if kind == "take" else kind
+        cur[key] = cur.get(key, 0.0) + (t1 - t0)
+        if kind in ("reads", "commit"):
+            cur[kind + "_pg"] = cur.get(kind + "_pg", 0.0) + pg
+    if not ph:
+        return None
+    out: dict[str, Any] = {
+        "cycles": len(ph["cycle"]), "calls": sum(sizes), "groups": len(sizes),
+        "size_mean": st.mean(sizes), "size_p50": pct([float(n) for n in sizes], 0.5),
+        "size_max": max(sizes),
+        "ms": {k: {"p50": pct(v, 0.5) * 1e3, "mean": st.mean(v) * 1e3, "p99": pct(v, 0.99) * 1e3}
+               for k, v in sorted(ph.items())},
+    }  # fmt: skip
+    th = next((r for r in rows if r["rpc"] == "threads"), None)
+    if th is not None and th["calls"]:
+        b, a = th["before"], th["after"]
+        out["cpu_us_a_settle"] = {
+            k: (a.get(k, 0.0) - b.get(k, 0.0)) / th["calls"] * 1e6
+            for k in sorted(a)
+            if k != "sampler"
+        }
+    return out
+
+
+def cycle_text(name: str, d: dict[str, Any] | None) -> str:
+    """``cycles``' figures as lines."""
+    if d is None:
+        return f"{name}: no settle group traced"
+    out = [f"{name}: {d['cycles']:,} cycles, {d['groups']:,} groups, {d['calls']:,} calls, size mean "
+           f"{d['size_mean']:.2f} (p50 {d['size_p50']:.0f}, max {d['size_max']})"]  # fmt: skip
+    out += [f"  {k:8s} p50 {v['p50']:6.2f}  mean {v['mean']:6.2f}  p99 {v['p99']:6.2f} ms"
+            for k, v in d["ms"].items()]  # fmt: skip
+    if "cpu_us_a_settle" in d:
+        cpu = d["cpu_us_a_settle"]
+        out.append("  server CPU a Settle by thread: " + ", ".join(
+            f"{k} {v:,.0f} us" for k, v in cpu.items()) + f" (all {sum(cpu.values()):,.0f})")  # fmt: skip
+    return "\n".join(out)
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -172,9 +342,10 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["report"]:
         for p in argv[1:]:
             print(text(p, report(Path(p))))
+            print(cycle_text(p, cycles(Path(p))))
         return 0
     out = Path(os.environ.get("ONESTOP_CALLTRACE", "."))
-    atexit.register(install(out))
+    atexit.register(install(out, sample=True))
     sys.argv = [sys.argv[0], *argv]
     runpy.run_module("benchmarks.echo_server", run_name="__main__")
     return 0
