@@ -60,8 +60,6 @@ class Counting:
     def __init__(self, store: SqlStore):
         self.store = store
         self.commits = 0
-        #: groups whose reads went with the commit before (``commit_then_reads``)
-        self.read_with_commit = 0
         self.on_lock: Callable[[], None] | None = None
         self.on_commit: Callable[[], None] | None = None
         #: replaces ``settle_reads_many`` (called with the unit of work and the original)
@@ -83,24 +81,8 @@ class Counting:
             commit()
             outer.commits += 1
 
-        then_reads = uow.commit_then_reads
-
-        def hooked_commit_then_reads(*args: Any) -> Any:
-            # the commit counted and hooked once, whether or not the store's goes by ``commit``
-            if outer.on_commit is not None:
-                outer.on_commit()
-            uow.commit = commit  # type: ignore[method-assign]
-            try:
-                got = then_reads(*args)
-            finally:
-                uow.commit = hooked_commit  # type: ignore[method-assign]
-            outer.commits += 1
-            outer.read_with_commit += got is not None
-            return got
-
         # the hooks replace this instance's methods (what a test hook is for)
         uow.lock, uow.commit = hooked_lock, hooked_commit  # type: ignore[method-assign]
-        uow.commit_then_reads = hooked_commit_then_reads  # type: ignore[method-assign,assignment]
         if self.on_reads is not None:
             reads, hook = uow.settle_reads_many, self.on_reads
             # a test hook, as above

@@ -490,9 +490,6 @@ class FailAtCommit:
     def settle_reads_many(self, calls: Any, years: Any = None) -> Any:
         return self.u.settle_reads_many(calls, years)
 
-    def commit_then_reads(self, calls: Any, years: Any = None) -> Any:
-        self.commit()  # crashes, as a commit does
-
     def kept(self) -> dict[Any, Any] | None:
         return self.u.kept()
 

@@ -105,9 +105,7 @@ class SettleWriter:
 
     def __init__(
         self,
-        run: Callable[
-            [Sequence[SettleCall], Callable[[], Sequence[SettleCall]]], Iterator[list[SettleAnswer]]
-        ],
+        run: Callable[[Sequence[SettleCall]], list[SettleAnswer]],
         config: GroupCommit,
     ):
         self._run = run
@@ -178,13 +176,9 @@ class SettleWriter:
             if item is not _STOP:
                 item[1].set_result(RuntimeError("the settle writer is closed"))
 
-    def _take(self, block: bool = True) -> tuple[list[tuple[SettleCall, Future[Any]]], bool]:
-        """The next group (blocks for its first call, or none queued: empty unless
-        ``block``) and whether to stop after it."""
-        try:
-            first = self._q.get() if block else self._q.get_nowait()
-        except queue.Empty:
-            return [], False
+    def _take(self) -> tuple[list[tuple[SettleCall, Future[Any]]], bool]:
+        """The next group (blocks for its first call) and whether to stop after it."""
+        first = self._q.get()
         if first is _STOP:
             return [], True
         group = [first]
@@ -207,46 +201,18 @@ class SettleWriter:
         stop = False
         while not stop:
             group, stop = self._take()
-            if group:
-                stop = self._work(group, stop)
-
-    def _work(self, group: list[tuple[SettleCall, Future[Any]]], stop: bool) -> bool:
-        """``run`` the group and each next one it asks for, answering each as ``run`` gives
-        its answers; whether to stop after them."""
-        taken = [group]  # groups handed to ``run``, not answered yet, in order
-
-        def more() -> list[SettleCall]:
-            """The next group, taken while ``run`` commits the one before."""
-            nonlocal stop
-            if stop:
-                return []
-            nxt, stop = self._take(block=False)
-            if nxt:
-                taken.append(nxt)
-            return [c for c, _ in nxt]
-
-        try:
-            for answers in self._run([c for c, _ in group], more):
-                self._answer(taken.pop(0), answers)
-            if taken:
-                raise RuntimeError(f"{len(taken)} groups not answered")
-        except BaseException as exc:  # the writer never dies; every caller hears of it
-            log.exception("settle group of %d failed", sum(len(g) for g in taken))
-            err = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
-            for g in taken:
-                self._answer(g, [err] * len(g))
-        return stop
-
-    def _answer(
-        self, group: list[tuple[SettleCall, Future[Any]]], answers: list[SettleAnswer]
-    ) -> None:
-        """Each caller of ``group`` its answer (all an error if they do not match)."""
-        if len(answers) != len(group):
-            err = RuntimeError(f"{len(answers)} answers for {len(group)} calls")
-            log.error("settle group: %s", err)
-            answers = [err] * len(group)
-        with self._start:
-            self.groups += 1
-            self.calls += len(group)
-        for (_, fut), a in zip(group, answers, strict=True):
-            fut.set_result(a)
+            if not group:
+                continue
+            try:
+                answers = self._run([c for c, _ in group])
+                if len(answers) != len(group):
+                    raise RuntimeError(f"{len(answers)} answers for {len(group)} calls")
+            except BaseException as exc:  # the writer never dies; every caller hears of it
+                log.exception("settle group of %d failed", len(group))
+                err = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+                answers = [err] * len(group)
+            with self._start:
+                self.groups += 1
+                self.calls += len(group)
+            for (_, fut), a in zip(group, answers, strict=True):
+                fut.set_result(a)

@@ -443,12 +443,3 @@ class UnitOfWork(Protocol):
         then take the registered persons' account locks of those years (and read them) in
         the same round trip, as ``settle_reads`` may for one."""
         ...
-
-    def commit_then_reads(
-        self, calls: Sequence[tuple[str, str, str, str]], years: Sequence[int] | None = None
-    ) -> list[SettleReads] | None:
-        """``commit``, then ``settle_reads_many(calls, years)`` in a new transaction of this
-        unit of work (PostgreSQL: in the commit's round trip, run after the COMMIT). Raises
-        what ``commit`` raises; None: the calls were not read (a store that does not do this,
-        or the reads failed after the commit), the unit of work ended."""
-        ...

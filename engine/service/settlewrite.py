@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 from engine.batch import FundYearKey
@@ -93,7 +93,7 @@ class SettleWrite(Trial):
         if old is not None:
             old.close()
         if config is not None and config.on:
-            self._writer = SettleWriter(self.settle_groups, config)
+            self._writer = SettleWriter(self.settle_group, config)
 
     @property
     def group_commit(self) -> GroupCommit | None:
@@ -109,20 +109,19 @@ class SettleWrite(Trial):
         self.use_group_commit(None)
 
     def _prepare_all(
-        self,
-        uow: UnitOfWork,
-        calls: Sequence[SettleCall],
-        pres: list[SettleReads] | None = None,
+        self, uow: UnitOfWork, calls: Sequence[SettleCall]
     ) -> list[PreparedSettle | SettleAnswer]:
         """What each call reads before its locks, as a lone settle does, the calls' reads in
         one round trip (``settle_reads_many``; with the persons' account locks when no bill's
         year has a hard-budget fund-year: ``_early_year``): a replay of the request (the
         answer), the bill with its person from the registry (checked against its table), the
         bill's active settlement (BillSettled), the hard budgets the bill draws on. An error
-        of one call's is its own answer. ``pres``: the reads made already in ``uow``'s
-        transaction (``commit_then_reads``)."""
-        if pres is None:
-            pres = uow.settle_reads_many(*self._reads_of(calls))
+        of one call's is its own answer."""
+        years = [self._early_year(c.req) for c in calls]
+        pres = uow.settle_reads_many(
+            [(c.request_id, c.req.person_id, c.req.hospital, c.req.id) for c in calls],
+            None if None in years else cast("list[int]", years),
+        )
         out: list[PreparedSettle | SettleAnswer] = []
         for c, pre in zip(calls, pres, strict=True):
             try:
@@ -130,17 +129,6 @@ class SettleWrite(Trial):
             except Exception as exc:
                 out.append(exc)
         return out
-
-    def _reads_of(
-        self, calls: Sequence[SettleCall]
-    ) -> tuple[list[tuple[str, str, str, str]], list[int] | None]:
-        """``settle_reads_many``'s arguments for ``calls``: each call's (request id, person,
-        hospital, bill id), and the bills' years when none has a hard-budget fund-year."""
-        years = [self._early_year(c.req) for c in calls]
-        return (
-            [(c.request_id, c.req.person_id, c.req.hospital, c.req.id) for c in calls],
-            None if None in years else cast("list[int]", years),
-        )
 
     def _prepared(
         self, uow: UnitOfWork, c: SettleCall, pre: SettleReads
@@ -226,64 +214,21 @@ class SettleWrite(Trial):
         settled a twin or the bill since the reads, the commit failed), the group is rolled
         back and its calls settled one by one, each in its own transaction. Each call's
         answer, in order."""
-        (answers,) = list(self.settle_groups(calls))
-        return answers
-
-    def settle_groups(
-        self,
-        calls: Sequence[SettleCall],
-        more: Callable[[], Sequence[SettleCall]] = tuple,
-    ) -> Iterator[list[SettleAnswer]]:
-        """``settle_group`` of ``calls``, then of each next group ``more`` gives (the calls
-        queued by then; none: the end), each group's answers yielded as soon as its commit
-        is in. ``more`` is asked just before a group's commit, and the next group's reads
-        (and early locks) go with that commit (``commit_then_reads``: PostgreSQL, in its
-        round trip, after a Sync, run by the server after the COMMIT, so they see what it
-        committed): a writer's cycle is one round trip and its Python, not two. If the commit
-        fails, the group is settled one by one as ``settle_group``'s is and the next group's
-        reads are made again; if only the next group's reads fail, they are made again."""
-        pres: list[SettleReads] | None = None
-        while calls:
-            with self._uow() as uow:
-                while calls:
-                    answers, calls, pres = self._group_cycle(uow, calls, pres, more)
-                    yield answers
-                    if pres is None:
-                        break  # the unit of work ended: the next group reads in a new one
-
-    def _group_cycle(
-        self,
-        uow: UnitOfWork,
-        calls: Sequence[SettleCall],
-        pres: list[SettleReads] | None,
-        more: Callable[[], Sequence[SettleCall]],
-    ) -> tuple[list[SettleAnswer], Sequence[SettleCall], list[SettleReads] | None]:
-        """One group of ``settle_groups`` (its reads ``pres`` made already, or None): its
-        answers, the next group (``more``'s, asked before the commit) and that group's
-        reads made with the commit (None: read them in a new unit of work)."""
         got: list[PreparedSettle | SettleAnswer] | None = None
         done: list[SettleAnswer] | None = None
-        nxt: Sequence[SettleCall] = ()
-        nxt_pres: list[SettleReads] | None = None
         try:
-            got = self._prepare_all(uow, calls, pres)
-            made = self._settle_together(uow, [p for p in got if isinstance(p, PreparedSettle)])
-            nxt = more()
-            if nxt:
-                nxt_pres = uow.commit_then_reads(*self._reads_of(nxt))
-            else:
-                uow.commit()
-            done = made
+            with self._uow() as uow:
+                got = self._prepare_all(uow, calls)
+                done = self._settle_together(uow, [p for p in got if isinstance(p, PreparedSettle)])
         except Exception as exc:
-            uow.rollback()
             log.info("settle group of %d rolled back (%s): one by one", len(calls),
                      type(exc).__name__)  # fmt: skip
         if got is None:  # the group's reads failed
-            return [self._answer_alone(c) for c in calls], nxt, None
+            return [self._answer_alone(c) for c in calls]
         if done is None:
             done = [self._answer_alone(p.call) for p in got if isinstance(p, PreparedSettle)]
         it = iter(done)
-        return [next(it) if isinstance(p, PreparedSettle) else p for p in got], nxt, nxt_pres
+        return [next(it) if isinstance(p, PreparedSettle) else p for p in got]
 
     def _answer_alone(self, c: SettleCall) -> SettleAnswer:
         try:
@@ -294,7 +239,7 @@ class SettleWrite(Trial):
     def _settle_together(
         self, uow: UnitOfWork, group: Sequence[PreparedSettle]
     ) -> list[SettleAnswer]:
-        """The prepared calls settled in ``uow``'s transaction (written, not committed)."""
+        """The prepared calls settled in ``uow``'s transaction, and its commit."""
         answers: list[SettleAnswer] = []
         if not group:
             return answers
@@ -337,6 +282,7 @@ class SettleWrite(Trial):
             taken[c.request_id] = rec
             bills.add((bill.hospital, bill.id))
             answers.append((rec, False))
+        uow.commit()
         return answers
 
     def _record(

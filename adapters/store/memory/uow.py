@@ -123,14 +123,6 @@ class MemoryUnitOfWork:
     ) -> list[SettleReads]:
         return [self.settle_reads(*c) for c in calls]
 
-    def commit_then_reads(
-        self,
-        calls: Sequence[tuple[str, str, str, str]],
-        years: Sequence[int] | None = None,
-    ) -> list[SettleReads] | None:
-        self.commit()
-        return None  # read in a new unit of work
-
     def lock(self, *keys: LockKey, read: Sequence[tuple[str, str, int]] = ()) -> None:
         for key in lock_order(self._keys, keys):
             lk = self.s.key_lock(key)

@@ -128,51 +128,6 @@ def command(raw: psycopg.Connection[Any], sql: bytes) -> None:
     pipeline.result_queue.append(None)  # a command's result: checked for an error, no rows
 
 
-class Done:
-    """A command's result in a ``one_write`` pipeline (``checked``): ``ok`` once the server
-    has answered it without error; its error, or its abort after an earlier one, raised at
-    the pipeline's end as ``command``'s is."""
-
-    __slots__ = ("ok", "pq")
-
-    def __init__(self, pq: Any):
-        self.pq = pq
-        self.ok = False
-
-    def _check_results(self, results: list[Any]) -> None:
-        for res in results:
-            if res.status == FATAL_ERROR:
-                raise errors.error_from_result(res, encoding=self.pq._encoding)
-            if res.status == PIPELINE_ABORTED:
-                raise errors.PipelineAborted("pipeline aborted")
-
-    def _set_results(self, results: list[Any]) -> None:
-        self.ok = True
-
-
-def checked(raw: psycopg.Connection[Any], sql: bytes) -> Done:
-    """``command`` whose success is told apart from the rest of the pipeline's
-    (``Done.ok``): a COMMIT followed by another transaction's statements after a ``sync``.
-    Only in a ``one_write`` pipeline of a psycopg with the steps it relies on
-    (``HELD_BACK``)."""
-    pipeline = raw._pipeline
-    assert HELD_BACK and isinstance(pipeline, _OneWrite), "checked outside one_write"
-    done = Done(raw.pgconn)
-    sink: Any = (done, None)  # handed its result as psycopg hands a cursor its own
-    pipeline.command_queue.append(partial(raw.pgconn.send_query_params, sql, None))
-    pipeline.result_queue.append(sink)
-    return done
-
-
-def sync(raw: psycopg.Connection[Any]) -> None:
-    """In a ``one_write`` pipeline: a Sync between the statements before and after it, sent
-    in the same write: an error before it aborts nothing after it (psycopg's own
-    ``_enqueue_sync``, as its ``Pipeline.sync`` uses, without that call's round trip)."""
-    pipeline = raw._pipeline
-    assert HELD_BACK and isinstance(pipeline, _OneWrite), "sync outside one_write"
-    pipeline._enqueue_sync()
-
-
 class _Dumper:
     """A connection's parameter dumper and row loader for ``statement`` and ``query``."""
 

@@ -10,15 +10,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from adapters.store.sql.onewrite import (
-    HELD_BACK,
-    checked,
-    command,
-    one_write,
-    query,
-    statement,
-    sync,
-)
+from adapters.store.sql.onewrite import command, one_write, query, statement
 from adapters.store.sql.rows import PARAM, Dialect, numbered
 from adapters.store.sql.settlements import ACTIVE_BILL_UNIQUE, REQUEST_UNIQUE
 from engine.errors import BillSettled, DuplicateRequest
@@ -132,60 +124,11 @@ def send(
                 command(raw, b"COMMIT")  # answered with the pipeline's end
         return [cur.fetchall() for cur in cursors]
     except x.errors as err:
-        raise _told(x, err, pending, reads) from err
-
-
-def _told(
-    x: Dialect, err: Exception, pending: list[Pending], reads: list[tuple[str, dict[str, Any]]]
-) -> Exception:
-    """A pipeline's driver error as raised: a unique violation of the settlement's insert as
-    ``DuplicateRequest`` or ``BillSettled``, anything else as SQLAlchemy's."""
-    constraint = getattr(getattr(err, "diag", None), "constraint_name", "")
-    mark = next((p.mark for p in pending if p.mark is not None), ("", "", ""))
-    if constraint == REQUEST_UNIQUE:
-        return DuplicateRequest(mark[0])
-    if constraint == ACTIVE_BILL_UNIQUE:
-        return BillSettled(mark[1], mark[2])
-    sql = "; ".join([p.text() for p in pending] + [q for q, _ in reads])
-    return sa.exc.DBAPIError.instance(sql, {}, err, x.errors, hide_parameters=True)
-
-
-#: whether ``send_commit_then`` can send its two transactions in one round trip
-PIPELINED_COMMIT = HELD_BACK
-
-
-def send_commit_then(
-    x: Dialect,
-    raw: Any,
-    pending: list[Pending],
-    begin: bool,
-    reads: list[tuple[str, dict[str, Any]]],
-    begin_reads: bool,
-) -> list[list[Any]] | None:
-    """On ``raw``, in one pipeline (one round trip): BEGIN if owed, the waiting statements
-    and COMMIT; a Sync; then BEGIN if ``begin_reads`` and ``reads``, which the server runs
-    after the COMMIT (in order, on this connection), so they see what it committed. The
-    Sync keeps a failed write or COMMIT from aborting the reads, and a failed read from
-    touching the commit. Raises as ``send`` does when the COMMIT did not succeed (nothing
-    committed; the reads are then not to be used); else the reads' rows, or None when they
-    failed (the commit stands; the reads' transaction, if begun, is left to roll back)."""
-    cursors: list[Any] = []
-    done = None
-    try:
-        with one_write(raw):  # sent when it ends, in one write
-            if begin:
-                command(raw, b"BEGIN")
-            for p in pending:
-                statement(raw, *p.sent())
-            done = checked(raw, b"COMMIT")
-            sync(raw)
-            if begin_reads:
-                command(raw, b"BEGIN")
-            for sql, params in reads:
-                text, order = _placed(sql, ())
-                cursors.append(query(raw, text, [params[n] for n in order]))
-    except x.errors as err:
-        if done is None or not done.ok:
-            raise _told(x, err, pending, []) from err
-        return None  # committed; the reads after the Sync failed
-    return [cur.fetchall() for cur in cursors]
+        constraint = getattr(getattr(err, "diag", None), "constraint_name", "")
+        mark = next((p.mark for p in pending if p.mark is not None), ("", "", ""))
+        if constraint == REQUEST_UNIQUE:
+            raise DuplicateRequest(mark[0]) from err
+        if constraint == ACTIVE_BILL_UNIQUE:
+            raise BillSettled(mark[1], mark[2]) from None
+        sql = "; ".join([p.text() for p in pending] + [q for q, _ in reads])
+        raise sa.exc.DBAPIError.instance(sql, {}, err, x.errors, hide_parameters=True) from err

@@ -23,7 +23,7 @@ from adapters.store.sql.locks import (
     _lock_params,
     _lock_read_keys,
 )
-from adapters.store.sql.pipeline import PIPELINED_COMMIT, Pending, combined, send, send_commit_then
+from adapters.store.sql.pipeline import Pending, combined, send
 from adapters.store.sql.policies import Policies
 from adapters.store.sql.reconcile import ReconcileFacts
 from adapters.store.sql.registry import PERSON_COLS, Registry
@@ -293,53 +293,6 @@ class SqlUnitOfWork:
             self._driver(write=True)  # the locks last until the transaction ends
             params = {"pk": pg_array([c[1] for c in calls]), "py": pg_array(years)}
             locked, *got = self.run_many([(_LOCK_PERSONS, params), *reads])
-            self._hold_early(locked)
-        return [self._settle_reads_of(c[0], c[1], rows) for c, rows in zip(calls, got, strict=True)]
-
-    def commit_then_reads(
-        self, calls: Sequence[tuple[str, str, str, str]], years: Sequence[int] | None = None
-    ) -> list[SettleReads] | None:
-        """``commit``, then ``settle_reads_many(calls, years)`` in a new transaction of this
-        unit of work on the same connection (PostgreSQL: sent in the commit's round trip,
-        after a Sync, and run by the server after the COMMIT). Raises what ``commit`` raises
-        (nothing committed; the unit of work ended). None: the calls were not read (SQLite,
-        nothing read or written in this unit of work yet, or the reads failed: the commit
-        stands), the unit of work ended; read them in a new one. (A transaction with nothing written commits too: the
-        locks it holds go with it.)"""
-        if (
-            not calls
-            or self.s.sqlite
-            or not PIPELINED_COMMIT
-            or self._conn is not None
-            or self._fairy is None
-        ):
-            self.commit()
-            return None
-        lock = years is not None
-        reads = [(_SETTLE_READS, {"rid": r, "pid": p, "h": h, "id": b}) for r, p, h, b in calls]
-        if years is not None:
-            params = {"pk": pg_array([c[1] for c in calls]), "py": pg_array(years)}
-            reads.insert(0, (_LOCK_PERSONS, params))
-        raw = self._driver(write=True)
-        pending, self._pending = self._pending, []
-        begin, self._begin = self._begin, False
-        self._flushes += 1
-        try:
-            got = send_commit_then(self.s.x, raw, pending, begin, reads, lock)
-        except BaseException:
-            self._end()  # as ``commit``: rolled back, the connection back to its pool
-            raise
-        if got is None:  # committed, the reads failed: their transaction rolled back
-            self._end()
-            return None
-        # committed: from here the calls' transaction (BEGIN sent with their locks) or, with
-        # no locks, reads in autocommit, as ``settle_reads_many`` leaves them
-        self._locked.clear()
-        self._early = False
-        self.accounts.forget()
-        self._mode = "write" if lock else "read"
-        if lock:
-            locked, *got = got
             self._hold_early(locked)
         return [self._settle_reads_of(c[0], c[1], rows) for c, rows in zip(calls, got, strict=True)]
 
