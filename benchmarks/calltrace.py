@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 _records: list[dict[str, Any]] = []
-_seals: list[tuple[float, float]] = []
+_seals: list[tuple[float, float, float]] = []  # start, end, the sealer thread's CPU
 _local = threading.local()
 #: the settle writer's steps (``_cycle``), and the threads' CPU at the first Settle
 _steps: list[list[Any]] = []
@@ -62,7 +62,7 @@ def install(out_dir: Path, sample: bool = False) -> Callable[[], Path]:
     async def traced_run(self: Any, fn: Any, *args: Any) -> Any:
         rec: dict[str, Any] = {"rpc": getattr(fn, "__name__", "?"), "t0": time.perf_counter()}
         if sample and not _threads0 and rec["rpc"] == "Settle":
-            _threads0.update(cpu=_thread_cpu(), calls=len(_records))
+            _threads0.update(cpu=_thread_cpu(), calls=len(_records), tids={})
             threading.Thread(target=_sample, name="calltrace-sampler", daemon=True).start()
 
         def work(*a: Any) -> Any:
@@ -99,11 +99,11 @@ def install(out_dir: Path, sample: bool = False) -> Callable[[], Path]:
     seal = LedgerService.seal
 
     def traced_seal(self: Any) -> Any:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.thread_time()
         try:
             return seal(self)
         finally:
-            _seals.append((t, time.perf_counter()))
+            _seals.append((t, time.perf_counter(), time.thread_time() - cpu))
 
     servicers._Base.run = traced_run  # type: ignore[method-assign]  # this process only
     psycopg.Connection.wait = traced_wait  # type: ignore[method-assign]
@@ -115,13 +115,15 @@ def install(out_dir: Path, sample: bool = False) -> Callable[[], Path]:
             for r in _records:
                 if "done" in r:
                     f.write(json.dumps(r) + "\n")
-            for a, b in _seals:
-                f.write(json.dumps({"rpc": "seal", "t0": a, "answer": b}) + "\n")
+            for a, b, c in _seals:
+                f.write(json.dumps({"rpc": "seal", "t0": a, "answer": b, "cpu": c}) + "\n")
             f.write(json.dumps({"rpc": "steps", "steps": _steps}) + "\n")
-            if "last" in _threads0:  # the last sample (the pool is gone at exit)
-                cpu, n = _threads0["last"]
-                settles = sum(r["rpc"] == "Settle" for r in _records[_threads0["calls"] : n])
-                th = {"rpc": "threads", "calls": settles, "before": _threads0["cpu"], "after": cpu}
+            if _threads0.get("tids"):  # each thread's last sample (the pool ends before this)
+                tids = {**_threads0["cpu"], **_threads0["tids"]}
+                settles = sum(r["rpc"] == "Settle" for r in _records[_threads0["calls"] :])
+                before = {t: v for t, v in _threads0["cpu"].items() if t in tids}
+                th = {"rpc": "threads", "calls": settles, "before": by_kind(before),
+                      "after": by_kind(tids)}  # fmt: skip
                 f.write(json.dumps(th) + "\n")
         return path
 
@@ -162,26 +164,29 @@ def _cycle() -> None:
         return traced
 
     SettleWriter._take = log("take", SettleWriter._take, lambda g: len(g[0]))  # type: ignore[method-assign]
-    if hasattr(SettleWriter, "_answer"):
-        SettleWriter._answer = log("answer", SettleWriter._answer)  # type: ignore[method-assign]
     SqlUnitOfWork.settle_reads_many = log("reads", SqlUnitOfWork.settle_reads_many)  # type: ignore[method-assign]
     SqlUnitOfWork.commit = log("commit", SqlUnitOfWork.commit)  # type: ignore[method-assign]
-    if hasattr(SqlUnitOfWork, "commit_then_reads"):
-        SqlUnitOfWork.commit_then_reads = log("commit", SqlUnitOfWork.commit_then_reads)  # type: ignore[method-assign]
+    # a tree whose writer answers in a step of its own and sends the next group's reads with
+    # a commit (branch pipecommit's, reverted): those too
+    for owner, name, kind in ((SettleWriter, "_answer", "answer"),
+                              (SqlUnitOfWork, "commit_then_reads", "commit")):  # fmt: skip
+        if hasattr(owner, name):
+            setattr(owner, name, log(kind, getattr(owner, name)))
 
 
 def _sample() -> None:
-    """Every second: the threads' CPU and the calls answered by then (``_threads0["last"]``)."""
+    """Every second: each thread's CPU (``_threads0["tids"]``, by thread id: a thread that
+    has ended keeps its last figure, as the pool's and the writer's do at the server's exit)."""
     while True:
         time.sleep(1.0)
-        n = len(_records)
-        _threads0["last"] = (_thread_cpu(), n)
+        _threads0["tids"].update(_thread_cpu())
 
 
-def _thread_cpu() -> dict[str, float]:
-    """This process's CPU seconds by thread kind (``/proc/self/task/*/stat``): ``loop`` (the
-    main thread: grpc aio's event loop), ``pool`` (the server's ``onestop_N`` workers),
-    ``writer`` (the settle writer), ``other`` (the rest: grpc's C threads, the sealer)."""
+def _thread_cpu() -> dict[int, tuple[str, float]]:
+    """This process's threads (``/proc/self/task/*/stat``): each one's kind and CPU seconds.
+    The kinds: ``loop`` (the main thread: grpc aio's event loop), ``pool`` (the server's
+    ``onestop_N`` workers), ``writer`` (the settle writer), ``other`` (the rest: grpc's C
+    threads, the sealer)."""
     kinds = {threading.main_thread().native_id: "loop"}
     for t in threading.enumerate():
         if t.name.startswith("onestop_"):
@@ -191,14 +196,22 @@ def _thread_cpu() -> dict[str, float]:
         elif t.name == "calltrace-sampler":
             kinds[t.native_id] = "sampler"
     tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
+    out: dict[int, tuple[str, float]] = {}
     for d in Path("/proc/self/task").iterdir():
         try:
             f = (d / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        k = kinds.get(int(d.name), "other")
-        out[k] = out.get(k, 0.0) + (int(f[11]) + int(f[12])) / tick
+        tid = int(d.name)
+        out[tid] = (kinds.get(tid, "other"), (int(f[11]) + int(f[12])) / tick)
+    return out
+
+
+def by_kind(tids: dict[Any, Any]) -> dict[str, float]:
+    """``_thread_cpu``'s figures summed by kind."""
+    out: dict[str, float] = {}
+    for kind, cpu in tids.values():
+        out[kind] = out.get(kind, 0.0) + cpu
     return out
 
 
@@ -287,10 +300,13 @@ def report(
     start), ``work`` (in the pool: ``cpu`` its thread's CPU, ``pg`` its PostgreSQL waits, ``rest``
     the remainder: the GIL, the run queue), ``back`` (the work's end to the loop's resumption);
     for the slowest 1 % (by the whole ``server`` time) their mean phases, how many overlap a
-    seal, and how many start in a group (``group`` or more within ``within`` s). None when no
-    ``rpc`` call went through the pool (an inline PreSettle is answered on the loop)."""
+    seal, and how many start in a group (``group`` or more within ``within`` s); the seals'
+    times (``seal``: wall and the sealer's CPU, ms) and the ``server`` time of the calls that
+    overlap a seal and of the others (``by_seal``: count, p50, p99). None when no ``rpc``
+    call went through the pool (an inline PreSettle is answered on the loop)."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line]
     seals = [(r["t0"], r["answer"]) for r in rows if r["rpc"] == "seal"]
+    seal_cpu = [r["cpu"] for r in rows if r["rpc"] == "seal" and "cpu" in r]
     calls = [r for r in rows if r["rpc"] == rpc]
     if not calls:
         return None
@@ -314,8 +330,16 @@ def report(
         return any(a <= r["done"] and r["t0"] <= b for a, b in seals)
 
     keys = ("server", "queue", "work", "cpu", "pg", "rest", "back")
+    by_seal: dict[str, list[float]] = {"in": [], "out": []}
+    for r, p in zip(calls, ph, strict=True):
+        by_seal["in" if in_seal(r) else "out"].append(p["server"])
     return {
         "calls": len(calls), "seals": len(seals),
+        "seal": {"wall_p50": pct([b - a for a, b in seals], 0.5) * 1e3,
+                 "wall_max": max((b - a for a, b in seals), default=float("nan")) * 1e3,
+                 "cpu_p50": pct(seal_cpu, 0.5) * 1e3},
+        "by_seal": {k: {"calls": len(v), "p50": pct(v, 0.5) * 1e3, "p99": pct(v, 0.99) * 1e3}
+                    for k, v in by_seal.items()},
         "ms": {k: {"p50": pct([p[k] for p in ph], 0.5) * 1e3,
                    "p99": pct([p[k] for p in ph], 0.99) * 1e3} for k in keys},
         "slowest": {"calls": n, **{k: st.mean(ph[i][k] for i in slow) * 1e3 for k in keys},
@@ -335,6 +359,12 @@ def text(name: str, d: dict[str, Any] | None) -> str:
                f"{s['queue']:.1f} + work {s['work']:.1f} (CPU {s['cpu']:.1f}, PostgreSQL "
                f"{s['pg']:.1f}, rest {s['rest']:.1f}) + back {s['back']:.1f}; "
                f"{s['in_a_seal']:,} overlap a seal, {s['in_a_group']:,} start in a group")  # fmt: skip
+    sl, bs = d["seal"], d["by_seal"]
+    out.append(f"  seals: wall p50 {sl['wall_p50']:.1f} ms (max {sl['wall_max']:.1f}), the "
+               f"sealer's CPU p50 {sl['cpu_p50']:.1f} ms; server time of the {bs['in']['calls']:,} "
+               f"calls overlapping a seal p50 {bs['in']['p50']:.2f} / p99 {bs['in']['p99']:.2f} ms, "
+               f"of the other {bs['out']['calls']:,} p50 {bs['out']['p50']:.2f} / p99 "
+               f"{bs['out']['p99']:.2f} ms")  # fmt: skip
     return "\n".join(out)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -73,6 +74,10 @@ def test_the_report_finds_the_slowest_calls_waits(tmp_path: Path) -> None:
     assert d["slowest"]["in_a_seal"] == 3 and d["slowest"]["in_a_group"] == 3
     assert d["ms"]["work"]["p50"] == pytest.approx(3.0)
     assert "3 overlap a seal, 3 start in a group" in calltrace.text("x", d)
+    assert d["seal"]["wall_p50"] == pytest.approx(60.0)
+    assert d["by_seal"]["in"]["calls"] == 3 and d["by_seal"]["out"]["calls"] == 300
+    assert d["by_seal"]["in"]["p50"] == pytest.approx(40.4)
+    assert d["by_seal"]["out"]["p99"] == pytest.approx(3.4)
     assert calltrace.report(f, rpc="PreSettle") is None
 
 
@@ -118,5 +123,7 @@ def test_the_writers_cycle_is_cut_into_its_steps(tmp_path: Path) -> None:
 
 
 def test_the_threads_cpu_by_kind() -> None:
-    cpu = calltrace._thread_cpu()
+    tids, main = calltrace._thread_cpu(), threading.main_thread().native_id
+    assert main is not None and tids[main][0] == "loop"
+    cpu = calltrace.by_kind(tids)
     assert "loop" in cpu and all(v >= 0 for v in cpu.values())
