@@ -498,9 +498,9 @@ class _Waiting:
 
 
 def test_the_sealer_seals_early_once_enough_events_wait() -> None:
-    """Every quarter interval the sealer looks at how many events wait: ``early`` of them are
-    sealed then, fewer wait for the interval (a busy server seals small blocks often, an idle
-    one once an interval)."""
+    """Every tenth of its interval the sealer looks at how many events wait: ``early`` of them
+    are sealed then, fewer wait for the interval (a busy server seals small blocks often, an
+    idle one once an interval)."""
     import time
 
     from engine.service.ledger import Sealer
@@ -510,13 +510,13 @@ def test_the_sealer_seals_early_once_enough_events_wait() -> None:
     sealer.start()
     try:
         led.waiting = 9
-        time.sleep(1.2)  # two checks at 0.5 s: too few waiting
+        time.sleep(1.2)  # six checks, one each 0.2 s: too few waiting
         assert led.seals == []
         led.waiting = 10
         deadline = time.monotonic() + 1.5
         while not led.seals and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert led.seals == [10]  # at the next check, before the interval is up
+        assert led.seals == [10]  # at the next check, before the interval is up (at 2 s)
         led.waiting = 3
         deadline = time.monotonic() + 4.0
         while len(led.seals) < 2 and time.monotonic() < deadline:

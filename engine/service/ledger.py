@@ -354,12 +354,12 @@ class LedgerService:
 
 
 #: unsealed events that make the sealer seal before its interval is up (``Sealer``)
-SEAL_EARLY = 256
+SEAL_EARLY = 128
 
 
 class Sealer:
     """Seals in the background every ``interval`` seconds (and at once on ``trigger``), and
-    sooner once ``early`` events wait (checked every quarter ``interval``): a busy server seals
+    sooner once ``early`` events wait (checked every tenth of ``interval``): a busy server seals
     smaller blocks more often, so that no seal rewrites a whole second's events at once (a
     seal's rewrite is WAL that the commits behind it wait for: benchmarks/README.md, branch
     pipecommit); an idle one still seals at most once an interval. ``stop`` seals what is
@@ -384,7 +384,7 @@ class Sealer:
     def _run(self) -> None:
         last = time.monotonic()
         while not self._stop.is_set():
-            woke = self._wake.wait(self.interval / 4)
+            woke = self._wake.wait(self.interval / 10)
             self._wake.clear()
             if woke or time.monotonic() - last >= self.interval or self._waiting():
                 self._seal_once()
