@@ -74,7 +74,8 @@ def inprocess(rounds: int, chunk: int, items: int, interval: float = 1.0) -> int
         (work / "registry.json").write_text(json.dumps(gb.persons()))
         app = build(f"sqlite:///{work / 'onestop.db'}", work / "policies", work / "registry.json")
         assert app.ledger is not None
-        sealer = Sealer(app.ledger, interval or 3600.0)  # 0: seal only at the end
+        # 0: seal only at the end (no early seal of a backlog either)
+        sealer = Sealer(app.ledger, interval) if interval else Sealer(app.ledger, 3600.0, 1 << 62)
         sealer.start()
         real = settlewrite.ledger
         off = types.SimpleNamespace(**{

@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             for rpc in (r for r in rpcs if r in ("PreSettle", "Settle")):
                 if f.exists():
                     print(calltrace.text(f"{name} {rpc} ({f})", calltrace.report(f, rpc)))
+            if f.exists() and "Settle" in rpcs:
+                print(calltrace.cycle_text(f"{name} writer", calltrace.cycles(f)))
     H.save(ns.json, {"machine": m, "store": ns.store, "rows": out, "load_at_end": os.getloadavg()})
     return 0
 

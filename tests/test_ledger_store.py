@@ -479,3 +479,48 @@ def test_verify_ignores_a_seal_landing_while_it_reads() -> None:
     report, _ = LedgerService(Racing).verify()
     assert report.ok, report.problems
     assert report.blocks == 1 and LedgerService(store.uow).verify()[0].blocks == 2
+
+
+class _Waiting:
+    """A ledger for the sealer: ``waiting`` events unsealed; ``seal`` seals them all."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.seals: list[int] = []
+
+    def pending(self) -> int:
+        return self.waiting
+
+    def seal(self) -> list[Any]:
+        self.seals.append(self.waiting)
+        self.waiting = 0
+        return []
+
+
+def test_the_sealer_seals_early_once_enough_events_wait() -> None:
+    """Every tenth of its interval the sealer looks at how many events wait: ``early`` of them
+    are sealed then, fewer wait for the interval (a busy server seals small blocks often, an
+    idle one once an interval)."""
+    import time
+
+    from engine.service.ledger import Sealer
+
+    led = _Waiting()
+    sealer = Sealer(led, interval=2.0, early=10)  # type: ignore[arg-type]
+    sealer.start()
+    try:
+        led.waiting = 9
+        time.sleep(1.2)  # six checks, one each 0.2 s: too few waiting
+        assert led.seals == []
+        led.waiting = 10
+        deadline = time.monotonic() + 1.5
+        while not led.seals and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert led.seals == [10]  # at the next check, before the interval is up (at 2 s)
+        led.waiting = 3
+        deadline = time.monotonic() + 4.0
+        while len(led.seals) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert led.seals == [10, 3]  # the interval's seal, with fewer waiting
+    finally:
+        sealer.stop()
