@@ -5,11 +5,16 @@ the cluster's processes."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from benchmarks import grpc_bench as G
 from benchmarks import pgdurable, pgstats
 
 
@@ -91,3 +96,19 @@ def test_snapshot_of_a_cluster_with_the_extension() -> None:
     roles = {r for r, *_ in after["procs"].values()}
     assert "postmaster" in roles and "checkpointer" in roles
     assert any(r.startswith("backend bench_x ") for r in roles)  # the engine's connection
+
+
+def test_a_process_that_ends_while_listed_is_skipped_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a backend may end between its parent's listing and the scan of its /proc/PID/task
+    # (service_ab crashed so): its children are then none
+    def gone(self: Path, pattern: str) -> Any:
+        raise FileNotFoundError(2, "No such file or directory", str(self))
+
+    monkeypatch.setattr(Path, "glob", gone)
+    assert G._descendants(os.getpid()) == [os.getpid()]
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    monkeypatch.undo()
+    assert pgstats.processes(proc.pid) == {}  # one that ended before: nothing
