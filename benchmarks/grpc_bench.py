@@ -143,7 +143,11 @@ def _descendants(pid: int) -> list[int]:
     while todo:
         p = todo.pop()
         out.append(p)
-        for t in Path(f"/proc/{p}/task").glob("*/children"):
+        try:
+            tasks = list(Path(f"/proc/{p}/task").glob("*/children"))
+        except OSError:  # the process ended meanwhile (its /proc/PID/task gone)
+            continue
+        for t in tasks:
             with contextlib.suppress(OSError):  # the thread or process ended meanwhile
                 todo += [int(c) for c in t.read_text().split()]
     return out

@@ -74,14 +74,15 @@ def warm_wal(admin_url: str, segments: int) -> tuple[int, float]:
     return have, time.perf_counter() - t0
 
 
-def postgres_durable(warm: bool = True) -> Any:
+def postgres_durable(warm: bool = True, extra: dict[str, str] | None = None) -> Any:
     """(a cluster to ``start()``, ``create_database``), or (None, None) without server
-    binaries. ``start()`` runs the production settings and, with ``warm``, warms the WAL
-    (printing how many segments and how long)."""
+    binaries. ``start()`` runs the production settings (and ``extra`` ones, e.g.
+    ``benchmarks/pgstats.py``'s) and, with ``warm``, warms the WAL (printing how many segments
+    and how long)."""
     sys.path.insert(0, str(ROOT))
     from tests import pg
 
-    settings = production_settings()
+    settings = {**production_settings(), **(extra or {})}
 
     class Durable(pg.Cluster):
         def start(self) -> None:

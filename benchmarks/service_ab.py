@@ -29,7 +29,7 @@ from typing import Any
 
 from benchmarks import grpc_bench as G
 from benchmarks import harness as H
-from benchmarks import treeserver
+from benchmarks import pgstats, treeserver
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trace", type=Path, metavar="DIR",
                     help="serve through benchmarks/calltrace.py (trees that have it) and report "
                     "where each contender's slowest calls waited; the traces are kept in DIR")  # fmt: skip
+    ap.add_argument("--pg-stats", action="store_true",
+                    help="PostgreSQL: load pg_stat_statements and report each contender's "
+                    "statements and PostgreSQL processes' CPU a commit and a call over its "
+                    "timed rounds (benchmarks/pgstats.py; it costs some CPU itself)")  # fmt: skip
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/out/service_ab.json")
     ns = ap.parse_args(argv)
     rpcs = ns.rpcs.split(",")
@@ -74,16 +78,28 @@ def main(argv: list[str] | None = None) -> int:
                               module=module)  # fmt: skip
 
     pids: dict[str, int] = {}
-    with treeserver.serving(ns.store, contenders, start, "onestop-sab-", pids) as servers:
+    stats = ns.pg_stats and ns.store == "postgres"
+    pg: dict[str, Any] = {"settings": pgstats.SETTINGS} if stats else {}
+    seen: dict[str, dict[str, Any]] = {}  # contender rpc -> pgstats' delta over its timed rounds
+    with treeserver.serving(ns.store, contenders, start, "onestop-sab-", pids, pg) as servers:
+        if stats:
+            pgstats.install(pg["admin_url"])
         for r in range(-1, ns.rounds):
             what = "warm-up" if r < 0 else f"round {r + 1}/{ns.rounds}"
             for rpc in rpcs:
                 for name, _, _ in H.in_turn(contenders, r):
+                    db, before = f"bench_{name}", None  # treeserver.store_of's database
+                    if stats and r >= 0:
+                        before = pgstats.snapshot(pg["admin_url"], db, pids["postmaster"])
                     row = treeserver.measure(servers[name], rpc, ns.clients, ns.seconds, ns.items,
                                              f"{name}{rpc}r{r}", what, f"{name} {rpc} x{ns.clients}",
                                              pids.get("postmaster"))  # fmt: skip
                     if r >= 0:
                         runs.setdefault(f"{name} {rpc}", []).append(row)
+                    if before is not None:
+                        after = pgstats.snapshot(pg["admin_url"], db, pids["postmaster"])
+                        key = f"{name} {rpc}"
+                        seen[key] = pgstats.add(seen.get(key, {}), pgstats.delta(before, after))
         for proc, _, _ in servers.values():
             G.stop_server(proc)
     print(f"\n{ns.store}, {ns.clients} clients, {ns.rounds} rounds of {ns.seconds:g} s")
@@ -101,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{d['postgres_cpu_us']:,.0f} | {d['client_cpu_us']:,.0f} | "
               f"{d['load_first']:.2f} -> {d['load_last']:.2f} "
               f"({d['load_max']:.2f}) |")  # fmt: skip
+    for key, d in seen.items():
+        print("\n" + pgstats.report(key, d, sum(x["calls"] for x in runs[key])))
     if ns.trace is not None:
         from benchmarks import calltrace
 

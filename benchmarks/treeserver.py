@@ -33,12 +33,12 @@ def contenders(old: Path | None, own: list[tuple[str, str]], also: list[str]) ->
     return out
 
 
-def durable_cluster(store: str) -> tuple[Any, Any]:
-    """(cluster, create_database) for ``postgres`` (fsync on; not started), (None, None) for
-    ``sqlite``."""
+def durable_cluster(store: str, extra: dict[str, str] | None = None) -> tuple[Any, Any]:
+    """(cluster, create_database) for ``postgres`` (fsync on; not started; ``extra``
+    settings added), (None, None) for ``sqlite``."""
     if store == "sqlite":
         return None, None
-    cluster, create_database = pgdurable.postgres_durable()
+    cluster, create_database = pgdurable.postgres_durable(extra=extra)
     if cluster is None:
         raise SystemExit("no PostgreSQL server binaries")
     return cluster, create_database
@@ -65,18 +65,22 @@ def serving(
     start: Callable[[str, Path, Path, list[str]], tuple[subprocess.Popen[Any], str]],
     prefix: str,
     pids: dict[str, int] | None = None,
+    pg: dict[str, Any] | None = None,
 ) -> Iterator[dict[str, Server]]:
     """A server per contender, each on its own durable store: ``start(url, work, tree,
     extra)`` starts one. Stop them inside (``grpc_bench.stop_server``) to read their logs;
     any still running at the end is killed, and the PostgreSQL cluster stopped. ``pids``
-    gets the cluster's postmaster pid (``"postmaster"``), for ``measure``'s cluster CPU."""
-    cluster, create_database = durable_cluster(store)
+    gets the cluster's postmaster pid (``"postmaster"``), for ``measure``'s cluster CPU.
+    ``pg``: the cluster's ``"settings"`` to add; gets its ``"admin_url"``."""
+    cluster, create_database = durable_cluster(store, (pg or {}).get("settings"))
     servers: dict[str, Server] = {}
     try:
         if cluster is not None:
             cluster.start()
             if pids is not None:
                 pids["postmaster"] = int((cluster.data / "postmaster.pid").read_text().split()[0])
+            if pg is not None:
+                pg["admin_url"] = cluster.url()
         with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
             for name, tree, extra in contenders:
                 url, settings = store_of(cluster, create_database, Path(tmp), name)
