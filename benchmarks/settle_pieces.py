@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--top", type=int, default=40, help="cProfile rows printed")
     ns = ap.parse_args(argv)
+    if ns.group < 1 or ns.calls < 3 * ns.group or ns.reps < 1:
+        ap.error(f"--calls {ns.calls} --group {ns.group} --reps {ns.reps}: need --group >= 1, "
+                 "--calls >= 3 x --group (a warm group, then at least one timed and one "
+                 "profiled) and --reps >= 1")  # fmt: skip
     sys.path.insert(0, str(ROOT))
     from tests import pg
 
