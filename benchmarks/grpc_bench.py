@@ -160,15 +160,11 @@ def proc_cpu(pid: int | None, loop: bool = False) -> float:
     only (a server's asyncio event loop, where grpc aio runs its calls' own work)."""
     if pid is None:
         return float("nan")
-    total = 0
+    total = 0.0
     for p in _descendants(pid):
-        stat = f"/proc/{p}/task/{p}/stat" if loop else f"/proc/{p}/stat"
-        try:
-            f = Path(stat).read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(f[11]) + int(f[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        with contextlib.suppress(OSError):  # the process ended meanwhile
+            total += sum(H.stat_cpu(f"/proc/{p}/task/{p}/stat" if loop else f"/proc/{p}/stat"))
+    return total
 
 
 async def load(

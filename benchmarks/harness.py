@@ -37,6 +37,14 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def stat_cpu(stat: str | Path) -> tuple[float, float]:
+    """User and system CPU seconds of a process or thread so far, from its ``/proc/.../stat``
+    file (fields 14 and 15, after the command name in parentheses). OSError: it has ended."""
+    f = Path(stat).read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(f[11]) / tick, int(f[12]) / tick
+
+
 def load1() -> float:
     return os.getloadavg()[0]
 

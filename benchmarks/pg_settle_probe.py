@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import os
 import signal
 import subprocess
 import sys
@@ -59,8 +58,7 @@ def _thread_cpu(pid: int) -> float:
     try:
         return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
     except (OSError, ValueError, IndexError):
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(H.stat_cpu(f"/proc/{pid}/stat"))
 
 
 def _backends(c: Any) -> list[int]:

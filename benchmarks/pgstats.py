@@ -18,7 +18,6 @@ extension's bookkeeping and planning's timing cost some CPU themselves.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -70,18 +69,17 @@ def processes(postmaster: int) -> dict[int, tuple[str, float, float]]:
     """pid -> (role, user CPU seconds, system CPU seconds so far) of the postmaster and its
     children; a backend's role names its pid too (a server's connections are long-lived)."""
     from benchmarks.grpc_bench import _descendants
+    from benchmarks.harness import stat_cpu
 
-    tick = os.sysconf("SC_CLK_TCK")
     out: dict[int, tuple[str, float, float]] = {}
     for p in _descendants(postmaster):
         try:
-            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            user, system = stat_cpu(f"/proc/{p}/stat")
             cmd = Path(f"/proc/{p}/cmdline").read_text()
-        except OSError:
+        except OSError:  # the process ended meanwhile
             continue
         name = role(cmd)
-        out[p] = (f"{name} {p}" if name.startswith("backend") else name,
-                  int(f[11]) / tick, int(f[12]) / tick)  # fmt: skip
+        out[p] = (f"{name} {p}" if name.startswith("backend") else name, user, system)
     return out
 
 

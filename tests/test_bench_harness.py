@@ -29,3 +29,18 @@ def test_interleave_runs_each_first_in_half_the_rounds() -> None:
     firsts = ran[2::2]  # each counted round's first contender
     assert firsts.count("a") == firsts.count("b") == 2
     assert all(len(f.seconds) == 4 for f in figs.values())
+
+
+def test_stat_cpu_reads_user_and_system_seconds_of_this_process() -> None:
+    import time
+
+    import pytest
+
+    u0, s0 = H.stat_cpu("/proc/self/stat")
+    t = time.process_time()
+    while time.process_time() - t < 0.05:  # 50 ms of CPU: five clock ticks
+        pass
+    u1, s1 = H.stat_cpu("/proc/self/stat")
+    assert u1 + s1 - u0 - s0 >= 0.02 and s1 >= s0 >= 0.0
+    with pytest.raises(OSError):  # no such process
+        H.stat_cpu("/proc/0/stat")
