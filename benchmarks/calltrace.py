@@ -46,6 +46,9 @@ _local = threading.local()
 #: the settle writer's steps (``_cycle``), and the threads' CPU at the first Settle
 _steps: list[list[Any]] = []
 _threads0: dict[str, Any] = {}
+#: Settle calls that reached the service's writer logic (``_cycle``: a pooled call's
+#: ``in_flight``, a grouped one's ``join_flight``), each counted once however it is answered
+_settles = [0]
 
 
 def install(out_dir: Path, sample: bool = False) -> Callable[[], Path]:
@@ -62,7 +65,7 @@ def install(out_dir: Path, sample: bool = False) -> Callable[[], Path]:
     async def traced_run(self: Any, fn: Any, *args: Any) -> Any:
         rec: dict[str, Any] = {"rpc": getattr(fn, "__name__", "?"), "t0": time.perf_counter()}
         if sample and not _threads0 and rec["rpc"] == "Settle":
-            _threads0.update(cpu=_thread_cpu(), calls=len(_records), tids={})
+            _threads0.update(cpu=_thread_cpu(), calls=len(_records), settles=_settles[0], tids={})
             threading.Thread(target=_sample, name="calltrace-sampler", daemon=True).start()
 
         def work(*a: Any) -> Any:
@@ -120,7 +123,11 @@ def install(out_dir: Path, sample: bool = False) -> Callable[[], Path]:
             f.write(json.dumps({"rpc": "steps", "steps": _steps}) + "\n")
             if _threads0.get("tids"):  # each thread's last sample (the pool ends before this)
                 tids = {**_threads0["cpu"], **_threads0["tids"]}
-                settles = sum(r["rpc"] == "Settle" for r in _records[_threads0["calls"] :])
+                # every Settle since, grouped ones too (they never reach ``_Base.run``); a
+                # server without group commit has no writer: its pooled Settles
+                settles = _settles[0] - _threads0["settles"] or sum(
+                    r["rpc"] == "Settle" for r in _records[_threads0["calls"] :]
+                )
                 before = {t: v for t, v in _threads0["cpu"].items() if t in tids}
                 th = {"rpc": "threads", "calls": settles, "before": by_kind(before),
                       "after": by_kind(tids)}  # fmt: skip
@@ -163,6 +170,22 @@ def _cycle() -> None:
 
         return traced
 
+    in_flight = SettleWriter.in_flight
+
+    def counted_in_flight(self: Any) -> Any:
+        _settles[0] += 1
+        return in_flight(self)
+
+    SettleWriter.in_flight = counted_in_flight  # type: ignore[method-assign]
+    join_flight = getattr(SettleWriter, "join_flight", None)  # a tree that groups on the loop
+    if join_flight is not None:
+
+        def counted_join_flight(self: Any) -> bool:
+            joined = join_flight(self)
+            _settles[0] += joined  # False: the call goes on to settle_rows, counted there
+            return bool(joined)
+
+        SettleWriter.join_flight = counted_join_flight  # type: ignore[method-assign]
     SettleWriter._take = log("take", SettleWriter._take, lambda g: len(g[0]))  # type: ignore[method-assign]
     SqlUnitOfWork.settle_reads_many = log("reads", SqlUnitOfWork.settle_reads_many)  # type: ignore[method-assign]
     SqlUnitOfWork.commit = log("commit", SqlUnitOfWork.commit)  # type: ignore[method-assign]
@@ -195,15 +218,16 @@ def _thread_cpu() -> dict[int, tuple[str, float]]:
             kinds[t.native_id] = "writer"
         elif t.name == "calltrace-sampler":
             kinds[t.native_id] = "sampler"
-    tick = os.sysconf("SC_CLK_TCK")
+    from benchmarks.harness import stat_cpu
+
     out: dict[int, tuple[str, float]] = {}
     for d in Path("/proc/self/task").iterdir():
         try:
-            f = (d / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            cpu = sum(stat_cpu(d / "stat"))
+        except OSError:  # the thread ended meanwhile
             continue
         tid = int(d.name)
-        out[tid] = (kinds.get(tid, "other"), (int(f[11]) + int(f[12])) / tick)
+        out[tid] = (kinds.get(tid, "other"), cpu)
     return out
 
 

@@ -25,6 +25,7 @@ from engine.service.ledger import LedgerService
 WRAPPED = [
     (servicers._Base, "run"), (psycopg.Connection, "wait"), (LedgerService, "seal"),
     (SettleWriter, "_take"), (SqlUnitOfWork, "settle_reads_many"), (SqlUnitOfWork, "commit"),
+    (SettleWriter, "in_flight"), (SettleWriter, "join_flight"),
 ]  # fmt: skip
 WRAPPED += [  # a tree whose writer sends the next group's reads with a commit
     (o, n) for o, n in ((SettleWriter, "_answer"), (SqlUnitOfWork, "commit_then_reads"))
@@ -127,3 +128,24 @@ def test_the_threads_cpu_by_kind() -> None:
     assert main is not None and tids[main][0] == "loop"
     cpu = calltrace.by_kind(tids)
     assert "loop" in cpu and all(v >= 0 for v in cpu.values())
+
+
+def test_every_settle_is_counted_once_grouped_or_pooled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The threads' CPU a Settle divides by every Settle: a pooled one (``in_flight``) and a
+    grouped one handed over on the loop (``join_flight``), which never reaches ``_Base.run``;
+    a ``join_flight`` that finds none in flight counts nothing (the call is counted by the
+    ``in_flight`` of the ``settle_rows`` it goes on to)."""
+    from engine.service.groupcommit import GroupCommit
+
+    for owner, name in WRAPPED:
+        monkeypatch.setattr(owner, name, getattr(owner, name))
+    monkeypatch.setattr(calltrace, "_settles", [0])
+    calltrace.install(tmp_path)
+    w = SettleWriter(lambda calls: [], GroupCommit())
+    assert w.join_flight() is False and calltrace._settles == [0]
+    with w.in_flight():  # a pooled Settle
+        assert w.join_flight() is True  # a grouped one beside it
+        w.leave_flight()
+    assert calltrace._settles == [2] and w.idle
